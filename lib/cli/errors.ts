@@ -1,0 +1,76 @@
+/**
+ * One error type for every tool: it carries the exit code and the path it concerns, so the
+ * top-level runner can print `tool: path: message` on one line and exit with the right code.
+ */
+
+/** Exit codes shared by the tools unless a drop-in anchor defines its own. */
+export const ExitCode = {
+  /** Everything was done and every check passed. */
+  Ok: 0,
+  /** A verification failed: a digest did not match, a file listed for checking was missing. */
+  VerifyFailed: 1,
+  /** Bad usage, unreadable input, I/O error. */
+  UsageOrIo: 2,
+} as const;
+
+/** An error meant for the user: one line, no stack trace. */
+export class CliError extends Error {
+  /** Exit code the process should end with. */
+  readonly exitCode: number;
+  /** File or directory the error concerns, printed before the message. */
+  readonly path: string | undefined;
+
+  constructor(message: string, options: { exitCode?: number; path?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "CliError";
+    this.exitCode = options.exitCode ?? ExitCode.UsageOrIo;
+    this.path = options.path;
+  }
+}
+
+/** A usage error (bad flag, bad value): exit code 2. */
+export function usageError(message: string): CliError {
+  return new CliError(message, { exitCode: ExitCode.UsageOrIo });
+}
+
+/**
+ * Turns a Node/Bun system error into a short human phrase, e.g. ENOENT → "No such file or directory".
+ * The phrases follow strerror(3), which is what the native tools print.
+ */
+export function describeSystemError(error: unknown): string {
+  const code = (error as { code?: string } | null)?.code;
+  switch (code) {
+    case "ENOENT": return "No such file or directory";
+    case "EACCES": return "Permission denied";
+    case "EPERM": return "Operation not permitted";
+    case "EISDIR": return "Is a directory";
+    case "ENOTDIR": return "Not a directory";
+    case "EIO": return "Input/output error";
+    case "ENOSPC": return "No space left on device";
+    case "EROFS": return "Read-only file system";
+    case "EMFILE": return "Too many open files";
+    case "ELOOP": return "Too many levels of symbolic links";
+    case "ENAMETOOLONG": return "File name too long";
+    case "EEXIST": return "File exists";
+    case "EINVAL": return "Invalid argument";
+    case "ENXIO": return "No such device or address";
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+const ERRNO: Record<string, number> = {
+  EPERM: 1, ENOENT: 2, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13,
+  EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EMFILE: 24, EFBIG: 27,
+  ENOSPC: 28, EROFS: 30, ENAMETOOLONG: 36, ELOOP: 40,
+};
+
+/**
+ * The message Rust's `std::io::Error` prints for a system error (b3sum's wording),
+ * e.g. "No such file or directory (os error 2)".
+ */
+export function describeAsRustIoError(error: unknown): string {
+  const code = (error as { code?: string } | null)?.code;
+  const errno = code ? ERRNO[code] : undefined;
+  return errno === undefined ? describeSystemError(error) : `${describeSystemError(error)} (os error ${errno})`;
+}

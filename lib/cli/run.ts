@@ -1,0 +1,127 @@
+/**
+ * The top-level runner every tool uses: argument checking, `--help` and `--version`, and the
+ * translation of errors into one stderr line and an exit code. Never a stack trace for the user
+ * (set CARTKIT_DEBUG=1 to see one).
+ */
+import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs } from "citty";
+import { CliError, describeSystemError, ExitCode } from "./errors.ts";
+
+/** A tool: its citty definition and the function that does the work and returns the exit code. */
+export interface ToolDef<T extends ArgsDef> {
+  command: CommandDef<T>;
+  /** Text appended to `--help`: exit codes, differences from the anchor tool. */
+  epilogue: string;
+  /** Does the work; returns the exit code. */
+  main(args: ParsedArgs<T>, rawArgs: string[]): Promise<number>;
+}
+
+function optionNames(args: ArgsDef): { long: Map<string, string>; short: Map<string, string> } {
+  const long = new Map<string, string>();
+  const short = new Map<string, string>();
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type === "positional") continue;
+    const type = def.type === "boolean" ? "boolean" : "string";
+    long.set(name, type);
+    long.set(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), type);
+    if (type === "boolean") long.set(`no-${name}`, type);
+    const alias = (def as { alias?: string | string[] }).alias;
+    const aliases = Array.isArray(alias) ? alias : alias ? [alias] : [];
+    for (const alias of aliases) (alias.length === 1 ? short : long).set(alias, type);
+  }
+  return { long, short };
+}
+
+/**
+ * Finds the first command-line option the tool does not define, so a typo is a usage error
+ * instead of a silently ignored flag.
+ */
+export function findUnknownOption(rawArgs: readonly string[], args: ArgsDef): string | undefined {
+  const { long, short } = optionNames(args);
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") return undefined;
+    if (arg === "-" || !arg.startsWith("-")) continue;
+    if (arg.startsWith("--")) {
+      const name = arg.slice(2).split("=")[0]!;
+      const type = long.get(name);
+      if (!type) return arg;
+      if (type === "string" && !arg.includes("=")) i++;
+      continue;
+    }
+    for (let j = 1; j < arg.length; j++) {
+      const type = short.get(arg[j]!);
+      if (!type) return `-${arg[j]}`;
+      if (type === "string") {
+        if (j === arg.length - 1) i++;
+        break;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The `--help` text: citty's usage (plain text when not on a terminal) and the epilogue. */
+export async function helpText<T extends ArgsDef>(tool: ToolDef<T>): Promise<string> {
+  let usage = await renderUsage(tool.command);
+  if (!process.stdout.isTTY) usage = usage.replace(/\u001b\[[0-9;]*m/g, "");
+  return `${usage.trimEnd()}\n\n${tool.epilogue.trim()}\n`;
+}
+
+/** Prints a user-facing error as `tool: path: message`. */
+export function reportError(toolName: string, error: unknown): number {
+  if (error instanceof CliError) {
+    process.stderr.write(`${toolName}: ${error.path !== undefined ? `${error.path}: ` : ""}${error.message}\n`);
+    return error.exitCode;
+  }
+  if (process.env.CARTKIT_DEBUG) console.error(error);
+  const path = (error as { path?: string } | null)?.path;
+  process.stderr.write(`${toolName}: ${path ? `${path}: ` : ""}${describeSystemError(error)}\n`);
+  return ExitCode.UsageOrIo;
+}
+
+/**
+ * Runs a tool with `process.argv` and exits with its code. Output written to stdout is flushed
+ * before exiting.
+ */
+export async function runTool<T extends ArgsDef>(tool: ToolDef<T>, rawArgs: string[] = process.argv.slice(2)): Promise<never> {
+  const name = String((tool.command.meta as { name?: string } | undefined)?.name ?? "cartkit");
+  let code: number;
+  try {
+    code = await dispatch(tool, name, rawArgs);
+  } catch (error) {
+    code = reportError(name, error);
+  }
+  await flushStdout();
+  process.exit(code);
+}
+
+async function dispatch<T extends ArgsDef>(tool: ToolDef<T>, name: string, rawArgs: string[]): Promise<number> {
+  const defs = (tool.command.args ?? {}) as T;
+  const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
+  if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
+    process.stdout.write(await helpText(tool));
+    return ExitCode.Ok;
+  }
+  if (beforeDashes.includes("--version") || beforeDashes.includes("-V")) {
+    const meta = tool.command.meta as { version?: string } | undefined;
+    process.stdout.write(`${name} ${meta?.version ?? ""}\n`);
+    return ExitCode.Ok;
+  }
+  const unknown = findUnknownOption(rawArgs, defs);
+  if (unknown) throw new CliError(`unrecognized option '${unknown}'; see '${name} --help'`, { exitCode: ExitCode.UsageOrIo });
+  let args: ParsedArgs<T>;
+  try {
+    args = parseArgs(rawArgs, defs);
+  } catch (error) {
+    throw new CliError(`${(error as Error).message.replace(/\u001b\[[0-9;]*m/g, "")}; see '${name} --help'`);
+  }
+  return tool.main(args, rawArgs);
+}
+
+/** Waits until everything written to stdout has reached the pipe or file. */
+export function flushStdout(): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.writableLength === 0) resolve();
+    else process.stdout.write("", () => resolve());
+  });
+}

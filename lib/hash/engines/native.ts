@@ -1,0 +1,172 @@
+/**
+ * Native engines: napi add-ons (xxhash-addon for the XXH family, @napi-rs/blake-hash for BLAKE3)
+ * and Bun's built-in crypto for MD5/SHA. These are the fast paths measured in BENCHMARKS.md.
+ */
+import { createRequire } from "node:module";
+import zlib from "node:zlib";
+import type { Algorithm } from "../algorithms.ts";
+import { c4FromSha512 } from "../c4.ts";
+import { u32BigEndian } from "../crc32.ts";
+import { BaseHasher, type Hasher } from "../hasher.ts";
+import type { HasherOptions } from "../options.ts";
+
+const require = createRequire(import.meta.url);
+
+interface XxhashAddonHasher {
+  update(data: Uint8Array): void;
+  digest(): Uint8Array;
+}
+type XxhashAddonClass = new (seed: Buffer) => XxhashAddonHasher;
+interface XxhashAddon {
+  XXHash32: XxhashAddonClass;
+  XXHash64: XxhashAddonClass;
+  XXHash3: XxhashAddonClass;
+  XXHash128: XxhashAddonClass;
+}
+
+let xxhashAddon: XxhashAddon | undefined;
+
+/**
+ * Loads xxhash-addon's prebuilt binary by a static path. Its own loader (node-gyp-build) searches
+ * the file system at run time, which a `bun build --compile` executable cannot do; static
+ * `require`s of `.node` files are embedded in the executable instead.
+ */
+function loadXxhashAddon(): XxhashAddon {
+  if (xxhashAddon) return xxhashAddon;
+  const target = `${process.platform}-${process.arch}`;
+  switch (target) {
+    case "linux-x64":
+      try {
+        xxhashAddon = require("xxhash-addon/prebuilds/linux-x64/addon.napi.glibc.node");
+      } catch {
+        xxhashAddon = require("xxhash-addon/prebuilds/linux-x64/addon.napi.musl.node");
+      }
+      break;
+    case "linux-arm64":
+      try {
+        xxhashAddon = require("xxhash-addon/prebuilds/linux-arm64/addon.napi.glibc.node");
+      } catch {
+        xxhashAddon = require("xxhash-addon/prebuilds/linux-arm64/addon.napi.musl.node");
+      }
+      break;
+    case "darwin-x64":
+      xxhashAddon = require("xxhash-addon/prebuilds/darwin-x64/addon.napi.node");
+      break;
+    case "darwin-arm64":
+      xxhashAddon = require("xxhash-addon/prebuilds/darwin-arm64/addon.napi.node");
+      break;
+    default:
+      throw new Error(`no prebuilt xxhash-addon for ${target}`);
+  }
+  return xxhashAddon!;
+}
+
+interface Blake3Native {
+  update(input: Uint8Array): unknown;
+  digestBuffer(): Uint8Array;
+}
+interface BlakeHashModule {
+  Blake3Hasher: {
+    new (): Blake3Native;
+    newKeyed(key: Buffer): Blake3Native;
+    newDeriveKey(context: string): Blake3Native;
+  };
+}
+
+let blakeHash: BlakeHashModule | undefined;
+
+function loadBlakeHash(): BlakeHashModule {
+  blakeHash ??= require("@napi-rs/blake-hash") as BlakeHashModule;
+  return blakeHash;
+}
+
+class XxhashNative extends BaseHasher {
+  #state: XxhashAddonHasher;
+  constructor(algorithm: Algorithm, make: XxhashAddonClass, seedBytes: number) {
+    super(algorithm, "native");
+    // An explicit zero seed: constructing without one crashes under Bun (napi out-of-memory).
+    this.#state = new make(Buffer.alloc(seedBytes));
+  }
+  protected write(chunk: Uint8Array): void {
+    this.#state.update(chunk);
+  }
+  protected finish(): Uint8Array {
+    return new Uint8Array(this.#state.digest());
+  }
+}
+
+class Blake3NativeHasher extends BaseHasher {
+  #state: Blake3Native;
+  #length: number;
+  constructor(options: HasherOptions) {
+    super("blake3", "native");
+    const mod = loadBlakeHash();
+    if (options.key) this.#state = mod.Blake3Hasher.newKeyed(Buffer.from(options.key));
+    else if (options.deriveKeyContext !== undefined) this.#state = mod.Blake3Hasher.newDeriveKey(options.deriveKeyContext);
+    else this.#state = new mod.Blake3Hasher();
+    this.#length = options.outputLength ?? 32;
+  }
+  protected write(chunk: Uint8Array): void {
+    this.#state.update(chunk);
+  }
+  protected finish(): Uint8Array {
+    // BLAKE3 is an XOF: a shorter output is a prefix of the 32-byte one.
+    return new Uint8Array(this.#state.digestBuffer()).slice(0, this.#length);
+  }
+}
+
+class CryptoNative extends BaseHasher {
+  #state: Bun.CryptoHasher;
+  constructor(algorithm: Algorithm, bunName: "md5" | "sha1" | "sha256" | "sha512") {
+    super(algorithm, "native");
+    this.#state = new Bun.CryptoHasher(bunName);
+  }
+  protected write(chunk: Uint8Array): void {
+    this.#state.update(chunk);
+  }
+  protected finish(): Uint8Array {
+    return new Uint8Array(this.#state.digest());
+  }
+  override hex(): string {
+    return this.algorithm === "c4" ? c4FromSha512(this.digest()) : super.hex();
+  }
+}
+
+class Crc32Native extends BaseHasher {
+  #value = 0;
+  constructor() {
+    super("crc32", "native");
+  }
+  protected write(chunk: Uint8Array): void {
+    this.#value = zlib.crc32(chunk, this.#value);
+  }
+  protected finish(): Uint8Array {
+    return u32BigEndian(this.#value);
+  }
+}
+
+/**
+ * Creates a native hasher, or returns undefined when this engine cannot compute the algorithm
+ * with these options (BLAKE3 output longer than 32 bytes).
+ * @throws when the add-on cannot be loaded on this platform.
+ */
+export function createNativeHasher(algorithm: Algorithm, options: HasherOptions): Hasher | undefined {
+  switch (algorithm) {
+    case "xxh32": return new XxhashNative(algorithm, loadXxhashAddon().XXHash32, 4);
+    case "xxh64": return new XxhashNative(algorithm, loadXxhashAddon().XXHash64, 8);
+    case "xxh3": return new XxhashNative(algorithm, loadXxhashAddon().XXHash3, 8);
+    case "xxh128": return new XxhashNative(algorithm, loadXxhashAddon().XXHash128, 8);
+    case "blake3":
+      if ((options.outputLength ?? 32) > 32) return undefined;
+      return new Blake3NativeHasher(options);
+    case "md5":
+    case "sha1":
+    case "sha256":
+    case "sha512":
+      return new CryptoNative(algorithm, algorithm);
+    case "c4":
+      return new CryptoNative("c4", "sha512");
+    case "crc32":
+      return new Crc32Native();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Hashing whole files and streams: the reader feeding a set of hashers.
+ */
+import { closeSync, fstatSync, openSync } from "node:fs";
+import { readChunks, type ReadChunksOptions } from "../io/reader.ts";
+import type { Algorithm } from "./algorithms.ts";
+import type { HasherOptions } from "./options.ts";
+import { createHashers } from "./registry.ts";
+
+/** Digests of one input. */
+export interface FileDigests {
+  /** Printed digest per algorithm, in the order asked for. */
+  hexes: Map<Algorithm, string>;
+  /** Raw digest bytes per algorithm (canonical order). */
+  digests: Map<Algorithm, Uint8Array>;
+  /** Bytes read. */
+  size: number;
+}
+
+/** Options for {@link hashFd} and {@link hashPath}. */
+export interface HashFileOptions extends HasherOptions, ReadChunksOptions {}
+
+/**
+ * Hashes everything readable from an open descriptor (a file, a pipe, stdin) with one or more
+ * algorithms in a single pass.
+ */
+export async function hashFd(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  const set = await createHashers(algorithms, options);
+  let size = 0;
+  for await (const chunk of readChunks(fd, options)) {
+    set.update(chunk);
+    size += chunk.length;
+  }
+  return {
+    hexes: set.hexes(),
+    digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])),
+    size,
+  };
+}
+
+/**
+ * Opens and hashes a file. Directories are refused with EISDIR, as `read(2)` would.
+ * @example
+ * const { hexes } = await hashPath("clip.mov", ["xxh64", "md5"]);
+ */
+export async function hashPath(path: string, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  const fd = openSync(path, "r");
+  try {
+    if (fstatSync(fd).isDirectory()) {
+      throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: "EISDIR" });
+    }
+    return await hashFd(fd, algorithms, options);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The hasher registry: which engines compute which algorithm, in order of speed, and the one
+ * function every tool calls to get a hasher.
+ */
+import { usageError } from "../cli/errors.ts";
+import type { Algorithm } from "./algorithms.ts";
+import { createJsHasher } from "./engines/js.ts";
+import { createNativeHasher } from "./engines/native.ts";
+import { createWasmHasher } from "./engines/wasm.ts";
+import type { Engine, Hasher } from "./hasher.ts";
+import type { HasherOptions } from "./options.ts";
+
+/** Engines that implement each algorithm, fastest first (measured: BENCHMARKS.md). */
+export const ENGINE_SUPPORT: Record<Algorithm, readonly Engine[]> = {
+  xxh32: ["native", "wasm"],
+  xxh64: ["native", "wasm"],
+  xxh3: ["native", "wasm"],
+  xxh128: ["native", "wasm"],
+  blake3: ["native", "js"],
+  md5: ["native", "js"],
+  sha1: ["native", "js"],
+  sha256: ["native", "js"],
+  sha512: ["native", "js"],
+  c4: ["native", "js"],
+  crc32: ["native", "js"],
+};
+
+async function createWith(engine: Engine, algorithm: Algorithm, options: HasherOptions): Promise<Hasher | undefined> {
+  switch (engine) {
+    case "native": return createNativeHasher(algorithm, options);
+    case "wasm": return createWasmHasher(algorithm);
+    case "js": return createJsHasher(algorithm, options);
+  }
+}
+
+/**
+ * Creates a streaming hasher. With `engine: "auto"` (the default) the fastest engine that loads
+ * on this platform and supports the options is used; a named engine is used or refused.
+ * @throws {CliError} when the named engine does not implement the algorithm.
+ * @example
+ * const h = await createHasher("xxh64");
+ * h.update(new TextEncoder().encode("abc"));
+ * h.hex(); // "44bc2cf5ad770999"
+ */
+export async function createHasher(algorithm: Algorithm, options: HasherOptions = {}): Promise<Hasher> {
+  const wanted = options.engine ?? "auto";
+  const supported = ENGINE_SUPPORT[algorithm];
+  if (wanted !== "auto") {
+    if (!supported.includes(wanted)) {
+      throw usageError(`${algorithm} has no ${wanted} engine; available: ${supported.join(", ")}`);
+    }
+    const hasher = await createWith(wanted, algorithm, options);
+    if (!hasher) throw usageError(`the ${wanted} ${algorithm} engine cannot compute this output length; use --engine js`);
+    return hasher;
+  }
+  let lastError: unknown;
+  for (const engine of supported) {
+    try {
+      const hasher = await createWith(engine, algorithm, options);
+      if (hasher) return hasher;
+    } catch (error) {
+      // A native add-on missing for this platform: fall through to the portable engines.
+      lastError = error;
+    }
+  }
+  throw new Error(`no engine can compute ${algorithm} here`, { cause: lastError });
+}
+
+/** Several hashers fed from the same bytes. */
+export class HasherSet {
+  readonly hashers: readonly Hasher[];
+  constructor(hashers: readonly Hasher[]) {
+    this.hashers = hashers;
+  }
+  /** Feeds the same chunk to every hasher. */
+  update(chunk: Uint8Array): void {
+    for (const hasher of this.hashers) hasher.update(chunk);
+  }
+  /** Each algorithm's printed digest. */
+  hexes(): Map<Algorithm, string> {
+    return new Map(this.hashers.map((h) => [h.algorithm, h.hex()]));
+  }
+}
+
+/**
+ * Creates one hasher per algorithm to run over the same stream (duplicates are dropped).
+ * @example
+ * const set = await createHashers(["xxh64", "md5"]);
+ * set.update(bytes);
+ * set.hexes().get("md5");
+ */
+export async function createHashers(algorithms: readonly Algorithm[], options: HasherOptions = {}): Promise<HasherSet> {
+  const unique = [...new Set(algorithms)];
+  return new HasherSet(await Promise.all(unique.map((a) => createHasher(a, options))));
+}

@@ -1,0 +1,73 @@
+/**
+ * b3sum 1.x's wording, byte for byte on stdout: `<hex>  <name>` lines with b3sum's escaping,
+ * `name: OK`, `name: FAILED`, `name: FAILED (<io error>)`, parse errors on stderr, no summary.
+ */
+import { describeAsRustIoError } from "../cli/errors.ts";
+import type { CheckContext, CheckCounts, CheckLine, CheckOutcome, ErrorLike, SumDialect } from "./dialect.ts";
+import { escapeName } from "./escape.ts";
+import type { SumInput } from "./inputs.ts";
+import { formatGnuLine, parseB3sumLine } from "./lines.ts";
+
+/** Output shape of b3sum's hash mode. */
+export interface B3sumFormat {
+  /** `--no-names`: the hex only. */
+  noNames: boolean;
+  /** `--raw`: the digest bytes, nothing else. */
+  raw: boolean;
+}
+
+/** The b3sum dialect. */
+export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
+  return {
+    tool,
+    stdinName: "-",
+    formatSum(input: SumInput, digest: Uint8Array) {
+      if (format.raw) return digest;
+      const hex = Buffer.from(digest).toString("hex");
+      if (format.noNames) return `${hex}\n`;
+      return formatGnuLine(hex, escapeName(input.name));
+    },
+    hashError(input: SumInput, error: ErrorLike) {
+      return `${tool}: ${input.name}: ${describeAsRustIoError(error)}`;
+    },
+    parseCheckLine(text: string): CheckLine | string {
+      const parsed = parseB3sumLine(text);
+      if (typeof parsed === "string") return parsed;
+      return { algorithm: "blake3", expectedHex: parsed.hex, name: parsed.name, display: parsed.display, stdin: parsed.name === "-" };
+    },
+    malformed(ctx: CheckContext, lineNumber: number, reason: string) {
+      ctx.out.error(`${tool}: ${ctx.checkFile}:${lineNumber}: ${reason}`);
+    },
+    result(ctx: CheckContext, lineNumber: number, line: CheckLine, outcome: CheckOutcome) {
+      switch (outcome.kind) {
+        case "ok":
+          if (!ctx.flags.quiet && !ctx.flags.status) ctx.out.data(`${line.display}: OK\n`);
+          break;
+        case "failed":
+          if (!ctx.flags.status) ctx.out.data(`${line.display}: FAILED\n`);
+          break;
+        case "unreadable":
+          if (!ctx.flags.status) ctx.out.data(`${line.display}: FAILED (${describeAsRustIoError(outcome.error)})\n`);
+          break;
+        case "rejected":
+          ctx.out.error(`${tool}: ${ctx.checkFile}:${lineNumber}: ${line.display}: ${outcome.reason}`);
+          break;
+      }
+    },
+    passed(counts: CheckCounts) {
+      const checked = counts.ok + counts.mismatched + counts.unreadable + counts.rejected;
+      return counts.improper === 0 && counts.mismatched === 0 && counts.unreadable === 0 && counts.rejected === 0 &&
+        (checked > 0 || counts.ignoredMissing > 0);
+    },
+    summary(ctx: CheckContext, counts: CheckCounts) {
+      // b3sum passes an empty check file silently; a manifest that verifies nothing must not.
+      if (counts.proper === 0 && counts.improper === 0) {
+        ctx.out.error(`${tool}: ${ctx.checkFile}: no checksum lines found; nothing was verified`);
+      }
+    },
+    cannotRead(ctx: CheckContext, error: ErrorLike) {
+      ctx.out.error(`${tool}: ${ctx.checkFile}: ${describeAsRustIoError(error)}`);
+    },
+  };
+}
+

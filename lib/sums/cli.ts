@@ -1,0 +1,82 @@
+/**
+ * The command-line surface both summing tools share beyond their anchors: recursive
+ * manifests, parallel jobs, file lists, checking against another root, JSON, progress, engine
+ * choice. One definition, so `b3sum-ts` and `xxsum` cannot drift apart.
+ */
+import type { ArgsDef } from "citty";
+import { usageError } from "../cli/errors.ts";
+import { parseCount } from "../cli/units.ts";
+import { ENGINES, type Engine } from "../hash/hasher.ts";
+import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
+import type { CheckFlags } from "./dialect.ts";
+
+/** Flags shared by b3sum-ts and xxsum. */
+export const SHARED_SUM_ARGS = {
+  recursive: { type: "boolean", alias: "r", description: "Hash every regular file below each FOLDER operand (sorted relative paths)" },
+  jobs: { type: "string", description: "Files hashed at once, in parallel; output order is unchanged (default 1)", valueHint: "N" },
+  "files-from": { type: "string", description: "Read more operands from FILE, one per line ('-' for stdin)", valueHint: "FILE" },
+  null: { type: "boolean", alias: "0", description: "Operands in --files-from are NUL-separated" },
+  root: { type: "string", description: "With --check: resolve listed paths below DIR (check a copy against the source's manifest)", valueHint: "DIR" },
+  json: { type: "boolean", description: "Print one JSON object per file instead of sum lines" },
+  progress: { type: "boolean", description: "Show progress on stderr" },
+  ignore: { type: "string", description: "Comma-separated patterns left out of -r walks (added to the defaults)", valueHint: "PATTERNS" },
+  "default-ignores": { type: "boolean", default: true, description: `Leave out ${DEFAULT_IGNORES.join(" ")} in -r walks` },
+  "ignore-missing": { type: "boolean", description: "With --check: say nothing of listed files that do not exist" },
+  strict: { type: "boolean", description: "With --check: fail when a line is improperly formatted" },
+  status: { type: "boolean", description: "With --check: print nothing on stdout; the exit code tells" },
+  warn: { type: "boolean", alias: "w", description: "With --check: warn about improperly formatted lines" },
+  engine: { type: "string", description: `Hash engine: auto, ${ENGINES.join(", ")} (default auto: the fastest here)`, valueHint: "NAME" },
+} as const satisfies ArgsDef;
+
+/** The parsed shared flags. */
+export interface SharedSumOptions {
+  recursive: boolean;
+  jobs: number;
+  filesFrom: string | undefined;
+  nulSeparated: boolean;
+  root: string | undefined;
+  json: boolean;
+  progress: boolean;
+  ignore: IgnoreList;
+  engine: Engine | "auto";
+  flags: CheckFlags;
+}
+
+type SharedParsed = { [K in keyof typeof SHARED_SUM_ARGS]?: string | boolean | undefined } & { quiet?: boolean | undefined };
+
+/** Validates and converts the shared flags. */
+export function resolveSharedSumOptions(args: SharedParsed): SharedSumOptions {
+  const engine = (args.engine as string | undefined) ?? "auto";
+  if (engine !== "auto" && !(ENGINES as readonly string[]).includes(engine)) {
+    throw usageError(`unknown engine '${engine}'; use one of: auto, ${ENGINES.join(", ")}`);
+  }
+  const patterns = [
+    ...(args["default-ignores"] === false ? [] : DEFAULT_IGNORES),
+    ...String(args.ignore ?? "").split(",").map((p) => p.trim()).filter(Boolean),
+  ];
+  return {
+    recursive: Boolean(args.recursive),
+    jobs: args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs"),
+    filesFrom: args["files-from"] as string | undefined,
+    nulSeparated: Boolean(args.null),
+    root: args.root as string | undefined,
+    json: Boolean(args.json),
+    progress: Boolean(args.progress),
+    ignore: new IgnoreList(patterns),
+    engine: engine as Engine | "auto",
+    flags: {
+      quiet: Boolean(args.quiet),
+      status: Boolean(args.status),
+      strict: Boolean(args.strict),
+      warn: Boolean(args.warn),
+      ignoreMissing: Boolean(args["ignore-missing"]),
+    },
+  };
+}
+
+/** Help text for the shared exit codes and extensions. */
+export const SHARED_SUM_EPILOGUE = `Manifests:
+  -r FOLDER writes paths relative to FOLDER when it is the only operand, so
+  '-c MANIFEST --root COPY' checks a copy made elsewhere. Check mode refuses
+  listed paths that are absolute or contain '..' (a manifest cannot reach
+  outside its root), reporting the line and counting it as failed.`;

@@ -1,0 +1,106 @@
+#!/usr/bin/env bun
+/**
+ * b3sum-ts — BLAKE3 sums and checks, a drop-in for b3sum 1.x (same stdout, same check
+ * behaviour), plus recursive manifests, parallel jobs, file lists and checking a copy.
+ */
+import { readFileSync } from "node:fs";
+import { defineCommand } from "citty";
+import { usageError } from "../lib/cli/errors.ts";
+import { Output } from "../lib/cli/output.ts";
+import { runTool } from "../lib/cli/run.ts";
+import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
+import { runChecks } from "../lib/sums/check.ts";
+import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE } from "../lib/sums/cli.ts";
+import { collectInputs } from "../lib/sums/inputs.ts";
+import { runSums } from "../lib/sums/summer.ts";
+import { VERSION } from "../lib/version.ts";
+
+const TOOL = "b3sum-ts";
+
+const command = defineCommand({
+  meta: { name: TOOL, version: VERSION, description: "Print or check BLAKE3 sums (b3sum-compatible)." },
+  args: {
+    check: { type: "boolean", alias: "c", description: "Read BLAKE3 sums from the FILEs and check them" },
+    keyed: { type: "boolean", description: "Keyed mode: the 32-byte key is read from stdin" },
+    "derive-key": { type: "string", description: "Key derivation mode with this context string", valueHint: "CONTEXT" },
+    length: { type: "string", alias: "l", description: "Output bytes before hex encoding (default 32)", valueHint: "LEN" },
+    names: { type: "boolean", default: true, description: "Print file names (--no-names omits them)" },
+    raw: { type: "boolean", description: "Write raw output bytes (one input only)" },
+    quiet: { type: "boolean", description: "With --check: skip printing OK for each verified file" },
+    "num-threads": { type: "string", description: "Accepted for compatibility; use --jobs for parallelism", valueHint: "NUM" },
+    mmap: { type: "boolean", default: true, description: "Accepted for compatibility (files are never memory-mapped)" },
+    ...SHARED_SUM_ARGS,
+  },
+});
+
+const EPILOGUE = `${SHARED_SUM_EPILOGUE}
+
+Exit codes:
+  0  every file was hashed, or every listed file was read back and matched
+  1  a file could not be read or hashed, a digest did not match, a check
+     line was malformed or refused, or a check file listed nothing
+  2  usage error, or a check file, key or file list could not be read
+
+Differences from b3sum: errors name the check file and line; an empty
+check file fails instead of passing; --num-threads and --no-mmap are
+accepted but do not change anything (use --jobs N).`;
+
+async function main(args: Record<string, unknown>): Promise<number> {
+  const shared = resolveSharedSumOptions(args);
+  const operands = (args._ as string[]) ?? [];
+  const check = Boolean(args.check);
+  for (const flag of ["raw", "keyed"] as const) if (check && args[flag]) throw usageError(`--${flag} cannot be used with --check`);
+  if (check && args.names === false) throw usageError("--no-names cannot be used with --check");
+  if (check && args.length !== undefined) throw usageError("--length cannot be used with --check");
+  if (check && args["derive-key"] !== undefined) throw usageError("--derive-key cannot be used with --check");
+  if (args.keyed && args["derive-key"] !== undefined) throw usageError("--keyed cannot be used with --derive-key");
+  if (args.quiet && !check) throw usageError("--quiet only applies to --check");
+
+  let outputLength = 32;
+  if (args.length !== undefined) {
+    const text = String(args.length);
+    if (!/^\+?\d+$/.test(text)) throw usageError(`invalid length '${text}' for --length; expected a whole number of bytes`);
+    outputLength = Number(text);
+  }
+  let key: Uint8Array | undefined;
+  if (args.keyed) {
+    if (operands.length === 0 && shared.filesFrom === undefined) throw usageError("--keyed reads the key from stdin, so FILE arguments are required");
+    const bytes = readFileSync(0);
+    if (bytes.length !== 32) throw usageError(`--keyed needs exactly 32 key bytes on stdin, found ${bytes.length}`);
+    key = new Uint8Array(bytes);
+  }
+
+  const out = new Output();
+  const hasher = {
+    engine: shared.engine,
+    outputLength,
+    ...(key ? { key } : {}),
+    ...(args["derive-key"] !== undefined ? { deriveKeyContext: String(args["derive-key"]) } : {}),
+  };
+  const dialect = b3sumDialect(TOOL, { noNames: args.names === false, raw: Boolean(args.raw) });
+
+  if (check) {
+    return runChecks(operands, dialect, { flags: shared.flags, hasher, jobs: shared.jobs, root: shared.root, json: shared.json }, out);
+  }
+  const inputs = collectInputs(operands, {
+    recursive: shared.recursive,
+    ignore: shared.ignore,
+    filesFrom: shared.filesFrom,
+    nulSeparated: shared.nulSeparated,
+    stdinName: dialect.stdinName,
+    onProblem: (p) => out.error(`${TOOL}: ${p.path}: ${p.message}`),
+  });
+  if (args.raw && inputs.length !== 1) throw usageError("--raw writes one digest: give exactly one input");
+  let failures = 0;
+  if (key) {
+    const stdinInputs = inputs.filter((i) => i.kind === "stdin");
+    for (const input of stdinInputs) out.error(`${TOOL}: ${input.name}: cannot read stdin in keyed mode (the key came from stdin)`);
+    failures += stdinInputs.length;
+    failures += await runSums(inputs.filter((i) => i.kind !== "stdin"), dialect, { algorithm: "blake3", hasher, jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
+  } else {
+    failures += await runSums(inputs, dialect, { algorithm: "blake3", hasher, jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
+  }
+  return failures > 0 ? 1 : 0;
+}
+
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) });
