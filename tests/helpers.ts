@@ -1,0 +1,90 @@
+/**
+ * Shared test helpers: real temp folders, running the tools from source and as compiled
+ * binaries, and finding the native anchors.
+ */
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "bun:test";
+
+export const ROOT = join(import.meta.dir, "..");
+export const BUN = process.execPath;
+
+/** A temp folder removed after the test file. */
+export function tempDir(prefix = "cartkit-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** What a process did. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Uint8Array;
+}
+
+/** Runs a command with optional stdin, in `cwd`. */
+export function run(cmd: string[], options: { cwd?: string; stdin?: string | Uint8Array; env?: Record<string, string> } = {}): RunResult {
+  const proc = Bun.spawnSync({
+    cmd,
+    cwd: options.cwd ?? ROOT,
+    stdin: options.stdin === undefined ? "ignore" : typeof options.stdin === "string" ? Buffer.from(options.stdin) : options.stdin,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
+  });
+  return {
+    code: proc.exitCode ?? -1,
+    stdout: proc.stdout.toString(),
+    stderr: proc.stderr.toString(),
+    stdoutBytes: new Uint8Array(proc.stdout),
+  };
+}
+
+/** How to start a tool: from source with bun, or the compiled binary in dist/. */
+export interface ToolRunner {
+  label: string;
+  command(tool: string): string[];
+}
+
+export const SOURCE: ToolRunner = { label: "source", command: (tool) => [BUN, join(ROOT, "tools", `${tool}.ts`)] };
+export const COMPILED: ToolRunner = { label: "compiled", command: (tool) => [join(ROOT, "dist", tool)] };
+
+/**
+ * Both runners. The compiled binaries must exist: `npm test` builds them first; a missing
+ * binary is a failure, not a skip.
+ */
+export function runners(): ToolRunner[] {
+  return [SOURCE, COMPILED];
+}
+
+/** Runs a tool with a runner. */
+export function tool(runner: ToolRunner, name: string, args: string[], options: Parameters<typeof run>[1] = {}): RunResult {
+  const cmd = runner.command(name);
+  if (runner === COMPILED && !existsSync(cmd[0]!)) throw new Error(`${cmd[0]} is missing: run 'npm run build' first`);
+  return run([...cmd, ...args], options);
+}
+
+/** Path of a native tool, or undefined. In CI (CI=true) a missing anchor fails the test. */
+export function anchor(name: string): string | undefined {
+  const path = Bun.which(name) ?? undefined;
+  if (!path && process.env.CI === "true") throw new Error(`${name} is required in CI (apt-get install b3sum xxhash)`);
+  return path;
+}
+
+/** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
+export function randomBytes(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
