@@ -1,0 +1,79 @@
+/** lib/io: the pipelined reader and the tree walker, on real files. */
+import { expect, test } from "bun:test";
+import { closeSync, mkdirSync, openSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
+import { readChunks } from "../lib/io/reader.ts";
+import { compareUtf8, walkFiles } from "../lib/io/walk.ts";
+import { randomBytes, tempDir } from "./helpers.ts";
+
+async function readAll(path: string, chunkSize: number, depth: number): Promise<{ bytes: Buffer; chunks: number }> {
+  const fd = openSync(path, "r");
+  const parts: Buffer[] = [];
+  try {
+    for await (const chunk of readChunks(fd, { chunkSize, depth })) parts.push(Buffer.from(chunk)); // copy: buffers are reused
+  } finally {
+    closeSync(fd);
+  }
+  return { bytes: Buffer.concat(parts), chunks: parts.length };
+}
+
+test("the reader returns every byte in order for sizes around the chunk size and any depth", async () => {
+  const dir = tempDir();
+  const chunk = 4096;
+  for (const size of [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 10 * chunk + 17]) {
+    const data = randomBytes(size, size + 3);
+    const path = join(dir, `f${size}`);
+    writeFileSync(path, data);
+    for (const depth of [1, 2, 4, 8]) {
+      const { bytes, chunks } = await readAll(path, chunk, depth);
+      expect({ size, depth, equal: bytes.equals(Buffer.from(data)) }).toEqual({ size, depth, equal: true });
+      expect(chunks).toBe(Math.ceil(size / chunk));
+    }
+  }
+});
+
+test("the reader reads a pipe sequentially to the end", async () => {
+  const data = randomBytes(300_000, 11);
+  const dir = tempDir();
+  const fifo = join(dir, "fifo");
+  Bun.spawnSync({ cmd: ["mkfifo", fifo] });
+  const writer = Bun.spawn({ cmd: ["sh", "-c", `cat > '${fifo}'`], stdin: data });
+  const { bytes } = await readAll(fifo, 8192, 4);
+  await writer.exited;
+  expect(bytes.equals(Buffer.from(data))).toBe(true);
+});
+
+test("the walker lists regular files in byte order of their relative paths, leaving out ignored ones", () => {
+  const root = tempDir();
+  for (const dir of ["A001/CLIPS", "A001/.Spotlight-V100", "b", "a-b", "empty"]) mkdirSync(join(root, dir), { recursive: true });
+  const files = ["A001/CLIPS/C002.mov", "A001/CLIPS/C001.mov", "A001/._C001.mov", "A001/.DS_Store", "A001/.Spotlight-V100/store.db",
+    "b/Z", "a-b/x", "a", "é.txt", "Zed"];
+  for (const f of files) writeFileSync(join(root, f), f);
+  symlinkSync(join(root, "b"), join(root, "link-to-dir"));
+  symlinkSync(join(root, "a"), join(root, "link-to-file"));
+  symlinkSync(join(root, "nowhere"), join(root, "dangling"));
+  const problems: string[] = [];
+  const entries = walkFiles(root, { ignore: new IgnoreList(DEFAULT_IGNORES), onProblem: (p) => problems.push(`${p.path.slice(root.length + 1)}: ${p.message}`) });
+  expect(entries.map((e) => e.relativePath)).toEqual([
+    "A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "link-to-file", "é.txt",
+  ]);
+  expect(entries[0]!.size).toBe("A001/CLIPS/C001.mov".length);
+  expect(problems.sort()).toEqual(["dangling: dangling symbolic link, skipped", "link-to-dir: symbolic link to a folder, not followed"]);
+});
+
+test("ignore patterns match names at any depth, or paths when they hold a slash", () => {
+  const list = new IgnoreList(["*.tmp", "CACHE/", "proxies/**/*.mp4", "?.log"]);
+  expect(list.matches("a/b/c.tmp")).toBe(true);
+  expect(list.matches("CACHE")).toBe(true);
+  expect(list.matches("x/CACHE")).toBe(true);
+  expect(list.matches("proxies/day1/a.mp4")).toBe(true);
+  expect(list.matches("other/day1/a.mp4")).toBe(false);
+  expect(list.matches("a.log")).toBe(true);
+  expect(list.matches("ab.log")).toBe(false);
+  expect(list.matches("c.tmpx")).toBe(false);
+});
+
+test("byte-order comparison puts '-' before '/' and upper case before lower case", () => {
+  expect(["a/b", "a-b", "B", "a"].sort(compareUtf8)).toEqual(["B", "a", "a-b", "a/b"]);
+});
