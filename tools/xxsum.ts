@@ -48,7 +48,7 @@ line; options may follow file names; '-' means stdin anywhere; a folder
 listed in a check file is reported and checking goes on; help goes to
 stdout; usage errors exit 2 (xxhsum: 1).`;
 
-/** xxhsum's attached-number short options (`-H`, `-H1`, `-b`, `-b1,3`, `-i5`, `-B64K`) in long form. */
+/** xxhsum's attached-number short options (and its sticky -H3 tag) (`-H`, `-H1`, `-b`, `-b1,3`, `-i5`, `-B64K`) in long form. */
 function normalizeArgs(raw: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i++) {
@@ -58,6 +58,8 @@ function normalizeArgs(raw: string[]): string[] {
       break;
     }
     if (arg === "-H") out.push("--hash=0");
+    // xxhsum writes XXH3 only as tagged lines, and a later -H keeps the tag.
+    else if (arg === "-H3") out.push("-H3", "--tag");
     else if (/^-b[\d,]*$/.test(arg)) out.push(`--bench=${arg.slice(2)}`);
     else if (/^-i\d+$/.test(arg)) out.push(`--iterations=${arg.slice(2)}`);
     else if (/^-B\d+[KM]?i?B?$/.test(arg)) out.push(`--sample-size=${arg.slice(2)}`);

@@ -1,0 +1,85 @@
+/** lib/sums: escaping, line writers and the two anchors' line parsers. */
+import { expect, test } from "bun:test";
+import { escapeName, unescapeName } from "../lib/sums/escape.ts";
+import { unsafeManifestPath } from "../lib/sums/inputs.ts";
+import { formatBsdLine, formatGnuLine, parseB3sumLine, parseXxhsumLine } from "../lib/sums/lines.ts";
+import { xxhsumDialect } from "../lib/sums/xxhsum_dialect.ts";
+
+const H64 = "8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99";
+
+test("escaping round-trips every awkward name and only escapes when needed", () => {
+  for (const name of ["plain", "sp ace", "back\\slash", "new\nline", "b\\n\nx", "car\rret", "日本", "\\", "\n"]) {
+    const escaped = escapeName(name);
+    expect(escaped.escaped).toBe(name.includes("\\") || name.includes("\n"));
+    expect(escaped.text.includes("\n")).toBe(false);
+    expect(escaped.escaped ? unescapeName(escaped.text) : escaped.text).toBe(name);
+  }
+  expect(escapeName("b\\n\nx").text).toBe("b\\\\n\\nx");
+  expect(() => unescapeName("a\\qb")).toThrow("Invalid backslash escape");
+  expect(() => unescapeName("a\\")).toThrow("Invalid backslash escape");
+});
+
+test("GNU and BSD lines are written as the native tools write them", () => {
+  expect(formatGnuLine("abcd", escapeName("a b"))).toBe("abcd  a b\n");
+  expect(formatGnuLine("abcd", escapeName("a b"), true)).toBe("abcd *a b\n");
+  expect(formatGnuLine("abcd", escapeName("a\nb"))).toBe("\\abcd  a\\nb\n");
+  expect(formatBsdLine("XXH3", "abcd", escapeName("x (1).mov"))).toBe("XXH3 (x (1).mov) = abcd\n");
+});
+
+test("b3sum's parser: strict layout, lowercase hex, escapes, refused characters, b3sum's reasons", () => {
+  expect(parseB3sumLine(`${H64}  a.txt`)).toMatchObject({ hex: H64, name: "a.txt", display: "a.txt" });
+  expect(parseB3sumLine(`\\${H64}  new\\nline`)).toMatchObject({ name: "new\nline", display: "\\new\\nline" });
+  expect(parseB3sumLine(`${H64}  *a.txt`)).toMatchObject({ name: "*a.txt" });
+  expect(parseB3sumLine(`${H64}  a\r`)).toMatchObject({ name: "a\r" });
+  const reasons: Array<[string, string]> = [
+    ["", "Empty line"],
+    ["xyz", "Short line"],
+    [`${H64}  `, "Short line"],
+    [`${H64.slice(2)}  a.txt`, "Invalid space"],
+    [`${H64} *a.txt`, "Invalid space"],
+    [`${H64}\ta.txt`, "Invalid space"],
+    [`${H64.toUpperCase()}  a.txt`, "Invalid hex"],
+    [`é${H64.slice(1)}  a.txt`, "Non-ASCII prefix"],
+    [`\\${H64}  a\\qb`, "Invalid backslash escape"],
+    [`${H64}  a\0b`, "Null character in path"],
+    [`${H64}  a\uFFFDb`, "Unicode replacement character in path"],
+  ];
+  for (const [line, reason] of reasons) expect({ line, result: parseB3sumLine(line) }).toEqual({ line, result: reason });
+});
+
+test("xxhsum's parser: GNU by hex length, BSD by tag, any second separator, any hex case", () => {
+  expect(parseXxhsumLine("E4C191D091BD8853  a.txt")).toMatchObject({ style: "gnu", hex: "E4C191D091BD8853", name: "a.txt" });
+  expect(parseXxhsumLine("e4c191d091bd8853 *a.txt")).toMatchObject({ name: "a.txt", binary: true });
+  expect(parseXxhsumLine("e4c191d091bd8853 xa.txt")).toMatchObject({ name: "a.txt" });
+  expect(parseXxhsumLine("XXH3 (a (1).txt) = 99fc819aaba2462a")).toMatchObject({ style: "bsd", tag: "XXH3", name: "a (1).txt" });
+  for (const bad of ["", "nonsense", "e4c1 ", "XXH64 (a.txt)= e4c191d091bd8853", "XXH64 (a.txt) =e4c191d091bd8853", "zz  a"]) {
+    expect({ bad, parsed: parseXxhsumLine(bad) }).toEqual({ bad, parsed: undefined });
+  }
+});
+
+test("xxhsum's dialect picks algorithm and byte order like xxhsum 0.8", () => {
+  const be = xxhsumDialect("xxsum", { algorithm: "xxh64", tag: false, littleEndian: false });
+  const le = xxhsumDialect("xxsum", { algorithm: "xxh64", tag: false, littleEndian: true });
+  const cases: Array<[string, string, string]> = [
+    ["946b5bf9  a", "xxh32", "946b5bf9"],
+    ["e4c191d091bd8853  a", "xxh64", "e4c191d091bd8853"],
+    ["6bba86c7e069f56d5a10b435f1c8e49c  a", "xxh128", "6bba86c7e069f56d5a10b435f1c8e49c"],
+    ["XXH3 (a) = 99fc819aaba2462a", "xxh3", "99fc819aaba2462a"],
+    ["XXH3_LE (a) = 2a46a2ab9a81fc99", "xxh3", "99fc819aaba2462a"],
+    ["XXH64_LE (a) = 5388bd91d091c1e4", "xxh64", "e4c191d091bd8853"],
+    ["FOO (a) = e4c191d091bd8853", "xxh64", "e4c191d091bd8853"],
+  ];
+  for (const [line, algorithm, expectedHex] of cases) expect(be.parseCheckLine(line)).toMatchObject({ algorithm, expectedHex, name: "a" });
+  expect(le.parseCheckLine("5388bd91d091c1e4  a")).toMatchObject({ algorithm: "xxh64", expectedHex: "e4c191d091bd8853" });
+  expect(be.parseCheckLine("XXH32 (a) = e4c191d091bd8853")).toBe("Improperly formatted checksum line.");
+  expect(be.parseCheckLine("e4c191d091bd88  a")).toBe("Improperly formatted checksum line.");
+  expect(be.parseCheckLine("\\e4c191d091bd8853  new\\nline")).toMatchObject({ name: "new\nline", display: "\\new\\nline" });
+});
+
+test("manifest paths must be relative and stay inside their root", () => {
+  expect(unsafeManifestPath("A001/C001.mov")).toBeUndefined();
+  expect(unsafeManifestPath("..hidden/x")).toBeUndefined();
+  expect(unsafeManifestPath("/etc/passwd")).toContain("absolute path");
+  expect(unsafeManifestPath("A001/../../x")).toContain("escapes the manifest's root");
+  expect(unsafeManifestPath("..")).toContain("escapes");
+});
