@@ -8,6 +8,7 @@ import { defineCommand } from "citty";
 import { usageError } from "../lib/cli/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { runTool } from "../lib/cli/run.ts";
+import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
 import { runChecks } from "../lib/sums/check.ts";
 import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE } from "../lib/sums/cli.ts";
@@ -70,6 +71,8 @@ async function main(args: Record<string, unknown>): Promise<number> {
     key = new Uint8Array(bytes);
   }
 
+  assertEngineSupports(["blake3"], shared.engine);
+  if (shared.engine === "native" && outputLength > 32) throw usageError("the native BLAKE3 engine writes at most 32 bytes; use --engine js (or auto) for --length above 32");
   const out = new Output();
   const hasher = {
     engine: shared.engine,

@@ -9,6 +9,7 @@ import { Output } from "../lib/cli/output.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { parseCount, parseSize } from "../lib/cli/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
+import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { runChecks } from "../lib/sums/check.ts";
 import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE } from "../lib/sums/cli.ts";
 import { collectInputs } from "../lib/sums/inputs.ts";
@@ -85,6 +86,7 @@ async function main(args: Record<string, unknown>): Promise<number> {
   const operands = (args._ as string[]) ?? [];
   const algorithm = algorithmOf(args.hash as string | undefined);
   const hasher = { engine: shared.engine };
+  assertEngineSupports(args.check ? ["xxh32", "xxh64", "xxh3", "xxh128"] : [algorithm], shared.engine);
   const out = new Output();
 
   if (args.bench !== undefined) {

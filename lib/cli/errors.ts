@@ -55,7 +55,8 @@ export function describeSystemError(error: unknown): string {
     case "EINVAL": return "Invalid argument";
     case "ENXIO": return "No such device or address";
   }
-  if (error instanceof Error) return error.message;
+  const message = (error as { message?: unknown } | null)?.message;
+  if (typeof message === "string" && message !== "") return message;
   return String(error);
 }
 

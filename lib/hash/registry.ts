@@ -25,6 +25,19 @@ export const ENGINE_SUPPORT: Record<Algorithm, readonly Engine[]> = {
   crc32: ["native", "js"],
 };
 
+/**
+ * Refuses, before any work starts, an engine named on the command line that cannot compute
+ * one of the algorithms the run needs.
+ * @throws {CliError} (usage) naming the algorithm and the engines it has.
+ */
+export function assertEngineSupports(algorithms: readonly Algorithm[], engine: Engine | "auto" | undefined): void {
+  if (engine === undefined || engine === "auto") return;
+  for (const algorithm of algorithms) {
+    const supported = ENGINE_SUPPORT[algorithm];
+    if (!supported.includes(engine)) throw usageError(`${algorithm} has no ${engine} engine; available: ${supported.join(", ")}`);
+  }
+}
+
 async function createWith(engine: Engine, algorithm: Algorithm, options: HasherOptions): Promise<Hasher | undefined> {
   switch (engine) {
     case "native": return createNativeHasher(algorithm, options);
@@ -46,9 +59,7 @@ export async function createHasher(algorithm: Algorithm, options: HasherOptions 
   const wanted = options.engine ?? "auto";
   const supported = ENGINE_SUPPORT[algorithm];
   if (wanted !== "auto") {
-    if (!supported.includes(wanted)) {
-      throw usageError(`${algorithm} has no ${wanted} engine; available: ${supported.join(", ")}`);
-    }
+    assertEngineSupports([algorithm], wanted);
     const hasher = await createWith(wanted, algorithm, options);
     if (!hasher) throw usageError(`the ${wanted} ${algorithm} engine cannot compute this output length; use --engine js`);
     return hasher;

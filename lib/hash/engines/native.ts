@@ -2,15 +2,12 @@
  * Native engines: napi add-ons (xxhash-addon for the XXH family, @napi-rs/blake-hash for BLAKE3)
  * and Bun's built-in crypto for MD5/SHA. These are the fast paths measured in BENCHMARKS.md.
  */
-import { createRequire } from "node:module";
 import zlib from "node:zlib";
 import type { Algorithm } from "../algorithms.ts";
 import { c4FromSha512 } from "../c4.ts";
 import { u32BigEndian } from "../crc32.ts";
 import { BaseHasher, type Hasher } from "../hasher.ts";
 import type { HasherOptions } from "../options.ts";
-
-const require = createRequire(import.meta.url);
 
 interface XxhashAddonHasher {
   update(data: Uint8Array): void;
@@ -28,8 +25,8 @@ let xxhashAddon: XxhashAddon | undefined;
 
 /**
  * Loads xxhash-addon's prebuilt binary by a static path. Its own loader (node-gyp-build) searches
- * the file system at run time, which a `bun build --compile` executable cannot do; static
- * `require`s of `.node` files are embedded in the executable instead.
+ * the file system at run time, which a `bun build --compile` executable cannot do; the bundler
+ * embeds `.node` files named by literal `require(...)` calls (not `createRequire`'s).
  */
 function loadXxhashAddon(): XxhashAddon {
   if (xxhashAddon) return xxhashAddon;
