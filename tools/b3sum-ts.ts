@@ -11,8 +11,7 @@ import { runTool } from "../lib/cli/run.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
 import { runChecks } from "../lib/sums/check.ts";
-import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE } from "../lib/sums/cli.ts";
-import { collectInputs } from "../lib/sums/inputs.ts";
+import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { VERSION } from "../lib/version.ts";
 
@@ -83,16 +82,9 @@ async function main(args: Record<string, unknown>): Promise<number> {
   const dialect = b3sumDialect(TOOL, { noNames: args.names === false, raw: Boolean(args.raw) });
 
   if (check) {
-    return runChecks(operands, dialect, { flags: shared.flags, hasher, jobs: shared.jobs, root: shared.root, json: shared.json }, out);
+    return runChecks(operands, dialect, sharedCheckOptions(shared, hasher), out);
   }
-  const inputs = collectInputs(operands, {
-    recursive: shared.recursive,
-    ignore: shared.ignore,
-    filesFrom: shared.filesFrom,
-    nulSeparated: shared.nulSeparated,
-    stdinName: dialect.stdinName,
-    onProblem: (p) => out.error(`${TOOL}: ${p.path}: ${p.message}`),
-  });
+  const inputs = sharedInputs(operands, shared, dialect, out);
   if (args.raw && inputs.length !== 1) throw usageError("--raw writes one digest: give exactly one input");
   let failures = 0;
   if (key) {

@@ -11,8 +11,7 @@ import { parseCount, parseSize } from "../lib/cli/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { runChecks } from "../lib/sums/check.ts";
-import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE } from "../lib/sums/cli.ts";
-import { collectInputs } from "../lib/sums/inputs.ts";
+import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { runBenchmark } from "../lib/sums/xxhsum_bench.ts";
 import { xxhsumDialect } from "../lib/sums/xxhsum_dialect.ts";
@@ -99,16 +98,9 @@ async function main(args: Record<string, unknown>): Promise<number> {
 
   const dialect = xxhsumDialect(TOOL, { algorithm, tag: Boolean(args.tag), littleEndian: Boolean(args["little-endian"]) });
   if (args.check) {
-    return runChecks(operands, dialect, { flags: shared.flags, hasher, jobs: shared.jobs, root: shared.root, json: shared.json }, out);
+    return runChecks(operands, dialect, sharedCheckOptions(shared, hasher), out);
   }
-  const inputs = collectInputs(operands, {
-    recursive: shared.recursive,
-    ignore: shared.ignore,
-    filesFrom: shared.filesFrom,
-    nulSeparated: shared.nulSeparated,
-    stdinName: dialect.stdinName,
-    onProblem: (p) => out.error(`${TOOL}: ${p.path}: ${p.message}`),
-  });
+  const inputs = sharedInputs(operands, shared, dialect, out);
   const failures = await runSums(inputs, dialect, { algorithm, hasher, jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
   return failures > 0 ? 1 : 0;
 }

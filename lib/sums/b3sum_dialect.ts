@@ -3,7 +3,7 @@
  * `name: OK`, `name: FAILED`, `name: FAILED (<io error>)`, parse errors on stderr, no summary.
  */
 import { describeAsRustIoError } from "../cli/errors.ts";
-import type { CheckContext, CheckCounts, CheckLine, CheckOutcome, ErrorLike, SumDialect } from "./dialect.ts";
+import type { CheckContext, CheckCounts, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
 import { escapeName } from "./escape.ts";
 import type { SumInput } from "./inputs.ts";
 import { formatGnuLine, parseB3sumLine } from "./lines.ts";
@@ -38,21 +38,8 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
     malformed(ctx: CheckContext, lineNumber: number, reason: string) {
       ctx.out.error(`${tool}: ${ctx.checkFile}:${lineNumber}: ${reason}`);
     },
-    result(ctx: CheckContext, lineNumber: number, line: CheckLine, outcome: CheckOutcome) {
-      switch (outcome.kind) {
-        case "ok":
-          if (!ctx.flags.quiet && !ctx.flags.status) ctx.out.data(`${line.display}: OK\n`);
-          break;
-        case "failed":
-          if (!ctx.flags.status) ctx.out.data(`${line.display}: FAILED\n`);
-          break;
-        case "unreadable":
-          if (!ctx.flags.status) ctx.out.data(`${line.display}: FAILED (${describeAsRustIoError(outcome.error)})\n`);
-          break;
-        case "rejected":
-          ctx.out.error(`${tool}: ${ctx.checkFile}:${lineNumber}: ${line.display}: ${outcome.reason}`);
-          break;
-      }
+    unreadable(_ctx: CheckContext, _lineNumber: number, line: CheckLine, error: ErrorLike) {
+      return `${line.display}: FAILED (${describeAsRustIoError(error)})\n`;
     },
     passed(counts: CheckCounts) {
       const checked = counts.ok + counts.mismatched + counts.unreadable + counts.rejected;

@@ -116,11 +116,8 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
       if (same) counts.ok++;
       else counts.mismatched++;
     }
-    if (options.json) {
-      out.data(`${JSON.stringify(jsonVerdict(ctx.checkFile, item.lineNumber, item.line, outcome))}\n`);
-    } else {
-      dialect.result(ctx, item.lineNumber, item.line, outcome);
-    }
+    if (options.json) out.data(`${JSON.stringify(jsonVerdict(ctx.checkFile, item.lineNumber, item.line, outcome))}\n`);
+    else report(ctx, dialect, item.lineNumber, item.line, outcome);
   });
   let passed = dialect.passed(counts, options.flags);
   if (options.json) out.data(`${JSON.stringify({ checkFile: ctx.checkFile, status: passed ? "passed" : "failed", ...counts })}\n`);
@@ -131,6 +128,25 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
     passed = false;
   }
   return passed ? "passed" : "failed";
+}
+
+/** Prints a verdict as both anchors do: `name: OK` / `name: FAILED` on stdout, muted by --quiet/--status. */
+function report(ctx: CheckContext, dialect: SumDialect, lineNumber: number, line: CheckLine, outcome: CheckOutcome): void {
+  const { quiet, status } = ctx.flags;
+  switch (outcome.kind) {
+    case "ok":
+      if (!quiet && !status) ctx.out.data(`${line.display}: OK\n`);
+      break;
+    case "failed":
+      if (!status) ctx.out.data(`${line.display}: FAILED\n`);
+      break;
+    case "unreadable":
+      if (!status) ctx.out.data(dialect.unreadable(ctx, lineNumber, line, outcome.error));
+      break;
+    case "rejected":
+      ctx.out.error(`${dialect.tool}: ${ctx.checkFile}:${lineNumber}: ${line.display}: ${outcome.reason}`);
+      break;
+  }
 }
 
 function jsonVerdict(checkFile: string, lineNumber: number, line: CheckLine, outcome: CheckOutcome): Record<string, unknown> {

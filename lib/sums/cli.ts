@@ -8,7 +8,11 @@ import { usageError } from "../cli/errors.ts";
 import { parseCount } from "../cli/units.ts";
 import { ENGINES, type Engine } from "../hash/hasher.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
-import type { CheckFlags } from "./dialect.ts";
+import type { Output } from "../cli/output.ts";
+import type { HasherOptions } from "../hash/options.ts";
+import type { CheckOptions } from "./check.ts";
+import type { CheckFlags, SumDialect } from "./dialect.ts";
+import { collectInputs, type SumInput } from "./inputs.ts";
 
 /** Flags shared by b3sum-ts and xxsum. */
 export const SHARED_SUM_ARGS = {
@@ -80,3 +84,20 @@ export const SHARED_SUM_EPILOGUE = `Manifests:
   '-c MANIFEST --root COPY' checks a copy made elsewhere. Check mode refuses
   listed paths that are absolute or contain '..' (a manifest cannot reach
   outside its root), reporting the line and counting it as failed.`;
+
+/** The inputs of hash mode from the operands and the shared flags; walk problems go to stderr. */
+export function sharedInputs(operands: readonly string[], shared: SharedSumOptions, dialect: SumDialect, out: Output): SumInput[] {
+  return collectInputs(operands, {
+    recursive: shared.recursive,
+    ignore: shared.ignore,
+    filesFrom: shared.filesFrom,
+    nulSeparated: shared.nulSeparated,
+    stdinName: dialect.stdinName,
+    onProblem: (p) => out.error(`${dialect.tool}: ${p.path}: ${p.message}`),
+  });
+}
+
+/** Check-mode options from the shared flags. */
+export function sharedCheckOptions(shared: SharedSumOptions, hasher: HasherOptions): CheckOptions {
+  return { flags: shared.flags, hasher, jobs: shared.jobs, root: shared.root, json: shared.json };
+}

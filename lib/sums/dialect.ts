@@ -75,8 +75,11 @@ export interface SumDialect {
   parseCheckLine(line: string): CheckLine | string;
   /** Reports a malformed line. */
   malformed(ctx: CheckContext, lineNumber: number, reason: string): void;
-  /** Reports one checked line. */
-  result(ctx: CheckContext, lineNumber: number, line: CheckLine, outcome: CheckOutcome): void;
+  /**
+   * The stdout line for a listed file that could not be read (both anchors print `name: OK`
+   * and `name: FAILED` alike; they differ here).
+   */
+  unreadable(ctx: CheckContext, lineNumber: number, line: CheckLine, error: ErrorLike): string;
   /** Whether a check file with these counts passed, by the anchor's rules. */
   passed(counts: CheckCounts, flags: CheckFlags): boolean;
   /** Prints the end-of-file summary, if the anchor prints one. */

@@ -6,7 +6,7 @@
  */
 import { DISPLAY_NAME, type Algorithm } from "../hash/algorithms.ts";
 import { describeSystemError } from "../cli/errors.ts";
-import type { CheckContext, CheckCounts, CheckFlags, CheckLine, CheckOutcome, ErrorLike, SumDialect } from "./dialect.ts";
+import type { CheckContext, CheckCounts, CheckFlags, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
 import { escapeName } from "./escape.ts";
 import type { SumInput } from "./inputs.ts";
 import { formatBsdLine, formatGnuLine, parseXxhsumLine } from "./lines.ts";
@@ -81,23 +81,8 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
     malformed(ctx: CheckContext, lineNumber: number, reason: string) {
       if (ctx.flags.warn) ctx.out.error(`${ctx.checkFile}:${lineNumber}: Error: ${reason}`);
     },
-    result(ctx: CheckContext, lineNumber: number, line: CheckLine, outcome: CheckOutcome) {
-      switch (outcome.kind) {
-        case "ok":
-          if (!ctx.flags.quiet && !ctx.flags.status) ctx.out.data(`${line.display}: OK\n`);
-          break;
-        case "failed":
-          if (!ctx.flags.status) ctx.out.data(`${line.display}: FAILED\n`);
-          break;
-        case "unreadable":
-          if (!ctx.flags.status) {
-            ctx.out.data(`${ctx.checkFile}:${lineNumber}: Could not open or read '${line.display}': ${describeSystemError(outcome.error)}.\n`);
-          }
-          break;
-        case "rejected":
-          ctx.out.error(`${tool}: ${ctx.checkFile}:${lineNumber}: ${line.display}: ${outcome.reason}`);
-          break;
-      }
+    unreadable(ctx: CheckContext, lineNumber: number, line: CheckLine, error: ErrorLike) {
+      return `${ctx.checkFile}:${lineNumber}: Could not open or read '${line.display}': ${describeSystemError(error)}.\n`;
     },
     passed(counts: CheckCounts, flags: CheckFlags) {
       return counts.proper > 0 && counts.mismatched === 0 && counts.unreadable === 0 && counts.rejected === 0 &&
