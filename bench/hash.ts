@@ -52,10 +52,10 @@ interface Config {
 
 const USAGE = `usage: bun bench/hash.ts [options]
 
-  (no options)       full run: 1 GiB file, 200 × 8 MiB tree, 10 GiB memory input, 5 runs;
+  (no options)       full run: 1 GiB file, 200 × 8 MiB tree, 10 GiB memory input, 7 runs;
                      rewrites the results section of BENCHMARKS.md
   --quick            256 MiB file, 40 × 4 MiB tree, 1 GiB memory input, 3 runs; prints only
-  --runs N           runs per command (default 5; --quick 3)
+  --runs N           runs per command (default 7; --quick 3)
   --only LIST        sections to run, comma-separated: single,parallel,memory (default all)
   --dir DIR          keep the test data in DIR and reuse it next time (default: a new
                      folder under /tmp, removed at the end)
@@ -64,9 +64,11 @@ const USAGE = `usage: bun bench/hash.ts [options]
   --no-write         only print
 `;
 
+/** A failed check: ends the run (after cleaning up) with this message. */
+class BenchError extends Error {}
+
 function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(1);
+  throw new BenchError(message);
 }
 
 function parseOptions(argv: string[]): Config {
@@ -98,7 +100,7 @@ function parseOptions(argv: string[]): Config {
   for (const s of sections) if (!SECTIONS.includes(s)) fail(`unknown section '${s}'; use ${SECTIONS.join(",")}`);
   const base = quick
     ? { runs: 3, slowRuns: 1, bigSize: 256 * MiB, smallSize: 16 * MiB, treeFiles: 40, treeFileSize: 4 * MiB, memorySize: 1 * GiB }
-    : { runs: 5, slowRuns: 3, bigSize: 1 * GiB, smallSize: 64 * MiB, treeFiles: 200, treeFileSize: 8 * MiB, memorySize: 10 * GiB };
+    : { runs: 7, slowRuns: 3, bigSize: 1 * GiB, smallSize: 64 * MiB, treeFiles: 200, treeFileSize: 8 * MiB, memorySize: 10 * GiB };
   return {
     quick,
     ...base,
@@ -153,8 +155,10 @@ function shellQuote(arg: string): string {
   return /^[\w./=:+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
+/** A command as a reader would type it from the repository root (long argument lists cut). */
 function show(cmd: readonly string[]): string {
-  return cmd.map((a) => (a === BUN ? "bun" : a.startsWith(`${ROOT}/`) ? a.slice(ROOT.length + 1) : a)).map(shellQuote).join(" ");
+  const args = cmd.map((a) => (a === BUN ? "bun" : a.startsWith(`${ROOT}/`) ? a.slice(ROOT.length + 1) : a)).map(shellQuote);
+  return (args.length > 12 ? [...args.slice(0, 6), `… (${args.length - 6} more)`] : args).join(" ");
 }
 
 // ---------------------------------------------------------------- statistics
@@ -305,26 +309,25 @@ function describeMachine(): Machine {
 // ---------------------------------------------------------------- section 0: engines
 
 /**
- * Which engine each compiled tool can actually load: `--engine auto` silently falls back to a
- * portable engine when the native one fails, which shows up only as a slow benchmark.
+ * Which engine each program can actually load: `--engine auto` silently falls back to a portable
+ * engine when the native one fails, which would otherwise show up only as a slow benchmark.
  */
 function engineCheck(tiny: string): string[] {
-  const rows: string[] = ["| program | algorithm | `--engine native` |", "|---|---|---|"];
-  const cases: Array<[string, string, string[]]> = [
-    ["dist/xxsum", "xxh64, xxh3, xxh128", [join(ROOT, "dist/xxsum"), "-H1", "--engine", "native", tiny]],
-    ["dist/b3sum-ts", "blake3", [join(ROOT, "dist/b3sum-ts"), "--engine", "native", tiny]],
-    ["bun bench/hash_file.ts", "md5, sha1, sha256", [BUN, join(ROOT, "bench/hash_file.ts"), "sha256", tiny, "--engine", "native"]],
+  const xxsum = join(ROOT, "dist/xxsum");
+  const cases: Array<[string, string[]]> = [
+    ["xxh64", [xxsum, "-H1"]],
+    ["xxh3", [xxsum, "-H3"]],
+    ["xxh128", [xxsum, "-H2"]],
+    ["blake3", [join(ROOT, "dist/b3sum-ts")]],
+    ...(["md5", "sha1", "sha256"] as const).map((a): [string, string[]] => [a, [BUN, join(ROOT, "bench/hash_file.ts"), a]]),
   ];
-  for (const [program, algorithms, cmd] of cases) {
+  const rows = ["| algorithm | program | `--engine native` |", "|---|---|---|"];
+  for (const [algorithm, program] of cases) {
+    const cmd = [...program, "--engine", "native", tiny];
     const proc = Bun.spawnSync({ cmd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const status = proc.exitCode === 0 ? "loads" : `**fails**: \`${proc.stderr.toString().trim().replaceAll(tiny, "FILE")}\` (\`auto\` falls back to the portable engine)`;
-    console.log(`  ${program} ${algorithms}: ${proc.exitCode === 0 ? "native engine loads" : `native engine FAILS: ${proc.stderr.toString().trim()}`}`);
-    rows.push(`| \`${program}\` | ${algorithms} | ${status} |`);
-  }
-  // xxsum -H2/-H3 load the same add-on as -H1; check them too so a partial failure shows.
-  for (const h of ["-H2", "-H3"]) {
-    const proc = Bun.spawnSync({ cmd: [join(ROOT, "dist/xxsum"), h, "--engine", "native", tiny], stdout: "pipe", stderr: "pipe" });
-    if (proc.exitCode !== 0) rows.push(`| \`dist/xxsum ${h}\` | | **fails**: \`${proc.stderr.toString().trim()}\` |`);
+    const error = proc.stderr.toString().trim().replaceAll(tiny, "FILE");
+    console.log(`  ${algorithm.padEnd(7)} ${show(program).padEnd(28)} native engine ${proc.exitCode === 0 ? "loads" : `FAILS: ${error}`}`);
+    rows.push(`| ${algorithm} | \`${show(program)}\` | ${proc.exitCode === 0 ? "loads" : `**fails** (\`auto\` falls back to a portable engine): \`${error}\``} |`);
   }
   return rows;
 }
@@ -341,10 +344,12 @@ interface SingleRow {
   portable?: { engine: string; cmd: string[]; native: string[]; onSmall: boolean };
 }
 
+/** One target and whether it was met. */
 interface Verdict {
   name: string;
   value: number;
-  target: number;
+  /** `≥ 1.0` for ratios and speedups, `< 150` for memory. */
+  target: string;
   met: boolean;
 }
 
@@ -413,7 +418,7 @@ async function singleFile(config: Config, big: string, small: string): Promise<{
     }
     const r = native.median / ours.median;
     const met = r >= row.target;
-    verdicts.push({ name: `${row.label} ratio`, value: r, target: row.target, met });
+    verdicts.push({ name: `${row.label} ratio native/ours`, value: r, target: `≥ ${row.target.toFixed(1)}`, met });
     table.push(`| ${row.label} | ${oursLabel(row.ours)} | \`${row.native[0]}\` | ${sec(ours.median)} | ${sec(native.median)} | ${ratio(r)} | ≥ ${row.target.toFixed(1)} | ${met ? "yes" : "**no**"} | ${portableCell} |`);
     commands.push(`- ${row.label}: \`${show(row.ours)}\` vs \`${show(row.native)}\``);
   }
@@ -466,7 +471,7 @@ async function parallel(config: Config, tree: string): Promise<{ lines: string[]
     if (j1.stdout !== native.stdout) fail(`${row.label}: -r output differs from the native tool's over the same files`);
     if (j1.stdout.trim().split("\n").length !== names.length) fail(`${row.label}: expected ${names.length} lines`);
     const speedup = j1.median / j2.median;
-    verdicts.push({ name: `${row.label} --jobs 2 speedup`, value: speedup, target: 1.6, met: speedup >= 1.6 });
+    verdicts.push({ name: `${row.label} --jobs 2 speedup`, value: speedup, target: "≥ 1.6", met: speedup >= 1.6 });
     table.push(`| ${row.label} | \`${show(row.tool)} -r TREE --jobs N\` | ${sec(j1.median)} | ${sec(j2.median)} | ${ratio(speedup)} | ≥ 1.6 | ${speedup >= 1.6 ? "yes" : "**no**"} | ${sec(native.median)} |`);
   }
   const lines = [
@@ -489,6 +494,9 @@ interface MemoryResult {
 }
 
 const TIME = "/usr/bin/time";
+
+/** Large files to delete even when the run is interrupted. */
+const temporary = new Set<string>();
 
 /**
  * Peak RSS of `cmd` (optionally fed by `feeder | cmd`), from `/usr/bin/time -f %M`, or when that
@@ -536,6 +544,7 @@ async function peakRss(cmd: string[], feeder: string[] | undefined, scratch: str
 async function memory(config: Config, dir: string): Promise<{ lines: string[]; verdicts: Verdict[] }> {
   const sparse = join(dir, `sparse-${config.memorySize / GiB}g.bin`);
   const size = String(config.memorySize);
+  temporary.add(sparse);
   const fd = openSync(sparse, "w");
   ftruncateSync(fd, config.memorySize); // a hole: no disk space used
   closeSync(fd);
@@ -550,7 +559,9 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
     { label: "`dist/b3sum-ts FILE`", input: "file", cmd: [b3, sparse], native: false },
     { label: "`head -c N /dev/zero \\| dist/b3sum-ts -`", input: "stdin", cmd: [b3, "-"], native: false },
     { label: "`xxhsum -H1 FILE` (reference)", input: "file", cmd: ["xxhsum", "-H1", sparse], native: true },
+    { label: "`head -c N /dev/zero \\| xxhsum -H1 -` (reference)", input: "stdin", cmd: ["xxhsum", "-H1", "-"], native: true },
     { label: "`b3sum --num-threads 1 --no-mmap FILE` (reference)", input: "file", cmd: ["b3sum", "--num-threads", "1", "--no-mmap", sparse], native: true },
+    { label: "`head -c N /dev/zero \\| b3sum --num-threads 1 -` (reference)", input: "stdin", cmd: ["b3sum", "--num-threads", "1", "-"], native: true },
   ];
   const table = ["| command | input | peak RSS MiB | wall s | target | met |", "|---|---|---:|---:|---:|---|"];
   const verdicts: Verdict[] = [];
@@ -565,11 +576,12 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
       if (digests.has(algo) && digests.get(algo) !== hex) fail(`${c.label}: digest ${hex} differs from ${digests.get(algo)} for the same ${mib(config.memorySize)} of zeros`);
       digests.set(algo, hex);
       const met = rss < config.rssTargetMiB;
-      if (!c.native) verdicts.push({ name: `${c.label} peak RSS MiB`, value: rss, target: config.rssTargetMiB, met });
+      if (!c.native) verdicts.push({ name: `${c.label} peak RSS MiB`, value: rss, target: `< ${config.rssTargetMiB}`, met });
       table.push(`| ${c.label} | ${c.input === "stdin" ? "pipe" : "sparse file"} | ${rss.toFixed(1)} | ${sec(r.seconds)} | ${c.native ? "" : `< ${config.rssTargetMiB}`} | ${c.native ? "" : met ? "yes" : "**no**"} |`);
     }
   } finally {
     rmSync(sparse, { force: true });
+    temporary.delete(sparse);
   }
   const lines = [
     `### 3. Memory: ${mib(config.memorySize)} input`,
@@ -584,7 +596,12 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
 
 // ---------------------------------------------------------------- report
 
-function machineLines(machine: Machine, config: Config): string[] {
+/** The 1-minute load average: other work on the machine shows up in the timings. */
+function loadAverage(): string {
+  return existsSync("/proc/loadavg") ? readFileSync("/proc/loadavg", "utf8").split(" ")[0]! : "n/a";
+}
+
+function machineLines(machine: Machine, config: Config, loadAtStart: string): string[] {
   return [
     `Run ${machine.date}${config.quick ? " (quick run: reduced sizes and runs)" : ""}.`,
     "",
@@ -593,6 +610,7 @@ function machineLines(machine: Machine, config: Config): string[] {
     `- Bun: ${machine.bun}`,
     `- source: ${machine.source}`,
     `- native tools: ${machine.anchors.join("; ")}`,
+    `- load average (1 min) before the run: ${loadAtStart}`,
     `- reproduce: \`npm run build && node_modules/.bin/bun bench/hash.ts${config.quick ? " --quick" : ""}\` (or \`npm run bench\`)`,
   ];
 }
@@ -612,7 +630,8 @@ function writeReport(section: string[]): void {
 async function main(): Promise<void> {
   const config = parseOptions(process.argv.slice(2));
   const machine = describeMachine();
-  console.log(machineLines(machine, config).join("\n"));
+  const loadAtStart = loadAverage();
+  console.log(machineLines(machine, config, loadAtStart).join("\n"));
   for (const tool of ["xxhsum", "b3sum", "openssl"]) if (!Bun.which(tool)) fail(`${tool} is not installed (Debian: apt-get install xxhash b3sum openssl)`);
 
   if (config.build) {
@@ -628,6 +647,7 @@ async function main(): Promise<void> {
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
   process.on("SIGINT", () => {
+    for (const path of temporary) rmSync(path, { force: true });
     cleanup();
     process.exit(130);
   });
@@ -646,7 +666,7 @@ async function main(): Promise<void> {
     console.log("\nengines in the compiled tools");
     const engines = engineCheck(tiny);
 
-    const out: string[] = [...machineLines(machine, config), "", "### Engines loaded", "", ...engines, ""];
+    const out: string[] = ["### Engines loaded", "", ...engines, ""];
     const verdicts: Verdict[] = [];
 
     if (config.sections.includes("single")) {
@@ -682,10 +702,10 @@ async function main(): Promise<void> {
     out.push(
       "### Targets",
       "",
-      missed.length === 0
-        ? `All ${verdicts.length} targets met.`
-        : `${verdicts.length - missed.length} of ${verdicts.length} targets met. Missed: ${missed.map((v) => `${v.name} ${v.value.toFixed(2)} (target ${v.name.includes("RSS") ? "<" : "≥"} ${v.target})`).join("; ")}.`,
+      `${verdicts.length - missed.length} of ${verdicts.length} targets met.${missed.length ? " Missed:" : ""}`,
+      ...(missed.length ? ["", ...missed.map((v) => `- ${v.name}: ${v.value.toFixed(2)} (target ${v.target})`)] : []),
     );
+    out.unshift(...machineLines(machine, config, loadAtStart), "");
     console.log(`\n${"=".repeat(72)}\n\n${out.join("\n")}`);
     if (config.write) writeReport(out);
     else console.log("\n(BENCHMARKS.md not updated: pass --write to update it)");
@@ -694,4 +714,9 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench: ${error instanceof BenchError ? error.message : (error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+}
