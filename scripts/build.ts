@@ -20,8 +20,8 @@ for (const tool of tools) {
   const started = performance.now();
   const proc = Bun.spawnSync({
     cmd: [
-      process.execPath, "build", "--compile", "--minify-whitespace", "--minify-syntax",
-      `tools/${tool}.ts`, "lib/hash/hash_worker.ts",
+      process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax",
+      `tools/${tool}.ts`, "lib/hash/hash_worker.ts", "lib/io/read_worker.ts",
       "--outfile", `dist/${tool}`,
     ],
     cwd: root,

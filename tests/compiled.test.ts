@@ -5,7 +5,8 @@
 import { expect, test } from "bun:test";
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, run, tempDir } from "./helpers.ts";
+import { hashPath } from "../lib/hash/mod.ts";
+import { randomBytes, ROOT, run, tempDir } from "./helpers.ts";
 
 test("dist binaries run from an empty folder, native engines and --jobs included", () => {
   const dir = tempDir("cartkit-standalone-");
@@ -19,6 +20,18 @@ test("dist binaries run from an empty folder, native engines and --jobs included
   expect(run([join(dir, "b3sum-ts"), "--engine", "native", "--jobs", "2", "a.txt", "b.txt"], { cwd: dir, env }).stdout).toBe(
     "8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99  a.txt\naf1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262  b.txt\n",
   );
+});
+
+test("dist binaries read large files and pipes on their reader thread, digests intact", async () => {
+  const dir = tempDir("cartkit-large-");
+  for (const name of ["xxsum", "b3sum-ts"]) copyFileSync(join(ROOT, "dist", name), join(dir, name));
+  const data = randomBytes(9 * 1024 * 1024 + 13, 77);
+  writeFileSync(join(dir, "large.bin"), data);
+  const expected = await hashPath(join(dir, "large.bin"), ["xxh64", "blake3"], { overlap: false });
+  const env = { PATH: "/usr/bin:/bin" };
+  expect(run([join(dir, "xxsum"), "large.bin"], { cwd: dir, env }).stdout).toBe(`${expected.hexes.get("xxh64")}  large.bin\n`);
+  expect(run([join(dir, "b3sum-ts"), "large.bin"], { cwd: dir, env }).stdout).toBe(`${expected.hexes.get("blake3")}  large.bin\n`);
+  expect(run([join(dir, "b3sum-ts"), "-"], { cwd: dir, env, stdin: data }).stdout).toBe(`${expected.hexes.get("blake3")}  -\n`);
 });
 
 test("every engine gives the same lines through the tools", () => {

@@ -7,27 +7,27 @@ import { readChunks } from "../lib/io/reader.ts";
 import { compareUtf8, walkFiles } from "../lib/io/walk.ts";
 import { randomBytes, tempDir } from "./helpers.ts";
 
-async function readAll(path: string, chunkSize: number, depth: number): Promise<{ bytes: Buffer; chunks: number }> {
+function readAll(path: string, chunkSize: number, overlap: boolean): { bytes: Buffer; chunks: number } {
   const fd = openSync(path, "r");
   const parts: Buffer[] = [];
   try {
-    for await (const chunk of readChunks(fd, { chunkSize, depth })) parts.push(Buffer.from(chunk)); // copy: buffers are reused
+    for (const chunk of readChunks(fd, { chunkSize, overlap })) parts.push(Buffer.from(chunk)); // copy: buffers are reused
   } finally {
     closeSync(fd);
   }
   return { bytes: Buffer.concat(parts), chunks: parts.length };
 }
 
-test("the reader returns every byte in order for sizes around the chunk size and any depth", async () => {
+test("the reader returns every byte in order for sizes around the chunk size, on this thread or overlapped", () => {
   const dir = tempDir();
   const chunk = 4096;
   for (const size of [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 10 * chunk + 17]) {
     const data = randomBytes(size, size + 3);
     const path = join(dir, `f${size}`);
     writeFileSync(path, data);
-    for (const depth of [1, 2, 4, 8]) {
-      const { bytes, chunks } = await readAll(path, chunk, depth);
-      expect({ size, depth, equal: bytes.equals(Buffer.from(data)) }).toEqual({ size, depth, equal: true });
+    for (const overlap of [false, true]) {
+      const { bytes, chunks } = readAll(path, chunk, overlap);
+      expect({ size, overlap, equal: bytes.equals(Buffer.from(data)) }).toEqual({ size, overlap, equal: true });
       expect(chunks).toBe(Math.ceil(size / chunk));
     }
   }
@@ -39,9 +39,12 @@ test("the reader reads a pipe sequentially to the end", async () => {
   const fifo = join(dir, "fifo");
   Bun.spawnSync({ cmd: ["mkfifo", fifo] });
   const writer = Bun.spawn({ cmd: ["sh", "-c", `cat > '${fifo}'`], stdin: data });
-  const { bytes } = await readAll(fifo, 8192, 4);
+  const { bytes } = readAll(fifo, 8192, true);
   await writer.exited;
   expect(bytes.equals(Buffer.from(data))).toBe(true);
+  const again = Bun.spawn({ cmd: ["sh", "-c", `cat > '${fifo}'`], stdin: data });
+  expect(readAll(fifo, 8192, false).bytes.equals(Buffer.from(data))).toBe(true);
+  await again.exited;
 });
 
 test("the walker lists regular files in byte order of their relative paths, leaving out ignored ones", () => {
@@ -76,4 +79,33 @@ test("ignore patterns match names at any depth, or paths when they hold a slash"
 
 test("byte-order comparison puts '-' before '/' and upper case before lower case", () => {
   expect(["a/b", "a-b", "B", "a"].sort(compareUtf8)).toEqual(["B", "a", "a-b", "a/b"]);
+});
+
+test("a reader stopped early lets go of the file, and the next file reads whole", () => {
+  const dir = tempDir();
+  const first = randomBytes(64 * 4096 + 5, 21);
+  const second = randomBytes(50 * 4096 + 3, 22);
+  writeFileSync(join(dir, "first"), first);
+  writeFileSync(join(dir, "second"), second);
+  const fd = openSync(join(dir, "first"), "r");
+  let seen = 0;
+  for (const chunk of readChunks(fd, { chunkSize: 4096, overlap: true })) {
+    expect(Buffer.from(chunk).equals(Buffer.from(first.subarray(seen, seen + chunk.length)))).toBe(true);
+    seen += chunk.length;
+    if (seen >= 3 * 4096) break;
+  }
+  closeSync(fd);
+  expect(readAll(join(dir, "second"), 4096, true).bytes.equals(Buffer.from(second))).toBe(true);
+  expect(readAll(join(dir, "first"), 4096, true).bytes.equals(Buffer.from(first))).toBe(true);
+});
+
+test("a read error on the reader thread reaches the caller with its code", () => {
+  const dir = tempDir();
+  const fd = openSync(dir, "r");
+  try {
+    expect(() => [...readChunks(fd, { overlap: true })]).toThrow(expect.objectContaining({ code: "EISDIR" }));
+    expect(() => [...readChunks(fd, { overlap: false })]).toThrow(expect.objectContaining({ code: "EISDIR" }));
+  } finally {
+    closeSync(fd);
+  }
 });

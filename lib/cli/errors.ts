@@ -60,11 +60,17 @@ export function describeSystemError(error: unknown): string {
   return String(error);
 }
 
-const ERRNO: Record<string, number> = {
+/** errno numbers (Linux) by code, for messages that print them and for passing errors between threads. */
+export const ERRNO: Record<string, number> = {
   EPERM: 1, ENOENT: 2, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13,
   EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EMFILE: 24, EFBIG: 27,
   ENOSPC: 28, EROFS: 30, ENAMETOOLONG: 36, ELOOP: 40,
 };
+
+/** The code of an errno number (inverse of {@link ERRNO}). */
+export function errnoCode(errno: number): string | undefined {
+  return Object.keys(ERRNO).find((code) => ERRNO[code] === errno);
+}
 
 /**
  * The message Rust's `std::io::Error` prints for a system error (b3sum's wording),

@@ -4,8 +4,14 @@
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { readChunks, type ReadChunksOptions } from "../io/reader.ts";
 import type { Algorithm } from "./algorithms.ts";
+import type { Hasher } from "./hasher.ts";
 import type { HasherOptions } from "./options.ts";
 import { createHashers } from "./registry.ts";
+
+/** Native XXH3 and XXH128 hash faster than a core copies from the page cache. */
+function outrunsReading(hasher: Hasher): boolean {
+  return hasher.engine === "native" && (hasher.algorithm === "xxh3" || hasher.algorithm === "xxh128");
+}
 
 /** Digests of one input. */
 export interface FileDigests {
@@ -27,7 +33,10 @@ export interface HashFileOptions extends HasherOptions, ReadChunksOptions {}
 export async function hashFd(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
   const set = await createHashers(algorithms, options);
   let size = 0;
-  for await (const chunk of readChunks(fd, options)) {
+  // A hash that outruns the copy from the page cache gains nothing from a reader thread, and
+  // loses the cache locality of reading on the hashing core (measured: BENCHMARKS.md).
+  const overlap = options.overlap ?? (set.hashers.every(outrunsReading) ? false : undefined);
+  for (const chunk of readChunks(fd, { ...options, overlap })) {
     set.update(chunk);
     size += chunk.length;
   }

@@ -3,6 +3,7 @@
  * `--jobs N` prints exactly what `--jobs 1` prints.
  */
 import type { Algorithm } from "./algorithms.ts";
+import { workerUrl } from "../io/worker_url.ts";
 import { hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */
@@ -18,16 +19,6 @@ export type HashJobResult =
   | { id: number; ok: true; hexes: [Algorithm, string][]; size: number }
   | { id: number; ok: false; code: string | undefined; message: string };
 
-/**
- * Where the worker script is. From source it sits beside this file. In a compiled executable
- * this module is bundled into the tool's entry (at the root of the embedded file system) and
- * the worker, built as an extra entry point, keeps its path below that root.
- */
-function workerUrl(): string {
-  const fromSource = import.meta.url.endsWith("/lib/hash/pool.ts");
-  return new URL(fromSource ? "./hash_worker.ts" : "./lib/hash/hash_worker.ts", import.meta.url).href;
-}
-
 /** Runs jobs on a fixed set of Workers, each busy with one file at a time. */
 export class HashPool {
   #workers: Worker[] = [];
@@ -38,7 +29,7 @@ export class HashPool {
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(workerUrl());
+      const worker = new Worker(workerUrl(import.meta.url, "lib/hash/pool.ts", "lib/hash/hash_worker.ts"));
       worker.onmessage = (event: MessageEvent<HashJobResult>) => {
         const resolve = this.#pending.get(event.data.id);
         this.#pending.delete(event.data.id);

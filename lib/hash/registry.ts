@@ -4,9 +4,6 @@
  */
 import { usageError } from "../cli/errors.ts";
 import type { Algorithm } from "./algorithms.ts";
-import { createJsHasher } from "./engines/js.ts";
-import { createNativeHasher } from "./engines/native.ts";
-import { createWasmHasher } from "./engines/wasm.ts";
 import type { Engine, Hasher } from "./hasher.ts";
 import type { HasherOptions } from "./options.ts";
 
@@ -38,11 +35,12 @@ export function assertEngineSupports(algorithms: readonly Algorithm[], engine: E
   }
 }
 
+/** Engines are imported when first used: loading them all would cost every run start-up time. */
 async function createWith(engine: Engine, algorithm: Algorithm, options: HasherOptions): Promise<Hasher | undefined> {
   switch (engine) {
-    case "native": return createNativeHasher(algorithm, options);
-    case "wasm": return createWasmHasher(algorithm);
-    case "js": return createJsHasher(algorithm, options);
+    case "native": return (await import("./engines/native.ts")).createNativeHasher(algorithm, options);
+    case "wasm": return (await import("./engines/wasm.ts")).createWasmHasher(algorithm);
+    case "js": return (await import("./engines/js.ts")).createJsHasher(algorithm, options);
   }
 }
 

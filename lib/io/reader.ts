@@ -1,81 +1,153 @@
 /**
- * The chunked reader: reads a file front to back into a small pool of reused buffers, keeping
- * the next reads in flight while the caller hashes (or writes) the current chunk. Measured here:
- * 1 MiB chunks with four reads in flight match `cat`, and let hashing overlap the copy out of
- * the page cache (BENCHMARKS.md). Sources are never mmapped: a pulled card would kill the
- * process with SIGBUS instead of giving an I/O error.
+ * The chunked reader: a file front to back in 256 KiB chunks, never memory-mapped (a pulled card
+ * would kill the process with SIGBUS instead of giving an I/O error).
+ *
+ * Measured here (BENCHMARKS.md): reads into a buffer the thread keeps beat reads through the
+ * thread pool; and on the main thread, a reader thread filling a shared ring while this thread
+ * hashes lets reading and hashing use both cores. Small files, and every file read inside a
+ * worker (`--jobs N` already keeps the cores busy), are read synchronously.
  */
-import { fstatSync, read, readSync } from "node:fs";
+import { fstatSync } from "node:fs";
+import { isMainThread } from "node:worker_threads";
+import { errnoCode } from "../cli/errors.ts";
+import { fillChunk } from "./fill.ts";
+import { controlLength, lengthIndex, NO_EOF, RING, type RingJob } from "./ring.ts";
+import { workerUrl } from "./worker_url.ts";
 
 /** Options for {@link readChunks}. */
 export interface ReadChunksOptions {
   /**
-   * Bytes per read.
-   * @default 1048576
+   * Bytes per chunk.
+   * @default 262144
    */
   chunkSize?: number;
   /**
-   * Reads kept in flight for regular files (pipes and terminals are read one at a time).
-   * @default 4
+   * Read on a second thread while the caller works on the previous chunk. By default on for
+   * pipes and for files of at least {@link OVERLAP_MIN_BYTES}, on the main thread only.
    */
-  depth?: number;
+  overlap?: boolean;
 }
 
-/** Default chunk size: 1 MiB. */
-export const DEFAULT_CHUNK_SIZE = 1 << 20;
+/** Default chunk size: 256 KiB (measured fastest here with the ring; BENCHMARKS.md). */
+export const DEFAULT_CHUNK_SIZE = 256 << 10;
+/** Files smaller than this are read on the calling thread. */
+export const OVERLAP_MIN_BYTES = 4 << 20;
+const RING_SLOTS = 4;
+/** How long the caller waits for the reader thread to start before reading a pipe itself. */
+const READER_START_MS = 3000;
 
-function readAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buffer, offset, length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead)));
-  });
+const kept = new Map<number, Buffer>();
+
+/** A buffer this thread keeps and reuses (fresh pages would be faulted in and zeroed each time). */
+function keptBuffer(size: number): Buffer {
+  let buffer = kept.get(size);
+  if (!buffer) {
+    buffer = Buffer.allocUnsafe(size);
+    kept.set(size, buffer);
+  }
+  return buffer;
 }
 
 /**
- * Yields the file's bytes in order, as views into reused buffers: a yielded chunk is valid only
- * until the loop asks for the next one. Works for regular files (positioned, pipelined reads)
- * and for pipes and stdin (sequential reads).
+ * Yields the bytes readable from `fd` in order, as views that are valid only until the loop
+ * asks for the next chunk. Works for regular files (positioned reads from offset 0) and for
+ * pipes, terminals and stdin (sequential reads).
  * @example
- * for await (const chunk of readChunks(fd)) hasher.update(chunk);
+ * for (const chunk of readChunks(fd)) hasher.update(chunk);
  */
-export async function* readChunks(fd: number, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array> {
+export function readChunks(fd: number, options: ReadChunksOptions = {}): Generator<Uint8Array> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const regular = fstatSync(fd).isFile();
-  if (!regular) {
-    const buffer = Buffer.allocUnsafe(chunkSize);
-    for (;;) {
-      const n = await readAt(fd, buffer, 0, chunkSize, null);
-      if (n === 0) return;
-      yield buffer.subarray(0, n);
-    }
-  }
+  const stats = fstatSync(fd);
+  const positioned = stats.isFile();
+  const overlap = options.overlap ?? (isMainThread && (!positioned || stats.size >= OVERLAP_MIN_BYTES));
+  return overlap ? readOverlapped(fd, positioned, chunkSize) : readHere(fd, positioned, chunkSize);
+}
 
-  const depth = Math.max(1, options.depth ?? 4);
-  const buffers = Array.from({ length: depth }, () => Buffer.allocUnsafe(chunkSize));
-  const pending: Promise<number>[] = [];
-  let nextPosition = 0;
-  for (let i = 0; i < depth; i++) {
-    pending.push(readAt(fd, buffers[i]!, 0, chunkSize, nextPosition));
-    nextPosition += chunkSize;
+function* readHere(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
+  const buffer = keptBuffer(chunkSize);
+  let position = 0;
+  for (;;) {
+    const n = fillChunk(fd, buffer, 0, chunkSize, positioned ? position : null);
+    if (n === 0) return;
+    position += n;
+    yield buffer.subarray(0, n);
+    if (positioned && n < chunkSize) return;
   }
+}
+
+let readerThread: Worker | undefined;
+
+function reader(): Worker {
+  if (!readerThread) {
+    readerThread = new Worker(workerUrl(import.meta.url, "lib/io/reader.ts", "lib/io/read_worker.ts"));
+    readerThread.unref();
+  }
+  return readerThread;
+}
+
+const keptRings = new Map<number, { data: SharedArrayBuffer; control: SharedArrayBuffer }>();
+
+function* readOverlapped(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
+  const slots = RING_SLOTS;
+  // One ring per chunk size, reused file after file (the reader has let go of it when the
+  // previous file ended, see `finally` below).
+  let ring = keptRings.get(chunkSize);
+  if (!ring) {
+    ring = { data: new SharedArrayBuffer(slots * chunkSize), control: new SharedArrayBuffer(4 * controlLength(slots)) };
+    keptRings.set(chunkSize, ring);
+  }
+  const job: RingJob = { fd, positioned, data: ring.data, control: ring.control, slots, chunkSize };
+  const control = new Int32Array(job.control);
+  const data = new Uint8Array(job.data);
+  control.fill(0);
+  Atomics.store(control, RING.eofAt, NO_EOF);
+  Atomics.store(control, RING.busy, 1);
+  reader().postMessage(job);
+  const posted = performance.now();
   try {
-    for (let slot = 0; ; slot = (slot + 1) % depth) {
-      const buffer = buffers[slot]!;
-      let n = await pending.shift()!;
-      // pread returns short only at end of file; if it ever does so early (network file
-      // systems), finish this chunk synchronously so no byte is skipped.
-      while (n > 0 && n < chunkSize) {
-        const more = readSync(fd, buffer, n, chunkSize - n, nextPosition - depth * chunkSize + n);
-        if (more === 0) break;
-        n += more;
+    for (let k = 0; ; k++) {
+      const slot = k % slots;
+      const offset = slot * chunkSize;
+      let length: number;
+      for (;;) {
+        const tag = Atomics.load(control, RING.tags + slot);
+        if (tag === k + 1) {
+          length = Atomics.load(control, lengthIndex(slots, slot));
+          break;
+        }
+        const errno = Atomics.load(control, RING.errno);
+        if (errno) {
+          const code = errnoCode(errno) ?? "EIO";
+          throw Object.assign(new Error(`${code}: read failed`), { code });
+        }
+        if (k >= Atomics.load(control, RING.eofAt)) return;
+        // Not claimed yet: read it here rather than wait (files only; a pipe's order is the reader's).
+        if (positioned && Atomics.compareExchange(control, RING.claim, k, k + 1) === k) {
+          length = fillChunk(fd, data, offset, chunkSize, k * chunkSize);
+          break;
+        }
+        // Sleep until the slot's tag moves on from the value seen above (never a later one:
+        // the reader may have tagged the slot meanwhile, and that wake-up must not be missed).
+        Atomics.wait(control, RING.tags + slot, tag, 100);
+        // A reader thread that never starts (it failed to load) must not leave a pipe unread.
+        if (k === 0 && performance.now() - posted > READER_START_MS && Atomics.compareExchange(control, RING.started, 0, -1) === 0) {
+          yield* readHere(fd, positioned, chunkSize);
+          return;
+        }
       }
-      if (n === 0) return;
-      yield buffer.subarray(0, n);
-      if (n < chunkSize) return;
-      pending.push(readAt(fd, buffer, 0, chunkSize, nextPosition));
-      nextPosition += chunkSize;
+      if (length === 0) return;
+      yield data.subarray(offset, offset + length);
+      Atomics.store(control, RING.consumed, k + 1);
+      Atomics.notify(control, RING.consumed);
+      if (positioned && length < chunkSize) return;
     }
   } finally {
-    // Let reads still in flight settle before the caller closes the descriptor.
-    await Promise.allSettled(pending);
+    // Stop the reader thread and wait until it lets go, before the caller closes the descriptor
+    // (unless it never took the job: then it never will).
+    Atomics.store(control, RING.cancel, 1);
+    Atomics.notify(control, RING.consumed);
+    if (Atomics.compareExchange(control, RING.started, 0, -1) === 1) {
+      while (Atomics.load(control, RING.busy) === 1) Atomics.wait(control, RING.busy, 1, 50);
+    }
   }
 }

@@ -2,7 +2,6 @@
  * Native engines: napi add-ons (xxhash-addon for the XXH family, @napi-rs/blake-hash for BLAKE3)
  * and Bun's built-in crypto for MD5/SHA. These are the fast paths measured in BENCHMARKS.md.
  */
-import zlib from "node:zlib";
 import type { Algorithm } from "../algorithms.ts";
 import { c4FromSha512 } from "../c4.ts";
 import { u32BigEndian } from "../crc32.ts";
@@ -131,11 +130,13 @@ class CryptoNative extends BaseHasher {
 
 class Crc32Native extends BaseHasher {
   #value = 0;
+  // node:zlib is loaded only for CRC-32, not on every start.
+  #crc32: (data: Uint8Array, value: number) => number = (require("node:zlib") as typeof import("node:zlib")).crc32;
   constructor() {
     super("crc32", "native");
   }
   protected write(chunk: Uint8Array): void {
-    this.#value = zlib.crc32(chunk, this.#value);
+    this.#value = this.#crc32(chunk, this.#value);
   }
   protected finish(): Uint8Array {
     return u32BigEndian(this.#value);
