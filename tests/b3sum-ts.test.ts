@@ -103,7 +103,7 @@ for (const runner of runners()) {
       expect(result.code).toBe(1);
       expect(result.stdout).toBe(`${B3(HELLO, "a.txt")}${B3(EMPTY, "empty")}`);
       expect(result.stderr).toBe(
-        "b3sum-ts: missing: No such file or directory (os error 2)\nb3sum-ts: dir: Is a directory (os error 21)\n",
+        "b3sum-ts: missing: No such file or directory (os error 2)\nb3sum-ts: dir: Is a directory (os error 21); use -r to hash the files in it\n",
       );
     });
 

@@ -126,7 +126,7 @@ for (const runner of runners()) {
       expect(result).toMatchObject({
         code: 1,
         stdout: "e4c191d091bd8853  a.txt\n",
-        stderr: "xxsum: missing: No such file or directory\nxxsum: dir: Is a directory\n",
+        stderr: "xxsum: missing: No such file or directory\nxxsum: dir: Is a directory; use -r to hash the files in it\n",
       });
       expect(xx(["-H5", "a.txt"])).toMatchObject({ code: 2, stdout: "" });
       expect(xx(["-H5", "a.txt"]).stderr).toBe("xxsum: unknown hash algorithm '5'; use one of: xxh32, xxh64, xxh3, xxh128, blake3, md5, sha1, sha256, sha512, c4, crc32\n");

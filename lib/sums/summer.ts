@@ -67,7 +67,8 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
       if (!result.ok) {
         failures++;
         if (options.json) out.data(`${JSON.stringify({ name: input.name, error: result.message, code: result.code ?? null })}\n`);
-        out.error(dialect.hashError(input, { code: result.code, message: result.message }));
+        const line = dialect.hashError(input, { code: result.code, message: result.message });
+        out.error(result.code === "EISDIR" ? `${line}; use -r to hash the files in it` : line);
       } else {
         const hex = result.hexes[0]![1];
         if (options.json) {
