@@ -1,0 +1,228 @@
+/**
+ * A small, strict XML reader and writer for the MHL formats. The reader builds a tree of
+ * elements with line numbers and refuses what an MHL never needs and an attacker would use:
+ * DOCTYPE declarations (DTDs), entity declarations, external entities, and any entity other than
+ * the five predefined ones and numeric character references. Errors name the file and line.
+ */
+import { CliError } from "../cli/errors.ts";
+
+/** An element: its name as written (prefix included), attributes, children and line. */
+export interface XmlElement {
+  name: string;
+  /** Local name without a namespace prefix. */
+  localName: string;
+  attributes: Map<string, string>;
+  children: XmlNode[];
+  /** 1-based line of the start tag. */
+  line: number;
+}
+
+/** Element or text. */
+export type XmlNode = XmlElement | string;
+
+/** A parse error, exit code 2 by default, naming the file and line. */
+export class XmlError extends CliError {
+  readonly line: number;
+  constructor(file: string, line: number, message: string, exitCode = 2) {
+    super(`line ${line}: ${message}`, { path: file, exitCode });
+    this.line = line;
+  }
+}
+
+const PREDEFINED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+/**
+ * Parses an XML document and returns its root element.
+ * @param file name used in error messages
+ * @throws {XmlError} for malformed XML, DTDs, entity declarations and unknown entities.
+ * @example
+ * const root = parseXml(text, "0001_A002R2EC_2020-01-16_091500Z.mhl");
+ * childElement(root, "creatorinfo");
+ */
+export function parseXml(text: string, file: string): XmlElement {
+  let pos = 0;
+  let line = 1;
+  const fail = (message: string): never => {
+    throw new XmlError(file, line, message);
+  };
+  const advance = (to: number) => {
+    for (let i = pos; i < to; i++) if (text.charCodeAt(i) === 10) line++;
+    pos = to;
+  };
+  const decode = (raw: string): string =>
+    raw.replace(/&([^;&\s]*);?/g, (match, body: string) => {
+      if (!match.endsWith(";")) fail(`unterminated entity reference '${match}'`);
+      if (body.startsWith("#x") || body.startsWith("#X")) {
+        const code = Number.parseInt(body.slice(2), 16);
+        if (!/^#[xX][0-9a-fA-F]+$/.test(body) || code > 0x10ffff) fail(`invalid character reference '&${body};'`);
+        return String.fromCodePoint(code);
+      }
+      if (body.startsWith("#")) {
+        const code = Number(body.slice(1));
+        if (!/^#\d+$/.test(body) || code > 0x10ffff) fail(`invalid character reference '&${body};'`);
+        return String.fromCodePoint(code);
+      }
+      const value = PREDEFINED[body];
+      if (value === undefined) fail(`entity '&${body};' is not allowed (only &amp; &lt; &gt; &quot; &apos; and numeric references)`);
+      return value!;
+    });
+
+  if (text.charCodeAt(0) === 0xfeff) pos = 1;
+  const stack: XmlElement[] = [];
+  let root: XmlElement | undefined;
+  while (pos < text.length) {
+    const lt = text.indexOf("<", pos);
+    if (lt < 0) {
+      const rest = text.slice(pos);
+      if (rest.trim() !== "") {
+        if (stack.length === 0) fail("text after the root element");
+        stack.at(-1)!.children.push(decode(rest));
+      }
+      advance(text.length);
+      break;
+    }
+    if (lt > pos) {
+      const raw = text.slice(pos, lt);
+      if (stack.length > 0) stack.at(-1)!.children.push(decode(raw));
+      else if (raw.trim() !== "") fail("text outside the root element");
+      advance(lt);
+    }
+    if (text.startsWith("<?", pos)) {
+      const end = text.indexOf("?>", pos);
+      if (end < 0) fail("unterminated processing instruction");
+      advance(end + 2);
+    } else if (text.startsWith("<!--", pos)) {
+      const end = text.indexOf("-->", pos);
+      if (end < 0) fail("unterminated comment");
+      advance(end + 3);
+    } else if (text.startsWith("<![CDATA[", pos)) {
+      const end = text.indexOf("]]>", pos);
+      if (end < 0) fail("unterminated CDATA section");
+      if (stack.length === 0) fail("CDATA outside the root element");
+      stack.at(-1)!.children.push(text.slice(pos + 9, end));
+      advance(end + 3);
+    } else if (text.startsWith("<!", pos)) {
+      const word = /^<!([A-Z]+)/.exec(text.slice(pos, pos + 12))?.[1] ?? "";
+      fail(word === "DOCTYPE"
+        ? "DOCTYPE declarations (DTDs) are not allowed in an MHL file"
+        : word === "ENTITY" ? "entity declarations are not allowed in an MHL file" : `unexpected '<!${word}'`);
+    } else if (text.startsWith("</", pos)) {
+      const end = text.indexOf(">", pos);
+      if (end < 0) fail("unterminated end tag");
+      const name = text.slice(pos + 2, end).trim();
+      const open = stack.pop();
+      if (!open) fail(`end tag </${name}> without a start tag`);
+      if (open!.name !== name) fail(`end tag </${name}> does not match <${open!.name}> (line ${open!.line})`);
+      advance(end + 1);
+    } else {
+      const match = /^<([A-Za-z_][\w.:-]*)/.exec(text.slice(pos, pos + 256));
+      if (!match) fail("malformed start tag");
+      const name = match![1]!;
+      const startLine = line;
+      let i = pos + match![0].length;
+      const attributes = new Map<string, string>();
+      for (;;) {
+        const rest = /^\s*(?:(\/?>)|([A-Za-z_][\w.:-]*)\s*=\s*("([^"]*)"|'([^']*)'))/.exec(text.slice(i, i + 65536));
+        if (!rest) {
+          advance(i);
+          fail(`malformed attribute in <${name}>`);
+        }
+        i += rest![0].length;
+        if (rest![1]) break;
+        const attrName = rest![2]!;
+        if (attributes.has(attrName)) fail(`duplicate attribute '${attrName}' in <${name}>`);
+        attributes.set(attrName, decode(rest![4] ?? rest![5] ?? ""));
+      }
+      const selfClosing = text[i - 2] === "/";
+      const element: XmlElement = { name, localName: name.slice(name.indexOf(":") + 1), attributes, children: [], line: startLine };
+      if (stack.length > 0) stack.at(-1)!.children.push(element);
+      else if (root) fail("more than one root element");
+      else root = element;
+      if (!selfClosing) stack.push(element);
+      advance(i);
+    }
+  }
+  if (stack.length > 0) fail(`<${stack.at(-1)!.name}> (line ${stack.at(-1)!.line}) is never closed`);
+  if (!root) fail("no root element");
+  return root!;
+}
+
+/** Child elements, optionally only those with this local name. */
+export function childElements(element: XmlElement, localName?: string): XmlElement[] {
+  return element.children.filter((c): c is XmlElement => typeof c !== "string" && (localName === undefined || c.localName === localName));
+}
+
+/** The first child element with this local name, or undefined. */
+export function childElement(element: XmlElement, localName: string): XmlElement | undefined {
+  return childElements(element, localName)[0];
+}
+
+/**
+ * The element's text content, exactly (not trimmed: a file name may begin or end with a space).
+ */
+export function textOf(element: XmlElement | undefined): string {
+  if (!element) return "";
+  return element.children.filter((c): c is string => typeof c === "string").join("");
+}
+
+/** Escapes text content. */
+export function escapeText(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}
+
+/** Escapes an attribute value (double-quoted). */
+export function escapeAttribute(text: string): string {
+  return escapeText(text).replaceAll('"', "&quot;");
+}
+
+/**
+ * Writes indented XML (two spaces per level, as the reference writes MHL files), starting with
+ * the UTF-8 declaration.
+ * @example
+ * const w = new XmlWriter();
+ * w.open("hashlist", { version: "2.0", xmlns: "urn:ASC:MHL:v2.0" });
+ * w.leaf("hostname", {}, "cart-01");
+ * w.close();
+ * w.toString();
+ */
+export class XmlWriter {
+  #lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  #open: string[] = [];
+
+  #attrs(attributes: Record<string, string | undefined>): string {
+    return Object.entries(attributes)
+      .filter((e): e is [string, string] => e[1] !== undefined)
+      .map(([k, v]) => ` ${k}="${escapeAttribute(v)}"`)
+      .join("");
+  }
+
+  /** Opens an element; children follow until {@link close}. */
+  open(name: string, attributes: Record<string, string | undefined> = {}): this {
+    this.#lines.push(`${"  ".repeat(this.#open.length)}<${name}${this.#attrs(attributes)}>`);
+    this.#open.push(name);
+    return this;
+  }
+
+  /** An element with text content (or empty) on one line. */
+  leaf(name: string, attributes: Record<string, string | undefined>, text?: string): this {
+    const indent = "  ".repeat(this.#open.length);
+    this.#lines.push(text === undefined
+      ? `${indent}<${name}${this.#attrs(attributes)}/>`
+      : `${indent}<${name}${this.#attrs(attributes)}>${escapeText(text)}</${name}>`);
+    return this;
+  }
+
+  /** Closes the innermost open element. */
+  close(): this {
+    const name = this.#open.pop();
+    if (name === undefined) throw new Error("XmlWriter: nothing to close");
+    this.#lines.push(`${"  ".repeat(this.#open.length)}</${name}>`);
+    return this;
+  }
+
+  /** The document, ending with a newline. */
+  toString(): string {
+    if (this.#open.length) throw new Error(`XmlWriter: <${this.#open.at(-1)}> is still open`);
+    return `${this.#lines.join("\n")}\n`;
+  }
+}

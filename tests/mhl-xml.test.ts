@@ -1,0 +1,50 @@
+/** lib/mhl/xml: the strict reader refuses DTDs and entities; writer and reader round-trip. */
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/mhl/xml.ts";
+
+const FIXTURE = join(import.meta.dir, "../../shared/fixtures/ascmhl/scenarios/scenario_02/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
+
+test("reads a reference generation file with line numbers", () => {
+  const root = parseXml(readFileSync(FIXTURE, "utf8"), "0002.mhl");
+  expect(root.localName).toBe("hashlist");
+  expect(root.attributes.get("xmlns")).toBe("urn:ASC:MHL:v2.0");
+  expect(textOf(childElement(childElement(root, "creatorinfo")!, "hostname"))).toBe("myHost.local");
+  const hashes = childElements(childElement(root, "hashes")!, "hash");
+  expect(hashes).toHaveLength(3);
+  expect(hashes[0]!.line).toBe(25);
+  expect(textOf(childElement(hashes[0]!, "path"))).toBe("Clips/A002C006_141024_R2EC.mov");
+  expect(childElement(hashes[0]!, "xxh64")!.attributes.get("action")).toBe("verified");
+});
+
+test("refuses DTDs, entity declarations, external and unknown entities, naming file and line", () => {
+  const cases: Array<[string, string]> = [
+    ['<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e "boom">]>\n<x>&e;</x>', "evil.mhl: line 2: DOCTYPE declarations (DTDs) are not allowed in an MHL file"],
+    ['<x>\n<!ENTITY e SYSTEM "file:///etc/passwd">\n</x>', "evil.mhl: line 2: entity declarations are not allowed in an MHL file"],
+    ["<x>\n\n<p>&xxe;</p></x>", "evil.mhl: line 3: entity '&xxe;' is not allowed (only &amp; &lt; &gt; &quot; &apos; and numeric references)"],
+    ["<x>\n<p>a</q></x>", "evil.mhl: line 2: end tag </q> does not match <p> (line 2)"],
+    ["<x><p>", "evil.mhl: line 1: <p> (line 1) is never closed"],
+  ];
+  for (const [xml, message] of cases) {
+    let caught: { path?: string; message?: string } | undefined;
+    try {
+      parseXml(xml, "evil.mhl");
+    } catch (error) {
+      caught = error as { path?: string; message?: string };
+    }
+    expect(`${caught?.path}: ${caught?.message}`).toBe(message);
+  }
+});
+
+test("decodes the predefined entities and character references; the writer escapes", () => {
+  const root = parseXml(`<a t="&quot;x&apos; &amp; &#65;&#x42;">A &lt;b&gt; &amp; c<![CDATA[<raw>]]></a>`, "t");
+  expect(root.attributes.get("t")).toBe(`"x' & AB`);
+  expect(textOf(root)).toBe("A <b> & c<raw>");
+  const w = new XmlWriter().open("r", { v: 'a"<&' }).leaf("p", { size: "5" }, "Tom & Jerry <1>.mov").leaf("e", {}).close();
+  const xml = w.toString();
+  expect(xml).toBe('<?xml version="1.0" encoding="UTF-8"?>\n<r v="a&quot;&lt;&amp;">\n  <p size="5">Tom &amp; Jerry &lt;1&gt;.mov</p>\n  <e/>\n</r>\n');
+  const back = parseXml(xml, "w");
+  expect(back.attributes.get("v")).toBe('a"<&');
+  expect(textOf(childElement(back, "p"))).toBe("Tom & Jerry <1>.mov");
+});
