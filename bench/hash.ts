@@ -13,18 +13,11 @@
  * `exited`), measured in interleaved runs; tables show medians. Every digest is compared with
  * the native tool's and the run fails loudly on any difference. Options: see {@link USAGE}.
  */
-import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { randomFillSync } from "node:crypto";
+import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { BUN, BenchError, type Contender, GiB, type Machine, MiB, ROOT, availableBytes, check, describeMachine, digestOf, fail, loadAverage, measure, median, mib, randomFile, ratio, sec, shellQuote, show, timed, warmCache, writeReport } from "./common.ts";
 
-const ROOT = join(import.meta.dir, "..");
-const BUN = process.execPath;
-const MiB = 1 << 20;
-const GiB = 1 << 30;
-const REPORT = join(ROOT, "BENCHMARKS.md");
-const BEGIN = "<!-- bench/hash.ts results: begin (generated; edits here are overwritten) -->";
-const END = "<!-- bench/hash.ts results: end -->";
 
 // ---------------------------------------------------------------- options
 
@@ -63,13 +56,6 @@ const USAGE = `usage: bun bench/hash.ts [options]
   --write            update BENCHMARKS.md (default on full runs of every section)
   --no-write         only print
 `;
-
-/** A failed check: ends the run (after cleaning up) with this message. */
-class BenchError extends Error {}
-
-function fail(message: string): never {
-  throw new BenchError(message);
-}
 
 function parseOptions(argv: string[]): Config {
   let quick = false;
@@ -111,198 +97,6 @@ function parseOptions(argv: string[]): Config {
     dir,
     build,
     write: write ?? (!quick && sections.length === SECTIONS.length),
-  };
-}
-
-// ---------------------------------------------------------------- processes
-
-interface Sample {
-  seconds: number;
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command, timing spawn to exit. Output is collected concurrently so pipes never fill. */
-async function timed(cmd: string[], cwd = ROOT): Promise<Sample> {
-  const start = performance.now();
-  const proc = Bun.spawn({ cmd, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const stdout = new Response(proc.stdout).text();
-  const stderr = new Response(proc.stderr).text();
-  const code = await proc.exited;
-  const seconds = (performance.now() - start) / 1000;
-  return { seconds, code, stdout: await stdout, stderr: await stderr };
-}
-
-/** Runs a command to completion and returns its stdout; fails the benchmark if it fails. */
-function check(cmd: string[], cwd = ROOT): string {
-  const proc = Bun.spawnSync({ cmd, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  if (proc.exitCode !== 0) fail(`${cmd.join(" ")} exited ${proc.exitCode}: ${proc.stderr.toString().trim()}`);
-  return proc.stdout.toString();
-}
-
-/** Like {@link check}, but returns undefined instead of failing (version probes). */
-function probe(cmd: string[]): string | undefined {
-  try {
-    const proc = Bun.spawnSync({ cmd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    return `${proc.stdout.toString()}${proc.stderr.toString()}`.trim().split("\n")[0];
-  } catch {
-    return undefined;
-  }
-}
-
-function shellQuote(arg: string): string {
-  return /^[\w./=:+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
-}
-
-/** A command as a reader would type it from the repository root (long argument lists cut). */
-function show(cmd: readonly string[]): string {
-  const args = cmd.map((a) => (a === BUN ? "bun" : a.startsWith(`${ROOT}/`) ? a.slice(ROOT.length + 1) : a)).map(shellQuote);
-  return (args.length > 12 ? [...args.slice(0, 6), `… (${args.length - 6} more)`] : args).join(" ");
-}
-
-// ---------------------------------------------------------------- statistics
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-const sec = (s: number): string => s.toFixed(3);
-const ratio = (r: number): string => `${r.toFixed(2)}×`;
-const mib = (bytes: number): string => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`);
-
-/** The digest in one line of output: `HEX  NAME`, `ALGO (NAME) = HEX`, `ALGO(NAME)= HEX` or `HEX`. */
-function digestOf(output: string): string {
-  const line = output.trim().split("\n")[0] ?? "";
-  const eq = line.lastIndexOf("= ");
-  const hex = eq >= 0 ? line.slice(eq + 2).trim() : line.split(/\s+/)[0]!;
-  if (!/^[0-9a-f]{8,}$/.test(hex)) fail(`no digest in output: ${JSON.stringify(output.slice(0, 200))}`);
-  return hex;
-}
-
-// ---------------------------------------------------------------- interleaved measurement
-
-/** One command measured in a group. */
-interface Contender {
-  key: string;
-  cmd: string[];
-  runs: number;
-  cwd?: string;
-}
-
-/** A command's samples, checked for success. */
-interface Measured {
-  cmd: string[];
-  times: number[];
-  median: number;
-  /** stdout of the first run (every run must print the same). */
-  stdout: string;
-}
-
-/**
- * Runs every command `runs` times, round-robin (the order rotates each round so no command always
- * follows the same neighbour), after one untimed warm-up each. Fails on a non-zero exit or on
- * output that changes between runs.
- */
-async function measure(contenders: readonly Contender[]): Promise<Map<string, Measured>> {
-  const results = new Map<string, Measured>();
-  for (const c of contenders) {
-    const warm = await timed(c.cmd, c.cwd);
-    if (warm.code !== 0) fail(`${show(c.cmd)} exited ${warm.code}: ${warm.stderr.trim()}`);
-    results.set(c.key, { cmd: c.cmd, times: [], median: NaN, stdout: warm.stdout });
-  }
-  const rounds = Math.max(...contenders.map((c) => c.runs));
-  for (let round = 0; round < rounds; round++) {
-    const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
-    for (const c of order) {
-      const m = results.get(c.key)!;
-      if (m.times.length >= c.runs) continue;
-      const s = await timed(c.cmd, c.cwd);
-      if (s.code !== 0) fail(`${show(c.cmd)} exited ${s.code}: ${s.stderr.trim()}`);
-      if (s.stdout !== m.stdout) fail(`${show(c.cmd)} printed different output on run ${m.times.length + 1}:\n${m.stdout}---\n${s.stdout}`);
-      m.times.push(s.seconds);
-    }
-  }
-  for (const [key, m] of results) {
-    m.median = median(m.times);
-    console.log(`  ${key.padEnd(22)} median ${sec(m.median)} s  [${m.times.map(sec).join(" ")}]  ${show(m.cmd)}`);
-  }
-  return results;
-}
-
-// ---------------------------------------------------------------- test data
-
-/** Writes `size` random bytes to `path` (kept if it already has that size). */
-function randomFile(path: string, size: number): void {
-  if (existsSync(path) && statSync(path).size === size) return;
-  const chunk = Buffer.allocUnsafe(Math.min(size, 8 * MiB));
-  const fd = openSync(path, "w");
-  try {
-    for (let left = size; left > 0; left -= chunk.length) {
-      randomFillSync(chunk);
-      const n = Math.min(left, chunk.length);
-      for (let off = 0; off < n; ) off += writeSync(fd, chunk, off, n - off);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Reads files once so they sit in the page cache (`cat FILE > /dev/null`). */
-function warmCache(paths: readonly string[]): void {
-  for (let i = 0; i < paths.length; i += 50) {
-    const proc = Bun.spawnSync({ cmd: ["cat", ...paths.slice(i, i + 50)], stdout: "ignore", stderr: "pipe" });
-    if (proc.exitCode !== 0) fail(`cat failed: ${proc.stderr.toString()}`);
-  }
-}
-
-/** Available bytes on the file system holding `dir` (`df -Pk`). */
-function availableBytes(dir: string): number {
-  const out = check(["df", "-Pk", dir]);
-  console.log(out.trimEnd().replace(/^/gm, "  "));
-  const fields = out.trim().split("\n").at(-1)!.split(/\s+/);
-  return Number(fields[3]) * 1024;
-}
-
-// ---------------------------------------------------------------- machine
-
-interface Machine {
-  nproc: string;
-  cpu: string;
-  memory: string;
-  kernel: string;
-  bun: string;
-  date: string;
-  /** Commit benchmarked, and whether the working tree differed from it. */
-  source: string;
-  anchors: string[];
-}
-
-function sourceState(): string {
-  const commit = probe(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]);
-  if (!commit) return "not a git checkout";
-  const changed = Bun.spawnSync({ cmd: ["git", "-C", ROOT, "status", "--porcelain", "--", "lib", "tools", "scripts", "package.json"], stdout: "pipe" })
-    .stdout.toString().split("\n").filter((l) => l.length > 3).map((l) => l.slice(3));
-  return changed.length ? `${commit} with uncommitted changes to ${changed.join(", ")}` : commit;
-}
-
-function describeMachine(): Machine {
-  const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
-  return {
-    nproc: check(["nproc"]).trim(),
-    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
-    memory: `${(totalmem() / GiB).toFixed(1)} GiB`,
-    kernel: probe(["uname", "-sr"]) ?? "unknown",
-    bun: `${Bun.version} (${Bun.revision.slice(0, 9)})`,
-    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-    source: sourceState(),
-    anchors: [
-      probe(["xxhsum", "--version"])?.replace(/ by .*/, "") ?? "xxhsum missing",
-      probe(["b3sum", "--version"]) ?? "b3sum missing",
-      probe(["openssl", "version"])?.replace(/ \(Library.*/, "") ?? "openssl missing",
-    ],
   };
 }
 
@@ -596,11 +390,6 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
 
 // ---------------------------------------------------------------- report
 
-/** The 1-minute load average: other work on the machine shows up in the timings. */
-function loadAverage(): string {
-  return existsSync("/proc/loadavg") ? readFileSync("/proc/loadavg", "utf8").split(" ")[0]! : "n/a";
-}
-
 function machineLines(machine: Machine, config: Config, loadAtStart: string): string[] {
   return [
     `Run ${machine.date}${config.quick ? " (quick run: reduced sizes and runs)" : ""}.`,
@@ -613,16 +402,6 @@ function machineLines(machine: Machine, config: Config, loadAtStart: string): st
     `- load average (1 min) before the run: ${loadAtStart}`,
     `- reproduce: \`npm run build && node_modules/.bin/bun bench/hash.ts${config.quick ? " --quick" : ""}\` (or \`npm run bench\`)`,
   ];
-}
-
-function writeReport(section: string[]): void {
-  const block = `${BEGIN}\n${section.join("\n")}\n${END}`;
-  let text = existsSync(REPORT) ? readFileSync(REPORT, "utf8") : "# Benchmarks\n\n";
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  text = begin >= 0 && end > begin ? `${text.slice(0, begin)}${block}${text.slice(end + END.length)}` : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(REPORT, text);
-  console.log(`\nwrote ${REPORT}`);
 }
 
 // ---------------------------------------------------------------- main
@@ -707,7 +486,7 @@ async function main(): Promise<void> {
     );
     out.unshift(...machineLines(machine, config, loadAtStart), "");
     console.log(`\n${"=".repeat(72)}\n\n${out.join("\n")}`);
-    if (config.write) writeReport(out);
+    if (config.write) writeReport("hash.ts", out);
     else console.log("\n(BENCHMARKS.md not updated: pass --write to update it)");
   } finally {
     cleanup();

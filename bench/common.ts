@@ -1,0 +1,237 @@
+/**
+ * What the benchmarks share: timing whole processes, interleaved runs and medians, random test
+ * data in the page cache, a description of the machine, and the generated section of
+ * BENCHMARKS.md each benchmark rewrites between its own markers.
+ */
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { randomFillSync } from "node:crypto";
+import { totalmem } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..");
+export const BUN = process.execPath;
+export const MiB = 1 << 20;
+export const GiB = 1 << 30;
+export const REPORT = join(ROOT, "BENCHMARKS.md");
+
+/** A failed check: ends the run (after cleaning up) with this message. */
+export class BenchError extends Error {}
+
+export function fail(message: string): never {
+  throw new BenchError(message);
+}
+
+// ---------------------------------------------------------------- processes
+
+export interface Sample {
+  seconds: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command, timing spawn to exit. Output is collected concurrently so pipes never fill. */
+export async function timed(cmd: string[], cwd = ROOT): Promise<Sample> {
+  const start = performance.now();
+  const proc = Bun.spawn({ cmd, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const stdout = new Response(proc.stdout).text();
+  const stderr = new Response(proc.stderr).text();
+  const code = await proc.exited;
+  const seconds = (performance.now() - start) / 1000;
+  return { seconds, code, stdout: await stdout, stderr: await stderr };
+}
+
+/** Runs a command to completion and returns its stdout; fails the benchmark if it fails. */
+export function check(cmd: string[], cwd = ROOT): string {
+  const proc = Bun.spawnSync({ cmd, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  if (proc.exitCode !== 0) fail(`${cmd.join(" ")} exited ${proc.exitCode}: ${proc.stderr.toString().trim()}`);
+  return proc.stdout.toString();
+}
+
+/** Like {@link check}, but returns undefined instead of failing (version probes). */
+export function probe(cmd: string[]): string | undefined {
+  try {
+    const proc = Bun.spawnSync({ cmd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    return `${proc.stdout.toString()}${proc.stderr.toString()}`.trim().split("\n")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+export function shellQuote(arg: string): string {
+  return /^[\w./=:+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
+/** A command as a reader would type it from the repository root (long argument lists cut). */
+export function show(cmd: readonly string[]): string {
+  const args = cmd.map((a) => (a === BUN ? "bun" : a.startsWith(`${ROOT}/`) ? a.slice(ROOT.length + 1) : a)).map(shellQuote);
+  return (args.length > 12 ? [...args.slice(0, 6), `… (${args.length - 6} more)`] : args).join(" ");
+}
+
+// ---------------------------------------------------------------- statistics
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export const sec = (s: number): string => s.toFixed(3);
+export const ratio = (r: number): string => `${r.toFixed(2)}×`;
+export const mib = (bytes: number): string => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`);
+
+/** The digest in one line of output: `HEX  NAME`, `ALGO (NAME) = HEX`, `ALGO(NAME)= HEX` or `HEX`. */
+export function digestOf(output: string): string {
+  const line = output.trim().split("\n")[0] ?? "";
+  const eq = line.lastIndexOf("= ");
+  const hex = eq >= 0 ? line.slice(eq + 2).trim() : line.split(/\s+/)[0]!;
+  if (!/^[0-9a-f]{8,}$/.test(hex)) fail(`no digest in output: ${JSON.stringify(output.slice(0, 200))}`);
+  return hex;
+}
+
+// ---------------------------------------------------------------- interleaved measurement
+
+/** One command measured in a group. */
+export interface Contender {
+  key: string;
+  cmd: string[];
+  runs: number;
+  cwd?: string;
+}
+
+/** A command's samples, checked for success. */
+export interface Measured {
+  cmd: string[];
+  times: number[];
+  median: number;
+  /** stdout of the first run (every run must print the same). */
+  stdout: string;
+}
+
+/**
+ * Runs every command `runs` times, round-robin (the order rotates each round so no command always
+ * follows the same neighbour), after one untimed warm-up each. Fails on a non-zero exit or on
+ * output that changes between runs.
+ */
+export async function measure(contenders: readonly Contender[]): Promise<Map<string, Measured>> {
+  const results = new Map<string, Measured>();
+  for (const c of contenders) {
+    const warm = await timed(c.cmd, c.cwd);
+    if (warm.code !== 0) fail(`${show(c.cmd)} exited ${warm.code}: ${warm.stderr.trim()}`);
+    results.set(c.key, { cmd: c.cmd, times: [], median: NaN, stdout: warm.stdout });
+  }
+  const rounds = Math.max(...contenders.map((c) => c.runs));
+  for (let round = 0; round < rounds; round++) {
+    const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
+    for (const c of order) {
+      const m = results.get(c.key)!;
+      if (m.times.length >= c.runs) continue;
+      const s = await timed(c.cmd, c.cwd);
+      if (s.code !== 0) fail(`${show(c.cmd)} exited ${s.code}: ${s.stderr.trim()}`);
+      if (s.stdout !== m.stdout) fail(`${show(c.cmd)} printed different output on run ${m.times.length + 1}:\n${m.stdout}---\n${s.stdout}`);
+      m.times.push(s.seconds);
+    }
+  }
+  for (const [key, m] of results) {
+    m.median = median(m.times);
+    console.log(`  ${key.padEnd(22)} median ${sec(m.median)} s  [${m.times.map(sec).join(" ")}]  ${show(m.cmd)}`);
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------- test data
+
+/** Writes `size` random bytes to `path` (kept if it already has that size). */
+export function randomFile(path: string, size: number): void {
+  if (existsSync(path) && statSync(path).size === size) return;
+  const chunk = Buffer.allocUnsafe(Math.min(size, 8 * MiB));
+  const fd = openSync(path, "w");
+  try {
+    for (let left = size; left > 0; left -= chunk.length) {
+      randomFillSync(chunk);
+      const n = Math.min(left, chunk.length);
+      for (let off = 0; off < n; ) off += writeSync(fd, chunk, off, n - off);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads files once so they sit in the page cache (`cat FILE > /dev/null`). */
+export function warmCache(paths: readonly string[]): void {
+  for (let i = 0; i < paths.length; i += 50) {
+    const proc = Bun.spawnSync({ cmd: ["cat", ...paths.slice(i, i + 50)], stdout: "ignore", stderr: "pipe" });
+    if (proc.exitCode !== 0) fail(`cat failed: ${proc.stderr.toString()}`);
+  }
+}
+
+/** Available bytes on the file system holding `dir` (`df -Pk`). */
+export function availableBytes(dir: string): number {
+  const out = check(["df", "-Pk", dir]);
+  console.log(out.trimEnd().replace(/^/gm, "  "));
+  const fields = out.trim().split("\n").at(-1)!.split(/\s+/);
+  return Number(fields[3]) * 1024;
+}
+
+// ---------------------------------------------------------------- machine
+
+export interface Machine {
+  nproc: string;
+  cpu: string;
+  memory: string;
+  kernel: string;
+  bun: string;
+  date: string;
+  /** Commit benchmarked, and whether the working tree differed from it. */
+  source: string;
+  anchors: string[];
+}
+
+export function sourceState(): string {
+  const commit = probe(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]);
+  if (!commit) return "not a git checkout";
+  const changed = Bun.spawnSync({ cmd: ["git", "-C", ROOT, "status", "--porcelain", "--", "lib", "tools", "scripts", "package.json"], stdout: "pipe" })
+    .stdout.toString().split("\n").filter((l) => l.length > 3).map((l) => l.slice(3));
+  return changed.length ? `${commit} with uncommitted changes to ${changed.join(", ")}` : commit;
+}
+
+export function describeMachine(anchors: string[] = defaultAnchors()): Machine {
+  const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
+  return {
+    nproc: check(["nproc"]).trim(),
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
+    memory: `${(totalmem() / GiB).toFixed(1)} GiB`,
+    kernel: probe(["uname", "-sr"]) ?? "unknown",
+    bun: `${Bun.version} (${Bun.revision.slice(0, 9)})`,
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    source: sourceState(),
+    anchors,
+  };
+}
+
+/** Versions of the native tools the hash benchmarks compare against. */
+export function defaultAnchors(): string[] {
+  return [
+    probe(["xxhsum", "--version"])?.replace(/ by .*/, "") ?? "xxhsum missing",
+    probe(["b3sum", "--version"]) ?? "b3sum missing",
+    probe(["openssl", "version"])?.replace(/ \(Library.*/, "") ?? "openssl missing",
+  ];
+}
+
+/** The 1-minute load average: other work on the machine shows up in the timings. */
+export function loadAverage(): string {
+  return existsSync("/proc/loadavg") ? readFileSync("/proc/loadavg", "utf8").split(" ")[0]! : "n/a";
+}
+
+export function writeReport(name: string, section: string[]): void {
+  const BEGIN = `<!-- bench/${name} results: begin (generated; edits here are overwritten) -->`;
+  const END = `<!-- bench/${name} results: end -->`;
+  const block = `${BEGIN}\n${section.join("\n")}\n${END}`;
+  let text = existsSync(REPORT) ? readFileSync(REPORT, "utf8") : "# Benchmarks\n\n";
+  const begin = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  text = begin >= 0 && end > begin ? `${text.slice(0, begin)}${block}${text.slice(end + END.length)}` : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(REPORT, text);
+  console.log(`\nwrote ${REPORT}`);
+}
+
