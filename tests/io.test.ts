@@ -109,3 +109,33 @@ test("a read error on the reader thread reaches the caller with its code", () =>
     closeSync(fd);
   }
 });
+
+test("readers open at the same time never share a buffer", () => {
+  const dir = tempDir();
+  const a = randomBytes(40 * 4096, 31);
+  const b = randomBytes(40 * 4096, 32);
+  writeFileSync(join(dir, "a"), a);
+  writeFileSync(join(dir, "b"), b);
+  for (const overlap of [true, false]) {
+    const fa = openSync(join(dir, "a"), "r");
+    const fb = openSync(join(dir, "b"), "r");
+    const ra = readChunks(fa, { chunkSize: 4096, overlap });
+    const rb = readChunks(fb, { chunkSize: 4096, overlap });
+    let offset = 0;
+    for (;;) {
+      const x = ra.next();
+      const y = rb.next();
+      if (x.done || y.done) {
+        expect(Boolean(x.done && y.done)).toBe(true);
+        break;
+      }
+      // Both views are alive together: each must still hold its own file's bytes.
+      expect(Buffer.from(x.value).equals(Buffer.from(a.subarray(offset, offset + 4096)))).toBe(true);
+      expect(Buffer.from(y.value).equals(Buffer.from(b.subarray(offset, offset + 4096)))).toBe(true);
+      offset += 4096;
+    }
+    expect(offset).toBe(40 * 4096);
+    closeSync(fa);
+    closeSync(fb);
+  }
+});

@@ -36,17 +36,24 @@ const RING_SLOTS = 4;
 /** How long the caller waits for the reader thread to start before reading a pipe itself. */
 const READER_START_MS = 3000;
 
-const kept = new Map<number, Buffer>();
+/**
+ * Buffers this thread keeps and reuses (fresh pages would be faulted in and zeroed for every
+ * file). Readers that are open at the same time (copies in flight together) each get their own.
+ */
+const freeBuffers = new Map<number, Buffer[]>();
 
-/** A buffer this thread keeps and reuses (fresh pages would be faulted in and zeroed each time). */
-function keptBuffer(size: number): Buffer {
-  let buffer = kept.get(size);
-  if (!buffer) {
-    buffer = Buffer.allocUnsafe(size);
-    kept.set(size, buffer);
-  }
-  return buffer;
+function takeBuffer(size: number): Buffer {
+  return freeBuffers.get(size)?.pop() ?? Buffer.allocUnsafe(size);
 }
+
+function giveBack(buffer: Buffer): void {
+  const list = freeBuffers.get(buffer.length) ?? [];
+  list.push(buffer);
+  freeBuffers.set(buffer.length, list);
+}
+
+/** The reader thread serves one file at a time; other readers meanwhile read on their own thread. */
+let ringInUse = false;
 
 /**
  * Yields the bytes readable from `fd` in order, as views that are valid only until the loop
@@ -64,14 +71,18 @@ export function readChunks(fd: number, options: ReadChunksOptions = {}): Generat
 }
 
 function* readHere(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
-  const buffer = keptBuffer(chunkSize);
-  let position = 0;
-  for (;;) {
-    const n = fillChunk(fd, buffer, 0, chunkSize, positioned ? position : null);
-    if (n === 0) return;
-    position += n;
-    yield buffer.subarray(0, n);
-    if (positioned && n < chunkSize) return;
+  const buffer = takeBuffer(chunkSize);
+  try {
+    let position = 0;
+    for (;;) {
+      const n = fillChunk(fd, buffer, 0, chunkSize, positioned ? position : null);
+      if (n === 0) return;
+      position += n;
+      yield buffer.subarray(0, n);
+      if (positioned && n < chunkSize) return;
+    }
+  } finally {
+    giveBack(buffer);
   }
 }
 
@@ -88,6 +99,20 @@ function reader(): Worker {
 const keptRings = new Map<number, { data: SharedArrayBuffer; control: SharedArrayBuffer }>();
 
 function* readOverlapped(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
+  // Decided when reading starts, not when the generator is made: another reader may hold the ring.
+  if (ringInUse) {
+    yield* readHere(fd, positioned, chunkSize);
+    return;
+  }
+  ringInUse = true;
+  try {
+    yield* readRing(fd, positioned, chunkSize);
+  } finally {
+    ringInUse = false;
+  }
+}
+
+function* readRing(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
   const slots = RING_SLOTS;
   // One ring per chunk size, reused file after file (the reader has let go of it when the
   // previous file ended, see `finally` below).

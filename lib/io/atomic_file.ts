@@ -1,0 +1,78 @@
+/**
+ * A file written under a temporary name beside its final one, `.<name>.<random>.partial`, and
+ * renamed into place only once complete and flushed: nothing incomplete ever carries the final
+ * name. Never replaces an existing file unless asked.
+ */
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { renameNoReplace } from "./libc.ts";
+
+/** The temporary name for `finalPath`: hidden, random, and obviously unfinished. */
+export function partialPathFor(finalPath: string): string {
+  return join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(4).toString("hex")}.partial`);
+}
+
+/** A file being written; {@link commit} puts it in place, {@link discard} removes it. */
+export class AtomicFile {
+  /** Where the file will be. */
+  readonly finalPath: string;
+  /** Where it is written meanwhile. */
+  readonly partialPath: string;
+  /** Open for writing (O_EXCL: a leftover partial is never reused). */
+  readonly fd: number;
+  #closed = false;
+
+  constructor(finalPath: string, mode = 0o644) {
+    this.finalPath = finalPath;
+    this.partialPath = partialPathFor(finalPath);
+    this.fd = openSync(this.partialPath, "wx", mode);
+  }
+
+  /** Flushes the data to the device (fsync). */
+  flush(): void {
+    fsyncSync(this.fd);
+  }
+
+  /** Closes the descriptor (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeSync(this.fd);
+  }
+
+  /**
+   * Closes and renames into place, then flushes the folder so the new name survives a power cut.
+   * @throws EEXIST when a file appeared under the final name and `overwrite` is false.
+   */
+  commit(overwrite: boolean): void {
+    this.close();
+    if (overwrite) renameSync(this.partialPath, this.finalPath);
+    else renameNoReplace(this.partialPath, this.finalPath);
+    flushFolder(dirname(this.finalPath));
+  }
+
+  /** Closes and removes the partial file. */
+  discard(): void {
+    try {
+      this.close();
+    } catch {
+      // already unusable: removing the partial is what matters
+    }
+    rmSync(this.partialPath, { force: true });
+  }
+}
+
+/** fsync of a folder, so renames and new entries in it are durable (ignored where unsupported). */
+export function flushFolder(path: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    fsyncSync(fd);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== "EINVAL" && code !== "EISDIR" && code !== "EBADF" && code !== "EPERM") throw error;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The copy engine: read the source once, hash it in flight, write every chunk to all
+ * destinations at once, flush, rename into place, then prove each destination by reading it
+ * back from the device. A failing destination is dropped (its partial removed) and the others
+ * finish. A source that changes while it is read fails loudly.
+ */
+import { fstatSync, futimesSync, fchmodSync, fsync, openSync, closeSync, statSync, write, type Stats } from "node:fs";
+import { describeSystemError } from "../cli/errors.ts";
+import type { Algorithm } from "../hash/algorithms.ts";
+import { hashFd } from "../hash/file.ts";
+import type { HasherOptions } from "../hash/options.ts";
+import { createHashers } from "../hash/registry.ts";
+import { AtomicFile } from "./atomic_file.ts";
+import { evictFromCache } from "./libc.ts";
+import { DEFAULT_CHUNK_SIZE, readChunks } from "./reader.ts";
+
+/** How destinations are checked after the copy. */
+export type VerifyMode = "dest" | "source+dest" | "size" | "none";
+export const VERIFY_MODES: readonly VerifyMode[] = ["dest", "source+dest", "size", "none"];
+
+/** One destination of a copy. */
+export interface CopyTarget {
+  /** Final path of the file. */
+  path: string;
+  /**
+   * fsync before the rename.
+   * @default true
+   */
+  flush?: boolean;
+}
+
+/** Options for {@link copyFile}. */
+export interface CopyFileOptions {
+  /** Algorithms computed over the source in flight (and over each destination when verifying). */
+  algorithms: Algorithm[];
+  hasher?: HasherOptions;
+  /** @default 262144 */
+  chunkSize?: number;
+  /** @default "dest" */
+  verify?: VerifyMode;
+  /** Replace existing destination files. @default false */
+  overwrite?: boolean;
+  /** Refuse the source unless it has exactly this size (`-f_size`). */
+  expectedSize?: number;
+  /** Bytes per second, at most. */
+  rateLimit?: number;
+  /** Called after each chunk with the bytes copied so far. */
+  onProgress?: (copied: number, total: number) => void;
+}
+
+/** What became of one destination. */
+export type DestinationStatus =
+  /** Read back from the device and identical to the source. */
+  | "verified"
+  /** Written; its size checked (`--verify size`). */
+  | "size-checked"
+  /** Written, not checked (`--verify none`). */
+  | "copied"
+  /** An identical file (same size and digests) was already there; not written again. */
+  | "present"
+  /** Read back and different from the source. */
+  | "mismatch"
+  /** Not written, or written and lost; `reason` says why. */
+  | "failed";
+
+/** One destination's result. */
+export interface DestinationOutcome {
+  path: string;
+  status: DestinationStatus;
+  reason?: string;
+  /** Digests read back (verify dest). */
+  hexes?: Map<Algorithm, string>;
+  /** False when the page cache could not be dropped before reading back. */
+  coldRead?: boolean;
+}
+
+/** The result of one copy. */
+export interface CopyOutcome {
+  source: string;
+  size: number;
+  /** Source digests computed in flight (empty when the source failed). */
+  hexes: Map<Algorithm, string>;
+  destinations: DestinationOutcome[];
+  /** Seconds spent reading, hashing and writing (without verification). */
+  copySeconds: number;
+  /** Why the source failed, when it did (every destination then failed too). */
+  sourceError?: string;
+}
+
+interface Live {
+  target: CopyTarget;
+  file: AtomicFile;
+  outcome: DestinationOutcome;
+}
+
+function writeAt(fd: number, data: Uint8Array, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (offset: number) =>
+      write(fd, data, offset, data.length - offset, position + offset, (error, written) => {
+        if (error) reject(error);
+        else if (offset + written < data.length) step(offset + written);
+        else resolve();
+      });
+    step(0);
+  });
+}
+
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolean {
+  for (const [algorithm, hex] of a) if (b.get(algorithm) !== hex) return false;
+  return true;
+}
+
+/**
+ * Reads a file back from the device: flushes it (dirty pages cannot be dropped), drops its
+ * cached pages, hashes it, and drops them again.
+ */
+export async function hashFromDevice(path: string, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<{ hexes: Map<Algorithm, string>; size: number; cold: boolean }> {
+  const fd = openSync(path, "r");
+  try {
+    try {
+      await fsyncAsync(fd);
+    } catch {
+      // read-only media cannot be flushed, and have nothing dirty to flush
+    }
+    const cold = evictFromCache(fd);
+    const { hexes, size } = await hashFd(fd, algorithms, { ...hasher, chunkSize });
+    evictFromCache(fd);
+    return { hexes, size, cold };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function failed(path: string, reason: string): DestinationOutcome {
+  return { path, status: "failed", reason };
+}
+
+/**
+ * Copies one file to every target.
+ * @example
+ * const outcome = await copyFile("/Volumes/A001/C001.mov", [{ path: "/mnt/a/C001.mov" }, { path: "/mnt/b/C001.mov" }],
+ *   { algorithms: ["xxh64"] });
+ */
+export async function copyFile(source: string, targets: readonly CopyTarget[], options: CopyFileOptions): Promise<CopyOutcome> {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const verify = options.verify ?? "dest";
+  const started = performance.now();
+  const outcome: CopyOutcome = { source, size: 0, hexes: new Map(), destinations: [], copySeconds: 0 };
+  let srcFd: number;
+  let before: Stats;
+  try {
+    srcFd = openSync(source, "r");
+    before = fstatSync(srcFd);
+  } catch (error) {
+    outcome.sourceError = describeSystemError(error);
+    outcome.destinations = targets.map((t) => failed(t.path, `source unreadable: ${outcome.sourceError}`));
+    return outcome;
+  }
+  outcome.size = before.size;
+  const live: Live[] = [];
+  const presentCandidates: DestinationOutcome[] = [];
+  try {
+    if (!before.isFile()) throw Object.assign(new Error("not a regular file"), { code: before.isDirectory() ? "EISDIR" : "EINVAL" });
+    if (options.expectedSize !== undefined && options.expectedSize !== before.size) {
+      outcome.sourceError = `size is ${before.size} bytes, expected ${options.expectedSize}`;
+      outcome.destinations = targets.map((t) => failed(t.path, `file size check failed: source ${outcome.sourceError}`));
+      return outcome;
+    }
+    for (const target of targets) {
+      const result: DestinationOutcome = { path: target.path, status: "failed" };
+      outcome.destinations.push(result);
+      let existing: Stats | undefined;
+      try {
+        existing = statSync(target.path);
+      } catch {
+        existing = undefined;
+      }
+      if (existing && !options.overwrite) {
+        if (existing.isFile() && existing.size === before.size) presentCandidates.push(result);
+        else result.reason = "already exists and differs; use --overwrite to replace it";
+        continue;
+      }
+      try {
+        live.push({ target, file: new AtomicFile(target.path, 0o600), outcome: result });
+      } catch (error) {
+        result.reason = `cannot create: ${describeSystemError(error)}`;
+      }
+    }
+
+    const set = await createHashers(options.algorithms, options.hasher);
+    let position = 0;
+    const drop = (d: Live, stage: string, error: unknown) => {
+      d.outcome.status = "failed";
+      d.outcome.reason = `${stage}: ${describeSystemError(error)}`;
+      d.file.discard();
+      live.splice(live.indexOf(d), 1);
+    };
+    for (const chunk of readChunks(srcFd, { chunkSize, overlap: true })) {
+      set.update(chunk);
+      const writing = [...live];
+      const results = await Promise.allSettled(writing.map((d) => writeAt(d.file.fd, chunk, position)));
+      results.forEach((r, i) => {
+        if (r.status === "rejected") drop(writing[i]!, "write failed", r.reason);
+      });
+      position += chunk.length;
+      options.onProgress?.(position, before.size);
+      if (options.rateLimit) {
+        const due = (position / options.rateLimit) * 1000 - (performance.now() - started);
+        if (due > 1) await Bun.sleep(due);
+      }
+    }
+    const after = fstatSync(srcFd);
+    if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+      const what = position !== before.size ? `read ${position} bytes of ${before.size}` : `size ${before.size} → ${after.size} bytes, modified ${new Date(after.mtimeMs).toISOString()}`;
+      throw Object.assign(new Error(`source changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
+    }
+    outcome.hexes = set.hexes();
+
+    // Metadata, flush, rename: a file under its final name is complete and on the device.
+    await Promise.all([...live].map(async (d) => {
+      try {
+        futimesSync(d.file.fd, before.atime, before.mtime);
+        fchmodSync(d.file.fd, before.mode & 0o7777);
+        if (d.target.flush ?? true) await fsyncAsync(d.file.fd);
+      } catch (error) {
+        drop(d, "flush failed", error);
+      }
+    }));
+    for (const d of [...live]) {
+      try {
+        d.file.commit(options.overwrite ?? false);
+        d.outcome.status = "copied";
+      } catch (error) {
+        drop(d, (error as { code?: string }).code === "EEXIST" ? "a file appeared under the final name" : "rename failed", error);
+      }
+    }
+    outcome.copySeconds = (performance.now() - started) / 1000;
+  } catch (error) {
+    for (const d of live) {
+      d.file.discard();
+      d.outcome.status = "failed";
+      d.outcome.reason = (error as { code?: string }).code === "ESRCCHANGED" ? (error as Error).message : `source read failed: ${describeSystemError(error)}`;
+    }
+    live.length = 0;
+    outcome.sourceError = (error as { code?: string }).code === "ESRCCHANGED" ? (error as Error).message : describeSystemError(error);
+    for (const p of presentCandidates) Object.assign(p, failed(p.path, `not checked: ${outcome.sourceError}`));
+    return outcome;
+  } finally {
+    closeSync(srcFd);
+  }
+
+  // Existing files of the right size: identical ones are reported present, others refused.
+  for (const p of presentCandidates) {
+    try {
+      const back = await hashFromDevice(p.path, options.algorithms, options.hasher, chunkSize);
+      if (sameHexes(outcome.hexes, back.hexes)) Object.assign(p, { status: "present", hexes: back.hexes, coldRead: back.cold });
+      else Object.assign(p, failed(p.path, "already exists with different content; use --overwrite to replace it"));
+    } catch (error) {
+      Object.assign(p, failed(p.path, `already exists and cannot be read: ${describeSystemError(error)}`));
+    }
+  }
+
+  await verifyDestinations(outcome, verify, options, chunkSize);
+  return outcome;
+}
+
+async function verifyDestinations(outcome: CopyOutcome, verify: VerifyMode, options: CopyFileOptions, chunkSize: number): Promise<void> {
+  const written = outcome.destinations.filter((d) => d.status === "copied");
+  if (verify === "none") return;
+  if (verify === "size") {
+    for (const d of written) {
+      try {
+        const size = statSync(d.path).size;
+        if (size === outcome.size) d.status = "size-checked";
+        else Object.assign(d, { status: "mismatch", reason: `size is ${size} bytes, source has ${outcome.size}` });
+      } catch (error) {
+        Object.assign(d, failed(d.path, `cannot stat: ${describeSystemError(error)}`));
+      }
+    }
+    return;
+  }
+  if (verify === "source+dest") {
+    try {
+      const again = await hashFromDevice(outcome.source, options.algorithms, options.hasher, chunkSize);
+      if (!sameHexes(outcome.hexes, again.hexes)) {
+        for (const d of written) Object.assign(d, { status: "mismatch", reason: "the source read back differs from the source read during the copy: the source is unstable" });
+        return;
+      }
+    } catch (error) {
+      for (const d of written) Object.assign(d, failed(d.path, `source read back failed: ${describeSystemError(error)}`));
+      return;
+    }
+  }
+  for (const d of written) {
+    try {
+      const back = await hashFromDevice(d.path, options.algorithms, options.hasher, chunkSize);
+      d.hexes = back.hexes;
+      d.coldRead = back.cold;
+      if (back.size !== outcome.size) Object.assign(d, { status: "mismatch", reason: `read back ${back.size} bytes, source has ${outcome.size}` });
+      else if (sameHexes(outcome.hexes, back.hexes)) d.status = "verified";
+      else d.status = "mismatch", d.reason = "read back from the device, the digest differs from the source's";
+    } catch (error) {
+      Object.assign(d, failed(d.path, `read back failed: ${describeSystemError(error)}`));
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The few libc calls Node's fs lacks, through bun:ffi: dropping a file's pages from the page
+ * cache (so a verification read comes from the device), and renaming without replacing.
+ * Loaded on first use; where a call is missing (another libc, another OS) the caller is told.
+ */
+import { existsSync, renameSync } from "node:fs";
+import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
+import { errnoCode } from "../cli/errors.ts";
+
+/** posix_fadvise advice: the pages will not be needed, drop them. */
+const POSIX_FADV_DONTNEED = 4;
+/** renameat2 flag: fail with EEXIST instead of replacing the target. */
+const RENAME_NOREPLACE = 1;
+const AT_FDCWD = -100;
+/** fcntl command on macOS: bypass the cache for this descriptor. */
+const F_NOCACHE = 48;
+
+type Libc = {
+  posix_fadvise?: (fd: number, offset: bigint, length: bigint, advice: number) => number;
+  renameat2?: (olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number) => number;
+  fcntl?: (fd: number, cmd: number, arg: number) => number;
+  errno?: () => number;
+};
+
+let libc: Libc | undefined;
+
+function load(): Libc {
+  if (libc) return libc;
+  libc = {};
+  try {
+    if (process.platform === "linux") {
+      const lib = dlopen("libc.so.6", {
+        posix_fadvise: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.i32], returns: FFIType.i32 },
+        renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+        __errno_location: { args: [], returns: FFIType.ptr },
+      });
+      const errnoPtr = lib.symbols.__errno_location;
+      libc = {
+        posix_fadvise: (fd, offset, length, advice) => lib.symbols.posix_fadvise(fd, offset, length, advice),
+        renameat2: (a, b, c, d, e) => lib.symbols.renameat2(a, b as never, c, d as never, e),
+        errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
+      };
+    } else if (process.platform === "darwin") {
+      const lib = dlopen("libSystem.B.dylib", { fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+      libc = { fcntl: (fd, cmd, arg) => lib.symbols.fcntl(fd, cmd, arg) };
+    }
+  } catch {
+    libc = {};
+  }
+  return libc;
+}
+
+function cString(text: string): Uint8Array {
+  return Buffer.from(`${text}\0`, "utf8");
+}
+
+/**
+ * Drops the file's cached pages (Linux: posix_fadvise DONTNEED; the pages must be clean, so
+ * flush first) or turns caching off for this descriptor (macOS: F_NOCACHE). Returns false when
+ * neither is available, so the caller can say the verification read may come from the cache.
+ */
+export function evictFromCache(fd: number): boolean {
+  const c = load();
+  if (c.posix_fadvise) return c.posix_fadvise(fd, 0n, 0n, POSIX_FADV_DONTNEED) === 0;
+  if (c.fcntl) return c.fcntl(fd, F_NOCACHE, 1) !== -1;
+  return false;
+}
+
+/**
+ * Renames `from` to `to` unless `to` exists (then throws EEXIST), atomically where the kernel
+ * and file system support it (renameat2 RENAME_NOREPLACE). Elsewhere the check and the rename
+ * are two steps, and `undefined` is returned instead of `true`.
+ */
+export function renameNoReplace(from: string, to: string): true | undefined {
+  const c = load();
+  if (c.renameat2) {
+    const result = c.renameat2(AT_FDCWD, ptr(cString(from)), AT_FDCWD, ptr(cString(to)), RENAME_NOREPLACE);
+    if (result === 0) return true;
+    const errno = c.errno?.() ?? 0;
+    if (errno === 17) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: "EEXIST", path: to });
+    // EINVAL/ENOSYS: the file system does not support the flag; fall through to two steps.
+    if (errno !== 22 && errno !== 38) throw Object.assign(new Error(`rename '${from}' -> '${to}' failed (errno ${errno})`), { code: errnoCode(errno) ?? "EIO", path: to });
+  }
+  if (existsSync(to)) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: "EEXIST", path: to });
+  renameSync(from, to);
+  return undefined;
+}

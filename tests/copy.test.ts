@@ -1,0 +1,125 @@
+/**
+ * lib/io/copy: real files on real file systems. Every destination is read back from the device;
+ * a full destination fails alone; a source that changes under the copy fails loudly.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { copyFile } from "../lib/io/copy.ts";
+import { hashPath } from "../lib/hash/mod.ts";
+import { randomBytes, run, tempDir } from "./helpers.ts";
+
+function setup() {
+  const dir = tempDir("cartkit-copy-");
+  for (const d of ["src", "a", "b", "c"]) mkdirSync(join(dir, d));
+  return dir;
+}
+
+test("copies to three destinations, keeps mtime and mode, verifies each from the device", async () => {
+  const dir = setup();
+  const name = "A001C001 ünï\ncode.mov";
+  const data = randomBytes(3 * 1024 * 1024 + 7, 3);
+  const src = join(dir, "src", name);
+  writeFileSync(src, data);
+  chmodSync(src, 0o640);
+  utimesSync(src, new Date("2026-01-02T03:04:05Z"), new Date("2026-01-02T03:04:05Z"));
+  const expected = await hashPath(src, ["xxh64", "md5"]);
+  const outcome = await copyFile(src, ["a", "b", "c"].map((d) => ({ path: join(dir, d, name) })), { algorithms: ["xxh64", "md5"] });
+  expect(outcome.sourceError).toBeUndefined();
+  expect(Object.fromEntries(outcome.hexes)).toEqual(Object.fromEntries(expected.hexes));
+  // The read-back dropped the file's pages before and after reading: nothing of it is cached
+  // (checked before this test reads the copies itself).
+  if (Bun.which("fincore")) {
+    for (const d of ["a", "b", "c"]) {
+      expect(run(["fincore", "--bytes", "--noheadings", "--output", "RES", join(dir, d, name)]).stdout.trim()).toBe("0");
+    }
+  }
+  for (const d of outcome.destinations) {
+    expect({ path: d.path, status: d.status, cold: d.coldRead }).toEqual({ path: d.path, status: "verified", cold: true });
+    expect(Object.fromEntries(d.hexes!)).toEqual(Object.fromEntries(expected.hexes));
+    expect(readFileSync(d.path).equals(Buffer.from(data))).toBe(true);
+    const st = statSync(d.path);
+    expect(st.mtime.toISOString()).toBe("2026-01-02T03:04:05.000Z");
+    expect(st.mode & 0o777).toBe(0o640);
+    // No partial file is left beside it.
+    expect(readdirSync(join(d.path, "..")).filter((f) => f.endsWith(".partial"))).toEqual([]);
+  }
+});
+
+test("a 0-byte file copies and verifies", async () => {
+  const dir = setup();
+  writeFileSync(join(dir, "src", "empty"), "");
+  const outcome = await copyFile(join(dir, "src", "empty"), [{ path: join(dir, "a", "empty") }], { algorithms: ["xxh64"] });
+  expect(outcome.destinations[0]).toMatchObject({ status: "verified" });
+  expect(outcome.hexes.get("xxh64")).toBe("ef46db3751d8e999");
+});
+
+test("an identical existing file is reported present; a different one is refused unless --overwrite", async () => {
+  const dir = setup();
+  const data = randomBytes(100_000, 9);
+  writeFileSync(join(dir, "src", "f"), data);
+  writeFileSync(join(dir, "a", "f"), data);
+  const other = randomBytes(100_000, 10);
+  writeFileSync(join(dir, "b", "f"), other);
+  writeFileSync(join(dir, "c", "f"), "short");
+  const targets = ["a", "b", "c"].map((d) => ({ path: join(dir, d, "f") }));
+  const outcome = await copyFile(join(dir, "src", "f"), targets, { algorithms: ["xxh64"] });
+  expect(outcome.destinations.map((d) => [d.status, d.reason])).toEqual([
+    ["present", undefined],
+    ["failed", "already exists with different content; use --overwrite to replace it"],
+    ["failed", "already exists and differs; use --overwrite to replace it"],
+  ]);
+  expect(readFileSync(join(dir, "b", "f")).equals(Buffer.from(other))).toBe(true);
+  const again = await copyFile(join(dir, "src", "f"), targets.slice(1), { algorithms: ["xxh64"], overwrite: true });
+  expect(again.destinations.map((d) => d.status)).toEqual(["verified", "verified"]);
+  expect(readFileSync(join(dir, "c", "f")).equals(Buffer.from(data))).toBe(true);
+});
+
+test("a full destination fails alone, its partial removed; the others verify", async () => {
+  const dir = setup();
+  const small = join(dir, "small");
+  mkdirSync(small);
+  const mounted = run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small]).code === 0;
+  if (!mounted) {
+    if (process.env.CI === "true") throw new Error("CI must be able to mount a tmpfs (root) for the full-disk test");
+    return;
+  }
+  afterAll(() => run(["umount", small]));
+  const data = randomBytes(3 * 1024 * 1024, 12);
+  writeFileSync(join(dir, "src", "big.mov"), data);
+  const outcome = await copyFile(join(dir, "src", "big.mov"), [{ path: join(dir, "a", "big.mov") }, { path: join(small, "big.mov") }, { path: join(dir, "b", "big.mov") }], { algorithms: ["xxh64"] });
+  expect(outcome.destinations.map((d) => d.status)).toEqual(["verified", "failed", "verified"]);
+  expect(outcome.destinations[1]!.reason).toBe("write failed: No space left on device");
+  expect(readdirSync(small)).toEqual([]);
+});
+
+test("a source that shrinks during the copy fails every destination and leaves nothing behind", async () => {
+  const dir = setup();
+  const src = join(dir, "src", "growing.mov");
+  writeFileSync(src, randomBytes(8 * 1024 * 1024, 13));
+  let truncated = false;
+  const outcome = await copyFile(src, [{ path: join(dir, "a", "growing.mov") }, { path: join(dir, "b", "growing.mov") }], {
+    algorithms: ["xxh64"],
+    chunkSize: 256 * 1024,
+    rateLimit: 64 * 1024 * 1024,
+    onProgress: (copied) => {
+      if (!truncated && copied >= 2 * 1024 * 1024) {
+        truncated = true;
+        truncateSync(src, 1024 * 1024);
+      }
+    },
+  });
+  expect(truncated).toBe(true);
+  expect(outcome.sourceError).toMatch(/^source changed while it was copied \(/);
+  expect(outcome.destinations.map((d) => d.status)).toEqual(["failed", "failed"]);
+  expect(readdirSync(join(dir, "a"))).toEqual([]);
+  expect(readdirSync(join(dir, "b"))).toEqual([]);
+});
+
+test("-f_size: a source of another size is refused before anything is written", async () => {
+  const dir = setup();
+  writeFileSync(join(dir, "src", "f"), "12345");
+  const outcome = await copyFile(join(dir, "src", "f"), [{ path: join(dir, "a", "f") }], { algorithms: ["xxh64"], expectedSize: 6 });
+  expect(outcome.destinations[0]).toMatchObject({ status: "failed", reason: "file size check failed: source size is 5 bytes, expected 6" });
+  expect(existsSync(join(dir, "a", "f"))).toBe(false);
+});
