@@ -1,0 +1,42 @@
+/**
+ * Dates as the reference writes them: local time with its UTC offset, no fractions
+ * (`2020-01-17T14:30:00+00:00`), and the UTC stamp in generation file names
+ * (`2020-01-17_143000Z`). The clock is injectable for tests and reproducible runs.
+ */
+import { usageError } from "../cli/errors.ts";
+
+/** Environment variable that fixes "now" (any date `Date` parses, e.g. `2020-01-17T14:30:00Z`). */
+export const NOW_VARIABLE = "CARTKIT_MHL_NOW";
+
+/** The current time, or the one fixed by {@link NOW_VARIABLE}. */
+export function now(): Date {
+  const fixed = process.env[NOW_VARIABLE];
+  if (fixed === undefined || fixed === "") return new Date();
+  const date = new Date(fixed);
+  if (Number.isNaN(date.getTime())) throw usageError(`${NOW_VARIABLE}: invalid date '${fixed}'`);
+  return date;
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+
+/**
+ * ISO 8601 in local time with the offset, seconds precision.
+ * @example
+ * isoDate(new Date("2020-01-17T14:30:00Z")); // "2020-01-17T14:30:00+00:00" with TZ=UTC
+ */
+export function isoDate(date: Date): string {
+  const offset = -date.getTimezoneOffset();
+  const sign = offset < 0 ? "-" : "+";
+  const abs = Math.abs(offset);
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** The UTC stamp in a generation file name, e.g. `2020-01-17_143000Z`. */
+export function fileNameStamp(date: Date): string {
+  return `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}_${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
+}
+
+/** The local date in a collection folder name, e.g. `2020-01-17`. */
+export function localDay(date: Date): string {
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}

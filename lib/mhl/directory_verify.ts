@@ -1,0 +1,99 @@
+/**
+ * `verify -dh`: recompute the content and structure hash of every folder and compare them with
+ * the directory hashes of every generation (root hashes for the root and for the roots of
+ * nested histories). A format fails when any folder mismatches; the run fails (12) when every
+ * format compared failed.
+ */
+import { hashPath } from "../hash/file.ts";
+import { DirectoryHash } from "./directory_hash.ts";
+import { mhlError, MhlExit } from "./exit_codes.ts";
+import { algorithmOf, type HashFormat } from "./formats.ts";
+import { History } from "./history.ts";
+import { IgnoreSpec } from "./ignore.ts";
+import type { MhlLog } from "./log.ts";
+import type { HashEntry } from "./model.ts";
+import { pathKey } from "./paths.ts";
+import { postOrderFolders } from "./tree.ts";
+
+/** Options of {@link verifyDirectoryHashes}. */
+export interface DirectoryVerifyOptions {
+  format?: HashFormat;
+  ignore?: string[];
+  ignoreFile?: string;
+  /** Print the hashes, compare nothing (`-co`). */
+  calculateOnly?: boolean;
+  /** Only the root folder (`-ro`). */
+  rootOnly?: boolean;
+}
+
+/** Recorded directory hashes of a folder (relative to its history), with their generation. */
+function recorded(history: History, path: string): Array<{ entry: HashEntry; generation: number }> {
+  const out: Array<{ entry: HashEntry; generation: number }> = [];
+  for (const g of history.generations) {
+    if (path === ".") for (const entry of g.generation.processInfo.rootHash) out.push({ entry, generation: g.number });
+    else {
+      const media = g.byPath.get(pathKey(path));
+      if (media?.isDirectory && pathKey(media.path) === pathKey(path)) for (const entry of media.entries) out.push({ entry, generation: g.number });
+    }
+  }
+  return out;
+}
+
+/**
+ * Verifies the directory hashes of `root`.
+ * @throws {CliError} 12 when every compared format had a mismatch.
+ */
+export async function verifyDirectoryHashes(root: string, options: DirectoryVerifyOptions, log: MhlLog): Promise<void> {
+  log.verbose(`check folder at path: ${root}`);
+  const history = await History.load(root);
+  const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
+  const formats: HashFormat[] = [];
+  if (options.format) formats.push(options.format);
+  else for (const g of history.generations) for (const e of g.generation.processInfo.rootHash) if (!formats.includes(e.format)) formats.push(e.format);
+  if (formats.length === 0) formats.push("c4");
+  formats.sort();
+
+  const failedFormats = new Set<HashFormat>();
+  const computed = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
+  for (const folder of postOrderFolders(root, ignore)) {
+    const contexts = new Map(formats.map((f) => [f, new DirectoryHash(f)]));
+    for (const child of folder.entries) {
+      if (child.isDirectory) {
+        const sub = computed.get(child.relativePath)!;
+        computed.delete(child.relativePath);
+        for (const [f, dir] of contexts) dir.addDirectory(child.name, sub.get(f)!.content, sub.get(f)!.structure);
+      } else {
+        const { hexes } = await hashPath(child.path, formats.map(algorithmOf));
+        for (const [f, dir] of contexts) dir.addFile(child.name, hexes.get(f)!);
+      }
+    }
+    const hashes = new Map<HashFormat, { content: string; structure: string }>();
+    for (const [f, dir] of contexts) hashes.set(f, await dir.finish());
+    computed.set(folder.relativePath, hashes);
+    const label = folder.relativePath === "" ? "." : folder.relativePath;
+    for (const [f, h] of hashes) {
+      log.event({ event: "directory", path: label, format: f, content: h.content, structure: h.structure });
+      if (options.calculateOnly && (!options.rootOnly || label === ".")) {
+        log.info(label === "." ? `  calculated root hash  ${f}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${label}  ${f}: ${h.content} (content), ${h.structure} (structure)`);
+      }
+    }
+    if (options.calculateOnly || (options.rootOnly && label !== ".")) continue;
+    const { history: owner, path } = history.historyFor(folder.relativePath);
+    const records = recorded(owner, path);
+    if (owner !== history && path === "." && owner.parent) records.push(...recorded(owner.parent, owner.parent.relativeFromHere(owner)));
+    for (const { entry, generation } of records) {
+      const h = hashes.get(entry.format);
+      if (!h) continue;
+      const tag = `(generation ${String(generation).padStart(4, "0")})`;
+      if (h.content === entry.value && h.structure === entry.structure) {
+        log.verbose(label === "." ? `  verification of root folder   OK ${tag}` : `  verification of folder        ${label} OK ${tag}`);
+        continue;
+      }
+      failedFormats.add(entry.format);
+      if (h.content !== entry.value) log.error(`ERROR: content hash mismatch   for ${label} old ${entry.format}: ${entry.value}, new ${entry.format}: ${h.content} ${tag}`);
+      if (h.structure !== entry.structure) log.error(`ERROR: structure hash mismatch for ${label} old ${entry.format}: ${entry.structure}, new ${entry.format}: ${h.structure} ${tag}`);
+      log.event({ event: "directory-mismatch", path: label, format: entry.format, generation });
+    }
+  }
+  if (failedFormats.size > 0 && failedFormats.size === formats.length) throw mhlError(MhlExit.DirectoryHashMismatch);
+}

@@ -1,0 +1,72 @@
+/**
+ * `flatten`: every file of a history (nested histories included) with every hash format ever
+ * recorded for it, in one packing list outside the history:
+ * `DEST/collection_<date>/packinglist_<root>_<stamp>.mhl`, listed in `ascmhl_collection.xml`.
+ */
+import { mkdirSync } from "node:fs";
+import { basename, join } from "node:path";
+import { writeChain } from "./chain.ts";
+import { fileNameStamp, localDay, now } from "./dates.ts";
+import { mhlError, MhlExit } from "./exit_codes.ts";
+import { writeGeneration } from "./generation.ts";
+import { c4OfFile, History, writeAtomically } from "./history.ts";
+import { IgnoreSpec } from "./ignore.ts";
+import type { MhlLog } from "./log.ts";
+import type { Generation, MediaHash } from "./model.ts";
+import { joinRelative, pathKey } from "./paths.ts";
+import { creatorInfo, type CreatorOptions } from "./session.ts";
+
+/** Options of {@link flattenHistory}. */
+export interface FlattenOptions extends CreatorOptions {
+  ignore?: string[];
+  ignoreFile?: string;
+}
+
+/**
+ * Writes the packing list and returns its path.
+ * @throws {CliError} 30 when there is no history.
+ */
+export async function flattenHistory(root: string, destination: string, options: FlattenOptions, log: MhlLog): Promise<string> {
+  log.verbose(`Flattening folder at path: ${root} ...`);
+  const history = await History.load(root);
+  if (history.generations.length === 0) throw mhlError(MhlExit.NoHistory, root);
+  const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
+  const hashes: MediaHash[] = [];
+  const byKey = new Map<string, MediaHash>();
+  for (const h of history.postOrder()) {
+    const prefix = history.relativeFromHere(h);
+    for (const g of h.generations) {
+      for (const media of g.generation.hashes) {
+        if (media.isDirectory) continue;
+        const path = joinRelative(prefix, media.path);
+        for (const entry of media.entries) {
+          if (entry.action === "failed") continue;
+          let flat = byKey.get(pathKey(path));
+          if (!flat) {
+            flat = { path, isDirectory: false, size: media.size, lastModified: media.lastModified, entries: [] };
+            byKey.set(pathKey(path), flat);
+            hashes.push(flat);
+          }
+          if (!flat.entries.some((e) => e.format === entry.format)) flat.entries.push({ ...entry });
+        }
+      }
+    }
+  }
+  hashes.sort((a, b) => (pathKey(a.path) < pathKey(b.path) ? -1 : pathKey(a.path) > pathKey(b.path) ? 1 : 0));
+  const date = now();
+  const generation: Generation = {
+    creatorInfo: creatorInfo(date, options),
+    processInfo: { process: "flatten", rootHash: [], ignorePatterns: ignore.patterns.slice() },
+    hashes,
+    references: [],
+  };
+  const folder = join(destination, `collection_${localDay(date)}`);
+  mkdirSync(folder, { recursive: true });
+  const fileName = `packinglist_${basename(root)}_${fileNameStamp(date)}.mhl`;
+  const file = join(folder, fileName);
+  writeAtomically(file, writeGeneration(generation));
+  writeAtomically(join(folder, "ascmhl_collection.xml"), writeChain([{ sequenceNumber: 1, fileName, c4: await c4OfFile(file) }]));
+  log.verbose(`Created new packing list ${file}`);
+  log.event({ event: "packinglist", path: file, files: hashes.length });
+  return file;
+}

@@ -1,0 +1,56 @@
+/**
+ * The hash formats an ASC MHL v2.0 file may hold, in the order the XSD lists them, and the
+ * conversions between their printed form and their digest bytes.
+ */
+import { sha512FromC4 } from "../hash/c4.ts";
+import type { Algorithm } from "../hash/algorithms.ts";
+import { usageError } from "../cli/errors.ts";
+
+/** Hash formats of ASC MHL v2.0, in the XSD's element order (also alphabetical). */
+export const HASH_FORMATS = ["c4", "md5", "sha1", "xxh128", "xxh3", "xxh64"] as const;
+
+/** One of {@link HASH_FORMATS}. */
+export type HashFormat = (typeof HASH_FORMATS)[number];
+
+/** The format `create` uses when none is given, as in the reference. */
+export const DEFAULT_HASH_FORMAT: HashFormat = "xxh128";
+
+/** True when `name` is an MHL hash format element name. */
+export function isHashFormat(name: string): name is HashFormat {
+  return (HASH_FORMATS as readonly string[]).includes(name);
+}
+
+/**
+ * Parses a `-h` value.
+ * @throws {CliError} (usage) naming the value and the accepted formats.
+ */
+export function parseHashFormat(name: string): HashFormat {
+  const lower = name.trim().toLowerCase();
+  if (isHashFormat(lower)) return lower;
+  throw usageError(`invalid hash format '${name}'; use one of: ${HASH_FORMATS.join(", ")}`);
+}
+
+/** The hasher registry's name for a format (they coincide today; kept apart on purpose). */
+export function algorithmOf(format: HashFormat): Algorithm {
+  return format;
+}
+
+/** Sorts formats into the XSD's order, dropping duplicates. */
+export function inXsdOrder(formats: Iterable<HashFormat>): HashFormat[] {
+  const set = new Set(formats);
+  return HASH_FORMATS.filter((f) => set.has(f));
+}
+
+/**
+ * The digest bytes behind a printed hash: hex for every format but c4, whose ID is base58.
+ * @throws {Error} when the text is not a well-formed digest of that format.
+ */
+export function digestBytes(format: HashFormat, printed: string): Uint8Array {
+  if (format === "c4") {
+    const bytes = sha512FromC4(printed);
+    if (!bytes) throw new Error(`'${printed}' is not a C4 ID`);
+    return bytes;
+  }
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(printed)) throw new Error(`'${printed}' is not a ${format} hex digest`);
+  return Uint8Array.from(Buffer.from(printed, "hex"));
+}

@@ -1,0 +1,200 @@
+/**
+ * Reading and writing ASC MHL v2.0 generation files (`urn:ASC:MHL:v2.0`). The writer produces
+ * the reference's bytes (element order, indentation, attribute order); the reader is strict:
+ * no DTDs or entities (lib/mhl/xml.ts) and no `<path>` that is absolute or escapes the root.
+ */
+import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter, type XmlElement } from "./xml.ts";
+import { HASH_FORMATS, inXsdOrder, isHashFormat } from "./formats.ts";
+import type { Author, Generation, HashAction, HashEntry, MediaHash } from "./model.ts";
+import { unsafePathReason } from "./paths.ts";
+
+/** Namespace of generation files. */
+export const MHL_NAMESPACE = "urn:ASC:MHL:v2.0";
+
+const ACTIONS = new Set<string>(["original", "verified", "failed"]);
+
+function optionalText(parent: XmlElement, name: string): string | undefined {
+  const element = childElement(parent, name);
+  return element ? textOf(element) : undefined;
+}
+
+function checkedPath(element: XmlElement, file: string): string {
+  const path = textOf(element);
+  const reason = unsafePathReason(path);
+  if (reason) throw new XmlError(file, element.line, `refusing ${reason}`);
+  return path;
+}
+
+function hashEntries(container: XmlElement | undefined, file: string): HashEntry[] {
+  if (!container) return [];
+  const entries: HashEntry[] = [];
+  for (const element of childElements(container)) {
+    if (!isHashFormat(element.localName)) continue;
+    const action = element.attributes.get("action");
+    if (action !== undefined && !ACTIONS.has(action)) throw new XmlError(file, element.line, `unknown action '${action}'`);
+    entries.push({
+      format: element.localName,
+      value: textOf(element).trim(),
+      action: action as HashAction | undefined,
+      hashDate: element.attributes.get("hashdate"),
+    });
+  }
+  return entries;
+}
+
+/** Content entries with the structure hashes of the same formats attached. */
+function directoryEntries(element: XmlElement, file: string): HashEntry[] {
+  const content = hashEntries(childElement(element, "content"), file);
+  const structure = hashEntries(childElement(element, "structure"), file);
+  for (const entry of content) entry.structure = structure.find((s) => s.format === entry.format)?.value;
+  return content;
+}
+
+/**
+ * Parses a generation file.
+ * @param file the name used in error messages
+ * @throws {XmlError} for malformed XML, DTDs, entities, a wrong root element or an unsafe path.
+ * @example
+ * const generation = readGeneration(await Bun.file(path).text(), path);
+ */
+export function readGeneration(text: string, file: string): Generation {
+  const root = parseXml(text, file);
+  if (root.localName !== "hashlist") throw new XmlError(file, root.line, `expected <hashlist>, found <${root.name}>`);
+  const version = root.attributes.get("version");
+  if (version !== "2.0") throw new XmlError(file, root.line, `unsupported MHL version '${version ?? ""}' (expected 2.0)`);
+  const creator = childElement(root, "creatorinfo");
+  const process = childElement(root, "processinfo");
+  if (!creator) throw new XmlError(file, root.line, "missing <creatorinfo>");
+  if (!process) throw new XmlError(file, root.line, "missing <processinfo>");
+  const tool = childElement(creator, "tool");
+  const authors: Author[] = childElements(creator, "author").map((a) => ({
+    name: textOf(a) || undefined,
+    email: a.attributes.get("email"),
+    phone: a.attributes.get("phone"),
+    role: a.attributes.get("role"),
+  }));
+  const roothash = childElement(process, "roothash");
+  const hashes: MediaHash[] = [];
+  for (const element of childElements(childElement(root, "hashes") ?? root).filter((e) => e.localName === "hash" || e.localName === "directoryhash")) {
+    const pathElement = childElement(element, "path");
+    if (!pathElement) throw new XmlError(file, element.line, `<${element.name}> without <path>`);
+    const isDirectory = element.localName === "directoryhash";
+    const size = pathElement.attributes.get("size");
+    if (size !== undefined && !/^\d+$/.test(size)) throw new XmlError(file, pathElement.line, `invalid size '${size}'`);
+    const previous = childElement(element, "previousPath");
+    hashes.push({
+      path: checkedPath(pathElement, file),
+      isDirectory,
+      size: size === undefined ? undefined : Number(size),
+      lastModified: pathElement.attributes.get("lastmodificationdate"),
+      entries: isDirectory ? directoryEntries(element, file) : hashEntries(element, file),
+      previousPath: previous ? checkedPath(previous, file) : undefined,
+      line: element.line,
+    });
+  }
+  const references = childElements(childElement(root, "references") ?? root, "hashlistreference").map((r) => {
+    const pathElement = childElement(r, "path");
+    if (!pathElement) throw new XmlError(file, r.line, "<hashlistreference> without <path>");
+    return { path: checkedPath(pathElement, file), c4: optionalText(r, "c4")?.trim() ?? "" };
+  });
+  const processName = optionalText(process, "process") ?? "in-place";
+  if (processName !== "in-place" && processName !== "transfer" && processName !== "flatten") {
+    throw new XmlError(file, process.line, `unknown process '${processName}'`);
+  }
+  return {
+    creatorInfo: {
+      creationDate: optionalText(creator, "creationdate") ?? "",
+      hostname: optionalText(creator, "hostname") ?? "",
+      tool: { name: tool ? textOf(tool) : "", version: tool?.attributes.get("version") },
+      authors,
+      location: optionalText(creator, "location"),
+      comment: optionalText(creator, "comment"),
+    },
+    processInfo: {
+      process: processName,
+      rootHash: roothash ? directoryEntries(roothash, file) : [],
+      ignorePatterns: childElements(childElement(process, "ignore") ?? process, "pattern").map((p) => textOf(p)),
+    },
+    hashes,
+    references,
+  };
+}
+
+function writeDirectoryHashes(w: XmlWriter, entries: readonly HashEntry[]): void {
+  const sorted = inXsdOrder(entries.map((e) => e.format)).map((f) => entries.find((e) => e.format === f)!);
+  for (const part of ["content", "structure"] as const) {
+    if (sorted.length === 0) {
+      w.leaf(part, {});
+      continue;
+    }
+    w.open(part);
+    for (const e of sorted) {
+      w.leaf(e.format, { action: e.action, hashdate: e.hashDate }, part === "content" ? e.value : (e.structure ?? ""));
+    }
+    w.close();
+  }
+}
+
+/**
+ * Serialises a generation exactly as the reference lays it out: `<creatorinfo>`,
+ * `<processinfo>` (root hash only when there is one), `<hashes>` in the order given, and
+ * `<references>` only when there are any. Hash elements follow the XSD's order.
+ */
+export function writeGeneration(generation: Generation): string {
+  const w = new XmlWriter();
+  w.open("hashlist", { version: "2.0", xmlns: MHL_NAMESPACE });
+  const c = generation.creatorInfo;
+  w.open("creatorinfo");
+  w.leaf("creationdate", {}, c.creationDate);
+  w.leaf("hostname", {}, c.hostname);
+  w.leaf("tool", { version: c.tool.version }, c.tool.name);
+  for (const a of c.authors) w.leaf("author", { role: a.role, email: a.email, phone: a.phone }, a.name);
+  if (c.location !== undefined) w.leaf("location", {}, c.location);
+  if (c.comment !== undefined) w.leaf("comment", {}, c.comment);
+  w.close();
+  const p = generation.processInfo;
+  w.open("processinfo");
+  w.leaf("process", {}, p.process);
+  if (p.rootHash.length > 0) {
+    w.open("roothash");
+    writeDirectoryHashes(w, p.rootHash);
+    w.close();
+  }
+  if (p.ignorePatterns.length === 0) w.leaf("ignore", {});
+  else {
+    w.open("ignore");
+    for (const pattern of p.ignorePatterns) w.leaf("pattern", {}, pattern);
+    w.close();
+  }
+  w.close();
+  if (generation.hashes.length === 0) w.leaf("hashes", {});
+  else {
+    w.open("hashes");
+    for (const h of generation.hashes) {
+      w.open(h.isDirectory ? "directoryhash" : "hash");
+      w.leaf("path", { size: h.isDirectory || h.size === undefined ? undefined : String(h.size), lastmodificationdate: h.lastModified }, h.path);
+      if (h.isDirectory) writeDirectoryHashes(w, h.entries);
+      else {
+        for (const format of HASH_FORMATS) {
+          const e = h.entries.find((x) => x.format === format);
+          if (e) w.leaf(format, { action: e.action, hashdate: e.hashDate }, e.value);
+        }
+      }
+      if (h.previousPath !== undefined) w.leaf("previousPath", {}, h.previousPath);
+      w.close();
+    }
+    w.close();
+  }
+  if (generation.references.length > 0) {
+    w.open("references");
+    for (const r of generation.references) {
+      w.open("hashlistreference");
+      w.leaf("path", {}, r.path);
+      w.leaf("c4", {}, r.c4);
+      w.close();
+    }
+    w.close();
+  }
+  w.close();
+  return w.toString();
+}

@@ -1,0 +1,267 @@
+/**
+ * An ASC MHL history: the `ascmhl/` folder of a root with its chain and generations, and the
+ * nested histories of sub-folders that have their own `ascmhl/`. Loading checks the chain
+ * (every listed generation present, its C4 unchanged) before any generation is trusted.
+ */
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
+import { basename, join } from "node:path";
+import { hashPath } from "../hash/file.ts";
+import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.ts";
+import { fileNameStamp } from "./dates.ts";
+import { mhlError, MhlExit } from "./exit_codes.ts";
+import type { HashFormat } from "./formats.ts";
+import { readGeneration, writeGeneration } from "./generation.ts";
+import type { Generation, HashEntry, MediaHash } from "./model.ts";
+import { joinRelative, pathKey } from "./paths.ts";
+
+/** Name of the history folder. */
+export const HISTORY_FOLDER = "ascmhl";
+
+const GENERATION_NAME = /^(\d{4,})(?:_(.+))?\.mhl$/;
+
+/** A generation as loaded: its content, number and file. */
+export interface LoadedGeneration {
+  number: number;
+  fileName: string;
+  /** Absolute path of the `.mhl` file. */
+  file: string;
+  generation: Generation;
+  /** Entries by path key, also under their previous path. */
+  byPath: Map<string, MediaHash>;
+}
+
+function indexGeneration(generation: Generation): Map<string, MediaHash> {
+  const byPath = new Map<string, MediaHash>();
+  for (const h of generation.hashes) {
+    if (h.previousPath !== undefined) byPath.set(pathKey(h.previousPath), h);
+    byPath.set(pathKey(h.path), h);
+  }
+  return byPath;
+}
+
+/** The C4 ID of a file's bytes. */
+export async function c4OfFile(path: string): Promise<string> {
+  return (await hashPath(path, ["c4"])).hexes.get("c4")!;
+}
+
+/** One history folder and its nested histories. */
+export class History {
+  /** Absolute path of the root folder (the parent of `ascmhl/`). */
+  readonly root: string;
+  /** Path of this root relative to the outermost history's root ("" for the outermost). */
+  readonly relativeRoot: string;
+  readonly generations: LoadedGeneration[];
+  readonly chain: ChainLink[];
+  readonly children: History[] = [];
+  parent: History | undefined;
+
+  private constructor(root: string, relativeRoot: string, generations: LoadedGeneration[], chain: ChainLink[]) {
+    this.root = root;
+    this.relativeRoot = relativeRoot;
+    this.generations = generations;
+    this.chain = chain;
+  }
+
+  /**
+   * A history made of one external packing list (a flattened `.mhl`), describing `root`.
+   */
+  static fromPackingList(file: string, root: string): History {
+    const generation = readGeneration(readFileSync(file, "utf8"), file);
+    return new History(root, "", [{ number: 1, fileName: basename(file), file, generation, byPath: indexGeneration(generation) }], []);
+  }
+
+  /** Absolute path of the `ascmhl/` folder. */
+  get folder(): string {
+    return join(this.root, HISTORY_FOLDER);
+  }
+
+  /**
+   * Loads the history at `root` (empty when there is no `ascmhl/` folder) and every nested one.
+   * @throws {CliError} 32 without a chain file, 33 for a missing generation, 31 for a modified one.
+   */
+  static async load(root: string, relativeRoot = ""): Promise<History> {
+    const folder = join(root, HISTORY_FOLDER);
+    const chainFile = join(folder, CHAIN_FILE_NAME);
+    let chain: ChainLink[] = [];
+    const generations: LoadedGeneration[] = [];
+    if (existsSync(folder)) {
+      if (!existsSync(chainFile)) throw mhlError(MhlExit.NoChain, chainFile);
+      chain = readChain(readFileSync(chainFile, "utf8"), chainFile);
+      for (const link of chain) {
+        const file = join(folder, link.fileName);
+        if (!existsSync(file)) throw mhlError(MhlExit.MissingManifest, file);
+        if ((await c4OfFile(file)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
+      }
+      for (const fileName of readdirSync(folder).sort()) {
+        if (fileName.startsWith("._")) continue;
+        const match = GENERATION_NAME.exec(fileName);
+        if (!match) continue;
+        const file = join(folder, fileName);
+        const generation = readGeneration(readFileSync(file, "utf8"), file);
+        generations.push({ number: Number(match[1]), fileName, file, generation, byPath: indexGeneration(generation) });
+      }
+      generations.sort((a, b) => a.number - b.number);
+    }
+    const history = new History(root, relativeRoot, generations, chain);
+    await history.#loadChildren(root, "");
+    return history;
+  }
+
+  async #loadChildren(dir: string, relative: string): Promise<void> {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (!entry.isDirectory() || (relative === "" && entry.name === HISTORY_FOLDER)) continue;
+      const path = join(dir, entry.name);
+      const childRelative = joinRelative(relative, entry.name);
+      if (existsSync(join(path, HISTORY_FOLDER)) && statSync(join(path, HISTORY_FOLDER)).isDirectory()) {
+        const child = await History.load(path, joinRelative(this.relativeRoot, childRelative));
+        child.parent = this;
+        this.children.push(child);
+      } else {
+        await this.#loadChildren(path, childRelative);
+      }
+    }
+  }
+
+  /** This history and every nested one, children before their parents. */
+  *postOrder(): Generator<History> {
+    for (const child of this.children) yield* child.postOrder();
+    yield this;
+  }
+
+  /** Path of the child root relative to this history's root. */
+  relativeFromHere(history: History): string {
+    return this.relativeRoot === "" ? history.relativeRoot : history.relativeRoot.slice(this.relativeRoot.length + 1);
+  }
+
+  /**
+   * The innermost history responsible for a path relative to this root, and the path relative
+   * to that history's root ("." for its root folder).
+   */
+  historyFor(relativePath: string): { history: History; path: string } {
+    const key = pathKey(relativePath);
+    for (const child of this.children) {
+      const prefix = pathKey(this.relativeFromHere(child));
+      if (key === prefix) return { history: child, path: "." };
+      if (key.startsWith(`${prefix}/`)) return child.historyFor(key.slice(prefix.length + 1));
+    }
+    return { history: this, path: key === "" ? "." : relativePath };
+  }
+
+  /** The first `original` entry for a path, searching generations in order. */
+  originalEntry(path: string): HashEntry | undefined {
+    const key = pathKey(path);
+    for (const g of this.generations) {
+      const entry = g.byPath.get(key)?.entries.find((e) => e.action === "original");
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  /** The first entry for a path (in a format, if given). */
+  firstEntry(path: string, format?: HashFormat): HashEntry | undefined {
+    const key = pathKey(path);
+    for (const g of this.generations) {
+      const media = g.byPath.get(key);
+      if (!media) continue;
+      const entry = format === undefined ? media.entries[0] : media.entries.find((e) => e.format === format);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  /** Every format recorded for a path, in order of first appearance. */
+  existingFormats(path: string): HashFormat[] {
+    const key = pathKey(path);
+    const formats: HashFormat[] = [];
+    for (const g of this.generations) {
+      for (const e of g.byPath.get(key)?.entries ?? []) if (!formats.includes(e.format)) formats.push(e.format);
+    }
+    return formats;
+  }
+
+  /** The entry recorded for a path in any generation (the latest), or undefined. */
+  latestMedia(path: string): MediaHash | undefined {
+    const key = pathKey(path);
+    for (let i = this.generations.length - 1; i >= 0; i--) {
+      const media = this.generations[i]!.byPath.get(key);
+      if (media && pathKey(media.path) === key) return media;
+    }
+    return undefined;
+  }
+
+  /** The name under which a path was first recorded (following `previousPath`), within this history. */
+  originalPathOf(path: string): string {
+    const key = pathKey(path);
+    for (const g of this.generations) {
+      const media = g.byPath.get(key);
+      if (media && pathKey(media.path) === key) return media.previousPath ?? path;
+    }
+    return path;
+  }
+
+  /** Every recorded path (files and folders), relative to this root, nested histories included. */
+  recordedPaths(): Set<string> {
+    const paths = new Set<string>();
+    for (const g of this.generations) for (const h of g.generation.hashes) paths.add(pathKey(h.path));
+    for (const child of this.children) {
+      const prefix = this.relativeFromHere(child);
+      for (const p of child.recordedPaths()) paths.add(pathKey(joinRelative(prefix, p)));
+    }
+    return paths;
+  }
+
+  /** Renames recorded with `previousPath`: old path → new path, relative to this root. */
+  renames(): Map<string, string> {
+    const renames = new Map<string, string>();
+    for (const g of this.generations) {
+      for (const h of g.generation.hashes) if (h.previousPath !== undefined) renames.set(pathKey(h.previousPath), pathKey(h.path));
+    }
+    for (const child of this.children) {
+      const prefix = this.relativeFromHere(child);
+      for (const [from, to] of child.renames()) renames.set(pathKey(joinRelative(prefix, from)), pathKey(joinRelative(prefix, to)));
+    }
+    return renames;
+  }
+
+  /** The ignore patterns of the latest generation, or undefined when there is none. */
+  latestIgnorePatterns(): string[] | undefined {
+    return this.generations.at(-1)?.generation.processInfo.ignorePatterns;
+  }
+
+  /** Number of the next generation. */
+  nextNumber(): number {
+    return (this.generations.at(-1)?.number ?? 0) + 1;
+  }
+
+  /**
+   * Writes a new generation `NNNN_<root>_<stamp>.mhl` and appends it to the chain. Both files
+   * are written under a temporary name and renamed, so a crash never leaves half a file.
+   * @returns the new generation's file name.
+   */
+  async writeGeneration(generation: Generation, date: Date, fileName?: string): Promise<LoadedGeneration> {
+    mkdirSync(this.folder, { recursive: true });
+    const number = this.nextNumber();
+    const name = fileName ?? `${String(number).padStart(4, "0")}_${basename(this.root)}_${fileNameStamp(date)}.mhl`;
+    const file = join(this.folder, name);
+    writeAtomically(file, writeGeneration(generation));
+    const link: ChainLink = { sequenceNumber: number, fileName: name, c4: await c4OfFile(file) };
+    this.chain.push(link);
+    writeAtomically(join(this.folder, CHAIN_FILE_NAME), writeChain(this.chain));
+    const loaded = { number, fileName: name, file, generation, byPath: indexGeneration(generation) };
+    this.generations.push(loaded);
+    return loaded;
+  }
+}
+
+/** Writes a file through a temporary sibling and a rename. */
+export function writeAtomically(path: string, text: string): void {
+  const temp = `${path}.tmp-${process.pid}`;
+  writeFileSync(temp, text);
+  renameSync(temp, path);
+}

@@ -1,0 +1,48 @@
+/**
+ * Paths inside MHL files: relative, `/`-separated, compared in Unicode NFC, and never allowed to
+ * leave their root. A history is a security record: a `<path>` that points outside the folder
+ * it describes is refused rather than interpreted.
+ */
+
+/** Why a path from an MHL file is refused, or undefined when it is acceptable. */
+export function unsafePathReason(path: string): string | undefined {
+  if (path === "") return "empty path";
+  if (path.includes("\0")) return "path contains a NUL character";
+  if (path.startsWith("/") || path.startsWith("\\") || /^[A-Za-z]:/.test(path)) return `absolute path '${path}'`;
+  if (path.split(/[/\\]/).some((segment) => segment === "..")) return `path '${path}' escapes the root`;
+  return undefined;
+}
+
+/** The key under which a relative path is compared: NFC, no `./`, no trailing `/`. */
+export function pathKey(path: string): string {
+  return path.normalize("NFC").replace(/^(?:\.\/)+/, "").replace(/\/+$/, "");
+}
+
+/** Joins relative path segments with `/`, treating "" and "." as the root. */
+export function joinRelative(...parts: string[]): string {
+  return parts.filter((p) => p !== "" && p !== ".").join("/");
+}
+
+/** The last segment of a relative path. */
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/** The parent of a relative path ("" for a top-level entry). */
+export function parentPath(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
+
+/** Compares names by Unicode code point, the order the reference sorts folder listings in. */
+export function compareCodePoints(a: string, b: string): number {
+  const ai = a[Symbol.iterator]();
+  const bi = b[Symbol.iterator]();
+  for (;;) {
+    const x = ai.next();
+    const y = bi.next();
+    if (x.done || y.done) return x.done ? (y.done ? 0 : -1) : 1;
+    const d = x.value.codePointAt(0)! - y.value.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+}

@@ -1,0 +1,298 @@
+/** mhl-verify: the reference's fixtures verify, tampering is caught with the reference's exit codes, create reproduces the reference's files. */
+import { describe, expect, test } from "bun:test";
+import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { runners, tempDir, tool, run } from "./helpers.ts";
+
+const FIXTURES = join(import.meta.dir, "../../shared/fixtures/ascmhl");
+const SCENARIOS = join(FIXTURES, "scenarios");
+const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "myHost.local" };
+
+function writable(path: string): void {
+  chmodSync(path, statSync(path).isDirectory() ? 0o755 : 0o644);
+  if (statSync(path).isDirectory()) for (const name of readdirSync(path)) writable(join(path, name));
+}
+
+/** A writable copy of a fixture folder. */
+let copies = 0;
+function copyOf(dir: string, relative: string): string {
+  const dest = join(dir, String(++copies), relative);
+  cpSync(join(SCENARIOS, relative), dest, { recursive: true });
+  writable(dest);
+  return dest;
+}
+
+function setTimes(path: string, iso: string): void {
+  const date = new Date(iso);
+  if (statSync(path).isDirectory()) for (const name of readdirSync(path)) setTimes(join(path, name), iso);
+  utimesSync(path, date, date);
+}
+
+function generations(root: string): string[] {
+  return readdirSync(join(root, "ascmhl")).filter((f) => f.endsWith(".mhl")).sort();
+}
+
+/** The lines the reference printed from `first` up to and including the line `last`. */
+function logLines(log: string, first: string, last: string): string {
+  const start = log.indexOf(first);
+  const end = log.indexOf(last, start);
+  if (start < 0 || end < 0) throw new Error(`not in the log: ${first} … ${last}`);
+  return log.slice(start, end + last.length);
+}
+
+const withoutTool = (text: string) => text.replace(/^\s*<tool.*\n/m, "");
+
+for (const runner of runners()) {
+  describe(`mhl-verify (${runner.label})`, () => {
+    const dir = tempDir("mhl-verify-");
+    const mhl = (args: string[], env: Record<string, string> = {}) => tool(runner, "mhl-verify", args, { env: { ...ENV, ...env } });
+
+    test("every fixture history verifies with exit 0", () => {
+      const roots = [
+        "scenario_01/travel_01/A002R2EC", "scenario_02/travel_01/A002R2EC", "scenario_02/file_server/A002R2EC",
+        "scenario_03/travel_01/A002R2EC", "scenario_03/file_server/A002R2EC", "scenario_04/travel_01/A002R2EC",
+        "scenario_05/travel_01/Reels/A002R2EC", "scenario_05/travel_01/Reels/A003R2EC", "scenario_05/file_server/Reels",
+      ];
+      for (const root of roots) {
+        const r = mhl(["verify", copyOf(dir, root)]);
+        expect({ root, code: r.code, stderr: r.stderr }).toEqual({ root, code: 0, stderr: "" });
+      }
+      // scenario 04 records a failed verification: the file on the server differs from its original hash
+      const r = mhl([copyOf(dir, "scenario_04/file_server/A002R2EC")]);
+      expect(r.code).toBe(11);
+      expect(r.stderr).toBe("ERROR: hash mismatch        for Sidecar.txt old xxh64: 3ab5a4166b9bde44, new xxh64: 70d2cf31aaa3eac4\nmhl-verify: Verification of files referenced in the ASC MHL history failed\n");
+    });
+
+    test("verbose verify of a nested history lists every file", () => {
+      const root = copyOf(dir, "scenario_05/file_server/Reels");
+      const r = mhl(["verify", "-v", root]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe(`check folder at path: ${root}\n${[
+        "A002R2EC/Clips/A002C006_141024_R2EC.mov", "A002R2EC/Clips/A002C007_141024_R2EC.mov", "A002R2EC/Sidecar.txt",
+        "A003R2EC/Clips/A003C011_141024_R2EC.mov", "A003R2EC/Clips/A003C012_141024_R2EC.mov", "A003R2EC/Sidecar.txt", "Summary.txt",
+      ].map((p) => `verification (xxh64) of file ${p}: OK\n`).join("")}`);
+    });
+
+    test("a changed byte gives 11 naming the file, in a nested history too", () => {
+      const root = copyOf(dir, "scenario_05/file_server/Reels");
+      const file = join(root, "A003R2EC/Clips/A003C012_141024_R2EC.mov");
+      const bytes = readFileSync(file);
+      bytes[0] = bytes[0]! ^ 1;
+      writeFileSync(file, bytes);
+      const r = mhl([root]);
+      expect(r.code).toBe(11);
+      expect(r.stderr).toStartWith("ERROR: hash mismatch        for A003R2EC/Clips/A003C012_141024_R2EC.mov old xxh64: 5dbca064ddddd6fc, new xxh64: ");
+    });
+
+    test("a deleted file gives 10, an extra file 21, an edited .mhl 31, a deleted .mhl 33, no chain 32, no history 30", () => {
+      let root = copyOf(dir, "scenario_02/file_server/A002R2EC");
+      unlinkSync(join(root, "Sidecar.txt"));
+      let r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([10, "ERROR: 1 missing file(s):\n  Sidecar.txt\nmhl-verify: Files referenced in the ASC MHL history are missing\n"]);
+
+      root = copyOf(dir, "scenario_01/travel_01/A002R2EC");
+      writeFileSync(join(root, "Clips/extra.mov"), "x");
+      r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([21, "found new file Clips/extra.mov\nmhl-verify: New files not referenced in the ASC MHL history have been found\n"]);
+      r = mhl(["diff", root]);
+      expect(r.code).toBe(21);
+
+      root = copyOf(dir, "scenario_03/file_server/A002R2EC");
+      const gen = join(root, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
+      writeFileSync(gen, readFileSync(gen, "utf8").replace("myHost.local", "myHost.locaI"));
+      r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([31, `mhl-verify: Modified ASC MHL manifest in history at path ${gen}\n`]);
+      unlinkSync(gen);
+      expect(mhl([root]).code).toBe(33);
+      unlinkSync(join(root, "ascmhl/ascmhl_chain.xml"));
+      expect(mhl([root]).code).toBe(32);
+      rmSync(join(root, "ascmhl"), { recursive: true });
+      r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([30, `mhl-verify: Missing ASC MHL history at path ${root}\n`]);
+    });
+
+    test("create reproduces the reference's generation files byte for byte (but the tool line)", () => {
+      const root = copyOf(dir, "scenario_05/travel_01/Reels");
+      rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });
+      rmSync(join(root, "A003R2EC/ascmhl"), { recursive: true });
+      setTimes(join(root, "A002R2EC"), "2020-01-15T13:00:00Z");
+      setTimes(join(root, "A003R2EC"), "2020-01-15T13:30:00Z");
+      let r = mhl(["create", "-v", join(root, "A002R2EC"), "-h", "xxh64"], { CARTKIT_MHL_NOW: "2020-01-16T09:15:00Z" });
+      expect(r.code).toBe(0);
+      const log = readFileSync(join(SCENARIOS, "scenario_05/log.txt"), "utf8");
+      const firstRun = logLines(log, "Creating new generation for folder at path: /travel_01/Reels/A002R2EC", "Created new generation ascmhl/0001_A002R2EC_2020-01-16_091500Z.mhl");
+      expect(r.stderr).toBe(`${firstRun.replace("/travel_01/Reels/A002R2EC", join(root, "A002R2EC"))}\n`);
+      r = mhl(["create", join(root, "A003R2EC"), "-h", "xxh64"], { CARTKIT_MHL_NOW: "2020-01-16T09:15:00Z" });
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      for (const card of ["A002R2EC", "A003R2EC"]) {
+        const name = `0001_${card}_2020-01-16_091500Z.mhl`;
+        const ours = readFileSync(join(root, card, "ascmhl", name), "utf8");
+        const theirs = readFileSync(join(SCENARIOS, "scenario_05/travel_01/Reels", card, "ascmhl", name), "utf8");
+        expect(ours).toContain('<tool version="');
+        expect(withoutTool(ours)).toBe(withoutTool(theirs));
+      }
+      // the server: a new file and a new parent history referencing two new child generations
+      writeFileSync(join(root, "Summary.txt"), readFileSync(join(SCENARIOS, "scenario_05/file_server/Reels/Summary.txt")));
+      setTimes(join(root, "Summary.txt"), "2020-01-17T14:30:00Z");
+      r = mhl(["create", "-v", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2020-01-17T14:30:00Z" });
+      expect(r.code).toBe(0);
+      const serverRun = logLines(log, "Creating new generation for folder at path: /file_server/Reels", "Created new generation ascmhl/0001_Reels_2020-01-17_143000Z.mhl");
+      expect(r.stderr).toBe(`${serverRun.replace("/file_server/Reels", root)}\n`);
+      const parent = readFileSync(join(root, "ascmhl/0001_Reels_2020-01-17_143000Z.mhl"), "utf8");
+      const reference = readFileSync(join(SCENARIOS, "scenario_05/file_server/Reels/ascmhl/0001_Reels_2020-01-17_143000Z.mhl"), "utf8");
+      const comparable = (t: string) => withoutTool(t).replace(/<c4>.*<\/c4>/g, "<c4/>").replace(/lastmodificationdate="[^"]*">A00/g, '">A00');
+      expect(comparable(parent)).toBe(comparable(reference));
+      expect(mhl([root]).code).toBe(0);
+    });
+
+    test("a second generation with another format verifies the first and adds it (scenario 03's md5 hashes)", () => {
+      const root = copyOf(dir, "scenario_03/travel_01/A002R2EC");
+      const r = mhl(["create", "-v", "-h", "md5", root], { CARTKIT_MHL_NOW: "2020-01-17T14:30:00Z" });
+      expect(r.code).toBe(0);
+      const log = readFileSync(join(SCENARIOS, "scenario_03/log.txt"), "utf8");
+      const run2 = logLines(log, "Creating new generation for folder at path: /file_server/A002R2EC", "Created new generation ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
+      expect(r.stderr).toBe(`${run2.replace("/file_server/A002R2EC", root)}\n`);
+      const ours = readFileSync(join(root, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl"), "utf8");
+      const theirs = readFileSync(join(SCENARIOS, "scenario_03/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl"), "utf8");
+      const hashesOnly = (t: string) => t.split("\n").filter((l) => /<(md5|xxh64)/.test(l)).join("\n");
+      expect(hashesOnly(ours)).toBe(hashesOnly(theirs));
+      expect(ours).toContain('<md5 action="verified" hashdate="2020-01-17T14:30:00+00:00">f5ac8127b3b6b85cdc13f237c6005d80</md5>');
+    });
+
+    test("create after a corruption writes the failed generation, then exits 11 (scenario 04)", () => {
+      const root = copyOf(dir, "scenario_04/travel_01/A002R2EC");
+      writeFileSync(join(root, "Sidecar.txt"), readFileSync(join(SCENARIOS, "scenario_04/file_server/A002R2EC/Sidecar.txt")));
+      const r = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2020-01-17T14:30:00Z" });
+      expect([r.code, r.stderr]).toEqual([11, "ERROR: hash mismatch for        Sidecar.txt  xxh64 (old): 3ab5a4166b9bde44, xxh64 (new): 70d2cf31aaa3eac4\nmhl-verify: Verification of files referenced in the ASC MHL history failed\n"]);
+      const ours = readFileSync(join(root, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl"), "utf8");
+      expect(ours).toContain('<xxh64 action="failed" hashdate="2020-01-17T14:30:00+00:00">70d2cf31aaa3eac4</xxh64>');
+      expect(ours).toContain('<xxh64 hashdate="2020-01-17T14:30:00+00:00">8e52e9c3d15e055c</xxh64>');
+      expect(ours).toContain('<xxh64 hashdate="2020-01-17T14:30:00+00:00">32706d5f4b48f047</xxh64>');
+    });
+
+    test("round trip: create, verify, create again (verified), modify, verify; names with spaces, unicode and XML characters", () => {
+      const root = join(dir, `card ${runner.label}`);
+      mkdirSync(join(root, "Clips & <Takes>"), { recursive: true });
+      const names = ["Clips & <Takes>/a \"quoted\" 'clip'.mov", "Clips & <Takes>/caf\u00e9.mov", "cafe\u0301 nfd.txt", "empty.bin", ".DS_Store"];
+      names.forEach((n, i) => writeFileSync(join(root, n), n === "empty.bin" ? "" : `content ${i}`));
+      mkdirSync(join(root, "empty folder"));
+      let r = mhl(["create", root, "-h", "xxh128", "-h", "md5", "-h", "c4", "--jobs", "3"], { CARTKIT_MHL_NOW: "2024-02-03T04:05:06Z" });
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(generations(root)).toEqual([`0001_card ${runner.label}_2024-02-03_040506Z.mhl`]);
+      const first = readFileSync(join(root, "ascmhl", generations(root)[0]!), "utf8");
+      expect(first).toContain("<path size=\"9\" lastmodificationdate=");
+      expect(first).toContain(">Clips &amp; &lt;Takes&gt;/a \"quoted\" 'clip'.mov</path>");
+      expect(first).not.toContain(".DS_Store</path>");
+      expect(first).toContain(">empty folder</path>");
+      expect(mhl([root]).code).toBe(0);
+      r = mhl(["create", root, "-v", "-h", "xxh128"], { CARTKIT_MHL_NOW: "2024-02-04T04:05:06Z" });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("  verified                      cafe\u0301 nfd.txt  xxh128: OK\n");
+      const second = readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8");
+      expect(second).not.toContain('action="original"');
+      expect(second.match(/action="verified"/g)?.length).toBe(4);
+      appendFileSync(join(root, "Clips & <Takes>/caf\u00e9.mov"), "!");
+      r = mhl([root, "--json"]);
+      expect(r.code).toBe(11);
+      const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      expect(events.filter((e) => e.event === "mismatch").map((e) => [e.path, e.format])).toEqual([["Clips & <Takes>/caf\u00e9.mov", "c4"]]);
+      expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, mismatches: 1, missing: 0 });
+    });
+
+    test("renames are detected with -dr and recorded as previousPath", () => {
+      const root = join(dir, `rename-${runner.label}`);
+      mkdirSync(join(root, "A"), { recursive: true });
+      writeFileSync(join(root, "A/one.mov"), "one");
+      writeFileSync(join(root, "two.mov"), "two");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      renameSync(join(root, "A/one.mov"), join(root, "A/uno.mov"));
+      expect(mhl([root]).code).toBe(21);
+      let r = mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
+      expect([r.code, r.stderr]).toEqual([0, "a renamed file was detected: from A/one.mov to A/uno.mov\n"]);
+      const second = readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8");
+      expect(second).toContain("<previousPath>A/one.mov</previousPath>");
+      r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+    });
+
+    test("ignore patterns: -i and -ii are added to the defaults and carried to later generations", () => {
+      const root = join(dir, `ignore-${runner.label}`);
+      mkdirSync(join(root, "cache"), { recursive: true });
+      writeFileSync(join(root, "clip.mov"), "clip");
+      writeFileSync(join(root, "clip.tmp"), "tmp");
+      writeFileSync(join(root, "cache/x.bin"), "x");
+      writeFileSync(join(root, "notes.log"), "log");
+      const spec = join(dir, `spec-${runner.label}.txt`);
+      writeFileSync(spec, "*.log\n\ncache/\n");
+      expect(mhl(["create", root, "-i", "*.tmp", "-ii", spec], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      const first = readFileSync(join(root, "ascmhl", generations(root)[0]!), "utf8");
+      expect(first).toContain("    <ignore>\n      <pattern>.DS_Store</pattern>\n      <pattern>ascmhl</pattern>\n      <pattern>ascmhl/</pattern>\n      <pattern>*.tmp</pattern>\n      <pattern>*.log</pattern>\n      <pattern>cache/</pattern>\n    </ignore>\n");
+      expect(first.match(/<hash>/g)?.length).toBe(1);
+      writeFileSync(join(root, "more.tmp"), "more");
+      expect(mhl([root]).code).toBe(0);
+      expect(mhl(["create", root], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      expect(readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8")).toContain("<pattern>cache/</pattern>");
+    });
+
+    test("info lists generations; flatten writes one packing list that verifies the folder", () => {
+      const root = copyOf(dir, "scenario_03/file_server/A002R2EC");
+      let r = mhl(["info", root]);
+      expect([r.code, r.stderr]).toEqual([0, `Info with history at path: ${root}\n  Generation 1 (2020-01-16T09:15:00+00:00)\n  Generation 2 (2020-01-17T14:30:00+00:00)\n`]);
+      r = mhl(["info", root, "-sf", join(root, "Sidecar.txt")]);
+      expect(r.stderr).toBe(`Info with history at path: ${root}\nSidecar.txt:\n  Generation 1 (2020-01-16T09:15:00+00:00) xxh64: 3ab5a4166b9bde44 (original)\n  Generation 2 (2020-01-17T14:30:00+00:00) md5: 6425c5a180ca0f420dd2b25be4536a91 (verified)\n  Generation 2 (2020-01-17T14:30:00+00:00) xxh64: 3ab5a4166b9bde44 (verified)\n`);
+      const dest = join(dir, `flat-${runner.label}`);
+      r = mhl(["flatten", root, dest], { CARTKIT_MHL_NOW: "2024-05-06T07:08:09Z" });
+      expect(r.code).toBe(0);
+      const list = join(dest, "collection_2024-05-06", "packinglist_A002R2EC_2024-05-06_070809Z.mhl");
+      const text = readFileSync(list, "utf8");
+      expect(text).toContain("<process>flatten</process>");
+      expect(text).toContain('<md5 action="verified" hashdate="2020-01-17T14:30:00+00:00">6425c5a180ca0f420dd2b25be4536a91</md5>');
+      expect(mhl(["verify", root, "-pl", list]).code).toBe(0);
+    });
+
+    test("verify -dh recomputes directory hashes; a changed file gives 12", () => {
+      const root = copyOf(dir, "scenario_02/file_server/A002R2EC");
+      let r = mhl(["verify", "-dh", "-v", root]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("  verification of folder        Clips OK (generation 0002)\n");
+      expect(r.stderr).toContain("  verification of root folder   OK (generation 0001)\n");
+      appendFileSync(join(root, "Clips/A002C007_141024_R2EC.mov"), "x");
+      r = mhl(["verify", "-dh", root]);
+      expect(r.code).toBe(12);
+      expect(r.stderr).toContain("ERROR: content hash mismatch   for Clips old xxh64: 4c226b42e27d7af3, new xxh64: ");
+    });
+
+    test("usage: unknown option and missing root exit 2; help documents the exit codes", () => {
+      expect(mhl(["verify", "--bogus", dir]).code).toBe(2);
+      expect(mhl(["create"]).code).toBe(2);
+      const help = mhl(["--help"]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain("31  a generation (.mhl) file was modified");
+      expect(help.stdout).toContain("21  new files not referenced in the history were found");
+    });
+  });
+}
+
+test("generations written by create validate against the reference XSDs (xmllint)", () => {
+  const xmllint = Bun.which("xmllint");
+  if (!xmllint) {
+    if (process.env.CI === "true") throw new Error("xmllint is required in CI (apt-get install libxml2-utils)");
+    return;
+  }
+  const dir = tempDir("mhl-xsd-");
+  const root = join(dir, "Reels");
+  cpSync(join(SCENARIOS, "scenario_05/travel_01/Reels"), root, { recursive: true });
+  writable(root);
+  writeFileSync(join(root, "Summary & <notes>.txt"), "summary");
+  const env = { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" } };
+  const r = tool(runners()[0]!, "mhl-verify", ["create", root, "-h", "xxh64", "-h", "md5", "-h", "c4", "-h", "sha1", "-h", "xxh3", "-h", "xxh128", "--author_name", "Ann", "--author_email", "ann@example.com", "--author_role", "DIT", "--location", "Set & stage", "--comment", "ok"], env);
+  expect(r.code).toBe(0);
+  for (const history of [root, join(root, "A002R2EC"), join(root, "A003R2EC")]) {
+    for (const name of generations(history)) {
+      const check = run([xmllint, "--noout", "--schema", join(FIXTURES, "xsd/ASCMHL.xsd"), join(history, "ascmhl", name)]);
+      expect([name, check.code, check.stderr.trim()]).toEqual([name, 0, `${join(history, "ascmhl", name)} validates`]);
+    }
+    const chain = run([xmllint, "--noout", "--schema", join(FIXTURES, "xsd/ASCMHLDirectory__combined.xsd"), join(history, "ascmhl/ascmhl_chain.xml")]);
+    expect(chain.code).toBe(0);
+  }
+});

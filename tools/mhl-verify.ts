@@ -1,0 +1,192 @@
+#!/usr/bin/env bun
+/**
+ * mhl-verify — ASC MHL v2.0 histories, a drop-in for the reference `ascmhl`: same commands,
+ * arguments, files and exit codes (`create`, `verify`, `diff`, `info`, `flatten`), plus
+ * parallel hashing, progress and JSON output.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { defineCommand } from "citty";
+import { CliError, usageError } from "../lib/cli/errors.ts";
+import { runTool } from "../lib/cli/run.ts";
+import { parseCount } from "../lib/cli/units.ts";
+import { createGeneration } from "../lib/mhl/create.ts";
+import { EXIT_CODE_HELP, MhlExit } from "../lib/mhl/exit_codes.ts";
+import { flattenHistory } from "../lib/mhl/flatten.ts";
+import { DEFAULT_HASH_FORMAT, HASH_FORMATS, parseHashFormat } from "../lib/mhl/formats.ts";
+import { showInfo } from "../lib/mhl/info.ts";
+import { MhlLog } from "../lib/mhl/log.ts";
+import { verifyDirectoryHashes } from "../lib/mhl/directory_verify.ts";
+import { verifyFolder } from "../lib/mhl/verify.ts";
+import { VERSION } from "../lib/version.ts";
+
+const TOOL = "mhl-verify";
+
+const command = defineCommand({
+  meta: { name: TOOL, version: VERSION, description: "Create and verify ASC MHL v2.0 histories (ascmhl-compatible).\n\nUsage: mhl-verify [create|verify|diff|info|flatten] ROOT [DEST] [options]" },
+  args: {
+    hash_format: { type: "string", description: `-h: hash format, repeatable (create; default ${DEFAULT_HASH_FORMAT}): ${HASH_FORMATS.join(", ")}`, valueHint: "FORMAT" },
+    no_directory_hashes: { type: "boolean", description: "-n: no directory hashes, only directory entries (create, flatten)" },
+    detect_renaming: { type: "boolean", description: "-dr: detect renamed files (create)" },
+    single_file: { type: "string", description: "-sf: only this file, repeatable for create and info", valueHint: "PATH" },
+    ignore: { type: "string", description: "-i: a pattern to ignore (gitwildmatch), repeatable", valueHint: "PATTERN" },
+    ignore_spec: { type: "string", description: "-ii: a file of patterns to ignore", valueHint: "FILE" },
+    directory_hash: { type: "boolean", description: "-dh: verify directory hashes only (verify)" },
+    calculate_only: { type: "boolean", description: "-co: with -dh, print hashes without comparing" },
+    root_only: { type: "boolean", description: "-ro: with -dh, the root folder only" },
+    packing_list: { type: "string", description: "-pl: verify against an external packing list", valueHint: "FILE" },
+    author_name: { type: "string", description: "<author> name (create, flatten)" },
+    author_email: { type: "string", description: "<author> email" },
+    author_phone: { type: "string", description: "<author> phone" },
+    author_role: { type: "string", description: "<author> role" },
+    location: { type: "string", description: "<location> of <creatorinfo>" },
+    comment: { type: "string", description: "<comment> of <creatorinfo>" },
+    verbose: { type: "boolean", description: "-v: print every file and folder, as ascmhl -v" },
+    jobs: { type: "string", description: "-j: files hashed in parallel (default 1)", valueHint: "N" },
+    json: { type: "boolean", description: "one JSON object per event on stdout" },
+    progress: { type: "boolean", description: "progress on stderr (default: when stderr is a terminal)" },
+  },
+});
+
+const EPILOGUE = `Commands (verify is the default):
+  create ROOT       hash ROOT and write a new generation into ROOT/ascmhl
+                    (and into every nested history); later generations verify
+  verify ROOT       hash every file and compare with its original hash; -dh
+                    for directory hashes; -pl FILE against a packing list
+  diff ROOT         compare names only: missing and new files, no hashing
+  info ROOT         generations of the history; -sf FILE: a file's hashes
+  flatten ROOT DEST one packing list of all files and formats in
+                    DEST/collection_<date>/
+
+Generation files are named NNNN_<root>_<YYYY-MM-DD>_<HHMMSS>Z.mhl and listed with
+their C4 in ascmhl/ascmhl_chain.xml. Default ignore patterns: .DS_Store, ascmhl,
+ascmhl/ (a history keeps the patterns of its latest generation).
+Set CARTKIT_MHL_NOW (e.g. 2020-01-17T14:30:00Z) and CARTKIT_MHL_HOSTNAME to
+write reproducible generations.
+
+${EXIT_CODE_HELP}`;
+
+const STRING_OPTIONS = new Set(["hash_format", "single_file", "ignore", "ignore_spec", "packing_list", "author_name", "author_email", "author_phone", "author_role", "location", "comment", "jobs"]);
+const SHORT: Record<string, string> = {
+  "-h": "hash_format", "-n": "no_directory_hashes", "-dr": "detect_renaming", "-sf": "single_file",
+  "-i": "ignore", "-ii": "ignore_spec", "-dh": "directory_hash", "-co": "calculate_only", "-ro": "root_only",
+  "-pl": "packing_list", "-v": "verbose", "-j": "jobs",
+};
+
+/** The reference's multi-letter short options (`-dr`, `-sf`, `-ii` …) and `--opt value` as `--opt=value`. */
+function normalizeArgs(raw: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const arg = raw[i]!;
+    if (arg === "--") {
+      out.push(...raw.slice(i));
+      break;
+    }
+    // `-h` is the hash format when a format follows, as in ascmhl; alone it asks for help.
+    if (arg === "-h" && !(raw[i + 1] !== undefined && (HASH_FORMATS as readonly string[]).includes(raw[i + 1]!.toLowerCase()))) {
+      out.push("--help");
+      continue;
+    }
+    const long = SHORT[arg] ?? (arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : undefined);
+    if (long !== undefined && STRING_OPTIONS.has(long)) {
+      if (raw[i + 1] === undefined) throw usageError(`option '${arg}' needs a value; see '${TOOL} --help'`);
+      out.push(`--${long}=${raw[++i]}`);
+    } else if (long !== undefined && SHORT[arg]) out.push(`--${long}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
+/** Every value given for a string option (they may repeat). */
+function allValues(args: string[], name: string): string[] {
+  const prefix = `--${name}=`;
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).filter((a) => a.startsWith(prefix)).map((a) => a.slice(prefix.length));
+}
+
+const COMMANDS = new Set(["create", "verify", "diff", "info", "flatten"]);
+
+/** A v1.x MHL file (`<hashlist version="1.1">`): handled by the legacy reader. */
+function isLegacyMhlFile(path: string): boolean {
+  if (!path.toLowerCase().endsWith(".mhl") || !existsSync(path) || !statSync(path).isFile()) return false;
+  return /<hashlist\b[^>]*\bversion\s*=\s*["']1\.\d+["']/.test(readFileSync(path, "utf8").slice(0, 4096));
+}
+
+async function main(args: Record<string, unknown>, raw: string[]): Promise<number> {
+  const positional = ((args._ as string[]) ?? []).slice();
+  const commandName = positional.length > 0 && COMMANDS.has(positional[0]!) ? positional.shift()! : "verify";
+  const log = new MhlLog({ verbose: Boolean(args.verbose), json: Boolean(args.json) });
+  const jobs = args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs");
+  const progress = args.progress === undefined ? Boolean(process.stderr.isTTY) : Boolean(args.progress);
+  const ignore = allValues(raw, "ignore");
+  const ignoreFile = args.ignore_spec === undefined ? undefined : String(args.ignore_spec);
+  const creator = {
+    author: [args.author_name, args.author_email, args.author_phone, args.author_role].some((v) => v !== undefined)
+      ? { name: args.author_name as string | undefined, email: args.author_email as string | undefined, phone: args.author_phone as string | undefined, role: args.author_role as string | undefined }
+      : undefined,
+    location: args.location as string | undefined,
+    comment: args.comment as string | undefined,
+  };
+  const want = commandName === "flatten" ? 2 : 1;
+  if (positional.length !== want) throw usageError(`${commandName} needs ${want === 2 ? "ROOT and DEST" : "ROOT"}; see '${TOOL} --help'`);
+  const given = positional[0]!;
+  if (!existsSync(given)) throw new CliError("No such file or directory", { path: given });
+  const root = resolve(given);
+  if (ignoreFile !== undefined && !existsSync(ignoreFile)) throw new CliError("No such file or directory", { path: ignoreFile });
+
+  try {
+    switch (commandName) {
+      case "create": {
+        const formats = allValues(raw, "hash_format").map(parseHashFormat);
+        await createGeneration(root, {
+          ...creator,
+          formats: formats.length > 0 ? formats : [DEFAULT_HASH_FORMAT],
+          noDirectoryHashes: Boolean(args.no_directory_hashes),
+          detectRenaming: Boolean(args.detect_renaming),
+          singleFiles: allValues(raw, "single_file"),
+          ignore, ignoreFile, jobs, progress,
+        }, log);
+        break;
+      }
+      case "verify": {
+        if (isLegacyMhlFile(root)) {
+          // MHL v1.x files are read by lib/mhl/legacy.ts (isLegacyMhl / verifyLegacyMhl) once it lands.
+          throw new CliError("legacy MHL v1.x files are not supported by this build", { path: given, exitCode: MhlExit.Usage });
+        }
+        if (!statSync(root).isDirectory()) throw new CliError("Not a directory", { path: given });
+        if (args.directory_hash) {
+          const format = args.hash_format === undefined ? undefined : parseHashFormat(String(args.hash_format));
+          await verifyDirectoryHashes(root, { format, ignore, ignoreFile, calculateOnly: Boolean(args.calculate_only), rootOnly: Boolean(args.root_only) }, log);
+          break;
+        }
+        const singleFile = args.single_file === undefined ? undefined : String(args.single_file);
+        const packingList = args.packing_list === undefined ? undefined : String(args.packing_list);
+        if (packingList !== undefined && !existsSync(packingList)) throw new CliError("No such file or directory", { path: packingList });
+        await verifyFolder(root, { singleFile, packingList, ignore, ignoreFile, jobs, progress }, log);
+        break;
+      }
+      case "diff":
+        await verifyFolder(root, { ignore, ignoreFile, namesOnly: true }, log);
+        break;
+      case "info":
+        await showInfo(root, allValues(raw, "single_file"), log);
+        break;
+      case "flatten":
+        await flattenHistory(root, resolve(positional[1]!), { ...creator, ignore, ignoreFile }, log);
+        break;
+    }
+  } finally {
+    log.flush();
+  }
+  return MhlExit.Ok;
+}
+
+const normalized = (() => {
+  try {
+    return normalizeArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${TOOL}: ${(error as Error).message}\n`);
+    process.exit(MhlExit.Usage);
+  }
+})();
+await runTool({ command, epilogue: EPILOGUE, main: (args, raw) => main(args as Record<string, unknown>, raw) }, normalized);
