@@ -31,6 +31,8 @@ export interface WalkOptions {
   ignore?: IgnoreList;
   /** Called for unreadable folders, dangling links and special files. */
   onProblem?: (problem: WalkProblem) => void;
+  /** Receives every folder below the root (relative path, `/`-separated), parents first. */
+  folders?: Array<{ relativePath: string; path: string; mtimeMs: number }>;
 }
 
 /** Byte-wise UTF-8 comparison, the order of `LC_ALL=C sort`. */
@@ -61,6 +63,13 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkEntry[] 
       if (ignore.matches(relativePath)) continue;
       const path = join(dir, entry.name);
       if (entry.isDirectory()) {
+        if (options.folders) {
+          try {
+            options.folders.push({ relativePath, path, mtimeMs: statSync(path).mtimeMs });
+          } catch (error) {
+            report({ path, message: describeSystemError(error) });
+          }
+        }
         visit(path, relativePath);
         continue;
       }

@@ -1,0 +1,77 @@
+/**
+ * What an offload leaves behind besides the copies: a sum file (lib/sums format), a JSON report
+ * of every file and destination, and an ASC MHL generation in each destination that received
+ * every file (lib/mhl, the same file `mhl-verify create` writes).
+ */
+import { writeFileSync, renameSync } from "node:fs";
+import { dirname, join, basename } from "node:path";
+import { Output } from "../cli/output.ts";
+import { createGeneration } from "../mhl/create.ts";
+import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
+import { MhlLog } from "../mhl/log.ts";
+import { escapeName } from "../sums/escape.ts";
+import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
+import { hashLabel, type HashChoice } from "./dispatch_log.ts";
+import type { FileResult, PlannedFile } from "./offload.ts";
+
+/** Where to write records. */
+export interface RecordTargets {
+  /** Sum file of the first chosen hash. */
+  sums?: string;
+  /** JSON report. */
+  report?: string;
+  /** Destination roots that get an ASC MHL generation. */
+  mhlRoots?: string[];
+  source?: string;
+}
+
+function writeAtomically(path: string, text: string): void {
+  const partial = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
+  writeFileSync(partial, text);
+  renameSync(partial, path);
+}
+
+/**
+ * Writes the sum file, the report and the MHL generations.
+ * @returns problems writing the MHL generations (one line each), empty when all went well.
+ */
+export async function writeOffloadRecords(targets: RecordTargets, files: Array<{ file: PlannedFile; result: FileResult }>, choices: HashChoice[]): Promise<string[]> {
+  const sorted = [...files].sort((a, b) => (a.file.destinationPath < b.file.destinationPath ? -1 : a.file.destinationPath > b.file.destinationPath ? 1 : 0));
+  if (targets.sums) {
+    const first = choices[0]!;
+    const lines = sorted
+      .filter(({ result }) => !result.sourceError && result.hexes.get(first.algorithm))
+      // Canonical digests, in the line style of the tool that checks them (xxhsum writes XXH3 tagged).
+      .map(({ file, result }) => {
+        const hex = result.hexes.get(first.algorithm)!;
+        const name = escapeName(file.destinationPath);
+        return first.algorithm === "xxh3" ? formatBsdLine("XXH3", hex, name) : formatGnuLine(hex, name);
+      });
+    writeAtomically(targets.sums, lines.join(""));
+  }
+  if (targets.report) {
+    const report = {
+      source: targets.source ?? null,
+      hashes: choices.map((c) => c.label),
+      files: sorted.map(({ file, result }) => ({
+        path: file.destinationPath,
+        source: file.source,
+        size: file.size,
+        hashes: Object.fromEntries(choices.map((c) => [c.label, result.hexes.get(c.algorithm) ? hashLabel(c, result.hexes.get(c.algorithm)!).split(":")[1] : null])),
+        sourceError: result.sourceError ?? null,
+        destinations: result.destinations.map((d) => ({ root: d.root, path: d.path, status: d.status, reason: d.reason ?? null, coldRead: d.coldRead ?? null })),
+      })),
+    };
+    writeAtomically(targets.report, `${JSON.stringify(report, null, 2)}\n`);
+  }
+  const problems: string[] = [];
+  const formats = [...new Set(choices.map((c) => c.algorithm).filter((a): a is HashFormat => isHashFormat(a)))];
+  for (const root of targets.mhlRoots ?? []) {
+    try {
+      await createGeneration(root, { formats: formats.length ? formats : ["xxh64"] }, new MhlLog({ output: new Output() }));
+    } catch (error) {
+      problems.push(`${root}: ASC MHL generation not written: ${(error as Error).message}`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,206 @@
+/**
+ * dispatchcopy, from source and compiled: Offload Manager's arguments and log lines, several
+ * destinations, a destination that fills up, existing files, tree mode with MHL, sums and report,
+ * kill -9 then --resume, awkward names, a 0-byte file.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hashPath } from "../lib/hash/mod.ts";
+import { COMPILED, randomBytes, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+
+/** A card with clips in folders, an empty folder, OS litter, and awkward names. */
+function makeCard(root: string): string {
+  const card = join(root, "A001");
+  mkdirSync(join(card, "CLIPS", "SUB"), { recursive: true });
+  mkdirSync(join(card, "EMPTY"), { recursive: true });
+  writeFileSync(join(card, "CLIPS", "A001C001.mov"), randomBytes(2 * 1024 * 1024 + 3, 1));
+  writeFileSync(join(card, "CLIPS", "A001 C002 é.mov"), randomBytes(700_000, 2));
+  writeFileSync(join(card, "CLIPS", "new\nline.mov"), randomBytes(1000, 3));
+  writeFileSync(join(card, "CLIPS", "SUB", "zero.bin"), "");
+  writeFileSync(join(card, "meta & <x>.xml"), "<clip/>");
+  writeFileSync(join(card, ".DS_Store"), "finder");
+  writeFileSync(join(card, "CLIPS", "._A001C001.mov"), "fork");
+  utimesSync(join(card, "CLIPS"), new Date("2026-01-01T00:00:00Z"), new Date("2026-01-01T00:00:00Z"));
+  return card;
+}
+
+const CARD_FILES = ["CLIPS/A001 C002 é.mov", "CLIPS/A001C001.mov", "CLIPS/SUB/zero.bin", "CLIPS/new\nline.mov", "meta & <x>.xml"];
+
+function listFiles(root: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(root, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...listFiles(root, rel));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+for (const runner of runners()) {
+  describe(`dispatchcopy (${runner.label})`, () => {
+    const dc = (args: string[], cwd: string) => tool(runner, "dispatchcopy", args, { cwd });
+
+    test("file mode: Offload Manager's arguments and log lines, three destinations verified", async () => {
+      const dir = tempDir("cartkit-dc-");
+      for (const d of ["d1", "d2", "d3"]) mkdirSync(join(dir, d));
+      const data = randomBytes(1_500_000, 7);
+      writeFileSync(join(dir, "A013C0002.MOV"), data);
+      const expected = await hashPath(join(dir, "A013C0002.MOV"), ["xxh64", "md5"]);
+      const le = Buffer.from(expected.hexes.get("xxh64")!, "hex").reverse().toString("hex");
+      const result = dc(["-v", "-t", "xxh64be", "-t", "md5", "-t", "xxh64", "-k", "-f_size", String(data.length), "-b", "262144",
+        "-noflush_dest", join(dir, "d3"), join(dir, "A013C0002.MOV"), join(dir, "d1"), join(dir, "d2"), join(dir, "d3", "renamed.MOV")], dir);
+      expect(result.stdout).toBe("");
+      expect(result.code).toBe(0);
+      const lines = result.stderr.trimEnd().split("\n");
+      expect(lines[0]).toBe(`INFO: copying ${join(dir, "A013C0002.MOV")}...`);
+      expect(lines).toContain(`INFO: copied ${data.length} of ${data.length} bytes`);
+      expect(lines).toContain(`INFO: hash XXH64BE:${expected.hexes.get("xxh64")}`);
+      expect(lines).toContain(`INFO: hash MD5:${expected.hexes.get("md5")}`);
+      expect(lines).toContain(`INFO: hash XXH64:${le}`);
+      expect(lines.find((l) => l.startsWith("INFO: copy speed "))).toMatch(new RegExp(`^INFO: copy speed ${data.length} bytes in \\d+\\.\\d{5} sec \\(\\d+\\.\\d MB/sec\\)$`));
+      for (const dest of [join(dir, "d1", "A013C0002.MOV"), join(dir, "d2", "A013C0002.MOV"), join(dir, "d3", "renamed.MOV")]) {
+        expect(lines).toContain(`INFO: Copy completed successfully for destination file with file size check (${dest})`);
+        expect(lines.some((l) => l.startsWith(`INFO: verified ${dest}: XXH64BE:${expected.hexes.get("xxh64")}`))).toBe(true);
+        expect(readFileSync(dest).equals(Buffer.from(data))).toBe(true);
+      }
+      const tail = lines.slice(lines.indexOf("INFO: moving files in place.."));
+      expect(tail[1]).toBe("INFO: flushing files");
+      expect(tail.at(-1)).toBe("INFO: done.");
+    });
+
+    test("file mode: an existing file is never overwritten; identical is 'present'; --overwrite replaces", () => {
+      const dir = tempDir("cartkit-dc-");
+      mkdirSync(join(dir, "d1"));
+      mkdirSync(join(dir, "d2"));
+      writeFileSync(join(dir, "clip.mov"), "new content");
+      writeFileSync(join(dir, "d1", "clip.mov"), "new content");
+      writeFileSync(join(dir, "d2", "clip.mov"), "old content");
+      const result = dc(["-v", "clip.mov", "d1", "d2"], dir);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("INFO: already present d1/clip.mov: identical file (XXH64BE:");
+      expect(result.stderr).toContain("dispatchcopy: d2/clip.mov: failed: already exists with different content; use --overwrite to replace it\n");
+      expect(readFileSync(join(dir, "d2", "clip.mov"), "utf8")).toBe("old content");
+      expect(dc(["--overwrite", "clip.mov", "d2"], dir).code).toBe(0);
+      expect(readFileSync(join(dir, "d2", "clip.mov"), "utf8")).toBe("new content");
+    });
+
+    test("usage errors exit 2 with one line", () => {
+      const dir = tempDir("cartkit-dc-");
+      mkdirSync(join(dir, "card"));
+      const cases: Array<[string[], string]> = [
+        [["card", "x"], "dispatchcopy: card: is a folder; use -r to offload a folder\n"],
+        [["only-source"], "dispatchcopy: give a SOURCE and at least one DEST; see 'dispatchcopy --help'\n"],
+        [["-t", "crc32", "a", "b"], "dispatchcopy: -t crc32: use one of xxh64be, xxh64, xxh3, xxh128, md5, sha1, sha256, blake3, c4\n"],
+        [["--verify", "maybe", "a", "b"], "dispatchcopy: invalid --verify 'maybe'; use one of: dest, source+dest, size, none\n"],
+        [["missing.mov", "d"], "dispatchcopy: missing.mov: cannot read the source: No such file or directory\n"],
+      ];
+      for (const [args, stderr] of cases) expect({ args, code: dc(args, dir).code, stderr: dc(args, dir).stderr }).toEqual({ args, code: 2, stderr });
+    });
+
+    test("tree mode: every file, empty folders and folder times, MHL that mhl-verify accepts, sums and report", () => {
+      const dir = tempDir("cartkit-dc-");
+      makeCard(dir);
+      const result = dc(["-r", "-t", "md5", "-t", "xxh64", "--jobs", "2", "--sums", "A001.md5", "--report", "report.json", "A001", "SHUTTLE1/A001", "SHUTTLE2/A001"], dir);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain("dispatchcopy: SHUTTLE1/A001: 5 files, ");
+      for (const shuttle of ["SHUTTLE1", "SHUTTLE2"]) {
+        const root = join(dir, shuttle, "A001");
+        const files = listFiles(root).filter((f) => !f.startsWith("ascmhl/"));
+        expect(files).toEqual(CARD_FILES);
+        for (const f of CARD_FILES) expect(readFileSync(join(root, f)).equals(readFileSync(join(dir, "A001", f)))).toBe(true);
+        expect(existsSync(join(root, "EMPTY"))).toBe(true);
+        expect(statSync(join(root, "CLIPS")).mtime.toISOString()).toBe("2026-01-01T00:00:00.000Z");
+        expect(readdirSync(join(root, "ascmhl")).some((f) => /^0001_A001_\d{4}-\d\d-\d\d_\d{6}Z\.mhl$/.test(f))).toBe(true);
+        const verified = tool(runner, "mhl-verify", ["verify", root], { cwd: dir });
+        expect({ shuttle, code: verified.code, stderr: verified.stderr }).toEqual({ shuttle, code: 0, stderr: verified.stderr });
+      }
+      const sums = readFileSync(join(dir, "A001.md5"), "utf8");
+      expect(sums.split("\n").filter(Boolean)).toHaveLength(5);
+      expect(run(["md5sum", "-c", join(dir, "A001.md5")], { cwd: join(dir, "SHUTTLE1", "A001") }).code).toBe(0);
+      const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8"));
+      expect(report.files.map((f: { path: string }) => f.path)).toEqual(CARD_FILES);
+      expect(report.files.every((f: { destinations: Array<{ status: string }> }) => f.destinations.every((d) => d.status === "verified"))).toBe(true);
+    });
+
+    test("tree mode: --dry-run lists and sizes without writing; --rename renames and refuses collisions", () => {
+      const dir = tempDir("cartkit-dc-");
+      makeCard(dir);
+      const dry = dc(["-r", "--dry-run", "A001", "OUT"], dir);
+      expect(dry.code).toBe(0);
+      // Names are escaped as in sum files: one line per file, whatever the name holds.
+      expect(dry.stdout.split("\n").filter(Boolean).map((l) => l.split("\t")[0])).toEqual(CARD_FILES.map((f) => (f.includes("\n") ? `\\${f.replace("\n", "\\n")}` : f)));
+      expect(dry.stderr).toMatch(/^dispatchcopy: OUT: needs 2\.7 MiB for 5 files, has .* free\n$/);
+      expect(existsSync(join(dir, "OUT"))).toBe(false);
+      const renamed = dc(["-r", "--rename", "s/^A001/B002/", "A001", "OUT"], dir);
+      expect(renamed.code).toBe(0);
+      expect(existsSync(join(dir, "OUT", "CLIPS", "B002C001.mov"))).toBe(true);
+      const clash = dc(["-r", "--rename", "s/.*/same/", "A001", "OUT2"], dir);
+      expect(clash.code).toBe(2);
+      expect(clash.stderr).toContain("would both be written as");
+    });
+  });
+}
+
+describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
+  const dc = (args: string[], cwd: string) => tool(COMPILED as ToolRunner, "dispatchcopy", args, { cwd });
+
+  test("kill -9 in the middle of a card, then --resume: the same result as an uninterrupted run", async () => {
+    const dir = tempDir("cartkit-dc-resume-");
+    const card = join(dir, "CARD");
+    mkdirSync(card);
+    for (let i = 0; i < 12; i++) writeFileSync(join(card, `C${String(i).padStart(3, "0")}.mov`), randomBytes(1024 * 1024, 100 + i));
+    const proc = Bun.spawn({ cmd: [...COMPILED.command("dispatchcopy"), "-r", "--rate-limit", "4MB/s", "CARD", "OUT"], cwd: dir, stdout: "ignore", stderr: "ignore" });
+    const journal = join(dir, "OUT", ".dispatchcopy-journal.jsonl");
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (existsSync(journal) && readFileSync(journal, "utf8").split("\n").filter(Boolean).length >= 3) break;
+      await Bun.sleep(20);
+    }
+    proc.kill(9);
+    await proc.exited;
+    const before = readFileSync(journal, "utf8").split("\n").filter(Boolean).length;
+    expect(before).toBeGreaterThanOrEqual(3);
+    expect(before).toBeLessThan(12);
+    const resumed = dc(["-r", "--resume", "-v", "CARD", "OUT"], dir);
+    expect(resumed.code).toBe(0);
+    expect((resumed.stderr.match(/verified by the run that was interrupted|INFO: verified /g) ?? []).length).toBeGreaterThan(0);
+    expect(listFiles(join(dir, "OUT")).filter((f) => !f.startsWith("ascmhl/"))).toEqual(listFiles(card));
+    for (const f of listFiles(card)) expect(readFileSync(join(dir, "OUT", f)).equals(readFileSync(join(card, f)))).toBe(true);
+    expect(existsSync(journal)).toBe(false);
+    expect(tool(COMPILED, "mhl-verify", ["verify", join(dir, "OUT")], { cwd: dir }).code).toBe(0);
+  });
+
+  test("a destination on a full file system fails alone; the others verify", () => {
+    const dir = tempDir("cartkit-dc-full-");
+    const small = join(dir, "small");
+    mkdirSync(small);
+    if (run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small]).code !== 0) {
+      if (process.env.CI === "true") throw new Error("CI must be able to mount a tmpfs (root)");
+      return;
+    }
+    afterAll(() => run(["umount", small]));
+    mkdirSync(join(dir, "big"));
+    writeFileSync(join(dir, "clip.mov"), randomBytes(2 * 1024 * 1024, 5));
+    const result = dc(["clip.mov", "big", "small"], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`dispatchcopy: small/clip.mov: failed: write failed: No space left on device\n`);
+    expect(readdirSync(small)).toEqual([]);
+    expect(readFileSync(join(dir, "big", "clip.mov")).equals(readFileSync(join(dir, "clip.mov")))).toBe(true);
+  });
+
+  test("a file larger than 4 GiB (sparse source) copies and verifies", async () => {
+    const dir = tempDir("cartkit-dc-big-");
+    const size = 4 * 1024 ** 3 + 4097;
+    const fd = (await import("node:fs")).openSync(join(dir, "huge.mov"), "w");
+    (await import("node:fs")).ftruncateSync(fd, size);
+    (await import("node:fs")).writeSync(fd, Buffer.from("tail"), 0, 4, size - 4);
+    (await import("node:fs")).closeSync(fd);
+    mkdirSync(join(dir, "out"));
+    const result = dc(["-v", "huge.mov", "out"], dir);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`INFO: copied ${size} of ${size} bytes`);
+    expect(result.stderr).toContain(`INFO: verified ${join("out", "huge.mov")}: XXH64BE:`);
+    expect(statSync(join(dir, "out", "huge.mov")).size).toBe(size);
+  }, 300_000);
+});
