@@ -1,0 +1,140 @@
+#!/usr/bin/env bun
+/**
+ * Copy benchmarks: `dist/dispatchcopy` against the raw I/O floor on the same disk, in one run,
+ * whole process, interleaved runs, medians:
+ *
+ *   1. one 1 GiB file to 3 destinations, xxh64, fsync on, verification skipped, against three
+ *      concurrent `cp` followed by `sync`                                target ≤ 1.10×
+ *   2. the same with `--verify dest` (every copy read back cold), against that floor plus one
+ *      cold `cat` of each destination                                    target ≤ 1.10×
+ *   3. a tree of 2,000 × 256 KiB to 2 destinations, `--jobs 4`, against `cp -r` twice and `sync`
+ *                                                                         target ≤ 1.2×
+ *   4. peak RSS copying a 10 GiB file                                     target < 150 MiB
+ *
+ *   bun bench/copy.ts           full run; rewrites its section of BENCHMARKS.md
+ *   bun bench/copy.ts --quick   256 MiB, 200 files, 1 GiB; prints only
+ */
+import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  BUN, GiB, MiB, ROOT, availableBytes, check, describeMachine, fail, loadAverage, median, mib, probe, randomFile, sec, timed,
+  writeReport, type Sample,
+} from "./common.ts";
+
+const quick = process.argv.includes("--quick");
+const runs = quick ? 3 : 5;
+const bigSize = quick ? 256 * MiB : GiB;
+const treeFiles = quick ? 200 : 2000;
+const treeFileSize = 256 * 1024;
+const memorySize = quick ? GiB : 10 * GiB;
+
+/** Drops a file's pages from the page cache (GNU dd: nocache with count=0). */
+function dropCache(paths: string[]): void {
+  for (const p of paths) check(["dd", `if=${p}`, "iflag=nocache", "count=0", "status=none"]);
+}
+
+async function timedOk(cmd: string[], cwd?: string): Promise<Sample> {
+  const s = await timed(cmd, cwd);
+  if (s.code !== 0) fail(`${cmd.join(" ")} exited ${s.code}: ${s.stderr.trim()}`);
+  return s;
+}
+
+async function main(): Promise<void> {
+  check([BUN, join(ROOT, "scripts/build.ts")]);
+  const dc = join(ROOT, "dist/dispatchcopy");
+  const machine = describeMachine([probe(["cp", "--version"]) ?? "cp"]);
+  const load = loadAverage();
+  const dir = mkdtempSync(join(tmpdir(), "cartkit-bench-copy-"));
+  const lines: string[] = [];
+  try {
+    if (availableBytes(dir) < 4 * bigSize + 2 * treeFiles * treeFileSize + memorySize + 2 * GiB) fail(`not enough space in ${dir}`);
+    const big = join(dir, "big.mov");
+    randomFile(big, bigSize);
+    check(["cat", big]);
+    const dests = ["d1", "d2", "d3"].map((d) => join(dir, d));
+    const clean = () => {
+      for (const d of dests) {
+        rmSync(d, { recursive: true, force: true });
+        mkdirSync(d);
+      }
+    };
+
+    // 1 and 2: one big file to three destinations.
+    const t = { cp: [] as number[], ours: [] as number[], oursVerify: [] as number[], cat: [] as number[] };
+    for (let round = 0; round < runs; round++) {
+      clean();
+      check(["sync"]);
+      t.cp.push((await timedOk(["sh", "-c", `cp '${big}' '${dests[0]}/' & cp '${big}' '${dests[1]}/' & cp '${big}' '${dests[2]}/' & wait; sync`])).seconds);
+      const copies = dests.map((d) => join(d, "big.mov"));
+      dropCache(copies);
+      let catTotal = 0;
+      for (const c of copies) catTotal += (await timedOk(["cat", c])).seconds;
+      t.cat.push(catTotal);
+      clean();
+      check(["sync"]);
+      t.ours.push((await timedOk([dc, "-t", "xxh64", "--verify", "none", big, ...dests])).seconds);
+      clean();
+      check(["sync"]);
+      t.oursVerify.push((await timedOk([dc, "-t", "xxh64", "--verify", "dest", big, ...dests])).seconds);
+    }
+    const floor = median(t.cp);
+    const floorVerify = median(t.cp.map((c, i) => c + t.cat[i]!));
+    const r1 = median(t.ours) / floor;
+    const r2 = median(t.oursVerify) / floorVerify;
+
+    // 3: a tree of small files to two destinations.
+    const tree = join(dir, "TREE");
+    mkdirSync(tree);
+    for (let i = 0; i < treeFiles; i++) {
+      const folder = join(tree, `F${String(i % 20).padStart(2, "0")}`);
+      if (!existsSync(folder)) mkdirSync(folder);
+      randomFile(join(folder, `clip${String(i).padStart(5, "0")}.bin`), treeFileSize);
+    }
+    check(["sh", "-c", `cat '${tree}'/*/* > /dev/null`]);
+    const tt = { cp: [] as number[], ours: [] as number[] };
+    const t1 = join(dir, "t1");
+    const t2 = join(dir, "t2");
+    for (let round = 0; round < runs; round++) {
+      for (const d of [t1, t2]) rmSync(d, { recursive: true, force: true });
+      check(["sync"]);
+      tt.cp.push((await timedOk(["sh", "-c", `cp -r '${tree}' '${t1}' && cp -r '${tree}' '${t2}' && sync`])).seconds);
+      for (const d of [t1, t2]) rmSync(d, { recursive: true, force: true });
+      check(["sync"]);
+      tt.ours.push((await timedOk([dc, "-r", "-t", "xxh64", "--jobs", "4", "--verify", "none", "--no-mhl", tree, t1, t2])).seconds);
+    }
+    const r3 = median(tt.ours) / median(tt.cp);
+    const count = readdirSync(join(t1)).length;
+    if (count !== 20) fail(`tree copy made ${count} folders, expected 20`);
+
+    // 4: memory on a 10 GiB file (sparse source; written for real).
+    const huge = join(dir, "huge.mov");
+    const fd = openSync(huge, "w");
+    ftruncateSync(fd, memorySize);
+    closeSync(fd);
+    clean();
+    const rssOut = join(dir, "rss.txt");
+    await timedOk(["/usr/bin/time", "-f", "%M", "-o", rssOut, dc, "-t", "xxh64", "--verify", "none", huge, dests[0]!]);
+    const rssMiB = Number(readFileSync(rssOut, "utf8").trim().split("\n").at(-1)) / 1024;
+
+    lines.push(
+      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; load before the run: ${load}. One disk for source and destinations (page cache warm for the source). Median of ${runs} runs, each starting from empty destinations after \`sync\`.`,
+      "",
+      "| job | dispatchcopy s | floor s | × floor | target | met |",
+      "|---|---:|---:|---:|---:|---|",
+      `| ${mib(bigSize)} → 3 destinations, xxh64, fsync, no verification; floor: 3 concurrent \`cp\` + \`sync\` | ${sec(median(t.ours))} | ${sec(floor)} | ${r1.toFixed(2)}× | ≤ 1.10× | ${r1 <= 1.1 ? "yes" : "**no**"} |`,
+      `| same with \`--verify dest\`; floor: that + one cold \`cat\` of each copy | ${sec(median(t.oursVerify))} | ${sec(floorVerify)} | ${r2.toFixed(2)}× | ≤ 1.10× | ${r2 <= 1.1 ? "yes" : "**no**"} |`,
+      `| ${treeFiles} × 256 KiB → 2 destinations, \`--jobs 4\`, no verification; floor: \`cp -r\` twice + \`sync\` | ${sec(median(tt.ours))} | ${sec(median(tt.cp))} | ${r3.toFixed(2)}× | ≤ 1.2× | ${r3 <= 1.2 ? "yes" : "**no**"} |`,
+      "",
+      `Peak RSS copying a ${mib(memorySize)} file: ${rssMiB.toFixed(1)} MiB (target < 150 MiB: ${rssMiB < 150 ? "met" : "**not met**"}).`,
+      "",
+      "Reproduce: `node_modules/.bin/bun bench/copy.ts`.",
+    );
+    console.log(lines.join("\n"));
+    if (!quick) writeReport("copy.ts", lines);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
