@@ -42,14 +42,16 @@ export class AtomicFile {
   }
 
   /**
-   * Closes and renames into place, then flushes the folder so the new name survives a power cut.
+   * Closes and renames into place, then (unless `flushFolderNow` is false, for a caller that
+   * flushes each folder once after many files) flushes the folder so the new name survives a
+   * power cut.
    * @throws EEXIST when a file appeared under the final name and `overwrite` is false.
    */
-  commit(overwrite: boolean): void {
+  commit(overwrite: boolean, flushFolderNow = true): void {
     this.close();
     if (overwrite) renameSync(this.partialPath, this.finalPath);
     else renameNoReplace(this.partialPath, this.finalPath);
-    flushFolder(dirname(this.finalPath));
+    if (flushFolderNow) flushFolder(dirname(this.finalPath));
   }
 
   /** Closes and removes the partial file. */

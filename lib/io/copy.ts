@@ -46,6 +46,12 @@ export interface CopyFileOptions {
   rateLimit?: number;
   /** Called after each chunk with the bytes copied so far. */
   onProgress?: (copied: number, total: number) => void;
+  /**
+   * Flush each destination folder after the rename. A caller copying many files into the same
+   * folders turns this off and flushes every folder once at the end ({@link flushFolder}).
+   * @default true
+   */
+  flushFolders?: boolean;
 }
 
 /** What became of one destination. */
@@ -232,7 +238,7 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
     }));
     for (const d of [...live]) {
       try {
-        d.file.commit(options.overwrite ?? false);
+        d.file.commit(options.overwrite ?? false, (options.flushFolders ?? true) && (d.target.flush ?? true));
         d.outcome.status = "copied";
       } catch (error) {
         drop(d, (error as { code?: string }).code === "EEXIST" ? "a file appeared under the final name" : "rename failed", error);

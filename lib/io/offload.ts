@@ -10,6 +10,7 @@ import { dirname, join, posix } from "node:path";
 import { CliError, ExitCode } from "../cli/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
+import { flushFolder } from "./atomic_file.ts";
 import { copyFile, type DestinationOutcome, type VerifyMode } from "./copy.ts";
 import { IgnoreList } from "./ignore.ts";
 import { walkFiles, type WalkProblem } from "./walk.ts";
@@ -205,7 +206,8 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   };
   await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, worker));
 
-  // Folder times last: every file written into a folder changed its mtime.
+  // Folder times last (every file written into a folder changed its mtime), then each folder
+  // flushed once, so the new names are durable.
   for (const root of plan.destinations) {
     for (const folder of [...plan.folders].reverse()) {
       const when = new Date(folder.mtimeMs);
@@ -213,6 +215,15 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
         utimesSync(join(root, folder.relativePath), when, when);
       } catch {
         // a folder that could not be made was reported with its files
+      }
+    }
+    if (options.flush(root)) {
+      for (const folder of [...plan.folders.map((f) => join(root, f.relativePath)), root]) {
+        try {
+          flushFolder(folder);
+        } catch {
+          // reported with its files if it is unusable
+        }
       }
     }
   }
@@ -253,6 +264,7 @@ async function copyOne(file: PlannedFile, plan: OffloadPlan, options: OffloadOpt
     verify: options.verify,
     overwrite: options.overwrite,
     rateLimit: options.rateLimit,
+    flushFolders: false,
     onProgress: (copied) => {
       options.onBytes?.(copied - last);
       last = copied;
