@@ -139,3 +139,16 @@ test("readers open at the same time never share a buffer", () => {
     closeSync(fb);
   }
 });
+
+test("hundreds of files in a row through the ring: a late job message never acts on the next file", () => {
+  const dir = tempDir();
+  const files = Array.from({ length: 300 }, (_, i) => {
+    const data = randomBytes(3 * 4096 + (i % 7), 1000 + i);
+    const path = join(dir, `f${i}`);
+    writeFileSync(path, data);
+    return { path, data };
+  });
+  for (const { path, data } of files) {
+    expect(readAll(path, 4096, true).bytes.equals(Buffer.from(data))).toBe(true);
+  }
+});

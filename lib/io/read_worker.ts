@@ -14,8 +14,8 @@ function work(job: RingJob): void {
   const control = new Int32Array(job.control);
   if (control.length !== controlLength(job.slots)) throw new Error("ring layout mismatch");
   const stopped = () => Atomics.load(control, RING.cancel) !== 0 || Atomics.load(control, RING.errno) !== 0;
-  // The caller may have given up waiting for this thread and read the file itself.
-  if (Atomics.compareExchange(control, RING.started, 0, 1) !== 0) return;
+  // Take the job, unless the caller finished it alone or the ring has moved on to another file.
+  if (Atomics.compareExchange(control, RING.job, job.id, -job.id) !== job.id) return;
   try {
     for (;;) {
       if (stopped()) return;

@@ -97,6 +97,7 @@ function reader(): Worker {
 }
 
 const keptRings = new Map<number, { data: SharedArrayBuffer; control: SharedArrayBuffer }>();
+let lastJobId = 0;
 
 function* readOverlapped(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
   // Decided when reading starts, not when the generator is made: another reader may hold the ring.
@@ -121,11 +122,12 @@ function* readRing(fd: number, positioned: boolean, chunkSize: number): Generato
     ring = { data: new SharedArrayBuffer(slots * chunkSize), control: new SharedArrayBuffer(4 * controlLength(slots)) };
     keptRings.set(chunkSize, ring);
   }
-  const job: RingJob = { fd, positioned, data: ring.data, control: ring.control, slots, chunkSize };
+  const job: RingJob = { id: ++lastJobId, fd, positioned, data: ring.data, control: ring.control, slots, chunkSize };
   const control = new Int32Array(job.control);
   const data = new Uint8Array(job.data);
   control.fill(0);
   Atomics.store(control, RING.eofAt, NO_EOF);
+  Atomics.store(control, RING.job, job.id);
   Atomics.store(control, RING.busy, 1);
   reader().postMessage(job);
   const posted = performance.now();
@@ -155,7 +157,7 @@ function* readRing(fd: number, positioned: boolean, chunkSize: number): Generato
         // the reader may have tagged the slot meanwhile, and that wake-up must not be missed).
         Atomics.wait(control, RING.tags + slot, tag, 100);
         // A reader thread that never starts (it failed to load) must not leave a pipe unread.
-        if (k === 0 && performance.now() - posted > READER_START_MS && Atomics.compareExchange(control, RING.started, 0, -1) === 0) {
+        if (k === 0 && performance.now() - posted > READER_START_MS && Atomics.compareExchange(control, RING.job, job.id, 0) === job.id) {
           yield* readHere(fd, positioned, chunkSize);
           return;
         }
@@ -171,7 +173,7 @@ function* readRing(fd: number, positioned: boolean, chunkSize: number): Generato
     // (unless it never took the job: then it never will).
     Atomics.store(control, RING.cancel, 1);
     Atomics.notify(control, RING.consumed);
-    if (Atomics.compareExchange(control, RING.started, 0, -1) === 1) {
+    if (Atomics.compareExchange(control, RING.job, job.id, 0) === -job.id) {
       while (Atomics.load(control, RING.busy) === 1) Atomics.wait(control, RING.busy, 1, 50);
     }
   }

@@ -24,10 +24,12 @@ export const RING = {
   /** 1 while the reader thread works on this ring, 0 once it has let go of it. */
   busy: 5,
   /**
-   * 0 until the reader thread takes the job (it sets 1); the caller sets -1 to take the job
-   * back when the thread never came (it failed to start), so neither waits on the other.
+   * The job the ring serves, and who has it, in one field so that taking it is one atomic step:
+   * the caller sets the job's id; the reader thread takes it by swapping id for -id; the caller
+   * takes it back (reading the file alone) by swapping id for 0. The ring is reused file after
+   * file, so a job message the reader thread gets late finds another id and does nothing.
    */
-  started: 6,
+  job: 6,
   /** First of `slots` tags: chunk number + 1 of the chunk in the slot. */
   tags: 7,
 } as const;
@@ -47,6 +49,8 @@ export function lengthIndex(slots: number, slot: number): number {
 
 /** What the caller sends the reader thread for one file. */
 export interface RingJob {
+  /** Matches the control array's `job` while this job is the current one. */
+  id: number;
   fd: number;
   /** Positioned reads (regular files, both threads read) or sequential (pipes, reader only). */
   positioned: boolean;
