@@ -11,7 +11,7 @@ import { runTool } from "../lib/cli/run.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
 import { runChecks } from "../lib/sums/check.ts";
-import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
+import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { VERSION } from "../lib/version.ts";
 
@@ -87,13 +87,14 @@ async function main(args: Record<string, unknown>): Promise<number> {
   const inputs = sharedInputs(operands, shared, dialect, out);
   if (args.raw && inputs.length !== 1) throw usageError("--raw writes one digest: give exactly one input");
   let failures = 0;
+  const sumOptions = { algorithm: "blake3" as const, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: shared.progress };
   if (key) {
     const stdinInputs = inputs.filter((i) => i.kind === "stdin");
     for (const input of stdinInputs) out.error(`${TOOL}: ${input.name}: cannot read stdin in keyed mode (the key came from stdin)`);
     failures += stdinInputs.length;
-    failures += await runSums(inputs.filter((i) => i.kind !== "stdin"), dialect, { algorithm: "blake3", hasher, jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
+    failures += await runSums(inputs.filter((i) => i.kind !== "stdin"), dialect, sumOptions, out);
   } else {
-    failures += await runSums(inputs, dialect, { algorithm: "blake3", hasher, jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
+    failures += await runSums(inputs, dialect, sumOptions, out);
   }
   return failures > 0 ? 1 : 0;
 }

@@ -11,7 +11,7 @@ import { parseCount, parseSize } from "../lib/cli/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { runChecks } from "../lib/sums/check.ts";
-import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
+import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { runBenchmark } from "../lib/sums/xxhsum_bench.ts";
 import { xxhsumDialect } from "../lib/sums/xxhsum_dialect.ts";
@@ -101,7 +101,7 @@ async function main(args: Record<string, unknown>): Promise<number> {
     return runChecks(operands, dialect, sharedCheckOptions(shared, hasher), out);
   }
   const inputs = sharedInputs(operands, shared, dialect, out);
-  const failures = await runSums(inputs, dialect, { algorithm, hasher, jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
+  const failures = await runSums(inputs, dialect, { algorithm, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
   return failures > 0 ? 1 : 0;
 }
 

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Output } from "../cli/output.ts";
-import type { HasherOptions } from "../hash/options.ts";
+import type { HashFileOptions } from "../hash/file.ts";
 import { hashInOrder, type Work } from "../hash/pool.ts";
 import type { CheckContext, CheckCounts, CheckFlags, CheckLine, CheckOutcome, SumDialect } from "./dialect.ts";
 import { unsafeManifestPath } from "./inputs.ts";
@@ -16,7 +16,7 @@ import { hashStdin } from "./summer.ts";
 /** How to run check mode. */
 export interface CheckOptions {
   flags: CheckFlags;
-  hasher: HasherOptions;
+  hasher: HashFileOptions;
   /** Files hashed at once (Workers). */
   jobs: number;
   /** Resolve listed paths below this folder. */
@@ -90,7 +90,8 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
     const path = options.root !== undefined ? join(options.root, line.name) : line.name;
     return { job: { path, algorithms: [line.algorithm], options: options.hasher } };
   };
-  await hashInOrder(items, options.jobs, plan, (item, result) => {
+  const entries = items.filter((i) => "line" in i).length;
+  await hashInOrder(items, entries > 1 ? options.jobs : 1, plan, (item, result) => {
     if ("malformed" in item) {
       counts.improper++;
       if (options.json) out.data(`${JSON.stringify({ checkFile: ctx.checkFile, line: item.lineNumber, status: "malformed", reason: item.malformed })}\n`);

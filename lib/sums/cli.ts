@@ -9,6 +9,7 @@ import { parseCount } from "../cli/units.ts";
 import { ENGINES, type Engine } from "../hash/hasher.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import type { Output } from "../cli/output.ts";
+import type { HashFileOptions } from "../hash/file.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import type { CheckOptions } from "./check.ts";
 import type { CheckFlags, SumDialect } from "./dialect.ts";
@@ -17,7 +18,7 @@ import { collectInputs, type SumInput } from "./inputs.ts";
 /** Flags shared by b3sum-ts and xxsum. */
 export const SHARED_SUM_ARGS = {
   recursive: { type: "boolean", alias: "r", description: "Hash every regular file below each FOLDER operand (sorted relative paths)" },
-  jobs: { type: "string", description: "Files hashed at once, in parallel; output order is unchanged (default 1)", valueHint: "N" },
+  jobs: { type: "string", description: "Threads: N files hashed at once, output order unchanged; 1: a single thread (default: one file at a time, read ahead on a second thread)", valueHint: "N" },
   "files-from": { type: "string", description: "Read more operands from FILE, one per line ('-' for stdin)", valueHint: "FILE" },
   null: { type: "boolean", alias: "0", description: "Operands in --files-from are NUL-separated" },
   root: { type: "string", description: "With --check: resolve listed paths below DIR (check a copy against the source's manifest)", valueHint: "DIR" },
@@ -36,6 +37,8 @@ export const SHARED_SUM_ARGS = {
 export interface SharedSumOptions {
   recursive: boolean;
   jobs: number;
+  /** Reading ahead on a second thread is allowed (not with an explicit `--jobs 1`). */
+  readAhead: boolean;
   filesFrom: string | undefined;
   nulSeparated: boolean;
   root: string | undefined;
@@ -61,6 +64,7 @@ export function resolveSharedSumOptions(args: SharedParsed): SharedSumOptions {
   return {
     recursive: Boolean(args.recursive),
     jobs: args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs"),
+    readAhead: args.jobs === undefined || parseCount(String(args.jobs), "--jobs") > 1,
     filesFrom: args["files-from"] as string | undefined,
     nulSeparated: Boolean(args.null),
     root: args.root as string | undefined,
@@ -99,5 +103,13 @@ export function sharedInputs(operands: readonly string[], shared: SharedSumOptio
 
 /** Check-mode options from the shared flags. */
 export function sharedCheckOptions(shared: SharedSumOptions, hasher: HasherOptions): CheckOptions {
-  return { flags: shared.flags, hasher, jobs: shared.jobs, root: shared.root, json: shared.json };
+  return { flags: shared.flags, hasher: readingOptions(shared, hasher), jobs: shared.jobs, root: shared.root, json: shared.json };
+}
+
+/**
+ * Hasher options with the reading mode the flags ask for: `--jobs 1` means one thread, so no
+ * reading ahead on a second one.
+ */
+export function readingOptions(shared: SharedSumOptions, hasher: HasherOptions): HashFileOptions {
+  return shared.readAhead ? hasher : { ...hasher, overlap: false };
 }

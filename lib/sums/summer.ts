@@ -6,7 +6,7 @@ import { statSync } from "node:fs";
 import type { Output } from "../cli/output.ts";
 import { Progress } from "../cli/progress.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
-import { hashFd } from "../hash/file.ts";
+import { hashFd, type HashFileOptions } from "../hash/file.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
@@ -15,7 +15,7 @@ import type { SumInput } from "./inputs.ts";
 /** How to run hash mode. */
 export interface SumOptions {
   algorithm: Algorithm;
-  hasher: HasherOptions;
+  hasher: HashFileOptions;
   /** Files hashed at once (Workers). @default 1 */
   jobs: number;
   /** One JSON object per input instead of sum lines. */
@@ -25,7 +25,7 @@ export interface SumOptions {
 }
 
 /** Hashes standard input in this thread, reported like a worker result. */
-export async function hashStdin(algorithms: Algorithm[], hasher: HasherOptions): Promise<HashJobResult> {
+export async function hashStdin(algorithms: Algorithm[], hasher: HashFileOptions): Promise<HashJobResult> {
   try {
     const { hexes, size } = await hashFd(0, algorithms, hasher);
     return { id: -1, ok: true, hexes: [...hexes.entries()], size };
@@ -56,7 +56,8 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
   });
   await hashInOrder(
     inputs,
-    options.jobs,
+    // One input: hash it here (reading ahead on a second thread) rather than in one worker.
+    inputs.length > 1 ? options.jobs : 1,
     (input) =>
       input.kind === "stdin"
         ? { here: () => hashStdin([options.algorithm], options.hasher) }
