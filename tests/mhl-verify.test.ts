@@ -262,6 +262,140 @@ for (const runner of runners()) {
       expect(r.stderr).toContain("ERROR: content hash mismatch   for Clips old xxh64: 4c226b42e27d7af3, new xxh64: ");
     });
 
+    test("a name stored NFD on disk verifies against its NFC path in the history, and the reverse", () => {
+      const root = join(dir, `nfc-${runner.label}`);
+      mkdirSync(join(root, "Caf\u00e9 Clips"), { recursive: true });
+      writeFileSync(join(root, "Caf\u00e9 Clips/caf\u00e9.mov"), "nfc on disk");
+      writeFileSync(join(root, "re\u0301sume\u0301.txt"), "nfd on disk");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      const first = readFileSync(join(root, "ascmhl", generations(root)[0]!), "utf8");
+      expect(first).toContain(">Caf\u00e9 Clips/caf\u00e9.mov</path>");
+      expect(first).toContain(">re\u0301sume\u0301.txt</path>");
+      // the names change normalization on disk (a copy through macOS or back)
+      renameSync(join(root, "Caf\u00e9 Clips/caf\u00e9.mov"), join(root, "Caf\u00e9 Clips/cafe\u0301.mov"));
+      renameSync(join(root, "Caf\u00e9 Clips"), join(root, "Cafe\u0301 Clips"));
+      renameSync(join(root, "re\u0301sume\u0301.txt"), join(root, "r\u00e9sum\u00e9.txt"));
+      expect(readdirSync(root).sort()).toEqual(["Cafe\u0301 Clips", "ascmhl", "r\u00e9sum\u00e9.txt"]);
+      let r = mhl(["verify", "-v", root, "--jobs", "2"]);
+      expect([r.code, r.stderr]).toEqual([0, `check folder at path: ${root}\nverification (xxh64) of file Cafe\u0301 Clips/cafe\u0301.mov: OK\nverification (xxh64) of file r\u00e9sum\u00e9.txt: OK\n`]);
+      expect(mhl(["diff", root]).code).toBe(0);
+      r = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8").match(/action="verified"/g)?.length).toBe(2);
+    });
+
+    test("create exits 30 after writing when a child history the latest generation references lost its ascmhl folder", () => {
+      const root = copyOf(dir, "scenario_05/file_server/Reels");
+      rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });
+      const r = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" });
+      expect([r.code, r.stderr]).toEqual([30, `mhl-verify: Missing ASC MHL history at path ${join(root, "A002R2EC")}\n`]);
+      // the generation is written first, as the reference does; it records the files again
+      expect(generations(root)).toEqual(["0001_Reels_2020-01-17_143000Z.mhl", "0002_Reels_2024-01-01_000000Z.mhl"]);
+      expect(readFileSync(join(root, "ascmhl/0002_Reels_2024-01-01_000000Z.mhl"), "utf8")).toContain(">A002R2EC/Sidecar.txt</path>");
+      // the next generation no longer references the lost history: create succeeds again
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      expect(mhl([root]).code).toBe(0);
+    });
+
+    test("verify -dh --jobs hashes in parallel and prints what a serial run prints", () => {
+      const root = copyOf(dir, "scenario_05/file_server/Reels");
+      const serial = mhl(["verify", "-dh", "-v", root]);
+      const parallel = mhl(["verify", "-dh", "-v", root, "--jobs", "4"]);
+      expect(serial.code).toBe(0);
+      expect(serial.stderr).toContain("  verification of folder        A003R2EC/Clips OK (generation 0001)\n");
+      expect([parallel.code, parallel.stderr]).toEqual([0, serial.stderr]);
+      appendFileSync(join(root, "A003R2EC/Clips/A003C011_141024_R2EC.mov"), "x");
+      const broken = mhl(["verify", "-dh", root, "--jobs", "4"]);
+      expect(broken.code).toBe(12);
+      expect(broken.stderr).toContain("ERROR: content hash mismatch   for A003R2EC/Clips old xxh64: ");
+    });
+
+    test("a renamed folder is detected with -dr and recorded as previousPath of its directory entry", () => {
+      const root = join(dir, `rename-folder-${runner.label}`);
+      mkdirSync(join(root, "A/sub"), { recursive: true });
+      writeFileSync(join(root, "A/one.mov"), "one");
+      writeFileSync(join(root, "A/sub/two.mov"), "two");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      renameSync(join(root, "A"), join(root, "B"));
+      const r = mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
+      expect([r.code, r.stderr]).toEqual([0, "a renamed folder was detected: from A to B\n"]);
+      const second = readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8");
+      expect(second).toMatch(/<path lastmodificationdate="[^"]+">B<\/path>\n(?:.*\n){6}      <previousPath>A<\/previousPath>\n    <\/directoryhash>/);
+      expect(second).toContain("<previousPath>A/sub</previousPath>\n    </directoryhash>");
+      expect(second).toContain("<previousPath>A/one.mov</previousPath>\n    </hash>");
+      expect(mhl([root]).code).toBe(0);
+    });
+
+    test("legacy MHL v1.1: create --legacy, then verify it; a changed byte gives 11, a deleted file 10", () => {
+      const root = join(dir, `legacy-${runner.label}`, "A001");
+      mkdirSync(join(root, "Clips"), { recursive: true });
+      writeFileSync(join(root, "Clips/A001C001.mov"), "clip one");
+      writeFileSync(join(root, "Clips/A001C002.mov"), "clip two");
+      writeFileSync(join(root, "Sidecar.txt"), "notes");
+      writeFileSync(join(root, ".DS_Store"), "finder");
+      const env = { CARTKIT_MHL_NOW: "2024-05-01T12:00:00Z" };
+      let r = mhl(["create", root, "--legacy", "-h", "xxh64", "-h", "md5", "--jobs", "2"], env);
+      expect([r.code, r.stderr, r.stdout]).toEqual([0, "", ""]);
+      const name = "A001_2024-05-01_120000.mhl";
+      expect(readdirSync(root).sort()).toEqual([".DS_Store", name, "Clips", "Sidecar.txt"]);
+      const text = readFileSync(join(root, name), "utf8");
+      expect(text).toStartWith('<?xml version="1.0" encoding="UTF-8"?>\n<hashlist version="1.1">\n  <creatorinfo>\n');
+      expect(text).toContain("    <hostname>myHost.local</hostname>\n");
+      expect(text).toContain("    <startdate>2024-05-01T12:00:00Z</startdate>\n");
+      // xxh64 is written as the big-endian <xxhash64be> current v1.1 readers expect; md5 as hex
+      expect(text).toContain("    <file>Sidecar.txt</file>\n    <size>5</size>\n");
+      expect(text.match(/<hash>/g)?.length).toBe(3);
+      expect(text).not.toContain(".DS_Store");
+      expect(text).toContain("    <file>Sidecar.txt</file>\n    <size>5</size>\n    <lastmodificationdate>");
+      // md5("notes"), xxh64("notes") as md5sum and xxhsum print them
+      expect(text).toMatch(/<file>Sidecar\.txt<\/file>\n    <size>5<\/size>\n    <lastmodificationdate>[^<]+<\/lastmodificationdate>\n    <md5>4358b5009c67d0e31d7fbf1663fcd3bf<\/md5>\n    <xxhash64be>b262ca46b7dbdb0c<\/xxhash64be>\n    <hashdate>2024-05-01T12:00:00Z<\/hashdate>\n/);
+
+      const file = join(root, name);
+      r = mhl(["verify", file, "-v"]);
+      expect([r.code, r.stderr]).toEqual([0, `check legacy MHL file at path: ${file}\n${["Clips/A001C001.mov", "Clips/A001C002.mov", "Sidecar.txt"].map((p) => `verification (md5) of file ${p}: OK\nverification (xxhash64be) of file ${p}: OK\n`).join("")}`]);
+      // the default command, with JSON events and parallel hashing
+      r = mhl([file, "--json", "--jobs", "3"]);
+      expect(r.code).toBe(0);
+      const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      expect(events.filter((e) => e.event === "ok").length).toBe(6);
+      expect(events.at(-1)).toEqual({ event: "result", exitCode: 0, checked: 3, newFiles: 0, mismatches: 0, missing: 0 });
+      // a file added later is not an error: a legacy MHL seals what it lists
+      writeFileSync(join(root, "Clips/later.mov"), "later");
+      expect(mhl([file]).code).toBe(0);
+
+      const clip = join(root, "Clips/A001C002.mov");
+      writeFileSync(clip, "clip twO");
+      r = mhl([file]);
+      expect(r.code).toBe(11);
+      expect(r.stderr).toMatch(/^ERROR: hash mismatch        for Clips\/A001C002\.mov old md5: [0-9a-f]{32}, new md5: [0-9a-f]{32}\nERROR: hash mismatch        for Clips\/A001C002\.mov old xxhash64be: [0-9a-f]{16}, new xxhash64be: [0-9a-f]{16}\n/);
+      expect(r.stderr).toEndWith(`mhl-verify: ${file}: Verification of files listed in the MHL file failed\n`);
+      writeFileSync(clip, "clip two");
+      expect(mhl([file, "--jobs", "2"]).code).toBe(0);
+
+      unlinkSync(join(root, "Sidecar.txt"));
+      r = mhl(["verify", file, "--jobs", "2"]);
+      expect([r.code, r.stderr]).toEqual([10, `ERROR: 1 missing file(s):\n  Sidecar.txt\nmhl-verify: ${file}: Files listed in the MHL file are missing\n`]);
+    });
+
+    test("legacy MHL: formats v1.1 cannot hold and v2-only options are usage errors", () => {
+      const root = join(dir, `legacy-usage-${runner.label}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, "a.mov"), "a");
+      let r = mhl(["create", root, "--legacy", "-h", "xxh128"]);
+      expect([r.code, r.stderr]).toEqual([2, "mhl-verify: hash format 'xxh128' cannot be written to a legacy MHL v1.1 file; use md5, sha1, xxh64 (xxhash64be), xxhash64 or xxhash\n"]);
+      expect(mhl(["create", root, "--legacy", "-h", "c4"]).code).toBe(2);
+      expect(readdirSync(root)).toEqual(["a.mov"]);
+      r = mhl(["create", root, "--legacy", "-h", "sha1"], { CARTKIT_MHL_NOW: "2024-05-01T12:00:00Z" });
+      expect(r.code).toBe(0);
+      const file = join(root, `${root.split("/").at(-1)}_2024-05-01_120000.mhl`);
+      expect(readFileSync(file, "utf8")).toContain("<sha1>86f7e437faa5a7fce15d1ddcb9eaeaea377667b8</sha1>");
+      r = mhl(["verify", file, "-dh"]);
+      expect([r.code, r.stderr]).toEqual([2, "mhl-verify: -dh does not apply to a legacy MHL file\n"]);
+      // a second seal in the same second would overwrite the first: refused
+      r = mhl(["create", root, "--legacy", "-h", "sha1"], { CARTKIT_MHL_NOW: "2024-05-01T12:00:00Z" });
+      expect([r.code, r.stderr]).toEqual([2, `mhl-verify: ${file}: File exists\n`]);
+    });
+
     test("usage: unknown option and missing root exit 2; help documents the exit codes", () => {
       expect(mhl(["verify", "--bogus", dir]).code).toBe(2);
       expect(mhl(["create"]).code).toBe(2);

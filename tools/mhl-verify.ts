@@ -4,7 +4,7 @@
  * arguments, files and exit codes (`create`, `verify`, `diff`, `info`, `flatten`), plus
  * parallel hashing, progress and JSON output.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { CliError, usageError } from "../lib/cli/errors.ts";
@@ -15,6 +15,8 @@ import { EXIT_CODE_HELP, MhlExit } from "../lib/mhl/exit_codes.ts";
 import { flattenHistory } from "../lib/mhl/flatten.ts";
 import { DEFAULT_HASH_FORMAT, HASH_FORMATS, parseHashFormat } from "../lib/mhl/formats.ts";
 import { showInfo } from "../lib/mhl/info.ts";
+import { LEGACY_HASH_TYPES } from "../lib/mhl/legacy.ts";
+import { createLegacyFile, isLegacyMhlFile, verifyLegacyFile } from "../lib/mhl/legacy_commands.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
 import { verifyDirectoryHashes } from "../lib/mhl/directory_verify.ts";
 import { verifyFolder } from "../lib/mhl/verify.ts";
@@ -27,7 +29,8 @@ const command = defineCommand({
   args: {
     hash_format: { type: "string", description: `-h: hash format, repeatable (create; default ${DEFAULT_HASH_FORMAT}): ${HASH_FORMATS.join(", ")}`, valueHint: "FORMAT" },
     no_directory_hashes: { type: "boolean", description: "-n: no directory hashes, only directory entries (create, flatten)" },
-    detect_renaming: { type: "boolean", description: "-dr: detect renamed files (create)" },
+    detect_renaming: { type: "boolean", description: "-dr: detect renamed files and folders (create)" },
+    legacy: { type: "boolean", description: "create: write one legacy MHL v1.1 file ROOT/<root>_<YYYY-MM-DD>_<HHMMSS>.mhl instead (-h md5, sha1, xxh64; default xxh64)" },
     single_file: { type: "string", description: "-sf: only this file, repeatable for create and info", valueHint: "PATH" },
     ignore: { type: "string", description: "-i: a pattern to ignore (gitwildmatch), repeatable", valueHint: "PATTERN" },
     ignore_spec: { type: "string", description: "-ii: a file of patterns to ignore", valueHint: "FILE" },
@@ -58,6 +61,15 @@ const EPILOGUE = `Commands (verify is the default):
   flatten ROOT DEST one packing list of all files and formats in
                     DEST/collection_<date>/
 
+Legacy MHL v1.0/v1.1 (<hashlist version="1.x">):
+  verify FILE.mhl   hash every file the list names, relative to its folder
+                    (md5, sha1, xxhash, xxhash64, xxhash64be); unlisted files
+                    are not errors; exit 0, 10 missing, 11 mismatch
+  create ROOT --legacy [-h md5|sha1|xxh64]
+                    seal ROOT into ROOT/<root>_<YYYY-MM-DD>_<HHMMSS>.mhl (local
+                    time) for software that reads only v1.1; xxh64 is written
+                    as <xxhash64be>; c4, xxh3, xxh128 are refused
+
 Generation files are named NNNN_<root>_<YYYY-MM-DD>_<HHMMSS>Z.mhl and listed with
 their C4 in ascmhl/ascmhl_chain.xml. Default ignore patterns: .DS_Store, ascmhl,
 ascmhl/ (a history keeps the patterns of its latest generation).
@@ -73,6 +85,9 @@ const SHORT: Record<string, string> = {
   "-pl": "packing_list", "-v": "verbose", "-j": "jobs",
 };
 
+/** Values `-h` takes: ASC MHL v2 formats and, for `create --legacy`, the legacy names. */
+const HASH_NAMES: readonly string[] = [...HASH_FORMATS, ...LEGACY_HASH_TYPES, "xxh32"];
+
 /** The reference's multi-letter short options (`-dr`, `-sf`, `-ii` …) and `--opt value` as `--opt=value`. */
 function normalizeArgs(raw: string[]): string[] {
   const out: string[] = [];
@@ -83,7 +98,7 @@ function normalizeArgs(raw: string[]): string[] {
       break;
     }
     // `-h` is the hash format when a format follows, as in ascmhl; alone it asks for help.
-    if (arg === "-h" && !(raw[i + 1] !== undefined && (HASH_FORMATS as readonly string[]).includes(raw[i + 1]!.toLowerCase()))) {
+    if (arg === "-h" && !(raw[i + 1] !== undefined && HASH_NAMES.includes(raw[i + 1]!.toLowerCase()))) {
       out.push("--help");
       continue;
     }
@@ -105,12 +120,6 @@ function allValues(args: string[], name: string): string[] {
 }
 
 const COMMANDS = new Set(["create", "verify", "diff", "info", "flatten"]);
-
-/** A v1.x MHL file (`<hashlist version="1.1">`): handled by the legacy reader. */
-function isLegacyMhlFile(path: string): boolean {
-  if (!path.toLowerCase().endsWith(".mhl") || !existsSync(path) || !statSync(path).isFile()) return false;
-  return /<hashlist\b[^>]*\bversion\s*=\s*["']1\.\d+["']/.test(readFileSync(path, "utf8").slice(0, 4096));
-}
 
 async function main(args: Record<string, unknown>, raw: string[]): Promise<number> {
   const positional = ((args._ as string[]) ?? []).slice();
@@ -137,6 +146,14 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
   try {
     switch (commandName) {
       case "create": {
+        if (args.legacy) {
+          if (!statSync(root).isDirectory()) throw new CliError("Not a directory", { path: given });
+          for (const [option, flag] of [["detect_renaming", "-dr"], ["single_file", "-sf"], ["no_directory_hashes", "-n"]] as const) {
+            if (args[option]) throw usageError(`${flag} does not apply to create --legacy`);
+          }
+          await createLegacyFile(root, { formats: allValues(raw, "hash_format"), authorName: args.author_name as string | undefined, ignore, ignoreFile, jobs, progress }, log);
+          break;
+        }
         const formats = allValues(raw, "hash_format").map(parseHashFormat);
         await createGeneration(root, {
           ...creator,
@@ -150,13 +167,16 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
       }
       case "verify": {
         if (isLegacyMhlFile(root)) {
-          // MHL v1.x files are read by lib/mhl/legacy.ts (isLegacyMhl / verifyLegacyMhl) once it lands.
-          throw new CliError("legacy MHL v1.x files are not supported by this build", { path: given, exitCode: MhlExit.Usage });
+          for (const [option, flag] of [["directory_hash", "-dh"], ["single_file", "-sf"], ["packing_list", "-pl"]] as const) {
+            if (args[option] !== undefined && args[option] !== false) throw usageError(`${flag} does not apply to a legacy MHL file`);
+          }
+          await verifyLegacyFile(given, { jobs, progress }, log);
+          break;
         }
         if (!statSync(root).isDirectory()) throw new CliError("Not a directory", { path: given });
         if (args.directory_hash) {
           const format = args.hash_format === undefined ? undefined : parseHashFormat(String(args.hash_format));
-          await verifyDirectoryHashes(root, { format, ignore, ignoreFile, calculateOnly: Boolean(args.calculate_only), rootOnly: Boolean(args.root_only) }, log);
+          await verifyDirectoryHashes(root, { format, ignore, ignoreFile, calculateOnly: Boolean(args.calculate_only), rootOnly: Boolean(args.root_only), jobs, progress }, log);
           break;
         }
         const singleFile = args.single_file === undefined ? undefined : String(args.single_file);

@@ -3,13 +3,14 @@
  * of every file and destination, and an ASC MHL generation in each destination that received
  * every file (lib/mhl, the same file `mhl-verify create` writes).
  */
-import { writeFileSync, renameSync } from "node:fs";
+import { writeFileSync, renameSync, statSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { Output } from "../cli/output.ts";
-import { createGeneration } from "../mhl/create.ts";
+import { createGeneration, type KnownDigest } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
+import { VERSION } from "../version.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
 import { hashLabel, type HashChoice } from "./dispatch_log.ts";
 import type { FileResult, PlannedFile } from "./offload.ts";
@@ -29,6 +30,39 @@ function writeAtomically(path: string, text: string): void {
   const partial = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
   writeFileSync(partial, text);
   renameSync(partial, path);
+}
+
+/**
+ * The digests an offload already has for the files of one destination root, for
+ * {@link createGeneration} so that it does not read every file a third time. Only files whose
+ * copy on this root was compared by hash (verified, or already present with the same digests)
+ * are given, with the destination's size and mtime as `stat` reports them now, and only while
+ * that mtime is still the source's as the copy set it: the copy stores mtimes to the
+ * millisecond, so the source's sub-millisecond digits are compared away. Anything else is
+ * left out and hashed by `createGeneration`.
+ * @example
+ * const known = knownDigestsFor("/Volumes/RAID/A001", offload.files);
+ * await createGeneration("/Volumes/RAID/A001", { formats: ["xxh64"], knownDigests: known, tool: { name: "dispatchcopy", version: VERSION } }, log);
+ */
+export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>): Map<string, KnownDigest> {
+  const known = new Map<string, KnownDigest>();
+  for (const { file, result } of files) {
+    if (result.sourceError) continue;
+    const destination = result.destinations.find((d) => d.root === root);
+    if (!destination || (destination.status !== "verified" && destination.status !== "present")) continue;
+    const hexes = new Map<HashFormat, string>();
+    for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) hexes.set(algorithm, hex);
+    if (hexes.size === 0) continue;
+    let stat;
+    try {
+      stat = statSync(destination.path);
+    } catch {
+      continue;
+    }
+    if (stat.size !== file.size || Math.trunc(stat.mtimeMs) !== Math.trunc(file.mtimeMs)) continue;
+    known.set(file.destinationPath, { size: stat.size, mtimeMs: stat.mtimeMs, hexes });
+  }
+  return known;
 }
 
 /**
@@ -68,7 +102,11 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   const formats = [...new Set(choices.map((c) => c.algorithm).filter((a): a is HashFormat => isHashFormat(a)))];
   for (const root of targets.mhlRoots ?? []) {
     try {
-      await createGeneration(root, { formats: formats.length ? formats : ["xxh64"] }, new MhlLog({ output: new Output() }));
+      await createGeneration(root, {
+        formats: formats.length ? formats : ["xxh64"],
+        knownDigests: knownDigestsFor(root, files),
+        tool: { name: "dispatchcopy", version: VERSION },
+      }, new MhlLog({ output: new Output() }));
     } catch (error) {
       problems.push(`${root}: ASC MHL generation not written: ${(error as Error).message}`);
     }

@@ -4,23 +4,33 @@
  * recorded hashes (`verified` / `failed`), add new files as `original`, and are written even when
  * something failed — the generation documents the failure — before the run exits non-zero.
  */
-import { statSync } from "node:fs";
-import { isAbsolute, relative, resolve } from "node:path";
-import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
+import { existsSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../cli/errors.ts";
 import { Progress } from "../cli/progress.ts";
 import { isoDate, now } from "./dates.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, inXsdOrder, type HashFormat } from "./formats.ts";
-import { History } from "./history.ts";
+import { History, HISTORY_FOLDER } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
-import { baseName, pathKey } from "./paths.ts";
+import { baseName, parentPath, pathKey } from "./paths.ts";
 import { GenerationSession, type CreatorOptions } from "./session.ts";
 import { postOrderFolders, type TreeEntry } from "./tree.ts";
 import { missingPaths, reportMissing } from "./verify.ts";
+
+/** Digests a caller already computed for a file (e.g. while copying it), and the file's state then. */
+export interface KnownDigest {
+  /** Size in bytes when the digests were computed. */
+  size: number;
+  /** `mtimeMs` as `stat` reported it when the digests were computed. */
+  mtimeMs: number;
+  /** Canonical digests (as the hashers print them), by format. */
+  hexes: Map<HashFormat, string>;
+}
 
 /** Options of {@link createGeneration}. */
 export interface CreateOptions extends CreatorOptions {
@@ -33,6 +43,12 @@ export interface CreateOptions extends CreatorOptions {
   ignoreFile?: string;
   jobs?: number;
   progress?: boolean;
+  /**
+   * Digests the caller already has, by root-relative `/`-separated path (compared in NFC). A
+   * file is not read when its size and mtime (stat, now) equal the entry's exactly and every
+   * format it needs is present; otherwise it is hashed as usual.
+   */
+  knownDigests?: Map<string, KnownDigest>;
 }
 
 /** Formats to compute for a path: recorded ones that were asked for (or the first recorded), then the new ones. */
@@ -100,11 +116,27 @@ export async function createGeneration(root: string, options: CreateOptions, log
     for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
   };
 
-  const plan = (relativePath: string, path: string) => {
+  const known = new Map([...(options.knownDigests ?? [])].map(([path, digest]) => [pathKey(path), digest]));
+  // Files whose known digests still describe them get no job (a job-less item does not hold up
+  // the workers, as work run in this thread would); their result waits here, by absolute path.
+  const fromKnown = new Map<string, HashJobResult>();
+  /** The hashing job for a file, or nothing when its known digests still describe it. */
+  const plan = (relativePath: string, path: string): Work => {
     const { history: owner, path: inner } = history.historyFor(relativePath);
-    return { path, algorithms: formatsFor(owner.existingFormats(inner), requested).map(algorithmOf), options: {} };
+    const formats = formatsFor(owner.existingFormats(inner), requested);
+    const digest = known.get(pathKey(relativePath));
+    if (digest && formats.every((f) => digest.hexes.has(f))) {
+      const stat = statSync(path);
+      if (stat.size === digest.size && stat.mtimeMs === digest.mtimeMs) {
+        fromKnown.set(path, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: stat.size });
+        return undefined;
+      }
+    }
+    return { job: { path, algorithms: formats.map(algorithmOf), options: {} } };
   };
-  const hexesOf = (result: HashJobResult | undefined, path: string): { hexes: Map<HashFormat, string>; size: number } => {
+  const hexesOf = (hashed: HashJobResult | undefined, path: string): { hexes: Map<HashFormat, string>; size: number } => {
+    const result = hashed ?? fromKnown.get(path);
+    fromKnown.delete(path);
     if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path });
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
@@ -121,7 +153,7 @@ export async function createGeneration(root: string, options: CreateOptions, log
         }
       } else entries.push({ name: baseName(rel), relativePath: rel, path: absolute, isDirectory: false });
     }
-    await hashInOrder(entries, options.jobs ?? 1, (e) => ({ job: plan(e.relativePath, e.path) }), (e, result) => {
+    await hashInOrder(entries, options.jobs ?? 1, (e) => plan(e.relativePath, e.path), (e, result) => {
       const { hexes, size } = hexesOf(result, e.path);
       sealFile(e.relativePath, hexes, size, statSync(e.path).mtime);
     });
@@ -130,6 +162,10 @@ export async function createGeneration(root: string, options: CreateOptions, log
     return;
   }
 
+  // Child histories the latest generation references, by their root relative to this one.
+  const referencedChildren = (history.generations.at(-1)?.generation.references ?? [])
+    .map((ref) => parentPath(parentPath(pathKey(ref.path))))
+    .filter((child) => child !== "" && !existsSync(join(root, ...child.split("/"), HISTORY_FOLDER)));
   const renames = history.renames();
   const notFound = new Set([...history.recordedPaths()].map((p) => renames.get(p) ?? p));
   const folders = postOrderFolders(root, ignore, (path, message) => log.error(`${path}: ${message}`));
@@ -152,7 +188,8 @@ export async function createGeneration(root: string, options: CreateOptions, log
   const fileHashes = new Map<string, Map<HashFormat, string>>();
   const folderHashes = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
   const newFiles: string[] = [];
-  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? { job: plan(item.entry.relativePath, item.entry.path) } : undefined), async (item, result) => {
+  const newFolders: string[] = [];
+  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? plan(item.entry.relativePath, item.entry.path) : undefined), async (item, result) => {
     if (item.kind === "file") {
       const { hexes, size } = hexesOf(result, item.entry.path);
       progress.fileDone(size);
@@ -181,6 +218,7 @@ export async function createGeneration(root: string, options: CreateOptions, log
       }
     }
     folderHashes.set(item.relativePath, hashes);
+    if (item.relativePath !== "" && !history.historyFor(item.relativePath).history.latestMedia(history.historyFor(item.relativePath).path) && !recordedAsChildRoot(history, item.relativePath)) newFolders.push(item.relativePath);
     const entries: HashEntry[] = [...hashes].map(([format, h]) => ({ format, value: h.content, structure: h.structure, hashDate }));
     for (const [format, h] of hashes) {
       log.verbose(item.relativePath === ""
@@ -201,7 +239,17 @@ export async function createGeneration(root: string, options: CreateOptions, log
   });
   progress.finish();
 
-  if (options.detectRenaming) detectRenames(history, session, notFound, newFiles, log);
+  let lostHistories = referencedChildren;
+  if (options.detectRenaming) {
+    const renamedFolders = detectRenames(history, session, notFound, newFiles, newFolders, log);
+    // A child history that moved with its renamed folder is not lost; one whose folder was
+    // renamed and lost its ascmhl/ is reported under its new name, as the reference does.
+    lostHistories = lostHistories.flatMap((child) => {
+      const to = renamedFolders.get(child);
+      if (to === undefined) return [child];
+      return existsSync(join(root, ...to.split("/"), HISTORY_FOLDER)) ? [] : [to];
+    });
+  }
   await session.commit(date, options, log);
 
   const missing = missingPaths(notFound, ignore, history);
@@ -213,13 +261,43 @@ export async function createGeneration(root: string, options: CreateOptions, log
     reportMissing(missing, log);
     throw mhlError(MhlExit.MissingFiles);
   }
+  // Like the reference: the generation is written, then a referenced child history whose
+  // ascmhl/ folder is gone fails the run (30), after missing files and mismatches.
+  if (lostHistories.length > 0) throw mhlError(MhlExit.NoHistory, lostHistories.map((child) => join(root, ...child.split("/"))).join(", "));
+}
+
+/** True when a folder is the root of a nested history the outer history references (it has no entry of its own). */
+function recordedAsChildRoot(history: History, relativePath: string): boolean {
+  return history.historyFor(relativePath).path === ".";
 }
 
 /**
  * Pairs files not found any more with new files of the same hash, records the old name as
- * `previousPath` of the new entry and drops it from the missing ones (`-dr`).
+ * `previousPath` of the new entry and drops it from the missing ones (`-dr`). Folders are paired
+ * the same way by their content hash (as the reference does), the previous path recorded on the
+ * new folder's entry.
+ * @returns renamed folders, old path → new path (relative to the root).
  */
-function detectRenames(history: History, session: GenerationSession, notFound: Set<string>, newFiles: string[], log: MhlLog): void {
+function detectRenames(history: History, session: GenerationSession, notFound: Set<string>, newFiles: string[], newFolders: string[], log: MhlLog): Map<string, string> {
+  const renamedFolders = new Map<string, string>();
+  for (const newPath of newFolders) {
+    const { history: owner, path } = history.historyFor(newPath);
+    const media = session.find(owner, path);
+    if (!media || media.entries.length === 0) continue;
+    for (const oldPath of notFound) {
+      const old = history.historyFor(oldPath);
+      if (old.history !== owner || !owner.latestMedia(old.path)?.isDirectory) continue;
+      const oldEntry = owner.firstEntry(old.path);
+      const current = oldEntry && media.entries.find((e) => e.format === oldEntry.format);
+      if (!current || current.value !== oldEntry!.value) continue;
+      if (baseName(newPath) !== baseName(oldPath)) log.info(`a renamed folder was detected: from ${old.path} to ${path}`);
+      media.previousPath = old.path;
+      log.event({ event: "renamed", from: oldPath, to: newPath });
+      notFound.delete(oldPath);
+      renamedFolders.set(oldPath, newPath);
+      break;
+    }
+  }
   for (const newPath of newFiles) {
     const { history: owner, path } = history.historyFor(newPath);
     const media = session.find(owner, path);
@@ -244,5 +322,6 @@ function detectRenames(history: History, session: GenerationSession, notFound: S
     if (!owner.latestMedia(inner)?.isDirectory) continue;
     if (![...notFound].some((other) => other.startsWith(`${path}/`))) notFound.delete(path);
   }
+  return renamedFolders;
 }
 

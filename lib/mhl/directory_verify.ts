@@ -4,7 +4,10 @@
  * nested histories). A format fails when any folder mismatches; the run fails (12) when every
  * format compared failed.
  */
-import { hashPath } from "../hash/file.ts";
+import { statSync } from "node:fs";
+import { CliError } from "../cli/errors.ts";
+import { Progress } from "../cli/progress.ts";
+import { hashInOrder } from "../hash/pool.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, type HashFormat } from "./formats.ts";
@@ -13,7 +16,7 @@ import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { pathKey } from "./paths.ts";
-import { postOrderFolders } from "./tree.ts";
+import { postOrderFolders, type TreeEntry, type TreeFolder } from "./tree.ts";
 
 /** Options of {@link verifyDirectoryHashes}. */
 export interface DirectoryVerifyOptions {
@@ -24,6 +27,16 @@ export interface DirectoryVerifyOptions {
   calculateOnly?: boolean;
   /** Only the root folder (`-ro`). */
   rootOnly?: boolean;
+  /**
+   * Files hashed at once (`--jobs`).
+   * @default 1
+   */
+  jobs?: number;
+  /**
+   * Progress on stderr.
+   * @default false
+   */
+  progress?: boolean;
 }
 
 /** Recorded directory hashes of a folder (relative to its history), with their generation. */
@@ -55,7 +68,25 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
 
   const failedFormats = new Set<HashFormat>();
   const computed = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
-  for (const folder of postOrderFolders(root, ignore)) {
+  // Every file is hashed on the pool (`--jobs`); results come back in walk order, so each folder
+  // is finished after its files, exactly as in a serial walk.
+  type Item = { kind: "file"; entry: TreeEntry } | { kind: "folder"; folder: TreeFolder };
+  const items: Item[] = postOrderFolders(root, ignore).flatMap((folder): Item[] => [
+    ...folder.entries.filter((e) => !e.isDirectory).map((entry): Item => ({ kind: "file", entry })),
+    { kind: "folder", folder },
+  ]);
+  const fileHashes = new Map<string, Map<string, string>>();
+  const files = items.flatMap((i) => (i.kind === "file" ? [i.entry] : []));
+  const progress = new Progress({ enabled: options.progress ?? false, totalFiles: files.length, totalBytes: files.reduce((sum, e) => sum + statSync(e.path).size, 0) });
+  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? { job: { path: item.entry.path, algorithms: formats.map(algorithmOf), options: {} } } : undefined), async (item, result) => {
+    if (item.kind === "file") {
+      if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });
+      fileHashes.set(item.entry.relativePath, new Map(result.hexes));
+      progress.fileDone(result.size);
+      return;
+    }
+    progress.clear();
+    const folder = item.folder;
     const contexts = new Map(formats.map((f) => [f, new DirectoryHash(f)]));
     for (const child of folder.entries) {
       if (child.isDirectory) {
@@ -63,8 +94,9 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
         computed.delete(child.relativePath);
         for (const [f, dir] of contexts) dir.addDirectory(child.name, sub.get(f)!.content, sub.get(f)!.structure);
       } else {
-        const { hexes } = await hashPath(child.path, formats.map(algorithmOf));
-        for (const [f, dir] of contexts) dir.addFile(child.name, hexes.get(f)!);
+        const hexes = fileHashes.get(child.relativePath)!;
+        fileHashes.delete(child.relativePath);
+        for (const [f, dir] of contexts) dir.addFile(child.name, hexes.get(algorithmOf(f))!);
       }
     }
     const hashes = new Map<HashFormat, { content: string; structure: string }>();
@@ -77,7 +109,7 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
         log.info(label === "." ? `  calculated root hash  ${f}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${label}  ${f}: ${h.content} (content), ${h.structure} (structure)`);
       }
     }
-    if (options.calculateOnly || (options.rootOnly && label !== ".")) continue;
+    if (options.calculateOnly || (options.rootOnly && label !== ".")) return;
     const { history: owner, path } = history.historyFor(folder.relativePath);
     const records = recorded(owner, path);
     if (owner !== history && path === "." && owner.parent) records.push(...recorded(owner.parent, owner.parent.relativeFromHere(owner)));
@@ -94,6 +126,7 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
       if (h.structure !== entry.structure) log.error(`ERROR: structure hash mismatch for ${label} old ${entry.format}: ${entry.structure}, new ${entry.format}: ${h.structure} ${tag}`);
       log.event({ event: "directory-mismatch", path: label, format: entry.format, generation });
     }
-  }
+  });
+  progress.finish();
   if (failedFormats.size > 0 && failedFormats.size === formats.length) throw mhlError(MhlExit.DirectoryHashMismatch);
 }

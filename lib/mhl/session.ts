@@ -20,6 +20,11 @@ export interface CreatorOptions {
   author?: Author;
   location?: string;
   comment?: string;
+  /**
+   * The `<tool>` named in `<creatorinfo>`, for callers that write generations themselves.
+   * @default { name: "mhl-verify", version: VERSION }
+   */
+  tool?: { name: string; version: string };
 }
 
 /** The `<creatorinfo>` for a generation written now. */
@@ -27,7 +32,7 @@ export function creatorInfo(date: Date, options: CreatorOptions): CreatorInfo {
   return {
     creationDate: isoDate(date),
     hostname: process.env[HOSTNAME_VARIABLE] || hostname(),
-    tool: { name: "mhl-verify", version: VERSION },
+    tool: options.tool ?? { name: "mhl-verify", version: VERSION },
     authors: options.author ? [options.author] : [],
     location: options.location,
     comment: options.comment,

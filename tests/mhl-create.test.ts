@@ -1,0 +1,127 @@
+/**
+ * lib/mhl/create.ts for callers that already read the files: known digests replace hashing only
+ * while size and mtime still match, and the creator tool can be named; an offload's records
+ * hand its verified digests to the generation it writes.
+ */
+import { expect, test } from "bun:test";
+import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hashPath } from "../lib/hash/mod.ts";
+import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
+import { planOffload, runOffload } from "../lib/io/offload.ts";
+import { knownDigestsFor, writeOffloadRecords } from "../lib/io/offload_records.ts";
+import { hashChoice } from "../lib/io/dispatch_log.ts";
+import { Output } from "../lib/cli/output.ts";
+import { createGeneration, type KnownDigest } from "../lib/mhl/create.ts";
+import { MhlLog } from "../lib/mhl/log.ts";
+import { randomBytes, tempDir } from "./helpers.ts";
+
+const quiet = () => new MhlLog({ output: new Output() });
+
+function onlyGeneration(root: string): string {
+  const names = readdirSync(join(root, "ascmhl")).filter((f) => f.endsWith(".mhl"));
+  expect(names).toHaveLength(1);
+  return readFileSync(join(root, "ascmhl", names[0]!), "utf8");
+}
+
+/** The `<xxh64>`/`<md5>` value recorded for a path in a generation. */
+function recorded(text: string, path: string, format: string): string | undefined {
+  const block = text.split("<hash>").find((b) => b.includes(`>${path}</path>`));
+  return block?.match(new RegExp(`<${format}[^>]*>([^<]+)</${format}>`))?.[1];
+}
+
+test("known digests are recorded without reading the file when size and mtime match; otherwise the file is hashed", async () => {
+  const root = join(tempDir("mhl-known-"), "A001");
+  mkdirSync(join(root, "Clips"), { recursive: true });
+  for (const name of ["used.mov", "touched.mov", "resized.mov", "other-format.mov", "unknown.mov"]) writeFileSync(join(root, "Clips", name), `content of ${name}`);
+  const when = new Date("2024-03-04T05:06:07.123Z");
+  for (const name of readdirSync(join(root, "Clips"))) utimesSync(join(root, "Clips", name), when, when);
+  const real = async (name: string) => (await hashPath(join(root, "Clips", name), ["xxh64"])).hexes.get("xxh64")!;
+  const stat = (name: string) => statSync(join(root, "Clips", name));
+  const FAKE = "0123456789abcdef";
+  const known = new Map<string, KnownDigest>([
+    ["Clips/used.mov", { size: stat("used.mov").size, mtimeMs: stat("used.mov").mtimeMs, hexes: new Map([["xxh64", FAKE]]) }],
+    ["Clips/touched.mov", { size: stat("touched.mov").size, mtimeMs: stat("touched.mov").mtimeMs + 1, hexes: new Map([["xxh64", FAKE]]) }],
+    ["Clips/resized.mov", { size: stat("resized.mov").size + 1, mtimeMs: stat("resized.mov").mtimeMs, hexes: new Map([["xxh64", FAKE]]) }],
+    ["Clips/other-format.mov", { size: stat("other-format.mov").size, mtimeMs: stat("other-format.mov").mtimeMs, hexes: new Map([["md5", "00000000000000000000000000000000"]]) }],
+  ]);
+  await createGeneration(root, { formats: ["xxh64"], knownDigests: known, tool: { name: "dispatchcopy", version: "9.8.7" } }, quiet());
+  const text = onlyGeneration(root);
+  // the digest given is what the generation records: the file was not read
+  expect(recorded(text, "Clips/used.mov", "xxh64")).toBe(FAKE);
+  expect(FAKE).not.toBe(await real("used.mov"));
+  // an mtime or a size that differs, or a format not given: hashed as usual
+  expect(recorded(text, "Clips/touched.mov", "xxh64")).toBe(await real("touched.mov"));
+  expect(recorded(text, "Clips/resized.mov", "xxh64")).toBe(await real("resized.mov"));
+  expect(recorded(text, "Clips/other-format.mov", "xxh64")).toBe(await real("other-format.mov"));
+  expect(recorded(text, "Clips/other-format.mov", "md5")).toBeUndefined();
+  expect(recorded(text, "Clips/unknown.mov", "xxh64")).toBe(await real("unknown.mov"));
+  expect(text).toContain('<tool version="9.8.7">dispatchcopy</tool>');
+});
+
+test("known digests are found for a path written in another Unicode normalization, and work with --jobs", async () => {
+  const root = join(tempDir("mhl-known-nfc-"), "card");
+  mkdirSync(root, { recursive: true });
+  const onDisk = "cafe\u0301.mov"; // NFD on disk
+  writeFileSync(join(root, onDisk), "x");
+  writeFileSync(join(root, "b.mov"), "y");
+  const s = statSync(join(root, onDisk));
+  const known = new Map<string, KnownDigest>([["caf\u00e9.mov", { size: s.size, mtimeMs: s.mtimeMs, hexes: new Map([["xxh64", "fedcba9876543210"]]) }]]);
+  await createGeneration(root, { formats: ["xxh64"], knownDigests: known, jobs: 2 }, quiet());
+  const text = onlyGeneration(root);
+  expect(recorded(text, onDisk, "xxh64")).toBe("fedcba9876543210");
+  expect(recorded(text, "b.mov", "xxh64")).toBe((await hashPath(join(root, "b.mov"), ["xxh64"])).hexes.get("xxh64")!);
+  expect(text).toContain(">mhl-verify</tool>");
+});
+
+test("an offload's records give every verified file's digests to the generation (no third read), named dispatchcopy", async () => {
+  const dir = tempDir("mhl-known-offload-");
+  const source = join(dir, "A001");
+  mkdirSync(join(source, "CLIPS"), { recursive: true });
+  writeFileSync(join(source, "CLIPS", "A001C001.mov"), randomBytes(300_000, 7));
+  writeFileSync(join(source, "CLIPS", "A001C002.mov"), randomBytes(1000, 8));
+  writeFileSync(join(source, "meta.xml"), "<clip/>");
+  const destinations = [join(dir, "S1", "A001"), join(dir, "S2", "A001")];
+  const ignore = new IgnoreList(DEFAULT_IGNORES);
+  const plan = planOffload(source, destinations, { ignore, overwrite: false });
+  const choices = [hashChoice("xxh64"), hashChoice("md5")];
+  const result = await runOffload(plan, {
+    algorithms: choices.map((c) => c.algorithm), verify: "dest", overwrite: false, jobs: 2, ignore, flush: () => false, resume: false,
+  });
+  expect(result.completeRoots).toEqual(destinations);
+  for (const root of destinations) {
+    // the copy keeps the source's mtime (to the millisecond): every file is still described
+    const known = knownDigestsFor(root, result.files);
+    expect([...known.keys()].sort()).toEqual(["CLIPS/A001C001.mov", "CLIPS/A001C002.mov", "meta.xml"]);
+    for (const [path, digest] of known) {
+      const s = statSync(join(root, path));
+      expect([digest.size, digest.mtimeMs]).toEqual([s.size, s.mtimeMs]);
+      expect(digest.hexes.get("xxh64")).toBe((await hashPath(join(root, path), ["xxh64"])).hexes.get("xxh64")!);
+    }
+  }
+  // a destination file changed after its copy was verified is left out, so it will be hashed
+  writeFileSync(join(destinations[1]!, "meta.xml"), "<clap/>");
+  expect([...knownDigestsFor(destinations[1]!, result.files).keys()].sort()).toEqual(["CLIPS/A001C001.mov", "CLIPS/A001C002.mov"]);
+
+  // Proof that the generation takes the offload's digests instead of reading the file: new bytes
+  // of the same length, with the size and mtime the copy left, are not seen.
+  const planted = join(destinations[0]!, "CLIPS", "A001C002.mov");
+  const before = statSync(planted);
+  const sourceXxh64 = (await hashPath(join(source, "CLIPS", "A001C002.mov"), ["xxh64"])).hexes.get("xxh64")!;
+  writeFileSync(planted, randomBytes(1000, 9));
+  utimesSync(planted, before.atime, before.mtime);
+  expect(statSync(planted).mtimeMs).toBe(before.mtimeMs);
+
+  const problems = await writeOffloadRecords({ mhlRoots: destinations }, result.files, choices);
+  expect(problems).toEqual([]);
+  for (const root of destinations) {
+    const text = onlyGeneration(root);
+    expect(text).toMatch(/<tool version="[^"]+">dispatchcopy<\/tool>/);
+    for (const path of ["CLIPS/A001C001.mov", "meta.xml"]) {
+      const hexes = (await hashPath(join(root, path), ["md5", "xxh64"])).hexes;
+      expect([recorded(text, path, "md5"), recorded(text, path, "xxh64")]).toEqual([hexes.get("md5"), hexes.get("xxh64")]);
+    }
+  }
+  expect(recorded(onlyGeneration(destinations[0]!), "CLIPS/A001C002.mov", "xxh64")).toBe(sourceXxh64);
+  expect(sourceXxh64).not.toBe((await hashPath(planted, ["xxh64"])).hexes.get("xxh64")!);
+});
