@@ -12,7 +12,14 @@ import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
 import { AtomicFile } from "./atomic_file.ts";
 import { evictFromCache } from "./libc.ts";
-import { DEFAULT_CHUNK_SIZE, readChunks } from "./reader.ts";
+import { readChunks } from "./reader.ts";
+
+/**
+ * Bytes per read and write when copying: 4 MiB. Measured here (1 GiB to three destinations on
+ * one disk, fsync, medians of 3): 256 KiB 2.4 s, 1 MiB 2.0 s, 4 MiB 1.85 s; hashing alone is
+ * fastest with 256 KiB (lib/io/reader.ts), but writes to several files favour fewer, larger calls.
+ */
+export const COPY_CHUNK_SIZE = 4 << 20;
 
 /** How destinations are checked after the copy. */
 export type VerifyMode = "dest" | "source+dest" | "size" | "none";
@@ -34,7 +41,7 @@ export interface CopyFileOptions {
   /** Algorithms computed over the source in flight (and over each destination when verifying). */
   algorithms: Algorithm[];
   hasher?: HasherOptions;
-  /** @default 262144 */
+  /** @default 4194304 ({@link COPY_CHUNK_SIZE}) */
   chunkSize?: number;
   /** @default "dest" */
   verify?: VerifyMode;
@@ -152,7 +159,7 @@ function failed(path: string, reason: string): DestinationOutcome {
  *   { algorithms: ["xxh64"] });
  */
 export async function copyFile(source: string, targets: readonly CopyTarget[], options: CopyFileOptions): Promise<CopyOutcome> {
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunkSize = options.chunkSize ?? COPY_CHUNK_SIZE;
   const verify = options.verify ?? "dest";
   const started = performance.now();
   const outcome: CopyOutcome = { source, size: 0, hexes: new Map(), destinations: [], copySeconds: 0 };
