@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run, SOURCE, tempDir, tool } from "./helpers.ts";
+import { COMPILED, run, SOURCE, tempDir, tool } from "./helpers.ts";
 
 /** ffmpeg and ffprobe, or undefined (tests skip); in CI a missing ffmpeg fails. */
 function ffmpegTools(): { ffmpeg: string; ffprobe: string } | undefined {
@@ -142,6 +142,43 @@ describe.skipIf(!bins)("tc-extract --edl (batch) and proxy", () => {
       "003  ZZZ999   V     C         05:00:00:00 05:00:01:00 01:00:00:20 01:00:01:20",
       "",
     ].join("\n"));
+  });
+
+  test("the compiled binary extracts with --jobs 2 the same frames, with the same report", () => {
+    const out2 = join(dir, "conform-jobs2");
+    const edl = join(dir, "cut2.edl");
+    writeFileSync(edl, [
+      "TITLE: TWO",
+      "FCM: NON-DROP FRAME",
+      "001  A001C003 V     C        10:00:00:10 10:00:01:00 01:00:00:00 01:00:00:15",
+      "* FROM CLIP NAME: A001C003_220101",
+      "002  A001C003 V     C        10:00:01:00 10:00:01:10 01:00:00:15 01:00:01:00",
+      "* FROM CLIP NAME: A001C003_220101",
+      "",
+    ].join("\n"));
+    const result = tool(COMPILED, "tc-extract", ["--edl", edl, "--media", media, "-o", out2, "--jobs", "2", "--json", "--rate", "25"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l: { event: string; status: string; start: string; frames: number }) => [l.event, l.status, l.start, l.frames])).toEqual([
+      ["001", "extracted", "10:00:00:10", 15],
+      ["002", "extracted", "10:00:01:00", 10],
+    ]);
+    expect(minPsnr(lines[0].output, join(media, "A001C003_220101.mov"), 10, 15)).toBeGreaterThan(45);
+    expect(minPsnr(lines[1].output, join(media, "A001C003_220101.mov"), 25, 10)).toBeGreaterThan(45);
+    expect(probeTag(lines[1].output, "stream_tags=timecode")).toBe("10:00:01:00");
+  });
+
+  test("the other proxy presets keep timecode, rate and frame count (compiled binary)", () => {
+    const source = join(media, "A001C003_220101.mov");
+    for (const [preset, codec] of [["dnxhr_lb", "dnxhd"], ["h264_540p", "h264"]] as const) {
+      const proxies = join(dir, `proxies-${preset}`);
+      const result = tool(COMPILED, "tc-extract", ["proxy", source, "-o", proxies, "--preset", preset, "--json"]);
+      expect({ preset, code: result.code, stderr: result.stderr }).toEqual({ preset, code: 0, stderr: "" });
+      const proxy = JSON.parse(result.stdout).output as string;
+      expect(probeTag(proxy, "stream=codec_name,r_frame_rate,nb_frames")).toBe(`${codec}\n25/1\n50`);
+      expect(probeTag(proxy, "stream_tags=timecode")).toBe("10:00:00:00");
+    }
   });
 
   test("proxy keeps timecode, rate, frame count, audio channels and base name", () => {
