@@ -269,7 +269,9 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
   const all = results.files.flatMap((f) => f.result.destinations);
   const problems = await writeOffloadRecords({ sums: args.sums as string | undefined, report: args.report as string | undefined, mhlRoots: args.mhl === false ? [] : results.completeRoots, source }, results.files, ctx.choices);
   for (const problem of problems) out.error(`${TOOL}: ${problem}`);
-  const code = Math.max(exitCodeOf(all), problems.length ? 2 : 0) === 2 && exitCodeOf(all) === 1 ? 1 : Math.max(exitCodeOf(all), problems.length ? 2 : 0);
+  // A copy that read back differently (1) outranks I/O trouble (2), an unwritten MHL included.
+  const copies = exitCodeOf(all);
+  const code = copies === 1 ? 1 : Math.max(copies, problems.length ? 2 : 0);
   for (const root of destinations) {
     const mine = all.filter((d) => (d as { root?: string }).root === root);
     const bad = mine.filter((d) => !GOOD.has(d.status)).length;
