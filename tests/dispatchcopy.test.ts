@@ -123,6 +123,15 @@ for (const runner of runners()) {
       expect(report.files.every((f: { destinations: Array<{ status: string }> }) => f.destinations.every((d) => d.status === "verified"))).toBe(true);
     });
 
+    test("tree mode: --progress reports files, bytes, rate and each destination on stderr", () => {
+      const dir = tempDir("cartkit-dc-");
+      makeCard(dir);
+      const result = dc(["-r", "--progress", "A001", "P1", "P2"], dir);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toMatch(/^5\/5 files, 2\.7 MiB of 2\.7 MiB, [\d.]+ [KMG]?i?B\/s; P1 ok, P2 ok\n/m);
+    });
+
     test("tree mode: --dry-run lists and sizes without writing; --rename renames and refuses collisions", () => {
       const dir = tempDir("cartkit-dc-");
       makeCard(dir);

@@ -231,7 +231,15 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
     return 2;
   }
   const jobs = args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs");
-  const progress = new Progress({ enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json), totalFiles: plan.files.length, totalBytes: plan.bytes });
+  // Every destination gets each chunk at the same time, so files, bytes, rate and ETA are
+  // theirs alike; what differs is whether a destination has dropped files.
+  const failedBy = new Map(destinations.map((d) => [d, 0]));
+  const progress = new Progress({
+    enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json),
+    totalFiles: plan.files.length,
+    totalBytes: plan.bytes,
+    detail: () => destinations.map((d) => `${d} ${failedBy.get(d) ? `${failedBy.get(d)} FAILED` : "ok"}`).join(", "),
+  });
   event({ event: "start", source, destinations, files: plan.files.length, bytes: plan.bytes });
   let lastEvent = 0;
   let copied = 0;
@@ -261,6 +269,7 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
       if (result.sourceError) out.error(`${TOOL}: ${file.source}: ${result.sourceError}`);
       else for (const choice of ctx.choices) info(`hash ${hashLabel(choice, result.hexes.get(choice.algorithm)!)}`);
       reportDestinations(TOOL, result.destinations, ctx.choices, result.hexes, { out, info, event }, file.source);
+      for (const d of result.destinations) if (!GOOD.has(d.status)) failedBy.set(d.root, (failedBy.get(d.root) ?? 0) + 1);
       event({ event: "file-done", source: file.source, path: file.destinationPath, size: file.size, hashes: Object.fromEntries(result.hexes), destinations: result.destinations.map((d) => ({ root: d.root, status: d.status, reason: d.reason ?? null })) });
       progress.fileDone(file.size);
     },

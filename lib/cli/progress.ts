@@ -16,11 +16,15 @@ export class Progress {
   #lastDraw = 0;
   #drawn = false;
 
-  constructor(options: { enabled: boolean; totalFiles: number; totalBytes: number }) {
+  #detail: (() => string) | undefined;
+
+  /** `detail`, when given, is appended to each line (e.g. how each destination is doing). */
+  constructor(options: { enabled: boolean; totalFiles: number; totalBytes: number; detail?: () => string }) {
     this.#tty = Boolean(process.stderr.isTTY);
     this.#enabled = options.enabled;
     this.#totalFiles = options.totalFiles;
     this.#totalBytes = options.totalBytes;
+    this.#detail = options.detail;
   }
 
   /** Records one finished file of `bytes` bytes. */
@@ -40,7 +44,8 @@ export class Progress {
     const rate = this.#bytes / seconds;
     const left = this.#totalBytes - this.#bytes;
     const eta = rate > 0 && left > 0 ? `, ETA ${formatDuration(left / rate)}` : "";
-    return `${this.#files}/${this.#totalFiles} files, ${formatBytes(this.#bytes)} of ${formatBytes(this.#totalBytes)}, ${formatBytes(rate)}/s${eta}`;
+    const detail = this.#detail ? `; ${this.#detail()}` : "";
+    return `${this.#files}/${this.#totalFiles} files, ${formatBytes(this.#bytes)} of ${formatBytes(this.#totalBytes)}, ${formatBytes(rate)}/s${eta}${detail}`;
   }
 
   #draw(now: number): void {
