@@ -123,3 +123,22 @@ test("-f_size: a source of another size is refused before anything is written", 
   expect(outcome.destinations[0]).toMatchObject({ status: "failed", reason: "file size check failed: source size is 5 bytes, expected 6" });
   expect(existsSync(join(dir, "a", "f"))).toBe(false);
 });
+
+test("the flush barrier makes waiting files durable together, and falls back to each file's fsync", async () => {
+  const { FlushBarrier } = await import("../lib/io/flush_barrier.ts");
+  const dir = setup();
+  const barrier = new FlushBarrier(3, 60_000);
+  const own: string[] = [];
+  const done: string[] = [];
+  const wait = (path: string) => barrier.wait(path, async () => void own.push(path)).then(() => void done.push(path));
+  const a = wait(join(dir, "a", "x"));
+  const b = wait(join(dir, "b", "y"));
+  expect(barrier.waiting).toBe(2);
+  await Bun.sleep(20);
+  expect(done).toEqual([]); // nobody is released before the flush
+  const c = wait(join(dir, "gone", "z")); // the third waiter triggers the flush
+  await Promise.all([a, b, c]);
+  expect(done.sort()).toEqual([join(dir, "a", "x"), join(dir, "b", "y"), join(dir, "gone", "z")].sort());
+  // One syncfs covered a and b (same file system); the folder that does not exist fell back.
+  expect(own).toEqual([join(dir, "gone", "z")]);
+});

@@ -54,6 +54,14 @@ export interface CopyFileOptions {
   /** Called after each chunk with the bytes copied so far. */
   onProgress?: (copied: number, total: number) => void;
   /**
+   * Makes a written destination durable instead of its own fsync (a caller that flushes many
+   * files at once, see lib/io/flush_barrier.ts). Called with the destination's final path and
+   * the file's own fsync, for where a group flush is unavailable.
+   */
+  flushVia?: (path: string, fsyncOwn: () => Promise<void>) => Promise<void>;
+  /** Called once every byte is written, before the flush: the copy no longer needs the source. */
+  onWritten?: () => void;
+  /**
    * Flush each destination folder after the rename. A caller copying many files into the same
    * folders turns this off and flushes every folder once at the end ({@link flushFolder}).
    * @default true
@@ -232,13 +240,16 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
       throw Object.assign(new Error(`source changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
     }
     outcome.hexes = set.hexes();
+    closeSync(srcFd);
+    srcFd = -1;
+    options.onWritten?.();
 
     // Metadata, flush, rename: a file under its final name is complete and on the device.
     await Promise.all([...live].map(async (d) => {
       try {
         futimesSync(d.file.fd, before.atime, before.mtime);
         fchmodSync(d.file.fd, before.mode & 0o7777);
-        if (d.target.flush ?? true) await fsyncAsync(d.file.fd);
+        if (d.target.flush ?? true) await (options.flushVia ? options.flushVia(d.target.path, () => fsyncAsync(d.file.fd)) : fsyncAsync(d.file.fd));
       } catch (error) {
         drop(d, "flush failed", error);
       }
@@ -263,7 +274,7 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
     for (const p of presentCandidates) Object.assign(p, failed(p.path, `not checked: ${outcome.sourceError}`));
     return outcome;
   } finally {
-    closeSync(srcFd);
+    if (srcFd >= 0) closeSync(srcFd);
   }
 
   // Existing files of the right size: identical ones are reported present, others refused.

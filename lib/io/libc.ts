@@ -3,7 +3,7 @@
  * cache (so a verification read comes from the device), and renaming without replacing.
  * Loaded on first use; where a call is missing (another libc, another OS) the caller is told.
  */
-import { existsSync, renameSync } from "node:fs";
+import { closeSync, existsSync, openSync, renameSync } from "node:fs";
 import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
 import { errnoCode } from "../cli/errors.ts";
 
@@ -19,6 +19,7 @@ type Libc = {
   posix_fadvise?: (fd: number, offset: bigint, length: bigint, advice: number) => number;
   renameat2?: (olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number) => number;
   fcntl?: (fd: number, cmd: number, arg: number) => number;
+  syncfs?: (fd: number) => number;
   errno?: () => number;
 };
 
@@ -32,12 +33,14 @@ function load(): Libc {
       const lib = dlopen("libc.so.6", {
         posix_fadvise: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.i32], returns: FFIType.i32 },
         renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+        syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
         __errno_location: { args: [], returns: FFIType.ptr },
       });
       const errnoPtr = lib.symbols.__errno_location;
       libc = {
         posix_fadvise: (fd, offset, length, advice) => lib.symbols.posix_fadvise(fd, offset, length, advice),
         renameat2: (a, b, c, d, e) => lib.symbols.renameat2(a, b as never, c, d as never, e),
+        syncfs: (fd) => lib.symbols.syncfs(fd),
         errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
       };
     } else if (process.platform === "darwin") {
@@ -84,4 +87,23 @@ export function renameNoReplace(from: string, to: string): true | undefined {
   if (existsSync(to)) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: "EEXIST", path: to });
   renameSync(from, to);
   return undefined;
+}
+
+/**
+ * Flushes everything written to the file system holding `folder` (Linux syncfs): one flush for
+ * many files instead of one fsync each. Returns false where syncfs is missing or fails, so the
+ * caller flushes file by file instead.
+ */
+export function flushFileSystem(folder: string): boolean {
+  const c = load();
+  if (!c.syncfs) return false;
+  let fd: number | undefined;
+  try {
+    fd = openSync(folder, "r");
+    return c.syncfs(fd) === 0;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

@@ -11,9 +11,13 @@ import { CliError, ExitCode } from "../cli/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { flushFolder } from "./atomic_file.ts";
+import { FlushBarrier } from "./flush_barrier.ts";
 import { copyFile, type DestinationOutcome, type VerifyMode } from "./copy.ts";
 import { IgnoreList } from "./ignore.ts";
 import { walkFiles, type WalkProblem } from "./walk.ts";
+
+/** Written copies that may wait for one group flush at a time. */
+const MAX_WAITING = 64;
 
 /** Name of the journal kept in each destination root while an offload is incomplete. */
 export const JOURNAL_NAME = ".dispatchcopy-journal.jsonl";
@@ -193,18 +197,48 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   for (const root of plan.destinations) for (const [folder, names] of namesByFolder) removeStalePartials(join(root, folder), names);
 
   const results: Array<{ file: PlannedFile; result: FileResult } | undefined> = new Array(plan.files.length);
-  let next = 0;
-  const worker = async () => {
-    for (;;) {
-      const index = next++;
-      if (index >= plan.files.length) return;
-      const file = plan.files[index]!;
-      const result = await copyOne(file, plan, options, journals);
-      results[index] = { file, result };
-      options.onFile?.(file, result);
-    }
+  // `jobs` copies read and write at once. A copy that has written everything waits for the
+  // group flush without holding its slot, so the next file starts meanwhile (at most
+  // MAX_WAITING wait, each holding its open partial files).
+  const barrier = new FlushBarrier(MAX_WAITING);
+  const jobs = Math.max(1, options.jobs);
+  let writing = 0;
+  const waitingForSlot: Array<() => void> = [];
+  const inFlight = new Set<Promise<void>>();
+  const release = () => {
+    writing--;
+    waitingForSlot.shift()?.();
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, worker));
+  for (let index = 0; index < plan.files.length; index++) {
+    while (writing >= jobs || inFlight.size >= jobs + MAX_WAITING) {
+      await new Promise<void>((resolve) => waitingForSlot.push(resolve));
+    }
+    writing++;
+    const file = plan.files[index]!;
+    let released = false;
+    const releaseOnce = () => {
+      if (!released) {
+        released = true;
+        release();
+      }
+    };
+    const task = copyOne(file, plan, options, journals, { barrier, onWritten: releaseOnce })
+      .then((result) => {
+        results[index] = { file, result };
+        options.onFile?.(file, result);
+      })
+      .finally(() => {
+        releaseOnce();
+        inFlight.delete(task);
+        waitingForSlot.shift()?.();
+      });
+    inFlight.add(task);
+  }
+  barrier.flush();
+  while (inFlight.size) {
+    await Promise.race(inFlight);
+    if (barrier.waiting) barrier.flush();
+  }
 
   // Folder times last (every file written into a folder changed its mtime), then each folder
   // flushed once, so the new names are durable.
@@ -235,7 +269,10 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   return { files: done, completeRoots, seconds: (performance.now() - started) / 1000 };
 }
 
-async function copyOne(file: PlannedFile, plan: OffloadPlan, options: OffloadOptions, journals: Map<string, Map<string, JournalRecord>>): Promise<FileResult> {
+async function copyOne(
+  file: PlannedFile, plan: OffloadPlan, options: OffloadOptions, journals: Map<string, Map<string, JournalRecord>>,
+  hooks: { barrier: FlushBarrier; onWritten: () => void },
+): Promise<FileResult> {
   const resumed: Array<DestinationOutcome & { root: string; resumed: true }> = [];
   const targets: Array<{ root: string; path: string; flush: boolean }> = [];
   let knownHexes: Map<Algorithm, string> | undefined;
@@ -265,6 +302,8 @@ async function copyOne(file: PlannedFile, plan: OffloadPlan, options: OffloadOpt
     overwrite: options.overwrite,
     rateLimit: options.rateLimit,
     flushFolders: false,
+    flushVia: (path, fsyncOwn) => hooks.barrier.wait(path, fsyncOwn),
+    onWritten: hooks.onWritten,
     onProgress: (copied) => {
       options.onBytes?.(copied - last);
       last = copied;
