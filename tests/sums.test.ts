@@ -83,3 +83,17 @@ test("manifest paths must be relative and stay inside their root", () => {
   expect(unsafeManifestPath("A001/../../x")).toContain("escapes the manifest's root");
   expect(unsafeManifestPath("..")).toContain("escapes");
 });
+
+test("rewriteArgs maps anchor-style options, takes values, and keeps everything after --", async () => {
+  const { rewriteArgs } = await import("../lib/cli/run.ts");
+  const seen: string[] = [];
+  const out = rewriteArgs(["-H", "-f_size", "12", "a", "--", "-H"], (arg, cursor) => {
+    if (arg === "-H") return ["--hash=0"];
+    if (arg === "-f_size") return [`--file-size=${cursor.take()}`];
+    seen.push(arg);
+    return [arg];
+  });
+  expect(out).toEqual(["--hash=0", "--file-size=12", "a", "--", "-H"]);
+  expect(seen).toEqual(["a"]);
+  expect(() => rewriteArgs(["-f_size"], (arg, cursor) => [cursor.take()])).toThrow("option '-f_size' needs a value; see --help");
+});

@@ -10,7 +10,7 @@ import { defineCommand } from "citty";
 import { CliError, usageError } from "../lib/cli/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
-import { runTool } from "../lib/cli/run.ts";
+import { rewriteArgs, runTool } from "../lib/cli/run.ts";
 import { formatBytes, parseCount, parseSize } from "../lib/cli/units.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { ENGINES } from "../lib/hash/hasher.ts";
@@ -73,28 +73,18 @@ Exit codes:
 
 /** Offload Manager's single-dash long options and the repeatable ones, taken out before citty parses the rest. */
 function splitArgs(raw: string[]): { rest: string[]; hashes: string[]; noFlush: string[] } {
-  const rest: string[] = [];
   const hashes: string[] = [];
   const noFlush: string[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const arg = raw[i]!;
-    const value = (flag: string) => {
-      const v = raw[++i];
-      if (v === undefined) throw usageError(`${flag} needs a value`);
-      return v;
-    };
-    if (arg === "--") {
-      rest.push(...raw.slice(i));
-      break;
-    }
-    if (arg === "-t" || arg === "--hash") hashes.push(value(arg));
+  const rest = rewriteArgs(raw, (arg, cursor) => {
+    if (arg === "-t" || arg === "--hash") hashes.push(cursor.take());
     else if (arg.startsWith("--hash=")) hashes.push(arg.slice(7));
-    else if (arg === "-noflush_dest" || arg === "--no-flush") noFlush.push(value(arg));
+    else if (arg === "-noflush_dest" || arg === "--no-flush") noFlush.push(cursor.take());
     else if (arg.startsWith("--no-flush=")) noFlush.push(arg.slice(11));
-    else if (arg === "-f_size") rest.push(`--file-size=${value(arg)}`);
-    else if (arg === "-b") rest.push(`--buffer-size=${value(arg)}`);
-    else rest.push(arg);
-  }
+    else if (arg === "-f_size") return [`--file-size=${cursor.take()}`];
+    else if (arg === "-b") return [`--buffer-size=${cursor.take()}`];
+    else return [arg];
+    return [];
+  });
   return { rest, hashes, noFlush };
 }
 
@@ -292,5 +282,8 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
   return code;
 }
 
-const split = splitArgs(process.argv.slice(2));
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>, split) }, split.rest);
+let split: ReturnType<typeof splitArgs> = { rest: [], hashes: [], noFlush: [] };
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>, split) }, () => {
+  split = splitArgs(process.argv.slice(2));
+  return split.rest;
+});

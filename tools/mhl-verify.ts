@@ -8,7 +8,7 @@ import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { CliError, usageError } from "../lib/cli/errors.ts";
-import { runTool } from "../lib/cli/run.ts";
+import { rewriteArgs, runTool } from "../lib/cli/run.ts";
 import { parseCount } from "../lib/cli/units.ts";
 import { createGeneration } from "../lib/mhl/create.ts";
 import { EXIT_CODE_HELP, MhlExit } from "../lib/mhl/exit_codes.ts";
@@ -90,26 +90,14 @@ const HASH_NAMES: readonly string[] = [...HASH_FORMATS, ...LEGACY_HASH_TYPES, "x
 
 /** The reference's multi-letter short options (`-dr`, `-sf`, `-ii` …) and `--opt value` as `--opt=value`. */
 function normalizeArgs(raw: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const arg = raw[i]!;
-    if (arg === "--") {
-      out.push(...raw.slice(i));
-      break;
-    }
+  return rewriteArgs(raw, (arg, cursor) => {
     // `-h` is the hash format when a format follows, as in ascmhl; alone it asks for help.
-    if (arg === "-h" && !(raw[i + 1] !== undefined && HASH_NAMES.includes(raw[i + 1]!.toLowerCase()))) {
-      out.push("--help");
-      continue;
-    }
+    if (arg === "-h" && !HASH_NAMES.includes(cursor.peek()?.toLowerCase() ?? "")) return ["--help"];
     const long = SHORT[arg] ?? (arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : undefined);
-    if (long !== undefined && STRING_OPTIONS.has(long)) {
-      if (raw[i + 1] === undefined) throw usageError(`option '${arg}' needs a value; see '${TOOL} --help'`);
-      out.push(`--${long}=${raw[++i]}`);
-    } else if (long !== undefined && SHORT[arg]) out.push(`--${long}`);
-    else out.push(arg);
-  }
-  return out;
+    if (long !== undefined && STRING_OPTIONS.has(long)) return [`--${long}=${cursor.take()}`];
+    if (long !== undefined && SHORT[arg]) return [`--${long}`];
+    return [arg];
+  });
 }
 
 /** Every value given for a string option (they may repeat). */
@@ -201,12 +189,4 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
   return MhlExit.Ok;
 }
 
-const normalized = (() => {
-  try {
-    return normalizeArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${TOOL}: ${(error as Error).message}\n`);
-    process.exit(MhlExit.Usage);
-  }
-})();
-await runTool({ command, epilogue: EPILOGUE, main: (args, raw) => main(args as Record<string, unknown>, raw) }, normalized);
+await runTool({ command, epilogue: EPILOGUE, main: (args, raw) => main(args as Record<string, unknown>, raw) }, () => normalizeArgs(process.argv.slice(2)));

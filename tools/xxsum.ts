@@ -6,7 +6,7 @@
 import { defineCommand } from "citty";
 import { usageError } from "../lib/cli/errors.ts";
 import { Output } from "../lib/cli/output.ts";
-import { runTool } from "../lib/cli/run.ts";
+import { rewriteArgs, runTool } from "../lib/cli/run.ts";
 import { parseCount, parseSize } from "../lib/cli/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
@@ -50,22 +50,15 @@ stdout; usage errors exit 2 (xxhsum: 1).`;
 
 /** xxhsum's attached-number short options (and its sticky -H3 tag) (`-H`, `-H1`, `-b`, `-b1,3`, `-i5`, `-B64K`) in long form. */
 function normalizeArgs(raw: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const arg = raw[i]!;
-    if (arg === "--") {
-      out.push(...raw.slice(i));
-      break;
-    }
-    if (arg === "-H") out.push("--hash=0");
+  return rewriteArgs(raw, (arg) => {
+    if (arg === "-H") return ["--hash=0"];
     // xxhsum writes XXH3 only as tagged lines, and a later -H keeps the tag.
-    else if (arg === "-H3") out.push("-H3", "--tag");
-    else if (/^-b[\d,]*$/.test(arg)) out.push(`--bench=${arg.slice(2)}`);
-    else if (/^-i\d+$/.test(arg)) out.push(`--iterations=${arg.slice(2)}`);
-    else if (/^-B\d+[KM]?i?B?$/.test(arg)) out.push(`--sample-size=${arg.slice(2)}`);
-    else out.push(arg);
-  }
-  return out;
+    if (arg === "-H3") return ["-H3", "--tag"];
+    if (/^-b[\d,]*$/.test(arg)) return [`--bench=${arg.slice(2)}`];
+    if (/^-i\d+$/.test(arg)) return [`--iterations=${arg.slice(2)}`];
+    if (/^-B\d+[KM]?i?B?$/.test(arg)) return [`--sample-size=${arg.slice(2)}`];
+    return [arg];
+  });
 }
 
 function algorithmOf(value: string | undefined): Algorithm {
@@ -105,4 +98,4 @@ async function main(args: Record<string, unknown>): Promise<number> {
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) }, normalizeArgs(process.argv.slice(2)));
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) }, () => normalizeArgs(process.argv.slice(2)));

@@ -80,14 +80,15 @@ export function reportError(toolName: string, error: unknown): number {
 }
 
 /**
- * Runs a tool with `process.argv` and exits with its code. Output written to stdout is flushed
- * before exiting.
+ * Runs a tool with `process.argv` (or the arguments `rawArgs` gives; a function is called inside
+ * the error handling, so an anchor-style option with a missing value is a one-line usage error)
+ * and exits with its code. Output written to stdout is flushed before exiting.
  */
-export async function runTool<T extends ArgsDef>(tool: ToolDef<T>, rawArgs: string[] = process.argv.slice(2)): Promise<never> {
+export async function runTool<T extends ArgsDef>(tool: ToolDef<T>, rawArgs: string[] | (() => string[]) = process.argv.slice(2)): Promise<never> {
   const name = String((tool.command.meta as { name?: string } | undefined)?.name ?? "cartkit");
   let code: number;
   try {
-    code = await dispatch(tool, name, rawArgs);
+    code = await dispatch(tool, name, typeof rawArgs === "function" ? rawArgs() : rawArgs);
   } catch (error) {
     code = reportError(name, error);
   }
@@ -124,4 +125,40 @@ export function flushStdout(): Promise<void> {
     if (process.stdout.writableLength === 0) resolve();
     else process.stdout.write("", () => resolve());
   });
+}
+
+/** Reading position handed to {@link rewriteArgs}' callback. */
+export interface ArgCursor {
+  /** The argument after the current one, without taking it. */
+  peek(): string | undefined;
+  /** Takes the argument after the current one (a value); a usage error when there is none. */
+  take(): string;
+}
+
+/**
+ * Rewrites a command line argument by argument before citty parses it: anchors' option styles
+ * (`-H1`, `-f_size N`, `-dr`) become citty's. Everything from `--` on is kept as it is.
+ * @example
+ * rewriteArgs(["-H", "a.txt"], (arg) => (arg === "-H" ? ["--hash=0"] : [arg])); // ["--hash=0", "a.txt"]
+ */
+export function rewriteArgs(raw: readonly string[], rewrite: (arg: string, cursor: ArgCursor) => string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const arg = raw[i]!;
+    if (arg === "--") {
+      out.push(...raw.slice(i));
+      break;
+    }
+    const cursor: ArgCursor = {
+      peek: () => raw[i + 1],
+      take: () => {
+        const value = raw[i + 1];
+        if (value === undefined) throw new CliError(`option '${arg}' needs a value; see --help`, { exitCode: ExitCode.UsageOrIo });
+        i++;
+        return value;
+      },
+    };
+    out.push(...rewrite(arg, cursor));
+  }
+  return out;
 }
