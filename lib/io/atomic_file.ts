@@ -4,7 +4,7 @@
  * name. Never replaces an existing file unless asked.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { renameNoReplace } from "./libc.ts";
 
@@ -76,5 +76,25 @@ export function flushFolder(path: string): void {
     if (code !== "EINVAL" && code !== "EISDIR" && code !== "EBADF" && code !== "EPERM") throw error;
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Writes a whole small file (a generation, a chain, a report, a sum file) the same way: under a
+ * partial name, flushed, then renamed into place, so a reader never sees half of it.
+ * @throws EEXIST when the file exists and `overwrite` is false.
+ * @example
+ * writeFileAtomically("A001/ascmhl/ascmhl_chain.xml", xml, { overwrite: true });
+ */
+export function writeFileAtomically(path: string, text: string | Uint8Array, options: { overwrite: boolean }): void {
+  const file = new AtomicFile(path);
+  try {
+    const bytes = typeof text === "string" ? Buffer.from(text) : text;
+    for (let offset = 0; offset < bytes.length; ) offset += writeSync(file.fd, bytes, offset, bytes.length - offset);
+    file.flush();
+    file.commit(options.overwrite);
+  } catch (error) {
+    file.discard();
+    throw error;
   }
 }

@@ -3,8 +3,8 @@
  * of every file and destination, and an ASC MHL generation in each destination that received
  * every file (lib/mhl, the same file `mhl-verify create` writes).
  */
-import { writeFileSync, renameSync, statSync } from "node:fs";
-import { dirname, join, basename } from "node:path";
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { Output } from "../cli/output.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
@@ -13,6 +13,7 @@ import { escapeName } from "../sums/escape.ts";
 import { VERSION } from "../version.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
 import { hashLabel, type HashChoice } from "./dispatch_log.ts";
+import { writeFileAtomically } from "./atomic_file.ts";
 import type { FileResult, PlannedFile } from "./offload.ts";
 
 /** Where to write records. */
@@ -24,12 +25,6 @@ export interface RecordTargets {
   /** Destination roots that get an ASC MHL generation. */
   mhlRoots?: string[];
   source?: string;
-}
-
-function writeAtomically(path: string, text: string): void {
-  const partial = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
-  writeFileSync(partial, text);
-  renameSync(partial, path);
 }
 
 /**
@@ -81,7 +76,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         const name = escapeName(file.destinationPath);
         return first.algorithm === "xxh3" ? formatBsdLine("XXH3", hex, name) : formatGnuLine(hex, name);
       });
-    writeAtomically(targets.sums, lines.join(""));
+    writeFileAtomically(targets.sums, lines.join(""), { overwrite: true });
   }
   if (targets.report) {
     const report = {
@@ -96,7 +91,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         destinations: result.destinations.map((d) => ({ root: d.root, path: d.path, status: d.status, reason: d.reason ?? null, coldRead: d.coldRead ?? null })),
       })),
     };
-    writeAtomically(targets.report, `${JSON.stringify(report, null, 2)}\n`);
+    writeFileAtomically(targets.report, `${JSON.stringify(report, null, 2)}\n`, { overwrite: true });
   }
   const problems: string[] = [];
   const formats = [...new Set(choices.map((c) => c.algorithm).filter((a): a is HashFormat => isHashFormat(a)))];

@@ -3,7 +3,8 @@
  * nested histories of sub-folders that have their own `ascmhl/`. Loading checks the chain
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, mkdirSync } from "node:fs";
+import { writeFileAtomically } from "../io/atomic_file.ts";
 import { basename, join } from "node:path";
 import { hashPath } from "../hash/file.ts";
 import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.ts";
@@ -259,9 +260,7 @@ export class History {
   }
 }
 
-/** Writes a file through a temporary sibling and a rename. */
+/** Writes a history file (generation, chain) in one step: partial name, flush, rename. */
 export function writeAtomically(path: string, text: string): void {
-  const temp = `${path}.tmp-${process.pid}`;
-  writeFileSync(temp, text);
-  renameSync(temp, path);
+  writeFileAtomically(path, text, { overwrite: true });
 }

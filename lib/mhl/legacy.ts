@@ -36,9 +36,10 @@
  * - Files in the folder that the MHL does not list are NOT errors: a legacy MHL seals what it
  *   lists, and the folder usually holds other MHLs, reports and later additions.
  */
-import { readFileSync, readdirSync, renameSync, statSync, writeFileSync, unlinkSync } from "node:fs";
-import { dirname, join, resolve, basename } from "node:path";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { CliError, describeSystemError } from "../cli/errors.ts";
+import { writeFileAtomically } from "../io/atomic_file.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashInOrder } from "../hash/pool.ts";
 import { MhlExit } from "./exit_codes.ts";
@@ -519,7 +520,7 @@ export function renderLegacyMhl(input: LegacyWriteInput, mhl: string): string {
 
 /**
  * Writes a version 1.1 legacy MHL file (for software that reads only MHL 1.1), atomically: a
- * temp file beside it, then a rename. {@link readLegacyMhl} reads it back unchanged.
+ * partial file beside it, flushed, then a rename. {@link readLegacyMhl} reads it back unchanged.
  * @throws {CliError} for bad entries or when the file cannot be written.
  * @example
  * writeLegacyMhl("A001/A001_2024-05-01_120000.mhl", {
@@ -529,16 +530,9 @@ export function renderLegacyMhl(input: LegacyWriteInput, mhl: string): string {
  */
 export function writeLegacyMhl(path: string, input: LegacyWriteInput): void {
   const text = renderLegacyMhl(input, path);
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
-    writeFileSync(temp, text);
-    renameSync(temp, path);
+    writeFileAtomically(path, text, { overwrite: true });
   } catch (error) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // the temp file was never created
-    }
     throw new CliError(describeSystemError(error), { path, cause: error });
   }
 }

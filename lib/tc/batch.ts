@@ -3,7 +3,8 @@
  * file or reel, then by start-timecode range), extract the frames the event needs plus handles,
  * and write a JSON report and a conformed EDL whose events point at the extracted files.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { writeFileAtomically } from "../io/atomic_file.ts";
 import { basename, extname, join } from "node:path";
 import { CliError } from "../cli/errors.ts";
 import type { Output } from "../cli/output.ts";
@@ -126,8 +127,9 @@ export async function runBatch(options: BatchOptions): Promise<number> {
   else await runLimited(plans.map((plan) => () => runFfmpeg(plan.command, plan.source)), options.jobs);
   const missing = results.filter((r) => r.status === "missing").length;
   if (!options.dryRun) {
-    writeFileSync(join(options.outDir, "report.json"), `${JSON.stringify({ edl: options.edlPath, media: options.mediaDir, handles: options.handles, missing, events: results }, null, 2)}\n`);
-    writeFileSync(join(options.outDir, `${clipStem(options.edlPath)}_conformed.edl`), conformedEdl(edl.title, edl.events, outputs));
+    const report = `${JSON.stringify({ edl: options.edlPath, media: options.mediaDir, handles: options.handles, missing, events: results }, null, 2)}\n`;
+    writeFileAtomically(join(options.outDir, "report.json"), report, { overwrite: true });
+    writeFileAtomically(join(options.outDir, `${clipStem(options.edlPath)}_conformed.edl`), conformedEdl(edl.title, edl.events, outputs), { overwrite: true });
   }
   if (options.json) for (const result of results) options.out.data(`${JSON.stringify(result)}\n`);
   return missing > 0 ? 1 : 0;
