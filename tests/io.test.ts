@@ -81,6 +81,18 @@ test("byte-order comparison puts '-' before '/' and upper case before lower case
   expect(["a/b", "a-b", "B", "a"].sort(compareUtf8)).toEqual(["B", "a", "a-b", "a/b"]);
 });
 
+test("the comparison is exactly the order of the UTF-8 bytes, astral characters included", () => {
+  // U+FF5E sorts before U+1F600 both ways, though its UTF-16 unit 0xFF5E is above 0xD83D.
+  const pieces = ["a", "é", "日", "～", "😀", "/", "-", "Z", "\u{10FFFF}"];
+  const words = [""];
+  for (const x of pieces) for (const y of pieces) words.push(x, x + y);
+  for (const a of words) {
+    for (const b of words) {
+      expect({ a, b, sign: Math.sign(compareUtf8(a, b)) }).toEqual({ a, b, sign: Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))) });
+    }
+  }
+});
+
 test("a reader stopped early lets go of the file, and the next file reads whole", () => {
   const dir = tempDir();
   const first = randomBytes(64 * 4096 + 5, 21);

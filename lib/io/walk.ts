@@ -35,9 +35,21 @@ export interface WalkOptions {
   folders?: Array<{ relativePath: string; path: string; mtimeMs: number }>;
 }
 
-/** Byte-wise UTF-8 comparison, the order of `LC_ALL=C sort`. */
+/**
+ * Byte-wise UTF-8 order, the order of `LC_ALL=C sort` (and of the ASC MHL reference's folder
+ * listings). UTF-8 byte order is Unicode code point order, so the strings are compared code
+ * point by code point, without encoding them.
+ */
 export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  const ai = a[Symbol.iterator]();
+  const bi = b[Symbol.iterator]();
+  for (;;) {
+    const x = ai.next();
+    const y = bi.next();
+    if (x.done || y.done) return x.done ? (y.done ? 0 : -1) : 1;
+    const d = x.value.codePointAt(0)! - y.value.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
 }
 
 /**

@@ -7,7 +7,8 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { IgnoreSpec } from "./ignore.ts";
-import { compareCodePoints, joinRelative } from "./paths.ts";
+import { compareUtf8 } from "../io/walk.ts";
+import { joinRelative } from "./paths.ts";
 
 /** An entry of a folder. */
 export interface TreeEntry {
@@ -36,7 +37,7 @@ export function postOrderFolders(root: string, ignore: IgnoreSpec, onProblem: (p
   const out: TreeFolder[] = [];
   const visit = (path: string, relativePath: string) => {
     const entries: TreeEntry[] = [];
-    const dirents = readdirSync(path, { withFileTypes: true }).sort((a, b) => compareCodePoints(a.name, b.name));
+    const dirents = readdirSync(path, { withFileTypes: true }).sort((a, b) => compareUtf8(a.name, b.name));
     for (const dirent of dirents) {
       const name = dirent.name;
       const childPath = join(path, name);
