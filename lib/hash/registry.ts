@@ -4,7 +4,7 @@
  */
 import { usageError } from "../cli/errors.ts";
 import type { Algorithm } from "./algorithms.ts";
-import type { Engine, Hasher } from "./hasher.ts";
+import { ENGINES, type Engine, type Hasher } from "./hasher.ts";
 import type { HasherOptions } from "./options.ts";
 
 /** Engines that implement each algorithm, fastest first (measured: BENCHMARKS.md). */
@@ -21,6 +21,16 @@ export const ENGINE_SUPPORT: Record<Algorithm, readonly Engine[]> = {
   c4: ["native", "js"],
   crc32: ["native", "js"],
 };
+
+/**
+ * Parses an `--engine` value (`auto` when none is given).
+ * @throws {CliError} (usage) naming the value and the engines there are.
+ */
+export function parseEngine(value: string | undefined): Engine | "auto" {
+  const engine = value ?? "auto";
+  if (engine === "auto" || (ENGINES as readonly string[]).includes(engine)) return engine as Engine | "auto";
+  throw usageError(`unknown engine '${engine}'; use one of: auto, ${ENGINES.join(", ")}`);
+}
 
 /**
  * Refuses, before any work starts, an engine named on the command line that cannot compute

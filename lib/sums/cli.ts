@@ -4,9 +4,9 @@
  * choice. One definition, so `b3sum-ts` and `xxsum` cannot drift apart.
  */
 import type { ArgsDef } from "citty";
-import { usageError } from "../cli/errors.ts";
 import { parseCount } from "../cli/units.ts";
 import { ENGINES, type Engine } from "../hash/hasher.ts";
+import { parseEngine } from "../hash/registry.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import type { Output } from "../cli/output.ts";
 import type { HashFileOptions } from "../hash/file.ts";
@@ -53,10 +53,7 @@ type SharedParsed = { [K in keyof typeof SHARED_SUM_ARGS]?: string | boolean | u
 
 /** Validates and converts the shared flags. */
 export function resolveSharedSumOptions(args: SharedParsed): SharedSumOptions {
-  const engine = (args.engine as string | undefined) ?? "auto";
-  if (engine !== "auto" && !(ENGINES as readonly string[]).includes(engine)) {
-    throw usageError(`unknown engine '${engine}'; use one of: auto, ${ENGINES.join(", ")}`);
-  }
+  const engine = parseEngine(args.engine as string | undefined);
   const patterns = [
     ...(args["default-ignores"] === false ? [] : DEFAULT_IGNORES),
     ...String(args.ignore ?? "").split(",").map((p) => p.trim()).filter(Boolean),
@@ -71,7 +68,7 @@ export function resolveSharedSumOptions(args: SharedParsed): SharedSumOptions {
     json: Boolean(args.json),
     progress: Boolean(args.progress),
     ignore: new IgnoreList(patterns),
-    engine: engine as Engine | "auto",
+    engine,
     flags: {
       quiet: Boolean(args.quiet),
       status: Boolean(args.status),
