@@ -11,7 +11,7 @@ import { CliError, usageError } from "../lib/cli/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool } from "../lib/cli/run.ts";
-import { formatBytes, parseCount, parseSize } from "../lib/cli/units.ts";
+import { formatBytes, parseByteRate, parseCount, parseSize } from "../lib/cli/units.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
 import { ENGINES } from "../lib/hash/hasher.ts";
@@ -107,7 +107,7 @@ async function main(args: Record<string, unknown>, split: ReturnType<typeof spli
   if (!VERIFY_MODES.includes(verify)) throw usageError(`invalid --verify '${verify}'; use one of: ${VERIFY_MODES.join(", ")}`);
   const chunkSize = args["buffer-size"] === undefined ? undefined : parseSize(String(args["buffer-size"]), "buffer size");
   if (chunkSize !== undefined && (chunkSize < 4096 || chunkSize > 64 << 20)) throw usageError(`buffer size ${chunkSize} is out of range; use 4KiB to 64MiB`);
-  const rateLimit = args["rate-limit"] === undefined ? undefined : parseSize(String(args["rate-limit"]).replace(/\/s$/i, ""), "rate");
+  const rateLimit = args["rate-limit"] === undefined ? undefined : parseByteRate(String(args["rate-limit"]), "--rate-limit");
   const flush = (path: string) => !split.noFlush.some((folder) => isUnder(path, folder));
   const verbose = Boolean(args.verbose);
   const json = Boolean(args.json);

@@ -31,6 +31,16 @@ export function parseSize(text: string, what = "size"): number {
   return value;
 }
 
+/**
+ * Parses a transfer rate: a size per second, `/s` optional.
+ * @example
+ * parseByteRate("200MB/s"); // 200000000
+ * parseByteRate("64MiB");   // 67108864
+ */
+export function parseByteRate(text: string, what = "rate"): number {
+  return parseSize(text.replace(/\/s\s*$/i, ""), what);
+}
+
 /** Parses a positive whole number for a flag, naming the flag on error. */
 export function parseCount(text: string, flag: string, min = 1): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) < min) {
