@@ -2,7 +2,7 @@
  * ltfs-pack plan, from source and compiled: capacities and reserves, a set that fills a tape to
  * the block, one byte over, a roll larger than a tape, a split that saves a tape, 20k tiny files,
  * a file larger than a tape, deterministic order, the JSON plan file and the terminal table.
- * Tapes are small (`--tape 10MiB --reserve 0`: 20 blocks, less 6 for LTFS's labels and first
+ * Tapes are small (`--tape 10752KiB --reserve 0`: 21 blocks, less 7 for LTFS's labels and first
  * index, leaves 14 blocks of 524288 bytes) so the trees stay small; big files are sparse.
  */
 import { describe, expect, test } from "bun:test";
@@ -42,11 +42,11 @@ describe("tape capacity", () => {
     // floor((1425e9 − 100e9) / 524288) − 6 = 2527236 − 6.
     expect(tapeCapacity(parseTape("LTO-5"), parseReserve(undefined))).toEqual({
       name: "LTO-5", nativeBytes: 1_500_000_000_000, dataPartitionBytes: 1_425_000_000_000, reserveBytes: 100_000_000_000,
-      blockSize: BLOCK, formatBlocks: 6, usableBlocks: 2_527_230, usableBytes: 2_527_230 * BLOCK,
+      blockSize: BLOCK, formatBlocks: 7, usableBlocks: 2_527_229, usableBytes: 2_527_229 * BLOCK,
     });
     // LTO-8: 12 TB × 204/208 wraps; 5% is above 100 GB.
     expect(tapeCapacity(parseTape("lto8"), parseReserve(undefined))).toMatchObject({
-      name: "LTO-8", dataPartitionBytes: 11_769_230_769_230, reserveBytes: 588_461_538_462, usableBlocks: 21_325_618,
+      name: "LTO-8", dataPartitionBytes: 11_769_230_769_230, reserveBytes: 588_461_538_462, usableBlocks: 21_325_617,
     });
     expect(parseTape("LTO-6").dataPartitionBytes).toBe(2_426_470_588_235);
     expect(parseTape("LTO-7").dataPartitionBytes).toBe(5_785_714_285_714);
@@ -56,15 +56,15 @@ describe("tape capacity", () => {
   test("an explicit reserve is taken as given: no 100 GB floor", () => {
     expect(tapeCapacity(parseTape("LTO-5"), parseReserve("5%")).reserveBytes).toBe(71_250_000_000);
     expect(tapeCapacity(parseTape("LTO-5"), parseReserve("100GB")).reserveBytes).toBe(100_000_000_000);
-    expect(tapeCapacity(parseTape("10MiB"), parseReserve("0"))).toMatchObject({ dataPartitionBytes: 10 * MiB, reserveBytes: 0, usableBlocks: 14 });
-    expect(tapeCapacity(parseTape("10MiB"), parseReserve("10%"))).toMatchObject({ reserveBytes: 1_048_576, usableBlocks: 12 });
+    expect(tapeCapacity(parseTape("10752KiB"), parseReserve("0"))).toMatchObject({ dataPartitionBytes: 10_752 * 1024, reserveBytes: 0, usableBlocks: 14 });
+    expect(tapeCapacity(parseTape("10752KiB"), parseReserve("10%"))).toMatchObject({ reserveBytes: 1_101_005, usableBlocks: 11 });
   });
 
   test("bad values and tapes too small are usage errors naming the value", () => {
     expect(() => parseTape("LTO-4")).toThrow("unknown tape 'LTO-4'; use LTO-5, LTO-6, LTO-7, LTO-8, LTO-9 or a size in bytes");
     expect(() => parseTape("big")).toThrow("invalid tape capacity 'big'");
     expect(() => parseReserve("100%")).toThrow("invalid reserve '100%': must be less than 100%");
-    expect(() => tapeCapacity(parseTape("10MiB"), parseReserve(undefined))).toThrow("leaves no room for data (the default reserve is 5%, at least 100 GB; give --reserve)");
+    expect(() => tapeCapacity(parseTape("10752KiB"), parseReserve(undefined))).toThrow("leaves no room for data (the default reserve is 5%, at least 100 GB; give --reserve)");
     expect(() => tapeCapacity(parseTape("3MiB"), parseReserve("0"))).toThrow("tape of 3145728 bytes with a reserve of 0 bytes leaves no room for data");
   });
 
@@ -74,7 +74,7 @@ describe("tape capacity", () => {
 });
 
 describe("planTapes", () => {
-  const small = tapeCapacity(parseTape("10MiB"), parseReserve("0"));
+  const small = tapeCapacity(parseTape("10752KiB"), parseReserve("0"));
 
   test("three rolls of 9 blocks on 14-block tapes: 2 tapes by splitting the last roll, not 3 whole", () => {
     const files: Record<string, number> = {};
@@ -116,7 +116,7 @@ for (const runner of runners()) {
     test("exact fit: 14 blocks fill a 14-block tape to 100%; litter left out; plain text when not a TTY", () => {
       const dir = tempDir("cartkit-ltfs-");
       makeTree(join(dir, "DAY01"), EXACT_FIT);
-      const result = pack(["plan", "DAY01", "--tape", "10MiB", "--reserve", "0"], dir);
+      const result = pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0"], dir);
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
@@ -132,7 +132,7 @@ for (const runner of runners()) {
     test("one byte over: the second roll no longer fits beside the first and goes to tape 2 whole", () => {
       const dir = tempDir("cartkit-ltfs-");
       makeTree(join(dir, "DAY01"), { ...EXACT_FIT, "A002/meta.xml": BLOCK + 1 });
-      const result = pack(["plan", "DAY01", "--tape=10MiB", "--reserve=0"], dir);
+      const result = pack(["plan", "DAY01", "--tape=10752KiB", "--reserve=0"], dir);
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
         "tape 1 of 2: 2 files, 3145728 bytes, 6 blocks, 42.8% full\n" +
@@ -152,7 +152,7 @@ for (const runner of runners()) {
         "B001/CLIP2/a.mxf": 5 * MiB, // 10 blocks
         "B002/x.mov": 2 * MiB, // 4 blocks
       });
-      const result = pack(["plan", "DAY02", "--tape", "10MiB", "--reserve", "0"], dir);
+      const result = pack(["plan", "DAY02", "--tape", "10752KiB", "--reserve", "0"], dir);
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
         // First fit, largest first: B001 fits nowhere, so CLIP1 opens tape 1 and CLIP2 tape 2;
@@ -170,25 +170,25 @@ for (const runner of runners()) {
     test("a file larger than a tape is an error naming it (exit 2), nothing on stdout", () => {
       const dir = tempDir("cartkit-ltfs-");
       makeTree(join(dir, "DAY03"), { "C001/small.mov": 10, "C001/huge.mov": 7 * MiB + 1 });
-      const result = pack(["plan", "DAY03", "--tape", "10MiB", "--reserve", "0"], dir);
+      const result = pack(["plan", "DAY03", "--tape", "10752KiB", "--reserve", "0"], dir);
       expect(result.stdout).toBe("");
       expect(result.stderr).toBe(`ltfs-pack plan: ${join(dir, "DAY03", "C001", "huge.mov")}: larger than a tape: 7340033 bytes in 15 blocks; a custom tape takes 14 blocks (7340032 bytes) of files\n`);
       expect(result.code).toBe(2);
     });
 
-    test("20k tiny files: block rounding dominates; 3 tapes of 8186 blocks by splitting one roll", () => {
+    test("20k tiny files: block rounding dominates; 3 tapes of 8185 blocks by splitting one roll", () => {
       const dir = tempDir("cartkit-ltfs-");
       const files: Record<string, number> = {};
       for (const roll of ["R1", "R2", "R3", "R4"]) for (let i = 0; i < 5000; i++) files[`${roll}/f${String(i).padStart(5, "0")}.txt`] = 1;
       makeTree(join(dir, "TINY"), files);
-      // 4 GiB = 8192 blocks, 8186 usable: two 5000-block rolls never share a tape.
+      // 4 GiB = 8192 blocks, 8185 usable: two 5000-block rolls never share a tape.
       const result = pack(["plan", "TINY", "--tape", "4GiB", "--reserve", "0", "--json"], dir);
       expect(result.code).toBe(0);
       const plan = JSON.parse(result.stdout);
       expect(plan.totals).toEqual({ tapes: 3, files: 20000, bytes: 20000, blocks: 20000 });
-      expect(plan.tapes.map((t: { blocks: number; bytes: number }) => [t.blocks, t.bytes])).toEqual([[8186, 8186], [6814, 6814], [5000, 5000]]);
-      expect(plan.tapes[0].files.at(-1).path).toBe("TINY/R4/f03185.txt");
-      expect(plan.tapes[1].files[5000].path).toBe("TINY/R4/f03186.txt");
+      expect(plan.tapes.map((t: { blocks: number; bytes: number }) => [t.blocks, t.bytes])).toEqual([[8185, 8185], [6815, 6815], [5000, 5000]]);
+      expect(plan.tapes[0].files.at(-1).path).toBe("TINY/R4/f03184.txt");
+      expect(plan.tapes[1].files[5000].path).toBe("TINY/R4/f03185.txt");
       expect(plan.splits).toEqual([{ folder: "TINY/R4", reason: "fits on no tape beside the rest in a 3-tape plan; split at its subfolders to save a tape", tapes: [1, 2] }]);
     }, 60_000);
 
@@ -196,8 +196,8 @@ for (const runner of runners()) {
       const dir = tempDir("cartkit-ltfs-");
       makeTree(join(dir, "DAY01"), { "A001/a.mov": 3 * MiB, "A002/b.mov": 3 * MiB, "A003/c.mov": 3 * MiB });
       makeTree(join(dir, "DAY02"), { "B001/a.mov": 5 * MiB, "B002/b.mov": 1 });
-      const first = pack(["plan", "DAY02", "DAY01", "--tape", "10MiB", "--reserve", "0"], dir);
-      const second = pack(["plan", "DAY01", "DAY02", "--tape", "10MiB", "--reserve", "0"], dir);
+      const first = pack(["plan", "DAY02", "DAY01", "--tape", "10752KiB", "--reserve", "0"], dir);
+      const second = pack(["plan", "DAY01", "DAY02", "--tape", "10752KiB", "--reserve", "0"], dir);
       expect(first.code).toBe(0);
       expect(second.stdout).toBe(first.stdout);
       expect(first.stdout).toBe(
@@ -218,13 +218,13 @@ for (const runner of runners()) {
     test("--json: the plan file the write subcommand reads", () => {
       const dir = tempDir("cartkit-ltfs-");
       makeTree(join(dir, "DAY01"), EXACT_FIT);
-      const result = pack(["plan", "DAY01", "--tape", "10MiB", "--reserve", "0", "--json"], dir);
+      const result = pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0", "--json"], dir);
       expect(result.code).toBe(0);
       const file = (path: string, size: number, blocks: number) => ({ source: join(dir, "DAY01", path), path: `DAY01/${path}`, size, blocks });
       expect(JSON.parse(result.stdout)).toEqual({
         format: "ltfs-pack plan",
         version: 1,
-        tape: { name: "custom", nativeBytes: 10 * MiB, dataPartitionBytes: 10 * MiB, reserveBytes: 0, formatBlocks: 6, usableBlocks: 14, usableBytes: 7_340_032 },
+        tape: { name: "custom", nativeBytes: 10_752 * 1024, dataPartitionBytes: 10_752 * 1024, reserveBytes: 0, formatBlocks: 7, usableBlocks: 14, usableBytes: 7_340_032 },
         blockSize: BLOCK,
         sources: [join(dir, "DAY01")],
         tapes: [{
@@ -243,7 +243,7 @@ for (const runner of runners()) {
     test("on a terminal: a table per tape, the splits and a summary", () => {
       const dir = tempDir("cartkit-ltfs-");
       makeTree(join(dir, "DAY02"), { "B001/CLIP1/a.mxf": 5 * MiB, "B001/CLIP2/a.mxf": 5 * MiB, "B002/x.mov": 2 * MiB });
-      const cmd = [...runner.command("ltfs-pack"), "plan", "DAY02", "--tape", "10MiB", "--reserve", "0"].map((a) => `'${a}'`).join(" ");
+      const cmd = [...runner.command("ltfs-pack"), "plan", "DAY02", "--tape", "10752KiB", "--reserve", "0"].map((a) => `'${a}'`).join(" ");
       const result = run(["script", "-qec", cmd, "/dev/null"], { cwd: dir });
       expect(result.code).toBe(0);
       expect(result.stdout.replace(/\r\n/g, "\n")).toBe(
@@ -282,7 +282,7 @@ for (const runner of runners()) {
         [[], "ltfs-pack: missing command; see 'ltfs-pack --help'\n"],
         [["plan", "DAY01"], "ltfs-pack plan: Missing required argument: --tape; see 'ltfs-pack plan --help'\n"],
         [["plan", "DAY01", "--tape", "LTO-4"], "ltfs-pack plan: unknown tape 'LTO-4'; use LTO-5, LTO-6, LTO-7, LTO-8, LTO-9 or a size in bytes\n"],
-        [["plan", "DAY01", "--tape", "10MiB"], "ltfs-pack plan: tape of 10485760 bytes with a reserve of 100000000000 bytes leaves no room for data (the default reserve is 5%, at least 100 GB; give --reserve)\n"],
+        [["plan", "DAY01", "--tape", "10752KiB"], "ltfs-pack plan: tape of 11010048 bytes with a reserve of 100000000000 bytes leaves no room for data (the default reserve is 5%, at least 100 GB; give --reserve)\n"],
         [["plan", "DAY01", "--tape", "LTO-8", "--reserve", "lots"], "ltfs-pack plan: invalid reserve 'lots'; use a number of bytes with an optional unit, e.g. 8388608, 8M, 8MiB, 1GB\n"],
         [["plan", "NOPE", "--tape", "LTO-8"], "ltfs-pack plan: NOPE: No such file or directory\n"],
         [["plan", "DAY01", "--tape", "LTO-8", "--bogus"], "ltfs-pack plan: unrecognized option '--bogus'; see 'ltfs-pack plan --help'\n"],
@@ -298,7 +298,7 @@ for (const runner of runners()) {
       makeTree(join(dir, "DAY01"), { "A001/a.mov": 1, "A002/b.mov": 2 });
       const result = pack(["plan", "DAY01", "--tape", "LTO-8"], dir);
       expect(result.code).toBe(0);
-      expect(result.stdout.split("\n").at(-2)).toBe("plan: 1 tape, 2 files, 3 bytes, 2 blocks; LTO-8 tape: 21325618 usable blocks of 524288 bytes (11180765609984 bytes), reserve 588461538462 bytes");
+      expect(result.stdout.split("\n").at(-2)).toBe("plan: 1 tape, 2 files, 3 bytes, 2 blocks; LTO-8 tape: 21325617 usable blocks of 524288 bytes (11180765085696 bytes), reserve 588461538462 bytes");
     });
   });
 }

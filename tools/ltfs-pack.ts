@@ -30,7 +30,7 @@ const plan = defineCommand({
 const PLAN_EPILOGUE = `Capacity: an LTO tape's data partition is its native capacity (LTO-5 1.5 TB,
 LTO-6 2.5 TB, LTO-7 6 TB, LTO-8 12 TB, LTO-9 18 TB) less the index partition and
 guard wraps (4 wraps of 80/136/112/208/280); a size given to --tape is taken as
-the data partition. From it come the reserve and the 6 blocks LTFS writes when
+the data partition. From it come the reserve and the 7 blocks LTFS writes when
 formatting (labels, first index); files take whole 524288-byte blocks each, an
 empty file none. The default reserve is 5% and at least 100 GB; a --reserve you
 give is used as given (0 plans to the last block).

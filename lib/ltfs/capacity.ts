@@ -18,8 +18,8 @@
  *   A real drive reports its own figure; ours is the estimate a plan can be made with offline.
  * - Before the first file, `ltfs_format_tape` (src/libltfs/ltfs.c) writes on the data partition
  *   the label construct — VOL1 record, filemark, `ltfslabel` XML record, filemark — and the
- *   first index record and its filemark: positions 0–5. We count each as a full block
- *   ({@link FORMAT_BLOCKS}), so file data starts at block 6, as on a fresh tape.
+ *   first index construct — filemark, index record, filemark: positions 0–6. We count each as a
+ *   full block ({@link FORMAT_BLOCKS}), so file data starts at block 7, as on a fresh tape.
  * - LTFS writes each file's data in records of the volume's block size, 524288 bytes by default
  *   (`LTFS_DEFAULT_BLOCKSIZE`, src/libltfs/ltfs.h), and never shares a record between files: a
  *   file occupies ceil(size / 524288) blocks and an empty file none.
@@ -34,8 +34,8 @@ import { parseSize } from "../cli/units.ts";
 /** LTFS's default block (record) size: `LTFS_DEFAULT_BLOCKSIZE` in the reference implementation. */
 export const LTFS_BLOCK_SIZE = 524_288;
 
-/** Data-partition positions used before the first file: VOL1, filemark, LTFS label, filemark, index, filemark. */
-export const FORMAT_BLOCKS = 6;
+/** Data-partition positions used before the first file: VOL1, filemark, LTFS label, filemark, filemark, index, filemark. */
+export const FORMAT_BLOCKS = 7;
 
 /** Index partition (2 wraps) and guard wraps (2) taken from every LTO cartridge's wraps. */
 export const INDEX_AND_GUARD_WRAPS = 4;
@@ -142,7 +142,7 @@ export interface TapeCapacity {
  * The usable capacity of a tape: floor((data partition − reserve) / block size) − format blocks.
  * @example
  * const cap = tapeCapacity(parseTape("10MiB"), parseReserve("0"));
- * cap.usableBlocks; // 14 (20 blocks, less the 6 LTFS writes when formatting)
+ * cap.usableBlocks; // 13 (20 blocks, less the 7 LTFS writes when formatting)
  */
 export function tapeCapacity(tape: TapeKind, reserve: Reserve, blockSize = LTFS_BLOCK_SIZE): TapeCapacity {
   const partition = tape.dataPartitionBytes;
