@@ -20,6 +20,8 @@ type Libc = {
   renameat2?: (olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number) => number;
   fcntl?: (fd: number, cmd: number, arg: number) => number;
   syncfs?: (fd: number) => number;
+  setxattr?: (path: unknown, name: unknown, value: unknown, size: bigint, flags: number) => number;
+  getxattr?: (path: unknown, name: unknown, value: unknown, size: bigint) => number | bigint;
   errno?: () => number;
 };
 
@@ -34,6 +36,8 @@ function load(): Libc {
         posix_fadvise: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.i32], returns: FFIType.i32 },
         renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
         syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
+        setxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+        getxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         __errno_location: { args: [], returns: FFIType.ptr },
       });
       const errnoPtr = lib.symbols.__errno_location;
@@ -41,6 +45,8 @@ function load(): Libc {
         posix_fadvise: (fd, offset, length, advice) => lib.symbols.posix_fadvise(fd, offset, length, advice),
         renameat2: (a, b, c, d, e) => lib.symbols.renameat2(a, b as never, c, d as never, e),
         syncfs: (fd) => lib.symbols.syncfs(fd),
+        setxattr: (a, b, c, d, e) => lib.symbols.setxattr(a as never, b as never, c as never, d, e),
+        getxattr: (a, b, c, d) => lib.symbols.getxattr(a as never, b as never, c as never, d),
         errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
       };
     } else if (process.platform === "darwin") {
@@ -106,4 +112,30 @@ export function flushFileSystem(folder: string): boolean {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * Sets an extended attribute (Linux setxattr). On an LTFS mount, `user.ltfs.*` names reach
+ * LTFS's own attributes (`user.ltfs.sync` writes an index).
+ * @throws {Error} with the errno's `code` (ENOTSUP where the file system keeps none).
+ */
+export function setXattr(path: string, name: string, value: string | Uint8Array): void {
+  const c = load();
+  if (!c.setxattr) throw Object.assign(new Error(`extended attributes are not available on ${process.platform}`), { code: "ENOTSUP", path });
+  const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : value;
+  const result = c.setxattr(ptr(cString(path)), ptr(cString(name)), bytes.length > 0 ? ptr(bytes) : null, BigInt(bytes.length), 0);
+  if (result !== 0) {
+    const errno = c.errno?.() ?? 0;
+    throw Object.assign(new Error(`setxattr ${name} failed (errno ${errno})`), { code: errnoCode(errno) ?? "EIO", errno, path });
+  }
+}
+
+/** Reads an extended attribute as text; `undefined` when the file has no such attribute or none can be read. */
+export function getXattr(path: string, name: string): string | undefined {
+  const c = load();
+  if (!c.getxattr) return undefined;
+  const buffer = new Uint8Array(65536);
+  const result = Number(c.getxattr(ptr(cString(path)), ptr(cString(name)), ptr(buffer), BigInt(buffer.length)));
+  if (result < 0) return undefined;
+  return Buffer.from(buffer.subarray(0, result)).toString("utf8");
 }

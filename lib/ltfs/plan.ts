@@ -384,3 +384,51 @@ export function formatPlanTable(plan: TapePlan, options: { color?: boolean } = {
   lines.push(summaryLine(plan, true));
   return `${lines.join("\n")}\n`;
 }
+
+/** A plan file as `write` reads it. */
+export interface PlanFile {
+  capacity: TapeCapacity;
+  tapes: PlannedTape[];
+}
+
+/**
+ * Reads a plan file written by `plan --json`.
+ * @throws {CliError} naming the file when it is not JSON, not a plan, or of a version this build does not know.
+ */
+export function readPlanFile(path: string, text: string): PlanFile {
+  const bad = (what: string) => new CliError(`${what}; make it with 'ltfs-pack plan --json'`, { path });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw bad(`is not JSON (${(error as Error).message})`);
+  }
+  const plan = json as { format?: unknown; version?: unknown; tape?: Record<string, unknown>; blockSize?: unknown; tapes?: unknown };
+  if (plan === null || typeof plan !== "object" || plan.format !== "ltfs-pack plan") throw bad("is not an ltfs-pack plan");
+  if (plan.version !== TAPE_PLAN_VERSION) throw bad(`is a plan of version ${String(plan.version)}, this ltfs-pack reads version ${TAPE_PLAN_VERSION}`);
+  const t = plan.tape ?? {};
+  const number = (value: unknown, what: string): number => {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw bad(`has no valid ${what}`);
+    return value;
+  };
+  const capacity: TapeCapacity = {
+    name: typeof t.name === "string" ? t.name : "custom",
+    nativeBytes: number(t.nativeBytes, "tape.nativeBytes"),
+    dataPartitionBytes: number(t.dataPartitionBytes, "tape.dataPartitionBytes"),
+    reserveBytes: number(t.reserveBytes, "tape.reserveBytes"),
+    blockSize: number(plan.blockSize, "blockSize"),
+    formatBlocks: number(t.formatBlocks, "tape.formatBlocks"),
+    usableBlocks: number(t.usableBlocks, "tape.usableBlocks"),
+    usableBytes: number(t.usableBytes, "tape.usableBytes"),
+  };
+  if (!Array.isArray(plan.tapes)) throw bad("has no tapes");
+  const tapes = plan.tapes.map((tape: Record<string, unknown>, i: number) => {
+    if (!Array.isArray(tape?.files)) throw bad(`has no files for tape ${i + 1}`);
+    const files = tape.files.map((f: Record<string, unknown>) => {
+      if (typeof f?.source !== "string" || typeof f.path !== "string") throw bad(`has a file without source or path on tape ${i + 1}`);
+      return { source: f.source, path: f.path, size: number(f.size, "file size"), blocks: number(f.blocks, "file blocks") };
+    });
+    return { index: number(tape.index, "tape index"), files, bytes: number(tape.bytes, "tape bytes"), blocks: number(tape.blocks, "tape blocks"), fill: Number(tape.fill) };
+  });
+  return { capacity, tapes };
+}

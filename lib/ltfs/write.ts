@@ -1,0 +1,480 @@
+/**
+ * Writing one tape of a plan, hashing every byte in flight: either a complete LTFS volume on a
+ * virtual tape ({@link writeVtape}, the reference file backend's layout) or through a mounted
+ * LTFS volume ({@link writeMount}). Both add, after the files, an ASC MHL history of the tape
+ * (`ascmhl/`) and the tape's catalog entry (`ltfs-pack-catalog.json`), and both leave a
+ * consistent volume at the end of every file set (a top-level folder), as LTFS syncs.
+ *
+ * On a virtual tape the layout is the reference's: on each partition the label construct (VOL1
+ * record, file mark, `ltfslabel`), then index constructs (file mark, index records, file mark);
+ * file data on the data partition in records of the block size, one extent per file. The first
+ * index (generation 1) is written as `mkltfs` does, one after each file set on the data
+ * partition, and at the end the same generation on both partitions, the index partition's copy
+ * pointing back to the data partition's.
+ */
+import { randomUUID } from "node:crypto";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, statfsSync, statSync, utimesSync, writeFileSync, writeSync, type BigIntStats } from "node:fs";
+import { dirname, join } from "node:path";
+import { CliError, describeSystemError } from "../cli/errors.ts";
+import { createHashers } from "../hash/registry.ts";
+import { AtomicFile } from "../io/atomic_file.ts";
+import { fillChunk } from "../io/fill.ts";
+import { getXattr, setXattr } from "../io/libc.ts";
+import { algorithmOf, type HashFormat } from "../mhl/formats.ts";
+import { hashBytes } from "../mhl/directory_hash.ts";
+import { historyFromListing } from "../mhl/listing.ts";
+import { writeIndexXml } from "./index_xml.ts";
+import { emptyDirectory, formatLtfsTime, LTFS_INDEX_VERSION, type LtfsDirectory, type LtfsFile, type LtfsIndex, type LtfsXattr, type TapePosition } from "./index_model.ts";
+import { vol1Record, writeLabelXml, type LtfsLabel } from "./label.ts";
+import type { PlanFile, PlannedFile } from "./plan.ts";
+import { cartridgeConfigXml, CARTRIDGE_CONFIG, DATA_PARTITION, INDEX_PARTITION, VtapeWriter, writeCoherency } from "./vtape.ts";
+
+/** Name of the tape's own catalog entry, at the root of the volume. */
+export const TAPE_CATALOG_FILE = "ltfs-pack-catalog.json";
+
+/** The history folder written at the root of the volume. */
+const HISTORY_FOLDER = "ascmhl";
+
+/** Spec-defined hash attribute names (LTFS 2.4 `ltfs.hash.*`); other formats go under `cartkit.hash.`. */
+const SPEC_HASH_NAMES: Partial<Record<HashFormat, string>> = { md5: "ltfs.hash.md5sum", sha1: "ltfs.hash.sha1sum" };
+
+/** The index attribute that holds a digest of `format`. */
+export function hashAttributeName(format: HashFormat): string {
+  return SPEC_HASH_NAMES[format] ?? `cartkit.hash.${format}`;
+}
+
+/** The format an index attribute holds a digest of, if it is one. */
+export function formatOfHashAttribute(key: string): HashFormat | undefined {
+  for (const [format, name] of Object.entries(SPEC_HASH_NAMES)) if (name === key) return format as HashFormat;
+  const m = /^cartkit\.hash\.([a-z0-9]+)$/.exec(key);
+  return m ? (m[1] as HashFormat) : undefined;
+}
+
+/** What happened to a file, as reported while writing. */
+export type WriteEvent =
+  | { event: "file"; path: string; size: number; hashes: Record<string, string>; startBlock?: number }
+  | { event: "failed"; path: string; message: string }
+  | { event: "index"; partition: string; block: number; generation: number; reason: string };
+
+/** A file now on tape. */
+export interface WrittenFile {
+  path: string;
+  size: number;
+  modified: Date;
+  hexes: Map<HashFormat, string>;
+  /** Data-partition block of its first byte (vtape, or an LTFS mount that tells). */
+  startBlock?: number;
+}
+
+/** What {@link writeVtape} and {@link writeMount} share. */
+export interface WriteOptions {
+  plan: PlanFile;
+  /** 1-based tape number in the plan. */
+  tapeNumber: number;
+  /** Volume serial (barcode), 1–6 of A–Z, 0–9. */
+  serial: string;
+  formats: HashFormat[];
+  /** `<tool> <version>` for the index's creator and the MHL's tool. */
+  tool: { name: string; version: string };
+  onEvent?: (event: WriteEvent) => void;
+  /** Called with bytes done after each block, for progress. */
+  onBytes?: (bytes: number) => void;
+}
+
+/** The outcome. */
+export interface WriteSummary {
+  serial: string;
+  volumeUuid?: string;
+  files: WrittenFile[];
+  failed: { path: string; message: string }[];
+  bytes: number;
+  /** Data-partition blocks used (vtape). */
+  blocks?: number;
+  generation?: number;
+}
+
+/** Timestamps of a source, in the index's time form. */
+function timesOf(stat: BigIntStats, backup: string) {
+  const birth = stat.birthtimeNs > 0n ? stat.birthtimeNs : stat.mtimeNs;
+  return {
+    creationTime: formatLtfsTime(birth), changeTime: formatLtfsTime(stat.ctimeNs), modifyTime: formatLtfsTime(stat.mtimeNs),
+    accessTime: formatLtfsTime(stat.atimeNs), backupTime: backup,
+  };
+}
+
+/**
+ * Groups a tape's files into file sets: runs of files of the same card or roll (a folder in a
+ * source, the plan's unit); files at a source's top level form sets of their own.
+ */
+function fileSets(files: readonly PlannedFile[]): PlannedFile[][] {
+  const sets: PlannedFile[][] = [];
+  let current: string | undefined;
+  for (const file of files) {
+    const parts = file.path.split("/");
+    const key = parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
+    if (key !== current || sets.length === 0) sets.push([]);
+    current = key;
+    sets.at(-1)!.push(file);
+  }
+  return sets;
+}
+
+/** The name a file set is reported by. */
+function setName(set: readonly PlannedFile[]): string {
+  const parts = set[0]!.path.split("/");
+  return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+/** The folder a tape path's folder was read from: the source with the rest of the path cut off. */
+function sourceFolderOf(file: PlannedFile, folderPath: string): string {
+  return file.source.slice(0, file.source.length - (file.path.length - folderPath.length));
+}
+
+/**
+ * Reads a source file block by block, hashing each block and handing it to `sink`, and checks
+ * that it is still the file the plan saw.
+ * @throws {CliError} naming the source when it cannot be read, is no longer a regular file, or
+ *   its size differs from the plan's (or changed while it was read).
+ */
+async function readSource(file: PlannedFile, formats: readonly HashFormat[], blockSize: number, buffer: Uint8Array, sink: (block: Uint8Array) => void, onBytes?: (n: number) => void): Promise<{ hexes: Map<HashFormat, string>; stat: BigIntStats }> {
+  let fd: number;
+  try {
+    fd = openSync(file.source, "r");
+  } catch (error) {
+    throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path: file.source });
+  }
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) throw new CliError("is no longer a regular file; make the plan again", { path: file.source });
+    if (Number(stat.size) !== file.size) throw new CliError(`is ${stat.size} bytes, the plan says ${file.size}; the file changed since the plan was made, make it again`, { path: file.source });
+    const hashers = await createHashers(formats.map(algorithmOf));
+    let done = 0;
+    while (done < file.size) {
+      const want = Math.min(blockSize, file.size - done);
+      let got: number;
+      try {
+        got = fillChunk(fd, buffer, 0, want, done);
+      } catch (error) {
+        throw new CliError(`read failed: ${describeSystemError(error)}`, { path: file.source });
+      }
+      if (got !== want) throw new CliError(`shrank while it was read (ended at ${done + got} of ${file.size} bytes)`, { path: file.source });
+      const block = buffer.subarray(0, got);
+      hashers.update(block);
+      sink(block);
+      done += got;
+      onBytes?.(got);
+    }
+    const after = fstatSync(fd, { bigint: true });
+    if (Number(after.size) !== file.size || after.mtimeNs !== stat.mtimeNs) throw new CliError("changed while it was read; write the tape again", { path: file.source });
+    const hexes = new Map<HashFormat, string>();
+    for (const [algorithm, hex] of hashers.hexes()) for (const f of formats) if (algorithmOf(f) === algorithm) hexes.set(f, hex);
+    return { hexes, stat };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The tape's catalog entry: what `catalog` reads back without the index. */
+function tapeCatalogEntry(options: WriteOptions, volumeUuid: string | undefined, files: readonly WrittenFile[], written: string): Uint8Array {
+  const entry = {
+    format: "ltfs-pack tape",
+    version: 1,
+    tape: {
+      serial: options.serial, volumeUuid, number: options.tapeNumber, of: options.plan.tapes.length, written,
+      kind: options.plan.capacity.name, usableBytes: options.plan.capacity.usableBytes, blockSize: options.plan.capacity.blockSize,
+    },
+    files: files.map((f) => ({ path: f.path, size: f.size, modified: f.modified.toISOString(), hashes: Object.fromEntries(f.hexes), startBlock: f.startBlock })),
+  };
+  return new TextEncoder().encode(`${JSON.stringify(entry, null, 1)}\n`);
+}
+
+/**
+ * The generated files that close a tape: the catalog entry, then the MHL generation (which
+ * records the catalog entry too, so the whole volume verifies) and its chain.
+ */
+async function closingFiles(options: WriteOptions, volumeUuid: string | undefined, files: readonly WrittenFile[], date: Date): Promise<{ path: string; bytes: Uint8Array }[]> {
+  const entry = tapeCatalogEntry(options, volumeUuid, files, date.toISOString());
+  const hexes = new Map<HashFormat, string>();
+  for (const format of options.formats) hexes.set(format, await hashBytes(format, entry));
+  const listed = [...files, { path: TAPE_CATALOG_FILE, size: entry.length, modified: date, hexes }];
+  const history = await historyFromListing(listed, [], {
+    formats: options.formats, rootName: options.serial, date, process: "transfer", tool: options.tool,
+  });
+  return [
+    { path: TAPE_CATALOG_FILE, bytes: entry },
+    { path: `${HISTORY_FOLDER}/${history.generationFileName}`, bytes: history.generation },
+    { path: `${HISTORY_FOLDER}/ascmhl_chain.xml`, bytes: history.chain },
+  ];
+}
+
+/** The plan's tape `n`, or a usage error. */
+function plannedTape(plan: PlanFile, n: number) {
+  const tape = plan.tapes.find((t) => t.index === n);
+  if (!tape) throw new CliError(`the plan has ${plan.tapes.length} tape(s); --tape ${n} is not one of them`);
+  return tape;
+}
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** An index under construction: the directory tree and its UID counter. */
+class IndexTree {
+  readonly root: LtfsDirectory;
+  #folders = new Map<string, LtfsDirectory>();
+  highestUid = 1;
+
+  constructor(volumeName: string, time: string) {
+    this.root = emptyDirectory(volumeName, 1, time);
+    this.#folders.set("", this.root);
+  }
+
+  nextUid(): number {
+    return ++this.highestUid;
+  }
+
+  /** The folder at `path`, created (with `times(path)`) along with its parents when missing. */
+  folder(path: string, times: (path: string) => Omit<LtfsDirectory, "kind" | "name" | "readOnly" | "fileUid" | "xattrs" | "contents">): LtfsDirectory {
+    const existing = this.#folders.get(path);
+    if (existing) return existing;
+    const cut = path.lastIndexOf("/");
+    const parent = this.folder(cut < 0 ? "" : path.slice(0, cut), times);
+    const folder: LtfsDirectory = { kind: "directory", name: path.slice(cut + 1), readOnly: false, fileUid: this.nextUid(), xattrs: [], contents: [], ...times(path) };
+    parent.contents.push(folder);
+    this.#folders.set(path, folder);
+    return folder;
+  }
+}
+
+/**
+ * Writes tape `tapeNumber` of the plan as a new LTFS volume in `dir` (created; it must not exist
+ * or be empty).
+ * @throws {CliError} for a folder that is not empty, a plan without that tape, or a write error
+ *   on the virtual tape. Source files that cannot be read are reported through `onEvent` and
+ *   left out; the summary lists them.
+ */
+export async function writeVtape(dir: string, options: WriteOptions): Promise<WriteSummary> {
+  const tape = plannedTape(options.plan, options.tapeNumber);
+  const capacity = options.plan.capacity;
+  const blockSize = capacity.blockSize;
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new CliError("is not a folder; give a new or empty folder for the virtual tape", { path: dir });
+    if (readdirSync(dir).length > 0) throw new CliError("is not empty; a virtual tape is written into a new or empty folder, never over one", { path: dir });
+  }
+  mkdirSync(dir, { recursive: true });
+
+  const volumeUuid = randomUUID();
+  const formatTime = formatLtfsTime(nowNs());
+  const creator = `${options.tool.name} ${options.tool.version} - ${process.platform}`;
+  const label: LtfsLabel = {
+    serial: options.serial, creator, formatTime, volumeUuid, indexPartition: "a", dataPartition: "b", blockSize, compression: false,
+  };
+  const letter = (partition: number) => (partition === INDEX_PARTITION ? "a" : "b");
+  // The backend gives 5% of its capacity to the index partition; size it so the data partition holds the plan's.
+  const capacityMb = Math.ceil(capacity.dataPartitionBytes / 1_000_000 / 0.95) + 1;
+  const w = new VtapeWriter(dir);
+  writeFileSync(join(dir, CARTRIDGE_CONFIG), cartridgeConfigXml(capacityMb));
+
+  const records = (bytes: Uint8Array) => {
+    const out: Uint8Array[] = [];
+    for (let at = 0; at < bytes.length; at += blockSize) out.push(bytes.subarray(at, Math.min(bytes.length, at + blockSize)));
+    return out;
+  };
+
+  // Label construct on both partitions: VOL1, file mark, ltfslabel, file mark.
+  for (const partition of [DATA_PARTITION, INDEX_PARTITION]) {
+    w.writeRecord(partition, vol1Record(options.serial));
+    w.writeFilemark(partition);
+    w.writeRecord(partition, new TextEncoder().encode(writeLabelXml(label, letter(partition))));
+    w.writeFilemark(partition);
+  }
+
+  const tree = new IndexTree(options.serial, formatTime);
+  let generation = 0;
+  let previous: TapePosition | undefined;
+  /** Writes an index construct (file mark, index records, file mark) at the end of `partition`. */
+  const writeIndex = (partition: number, reason: string, sameGeneration = false) => {
+    if (!sameGeneration) generation++;
+    w.writeFilemark(partition);
+    const location: TapePosition = { partition: letter(partition), startBlock: w.position(partition) };
+    const index: LtfsIndex = {
+      version: LTFS_INDEX_VERSION, creator, volumeUuid, generationNumber: generation, updateTime: formatLtfsTime(nowNs()),
+      location, allowPolicyUpdate: true, highestFileUid: tree.highestUid, volumeLockState: "unlocked", root: tree.root,
+    };
+    if (previous) index.previousGenerationLocation = previous;
+    for (const record of records(new TextEncoder().encode(writeIndexXml(index)))) w.writeRecord(partition, record);
+    w.writeFilemark(partition);
+    w.markEnd(partition);
+    if (partition === DATA_PARTITION) previous = location;
+    w.flush();
+    options.onEvent?.({ event: "index", partition: location.partition, block: location.startBlock, generation, reason });
+  };
+
+  // Generation 1, as mkltfs leaves a fresh volume: an empty index on both partitions, the data
+  // partition's first. The index partition's closing index is written over this one, from its
+  // leading file mark, as LTFS does at every unmount.
+  writeIndex(DATA_PARTITION, "format");
+  const indexPartitionAppend = w.position(INDEX_PARTITION);
+  writeIndex(INDEX_PARTITION, "format", true);
+  const indexPartitionIndexBlock = indexPartitionAppend + 1;
+
+  const files: WrittenFile[] = [];
+  const failed: { path: string; message: string }[] = [];
+  const buffer = new Uint8Array(blockSize);
+  let bytes = 0;
+  const backup = () => formatLtfsTime(nowNs());
+  const folderTimes = (source: PlannedFile) => (path: string) => {
+    try {
+      return timesOf(statSync(sourceFolderOf(source, path), { bigint: true }), backup());
+    } catch {
+      const now = backup();
+      return { creationTime: now, changeTime: now, modifyTime: now, accessTime: now, backupTime: now };
+    }
+  };
+
+  const addFile = (path: string, entry: Omit<LtfsFile, "name" | "fileUid">, times: (path: string) => ReturnType<typeof timesOf>) => {
+    const cut = path.lastIndexOf("/");
+    const folder = tree.folder(cut < 0 ? "" : path.slice(0, cut), times);
+    folder.contents.push({ ...entry, name: path.slice(cut + 1), fileUid: tree.nextUid() });
+  };
+
+  for (const set of fileSets(tape.files)) {
+    for (const file of set) {
+      const startBlock = w.position(DATA_PARTITION);
+      try {
+        const { hexes, stat } = await readSource(file, options.formats, blockSize, buffer, (block) => {
+          w.writeRecord(DATA_PARTITION, block);
+        }, options.onBytes);
+        const xattrs: LtfsXattr[] = [...hexes].map(([format, value]) => ({ key: hashAttributeName(format), value }));
+        addFile(file.path, {
+          kind: "file", readOnly: (Number(stat.mode) & 0o222) === 0, length: file.size, xattrs,
+          extents: file.size === 0 ? [] : [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: file.size }],
+          ...timesOf(stat, backup()),
+        }, folderTimes(file));
+        const written: WrittenFile = { path: file.path, size: file.size, modified: new Date(Number(stat.mtimeNs / 1_000_000n)), hexes };
+        if (file.size > 0) written.startBlock = startBlock;
+        files.push(written);
+        bytes += file.size;
+        options.onEvent?.({ event: "file", path: file.path, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
+      } catch (error) {
+        if (!(error instanceof CliError)) throw error;
+        failed.push({ path: file.path, message: `${error.path}: ${error.message}` });
+        options.onEvent?.({ event: "failed", path: file.path, message: `${error.path}: ${error.message}` });
+      }
+    }
+    writeIndex(DATA_PARTITION, `file set ${setName(set)}`);
+  }
+
+  // The tape's own MHL history and catalog entry, after the data.
+  const now = new Date();
+  const nowText = formatLtfsTime(BigInt(now.getTime()) * 1_000_000n);
+  const generatedTimes = () => ({ creationTime: nowText, changeTime: nowText, modifyTime: nowText, accessTime: nowText, backupTime: nowText });
+  for (const generated of await closingFiles(options, volumeUuid, files, now)) {
+    const startBlock = w.position(DATA_PARTITION);
+    for (const record of records(generated.bytes)) w.writeRecord(DATA_PARTITION, record);
+    addFile(generated.path, {
+      kind: "file", readOnly: false, length: generated.bytes.length, xattrs: [],
+      extents: [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: generated.bytes.length }],
+      ...generatedTimes(),
+    }, generatedTimes);
+  }
+  // Closing: the last generation on the data partition, then the same on the index partition,
+  // written over the index partition's previous index construct (from its leading file mark).
+  writeIndex(DATA_PARTITION, "close");
+  w.truncate(INDEX_PARTITION, indexPartitionAppend);
+  writeIndex(INDEX_PARTITION, "close", true);
+  writeCoherency(dir, volumeUuid, generation, previous!.startBlock, indexPartitionIndexBlock);
+  w.flush();
+  return { serial: options.serial, volumeUuid, files, failed, bytes, blocks: w.position(DATA_PARTITION), generation };
+}
+
+/**
+ * Writes tape `tapeNumber` of the plan through a mounted LTFS volume: free space checked first,
+ * files in plan order as one stream, each under a temporary name renamed into place, digests
+ * set as `user.` attributes (LTFS stores `user.ltfs.hash.*` in the index), and an index written
+ * (`user.ltfs.sync`) after every file set. A folder that is not an LTFS mount is written the same
+ * way, without the LTFS-only steps, and the caller is told through `isLtfs`.
+ */
+export async function writeMount(mount: string, options: WriteOptions): Promise<WriteSummary & { isLtfs: boolean }> {
+  const tape = plannedTape(options.plan, options.tapeNumber);
+  let stat;
+  try {
+    stat = statSync(mount);
+  } catch (error) {
+    throw new CliError(`cannot be used: ${describeSystemError(error)}`, { path: mount });
+  }
+  if (!stat.isDirectory()) throw new CliError("is not a folder; give the mount point of an LTFS volume", { path: mount });
+  const isLtfs = getXattr(mount, "user.ltfs.volumeUUID") !== undefined;
+  const fs = statfsSync(mount);
+  const free = Number(fs.bavail) * Number(fs.bsize);
+  const needed = tape.files.reduce((sum, f) => sum + f.blocks * options.plan.capacity.blockSize, 0);
+  if (free < needed) {
+    throw new CliError(`has ${free} bytes free, tape ${options.tapeNumber} of the plan needs ${needed}; load a blank tape or plan again`, { path: mount });
+  }
+  for (const file of tape.files) {
+    if (existsSync(join(mount, file.path))) throw new CliError(`already exists on the volume; nothing was written (load a blank tape, or plan without it)`, { path: join(mount, file.path) });
+  }
+  const blockSize = options.plan.capacity.blockSize;
+  const buffer = new Uint8Array(blockSize);
+  const files: WrittenFile[] = [];
+  const failed: { path: string; message: string }[] = [];
+  let bytes = 0;
+  const sync = (reason: string) => {
+    if (!isLtfs) return;
+    setXattr(mount, "user.ltfs.sync", "1");
+    options.onEvent?.({ event: "index", partition: "b", block: Number(getXattr(mount, "user.ltfs.indexLocation")?.split(":")[1] ?? 0), generation: Number(getXattr(mount, "user.ltfs.indexGeneration") ?? 0), reason });
+  };
+  for (const set of fileSets(tape.files)) {
+    for (const file of set) {
+      const target = join(mount, file.path);
+      mkdirSync(dirname(target), { recursive: true });
+      const out = new AtomicFile(target);
+      try {
+        const { hexes, stat: source } = await readSource(file, options.formats, blockSize, buffer, (block) => {
+          let done = 0;
+          while (done < block.length) done += writeSync(out.fd, block, done, block.length - done);
+        }, options.onBytes);
+        out.commit(false, false);
+        utimesSync(target, new Date(Number(source.atimeNs / 1_000_000n)), new Date(Number(source.mtimeNs / 1_000_000n)));
+        for (const [format, value] of hexes) trySetXattr(target, `user.${hashAttributeName(format)}`, value);
+        const written: WrittenFile = { path: file.path, size: file.size, modified: new Date(Number(source.mtimeNs / 1_000_000n)), hexes };
+        const start = isLtfs ? getXattr(target, "user.ltfs.startblock") : undefined;
+        if (start !== undefined && file.size > 0) written.startBlock = Number(start);
+        files.push(written);
+        bytes += file.size;
+        options.onEvent?.({ event: "file", path: file.path, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
+      } catch (error) {
+        out.discard();
+        if (!(error instanceof CliError)) throw new CliError(`write failed: ${describeSystemError(error)}`, { path: target });
+        failed.push({ path: file.path, message: `${error.path}: ${error.message}` });
+        options.onEvent?.({ event: "failed", path: file.path, message: `${error.path}: ${error.message}` });
+      }
+    }
+    sync(`file set ${setName(set)}`);
+  }
+  const volumeUuid = isLtfs ? getXattr(mount, "user.ltfs.volumeUUID") : undefined;
+  for (const generated of await closingFiles(options, volumeUuid, files, new Date())) {
+    const target = join(mount, generated.path);
+    mkdirSync(dirname(target), { recursive: true });
+    const out = new AtomicFile(target);
+    try {
+      let done = 0;
+      while (done < generated.bytes.length) done += writeSync(out.fd, generated.bytes, done, generated.bytes.length - done);
+      out.commit(false, false);
+    } catch (error) {
+      out.discard();
+      throw new CliError(`write failed: ${describeSystemError(error)}`, { path: target });
+    }
+  }
+  sync("close");
+  return { serial: options.serial, volumeUuid, files, failed, bytes, isLtfs };
+}
+
+/** Sets an attribute where the file system keeps them; a file system without them loses only the copy of the digest. */
+function trySetXattr(path: string, name: string, value: string): void {
+  try {
+    setXattr(path, name, value);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ENOTSUP" && (error as { code?: string }).code !== "EOPNOTSUPP") throw error;
+  }
+}
