@@ -270,7 +270,7 @@ for (const runner of runners()) {
       makeTree(join(dir, "DAY01"), { "A001/a.mov": 1 });
       const help = pack(["--help"], dir);
       expect(help.code).toBe(0);
-      expect(help.stdout).toContain("COMMANDS\n\n  plan    Span folders over LTFS tapes");
+      expect(help.stdout).toContain("COMMANDS\n\n     plan    Span folders over LTFS tapes");
       expect(help.stdout).toContain("Exit codes:\n  0  the plan was made\n  2  usage error, unknown command, unreadable source, or a file larger than a tape\n");
       const planHelp = pack(["plan", "--help"], dir);
       expect(planHelp.code).toBe(0);
@@ -278,7 +278,7 @@ for (const runner of runners()) {
       expect(planHelp.stdout).toContain("Exit codes:\n  0  the plan was made\n");
 
       const cases: Array<[string[], string]> = [
-        [["write", "DAY01"], "ltfs-pack: unknown command 'write'; see 'ltfs-pack --help'\n"],
+        [["restore", "DAY01"], "ltfs-pack: unknown command 'restore'; see 'ltfs-pack --help'\n"],
         [[], "ltfs-pack: missing command; see 'ltfs-pack --help'\n"],
         [["plan", "DAY01"], "ltfs-pack plan: Missing required argument: --tape; see 'ltfs-pack plan --help'\n"],
         [["plan", "DAY01", "--tape", "LTO-4"], "ltfs-pack plan: unknown tape 'LTO-4'; use LTO-5, LTO-6, LTO-7, LTO-8, LTO-9 or a size in bytes\n"],

@@ -3,7 +3,8 @@
  * ltfs-pack — put folders of camera cards onto LTFS tapes. `plan` spans the sources over the
  * fewest tapes, never splitting a file and keeping each card or roll on one tape where it fits.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { defineCommand } from "citty";
 import { CliError, describeSystemError, usageError } from "../lib/cli/errors.ts";
 import { Output } from "../lib/cli/output.ts";
@@ -12,6 +13,9 @@ import { runTool } from "../lib/cli/run.ts";
 import { parseCount } from "../lib/cli/units.ts";
 import { DEFAULT_HASH_FORMAT, HASH_FORMATS, parseHashFormat } from "../lib/mhl/formats.ts";
 import { SERIAL_PATTERN } from "../lib/ltfs/label.ts";
+import { writeFileAtomically } from "../lib/io/atomic_file.ts";
+import { buildCatalog } from "../lib/ltfs/catalog.ts";
+import { catalogHtml } from "../lib/ltfs/catalog_html.ts";
 import { checkIndex, type IndexCheckOptions } from "../lib/ltfs/index_check.ts";
 import type { LtfsIndex } from "../lib/ltfs/index_model.ts";
 import { readIndexXml } from "../lib/ltfs/index_xml.ts";
@@ -111,7 +115,7 @@ async function runPlan(args: Record<string, unknown>): Promise<number> {
   const sources = (args._ as string[] | undefined) ?? [];
   const capacity = tapeCapacity(parseTape(String(args.tape)), parseReserve(args.reserve as string | undefined));
   const out = new Output();
-  const result = planTapes(sources, { capacity, onProblem: (problem) => out.error(`${TOOL}: ${problem.path}: ${problem.message}`) });
+  const result = planTapes(sources, { capacity, onProblem: (problem) => out.error(`${TOOL} ${name}: ${problem.path}: ${problem.message}`) });
   if (args.json) out.data(`${JSON.stringify(planToJson(result), null, 2)}\n`);
   else if (process.stdout.isTTY) out.data(formatPlanTable(result, { color: !process.env.NO_COLOR }));
   else out.data(formatPlanText(result));
@@ -195,20 +199,22 @@ async function runWrite(args: Record<string, unknown>, raw: string[]): Promise<n
         }
         if (event.event === "failed") {
           progress.clear();
-          out.error(`${TOOL}: ${event.message}`);
+          out.error(`${TOOL} ${name}: ${event.message}`);
         }
         if (json) out.data(`${JSON.stringify({ ...event, serial: serials[i] })}\n`);
+        // An index event marks a consistent volume: let a watcher see it now.
+        if (event.event === "index") out.flush();
       },
     };
     const summary = target.kind === "vtape" ? await writeVtape(target.dir, options) : await writeMount(target.dir, options);
     progress.finish();
-    if ("isLtfs" in summary && !summary.isLtfs) out.error(`${TOOL}: ${target.dir}: not an LTFS mount (no user.ltfs.volumeUUID); written as a plain folder, no index syncs`);
+    if ("isLtfs" in summary && !summary.isLtfs) out.error(`${TOOL} ${name}: ${target.dir}: not an LTFS mount (no user.ltfs.volumeUUID); written as a plain folder, no index syncs`);
     // Copies must agree: a source that hashes differently the second time changed under us.
     if (first) {
       for (const [path, hashes] of digests) {
         if (first.has(path) && JSON.stringify(first.get(path)) !== JSON.stringify(hashes)) {
           failures++;
-          out.error(`${TOOL}: ${path}: hashes differently on copy ${i + 1} than on copy 1; the source changed while the copies were written`);
+          out.error(`${TOOL} ${name}: ${path}: hashes differently on copy ${i + 1} than on copy 1; the source changed while the copies were written`);
         }
       }
     } else first = digests;
@@ -250,13 +256,13 @@ async function runVerify(args: Record<string, unknown>): Promise<number> {
     if (json) out.data(`${JSON.stringify(result)}\n`);
     if (result.status === "ok") return;
     const detail = result.mismatches?.map((m) => `${m.format} ${m.found}, ${m.source === "mhl" ? "the MHL" : "the index"} says ${m.expected}`).join("; ");
-    out.error(`${TOOL}: ${result.path}: ${result.status === "mismatch" ? "MISMATCH" : result.status.toUpperCase()}${detail ? `: ${detail}` : ""}${result.message ? ` (${result.message})` : ""}`);
+    out.error(`${TOOL} ${name}: ${result.path}: ${result.status === "mismatch" ? "MISMATCH" : result.status.toUpperCase()}${detail ? `: ${detail}` : ""}${result.message ? ` (${result.message})` : ""}`);
   };
   const target = (vtape ?? mount)!;
   const summary = vtape !== undefined ? await verifyVtape(vtape, onResult) : await verifyMount(mount!, onResult);
-  for (const problem of summary.problems) out.error(`${TOOL}: ${problem}`);
+  for (const problem of summary.problems) out.error(`${TOOL} ${name}: ${problem}`);
   const failed = summary.failed + summary.problems.length;
-  if (!summary.mhl) out.error(`${TOOL}: ${target}: no ASC MHL on the tape (ascmhl/); compared with the index's digests only`);
+  if (!summary.mhl) out.error(`${TOOL} ${name}: ${target}: no ASC MHL on the tape (ascmhl/); compared with the index's digests only`);
   if (!json) {
     out.data(failed === 0
       ? `verified ${target}: ${summary.checked} files, ${summary.bytes} bytes read back, all match${summary.mhl ? ` ${summary.mhl}` : " the index"}\n`
@@ -307,10 +313,43 @@ async function runIndex(args: Record<string, unknown>): Promise<number> {
   const problems = checkIndex(parsed, options);
   for (const problem of problems) out.data(`${problem.path}: ${problem.message}\n`);
   out.error(problems.length === 0
-    ? `${TOOL}: ${vtape ?? file}: index generation ${parsed.generationNumber} is sound (${indexFiles(parsed.root).length} files)`
-    : `${TOOL}: ${vtape ?? file}: ${problems.length} problem(s) in index generation ${parsed.generationNumber}`);
+    ? `${TOOL} ${name}: ${vtape ?? file}: index generation ${parsed.generationNumber} is sound (${indexFiles(parsed.root).length} files)`
+    : `${TOOL} ${name}: ${vtape ?? file}: ${problems.length} problem(s) in index generation ${parsed.generationNumber}`);
   out.flush();
   return problems.length > 0 ? 1 : 0;
+}
+
+const CATALOG_EPILOGUE = `Reads each tape — a virtual tape folder (its latest index), a mounted LTFS
+volume (a walk, with digests and start blocks from LTFS's attributes) or a saved
+index XML file — and writes to the output folder:
+  catalog.json  one record per file: tape serial, path, size, digests, start block
+  index.html    one self-contained page: search by name, path or digest (all
+                words must match; the search is kept in the address as #q=…),
+                which tape(s) hold each file, and a fill bar per tape
+The tapes' own ascmhl/ and ${TAPE_CATALOG_FILE} are left out.
+
+Exit codes:
+  0  the catalog was written
+  2  usage error, a tape that cannot be read, two tapes with one serial, or
+     catalog files already in the folder (give --force to replace them)`;
+
+async function runCatalog(args: Record<string, unknown>): Promise<number> {
+  const tapes = (args._ as string[] | undefined) ?? [];
+  if (tapes.length === 0) throw usageError(`give at least one tape (virtual tape folder, mount point or index XML); see '${TOOL} catalog --help'`);
+  const dir = String(args.output);
+  const catalogData = buildCatalog(tapes);
+  mkdirSync(dir, { recursive: true });
+  const overwrite = Boolean(args.force);
+  for (const name of ["catalog.json", "index.html"]) {
+    if (!overwrite && existsSync(join(dir, name))) throw new CliError("already exists; give --force to replace it", { path: join(dir, name) });
+  }
+  writeFileAtomically(join(dir, "catalog.json"), `${JSON.stringify(catalogData, null, 1)}\n`, { overwrite });
+  writeFileAtomically(join(dir, "index.html"), catalogHtml(catalogData), { overwrite });
+  const out = new Output();
+  for (const tape of catalogData.tapes) out.data(`${tape.serial}\t${tape.kind}\t${tape.files} files\t${tape.bytes} bytes\t${tape.source}\n`);
+  out.error(`${TOOL} ${name}: catalog of ${catalogData.tapes.length} tape(s), ${catalogData.files.length} files: ${join(dir, "catalog.json")}, ${join(dir, "index.html")}`);
+  out.flush();
+  return 0;
 }
 
 /** The subcommand's position: the first argument that is not an option of `ltfs-pack` itself. */
@@ -327,6 +366,8 @@ if (name === "plan") {
   await runTool({ command: verify, epilogue: VERIFY_EPILOGUE, main: (args) => runVerify(args as Record<string, unknown>) }, rest);
 } else if (name === "index") {
   await runTool({ command: index, epilogue: INDEX_EPILOGUE, main: (args) => runIndex(args as Record<string, unknown>) }, rest);
+} else if (name === "catalog") {
+  await runTool({ command: catalog, epilogue: CATALOG_EPILOGUE, main: (args) => runCatalog(args as Record<string, unknown>) }, rest);
 } else {
   await runTool({
     command,

@@ -91,7 +91,7 @@ export class Volume {
 
   /**
    * Streams a file's bytes, extent by extent, as whole records (the last one cut to length);
-   * bytes no extent covers are zeros.
+   * bytes no extent covers are zeros. Each chunk is valid until the next is asked for.
    * @throws {CliError} naming the file when a record is missing or shorter than its extent needs.
    */
   *read(entry: IndexedFile): Generator<Uint8Array> {
@@ -142,7 +142,9 @@ export class Volume {
 
   /** A whole (small) file's bytes. */
   readAll(entry: IndexedFile): Uint8Array {
-    const parts = [...this.read(entry)];
+    // read() hands out one reused buffer; each chunk is copied before the next is read.
+    const parts: Uint8Array[] = [];
+    for (const chunk of this.read(entry)) parts.push(chunk.slice());
     return Buffer.concat(parts);
   }
 }

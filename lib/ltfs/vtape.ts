@@ -9,7 +9,7 @@
  * A cartridge configuration (`filedebug_tc_conf.xml`) tells the backend which cartridge type it
  * emulates and its capacity.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { flushFileSystem } from "../io/libc.ts";
 
@@ -31,20 +31,17 @@ export function positionFile(partition: number, block: number, kind: PositionKin
 }
 
 /**
- * Writes positions in order on each partition. Each record is one file, written whole; the
- * end-of-data mark is moved with {@link markEnd} once a consistent point is reached (an index
- * after its file mark), and removed by the next write, as a drive overwrites it.
+ * Writes positions in order on each partition. Each record is one file, written whole, and the
+ * end-of-data mark always follows the last position written.
  */
 export class VtapeWriter {
   readonly dir: string;
   #next: [number, number];
-  #end: [number | undefined, number | undefined] = [undefined, undefined];
 
   /** Continues a tape whose partitions end at `next` (0 for a blank tape). */
   constructor(dir: string, next: [number, number] = [0, 0]) {
     this.dir = dir;
     this.#next = [...next];
-    for (const p of [0, 1] as const) if (existsSync(join(dir, positionFile(p, next[p], "E")))) this.#end[p] = next[p];
   }
 
   /** The position the next write on `partition` goes to. */
@@ -52,42 +49,42 @@ export class VtapeWriter {
     return this.#next[partition as 0 | 1];
   }
 
-  #claim(partition: number): number {
+  /**
+   * Takes the next position. As a drive (and the reference backend) does, the end-of-data mark
+   * moves with every write: the new position's file is written while the old mark still hides
+   * it, then the mark goes after it, so an interruption leaves the tape ending after the last
+   * complete position.
+   */
+  #claim(partition: number, write: (path: string) => void): number {
     const block = this.#next[partition as 0 | 1];
-    const end = this.#end[partition as 0 | 1];
-    if (end !== undefined) {
-      rmSync(join(this.dir, positionFile(partition, end, "E")), { force: true });
-      this.#end[partition as 0 | 1] = undefined;
-    }
+    write(join(this.dir, positionFile(partition, block, "R")));
     this.#next[partition as 0 | 1] = block + 1;
+    this.markEnd(partition);
+    rmSync(join(this.dir, positionFile(partition, block, "E")), { force: true });
     return block;
   }
 
   /** Writes one record; returns its block number. */
   writeRecord(partition: number, bytes: Uint8Array): number {
-    const block = this.#claim(partition);
-    const fd = openSync(join(this.dir, positionFile(partition, block, "R")), "wx");
-    try {
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    } finally {
-      closeSync(fd);
-    }
-    return block;
+    return this.#claim(partition, (path) => {
+      const fd = openSync(path, "wx");
+      try {
+        let done = 0;
+        while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      } finally {
+        closeSync(fd);
+      }
+    });
   }
 
   /** Writes a file mark; returns its position. */
   writeFilemark(partition: number): number {
-    const block = this.#claim(partition);
-    closeSync(openSync(join(this.dir, positionFile(partition, block, "F")), "wx"));
-    return block;
+    return this.#claim(partition, (path) => closeSync(openSync(path.replace(/_R$/, "_F"), "wx")));
   }
 
   /** Marks the end of data at the next position of `partition`. */
   markEnd(partition: number): void {
-    const block = this.#next[partition as 0 | 1];
-    closeSync(openSync(join(this.dir, positionFile(partition, block, "E")), "w"));
-    this.#end[partition as 0 | 1] = block;
+    closeSync(openSync(join(this.dir, positionFile(partition, this.#next[partition as 0 | 1], "E")), "w"));
   }
 
   /** Removes `partition`'s positions from `from` on; the next write goes to `from`, as a drive overwrites. */
@@ -97,7 +94,6 @@ export class VtapeWriter {
       for (const kind of ["R", "F", "E"] as const) rmSync(join(this.dir, positionFile(partition, block, kind)), { force: true });
     }
     this.#next[partition as 0 | 1] = from;
-    this.#end[partition as 0 | 1] = undefined;
   }
 
   /** Makes everything written so far durable (one syncfs for the folder's file system). */

@@ -125,9 +125,12 @@ function setName(set: readonly PlannedFile[]): string {
   return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
 }
 
-/** The folder a tape path's folder was read from: the source with the rest of the path cut off. */
+/** The folder a tape folder was read from: the source, up as many levels as the folder is above the file. */
 function sourceFolderOf(file: PlannedFile, folderPath: string): string {
-  return file.source.slice(0, file.source.length - (file.path.length - folderPath.length));
+  const levels = file.path.split("/").length - (folderPath === "" ? 0 : folderPath.split("/").length);
+  let folder = file.source;
+  for (let i = 0; i < levels; i++) folder = dirname(folder);
+  return folder;
 }
 
 /**
@@ -304,7 +307,6 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
     if (previous) index.previousGenerationLocation = previous;
     for (const record of records(new TextEncoder().encode(writeIndexXml(index)))) w.writeRecord(partition, record);
     w.writeFilemark(partition);
-    w.markEnd(partition);
     if (partition === DATA_PARTITION) previous = location;
     w.flush();
     options.onEvent?.({ event: "index", partition: location.partition, block: location.startBlock, generation, reason });
@@ -340,22 +342,24 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
 
   for (const set of fileSets(tape.files)) {
     for (const file of set) {
+      // Names go into the index in NFC, as LTFS presents and compares them.
+      const tapePath = file.path.normalize("NFC");
       const startBlock = w.position(DATA_PARTITION);
       try {
         const { hexes, stat } = await readSource(file, options.formats, blockSize, buffer, (block) => {
           w.writeRecord(DATA_PARTITION, block);
         }, options.onBytes);
         const xattrs: LtfsXattr[] = [...hexes].map(([format, value]) => ({ key: hashAttributeName(format), value }));
-        addFile(file.path, {
+        addFile(tapePath, {
           kind: "file", readOnly: (Number(stat.mode) & 0o222) === 0, length: file.size, xattrs,
           extents: file.size === 0 ? [] : [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: file.size }],
           ...timesOf(stat, backup()),
         }, folderTimes(file));
-        const written: WrittenFile = { path: file.path, size: file.size, modified: new Date(Number(stat.mtimeNs / 1_000_000n)), hexes };
+        const written: WrittenFile = { path: tapePath, size: file.size, modified: new Date(Number(stat.mtimeNs / 1_000_000n)), hexes };
         if (file.size > 0) written.startBlock = startBlock;
         files.push(written);
         bytes += file.size;
-        options.onEvent?.({ event: "file", path: file.path, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
+        options.onEvent?.({ event: "file", path: tapePath, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
       } catch (error) {
         if (!(error instanceof CliError)) throw error;
         failed.push({ path: file.path, message: `${error.path}: ${error.message}` });
@@ -437,7 +441,7 @@ export async function writeMount(mount: string, options: WriteOptions): Promise<
         out.commit(false, false);
         utimesSync(target, new Date(Number(source.atimeNs / 1_000_000n)), new Date(Number(source.mtimeNs / 1_000_000n)));
         for (const [format, value] of hexes) trySetXattr(target, `user.${hashAttributeName(format)}`, value);
-        const written: WrittenFile = { path: file.path, size: file.size, modified: new Date(Number(source.mtimeNs / 1_000_000n)), hexes };
+        const written: WrittenFile = { path: file.path.normalize("NFC"), size: file.size, modified: new Date(Number(source.mtimeNs / 1_000_000n)), hexes };
         const start = isLtfs ? getXattr(target, "user.ltfs.startblock") : undefined;
         if (start !== undefined && file.size > 0) written.startBlock = Number(start);
         files.push(written);

@@ -1,0 +1,191 @@
+/**
+ * The offline catalog: every file of every tape, searchable with no tape loaded. Tapes are read
+ * from virtual tapes (their latest index), mounted LTFS volumes (a walk with LTFS's attributes)
+ * or saved index XML; each file becomes one record (tape serial, path, size, digests, start
+ * block). The catalog is written as JSON and as one self-contained HTML page (see
+ * `catalog_html.ts`).
+ */
+import { readFileSync, statfsSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
+import { CliError, describeSystemError } from "../cli/errors.ts";
+import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
+import { getXattr } from "../io/libc.ts";
+import { walkFiles } from "../io/walk.ts";
+import { HASH_FORMATS } from "../mhl/formats.ts";
+import type { LtfsIndex } from "./index_model.ts";
+import { readIndexXml } from "./index_xml.ts";
+import { indexFiles, Volume } from "./volume.ts";
+import { formatOfHashAttribute, hashAttributeName, TAPE_CATALOG_FILE } from "./write.ts";
+
+/** One tape of the catalog. */
+export interface CatalogTape {
+  serial: string;
+  volumeUuid?: string;
+  /** Where it was read from, and how. */
+  source: string;
+  kind: "vtape" | "mount" | "index";
+  generation?: number;
+  updated?: string;
+  files: number;
+  bytes: number;
+  /** Bytes of file data the tape holds when full, where known (for the fill bar). */
+  capacityBytes?: number;
+}
+
+/** One file on one tape. */
+export interface CatalogRecord {
+  tape: string;
+  path: string;
+  size: number;
+  /** Digests by format (`xxh128`, `md5`, …). */
+  hashes: Record<string, string>;
+  startBlock?: number;
+  modified?: string;
+}
+
+/** A whole catalog. */
+export interface Catalog {
+  format: "ltfs-pack catalog";
+  version: 1;
+  created: string;
+  tapes: CatalogTape[];
+  files: CatalogRecord[];
+}
+
+/** Paths that are the tape's own bookkeeping, not content. */
+function isBookkeeping(path: string): boolean {
+  return path === TAPE_CATALOG_FILE || path.startsWith("ascmhl/");
+}
+
+/** What the tape's catalog entry (written by `write`) says about capacity, if present. */
+function capacityFromEntry(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const entry = JSON.parse(text) as { tape?: { usableBytes?: unknown } };
+    return typeof entry.tape?.usableBytes === "number" ? entry.tape.usableBytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records and the tape line from an index. */
+function fromIndex(index: LtfsIndex, serial: string, source: string, kind: CatalogTape["kind"], capacityBytes?: number): { tape: CatalogTape; records: CatalogRecord[] } {
+  const records: CatalogRecord[] = [];
+  for (const { path, file } of indexFiles(index.root)) {
+    if (isBookkeeping(path)) continue;
+    const hashes: Record<string, string> = {};
+    for (const x of file.xattrs) {
+      const format = formatOfHashAttribute(x.key);
+      if (format && typeof x.value === "string") hashes[format] = x.value.trim().toLowerCase();
+    }
+    const record: CatalogRecord = { tape: serial, path, size: file.length, hashes, modified: file.modifyTime };
+    if (file.extents.length > 0) record.startBlock = Math.min(...file.extents.map((e) => e.startBlock));
+    records.push(record);
+  }
+  const tape: CatalogTape = {
+    serial, volumeUuid: index.volumeUuid, source, kind, generation: index.generationNumber, updated: index.updateTime,
+    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0),
+  };
+  if (capacityBytes !== undefined) tape.capacityBytes = capacityBytes;
+  return { tape, records };
+}
+
+/**
+ * Reads one tape for the catalog: a virtual tape folder, an LTFS mount point (a folder that is
+ * not a virtual tape), or an index XML file.
+ * @throws {CliError} naming the path when it is none of these or cannot be read.
+ */
+export function readTapeForCatalog(path: string): { tape: CatalogTape; records: CatalogRecord[] } {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path });
+  }
+  if (stat.isFile()) {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path });
+    }
+    const index = readIndexXml(text, path);
+    return fromIndex(index, index.root.name || basename(path).replace(/\.xml$/i, ""), path, "index");
+  }
+  try {
+    statSync(join(path, "1_0_R"));
+  } catch {
+    return fromMount(path);
+  }
+  const volume = Volume.open(path);
+  const entry = volume.files().find((f) => f.path === TAPE_CATALOG_FILE);
+  const capacity = capacityFromEntry(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined);
+  return fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", capacity);
+}
+
+/** A mounted volume: walk it, taking digests and start blocks from the attributes LTFS shows. */
+function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[] } {
+  const problems: string[] = [];
+  const files = walkFiles(mount, { ignore: new IgnoreList([...DEFAULT_IGNORES]), onProblem: (p) => problems.push(`${p.path}: ${p.message}`) });
+  if (files.length === 0 && problems.length > 0) throw new CliError(`cannot be read: ${problems[0]}`, { path: mount });
+  let entryText: string | undefined;
+  try {
+    entryText = readFileSync(join(mount, TAPE_CATALOG_FILE), "utf8");
+  } catch {
+    entryText = undefined;
+  }
+  let serial = getXattr(mount, "user.ltfs.volumeSerial")?.trim();
+  if (!serial && entryText) {
+    try {
+      serial = (JSON.parse(entryText) as { tape?: { serial?: string } }).tape?.serial;
+    } catch {
+      serial = undefined;
+    }
+  }
+  serial ||= basename(mount);
+  const records: CatalogRecord[] = [];
+  for (const f of files) {
+    if (isBookkeeping(f.relativePath)) continue;
+    const hashes: Record<string, string> = {};
+    for (const format of HASH_FORMATS) {
+      const value = getXattr(f.path, `user.${hashAttributeName(format)}`);
+      if (value !== undefined) hashes[format] = value.trim().toLowerCase();
+    }
+    const record: CatalogRecord = { tape: serial, path: f.relativePath, size: f.size, hashes, modified: new Date(f.mtimeMs).toISOString() };
+    const start = getXattr(f.path, "user.ltfs.startblock");
+    if (start !== undefined && f.size > 0) record.startBlock = Number(start);
+    records.push(record);
+  }
+  let capacityBytes = capacityFromEntry(entryText);
+  if (capacityBytes === undefined) {
+    try {
+      const fs = statfsSync(mount);
+      capacityBytes = Number(fs.blocks) * Number(fs.bsize);
+    } catch {
+      capacityBytes = undefined;
+    }
+  }
+  const tape: CatalogTape = {
+    serial, volumeUuid: getXattr(mount, "user.ltfs.volumeUUID")?.trim(), source: mount, kind: "mount",
+    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0),
+  };
+  if (capacityBytes !== undefined) tape.capacityBytes = capacityBytes;
+  return { tape, records };
+}
+
+/**
+ * Builds the catalog of several tapes.
+ * @throws {CliError} when two tapes share a serial (the catalog could not tell them apart).
+ */
+export function buildCatalog(paths: readonly string[], created = new Date()): Catalog {
+  const tapes: CatalogTape[] = [];
+  const files: CatalogRecord[] = [];
+  for (const path of paths) {
+    const { tape, records } = readTapeForCatalog(path);
+    const twin = tapes.find((t) => t.serial === tape.serial);
+    if (twin) throw new CliError(`has serial ${tape.serial}, like ${twin.source}; catalog each tape once`, { path });
+    tapes.push(tape);
+    files.push(...records);
+  }
+  return { format: "ltfs-pack catalog", version: 1, created: created.toISOString(), tapes, files };
+}

@@ -1,0 +1,370 @@
+/**
+ * ltfs-pack write, verify, index and catalog on real trees: many small files (an index larger
+ * than one record), a file of several blocks, exactly one block, empty files, deep folders and
+ * unicode, colon and NFD names. Every volume is read back by our own reader byte for byte and
+ * checked; where the reference LTFS tools are installed, `ltfsck` must call it consistent and a
+ * read-only FUSE mount must hold identical files. The catalog page is tested in headless Chromium.
+ */
+import { describe, expect, test } from "bun:test";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { readIndexXml } from "../lib/ltfs/index_xml.ts";
+import { readLabelXml } from "../lib/ltfs/label.ts";
+import { Volume } from "../lib/ltfs/volume.ts";
+import { anchor, BUN, randomBytes, ROOT, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+
+const BLOCK = 524_288;
+
+/** A reference LTFS tool, from PATH or the usual install prefix; undefined when not installed. */
+function reference(name: string): string | undefined {
+  return Bun.which(name) ?? (existsSync(`/opt/ltfs-ref/bin/${name}`) ? `/opt/ltfs-ref/bin/${name}` : undefined);
+}
+const LTFSCK = reference("ltfsck");
+const LTFS = reference("ltfs");
+const MKLTFS = reference("mkltfs");
+const CAN_MOUNT = LTFS !== undefined && MKLTFS !== undefined && existsSync("/dev/fuse") && process.getuid?.() === 0;
+
+function put(root: string, path: string, bytes: Uint8Array | string): void {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), bytes);
+}
+
+/**
+ * The test tree: returns relative path → bytes for every file. `nfd` adds a name in NFD (as
+ * macOS may write it); LTFS presents names in NFC, so a tree compared by `diff -r` with a
+ * mount leaves it out.
+ */
+function makeTree(root: string, nfd = true): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  const add = (path: string, bytes: Uint8Array) => {
+    put(root, path, bytes);
+    files.set(path, bytes);
+  };
+  add("A001/CLIP/big.mov", randomBytes(2 * BLOCK + 251_424, 7));
+  add("A001/empty.bin", new Uint8Array(0));
+  for (let i = 0; i < 800; i++) add(`A001/small/f${String(i).padStart(3, "0")}.txt`, new TextEncoder().encode(`file ${i}\n`));
+  add("B001/one-block.bin", randomBytes(BLOCK, 9));
+  add("B001/empty2", new Uint8Array(0));
+  add(`B001/${Array.from({ length: 12 }, (_, i) => `d${i + 1}`).join("/")}/deep.txt`, new TextEncoder().encode("deep\n"));
+  add("C001/ünïcödé 日本語 🎬.txt", new TextEncoder().encode("unicode\n"));
+  add("C001/colon: name.txt", new TextEncoder().encode("colon\n"));
+  add(nfd ? "C001/cafe\u0301.mov" : "C001/caf\u00e9.mov", randomBytes(1000, 3));
+  add("C001/<i>x.txt", new TextEncoder().encode("markup in a name\n"));
+  return files;
+}
+
+function pack(runner: ToolRunner, args: string[], cwd?: string) {
+  return tool(runner, "ltfs-pack", args, { cwd });
+}
+
+/** A planned and written tape: the folder layout used by most tests. */
+function writtenTape(runner: ToolRunner, extra: string[] = [], nfd = true) {
+  const dir = tempDir("cartkit-ltfsw-");
+  const src = join(dir, "DAY01");
+  const files = makeTree(src, nfd);
+  const plan = pack(runner, ["plan", src, "--tape", "LTO-9", "--json"], dir);
+  expect(plan.code).toBe(0);
+  writeFileSync(join(dir, "plan.json"), plan.stdout);
+  const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt", ...extra], dir);
+  return { dir, src, files, write, vtape: join(dir, "vt") };
+}
+
+/**
+ * Mounts a volume with the reference `ltfs` in the foreground, runs `body`, unmounts, and waits
+ * for ltfs to finish writing its indexes (an unmount returns before that).
+ */
+async function withLtfsMount(devname: string, mnt: string, readOnly: boolean, body: () => void): Promise<void> {
+  mkdirSync(mnt, { recursive: true });
+  const proc = Bun.spawn([LTFS!, "-f", "-o", "tape_backend=file", "-o", `devname=${devname}`, ...(readOnly ? ["-o", "ro"] : []), mnt], { stdout: "ignore", stderr: "ignore" });
+  for (let i = 0; i < 200 && !readFileSync("/proc/mounts", "utf8").includes(` ${mnt} `); i++) await Bun.sleep(50);
+  expect(readFileSync("/proc/mounts", "utf8")).toContain(` ${mnt} `);
+  try {
+    body();
+  } finally {
+    run(["umount", mnt]);
+    expect(await proc.exited).toBe(0);
+  }
+}
+
+/** Copies every file of a virtual tape out with our reader (bookkeeping included). */
+function extract(vtape: string, to: string): void {
+  const volume = Volume.open(vtape);
+  for (const entry of volume.files()) put(to, entry.path, volume.readAll(entry));
+}
+
+describe.each(runners())("ltfs-pack write --vtape ($label)", (runner) => {
+  test("a complete volume in the file backend's layout, read back byte for byte, checked and verified", () => {
+    const { dir, files, write, vtape } = writtenTape(runner);
+    const total = [...files.values()].reduce((sum, b) => sum + b.length, 0);
+    expect(write.stderr).toBe("");
+    expect(write.code).toBe(0);
+    expect(write.stdout).toMatch(new RegExp(`^tape 1 of 1 → vtape vt: serial CA0001, ${files.size} files, ${total} bytes, \\d+ blocks on the data partition, index generation 5, volume [0-9a-f-]{36}\\n$`));
+
+    // Label construct and first index on both partitions, as mkltfs lays them out.
+    for (const p of [0, 1]) {
+      expect(new TextDecoder().decode(readFileSync(join(vtape, `${p}_0_R`)))).toBe(`VOL1CA0001L${" ".repeat(13)}LTFS${" ".repeat(9)}${" ".repeat(42)}4`);
+      for (const mark of [1, 3, 4]) expect(statSync(join(vtape, `${p}_${mark}_F`)).size).toBe(0);
+      const label = readLabelXml(readFileSync(join(vtape, `${p}_2_R`), "utf8"), "label");
+      expect(label).toMatchObject({ location: p === 0 ? "a" : "b", indexPartition: "a", dataPartition: "b", blockSize: BLOCK });
+      expect(readdirSync(vtape).filter((n) => n.startsWith(`${p}_`) && n.endsWith("_E"))).toHaveLength(1);
+    }
+    // Generation 1 on the data partition (one record), then the first file at block 7.
+    expect(readIndexXml(readFileSync(join(vtape, "1_5_R"), "utf8"), "1_5_R")).toMatchObject({ generationNumber: 1, location: { partition: "b", startBlock: 5 } });
+    expect(statSync(join(vtape, "1_6_F")).size).toBe(0);
+
+    const volume = Volume.open(vtape);
+    expect(volume.label.serial).toBe("CA0001");
+    expect(volume.latest.index.generationNumber).toBe(5);
+    // The same generation closes both partitions; the index partition's copy is read. 800 small
+    // files make it larger than one record.
+    expect([volume.latest.partition, volume.latest.block]).toEqual([0, 5]);
+    expect(volume.tape.kind(0, 6)).toBe("R");
+    // The index partition holds the same generation, pointing back to the data partition's copy.
+    const onIp = readIndexXml(readFileSync(join(vtape, "0_5_R"), "utf8") + readFileSync(join(vtape, "0_6_R"), "utf8"), "ip");
+    expect([volume.tape.kind(0, 7), volume.tape.kind(0, 8)]).toEqual(["F", "E"]);
+    expect(onIp.generationNumber).toBe(5);
+    expect(onIp.location).toEqual({ partition: "a", startBlock: 5 });
+    const back = onIp.previousGenerationLocation!;
+    expect(back.partition).toBe("b");
+    const onDp = readIndexXml(readFileSync(join(vtape, `1_${back.startBlock}_R`), "utf8") + readFileSync(join(vtape, `1_${back.startBlock + 1}_R`), "utf8"), "dp");
+    expect([onDp.generationNumber, onDp.location.startBlock, volume.tape.kind(1, back.startBlock - 1), volume.tape.kind(1, back.startBlock + 2)]).toEqual([5, back.startBlock, "F", "F"]);
+
+    const byPath = new Map(volume.files().map((f) => [f.path, f]));
+    for (const [path, bytes] of files) {
+      const entry = byPath.get(`DAY01/${path}`.normalize("NFC"));
+      expect(entry).toBeDefined();
+      expect(Buffer.compare(volume.readAll(entry!), bytes)).toBe(0);
+    }
+    const big = byPath.get("DAY01/A001/CLIP/big.mov")!.file;
+    expect(big.extents).toHaveLength(1);
+    expect(big.extents[0]!.startBlock).toBe(7);
+    expect([7, 8, 9].map((b) => volume.tape.recordSize(1, b))).toEqual([BLOCK, BLOCK, 251_424]);
+    expect(byPath.get("DAY01/A001/empty.bin")!.file.extents).toEqual([]);
+    expect(big.xattrs.map((x) => x.key)).toEqual(["cartkit.hash.xxh128"]);
+    // An NFD source name is stored in NFC, as LTFS presents names.
+    expect(byPath.has("DAY01/C001/caf\u00e9.mov")).toBe(true);
+
+    const check = pack(runner, ["index", "--vtape", "vt", "--check"], dir);
+    expect([check.code, check.stdout, check.stderr]).toEqual([0, "", `ltfs-pack index: vt: index generation 5 is sound (${files.size + 3} files)\n`]);
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.stderr).toBe("");
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(new RegExp(`^verified vt: ${files.size + 1} files, \\d+ bytes read back, all match ascmhl/0001_CA0001_\\d{4}-\\d{2}-\\d{2}_\\d{6}Z\\.mhl\\n$`));
+
+    // The tape's MHL is a valid ASC MHL history of the whole volume.
+    extract(vtape, join(dir, "restored"));
+    const mhl = tool(runner, "mhl-verify", ["verify", join(dir, "restored")]);
+    expect([mhl.code, mhl.stderr]).toEqual([0, ""]);
+  }, 60_000);
+});
+
+describe("ltfs-pack write: damage, interruption, mistakes", () => {
+  const runner = runners()[0]!;
+
+  test("verify finds a flipped byte, a missing record and an altered MHL (exit 1), naming each", () => {
+    const { dir, write, vtape } = writtenTape(runner);
+    expect(write.code).toBe(0);
+    const bad = join(dir, "bad");
+    cpSync(vtape, bad, { recursive: true });
+    const record = readFileSync(join(bad, "1_8_R"));
+    record[1000] = record[1000]! ^ 1;
+    writeFileSync(join(bad, "1_8_R"), record);
+    let result = pack(runner, ["verify", "--vtape", "bad"], dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^ltfs-pack verify: DAY01\/A001\/CLIP\/big\.mov: MISMATCH: xxh128 [0-9a-f]{32}, the MHL says [0-9a-f]{32}; xxh128 [0-9a-f]{32}, the index says [0-9a-f]{32}\n$/);
+    expect(result.stdout).toMatch(/^FAILED bad: 1 of \d+ files do not verify/);
+
+    rmSync(join(bad, "1_8_R"));
+    result = pack(runner, ["verify", "--vtape", "bad"], dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("DAY01/A001/CLIP/big.mov: UNREADABLE (DAY01/A001/CLIP/big.mov: block 8 of partition b holds no record)");
+
+    const mhlWrong = join(dir, "mhl");
+    cpSync(vtape, mhlWrong, { recursive: true });
+    const volume = Volume.open(mhlWrong);
+    const generation = volume.files().find((f) => f.path.endsWith(".mhl"))!;
+    const block = generation.file.extents[0]!.startBlock;
+    const text = readFileSync(join(mhlWrong, `1_${block}_R`), "utf8");
+    writeFileSync(join(mhlWrong, `1_${block}_R`), text.replace("<hostname>", "<hostname>x"));
+    result = pack(runner, ["verify", "--vtape", "mhl"], dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/: C4 c4\w+ differs from the chain's c4\w+; the MHL was altered\n/);
+  }, 60_000);
+
+  test("kill -9 after the first card: the volume reads as of its last index, and checks sound", async () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY02"), "A001/a.txt", "first card\n");
+    put(join(dir, "DAY02"), "B001/big.mov", "");
+    truncateSync(join(dir, "DAY02/B001/big.mov"), 512 * 1024 * 1024);
+    const plan = pack(runner, ["plan", "DAY02", "--tape", "LTO-9", "--json"], dir);
+    writeFileSync(join(dir, "plan.json"), plan.stdout);
+    const proc = Bun.spawn([BUN, join(ROOT, "tools/ltfs-pack.ts"), "write", "plan.json", "--tape", "1", "--vtape", "vt", "--json"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes('"reason":"file set DAY02/A001"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    proc.kill(9);
+    expect(await proc.exited).not.toBe(0);
+    expect(text).toContain('"reason":"file set DAY02/A001"');
+
+    const check = pack(runner, ["index", "--vtape", "vt", "--check"], dir);
+    expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: vt: index generation 2 is sound (1 files)\n"]);
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toBe("verified vt: 1 files, 11 bytes read back, all match the index\n");
+    expect(verify.stderr).toBe("ltfs-pack verify: vt: no ASC MHL on the tape (ascmhl/); compared with the index's digests only\n");
+    if (LTFSCK) {
+      const ltfsck = run([LTFSCK, "-e", "file", join(dir, "vt")]);
+      expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
+      expect(ltfsck.code).toBeLessThanOrEqual(1);
+    }
+  }, 60_000);
+
+  test("mistakes are one-line errors (exit 2): a used folder, a bad plan, a missing tape, a bad serial, not a tape", () => {
+    const { dir, write } = writtenTape(runner);
+    expect(write.code).toBe(0);
+    const cases: [string[], number, string][] = [
+      [["write", "plan.json", "--tape", "1", "--vtape", "vt"], 2, `ltfs-pack write: vt: is not empty; a virtual tape is written into a new or empty folder, never over one\n`],
+      [["write", "DAY01/C001/colon: name.txt", "--tape", "1", "--vtape", "n"], 2, "ltfs-pack write: DAY01/C001/colon: name.txt: is not JSON (JSON Parse error: Unexpected identifier \"colon\"); make it with 'ltfs-pack plan --json'\n"],
+      [["write", "plan.json", "--tape", "2", "--vtape", "n"], 2, "ltfs-pack write: the plan has 1 tape(s); --tape 2 is not one of them\n"],
+      [["write", "plan.json", "--tape", "1", "--vtape", "n", "--serial", "ab-1"], 2, "ltfs-pack write: invalid serial 'AB-1': 1-6 of A-Z, 0-9\n"],
+      [["write", "plan.json", "--tape", "1", "--vtape", "n", "--copies", "2"], 2, "ltfs-pack write: --copies 2 but 1 target(s) given; give one --vtape or --mount per copy\n"],
+      [["write", "plan.json", "--tape", "1"], 2, "ltfs-pack write: give --vtape DIR or --mount MOUNTPOINT; see 'ltfs-pack write --help'\n"],
+      [["verify", "--vtape", "DAY01"], 2, "ltfs-pack verify: DAY01: is not an LTFS virtual tape (no VOL1 record at block 0); give the folder written by 'ltfs-pack write --vtape'\n"],
+      [["index", "plan.json"], 2, "ltfs-pack index: plan.json: line 1: text outside the root element\n"],
+    ];
+    for (const [args, code, stderr] of cases) {
+      const result = pack(runner, args, dir);
+      expect([args.join(" "), result.code, result.stderr]).toEqual([args.join(" "), code, stderr]);
+      expect(result.stdout).toBe("");
+    }
+    expect(existsSync(join(dir, "n"))).toBe(false);
+  }, 60_000);
+
+  test("a source changed since the plan is refused and named (exit 2); the rest is written and verifies", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY03"), "A001/a.mov", randomBytes(5000, 1));
+    put(join(dir, "DAY03"), "A001/b.mov", randomBytes(6000, 2));
+    const plan = pack(runner, ["plan", "DAY03", "--tape", "LTO-9", "--json"], dir);
+    writeFileSync(join(dir, "plan.json"), plan.stdout);
+    writeFileSync(join(dir, "DAY03/A001/b.mov"), randomBytes(6001, 2));
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
+    expect(write.code).toBe(2);
+    expect(write.stderr).toBe(`ltfs-pack write: ${join(dir, "DAY03/A001/b.mov")}: is 6001 bytes, the plan says 6000; the file changed since the plan was made, make it again\n`);
+    expect(write.stdout).toMatch(/serial CA0001, 1 files, 5000 bytes, .*; 1 NOT written\n$/);
+    expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
+  });
+});
+
+describe("ltfs-pack write --mount", () => {
+  const runner = runners()[1]!;
+
+  test("into a folder that is not LTFS: warned, written in plan order, verified; a corrupted file fails verify", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    const files = makeTree(join(dir, "DAY01"));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "mnt"));
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt", "--hash", "md5"], dir);
+    expect(write.code).toBe(0);
+    expect(write.stderr).toBe("ltfs-pack write: mnt: not an LTFS mount (no user.ltfs.volumeUUID); written as a plain folder, no index syncs\n");
+    for (const [path, bytes] of files) expect(Buffer.compare(readFileSync(join(dir, "mnt/DAY01", path)), bytes)).toBe(0);
+    expect(readdirSync(join(dir, "mnt")).sort()).toEqual(["DAY01", "ascmhl", "ltfs-pack-catalog.json"]);
+    expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
+    expect(tool(runner, "mhl-verify", ["verify", join(dir, "mnt")]).code).toBe(0);
+    writeFileSync(join(dir, "mnt/DAY01/C001/colon: name.txt"), "COLON\n");
+    const bad = pack(runner, ["verify", "--mount", "mnt"], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^ltfs-pack verify: DAY01\/C001\/colon: name\.txt: MISMATCH: md5 [0-9a-f]{32}, the MHL says [0-9a-f]{32}/);
+    const again = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt"], dir);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe(`ltfs-pack write: ${join("mnt", "DAY01/A001/CLIP/big.mov")}: already exists on the volume; nothing was written (load a blank tape, or plan without it)\n`);
+  }, 60_000);
+});
+
+describe.if(LTFSCK !== undefined)("reference LTFS tools (installed here)", () => {
+  const runner = runners()[1]!;
+
+  test("ltfsck calls our volume consistent; a read-only FUSE mount holds identical files", async () => {
+    const { dir, src, write, vtape } = writtenTape(runner, [], false);
+    expect(write.code).toBe(0);
+    const ltfsck = run([LTFSCK!, "-e", "file", vtape]);
+    expect(ltfsck.stdout + ltfsck.stderr).toContain("LTFS16022I Volume is consistent.");
+    expect(ltfsck.stdout + ltfsck.stderr).toContain("CA0001 : Gen = 5 / (a, 5)");
+    expect(ltfsck.code).toBeLessThanOrEqual(1);
+    if (!CAN_MOUNT) return;
+    const mnt = join(dir, "mnt");
+    await withLtfsMount(vtape, mnt, true, () => {
+      const diff = run(["diff", "-r", src, join(mnt, "DAY01")]);
+      expect([diff.code, diff.stdout]).toEqual([0, ""]);
+      expect(tool(runner, "mhl-verify", ["verify", mnt]).code).toBe(0);
+    });
+  }, 120_000);
+
+  test.if(CAN_MOUNT)("--mount through a real LTFS mount made by mkltfs; our reader verifies the reference's volume", async () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    makeTree(join(dir, "DAY01"));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "ref"));
+    expect(run([MKLTFS!, "-e", "file", "-d", join(dir, "ref"), "-s", "REF001", "-n", "REF001"]).code).toBe(0);
+    await withLtfsMount(join(dir, "ref"), join(dir, "mnt"), false, () => {
+      const write = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt", "--serial", "REF001"], dir);
+      expect([write.code, write.stderr]).toEqual([0, ""]);
+      expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
+    });
+    const ltfsck = run([LTFSCK!, "-e", "file", join(dir, "ref")]);
+    expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
+    const verify = pack(runner, ["verify", "--vtape", "ref"], dir);
+    expect([verify.code, verify.stderr]).toEqual([0, ""]);
+    expect(pack(runner, ["index", "--vtape", "ref", "--check"], dir).code).toBe(0);
+  }, 120_000);
+});
+
+describe("ltfs-pack catalog", () => {
+  const runner = runners()[1]!;
+
+  test("two tapes and a saved index: JSON records, and a page that searches and shows tapes (headless Chromium)", () => {
+    const { dir, write } = writtenTape(runner);
+    expect(write.code).toBe(0);
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt2", "--serial", "CB0001", "--hash", "xxh128,md5"], dir).code).toBe(0);
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt3", "--serial", "CC0001"], dir).code).toBe(0);
+    const saved = pack(runner, ["index", "--vtape", "vt3"], dir);
+    writeFileSync(join(dir, "CC0001.xml"), saved.stdout);
+    const made = pack(runner, ["catalog", "vt", "vt2", "CC0001.xml", "-o", "cat"], dir);
+    expect(made.code).toBe(0);
+    expect(made.stdout.split("\n").map((l) => l.split("\t").slice(0, 3).join(" "))).toEqual(["CA0001 vtape 809 files", "CB0001 vtape 809 files", "CC0001 index 809 files", ""]);
+    const catalog = JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8"));
+    expect(catalog.files).toHaveLength(3 * 809);
+    const big = catalog.files.filter((f: { path: string }) => f.path === "DAY01/A001/CLIP/big.mov");
+    expect(big.map((f: { tape: string; startBlock: number; size: number }) => [f.tape, f.startBlock, f.size])).toEqual([["CA0001", 7, 1_300_000], ["CB0001", 7, 1_300_000], ["CC0001", 7, 1_300_000]]);
+    expect(Object.keys(big[1].hashes).sort()).toEqual(["md5", "xxh128"]);
+    expect(catalog.tapes.map((t: { capacityBytes?: number }) => t.capacityBytes !== undefined)).toEqual([true, true, false]);
+    const again = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
+    expect([again.code, again.stderr]).toEqual([2, `ltfs-pack catalog: ${join("cat", "catalog.json")}: already exists; give --force to replace it\n`]);
+
+    const chromium = anchor("chromium");
+    if (!chromium) return;
+    const page = (query: string) => {
+      const result = run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", `file://${join(dir, "cat/index.html")}${query}`]);
+      expect(result.code).toBe(0);
+      return result.stdout;
+    };
+    const rows = (html: string) => [...html.matchAll(/<tr class="file" data-path="([^"]*)"><td class="path">[^<]*<\/td><td class="size">[^<]*<\/td><td class="tapes">([^<]*)<\/td>/g)].map((m) => [m[1], m[2]]);
+    let html = page("#q=big%20mov");
+    expect(rows(html)).toEqual([["DAY01/A001/CLIP/big.mov", "CA0001, CB0001, CC0001"]]);
+    expect(html).toContain('<p id="count" class="muted">1 file match</p>');
+    expect(html).toContain('<td class="blocks">CA0001 @7, CB0001 @7, CC0001 @7</td>');
+    html = page(`#q=${big[1].hashes.md5.slice(0, 12)}`);
+    expect(rows(html)).toEqual([["DAY01/A001/CLIP/big.mov", "CA0001, CB0001, CC0001"]]);
+    html = page("#q=%3Ci%3E");
+    expect(rows(html)).toEqual([["DAY01/C001/&lt;i&gt;x.txt", "CA0001, CB0001, CC0001"]]);
+    expect(page("#q=no-such-file")).toContain('<p id="count" class="muted">0 files match</p>');
+    html = page("");
+    expect(html).toContain('<p id="count" class="muted">809 files</p>');
+    expect([...html.matchAll(/<div class="tape" data-serial="(\w+)">/g)].map((m) => m[1])).toEqual(["CA0001", "CB0001", "CC0001"]);
+    expect(html).toMatch(/<div class="fill" style="width: 0%;"><\/div><\/div><span class="muted">809 files, 1\.7 MiB \(0\.0% of 15\.3 TiB\)<\/span>/);
+    expect(html).toContain("809 files, 1.7 MiB (capacity unknown)");
+  }, 120_000);
+});
