@@ -70,6 +70,7 @@ const write = defineCommand({
     hash: { type: "string", description: `Digests to take in flight, comma-separated: ${HASH_FORMATS.join(", ")} (default xxh128)`, valueHint: "FORMAT[,…]" },
     json: { type: "boolean", description: "Print one JSON event per line (file, failed, index, tape) instead of the summary" },
     progress: { type: "boolean", description: "Show progress on stderr" },
+    flush: { type: "boolean", default: true, description: "Virtual tape: flush the file system before every index (--no-flush: once, at the end; faster, but a power cut mid-write may then leave the volume needing ltfsck)" },
   },
 });
 
@@ -148,7 +149,10 @@ Every file is hashed while it is written; digests go into the index as
 attributes (ltfs.hash.md5sum, ltfs.hash.sha1sum, cartkit.hash.<format>). After
 the files come an ASC MHL history (ascmhl/) and the tape's catalog entry
 (${TAPE_CATALOG_FILE}). An index is written after each top-level folder, so an
-interrupted write leaves a volume readable as of its last complete folder.
+interrupted write leaves a volume readable as of its last complete folder. On a
+virtual tape each index becomes part of the volume only after the file system
+is flushed, so that holds through a power cut too (--no-flush: only a killed
+process; the data is flushed once at the end).
 
 Exit codes:
   0  every file was written
@@ -191,7 +195,7 @@ async function runWrite(args: Record<string, unknown>, raw: string[]): Promise<n
     const progress = new Progress({ enabled: Boolean(args.progress), totalFiles: tape.files.length, totalBytes: tape.bytes });
     const digests = new Map<string, Record<string, string>>();
     const options = {
-      plan, tapeNumber, serial: serials[i]!, formats, tool: { name: TOOL, version: VERSION },
+      plan, tapeNumber, serial: serials[i]!, formats, tool: { name: TOOL, version: VERSION }, flush: args.flush !== false,
       onEvent: (event: WriteEvent) => {
         if (event.event === "file") {
           progress.fileDone(event.size);

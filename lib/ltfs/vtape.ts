@@ -31,17 +31,21 @@ export function positionFile(partition: number, block: number, kind: PositionKin
 }
 
 /**
- * Writes positions in order on each partition. Each record is one file, written whole, and the
- * end-of-data mark always follows the last position written.
+ * Writes positions in order on each partition. Each record is one file, written whole. The
+ * end-of-data mark is moved only at consistent points ({@link markEnd}, after an index): the
+ * backend stops at the first `E`, so positions written after it stay hidden until the mark moves
+ * past them, and an interrupted write leaves the tape as of its last index — the bytes written
+ * since are beyond the end of data, as on a tape.
  */
 export class VtapeWriter {
   readonly dir: string;
   #next: [number, number];
+  #end: [number | undefined, number | undefined] = [undefined, undefined];
 
-  /** Continues a tape whose partitions end at `next` (0 for a blank tape). */
-  constructor(dir: string, next: [number, number] = [0, 0]) {
+  /** Starts a blank tape in `dir`. */
+  constructor(dir: string) {
     this.dir = dir;
-    this.#next = [...next];
+    this.#next = [0, 0];
   }
 
   /** The position the next write on `partition` goes to. */
@@ -49,51 +53,50 @@ export class VtapeWriter {
     return this.#next[partition as 0 | 1];
   }
 
-  /**
-   * Takes the next position. As a drive (and the reference backend) does, the end-of-data mark
-   * moves with every write: the new position's file is written while the old mark still hides
-   * it, then the mark goes after it, so an interruption leaves the tape ending after the last
-   * complete position.
-   */
-  #claim(partition: number, write: (path: string) => void): number {
-    const block = this.#next[partition as 0 | 1];
-    write(join(this.dir, positionFile(partition, block, "R")));
-    this.#next[partition as 0 | 1] = block + 1;
-    this.markEnd(partition);
-    rmSync(join(this.dir, positionFile(partition, block, "E")), { force: true });
-    return block;
-  }
-
   /** Writes one record; returns its block number. */
   writeRecord(partition: number, bytes: Uint8Array): number {
-    return this.#claim(partition, (path) => {
-      const fd = openSync(path, "wx");
-      try {
-        let done = 0;
-        while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-      } finally {
-        closeSync(fd);
-      }
-    });
+    const block = this.#next[partition as 0 | 1]++;
+    const fd = openSync(join(this.dir, positionFile(partition, block, "R")), "wx");
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+    } finally {
+      closeSync(fd);
+    }
+    return block;
   }
 
   /** Writes a file mark; returns its position. */
   writeFilemark(partition: number): number {
-    return this.#claim(partition, (path) => closeSync(openSync(path.replace(/_R$/, "_F"), "wx")));
+    const block = this.#next[partition as 0 | 1]++;
+    closeSync(openSync(join(this.dir, positionFile(partition, block, "F")), "wx"));
+    return block;
   }
 
-  /** Marks the end of data at the next position of `partition`. */
+  /** Moves `partition`'s end-of-data mark to the next position: what was written becomes visible. */
   markEnd(partition: number): void {
-    closeSync(openSync(join(this.dir, positionFile(partition, this.#next[partition as 0 | 1], "E")), "w"));
+    const block = this.#next[partition as 0 | 1];
+    closeSync(openSync(join(this.dir, positionFile(partition, block, "E")), "w"));
+    const previous = this.#end[partition as 0 | 1];
+    if (previous !== undefined && previous !== block) rmSync(join(this.dir, positionFile(partition, previous, "E")), { force: true });
+    this.#end[partition as 0 | 1] = block;
   }
 
-  /** Removes `partition`'s positions from `from` on; the next write goes to `from`, as a drive overwrites. */
+  /**
+   * Cuts `partition` back to `from`, as a drive overwrites: the end-of-data mark goes to `from`
+   * first (so the partition is never without one), then what was beyond is removed.
+   */
   truncate(partition: number, from: number): void {
     const next = this.#next[partition as 0 | 1];
+    closeSync(openSync(join(this.dir, positionFile(partition, from, "E")), "w"));
     for (let block = from; block <= next; block++) {
-      for (const kind of ["R", "F", "E"] as const) rmSync(join(this.dir, positionFile(partition, block, kind)), { force: true });
+      for (const kind of ["R", "F", "E"] as const) {
+        if (block === from && kind === "E") continue;
+        rmSync(join(this.dir, positionFile(partition, block, kind)), { force: true });
+      }
     }
     this.#next[partition as 0 | 1] = from;
+    this.#end[partition as 0 | 1] = from;
   }
 
   /** Makes everything written so far durable (one syncfs for the folder's file system). */
@@ -116,7 +119,11 @@ export class VtapeReader {
     this.dir = dir;
     for (const name of readdirSync(dir)) {
       const m = POSITION_NAME.exec(name);
-      if (m) this.#kinds[Number(m[1]) as 0 | 1].set(Number(m[2]), m[3] as PositionKind);
+      if (!m) continue;
+      // A position holding an end-of-data mark is the end, whatever else is there (bytes
+      // written after the last consistent point, as an interrupted write leaves them).
+      const kinds = this.#kinds[Number(m[1]) as 0 | 1];
+      if (kinds.get(Number(m[2])) !== "E") kinds.set(Number(m[2]), m[3] as PositionKind);
     }
   }
 

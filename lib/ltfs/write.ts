@@ -79,6 +79,12 @@ export interface WriteOptions {
   onEvent?: (event: WriteEvent) => void;
   /** Called with bytes done after each block, for progress. */
   onBytes?: (bytes: number) => void;
+  /**
+   * Flush the file system before each index becomes part of a virtual tape, so a power cut
+   * leaves it consistent; false flushes only once, at the end (a killed process still leaves
+   * it consistent). @default true
+   */
+  flush?: boolean;
 }
 
 /** The outcome. */
@@ -307,8 +313,10 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
     if (previous) index.previousGenerationLocation = previous;
     for (const record of records(new TextEncoder().encode(writeIndexXml(index)))) w.writeRecord(partition, record);
     w.writeFilemark(partition);
+    // Data and index on disk before the end mark makes them part of the volume.
+    if (options.flush !== false) w.flush();
+    w.markEnd(partition);
     if (partition === DATA_PARTITION) previous = location;
-    w.flush();
     options.onEvent?.({ event: "index", partition: location.partition, block: location.startBlock, generation, reason });
   };
 
