@@ -271,7 +271,8 @@ for (const runner of runners()) {
       const help = pack(["--help"], dir);
       expect(help.code).toBe(0);
       expect(help.stdout).toContain("COMMANDS\n\n     plan    Span folders over LTFS tapes");
-      expect(help.stdout).toContain("Exit codes:\n  0  the plan was made\n  2  usage error, unknown command, unreadable source, or a file larger than a tape\n");
+      for (const command of ["write", "verify", "index", "catalog"]) expect(help.stdout).toMatch(new RegExp(`\\n +${command} {4}\\S`));
+      expect(help.stdout).toContain("Exit codes: 0 done and every check passed; 1 a verification or index check\nfailed; 2 usage error, unknown command, or input that cannot be read.\n");
       const planHelp = pack(["plan", "--help"], dir);
       expect(planHelp.code).toBe(0);
       expect(planHelp.stdout).toContain("USAGE ltfs-pack plan [OPTIONS] <SRC> --tape=<TAPE>");

@@ -1,7 +1,10 @@
 #!/usr/bin/env bun
 /**
  * ltfs-pack — put folders of camera cards onto LTFS tapes. `plan` spans the sources over the
- * fewest tapes, never splitting a file and keeping each card or roll on one tape where it fits.
+ * fewest tapes, never splitting a file and keeping each card or roll on one tape where it fits;
+ * `write` writes a tape of the plan (a virtual tape in the reference file backend's layout, or
+ * through a mounted volume) hashing in flight; `verify` reads it back against its MHL; `index`
+ * prints or checks its index; `catalog` makes an offline catalog of many tapes.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -70,7 +73,7 @@ const write = defineCommand({
     hash: { type: "string", description: `Digests to take in flight, comma-separated: ${HASH_FORMATS.join(", ")} (default xxh128)`, valueHint: "FORMAT[,…]" },
     json: { type: "boolean", description: "Print one JSON event per line (file, failed, index, tape) instead of the summary" },
     progress: { type: "boolean", description: "Show progress on stderr" },
-    flush: { type: "boolean", default: true, description: "Virtual tape: flush the file system before every index (--no-flush: once, at the end; faster, but a power cut mid-write may then leave the volume needing ltfsck)" },
+    flush: { type: "boolean", default: true, description: "Virtual tape: flush the file system before every index (--no-flush: never, as cp; a power cut before the system writes the data back may then lose the tape)" },
   },
 });
 
@@ -108,9 +111,10 @@ const command = defineCommand({
 });
 
 const EPILOGUE = `Commands: plan, write, verify, index, catalog. Run '${TOOL} COMMAND --help' for
-each command's options.
+each command's options and exit codes.
 
-${EXIT_CODES}`;
+Exit codes: 0 done and every check passed; 1 a verification or index check
+failed; 2 usage error, unknown command, or input that cannot be read.`;
 
 async function runPlan(args: Record<string, unknown>): Promise<number> {
   const sources = (args._ as string[] | undefined) ?? [];
@@ -151,8 +155,8 @@ the files come an ASC MHL history (ascmhl/) and the tape's catalog entry
 (${TAPE_CATALOG_FILE}). An index is written after each top-level folder, so an
 interrupted write leaves a volume readable as of its last complete folder. On a
 virtual tape each index becomes part of the volume only after the file system
-is flushed, so that holds through a power cut too (--no-flush: only a killed
-process; the data is flushed once at the end).
+is flushed, so that holds through a power cut too (--no-flush flushes nothing,
+as cp: then it holds for a killed process, not for a power cut).
 
 Exit codes:
   0  every file was written

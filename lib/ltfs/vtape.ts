@@ -11,7 +11,7 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { flushFileSystem } from "../io/libc.ts";
+import { flushFileSystem, startWriteback } from "../io/libc.ts";
 
 /** What is at a tape position. */
 export type PositionKind = "R" | "F" | "E";
@@ -42,10 +42,17 @@ export class VtapeWriter {
   #next: [number, number];
   #end: [number | undefined, number | undefined] = [undefined, undefined];
 
-  /** Starts a blank tape in `dir`. */
-  constructor(dir: string) {
+  readonly #writeback: boolean;
+
+  /**
+   * Starts a blank tape in `dir`. With `writeback`, each record's write-back to the device is
+   * started as soon as it is written (the data streams to disk as it would to a drive, rather
+   * than piling up in memory), so the flushes at indexes wait for little.
+   */
+  constructor(dir: string, writeback = false) {
     this.dir = dir;
     this.#next = [0, 0];
+    this.#writeback = writeback;
   }
 
   /** The position the next write on `partition` goes to. */
@@ -60,6 +67,7 @@ export class VtapeWriter {
     try {
       let done = 0;
       while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      if (this.#writeback) startWriteback(fd);
     } finally {
       closeSync(fd);
     }

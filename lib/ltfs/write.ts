@@ -81,8 +81,8 @@ export interface WriteOptions {
   onBytes?: (bytes: number) => void;
   /**
    * Flush the file system before each index becomes part of a virtual tape, so a power cut
-   * leaves it consistent; false flushes only once, at the end (a killed process still leaves
-   * it consistent). @default true
+   * leaves it consistent; false flushes nothing, as `cp` does (a killed process still leaves
+   * it consistent; a power cut before the system writes it back may not). @default true
    */
   flush?: boolean;
 }
@@ -281,7 +281,7 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
   const letter = (partition: number) => (partition === INDEX_PARTITION ? "a" : "b");
   // The backend gives 5% of its capacity to the index partition; size it so the data partition holds the plan's.
   const capacityMb = Math.ceil(capacity.dataPartitionBytes / 1_000_000 / 0.95) + 1;
-  const w = new VtapeWriter(dir);
+  const w = new VtapeWriter(dir, true);
   writeFileSync(join(dir, CARTRIDGE_CONFIG), cartridgeConfigXml(capacityMb));
 
   const records = (bytes: Uint8Array) => {
@@ -396,7 +396,7 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
   w.truncate(INDEX_PARTITION, indexPartitionAppend);
   writeIndex(INDEX_PARTITION, "close", true);
   writeCoherency(dir, volumeUuid, generation, previous!.startBlock, indexPartitionIndexBlock);
-  w.flush();
+  if (options.flush !== false) w.flush();
   return { serial: options.serial, volumeUuid, files, failed, bytes, blocks: w.position(DATA_PARTITION), generation };
 }
 
