@@ -205,7 +205,10 @@ async function closingFiles(options: WriteOptions, volumeUuid: string | undefine
   const entry = tapeCatalogEntry(options, volumeUuid, files, date.toISOString());
   const hexes = new Map<HashFormat, string>();
   for (const format of options.formats) hexes.set(format, await hashBytes(format, entry));
-  const listed = [...files, { path: TAPE_CATALOG_FILE, size: entry.length, modified: date, hexes }];
+  // Histories the sources carry (a card's ascmhl/) are left out, as the generation's own ignore
+  // patterns say; their files are still on tape with their digests in the index.
+  const content = files.filter((f) => !f.path.split("/").includes(HISTORY_FOLDER));
+  const listed = [...content, { path: TAPE_CATALOG_FILE, size: entry.length, modified: date, hexes }];
   const history = await historyFromListing(listed, [], {
     formats: options.formats, rootName: options.serial, date, process: "transfer", tool: options.tool,
   });
