@@ -10,7 +10,7 @@ import { defineCommand } from "citty";
 import { CliError, usageError } from "../lib/cli/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
-import { rewriteArgs, runTool } from "../lib/cli/run.ts";
+import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
 import { formatBytes, parseByteRate, parseCount, parseSize } from "../lib/cli/units.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
@@ -233,6 +233,8 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
   event({ event: "start", source, destinations, files: plan.files.length, bytes: plan.bytes });
   let lastEvent = 0;
   let copied = 0;
+  let done = 0;
+  setInterruptNote(() => `${done} of ${plan.files.length} files done; the journal in each destination keeps what was verified: run again with --resume to finish`);
   const results = await runOffload(plan, {
     algorithms: ctx.algorithms,
     hasher: ctx.hasher,
@@ -262,8 +264,10 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
       for (const d of result.destinations) if (!GOOD.has(d.status)) failedBy.set(d.root, (failedBy.get(d.root) ?? 0) + 1);
       event({ event: "file-done", source: file.source, path: file.destinationPath, size: file.size, hashes: Object.fromEntries(result.hexes), destinations: result.destinations.map((d) => ({ root: d.root, status: d.status, reason: d.reason ?? null })) });
       progress.fileDone(file.size);
+      done++;
     },
   });
+  setInterruptNote(undefined);
   progress.finish();
   const all = results.files.flatMap((f) => f.result.destinations);
   const problems = await writeOffloadRecords({ sums: args.sums as string | undefined, report: args.report as string | undefined, mhlRoots: args.mhl === false ? [] : results.completeRoots, source }, results.files, ctx.choices);

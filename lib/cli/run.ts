@@ -3,6 +3,7 @@
  * translation of errors into one stderr line and an exit code. Never a stack trace for the user
  * (set CARTKIT_DEBUG=1 to see one).
  */
+import { removeLivePartials } from "../io/atomic_file.ts";
 import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs } from "citty";
 import { CliError, describeSystemError, ExitCode } from "./errors.ts";
 
@@ -86,6 +87,7 @@ export function reportError(toolName: string, error: unknown): number {
  */
 export async function runTool<T extends ArgsDef>(tool: ToolDef<T>, rawArgs: string[] | (() => string[]) = process.argv.slice(2)): Promise<never> {
   const name = String((tool.command.meta as { name?: string } | undefined)?.name ?? "cartkit");
+  onInterrupt(name);
   let code: number;
   try {
     code = await dispatch(tool, name, typeof rawArgs === "function" ? rawArgs() : rawArgs);
@@ -94,6 +96,29 @@ export async function runTool<T extends ArgsDef>(tool: ToolDef<T>, rawArgs: stri
   }
   await flushStdout();
   process.exit(code);
+}
+
+/** What a tool has to say when interrupted (e.g. how far it got); set while it works. */
+let interruptNote: (() => string) | undefined;
+
+/** Sets the line a tool adds when it is interrupted: what finished, how to go on. */
+export function setInterruptNote(note: (() => string) | undefined): void {
+  interruptNote = note;
+}
+
+/**
+ * Ctrl-C (SIGINT) and SIGTERM: remove the partial files being written, say so and what
+ * finished, and exit 128 + the signal number at once, as shells expect.
+ */
+function onInterrupt(name: string): void {
+  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+    process.on(signal, () => {
+      const removed = removeLivePartials();
+      const note = interruptNote?.();
+      process.stderr.write(`${name}: interrupted (${signal})${removed > 0 ? `; ${removed} partial file(s) removed` : ""}${note ? `; ${note}` : ""}\n`);
+      process.exit(128 + number);
+    });
+  }
 }
 
 async function dispatch<T extends ArgsDef>(tool: ToolDef<T>, name: string, rawArgs: string[]): Promise<number> {

@@ -13,6 +13,27 @@ export function partialPathFor(finalPath: string): string {
   return join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(4).toString("hex")}.partial`);
 }
 
+/** Partial files being written now, so an interrupted run can remove them ({@link removeLivePartials}). */
+const live = new Set<string>();
+
+/**
+ * Removes every partial file still being written (for a signal handler: Ctrl-C must not leave
+ * `.partial` files behind). Returns how many were removed.
+ */
+export function removeLivePartials(): number {
+  let removed = 0;
+  for (const path of live) {
+    try {
+      rmSync(path, { force: true });
+      removed++;
+    } catch {
+      // keep going: remove what can be removed
+    }
+  }
+  live.clear();
+  return removed;
+}
+
 /** A file being written; {@link commit} puts it in place, {@link discard} removes it. */
 export class AtomicFile {
   /** Where the file will be. */
@@ -27,6 +48,7 @@ export class AtomicFile {
     this.finalPath = finalPath;
     this.partialPath = partialPathFor(finalPath);
     this.fd = openSync(this.partialPath, "wx", mode);
+    live.add(this.partialPath);
   }
 
   /** Flushes the data to the device (fsync). */
@@ -51,6 +73,7 @@ export class AtomicFile {
     this.close();
     if (overwrite) renameSync(this.partialPath, this.finalPath);
     else renameNoReplace(this.partialPath, this.finalPath);
+    live.delete(this.partialPath);
     if (flushFolderNow) flushFolder(dirname(this.finalPath));
   }
 
@@ -62,6 +85,7 @@ export class AtomicFile {
       // already unusable: removing the partial is what matters
     }
     rmSync(this.partialPath, { force: true });
+    live.delete(this.partialPath);
   }
 }
 

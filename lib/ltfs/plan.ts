@@ -4,7 +4,8 @@
  * wherever it can.
  */
 import { statSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { basename, isAbsolute, resolve } from "node:path";
+import { unsafePathReason } from "../mhl/paths.ts";
 import { CliError, describeSystemError } from "../cli/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { compareUtf8, walkFiles, type WalkProblem } from "../io/walk.ts";
@@ -426,8 +427,20 @@ export function readPlanFile(path: string, text: string): PlanFile {
     if (!Array.isArray(tape?.files)) throw bad(`has no files for tape ${i + 1}`);
     const files = tape.files.map((f: Record<string, unknown>) => {
       if (typeof f?.source !== "string" || typeof f.path !== "string") throw bad(`has a file without source or path on tape ${i + 1}`);
+      // A tape path names where the file goes on the volume (and under a mount point): it must
+      // stay inside it, and every name must be one LTFS can hold.
+      const unsafe = unsafePathReason(f.path) ?? (f.path.split("/").some((n) => n === "" || n === "." || n.length > 255 || new TextEncoder().encode(n).length > 255) ? `path '${f.path}' has an empty, '.' or over-long name` : undefined);
+      if (unsafe) throw bad(`refuses ${unsafe.replace(/\0/g, "\\0")} on tape ${i + 1}`);
+      if (!isAbsolute(f.source) || f.source.includes("\0")) throw bad(`has a source that is not an absolute path on tape ${i + 1}: '${f.source.replace(/\0/g, "\\0")}'`);
       return { source: f.source, path: f.path, size: number(f.size, "file size"), blocks: number(f.blocks, "file blocks") };
     });
+    const paths = new Set(files.map((f: PlannedFile) => f.path.normalize("NFC")));
+    if (paths.size !== files.length) throw bad(`names one tape path twice on tape ${i + 1}`);
+    for (const path of paths) {
+      for (let cut = path.indexOf("/"); cut > 0; cut = path.indexOf("/", cut + 1)) {
+        if (paths.has(path.slice(0, cut))) throw bad(`has '${path.slice(0, cut)}' both as a file and as a folder on tape ${i + 1}`);
+      }
+    }
     return { index: number(tape.index, "tape index"), files, bytes: number(tape.bytes, "tape bytes"), blocks: number(tape.blocks, "tape blocks"), fill: Number(tape.fill) };
   });
   return { capacity, tapes };
