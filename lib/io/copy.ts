@@ -235,8 +235,19 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
       }
     }
     const after = fstatSync(srcFd);
-    if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-      const what = position !== before.size ? `read ${position} bytes of ${before.size}` : `size ${before.size} → ${after.size} bytes, modified ${new Date(after.mtimeMs).toISOString()}`;
+    // A file renamed over the source while it was read leaves this descriptor on the old one:
+    // what was copied is no longer what the path holds.
+    let now: Stats | undefined;
+    try {
+      now = statSync(source);
+    } catch {
+      now = undefined;
+    }
+    const replaced = !now || now.ino !== before.ino || now.dev !== before.dev;
+    if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || replaced) {
+      const what = position !== before.size ? `read ${position} bytes of ${before.size}`
+        : replaced ? (now ? "the file was replaced by another" : "the file was removed")
+        : `size ${before.size} → ${after.size} bytes, modified ${new Date(after.mtimeMs).toISOString()}`;
       throw Object.assign(new Error(`source changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
     }
     outcome.hexes = set.hexes();

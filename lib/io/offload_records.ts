@@ -7,6 +7,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { Output } from "../cli/output.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
+import { removeUnchainedGenerations } from "../mhl/history.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
@@ -97,6 +98,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   const formats = [...new Set(choices.map((c) => c.algorithm).filter((a): a is HashFormat => isHashFormat(a)))];
   for (const root of targets.mhlRoots ?? []) {
     try {
+      // A run killed while it wrote its generation left it out of the chain: clear that first.
+      removeUnchainedGenerations(root, "dispatchcopy");
       await createGeneration(root, {
         formats: formats.length ? formats : ["xxh64"],
         knownDigests: knownDigestsFor(root, files),

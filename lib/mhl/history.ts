@@ -3,7 +3,7 @@
  * nested histories of sub-folders that have their own `ascmhl/`. Loading checks the chain
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
-import { existsSync, readdirSync, readFileSync, statSync, mkdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, mkdirSync } from "node:fs";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { basename, join } from "node:path";
 import { hashPath } from "../hash/file.ts";
@@ -263,4 +263,39 @@ export class History {
 /** Writes a history file (generation, chain) in one step: partial name, flush, rename. */
 export function writeAtomically(path: string, text: string): void {
   writeFileAtomically(path, text, { overwrite: true });
+}
+
+/**
+ * Removes what an interrupted run of `toolName` left in `root/ascmhl/` without finishing it: a
+ * generation it wrote but never added to the chain, and partial files of its atomic writes.
+ * Generations by other tools are never touched. Leaves an empty `ascmhl/` folder out, too, so
+ * the history loads again.
+ * @returns the names removed.
+ */
+export function removeUnchainedGenerations(root: string, toolName: string): string[] {
+  const folder = join(root, HISTORY_FOLDER);
+  if (!existsSync(folder)) return [];
+  const chainFile = join(folder, CHAIN_FILE_NAME);
+  const chained = new Set(existsSync(chainFile) ? readChain(readFileSync(chainFile, "utf8"), chainFile).map((l) => l.fileName) : []);
+  const removed: string[] = [];
+  for (const name of readdirSync(folder)) {
+    const file = join(folder, name);
+    if (name.startsWith(".") && name.endsWith(".partial")) {
+      rmSync(file, { force: true });
+      removed.push(name);
+      continue;
+    }
+    if (!GENERATION_NAME.test(name) || chained.has(name)) continue;
+    let tool: string | undefined;
+    try {
+      tool = readGeneration(readFileSync(file, "utf8"), file).creatorInfo.tool.name;
+    } catch {
+      tool = undefined;
+    }
+    if (tool !== toolName) continue;
+    rmSync(file, { force: true });
+    removed.push(name);
+  }
+  if (readdirSync(folder).length === 0) rmSync(folder, { recursive: true, force: true });
+  return removed;
 }

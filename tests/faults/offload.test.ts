@@ -1,0 +1,201 @@
+/**
+ * Faults during an offload, as they happen on set. Every case checks the exit code, a one-line
+ * message naming the file, that nothing incomplete carries a final name, that the destinations
+ * that were fine are complete and proven, and that running again finishes the job.
+ */
+import { describe, expect, test } from "bun:test";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { COMPILED, randomBytes, ROOT, run, tempDir, tool } from "../helpers.ts";
+
+const DISPATCHCOPY = join(ROOT, "dist", "dispatchcopy");
+
+/** Every file below `root`, relative, sorted. */
+function files(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else out.push(relative(root, path));
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
+/** A card of `count` clips of `size` bytes. */
+function card(root: string, count = 4, size = 4_000_000): void {
+  mkdirSync(root, { recursive: true });
+  for (let i = 0; i < count; i++) writeFileSync(join(root, `C${String(i).padStart(3, "0")}.mov`), randomBytes(size, i + 1));
+}
+
+/** The destination holds exactly the card (plus its history) byte for byte, and mhl-verify proves it. */
+function expectComplete(cardRoot: string, dest: string): void {
+  const want = files(cardRoot);
+  expect(files(dest).filter((f) => !f.startsWith("ascmhl/"))).toEqual(want);
+  for (const f of want) expect(Buffer.compare(readFileSync(join(dest, f)), readFileSync(join(cardRoot, f)))).toBe(0);
+  const verified = tool(COMPILED, "mhl-verify", ["verify", dest]);
+  expect([verified.code, verified.stderr]).toEqual([0, ""]);
+}
+
+/** No `.partial` anywhere below the folders. */
+function expectNoPartials(...roots: string[]): void {
+  for (const root of roots) if (existsSync(root)) expect(files(root).filter((f) => f.endsWith(".partial"))).toEqual([]);
+}
+
+/** Starts a slowed offload, runs `fault` once it is under way, and returns its outcome. */
+async function offloadWithFault(dir: string, destinations: string[], fault: () => void, args: string[] = []) {
+  const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", ...args, "CARD", ...destinations], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+  await Bun.sleep(250);
+  fault();
+  const code = await proc.exited;
+  return { code, stderr: await new Response(proc.stderr).text(), stdout: await new Response(proc.stdout).text() };
+}
+
+describe("faults during an offload", () => {
+  test("a destination folder deleted mid-run: that destination fails naming its files, the other is complete; a rerun finishes", async () => {
+    const dir = tempDir("cartkit-fault-");
+    card(join(dir, "CARD"));
+    const result = await offloadWithFault(dir, ["A/CARD", "B/CARD"], () => rmSync(join(dir, "B"), { recursive: true, force: true }));
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trimEnd().split("\n");
+    expect(lines.at(-1)).toMatch(/^dispatchcopy: B\/CARD: \d of 4 files FAILED$/);
+    expect(lines.filter((l) => l.startsWith("dispatchcopy: B/CARD/C00")).every((l) => /^dispatchcopy: B\/CARD\/C00\d\.mov: failed: .+$/.test(l))).toBe(true);
+    expect(lines).toContain("dispatchcopy: A/CARD: 4 files, 15.3 MiB verified from the device");
+    expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
+    expectNoPartials(join(dir, "A"), join(dir, "B"));
+    const again = run([DISPATCHCOPY, "-r", "CARD", "B/CARD"], { cwd: dir });
+    expect(again.code).toBe(0);
+    expectComplete(join(dir, "CARD"), join(dir, "B/CARD"));
+  }, 30_000);
+
+  test("a destination that turns read-only mid-run: it fails with the reason, the other is complete; a rerun finishes", async () => {
+    if (process.getuid?.() !== 0) throw new Error("this test runs the copy as nobody: run it as root, as CI does");
+    const dir = tempDir("cartkit-fault-");
+    card(join(dir, "CARD"));
+    mkdirSync(join(dir, "RO", "CARD"), { recursive: true });
+    run(["chmod", "-R", "a+rwX", dir]);
+    const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    const proc = Bun.spawn([...asNobody, DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", "CARD", "A/CARD", "RO/CARD"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await Bun.sleep(250);
+    chmodSync(join(dir, "RO", "CARD"), 0o555);
+    const code = await proc.exited;
+    const stderr = await new Response(proc.stderr).text();
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^dispatchcopy: RO\/CARD\/C00\d\.mov: failed: .*Permission denied$/m);
+    expect(stderr).toContain("dispatchcopy: A/CARD: 4 files, 15.3 MiB verified from the device\n");
+    expect(stderr.trimEnd().split("\n").at(-1)).toMatch(/^dispatchcopy: RO\/CARD: \d of 4 files FAILED$/);
+    expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
+    chmodSync(join(dir, "RO", "CARD"), 0o777);
+    const again = run([...asNobody, DISPATCHCOPY, "-r", "--resume", "CARD", "RO/CARD"], { cwd: dir });
+    expect([again.code, again.stderr]).toEqual([0, "dispatchcopy: RO/CARD: 4 files, 15.3 MiB verified from the device\n"]);
+    expectComplete(join(dir, "CARD"), join(dir, "RO/CARD"));
+    expectNoPartials(join(dir, "RO"));
+  }, 30_000);
+
+  test("a source file grown, or replaced, during its copy: refused on every destination, nothing in place; a rerun finishes", async () => {
+    for (const change of ["grow", "replace"] as const) {
+      const dir = tempDir("cartkit-fault-");
+      card(join(dir, "CARD"), 3, 8_000_000);
+      const target = join(dir, "CARD", "C000.mov");
+      const result = await offloadWithFault(dir, ["A/CARD", "B/CARD"], () => {
+        if (change === "grow") appendFileSync(target, "more");
+        else {
+          writeFileSync(`${target}.new`, randomBytes(8_000_000, 99));
+          renameSync(`${target}.new`, target);
+        }
+      });
+      expect([change, result.code]).toEqual([change, 2]);
+      expect(result.stderr).toMatch(/^dispatchcopy: CARD\/C000\.mov: source changed while it was copied \(.+\); nothing was put in place$/m);
+      for (const d of ["A", "B"]) {
+        expect(existsSync(join(dir, d, "CARD", "C000.mov"))).toBe(false);
+        expectNoPartials(join(dir, d));
+      }
+      const again = run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
+      expect(again.code).toBe(0);
+      for (const d of ["A", "B"]) expectComplete(join(dir, "CARD"), join(dir, d, "CARD"));
+    }
+  }, 60_000);
+
+  test("an unreadable source file: named, skipped on every destination (exit 2); readable again, a rerun finishes", () => {
+    const dir = tempDir("cartkit-fault-");
+    card(join(dir, "CARD"), 2, 100_000);
+    chmodSync(join(dir, "CARD", "C001.mov"), 0);
+    const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    run(["chmod", "-R", "a+rwX", dir]);
+    chmodSync(join(dir, "CARD", "C001.mov"), 0);
+    const result = run([...(process.getuid?.() === 0 ? nobody : []), DISPATCHCOPY, "-r", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^dispatchcopy: CARD\/C001\.mov: .*Permission denied.*$/m);
+    for (const d of ["A", "B"]) {
+      expect(existsSync(join(dir, d, "CARD", "C001.mov"))).toBe(false);
+      expect(existsSync(join(dir, d, "CARD", "C000.mov"))).toBe(true);
+      expectNoPartials(join(dir, d));
+    }
+    chmodSync(join(dir, "CARD", "C001.mov"), 0o644);
+    expect(run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir }).code).toBe(0);
+    for (const d of ["A", "B"]) expectComplete(join(dir, "CARD"), join(dir, d, "CARD"));
+  }, 30_000);
+
+  test("Ctrl-C: exits at once with 130, removes its partial files, says what finished; --resume finishes", async () => {
+    const dir = tempDir("cartkit-fault-");
+    card(join(dir, "CARD"), 4, 6_000_000);
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "20MB/s", "CARD", "A/CARD", "B/CARD"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await Bun.sleep(500);
+    proc.kill("SIGINT");
+    const start = performance.now();
+    const code = await proc.exited;
+    expect(performance.now() - start).toBeLessThan(2000);
+    expect(code).toBe(130);
+    expect(await new Response(proc.stderr).text()).toMatch(/^dispatchcopy: interrupted \(SIGINT\); \d+ partial file\(s\) removed; \d of 4 files done; the journal in each destination keeps what was verified: run again with --resume to finish\n$/);
+    expectNoPartials(join(dir, "A"), join(dir, "B"));
+    expect(run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir }).code).toBe(0);
+    for (const d of ["A", "B"]) {
+      expectComplete(join(dir, "CARD"), join(dir, d, "CARD"));
+      expect(existsSync(join(dir, d, "CARD", ".dispatchcopy-journal.jsonl"))).toBe(false);
+    }
+  }, 30_000);
+
+  test("SIGKILL at 20 random points of a tree offload, each followed by --resume: trees identical, MHL valid, journal gone", async () => {
+    const dir = tempDir("cartkit-fault-");
+    card(join(dir, "CARD"), 12, 1_500_000);
+    mkdirSync(join(dir, "CARD", "SUB"));
+    writeFileSync(join(dir, "CARD", "SUB", "sidecar.xml"), "<x/>\n");
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 20; i++) {
+      const proc = Bun.spawn([DISPATCHCOPY, "-r", "--resume", "--rate-limit", "30MB/s", "CARD", "A/CARD", "B/CARD"], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+      await Bun.sleep(20 + Math.floor(random() * 400));
+      proc.kill("SIGKILL");
+      await proc.exited;
+    }
+    const finish = run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
+    expect([finish.code, finish.stderr.split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
+    for (const d of ["A", "B"]) {
+      expectComplete(join(dir, "CARD"), join(dir, d, "CARD"));
+      expect(existsSync(join(dir, d, "CARD", ".dispatchcopy-journal.jsonl"))).toBe(false);
+      expect(statSync(join(dir, d, "CARD")).isDirectory()).toBe(true);
+    }
+  }, 120_000);
+
+  test("a run killed while writing its MHL: the unchained generation and partials it left are cleared by the next run", () => {
+    const dir = tempDir("cartkit-fault-");
+    card(join(dir, "CARD"), 2, 10_000);
+    // What a kill between writing the generation and the chain leaves: a generation, no chain.
+    expect(run([DISPATCHCOPY, "-r", "CARD", "A/CARD"], { cwd: dir }).code).toBe(0);
+    const history = join(dir, "A/CARD/ascmhl");
+    const [generation] = readdirSync(history).filter((n) => n.endsWith(".mhl"));
+    rmSync(join(history, "ascmhl_chain.xml"));
+    writeFileSync(join(history, ".ascmhl_chain.xml.0badf00d.partial"), "<half");
+    rmSync(join(dir, "A/CARD/C001.mov"));
+    const again = run([DISPATCHCOPY, "-r", "CARD", "A/CARD"], { cwd: dir });
+    expect([again.code, again.stderr]).toEqual([0, "dispatchcopy: A/CARD: 2 files, 19.5 KiB verified from the device\n"]);
+    // The orphan is gone; the new generation 1 (maybe under the same name) is in a new chain.
+    expect(readdirSync(history).filter((n) => n.endsWith(".mhl"))).toHaveLength(1);
+    expect(generation).toMatch(/^0001_CARD_/);
+    expect(readFileSync(join(history, "ascmhl_chain.xml"), "utf8").match(/<hashlist /g)).toHaveLength(1);
+    expect(readdirSync(history).some((n) => n.endsWith(".partial"))).toBe(false);
+    expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
+  });
+});
