@@ -278,7 +278,7 @@ test("the reader refuses DTDs, entities and malformed values, naming file and li
   const lineOf = (needle: string) => ok.slice(0, ok.indexOf(needle)).split("\n").length;
   const cases: Array<[string, string]> = [
     [ok.replace("<ltfsindex", '<!DOCTYPE ltfsindex [<!ENTITY x "y">]>\n<ltfsindex'),
-      "bad.xml: line 2: DOCTYPE declarations (DTDs) are not allowed in an MHL file (exit 2)"],
+      "bad.xml: line 2: DOCTYPE declarations (DTDs) are not allowed (exit 2)"],
     [ok.replace("<creator>cartkit", "<creator>&xxe;cartkit"),
       "bad.xml: line 3: entity '&xxe;' is not allowed (only &amp; &lt; &gt; &quot; &apos; and numeric references) (exit 2)"],
     [ok.replace('version="2.4.0"', 'version="3.0.0"'), "bad.xml: line 2: index version '3.0.0' is not supported (2.x.y) (exit 2)"],

@@ -430,7 +430,7 @@ export function readPlanFile(path: string, text: string): PlanFile {
       // A tape path names where the file goes on the volume (and under a mount point): it must
       // stay inside it, and every name must be one LTFS can hold.
       const unsafe = unsafePathReason(f.path) ?? (f.path.split("/").some((n) => n === "" || n === "." || n.length > 255 || new TextEncoder().encode(n).length > 255) ? `path '${f.path}' has an empty, '.' or over-long name` : undefined);
-      if (unsafe) throw bad(`refuses ${unsafe.replace(/\0/g, "\\0")} on tape ${i + 1}`);
+      if (unsafe) throw bad(`has a tape path that cannot be written on tape ${i + 1} (${unsafe.replace(/\0/g, "\\0")})`);
       if (!isAbsolute(f.source) || f.source.includes("\0")) throw bad(`has a source that is not an absolute path on tape ${i + 1}: '${f.source.replace(/\0/g, "\\0")}'`);
       return { source: f.source, path: f.path, size: number(f.size, "file size"), blocks: number(f.blocks, "file blocks") };
     });

@@ -104,8 +104,8 @@ export function parseXml(text: string, file: string): XmlElement {
     } else if (text.startsWith("<!", pos)) {
       const word = /^<!([A-Z]+)/.exec(text.slice(pos, pos + 12))?.[1] ?? "";
       fail(word === "DOCTYPE"
-        ? "DOCTYPE declarations (DTDs) are not allowed in an MHL file"
-        : word === "ENTITY" ? "entity declarations are not allowed in an MHL file" : `unexpected '<!${word}'`);
+        ? "DOCTYPE declarations (DTDs) are not allowed"
+        : word === "ENTITY" ? "entity declarations are not allowed" : `unexpected '<!${word}'`);
     } else if (text.startsWith("</", pos)) {
       const end = text.indexOf(">", pos);
       if (end < 0) fail("unterminated end tag");

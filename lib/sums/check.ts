@@ -145,7 +145,9 @@ function report(ctx: CheckContext, dialect: SumDialect, lineNumber: number, line
       if (!status) ctx.out.data(dialect.unreadable(ctx, lineNumber, line, outcome.error));
       break;
     case "rejected":
-      ctx.out.error(`${dialect.tool}: ${ctx.checkFile}:${lineNumber}: ${line.display}: ${outcome.reason}`);
+      // The name is shown with control characters escaped: a hostile line must not write raw
+      // NULs or terminal escapes into a log.
+      ctx.out.error(`${dialect.tool}: ${ctx.checkFile}:${lineNumber}: ${printable(line.display)}: ${outcome.reason}`);
       break;
   }
 }
@@ -176,4 +178,10 @@ export async function runChecks(checkFiles: readonly string[], dialect: SumDiale
   }
   out.flush();
   return code;
+}
+
+/** A name for a message: control characters as `\xNN`, and at most 200 characters. */
+function printable(name: string): string {
+  const escaped = name.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return escaped.length > 200 ? `${escaped.slice(0, 200)}…` : escaped;
 }

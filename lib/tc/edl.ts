@@ -89,6 +89,9 @@ export interface EdlOptions {
 const TRACK = /^(V|B|A\d*|AA|A\d*\/V|AA\/V|NONE)$/;
 const TC = /^\d{2}[:;.]\d{2}[:;.]\d{2}[:;.]\d{2,3}$/;
 
+/** Longest line read: far beyond any CMX 3600 line (comments included), far below a hostile one. */
+const MAX_LINE = 4096;
+
 /**
  * Parses a CMX 3600 EDL. A malformed line is an error naming its line number and what was
  * expected; with `lenient` it is skipped and listed in `warnings`.
@@ -117,6 +120,14 @@ export function parseEdl(text: string, options: EdlOptions = {}): Edl {
     const lineNo = i + 1;
     const line = lines[i]!.trim();
     if (line === "") continue;
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(line)) {
+      fail(lineNo, "contains a control character (NUL or other); an EDL is plain text");
+      continue;
+    }
+    if (line.length > MAX_LINE) {
+      fail(lineNo, `is ${line.length} characters long; EDL lines are at most ${MAX_LINE}`);
+      continue;
+    }
     try {
       const title = /^TITLE:\s*(.*)$/i.exec(line);
       if (title) {
