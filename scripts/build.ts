@@ -2,27 +2,37 @@
 /**
  * Compiles every tools/*.ts into a standalone executable in dist/. The hash worker is named as
  * an extra entry point: without it the compiled binary runs, but its Workers never answer.
+ *
+ *   bun scripts/build.ts [TOOL...]                          this machine's platform, into dist/
+ *   bun scripts/build.ts --target=bun-linux-arm64 [TOOL...]  another platform, into dist/<target>/
+ *
+ * A binary embeds the native hash engines installed for its platform; for another target,
+ * install that platform's engine packages first (see README), or it uses the WebAssembly ones.
  */
 import { readdirSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
-const only = process.argv.slice(2);
+const args = process.argv.slice(2);
+const target = args.find((a) => a.startsWith("--target="))?.slice("--target=".length);
+const only = args.filter((a) => !a.startsWith("--"));
+const outDir = target ? join("dist", target) : "dist";
 const tools = readdirSync(join(root, "tools"))
   .filter((f) => f.endsWith(".ts"))
   .map((f) => f.slice(0, -3))
   .filter((t) => only.length === 0 || only.includes(t))
   .sort();
 
-mkdirSync(join(root, "dist"), { recursive: true });
+mkdirSync(join(root, outDir), { recursive: true });
 let failed = 0;
 for (const tool of tools) {
   const started = performance.now();
   const proc = Bun.spawnSync({
     cmd: [
       process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax",
+      ...(target ? [`--target=${target}`] : []),
       `tools/${tool}.ts`, "lib/hash/hash_worker.ts", "lib/io/read_worker.ts",
-      "--outfile", `dist/${tool}`,
+      "--outfile", `${outDir}/${tool}`,
     ],
     cwd: root,
     stdout: "pipe",
@@ -32,7 +42,7 @@ for (const tool of tools) {
     failed++;
     process.stderr.write(`build: ${tool}: failed\n${proc.stdout.toString()}${proc.stderr.toString()}`);
   } else {
-    process.stderr.write(`build: dist/${tool} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+    process.stderr.write(`build: ${outDir}/${tool} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
   }
 }
 process.exit(failed ? 1 : 0);
