@@ -4,7 +4,7 @@
  * that were fine are complete and proven, and that running again finishes the job.
  */
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { COMPILED, randomBytes, ROOT, run, tempDir, tool } from "../helpers.ts";
 
@@ -70,6 +70,30 @@ describe("faults during an offload", () => {
     expectComplete(join(dir, "CARD"), join(dir, "B/CARD"));
   }, 30_000);
 
+  test("a destination that fills up mid-file: it fails naming the file, the other is complete; with room again, --resume finishes", async () => {
+    if (process.getuid?.() !== 0) throw new Error("this test mounts a tmpfs: run it as root, as CI does");
+    const dir = tempDir("cartkit-fault-");
+    card(join(dir, "CARD"));
+    const small = join(dir, "SMALL");
+    mkdirSync(small);
+    expect(run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", small]).code).toBe(0);
+    try {
+      // Room for the card when it starts; then something else takes most of the drive.
+      const result = await offloadWithFault(dir, ["A/CARD", "SMALL/CARD"], () => writeFileSync(join(small, "filler.bin"), new Uint8Array(12 * 1024 * 1024)));
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^dispatchcopy: SMALL\/CARD\/C00\d\.mov: failed: .*No space left on device.*$/m);
+      expect(result.stderr).toContain("dispatchcopy: A/CARD: 4 files, 15.3 MiB verified from the device\n");
+      expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
+      expectNoPartials(small);
+      rmSync(join(small, "filler.bin"));
+      const again = run([DISPATCHCOPY, "-r", "--resume", "CARD", "SMALL/CARD"], { cwd: dir });
+      expect(again.code).toBe(0);
+      expectComplete(join(dir, "CARD"), join(dir, "SMALL/CARD"));
+    } finally {
+      run(["umount", small]);
+    }
+  }, 30_000);
+
   test("a destination that turns read-only mid-run: it fails with the reason, the other is complete; a rerun finishes", async () => {
     if (process.getuid?.() !== 0) throw new Error("this test runs the copy as nobody: run it as root, as CI does");
     const dir = tempDir("cartkit-fault-");
@@ -95,12 +119,13 @@ describe("faults during an offload", () => {
   }, 30_000);
 
   test("a source file grown, or replaced, during its copy: refused on every destination, nothing in place; a rerun finishes", async () => {
-    for (const change of ["grow", "replace"] as const) {
+    for (const change of ["grow", "truncate", "replace"] as const) {
       const dir = tempDir("cartkit-fault-");
       card(join(dir, "CARD"), 3, 8_000_000);
       const target = join(dir, "CARD", "C000.mov");
       const result = await offloadWithFault(dir, ["A/CARD", "B/CARD"], () => {
         if (change === "grow") appendFileSync(target, "more");
+        else if (change === "truncate") truncateSync(target, 1_000_000);
         else {
           writeFileSync(`${target}.new`, randomBytes(8_000_000, 99));
           renameSync(`${target}.new`, target);
@@ -108,6 +133,7 @@ describe("faults during an offload", () => {
       });
       expect([change, result.code]).toEqual([change, 2]);
       expect(result.stderr).toMatch(/^dispatchcopy: CARD\/C000\.mov: source changed while it was copied \(.+\); nothing was put in place$/m);
+      if (change === "truncate") writeFileSync(target, randomBytes(8_000_000, 1));
       for (const d of ["A", "B"]) {
         expect(existsSync(join(dir, d, "CARD", "C000.mov"))).toBe(false);
         expectNoPartials(join(dir, d));
