@@ -305,10 +305,16 @@ async function runIndex(args: Record<string, unknown>): Promise<number> {
     options.blockSize = volume.label.blockSize;
     options.writtenBlocks = { [volume.label.dataPartition]: volume.dataEnd.block, [volume.label.indexPartition]: volume.tape.endOfData(0).block };
   } else {
+    let bytes: Uint8Array;
     try {
-      xml = readFileSync(file!, "utf8");
+      bytes = readFileSync(file!);
     } catch (error) {
       throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path: file });
+    }
+    try {
+      xml = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      throw new CliError("is not UTF-8 text, so not an LTFS index; give the index XML as LTFS wrote it", { path: file });
     }
     parsed = readIndexXml(xml, file!);
   }

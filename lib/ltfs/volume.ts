@@ -181,7 +181,13 @@ function lastIndexOn(tape: VtapeReader, partition: number, dir: string): FoundIn
     }
     const parts: Uint8Array[] = [];
     for (let block = first; block < mark; block++) parts.push(tape.readRecord(partition, block));
-    const xml = new TextDecoder().decode(Buffer.concat(parts));
+    let xml: string;
+    try {
+      xml = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(parts));
+    } catch {
+      mark = first;
+      continue;
+    }
     try {
       return { index: readIndexXml(xml, `${dir}/${partition}_${first}_R`), xml, partition, block: first };
     } catch (error) {

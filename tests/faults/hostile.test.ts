@@ -26,6 +26,20 @@ const BOMB = '<?xml version="1.0"?>\n<!DOCTYPE b [<!ENTITY a "aaaaaaaaaa"><!ENTI
 const EXTERNAL = '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<ltfsindex version="2.4.0"><creator>&x;</creator></ltfsindex>\n';
 const EVENT = "001  A001C001 V     C        10:00:00:00 10:00:01:00 01:00:00:00 01:00:01:00";
 
+/** A one-file LTFS index whose file has the given name and start block. */
+function index(name: string, startBlock = "7"): string {
+  const t = "2026-01-01T00:00:00.000000000Z";
+  const times = `<creationtime>${t}</creationtime><changetime>${t}</changetime><modifytime>${t}</modifytime><accesstime>${t}</accesstime><backuptime>${t}</backuptime>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<ltfsindex version="2.4.0"><creator>t</creator><volumeuuid>0b2a6c2e-9f4d-4e0a-8d3c-2f6a1b7c9e01</volumeuuid><generationnumber>1</generationnumber>
+<updatetime>${t}</updatetime><location><partition>a</partition><startblock>5</startblock></location><allowpolicyupdate>true</allowpolicyupdate><highestfileuid>2</highestfileuid>
+<directory><name>V</name><readonly>false</readonly>${times}<fileuid>1</fileuid><contents>
+<file><name>${name}</name><length>1</length><readonly>false</readonly>${times}<fileuid>2</fileuid>
+<extentinfo><extent><fileoffset>0</fileoffset><partition>b</partition><startblock>${startBlock}</startblock><byteoffset>0</byteoffset><bytecount>1</bytecount></extent></extentinfo></file>
+</contents></directory></ltfsindex>
+`;
+}
+
 /** A plan file with one file, whose fields can be replaced. */
 function plan(file: Record<string, unknown>): string {
   return JSON.stringify({
@@ -58,6 +72,12 @@ const CASES: Case[] = [
     stderr: "ltfs-pack index: i.xml: line 2: DOCTYPE declarations (DTDs) are not allowed\n" },
   { name: "LTFS index with an external entity", tool: "ltfs-pack", files: { "i.xml": EXTERNAL }, args: ["index", "i.xml"], code: 2,
     stderr: "ltfs-pack index: i.xml: line 2: DOCTYPE declarations (DTDs) are not allowed\n" },
+  { name: "LTFS index naming an entry '../../x'", tool: "ltfs-pack", files: { "i.xml": index("../../x") }, args: ["index", "i.xml", "--check"], code: 1,
+    stderr: "ltfs-pack index: i.xml: 1 problem(s) in index generation 1\n" },
+  { name: "LTFS index with invalid UTF-8", tool: "ltfs-pack", files: { "i.xml": Buffer.concat([Buffer.from(index("a")), Buffer.from([0xff, 0xfe])]) }, args: ["index", "i.xml"], code: 2,
+    stderr: "ltfs-pack index: i.xml: is not UTF-8 text, so not an LTFS index; give the index XML as LTFS wrote it\n" },
+  { name: "LTFS index with a huge start block", tool: "ltfs-pack", files: { "i.xml": index("a", "99999999999999999999999") }, args: ["index", "i.xml", "--check"], code: 2,
+    stderr: /^ltfs-pack index: i\.xml: line \d+: <startblock> is not a non-negative integer: '99999999999999999999999'\n$/ },
   { name: "plan with a tape path escaping the volume", tool: "ltfs-pack", files: { "p.json": plan({ path: "../../etc/cron.d/x" }) }, args: ["write", "p.json", "--tape", "1", "--mount", "mnt"], code: 2,
     stderr: "ltfs-pack write: p.json: has a tape path that cannot be written on tape 1 (path '../../etc/cron.d/x' escapes the root); make it with 'ltfs-pack plan --json'\n" },
   { name: "plan with an absolute tape path", tool: "ltfs-pack", files: { "p.json": plan({ path: "/etc/x" }) }, args: ["write", "p.json", "--tape", "1", "--vtape", "vt"], code: 2,
