@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes, ROOT, run, tempDir } from "./helpers.ts";
+import { anchor, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
 
 const TOOLS = ["b3sum-ts", "xxsum", "dispatchcopy", "mhl-verify", "ltfs-pack", "tc-extract"];
 
@@ -46,13 +46,15 @@ describe("README pipelines", () => {
   });
 
   test("dispatchcopy --json into jq, and tc-extract edl --json into jq", () => {
+    // jq is what README pipes into; CI installs it. Without it, the same filter runs in node.
+    const jq = anchor("jq") ? "jq -r" : `node ${join(ROOT, "tests", "jq-lite.cjs")}`;
     const dir = tempDir("cartkit-e2e-");
     card(join(dir, "A001"));
-    const copied = sh("dispatchcopy -r --json A001 R1/A001 R2/A001 | jq -r 'select(.event == \"summary\") | .files'", dir);
+    const copied = sh(`dispatchcopy -r --json A001 R1/A001 R2/A001 | ${jq} 'select(.event == "summary") | .files'`, dir);
     expect(copied.code).toBe(0);
     expect(copied.stdout.trim()).toBe("3");
     writeFileSync(join(dir, "cut.edl"), "TITLE: T\nFCM: NON-DROP FRAME\n001  A001C001 V     C        10:00:00:00 10:00:01:00 01:00:00:00 01:00:01:00\n");
-    const events = sh("tc-extract edl cut.edl --json --rate 25 | jq -r '.reel'", dir);
+    const events = sh(`tc-extract edl cut.edl --json --rate 25 | ${jq} '.reel'`, dir);
     expect([events.code, events.stdout]).toEqual([0, "A001C001\n"]);
   });
 });
