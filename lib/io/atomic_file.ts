@@ -103,6 +103,11 @@ export function flushFolder(path: string): void {
   }
 }
 
+/** Writes all of `bytes` at the descriptor's position, however many writes that takes. */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+}
+
 /**
  * Writes a whole small file (a generation, a chain, a report, a sum file) the same way: under a
  * partial name, flushed, then renamed into place, so a reader never sees half of it.
@@ -113,8 +118,7 @@ export function flushFolder(path: string): void {
 export function writeFileAtomically(path: string, text: string | Uint8Array, options: { overwrite: boolean }): void {
   const file = new AtomicFile(path);
   try {
-    const bytes = typeof text === "string" ? Buffer.from(text) : text;
-    for (let offset = 0; offset < bytes.length; ) offset += writeSync(file.fd, bytes, offset, bytes.length - offset);
+    writeAll(file.fd, typeof text === "string" ? Buffer.from(text) : text);
     file.flush();
     file.commit(options.overwrite);
   } catch (error) {

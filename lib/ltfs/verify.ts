@@ -4,12 +4,13 @@
  * compare with the tape's own ASC MHL — and with the digests the index carries as attributes.
  * The MHL's chain is checked first: a generation whose C4 differs from its chain entry is reported.
  */
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../cli/errors.ts";
 import { createHashers } from "../hash/registry.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { getXattr } from "../io/libc.ts";
+import { readChunks } from "../io/reader.ts";
 import { walkFiles } from "../io/walk.ts";
 import { readChain } from "../mhl/chain.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
@@ -167,18 +168,11 @@ export async function verifyVtape(dir: string, onResult: (result: VerifyResult) 
   return { ...summary, mhl: expected?.generationFile, problems: expected?.problems ?? [] };
 }
 
-/** Reads a file in 4 MiB chunks. */
+/** A file's bytes, read in 4 MiB chunks by the shared reader (a read-ahead thread for large files). */
 function* fileChunks(path: string): Generator<Uint8Array> {
   const fd = openSync(path, "r");
   try {
-    const buffer = new Uint8Array(4 * 1024 * 1024);
-    let position = 0;
-    for (;;) {
-      const got = readSync(fd, buffer, 0, buffer.length, position);
-      if (got === 0) return;
-      position += got;
-      yield buffer.subarray(0, got);
-    }
+    yield* readChunks(fd, { chunkSize: 4 * 1024 * 1024 });
   } finally {
     closeSync(fd);
   }

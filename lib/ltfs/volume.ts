@@ -4,7 +4,8 @@
  * partition, so an interrupted write still reads as of its last file set), and any file's bytes
  * through its extents.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { fillChunk } from "../io/fill.ts";
 import { CliError, describeSystemError } from "../cli/errors.ts";
 import { XmlError } from "../mhl/xml.ts";
 import type { LtfsDirectory, LtfsFile, LtfsIndex } from "./index_model.ts";
@@ -120,7 +121,7 @@ export class Volume {
         }
         let got: number;
         try {
-          got = readSync(fd, buffer, 0, blockSize, 0);
+          got = fillChunk(fd, buffer, 0, blockSize, 0);
         } finally {
           closeSync(fd);
         }

@@ -9,8 +9,9 @@
  * A cartridge configuration (`filedebug_tc_conf.xml`) tells the backend which cartridge type it
  * emulates and its capacity.
  */
-import { closeSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeAll } from "../io/atomic_file.ts";
 import { flushFileSystem, startWriteback } from "../io/libc.ts";
 
 /** What is at a tape position. */
@@ -65,8 +66,7 @@ export class VtapeWriter {
     const block = this.#next[partition as 0 | 1]++;
     const fd = openSync(join(this.dir, positionFile(partition, block, "R")), "wx");
     try {
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      writeAll(fd, bytes);
       if (this.#writeback) startWriteback(fd);
     } finally {
       closeSync(fd);

@@ -13,11 +13,11 @@
  * pointing back to the data partition's.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, statfsSync, statSync, utimesSync, writeFileSync, writeSync, type BigIntStats } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, statfsSync, statSync, utimesSync, writeFileSync, type BigIntStats } from "node:fs";
 import { dirname, join } from "node:path";
 import { CliError, describeSystemError } from "../cli/errors.ts";
 import { createHashers } from "../hash/registry.ts";
-import { AtomicFile } from "../io/atomic_file.ts";
+import { AtomicFile, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { getXattr, setXattr } from "../io/libc.ts";
 import { algorithmOf, type HashFormat } from "../mhl/formats.ts";
@@ -445,10 +445,7 @@ export async function writeMount(mount: string, options: WriteOptions): Promise<
       mkdirSync(dirname(target), { recursive: true });
       const out = new AtomicFile(target);
       try {
-        const { hexes, stat: source } = await readSource(file, options.formats, blockSize, buffer, (block) => {
-          let done = 0;
-          while (done < block.length) done += writeSync(out.fd, block, done, block.length - done);
-        }, options.onBytes);
+        const { hexes, stat: source } = await readSource(file, options.formats, blockSize, buffer, (block) => writeAll(out.fd, block), options.onBytes);
         out.commit(false, false);
         utimesSync(target, new Date(Number(source.atimeNs / 1_000_000n)), new Date(Number(source.mtimeNs / 1_000_000n)));
         for (const [format, value] of hexes) trySetXattr(target, `user.${hashAttributeName(format)}`, value);
@@ -471,13 +468,9 @@ export async function writeMount(mount: string, options: WriteOptions): Promise<
   for (const generated of await closingFiles(options, volumeUuid, files, new Date())) {
     const target = join(mount, generated.path);
     mkdirSync(dirname(target), { recursive: true });
-    const out = new AtomicFile(target);
     try {
-      let done = 0;
-      while (done < generated.bytes.length) done += writeSync(out.fd, generated.bytes, done, generated.bytes.length - done);
-      out.commit(false, false);
+      writeFileAtomically(target, generated.bytes, { overwrite: false });
     } catch (error) {
-      out.discard();
       throw new CliError(`write failed: ${describeSystemError(error)}`, { path: target });
     }
   }
