@@ -21,10 +21,10 @@ import { buildCatalog } from "../lib/ltfs/catalog.ts";
 import { catalogHtml } from "../lib/ltfs/catalog_html.ts";
 import { checkIndex, type IndexCheckOptions } from "../lib/ltfs/index_check.ts";
 import type { LtfsIndex } from "../lib/ltfs/index_model.ts";
-import { readIndexXml } from "../lib/ltfs/index_xml.ts";
+import { readIndexFile } from "../lib/ltfs/index_xml.ts";
 import { verifyMount, verifyVtape, type VerifyResult } from "../lib/ltfs/verify.ts";
 import { indexFiles, Volume } from "../lib/ltfs/volume.ts";
-import { TAPE_CATALOG_FILE, writeMount, writeVtape, type WriteEvent } from "../lib/ltfs/write.ts";
+import { plannedTape, TAPE_CATALOG_FILE, writeMount, writeVtape, type WriteEvent } from "../lib/ltfs/write.ts";
 import { LTO_GENERATIONS, parseReserve, parseTape, tapeCapacity } from "../lib/ltfs/capacity.ts";
 import { formatPlanTable, formatPlanText, planTapes, planToJson, readPlanFile } from "../lib/ltfs/plan.ts";
 import { VERSION } from "../lib/version.ts";
@@ -188,8 +188,7 @@ async function runWrite(args: Record<string, unknown>, raw: string[]): Promise<n
     : String(args.serial).split(",").map((s) => s.trim().toUpperCase());
   if (serials.length !== targets.length) throw usageError(`${serials.length} serial(s) for ${targets.length} copies; give one per --vtape/--mount`);
   for (const serial of serials) if (!SERIAL_PATTERN.test(serial)) throw usageError(`invalid serial '${serial}': 1-6 of A-Z, 0-9`);
-  const tape = plan.tapes.find((t) => t.index === tapeNumber);
-  if (!tape) throw usageError(`the plan has ${plan.tapes.length} tape(s); --tape ${tapeNumber} is not one of them`);
+  const tape = plannedTape(plan, tapeNumber);
 
   const out = new Output();
   const json = Boolean(args.json);
@@ -305,18 +304,7 @@ async function runIndex(args: Record<string, unknown>): Promise<number> {
     options.blockSize = volume.label.blockSize;
     options.writtenBlocks = { [volume.label.dataPartition]: volume.dataEnd.block, [volume.label.indexPartition]: volume.tape.endOfData(0).block };
   } else {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(file!);
-    } catch (error) {
-      throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path: file });
-    }
-    try {
-      xml = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    } catch {
-      throw new CliError("is not UTF-8 text, so not an LTFS index; give the index XML as LTFS wrote it", { path: file });
-    }
-    parsed = readIndexXml(xml, file!);
+    ({ xml, index: parsed } = readIndexFile(file!));
   }
   const out = new Output();
   if (!args.check) {

@@ -11,11 +11,10 @@ import { CliError, describeSystemError } from "../cli/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { getXattr } from "../io/libc.ts";
 import { walkFiles } from "../io/walk.ts";
-import { HASH_FORMATS } from "../mhl/formats.ts";
 import type { LtfsIndex } from "./index_model.ts";
-import { readIndexXml } from "./index_xml.ts";
+import { readIndexFile } from "./index_xml.ts";
 import { indexFiles, Volume } from "./volume.ts";
-import { formatOfHashAttribute, hashAttributeName, TAPE_CATALOG_FILE } from "./write.ts";
+import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
 
 /** One tape of the catalog. */
 export interface CatalogTape {
@@ -73,12 +72,7 @@ function fromIndex(index: LtfsIndex, serial: string, source: string, kind: Catal
   const records: CatalogRecord[] = [];
   for (const { path, file } of indexFiles(index.root)) {
     if (isBookkeeping(path)) continue;
-    const hashes: Record<string, string> = {};
-    for (const x of file.xattrs) {
-      const format = formatOfHashAttribute(x.key);
-      if (format && typeof x.value === "string") hashes[format] = x.value.trim().toLowerCase();
-    }
-    const record: CatalogRecord = { tape: serial, path, size: file.length, hashes, modified: file.modifyTime };
+    const record: CatalogRecord = { tape: serial, path, size: file.length, hashes: Object.fromEntries(hashesFromXattrs(file.xattrs)), modified: file.modifyTime };
     if (file.extents.length > 0) record.startBlock = Math.min(...file.extents.map((e) => e.startBlock));
     records.push(record);
   }
@@ -103,13 +97,7 @@ export function readTapeForCatalog(path: string): { tape: CatalogTape; records: 
     throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path });
   }
   if (stat.isFile()) {
-    let text: string;
-    try {
-      text = readFileSync(path, "utf8");
-    } catch (error) {
-      throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path });
-    }
-    const index = readIndexXml(text, path);
+    const { index } = readIndexFile(path);
     return fromIndex(index, index.root.name || basename(path).replace(/\.xml$/i, ""), path, "index");
   }
   try {
@@ -146,12 +134,7 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
   const records: CatalogRecord[] = [];
   for (const f of files) {
     if (isBookkeeping(f.relativePath)) continue;
-    const hashes: Record<string, string> = {};
-    for (const format of HASH_FORMATS) {
-      const value = getXattr(f.path, `user.${hashAttributeName(format)}`);
-      if (value !== undefined) hashes[format] = value.trim().toLowerCase();
-    }
-    const record: CatalogRecord = { tape: serial, path: f.relativePath, size: f.size, hashes, modified: new Date(f.mtimeMs).toISOString() };
+    const record: CatalogRecord = { tape: serial, path: f.relativePath, size: f.size, hashes: Object.fromEntries(hashesOnMount(f.path)), modified: new Date(f.mtimeMs).toISOString() };
     const start = getXattr(f.path, "user.ltfs.startblock");
     if (start !== undefined && f.size > 0) record.startBlock = Number(start);
     records.push(record);

@@ -9,6 +9,8 @@
  * byte by byte with `percentencoded="true"`, as the reference does; xattr values that are bytes,
  * or text XML cannot hold, are written as base64.
  */
+import { readFileSync } from "node:fs";
+import { CliError, describeSystemError } from "../cli/errors.ts";
 import { childElements, parseXml, textOf, XmlError, type XmlElement, XmlWriter } from "../mhl/xml.ts";
 import type {
   IndexPartitionCriteria, LtfsDirectory, LtfsEntry, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr,
@@ -433,4 +435,25 @@ export function readIndexXml(text: string, file: string): LtfsIndex {
     index.volumeLockState = state as VolumeLockState;
   }
   return index;
+}
+
+/**
+ * Reads a saved index file: its text exactly as stored (it must be UTF-8, as LTFS writes it;
+ * invalid bytes are refused, never replaced) and the index.
+ * @throws {CliError} naming the file when it cannot be read or is not UTF-8, or {@link XmlError}.
+ */
+export function readIndexFile(path: string): { xml: string; index: LtfsIndex } {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path });
+  }
+  let xml: string;
+  try {
+    xml = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new CliError("is not UTF-8 text, so not an LTFS index; give the index XML as LTFS wrote it", { path });
+  }
+  return { xml, index: readIndexXml(xml, path) };
 }

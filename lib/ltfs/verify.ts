@@ -19,7 +19,7 @@ import { readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
 import { XmlError } from "../mhl/xml.ts";
 import { Volume } from "./volume.ts";
-import { formatOfHashAttribute, hashAttributeName } from "./write.ts";
+import { hashesFromXattrs, hashesOnMount } from "./write.ts";
 
 /** The outcome for one file. */
 export interface VerifyResult {
@@ -120,15 +120,6 @@ async function verifyCandidates(candidates: Candidate[], expected: Expected | un
   return { checked: ordered.length, failed, bytes };
 }
 
-/** The digests held in attributes, by format. */
-function recordedHashes(xattrs: readonly { key: string; value: string | Uint8Array }[]): Map<HashFormat, string> {
-  const out = new Map<HashFormat, string>();
-  for (const x of xattrs) {
-    const format = formatOfHashAttribute(x.key);
-    if (format && typeof x.value === "string") out.set(format, x.value.trim().toLowerCase());
-  }
-  return out;
-}
 
 /** Outcome of a verification run. */
 export interface VerifySummary {
@@ -160,7 +151,7 @@ export async function verifyVtape(dir: string, onResult: (result: VerifyResult) 
   const candidates: Candidate[] = entries
     .filter((e) => !e.path.startsWith("ascmhl/"))
     .map((e) => ({
-      path: e.path, size: e.file.length, recorded: recordedHashes(e.file.xattrs),
+      path: e.path, size: e.file.length, recorded: hashesFromXattrs(e.file.xattrs),
       startBlock: e.file.extents.length > 0 ? Math.min(...e.file.extents.map((x) => x.startBlock)) : undefined,
       chunks: () => volume.read(e),
     }));
@@ -202,13 +193,8 @@ export async function verifyMount(mount: string, onResult: (result: VerifyResult
     if (error instanceof XmlError || error instanceof CliError) throw new CliError(`the tape's MHL cannot be read: ${error.message}`, { path: mount, exitCode: 1 });
     throw error;
   }
-  const formats: HashFormat[] = ["c4", "md5", "sha1", "xxh128", "xxh3", "xxh64"];
   const candidates: Candidate[] = files.map((f) => {
-    const recorded = new Map<HashFormat, string>();
-    for (const format of formats) {
-      const value = getXattr(f.path, `user.${hashAttributeName(format)}`);
-      if (value !== undefined) recorded.set(format, value.trim().toLowerCase());
-    }
+    const recorded = hashesOnMount(f.path);
     const start = getXattr(f.path, "user.ltfs.startblock");
     return { path: f.relativePath, size: f.size, recorded, startBlock: start === undefined ? undefined : Number(start), chunks: () => fileChunks(f.path) };
   });

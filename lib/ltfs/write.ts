@@ -20,7 +20,7 @@ import { createHashers } from "../hash/registry.ts";
 import { AtomicFile, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { getXattr, setXattr } from "../io/libc.ts";
-import { algorithmOf, type HashFormat } from "../mhl/formats.ts";
+import { algorithmOf, HASH_FORMATS, type HashFormat } from "../mhl/formats.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
 import { historyFromListing } from "../mhl/listing.ts";
 import { writeIndexXml } from "./index_xml.ts";
@@ -48,6 +48,26 @@ export function formatOfHashAttribute(key: string): HashFormat | undefined {
   for (const [format, name] of Object.entries(SPEC_HASH_NAMES)) if (name === key) return format as HashFormat;
   const m = /^cartkit\.hash\.([a-z0-9]+)$/.exec(key);
   return m ? (m[1] as HashFormat) : undefined;
+}
+
+/** The digests held in an entry's index attributes, by format. */
+export function hashesFromXattrs(xattrs: readonly LtfsXattr[]): Map<HashFormat, string> {
+  const out = new Map<HashFormat, string>();
+  for (const x of xattrs) {
+    const format = formatOfHashAttribute(x.key);
+    if (format && typeof x.value === "string") out.set(format, x.value.trim().toLowerCase());
+  }
+  return out;
+}
+
+/** The digests a mounted volume shows for a file (LTFS presents index attributes as `user.*`). */
+export function hashesOnMount(path: string): Map<HashFormat, string> {
+  const out = new Map<HashFormat, string>();
+  for (const format of HASH_FORMATS) {
+    const value = getXattr(path, `user.${hashAttributeName(format)}`);
+    if (value !== undefined) out.set(format, value.trim().toLowerCase());
+  }
+  return out;
 }
 
 /** What happened to a file, as reported while writing. */
@@ -220,7 +240,7 @@ async function closingFiles(options: WriteOptions, volumeUuid: string | undefine
 }
 
 /** The plan's tape `n`, or a usage error. */
-function plannedTape(plan: PlanFile, n: number) {
+export function plannedTape(plan: PlanFile, n: number) {
   const tape = plan.tapes.find((t) => t.index === n);
   if (!tape) throw new CliError(`the plan has ${plan.tapes.length} tape(s); --tape ${n} is not one of them`);
   return tape;

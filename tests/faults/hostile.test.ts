@@ -76,6 +76,8 @@ const CASES: Case[] = [
     stderr: "ltfs-pack index: i.xml: 1 problem(s) in index generation 1\n" },
   { name: "LTFS index with invalid UTF-8", tool: "ltfs-pack", files: { "i.xml": Buffer.concat([Buffer.from(index("a")), Buffer.from([0xff, 0xfe])]) }, args: ["index", "i.xml"], code: 2,
     stderr: "ltfs-pack index: i.xml: is not UTF-8 text, so not an LTFS index; give the index XML as LTFS wrote it\n" },
+  { name: "a saved index with invalid UTF-8 given to catalog", tool: "ltfs-pack", files: { "i.xml": Buffer.concat([Buffer.from(index("a")), Buffer.from([0xff])]) }, args: ["catalog", "i.xml", "-o", "cat"], code: 2,
+    stderr: "ltfs-pack catalog: i.xml: is not UTF-8 text, so not an LTFS index; give the index XML as LTFS wrote it\n" },
   { name: "LTFS index with a huge start block", tool: "ltfs-pack", files: { "i.xml": index("a", "99999999999999999999999") }, args: ["index", "i.xml", "--check"], code: 2,
     stderr: /^ltfs-pack index: i\.xml: line \d+: <startblock> is not a non-negative integer: '99999999999999999999999'\n$/ },
   { name: "plan with a tape path escaping the volume", tool: "ltfs-pack", files: { "p.json": plan({ path: "../../etc/cron.d/x" }) }, args: ["write", "p.json", "--tape", "1", "--mount", "mnt"], code: 2,
