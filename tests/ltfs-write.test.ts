@@ -11,6 +11,8 @@ import { dirname, join } from "node:path";
 import { readIndexXml } from "../lib/ltfs/index_xml.ts";
 import { readLabelXml } from "../lib/ltfs/label.ts";
 import { Volume } from "../lib/ltfs/volume.ts";
+import { c4FromSha512 } from "../lib/hash/c4.ts";
+import type { LtfsDirectory } from "../lib/ltfs/index_model.ts";
 import { anchor, BUN, randomBytes, ROOT, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
@@ -222,6 +224,35 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
       expect(ltfsck.code).toBeLessThanOrEqual(1);
     }
   }, 60_000);
+
+  test("every hash format in flight: each digest in the index is what the reference tools print, and the tape verifies", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    const big = randomBytes(3 * BLOCK + 77, 21);
+    put(join(dir, "DAY04"), "A001/clip.mov", big);
+    put(join(dir, "DAY04"), "A001/note.txt", "note\n");
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY04", "--tape", "LTO-9", "--json"], dir).stdout);
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--hash", "c4,md5,sha1,xxh64,xxh3,xxh128"], dir);
+    expect([write.code, write.stderr]).toEqual([0, ""]);
+    const index = readIndexXml(pack(runner, ["index", "--vtape", "vt"], dir).stdout, "index");
+    const clip = (index.root.contents[0] as LtfsDirectory).contents.find((e) => e.name === "A001") as LtfsDirectory;
+    const entry = clip.contents.find((e) => e.name === "clip.mov")!;
+    const attrs = Object.fromEntries(entry.xattrs.map((x) => [x.key, x.value]));
+    const file = join(dir, "DAY04/A001/clip.mov");
+    expect(attrs["ltfs.hash.md5sum"]).toBe(run(["md5sum", file]).stdout.split(" ")[0]);
+    expect(attrs["ltfs.hash.sha1sum"]).toBe(run(["sha1sum", file]).stdout.split(" ")[0]);
+    const xxhsum = anchor("xxhsum");
+    if (xxhsum) {
+      expect(attrs["cartkit.hash.xxh64"]).toBe(run([xxhsum, "-H1", file]).stdout.split(" ")[0]);
+      expect(attrs["cartkit.hash.xxh128"]).toBe(run([xxhsum, "-H2", file]).stdout.split(" ")[0]);
+      expect(attrs["cartkit.hash.xxh3"]).toBe(/= ([0-9a-f]{16})\n$/.exec(run([xxhsum, "-H3", file]).stdout)?.[1]);
+    }
+    // A C4 ID is base58 of the SHA-512: mixed case, kept as written.
+    expect(attrs["cartkit.hash.c4"]).toBe(c4FromSha512(new Bun.CryptoHasher("sha512").update(big).digest() as Uint8Array));
+    expect(attrs["cartkit.hash.c4"]).toMatch(/^c4[1-9A-HJ-NP-Za-km-z]{88}$/);
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect([verify.code, verify.stderr]).toEqual([0, ""]);
+    expect(verify.stdout).toMatch(/^verified vt: 3 files, \d+ bytes read back, all match ascmhl\/0001_CA0001_.*\.mhl\n$/);
+  });
 
   test("mistakes are one-line errors (exit 2): a used folder, a bad plan, a missing tape, a bad serial, not a tape", () => {
     const { dir, write } = writtenTape(runner);

@@ -20,7 +20,7 @@ import { createHashers } from "../hash/registry.ts";
 import { AtomicFile, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { getXattr, setXattr } from "../io/libc.ts";
-import { algorithmOf, HASH_FORMATS, type HashFormat } from "../mhl/formats.ts";
+import { algorithmOf, HASH_FORMATS, normalizeDigest, type HashFormat } from "../mhl/formats.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
 import { historyFromListing } from "../mhl/listing.ts";
 import { writeIndexXml } from "./index_xml.ts";
@@ -55,7 +55,7 @@ export function hashesFromXattrs(xattrs: readonly LtfsXattr[]): Map<HashFormat, 
   const out = new Map<HashFormat, string>();
   for (const x of xattrs) {
     const format = formatOfHashAttribute(x.key);
-    if (format && typeof x.value === "string") out.set(format, x.value.trim().toLowerCase());
+    if (format && typeof x.value === "string") out.set(format, normalizeDigest(format, x.value));
   }
   return out;
 }
@@ -65,7 +65,7 @@ export function hashesOnMount(path: string): Map<HashFormat, string> {
   const out = new Map<HashFormat, string>();
   for (const format of HASH_FORMATS) {
     const value = getXattr(path, `user.${hashAttributeName(format)}`);
-    if (value !== undefined) out.set(format, value.trim().toLowerCase());
+    if (value !== undefined) out.set(format, normalizeDigest(format, value));
   }
   return out;
 }

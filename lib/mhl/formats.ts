@@ -41,6 +41,11 @@ export function inXsdOrder(formats: Iterable<HashFormat>): HashFormat[] {
   return HASH_FORMATS.filter((f) => set.has(f));
 }
 
+/** A printed hash as compared: hex in lower case; a C4 ID as written (base58 is case-sensitive). */
+export function normalizeDigest(format: HashFormat, printed: string): string {
+  return format === "c4" ? printed.trim() : printed.trim().toLowerCase();
+}
+
 /**
  * The digest bytes behind a printed hash: hex for every format but c4, whose ID is base58.
  * @throws {Error} when the text is not a well-formed digest of that format.
