@@ -11,6 +11,8 @@ import { dirname, join } from "node:path";
 import { readIndexXml } from "../lib/ltfs/index_xml.ts";
 import { readLabelXml } from "../lib/ltfs/label.ts";
 import { Volume } from "../lib/ltfs/volume.ts";
+import { VtapeWriter } from "../lib/ltfs/vtape.ts";
+import { CliError } from "../lib/cli/errors.ts";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
 import type { LtfsDirectory } from "../lib/ltfs/index_model.ts";
 import { anchor, BUN, randomBytes, ROOT, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
@@ -225,6 +227,28 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     }
   }, 60_000);
 
+  test.if(process.getuid?.() === 0)("a virtual tape whose drive fills up: a one-line error naming the record (exit 2); the tape reads as of its last index", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY03"), "A001/a.txt", "first card\n");
+    put(join(dir, "DAY03"), "B001/big.mov", randomBytes(12 * 1024 * 1024, 5));
+    const plan = pack(runner, ["plan", "DAY03", "--tape", "LTO-9", "--json"], dir);
+    writeFileSync(join(dir, "plan.json"), plan.stdout);
+    mkdirSync(join(dir, "small"));
+    expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", join(dir, "small")]).code).toBe(0);
+    try {
+      const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "small/vt"], dir);
+      expect(write.code).toBe(2);
+      expect(write.stdout).toBe("");
+      expect(write.stderr).toMatch(/^ltfs-pack write: small\/vt\/1_\d+_R: write failed: No space left on device; the virtual tape holds what was written up to its last index\n$/);
+      const check = pack(runner, ["index", "--vtape", "small/vt", "--check"], dir);
+      expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: small/vt: index generation 2 is sound (1 files)\n"]);
+      const verify = pack(runner, ["verify", "--vtape", "small/vt"], dir);
+      expect(verify.stdout).toBe("verified small/vt: 1 files, 11 bytes read back, all match the index\n");
+    } finally {
+      run(["umount", join(dir, "small")]);
+    }
+  }, 60_000);
+
   test("every hash format in flight: each digest in the index is what the reference tools print, and the tape verifies", () => {
     const dir = tempDir("cartkit-ltfsw-");
     const big = randomBytes(3 * BLOCK + 77, 21);
@@ -287,6 +311,77 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect(write.stderr).toBe(`ltfs-pack write: ${join(dir, "DAY03/A001/b.mov")}: is 6001 bytes, the plan says 6000; the file changed since the plan was made, make it again\n`);
     expect(write.stdout).toMatch(/serial CA0001, 1 files, 5000 bytes, .*; 1 NOT written\n$/);
     expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
+  });
+});
+
+describe("the virtual-tape record writer", () => {
+  /** Writes the same positions through `w`: records of several sizes, file marks, an end mark. */
+  function writeSample(w: VtapeWriter): void {
+    const next = [0, 0];
+    for (let i = 0; i < 40; i++) {
+      const size = [BLOCK, 1, 80, BLOCK - 1, 0][i % 5]!;
+      const partition = i % 3 === 0 ? 0 : 1;
+      w.recordBuffer().set(randomBytes(size, i));
+      expect(w.commitRecord(partition, size)).toBe(next[partition]!++);
+      if (i % 7 === 6) expect(w.writeFilemark(1)).toBe(next[1]!++);
+    }
+    w.markEnd(1);
+    w.close();
+  }
+
+  test("on its own thread it writes exactly what it writes without one", () => {
+    const dir = tempDir("cartkit-vtw-");
+    const threaded = join(dir, "threaded");
+    const here = join(dir, "here");
+    mkdirSync(threaded);
+    mkdirSync(here);
+    writeSample(new VtapeWriter(threaded, { recordSize: BLOCK }));
+    writeSample(new VtapeWriter(here, { recordSize: BLOCK, thread: false }));
+    const names = readdirSync(here).sort();
+    expect(readdirSync(threaded).sort()).toEqual(names);
+    expect(names.filter((n) => n.endsWith("_R")).length).toBe(40);
+    expect(names).toContain("1_31_E");
+    for (const name of names) expect(readFileSync(join(threaded, name)).equals(readFileSync(join(here, name)))).toBe(true);
+    expect(statSync(join(here, "0_0_R")).size).toBe(BLOCK);
+  });
+
+  test("a writer thread that never starts: the records are written here, and the caller is told", () => {
+    const dir = tempDir("cartkit-vtw-");
+    const missing = join(dir, "missing");
+    const here = join(dir, "here");
+    mkdirSync(missing);
+    mkdirSync(here);
+    let told = 0;
+    writeSample(new VtapeWriter(missing, { recordSize: BLOCK, workerScript: join(dir, "no-such-worker.ts"), onNoThread: () => told++ }));
+    writeSample(new VtapeWriter(here, { recordSize: BLOCK, thread: false }));
+    expect(told).toBe(1);
+    const names = readdirSync(here).sort();
+    expect(readdirSync(missing).sort()).toEqual(names);
+    for (const name of names) expect(readFileSync(join(missing, name)).equals(readFileSync(join(here, name)))).toBe(true);
+  }, 20_000);
+
+  test("a record that cannot be written stops the writer with a one-line error naming it", () => {
+    const dir = tempDir("cartkit-vtw-");
+    for (const thread of [true, false]) {
+      const vt = join(dir, String(thread));
+      mkdirSync(vt);
+      // Something already holds position 1_3_R: records are never written over.
+      writeFileSync(join(vt, "1_3_R"), "in the way");
+      const w = new VtapeWriter(vt, { recordSize: BLOCK, thread });
+      let error: unknown;
+      try {
+        for (let i = 0; i < 6; i++) w.writeRecord(1, randomBytes(1000, i));
+        w.markEnd(1);
+      } catch (caught) {
+        error = caught;
+      } finally {
+        w.stop();
+      }
+      expect(error).toBeInstanceOf(CliError);
+      expect([(error as CliError).path, (error as CliError).message]).toEqual([join(vt, "1_3_R"), "write failed: File exists; the virtual tape holds what was written up to its last index"]);
+      expect(readFileSync(join(vt, "1_3_R"), "utf8")).toBe("in the way");
+      expect(existsSync(join(vt, "1_6_E"))).toBe(false);
+    }
   });
 });
 

@@ -204,7 +204,7 @@ async function runWrite(args: Record<string, unknown>, raw: string[]): Promise<n
           progress.fileDone(event.size);
           digests.set(event.path, event.hashes);
         }
-        if (event.event === "failed") {
+        if (event.event === "failed" || event.event === "warning") {
           progress.clear();
           out.error(`${TOOL} ${name}: ${event.message}`);
         }

@@ -9,10 +9,12 @@
  * A cartridge configuration (`filedebug_tc_conf.xml`) tells the backend which cartridge type it
  * emulates and its capacity.
  */
-import { closeSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeAll } from "../io/atomic_file.ts";
+import { CliError, describeSystemError, errnoCode } from "../cli/errors.ts";
+import { flushFolder, writeAll } from "../io/atomic_file.ts";
 import { flushFileSystem, startWriteback } from "../io/libc.ts";
+import { workerUrl } from "../io/worker_url.ts";
 
 /** What is at a tape position. */
 export type PositionKind = "R" | "F" | "E";
@@ -31,29 +33,101 @@ export function positionFile(partition: number, block: number, kind: PositionKin
   return `${partition}_${block}_${kind}`;
 }
 
+/** Counter indexes in the record ring's control array (shared with lib/ltfs/record_worker.ts). */
+export const RECORDS = {
+  /** Records handed to the writer thread. */
+  posted: 0,
+  /** Records whose files are written and closed. */
+  written: 1,
+  /** Set by the caller once nothing more will be posted. */
+  stop: 2,
+  /** errno of a failed record write (0: none). */
+  errno: 3,
+  failedPartition: 4,
+  failedBlock: 5,
+  /** 0 until someone writes the records: 1 the writer thread, 2 the caller itself. */
+  owner: 6,
+  /** First slot's partition, block and length; three entries per slot. */
+  meta: 7,
+} as const;
+
+/** Control array index of a slot's partition (then block, then length). */
+export function recordMeta(slot: number): number {
+  return RECORDS.meta + 3 * slot;
+}
+
+/** What the caller sends the record writer thread. */
+export interface RecordJob {
+  dir: string;
+  data: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  slots: number;
+  recordSize: number;
+  /** Start each record's write-back to the device when it is written. */
+  writeback: boolean;
+}
+
+/** Records in flight between the caller and the writer thread. */
+const RING_SLOTS = 8;
+/** How long the caller waits for the writer thread to start before writing the records itself. */
+const WRITER_START_MS = 3000;
+
+/** Options for {@link VtapeWriter}. */
+export interface VtapeWriterOptions {
+  /** Largest record (the volume's block size). */
+  recordSize: number;
+  /**
+   * Start each record's write-back to the device as soon as it is written (the data streams to
+   * disk as it would to a drive, rather than piling up in memory), so flushes wait for little.
+   */
+  writeback?: boolean;
+  /** Write records on a second thread while the caller prepares the next ones. @default true */
+  thread?: boolean;
+  /** Told when the writer thread did not start and the records are written on the calling thread. */
+  onNoThread?: () => void;
+  /** The writer thread's script, when not lib/ltfs/record_worker.ts. */
+  workerScript?: string;
+}
+
 /**
- * Writes positions in order on each partition. Each record is one file, written whole. The
- * end-of-data mark is moved only at consistent points ({@link markEnd}, after an index): the
- * backend stops at the first `E`, so positions written after it stay hidden until the mark moves
- * past them, and an interrupted write leaves the tape as of its last index — the bytes written
- * since are beyond the end of data, as on a tape.
+ * Writes positions in order on each partition. Each record is one file, written whole; by
+ * default on a writer thread (lib/ltfs/record_worker.ts) fed through a ring of shared buffers, so
+ * the caller fills the next record ({@link recordBuffer}, {@link commitRecord}) while the last
+ * is copied into its file. The end-of-data mark is moved only at consistent points
+ * ({@link markEnd}, after an index), once every record before it is written: the backend stops
+ * at the first `E`, so positions written after it stay hidden until the mark moves past them,
+ * and an interrupted write leaves the tape as of its last index — the bytes written since are
+ * beyond the end of data, as on a tape.
  */
 export class VtapeWriter {
   readonly dir: string;
-  #next: [number, number];
+  readonly recordSize: number;
+  #next: [number, number] = [0, 0];
   #end: [number | undefined, number | undefined] = [undefined, undefined];
-
   readonly #writeback: boolean;
+  /** Positions written since the last flush, for flushing file by file where syncfs is missing. */
+  #unflushed: string[] = [];
+  #ring?: { worker: Worker; job: RecordJob; data: Uint8Array; control: Int32Array; posted: number; started: number };
+  /** The buffer records are filled in when there is no writer thread. */
+  #local?: Uint8Array;
+  readonly #onNoThread?: () => void;
 
-  /**
-   * Starts a blank tape in `dir`. With `writeback`, each record's write-back to the device is
-   * started as soon as it is written (the data streams to disk as it would to a drive, rather
-   * than piling up in memory), so the flushes at indexes wait for little.
-   */
-  constructor(dir: string, writeback = false) {
+  /** Starts a blank tape in `dir`. */
+  constructor(dir: string, options: VtapeWriterOptions) {
     this.dir = dir;
-    this.#next = [0, 0];
-    this.#writeback = writeback;
+    this.recordSize = options.recordSize;
+    this.#writeback = options.writeback ?? false;
+    this.#onNoThread = options.onNoThread;
+    if (options.thread !== false) {
+      const job: RecordJob = {
+        dir, data: new SharedArrayBuffer(RING_SLOTS * this.recordSize), control: new SharedArrayBuffer(4 * recordMeta(RING_SLOTS)),
+        slots: RING_SLOTS, recordSize: this.recordSize, writeback: this.#writeback,
+      };
+      const worker = new Worker(options.workerScript ?? workerUrl(import.meta.url, "lib/ltfs/vtape.ts", "lib/ltfs/record_worker.ts"));
+      worker.unref();
+      worker.postMessage(job);
+      this.#ring = { worker, job, data: new Uint8Array(job.data), control: new Int32Array(job.control), posted: 0, started: performance.now() };
+    }
   }
 
   /** The position the next write on `partition` goes to. */
@@ -61,28 +135,57 @@ export class VtapeWriter {
     return this.#next[partition as 0 | 1];
   }
 
+  /**
+   * A buffer of {@link recordSize} bytes to fill with the next record, then hand to
+   * {@link commitRecord}. Waits while every buffer is still being written.
+   * @throws {CliError} when an earlier record could not be written.
+   */
+  recordBuffer(): Uint8Array {
+    const ring = this.#ring;
+    if (!ring) return (this.#local ??= new Uint8Array(this.recordSize));
+    this.#waitFor(ring.posted - RING_SLOTS + 1);
+    if (!this.#ring) return this.recordBuffer();
+    const slot = ring.posted % RING_SLOTS;
+    return ring.data.subarray(slot * this.recordSize, (slot + 1) * this.recordSize);
+  }
+
+  /** Writes the first `length` bytes of the last {@link recordBuffer} as the next record on `partition`; returns its block. */
+  commitRecord(partition: number, length: number): number {
+    if (length > this.recordSize) throw new RangeError(`record of ${length} bytes is larger than the block size ${this.recordSize}`);
+    const block = this.#next[partition as 0 | 1]++;
+    this.#unflushed.push(positionFile(partition, block, "R"));
+    const ring = this.#ring;
+    if (!ring) {
+      this.#writeFile(partition, block, this.#local!.subarray(0, length));
+      return block;
+    }
+    const meta = recordMeta(ring.posted % RING_SLOTS);
+    ring.control[meta] = partition;
+    ring.control[meta + 1] = block;
+    ring.control[meta + 2] = length;
+    Atomics.store(ring.control, RECORDS.posted, ++ring.posted);
+    Atomics.notify(ring.control, RECORDS.posted);
+    return block;
+  }
+
   /** Writes one record; returns its block number. */
   writeRecord(partition: number, bytes: Uint8Array): number {
-    const block = this.#next[partition as 0 | 1]++;
-    const fd = openSync(join(this.dir, positionFile(partition, block, "R")), "wx");
-    try {
-      writeAll(fd, bytes);
-      if (this.#writeback) startWriteback(fd);
-    } finally {
-      closeSync(fd);
-    }
-    return block;
+    this.recordBuffer().set(bytes);
+    return this.commitRecord(partition, bytes.length);
   }
 
   /** Writes a file mark; returns its position. */
   writeFilemark(partition: number): number {
     const block = this.#next[partition as 0 | 1]++;
-    closeSync(openSync(join(this.dir, positionFile(partition, block, "F")), "wx"));
+    const name = positionFile(partition, block, "F");
+    closeSync(openSync(join(this.dir, name), "wx"));
+    this.#unflushed.push(name);
     return block;
   }
 
   /** Moves `partition`'s end-of-data mark to the next position: what was written becomes visible. */
   markEnd(partition: number): void {
+    this.drain();
     const block = this.#next[partition as 0 | 1];
     closeSync(openSync(join(this.dir, positionFile(partition, block, "E")), "w"));
     const previous = this.#end[partition as 0 | 1];
@@ -95,6 +198,7 @@ export class VtapeWriter {
    * first (so the partition is never without one), then what was beyond is removed.
    */
   truncate(partition: number, from: number): void {
+    this.drain();
     const next = this.#next[partition as 0 | 1];
     closeSync(openSync(join(this.dir, positionFile(partition, from, "E")), "w"));
     for (let block = from; block <= next; block++) {
@@ -107,9 +211,91 @@ export class VtapeWriter {
     this.#end[partition as 0 | 1] = from;
   }
 
-  /** Makes everything written so far durable (one syncfs for the folder's file system). */
+  /**
+   * Makes everything written so far durable: one syncfs for the folder's file system, or where
+   * that is missing, each position written since the last flush and the folder.
+   */
   flush(): void {
-    flushFileSystem(this.dir);
+    this.drain();
+    if (!flushFileSystem(this.dir)) {
+      for (const name of this.#unflushed) {
+        const fd = openSync(join(this.dir, name), "r");
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      flushFolder(this.dir);
+    }
+    this.#unflushed = [];
+  }
+
+  /**
+   * Waits until every record handed over is in its file.
+   * @throws {CliError} naming the record when one could not be written.
+   */
+  drain(): void {
+    if (this.#ring) this.#waitFor(this.#ring.posted);
+  }
+
+  /** Drains and lets the writer thread go. */
+  close(): void {
+    this.drain();
+    this.stop();
+  }
+
+  /** Lets the writer thread go without waiting for it (records not yet written are dropped). */
+  stop(): void {
+    const ring = this.#ring;
+    if (!ring) return;
+    this.#ring = undefined;
+    Atomics.store(ring.control, RECORDS.stop, 1);
+    Atomics.notify(ring.control, RECORDS.posted);
+    ring.worker.terminate();
+  }
+
+  /** Waits until at least `count` records are written; takes the work back from a writer thread that never started. */
+  #waitFor(count: number): void {
+    const ring = this.#ring!;
+    for (;;) {
+      const written = Atomics.load(ring.control, RECORDS.written);
+      const errno = Atomics.load(ring.control, RECORDS.errno);
+      if (errno !== 0) {
+        const partition = ring.control[RECORDS.failedPartition]!;
+        const block = ring.control[RECORDS.failedBlock]!;
+        this.stop();
+        throw new CliError(`write failed: ${describeSystemError({ code: errnoCode(errno) ?? "EIO" })}; the virtual tape holds what was written up to its last index`, { path: join(this.dir, positionFile(partition, block, "R")) });
+      }
+      if (written >= count) return;
+      if (performance.now() - ring.started > WRITER_START_MS && Atomics.compareExchange(ring.control, RECORDS.owner, 0, 2) === 0) {
+        // The writer thread never started (it could not be loaded): write what is waiting here.
+        this.stop();
+        this.#onNoThread?.();
+        for (let k = written; k < ring.posted; k++) {
+          const slot = k % RING_SLOTS;
+          const meta = recordMeta(slot);
+          this.#writeFile(ring.control[meta]!, ring.control[meta + 1]!, ring.data.subarray(slot * this.recordSize, slot * this.recordSize + ring.control[meta + 2]!));
+        }
+        return;
+      }
+      Atomics.wait(ring.control, RECORDS.written, written, 100);
+    }
+  }
+
+  #writeFile(partition: number, block: number, bytes: Uint8Array): void {
+    const path = join(this.dir, positionFile(partition, block, "R"));
+    try {
+      const fd = openSync(path, "wx");
+      try {
+        writeAll(fd, bytes);
+        if (this.#writeback) startWriteback(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      throw new CliError(`write failed: ${describeSystemError(error)}; the virtual tape holds what was written up to its last index`, { path });
+    }
   }
 }
 

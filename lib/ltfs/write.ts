@@ -74,7 +74,8 @@ export function hashesOnMount(path: string): Map<HashFormat, string> {
 export type WriteEvent =
   | { event: "file"; path: string; size: number; hashes: Record<string, string>; startBlock?: number }
   | { event: "failed"; path: string; message: string }
-  | { event: "index"; partition: string; block: number; generation: number; reason: string };
+  | { event: "index"; partition: string; block: number; generation: number; reason: string }
+  | { event: "warning"; message: string };
 
 /** A file now on tape. */
 export interface WrittenFile {
@@ -159,42 +160,51 @@ function sourceFolderOf(file: PlannedFile, folderPath: string): string {
   return folder;
 }
 
+/** A source file that cannot be written to tape as planned: that file fails, the others go on. */
+class SourceError extends CliError {}
+
+/** Where a source's blocks go: a buffer to read the next block into, then how much of it to keep. */
+interface BlockSink {
+  buffer(): Uint8Array;
+  commit(length: number): void;
+}
+
 /**
- * Reads a source file block by block, hashing each block and handing it to `sink`, and checks
- * that it is still the file the plan saw.
- * @throws {CliError} naming the source when it cannot be read, is no longer a regular file, or
+ * Reads a source file block by block into the buffers `sink` gives, hashing each block before
+ * handing it back, and checks that it is still the file the plan saw.
+ * @throws {SourceError} naming the source when it cannot be read, is no longer a regular file, or
  *   its size differs from the plan's (or changed while it was read).
  */
-async function readSource(file: PlannedFile, formats: readonly HashFormat[], blockSize: number, buffer: Uint8Array, sink: (block: Uint8Array) => void, onBytes?: (n: number) => void): Promise<{ hexes: Map<HashFormat, string>; stat: BigIntStats }> {
+async function readSource(file: PlannedFile, formats: readonly HashFormat[], blockSize: number, sink: BlockSink, onBytes?: (n: number) => void): Promise<{ hexes: Map<HashFormat, string>; stat: BigIntStats }> {
   let fd: number;
   try {
     fd = openSync(file.source, "r");
   } catch (error) {
-    throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path: file.source });
+    throw new SourceError(`cannot be read: ${describeSystemError(error)}`, { path: file.source });
   }
   try {
     const stat = fstatSync(fd, { bigint: true });
-    if (!stat.isFile()) throw new CliError("is no longer a regular file; make the plan again", { path: file.source });
-    if (Number(stat.size) !== file.size) throw new CliError(`is ${stat.size} bytes, the plan says ${file.size}; the file changed since the plan was made, make it again`, { path: file.source });
+    if (!stat.isFile()) throw new SourceError("is no longer a regular file; make the plan again", { path: file.source });
+    if (Number(stat.size) !== file.size) throw new SourceError(`is ${stat.size} bytes, the plan says ${file.size}; the file changed since the plan was made, make it again`, { path: file.source });
     const hashers = await createHashers(formats.map(algorithmOf));
     let done = 0;
     while (done < file.size) {
       const want = Math.min(blockSize, file.size - done);
+      const buffer = sink.buffer();
       let got: number;
       try {
         got = fillChunk(fd, buffer, 0, want, done);
       } catch (error) {
-        throw new CliError(`read failed: ${describeSystemError(error)}`, { path: file.source });
+        throw new SourceError(`read failed: ${describeSystemError(error)}`, { path: file.source });
       }
-      if (got !== want) throw new CliError(`shrank while it was read (ended at ${done + got} of ${file.size} bytes)`, { path: file.source });
-      const block = buffer.subarray(0, got);
-      hashers.update(block);
-      sink(block);
+      if (got !== want) throw new SourceError(`shrank while it was read (ended at ${done + got} of ${file.size} bytes)`, { path: file.source });
+      hashers.update(buffer.subarray(0, got));
+      sink.commit(got);
       done += got;
       onBytes?.(got);
     }
     const after = fstatSync(fd, { bigint: true });
-    if (Number(after.size) !== file.size || after.mtimeNs !== stat.mtimeNs) throw new CliError("changed while it was read; write the tape again", { path: file.source });
+    if (Number(after.size) !== file.size || after.mtimeNs !== stat.mtimeNs) throw new SourceError("changed while it was read; write the tape again", { path: file.source });
     const hexes = new Map<HashFormat, string>();
     for (const [algorithm, hex] of hashers.hexes()) for (const f of formats) if (algorithmOf(f) === algorithm) hexes.set(f, hex);
     return { hexes, stat };
@@ -286,15 +296,30 @@ class IndexTree {
  *   left out; the summary lists them.
  */
 export async function writeVtape(dir: string, options: WriteOptions): Promise<WriteSummary> {
-  const tape = plannedTape(options.plan, options.tapeNumber);
-  const capacity = options.plan.capacity;
-  const blockSize = capacity.blockSize;
+  plannedTape(options.plan, options.tapeNumber);
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) throw new CliError("is not a folder; give a new or empty folder for the virtual tape", { path: dir });
     if (readdirSync(dir).length > 0) throw new CliError("is not empty; a virtual tape is written into a new or empty folder, never over one", { path: dir });
   }
   mkdirSync(dir, { recursive: true });
 
+  const w = new VtapeWriter(dir, {
+    recordSize: options.plan.capacity.blockSize, writeback: options.flush !== false,
+    onNoThread: () => options.onEvent?.({ event: "warning", message: "the record writer thread did not start; writing on one thread, more slowly" }),
+  });
+  try {
+    return await writeVolume(w, options);
+  } finally {
+    w.stop();
+  }
+}
+
+/** The body of {@link writeVtape}: everything written through `w`. */
+async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<WriteSummary> {
+  const dir = w.dir;
+  const tape = plannedTape(options.plan, options.tapeNumber);
+  const capacity = options.plan.capacity;
+  const blockSize = w.recordSize;
   const volumeUuid = randomUUID();
   const formatTime = formatLtfsTime(nowNs());
   const creator = `${options.tool.name} ${options.tool.version} - ${process.platform}`;
@@ -304,7 +329,6 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
   const letter = (partition: number) => (partition === INDEX_PARTITION ? "a" : "b");
   // The backend gives 5% of its capacity to the index partition; size it so the data partition holds the plan's.
   const capacityMb = Math.ceil(capacity.dataPartitionBytes / 1_000_000 / 0.95) + 1;
-  const w = new VtapeWriter(dir, true);
   writeFileSync(join(dir, CARTRIDGE_CONFIG), cartridgeConfigXml(capacityMb));
 
   const records = (bytes: Uint8Array) => {
@@ -353,7 +377,7 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
 
   const files: WrittenFile[] = [];
   const failed: { path: string; message: string }[] = [];
-  const buffer = new Uint8Array(blockSize);
+  const dataSink: BlockSink = { buffer: () => w.recordBuffer(), commit: (length) => w.commitRecord(DATA_PARTITION, length) };
   let bytes = 0;
   const backup = () => formatLtfsTime(nowNs());
   const folderTimes = (source: PlannedFile) => (path: string) => {
@@ -377,9 +401,7 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
       const tapePath = file.path.normalize("NFC");
       const startBlock = w.position(DATA_PARTITION);
       try {
-        const { hexes, stat } = await readSource(file, options.formats, blockSize, buffer, (block) => {
-          w.writeRecord(DATA_PARTITION, block);
-        }, options.onBytes);
+        const { hexes, stat } = await readSource(file, options.formats, blockSize, dataSink, options.onBytes);
         const xattrs: LtfsXattr[] = [...hexes].map(([format, value]) => ({ key: hashAttributeName(format), value }));
         addFile(tapePath, {
           kind: "file", readOnly: (Number(stat.mode) & 0o222) === 0, length: file.size, xattrs,
@@ -392,7 +414,8 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
         bytes += file.size;
         options.onEvent?.({ event: "file", path: tapePath, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
       } catch (error) {
-        if (!(error instanceof CliError)) throw error;
+        // A source that fails is left out; a tape that fails ends the write.
+        if (!(error instanceof SourceError)) throw error;
         failed.push({ path: file.path, message: `${error.path}: ${error.message}` });
         options.onEvent?.({ event: "failed", path: file.path, message: `${error.path}: ${error.message}` });
       }
@@ -418,6 +441,7 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
   writeIndex(DATA_PARTITION, "close");
   w.truncate(INDEX_PARTITION, indexPartitionAppend);
   writeIndex(INDEX_PARTITION, "close", true);
+  w.close();
   writeCoherency(dir, volumeUuid, generation, previous!.startBlock, indexPartitionIndexBlock);
   if (options.flush !== false) w.flush();
   return { serial: options.serial, volumeUuid, files, failed, bytes, blocks: w.position(DATA_PARTITION), generation };
@@ -465,7 +489,10 @@ export async function writeMount(mount: string, options: WriteOptions): Promise<
       mkdirSync(dirname(target), { recursive: true });
       const out = new AtomicFile(target);
       try {
-        const { hexes, stat: source } = await readSource(file, options.formats, blockSize, buffer, (block) => writeAll(out.fd, block), options.onBytes);
+        const { hexes, stat: source } = await readSource(file, options.formats, blockSize, {
+          buffer: () => buffer,
+          commit: (length) => writeAll(out.fd, buffer.subarray(0, length)),
+        }, options.onBytes);
         out.commit(false, false);
         utimesSync(target, new Date(Number(source.atimeNs / 1_000_000n)), new Date(Number(source.mtimeNs / 1_000_000n)));
         for (const [format, value] of hexes) trySetXattr(target, `user.${hashAttributeName(format)}`, value);
@@ -477,7 +504,7 @@ export async function writeMount(mount: string, options: WriteOptions): Promise<
         options.onEvent?.({ event: "file", path: file.path, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
       } catch (error) {
         out.discard();
-        if (!(error instanceof CliError)) throw new CliError(`write failed: ${describeSystemError(error)}`, { path: target });
+        if (!(error instanceof SourceError)) throw error instanceof CliError ? error : new CliError(`write failed: ${describeSystemError(error)}`, { path: target });
         failed.push({ path: file.path, message: `${error.path}: ${error.message}` });
         options.onEvent?.({ event: "failed", path: file.path, message: `${error.path}: ${error.message}` });
       }

@@ -1,0 +1,53 @@
+/**
+ * The record writer thread behind {@link VtapeWriter}: it creates the virtual tape's record
+ * files from the shared ring while the calling thread reads and hashes the next blocks, so the
+ * copy into the page cache (the largest cost of writing a virtual tape) runs beside them. Built as
+ * an extra entry point of every tool (scripts/build.ts).
+ */
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
+import { ERRNO } from "../cli/errors.ts";
+import { writeAll } from "../io/atomic_file.ts";
+import { startWriteback } from "../io/libc.ts";
+import { positionFile, RECORDS, recordMeta, type RecordJob } from "./vtape.ts";
+
+declare const self: Worker;
+
+function work(job: RecordJob): void {
+  const data = new Uint8Array(job.data);
+  const control = new Int32Array(job.control);
+  // Take the job, unless the caller has already taken it back to write the records itself.
+  if (Atomics.compareExchange(control, RECORDS.owner, 0, 1) !== 0) return;
+  for (let k = 0; ; k++) {
+    for (;;) {
+      const posted = Atomics.load(control, RECORDS.posted);
+      if (k < posted) break;
+      if (Atomics.load(control, RECORDS.stop) !== 0) return;
+      Atomics.wait(control, RECORDS.posted, posted, 1000);
+    }
+    const slot = k % job.slots;
+    const meta = recordMeta(slot);
+    const partition = control[meta]!;
+    const block = control[meta + 1]!;
+    const length = control[meta + 2]!;
+    try {
+      const fd = openSync(join(job.dir, positionFile(partition, block, "R")), "wx");
+      try {
+        writeAll(fd, data.subarray(slot * job.recordSize, slot * job.recordSize + length));
+        if (job.writeback) startWriteback(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      control[RECORDS.failedPartition] = partition;
+      control[RECORDS.failedBlock] = block;
+      Atomics.store(control, RECORDS.errno, ERRNO[(error as { code?: string }).code ?? ""] ?? ERRNO.EIO!);
+      Atomics.notify(control, RECORDS.written);
+      return;
+    }
+    Atomics.store(control, RECORDS.written, k + 1);
+    Atomics.notify(control, RECORDS.written);
+  }
+}
+
+self.onmessage = (event: MessageEvent<RecordJob>) => work(event.data);
