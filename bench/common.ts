@@ -3,7 +3,7 @@
  * data in the page cache, a description of the machine, and the generated section of
  * BENCHMARKS.md each benchmark rewrites between its own markers.
  */
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 import { totalmem } from "node:os";
 import { join } from "node:path";
@@ -235,3 +235,39 @@ export function writeReport(name: string, section: string[]): void {
   console.log(`\nwrote ${REPORT}`);
 }
 
+// ---------------------------------------------------------------- equal starting state
+//
+// On this project's VM two things charge whichever command runs at the wrong moment, not its own
+// work: freed memory goes back to the host about 2 s after it is freed, and the first touch of
+// such a page is a host fault (touchMemory just before a run); and on an ext4 without a journal,
+// new files skip inodes deleted in the last seconds, scanning past each one (a fresh journaled
+// file system as the target, journaledFileSystem).
+
+/** A fresh ext4 file system (with its journal) on a loop device over an image in `dir`; returns its mount point. */
+export function journaledFileSystem(dir: string, bytes: number): string {
+  const image = join(dir, "target.img");
+  const mountPoint = join(dir, "target");
+  check(["truncate", "-s", String(bytes), image]);
+  check(["mkfs.ext4", "-q", "-F", image]);
+  // Direct I/O to the image: written data is not cached twice (once in each file system).
+  const device = check(["losetup", "-f", "--show", "--direct-io=on", image]).trim();
+  mkdirSync(mountPoint);
+  try {
+    check(["mount", device, mountPoint]);
+  } catch (error) {
+    check(["losetup", "-d", device]);
+    throw error;
+  }
+  return mountPoint;
+}
+
+export function unmount(mountPoint: string): void {
+  const device = check(["findmnt", "-n", "-o", "SOURCE", mountPoint]).trim();
+  check(["umount", mountPoint]);
+  check(["losetup", "-d", device]);
+}
+
+/** Touches `bytes` of fresh memory in a child process, which then exits and frees it. */
+export function touchMemory(bytes: number): void {
+  check([BUN, "-e", `const a = new Uint8Array(${bytes}); for (let i = 0; i < a.length; i += 4096) a[i] = 1;`]);
+}

@@ -22,7 +22,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUN, GiB, MiB, ROOT, availableBytes, check, describeMachine, fail, loadAverage, median, mib, randomFile, ratio, sec, timed, warmCache, writeReport } from "./common.ts";
+import { BUN, GiB, MiB, ROOT, availableBytes, check, describeMachine, fail, journaledFileSystem, loadAverage, median, mib, randomFile, ratio, sec, timed, touchMemory, unmount, warmCache, writeReport } from "./common.ts";
 
 const quick = process.argv.includes("--quick");
 const runs = quick ? 3 : 7;
@@ -113,35 +113,6 @@ async function main(): Promise<void> {
     for (const cleanup of cleanups.reverse()) cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** A fresh ext4 file system (with its journal) on a loop device over an image in `dir`; returns its mount point. */
-function journaledFileSystem(dir: string, bytes: number): string {
-  const image = join(dir, "target.img");
-  const mountPoint = join(dir, "target");
-  check(["truncate", "-s", String(bytes), image]);
-  check(["mkfs.ext4", "-q", "-F", image]);
-  // Direct I/O to the image: written data is not cached twice (once in each file system).
-  const device = check(["losetup", "-f", "--show", "--direct-io=on", image]).trim();
-  mkdirSync(mountPoint);
-  try {
-    check(["mount", device, mountPoint]);
-  } catch (error) {
-    check(["losetup", "-d", device]);
-    throw error;
-  }
-  return mountPoint;
-}
-
-function unmount(mountPoint: string): void {
-  const device = check(["findmnt", "-n", "-o", "SOURCE", mountPoint]).trim();
-  check(["umount", mountPoint]);
-  check(["losetup", "-d", device]);
-}
-
-/** Touches `bytes` of fresh memory in a child process, which then exits and frees it. */
-function touchMemory(bytes: number): void {
-  check([BUN, "-e", `const a = new Uint8Array(${bytes}); for (let i = 0; i < a.length; i += 4096) a[i] = 1;`]);
 }
 
 await main();
