@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * Compiles every tools/*.ts into a standalone executable in dist/. The worker threads (hashing,
- * reading, writing virtual-tape records) are named as extra entry points: without them the
+ * reading, flushing, writing virtual-tape records) are named as extra entry points: without them the
  * compiled binary runs, but its Workers never answer.
  *
  *   bun scripts/build.ts [TOOL...]                          this machine's platform, into dist/
@@ -32,7 +32,7 @@ for (const tool of tools) {
     cmd: [
       process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax",
       ...(target ? [`--target=${target}`] : []),
-      `tools/${tool}.ts`, "lib/hash/hash_worker.ts", "lib/io/read_worker.ts", "lib/ltfs/record_worker.ts",
+      `tools/${tool}.ts`, "lib/hash/hash_worker.ts", "lib/io/read_worker.ts", "lib/io/flush_worker.ts", "lib/ltfs/record_worker.ts",
       "--outfile", `${outDir}/${tool}`,
     ],
     cwd: root,

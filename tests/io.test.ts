@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
 import { readChunks } from "../lib/io/reader.ts";
 import { compareUtf8, walkFiles } from "../lib/io/walk.ts";
-import { randomBytes, tempDir } from "./helpers.ts";
+import { BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
 
 function readAll(path: string, chunkSize: number, overlap: boolean): { bytes: Buffer; chunks: number } {
   const fd = openSync(path, "r");
@@ -197,4 +197,21 @@ test("the reader thread ignores a job whose ring has moved on, and takes the cur
     worker.terminate();
     closeSync(fd);
   }
+});
+
+test("file system flushes on the flusher thread all answer, and the idle thread lets the process end", () => {
+  const dir = tempDir();
+  const script = join(dir, "flush.ts");
+  // A separate process: once the flushes are answered, the idle flusher thread must not hold it
+  // open (the test would time out).
+  writeFileSync(script, [
+    `import { flushFileSystemOffThread } from ${JSON.stringify(join(ROOT, "lib/io/flusher.ts"))};`,
+    `import { writeFileSync } from "node:fs";`,
+    `for (let i = 0; i < 5; i++) writeFileSync(${JSON.stringify(dir)} + "/f" + i, "x".repeat(100000));`,
+    `const results = await Promise.all([1, 2, 3].map(() => flushFileSystemOffThread(${JSON.stringify(dir)})));`,
+    `console.log(JSON.stringify(results));`,
+    `console.log(JSON.stringify(await flushFileSystemOffThread(${JSON.stringify(dir)})));`,
+  ].join("\n"));
+  const result = run([BUN, script], { cwd: dir });
+  expect([result.code, result.stdout, result.stderr]).toEqual([0, "[true,true,true]\ntrue\n", ""]);
 });

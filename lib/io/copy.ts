@@ -4,7 +4,7 @@
  * back from the device. A failing destination is dropped (its partial removed) and the others
  * finish. A source that changes while it is read fails loudly.
  */
-import { fstatSync, futimesSync, fchmodSync, fsync, openSync, closeSync, statSync, write, type Stats } from "node:fs";
+import { fstatSync, futimes, fchmod, fsync, openSync, closeSync, statSync, write, type Stats } from "node:fs";
 import { describeSystemError } from "../cli/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
@@ -128,6 +128,18 @@ function writeAt(fd: number, data: Uint8Array, position: number): Promise<void> 
 
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+/**
+ * Source times and permissions onto a written copy, off this thread: on a journaled file system
+ * these wait for the journal while a flush commits it, and copies in flight must not wait too.
+ */
+function copyMetadata(fd: number, from: Stats): Promise<void> {
+  return new Promise((resolve, reject) =>
+    futimes(fd, from.atime, from.mtime, (error) => {
+      if (error) reject(error);
+      else fchmod(fd, from.mode & 0o7777, (error2) => (error2 ? reject(error2) : resolve()));
+    }));
 }
 
 function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolean {
@@ -258,8 +270,7 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
     // Metadata, flush, rename: a file under its final name is complete and on the device.
     await Promise.all([...live].map(async (d) => {
       try {
-        futimesSync(d.file.fd, before.atime, before.mtime);
-        fchmodSync(d.file.fd, before.mode & 0o7777);
+        await copyMetadata(d.file.fd, before);
         if (d.target.flush ?? true) await (options.flushVia ? options.flushVia(d.target.path, () => fsyncAsync(d.file.fd)) : fsyncAsync(d.file.fd));
       } catch (error) {
         drop(d, "flush failed", error);

@@ -6,7 +6,7 @@
  */
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
-import { flushFileSystem } from "./libc.ts";
+import { flushFileSystemOffThread } from "./flusher.ts";
 
 interface Waiter {
   folder: string;
@@ -48,7 +48,10 @@ export class FlushBarrier {
     });
   }
 
-  /** Flushes now: one syncfs per file system, or each file's own fsync where that fails. */
+  /**
+   * Starts a flush now: one syncfs per file system (on the flusher thread), or each file's own
+   * fsync where that fails. The waiting files are resolved when theirs is done.
+   */
   flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -59,11 +62,11 @@ export class FlushBarrier {
       byDevice.set(device, [...(byDevice.get(device) ?? []), w]);
     }
     for (const waiters of byDevice.values()) {
-      if (flushFileSystem(waiters[0]!.folder)) {
-        for (const w of waiters) w.resolve();
-      } else {
-        for (const w of waiters) w.fsyncOwn().then(w.resolve, w.reject);
-      }
+      // Off this thread: the copies in flight go on while the device flushes.
+      void flushFileSystemOffThread(waiters[0]!.folder).then((flushed) => {
+        if (flushed) for (const w of waiters) w.resolve();
+        else for (const w of waiters) w.fsyncOwn().then(w.resolve, w.reject);
+      });
     }
   }
 }
