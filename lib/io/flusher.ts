@@ -29,7 +29,9 @@ function flusher(): Worker {
     if (pending.size === 0) worker.unref();
     request?.resolve(event.data.ok);
   };
-  worker.onerror = () => {
+  // A thread that fails to load or ends: what it was asked is flushed here, and so is what follows.
+  const giveUp = () => {
+    if (thread !== worker) return;
     failed = true;
     thread = undefined;
     worker.terminate();
@@ -38,6 +40,8 @@ function flusher(): Worker {
       request.resolve(flushFileSystem(request.folder));
     }
   };
+  worker.onerror = giveUp;
+  worker.addEventListener("close", giveUp);
   thread = worker;
   return worker;
 }
