@@ -31,7 +31,7 @@ const command = defineCommand({
     verbose: { type: "boolean", alias: "v", description: "Log as Offload Manager does (INFO: lines on stderr)" },
     keep: { type: "boolean", alias: "k", description: "Keep the source (always: dispatchcopy never moves)" },
     "file-size": { type: "string", description: "Refuse a source that is not exactly N bytes (-f_size N)", valueHint: "N" },
-    "buffer-size": { type: "string", description: "Bytes per read and write (-b N; default 4MiB)", valueHint: "SIZE" },
+    "buffer-size": { type: "string", description: "Bytes per read and write (-b N; default 256KiB)", valueHint: "SIZE" },
     verify: { type: "string", description: `After the copy: ${VERIFY_MODES.join(", ")} (default dest: read every copy back from the device)`, valueHint: "MODE" },
     overwrite: { type: "boolean", description: "Replace existing destination files (never done otherwise)" },
     recursive: { type: "boolean", alias: "r", description: "SOURCE is a folder (a card): offload all of it" },
