@@ -5,7 +5,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { copyFile } from "../lib/io/copy.ts";
+import { copyFile, hashManyFromDevice, PARALLEL_READ_BACK_MIN_BYTES } from "../lib/io/copy.ts";
 import { hashPath } from "../lib/hash/mod.ts";
 import { randomBytes, run, tempDir } from "./helpers.ts";
 
@@ -141,4 +141,21 @@ test("the flush barrier makes waiting files durable together, and falls back to 
   expect(done.sort()).toEqual([join(dir, "a", "x"), join(dir, "b", "y"), join(dir, "gone", "z")].sort());
   // One syncfs covered a and b (same file system); the folder that does not exist fell back.
   expect(own).toEqual([join(dir, "gone", "z")]);
+});
+
+test("large copies are read back together, each settled on its own: a match, a flipped bit, a missing file", async () => {
+  const dir = tempDir("cartkit-readback-");
+  const data = randomBytes(PARALLEL_READ_BACK_MIN_BYTES + 4097, 31);
+  writeFileSync(join(dir, "good.bin"), data);
+  const rotten = Buffer.from(data);
+  rotten[rotten.length - 5]! ^= 0x10;
+  writeFileSync(join(dir, "rotten.bin"), rotten);
+  const expected = (await hashPath(join(dir, "good.bin"), ["xxh64", "md5"])).hexes;
+  const results = await hashManyFromDevice(["good.bin", "rotten.bin", "missing.bin"].map((n) => join(dir, n)), data.length, ["xxh64", "md5"]);
+  expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected"]);
+  const [good, bad, missing] = results as [PromiseFulfilledResult<{ hexes: Map<string, string>; size: number }>, PromiseFulfilledResult<{ hexes: Map<string, string>; size: number }>, PromiseRejectedResult];
+  expect([good.value.size, [...good.value.hexes]]).toEqual([data.length, [...expected]]);
+  expect(bad.value.hexes.get("xxh64")).not.toBe(expected.get("xxh64"));
+  expect(bad.value.hexes.get("md5")).toBe((await hashPath(join(dir, "rotten.bin"), ["md5"])).hexes.get("md5"));
+  expect((missing.reason as { code?: string }).code).toBe("ENOENT");
 });

@@ -8,6 +8,7 @@ import { fstatSync, futimes, fchmod, fsync, openSync, closeSync, statSync, write
 import { describeSystemError } from "../cli/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
+import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
 import { AtomicFile } from "./atomic_file.ts";
@@ -164,17 +165,67 @@ function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolea
 export async function hashFromDevice(path: string, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<{ hexes: Map<Algorithm, string>; size: number; cold: boolean }> {
   const fd = openSync(path, "r");
   try {
-    try {
-      await fsyncAsync(fd);
-    } catch {
-      // read-only media cannot be flushed, and have nothing dirty to flush
-    }
-    const cold = evictFromCache(fd);
+    const cold = await dropFromCache(fd);
     const { hexes, size } = await hashFd(fd, algorithms, { ...hasher, chunkSize });
     evictFromCache(fd);
     return { hexes, size, cold };
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Flushes a file (dirty pages cannot be dropped) and drops its cached pages; false when they could not be dropped. */
+async function dropFromCache(fd: number): Promise<boolean> {
+  try {
+    await fsyncAsync(fd);
+  } catch {
+    // read-only media cannot be flushed, and have nothing dirty to flush
+  }
+  return evictFromCache(fd);
+}
+
+/**
+ * Copies at least this large are read back all at once, each on its own thread: three copies on
+ * one disk read back together in 1.5–1.9 s against 2.9–4.0 s one after another (1 GiB each,
+ * cold, `cat`), and copies on separate drives each read at their drive's speed.
+ */
+export const PARALLEL_READ_BACK_MIN_BYTES = 16 << 20;
+
+/**
+ * {@link hashFromDevice} for several files: one after another, or for large files all at once
+ * on hashing threads (lib/hash/pool.ts). Each result is settled on its own.
+ */
+export async function hashManyFromDevice(paths: readonly string[], size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<PromiseSettledResult<{ hexes: Map<Algorithm, string>; size: number; cold: boolean }>[]> {
+  if (paths.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES) {
+    const out: PromiseSettledResult<{ hexes: Map<Algorithm, string>; size: number; cold: boolean }>[] = [];
+    for (const path of paths) {
+      try {
+        out.push({ status: "fulfilled", value: await hashFromDevice(path, algorithms, hasher, chunkSize) });
+      } catch (reason) {
+        out.push({ status: "rejected", reason });
+      }
+    }
+    return out;
+  }
+  const withFd = async <T>(path: string, body: (fd: number) => Promise<T> | T): Promise<T> => {
+    const fd = openSync(path, "r");
+    try {
+      return await body(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const pool = new HashPool(paths.length);
+  try {
+    return await Promise.allSettled(paths.map(async (path, id) => {
+      const cold = await withFd(path, dropFromCache);
+      const result = await pool.run({ id, path, algorithms, options: { ...hasher, chunkSize } });
+      await withFd(path, evictFromCache);
+      if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
+      return { hexes: new Map(result.hexes), size: result.size, cold };
+    }));
+  } finally {
+    pool.close();
   }
 }
 
@@ -352,16 +403,18 @@ async function verifyDestinations(outcome: CopyOutcome, verify: VerifyMode, opti
       return;
     }
   }
-  for (const d of written) {
-    try {
-      const back = await hashFromDevice(d.path, options.algorithms, options.hasher, chunkSize);
-      d.hexes = back.hexes;
-      d.coldRead = back.cold;
-      if (back.size !== outcome.size) Object.assign(d, { status: "mismatch", reason: `read back ${back.size} bytes, source has ${outcome.size}` });
-      else if (sameHexes(outcome.hexes, back.hexes)) d.status = "verified";
-      else d.status = "mismatch", d.reason = "read back from the device, the digest differs from the source's";
-    } catch (error) {
-      Object.assign(d, failed(d.path, `read back failed: ${describeSystemError(error)}`));
+  const backs = await hashManyFromDevice(written.map((d) => d.path), outcome.size, options.algorithms, options.hasher, chunkSize);
+  for (const [i, d] of written.entries()) {
+    const result = backs[i]!;
+    if (result.status === "rejected") {
+      Object.assign(d, failed(d.path, `read back failed: ${describeSystemError(result.reason)}`));
+      continue;
     }
+    const back = result.value;
+    d.hexes = back.hexes;
+    d.coldRead = back.cold;
+    if (back.size !== outcome.size) Object.assign(d, { status: "mismatch", reason: `read back ${back.size} bytes, source has ${outcome.size}` });
+    else if (sameHexes(outcome.hexes, back.hexes)) d.status = "verified";
+    else d.status = "mismatch", d.reason = "read back from the device, the digest differs from the source's";
   }
 }
