@@ -205,6 +205,18 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
     expect(readFileSync(join(dir, "big", "clip.mov")).equals(readFileSync(join(dir, "clip.mov")))).toBe(true);
   });
 
+  test("a large file to three destinations: each copy read back on its own thread, all verified", async () => {
+    const dir = tempDir("cartkit-dc-three-");
+    writeFileSync(join(dir, "clip.mov"), randomBytes(20 * 1024 * 1024 + 11, 9));
+    for (const d of ["a", "b", "c"]) mkdirSync(join(dir, d));
+    const result = dc(["-v", "-t", "md5", "clip.mov", "a", "b", "c"], dir);
+    expect([result.code, result.stdout]).toEqual([0, ""]);
+    const md5 = run(["md5sum", join(dir, "clip.mov")]).stdout.split(" ")[0];
+    const verified = result.stderr.split("\n").filter((l) => l.startsWith("INFO: verified"));
+    expect(verified).toEqual(["a", "b", "c"].map((d) => `INFO: verified ${join(d, "clip.mov")}: MD5:${md5}, read back from the device`));
+    for (const d of ["a", "b", "c"]) expect(readFileSync(join(dir, d, "clip.mov")).equals(readFileSync(join(dir, "clip.mov")))).toBe(true);
+  });
+
   test("a file larger than 4 GiB (sparse source) copies and verifies", async () => {
     const dir = tempDir("cartkit-dc-big-");
     const size = 4 * 1024 ** 3 + 4097;
