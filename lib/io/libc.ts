@@ -79,6 +79,20 @@ export function evictFromCache(fd: number): boolean {
 }
 
 /**
+ * True where {@link evictFromCache} drops the file's pages for everyone (posix_fadvise), so
+ * another descriptor, or another thread, then reads from the device; false where it only turns
+ * caching off for the one descriptor (macOS) or is missing.
+ */
+export function evictionIsFileWide(): boolean {
+  return load().posix_fadvise !== undefined;
+}
+
+/** True where {@link flushFileSystem} is available (syncfs). */
+export function canFlushFileSystem(): boolean {
+  return load().syncfs !== undefined;
+}
+
+/**
  * Renames `from` to `to` unless `to` exists (then throws EEXIST), atomically where the kernel
  * and file system support it (renameat2 RENAME_NOREPLACE). Elsewhere the check and the rename
  * are two steps, and `undefined` is returned instead of `true`.
