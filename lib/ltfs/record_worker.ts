@@ -14,10 +14,27 @@ import { positionFile, RECORDS, recordMeta, type RecordJob } from "./vtape.ts";
 declare const self: Worker;
 
 function work(job: RecordJob): void {
-  const data = new Uint8Array(job.data);
   const control = new Int32Array(job.control);
   // Take the job, unless the caller has already taken it back to write the records itself.
   if (Atomics.compareExchange(control, RECORDS.owner, 0, 1) !== 0) return;
+  try {
+    writeRecords(job, control);
+  } catch (error) {
+    // Anything else that goes wrong here must reach the caller too, or it would wait forever.
+    fail(control, -1, -1, error);
+  }
+}
+
+/** Records the failure of the record at (`partition`, `block`; -1 when not writing one) and wakes the caller. */
+function fail(control: Int32Array, partition: number, block: number, error: unknown): void {
+  control[RECORDS.failedPartition] = partition;
+  control[RECORDS.failedBlock] = block;
+  Atomics.store(control, RECORDS.errno, ERRNO[(error as { code?: string }).code ?? ""] ?? ERRNO.EIO!);
+  Atomics.notify(control, RECORDS.written);
+}
+
+function writeRecords(job: RecordJob, control: Int32Array): void {
+  const data = new Uint8Array(job.data);
   for (let k = 0; ; k++) {
     for (;;) {
       const posted = Atomics.load(control, RECORDS.posted);
@@ -39,10 +56,7 @@ function work(job: RecordJob): void {
         closeSync(fd);
       }
     } catch (error) {
-      control[RECORDS.failedPartition] = partition;
-      control[RECORDS.failedBlock] = block;
-      Atomics.store(control, RECORDS.errno, ERRNO[(error as { code?: string }).code ?? ""] ?? ERRNO.EIO!);
-      Atomics.notify(control, RECORDS.written);
+      fail(control, partition, block, error);
       return;
     }
     Atomics.store(control, RECORDS.written, k + 1);

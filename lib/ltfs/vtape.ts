@@ -13,7 +13,7 @@ import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, stat
 import { join } from "node:path";
 import { CliError, describeSystemError, errnoCode } from "../cli/errors.ts";
 import { flushFolder, writeAll } from "../io/atomic_file.ts";
-import { flushFileSystem, startWriteback } from "../io/libc.ts";
+import { canFlushFileSystem, flushFileSystem, startWriteback } from "../io/libc.ts";
 import { workerUrl } from "../io/worker_url.ts";
 
 /** What is at a tape position. */
@@ -25,6 +25,9 @@ export const DATA_PARTITION = 1;
 
 /** The file the reference file backend keeps its cartridge settings in. */
 export const CARTRIDGE_CONFIG = "filedebug_tc_conf.xml";
+
+/** The medium attribute files {@link writeCoherency} writes. */
+const ATTRIBUTE_FILES = ["attr_0_9", "attr_0_80c", "attr_1_80c"];
 
 const POSITION_NAME = /^([01])_(\d+)_([RFE])$/;
 
@@ -105,8 +108,8 @@ export class VtapeWriter {
   #next: [number, number] = [0, 0];
   #end: [number | undefined, number | undefined] = [undefined, undefined];
   readonly #writeback: boolean;
-  /** Positions written since the last flush, for flushing file by file where syncfs is missing. */
-  #unflushed: string[] = [];
+  /** Where syncfs is missing: positions written since the last flush, to flush file by file. */
+  #unflushed: string[] | undefined = canFlushFileSystem() ? undefined : [];
   #ring?: { worker: Worker; job: RecordJob; data: Uint8Array; control: Int32Array; posted: number; started: number };
   /** The buffer records are filled in when there is no writer thread. */
   #local?: Uint8Array;
@@ -153,7 +156,7 @@ export class VtapeWriter {
   commitRecord(partition: number, length: number): number {
     if (length > this.recordSize) throw new RangeError(`record of ${length} bytes is larger than the block size ${this.recordSize}`);
     const block = this.#next[partition as 0 | 1]++;
-    this.#unflushed.push(positionFile(partition, block, "R"));
+    this.#unflushed?.push(positionFile(partition, block, "R"));
     const ring = this.#ring;
     if (!ring) {
       this.#writeFile(partition, block, this.#local!.subarray(0, length));
@@ -179,7 +182,7 @@ export class VtapeWriter {
     const block = this.#next[partition as 0 | 1]++;
     const name = positionFile(partition, block, "F");
     closeSync(openSync(join(this.dir, name), "wx"));
-    this.#unflushed.push(name);
+    this.#unflushed?.push(name);
     return block;
   }
 
@@ -213,22 +216,30 @@ export class VtapeWriter {
 
   /**
    * Makes everything written so far durable: one syncfs for the folder's file system, or where
-   * that is missing, each position written since the last flush and the folder.
+   * that is missing, each position written since the last flush (those cut off since are
+   * gone), the tape's settings and attribute files, and the folder.
    */
   flush(): void {
     this.drain();
-    if (!flushFileSystem(this.dir)) {
-      for (const name of this.#unflushed) {
-        const fd = openSync(join(this.dir, name), "r");
-        try {
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
+    if (flushFileSystem(this.dir)) return;
+    // The tape's other files (cartridge settings, medium attributes) are flushed too.
+    const names = [...(this.#unflushed ?? []), CARTRIDGE_CONFIG, ...ATTRIBUTE_FILES];
+    for (const name of names) {
+      let fd: number;
+      try {
+        fd = openSync(join(this.dir, name), "r");
+      } catch (error) {
+        if ((error as { code?: string }).code === "ENOENT") continue;
+        throw error;
       }
-      flushFolder(this.dir);
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     }
-    this.#unflushed = [];
+    flushFolder(this.dir);
+    this.#unflushed = this.#unflushed && [];
   }
 
   /**
@@ -265,7 +276,8 @@ export class VtapeWriter {
         const partition = ring.control[RECORDS.failedPartition]!;
         const block = ring.control[RECORDS.failedBlock]!;
         this.stop();
-        throw new CliError(`write failed: ${describeSystemError({ code: errnoCode(errno) ?? "EIO" })}; the virtual tape holds what was written up to its last index`, { path: join(this.dir, positionFile(partition, block, "R")) });
+        const path = partition < 0 ? this.dir : join(this.dir, positionFile(partition, block, "R"));
+        throw new CliError(`write failed: ${describeSystemError({ code: errnoCode(errno) ?? "EIO" })}; the virtual tape holds what was written up to its last index`, { path });
       }
       if (written >= count) return;
       if (performance.now() - ring.started > WRITER_START_MS && Atomics.compareExchange(ring.control, RECORDS.owner, 0, 2) === 0) {
