@@ -4,12 +4,8 @@
  * copy into the page cache (the largest cost of writing a virtual tape) runs beside them. Built as
  * an extra entry point of every tool (scripts/build.ts).
  */
-import { closeSync, openSync } from "node:fs";
-import { join } from "node:path";
 import { ERRNO } from "../cli/errors.ts";
-import { writeAll } from "../io/atomic_file.ts";
-import { startWriteback } from "../io/libc.ts";
-import { positionFile, RECORDS, recordMeta, type RecordJob } from "./vtape.ts";
+import { RECORDS, recordMeta, writeRecordFile, type RecordJob } from "./vtape.ts";
 
 declare const self: Worker;
 
@@ -48,13 +44,7 @@ function writeRecords(job: RecordJob, control: Int32Array): void {
     const block = control[meta + 1]!;
     const length = control[meta + 2]!;
     try {
-      const fd = openSync(join(job.dir, positionFile(partition, block, "R")), "wx");
-      try {
-        writeAll(fd, data.subarray(slot * job.recordSize, slot * job.recordSize + length));
-        if (job.writeback) startWriteback(fd);
-      } finally {
-        closeSync(fd);
-      }
+      writeRecordFile(job.dir, partition, block, data.subarray(slot * job.recordSize, slot * job.recordSize + length), job.writeback);
     } catch (error) {
       fail(control, partition, block, error);
       return;

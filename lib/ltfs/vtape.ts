@@ -276,8 +276,7 @@ export class VtapeWriter {
         const partition = ring.control[RECORDS.failedPartition]!;
         const block = ring.control[RECORDS.failedBlock]!;
         this.stop();
-        const path = partition < 0 ? this.dir : join(this.dir, positionFile(partition, block, "R"));
-        throw new CliError(`write failed: ${describeSystemError({ code: errnoCode(errno) ?? "EIO" })}; the virtual tape holds what was written up to its last index`, { path });
+        throw recordWriteError(partition < 0 ? this.dir : join(this.dir, positionFile(partition, block, "R")), { code: errnoCode(errno) ?? "EIO" });
       }
       if (written >= count) return;
       if (performance.now() - ring.started > WRITER_START_MS && Atomics.compareExchange(ring.control, RECORDS.owner, 0, 2) === 0) {
@@ -296,19 +295,31 @@ export class VtapeWriter {
   }
 
   #writeFile(partition: number, block: number, bytes: Uint8Array): void {
-    const path = join(this.dir, positionFile(partition, block, "R"));
     try {
-      const fd = openSync(path, "wx");
-      try {
-        writeAll(fd, bytes);
-        if (this.#writeback) startWriteback(fd);
-      } finally {
-        closeSync(fd);
-      }
+      writeRecordFile(this.dir, partition, block, bytes, this.#writeback);
     } catch (error) {
-      throw new CliError(`write failed: ${describeSystemError(error)}; the virtual tape holds what was written up to its last index`, { path });
+      throw recordWriteError(join(this.dir, positionFile(partition, block, "R")), error);
     }
   }
+}
+
+/**
+ * Creates a record's file (never over an existing one) and writes it whole, on whichever thread
+ * writes the records. With `writeback`, the file's write-back to the device starts at once.
+ */
+export function writeRecordFile(dir: string, partition: number, block: number, bytes: Uint8Array, writeback: boolean): void {
+  const fd = openSync(join(dir, positionFile(partition, block, "R")), "wx");
+  try {
+    writeAll(fd, bytes);
+    if (writeback) startWriteback(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The one-line error for a virtual tape that could not be written at `path`. */
+function recordWriteError(path: string, error: unknown): CliError {
+  return new CliError(`write failed: ${describeSystemError(error)}; the virtual tape holds what was written up to its last index`, { path });
 }
 
 /** Reads a virtual tape's positions. */
