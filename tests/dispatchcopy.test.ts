@@ -205,7 +205,7 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
     expect(readFileSync(join(dir, "big", "clip.mov")).equals(readFileSync(join(dir, "clip.mov")))).toBe(true);
   });
 
-  test("a large file to three destinations: each copy read back on its own thread, all verified", async () => {
+  test("a large file to three destinations (the read-back that runs on hashing threads): every copy verified with its md5", async () => {
     const dir = tempDir("cartkit-dc-three-");
     writeFileSync(join(dir, "clip.mov"), randomBytes(20 * 1024 * 1024 + 11, 9));
     for (const d of ["a", "b", "c"]) mkdirSync(join(dir, d));
