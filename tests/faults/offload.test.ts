@@ -54,7 +54,13 @@ function expectNoPartials(...roots: string[]): void {
 /** Starts a slowed offload, runs `fault` once it is under way, and returns its outcome. */
 async function offloadWithFault(dir: string, destinations: string[], fault: () => void, args: string[] = []) {
   const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", ...args, "CARD", ...destinations], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-  await Bun.sleep(250);
+  // Under way: the first file is being written (on a busy machine the start may take a while).
+  const first = join(dir, destinations[0]!);
+  const deadline = performance.now() + 10_000;
+  while (!(existsSync(first) && files(first).some((f) => f.endsWith(".partial")))) {
+    if (performance.now() > deadline) throw new Error(`no partial file appeared in ${first} within 10 s`);
+    await Bun.sleep(5);
+  }
   fault();
   const code = await proc.exited;
   return { code, stderr: await new Response(proc.stderr).text(), stdout: await new Response(proc.stdout).text() };
