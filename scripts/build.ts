@@ -32,7 +32,7 @@ for (const tool of tools) {
     cmd: [
       process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax",
       ...(target ? [`--target=${target}`] : []),
-      `tools/${tool}.ts`, "lib/hash/hash_worker.ts", "lib/io/read_worker.ts", "lib/io/flush_worker.ts", "lib/ltfs/record_worker.ts",
+      `tools/${tool}.ts`, "lib/hash/hash_worker.ts", "lib/io/read_worker.ts", "lib/io/flush_worker.ts", "lib/io/fanout_worker.ts", "lib/ltfs/record_worker.ts",
       "--outfile", `${outDir}/${tool}`,
     ],
     cwd: root,

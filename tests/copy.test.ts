@@ -3,9 +3,9 @@
  * a full destination fails alone; a source that changes under the copy fails loudly.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { copyFile, hashManyFromDevice, PARALLEL_READ_BACK_MIN_BYTES } from "../lib/io/copy.ts";
+import { copyFile, FANOUT_MIN_BYTES, hashManyFromDevice, PARALLEL_READ_BACK_MIN_BYTES } from "../lib/io/copy.ts";
 import { hashPath } from "../lib/hash/mod.ts";
 import { randomBytes, run, tempDir } from "./helpers.ts";
 
@@ -85,18 +85,26 @@ test("a full destination fails alone, its partial removed; the others verify", a
     return;
   }
   afterAll(() => run(["umount", small]));
-  const data = randomBytes(3 * 1024 * 1024, 12);
-  writeFileSync(join(dir, "src", "big.mov"), data);
-  const outcome = await copyFile(join(dir, "src", "big.mov"), [{ path: join(dir, "a", "big.mov") }, { path: join(small, "big.mov") }, { path: join(dir, "b", "big.mov") }], { algorithms: ["xxh64"] });
-  expect(outcome.destinations.map((d) => d.status)).toEqual(["verified", "failed", "verified"]);
-  expect(outcome.destinations[1]!.reason).toBe("write failed: No space left on device");
-  expect(readdirSync(small)).toEqual([]);
+  // Written through the thread pool, and (large) by a writer thread per destination.
+  for (const size of [3 * 1024 * 1024, FANOUT_MIN_BYTES + 5]) {
+    const data = randomBytes(size, 12);
+    writeFileSync(join(dir, "src", "big.mov"), data);
+    const targets = [join(dir, "a", "big.mov"), join(small, "big.mov"), join(dir, "b", "big.mov")];
+    const outcome = await copyFile(join(dir, "src", "big.mov"), targets.map((path) => ({ path })), { algorithms: ["xxh64"] });
+    expect([size, outcome.destinations.map((d) => d.status)]).toEqual([size, ["verified", "failed", "verified"]]);
+    expect(outcome.destinations[1]!.reason).toBe("write failed: No space left on device");
+    expect(readdirSync(small)).toEqual([]);
+    for (const t of [targets[0]!, targets[2]!]) {
+      expect(readFileSync(t).equals(Buffer.from(data))).toBe(true);
+      rmSync(t);
+    }
+  }
 });
 
-test("a source that shrinks during the copy fails every destination and leaves nothing behind", async () => {
+test.each([8 * 1024 * 1024, FANOUT_MIN_BYTES + 4 * 1024 * 1024])("a source that shrinks during the copy fails every destination and leaves nothing behind (%d bytes)", async (size) => {
   const dir = setup();
   const src = join(dir, "src", "growing.mov");
-  writeFileSync(src, randomBytes(8 * 1024 * 1024, 13));
+  writeFileSync(src, randomBytes(size, 13));
   let truncated = false;
   const outcome = await copyFile(src, [{ path: join(dir, "a", "growing.mov") }, { path: join(dir, "b", "growing.mov") }], {
     algorithms: ["xxh64"],
@@ -158,4 +166,46 @@ test("large copies are read back together, each settled on its own: a match, a f
   expect(bad.value.hexes.get("xxh64")).not.toBe(expected.get("xxh64"));
   expect(bad.value.hexes.get("md5")).toBe((await hashPath(join(dir, "rotten.bin"), ["md5"])).hexes.get("md5"));
   expect((missing.reason as { code?: string }).code).toBe("ENOENT");
+});
+
+test("two large copies at once (one on the writer threads, the other through the pool) are both written whole", async () => {
+  const dir = setup();
+  const sources = [FANOUT_MIN_BYTES * 2 + 11, FANOUT_MIN_BYTES + 7].map((size, i) => {
+    const path = join(dir, "src", `clip${i}.mov`);
+    writeFileSync(path, randomBytes(size, 20 + i));
+    return path;
+  });
+  const outcomes = await Promise.all(sources.map((src, i) =>
+    copyFile(src, ["a", "b", "c"].map((d) => ({ path: join(dir, d, `clip${i}.mov`) })), { algorithms: ["xxh64"] })));
+  for (const [i, outcome] of outcomes.entries()) {
+    expect(outcome.destinations.map((d) => d.status)).toEqual(["verified", "verified", "verified"]);
+    const want = readFileSync(sources[i]!);
+    for (const d of ["a", "b", "c"]) expect(readFileSync(join(dir, d, `clip${i}.mov`)).equals(want)).toBe(true);
+  }
+});
+
+test("a large copy lets this thread's timers run while it writes, even when the destination keeps up with the source", async () => {
+  const dir = setup();
+  const src = join(dir, "src", "clip.mov");
+  // SHA-256 on this thread is slower than the writer thread: the ring never fills, so only the
+  // copy's own pauses let other work in.
+  writeFileSync(src, randomBytes(FANOUT_MIN_BYTES * 4, 22));
+  let ticks = 0;
+  let first = -1;
+  let last = -1;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    const outcome = await copyFile(src, [{ path: join(dir, "a", "clip.mov") }], {
+      algorithms: ["sha256"],
+      verify: "none",
+      onProgress: () => {
+        if (first < 0) first = ticks;
+        last = ticks;
+      },
+    });
+    expect(outcome.destinations.map((d) => d.status)).toEqual(["copied"]);
+  } finally {
+    clearInterval(timer);
+  }
+  expect(last - first).toBeGreaterThan(0);
 });

@@ -1,7 +1,8 @@
-/** lib/io: the pipelined reader and the tree walker, on real files. */
+/** lib/io: the pipelined reader, the fan-out writer and the tree walker, on real files. */
 import { expect, test } from "bun:test";
-import { closeSync, mkdirSync, openSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
 import { readChunks } from "../lib/io/reader.ts";
 import { compareUtf8, walkFiles } from "../lib/io/walk.ts";
@@ -215,3 +216,110 @@ test("file system flushes on the flusher thread all answer, and the idle thread 
   const result = run([BUN, script], { cwd: dir });
   expect([result.code, result.stdout, result.stderr]).toEqual([0, "[true,true,true]\ntrue\n", ""]);
 });
+
+/** Writes `data` through a fan-out to `fds`, `chunkSize` bytes a chunk; returns the failures reported. */
+async function fanOut(data: Uint8Array, fds: number[], chunkSize: number, options: FanoutOptions = {}): Promise<FanoutFailure[]> {
+  const fanout = Fanout.open(fds, chunkSize, options);
+  if (!fanout) throw new Error("the fan-out threads are busy");
+  const failures: FanoutFailure[] = [];
+  try {
+    for (let at = 0; at < data.length; at += chunkSize) {
+      const next = fanout.buffer();
+      const buffer = next instanceof Promise ? await next : next;
+      const part = data.subarray(at, at + chunkSize);
+      buffer.set(part);
+      fanout.commit(part.length);
+      failures.push(...fanout.failures());
+    }
+    failures.push(...(await fanout.finish()));
+  } finally {
+    fanout.close();
+  }
+  return failures;
+}
+
+function openFiles(dir: string, names: string[]): { paths: string[]; fds: number[] } {
+  const paths = names.map((n) => join(dir, n));
+  return { paths, fds: paths.map((p) => openSync(p, "w")) };
+}
+
+test("a fan-out writes every chunk to every file, the last one short, around its ring many times", async () => {
+  const dir = tempDir();
+  const chunk = 4096;
+  const data = randomBytes(100 * chunk + 17, 41);
+  const { paths, fds } = openFiles(dir, ["a", "b", "c"]);
+  try {
+    expect(await fanOut(data, fds, chunk)).toEqual([]);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  for (const p of paths) expect(readFileSync(p).equals(Buffer.from(data))).toBe(true);
+  // Once it is closed the threads serve the next fan-out, of another shape.
+  const again = openFiles(dir, ["d"]);
+  try {
+    expect(await fanOut(data.subarray(0, 5 * chunk), again.fds, chunk)).toEqual([]);
+  } finally {
+    closeSync(again.fds[0]!);
+  }
+  expect(readFileSync(again.paths[0]!).equals(Buffer.from(data.subarray(0, 5 * chunk)))).toBe(true);
+});
+
+test("with large chunks the fan-out ring is two buffers, and every byte still arrives", async () => {
+  const dir = tempDir();
+  const chunk = 3 << 20;
+  const data = randomBytes(5 * chunk + 17, 44);
+  const { paths, fds } = openFiles(dir, ["a", "b"]);
+  try {
+    expect(await fanOut(data, fds, chunk)).toEqual([]);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  for (const p of paths) expect(readFileSync(p).equals(Buffer.from(data))).toBe(true);
+});
+
+test("one fan-out at a time holds the threads", () => {
+  const dir = tempDir();
+  const { fds } = openFiles(dir, ["a", "b"]);
+  const first = Fanout.open([fds[0]!], 4096);
+  try {
+    expect(first).toBeDefined();
+    expect(Fanout.open([fds[1]!], 4096)).toBeUndefined();
+  } finally {
+    first?.close();
+    for (const fd of fds) closeSync(fd);
+  }
+  const { fds: more } = openFiles(dir, ["c"]);
+  const second = Fanout.open(more, 4096);
+  expect(second).toBeDefined();
+  second?.close();
+  closeSync(more[0]!);
+});
+
+test("a file whose writes fail is reported once, with its index and code; the others are written whole", async () => {
+  const dir = tempDir();
+  const chunk = 4096;
+  const data = randomBytes(50 * chunk, 42);
+  writeFileSync(join(dir, "readonly"), "");
+  const { paths, fds } = openFiles(dir, ["a", "c"]);
+  const readOnly = openSync(join(dir, "readonly"), "r");
+  try {
+    expect(await fanOut(data, [fds[0]!, readOnly, fds[1]!], chunk)).toEqual([{ index: 1, code: "EBADF" }]);
+  } finally {
+    for (const fd of [...fds, readOnly]) closeSync(fd);
+  }
+  for (const p of paths) expect(readFileSync(p).equals(Buffer.from(data))).toBe(true);
+  expect(readFileSync(join(dir, "readonly")).length).toBe(0);
+});
+
+test("writer threads that never start: the calling thread writes their files", async () => {
+  const dir = tempDir();
+  const chunk = 4096;
+  const data = randomBytes(40 * chunk + 5, 43);
+  const { paths, fds } = openFiles(dir, ["a", "b"]);
+  try {
+    expect(await fanOut(data, fds, chunk, { workerScript: join(dir, "no-such-worker.ts") })).toEqual([]);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  for (const p of paths) expect(readFileSync(p).equals(Buffer.from(data))).toBe(true);
+}, 20_000);

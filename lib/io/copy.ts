@@ -12,6 +12,8 @@ import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
 import { AtomicFile } from "./atomic_file.ts";
+import { Fanout, type FanoutFailure, type FanoutOptions } from "./fanout.ts";
+import { fillChunk } from "./fill.ts";
 import { evictFromCache, evictionIsFileWide } from "./libc.ts";
 import { readChunks } from "./reader.ts";
 
@@ -31,6 +33,12 @@ export const COPY_CHUNK_SIZE = 256 << 10;
  * median 0.58 s (7 runs), 4 MiB median 2.2 s (7 runs).
  */
 export const VERIFY_CHUNK_SIZE = 1 << 20;
+
+/**
+ * Files at least this large are written by one thread per destination (lib/io/fanout.ts);
+ * smaller ones, often many in flight at once in tree mode, through the thread pool.
+ */
+export const FANOUT_MIN_BYTES = 16 << 20;
 
 /** How destinations are checked after the copy. */
 export type VerifyMode = "dest" | "source+dest" | "size" | "none";
@@ -70,6 +78,8 @@ export interface CopyFileOptions {
    * the file's own fsync, for where a group flush is unavailable.
    */
   flushVia?: (path: string, fsyncOwn: () => Promise<void>) => Promise<void>;
+  /** The writer threads of large copies (tests). */
+  fanout?: FanoutOptions;
   /** Called once every byte is written, before the flush: the copy no longer needs the source. */
   onWritten?: () => void;
   /**
@@ -300,18 +310,50 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
       d.file.discard();
       live.splice(live.indexOf(d), 1);
     };
-    for (const chunk of readChunks(srcFd, { chunkSize, overlap: true })) {
-      set.update(chunk);
-      const writing = [...live];
-      const results = await Promise.allSettled(writing.map((d) => writeAt(d.file.fd, chunk, position)));
-      results.forEach((r, i) => {
-        if (r.status === "rejected") drop(writing[i]!, "write failed", r.reason);
-      });
-      position += chunk.length;
+    const copied = async (length: number) => {
+      position += length;
       options.onProgress?.(position, before.size);
       if (options.rateLimit) {
         const due = (position / options.rateLimit) * 1000 - (performance.now() - started);
         if (due > 1) await Bun.sleep(due);
+      }
+    };
+    const fanout = before.size >= FANOUT_MIN_BYTES ? Fanout.open(live.map((d) => d.file.fd), chunkSize, options.fanout) : undefined;
+    if (fanout) {
+      // Large files: each destination written by its own thread (lib/io/fanout.ts).
+      const fanned = [...live];
+      const dropFailed = (failures: FanoutFailure[]) => {
+        for (const f of failures) drop(fanned[f.index]!, "write failed", { code: f.code });
+      };
+      try {
+        for (let k = 1; ; k++) {
+          // Let this thread's other work run now and then (other copies in flight, a Ctrl-C):
+          // the ring never fills when the destinations are faster than the source.
+          if (k % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+          const next = fanout.buffer();
+          const buffer = next instanceof Promise ? await next : next;
+          const n = fillChunk(srcFd, buffer, 0, chunkSize, position);
+          if (n === 0) break;
+          const chunk = buffer.subarray(0, n);
+          set.update(chunk);
+          fanout.commit(n);
+          dropFailed(fanout.failures());
+          await copied(n);
+          if (n < chunkSize) break;
+        }
+        dropFailed(await fanout.finish());
+      } finally {
+        fanout.close();
+      }
+    } else {
+      for (const chunk of readChunks(srcFd, { chunkSize, overlap: true })) {
+        set.update(chunk);
+        const writing = [...live];
+        const results = await Promise.allSettled(writing.map((d) => writeAt(d.file.fd, chunk, position)));
+        results.forEach((r, i) => {
+          if (r.status === "rejected") drop(writing[i]!, "write failed", r.reason);
+        });
+        await copied(chunk.length);
       }
     }
     const after = fstatSync(srcFd);
