@@ -51,16 +51,19 @@ function expectNoPartials(...roots: string[]): void {
   for (const root of roots) if (existsSync(root)) expect(files(root).filter((f) => f.endsWith(".partial"))).toEqual([]);
 }
 
+/** Waits until a file is being written below `dest` (on a busy machine the start may take a while). */
+async function writing(dest: string): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!(existsSync(dest) && files(dest).some((f) => f.endsWith(".partial")))) {
+    if (performance.now() > deadline) throw new Error(`no partial file appeared in ${dest} within 10 s`);
+    await Bun.sleep(5);
+  }
+}
+
 /** Starts a slowed offload, runs `fault` once it is under way, and returns its outcome. */
 async function offloadWithFault(dir: string, destinations: string[], fault: () => void, args: string[] = []) {
   const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", ...args, "CARD", ...destinations], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-  // Under way: the first file is being written (on a busy machine the start may take a while).
-  const first = join(dir, destinations[0]!);
-  const deadline = performance.now() + 10_000;
-  while (!(existsSync(first) && files(first).some((f) => f.endsWith(".partial")))) {
-    if (performance.now() > deadline) throw new Error(`no partial file appeared in ${first} within 10 s`);
-    await Bun.sleep(5);
-  }
+  await writing(join(dir, destinations[0]!));
   fault();
   const code = await proc.exited;
   return { code, stderr: await new Response(proc.stderr).text(), stdout: await new Response(proc.stdout).text() };
@@ -117,7 +120,7 @@ describe("faults during an offload", () => {
     run(["chmod", "-R", "a+rwX", dir]);
     const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
     const proc = Bun.spawn([...asNobody, DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", "CARD", "A/CARD", "RO/CARD"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    await Bun.sleep(250);
+    await writing(join(dir, "RO", "CARD"));
     chmodSync(join(dir, "RO", "CARD"), 0o555);
     const code = await proc.exited;
     const stderr = await new Response(proc.stderr).text();
