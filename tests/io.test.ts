@@ -1,6 +1,6 @@
 /** lib/io: the pipelined reader, the fan-out writer and the tree walker, on real files. */
 import { expect, test } from "bun:test";
-import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
@@ -219,7 +219,7 @@ test("file system flushes on the flusher thread all answer, and the idle thread 
 
 /** Writes `data` through a fan-out to `fds`, `chunkSize` bytes a chunk; returns the failures reported. */
 async function fanOut(data: Uint8Array, fds: number[], chunkSize: number, options: FanoutOptions = {}): Promise<FanoutFailure[]> {
-  const fanout = Fanout.open(fds, chunkSize, options);
+  const fanout = Fanout.open(fds.map((fd) => ({ fd, writeback: true })), chunkSize, { size: data.length, ...options });
   if (!fanout) throw new Error("the fan-out threads are busy");
   const failures: FanoutFailure[] = [];
   try {
@@ -280,16 +280,16 @@ test("with large chunks the fan-out ring is two buffers, and every byte still ar
 test("one fan-out at a time holds the threads", () => {
   const dir = tempDir();
   const { fds } = openFiles(dir, ["a", "b"]);
-  const first = Fanout.open([fds[0]!], 4096);
+  const first = Fanout.open([{ fd: fds[0]! }], 4096);
   try {
     expect(first).toBeDefined();
-    expect(Fanout.open([fds[1]!], 4096)).toBeUndefined();
+    expect(Fanout.open([{ fd: fds[1]! }], 4096)).toBeUndefined();
   } finally {
     first?.close();
     for (const fd of fds) closeSync(fd);
   }
   const { fds: more } = openFiles(dir, ["c"]);
-  const second = Fanout.open(more, 4096);
+  const second = Fanout.open([{ fd: more[0]! }], 4096);
   expect(second).toBeDefined();
   second?.close();
   closeSync(more[0]!);
@@ -323,3 +323,28 @@ test("writer threads that never start: the calling thread writes their files", a
   }
   for (const p of paths) expect(readFileSync(p).equals(Buffer.from(data))).toBe(true);
 }, 20_000);
+
+test("each file is reserved before it is written: one that cannot fit fails before a byte of it is written", async () => {
+  const dir = tempDir();
+  const small = join(dir, "small");
+  mkdirSync(small);
+  if (run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small]).code !== 0) {
+    if (process.env.CI === "true") throw new Error("CI must be able to mount a tmpfs (root)");
+    return;
+  }
+  try {
+    const chunk = 256 << 10;
+    const data = randomBytes(32 * chunk, 45);
+    const fds = [openSync(join(dir, "a"), "w"), openSync(join(small, "b"), "w")];
+    try {
+      expect(await fanOut(data, fds, chunk)).toEqual([{ index: 1, code: "ENOSPC" }]);
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+    expect(readFileSync(join(dir, "a")).equals(Buffer.from(data))).toBe(true);
+    // Without the reservation the first 4 MiB would have been written before the drive was full.
+    expect(statSync(join(small, "b")).size).toBe(0);
+  } finally {
+    run(["umount", small]);
+  }
+});

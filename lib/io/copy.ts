@@ -79,7 +79,7 @@ export interface CopyFileOptions {
    */
   flushVia?: (path: string, fsyncOwn: () => Promise<void>) => Promise<void>;
   /** The writer threads of large copies (tests). */
-  fanout?: FanoutOptions;
+  fanout?: Pick<FanoutOptions, "workerScript">;
   /** Called once every byte is written, before the flush: the copy no longer needs the source. */
   onWritten?: () => void;
   /**
@@ -318,7 +318,9 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
         if (due > 1) await Bun.sleep(due);
       }
     };
-    const fanout = before.size >= FANOUT_MIN_BYTES ? Fanout.open(live.map((d) => d.file.fd), chunkSize, options.fanout) : undefined;
+    const fanout = before.size >= FANOUT_MIN_BYTES
+      ? Fanout.open(live.map((d) => ({ fd: d.file.fd, writeback: d.target.flush ?? true })), chunkSize, { ...options.fanout, size: before.size })
+      : undefined;
     if (fanout) {
       // Large files: each destination written by its own thread (lib/io/fanout.ts).
       const fanned = [...live];

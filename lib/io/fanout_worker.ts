@@ -1,9 +1,11 @@
 /**
- * A writer thread of a fan-out (lib/io/fanout.ts): writes one file of a fan-out, chunk after chunk, from the
- * shared ring, at its own pace. Built as an extra entry point of every tool (scripts/build.ts).
+ * A writer thread of a fan-out (lib/io/fanout.ts): reserves one file's blocks, then writes it
+ * chunk after chunk from the shared ring, at its own pace, starting write-back as it goes when
+ * asked. Built as an extra entry point of every tool (scripts/build.ts).
  */
 import { ERRNO } from "../cli/errors.ts";
-import { FANOUT, FILE, fileField, slotLength, writeChunk, type FanoutJob } from "./fanout.ts";
+import { FANOUT, FILE, fileField, slotLength, writeChunk, WRITEBACK_BYTES, type FanoutJob } from "./fanout.ts";
+import { preallocate, startWriteback } from "./libc.ts";
 
 declare const self: Worker;
 
@@ -16,6 +18,13 @@ function work(job: FanoutJob): void {
   Atomics.store(control, busy, 1);
   try {
     if (Atomics.compareExchange(control, fileField(job.index, FILE.owner), job.id, -job.id) !== job.id) return;
+    const fail = (code: string | undefined) => {
+      Atomics.store(control, fileField(job.index, FILE.errno), ERRNO[code ?? ""] ?? ERRNO.EIO!);
+      Atomics.notify(control, written);
+    };
+    const full = preallocate(job.fd, job.reserve);
+    if (full) return fail(full);
+    let writtenBack = 0;
     for (let k = 0; ; k++) {
       for (;;) {
         if (Atomics.load(control, FANOUT.stop) !== 0) return;
@@ -28,9 +37,12 @@ function work(job: FanoutJob): void {
       try {
         writeChunk(job.fd, data.subarray(slot * job.chunkSize, slot * job.chunkSize + length), k * job.chunkSize);
       } catch (error) {
-        Atomics.store(control, fileField(job.index, FILE.errno), ERRNO[(error as { code?: string }).code ?? ""] ?? ERRNO.EIO!);
-        Atomics.notify(control, written);
-        return;
+        return fail((error as { code?: string }).code);
+      }
+      const end = k * job.chunkSize + length;
+      if (job.writeback && end - writtenBack >= WRITEBACK_BYTES) {
+        startWriteback(job.fd, writtenBack, end - writtenBack);
+        writtenBack = end;
       }
       Atomics.store(control, written, k + 1);
       Atomics.notify(control, written);

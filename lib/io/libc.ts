@@ -21,6 +21,7 @@ type Libc = {
   fcntl?: (fd: number, cmd: number, arg: number) => number;
   syncfs?: (fd: number) => number;
   sync_file_range?: (fd: number, offset: bigint, nbytes: bigint, flags: number) => number;
+  fallocate?: (fd: number, mode: number, offset: bigint, length: bigint) => number;
   setxattr?: (path: unknown, name: unknown, value: unknown, size: bigint, flags: number) => number;
   getxattr?: (path: unknown, name: unknown, value: unknown, size: bigint) => number | bigint;
   errno?: () => number;
@@ -38,6 +39,7 @@ function load(): Libc {
         renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
         syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
         sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
+        fallocate: { args: [FFIType.i32, FFIType.i32, FFIType.i64, FFIType.i64], returns: FFIType.i32 },
         setxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
         getxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         __errno_location: { args: [], returns: FFIType.ptr },
@@ -48,6 +50,7 @@ function load(): Libc {
         renameat2: (a, b, c, d, e) => lib.symbols.renameat2(a, b as never, c, d as never, e),
         syncfs: (fd) => lib.symbols.syncfs(fd),
         sync_file_range: (fd, offset, nbytes, flags) => lib.symbols.sync_file_range(fd, offset, nbytes, flags),
+        fallocate: (fd, mode, offset, length) => lib.symbols.fallocate(fd, mode, offset, length),
         setxattr: (a, b, c, d, e) => lib.symbols.setxattr(a as never, b as never, c as never, d, e),
         getxattr: (a, b, c, d) => lib.symbols.getxattr(a as never, b as never, c as never, d),
         errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
@@ -116,12 +119,31 @@ export function renameNoReplace(from: string, to: string): true | undefined {
 const SYNC_FILE_RANGE_WRITE = 2;
 
 /**
- * Starts writing a file's dirty pages to the device without waiting (Linux sync_file_range),
- * so a later flush finds most of them already written. Returns false where unavailable.
+ * Starts writing a file's dirty pages to the device without waiting (Linux sync_file_range), all
+ * of them or `length` bytes from `offset`, so a later flush finds most of them already written.
+ * Returns false where unavailable.
  */
-export function startWriteback(fd: number): boolean {
+export function startWriteback(fd: number, offset = 0, length = 0): boolean {
   const c = load();
-  return c.sync_file_range ? c.sync_file_range(fd, 0n, 0n, SYNC_FILE_RANGE_WRITE) === 0 : false;
+  return c.sync_file_range ? c.sync_file_range(fd, BigInt(offset), BigInt(length), SYNC_FILE_RANGE_WRITE) === 0 : false;
+}
+
+/** fallocate mode: reserve the blocks, leave the file's size as it is. */
+const FALLOC_FL_KEEP_SIZE = 1;
+
+/**
+ * Reserves `length` bytes of blocks for a file about to be written (Linux fallocate, the size
+ * left as it is): the file system can lay it out in one piece even while other files are
+ * written at the same time, and a file that cannot fit fails before a byte is written.
+ * @returns undefined when reserved or when reserving is not available here (other file systems,
+ *   other systems: the writes then allocate as they go); the error code (ENOSPC, EFBIG) when
+ *   the file cannot fit.
+ */
+export function preallocate(fd: number, length: number): string | undefined {
+  const c = load();
+  if (!c.fallocate || length <= 0 || c.fallocate(fd, FALLOC_FL_KEEP_SIZE, 0n, BigInt(length)) === 0) return undefined;
+  const code = errnoCode(c.errno?.() ?? 0);
+  return code === "ENOSPC" || code === "EFBIG" ? code : undefined;
 }
 
 /**
