@@ -269,5 +269,6 @@ export function unmount(mountPoint: string): void {
 
 /** Touches `bytes` of fresh memory in a child process, which then exits and frees it. */
 export function touchMemory(bytes: number): void {
-  check([BUN, "-e", `const a = new Uint8Array(${bytes}); for (let i = 0; i < a.length; i += 4096) a[i] = 1;`]);
+  // In pieces of at most 1 GiB, all held until the end (one typed array cannot be 8 GiB).
+  check([BUN, "-e", `const held = []; for (let left = ${bytes}; left > 0; left -= 1 << 30) { const a = new Uint8Array(Math.min(left, 1 << 30)); for (let i = 0; i < a.length; i += 4096) a[i] = 1; held.push(a); }`]);
 }
