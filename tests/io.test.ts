@@ -1,9 +1,10 @@
-/** lib/io: the pipelined reader, the fan-out writer and the tree walker, on real files. */
+/** lib/io: the pipelined reader, the fan-out writer, the tree walker and the libc calls, on real files. */
 import { expect, test } from "bun:test";
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
+import { getXattr, renameNoReplace, setXattr } from "../lib/io/libc.ts";
 import { readChunks } from "../lib/io/reader.ts";
 import { compareUtf8, walkFiles } from "../lib/io/walk.ts";
 import { BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
@@ -347,4 +348,37 @@ test("each file is reserved before it is written: one that cannot fit fails befo
   } finally {
     run(["umount", small]);
   }
+});
+
+test("renaming without replacing: renames, refuses an existing name, and names what else went wrong", () => {
+  const dir = tempDir();
+  for (let i = 0; i < 200; i++) {
+    writeFileSync(join(dir, `.c${i}.partial`), `clip ${i}`);
+    expect(renameNoReplace(join(dir, `.c${i}.partial`), join(dir, `c${i}.mov`))).toBe(true);
+    expect(readFileSync(join(dir, `c${i}.mov`), "utf8")).toBe(`clip ${i}`);
+  }
+  writeFileSync(join(dir, "new"), "new");
+  expect(() => renameNoReplace(join(dir, "new"), join(dir, "c0.mov"))).toThrow(expect.objectContaining({ code: "EEXIST" }));
+  expect(readFileSync(join(dir, "c0.mov"), "utf8")).toBe("clip 0");
+  expect(readFileSync(join(dir, "new"), "utf8")).toBe("new");
+  expect(() => renameNoReplace(join(dir, "missing"), join(dir, "x"))).toThrow(expect.objectContaining({ code: "ENOENT", errno: 2 }));
+  // Across file systems (tmpfs to this disk): a code of its own, not an I/O error.
+  const shm = join("/dev/shm", `cartkit-rename-${process.pid}`);
+  writeFileSync(shm, "x");
+  try {
+    expect(() => renameNoReplace(shm, join(dir, "from-shm"))).toThrow(expect.objectContaining({ code: "EXDEV", errno: 18 }));
+  } finally {
+    rmSync(shm, { force: true });
+  }
+});
+
+test("extended attributes round-trip, an empty value included", () => {
+  const dir = tempDir();
+  const file = join(dir, "f");
+  writeFileSync(file, "");
+  setXattr(file, "user.cartkit.test", "ünï value");
+  setXattr(file, "user.cartkit.empty", "");
+  expect(getXattr(file, "user.cartkit.test")).toBe("ünï value");
+  expect(getXattr(file, "user.cartkit.empty")).toBe("");
+  expect(getXattr(file, "user.cartkit.none")).toBeUndefined();
 });

@@ -54,6 +54,17 @@ export function describeSystemError(error: unknown): string {
     case "EEXIST": return "File exists";
     case "EINVAL": return "Invalid argument";
     case "ENXIO": return "No such device or address";
+    case "EINTR": return "Interrupted system call";
+    case "EFAULT": return "Bad address";
+    case "EXDEV": return "Invalid cross-device link";
+    case "ENODEV": return "No such device";
+    case "EMLINK": return "Too many links";
+    case "ENOTEMPTY": return "Directory not empty";
+    case "EOPNOTSUPP": return "Operation not supported";
+    case "ETIMEDOUT": return "Connection timed out";
+    case "ESTALE": return "Stale file handle";
+    case "EUCLEAN": return "Structure needs cleaning";
+    case "EDQUOT": return "Disk quota exceeded";
   }
   const message = (error as { message?: unknown } | null)?.message;
   if (typeof message === "string" && message !== "") return message;
@@ -62,9 +73,10 @@ export function describeSystemError(error: unknown): string {
 
 /** errno numbers (Linux) by code, for messages that print them and for passing errors between threads. */
 export const ERRNO: Record<string, number> = {
-  EPERM: 1, ENOENT: 2, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13,
-  EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EMFILE: 24, EFBIG: 27,
-  ENOSPC: 28, EROFS: 30, ENAMETOOLONG: 36, ELOOP: 40,
+  EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13,
+  EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20, EISDIR: 21, EINVAL: 22,
+  EMFILE: 24, EFBIG: 27, ENOSPC: 28, EROFS: 30, EMLINK: 31, ENAMETOOLONG: 36, ENOTEMPTY: 39,
+  ELOOP: 40, EOPNOTSUPP: 95, ETIMEDOUT: 110, ESTALE: 116, EUCLEAN: 117, EDQUOT: 122,
 };
 
 /** The code of an errno number (inverse of {@link ERRNO}). */

@@ -4,7 +4,7 @@
  * Loaded on first use; where a call is missing (another libc, another OS) the caller is told.
  */
 import { closeSync, existsSync, openSync, renameSync } from "node:fs";
-import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
+import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { errnoCode } from "../cli/errors.ts";
 
 /** posix_fadvise advice: the pages will not be needed, drop them. */
@@ -69,6 +69,24 @@ function cString(text: string): Uint8Array {
   return Buffer.from(`${text}\0`, "utf8");
 }
 
+/** The buffers behind the pointers of the last call, referenced until the next one. */
+let held: readonly Uint8Array[] = [];
+
+/**
+ * Pointers for a C call. Each buffer stays referenced until the next call: `ptr(temporary)`
+ * leaves nothing referencing the temporary, which could then be collected, and its memory
+ * reused, while the call's next argument is built.
+ */
+function pointers(...buffers: Uint8Array[]): Pointer[] {
+  held = buffers;
+  return buffers.map((b) => ptr(b));
+}
+
+/** An error for a failed C call, with its errno's code when it has a name here (else its number). */
+function callError(message: string, errno: number, path: string): Error {
+  return Object.assign(new Error(`${message} (errno ${errno})`), { code: errnoCode(errno), errno, path });
+}
+
 /**
  * Drops the file's cached pages (Linux: posix_fadvise DONTNEED; the pages must be clean, so
  * flush first) or turns caching off for this descriptor (macOS: F_NOCACHE). Returns false when
@@ -103,12 +121,13 @@ export function canFlushFileSystem(): boolean {
 export function renameNoReplace(from: string, to: string): true | undefined {
   const c = load();
   if (c.renameat2) {
-    const result = c.renameat2(AT_FDCWD, ptr(cString(from)), AT_FDCWD, ptr(cString(to)), RENAME_NOREPLACE);
+    const [fromPath, toPath] = pointers(cString(from), cString(to));
+    const result = c.renameat2(AT_FDCWD, fromPath, AT_FDCWD, toPath, RENAME_NOREPLACE);
     if (result === 0) return true;
     const errno = c.errno?.() ?? 0;
     if (errno === 17) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: "EEXIST", path: to });
     // EINVAL/ENOSYS: the file system does not support the flag; fall through to two steps.
-    if (errno !== 22 && errno !== 38) throw Object.assign(new Error(`rename '${from}' -> '${to}' failed (errno ${errno})`), { code: errnoCode(errno) ?? "EIO", path: to });
+    if (errno !== 22 && errno !== 38) throw callError("renameat2 failed", errno, to);
   }
   if (existsSync(to)) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: "EEXIST", path: to });
   renameSync(from, to);
@@ -174,11 +193,10 @@ export function setXattr(path: string, name: string, value: string | Uint8Array)
   const c = load();
   if (!c.setxattr) throw Object.assign(new Error(`extended attributes are not available on ${process.platform}`), { code: "ENOTSUP", path });
   const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : value;
-  const result = c.setxattr(ptr(cString(path)), ptr(cString(name)), bytes.length > 0 ? ptr(bytes) : null, BigInt(bytes.length), 0);
-  if (result !== 0) {
-    const errno = c.errno?.() ?? 0;
-    throw Object.assign(new Error(`setxattr ${name} failed (errno ${errno})`), { code: errnoCode(errno) ?? "EIO", errno, path });
-  }
+  // An empty value is passed as NULL (there is no pointer to empty memory).
+  const [pathPointer, namePointer, valuePointer = null] = bytes.length > 0 ? pointers(cString(path), cString(name), bytes) : pointers(cString(path), cString(name));
+  const result = c.setxattr(pathPointer, namePointer, valuePointer, BigInt(bytes.length), 0);
+  if (result !== 0) throw callError(`setxattr ${name} failed`, c.errno?.() ?? 0, path);
 }
 
 /** Reads an extended attribute as text; `undefined` when the file has no such attribute or none can be read. */
@@ -186,7 +204,8 @@ export function getXattr(path: string, name: string): string | undefined {
   const c = load();
   if (!c.getxattr) return undefined;
   const buffer = new Uint8Array(65536);
-  const result = Number(c.getxattr(ptr(cString(path)), ptr(cString(name)), ptr(buffer), BigInt(buffer.length)));
+  const [pathPointer, namePointer, valuePointer] = pointers(cString(path), cString(name), buffer);
+  const result = Number(c.getxattr(pathPointer, namePointer, valuePointer, BigInt(buffer.length)));
   if (result < 0) return undefined;
   return Buffer.from(buffer.subarray(0, result)).toString("utf8");
 }
