@@ -238,8 +238,9 @@ export function writeReport(name: string, section: string[]): void {
 // ---------------------------------------------------------------- equal starting state
 //
 // On this project's VM two things charge whichever command runs at the wrong moment, not its own
-// work: freed memory goes back to the host about 2 s after it is freed, and the first touch of
-// such a page is a host fault (touchMemory just before a run); and on an ext4 without a journal,
+// work: freed memory starts going back to the host within a second of the free (of 4 GiB, 1.3 GiB
+// after 0.8 s and 2.6 GiB after 5 s), and the first touch of such a page is a host fault
+// (touchMemory, twice what the run writes, just before it); and on an ext4 without a journal,
 // new files skip inodes deleted in the last seconds, scanning past each one (a fresh journaled
 // file system as the target, journaledFileSystem).
 
