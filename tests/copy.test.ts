@@ -168,7 +168,7 @@ test("large copies are read back together, each settled on its own: a match, a f
   expect((missing.reason as { code?: string }).code).toBe("ENOENT");
 });
 
-test("two large copies at once (one on the writer threads, the other through the pool) are both written whole", async () => {
+test("two large copies at once (only one can hold the writer threads) are both written whole and verified", async () => {
   const dir = setup();
   const sources = [FANOUT_MIN_BYTES * 2 + 11, FANOUT_MIN_BYTES + 7].map((size, i) => {
     const path = join(dir, "src", `clip${i}.mov`);

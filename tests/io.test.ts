@@ -265,7 +265,7 @@ test("a fan-out writes every chunk to every file, the last one short, around its
   expect(readFileSync(again.paths[0]!).equals(Buffer.from(data.subarray(0, 5 * chunk)))).toBe(true);
 });
 
-test("with large chunks the fan-out ring is two buffers, and every byte still arrives", async () => {
+test("3 MiB chunks through the fan-out (a ring of two buffers): every byte arrives", async () => {
   const dir = tempDir();
   const chunk = 3 << 20;
   const data = randomBytes(5 * chunk + 17, 44);
