@@ -2,6 +2,7 @@
 import { expect, test } from "bun:test";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { describeSystemError, errnoError, errnoOf } from "../lib/cli/errors.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
 import { getXattr, renameNoReplace, setXattr } from "../lib/io/libc.ts";
@@ -239,6 +240,10 @@ async function fanOut(data: Uint8Array, fds: number[], chunkSize: number, option
   return failures;
 }
 
+function failedCodes(failures: FanoutFailure[]): { index: number; code?: string; errno: number }[] {
+  return failures.map((f) => ({ index: f.index, code: f.error.code, errno: f.error.errno }));
+}
+
 function openFiles(dir: string, names: string[]): { paths: string[]; fds: number[] } {
   const paths = names.map((n) => join(dir, n));
   return { paths, fds: paths.map((p) => openSync(p, "w")) };
@@ -304,7 +309,7 @@ test("a file whose writes fail is reported once, with its index and code; the ot
   const { paths, fds } = openFiles(dir, ["a", "c"]);
   const readOnly = openSync(join(dir, "readonly"), "r");
   try {
-    expect(await fanOut(data, [fds[0]!, readOnly, fds[1]!], chunk)).toEqual([{ index: 1, code: "EBADF" }]);
+    expect(failedCodes(await fanOut(data, [fds[0]!, readOnly, fds[1]!], chunk))).toEqual([{ index: 1, code: "EBADF", errno: 9 }]);
   } finally {
     for (const fd of [...fds, readOnly]) closeSync(fd);
   }
@@ -338,7 +343,7 @@ test("each file is reserved before it is written: one that cannot fit fails befo
     const data = randomBytes(32 * chunk, 45);
     const fds = [openSync(join(dir, "a"), "w"), openSync(join(small, "b"), "w")];
     try {
-      expect(await fanOut(data, fds, chunk)).toEqual([{ index: 1, code: "ENOSPC" }]);
+      expect(failedCodes(await fanOut(data, fds, chunk))).toEqual([{ index: 1, code: "ENOSPC", errno: 28 }]);
     } finally {
       for (const fd of fds) closeSync(fd);
     }
@@ -381,4 +386,14 @@ test("extended attributes round-trip, an empty value included", () => {
   expect(getXattr(file, "user.cartkit.test")).toBe("ünï value");
   expect(getXattr(file, "user.cartkit.empty")).toBe("");
   expect(getXattr(file, "user.cartkit.none")).toBeUndefined();
+});
+
+test("errors cross threads as errno numbers and come back with their names, or their numbers, never a guess", () => {
+  expect(errnoOf({ code: "EDQUOT" })).toBe(122);
+  // Node's errors carry negative numbers; a code this table lacks keeps its number.
+  expect(errnoOf({ code: "EOWNERDEAD", errno: -130 })).toBe(130);
+  expect(errnoOf(new Error("no code"))).toBe(5);
+  expect(describeSystemError(errnoError(errnoOf({ code: "EXDEV" }), "write failed"))).toBe("Invalid cross-device link");
+  const unnamed = errnoError(130, "write failed");
+  expect([unnamed.code, unnamed.errno, describeSystemError(unnamed)]).toEqual([undefined, 130, "write failed (errno 130)"]);
 });

@@ -85,6 +85,24 @@ export function errnoCode(errno: number): string | undefined {
 }
 
 /**
+ * The errno number of a system error, to hand it to another thread: by its code, else the
+ * number the error carries (Node's are negative), else EIO.
+ */
+export function errnoOf(error: unknown): number {
+  const { code, errno } = (error ?? {}) as { code?: string; errno?: number };
+  return (code ? ERRNO[code] : undefined) ?? (typeof errno === "number" && errno !== 0 ? Math.abs(errno) : ERRNO.EIO!);
+}
+
+/**
+ * The error for an errno number (from another thread, or from a C call): its code when it has
+ * a name here, so that {@link describeSystemError} gives strerror's phrase, and otherwise a
+ * message with the number rather than a guess.
+ */
+export function errnoError(errno: number, message = "system error", path?: string): Error & { code?: string; errno: number } {
+  return Object.assign(new Error(`${message} (errno ${errno})`), { code: errnoCode(errno), errno, path });
+}
+
+/**
  * The message Rust's `std::io::Error` prints for a system error (b3sum's wording),
  * e.g. "No such file or directory (os error 2)".
  */

@@ -325,7 +325,7 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
       // Large files: each destination written by its own thread (lib/io/fanout.ts).
       const fanned = [...live];
       const dropFailed = (failures: FanoutFailure[]) => {
-        for (const f of failures) drop(fanned[f.index]!, "write failed", { code: f.code });
+        for (const f of failures) drop(fanned[f.index]!, "write failed", f.error);
       };
       try {
         for (let k = 1; ; k++) {

@@ -16,7 +16,7 @@
  * a few seconds is replaced by the calling thread for its file.
  */
 import { writeSync } from "node:fs";
-import { ERRNO, errnoCode } from "../cli/errors.ts";
+import { errnoError, errnoOf } from "../cli/errors.ts";
 import { workerUrl } from "./worker_url.ts";
 
 /** Counter indexes in the control array (shared with lib/io/fanout_worker.ts). */
@@ -130,10 +130,10 @@ function thread(i: number, script: string): Worker {
   return threads[i]!;
 }
 
-/** A file whose write failed: its index in the fan-out and the error code. */
+/** A file whose write failed: its index in the fan-out and the error (its `code` is ENOSPC, EIO…). */
 export interface FanoutFailure {
   index: number;
-  code: string;
+  error: Error & { code?: string; errno: number };
 }
 
 /** One stream of chunks being written to several files. */
@@ -220,7 +220,7 @@ export class Fanout {
       if (errno === 0) continue;
       // The thread stores the errno, then lets go: wait for that before the caller closes the file.
       if (!this.#ownedHere(i)) this.#waitIdle(i);
-      out.push({ index: i, code: errnoCode(errno) ?? "EIO" });
+      out.push({ index: i, error: errnoError(errno, "write failed") });
       this.#dropped.add(i);
     }
     return out;
@@ -315,7 +315,7 @@ export class Fanout {
       try {
         writeChunk(this.#fds[i]!, this.#data.subarray(slot * this.#chunkSize, slot * this.#chunkSize + length), k * this.#chunkSize);
       } catch (error) {
-        Atomics.store(this.#control, fileField(i, FILE.errno), ERRNO[(error as { code?: string }).code ?? ""] ?? ERRNO.EIO!);
+        Atomics.store(this.#control, fileField(i, FILE.errno), errnoOf(error));
         return;
       }
       Atomics.store(this.#control, fileField(i, FILE.written), k + 1);

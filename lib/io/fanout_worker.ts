@@ -3,7 +3,7 @@
  * chunk after chunk from the shared ring, at its own pace, starting write-back as it goes when
  * asked. Built as an extra entry point of every tool (scripts/build.ts).
  */
-import { ERRNO } from "../cli/errors.ts";
+import { errnoOf } from "../cli/errors.ts";
 import { FANOUT, FILE, fileField, slotLength, writeChunk, WRITEBACK_BYTES, type FanoutJob } from "./fanout.ts";
 import { preallocate, startWriteback } from "./libc.ts";
 
@@ -18,12 +18,12 @@ function work(job: FanoutJob): void {
   Atomics.store(control, busy, 1);
   try {
     if (Atomics.compareExchange(control, fileField(job.index, FILE.owner), job.id, -job.id) !== job.id) return;
-    const fail = (code: string | undefined) => {
-      Atomics.store(control, fileField(job.index, FILE.errno), ERRNO[code ?? ""] ?? ERRNO.EIO!);
+    const fail = (error: unknown) => {
+      Atomics.store(control, fileField(job.index, FILE.errno), errnoOf(error));
       Atomics.notify(control, written);
     };
     const full = preallocate(job.fd, job.reserve);
-    if (full) return fail(full);
+    if (full) return fail({ code: full });
     let writtenBack = 0;
     for (let k = 0; ; k++) {
       for (;;) {
@@ -37,7 +37,7 @@ function work(job: FanoutJob): void {
       try {
         writeChunk(job.fd, data.subarray(slot * job.chunkSize, slot * job.chunkSize + length), k * job.chunkSize);
       } catch (error) {
-        return fail((error as { code?: string }).code);
+        return fail(error);
       }
       const end = k * job.chunkSize + length;
       if (job.writeback && end - writtenBack >= WRITEBACK_BYTES) {

@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, openSync, renameSync } from "node:fs";
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { errnoCode } from "../cli/errors.ts";
+import { errnoCode, errnoError } from "../cli/errors.ts";
 
 /** posix_fadvise advice: the pages will not be needed, drop them. */
 const POSIX_FADV_DONTNEED = 4;
@@ -82,10 +82,6 @@ function pointers(...buffers: Uint8Array[]): Pointer[] {
   return buffers.map((b) => ptr(b));
 }
 
-/** An error for a failed C call, with its errno's code when it has a name here (else its number). */
-function callError(message: string, errno: number, path: string): Error {
-  return Object.assign(new Error(`${message} (errno ${errno})`), { code: errnoCode(errno), errno, path });
-}
 
 /**
  * Drops the file's cached pages (Linux: posix_fadvise DONTNEED; the pages must be clean, so
@@ -127,7 +123,7 @@ export function renameNoReplace(from: string, to: string): true | undefined {
     const errno = c.errno?.() ?? 0;
     if (errno === 17) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: "EEXIST", path: to });
     // EINVAL/ENOSYS: the file system does not support the flag; fall through to two steps.
-    if (errno !== 22 && errno !== 38) throw callError("renameat2 failed", errno, to);
+    if (errno !== 22 && errno !== 38) throw errnoError(errno, "renameat2 failed", to);
   }
   if (existsSync(to)) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: "EEXIST", path: to });
   renameSync(from, to);
@@ -196,7 +192,7 @@ export function setXattr(path: string, name: string, value: string | Uint8Array)
   // An empty value is passed as NULL (there is no pointer to empty memory).
   const [pathPointer, namePointer, valuePointer = null] = bytes.length > 0 ? pointers(cString(path), cString(name), bytes) : pointers(cString(path), cString(name));
   const result = c.setxattr(pathPointer, namePointer, valuePointer, BigInt(bytes.length), 0);
-  if (result !== 0) throw callError(`setxattr ${name} failed`, c.errno?.() ?? 0, path);
+  if (result !== 0) throw errnoError(c.errno?.() ?? 0, `setxattr ${name} failed`, path);
 }
 
 /** Reads an extended attribute as text; `undefined` when the file has no such attribute or none can be read. */

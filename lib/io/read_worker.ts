@@ -3,7 +3,7 @@
  * the shared ring while the calling thread hashes, so reading and hashing use both cores (see
  * lib/io/ring.ts). Built as an extra entry point of every tool (scripts/build.ts).
  */
-import { ERRNO } from "../cli/errors.ts";
+import { errnoOf } from "../cli/errors.ts";
 import { fillChunk } from "./fill.ts";
 import { controlLength, lengthIndex, RING, type RingJob } from "./ring.ts";
 
@@ -44,7 +44,7 @@ function work(job: RingJob): void {
       if (!job.positioned && n === 0) return;
     }
   } catch (error) {
-    Atomics.store(control, RING.errno, ERRNO[(error as { code?: string }).code ?? ""] ?? ERRNO.EIO!);
+    Atomics.store(control, RING.errno, errnoOf(error));
     for (let slot = 0; slot < job.slots; slot++) Atomics.notify(control, RING.tags + slot);
   } finally {
     Atomics.store(control, RING.busy, 0);

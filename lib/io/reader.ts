@@ -9,7 +9,7 @@
  */
 import { fstatSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
-import { errnoCode } from "../cli/errors.ts";
+import { errnoError } from "../cli/errors.ts";
 import { fillChunk } from "./fill.ts";
 import { controlLength, lengthIndex, NO_EOF, RING, type RingJob } from "./ring.ts";
 import { workerUrl } from "./worker_url.ts";
@@ -143,10 +143,7 @@ function* readRing(fd: number, positioned: boolean, chunkSize: number): Generato
           break;
         }
         const errno = Atomics.load(control, RING.errno);
-        if (errno) {
-          const code = errnoCode(errno) ?? "EIO";
-          throw Object.assign(new Error(`${code}: read failed`), { code });
-        }
+        if (errno) throw errnoError(errno, "read failed");
         if (k >= Atomics.load(control, RING.eofAt)) return;
         // Not claimed yet: read it here rather than wait (files only; a pipe's order is the reader's).
         if (positioned && Atomics.compareExchange(control, RING.claim, k, k + 1) === k) {

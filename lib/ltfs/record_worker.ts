@@ -4,7 +4,7 @@
  * copy into the page cache (the largest cost of writing a virtual tape) runs beside them. Built as
  * an extra entry point of every tool (scripts/build.ts).
  */
-import { ERRNO } from "../cli/errors.ts";
+import { errnoOf } from "../cli/errors.ts";
 import { RECORDS, recordMeta, writeRecordFile, type RecordJob } from "./vtape.ts";
 
 declare const self: Worker;
@@ -25,7 +25,7 @@ function work(job: RecordJob): void {
 function fail(control: Int32Array, partition: number, block: number, error: unknown): void {
   control[RECORDS.failedPartition] = partition;
   control[RECORDS.failedBlock] = block;
-  Atomics.store(control, RECORDS.errno, ERRNO[(error as { code?: string }).code ?? ""] ?? ERRNO.EIO!);
+  Atomics.store(control, RECORDS.errno, errnoOf(error));
   Atomics.notify(control, RECORDS.written);
 }
 

@@ -11,7 +11,7 @@
  */
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliError, describeSystemError, errnoCode } from "../cli/errors.ts";
+import { CliError, describeSystemError, errnoError } from "../cli/errors.ts";
 import { flushFolder, writeAll } from "../io/atomic_file.ts";
 import { canFlushFileSystem, flushFileSystem, startWriteback } from "../io/libc.ts";
 import { workerUrl } from "../io/worker_url.ts";
@@ -276,7 +276,7 @@ export class VtapeWriter {
         const partition = ring.control[RECORDS.failedPartition]!;
         const block = ring.control[RECORDS.failedBlock]!;
         this.stop();
-        throw recordWriteError(partition < 0 ? this.dir : join(this.dir, positionFile(partition, block, "R")), { code: errnoCode(errno) ?? "EIO" });
+        throw recordWriteError(partition < 0 ? this.dir : join(this.dir, positionFile(partition, block, "R")), errnoError(errno));
       }
       if (written >= count) return;
       if (performance.now() - ring.started > WRITER_START_MS && Atomics.compareExchange(ring.control, RECORDS.owner, 0, 2) === 0) {
