@@ -103,9 +103,11 @@ export function flushFolder(path: string): void {
   }
 }
 
-/** Writes all of `bytes` at the descriptor's position, however many writes that takes. */
-export function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+/** Writes all of `bytes` at the descriptor's position (or at `position`), however many writes that takes. */
+export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
+  for (let offset = 0; offset < bytes.length; ) {
+    offset += writeSync(fd, bytes, offset, bytes.length - offset, position === undefined ? null : position + offset);
+  }
 }
 
 /**

@@ -15,8 +15,8 @@
  * holds them, and the caller writes its own way). A writer thread that has not started within
  * a few seconds is replaced by the calling thread for its file.
  */
-import { writeSync } from "node:fs";
 import { errnoError, errnoOf } from "../cli/errors.ts";
+import { writeAll } from "./atomic_file.ts";
 import { workerUrl } from "./worker_url.ts";
 
 /** Counter indexes in the control array (shared with lib/io/fanout_worker.ts). */
@@ -313,7 +313,7 @@ export class Fanout {
       const slot = k % this.#slots;
       const length = Atomics.load(this.#control, slotLength(files, slot));
       try {
-        writeChunk(this.#fds[i]!, this.#data.subarray(slot * this.#chunkSize, slot * this.#chunkSize + length), k * this.#chunkSize);
+        writeAll(this.#fds[i]!, this.#data.subarray(slot * this.#chunkSize, slot * this.#chunkSize + length), k * this.#chunkSize);
       } catch (error) {
         Atomics.store(this.#control, fileField(i, FILE.errno), errnoOf(error));
         return;
@@ -321,9 +321,4 @@ export class Fanout {
       Atomics.store(this.#control, fileField(i, FILE.written), k + 1);
     }
   }
-}
-
-/** Writes all of `bytes` at `position` (the writer threads and the calling thread alike). */
-export function writeChunk(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

@@ -4,7 +4,8 @@
  * asked. Built as an extra entry point of every tool (scripts/build.ts).
  */
 import { errnoOf } from "../cli/errors.ts";
-import { FANOUT, FILE, fileField, slotLength, writeChunk, WRITEBACK_BYTES, type FanoutJob } from "./fanout.ts";
+import { writeAll } from "./atomic_file.ts";
+import { FANOUT, FILE, fileField, slotLength, WRITEBACK_BYTES, type FanoutJob } from "./fanout.ts";
 import { preallocate, startWriteback } from "./libc.ts";
 
 declare const self: Worker;
@@ -35,7 +36,7 @@ function work(job: FanoutJob): void {
       const slot = k % job.slots;
       const length = Atomics.load(control, slotLength(job.files, slot));
       try {
-        writeChunk(job.fd, data.subarray(slot * job.chunkSize, slot * job.chunkSize + length), k * job.chunkSize);
+        writeAll(job.fd, data.subarray(slot * job.chunkSize, slot * job.chunkSize + length), k * job.chunkSize);
       } catch (error) {
         return fail(error);
       }
