@@ -53,7 +53,7 @@ describe("published test vectors, every engine", () => {
 });
 
 test("c4 of a generation file equals the ASC MHL reference chain", async () => {
-  const mhl = join(import.meta.dir, "../../shared/fixtures/ascmhl/scenarios/scenario_01/travel_01/A002R2EC/ascmhl/0001_A002R2EC_2020-01-16_091500Z.mhl");
+  const mhl = join(import.meta.dir, "fixtures/ascmhl/scenarios/scenario_01/travel_01/A002R2EC/ascmhl/0001_A002R2EC_2020-01-16_091500Z.mhl");
   const { hexes } = await hashPath(mhl, ["c4"]);
   expect(hexes.get("c4")).toBe("c43qQABrjeiU3kteaNFtgwufQRLKxgMJEZfNSj6LcZ8fKwB568U8As9eScRsnb64NfqiAYzjNUXs81tAxPB77PUThb");
 });

@@ -4,7 +4,7 @@ import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkS
 import { join } from "node:path";
 import { runners, tempDir, tool, run } from "./helpers.ts";
 
-const FIXTURES = join(import.meta.dir, "../../shared/fixtures/ascmhl");
+const FIXTURES = join(import.meta.dir, "fixtures/ascmhl");
 const SCENARIOS = join(FIXTURES, "scenarios");
 const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "myHost.local" };
 

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/mhl/xml.ts";
 
-const FIXTURE = join(import.meta.dir, "../../shared/fixtures/ascmhl/scenarios/scenario_02/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
+const FIXTURE = join(import.meta.dir, "fixtures/ascmhl/scenarios/scenario_02/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
 
 test("reads a reference generation file with line numbers", () => {
   const root = parseXml(readFileSync(FIXTURE, "utf8"), "0002.mhl");
