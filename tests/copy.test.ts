@@ -5,7 +5,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { copyFile, FANOUT_MIN_BYTES, hashManyFromDevice, PARALLEL_READ_BACK_MIN_BYTES } from "../lib/io/copy.ts";
+import { copyFile, FANOUT_MIN_BYTES, hashManyFromDevice, PARALLEL_READ_BACK_MIN_BYTES } from "../lib/offload/copy.ts";
 import { hashPath } from "../lib/hash/mod.ts";
 import { randomBytes, run, tempDir } from "./helpers.ts";
 

@@ -2,12 +2,13 @@
 import { expect, test } from "bun:test";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describeSystemError, errnoError, errnoOf } from "../lib/cli/errors.ts";
+import { describeSystemError, errnoError, errnoOf } from "../lib/core/errors.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
 import { getXattr, renameNoReplace, setXattr } from "../lib/io/libc.ts";
 import { readChunks } from "../lib/io/reader.ts";
-import { compareUtf8, walkFiles } from "../lib/io/walk.ts";
+import { compareUtf8 } from "../lib/core/names.ts";
+import { walkFiles } from "../lib/io/walk.ts";
 import { BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
 
 function readAll(path: string, chunkSize: number, overlap: boolean): { bytes: Buffer; chunks: number } {

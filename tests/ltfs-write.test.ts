@@ -12,7 +12,7 @@ import { readIndexXml } from "../lib/ltfs/index_xml.ts";
 import { readLabelXml } from "../lib/ltfs/label.ts";
 import { Volume } from "../lib/ltfs/volume.ts";
 import { VtapeWriter } from "../lib/ltfs/vtape.ts";
-import { CliError } from "../lib/cli/errors.ts";
+import { CliError } from "../lib/core/errors.ts";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
 import type { LtfsDirectory } from "../lib/ltfs/index_model.ts";
 import { anchor, BUN, randomBytes, ROOT, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";

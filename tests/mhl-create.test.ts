@@ -8,9 +8,9 @@ import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSy
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
-import { planOffload, runOffload } from "../lib/io/offload.ts";
-import { knownDigestsFor, writeOffloadRecords } from "../lib/io/offload_records.ts";
-import { hashChoice } from "../lib/io/dispatch_log.ts";
+import { planOffload, runOffload } from "../lib/offload/tree.ts";
+import { knownDigestsFor, writeOffloadRecords } from "../lib/offload/records.ts";
+import { hashChoice } from "../lib/offload/dispatch_log.ts";
 import { Output } from "../lib/cli/output.ts";
 import { createGeneration, type KnownDigest } from "../lib/mhl/create.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
@@ -112,7 +112,7 @@ test("an offload's records give every verified file's digests to the generation 
   utimesSync(planted, before.atime, before.mtime);
   expect(statSync(planted).mtimeMs).toBe(before.mtimeMs);
 
-  const problems = await writeOffloadRecords({ mhlRoots: destinations }, result.files, choices);
+  const problems = await writeOffloadRecords({ mhlRoots: destinations, output: new Output() }, result.files, choices);
   expect(problems).toEqual([]);
   for (const root of destinations) {
     const text = onlyGeneration(root);

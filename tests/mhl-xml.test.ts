@@ -2,7 +2,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/mhl/xml.ts";
+import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/xml/xml.ts";
 
 const FIXTURE = join(import.meta.dir, "fixtures/ascmhl/scenarios/scenario_02/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
 

@@ -99,7 +99,7 @@ test("rewriteArgs maps anchor-style options, takes values, and keeps everything 
 });
 
 test("sizes and rates are read as people type them, and a bad one is named", async () => {
-  const { parseByteRate, parseSize } = await import("../lib/cli/units.ts");
+  const { parseByteRate, parseSize } = await import("../lib/core/units.ts");
   expect([parseSize("8MiB"), parseSize("8M"), parseSize("8388608"), parseSize("1GB")]).toEqual([8388608, 8388608, 8388608, 1e9]);
   expect([parseByteRate("200MB/s"), parseByteRate("64MiB/s"), parseByteRate("4MB")]).toEqual([2e8, 67108864, 4e6]);
   expect(() => parseByteRate("fast/s", "--rate-limit")).toThrow("invalid --rate-limit 'fast'");

@@ -5,15 +5,16 @@
  */
 import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
-import { usageError } from "../lib/cli/errors.ts";
+import { usageError } from "../lib/core/errors.ts";
 import { Output } from "../lib/cli/output.ts";
+import { progressFor } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
 import { runChecks } from "../lib/sums/check.ts";
 import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
 import { runSums } from "../lib/sums/summer.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "b3sum-ts";
 
@@ -87,7 +88,7 @@ async function main(args: Record<string, unknown>): Promise<number> {
   const inputs = sharedInputs(operands, shared, dialect, out);
   if (args.raw && inputs.length !== 1) throw usageError("--raw writes one digest: give exactly one input");
   let failures = 0;
-  const sumOptions = { algorithm: "blake3" as const, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: shared.progress };
+  const sumOptions = { algorithm: "blake3" as const, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: progressFor(shared.progress) };
   if (key) {
     const stdinInputs = inputs.filter((i) => i.kind === "stdin");
     for (const input of stdinInputs) out.error(`${TOOL}: ${input.name}: cannot read stdin in keyed mode (the key came from stdin)`);

@@ -7,21 +7,21 @@
 import { statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { defineCommand } from "citty";
-import { CliError, usageError } from "../lib/cli/errors.ts";
+import { CliError, usageError } from "../lib/core/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
-import { formatBytes, parseByteRate, parseCount, parseSize } from "../lib/cli/units.ts";
+import { formatBytes, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
 import { ENGINES } from "../lib/hash/hasher.ts";
-import { copyFile, VERIFY_MODES, type VerifyMode } from "../lib/io/copy.ts";
-import { exitCodeOf, GOOD, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/io/dispatch_log.ts";
+import { copyFile, VERIFY_MODES, type VerifyMode } from "../lib/offload/copy.ts";
+import { exitCodeOf, GOOD, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../lib/io/ignore.ts";
-import { parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/io/offload.ts";
-import { writeOffloadRecords } from "../lib/io/offload_records.ts";
+import { parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
+import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { escapeName } from "../lib/sums/escape.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "dispatchcopy";
 
@@ -175,7 +175,7 @@ async function main(args: Record<string, unknown>, split: ReturnType<typeof spli
   reportDestinations(TOOL, outcome.destinations, choices, outcome.hexes, { out, info, event }, source);
   info("done.");
   event({ event: "summary", source, exitCode: exitCodeOf(outcome.destinations) });
-  if (args.report) await writeOffloadRecords({ report: String(args.report) }, [{ file: { relativePath: basename(source), destinationPath: basename(source), source, size: outcome.size, mtimeMs: sourceStats.mtimeMs }, result: { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) } }], choices);
+  if (args.report) await writeOffloadRecords({ report: String(args.report), output: out }, [{ file: { relativePath: basename(source), destinationPath: basename(source), source, size: outcome.size, mtimeMs: sourceStats.mtimeMs }, result: { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) } }], choices);
   out.flush();
   return exitCodeOf(outcome.destinations);
 }
@@ -270,7 +270,7 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
   setInterruptNote(undefined);
   progress.finish();
   const all = results.files.flatMap((f) => f.result.destinations);
-  const problems = await writeOffloadRecords({ sums: args.sums as string | undefined, report: args.report as string | undefined, mhlRoots: args.mhl === false ? [] : results.completeRoots, source }, results.files, ctx.choices);
+  const problems = await writeOffloadRecords({ sums: args.sums as string | undefined, report: args.report as string | undefined, mhlRoots: args.mhl === false ? [] : results.completeRoots, source, output: out }, results.files, ctx.choices);
   for (const problem of problems) out.error(`${TOOL}: ${problem}`);
   // A copy that read back differently (1) outranks I/O trouble (2), an unwritten MHL included.
   const copies = exitCodeOf(all);

@@ -9,11 +9,11 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineCommand } from "citty";
-import { CliError, describeSystemError, usageError } from "../lib/cli/errors.ts";
+import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
-import { parseCount } from "../lib/cli/units.ts";
+import { parseCount } from "../lib/core/units.ts";
 import { DEFAULT_HASH_FORMAT, HASH_FORMATS, parseHashFormat } from "../lib/mhl/formats.ts";
 import { SERIAL_PATTERN } from "../lib/ltfs/label.ts";
 import { writeFileAtomically } from "../lib/io/atomic_file.ts";
@@ -27,7 +27,7 @@ import { indexFiles, Volume } from "../lib/ltfs/volume.ts";
 import { plannedTape, TAPE_CATALOG_FILE, writeMount, writeVtape, type WriteEvent } from "../lib/ltfs/write.ts";
 import { LTO_GENERATIONS, parseReserve, parseTape, tapeCapacity } from "../lib/ltfs/capacity.ts";
 import { formatPlanTable, formatPlanText, planTapes, planToJson, readPlanFile } from "../lib/ltfs/plan.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "ltfs-pack";
 

@@ -7,9 +7,11 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { CliError, usageError } from "../lib/cli/errors.ts";
+import { CliError, usageError } from "../lib/core/errors.ts";
 import { rewriteArgs, runTool } from "../lib/cli/run.ts";
-import { parseCount } from "../lib/cli/units.ts";
+import { progressFor } from "../lib/cli/progress.ts";
+import { Output } from "../lib/cli/output.ts";
+import { parseCount } from "../lib/core/units.ts";
 import { createGeneration } from "../lib/mhl/create.ts";
 import { EXIT_CODE_HELP, MhlExit } from "../lib/mhl/exit_codes.ts";
 import { flattenHistory } from "../lib/mhl/flatten.ts";
@@ -20,7 +22,7 @@ import { createLegacyFile, isLegacyMhlFile, verifyLegacyFile } from "../lib/mhl/
 import { MhlLog } from "../lib/mhl/log.ts";
 import { verifyDirectoryHashes } from "../lib/mhl/directory_verify.ts";
 import { verifyFolder } from "../lib/mhl/verify.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "mhl-verify";
 
@@ -112,9 +114,9 @@ const COMMANDS = new Set(["create", "verify", "diff", "info", "flatten"]);
 async function main(args: Record<string, unknown>, raw: string[]): Promise<number> {
   const positional = ((args._ as string[]) ?? []).slice();
   const commandName = positional.length > 0 && COMMANDS.has(positional[0]!) ? positional.shift()! : "verify";
-  const log = new MhlLog({ verbose: Boolean(args.verbose), json: Boolean(args.json) });
+  const log = new MhlLog({ output: new Output(), verbose: Boolean(args.verbose), json: Boolean(args.json) });
   const jobs = args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs");
-  const progress = args.progress === undefined ? Boolean(process.stderr.isTTY) : Boolean(args.progress);
+  const progress = progressFor(args.progress === undefined ? Boolean(process.stderr.isTTY) : Boolean(args.progress));
   const ignore = allValues(raw, "ignore");
   const ignoreFile = args.ignore_spec === undefined ? undefined : String(args.ignore_spec);
   const creator = {

@@ -5,17 +5,17 @@
  */
 import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
-import { CliError, usageError } from "../lib/cli/errors.ts";
+import { CliError, usageError } from "../lib/core/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { runTool } from "../lib/cli/run.ts";
-import { parseCount } from "../lib/cli/units.ts";
+import { parseCount } from "../lib/core/units.ts";
 import { parseEdl } from "../lib/tc/edl.ts";
 import { evaluateTimecode, formatTimecodeValue, type TimecodeForm } from "../lib/tc/expression.ts";
 import { parseRate } from "../lib/tc/rate.ts";
 import { runBatch } from "../lib/tc/batch.ts";
 import { runExtraction } from "../lib/tc/extract.ts";
 import { runProxies } from "../lib/tc/proxy.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "tc-extract";
 

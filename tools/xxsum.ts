@@ -4,10 +4,11 @@
  * same check behaviour), plus recursive manifests, parallel jobs, file lists and checking a copy.
  */
 import { defineCommand } from "citty";
-import { usageError } from "../lib/cli/errors.ts";
+import { usageError } from "../lib/core/errors.ts";
 import { Output } from "../lib/cli/output.ts";
+import { progressFor } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool } from "../lib/cli/run.ts";
-import { parseCount, parseSize } from "../lib/cli/units.ts";
+import { parseCount, parseSize } from "../lib/core/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { runChecks } from "../lib/sums/check.ts";
@@ -15,7 +16,7 @@ import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingO
 import { runSums } from "../lib/sums/summer.ts";
 import { runBenchmark } from "../lib/sums/xxhsum_bench.ts";
 import { xxhsumDialect } from "../lib/sums/xxhsum_dialect.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "xxsum";
 
@@ -94,7 +95,7 @@ async function main(args: Record<string, unknown>): Promise<number> {
     return runChecks(operands, dialect, sharedCheckOptions(shared, hasher), out);
   }
   const inputs = sharedInputs(operands, shared, dialect, out);
-  const failures = await runSums(inputs, dialect, { algorithm, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: shared.progress }, out);
+  const failures = await runSums(inputs, dialect, { algorithm, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: progressFor(shared.progress) }, out);
   return failures > 0 ? 1 : 0;
 }
 

@@ -3,9 +3,10 @@
  * is written before a diagnostic goes to stderr, so a terminal shows both as they happened.
  */
 import { writeSync } from "node:fs";
+import type { LineSink } from "../core/sink.ts";
 
 /** Line output to stdout (fd 1) with stderr (fd 2) diagnostics interleaved in order. */
-export class Output {
+export class Output implements LineSink {
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #encoder = new TextEncoder();

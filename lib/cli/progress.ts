@@ -2,10 +2,11 @@
  * Progress on stderr: a redrawn line on a terminal, a plain line every few seconds otherwise
  * (only when asked with `--progress`). Never on stdout.
  */
-import { formatBytes, formatDuration } from "./units.ts";
+import type { ProgressFactory, ProgressSink } from "../core/sink.ts";
+import { formatBytes, formatDuration } from "../core/units.ts";
 
 /** Counts files and bytes done against a known total and reports rate and ETA. */
-export class Progress {
+export class Progress implements ProgressSink {
   #enabled: boolean;
   #tty: boolean;
   #totalFiles: number;
@@ -71,4 +72,12 @@ export class Progress {
     this.clear();
     process.stderr.write(`${this.line()}\n`);
   }
+}
+
+/**
+ * The progress factory a tool hands to library code: a {@link Progress} on stderr once the
+ * totals are known, or nothing when progress is not shown.
+ */
+export function progressFor(enabled: boolean, detail?: () => string): ProgressFactory | undefined {
+  return enabled ? (totals) => new Progress({ enabled: true, totalFiles: totals.files, totalBytes: totals.bytes, detail }) : undefined;
 }

@@ -5,7 +5,7 @@
  */
 import { removeLivePartials } from "../io/atomic_file.ts";
 import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs } from "citty";
-import { CliError, describeSystemError, ExitCode } from "./errors.ts";
+import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 
 /** A tool: its citty definition and the function that does the work and returns the exit code. */
 export interface ToolDef<T extends ArgsDef> {

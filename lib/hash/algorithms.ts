@@ -2,7 +2,7 @@
  * The algorithm names cartkit knows, their aliases and their digest sizes. This is the one list:
  * every tool resolves user-supplied names through {@link resolveAlgorithm}.
  */
-import { usageError } from "../cli/errors.ts";
+import { usageError } from "../core/errors.ts";
 
 /** Canonical algorithm names. */
 export const ALGORITHMS = [

@@ -3,7 +3,7 @@
  * `--jobs N` prints exactly what `--jobs 1` prints.
  */
 import type { Algorithm } from "./algorithms.ts";
-import { workerUrl } from "../io/worker_url.ts";
+import { workerUrl } from "../thread/worker_url.ts";
 import { hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */

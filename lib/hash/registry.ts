@@ -2,7 +2,7 @@
  * The hasher registry: which engines compute which algorithm, in order of speed, and the one
  * function every tool calls to get a hasher.
  */
-import { usageError } from "../cli/errors.ts";
+import { usageError } from "../core/errors.ts";
 import type { Algorithm } from "./algorithms.ts";
 import { ENGINES, type Engine, type Hasher } from "./hasher.ts";
 import type { HasherOptions } from "./options.ts";

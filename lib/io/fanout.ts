@@ -15,9 +15,9 @@
  * holds them, and the caller writes its own way). A writer thread that has not started within
  * a few seconds is replaced by the calling thread for its file.
  */
-import { errnoError, errnoOf } from "../cli/errors.ts";
+import { errnoError, errnoOf } from "../core/errors.ts";
 import { writeAll } from "./atomic_file.ts";
-import { workerUrl } from "./worker_url.ts";
+import { workerUrl } from "../thread/worker_url.ts";
 
 /** Counter indexes in the control array (shared with lib/io/fanout_worker.ts). */
 export const FANOUT = {

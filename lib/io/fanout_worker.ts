@@ -3,7 +3,7 @@
  * chunk after chunk from the shared ring, at its own pace, starting write-back as it goes when
  * asked. Built as an extra entry point of every tool (scripts/build.ts).
  */
-import { errnoOf } from "../cli/errors.ts";
+import { errnoOf } from "../core/errors.ts";
 import { writeAll } from "./atomic_file.ts";
 import { FANOUT, FILE, fileField, slotLength, WRITEBACK_BYTES, type FanoutJob } from "./fanout.ts";
 import { preallocate, startWriteback } from "./libc.ts";

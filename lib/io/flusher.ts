@@ -5,7 +5,7 @@
  * stopped every copy in flight for that long.
  */
 import { flushFileSystem } from "./libc.ts";
-import { workerUrl } from "./worker_url.ts";
+import { workerUrl } from "../thread/worker_url.ts";
 
 /** What the flusher thread is sent. */
 export interface FlushRequest {

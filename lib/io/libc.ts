@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, openSync, renameSync } from "node:fs";
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { errnoCode, errnoError } from "../cli/errors.ts";
+import { errnoCode, errnoError } from "../core/errors.ts";
 
 /** posix_fadvise advice: the pages will not be needed, drop them. */
 const POSIX_FADV_DONTNEED = 4;

@@ -3,7 +3,7 @@
  * the shared ring while the calling thread hashes, so reading and hashing use both cores (see
  * lib/io/ring.ts). Built as an extra entry point of every tool (scripts/build.ts).
  */
-import { errnoOf } from "../cli/errors.ts";
+import { errnoOf } from "../core/errors.ts";
 import { fillChunk } from "./fill.ts";
 import { controlLength, lengthIndex, RING, type RingJob } from "./ring.ts";
 

@@ -9,10 +9,10 @@
  */
 import { fstatSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
-import { errnoError } from "../cli/errors.ts";
+import { errnoError } from "../core/errors.ts";
 import { fillChunk } from "./fill.ts";
 import { controlLength, lengthIndex, NO_EOF, RING, type RingJob } from "./ring.ts";
-import { workerUrl } from "./worker_url.ts";
+import { workerUrl } from "../thread/worker_url.ts";
 
 /** Options for {@link readChunks}. */
 export interface ReadChunksOptions {

@@ -3,8 +3,9 @@
  * compared byte by byte as UTF-8, like `LC_ALL=C sort`), ignored entries left out.
  */
 import { readdirSync, statSync, type Dirent, type Stats } from "node:fs";
-import { describeSystemError } from "../cli/errors.ts";
+import { describeSystemError } from "../core/errors.ts";
 import { join } from "node:path";
+import { compareUtf8 } from "../core/names.ts";
 import { IgnoreList } from "./ignore.ts";
 
 /** A file found by {@link walkFiles}. */
@@ -33,23 +34,6 @@ export interface WalkOptions {
   onProblem?: (problem: WalkProblem) => void;
   /** Receives every folder below the root (relative path, `/`-separated), parents first. */
   folders?: Array<{ relativePath: string; path: string; mtimeMs: number }>;
-}
-
-/**
- * Byte-wise UTF-8 order, the order of `LC_ALL=C sort` (and of the ASC MHL reference's folder
- * listings). UTF-8 byte order is Unicode code point order, so the strings are compared code
- * point by code point, without encoding them.
- */
-export function compareUtf8(a: string, b: string): number {
-  const ai = a[Symbol.iterator]();
-  const bi = b[Symbol.iterator]();
-  for (;;) {
-    const x = ai.next();
-    const y = bi.next();
-    if (x.done || y.done) return x.done ? (y.done ? 0 : -1) : 1;
-    const d = x.value.codePointAt(0)! - y.value.codePointAt(0)!;
-    if (d !== 0) return d;
-  }
 }
 
 /**

@@ -28,8 +28,8 @@
  *   the data partition and at least 100 GB. A reserve the user gives is taken as given — the
  *   100 GB floor applies only to the default, so `--reserve 0` plans to the last block.
  */
-import { usageError } from "../cli/errors.ts";
-import { parseSize } from "../cli/units.ts";
+import { usageError } from "../core/errors.ts";
+import { parseSize } from "../core/units.ts";
 
 /** LTFS's default block (record) size: `LTFS_DEFAULT_BLOCKSIZE` in the reference implementation. */
 export const LTFS_BLOCK_SIZE = 524_288;

@@ -7,7 +7,7 @@
  */
 import { readFileSync, statfsSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { CliError, describeSystemError } from "../cli/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { getXattr } from "../io/libc.ts";
 import { walkFiles } from "../io/walk.ts";

@@ -10,8 +10,8 @@
  * or text XML cannot hold, are written as base64.
  */
 import { readFileSync } from "node:fs";
-import { CliError, describeSystemError } from "../cli/errors.ts";
-import { childElements, parseXml, textOf, XmlError, type XmlElement, XmlWriter } from "../mhl/xml.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
+import { childElements, parseXml, textOf, XmlError, type XmlElement, XmlWriter } from "../xml/xml.ts";
 import type {
   IndexPartitionCriteria, LtfsDirectory, LtfsEntry, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr,
   TapePosition, VolumeLockState,

@@ -4,7 +4,7 @@
  * XML record (volume UUID, format time, which partition holds indexes and which data, block
  * size), and a file mark. Both partitions carry the same label except for `<location>`.
  */
-import { childElement, parseXml, textOf, XmlError, XmlWriter } from "../mhl/xml.ts";
+import { childElement, parseXml, textOf, XmlError, XmlWriter } from "../xml/xml.ts";
 import { LTFS_INDEX_VERSION } from "./index_model.ts";
 import { parseLtfsTime } from "./index_xml.ts";
 

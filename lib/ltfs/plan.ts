@@ -6,10 +6,11 @@
 import { statSync } from "node:fs";
 import { basename, isAbsolute, resolve } from "node:path";
 import { unsafePathReason } from "../mhl/paths.ts";
-import { CliError, describeSystemError } from "../cli/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
-import { compareUtf8, walkFiles, type WalkProblem } from "../io/walk.ts";
-import { formatBytes } from "../cli/units.ts";
+import { compareUtf8 } from "../core/names.ts";
+import { walkFiles, type WalkProblem } from "../io/walk.ts";
+import { formatBytes } from "../core/units.ts";
 import { blocksFor, type TapeCapacity } from "./capacity.ts";
 
 /** Version of the plan file (`--json`); the `write` subcommand refuses versions it does not know. */

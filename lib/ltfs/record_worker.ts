@@ -4,7 +4,7 @@
  * copy into the page cache (the largest cost of writing a virtual tape) runs beside them. Built as
  * an extra entry point of every tool (scripts/build.ts).
  */
-import { errnoOf } from "../cli/errors.ts";
+import { errnoOf } from "../core/errors.ts";
 import { RECORDS, recordMeta, writeRecordFile, type RecordJob } from "./vtape.ts";
 
 declare const self: Worker;

@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliError, describeSystemError } from "../cli/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { createHashers } from "../hash/registry.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { getXattr } from "../io/libc.ts";
@@ -17,7 +17,7 @@ import { hashBytes } from "../mhl/directory_hash.ts";
 import { algorithmOf, type HashFormat } from "../mhl/formats.ts";
 import { readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
-import { XmlError } from "../mhl/xml.ts";
+import { XmlError } from "../xml/xml.ts";
 import { Volume } from "./volume.ts";
 import { hashesFromXattrs, hashesOnMount } from "./write.ts";
 

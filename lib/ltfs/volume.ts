@@ -6,8 +6,8 @@
  */
 import { closeSync, openSync } from "node:fs";
 import { fillChunk } from "../io/fill.ts";
-import { CliError, describeSystemError } from "../cli/errors.ts";
-import { XmlError } from "../mhl/xml.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
+import { XmlError } from "../xml/xml.ts";
 import type { LtfsDirectory, LtfsFile, LtfsIndex } from "./index_model.ts";
 import { readIndexXml } from "./index_xml.ts";
 import { readLabelXml, readVol1, type LtfsLabel } from "./label.ts";

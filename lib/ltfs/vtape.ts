@@ -11,10 +11,10 @@
  */
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliError, describeSystemError, errnoError } from "../cli/errors.ts";
+import { CliError, describeSystemError, errnoError } from "../core/errors.ts";
 import { flushFolder, writeAll } from "../io/atomic_file.ts";
 import { canFlushFileSystem, flushFileSystem, startWriteback } from "../io/libc.ts";
-import { workerUrl } from "../io/worker_url.ts";
+import { workerUrl } from "../thread/worker_url.ts";
 
 /** What is at a tape position. */
 export type PositionKind = "R" | "F" | "E";

@@ -15,7 +15,7 @@
 import { randomUUID } from "node:crypto";
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, statfsSync, statSync, utimesSync, writeFileSync, type BigIntStats } from "node:fs";
 import { dirname, join } from "node:path";
-import { CliError, describeSystemError } from "../cli/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { createHashers } from "../hash/registry.ts";
 import { AtomicFile, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";

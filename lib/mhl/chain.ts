@@ -3,7 +3,7 @@
  * generation with its sequence number, file name and the C4 ID of the file's bytes. A generation
  * whose C4 no longer matches has been modified after it was written.
  */
-import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter } from "./xml.ts";
+import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter } from "../xml/xml.ts";
 import { unsafePathReason } from "./paths.ts";
 
 /** Namespace of the chain file. */

@@ -7,8 +7,8 @@
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
-import { CliError } from "../cli/errors.ts";
-import { Progress } from "../cli/progress.ts";
+import { CliError } from "../core/errors.ts";
+import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, now } from "./dates.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
@@ -42,7 +42,8 @@ export interface CreateOptions extends CreatorOptions {
   ignore?: string[];
   ignoreFile?: string;
   jobs?: number;
-  progress?: boolean;
+  /** Makes the progress sink, when progress is shown. */
+  progress?: ProgressFactory;
   /**
    * Digests the caller already has, by root-relative `/`-separated path (compared in NFC). A
    * file is not read when its size and mtime (stat, now) equal the entry's exactly and every
@@ -178,12 +179,12 @@ export async function createGeneration(root: string, options: CreateOptions, log
       if (!entry.isDirectory) {
         items.push({ kind: "file", entry });
         totalFiles++;
-        totalBytes += statSync(entry.path).size;
+        if (options.progress) totalBytes += statSync(entry.path).size;
       }
     }
     items.push({ kind: "folder", relativePath: folder.relativePath, path: folder.path, children: folder.entries });
   }
-  const progress = new Progress({ enabled: options.progress ?? false, totalFiles, totalBytes });
+  const progress = options.progress?.({ files: totalFiles, bytes: totalBytes }) ?? NO_PROGRESS;
 
   const fileHashes = new Map<string, Map<HashFormat, string>>();
   const folderHashes = new Map<string, Map<HashFormat, { content: string; structure: string }>>();

@@ -3,7 +3,7 @@
  * (`2020-01-17T14:30:00+00:00`), and the UTC stamp in generation file names
  * (`2020-01-17_143000Z`). The clock is injectable for tests and reproducible runs.
  */
-import { usageError } from "../cli/errors.ts";
+import { usageError } from "../core/errors.ts";
 
 /** Environment variable that fixes "now" (any date `Date` parses, e.g. `2020-01-17T14:30:00Z`). */
 export const NOW_VARIABLE = "CARTKIT_MHL_NOW";

@@ -5,8 +5,8 @@
  * format compared failed.
  */
 import { statSync } from "node:fs";
-import { CliError } from "../cli/errors.ts";
-import { Progress } from "../cli/progress.ts";
+import { CliError } from "../core/errors.ts";
+import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashInOrder } from "../hash/pool.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
@@ -33,10 +33,9 @@ export interface DirectoryVerifyOptions {
    */
   jobs?: number;
   /**
-   * Progress on stderr.
-   * @default false
+   * Makes the progress sink, when progress is shown.
    */
-  progress?: boolean;
+  progress?: ProgressFactory;
 }
 
 /** Recorded directory hashes of a folder (relative to its history), with their generation. */
@@ -77,7 +76,7 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
   ]);
   const fileHashes = new Map<string, Map<string, string>>();
   const files = items.flatMap((i) => (i.kind === "file" ? [i.entry] : []));
-  const progress = new Progress({ enabled: options.progress ?? false, totalFiles: files.length, totalBytes: files.reduce((sum, e) => sum + statSync(e.path).size, 0) });
+  const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, e) => sum + statSync(e.path).size, 0) }) ?? NO_PROGRESS;
   await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? { job: { path: item.entry.path, algorithms: formats.map(algorithmOf), options: {} } } : undefined), async (item, result) => {
     if (item.kind === "file") {
       if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });

@@ -2,7 +2,7 @@
  * The reference's exit codes and messages, kept so that scripts written for `ascmhl` work
  * unchanged with `mhl-verify`.
  */
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../core/errors.ts";
 
 /** Exit codes of `ascmhl` (and `mhl-verify`). */
 export const MhlExit = {

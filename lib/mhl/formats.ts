@@ -4,7 +4,7 @@
  */
 import { sha512FromC4 } from "../hash/c4.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
-import { usageError } from "../cli/errors.ts";
+import { usageError } from "../core/errors.ts";
 
 /** Hash formats of ASC MHL v2.0, in the XSD's element order (also alphabetical). */
 export const HASH_FORMATS = ["c4", "md5", "sha1", "xxh128", "xxh3", "xxh64"] as const;

@@ -3,7 +3,7 @@
  * the reference's bytes (element order, indentation, attribute order); the reader is strict:
  * no DTDs or entities (lib/mhl/xml.ts) and no `<path>` that is absolute or escapes the root.
  */
-import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter, type XmlElement } from "./xml.ts";
+import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter, type XmlElement } from "../xml/xml.ts";
 import { HASH_FORMATS, inXsdOrder, isHashFormat } from "./formats.ts";
 import type { Author, Generation, HashAction, HashEntry, MediaHash } from "./model.ts";
 import { unsafePathReason } from "./paths.ts";

@@ -38,13 +38,13 @@
  */
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { CliError, describeSystemError } from "../cli/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashInOrder } from "../hash/pool.ts";
 import { MhlExit } from "./exit_codes.ts";
 import { decodeXmlBytes } from "./legacy_encoding.ts";
-import { childElements, parseXml, textOf, XmlWriter, type XmlElement } from "./xml.ts";
+import { childElements, parseXml, textOf, XmlWriter, type XmlElement } from "../xml/xml.ts";
 
 /** The hash elements of legacy MHL, in the order this module writes them. */
 export const LEGACY_HASH_TYPES = ["md5", "sha1", "xxhash", "xxhash64", "xxhash64be"] as const;

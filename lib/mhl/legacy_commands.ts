@@ -7,10 +7,10 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { userInfo, hostname } from "node:os";
 import { basename, join } from "node:path";
-import { CliError, usageError } from "../cli/errors.ts";
-import { Progress } from "../cli/progress.ts";
+import { CliError, usageError } from "../core/errors.ts";
+import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../core/version.ts";
 import { NOW_VARIABLE, now } from "./dates.ts";
 import { MhlExit } from "./exit_codes.ts";
 import { IgnoreSpec } from "./ignore.ts";
@@ -47,10 +47,9 @@ export interface LegacyFileVerifyOptions {
    */
   jobs?: number;
   /**
-   * Progress on stderr.
-   * @default false
+   * Makes the progress sink, when progress is shown.
    */
-  progress?: boolean;
+  progress?: ProgressFactory;
 }
 
 /** The line and event for one verified entry; missing files are collected for the summary. */
@@ -94,14 +93,14 @@ function reportResult(result: LegacyVerifyResult, log: MhlLog, missing: string[]
  * @throws {CliError} with the report's exit code (10 missing, 11 mismatch/unreadable/unverified)
  *   after reporting every file, or 2 when the MHL file itself is unreadable or malformed.
  * @example
- * await verifyLegacyFile("A001/A001_2016-04-18_144645.mhl", { jobs: 4 }, new MhlLog());
+ * await verifyLegacyFile("A001/A001_2016-04-18_144645.mhl", { jobs: 4 }, new MhlLog({ output: new Output() }));
  */
 export async function verifyLegacyFile(path: string, options: LegacyFileVerifyOptions, log: MhlLog): Promise<void> {
   log.verbose(`check legacy MHL file at path: ${path}`);
   const missing: string[] = [];
   // Parsed once more for the totals: the list is small next to the files it lists.
   const entries = readLegacyMhl(path).entries;
-  const progress = new Progress({ enabled: options.progress ?? false, totalFiles: entries.length, totalBytes: entries.reduce((sum, e) => sum + (e.size ?? 0), 0) });
+  const progress = options.progress?.({ files: entries.length, bytes: entries.reduce((sum, e) => sum + (e.size ?? 0), 0) }) ?? NO_PROGRESS;
   const report = await verifyLegacyMhl(path, {
     jobs: options.jobs ?? 1,
     onResult: (result) => {
@@ -147,7 +146,8 @@ export interface LegacyCreateOptions {
   /** @default 1 */
   jobs?: number;
   /** @default false */
-  progress?: boolean;
+  /** Makes the progress sink, when progress is shown. */
+  progress?: ProgressFactory;
 }
 
 /** The login name, or undefined where the system has none for this uid (some containers). */
@@ -180,7 +180,7 @@ export function legacyFileName(root: string, date: Date): string {
  * @throws {CliError} (usage) for a format v1.1 cannot hold; 2 when a file cannot be read or the
  *   MHL file already exists.
  * @example
- * const file = await createLegacyFile("/Volumes/RAID/A001", { formats: ["xxh64", "md5"] }, new MhlLog());
+ * const file = await createLegacyFile("/Volumes/RAID/A001", { formats: ["xxh64", "md5"] }, new MhlLog({ output: new Output() }));
  */
 export async function createLegacyFile(root: string, options: LegacyCreateOptions, log: MhlLog): Promise<string> {
   const types = [...new Set((options.formats.length > 0 ? options.formats : ["xxh64"]).map(legacyHashType))];
@@ -196,8 +196,7 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
     .flatMap((folder) => folder.entries)
     .filter((e) => !e.isDirectory && !(!e.relativePath.includes("/") && e.name.toLowerCase().endsWith(".mhl")))
     .sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0));
-  const totalBytes = files.reduce((sum, f) => sum + statSync(f.path).size, 0);
-  const progress = new Progress({ enabled: options.progress ?? false, totalFiles: files.length, totalBytes });
+  const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, f) => sum + statSync(f.path).size, 0) }) ?? NO_PROGRESS;
   const algorithms = [...new Set(ordered.map((t) => LEGACY_ALGORITHM[t]))];
   const entries: LegacyEntryInput[] = [];
   await hashInOrder(files, options.jobs ?? 1, (f) => ({ job: { path: f.path, algorithms, options: {} } }), (f, result: HashJobResult | undefined) => {

@@ -7,7 +7,7 @@
  * Bytes that are not valid in the chosen encoding are an error, never replaced silently: a
  * replaced character in a file name would send verification to the wrong file.
  */
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../core/errors.ts";
 
 type Detected = { encoding: string; skip: number };
 

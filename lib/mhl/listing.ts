@@ -4,7 +4,7 @@
  * and digests, and this builds the generation (file hashes, directory content and structure
  * hashes, the root hash) and its chain, ready to be written as bytes.
  */
-import { compareUtf8 } from "../io/walk.ts";
+import { compareUtf8 } from "../core/names.ts";
 import { writeChain } from "./chain.ts";
 import { fileNameStamp, isoDate } from "./dates.ts";
 import { DirectoryHash, hashBytes } from "./directory_hash.ts";

@@ -2,18 +2,19 @@
  * What the MHL commands tell the user: the reference's log lines on stderr (progress lines only
  * with `--verbose`, errors always) and, with `--json`, one JSON object per event on stdout.
  */
-import { Output } from "../cli/output.ts";
+import type { LineSink } from "../core/sink.ts";
 
 /** The log of one command run. */
 export class MhlLog {
   readonly verboseEnabled: boolean;
   readonly json: boolean;
-  #out: Output;
+  #out: LineSink;
 
-  constructor(options: { verbose?: boolean; json?: boolean; output?: Output } = {}) {
+  /** `output` receives the lines (stderr) and events (stdout); lib/cli's `Output` on a terminal. */
+  constructor(options: { output: LineSink; verbose?: boolean; json?: boolean }) {
     this.verboseEnabled = options.verbose ?? false;
     this.json = options.json ?? false;
-    this.#out = options.output ?? new Output();
+    this.#out = options.output;
   }
 
   /** A line shown with `--verbose` (the reference's `-v` lines). */

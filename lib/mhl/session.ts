@@ -4,7 +4,7 @@
  * children's new generations.
  */
 import { hostname } from "node:os";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../core/version.ts";
 import { isoDate } from "./dates.ts";
 import { c4OfFile, type History, type LoadedGeneration } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";

@@ -7,7 +7,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { IgnoreSpec } from "./ignore.ts";
-import { compareUtf8 } from "../io/walk.ts";
+import { compareUtf8 } from "../core/names.ts";
 import { joinRelative } from "./paths.ts";
 
 /** An entry of a folder. */

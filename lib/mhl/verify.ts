@@ -7,7 +7,7 @@
 import { realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { hashInOrder } from "../hash/pool.ts";
-import { Progress } from "../cli/progress.ts";
+import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf } from "./formats.ts";
 import { History } from "./history.ts";
@@ -26,7 +26,8 @@ export interface VerifyOptions {
   ignore?: string[];
   ignoreFile?: string;
   jobs?: number;
-  progress?: boolean;
+  /** Makes the progress sink, when progress is shown. */
+  progress?: ProgressFactory;
   /** Compare names only (`diff`). */
   namesOnly?: boolean;
 }
@@ -74,14 +75,14 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
       const original = owner.originalEntry(owner.originalPathOf(path));
       if (single !== undefined && realpathOrSelf(entry.path) !== single) continue;
       files.push({ entry, original });
-      if (original) totalBytes += statSync(entry.path).size;
+      if (original && options.progress && !options.namesOnly) totalBytes += statSync(entry.path).size;
     }
   }
 
   let newFiles = 0;
   let mismatches = 0;
   let checked = 0;
-  const progress = new Progress({ enabled: (options.progress ?? false) && !options.namesOnly, totalFiles: files.length, totalBytes });
+  const progress = (options.namesOnly ? undefined : options.progress?.({ files: files.length, bytes: totalBytes })) ?? NO_PROGRESS;
   await hashInOrder(
     files,
     options.namesOnly ? 1 : (options.jobs ?? 1),

@@ -2,7 +2,7 @@
  * b3sum 1.x's wording, byte for byte on stdout: `<hex>  <name>` lines with b3sum's escaping,
  * `name: OK`, `name: FAILED`, `name: FAILED (<io error>)`, parse errors on stderr, no summary.
  */
-import { describeAsRustIoError } from "../cli/errors.ts";
+import { describeAsRustIoError } from "../core/errors.ts";
 import type { CheckContext, CheckCounts, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
 import { escapeName } from "./escape.ts";
 import type { SumInput } from "./inputs.ts";

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Output } from "../cli/output.ts";
+import type { LineSink } from "../core/sink.ts";
 import type { HashFileOptions } from "../hash/file.ts";
 import { hashInOrder, type Work } from "../hash/pool.ts";
 import type { CheckContext, CheckCounts, CheckFlags, CheckLine, CheckOutcome, SumDialect } from "./dialect.ts";
@@ -70,7 +70,7 @@ export type CheckVerdict = "passed" | "failed" | "unreadable";
 /**
  * Checks one check file (`-` for stdin) and reports in the dialect's wording.
  */
-export async function checkOne(checkFile: string, dialect: SumDialect, options: CheckOptions, out: Output): Promise<CheckVerdict> {
+export async function checkOne(checkFile: string, dialect: SumDialect, options: CheckOptions, out: LineSink): Promise<CheckVerdict> {
   const ctx: CheckContext = { checkFile: checkFile === "-" ? dialect.stdinName : checkFile, flags: options.flags, out };
   let bytes: Uint8Array;
   try {
@@ -169,7 +169,7 @@ function jsonVerdict(checkFile: string, lineNumber: number, line: CheckLine, out
  * Checks every check file in order (stdin when none is given) and returns the exit code:
  * 0 all passed, 1 a check failed, 2 a check file could not be read.
  */
-export async function runChecks(checkFiles: readonly string[], dialect: SumDialect, options: CheckOptions, out: Output): Promise<number> {
+export async function runChecks(checkFiles: readonly string[], dialect: SumDialect, options: CheckOptions, out: LineSink): Promise<number> {
   let code = 0;
   for (const file of checkFiles.length ? checkFiles : ["-"]) {
     const verdict = await checkOne(file, dialect, options, out);

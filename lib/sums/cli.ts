@@ -4,11 +4,11 @@
  * choice. One definition, so `b3sum-ts` and `xxsum` cannot drift apart.
  */
 import type { ArgsDef } from "citty";
-import { parseCount } from "../cli/units.ts";
+import { parseCount } from "../core/units.ts";
 import { ENGINES, type Engine } from "../hash/hasher.ts";
 import { parseEngine } from "../hash/registry.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
-import type { Output } from "../cli/output.ts";
+import type { LineSink } from "../core/sink.ts";
 import type { HashFileOptions } from "../hash/file.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import type { CheckOptions } from "./check.ts";
@@ -87,7 +87,7 @@ export const SHARED_SUM_EPILOGUE = `Manifests:
   outside its root), reporting the line and counting it as failed.`;
 
 /** The inputs of hash mode from the operands and the shared flags; walk problems go to stderr. */
-export function sharedInputs(operands: readonly string[], shared: SharedSumOptions, dialect: SumDialect, out: Output): SumInput[] {
+export function sharedInputs(operands: readonly string[], shared: SharedSumOptions, dialect: SumDialect, out: LineSink): SumInput[] {
   return collectInputs(operands, {
     recursive: shared.recursive,
     ignore: shared.ignore,

@@ -4,7 +4,7 @@
  * `check.ts` are shared.
  */
 import type { Algorithm } from "../hash/algorithms.ts";
-import type { Output } from "../cli/output.ts";
+import type { LineSink } from "../core/sink.ts";
 import type { SumInput } from "./inputs.ts";
 
 /** A system error as a worker reports it. */
@@ -58,7 +58,7 @@ export interface CheckContext {
   /** Check file as named on the command line (or the dialect's stdin name). */
   checkFile: string;
   flags: CheckFlags;
-  out: Output;
+  out: LineSink;
 }
 
 /** Everything a summing tool's output depends on. */

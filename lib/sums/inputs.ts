@@ -4,7 +4,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { posix } from "node:path";
-import { CliError, describeSystemError } from "../cli/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, type WalkProblem } from "../io/walk.ts";
 

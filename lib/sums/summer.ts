@@ -3,8 +3,8 @@
  * still in input order) and print one line per input in the tool's dialect, or JSON.
  */
 import { statSync } from "node:fs";
-import type { Output } from "../cli/output.ts";
-import { Progress } from "../cli/progress.ts";
+import type { LineSink, ProgressFactory } from "../core/sink.ts";
+import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd, type HashFileOptions } from "../hash/file.ts";
 import type { HasherOptions } from "../hash/options.ts";
@@ -20,8 +20,8 @@ export interface SumOptions {
   jobs: number;
   /** One JSON object per input instead of sum lines. */
   json: boolean;
-  /** Progress on stderr. */
-  progress: boolean;
+  /** Makes the progress sink, when progress is shown. */
+  progress?: ProgressFactory;
 }
 
 /** Hashes standard input in this thread, reported like a worker result. */
@@ -47,13 +47,9 @@ function sizeOf(input: SumInput): number {
 /**
  * Hashes and prints every input. Returns the number of inputs that could not be hashed.
  */
-export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, options: SumOptions, out: Output): Promise<number> {
+export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, options: SumOptions, out: LineSink): Promise<number> {
   let failures = 0;
-  const progress = new Progress({
-    enabled: options.progress,
-    totalFiles: inputs.length,
-    totalBytes: options.progress ? inputs.reduce((sum, input) => sum + sizeOf(input), 0) : 0,
-  });
+  const progress = options.progress?.({ files: inputs.length, bytes: inputs.reduce((sum, input) => sum + sizeOf(input), 0) }) ?? NO_PROGRESS;
   await hashInOrder(
     inputs,
     // One input: hash it here (reading ahead on a second thread) rather than in one worker.

@@ -5,7 +5,7 @@
  * (`\` at the line start, `\n`, `\\`), where xxhsum writes it raw and breaks its own file.
  */
 import { DISPLAY_NAME, type Algorithm } from "../hash/algorithms.ts";
-import { describeSystemError } from "../cli/errors.ts";
+import { describeSystemError } from "../core/errors.ts";
 import type { CheckContext, CheckCounts, CheckFlags, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
 import { escapeName } from "./escape.ts";
 import type { SumInput } from "./inputs.ts";

@@ -6,8 +6,8 @@
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { basename, extname, join } from "node:path";
-import { CliError } from "../cli/errors.ts";
-import type { Output } from "../cli/output.ts";
+import { CliError } from "../core/errors.ts";
+import type { LineSink } from "../core/sink.ts";
 import { findProgram } from "./binaries.ts";
 import { type EdlEvent, parseEdl } from "./edl.ts";
 import { runFfmpeg, runLimited, shellLine } from "./ffmpeg.ts";
@@ -29,7 +29,7 @@ export interface BatchOptions extends ExtractionOptions {
   rate?: FrameRate;
   dryRun: boolean;
   json: boolean;
-  out: Output;
+  out: LineSink;
 }
 
 /** One event's outcome in the report. */

@@ -6,7 +6,7 @@
  */
 import { accessSync, chmodSync, constants, existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { CliError, ExitCode } from "../cli/errors.ts";
+import { CliError, ExitCode } from "../core/errors.ts";
 
 /** The two programs tc-extract drives. */
 export type FfmpegProgram = "ffmpeg" | "ffprobe";

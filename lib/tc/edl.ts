@@ -4,7 +4,7 @@
  * changes). Each event line becomes one `EdlEvent` that also says which source frames the cut
  * really needs, including the overlap a dissolve takes past the outgoing clip's out point.
  */
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../core/errors.ts";
 import { type FrameRate, parseRate } from "./rate.ts";
 import { Timecode } from "./timecode.ts";
 

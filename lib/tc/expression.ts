@@ -3,7 +3,7 @@
  * `01:00:10:00-01:00:00:00`, `86400`. Every operand becomes a frame count; the result is a
  * frame count that the caller prints as frames, timecode or seconds.
  */
-import { usageError } from "../cli/errors.ts";
+import { usageError } from "../core/errors.ts";
 import type { FrameRate } from "./rate.ts";
 import { formatMicroseconds, framesToMicroseconds, Timecode } from "./timecode.ts";
 

@@ -5,8 +5,8 @@
  * exactly the range's frame count. The output carries the segment's first timecode.
  */
 import { basename, join } from "node:path";
-import { CliError, ExitCode, usageError } from "../cli/errors.ts";
-import type { Output } from "../cli/output.ts";
+import { CliError, ExitCode, usageError } from "../core/errors.ts";
+import type { LineSink } from "../core/sink.ts";
 import { findProgram } from "./binaries.ts";
 import { runFfmpeg, shellLine } from "./ffmpeg.ts";
 import { clipStem, mediaRange, type MediaInfo, probeMedia } from "./probe.ts";
@@ -102,7 +102,7 @@ export interface SingleExtraction extends ExtractionOptions {
   output?: string;
   dryRun: boolean;
   json: boolean;
-  out: Output;
+  out: LineSink;
 }
 
 /** Default output name: the source's name with the segment's start timecode, as a .mov. */

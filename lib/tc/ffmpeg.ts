@@ -2,7 +2,7 @@
  * Running ffmpeg and ffprobe: argument lists in, exit status and stderr out, and the shell form
  * of a command for `--dry-run`.
  */
-import { CliError, ExitCode } from "../cli/errors.ts";
+import { CliError, ExitCode } from "../core/errors.ts";
 
 /** What a finished ffmpeg/ffprobe run returned. */
 export interface ProgramResult {

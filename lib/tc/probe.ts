@@ -4,7 +4,7 @@
  * whether every video frame is a keyframe (so stream copy can cut on any frame).
  */
 import { basename } from "node:path";
-import { CliError, ExitCode } from "../cli/errors.ts";
+import { CliError, ExitCode } from "../core/errors.ts";
 import { runProgram } from "./ffmpeg.ts";
 import { type FrameRate, rateOfRatio } from "./rate.ts";
 import { Timecode, TimecodeRange } from "./timecode.ts";

@@ -5,8 +5,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { usageError } from "../cli/errors.ts";
-import type { Output } from "../cli/output.ts";
+import { usageError } from "../core/errors.ts";
+import type { LineSink } from "../core/sink.ts";
 import { findProgram } from "./binaries.ts";
 import { runFfmpeg, runLimited, shellLine } from "./ffmpeg.ts";
 import { clipStem, type MediaInfo, probeMedia } from "./probe.ts";
@@ -27,7 +27,7 @@ export interface ProxyOptions {
   jobs: number;
   dryRun: boolean;
   json: boolean;
-  out: Output;
+  out: LineSink;
 }
 
 /** The ffmpeg command for one proxy. */

@@ -2,7 +2,7 @@
  * Frame rates as exact rationals, and the timecode rules each one allows. Only the SMPTE 12M
  * rates are known: at any other rate there is no agreed timecode labelling, so it is refused.
  */
-import { usageError } from "../cli/errors.ts";
+import { usageError } from "../core/errors.ts";
 
 /** A video frame rate `num/den` frames per second and the timecode it carries. */
 export interface FrameRate {

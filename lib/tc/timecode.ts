@@ -3,7 +3,7 @@
  * plus the rate and counting mode that give it a label; every conversion goes through the
  * frame count, so nothing is rounded on the way.
  */
-import { usageError } from "../cli/errors.ts";
+import { usageError } from "../core/errors.ts";
 import { allowsDropFrame, type FrameRate } from "./rate.ts";
 
 /** A rational number of seconds, `num/den`. */

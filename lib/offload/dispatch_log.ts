@@ -4,13 +4,13 @@
  */
 import type { Algorithm } from "../hash/algorithms.ts";
 import { resolveAlgorithm } from "../hash/algorithms.ts";
-import { usageError } from "../cli/errors.ts";
-import type { Output } from "../cli/output.ts";
+import { usageError } from "../core/errors.ts";
+import type { LineSink } from "../core/sink.ts";
 import type { DestinationOutcome } from "./copy.ts";
 
 /** Where dispatchcopy's words go: data and errors, `-v` INFO lines, `--json` events. */
 export interface LogSink {
-  out: Output;
+  out: LineSink;
   info: (line: string) => void;
   event: (e: Record<string, unknown>) => void;
 }

@@ -5,17 +5,17 @@
  * finish. A source that changes while it is read fails loudly.
  */
 import { fstatSync, futimes, fchmod, fsync, openSync, closeSync, statSync, write, type Stats } from "node:fs";
-import { describeSystemError } from "../cli/errors.ts";
+import { describeSystemError } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
 import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
-import { AtomicFile } from "./atomic_file.ts";
-import { Fanout, type FanoutFailure, type FanoutOptions } from "./fanout.ts";
-import { fillChunk } from "./fill.ts";
-import { evictFromCache, evictionIsFileWide } from "./libc.ts";
-import { readChunks } from "./reader.ts";
+import { AtomicFile } from "../io/atomic_file.ts";
+import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
+import { fillChunk } from "../io/fill.ts";
+import { evictFromCache, evictionIsFileWide } from "../io/libc.ts";
+import { readChunks } from "../io/reader.ts";
 
 /**
  * Bytes per read and write when copying: 256 KiB. Measured here, 1 GiB to three destinations

@@ -4,7 +4,7 @@
  * DOCTYPE declarations (DTDs), entity declarations, external entities, and any entity other than
  * the five predefined ones and numeric character references. Errors name the file and line.
  */
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../core/errors.ts";
 
 /** An element: its name as written (prefix included), attributes, children and line. */
 export interface XmlElement {

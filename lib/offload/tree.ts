@@ -7,14 +7,14 @@
  */
 import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, utimesSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
-import { CliError, ExitCode } from "../cli/errors.ts";
+import { CliError, ExitCode } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
-import { flushFolder } from "./atomic_file.ts";
-import { FlushBarrier } from "./flush_barrier.ts";
+import { flushFolder } from "../io/atomic_file.ts";
+import { FlushBarrier } from "../io/flush_barrier.ts";
 import { copyFile, type DestinationOutcome, type VerifyMode } from "./copy.ts";
-import { IgnoreList } from "./ignore.ts";
-import { walkFiles, type WalkProblem } from "./walk.ts";
+import { IgnoreList } from "../io/ignore.ts";
+import { walkFiles, type WalkProblem } from "../io/walk.ts";
 
 /** Written copies that may wait for one group flush at a time. */
 const MAX_WAITING = 64;

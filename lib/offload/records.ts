@@ -5,17 +5,17 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { Output } from "../cli/output.ts";
+import type { LineSink } from "../core/sink.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
 import { removeUnchainedGenerations } from "../mhl/history.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../core/version.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
 import { hashLabel, type HashChoice } from "./dispatch_log.ts";
-import { writeFileAtomically } from "./atomic_file.ts";
-import type { FileResult, PlannedFile } from "./offload.ts";
+import { writeFileAtomically } from "../io/atomic_file.ts";
+import type { FileResult, PlannedFile } from "./tree.ts";
 
 /** Where to write records. */
 export interface RecordTargets {
@@ -26,6 +26,8 @@ export interface RecordTargets {
   /** Destination roots that get an ASC MHL generation. */
   mhlRoots?: string[];
   source?: string;
+  /** Where the MHL generations' lines go. */
+  output: LineSink;
 }
 
 /**
@@ -104,7 +106,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         formats: formats.length ? formats : ["xxh64"],
         knownDigests: knownDigestsFor(root, files),
         tool: { name: "dispatchcopy", version: VERSION },
-      }, new MhlLog({ output: new Output() }));
+      }, new MhlLog({ output: targets.output }));
     } catch (error) {
       problems.push(`${root}: ASC MHL generation not written: ${(error as Error).message}`);
     }
