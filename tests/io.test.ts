@@ -1,6 +1,6 @@
 /** lib/io: the pipelined reader, the fan-out writer, the tree walker and the libc calls, on real files. */
 import { expect, test } from "bun:test";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describeSystemError, errnoError, errnoOf } from "../lib/core/errors.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout.ts";
@@ -9,7 +9,7 @@ import { getXattr, renameNoReplace, setXattr } from "../lib/io/libc.ts";
 import { readChunks } from "../lib/io/reader.ts";
 import { compareUtf8 } from "../lib/core/names.ts";
 import { walkFiles } from "../lib/io/walk.ts";
-import { BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
+import { asNobody, BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
 
 function readAll(path: string, chunkSize: number, overlap: boolean): { bytes: Buffer; chunks: number } {
   const fd = openSync(path, "r");
@@ -59,14 +59,73 @@ test("the walker lists regular files in byte order of their relative paths, leav
   for (const f of files) writeFileSync(join(root, f), f);
   symlinkSync(join(root, "b"), join(root, "link-to-dir"));
   symlinkSync(join(root, "a"), join(root, "link-to-file"));
+  symlinkSync("a-b/x", join(root, "relative-link"));
   symlinkSync(join(root, "nowhere"), join(root, "dangling"));
+  symlinkSync("/etc/hostname", join(root, "leaves"));
+  symlinkSync("../../etc/hostname", join(root, "climbs"));
+  Bun.spawnSync({ cmd: ["mkfifo", join(root, "fifo")] });
   const problems: string[] = [];
-  const entries = walkFiles(root, { ignore: new IgnoreList(DEFAULT_IGNORES), onProblem: (p) => problems.push(`${p.path.slice(root.length + 1)}: ${p.message}`) });
+  const skipped: string[] = [];
+  const entries = walkFiles(root, {
+    ignore: new IgnoreList(DEFAULT_IGNORES),
+    onProblem: (p) => problems.push(`${p.path.slice(root.length + 1)}: ${p.message}`),
+    onSkipped: (p) => skipped.push(`${p.path.slice(root.length + 1)}: ${p.message}`),
+  });
   expect(entries.map((e) => e.relativePath)).toEqual([
-    "A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "link-to-file", "é.txt",
+    "A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "link-to-file", "relative-link", "é.txt",
   ]);
   expect(entries[0]!.size).toBe("A001/CLIPS/C001.mov".length);
-  expect(problems.sort()).toEqual(["dangling: dangling symbolic link, skipped", "link-to-dir: symbolic link to a folder, not followed"]);
+  expect(entries.find((e) => e.relativePath === "relative-link")).toMatchObject({ size: 5, throughLink: true });
+  expect(problems.sort()).toEqual([
+    "climbs: symbolic link that leaves the tree, not followed",
+    "dangling: dangling symbolic link",
+    "fifo: a FIFO (named pipe), not a regular file: it cannot be copied or hashed",
+    "leaves: symbolic link that leaves the tree, not followed",
+  ]);
+  expect(skipped).toEqual(["link-to-dir: symbolic link to a folder inside the tree, not entered (its files are walked where they are)"]);
+
+  // The other policies: links listed as links, or left out; special files left out.
+  const copied = walkFiles(root, { ignore: new IgnoreList(DEFAULT_IGNORES), links: "copy", special: "skip" });
+  expect(copied.filter((e) => e.kind === "link").map((e) => [e.relativePath, e.linkTarget])).toEqual([
+    ["climbs", "../../etc/hostname"], ["dangling", join(root, "nowhere")], ["leaves", "/etc/hostname"],
+    ["link-to-dir", join(root, "b")], ["link-to-file", join(root, "a")], ["relative-link", "a-b/x"],
+  ]);
+  const noLinks: string[] = [];
+  expect(walkFiles(root, { ignore: new IgnoreList(DEFAULT_IGNORES), links: "skip", special: "skip", onProblem: (p) => noLinks.push(p.message) }).map((e) => e.relativePath))
+    .toEqual(["A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "é.txt"]);
+  expect(noLinks).toEqual([]);
+});
+
+test("the walker reads names as bytes, reports folders it cannot read, and goes deep without recursion", () => {
+  const root = tempDir();
+  const raw = Buffer.concat([Buffer.from(`${root}/caf`), Buffer.from([0xe9]), Buffer.from(".mov")]);
+  writeFileSync(raw, "bytes");
+  mkdirSync(join(root, "locked"));
+  writeFileSync(join(root, "locked", "inside.mov"), "x");
+  let deep = root;
+  for (let i = 0; i < 1500; i++) deep = join(deep, "d");
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, "bottom.mov"), "deep");
+  chmodSync(root, 0o755);
+  chmodSync(join(root, "locked"), 0o000);
+  try {
+    const entries = walkFiles(root, {});
+    const names = entries.map((e) => e.relativePath);
+    expect(names).toContain("caf\udce9.mov");
+    expect(names).toContain(`${"d/".repeat(1500)}bottom.mov`);
+    expect(entries.find((e) => e.relativePath === "caf\udce9.mov")!.size).toBe(5);
+    // Permissions mean nothing to root: the unreadable folder is walked as nobody.
+    const script = join(root, "walk.ts");
+    writeFileSync(script, `import { walkFiles } from ${JSON.stringify(join(ROOT, "lib/io/walk.ts"))};
+const problems = [];
+const files = walkFiles(process.argv[2], { onProblem: (p) => problems.push(p.path.slice(process.argv[2].length + 1) + ": " + p.message) });
+console.log(JSON.stringify({ files: files.length, problems }));`);
+    const result = run(asNobody([BUN, script, root]));
+    expect(result.stderr).toBe("");
+    expect(JSON.parse(result.stdout)).toEqual({ files: 3, problems: ["locked: folder cannot be read: Permission denied"] });
+  } finally {
+    chmodSync(join(root, "locked"), 0o755);
+  }
 });
 
 test("ignore patterns match names at any depth, or paths when they hold a slash", () => {

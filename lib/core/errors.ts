@@ -38,6 +38,8 @@ export function usageError(message: string): CliError {
  * The phrases follow strerror(3), which is what the native tools print.
  */
 export function describeSystemError(error: unknown): string {
+  const detail = (error as { detail?: unknown } | null)?.detail;
+  if (typeof detail === "string") return detail;
   const code = (error as { code?: string } | null)?.code;
   switch (code) {
     case "ENOENT": return "No such file or directory";
@@ -69,6 +71,15 @@ export function describeSystemError(error: unknown): string {
   const message = (error as { message?: unknown } | null)?.message;
   if (typeof message === "string" && message !== "") return message;
   return String(error);
+}
+
+/**
+ * A system error whose phrase says more than strerror would: `detail` is what
+ * {@link describeSystemError} gives (e.g. "a symbolic link is where a folder is needed: …"),
+ * `code` what programs test.
+ */
+export function explainedError(code: string, detail: string, path?: string): Error & { code: string; detail: string; path?: string } {
+  return Object.assign(new Error(detail), { code, detail, ...(path === undefined ? {} : { path }) });
 }
 
 /** errno numbers (Linux) by code, for messages that print them and for passing errors between threads. */

@@ -2,6 +2,7 @@
  * Hashing whole files and streams: the reader feeding a set of hashers.
  */
 import { closeSync, fstatSync, openSync } from "node:fs";
+import { fsPath } from "../core/names.ts";
 import { readChunks, type ReadChunksOptions } from "../io/reader.ts";
 import type { Algorithm } from "./algorithms.ts";
 import type { Hasher } from "./hasher.ts";
@@ -53,7 +54,7 @@ export async function hashFd(fd: number, algorithms: readonly Algorithm[], optio
  * const { hexes } = await hashPath("clip.mov", ["xxh64", "md5"]);
  */
 export async function hashPath(path: string, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
-  const fd = openSync(path, "r");
+  const fd = openSync(fsPath(path), "r");
   try {
     if (fstatSync(fd).isDirectory()) {
       throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: "EISDIR" });

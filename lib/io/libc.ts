@@ -25,6 +25,22 @@ type Libc = {
   setxattr?: (path: unknown, name: unknown, value: unknown, size: bigint, flags: number) => number;
   getxattr?: (path: unknown, name: unknown, value: unknown, size: bigint) => number | bigint;
   errno?: () => number;
+  /** The descriptor-relative calls ({@link atCalls}); all present or none. */
+  at?: AtCalls;
+};
+
+/** Calls relative to a folder descriptor, the ground of lib/io/held_folder.ts. */
+interface AtCalls {
+  syscall4: (number: bigint, a: number, b: unknown, c: unknown, d: bigint) => bigint;
+  openat: (dirfd: number, path: unknown, flags: number, mode: number) => number;
+  statx: (dirfd: number, path: unknown, flags: number, mask: number, buffer: unknown) => number;
+  getdents64: (fd: number, buffer: unknown, size: bigint) => bigint;
+  mkdirat: (dirfd: number, path: unknown, mode: number) => number;
+  linkat: (olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number) => number;
+  unlinkat: (dirfd: number, path: unknown, flags: number) => number;
+  readlinkat: (dirfd: number, path: unknown, buffer: unknown, size: bigint) => bigint;
+  symlinkat: (target: unknown, dirfd: number, path: unknown) => number;
+  renameat2: (olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number) => number;
 };
 
 let libc: Libc | undefined;
@@ -45,6 +61,37 @@ function load(): Libc {
         __errno_location: { args: [], returns: FFIType.ptr },
       });
       const errnoPtr = lib.symbols.__errno_location;
+      let at: AtCalls | undefined;
+      try {
+        // Separate, so that a libc without one of them (glibc before 2.30 has no getdents64)
+        // still gives the calls above; callers then use paths.
+        const atLib = dlopen("libc.so.6", {
+          syscall: { args: [FFIType.i64, FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+          openat: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.u32], returns: FFIType.i32 },
+          statx: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
+          getdents64: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+          mkdirat: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+          linkat: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+          unlinkat: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+          readlinkat: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+          symlinkat: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+        });
+        const y = atLib.symbols;
+        at = {
+          syscall4: (n, a, b, c, d) => y.syscall(n, a, b as never, c as never, d) as bigint,
+          openat: (d, p, f, m) => y.openat(d, p as never, f, m),
+          statx: (d, p, f, m, b) => y.statx(d, p as never, f, m, b as never),
+          getdents64: (fd, b, n) => y.getdents64(fd, b as never, n) as bigint,
+          mkdirat: (d, p, m) => y.mkdirat(d, p as never, m),
+          linkat: (a, b, c, d, e) => y.linkat(a, b as never, c, d as never, e),
+          unlinkat: (d, p, f) => y.unlinkat(d, p as never, f),
+          readlinkat: (d, p, b, n) => y.readlinkat(d, p as never, b as never, n) as bigint,
+          symlinkat: (t, d, p) => y.symlinkat(t as never, d, p as never),
+          renameat2: (a, b, c, d, e) => lib.symbols.renameat2(a, b as never, c, d as never, e),
+        };
+      } catch {
+        at = undefined;
+      }
       libc = {
         posix_fadvise: (fd, offset, length, advice) => lib.symbols.posix_fadvise(fd, offset, length, advice),
         renameat2: (a, b, c, d, e) => lib.symbols.renameat2(a, b as never, c, d as never, e),
@@ -54,6 +101,7 @@ function load(): Libc {
         setxattr: (a, b, c, d, e) => lib.symbols.setxattr(a as never, b as never, c as never, d, e),
         getxattr: (a, b, c, d) => lib.symbols.getxattr(a as never, b as never, c as never, d),
         errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
+        at,
       };
     } else if (process.platform === "darwin") {
       const lib = dlopen("libSystem.B.dylib", { fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
@@ -204,4 +252,15 @@ export function getXattr(path: string, name: string): string | undefined {
   const result = Number(c.getxattr(pathPointer, namePointer, valuePointer, BigInt(buffer.length)));
   if (result < 0) return undefined;
   return Buffer.from(buffer.subarray(0, result)).toString("utf8");
+}
+
+/**
+ * The descriptor-relative calls where this system has them (Linux with glibc 2.30 or later),
+ * with the errno of the last failed call; `undefined` elsewhere. lib/io/held_folder.ts builds
+ * on them; nothing else should call them.
+ */
+export function atCalls(): (AtCalls & { errno: () => number; hold: (...buffers: Uint8Array[]) => Pointer[] }) | undefined {
+  const c = load();
+  if (!c.at || !c.errno) return undefined;
+  return { ...c.at, errno: c.errno, hold: pointers };
 }

@@ -1,88 +1,247 @@
 /**
- * The tree walker: every regular file below a root, in one deterministic order (relative paths
- * compared byte by byte as UTF-8, like `LC_ALL=C sort`), ignored entries left out.
+ * The tree walker: every entry below a root, in one deterministic order (relative paths compared
+ * byte by byte, like `LC_ALL=C sort`), ignored entries left out, and nothing left out silently.
+ *
+ * Names are read as bytes (lib/core/names.ts) and every name is resolved beneath the root
+ * without following a link on its way (lib/io/held_folder.ts). What the walk meets besides
+ * files and folders is decided by policy, the same in every tool:
+ *
+ * - links ({@link LinkPolicy}): `follow` takes a link to a file inside the tree as that file
+ *   (a link that leaves the tree, dangles or points to a folder is a problem); `copy` lists the
+ *   link itself, for a copy that recreates it; `skip` leaves links out (reported, not a problem);
+ * - FIFOs, sockets and devices ({@link SpecialPolicy}): a problem, or left out with `skip`.
+ *
+ * A folder that cannot be read is a problem too. A problem is reported through `onProblem`; the
+ * tool counts it and fails the run. The walk uses no recursion: depth is bounded by nothing but
+ * the path length the kernel takes.
  */
-import { readdirSync, statSync, type Dirent, type Stats } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
-import { join } from "node:path";
-import { compareUtf8 } from "../core/names.ts";
+import { compareUtf8, joinPath } from "../core/names.ts";
+import { entryStatOf, HeldFolder, type EntryKind, type EntryStat } from "./held_folder.ts";
 import { IgnoreList } from "./ignore.ts";
 
-/** A file found by {@link walkFiles}. */
+/** What the walk does with a symbolic link. */
+export type LinkPolicy = "follow" | "copy" | "skip";
+export const LINK_POLICIES: readonly LinkPolicy[] = ["follow", "copy", "skip"];
+
+/** What the walk does with FIFOs, sockets and devices. */
+export type SpecialPolicy = "fail" | "skip";
+
+/** A file (or, with `links: "copy"`, a link) found by {@link walkFiles}. */
 export interface WalkEntry {
   /** Path relative to the root, `/`-separated. */
   relativePath: string;
-  /** Path to open (root joined with the relative path). */
+  /** The root joined with the relative path (for messages and for tools that take paths). */
   path: string;
-  /** Size in bytes when walked. */
+  /** `file`, or `link` for a link listed as itself (`links: "copy"`). */
+  kind: "file" | "link";
+  /** Size in bytes when walked (a link: 0). */
   size: number;
   /** Modification time when walked. */
   mtimeMs: number;
+  /** For `kind: "link"`: where it points, as stored. */
+  linkTarget?: string;
+  /** True for a file reached through a link inside the tree (`links: "follow"`). */
+  throughLink?: boolean;
 }
 
-/** Something the walk could not include, reported rather than silently dropped. */
+/** Something the walk could not include: reported, counted, never silently dropped. */
 export interface WalkProblem {
   path: string;
   message: string;
 }
 
-/** Options for {@link walkFiles}. */
+/** Options for {@link walkFiles} and {@link walkFolders}. */
 export interface WalkOptions {
   /** Entries to leave out; ignored folders are not entered. */
-  ignore?: IgnoreList;
-  /** Called for unreadable folders, dangling links and special files. */
+  ignore?: WalkIgnore;
+  /** Called for what the walk could not include (see the module's description). */
   onProblem?: (problem: WalkProblem) => void;
+  /** Called for what the policies say to leave out (links with `skip`, special files with `skip`). */
+  onSkipped?: (problem: WalkProblem) => void;
   /** Receives every folder below the root (relative path, `/`-separated), parents first. */
   folders?: Array<{ relativePath: string; path: string; mtimeMs: number }>;
+  /** @default "follow" */
+  links?: LinkPolicy;
+  /** @default "fail" */
+  special?: SpecialPolicy;
+}
+
+/** Decides what a walk leaves out ({@link IgnoreList}, or the ASC MHL ignore patterns). */
+export interface WalkIgnore {
+  matches(relativePath: string, isFolder: boolean): boolean;
+}
+
+/** One entry of a folder, as {@link walkFolders} gives it. */
+export interface TreeItem {
+  name: string;
+  relativePath: string;
+  kind: "file" | "folder" | "link";
+  size: number;
+  mtimeMs: number;
+  linkTarget?: string;
+  throughLink?: boolean;
+}
+
+/** A folder and its entries (sorted in byte order), as {@link walkFolders} gives it. */
+export interface TreeLevel {
+  /** "" for the root. */
+  relativePath: string;
+  path: string;
+  mtimeMs: number;
+  items: TreeItem[];
+}
+
+const SPECIAL: Record<string, string> = {
+  fifo: "a FIFO (named pipe)",
+  socket: "a socket",
+  "char-device": "a character device",
+  "block-device": "a block device",
+};
+
+/** What a link inside the tree leads to, if it stays inside. */
+function statThroughLink(root: HeldFolder, relativePath: string): { stat?: EntryStat; message?: string } {
+  let fd: number;
+  try {
+    fd = root.openReadInside(relativePath);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EXDEV") return { message: "symbolic link that leaves the tree, not followed" };
+    if (code === "ENOENT") return { message: "dangling symbolic link" };
+    if (code === "ELOOP") return { message: "symbolic link that cannot be followed safely here (a loop, or no way to keep it inside the tree)" };
+    return { message: `symbolic link that cannot be followed: ${describeSystemError(error)}` };
+  }
+  try {
+    return { stat: entryStatOf(fstatSync(fd)) };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
- * Lists every regular file below `root`, sorted by relative path. Symbolic links to files are
- * followed; links to folders are not entered (they could loop), and are reported.
- * @example
- * for (const f of walkFiles("/Volumes/A001")) console.log(f.relativePath);
+ * Walks the folders below `root` (the root first), each with its entries sorted in byte order,
+ * calling `visit` for each before entering its sub-folders (depth first, iteratively).
+ * Entries are what the policies keep: files, folders, and links (`copy`). Returns false when
+ * the root could not be read.
  */
-export function walkFiles(root: string, options: WalkOptions = {}): WalkEntry[] {
-  const out: WalkEntry[] = [];
-  const ignore = options.ignore ?? new IgnoreList([]);
-  const report = options.onProblem ?? (() => {});
-  const visit = (dir: string, prefix: string) => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (error) {
-      report({ path: dir, message: describeSystemError(error) });
-      return;
-    }
-    for (const entry of entries) {
-      const relativePath = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (ignore.matches(relativePath)) continue;
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
-        if (options.folders) {
-          try {
-            options.folders.push({ relativePath, path, mtimeMs: statSync(path).mtimeMs });
-          } catch (error) {
-            report({ path, message: describeSystemError(error) });
-          }
-        }
-        visit(path, relativePath);
-        continue;
-      }
-      let stats: Stats;
+export function walkFolders(root: string | HeldFolder, options: WalkOptions, visit: (level: TreeLevel) => void): boolean {
+  const held = typeof root === "string" ? HeldFolder.open(root) : root;
+  const ignore: WalkIgnore = options.ignore ?? new IgnoreList([]);
+  const problem = options.onProblem ?? (() => {});
+  const skipped = options.onSkipped ?? (() => {});
+  const links = options.links ?? "follow";
+  const special = options.special ?? "fail";
+  try {
+    const rootStat = held.stat("");
+    const stack: Array<{ relativePath: string; mtimeMs: number }> = [{ relativePath: "", mtimeMs: rootStat?.mtimeMs ?? 0 }];
+    let rootRead = true;
+    while (stack.length > 0) {
+      const folder = stack.pop()!;
+      let listed;
       try {
-        stats = statSync(path);
+        listed = held.list(folder.relativePath);
       } catch (error) {
-        const dangling = entry.isSymbolicLink() && (error as { code?: string }).code === "ENOENT";
-        report({ path, message: dangling ? "dangling symbolic link, skipped" : describeSystemError(error) });
+        problem({ path: held.pathOf(folder.relativePath), message: `folder cannot be read: ${describeSystemError(error)}` });
+        if (folder.relativePath === "") rootRead = false;
         continue;
       }
-      if (stats.isFile()) out.push({ relativePath, path, size: stats.size, mtimeMs: stats.mtimeMs });
-      else if (stats.isDirectory()) report({ path, message: "symbolic link to a folder, not followed" });
-      else report({ path, message: "not a regular file, skipped" });
+      const items: TreeItem[] = [];
+      for (const entry of listed) {
+        const relativePath = folder.relativePath === "" ? entry.name : `${folder.relativePath}/${entry.name}`;
+        const path = () => held.pathOf(relativePath);
+        let stat: EntryStat | undefined;
+        try {
+          stat = held.statEntry(folder.relativePath, entry);
+        } catch (error) {
+          problem({ path: path(), message: `cannot be read: ${describeSystemError(error)}` });
+          continue;
+        }
+        if (!stat) continue; // removed since the listing
+        const kind: EntryKind = stat.kind;
+        if (kind === "folder") {
+          if (ignore.matches(relativePath, true)) continue;
+          items.push({ name: entry.name, relativePath, kind: "folder", size: 0, mtimeMs: stat.mtimeMs });
+          continue;
+        }
+        if (ignore.matches(relativePath, false)) continue;
+        if (kind === "file") {
+          items.push({ name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs });
+          continue;
+        }
+        if (kind === "link") {
+          if (links === "skip") {
+            skipped({ path: path(), message: "symbolic link, left out (--links skip)" });
+            continue;
+          }
+          if (links === "copy") {
+            let target: string;
+            try {
+              target = held.readLink(relativePath);
+            } catch (error) {
+              problem({ path: path(), message: `symbolic link that cannot be read: ${describeSystemError(error)}` });
+              continue;
+            }
+            items.push({ name: entry.name, relativePath, kind: "link", size: 0, mtimeMs: stat.mtimeMs, linkTarget: target });
+            continue;
+          }
+          const through = statThroughLink(held, relativePath);
+          if (!through.stat) {
+            problem({ path: path(), message: through.message! });
+            continue;
+          }
+          if (through.stat.kind === "folder") {
+            skipped({ path: path(), message: "symbolic link to a folder inside the tree, not entered (its files are walked where they are)" });
+            continue;
+          }
+          if (through.stat.kind !== "file") {
+            problem({ path: path(), message: `symbolic link to ${SPECIAL[through.stat.kind] ?? "something that is not a file"}, not followed` });
+            continue;
+          }
+          items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, throughLink: true });
+          continue;
+        }
+        const what = SPECIAL[kind] ?? "not a regular file";
+        if (special === "skip") skipped({ path: path(), message: `${what}, left out (--special skip)` });
+        else problem({ path: path(), message: `${what}, not a regular file: it cannot be copied or hashed` });
+      }
+      visit({ relativePath: folder.relativePath, path: held.pathOf(folder.relativePath), mtimeMs: folder.mtimeMs, items });
+      for (let i = items.length - 1; i >= 0; i--) {
+        const item = items[i]!;
+        if (item.kind === "folder") stack.push({ relativePath: item.relativePath, mtimeMs: item.mtimeMs });
+      }
     }
-  };
-  visit(root, "");
+    return rootRead;
+  } finally {
+    if (typeof root === "string") held.close();
+  }
+}
+
+/**
+ * Lists every file below `root` (and, with `links: "copy"`, every link), sorted by relative
+ * path in byte order.
+ * @example
+ * for (const f of walkFiles("/Volumes/A001", { onProblem: (p) => problems.push(p) })) use(f.relativePath);
+ */
+export function walkFiles(root: string | HeldFolder, options: WalkOptions = {}): WalkEntry[] {
+  const out: WalkEntry[] = [];
+  const rootPath = typeof root === "string" ? root : root.path;
+  walkFolders(root, options, (level) => {
+    if (level.relativePath !== "") options.folders?.push({ relativePath: level.relativePath, path: level.path, mtimeMs: level.mtimeMs });
+    for (const item of level.items) {
+      if (item.kind === "folder") continue;
+      out.push({
+        relativePath: item.relativePath,
+        path: joinPath(rootPath, item.relativePath),
+        kind: item.kind,
+        size: item.size,
+        mtimeMs: item.mtimeMs,
+        ...(item.linkTarget !== undefined ? { linkTarget: item.linkTarget } : {}),
+        ...(item.throughLink ? { throughLink: true } : {}),
+      });
+    }
+  });
   out.sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
+  options.folders?.sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
   return out;
 }

@@ -1,0 +1,803 @@
+/**
+ * A folder held open by its descriptor, with every name below it resolved beneath it and never
+ * through a symbolic link. Offloads run as root onto drives and from cards that anyone may have
+ * prepared: a planted `dst/sub -> /etc` must not make root write into /etc, and a card's
+ * `clip.mov -> /etc/shadow` must not be read as the clip. So, on Linux:
+ *
+ * - folders are opened with openat2 `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` (where the kernel
+ *   lacks openat2, one component at a time with `O_NOFOLLOW | O_DIRECTORY`), and the file
+ *   itself with `O_NOFOLLOW` relative to its folder's descriptor;
+ * - new files are made nameless (`O_TMPFILE`) and linked under their final name only when
+ *   complete (`linkat`, which never replaces), or, where the file system cannot, under a hidden
+ *   partial name renamed into place (`renameat2 RENAME_NOREPLACE`);
+ * - folders are listed with getdents64 and names kept as bytes (lib/core/names.ts).
+ *
+ * The held folder itself is opened once, by the path the user gave (following links in that
+ * path, which the user chose); {@link HeldFolder.stillAt} tells whether the path still leads
+ * to it. Where the descriptor-relative calls are missing (other systems), the same methods work
+ * on paths, checking each component with lstat first: correct, but not proof against a link
+ * swapped in between the check and the use.
+ */
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
+import { errnoError, explainedError } from "../core/errors.ts";
+import { baseOf, compareUtf8, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
+import { atCalls, renameNoReplace } from "./libc.ts";
+
+const O_RDONLY = constants.O_RDONLY;
+const O_WRONLY = constants.O_WRONLY;
+const O_CREAT = constants.O_CREAT;
+const O_EXCL = constants.O_EXCL;
+const O_NOFOLLOW = constants.O_NOFOLLOW;
+const O_DIRECTORY = constants.O_DIRECTORY;
+const O_NONBLOCK = constants.O_NONBLOCK;
+/** Linux's generic values (x86-64 and arm64 alike). */
+const O_CLOEXEC = 0o2000000;
+const O_TMPFILE = 0o20000000 | O_DIRECTORY;
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_REMOVEDIR = 0x200;
+const AT_SYMLINK_FOLLOW = 0x400;
+const AT_EMPTY_PATH = 0x1000;
+const RESOLVE_NO_SYMLINKS = 0x04;
+const RESOLVE_BENEATH = 0x08;
+const SYS_OPENAT2 = 437n;
+const STATX_BASIC_STATS = 0x7ff;
+const RENAME_NOREPLACE = 1;
+
+const ENOENT = 2;
+const EEXIST = 17;
+const EXDEV = 18;
+const ENOTDIR = 20;
+const EINVAL = 22;
+const ENOSYS = 38;
+const ELOOP = 40;
+const EOPNOTSUPP = 95;
+
+/** What an entry is. */
+export type EntryKind = "file" | "folder" | "link" | "fifo" | "socket" | "char-device" | "block-device";
+
+/** The state of an entry, as lstat gives it (a link is described, not followed). */
+export interface EntryStat {
+  kind: EntryKind;
+  /** Permission bits and setuid/setgid/sticky (`mode & 0o7777`). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** 512-byte blocks allocated (holes and reservations show here). */
+  blocks: number;
+  mtimeMs: number;
+  /** Modification time in whole nanoseconds, for exact comparisons. */
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  /** Device and inode: the entry's identity. */
+  dev: string;
+  ino: bigint;
+  nlink: number;
+}
+
+/** One name in a folder, as listed. */
+export interface FolderEntry {
+  name: string;
+  /** The kind the listing gives, or undefined when the file system does not say (then stat it). */
+  kind: EntryKind | undefined;
+  /** The name's bytes with a NUL after them, as listed (for {@link HeldFolder.statEntry}). */
+  cName?: Uint8Array;
+}
+
+/** A system error with its code, the path it concerns and the errno. */
+function failure(errno: number, message: string, path: string): Error {
+  return errnoError(errno, message, path);
+}
+
+function kindOfMode(mode: number): EntryKind {
+  switch (mode & 0o170000) {
+    case 0o100000: return "file";
+    case 0o040000: return "folder";
+    case 0o120000: return "link";
+    case 0o010000: return "fifo";
+    case 0o140000: return "socket";
+    case 0o020000: return "char-device";
+    default: return "block-device";
+  }
+}
+
+const DT_KINDS: Record<number, EntryKind> = { 1: "fifo", 2: "char-device", 4: "folder", 6: "block-device", 8: "file", 10: "link", 12: "socket" };
+
+/** The state node:fs reports, in this module's shape (the fallback and descriptors). */
+export function entryStatOf(stats: Stats): EntryStat {
+  const mtimeNs = BigInt(Math.round(stats.mtimeMs * 1e6));
+  return {
+    kind: stats.isFile() ? "file" : stats.isDirectory() ? "folder" : stats.isSymbolicLink() ? "link" : kindOfMode(stats.mode),
+    mode: stats.mode & 0o7777,
+    uid: stats.uid,
+    gid: stats.gid,
+    size: stats.size,
+    blocks: stats.blocks,
+    mtimeMs: stats.mtimeMs,
+    mtimeNs,
+    ctimeNs: BigInt(Math.round(stats.ctimeMs * 1e6)),
+    dev: String(stats.dev),
+    ino: BigInt(stats.ino),
+    nlink: stats.nlink,
+  };
+}
+
+/** One statx buffer per thread, reused: a stat must not allocate. */
+const statxBuffer = new Uint8Array(256);
+const statxView = new DataView(statxBuffer.buffer);
+
+function entryStatOfStatx(): EntryStat {
+  const v = statxView;
+  const mode = v.getUint16(28, true);
+  const mtimeSec = v.getBigInt64(112, true);
+  const mtimeNsec = v.getUint32(120, true);
+  const ctimeSec = v.getBigInt64(96, true);
+  const ctimeNsec = v.getUint32(104, true);
+  return {
+    kind: kindOfMode(mode),
+    mode: mode & 0o7777,
+    uid: v.getUint32(20, true),
+    gid: v.getUint32(24, true),
+    size: Number(v.getBigUint64(40, true)),
+    blocks: Number(v.getBigUint64(48, true)),
+    mtimeMs: Number(mtimeSec) * 1000 + mtimeNsec / 1e6,
+    mtimeNs: mtimeSec * 1_000_000_000n + BigInt(mtimeNsec),
+    ctimeNs: ctimeSec * 1_000_000_000n + BigInt(ctimeNsec),
+    dev: `${v.getUint32(136, true)}:${v.getUint32(140, true)}`,
+    ino: v.getBigUint64(32, true),
+    nlink: v.getUint32(16, true),
+  };
+}
+
+function cString(name: string): Uint8Array {
+  const bytes = nameBytes(name);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/** Whether openat2 is known to be missing (set on the first ENOSYS). */
+let noOpenat2 = false;
+
+/**
+ * Opens `relative` (a `/`-separated path of folders) beneath `dirfd` without following any
+ * symbolic link, as a folder. Returns the descriptor or a negative errno.
+ */
+function openFolderBeneath(dirfd: number, relative: string): number {
+  const at = atCalls()!;
+  const flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  if (!noOpenat2) {
+    const how = new BigUint64Array([BigInt(flags), 0n, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)]);
+    const [path, howPointer] = at.hold(cString(relative), new Uint8Array(how.buffer));
+    const fd = Number(at.syscall4(SYS_OPENAT2, dirfd, path, howPointer, 24n));
+    if (fd >= 0) return fd;
+    const errno = at.errno();
+    if (errno !== ENOSYS) return -errno;
+    noOpenat2 = true;
+  }
+  // One component at a time, each without following a link; ".." is refused by the caller.
+  let current = dirfd;
+  for (const part of relative.split("/").filter((p) => p !== "" && p !== ".")) {
+    const [name] = at.hold(cString(part));
+    const next = at.openat(current, name, flags, 0);
+    const errno = next < 0 ? at.errno() : 0;
+    if (current !== dirfd) closeSync(current);
+    if (next < 0) return -errno;
+    current = next;
+  }
+  if (current === dirfd) {
+    const [dot] = at.hold(cString("."));
+    const again = at.openat(dirfd, dot, flags, 0);
+    return again < 0 ? -at.errno() : again;
+  }
+  return current;
+}
+
+/** Refuses paths that are absolute, climb with `..`, or hold NUL: never resolved, whatever the caller. */
+function checkRelative(relative: string): void {
+  if (relative.startsWith("/") || relative.includes("\0") || relative.split("/").includes("..")) {
+    throw Object.assign(new Error(`refused path '${relative}': absolute, '..' or NUL`), { code: "EINVAL", path: relative });
+  }
+}
+
+/** How many folder descriptors a held folder keeps open for the folders it works in. */
+const FOLDER_CACHE = 64;
+
+/** A folder held open; names beneath it resolved without following links. */
+export class HeldFolder {
+  /** The path it was opened by. */
+  readonly path: string;
+  /** Its descriptor (-1 where the descriptor-relative calls are missing). */
+  readonly fd: number;
+  /** Its identity when opened. */
+  readonly dev: string;
+  readonly ino: bigint;
+  readonly #at = atCalls();
+  /** Descriptors of sub-folders in use, by relative path, oldest first. */
+  #folders = new Map<string, number>();
+
+  private constructor(path: string, fd: number, stat: EntryStat) {
+    this.path = path;
+    this.fd = fd;
+    this.dev = stat.dev;
+    this.ino = stat.ino;
+  }
+
+  /**
+   * Opens the folder at `path` (links in `path` itself are followed: the caller named it).
+   * @throws ENOENT, ENOTDIR, EACCES… with the path.
+   */
+  static open(path: string): HeldFolder {
+    if (!atCalls()) {
+      const stats = statSync(fsPath(path));
+      if (!stats.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, '${path}'`), { code: "ENOTDIR", path });
+      return new HeldFolder(path, -1, entryStatOf(stats));
+    }
+    const fd = openSync(fsPath(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    try {
+      return new HeldFolder(path, fd, entryStatOf(fstatSync(fd)));
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+  }
+
+  /** True when this system resolves names by descriptor (no window for a swapped link). */
+  get byDescriptor(): boolean {
+    return this.fd >= 0;
+  }
+
+  /** The absolute path of a relative one, for messages and for tools that take paths. */
+  pathOf(relative: string): string {
+    return relative === "" ? this.path : joinPath(this.path, relative);
+  }
+
+  /** True while the path it was opened by still leads to this folder. */
+  stillAt(): boolean {
+    try {
+      const now = entryStatOf(statSync(fsPath(this.path)));
+      return now.dev === this.dev && now.ino === this.ino;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A descriptor of the folder `relative` (kept open for later calls; "" is the held folder).
+   * @throws ELOOP when a component is a symbolic link, ENOTDIR when one is not a folder, EXDEV
+   *   when the path leaves the folder.
+   */
+  folderFd(relative: string): number {
+    if (relative === "" || relative === ".") return this.fd;
+    const cached = this.#folders.get(relative);
+    if (cached !== undefined) {
+      // Most recently used last.
+      this.#folders.delete(relative);
+      this.#folders.set(relative, cached);
+      return cached;
+    }
+    checkRelative(relative);
+    // From the parent's descriptor when it is open: one component instead of the whole path.
+    const slash = relative.lastIndexOf("/");
+    const parentFd = slash < 0 ? this.fd : this.#folders.get(relative.slice(0, slash));
+    const fd = parentFd !== undefined ? openFolderBeneath(parentFd, relative.slice(slash + 1)) : openFolderBeneath(this.fd, relative);
+    if (fd < 0) throw this.#explainFolder(-fd, "cannot open folder", relative);
+    this.#folders.set(relative, fd);
+    if (this.#folders.size > FOLDER_CACHE) {
+      const [oldest, oldFd] = this.#folders.entries().next().value as [string, number];
+      this.#folders.delete(oldest);
+      closeSync(oldFd);
+    }
+    return fd;
+  }
+
+  /** Forgets cached descriptors of `relative` and everything below it (after it was removed or renamed). */
+  forget(relative: string): void {
+    for (const [path, fd] of [...this.#folders]) {
+      if (path === relative || path.startsWith(`${relative}/`)) {
+        this.#folders.delete(path);
+        closeSync(fd);
+      }
+    }
+  }
+
+  #explain(errno: number, what: string, relative: string): Error {
+    const path = this.pathOf(relative);
+    if (errno === ELOOP) return explainedError("ELOOP", `${what}: it is a symbolic link (links inside a destination or source are never followed)`, path);
+    if (errno === EXDEV) return explainedError("EXDEV", `${what}: the path leaves ${showName(this.path)}`, path);
+    return failure(errno, what, path);
+  }
+
+  /**
+   * The error for a folder path that could not be opened: a link or a file where a folder is
+   * needed is named by the component that is in the way.
+   */
+  #explainFolder(errno: number, what: string, relative: string): Error {
+    if (errno === ENOTDIR || errno === ELOOP) {
+      const parts = relative.split("/").filter(Boolean);
+      let dirfd = this.fd;
+      const opened: number[] = [];
+      try {
+        for (let i = 0; i < parts.length; i++) {
+          const prefix = parts.slice(0, i + 1).join("/");
+          const [namePointer, buffer] = this.#at!.hold(cString(parts[i]!), statxBuffer);
+          if (this.#at!.statx(dirfd, namePointer, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) !== 0) break;
+          const kind = entryStatOfStatx().kind;
+          if (kind === "link") return explainedError("ELOOP", `a symbolic link is where a folder is needed: ${showName(this.pathOf(prefix))} (links inside a destination or source are never followed)`, this.pathOf(relative));
+          if (kind !== "folder") return explainedError("ENOTDIR", `a file is where a folder is needed: ${showName(this.pathOf(prefix))}`, this.pathOf(relative));
+          const next = openFolderBeneath(dirfd, parts[i]!);
+          if (next < 0) break;
+          opened.push(next);
+          dirfd = next;
+        }
+      } finally {
+        for (const fd of opened) closeSync(fd);
+      }
+    }
+    return this.#explain(errno, what, relative);
+  }
+
+  /** Splits a relative path into its folder's descriptor and its last name. */
+  #parent(relative: string): { dirfd: number; name: Uint8Array } {
+    checkRelative(relative);
+    const name = baseOf(relative);
+    if (name === "" || name === "." || name === "..") throw Object.assign(new Error(`not a file name: '${relative}'`), { code: "EINVAL", path: relative });
+    return { dirfd: this.folderFd(relative.includes("/") ? parentOf(relative) : ""), name: cString(name) };
+  }
+
+  /**
+   * The state of `relative` without following a link at its end or on its way (undefined when
+   * nothing is there).
+   */
+  stat(relative: string): EntryStat | undefined {
+    if (!this.#at) {
+      this.#checkComponents(relative);
+      try {
+        return entryStatOf(lstatSync(fsPath(this.pathOf(relative))));
+      } catch (error) {
+        if ((error as { code?: string }).code === "ENOENT") return undefined;
+        throw error;
+      }
+    }
+    let dirfd: number;
+    let name: Uint8Array;
+    if (relative === "" || relative === ".") {
+      dirfd = this.fd;
+      name = cString("");
+    } else {
+      try {
+        ({ dirfd, name } = this.#parent(relative));
+      } catch (error) {
+        if ((error as { code?: string }).code === "ENOENT") return undefined;
+        throw error;
+      }
+    }
+    const [namePointer, buffer] = this.#at.hold(name, statxBuffer);
+    const flags = AT_SYMLINK_NOFOLLOW | (name.length === 1 ? AT_EMPTY_PATH : 0);
+    if (this.#at.statx(dirfd, namePointer, flags, STATX_BASIC_STATS, buffer) !== 0) {
+      const errno = this.#at.errno();
+      if (errno === ENOENT) return undefined;
+      throw this.#explain(errno, "cannot stat", relative);
+    }
+    return entryStatOfStatx();
+  }
+
+  /**
+   * The state of an entry of the folder `folder` as {@link list} gave it: the same as
+   * `stat(folder + "/" + entry.name)`, without resolving the folder again (a walk's fast path).
+   */
+  statEntry(folder: string, entry: FolderEntry): EntryStat | undefined {
+    if (!this.#at || !entry.cName) return this.stat(folder === "" ? entry.name : `${folder}/${entry.name}`);
+    const dirfd = this.folderFd(folder);
+    const [namePointer, buffer] = this.#at.hold(entry.cName, statxBuffer);
+    if (this.#at.statx(dirfd, namePointer, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) !== 0) {
+      const errno = this.#at.errno();
+      if (errno === ENOENT) return undefined;
+      throw this.#explain(errno, "cannot stat", folder === "" ? entry.name : `${folder}/${entry.name}`);
+    }
+    return entryStatOfStatx();
+  }
+
+  /** Where descriptor-relative calls are missing: each folder on the way must be a folder, not a link. */
+  #checkComponents(relative: string): void {
+    checkRelative(relative);
+    const parts = relative.split("/").filter(Boolean);
+    let path = this.path;
+    for (const part of parts.slice(0, -1)) {
+      path = joinPath(path, part);
+      const stats = lstatSync(fsPath(path));
+      if (stats.isSymbolicLink()) throw Object.assign(new Error(`a symbolic link is in the way (links inside a destination or source are never followed): '${path}'`), { code: "ELOOP", path });
+      if (!stats.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, '${path}'`), { code: "ENOTDIR", path });
+    }
+  }
+
+  /**
+   * Opens the file `relative` for reading without following a link (a FIFO or device is opened
+   * without blocking; the caller checks what it got with fstat).
+   */
+  openRead(relative: string): number {
+    return this.#open(relative, O_RDONLY | O_NONBLOCK, 0);
+  }
+
+  /**
+   * Opens `relative` for reading, following links only while they stay beneath the held folder
+   * (openat2 `RESOLVE_BENEATH`: an absolute target or one that climbs out fails with EXDEV).
+   * Where that cannot be proven (no openat2), a link is not followed (ELOOP).
+   */
+  openReadInside(relative: string): number {
+    checkRelative(relative);
+    // An absolute link that names a place inside the folder (made with the folder's full path)
+    // is followed as the relative path it stands for; any other absolute link leaves.
+    for (let hop = 0; hop < 16; hop++) {
+      try {
+        return this.#openReadBeneath(relative);
+      } catch (error) {
+        if ((error as { code?: string }).code !== "EXDEV") throw error;
+        const inside = this.#insideTarget(relative);
+        if (inside === undefined) throw error;
+        relative = inside;
+      }
+    }
+    throw explainedError("ELOOP", "too many symbolic links on the way", this.pathOf(relative));
+  }
+
+  /** Where the link at `relative` points, relative to this folder, when it is an absolute path inside it. */
+  #insideTarget(relative: string): string | undefined {
+    let target: string;
+    try {
+      if (this.stat(relative)?.kind !== "link") return undefined;
+      target = this.readLink(relative);
+    } catch {
+      return undefined;
+    }
+    if (!target.startsWith("/")) return undefined;
+    let real: string;
+    try {
+      real = nameFromBytes(realpathSync(fsPath(this.path), { encoding: "buffer" }));
+    } catch {
+      return undefined;
+    }
+    const parts: string[] = [];
+    for (const part of target.split("/")) {
+      if (part === "" || part === ".") continue;
+      if (part === "..") parts.pop();
+      else parts.push(part);
+    }
+    const normal = `/${parts.join("/")}`;
+    for (const base of new Set([real, this.path.replace(/\/+$/, "")])) {
+      if (normal.startsWith(`${base}/`)) return normal.slice(base.length + 1);
+    }
+    return undefined;
+  }
+
+  #openReadBeneath(relative: string): number {
+    if (this.#at && !noOpenat2) {
+      const how = new BigUint64Array([BigInt(O_RDONLY | O_NONBLOCK | O_CLOEXEC), 0n, BigInt(RESOLVE_BENEATH)]);
+      const [path, howPointer] = this.#at.hold(cString(relative), new Uint8Array(how.buffer));
+      const fd = Number(this.#at.syscall4(SYS_OPENAT2, this.fd, path, howPointer, 24n));
+      if (fd >= 0) return fd;
+      const errno = this.#at.errno();
+      if (errno !== ENOSYS) {
+        if (errno === EXDEV) throw explainedError("EXDEV", `a symbolic link on the way leaves ${showName(this.path)}; not followed`, this.pathOf(relative));
+        throw this.#explain(errno, "cannot open", relative);
+      }
+      noOpenat2 = true;
+    }
+    return this.openRead(relative);
+  }
+
+  /** Opens an existing file for writing, without following a link. */
+  openWrite(relative: string): number {
+    return this.#open(relative, O_WRONLY, 0);
+  }
+
+  #open(relative: string, flags: number, mode: number): number {
+    if (!this.#at) {
+      this.#checkComponents(relative);
+      return openSync(fsPath(this.pathOf(relative)), flags | O_NOFOLLOW, mode);
+    }
+    const { dirfd, name } = this.#parent(relative);
+    const [namePointer] = this.#at.hold(name);
+    const fd = this.#at.openat(dirfd, namePointer, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) throw this.#explain(this.#at.errno(), "cannot open", relative);
+    return fd;
+  }
+
+  /**
+   * Makes the folder `relative` and any missing folder above it (`mode`, less the umask). A
+   * component that exists must be a real folder: a link or a file in the way is an error.
+   */
+  makeFolders(relative: string, mode = 0o777): void {
+    if (relative === "" || relative === ".") return;
+    checkRelative(relative);
+    let done = "";
+    for (const part of relative.split("/").filter(Boolean)) {
+      const next = done === "" ? part : `${done}/${part}`;
+      if (!this.#folders.has(next)) {
+        if (!this.#at) {
+          this.#checkComponents(`${next}/x`);
+          try {
+            mkdirSync(fsPath(this.pathOf(next)), mode);
+          } catch (error) {
+            if ((error as { code?: string }).code !== "EEXIST") throw error;
+          }
+          const stats = lstatSync(fsPath(this.pathOf(next)));
+          if (!stats.isDirectory()) throw Object.assign(new Error(`${stats.isSymbolicLink() ? "a symbolic link" : "a file"} is where a folder is needed`), { code: stats.isSymbolicLink() ? "ELOOP" : "ENOTDIR", path: this.pathOf(next) });
+        } else {
+          const dirfd = this.folderFd(done);
+          const [namePointer] = this.#at.hold(cString(part));
+          if (this.#at.mkdirat(dirfd, namePointer, mode) !== 0) {
+            const errno = this.#at.errno();
+            if (errno !== EEXIST) throw this.#explain(errno, "cannot make folder", next);
+          }
+          this.folderFd(next);
+        }
+      }
+      done = next;
+    }
+  }
+
+  /**
+   * A new, empty file that will become `relative` once complete: nameless where the file
+   * system can (`O_TMPFILE`), else under a hidden partial name beside it, created exclusively.
+   * Nothing is ever written under the final name before {@link placeNew}.
+   */
+  createNew(relative: string, mode: number): NewFile {
+    const folder = relative.includes("/") ? parentOf(relative) : "";
+    if (this.#at) {
+      const dirfd = this.folderFd(folder);
+      if (tmpfileWorks.get(this.dev) !== false) {
+        const [dot] = this.#at.hold(cString("."));
+        const fd = this.#at.openat(dirfd, dot, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+        if (fd >= 0) {
+          tmpfileWorks.set(this.dev, true);
+          return { fd, relative, partial: undefined };
+        }
+        const errno = this.#at.errno();
+        if (errno !== EOPNOTSUPP && errno !== EINVAL && errno !== 21 /* EISDIR: no O_TMPFILE support */) throw this.#explain(errno, "cannot create", relative);
+        tmpfileWorks.set(this.dev, false);
+      }
+    }
+    const partial = partialNameFor(relative);
+    const fd = this.#at ? this.#openCreate(partial, mode) : (this.#checkComponents(partial), openSync(fsPath(this.pathOf(partial)), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
+    livePartials.add(this.pathOf(partial));
+    return { fd, relative, partial };
+  }
+
+  #openCreate(relative: string, mode: number): number {
+    const { dirfd, name } = this.#parent(relative);
+    const [namePointer] = this.#at!.hold(name);
+    const fd = this.#at!.openat(dirfd, namePointer, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) throw this.#explain(this.#at!.errno(), "cannot create", relative);
+    return fd;
+  }
+
+  /**
+   * Puts a complete new file under its final name. Never replaces what is there unless
+   * `replace` (then the entry at the final name is replaced as it is, a link included, never
+   * written through).
+   * @throws EEXIST when something is at the final name and `replace` is false.
+   */
+  placeNew(file: NewFile, replace: boolean): void {
+    if (file.partial === undefined) {
+      const at = this.#at!;
+      const { dirfd, name } = this.#parent(file.relative);
+      const source = cString(`/proc/self/fd/${file.fd}`);
+      if (!replace) {
+        const [from, to] = at.hold(source, name);
+        if (at.linkat(AT_FDCWD, from, dirfd, to, AT_SYMLINK_FOLLOW) !== 0) throw this.#explain(at.errno(), "cannot put in place", file.relative);
+        return;
+      }
+      // Linked under a partial name first, then renamed over whatever is there.
+      const partial = partialNameFor(file.relative);
+      const { name: partialName } = this.#parent(partial);
+      const [from, to] = at.hold(source, partialName);
+      if (at.linkat(AT_FDCWD, from, dirfd, to, AT_SYMLINK_FOLLOW) !== 0) throw this.#explain(at.errno(), "cannot put in place", file.relative);
+      this.rename(partial, file.relative, true);
+      return;
+    }
+    this.rename(file.partial, file.relative, replace);
+    livePartials.delete(this.pathOf(file.partial));
+  }
+
+  /** Removes what {@link createNew} made, if it has a name (a nameless file vanishes when closed). */
+  discardNew(file: NewFile): void {
+    if (file.partial === undefined) return;
+    try {
+      this.remove(file.partial);
+    } finally {
+      livePartials.delete(this.pathOf(file.partial));
+    }
+  }
+
+  /**
+   * Renames `from` to `to` (both relative), never replacing unless `replace`.
+   * @throws EEXIST when `to` exists and `replace` is false.
+   */
+  rename(from: string, to: string, replace: boolean): void {
+    if (!this.#at) {
+      this.#checkComponents(from);
+      this.#checkComponents(to);
+      if (replace) renameSync(fsPath(this.pathOf(from)), fsPath(this.pathOf(to)));
+      else renameNoReplace(this.pathOf(from), this.pathOf(to));
+      return;
+    }
+    const a = this.#parent(from);
+    const b = this.#parent(to);
+    const [fromName, toName] = this.#at.hold(a.name, b.name);
+    if (this.#at.renameat2(a.dirfd, fromName, b.dirfd, toName, replace ? 0 : RENAME_NOREPLACE) === 0) return;
+    const errno = this.#at.errno();
+    if ((errno === EINVAL || errno === ENOSYS) && !replace) {
+      // A file system without RENAME_NOREPLACE: check, then rename (two steps).
+      if (this.stat(to) !== undefined) throw failure(EEXIST, "already exists", this.pathOf(to));
+      if (this.#at.renameat2(a.dirfd, fromName, b.dirfd, toName, 0) === 0) return;
+    }
+    throw this.#explain(this.#at.errno(), "cannot rename", to);
+  }
+
+  /** Removes a file or link (never what a link points to). */
+  remove(relative: string): void {
+    if (!this.#at) {
+      this.#checkComponents(relative);
+      unlinkSync(fsPath(this.pathOf(relative)));
+      return;
+    }
+    const { dirfd, name } = this.#parent(relative);
+    const [namePointer] = this.#at.hold(name);
+    if (this.#at.unlinkat(dirfd, namePointer, 0) !== 0) throw this.#explain(this.#at.errno(), "cannot remove", relative);
+  }
+
+  /** Removes an empty folder. */
+  removeFolder(relative: string): void {
+    this.forget(relative);
+    if (!this.#at) {
+      this.#checkComponents(relative);
+      rmdirSync(fsPath(this.pathOf(relative)));
+      return;
+    }
+    const { dirfd, name } = this.#parent(relative);
+    const [namePointer] = this.#at.hold(name);
+    if (this.#at.unlinkat(dirfd, namePointer, AT_REMOVEDIR) !== 0) throw this.#explain(this.#at.errno(), "cannot remove folder", relative);
+  }
+
+  /** The target of the link `relative`, as a name (bytes kept). */
+  readLink(relative: string): string {
+    if (!this.#at) {
+      this.#checkComponents(relative);
+      return nameFromBytes(readlinkSync(fsPath(this.pathOf(relative)), { encoding: "buffer" }));
+    }
+    const { dirfd, name } = this.#parent(relative);
+    const buffer = new Uint8Array(4096);
+    const [namePointer, bufferPointer] = this.#at.hold(name, buffer);
+    const n = Number(this.#at.readlinkat(dirfd, namePointer, bufferPointer, BigInt(buffer.length)));
+    if (n < 0) throw this.#explain(this.#at.errno(), "cannot read link", relative);
+    return nameFromBytes(buffer.subarray(0, n));
+  }
+
+  /** Makes a symbolic link `relative` → `target` (the target is stored as it is, never resolved). */
+  makeLink(target: string, relative: string): void {
+    if (!this.#at) {
+      this.#checkComponents(relative);
+      symlinkSync(fsPath(target), fsPath(this.pathOf(relative)));
+      return;
+    }
+    const { dirfd, name } = this.#parent(relative);
+    const [targetPointer, namePointer] = this.#at.hold(cString(target), name);
+    if (this.#at.symlinkat(targetPointer, dirfd, namePointer) !== 0) throw this.#explain(this.#at.errno(), "cannot make link", relative);
+  }
+
+  /** Makes a hard link `relative` to the file open as `fd` (`linkat` through /proc). */
+  linkFd(fd: number, relative: string): void {
+    if (!this.#at) throw Object.assign(new Error("hard links by descriptor are not available here"), { code: "ENOTSUP" });
+    const { dirfd, name } = this.#parent(relative);
+    const [from, to] = this.#at.hold(cString(`/proc/self/fd/${fd}`), name);
+    if (this.#at.linkat(AT_FDCWD, from, dirfd, to, AT_SYMLINK_FOLLOW) !== 0) throw this.#explain(this.#at.errno(), "cannot link", relative);
+  }
+
+  /**
+   * The entries of the folder `relative`, sorted in byte order, without `.` and `..`. Names are
+   * read as bytes (lib/core/names.ts).
+   */
+  list(relative: string): FolderEntry[] {
+    if (!this.#at) {
+      this.#checkComponents(`${relative}/x`);
+      const raw = readdirSync(fsPath(this.pathOf(relative)), { encoding: "buffer" }) as unknown as Buffer[];
+      return raw.map((b) => ({ name: nameFromBytes(b), kind: undefined as EntryKind | undefined })).sort((x, y) => compareUtf8(x.name, y.name));
+    }
+    // A descriptor of its own: the held one's reading position must not move.
+    let fd: number;
+    try {
+      fd = openFolderBeneath(this.folderFd(relative), ".");
+    } catch (error) {
+      throw Object.assign(error as Error, { message: `cannot list folder: ${(error as Error).message}` });
+    }
+    if (fd < 0) throw this.#explain(-fd, "cannot list folder", relative);
+    try {
+      return listDescriptor(fd, this.pathOf(relative));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Closes every descriptor it holds. */
+  close(): void {
+    for (const fd of this.#folders.values()) closeSync(fd);
+    this.#folders.clear();
+    if (this.fd >= 0) closeSync(this.fd);
+  }
+}
+
+/** Whether O_TMPFILE worked on a device (learned on first use; exFAT and FUSE have none). */
+const tmpfileWorks = new Map<string, boolean>();
+
+/** A file being written by {@link HeldFolder.createNew}. */
+export interface NewFile {
+  /** Open for writing. */
+  fd: number;
+  /** The final name it will get, relative to the held folder. */
+  relative: string;
+  /** The hidden partial name it has meanwhile, relative; undefined for a nameless file. */
+  partial: string | undefined;
+}
+
+/** `.<name>.<8 hex>.partial` beside `relative`. */
+export function partialNameFor(relative: string): string {
+  const folder = relative.includes("/") ? `${parentOf(relative)}/` : "";
+  return `${folder}.${baseOf(relative)}.${randomBytes(4).toString("hex")}.partial`;
+}
+
+/** Matches a partial name and gives the final name it was for. */
+export function finalNameOfPartial(name: string): string | undefined {
+  return /^\.(.+)\.[0-9a-f]{8}\.partial$/s.exec(name)?.[1];
+}
+
+/** Absolute paths of named partial files being written now, for a signal handler. */
+const livePartials = new Set<string>();
+
+/** Removes every named partial file still being written (Ctrl-C); returns how many. */
+export function removeNewPartials(): number {
+  let removed = 0;
+  for (const path of livePartials) {
+    try {
+      unlinkSync(fsPath(path));
+      removed++;
+    } catch {
+      // keep going: remove what can be removed
+    }
+  }
+  livePartials.clear();
+  return removed;
+}
+
+const dentsBuffer = new Uint8Array(64 << 10);
+
+/** Every entry of an open folder (getdents64), sorted in byte order. */
+function listDescriptor(fd: number, path: string): FolderEntry[] {
+  const at = atCalls()!;
+  const out: FolderEntry[] = [];
+  const view = new DataView(dentsBuffer.buffer);
+  for (;;) {
+    const [bufferPointer] = at.hold(dentsBuffer);
+    const n = Number(at.getdents64(fd, bufferPointer, BigInt(dentsBuffer.length)));
+    if (n < 0) throw failure(at.errno(), "cannot list folder", path);
+    if (n === 0) break;
+    for (let offset = 0; offset < n; ) {
+      const length = view.getUint16(offset + 16, true);
+      const type = dentsBuffer[offset + 18]!;
+      let end = offset + 19;
+      while (dentsBuffer[end] !== 0) end++;
+      const bytes = dentsBuffer.subarray(offset + 19, end);
+      offset += length;
+      if ((bytes.length === 1 && bytes[0] === 0x2e) || (bytes.length === 2 && bytes[0] === 0x2e && bytes[1] === 0x2e)) continue;
+      out.push({ name: nameFromBytes(bytes), kind: DT_KINDS[type], cName: dentsBuffer.slice(offset - length + 19, end + 1) });
+    }
+  }
+  return out.sort((x, y) => compareUtf8(x.name, y.name));
+}
+
+/** The state of an open descriptor. */
+export function statFd(fd: number): EntryStat {
+  return entryStatOf(fstatSync(fd));
+}
