@@ -4,7 +4,7 @@
  * hand its verified digests to the generation it writes.
  */
 import { expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
@@ -14,7 +14,7 @@ import { hashChoice } from "../lib/offload/dispatch_log.ts";
 import { Output } from "../lib/cli/output.ts";
 import { createGeneration, type KnownDigest } from "../lib/mhl/create.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
-import { randomBytes, tempDir } from "./helpers.ts";
+import { randomBytes, run, tempDir } from "./helpers.ts";
 
 const quiet = () => new MhlLog({ output: new Output() });
 
@@ -74,7 +74,7 @@ test("known digests are found for a path written in another Unicode normalizatio
   expect(text).toContain(">mhl-verify</tool>");
 });
 
-test("an offload's records give every verified file's digests to the generation (no third read), named dispatchcopy", async () => {
+test("an offload's generation seals the digests compared at read-back (no third read), and never a copy changed since", async () => {
   const dir = tempDir("mhl-known-offload-");
   const source = join(dir, "A001");
   mkdirSync(join(source, "CLIPS"), { recursive: true });
@@ -86,12 +86,12 @@ test("an offload's records give every verified file's digests to the generation 
   const plan = planOffload(source, destinations, { ignore, overwrite: false });
   const choices = [hashChoice("xxh64"), hashChoice("md5")];
   const result = await runOffload(plan, {
-    algorithms: choices.map((c) => c.algorithm), verify: "dest", overwrite: false, jobs: 2, ignore, flush: () => false, resume: false,
+    algorithms: choices.map((c) => c.algorithm), verify: "dest", overwrite: false, jobs: 2, ignore, flush: () => true,
   });
   expect(result.completeRoots).toEqual(destinations);
   for (const root of destinations) {
-    // the copy keeps the source's mtime (to the millisecond): every file is still described
-    const known = knownDigestsFor(root, result.files);
+    const { known, changed } = knownDigestsFor(root, result.files);
+    expect(changed).toEqual([]);
     expect([...known.keys()].sort()).toEqual(["CLIPS/A001C001.mov", "CLIPS/A001C002.mov", "meta.xml"]);
     for (const [path, digest] of known) {
       const s = statSync(join(root, path));
@@ -99,29 +99,34 @@ test("an offload's records give every verified file's digests to the generation 
       expect(digest.hexes.get("xxh64")).toBe((await hashPath(join(root, path), ["xxh64"])).hexes.get("xxh64")!);
     }
   }
-  // a destination file changed after its copy was verified is left out, so it will be hashed
-  writeFileSync(join(destinations[1]!, "meta.xml"), "<clap/>");
-  expect([...knownDigestsFor(destinations[1]!, result.files).keys()].sort()).toEqual(["CLIPS/A001C001.mov", "CLIPS/A001C002.mov"]);
 
-  // Proof that the generation takes the offload's digests instead of reading the file: new bytes
-  // of the same length, with the size and mtime the copy left, are not seen.
-  const planted = join(destinations[0]!, "CLIPS", "A001C002.mov");
+  // A copy changed after it was read back, even with its size and mtime put back as they were
+  // (its change time and content moved on), is not sealed: that destination gets no generation.
+  const planted = join(destinations[1]!, "CLIPS", "A001C002.mov");
   const before = statSync(planted);
-  const sourceXxh64 = (await hashPath(join(source, "CLIPS", "A001C002.mov"), ["xxh64"])).hexes.get("xxh64")!;
   writeFileSync(planted, randomBytes(1000, 9));
   utimesSync(planted, before.atime, before.mtime);
-  expect(statSync(planted).mtimeMs).toBe(before.mtimeMs);
+  expect(knownDigestsFor(destinations[1]!, result.files).changed).toEqual(["CLIPS/A001C002.mov"]);
 
+  // The other's copies are not read again for its generation: their pages, dropped by the
+  // read-back, are still not cached after it.
+  const fincore = Bun.which("fincore");
+  const evict = (path: string) => run(["dd", `if=${path}`, "iflag=nocache", "count=0", "status=none"]);
+  for (const path of ["CLIPS/A001C001.mov", "CLIPS/A001C002.mov", "meta.xml"]) evict(join(destinations[0]!, path));
   const problems = await writeOffloadRecords({ mhlRoots: destinations, output: new Output() }, result.files, choices);
-  expect(problems).toEqual([]);
-  for (const root of destinations) {
-    const text = onlyGeneration(root);
-    expect(text).toMatch(/<tool version="[^"]+">dispatchcopy<\/tool>/);
-    for (const path of ["CLIPS/A001C001.mov", "meta.xml"]) {
-      const hexes = (await hashPath(join(root, path), ["md5", "xxh64"])).hexes;
-      expect([recorded(text, path, "md5"), recorded(text, path, "xxh64")]).toEqual([hexes.get("md5"), hexes.get("xxh64")]);
-    }
+  expect(problems.map((p) => p.message)).toEqual([
+    `${destinations[1]}/CLIPS/A001C002.mov: changed after it was verified; not sealed into an ASC MHL`,
+    `${destinations[1]}: ASC MHL generation not written: files changed after they were verified`,
+  ]);
+  expect(existsSync(join(destinations[1]!, "ascmhl"))).toBe(false);
+  if (fincore) {
+    const resident = run([fincore, "--bytes", "--noheadings", "--output", "RES", join(destinations[0]!, "CLIPS", "A001C001.mov")]).stdout.trim();
+    expect(resident).toBe("0");
   }
-  expect(recorded(onlyGeneration(destinations[0]!), "CLIPS/A001C002.mov", "xxh64")).toBe(sourceXxh64);
-  expect(sourceXxh64).not.toBe((await hashPath(planted, ["xxh64"])).hexes.get("xxh64")!);
+  const text = onlyGeneration(destinations[0]!);
+  expect(text).toMatch(/<tool version="[^"]+">dispatchcopy<\/tool>/);
+  for (const path of ["CLIPS/A001C001.mov", "CLIPS/A001C002.mov", "meta.xml"]) {
+    const hexes = (await hashPath(join(source, path), ["md5", "xxh64"])).hexes;
+    expect([recorded(text, path, "md5"), recorded(text, path, "xxh64")]).toEqual([hexes.get("md5"), hexes.get("xxh64")]);
+  }
 });

@@ -4,54 +4,67 @@
  * Takes Offload Manager's pfndispatchcopy arguments and prints its log lines (-v); `-r` offloads
  * a whole card to several drives, with an ASC MHL generation, a sum file and a JSON report.
  */
-import { statSync } from "node:fs";
-import { basename, join } from "node:path";
-import { defineCommand } from "citty";
-import { CliError, usageError } from "../lib/core/errors.ts";
+import { realpathSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
+import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
+import { showName } from "../lib/core/names.ts";
 import { formatBytes, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
+import { VERSION } from "../lib/core/version.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
 import { ENGINES } from "../lib/hash/hasher.ts";
-import { copyFile, VERIFY_MODES, type VerifyMode } from "../lib/offload/copy.ts";
-import { exitCodeOf, GOOD, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
+import { HeldFolder } from "../lib/io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../lib/io/ignore.ts";
-import { parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
+import { LINK_POLICIES, type LinkPolicy, type SpecialPolicy } from "../lib/io/walk.ts";
+import { copyFile, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "../lib/offload/copy.ts";
+import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
+import { judgeOffload } from "../lib/offload/summary.ts";
+import { parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
-import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "dispatchcopy";
 
+const ARGS = {
+  verbose: { type: "boolean", alias: "v", description: "Log as Offload Manager does (INFO: lines on stderr)" },
+  keep: { type: "boolean", alias: "k", description: "Keep the source (always: dispatchcopy never moves)" },
+  "file-size": { type: "string", description: "Refuse a source that is not exactly N bytes (-f_size N)", valueHint: "N" },
+  "buffer-size": { type: "string", description: "Bytes per read and write (-b N; default 256KiB)", valueHint: "SIZE" },
+  verify: { type: "string", description: `After the copy: ${VERIFY_MODES.join(", ")} (default dest: read every copy back from the device)`, valueHint: "MODE" },
+  overwrite: { type: "boolean", description: "Replace existing destination entries (never done otherwise; never through a link)" },
+  recursive: { type: "boolean", alias: "r", description: "SOURCE is a folder (a card): offload all of it" },
+  jobs: { type: "string", description: "Files copied at once in -r mode (default 1)", valueHint: "N" },
+  mhl: { type: "boolean", default: true, description: "With -r: write an ASC MHL generation into each complete destination (--no-mhl: don't)" },
+  sums: { type: "string", description: "With -r: write a sum file of the first -t hash (relative paths)", valueHint: "FILE" },
+  report: { type: "string", description: "Write a JSON report of every file and destination", valueHint: "FILE" },
+  resume: { type: "boolean", description: "With -r: finish an interrupted offload (what is in place is read back and compared, the rest copied)" },
+  "dry-run": { type: "boolean", description: "List what would be copied and the space needed; copy nothing" },
+  "rate-limit": { type: "string", description: "Read at most this fast, e.g. 200MB/s", valueHint: "RATE" },
+  rename: { type: "string", description: "With -r: rename files, s/REGEX/REPLACEMENT/[gi]", valueHint: "EXPR" },
+  links: { type: "string", description: "With -r: symbolic links in the card: follow (default: a link to a file inside the card is copied as that file; one that leaves the card fails), copy (recreated as links), skip", valueHint: "POLICY" },
+  special: { type: "string", description: "With -r: FIFOs, sockets and devices in the card: fail (default: named, exit 2) or skip", valueHint: "POLICY" },
+  "keep-owner": { type: "boolean", description: "Give each copy the source's owner and group (as root)" },
+  "keep-special-bits": { type: "boolean", description: "Keep setuid, setgid and sticky bits (only with --keep-owner)" },
+  json: { type: "boolean", description: "Print JSON events on stdout (start, progress, file-done, verified, error, summary)" },
+  progress: { type: "boolean", description: "Show progress on stderr even when it is not a terminal" },
+  ignore: { type: "string", description: "With -r: comma-separated patterns to leave out (added to the defaults)", valueHint: "PATTERNS" },
+  "default-ignores": { type: "boolean", default: true, description: `With -r: leave out ${DEFAULT_IGNORES.join(" ")}` },
+  engine: { type: "string", description: `Hash engine: auto, ${ENGINES.join(", ")}`, valueHint: "NAME" },
+} as const satisfies ArgsDef;
+
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Copy a file or a card to several destinations, hash in flight, verify every copy from the device." },
-  args: {
-    verbose: { type: "boolean", alias: "v", description: "Log as Offload Manager does (INFO: lines on stderr)" },
-    keep: { type: "boolean", alias: "k", description: "Keep the source (always: dispatchcopy never moves)" },
-    "file-size": { type: "string", description: "Refuse a source that is not exactly N bytes (-f_size N)", valueHint: "N" },
-    "buffer-size": { type: "string", description: "Bytes per read and write (-b N; default 256KiB)", valueHint: "SIZE" },
-    verify: { type: "string", description: `After the copy: ${VERIFY_MODES.join(", ")} (default dest: read every copy back from the device)`, valueHint: "MODE" },
-    overwrite: { type: "boolean", description: "Replace existing destination files (never done otherwise)" },
-    recursive: { type: "boolean", alias: "r", description: "SOURCE is a folder (a card): offload all of it" },
-    jobs: { type: "string", description: "Files copied at once in -r mode (default 1)", valueHint: "N" },
-    mhl: { type: "boolean", default: true, description: "With -r: write an ASC MHL generation into each destination (--no-mhl: don't)" },
-    sums: { type: "string", description: "With -r: write a sum file of the first -t hash (relative paths)", valueHint: "FILE" },
-    report: { type: "string", description: "Write a JSON report of every file and destination", valueHint: "FILE" },
-    resume: { type: "boolean", description: "With -r: skip files an interrupted run already verified (journal in each destination)" },
-    "dry-run": { type: "boolean", description: "List what would be copied and the space needed; copy nothing" },
-    "rate-limit": { type: "string", description: "Read at most this fast, e.g. 200MB/s", valueHint: "RATE" },
-    rename: { type: "string", description: "With -r: rename files, s/REGEX/REPLACEMENT/[gi]", valueHint: "EXPR" },
-    json: { type: "boolean", description: "Print JSON events on stdout (start, progress, file-done, verified, error, summary)" },
-    progress: { type: "boolean", description: "Show progress on stderr even when it is not a terminal" },
-    ignore: { type: "string", description: "With -r: comma-separated patterns to leave out (added to the defaults)", valueHint: "PATTERNS" },
-    "default-ignores": { type: "boolean", default: true, description: `With -r: leave out ${DEFAULT_IGNORES.join(" ")}` },
-    engine: { type: "string", description: `Hash engine: auto, ${ENGINES.join(", ")}`, valueHint: "NAME" },
-  },
+  args: ARGS,
 });
 
-const EPILOGUE = `pfndispatchcopy arguments, as in Offload Manager's logs:
+const EPILOGUE = `USAGE: dispatchcopy [OPTIONS] SOURCE DEST...        (a file: DEST is a file or a folder)
+       dispatchcopy -r [OPTIONS] CARD DEST...       (a folder, to one folder per DEST)
+
+pfndispatchcopy arguments, as in Offload Manager's logs:
   -t ALGO            xxh64be (default), xxh64, xxh3, xxh128, md5, sha1, sha256, blake3, c4;
                      repeat for several (one read). xxh64 prints little-endian, as
                      Offload Manager does; xxh64be big-endian. Also --hash ALGO.
@@ -60,17 +73,21 @@ const EPILOGUE = `pfndispatchcopy arguments, as in Offload Manager's logs:
   -noflush_dest PATH no fsync for destinations below PATH; also --no-flush PATH
   -k                 accepted; the source is always kept
 
-Every destination is written under .<name>.<random>.partial, flushed, renamed into
-place (never over an existing file unless --overwrite; an identical existing file is
-reported as present), then read back from the device (its pages dropped from the
-cache first) and compared with the source's digests. A failing destination is
-dropped and the others finish.
+Every copy is written without a name (or under .<name>.<random>.partial), flushed, put in
+place (never over an existing entry unless --overwrite, never through a symbolic link; an
+identical existing file is read back and reported as present), then read back from the
+device (its pages dropped from the cache first) and compared with the source's digests. A
+failing destination is dropped and the others finish. Copies get the source's times and
+permission bits less the umask; never setuid, setgid or sticky bits, unless
+--keep-owner --keep-special-bits. A destination that is the source, inside it or holding
+it, or two destinations that are one folder, are refused.
 
 Exit codes:
-  0  every destination verified (or already held an identical file)
+  0  every destination holds every file, verified (or already held an identical one)
   1  a destination read back differently from the source (verification failed)
-  2  usage error, unreadable or changing source, or a destination that could not
-     be written, flushed or read back`;
+  2  usage error; a source entry that could not be copied; a destination that could not
+     be written, flushed, read back or given its ASC MHL; files that appeared in the
+     source or a destination during the run (each is named on stderr)`;
 
 /** Offload Manager's single-dash long options and the repeatable ones, taken out before citty parses the rest. */
 function splitArgs(raw: string[]): { rest: string[]; hashes: string[]; noFlush: string[] } {
@@ -89,61 +106,105 @@ function splitArgs(raw: string[]): { rest: string[]; hashes: string[]; noFlush: 
   return { rest, hashes, noFlush };
 }
 
+type Args = ParsedArgs<typeof ARGS>;
+
 function isUnder(path: string, folder: string): boolean {
   const f = folder.replace(/\/+$/, "");
   return path === f || path.startsWith(`${f}/`);
 }
 
-async function main(args: Record<string, unknown>, split: ReturnType<typeof splitArgs>): Promise<number> {
-  const operands = (args._ as string[]) ?? [];
-  if (operands.length < 2) throw usageError("give a SOURCE and at least one DEST; see 'dispatchcopy --help'");
-  const [source, ...destinations] = operands as [string, ...string[]];
+/** What the user can do about a failure: the library states the problem, the tool knows the flags. */
+function advice(d: DestinationOutcome): string | undefined {
+  return d.kind === "exists" ? "; use --overwrite to replace it" : undefined;
+}
+
+interface Settings {
+  choices: HashChoice[];
+  algorithms: HashChoice["algorithm"][];
+  hasher: HasherOptions;
+  verify: VerifyMode;
+  chunkSize: number | undefined;
+  rateLimit: number | undefined;
+  flush: (path: string) => boolean;
+  modes: ModePolicy;
+  out: Output;
+  info: (line: string) => void;
+  event: (e: Record<string, unknown>) => void;
+}
+
+function settingsOf(args: Args, split: ReturnType<typeof splitArgs>): Settings {
   const choices: HashChoice[] = (split.hashes.length ? split.hashes : ["xxh64be"]).map(hashChoice);
   const algorithms = [...new Set(choices.map((c) => c.algorithm))];
   const engine = parseEngine(args.engine as string | undefined);
   assertEngineSupports(algorithms, engine);
-  const hasher: HasherOptions = { engine };
-  const verify = ((args.verify as string | undefined) ?? "dest") as VerifyMode;
+  const verify = (args.verify ?? "dest") as VerifyMode;
   if (!VERIFY_MODES.includes(verify)) throw usageError(`invalid --verify '${verify}'; use one of: ${VERIFY_MODES.join(", ")}`);
   const chunkSize = args["buffer-size"] === undefined ? undefined : parseSize(String(args["buffer-size"]), "buffer size");
   if (chunkSize !== undefined && (chunkSize < 4096 || chunkSize > 64 << 20)) throw usageError(`buffer size ${chunkSize} is out of range; use 4KiB to 64MiB`);
-  const rateLimit = args["rate-limit"] === undefined ? undefined : parseByteRate(String(args["rate-limit"]), "--rate-limit");
-  const flush = (path: string) => !split.noFlush.some((folder) => isUnder(path, folder));
-  const verbose = Boolean(args.verbose);
-  const json = Boolean(args.json);
+  if (args["keep-special-bits"] && !args["keep-owner"]) throw usageError("--keep-special-bits needs --keep-owner: setuid and setgid bits are kept only with the owner they belong to");
   const out = new Output();
-  const info = (line: string) => verbose && out.error(`INFO: ${line}`);
-  const event = (e: Record<string, unknown>) => json && out.data(`${JSON.stringify(e)}\n`);
+  return {
+    choices, algorithms, hasher: { engine }, verify, chunkSize,
+    rateLimit: args["rate-limit"] === undefined ? undefined : parseByteRate(String(args["rate-limit"]), "--rate-limit"),
+    flush: (path) => !split.noFlush.some((folder) => isUnder(path, folder)),
+    modes: { umask: process.umask(), keepOwner: Boolean(args["keep-owner"]), keepSpecialBits: Boolean(args["keep-special-bits"]) },
+    out,
+    info: (line) => args.verbose && out.error(`INFO: ${line}`),
+    event: (e) => args.json && out.data(`${JSON.stringify(e)}\n`),
+  };
+}
 
+async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<number> {
+  const operands = args._ ?? [];
+  if (operands.length < 2) throw usageError("give a SOURCE and at least one DEST; see 'dispatchcopy --help'");
+  const [source, ...destinations] = operands as [string, ...string[]];
+  const settings = settingsOf(args, split);
   let sourceStats;
   try {
     sourceStats = statSync(source);
   } catch (error) {
-    throw new CliError(`cannot read the source: ${(error as { code?: string }).code === "ENOENT" ? "No such file or directory" : (error as Error).message}`, { path: source });
+    throw new CliError(`cannot read the source: ${describeSystemError(error)}`, { path: source });
   }
-
   if (sourceStats.isDirectory()) {
     if (!args.recursive) throw new CliError("is a folder; use -r to offload a folder", { path: source });
-    return offloadTree(source, destinations, { args, split, choices, algorithms, hasher, verify, chunkSize, rateLimit, flush, out, info, event });
+    return offloadTree(source, destinations, args, settings);
   }
+  return copyOneFile(source, destinations, args, settings);
+}
 
-  // File mode: DEST is a file path, or an existing folder to copy into.
-  const targets = destinations.map((dest) => {
-    let path = dest;
+/** File mode: each DEST is a file path, or an existing folder to copy into. */
+async function copyOneFile(source: string, destinations: string[], args: Args, s: Settings): Promise<number> {
+  const { out, info, event } = s;
+  // The source is the file the user named, links in its path followed.
+  const real = realpathSync(source);
+  const sourceFolder = HeldFolder.open(dirname(real));
+  const held: HeldFolder[] = [sourceFolder];
+  const targets: CopyTarget[] = [];
+  const unusable: DestinationOutcome[] = [];
+  for (const dest of destinations) {
+    let folder = dest;
+    let name = basename(source);
     try {
-      if (statSync(dest).isDirectory()) path = join(dest, basename(source));
+      if (!statSync(dest).isDirectory()) throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
     } catch {
-      // a new file name
+      folder = dirname(dest);
+      name = basename(dest);
     }
-    return { path, flush: flush(path) };
-  });
+    try {
+      const h = HeldFolder.open(folder);
+      held.push(h);
+      targets.push({ folder: h, relative: name, flush: s.flush(join(folder, name)) });
+    } catch (error) {
+      unusable.push({ path: join(folder, name), status: "failed", reason: `its folder cannot be used: ${describeSystemError(error)}` });
+    }
+  }
   const expectedSize = args["file-size"] === undefined ? undefined : parseCount(String(args["file-size"]), "-f_size", 0);
-  const progress = new Progress({ enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !verbose && !json), totalFiles: 1, totalBytes: sourceStats.size });
-  info(`copying ${source}...`);
-  event({ event: "start", source, destinations: targets.map((t) => t.path), files: 1, bytes: sourceStats.size });
+  const progress = new Progress({ enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json), totalFiles: 1, totalBytes: statSync(real).size });
+  info(`copying ${showName(source)}...`);
+  event({ event: "start", source, destinations: [...targets.map((t) => t.folder.pathOf(t.relative)), ...unusable.map((u) => u.path)], files: 1, bytes: statSync(real).size });
   let lastLog = performance.now();
-  const outcome = await copyFile(source, targets, {
-    algorithms, hasher, chunkSize, verify, overwrite: Boolean(args.overwrite), expectedSize, rateLimit,
+  const outcome = await copyFile({ folder: sourceFolder, relative: basename(real) }, targets, {
+    algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite: Boolean(args.overwrite), expectedSize, rateLimit: s.rateLimit, modes: s.modes,
     onProgress: (copied, total) => {
       const now = performance.now();
       if (now - lastLog >= 1000) {
@@ -153,76 +214,91 @@ async function main(args: Record<string, unknown>, split: ReturnType<typeof spli
       }
     },
   });
+  for (const h of held) h.close();
+  outcome.destinations.push(...unusable);
   progress.fileDone(outcome.size);
   progress.finish();
   if (outcome.sourceError) {
-    out.error(`${TOOL}: ${source}: ${outcome.sourceError}`);
+    out.error(`${TOOL}: ${showName(source)}: ${outcome.sourceError}`);
     event({ event: "error", source, error: outcome.sourceError });
   } else {
     info(`copied ${outcome.size} of ${outcome.size} bytes`);
-    for (const choice of choices) info(`hash ${hashLabel(choice, outcome.hexes.get(choice.algorithm)!)}`);
+    for (const choice of s.choices) info(`hash ${hashLabel(choice, outcome.hexes.get(choice.algorithm)!)}`);
     info(speedLine(outcome.size, outcome.copySeconds));
   }
   for (const d of outcome.destinations) {
-    if (GOOD.has(d.status) && !outcome.sourceError) {
-      info(`Copy completed successfully for destination file${expectedSize !== undefined || verify !== "none" ? " with file size check" : ""} (${d.path})`);
+    if ((d.status === "verified" || d.status === "present" || d.status === "size-checked" || d.status === "copied") && !outcome.sourceError) {
+      info(`Copy completed successfully for destination file${expectedSize !== undefined || s.verify !== "none" ? " with file size check" : ""} (${showName(d.path)})`);
     }
   }
   if (!outcome.sourceError && outcome.destinations.some((d) => d.status !== "failed")) {
     info("moving files in place..");
     info("flushing files");
   }
-  reportDestinations(TOOL, outcome.destinations, choices, outcome.hexes, { out, info, event }, source);
+  reportDestinations(TOOL, outcome.destinations, s.choices, outcome.hexes, { out, info, event }, source, advice);
   info("done.");
-  event({ event: "summary", source, exitCode: exitCodeOf(outcome.destinations) });
-  if (args.report) await writeOffloadRecords({ report: String(args.report), output: out }, [{ file: { relativePath: basename(source), destinationPath: basename(source), source, size: outcome.size, mtimeMs: sourceStats.mtimeMs }, result: { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) } }], choices);
+  const code = exitCodeOf(outcome.destinations);
+  if (args.report) {
+    const name = basename(real);
+    const file: PlannedFile = { relativePath: name, destinationPath: name, source, size: outcome.size, mtimeMs: sourceStatsMtime(real) };
+    const result: FileResult = { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) };
+    const problems = await writeOffloadRecords({ report: String(args.report), output: out }, [{ file, result }], s.choices);
+    for (const p of problems) out.error(`${TOOL}: ${p.message}`);
+    if (problems.length && code === 0) return finish(out, event, source, 2);
+  }
+  return finish(out, event, source, code);
+}
+
+function sourceStatsMtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function finish(out: Output, event: Settings["event"], source: string, code: number): number {
+  event({ event: "summary", source, exitCode: code });
   out.flush();
-  return exitCodeOf(outcome.destinations);
+  return code;
 }
 
-interface TreeContext {
-  args: Record<string, unknown>;
-  split: ReturnType<typeof splitArgs>;
-  choices: HashChoice[];
-  algorithms: ReturnType<typeof hashChoice>["algorithm"][];
-  hasher: HasherOptions;
-  verify: VerifyMode;
-  chunkSize: number | undefined;
-  rateLimit: number | undefined;
-  flush: (path: string) => boolean;
-  out: Output;
-  info: (line: string) => void;
-  event: (e: Record<string, unknown>) => void;
-}
-
-async function offloadTree(source: string, destinations: string[], ctx: TreeContext): Promise<number> {
-  const { args, out, info, event } = ctx;
+/** Tree mode: a card to one folder per destination. */
+async function offloadTree(source: string, destinations: string[], args: Args, s: Settings): Promise<number> {
+  const { out, info, event } = s;
   const ignore = new IgnoreList([
     ...(args["default-ignores"] === false ? [] : DEFAULT_IGNORES),
     ...String(args.ignore ?? "").split(",").map((p) => p.trim()).filter(Boolean),
   ]);
-  const rename = args.rename === undefined ? undefined : parseRename(String(args.rename));
+  const links = (args.links ?? "follow") as LinkPolicy;
+  if (!LINK_POLICIES.includes(links)) throw usageError(`invalid --links '${links}'; use one of: ${LINK_POLICIES.join(", ")}`);
+  const special = (args.special ?? "fail") as SpecialPolicy;
+  if (special !== "fail" && special !== "skip") throw usageError(`invalid --special '${special}'; use fail or skip`);
   const overwrite = Boolean(args.overwrite);
-  const plan = planOffload(source, destinations, { ignore, rename, overwrite });
-  for (const p of plan.problems) out.error(`${TOOL}: ${p.path}: ${p.message}`);
-  const short = plan.space.filter((s) => s.needed > s.available);
+  let plan;
+  try {
+    const rename = args.rename === undefined ? undefined : parseRename(String(args.rename));
+    plan = planOffload(source, destinations, { ignore, rename, overwrite, links, special });
+  } catch (error) {
+    if ((error as { code?: string }).code === "ERENAME") throw usageError(`--rename: ${(error as Error).message}`);
+    throw error;
+  }
+  for (const p of plan.problems) out.error(`${TOOL}: ${showName(p.path)}: ${p.message}`);
+  for (const p of plan.skipped) out.error(`${TOOL}: ${showName(p.path)}: ${p.message}`);
   if (args["dry-run"]) {
     const shown = (name: string) => {
       const e = escapeName(name);
       return e.escaped ? `\\${e.text}` : e.text;
     };
     for (const f of plan.files) out.data(`${shown(f.relativePath)}${f.destinationPath !== f.relativePath ? ` -> ${shown(f.destinationPath)}` : ""}\t${f.size}\n`);
-    for (const s of plan.space) out.error(`${TOOL}: ${s.root}: needs ${formatBytes(s.needed)} for ${plan.files.length} files, has ${formatBytes(s.available)} free${s.needed > s.available ? " — NOT ENOUGH" : ""}`);
+    for (const sp of plan.space) {
+      const refused = plan.refused.get(sp.root);
+      out.error(`${TOOL}: ${sp.root}: ${refused ? `REFUSED: ${refused}` : `needs ${formatBytes(sp.needed)} for ${plan.files.length} files, has ${formatBytes(sp.available)} free${sp.needed > sp.available ? " — NOT ENOUGH" : ""}`}`);
+    }
     out.flush();
-    return short.length ? 2 : 0;
-  }
-  if (short.length) {
-    for (const s of short) out.error(`${TOOL}: ${s.root}: not enough space: needs ${formatBytes(s.needed)}, has ${formatBytes(s.available)}; free some space or choose another destination`);
-    return 2;
+    return plan.problems.length || plan.refused.size || plan.space.some((sp) => sp.needed > sp.available) ? 2 : 0;
   }
   const jobs = args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs");
-  // Every destination gets each chunk at the same time, so files, bytes, rate and ETA are
-  // theirs alike; what differs is whether a destination has dropped files.
   const failedBy = new Map(destinations.map((d) => [d, 0]));
   const progress = new Progress({
     enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json),
@@ -234,19 +310,9 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
   let lastEvent = 0;
   let copied = 0;
   let done = 0;
-  setInterruptNote(() => `${done} of ${plan.files.length} files done; the journal in each destination keeps what was verified: run again with --resume to finish`);
+  setInterruptNote(() => `${done} of ${plan.files.length} files done; run the same command again (with --resume) to finish: what is in place is read back and compared, the rest copied`);
   const results = await runOffload(plan, {
-    algorithms: ctx.algorithms,
-    hasher: ctx.hasher,
-    chunkSize: ctx.chunkSize,
-    verify: ctx.verify,
-    overwrite,
-    jobs,
-    ignore,
-    flush: ctx.flush,
-    rateLimit: ctx.rateLimit,
-    rename,
-    resume: Boolean(args.resume),
+    algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite, jobs, ignore, flush: s.flush, rateLimit: s.rateLimit, modes: s.modes,
     onBytes: (bytes) => {
       copied += bytes;
       const now = performance.now();
@@ -257,11 +323,11 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
     },
     onFile: (file: PlannedFile, result: FileResult) => {
       progress.clear();
-      info(`copying ${file.source}...`);
-      if (result.sourceError) out.error(`${TOOL}: ${file.source}: ${result.sourceError}`);
-      else for (const choice of ctx.choices) info(`hash ${hashLabel(choice, result.hexes.get(choice.algorithm)!)}`);
-      reportDestinations(TOOL, result.destinations, ctx.choices, result.hexes, { out, info, event }, file.source);
-      for (const d of result.destinations) if (!GOOD.has(d.status)) failedBy.set(d.root, (failedBy.get(d.root) ?? 0) + 1);
+      info(`copying ${showName(file.source)}...`);
+      if (result.sourceError) out.error(`${TOOL}: ${showName(file.source)}: ${result.sourceError}`);
+      else for (const choice of s.choices) if (result.hexes.get(choice.algorithm)) info(`hash ${hashLabel(choice, result.hexes.get(choice.algorithm)!)}`);
+      reportDestinations(TOOL, result.destinations, s.choices, result.hexes, { out, info, event }, file.source, advice);
+      for (const d of result.destinations) if (d.status !== "verified" && d.status !== "present" && d.status !== "size-checked" && d.status !== "copied") failedBy.set(d.root, (failedBy.get(d.root) ?? 0) + 1);
       event({ event: "file-done", source: file.source, path: file.destinationPath, size: file.size, hashes: Object.fromEntries(result.hexes), destinations: result.destinations.map((d) => ({ root: d.root, status: d.status, reason: d.reason ?? null })) });
       progress.fileDone(file.size);
       done++;
@@ -269,25 +335,34 @@ async function offloadTree(source: string, destinations: string[], ctx: TreeCont
   });
   setInterruptNote(undefined);
   progress.finish();
-  const all = results.files.flatMap((f) => f.result.destinations);
-  const problems = await writeOffloadRecords({ sums: args.sums as string | undefined, report: args.report as string | undefined, mhlRoots: args.mhl === false ? [] : results.completeRoots, source, output: out }, results.files, ctx.choices);
-  for (const problem of problems) out.error(`${TOOL}: ${problem}`);
-  // A copy that read back differently (1) outranks I/O trouble (2), an unwritten MHL included.
-  const copies = exitCodeOf(all);
-  const code = copies === 1 ? 1 : Math.max(copies, problems.length ? 2 : 0);
-  for (const root of destinations) {
-    const mine = all.filter((d) => (d as { root?: string }).root === root);
-    const bad = mine.filter((d) => !GOOD.has(d.status)).length;
-    out.error(`${TOOL}: ${root}: ${bad === 0 ? `${plan.files.length} files, ${formatBytes(plan.bytes)} ${ctx.verify === "dest" || ctx.verify === "source+dest" ? "verified from the device" : ctx.verify === "size" ? "copied, sizes checked" : "copied, not verified"}` : `${bad} of ${plan.files.length} files FAILED`}`);
-  }
+  for (const problems of results.rootProblems.values()) for (const p of problems) out.error(`${TOOL}: ${p}`);
+  for (const path of results.newInSource) out.error(`${TOOL}: ${showName(join(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
+  for (const [root, paths] of results.strays) for (const path of paths) out.error(`${TOOL}: ${showName(root)}/${showName(path)}: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)`);
+  const mhlRoots = args.mhl === false ? [] : results.completeRoots.filter((root) => !results.strays.has(root));
+  const records = await writeOffloadRecords({
+  sums: args.sums as string | undefined, report: args.report as string | undefined, mhlRoots, source, output: out,
+    extra: {
+      problems: plan.problems.map((p) => ({ path: p.path, message: p.message })),
+      skipped: plan.skipped.map((p) => ({ path: p.path, message: p.message })),
+      appearedInSource: results.newInSource,
+      appearedInDestinations: Object.fromEntries(results.strays),
+    },
+  }, results.files, s.choices);
+  for (const problem of records) out.error(`${TOOL}: ${problem.message}`);
+  const verdict = judgeOffload(plan, results, records, s.verify);
+  for (const d of verdict.destinations) out.error(`${TOOL}: ${showName(d.root)}: ${d.line}`);
   info("done.");
-  event({ event: "summary", source, files: plan.files.length, bytes: plan.bytes, seconds: results.seconds, exitCode: code, complete: results.completeRoots });
+  event({
+    event: "summary", source, files: plan.files.length, bytes: plan.bytes, seconds: results.seconds, exitCode: verdict.exitCode,
+    complete: verdict.destinations.filter((d) => d.complete).map((d) => d.root),
+    destinations: verdict.destinations.map((d) => ({ root: d.root, complete: d.complete, failed: d.failed, summary: d.line })),
+  });
   out.flush();
-  return code;
+  return verdict.exitCode;
 }
 
 let split: ReturnType<typeof splitArgs> = { rest: [], hashes: [], noFlush: [] };
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>, split) }, () => {
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args, split) }, () => {
   split = splitArgs(process.argv.slice(2));
   return split.rest;
 });

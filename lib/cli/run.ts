@@ -4,6 +4,7 @@
  * (set CARTKIT_DEBUG=1 to see one).
  */
 import { removeLivePartials } from "../io/atomic_file.ts";
+import { removeNewPartials } from "../io/held_folder.ts";
 import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs } from "citty";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 
@@ -113,7 +114,7 @@ export function setInterruptNote(note: (() => string) | undefined): void {
 function onInterrupt(name: string): void {
   for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
     process.on(signal, () => {
-      const removed = removeLivePartials();
+      const removed = removeLivePartials() + removeNewPartials();
       const note = interruptNote?.();
       process.stderr.write(`${name}: interrupted (${signal})${removed > 0 ? `; ${removed} partial file(s) removed` : ""}${note ? `; ${note}` : ""}\n`);
       process.exit(128 + number);

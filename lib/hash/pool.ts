@@ -4,12 +4,17 @@
  */
 import type { Algorithm } from "./algorithms.ts";
 import { workerUrl } from "../thread/worker_url.ts";
-import { hashPath, type HashFileOptions } from "./file.ts";
+import { hashFd, hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */
 export interface HashJob {
   id: number;
   path: string;
+  /**
+   * An open descriptor to hash instead of opening `path` (which then only names it in
+   * messages); the caller opened it (safely) and closes it. Descriptors are shared by threads.
+   */
+  fd?: number;
   algorithms: Algorithm[];
   options: HashFileOptions;
 }
@@ -79,7 +84,7 @@ export class HashPool {
 /** Hashes one job in this thread, reporting errors the way a worker does. */
 export async function runJobHere(job: HashJob): Promise<HashJobResult> {
   try {
-    const { hexes, size } = await hashPath(job.path, job.algorithms, job.options);
+    const { hexes, size } = job.fd !== undefined ? await hashFd(job.fd, job.algorithms, job.options) : await hashPath(job.path, job.algorithms, job.options);
     return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
   } catch (error) {
     const e = error as { code?: string; message?: string };

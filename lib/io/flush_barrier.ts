@@ -5,7 +5,6 @@
  * device just sees one flush for many files instead of one fsync each.
  */
 import { statSync } from "node:fs";
-import { dirname } from "node:path";
 import { flushFileSystemOffThread } from "./flusher.ts";
 
 interface Waiter {
@@ -37,12 +36,13 @@ export class FlushBarrier {
   }
 
   /**
-   * Resolves once the written file that will be renamed to `path` is on the device.
-   * `fsyncOwn` flushes just that file, used where a whole-file-system flush is unavailable.
+   * Resolves once a written file on the file system holding `folder` (any existing folder of
+   * it, e.g. the destination's root) is on the device. `fsyncOwn` flushes just that file, used
+   * where a whole-file-system flush is unavailable.
    */
-  wait(path: string, fsyncOwn: () => Promise<void>): Promise<void> {
+  wait(folder: string, fsyncOwn: () => Promise<void>): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ folder: dirname(path), fsyncOwn, resolve, reject });
+      this.#waiting.push({ folder, fsyncOwn, resolve, reject });
       if (this.#waiting.length >= this.#maxWaiting) this.flush();
       else this.#timer ??= setTimeout(() => this.flush(), this.#maxDelayMs);
     });

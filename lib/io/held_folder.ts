@@ -71,7 +71,7 @@ export interface EntryStat {
   /** Modification time in whole nanoseconds, for exact comparisons. */
   mtimeNs: bigint;
   ctimeNs: bigint;
-  /** Device and inode: the entry's identity. */
+  /** Device (as stat's st_dev, in decimal) and inode: the entry's identity. */
   dev: string;
   ino: bigint;
   nlink: number;
@@ -124,6 +124,12 @@ export function entryStatOf(stats: Stats): EntryStat {
   };
 }
 
+/** The device number stat(2) gives (glibc's makedev), from statx's major and minor, as text. */
+function devNumber(major: number, minor: number): string {
+  const value = ((BigInt(major) & 0xfffff000n) << 32n) | ((BigInt(major) & 0xfffn) << 8n) | ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
+  return String(value);
+}
+
 /** One statx buffer per thread, reused: a stat must not allocate. */
 const statxBuffer = new Uint8Array(256);
 const statxView = new DataView(statxBuffer.buffer);
@@ -145,7 +151,7 @@ function entryStatOfStatx(): EntryStat {
     mtimeMs: Number(mtimeSec) * 1000 + mtimeNsec / 1e6,
     mtimeNs: mtimeSec * 1_000_000_000n + BigInt(mtimeNsec),
     ctimeNs: ctimeSec * 1_000_000_000n + BigInt(ctimeNsec),
-    dev: `${v.getUint32(136, true)}:${v.getUint32(140, true)}`,
+    dev: devNumber(v.getUint32(136, true), v.getUint32(140, true)),
     ino: v.getBigUint64(32, true),
     nlink: v.getUint32(16, true),
   };
@@ -556,7 +562,10 @@ export class HeldFolder {
           return { fd, relative, partial: undefined };
         }
         const errno = this.#at.errno();
-        if (errno !== EOPNOTSUPP && errno !== EINVAL && errno !== 21 /* EISDIR: no O_TMPFILE support */) throw this.#explain(errno, "cannot create", relative);
+        if (errno !== EOPNOTSUPP && errno !== EINVAL && errno !== 21 /* EISDIR: no O_TMPFILE support */) {
+          if (statFd(dirfd).nlink === 0) throw explainedError("ENOENT", "cannot create: its folder was removed during the run", this.pathOf(relative));
+          throw this.#explain(errno, "cannot create", relative);
+        }
         tmpfileWorks.set(this.dev, false);
       }
     }
@@ -570,7 +579,11 @@ export class HeldFolder {
     const { dirfd, name } = this.#parent(relative);
     const [namePointer] = this.#at!.hold(name);
     const fd = this.#at!.openat(dirfd, namePointer, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0) throw this.#explain(this.#at!.errno(), "cannot create", relative);
+    if (fd < 0) {
+      const errno = this.#at!.errno();
+      if (statFd(dirfd).nlink === 0) throw explainedError("ENOENT", "cannot create: its folder was removed during the run", this.pathOf(relative));
+      throw this.#explain(errno, "cannot create", relative);
+    }
     return fd;
   }
 
@@ -587,7 +600,11 @@ export class HeldFolder {
       const source = cString(`/proc/self/fd/${file.fd}`);
       if (!replace) {
         const [from, to] = at.hold(source, name);
-        if (at.linkat(AT_FDCWD, from, dirfd, to, AT_SYMLINK_FOLLOW) !== 0) throw this.#explain(at.errno(), "cannot put in place", file.relative);
+        if (at.linkat(AT_FDCWD, from, dirfd, to, AT_SYMLINK_FOLLOW) !== 0) {
+          const errno = at.errno();
+          if (errno !== EEXIST && statFd(dirfd).nlink === 0) throw explainedError("ENOENT", "cannot put in place: its folder was removed during the run", this.pathOf(file.relative));
+          throw this.#explain(errno, "cannot put in place", file.relative);
+        }
         return;
       }
       // Linked under a partial name first, then renamed over whatever is there.
@@ -797,7 +814,14 @@ function listDescriptor(fd: number, path: string): FolderEntry[] {
   return out.sort((x, y) => compareUtf8(x.name, y.name));
 }
 
-/** The state of an open descriptor. */
+/**
+ * The state of an open descriptor, exactly as {@link HeldFolder.stat} gives a name's (statx with
+ * nanoseconds where available), so the two can be compared.
+ */
 export function statFd(fd: number): EntryStat {
-  return entryStatOf(fstatSync(fd));
+  const at = atCalls();
+  if (!at) return entryStatOf(fstatSync(fd));
+  const [empty, buffer] = at.hold(new Uint8Array(1), statxBuffer);
+  if (at.statx(fd, empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) !== 0) throw failure(at.errno(), "cannot stat", `fd ${fd}`);
+  return entryStatOfStatx();
 }

@@ -18,7 +18,7 @@
 import { closeSync, fstatSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
 import { compareUtf8, joinPath } from "../core/names.ts";
-import { entryStatOf, HeldFolder, type EntryKind, type EntryStat } from "./held_folder.ts";
+import { HeldFolder, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
 import { IgnoreList } from "./ignore.ts";
 
 /** What the walk does with a symbolic link. */
@@ -113,7 +113,7 @@ function statThroughLink(root: HeldFolder, relativePath: string): { stat?: Entry
     return { message: `symbolic link that cannot be followed: ${describeSystemError(error)}` };
   }
   try {
-    return { stat: entryStatOf(fstatSync(fd)) };
+    return { stat: statFd(fd) };
   } finally {
     closeSync(fd);
   }

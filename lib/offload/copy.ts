@@ -1,37 +1,34 @@
 /**
  * The copy engine: read the source once, hash it in flight, write every chunk to all
- * destinations at once, flush, rename into place, then prove each destination by reading it
- * back from the device. A failing destination is dropped (its partial removed) and the others
- * finish. A source that changes while it is read fails loudly.
+ * destinations at once, flush, put each copy in place, then prove each destination by reading
+ * it back from the device. A failing destination is dropped and the others finish: whatever
+ * one destination does (fills up, disappears, turns read-only, has a link planted in it), it
+ * never costs another destination its file. A source that changes while it is read fails
+ * loudly on every destination.
+ *
+ * Both sides are reached through held folders (lib/io/held_folder.ts): the source file is
+ * opened beneath its folder without following a link out of it, and every destination name is
+ * created, checked and read back beneath its destination without following any link. A new
+ * copy has no name until it is complete and flushed (or a hidden partial name where the file
+ * system cannot make nameless files), and it is never put over an existing entry unless asked.
  */
-import { fstatSync, futimes, fchmod, fsync, openSync, closeSync, statSync, write, type Stats } from "node:fs";
+import { closeSync, fchmod, fchown, fsync, futimes, fstatSync, write, type Stats } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
 import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
-import { AtomicFile } from "../io/atomic_file.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { fillChunk } from "../io/fill.ts";
+import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { evictFromCache, evictionIsFileWide } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 
-/**
- * Bytes per read and write when copying: 256 KiB. Measured here, 1 GiB to three destinations
- * on a fresh journaled file system, memory in the same state before each run (bench/common.ts),
- * interleaved: 256 KiB median 3.0 s and 4 MiB 4.5 s over ten runs each, 1 MiB 4.2 s over five
- * (three `cp` and a `sync`: 1.7 s). A small chunk is
- * still in the CPU's cache when the second and third destinations copy it; the same comparison
- * without that care had put 4 MiB first.
- */
+/** Bytes per read and write when copying (BENCHMARKS.md, "chunk size"). */
 export const COPY_CHUNK_SIZE = 256 << 10;
 
-/**
- * Bytes per read when reading a copy back from the device: 1 MiB. Measured here, a cold 1 GiB
- * file on a journaled file system, hashed by hashFromDevice: 256 KiB 1.7–2.4 s (3 runs), 1 MiB
- * median 0.58 s (7 runs), 4 MiB median 2.2 s (7 runs).
- */
+/** Bytes per read when reading a copy back from the device (BENCHMARKS.md, "read-back chunk"). */
 export const VERIFY_CHUNK_SIZE = 1 << 20;
 
 /**
@@ -44,15 +41,35 @@ export const FANOUT_MIN_BYTES = 16 << 20;
 export type VerifyMode = "dest" | "source+dest" | "size" | "none";
 export const VERIFY_MODES: readonly VerifyMode[] = ["dest", "source+dest", "size", "none"];
 
-/** One destination of a copy. */
+/** Where a copy's source is: a file beneath a held folder. */
+export interface SourceRef {
+  folder: HeldFolder;
+  /** Path beneath the folder. */
+  relative: string;
+  /** Reached through a link inside the folder: links are followed while they stay beneath it. */
+  throughLink?: boolean;
+}
+
+/** One destination of a copy: a final name beneath a held destination folder. */
 export interface CopyTarget {
-  /** Final path of the file. */
-  path: string;
+  folder: HeldFolder;
+  /** The final name, beneath the folder; its folder must exist. */
+  relative: string;
   /**
-   * fsync before the rename.
+   * fsync before the copy is put in place.
    * @default true
    */
   flush?: boolean;
+}
+
+/** What is kept of the source's owner and mode bits. */
+export interface ModePolicy {
+  /** The umask applied to the source's permission bits (process.umask() by default). */
+  umask: number;
+  /** Give the copy the source's owner and group (as root). @default false */
+  keepOwner?: boolean;
+  /** Keep setuid, setgid and sticky bits; only together with {@link keepOwner}. @default false */
+  keepSpecialBits?: boolean;
 }
 
 /** Options for {@link copyFile}. */
@@ -64,7 +81,7 @@ export interface CopyFileOptions {
   chunkSize?: number;
   /** @default "dest" */
   verify?: VerifyMode;
-  /** Replace existing destination files. @default false */
+  /** Replace existing destination entries. @default false */
   overwrite?: boolean;
   /** Refuse the source unless it has exactly this size (`-f_size`). */
   expectedSize?: number;
@@ -74,20 +91,22 @@ export interface CopyFileOptions {
   onProgress?: (copied: number, total: number) => void;
   /**
    * Makes a written destination durable instead of its own fsync (a caller that flushes many
-   * files at once, see lib/io/flush_barrier.ts). Called with the destination's final path and
-   * the file's own fsync, for where a group flush is unavailable.
+   * files at once, see lib/io/flush_barrier.ts). Called with the destination folder and the
+   * file's own fsync, for where a group flush is unavailable.
    */
-  flushVia?: (path: string, fsyncOwn: () => Promise<void>) => Promise<void>;
+  flushVia?: (folder: HeldFolder, fsyncOwn: () => Promise<void>) => Promise<void>;
   /** The writer threads of large copies (tests). */
   fanout?: Pick<FanoutOptions, "workerScript">;
   /** Called once every byte is written, before the flush: the copy no longer needs the source. */
   onWritten?: () => void;
+  /** Owner and mode bits. @default { umask: process.umask() } */
+  modes?: ModePolicy;
   /**
-   * Flush each destination folder after the rename. A caller copying many files into the same
-   * folders turns this off and flushes every folder once at the end ({@link flushFolder}).
-   * @default true
+   * Explains an entry that appeared under the final name while the copy was written (e.g. two
+   * source names that are one name on a destination that ignores case); a generic reason
+   * otherwise.
    */
-  flushFolders?: boolean;
+  explainAppeared?: (target: CopyTarget) => string | undefined;
 }
 
 /** What became of one destination. */
@@ -98,26 +117,49 @@ export type DestinationStatus =
   | "size-checked"
   /** Written, not checked (`--verify none`). */
   | "copied"
-  /** An identical file (same size and digests) was already there; not written again. */
+  /** An identical file (same size and digests, read back) was already there; not written again. */
   | "present"
   /** Read back and different from the source. */
   | "mismatch"
   /** Not written, or written and lost; `reason` says why. */
   | "failed";
 
+/** Destination outcomes that count as success. */
+export const GOOD_STATUSES: ReadonlySet<DestinationStatus> = new Set<DestinationStatus>(["verified", "present", "size-checked", "copied"]);
+
+/**
+ * Why a destination failed, for the caller's advice: `exists` (something is at the final name
+ * and replacing was not asked), `source-itself` (the final name is the source's own file).
+ */
+export type FailureKind = "exists" | "source-itself" | "other";
+
+/** The identity and state of a copy when it was read back: later, a changed file is told apart. */
+export interface ReadBackState {
+  dev: string;
+  ino: bigint;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
 /** One destination's result. */
 export interface DestinationOutcome {
+  /** The final path, for messages. */
   path: string;
   status: DestinationStatus;
   reason?: string;
+  kind?: FailureKind;
   /** Digests read back (verify dest). */
   hexes?: Map<Algorithm, string>;
   /** False when the page cache could not be dropped before reading back. */
   coldRead?: boolean;
+  /** The file as it was when read back (verified and present copies). */
+  readBack?: ReadBackState;
 }
 
 /** The result of one copy. */
 export interface CopyOutcome {
+  /** The source, for messages. */
   source: string;
   size: number;
   /** Source digests computed in flight (empty when the source failed). */
@@ -127,11 +169,13 @@ export interface CopyOutcome {
   copySeconds: number;
   /** Why the source failed, when it did (every destination then failed too). */
   sourceError?: string;
+  /** The source's state when it was read. */
+  sourceStat?: EntryStat;
 }
 
 interface Live {
   target: CopyTarget;
-  file: AtomicFile;
+  file: NewFile;
   outcome: DestinationOutcome;
 }
 
@@ -151,16 +195,25 @@ function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
+function call(run: (done: (error: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => run((error) => (error ? reject(error) : resolve())));
+}
+
+/** The permission bits a copy gets: the source's, less the umask, never setuid/setgid/sticky unless kept with the owner. */
+export function copyMode(sourceMode: number, policy: ModePolicy): number {
+  const special = policy.keepOwner && policy.keepSpecialBits ? sourceMode & 0o7000 : 0;
+  return special | (sourceMode & 0o777 & ~policy.umask);
+}
+
 /**
- * Source times and permissions onto a written copy, off this thread: on a journaled file system
- * these wait for the journal while a flush commits it, and copies in flight must not wait too.
+ * Source times, mode and (when asked) owner onto a written copy, off this thread: on a
+ * journaled file system these wait for the journal while a flush commits it, and copies in
+ * flight must not wait too. The owner goes first: chown clears setuid and setgid.
  */
-function copyMetadata(fd: number, from: Stats): Promise<void> {
-  return new Promise((resolve, reject) =>
-    futimes(fd, from.atime, from.mtime, (error) => {
-      if (error) reject(error);
-      else fchmod(fd, from.mode & 0o7777, (error2) => (error2 ? reject(error2) : resolve()));
-    }));
+async function copyMetadata(fd: number, from: Stats, policy: ModePolicy): Promise<void> {
+  if (policy.keepOwner) await call((done) => fchown(fd, from.uid, from.gid, done));
+  await call((done) => futimes(fd, from.atime, from.mtime, done));
+  await call((done) => fchmod(fd, copyMode(from.mode, policy), done));
 }
 
 function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolean {
@@ -168,20 +221,8 @@ function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolea
   return true;
 }
 
-/**
- * Reads a file back from the device: flushes it (dirty pages cannot be dropped), drops its
- * cached pages, hashes it, and drops them again.
- */
-export async function hashFromDevice(path: string, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<{ hexes: Map<Algorithm, string>; size: number; cold: boolean }> {
-  const fd = openSync(path, "r");
-  try {
-    const cold = await dropFromCache(fd);
-    const { hexes, size } = await hashFd(fd, algorithms, { ...hasher, chunkSize });
-    evictFromCache(fd);
-    return { hexes, size, cold };
-  } finally {
-    closeSync(fd);
-  }
+function readBackStateOf(stat: EntryStat): ReadBackState {
+  return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs };
 }
 
 /** Flushes a file (dirty pages cannot be dropped) and drops its cached pages; false when they could not be dropped. */
@@ -194,122 +235,196 @@ async function dropFromCache(fd: number): Promise<boolean> {
   return evictFromCache(fd);
 }
 
+/** A copy read back from the device: its digests, its size, whether the read was cold, its state then. */
+export interface ReadBack {
+  hexes: Map<Algorithm, string>;
+  size: number;
+  cold: boolean;
+  state: ReadBackState;
+}
+
+/**
+ * Reads an open file back from the device: flushes it (dirty pages cannot be dropped), drops
+ * its cached pages, hashes it, and drops them again. The descriptor stays open.
+ */
+export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<ReadBack> {
+  const cold = await dropFromCache(fd);
+  const { hexes, size } = await hashFd(fd, algorithms, { ...hasher, chunkSize });
+  evictFromCache(fd);
+  return { hexes, size, cold, state: readBackStateOf(statFd(fd)) };
+}
+
 /**
  * Copies at least this large are read back all at once, each on its own thread: three copies on
- * one disk read back together in 1.5–1.9 s against 2.9–4.0 s one after another (1 GiB each,
- * cold, `cat`), and copies on separate drives each read at their drive's speed.
+ * one disk read back together faster than one after another (BENCHMARKS.md), and copies on
+ * separate drives each read at their drive's speed.
  */
 export const PARALLEL_READ_BACK_MIN_BYTES = 16 << 20;
 
 /**
- * {@link hashFromDevice} for several files: one after another, or for large files all at once
- * on hashing threads (lib/hash/pool.ts). Each result is settled on its own.
+ * {@link hashFromDevice} for several open files: one after another, or for large files all at
+ * once on hashing threads (lib/hash/pool.ts). Each result is settled on its own.
  */
-export async function hashManyFromDevice(paths: readonly string[], size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<PromiseSettledResult<{ hexes: Map<Algorithm, string>; size: number; cold: boolean }>[]> {
-  // On the threads each copy is opened again: that reads from the device only where dropping
-  // a file's pages holds for every descriptor (Linux), not where it is one descriptor's setting.
-  if (paths.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide()) {
-    const out: PromiseSettledResult<{ hexes: Map<Algorithm, string>; size: number; cold: boolean }>[] = [];
-    for (const path of paths) {
+export async function hashManyFromDevice(fds: readonly number[], size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<PromiseSettledResult<ReadBack>[]> {
+  // On the threads each copy is read through the same descriptor: that reads from the device
+  // only where dropping a file's pages holds for every reader (Linux), not for one descriptor.
+  if (fds.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide()) {
+    const out: PromiseSettledResult<ReadBack>[] = [];
+    for (const fd of fds) {
       try {
-        out.push({ status: "fulfilled", value: await hashFromDevice(path, algorithms, hasher, chunkSize) });
+        out.push({ status: "fulfilled", value: await hashFromDevice(fd, algorithms, hasher, chunkSize) });
       } catch (reason) {
         out.push({ status: "rejected", reason });
       }
     }
     return out;
   }
-  const withFd = async <T>(path: string, body: (fd: number) => Promise<T> | T): Promise<T> => {
-    const fd = openSync(path, "r");
-    try {
-      return await body(fd);
-    } finally {
-      closeSync(fd);
-    }
-  };
-  const pool = new HashPool(paths.length);
+  const pool = new HashPool(fds.length);
   try {
-    return await Promise.allSettled(paths.map(async (path, id) => {
-      const cold = await withFd(path, dropFromCache);
-      const result = await pool.run({ id, path, algorithms, options: { ...hasher, chunkSize } });
-      try {
-        await withFd(path, evictFromCache);
-      } catch {
-        // leaving the pages cached is harmless; the digest stands
-      }
+    return await Promise.allSettled(fds.map(async (fd, id) => {
+      const cold = await dropFromCache(fd);
+      const result = await pool.run({ id, path: `fd ${fd}`, fd, algorithms, options: { ...hasher, chunkSize } });
+      evictFromCache(fd);
       if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
-      return { hexes: new Map(result.hexes), size: result.size, cold };
+      return { hexes: new Map(result.hexes), size: result.size, cold, state: readBackStateOf(statFd(fd)) };
     }));
   } finally {
     pool.close();
   }
 }
 
-function failed(path: string, reason: string): DestinationOutcome {
-  return { path, status: "failed", reason };
+function failed(path: string, reason: string, kind: FailureKind = "other"): DestinationOutcome {
+  return { path, status: "failed", reason, kind };
+}
+
+/** Closes a descriptor, whatever state its device is in. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // a dead device: the descriptor is gone either way
+  }
+}
+
+/** Characters FAT and exFAT cannot hold in a name. */
+const FAT_FORBIDDEN = /["*/:<>?\\|\u0000-\u001f]/;
+
+/** Why a destination may have refused a name, when the name breaks FAT/exFAT's rules. */
+export function nameRuleBroken(name: string): string | undefined {
+  const bad = FAT_FORBIDDEN.exec(name);
+  if (bad) return `FAT and exFAT cannot hold '${bad[0] === "\\" ? "\\\\" : bad[0]}' in a name`;
+  if (/[. ]$/.test(name)) return "FAT and exFAT cannot hold a name that ends with a dot or a space";
+  return undefined;
+}
+
+/** The reason for a failed create or put-in-place, with the name rule when that is what the destination refused. */
+function placeFailure(stage: string, error: unknown, target: CopyTarget): string {
+  const code = (error as { code?: string }).code;
+  if (code === "EINVAL" || code === "EILSEQ" || code === "ENAMETOOLONG") {
+    const name = target.relative.slice(target.relative.lastIndexOf("/") + 1);
+    const rule = nameRuleBroken(name);
+    if (rule) return `${stage}: this destination refuses the name (${rule}): ${describeSystemError(error)}`;
+  }
+  return `${stage}: ${describeSystemError(error)}`;
 }
 
 /**
  * Copies one file to every target.
  * @example
- * const outcome = await copyFile("/Volumes/A001/C001.mov", [{ path: "/mnt/a/C001.mov" }, { path: "/mnt/b/C001.mov" }],
- *   { algorithms: ["xxh64"] });
+ * const card = HeldFolder.open("/Volumes/A001");
+ * const raid = HeldFolder.open("/mnt/raid/A001");
+ * const outcome = await copyFile({ folder: card, relative: "CLIPS/C001.mov" }, [{ folder: raid, relative: "CLIPS/C001.mov" }], { algorithms: ["xxh64"] });
  */
-export async function copyFile(source: string, targets: readonly CopyTarget[], options: CopyFileOptions): Promise<CopyOutcome> {
+export async function copyFile(source: SourceRef, targets: readonly CopyTarget[], options: CopyFileOptions): Promise<CopyOutcome> {
   const chunkSize = options.chunkSize ?? COPY_CHUNK_SIZE;
   const readBackChunkSize = options.chunkSize ?? VERIFY_CHUNK_SIZE;
   const verify = options.verify ?? "dest";
+  const modes = options.modes ?? { umask: process.umask() };
   const started = performance.now();
-  const outcome: CopyOutcome = { source, size: 0, hexes: new Map(), destinations: [], copySeconds: 0 };
+  const sourcePath = source.folder.pathOf(source.relative);
+  const outcome: CopyOutcome = { source: sourcePath, size: 0, hexes: new Map(), destinations: [], copySeconds: 0 };
+  const sourceFailed = (reason: string) => {
+    outcome.sourceError = reason;
+    outcome.destinations = targets.map((t) => failed(t.folder.pathOf(t.relative), `not copied: the source ${reason}`));
+    return outcome;
+  };
   let srcFd: number;
   let before: Stats;
   try {
-    srcFd = openSync(source, "r");
+    srcFd = source.throughLink ? source.folder.openReadInside(source.relative) : source.folder.openRead(source.relative);
+  } catch (error) {
+    return sourceFailed(`cannot be read: ${describeSystemError(error)}`);
+  }
+  try {
     before = fstatSync(srcFd);
   } catch (error) {
-    outcome.sourceError = describeSystemError(error);
-    outcome.destinations = targets.map((t) => failed(t.path, `source unreadable: ${outcome.sourceError}`));
-    return outcome;
+    closeQuietly(srcFd);
+    return sourceFailed(`cannot be read: ${describeSystemError(error)}`);
   }
   outcome.size = before.size;
+  outcome.sourceStat = entryStatOf(before);
+  if (!before.isFile()) {
+    closeQuietly(srcFd);
+    const what = { fifo: "a FIFO (named pipe)", socket: "a socket", "char-device": "a character device", "block-device": "a block device", folder: "a folder", link: "a link", file: "a file" }[outcome.sourceStat.kind];
+    return sourceFailed(`is ${what}, not a regular file`);
+  }
+  if (options.expectedSize !== undefined && options.expectedSize !== before.size) {
+    closeQuietly(srcFd);
+    outcome.sourceError = `size is ${before.size} bytes, expected ${options.expectedSize}`;
+    outcome.destinations = targets.map((t) => failed(t.folder.pathOf(t.relative), `file size check failed: source ${outcome.sourceError}`));
+    return outcome;
+  }
+
   const live: Live[] = [];
-  const presentCandidates: DestinationOutcome[] = [];
-  try {
-    if (!before.isFile()) throw Object.assign(new Error("not a regular file"), { code: before.isDirectory() ? "EISDIR" : "EINVAL" });
-    if (options.expectedSize !== undefined && options.expectedSize !== before.size) {
-      outcome.sourceError = `size is ${before.size} bytes, expected ${options.expectedSize}`;
-      outcome.destinations = targets.map((t) => failed(t.path, `file size check failed: source ${outcome.sourceError}`));
-      return outcome;
+  const presentCandidates: Array<{ target: CopyTarget; outcome: DestinationOutcome }> = [];
+  const written: Array<{ target: CopyTarget; outcome: DestinationOutcome; ino: bigint; dev: string }> = [];
+  const drop = (d: Live, stage: string, error: unknown) => {
+    d.outcome.status = "failed";
+    d.outcome.reason = placeFailure(stage, error, d.target);
+    discard(d);
+    live.splice(live.indexOf(d), 1);
+  };
+  const discard = (d: Live) => {
+    closeQuietly(d.file.fd);
+    try {
+      d.target.folder.discardNew(d.file);
+    } catch {
+      // a dead device: nothing more can be done about the partial; it never carries the final name
     }
+  };
+  try {
     for (const target of targets) {
-      const result: DestinationOutcome = { path: target.path, status: "failed" };
+      const path = target.folder.pathOf(target.relative);
+      const result: DestinationOutcome = { path, status: "failed" };
       outcome.destinations.push(result);
-      let existing: Stats | undefined;
       try {
-        existing = statSync(target.path);
-      } catch {
-        existing = undefined;
-      }
-      if (existing && !options.overwrite) {
-        if (existing.isFile() && existing.size === before.size) presentCandidates.push(result);
-        else result.reason = "already exists and differs; use --overwrite to replace it";
-        continue;
-      }
-      try {
-        live.push({ target, file: new AtomicFile(target.path, 0o600), outcome: result });
+        const existing = target.folder.stat(target.relative);
+        if (existing) {
+          if (existing.kind === "file" && existing.dev === outcome.sourceStat.dev && existing.ino === outcome.sourceStat.ino) {
+            Object.assign(result, failed(path, "is the source file itself (a hard link to it or the same file), not a copy", "source-itself"));
+            continue;
+          }
+          if (existing.kind === "folder") {
+            Object.assign(result, failed(path, "a folder is at this name; it is never replaced", "other"));
+            continue;
+          }
+          if (!options.overwrite) {
+            if (existing.kind === "file" && existing.size === before.size) presentCandidates.push({ target, outcome: result });
+            else if (existing.kind === "file") Object.assign(result, failed(path, "already exists and differs", "exists"));
+            else if (existing.kind === "link") Object.assign(result, failed(path, "a symbolic link is at this name (it is never written through)", "exists"));
+            else Object.assign(result, failed(path, "something that is not a regular file is at this name", "exists"));
+            continue;
+          }
+        }
+        live.push({ target, file: target.folder.createNew(target.relative, 0o600), outcome: result });
       } catch (error) {
-        result.reason = `cannot create: ${describeSystemError(error)}`;
+        result.reason = placeFailure("cannot create", error, target);
+        result.kind = "other";
       }
     }
 
     const set = await createHashers(options.algorithms, options.hasher);
     let position = 0;
-    const drop = (d: Live, stage: string, error: unknown) => {
-      d.outcome.status = "failed";
-      d.outcome.reason = `${stage}: ${describeSystemError(error)}`;
-      d.file.discard();
-      live.splice(live.indexOf(d), 1);
-    };
     const copied = async (length: number) => {
       position += length;
       options.onProgress?.(position, before.size);
@@ -318,14 +433,14 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
         if (due > 1) await Bun.sleep(due);
       }
     };
-    const fanout = before.size >= FANOUT_MIN_BYTES
+    const fanout = before.size >= FANOUT_MIN_BYTES && live.length > 0
       ? Fanout.open(live.map((d) => ({ fd: d.file.fd, writeback: d.target.flush ?? true })), chunkSize, { ...options.fanout, size: before.size })
       : undefined;
     if (fanout) {
       // Large files: each destination written by its own thread (lib/io/fanout.ts).
       const fanned = [...live];
       const dropFailed = (failures: FanoutFailure[]) => {
-        for (const f of failures) drop(fanned[f.index]!, "write failed", f.error);
+        for (const f of failures) if (live.includes(fanned[f.index]!)) drop(fanned[f.index]!, "write failed", f.error);
       };
       try {
         for (let k = 1; ; k++) {
@@ -336,8 +451,7 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
           const buffer = next instanceof Promise ? await next : next;
           const n = fillChunk(srcFd, buffer, 0, chunkSize, position);
           if (n === 0) break;
-          const chunk = buffer.subarray(0, n);
-          set.update(chunk);
+          set.update(buffer.subarray(0, n));
           fanout.commit(n);
           dropFailed(fanout.failures());
           await copied(n);
@@ -348,7 +462,7 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
         fanout.close();
       }
     } else {
-      for (const chunk of readChunks(srcFd, { chunkSize, overlap: true })) {
+      for (const chunk of readChunks(srcFd, { chunkSize, overlap: live.length > 0 ? undefined : false })) {
         set.update(chunk);
         const writing = [...live];
         const results = await Promise.allSettled(writing.map((d) => writeAt(d.file.fd, chunk, position)));
@@ -360,111 +474,193 @@ export async function copyFile(source: string, targets: readonly CopyTarget[], o
     }
     const after = fstatSync(srcFd);
     // A file renamed over the source while it was read leaves this descriptor on the old one:
-    // what was copied is no longer what the path holds.
-    let now: Stats | undefined;
+    // what was copied is no longer what the name holds.
+    let now: EntryStat | undefined;
     try {
-      now = statSync(source);
+      if (source.throughLink) {
+        const again = source.folder.openReadInside(source.relative);
+        try {
+          now = statFd(again);
+        } finally {
+          closeQuietly(again);
+        }
+      } else {
+        now = source.folder.stat(source.relative);
+      }
     } catch {
       now = undefined;
     }
-    const replaced = !now || now.ino !== before.ino || now.dev !== before.dev;
+    const replaced = !now || now.ino !== outcome.sourceStat.ino || now.dev !== outcome.sourceStat.dev;
     if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || replaced) {
       const what = position !== before.size ? `read ${position} bytes of ${before.size}`
         : replaced ? (now ? "the file was replaced by another" : "the file was removed")
         : `size ${before.size} → ${after.size} bytes, modified ${new Date(after.mtimeMs).toISOString()}`;
-      throw Object.assign(new Error(`source changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
+      throw Object.assign(new Error(`changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
     }
     outcome.hexes = set.hexes();
     closeSync(srcFd);
     srcFd = -1;
     options.onWritten?.();
 
-    // Metadata, flush, rename: a file under its final name is complete and on the device.
+    // Metadata, flush, put in place: a file under its final name is complete and on the device.
     await Promise.all([...live].map(async (d) => {
       try {
-        await copyMetadata(d.file.fd, before);
-        if (d.target.flush ?? true) await (options.flushVia ? options.flushVia(d.target.path, () => fsyncAsync(d.file.fd)) : fsyncAsync(d.file.fd));
+        await copyMetadata(d.file.fd, before, modes);
+      } catch (error) {
+        drop(d, "cannot set times and mode", error);
+        return;
+      }
+      try {
+        if (d.target.flush ?? true) await (options.flushVia ? options.flushVia(d.target.folder, () => fsyncAsync(d.file.fd)) : fsyncAsync(d.file.fd));
       } catch (error) {
         drop(d, "flush failed", error);
       }
     }));
     for (const d of [...live]) {
       try {
-        d.file.commit(options.overwrite ?? false, (options.flushFolders ?? true) && (d.target.flush ?? true));
+        d.target.folder.placeNew(d.file, options.overwrite ?? false);
+      } catch (error) {
+        if ((error as { code?: string }).code === "EEXIST") {
+          const reason = options.explainAppeared?.(d.target) ?? "something appeared under the final name while the file was copied; it was left as it is";
+          d.outcome.status = "failed";
+          d.outcome.reason = reason;
+          d.outcome.kind = "exists";
+          discard(d);
+          live.splice(live.indexOf(d), 1);
+        } else {
+          drop(d, "cannot put in place", error);
+        }
+        continue;
+      }
+      try {
+        const mine = statFd(d.file.fd);
+        written.push({ target: d.target, outcome: d.outcome, ino: mine.ino, dev: mine.dev });
         d.outcome.status = "copied";
       } catch (error) {
-        drop(d, (error as { code?: string }).code === "EEXIST" ? "a file appeared under the final name" : "rename failed", error);
+        d.outcome.status = "failed";
+        d.outcome.reason = `lost after it was put in place: ${describeSystemError(error)}`;
       }
+      closeQuietly(d.file.fd);
+      live.splice(live.indexOf(d), 1);
     }
     outcome.copySeconds = (performance.now() - started) / 1000;
   } catch (error) {
+    const changed = (error as { code?: string }).code === "ESRCCHANGED";
+    const reason = changed ? (error as Error).message : `read failed: ${describeSystemError(error)}`;
     for (const d of live) {
-      d.file.discard();
+      discard(d);
       d.outcome.status = "failed";
-      d.outcome.reason = (error as { code?: string }).code === "ESRCCHANGED" ? (error as Error).message : `source read failed: ${describeSystemError(error)}`;
+      d.outcome.reason = `not copied: the source ${reason}`;
     }
     live.length = 0;
-    outcome.sourceError = (error as { code?: string }).code === "ESRCCHANGED" ? (error as Error).message : describeSystemError(error);
-    for (const p of presentCandidates) Object.assign(p, failed(p.path, `not checked: ${outcome.sourceError}`));
+    outcome.sourceError = reason;
+    for (const p of presentCandidates) Object.assign(p.outcome, failed(p.outcome.path, `not checked: the source ${reason}`));
     return outcome;
   } finally {
-    if (srcFd >= 0) closeSync(srcFd);
+    if (srcFd >= 0) closeQuietly(srcFd);
+    for (const d of live) discard(d);
   }
 
   // Existing files of the right size: identical ones are reported present, others refused.
   for (const p of presentCandidates) {
+    let fd: number;
     try {
-      const back = await hashFromDevice(p.path, options.algorithms, options.hasher, readBackChunkSize);
-      if (sameHexes(outcome.hexes, back.hexes)) Object.assign(p, { status: "present", hexes: back.hexes, coldRead: back.cold });
-      else Object.assign(p, failed(p.path, "already exists with different content; use --overwrite to replace it"));
+      fd = p.target.folder.openRead(p.target.relative);
     } catch (error) {
-      Object.assign(p, failed(p.path, `already exists and cannot be read: ${describeSystemError(error)}`));
+      Object.assign(p.outcome, failed(p.outcome.path, `already exists and cannot be read: ${describeSystemError(error)}`));
+      continue;
+    }
+    try {
+      const back = await hashFromDevice(fd, options.algorithms, options.hasher, readBackChunkSize);
+      if (back.size === outcome.size && sameHexes(outcome.hexes, back.hexes)) Object.assign(p.outcome, { status: "present", hexes: back.hexes, coldRead: back.cold, readBack: back.state });
+      else Object.assign(p.outcome, failed(p.outcome.path, "already exists with different content", "exists"));
+    } catch (error) {
+      Object.assign(p.outcome, failed(p.outcome.path, `already exists and cannot be read: ${describeSystemError(error)}`));
+    } finally {
+      closeQuietly(fd);
     }
   }
 
-  await verifyDestinations(outcome, verify, options, readBackChunkSize);
+  await verifyDestinations(outcome, written, source, verify, options, readBackChunkSize);
   return outcome;
 }
 
-async function verifyDestinations(outcome: CopyOutcome, verify: VerifyMode, options: CopyFileOptions, chunkSize: number): Promise<void> {
-  const written = outcome.destinations.filter((d) => d.status === "copied");
-  if (verify === "none") return;
-  if (verify === "size") {
-    for (const d of written) {
-      try {
-        const size = statSync(d.path).size;
-        if (size === outcome.size) d.status = "size-checked";
-        else Object.assign(d, { status: "mismatch", reason: `size is ${size} bytes, source has ${outcome.size}` });
-      } catch (error) {
-        Object.assign(d, failed(d.path, `cannot stat: ${describeSystemError(error)}`));
-      }
-    }
-    return;
-  }
-  if (verify === "source+dest") {
+/**
+ * Checks what was written, as `verify` says. Each copy is opened again by its final name
+ * beneath its destination, and must be the very file that was written there (the same inode):
+ * a file swapped in after the copy was put in place is not what was verified.
+ */
+async function verifyDestinations(
+  outcome: CopyOutcome, written: Array<{ target: CopyTarget; outcome: DestinationOutcome; ino: bigint; dev: string }>,
+  source: SourceRef, verify: VerifyMode, options: CopyFileOptions, chunkSize: number,
+): Promise<void> {
+  if (verify === "none" || written.length === 0) return;
+  const opened: Array<{ w: (typeof written)[number]; fd: number }> = [];
+  for (const w of written) {
+    let fd: number;
     try {
-      const again = await hashFromDevice(outcome.source, options.algorithms, options.hasher, chunkSize);
-      if (!sameHexes(outcome.hexes, again.hexes)) {
-        for (const d of written) Object.assign(d, { status: "mismatch", reason: "the source read back differs from the source read during the copy: the source is unstable" });
-        return;
-      }
+      fd = w.target.folder.openRead(w.target.relative);
     } catch (error) {
-      for (const d of written) Object.assign(d, failed(d.path, `source read back failed: ${describeSystemError(error)}`));
-      return;
-    }
-  }
-  const backs = await hashManyFromDevice(written.map((d) => d.path), outcome.size, options.algorithms, options.hasher, chunkSize);
-  for (const [i, d] of written.entries()) {
-    const result = backs[i]!;
-    if (result.status === "rejected") {
-      Object.assign(d, failed(d.path, `read back failed: ${describeSystemError(result.reason)}`));
+      Object.assign(w.outcome, failed(w.outcome.path, `cannot be read back: ${describeSystemError(error)}`));
       continue;
     }
-    const back = result.value;
-    d.hexes = back.hexes;
-    d.coldRead = back.cold;
-    if (back.size !== outcome.size) Object.assign(d, { status: "mismatch", reason: `read back ${back.size} bytes, source has ${outcome.size}` });
-    else if (sameHexes(outcome.hexes, back.hexes)) d.status = "verified";
-    else d.status = "mismatch", d.reason = "read back from the device, the digest differs from the source's";
+    let stat: EntryStat;
+    try {
+      stat = statFd(fd);
+    } catch (error) {
+      closeQuietly(fd);
+      Object.assign(w.outcome, failed(w.outcome.path, `cannot be read back: ${describeSystemError(error)}`));
+      continue;
+    }
+    if (stat.ino !== w.ino || stat.dev !== w.dev) {
+      closeQuietly(fd);
+      Object.assign(w.outcome, { status: "mismatch", reason: "the file under this name is not the copy that was written (replaced after it was put in place)" });
+      continue;
+    }
+    if (verify === "size") {
+      closeQuietly(fd);
+      if (stat.size === outcome.size) Object.assign(w.outcome, { status: "size-checked", readBack: readBackStateOf(stat) });
+      else Object.assign(w.outcome, { status: "mismatch", reason: `size is ${stat.size} bytes, source has ${outcome.size}` });
+      continue;
+    }
+    opened.push({ w, fd });
+  }
+  try {
+    if (verify === "source+dest" && opened.length > 0) {
+      let again: ReadBack | undefined;
+      let problem: string | undefined;
+      try {
+        const fd = source.throughLink ? source.folder.openReadInside(source.relative) : source.folder.openRead(source.relative);
+        try {
+          again = await hashFromDevice(fd, options.algorithms, options.hasher, chunkSize);
+        } finally {
+          closeQuietly(fd);
+        }
+      } catch (error) {
+        problem = `source read back failed: ${describeSystemError(error)}`;
+      }
+      if (problem || !sameHexes(outcome.hexes, again!.hexes)) {
+        for (const { w } of opened) {
+          Object.assign(w.outcome, problem ? failed(w.outcome.path, problem) : { status: "mismatch", reason: "the source read back differs from the source read during the copy: the source is unstable" });
+        }
+        return;
+      }
+    }
+    const backs = await hashManyFromDevice(opened.map((o) => o.fd), outcome.size, options.algorithms, options.hasher, chunkSize);
+    for (const [i, { w }] of opened.entries()) {
+      const result = backs[i]!;
+      if (result.status === "rejected") {
+        Object.assign(w.outcome, failed(w.outcome.path, `read back failed: ${describeSystemError(result.reason)}`));
+        continue;
+      }
+      const back = result.value;
+      w.outcome.hexes = back.hexes;
+      w.outcome.coldRead = back.cold;
+      if (back.size !== outcome.size) Object.assign(w.outcome, { status: "mismatch", reason: `read back ${back.size} bytes, source has ${outcome.size}` });
+      else if (sameHexes(outcome.hexes, back.hexes)) Object.assign(w.outcome, { status: "verified", readBack: back.state });
+      else Object.assign(w.outcome, { status: "mismatch", reason: "read back from the device, the digest differs from the source's" });
+    }
+  } finally {
+    for (const { fd } of opened) closeQuietly(fd);
   }
 }

@@ -5,8 +5,9 @@
 import type { Algorithm } from "../hash/algorithms.ts";
 import { resolveAlgorithm } from "../hash/algorithms.ts";
 import { usageError } from "../core/errors.ts";
+import { showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
-import type { DestinationOutcome } from "./copy.ts";
+import { GOOD_STATUSES, type DestinationOutcome } from "./copy.ts";
 
 /** Where dispatchcopy's words go: data and errors, `-v` INFO lines, `--json` events. */
 export interface LogSink {
@@ -51,40 +52,42 @@ export function speedLine(bytes: number, seconds: number): string {
   return `copy speed ${bytes} bytes in ${seconds.toFixed(5)} sec (${rate.toFixed(1)} MB/sec)`;
 }
 
-/** Destination outcomes that count as success. */
-export const GOOD = new Set(["verified", "present", "size-checked", "copied"]);
 
 /** 1 when a copy read back differently, 2 when one failed otherwise, else 0. */
 export function exitCodeOf(outcomes: DestinationOutcome[]): number {
   if (outcomes.some((d) => d.status === "mismatch")) return 1;
-  if (outcomes.some((d) => !GOOD.has(d.status))) return 2;
+  if (outcomes.some((d) => !GOOD_STATUSES.has(d.status))) return 2;
   return 0;
 }
 
 
-/** One line per destination: verified (how), present, or what went wrong. */
+/**
+ * One line per destination: verified (how), present, or what went wrong. `advice` adds what the
+ * user can do to a failure (the tool knows its flags; the library does not).
+ */
 export function reportDestinations(
   tool: string, destinations: DestinationOutcome[], choices: HashChoice[], hexes: Map<string, string>, sink: LogSink, source: string,
+  advice: (d: DestinationOutcome) => string | undefined = () => undefined,
 ): void {
   const { out, info, event } = sink;
   for (const d of destinations) {
     const labels = choices.map((c) => hashLabel(c, (d.hexes ?? hexes).get(c.algorithm) ?? "")).join(" ");
     switch (d.status) {
       case "verified":
-        info(`verified ${d.path}: ${labels}, read back from the device${d.coldRead === false ? " (the page cache could not be dropped: the read may have come from memory)" : ""}`);
+        info(`verified ${showName(d.path)}: ${labels}, read back from the device${d.coldRead === false ? " (the page cache could not be dropped: the read may have come from memory)" : ""}`);
         event({ event: "verified", source, destination: d.path, hashes: labels, cold: d.coldRead ?? null });
         break;
       case "present":
-        info(`already present ${d.path}: identical file (${labels}), not copied again`);
+        info(`already present ${showName(d.path)}: identical file (${labels}), not copied again`);
         event({ event: "verified", source, destination: d.path, hashes: labels, present: true });
         break;
       case "size-checked":
       case "copied":
-        info(`${d.status === "copied" ? "copied (not verified)" : "size checked"} ${d.path}`);
+        info(`${d.status === "copied" ? "copied (not verified)" : "size checked"} ${showName(d.path)}`);
         event({ event: "file-done", source, destination: d.path, status: d.status });
         break;
       default:
-        out.error(`${tool}: ${d.path}: ${d.status === "mismatch" ? "VERIFICATION FAILED" : "failed"}: ${d.reason ?? "unknown error"}`);
+        out.error(`${tool}: ${showName(d.path)}: ${d.status === "mismatch" ? "VERIFICATION FAILED" : "failed"}: ${d.reason ?? "unknown error"}${advice(d) ?? ""}`);
         event({ event: "error", source, destination: d.path, status: d.status, error: d.reason ?? null });
     }
   }

@@ -2,19 +2,26 @@
  * What an offload leaves behind besides the copies: a sum file (lib/sums format), a JSON report
  * of every file and destination, and an ASC MHL generation in each destination that received
  * every file (lib/mhl, the same file `mhl-verify create` writes).
+ *
+ * A generation seals the digests that were compared with the source when each copy was read
+ * back, never digests taken later: a copy that changed since its read-back (its size, times or
+ * inode differ from then) is not sealed, and its destination gets no generation.
  */
-import { statSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { isUtf8Name, showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
+import { VERSION } from "../core/version.ts";
+import { HeldFolder } from "../io/held_folder.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
-import { removeUnchainedGenerations } from "../mhl/history.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
+import { HISTORY_FOLDER, removeUnchainedGenerations } from "../mhl/history.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
-import { VERSION } from "../core/version.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
-import { hashLabel, type HashChoice } from "./dispatch_log.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
+import type { ReadBackState } from "./copy.ts";
+import { hashLabel, type HashChoice } from "./dispatch_log.ts";
 import type { FileResult, PlannedFile } from "./tree.ts";
 
 /** Where to write records. */
@@ -28,46 +35,79 @@ export interface RecordTargets {
   source?: string;
   /** Where the MHL generations' lines go. */
   output: LineSink;
+  /** What else the report should say about the run. */
+  extra?: Record<string, unknown>;
+}
+
+/** The generation files in a root's history folder now. */
+function listGenerationFiles(root: string): string[] {
+  try {
+    return readdirSync(join(root, HISTORY_FOLDER)).filter((name) => /^\d{4,}_.+\.mhl$/.test(name));
+  } catch {
+    return [];
+  }
+}
+
+/** A record that could not be written: the destination root it concerns (if any) and why. */
+export interface RecordProblem {
+  root?: string;
+  message: string;
+}
+
+function sameState(a: ReadBackState, b: { dev: string; ino: bigint; size: number; mtimeNs: bigint; ctimeNs: bigint }): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
 /**
- * The digests an offload already has for the files of one destination root, for
- * {@link createGeneration} so that it does not read every file a third time. Only files whose
- * copy on this root was compared by hash (verified, or already present with the same digests)
- * are given, with the destination's size and mtime as `stat` reports them now, and only while
- * that mtime is still the source's as the copy set it: the copy stores mtimes to the
- * millisecond, so the source's sub-millisecond digits are compared away. Anything else is
- * left out and hashed by `createGeneration`.
+ * The digests an offload compared for the files of one destination root, for
+ * {@link createGeneration}, so that it records them and does not read the files again. Only
+ * copies that were read back (verified, or already present and identical) are given, and only
+ * while each is still the file it was then: same inode, size, modification and change times.
+ * @returns the known digests, and the files that changed since they were read back.
  * @example
- * const known = knownDigestsFor("/Volumes/RAID/A001", offload.files);
- * await createGeneration("/Volumes/RAID/A001", { formats: ["xxh64"], knownDigests: known, tool: { name: "dispatchcopy", version: VERSION } }, log);
+ * const { known, changed } = knownDigestsFor("/Volumes/RAID/A001", offload.files);
  */
-export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>): Map<string, KnownDigest> {
+export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>): { known: Map<string, KnownDigest>; changed: string[] } {
   const known = new Map<string, KnownDigest>();
-  for (const { file, result } of files) {
-    if (result.sourceError) continue;
-    const destination = result.destinations.find((d) => d.root === root);
-    if (!destination || (destination.status !== "verified" && destination.status !== "present")) continue;
-    const hexes = new Map<HashFormat, string>();
-    for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) hexes.set(algorithm, hex);
-    if (hexes.size === 0) continue;
-    let stat;
-    try {
-      stat = statSync(destination.path);
-    } catch {
-      continue;
-    }
-    if (stat.size !== file.size || Math.trunc(stat.mtimeMs) !== Math.trunc(file.mtimeMs)) continue;
-    known.set(file.destinationPath, { size: stat.size, mtimeMs: stat.mtimeMs, hexes });
+  const changed: string[] = [];
+  let held: HeldFolder;
+  try {
+    held = HeldFolder.open(root);
+  } catch {
+    return { known, changed: files.map(({ file }) => file.destinationPath) };
   }
-  return known;
+  try {
+    for (const { file, result } of files) {
+      if (result.sourceError || file.kind === "link") continue;
+      const destination = result.destinations.find((d) => d.root === root);
+      if (!destination || (destination.status !== "verified" && destination.status !== "present") || !destination.readBack) continue;
+      const hexes = new Map<HashFormat, string>();
+      for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) hexes.set(algorithm, hex);
+      if (hexes.size === 0) continue;
+      let now;
+      try {
+        now = held.stat(file.destinationPath);
+      } catch {
+        now = undefined;
+      }
+      if (!now || now.kind !== "file" || !sameState(destination.readBack, now)) {
+        changed.push(file.destinationPath);
+        continue;
+      }
+      known.set(file.destinationPath, { size: now.size, mtimeMs: now.mtimeMs, hexes });
+    }
+  } finally {
+    held.close();
+  }
+  return { known, changed };
 }
 
 /**
  * Writes the sum file, the report and the MHL generations.
- * @returns problems writing the MHL generations (one line each), empty when all went well.
+ * @returns what could not be written, one problem each; empty when all went well.
  */
-export async function writeOffloadRecords(targets: RecordTargets, files: Array<{ file: PlannedFile; result: FileResult }>, choices: HashChoice[]): Promise<string[]> {
+export async function writeOffloadRecords(targets: RecordTargets, files: Array<{ file: PlannedFile; result: FileResult }>, choices: HashChoice[]): Promise<RecordProblem[]> {
+  const problems: RecordProblem[] = [];
   const sorted = [...files].sort((a, b) => (a.file.destinationPath < b.file.destinationPath ? -1 : a.file.destinationPath > b.file.destinationPath ? 1 : 0));
   if (targets.sums) {
     const first = choices[0]!;
@@ -79,36 +119,71 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         const name = escapeName(file.destinationPath);
         return first.algorithm === "xxh3" ? formatBsdLine("XXH3", hex, name) : formatGnuLine(hex, name);
       });
-    writeFileAtomically(targets.sums, lines.join(""), { overwrite: true });
+    try {
+      writeFileAtomically(targets.sums, lines.join(""), { overwrite: true });
+    } catch (error) {
+      problems.push({ message: `${showName(targets.sums)}: sum file not written: ${(error as Error).message}` });
+    }
   }
   if (targets.report) {
     const report = {
       source: targets.source ?? null,
       hashes: choices.map((c) => c.label),
+      ...targets.extra,
       files: sorted.map(({ file, result }) => ({
         path: file.destinationPath,
         source: file.source,
         size: file.size,
+        ...(file.kind === "link" ? { link: file.linkTarget ?? null } : {}),
         hashes: Object.fromEntries(choices.map((c) => [c.label, result.hexes.get(c.algorithm) ? hashLabel(c, result.hexes.get(c.algorithm)!).split(":")[1] : null])),
         sourceError: result.sourceError ?? null,
         destinations: result.destinations.map((d) => ({ root: d.root, path: d.path, status: d.status, reason: d.reason ?? null, coldRead: d.coldRead ?? null })),
       })),
     };
-    writeFileAtomically(targets.report, `${JSON.stringify(report, null, 2)}\n`, { overwrite: true });
+    try {
+      writeFileAtomically(targets.report, `${JSON.stringify(report, null, 2)}\n`, { overwrite: true });
+    } catch (error) {
+      problems.push({ message: `${showName(targets.report)}: report not written: ${(error as Error).message}` });
+    }
   }
-  const problems: string[] = [];
   const formats = [...new Set(choices.map((c) => c.algorithm).filter((a): a is HashFormat => isHashFormat(a)))];
+  const unrecordable = files.filter(({ file }) => file.kind !== "link" && !isUtf8Name(file.destinationPath)).map(({ file }) => file.destinationPath);
   for (const root of targets.mhlRoots ?? []) {
+    if (unrecordable.length) {
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified` });
+      continue;
+    }
+    const { known, changed } = knownDigestsFor(root, files);
+    if (changed.length) {
+      for (const path of changed) problems.push({ root, message: `${showName(root)}/${showName(path)}: changed after it was verified; not sealed into an ASC MHL` });
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: files changed after they were verified` });
+      continue;
+    }
+    let before: string[] = [];
     try {
       // A run killed while it wrote its generation left it out of the chain: clear that first.
       removeUnchainedGenerations(root, "dispatchcopy");
+      before = listGenerationFiles(root);
       await createGeneration(root, {
         formats: formats.length ? formats : ["xxh64"],
-        knownDigests: knownDigestsFor(root, files),
+        knownDigests: known,
         tool: { name: "dispatchcopy", version: VERSION },
       }, new MhlLog({ output: targets.output }));
     } catch (error) {
-      problems.push(`${root}: ASC MHL generation not written: ${(error as Error).message}`);
+      const written = listGenerationFiles(root).filter((name) => !before.includes(name));
+      const exitCode = (error as { exitCode?: number }).exitCode;
+      if (written.length > 0 && exitCode !== undefined && exitCode >= 10 && exitCode < 30) {
+        // The generation is written and documents what failed (the history says so too).
+        problems.push({ root, message: `${showName(root)}: ASC MHL generation ${written.join(", ")} written; it records a failure against the earlier history: ${(error as Error).message}` });
+        continue;
+      }
+      // Never leave a generation that is not in the chain (a history that does not verify).
+      try {
+        removeUnchainedGenerations(root, "dispatchcopy");
+      } catch {
+        // reported below either way
+      }
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${(error as Error).message}` });
     }
   }
   return problems;

@@ -1,36 +1,45 @@
 /**
  * Tree mode of the copy engine: offload a card (a folder) to several destination folders. The
  * source is walked once in a fixed order; folders (empty ones too) are made in every
- * destination; files are copied with {@link copyFile} (`jobs` at a time); folder mtimes are set
- * last; a journal in each destination records every file that verified, so `resume` after a
- * crash continues where the run stopped.
+ * destination; files are copied with {@link copyFile} (`jobs` at a time); folder times are set
+ * last. Every planned file gets a result for every destination, whatever goes wrong: a file
+ * that was not copied is named, never missing from the result.
+ *
+ * A run can always be run again: a file already in place is read back from the device and
+ * compared with the source (read again too), and counts only if identical; the rest is copied.
+ * So an interrupted offload is finished by running it again (`--resume` says so, and does
+ * exactly that): nothing is trusted that was not read back in this run.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, utimesSync } from "node:fs";
-import { dirname, join, posix } from "node:path";
-import { CliError, ExitCode } from "../core/errors.ts";
+import { futimesSync, fsyncSync, mkdirSync, statfsSync } from "node:fs";
+import { describeSystemError } from "../core/errors.ts";
+import { baseOf, compareUtf8, joinPath, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
-import { flushFolder } from "../io/atomic_file.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
-import { copyFile, type DestinationOutcome, type VerifyMode } from "./copy.ts";
+import { finalNameOfPartial, HeldFolder } from "../io/held_folder.ts";
 import { IgnoreList } from "../io/ignore.ts";
-import { walkFiles, type WalkProblem } from "../io/walk.ts";
+import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
+import { copyFile, GOOD_STATUSES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
+import { refusedPlaces } from "./places.ts";
 
 /** Written copies that may wait for one group flush at a time. */
 const MAX_WAITING = 64;
 
-/** Name of the journal kept in each destination root while an offload is incomplete. */
-export const JOURNAL_NAME = ".dispatchcopy-journal.jsonl";
-
-/** One file of the plan. */
+/** One entry of the plan: a file, or a link to recreate (`links: "copy"`). */
 export interface PlannedFile {
   /** Path below the source root, `/`-separated. */
   relativePath: string;
-  /** Path below each destination root (after --rename). */
+  /** Path below each destination root (after a rename). */
   destinationPath: string;
+  /** The source path, for messages. */
   source: string;
   size: number;
   mtimeMs: number;
+  /** `link`: recreated as a link to {@link linkTarget}. @default "file" */
+  kind?: "file" | "link";
+  linkTarget?: string;
+  /** A file reached through a link inside the source. */
+  throughLink?: boolean;
 }
 
 /** What an offload will do, before it does it. */
@@ -42,7 +51,12 @@ export interface OffloadPlan {
   bytes: number;
   /** Bytes each destination still needs, and has. */
   space: Array<{ root: string; needed: number; available: number }>;
+  /** What the walk could not include: each is a failure of the run. */
   problems: WalkProblem[];
+  /** What the policies left out on purpose. */
+  skipped: WalkProblem[];
+  /** Destinations that cannot take this offload at all, and why (by root). */
+  refused: Map<string, string>;
 }
 
 /** Options of an offload. */
@@ -55,124 +69,240 @@ export interface OffloadOptions {
   /** Files copied at once. @default 1 */
   jobs: number;
   ignore: IgnoreList;
-  /** Whether to fsync files written below this destination root. */
+  /** Whether to flush files written below this destination root. */
   flush: (destinationRoot: string) => boolean;
   rateLimit?: number;
   /** Maps a file name (not its folders) to its destination name. */
   rename?: (name: string) => string;
-  /** Skip files a previous run's journal says were verified. */
-  resume: boolean;
+  /** Owner and mode bits of the copies. */
+  modes?: ModePolicy;
   /** Called as each file finishes. */
   onFile?: (file: PlannedFile, result: FileResult) => void;
   /** Called with bytes copied since the last call. */
   onBytes?: (bytes: number) => void;
 }
 
+/** One file's result on one destination. */
+export type RootedOutcome = DestinationOutcome & { root: string };
+
 /** One file's result. */
 export interface FileResult {
   hexes: Map<Algorithm, string>;
-  destinations: Array<DestinationOutcome & { root: string; resumed?: boolean }>;
+  destinations: RootedOutcome[];
   sourceError?: string;
 }
 
 /** The result of an offload. */
 export interface OffloadResult {
+  /** Every planned file, in plan order, each with a result for every destination. */
   files: Array<{ file: PlannedFile; result: FileResult }>;
-  /** Roots where every file verified (or was present). */
+  /** Roots where every file verified (or was present) and nothing else went wrong. */
   completeRoots: string[];
+  /** Per destination root, what went wrong beyond single files (a folder that could not be made, the root moved). */
+  rootProblems: Map<string, string[]>;
+  /** Files that appeared in the source during the run (not copied). */
+  newInSource: string[];
+  /** Per destination root, files that appeared there during the run and are not from the source. */
+  strays: Map<string, string[]>;
   seconds: number;
 }
 
-interface JournalRecord {
-  path: string;
-  size: number;
-  mtimeMs: number;
-  hexes: Record<string, string>;
+
+/** Refuses a rename result that is not one file name. */
+function checkRenamed(original: string, name: string): void {
+  if (!name || name.includes("/") || name.includes("\0") || name === "." || name === "..") {
+    throw Object.assign(new Error(`the rename turns '${showName(original)}' into the invalid name '${showName(name)}'`), { code: "ERENAME" });
+  }
 }
 
-/** Walks the source and checks names and space; nothing is written. */
-export function planOffload(source: string, destinations: readonly string[], options: Pick<OffloadOptions, "ignore" | "rename" | "overwrite">): OffloadPlan {
+/** What the destination walks leave out: OS litter, histories, our partial files. */
+function destinationIgnore(ignore: IgnoreList): { matches: (path: string, isFolder: boolean) => boolean } {
+  return {
+    matches: (path, isFolder) => ignore.matches(path) || (isFolder && path === "ascmhl") || (!isFolder && finalNameOfPartial(baseOf(path)) !== undefined),
+  };
+}
+
+/**
+ * Walks the source and checks names, places and space; nothing is written.
+ * @throws an error with code ERENAME when the rename makes an invalid name or two files one.
+ */
+export function planOffload(
+  source: string, destinations: readonly string[],
+  options: Pick<OffloadOptions, "ignore" | "rename" | "overwrite"> & { links?: LinkPolicy; special?: SpecialPolicy },
+): OffloadPlan {
   const problems: WalkProblem[] = [];
+  const skipped: WalkProblem[] = [];
   const folders: Array<{ relativePath: string; path: string; mtimeMs: number }> = [];
-  const walked = walkFiles(source, { ignore: options.ignore, onProblem: (p) => problems.push(p), folders });
+  const walked = walkFiles(source, {
+    ignore: options.ignore, onProblem: (p) => problems.push(p), onSkipped: (p) => skipped.push(p), folders,
+    links: options.links ?? "follow", special: options.special ?? "fail",
+  });
   const seen = new Map<string, string>();
   const files: PlannedFile[] = walked.map((entry) => {
-    const folder = posix.dirname(entry.relativePath);
-    const name = options.rename ? options.rename(posix.basename(entry.relativePath)) : posix.basename(entry.relativePath);
-    if (!name || name.includes("/") || name === "." || name === "..") {
-      throw new CliError(`--rename turns '${entry.relativePath}' into the invalid name '${name}'; fix the expression`, { exitCode: ExitCode.UsageOrIo });
-    }
-    const destinationPath = folder === "." ? name : `${folder}/${name}`;
-    const key = destinationPath.normalize("NFC");
-    const clash = seen.get(key);
-    if (clash) throw new CliError(`'${clash}' and '${entry.relativePath}' would both be written as '${destinationPath}'; change --rename`, { exitCode: ExitCode.UsageOrIo });
-    seen.set(key, entry.relativePath);
-    return { relativePath: entry.relativePath, destinationPath, source: entry.path, size: entry.size, mtimeMs: entry.mtimeMs };
+    const folder = entry.relativePath.includes("/") ? parentOf(entry.relativePath) : "";
+    const original = baseOf(entry.relativePath);
+    const name = options.rename ? options.rename(original) : original;
+    checkRenamed(original, name);
+    const destinationPath = folder === "" ? name : `${folder}/${name}`;
+    const clash = seen.get(destinationPath);
+    if (clash) throw Object.assign(new Error(`'${showName(clash)}' and '${showName(entry.relativePath)}' would both be written as '${showName(destinationPath)}'`), { code: "ERENAME" });
+    seen.set(destinationPath, entry.relativePath);
+    return {
+      relativePath: entry.relativePath, destinationPath, source: entry.path, size: entry.size, mtimeMs: entry.mtimeMs,
+      ...(entry.kind === "link" ? { kind: "link" as const, linkTarget: entry.linkTarget } : {}),
+      ...(entry.throughLink ? { throughLink: true } : {}),
+    };
   });
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
+  const refusedByIndex = refusedPlaces(source, destinations);
+  const refused = new Map([...refusedByIndex].map(([i, why]) => [destinations[i]!, why]));
   const space = destinations.map((root) => {
     let needed = 0;
-    for (const f of files) {
-      let present = false;
-      try {
-        present = !options.overwrite && statSync(join(root, f.destinationPath)).size === f.size;
-      } catch {
-        present = false;
+    let held: HeldFolder | undefined;
+    try {
+      held = HeldFolder.open(root);
+    } catch {
+      held = undefined;
+    }
+    try {
+      for (const f of files) {
+        let present = false;
+        try {
+          present = !options.overwrite && held?.stat(f.destinationPath)?.size === f.size;
+        } catch {
+          present = false;
+        }
+        if (!present) needed += f.size;
       }
-      if (!present) needed += f.size;
+    } finally {
+      held?.close();
     }
     return { root, needed, available: availableBytes(root) };
   });
-  return { source, destinations: [...destinations], files, folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })), bytes, space, problems };
+  return { source, destinations: [...destinations], files, folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })), bytes, space, problems, skipped, refused };
 }
 
 /** Free bytes for an unprivileged writer on the file system holding `path` (or its nearest existing parent). */
 export function availableBytes(path: string): number {
   let probe = path;
-  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
-  const fs = statfsSync(probe);
-  return Number(fs.bavail) * Number(fs.bsize);
-}
-
-function readJournal(root: string): Map<string, JournalRecord> {
-  const records = new Map<string, JournalRecord>();
-  const path = join(root, JOURNAL_NAME);
-  if (!existsSync(path)) return records;
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    if (!line.trim()) continue;
+  for (;;) {
     try {
-      const record = JSON.parse(line) as JournalRecord;
-      records.set(record.path, record);
+      const fs = statfsSync(probe);
+      return Number(fs.bavail) * Number(fs.bsize);
     } catch {
-      // a line cut short by the crash: that file is simply copied again
+      const up = parentOf(probe);
+      if (up === probe) return 0;
+      probe = up;
     }
   }
-  return records;
 }
 
-function appendJournal(root: string, record: JournalRecord): void {
-  const path = join(root, JOURNAL_NAME);
-  appendFileSync(path, `${JSON.stringify(record)}\n`);
-  const fd = openSync(path, "r");
+/** One destination during a run. */
+interface DestinationState {
+  root: string;
+  /** Why the whole destination cannot be written, when it cannot. */
+  unusable?: string;
+  held?: HeldFolder;
+  /** Folders that could not be made, and why. */
+  badFolders: Map<string, string>;
+  /** Files that were there before the run (relative), to tell strays apart. */
+  before: Set<string>;
+  problems: string[];
+}
+
+function prepareDestination(root: string, plan: OffloadPlan, ignore: IgnoreList): DestinationState {
+  const state: DestinationState = { root, badFolders: new Map(), before: new Set(), problems: [] };
+  const refused = plan.refused.get(root);
+  if (refused) {
+    state.unusable = refused;
+    return state;
+  }
+  const space = plan.space.find((s) => s.root === root);
+  if (space && space.needed > space.available) {
+    state.unusable = `not enough space: needs ${space.needed} bytes, has ${space.available} free`;
+    return state;
+  }
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    mkdirSync(root, { recursive: true });
+    state.held = HeldFolder.open(root);
+  } catch (error) {
+    state.unusable = `cannot be used: ${describeSystemError(error)}`;
+    return state;
+  }
+  for (const entry of walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(ignore) })) state.before.add(entry.relativePath);
+  for (const folder of plan.folders) {
+    if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
+    try {
+      state.held.makeFolders(folder.relativePath);
+    } catch (error) {
+      state.badFolders.set(folder.relativePath, `folder cannot be made: ${describeSystemError(error)}`);
+    }
+  }
+  removeStalePartials(state, plan);
+  return state;
+}
+
+/**
+ * Removes hidden partial files a killed run left beside the names this run writes, where the
+ * file system could not make nameless files. A partial name that is itself a file of the
+ * source is the user's, and is left alone.
+ */
+function removeStalePartials(state: DestinationState, plan: OffloadPlan): void {
+  const namesByFolder = new Map<string, Set<string>>();
+  for (const f of plan.files) {
+    const folder = f.destinationPath.includes("/") ? parentOf(f.destinationPath) : "";
+    const names = namesByFolder.get(folder) ?? new Set<string>();
+    names.add(baseOf(f.destinationPath));
+    namesByFolder.set(folder, names);
+  }
+  for (const [folder, names] of namesByFolder) {
+    if (state.badFolders.has(folder)) continue;
+    let entries;
+    try {
+      entries = state.held!.list(folder);
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      const forName = finalNameOfPartial(entry.name);
+      if (forName === undefined || !names.has(forName) || names.has(entry.name) || entry.kind === "folder") continue;
+      try {
+        state.held!.remove(folder === "" ? entry.name : `${folder}/${entry.name}`);
+      } catch {
+        // left as it is: a partial name never counts as a copy
+      }
+    }
   }
 }
 
-/** Removes partial files a killed run left beside the names this run will write. */
-function removeStalePartials(folder: string, names: Set<string>): void {
-  let entries: string[];
-  try {
-    entries = readdirSync(folder);
-  } catch {
-    return;
+/** Why a destination cannot take `file`, before it is tried; undefined when it can. */
+function blockedReason(state: DestinationState, file: PlannedFile): string | undefined {
+  if (state.unusable) return `not copied: ${showName(state.root)} ${state.unusable}`;
+  const folder = file.destinationPath.includes("/") ? parentOf(file.destinationPath) : "";
+  for (const [bad, why] of state.badFolders) {
+    if (folder === bad || folder.startsWith(`${bad}/`)) return `not copied: ${why}`;
   }
-  for (const entry of entries) {
-    const match = /^\.(.+)\.[0-9a-f]{8}\.partial$/s.exec(entry);
-    if (match && names.has(match[1]!)) rmSync(join(folder, entry), { force: true });
-  }
+  return undefined;
+}
+
+/**
+ * Names that are one name on a destination that ignores case or Unicode normalization
+ * (exFAT, FAT, APFS, SMB shares), by folder: explains an entry that "appeared" under a final
+ * name that was free when the copy began.
+ */
+function caseTwins(plan: OffloadPlan): (destinationPath: string) => string | undefined {
+  let index: Map<string, string[]> | undefined;
+  return (destinationPath) => {
+    if (!index) {
+      index = new Map();
+      for (const f of plan.files) {
+        const key = f.destinationPath.normalize("NFC").toLowerCase();
+        index.set(key, [...(index.get(key) ?? []), f.destinationPath]);
+      }
+    }
+    const twins = (index.get(destinationPath.normalize("NFC").toLowerCase()) ?? []).filter((p) => p !== destinationPath);
+    return twins.length ? twins[0] : undefined;
+  };
 }
 
 /**
@@ -181,25 +311,18 @@ function removeStalePartials(folder: string, names: Set<string>): void {
  */
 export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Promise<OffloadResult> {
   const started = performance.now();
-  for (const root of plan.destinations) {
-    mkdirSync(root, { recursive: true });
-    for (const folder of plan.folders) mkdirSync(join(root, folder.relativePath), { recursive: true });
+  let sourceRoot: HeldFolder;
+  try {
+    sourceRoot = HeldFolder.open(plan.source);
+  } catch (error) {
+    throw Object.assign(new Error(`cannot read the source: ${describeSystemError(error)}`), { code: (error as { code?: string }).code, path: plan.source });
   }
-  const journals = new Map(plan.destinations.map((root) => [root, options.resume ? readJournal(root) : new Map<string, JournalRecord>()]));
-  // Leftovers of a killed run, for the names about to be written.
-  const namesByFolder = new Map<string, Set<string>>();
-  for (const f of plan.files) {
-    const folder = posix.dirname(f.destinationPath);
-    const names = namesByFolder.get(folder) ?? new Set<string>();
-    names.add(posix.basename(f.destinationPath));
-    namesByFolder.set(folder, names);
-  }
-  for (const root of plan.destinations) for (const [folder, names] of namesByFolder) removeStalePartials(join(root, folder), names);
-
+  const states = plan.destinations.map((root) => prepareDestination(root, plan, options.ignore));
+  const twinOf = caseTwins(plan);
   const results: Array<{ file: PlannedFile; result: FileResult } | undefined> = new Array(plan.files.length);
   // `jobs` copies read and write at once. A copy that has written everything waits for the
   // group flush without holding its slot, so the next file starts meanwhile (at most
-  // MAX_WAITING wait, each holding its open partial files).
+  // MAX_WAITING wait, each holding its open new files).
   const barrier = new FlushBarrier(MAX_WAITING);
   const jobs = Math.max(1, options.jobs);
   let writing = 0;
@@ -209,115 +332,180 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
     writing--;
     waitingForSlot.shift()?.();
   };
-  for (let index = 0; index < plan.files.length; index++) {
-    while (writing >= jobs || inFlight.size >= jobs + MAX_WAITING) {
-      await new Promise<void>((resolve) => waitingForSlot.push(resolve));
-    }
-    writing++;
-    const file = plan.files[index]!;
-    let released = false;
-    const releaseOnce = () => {
-      if (!released) {
-        released = true;
-        release();
+  try {
+    for (let index = 0; index < plan.files.length; index++) {
+      while (writing >= jobs || inFlight.size >= jobs + MAX_WAITING) {
+        await new Promise<void>((resolve) => waitingForSlot.push(resolve));
       }
-    };
-    const task = copyOne(file, plan, options, journals, { barrier, onWritten: releaseOnce })
-      .then((result) => {
-        results[index] = { file, result };
-        options.onFile?.(file, result);
-      })
-      .finally(() => {
-        releaseOnce();
-        inFlight.delete(task);
-        waitingForSlot.shift()?.();
-      });
-    inFlight.add(task);
-  }
-  barrier.flush();
-  while (inFlight.size) {
-    await Promise.race(inFlight);
-    if (barrier.waiting) barrier.flush();
+      writing++;
+      const file = plan.files[index]!;
+      let released = false;
+      const releaseOnce = () => {
+        if (!released) {
+          released = true;
+          release();
+        }
+      };
+      const task = copyOne(file, sourceRoot, states, options, { barrier, onWritten: releaseOnce, twinOf })
+        .catch((error: unknown) => failedEverywhere(states, `not copied: internal error: ${describeSystemError(error)}`))
+        .then((result) => {
+          results[index] = { file, result };
+          try {
+            options.onFile?.(file, result);
+          } catch {
+            // a reporting problem must not lose the result
+          }
+        })
+        .finally(() => {
+          releaseOnce();
+          inFlight.delete(task);
+          waitingForSlot.shift()?.();
+        });
+      inFlight.add(task);
+    }
+    barrier.flush();
+    while (inFlight.size) {
+      await Promise.race(inFlight);
+      if (barrier.waiting) barrier.flush();
+    }
+  } finally {
+    sourceRoot.close();
   }
 
-  // Folder times last (every file written into a folder changed its mtime), then each folder
-  // flushed once, so the new names are durable.
-  for (const root of plan.destinations) {
-    for (const folder of [...plan.folders].reverse()) {
-      const when = new Date(folder.mtimeMs);
-      try {
-        utimesSync(join(root, folder.relativePath), when, when);
-      } catch {
-        // a folder that could not be made was reported with its files
-      }
+  finishFolders(states, plan, options);
+  const files = plan.files.map((file, index) => results[index] ?? { file, result: failedEverywhere(states, "not copied: the run ended before this file") });
+  const newInSource = appearedInSource(plan, options.ignore);
+  const strays = new Map<string, string[]>();
+  const completeRoots: string[] = [];
+  for (const state of states) {
+    if (state.held && !state.held.stillAt()) state.problems.push(`${showName(state.root)} no longer leads to the folder the files were written into (moved or replaced during the run)`);
+    if (state.held) {
+      const planned = new Set(plan.files.map((f) => f.destinationPath));
+      const after = walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore) });
+      const found = after.map((e) => e.relativePath).filter((p) => !planned.has(p) && !state.before.has(p));
+      if (found.length) strays.set(state.root, found);
     }
-    if (options.flush(root)) {
-      for (const folder of [...plan.folders.map((f) => join(root, f.relativePath)), root]) {
-        try {
-          flushFolder(folder);
-        } catch {
-          // reported with its files if it is unusable
+    const good = !state.unusable && state.badFolders.size === 0 && state.problems.length === 0 && plan.problems.length === 0
+      && files.every(({ result }) => result.destinations.some((d) => d.root === state.root && GOOD_STATUSES.has(d.status)));
+    if (good) completeRoots.push(state.root);
+  }
+  for (const state of states) state.held?.close();
+  const rootProblems = new Map(states.map((s) => [s.root, [...(s.unusable ? [`${showName(s.root)} ${s.unusable}`] : []), ...[...s.badFolders].map(([folder, why]) => `${showName(joinPath(s.root, folder))}: ${why}`), ...s.problems]]));
+  return { files, completeRoots, rootProblems, newInSource, strays, seconds: (performance.now() - started) / 1000 };
+}
+
+function failedEverywhere(states: DestinationState[], reason: string): FileResult {
+  return { hexes: new Map(), destinations: states.map((s) => ({ root: s.root, path: s.root, status: "failed" as const, reason })) };
+}
+
+/** Files in the source now that the plan did not have: made during the run, not copied. */
+function appearedInSource(plan: OffloadPlan, ignore: IgnoreList): string[] {
+  const planned = new Set(plan.files.map((f) => f.relativePath));
+  try {
+    return walkFiles(plan.source, { ignore, links: "copy", special: "skip" }).map((e) => e.relativePath).filter((p) => !planned.has(p));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Folder times last (every file written into a folder changed its mtime), then each folder
+ * flushed once, so the new names are durable.
+ */
+function finishFolders(states: DestinationState[], plan: OffloadPlan, options: OffloadOptions): void {
+  const folders = [...plan.folders].sort((a, b) => compareUtf8(b.relativePath, a.relativePath));
+  for (const state of states) {
+    if (!state.held) continue;
+    const flush = options.flush(state.root);
+    for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
+      if (state.badFolders.has(folder.relativePath)) continue;
+      let fd: number;
+      try {
+        fd = state.held.folderFd(folder.relativePath);
+      } catch {
+        continue; // reported with its files
+      }
+      try {
+        if (!Number.isNaN(folder.mtimeMs)) {
+          const when = new Date(folder.mtimeMs);
+          futimesSync(fd, when, when);
         }
+        if (flush) fsyncSync(fd);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code !== "EINVAL" && code !== "EBADF" && code !== "EPERM") state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder cannot be finished: ${describeSystemError(error)}`);
       }
     }
   }
-  const done = results.filter((r): r is { file: PlannedFile; result: FileResult } => r !== undefined);
-  const completeRoots = plan.destinations.filter((root) =>
-    done.every(({ result }) => result.destinations.some((d) => d.root === root && (d.status === "verified" || d.status === "present" || d.status === "size-checked" || d.status === "copied"))),
-  );
-  for (const root of completeRoots) rmSync(join(root, JOURNAL_NAME), { force: true });
-  return { files: done, completeRoots, seconds: (performance.now() - started) / 1000 };
 }
 
 async function copyOne(
-  file: PlannedFile, plan: OffloadPlan, options: OffloadOptions, journals: Map<string, Map<string, JournalRecord>>,
-  hooks: { barrier: FlushBarrier; onWritten: () => void },
+  file: PlannedFile, sourceRoot: HeldFolder, states: DestinationState[], options: OffloadOptions,
+  hooks: { barrier: FlushBarrier; onWritten: () => void; twinOf: (path: string) => string | undefined },
 ): Promise<FileResult> {
-  const resumed: Array<DestinationOutcome & { root: string; resumed: true }> = [];
-  const targets: Array<{ root: string; path: string; flush: boolean }> = [];
-  let knownHexes: Map<Algorithm, string> | undefined;
-  for (const root of plan.destinations) {
-    const path = join(root, file.destinationPath);
-    const record = journals.get(root)!.get(file.destinationPath);
-    if (record && record.size === file.size && record.mtimeMs === file.mtimeMs && options.algorithms.every((a) => record.hexes[a])) {
-      try {
-        if (statSync(path).size === file.size) {
-          knownHexes = new Map(options.algorithms.map((a) => [a, record.hexes[a]!]));
-          resumed.push({ root, path, status: "verified", resumed: true, reason: "verified by the run that was interrupted (journal)" });
-          continue;
-        }
-      } catch {
-        // gone: copy again
-      }
-    }
-    targets.push({ root, path, flush: options.flush(root) });
+  const blocked = new Map<string, string>();
+  const targets: Array<CopyTarget & { root: string }> = [];
+  for (const state of states) {
+    const reason = blockedReason(state, file);
+    if (reason) blocked.set(state.root, reason);
+    else targets.push({ root: state.root, folder: state.held!, relative: file.destinationPath, flush: options.flush(state.root) });
   }
-  if (targets.length === 0) return { hexes: knownHexes!, destinations: resumed };
+  const blockedOutcomes = (): RootedOutcome[] => [...blocked].map(([root, reason]) => ({ root, path: joinPath(root, file.destinationPath), status: "failed", reason }));
+  if (file.kind === "link") {
+    hooks.onWritten();
+    return { hexes: new Map(), destinations: [...blockedOutcomes(), ...targets.map((t) => placeLink(t, file, options.overwrite))] };
+  }
+  if (targets.length === 0) {
+    hooks.onWritten();
+    return { hexes: new Map(), destinations: blockedOutcomes() };
+  }
   let last = 0;
-  const outcome = await copyFile(file.source, targets.map(({ path, flush }) => ({ path, flush })), {
+  const outcome = await copyFile({ folder: sourceRoot, relative: file.relativePath, throughLink: file.throughLink }, targets, {
     algorithms: options.algorithms,
     hasher: options.hasher,
     chunkSize: options.chunkSize,
     verify: options.verify,
     overwrite: options.overwrite,
     rateLimit: options.rateLimit,
-    flushFolders: false,
-    flushVia: (path, fsyncOwn) => hooks.barrier.wait(path, fsyncOwn),
+    modes: options.modes,
+    flushVia: (folder, fsyncOwn) => hooks.barrier.wait(folder.path, fsyncOwn),
     onWritten: hooks.onWritten,
     onProgress: (copied) => {
       options.onBytes?.(copied - last);
       last = copied;
     },
+    explainAppeared: (target) => {
+      const twin = hooks.twinOf(target.relative);
+      return twin
+        ? `two source names are one name on this destination (it does not tell case or Unicode normalization apart): '${showName(twin)}' and '${showName(target.relative)}'`
+        : undefined;
+    },
   });
-  const destinations = [
-    ...resumed,
-    ...outcome.destinations.map((d, i) => ({ ...d, root: targets[i]!.root })),
-  ];
-  for (const d of destinations) {
-    if ("resumed" in d || (d.status !== "verified" && d.status !== "present")) continue;
-    appendJournal(d.root, { path: file.destinationPath, size: file.size, mtimeMs: file.mtimeMs, hexes: Object.fromEntries(outcome.hexes) });
+  hooks.onWritten();
+  return {
+    hexes: outcome.hexes,
+    destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...d, root: targets[i]!.root }))],
+    ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}),
+  };
+}
+
+/** Recreates a link (`links: "copy"`): its target as stored, never followed; an identical link is present. */
+function placeLink(target: CopyTarget & { root: string }, file: PlannedFile, overwrite: boolean): RootedOutcome {
+  const path = target.folder.pathOf(target.relative);
+  const wanted = file.linkTarget ?? "";
+  try {
+    const existing = target.folder.stat(target.relative);
+    if (existing) {
+      if (existing.kind === "link" && target.folder.readLink(target.relative) === wanted) return { root: target.root, path, status: "present" };
+      if (!overwrite || existing.kind === "folder") return { root: target.root, path, status: "failed", reason: existing.kind === "folder" ? "a folder is at this name; it is never replaced" : "something else is at this name", kind: existing.kind === "folder" ? "other" : "exists" };
+      target.folder.remove(target.relative);
+    }
+    target.folder.makeLink(wanted, target.relative);
+    const back = target.folder.readLink(target.relative);
+    return back === wanted ? { root: target.root, path, status: "verified" } : { root: target.root, path, status: "mismatch", reason: `the link reads back as '${showName(back)}'` };
+  } catch (error) {
+    return { root: target.root, path, status: "failed", reason: `link cannot be made: ${describeSystemError(error)}` };
   }
-  return { hexes: outcome.hexes, destinations, ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) };
 }
 
 /**
@@ -328,9 +516,8 @@ async function copyOne(
  */
 export function parseRename(expression: string): (name: string) => string {
   const delimiter = expression[1];
-  if (!expression.startsWith("s") || !delimiter || /[\w\s\\]/.test(delimiter)) {
-    throw new CliError(`invalid --rename '${expression}'; expected s/REGEX/REPLACEMENT/ (flags g, i)`);
-  }
+  const invalid = () => Object.assign(new Error(`invalid rename '${expression}'; expected s/REGEX/REPLACEMENT/ (flags g, i)`), { code: "ERENAME" });
+  if (!expression.startsWith("s") || !delimiter || /[\w\s\\]/.test(delimiter)) throw invalid();
   const parts: string[] = [];
   let current = "";
   for (let i = 2; i < expression.length; i++) {
@@ -346,14 +533,13 @@ export function parseRename(expression: string): (name: string) => string {
     }
   }
   parts.push(current);
-  if (parts.length !== 3 || !/^[gi]*$/.test(parts[2]!)) throw new CliError(`invalid --rename '${expression}'; expected s/REGEX/REPLACEMENT/ (flags g, i)`);
+  if (parts.length !== 3 || !/^[gi]*$/.test(parts[2]!)) throw invalid();
   let pattern: RegExp;
   try {
     pattern = new RegExp(parts[0]!, parts[2]);
   } catch (error) {
-    throw new CliError(`invalid --rename '${expression}': ${(error as Error).message}`);
+    throw Object.assign(new Error(`invalid rename '${expression}': ${(error as Error).message}`), { code: "ERENAME" });
   }
   const replacement = parts[1]!.replace(/\\(\d)/g, "$$$1");
   return (name) => name.replace(pattern, replacement);
 }
-

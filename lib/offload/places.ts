@@ -1,0 +1,88 @@
+/**
+ * Where a copy may go. A destination that is the source, lies inside it or holds it would make
+ * an offload "verify" the card against itself (and write into the card); two destinations that
+ * are one folder would count one copy twice. Folders are compared by what they are (device and
+ * inode, through every link and bind mount), never by how their paths are spelled; a
+ * destination that does not exist yet is judged by the nearest folder above it that does.
+ */
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+
+/** A folder's place: its identity and those of every folder above it. */
+export interface FolderPlace {
+  /** The path as given. */
+  given: string;
+  /** `dev:ino` of the folder, when it exists. */
+  self: string | undefined;
+  /** `dev:ino` of the folder (when it exists) and of every folder above it, up to `/`. */
+  chain: Set<string>;
+  /** The real path of the nearest existing folder, with the parts that do not exist yet. */
+  canonical: string;
+}
+
+function identity(path: string): string | undefined {
+  try {
+    const stats = statSync(path);
+    return `${stats.dev}:${stats.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The place of a folder that may not exist yet. */
+export function folderPlace(path: string): FolderPlace {
+  let existing = resolve(path);
+  const missing: string[] = [];
+  while (!existsSync(existing) && dirname(existing) !== existing) {
+    missing.unshift(existing.slice(dirname(existing).length).replace(/^\/+/, ""));
+    existing = dirname(existing);
+  }
+  let real: string;
+  try {
+    real = realpathSync(existing);
+  } catch {
+    real = existing;
+  }
+  const chain = new Set<string>();
+  for (let p = real; ; p = dirname(p)) {
+    const id = identity(p);
+    if (id) chain.add(id);
+    if (dirname(p) === p) break;
+  }
+  return { given: path, self: missing.length === 0 ? identity(real) : undefined, chain, canonical: missing.length ? join(real, ...missing) : real };
+}
+
+function inside(inner: FolderPlace, outer: FolderPlace): boolean {
+  if (outer.self && inner.chain.has(outer.self)) return true;
+  return inner.canonical.startsWith(`${outer.canonical}/`);
+}
+
+function same(a: FolderPlace, b: FolderPlace): boolean {
+  return (a.self !== undefined && a.self === b.self) || a.canonical === b.canonical;
+}
+
+/**
+ * Why each destination cannot take an offload of `source` (a folder), by index; empty when all
+ * can. A destination is refused when it is the source, inside it, or holds it, and when it is
+ * the same folder as an earlier destination or lies inside or around one.
+ */
+export function refusedPlaces(source: string, destinations: readonly string[]): Map<number, string> {
+  const src = folderPlace(source);
+  const places = destinations.map(folderPlace);
+  const refused = new Map<number, string>();
+  places.forEach((d, i) => {
+    if (same(d, src)) refused.set(i, "is the source itself; choose a folder on another drive");
+    else if (inside(d, src)) refused.set(i, "is inside the source; choose a folder outside the card");
+    else if (inside(src, d)) refused.set(i, "holds the source; choose a folder that does not contain the card");
+    else {
+      for (let j = 0; j < i; j++) {
+        const other = places[j]!;
+        if (refused.has(j)) continue;
+        if (same(d, other)) refused.set(i, `is the same folder as ${other.given}; each destination must be a folder of its own`);
+        else if (inside(d, other) || inside(other, d)) refused.set(i, `${inside(d, other) ? "is inside" : "holds"} ${other.given}; each destination must be a folder of its own`);
+        if (refused.has(i)) break;
+      }
+    }
+  });
+  return refused;
+}

@@ -1,0 +1,83 @@
+/**
+ * Real file systems for fault tests: a small tmpfs (a full disk), a loop-mounted XFS (shut down
+ * with `xfs_io -x -c shutdown`, what a pulled drive does to a mounted file system), and a
+ * loop-backed exFAT through exfat-fuse (whose daemon can be killed, and which keeps FAT's name
+ * rules and knows no case). Each needs root; each is unmounted after the test file.
+ */
+import { afterAll } from "bun:test";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { IS_ROOT, run } from "../helpers.ts";
+
+/** A mounted file system made for a test. */
+export interface TestMount {
+  path: string;
+  /** Simulates the drive going away (XFS: shutdown; exFAT: the FUSE daemon killed). */
+  pull(): void;
+}
+
+const cleanups: Array<() => void> = [];
+afterAll(() => {
+  for (const cleanup of cleanups.reverse()) cleanup();
+});
+
+/** Throws in CI, where every fault test must run; elsewhere tells the caller to skip. */
+function need(what: string, ok: boolean): boolean {
+  if (!ok && process.env.CI === "true") throw new Error(`CI must be able to ${what} (root, xfsprogs, exfatprogs, exfat-fuse)`);
+  return ok;
+}
+
+/** True where these mounts can be made here (root, and the tools installed). */
+export const CAN_MOUNT = IS_ROOT && ["mkfs.xfs", "xfs_io", "mkfs.exfat", "mount.exfat-fuse", "losetup"].every((t) => Bun.which(t) !== null);
+
+/** A tmpfs of `size` (e.g. "1m") at `dir/name`. */
+export function tmpfs(dir: string, name: string, size: string): TestMount | undefined {
+  const path = join(dir, name);
+  mkdirSync(path, { recursive: true });
+  if (!need("mount a tmpfs", run(["mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path]).code === 0)) return undefined;
+  cleanups.push(() => run(["umount", "-l", path]));
+  return { path, pull: () => run(["umount", "-l", path]) };
+}
+
+/** A loop-mounted XFS of `megabytes` at `dir/name`. */
+export function xfs(dir: string, name: string, megabytes = 300): TestMount | undefined {
+  const image = join(dir, `${name}.xfs.img`);
+  const path = join(dir, name);
+  mkdirSync(path, { recursive: true });
+  const made = run(["truncate", "-s", `${megabytes}M`, image]).code === 0 && run(["mkfs.xfs", "-q", image]).code === 0;
+  if (!need("make an XFS", made && run(["mount", "-o", "loop", image, path]).code === 0)) return undefined;
+  cleanups.push(() => run(["umount", "-l", path]));
+  return { path, pull: () => run(["xfs_io", "-x", "-c", "shutdown", path]) };
+}
+
+/** A loop-backed exFAT of `megabytes`, mounted through exfat-fuse at `dir/name`. */
+export function exfat(dir: string, name: string, megabytes = 200): TestMount | undefined {
+  const image = join(dir, `${name}.exfat.img`);
+  const path = join(dir, name);
+  mkdirSync(path, { recursive: true });
+  if (!need("make an exFAT", run(["truncate", "-s", `${megabytes}M`, image]).code === 0 && run(["mkfs.exfat", image]).code === 0)) return undefined;
+  const loop = run(["losetup", "-f", "--show", image]).stdout.trim();
+  if (!need("attach a loop device", loop.startsWith("/dev/loop"))) return undefined;
+  cleanups.push(() => run(["losetup", "-d", loop]));
+  if (!need("mount exfat-fuse", run(["mount.exfat-fuse", loop, path]).code === 0)) return undefined;
+  cleanups.push(() => run(["umount", "-l", path]));
+  const daemon = () => {
+    for (const line of run(["pgrep", "-a", "mount.exfat"]).stdout.split("\n")) {
+      const [pid, ...cmd] = line.trim().split(" ");
+      if (pid && cmd.join(" ").includes(loop)) return Number(pid);
+    }
+    return undefined;
+  };
+  return {
+    path,
+    pull: () => {
+      const pid = daemon();
+      if (pid) process.kill(pid, "SIGKILL");
+    },
+  };
+}
+
+/** The mounts that hold `path` right now (for assertions that a mount is really there). */
+export function mountedAt(path: string): boolean {
+  return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
+}

@@ -1,0 +1,442 @@
+/**
+ * "Verified" is a promise: exit 0 means every file the walk found is on every destination, byte
+ * for byte, read back from the device, and its ASC MHL verifies. Each test here is a way that
+ * promise was once broken (a destination pulled mid-file, names that are not UTF-8, an
+ * unreadable folder, a destination that is the source, links in a destination, a copy changed
+ * after its read-back, a resume that trusted size and mtime, special files) and proves it holds.
+ */
+import { describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, run, tempDir, tool } from "../helpers.ts";
+import { CAN_MOUNT, exfat, tmpfs, xfs } from "./mounts.ts";
+
+const DISPATCHCOPY = join(ROOT, "dist", "dispatchcopy");
+const dc = (args: string[], cwd: string, env?: Record<string, string>) => run([DISPATCHCOPY, ...args], { cwd, env });
+
+/** Every entry below `root` (files and links, not folders), relative; names as their bytes (latin1 strings). */
+function files(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    const dir = Buffer.from(rel ? `${root}/${rel}` : root, "latin1");
+    for (const name of readdirSync(dir, { encoding: "buffer" }) as unknown as Buffer[]) {
+      const child = rel ? `${rel}/${name.toString("latin1")}` : name.toString("latin1");
+      if (lstatSync(Buffer.from(`${root}/${child}`, "latin1")).isDirectory()) walk(child);
+      else out.push(child);
+    }
+  };
+  walk("");
+  return out.sort();
+}
+
+/** A card of `count` clips of `size` bytes (distinct contents). */
+function card(root: string, count = 4, size = 1_000_000): void {
+  mkdirSync(root, { recursive: true });
+  for (let i = 0; i < count; i++) writeFileSync(join(root, `C${String(i).padStart(3, "0")}.mov`), randomBytes(size, i + 1));
+}
+
+/** Every file of the card is in `dest`, byte for byte, and mhl-verify proves the destination. */
+function expectComplete(cardRoot: string, dest: string): void {
+  const want = files(cardRoot);
+  expect(files(dest).filter((f) => !f.startsWith("ascmhl/"))).toEqual(want);
+  for (const f of want) expect(Buffer.compare(readFileSync(Buffer.from(join(dest, f), "latin1")), readFileSync(Buffer.from(join(cardRoot, f), "latin1")))).toBe(0);
+  const verified = tool(COMPILED, "mhl-verify", ["verify", dest]);
+  expect([verified.code, verified.stderr]).toEqual([0, ""]);
+}
+
+/** Waits until the process writes a new file below `dest` (see tests/faults/offload.test.ts). */
+async function writing(pid: number, dest: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const real = existsSync(dest) ? realpathSync(dest) : dest;
+    let links: string[] = [];
+    try {
+      links = readdirSync(`/proc/${pid}/fd`).map((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return "";
+        }
+      });
+    } catch {
+      links = [];
+    }
+    if (links.some((l) => l.startsWith(`${real}/`) && (l.endsWith(" (deleted)") || l.endsWith(".partial")))) return;
+    if (performance.now() > deadline) throw new Error(`nothing was being written in ${dest}`);
+    await Bun.sleep(5);
+  }
+}
+
+describe("a destination that dies never costs the others a file (1)", () => {
+  test.if(CAN_MOUNT)("an XFS destination shut down mid-file: the other two hold every file and verify; the dead one is named", async () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 4, 30 * 1024 * 1024);
+    const x = xfs(dir, "x", 300)!;
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "60MB/s", "src", "x/A", "d2", "d3"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await writing(proc.pid, join(x.path, "A"));
+    await Bun.sleep(700); // a file or two in, mid-file
+    x.pull();
+    const code = await proc.exited;
+    const stderr = await new Response(proc.stderr).text();
+    expect(code).toBe(2);
+    expect(stderr).toContain("dispatchcopy: d2: 4 files, 120.0 MiB verified from the device\n");
+    expect(stderr).toContain("dispatchcopy: d3: 4 files, 120.0 MiB verified from the device\n");
+    expect(stderr).toMatch(/^dispatchcopy: x\/A: NOT COMPLETE: [1-4] of 4 files FAILED/m);
+    expect(stderr).toMatch(/^dispatchcopy: x\/A\/C00\d\.mov: failed: .*Input\/output error$/m);
+    expect(stderr).not.toMatch(/^\s+at /m);
+    for (const d of ["d2", "d3"]) expectComplete(join(dir, "src"), join(dir, d));
+  }, 60_000);
+
+  test.if(CAN_MOUNT)("an exFAT destination whose FUSE daemon is killed mid-file: the other holds every file and verifies", async () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 4, 20 * 1024 * 1024);
+    const e = exfat(dir, "e", 200)!;
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "60MB/s", "src", "e/A", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await writing(proc.pid, join(e.path, "A"));
+    await Bun.sleep(500);
+    e.pull();
+    const code = await proc.exited;
+    const stderr = await new Response(proc.stderr).text();
+    expect(code).toBe(2);
+    expect(stderr).toContain("dispatchcopy: d2: 4 files, 80.0 MiB verified from the device\n");
+    expect(stderr).toMatch(/^dispatchcopy: e\/A: NOT COMPLETE: /m);
+    expect(stderr).not.toMatch(/^\s+at /m);
+    expectComplete(join(dir, "src"), join(dir, "d2"));
+  }, 60_000);
+
+  test.if(CAN_MOUNT)("file mode: one destination's I/O error leaves the others complete, nothing partial anywhere", async () => {
+    const dir = tempDir("cartkit-verified-");
+    writeFileSync(join(dir, "clip.mov"), randomBytes(60 * 1024 * 1024, 3));
+    const x = xfs(dir, "x", 300)!;
+    mkdirSync(join(dir, "a"));
+    const proc = Bun.spawn([DISPATCHCOPY, "--rate-limit", "40MB/s", "clip.mov", "x", "a"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await writing(proc.pid, x.path);
+    x.pull();
+    expect(await proc.exited).toBe(2);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toMatch(/^dispatchcopy: x\/clip\.mov: failed: .*Input\/output error$/m);
+    expect(readFileSync(join(dir, "a", "clip.mov")).equals(readFileSync(join(dir, "clip.mov")))).toBe(true);
+    expect(readdirSync(join(dir, "a"))).toEqual(["clip.mov"]);
+  }, 60_000);
+});
+
+describe("names are bytes (2)", () => {
+  test("a name that is not UTF-8 is copied byte for byte, listed in the sums and report, and refused by the ASC MHL by name", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    const raw = Buffer.concat([Buffer.from("caf"), Buffer.from([0xe9]), Buffer.from(".mov")]);
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/src/`), raw]), "bytes of a clip");
+    writeFileSync(join(dir, "src", "plain.mov"), "plain");
+    const result = dc(["-r", "-t", "md5", "--sums", "sums.md5", "--report", "report.json", "src", "d1", "d2"], dir);
+    expect(result.code).toBe(2);
+    for (const d of ["d1", "d2"]) {
+      expect(readdirSync(join(dir, d), { encoding: "buffer" }).map((b) => Buffer.from(b).toString("hex")).sort()).toEqual([raw.toString("hex"), Buffer.from("plain.mov").toString("hex")].sort());
+      expect(readFileSync(Buffer.concat([Buffer.from(`${dir}/${d}/`), raw]), "utf8")).toBe("bytes of a clip");
+      expect(result.stderr).toContain(`dispatchcopy: ${d}: ASC MHL generation not written: 1 name(s) are not UTF-8 and an ASC MHL cannot hold them (caf\\xe9.mov); the copies themselves are verified\n`);
+      expect(existsSync(join(dir, d, "ascmhl"))).toBe(false);
+    }
+    const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8"));
+    expect(report.files.map((f: { path: string }) => f.path)).toContain("caf\udce9.mov");
+    expect(readFileSync(join(dir, "sums.md5"), "latin1").split("\n").filter(Boolean)).toHaveLength(2);
+    // Without an MHL to write, the same offload is complete.
+    const again = dc(["-r", "--no-mhl", "src", "d3"], dir);
+    expect([again.code, again.stderr]).toEqual([0, "dispatchcopy: d3: 2 files, 20 B verified from the device\n"]);
+  });
+});
+
+describe("nothing is skipped silently (3, 9)", () => {
+  test.if(IS_ROOT)("a folder that cannot be read fails the offload by name; no MHL claims a complete copy", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src", "sub"), { recursive: true });
+    writeFileSync(join(dir, "src", "a.mov"), "a");
+    writeFileSync(join(dir, "src", "sub", "b.mov"), "b");
+    chmodSync(dir, 0o777);
+    chmodSync(join(dir, "src"), 0o755);
+    chmodSync(join(dir, "src", "sub"), 0o000);
+    try {
+      const result = run(asNobody([DISPATCHCOPY, "-r", "src", "out"]), { cwd: dir });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("dispatchcopy: src/sub: folder cannot be read: Permission denied\n");
+      expect(result.stderr).toContain("dispatchcopy: out: NOT COMPLETE: 1 entry of the source could not be copied (named above)\n");
+      expect(existsSync(join(dir, "out", "ascmhl"))).toBe(false);
+    } finally {
+      chmodSync(join(dir, "src", "sub"), 0o755);
+    }
+  });
+
+  test("FIFOs, sockets, devices and links that leave the card are named failures; --special skip and --links skip leave them out, said", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src", "sub"), { recursive: true });
+    writeFileSync(join(dir, "src", "clip.mov"), "clip");
+    run(["mkfifo", join(dir, "src", "fifo")]);
+    run(["python3", "-c", `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(join(dir, "src", "sock"))})`]);
+    symlinkSync("/etc/hostname", join(dir, "src", "outside"));
+    symlinkSync("nowhere", join(dir, "src", "dangling"));
+    symlinkSync("sub", join(dir, "src", "to-folder"));
+    symlinkSync("clip.mov", join(dir, "src", "inside.mov"));
+    const result = dc(["-r", "src", "out"], dir);
+    expect(result.code).toBe(2);
+    const lines = result.stderr.split("\n");
+    expect(lines).toContain("dispatchcopy: src/fifo: a FIFO (named pipe), not a regular file: it cannot be copied or hashed");
+    expect(lines).toContain("dispatchcopy: src/sock: a socket, not a regular file: it cannot be copied or hashed");
+    expect(lines).toContain("dispatchcopy: src/outside: symbolic link that leaves the tree, not followed");
+    expect(lines).toContain("dispatchcopy: src/dangling: dangling symbolic link");
+    expect(lines).toContain("dispatchcopy: out: NOT COMPLETE: 4 entries of the source could not be copied (named above)");
+    // A link to a file inside the card is copied as that file.
+    expect(readFileSync(join(dir, "out", "inside.mov"), "utf8")).toBe("clip");
+    expect(lstatSync(join(dir, "out", "inside.mov")).isFile()).toBe(true);
+    const skipped = dc(["-r", "--special", "skip", "--links", "skip", "src", "out2"], dir);
+    expect(skipped.code).toBe(0);
+    expect(skipped.stderr).toContain("dispatchcopy: src/fifo: a FIFO (named pipe), left out (--special skip)\n");
+    expect(skipped.stderr).toContain("dispatchcopy: src/outside: symbolic link, left out (--links skip)\n");
+    expect(files(join(dir, "out2")).filter((f) => !f.startsWith("ascmhl/"))).toEqual(["clip.mov"]);
+    const copied = dc(["-r", "--special", "skip", "--links", "copy", "--no-mhl", "src", "out3"], dir);
+    expect(copied.code).toBe(0);
+    expect(readlinkSync(join(dir, "out3", "outside"))).toBe("/etc/hostname");
+    expect(readlinkSync(join(dir, "out3", "inside.mov"))).toBe("clip.mov");
+  });
+
+  test("a device, a FIFO or /dev/null as the source of file mode is refused, exit 2", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "d7"));
+    run(["mkfifo", join(dir, "fifo")]);
+    for (const [source, what] of [["/dev/null", "a character device"], ["fifo", "a FIFO (named pipe)"]] as const) {
+      const result = dc([source, "d7"], dir);
+      expect({ source, code: result.code }).toEqual({ source, code: 2 });
+      expect(result.stderr).toContain(`dispatchcopy: ${source}: is ${what}, not a regular file\n`);
+    }
+    expect(readdirSync(join(dir, "d7"))).toEqual([]);
+  });
+});
+
+describe("a destination must be somewhere else (4, 5)", () => {
+  test("the source itself, inside it, holding it, through a link or a bind mount, or two that are one: refused, nothing written", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 2, 1000);
+    symlinkSync("src", join(dir, "alias"));
+    const cases: Array<[string[], string]> = [
+      [["src"], "src: is the source itself; choose a folder on another drive"],
+      [["alias"], "alias: is the source itself; choose a folder on another drive"],
+      [["src/inner"], "src/inner: is inside the source; choose a folder outside the card"],
+      [["."], ".: holds the source; choose a folder that does not contain the card"],
+      [["d1", "d1"], "d1: is the same folder as d1; each destination must be a folder of its own"],
+      [["d1", "d1/x"], "d1/x: is inside d1; each destination must be a folder of its own"],
+    ];
+    for (const [dests, message] of cases) {
+      const result = dc(["-r", "src", ...dests], dir);
+      expect({ dests, code: result.code, has: result.stderr.includes(`dispatchcopy: ${message}`) }).toEqual({ dests, code: 2, has: true });
+    }
+    expect(files(join(dir, "src"))).toEqual(["C000.mov", "C001.mov"]);
+    if (IS_ROOT) {
+      mkdirSync(join(dir, "bound"));
+      expect(run(["mount", "--bind", join(dir, "src"), join(dir, "bound")]).code).toBe(0);
+      try {
+        const result = dc(["-r", "src", "bound"], dir);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain("dispatchcopy: bound: is the source itself; choose a folder on another drive");
+      } finally {
+        run(["umount", join(dir, "bound")]);
+      }
+    }
+    expect(existsSync(join(dir, "src", "ascmhl"))).toBe(false);
+  });
+
+  test("links in a destination are never copies: a hard link to the source, a link at a final name, a linked folder", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 2, 1000);
+    mkdirSync(join(dir, "src", "sub"));
+    writeFileSync(join(dir, "src", "sub", "s.mov"), "sub clip");
+    run(["cp", "-al", join(dir, "src"), join(dir, "d1")]);
+    mkdirSync(join(dir, "d2"));
+    symlinkSync(join(dir, "src", "C000.mov"), join(dir, "d2", "C000.mov"));
+    mkdirSync(join(dir, "elsewhere"));
+    symlinkSync(join(dir, "elsewhere"), join(dir, "d2", "sub"));
+    const result = dc(["-r", "src", "d1", "d2"], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("dispatchcopy: d1/C000.mov: failed: is the source file itself (a hard link to it or the same file), not a copy\n");
+    expect(result.stderr).toContain("dispatchcopy: d2/C000.mov: failed: a symbolic link is at this name (it is never written through); use --overwrite to replace it\n");
+    expect(result.stderr).toMatch(/^dispatchcopy: d2\/sub\/s\.mov: failed: not copied: folder cannot be made: a symbolic link is where a folder is needed: d2\/sub/m);
+    expect(readdirSync(join(dir, "elsewhere"))).toEqual([]);
+    expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
+    expect(existsSync(join(dir, "d2", "ascmhl"))).toBe(false);
+  });
+});
+
+describe("what is sealed is what was compared (6, 7, 8)", () => {
+  test("a copy changed after its read-back is not sealed: no generation for that destination, exit 2", async () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    writeFileSync(join(dir, "src", "a1.mov"), randomBytes(10_000, 1));
+    writeFileSync(join(dir, "src", "z9.mov"), randomBytes(8 * 1024 * 1024, 2));
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "4MB/s", "src", "d1", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes('"path":"a1.mov"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    const fd = (await import("node:fs")).openSync(join(dir, "d1", "a1.mov"), "r+");
+    (await import("node:fs")).writeSync(fd, Buffer.from("XYZ"), 0, 3, 100);
+    (await import("node:fs")).closeSync(fd);
+    reader.releaseLock();
+    const code = await proc.exited;
+    const stderr = await new Response(proc.stderr).text();
+    expect(code).toBe(2);
+    expect(stderr).toContain("dispatchcopy: d1/a1.mov: changed after it was verified; not sealed into an ASC MHL\n");
+    expect(stderr).toContain("dispatchcopy: d1: NOT COMPLETE: ASC MHL generation not written: files changed after they were verified\n");
+    expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
+    expectComplete(join(dir, "src"), join(dir, "d2"));
+  }, 30_000);
+
+  test("--resume proves what it skips: a source replaced with the same size and mtime, or a damaged copy, is never passed as verified", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 3, 100_000);
+    expect(dc(["-r", "--no-mhl", "src", "d1", "d2"], dir).code).toBe(0);
+    // The source's bytes change, its size and mtime do not.
+    const clip = join(dir, "src", "C001.mov");
+    const st = statSync(clip);
+    writeFileSync(clip, randomBytes(100_000, 77));
+    utimesSync(clip, st.atime, st.mtime);
+    // A copy is damaged, its mtime put back.
+    const copy = join(dir, "d2", "C002.mov");
+    const cst = statSync(copy);
+    const damaged = readFileSync(copy);
+    damaged[500]! ^= 1;
+    writeFileSync(copy, damaged);
+    utimesSync(copy, cst.atime, cst.mtime);
+    const resumed = dc(["-r", "--resume", "-t", "md5", "--sums", "s.md5", "src", "d1", "d2"], dir);
+    expect(resumed.code).toBe(2);
+    expect(resumed.stderr).toContain("dispatchcopy: d1/C001.mov: failed: already exists with different content; use --overwrite to replace it\n");
+    expect(resumed.stderr).toContain("dispatchcopy: d2/C001.mov: failed: already exists with different content; use --overwrite to replace it\n");
+    expect(resumed.stderr).toContain("dispatchcopy: d2/C002.mov: failed: already exists with different content; use --overwrite to replace it\n");
+    // The sum file lists the digests of the source as read in this run.
+    const md5 = run(["md5sum", clip]).stdout.split(" ")[0];
+    expect(readFileSync(join(dir, "s.md5"), "utf8")).toContain(`${md5}  C001.mov\n`);
+  });
+
+  test("a source file named like our own state (.dispatchcopy-journal.jsonl, a partial name) is copied like any other", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    for (const name of [".dispatchcopy-journal.jsonl", "A.mov", ".A.mov.0badf00d.partial"]) writeFileSync(join(dir, "src", name), name);
+    const result = dc(["-r", "--no-default-ignores", "src", "d1"], dir);
+    expect([result.code, result.stderr]).toEqual([0, "dispatchcopy: d1: 3 files, 57 B verified from the device\n"]);
+    expectComplete(join(dir, "src"), join(dir, "d1"));
+  });
+});
+
+describe("one bad destination never blocks the others", () => {
+  test.if(IS_ROOT)("read-only, a file where the folder should be, and too little space: each named, the good one complete", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 3, 600_000);
+    mkdirSync(join(dir, "ro"));
+    writeFileSync(join(dir, "file"), "not a folder");
+    const small = tmpfs(dir, "small", "1m")!;
+    chmodSync(dir, 0o777);
+    run(["chmod", "-R", "a+rwX", join(dir, "src")]);
+    chmodSync(join(dir, "ro"), 0o555);
+    const result = run(asNobody([DISPATCHCOPY, "-r", "src", "ro/A", "file/A", "small/A", "good"]), { cwd: dir });
+    expect(result.code).toBe(2);
+    const lines = result.stderr.split("\n");
+    expect(lines).toContain("dispatchcopy: good: 3 files, 1.7 MiB verified from the device");
+    expect(lines).toContain("dispatchcopy: ro/A: NOT COMPLETE: 3 of 3 files FAILED; ro/A cannot be used: Permission denied");
+    expect(lines).toContain("dispatchcopy: file/A: NOT COMPLETE: 3 of 3 files FAILED; file/A cannot be used: Not a directory");
+    expect(lines.some((l) => /^dispatchcopy: small\/A: NOT COMPLETE: 3 of 3 files FAILED; small\/A not enough space: needs \d+ bytes, has \d+ free$/.test(l))).toBe(true);
+    expectComplete(join(dir, "src"), join(dir, "good"));
+    expect(small.path).toBeTruthy();
+  });
+
+  test("files that appear in the source or in a destination during the run are named, and exit 2", async () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 3, 3_000_000);
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "10MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await writing(proc.pid, join(dir, "d1"));
+    writeFileSync(join(dir, "src", "late.mov"), "late");
+    writeFileSync(join(dir, "d1", "stray.txt"), "stray");
+    expect(await proc.exited).toBe(2);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toContain("dispatchcopy: src/late.mov: appeared in the source during the offload; not copied (run again to copy it)\n");
+    expect(stderr).toContain("dispatchcopy: d1/stray.txt: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n");
+    expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
+    const again = dc(["-r", "src", "d1"], dir);
+    expect([again.code, again.stderr]).toEqual([0, "dispatchcopy: d1: 4 files, 8.6 MiB verified from the device\n"]);
+  }, 30_000);
+
+  test("an offload with --overwrite over an older history: the generation records the change, and says so (not 'not written')", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 2, 1000);
+    expect(dc(["-r", "src", "d1"], dir).code).toBe(0);
+    writeFileSync(join(dir, "src", "C000.mov"), randomBytes(1000, 55));
+    const result = dc(["-r", "--overwrite", "src", "d1"], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^dispatchcopy: d1: ASC MHL generation 0002_d1_\S+\.mhl written; it records a failure against the earlier history: /m);
+    expect(readdirSync(join(dir, "d1", "ascmhl")).filter((n) => n.endsWith(".mhl"))).toHaveLength(2);
+  });
+});
+
+describe("exFAT and FAT rules", () => {
+  test.if(CAN_MOUNT)("two names one only by case, and a name exFAT cannot hold: each failure says which rule", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    writeFileSync(join(dir, "src", "A.mov"), "upper");
+    writeFileSync(join(dir, "src", "a.mov"), "lower");
+    writeFileSync(join(dir, "src", "at 10:00.mov"), "colon");
+    writeFileSync(join(dir, "src", "ok.mov"), "ok");
+    const e = exfat(dir, "e", 100)!;
+    const result = dc(["-r", "--no-mhl", "src", join(e.path, "A")], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`dispatchcopy: ${e.path}/A/a.mov: failed: two source names are one name on this destination (it does not tell case or Unicode normalization apart): 'A.mov' and 'a.mov'\n`);
+    expect(result.stderr).toMatch(/dispatchcopy: .*\/A\/at 10:00\.mov: failed: cannot create: this destination refuses the name \(FAT and exFAT cannot hold ':' in a name\)/);
+    expect(readFileSync(join(e.path, "A", "ok.mov"), "utf8")).toBe("ok");
+    expect(readFileSync(join(e.path, "A", "A.mov"), "utf8")).toBe("upper");
+  });
+});
+
+describe("security: permissions, links and names in a destination (issue: Security 1, 2, 5, 8)", () => {
+  test.if(IS_ROOT)("setuid, setgid and sticky bits are never copied; the umask applies; only --keep-owner --keep-special-bits keeps them", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    for (const [name, mode] of [["suid", 0o4755], ["all", 0o6777], ["plain", 0o666]] as const) {
+      writeFileSync(join(dir, "src", name), name);
+      chmodSync(join(dir, "src", name), mode);
+      run(["chown", "nobody:nogroup", join(dir, "src", name)]);
+    }
+    expect(run(["sh", "-c", `umask 077 && exec ${DISPATCHCOPY} -r --no-mhl src out`], { cwd: dir }).code).toBe(0);
+    const mode = (p: string) => statSync(join(dir, p)).mode & 0o7777;
+    expect([mode("out/suid"), mode("out/all"), mode("out/plain")]).toEqual([0o700, 0o700, 0o600]);
+    expect(statSync(join(dir, "out", "suid")).uid).toBe(0);
+    expect(run(["sh", "-c", `umask 022 && exec ${DISPATCHCOPY} --keep-owner --keep-special-bits src/suid kept`], { cwd: dir }).code).toBe(0);
+    expect([mode("kept"), statSync(join(dir, "kept")).uid]).toEqual([0o4755, 65534]);
+    const refused = dc(["--keep-special-bits", "src/suid", "x"], dir);
+    expect([refused.code, refused.stderr]).toEqual([2, "dispatchcopy: --keep-special-bits needs --keep-owner: setuid and setgid bits are kept only with the owner they belong to\n"]);
+  });
+
+  test("a link swapped into a destination mid-run is never written through", async () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src", "sub"), { recursive: true });
+    writeFileSync(join(dir, "src", "a.mov"), randomBytes(6_000_000, 5));
+    for (let i = 0; i < 4; i++) writeFileSync(join(dir, "src", "sub", `s${i}.mov`), randomBytes(2_000_000, 10 + i));
+    mkdirSync(join(dir, "victim"));
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "8MB/s", "src", "dst"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await writing(proc.pid, join(dir, "dst"));
+    // Swap the made folder for a link to somewhere else.
+    run(["mv", join(dir, "dst", "sub"), join(dir, "dst", "sub.moved")]);
+    symlinkSync(join(dir, "victim"), join(dir, "dst", "sub"));
+    expect(await proc.exited).toBe(2);
+    expect(readdirSync(join(dir, "victim"))).toEqual([]);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toMatch(/^dispatchcopy: dst: NOT COMPLETE: /m);
+    expect(existsSync(join(dir, "dst", "ascmhl"))).toBe(false);
+  }, 30_000);
+
+  test("names with terminal controls are shown escaped in every human line", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    writeFileSync(join(dir, "src", "x\nINFO: fake line\u001b[2J.mov"), "x");
+    const result = dc(["-r", "-v", "--no-mhl", "src", "d1"], dir);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain("INFO: copying src/x\\nINFO: fake line\\e[2J.mov...\n");
+    expect(result.stderr).not.toContain("\u001b");
+    expect(result.stderr.split("\n").filter((l) => l.startsWith("INFO: fake"))).toEqual([]);
+  });
+});
