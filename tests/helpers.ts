@@ -2,7 +2,7 @@
  * Shared test helpers: real temp folders, running the tools from source and as compiled
  * binaries, and finding the native anchors.
  */
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "bun:test";
@@ -13,11 +13,31 @@ export const BUN = process.execPath;
 /** A temp folder removed after the test file. */
 export function tempDir(prefix = "cartkit-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  // rm -rf, not rmSync: Bun's recursive removal takes seconds on a deeply nested tree.
+  // rm -rf, not rmSync: Bun's recursive removal takes seconds on a deeply nested tree. File
+  // systems a test mounted inside are unmounted first (deepest first), their loop devices freed.
   afterAll(() => {
+    unmountBelow(dir);
     if (Bun.spawnSync({ cmd: ["rm", "-rf", "--", dir] }).exitCode !== 0) rmSync(dir, { recursive: true, force: true });
   });
   return dir;
+}
+
+/** Unmounts every file system mounted at or below `dir` and detaches loop devices backed by files in it. */
+function unmountBelow(dir: string): void {
+  let mounts: string[] = [];
+  try {
+    mounts = readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "").map((p) => p.replace(/\\040/g, " "));
+  } catch {
+    return;
+  }
+  const below = mounts.filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  for (const path of below) Bun.spawnSync({ cmd: ["umount", "-l", path] });
+  if (!below.length && !Bun.which("losetup")) return;
+  const loops = Bun.spawnSync({ cmd: ["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"] }).stdout.toString();
+  for (const line of loops.split("\n")) {
+    const [name, ...back] = line.trim().split(/\s+/);
+    if (name && back.join(" ").startsWith(`${dir}/`)) Bun.spawnSync({ cmd: ["losetup", "-d", name] });
+  }
 }
 
 /** What a process did. */

@@ -150,7 +150,12 @@ function settingsOf(args: Args, split: ReturnType<typeof splitArgs>): Settings {
     modes: { umask: process.umask(), keepOwner: Boolean(args["keep-owner"]), keepSpecialBits: Boolean(args["keep-special-bits"]) },
     out,
     info: (line) => args.verbose && out.error(`INFO: ${line}`),
-    event: (e) => args.json && out.data(`${JSON.stringify(e)}\n`),
+    // Events go out as they happen: a program reading them acts on each at once.
+    event: (e) => {
+      if (!args.json) return;
+      out.data(`${JSON.stringify(e)}\n`);
+      out.flush();
+    },
   };
 }
 
@@ -326,7 +331,8 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
       info(`copying ${showName(file.source)}...`);
       if (result.sourceError) out.error(`${TOOL}: ${showName(file.source)}: ${result.sourceError}`);
       else for (const choice of s.choices) if (result.hexes.get(choice.algorithm)) info(`hash ${hashLabel(choice, result.hexes.get(choice.algorithm)!)}`);
-      reportDestinations(TOOL, result.destinations, s.choices, result.hexes, { out, info, event }, file.source, advice);
+      // A destination that could not be used at all is named once, in the summary.
+      reportDestinations(TOOL, result.destinations.filter((d) => d.kind !== "destination"), s.choices, result.hexes, { out, info, event }, file.source, advice);
       for (const d of result.destinations) if (d.status !== "verified" && d.status !== "present" && d.status !== "size-checked" && d.status !== "copied") failedBy.set(d.root, (failedBy.get(d.root) ?? 0) + 1);
       event({ event: "file-done", source: file.source, path: file.destinationPath, size: file.size, hashes: Object.fromEntries(result.hexes), destinations: result.destinations.map((d) => ({ root: d.root, status: d.status, reason: d.reason ?? null })) });
       progress.fileDone(file.size);

@@ -40,6 +40,14 @@ export function usageError(message: string): CliError {
 export function describeSystemError(error: unknown): string {
   const detail = (error as { detail?: unknown } | null)?.detail;
   if (typeof detail === "string") return detail;
+  return strerrorOf(error);
+}
+
+/**
+ * strerror's phrase for a system error's code ("Permission denied"), without the detail a
+ * library added, for a caller that says what was being done itself.
+ */
+export function strerrorOf(error: unknown): string {
   const code = (error as { code?: string } | null)?.code;
   switch (code) {
     case "ENOENT": return "No such file or directory";
@@ -67,6 +75,16 @@ export function describeSystemError(error: unknown): string {
     case "ESTALE": return "Stale file handle";
     case "EUCLEAN": return "Structure needs cleaning";
     case "EDQUOT": return "Disk quota exceeded";
+    case "ENOTCONN": return "Transport endpoint is not connected";
+    case "ESHUTDOWN": return "Cannot send after transport endpoint shutdown";
+    case "ENOTSUP": return "Operation not supported";
+    case "EILSEQ": return "Invalid or incomplete multibyte or wide character";
+    case "EBADF": return "Bad file descriptor";
+    case "EBUSY": return "Device or resource busy";
+    case "ENOMEM": return "Cannot allocate memory";
+    case "EAGAIN": return "Resource temporarily unavailable";
+    case "EFBIG": return "File too large";
+    case "EOVERFLOW": return "Value too large for defined data type";
   }
   const message = (error as { message?: unknown } | null)?.message;
   if (typeof message === "string" && message !== "") return message;
@@ -87,7 +105,7 @@ export const ERRNO: Record<string, number> = {
   EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13,
   EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20, EISDIR: 21, EINVAL: 22,
   EMFILE: 24, EFBIG: 27, ENOSPC: 28, EROFS: 30, EMLINK: 31, ENAMETOOLONG: 36, ENOTEMPTY: 39,
-  ELOOP: 40, EOPNOTSUPP: 95, ETIMEDOUT: 110, ESTALE: 116, EUCLEAN: 117, EDQUOT: 122,
+  ELOOP: 40, EILSEQ: 84, EOVERFLOW: 75, EOPNOTSUPP: 95, ENOTCONN: 107, ESHUTDOWN: 108, ETIMEDOUT: 110, ESTALE: 116, EUCLEAN: 117, EDQUOT: 122,
 };
 
 /** The code of an errno number (inverse of {@link ERRNO}). */

@@ -16,7 +16,7 @@
  * the path length the kernel takes.
  */
 import { closeSync, fstatSync } from "node:fs";
-import { describeSystemError } from "../core/errors.ts";
+import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import { compareUtf8, joinPath } from "../core/names.ts";
 import { HeldFolder, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
 import { IgnoreList } from "./ignore.ts";
@@ -133,7 +133,13 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
   const links = options.links ?? "follow";
   const special = options.special ?? "fail";
   try {
-    const rootStat = held.stat("");
+    let rootStat: EntryStat | undefined;
+    try {
+      rootStat = held.stat("");
+    } catch (error) {
+      problem({ path: held.path, message: `folder cannot be read: ${strerrorOf(error)}` });
+      return false;
+    }
     const stack: Array<{ relativePath: string; mtimeMs: number }> = [{ relativePath: "", mtimeMs: rootStat?.mtimeMs ?? 0 }];
     let rootRead = true;
     while (stack.length > 0) {
@@ -142,7 +148,8 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
       try {
         listed = held.list(folder.relativePath);
       } catch (error) {
-        problem({ path: held.pathOf(folder.relativePath), message: `folder cannot be read: ${describeSystemError(error)}` });
+        const code = (error as { code?: string }).code;
+        problem({ path: held.pathOf(folder.relativePath), message: `folder cannot be read: ${code === "ELOOP" || code === "ENOTDIR" ? describeSystemError(error) : strerrorOf(error)}` });
         if (folder.relativePath === "") rootRead = false;
         continue;
       }
@@ -154,7 +161,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
         try {
           stat = held.statEntry(folder.relativePath, entry);
         } catch (error) {
-          problem({ path: path(), message: `cannot be read: ${describeSystemError(error)}` });
+          problem({ path: path(), message: `cannot be read: ${strerrorOf(error)}` });
           continue;
         }
         if (!stat) continue; // removed since the listing
@@ -179,7 +186,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
             try {
               target = held.readLink(relativePath);
             } catch (error) {
-              problem({ path: path(), message: `symbolic link that cannot be read: ${describeSystemError(error)}` });
+              problem({ path: path(), message: `symbolic link that cannot be read: ${strerrorOf(error)}` });
               continue;
             }
             items.push({ name: entry.name, relativePath, kind: "link", size: 0, mtimeMs: stat.mtimeMs, linkTarget: target });

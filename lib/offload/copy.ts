@@ -129,9 +129,10 @@ export const GOOD_STATUSES: ReadonlySet<DestinationStatus> = new Set<Destination
 
 /**
  * Why a destination failed, for the caller's advice: `exists` (something is at the final name
- * and replacing was not asked), `source-itself` (the final name is the source's own file).
+ * and replacing was not asked), `source-itself` (the final name is the source's own file),
+ * `destination` (the whole destination could not be used: said once for all its files).
  */
-export type FailureKind = "exists" | "source-itself" | "other";
+export type FailureKind = "exists" | "source-itself" | "destination" | "other";
 
 /** The identity and state of a copy when it was read back: later, a changed file is told apart. */
 export interface ReadBackState {
@@ -320,7 +321,7 @@ export function nameRuleBroken(name: string): string | undefined {
 /** The reason for a failed create or put-in-place, with the name rule when that is what the destination refused. */
 function placeFailure(stage: string, error: unknown, target: CopyTarget): string {
   const code = (error as { code?: string }).code;
-  if (code === "EINVAL" || code === "EILSEQ" || code === "ENAMETOOLONG") {
+  if (code === "EINVAL" || code === "EILSEQ" || code === "ENAMETOOLONG" || code === "ENOENT") {
     const name = target.relative.slice(target.relative.lastIndexOf("/") + 1);
     const rule = nameRuleBroken(name);
     if (rule) return `${stage}: this destination refuses the name (${rule}): ${describeSystemError(error)}`;
@@ -524,7 +525,8 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
           const reason = options.explainAppeared?.(d.target) ?? "something appeared under the final name while the file was copied; it was left as it is";
           d.outcome.status = "failed";
           d.outcome.reason = reason;
-          d.outcome.kind = "exists";
+          // Replacing would be wrong for two source names that are one name here.
+          d.outcome.kind = options.explainAppeared?.(d.target) ? "other" : "exists";
           discard(d);
           live.splice(live.indexOf(d), 1);
         } else {

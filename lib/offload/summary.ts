@@ -49,6 +49,11 @@ export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: 
       if (mine?.status === "mismatch") mismatched++;
     }
     const reasons: string[] = [];
+    const unusable = result.unusable.get(root);
+    if (unusable) {
+      anyFailure = true;
+      return { root, complete: false, failed, mismatched, line: `NOT COMPLETE: ${unusable}; none of the ${plan.files.length} files was copied to it` };
+    }
     if (failed) reasons.push(`${failed} of ${plan.files.length} files FAILED${mismatched ? ` (${mismatched} read back differently)` : ""}`);
     const rootProblems = result.rootProblems.get(root) ?? [];
     if (rootProblems.length) reasons.push(rootProblems[0]!);

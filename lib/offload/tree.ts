@@ -57,6 +57,9 @@ export interface OffloadPlan {
   skipped: WalkProblem[];
   /** Destinations that cannot take this offload at all, and why (by root). */
   refused: Map<string, string>;
+  /** The policies the walk used. */
+  links: LinkPolicy;
+  special: SpecialPolicy;
 }
 
 /** Options of an offload. */
@@ -98,6 +101,8 @@ export interface OffloadResult {
   files: Array<{ file: PlannedFile; result: FileResult }>;
   /** Roots where every file verified (or was present) and nothing else went wrong. */
   completeRoots: string[];
+  /** Destinations that could not be used at all, and why (refused, no space, cannot be made). */
+  unusable: Map<string, string>;
   /** Per destination root, what went wrong beyond single files (a folder that could not be made, the root moved). */
   rootProblems: Map<string, string[]>;
   /** Files that appeared in the source during the run (not copied). */
@@ -179,7 +184,10 @@ export function planOffload(
     }
     return { root, needed, available: availableBytes(root) };
   });
-  return { source, destinations: [...destinations], files, folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })), bytes, space, problems, skipped, refused };
+  return {
+    source, destinations: [...destinations], files, folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })), bytes, space, problems, skipped, refused,
+    links: options.links ?? "follow", special: options.special ?? "fail",
+  };
 }
 
 /** Free bytes for an unprivileged writer on the file system holding `path` (or its nearest existing parent). */
@@ -229,7 +237,7 @@ function prepareDestination(root: string, plan: OffloadPlan, ignore: IgnoreList)
     state.unusable = `cannot be used: ${describeSystemError(error)}`;
     return state;
   }
-  for (const entry of walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(ignore) })) state.before.add(entry.relativePath);
+  for (const entry of walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(ignore), onProblem: (p) => state.problems.push(`${showName(p.path)}: ${p.message}`) })) state.before.add(entry.relativePath);
   for (const folder of plan.folders) {
     if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
     try {
@@ -377,35 +385,57 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   const newInSource = appearedInSource(plan, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
+  const planned = new Set(plan.files.map((f) => f.destinationPath));
   for (const state of states) {
-    if (state.held && !state.held.stillAt()) state.problems.push(`${showName(state.root)} no longer leads to the folder the files were written into (moved or replaced during the run)`);
-    if (state.held) {
-      const planned = new Set(plan.files.map((f) => f.destinationPath));
-      const after = walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore) });
-      const found = after.map((e) => e.relativePath).filter((p) => !planned.has(p) && !state.before.has(p));
-      if (found.length) strays.set(state.root, found);
+    // A destination that died: what it can still say is said; nothing of it stops the others.
+    try {
+      if (state.held && !state.held.stillAt()) state.problems.push(`${showName(state.root)} no longer leads to the folder the files were written into (moved or replaced during the run)`);
+      if (state.held) {
+        const problems: string[] = [];
+        const after = walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`) });
+        const found = after.map((e) => e.relativePath).filter((p) => !planned.has(p) && !state.before.has(p));
+        if (found.length) strays.set(state.root, found);
+        // On a destination whose files failed, those are named already; on one that looked
+        // complete, a folder that can no longer be read is news.
+        const allGood = files.every(({ result }) => result.destinations.some((d) => d.root === state.root && GOOD_STATUSES.has(d.status)));
+        if (allGood) state.problems.push(...problems);
+      }
+    } catch (error) {
+      state.problems.push(`${showName(state.root)}: cannot be checked after the copy: ${describeSystemError(error)}`);
     }
     const good = !state.unusable && state.badFolders.size === 0 && state.problems.length === 0 && plan.problems.length === 0
       && files.every(({ result }) => result.destinations.some((d) => d.root === state.root && GOOD_STATUSES.has(d.status)));
     if (good) completeRoots.push(state.root);
   }
-  for (const state of states) state.held?.close();
-  const rootProblems = new Map(states.map((s) => [s.root, [...(s.unusable ? [`${showName(s.root)} ${s.unusable}`] : []), ...[...s.badFolders].map(([folder, why]) => `${showName(joinPath(s.root, folder))}: ${why}`), ...s.problems]]));
-  return { files, completeRoots, rootProblems, newInSource, strays, seconds: (performance.now() - started) / 1000 };
+  for (const state of states) {
+    try {
+      state.held?.close();
+    } catch {
+      // a dead device: its descriptors are gone either way
+    }
+  }
+  const rootProblems = new Map(states.map((s) => [s.root, [...[...s.badFolders].map(([folder, why]) => `${showName(joinPath(s.root, folder))}: ${why}`), ...s.problems]]));
+  const unusable = new Map(states.filter((s) => s.unusable).map((s) => [s.root, s.unusable!]));
+  return { files, completeRoots, unusable, rootProblems, newInSource, strays, seconds: (performance.now() - started) / 1000 };
 }
 
 function failedEverywhere(states: DestinationState[], reason: string): FileResult {
   return { hexes: new Map(), destinations: states.map((s) => ({ root: s.root, path: s.root, status: "failed" as const, reason })) };
 }
 
-/** Files in the source now that the plan did not have: made during the run, not copied. */
+/** Entries in the source now that the plan did not see: made during the run, not copied. */
 function appearedInSource(plan: OffloadPlan, ignore: IgnoreList): string[] {
-  const planned = new Set(plan.files.map((f) => f.relativePath));
+  const prefix = `${plan.source.replace(/\/+$/, "")}/`;
+  const relativeOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
+  const seen = new Set([...plan.files.map((f) => f.relativePath), ...plan.problems.map((p) => relativeOf(p.path)), ...plan.skipped.map((p) => relativeOf(p.path))]);
+  const now: string[] = [];
   try {
-    return walkFiles(plan.source, { ignore, links: "copy", special: "skip" }).map((e) => e.relativePath).filter((p) => !planned.has(p));
+    const note = (p: WalkProblem) => now.push(relativeOf(p.path));
+    for (const entry of walkFiles(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) now.push(entry.relativePath);
   } catch {
     return [];
   }
+  return now.filter((p) => !seen.has(p)).sort(compareUtf8);
 }
 
 /**
@@ -450,7 +480,7 @@ async function copyOne(
     if (reason) blocked.set(state.root, reason);
     else targets.push({ root: state.root, folder: state.held!, relative: file.destinationPath, flush: options.flush(state.root) });
   }
-  const blockedOutcomes = (): RootedOutcome[] => [...blocked].map(([root, reason]) => ({ root, path: joinPath(root, file.destinationPath), status: "failed", reason }));
+  const blockedOutcomes = (): RootedOutcome[] => [...blocked].map(([root, reason]) => ({ root, path: joinPath(root, file.destinationPath), status: "failed", reason, kind: states.find((s) => s.root === root)?.unusable ? "destination" : "other" }));
   if (file.kind === "link") {
     hooks.onWritten();
     return { hexes: new Map(), destinations: [...blockedOutcomes(), ...targets.map((t) => placeLink(t, file, options.overwrite))] };

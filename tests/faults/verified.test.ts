@@ -215,12 +215,12 @@ describe("a destination must be somewhere else (4, 5)", () => {
     card(join(dir, "src"), 2, 1000);
     symlinkSync("src", join(dir, "alias"));
     const cases: Array<[string[], string]> = [
-      [["src"], "src: is the source itself; choose a folder on another drive"],
-      [["alias"], "alias: is the source itself; choose a folder on another drive"],
-      [["src/inner"], "src/inner: is inside the source; choose a folder outside the card"],
-      [["."], ".: holds the source; choose a folder that does not contain the card"],
-      [["d1", "d1"], "d1: is the same folder as d1; each destination must be a folder of its own"],
-      [["d1", "d1/x"], "d1/x: is inside d1; each destination must be a folder of its own"],
+      [["src"], "src: NOT COMPLETE: is the source itself; choose a folder on another drive; none of the 2 files was copied to it\n"],
+      [["alias"], "alias: NOT COMPLETE: is the source itself; choose a folder on another drive; none of the 2 files was copied to it\n"],
+      [["src/inner"], "src/inner: NOT COMPLETE: is inside the source; choose a folder outside the card; none of the 2 files was copied to it\n"],
+      [["."], ".: NOT COMPLETE: holds the source; choose a folder that does not contain the card; none of the 2 files was copied to it\n"],
+      [["d1", "d1"], "d1: NOT COMPLETE: is the same folder as d1; each destination must be a folder of its own; none of the 2 files was copied to it\n"],
+      [["d1", "d1/x"], "d1/x: NOT COMPLETE: is inside d1; each destination must be a folder of its own; none of the 2 files was copied to it\n"],
     ];
     for (const [dests, message] of cases) {
       const result = dc(["-r", "src", ...dests], dir);
@@ -233,7 +233,7 @@ describe("a destination must be somewhere else (4, 5)", () => {
       try {
         const result = dc(["-r", "src", "bound"], dir);
         expect(result.code).toBe(2);
-        expect(result.stderr).toContain("dispatchcopy: bound: is the source itself; choose a folder on another drive");
+        expect(result.stderr).toContain("dispatchcopy: bound: NOT COMPLETE: is the source itself; choose a folder on another drive; none of the 2 files was copied to it\n");
       } finally {
         run(["umount", join(dir, "bound")]);
       }
@@ -320,7 +320,7 @@ describe("what is sealed is what was compared (6, 7, 8)", () => {
     mkdirSync(join(dir, "src"));
     for (const name of [".dispatchcopy-journal.jsonl", "A.mov", ".A.mov.0badf00d.partial"]) writeFileSync(join(dir, "src", name), name);
     const result = dc(["-r", "--no-default-ignores", "src", "d1"], dir);
-    expect([result.code, result.stderr]).toEqual([0, "dispatchcopy: d1: 3 files, 57 B verified from the device\n"]);
+    expect([result.code, result.stderr]).toEqual([0, "dispatchcopy: d1: 3 files, 55 B verified from the device\n"]);
     expectComplete(join(dir, "src"), join(dir, "d1"));
   });
 });
@@ -339,9 +339,11 @@ describe("one bad destination never blocks the others", () => {
     expect(result.code).toBe(2);
     const lines = result.stderr.split("\n");
     expect(lines).toContain("dispatchcopy: good: 3 files, 1.7 MiB verified from the device");
-    expect(lines).toContain("dispatchcopy: ro/A: NOT COMPLETE: 3 of 3 files FAILED; ro/A cannot be used: Permission denied");
-    expect(lines).toContain("dispatchcopy: file/A: NOT COMPLETE: 3 of 3 files FAILED; file/A cannot be used: Not a directory");
-    expect(lines.some((l) => /^dispatchcopy: small\/A: NOT COMPLETE: 3 of 3 files FAILED; small\/A not enough space: needs \d+ bytes, has \d+ free$/.test(l))).toBe(true);
+    expect(lines).toContain("dispatchcopy: ro/A: NOT COMPLETE: cannot be used: Permission denied; none of the 3 files was copied to it");
+    expect(lines).toContain("dispatchcopy: file/A: NOT COMPLETE: cannot be used: Not a directory; none of the 3 files was copied to it");
+    expect(lines.some((l) => /^dispatchcopy: small\/A: NOT COMPLETE: not enough space: needs \d+ bytes, has \d+ free; none of the 3 files was copied to it$/.test(l))).toBe(true);
+    // Each unusable destination is one line, not one per file.
+    expect(lines.filter((l) => l.startsWith("dispatchcopy: ro/A/"))).toEqual([]);
     expectComplete(join(dir, "src"), join(dir, "good"));
     expect(small.path).toBeTruthy();
   });
@@ -398,8 +400,9 @@ describe("security: permissions, links and names in a destination (issue: Securi
     mkdirSync(join(dir, "src"));
     for (const [name, mode] of [["suid", 0o4755], ["all", 0o6777], ["plain", 0o666]] as const) {
       writeFileSync(join(dir, "src", name), name);
-      chmodSync(join(dir, "src", name), mode);
+      // chown first: it clears setuid and setgid.
       run(["chown", "nobody:nogroup", join(dir, "src", name)]);
+      chmodSync(join(dir, "src", name), mode);
     }
     expect(run(["sh", "-c", `umask 077 && exec ${DISPATCHCOPY} -r --no-mhl src out`], { cwd: dir }).code).toBe(0);
     const mode = (p: string) => statSync(join(dir, p)).mode & 0o7777;
