@@ -11,7 +11,7 @@ import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
 import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
-import { showName } from "../lib/core/names.ts";
+import { joinPath, showName } from "../lib/core/names.ts";
 import { formatBytes, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
 import { VERSION } from "../lib/core/version.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
@@ -24,7 +24,7 @@ import { copyFile, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type 
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload } from "../lib/offload/summary.ts";
-import { parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
+import { checkSourceAgain, parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 
 const TOOL = "dispatchcopy";
@@ -342,18 +342,27 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   setInterruptNote(undefined);
   progress.finish();
   for (const problems of results.rootProblems.values()) for (const p of problems) out.error(`${TOOL}: ${p}`);
-  for (const path of results.newInSource) out.error(`${TOOL}: ${showName(join(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
   for (const [root, paths] of results.strays) for (const path of paths) out.error(`${TOOL}: ${showName(root)}/${showName(path)}: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)`);
   const mhlRoots = args.mhl === false ? [] : results.completeRoots.filter((root) => !results.strays.has(root));
-  const records = await writeOffloadRecords({
-  sums: args.sums as string | undefined, report: args.report as string | undefined, mhlRoots, source, output: out,
-    extra: {
-      problems: plan.problems.map((p) => ({ path: p.path, message: p.message })),
-      skipped: plan.skipped.map((p) => ({ path: p.path, message: p.message })),
-      appearedInSource: results.newInSource,
-      appearedInDestinations: Object.fromEntries(results.strays),
-    },
-  }, results.files, s.choices);
+  const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, source, output: out, folders: plan.folders.map((f) => f.relativePath) }, results.files, s.choices);
+  // The source once more, last: what changed or appeared while the records were written counts too.
+  const again = checkSourceAgain(plan, results.files, ignore);
+  results.newInSource = again.appeared;
+  results.changedInSource = again.changed;
+  for (const path of results.newInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
+  for (const path of results.changedInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`);
+  if (args.report) {
+    records.push(...await writeOffloadRecords({
+      report: args.report, source, output: out,
+      extra: {
+        problems: plan.problems.map((p) => ({ path: p.path, message: p.message })),
+        skipped: plan.skipped.map((p) => ({ path: p.path, message: p.message })),
+        appearedInSource: results.newInSource,
+        changedInSource: results.changedInSource,
+        appearedInDestinations: Object.fromEntries(results.strays),
+      },
+    }, results.files, s.choices));
+  }
   for (const problem of records) out.error(`${TOOL}: ${problem.message}`);
   const verdict = judgeOffload(plan, results, records, s.verify);
   for (const d of verdict.destinations) out.error(`${TOOL}: ${showName(d.root)}: ${d.line}`);

@@ -124,7 +124,13 @@ export function writeFileAtomically(path: string, text: string | Uint8Array, opt
     file.flush();
     file.commit(options.overwrite);
   } catch (error) {
-    file.discard();
+    try {
+      file.discard();
+    } catch {
+      // the file's device may be gone; the error below says why
+    }
+    // Say which file: a write error alone does not.
+    if (error && typeof error === "object" && !(error as { path?: string }).path) Object.assign(error, { path });
     throw error;
   }
 }

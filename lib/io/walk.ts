@@ -40,6 +40,8 @@ export interface WalkEntry {
   size: number;
   /** Modification time when walked. */
   mtimeMs: number;
+  /** Inode when walked (a followed link: its target's). */
+  ino: bigint;
   /** For `kind: "link"`: where it points, as stored. */
   linkTarget?: string;
   /** True for a file reached through a link inside the tree (`links: "follow"`). */
@@ -80,6 +82,8 @@ export interface TreeItem {
   kind: "file" | "folder" | "link";
   size: number;
   mtimeMs: number;
+  /** The inode (with the walk's device, the entry's identity; for a followed link, its target's). */
+  ino: bigint;
   linkTarget?: string;
   throughLink?: boolean;
 }
@@ -168,12 +172,12 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
         const kind: EntryKind = stat.kind;
         if (kind === "folder") {
           if (ignore.matches(relativePath, true)) continue;
-          items.push({ name: entry.name, relativePath, kind: "folder", size: 0, mtimeMs: stat.mtimeMs });
+          items.push({ name: entry.name, relativePath, kind: "folder", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino });
           continue;
         }
         if (ignore.matches(relativePath, false)) continue;
         if (kind === "file") {
-          items.push({ name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs });
+          items.push({ name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
           continue;
         }
         if (kind === "link") {
@@ -189,7 +193,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
               problem({ path: path(), message: `symbolic link that cannot be read: ${strerrorOf(error)}` });
               continue;
             }
-            items.push({ name: entry.name, relativePath, kind: "link", size: 0, mtimeMs: stat.mtimeMs, linkTarget: target });
+            items.push({ name: entry.name, relativePath, kind: "link", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino, linkTarget: target });
             continue;
           }
           const through = statThroughLink(held, relativePath);
@@ -205,7 +209,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
             problem({ path: path(), message: `symbolic link to ${SPECIAL[through.stat.kind] ?? "something that is not a file"}, not followed` });
             continue;
           }
-          items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, throughLink: true });
+          items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, ino: through.stat.ino, throughLink: true });
           continue;
         }
         const what = SPECIAL[kind] ?? "not a regular file";
@@ -243,6 +247,7 @@ export function walkFiles(root: string | HeldFolder, options: WalkOptions = {}):
         kind: item.kind,
         size: item.size,
         mtimeMs: item.mtimeMs,
+        ino: item.ino,
         ...(item.linkTarget !== undefined ? { linkTarget: item.linkTarget } : {}),
         ...(item.throughLink ? { throughLink: true } : {}),
       });

@@ -13,7 +13,7 @@
  * system cannot make nameless files), and it is never put over an existing entry unless asked.
  */
 import { closeSync, fchmod, fchown, fsync, futimes, fstatSync, write, type Stats } from "node:fs";
-import { describeSystemError } from "../core/errors.ts";
+import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
 import { HashPool } from "../hash/pool.ts";
@@ -324,9 +324,11 @@ function placeFailure(stage: string, error: unknown, target: CopyTarget): string
   if (code === "EINVAL" || code === "EILSEQ" || code === "ENAMETOOLONG" || code === "ENOENT") {
     const name = target.relative.slice(target.relative.lastIndexOf("/") + 1);
     const rule = nameRuleBroken(name);
-    if (rule) return `${stage}: this destination refuses the name (${rule}): ${describeSystemError(error)}`;
+    if (rule) return `${stage}: this destination refuses the name (${rule}): ${strerrorOf(error)}`;
   }
-  return `${stage}: ${describeSystemError(error)}`;
+  // A library error may already say what was being done ("cannot create: …").
+  const said = describeSystemError(error);
+  return said.startsWith(`${stage}: `) ? said : `${stage}: ${said}`;
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { isUtf8Name, showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
@@ -35,6 +36,8 @@ export interface RecordTargets {
   source?: string;
   /** Where the MHL generations' lines go. */
   output: LineSink;
+  /** The folders of the offload (relative), so that one an ASC MHL cannot hold is named too. */
+  folders?: string[];
   /** What else the report should say about the run. */
   extra?: Record<string, unknown>;
 }
@@ -46,6 +49,13 @@ function listGenerationFiles(root: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** A library error's message as it is; a system error as strerror's phrase with the file it concerns. */
+function messageOf(error: unknown): string {
+  if (error instanceof CliError) return error.path ? `${showName(error.path)}: ${error.message}` : error.message;
+  const path = (error as { path?: string }).path;
+  return `${describeSystemError(error)}${path ? ` (${showName(path)})` : ""}`;
 }
 
 /** A record that could not be written: the destination root it concerns (if any) and why. */
@@ -122,7 +132,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     try {
       writeFileAtomically(targets.sums, lines.join(""), { overwrite: true });
     } catch (error) {
-      problems.push({ message: `${showName(targets.sums)}: sum file not written: ${(error as Error).message}` });
+      problems.push({ message: `${showName(targets.sums)}: sum file not written: ${messageOf(error)}` });
     }
   }
   if (targets.report) {
@@ -143,11 +153,14 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     try {
       writeFileAtomically(targets.report, `${JSON.stringify(report, null, 2)}\n`, { overwrite: true });
     } catch (error) {
-      problems.push({ message: `${showName(targets.report)}: report not written: ${(error as Error).message}` });
+      problems.push({ message: `${showName(targets.report)}: report not written: ${messageOf(error)}` });
     }
   }
   const formats = [...new Set(choices.map((c) => c.algorithm).filter((a): a is HashFormat => isHashFormat(a)))];
-  const unrecordable = files.filter(({ file }) => file.kind !== "link" && !isUtf8Name(file.destinationPath)).map(({ file }) => file.destinationPath);
+  const unrecordable = [
+    ...files.filter(({ file }) => file.kind !== "link" && !isUtf8Name(file.destinationPath)).map(({ file }) => file.destinationPath),
+    ...(targets.folders ?? []).filter((folder) => !isUtf8Name(folder) && !files.some(({ file }) => file.destinationPath.startsWith(`${folder}/`))),
+  ];
   for (const root of targets.mhlRoots ?? []) {
     if (unrecordable.length) {
       problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified` });
@@ -174,7 +187,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       const exitCode = (error as { exitCode?: number }).exitCode;
       if (written.length > 0 && exitCode !== undefined && exitCode >= 10 && exitCode < 30) {
         // The generation is written and documents what failed (the history says so too).
-        problems.push({ root, message: `${showName(root)}: ASC MHL generation ${written.join(", ")} written; it records a failure against the earlier history: ${(error as Error).message}` });
+        problems.push({ root, message: `${showName(root)}: ASC MHL generation ${written.join(", ")} written; it records a failure against the earlier history: ${messageOf(error)}` });
         continue;
       }
       // Never leave a generation that is not in the chain (a history that does not verify).
@@ -183,7 +196,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       } catch {
         // reported below either way
       }
-      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${(error as Error).message}` });
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${messageOf(error)}` });
     }
   }
   return problems;

@@ -93,6 +93,8 @@ export interface FileResult {
   hexes: Map<Algorithm, string>;
   destinations: RootedOutcome[];
   sourceError?: string;
+  /** The source file as it was read (size, mtime, inode), to tell a change after the copy. */
+  sourceState?: { size: number; mtimeMs: number; ino: bigint };
 }
 
 /** The result of an offload. */
@@ -107,6 +109,8 @@ export interface OffloadResult {
   rootProblems: Map<string, string[]>;
   /** Files that appeared in the source during the run (not copied). */
   newInSource: string[];
+  /** Files of the source that changed after they were copied (the copies hold them as they were). */
+  changedInSource: string[];
   /** Per destination root, files that appeared there during the run and are not from the source. */
   strays: Map<string, string[]>;
   seconds: number;
@@ -382,7 +386,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
 
   finishFolders(states, plan, options);
   const files = plan.files.map((file, index) => results[index] ?? { file, result: failedEverywhere(states, "not copied: the run ended before this file") });
-  const newInSource = appearedInSource(plan, options.ignore);
+  const { appeared: newInSource, changed: changedInSource } = checkSourceAgain(plan, files, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
   const planned = new Set(plan.files.map((f) => f.destinationPath));
@@ -416,26 +420,37 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   }
   const rootProblems = new Map(states.map((s) => [s.root, [...[...s.badFolders].map(([folder, why]) => `${showName(joinPath(s.root, folder))}: ${why}`), ...s.problems]]));
   const unusable = new Map(states.filter((s) => s.unusable).map((s) => [s.root, s.unusable!]));
-  return { files, completeRoots, unusable, rootProblems, newInSource, strays, seconds: (performance.now() - started) / 1000 };
+  return { files, completeRoots, unusable, rootProblems, newInSource, changedInSource, strays, seconds: (performance.now() - started) / 1000 };
 }
 
 function failedEverywhere(states: DestinationState[], reason: string): FileResult {
   return { hexes: new Map(), destinations: states.map((s) => ({ root: s.root, path: s.root, status: "failed" as const, reason })) };
 }
 
-/** Entries in the source now that the plan did not see: made during the run, not copied. */
-function appearedInSource(plan: OffloadPlan, ignore: IgnoreList): string[] {
+/**
+ * The source once more, after the copies: entries the plan did not see (made during the run,
+ * not copied) and files that changed after they were copied (their copies hold them as they
+ * were read). Both are named; neither is passed as complete. {@link runOffload} looks once;
+ * a caller that does more afterwards (writes records) looks again as its last step.
+ */
+export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): { appeared: string[]; changed: string[] } {
   const prefix = `${plan.source.replace(/\/+$/, "")}/`;
   const relativeOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
   const seen = new Set([...plan.files.map((f) => f.relativePath), ...plan.problems.map((p) => relativeOf(p.path)), ...plan.skipped.map((p) => relativeOf(p.path))]);
+  const copied = new Map(files.filter(({ result }) => result.sourceState).map(({ file, result }) => [file.relativePath, result.sourceState!]));
   const now: string[] = [];
+  const changed: string[] = [];
   try {
     const note = (p: WalkProblem) => now.push(relativeOf(p.path));
-    for (const entry of walkFiles(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) now.push(entry.relativePath);
+    for (const entry of walkFiles(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) {
+      now.push(entry.relativePath);
+      const was = copied.get(entry.relativePath);
+      if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino)) changed.push(entry.relativePath);
+    }
   } catch {
-    return [];
+    return { appeared: [], changed: [] };
   }
-  return now.filter((p) => !seen.has(p)).sort(compareUtf8);
+  return { appeared: now.filter((p) => !seen.has(p)).sort(compareUtf8), changed: changed.sort(compareUtf8) };
 }
 
 /**
@@ -516,6 +531,7 @@ async function copyOne(
     hexes: outcome.hexes,
     destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...d, root: targets[i]!.root }))],
     ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}),
+    ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: { size: outcome.sourceStat.size, mtimeMs: outcome.sourceStat.mtimeMs, ino: outcome.sourceStat.ino } } : {}),
   };
 }
 

@@ -348,6 +348,20 @@ describe("one bad destination never blocks the others", () => {
     expect(small.path).toBeTruthy();
   });
 
+  test.if(IS_ROOT)("a destination that holds the data but not the history: named, and no history left that does not verify", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    const small = tmpfs(dir, "t", "1m")!;
+    // Two pages left after the clip: the sum file takes one, the generation the other, the chain none.
+    writeFileSync(join(dir, "src", "a.mov"), randomBytes(1024 * 1024 - 2 * 4096, 8));
+    const result = dc(["-r", "--sums", "t/A.sums", "src", "t/A"], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^dispatchcopy: t\/A: ASC MHL generation not written: No space left on device \(.*t\/A\/ascmhl\/[^)]+\)$/m);
+    expect(result.stderr).toMatch(/^dispatchcopy: t\/A: NOT COMPLETE: ASC MHL generation not written: No space left on device/m);
+    expect(existsSync(join(small.path, "A", "ascmhl"))).toBe(false);
+    expect(readFileSync(join(small.path, "A", "a.mov")).equals(readFileSync(join(dir, "src", "a.mov")))).toBe(true);
+  });
+
   test("files that appear in the source or in a destination during the run are named, and exit 2", async () => {
     const dir = tempDir("cartkit-verified-");
     card(join(dir, "src"), 3, 3_000_000);
@@ -362,6 +376,29 @@ describe("one bad destination never blocks the others", () => {
     expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
     const again = dc(["-r", "src", "d1"], dir);
     expect([again.code, again.stderr]).toEqual([0, "dispatchcopy: d1: 4 files, 8.6 MiB verified from the device\n"]);
+  }, 30_000);
+
+  test("a source file replaced after it was copied, before the run ends: named, exit 2 (found by the chaos harness)", async () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    writeFileSync(join(dir, "src", "a.mov"), "");
+    writeFileSync(join(dir, "src", "b.mov"), randomBytes(4_000_000, 3));
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes('"path":"a.mov"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    writeFileSync(join(dir, "src", "a.mov.new"), randomBytes(5000, 4));
+    (await import("node:fs")).renameSync(join(dir, "src", "a.mov.new"), join(dir, "src", "a.mov"));
+    reader.releaseLock();
+    expect(await proc.exited).toBe(2);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toContain("dispatchcopy: src/a.mov: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
+    expect(stderr).toContain("dispatchcopy: d1: NOT COMPLETE: 1 file(s) of the source changed after they were copied\n");
+    expect(readFileSync(join(dir, "d1", "a.mov")).length).toBe(0);
   }, 30_000);
 
   test("an offload with --overwrite over an older history: the generation records the change, and says so (not 'not written')", () => {
