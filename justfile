@@ -13,7 +13,7 @@ build:
 
 # Build, then run every test (unit, interop with the native tools, compiled binaries).
 test: build
-    {{bun}} test
+    {{bun}} test --timeout 120000
 
 # Benchmarks against the native tools; writes the table for BENCHMARKS.md.
 bench *ARGS:

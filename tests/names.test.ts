@@ -82,3 +82,10 @@ describe("paths that keep every code unit", () => {
     expect(parentOf("/name")).toBe("/");
   });
 });
+
+test("a name that starts with a byte order mark keeps it", () => {
+  const bytes = Buffer.from("\ufeffa.mov");
+  expect(nameFromBytes(bytes)).toBe("\ufeffa.mov");
+  expect(Buffer.from(nameBytes(nameFromBytes(bytes))).equals(bytes)).toBe(true);
+  expect(nameFromBytes(Buffer.concat([bytes, Buffer.from([0xff])]))).toBe("\ufeffa.mov\udcff");
+});

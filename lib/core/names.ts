@@ -16,7 +16,8 @@
  *   name that is not, by name.
  */
 
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a name that starts with U+FEFF keeps it (it is part of the name, not a marker).
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** First and last code unit of the escapes: U+DC80 stands for byte 0x80, U+DCFF for 0xFF. */
