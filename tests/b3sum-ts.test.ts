@@ -164,9 +164,12 @@ for (const runner of runners()) {
       expect(b3(["-c", "--status", "good.b3"])).toMatchObject({ code: 0, stdout: "" });
     });
 
-    test("a check file that cannot be read is an I/O error (exit 2) naming it", () => {
+    test("a check file that cannot be read is named and fails with b3sum's exit code 1; the next one is still checked", () => {
       const result = b3(["-c", "nope.b3"]);
-      expect(result).toMatchObject({ code: 2, stdout: "", stderr: "b3sum-ts: nope.b3: No such file or directory (os error 2)\n" });
+      expect(result).toMatchObject({ code: 1, stdout: "", stderr: "b3sum-ts: nope.b3: No such file or directory (os error 2)\n" });
+      writeFileSync(join(dir, "one.b3"), B3(HELLO, "a.txt"));
+      expect(b3(["-c", "nope.b3", "one.b3"])).toMatchObject({ code: 1, stdout: "a.txt: OK\n" });
+      if (B3SUM) expect(run([B3SUM, "-c", "nope.b3"], { cwd: dir }).code).toBe(1);
     });
 
     test("usage errors exit 2 with one line naming the problem", () => {
@@ -187,7 +190,7 @@ for (const runner of runners()) {
     test("--help documents the exit codes; --version prints the version", () => {
       const help = b3(["--help"]);
       expect(help.code).toBe(0);
-      expect(help.stdout).toContain("Exit codes:");
+      expect(help.stdout).toContain("Exit codes (b3sum's, but for usage errors):");
       expect(help.stdout).toContain("--recursive");
       expect(b3(["--version"]).stdout).toMatch(/^b3sum-ts \d+\.\d+\.\d+\n$/);
     });

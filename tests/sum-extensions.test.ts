@@ -83,9 +83,13 @@ for (const runner of runners()) {
         cpSync(join(card, "CLIPS", "A001C001.mov"), join(partial, "CLIPS", "A001C001.mov"));
         const result = sum(["-c", "--ignore-missing", "--root", "partial", "-"], manifest);
         expect(result).toMatchObject({ code: 0, stdout: "CLIPS/A001C001.mov: OK\n" });
-        const nothing = sum(["-c", "--ignore-missing", "--root", join(root, "nowhere"), "-"], manifest);
-        expect(nothing.code).toBe(1);
-        expect(nothing.stderr).toContain("no file was verified");
+        const empty = join(root, "empty-copy");
+        mkdirSync(empty, { recursive: true });
+        const nothing = sum(["-c", "--ignore-missing", "--root", empty, "-"], manifest);
+        expect(nothing).toMatchObject({ code: 1, stdout: "", stderr: `${t.name}: -: no file was verified\n`.replace("-:", t.name === "xxsum" ? "stdin:" : "-:") });
+        // A --root that cannot be opened is an I/O error naming it.
+        const nowhere = sum(["-c", "--root", join(root, "nowhere"), "-"], manifest);
+        expect(nowhere).toMatchObject({ code: 2, stdout: "", stderr: `${t.name}: ${join(root, "nowhere")}: cannot open the --root folder: No such file or directory\n` });
       });
 
       test("check mode refuses manifest paths that are absolute or climb out of the root", () => {
