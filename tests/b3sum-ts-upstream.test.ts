@@ -31,12 +31,12 @@ for (const runner of runners()) {
       return result;
     };
 
-    test("one input from stdin, hex and --raw", () => {
+    test("one input from stdin, hex and --raw", { timeout: 60_000 }, () => {
       expect(same([], { stdin: "foo" }).stdout).toBe(`${hex("foo")}  -\n`);
       expect(Buffer.from(same(["--raw"], { stdin: "foo" }).stdoutBytes).toString("hex")).toBe(hex("foo"));
     });
 
-    test("many files by absolute path, with and without names; a missing file fails but the rest are hashed", () => {
+    test("many files by absolute path, with and without names; a missing file fails but the rest are hashed", { timeout: 60_000 }, () => {
       const [f1, f2] = [join(dir, "file1"), join(dir, "file2")];
       expect(same([f1, f2]).stdout).toBe(`${hex("foo")}  ${f1}\n${hex("bar")}  ${f2}\n`);
       expect(same(["--no-names", f1, f2]).stdout).toBe(`${hex("foo")}\n${hex("bar")}\n`);
@@ -46,7 +46,7 @@ for (const runner of runners()) {
       expect(missing.stderr).toBe("b3sum-ts: missing_file: No such file or directory (os error 2)\n");
     });
 
-    test("--length: extended output as hex and raw; a missing value is an error", () => {
+    test("--length: extended output as hex and raw; a missing value is an error", { timeout: 60_000 }, () => {
       const raw100 = Buffer.from(same(["--raw", "--length=100"], { stdin: "foo" }).stdoutBytes);
       expect(raw100.length).toBe(100);
       expect(Buffer.from(same(["--raw", "--length=99"], { stdin: "foo" }).stdoutBytes)).toEqual(raw100.subarray(0, 99));
@@ -57,7 +57,7 @@ for (const runner of runners()) {
       if (B3SUM) expect(theirs(["--length"], { stdin: "foo" }).code).not.toBe(0);
     });
 
-    test("--keyed reads exactly 32 key bytes from stdin; other lengths are refused, naming the key bytes", () => {
+    test("--keyed reads exactly 32 key bytes from stdin; other lengths are refused, naming the key bytes", { timeout: 60_000 }, () => {
       const key = Buffer.alloc(32, 42);
       expect(same(["--keyed", "--no-names", "file1"], { stdin: key }).stdout).toBe(`${keyed(key, "foo")}\n`);
       for (const length of [0, 1, 31, 33]) {
@@ -69,21 +69,21 @@ for (const runner of runners()) {
       }
     });
 
-    test("--derive-key and --no-mmap", () => {
+    test("--derive-key and --no-mmap", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, "material"), "key material");
       const context = "BLAKE3 2019-12-28 10:28:41 example context";
       expect(same(["--derive-key", context, "--no-names", "material"]).code).toBe(0);
       expect(same(["--no-mmap", "--no-names", "file1"]).stdout).toBe(`${hex("foo")}\n`);
     });
 
-    test("--raw with more than one file is an error; with one it is not", () => {
+    test("--raw with more than one file is an error; with one it is not", { timeout: 60_000 }, () => {
       expect(same(["--raw", "file1"]).code).toBe(0);
       const two = ours(["--raw", "file1", "file2"]);
       expect(two).toMatchObject({ code: 2, stdout: "", stderr: "b3sum-ts: --raw writes one digest: give exactly one input\n" });
       if (B3SUM) expect(theirs(["--raw", "file1", "file2"]).code).toBe(1);
     });
 
-    test("names with a newline or backslash are escaped as b3sum 1.2 escapes them", () => {
+    test("names with a newline or backslash are escaped as b3sum 1.2 escapes them", { timeout: 60_000 }, () => {
       const names = ["abcdef", "abc\ndef", "abc\\def", "abc\rdef", "abc\r\ndef", "subdir/foo"];
       const escDir = join(dir, "escapes");
       mkdirSync(join(escDir, "subdir"), { recursive: true });
@@ -92,7 +92,7 @@ for (const runner of runners()) {
       expect(same(names, { cwd: escDir }).stdout).toBe(`${e}  abcdef\n\\${e}  abc\\ndef\n\\${e}  abc\\\\def\n${e}  abc\rdef\n\\${e}  abc\r\\ndef\n${e}  subdir/foo\n`);
     });
 
-    test("a FILE whose name is not UTF-8 is hashed and printed with U+FFFD, exit 0, as b3sum does", () => {
+    test("a FILE whose name is not UTF-8 is hashed and printed with U+FFFD, exit 0, as b3sum does", { timeout: 60_000 }, () => {
       const bad = Buffer.from("abc\xffdef", "latin1");
       const uniDir = join(dir, "unicode");
       mkdirSync(uniDir, { recursive: true });
@@ -105,7 +105,7 @@ for (const runner of runners()) {
       if (B3SUM) expect(seen(mine)).toEqual(seen(cmd([B3SUM])));
     });
 
-    test("check: stdin, twice, corrupted and deleted files, --quiet (stdout and exit as b3sum 1.2)", () => {
+    test("check: stdin, twice, corrupted and deleted files, --quiet (stdout and exit as b3sum 1.2)", { timeout: 60_000 }, () => {
       const checkDir = join(dir, "check");
       mkdirSync(join(checkDir, "c"), { recursive: true });
       writeFileSync(join(checkDir, "a"), "a");
@@ -127,7 +127,7 @@ for (const runner of runners()) {
       expect(same(["--check"], { ...at, stdin: checkfile.replaceAll("\n", "\r\n") }).code).toBe(1);
     });
 
-    test("check refuses a NUL, U+FFFD and an invalid escape in a path", () => {
+    test("check refuses a NUL, U+FFFD and an invalid escape in a path", { timeout: 60_000 }, () => {
       const zeros = "0".repeat(64);
       for (const [line, reason] of [[`${zeros}  \0`, "Null character in path"], [`${zeros}  \ufffd`, "Unicode replacement character in path"], [`\\${zeros}  \\a`, "Invalid backslash escape"]] as const) {
         const result = same(["--check"], { stdin: line });
@@ -135,7 +135,7 @@ for (const runner of runners()) {
       }
     });
 
-    test("shell globbing hands the files over in order", () => {
+    test("shell globbing hands the files over in order", { timeout: 60_000 }, () => {
       const globDir = join(dir, "glob");
       mkdirSync(globDir, { recursive: true });
       writeFileSync(join(globDir, "file1"), "foo");
@@ -146,7 +146,7 @@ for (const runner of runners()) {
       if (B3SUM) expect(seen(mine)).toEqual(seen(cmd([B3SUM])));
     });
 
-    test("'-' reads stdin from where it stands: the rest of a file after a shell read, nothing the second time", () => {
+    test("'-' reads stdin from where it stands: the rest of a file after a shell read, nothing the second time", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, "two.txt"), "line1\nrest of file\n");
       const cmd = (bin: string[], args: string) => run(["sh", "-c", `{ read -r line; ${bin.map((a) => `'${a}'`).join(" ")} ${args}; } < two.txt`], { cwd: dir });
       const rest = cmd(runner.command("b3sum-ts"), "-");
@@ -159,13 +159,13 @@ for (const runner of runners()) {
       }
     });
 
-    test("a check file starting with a byte order mark: that line is refused (Non-ASCII prefix), the rest checked, exit 1", () => {
+    test("a check file starting with a byte order mark: that line is refused (Non-ASCII prefix), the rest checked, exit 1", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, "bom.b3"), `\ufeff${hex("foo")}  file1\n${hex("bar")}  file2\n`);
       const result = same(["-c", "bom.b3"]);
       expect(result).toMatchObject({ code: 1, stdout: "file2: OK\n", stderr: "b3sum-ts: bom.b3:1: Non-ASCII prefix\n" });
     });
 
-    test("--num-threads must be a whole number (a usage error, exit 2; b3sum exits 1); 0 and +2 are taken as b3sum takes them", () => {
+    test("--num-threads must be a whole number (a usage error, exit 2; b3sum exits 1); 0 and +2 are taken as b3sum takes them", { timeout: 60_000 }, () => {
       const bad = ours(["--num-threads=abc", "file1"]);
       expect(bad).toMatchObject({ code: 2, stdout: "", stderr: "b3sum-ts: invalid value 'abc' for --num-threads; expected a whole number (it changes nothing here: use --jobs N)\n" });
       if (B3SUM) expect(theirs(["--num-threads=abc", "file1"])).toMatchObject({ code: 1, stdout: "" });

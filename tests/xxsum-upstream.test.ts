@@ -38,7 +38,7 @@ for (const runner of runners()) {
     };
     const sh = (command: string) => run(["sh", "-c", command], { cwd: dir, env: { XXSUM: runner.command("xxsum").join(" ") } });
 
-    test("make check: stdin, many files, each algorithm, XXH3 tagged, a bad -H refused", () => {
+    test("make check: stdin, many files, each algorithm, XXH3 tagged, a bad -H refused", { timeout: 60_000 }, () => {
       same([], "int main(void) { return 0; }\n");
       same(["xxhash.c", "xxhash.h"]);
       same(["-H0", "xxhash.c"]);
@@ -110,7 +110,7 @@ for (const runner of runners()) {
       expect(ours(["nonexistent"])).toMatchObject({ code: 1, stdout: "", stderr: "xxsum: nonexistent: No such file or directory\n" });
     });
 
-    test("tests/cli-comment-line.sh: a comment line is improperly formatted, and only --strict fails on it", () => {
+    test("tests/cli-comment-line.sh: a comment line is improperly formatted, and only --strict fails on it", { timeout: 60_000 }, () => {
       for (const flags of [[], ["-H32"], ["-H64"], ["-H128"]]) {
         writeFileSync(join(dir, ".test.comment"), `# Test comment line\n${same([...flags, "Makefile"]).stdout}`);
         expect(same(["--check", ".test.comment"])).toMatchObject({ code: 0, stdout: "Makefile: OK\n1 line is improperly formatted\n" });
@@ -118,7 +118,7 @@ for (const runner of runners()) {
       }
     });
 
-    test("tests/cli-ignore-missing.sh: a missing file fails; --ignore-missing passes unless nothing was verified", () => {
+    test("tests/cli-ignore-missing.sh: a missing file fails; --ignore-missing passes unless nothing was verified", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, ".test.makefile"), "copy of the makefile");
       writeFileSync(join(dir, ".test.ignore"), ours(["Makefile", ".test.makefile"]).stdout);
       writeFileSync(join(dir, ".test.only"), ours([".test.makefile"]).stdout);
@@ -128,7 +128,7 @@ for (const runner of runners()) {
       expect(ours(["--check", "--ignore-missing", ".test.only"])).toMatchObject({ code: 1, stderr: "xxsum: .test.only: no file was verified\n" });
     });
 
-    test("tests/filename-escape.sh: a name with a newline is written escaped and checks back (xxhsum 0.8.1 writes it raw)", () => {
+    test("tests/filename-escape.sh: a name with a newline is written escaped and checks back (xxhsum 0.8.1 writes it raw)", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, "filename-escape-foo\nbar"), "filename-escape-test-string\n");
       for (const flags of [[], ["--tag"]]) {
         const line = ours([...flags, "filename-escape-foo\nbar"]).stdout;
@@ -138,7 +138,7 @@ for (const runner of runners()) {
       }
     });
 
-    test("'-' reads stdin from where it stands: the rest of a file after a shell read", () => {
+    test("'-' reads stdin from where it stands: the rest of a file after a shell read", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, "two.txt"), "line1\nrest of file\n");
       const rest = sh(`{ read -r line; $XXSUM -; } < two.txt`);
       expect(rest.stdout).toBe(`${ours([], "rest of file\n").stdout}`);
@@ -149,7 +149,7 @@ for (const runner of runners()) {
       if (XXHSUM) expect(twice.stdout.startsWith(run(["sh", "-c", `'${XXHSUM}' - - < two.txt`], { cwd: dir }).stdout)).toBe(true);
     });
 
-    test("a check file starting with a byte order mark: its first line is improperly formatted, the rest checked", () => {
+    test("a check file starting with a byte order mark: its first line is improperly formatted, the rest checked", { timeout: 60_000 }, () => {
       const sums = ours(["LICENSE", "Makefile"]).stdout;
       writeFileSync(join(dir, "bom.xxh"), `\ufeff${sums}`);
       expect(same(["-c", "bom.xxh"])).toMatchObject({ code: 0, stdout: "Makefile: OK\n1 line is improperly formatted\n" });
@@ -157,7 +157,7 @@ for (const runner of runners()) {
       expect(ours(["-c", "-w", "bom.xxh"]).stderr).toBe("bom.xxh:1: Error: Improperly formatted checksum line.\n");
     });
 
-    test("a check line of 32,767 bytes or more is 'Line too long' and ends that file, exit 1; 32,766 is read", () => {
+    test("a check line of 32,767 bytes or more is 'Line too long' and ends that file, exit 1; 32,766 is read", { timeout: 60_000 }, () => {
       const line = (length: number) => `e4c191d091bd8853  ${"a".repeat(length - 18)}\n`;
       writeFileSync(join(dir, "a.txt"), "hello\n");
       for (const length of [32_766, 32_767, 100_000]) {
@@ -171,7 +171,7 @@ for (const runner of runners()) {
       expect(same(["-c", "long.xxh"])).toMatchObject({ code: 1, stdout: "a.txt: OK\n", stderr: "long.xxh:2: Error: Line too long.\n" });
     });
 
-    test("-V and --version print on stderr, exit 0; --help prints on stdout (a documented difference)", () => {
+    test("-V and --version print on stderr, exit 0; --help prints on stdout (a documented difference)", { timeout: 60_000 }, () => {
       for (const flag of ["-V", "--version"]) {
         const result = ours([flag]);
         expect(result).toMatchObject({ code: 0, stdout: "" });
@@ -181,7 +181,7 @@ for (const runner of runners()) {
       expect(ours(["--help"]).stdout).toContain("Differences from xxhsum 0.8.1");
     });
 
-    test("a check file that is missing or a folder fails with exit 1, as xxhsum's does; the next one is checked", () => {
+    test("a check file that is missing or a folder fails with exit 1, as xxhsum's does; the next one is checked", { timeout: 60_000 }, () => {
       mkdirSync(join(dir, "folder"), { recursive: true });
       writeFileSync(join(dir, "one.xxh"), ours(["LICENSE"]).stdout);
       expect(ours(["-c", "nope.xxh"])).toMatchObject({ code: 1, stdout: "", stderr: "xxsum: nope.xxh: No such file or directory\n" });
@@ -203,7 +203,7 @@ describe("xxh32sum, xxh64sum, xxh128sum, xxh3sum: links to dist/xxsum pick the a
   if (XXHSUM) for (const name of names) symlinkSync(XXHSUM, join(anchorLinks, name));
   const via = (name: string, args: string[]) => run([join(links, name), ...args], { cwd: dir });
 
-  test("each name hashes with its algorithm, as xxhsum called so does (xxh3sum as -H3)", () => {
+  test("each name hashes with its algorithm, as xxhsum called so does (xxh3sum as -H3)", { timeout: 60_000 }, () => {
     const expected = {
       xxh32sum: tool(COMPILED, "xxsum", ["-H0", "README.md"], { cwd: dir }).stdout,
       xxh64sum: tool(COMPILED, "xxsum", ["-H1", "README.md"], { cwd: dir }).stdout,
@@ -221,7 +221,7 @@ describe("xxh32sum, xxh64sum, xxh128sum, xxh3sum: links to dist/xxsum pick the a
     expect(via("xxh32sum", ["-H2", "README.md"]).stdout).toBe(expected.xxh128sum);
   });
 
-  test("each name checks every algorithm's lines, as xxhsum 0.8.1's links do", () => {
+  test("each name checks every algorithm's lines, as xxhsum 0.8.1's links do", { timeout: 60_000 }, () => {
     for (const name of names) writeFileSync(join(dir, `tmp.${name}.out`), via(name, ["README.md"]).stdout);
     writeFileSync(join(dir, "tmp.xxhsum.out"), tool(COMPILED, "xxsum", ["README.md"], { cwd: dir }).stdout);
     for (const checker of names) {
