@@ -23,7 +23,7 @@ export const SHARED_SUM_ARGS = {
   jobs: { type: "string", description: "Threads: N files hashed at once, output order unchanged; 1: a single thread (default: one file at a time, read ahead on a second thread)", valueHint: "N" },
   "files-from": { type: "string", description: "Read more operands from FILE, one per line ('-' for stdin)", valueHint: "FILE" },
   null: { type: "boolean", alias: "0", description: "Operands in --files-from are NUL-separated" },
-  root: { type: "string", description: "With --check: resolve listed paths below DIR (check a copy against the source's manifest)", valueHint: "DIR" },
+  root: { type: "string", description: "With --check: open listed paths beneath DIR, never through a link out of it (check a copy against the source's manifest)", valueHint: "DIR" },
   json: { type: "boolean", description: "Print one JSON object per file instead of sum lines" },
   progress: { type: "boolean", description: "Show progress on stderr" },
   ignore: { type: "string", description: "Comma-separated patterns left out of -r walks (added to the defaults)", valueHint: "PATTERNS" },
