@@ -10,7 +10,7 @@ import { describeSystemError, usageError } from "../lib/core/errors.ts";
 import { fsPath, showName } from "../lib/core/names.ts";
 import { Output } from "../lib/cli/output.ts";
 import { progressFor } from "../lib/cli/progress.ts";
-import { runTool } from "../lib/cli/run.ts";
+import { rewriteArgs, runTool } from "../lib/cli/run.ts";
 import { parseSize } from "../lib/core/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
@@ -127,18 +127,11 @@ function xxhsumCluster(arg: string): string[] | undefined {
 
 /** The command line in citty's terms; everything from `--` on is kept as it is. */
 function normalizeArgs(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const arg = raw[i]!;
-    if (arg === "--") {
-      out.push(...raw.slice(i));
-      break;
-    }
-    if (arg === "--benchmark-all" || arg === "--bench-all") out.push("--bench=99");
-    else if (/^-[^-]/.test(arg)) out.push(...(xxhsumCluster(arg) ?? [arg]));
-    else out.push(arg);
-  }
-  return out;
+  return rewriteArgs(raw, (arg) => {
+    if (arg === "--benchmark-all" || arg === "--bench-all") return ["--bench=99"];
+    if (/^-[^-]/.test(arg)) return xxhsumCluster(arg) ?? [arg];
+    return [arg];
+  });
 }
 
 /** xxhsum prints its version on stderr (scripts that read it look there); help stays on stdout. */
