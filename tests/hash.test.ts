@@ -3,10 +3,10 @@
  * other, and against the native tools on random inputs of awkward sizes, fed in odd chunks.
  */
 import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashPath, resolveAlgorithm, sha512FromC4,
+  ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, resolveAlgorithm, sha512FromC4,
   type Algorithm,
 } from "../lib/hash/mod.ts";
 import { anchor, randomBytes, run, tempDir } from "./helpers.ts";
@@ -184,3 +184,63 @@ describe("against the native tools, random inputs of awkward sizes", () => {
     }
   });
 });
+
+describe("hashing by descriptor and by bytes", () => {
+  const dir = tempDir("cartkit-hashfd-");
+  const latin1 = Buffer.concat([Buffer.from(`${dir}/`), Buffer.from("caf\xe9.mov", "latin1")]);
+  writeFileSync(latin1, "bytes of a latin-1 name");
+  const escapedPath = `${dir}/caf\udce9.mov`;
+
+  test("a path that holds bytes that are not UTF-8 is opened as those bytes", async () => {
+    expect((await hashPath(escapedPath, ["xxh64"])).hexes.get("xxh64")).toBe(xxh64Of("bytes of a latin-1 name"));
+  });
+
+  test("jobs with a descriptor hash what it reads, close it, and give --jobs N the order of --jobs 1", async () => {
+    const names = Array.from({ length: 12 }, (_, i) => join(dir, `f${i}`));
+    names.forEach((name, i) => writeFileSync(name, randomBytes(1000 + i * 777, i + 1)));
+    const expected = await Promise.all(names.map(async (name) => (await hashPath(name, ["blake3"])).hexes.get("blake3")));
+    for (const parallelism of [1, 3]) {
+      const opened: number[] = [];
+      const got: Array<string | undefined> = [];
+      await hashInOrder(names, parallelism, (name) => {
+        const fd = openSync(name, "r");
+        opened.push(fd);
+        return { job: { path: name, fd, algorithms: ["blake3"], options: {} } };
+      }, (_name, result) => {
+        got.push(result?.ok ? result.hexes[0]![1] : undefined);
+      });
+      expect(got).toEqual(expected);
+      // Each descriptor was closed by its job.
+      for (const fd of opened) expect(() => fstatSync(fd)).toThrow();
+    }
+  });
+
+  test("a known failure keeps its place and its detail", async () => {
+    const results: unknown[] = [];
+    await hashInOrder(["a", "b"], 1, (item) => (item === "a" ? { failed: Object.assign(new Error("x"), { code: "EXDEV", detail: "a link that leaves the root" }) } : { job: { path: escapedPath, algorithms: ["xxh64"], options: {} } }), (_item, result) => {
+      results.push(result?.ok ? "ok" : { code: result?.code, detail: result?.detail });
+    });
+    expect(results).toEqual([{ code: "EXDEV", detail: "a link that leaves the root" }, "ok"]);
+  });
+
+  test("hashOpenFile refuses a folder and a FIFO; hashFromPosition reads on from where a descriptor stands", async () => {
+    const folder = openSync(dir, "r");
+    await expect(hashOpenFile(folder, ["xxh64"])).rejects.toMatchObject({ code: "EISDIR" });
+    closeSync(folder);
+    const fifo = join(dir, "fifo");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const fifoFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    await expect(hashOpenFile(fifoFd, ["xxh64"])).rejects.toMatchObject({ code: "EFTYPE" });
+    closeSync(fifoFd);
+    writeFileSync(join(dir, "two"), "line1\nrest\n");
+    const fd = openSync(join(dir, "two"), "r");
+    readSync(fd, Buffer.alloc(6), 0, 6, null);
+    expect((await hashFromPosition(fd, ["xxh64"])).hexes.get("xxh64")).toBe(xxh64Of("rest\n"));
+    expect((await hashFromPosition(fd, ["xxh64"])).size).toBe(0);
+    closeSync(fd);
+  });
+});
+
+function xxh64Of(text: string): string {
+  return run(["xxhsum", "-"], { stdin: text }).stdout.slice(0, 16);
+}

@@ -1,5 +1,9 @@
 /** lib/sums: escaping, line writers and the two anchors' line parsers. */
 import { expect, test } from "bun:test";
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MAX_CHECK_LINE, readCheckLines } from "../lib/sums/check.ts";
 import { escapeName, unescapeName } from "../lib/sums/escape.ts";
 import { unsafeManifestPath } from "../lib/sums/inputs.ts";
 import { formatBsdLine, formatGnuLine, parseB3sumLine, parseXxhsumLine } from "../lib/sums/lines.ts";
@@ -103,4 +107,48 @@ test("sizes and rates are read as people type them, and a bad one is named", asy
   expect([parseSize("8MiB"), parseSize("8M"), parseSize("8388608"), parseSize("1GB")]).toEqual([8388608, 8388608, 8388608, 1e9]);
   expect([parseByteRate("200MB/s"), parseByteRate("64MiB/s"), parseByteRate("4MB")]).toEqual([2e8, 67108864, 4e6]);
   expect(() => parseByteRate("fast/s", "--rate-limit")).toThrow("invalid --rate-limit 'fast'");
+});
+
+test("bytes that are not UTF-8 are escaped as \\xHH only when asked, and read back as the same bytes", () => {
+  const name = "caf\udce9\n\\\udcff.mov";
+  expect(escapeName(name)).toEqual({ text: "caf\udce9\\n\\\\\udcff.mov", escaped: true });
+  const escaped = escapeName(name, undefined, { bytes: true });
+  expect(escaped).toEqual({ text: "caf\\xe9\\n\\\\\\xff.mov", escaped: true });
+  expect(unescapeName(escaped.text, { bytes: true })).toBe(name);
+  // A pair of surrogates (a character beyond U+FFFF) is not a byte.
+  expect(escapeName("clip \u{10080}.mov", () => false, { bytes: true })).toEqual({ text: "clip \u{10080}.mov", escaped: false });
+  // One spelling per name: \x only for bytes that are not part of valid UTF-8, and only when asked.
+  for (const text of ["caf\\xc3\\xa9", "\\x41", "\\x7f", "\\xE9", "\\x", "\\xe"]) expect(() => unescapeName(text, { bytes: true })).toThrow("Invalid backslash escape");
+  expect(() => unescapeName("caf\\xe9")).toThrow("Invalid backslash escape");
+  expect(parseB3sumLine(`\\${H64}  caf\\xe9.mov`)).toMatchObject({ name: "caf\udce9.mov", display: "\\caf\\xe9.mov" });
+  expect(parseXxhsumLine("\\e4c191d091bd8853  caf\\xe9.mov")).toMatchObject({ name: "caf\udce9.mov" });
+});
+
+test("check lines are read as they come, each held only up to the limit; a longer one is reported once", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cartkit-lines-"));
+  try {
+    const path = join(dir, "lines");
+    writeFileSync(path, `a\n${"x".repeat(70_000)}\n\nb\r\nlast`);
+    const fd = openSync(path, "r");
+    // Each line's bytes are valid until the next is read: take them as they come.
+    const seen: Array<[number, string]> = [];
+    for (const l of readCheckLines(fd, 100)) seen.push([l.lineNumber, "bytes" in l ? Buffer.from(l.bytes).toString() : "too long"]);
+    closeSync(fd);
+    expect(seen).toEqual([[1, "a"], [2, "too long"], [3, ""], [4, "b\r"], [5, "last"]]);
+    expect(MAX_CHECK_LINE).toBe(32_766);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the command line: arguments that lost bytes are taken from /proc/self/cmdline, and the name called by", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cartkit-cmdline-"));
+  try {
+    const script = join(dir, "xxh32sum.ts");
+    writeFileSync(script, `import { commandLine } from ${JSON.stringify(join(import.meta.dir, "..", "lib", "sums", "command_line.ts"))};\nconsole.log(JSON.stringify(commandLine()));\n`);
+    const result = Bun.spawnSync(["sh", "-c", `'${process.execPath}' '${script}' plain "$(printf 'caf\\351')" "\u{fffd}real"`]);
+    expect(JSON.parse(result.stdout.toString())).toEqual({ args: ["plain", "caf\udce9", "\u{fffd}real"], invokedAs: "xxh32sum" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -11,8 +11,8 @@ import { progressFor } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
-import { runChecks } from "../lib/sums/check.ts";
-import { resolveSharedSumOptions, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedCheckOptions, sharedInputs } from "../lib/sums/cli.ts";
+import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs } from "../lib/sums/cli.ts";
+import { commandLine } from "../lib/sums/command_line.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { VERSION } from "../lib/core/version.ts";
 
@@ -36,15 +36,28 @@ const command = defineCommand({
 
 const EPILOGUE = `${SHARED_SUM_EPILOGUE}
 
-Exit codes:
+Exit codes (b3sum's, but for usage errors):
   0  every file was hashed, or every listed file was read back and matched
-  1  a file could not be read or hashed, a digest did not match, a check
-     line was malformed or refused, or a check file listed nothing
-  2  usage error, or a check file, key or file list could not be read
+  1  a file could not be read or hashed, a -r walk could not include
+     something, a digest did not match, a check line was malformed or
+     refused, a check file could not be read or listed nothing
+  2  usage error (b3sum: 1), or the key, the file list or the --root
+     folder could not be read
 
-Differences from b3sum: errors name the check file and line; an empty
-check file fails instead of passing; --num-threads and --no-mmap are
-accepted but do not change anything (use --jobs N).`;
+Differences from b3sum 1.2 (stdout and exit codes are otherwise the same):
+  - usage errors exit 2, with one line naming the problem; --num-threads
+    must be a whole number, and it and --no-mmap change nothing (files are
+    never memory-mapped; use --jobs N)
+  - error lines on stderr name the check file and line, and show names
+    escaped (control characters, bytes that are not UTF-8)
+  - an empty check file fails (b3sum passes it: nothing was verified)
+  - a check line that is not UTF-8, or longer than 32,766 bytes, is
+    refused and checking goes on (b3sum stops at a line that is not UTF-8)
+  - a check file that cannot be read is named and the next one is checked
+    (b3sum stops there); both exit 1
+  - names found by -r that are not UTF-8 are written with \\xHH escapes,
+    which -c reads (b3sum refuses \\x as an invalid escape); a FILE named on
+    the command line is printed as b3sum prints it, with U+FFFD`;
 
 async function main(args: Record<string, unknown>): Promise<number> {
   const shared = resolveSharedSumOptions(args);
@@ -57,6 +70,9 @@ async function main(args: Record<string, unknown>): Promise<number> {
   if (args.keyed && args["derive-key"] !== undefined) throw usageError("--keyed cannot be used with --derive-key");
   if (args.quiet && !check) throw usageError("--quiet only applies to --check");
 
+  if (args["num-threads"] !== undefined && !/^\+?\d+$/.test(String(args["num-threads"]))) {
+    throw usageError(`invalid value '${String(args["num-threads"])}' for --num-threads; expected a whole number (it changes nothing here: use --jobs N)`);
+  }
   let outputLength = 32;
   if (args.length !== undefined) {
     const text = String(args.length);
@@ -83,11 +99,11 @@ async function main(args: Record<string, unknown>): Promise<number> {
   const dialect = b3sumDialect(TOOL, { noNames: args.names === false, raw: Boolean(args.raw) });
 
   if (check) {
-    return runChecks(operands, dialect, sharedCheckOptions(shared, hasher), out);
+    return runSharedChecks(operands, dialect, shared, hasher, out);
   }
-  const inputs = sharedInputs(operands, shared, dialect, out);
+  const { inputs, problems } = sharedInputs(operands, shared, dialect, out);
   if (args.raw && inputs.length !== 1) throw usageError("--raw writes one digest: give exactly one input");
-  let failures = 0;
+  let failures = problems;
   const sumOptions = { algorithm: "blake3" as const, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: progressFor(shared.progress) };
   if (key) {
     const stdinInputs = inputs.filter((i) => i.kind === "stdin");
@@ -100,4 +116,4 @@ async function main(args: Record<string, unknown>): Promise<number> {
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) });
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) }, () => commandLine().args);

@@ -2,8 +2,10 @@
  * Hashing whole files and streams: the reader feeding a set of hashers.
  */
 import { closeSync, fstatSync, openSync } from "node:fs";
+import { explainedError } from "../core/errors.ts";
 import { fsPath } from "../core/names.ts";
-import { readChunks, type ReadChunksOptions } from "../io/reader.ts";
+import { fillChunk } from "../io/fill.ts";
+import { DEFAULT_CHUNK_SIZE, readChunks, type ReadChunksOptions } from "../io/reader.ts";
 import type { Algorithm } from "./algorithms.ts";
 import type { Hasher } from "./hasher.ts";
 import type { HasherOptions } from "./options.ts";
@@ -49,18 +51,54 @@ export async function hashFd(fd: number, algorithms: readonly Algorithm[], optio
 }
 
 /**
- * Opens and hashes a file. Directories are refused with EISDIR, as `read(2)` would.
+ * Hashes what is readable from `fd` from where its position is now, moving the position to the
+ * end: standard input as the anchors read it (`{ read -r line; b3sum -; } < file` hashes the
+ * rest of the file, and a second `-` the nothing that is left). {@link hashFd} reads a regular
+ * file from its first byte, whatever its position.
+ */
+export async function hashFromPosition(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  // Pipes and terminals have no position to respect: the chunked reader reads them in order.
+  if (!fstatSync(fd).isFile()) return hashFd(fd, algorithms, options);
+  const set = await createHashers(algorithms, options);
+  const buffer = Buffer.allocUnsafe(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  let size = 0;
+  for (;;) {
+    const n = fillChunk(fd, buffer, 0, buffer.length, null);
+    if (n === 0) break;
+    set.update(buffer.subarray(0, n));
+    size += n;
+  }
+  return { hexes: set.hexes(), digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])), size };
+}
+
+function isDirectoryError(): Error {
+  return Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: "EISDIR" });
+}
+
+/**
+ * Opens and hashes a file. Directories are refused with EISDIR, as `read(2)` would. A path
+ * holding bytes that are not UTF-8 (lib/core/names.ts) reaches the kernel as those bytes.
  * @example
  * const { hexes } = await hashPath("clip.mov", ["xxh64", "md5"]);
  */
 export async function hashPath(path: string, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
   const fd = openSync(fsPath(path), "r");
   try {
-    if (fstatSync(fd).isDirectory()) {
-      throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: "EISDIR" });
-    }
+    if (fstatSync(fd).isDirectory()) throw isDirectoryError();
     return await hashFd(fd, algorithms, options);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Hashes a file the caller opened (beneath a held folder, without following a link out of it),
+ * leaving the descriptor open. Only a regular file is read: a folder is refused with EISDIR,
+ * and a FIFO, socket or device (which may never end, or block) with EFTYPE.
+ */
+export async function hashOpenFile(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  const stats = fstatSync(fd);
+  if (stats.isDirectory()) throw isDirectoryError();
+  if (!stats.isFile()) throw explainedError("EFTYPE", "not a regular file (a FIFO, socket or device), not read");
+  return hashFd(fd, algorithms, options);
 }

@@ -1,20 +1,29 @@
 /**
  * Hashing many files in parallel with Workers while handing results back in input order, so
  * `--jobs N` prints exactly what `--jobs 1` prints.
+ *
+ * A job names its file by path (a name that is not UTF-8 carries its bytes as lib/core/names.ts
+ * describes, and is opened with `fsPath`), or hands over a descriptor the caller already opened
+ * safely (beneath a held folder, say): descriptors belong to the process, so a worker reads it
+ * as well as this thread would.
  */
+import { closeSync } from "node:fs";
 import type { Algorithm } from "./algorithms.ts";
 import { workerUrl } from "../thread/worker_url.ts";
-import { hashFd, hashPath, type HashFileOptions } from "./file.ts";
+import { hashOpenFile, hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */
 export interface HashJob {
   id: number;
+  /** The file's path; with `fd`, only the name it goes by. */
   path: string;
   /**
-   * An open descriptor to hash instead of opening `path` (which then only names it in
-   * messages); the caller opened it (safely) and closes it. Descriptors are shared by threads.
+   * A descriptor open for reading, used instead of opening `path`. The job owns it: it is
+   * closed when the job ends, whether it ran or not (unless {@link keepFd}).
    */
   fd?: number;
+  /** The caller keeps `fd` open, and closes it itself (it does more with it afterwards). */
+  keepFd?: boolean;
   algorithms: Algorithm[];
   options: HashFileOptions;
 }
@@ -22,7 +31,28 @@ export interface HashJob {
 /** What a worker reports for one job. */
 export type HashJobResult =
   | { id: number; ok: true; hexes: [Algorithm, string][]; size: number }
-  | { id: number; ok: false; code: string | undefined; message: string };
+  | { id: number; ok: false; code: string | undefined; message: string; detail?: string };
+
+/** A failed result for an error (its code, message and, when it says more than strerror, detail). */
+export function failedResult(id: number, error: unknown): HashJobResult & { ok: false } {
+  const e = (error ?? {}) as { code?: string; message?: string; detail?: unknown };
+  return {
+    id,
+    ok: false,
+    code: e.code,
+    message: e.message ?? String(error),
+    ...(typeof e.detail === "string" ? { detail: e.detail } : {}),
+  };
+}
+
+function closeQuietly(fd: number | undefined): void {
+  if (fd === undefined) return;
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed: nothing to release
+  }
+}
 
 /** Runs jobs on a fixed set of Workers, each busy with one file at a time. */
 export class HashPool {
@@ -66,9 +96,15 @@ export class HashPool {
 
   /** Hashes one file on the next free worker. */
   async run(job: HashJob): Promise<HashJobResult> {
-    if (this.#broken) return { id: job.id, ok: false, code: undefined, message: this.#broken };
+    if (this.#broken) {
+      if (!job.keepFd) closeQuietly(job.fd);
+      return { id: job.id, ok: false, code: undefined, message: this.#broken };
+    }
     const worker = await this.#acquire();
-    if (this.#broken) return { id: job.id, ok: false, code: undefined, message: this.#broken };
+    if (this.#broken) {
+      if (!job.keepFd) closeQuietly(job.fd);
+      return { id: job.id, ok: false, code: undefined, message: this.#broken };
+    }
     return new Promise((resolve) => {
       this.#pending.set(job.id, resolve);
       worker.postMessage(job);
@@ -84,18 +120,25 @@ export class HashPool {
 /** Hashes one job in this thread, reporting errors the way a worker does. */
 export async function runJobHere(job: HashJob): Promise<HashJobResult> {
   try {
-    const { hexes, size } = job.fd !== undefined ? await hashFd(job.fd, job.algorithms, job.options) : await hashPath(job.path, job.algorithms, job.options);
+    const { hexes, size } = job.fd === undefined
+      ? await hashPath(job.path, job.algorithms, job.options)
+      : await hashOpenFile(job.fd, job.algorithms, job.options);
     return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
   } catch (error) {
-    const e = error as { code?: string; message?: string };
-    return { id: job.id, ok: false, code: e.code, message: e.message ?? String(error) };
+    return failedResult(job.id, error);
+  } finally {
+    if (!job.keepFd) closeQuietly(job.fd);
   }
 }
 
-/** What to do for one item of {@link hashInOrder}: hash a file, run something here, or nothing. */
+/**
+ * What to do for one item of {@link hashInOrder}: hash a file, run something here, report a
+ * failure known already (a file that could not be opened), or nothing.
+ */
 export type Work =
   | { job: Omit<HashJob, "id"> }
   | { here: () => Promise<HashJobResult> }
+  | { failed: unknown }
   | undefined;
 
 /**
@@ -127,7 +170,7 @@ export async function hashInOrder<T>(
         await onResult(item, await work.here());
         continue;
       }
-      const result = work ? run(work.job) : undefined;
+      const result = !work ? undefined : "failed" in work ? Promise.resolve(failedResult(-1, work.failed)) : run(work.job);
       if (!pool) {
         await onResult(item, await result);
         continue;

@@ -284,7 +284,7 @@ export async function hashManyFromDevice(fds: readonly number[], size: number, a
   try {
     return await Promise.allSettled(fds.map(async (fd, id) => {
       const cold = await dropFromCache(fd);
-      const result = await pool.run({ id, path: `fd ${fd}`, fd, algorithms, options: { ...hasher, chunkSize } });
+      const result = await pool.run({ id, path: `fd ${fd}`, fd, keepFd: true, algorithms, options: { ...hasher, chunkSize } });
       evictFromCache(fd);
       if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
       return { hexes: new Map(result.hexes), size: result.size, cold, state: readBackStateOf(statFd(fd)) };

@@ -1,10 +1,14 @@
 /**
  * b3sum 1.x's wording, byte for byte on stdout: `<hex>  <name>` lines with b3sum's escaping,
  * `name: OK`, `name: FAILED`, `name: FAILED (<io error>)`, parse errors on stderr, no summary.
+ * A file named on the command line whose name is not UTF-8 is printed as b3sum prints it, with
+ * U+FFFD for each such byte (and `-c` refuses that character, as b3sum does); one found by `-r`
+ * is written with `\xHH` escapes, which `-c` reads back as the same bytes.
  */
 import { describeAsRustIoError } from "../core/errors.ts";
+import { showName } from "../core/names.ts";
 import type { CheckContext, CheckCounts, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
-import { escapeName } from "./escape.ts";
+import { b3sumNeedsEscape, escapeName } from "./escape.ts";
 import type { SumInput } from "./inputs.ts";
 import { formatGnuLine, parseB3sumLine } from "./lines.ts";
 
@@ -21,14 +25,17 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
   return {
     tool,
     stdinName: "-",
+    checkEncoding: "utf8",
+    tooLong: "refused",
     formatSum(input: SumInput, digest: Uint8Array) {
       if (format.raw) return digest;
       const hex = Buffer.from(digest).toString("hex");
       if (format.noNames) return `${hex}\n`;
-      return formatGnuLine(hex, escapeName(input.name));
+      const name = input.escapeBytes ? input.name : input.name.toWellFormed();
+      return formatGnuLine(hex, escapeName(name, b3sumNeedsEscape, { bytes: input.escapeBytes === true }));
     },
     hashError(input: SumInput, error: ErrorLike) {
-      return `${tool}: ${input.name}: ${describeAsRustIoError(error)}`;
+      return `${tool}: ${showName(input.name)}: ${describeAsRustIoError(error)}`;
     },
     parseCheckLine(text: string): CheckLine | string {
       const parsed = parseB3sumLine(text);
@@ -36,7 +43,10 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
       return { algorithm: "blake3", expectedHex: parsed.hex, name: parsed.name, display: parsed.display, stdin: parsed.name === "-" };
     },
     malformed(ctx: CheckContext, lineNumber: number, reason: string) {
-      ctx.out.error(`${tool}: ${ctx.checkFile}:${lineNumber}: ${reason}`);
+      ctx.out.error(`${tool}: ${showName(ctx.checkFile)}:${lineNumber}: ${reason}`);
+    },
+    endsFile(ctx: CheckContext, lineNumber: number, reason: string) {
+      ctx.out.error(`${tool}: ${showName(ctx.checkFile)}:${lineNumber}: ${reason}; the rest of the file was not read`);
     },
     unreadable(_ctx: CheckContext, _lineNumber: number, line: CheckLine, error: ErrorLike) {
       return `${line.display}: FAILED (${describeAsRustIoError(error)})\n`;
@@ -49,11 +59,11 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
     summary(ctx: CheckContext, counts: CheckCounts) {
       // b3sum passes an empty check file silently; a manifest that verifies nothing must not.
       if (counts.proper === 0 && counts.improper === 0) {
-        ctx.out.error(`${tool}: ${ctx.checkFile}: no checksum lines found; nothing was verified`);
+        ctx.out.error(`${tool}: ${showName(ctx.checkFile)}: no checksum lines found; nothing was verified`);
       }
     },
     cannotRead(ctx: CheckContext, error: ErrorLike) {
-      ctx.out.error(`${tool}: ${ctx.checkFile}: ${describeAsRustIoError(error)}`);
+      ctx.out.error(`${tool}: ${showName(ctx.checkFile)}: ${describeAsRustIoError(error)}`);
     },
   };
 }

@@ -11,6 +11,8 @@ import type { SumInput } from "./inputs.ts";
 export interface ErrorLike {
   code?: string | undefined;
   message: string;
+  /** What happened, when it says more than strerror's phrase for the code. */
+  detail?: string | undefined;
 }
 
 /** One line of a check file that parsed. */
@@ -67,6 +69,17 @@ export interface SumDialect {
   tool: string;
   /** Name printed for standard input. */
   stdinName: string;
+  /**
+   * How the anchor reads a check file: `utf8` (b3sum: a line that is not UTF-8 is refused) or
+   * `bytes` (xxhsum: a name is any bytes, printed back as they are).
+   */
+  checkEncoding: "utf8" | "bytes";
+  /**
+   * What a check line longer than the longest line this reader takes does: `ends-file` (xxhsum:
+   * "Line too long", and the rest of that file is not read) or `refused` (that line fails, the
+   * next is read).
+   */
+  tooLong: "ends-file" | "refused";
   /** The sum line (or raw bytes) for one input. */
   formatSum(input: SumInput, digest: Uint8Array): string | Uint8Array;
   /** The stderr line for an input that could not be hashed. */
@@ -75,6 +88,8 @@ export interface SumDialect {
   parseCheckLine(line: string): CheckLine | string;
   /** Reports a malformed line. */
   malformed(ctx: CheckContext, lineNumber: number, reason: string): void;
+  /** Reports the line at which reading the check file stopped (a line too long, for xxhsum). */
+  endsFile(ctx: CheckContext, lineNumber: number, reason: string): void;
   /**
    * The stdout line for a listed file that could not be read (both anchors print `name: OK`
    * and `name: FAILED` alike; they differ here).

@@ -3,19 +3,32 @@
  * with `-r`, and lists read with `--files-from` (newline- or NUL-separated).
  */
 import { readFileSync, statSync } from "node:fs";
-import { posix } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
+import { fsPath, joinPath, nameFromBytes } from "../core/names.ts";
+import { HeldFolder } from "../io/held_folder.ts";
 import { IgnoreList } from "../io/ignore.ts";
-import { walkFiles, type WalkProblem } from "../io/walk.ts";
+import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 
 /** One thing to hash. */
 export interface SumInput {
   /** `stdin` reads standard input; `file` opens `path`. */
   kind: "stdin" | "file";
-  /** Path to open. */
+  /** Path to open (a name that is not UTF-8 carries its bytes: lib/core/names.ts). */
   path: string;
   /** Name printed in the sum line. */
   name: string;
+  /**
+   * The name was read from a folder (`-r`) or a file list: bytes that are not UTF-8 are written
+   * as `\xHH` (escape.ts), so the manifest reads back as the same names. A name given on the
+   * command line is written as the anchor writes it.
+   */
+  escapeBytes?: boolean;
+  /** For a file found by a walk: the folder walked, held open; the file is opened beneath it. */
+  folder?: HeldFolder;
+  /** For a file found by a walk: its path relative to `folder`. */
+  relative?: string;
+  /** Size when found, when known (for progress). */
+  size?: number;
 }
 
 /** Options for {@link collectInputs}. */
@@ -30,54 +43,93 @@ export interface CollectOptions {
   nulSeparated?: boolean;
   /** Name printed for standard input (b3sum: `-`, xxhsum: `stdin`). */
   stdinName: string;
-  /** Called for entries a walk had to leave out. */
+  /** Links met by a walk (lib/io/walk.ts). @default "follow" */
+  links?: Exclude<LinkPolicy, "copy">;
+  /** FIFOs, sockets and devices met by a walk. @default "fail" */
+  special?: SpecialPolicy;
+  /** Called for what a walk could not include: the caller counts it as a failure. */
   onProblem?: (problem: WalkProblem) => void;
+  /** Called for what a walk left out on purpose (`--links skip`, `--special skip`). */
+  onSkipped?: (problem: WalkProblem) => void;
 }
 
-/** Reads a `--files-from` list: one path per line, or per NUL with `-0`. Empty entries are skipped. */
+/**
+ * Reads a `--files-from` list: one path per line, or per NUL with `-0`. Empty entries are
+ * skipped. Paths are bytes: one that is not UTF-8 is kept as it is (lib/core/names.ts).
+ */
 export function readFileList(source: string, nulSeparated: boolean): string[] {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(source === "-" ? 0 : source, "utf8");
+    bytes = readFileSync(source === "-" ? 0 : fsPath(source));
   } catch (error) {
     throw new CliError(`cannot read the file list: ${describeSystemError(error)}; check the path given to --files-from`, { path: source });
   }
-  return text.split(nulSeparated ? "\0" : "\n").filter((entry) => entry !== "");
+  const separator = nulSeparated ? 0 : 0x0a;
+  const entries: string[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    let end = bytes.indexOf(separator, start);
+    if (end < 0) end = bytes.length;
+    if (end > start) entries.push(nameFromBytes(bytes.subarray(start, end)));
+    start = end + 1;
+  }
+  return entries;
 }
 
 /**
  * Turns operands into inputs in command-line order. With no operand (and no list) the input is
- * stdin. With `recursive`, a folder operand becomes its files in sorted order, named relative
- * to the folder when it is the only operand (a manifest to check later with `--root`), or
- * `folder/relative` otherwise.
+ * stdin. With `recursive`, a folder operand becomes its files in byte order, named relative to
+ * the folder when it is the only operand (a manifest to check later with `--root`), or
+ * `folder/relative` otherwise; what the walk cannot include goes to `onProblem`.
  * @example
  * collectInputs(["card"], { recursive: true, stdinName: "-" }); // card's files, relative names
  */
 export function collectInputs(operands: readonly string[], options: CollectOptions): SumInput[] {
-  const all = [...operands];
-  if (options.filesFrom !== undefined) all.push(...readFileList(options.filesFrom, options.nulSeparated ?? false));
-  if (all.length === 0 && options.filesFrom === undefined) all.push("-");
+  const listed = options.filesFrom !== undefined ? readFileList(options.filesFrom, options.nulSeparated ?? false) : [];
+  const all = [...operands.map((operand) => ({ operand, fromList: false })), ...listed.map((operand) => ({ operand, fromList: true }))];
+  if (all.length === 0 && options.filesFrom === undefined) all.push({ operand: "-", fromList: false });
   const inputs: SumInput[] = [];
-  for (const operand of all) {
+  for (const { operand, fromList } of all) {
     if (operand === "-") {
       inputs.push({ kind: "stdin", path: "-", name: options.stdinName });
       continue;
     }
     if (options.recursive && isDirectory(operand)) {
+      let folder: HeldFolder;
+      try {
+        folder = HeldFolder.open(operand);
+      } catch (error) {
+        options.onProblem?.({ path: operand, message: `folder cannot be read: ${describeSystemError(error)}` });
+        continue;
+      }
       const single = all.length === 1;
-      for (const entry of walkFiles(operand, { ignore: options.ignore, onProblem: options.onProblem })) {
-        inputs.push({ kind: "file", path: entry.path, name: single ? entry.relativePath : posix.join(operand, entry.relativePath) });
+      const walked = walkFiles(folder, {
+        ignore: options.ignore,
+        links: options.links ?? "follow",
+        special: options.special ?? "fail",
+        onProblem: options.onProblem,
+        onSkipped: options.onSkipped,
+      });
+      for (const entry of walked) {
+        inputs.push({
+          kind: "file",
+          path: entry.path,
+          name: single ? entry.relativePath : joinPath(operand, entry.relativePath),
+          escapeBytes: true,
+          folder,
+          relative: entry.relativePath,
+          size: entry.size,
+        });
       }
       continue;
     }
-    inputs.push({ kind: "file", path: operand, name: operand });
+    inputs.push({ kind: "file", path: operand, name: operand, ...(fromList ? { escapeBytes: true } : {}) });
   }
   return inputs;
 }
 
 function isDirectory(path: string): boolean {
   try {
-    return statSync(path).isDirectory();
+    return statSync(fsPath(path)).isDirectory();
   } catch {
     return false;
   }

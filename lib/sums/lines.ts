@@ -3,6 +3,7 @@
  * (`ALGO (name) = <hex>`), written and parsed. The parsers follow the two anchors exactly:
  * b3sum's strict reader and xxhsum 0.8's permissive one.
  */
+import { nameBytes, nameFromBytes } from "../core/names.ts";
 import { escapeName, unescapeName, type EscapedName } from "./escape.ts";
 
 /** A parsed checksum line. */
@@ -33,6 +34,29 @@ export function formatBsdLine(tag: string, hex: string, name: EscapedName): stri
 
 export { escapeName };
 
+/**
+ * The name a sequence of bytes stands for (lib/core/names.ts's `nameFromBytes`), keeping a
+ * leading byte order mark as part of it: U+FEFF is a character like any other in a name or a
+ * check line, and both anchors read it so.
+ */
+export function decodeName(bytes: Uint8Array): string {
+  let bom = "";
+  let rest = bytes;
+  while (rest.length >= 3 && rest[0] === 0xef && rest[1] === 0xbb && rest[2] === 0xbf) {
+    bom += "\ufeff";
+    rest = rest.subarray(3);
+  }
+  return bom + nameFromBytes(rest);
+}
+
+/**
+ * A line for stdout: the text itself, or, when it carries bytes that are not UTF-8 (a name
+ * xxhsum prints back as it found it), exactly those bytes.
+ */
+export function lineData(text: string): string | Uint8Array {
+  return text.isWellFormed() ? text : nameBytes(text);
+}
+
 const LOWER_HEX = /^[0-9a-f]*$/;
 const ANY_HEX = /^[0-9a-fA-F]*$/;
 
@@ -60,7 +84,7 @@ export function parseB3sumLine(raw: string, hexLength = 64): SumLine | string {
   let name = written;
   if (escaped) {
     try {
-      name = unescapeName(written);
+      name = unescapeName(written, { bytes: true });
     } catch (error) {
       return (error as Error).message;
     }
@@ -84,7 +108,8 @@ export function invalidPathCharacter(name: string): string | undefined {
  * Parses a line as xxhsum 0.8 checks it: either `<hex><sep><any char><name>` or
  * `<TAG> (<name>) = <hex>`. The hex may be any case. Returns undefined for an improperly
  * formatted line. A line starting with `\` carries an escaped name (written by xxsum for names
- * with a newline, which xxhsum would write raw and break the file).
+ * with a newline, which xxhsum would write raw and break the file, and for names of bytes that
+ * are not UTF-8 found by `-r`).
  */
 export function parseXxhsumLine(raw: string): SumLine | undefined {
   let line = raw;
@@ -109,7 +134,7 @@ export function parseXxhsumLine(raw: string): SumLine | undefined {
   if (!ANY_HEX.test(parsed.hex)) return undefined;
   if (escaped) {
     try {
-      parsed.name = unescapeName(parsed.name);
+      parsed.name = unescapeName(parsed.name, { bytes: true });
     } catch {
       return undefined;
     }

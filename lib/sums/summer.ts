@@ -3,12 +3,12 @@
  * still in input order) and print one line per input in the tool's dialect, or JSON.
  */
 import { statSync } from "node:fs";
+import { fsPath } from "../core/names.ts";
 import type { LineSink, ProgressFactory } from "../core/sink.ts";
 import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
-import { hashFd, type HashFileOptions } from "../hash/file.ts";
-import type { HasherOptions } from "../hash/options.ts";
-import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
+import { hashFromPosition, type HashFileOptions } from "../hash/file.ts";
+import { failedResult, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
 import type { SumInput } from "./inputs.ts";
 
@@ -24,24 +24,46 @@ export interface SumOptions {
   progress?: ProgressFactory;
 }
 
-/** Hashes standard input in this thread, reported like a worker result. */
+/**
+ * Hashes standard input in this thread from where it stands, reported like a worker result:
+ * `{ read -r line; b3sum-ts -; } < file` hashes the rest of the file, as the anchors do.
+ */
 export async function hashStdin(algorithms: Algorithm[], hasher: HashFileOptions): Promise<HashJobResult> {
   try {
-    const { hexes, size } = await hashFd(0, algorithms, hasher);
+    const { hexes, size } = await hashFromPosition(0, algorithms, hasher);
     return { id: -1, ok: true, hexes: [...hexes.entries()], size };
   } catch (error) {
-    const e = error as { code?: string; message?: string };
-    return { id: -1, ok: false, code: e.code, message: e.message ?? String(error) };
+    return failedResult(-1, error);
   }
 }
 
 function sizeOf(input: SumInput): number {
   if (input.kind === "stdin") return 0;
+  if (input.size !== undefined) return input.size;
   try {
-    return statSync(input.path).size;
+    return statSync(fsPath(input.path)).size;
   } catch {
     return 0;
   }
+}
+
+/**
+ * How one input is hashed: stdin here; a file found by a walk opened beneath its held folder
+ * (never through a link that leaves it) and handed over by descriptor; a file named on the
+ * command line opened by its path, as the anchors open it.
+ */
+export function planInput(input: SumInput, algorithms: Algorithm[], hasher: HashFileOptions): Work {
+  if (input.kind === "stdin") return { here: () => hashStdin(algorithms, hasher) };
+  if (input.folder && input.relative !== undefined) {
+    let fd: number;
+    try {
+      fd = input.folder.openReadInside(input.relative);
+    } catch (error) {
+      return { failed: error };
+    }
+    return { job: { path: input.path, fd, algorithms, options: hasher } };
+  }
+  return { job: { path: input.path, algorithms, options: hasher } };
 }
 
 /**
@@ -54,17 +76,14 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
     inputs,
     // One input: hash it here (reading ahead on a second thread) rather than in one worker.
     inputs.length > 1 ? options.jobs : 1,
-    (input) =>
-      input.kind === "stdin"
-        ? { here: () => hashStdin([options.algorithm], options.hasher) }
-        : { job: { path: input.path, algorithms: [options.algorithm], options: options.hasher } },
+    (input) => planInput(input, [options.algorithm], options.hasher),
     (input, result) => {
       if (!result) return;
       progress.clear();
       if (!result.ok) {
         failures++;
-        if (options.json) out.data(`${JSON.stringify({ name: input.name, error: result.message, code: result.code ?? null })}\n`);
-        const line = dialect.hashError(input, { code: result.code, message: result.message });
+        if (options.json) out.data(`${JSON.stringify({ name: input.name, error: result.detail ?? result.message, code: result.code ?? null })}\n`);
+        const line = dialect.hashError(input, { code: result.code, message: result.message, detail: result.detail });
         out.error(result.code === "EISDIR" ? `${line}; use -r to hash the files in it` : line);
       } else {
         const hex = result.hexes[0]![1];

@@ -1,15 +1,18 @@
 /**
  * xxhsum 0.8's wording, byte for byte on stdout: GNU lines for XXH32/XXH64/XXH128, BSD tag
  * lines for XXH3 (and for all with `--tag`), `_LE` tags, every line style in check mode, and
- * the md5sum-style summary. One deliberate difference: a name holding a newline is escaped
- * (`\` at the line start, `\n`, `\\`), where xxhsum writes it raw and breaks its own file.
+ * the md5sum-style summary. Names are bytes, printed back as they are, as xxhsum does. One
+ * deliberate difference: a name holding a newline is escaped (`\` at the line start, `\n`,
+ * `\\`), where xxhsum writes it raw and breaks its own file; and a name found by `-r` that is
+ * not UTF-8 is written with `\xHH` escapes (a manifest is text).
  */
 import { DISPLAY_NAME, type Algorithm } from "../hash/algorithms.ts";
 import { describeSystemError } from "../core/errors.ts";
+import { showName } from "../core/names.ts";
 import type { CheckContext, CheckCounts, CheckFlags, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
 import { escapeName } from "./escape.ts";
 import type { SumInput } from "./inputs.ts";
-import { formatBsdLine, formatGnuLine, parseXxhsumLine } from "./lines.ts";
+import { formatBsdLine, formatGnuLine, lineData, parseXxhsumLine } from "./lines.ts";
 
 /** Output shape of xxhsum's hash mode. */
 export interface XxhsumFormat {
@@ -48,14 +51,16 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
   return {
     tool,
     stdinName: "stdin",
+    checkEncoding: "bytes",
+    tooLong: "ends-file",
     formatSum(input: SumInput, digest: Uint8Array) {
       const bytes = format.littleEndian ? Uint8Array.from(digest).reverse() : digest;
       const hex = Buffer.from(bytes).toString("hex");
-      const name = escapeName(input.name, needsEscape);
-      return bsd ? formatBsdLine(tag, hex, name) : formatGnuLine(hex, name);
+      const name = escapeName(input.name, needsEscape, { bytes: input.escapeBytes === true });
+      return lineData(bsd ? formatBsdLine(tag, hex, name) : formatGnuLine(hex, name));
     },
     hashError(input: SumInput, error: ErrorLike) {
-      return `${tool}: ${input.name}: ${describeSystemError(error)}`;
+      return `${tool}: ${showName(input.name)}: ${describeSystemError(error)}`;
     },
     parseCheckLine(text: string): CheckLine | string {
       const parsed = parseXxhsumLine(text);
@@ -79,7 +84,10 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
       };
     },
     malformed(ctx: CheckContext, lineNumber: number, reason: string) {
-      if (ctx.flags.warn) ctx.out.error(`${ctx.checkFile}:${lineNumber}: Error: ${reason}`);
+      if (ctx.flags.warn) ctx.out.error(`${showName(ctx.checkFile)}:${lineNumber}: Error: ${reason}`);
+    },
+    endsFile(ctx: CheckContext, lineNumber: number, reason: string) {
+      ctx.out.error(`${showName(ctx.checkFile)}:${lineNumber}: Error: ${reason}.`);
     },
     unreadable(ctx: CheckContext, lineNumber: number, line: CheckLine, error: ErrorLike) {
       return `${ctx.checkFile}:${lineNumber}: Could not open or read '${line.display}': ${describeSystemError(error)}.\n`;
@@ -90,7 +98,7 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
     },
     summary(ctx: CheckContext, counts: CheckCounts) {
       if (counts.proper === 0) {
-        ctx.out.error(`${ctx.checkFile}: no properly formatted xxHash checksum lines found`);
+        ctx.out.error(`${showName(ctx.checkFile)}: no properly formatted xxHash checksum lines found`);
         return;
       }
       if (ctx.flags.status) return;
@@ -100,7 +108,7 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
       if (counts.mismatched) ctx.out.data(`${plural(counts.mismatched, "computed checksum", "computed checksums")} did NOT match\n`);
     },
     cannotRead(ctx: CheckContext, error: ErrorLike) {
-      ctx.out.error(`${tool}: ${ctx.checkFile}: ${describeSystemError(error)}`);
+      ctx.out.error(`${tool}: ${showName(ctx.checkFile)}: ${describeSystemError(error)}`);
     },
   };
 }

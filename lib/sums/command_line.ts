@@ -1,0 +1,56 @@
+/**
+ * The command line as the kernel handed it over. Arguments are bytes: a file name that is not
+ * UTF-8 (`caf\xE9.mov`) reaches `process.argv` with U+FFFD in place of its bytes, which names
+ * another file. On Linux the exact bytes are in /proc/self/cmdline; each argument that lost
+ * bytes is taken from there, carried as lib/core/names.ts carries names.
+ *
+ * The name the program was called by matters too: xxhsum hashes with XXH32 when called as
+ * `xxh32sum` (a link to it), and so on.
+ */
+import { readFileSync } from "node:fs";
+import { baseOf } from "../core/names.ts";
+import { decodeName } from "./lines.ts";
+
+/** What the program was given. */
+export interface CommandLine {
+  /** The arguments after the program (and, from source, the script), names kept as bytes. */
+  args: string[];
+  /** The last part of the name it was called by, without `.ts` or `.js`: `xxh32sum`, `xxsum`. */
+  invokedAs: string;
+}
+
+const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * The arguments and the name called by. `argv` is what the runtime gave (`process.argv`
+ * without the runtime and the script); where /proc is missing, it is used as it is.
+ * @example
+ * const { args, invokedAs } = commandLine(); // ["caf\udce9.mov"], "xxh32sum"
+ */
+export function commandLine(argv: readonly string[] = process.argv.slice(2)): CommandLine {
+  const fallback = { args: [...argv], invokedAs: baseOf(process.argv[1] ?? "").replace(/\.(ts|js)$/, "") };
+  let raw: Buffer;
+  try {
+    raw = readFileSync("/proc/self/cmdline");
+  } catch {
+    return fallback;
+  }
+  const entries: Uint8Array[] = [];
+  for (let start = 0; start < raw.length; ) {
+    let end = raw.indexOf(0, start);
+    if (end < 0) end = raw.length;
+    entries.push(raw.subarray(start, end));
+    start = end + 1;
+  }
+  // The runtime's own arguments come first; the program's are the last ones, in order.
+  if (entries.length < argv.length + 1) return fallback;
+  const tail = entries.slice(entries.length - argv.length);
+  const args = argv.map((arg, i) => {
+    if (!arg.includes("\ufffd")) return arg;
+    const bytes = tail[i]!;
+    // Only where the runtime's text is exactly these bytes read loosely: the same argument.
+    return lossy.decode(bytes) === arg ? decodeName(bytes) : arg;
+  });
+  const called = decodeName(entries[entries.length - argv.length - 1]!);
+  return { args, invokedAs: baseOf(called).replace(/\.(ts|js)$/, "") };
+}

@@ -1,0 +1,179 @@
+/**
+ * Both summing tools on hostile trees and manifests, from source and compiled: names that are
+ * not UTF-8 found by -r (written with \xHH escapes and read back), links and special files met
+ * by a walk (--links, --special), a manifest that tries to reach out of --root through a link,
+ * names that would forge terminal lines, and a check file read as it streams in.
+ */
+import { describe, expect, test } from "bun:test";
+import { closeSync, constants, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { runners, tempDir, tool } from "./helpers.ts";
+
+const TOOLS = [
+  { name: "b3sum-ts", args: [] as string[] },
+  { name: "xxsum", args: ["-H2"] },
+];
+
+/** A path with raw bytes, for node:fs. */
+const bytesPath = (...parts: Array<string | Buffer>) => Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p)));
+const LATIN1_CAFE = Buffer.from("caf\xe9.mov", "latin1");
+
+for (const runner of runners()) {
+  for (const t of TOOLS) {
+    describe(`${t.name}: names, links and special files (${runner.label})`, () => {
+      const root = tempDir("cartkit-names-");
+      const sum = (args: string[], stdin?: string | Uint8Array) => tool(runner, t.name, [...t.args, ...args], { cwd: root, stdin });
+      /** The digest of some bytes, as this tool prints it. */
+      const digest = (data: string) => {
+        writeFileSync(join(root, "probe"), data);
+        return sum(["probe"]).stdout.split(" ")[0]!;
+      };
+
+      test("-r writes a name that is not UTF-8 with \\xHH escapes, and -c reads it back, with --root and --jobs 2", { timeout: 60_000 }, () => {
+        const card = join(root, "card");
+        mkdirSync(join(card, "sub"), { recursive: true });
+        writeFileSync(bytesPath(`${card}/`, LATIN1_CAFE), "latin-1 name");
+        writeFileSync(join(card, "back\\slash"), "b");
+        writeFileSync(join(card, "sub", "plain.mov"), "p");
+        const manifest = sum(["-r", "card"]);
+        expect(manifest.code).toBe(0);
+        expect(manifest.stderr).toBe("");
+        const backslash = t.name === "b3sum-ts" ? `\\${digest("b")}  back\\\\slash` : `${digest("b")}  back\\slash`;
+        expect(manifest.stdout).toBe(`${backslash}\n\\${digest("latin-1 name")}  caf\\xe9.mov\n${digest("p")}  sub/plain.mov\n`);
+        expect(sum(["-r", "--jobs", "2", "card"]).stdout).toBe(manifest.stdout);
+        const copy = join(root, "copy");
+        // cp, not cpSync: Bun's cpSync cannot copy a name that is not UTF-8.
+        expect(Bun.spawnSync(["cp", "-a", card, copy]).exitCode).toBe(0);
+        const display = t.name === "b3sum-ts" ? "\\back\\\\slash" : "back\\slash";
+        for (const jobs of ["1", "2"]) {
+          expect(sum(["-c", "--jobs", jobs, "--root", "copy", "-"], manifest.stdout)).toMatchObject({ code: 0, stdout: `${display}: OK\n\\caf\\xe9.mov: OK\nsub/plain.mov: OK\n` });
+        }
+        // The escape names exactly those bytes: a copy that lost the byte fails.
+        writeFileSync(bytesPath(`${copy}/`, LATIN1_CAFE), "changed");
+        expect(sum(["-c", "--root", "copy", "-"], manifest.stdout).stdout).toContain("\\caf\\xe9.mov: FAILED\n");
+      });
+
+      test("--files-from takes names as bytes and writes them escaped", { timeout: 60_000 }, () => {
+        const list = join(root, "list");
+        mkdirSync(list, { recursive: true });
+        writeFileSync(bytesPath(`${list}/`, LATIN1_CAFE), "listed");
+        writeFileSync(join(root, "names.txt"), bytesPath("list/", LATIN1_CAFE, "\n"));
+        const result = sum(["--files-from", "names.txt"]);
+        expect(result).toMatchObject({ code: 0, stdout: `\\${digest("listed")}  list/caf\\xe9.mov\n` });
+        expect(sum(["-c", "-"], result.stdout)).toMatchObject({ code: 0, stdout: "\\list/caf\\xe9.mov: OK\n" });
+      });
+
+      test("an escape that is not the one spelling of a name is refused: UTF-8 written as \\x, ASCII as \\x, a lone \\x", { timeout: 60_000 }, () => {
+        const zeros = t.name === "b3sum-ts" ? "0".repeat(64) : "0".repeat(32);
+        for (const name of ["caf\\xc3\\xa9", "\\x41", "a\\x", "a\\xZZ"]) {
+          const result = sum(["-c", "-"], `\\${zeros}  ${name}\n`);
+          expect({ name, code: result.code, stdout: result.stdout }).toEqual({ name, code: 1, stdout: "" });
+          expect(result.stderr).toBe(t.name === "b3sum-ts" ? "b3sum-ts: -:1: Invalid backslash escape\n" : "stdin: no properly formatted xxHash checksum lines found\n");
+        }
+      });
+
+      test("--links follow (the default): a link to a file inside is hashed as that file; one out of the tree, or dangling, is a named failure", { timeout: 60_000 }, () => {
+        const tree = join(root, "links");
+        mkdirSync(join(tree, "clips"), { recursive: true });
+        writeFileSync(join(tree, "clips", "a.mov"), "clip");
+        symlinkSync("clips/a.mov", join(tree, "inside"));
+        const inside = sum(["-r", "links"]);
+        expect(inside).toMatchObject({ code: 0, stderr: "", stdout: `${digest("clip")}  clips/a.mov\n${digest("clip")}  inside\n` });
+        symlinkSync("/etc/hostname", join(tree, "out"));
+        symlinkSync("nowhere", join(tree, "dangling"));
+        const bad = sum(["-r", "links"]);
+        expect(bad.code).toBe(1);
+        expect(bad.stdout).toBe(inside.stdout);
+        expect(bad.stderr).toBe(`${t.name}: links/dangling: dangling symbolic link\n${t.name}: links/out: symbolic link that leaves the tree, not followed\n`);
+        const skipped = sum(["-r", "--links", "skip", "links"]);
+        expect(skipped).toMatchObject({ code: 0, stdout: `${digest("clip")}  clips/a.mov\n` });
+        expect(skipped.stderr.split("\n").filter(Boolean).sort()).toEqual(["dangling", "inside", "out"].map((n) => `${t.name}: links/${n}: symbolic link, left out (--links skip)`));
+        expect(sum(["-r", "--links", "copy", "links"])).toMatchObject({ code: 2, stdout: "", stderr: `${t.name}: invalid value 'copy' for --links; use one of: follow, skip\n` });
+      });
+
+      test("--special fail (the default): a FIFO is a named failure; --special skip leaves it out with a note", { timeout: 60_000 }, () => {
+        const tree = join(root, "special");
+        mkdirSync(tree, { recursive: true });
+        writeFileSync(join(tree, "file"), "f");
+        expect(Bun.spawnSync(["mkfifo", join(tree, "pipe")]).exitCode).toBe(0);
+        const failed = sum(["-r", "special"]);
+        expect(failed).toMatchObject({ code: 1, stdout: `${digest("f")}  file\n`, stderr: `${t.name}: special/pipe: a FIFO (named pipe), not a regular file: it cannot be copied or hashed\n` });
+        expect(sum(["-r", "--special", "skip", "special"])).toMatchObject({ code: 0, stdout: `${digest("f")}  file\n`, stderr: `${t.name}: special/pipe: a FIFO (named pipe), left out (--special skip)\n` });
+      });
+
+      test("-c --root never follows a link out of the root: 'link -> /etc/shadow' with shadow's digest fails; links inside pass", { timeout: 60_000 }, () => {
+        const copy = join(root, "rooted");
+        mkdirSync(join(copy, "sub"), { recursive: true });
+        writeFileSync(join(copy, "real.mov"), "real");
+        symlinkSync("/etc/shadow", join(copy, "link"));
+        symlinkSync("/etc", join(copy, "etc"));
+        symlinkSync("../real.mov", join(copy, "sub", "up"));
+        symlinkSync(join(copy, "real.mov"), join(copy, "absolute-inside"));
+        const shadow = sum(["/etc/shadow"]).stdout.split(" ")[0]!;
+        expect(shadow).toMatch(/^[0-9a-f]+$/);
+        const manifest = [`${shadow}  link`, `${shadow}  etc/shadow`, `${digest("real")}  sub/up`, `${digest("real")}  absolute-inside`].join("\n");
+        const result = sum(["-c", "--root", "rooted", "-"], `${manifest}\n`);
+        expect(result.code).toBe(1);
+        expect(result.stdout).not.toMatch(/^(link|etc\/shadow): OK$/m);
+        const lines = result.stdout.split("\n");
+        if (t.name === "b3sum-ts") {
+          expect(lines.slice(0, 4)).toEqual([
+            `link: FAILED (a symbolic link on the way leaves rooted; not followed (os error 18))`,
+            "etc/shadow: FAILED (a symbolic link on the way leaves rooted; not followed (os error 18))",
+            "sub/up: OK",
+            "absolute-inside: OK",
+          ]);
+        } else {
+          expect(lines.slice(0, 4)).toEqual([
+            "-:1: Could not open or read 'link': a symbolic link on the way leaves rooted; not followed.".replace("-:", "stdin:"),
+            "stdin:2: Could not open or read 'etc/shadow': a symbolic link on the way leaves rooted; not followed.",
+            "sub/up: OK",
+            "absolute-inside: OK",
+          ]);
+        }
+      });
+
+      test("names that would forge a terminal line are escaped on stderr; stdout keeps the anchor's bytes", { timeout: 60_000 }, () => {
+        const tree = join(root, "forge");
+        mkdirSync(tree, { recursive: true });
+        writeFileSync(join(tree, "ok"), "o");
+        symlinkSync("/etc/hostname", join(tree, "x\nINFO: fake\u001b[31m"));
+        const walked = sum(["-r", "forge"]);
+        expect(walked.code).toBe(1);
+        expect(walked.stderr).toBe(`${t.name}: forge/x\\nINFO: fake\\e[31m: symbolic link that leaves the tree, not followed\n`);
+        const missing = sum(["gone\r\u009b2J"]);
+        expect(missing.stderr).toStartWith(`${t.name}: gone\\r\\x9b2J: No such file or directory`);
+        // In check mode, the verdict line is the anchor's: the name as written in the line.
+        writeFileSync(join(root, "car\rret"), "c");
+        const checked = sum(["-c", "-"], `${digest("c")}  car\rret\n`);
+        expect(checked).toMatchObject({ code: 0, stdout: "car\rret: OK\n" });
+      });
+
+      test("a check file is checked as it streams in: line 1 is opened before the input ends", { timeout: 60_000 }, async () => {
+        // Line 1 names a FIFO: only a checker that reads its input line by line opens it while
+        // the rest of the input is still to come (one that reads all first never would).
+        const fifo = join(root, "stream.fifo");
+        expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+        writeFileSync(join(root, "stream.txt"), "streamed");
+        const proc = Bun.spawn([...runner.command(t.name), ...t.args, "-c", "-"], { cwd: root, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+        proc.stdin.write(`${digest("through the fifo")}  stream.fifo\n`);
+        proc.stdin.flush();
+        let fd: number | undefined;
+        for (let attempt = 0; attempt < 3000 && fd === undefined; attempt++) {
+          try {
+            fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+          } catch {
+            await Bun.sleep(10);
+          }
+        }
+        expect(fd).toBeDefined();
+        writeSync(fd!, "through the fifo");
+        closeSync(fd!);
+        proc.stdin.write(`${digest("streamed")}  stream.txt\n`);
+        proc.stdin.end();
+        expect(await new Response(proc.stdout).text()).toBe("stream.fifo: OK\nstream.txt: OK\n");
+        expect(await proc.exited).toBe(0);
+      });
+    });
+  }
+}
