@@ -317,7 +317,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   let done = 0;
   setInterruptNote(() => `${done} of ${plan.files.length} files done; run the same command again (with --resume) to finish: what is in place is read back and compared, the rest copied`);
   const results = await runOffload(plan, {
-    algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite, jobs, ignore, flush: s.flush, rateLimit: s.rateLimit, modes: s.modes,
+    algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite, jobs, ignore, flush: s.flush, rateLimit: s.rateLimit, modes: s.modes, checkSource: false,
     onBytes: (bytes) => {
       copied += bytes;
       const now = performance.now();

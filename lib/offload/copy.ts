@@ -12,7 +12,7 @@
  * copy has no name until it is complete and flushed (or a hidden partial name where the file
  * system cannot make nameless files), and it is never put over an existing entry unless asked.
  */
-import { closeSync, fchmod, fchown, fsync, futimes, fstatSync, write, type Stats } from "node:fs";
+import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, futimes, futimesSync, fstatSync, write, type Stats } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
@@ -20,6 +20,7 @@ import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
+import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { evictFromCache, evictionIsFileWide } from "../io/libc.ts";
@@ -60,6 +61,12 @@ export interface CopyTarget {
    * @default true
    */
   flush?: boolean;
+  /**
+   * Nothing was at the final name when the caller looked (a tree offload walks each
+   * destination once): the copy does not look again. Whatever appears meanwhile is still never
+   * replaced: putting the copy in place fails.
+   */
+  absent?: boolean;
 }
 
 /** What is kept of the source's owner and mode bits. */
@@ -217,6 +224,13 @@ async function copyMetadata(fd: number, from: Stats, policy: ModePolicy): Promis
   await call((done) => fchmod(fd, copyMode(from.mode, policy), done));
 }
 
+/** {@link copyMetadata} on this thread, for small files in a run of many. */
+function copyMetadataHere(fd: number, from: Stats, policy: ModePolicy): void {
+  if (policy.keepOwner) fchownSync(fd, from.uid, from.gid);
+  futimesSync(fd, from.atime, from.mtime);
+  fchmodSync(fd, copyMode(from.mode, policy));
+}
+
 function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolean {
   for (const [algorithm, hex] of a) if (b.get(algorithm) !== hex) return false;
   return true;
@@ -226,12 +240,18 @@ function readBackStateOf(stat: EntryStat): ReadBackState {
   return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs };
 }
 
-/** Flushes a file (dirty pages cannot be dropped) and drops its cached pages; false when they could not be dropped. */
-async function dropFromCache(fd: number): Promise<boolean> {
-  try {
-    await fsyncAsync(fd);
-  } catch {
-    // read-only media cannot be flushed, and have nothing dirty to flush
+/**
+ * Drops a file's cached pages; false when they could not be dropped. Dirty pages cannot be
+ * dropped, so the file is flushed first, unless the caller knows it is clean (it was flushed
+ * since it was written).
+ */
+async function dropFromCache(fd: number, clean = false): Promise<boolean> {
+  if (!clean) {
+    try {
+      await fsyncAsync(fd);
+    } catch {
+      // read-only media cannot be flushed, and have nothing dirty to flush
+    }
   }
   return evictFromCache(fd);
 }
@@ -248,11 +268,35 @@ export interface ReadBack {
  * Reads an open file back from the device: flushes it (dirty pages cannot be dropped), drops
  * its cached pages, hashes it, and drops them again. The descriptor stays open.
  */
-export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<ReadBack> {
-  const cold = await dropFromCache(fd);
-  const { hexes, size } = await hashFd(fd, algorithms, { ...hasher, chunkSize });
+export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number, known?: { clean: boolean; state: ReadBackState; size: number }): Promise<ReadBack> {
+  const cold = await dropFromCache(fd, known?.clean);
+  // A small file is read here in one piece: no reader thread, no second stat.
+  const { hexes, size } = known && known.size <= SMALL_FILE_BYTES ? await hashSmall(fd, known.size, algorithms, hasher) : await hashFd(fd, algorithms, { ...hasher, chunkSize });
   evictFromCache(fd);
-  return { hexes, size, cold, state: readBackStateOf(statFd(fd)) };
+  // Reading changes neither size nor times: the state before the read is the state read.
+  return { hexes, size, cold, state: known?.state ?? readBackStateOf(statFd(fd)) };
+}
+
+/**
+ * Hashes a small open file read in one piece into this thread's buffer: the `size` bytes its
+ * stat gave (a file cut short reads fewer, and the caller compares sizes).
+ */
+async function hashSmall(fd: number, size: number, algorithms: Algorithm[], hasher: HasherOptions): Promise<{ hexes: Map<Algorithm, string>; size: number }> {
+  const set = await createHashers(algorithms, hasher);
+  const buffer = smallBuffer(Math.max(size, 1));
+  const n = size === 0 ? 0 : fillChunk(fd, buffer, 0, size, 0);
+  set.update(buffer.subarray(0, n));
+  return { hexes: set.hexes(), size: n };
+}
+
+/** Files up to this size are read, written and read back on the calling thread, each in one piece. */
+export const SMALL_FILE_BYTES = 1 << 20;
+
+let sharedSmall = new Uint8Array(0);
+/** This thread's buffer for small files, grown as needed (a file is copied in one piece). */
+function smallBuffer(length: number): Uint8Array {
+  if (sharedSmall.length < length) sharedSmall = new Uint8Array(Math.max(length, 64 << 10));
+  return sharedSmall.subarray(0, length);
 }
 
 /**
@@ -266,28 +310,31 @@ export const PARALLEL_READ_BACK_MIN_BYTES = 16 << 20;
  * {@link hashFromDevice} for several open files: one after another, or for large files all at
  * once on hashing threads (lib/hash/pool.ts). Each result is settled on its own.
  */
-export async function hashManyFromDevice(fds: readonly number[], size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<PromiseSettledResult<ReadBack>[]> {
+export async function hashManyFromDevice(
+  files: ReadonlyArray<number | { fd: number; known?: { clean: boolean; state: ReadBackState; size: number } }>, size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number,
+): Promise<PromiseSettledResult<ReadBack>[]> {
+  const list = files.map((f) => (typeof f === "number" ? { fd: f, known: undefined } : f));
   // On the threads each copy is read through the same descriptor: that reads from the device
   // only where dropping a file's pages holds for every reader (Linux), not for one descriptor.
-  if (fds.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide()) {
+  if (list.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide()) {
     const out: PromiseSettledResult<ReadBack>[] = [];
-    for (const fd of fds) {
+    for (const { fd, known } of list) {
       try {
-        out.push({ status: "fulfilled", value: await hashFromDevice(fd, algorithms, hasher, chunkSize) });
+        out.push({ status: "fulfilled", value: await hashFromDevice(fd, algorithms, hasher, chunkSize, known) });
       } catch (reason) {
         out.push({ status: "rejected", reason });
       }
     }
     return out;
   }
-  const pool = new HashPool(fds.length);
+  const pool = new HashPool(list.length);
   try {
-    return await Promise.allSettled(fds.map(async (fd, id) => {
-      const cold = await dropFromCache(fd);
+    return await Promise.allSettled(list.map(async ({ fd, known }, id) => {
+      const cold = await dropFromCache(fd, known?.clean);
       const result = await pool.run({ id, path: `fd ${fd}`, fd, keepFd: true, algorithms, options: { ...hasher, chunkSize } });
       evictFromCache(fd);
       if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
-      return { hexes: new Map(result.hexes), size: result.size, cold, state: readBackStateOf(statFd(fd)) };
+      return { hexes: new Map(result.hexes), size: result.size, cold, state: known?.state ?? readBackStateOf(statFd(fd)) };
     }));
   } finally {
     pool.close();
@@ -401,7 +448,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       const result: DestinationOutcome = { path, status: "failed" };
       outcome.destinations.push(result);
       try {
-        const existing = target.folder.stat(target.relative);
+        const existing = target.absent ? undefined : target.folder.stat(target.relative);
         if (existing) {
           if (existing.kind === "file" && existing.dev === outcome.sourceStat.dev && existing.ino === outcome.sourceStat.ino) {
             Object.assign(result, failed(path, "is the source file itself (a hard link to it or the same file), not a copy", "source-itself"));
@@ -464,8 +511,23 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       } finally {
         fanout.close();
       }
+    } else if (before.size <= SMALL_FILE_BYTES && !options.rateLimit) {
+      // Small files: one read, one write per destination, on this thread (a hand-off to the
+      // thread pool costs more than the write into the page cache).
+      const buffer = smallBuffer(Math.max(before.size, 1));
+      const n = before.size === 0 ? 0 : fillChunk(srcFd, buffer, 0, before.size, 0);
+      const chunk = buffer.subarray(0, n);
+      set.update(chunk);
+      for (const d of [...live]) {
+        try {
+          writeAll(d.file.fd, chunk, 0);
+        } catch (error) {
+          drop(d, "write failed", error);
+        }
+      }
+      await copied(n);
     } else {
-      for (const chunk of readChunks(srcFd, { chunkSize, overlap: live.length > 0 ? undefined : false })) {
+      for (const chunk of readChunks(srcFd, { chunkSize, overlap: true })) {
         set.update(chunk);
         const writing = [...live];
         const results = await Promise.allSettled(writing.map((d) => writeAt(d.file.fd, chunk, position)));
@@ -508,7 +570,8 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     // Metadata, flush, put in place: a file under its final name is complete and on the device.
     await Promise.all([...live].map(async (d) => {
       try {
-        await copyMetadata(d.file.fd, before, modes);
+        if (before.size <= SMALL_FILE_BYTES) copyMetadataHere(d.file.fd, before, modes);
+        else await copyMetadata(d.file.fd, before, modes);
       } catch (error) {
         drop(d, "cannot set times and mode", error);
         return;
@@ -599,7 +662,7 @@ async function verifyDestinations(
   source: SourceRef, verify: VerifyMode, options: CopyFileOptions, chunkSize: number,
 ): Promise<void> {
   if (verify === "none" || written.length === 0) return;
-  const opened: Array<{ w: (typeof written)[number]; fd: number }> = [];
+  const opened: Array<{ w: (typeof written)[number]; fd: number; stat: EntryStat }> = [];
   for (const w of written) {
     let fd: number;
     try {
@@ -627,7 +690,7 @@ async function verifyDestinations(
       else Object.assign(w.outcome, { status: "mismatch", reason: `size is ${stat.size} bytes, source has ${outcome.size}` });
       continue;
     }
-    opened.push({ w, fd });
+    opened.push({ w, fd, stat });
   }
   try {
     if (verify === "source+dest" && opened.length > 0) {
@@ -650,7 +713,11 @@ async function verifyDestinations(
         return;
       }
     }
-    const backs = await hashManyFromDevice(opened.map((o) => o.fd), outcome.size, options.algorithms, options.hasher, chunkSize);
+    // A copy flushed since it was written has no dirty pages: dropping them needs no flush.
+    const backs = await hashManyFromDevice(
+      opened.map((o) => ({ fd: o.fd, known: { clean: o.w.target.flush ?? true, state: readBackStateOf(o.stat), size: o.stat.size } })),
+      outcome.size, options.algorithms, options.hasher, chunkSize,
+    );
     for (const [i, { w }] of opened.entries()) {
       const result = backs[i]!;
       if (result.status === "rejected") {

@@ -16,7 +16,7 @@ import { baseOf, compareUtf8, joinPath, parentOf, showName } from "../core/names
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
-import { finalNameOfPartial, HeldFolder } from "../io/held_folder.ts";
+import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 import { copyFile, GOOD_STATUSES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
@@ -57,6 +57,8 @@ export interface OffloadPlan {
   skipped: WalkProblem[];
   /** Destinations that cannot take this offload at all, and why (by root). */
   refused: Map<string, string>;
+  /** What each destination held when planned: relative path → size (-1: not a regular file). */
+  existing: Map<string, Map<string, number>>;
   /** The policies the walk used. */
   links: LinkPolicy;
   special: SpecialPolicy;
@@ -83,6 +85,12 @@ export interface OffloadOptions {
   onFile?: (file: PlannedFile, result: FileResult) => void;
   /** Called with bytes copied since the last call. */
   onBytes?: (bytes: number) => void;
+  /**
+   * Look at the source once more when the copies are done ({@link checkSourceAgain}); a caller
+   * that writes records afterwards turns this off and looks itself, last.
+   * @default true
+   */
+  checkSource?: boolean;
 }
 
 /** One file's result on one destination. */
@@ -165,31 +173,27 @@ export function planOffload(
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
   const refusedByIndex = refusedPlaces(source, destinations);
   const refused = new Map([...refusedByIndex].map(([i, why]) => [destinations[i]!, why]));
-  const space = destinations.map((root) => {
-    let needed = 0;
-    let held: HeldFolder | undefined;
-    try {
-      held = HeldFolder.open(root);
-    } catch {
-      held = undefined;
-    }
-    try {
-      for (const f of files) {
-        let present = false;
-        try {
-          present = !options.overwrite && held?.stat(f.destinationPath)?.size === f.size;
-        } catch {
-          present = false;
-        }
-        if (!present) needed += f.size;
+  // What each destination holds already: one walk, not a stat per file.
+  const existing = new Map<string, Map<string, number>>();
+  for (const root of destinations) {
+    const held = new Map<string, number>();
+    if (!refused.has(root)) {
+      try {
+        for (const entry of walkFiles(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore) })) held.set(entry.relativePath, entry.kind === "file" ? entry.size : -1);
+      } catch {
+        // a destination that does not exist yet holds nothing
       }
-    } finally {
-      held?.close();
     }
+    existing.set(root, held);
+  }
+  const space = destinations.map((root) => {
+    const held = existing.get(root)!;
+    let needed = 0;
+    for (const f of files) if (options.overwrite || held.get(f.destinationPath) !== f.size) needed += f.size;
     return { root, needed, available: availableBytes(root) };
   });
   return {
-    source, destinations: [...destinations], files, folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })), bytes, space, problems, skipped, refused,
+    source, destinations: [...destinations], files, folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })), bytes, space, problems, skipped, refused, existing,
     links: options.links ?? "follow", special: options.special ?? "fail",
   };
 }
@@ -222,7 +226,7 @@ interface DestinationState {
   problems: string[];
 }
 
-function prepareDestination(root: string, plan: OffloadPlan, ignore: IgnoreList): DestinationState {
+function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   const state: DestinationState = { root, badFolders: new Map(), before: new Set(), problems: [] };
   const refused = plan.refused.get(root);
   if (refused) {
@@ -241,7 +245,7 @@ function prepareDestination(root: string, plan: OffloadPlan, ignore: IgnoreList)
     state.unusable = `cannot be used: ${describeSystemError(error)}`;
     return state;
   }
-  for (const entry of walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(ignore), onProblem: (p) => state.problems.push(`${showName(p.path)}: ${p.message}`) })) state.before.add(entry.relativePath);
+  state.before = new Set(plan.existing.get(root)?.keys() ?? []);
   for (const folder of plan.folders) {
     if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
     try {
@@ -329,7 +333,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   } catch (error) {
     throw Object.assign(new Error(`cannot read the source: ${describeSystemError(error)}`), { code: (error as { code?: string }).code, path: plan.source });
   }
-  const states = plan.destinations.map((root) => prepareDestination(root, plan, options.ignore));
+  const states = plan.destinations.map((root) => prepareDestination(root, plan));
   const twinOf = caseTwins(plan);
   const results: Array<{ file: PlannedFile; result: FileResult } | undefined> = new Array(plan.files.length);
   // `jobs` copies read and write at once. A copy that has written everything waits for the
@@ -384,15 +388,36 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
     sourceRoot.close();
   }
 
-  finishFolders(states, plan, options);
   const files = plan.files.map((file, index) => results[index] ?? { file, result: failedEverywhere(states, "not copied: the run ended before this file") });
-  const { appeared: newInSource, changed: changedInSource } = checkSourceAgain(plan, files, options.ignore);
+  finishFolders(states, plan, options, files);
+  const { appeared: newInSource, changed: changedInSource } = options.checkSource === false ? { appeared: [], changed: [] } : checkSourceAgain(plan, files, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
   const planned = new Set(plan.files.map((f) => f.destinationPath));
   for (const state of states) {
     // A destination that died: what it can still say is said; nothing of it stops the others.
     try {
+      // A destination whose device failed during the run cannot prove which names reached it
+      // (a file system shut down may even report a later flush of a folder as done): every copy
+      // on it is named as not proven, and a rerun reads back what is really there.
+      let deadBecause: string | undefined;
+      if (state.held) {
+        try {
+          statFd(state.held.fd);
+        } catch (error) {
+          deadBecause = describeSystemError(error);
+        }
+      }
+      if (deadBecause !== undefined) {
+        state.problems.push(`${showName(state.root)}: its device failed during the run (${deadBecause})`);
+        for (const { result } of files) {
+          const mine = result.destinations.find((d) => d.root === state.root);
+          if (!mine || !GOOD_STATUSES.has(mine.status)) continue;
+          Object.assign(mine, { status: "failed", reason: `not proven on the device: it failed before the run ended (${deadBecause})`, kind: "other" });
+          state.problems.push(`${showName(mine.path)}: failed: not proven on the device: it failed before the run ended (${deadBecause})`);
+        }
+        continue;
+      }
       if (state.held && !state.held.stillAt()) state.problems.push(`${showName(state.root)} no longer leads to the folder the files were written into (moved or replaced during the run)`);
       if (state.held) {
         const problems: string[] = [];
@@ -457,20 +482,16 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
  * Folder times last (every file written into a folder changed its mtime), then each folder
  * flushed once, so the new names are durable.
  */
-function finishFolders(states: DestinationState[], plan: OffloadPlan, options: OffloadOptions): void {
+function finishFolders(states: DestinationState[], plan: OffloadPlan, options: OffloadOptions, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>): void {
   const folders = [...plan.folders].sort((a, b) => compareUtf8(b.relativePath, a.relativePath));
   for (const state of states) {
     if (!state.held) continue;
     const flush = options.flush(state.root);
+    const unflushed = new Map<string, string>();
     for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
       if (state.badFolders.has(folder.relativePath)) continue;
-      let fd: number;
       try {
-        fd = state.held.folderFd(folder.relativePath);
-      } catch {
-        continue; // reported with its files
-      }
-      try {
+        const fd = state.held.folderFd(folder.relativePath);
         if (!Number.isNaN(folder.mtimeMs)) {
           const when = new Date(folder.mtimeMs);
           futimesSync(fd, when, when);
@@ -478,8 +499,23 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
         if (flush) fsyncSync(fd);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        if (code !== "EINVAL" && code !== "EBADF" && code !== "EPERM") state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder cannot be finished: ${describeSystemError(error)}`);
+        if (code === "EINVAL" || code === "EBADF" || code === "EPERM") continue; // a file system that cannot flush folders
+        const why = describeSystemError(error);
+        state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder cannot be finished: ${why}`);
+        unflushed.set(folder.relativePath, why);
       }
+    }
+    if (unflushed.size === 0) continue;
+    // The names of the copies in a folder that could not be flushed may not have reached the
+    // device (a drive pulled before the end): those copies are not complete, each is named.
+    for (const { file, result } of files) {
+      const folder = file.destinationPath.includes("/") ? parentOf(file.destinationPath) : "";
+      const why = unflushed.get(folder);
+      if (why === undefined) continue;
+      const mine = result.destinations.find((d) => d.root === state.root);
+      if (!mine || !GOOD_STATUSES.has(mine.status)) continue;
+      Object.assign(mine, { status: "failed", reason: `its name may not have reached the device: the folder could not be flushed (${why})`, kind: "other" });
+      state.problems.push(`${showName(mine.path)}: failed: its name may not have reached the device: the folder could not be flushed (${why})`);
     }
   }
 }
@@ -493,7 +529,7 @@ async function copyOne(
   for (const state of states) {
     const reason = blockedReason(state, file);
     if (reason) blocked.set(state.root, reason);
-    else targets.push({ root: state.root, folder: state.held!, relative: file.destinationPath, flush: options.flush(state.root) });
+    else targets.push({ root: state.root, folder: state.held!, relative: file.destinationPath, flush: options.flush(state.root), absent: !state.before.has(file.destinationPath) });
   }
   const blockedOutcomes = (): RootedOutcome[] => [...blocked].map(([root, reason]) => ({ root, path: joinPath(root, file.destinationPath), status: "failed", reason, kind: states.find((s) => s.root === root)?.unusable ? "destination" : "other" }));
   if (file.kind === "link") {

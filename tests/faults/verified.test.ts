@@ -104,6 +104,37 @@ describe("a destination that dies never costs the others a file (1)", () => {
     expectComplete(join(dir, "src"), join(dir, "d2"));
   }, 60_000);
 
+  test.if(CAN_MOUNT)("an XFS drive shut down as the run ends: mounted again, every copy it does not name is there (found by the chaos harness)", async () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    for (let i = 0; i < 3; i++) writeFileSync(join(dir, "src", `C${i}.mov`), randomBytes(2_000_000, 40 + i));
+    // Many folders to finish at the end: the shutdown lands while they are flushed, or soon after.
+    const deep = join(dir, "src", ...Array(200).fill("f"));
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(join(deep, "deep.mov"), "deep");
+    const x = xfs(dir, "x", 300)!;
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "x/A", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while ((text.match(/"event":"file-done","source"/g) ?? []).length < 4) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    x.pull();
+    reader.releaseLock();
+    expect(await proc.exited).toBe(2);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toContain("dispatchcopy: d2: 4 files, 5.7 MiB verified from the device\n");
+    run(["umount", x.path]);
+    expect(run(["mount", "-o", "loop", join(dir, "x.xfs.img"), x.path]).code).toBe(0);
+    for (const rel of ["C0.mov", "C1.mov", "C2.mov", `${"f/".repeat(200)}deep.mov`]) {
+      const copy = join(x.path, "A", rel);
+      const there = existsSync(copy) && readFileSync(copy).equals(readFileSync(join(dir, "src", rel)));
+      if (!there) expect(stderr).toContain(`x/A/${rel}: failed: `);
+    }
+  }, 60_000);
+
   test.if(CAN_MOUNT)("file mode: one destination's I/O error leaves the others complete, nothing partial anywhere", async () => {
     const dir = tempDir("cartkit-verified-");
     writeFileSync(join(dir, "clip.mov"), randomBytes(60 * 1024 * 1024, 3));
