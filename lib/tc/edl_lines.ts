@@ -1,0 +1,138 @@
+/**
+ * The lines of an EDL, read a chunk at a time with a bounded line length: a list of a million
+ * events costs one chunk and one line of memory, and a hostile file that is one 1 GB line is
+ * refused once its first line passes the limit, without that line ever being held whole.
+ *
+ * Lines end at `\n`, `\r\n` or a lone `\r` (lists from old Macs). Each line is decoded as a
+ * name (lib/core/names.ts): UTF-8 as usual, and each byte that is not UTF-8 (a list saved in
+ * Latin-1 or Windows-1252) as one escaped byte, so clip names match the bytes of file names and
+ * are shown escaped, never guessed.
+ */
+import { closeSync, openSync } from "node:fs";
+import { CliError, describeSystemError } from "../core/errors.ts";
+import { fsPath, nameFromBytes } from "../core/names.ts";
+import { readChunks } from "../io/reader.ts";
+
+/** Longest line read, in bytes: far beyond any CMX 3600 line (comments included), far below a hostile one. */
+export const MAX_LINE_BYTES = 4096;
+
+/** One line of the list: its text, or the news that it is longer than the limit. */
+export type ListLine =
+  | { number: number; text: string; tooLong?: undefined }
+  /** Given as soon as the line passes the limit; the rest of it is skipped unread by the caller's loop. */
+  | { number: number; text?: undefined; tooLong: true };
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * The lines in a sequence of byte chunks (a leading UTF-8 byte order mark is dropped).
+ *
+ * @example
+ * ```ts
+ * import { linesOfChunks } from "./edl_lines.ts";
+ * [...linesOfChunks([new TextEncoder().encode("TITLE: A\r\n001")])].map((l) => l.text); // ["TITLE: A", "001"]
+ * ```
+ */
+export function* linesOfChunks(chunks: Iterable<Uint8Array>, maxBytes = MAX_LINE_BYTES): Generator<ListLine> {
+  const line = new Uint8Array(maxBytes);
+  let length = 0;
+  let tooLong = false;
+  let number = 1;
+  let afterCr = false;
+  const finish = (): ListLine | undefined => {
+    const done: ListLine | undefined = tooLong ? undefined : { number, text: decode(line.subarray(0, length), number === 1) };
+    number++;
+    length = 0;
+    tooLong = false;
+    return done;
+  };
+  for (const chunk of chunks) {
+    let start = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (byte !== LF && byte !== CR) continue;
+      if (byte === LF && afterCr && i === start) {
+        // The \n of a \r\n split across chunks (or right after a \r line end).
+        afterCr = false;
+        start = i + 1;
+        continue;
+      }
+      const piece = append(chunk.subarray(start, i));
+      if (piece) yield piece;
+      const done = finish();
+      if (done) yield done;
+      afterCr = byte === CR;
+      start = i + 1;
+      if (afterCr && i + 1 < chunk.length && chunk[i + 1] === LF) {
+        start = i + 2;
+        i++;
+        afterCr = false;
+      }
+    }
+    if (start < chunk.length) {
+      afterCr = false;
+      const piece = append(chunk.subarray(start));
+      if (piece) yield piece;
+    }
+  }
+  if (length > 0 || tooLong) {
+    const done = finish();
+    if (done) yield done;
+  }
+
+  /** Adds bytes to the line; the first time it passes the limit, the news of it. */
+  function append(bytes: Uint8Array): ListLine | undefined {
+    if (tooLong || bytes.length === 0) return undefined;
+    if (length + bytes.length > maxBytes) {
+      tooLong = true;
+      return { number, tooLong: true };
+    }
+    line.set(bytes, length);
+    length += bytes.length;
+    return undefined;
+  }
+}
+
+function decode(bytes: Uint8Array, first: boolean): string {
+  const text = nameFromBytes(bytes);
+  return first && text.startsWith("\uFEFF") ? text.slice(1) : text;
+}
+
+/** The lines of a string (for lists already in memory, and for tests). */
+export function linesOfText(text: string, maxBytes = MAX_LINE_BYTES): Generator<ListLine> {
+  return linesOfChunks([new TextEncoder().encode(text)], maxBytes);
+}
+
+/**
+ * The lines of the file at `path`, read 64 KiB at a time. The file is closed when the loop
+ * ends, however it ends.
+ * @throws CliError (exit 2) naming the file when it cannot be opened or read.
+ */
+export function* linesOfFile(path: string, maxBytes = MAX_LINE_BYTES): Generator<ListLine> {
+  let fd: number;
+  try {
+    fd = openSync(fsPath(path), "r");
+  } catch (error) {
+    throw new CliError(`cannot read: ${describeSystemError(error)}`, { path });
+  }
+  try {
+    yield* linesOfChunks(guardedChunks(fd, path), maxBytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function* guardedChunks(fd: number, path: string): Generator<Uint8Array> {
+  const chunks = readChunks(fd, { chunkSize: 64 << 10, overlap: false });
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = chunks.next();
+    } catch (error) {
+      throw new CliError(`cannot read: ${describeSystemError(error)}`, { path });
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
