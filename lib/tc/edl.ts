@@ -472,6 +472,17 @@ function sameLabel(a: string, b: string): boolean {
  * ```
  */
 export function eventNeed(event: EdlEvent, rate: FrameRate, dropFrame = event.dropFrame): EventNeed {
+  const cached = needs.get(event);
+  if (cached && cached.rate === rate && cached.dropFrame === dropFrame && cached.overlapFrames === event.overlapFrames) return cached.need;
+  const need = computeNeed(event, rate, dropFrame);
+  needs.set(event, { rate, dropFrame, overlapFrames: event.overlapFrames, need });
+  return need;
+}
+
+/** The last need worked out for each event (the parser checks it, the caller then asks again). */
+const needs = new WeakMap<EdlEvent, { rate: FrameRate; dropFrame: boolean; overlapFrames: number; need: EventNeed }>();
+
+function computeNeed(event: EdlEvent, rate: FrameRate, dropFrame: boolean): EventNeed {
   const clock = { dropFrame };
   const read = (label: string): Timecode => {
     try {

@@ -10,7 +10,7 @@
  */
 import { closeSync, openSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
-import { fsPath, nameFromBytes } from "../core/names.ts";
+import { fsPath, nameFromBytes, showName } from "../core/names.ts";
 import { readChunks } from "../io/reader.ts";
 
 /** Longest line read, in bytes: far beyond any CMX 3600 line (comments included), far below a hostile one. */
@@ -114,7 +114,7 @@ export function* linesOfFile(path: string, maxBytes = MAX_LINE_BYTES): Generator
   try {
     fd = openSync(fsPath(path), "r");
   } catch (error) {
-    throw new CliError(`cannot read: ${describeSystemError(error)}`, { path });
+    throw new CliError(`cannot read: ${describeSystemError(error)}`, { path: showName(path) });
   }
   try {
     yield* linesOfChunks(guardedChunks(fd, path), maxBytes);
@@ -130,7 +130,7 @@ function* guardedChunks(fd: number, path: string): Generator<Uint8Array> {
     try {
       next = chunks.next();
     } catch (error) {
-      throw new CliError(`cannot read: ${describeSystemError(error)}`, { path });
+      throw new CliError(`cannot read: ${describeSystemError(error)}`, { path: showName(path) });
     }
     if (next.done) return;
     yield next.value;

@@ -211,8 +211,6 @@ export interface Encoding {
   audio: string;
   /** The name the plan reports. */
   mode: string;
-  /** Extra output arguments. */
-  extra?: string[];
 }
 
 /**
@@ -231,7 +229,7 @@ export function planReencode(info: MediaInfo, first: number, frames: number, out
     ffmpeg, "-hide_banner", "-nostdin", ...(overwrite ? ["-y"] : []), "-v", "error",
     ...INPUT_GUARD, "-ss", formatMicroseconds(seek.ss), "-i", input,
     "-map", "0:v:0", ...audio.maps, "-map_metadata", "-1",
-    "-filter:v", video, ...audio.filters, ...encoding.video, "-c:a", encoding.audio, ...(encoding.extra ?? []),
+    "-filter:v", video, ...audio.filters, ...encoding.video, "-c:a", encoding.audio,
     ...outputTail(info, start, container), out,
   ];
   return plan(info, output, start, frames, audio.samples, encoding.mode, null, make);
