@@ -2,7 +2,7 @@
 /**
  * Memory of `tc-extract edl` on hostile lists, from GNU time's maximum resident set size:
  * a list of a million events (`edl --json` must stream it), and one line of a gigabyte (refused
- * once it passes 4,096 bytes, never read whole).
+ * after its first MiB, never held).
  *
  *   bun bench/tc_edl.ts [--tool LABEL=PATH]... [--events N] [--line-mib N] [--runs N] [--dir DIR]
  *

@@ -247,7 +247,7 @@ describe("hostile lists", () => {
   test("C1 controls (U+009B) and DEL are refused, naming the line; bytes that are not UTF-8 are carried as bytes and shown escaped", () => {
     for (const bad of ["\u009b", "\u007f", "\u0085", "\u001b[2J"]) {
       expect(() => parseEdl(`001  A001 V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n* FROM CLIP NAME: x${bad}y\n`, { rate: rate25 }))
-        .toThrow("line 2: contains a control character (C0, DEL or C1); an EDL is plain text");
+        .toThrow("line 2: contains a control character (NUL or other); an EDL is plain text");
     }
     const latin1 = Buffer.concat([Buffer.from("001  CAF V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n* FROM CLIP NAME: caf"), Buffer.from([0xe9]), Buffer.from("\nhello \u202e there\n")]);
     const events: EdlEvent[] = [];
@@ -261,7 +261,7 @@ describe("hostile lists", () => {
     expect(event!.clipName).toBe("caf\udce9");
   });
 
-  test("a line longer than 4,096 bytes is refused as soon as it passes the limit, never read whole", () => {
+  test("a line longer than 4,096 characters is refused, naming its length; a 1 GiB line after its first MiB, never held", () => {
     let served = 0;
     function* gigabyteLine(): Generator<Uint8Array> {
       const chunk = new Uint8Array(64 << 10).fill(0x41);
@@ -271,10 +271,15 @@ describe("hostile lists", () => {
       }
     }
     const parser = new EdlParser({ rate: rate25 });
-    expect(() => [...parser.events(linesOfChunks(gigabyteLine()))]).toThrow("line 1: is longer than 4096 bytes; EDL lines are at most 4096");
-    expect(served).toBe(1);
-    const lenient = parseEdl(`${"B".repeat(5000)}\n001  A V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n`, { rate: rate25, lenient: true });
-    expect(lenient.warnings).toEqual(["line 1: is longer than 4096 bytes; EDL lines are at most 4096 (skipped)"]);
+    expect(() => [...parser.events(linesOfChunks(gigabyteLine()))]).toThrow("line 1: is longer than 1048576 characters; EDL lines are at most 4096");
+    // 16 chunks of 64 KiB make the MiB counted; the 17th passes it.
+    expect(served).toBe(17);
+    // Characters, not bytes: 3,000 × 'é' (6,000 bytes) fit; 5,000 do not.
+    const lenient = parseEdl(`${"é".repeat(3000)}\n${"é".repeat(5000)}\n001  A V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n`, { rate: rate25, lenient: true });
+    expect(lenient.warnings).toEqual([
+      `line 1: expected an event line (NNN REEL TRACK TRANSITION [DURATION] SRC-IN SRC-OUT REC-IN REC-OUT), a comment (*) or TITLE/FCM, got '${"é".repeat(3000)}' (skipped)`,
+      "line 2: is 5000 characters long; EDL lines are at most 4096 (skipped)",
+    ]);
     expect(lenient.events.length).toBe(1);
   });
 
@@ -313,7 +318,7 @@ describe("tc-extract edl: what reaches the terminal", () => {
       code: 0, stderr: "", stdout: "001 \\u{202e}EVIL V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00 need 01:00:00:00-01:00:01:00 (25)\n",
     });
     expect(tool(runners()[0]!, "tc-extract", ["edl", join(dir, "hostile-names.edl"), "--rate", "25"])).toMatchObject({
-      code: 2, stderr: `tc-extract: ${join(dir, "hostile-names.edl")}: line 2: contains a control character (C0, DEL or C1); an EDL is plain text\n`,
+      code: 2, stderr: `tc-extract: ${join(dir, "hostile-names.edl")}: line 2: contains a control character (NUL or other); an EDL is plain text\n`,
     });
   });
 });

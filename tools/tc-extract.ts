@@ -53,7 +53,7 @@ const EPILOGUE = `Usage:
   tc-extract edl FILE [--rate R] [--json] [--lenient]
       Parse a CMX 3600 EDL, streamed; one JSON object per event line. Without
       --rate, 29.97 if the list says FCM: DROP FRAME, else 24. Lines longer
-      than 4096 bytes and control characters are refused, naming the line.
+      than 4096 characters and control characters are refused, naming the line.
   tc-extract SOURCE --in TC --out TC [--handles N] [-o OUT] [--codec C | --copy]
       Extract [in-handles, out+handles) frame-exactly (frames counted from
       the first video frame); the output's timecode is the segment's first

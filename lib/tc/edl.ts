@@ -12,7 +12,7 @@
  */
 import { CliError } from "../core/errors.ts";
 import { showLine } from "../core/names.ts";
-import { type ListLine, linesOfText, MAX_LINE_BYTES } from "./edl_lines.ts";
+import { COUNT_LIMIT, type ListLine, linesOfText, MAX_LINE_CHARS } from "./edl_lines.ts";
 import { type FrameRate, parseRate } from "./rate.ts";
 import { Timecode } from "./timecode.ts";
 
@@ -184,11 +184,11 @@ export class EdlParser {
   /** Reads one line; returns the events it completed. */
   push(entry: ListLine): EdlEvent[] {
     if (entry.tooLong) {
-      this.#fail(entry.number, `is longer than ${MAX_LINE_BYTES} bytes; EDL lines are at most ${MAX_LINE_BYTES}`);
+      this.#fail(entry.number, `${entry.length === null ? `is longer than ${COUNT_LIMIT} characters` : `is ${entry.length} characters long`}; EDL lines are at most ${MAX_LINE_CHARS}`);
       return [];
     }
     if (CONTROL.test(entry.text)) {
-      this.#fail(entry.number, "contains a control character (C0, DEL or C1); an EDL is plain text");
+      this.#fail(entry.number, "contains a control character (NUL or other); an EDL is plain text");
       return [];
     }
     const line = entry.text.trim();
