@@ -137,6 +137,40 @@ describe.skipIf(!BINS)("tc-extract --edl", () => {
     expect(forced.stderr).toContain(`tc-extract: ${list}: its media ${join(media, "A001C003_220101_R1AB.mov")} runs at 25 fps, the list at 24 (--rate)\n`);
   });
 
+  test("a dissolve within one reel: each side in its own file with its own frames, both in the report and the conformed EDL", () => {
+    const list = edl("same-reel.edl", [
+      "TITLE: SAME REEL",
+      "006  A001C003 V     C        10:00:00:00 10:00:00:10 01:00:00:00 01:00:00:10",
+      "* FROM CLIP NAME: A001C003_220101_R1AB",
+      "007  A001C003 V     C        10:00:00:10 10:00:00:10 01:00:00:10 01:00:00:10",
+      "007  A001C003 V     D    005 10:00:01:00 10:00:01:10 01:00:00:10 01:00:00:20",
+      "* FROM CLIP NAME: A001C003_220101_R1AB",
+      "* TO CLIP NAME: A001C003_220101_R1AB",
+    ]);
+    const out = join(dir, "same-reel");
+    const result = tool(SOURCE, "tc-extract", ["--edl", list, "--media", mediaFolder(), "-o", out, "--json"]);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
+    const results = jsonLines(result.stdout);
+    expect(results.map((r) => [r.event, r.side, r.output, r.start, r.frames])).toEqual([
+      // 10 frames of its own and the 5 the dissolve plays from it.
+      ["006", null, join(out, "006_A001C003_A001C003_220101_R1AB.mov"), "10:00:00:00", 15],
+      ["007", "from", join(out, "007_from_A001C003_A001C003_220101_R1AB.mov"), "10:00:00:10", 5],
+      ["007", "to", join(out, "007_to_A001C003_A001C003_220101_R1AB.mov"), "10:00:01:00", 10],
+    ]);
+    expect(results.map((r) => runOf(frameIndices(r.output as string)))).toEqual([expectedRun(0, 15), expectedRun(10, 5), expectedRun(25, 10)]);
+    expect(results.map((r) => runOf(sampleIndices(r.output as string)))).toEqual([expectedRun(0, at25(15)), expectedRun(at25(10), at25(5)), expectedRun(at25(25), at25(10))]);
+    expect(JSON.parse(readFileSync(join(out, "report.json"), "utf8")).events.map((e: { output: string }) => e.output)).toEqual(results.map((r) => r.output));
+    expect(readFileSync(join(out, "same-reel_conformed.edl"), "utf8").split("\n").slice(6)).toEqual([
+      "007  A001C003 V     C         10:00:00:10 10:00:00:10 01:00:00:10 01:00:00:10",
+      "007  A001C003 V     D    005  10:00:01:00 10:00:01:10 01:00:00:10 01:00:00:20",
+      "* FROM CLIP NAME: 007_from_A001C003_A001C003_220101_R1AB",
+      "* TO CLIP NAME: 007_to_A001C003_A001C003_220101_R1AB",
+      "* FROM FILE: 007_from_A001C003_A001C003_220101_R1AB.mov",
+      "* TO FILE: 007_to_A001C003_A001C003_220101_R1AB.mov",
+      "",
+    ]);
+  });
+
   test("the conformed EDL keeps M2 speed, freeze frames and markers, so it needs what the cut needs", () => {
     const list = edl("effects.edl", [
       "TITLE: EFFECTS",

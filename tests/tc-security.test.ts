@@ -7,7 +7,8 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SOURCE, tempDir, tool } from "./helpers.ts";
+import { shellLine } from "../lib/tc/ffmpeg.ts";
+import { run, SOURCE, tempDir, tool } from "./helpers.ts";
 import { BINS, ffmpeg, frameIndices, makeSource } from "./tc-media.ts";
 
 setDefaultTimeout(60_000);
@@ -182,5 +183,18 @@ describe.skipIf(!BINS)("the media search", () => {
     const result = tool(SOURCE, "tc-extract", ["--edl", list, "--media", join(dir, "media"), "-o", join(dir, "names-out")]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`tc-extract: event 001 (line 1, reel R\\u{202e}TXT, clip caf\\xe9): no media under ${join(dir, "media")} covers 10:00:00:00-10:00:00:05\n`);
+  });
+});
+
+describe("--dry-run lines", () => {
+  test("show a name's newline, C1 control, bidirectional override and non-UTF-8 byte as escapes, and run as printed", () => {
+    const args = ["-i", "file:a\nb\u009bc\u202ed'e\\f caf\udce9.mov", "plain-name.mov", "it's"];
+    const line = shellLine(args);
+    expect(line).toBe("-i $'file:a\\x0ab\\xc2\\x9bc\\xe2\\x80\\xaed\\'e\\\\f caf\\xe9.mov' plain-name.mov 'it'\\''s'");
+    // bash reads each word back to exactly the bytes of the argument.
+    const printed = run(["bash", "-c", `for a in ${line}; do printf '%s\\0' "$a"; done`]).stdoutBytes;
+    expect(Buffer.from(printed).toString("latin1")).toBe([
+      "-i", Buffer.concat([Buffer.from("file:a\nb\u009bc\u202ed'e\\f caf"), Buffer.from([0xe9]), Buffer.from(".mov")]).toString("latin1"), "plain-name.mov", "it's", "",
+    ].join("\0"));
   });
 });
