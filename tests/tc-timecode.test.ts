@@ -149,8 +149,8 @@ for (const runner of runners()) {
     test("--help documents the exit codes", () => {
       const help = tool(runner, "tc-extract", ["--help"]);
       expect(help.code).toBe(0);
-      expect(help.stdout).toContain("1  some events had no media, or a verification failed");
-      expect(help.stdout).toContain("2  usage error");
+      expect(help.stdout).toContain(["Exit codes:", "  0  done", "  1  some events had no media, an output did not hold what was planned, or", "     part of the media folder could not be searched",
+        "  2  usage error, unreadable input, malformed EDL, an existing output,", "     ffmpeg failure"].join("\n"));
     });
   });
 }

@@ -40,7 +40,12 @@ export function evaluateTimecode(text: string, rate: FrameRate, dropFrame?: bool
   }
   const first = tokens[0]!;
   const startsWithTimecode = TIMECODE.test(first);
-  const mode = dropFrame ?? (tokens.find((t) => TIMECODE.test(t) && /[;.]\d+$/.test(t)) !== undefined);
+  const labels = tokens.filter((t, i) => i % 2 === 0 && TIMECODE.test(t));
+  const dropLabels = labels.filter((t) => /[;.]\d+$/.test(t));
+  if (dropFrame === undefined && dropLabels.length > 0 && dropLabels.length < labels.length) {
+    throw usageError(`invalid value '${text}': it mixes drop-frame (;) and non-drop-frame (:) labels; pass --df or --ndf to say how to count them`);
+  }
+  const mode = dropFrame ?? dropLabels.length > 0;
   let frames = 0;
   for (let i = 0; i < tokens.length; i += 2) {
     const sign = i === 0 || tokens[i - 1] === "+" ? 1 : -1;

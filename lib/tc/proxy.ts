@@ -1,15 +1,20 @@
 /**
  * Editorial proxies that relink: the same start timecode, frame rate, frame count, audio
- * channels and base filename as the camera original, smaller picture and cheaper codec.
+ * channels and base filename as the camera original, smaller picture and cheaper codec, every
+ * frame of the original in order (timed from the first video frame, audio cut to match).
  * ProRes proxies use ffmpeg's `prores` encoder, measured ~7× faster than `prores_ks` here.
+ *
+ * Burn-in text reaches drawtext as one escaped option value with text expansion off: a clip
+ * name holding `'`, `:`, `,`, `%{…}` or `[` is drawn as it is, never read as filtergraph syntax.
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { usageError } from "../core/errors.ts";
+import { showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { findProgram } from "./binaries.ts";
-import { runFfmpeg, runLimited, shellLine } from "./ffmpeg.ts";
-import { clipStem, type MediaInfo, probeMedia } from "./probe.ts";
+import { type ExtractionPlan, planReencode, runPlan } from "./extract.ts";
+import { filterValue, runLimited, shellLine } from "./ffmpeg.ts";
+import { OutputFolder } from "./outputs.ts";
+import { clipStem, fileSource, type MediaInfo, probeMedia } from "./probe.ts";
 import { rateRatio } from "./rate.ts";
 
 /** Proxy presets: video codec arguments and the picture height. */
@@ -25,27 +30,31 @@ export interface ProxyOptions {
   preset?: string;
   burn?: string;
   jobs: number;
+  force: boolean;
   dryRun: boolean;
   json: boolean;
   out: LineSink;
 }
 
-/** The ffmpeg command for one proxy. */
-export function planProxy(info: MediaInfo, outDir: string, ffmpeg: string, preset: string, burn: string[]): string[] {
-  const settings = PROXY_PRESETS[preset]!;
+/** Where burn-in text sits: white on a half-transparent box. */
+const BOX = ":fontcolor=white:box=1:boxcolor=black@0.5";
+
+/**
+ * The drawtext filters for a burn-in: the running timecode (wrapping at 24 hours, as the
+ * labels do) at the bottom, the clip name at the top.
+ */
+export function burnFilters(info: MediaInfo, burn: readonly string[]): string[] {
   const filters: string[] = [];
-  if (settings.height !== null) filters.push(`scale=-2:${Math.min(settings.height, info.height)}`);
-  const escaped = (s: string) => s.replace(/\\/g, "\\\\").replace(/[:']/g, (c) => `\\${c}`);
-  if (burn.includes("tc")) filters.push(`drawtext=timecode='${escaped(info.start.toString())}':rate=${rateRatio(info.rate)}:x=10:y=h-th-10:fontcolor=white:box=1:boxcolor=black@0.5`);
-  if (burn.includes("name")) filters.push(`drawtext=text='${escaped(clipStem(info.path))}':x=10:y=10:fontcolor=white:box=1:boxcolor=black@0.5`);
-  return [
-    ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", info.path,
-    "-map", "0:v:0", "-map", "0:a?", "-map_metadata", "-1",
-    ...(filters.length ? ["-vf", filters.join(",")] : []),
-    ...settings.video, "-r", rateRatio(info.rate), "-c:a", "pcm_s16le",
-    "-timecode", info.start.toString(), ...(info.reel ? ["-metadata:s:v:0", `reel_name=${info.reel}`] : []),
-    join(outDir, `${clipStem(info.path)}.mov`),
-  ];
+  if (burn.includes("tc")) filters.push(`drawtext=timecode=${filterValue(info.start.toString())}:timecode_rate=${filterValue(rateRatio(info.rate))}:tc24hmax=1:x=10:y=h-th-10${BOX}`);
+  if (burn.includes("name")) filters.push(`drawtext=text=${filterValue(clipStem(info.path).toWellFormed())}:expansion=none:x=10:y=10${BOX}`);
+  return filters;
+}
+
+/** The ffmpeg command for one proxy: every frame of `info`, into `output`. */
+export function planProxy(info: MediaInfo, output: string, ffmpeg: string, preset: string, burn: string[]): ExtractionPlan {
+  const settings = PROXY_PRESETS[preset]!;
+  const filters = [...(settings.height !== null ? [`scale=-2:${Math.min(settings.height, info.height)}`] : []), ...burnFilters(info, burn)];
+  return planReencode(info, 0, info.frames, output, ffmpeg, { video: settings.video, filters, audio: "pcm_s16le", mode: preset });
 }
 
 /** `tc-extract proxy SOURCE... -o DIR`. */
@@ -57,16 +66,29 @@ export async function runProxies(sources: string[], options: ProxyOptions): Prom
   for (const b of burn) if (b !== "tc" && b !== "name") throw usageError(`--burn ${options.burn}: expected tc, name or tc,name`);
   const ffprobe = findProgram("ffprobe");
   const ffmpeg = findProgram("ffmpeg");
-  const infos = await runLimited(sources.map((s) => () => probeMedia(s, ffprobe)), options.jobs);
-  const commands = infos.map((info) => planProxy(info, options.outDir, ffmpeg, preset, burn));
+  const infos = await runLimited(sources.map((s) => () => probeMedia(fileSource(s), ffprobe)), options.jobs);
+  const names = infos.map((info) => `${clipStem(info.path)}.mov`);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate !== undefined) throw usageError(`two sources would make the same proxy ${showName(duplicate)}: give them separately, with different -o`);
+  const plans = infos.map((info, i) => planProxy(info, `${options.outDir.replace(/\/+$/, "")}/${names[i]}`, ffmpeg, preset, burn));
   if (options.dryRun) {
-    for (const cmd of commands) options.out.data(`${shellLine(cmd)}\n`);
+    for (const plan of plans) options.out.data(`${shellLine(plan.command)}\n`);
     return 0;
   }
-  mkdirSync(options.outDir, { recursive: true });
-  await runLimited(commands.map((cmd, i) => () => runFfmpeg(cmd, sources[i]!)), options.jobs);
-  if (options.json) {
-    infos.forEach((info, i) => options.out.data(`${JSON.stringify({ source: info.path, output: commands[i]!.at(-1), start: info.start.toString(), frames: info.frames, preset })}\n`));
+  const folder = OutputFolder.open(options.outDir, { create: true, replace: options.force });
+  let failed = 0;
+  try {
+    for (const name of names) folder.check(name);
+    const problems = await runLimited(plans.map((plan, i) => () => runPlan(plan, folder, folder.create(names[i]!), ffprobe)), options.jobs);
+    problems.forEach((list, i) => {
+      for (const problem of list) options.out.error(`tc-extract: ${showName(plans[i]!.output)}: ${problem}`);
+      if (list.length > 0) failed++;
+    });
+    if (options.json) {
+      infos.forEach((info, i) => options.out.data(`${JSON.stringify({ source: info.path, output: plans[i]!.output, start: info.start.toString(), frames: info.frames, preset })}\n`));
+    }
+  } finally {
+    folder.close();
   }
-  return 0;
+  return failed > 0 ? 1 : 0;
 }

@@ -45,6 +45,21 @@ export function rateOfRatio(num: number, den: number): FrameRate | undefined {
 }
 
 /**
+ * The rate a stored frame rate stands for: exact (`30000/1001`), or the SMPTE rate within 0.01%
+ * of it, as a file with a 2997 time scale stores 29.97 (`2997/100`). 23.976 and 24 differ by
+ * 0.1%, so no two rates are confused.
+ * @example
+ * rateNear(2997, 100)?.label; // "29.97"
+ */
+export function rateNear(num: number, den: number): FrameRate | undefined {
+  if (!(den > 0) || !(num > 0)) return undefined;
+  const exact = rateOfRatio(num, den);
+  if (exact) return exact;
+  const value = num / den;
+  return FRAME_RATES.find((r) => Math.abs(value - r.num / r.den) <= (r.num / r.den) * 1e-4);
+}
+
+/**
  * Parses a frame rate: a name (`23.976`, `23.98`, `29.97`, `59.94`, `25`), a rational
  * (`30000/1001`, as ffprobe prints it) or an integer rate.
  *
