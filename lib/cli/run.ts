@@ -7,6 +7,7 @@ import { removeLivePartials } from "../io/atomic_file.ts";
 import { removeNewPartials } from "../io/held_folder.ts";
 import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs } from "citty";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
+import { showName } from "../core/names.ts";
 
 /** A tool: its citty definition and the function that does the work and returns the exit code. */
 export interface ToolDef<T extends ArgsDef> {
@@ -72,12 +73,12 @@ export async function helpText<T extends ArgsDef>(tool: ToolDef<T>): Promise<str
 /** Prints a user-facing error as `tool: path: message`. */
 export function reportError(toolName: string, error: unknown): number {
   if (error instanceof CliError) {
-    process.stderr.write(`${toolName}: ${error.path !== undefined ? `${error.path}: ` : ""}${error.message}\n`);
+    process.stderr.write(`${toolName}: ${error.path !== undefined ? `${showName(error.path)}: ` : ""}${error.message}\n`);
     return error.exitCode;
   }
   if (process.env.CARTKIT_DEBUG) console.error(error);
   const path = (error as { path?: string } | null)?.path;
-  process.stderr.write(`${toolName}: ${path ? `${path}: ` : ""}${describeSystemError(error)}\n`);
+  process.stderr.write(`${toolName}: ${path ? `${showName(String(path))}: ` : ""}${describeSystemError(error)}\n`);
   return ExitCode.UsageOrIo;
 }
 
