@@ -4,12 +4,19 @@
  */
 import type { Algorithm } from "./algorithms.ts";
 import { workerUrl } from "../thread/worker_url.ts";
-import { hashPath, type HashFileOptions } from "./file.ts";
+import { hashFd, hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */
 export interface HashJob {
   id: number;
+  /** The file to open; with `fd`, only named in messages. */
   path: string;
+  /**
+   * A descriptor already open on the file, read instead of opening `path` (threads share the
+   * process's descriptors): for callers that opened it safely, beneath a folder and without
+   * following links out of it. The caller closes it once the result is in.
+   */
+  fd?: number;
   algorithms: Algorithm[];
   options: HashFileOptions;
 }
@@ -79,7 +86,7 @@ export class HashPool {
 /** Hashes one job in this thread, reporting errors the way a worker does. */
 export async function runJobHere(job: HashJob): Promise<HashJobResult> {
   try {
-    const { hexes, size } = await hashPath(job.path, job.algorithms, job.options);
+    const { hexes, size } = job.fd === undefined ? await hashPath(job.path, job.algorithms, job.options) : await hashFd(job.fd, job.algorithms, job.options);
     return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
   } catch (error) {
     const e = error as { code?: string; message?: string };

@@ -167,12 +167,14 @@ export function writeGeneration(generation: Generation): string {
     w.close();
   }
   w.close();
-  if (generation.hashes.length === 0) w.leaf("hashes", {});
-  else {
+  // Always an open and a close tag, as the reference writes it (an empty list too: same XML as
+  // `<hashes/>`, but other bytes, and a generation's C4 is its identity).
+  {
     w.open("hashes");
     for (const h of generation.hashes) {
       w.open(h.isDirectory ? "directoryhash" : "hash");
-      w.leaf("path", { size: h.isDirectory || h.size === undefined ? undefined : String(h.size), lastmodificationdate: h.lastModified }, h.path);
+      // The reference writes no size for an empty file (its test is the size's truth).
+      w.leaf("path", { size: h.isDirectory || !h.size ? undefined : String(h.size), lastmodificationdate: h.lastModified }, h.path);
       if (h.isDirectory) writeDirectoryHashes(w, h.entries);
       else {
         for (const format of HASH_FORMATS) {

@@ -13,7 +13,15 @@ export function unsafePathReason(path: string): string | undefined {
   return undefined;
 }
 
-/** The key under which a relative path is compared: NFC, no `./`, no trailing `/`. */
+/**
+ * The key under which a relative path is looked up first: exactly as written, without a leading
+ * `./` or a trailing `/`. Two names that differ only in Unicode normalization are two files.
+ */
+export function exactKey(path: string): string {
+  return path.replace(/^(?:\.\/)+/, "").replace(/\/+$/, "");
+}
+
+/** The key under which a relative path is compared when its exact name is missing: NFC, no `./`, no trailing `/`. */
 export function pathKey(path: string): string {
   return path.normalize("NFC").replace(/^(?:\.\/)+/, "").replace(/\/+$/, "");
 }

@@ -5,7 +5,12 @@
  * reference writes entries in. It is lib/io's walker (names as bytes, nothing followed out of
  * the tree), arranged for the MHL commands.
  */
+import { closeSync, fstatSync } from "node:fs";
+import { describeSystemError } from "../core/errors.ts";
 import { joinPath } from "../core/names.ts";
+import type { Algorithm } from "../hash/algorithms.ts";
+import type { HashJobResult, Work } from "../hash/pool.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
 import { walkFolders, type LinkPolicy, type SpecialPolicy, type TreeLevel } from "../io/walk.ts";
 import type { IgnoreSpec } from "./ignore.ts";
 
@@ -18,6 +23,10 @@ export interface TreeEntry {
   /** Absolute path. */
   path: string;
   isDirectory: boolean;
+  /** Size when walked (a file; through a link: its target's). */
+  size: number;
+  /** Modification time when walked. */
+  mtimeMs: number;
 }
 
 /** A folder and its (not ignored) entries. */
@@ -25,6 +34,8 @@ export interface TreeFolder {
   /** Path relative to the walk's root ("" for the root). */
   relativePath: string;
   path: string;
+  /** Modification time when walked. */
+  mtimeMs: number;
   entries: TreeEntry[];
 }
 
@@ -42,15 +53,21 @@ export interface TreeOptions {
  * Lists folders below (and including) `root` in post-order. What cannot be included (an
  * unreadable folder, a link out of the tree, a FIFO) goes to `onProblem`.
  */
-export function postOrderFolders(root: string, ignore: IgnoreSpec, onProblem: (path: string, message: string) => void = () => {}, options: TreeOptions = {}): TreeFolder[] {
+export function postOrderFolders(root: string | HeldFolder, ignore: IgnoreSpec, onProblem: (path: string, message: string) => void = () => {}, options: TreeOptions = {}): TreeFolder[] {
+  const rootPath = typeof root === "string" ? root : root.path;
   const levels = new Map<string, TreeLevel>();
+  const readable = new Set<string>();
   walkFolders(root, {
-    ignore: { matches: (path, isFolder) => ignore.ignores(path, isFolder) },
+    // The walk never enters an ignored folder: only the entry itself needs asking.
+    ignore: { matches: (path, isFolder) => ignore.ignoresEntry(path, isFolder) },
     onProblem: (p) => onProblem(p.path, p.message),
     onSkipped: (p) => options.onSkipped?.(p.path, p.message),
     links: options.links ?? "follow",
     special: options.special ?? "fail",
-  }, (level) => levels.set(level.relativePath, level));
+  }, (level) => {
+    levels.set(level.relativePath, level);
+    readable.add(level.relativePath);
+  });
   // Post-order without recursion: a folder is emitted once all of its sub-folders were.
   const out: TreeFolder[] = [];
   const stack: Array<{ level: TreeLevel; next: number }> = [];
@@ -67,14 +84,63 @@ export function postOrderFolders(root: string, ignore: IgnoreSpec, onProblem: (p
       continue;
     }
     stack.pop();
+    levels.delete(top.level.relativePath);
     out.push({
       relativePath: top.level.relativePath,
       path: top.level.path,
+      mtimeMs: top.level.mtimeMs,
       entries: items
         // An unreadable sub-folder was reported; it is not listed as an empty one.
-        .filter((item) => item.kind !== "folder" || levels.has(item.relativePath))
-        .map((item) => ({ name: item.name, relativePath: item.relativePath, path: joinPath(root, item.relativePath), isDirectory: item.kind === "folder" })),
+        .filter((item) => item.kind !== "folder" || readable.has(item.relativePath))
+        .map((item) => ({ name: item.name, relativePath: item.relativePath, path: joinPath(rootPath, item.relativePath), isDirectory: item.kind === "folder", size: item.size, mtimeMs: item.mtimeMs })),
     });
   }
   return out;
+}
+
+/**
+ * The files of a walk, opened for hashing beneath the walk's root: a link is followed only
+ * while it stays inside (as the walk's `follow` policy), so a name swapped for a link to
+ * `/etc/shadow` after the walk is refused, not read. Each descriptor is handed to the hash pool
+ * and closed when its result is in.
+ */
+export class FilesBeneath {
+  readonly #held: HeldFolder;
+  #open = new Map<string, number>();
+
+  constructor(held: HeldFolder) {
+    this.#held = held;
+  }
+
+  /** The hashing work for the file at `relativePath` (its absolute `path` names it in messages). */
+  work(relativePath: string, path: string, algorithms: Algorithm[]): Work {
+    let fd: number;
+    try {
+      fd = this.#held.openReadInside(relativePath);
+    } catch (error) {
+      const e = error as { code?: string; message?: string };
+      const failure: HashJobResult = { id: -1, ok: false, code: e.code, message: describeSystemError(error) };
+      return { here: async () => failure };
+    }
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      return { here: async () => ({ id: -1, ok: false, code: "EINVAL", message: "not a regular file" }) };
+    }
+    this.#open.set(relativePath, fd);
+    return { job: { path, fd, algorithms, options: {} } };
+  }
+
+  /** Closes the descriptor of a file whose result is in. */
+  done(relativePath: string): void {
+    const fd = this.#open.get(relativePath);
+    if (fd === undefined) return;
+    this.#open.delete(relativePath);
+    closeSync(fd);
+  }
+
+  /** Closes whatever is still open (after a failure). */
+  close(): void {
+    for (const fd of this.#open.values()) closeSync(fd);
+    this.#open.clear();
+  }
 }
