@@ -248,7 +248,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // Child histories the latest generation references, by their root relative to this one.
   const referencedChildren = (history.generations.at(-1)?.generation.references ?? [])
     .map((ref) => parentPath(parentPath(exactKey(ref.path))))
-    .filter((child) => child !== "" && held.stat(`${child}/${HISTORY_FOLDER}`)?.kind !== "folder");
+    .filter((child) => child !== "" && kindAt(held, `${child}/${HISTORY_FOLDER}`) !== "folder");
   const notFound = history.expectedPaths();
   const folders = postOrderFolders(held, ignore, onProblem, walkOptions);
   const onDisk = new Set<string>();
@@ -351,7 +351,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     lostHistories = lostHistories.flatMap((child) => {
       const to = renamedFolders.get(child);
       if (to === undefined) return [child];
-      return held.stat(`${to}/${HISTORY_FOLDER}`)?.kind === "folder" ? [] : [to];
+      return kindAt(held, `${to}/${HISTORY_FOLDER}`) === "folder" ? [] : [to];
     });
   }
   await session.commit(date, options, log);
@@ -369,6 +369,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // ascmhl/ folder is gone fails the run (30), after missing files and mismatches.
   if (lostHistories.length > 0) throw mhlError(MhlExit.NoHistory, lostHistories.map((child) => joinPath(root, child)).join(", "));
   if (refusals.count > 0) throw notRecorded(refusals.count);
+}
+
+/** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */
+function kindAt(held: HeldFolder, relativePath: string): string | undefined {
+  try {
+    return held.stat(relativePath)?.kind;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where a name on disk stands in the histories: its history, its path there, its recorded path. */

@@ -138,12 +138,23 @@ export class History {
         const folders: string[] = [];
         for (const entry of entries) {
           if (relative === "" && entry.name === HISTORY_FOLDER) continue;
-          const kind = entry.kind ?? held.statEntry(relative, entry)?.kind;
+          let kind = entry.kind;
+          try {
+            kind ??= held.statEntry(relative, entry)?.kind;
+          } catch {
+            // cannot be examined: the walk names it
+          }
           if (kind === "folder") folders.push(joinRelative(relative, entry.name));
         }
         for (let i = folders.length - 1; i >= 0; i--) {
           const child = folders[i]!;
-          if (held.stat(`${child}/${HISTORY_FOLDER}`)?.kind === "folder") found.push(child);
+          let kind;
+          try {
+            kind = held.stat(`${child}/${HISTORY_FOLDER}`)?.kind;
+          } catch {
+            // a folder that cannot be entered: the walk names it
+          }
+          if (kind === "folder") found.push(child);
           else stack.push(child);
         }
       }
