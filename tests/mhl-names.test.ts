@@ -119,6 +119,18 @@ for (const runner of runners()) {
       expect(mhl(["create", root, "--links", "copy"]).code).toBe(2);
     });
 
+    test("an ascmhl folder planted as a link to another folder is never written through", () => {
+      const root = fresh();
+      writeFileSync(join(root, "clip.mov"), "clip");
+      const elsewhere = join(root, "..", "elsewhere");
+      mkdirSync(elsewhere);
+      symlinkSync(elsewhere, join(root, "ascmhl"));
+      const r = mhl(["create", root, "-h", "xxh64"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`${root}/ascmhl`);
+      expect(readdirSync(elsewhere)).toEqual([]);
+    });
+
     test("verify never reads a file through a link that leaves the root, even with the recorded digest", () => {
       const root = fresh();
       writeFileSync(join(root, "shadow"), "root:secret");

@@ -141,7 +141,17 @@ function writeDirectoryHashes(w: XmlWriter, entries: readonly HashEntry[]): void
  * `<references>` only when there are any. Hash elements follow the XSD's order.
  */
 export function writeGeneration(generation: Generation): string {
-  const w = new XmlWriter();
+  const parts: string[] = [];
+  streamGeneration(generation, (text) => parts.push(text));
+  return parts.join("");
+}
+
+/**
+ * {@link writeGeneration} in pieces of about 64 KiB, for writing a large generation to a file
+ * without holding its text whole.
+ */
+export function streamGeneration(generation: Generation, sink: (text: string) => void): void {
+  const w = new XmlWriter(sink);
   w.open("hashlist", { version: "2.0", xmlns: MHL_NAMESPACE });
   const c = generation.creatorInfo;
   w.open("creatorinfo");
@@ -198,5 +208,5 @@ export function writeGeneration(generation: Generation): string {
     w.close();
   }
   w.close();
-  return w.toString();
+  w.end();
 }

@@ -3,17 +3,18 @@
  * nested histories of sub-folders that have their own `ascmhl/`. Loading checks the chain
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { compareUtf8, joinPath } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
-import { writeFileAtomically } from "../io/atomic_file.ts";
+import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
+import { hashFd } from "../hash/file.ts";
 import { basename, join } from "node:path";
 import { hashPath } from "../hash/file.ts";
 import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.ts";
 import { fileNameStamp } from "./dates.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import type { HashFormat } from "./formats.ts";
-import { readGeneration, writeGeneration } from "./generation.ts";
+import { readGeneration, streamGeneration } from "./generation.ts";
 import type { Generation, HashEntry, MediaHash } from "./model.ts";
 import { exactKey, joinRelative, pathKey } from "./paths.ts";
 
@@ -326,21 +327,53 @@ export class History {
 
   /**
    * Writes a new generation `NNNN_<root>_<stamp>.mhl` and appends it to the chain. Both files
-   * are written under a temporary name and renamed, so a crash never leaves half a file.
+   * are made beneath the root without following a link (an `ascmhl` planted as a link to
+   * another folder is refused, never written through), complete and flushed before they get
+   * their names, so a crash never leaves half a file. The generation is written in pieces, never
+   * held whole. A generation never replaces a file of the same name.
    * @returns the new generation's file name.
    */
   async writeGeneration(generation: Generation, date: Date, fileName?: string): Promise<LoadedGeneration> {
-    mkdirSync(this.folder, { recursive: true });
     const number = this.nextNumber();
     const name = fileName ?? `${String(number).padStart(4, "0")}_${basename(this.root)}_${fileNameStamp(date)}.mhl`;
     const file = join(this.folder, name);
-    writeAtomically(file, writeGeneration(generation));
-    const link: ChainLink = { sequenceNumber: number, fileName: name, c4: await c4OfFile(file) };
-    this.chain.push(link);
-    writeAtomically(join(this.folder, CHAIN_FILE_NAME), writeChain(this.chain));
+    const held = HeldFolder.open(this.root);
+    let c4: string;
+    try {
+      held.makeFolders(HISTORY_FOLDER);
+      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, (sink) => streamGeneration(generation, sink), false);
+      const fd = held.openRead(`${HISTORY_FOLDER}/${name}`);
+      try {
+        c4 = (await hashFd(fd, ["c4"])).hexes.get("c4")!;
+      } finally {
+        closeSync(fd);
+      }
+      this.chain.push({ sequenceNumber: number, fileName: name, c4 });
+      const chain = writeChain(this.chain);
+      writeBeneath(held, `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`, (sink) => sink(chain), true);
+      // the new names survive a power cut
+      flushFolder(this.folder);
+    } finally {
+      held.close();
+    }
     const loaded = { number, fileName: name, file, generation, byPath: indexGeneration(generation) };
     this.generations.push(loaded);
     return loaded;
+  }
+}
+
+/** Writes a new file beneath a held folder: nameless (or under a partial name) until complete and flushed. */
+function writeBeneath(held: HeldFolder, relative: string, write: (sink: (text: string) => void) => void, replace: boolean): void {
+  const file = held.createNew(relative, 0o644);
+  try {
+    write((text) => writeAll(file.fd, Buffer.from(text)));
+    fsyncSync(file.fd);
+    held.placeNew(file, replace);
+  } catch (error) {
+    held.discardNew(file);
+    throw error;
+  } finally {
+    closeSync(file.fd);
   }
 }
 

@@ -187,7 +187,28 @@ export function escapeAttribute(text: string): string {
  */
 export class XmlWriter {
   #lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  #pending = 0;
   #open: string[] = [];
+  readonly #sink: ((text: string) => void) | undefined;
+
+  /**
+   * @param sink receives the text in pieces as it is written (then {@link end} sends the rest);
+   *   without one, {@link toString} gives the whole document.
+   */
+  constructor(sink?: (text: string) => void) {
+    this.#sink = sink;
+  }
+
+  #push(line: string): void {
+    this.#lines.push(line);
+    this.#pending += line.length;
+    // A generation of 200,000 files is written in pieces, never held whole.
+    if (this.#sink && this.#pending >= 1 << 16) {
+      this.#sink(`${this.#lines.join("\n")}\n`);
+      this.#lines = [];
+      this.#pending = 0;
+    }
+  }
 
   #attrs(attributes: Record<string, string | undefined>): string {
     return Object.entries(attributes)
@@ -198,7 +219,7 @@ export class XmlWriter {
 
   /** Opens an element; children follow until {@link close}. */
   open(name: string, attributes: Record<string, string | undefined> = {}): this {
-    this.#lines.push(`${"  ".repeat(this.#open.length)}<${name}${this.#attrs(attributes)}>`);
+    this.#push(`${"  ".repeat(this.#open.length)}<${name}${this.#attrs(attributes)}>`);
     this.#open.push(name);
     return this;
   }
@@ -206,7 +227,7 @@ export class XmlWriter {
   /** An element with text content (or empty) on one line. */
   leaf(name: string, attributes: Record<string, string | undefined>, text?: string): this {
     const indent = "  ".repeat(this.#open.length);
-    this.#lines.push(text === undefined
+    this.#push(text === undefined
       ? `${indent}<${name}${this.#attrs(attributes)}/>`
       : `${indent}<${name}${this.#attrs(attributes)}>${escapeText(text)}</${name}>`);
     return this;
@@ -216,8 +237,16 @@ export class XmlWriter {
   close(): this {
     const name = this.#open.pop();
     if (name === undefined) throw new Error("XmlWriter: nothing to close");
-    this.#lines.push(`${"  ".repeat(this.#open.length)}</${name}>`);
+    this.#push(`${"  ".repeat(this.#open.length)}</${name}>`);
     return this;
+  }
+
+  /** Sends what is left to the sink (the document ends with a newline). */
+  end(): void {
+    if (this.#open.length) throw new Error(`XmlWriter: <${this.#open.at(-1)}> is still open`);
+    if (!this.#sink) throw new Error("XmlWriter: end() needs a sink; use toString()");
+    if (this.#lines.length > 0) this.#sink(`${this.#lines.join("\n")}\n`);
+    this.#lines = [];
   }
 
   /** The document, ending with a newline. */
