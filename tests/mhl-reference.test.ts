@@ -108,6 +108,30 @@ for (const runner of runners()) {
       expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(10);
     });
 
+    test("a renamed folder that holds its own history, with a renamed file inside (test_detect_renamed_folders)", () => {
+      const root = join(dir, `${runner.label}-${++n}`, "root");
+      write(join(root, "Stuff.txt"), "stuff\n");
+      write(join(root, "A/A1.txt"), "A1\n");
+      write(join(root, "B/B1.txt"), "B1\n");
+      write(join(root, "A/AA/AA1.txt"), "AA1\n");
+      expect(mhl(["create", join(root, "A/AA"), "-h", "xxh64", "-v"]).code).toBe(0);
+      expect(mhl(["create", root, "-h", "xxh64", "-v"]).code).toBe(0);
+      expect(mhl(["verify", root]).code).toBe(0);
+      renameSync(join(root, "A/AA"), join(root, "A/AB"));
+      renameSync(join(root, "A/AB/AA1.txt"), join(root, "A/AB/AA2.txt"));
+      let r = mhl(["create", root, "-h", "xxh64", "-v", "-dr"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(r.stdout).toContain("a renamed folder was detected: from A/AA to A/AB\n");
+      expect(r.stdout).toContain("a renamed file was detected: from AA1.txt to A/AB/AA2.txt\n");
+      // the file's rename in the nested history, the folder's on the parent's entry for it
+      expect(readFileSync(join(root, "A/AB/ascmhl/0003_AB_2020-01-16_091500Z.mhl"), "utf8")).toContain("<previousPath>AA1.txt</previousPath>");
+      expect(readFileSync(join(root, "ascmhl/0002_root_2020-01-16_091500Z.mhl"), "utf8")).toContain("<previousPath>A/AA</previousPath>");
+      expect(mhl(["verify", root, "-h", "xxh64"]).code).toBe(0);
+      r = mhl(["create", root, "-h", "xxh64", "-v", "-dr"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toContain("a renamed");
+    });
+
     test("info -sf -v after a rename prints each generation's details and the previous name's section (test_verify_renamed_files)", () => {
       const root = renamingTree();
       renameSync(join(root, "A/AA/AA1.txt"), join(root, "A/AA/AA1_renamed.txt"));

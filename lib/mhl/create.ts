@@ -322,6 +322,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       const at = locate(folder.relativePath);
       located.delete(folder.relativePath);
       if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
+      // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
+      const parent = at.history.parent;
+      if (at.path === "." && parent && !parent.latestMedia(parent.relativeFromHere(at.history))) newFolders.push(folder.relativePath);
     }
     const entries: HashEntry[] = [...hashes].map(([format, h]) => ({ format, value: h.content, structure: h.structure, hashDate }));
     for (const [format, h] of hashes) {
@@ -420,7 +423,9 @@ function recordedAsChildRoot(history: History, relativePath: string): boolean {
 async function detectRenames(history: History, session: GenerationSession, notFound: Set<string>, newFiles: string[], newFolders: string[], files: FilesBeneath, log: MhlLog): Promise<Map<string, string>> {
   const renamedFolders = new Map<string, string>();
   for (const newPath of newFolders) {
-    const { history: owner, path } = history.historyFor(newPath);
+    let { history: owner, path } = history.historyFor(newPath);
+    // A nested history's root is recorded (and renamed) in its parent history.
+    if (path === "." && owner.parent) ({ history: owner, path } = { history: owner.parent, path: owner.parent.relativeFromHere(owner) });
     const media = session.find(owner, path);
     if (!media || media.entries.length === 0) continue;
     for (const oldPath of notFound) {
