@@ -74,6 +74,13 @@ Legacy MHL v1.0/v1.1 (<hashlist version="1.x">):
                     time) for software that reads only v1.1; xxh64 is written
                     as <xxhash64be>; c4, xxh3, xxh128 are refused
 
+Information and -v lines go to stdout, errors to stderr, as ascmhl prints them
+(with --json, stdout holds only the events). Names are shown escaped.
+A link that leaves ROOT is never followed; names that are not UTF-8 cannot be
+recorded in ASC MHL and are refused by name (exit 2 after the generation is
+written). Names are compared exactly, in NFC only for a recorded name missing
+from the disk.
+
 Generation files are named NNNN_<root>_<YYYY-MM-DD>_<HHMMSS>Z.mhl and listed with
 their C4 in ascmhl/ascmhl_chain.xml. Default ignore patterns: .DS_Store, ascmhl,
 ascmhl/ (a history keeps the patterns of its latest generation).
