@@ -31,6 +31,16 @@ export class XmlError extends CliError {
 
 const PREDEFINED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
+/** Options of {@link parseXml}. */
+export interface ParseOptions {
+  /**
+   * Called with each complete element and its parent; returning true takes the element out of
+   * the tree (with the layout text before it), so a reader can turn a long list into its own
+   * objects one element at a time instead of holding every element of the document.
+   */
+  consume?: (element: XmlElement, parent: XmlElement) => boolean;
+}
+
 /**
  * Parses an XML document and returns its root element.
  * @param file name used in error messages
@@ -39,7 +49,16 @@ const PREDEFINED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '
  * const root = parseXml(text, "0001_A002R2EC_2020-01-16_091500Z.mhl");
  * childElement(root, "creatorinfo");
  */
-export function parseXml(text: string, file: string): XmlElement {
+export function parseXml(text: string, file: string, options: ParseOptions = {}): XmlElement {
+  const consume = options.consume;
+  /** Hands a complete element to `consume`; one it takes leaves the tree, with the layout before it. */
+  const completed = (element: XmlElement) => {
+    const parent = stack.at(-1);
+    if (!consume || !parent || !consume(element, parent)) return;
+    parent.children.pop();
+    const before = parent.children.at(-1);
+    if (typeof before === "string" && before.trim() === "") parent.children.pop();
+  };
   let pos = 0;
   let line = 1;
   const fail = (message: string): never => {
@@ -114,6 +133,7 @@ export function parseXml(text: string, file: string): XmlElement {
       if (!open) fail(`end tag </${name}> without a start tag`);
       if (open!.name !== name) fail(`end tag </${name}> does not match <${open!.name}> (line ${open!.line})`);
       advance(end + 1);
+      completed(open!);
     } else {
       const match = /^<([A-Za-z_][\w.:-]*)/.exec(text.slice(pos, pos + 256));
       if (!match) fail("malformed start tag");
@@ -140,6 +160,7 @@ export function parseXml(text: string, file: string): XmlElement {
       else root = element;
       if (!selfClosing) stack.push(element);
       advance(i);
+      if (selfClosing) completed(element);
     }
   }
   if (stack.length > 0) fail(`<${stack.at(-1)!.name}> (line ${stack.at(-1)!.line}) is never closed`);
