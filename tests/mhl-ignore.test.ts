@@ -1,11 +1,14 @@
 /** Ignore patterns: gitwildmatch as the reference applies it, matched in linear time (a hostile pattern in a history cannot stall a run). */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { IgnoreList } from "../lib/io/ignore.ts";
 import { Wildmatch } from "../lib/io/wildmatch.ts";
 import { IgnoreSpec } from "../lib/mhl/ignore.ts";
 import { runners, tempDir, tool } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
 
 /** `*a*a*…*c`: 15 stars. Against a name of 40 `a`s, a backtracking matcher tries some C(40,14) splits. */
 const HOSTILE = `${"*a".repeat(14)}*c`;

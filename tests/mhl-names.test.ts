@@ -3,10 +3,13 @@
  * UTF-8, links out of the root, FIFOs and unreadable folders, and names that try to forge log
  * lines. Nothing is dropped silently, nothing is read through a link that leaves the root.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
 
 const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "cart-01" };
 

@@ -3,12 +3,15 @@
  * (a root with Stuff.txt and A/A1.txt, a clock fixed at 2020-01-15 13:00 then 2020-01-16 09:15,
  * host myHost.local), the same commands, the exit codes and lines its tests expect.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { readGeneration, writeGeneration } from "../lib/mhl/generation.ts";
 import { c4OfFile } from "../lib/mhl/history.ts";
 import { runners, tempDir, tool } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
 
 const FIXTURES = join(import.meta.dir, "fixtures/ascmhl/scenarios");
 const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "myHost.local" };

@@ -1,8 +1,11 @@
 /** mhl-verify: the reference's fixtures verify, tampering is caught with the reference's exit codes, create reproduces the reference's files. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { runners, tempDir, tool, run } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
 
 const FIXTURES = join(import.meta.dir, "fixtures/ascmhl");
 const SCENARIOS = join(FIXTURES, "scenarios");

@@ -14,7 +14,7 @@ import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, now } from "./dates.ts";
 import { DirectoryHash } from "./directory_hash.ts";
-import { mhlError, MhlExit } from "./exit_codes.ts";
+import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, inXsdOrder, type HashFormat } from "./formats.ts";
 import { History, HISTORY_FOLDER } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
@@ -22,7 +22,7 @@ import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { GenerationSession, type CreatorOptions } from "./session.ts";
-import { FilesBeneath, postOrderFolders, type TreeEntry, type TreeFolder } from "./tree.ts";
+import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
 import { missingPaths, reportMissing } from "./verify.ts";
 
 /** Digests a caller already computed for a file (e.g. while copying it), and the file's state then. */
@@ -104,21 +104,16 @@ function relativeTo(root: string, path: string): string {
  *   not UTF-8, an unreadable folder, a link out of the tree, a FIFO: each named as found).
  */
 export async function createGeneration(root: string, options: CreateOptions, log: MhlLog): Promise<void> {
-  const held = HeldFolder.open(root);
-  const files = new FilesBeneath(held);
-  try {
-    await createIn(held, files, options, log);
-  } finally {
-    files.close();
-    held.close();
-  }
+  await withFilesBeneath(root, (held, files) => createIn(held, files, options, log));
 }
 
 async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOptions, log: MhlLog): Promise<void> {
   const root = held.path;
   const date = now();
   const hashDate = isoDate(date);
-  const history = await History.load(root);
+  const singleFiles = options.singleFiles ?? [];
+  // A whole-folder run walks the tree anyway: nested histories are attached as the walk meets them.
+  const history = await History.load(root, "", { nested: singleFiles.length > 0 ? "find" : "later" });
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
   const session = new GenerationSession(history, ignore);
   const requested = inXsdOrder(options.formats);
@@ -249,8 +244,10 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const referencedChildren = (history.generations.at(-1)?.generation.references ?? [])
     .map((ref) => parentPath(parentPath(exactKey(ref.path))))
     .filter((child) => child !== "" && kindAt(held, `${child}/${HISTORY_FOLDER}`) !== "folder");
+  const nested: string[] = [];
+  const folders = postOrderFolders(held, ignore, onProblem, { ...walkOptions, onHistory: (path) => nested.push(path) });
+  await history.attachNested(nested);
   const notFound = history.expectedPaths();
-  const folders = postOrderFolders(held, ignore, onProblem, walkOptions);
   const onDisk = new Set<string>();
   const items: Item[] = [];
   let totalBytes = 0;
@@ -404,7 +401,7 @@ function isRenameCandidate(at: Located): boolean {
 
 /** The error for entries `create` could not record (each was named as it was found). */
 function notRecorded(count: number): CliError {
-  return new CliError(`${count} entr${count === 1 ? "y" : "ies"} could not be recorded (named above); the generation documents the rest`, { exitCode: 2 });
+  return entriesError(count, "recorded", "the generation documents the rest");
 }
 
 /** True when a folder is the root of a nested history the outer history references (it has no entry of its own). */

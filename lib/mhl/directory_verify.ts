@@ -8,15 +8,15 @@ import { CliError } from "../core/errors.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashInOrder } from "../hash/pool.ts";
 import { DirectoryHash } from "./directory_hash.ts";
-import { mhlError, MhlExit } from "./exit_codes.ts";
+import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, type HashFormat } from "./formats.ts";
 import { History } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { exactKey } from "./paths.ts";
-import { FilesBeneath, postOrderFolders, type TreeEntry, type TreeFolder } from "./tree.ts";
-import { HeldFolder } from "../io/held_folder.ts";
+import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
 import { showName } from "../core/names.ts";
 
 /** Options of {@link verifyDirectoryHashes}. */
@@ -57,14 +57,7 @@ function recorded(history: History, path: string): Array<{ entry: HashEntry; gen
  * @throws {CliError} 12 when every compared format had a mismatch.
  */
 export async function verifyDirectoryHashes(root: string, options: DirectoryVerifyOptions, log: MhlLog): Promise<void> {
-  const held = HeldFolder.open(root);
-  const opened = new FilesBeneath(held);
-  try {
-    await verifyIn(held, opened, options, log);
-  } finally {
-    opened.close();
-    held.close();
-  }
+  await withFilesBeneath(root, (held, opened) => verifyIn(held, opened, options, log));
 }
 
 async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: DirectoryVerifyOptions, log: MhlLog): Promise<void> {
@@ -146,5 +139,5 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   });
   progress.finish();
   if (failedFormats.size > 0 && failedFormats.size === formats.length) throw mhlError(MhlExit.DirectoryHashMismatch);
-  if (problems > 0) throw new CliError(`${problems} entr${problems === 1 ? "y" : "ies"} could not be examined (named above)`, { exitCode: 2 });
+  if (problems > 0) throw entriesError(problems, "examined");
 }

@@ -38,6 +38,14 @@ export function mhlError(code: number, path?: string): CliError {
   return new CliError(message, { exitCode: code });
 }
 
+/**
+ * The error (2) for entries a run could not record or examine, each already named on its own
+ * line; `rest` says what the run still did.
+ */
+export function entriesError(count: number, what: "recorded" | "examined", rest?: string, path?: string): CliError {
+  return new CliError(`${count} entr${count === 1 ? "y" : "ies"} could not be ${what} (named above)${rest ? `; ${rest}` : ""}`, { exitCode: 2, path });
+}
+
 /** Help text listing every exit code. */
 export const EXIT_CODE_HELP = `Exit codes (those of the reference ascmhl):
   0   success

@@ -48,6 +48,17 @@ export async function c4OfFile(path: string): Promise<string> {
   return (await hashPath(path, ["c4"])).hexes.get("c4")!;
 }
 
+/** Options of {@link History.load}. */
+export interface LoadOptions {
+  /**
+   * `find`: look for nested histories below the root now (a listing of every folder);
+   * `later`: the caller walks the tree anyway and calls {@link History.attachNested} with what
+   * it met.
+   * @default "find"
+   */
+  nested?: "find" | "later";
+}
+
 /** One history folder and its nested histories. */
 export class History {
   /** Absolute path of the root folder (the parent of `ascmhl/`). */
@@ -85,7 +96,7 @@ export class History {
    * Loads the history at `root` (empty when there is no `ascmhl/` folder) and every nested one.
    * @throws {CliError} 32 without a chain file, 33 for a missing generation, 31 for a modified one.
    */
-  static async load(root: string, relativeRoot = ""): Promise<History> {
+  static async load(root: string, relativeRoot = "", options: LoadOptions = {}): Promise<History> {
     const folder = join(root, HISTORY_FOLDER);
     const chainFile = join(folder, CHAIN_FILE_NAME);
     let chain: ChainLink[] = [];
@@ -109,8 +120,26 @@ export class History {
       generations.sort((a, b) => a.number - b.number);
     }
     const history = new History(root, relativeRoot, generations, chain);
-    await history.#loadChildren(root);
+    if (options.nested !== "later") await history.#loadChildren(root);
     return history;
+  }
+
+  /**
+   * Attaches the nested histories at these folders (relative to this root), as a walk that met
+   * their `ascmhl/` folders reports them, each under the innermost one that holds it.
+   */
+  async attachNested(roots: Iterable<string>): Promise<void> {
+    for (const relative of [...new Set(roots)].filter((r) => r !== "").sort(compareUtf8)) {
+      let parent: History = this;
+      for (;;) {
+        const inner = parent.children.find((c) => relative.startsWith(`${this.relativeFromHere(c)}/`));
+        if (!inner) break;
+        parent = inner;
+      }
+      const child = await History.load(joinPath(this.root, relative), joinRelative(this.relativeRoot, relative), { nested: "later" });
+      child.parent = parent;
+      parent.children.push(child);
+    }
   }
 
   /**

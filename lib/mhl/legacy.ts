@@ -39,8 +39,8 @@
 import { closeSync, fstatSync, readFileSync, type Stats } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { joinPath } from "../core/names.ts";
-import { HeldFolder } from "../io/held_folder.ts";
-import { FilesBeneath } from "./tree.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
+import { withFilesBeneath, type FilesBeneath } from "./tree.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
@@ -412,15 +412,7 @@ function examine(held: HeldFolder, relative: string): Stats {
  */
 export async function verifyLegacyMhl(path: string, options: LegacyVerifyOptions = {}): Promise<LegacyVerifyReport> {
   const list = readLegacyMhl(path);
-  const root = dirname(resolve(path));
-  const held = HeldFolder.open(root);
-  const opened = new FilesBeneath(held);
-  try {
-    return await verifyIn(list, held, opened, options);
-  } finally {
-    opened.close();
-    held.close();
-  }
+  return withFilesBeneath(dirname(resolve(path)), (held, opened) => verifyIn(list, held, opened, options));
 }
 
 async function verifyIn(list: LegacyHashList, held: HeldFolder, opened: FilesBeneath, options: LegacyVerifyOptions): Promise<LegacyVerifyReport> {

@@ -13,7 +13,7 @@ import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
 import { VERSION } from "../core/version.ts";
 import { NOW_VARIABLE, now } from "./dates.ts";
-import { MhlExit } from "./exit_codes.ts";
+import { entriesError, MhlExit } from "./exit_codes.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import { decodeXmlBytes } from "./legacy_encoding.ts";
 import {
@@ -238,6 +238,6 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   });
   log.verbose(`Created new legacy MHL file ${basename(target)}`);
   log.event({ event: "legacy-mhl", path: target });
-  if (refused > 0) throw new CliError(`${refused} entr${refused === 1 ? "y" : "ies"} could not be recorded (named above); the MHL file lists the rest`, { path: target, exitCode: 2 });
+  if (refused > 0) throw entriesError(refused, "recorded", "the MHL file lists the rest", target);
   return target;
 }

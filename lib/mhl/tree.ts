@@ -10,8 +10,9 @@ import { describeSystemError } from "../core/errors.ts";
 import { joinPath } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HashJobResult, Work } from "../hash/pool.ts";
-import type { HeldFolder } from "../io/held_folder.ts";
+import { HeldFolder } from "../io/held_folder.ts";
 import { walkFolders, type LinkPolicy, type SpecialPolicy, type TreeLevel } from "../io/walk.ts";
+import { HISTORY_FOLDER } from "./history.ts";
 import type { IgnoreSpec } from "./ignore.ts";
 
 /** An entry of a folder. */
@@ -47,6 +48,8 @@ export interface TreeOptions {
   special?: SpecialPolicy;
   /** Called for what the policies leave out on purpose. */
   onSkipped?: (path: string, message: string) => void;
+  /** Called with each sub-folder (relative) that holds an `ascmhl/` folder: the root of a nested history. */
+  onHistory?: (relativePath: string) => void;
 }
 
 /**
@@ -59,7 +62,12 @@ export function postOrderFolders(root: string | HeldFolder, ignore: IgnoreSpec, 
   const readable = new Set<string>();
   walkFolders(root, {
     // The walk never enters an ignored folder: only the entry itself needs asking.
-    ignore: { matches: (path, isFolder) => ignore.ignoresEntry(path, isFolder) },
+    ignore: {
+      matches: (path, isFolder) => {
+        if (isFolder && path.endsWith(`/${HISTORY_FOLDER}`)) options.onHistory?.(path.slice(0, -HISTORY_FOLDER.length - 1));
+        return ignore.ignoresEntry(path, isFolder);
+      },
+    },
     onProblem: (p) => onProblem(p.path, p.message),
     onSkipped: (p) => options.onSkipped?.(p.path, p.message),
     links: options.links ?? "follow",
@@ -142,5 +150,20 @@ export class FilesBeneath {
   close(): void {
     for (const fd of this.#open.values()) closeSync(fd);
     this.#open.clear();
+  }
+}
+
+/**
+ * Runs `work` with `root` held open and its files opened beneath it ({@link FilesBeneath}),
+ * closing both whatever happens.
+ */
+export async function withFilesBeneath<T>(root: string, work: (held: HeldFolder, files: FilesBeneath) => Promise<T>): Promise<T> {
+  const held = HeldFolder.open(root);
+  const files = new FilesBeneath(held);
+  try {
+    return await work(held, files);
+  } finally {
+    files.close();
+    held.close();
   }
 }

@@ -5,21 +5,19 @@
  * is written.
  */
 import { realpathSync } from "node:fs";
-import { CliError } from "../core/errors.ts";
 import { isUtf8Name, showName } from "../core/names.ts";
-import { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { resolve } from "node:path";
 import { hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
-import { mhlError, MhlExit } from "./exit_codes.ts";
+import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf } from "./formats.ts";
 import { History } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { joinRelative } from "./paths.ts";
-import { FilesBeneath, postOrderFolders, type TreeEntry } from "./tree.ts";
+import { postOrderFolders, withFilesBeneath, type TreeEntry } from "./tree.ts";
 
 /** Options of {@link verifyFolder}. */
 export interface VerifyOptions {
@@ -69,19 +67,19 @@ export function reportMissing(missing: readonly string[], log: MhlLog): void {
  */
 export async function verifyFolder(root: string, options: VerifyOptions, log: MhlLog): Promise<void> {
   log.verbose(`check folder at path: ${showName(root)}`);
-  const history = options.packingList ? History.fromPackingList(options.packingList, root) : await History.load(root);
+  const history = options.packingList ? History.fromPackingList(options.packingList, root) : await History.load(root, "", { nested: "later" });
   if (history.generations.length === 0) throw mhlError(MhlExit.NoHistory, root);
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
-  const notFound = history.expectedPaths();
   const single = options.singleFile === undefined ? undefined : realpathOrSelf(resolve(root, options.singleFile));
-  const held = HeldFolder.open(root);
-  const opened = new FilesBeneath(held);
-  try {
+  await withFilesBeneath(root, async (held, opened) => {
     let problems = 0;
+    const nested: string[] = [];
     const folders = postOrderFolders(held, ignore, (path, message) => {
       problems++;
       log.error(`ERROR: ${showName(path)}: ${message}`);
-    }, { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`) });
+    }, { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`), onHistory: (path) => nested.push(path) });
+    if (!options.packingList) await history.attachNested(nested);
+    const notFound = history.expectedPaths();
     const onDisk = new Set<string>();
     for (const folder of folders) for (const entry of folder.entries) onDisk.add(entry.relativePath);
     const claimed = new Set<string>();
@@ -155,11 +153,8 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     }
     log.event({ event: "result", exitCode: code, checked, newFiles, mismatches, missing: missing.length, problems });
     if (code !== MhlExit.Ok) throw mhlError(code, root);
-    if (problems > 0) throw new CliError(`${problems} entr${problems === 1 ? "y" : "ies"} could not be examined (named above)`, { exitCode: 2 });
-  } finally {
-    opened.close();
-    held.close();
-  }
+    if (problems > 0) throw entriesError(problems, "examined");
+  });
 }
 
 function realpathOrSelf(path: string): string {
