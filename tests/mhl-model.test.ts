@@ -7,7 +7,6 @@ import { DirectoryHash } from "../lib/mhl/directory_hash.ts";
 import { readGeneration, writeGeneration } from "../lib/mhl/generation.ts";
 import { IgnoreSpec } from "../lib/mhl/ignore.ts";
 
-
 const SCENARIOS = join(import.meta.dir, "fixtures/ascmhl/scenarios");
 
 function filesBelow(dir: string): string[] {

@@ -4,7 +4,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/xml/xml.ts";
 
-
 const FIXTURE = join(import.meta.dir, "fixtures/ascmhl/scenarios/scenario_02/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
 
 test("reads a reference generation file with line numbers", () => {
