@@ -6,6 +6,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { c4OfFile } from "../lib/mhl/history.ts";
 import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
@@ -190,7 +191,7 @@ for (const runner of runners()) {
       }
     });
 
-    test("names that would forge log lines are escaped: from the disk and from inside MHL XML", () => {
+    test("names that would forge log lines are escaped: from the disk and from inside MHL XML", async () => {
       const root = fresh();
       const evil = "a\nERROR: all good\u001b[2J\u009b.mov";
       writeFileSync(join(root, evil), "x");
@@ -208,6 +209,14 @@ for (const runner of runners()) {
       expect(r.stderr).toBe("ERROR: 1 missing file(s):\n  a\\nERROR: all good\\e[2J\\x9b.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n");
       r = mhl(["info", root, "-sf", join(root, "x")]);
       expect(r.stdout.split("\n").every((l) => !l.includes("\u001b"))).toBe(true);
+      // a refused path inside the XML is shown escaped in the error too
+      const file = join(root, "ascmhl", generations(root)[0]!);
+      writeFileSync(file, readFileSync(file, "utf8").replace(/>a[^<]*\.mov<\/path>/, ">../&#27;[2J.mov</path>"));
+      const chain = join(root, "ascmhl", "ascmhl_chain.xml");
+      writeFileSync(chain, readFileSync(chain, "utf8").replace(/<c4>[^<]+<\/c4>/, `<c4>${await c4OfFile(file)}</c4>`));
+      r = mhl(["verify", root]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("refusing path '../\\e[2J.mov' escapes the root");
     });
   });
 }

@@ -3,13 +3,14 @@
  * leave their root. A history is a security record: a `<path>` that points outside the folder
  * it describes is refused rather than interpreted.
  */
+import { showName } from "../core/names.ts";
 
 /** Why a path from an MHL file is refused, or undefined when it is acceptable. */
 export function unsafePathReason(path: string): string | undefined {
   if (path === "") return "empty path";
   if (path.includes("\0")) return "path contains a NUL character";
-  if (path.startsWith("/") || path.startsWith("\\") || /^[A-Za-z]:/.test(path)) return `absolute path '${path}'`;
-  if (path.split(/[/\\]/).some((segment) => segment === "..")) return `path '${path}' escapes the root`;
+  if (path.startsWith("/") || path.startsWith("\\") || /^[A-Za-z]:/.test(path)) return `absolute path '${showName(path)}'`;
+  if (path.split(/[/\\]/).some((segment) => segment === "..")) return `path '${showName(path)}' escapes the root`;
   return undefined;
 }
 
