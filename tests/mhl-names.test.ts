@@ -172,6 +172,18 @@ for (const runner of runners()) {
       expect(r.stderr).toContain("leaves");
     });
 
+    test("legacy verify of a list that names one file several times, with --jobs", () => {
+      const root = fresh();
+      writeFileSync(join(root, "clip.mov"), "clip");
+      const md5 = new Bun.CryptoHasher("md5").update("clip").digest("hex");
+      const entry = (size: number) => `<hash><file>clip.mov</file><size>${size}</size><md5>${md5}</md5></hash>`;
+      writeFileSync(join(root, "seal.mhl"), `<?xml version="1.0" encoding="UTF-8"?>\n<hashlist version="1.1">\n${[4, 5, 4, 4, 5, 4].map(entry).join("\n")}\n</hashlist>\n`);
+      const r = mhl(["verify", join(root, "seal.mhl"), "--jobs", "3", "-v"]);
+      expect(r.code).toBe(11);
+      expect(r.stdout.split("verification (md5) of file clip.mov: OK").length - 1).toBe(4);
+      expect(r.stderr).toBe("ERROR: size mismatch        for clip.mov old size: 5, new size: 4\n".repeat(2) + `mhl-verify: ${join(root, "seal.mhl")}: Verification of files listed in the MHL file failed\n`);
+    });
+
     test.skipIf(!IS_ROOT)("a folder nobody may read is named and fails the run", () => {
       const root = fresh();
       mkdirSync(join(root, "locked"));

@@ -184,7 +184,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
   };
   const hexesOf = (hashed: HashJobResult | undefined, entry: TreeEntry): { hexes: Map<HashFormat, string>; size: number } => {
-    files.done(entry.relativePath);
+    if (hashed) files.done(entry.relativePath);
     const result = hashed ?? fromKnown.get(entry.relativePath);
     fromKnown.delete(entry.relativePath);
     if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
@@ -470,8 +470,8 @@ async function detectRenames(history: History, session: GenerationSession, notFo
 /** One file's digest in one more format (read beneath the root); undefined when it cannot be read. */
 async function hashOnce(files: FilesBeneath, relativePath: string, format: HashFormat): Promise<string | undefined> {
   const work = files.work(relativePath, relativePath, [algorithmOf(format)]);
-  if (!work || !("job" in work) || work.job.fd === undefined) return undefined;
   try {
+    if (!work || !("job" in work) || work.job.fd === undefined) return undefined;
     return (await hashFd(work.job.fd, [algorithmOf(format)])).hexes.get(algorithmOf(format));
   } finally {
     files.done(relativePath);

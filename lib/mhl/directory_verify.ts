@@ -89,7 +89,7 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, e) => sum + e.size, 0) }) ?? NO_PROGRESS;
   await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? opened.work(item.entry.relativePath, item.entry.path, formats.map(algorithmOf)) : undefined), async (item, result) => {
     if (item.kind === "file") {
-      opened.done(item.entry.relativePath);
+      if (result) opened.done(item.entry.relativePath);
       if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });
       fileHashes.set(item.entry.relativePath, new Map(result.hexes));
       progress.fileDone(result.size);

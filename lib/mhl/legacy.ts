@@ -451,7 +451,7 @@ async function verifyIn(list: LegacyHashList, held: HeldFolder, opened: FilesBen
     Math.max(1, options.jobs ?? 1),
     (item) => item.early ? undefined : opened.work(item.relative, item.path, [...new Set(item.types.map((t) => LEGACY_ALGORITHM[t]))]),
     (item, outcome) => {
-      opened.done(item.relative);
+      if (outcome) opened.done(item.relative);
       if (item.early || !outcome) {
         record(item.early!);
         return;

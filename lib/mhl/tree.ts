@@ -114,7 +114,8 @@ export function postOrderFolders(root: string | HeldFolder, ignore: IgnoreSpec, 
  */
 export class FilesBeneath {
   readonly #held: HeldFolder;
-  #open = new Map<string, number>();
+  /** Open descriptors by relative path, oldest first (a list may name one file twice). */
+  #open = new Map<string, number[]>();
 
   constructor(held: HeldFolder) {
     this.#held = held;
@@ -122,33 +123,40 @@ export class FilesBeneath {
 
   /** The hashing work for the file at `relativePath` (its absolute `path` names it in messages). */
   work(relativePath: string, path: string, algorithms: Algorithm[]): Work {
-    let fd: number;
+    let fd = -1;
+    let failure: HashJobResult | undefined;
     try {
       fd = this.#held.openReadInside(relativePath);
+      if (!fstatSync(fd).isFile()) failure = { id: -1, ok: false, code: "EINVAL", message: "not a regular file" };
     } catch (error) {
-      const e = error as { code?: string; message?: string };
-      const failure: HashJobResult = { id: -1, ok: false, code: e.code, message: describeSystemError(error) };
-      return { here: async () => failure };
+      failure = { id: -1, ok: false, code: (error as { code?: string }).code, message: describeSystemError(error) };
     }
-    if (!fstatSync(fd).isFile()) {
+    if (failure && fd >= 0) {
       closeSync(fd);
-      return { here: async () => ({ id: -1, ok: false, code: "EINVAL", message: "not a regular file" }) };
+      fd = -1;
     }
-    this.#open.set(relativePath, fd);
+    // Every work has its place in the list (-1: nothing open), so done() keeps step.
+    const list = this.#open.get(relativePath);
+    if (list) list.push(fd);
+    else this.#open.set(relativePath, [fd]);
+    if (failure) return { here: async () => failure };
     return { job: { path, fd, algorithms, options: {} } };
   }
 
-  /** Closes the descriptor of a file whose result is in. */
+  /**
+   * Closes the descriptor of a file whose result is in: call it once for each {@link work}
+   * (results come in the order of the work), never for an item that had none.
+   */
   done(relativePath: string): void {
-    const fd = this.#open.get(relativePath);
-    if (fd === undefined) return;
-    this.#open.delete(relativePath);
-    closeSync(fd);
+    const list = this.#open.get(relativePath);
+    const fd = list?.shift();
+    if (list?.length === 0) this.#open.delete(relativePath);
+    if (fd !== undefined && fd >= 0) closeSync(fd);
   }
 
   /** Closes whatever is still open (after a failure). */
   close(): void {
-    for (const fd of this.#open.values()) closeSync(fd);
+    for (const list of this.#open.values()) for (const fd of list) if (fd >= 0) closeSync(fd);
     this.#open.clear();
   }
 }

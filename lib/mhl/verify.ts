@@ -107,7 +107,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
       options.namesOnly ? 1 : (options.jobs ?? 1),
       ({ entry, original }) => (original && !options.namesOnly ? opened.work(entry.relativePath, entry.path, [algorithmOf(original.format)]) : undefined),
       ({ entry, original }, result) => {
-        opened.done(entry.relativePath);
+        if (result) opened.done(entry.relativePath);
         const path = entry.relativePath;
         const shown = showName(path);
         if (!original) {
