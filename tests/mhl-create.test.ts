@@ -3,7 +3,7 @@
  * while size and mtime still match, and the creator tool can be named; an offload's records
  * hand its verified digests to the generation it writes.
  */
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
@@ -15,6 +15,9 @@ import { Output } from "../lib/cli/output.ts";
 import { createGeneration, type KnownDigest } from "../lib/mhl/create.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
 import { randomBytes, run, tempDir } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
 
 const quiet = () => new MhlLog({ output: new Output() });
 

@@ -1,5 +1,5 @@
 /** lib/mhl/legacy: reading, verifying and writing MHL 1.0/1.1 files, digests checked against the native tools. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -7,6 +7,9 @@ import {
   type LegacyVerifyResult,
 } from "../lib/mhl/legacy.ts";
 import { randomBytes, run, tempDir } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
 
 /** The first field a native checksum tool prints for a file. */
 function native(cmd: string[], path: string): string {

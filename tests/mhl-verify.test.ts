@@ -1,8 +1,11 @@
 /** mhl-verify: the reference's fixtures verify, tampering is caught with the reference's exit codes, create reproduces the reference's files. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { runners, tempDir, tool, run } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
 
 const FIXTURES = join(import.meta.dir, "fixtures/ascmhl");
 const SCENARIOS = join(FIXTURES, "scenarios");
@@ -67,7 +70,7 @@ for (const runner of runners()) {
       const root = copyOf(dir, "scenario_05/file_server/Reels");
       const r = mhl(["verify", "-v", root]);
       expect(r.code).toBe(0);
-      expect(r.stderr).toBe(`check folder at path: ${root}\n${[
+      expect(r.stdout).toBe(`check folder at path: ${root}\n${[
         "A002R2EC/Clips/A002C006_141024_R2EC.mov", "A002R2EC/Clips/A002C007_141024_R2EC.mov", "A002R2EC/Sidecar.txt",
         "A003R2EC/Clips/A003C011_141024_R2EC.mov", "A003R2EC/Clips/A003C012_141024_R2EC.mov", "A003R2EC/Sidecar.txt", "Summary.txt",
       ].map((p) => `verification (xxh64) of file ${p}: OK\n`).join("")}`);
@@ -121,7 +124,7 @@ for (const runner of runners()) {
       expect(r.code).toBe(0);
       const log = readFileSync(join(SCENARIOS, "scenario_05/log.txt"), "utf8");
       const firstRun = logLines(log, "Creating new generation for folder at path: /travel_01/Reels/A002R2EC", "Created new generation ascmhl/0001_A002R2EC_2020-01-16_091500Z.mhl");
-      expect(r.stderr).toBe(`${firstRun.replace("/travel_01/Reels/A002R2EC", join(root, "A002R2EC"))}\n`);
+      expect(r.stdout).toBe(`${firstRun.replace("/travel_01/Reels/A002R2EC", join(root, "A002R2EC"))}\n`);
       r = mhl(["create", join(root, "A003R2EC"), "-h", "xxh64"], { CARTKIT_MHL_NOW: "2020-01-16T09:15:00Z" });
       expect([r.code, r.stderr]).toEqual([0, ""]);
       for (const card of ["A002R2EC", "A003R2EC"]) {
@@ -137,7 +140,7 @@ for (const runner of runners()) {
       r = mhl(["create", "-v", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2020-01-17T14:30:00Z" });
       expect(r.code).toBe(0);
       const serverRun = logLines(log, "Creating new generation for folder at path: /file_server/Reels", "Created new generation ascmhl/0001_Reels_2020-01-17_143000Z.mhl");
-      expect(r.stderr).toBe(`${serverRun.replace("/file_server/Reels", root)}\n`);
+      expect(r.stdout).toBe(`${serverRun.replace("/file_server/Reels", root)}\n`);
       const parent = readFileSync(join(root, "ascmhl/0001_Reels_2020-01-17_143000Z.mhl"), "utf8");
       const reference = readFileSync(join(SCENARIOS, "scenario_05/file_server/Reels/ascmhl/0001_Reels_2020-01-17_143000Z.mhl"), "utf8");
       const comparable = (t: string) => withoutTool(t).replace(/<c4>.*<\/c4>/g, "<c4/>").replace(/lastmodificationdate="[^"]*">A00/g, '">A00');
@@ -151,7 +154,7 @@ for (const runner of runners()) {
       expect(r.code).toBe(0);
       const log = readFileSync(join(SCENARIOS, "scenario_03/log.txt"), "utf8");
       const run2 = logLines(log, "Creating new generation for folder at path: /file_server/A002R2EC", "Created new generation ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
-      expect(r.stderr).toBe(`${run2.replace("/file_server/A002R2EC", root)}\n`);
+      expect(r.stdout).toBe(`${run2.replace("/file_server/A002R2EC", root)}\n`);
       const ours = readFileSync(join(root, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl"), "utf8");
       const theirs = readFileSync(join(SCENARIOS, "scenario_03/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl"), "utf8");
       const hashesOnly = (t: string) => t.split("\n").filter((l) => /<(md5|xxh64)/.test(l)).join("\n");
@@ -187,7 +190,7 @@ for (const runner of runners()) {
       expect(mhl([root]).code).toBe(0);
       r = mhl(["create", root, "-v", "-h", "xxh128"], { CARTKIT_MHL_NOW: "2024-02-04T04:05:06Z" });
       expect(r.code).toBe(0);
-      expect(r.stderr).toContain("  verified                      cafe\u0301 nfd.txt  xxh128: OK\n");
+      expect(r.stdout).toContain("  verified                      cafe\u0301 nfd.txt  xxh128: OK\n");
       const second = readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8");
       expect(second).not.toContain('action="original"');
       expect(second.match(/action="verified"/g)?.length).toBe(4);
@@ -196,7 +199,7 @@ for (const runner of runners()) {
       expect(r.code).toBe(11);
       const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
       expect(events.filter((e) => e.event === "mismatch").map((e) => [e.path, e.format])).toEqual([["Clips & <Takes>/caf\u00e9.mov", "c4"]]);
-      expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, mismatches: 1, missing: 0 });
+      expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, mismatches: 1, missing: 0, problems: 0 });
     });
 
     test("renames are detected with -dr and recorded as previousPath", () => {
@@ -208,7 +211,7 @@ for (const runner of runners()) {
       renameSync(join(root, "A/one.mov"), join(root, "A/uno.mov"));
       expect(mhl([root]).code).toBe(21);
       let r = mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
-      expect([r.code, r.stderr]).toEqual([0, "a renamed file was detected: from A/one.mov to A/uno.mov\n"]);
+      expect([r.code, r.stderr, r.stdout]).toEqual([0, "", "a renamed file was detected: from A/one.mov to A/uno.mov\n"]);
       const second = readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8");
       expect(second).toContain("<previousPath>A/one.mov</previousPath>");
       r = mhl([root]);
@@ -237,9 +240,9 @@ for (const runner of runners()) {
     test("info lists generations; flatten writes one packing list that verifies the folder", () => {
       const root = copyOf(dir, "scenario_03/file_server/A002R2EC");
       let r = mhl(["info", root]);
-      expect([r.code, r.stderr]).toEqual([0, `Info with history at path: ${root}\n  Generation 1 (2020-01-16T09:15:00+00:00)\n  Generation 2 (2020-01-17T14:30:00+00:00)\n`]);
+      expect([r.code, r.stderr, r.stdout]).toEqual([0, "", `Info with history at path: ${root}\n  Generation 1 (2020-01-16T09:15:00+00:00)\n  Generation 2 (2020-01-17T14:30:00+00:00)\n`]);
       r = mhl(["info", root, "-sf", join(root, "Sidecar.txt")]);
-      expect(r.stderr).toBe(`Info with history at path: ${root}\nSidecar.txt:\n  Generation 1 (2020-01-16T09:15:00+00:00) xxh64: 3ab5a4166b9bde44 (original)\n  Generation 2 (2020-01-17T14:30:00+00:00) md5: 6425c5a180ca0f420dd2b25be4536a91 (verified)\n  Generation 2 (2020-01-17T14:30:00+00:00) xxh64: 3ab5a4166b9bde44 (verified)\n`);
+      expect(r.stdout).toBe(`Info with history at path: ${root}\nSidecar.txt:\n  Generation 1 (2020-01-16T09:15:00+00:00) xxh64: 3ab5a4166b9bde44 (original)\n  Generation 2 (2020-01-17T14:30:00+00:00) md5: 6425c5a180ca0f420dd2b25be4536a91 (verified)\n  Generation 2 (2020-01-17T14:30:00+00:00) xxh64: 3ab5a4166b9bde44 (verified)\n`);
       const dest = join(dir, `flat-${runner.label}`);
       r = mhl(["flatten", root, dest], { CARTKIT_MHL_NOW: "2024-05-06T07:08:09Z" });
       expect(r.code).toBe(0);
@@ -254,8 +257,8 @@ for (const runner of runners()) {
       const root = copyOf(dir, "scenario_02/file_server/A002R2EC");
       let r = mhl(["verify", "-dh", "-v", root]);
       expect(r.code).toBe(0);
-      expect(r.stderr).toContain("  verification of folder        Clips OK (generation 0002)\n");
-      expect(r.stderr).toContain("  verification of root folder   OK (generation 0001)\n");
+      expect(r.stdout).toContain("  verification of folder        Clips OK (generation 0002)\n");
+      expect(r.stdout).toContain("  verification of root folder   OK (generation 0001)\n");
       appendFileSync(join(root, "Clips/A002C007_141024_R2EC.mov"), "x");
       r = mhl(["verify", "-dh", root]);
       expect(r.code).toBe(12);
@@ -277,7 +280,7 @@ for (const runner of runners()) {
       renameSync(join(root, "re\u0301sume\u0301.txt"), join(root, "r\u00e9sum\u00e9.txt"));
       expect(readdirSync(root).sort()).toEqual(["Cafe\u0301 Clips", "ascmhl", "r\u00e9sum\u00e9.txt"]);
       let r = mhl(["verify", "-v", root, "--jobs", "2"]);
-      expect([r.code, r.stderr]).toEqual([0, `check folder at path: ${root}\nverification (xxh64) of file Cafe\u0301 Clips/cafe\u0301.mov: OK\nverification (xxh64) of file r\u00e9sum\u00e9.txt: OK\n`]);
+      expect([r.code, r.stderr, r.stdout]).toEqual([0, "", `check folder at path: ${root}\nverification (xxh64) of file Cafe\u0301 Clips/cafe\u0301.mov: OK\nverification (xxh64) of file r\u00e9sum\u00e9.txt: OK\n`]);
       expect(mhl(["diff", root]).code).toBe(0);
       r = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
       expect([r.code, r.stderr]).toEqual([0, ""]);
@@ -302,8 +305,8 @@ for (const runner of runners()) {
       const serial = mhl(["verify", "-dh", "-v", root]);
       const parallel = mhl(["verify", "-dh", "-v", root, "--jobs", "4"]);
       expect(serial.code).toBe(0);
-      expect(serial.stderr).toContain("  verification of folder        A003R2EC/Clips OK (generation 0001)\n");
-      expect([parallel.code, parallel.stderr]).toEqual([0, serial.stderr]);
+      expect(serial.stdout).toContain("  verification of folder        A003R2EC/Clips OK (generation 0001)\n");
+      expect([parallel.code, parallel.stdout, parallel.stderr]).toEqual([0, serial.stdout, ""]);
       appendFileSync(join(root, "A003R2EC/Clips/A003C011_141024_R2EC.mov"), "x");
       const broken = mhl(["verify", "-dh", root, "--jobs", "4"]);
       expect(broken.code).toBe(12);
@@ -318,7 +321,7 @@ for (const runner of runners()) {
       expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
       renameSync(join(root, "A"), join(root, "B"));
       const r = mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
-      expect([r.code, r.stderr]).toEqual([0, "a renamed folder was detected: from A to B\n"]);
+      expect([r.code, r.stderr, r.stdout]).toEqual([0, "", "a renamed folder was detected: from A to B\n"]);
       const second = readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8");
       expect(second).toMatch(/<path lastmodificationdate="[^"]+">B<\/path>\n(?:.*\n){6}      <previousPath>A<\/previousPath>\n    <\/directoryhash>/);
       expect(second).toContain("<previousPath>A/sub</previousPath>\n    </directoryhash>");
@@ -352,7 +355,7 @@ for (const runner of runners()) {
 
       const file = join(root, name);
       r = mhl(["verify", file, "-v"]);
-      expect([r.code, r.stderr]).toEqual([0, `check legacy MHL file at path: ${file}\n${["Clips/A001C001.mov", "Clips/A001C002.mov", "Sidecar.txt"].map((p) => `verification (md5) of file ${p}: OK\nverification (xxhash64be) of file ${p}: OK\n`).join("")}`]);
+      expect([r.code, r.stderr, r.stdout]).toEqual([0, "", `check legacy MHL file at path: ${file}\n${["Clips/A001C001.mov", "Clips/A001C002.mov", "Sidecar.txt"].map((p) => `verification (md5) of file ${p}: OK\nverification (xxhash64be) of file ${p}: OK\n`).join("")}`]);
       // the default command, with JSON events and parallel hashing
       r = mhl([file, "--json", "--jobs", "3"]);
       expect(r.code).toBe(0);

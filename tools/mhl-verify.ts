@@ -13,10 +13,10 @@ import { progressFor } from "../lib/cli/progress.ts";
 import { Output } from "../lib/cli/output.ts";
 import { parseCount } from "../lib/core/units.ts";
 import { createGeneration } from "../lib/mhl/create.ts";
-import { EXIT_CODE_HELP, MhlExit } from "../lib/mhl/exit_codes.ts";
+import { EXIT_CODE_HELP, mhlError, MhlExit } from "../lib/mhl/exit_codes.ts";
 import { flattenHistory } from "../lib/mhl/flatten.ts";
 import { DEFAULT_HASH_FORMAT, HASH_FORMATS, parseHashFormat } from "../lib/mhl/formats.ts";
-import { showInfo } from "../lib/mhl/info.ts";
+import { historyRootAbove, showInfo } from "../lib/mhl/info.ts";
 import { LEGACY_HASH_TYPES } from "../lib/mhl/legacy.ts";
 import { createLegacyFile, isLegacyMhlFile, verifyLegacyFile } from "../lib/mhl/legacy_commands.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
@@ -46,6 +46,8 @@ const command = defineCommand({
     author_role: { type: "string", description: "<author> role" },
     location: { type: "string", description: "<location> of <creatorinfo>" },
     comment: { type: "string", description: "<comment> of <creatorinfo>" },
+    links: { type: "string", description: "create, verify, diff: symbolic links: follow (default; a link to a file inside ROOT counts as that file) or skip; a link that leaves ROOT is never followed", valueHint: "follow|skip" },
+    special: { type: "string", description: "create, verify, diff: FIFOs, sockets, devices: fail (default; each named, exit non-zero) or skip", valueHint: "fail|skip" },
     verbose: { type: "boolean", description: "-v: print every file and folder, as ascmhl -v" },
     jobs: { type: "string", description: "-j: files hashed in parallel (default 1)", valueHint: "N" },
     json: { type: "boolean", description: "one JSON object per event on stdout" },
@@ -72,6 +74,13 @@ Legacy MHL v1.0/v1.1 (<hashlist version="1.x">):
                     time) for software that reads only v1.1; xxh64 is written
                     as <xxhash64be>; c4, xxh3, xxh128 are refused
 
+Information and -v lines go to stdout, errors to stderr, as ascmhl prints them
+(with --json, stdout holds only the events). Names are shown escaped.
+A link that leaves ROOT is never followed; names that are not UTF-8 cannot be
+recorded in ASC MHL and are refused by name (exit 2 after the generation is
+written). Names are compared exactly, in NFC only for a recorded name missing
+from the disk.
+
 Generation files are named NNNN_<root>_<YYYY-MM-DD>_<HHMMSS>Z.mhl and listed with
 their C4 in ascmhl/ascmhl_chain.xml. Default ignore patterns: .DS_Store, ascmhl,
 ascmhl/ (a history keeps the patterns of its latest generation).
@@ -80,7 +89,7 @@ write reproducible generations.
 
 ${EXIT_CODE_HELP}`;
 
-const STRING_OPTIONS = new Set(["hash_format", "single_file", "ignore", "ignore_spec", "packing_list", "author_name", "author_email", "author_phone", "author_role", "location", "comment", "jobs"]);
+const STRING_OPTIONS = new Set(["links", "special", "hash_format", "single_file", "ignore", "ignore_spec", "packing_list", "author_name", "author_email", "author_phone", "author_role", "location", "comment", "jobs"]);
 const SHORT: Record<string, string> = {
   "-h": "hash_format", "-n": "no_directory_hashes", "-dr": "detect_renaming", "-sf": "single_file",
   "-i": "ignore", "-ii": "ignore_spec", "-dh": "directory_hash", "-co": "calculate_only", "-ro": "root_only",
@@ -126,11 +135,23 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
     location: args.location as string | undefined,
     comment: args.comment as string | undefined,
   };
+  const links = args.links === undefined ? "follow" : String(args.links);
+  if (links !== "follow" && links !== "skip") throw usageError(`--links: '${links}' is not one of follow, skip`);
+  const special = args.special === undefined ? "fail" : String(args.special);
+  if (special !== "fail" && special !== "skip") throw usageError(`--special: '${special}' is not one of fail, skip`);
+  const singleFiles = allValues(raw, "single_file");
+  // `info -sf FILE` without ROOT: the history above the file, as the reference finds it.
+  if (commandName === "info" && positional.length === 0 && singleFiles.length > 0) {
+    for (const file of singleFiles) if (!existsSync(file)) throw new CliError("No such file or directory", { path: file });
+    positional.push(historyRootAbove(singleFiles[0]!));
+  }
   const want = commandName === "flatten" ? 2 : 1;
   if (positional.length !== want) throw usageError(`${commandName} needs ${want === 2 ? "ROOT and DEST" : "ROOT"}; see '${TOOL} --help'`);
   const given = positional[0]!;
   if (!existsSync(given)) throw new CliError("No such file or directory", { path: given });
   const root = resolve(given);
+  // A ROOT that is a file (and not a legacy MHL) has no history, as the reference says (30).
+  const isFolder = statSync(root).isDirectory();
   if (ignoreFile !== undefined && !existsSync(ignoreFile)) throw new CliError("No such file or directory", { path: ignoreFile });
 
   try {
@@ -150,8 +171,8 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
           formats: formats.length > 0 ? formats : [DEFAULT_HASH_FORMAT],
           noDirectoryHashes: Boolean(args.no_directory_hashes),
           detectRenaming: Boolean(args.detect_renaming),
-          singleFiles: allValues(raw, "single_file"),
-          ignore, ignoreFile, jobs, progress,
+          singleFiles,
+          ignore, ignoreFile, jobs, progress, links, special,
         }, log);
         break;
       }
@@ -163,7 +184,7 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
           await verifyLegacyFile(given, { jobs, progress }, log);
           break;
         }
-        if (!statSync(root).isDirectory()) throw new CliError("Not a directory", { path: given });
+        if (!isFolder) throw mhlError(MhlExit.NoHistory, root);
         if (args.directory_hash) {
           const format = args.hash_format === undefined ? undefined : parseHashFormat(String(args.hash_format));
           await verifyDirectoryHashes(root, { format, ignore, ignoreFile, calculateOnly: Boolean(args.calculate_only), rootOnly: Boolean(args.root_only), jobs, progress }, log);
@@ -172,14 +193,16 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
         const singleFile = args.single_file === undefined ? undefined : String(args.single_file);
         const packingList = args.packing_list === undefined ? undefined : String(args.packing_list);
         if (packingList !== undefined && !existsSync(packingList)) throw new CliError("No such file or directory", { path: packingList });
-        await verifyFolder(root, { singleFile, packingList, ignore, ignoreFile, jobs, progress }, log);
+        await verifyFolder(root, { singleFile, packingList, ignore, ignoreFile, jobs, progress, links, special }, log);
         break;
       }
       case "diff":
-        await verifyFolder(root, { ignore, ignoreFile, namesOnly: true }, log);
+        if (!isFolder) throw mhlError(MhlExit.NoHistory, root);
+        await verifyFolder(root, { ignore, ignoreFile, namesOnly: true, links, special }, log);
         break;
       case "info":
-        await showInfo(root, allValues(raw, "single_file"), log);
+        if (!isFolder) throw mhlError(MhlExit.NoHistory, root);
+        await showInfo(root, singleFiles, log);
         break;
       case "flatten":
         await flattenHistory(root, resolve(positional[1]!), { ...creator, ignore, ignoreFile }, log);

@@ -2,6 +2,7 @@
  * Ignore lists for tree walks: names that cameras and operating systems leave on cards and
  * drives and that nobody wants in a manifest or a copy.
  */
+import { Wildmatch } from "./wildmatch.ts";
 
 /** Ignored unless the user says otherwise: macOS and Windows housekeeping files. */
 export const DEFAULT_IGNORES: readonly string[] = [
@@ -15,50 +16,29 @@ export const DEFAULT_IGNORES: readonly string[] = [
   "desktop.ini",
 ];
 
-function globToRegExp(glob: string): RegExp {
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i]!;
-    if (ch === "*") {
-      if (glob[i + 1] === "*") {
-        source += ".*";
-        i++;
-      } else {
-        source += "[^/]*";
-      }
-    } else if (ch === "?") {
-      source += "[^/]";
-    } else {
-      source += ch.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-    }
-  }
-  return new RegExp(`^${source}$`, "u");
-}
-
 /**
- * A set of shell-style patterns (`*`, `?`, `**`). A pattern without `/` matches an entry's
- * name at any depth; a pattern with `/` matches the path relative to the walk's root.
+ * A set of shell-style patterns (`*`, `?`, `**`, `[a-z]`, `\` escapes; lib/io/wildmatch.ts),
+ * matched in linear time. A pattern without `/` matches an entry's name at any depth; a pattern
+ * with `/` matches the path relative to the walk's root; a trailing `/` is dropped.
  * @example
  * new IgnoreList(["._*", "CACHE/*.tmp"]).matches("A001/._clip.mov"); // true
  */
 export class IgnoreList {
   readonly patterns: readonly string[];
-  #byName: RegExp[] = [];
-  #byPath: RegExp[] = [];
+  #compiled: Wildmatch[] = [];
 
   constructor(patterns: readonly string[]) {
     this.patterns = patterns;
     for (const pattern of patterns) {
       const trimmed = pattern.replace(/\/+$/, "");
       if (trimmed === "") continue;
-      if (trimmed.includes("/")) this.#byPath.push(globToRegExp(trimmed.replace(/^\/+/, "")));
-      else this.#byName.push(globToRegExp(trimmed));
+      const anchored = trimmed.includes("/");
+      this.#compiled.push(Wildmatch.compile(anchored ? trimmed.replace(/^\/+/, "") : trimmed, { anchored }));
     }
   }
 
   /** True when the entry at this relative path (`/`-separated) is ignored. */
   matches(relativePath: string): boolean {
-    const name = relativePath.slice(relativePath.lastIndexOf("/") + 1);
-    return this.#byName.some((re) => re.test(name)) || this.#byPath.some((re) => re.test(relativePath));
+    return this.#compiled.some((m) => m.matches(relativePath));
   }
 }

@@ -22,6 +22,7 @@ type Libc = {
   syncfs?: (fd: number) => number;
   sync_file_range?: (fd: number, offset: bigint, nbytes: bigint, flags: number) => number;
   fallocate?: (fd: number, mode: number, offset: bigint, length: bigint) => number;
+  lseek?: (fd: number, offset: bigint, whence: number) => bigint;
   setxattr?: (path: unknown, name: unknown, value: unknown, size: bigint, flags: number) => number;
   getxattr?: (path: unknown, name: unknown, value: unknown, size: bigint) => number | bigint;
   errno?: () => number;
@@ -56,6 +57,7 @@ function load(): Libc {
         syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
         sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
         fallocate: { args: [FFIType.i32, FFIType.i32, FFIType.i64, FFIType.i64], returns: FFIType.i32 },
+        lseek: { args: [FFIType.i32, FFIType.i64, FFIType.i32], returns: FFIType.i64 },
         setxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
         getxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         __errno_location: { args: [], returns: FFIType.ptr },
@@ -98,6 +100,7 @@ function load(): Libc {
         syncfs: (fd) => lib.symbols.syncfs(fd),
         sync_file_range: (fd, offset, nbytes, flags) => lib.symbols.sync_file_range(fd, offset, nbytes, flags),
         fallocate: (fd, mode, offset, length) => lib.symbols.fallocate(fd, mode, offset, length),
+        lseek: (fd, offset, whence) => lib.symbols.lseek(fd, offset, whence) as bigint,
         setxattr: (a, b, c, d, e) => lib.symbols.setxattr(a as never, b as never, c as never, d, e),
         getxattr: (a, b, c, d) => lib.symbols.getxattr(a as never, b as never, c as never, d),
         errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
@@ -263,4 +266,36 @@ export function atCalls(): (AtCalls & { errno: () => number; hold: (...buffers: 
   const c = load();
   if (!c.at || !c.errno) return undefined;
   return { ...c.at, errno: c.errno, hold: pointers };
+}
+
+/** lseek whences: the next byte of data, the next hole, at or after an offset (Linux, and macOS). */
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+
+/**
+ * Where a file holds data: [start, end) ranges in order, everything else a hole that reads as
+ * zeros (lseek SEEK_DATA/SEEK_HOLE). Where the system or file system cannot tell, the whole
+ * file is one range. Ranges may include unwritten (allocated, zero) blocks: they are data.
+ * @example
+ * dataRanges(fd, fstatSync(fd).size); // [[0, 65536], [16777216, 16842752]]
+ */
+export function dataRanges(fd: number, size: number): Array<[number, number]> {
+  const c = load();
+  if (!c.lseek || size === 0) return size === 0 ? [] : [[0, size]];
+  const ranges: Array<[number, number]> = [];
+  let at = 0;
+  while (at < size) {
+    const data = Number(c.lseek(fd, BigInt(at), SEEK_DATA));
+    if (data < 0) {
+      const errno = c.errno?.() ?? 0;
+      if (errno === 6 /* ENXIO: no data after this offset */) break;
+      return [[0, size]]; // EINVAL: the file system does not say
+    }
+    if (data >= size) break;
+    const hole = Number(c.lseek(fd, BigInt(data), SEEK_HOLE));
+    const end = hole < 0 ? size : Math.min(hole, size);
+    ranges.push([data, end]);
+    at = end;
+  }
+  return ranges;
 }

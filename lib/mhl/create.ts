@@ -4,22 +4,25 @@
  * recorded hashes (`verified` / `failed`), add new files as `original`, and are written even when
  * something failed — the generation documents the failure — before the run exits non-zero.
  */
-import { existsSync, statSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, relative, resolve } from "node:path";
+import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
+import { isUtf8Name, joinPath, showName } from "../core/names.ts";
+import { HeldFolder } from "../io/held_folder.ts";
+import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, now } from "./dates.ts";
 import { DirectoryHash } from "./directory_hash.ts";
-import { mhlError, MhlExit } from "./exit_codes.ts";
+import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, inXsdOrder, type HashFormat } from "./formats.ts";
 import { History, HISTORY_FOLDER } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
-import { baseName, parentPath, pathKey } from "./paths.ts";
+import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { GenerationSession, type CreatorOptions } from "./session.ts";
-import { postOrderFolders, type TreeEntry } from "./tree.ts";
+import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
 import { missingPaths, reportMissing } from "./verify.ts";
 
 /** Digests a caller already computed for a file (e.g. while copying it), and the file's state then. */
@@ -45,11 +48,20 @@ export interface CreateOptions extends CreatorOptions {
   /** Makes the progress sink, when progress is shown. */
   progress?: ProgressFactory;
   /**
-   * Digests the caller already has, by root-relative `/`-separated path (compared in NFC). A
-   * file is not read when its size and mtime (stat, now) equal the entry's exactly and every
-   * format it needs is present; otherwise it is hashed as usual.
+   * Digests the caller already has, by root-relative `/`-separated path (the exact name; one
+   * written in another Unicode normalization is found when the exact name is not on disk). A
+   * file is not read when its size and mtime (as the walk found them) equal the entry's exactly
+   * and every format it needs is present; otherwise it is hashed as usual.
    */
   knownDigests?: Map<string, KnownDigest>;
+  /**
+   * Links met in the walk (lib/io/walk.ts): `follow` takes a link to a file inside the tree as
+   * that file; `skip` leaves links out. A link that leaves the tree is never followed.
+   * @default "follow"
+   */
+  links?: "follow" | "skip";
+  /** FIFOs, sockets and devices: `fail` names each and fails the run, `skip` leaves them out. @default "fail" */
+  special?: SpecialPolicy;
 }
 
 /** Formats to compute for a path: recorded ones that were asked for (or the first recorded), then the new ones. */
@@ -62,85 +74,141 @@ function formatsFor(existing: HashFormat[], requested: HashFormat[]): HashFormat
 
 type Item =
   | { kind: "file"; entry: TreeEntry }
-  | { kind: "folder"; relativePath: string; path: string; children: TreeEntry[] };
+  | { kind: "folder"; folder: TreeFolder; children: TreeEntry[] };
+
+/** What `create` counts besides hashes: entries it could not record, by name. */
+interface Refusals {
+  count: number;
+  /** Folders (root-relative) whose directory hash cannot describe them: something in them is missing. */
+  incomplete: Set<string>;
+}
+
+/** Marks a folder and every folder above it as not fully described. */
+function markIncomplete(refusals: Refusals, folder: string): void {
+  for (let path = folder; ; path = parentPath(path)) {
+    if (refusals.incomplete.has(path)) return;
+    refusals.incomplete.add(path);
+    if (path === "") return;
+  }
+}
+
+/** The root-relative path of an absolute path the walk reported. */
+function relativeTo(root: string, path: string): string {
+  return path === root ? "" : path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path;
+}
 
 /**
  * Creates a new generation for `root`.
- * @throws {CliError} with the reference's exit code after writing, when files were missing (10)
- *   or failed verification (11).
+ * @throws {CliError} with the reference's exit code after writing, when files failed
+ *   verification (11) or were missing (10); 2 when entries could not be recorded (a name that is
+ *   not UTF-8, an unreadable folder, a link out of the tree, a FIFO: each named as found).
  */
 export async function createGeneration(root: string, options: CreateOptions, log: MhlLog): Promise<void> {
+  await withFilesBeneath(root, (held, files) => createIn(held, files, options, log));
+}
+
+async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOptions, log: MhlLog): Promise<void> {
+  const root = held.path;
   const date = now();
   const hashDate = isoDate(date);
-  const history = await History.load(root);
+  const singleFiles = options.singleFiles ?? [];
+  // A whole-folder run walks the tree anyway: nested histories are attached as the walk meets them.
+  const history = await History.load(root, "", { nested: singleFiles.length > 0 ? "find" : "later" });
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
   const session = new GenerationSession(history, ignore);
   const requested = inXsdOrder(options.formats);
-  log.verbose(`Creating new generation for folder at path: ${root} ...`);
+  log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 
   let failures = 0;
-  const sealFile = (relativePath: string, hexes: Map<HashFormat, string>, size: number, mtime: Date): void => {
-    const { history: owner, path } = history.historyFor(relativePath);
-    const existing = owner.existingFormats(path);
-    const original = owner.originalEntry(path);
+  /** Records one file's digests; `path` is its name on disk, `recorded` the name its history knows it by. */
+  const sealFile = (at: Located, relativePath: string, hexes: Map<HashFormat, string>, size: number, mtimeMs: number): void => {
+    const { history: owner, path, recorded } = at;
+    const shown = showName(relativePath);
+    const existing = owner.existingFormats(recorded);
+    const original = owner.originalEntry(owner.originalPathOf(recorded));
     const entries: HashEntry[] = [];
     let existingVerified = true;
     for (const format of existing) {
       const value = hexes.get(format);
       if (value === undefined) continue;
-      const recorded = owner.firstEntry(path, format)!;
-      if (recorded.value === value) {
+      const first = owner.firstEntry(recorded, format)!;
+      if (first.value === value) {
         entries.push({ format, value, action: "verified", hashDate });
-        log.verbose(`  verified                      ${relativePath}  ${format}: OK`);
+        log.verbose(`  verified                      ${shown}  ${format}: OK`);
         log.event({ event: "verified", path: relativePath, format, hash: value });
       } else {
         existingVerified = false;
         failures++;
         entries.push({ format, value, action: "failed", hashDate });
-        log.error(`ERROR: hash mismatch for        ${relativePath}  ${format} (old): ${recorded.value}, ${format} (new): ${value}`);
-        log.event({ event: "failed", path: relativePath, format, expected: recorded.value, hash: value });
+        log.error(`ERROR: hash mismatch for        ${shown}  ${format} (old): ${first.value}, ${format} (new): ${value}`);
+        log.event({ event: "failed", path: relativePath, format, expected: first.value, hash: value });
       }
     }
     for (const [format, value] of hexes) {
       if (existing.includes(format)) continue;
       if (!original) {
         entries.push({ format, value, action: "original", hashDate });
-        log.verbose(`  created original hash for     ${relativePath}  ${format}: ${value}`);
+        log.verbose(`  created original hash for     ${shown}  ${format}: ${value}`);
         log.event({ event: "original", path: relativePath, format, hash: value });
       } else if (existingVerified) {
         entries.push({ format, value, action: "verified", hashDate });
-        log.verbose(`  created new (verif.) hash for ${relativePath}  ${format}: ${value}`);
+        log.verbose(`  created new (verif.) hash for ${shown}  ${format}: ${value}`);
         log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDate(mtime) });
+    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDate(new Date(mtimeMs)) });
     for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
   };
 
-  const known = new Map([...(options.knownDigests ?? [])].map(([path, digest]) => [pathKey(path), digest]));
+  const known = new Map([...(options.knownDigests ?? [])].map(([path, digest]) => [exactKey(path), digest]));
+  const knownByNfc = new Map<string, string[]>();
+  for (const path of known.keys()) knownByNfc.set(pathKey(path), [...(knownByNfc.get(pathKey(path)) ?? []), path]);
+  /** The known digest of a file: by its exact name, else by the one name equal in NFC that is not on disk itself. */
+  const knownFor = (relativePath: string, onDisk: ReadonlySet<string>): KnownDigest | undefined => {
+    const exact = known.get(exactKey(relativePath));
+    if (exact) return exact;
+    const others = (knownByNfc.get(pathKey(relativePath)) ?? []).filter((p) => !onDisk.has(p));
+    return others.length === 1 ? known.get(others[0]!) : undefined;
+  };
   // Files whose known digests still describe them get no job (a job-less item does not hold up
-  // the workers, as work run in this thread would); their result waits here, by absolute path.
+  // the workers, as work run in this thread would); their result waits here, by relative path.
   const fromKnown = new Map<string, HashJobResult>();
   /** The hashing job for a file, or nothing when its known digests still describe it. */
-  const plan = (relativePath: string, path: string): Work => {
-    const { history: owner, path: inner } = history.historyFor(relativePath);
-    const formats = formatsFor(owner.existingFormats(inner), requested);
-    const digest = known.get(pathKey(relativePath));
-    if (digest && formats.every((f) => digest.hexes.has(f))) {
-      const stat = statSync(path);
-      if (stat.size === digest.size && stat.mtimeMs === digest.mtimeMs) {
-        fromKnown.set(path, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: stat.size });
-        return undefined;
-      }
+  const plan = (entry: TreeEntry, at: Located, onDisk: ReadonlySet<string>): Work => {
+    const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
+    const digest = knownFor(entry.relativePath, onDisk);
+    if (digest && formats.every((f) => digest.hexes.has(f)) && entry.size === digest.size && entry.mtimeMs === digest.mtimeMs) {
+      fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
+      return undefined;
     }
-    return { job: { path, algorithms: formats.map(algorithmOf), options: {} } };
+    return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
   };
-  const hexesOf = (hashed: HashJobResult | undefined, path: string): { hexes: Map<HashFormat, string>; size: number } => {
-    const result = hashed ?? fromKnown.get(path);
-    fromKnown.delete(path);
-    if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path });
+  const hexesOf = (hashed: HashJobResult | undefined, entry: TreeEntry): { hexes: Map<HashFormat, string>; size: number } => {
+    if (hashed) files.done(entry.relativePath);
+    const result = hashed ?? fromKnown.get(entry.relativePath);
+    fromKnown.delete(entry.relativePath);
+    if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
+  const refusals: Refusals = { count: 0, incomplete: new Set() };
+  const walkOptions = {
+    links: options.links ?? "follow",
+    special: options.special ?? "fail",
+    onSkipped: (path: string, message: string) => log.error(`${showName(path)}: ${message}`),
+  } as const;
+  const onProblem = (path: string, message: string) => {
+    refusals.count++;
+    log.error(`ERROR: ${showName(path)}: ${message}`);
+    markIncomplete(refusals, parentPath(relativeTo(root, path)));
+  };
+  /** A folder's entries that ASC MHL can hold; every name it cannot is refused by name. */
+  const recordable = (folder: TreeFolder): TreeEntry[] => folder.entries.filter((entry) => {
+    if (isUtf8Name(entry.name)) return true;
+    refusals.count++;
+    log.error(`ERROR: ${showName(entry.relativePath)}: name is not valid UTF-8, which ASC MHL cannot record; ${entry.isDirectory ? "this folder and everything in it are" : "this file is"} left out (rename it to record it)`);
+    markIncomplete(refusals, folder.relativePath);
+    return false;
+  });
 
   if (options.singleFiles && options.singleFiles.length > 0) {
     const entries: TreeEntry[] = [];
@@ -148,61 +216,88 @@ export async function createGeneration(root: string, options: CreateOptions, log
       const absolute = resolve(given);
       const rel = relative(root, absolute).split("\\").join("/");
       if (rel.startsWith("..") || isAbsolute(rel)) throw new CliError("is not inside the root folder", { path: given });
-      if (statSync(absolute).isDirectory()) {
-        for (const folder of postOrderFolders(absolute, ignore)) {
-          for (const e of folder.entries) if (!e.isDirectory) entries.push({ ...e, relativePath: relative(root, e.path).split("\\").join("/") });
+      const stat = held.stat(rel);
+      if (!stat) throw new CliError("No such file or directory", { path: given });
+      if (stat.kind === "folder") {
+        for (const folder of postOrderFolders(absolute, ignore, onProblem, walkOptions)) {
+          if (!isUtf8Name(folder.relativePath)) continue;
+          for (const e of recordable(folder)) if (!e.isDirectory) entries.push({ ...e, relativePath: joinRelative(rel, e.relativePath) });
         }
-      } else entries.push({ name: baseName(rel), relativePath: rel, path: absolute, isDirectory: false });
+      } else if (!isUtf8Name(rel)) {
+        refusals.count++;
+        log.error(`ERROR: ${showName(rel)}: name is not valid UTF-8, which ASC MHL cannot record; this file is left out (rename it to record it)`);
+      } else entries.push({ name: baseName(rel), relativePath: rel, path: absolute, isDirectory: false, size: stat.size, mtimeMs: stat.mtimeMs });
     }
-    await hashInOrder(entries, options.jobs ?? 1, (e) => plan(e.relativePath, e.path), (e, result) => {
-      const { hexes, size } = hexesOf(result, e.path);
-      sealFile(e.relativePath, hexes, size, statSync(e.path).mtime);
+    const onDisk = new Set(entries.map((e) => e.relativePath));
+    const claimed = new Set<string>();
+    await hashInOrder(entries, options.jobs ?? 1, (e) => plan(e, history.locate(e.relativePath, onDisk, claimed), onDisk), (e, result) => {
+      const { hexes, size } = hexesOf(result, e);
+      sealFile(history.locate(e.relativePath, onDisk, claimed), e.relativePath, hexes, size, e.mtimeMs);
     });
     await session.commit(date, options, log);
     if (failures > 0) throw mhlError(MhlExit.HashMismatch);
+    if (refusals.count > 0) throw notRecorded(refusals.count);
     return;
   }
 
   // Child histories the latest generation references, by their root relative to this one.
   const referencedChildren = (history.generations.at(-1)?.generation.references ?? [])
-    .map((ref) => parentPath(parentPath(pathKey(ref.path))))
-    .filter((child) => child !== "" && !existsSync(join(root, ...child.split("/"), HISTORY_FOLDER)));
-  const renames = history.renames();
-  const notFound = new Set([...history.recordedPaths()].map((p) => renames.get(p) ?? p));
-  const folders = postOrderFolders(root, ignore, (path, message) => log.error(`${path}: ${message}`));
+    .map((ref) => parentPath(parentPath(exactKey(ref.path))))
+    .filter((child) => child !== "" && kindAt(held, `${child}/${HISTORY_FOLDER}`) !== "folder");
+  const nested: string[] = [];
+  const folders = postOrderFolders(held, ignore, onProblem, { ...walkOptions, onHistory: (path) => nested.push(path) });
+  await history.attachNested(nested);
+  const notFound = history.expectedPaths();
+  const onDisk = new Set<string>();
   const items: Item[] = [];
   let totalBytes = 0;
   let totalFiles = 0;
   for (const folder of folders) {
-    for (const entry of folder.entries) {
-      notFound.delete(pathKey(entry.relativePath));
+    // A folder whose name is not UTF-8 was refused where its parent lists it.
+    if (!isUtf8Name(folder.relativePath)) continue;
+    const children = recordable(folder);
+    for (const entry of children) {
+      onDisk.add(entry.relativePath);
       if (!entry.isDirectory) {
         items.push({ kind: "file", entry });
         totalFiles++;
-        if (options.progress) totalBytes += statSync(entry.path).size;
+        totalBytes += entry.size;
       }
     }
-    items.push({ kind: "folder", relativePath: folder.relativePath, path: folder.path, children: folder.entries });
+    items.push({ kind: "folder", folder, children });
   }
+  const claimed = new Set<string>();
+  const located = new Map<string, Located>();
+  const locate = (relativePath: string): Located => {
+    let at = located.get(relativePath);
+    if (!at) {
+      at = history.locate(relativePath, onDisk, claimed);
+      located.set(relativePath, at);
+    }
+    return at;
+  };
+  for (const path of onDisk) notFound.delete(rootRelative(history, locate(path)));
   const progress = options.progress?.({ files: totalFiles, bytes: totalBytes }) ?? NO_PROGRESS;
 
   const fileHashes = new Map<string, Map<HashFormat, string>>();
   const folderHashes = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
-  const newFiles: string[] = [];
+  const renameCandidates: string[] = [];
   const newFolders: string[] = [];
-  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? plan(item.entry.relativePath, item.entry.path) : undefined), async (item, result) => {
+  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? plan(item.entry, locate(item.entry.relativePath), onDisk) : undefined), async (item, result) => {
     if (item.kind === "file") {
-      const { hexes, size } = hexesOf(result, item.entry.path);
+      const { hexes, size } = hexesOf(result, item.entry);
       progress.fileDone(size);
       progress.clear();
-      const { history: owner, path } = history.historyFor(item.entry.relativePath);
-      if (!owner.originalEntry(owner.originalPathOf(path))) newFiles.push(item.entry.relativePath);
-      sealFile(item.entry.relativePath, hexes, size, statSync(item.entry.path).mtime);
+      const at = locate(item.entry.relativePath);
+      located.delete(item.entry.relativePath);
+      if (isRenameCandidate(at)) renameCandidates.push(item.entry.relativePath);
+      sealFile(at, item.entry.relativePath, hexes, size, item.entry.mtimeMs);
       fileHashes.set(item.entry.relativePath, hexes);
       return;
     }
+    const folder = item.folder;
     const hashes = new Map<HashFormat, { content: string; structure: string }>();
-    if (!options.noDirectoryHashes) {
+    if (!options.noDirectoryHashes && !refusals.incomplete.has(folder.relativePath)) {
       for (const format of requested) {
         const dir = new DirectoryHash(format);
         for (const child of item.children) {
@@ -213,23 +308,31 @@ export async function createGeneration(root: string, options: CreateOptions, log
         }
         hashes.set(format, await dir.finish());
       }
-      for (const child of item.children) {
-        if (child.isDirectory) folderHashes.delete(child.relativePath);
-        else fileHashes.delete(child.relativePath);
-      }
     }
-    folderHashes.set(item.relativePath, hashes);
-    if (item.relativePath !== "" && !history.historyFor(item.relativePath).history.latestMedia(history.historyFor(item.relativePath).path) && !recordedAsChildRoot(history, item.relativePath)) newFolders.push(item.relativePath);
+    for (const child of item.children) {
+      if (child.isDirectory) folderHashes.delete(child.relativePath);
+      else fileHashes.delete(child.relativePath);
+    }
+    folderHashes.set(folder.relativePath, hashes);
+    const shown = showName(folder.relativePath);
+    if (folder.relativePath !== "") {
+      const at = locate(folder.relativePath);
+      located.delete(folder.relativePath);
+      if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
+      // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
+      const parent = at.history.parent;
+      if (at.path === "." && parent && !parent.latestMedia(parent.relativeFromHere(at.history))) newFolders.push(folder.relativePath);
+    }
     const entries: HashEntry[] = [...hashes].map(([format, h]) => ({ format, value: h.content, structure: h.structure, hashDate }));
     for (const [format, h] of hashes) {
-      log.verbose(item.relativePath === ""
+      log.verbose(folder.relativePath === ""
         ? `  calculated root hash  ${format}: ${h.content} (content), ${h.structure} (structure)`
-        : `  calculated directory hash for ${item.relativePath}  ${format}: ${h.content} (content), ${h.structure} (structure)`);
-      log.event({ event: "directory", path: item.relativePath === "" ? "." : item.relativePath, format, content: h.content, structure: h.structure });
+        : `  calculated directory hash for ${shown}  ${format}: ${h.content} (content), ${h.structure} (structure)`);
+      log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format, content: h.content, structure: h.structure });
     }
-    if (hashes.size === 0 && item.relativePath !== "") log.verbose(`  added directory entry for     ${item.relativePath}`);
-    const lastModified = isoDate(statSync(item.path).mtime);
-    const { history: owner, path } = history.historyFor(item.relativePath);
+    if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
+    const lastModified = isoDate(new Date(folder.mtimeMs));
+    const { history: owner, path } = history.historyFor(folder.relativePath);
     if (path === ".") {
       session.setRootHash(owner, entries);
       // The root of a nested history is also a folder of its parent history.
@@ -242,13 +345,13 @@ export async function createGeneration(root: string, options: CreateOptions, log
 
   let lostHistories = referencedChildren;
   if (options.detectRenaming) {
-    const renamedFolders = detectRenames(history, session, notFound, newFiles, newFolders, log);
+    const renamedFolders = await detectRenames(history, session, notFound, renameCandidates, newFolders, files, log);
     // A child history that moved with its renamed folder is not lost; one whose folder was
     // renamed and lost its ascmhl/ is reported under its new name, as the reference does.
     lostHistories = lostHistories.flatMap((child) => {
       const to = renamedFolders.get(child);
       if (to === undefined) return [child];
-      return existsSync(join(root, ...to.split("/"), HISTORY_FOLDER)) ? [] : [to];
+      return kindAt(held, `${to}/${HISTORY_FOLDER}`) === "folder" ? [] : [to];
     });
   }
   await session.commit(date, options, log);
@@ -264,7 +367,41 @@ export async function createGeneration(root: string, options: CreateOptions, log
   }
   // Like the reference: the generation is written, then a referenced child history whose
   // ascmhl/ folder is gone fails the run (30), after missing files and mismatches.
-  if (lostHistories.length > 0) throw mhlError(MhlExit.NoHistory, lostHistories.map((child) => join(root, ...child.split("/"))).join(", "));
+  if (lostHistories.length > 0) throw mhlError(MhlExit.NoHistory, lostHistories.map((child) => joinPath(root, child)).join(", "));
+  if (refusals.count > 0) throw notRecorded(refusals.count);
+}
+
+/** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */
+function kindAt(held: HeldFolder, relativePath: string): string | undefined {
+  try {
+    return held.stat(relativePath)?.kind;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a name on disk stands in the histories: its history, its path there, its recorded path. */
+type Located = { history: History; path: string; recorded: string };
+
+/** The recorded path of a located entry, relative to the outermost root. */
+function rootRelative(history: History, at: Located): string {
+  return at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded);
+}
+
+/**
+ * A file found under a name its history's latest generation does not hold: new, or back under
+ * an earlier name. Only such files can be the new name of a file not found (`-dr`).
+ */
+function isRenameCandidate(at: Located): boolean {
+  const latest = at.history.generations.at(-1);
+  if (!latest) return false;
+  const media = latest.byPath.get(at.recorded);
+  return !media || exactKey(media.path) !== at.recorded;
+}
+
+/** The error for entries `create` could not record (each was named as it was found). */
+function notRecorded(count: number): CliError {
+  return entriesError(count, "recorded", "the generation documents the rest");
 }
 
 /** True when a folder is the root of a nested history the outer history references (it has no entry of its own). */
@@ -274,15 +411,18 @@ function recordedAsChildRoot(history: History, relativePath: string): boolean {
 
 /**
  * Pairs files not found any more with new files of the same hash, records the old name as
- * `previousPath` of the new entry and drops it from the missing ones (`-dr`). Folders are paired
- * the same way by their content hash (as the reference does), the previous path recorded on the
- * new folder's entry.
+ * `previousPath` of the new entry and drops it from the missing ones (`-dr`). A new file that
+ * has no hash in the old file's format (the history in xxh64, this run in xxh128) is hashed in
+ * that format too, as the reference does. Folders are paired the same way by their content
+ * hash, the previous path recorded on the new folder's entry.
  * @returns renamed folders, old path → new path (relative to the root).
  */
-function detectRenames(history: History, session: GenerationSession, notFound: Set<string>, newFiles: string[], newFolders: string[], log: MhlLog): Map<string, string> {
+async function detectRenames(history: History, session: GenerationSession, notFound: Set<string>, newFiles: string[], newFolders: string[], files: FilesBeneath, log: MhlLog): Promise<Map<string, string>> {
   const renamedFolders = new Map<string, string>();
   for (const newPath of newFolders) {
-    const { history: owner, path } = history.historyFor(newPath);
+    let { history: owner, path } = history.historyFor(newPath);
+    // A nested history's root is recorded (and renamed) in its parent history.
+    if (path === "." && owner.parent) ({ history: owner, path } = { history: owner.parent, path: owner.parent.relativeFromHere(owner) });
     const media = session.find(owner, path);
     if (!media || media.entries.length === 0) continue;
     for (const oldPath of notFound) {
@@ -291,7 +431,7 @@ function detectRenames(history: History, session: GenerationSession, notFound: S
       const oldEntry = owner.firstEntry(old.path);
       const current = oldEntry && media.entries.find((e) => e.format === oldEntry.format);
       if (!current || current.value !== oldEntry!.value) continue;
-      if (baseName(newPath) !== baseName(oldPath)) log.info(`a renamed folder was detected: from ${old.path} to ${path}`);
+      if (baseName(newPath) !== baseName(oldPath)) log.info(`a renamed folder was detected: from ${showName(old.path)} to ${showName(path)}`);
       media.previousPath = old.path;
       log.event({ event: "renamed", from: oldPath, to: newPath });
       notFound.delete(oldPath);
@@ -308,9 +448,10 @@ function detectRenames(history: History, session: GenerationSession, notFound: S
       if (old.history !== owner) continue;
       const oldEntry = owner.firstEntry(old.path);
       if (!oldEntry || owner.latestMedia(old.path)?.isDirectory) continue;
-      const current = media.entries.find((e) => e.format === oldEntry.format);
-      if (!current || current.value !== oldEntry.value) continue;
-      if (baseName(newPath) !== baseName(oldPath)) log.info(`a renamed file was detected: from ${old.path} to ${newPath}`);
+      let value = media.entries.find((e) => e.format === oldEntry.format)?.value;
+      if (value === undefined) value = await hashOnce(files, newPath, oldEntry.format);
+      if (value !== oldEntry.value) continue;
+      if (baseName(newPath) !== baseName(oldPath)) log.info(`a renamed file was detected: from ${showName(old.path)} to ${showName(newPath)}`);
       media.previousPath = old.path;
       log.event({ event: "renamed", from: oldPath, to: newPath });
       notFound.delete(oldPath);
@@ -326,3 +467,13 @@ function detectRenames(history: History, session: GenerationSession, notFound: S
   return renamedFolders;
 }
 
+/** One file's digest in one more format (read beneath the root); undefined when it cannot be read. */
+async function hashOnce(files: FilesBeneath, relativePath: string, format: HashFormat): Promise<string | undefined> {
+  const work = files.work(relativePath, relativePath, [algorithmOf(format)]);
+  try {
+    if (!work || !("job" in work) || work.job.fd === undefined) return undefined;
+    return (await hashFd(work.job.fd, [algorithmOf(format)])).hexes.get(algorithmOf(format));
+  } finally {
+    files.done(relativePath);
+  }
+}

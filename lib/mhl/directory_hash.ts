@@ -6,10 +6,10 @@
  *   its content digest and a folder its structure digest.
  * Ignored entries are not children. An empty folder hashes nothing.
  */
+import { nameBytes } from "../core/names.ts";
 import { createHasher } from "../hash/registry.ts";
 import { algorithmOf, digestBytes, type HashFormat } from "./formats.ts";
 
-const encoder = new TextEncoder();
 
 /** The printed hash of some bytes in a format. */
 export async function hashBytes(format: HashFormat, ...parts: Uint8Array[]): Promise<string> {
@@ -24,33 +24,45 @@ export async function hashOfHashList(format: HashFormat, printed: readonly strin
   return hashBytes(format, ...sorted.map((p) => digestBytes(format, p)));
 }
 
-/** Collects a folder's children and yields its content and structure hashes in one format. */
+/**
+ * Collects a folder's children and yields its content and structure hashes in one format. Each
+ * child keeps only its digests (a folder of 200,000 files holds 200,000 small digests, not
+ * 200,000 hashers at work); the structure hash of a child is computed when it is added.
+ */
 export class DirectoryHash {
   readonly format: HashFormat;
   #content: string[] = [];
-  #structure: Promise<string>[] = [];
+  /** Per child: its name's bytes and the digest its structure hash covers. */
+  #children: Array<[Uint8Array, Uint8Array]> = [];
 
   constructor(format: HashFormat) {
     this.format = format;
   }
 
+  #addStructure(name: string, digest: Uint8Array): void {
+    this.#children.push([nameBytes(name), digest]);
+  }
+
   /** A file child: its name (as on disk) and its printed hash. */
   addFile(name: string, hash: string): void {
     this.#content.push(hash);
-    this.#structure.push(hashBytes(this.format, encoder.encode(name), digestBytes(this.format, hash)));
+    this.#addStructure(name, digestBytes(this.format, hash));
   }
 
   /** A folder child: its name and its content and structure hashes. */
   addDirectory(name: string, content: string, structure: string): void {
     this.#content.push(content);
-    this.#structure.push(hashBytes(this.format, encoder.encode(name), digestBytes(this.format, structure)));
+    this.#addStructure(name, digestBytes(this.format, structure));
   }
 
   /** The folder's content and structure hashes. */
   async finish(): Promise<{ content: string; structure: string }> {
+    // One child at a time: never more than one hasher at work.
+    const structure: string[] = [];
+    for (const [name, digest] of this.#children) structure.push(await hashBytes(this.format, name, digest));
     return {
       content: await hashOfHashList(this.format, this.#content),
-      structure: await hashOfHashList(this.format, await Promise.all(this.#structure)),
+      structure: await hashOfHashList(this.format, structure),
     };
   }
 }

@@ -4,19 +4,20 @@
  * nested histories). A format fails when any folder mismatches; the run fails (12) when every
  * format compared failed.
  */
-import { statSync } from "node:fs";
 import { CliError } from "../core/errors.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashInOrder } from "../hash/pool.ts";
 import { DirectoryHash } from "./directory_hash.ts";
-import { mhlError, MhlExit } from "./exit_codes.ts";
+import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, type HashFormat } from "./formats.ts";
 import { History } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
-import { pathKey } from "./paths.ts";
-import { postOrderFolders, type TreeEntry, type TreeFolder } from "./tree.ts";
+import { exactKey } from "./paths.ts";
+import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
+import { showName } from "../core/names.ts";
 
 /** Options of {@link verifyDirectoryHashes}. */
 export interface DirectoryVerifyOptions {
@@ -44,8 +45,8 @@ function recorded(history: History, path: string): Array<{ entry: HashEntry; gen
   for (const g of history.generations) {
     if (path === ".") for (const entry of g.generation.processInfo.rootHash) out.push({ entry, generation: g.number });
     else {
-      const media = g.byPath.get(pathKey(path));
-      if (media?.isDirectory && pathKey(media.path) === pathKey(path)) for (const entry of media.entries) out.push({ entry, generation: g.number });
+      const media = g.byPath.get(exactKey(path));
+      if (media?.isDirectory && exactKey(media.path) === exactKey(path)) for (const entry of media.entries) out.push({ entry, generation: g.number });
     }
   }
   return out;
@@ -56,7 +57,12 @@ function recorded(history: History, path: string): Array<{ entry: HashEntry; gen
  * @throws {CliError} 12 when every compared format had a mismatch.
  */
 export async function verifyDirectoryHashes(root: string, options: DirectoryVerifyOptions, log: MhlLog): Promise<void> {
-  log.verbose(`check folder at path: ${root}`);
+  await withFilesBeneath(root, (held, opened) => verifyIn(held, opened, options, log));
+}
+
+async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: DirectoryVerifyOptions, log: MhlLog): Promise<void> {
+  const root = held.path;
+  log.verbose(`check folder at path: ${showName(root)}`);
   const history = await History.load(root);
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
   const formats: HashFormat[] = [];
@@ -70,15 +76,20 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
   // Every file is hashed on the pool (`--jobs`); results come back in walk order, so each folder
   // is finished after its files, exactly as in a serial walk.
   type Item = { kind: "file"; entry: TreeEntry } | { kind: "folder"; folder: TreeFolder };
-  const items: Item[] = postOrderFolders(root, ignore).flatMap((folder): Item[] => [
+  let problems = 0;
+  const items: Item[] = postOrderFolders(held, ignore, (path, message) => {
+    problems++;
+    log.error(`ERROR: ${showName(path)}: ${message}`);
+  }).flatMap((folder): Item[] => [
     ...folder.entries.filter((e) => !e.isDirectory).map((entry): Item => ({ kind: "file", entry })),
     { kind: "folder", folder },
   ]);
   const fileHashes = new Map<string, Map<string, string>>();
   const files = items.flatMap((i) => (i.kind === "file" ? [i.entry] : []));
-  const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, e) => sum + statSync(e.path).size, 0) }) ?? NO_PROGRESS;
-  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? { job: { path: item.entry.path, algorithms: formats.map(algorithmOf), options: {} } } : undefined), async (item, result) => {
+  const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, e) => sum + e.size, 0) }) ?? NO_PROGRESS;
+  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? opened.work(item.entry.relativePath, item.entry.path, formats.map(algorithmOf)) : undefined), async (item, result) => {
     if (item.kind === "file") {
+      if (result) opened.done(item.entry.relativePath);
       if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });
       fileHashes.set(item.entry.relativePath, new Map(result.hexes));
       progress.fileDone(result.size);
@@ -101,9 +112,9 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
     const hashes = new Map<HashFormat, { content: string; structure: string }>();
     for (const [f, dir] of contexts) hashes.set(f, await dir.finish());
     computed.set(folder.relativePath, hashes);
-    const label = folder.relativePath === "" ? "." : folder.relativePath;
+    const label = folder.relativePath === "" ? "." : showName(folder.relativePath);
     for (const [f, h] of hashes) {
-      log.event({ event: "directory", path: label, format: f, content: h.content, structure: h.structure });
+      log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format: f, content: h.content, structure: h.structure });
       if (options.calculateOnly && (!options.rootOnly || label === ".")) {
         log.info(label === "." ? `  calculated root hash  ${f}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${label}  ${f}: ${h.content} (content), ${h.structure} (structure)`);
       }
@@ -123,9 +134,10 @@ export async function verifyDirectoryHashes(root: string, options: DirectoryVeri
       failedFormats.add(entry.format);
       if (h.content !== entry.value) log.error(`ERROR: content hash mismatch   for ${label} old ${entry.format}: ${entry.value}, new ${entry.format}: ${h.content} ${tag}`);
       if (h.structure !== entry.structure) log.error(`ERROR: structure hash mismatch for ${label} old ${entry.format}: ${entry.structure}, new ${entry.format}: ${h.structure} ${tag}`);
-      log.event({ event: "directory-mismatch", path: label, format: entry.format, generation });
+      log.event({ event: "directory-mismatch", path: folder.relativePath === "" ? "." : folder.relativePath, format: entry.format, generation });
     }
   });
   progress.finish();
   if (failedFormats.size > 0 && failedFormats.size === formats.length) throw mhlError(MhlExit.DirectoryHashMismatch);
+  if (problems > 0) throw entriesError(problems, "examined");
 }

@@ -38,16 +38,27 @@ export function mhlError(code: number, path?: string): CliError {
   return new CliError(message, { exitCode: code });
 }
 
+/**
+ * The error (2) for entries a run could not record or examine, each already named on its own
+ * line; `rest` says what the run still did.
+ */
+export function entriesError(count: number, what: "recorded" | "examined", rest?: string, path?: string): CliError {
+  return new CliError(`${count} entr${count === 1 ? "y" : "ies"} could not be ${what} (named above)${rest ? `; ${rest}` : ""}`, { exitCode: 2, path });
+}
+
 /** Help text listing every exit code. */
 export const EXIT_CODE_HELP = `Exit codes (those of the reference ascmhl):
   0   success
-  2   usage error, unreadable or malformed input (the message names file and line)
+  2   usage error, unreadable or malformed input (the message names file and line);
+      entries that could not be recorded or examined, each named above: a name
+      that is not UTF-8, a link out of ROOT, a FIFO, an unreadable folder
   10  files referenced in the history are missing
   11  a file's hash does not match its original hash
-  12  a directory hash does not match (verify -dh)
+  12  a directory hash does not match (verify -dh; also when only the root's
+      differs, where the reference exits 0)
   20  the single file (-sf) was not found
   21  new files not referenced in the history were found
-  30  there is no ASC MHL history at the path
+  30  there is no ASC MHL history at the path (or the path is a file)
   31  a generation (.mhl) file was modified: its C4 differs from the chain's
   32  an ascmhl folder without ascmhl_chain.xml
   33  a generation listed in the chain is missing`;

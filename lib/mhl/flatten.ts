@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
+import { showName } from "../core/names.ts";
 import { writeChain } from "./chain.ts";
 import { fileNameStamp, localDay, now } from "./dates.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
@@ -13,7 +14,7 @@ import { c4OfFile, History, writeAtomically } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { Generation, MediaHash } from "./model.ts";
-import { joinRelative, pathKey } from "./paths.ts";
+import { exactKey, joinRelative } from "./paths.ts";
 import { creatorInfo, type CreatorOptions } from "./session.ts";
 
 /** Options of {@link flattenHistory}. */
@@ -27,13 +28,14 @@ export interface FlattenOptions extends CreatorOptions {
  * @throws {CliError} 30 when there is no history.
  */
 export async function flattenHistory(root: string, destination: string, options: FlattenOptions, log: MhlLog): Promise<string> {
-  log.verbose(`Flattening folder at path: ${root} ...`);
+  log.verbose(`Flattening folder at path: ${showName(root)} ...`);
   const history = await History.load(root);
   if (history.generations.length === 0) throw mhlError(MhlExit.NoHistory, root);
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
   const hashes: MediaHash[] = [];
   const byKey = new Map<string, MediaHash>();
-  for (const h of history.postOrder()) {
+  // The outermost history first (the reference flattens only it), then the nested ones.
+  for (const h of [history, ...[...history.postOrder()].filter((n) => n !== history)]) {
     const prefix = history.relativeFromHere(h);
     for (const g of h.generations) {
       for (const media of g.generation.hashes) {
@@ -41,10 +43,12 @@ export async function flattenHistory(root: string, destination: string, options:
         const path = joinRelative(prefix, media.path);
         for (const entry of media.entries) {
           if (entry.action === "failed") continue;
-          let flat = byKey.get(pathKey(path));
+          let flat = byKey.get(exactKey(path));
           if (!flat) {
-            flat = { path, isDirectory: false, size: media.size, lastModified: media.lastModified, entries: [] };
-            byKey.set(pathKey(path), flat);
+            // As the reference: no modification date (it does not read it back), the recorded
+            // action and hash date, entries in the order they were first recorded.
+            flat = { path, isDirectory: false, size: media.size, entries: [] };
+            byKey.set(exactKey(path), flat);
             hashes.push(flat);
           }
           if (!flat.entries.some((e) => e.format === entry.format)) flat.entries.push({ ...entry });
@@ -52,7 +56,6 @@ export async function flattenHistory(root: string, destination: string, options:
       }
     }
   }
-  hashes.sort((a, b) => (pathKey(a.path) < pathKey(b.path) ? -1 : pathKey(a.path) > pathKey(b.path) ? 1 : 0));
   const date = now();
   const generation: Generation = {
     creatorInfo: creatorInfo(date, options),
@@ -66,7 +69,7 @@ export async function flattenHistory(root: string, destination: string, options:
   const file = join(folder, fileName);
   writeAtomically(file, writeGeneration(generation));
   writeAtomically(join(folder, "ascmhl_collection.xml"), writeChain([{ sequenceNumber: 1, fileName, c4: await c4OfFile(file) }]));
-  log.verbose(`Created new packing list ${file}`);
+  log.verbose(`Created new packing list ${showName(file)}`);
   log.event({ event: "packinglist", path: file, files: hashes.length });
   return file;
 }

@@ -50,6 +50,25 @@ function directoryEntries(element: XmlElement, file: string): HashEntry[] {
   return content;
 }
 
+/** One `<hash>` or `<directoryhash>` element as an entry. */
+function mediaHash(element: XmlElement, file: string): MediaHash {
+  const pathElement = childElement(element, "path");
+  if (!pathElement) throw new XmlError(file, element.line, `<${element.name}> without <path>`);
+  const isDirectory = element.localName === "directoryhash";
+  const size = pathElement.attributes.get("size");
+  if (size !== undefined && !/^\d+$/.test(size)) throw new XmlError(file, pathElement.line, `invalid size '${size}'`);
+  const previous = childElement(element, "previousPath");
+  return {
+    path: checkedPath(pathElement, file),
+    isDirectory,
+    size: size === undefined ? undefined : Number(size),
+    lastModified: pathElement.attributes.get("lastmodificationdate"),
+    entries: isDirectory ? directoryEntries(element, file) : hashEntries(element, file),
+    previousPath: previous ? checkedPath(previous, file) : undefined,
+    line: element.line,
+  };
+}
+
 /**
  * Parses a generation file.
  * @param file the name used in error messages
@@ -58,7 +77,16 @@ function directoryEntries(element: XmlElement, file: string): HashEntry[] {
  * const generation = readGeneration(await Bun.file(path).text(), path);
  */
 export function readGeneration(text: string, file: string): Generation {
-  const root = parseXml(text, file);
+  // Each <hash> and <directoryhash> becomes an entry as soon as it is read: a generation of
+  // 200,000 files never exists as 800,000 XML elements at once.
+  const hashes: MediaHash[] = [];
+  const root = parseXml(text, file, {
+    consume: (element, parent) => {
+      if (parent.localName !== "hashes" || (element.localName !== "hash" && element.localName !== "directoryhash")) return false;
+      hashes.push(mediaHash(element, file));
+      return true;
+    },
+  });
   if (root.localName !== "hashlist") throw new XmlError(file, root.line, `expected <hashlist>, found <${root.name}>`);
   const version = root.attributes.get("version");
   if (version !== "2.0") throw new XmlError(file, root.line, `unsupported MHL version '${version ?? ""}' (expected 2.0)`);
@@ -74,24 +102,8 @@ export function readGeneration(text: string, file: string): Generation {
     role: a.attributes.get("role"),
   }));
   const roothash = childElement(process, "roothash");
-  const hashes: MediaHash[] = [];
-  for (const element of childElements(childElement(root, "hashes") ?? root).filter((e) => e.localName === "hash" || e.localName === "directoryhash")) {
-    const pathElement = childElement(element, "path");
-    if (!pathElement) throw new XmlError(file, element.line, `<${element.name}> without <path>`);
-    const isDirectory = element.localName === "directoryhash";
-    const size = pathElement.attributes.get("size");
-    if (size !== undefined && !/^\d+$/.test(size)) throw new XmlError(file, pathElement.line, `invalid size '${size}'`);
-    const previous = childElement(element, "previousPath");
-    hashes.push({
-      path: checkedPath(pathElement, file),
-      isDirectory,
-      size: size === undefined ? undefined : Number(size),
-      lastModified: pathElement.attributes.get("lastmodificationdate"),
-      entries: isDirectory ? directoryEntries(element, file) : hashEntries(element, file),
-      previousPath: previous ? checkedPath(previous, file) : undefined,
-      line: element.line,
-    });
-  }
+  // <hash> elements outside <hashes> (not in the XSD, read as before)
+  for (const element of childElements(root).filter((e) => e.localName === "hash" || e.localName === "directoryhash")) hashes.push(mediaHash(element, file));
   const references = childElements(childElement(root, "references") ?? root, "hashlistreference").map((r) => {
     const pathElement = childElement(r, "path");
     if (!pathElement) throw new XmlError(file, r.line, "<hashlistreference> without <path>");
@@ -141,7 +153,17 @@ function writeDirectoryHashes(w: XmlWriter, entries: readonly HashEntry[]): void
  * `<references>` only when there are any. Hash elements follow the XSD's order.
  */
 export function writeGeneration(generation: Generation): string {
-  const w = new XmlWriter();
+  const parts: string[] = [];
+  streamGeneration(generation, (text) => parts.push(text));
+  return parts.join("");
+}
+
+/**
+ * {@link writeGeneration} in pieces of about 64 KiB, for writing a large generation to a file
+ * without holding its text whole.
+ */
+export function streamGeneration(generation: Generation, sink: (text: string) => void): void {
+  const w = new XmlWriter(sink);
   w.open("hashlist", { version: "2.0", xmlns: MHL_NAMESPACE });
   const c = generation.creatorInfo;
   w.open("creatorinfo");
@@ -167,12 +189,14 @@ export function writeGeneration(generation: Generation): string {
     w.close();
   }
   w.close();
-  if (generation.hashes.length === 0) w.leaf("hashes", {});
-  else {
+  // Always an open and a close tag, as the reference writes it (an empty list too: same XML as
+  // `<hashes/>`, but other bytes, and a generation's C4 is its identity).
+  {
     w.open("hashes");
     for (const h of generation.hashes) {
       w.open(h.isDirectory ? "directoryhash" : "hash");
-      w.leaf("path", { size: h.isDirectory || h.size === undefined ? undefined : String(h.size), lastmodificationdate: h.lastModified }, h.path);
+      // The reference writes no size for an empty file (its test is the size's truth).
+      w.leaf("path", { size: h.isDirectory || !h.size ? undefined : String(h.size), lastmodificationdate: h.lastModified }, h.path);
       if (h.isDirectory) writeDirectoryHashes(w, h.entries);
       else {
         for (const format of HASH_FORMATS) {
@@ -196,5 +220,5 @@ export function writeGeneration(generation: Generation): string {
     w.close();
   }
   w.close();
-  return w.toString();
+  w.end();
 }

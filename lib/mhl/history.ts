@@ -3,17 +3,20 @@
  * nested histories of sub-folders that have their own `ascmhl/`. Loading checks the chain
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, mkdirSync } from "node:fs";
-import { writeFileAtomically } from "../io/atomic_file.ts";
+import { closeSync, existsSync, fsyncSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { compareUtf8, joinPath } from "../core/names.ts";
+import { HeldFolder } from "../io/held_folder.ts";
+import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
+import { hashFd } from "../hash/file.ts";
 import { basename, join } from "node:path";
 import { hashPath } from "../hash/file.ts";
 import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.ts";
 import { fileNameStamp } from "./dates.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import type { HashFormat } from "./formats.ts";
-import { readGeneration, writeGeneration } from "./generation.ts";
+import { readGeneration, streamGeneration } from "./generation.ts";
 import type { Generation, HashEntry, MediaHash } from "./model.ts";
-import { joinRelative, pathKey } from "./paths.ts";
+import { exactKey, joinRelative, pathKey } from "./paths.ts";
 
 /** Name of the history folder. */
 export const HISTORY_FOLDER = "ascmhl";
@@ -34,8 +37,8 @@ export interface LoadedGeneration {
 function indexGeneration(generation: Generation): Map<string, MediaHash> {
   const byPath = new Map<string, MediaHash>();
   for (const h of generation.hashes) {
-    if (h.previousPath !== undefined) byPath.set(pathKey(h.previousPath), h);
-    byPath.set(pathKey(h.path), h);
+    if (h.previousPath !== undefined) byPath.set(exactKey(h.previousPath), h);
+    byPath.set(exactKey(h.path), h);
   }
   return byPath;
 }
@@ -43,6 +46,17 @@ function indexGeneration(generation: Generation): Map<string, MediaHash> {
 /** The C4 ID of a file's bytes. */
 export async function c4OfFile(path: string): Promise<string> {
   return (await hashPath(path, ["c4"])).hexes.get("c4")!;
+}
+
+/** Options of {@link History.load}. */
+export interface LoadOptions {
+  /**
+   * `find`: look for nested histories below the root now (a listing of every folder);
+   * `later`: the caller walks the tree anyway and calls {@link History.attachNested} with what
+   * it met.
+   * @default "find"
+   */
+  nested?: "find" | "later";
 }
 
 /** One history folder and its nested histories. */
@@ -55,6 +69,8 @@ export class History {
   readonly chain: ChainLink[];
   readonly children: History[] = [];
   parent: History | undefined;
+  /** Recorded paths by their NFC form, built when a name is first looked up in NFC. */
+  #byNfc: Map<string, string[]> | undefined;
 
   private constructor(root: string, relativeRoot: string, generations: LoadedGeneration[], chain: ChainLink[]) {
     this.root = root;
@@ -80,7 +96,7 @@ export class History {
    * Loads the history at `root` (empty when there is no `ascmhl/` folder) and every nested one.
    * @throws {CliError} 32 without a chain file, 33 for a missing generation, 31 for a modified one.
    */
-  static async load(root: string, relativeRoot = ""): Promise<History> {
+  static async load(root: string, relativeRoot = "", options: LoadOptions = {}): Promise<History> {
     const folder = join(root, HISTORY_FOLDER);
     const chainFile = join(folder, CHAIN_FILE_NAME);
     let chain: ChainLink[] = [];
@@ -104,28 +120,82 @@ export class History {
       generations.sort((a, b) => a.number - b.number);
     }
     const history = new History(root, relativeRoot, generations, chain);
-    await history.#loadChildren(root, "");
+    if (options.nested !== "later") await history.#loadChildren(root);
     return history;
   }
 
-  async #loadChildren(dir: string, relative: string): Promise<void> {
-    let entries;
+  /**
+   * Attaches the nested histories at these folders (relative to this root), as a walk that met
+   * their `ascmhl/` folders reports them, each under the innermost one that holds it.
+   */
+  async attachNested(roots: Iterable<string>): Promise<void> {
+    for (const relative of [...new Set(roots)].filter((r) => r !== "").sort(compareUtf8)) {
+      let parent: History = this;
+      for (;;) {
+        const inner = parent.children.find((c) => relative.startsWith(`${this.relativeFromHere(c)}/`));
+        if (!inner) break;
+        parent = inner;
+      }
+      const child = await History.load(joinPath(this.root, relative), joinRelative(this.relativeRoot, relative), { nested: "later" });
+      child.parent = parent;
+      parent.children.push(child);
+    }
+  }
+
+  /**
+   * Finds the nested histories below this root: every folder (not entered through a link) that
+   * holds an `ascmhl/` folder, the nearest ones only (theirs find their own). Iterative: the
+   * depth of a tree costs no stack.
+   */
+  async #loadChildren(root: string): Promise<void> {
+    let held: HeldFolder;
     try {
-      entries = readdirSync(dir, { withFileTypes: true });
+      held = HeldFolder.open(root);
     } catch {
       return;
     }
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      if (!entry.isDirectory() || (relative === "" && entry.name === HISTORY_FOLDER)) continue;
-      const path = join(dir, entry.name);
-      const childRelative = joinRelative(relative, entry.name);
-      if (existsSync(join(path, HISTORY_FOLDER)) && statSync(join(path, HISTORY_FOLDER)).isDirectory()) {
-        const child = await History.load(path, joinRelative(this.relativeRoot, childRelative));
+    try {
+      const stack: string[] = [""];
+      const found: string[] = [];
+      while (stack.length > 0) {
+        const relative = stack.pop()!;
+        let entries;
+        try {
+          entries = held.list(relative);
+        } catch {
+          continue;
+        }
+        const folders: string[] = [];
+        for (const entry of entries) {
+          if (relative === "" && entry.name === HISTORY_FOLDER) continue;
+          let kind = entry.kind;
+          try {
+            kind ??= held.statEntry(relative, entry)?.kind;
+          } catch {
+            // cannot be examined: the walk names it
+          }
+          if (kind === "folder") folders.push(joinRelative(relative, entry.name));
+        }
+        for (let i = folders.length - 1; i >= 0; i--) {
+          const child = folders[i]!;
+          let kind;
+          try {
+            kind = held.stat(`${child}/${HISTORY_FOLDER}`)?.kind;
+          } catch {
+            // a folder that cannot be entered: the walk names it
+          }
+          if (kind === "folder") found.push(child);
+          else stack.push(child);
+        }
+      }
+      found.sort(compareUtf8);
+      for (const childRelative of found) {
+        const child = await History.load(joinPath(root, childRelative), joinRelative(this.relativeRoot, childRelative));
         child.parent = this;
         this.children.push(child);
-      } else {
-        await this.#loadChildren(path, childRelative);
       }
+    } finally {
+      held.close();
     }
   }
 
@@ -145,9 +215,9 @@ export class History {
    * to that history's root ("." for its root folder).
    */
   historyFor(relativePath: string): { history: History; path: string } {
-    const key = pathKey(relativePath);
+    const key = exactKey(relativePath);
     for (const child of this.children) {
-      const prefix = pathKey(this.relativeFromHere(child));
+      const prefix = exactKey(this.relativeFromHere(child));
       if (key === prefix) return { history: child, path: "." };
       if (key.startsWith(`${prefix}/`)) return child.historyFor(key.slice(prefix.length + 1));
     }
@@ -156,7 +226,7 @@ export class History {
 
   /** The first `original` entry for a path, searching generations in order. */
   originalEntry(path: string): HashEntry | undefined {
-    const key = pathKey(path);
+    const key = exactKey(path);
     for (const g of this.generations) {
       const entry = g.byPath.get(key)?.entries.find((e) => e.action === "original");
       if (entry) return entry;
@@ -166,7 +236,7 @@ export class History {
 
   /** The first entry for a path (in a format, if given). */
   firstEntry(path: string, format?: HashFormat): HashEntry | undefined {
-    const key = pathKey(path);
+    const key = exactKey(path);
     for (const g of this.generations) {
       const media = g.byPath.get(key);
       if (!media) continue;
@@ -178,7 +248,7 @@ export class History {
 
   /** Every format recorded for a path, in order of first appearance. */
   existingFormats(path: string): HashFormat[] {
-    const key = pathKey(path);
+    const key = exactKey(path);
     const formats: HashFormat[] = [];
     for (const g of this.generations) {
       for (const e of g.byPath.get(key)?.entries ?? []) if (!formats.includes(e.format)) formats.push(e.format);
@@ -188,46 +258,90 @@ export class History {
 
   /** The entry recorded for a path in any generation (the latest), or undefined. */
   latestMedia(path: string): MediaHash | undefined {
-    const key = pathKey(path);
+    const key = exactKey(path);
     for (let i = this.generations.length - 1; i >= 0; i--) {
       const media = this.generations[i]!.byPath.get(key);
-      if (media && pathKey(media.path) === key) return media;
+      if (media && exactKey(media.path) === key) return media;
     }
     return undefined;
   }
 
   /** The name under which a path was first recorded (following `previousPath`), within this history. */
   originalPathOf(path: string): string {
-    const key = pathKey(path);
+    const key = exactKey(path);
     for (const g of this.generations) {
       const media = g.byPath.get(key);
-      if (media && pathKey(media.path) === key) return media.previousPath ?? path;
+      if (media && exactKey(media.path) === key) return media.previousPath ?? path;
     }
     return path;
   }
 
-  /** Every recorded path (files and folders), relative to this root, nested histories included. */
-  recordedPaths(): Set<string> {
+  /**
+   * The paths the folder should hold now (files and folders, relative to this root, nested
+   * histories included): every recorded path under its latest name, generation by generation
+   * (a `previousPath` retires the old name, so renaming back to an earlier name works too).
+   */
+  expectedPaths(): Set<string> {
     const paths = new Set<string>();
-    for (const g of this.generations) for (const h of g.generation.hashes) paths.add(pathKey(h.path));
+    for (const g of this.generations) {
+      for (const h of g.generation.hashes) {
+        if (h.previousPath !== undefined) paths.delete(exactKey(h.previousPath));
+      }
+      for (const h of g.generation.hashes) paths.add(exactKey(h.path));
+    }
     for (const child of this.children) {
       const prefix = this.relativeFromHere(child);
-      for (const p of child.recordedPaths()) paths.add(pathKey(joinRelative(prefix, p)));
+      for (const p of child.expectedPaths()) paths.add(joinRelative(prefix, p));
     }
     return paths;
   }
 
-  /** Renames recorded with `previousPath`: old path → new path, relative to this root. */
-  renames(): Map<string, string> {
-    const renames = new Map<string, string>();
-    for (const g of this.generations) {
-      for (const h of g.generation.hashes) if (h.previousPath !== undefined) renames.set(pathKey(h.previousPath), pathKey(h.path));
+  /** True when some generation records this path (exactly, or as a previous path). */
+  records(path: string): boolean {
+    const key = exactKey(path);
+    return this.generations.some((g) => g.byPath.has(key));
+  }
+
+  /**
+   * The recorded path a name on disk stands for. The exact name first; only when no generation
+   * records it, a recorded path equal to it in NFC whose own name is missing from the disk
+   * (`isOnDisk` tells; paths relative to this root): a name stored NFD by macOS still finds its
+   * NFC record, but two real files whose names differ only in normalization stay two files.
+   * `isTaken` also says which recorded paths were already given to another name on disk.
+   */
+  recordedPathFor(path: string, isTaken: (recorded: string) => boolean): string {
+    if (this.records(path)) return exactKey(path);
+    if (!this.#byNfc) {
+      this.#byNfc = new Map();
+      for (const g of this.generations) {
+        for (const key of g.byPath.keys()) {
+          const nfc = pathKey(key);
+          const list = this.#byNfc.get(nfc) ?? [];
+          if (!list.includes(key)) list.push(key);
+          this.#byNfc.set(nfc, list);
+        }
+      }
     }
-    for (const child of this.children) {
-      const prefix = this.relativeFromHere(child);
-      for (const [from, to] of child.renames()) renames.set(pathKey(joinRelative(prefix, from)), pathKey(joinRelative(prefix, to)));
+    for (const candidate of this.#byNfc.get(pathKey(path)) ?? []) {
+      if (!isTaken(candidate)) return candidate;
     }
-    return renames;
+    return exactKey(path);
+  }
+
+  /**
+   * For a path found on disk (relative to this root, `/`-separated): the history responsible
+   * for it, its path there, and the recorded path it stands for ({@link recordedPathFor}).
+   * `onDisk` holds every path the walk found, relative to this root; `claimed` collects the
+   * recorded paths (relative to this root) already given to a name in another normalization.
+   */
+  locate(relativePath: string, onDisk: ReadonlySet<string>, claimed: Set<string>): { history: History; path: string; recorded: string } {
+    const { history: owner, path } = this.historyFor(relativePath);
+    if (path === ".") return { history: owner, path, recorded: path };
+    const prefix = this.relativeFromHere(owner);
+    const rooted = (candidate: string) => joinRelative(prefix, candidate);
+    const recorded = owner.recordedPathFor(path, (candidate) => onDisk.has(rooted(candidate)) || claimed.has(rooted(candidate)));
+    if (recorded !== exactKey(path)) claimed.add(rooted(recorded));
+    return { history: owner, path, recorded };
   }
 
   /** The ignore patterns of the latest generation, or undefined when there is none. */
@@ -242,21 +356,53 @@ export class History {
 
   /**
    * Writes a new generation `NNNN_<root>_<stamp>.mhl` and appends it to the chain. Both files
-   * are written under a temporary name and renamed, so a crash never leaves half a file.
+   * are made beneath the root without following a link (an `ascmhl` planted as a link to
+   * another folder is refused, never written through), complete and flushed before they get
+   * their names, so a crash never leaves half a file. The generation is written in pieces, never
+   * held whole. A generation never replaces a file of the same name.
    * @returns the new generation's file name.
    */
   async writeGeneration(generation: Generation, date: Date, fileName?: string): Promise<LoadedGeneration> {
-    mkdirSync(this.folder, { recursive: true });
     const number = this.nextNumber();
     const name = fileName ?? `${String(number).padStart(4, "0")}_${basename(this.root)}_${fileNameStamp(date)}.mhl`;
     const file = join(this.folder, name);
-    writeAtomically(file, writeGeneration(generation));
-    const link: ChainLink = { sequenceNumber: number, fileName: name, c4: await c4OfFile(file) };
-    this.chain.push(link);
-    writeAtomically(join(this.folder, CHAIN_FILE_NAME), writeChain(this.chain));
+    const held = HeldFolder.open(this.root);
+    let c4: string;
+    try {
+      held.makeFolders(HISTORY_FOLDER);
+      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, (sink) => streamGeneration(generation, sink), false);
+      const fd = held.openRead(`${HISTORY_FOLDER}/${name}`);
+      try {
+        c4 = (await hashFd(fd, ["c4"])).hexes.get("c4")!;
+      } finally {
+        closeSync(fd);
+      }
+      this.chain.push({ sequenceNumber: number, fileName: name, c4 });
+      const chain = writeChain(this.chain);
+      writeBeneath(held, `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`, (sink) => sink(chain), true);
+      // the new names survive a power cut
+      flushFolder(this.folder);
+    } finally {
+      held.close();
+    }
     const loaded = { number, fileName: name, file, generation, byPath: indexGeneration(generation) };
     this.generations.push(loaded);
     return loaded;
+  }
+}
+
+/** Writes a new file beneath a held folder: nameless (or under a partial name) until complete and flushed. */
+function writeBeneath(held: HeldFolder, relative: string, write: (sink: (text: string) => void) => void, replace: boolean): void {
+  const file = held.createNew(relative, 0o644);
+  try {
+    write((text) => writeAll(file.fd, Buffer.from(text)));
+    fsyncSync(file.fd);
+    held.placeNew(file, replace);
+  } catch (error) {
+    held.discardNew(file);
+    throw error;
+  } finally {
+    closeSync(file.fd);
   }
 }
 

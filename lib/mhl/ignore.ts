@@ -4,6 +4,7 @@
  * replace the defaults; `-i PATTERN` and `-ii FILE` add to them (no duplicates).
  */
 import { readFileSync } from "node:fs";
+import { Wildmatch } from "../io/wildmatch.ts";
 
 /** Patterns used when a history has none yet. */
 export const DEFAULT_MHL_IGNORES: readonly string[] = [".DS_Store", "ascmhl", "ascmhl/"];
@@ -11,27 +12,23 @@ export const DEFAULT_MHL_IGNORES: readonly string[] = [".DS_Store", "ascmhl", "a
 interface CompiledPattern {
   negated: boolean;
   directoryOnly: boolean;
-  regex: RegExp;
+  match: Wildmatch;
 }
 
-function classToRegExp(glob: string, start: number): [string, number] | undefined {
-  let i = start + 1;
-  let body = "";
-  if (glob[i] === "!" || glob[i] === "^") {
-    body += "^";
-    i++;
+/** Trailing spaces are dropped unless escaped with a backslash (as git does). */
+function trimTrailingSpaces(line: string): string {
+  let end = line.length;
+  while (end > 0 && /\s/.test(line[end - 1]!)) {
+    let backslashes = 0;
+    for (let i = end - 2; i >= 0 && line[i] === "\\"; i--) backslashes++;
+    if (backslashes % 2 === 1) break;
+    end--;
   }
-  if (glob[i] === "]") {
-    body += "\\]";
-    i++;
-  }
-  for (; i < glob.length && glob[i] !== "]"; i++) body += glob[i] === "\\" ? "\\\\" : glob[i];
-  if (i >= glob.length) return undefined;
-  return [`[${body}]`, i];
+  return line.slice(0, end);
 }
 
 function compile(line: string): CompiledPattern | undefined {
-  let pattern = line.replace(/(?<!\\)\s+$/, "");
+  let pattern = trimTrailingSpaces(line);
   if (pattern === "" || pattern.startsWith("#")) return undefined;
   const negated = pattern.startsWith("!");
   if (negated) pattern = pattern.slice(1);
@@ -42,33 +39,7 @@ function compile(line: string): CompiledPattern | undefined {
   // A slash at the start or in the middle anchors the pattern to the root.
   const anchored = pattern.includes("/");
   pattern = pattern.replace(/^\/+/, "");
-  let source = anchored ? "^" : "^(?:.*/)?";
-  const segments = pattern.split("/");
-  segments.forEach((segment, index) => {
-    const last = index === segments.length - 1;
-    if (segment === "**") {
-      source += last ? ".*" : "(?:.*/)?";
-      return;
-    }
-    for (let i = 0; i < segment.length; i++) {
-      const ch = segment[i]!;
-      if (ch === "*") {
-        while (segment[i + 1] === "*") i++;
-        source += "[^/]*";
-      } else if (ch === "?") source += "[^/]";
-      else if (ch === "[") {
-        const klass = classToRegExp(segment, i);
-        if (klass) {
-          source += klass[0];
-          i = klass[1];
-        } else source += "\\[";
-      } else if (ch === "\\" && i + 1 < segment.length) {
-        source += segment[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-      } else source += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-    }
-    if (!last) source += "/";
-  });
-  return { negated, directoryOnly, regex: new RegExp(`${source}$`, "su") };
+  return { negated, directoryOnly, match: Wildmatch.compile(pattern, { anchored }) };
 }
 
 /**
@@ -105,9 +76,17 @@ export class IgnoreSpec {
     let verdict: boolean | undefined;
     for (const p of this.#compiled) {
       if (p.directoryOnly && !isDirectory) continue;
-      if (p.regex.test(path)) verdict = !p.negated;
+      if (p.match.matches(path)) verdict = !p.negated;
     }
     return verdict;
+  }
+
+  /**
+   * True when the entry itself is ignored, its folders not considered: what a walk asks, having
+   * never entered an ignored folder.
+   */
+  ignoresEntry(relativePath: string, isDirectory: boolean): boolean {
+    return this.#matchOne(relativePath, isDirectory) === true;
   }
 
   /**
@@ -115,9 +94,8 @@ export class IgnoreSpec {
    * folder (as git: nothing below an ignored folder can be re-included).
    */
   ignores(relativePath: string, isDirectory: boolean): boolean {
-    const segments = relativePath.split("/");
-    for (let i = 1; i < segments.length; i++) {
-      if (this.#matchOne(segments.slice(0, i).join("/"), true)) return true;
+    for (let slash = relativePath.indexOf("/"); slash >= 0; slash = relativePath.indexOf("/", slash + 1)) {
+      if (this.#matchOne(relativePath.slice(0, slash), true)) return true;
     }
     return this.#matchOne(relativePath, isDirectory) === true;
   }

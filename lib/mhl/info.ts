@@ -2,9 +2,12 @@
  * `info`: the generations of a history and its nested histories, or the recorded hashes of
  * single files through all generations.
  */
-import { relative, resolve } from "node:path";
+import { statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { joinPath, showLine, showName } from "../core/names.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
-import { History } from "./history.ts";
+import { History, HISTORY_FOLDER } from "./history.ts";
+import { exactKey, joinRelative } from "./paths.ts";
 import type { MhlLog } from "./log.ts";
 import type { CreatorInfo } from "./model.ts";
 
@@ -21,25 +24,51 @@ function creatorSummary(c: CreatorInfo): string {
   return summary;
 }
 
+/** The generations of a history and of every nested one, without recursion. */
 function logHistory(history: History, log: MhlLog): void {
-  for (const g of history.generations) {
-    log.info(`  Generation ${g.number} (${g.generation.creatorInfo.creationDate})`);
-    log.verbose(`     CreatorInfo: ${creatorSummary(g.generation.creatorInfo)}\n     ProcessInfo: ${g.generation.processInfo.process}`);
-    log.event({ event: "generation", root: history.root, number: g.number, file: g.fileName, creationDate: g.generation.creatorInfo.creationDate, hostname: g.generation.creatorInfo.hostname });
+  const stack: History[] = [history];
+  let first = true;
+  while (stack.length > 0) {
+    const h = stack.pop()!;
+    if (!first) log.info(`\nChild History at ${showName(h.root)}:`);
+    first = false;
+    for (const g of h.generations) {
+      log.info(`  Generation ${g.number} (${showLine(g.generation.creatorInfo.creationDate)})`);
+      log.verbose(`     CreatorInfo: ${showLine(creatorSummary(g.generation.creatorInfo))}\n     ProcessInfo: ${g.generation.processInfo.process}`);
+      log.event({ event: "generation", root: h.root, number: g.number, file: g.fileName, creationDate: g.generation.creatorInfo.creationDate, hostname: g.generation.creatorInfo.hostname });
+    }
+    for (let i = h.children.length - 1; i >= 0; i--) stack.push(h.children[i]!);
   }
-  for (const child of history.children) {
-    log.info(`\nChild History at ${child.root}:`);
-    logHistory(child, log);
+}
+
+/**
+ * The folder holding the history a file belongs to: the nearest folder above it with an
+ * `ascmhl/` folder, as the reference finds it when `info -sf FILE` names no root.
+ * @throws {CliError} 30 when there is none up to `/`.
+ */
+export function historyRootAbove(file: string): string {
+  let folder = dirname(resolve(file));
+  for (;;) {
+    try {
+      if (statSync(join(folder, HISTORY_FOLDER)).isDirectory()) return folder;
+    } catch {
+      // not here: one folder up
+    }
+    const parent = dirname(folder);
+    if (parent === folder) throw mhlError(MhlExit.NoHistory, file);
+    folder = parent;
   }
 }
 
 /**
  * Prints the history at `root`, or the entries of `singleFiles` (paths relative to the current
- * folder, as given on the command line).
+ * folder, as given on the command line) generation by generation. A file in a nested history
+ * is looked up there. With `-v`, as the reference: each entry with the file's path, creator and
+ * process, and after an entry that records a rename, the same section for the previous name.
  * @throws {CliError} 30 when there is no history.
  */
 export async function showInfo(root: string, singleFiles: string[], log: MhlLog): Promise<void> {
-  log.info(`Info with history at path: ${root}`);
+  log.info(`Info with history at path: ${showName(root)}`);
   const history = await History.load(root);
   if (history.generations.length === 0) throw mhlError(MhlExit.NoHistory, root);
   if (singleFiles.length === 0) {
@@ -47,19 +76,43 @@ export async function showInfo(root: string, singleFiles: string[], log: MhlLog)
     return;
   }
   for (const given of singleFiles) {
-    const relativePath = relative(root, resolve(given)).split("\\").join("/");
-    log.info(`${relativePath}:`);
-    const { history: owner, path } = history.historyFor(relativePath);
-    const paths = [path];
-    for (let i = 0; i < paths.length; i++) {
-      for (const g of owner.generations) {
-        const media = g.byPath.get(paths[i]!.normalize("NFC"));
-        if (!media) continue;
-        if (media.previousPath && !paths.includes(media.previousPath)) paths.push(media.previousPath);
-        for (const e of media.entries) {
-          log.info(`  Generation ${g.number} (${g.generation.creatorInfo.creationDate}) ${e.format}: ${e.value} (${e.action ?? "directory"})`);
-          log.event({ event: "hash", path: relativePath, generation: g.number, format: e.format, hash: e.value, action: e.action ?? null, recordedAs: media.path });
-        }
+    // Sections still to print: a previous name's section comes right after the entry naming it.
+    const stack: Array<{ path: string; generation: number; entry: number; header: boolean }> = [
+      { path: relative(root, resolve(given)).split("\\").join("/"), generation: 0, entry: 0, header: false },
+    ];
+    while (stack.length > 0) {
+      const frame = stack.at(-1)!;
+      if (!frame.header) {
+        if (stack.length > 1) log.info(`Info with history at path: ${showName(root)}`);
+        log.info(`${showName(frame.path)}:`);
+        frame.header = true;
+      }
+      const { history: owner, path } = history.historyFor(frame.path);
+      const g = owner.generations[frame.generation];
+      if (!g) {
+        stack.pop();
+        continue;
+      }
+      const media = g.byPath.get(exactKey(path));
+      const e = media?.entries[frame.entry];
+      if (!media || !e) {
+        frame.generation++;
+        frame.entry = 0;
+        continue;
+      }
+      frame.entry++;
+      const line = `  Generation ${g.number} (${showLine(g.generation.creatorInfo.creationDate)}) ${e.format}: ${e.value} (${e.action ?? "directory"})`;
+      log.event({ event: "hash", path: frame.path, generation: g.number, format: e.format, hash: e.value, action: e.action ?? null, recordedAs: media.path });
+      if (!log.verboseEnabled) {
+        log.info(line);
+        continue;
+      }
+      log.info(`${line} \n    ${showName(joinPath(owner.root, media.path))}\n     CreatorInfo: ${showLine(creatorSummary(g.generation.creatorInfo))}\n     ProcessInfo: ${g.generation.processInfo.process}`);
+      if (media.previousPath !== undefined && exactKey(path) === exactKey(media.path)) {
+        log.info(` In previous generations the file was named: ${showName(media.previousPath)}\n\n`);
+        const previous = joinRelative(history.relativeFromHere(owner), media.previousPath);
+        // A chain of renames that comes back to a name already being shown ends there.
+        if (!stack.some((f) => f.path === previous)) stack.push({ path: previous, generation: 0, entry: 0, header: false });
       }
     }
   }

@@ -36,8 +36,11 @@
  * - Files in the folder that the MHL does not list are NOT errors: a legacy MHL seals what it
  *   lists, and the folder usually holds other MHLs, reports and later additions.
  */
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { closeSync, fstatSync, readFileSync, type Stats } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { joinPath } from "../core/names.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
+import { withFilesBeneath, type FilesBeneath } from "./tree.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
@@ -354,37 +357,51 @@ export interface LegacyVerifyOptions {
 }
 
 /**
- * Finds a relative path below root: exactly when it exists, else comparing each name in NFC so
- * a name written NFC in the MHL finds a file stored NFD (and the reverse).
+ * Finds a relative path below the held folder: exactly when it exists, else comparing each name
+ * in NFC so a name written NFC in the MHL finds a file stored NFD (and the reverse). Nothing is
+ * resolved through a link on the way.
  */
-function locate(root: string, relative: string): string {
-  const exact = join(root, ...relative.split("/"));
+function locate(held: HeldFolder, relative: string): string {
   try {
-    statSync(exact);
-    return exact;
+    if (held.stat(relative)) return relative;
   } catch {
     // fall through to the normalization-insensitive search
   }
-  let dir = root;
+  let folder = "";
   for (const segment of relative.split("/")) {
     const wanted = segment.normalize("NFC");
     let names: string[];
     try {
-      names = readdirSync(dir);
+      names = held.list(folder).map((e) => e.name);
     } catch {
-      return exact;
+      return relative;
     }
     const found = names.find((n) => n === segment) ?? names.find((n) => n.normalize("NFC") === wanted);
-    if (found === undefined) return exact;
-    dir = join(dir, found);
+    if (found === undefined) return relative;
+    folder = folder === "" ? found : `${folder}/${found}`;
   }
-  return dir;
+  return folder;
+}
+
+/**
+ * What is at a listed path, read beneath the folder: a link is followed only while it stays
+ * inside (one that leaves is refused, never read); throws with the system error otherwise.
+ */
+function examine(held: HeldFolder, relative: string): Stats {
+  const fd = held.openReadInside(relative);
+  try {
+    return fstatSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
  * Verifies every file a legacy MHL lists, relative to the folder holding the .mhl: each file is
  * read once and hashed with every algorithm its entry lists; sizes are compared first (a wrong
- * size fails without reading). Files in the folder that the MHL does not list are not errors.
+ * size fails without reading). Files are opened beneath that folder: a listed name that is a
+ * link leaving it is reported unreadable and never read. Files in the folder that the MHL does
+ * not list are not errors.
  * @throws {CliError} when the MHL itself cannot be read or is malformed.
  * @example
  * const report = await verifyLegacyMhl("A001/A001_2016-04-18_144645.mhl", {
@@ -395,26 +412,32 @@ function locate(root: string, relative: string): string {
  */
 export async function verifyLegacyMhl(path: string, options: LegacyVerifyOptions = {}): Promise<LegacyVerifyReport> {
   const list = readLegacyMhl(path);
-  const root = dirname(resolve(path));
+  return withFilesBeneath(dirname(resolve(path)), (held, opened) => verifyIn(list, held, opened, options));
+}
+
+async function verifyIn(list: LegacyHashList, held: HeldFolder, opened: FilesBeneath, options: LegacyVerifyOptions): Promise<LegacyVerifyReport> {
+  const root = held.path;
   const results: LegacyVerifyResult[] = [];
   const counts: Record<LegacyVerifyStatus, number> = { ok: 0, mismatch: 0, "size-mismatch": 0, missing: 0, unreadable: 0, unverified: 0 };
 
-  type Item = { entry: LegacyEntry; path: string; types: LegacyHashType[]; early?: LegacyVerifyResult };
+  type Item = { entry: LegacyEntry; relative: string; path: string; types: LegacyHashType[]; early?: LegacyVerifyResult };
   const items: Item[] = list.entries.map((entry) => {
-    const filePath = locate(root, entry.file);
+    const relative = locate(held, entry.file);
+    const filePath = joinPath(root, relative);
     const types = LEGACY_HASH_TYPES.filter((t) => entry.hashes[t] !== undefined);
     const base = { entry, path: filePath, checks: [], unknownTypes: Object.keys(entry.unknownHashes) };
     let early: LegacyVerifyResult | undefined;
     try {
-      const stat = statSync(filePath);
+      const stat = examine(held, relative);
       if (stat.isDirectory()) early = { ...base, status: "unreadable", message: describeSystemError({ code: "EISDIR" }) };
+      else if (!stat.isFile()) early = { ...base, status: "unreadable", message: "not a regular file" };
       else if (entry.size !== undefined && stat.size !== entry.size) early = { ...base, status: "size-mismatch", actualSize: stat.size };
       else if (types.length === 0) early = { ...base, status: "unverified", actualSize: stat.size };
     } catch (error) {
       const code = (error as { code?: string }).code;
       early = { ...base, status: code === "ENOENT" || code === "ENOTDIR" ? "missing" : "unreadable", message: describeSystemError(error) };
     }
-    return { entry, path: filePath, types, early };
+    return { entry, relative, path: filePath, types, early };
   });
 
   const record = (result: LegacyVerifyResult) => {
@@ -426,8 +449,9 @@ export async function verifyLegacyMhl(path: string, options: LegacyVerifyOptions
   await hashInOrder(
     items,
     Math.max(1, options.jobs ?? 1),
-    (item) => item.early ? undefined : { job: { path: item.path, algorithms: [...new Set(item.types.map((t) => LEGACY_ALGORITHM[t]))], options: {} } },
+    (item) => item.early ? undefined : opened.work(item.relative, item.path, [...new Set(item.types.map((t) => LEGACY_ALGORITHM[t]))]),
     (item, outcome) => {
+      if (outcome) opened.done(item.relative);
       if (item.early || !outcome) {
         record(item.early!);
         return;

@@ -8,11 +8,12 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { userInfo, hostname } from "node:os";
 import { basename, join } from "node:path";
 import { CliError, usageError } from "../core/errors.ts";
+import { isUtf8Name, showLine, showName } from "../core/names.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
 import { VERSION } from "../core/version.ts";
 import { NOW_VARIABLE, now } from "./dates.ts";
-import { MhlExit } from "./exit_codes.ts";
+import { entriesError, MhlExit } from "./exit_codes.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import { decodeXmlBytes } from "./legacy_encoding.ts";
 import {
@@ -55,31 +56,32 @@ export interface LegacyFileVerifyOptions {
 /** The line and event for one verified entry; missing files are collected for the summary. */
 function reportResult(result: LegacyVerifyResult, log: MhlLog, missing: string[]): void {
   const path = result.entry.file;
-  for (const type of result.unknownTypes) log.info(`WARNING: hash type <${type}> of ${path} is unknown, not verified`);
+  const shown = showName(path);
+  for (const type of result.unknownTypes) log.error(`WARNING: hash type <${showLine(type)}> of ${shown} is unknown, not verified`);
   switch (result.status) {
     case "ok":
       for (const check of result.checks) {
-        log.verbose(`verification (${check.type}) of file ${path}: OK`);
+        log.verbose(`verification (${check.type}) of file ${shown}: OK`);
         log.event({ event: "ok", path, format: check.type, hash: check.actual });
       }
       return;
     case "mismatch":
       for (const check of result.checks) {
         if (check.ok) continue;
-        log.error(`ERROR: hash mismatch        for ${path} old ${check.type}: ${check.expected}, new ${check.type}: ${check.actual}`);
+        log.error(`ERROR: hash mismatch        for ${shown} old ${check.type}: ${check.expected}, new ${check.type}: ${check.actual}`);
         log.event({ event: "mismatch", path, format: check.type, expected: check.expected, hash: check.actual });
       }
       return;
     case "size-mismatch":
-      log.error(`ERROR: size mismatch        for ${path} old size: ${result.entry.size}, new size: ${result.actualSize}`);
+      log.error(`ERROR: size mismatch        for ${shown} old size: ${result.entry.size}, new size: ${result.actualSize}`);
       log.event({ event: "size-mismatch", path, expected: result.entry.size, size: result.actualSize });
       return;
     case "unverified":
-      log.error(`ERROR: no verifiable hash   for ${path}`);
+      log.error(`ERROR: no verifiable hash   for ${shown}`);
       log.event({ event: "unverified", path, unknown: result.unknownTypes });
       return;
     case "unreadable":
-      log.error(`ERROR: could not read ${path}: ${result.message ?? "unknown error"}`);
+      log.error(`ERROR: could not read ${shown}: ${result.message ?? "unknown error"}`);
       log.event({ event: "unreadable", path, message: result.message });
       return;
     case "missing":
@@ -96,7 +98,7 @@ function reportResult(result: LegacyVerifyResult, log: MhlLog, missing: string[]
  * await verifyLegacyFile("A001/A001_2016-04-18_144645.mhl", { jobs: 4 }, new MhlLog({ output: new Output() }));
  */
 export async function verifyLegacyFile(path: string, options: LegacyFileVerifyOptions, log: MhlLog): Promise<void> {
-  log.verbose(`check legacy MHL file at path: ${path}`);
+  log.verbose(`check legacy MHL file at path: ${showName(path)}`);
   const missing: string[] = [];
   // Parsed once more for the totals: the list is small next to the files it lists.
   const entries = readLegacyMhl(path).entries;
@@ -189,14 +191,24 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   const fixedClock = Boolean(process.env[NOW_VARIABLE]);
   const target = join(root, legacyFileName(root, started));
   if (existsSync(target)) throw new CliError("File exists", { path: target });
-  log.verbose(`Creating new legacy MHL file for folder at path: ${root} ...`);
+  log.verbose(`Creating new legacy MHL file for folder at path: ${showName(root)} ...`);
 
   const ignore = IgnoreSpec.forRun(undefined, options.ignore ?? [], options.ignoreFile);
-  const files = postOrderFolders(root, ignore, (path, message) => log.error(`${path}: ${message}`))
+  let refused = 0;
+  const files = postOrderFolders(root, ignore, (path, message) => {
+    refused++;
+    log.error(`ERROR: ${showName(path)}: ${message}`);
+  })
     .flatMap((folder) => folder.entries)
     .filter((e) => !e.isDirectory && !(!e.relativePath.includes("/") && e.name.toLowerCase().endsWith(".mhl")))
+    .filter((e) => {
+      if (isUtf8Name(e.relativePath)) return true;
+      refused++;
+      log.error(`ERROR: ${showName(e.relativePath)}: name is not valid UTF-8, which an MHL file cannot record; this file is left out (rename it to record it)`);
+      return false;
+    })
     .sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0));
-  const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, f) => sum + statSync(f.path).size, 0) }) ?? NO_PROGRESS;
+  const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) }) ?? NO_PROGRESS;
   const algorithms = [...new Set(ordered.map((t) => LEGACY_ALGORITHM[t]))];
   const entries: LegacyEntryInput[] = [];
   await hashInOrder(files, options.jobs ?? 1, (f) => ({ job: { path: f.path, algorithms, options: {} } }), (f, result: HashJobResult | undefined) => {
@@ -206,10 +218,10 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
     const hashes: Partial<Record<LegacyHashType, string>> = {};
     for (const type of ordered) {
       hashes[type] = legacyNotation(type, digests.get(LEGACY_ALGORITHM[type])!);
-      log.verbose(`  created original hash for     ${f.relativePath}  ${type}: ${hashes[type]}`);
+      log.verbose(`  created original hash for     ${showName(f.relativePath)}  ${type}: ${hashes[type]}`);
       log.event({ event: "original", path: f.relativePath, format: type, hash: hashes[type] });
     }
-    entries.push({ file: f.relativePath, size: result.size, lastmodificationdate: statSync(f.path).mtime, hashdate: fixedClock ? started : new Date(), hashes });
+    entries.push({ file: f.relativePath, size: result.size, lastmodificationdate: new Date(f.mtimeMs), hashdate: fixedClock ? started : new Date(), hashes });
   });
   progress.finish();
 
@@ -226,5 +238,6 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   });
   log.verbose(`Created new legacy MHL file ${basename(target)}`);
   log.event({ event: "legacy-mhl", path: target });
+  if (refused > 0) throw entriesError(refused, "recorded", "the MHL file lists the rest", target);
   return target;
 }

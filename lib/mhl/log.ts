@@ -1,6 +1,8 @@
 /**
- * What the MHL commands tell the user: the reference's log lines on stderr (progress lines only
- * with `--verbose`, errors always) and, with `--json`, one JSON object per event on stdout.
+ * What the MHL commands tell the user, where the reference tells it: information and the `-v`
+ * lines on stdout, errors on stderr (so `mhl-verify info R | grep …` works). With `--json`,
+ * stdout carries one JSON object per event and nothing else; the information lines then go to
+ * stderr. Every name in a line is shown with `showName` by the caller.
  */
 import type { LineSink } from "../core/sink.ts";
 
@@ -17,14 +19,15 @@ export class MhlLog {
     this.#out = options.output;
   }
 
-  /** A line shown with `--verbose` (the reference's `-v` lines). */
+  /** A line shown with `--verbose` (the reference's `-v` lines), on stdout. */
   verbose(line: string): void {
-    if (this.verboseEnabled) this.#out.error(line);
+    if (this.verboseEnabled) this.info(line);
   }
 
-  /** A line always shown. */
+  /** A line of information always shown, on stdout (stderr with `--json`). */
   info(line: string): void {
-    this.#out.error(line);
+    if (this.json) this.#out.error(line);
+    else this.#out.data(`${line}\n`);
   }
 
   /** An error line, always shown. */

@@ -4,13 +4,14 @@
  * children's new generations.
  */
 import { hostname } from "node:os";
+import { showName } from "../core/names.ts";
 import { VERSION } from "../core/version.ts";
 import { isoDate } from "./dates.ts";
 import { c4OfFile, type History, type LoadedGeneration } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { Author, CreatorInfo, Generation, HashEntry, MediaHash } from "./model.ts";
-import { joinRelative, pathKey } from "./paths.ts";
+import { exactKey, joinRelative } from "./paths.ts";
 
 /** Environment variable that fixes the host name written into generations (for reproducible files). */
 export const HOSTNAME_VARIABLE = "CARTKIT_MHL_HOSTNAME";
@@ -65,7 +66,7 @@ export class GenerationSession {
   /** The entry for a path in a history's new generation, created if needed. */
   media(history: History, path: string, init: Omit<MediaHash, "path" | "entries">): MediaHash {
     const list = this.#list(history);
-    const key = pathKey(path);
+    const key = exactKey(path);
     let media = list.byKey.get(key);
     if (!media) {
       media = { path, entries: [], ...init };
@@ -77,7 +78,7 @@ export class GenerationSession {
 
   /** Looks up a path's new entry in a history. */
   find(history: History, path: string): MediaHash | undefined {
-    return this.#lists.get(history)?.byKey.get(pathKey(path));
+    return this.#lists.get(history)?.byKey.get(exactKey(path));
   }
 
   /** Sets the root hashes of a history's new generation. */
@@ -113,7 +114,7 @@ export class GenerationSession {
       for (const [i, child] of children.entries()) generation.references[i]!.c4 = await c4OfFile(written.get(child)!.file);
       const loaded = await history.writeGeneration(generation, date);
       written.set(history, loaded);
-      log.verbose(`Created new generation ${joinRelative(this.root.relativeFromHere(history), "ascmhl", loaded.fileName)}`);
+      log.verbose(`Created new generation ${showName(joinRelative(this.root.relativeFromHere(history), "ascmhl", loaded.fileName))}`);
       log.event({ event: "generation", path: joinRelative(this.root.relativeFromHere(history), "ascmhl", loaded.fileName) });
     }
     return [...written.values()];

@@ -4,18 +4,20 @@
  * missing from the folder, files new to it, and (verify) files whose content changed. Nothing
  * is written.
  */
-import { realpathSync, statSync } from "node:fs";
+import { realpathSync } from "node:fs";
+import { isUtf8Name, showName } from "../core/names.ts";
+import type { SpecialPolicy } from "../io/walk.ts";
 import { resolve } from "node:path";
 import { hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
-import { mhlError, MhlExit } from "./exit_codes.ts";
+import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf } from "./formats.ts";
 import { History } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
-import { pathKey } from "./paths.ts";
-import { postOrderFolders, type TreeEntry } from "./tree.ts";
+import { joinRelative } from "./paths.ts";
+import { postOrderFolders, withFilesBeneath, type TreeEntry } from "./tree.ts";
 
 /** Options of {@link verifyFolder}. */
 export interface VerifyOptions {
@@ -30,6 +32,10 @@ export interface VerifyOptions {
   progress?: ProgressFactory;
   /** Compare names only (`diff`). */
   namesOnly?: boolean;
+  /** Links met in the walk (lib/io/walk.ts); one that leaves the root is never followed. @default "follow" */
+  links?: "follow" | "skip";
+  /** FIFOs, sockets and devices. @default "fail" */
+  special?: SpecialPolicy;
 }
 
 /** Recorded paths not found, minus ignored ones, sorted. */
@@ -46,92 +52,109 @@ export function missingPaths(notFound: Set<string>, ignore: IgnoreSpec, history:
 export function reportMissing(missing: readonly string[], log: MhlLog): void {
   log.error(`ERROR: ${missing.length} missing file(s):`);
   for (const path of missing) {
-    log.error(`  ${path}`);
+    log.error(`  ${showName(path)}`);
     log.event({ event: "missing", path });
   }
 }
 
 /**
- * Verifies (or diffs) `root` against its history.
+ * Verifies (or diffs) `root` against its history. Files are read beneath the root: a link is
+ * followed only while it stays inside; one that leaves, dangles, or a FIFO is named and counted.
+ * A name that is not UTF-8 cannot be in a history: it is reported as a new file, with why.
  * @throws {CliError} 30 without history, 10 missing, 20 single file not found, 21 new files,
- *   11 mismatch (the last of these that applies, as the reference decides).
+ *   11 mismatch (the last of these that applies, as the reference decides); 2 when nothing else
+ *   failed but entries could not be examined (named as found).
  */
 export async function verifyFolder(root: string, options: VerifyOptions, log: MhlLog): Promise<void> {
-  log.verbose(`check folder at path: ${root}`);
-  const history = options.packingList ? History.fromPackingList(options.packingList, root) : await History.load(root);
+  log.verbose(`check folder at path: ${showName(root)}`);
+  const history = options.packingList ? History.fromPackingList(options.packingList, root) : await History.load(root, "", { nested: "later" });
   if (history.generations.length === 0) throw mhlError(MhlExit.NoHistory, root);
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
-  const renames = history.renames();
-  const notFound = new Set([...history.recordedPaths()].map((p) => renames.get(p) ?? p));
   const single = options.singleFile === undefined ? undefined : realpathOrSelf(resolve(root, options.singleFile));
+  await withFilesBeneath(root, async (held, opened) => {
+    let problems = 0;
+    const nested: string[] = [];
+    const folders = postOrderFolders(held, ignore, (path, message) => {
+      problems++;
+      log.error(`ERROR: ${showName(path)}: ${message}`);
+    }, { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`), onHistory: (path) => nested.push(path) });
+    if (!options.packingList) await history.attachNested(nested);
+    const notFound = history.expectedPaths();
+    const onDisk = new Set<string>();
+    for (const folder of folders) for (const entry of folder.entries) onDisk.add(entry.relativePath);
+    const claimed = new Set<string>();
 
-  const files: Array<{ entry: TreeEntry; original: HashEntry | undefined }> = [];
-  let totalBytes = 0;
-  for (const folder of postOrderFolders(root, ignore, (path, message) => log.error(`${path}: ${message}`))) {
-    for (const entry of folder.entries) {
-      notFound.delete(pathKey(entry.relativePath));
-      if (entry.isDirectory) continue;
-      const { history: owner, path } = history.historyFor(entry.relativePath);
-      const original = owner.originalEntry(owner.originalPathOf(path));
-      if (single !== undefined && realpathOrSelf(entry.path) !== single) continue;
-      files.push({ entry, original });
-      if (original && options.progress && !options.namesOnly) totalBytes += statSync(entry.path).size;
+    const files: Array<{ entry: TreeEntry; original: HashEntry | undefined }> = [];
+    let totalBytes = 0;
+    for (const folder of folders) {
+      for (const entry of folder.entries) {
+        const at = history.locate(entry.relativePath, onDisk, claimed);
+        notFound.delete(at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded));
+        if (entry.isDirectory) continue;
+        const original = at.history.originalEntry(at.history.originalPathOf(at.recorded));
+        if (single !== undefined && realpathOrSelf(entry.path) !== single) continue;
+        files.push({ entry, original });
+        if (original && !options.namesOnly) totalBytes += entry.size;
+      }
     }
-  }
 
-  let newFiles = 0;
-  let mismatches = 0;
-  let checked = 0;
-  const progress = (options.namesOnly ? undefined : options.progress?.({ files: files.length, bytes: totalBytes })) ?? NO_PROGRESS;
-  await hashInOrder(
-    files,
-    options.namesOnly ? 1 : (options.jobs ?? 1),
-    ({ entry, original }) => (original && !options.namesOnly ? { job: { path: entry.path, algorithms: [algorithmOf(original.format)], options: {} } } : undefined),
-    ({ entry, original }, result) => {
-      const path = entry.relativePath;
-      if (!original) {
-        progress.clear();
-        log.error(`found new file ${path}`);
-        log.event({ event: "new", path });
-        newFiles++;
-        return;
-      }
-      checked++;
-      if (options.namesOnly) return;
-      if (!result || !result.ok) {
-        progress.clear();
-        log.error(`ERROR: could not read ${path}: ${result?.message ?? "unknown error"}`);
-        log.event({ event: "unreadable", path, message: result?.message });
-        mismatches++;
-        return;
-      }
-      progress.fileDone(result.size);
-      const current = result.hexes[0]![1];
-      if (current === original.value) {
-        log.verbose(`verification (${original.format}) of file ${path}: OK`);
-        log.event({ event: "ok", path, format: original.format, hash: current });
-      } else {
-        progress.clear();
-        log.error(`ERROR: hash mismatch        for ${path} old ${original.format}: ${original.value}, new ${original.format}: ${current}`);
-        log.event({ event: "mismatch", path, format: original.format, expected: original.value, hash: current });
-        mismatches++;
-      }
-    },
-  );
-  progress.finish();
+    let newFiles = 0;
+    let mismatches = 0;
+    let checked = 0;
+    const progress = (options.namesOnly ? undefined : options.progress?.({ files: files.length, bytes: totalBytes })) ?? NO_PROGRESS;
+    await hashInOrder(
+      files,
+      options.namesOnly ? 1 : (options.jobs ?? 1),
+      ({ entry, original }) => (original && !options.namesOnly ? opened.work(entry.relativePath, entry.path, [algorithmOf(original.format)]) : undefined),
+      ({ entry, original }, result) => {
+        if (result) opened.done(entry.relativePath);
+        const path = entry.relativePath;
+        const shown = showName(path);
+        if (!original) {
+          progress.clear();
+          log.error(isUtf8Name(path) ? `found new file ${shown}` : `found new file ${shown} (its name is not valid UTF-8: ASC MHL cannot record it)`);
+          log.event({ event: "new", path });
+          newFiles++;
+          return;
+        }
+        checked++;
+        if (options.namesOnly) return;
+        if (!result || !result.ok) {
+          progress.clear();
+          log.error(`ERROR: could not read ${shown}: ${result?.message ?? "unknown error"}`);
+          log.event({ event: "unreadable", path, message: result?.message });
+          mismatches++;
+          return;
+        }
+        progress.fileDone(result.size);
+        const current = result.hexes[0]![1];
+        if (current === original.value) {
+          log.verbose(`verification (${original.format}) of file ${shown}: OK`);
+          log.event({ event: "ok", path, format: original.format, hash: current });
+        } else {
+          progress.clear();
+          log.error(`ERROR: hash mismatch        for ${shown} old ${original.format}: ${original.value}, new ${original.format}: ${current}`);
+          log.event({ event: "mismatch", path, format: original.format, expected: original.value, hash: current });
+          mismatches++;
+        }
+      },
+    );
+    progress.finish();
 
-  const missing = missingPaths(notFound, ignore, history);
-  if (missing.length > 0) reportMissing(missing, log);
-  let code: number = missing.length > 0 ? MhlExit.MissingFiles : MhlExit.Ok;
-  if (options.namesOnly) {
-    if (code === MhlExit.Ok && newFiles > 0) code = MhlExit.NewFiles;
-  } else {
-    if (checked === 0) code = MhlExit.SingleFileNotFound;
-    if (newFiles > 0) code = MhlExit.NewFiles;
-    if (mismatches > 0) code = MhlExit.HashMismatch;
-  }
-  log.event({ event: "result", exitCode: code, checked, newFiles, mismatches, missing: missing.length });
-  if (code !== MhlExit.Ok) throw mhlError(code, root);
+    const missing = missingPaths(notFound, ignore, history);
+    if (missing.length > 0) reportMissing(missing, log);
+    let code: number = missing.length > 0 ? MhlExit.MissingFiles : MhlExit.Ok;
+    if (options.namesOnly) {
+      if (code === MhlExit.Ok && newFiles > 0) code = MhlExit.NewFiles;
+    } else {
+      if (checked === 0) code = MhlExit.SingleFileNotFound;
+      if (newFiles > 0) code = MhlExit.NewFiles;
+      if (mismatches > 0) code = MhlExit.HashMismatch;
+    }
+    log.event({ event: "result", exitCode: code, checked, newFiles, mismatches, missing: missing.length, problems });
+    if (code !== MhlExit.Ok) throw mhlError(code, root);
+    if (problems > 0) throw entriesError(problems, "examined");
+  });
 }
 
 function realpathOrSelf(path: string): string {

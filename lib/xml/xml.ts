@@ -31,6 +31,16 @@ export class XmlError extends CliError {
 
 const PREDEFINED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
+/** Options of {@link parseXml}. */
+export interface ParseOptions {
+  /**
+   * Called with each complete element and its parent; returning true takes the element out of
+   * the tree (with the layout text before it), so a reader can turn a long list into its own
+   * objects one element at a time instead of holding every element of the document.
+   */
+  consume?: (element: XmlElement, parent: XmlElement) => boolean;
+}
+
 /**
  * Parses an XML document and returns its root element.
  * @param file name used in error messages
@@ -39,7 +49,16 @@ const PREDEFINED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '
  * const root = parseXml(text, "0001_A002R2EC_2020-01-16_091500Z.mhl");
  * childElement(root, "creatorinfo");
  */
-export function parseXml(text: string, file: string): XmlElement {
+export function parseXml(text: string, file: string, options: ParseOptions = {}): XmlElement {
+  const consume = options.consume;
+  /** Hands a complete element to `consume`; one it takes leaves the tree, with the layout before it. */
+  const completed = (element: XmlElement) => {
+    const parent = stack.at(-1);
+    if (!consume || !parent || !consume(element, parent)) return;
+    parent.children.pop();
+    const before = parent.children.at(-1);
+    if (typeof before === "string" && before.trim() === "") parent.children.pop();
+  };
   let pos = 0;
   let line = 1;
   const fail = (message: string): never => {
@@ -114,6 +133,7 @@ export function parseXml(text: string, file: string): XmlElement {
       if (!open) fail(`end tag </${name}> without a start tag`);
       if (open!.name !== name) fail(`end tag </${name}> does not match <${open!.name}> (line ${open!.line})`);
       advance(end + 1);
+      completed(open!);
     } else {
       const match = /^<([A-Za-z_][\w.:-]*)/.exec(text.slice(pos, pos + 256));
       if (!match) fail("malformed start tag");
@@ -140,6 +160,7 @@ export function parseXml(text: string, file: string): XmlElement {
       else root = element;
       if (!selfClosing) stack.push(element);
       advance(i);
+      if (selfClosing) completed(element);
     }
   }
   if (stack.length > 0) fail(`<${stack.at(-1)!.name}> (line ${stack.at(-1)!.line}) is never closed`);
@@ -187,7 +208,28 @@ export function escapeAttribute(text: string): string {
  */
 export class XmlWriter {
   #lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  #pending = 0;
   #open: string[] = [];
+  readonly #sink: ((text: string) => void) | undefined;
+
+  /**
+   * @param sink receives the text in pieces as it is written (then {@link end} sends the rest);
+   *   without one, {@link toString} gives the whole document.
+   */
+  constructor(sink?: (text: string) => void) {
+    this.#sink = sink;
+  }
+
+  #push(line: string): void {
+    this.#lines.push(line);
+    this.#pending += line.length;
+    // A generation of 200,000 files is written in pieces, never held whole.
+    if (this.#sink && this.#pending >= 1 << 16) {
+      this.#sink(`${this.#lines.join("\n")}\n`);
+      this.#lines = [];
+      this.#pending = 0;
+    }
+  }
 
   #attrs(attributes: Record<string, string | undefined>): string {
     return Object.entries(attributes)
@@ -198,7 +240,7 @@ export class XmlWriter {
 
   /** Opens an element; children follow until {@link close}. */
   open(name: string, attributes: Record<string, string | undefined> = {}): this {
-    this.#lines.push(`${"  ".repeat(this.#open.length)}<${name}${this.#attrs(attributes)}>`);
+    this.#push(`${"  ".repeat(this.#open.length)}<${name}${this.#attrs(attributes)}>`);
     this.#open.push(name);
     return this;
   }
@@ -206,7 +248,7 @@ export class XmlWriter {
   /** An element with text content (or empty) on one line. */
   leaf(name: string, attributes: Record<string, string | undefined>, text?: string): this {
     const indent = "  ".repeat(this.#open.length);
-    this.#lines.push(text === undefined
+    this.#push(text === undefined
       ? `${indent}<${name}${this.#attrs(attributes)}/>`
       : `${indent}<${name}${this.#attrs(attributes)}>${escapeText(text)}</${name}>`);
     return this;
@@ -216,8 +258,16 @@ export class XmlWriter {
   close(): this {
     const name = this.#open.pop();
     if (name === undefined) throw new Error("XmlWriter: nothing to close");
-    this.#lines.push(`${"  ".repeat(this.#open.length)}</${name}>`);
+    this.#push(`${"  ".repeat(this.#open.length)}</${name}>`);
     return this;
+  }
+
+  /** Sends what is left to the sink (the document ends with a newline). */
+  end(): void {
+    if (this.#open.length) throw new Error(`XmlWriter: <${this.#open.at(-1)}> is still open`);
+    if (!this.#sink) throw new Error("XmlWriter: end() needs a sink; use toString()");
+    if (this.#lines.length > 0) this.#sink(`${this.#lines.join("\n")}\n`);
+    this.#lines = [];
   }
 
   /** The document, ending with a newline. */

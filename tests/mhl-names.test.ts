@@ -1,0 +1,234 @@
+/**
+ * mhl-verify and hostile trees: names that differ only in normalization, names that are not
+ * UTF-8, links out of the root, FIFOs and unreadable folders, and names that try to forge log
+ * lines. Nothing is dropped silently, nothing is read through a link that leaves the root.
+ */
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { c4OfFile } from "../lib/mhl/history.ts";
+import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
+
+const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "cart-01" };
+
+/** The generation files of a root, in order. */
+function generations(root: string): string[] {
+  return readdirSync(join(root, "ascmhl")).filter((f) => f.endsWith(".mhl")).sort();
+}
+
+function latest(root: string): string {
+  return readFileSync(join(root, "ascmhl", generations(root).at(-1)!), "utf8");
+}
+
+/** The `<hash>` element recorded for a path, or undefined. */
+function hashOf(text: string, path: string): string | undefined {
+  return new RegExp(`<path[^>]*>${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}</path>\\s*<xxh64[^>]*>([0-9a-f]+)</xxh64>`).exec(text)?.[1];
+}
+
+for (const runner of runners()) {
+  describe(`mhl-verify names and links (${runner.label})`, () => {
+    const dir = tempDir("mhl-names-");
+    let n = 0;
+    const fresh = () => {
+      const root = join(dir, `${runner.label}-${++n}`, "CARD");
+      mkdirSync(root, { recursive: true });
+      return root;
+    };
+    const mhl = (args: string[], env: Record<string, string> = {}) => tool(runner, "mhl-verify", args, { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z", ...env } });
+
+    test("two files whose names differ only in normalization are both recorded and hashed", () => {
+      const root = fresh();
+      writeFileSync(join(root, "caf\u00e9.mov"), "NFC bytes");
+      writeFileSync(join(root, "cafe\u0301.mov"), "NFD bytes");
+      const r = mhl(["create", root, "-h", "xxh64", "-v"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      const text = latest(root);
+      expect([hashOf(text, "caf\u00e9.mov"), hashOf(text, "cafe\u0301.mov")].every((h) => h !== undefined)).toBe(true);
+      expect(hashOf(text, "caf\u00e9.mov")).not.toBe(hashOf(text, "cafe\u0301.mov"));
+      expect(r.stdout).toContain("  created original hash for     caf\u00e9.mov  xxh64: ");
+      expect(r.stdout).toContain("  created original hash for     cafe\u0301.mov  xxh64: ");
+      expect(mhl(["verify", root]).code).toBe(0);
+      // each is verified against its own record: changing one fails that one only
+      writeFileSync(join(root, "cafe\u0301.mov"), "NFD changed");
+      const v = mhl(["verify", root]);
+      expect(v.code).toBe(11);
+      expect(v.stderr).toStartWith("ERROR: hash mismatch        for cafe\u0301.mov old xxh64: ");
+      // the NFC fallback still serves a name missing under its recorded form: a second create
+      // after one of the two is renamed into the other's normalization is a rename (10), not a merge
+      rmSync(join(root, "cafe\u0301.mov"));
+      const c = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
+      expect([c.code, c.stderr]).toEqual([10, `ERROR: 1 missing file(s):\n  cafe\u0301.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n`]);
+    });
+
+    test("a name that is not UTF-8 is refused by name; the generation records the rest; verify reports it as new", () => {
+      const root = fresh();
+      writeFileSync(join(root, "ok.mov"), "fine");
+      writeFileSync(Buffer.from(`${root}/caf\xe9.mov`, "latin1"), "latin-1 name");
+      mkdirSync(Buffer.from(`${root}/d\xe9p`, "latin1"));
+      writeFileSync(Buffer.from(`${root}/d\xe9p/inside.mov`, "latin1"), "in a folder named in latin-1");
+      const r = mhl(["create", root, "-h", "xxh64"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe([
+        "ERROR: caf\\xe9.mov: name is not valid UTF-8, which ASC MHL cannot record; this file is left out (rename it to record it)",
+        "ERROR: d\\xe9p: name is not valid UTF-8, which ASC MHL cannot record; this folder and everything in it are left out (rename it to record it)",
+        "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
+        "",
+      ].join("\n"));
+      const text = latest(root);
+      expect(hashOf(text, "ok.mov")).toBeDefined();
+      // the root's directory hash would not describe the folder: none is written
+      expect(text).not.toContain("<roothash>");
+      const v = mhl(["verify", root]);
+      expect([v.code, v.stderr]).toEqual([21, [
+        // in the walk's order: a folder's sub-folders before its files
+        "found new file d\\xe9p/inside.mov (its name is not valid UTF-8: ASC MHL cannot record it)",
+        "found new file caf\\xe9.mov (its name is not valid UTF-8: ASC MHL cannot record it)",
+        "mhl-verify: New files not referenced in the ASC MHL history have been found",
+        "",
+      ].join("\n")]);
+    });
+
+    test("a link out of the root, a FIFO: create names each and fails; --links skip and --special skip leave them out", () => {
+      const root = fresh();
+      const outside = join(root, "..", "secret.txt");
+      writeFileSync(outside, "not on the card");
+      writeFileSync(join(root, "clip.mov"), "clip");
+      symlinkSync(outside, join(root, "escape.mov"));
+      symlinkSync("clip.mov", join(root, "alias.mov"));
+      expect(run(["mkfifo", join(root, "pipe")]).code).toBe(0);
+      let r = mhl(["create", root, "-h", "xxh64"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe([
+        `ERROR: ${root}/escape.mov: symbolic link that leaves the tree, not followed`,
+        `ERROR: ${root}/pipe: a FIFO (named pipe), not a regular file: it cannot be copied or hashed`,
+        "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
+        "",
+      ].join("\n"));
+      // a link to a file inside counts as that file
+      expect(hashOf(latest(root), "alias.mov")).toBe(hashOf(latest(root), "clip.mov"));
+      expect(latest(root)).not.toContain("escape.mov");
+      rmSync(join(root, "ascmhl"), { recursive: true });
+      r = mhl(["create", root, "-h", "xxh64", "--links", "skip", "--special", "skip"]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe([
+        `${root}/alias.mov: symbolic link, left out (--links skip)`,
+        `${root}/escape.mov: symbolic link, left out (--links skip)`,
+        `${root}/pipe: a FIFO (named pipe), left out (--special skip)`,
+        "",
+      ].join("\n"));
+      expect(mhl(["verify", root, "--links", "skip", "--special", "skip"]).code).toBe(0);
+      expect(mhl(["create", root, "--links", "copy"]).code).toBe(2);
+    });
+
+    test("an ascmhl folder planted as a link to another folder is never written through", () => {
+      const root = fresh();
+      writeFileSync(join(root, "clip.mov"), "clip");
+      const elsewhere = join(root, "..", "elsewhere");
+      mkdirSync(elsewhere);
+      symlinkSync(elsewhere, join(root, "ascmhl"));
+      const r = mhl(["create", root, "-h", "xxh64"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`${root}/ascmhl`);
+      expect(readdirSync(elsewhere)).toEqual([]);
+    });
+
+    test("verify never reads a file through a link that leaves the root, even with the recorded digest", () => {
+      const root = fresh();
+      writeFileSync(join(root, "shadow"), "root:secret");
+      writeFileSync(join(root, "clip.mov"), "clip");
+      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      // the recorded file is swapped for a link to a file outside with the same bytes
+      const outside = join(root, "..", "shadow-outside");
+      writeFileSync(outside, "root:secret");
+      rmSync(join(root, "shadow"));
+      symlinkSync(outside, join(root, "shadow"));
+      const r = mhl(["verify", root]);
+      expect([r.code, r.stderr]).toEqual([10, [
+        `ERROR: ${root}/shadow: symbolic link that leaves the tree, not followed`,
+        "ERROR: 1 missing file(s):",
+        "  shadow",
+        "mhl-verify: Files referenced in the ASC MHL history are missing",
+        "",
+      ].join("\n")]);
+      expect(mhl(["verify", "-dh", root]).code).not.toBe(0);
+    });
+
+    test("legacy verify does not follow a listed name that is a link out of the folder", () => {
+      const root = fresh();
+      writeFileSync(join(root, "clip.mov"), "clip");
+      const outside = join(root, "..", "passwd-copy");
+      writeFileSync(outside, "root:x:0:0");
+      symlinkSync(outside, join(root, "link"));
+      // md5 of "root:x:0:0", as the file outside holds it
+      const md5 = new Bun.CryptoHasher("md5").update("root:x:0:0").digest("hex");
+      const clip = new Bun.CryptoHasher("md5").update("clip").digest("hex");
+      writeFileSync(join(root, "seal.mhl"), `<?xml version="1.0" encoding="UTF-8"?>\n<hashlist version="1.1">\n<hash><file>clip.mov</file><size>4</size><md5>${clip}</md5></hash>\n<hash><file>link</file><size>10</size><md5>${md5}</md5></hash>\n</hashlist>\n`);
+      const r = mhl(["verify", join(root, "seal.mhl")]);
+      expect(r.code).toBe(11);
+      expect(r.stderr).toStartWith("ERROR: could not read link: ");
+      expect(r.stderr).toContain("leaves");
+    });
+
+    test("legacy verify of a list that names one file several times, with --jobs", () => {
+      const root = fresh();
+      writeFileSync(join(root, "clip.mov"), "clip");
+      const md5 = new Bun.CryptoHasher("md5").update("clip").digest("hex");
+      const entry = (size: number) => `<hash><file>clip.mov</file><size>${size}</size><md5>${md5}</md5></hash>`;
+      writeFileSync(join(root, "seal.mhl"), `<?xml version="1.0" encoding="UTF-8"?>\n<hashlist version="1.1">\n${[4, 5, 4, 4, 5, 4].map(entry).join("\n")}\n</hashlist>\n`);
+      const r = mhl(["verify", join(root, "seal.mhl"), "--jobs", "3", "-v"]);
+      expect(r.code).toBe(11);
+      expect(r.stdout.split("verification (md5) of file clip.mov: OK").length - 1).toBe(4);
+      expect(r.stderr).toBe("ERROR: size mismatch        for clip.mov old size: 5, new size: 4\n".repeat(2) + `mhl-verify: ${join(root, "seal.mhl")}: Verification of files listed in the MHL file failed\n`);
+    });
+
+    test.skipIf(!IS_ROOT)("a folder nobody may read is named and fails the run", () => {
+      const root = fresh();
+      mkdirSync(join(root, "locked"));
+      writeFileSync(join(root, "locked", "a.mov"), "a");
+      writeFileSync(join(root, "b.mov"), "b");
+      chmodSync(dir, 0o755);
+      chmodSync(join(root, ".."), 0o777);
+      chmodSync(root, 0o777);
+      chmodSync(join(root, "locked"), 0o000);
+      try {
+        const r = run(asNobody([...runner.command("mhl-verify"), "create", root, "-h", "xxh64"]), { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" } });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toBe(`ERROR: ${root}/locked: folder cannot be read: Permission denied\nmhl-verify: 1 entry could not be recorded (named above); the generation documents the rest\n`);
+        expect(hashOf(latest(root), "b.mov")).toBeDefined();
+      } finally {
+        chmodSync(join(root, "locked"), 0o755);
+      }
+    });
+
+    test("names that would forge log lines are escaped: from the disk and from inside MHL XML", async () => {
+      const root = fresh();
+      const evil = "a\nERROR: all good\u001b[2J\u009b.mov";
+      writeFileSync(join(root, evil), "x");
+      writeFileSync(join(root, "plain.mov"), "y");
+      let r = mhl(["create", root, "-h", "xxh64", "-v"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("  created original hash for     a\\nERROR: all good\\e[2J\\x9b.mov  xxh64: ");
+      expect(r.stdout.split("\n").filter((l) => l.startsWith("ERROR"))).toEqual([]);
+      r = mhl(["verify", root, "-v"]);
+      expect(r.stdout).toContain("verification (xxh64) of file a\\nERROR: all good\\e[2J\\x9b.mov: OK\n");
+      // a path inside the XML (a character reference: no file needed) reported missing
+      rmSync(join(root, evil));
+      r = mhl(["verify", root]);
+      expect(r.code).toBe(10);
+      expect(r.stderr).toBe("ERROR: 1 missing file(s):\n  a\\nERROR: all good\\e[2J\\x9b.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n");
+      r = mhl(["info", root, "-sf", join(root, "x")]);
+      expect(r.stdout.split("\n").every((l) => !l.includes("\u001b"))).toBe(true);
+      // a refused path inside the XML is shown escaped in the error too
+      const file = join(root, "ascmhl", generations(root)[0]!);
+      writeFileSync(file, readFileSync(file, "utf8").replace(/>a[^<]*\.mov<\/path>/, ">../&#27;[2J.mov</path>"));
+      const chain = join(root, "ascmhl", "ascmhl_chain.xml");
+      writeFileSync(chain, readFileSync(chain, "utf8").replace(/<c4>[^<]+<\/c4>/, `<c4>${await c4OfFile(file)}</c4>`));
+      r = mhl(["verify", root]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("refusing path '../\\e[2J.mov' escapes the root");
+    });
+  });
+}
