@@ -112,6 +112,14 @@ function readTapeRecord(bytes: Uint8Array | undefined, problems: string[]): Tape
   };
 }
 
+/** What a verification reports while it runs. */
+export interface VerifyHooks {
+  /** Each file's outcome (and each missing folder's), as it is known. */
+  onResult: (result: VerifyResult) => void;
+  /** Told once, before reading: how many files and bytes are to be read. */
+  onStart?: (files: number, bytes: number) => void;
+}
+
 /** Counts of a verification. */
 interface Counts {
   /** Files read back. */
@@ -126,9 +134,10 @@ interface Counts {
 /** Hashes and compares the candidates, in start-block order, reporting each. */
 async function verifyCandidates(
   candidates: Candidate[], folders: ReadonlySet<string>, expected: Expected | undefined, record: TapeRecord | undefined,
-  sizeSource: string, onResult: (result: VerifyResult) => void,
+  sizeSource: string, { onResult, onStart }: VerifyHooks,
 ): Promise<Counts> {
   const ordered = [...candidates].sort((a, b) => (a.startBlock ?? -1) - (b.startBlock ?? -1));
+  onStart?.(ordered.length, ordered.reduce((sum, c) => sum + c.size, 0));
   let failed = 0;
   let bytes = 0;
   let absent = 0;
@@ -231,7 +240,7 @@ function problemLine(dir: string, problem: { path: string; message: string }): s
  * Verifies a virtual tape.
  * @throws {CliError} when the folder is not a readable LTFS virtual tape.
  */
-export async function verifyVtape(dir: string, onResult: (result: VerifyResult) => void): Promise<VerifySummary> {
+export async function verifyVtape(dir: string, hooks: VerifyHooks): Promise<VerifySummary> {
   const volume = Volume.open(dir);
   const problems = checkIndexCopies(volume).map((p) => problemLine(dir, p));
   const entries = volume.files();
@@ -261,7 +270,7 @@ export async function verifyVtape(dir: string, onResult: (result: VerifyResult) 
       startBlock: e.file.extents.length > 0 ? Math.min(...e.file.extents.map((x) => x.startBlock)) : undefined,
       chunks: () => volume.read(e),
     }));
-  const counts = await verifyCandidates(candidates, new Set(indexFolders(volume.latest.index.root)), expected, record, "the index", onResult);
+  const counts = await verifyCandidates(candidates, new Set(indexFolders(volume.latest.index.root)), expected, record, "the index", hooks);
   return { ...counts, mhl: expected?.generationFile, problems: [...(expected?.problems ?? []), ...problems] };
 }
 
@@ -280,7 +289,7 @@ function* fileChunks(folder: HeldFolder, relativePath: string): Generator<Uint8A
  * folder that cannot be read is a problem, and the files in it are missing.
  * @throws {CliError} when the mount point cannot be read.
  */
-export async function verifyMount(mount: string, onResult: (result: VerifyResult) => void): Promise<VerifySummary> {
+export async function verifyMount(mount: string, hooks: VerifyHooks): Promise<VerifySummary> {
   const problems: string[] = [];
   let held: HeldFolder;
   try {
@@ -329,7 +338,7 @@ export async function verifyMount(mount: string, onResult: (result: VerifyResult
       const start = getXattr(f.path, "user.ltfs.startblock");
       return { path: f.relativePath, size: f.size, recorded, startBlock: start === undefined ? undefined : Number(start), chunks: () => fileChunks(held, f.relativePath) };
     });
-    const counts = await verifyCandidates(candidates, new Set([...folders.map((f) => f.relativePath), ...unreadable]), expected, record, "the file system", onResult);
+    const counts = await verifyCandidates(candidates, new Set([...folders.map((f) => f.relativePath), ...unreadable]), expected, record, "the file system", hooks);
     return { ...counts, mhl: expected?.generationFile, problems: [...(expected?.problems ?? []), ...problems] };
   } finally {
     held.close();

@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import { closeSync, existsSync, fstatSync, futimesSync, mkdirSync, readdirSync, statfsSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
-import { fsPath, parentOf, showName } from "../core/names.ts";
+import { fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import { createHashers } from "../hash/registry.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
@@ -598,7 +598,8 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
   if (free < needed) {
     throw new CliError(`has ${free} bytes free, tape ${options.tapeNumber} of the plan needs ${needed}; load a blank tape or plan again`, { path: mount });
   }
-  const where = (path: string) => showName(join(mount, path));
+  // Raw paths: the tool shows them escaped.
+  const where = (path: string) => joinPath(mount, path);
   const existing = (path: string) => {
     try {
       return volume.stat(path);
