@@ -24,7 +24,7 @@ import { readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
 import { XmlError } from "../xml/xml.ts";
 import { checkIndexCopies, indexFolders, Volume } from "./volume.ts";
-import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
+import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE, withFileIn } from "./write.ts";
 
 /** The outcome for one file (or a folder, for `missing`). */
 export interface VerifyResult {
@@ -64,8 +64,20 @@ interface TapeRecord {
   notWritten: { path: string; size: number; reason: string }[];
 }
 
-/** Reads the latest generation through `readText`, checking its C4 against the chain. */
-async function readMhl(readText: (path: string) => Uint8Array | undefined): Promise<Expected | undefined> {
+/**
+ * Reads the latest generation through `readText`, checking its C4 against the chain.
+ * @throws {CliError} naming `tape` (exit 1) when the MHL on it cannot be read.
+ */
+async function readMhl(tape: string, readText: (path: string) => Uint8Array | undefined): Promise<Expected | undefined> {
+  try {
+    return await readLatestGeneration(readText);
+  } catch (error) {
+    if (error instanceof XmlError || error instanceof CliError) throw new CliError(`the tape's MHL cannot be read: ${error.message}`, { path: tape, exitCode: 1 });
+    throw error;
+  }
+}
+
+async function readLatestGeneration(readText: (path: string) => Uint8Array | undefined): Promise<Expected | undefined> {
   const chainBytes = readText("ascmhl/ascmhl_chain.xml");
   if (!chainBytes) return undefined;
   const chain = readChain(new TextDecoder().decode(chainBytes), "ascmhl/ascmhl_chain.xml");
@@ -249,13 +261,7 @@ export async function verifyVtape(dir: string, hooks: VerifyHooks): Promise<Veri
     const entry = byKey.get(pathKey(path));
     return entry ? volume.readAll(entry) : undefined;
   };
-  let expected: Expected | undefined;
-  try {
-    expected = await readMhl(readText);
-  } catch (error) {
-    if (error instanceof XmlError || error instanceof CliError) throw new CliError(`the tape's MHL cannot be read: ${error.message}`, { path: dir, exitCode: 1 });
-    throw error;
-  }
+  const expected = await readMhl(dir, readText);
   let recordBytes: Uint8Array | undefined;
   try {
     recordBytes = readText(TAPE_CATALOG_FILE);
@@ -312,26 +318,8 @@ export async function verifyMount(mount: string, hooks: VerifyHooks): Promise<Ve
       onSkipped: (p) => problems.push(`${showName(p.path)}: ${p.message}; a tape written by ltfs-pack holds none`),
     });
     if (files.length === 0 && problems.length > 0) throw new CliError(`cannot be read: ${problems[0]}`, { path: mount });
-    const readText = (path: string) => {
-      let fd: number;
-      try {
-        fd = held.openRead(path);
-      } catch {
-        return undefined;
-      }
-      try {
-        return readFileSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    };
-    let expected: Expected | undefined;
-    try {
-      expected = await readMhl(readText);
-    } catch (error) {
-      if (error instanceof XmlError || error instanceof CliError) throw new CliError(`the tape's MHL cannot be read: ${error.message}`, { path: mount, exitCode: 1 });
-      throw error;
-    }
+    const readText = (path: string) => withFileIn(held, path, (fd) => readFileSync(fd));
+    const expected = await readMhl(mount, readText);
     const record = readTapeRecord(readText(TAPE_CATALOG_FILE), problems);
     const candidates: Candidate[] = files.map((f) => {
       const recorded = hashesOnMount(f.path);

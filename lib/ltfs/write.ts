@@ -688,20 +688,28 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
   return { serial: options.serial, volumeUuid, files, folders: folders.map((f) => f.path), failed, bytes, isLtfs };
 }
 
-/** Where LTFS put a file's first block, read through the file itself (never through a link). */
-function startBlockOf(volume: HeldFolder, path: string): number | undefined {
+/**
+ * Opens `path` below `folder` without following a link, hands its descriptor to `use` and closes
+ * it; undefined when it cannot be opened.
+ */
+export function withFileIn<T>(folder: HeldFolder, path: string, use: (fd: number) => T): T | undefined {
   let fd: number;
   try {
-    fd = volume.openRead(path);
+    fd = folder.openRead(path);
   } catch {
     return undefined;
   }
   try {
-    const start = getXattr(`/proc/self/fd/${fd}`, "user.ltfs.startblock");
-    return start === undefined ? undefined : Number(start);
+    return use(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Where LTFS put a file's first block, read through the file itself (never through a link). */
+function startBlockOf(volume: HeldFolder, path: string): number | undefined {
+  const start = withFileIn(volume, path, (fd) => getXattr(`/proc/self/fd/${fd}`, "user.ltfs.startblock"));
+  return start === undefined ? undefined : Number(start);
 }
 
 /** Closes and removes a file that will not be put in place. */
