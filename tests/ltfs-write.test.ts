@@ -326,7 +326,7 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect(catalog.code).toBe(1);
     expect(catalog.stderr).toBe(
       "ltfs-pack catalog: vt: tape CA0001 is INCOMPLETE: 1 file(s) of its plan not written: DAY03/A001/b.mov\n" +
-      "ltfs-pack catalog: catalog of 1 tape(s), 1 files, 1 tape(s) incomplete: cat/catalog.json, cat/index.html\n",
+      "ltfs-pack catalog: catalog of 1 tape(s), 1 files, 1 tape(s) incomplete or damaged: cat/catalog.json, cat/index.html\n",
     );
     const tape = JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0];
     expect([tape.status, tape.note, tape.notWritten.map((f: { path: string; size: number }) => [f.path, f.size])]).toEqual(["incomplete", "1 file(s) of its plan not written", [["DAY03/A001/b.mov", 6000]]]);
@@ -379,6 +379,11 @@ describe("ltfs-pack verify: every record of a file's size, both copies of the in
     expect([check.code, check.stdout]).toEqual([1,
       "/DAY05/A001/clip.mov: extent 1: ends at file offset 2097152, past the file length 2097150\n" +
       `/DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock})\n`]);
+    // The catalog does not take the damaged copy's word for it.
+    const catalog = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
+    expect(catalog.code).toBe(1);
+    expect(catalog.stderr.split("\n")[0]).toBe(`ltfs-pack catalog: vt: tape CA0001: INDEX DAMAGED: /DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock}); verify it`);
+    expect(JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0].indexProblems).toHaveLength(1);
   });
 
   test("damage to the data partition's copy of the index is found by verify and index --check (exit 1)", () => {

@@ -355,10 +355,12 @@ The tapes' own ascmhl/ and ${TAPE_CATALOG_FILE} are left out. Each tape is
 marked complete (written to its end with every file of its plan), incomplete
 (files of its plan not written, or its write never finished; named on stderr
 and on the page) or unknown (a saved index, or a tape not written by ltfs-pack).
+A virtual tape whose two copies of its latest index disagree, or one of whose
+indexes does not read, is named as damaged: verify it before trusting its records.
 
 Exit codes:
-  0  the catalog was written, and no tape in it is incomplete
-  1  the catalog was written, and a tape in it is incomplete
+  0  the catalog was written, and no tape in it is incomplete or damaged
+  1  the catalog was written, and a tape in it is incomplete or damaged
   2  usage error, a tape that cannot be read, two tapes with one serial, or
      catalog files already in the folder (give --force to replace them)`;
 
@@ -375,14 +377,15 @@ async function runCatalog(args: CommandArgs<typeof catalog>): Promise<number> {
   const out = new Output();
   for (const tape of catalogData.tapes) {
     out.data(`${tape.serial}\t${tape.kind}\t${tape.files} files\t${tape.bytes} bytes\t${tape.source}\n`);
+    for (const problem of tape.indexProblems ?? []) out.error(`${TOOL} catalog: ${tape.source}: tape ${tape.serial}: INDEX DAMAGED: ${showLine(problem)}; verify it`);
     if (tape.status !== "incomplete") continue;
     const missing = (tape.notWritten ?? []).map((f) => showName(f.path));
     out.error(`${TOOL} catalog: ${tape.source}: tape ${tape.serial} is INCOMPLETE: ${tape.note}${missing.length > 0 ? `: ${missing.join(", ")}` : ""}`);
   }
-  const incomplete = catalogData.tapes.filter((t) => t.status === "incomplete").length;
-  out.error(`${TOOL} catalog: catalog of ${catalogData.tapes.length} tape(s), ${catalogData.files.length} files${incomplete > 0 ? `, ${incomplete} tape(s) incomplete` : ""}: ${join(dir, "catalog.json")}, ${join(dir, "index.html")}`);
+  const flagged = catalogData.tapes.filter((t) => t.status === "incomplete" || (t.indexProblems?.length ?? 0) > 0).length;
+  out.error(`${TOOL} catalog: catalog of ${catalogData.tapes.length} tape(s), ${catalogData.files.length} files${flagged > 0 ? `, ${flagged} tape(s) incomplete or damaged` : ""}: ${join(dir, "catalog.json")}, ${join(dir, "index.html")}`);
   out.flush();
-  return incomplete > 0 ? 1 : 0;
+  return flagged > 0 ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import { getXattr } from "../io/libc.ts";
 import { walkFiles } from "../io/walk.ts";
 import type { LtfsIndex } from "./index_model.ts";
 import { readIndexFile } from "./index_xml.ts";
-import { indexFiles, Volume } from "./volume.ts";
+import { showName } from "../core/names.ts";
+import { checkIndexCopies, indexFiles, Volume } from "./volume.ts";
 import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
 
 /** One tape of the catalog. */
@@ -39,6 +40,11 @@ export interface CatalogTape {
   note?: string;
   /** Files of its plan that are not on it. */
   notWritten?: { path: string; size: number; reason: string }[];
+  /**
+   * What is wrong with a virtual tape's indexes (a copy that does not read, or two copies of the
+   * latest that disagree): its records may not be what the tape holds; verify it.
+   */
+  indexProblems?: string[];
 }
 
 /** One file on one tape. */
@@ -146,7 +152,10 @@ export function readTapeForCatalog(path: string): { tape: CatalogTape; records: 
   const volume = Volume.open(path);
   const entry = volume.files().find((f) => f.path === TAPE_CATALOG_FILE);
   const facts = entryFacts(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined, volume.closed);
-  return fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", facts);
+  const read = fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", facts);
+  const problems = checkIndexCopies(volume);
+  if (problems.length > 0) read.tape.indexProblems = problems.map((p) => (p.path === "ltfsindex" ? p.message : `${showName(p.path)}: ${p.message}`));
+  return read;
 }
 
 /** A mounted volume: walk it, taking digests and start blocks from the attributes LTFS shows. */

@@ -58,6 +58,10 @@ const SCRIPT = `
       row.appendChild(el("span", {}, ""));
       row.appendChild(el("span", { class: "incomplete" }, "INCOMPLETE: " + t.note + (missing.length ? ": " + missing.join(", ") : "")));
     }
+    (t.indexProblems || []).forEach(function (problem) {
+      row.appendChild(el("span", {}, ""));
+      row.appendChild(el("span", { class: "incomplete" }, "INDEX DAMAGED: " + problem));
+    });
     tapes.appendChild(row);
   });
   // One row per distinct file: same path and size, and digests that agree in every format both
