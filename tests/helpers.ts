@@ -10,7 +10,10 @@ import { afterAll } from "bun:test";
 export const ROOT = join(import.meta.dir, "..");
 export const BUN = process.execPath;
 
-/** A temp folder removed after the test file. */
+/**
+ * A temp folder removed after the test file (after the test, when made inside one: Bun then runs
+ * the hook as the test's own, with the hooks' 5-second default, which a busy disk can exceed).
+ */
 export function tempDir(prefix = "cartkit-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   // rm -rf, not rmSync: Bun's recursive removal takes seconds on a deeply nested tree. File
@@ -18,7 +21,7 @@ export function tempDir(prefix = "cartkit-"): string {
   afterAll(() => {
     unmountBelow(dir);
     if (Bun.spawnSync({ cmd: ["rm", "-rf", "--", dir] }).exitCode !== 0) rmSync(dir, { recursive: true, force: true });
-  });
+  }, { timeout: 120_000 });
   return dir;
 }
 

@@ -1,5 +1,9 @@
 /** lib/ltfs index model, XML writer/reader and checker. */
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { indexFiles, indexFolders } from "../lib/ltfs/volume.ts";
+import { runners, tempDir, tool } from "./helpers.ts";
 import { checkIndex } from "../lib/ltfs/index_check.ts";
 import { emptyDirectory, formatLtfsTime, type LtfsDirectory, type LtfsFile, type LtfsIndex } from "../lib/ltfs/index_model.ts";
 import { parseLtfsTime, percentDecodeName, percentEncodeName, readIndexXml, writeIndexXml } from "../lib/ltfs/index_xml.ts";
@@ -372,4 +376,57 @@ test("checkIndex: root uid, symlink with extents, partition letters", () => {
     { path: "/Sound/Day 3/Roll 1/深い/latest.wav", message: "extent 1: partition '1' is not a letter a-z" },
     { path: "/Sound/Day 3/Roll 1/深い/latest.wav", message: "extent 1: bytecount is 0, must be at least 1" },
   ]);
+});
+
+/** An index XML text whose root holds `depth` nested directories named `d`, with one file at the bottom named `name`. */
+function nestedIndexXml(depth: number, name = "f"): string {
+  const t = "2026-01-01T00:00:00.000000000Z";
+  const stamp = `<creationtime>${t}</creationtime><changetime>${t}</changetime><modifytime>${t}</modifytime><accesstime>${t}</accesstime><backuptime>${t}</backuptime>`;
+  const parts: string[] = [
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ltfsindex version="2.4.0"><creator>t</creator><volumeuuid>0b2a6c2e-9f4d-4e0a-8d3c-2f6a1b7c9e01</volumeuuid>',
+    `<generationnumber>1</generationnumber><updatetime>${t}</updatetime><location><partition>a</partition><startblock>5</startblock></location>`,
+    `<allowpolicyupdate>true</allowpolicyupdate><highestfileuid>${depth + 2}</highestfileuid>\n`,
+    `<directory><name>V</name><readonly>false</readonly>${stamp}<fileuid>1</fileuid><contents>\n`,
+  ];
+  for (let i = 0; i < depth; i++) parts.push(`<directory><name>d</name><readonly>false</readonly>${stamp}<fileuid>${i + 2}</fileuid><contents>\n`);
+  parts.push(`<file>${name}<length>1</length><readonly>false</readonly>${stamp}<fileuid>${depth + 2}</fileuid>`,
+    "<extentinfo><extent><fileoffset>0</fileoffset><partition>b</partition><startblock>7</startblock><byteoffset>0</byteoffset><bytecount>1</bytecount></extent></extentinfo></file>\n");
+  for (let i = 0; i <= depth; i++) parts.push("</contents></directory>\n");
+  parts.push("</ltfsindex>\n");
+  return parts.join("").replace(`<file>${name}`, `<file>${name.startsWith("<name") ? name : `<name>${name}</name>`}`);
+}
+
+test("an index nested 20,000 deep is read, checked and walked without running out of stack", () => {
+  const index = readIndexXml(nestedIndexXml(20_000), "deep.xml");
+  expect(checkIndex(index, { blockSize: BLOCK, writtenBlocks: { b: 8 } })).toEqual([]);
+  const files = indexFiles(index.root);
+  expect(files.map((f) => [f.path.length, f.path.endsWith("/d/f"), f.file.length])).toEqual([[40_001, true, 1]]);
+  expect(indexFolders(index.root)).toHaveLength(20_000);
+}, 30_000);
+
+test("the writer walks with a stack too: a 1,000-deep index round-trips (indentation grows with depth, so deeper ones are not written)", () => {
+  const index = readIndexXml(nestedIndexXml(1_000), "deep.xml");
+  const again = readIndexXml(writeIndexXml(index), "again.xml");
+  expect(indexFiles(again.root).map((f) => f.path)).toEqual(indexFiles(index.root).map((f) => f.path));
+  expect(writeIndexXml(again)).toBe(writeIndexXml(index));
+});
+
+describe.each(runners())("ltfs-pack index and catalog on hostile indexes ($label)", (runner) => {
+  test("20,000 folders deep: index --check and catalog finish (no 'Maximum call stack size exceeded')", () => {
+    const dir = tempDir("cartkit-ltfsi-");
+    writeFileSync(join(dir, "deep.xml"), nestedIndexXml(20_000));
+    const check = tool(runner, "ltfs-pack", ["index", "deep.xml", "--check"], { cwd: dir });
+    expect([check.code, check.stdout, check.stderr]).toEqual([0, "", "ltfs-pack index: deep.xml: index generation 1 is sound (1 files)\n"]);
+    const catalog = tool(runner, "ltfs-pack", ["catalog", "deep.xml", "-o", "cat"], { cwd: dir });
+    expect([catalog.code, catalog.stdout]).toEqual([0, "V\tindex\t1 files\t1 bytes\tdeep.xml\n"]);
+    expect(JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).files[0].path).toHaveLength(40_001);
+  }, 60_000);
+
+  test("index --check shows names escaped: NUL, ESC and a newline cannot reach the terminal raw", () => {
+    const dir = tempDir("cartkit-ltfsi-");
+    writeFileSync(join(dir, "i.xml"), nestedIndexXml(1, '<name percentencoded="true">a%00b%1B%5B31m%0AINFO: fake</name>'));
+    const check = tool(runner, "ltfs-pack", ["index", "i.xml", "--check"], { cwd: dir });
+    expect([check.code, check.stdout]).toEqual([1, "/d/a\\x00b\\e[31m\\nINFO: fake: name contains NUL\n"]);
+    expect(check.stdout + check.stderr).not.toMatch(/[\u0000\u001b]/);
+  });
 });

@@ -6,11 +6,11 @@
  * index, leaves 14 blocks of 524288 bytes) so the trees stay small; big files are sparse.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { blocksFor, parseReserve, parseTape, tapeCapacity } from "../lib/ltfs/capacity.ts";
 import { planTapes } from "../lib/ltfs/plan.ts";
-import { run, runners, tempDir, tool } from "./helpers.ts";
+import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
 const BLOCK = 524_288;
@@ -101,11 +101,34 @@ describe("planTapes", () => {
     expect(plan.splits).toEqual([]);
   });
 
-  test("an empty source makes an empty plan", () => {
-    const day = join(tempDir("cartkit-ltfs-"), "EMPTY");
+  test("a source without files: its empty folders go on one tape, and a source with nothing at all is itself one", () => {
+    const dir = tempDir("cartkit-ltfs-");
+    const day = join(dir, "EMPTY");
     mkdirSync(join(day, "A001"), { recursive: true });
+    mkdirSync(join(day, "B001/sub/deeper"), { recursive: true });
     writeFileSync(join(day, ".DS_Store"), "x");
-    expect(planTapes([day], { capacity: small })).toMatchObject({ tapes: [], splits: [], totals: { files: 0, bytes: 0, blocks: 0 } });
+    mkdirSync(join(dir, "NOTHING"));
+    const plan = planTapes([day, join(dir, "NOTHING")], { capacity: small });
+    expect(plan).toMatchObject({ splits: [], totals: { files: 0, bytes: 0, blocks: 0 } });
+    expect(plan.tapes).toEqual([{
+      index: 1, files: [], bytes: 0, blocks: 0, fill: 0,
+      folders: [
+        { source: join(day, "A001"), path: "EMPTY/A001" },
+        { source: join(day, "B001/sub/deeper"), path: "EMPTY/B001/sub/deeper" },
+        { source: join(dir, "NOTHING"), path: "NOTHING" },
+      ],
+    }]);
+  });
+
+  test("an empty folder goes with the folder that holds it, also when that folder is split", () => {
+    const files: Record<string, number> = {};
+    for (const roll of ["A001", "A002", "A003"]) for (let i = 1; i <= 9; i++) files[`${roll}/C00${i}.mov`] = BLOCK;
+    const day = makeTree(join(tempDir("cartkit-ltfs-"), "DAY01"), files);
+    mkdirSync(join(day, "A002/EMPTY"));
+    mkdirSync(join(day, "A003/EMPTY"));
+    const plan = planTapes([day], { capacity: small });
+    expect(plan.tapes.map((t) => t.folders.map((f) => f.path))).toEqual([["DAY01/A003/EMPTY"], ["DAY01/A002/EMPTY"]]);
+    expect(plan.splits.map((s) => s.folder)).toEqual(["DAY01/A003"]);
   });
 });
 
@@ -230,6 +253,7 @@ for (const runner of runners()) {
         tapes: [{
           index: 1,
           files: [file("A001/C001.mov", 3 * MiB, 6), file("A001/empty.txt", 0, 0), file("A002/C001.mov", 3 * MiB + 1, 7), file("A002/meta.xml", 100, 1)],
+          folders: [],
           bytes: 6_291_557,
           blocks: 14,
           fill: 1,
@@ -275,7 +299,19 @@ for (const runner of runners()) {
       expect(help.stdout).toContain("Exit codes: 0 done and every check passed; 1 a verification or index check\nfailed; 2 usage error, unknown command, or input that cannot be read.\n");
       const planHelp = pack(["plan", "--help"], dir);
       expect(planHelp.code).toBe(0);
-      expect(planHelp.stdout).toContain("USAGE ltfs-pack plan [OPTIONS] <SRC> --tape=<TAPE>");
+      expect(planHelp.stdout).toContain("USAGE ltfs-pack plan [OPTIONS] SRC... --tape TAPE\n");
+      // The sub-command's help comes whichever side of the sub-command --help is given.
+      expect(pack(["--help", "plan"], dir).stdout).toBe(planHelp.stdout);
+      for (const [command, usage] of [
+        ["write", "USAGE ltfs-pack write [OPTIONS] PLAN --tape N (--vtape DIR | --mount MOUNTPOINT)...\n"],
+        ["verify", "USAGE ltfs-pack verify [OPTIONS] --vtape DIR | --mount MOUNTPOINT\n"],
+        ["index", "USAGE ltfs-pack index [OPTIONS] [INDEX.xml | --vtape DIR]\n"],
+        ["catalog", "USAGE ltfs-pack catalog [OPTIONS] TAPE... -o DIR\n"],
+      ]) {
+        const sub = pack([command!, "--help"], dir);
+        expect([sub.code, sub.stdout]).toEqual([0, expect.stringContaining(usage!)]);
+      }
+      expect(pack(["--version"], dir).stdout).toMatch(/^ltfs-pack \d+\.\d+\.\d+\n$/);
       expect(planHelp.stdout).toContain("Exit codes:\n  0  the plan was made\n");
 
       const cases: Array<[string[], string]> = [
@@ -287,11 +323,91 @@ for (const runner of runners()) {
         [["plan", "DAY01", "--tape", "LTO-8", "--reserve", "lots"], "ltfs-pack plan: invalid reserve 'lots'; use a number of bytes with an optional unit, e.g. 8388608, 8M, 8MiB, 1GB\n"],
         [["plan", "NOPE", "--tape", "LTO-8"], "ltfs-pack plan: NOPE: No such file or directory\n"],
         [["plan", "DAY01", "--tape", "LTO-8", "--bogus"], "ltfs-pack plan: unrecognized option '--bogus'; see 'ltfs-pack plan --help'\n"],
+        [["plan", "DAY01", "--tape", "LTO-8", "--links", "copy"], "ltfs-pack plan: Invalid value for argument: --links (copy). Expected one of: follow, skip.; see 'ltfs-pack plan --help'\n"],
+        [["write", "--tape", "1", "--vtape", "vt"], "ltfs-pack write: Missing required positional argument: PLAN; see 'ltfs-pack write --help'\n"],
+        [["--bogus"], "ltfs-pack: missing command; see 'ltfs-pack --help'\n"],
       ];
       for (const [args, stderr] of cases) {
         const result = pack(args, dir);
         expect([result.code, result.stdout, result.stderr]).toEqual([2, "", stderr]);
       }
+    });
+
+    test("names a tape cannot hold are refused up front, each named: not UTF-8, NFC/NFD twins (exit 2, no plan)", () => {
+      const dir = tempDir("cartkit-ltfs-");
+      makeTree(join(dir, "DAY01"), { "A001/ok.mov": 10, "A001/caf\u00e9.mov": 1, "A001/cafe\u0301.mov": 2, "A002/x.mov": 3 });
+      // caf + byte 0xE9 + .mov: a Latin-1 name, as another system may leave on a card.
+      writeFileSync(Buffer.from(`${join(dir, "DAY01/A002")}/caf\xe9.mov`, "latin1"), "latin-1 name");
+      mkdirSync(Buffer.from(`${join(dir, "DAY01")}/R\xf6lle`, "latin1"));
+      writeFileSync(Buffer.from(`${join(dir, "DAY01")}/R\xf6lle/inside.mov`, "latin1"), "below a Latin-1 folder");
+      const result = pack(["plan", "DAY01", "--tape", "LTO-9", "--json"], dir);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toBe(
+        `ltfs-pack plan: ${join(dir, "DAY01/R")}\\xf6lle: name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it\n` +
+        `ltfs-pack plan: ${join(dir, "DAY01/A002/caf")}\\xe9.mov: name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it\n` +
+        `ltfs-pack plan: ${join(dir, "DAY01/A001/caf\u00e9.mov")}: 'caf\u00e9.mov' (NFC) and 'cafe\u0301.mov' (NFD) in one folder are one name on tape, as LTFS compares names in NFC; rename one\n` +
+        "ltfs-pack plan: 3 entries cannot go on tape as they are; no plan was made\n",
+      );
+      expect(result.code).toBe(2);
+    });
+
+    test("--links follow|skip and --special fail|skip: what is left out is named, what cannot be followed fails the plan", () => {
+      const dir = tempDir("cartkit-ltfs-");
+      makeTree(join(dir, "DAY01"), { "A001/clip.mov": 1000 });
+      symlinkSync("clip.mov", join(dir, "DAY01/A001/inside.mov"));
+      symlinkSync("/etc/hostname", join(dir, "DAY01/A001/outside.mov"));
+      run(["mkfifo", join(dir, "DAY01/A001/pipe")]);
+      const failed = pack(["plan", "DAY01", "--tape", "LTO-9"], dir);
+      expect([failed.code, failed.stdout, failed.stderr]).toEqual([2, "",
+        `ltfs-pack plan: ${join(dir, "DAY01/A001/outside.mov")}: symbolic link that leaves the tree, not followed\n` +
+        `ltfs-pack plan: ${join(dir, "DAY01/A001/pipe")}: a FIFO (named pipe), not a regular file: it cannot be copied or hashed\n` +
+        "ltfs-pack plan: 2 entries cannot go on tape as they are; no plan was made\n"]);
+      const skipped = pack(["plan", "DAY01", "--tape", "LTO-9", "--links=skip", "--special", "skip"], dir);
+      expect(skipped.code).toBe(0);
+      expect(skipped.stderr).toBe(
+        `ltfs-pack plan: ${join(dir, "DAY01/A001/inside.mov")}: symbolic link, left out (--links skip)\n` +
+        `ltfs-pack plan: ${join(dir, "DAY01/A001/outside.mov")}: symbolic link, left out (--links skip)\n` +
+        `ltfs-pack plan: ${join(dir, "DAY01/A001/pipe")}: a FIFO (named pipe), left out (--special skip)\n`,
+      );
+      expect(skipped.stdout.split("\n").filter((l) => l.startsWith("1\t"))).toEqual(["1\t1\t1000\tDAY01/A001/clip.mov"]);
+      // Followed, a link inside the source goes on tape as the file it names.
+      rmSync(join(dir, "DAY01/A001/outside.mov"));
+      const followed = pack(["plan", "DAY01", "--tape", "LTO-9", "--special", "skip"], dir);
+      expect(followed.code).toBe(0);
+      expect(followed.stdout.split("\n").filter((l) => l.startsWith("1\t"))).toEqual(["1\t1\t1000\tDAY01/A001/clip.mov", "1\t1\t1000\tDAY01/A001/inside.mov"]);
+    });
+
+    test("empty folders are planned, in text and JSON", () => {
+      const dir = tempDir("cartkit-ltfs-");
+      makeTree(join(dir, "DAY01"), { "A001/a.mov": 10 });
+      mkdirSync(join(dir, "DAY01/A001/EMPTY"));
+      mkdirSync(join(dir, "DAY01/B001"));
+      const text = pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0"], dir);
+      expect([text.code, text.stderr]).toEqual([0, ""]);
+      expect(text.stdout).toBe(
+        "tape 1 of 1: 1 files, 2 empty folders, 10 bytes, 1 blocks, 7.1% full\n" +
+        "1\t1\t10\tDAY01/A001/a.mov\n" +
+        "1\t0\t0\tDAY01/A001/EMPTY/\n" +
+        "1\t0\t0\tDAY01/B001/\n" +
+        "plan: 1 tape, 1 files, 2 empty folders, 10 bytes, 1 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
+      );
+      const json = JSON.parse(pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0", "--json"], dir).stdout);
+      expect(json.tapes[0].folders).toEqual([{ source: join(dir, "DAY01/A001/EMPTY"), path: "DAY01/A001/EMPTY" }, { source: join(dir, "DAY01/B001"), path: "DAY01/B001" }]);
+    });
+
+    test("names are shown escaped: newline, ESC, C1 CSI, DEL and a backslash", () => {
+      const dir = tempDir("cartkit-ltfs-");
+      makeTree(join(dir, "DAY01"), { "A001/a\nINFO: fake\u001b[31m\u009b31m\u007f\\.mov": 1 });
+      const result = pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0"], dir);
+      expect([result.code, result.stderr]).toEqual([0, ""]);
+      expect(result.stdout.split("\n")[1]).toBe("1\t1\t1\tDAY01/A001/a\\nINFO: fake\\e[31m\\x9b31m\\x7f\\\\.mov");
+    });
+
+    test("a source inside another would go on tape twice: refused", () => {
+      const dir = tempDir("cartkit-ltfs-");
+      makeTree(join(dir, "DAY01"), { "A001/a.mov": 1 });
+      const result = pack(["plan", "DAY01", "DAY01/A001", "--tape", "LTO-9"], dir);
+      expect([result.code, result.stdout, result.stderr]).toEqual([2, "", "ltfs-pack plan: DAY01/A001: is inside DAY01 or holds it: its files would go on tape twice; give one of them\n"]);
     });
 
     test("an LTO-8 tape with the default reserve holds a small day on one tape", () => {
@@ -304,3 +420,20 @@ for (const runner of runners()) {
   });
 }
 
+
+describe("ltfs-pack plan: permissions", () => {
+  test.if(IS_ROOT)("a folder that cannot be read fails the plan, named (exit 2, no plan), run as nobody", () => {
+    const dir = tempDir("cartkit-ltfs-");
+    chmodSync(dir, 0o755);
+    makeTree(join(dir, "DAY01"), { "A001/a.mov": 10, "A002/b.mov": 20, "A003/c.mov": 30 });
+    chmodSync(join(dir, "DAY01/A002"), 0o000);
+    chmodSync(join(dir, "DAY01/A003"), 0o644); // listed, but not entered
+    for (const runner of runners()) {
+      const result = run(asNobody([...runner.command("ltfs-pack"), "plan", "DAY01", "--tape", "LTO-9"]), { cwd: dir });
+      expect([result.code, result.stdout, result.stderr]).toEqual([2, "",
+        `ltfs-pack plan: ${join(dir, "DAY01/A002")}: folder cannot be read: Permission denied\n` +
+        `ltfs-pack plan: ${join(dir, "DAY01/A003")}: folder cannot be read: Permission denied\n` +
+        "ltfs-pack plan: 2 entries cannot go on tape as they are; no plan was made\n"]);
+    }
+  });
+});

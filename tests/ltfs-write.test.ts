@@ -6,16 +6,16 @@
  * read-only FUSE mount must hold identical files. The catalog page is tested in headless Chromium.
  */
 import { describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { readIndexXml } from "../lib/ltfs/index_xml.ts";
 import { readLabelXml } from "../lib/ltfs/label.ts";
-import { Volume } from "../lib/ltfs/volume.ts";
+import { indexFolders, Volume } from "../lib/ltfs/volume.ts";
 import { VtapeWriter } from "../lib/ltfs/vtape.ts";
 import { CliError } from "../lib/core/errors.ts";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
 import type { LtfsDirectory } from "../lib/ltfs/index_model.ts";
-import { anchor, BUN, randomBytes, ROOT, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { anchor, asNobody, BUN, IS_ROOT, randomBytes, ROOT, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
 
@@ -90,9 +90,10 @@ async function withLtfsMount(devname: string, mnt: string, readOnly: boolean, bo
   }
 }
 
-/** Copies every file of a virtual tape out with our reader (bookkeeping included). */
+/** Copies every file and folder of a virtual tape out with our reader (bookkeeping included). */
 function extract(vtape: string, to: string): void {
   const volume = Volume.open(vtape);
+  for (const folder of indexFolders(volume.latest.index.root)) mkdirSync(join(to, folder), { recursive: true });
   for (const entry of volume.files()) put(to, entry.path, volume.readAll(entry));
 }
 
@@ -218,7 +219,8 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: vt: index generation 2 is sound (1 files)\n"]);
     const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
     expect(verify.code).toBe(1);
-    expect(verify.stdout).toBe("verified vt: 1 files, 11 bytes read back, all match the index\n");
+    // Without an MHL nothing is verified: stdout says so, as the exit does.
+    expect(verify.stdout).toBe("FAILED vt: no ASC MHL on the tape to verify against; 1 files, 11 bytes read back match the index's digests only\n");
     expect(verify.stderr).toBe("ltfs-pack verify: vt: no ASC MHL on the tape (ascmhl/); compared with the index's digests only\n");
     if (LTFSCK) {
       const ltfsck = run([LTFSCK, "-e", "file", join(dir, "vt")]);
@@ -238,12 +240,12 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     try {
       const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "small/vt"], dir);
       expect(write.code).toBe(2);
-      expect(write.stdout).toBe("");
+      expect(write.stdout).toBe("tape 1 of 1 → vtape small/vt: serial CA0001, NOT written: write failed: No space left on device; the virtual tape holds what was written up to its last index\n");
       expect(write.stderr).toMatch(/^ltfs-pack write: small\/vt\/1_\d+_R: write failed: No space left on device; the virtual tape holds what was written up to its last index\n$/);
       const check = pack(runner, ["index", "--vtape", "small/vt", "--check"], dir);
       expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: small/vt: index generation 2 is sound (1 files)\n"]);
       const verify = pack(runner, ["verify", "--vtape", "small/vt"], dir);
-      expect(verify.stdout).toBe("verified small/vt: 1 files, 11 bytes read back, all match the index\n");
+      expect([verify.code, verify.stdout]).toEqual([1, "FAILED small/vt: no ASC MHL on the tape to verify against; 1 files, 11 bytes read back match the index's digests only\n"]);
     } finally {
       run(["umount", join(dir, "small")]);
     }
@@ -281,8 +283,10 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
   test("mistakes are one-line errors (exit 2): a used folder, a bad plan, a missing tape, a bad serial, not a tape", () => {
     const { dir, write } = writtenTape(runner);
     expect(write.code).toBe(0);
+    const used = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
+    expect([used.code, used.stderr, used.stdout]).toEqual([2, "ltfs-pack write: vt: is not empty; a virtual tape is written into a new or empty folder, never over one\n",
+      "tape 1 of 1 → vtape vt: serial CA0001, NOT written: is not empty; a virtual tape is written into a new or empty folder, never over one\n"]);
     const cases: [string[], number, string][] = [
-      [["write", "plan.json", "--tape", "1", "--vtape", "vt"], 2, `ltfs-pack write: vt: is not empty; a virtual tape is written into a new or empty folder, never over one\n`],
       [["write", "DAY01/C001/colon: name.txt", "--tape", "1", "--vtape", "n"], 2, "ltfs-pack write: DAY01/C001/colon: name.txt: is not JSON (JSON Parse error: Unexpected identifier \"colon\"); make it with 'ltfs-pack plan --json'\n"],
       [["write", "plan.json", "--tape", "2", "--vtape", "n"], 2, "ltfs-pack write: the plan has 1 tape(s); --tape 2 is not one of them\n"],
       [["write", "plan.json", "--tape", "1", "--vtape", "n", "--serial", "ab-1"], 2, "ltfs-pack write: invalid serial 'AB-1': 1-6 of A-Z, 0-9\n"],
@@ -299,7 +303,7 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect(existsSync(join(dir, "n"))).toBe(false);
   }, 60_000);
 
-  test("a source changed since the plan is refused and named (exit 2); the rest is written and verifies", () => {
+  test("a source changed since the plan is refused and named (exit 2); the rest is written, the tape does not verify and is cataloged incomplete", () => {
     const dir = tempDir("cartkit-ltfsw-");
     put(join(dir, "DAY03"), "A001/a.mov", randomBytes(5000, 1));
     put(join(dir, "DAY03"), "A001/b.mov", randomBytes(6000, 2));
@@ -310,7 +314,242 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect(write.code).toBe(2);
     expect(write.stderr).toBe(`ltfs-pack write: ${join(dir, "DAY03/A001/b.mov")}: is 6001 bytes, the plan says 6000; the file changed since the plan was made, make it again\n`);
     expect(write.stdout).toMatch(/serial CA0001, 1 files, 5000 bytes, .*; 1 NOT written\n$/);
+    // The tape holds what was written, and says what was not: it never verifies as complete.
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect([verify.code, verify.stdout]).toEqual([1, "FAILED vt: 1 of 3 files do not verify (5000+ bytes read back)\n".replace("5000+", String(Number(/\((\d+) bytes/.exec(verify.stdout)?.[1])))]);
+    expect(verify.stderr).toBe(`ltfs-pack verify: DAY03/A001/b.mov: NOT WRITTEN (in the tape's plan but never written: ${join(dir, "DAY03/A001/b.mov")}: is 6001 bytes, the plan says 6000; the file changed since the plan was made, make it again)\n`);
+    const json = pack(runner, ["verify", "--vtape", "vt", "--json"], dir);
+    expect(json.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l)).map((r: { path: string; status: string }) => [r.path, r.status])).toEqual([
+      ["DAY03/A001/a.mov", "ok"], ["ltfs-pack-catalog.json", "ok"], ["DAY03/A001/b.mov", "not-written"],
+    ]);
+    const catalog = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
+    expect(catalog.code).toBe(1);
+    expect(catalog.stderr).toBe(
+      "ltfs-pack catalog: vt: tape CA0001 is INCOMPLETE: 1 file(s) of its plan not written: DAY03/A001/b.mov\n" +
+      "ltfs-pack catalog: catalog of 1 tape(s), 1 files, 1 tape(s) incomplete or damaged: cat/catalog.json, cat/index.html\n",
+    );
+    const tape = JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0];
+    expect([tape.status, tape.note, tape.notWritten.map((f: { path: string; size: number }) => [f.path, f.size])]).toEqual(["incomplete", "1 file(s) of its plan not written", [["DAY03/A001/b.mov", 6000]]]);
+    const chromium = anchor("chromium");
+    if (chromium) {
+      const page = run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", `file://${join(dir, "cat/index.html")}`]);
+      expect(page.stdout).toContain('<div class="tape" data-serial="CA0001" data-status="incomplete">');
+      expect(page.stdout).toContain('<span class="incomplete">INCOMPLETE: 1 file(s) of its plan not written: DAY03/A001/b.mov</span>');
+    }
+  }, 60_000);
+});
+
+/** A small written tape of one 2,097,152-byte clip (4 blocks) and a note. */
+function clipTape(runner: ToolRunner) {
+  const dir = tempDir("cartkit-ltfsw-");
+  put(join(dir, "DAY05"), "A001/clip.mov", randomBytes(2_097_152, 11));
+  put(join(dir, "DAY05"), "A001/note.txt", "note\n");
+  writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY05", "--tape", "LTO-9", "--json"], dir).stdout);
+  const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
+  expect([write.code, write.stderr]).toEqual([0, ""]);
+  const vtape = join(dir, "vt");
+  // The closing index: on the index partition at block 5 (one record), pointing back to its copy on the data partition.
+  const onIndex = readIndexXml(readFileSync(join(vtape, "0_5_R"), "utf8"), "0_5_R");
+  const dataBlock = onIndex.previousGenerationLocation!.startBlock;
+  return { dir, vtape, indexRecord: join(vtape, "0_5_R"), dataRecord: join(vtape, `1_${dataBlock}_R`), dataBlock };
+}
+
+/** Rewrites a record's text, keeping its length (a bit flipped on the medium). */
+function flip(record: string, from: string, to: string): void {
+  const text = readFileSync(record, "utf8");
+  expect(from.length).toBe(to.length);
+  expect(text).toContain(from);
+  writeFileSync(record, text.replace(from, to));
+}
+
+describe("ltfs-pack verify: every record of a file's size, both copies of the index", () => {
+  const runner = runners()[1]!;
+
+  test("one flipped bit in the index's <length> (2097152 → 2097150) is a MISMATCH, and the two index copies disagree (exit 1)", () => {
+    const { dir, indexRecord, dataBlock } = clipTape(runner);
+    flip(indexRecord, "<length>2097152</length>", "<length>2097150</length>");
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toBe(
+      "ltfs-pack verify: DAY05/A001/clip.mov: MISMATCH (read 2097152 bytes, the index says 2097150)\n" +
+      `ltfs-pack verify: vt: /DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock})\n`,
+    );
+    expect(verify.stdout).toMatch(/^FAILED vt: 1 of 3 files do not verify, 1 problem\(s\) with the tape \(\d+ bytes read back\)\n$/);
+    const check = pack(runner, ["index", "--vtape", "vt", "--check"], dir);
+    expect([check.code, check.stdout]).toEqual([1,
+      "/DAY05/A001/clip.mov: extent 1: ends at file offset 2097152, past the file length 2097150\n" +
+      `/DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock})\n`]);
+    // The catalog does not take the damaged copy's word for it.
+    const catalog = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
+    expect(catalog.code).toBe(1);
+    expect(catalog.stderr.split("\n")[0]).toBe(`ltfs-pack catalog: vt: tape CA0001: INDEX DAMAGED: /DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock}); verify it`);
+    expect(JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0].indexProblems).toHaveLength(1);
+  });
+
+  test("damage to the data partition's copy of the index is found by verify and index --check (exit 1)", () => {
+    const { dir, vtape, dataRecord, dataBlock } = clipTape(runner);
+    const bad = join(dir, "bad");
+    cpSync(vtape, bad, { recursive: true });
+    flip(join(bad, basename(dataRecord)), "<length>2097152</length>", "<length>2097150</length>");
+    let verify = pack(runner, ["verify", "--vtape", "bad"], dir);
+    expect([verify.code, verify.stderr]).toEqual([1, `ltfs-pack verify: bad: /DAY05/A001/clip.mov: length is 2097152 in the index partition's copy, 2097150 in the data partition's copy (block ${dataBlock})\n`]);
+    expect(verify.stdout).toMatch(/^FAILED bad: 0 of 3 files do not verify, 1 problem\(s\) with the tape \(\d+ bytes read back\)\n$/);
+    expect(pack(runner, ["index", "--vtape", "bad", "--check"], dir).code).toBe(1);
+
+    // A copy that no longer reads at all.
+    flip(dataRecord, "<fileuid>", "<fileuiD>");
+    verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(new RegExp(`^ltfs-pack verify: vt: the data partition's copy \\(block ${dataBlock}\\) of generation 3 cannot be read: line \\d+: end tag </fileuid> does not match <fileuiD> \\(line \\d+\\)\\n$`));
+    const check = pack(runner, ["index", "--vtape", "vt", "--check"], dir);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/^ltfsindex: the data partition's copy \(block \d+\) of generation 3 cannot be read: /);
+  });
+
+  test("names are shown escaped in verify's lines: newline, ESC and C1 cannot forge a line", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    const name = "a\nINFO: fake \u001b[31m\u009bred.mov";
+    put(join(dir, "DAY06"), `A001/${name}`, randomBytes(5000, 4));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY06", "--tape", "LTO-9", "--json"], dir).stdout);
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir).code).toBe(0);
+    const record = readFileSync(join(dir, "vt/1_7_R"));
+    record[10] = record[10]! ^ 1;
+    writeFileSync(join(dir, "vt/1_7_R"), record);
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(/^ltfs-pack verify: DAY06\/A001\/a\\nINFO: fake \\e\[31m\\x9bred\.mov: MISMATCH: xxh128 [0-9a-f]{32}, the MHL says [0-9a-f]{32}; xxh128 [0-9a-f]{32}, the index says [0-9a-f]{32}\n$/);
+  });
+});
+
+describe("ltfs-pack write: copies, permissions, links and folders", () => {
+  const runner = runners()[1]!;
+
+  test.if(IS_ROOT)("a copy whose drive fills up does not stop the others: they are written and verify, the failing one is named (exit 2)", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY07"), "A001/a.txt", "first card\n");
+    put(join(dir, "DAY07"), "B001/big.mov", randomBytes(12 * 1024 * 1024, 5));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY07", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "small"));
+    expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", join(dir, "small")]).code).toBe(0);
+    try {
+      const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "small/vt", "--vtape", "vt2", "--mount", "mnt"], dir);
+      expect(write.code).toBe(2);
+      expect(write.stderr).toMatch(/^ltfs-pack write: small\/vt\/1_\d+_R: write failed: No space left on device; the virtual tape holds what was written up to its last index\n/);
+      expect(write.stderr).toMatch(/\nltfs-pack write: mnt: cannot be used: No such file or directory\nltfs-pack write: 2 of 3 copies NOT written: small\/vt, mnt\n$/);
+      const lines = write.stdout.split("\n");
+      expect(lines[0]).toMatch(/^tape 1 of 1 → vtape small\/vt: serial CA0001, NOT written: write failed: No space left on device/);
+      expect(lines[1]).toMatch(/^tape 1 of 1 → vtape vt2: serial CB0001, 2 files, 12582923 bytes, \d+ blocks on the data partition, index generation 4, volume /);
+      expect(lines[2]).toBe("tape 1 of 1 → mount mnt: serial CC0001, NOT written: cannot be used: No such file or directory");
+      const verify = pack(runner, ["verify", "--vtape", "vt2"], dir);
+      expect([verify.code, verify.stderr]).toEqual([0, ""]);
+    } finally {
+      run(["umount", join(dir, "small")]);
+    }
+  }, 60_000);
+
+  test.if(IS_ROOT)("a 0600 source stays private: virtual-tape records are 0600 and a --mount copy keeps its source's mode", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    chmodSync(dir, 0o755);
+    put(join(dir, "DAY08"), "A001/secret.key", "private\n");
+    put(join(dir, "DAY08"), "A001/public.txt", "public\n");
+    chmodSync(join(dir, "DAY08/A001/secret.key"), 0o600);
+    chmodSync(join(dir, "DAY08/A001/public.txt"), 0o644);
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY08", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "mnt"));
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--mount", "mnt"], dir).code).toBe(0);
+    const records = readdirSync(join(dir, "vt")).filter((n) => n.endsWith("_R"));
+    expect(records.length).toBeGreaterThan(8);
+    for (const name of records) expect([name, statSync(join(dir, "vt", name)).mode & 0o7777]).toEqual([name, 0o600]);
+    // The secret's record: nobody cannot read it.
+    const cat = run(asNobody(["cat", join(dir, "vt/1_7_R")]));
+    expect([cat.code, cat.stdout]).toEqual([1, ""]);
+    expect(statSync(join(dir, "mnt/DAY08/A001/secret.key")).mode & 0o7777).toBe(0o600);
+    expect(statSync(join(dir, "mnt/DAY08/A001/public.txt")).mode & 0o7777).toBe(0o644);
+    expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
+  });
+
+  test("a link swapped in after the plan is not followed out of the source: that file is NOT written (exit 2)", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY09"), "A001/a.txt", "a\n");
+    put(join(dir, "DAY09"), "A001/b.txt", "b\n");
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY09", "--tape", "LTO-9", "--json"], dir).stdout);
+    writeFileSync(join(dir, "secret"), "s\n");
+    rmSync(join(dir, "DAY09/A001/b.txt"));
+    symlinkSync(join(dir, "secret"), join(dir, "DAY09/A001/b.txt"));
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
+    expect(write.code).toBe(2);
+    expect(write.stderr).toBe(`ltfs-pack write: ${join(dir, "DAY09/A001/b.txt")}: cannot be read: a symbolic link on the way leaves ${join(dir, "DAY09")}; not followed\n`);
+    expect(Volume.open(join(dir, "vt")).files().map((f) => f.path)).toEqual(["DAY09/A001/a.txt", "ltfs-pack-catalog.json", expect.stringMatching(/^ascmhl\/0001_/), "ascmhl/ascmhl_chain.xml"]);
+    expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(1);
+  });
+
+  test("--mount never writes through a link planted in the volume", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY10"), "A001/a.txt", "a\n");
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY10", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "mnt"));
+    mkdirSync(join(dir, "elsewhere"));
+    symlinkSync(join(dir, "elsewhere"), join(dir, "mnt/DAY10"));
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt"], dir);
+    expect(write.code).toBe(2);
+    expect(write.stderr).toBe(`ltfs-pack write: mnt/DAY10/A001/a.txt: cannot be written: a symbolic link is where a folder is needed: mnt/DAY10 (links inside a destination or source are never followed); nothing was written\n`);
+    expect(readdirSync(join(dir, "elsewhere"))).toEqual([]);
+    expect(readdirSync(join(dir, "mnt"))).toEqual(["DAY10"]);
+  });
+
+  test("empty folders go on tape, in the index and on a mount, and verify holds the tape to them", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY11"), "A001/a.txt", "a\n");
+    mkdirSync(join(dir, "DAY11/A001/EMPTY"));
+    mkdirSync(join(dir, "DAY11/B001/sub"), { recursive: true });
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY11", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "mnt"));
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--mount", "mnt"], dir);
+    expect(write.code).toBe(2 - 2);
+    expect(write.stdout).toMatch(/^tape 1 of 1 → vtape vt: serial CA0001, 1 files, 2 empty folders, 2 bytes,/);
+    const volume = Volume.open(join(dir, "vt"));
+    const a001 = ((volume.latest.index.root.contents[0] as LtfsDirectory).contents.find((e) => e.name === "A001") as LtfsDirectory);
+    expect(a001.contents.map((e) => [e.kind, e.name])).toEqual([["directory", "EMPTY"], ["file", "a.txt"]]);
+    expect(statSync(join(dir, "mnt/DAY11/B001/sub")).isDirectory()).toBe(true);
     expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
+    expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
+    // The restored tree verifies as an ASC MHL history, its empty folders included.
+    extract(join(dir, "vt"), join(dir, "restored"));
+    expect(tool(runner, "mhl-verify", ["verify", join(dir, "restored")]).code).toBe(0);
+    rmSync(join(dir, "mnt/DAY11/B001/sub"), { recursive: true });
+    const verify = pack(runner, ["verify", "--mount", "mnt"], dir);
+    expect([verify.code, verify.stderr]).toEqual([1, "ltfs-pack verify: DAY11/B001/sub/: MISSING (folder recorded in the tape's MHL or plan, but not on the tape)\n"]);
+  });
+
+  test.if(IS_ROOT)("a folder that cannot be read fails write and verify --mount, named (run as nobody)", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    chmodSync(dir, 0o755);
+    put(join(dir, "DAY12"), "A001/a.txt", "a\n");
+    put(join(dir, "DAY12"), "A002/b.txt", "b\n");
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY12", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "out"));
+    chownSync(join(dir, "out"), 65534, 65534);
+    chmodSync(join(dir, "DAY12/A002"), 0o000);
+    const write = run(asNobody([...runner.command("ltfs-pack"), "write", "plan.json", "--tape", "1", "--vtape", "out/vt", "--mount", "out/mnt"]), { cwd: dir });
+    mkdirSync(join(dir, "out/mnt"));
+    expect(write.code).toBe(2);
+    expect(write.stderr.split("\n")[0]).toBe(`ltfs-pack write: ${join(dir, "DAY12/A002/b.txt")}: cannot be read: Permission denied`);
+    const verify = pack(runner, ["verify", "--vtape", "out/vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toContain("ltfs-pack verify: DAY12/A002/b.txt: NOT WRITTEN");
+
+    // A readable tape on a mount whose folder nobody may read.
+    chmodSync(join(dir, "DAY12/A002"), 0o755);
+    rmSync(join(dir, "out/mnt"), { recursive: true, force: true });
+    mkdirSync(join(dir, "out/mnt"));
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "out/mnt"], dir).code).toBe(0);
+    chmodSync(join(dir, "out/mnt/DAY12/A002"), 0o000);
+    const hidden = run(asNobody([...runner.command("ltfs-pack"), "verify", "--mount", "out/mnt"]), { cwd: dir });
+    expect(hidden.code).toBe(1);
+    expect(hidden.stderr).toBe(
+      "ltfs-pack verify: DAY12/A002/b.txt: MISSING (recorded in ascmhl/" + /ascmhl\/(\S+) but/.exec(hidden.stderr)?.[1] + " but not on the tape)\n" +
+      `ltfs-pack verify: ${join("out/mnt", "DAY12/A002")}: folder cannot be read: Permission denied\n`,
+    );
   });
 });
 
@@ -489,9 +728,15 @@ describe("ltfs-pack catalog", () => {
     html = page("#q=%3Ci%3E");
     expect(rows(html)).toEqual([["DAY01/C001/&lt;i&gt;x.txt", "CA0001, CB0001, CC0001"]]);
     expect(page("#q=no-such-file")).toContain('<p id="count" class="muted">0 files match</p>');
+    // A hand-made address with a broken escape: the page still shows, searching for it as written.
+    for (const query of ["#q=%", "#q=big%2", "#q=%E9"]) {
+      html = page(query);
+      expect([query, /<p id="count" class="muted">([^<]*)<\/p>/.exec(html)?.[1]]).toEqual([query, "0 files match"]);
+      expect(html).toContain(`<input id="q" type="search"`);
+    }
     html = page("");
     expect(html).toContain('<p id="count" class="muted">809 files</p>');
-    expect([...html.matchAll(/<div class="tape" data-serial="(\w+)">/g)].map((m) => m[1])).toEqual(["CA0001", "CB0001", "CC0001"]);
+    expect([...html.matchAll(/<div class="tape" data-serial="(\w+)" data-status="(\w+)">/g)].map((m) => [m[1], m[2]])).toEqual([["CA0001", "complete"], ["CB0001", "complete"], ["CC0001", "unknown"]]);
     expect(html).toMatch(/<div class="fill" style="width: 0%;"><\/div><\/div><span class="muted">809 files, 1\.7 MiB \(0\.0% of 15\.3 TiB\)<\/span>/);
     expect(html).toContain("809 files, 1.7 MiB (capacity unknown)");
   }, 120_000);

@@ -5,18 +5,41 @@
  */
 import { removeLivePartials } from "../io/atomic_file.ts";
 import { removeNewPartials } from "../io/held_folder.ts";
-import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs } from "citty";
+import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs, type SubCommandsDef } from "citty";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 
-/** A tool: its citty definition and the function that does the work and returns the exit code. */
+/** A tool (or one sub-command of a tool): its citty definition and the function that does the work and returns the exit code. */
 export interface ToolDef<T extends ArgsDef> {
   command: CommandDef<T>;
+  /**
+   * The operands as `--help`'s USAGE line shows them after `[OPTIONS]`, e.g. `SOURCE DEST...`.
+   * @default what citty shows: each positional argument and each required option
+   */
+  operands?: string;
   /** Text appended to `--help`: exit codes, differences from the anchor tool. */
   epilogue: string;
   /** Does the work; returns the exit code. */
   main(args: ParsedArgs<T>, rawArgs: string[]): Promise<number>;
 }
+
+/**
+ * A tool made of sub-commands (`ltfs-pack plan …`, `ltfs-pack write …`): its own citty command
+ * (name, version, description) and one {@link ToolDef} per sub-command, whose citty commands
+ * become the tool's citty `subCommands` (listed under COMMANDS by `--help`). The first operand
+ * names the sub-command; every other argument, before it or after, is the sub-command's.
+ * @example
+ * await runTool({ command: defineCommand({ meta: { name: "tool", version } }), epilogue: "Exit codes: …", subCommands: { plan, write } });
+ */
+export interface ToolGroupDef<S extends Record<string, ArgsDef>> {
+  command: CommandDef;
+  /** Text appended to the tool's own `--help`. */
+  epilogue: string;
+  subCommands: { [K in keyof S]: ToolDef<S[K]> };
+}
+
+/** The parsed arguments of a citty command, as its `main` receives them. */
+export type CommandArgs<C> = C extends CommandDef<infer T> ? ParsedArgs<T> : never;
 
 function optionNames(args: ArgsDef): { long: Map<string, string>; short: Map<string, string> } {
   const long = new Map<string, string>();
@@ -63,11 +86,35 @@ export function findUnknownOption(rawArgs: readonly string[], args: ArgsDef): st
   return undefined;
 }
 
-/** The `--help` text: citty's usage (plain text when not on a terminal) and the epilogue. */
-export async function helpText<T extends ArgsDef>(tool: ToolDef<T>): Promise<string> {
-  let usage = await renderUsage(tool.command);
+/**
+ * The `--help` text: citty's usage (plain text when not on a terminal), the operands on its
+ * USAGE line when the tool names them, and the epilogue. `parent` is the tool of a sub-command.
+ */
+export async function helpText<T extends ArgsDef, S extends Record<string, ArgsDef>>(tool: ToolDef<T> | ToolGroupDef<S>, parent?: CommandDef): Promise<string> {
+  // citty reads only the parent's name and version.
+  let usage = "subCommands" in tool ? await renderUsage(groupCommand(tool)) : await renderUsage(tool.command, parent && { meta: parent.meta });
   if (!process.stdout.isTTY) usage = usage.replace(/\u001b\[[0-9;]*m/g, "");
+  const operands = "operands" in tool ? tool.operands : undefined;
+  if (operands !== undefined) {
+    const name = commandName(tool.command, parent);
+    const options = Object.keys(tool.command.args ?? {}).length > 0 ? " [OPTIONS]" : "";
+    usage = usage.replace(/^((?:\u001b\[[0-9;]*m)*USAGE(?:\u001b\[[0-9;]*m)*) .*$/m, (_, label: string) => `${label} ${name}${options} ${operands}`);
+  }
   return `${usage.trimEnd()}\n\n${tool.epilogue.trim()}\n`;
+}
+
+/** The citty command of a tool of sub-commands, with its sub-commands' commands as `subCommands`. */
+function groupCommand<S extends Record<string, ArgsDef>>(tool: ToolGroupDef<S>): CommandDef {
+  const subCommands: SubCommandsDef = {};
+  for (const name of Object.keys(tool.subCommands) as Array<keyof S & string>) subCommands[name] = tool.subCommands[name].command;
+  return { ...tool.command, subCommands };
+}
+
+/** `tool` or `tool sub-command`: the name errors and `--help` show. */
+function commandName(command: { meta?: unknown }, parent?: { meta?: unknown }): string {
+  const own = String((command.meta as { name?: string } | undefined)?.name ?? "cartkit");
+  const parentName = (parent?.meta as { name?: string } | undefined)?.name;
+  return parentName ? `${parentName} ${own}` : own;
 }
 
 /** Prints a user-facing error as `tool: path: message`. */
@@ -87,17 +134,52 @@ export function reportError(toolName: string, error: unknown): number {
  * the error handling, so an anchor-style option with a missing value is a one-line usage error)
  * and exits with its code. Output written to stdout is flushed before exiting.
  */
-export async function runTool<T extends ArgsDef>(tool: ToolDef<T>, rawArgs: string[] | (() => string[]) = process.argv.slice(2)): Promise<never> {
-  const name = String((tool.command.meta as { name?: string } | undefined)?.name ?? "cartkit");
+export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDef>>(tool: ToolDef<T> | ToolGroupDef<S>, rawArgs: string[] | (() => string[]) = process.argv.slice(2)): Promise<never> {
+  let name = commandName(tool.command);
   onInterrupt(name);
   let code: number;
   try {
-    code = await dispatch(tool, name, typeof rawArgs === "function" ? rawArgs() : rawArgs);
+    const raw = typeof rawArgs === "function" ? rawArgs() : rawArgs;
+    if ("subCommands" in tool) {
+      const chosen = subCommandOf(tool, raw);
+      name = chosen.name;
+      code = chosen.sub ? await dispatch(chosen.sub, name, chosen.rest, tool.command) : await dispatchGroup(tool, name, raw, chosen.given);
+    } else code = await dispatch(tool, name, raw);
   } catch (error) {
     code = reportError(name, error);
   }
   await flushStdout();
   process.exit(code);
+}
+
+/**
+ * The sub-command the arguments name (the first operand before `--`), with the arguments left
+ * for it; `sub` is undefined when no operand or an unknown one is given.
+ */
+function subCommandOf<S extends Record<string, ArgsDef>>(tool: ToolGroupDef<S>, raw: readonly string[]): { name: string; given?: string; sub?: ToolDef<S[keyof S]>; rest: string[] } {
+  const toolName = commandName(tool.command);
+  const end = raw.includes("--") ? raw.indexOf("--") : raw.length;
+  const at = raw.slice(0, end).findIndex((arg) => !arg.startsWith("-") || arg === "-");
+  if (at < 0) return { name: toolName, rest: [...raw] };
+  const given = raw[at]!;
+  if (!Object.hasOwn(tool.subCommands, given)) return { name: toolName, given, rest: [...raw] };
+  const sub = tool.subCommands[given as keyof S];
+  return { name: commandName(sub.command, tool.command), given, sub, rest: [...raw.slice(0, at), ...raw.slice(at + 1)] };
+}
+
+/** A tool of sub-commands run without a known one: its `--help`, its `--version`, or a usage error. */
+async function dispatchGroup<S extends Record<string, ArgsDef>>(tool: ToolGroupDef<S>, name: string, rawArgs: string[], given: string | undefined): Promise<number> {
+  const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
+  if (given === undefined && (beforeDashes.includes("--help") || beforeDashes.includes("-h"))) {
+    process.stdout.write(await helpText(tool));
+    return ExitCode.Ok;
+  }
+  if (given === undefined && (beforeDashes.includes("--version") || beforeDashes.includes("-V"))) {
+    const meta = tool.command.meta as { version?: string } | undefined;
+    process.stdout.write(`${name} ${meta?.version ?? ""}\n`);
+    return ExitCode.Ok;
+  }
+  throw new CliError(given === undefined ? `missing command; see '${name} --help'` : `unknown command '${given}'; see '${name} --help'`);
 }
 
 /** What a tool has to say when interrupted (e.g. how far it got); set while it works. */
@@ -123,15 +205,15 @@ function onInterrupt(name: string): void {
   }
 }
 
-async function dispatch<T extends ArgsDef>(tool: ToolDef<T>, name: string, rawArgs: string[]): Promise<number> {
+async function dispatch<T extends ArgsDef>(tool: ToolDef<T>, name: string, rawArgs: string[], parent?: CommandDef): Promise<number> {
   const defs = (tool.command.args ?? {}) as T;
   const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
   if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
-    process.stdout.write(await helpText(tool));
+    process.stdout.write(await helpText(tool, parent));
     return ExitCode.Ok;
   }
   if (beforeDashes.includes("--version") || beforeDashes.includes("-V")) {
-    const meta = tool.command.meta as { version?: string } | undefined;
+    const meta = (tool.command.meta ?? parent?.meta) as { version?: string } | undefined;
     process.stdout.write(`${name} ${meta?.version ?? ""}\n`);
     return ExitCode.Ok;
   }
@@ -152,6 +234,23 @@ export function flushStdout(): Promise<void> {
     if (process.stdout.writableLength === 0) resolve();
     else process.stdout.write("", () => resolve());
   });
+}
+
+/**
+ * Every value of a repeatable option, in order: `--vtape A --vtape=B` gives `["A", "B"]` (citty
+ * keeps only the last). Nothing after `--` is an option.
+ * @example
+ * repeatedOption(["--mount", "m1", "--mount=m2", "plan.json"], "--mount"); // ["m1", "m2"]
+ */
+export function repeatedOption(rawArgs: readonly string[], option: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") break;
+    if (arg === option && i + 1 < rawArgs.length) values.push(rawArgs[++i]!);
+    else if (arg.startsWith(`${option}=`)) values.push(arg.slice(option.length + 1));
+  }
+  return values;
 }
 
 /** Reading position handed to {@link rewriteArgs}' callback. */

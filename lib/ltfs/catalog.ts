@@ -13,7 +13,8 @@ import { getXattr } from "../io/libc.ts";
 import { walkFiles } from "../io/walk.ts";
 import type { LtfsIndex } from "./index_model.ts";
 import { readIndexFile } from "./index_xml.ts";
-import { indexFiles, Volume } from "./volume.ts";
+import { showName } from "../core/names.ts";
+import { checkIndexCopies, indexFiles, Volume } from "./volume.ts";
 import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
 
 /** One tape of the catalog. */
@@ -29,6 +30,21 @@ export interface CatalogTape {
   bytes: number;
   /** Bytes of file data the tape holds when full, where known (for the fill bar). */
   capacityBytes?: number;
+  /**
+   * `complete`: written by `ltfs-pack write` to its end with every file of its plan;
+   * `incomplete`: files of its plan were not written, or its write never finished;
+   * `unknown`: no record of its plan (a saved index, a tape written by other software).
+   */
+  status: "complete" | "incomplete" | "unknown";
+  /** Why it is incomplete or unknown. */
+  note?: string;
+  /** Files of its plan that are not on it. */
+  notWritten?: { path: string; size: number; reason: string }[];
+  /**
+   * What is wrong with a virtual tape's indexes (a copy that does not read, or two copies of the
+   * latest that disagree): its records may not be what the tape holds; verify it.
+   */
+  indexProblems?: string[];
 }
 
 /** One file on one tape. */
@@ -56,19 +72,48 @@ function isBookkeeping(path: string): boolean {
   return path === TAPE_CATALOG_FILE || path.startsWith("ascmhl/");
 }
 
-/** What the tape's catalog entry (written by `write`) says about capacity, if present. */
-function capacityFromEntry(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const entry = JSON.parse(text) as { tape?: { usableBytes?: unknown } };
-    return typeof entry.tape?.usableBytes === "number" ? entry.tape.usableBytes : undefined;
-  } catch {
-    return undefined;
+/** What the tape's catalog entry (written last by `write`) says: capacity and completeness. */
+interface EntryFacts {
+  capacityBytes?: number;
+  status: CatalogTape["status"];
+  note?: string;
+  notWritten?: CatalogTape["notWritten"];
+}
+
+/**
+ * Reads the tape's catalog entry. `closed` tells (for a virtual tape) whether the index
+ * partition holds the latest generation: a write that never finished leaves it older.
+ */
+function entryFacts(text: string | undefined, closed: boolean | undefined): EntryFacts {
+  if (text === undefined) {
+    return closed === false
+      ? { status: "incomplete", note: "its write did not finish (no catalog entry; the index partition holds an older index than the data partition)" }
+      : { status: "unknown", note: `no ${TAPE_CATALOG_FILE}: not written by ltfs-pack, or its write did not finish` };
   }
+  let entry: { tape?: { usableBytes?: unknown }; notWritten?: unknown };
+  try {
+    entry = JSON.parse(text);
+  } catch {
+    return { status: "unknown", note: `its ${TAPE_CATALOG_FILE} cannot be read` };
+  }
+  const facts: EntryFacts = { status: "complete" };
+  if (typeof entry.tape?.usableBytes === "number") facts.capacityBytes = entry.tape.usableBytes;
+  const notWritten = (Array.isArray(entry.notWritten) ? entry.notWritten : [])
+    .filter((f) => typeof f?.path === "string")
+    .map((f) => ({ path: String(f.path), size: Number(f.size), reason: String(f.reason ?? "") }));
+  if (notWritten.length > 0) {
+    facts.status = "incomplete";
+    facts.note = `${notWritten.length} file(s) of its plan not written`;
+    facts.notWritten = notWritten;
+  } else if (closed === false) {
+    facts.status = "incomplete";
+    facts.note = "its index partition holds an older index than its data partition (not closed cleanly)";
+  }
+  return facts;
 }
 
 /** Records and the tape line from an index. */
-function fromIndex(index: LtfsIndex, serial: string, source: string, kind: CatalogTape["kind"], capacityBytes?: number): { tape: CatalogTape; records: CatalogRecord[] } {
+function fromIndex(index: LtfsIndex, serial: string, source: string, kind: CatalogTape["kind"], facts: EntryFacts): { tape: CatalogTape; records: CatalogRecord[] } {
   const records: CatalogRecord[] = [];
   for (const { path, file } of indexFiles(index.root)) {
     if (isBookkeeping(path)) continue;
@@ -78,9 +123,8 @@ function fromIndex(index: LtfsIndex, serial: string, source: string, kind: Catal
   }
   const tape: CatalogTape = {
     serial, volumeUuid: index.volumeUuid, source, kind, generation: index.generationNumber, updated: index.updateTime,
-    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0),
+    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0), ...facts,
   };
-  if (capacityBytes !== undefined) tape.capacityBytes = capacityBytes;
   return { tape, records };
 }
 
@@ -98,7 +142,7 @@ export function readTapeForCatalog(path: string): { tape: CatalogTape; records: 
   }
   if (stat.isFile()) {
     const { index } = readIndexFile(path);
-    return fromIndex(index, index.root.name || basename(path).replace(/\.xml$/i, ""), path, "index");
+    return fromIndex(index, index.root.name || basename(path).replace(/\.xml$/i, ""), path, "index", { status: "unknown", note: "a saved index: the tape's record of its plan is not read" });
   }
   try {
     statSync(join(path, "1_0_R"));
@@ -107,8 +151,11 @@ export function readTapeForCatalog(path: string): { tape: CatalogTape; records: 
   }
   const volume = Volume.open(path);
   const entry = volume.files().find((f) => f.path === TAPE_CATALOG_FILE);
-  const capacity = capacityFromEntry(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined);
-  return fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", capacity);
+  const facts = entryFacts(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined, volume.closed);
+  const read = fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", facts);
+  const problems = checkIndexCopies(volume);
+  if (problems.length > 0) read.tape.indexProblems = problems.map((p) => (p.path === "ltfsindex" ? p.message : `${showName(p.path)}: ${p.message}`));
+  return read;
 }
 
 /** A mounted volume: walk it, taking digests and start blocks from the attributes LTFS shows. */
@@ -139,7 +186,8 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
     if (start !== undefined && f.size > 0) record.startBlock = Number(start);
     records.push(record);
   }
-  let capacityBytes = capacityFromEntry(entryText);
+  const facts = entryFacts(entryText, undefined);
+  let capacityBytes = facts.capacityBytes;
   if (capacityBytes === undefined) {
     try {
       const fs = statfsSync(mount);
@@ -150,7 +198,7 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
   }
   const tape: CatalogTape = {
     serial, volumeUuid: getXattr(mount, "user.ltfs.volumeUUID")?.trim(), source: mount, kind: "mount",
-    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0),
+    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0), ...facts,
   };
   if (capacityBytes !== undefined) tape.capacityBytes = capacityBytes;
   return { tape, records };

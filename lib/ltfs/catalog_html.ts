@@ -22,6 +22,7 @@ th, td { text-align: left; padding: .2rem .5rem; border-bottom: 1px solid #eee; 
 td.size, td.blocks { white-space: nowrap; }
 td.hash { font-family: ui-monospace, monospace; font-size: 12px; word-break: break-all; }
 .muted { color: #777; }
+.incomplete { color: #b3402f; font-weight: 600; grid-column: 2 / 4; }
 `;
 
 /** The page's script, run once the DOM is read: everything it shows comes from the embedded JSON. */
@@ -42,7 +43,7 @@ const SCRIPT = `
   }
   var tapes = document.getElementById("tapes");
   catalog.tapes.forEach(function (t) {
-    var row = el("div", { class: "tape", "data-serial": t.serial });
+    var row = el("div", { class: "tape", "data-serial": t.serial, "data-status": t.status || "unknown" });
     row.appendChild(el("strong", {}, t.serial));
     var bar = el("div", { class: "bar", title: t.source });
     var share = t.capacityBytes ? Math.min(1, t.bytes / t.capacityBytes) : 0;
@@ -52,6 +53,15 @@ const SCRIPT = `
     row.appendChild(bar);
     row.appendChild(el("span", { class: "muted" }, t.files + " files, " + bytes(t.bytes) +
       (t.capacityBytes ? " (" + (share * 100).toFixed(1) + "% of " + bytes(t.capacityBytes) + ")" : " (capacity unknown)")));
+    if (t.status === "incomplete") {
+      var missing = (t.notWritten || []).map(function (f) { return f.path; });
+      row.appendChild(el("span", {}, ""));
+      row.appendChild(el("span", { class: "incomplete" }, "INCOMPLETE: " + t.note + (missing.length ? ": " + missing.join(", ") : "")));
+    }
+    (t.indexProblems || []).forEach(function (problem) {
+      row.appendChild(el("span", {}, ""));
+      row.appendChild(el("span", { class: "incomplete" }, "INDEX DAMAGED: " + problem));
+    });
     tapes.appendChild(row);
   });
   // One row per distinct file: same path and size, and digests that agree in every format both
@@ -98,7 +108,10 @@ const SCRIPT = `
     if (location.hash !== hash && history.replaceState) history.replaceState(null, "", hash || location.pathname);
   }
   var initial = /^#q=(.*)$/.exec(location.hash);
-  if (initial) input.value = decodeURIComponent(initial[1]);
+  if (initial) {
+    // A hand-made address may hold a lone or broken escape ("#q=%"): search for it as written.
+    try { input.value = decodeURIComponent(initial[1]); } catch (e) { input.value = initial[1]; }
+  }
   input.addEventListener("input", show);
   show();
 })();

@@ -6,6 +6,7 @@
  */
 import { LTFS_INDEX_VERSION, LTFS_NAME_MAX_BYTES, type LtfsDirectory, type LtfsEntry, type LtfsFile, type LtfsIndex } from "./index_model.ts";
 import { parseLtfsTime } from "./index_xml.ts";
+import { showName } from "../core/names.ts";
 
 /** One thing wrong with an index. */
 export interface IndexProblem {
@@ -54,20 +55,24 @@ export function checkIndex(index: LtfsIndex, options: IndexCheckOptions = {}): I
   if (index.previousGenerationLocation) checkPosition(index.previousGenerationLocation, "previousgenerationlocation", top, report);
 
   const uids = new Map<number, string>();
-  const walk = (entry: LtfsEntry, path: string, isRoot: boolean) => {
+  // Depth first with a stack (an index may nest deeper than the call stack), in tree order: a
+  // name clash is reported when its entry is reached.
+  const stack: Array<{ entry: LtfsEntry; path: string; isRoot: boolean; clash?: string }> = [{ entry: index.root, path: "/", isRoot: true }];
+  while (stack.length > 0) {
+    const { entry, path, isRoot, clash } = stack.pop()!;
+    if (clash) report(path, clash);
     if (!isRoot) checkName(entry.name, path, report);
     for (const [field, tag] of TIME_FIELDS) checkTime(entry[field], tag, path, report);
     checkUid(entry, path, isRoot, index.highestFileUid, uids, report);
     const keys = new Set<string>();
     for (const { key } of entry.xattrs) {
-      if (key === "" || key.includes("\0")) report(path, `xattr key '${key}' is empty or holds NUL`);
-      if (keys.has(key)) report(path, `xattr '${key}' appears more than once`);
+      if (key === "" || key.includes("\0")) report(path, `xattr key '${showName(key)}' is empty or holds NUL`);
+      if (keys.has(key)) report(path, `xattr '${showName(key)}' appears more than once`);
       keys.add(key);
     }
-    if (entry.kind === "directory") checkContents(entry, path, report, walk);
+    if (entry.kind === "directory") stack.push(...childFrames(entry, path).reverse());
     else checkFile(entry, path, options, report);
-  };
-  walk(index.root, "/", true);
+  }
   return problems;
 }
 
@@ -77,20 +82,22 @@ function childPath(parent: string, name: string): string {
   return parent === "/" ? `/${name}` : `${parent}/${name}`;
 }
 
-function checkContents(directory: LtfsDirectory, path: string, report: Report, walk: (e: LtfsEntry, p: string, root: boolean) => void): void {
+/** A directory's entries to check, each with the clash of its name with an earlier one, if any. */
+function childFrames(directory: LtfsDirectory, path: string): Array<{ entry: LtfsEntry; path: string; isRoot: false; clash?: string }> {
   const exact = new Set<string>();
   const normalised = new Map<string, string>();
-  for (const entry of directory.contents) {
+  return directory.contents.map((entry) => {
     const entryPath = childPath(path, entry.name);
     const nfc = entry.name.normalize("NFC");
-    if (exact.has(entry.name)) report(entryPath, "name appears more than once in its directory");
+    let clash: string | undefined;
+    if (exact.has(entry.name)) clash = "name appears more than once in its directory";
     else if (normalised.has(nfc)) {
-      report(entryPath, `name is the same as '${normalised.get(nfc)}' after NFC normalisation (the reference reads names as NFC)`);
+      clash = `name is the same as '${showName(normalised.get(nfc)!)}' after NFC normalisation (the reference reads names as NFC)`;
     }
     exact.add(entry.name);
     if (!normalised.has(nfc)) normalised.set(nfc, entry.name);
-    walk(entry, entryPath, false);
-  }
+    return { entry, path: entryPath, isRoot: false, clash };
+  });
 }
 
 function checkName(name: string, path: string, report: Report): void {

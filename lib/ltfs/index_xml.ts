@@ -141,7 +141,8 @@ function writeFile(w: XmlWriter, file: LtfsFile): void {
   w.close();
 }
 
-function writeDirectory(w: XmlWriter, directory: LtfsDirectory, isRoot: boolean): void {
+/** Opens a directory's element and writes its fields; false when it has no contents (then it is closed). */
+function openDirectory(w: XmlWriter, directory: LtfsDirectory, isRoot: boolean): boolean {
   w.open("directory");
   if (isRoot && directory.name === "") w.leaf("name", {});
   else writeName(w, "name", directory.name);
@@ -149,16 +150,28 @@ function writeDirectory(w: XmlWriter, directory: LtfsDirectory, isRoot: boolean)
   writeTimes(w, directory);
   w.leaf("fileuid", {}, String(directory.fileUid));
   writeXattrs(w, directory.xattrs);
-  if (directory.contents.length === 0) w.leaf("contents", {});
-  else {
+  if (directory.contents.length > 0) {
     w.open("contents");
-    for (const entry of directory.contents) {
-      if (entry.kind === "directory") writeDirectory(w, entry, false);
-      else writeFile(w, entry);
-    }
-    w.close();
+    return true;
   }
+  w.leaf("contents", {});
   w.close();
+  return false;
+}
+
+/** Writes the directory tree depth first, with a stack: an index may be nested deeper than the call stack. */
+function writeDirectory(w: XmlWriter, root: LtfsDirectory): void {
+  const stack: Array<{ directory: LtfsDirectory; next: number }> = [];
+  if (openDirectory(w, root, true)) stack.push({ directory: root, next: 0 });
+  while (stack.length > 0) {
+    const top = stack.at(-1)!;
+    const entry = top.directory.contents[top.next++];
+    if (entry === undefined) {
+      w.close().close();
+      stack.pop();
+    } else if (entry.kind === "file") writeFile(w, entry);
+    else if (openDirectory(w, entry, false)) stack.push({ directory: entry, next: 0 });
+  }
 }
 
 /**
@@ -190,7 +203,7 @@ export function writeIndexXml(index: LtfsIndex): string {
   }
   w.leaf("highestfileuid", {}, String(index.highestFileUid));
   if (index.volumeLockState) w.leaf("volumelockstate", {}, index.volumeLockState);
-  writeDirectory(w, index.root, true);
+  writeDirectory(w, index.root);
   w.close();
   return w.toString();
 }
@@ -359,22 +372,37 @@ function readFile(file: string, element: XmlElement): LtfsFile {
   return entry;
 }
 
-function readDirectory(file: string, element: XmlElement, isRoot: boolean): LtfsDirectory {
+/** A directory's own fields; its contents are read by {@link readDirectory}. */
+function readDirectoryFields(file: string, element: XmlElement, isRoot: boolean): { directory: LtfsDirectory; contents: XmlElement } {
   const f = new ElementFields(file, element, ["name", "readonly", ...TIME_TAGS, "fileuid", "extendedattributes", "contents"]);
-  const contents: LtfsEntry[] = [];
-  for (const child of childElements(f.required("contents"))) {
-    if (child.localName === "file") contents.push(readFile(file, child));
-    else if (child.localName === "directory") contents.push(readDirectory(file, child, false));
-  }
-  return {
+  const directory: LtfsDirectory = {
     kind: "directory",
     name: readName(file, f.required("name"), isRoot),
     readOnly: f.boolean("readonly"),
     ...readTimes(f),
     fileUid: f.number("fileuid"),
     xattrs: readXattrs(file, f.optional("extendedattributes")),
-    contents,
+    contents: [],
   };
+  return { directory, contents: f.required("contents") };
+}
+
+/** Reads a directory tree with a stack, not recursion: a hostile index may be nested 20,000 deep. */
+function readDirectory(file: string, element: XmlElement): LtfsDirectory {
+  const root = readDirectoryFields(file, element, true);
+  const stack = [root];
+  while (stack.length > 0) {
+    const { directory, contents } = stack.pop()!;
+    for (const child of childElements(contents)) {
+      if (child.localName === "file") directory.contents.push(readFile(file, child));
+      else if (child.localName === "directory") {
+        const sub = readDirectoryFields(file, child, false);
+        directory.contents.push(sub.directory);
+        stack.push(sub);
+      }
+    }
+  }
+  return root.directory;
 }
 
 function readCriteria(file: string, f: ElementFields): IndexPartitionCriteria | undefined {
@@ -420,7 +448,7 @@ export function readIndexXml(text: string, file: string): LtfsIndex {
     location: readPosition(file, f.required("location")),
     allowPolicyUpdate: f.boolean("allowpolicyupdate"),
     highestFileUid: f.number("highestfileuid"),
-    root: readDirectory(file, f.required("directory"), true),
+    root: readDirectory(file, f.required("directory")),
   };
   const comment = f.optional("comment");
   if (comment) index.comment = leafText(file, comment);

@@ -8,7 +8,9 @@ import { closeSync, openSync } from "node:fs";
 import { fillChunk } from "../io/fill.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { XmlError } from "../xml/xml.ts";
-import type { LtfsDirectory, LtfsFile, LtfsIndex } from "./index_model.ts";
+import { showName } from "../core/names.ts";
+import type { IndexProblem } from "./index_check.ts";
+import type { LtfsDirectory, LtfsEntry, LtfsFile, LtfsIndex } from "./index_model.ts";
 import { readIndexXml } from "./index_xml.ts";
 import { readLabelXml, readVol1, type LtfsLabel } from "./label.ts";
 import { DATA_PARTITION, INDEX_PARTITION, VtapeReader } from "./vtape.ts";
@@ -38,13 +40,19 @@ export class Volume {
   readonly latest: FoundIndex;
   /** Data-partition end of data, and whether it had its mark. */
   readonly dataEnd: { block: number; complete: boolean };
+  /**
+   * True when the index partition holds the latest generation, as a volume closed (unmounted)
+   * cleanly does; a write that was interrupted leaves newer indexes on the data partition only.
+   */
+  readonly closed: boolean;
 
-  private constructor(dir: string, tape: VtapeReader, label: LtfsLabel, latest: FoundIndex, dataEnd: { block: number; complete: boolean }) {
+  private constructor(dir: string, tape: VtapeReader, label: LtfsLabel, latest: FoundIndex, dataEnd: { block: number; complete: boolean }, closed: boolean) {
     this.dir = dir;
     this.tape = tape;
     this.label = label;
     this.latest = latest;
     this.dataEnd = dataEnd;
+    this.closed = closed;
   }
 
   /**
@@ -77,7 +85,8 @@ export class Volume {
     }
     if (candidates.length === 0) throw notLtfs("no readable index on either partition");
     const latest = candidates.reduce((a, b) => (b.index.generationNumber > a.index.generationNumber ? b : a));
-    return new Volume(dir, tape, label, latest, tape.endOfData(DATA_PARTITION));
+    const closed = candidates.some((c) => c.partition === INDEX_PARTITION && c.index.generationNumber === latest.index.generationNumber);
+    return new Volume(dir, tape, label, latest, tape.endOfData(DATA_PARTITION), closed);
   }
 
   /** Every file of the latest index, in tree order. */
@@ -112,12 +121,12 @@ export class Volume {
       let left = extent.byteCount;
       const buffer = new Uint8Array(blockSize);
       while (left > 0) {
-        if (this.tape.kind(partition, block) !== "R") throw new CliError(`${entry.path}: block ${block} of partition ${extent.partition} holds no record`, { path: this.dir });
+        if (this.tape.kind(partition, block) !== "R") throw new CliError(`${showName(entry.path)}: block ${block} of partition ${extent.partition} holds no record`, { path: this.dir });
         let fd: number;
         try {
           fd = openSync(this.tape.recordPath(partition, block), "r");
         } catch (error) {
-          throw new CliError(`${entry.path}: block ${block} cannot be read: ${describeSystemError(error)}`, { path: this.dir });
+          throw new CliError(`${showName(entry.path)}: block ${block} cannot be read: ${describeSystemError(error)}`, { path: this.dir });
         }
         let got: number;
         try {
@@ -126,7 +135,7 @@ export class Volume {
           closeSync(fd);
         }
         const take = Math.min(left, got - skip);
-        if (take <= 0) throw new CliError(`${entry.path}: block ${block} of partition ${extent.partition} is ${got} bytes, too short for the extent`, { path: this.dir });
+        if (take <= 0) throw new CliError(`${showName(entry.path)}: block ${block} of partition ${extent.partition} is ${got} bytes, too short for the extent`, { path: this.dir });
         yield buffer.subarray(skip, skip + take);
         left -= take;
         offset += take;
@@ -150,18 +159,72 @@ export class Volume {
   }
 }
 
-/** Every file under a directory, with paths. */
+/**
+ * Every entry below a directory (files and directories) with its path, in tree order: each
+ * directory's contents in index order, a directory before what it holds. Iterative, so an index
+ * nested deeper than the call stack is walked too.
+ */
+export function* indexEntries(root: LtfsDirectory): Generator<{ path: string; entry: LtfsEntry }> {
+  const stack: Array<{ directory: LtfsDirectory; prefix: string; next: number }> = [{ directory: root, prefix: "", next: 0 }];
+  while (stack.length > 0) {
+    const top = stack.at(-1)!;
+    const entry = top.directory.contents[top.next++];
+    if (entry === undefined) {
+      stack.pop();
+      continue;
+    }
+    const path = top.prefix === "" ? entry.name : `${top.prefix}/${entry.name}`;
+    yield { path, entry };
+    if (entry.kind === "directory") stack.push({ directory: entry, prefix: path, next: 0 });
+  }
+}
+
+/** Every file under a directory, with paths, in tree order. */
 export function indexFiles(root: LtfsDirectory): IndexedFile[] {
   const out: IndexedFile[] = [];
-  const walk = (dir: LtfsDirectory, prefix: string) => {
-    for (const entry of dir.contents) {
-      const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
-      if (entry.kind === "directory") walk(entry, path);
-      else out.push({ path, file: entry });
-    }
-  };
-  walk(root, "");
+  for (const { path, entry } of indexEntries(root)) if (entry.kind === "file") out.push({ path, file: entry });
   return out;
+}
+
+/** Every directory under a directory (not itself), by path. */
+export function indexFolders(root: LtfsDirectory): string[] {
+  const out: string[] = [];
+  for (const { path, entry } of indexEntries(root)) if (entry.kind === "directory") out.push(path);
+  return out;
+}
+
+/** An index construct's records read and parsed, or why they could not be. */
+type ReadConstruct = { found: FoundIndex; error?: undefined } | { found?: undefined; error: string };
+
+/** Reads the index whose records start at `first` and run to the next file mark. */
+function readIndexAt(tape: VtapeReader, partition: number, first: number, dir: string): ReadConstruct {
+  if (tape.kind(partition, first) !== "R") return { error: `no index record at block ${first}` };
+  const parts: Uint8Array[] = [];
+  let block = first;
+  for (; tape.kind(partition, block) === "R"; block++) parts.push(tape.readRecord(partition, block));
+  if (tape.kind(partition, block) !== "F") return { error: `the index at block ${first} is not followed by a file mark` };
+  let xml: string;
+  try {
+    xml = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(parts));
+  } catch {
+    return { error: `the index at block ${first} is not UTF-8` };
+  }
+  if (!xml.slice(0, 256).includes("<ltfsindex")) return { error: `block ${first} does not begin an index` };
+  try {
+    return { found: { index: readIndexXml(xml, `${dir}/${partition}_${first}_R`), xml, partition, block: first } };
+  } catch (error) {
+    if (!(error instanceof XmlError)) throw error;
+    return { error: error.message };
+  }
+}
+
+/** The first block of the partition's last index construct (file mark, records, file mark, end), if it ends in one. */
+function lastConstructStart(tape: VtapeReader, partition: number): number | undefined {
+  const mark = tape.endOfData(partition).block - 1;
+  if (mark <= 3 || tape.kind(partition, mark) !== "F" || tape.kind(partition, mark - 1) !== "R") return undefined;
+  let first = mark - 1;
+  while (first > 0 && tape.kind(partition, first - 1) === "R") first--;
+  return tape.kind(partition, first - 1) === "F" ? first : undefined;
 }
 
 /**
@@ -175,26 +238,100 @@ function lastIndexOn(tape: VtapeReader, partition: number, dir: string): FoundIn
     let first = mark - 1;
     while (first > 0 && tape.kind(partition, first - 1) === "R") first--;
     if (tape.kind(partition, first - 1) !== "F") continue;
-    const head = tape.readRecord(partition, first);
-    if (!new TextDecoder().decode(head.subarray(0, 256)).includes("<ltfsindex")) {
-      mark = first;
-      continue;
-    }
-    const parts: Uint8Array[] = [];
-    for (let block = first; block < mark; block++) parts.push(tape.readRecord(partition, block));
-    let xml: string;
-    try {
-      xml = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(parts));
-    } catch {
-      mark = first;
-      continue;
-    }
-    try {
-      return { index: readIndexXml(xml, `${dir}/${partition}_${first}_R`), xml, partition, block: first };
-    } catch (error) {
-      if (!(error instanceof XmlError)) throw error;
-      mark = first;
-    }
+    const read = readIndexAt(tape, partition, first, dir);
+    if (read.found) return read.found;
+    mark = first;
   }
   return undefined;
+}
+
+/** Most differences between two copies of an index that are named one by one. */
+const MAX_DIFFERENCES = 20;
+
+/** What two copies of one index generation must agree on, per entry. */
+function entryFields(entry: LtfsEntry): Record<string, string> {
+  const fields: Record<string, string> = {
+    kind: entry.kind, readonly: String(entry.readOnly), fileuid: String(entry.fileUid),
+    creationtime: entry.creationTime, changetime: entry.changeTime, modifytime: entry.modifyTime, accesstime: entry.accessTime, backuptime: entry.backupTime,
+    extendedattributes: JSON.stringify(entry.xattrs.map(({ key, value }) => [key, typeof value === "string" ? value : Buffer.from(value).toString("base64")])),
+  };
+  if (entry.kind === "file") {
+    fields.length = String(entry.length);
+    fields.extents = JSON.stringify(entry.extents);
+    if (entry.symlinkTarget !== undefined) fields.symlink = entry.symlinkTarget;
+  }
+  return fields;
+}
+
+/**
+ * Where the data partition's copy of an index generation differs from the index partition's
+ * (the location, the back pointer and the update time may differ; nothing else).
+ */
+function indexDifferences(onIndex: LtfsIndex, onData: LtfsIndex, where: string): IndexProblem[] {
+  const problems: IndexProblem[] = [];
+  const say = (path: string, what: string, a: string | undefined, b: string | undefined) =>
+    problems.push({ path, message: a === undefined ? `${what} only in ${where}` : b === undefined ? `${what} missing from ${where}` : `${what} is ${showName(a)} in the index partition's copy, ${showName(b)} in ${where}` });
+  for (const field of ["volumeUuid", "highestFileUid", "allowPolicyUpdate", "volumeLockState"] as const) {
+    const a = String(onIndex[field]);
+    const b = String(onData[field]);
+    if (a !== b) say("ltfsindex", field.toLowerCase(), a, b);
+  }
+  const byPath = new Map<string, Record<string, string>>();
+  byPath.set("/", entryFields(onIndex.root));
+  for (const { path, entry } of indexEntries(onIndex.root)) byPath.set(`/${path}`, entryFields(entry));
+  const seen = new Set<string>();
+  const compare = (path: string, b: Record<string, string>) => {
+    seen.add(path);
+    const a = byPath.get(path);
+    if (!a) return say(path, "the entry is", undefined, "");
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) if (a[key] !== b[key]) say(path, key, a[key], b[key]);
+  };
+  compare("/", entryFields(onData.root));
+  for (const { path, entry } of indexEntries(onData.root)) compare(`/${path}`, entryFields(entry));
+  for (const path of byPath.keys()) if (!seen.has(path)) say(path, "the entry is", "", undefined);
+  if (problems.length > MAX_DIFFERENCES) {
+    const more = problems.length - MAX_DIFFERENCES;
+    problems.length = MAX_DIFFERENCES;
+    problems.push({ path: "ltfsindex", message: `and ${more} more difference(s) between the two copies` });
+  }
+  return problems;
+}
+
+/**
+ * Checks the indexes a reader falls back on: the last index on each partition must read, and
+ * the index partition's must have an identical copy on the data partition where its back
+ * pointer says (LTFS writes every generation there first). A reader uses one copy; damage to
+ * the other is found only here.
+ */
+export function checkIndexCopies(volume: Volume): IndexProblem[] {
+  const { tape, dir, label } = volume;
+  const problems: IndexProblem[] = [];
+  const name = (partition: number) => (partition === INDEX_PARTITION ? `index partition (${label.indexPartition})` : `data partition (${label.dataPartition})`);
+  let checkedOnData: number | undefined;
+  const ipStart = lastConstructStart(tape, INDEX_PARTITION);
+  const ip = ipStart === undefined ? undefined : readIndexAt(tape, INDEX_PARTITION, ipStart, dir);
+  if (ip === undefined) problems.push({ path: "ltfsindex", message: `the ${name(INDEX_PARTITION)} does not end with an index` });
+  else if (ip.error !== undefined) problems.push({ path: "ltfsindex", message: `the last index on the ${name(INDEX_PARTITION)} (block ${ipStart}) cannot be read: ${ip.error}` });
+  else {
+    const back = ip.found.index.previousGenerationLocation;
+    const generation = ip.found.index.generationNumber;
+    if (!back || back.partition !== label.dataPartition) {
+      problems.push({ path: "ltfsindex", message: `the index partition's generation ${generation} does not point back to its copy on the data partition` });
+    } else {
+      checkedOnData = back.startBlock;
+      const copy = readIndexAt(tape, DATA_PARTITION, back.startBlock, dir);
+      const where = `the data partition's copy (block ${back.startBlock})`;
+      if (copy.error !== undefined) problems.push({ path: "ltfsindex", message: `${where} of generation ${generation} cannot be read: ${copy.error}` });
+      else if (copy.found.index.generationNumber !== generation) {
+        problems.push({ path: "ltfsindex", message: `${where} is generation ${copy.found.index.generationNumber}, the index partition's is ${generation}` });
+      } else problems.push(...indexDifferences(ip.found.index, copy.found.index, where));
+    }
+  }
+  const dpStart = lastConstructStart(tape, DATA_PARTITION);
+  if (dpStart === undefined) problems.push({ path: "ltfsindex", message: `the ${name(DATA_PARTITION)} does not end with an index` });
+  else if (dpStart !== checkedOnData) {
+    const dp = readIndexAt(tape, DATA_PARTITION, dpStart, dir);
+    if (dp.error !== undefined) problems.push({ path: "ltfsindex", message: `the last index on the ${name(DATA_PARTITION)} (block ${dpStart}) cannot be read: ${dp.error}` });
+  }
+  return problems;
 }

@@ -26,6 +26,9 @@ export const DATA_PARTITION = 1;
 /** The file the reference file backend keeps its cartridge settings in. */
 export const CARTRIDGE_CONFIG = "filedebug_tc_conf.xml";
 
+/** Mode of a record file: the owner's only. */
+export const RECORD_MODE = 0o600;
+
 /** The medium attribute files {@link writeCoherency} writes. */
 const ATTRIBUTE_FILES = ["attr_0_9", "attr_0_80c", "attr_1_80c"];
 
@@ -304,11 +307,12 @@ export class VtapeWriter {
 }
 
 /**
- * Creates a record's file (never over an existing one) and writes it whole, on whichever thread
- * writes the records. With `writeback`, the file's write-back to the device starts at once.
+ * Creates a record's file (never over an existing one, readable by its owner only: a record
+ * holds a file's bytes, whoever else may read the folder) and writes it whole, on whichever
+ * thread writes the records. With `writeback`, the file's write-back to the device starts at once.
  */
 export function writeRecordFile(dir: string, partition: number, block: number, bytes: Uint8Array, writeback: boolean): void {
-  const fd = openSync(join(dir, positionFile(partition, block, "R")), "wx");
+  const fd = openSync(join(dir, positionFile(partition, block, "R")), "wx", RECORD_MODE);
   try {
     writeAll(fd, bytes);
     if (writeback) startWriteback(fd);

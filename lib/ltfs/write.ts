@@ -13,12 +13,14 @@
  * pointing back to the data partition's.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, statfsSync, statSync, utimesSync, writeFileSync, type BigIntStats } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, existsSync, fstatSync, futimesSync, mkdirSync, readdirSync, statfsSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
+import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
+import { fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import { createHashers } from "../hash/registry.ts";
-import { AtomicFile, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
+import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
+import { HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { getXattr, setXattr } from "../io/libc.ts";
 import { algorithmOf, HASH_FORMATS, normalizeDigest, type HashFormat } from "../mhl/formats.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
@@ -26,7 +28,7 @@ import { historyFromListing } from "../mhl/listing.ts";
 import { writeIndexXml } from "./index_xml.ts";
 import { emptyDirectory, formatLtfsTime, LTFS_INDEX_VERSION, type LtfsDirectory, type LtfsFile, type LtfsIndex, type LtfsXattr, type TapePosition } from "./index_model.ts";
 import { vol1Record, writeLabelXml, type LtfsLabel } from "./label.ts";
-import type { PlanFile, PlannedFile } from "./plan.ts";
+import { sourceRootOf, type PlanFile, type PlannedFile, type PlannedFolder } from "./plan.ts";
 import { cartridgeConfigXml, CARTRIDGE_CONFIG, DATA_PARTITION, INDEX_PARTITION, VtapeWriter, writeCoherency } from "./vtape.ts";
 
 /** Name of the tape's own catalog entry, at the root of the volume. */
@@ -73,6 +75,7 @@ export function hashesOnMount(path: string): Map<HashFormat, string> {
 /** What happened to a file, as reported while writing. */
 export type WriteEvent =
   | { event: "file"; path: string; size: number; hashes: Record<string, string>; startBlock?: number }
+  | { event: "folder"; path: string }
   | { event: "failed"; path: string; message: string }
   | { event: "index"; partition: string; block: number; generation: number; reason: string }
   | { event: "warning"; message: string };
@@ -108,12 +111,21 @@ export interface WriteOptions {
   flush?: boolean;
 }
 
+/** A file of the plan that is not on the tape, and why. */
+export interface UnwrittenFile {
+  path: string;
+  size: number;
+  message: string;
+}
+
 /** The outcome. */
 export interface WriteSummary {
   serial: string;
   volumeUuid?: string;
   files: WrittenFile[];
-  failed: { path: string; message: string }[];
+  /** Empty folders made (folders that hold files are made for them). */
+  folders: string[];
+  failed: UnwrittenFile[];
   bytes: number;
   /** Data-partition blocks used (vtape). */
   blocks?: number;
@@ -152,16 +164,69 @@ function setName(set: readonly PlannedFile[]): string {
   return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
 }
 
-/** The folder a tape folder was read from: the source, up as many levels as the folder is above the file. */
-function sourceFolderOf(file: PlannedFile, folderPath: string): string {
-  const levels = file.path.split("/").length - (folderPath === "" ? 0 : folderPath.split("/").length);
-  let folder = file.source;
-  for (let i = 0; i < levels; i++) folder = dirname(folder);
+/**
+ * The folder a tape folder was read from: the entry's source, up as many levels as the folder
+ * is above the entry (the plan's file or empty folder).
+ */
+function sourceFolderOf(entry: PlannedFile | PlannedFolder, folderPath: string): string {
+  const levels = entry.path.split("/").length - (folderPath === "" ? 0 : folderPath.split("/").length);
+  let folder = entry.source;
+  for (let i = 0; i < levels; i++) folder = parentOf(folder);
   return folder;
 }
 
 /** A source file that cannot be written to tape as planned: that file fails, the others go on. */
 class SourceError extends CliError {}
+
+/**
+ * The plan's source folders, each held open once: a source is opened beneath its folder,
+ * following a link only while it stays inside (a plan from `--links follow` names such files),
+ * never out of it, whatever the plan says.
+ */
+class SourceFolders {
+  readonly #sources: readonly string[];
+  readonly #held = new Map<string, HeldFolder | Error>();
+
+  constructor(sources: readonly string[]) {
+    this.#sources = sources;
+  }
+
+  /**
+   * Opens a planned source for reading and tells what it is now.
+   * @throws {SourceError} naming the source when it cannot be opened or is not a regular file.
+   */
+  open(file: PlannedFile): { fd: number; stat: BigIntStats } {
+    const root = sourceRootOf(this.#sources, file.source);
+    if (root === undefined) throw new SourceError("is outside the plan's source folders; make the plan again", { path: showName(file.source) });
+    let held = this.#held.get(root);
+    if (held === undefined) {
+      try {
+        held = HeldFolder.open(root);
+      } catch (error) {
+        held = error instanceof Error ? error : new Error(String(error));
+      }
+      this.#held.set(root, held);
+    }
+    if (held instanceof Error) throw new SourceError(`cannot be read: its source folder cannot be opened: ${describeSystemError(held)}`, { path: showName(file.source) });
+    let fd: number;
+    try {
+      fd = held.openReadInside(file.source.slice((root.endsWith("/") ? root : `${root}/`).length));
+    } catch (error) {
+      throw new SourceError(`cannot be read: ${describeSystemError(error)}`, { path: showName(file.source) });
+    }
+    const stat = fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) {
+      closeSync(fd);
+      throw new SourceError("is no longer a regular file; make the plan again", { path: showName(file.source) });
+    }
+    return { fd, stat };
+  }
+
+  close(): void {
+    for (const held of this.#held.values()) if (!(held instanceof Error)) held.close();
+    this.#held.clear();
+  }
+}
 
 /** Where a source's blocks go: a buffer to read the next block into, then how much of it to keep. */
 interface BlockSink {
@@ -170,22 +235,16 @@ interface BlockSink {
 }
 
 /**
- * Reads a source file block by block into the buffers `sink` gives, hashing each block before
- * handing it back, and checks that it is still the file the plan saw.
- * @throws {SourceError} naming the source when it cannot be read, is no longer a regular file, or
- *   its size differs from the plan's (or changed while it was read).
+ * Reads an opened source file block by block into the buffers `sink` gives, hashing each block
+ * before handing it back, and checks that it is still the file the plan saw. Closes `fd`.
+ * @throws {SourceError} naming the source when it cannot be read, or its size differs from the
+ *   plan's (or changed while it was read).
  */
-async function readSource(file: PlannedFile, formats: readonly HashFormat[], blockSize: number, sink: BlockSink, onBytes?: (n: number) => void): Promise<{ hexes: Map<HashFormat, string>; stat: BigIntStats }> {
-  let fd: number;
+async function readSource(file: PlannedFile, source: { fd: number; stat: BigIntStats }, formats: readonly HashFormat[], blockSize: number, sink: BlockSink, onBytes?: (n: number) => void): Promise<Map<HashFormat, string>> {
+  const { fd, stat } = source;
+  const path = showName(file.source);
   try {
-    fd = openSync(file.source, "r");
-  } catch (error) {
-    throw new SourceError(`cannot be read: ${describeSystemError(error)}`, { path: file.source });
-  }
-  try {
-    const stat = fstatSync(fd, { bigint: true });
-    if (!stat.isFile()) throw new SourceError("is no longer a regular file; make the plan again", { path: file.source });
-    if (Number(stat.size) !== file.size) throw new SourceError(`is ${stat.size} bytes, the plan says ${file.size}; the file changed since the plan was made, make it again`, { path: file.source });
+    if (Number(stat.size) !== file.size) throw new SourceError(`is ${stat.size} bytes, the plan says ${file.size}; the file changed since the plan was made, make it again`, { path });
     const hashers = await createHashers(formats.map(algorithmOf));
     let done = 0;
     while (done < file.size) {
@@ -195,26 +254,38 @@ async function readSource(file: PlannedFile, formats: readonly HashFormat[], blo
       try {
         got = fillChunk(fd, buffer, 0, want, done);
       } catch (error) {
-        throw new SourceError(`read failed: ${describeSystemError(error)}`, { path: file.source });
+        throw new SourceError(`read failed: ${describeSystemError(error)}`, { path });
       }
-      if (got !== want) throw new SourceError(`shrank while it was read (ended at ${done + got} of ${file.size} bytes)`, { path: file.source });
+      if (got !== want) throw new SourceError(`shrank while it was read (ended at ${done + got} of ${file.size} bytes)`, { path });
       hashers.update(buffer.subarray(0, got));
       sink.commit(got);
       done += got;
       onBytes?.(got);
     }
     const after = fstatSync(fd, { bigint: true });
-    if (Number(after.size) !== file.size || after.mtimeNs !== stat.mtimeNs) throw new SourceError("changed while it was read; write the tape again", { path: file.source });
+    if (Number(after.size) !== file.size || after.mtimeNs !== stat.mtimeNs) throw new SourceError("changed while it was read; write the tape again", { path });
     const hexes = new Map<HashFormat, string>();
     for (const [algorithm, hex] of hashers.hexes()) for (const f of formats) if (algorithmOf(f) === algorithm) hexes.set(f, hex);
-    return { hexes, stat };
+    return hexes;
   } finally {
     closeSync(fd);
   }
 }
 
-/** The tape's catalog entry: what `catalog` reads back without the index. */
-function tapeCatalogEntry(options: WriteOptions, volumeUuid: string | undefined, files: readonly WrittenFile[], written: string): Uint8Array {
+/** What a tape holds besides its files, for its catalog entry and MHL. */
+interface TapeContents {
+  files: readonly WrittenFile[];
+  folders: readonly { path: string; modified: Date }[];
+  /** Files of the plan that are not on the tape. */
+  failed: readonly UnwrittenFile[];
+}
+
+/**
+ * The tape's catalog entry: what `catalog` reads back without the index, and what `verify`
+ * holds the tape to — every file of the plan, with the plan's size, and the files of the plan
+ * that could not be written (a tape with any is not complete).
+ */
+function tapeCatalogEntry(options: WriteOptions, volumeUuid: string | undefined, contents: TapeContents, written: string): Uint8Array {
   const entry = {
     format: "ltfs-pack tape",
     version: 1,
@@ -222,7 +293,9 @@ function tapeCatalogEntry(options: WriteOptions, volumeUuid: string | undefined,
       serial: options.serial, volumeUuid, number: options.tapeNumber, of: options.plan.tapes.length, written,
       kind: options.plan.capacity.name, usableBytes: options.plan.capacity.usableBytes, blockSize: options.plan.capacity.blockSize,
     },
-    files: files.map((f) => ({ path: f.path, size: f.size, modified: f.modified.toISOString(), hashes: Object.fromEntries(f.hexes), startBlock: f.startBlock })),
+    files: contents.files.map((f) => ({ path: f.path, size: f.size, modified: f.modified.toISOString(), hashes: Object.fromEntries(f.hexes), startBlock: f.startBlock })),
+    folders: contents.folders.map((f) => f.path),
+    notWritten: contents.failed.map((f) => ({ path: f.path, size: f.size, reason: f.message })),
   };
   return new TextEncoder().encode(`${JSON.stringify(entry, null, 1)}\n`);
 }
@@ -231,15 +304,15 @@ function tapeCatalogEntry(options: WriteOptions, volumeUuid: string | undefined,
  * The generated files that close a tape: the catalog entry, then the MHL generation (which
  * records the catalog entry too, so the whole volume verifies) and its chain.
  */
-async function closingFiles(options: WriteOptions, volumeUuid: string | undefined, files: readonly WrittenFile[], date: Date): Promise<{ path: string; bytes: Uint8Array }[]> {
-  const entry = tapeCatalogEntry(options, volumeUuid, files, date.toISOString());
+async function closingFiles(options: WriteOptions, volumeUuid: string | undefined, contents: TapeContents, date: Date): Promise<{ path: string; bytes: Uint8Array }[]> {
+  const entry = tapeCatalogEntry(options, volumeUuid, contents, date.toISOString());
   const hexes = new Map<HashFormat, string>();
   for (const format of options.formats) hexes.set(format, await hashBytes(format, entry));
   // Histories the sources carry (a card's ascmhl/) are left out, as the generation's own ignore
   // patterns say; their files are still on tape with their digests in the index.
-  const content = files.filter((f) => !f.path.split("/").includes(HISTORY_FOLDER));
-  const listed = [...content, { path: TAPE_CATALOG_FILE, size: entry.length, modified: date, hexes }];
-  const history = await historyFromListing(listed, [], {
+  const outsideHistories = (path: string) => !path.split("/").includes(HISTORY_FOLDER);
+  const listed = [...contents.files.filter((f) => outsideHistories(f.path)), { path: TAPE_CATALOG_FILE, size: entry.length, modified: date, hexes }];
+  const history = await historyFromListing(listed, contents.folders.filter((f) => outsideHistories(f.path)), {
     formats: options.formats, rootName: options.serial, date, process: "transfer", tool: options.tool,
   });
   return [
@@ -260,6 +333,9 @@ function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
+/** Times of a folder or file as the index records them: a function of the tape path. */
+type TimesOf = (path: string) => ReturnType<typeof timesOf>;
+
 /** An index under construction: the directory tree and its UID counter. */
 class IndexTree {
   readonly root: LtfsDirectory;
@@ -275,25 +351,47 @@ class IndexTree {
     return ++this.highestUid;
   }
 
-  /** The folder at `path`, created (with `times(path)`) along with its parents when missing. */
-  folder(path: string, times: (path: string) => Omit<LtfsDirectory, "kind" | "name" | "readOnly" | "fileUid" | "xattrs" | "contents">): LtfsDirectory {
+  /** The folder at `path`, created (with `times(path)`) along with its parents when missing; no recursion. */
+  folder(path: string, times: TimesOf): LtfsDirectory {
     const existing = this.#folders.get(path);
     if (existing) return existing;
-    const cut = path.lastIndexOf("/");
-    const parent = this.folder(cut < 0 ? "" : path.slice(0, cut), times);
-    const folder: LtfsDirectory = { kind: "directory", name: path.slice(cut + 1), readOnly: false, fileUid: this.nextUid(), xattrs: [], contents: [], ...times(path) };
-    parent.contents.push(folder);
-    this.#folders.set(path, folder);
-    return folder;
+    const missing: string[] = [];
+    for (let at = path; !this.#folders.has(at); at = at.includes("/") ? at.slice(0, at.lastIndexOf("/")) : "") missing.push(at);
+    let parent = this.#folders.get(missing.length === 0 ? path : parentKey(missing.at(-1)!))!;
+    for (const at of missing.reverse()) {
+      const folder: LtfsDirectory = { kind: "directory", name: at.slice(at.lastIndexOf("/") + 1), readOnly: false, fileUid: this.nextUid(), xattrs: [], contents: [], ...times(at) };
+      parent.contents.push(folder);
+      this.#folders.set(at, folder);
+      parent = folder;
+    }
+    return parent;
   }
+}
+
+/** The tape path of the folder holding `path` ("" at the top). */
+function parentKey(path: string): string {
+  return path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
+}
+
+/** Times of the source folder a tape folder was read from (`entry` lies at or below it); now, when it is gone. */
+function folderTimesFrom(entry: PlannedFile | PlannedFolder): TimesOf {
+  return (path) => {
+    const backup = formatLtfsTime(nowNs());
+    try {
+      return timesOf(statSync(fsPath(sourceFolderOf(entry, path)), { bigint: true }), backup);
+    } catch {
+      return { creationTime: backup, changeTime: backup, modifyTime: backup, accessTime: backup, backupTime: backup };
+    }
+  };
 }
 
 /**
  * Writes tape `tapeNumber` of the plan as a new LTFS volume in `dir` (created; it must not exist
- * or be empty).
+ * or be empty). Record files are made readable by their owner only (0600): a tape may hold
+ * files nobody else may read.
  * @throws {CliError} for a folder that is not empty, a plan without that tape, or a write error
  *   on the virtual tape. Source files that cannot be read are reported through `onEvent` and
- *   left out; the summary lists them.
+ *   left out; the summary and the tape's catalog entry list them.
  */
 export async function writeVtape(dir: string, options: WriteOptions): Promise<WriteSummary> {
   plannedTape(options.plan, options.tapeNumber);
@@ -307,15 +405,17 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
     recordSize: options.plan.capacity.blockSize, writeback: options.flush !== false,
     onNoThread: () => options.onEvent?.({ event: "warning", message: "the record writer thread did not start; writing on one thread, more slowly" }),
   });
+  const sources = new SourceFolders(options.plan.sources);
   try {
-    return await writeVolume(w, options);
+    return await writeVolume(w, sources, options);
   } finally {
     w.stop();
+    sources.close();
   }
 }
 
 /** The body of {@link writeVtape}: everything written through `w`. */
-async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<WriteSummary> {
+async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: WriteOptions): Promise<WriteSummary> {
   const dir = w.dir;
   const tape = plannedTape(options.plan, options.tapeNumber);
   const capacity = options.plan.capacity;
@@ -348,13 +448,18 @@ async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<Write
   const tree = new IndexTree(options.serial, formatTime);
   let generation = 0;
   let previous: TapePosition | undefined;
+  /** The update time of the generation being written: both copies of a generation carry the same. */
+  let updateTime = formatTime;
   /** Writes an index construct (file mark, index records, file mark) at the end of `partition`. */
   const writeIndex = (partition: number, reason: string, sameGeneration = false) => {
-    if (!sameGeneration) generation++;
+    if (!sameGeneration) {
+      generation++;
+      updateTime = formatLtfsTime(nowNs());
+    }
     w.writeFilemark(partition);
     const location: TapePosition = { partition: letter(partition), startBlock: w.position(partition) };
     const index: LtfsIndex = {
-      version: LTFS_INDEX_VERSION, creator, volumeUuid, generationNumber: generation, updateTime: formatLtfsTime(nowNs()),
+      version: LTFS_INDEX_VERSION, creator, volumeUuid, generationNumber: generation, updateTime,
       location, allowPolicyUpdate: true, highestFileUid: tree.highestUid, volumeLockState: "unlocked", root: tree.root,
     };
     if (previous) index.previousGenerationLocation = previous;
@@ -376,24 +481,24 @@ async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<Write
   const indexPartitionIndexBlock = indexPartitionAppend + 1;
 
   const files: WrittenFile[] = [];
-  const failed: { path: string; message: string }[] = [];
+  const failed: UnwrittenFile[] = [];
   const dataSink: BlockSink = { buffer: () => w.recordBuffer(), commit: (length) => w.commitRecord(DATA_PARTITION, length) };
   let bytes = 0;
   const backup = () => formatLtfsTime(nowNs());
-  const folderTimes = (source: PlannedFile) => (path: string) => {
-    try {
-      return timesOf(statSync(sourceFolderOf(source, path), { bigint: true }), backup());
-    } catch {
-      const now = backup();
-      return { creationTime: now, changeTime: now, modifyTime: now, accessTime: now, backupTime: now };
-    }
+
+  const addFile = (path: string, entry: Omit<LtfsFile, "name" | "fileUid">, times: TimesOf) => {
+    const folder = tree.folder(parentKey(path), times);
+    folder.contents.push({ ...entry, name: path.slice(path.lastIndexOf("/") + 1), fileUid: tree.nextUid() });
   };
 
-  const addFile = (path: string, entry: Omit<LtfsFile, "name" | "fileUid">, times: (path: string) => ReturnType<typeof timesOf>) => {
-    const cut = path.lastIndexOf("/");
-    const folder = tree.folder(cut < 0 ? "" : path.slice(0, cut), times);
-    folder.contents.push({ ...entry, name: path.slice(cut + 1), fileUid: tree.nextUid() });
-  };
+  // Empty folders first: every index written from here on holds the whole tree of folders.
+  const folders = tape.folders.map((folder) => {
+    const path = folder.path.normalize("NFC");
+    const times = folderTimesFrom(folder);
+    tree.folder(path, times);
+    options.onEvent?.({ event: "folder", path });
+    return { path, modified: new Date(ltfsTimeMs(times(path).modifyTime)) };
+  });
 
   for (const set of fileSets(tape.files)) {
     for (const file of set) {
@@ -401,13 +506,15 @@ async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<Write
       const tapePath = file.path.normalize("NFC");
       const startBlock = w.position(DATA_PARTITION);
       try {
-        const { hexes, stat } = await readSource(file, options.formats, blockSize, dataSink, options.onBytes);
+        const source = sources.open(file);
+        const hexes = await readSource(file, source, options.formats, blockSize, dataSink, options.onBytes);
+        const { stat } = source;
         const xattrs: LtfsXattr[] = [...hexes].map(([format, value]) => ({ key: hashAttributeName(format), value }));
         addFile(tapePath, {
           kind: "file", readOnly: (Number(stat.mode) & 0o222) === 0, length: file.size, xattrs,
           extents: file.size === 0 ? [] : [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: file.size }],
           ...timesOf(stat, backup()),
-        }, folderTimes(file));
+        }, folderTimesFrom(file));
         const written: WrittenFile = { path: tapePath, size: file.size, modified: new Date(Number(stat.mtimeNs / 1_000_000n)), hexes };
         if (file.size > 0) written.startBlock = startBlock;
         files.push(written);
@@ -416,8 +523,9 @@ async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<Write
       } catch (error) {
         // A source that fails is left out; a tape that fails ends the write.
         if (!(error instanceof SourceError)) throw error;
-        failed.push({ path: file.path, message: `${error.path}: ${error.message}` });
-        options.onEvent?.({ event: "failed", path: file.path, message: `${error.path}: ${error.message}` });
+        const message = `${error.path}: ${error.message}`;
+        failed.push({ path: tapePath, size: file.size, message });
+        options.onEvent?.({ event: "failed", path: tapePath, message });
       }
     }
     writeIndex(DATA_PARTITION, `file set ${setName(set)}`);
@@ -427,7 +535,7 @@ async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<Write
   const now = new Date();
   const nowText = formatLtfsTime(BigInt(now.getTime()) * 1_000_000n);
   const generatedTimes = () => ({ creationTime: nowText, changeTime: nowText, modifyTime: nowText, accessTime: nowText, backupTime: nowText });
-  for (const generated of await closingFiles(options, volumeUuid, files, now)) {
+  for (const generated of await closingFiles(options, volumeUuid, { files, folders, failed }, now)) {
     const startBlock = w.position(DATA_PARTITION);
     for (const record of records(generated.bytes)) w.writeRecord(DATA_PARTITION, record);
     addFile(generated.path, {
@@ -444,25 +552,45 @@ async function writeVolume(w: VtapeWriter, options: WriteOptions): Promise<Write
   w.close();
   writeCoherency(dir, volumeUuid, generation, previous!.startBlock, indexPartitionIndexBlock);
   if (options.flush !== false) w.flush();
-  return { serial: options.serial, volumeUuid, files, failed, bytes, blocks: w.position(DATA_PARTITION), generation };
+  return { serial: options.serial, volumeUuid, files, folders: folders.map((f) => f.path), failed, bytes, blocks: w.position(DATA_PARTITION), generation };
+}
+
+/** Milliseconds since the epoch of an index time. */
+function ltfsTimeMs(time: string): number {
+  return Date.parse(`${time.slice(0, 23)}Z`);
 }
 
 /**
  * Writes tape `tapeNumber` of the plan through a mounted LTFS volume: free space checked first,
- * files in plan order as one stream, each under a temporary name renamed into place, digests
- * set as `user.` attributes (LTFS stores `user.ltfs.hash.*` in the index), and an index written
- * (`user.ltfs.sync`) after every file set. A folder that is not an LTFS mount is written the same
- * way, without the LTFS-only steps, and the caller is told through `isLtfs`.
+ * files in plan order as one stream, each made nameless (or under a hidden temporary name) and
+ * put in place only when complete, digests set as `user.` attributes (LTFS stores
+ * `user.ltfs.hash.*` in the index), and an index written (`user.ltfs.sync`) after every file
+ * set. Everything below the mount point is made without following a link (a link planted in
+ * the volume is an error, never written through); each file gets its source's permission bits
+ * (less the umask; never setuid, setgid or sticky). A folder that is not an LTFS mount is
+ * written the same way, without the LTFS-only steps, and the caller is told through `isLtfs`.
  */
 export async function writeMount(mount: string, options: WriteOptions): Promise<WriteSummary & { isLtfs: boolean }> {
   const tape = plannedTape(options.plan, options.tapeNumber);
-  let stat;
+  let volume: HeldFolder;
   try {
-    stat = statSync(mount);
+    if (!statSync(mount).isDirectory()) throw new CliError("is not a folder; give the mount point of an LTFS volume", { path: mount });
+    volume = HeldFolder.open(mount);
   } catch (error) {
+    if (error instanceof CliError) throw error;
     throw new CliError(`cannot be used: ${describeSystemError(error)}`, { path: mount });
   }
-  if (!stat.isDirectory()) throw new CliError("is not a folder; give the mount point of an LTFS volume", { path: mount });
+  const sources = new SourceFolders(options.plan.sources);
+  try {
+    return await writeThroughMount(mount, volume, sources, tape, options);
+  } finally {
+    sources.close();
+    volume.close();
+  }
+}
+
+/** The body of {@link writeMount}. */
+async function writeThroughMount(mount: string, volume: HeldFolder, sources: SourceFolders, tape: PlanFile["tapes"][number], options: WriteOptions): Promise<WriteSummary & { isLtfs: boolean }> {
   const isLtfs = getXattr(mount, "user.ltfs.volumeUUID") !== undefined;
   const fs = statfsSync(mount);
   const free = Number(fs.bavail) * Number(fs.bsize);
@@ -470,59 +598,132 @@ export async function writeMount(mount: string, options: WriteOptions): Promise<
   if (free < needed) {
     throw new CliError(`has ${free} bytes free, tape ${options.tapeNumber} of the plan needs ${needed}; load a blank tape or plan again`, { path: mount });
   }
+  // Raw paths: the tool shows them escaped.
+  const where = (path: string) => joinPath(mount, path);
+  const existing = (path: string) => {
+    try {
+      return volume.stat(path);
+    } catch (error) {
+      throw new CliError(`cannot be written: ${describeSystemError(error)}; nothing was written`, { path: where(path) });
+    }
+  };
   for (const file of tape.files) {
-    if (existsSync(join(mount, file.path))) throw new CliError(`already exists on the volume; nothing was written (load a blank tape, or plan without it)`, { path: join(mount, file.path) });
+    if (existing(file.path) !== undefined) throw new CliError("already exists on the volume; nothing was written (load a blank tape, or plan without it)", { path: where(file.path) });
+  }
+  for (const folder of tape.folders) {
+    const found = existing(folder.path);
+    if (found !== undefined && found.kind !== "folder") throw new CliError("is on the volume and is not a folder; nothing was written (load a blank tape, or plan without it)", { path: where(folder.path) });
   }
   const blockSize = options.plan.capacity.blockSize;
   const buffer = new Uint8Array(blockSize);
   const files: WrittenFile[] = [];
-  const failed: { path: string; message: string }[] = [];
+  const failed: UnwrittenFile[] = [];
   let bytes = 0;
+  const writeFailed = (error: unknown, path: string) => (error instanceof CliError ? error : new CliError(`write failed: ${describeSystemError(error)}`, { path: where(path) }));
   const sync = (reason: string) => {
     if (!isLtfs) return;
     setXattr(mount, "user.ltfs.sync", "1");
     options.onEvent?.({ event: "index", partition: "b", block: Number(getXattr(mount, "user.ltfs.indexLocation")?.split(":")[1] ?? 0), generation: Number(getXattr(mount, "user.ltfs.indexGeneration") ?? 0), reason });
   };
+  const folders = tape.folders.map((folder) => {
+    try {
+      volume.makeFolders(folder.path);
+    } catch (error) {
+      throw writeFailed(error, folder.path);
+    }
+    options.onEvent?.({ event: "folder", path: folder.path });
+    return { path: folder.path.normalize("NFC"), modified: new Date(ltfsTimeMs(folderTimesFrom(folder)(folder.path).modifyTime)) };
+  });
   for (const set of fileSets(tape.files)) {
     for (const file of set) {
-      const target = join(mount, file.path);
-      mkdirSync(dirname(target), { recursive: true });
-      const out = new AtomicFile(target);
+      let out: NewFile | undefined;
       try {
-        const { hexes, stat: source } = await readSource(file, options.formats, blockSize, {
-          buffer: () => buffer,
-          commit: (length) => writeAll(out.fd, buffer.subarray(0, length)),
-        }, options.onBytes);
-        out.commit(false, false);
-        utimesSync(target, new Date(Number(source.atimeNs / 1_000_000n)), new Date(Number(source.mtimeNs / 1_000_000n)));
-        for (const [format, value] of hexes) trySetXattr(target, `user.${hashAttributeName(format)}`, value);
-        const written: WrittenFile = { path: file.path.normalize("NFC"), size: file.size, modified: new Date(Number(source.mtimeNs / 1_000_000n)), hexes };
-        const start = isLtfs ? getXattr(target, "user.ltfs.startblock") : undefined;
-        if (start !== undefined && file.size > 0) written.startBlock = Number(start);
+        const source = sources.open(file);
+        const { stat } = source;
+        try {
+          volume.makeFolders(parentOf(file.path) === "." ? "" : parentOf(file.path));
+          out = volume.createNew(file.path, Number(stat.mode) & 0o777);
+        } catch (error) {
+          closeSync(source.fd);
+          throw writeFailed(error, file.path);
+        }
+        const fd = out.fd;
+        const hexes = await readSource(file, source, options.formats, blockSize, { buffer: () => buffer, commit: (length) => writeAll(fd, buffer.subarray(0, length)) }, options.onBytes);
+        futimesSync(fd, new Date(Number(stat.atimeNs / 1_000_000n)), new Date(Number(stat.mtimeNs / 1_000_000n)));
+        for (const [format, value] of hexes) trySetXattr(`/proc/self/fd/${fd}`, `user.${hashAttributeName(format)}`, value);
+        volume.placeNew(out, false);
+        closeSync(fd);
+        out = undefined;
+        const written: WrittenFile = { path: file.path.normalize("NFC"), size: file.size, modified: new Date(Number(stat.mtimeNs / 1_000_000n)), hexes };
+        const start = isLtfs ? startBlockOf(volume, file.path) : undefined;
+        if (start !== undefined && file.size > 0) written.startBlock = start;
         files.push(written);
         bytes += file.size;
         options.onEvent?.({ event: "file", path: file.path, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
       } catch (error) {
-        out.discard();
-        if (!(error instanceof SourceError)) throw error instanceof CliError ? error : new CliError(`write failed: ${describeSystemError(error)}`, { path: target });
-        failed.push({ path: file.path, message: `${error.path}: ${error.message}` });
-        options.onEvent?.({ event: "failed", path: file.path, message: `${error.path}: ${error.message}` });
+        if (out) discard(volume, out);
+        if (!(error instanceof SourceError)) throw writeFailed(error, file.path);
+        const message = `${error.path}: ${error.message}`;
+        failed.push({ path: file.path, size: file.size, message });
+        options.onEvent?.({ event: "failed", path: file.path, message });
       }
     }
     sync(`file set ${setName(set)}`);
   }
   const volumeUuid = isLtfs ? getXattr(mount, "user.ltfs.volumeUUID") : undefined;
-  for (const generated of await closingFiles(options, volumeUuid, files, new Date())) {
-    const target = join(mount, generated.path);
-    mkdirSync(dirname(target), { recursive: true });
+  for (const generated of await closingFiles(options, volumeUuid, { files, folders, failed }, new Date())) {
+    let out: NewFile | undefined;
     try {
-      writeFileAtomically(target, generated.bytes, { overwrite: false });
+      volume.makeFolders(parentOf(generated.path) === "." ? "" : parentOf(generated.path));
+      out = volume.createNew(generated.path, 0o644);
+      writeAll(out.fd, generated.bytes);
+      volume.placeNew(out, false);
+      closeSync(out.fd);
     } catch (error) {
-      throw new CliError(`write failed: ${describeSystemError(error)}`, { path: target });
+      if (out) discard(volume, out);
+      throw writeFailed(error, generated.path);
     }
   }
   sync("close");
-  return { serial: options.serial, volumeUuid, files, failed, bytes, isLtfs };
+  return { serial: options.serial, volumeUuid, files, folders: folders.map((f) => f.path), failed, bytes, isLtfs };
+}
+
+/**
+ * Opens `path` below `folder` without following a link, hands its descriptor to `use` and closes
+ * it; undefined when it cannot be opened.
+ */
+export function withFileIn<T>(folder: HeldFolder, path: string, use: (fd: number) => T): T | undefined {
+  let fd: number;
+  try {
+    fd = folder.openRead(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Where LTFS put a file's first block, read through the file itself (never through a link). */
+function startBlockOf(volume: HeldFolder, path: string): number | undefined {
+  const start = withFileIn(volume, path, (fd) => getXattr(`/proc/self/fd/${fd}`, "user.ltfs.startblock"));
+  return start === undefined ? undefined : Number(start);
+}
+
+/** Closes and removes a file that will not be put in place. */
+function discard(volume: HeldFolder, file: NewFile): void {
+  try {
+    closeSync(file.fd);
+  } catch {
+    // already closed
+  }
+  try {
+    volume.discardNew(file);
+  } catch {
+    // gone already: nothing is left under a final name either way
+  }
 }
 
 /** Sets an attribute where the file system keeps them; a file system without them loses only the copy of the digest. */

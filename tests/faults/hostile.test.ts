@@ -40,12 +40,12 @@ function index(name: string, startBlock = "7"): string {
 `;
 }
 
-/** A plan file with one file, whose fields can be replaced. */
-function plan(file: Record<string, unknown>): string {
+/** A plan file with one file, whose fields (and source folders) can be replaced. */
+function plan(file: Record<string, unknown>, sources = ["/etc"]): string {
   return JSON.stringify({
     format: "ltfs-pack plan", version: 1,
     tape: { name: "LTO-9", nativeBytes: 18e12, dataPartitionBytes: 16e12, reserveBytes: 8e11, formatBlocks: 7, usableBlocks: 1000, usableBytes: 1000 * 524288 },
-    blockSize: 524288, sources: ["/tmp"],
+    blockSize: 524288, sources,
     tapes: [{ index: 1, files: [{ source: "/etc/hostname", path: "CARD/a.txt", size: 1, blocks: 1, ...file }], bytes: 1, blocks: 1, fill: 0 }],
   });
 }
@@ -91,6 +91,14 @@ const CASES: Case[] = [
   { name: "plan naming one path twice", tool: "ltfs-pack",
     files: { "p.json": plan({}).replace(/"files":\[(\{[^\]]*\})\]/, '"files":[$1,$1]') }, args: ["write", "p.json", "--tape", "1", "--vtape", "vt"], code: 2,
     stderr: "ltfs-pack write: p.json: names one tape path twice on tape 1; make it with 'ltfs-pack plan --json'\n" },
+  { name: "plan naming /etc/shadow beside a card's folder", tool: "ltfs-pack", files: { "p.json": plan({ source: "/etc/shadow", path: "CARD/shadow" }, ["/tmp/CARD"]) },
+    args: ["write", "p.json", "--tape", "1", "--vtape", "vt"], code: 2,
+    stderr: "ltfs-pack write: p.json: has a source outside the plan's source folders on tape 1: '/etc/shadow'; make it with 'ltfs-pack plan --json'\n" },
+  { name: "plan with a source climbing out of its folder", tool: "ltfs-pack", files: { "p.json": plan({ source: "/tmp/CARD/../../etc/shadow", path: "CARD/shadow" }, ["/tmp/CARD"]) },
+    args: ["write", "p.json", "--tape", "1", "--mount", "mnt"], code: 2,
+    stderr: "ltfs-pack write: p.json: has a source outside the plan's source folders on tape 1: '/tmp/CARD/../../etc/shadow'; make it with 'ltfs-pack plan --json'\n" },
+  { name: "plan with a tape path that is not UTF-8", tool: "ltfs-pack", files: { "p.json": plan({ path: "CARD/caf\udce9\u001b.mov" }) }, args: ["write", "p.json", "--tape", "1", "--vtape", "vt"], code: 2,
+    stderr: "ltfs-pack write: p.json: has a tape path that cannot be written on tape 1 (path 'CARD/caf\\xe9\\e.mov' is not UTF-8, which an LTFS index holds only); make it with 'ltfs-pack plan --json'\n" },
 ];
 
 /** Every path below `dir`, relative, sorted. */
