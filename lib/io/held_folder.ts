@@ -813,7 +813,9 @@ function listDescriptor(fd: number, path: string): FolderEntry[] {
       out.push({ name: nameFromBytes(bytes), kind: DT_KINDS[type], cName: dentsBuffer.slice(offset - length + 19, end + 1) });
     }
   }
-  return out.sort((x, y) => compareUtf8(x.name, y.name));
+  // Byte order of the names as listed (NUL after each: a shorter name sorts before a longer one
+  // it begins), compared as bytes: much faster than comparing the strings, same order.
+  return out.sort((x, y) => Buffer.compare(x.cName!, y.cName!));
 }
 
 /**
