@@ -20,7 +20,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
-import { describeSystemError, errnoError, explainedError } from "../core/errors.ts";
+import { errnoError, explainedError } from "../core/errors.ts";
 import { baseOf, compareUtf8, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import { atCalls, renameNoReplace } from "./libc.ts";
 
@@ -86,11 +86,13 @@ export interface FolderEntry {
   cName?: Uint8Array;
 }
 
-/** A system error with its code, the path it concerns, and a phrase that says what was being done. */
+/**
+ * A system error with its code and the path it concerns: callers say what they were doing
+ * ("cannot be read: Permission denied"); an errno with no name keeps its number.
+ */
 function failure(errno: number, what: string, path: string): Error {
   const error = errnoError(errno, what, path);
-  const phrase = error.code ? describeSystemError(error) : `errno ${errno}`;
-  return Object.assign(error, { detail: `${what}: ${phrase}` });
+  return error.code ? error : Object.assign(error, { detail: `${what}: errno ${errno}` });
 }
 
 function kindOfMode(mode: number): EntryKind {
@@ -813,7 +815,9 @@ function listDescriptor(fd: number, path: string): FolderEntry[] {
       out.push({ name: nameFromBytes(bytes), kind: DT_KINDS[type], cName: dentsBuffer.slice(offset - length + 19, end + 1) });
     }
   }
-  return out.sort((x, y) => compareUtf8(x.name, y.name));
+  // Byte order of the names as listed (NUL after each: a shorter name sorts before a longer one
+  // it begins), compared as bytes: much faster than comparing the strings, same order.
+  return out.sort((x, y) => Buffer.compare(x.cName!, y.cName!));
 }
 
 /**

@@ -399,7 +399,13 @@ function writeBeneath(held: HeldFolder, relative: string, write: (sink: (text: s
     fsyncSync(file.fd);
     held.placeNew(file, replace);
   } catch (error) {
-    held.discardNew(file);
+    try {
+      held.discardNew(file);
+    } catch {
+      // the device may be gone: the error below says why
+    }
+    // Say which file: a write error alone does not.
+    if (error && typeof error === "object" && !(error as { path?: string }).path) Object.assign(error, { path: held.pathOf(relative) });
     throw error;
   } finally {
     closeSync(file.fd);

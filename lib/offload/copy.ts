@@ -12,7 +12,7 @@
  * copy has no name until it is complete and flushed (or a hidden partial name where the file
  * system cannot make nameless files), and it is never put over an existing entry unless asked.
  */
-import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, futimes, futimesSync, fstatSync, write, type Stats } from "node:fs";
+import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, ftruncateSync, futimes, futimesSync, fstatSync, write, type Stats } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
@@ -23,7 +23,7 @@ import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts"
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
-import { evictFromCache, evictionIsFileWide } from "../io/libc.ts";
+import { dataRanges, evictFromCache, evictionIsFileWide } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 
 /** Bytes per read and write when copying (BENCHMARKS.md, "chunk size"). */
@@ -256,6 +256,14 @@ async function dropFromCache(fd: number, clean = false): Promise<boolean> {
   return evictFromCache(fd);
 }
 
+/** What the caller knows of a copy it reads back: flushed since written, its state when opened, its size, whether it has holes. */
+export interface KnownCopy {
+  clean: boolean;
+  state: ReadBackState;
+  size: number;
+  sparse?: boolean;
+}
+
 /** A copy read back from the device: its digests, its size, whether the read was cold, its state then. */
 export interface ReadBack {
   hexes: Map<Algorithm, string>;
@@ -268,10 +276,13 @@ export interface ReadBack {
  * Reads an open file back from the device: flushes it (dirty pages cannot be dropped), drops
  * its cached pages, hashes it, and drops them again. The descriptor stays open.
  */
-export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number, known?: { clean: boolean; state: ReadBackState; size: number }): Promise<ReadBack> {
+export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number, known?: KnownCopy): Promise<ReadBack> {
   const cold = await dropFromCache(fd, known?.clean);
-  // A small file is read here in one piece: no reader thread, no second stat.
-  const { hexes, size } = known && known.size <= SMALL_FILE_BYTES ? await hashSmall(fd, known.size, algorithms, hasher) : await hashFd(fd, algorithms, { ...hasher, chunkSize });
+  // A small file is read here in one piece: no reader thread, no second stat. A file with
+  // holes reads its data and hashes its holes as zeros.
+  const { hexes, size } = known?.sparse ? await hashWithHoles(fd, known.size, algorithms, hasher, chunkSize ?? VERIFY_CHUNK_SIZE)
+    : known && known.size <= SMALL_FILE_BYTES ? await hashSmall(fd, known.size, algorithms, hasher)
+    : await hashFd(fd, algorithms, { ...hasher, chunkSize });
   evictFromCache(fd);
   // Reading changes neither size nor times: the state before the read is the state read.
   return { hexes, size, cold, state: known?.state ?? readBackStateOf(statFd(fd)) };
@@ -287,6 +298,42 @@ async function hashSmall(fd: number, size: number, algorithms: Algorithm[], hash
   const n = size === 0 ? 0 : fillChunk(fd, buffer, 0, size, 0);
   set.update(buffer.subarray(0, n));
   return { hexes: set.hexes(), size: n };
+}
+
+/**
+ * True when a file's blocks hold less than its size: it has holes (or is compressed; then the
+ * data ranges say it is all data, and it is copied as usual).
+ */
+function isSparse(size: number, blocks: number): boolean {
+  return size > 64 << 10 && blocks * 512 < size - (64 << 10);
+}
+
+const ZEROS = new Uint8Array(1 << 20);
+
+/** Feeds `length` zero bytes to the hashers: a hole reads as zeros, and is hashed as such. */
+function hashZeros(set: { update(bytes: Uint8Array): void }, length: number): void {
+  for (let left = length; left > 0; left -= ZEROS.length) set.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+}
+
+/**
+ * Hashes an open file with holes: its data ranges read from the device, its holes as zeros
+ * (nothing to read: the file system says they are holes).
+ */
+async function hashWithHoles(fd: number, size: number, algorithms: Algorithm[], hasher: HasherOptions, chunkSize: number): Promise<{ hexes: Map<Algorithm, string>; size: number }> {
+  const set = await createHashers(algorithms, hasher);
+  const buffer = smallBuffer(chunkSize);
+  let at = 0;
+  for (const [start, end] of dataRanges(fd, size)) {
+    hashZeros(set, start - at);
+    for (at = start; at < end; ) {
+      const n = fillChunk(fd, buffer, 0, Math.min(chunkSize, end - at), at);
+      if (n === 0) return { hexes: set.hexes(), size: at };
+      set.update(buffer.subarray(0, n));
+      at += n;
+    }
+  }
+  hashZeros(set, size - at);
+  return { hexes: set.hexes(), size };
 }
 
 /** Files up to this size are read, written and read back on the calling thread, each in one piece. */
@@ -311,12 +358,12 @@ export const PARALLEL_READ_BACK_MIN_BYTES = 16 << 20;
  * once on hashing threads (lib/hash/pool.ts). Each result is settled on its own.
  */
 export async function hashManyFromDevice(
-  files: ReadonlyArray<number | { fd: number; known?: { clean: boolean; state: ReadBackState; size: number } }>, size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number,
+  files: ReadonlyArray<number | { fd: number; known?: KnownCopy }>, size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number,
 ): Promise<PromiseSettledResult<ReadBack>[]> {
   const list = files.map((f) => (typeof f === "number" ? { fd: f, known: undefined } : f));
   // On the threads each copy is read through the same descriptor: that reads from the device
   // only where dropping a file's pages holds for every reader (Linux), not for one descriptor.
-  if (list.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide()) {
+  if (list.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide() || list.some((f) => f.known?.sparse)) {
     const out: PromiseSettledResult<ReadBack>[] = [];
     for (const { fd, known } of list) {
       try {
@@ -483,10 +530,47 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
         if (due > 1) await Bun.sleep(due);
       }
     };
-    const fanout = before.size >= FANOUT_MIN_BYTES && live.length > 0
+    // A file with holes (a sparse file) is copied as it is: only its data is read and written,
+    // each hole stays a hole, and is hashed as the zeros it reads as.
+    const sparse = isSparse(before.size, before.blocks) ? dataRanges(srcFd, before.size) : undefined;
+    const holes = sparse !== undefined && sparse.reduce((sum, [a, b]) => sum + b - a, 0) < before.size;
+    const fanout = !holes && before.size >= FANOUT_MIN_BYTES && live.length > 0
       ? Fanout.open(live.map((d) => ({ fd: d.file.fd, writeback: d.target.flush ?? true })), chunkSize, { ...options.fanout, size: before.size })
       : undefined;
-    if (fanout) {
+    if (holes) {
+      const buffer = smallBuffer(chunkSize);
+      let at = 0;
+      for (const [start, end] of sparse!) {
+        hashZeros(set, start - at);
+        position += start - at;
+        for (at = start; at < end; ) {
+          const n = fillChunk(srcFd, buffer, 0, Math.min(chunkSize, end - at), at);
+          if (n === 0) break;
+          const chunk = buffer.subarray(0, n);
+          set.update(chunk);
+          for (const d of [...live]) {
+            try {
+              writeAll(d.file.fd, chunk, at);
+            } catch (error) {
+              drop(d, "write failed", error);
+            }
+          }
+          at += n;
+          await copied(n);
+        }
+      }
+      hashZeros(set, before.size - at);
+      position += before.size - at;
+      options.onProgress?.(position, before.size);
+      // The end of the file may be a hole: the size makes it so.
+      for (const d of [...live]) {
+        try {
+          ftruncateSync(d.file.fd, before.size);
+        } catch (error) {
+          drop(d, "write failed", error);
+        }
+      }
+    } else if (fanout) {
       // Large files: each destination written by its own thread (lib/io/fanout.ts).
       const fanned = [...live];
       const dropFailed = (failures: FanoutFailure[]) => {
@@ -715,7 +799,7 @@ async function verifyDestinations(
     }
     // A copy flushed since it was written has no dirty pages: dropping them needs no flush.
     const backs = await hashManyFromDevice(
-      opened.map((o) => ({ fd: o.fd, known: { clean: o.w.target.flush ?? true, state: readBackStateOf(o.stat), size: o.stat.size } })),
+      opened.map((o) => ({ fd: o.fd, known: { clean: o.w.target.flush ?? true, state: readBackStateOf(o.stat), size: o.stat.size, sparse: isSparse(o.stat.size, o.stat.blocks) } })),
       outcome.size, options.algorithms, options.hasher, chunkSize,
     );
     for (const [i, { w }] of opened.entries()) {
