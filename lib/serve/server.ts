@@ -42,6 +42,8 @@ export interface ServerOptions {
   /** The proxies folder: previews, renditions and extractions are kept there. */
   proxies: string;
   onEvent?: (event: ServerEvent) => void;
+  /** Probe every clip in the background once started, so reels and timecodes can be searched. @default true */
+  probeClips?: boolean;
 }
 
 /** A running server. */
@@ -215,12 +217,23 @@ export function startServer(options: ServerOptions): RunningServer {
     },
   });
   port = server.port ?? options.listen.port;
+  let stopped = false;
+  if (options.probeClips !== false) {
+    void (async () => {
+      for (const entry of catalog.entries) {
+        if (stopped) return;
+        if (!entry.clip || previews.known(entry)) continue;
+        await previews.info(entry).catch((error: unknown) => onEvent({ event: "preview-error", path: entry.url, message: error instanceof Error ? error.message : String(error) }));
+      }
+    })();
+  }
   const shownHost = options.listen.hostname.includes(":") ? `[${options.listen.hostname}]` : options.listen.hostname;
   return {
     url: `http://${shownHost}:${port}/`,
     port,
     previews,
     async stop() {
+      stopped = true;
       await server.stop(true);
       cacheFiles.close();
     },

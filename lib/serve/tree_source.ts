@@ -23,7 +23,7 @@ import { readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
 import { DescriptorCache } from "./descriptors.ts";
 import { FileTable, SourceError, type RangeReader, type Source, type SourceFile, type SourceProblem } from "./source.ts";
-import { isTapeBookkeeping } from "./vtape_source.ts";
+import { isBookkeeping } from "./vtape_source.ts";
 
 /** Largest MHL file read (a generation of a million files is about 400 MB); a larger one is refused by name. */
 const MAX_MHL_BYTES = 512 << 20;
@@ -176,7 +176,7 @@ function listTree(held: HeldFolder, problems: SourceProblem[], digests: DigestLo
   const note = (p: { path: string; message: string }) => problems.push({ path: p.path, message: p.message });
   const walked = walkFiles(held, { links: "skip", special: "skip", onProblem: note, onSkipped: (p) => note({ path: p.path, message: p.message.replace(/ \(--(links|special) skip\)$/, "; not served") }) });
   return walked
-    .filter((f) => f.kind === "file" && !isTapeBookkeeping(f.relativePath))
+    .filter((f) => f.kind === "file" && !isBookkeeping(f.relativePath))
     .map((f) => ({ path: f.relativePath, size: f.size, mtimeMs: f.mtimeMs, digests: digests(f.relativePath, f.size) }));
 }
 

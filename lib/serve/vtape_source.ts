@@ -4,6 +4,7 @@
  * records its extents name, one record file at a time, nothing restored first. Bytes that no
  * extent covers read as zeros, as LTFS defines them.
  */
+import { describeSystemError } from "../core/errors.ts";
 import { compareUtf8 } from "../core/names.ts";
 import { readSync } from "node:fs";
 import { openSync } from "node:fs";
@@ -24,9 +25,9 @@ export function ltfsTimeMs(text: string): number {
   return Number.isNaN(ms) ? 0 : ms;
 }
 
-/** Whether a path is the tape's own bookkeeping (its MHL, ltfs-pack's catalog entry), not content. */
-export function isTapeBookkeeping(path: string): boolean {
-  return path === TAPE_CATALOG_FILE || path === "ascmhl" || path.startsWith("ascmhl/");
+/** Whether a path is bookkeeping, not content: an ASC MHL history (the tape's or a card's), ltfs-pack's catalog entry. */
+export function isBookkeeping(path: string): boolean {
+  return path === TAPE_CATALOG_FILE || path.split("/").includes("ascmhl");
 }
 
 /** A virtual tape opened for serving. */
@@ -51,7 +52,7 @@ export class VtapeSource implements Source {
     this.name = name ?? this.tapeSerial;
     const files: TapeFile[] = [];
     for (const { path, file } of this.#volume.files()) {
-      if (isTapeBookkeeping(path)) continue;
+      if (isBookkeeping(path)) continue;
       if (file.symlinkTarget !== undefined) {
         this.problems.push({ path, message: `a symbolic link on tape (to ${file.symlinkTarget}); not served` });
         continue;
@@ -134,8 +135,8 @@ class ExtentReader implements RangeReader {
     let fd: number;
     try {
       fd = this.#records.acquire(path, () => openSync(path, "r"));
-    } catch {
-      throw new SourceError(this.#file.path, "unreadable", `block ${block} of partition ${extent.partition} holds no record`);
+    } catch (error) {
+      throw new SourceError(this.#file.path, "unreadable", `block ${block} of partition ${extent.partition} cannot be read: ${describeSystemError(error)}`);
     }
     let got = 0;
     try {
