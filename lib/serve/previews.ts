@@ -2,7 +2,7 @@
  * What the portal shows of a clip, made once per content digest and kept in the proxies folder:
  * its ffprobe metadata (through lib/tc: rate, start timecode, reel, frames), a thumbnail, H.264
  * renditions served as HLS with a master playlist (360p, 720p, 1080p, as far as the original
- * goes), a progressive MP4 for other players, and extractions made by tc-extract's planner with
+ * goes), a progressive MP4 for other players (made when first asked for), and extractions made by tc-extract's planner with
  * handles. ffmpeg reads the original through the server's own `/files/…` address, so a clip on
  * a virtual tape is read by ranges from its records and never restored first.
  *
@@ -18,7 +18,7 @@ import { CliError, usageError } from "../core/errors.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { findProgram } from "../tc/binaries.ts";
 import { defaultOutputName, planExtraction, resolveCodec } from "../tc/extract.ts";
-import { runFfmpeg } from "../tc/ffmpeg.ts";
+import { runFfmpeg, runProgram } from "../tc/ffmpeg.ts";
 import { type MediaInfo, probeMedia } from "../tc/probe.ts";
 import { rateOfRatio } from "../tc/rate.ts";
 import { Timecode, TimecodeRange } from "../tc/timecode.ts";
@@ -42,10 +42,12 @@ export interface ClipInfo {
   reel: string | null;
   audioChannels: number[];
   intraOnly: boolean;
+  /** The original's colour tags (ffprobe's names), carried into the proxies so players convert as for the original. */
+  color: { space?: string; primaries?: string; transfer?: string; range?: string };
 }
 
 /** Where a clip's proxies are. */
-export type ProxyState = { state: "none" } | { state: "making" } | { state: "ready"; hls: string; mp4?: string } | { state: "failed"; message: string };
+export type ProxyState = { state: "none" } | { state: "making" } | { state: "ready"; hls: string } | { state: "failed"; message: string };
 
 /** One H.264 rendition of the ladder. */
 export interface Rendition {
@@ -118,6 +120,7 @@ export class Previews {
   readonly #info = new Map<string, ClipInfo | { error: string }>();
   readonly #pending = new Map<string, Promise<unknown>>();
   readonly #proxyState = new Map<string, ProxyState>();
+  readonly #mp4Failed = new Map<string, string>();
   /** Probes and thumbnails: quick, two at a time. */
   readonly #quick = new Lane(2);
   /** Renditions and extractions: one ffmpeg encode at a time, so playback and serving keep a core. */
@@ -195,10 +198,11 @@ export class Previews {
         this.#info.set(key, { error: message });
         throw new CliError(message, { path: entry.path });
       }
+      const color = await colorTags(this.#sourceUrl(entry), this.#programs().ffprobe);
       const info: ClipInfo = {
         key, codec: media.videoCodec, width: media.width, height: media.height, rate: media.rate.label,
         rateNum: media.rate.num, rateDen: media.rate.den, dropFrame: media.dropFrame, start: media.start.toString(),
-        hasTimecode: media.hasTimecode, frames: media.frames, reel: media.reel, audioChannels: media.audioChannels, intraOnly: media.intraOnly,
+        hasTimecode: media.hasTimecode, frames: media.frames, reel: media.reel, audioChannels: media.audioChannels, intraOnly: media.intraOnly, color,
       };
       mkdirSync(join(this.dir, key), { recursive: true });
       writeFileAtomically(join(this.dir, key, "info.json"), `${JSON.stringify(info, null, 2)}\n`, { overwrite: true });
@@ -234,14 +238,11 @@ export class Previews {
     if (!info) return { state: "none" };
     const state = this.#proxyState.get(info.key);
     if (state) return state;
-    if (existsSync(join(this.dir, info.key, "hls", "master.m3u8"))) {
-      const ready: ProxyState = { state: "ready", hls: `${info.key}/hls/master.m3u8`, ...(existsSync(join(this.dir, info.key, "proxy.mp4")) ? { mp4: `${info.key}/proxy.mp4` } : {}) };
-      return ready;
-    }
+    if (existsSync(join(this.dir, info.key, "hls", "master.m3u8"))) return { state: "ready", hls: `${info.key}/hls/master.m3u8` };
     return { state: "none" };
   }
 
-  /** Starts making the proxies (HLS renditions, then the progressive MP4) unless they exist or are being made. */
+  /** Starts making the HLS renditions unless they exist or are being made. */
   async startProxies(entry: CatalogEntry): Promise<ProxyState> {
     const info = await this.info(entry);
     const now = this.proxyState(entry);
@@ -250,8 +251,6 @@ export class Previews {
     void this.#heavy.run(async () => {
       try {
         await this.#makeHls(entry, info);
-        this.#proxyState.set(info.key, { state: "ready", hls: `${info.key}/hls/master.m3u8` });
-        await this.#makeMp4(entry, info);
         this.#proxyState.delete(info.key);
       } catch (error) {
         this.#proxyState.set(info.key, { state: "failed", message: error instanceof Error ? error.message : String(error) });
@@ -260,11 +259,30 @@ export class Previews {
     return { state: "making" };
   }
 
-  /** Waits until the clip's proxies are made (or failed); for tests and benchmarks. */
+  /**
+   * The progressive MP4, made on first request (after any renditions already asked for):
+   * `ready` with its path under the folder, or `making`.
+   * @throws {CliError} when the clip cannot be probed or the last attempt failed.
+   */
+  async progressive(entry: CatalogEntry): Promise<{ state: "ready"; path: string } | { state: "making" }> {
+    const info = await this.info(entry);
+    const relative = `${info.key}/proxy.mp4`;
+    if (existsSync(join(this.dir, relative))) return { state: "ready", path: relative };
+    const failed = this.#mp4Failed.get(info.key);
+    if (failed !== undefined) throw new CliError(failed, { path: entry.path });
+    if (!this.#pending.has(`mp4:${info.key}`)) {
+      void this.#once(`mp4:${info.key}`, () => this.#heavy.run(() => this.#makeMp4(entry, info))).catch((error: unknown) => {
+        this.#mp4Failed.set(info.key, error instanceof Error ? error.message : String(error));
+      });
+    }
+    return { state: "making" };
+  }
+
+  /** Waits until the clip's renditions are made (or failed); for tests and benchmarks. */
   async proxiesReady(entry: CatalogEntry): Promise<ProxyState> {
     for (;;) {
       const state = this.proxyState(entry);
-      if (state.state === "failed" || (state.state === "ready" && state.mp4 !== undefined)) return state;
+      if (state.state === "failed" || state.state === "ready") return state;
       if (state.state === "none") await this.startProxies(entry);
       await Bun.sleep(100);
     }
@@ -357,8 +375,9 @@ function framesPerSegment(info: ClipInfo): number {
 /**
  * The ffmpeg command for the HLS renditions: one decode, split and scaled per rendition, H.264
  * with a keyframe at the start of every segment in every rendition (so a player can switch at
- * any segment), no B-frames (a frame's time on screen is its presentation time), fMP4 segments,
- * and a master playlist naming them all.
+ * any segment), no B-frames (a frame's time on screen is its presentation time), the original's
+ * colour tags carried over (a player converts with the matrix the original was made with), fMP4
+ * segments, and a master playlist naming them all.
  */
 export function hlsCommand(ffmpeg: string, input: string, info: ClipInfo, outDir: string): string[] {
   const ladder = Previews.ladder(info.height);
@@ -374,7 +393,7 @@ export function hlsCommand(ffmpeg: string, input: string, info: ClipInfo, outDir
     "-filter_complex", split, ...maps,
     "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-bf", "0",
     "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0", "-r", `${info.rateNum}/${info.rateDen}`,
-    "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+    ...colorArguments(info),
     ...(audio ? ["-c:a", "aac", "-b:a", "128k", "-ac", "2"] : []),
     "-metadata", `timecode=${info.start}`,
     "-f", "hls", "-hls_time", String(SEGMENT_SECONDS), "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
@@ -393,9 +412,34 @@ export function mp4Command(ffmpeg: string, input: string, info: ClipInfo, output
     ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", input,
     "-map", "0:v:0", ...(info.audioChannels.length > 0 ? ["-map", "0:a:0"] : []), "-map_metadata", "-1",
     "-vf", `scale=-2:${rendition.height}`, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-bf", "0",
-    "-r", `${info.rateNum}/${info.rateDen}`,
+    "-r", `${info.rateNum}/${info.rateDen}`, ...colorArguments(info),
     ...(info.audioChannels.length > 0 ? ["-c:a", "aac", "-b:a", "128k", "-ac", "2"] : []),
     "-timecode", info.start, ...(info.reel ? ["-metadata:s:v:0", `reel_name=${info.reel}`] : []),
     "-movflags", "+faststart", "-f", "mp4", output,
+  ];
+}
+
+/** The colour tags of a clip's first video stream, as ffprobe names them (unknown ones left out). */
+async function colorTags(input: string, ffprobe: string): Promise<ClipInfo["color"]> {
+  const result = await runProgram([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=color_space,color_primaries,color_transfer,color_range", "-of", "json", input]);
+  if (result.code !== 0) return {};
+  const stream = (JSON.parse(result.stdout) as { streams?: Record<string, string>[] }).streams?.[0] ?? {};
+  const known = (value: string | undefined) => (value && value !== "unknown" && /^[a-z0-9_-]+$/.test(value) ? value : undefined);
+  const color: ClipInfo["color"] = {};
+  if (known(stream.color_space)) color.space = stream.color_space;
+  if (known(stream.color_primaries)) color.primaries = stream.color_primaries;
+  if (known(stream.color_transfer)) color.transfer = stream.color_transfer;
+  if (known(stream.color_range)) color.range = stream.color_range;
+  return color;
+}
+
+/** ffmpeg's options tagging the output with the original's colour (nothing for what the original does not say). */
+function colorArguments(info: ClipInfo): string[] {
+  const color = info.color ?? {};
+  return [
+    ...(color.space ? ["-colorspace", color.space] : []),
+    ...(color.primaries ? ["-color_primaries", color.primaries] : []),
+    ...(color.transfer ? ["-color_trc", color.transfer] : []),
+    ...(color.range ? ["-color_range", color.range] : []),
   ];
 }

@@ -15,7 +15,7 @@
  * | `/proxies/<key>/…` | thumbnails, HLS playlists and segments, the progressive MP4 |
  * | `/extracts/<key>/<name>` | an extraction, as a download |
  */
-import { fstatSync, openSync, readSync } from "node:fs";
+import { existsSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import hlsScript from "hls.js/dist/hls.min.js" with { type: "text" };
 import portalPage from "./portal.html" with { type: "text" };
@@ -64,6 +64,7 @@ export function startServer(options: ServerOptions): RunningServer {
   if (!isLoopback(options.listen.hostname) && token === undefined) throw new CliError(`listening on ${options.listen.hostname} needs a token`);
   const onEvent = options.onEvent ?? (() => {});
   const byUrl = new Map<string, CatalogEntry>(catalog.entries.map((e) => [e.url, e]));
+  const byKey = new Map<string, CatalogEntry>(catalog.entries.filter((e) => e.clip).map((e) => [Previews.keyOf(e), e]));
   const cacheFiles = new DescriptorCache(64);
   let port = 0;
   const internalHost = isLoopback(options.listen.hostname) || ["0.0.0.0", "::", ""].includes(options.listen.hostname)
@@ -178,7 +179,18 @@ export function startServer(options: ServerOptions): RunningServer {
         return json({ error: message }, error instanceof CliError && error.exitCode === 2 && !/ffmpeg/.test(message) ? 400 : 500);
       }
     }
-    const proxied = /^\/proxies\/([^/]+)\/(thumb\.jpg|proxy\.mp4|hls\/master\.m3u8|hls\/(\d{3,4}p)\/(index\.m3u8|init\.mp4|seg_\d{5}\.m4s))$/.exec(path);
+    const mp4 = /^\/proxies\/([^/]+)\/proxy\.mp4$/.exec(path);
+    if (mp4 && Previews.isKey(mp4[1]!) && !existsSync(join(previews.dir, mp4[1]!, "proxy.mp4"))) {
+      const entry = byKey.get(mp4[1]!);
+      if (!entry) return notFound();
+      try {
+        const made = await previews.progressive(entry);
+        if (made.state === "making") return new Response("the progressive MP4 is being made; ask again\n", { status: 503, headers: { "retry-after": "5", "content-type": "text/plain; charset=utf-8" } });
+      } catch (error) {
+        return json({ error: error instanceof Error ? error.message : String(error) }, 500);
+      }
+    }
+    const proxied = /^\/proxies\/([^/]+)\/(thumb\.jpg|proxy\.mp4|hls\/master\.m3u8|hls\/(\d{3,4}p)\/(index\.m3u8|init(?:_\d{1,2})?\.mp4|seg_\d{5}\.m4s))$/.exec(path);
     if (proxied && Previews.isKey(proxied[1]!)) return serve(request, cachedRepresentation(`${proxied[1]}/${proxied[2]}`), path);
     const extracted = /^\/extracts\/([^/]+)\/([^/]+)$/.exec(path);
     if (extracted && Previews.isKey(extracted[1]!)) {
@@ -243,7 +255,7 @@ export function startServer(options: ServerOptions): RunningServer {
 /** The proxy state with the addresses the portal fetches. */
 function withAddresses(state: ReturnType<Previews["proxyState"]>): unknown {
   if (state.state !== "ready") return state;
-  return { state: "ready", hls: `/proxies/${state.hls}`, mp4: state.mp4 ? `/proxies/${state.mp4}` : null };
+  return { state: "ready", hls: `/proxies/${state.hls}`, mp4: `/proxies/${state.hls.split("/")[0]}/proxy.mp4` };
 }
 
 function json(value: unknown, status = 200): Response {
