@@ -212,5 +212,20 @@ describe("the portal in headless Chromium", () => {
     expect(existsSync(join(dir, "proxies", "extracts"))).toBe(true);
     expect(errors).toEqual([]);
     await page.close();
+
+    // Other players: the progressive MP4, made when first asked for, served with ranges, carrying the source timecode.
+    const mp4 = new URL(master.proxies.hls.replace(/hls\/master\.m3u8$/, "proxy.mp4"), server.url);
+    let response = await fetch(mp4);
+    expect([response.status, response.headers.get("retry-after")]).toEqual([503, "5"]);
+    for (let i = 0; i < 600 && response.status === 503; i++) {
+      await Bun.sleep(200);
+      response = await fetch(mp4, { headers: { range: "bytes=0-99" } });
+    }
+    expect([response.status, response.headers.get("content-type")]).toEqual([206, "video/mp4"]);
+    expect((await response.arrayBuffer()).byteLength).toBe(100);
+    const whole = join(dir, "proxy.mp4");
+    writeFileSync(whole, new Uint8Array(await (await fetch(mp4)).arrayBuffer()));
+    const tags = run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=height,nb_read_frames:stream_tags=timecode", "-of", "default=nw=1", whole]);
+    expect(tags.stdout).toBe("height=720\nnb_read_frames=100\nTAG:timecode=10:00:00:00\n");
   }, 300_000);
 });

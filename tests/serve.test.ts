@@ -5,7 +5,7 @@
  * methods, the token off loopback, and each way a request might try to leave a folder.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setXattr } from "../lib/io/libc.ts";
@@ -16,7 +16,7 @@ import { openSource } from "../lib/serve/open_source.ts";
 import { startServer, type RunningServer } from "../lib/serve/server.ts";
 import { BUFFERED_BYTES } from "../lib/serve/respond.ts";
 import { parseListen } from "../lib/serve/access.ts";
-import { randomBytes, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
 
@@ -409,6 +409,29 @@ async function startTool(r: ToolRunner, args: string[], cwd: string) {
   }
   return { proc, url: text.trim() };
 }
+
+test("the compiled binary, copied into an empty folder, serves the portal and the hls.js it embeds", async () => {
+  const alone = tempDir("cartserve-alone-");
+  copyFileSync(join(ROOT, "dist", "cartserve"), join(alone, "cartserve"));
+  const proc = Bun.spawn({ cmd: [join(alone, "cartserve"), join(dir, "vt"), "--listen", "127.0.0.1:0"], cwd: alone, stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin" } });
+  try {
+    const reader = proc.stdout.getReader();
+    let url = "";
+    while (!url.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      url += new TextDecoder().decode(value);
+    }
+    const script = await fetch(`${url.trim()}assets/hls.min.js`);
+    expect([script.status, script.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
+    expect(await script.text()).toBe(readFileSync(join(ROOT, "node_modules/hls.js/dist/hls.min.js"), "utf8"));
+    const page = await (await fetch(url.trim())).text();
+    expect(page).toContain('<script src="/assets/hls.min.js"></script>');
+  } finally {
+    proc.kill();
+    await proc.exited;
+  }
+}, 30_000);
 
 for (const r of runners()) {
   describe(`the tool (${r.label})`, () => {
