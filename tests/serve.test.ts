@@ -397,9 +397,9 @@ describe("a mounted LTFS volume (a folder with LTFS's attributes)", () => {
   });
 });
 
-/** Starts the tool and waits for the address it prints. */
-async function startTool(r: ToolRunner, args: string[], cwd: string) {
-  const proc = Bun.spawn({ cmd: [...r.command("cartserve"), ...args], cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+/** Starts a command and waits for the first line it prints (the address cartserve serves at). */
+async function startPrinting(cmd: string[], cwd: string, env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" }) {
+  const proc = Bun.spawn({ cmd, cwd, stdout: "pipe", stderr: "pipe", env });
   const reader = proc.stdout.getReader();
   let text = "";
   while (!text.includes("\n")) {
@@ -410,22 +410,20 @@ async function startTool(r: ToolRunner, args: string[], cwd: string) {
   return { proc, url: text.trim() };
 }
 
+/** Starts the tool and waits for the address it prints. */
+function startTool(r: ToolRunner, args: string[], cwd: string) {
+  return startPrinting([...r.command("cartserve"), ...args], cwd);
+}
+
 test("the compiled binary, copied into an empty folder, serves the portal and the hls.js it embeds", async () => {
   const alone = tempDir("cartserve-alone-");
   copyFileSync(join(ROOT, "dist", "cartserve"), join(alone, "cartserve"));
-  const proc = Bun.spawn({ cmd: [join(alone, "cartserve"), join(dir, "vt"), "--listen", "127.0.0.1:0"], cwd: alone, stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin" } });
+  const { proc, url } = await startPrinting([join(alone, "cartserve"), join(dir, "vt"), "--listen", "127.0.0.1:0"], alone, { PATH: "/usr/bin:/bin" });
   try {
-    const reader = proc.stdout.getReader();
-    let url = "";
-    while (!url.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      url += new TextDecoder().decode(value);
-    }
-    const script = await fetch(`${url.trim()}assets/hls.min.js`);
+    const script = await fetch(`${url}assets/hls.min.js`);
     expect([script.status, script.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
     expect(await script.text()).toBe(readFileSync(join(ROOT, "node_modules/hls.js/dist/hls.min.js"), "utf8"));
-    const page = await (await fetch(url.trim())).text();
+    const page = await (await fetch(url)).text();
     expect(page).toContain('<script src="/assets/hls.min.js"></script>');
   } finally {
     proc.kill();
