@@ -13,10 +13,13 @@ import { parseListen } from "../lib/serve/access.ts";
 import { Catalog } from "../lib/serve/catalog.ts";
 import { openSource } from "../lib/serve/open_source.ts";
 import { startServer, type RunningServer } from "../lib/serve/server.ts";
+import { findProgram } from "../lib/tc/binaries.ts";
 import { anchor, run, runners, tempDir, tool } from "./helpers.ts";
 
 const CHROMIUM = anchor("chromium");
-const FFMPEG = anchor("ffmpeg");
+/** ffmpeg and ffprobe as cartserve finds them (PATH, else the npm-installed binaries). */
+const FFMPEG = findProgram("ffmpeg");
+const FFPROBE = findProgram("ffprobe");
 /** Flags for Chromium as root on a machine with no network beyond loopback. */
 const CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
 
@@ -32,7 +35,7 @@ let browser: Browser;
  */
 function ffmpegFrame(path: string, index: number, width: number, height: number): Uint8Array {
   const result = Bun.spawnSync({
-    cmd: [FFMPEG!, "-v", "error", "-i", path, "-vf", `select=eq(n\\,${index}),scale=${width}:${height}:flags=bicubic,format=yuv420p,scale=in_color_matrix=bt709`, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+    cmd: [FFMPEG, "-v", "error", "-i", path, "-vf", `select=eq(n\\,${index}),scale=${width}:${height}:flags=bicubic,format=yuv420p,scale=in_color_matrix=bt709`, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
     stdout: "pipe", stderr: "pipe",
   });
   expect(result.exitCode).toBe(0);
@@ -98,7 +101,7 @@ async function waitForTimecode(page: Page, label: string): Promise<void> {
 const clipPath = join(dir, "CARD", "CLIPS", "A001C007.mov");
 
 beforeAll(async () => {
-  if (!CHROMIUM || !FFMPEG) return;
+  if (!CHROMIUM) return;
   mkdirSync(join(dir, "CARD", "CLIPS"), { recursive: true });
   // A clip as a camera writes one: intra-frame, BT.709, timecode and reel in the file; testsrc2 moves every frame.
   const made = run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", `testsrc2=s=${WIDTH}x${HEIGHT}:r=25:d=4`, "-f", "lavfi", "-i", "sine=f=440:d=4",
@@ -124,7 +127,7 @@ afterAll(async () => {
 
 describe("the portal in headless Chromium", () => {
   test("search, play the proxy, jump to a timecode (the frame is that frame), step, mark in/out, extract and download", async () => {
-    if (!CHROMIUM || !FFMPEG) return;
+    if (!CHROMIUM) return;
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, acceptDownloads: true });
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
@@ -203,7 +206,7 @@ describe("the portal in headless Chromium", () => {
     const saved = join(dir, "extracted.mov");
     await download.saveAs(saved);
     expect(download.suggestedFilename()).toBe("A001C007_10000206_25f_prores_proxy.mov");
-    const probe = run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames:stream_tags=timecode", "-of", "default=nw=1", saved]);
+    const probe = run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames:stream_tags=timecode", "-of", "default=nw=1", saved]);
     expect(probe.stdout).toBe("nb_read_frames=25\nTAG:timecode=10:00:02:06\n");
     // Its first frame is frame 56 of the original.
     const first = ffmpegFrame(saved, 0, 320, 180);
@@ -225,7 +228,7 @@ describe("the portal in headless Chromium", () => {
     expect((await response.arrayBuffer()).byteLength).toBe(100);
     const whole = join(dir, "proxy.mp4");
     writeFileSync(whole, new Uint8Array(await (await fetch(mp4)).arrayBuffer()));
-    const tags = run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=height,nb_read_frames:stream_tags=timecode", "-of", "default=nw=1", whole]);
+    const tags = run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=height,nb_read_frames:stream_tags=timecode", "-of", "default=nw=1", whole]);
     expect(tags.stdout).toBe("height=720\nnb_read_frames=100\nTAG:timecode=10:00:00:00\n");
   }, 300_000);
 });
