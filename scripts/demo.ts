@@ -6,7 +6,8 @@
  * both proven with `mhl-verify`, one EDL event extracted with handles by `tc-extract`, each
  * destination's project planned and written to its own virtual LTO tape by `ltfs-pack`, both
  * tapes verified, and a catalog of them built. A summary gives each step's time and where
- * everything is. Exit 0 only if every verification passed. Uses the compiled tools in dist/
+ * everything is, and the command that serves the tapes in cartserve's portal (run with
+ * `--serve` to start it). Exit 0 only if every verification passed. Uses the compiled tools in dist/
  * when present, else runs them from source.
  */
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -138,4 +139,11 @@ process.stdout.write([
   "",
   ok ? "Every verification passed.\n" : "Something did not verify: see the steps marked FAILED above.\n",
 ].join("\n"));
-process.exitCode = ok ? 0 : 1;
+
+// Browse both tapes and the RAID copy in the portal: search, play proxies, mark in/out, extract.
+const serveArgs = ["TAPES/PX0001", "TAPES/PX0101", "RAID=RAID/PROJECT/DAY01/A001", "--proxies", "PREVIEWS"];
+process.stdout.write(`Portal: http://127.0.0.1:8740/ (cd ${work} && cartserve ${serveArgs.join(" ")}${process.argv.includes("--serve") ? "" : "; or npm run demo -- --serve"})\n`);
+if (process.argv.includes("--serve") && ok) {
+  const server = Bun.spawn({ cmd: [...toolCommand("cartserve"), ...serveArgs], cwd: work, stdin: "ignore", stdout: "inherit", stderr: "inherit" });
+  process.exitCode = await server.exited;
+} else process.exitCode = ok ? 0 : 1;

@@ -1,0 +1,495 @@
+/**
+ * cartserve on real sources with real servers on loopback: a destination folder with its ASC
+ * MHL, a virtual tape written by ltfs-pack, and a folder carrying LTFS's attributes as a mounted
+ * volume shows them. Every Range case is checked against the file's bytes; conditionals, HEAD,
+ * methods, the token off loopback, and each way a request might try to leave a folder.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { setXattr } from "../lib/io/libc.ts";
+import { coalesce, parseRange } from "../lib/serve/http_ranges.ts";
+import { contentTypeOf } from "../lib/serve/media_types.ts";
+import { Catalog, decodeSegment, encodeSegment } from "../lib/serve/catalog.ts";
+import { openSource } from "../lib/serve/open_source.ts";
+import { startServer, type RunningServer } from "../lib/serve/server.ts";
+import { BUFFERED_BYTES } from "../lib/serve/respond.ts";
+import { parseListen } from "../lib/serve/access.ts";
+import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+
+const BLOCK = 524_288;
+
+/** A card-like tree: a clip-sized file over several tape blocks, a small one, names to encode. */
+function makeCard(root: string): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>([
+    ["CLIPS/A001C001.mov", randomBytes(3 * BLOCK + 12_345, 5)],
+    ["CLIPS/A001C002 take 2.mxf", randomBytes(70_000, 6)],
+    ["SOUND/scene 12 #1.wav", randomBytes(4096, 7)],
+    ["notes.txt", new TextEncoder().encode("day 1\n")],
+    ["empty.bin", new Uint8Array(0)],
+  ]);
+  for (const [path, bytes] of files) {
+    mkdirSync(join(root, path, ".."), { recursive: true });
+    writeFileSync(join(root, path), bytes);
+  }
+  return files;
+}
+
+const runner = runners()[0]!;
+const dir = tempDir("cartserve-");
+let card: Map<string, Uint8Array>;
+let server: RunningServer;
+let base: string;
+
+beforeAll(async () => {
+  card = makeCard(join(dir, "A001"));
+  expect(tool(runner, "mhl-verify", ["create", "A001"], { cwd: dir }).code).toBe(0);
+  const plan = tool(runner, "ltfs-pack", ["plan", "A001", "--tape", "LTO-9", "--json"], { cwd: dir });
+  writeFileSync(join(dir, "plan.json"), plan.stdout);
+  expect(tool(runner, "ltfs-pack", ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--serial", "TS0001"], { cwd: dir }).code).toBe(0);
+  const sources = [await openSource(join(dir, "vt")), await openSource(join(dir, "A001"))];
+  server = startServer({ catalog: new Catalog(sources), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies"), probeClips: false });
+  base = server.url.replace(/\/$/, "");
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const clip = () => card.get("CLIPS/A001C001.mov")!;
+const tapeClip = "/files/TS0001/A001/CLIPS/A001C001.mov";
+const folderClip = "/files/A001/CLIPS/A001C001.mov";
+
+async function get(path: string, headers: Record<string, string> = {}, method = "GET") {
+  const response = await fetch(`${base}${path}`, { method, headers });
+  const body: Uint8Array = new Uint8Array(await response.arrayBuffer());
+  return { status: response.status, headers: response.headers, body };
+}
+
+/** The parts of a multipart/byteranges body: each part's Content-Range and bytes. */
+function multipartParts(body: Uint8Array, contentType: string): { range: string; type: string; bytes: Uint8Array }[] {
+  const boundary = /boundary=([^;]+)/.exec(contentType)![1]!;
+  const text = Buffer.from(body).toString("latin1");
+  expect(body.length).toBeGreaterThan(0);
+  const parts = text.split(`--${boundary}`).slice(1);
+  expect(parts.at(-1)).toBe("--\r\n");
+  return parts.slice(0, -1).map((part) => {
+    const [head, ...rest] = part.replace(/^\r\n/, "").split("\r\n\r\n");
+    const data = rest.join("\r\n\r\n").replace(/\r\n$/, "");
+    return { range: /content-range: (.*)/i.exec(head!)![1]!, type: /content-type: (.*)/i.exec(head!)![1]!, bytes: new Uint8Array(Buffer.from(data, "latin1")) as Uint8Array };
+  });
+}
+
+describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
+  for (const [label, path] of [["virtual tape", tapeClip], ["folder", folderClip]] as const) {
+    describe(`from a ${label}`, () => {
+      test("no Range: 200, the whole file, Accept-Ranges, strong ETag from the recorded xxh128, Last-Modified", async () => {
+        const r = await get(path);
+        expect(r.status).toBe(200);
+        expect(r.body).toEqual(clip());
+        expect(r.headers.get("accept-ranges")).toBe("bytes");
+        // Bodies over 1 MiB are streamed, and Bun sends a streamed body chunked, without Content-Length.
+        expect([r.headers.get("content-length"), r.headers.get("transfer-encoding")]).toEqual([null, "chunked"]);
+        expect(r.headers.get("etag")).toMatch(/^"xxh128-[0-9a-f]{32}"$/);
+        expect(r.headers.get("content-type")).toBe("video/quicktime");
+        const mtime = Math.floor(statSync(join(dir, "A001/CLIPS/A001C001.mov")).mtimeMs / 1000);
+        expect(r.headers.get("last-modified")).toBe(new Date(mtime * 1000).toUTCString());
+      });
+
+      test("a single range: 206 with Content-Range, exactly those bytes", async () => {
+        for (const [first, last] of [[0, 0], [0, 99], [BLOCK - 10, BLOCK + 10], [12_345, 12_345 + 2 * BLOCK]] as const) {
+          const r = await get(path, { range: `bytes=${first}-${last}` });
+          expect(r.status).toBe(206);
+          expect(r.headers.get("content-range")).toBe(`bytes ${first}-${last}/${clip().length}`);
+          expect(r.headers.get("content-length")).toBe(last - first + 1 <= BUFFERED_BYTES ? String(last - first + 1) : null);
+          expect(r.body).toEqual(clip().subarray(first, last + 1));
+        }
+      });
+
+      test("open-ended and past-the-end ranges run to the end", async () => {
+        const from = clip().length - 1000;
+        let r = await get(path, { range: `bytes=${from}-` });
+        expect([r.status, r.headers.get("content-range")]).toEqual([206, `bytes ${from}-${clip().length - 1}/${clip().length}`]);
+        expect(r.body).toEqual(clip().subarray(from));
+        r = await get(path, { range: `bytes=${from}-99999999999` });
+        expect(r.body).toEqual(clip().subarray(from));
+        r = await get(path, { range: "bytes=1-" });
+        expect(r.body).toEqual(clip().subarray(1));
+      });
+
+      test("suffix ranges: the last N bytes, or all of a shorter file", async () => {
+        let r = await get(path, { range: "bytes=-500" });
+        expect([r.status, r.headers.get("content-range")]).toEqual([206, `bytes ${clip().length - 500}-${clip().length - 1}/${clip().length}`]);
+        expect(r.body).toEqual(clip().subarray(clip().length - 500));
+        r = await get(path, { range: `bytes=-${clip().length + 10}` });
+        expect([r.status, r.headers.get("content-range")]).toEqual([206, `bytes 0-${clip().length - 1}/${clip().length}`]);
+        expect(r.body).toEqual(clip());
+      });
+
+      test("several ranges: multipart/byteranges, in the order asked, each part right", async () => {
+        const r = await get(path, { range: "bytes=1000000-1000099, 0-9,-5" });
+        expect(r.status).toBe(206);
+        expect(r.headers.get("content-type")).toMatch(/^multipart\/byteranges; boundary=[0-9a-f]+$/);
+        expect(r.headers.get("content-range")).toBeNull();
+        const parts = multipartParts(r.body, r.headers.get("content-type")!);
+        const size = clip().length;
+        expect(parts.map((p) => [p.range, p.type])).toEqual([
+          [`bytes 1000000-1000099/${size}`, "video/quicktime"], [`bytes 0-9/${size}`, "video/quicktime"], [`bytes ${size - 5}-${size - 1}/${size}`, "video/quicktime"],
+        ]);
+        expect(parts[0]!.bytes).toEqual(clip().subarray(1_000_000, 1_000_100));
+        expect(parts[1]!.bytes).toEqual(clip().subarray(0, 10));
+        expect(parts[2]!.bytes).toEqual(clip().subarray(size - 5));
+      });
+
+      test("overlapping and adjacent ranges are merged; one left is a plain 206", async () => {
+        const r = await get(path, { range: "bytes=100-199,150-299,300-399" });
+        expect([r.status, r.headers.get("content-range")]).toEqual([206, `bytes 100-399/${clip().length}`]);
+        expect(r.body).toEqual(clip().subarray(100, 400));
+      });
+
+      test("unsatisfiable: 416 with bytes */LEN; unsatisfiable parts of a satisfiable set are dropped", async () => {
+        let r = await get(path, { range: `bytes=${clip().length}-` });
+        expect([r.status, r.headers.get("content-range")]).toEqual([416, `bytes */${clip().length}`]);
+        r = await get(path, { range: "bytes=-0" });
+        expect([r.status, r.headers.get("content-range")]).toEqual([416, `bytes */${clip().length}`]);
+        r = await get(path, { range: `bytes=${clip().length + 5}-, 0-3` });
+        expect([r.status, r.headers.get("content-range")]).toEqual([206, `bytes 0-3/${clip().length}`]);
+        expect(r.body).toEqual(clip().subarray(0, 4));
+      });
+
+      test("an invalid Range or another unit is ignored: 200 and the whole file", async () => {
+        for (const range of ["bytes=5-1", "bytes=abc", "items=0-5", "bytes=0-1,x", "bytes="]) {
+          const r = await get(path, { range });
+          expect([range, r.status, r.body.length]).toEqual([range, 200, clip().length]);
+        }
+      });
+
+      test("If-Range: the current strong ETag or Last-Modified keeps the range; anything else gets the whole file", async () => {
+        const head = await get(path, {}, "HEAD");
+        const etag = head.headers.get("etag")!;
+        const lastModified = head.headers.get("last-modified")!;
+        const ranged = async (ifRange: string) => (await get(path, { range: "bytes=0-9", "if-range": ifRange })).status;
+        expect(await ranged(etag)).toBe(206);
+        expect(await ranged(lastModified)).toBe(206);
+        expect(await ranged(`W/${etag}`)).toBe(200);
+        expect(await ranged('"xxh128-00000000000000000000000000000000"')).toBe(200);
+        expect(await ranged(new Date(Date.parse(lastModified) - 1000).toUTCString())).toBe(200);
+      });
+
+      test("If-None-Match and If-Modified-Since: 304 with the ETag and no body; If-Match: 412 unless it matches", async () => {
+        const etag = (await get(path, {}, "HEAD")).headers.get("etag")!;
+        for (const value of [etag, `W/${etag}`, `"other", ${etag}`, "*"]) {
+          const r = await get(path, { "if-none-match": value, range: "bytes=0-9" });
+          expect([value, r.status, r.headers.get("etag"), r.body.length, r.headers.get("last-modified")]).toEqual([value, 304, etag, 0, null]);
+        }
+        expect((await get(path, { "if-none-match": '"other"' })).status).toBe(200);
+        const lastModified = (await get(path, {}, "HEAD")).headers.get("last-modified")!;
+        expect((await get(path, { "if-modified-since": lastModified })).status).toBe(304);
+        expect((await get(path, { "if-modified-since": new Date(Date.parse(lastModified) - 1000).toUTCString() })).status).toBe(200);
+        // If-None-Match wins over If-Modified-Since.
+        expect((await get(path, { "if-none-match": '"other"', "if-modified-since": lastModified })).status).toBe(200);
+        expect((await get(path, { "if-match": '"other"' })).status).toBe(412);
+        expect((await get(path, { "if-match": `W/${etag}` })).status).toBe(412);
+        expect((await get(path, { "if-match": etag, range: "bytes=0-0" })).status).toBe(206);
+        expect((await get(path, { "if-unmodified-since": new Date(Date.parse(lastModified) - 1000).toUTCString() })).status).toBe(412);
+      });
+
+      test("HEAD: the headers of a GET without the body; Range is ignored for HEAD", async () => {
+        const r = await get(path, { range: "bytes=0-9" }, "HEAD");
+        expect(r.status).toBe(200);
+        expect(r.headers.get("content-length")).toBe(String(clip().length));
+        expect(r.headers.get("accept-ranges")).toBe("bytes");
+        expect(r.headers.get("etag")).toMatch(/^"xxh128-/);
+        expect(r.body.length).toBe(0);
+      });
+    });
+  }
+
+  test("every file of both sources, whole, equals the card; an empty file is 200 with no bytes and 416 for a range", async () => {
+    for (const [path, bytes] of card) {
+      for (const prefix of ["/files/TS0001/A001/", "/files/A001/"]) {
+        const r = await get(`${prefix}${path.split("/").map(encodeSegment).join("/")}`);
+        expect([prefix + path, r.status]).toEqual([prefix + path, 200]);
+        expect(r.body).toEqual(bytes);
+      }
+    }
+    expect((await get("/files/TS0001/A001/empty.bin", { range: "bytes=0-" })).status).toBe(416);
+    expect((await get("/files/TS0001/A001/empty.bin", { range: "bytes=-5" })).status).toBe(200);
+  });
+
+  test("content types of media", async () => {
+    expect((await get("/files/A001/SOUND/scene%2012%20%231.wav", {}, "HEAD")).headers.get("content-type")).toBe("audio/wav");
+    expect((await get("/files/A001/CLIPS/A001C002%20take%202.mxf", {}, "HEAD")).headers.get("content-type")).toBe("application/mxf");
+    expect(["a.mov", "a.MP4", "a.mxf", "a.wav", "a.dpx", "a.exr", "a.ari", "a.r3d", "a.braw", "a.dng", "a.bin"].map(contentTypeOf)).toEqual([
+      "video/quicktime", "video/mp4", "application/mxf", "audio/wav", "image/x-dpx", "image/x-exr", "image/x-arri-raw", "video/x-red-r3d", "video/x-blackmagic-raw", "image/x-adobe-dng", "application/octet-stream",
+    ]);
+  });
+});
+
+describe("/api/files", () => {
+  test("one object per file with source, path, size, url, digests and the tapes holding the same content", async () => {
+    const list = (await (await fetch(`${base}/api/files`)).json()) as { source: string; path: string; size: number; url: string; digests: Record<string, string>; tapes: string[] }[];
+    const folderClipEntry = list.find((f) => f.source === "A001" && f.path === "CLIPS/A001C001.mov")!;
+    const tapeEntry = list.find((f) => f.source === "TS0001" && f.path === "A001/CLIPS/A001C001.mov")!;
+    expect(folderClipEntry).toMatchObject({ size: clip().length, url: folderClip, tapes: ["TS0001"] });
+    expect(tapeEntry).toMatchObject({ size: clip().length, url: tapeClip, tapes: ["TS0001"] });
+    expect(folderClipEntry.digests.xxh128).toBe(tapeEntry.digests.xxh128!);
+    const mhl = readFileSync(join(dir, "A001/ascmhl", readdirSync(join(dir, "A001/ascmhl")).find((n) => n.endsWith(".mhl"))!), "utf8");
+    expect(mhl).toContain(`<xxh128 action="original" hashdate=`);
+    expect(mhl).toContain(`>${folderClipEntry.digests.xxh128}</xxh128>`);
+    // The card's own history is not content of the folder source.
+    expect(list.filter((f) => f.source === "A001").map((f) => f.path)).toEqual(["CLIPS/A001C001.mov", "CLIPS/A001C002 take 2.mxf", "empty.bin", "notes.txt", "SOUND/scene 12 #1.wav"]);
+    expect(list.find((f) => f.path === "A001/CLIPS/A001C002 take 2.mxf")!.url).toBe("/files/TS0001/A001/CLIPS/A001C002%20take%202.mxf");
+  });
+
+  test("natural order: s2 before s10", () => {
+    const sources = [{ name: "X", kind: "folder", location: "x", tapeSerial: undefined, problems: [], files: () => ["s10.mov", "s2.mov", "S1.mov"].map((path) => ({ path, size: 1, mtimeMs: 0, digests: {} })), file: () => undefined, open: () => { throw new Error("unused"); }, close() {} }] as const;
+    expect(new Catalog(sources as never).entries.map((e) => e.path)).toEqual(["S1.mov", "s2.mov", "s10.mov"]);
+  });
+});
+
+/** Sends a request line exactly as written (fetch would normalise the path) and returns the status and body. */
+function raw(port: number, target: string, method = "GET"): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", reject);
+    socket.on("end", () => {
+      const text = Buffer.concat(chunks).toString("latin1");
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
+    });
+  });
+}
+
+describe("paths resolve inside their source only", () => {
+  test("each traversal attempt is 404 and shows nothing of what is outside", async () => {
+    const outside = join(dir, "secret.txt");
+    writeFileSync(outside, "TOP SECRET\n");
+    const attempts = [
+      "/files/A001/../secret.txt", "/files/A001/../../../../etc/passwd", "/files/A001/%2e%2e/secret.txt", "/files/A001/%2E%2E/%2E%2E/etc/passwd",
+      "/files/A001/CLIPS%2F..%2F..%2Fsecret.txt", "/files/A001%2F..%2Fsecret.txt", "/files/A001/..%2Fsecret.txt", "/files/A001/notes.txt%00.mov",
+      "/files/A001/notes.txt%00", "/files/A001//notes.txt", "/files/A001/%", "/files/A001/%zz", "/files/%2e%2e/etc/passwd",
+      "/files/A001/link-out", "/files/A001/linked-folder/passwd", "/files/A001/CLIPS/link-in.mov", "/files/TS0001/../../etc/passwd", "/files/TS0001/A001/..%2F..%2F..%2Fetc%2Fpasswd", "/files/A001/ascmhl/ascmhl_chain.xml",
+    ];
+    for (const target of attempts) {
+      const r = await raw(server.port, target);
+      expect([target, r.status]).toEqual([target, 404]);
+      expect(r.text).not.toContain("TOP SECRET");
+      expect(r.text).not.toContain("root:");
+    }
+    // The same names, decoded, are refused by the decoder itself.
+    expect(["%2e%2e", "a%2Fb", "a%00", ".", "", "%"].map(decodeSegment)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  test("links in a folder are left out and named; a file swapped for a link after listing is not followed", async () => {
+    const root = join(dir, "B001");
+    makeCard(root);
+    symlinkSync("/etc/passwd", join(root, "link-out"));
+    symlinkSync("/etc", join(root, "linked-folder"));
+    symlinkSync("A001C001.mov", join(root, "CLIPS/link-in.mov"));
+    const source = await openSource(root);
+    expect(source.files().map((f) => f.path)).not.toContain("link-out");
+    expect(source.problems.map((p) => p.message)).toContain("symbolic link, left out; not served");
+    expect(source.problems.map((p) => p.path)).toContain(join(root, "link-out"));
+    const local = startServer({ catalog: new Catalog([source]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-b"), probeClips: false });
+    try {
+      expect((await raw(local.port, "/files/B001/notes.txt")).status).toBe(200);
+      for (const target of ["/files/B001/link-out", "/files/B001/linked-folder/passwd", "/files/B001/CLIPS/link-in.mov"]) expect((await raw(local.port, target)).status).toBe(404);
+      // Swap a listed file (not opened yet) for a link to outside, and a listed folder for a link to a folder outside.
+      rmSync(join(root, "CLIPS/A001C002 take 2.mxf"));
+      symlinkSync("/etc/passwd", join(root, "CLIPS/A001C002 take 2.mxf"));
+      renameSync(join(root, "SOUND"), join(root, "SOUND.old"));
+      mkdirSync(join(dir, "fake"));
+      writeFileSync(join(dir, "fake", "scene 12 #1.wav"), "TOP SECRET\n");
+      symlinkSync(join(dir, "fake"), join(root, "SOUND"));
+      const swapped = await raw(local.port, "/files/B001/CLIPS/A001C002%20take%202.mxf");
+      expect(swapped.status).toBe(404);
+      expect(swapped.text).not.toContain("root:");
+      // The folder was held open while listing: its descriptor still names the folder that was
+      // listed (now SOUND.old), so the listed bytes or a 404 are the only answers, never the link's.
+      const folder = await raw(local.port, "/files/B001/SOUND/scene%2012%20%231.wav");
+      expect(folder.text).not.toContain("TOP SECRET");
+      if (folder.status !== 404) expect([folder.status, new Uint8Array(Buffer.from(folder.text.slice(folder.text.indexOf("\r\n\r\n") + 4), "latin1"))]).toEqual([200, readFileSync(join(root, "SOUND.old/scene 12 #1.wav"))]);
+    } finally {
+      await local.stop();
+      source.close();
+    }
+  });
+
+  test("a file changed after listing is not served under its old entity-tag", async () => {
+    const root = join(dir, "C001");
+    makeCard(root);
+    expect(tool(runner, "mhl-verify", ["create", "C001"], { cwd: dir }).code).toBe(0);
+    const source = await openSource(root);
+    const local = startServer({ catalog: new Catalog([source]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-c"), probeClips: false });
+    try {
+      expect((await raw(local.port, "/files/C001/notes.txt")).status).toBe(200);
+      writeFileSync(join(root, "notes.txt"), "day 1, changed\n");
+      expect((await raw(local.port, "/files/C001/notes.txt")).status).toBe(404);
+    } finally {
+      await local.stop();
+      source.close();
+    }
+  });
+});
+
+describe("the server is read-only", () => {
+  test("anything but GET and HEAD is 405 with Allow", async () => {
+    for (const method of ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
+      const r = await fetch(`${base}${folderClip}`, { method, body: method === "POST" || method === "PUT" ? "x" : undefined });
+      expect([method, r.status, r.headers.get("allow")]).toEqual([method, 405, "GET, HEAD"]);
+    }
+    expect((await raw(server.port, "/api/files", "TRACE")).status).toBe(405);
+  });
+});
+
+describe("units", () => {
+  test("parseRange and coalesce", () => {
+    expect(parseRange("bytes=0-99, -10", 1000)).toEqual({ kind: "ranges", ranges: [{ start: 0, end: 100 }, { start: 990, end: 1000 }] });
+    expect(parseRange("BYTES=0-0", 10)).toEqual({ kind: "ranges", ranges: [{ start: 0, end: 1 }] });
+    expect(parseRange("bytes=0-1,,2-3", 10)).toEqual({ kind: "ranges", ranges: [{ start: 0, end: 4 }] });
+    expect(parseRange("bytes=2000-", 1000)).toEqual({ kind: "unsatisfiable" });
+    expect(parseRange("bytes=5-1", 1000)).toEqual({ kind: "whole" });
+    expect(parseRange(`bytes=${Array.from({ length: 101 }, (_, i) => `${i * 10}-${i * 10 + 1}`).join(",")}`, 10_000)).toEqual({ kind: "whole" });
+    expect(coalesce([{ start: 50, end: 60 }, { start: 0, end: 10 }, { start: 55, end: 70 }, { start: 10, end: 20 }])).toEqual([{ start: 50, end: 70 }, { start: 0, end: 20 }]);
+    expect(coalesce([{ start: 0, end: 10 }, { start: 20, end: 30 }, { start: 5, end: 25 }])).toEqual([{ start: 0, end: 30 }]);
+  });
+
+  test("listen addresses", () => {
+    expect(parseListen("0.0.0.0:8080")).toEqual({ hostname: "0.0.0.0", port: 8080 });
+    expect(parseListen("[::1]:0")).toEqual({ hostname: "::1", port: 0 });
+    expect(parseListen("8740")).toEqual({ hostname: "127.0.0.1", port: 8740 });
+    expect(parseListen(":8740")).toEqual({ hostname: "127.0.0.1", port: 8740 });
+    expect(() => parseListen("host:99999")).toThrow("--listen host:99999: expected HOST:PORT, [IPv6]:PORT or PORT");
+  });
+});
+
+describe("a mounted LTFS volume (a folder with LTFS's attributes)", () => {
+  test("is detected, named by its volume serial, and serves with the digests of its user.* attributes", async () => {
+    const mount = join(dir, "mnt");
+    const files = makeCard(mount);
+    setXattr(mount, "user.ltfs.volumeSerial", "MT0001");
+    setXattr(mount, "user.ltfs.volumeUUID", "0b2a6c2e-9f4d-4e0a-8d3c-2f6a1b7c9e01");
+    const list = (await (await fetch(`${base}/api/files`)).json()) as { path: string; digests: Record<string, string> }[];
+    const xxh = list.find((f) => f.path === "A001/CLIPS/A001C001.mov")!.digests.xxh128!;
+    setXattr(join(mount, "CLIPS/A001C001.mov"), "user.cartkit.hash.xxh128", xxh);
+    setXattr(join(mount, "CLIPS/A001C001.mov"), "user.ltfs.hash.md5sum", "0123456789ABCDEF0123456789ABCDEF");
+    const source = await openSource(mount);
+    expect([source.kind, source.name, source.tapeSerial]).toEqual(["mount", "MT0001", "MT0001"]);
+    const vtape = await openSource(join(dir, "vt"));
+    const local = startServer({ catalog: new Catalog([source, vtape]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-m"), probeClips: false });
+    try {
+      const entries = (await (await fetch(`${local.url}api/files`)).json()) as { source: string; path: string; digests: Record<string, string>; tapes: string[] }[];
+      const entry = entries.find((f) => f.source === "MT0001" && f.path === "CLIPS/A001C001.mov")!;
+      expect(entry.digests).toEqual({ md5: "0123456789abcdef0123456789abcdef", xxh128: xxh });
+      expect(entry.tapes).toEqual(["MT0001", "TS0001"]);
+      const r = await fetch(`${local.url}files/MT0001/CLIPS/A001C001.mov`, { headers: { range: "bytes=1000-1999" } });
+      expect([r.status, r.headers.get("etag")]).toEqual([206, `"xxh128-${xxh}"`]);
+      const bytes: Uint8Array = new Uint8Array(await r.arrayBuffer());
+      expect(bytes).toEqual(files.get("CLIPS/A001C001.mov")!.subarray(1000, 2000));
+    } finally {
+      await local.stop();
+      source.close();
+      vtape.close();
+    }
+  });
+});
+
+/** Starts a command and waits for the first line it prints (the address cartserve serves at). */
+async function startPrinting(cmd: string[], cwd: string, env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" }) {
+  const proc = Bun.spawn({ cmd, cwd, stdout: "pipe", stderr: "pipe", env });
+  const reader = proc.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  return { proc, url: text.trim() };
+}
+
+/** Starts the tool and waits for the address it prints. */
+function startTool(r: ToolRunner, args: string[], cwd: string) {
+  return startPrinting([...r.command("cartserve"), ...args], cwd);
+}
+
+test("the compiled binary, copied into an empty folder, serves the portal and the hls.js it embeds", async () => {
+  const alone = tempDir("cartserve-alone-");
+  copyFileSync(join(ROOT, "dist", "cartserve"), join(alone, "cartserve"));
+  const { proc, url } = await startPrinting([join(alone, "cartserve"), join(dir, "vt"), "--listen", "127.0.0.1:0"], alone, { PATH: "/usr/bin:/bin" });
+  try {
+    const script = await fetch(`${url}assets/hls.min.js`);
+    expect([script.status, script.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
+    expect(await script.text()).toBe(readFileSync(join(ROOT, "node_modules/hls.js/dist/hls.min.js"), "utf8"));
+    const page = await (await fetch(url)).text();
+    expect(page).toContain('<script src="/assets/hls.min.js"></script>');
+  } finally {
+    proc.kill();
+    await proc.exited;
+  }
+}, 30_000);
+
+for (const r of runners()) {
+  describe(`the tool (${r.label})`, () => {
+    test("off loopback a token is generated and printed once with the URL; 401 without it", async () => {
+      const { proc, url } = await startTool(r, ["vt", "A001", "--listen", "0.0.0.0:0", "--proxies", "px-tool"], dir);
+      try {
+        const match = /^http:\/\/0\.0\.0\.0:(\d+)\/\?token=([A-Za-z0-9_-]{32})$/.exec(url);
+        expect(match).not.toBeNull();
+        const [, port, token] = match!;
+        const at = `http://127.0.0.1:${port}`;
+        const none = await fetch(`${at}${tapeClip}`);
+        expect([none.status, none.headers.get("www-authenticate")]).toEqual([401, 'Bearer realm="cartserve"']);
+        expect((await fetch(`${at}/`)).status).toBe(401);
+        expect((await fetch(`${at}/api/files`, { headers: { authorization: "Bearer wrong-token-wrong-token" } })).status).toBe(401);
+        expect((await fetch(`${at}${tapeClip}`, { method: "POST", headers: {} })).status).toBe(401);
+        const bearer = await fetch(`${at}${tapeClip}`, { headers: { authorization: `Bearer ${token}`, range: "bytes=0-9" } });
+        expect(bearer.status).toBe(206);
+        const first: Uint8Array = new Uint8Array(await bearer.arrayBuffer());
+        expect(first).toEqual(clip().subarray(0, 10));
+        const link = await fetch(`${at}/?token=${token}`);
+        expect(link.status).toBe(200);
+        const cookie = link.headers.get("set-cookie")!;
+        expect(cookie).toBe(`cartserve_token=${token}; Path=/; HttpOnly; SameSite=Strict`);
+        expect((await fetch(`${at}/api/files`, { headers: { cookie: cookie.split(";")[0]! } })).status).toBe(200);
+        proc.kill();
+        const stderr = await new Response(proc.stderr).text();
+        expect(stderr).not.toContain(token!);
+        expect(stderr).toContain("cartserve: a token was generated for this run; it is in the address above and is not shown again\n");
+        expect(stderr).toContain("cartserve: vtape TS0001: 5 files from vt\n");
+      } finally {
+        proc.kill();
+        await proc.exited;
+      }
+    }, 30_000);
+
+    test("loopback needs no token; a given token is required even there", async () => {
+      const { proc, url } = await startTool(r, ["vt", "--listen", "127.0.0.1:0", "--token", "a-token-of-my-own-1234"], dir);
+      try {
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+        expect((await fetch(`${url}api/files`)).status).toBe(401);
+        expect((await fetch(`${url}api/files?token=a-token-of-my-own-1234`)).status).toBe(200);
+      } finally {
+        proc.kill();
+        await proc.exited;
+      }
+      const open = await startTool(r, ["vt", "--listen", "127.0.0.1:0"], dir);
+      try {
+        expect((await fetch(`${open.url}api/files`)).status).toBe(200);
+      } finally {
+        open.proc.kill();
+        await open.proc.exited;
+      }
+    }, 30_000);
+
+    test("usage errors: no source, a short token, a vault that cannot be served yet, two sources with one name", () => {
+      expect(tool(r, "cartserve", [], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: Missing required positional argument: SOURCES; see 'cartserve --help'\n" });
+      expect(tool(r, "cartserve", ["vt", "--token", "short"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: --token: use at least 16 characters of A-Z a-z 0-9 . _ ~ -\n" });
+      expect(tool(r, "cartserve", ["STORE@main"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: STORE@main: not found; a cartvault STORE@REF cannot be served yet (no vault support in this version)\n" });
+      expect(tool(r, "cartserve", ["A001", "A001"], { cwd: dir }).stderr).toContain("cartserve: A001: is named A001, like A001; name one with NAME=PATH\n");
+      expect(tool(r, "cartserve", ["--listen", "nowhere:x", "vt"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: --listen nowhere:x: expected HOST:PORT, [IPv6]:PORT or PORT\n" });
+    }, 30_000);
+  });
+}

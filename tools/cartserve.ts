@@ -1,0 +1,103 @@
+#!/usr/bin/env bun
+/**
+ * cartserve — browse, stream and preview the archive without restoring it. Serves virtual
+ * tapes (records read by their extents), mounted LTFS volumes and destination folders over
+ * HTTP with byte ranges and validators, lists every file at /api/files, and gives people a
+ * portal to search, play proxies of clips at their source timecode, mark in/out and extract.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defineCommand } from "citty";
+import { Output } from "../lib/cli/output.ts";
+import { runTool } from "../lib/cli/run.ts";
+import { CliError, usageError } from "../lib/core/errors.ts";
+import { showName } from "../lib/core/names.ts";
+import { VERSION } from "../lib/core/version.ts";
+import { checkToken, DEFAULT_LISTEN, generateToken, isLoopback, parseListen } from "../lib/serve/access.ts";
+import { Catalog } from "../lib/serve/catalog.ts";
+import { openSource } from "../lib/serve/open_source.ts";
+import { startServer } from "../lib/serve/server.ts";
+import type { Source } from "../lib/serve/source.ts";
+
+const TOOL = "cartserve";
+
+const command = defineCommand({
+  meta: { name: TOOL, version: VERSION, description: "Serve tapes and destinations over HTTP (ranges, validators) with a preview portal." },
+  args: {
+    sources: { type: "positional", description: "Virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
+    listen: { type: "string", description: `Address to listen on (default ${DEFAULT_LISTEN}); off loopback a token is required`, valueHint: "HOST:PORT" },
+    token: { type: "string", description: "Token every request must carry (generated and printed when listening off loopback without one)", valueHint: "T" },
+    proxies: { type: "string", description: "Folder for previews, proxies and extractions, kept per content digest (default: a temporary folder removed at exit)", valueHint: "DIR" },
+  },
+});
+
+const EPILOGUE = `Sources are detected: a virtual tape (ltfs-pack write --vtape), a mounted
+LTFS volume (its root carries LTFS's volume attributes), or a folder (a
+destination with its ASC MHL). Each is addressed by its name: the tape serial,
+or the folder's name; NAME=PATH names one yourself.
+
+Addresses:
+  /                          the portal: search, thumbnails, playback, in/out, extract
+  /api/files                 JSON: source, path, size, url, digests, tapes per file
+  /files/<SOURCE>/<PATH>     a file: Range (single, open, suffix, multipart), If-Range,
+                             ETag from the recorded digest, Last-Modified, 304, HEAD
+Only GET and HEAD are answered (anything else: 405). Paths resolve inside their
+source only; a link in a folder is never followed.
+
+Access: loopback only by default. Listening on any other address needs a token
+(--token, or one generated and printed once with the URL); requests without it
+get 401. The token travels as 'Authorization: Bearer T', '?token=T' or the
+cookie the portal link sets.
+
+Prints the portal's URL on stdout, then serves until interrupted.
+
+Exit codes:
+  2    usage error, or a source that cannot be read
+  130  interrupted (Ctrl-C), 143 terminated: the normal way to stop it`;
+
+async function main(args: Record<string, unknown>): Promise<number> {
+  const arguments_ = (args._ as string[] | undefined) ?? [];
+  if (arguments_.length === 0) throw usageError(`give at least one SOURCE; see '${TOOL} --help'`);
+  const out = new Output();
+  const listen = parseListen(String(args.listen ?? DEFAULT_LISTEN));
+  let token = args.token === undefined ? undefined : checkToken(String(args.token));
+  const generated = token === undefined && !isLoopback(listen.hostname);
+  if (generated) token = generateToken();
+
+  const sources: Source[] = [];
+  let problems = 0;
+  for (const argument of arguments_) {
+    const source = await openSource(argument);
+    sources.push(source);
+    for (const problem of source.problems) out.error(`${TOOL}: ${showName(problem.path)}: ${problem.message}`);
+    problems += source.problems.length;
+    out.error(`${TOOL}: ${source.kind} ${source.name}: ${source.files().length} files from ${showName(source.location)}`);
+  }
+  const catalog = new Catalog(sources);
+  if (problems > 0) out.error(`${TOOL}: ${problems} file(s) left out or served without a recorded digest (named above)`);
+
+  const temporary = args.proxies === undefined;
+  const proxies = temporary ? mkdtempSync(join(tmpdir(), "cartserve-proxies-")) : String(args.proxies);
+  if (temporary) {
+    process.on("exit", () => rmSync(proxies, { recursive: true, force: true }));
+    out.error(`${TOOL}: previews are kept in ${proxies} until exit; give --proxies DIR to keep them`);
+  }
+  let server;
+  try {
+    server = startServer({
+      catalog, listen, token, proxies,
+      onEvent: (event) => out.error(`${TOOL}: ${event.path}: ${event.event === "body-error" ? "response cut: " : "preview: "}${event.message}`),
+    });
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`cannot listen on ${listen.hostname}:${listen.port}: ${(error as Error).message}`);
+  }
+  out.data(`${server.url}${generated ? `?token=${token}` : ""}\n`);
+  if (generated) out.error(`${TOOL}: a token was generated for this run; it is in the address above and is not shown again`);
+  out.flush();
+  await new Promise(() => {});
+  return 0;
+}
+
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) });
