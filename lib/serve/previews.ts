@@ -19,7 +19,7 @@ import { writeFileAtomically } from "../io/atomic_file.ts";
 import { findProgram } from "../tc/binaries.ts";
 import { defaultOutputName, planExtraction, resolveCodec } from "../tc/extract.ts";
 import { runFfmpeg, runProgram } from "../tc/ffmpeg.ts";
-import { type MediaInfo, probeMedia } from "../tc/probe.ts";
+import { type MediaInfo, type MediaSource, probeMedia } from "../tc/probe.ts";
 import { rateOfRatio } from "../tc/rate.ts";
 import { Timecode, TimecodeRange } from "../tc/timecode.ts";
 import type { CatalogEntry } from "./catalog.ts";
@@ -192,7 +192,7 @@ export class Previews {
     return this.#once(`info:${key}`, () => this.#quick.run(async () => {
       let media: MediaInfo;
       try {
-        media = await probeMedia(this.#sourceUrl(entry), this.#programs().ffprobe);
+        media = await probeMedia(this.#mediaSource(entry), this.#programs().ffprobe);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         this.#info.set(key, { error: message });
@@ -202,7 +202,7 @@ export class Previews {
       const info: ClipInfo = {
         key, codec: media.videoCodec, width: media.width, height: media.height, rate: media.rate.label,
         rateNum: media.rate.num, rateDen: media.rate.den, dropFrame: media.dropFrame, start: media.start.toString(),
-        hasTimecode: media.hasTimecode, frames: media.frames, reel: media.reel, audioChannels: media.audioChannels, intraOnly: media.intraOnly, color,
+        hasTimecode: media.hasTimecode, frames: media.frames, reel: media.reel, audioChannels: media.audio.map((a) => a.channels), intraOnly: media.intraOnly, color,
       };
       mkdirSync(join(this.dir, key), { recursive: true });
       writeFileAtomically(join(this.dir, key, "info.json"), `${JSON.stringify(info, null, 2)}\n`, { overwrite: true });
@@ -326,7 +326,8 @@ export class Previews {
    */
   async extract(entry: CatalogEntry, inPoint: string, outPoint: string, handles: number, codec: string | undefined): Promise<Extraction> {
     const info = await this.info(entry);
-    const media = this.#media(entry, info);
+    // tc-extract's planner needs the clip as ffprobe describes it, read through the server.
+    const media = await probeMedia(this.#mediaSource(entry), this.#programs().ffprobe);
     const clock = { dropFrame: info.dropFrame };
     const inTc = Timecode.parse(inPoint, media.rate, clock);
     const outTc = Timecode.parse(outPoint, media.rate, clock);
@@ -345,7 +346,7 @@ export class Previews {
       mkdirSync(join(this.dir, "extracts", info.key), { recursive: true });
       const partial = join(this.dir, "extracts", info.key, `.${randomBytes(4).toString("hex")}.partial.mov`);
       try {
-        const plan = planExtraction(media, range, partial, this.#programs().ffmpeg, { codec: chosen });
+        const plan = await planExtraction(media, range.in.since(media.start), range.duration, partial, this.#programs().ffmpeg, this.#programs().ffprobe, { codec: chosen });
         await runFfmpeg(plan.command, entry.path);
         renameSync(partial, join(this.dir, relative));
       } finally {
@@ -355,16 +356,11 @@ export class Previews {
     }));
   }
 
-  /** lib/tc's media description of the clip, for its planner, from what was probed (ffmpeg reads it through the server). */
-  #media(entry: CatalogEntry, info: ClipInfo): MediaInfo {
-    const rate = rateOfRatio(info.rateNum, info.rateDen);
-    if (!rate) throw new CliError(`frame rate ${info.rateNum}/${info.rateDen} has no SMPTE timecode`, { path: entry.path });
-    return {
-      path: this.#sourceUrl(entry), rate, dropFrame: info.dropFrame, start: Timecode.parse(info.start, rate, { dropFrame: info.dropFrame }),
-      hasTimecode: info.hasTimecode, frames: info.frames, videoCodec: info.codec, intraOnly: info.intraOnly,
-      audioChannels: info.audioChannels, reel: info.reel, width: info.width, height: info.height,
-    };
+  /** The clip as lib/tc reads it: from this server's own address (ffmpeg may use http and tcp for it, nothing else). */
+  #mediaSource(entry: CatalogEntry): MediaSource {
+    return { path: entry.path, url: this.#sourceUrl(entry) };
   }
+
 }
 
 /** Frames per segment and per keyframe interval at the clip's rate. */

@@ -24,7 +24,7 @@ import { CliError, ExitCode, usageError } from "../core/errors.ts";
 import { parentOf, baseOf, showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { findProgram } from "./binaries.ts";
-import { childFdPath, ffmpegPath, INPUT_GUARD, runFfmpeg, runProgram, shellLine } from "./ffmpeg.ts";
+import { childFdPath, ffmpegPath, inputGuard, runFfmpeg, runProgram, shellLine } from "./ffmpeg.ts";
 import { type NewOutput, OutputFolder } from "./outputs.ts";
 import { type AudioStream, clipStem, fileSource, type MediaInfo, probeMedia, type Ratio, videoPackets } from "./probe.ts";
 import { formatMicroseconds, Timecode } from "./timecode.ts";
@@ -195,7 +195,7 @@ export async function planExtraction(info: MediaInfo, first: number, frames: num
   const inputs = [["-ss", formatMicroseconds(videoSs), ...(length === null ? [] : ["-t", formatMicroseconds(length)])], ["-ss", formatMicroseconds(audioSeek.ss)]];
   const make = (input: string, out: string, overwrite: boolean) => [
     ffmpeg, "-hide_banner", "-nostdin", ...(overwrite ? ["-y"] : []), "-v", "error",
-    ...inputs.flatMap((seek) => [...INPUT_GUARD, ...seek, "-i", input]),
+    ...inputs.flatMap((seek) => [...inputGuard(info.source), ...seek, "-i", input]),
     ...middle, ...outputTail(info, start, container), out,
   ];
   return plan(info, output, start, gop.end - gop.first, audio.samples, exact ? "copy" : "copy-inexact", exact ? null : { start: info.start.add(first).toString(), frames }, make);
@@ -227,7 +227,7 @@ export function planReencode(info: MediaInfo, first: number, frames: number, out
   const start = info.start.add(first);
   const make = (input: string, out: string, overwrite: boolean) => [
     ffmpeg, "-hide_banner", "-nostdin", ...(overwrite ? ["-y"] : []), "-v", "error",
-    ...INPUT_GUARD, "-ss", formatMicroseconds(seek.ss), "-i", input,
+    ...inputGuard(info.source), "-ss", formatMicroseconds(seek.ss), "-i", input,
     "-map", "0:v:0", ...audio.maps, "-map_metadata", "-1",
     "-filter:v", video, ...audio.filters, ...encoding.video, "-c:a", encoding.audio,
     ...outputTail(info, start, container), out,
@@ -243,8 +243,8 @@ function outputTail(info: MediaInfo, start: Timecode, container: string): string
 function plan(info: MediaInfo, output: string, start: Timecode, frames: number, samples: number[], mode: string, requested: ExtractionPlan["requested"], make: (input: string, out: string, overwrite: boolean) => string[]): ExtractionPlan {
   return {
     info, output, start: start.toString(), frames, samples, mode, requested,
-    command: make(ffmpegPath(info.path), ffmpegPath(output), false),
-    run: make(ffmpegPath(childFdPath(1)), ffmpegPath(childFdPath(0)), true),
+    command: make(info.source.url ?? ffmpegPath(info.path), ffmpegPath(output), false),
+    run: make(info.source.url ?? ffmpegPath(childFdPath(1)), ffmpegPath(childFdPath(0)), true),
   };
 }
 
@@ -310,14 +310,14 @@ export async function checkOutput(plan: ExtractionPlan, fd: number, ffprobe: str
  * the problems the check found (the output is placed either way: it holds what the source has).
  */
 export async function runPlan(plan: ExtractionPlan, folder: OutputFolder, output: NewOutput, ffprobe: string): Promise<string[]> {
-  const input = plan.info.source.open();
+  const input = plan.info.source.url === undefined ? plan.info.source.open!() : undefined;
   try {
-    await runFfmpeg(plan.run, showName(plan.info.path), { fds: [output.fd, input] });
+    await runFfmpeg(plan.run, showName(plan.info.path), { fds: input === undefined ? [output.fd] : [output.fd, input] });
   } catch (error) {
     folder.discard(output);
     throw error;
   } finally {
-    closeSync(input);
+    if (input !== undefined) closeSync(input);
   }
   let problems: string[];
   try {

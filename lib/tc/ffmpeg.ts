@@ -21,6 +21,11 @@ export interface ProgramResult {
  */
 export const INPUT_GUARD: readonly string[] = ["-format_whitelist", "mov,mxf,matroska,mpegts,avi", "-protocol_whitelist", "file"];
 
+/** {@link INPUT_GUARD} for a source: only http and tcp for one read from our own server's address. */
+export function inputGuard(source: { url?: string }): readonly string[] {
+  return source.url === undefined ? INPUT_GUARD : ["-format_whitelist", "mov,mxf,matroska,mpegts,avi", "-protocol_whitelist", "http,tcp"];
+}
+
 /**
  * A path as an ffmpeg input or output operand: `file:` first, so that a name with a colon is
  * never read as a protocol (`concat:…`, `http:…`) and one starting with `-` never as an option.

@@ -9,7 +9,7 @@
 import { closeSync, constants, openSync } from "node:fs";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { baseOf, fsPath, showName } from "../core/names.ts";
-import { childFdPath, ffmpegPath, INPUT_GUARD, runProgram } from "./ffmpeg.ts";
+import { childFdPath, ffmpegPath, INPUT_GUARD, inputGuard, runProgram } from "./ffmpeg.ts";
 import { type FrameRate, rateNear } from "./rate.ts";
 import { Timecode, TimecodeRange } from "./timecode.ts";
 
@@ -19,12 +19,18 @@ export interface Ratio {
   den: bigint;
 }
 
-/** A media file to read: its path for people and a way to open it for ffmpeg. */
+/**
+ * A media file to read: its path for people and a way to open it for ffmpeg, either a
+ * descriptor this process opens (files on disk) or an http address of our own loopback server
+ * (media that lives on a tape or in a store, served by cartserve).
+ */
 export interface MediaSource {
   /** The path as given or found (for messages, `--dry-run` and reports). */
   path: string;
   /** Opens it for reading; the descriptor is handed to ffprobe/ffmpeg and closed by the caller. */
-  open(): number;
+  open?(): number;
+  /** An http:// address ffmpeg reads it from (only http and tcp allowed for it), instead of a descriptor. */
+  url?: string;
 }
 
 /** An audio stream of a probed file. */
@@ -130,7 +136,8 @@ export function fileSource(path: string): MediaSource {
 
 /** Runs ffprobe on `source` (handed over as a descriptor) with `args` before the input. */
 export async function probeSource(source: MediaSource, ffprobe: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const fd = source.open();
+  if (source.url !== undefined) return runProgram([ffprobe, "-v", "error", ...args, ...inputGuard(source), source.url]);
+  const fd = source.open!();
   try {
     return await runProgram([ffprobe, "-v", "error", ...args, ...INPUT_GUARD, ffmpegPath(childFdPath(0))], { fds: [fd] });
   } finally {
