@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { Output } from "../lib/cli/output.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { CliError, usageError } from "../lib/core/errors.ts";
@@ -22,14 +22,18 @@ import type { Source } from "../lib/serve/source.ts";
 
 const TOOL = "cartserve";
 
+const ARGS = {
+  sources: { type: "positional", description: "Virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
+  listen: { type: "string", description: `Address to listen on (default ${DEFAULT_LISTEN}); off loopback a token is required`, valueHint: "HOST:PORT" },
+  token: { type: "string", description: "Token every request must carry (generated and printed when listening off loopback without one)", valueHint: "T" },
+  proxies: { type: "string", description: "Folder for previews, proxies and extractions, kept per content digest (default: a temporary folder removed at exit)", valueHint: "DIR" },
+} as const satisfies ArgsDef;
+
+type Args = ParsedArgs<typeof ARGS>;
+
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Serve tapes and destinations over HTTP (ranges, validators) with a preview portal." },
-  args: {
-    sources: { type: "positional", description: "Virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
-    listen: { type: "string", description: `Address to listen on (default ${DEFAULT_LISTEN}); off loopback a token is required`, valueHint: "HOST:PORT" },
-    token: { type: "string", description: "Token every request must carry (generated and printed when listening off loopback without one)", valueHint: "T" },
-    proxies: { type: "string", description: "Folder for previews, proxies and extractions, kept per content digest (default: a temporary folder removed at exit)", valueHint: "DIR" },
-  },
+  args: ARGS,
 });
 
 const EPILOGUE = `Sources are detected: a virtual tape (ltfs-pack write --vtape), a mounted
@@ -56,12 +60,12 @@ Exit codes:
   2    usage error, or a source that cannot be read
   130  interrupted (Ctrl-C), 143 terminated: the normal way to stop it`;
 
-async function main(args: Record<string, unknown>): Promise<number> {
-  const arguments_ = (args._ as string[] | undefined) ?? [];
+async function main(args: Args): Promise<number> {
+  const arguments_ = args._;
   if (arguments_.length === 0) throw usageError(`give at least one SOURCE; see '${TOOL} --help'`);
   const out = new Output();
-  const listen = parseListen(String(args.listen ?? DEFAULT_LISTEN));
-  let token = args.token === undefined ? undefined : checkToken(String(args.token));
+  const listen = parseListen((args.listen ?? DEFAULT_LISTEN));
+  let token = args.token === undefined ? undefined : checkToken(args.token);
   const generated = token === undefined && !isLoopback(listen.hostname);
   if (generated) token = generateToken();
 
@@ -78,7 +82,7 @@ async function main(args: Record<string, unknown>): Promise<number> {
   if (problems > 0) out.error(`${TOOL}: ${problems} file(s) left out or served without a recorded digest (named above)`);
 
   const temporary = args.proxies === undefined;
-  const proxies = temporary ? mkdtempSync(join(tmpdir(), "cartserve-proxies-")) : String(args.proxies);
+  const proxies = temporary ? mkdtempSync(join(tmpdir(), "cartserve-proxies-")) : args.proxies;
   if (temporary) {
     process.on("exit", () => rmSync(proxies, { recursive: true, force: true }));
     out.error(`${TOOL}: previews are kept in ${proxies} until exit; give --proxies DIR to keep them`);
@@ -100,4 +104,4 @@ async function main(args: Record<string, unknown>): Promise<number> {
   return 0;
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) });
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args) });
