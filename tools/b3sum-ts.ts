@@ -4,7 +4,7 @@
  * behaviour), plus recursive manifests, parallel jobs, file lists and checking a copy.
  */
 import { readFileSync } from "node:fs";
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { usageError } from "../lib/core/errors.ts";
 import { Output } from "../lib/cli/output.ts";
 import { progressFor } from "../lib/cli/progress.ts";
@@ -18,20 +18,24 @@ import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "b3sum-ts";
 
+const ARGS = {
+  check: { type: "boolean", alias: "c", description: "Read BLAKE3 sums from the FILEs and check them" },
+  keyed: { type: "boolean", description: "Keyed mode: the 32-byte key is read from stdin" },
+  "derive-key": { type: "string", description: "Key derivation mode with this context string", valueHint: "CONTEXT" },
+  length: { type: "string", alias: "l", description: "Output bytes before hex encoding (default 32)", valueHint: "LEN" },
+  names: { type: "boolean", default: true, description: "Print file names (--no-names omits them)" },
+  raw: { type: "boolean", description: "Write raw output bytes (one input only)" },
+  quiet: { type: "boolean", description: "With --check: skip printing OK for each verified file" },
+  "num-threads": { type: "string", description: "Accepted for compatibility; use --jobs for parallelism", valueHint: "NUM" },
+  mmap: { type: "boolean", default: true, description: "Accepted for compatibility (files are never memory-mapped)" },
+  ...SHARED_SUM_ARGS,
+} as const satisfies ArgsDef;
+
+type Args = ParsedArgs<typeof ARGS>;
+
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Print or check BLAKE3 sums (b3sum-compatible)." },
-  args: {
-    check: { type: "boolean", alias: "c", description: "Read BLAKE3 sums from the FILEs and check them" },
-    keyed: { type: "boolean", description: "Keyed mode: the 32-byte key is read from stdin" },
-    "derive-key": { type: "string", description: "Key derivation mode with this context string", valueHint: "CONTEXT" },
-    length: { type: "string", alias: "l", description: "Output bytes before hex encoding (default 32)", valueHint: "LEN" },
-    names: { type: "boolean", default: true, description: "Print file names (--no-names omits them)" },
-    raw: { type: "boolean", description: "Write raw output bytes (one input only)" },
-    quiet: { type: "boolean", description: "With --check: skip printing OK for each verified file" },
-    "num-threads": { type: "string", description: "Accepted for compatibility; use --jobs for parallelism", valueHint: "NUM" },
-    mmap: { type: "boolean", default: true, description: "Accepted for compatibility (files are never memory-mapped)" },
-    ...SHARED_SUM_ARGS,
-  },
+  args: ARGS,
 });
 
 const EPILOGUE = `${SHARED_SUM_EPILOGUE}
@@ -59,9 +63,9 @@ Differences from b3sum 1.2 (stdout and exit codes are otherwise the same):
     which -c reads (b3sum refuses \\x as an invalid escape); a FILE named on
     the command line is printed as b3sum prints it, with U+FFFD`;
 
-async function main(args: Record<string, unknown>): Promise<number> {
+async function main(args: Args): Promise<number> {
   const shared = resolveSharedSumOptions(args);
-  const operands = (args._ as string[]) ?? [];
+  const operands = args._;
   const check = Boolean(args.check);
   for (const flag of ["raw", "keyed"] as const) if (check && args[flag]) throw usageError(`--${flag} cannot be used with --check`);
   if (check && args.names === false) throw usageError("--no-names cannot be used with --check");
@@ -70,12 +74,12 @@ async function main(args: Record<string, unknown>): Promise<number> {
   if (args.keyed && args["derive-key"] !== undefined) throw usageError("--keyed cannot be used with --derive-key");
   if (args.quiet && !check) throw usageError("--quiet only applies to --check");
 
-  if (args["num-threads"] !== undefined && !/^\+?\d+$/.test(String(args["num-threads"]))) {
-    throw usageError(`invalid value '${String(args["num-threads"])}' for --num-threads; expected a whole number (it changes nothing here: use --jobs N)`);
+  if (args["num-threads"] !== undefined && !/^\+?\d+$/.test(args["num-threads"])) {
+    throw usageError(`invalid value '${args["num-threads"]}' for --num-threads; expected a whole number (it changes nothing here: use --jobs N)`);
   }
   let outputLength = 32;
   if (args.length !== undefined) {
-    const text = String(args.length);
+    const text = args.length;
     if (!/^\+?\d+$/.test(text)) throw usageError(`invalid length '${text}' for --length; expected a whole number of bytes`);
     outputLength = Number(text);
   }
@@ -94,7 +98,7 @@ async function main(args: Record<string, unknown>): Promise<number> {
     engine: shared.engine,
     outputLength,
     ...(key ? { key } : {}),
-    ...(args["derive-key"] !== undefined ? { deriveKeyContext: String(args["derive-key"]) } : {}),
+    ...(args["derive-key"] !== undefined ? { deriveKeyContext: args["derive-key"] } : {}),
   };
   const dialect = b3sumDialect(TOOL, { noNames: args.names === false, raw: Boolean(args.raw) });
 
@@ -116,4 +120,4 @@ async function main(args: Record<string, unknown>): Promise<number> {
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) }, () => commandLine().args);
+await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args) }, () => commandLine().args);

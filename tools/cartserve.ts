@@ -8,7 +8,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
+import { toolLog } from "../lib/cli/log.ts";
 import { Output } from "../lib/cli/output.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { CliError, usageError } from "../lib/core/errors.ts";
@@ -22,14 +23,20 @@ import type { Source } from "../lib/serve/source.ts";
 
 const TOOL = "cartserve";
 
+const ARGS = {
+  sources: { type: "positional", description: "Virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
+  listen: { type: "string", description: `Address to listen on (default ${DEFAULT_LISTEN}); off loopback a token is required`, valueHint: "HOST:PORT" },
+  token: { type: "string", description: "Token every request must carry (generated and printed when listening off loopback without one)", valueHint: "T" },
+  proxies: { type: "string", description: "Folder for previews, proxies and extractions, kept per content digest (default: a temporary folder removed at exit)", valueHint: "DIR" },
+  quiet: { type: "boolean", alias: "q", description: "Errors and warnings only on stderr" },
+  verbose: { type: "boolean", alias: "v", description: "Debug lines on stderr too (also CARTKIT_DEBUG=1)" },
+} as const satisfies ArgsDef;
+
+type Args = ParsedArgs<typeof ARGS>;
+
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Serve tapes and destinations over HTTP (ranges, validators) with a preview portal." },
-  args: {
-    sources: { type: "positional", description: "Virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
-    listen: { type: "string", description: `Address to listen on (default ${DEFAULT_LISTEN}); off loopback a token is required`, valueHint: "HOST:PORT" },
-    token: { type: "string", description: "Token every request must carry (generated and printed when listening off loopback without one)", valueHint: "T" },
-    proxies: { type: "string", description: "Folder for previews, proxies and extractions, kept per content digest (default: a temporary folder removed at exit)", valueHint: "DIR" },
-  },
+  args: ARGS,
 });
 
 const EPILOGUE = `Sources are detected: a virtual tape (ltfs-pack write --vtape), a mounted
@@ -56,12 +63,13 @@ Exit codes:
   2    usage error, or a source that cannot be read
   130  interrupted (Ctrl-C), 143 terminated: the normal way to stop it`;
 
-async function main(args: Record<string, unknown>): Promise<number> {
-  const arguments_ = (args._ as string[] | undefined) ?? [];
+async function main(args: Args): Promise<number> {
+  const arguments_ = args._;
   if (arguments_.length === 0) throw usageError(`give at least one SOURCE; see '${TOOL} --help'`);
   const out = new Output();
-  const listen = parseListen(String(args.listen ?? DEFAULT_LISTEN));
-  let token = args.token === undefined ? undefined : checkToken(String(args.token));
+  const log = toolLog(TOOL, { output: out, quiet: args.quiet, verbose: args.verbose });
+  const listen = parseListen((args.listen ?? DEFAULT_LISTEN));
+  let token = args.token === undefined ? undefined : checkToken(args.token);
   const generated = token === undefined && !isLoopback(listen.hostname);
   if (generated) token = generateToken();
 
@@ -70,34 +78,34 @@ async function main(args: Record<string, unknown>): Promise<number> {
   for (const argument of arguments_) {
     const source = await openSource(argument);
     sources.push(source);
-    for (const problem of source.problems) out.error(`${TOOL}: ${showName(problem.path)}: ${problem.message}`);
+    for (const problem of source.problems) log.warn(`${showName(problem.path)}: ${problem.message}`);
     problems += source.problems.length;
-    out.error(`${TOOL}: ${source.kind} ${source.name}: ${source.files().length} files from ${showName(source.location)}`);
+    log.info(`${source.kind} ${source.name}: ${source.files().length} files from ${showName(source.location)}`);
   }
   const catalog = new Catalog(sources);
-  if (problems > 0) out.error(`${TOOL}: ${problems} file(s) left out or served without a recorded digest (named above)`);
+  if (problems > 0) log.warn(`${problems} file(s) left out or served without a recorded digest (named above)`);
 
   const temporary = args.proxies === undefined;
-  const proxies = temporary ? mkdtempSync(join(tmpdir(), "cartserve-proxies-")) : String(args.proxies);
+  const proxies = temporary ? mkdtempSync(join(tmpdir(), "cartserve-proxies-")) : args.proxies;
   if (temporary) {
     process.on("exit", () => rmSync(proxies, { recursive: true, force: true }));
-    out.error(`${TOOL}: previews are kept in ${proxies} until exit; give --proxies DIR to keep them`);
+    log.info(`previews are kept in ${proxies} until exit; give --proxies DIR to keep them`);
   }
   let server;
   try {
     server = startServer({
       catalog, listen, token, proxies,
-      onEvent: (event) => out.error(`${TOOL}: ${event.path}: ${event.event === "body-error" ? "response cut: " : "preview: "}${event.message}`),
+      onEvent: (event) => log.warn(`${event.path}: ${event.event === "body-error" ? "response cut: " : "preview: "}${event.message}`),
     });
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(`cannot listen on ${listen.hostname}:${listen.port}: ${(error as Error).message}`);
   }
   out.data(`${server.url}${generated ? `?token=${token}` : ""}\n`);
-  if (generated) out.error(`${TOOL}: a token was generated for this run; it is in the address above and is not shown again`);
+  if (generated) log.warn("a token was generated for this run; it is in the address above and is not shown again");
   out.flush();
   await new Promise(() => {});
   return 0;
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) });
+await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args) });

@@ -61,8 +61,8 @@ const command = defineCommand({
   args: ARGS,
 });
 
-const EPILOGUE = `USAGE: dispatchcopy [OPTIONS] SOURCE DEST...        (a file: DEST is a file or a folder)
-       dispatchcopy -r [OPTIONS] CARD DEST...       (a folder, to one folder per DEST)
+const EPILOGUE = `SOURCE is a file (each DEST a file or a folder to copy into) or, with -r, a card:
+a folder copied into one folder per DEST.
 
 pfndispatchcopy arguments, as in Offload Manager's logs:
   -t ALGO            xxh64be (default), xxh64, xxh3, xxh128, md5, sha1, sha256, blake3, c4;
@@ -135,17 +135,17 @@ interface Settings {
 function settingsOf(args: Args, split: ReturnType<typeof splitArgs>): Settings {
   const choices: HashChoice[] = (split.hashes.length ? split.hashes : ["xxh64be"]).map(hashChoice);
   const algorithms = [...new Set(choices.map((c) => c.algorithm))];
-  const engine = parseEngine(args.engine as string | undefined);
+  const engine = parseEngine(args.engine);
   assertEngineSupports(algorithms, engine);
   const verify = (args.verify ?? "dest") as VerifyMode;
   if (!VERIFY_MODES.includes(verify)) throw usageError(`invalid --verify '${verify}'; use one of: ${VERIFY_MODES.join(", ")}`);
-  const chunkSize = args["buffer-size"] === undefined ? undefined : parseSize(String(args["buffer-size"]), "buffer size");
+  const chunkSize = args["buffer-size"] === undefined ? undefined : parseSize(args["buffer-size"], "buffer size");
   if (chunkSize !== undefined && (chunkSize < 4096 || chunkSize > 64 << 20)) throw usageError(`buffer size ${chunkSize} is out of range; use 4KiB to 64MiB`);
   if (args["keep-special-bits"] && !args["keep-owner"]) throw usageError("--keep-special-bits needs --keep-owner: setuid and setgid bits are kept only with the owner they belong to");
   const out = new Output();
   return {
     choices, algorithms, hasher: { engine }, verify, chunkSize,
-    rateLimit: args["rate-limit"] === undefined ? undefined : parseByteRate(String(args["rate-limit"]), "--rate-limit"),
+    rateLimit: args["rate-limit"] === undefined ? undefined : parseByteRate(args["rate-limit"], "--rate-limit"),
     flush: (path) => !split.noFlush.some((folder) => isUnder(path, folder)),
     modes: { umask: process.umask(), keepOwner: Boolean(args["keep-owner"]), keepSpecialBits: Boolean(args["keep-special-bits"]) },
     out,
@@ -203,7 +203,7 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
       unusable.push({ path: join(folder, name), status: "failed", reason: `its folder cannot be used: ${describeSystemError(error)}` });
     }
   }
-  const expectedSize = args["file-size"] === undefined ? undefined : parseCount(String(args["file-size"]), "-f_size", 0);
+  const expectedSize = args["file-size"] === undefined ? undefined : parseCount(args["file-size"], "-f_size", 0);
   const progress = new Progress({ enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json), totalFiles: 1, totalBytes: statSync(real).size });
   info(`copying ${showName(source)}...`);
   event({ event: "start", source, destinations: [...targets.map((t) => t.folder.pathOf(t.relative)), ...unusable.map((u) => u.path)], files: 1, bytes: statSync(real).size });
@@ -247,7 +247,7 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
     const name = basename(real);
     const file: PlannedFile = { relativePath: name, destinationPath: name, source, size: outcome.size, mtimeMs: sourceStatsMtime(real) };
     const result: FileResult = { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) };
-    const problems = await writeOffloadRecords({ report: String(args.report), output: out }, [{ file, result }], s.choices);
+    const problems = await writeOffloadRecords({ report: args.report, output: out }, [{ file, result }], s.choices);
     for (const p of problems) out.error(`${TOOL}: ${p.message}`);
     if (problems.length && code === 0) return finish(out, event, source, 2);
   }
@@ -273,7 +273,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const { out, info, event } = s;
   const ignore = new IgnoreList([
     ...(args["default-ignores"] === false ? [] : DEFAULT_IGNORES),
-    ...String(args.ignore ?? "").split(",").map((p) => p.trim()).filter(Boolean),
+    ...(args.ignore ?? "").split(",").map((p) => p.trim()).filter(Boolean),
   ]);
   const links = (args.links ?? "follow") as LinkPolicy;
   if (!LINK_POLICIES.includes(links)) throw usageError(`invalid --links '${links}'; use one of: ${LINK_POLICIES.join(", ")}`);
@@ -282,7 +282,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const overwrite = Boolean(args.overwrite);
   let plan;
   try {
-    const rename = args.rename === undefined ? undefined : parseRename(String(args.rename));
+    const rename = args.rename === undefined ? undefined : parseRename(args.rename);
     plan = planOffload(source, destinations, { ignore, rename, overwrite, links, special });
   } catch (error) {
     if ((error as { code?: string }).code === "ERENAME") throw usageError(`--rename: ${(error as Error).message}`);
@@ -303,7 +303,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     out.flush();
     return plan.problems.length || plan.refused.size || plan.space.some((sp) => sp.needed > sp.available) ? 2 : 0;
   }
-  const jobs = args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs");
+  const jobs = args.jobs === undefined ? 1 : parseCount(args.jobs, "--jobs");
   const failedBy = new Map(destinations.map((d) => [d, 0]));
   const progress = new Progress({
     enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json),
@@ -377,7 +377,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
 }
 
 let split: ReturnType<typeof splitArgs> = { rest: [], hashes: [], noFlush: [] };
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args, split) }, () => {
+await runTool({ command, operands: "SOURCE DEST...", epilogue: EPILOGUE, main: (args) => main(args, split) }, () => {
   split = splitArgs(process.argv.slice(2));
   return split.rest;
 });

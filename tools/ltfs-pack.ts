@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineCommand } from "citty";
+import { toolLog } from "../lib/cli/log.ts";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { repeatedOption, runTool, type CommandArgs } from "../lib/cli/run.ts";
@@ -77,10 +78,11 @@ Exit codes:
 async function runPlan(args: CommandArgs<typeof plan>): Promise<number> {
   const capacity = tapeCapacity(parseTape(args.tape), parseReserve(args.reserve));
   const out = new Output();
+  const log = toolLog(`${TOOL} plan`, { output: out });
   const result = planTapes(args._, {
     capacity, links: args.links, special: args.special,
-    onProblem: (problem) => out.error(`${TOOL} plan: ${showName(problem.path)}: ${problem.message}`),
-    onSkipped: (skipped) => out.error(`${TOOL} plan: ${showName(skipped.path)}: ${skipped.message}`),
+    onProblem: (problem) => log.error(`${showName(problem.path)}: ${problem.message}`),
+    onSkipped: (skipped) => log.warn(`${showName(skipped.path)}: ${skipped.message}`),
   });
   if (args.json) out.data(`${JSON.stringify(planToJson(result), null, 2)}\n`);
   else if (process.stdout.isTTY) out.data(formatPlanTable(result, { color: !process.env.NO_COLOR }));
@@ -164,6 +166,7 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
   const serials = copySerials(args.serial, tapeNumber, targets.length);
 
   const out = new Output();
+  const log = toolLog(`${TOOL} write`, { output: out });
   const json = args.json === true;
   let progress = new Progress({ enabled: false, totalFiles: 0, totalBytes: 0 });
   const outcomes = await writeCopies(targets, {
@@ -175,7 +178,7 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
       if (event.event === "file") progress.fileDone(event.size);
       if (event.event === "failed" || event.event === "warning") {
         progress.clear();
-        out.error(`${TOOL} write: ${showLine(event.message)}`);
+        log.error(`${showLine(event.message)}`);
       }
       if (json) out.data(`${JSON.stringify({ ...event, serial: serials[copy] })}\n`);
       // An index event marks a consistent volume: let a watcher see it now.
@@ -184,10 +187,10 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
     onCopy: (outcome, copy) => {
       progress.finish();
       const { target, summary, error } = outcome;
-      if (error) out.error(`${TOOL} write: ${error.path !== undefined ? `${showName(error.path)}: ` : ""}${showLine(error.message)}`);
-      if (summary && "isLtfs" in summary && !summary.isLtfs) out.error(`${TOOL} write: ${target.dir}: not an LTFS mount (no user.ltfs.volumeUUID); written as a plain folder, no index syncs`);
+      if (error) log.error(`${error.path !== undefined ? `${showName(error.path)}: ` : ""}${showLine(error.message)}`);
+      if (summary && "isLtfs" in summary && !summary.isLtfs) log.warn(`${target.dir}: not an LTFS mount (no user.ltfs.volumeUUID); written as a plain folder, no index syncs`);
       for (const path of outcome.disagreements) {
-        out.error(`${TOOL} write: ${showName(path)}: hashes differently on copy ${copy + 1} than on the first copy; the source changed while the copies were written`);
+        log.error(`${showName(path)}: hashes differently on copy ${copy + 1} than on the first copy; the source changed while the copies were written`);
       }
       if (json) {
         out.data(`${JSON.stringify({
@@ -201,7 +204,7 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
   });
   const notWritten = outcomes.filter((o) => !o.summary);
   if (notWritten.length > 0 && targets.length > 1) {
-    out.error(`${TOOL} write: ${notWritten.length} of ${targets.length} copies NOT written: ${notWritten.map((o) => o.target.dir).join(", ")}`);
+    log.error(`${notWritten.length} of ${targets.length} copies NOT written: ${notWritten.map((o) => o.target.dir).join(", ")}`);
   }
   out.flush();
   const failures = outcomes.reduce((sum, o) => sum + (o.summary ? o.summary.failed.length : 1) + o.disagreements.length, 0);
@@ -248,12 +251,13 @@ async function runVerify(args: CommandArgs<typeof verify>): Promise<number> {
   const { vtape, mount } = args;
   if ((vtape === undefined) === (mount === undefined)) throw usageError(`give one of --vtape DIR or --mount MOUNTPOINT; see '${TOOL} verify --help'`);
   const out = new Output();
+  const log = toolLog(`${TOOL} verify`, { output: out });
   const json = args.json === true;
   const onResult = (result: VerifyResult) => {
     if (json) out.data(`${JSON.stringify(result)}\n`);
     if (result.status === "ok") return;
     const detail = result.mismatches?.map((m) => `${m.format} ${m.found}, ${m.source === "mhl" ? "the MHL" : "the index"} says ${m.expected}`).join("; ");
-    out.error(`${TOOL} verify: ${showName(result.path)}: ${STATUS[result.status]}${detail ? `: ${detail}` : ""}${result.message ? ` (${showLine(result.message)})` : ""}`);
+    log.error(`${showName(result.path)}: ${STATUS[result.status]}${detail ? `: ${detail}` : ""}${result.message ? ` (${showLine(result.message)})` : ""}`);
   };
   const target = vtape ?? mount!;
   let progress: Progress | undefined;
@@ -269,8 +273,8 @@ async function runVerify(args: CommandArgs<typeof verify>): Promise<number> {
   };
   const summary = vtape !== undefined ? await verifyVtape(vtape, hooks) : await verifyMount(target, hooks);
   progress?.finish();
-  for (const problem of summary.problems) out.error(`${TOOL} verify: ${showLine(problem)}`);
-  if (!summary.mhl) out.error(`${TOOL} verify: ${target}: no ASC MHL on the tape (ascmhl/); compared with the index's digests only`);
+  for (const problem of summary.problems) log.error(`${showLine(problem)}`);
+  if (!summary.mhl) log.warn(`${target}: no ASC MHL on the tape (ascmhl/); compared with the index's digests only`);
   const verdict = verifyVerdict(target, summary);
   if (!json) out.data(`${verdict.line}\n`);
   out.flush();
@@ -307,6 +311,7 @@ async function runIndex(args: CommandArgs<typeof index>): Promise<number> {
   const { vtape, source: file } = args;
   if ((vtape === undefined) === (file === undefined)) throw usageError(`give --vtape DIR or an index XML file; see '${TOOL} index --help'`);
   const out = new Output();
+  const log = toolLog(`${TOOL} index`, { output: out });
   const problems: IndexProblem[] = [];
   const options: IndexCheckOptions = {};
   let found: { xml: string; index: LtfsIndex };
@@ -325,9 +330,8 @@ async function runIndex(args: CommandArgs<typeof index>): Promise<number> {
   problems.unshift(...checkIndex(found.index, options));
   for (const problem of problems) out.data(`${showName(problem.path)}: ${showLine(problem.message)}\n`);
   const generation = found.index.generationNumber;
-  out.error(problems.length === 0
-    ? `${TOOL} index: ${vtape ?? file}: index generation ${generation} is sound (${indexFiles(found.index.root).length} files)`
-    : `${TOOL} index: ${vtape ?? file}: ${problems.length} problem(s) in index generation ${generation}`);
+  if (problems.length === 0) log.info(`${vtape ?? file}: index generation ${generation} is sound (${indexFiles(found.index.root).length} files)`);
+  else log.error(`${vtape ?? file}: ${problems.length} problem(s) in index generation ${generation}`);
   out.flush();
   return problems.length > 0 ? 1 : 0;
 }
@@ -375,15 +379,16 @@ async function runCatalog(args: CommandArgs<typeof catalog>): Promise<number> {
   writeFileAtomically(join(dir, "catalog.json"), `${JSON.stringify(catalogData, null, 1)}\n`, { overwrite });
   writeFileAtomically(join(dir, "index.html"), catalogHtml(catalogData), { overwrite });
   const out = new Output();
+  const log = toolLog(`${TOOL} catalog`, { output: out });
   for (const tape of catalogData.tapes) {
     out.data(`${tape.serial}\t${tape.kind}\t${tape.files} files\t${tape.bytes} bytes\t${tape.source}\n`);
-    for (const problem of tape.indexProblems ?? []) out.error(`${TOOL} catalog: ${tape.source}: tape ${tape.serial}: INDEX DAMAGED: ${showLine(problem)}; verify it`);
+    for (const problem of tape.indexProblems ?? []) log.error(`${tape.source}: tape ${tape.serial}: INDEX DAMAGED: ${showLine(problem)}; verify it`);
     if (tape.status !== "incomplete") continue;
     const missing = (tape.notWritten ?? []).map((f) => showName(f.path));
-    out.error(`${TOOL} catalog: ${tape.source}: tape ${tape.serial} is INCOMPLETE: ${tape.note}${missing.length > 0 ? `: ${missing.join(", ")}` : ""}`);
+    log.error(`${tape.source}: tape ${tape.serial} is INCOMPLETE: ${tape.note}${missing.length > 0 ? `: ${missing.join(", ")}` : ""}`);
   }
   const flagged = catalogData.tapes.filter((t) => t.status === "incomplete" || (t.indexProblems?.length ?? 0) > 0).length;
-  out.error(`${TOOL} catalog: catalog of ${catalogData.tapes.length} tape(s), ${catalogData.files.length} files${flagged > 0 ? `, ${flagged} tape(s) incomplete or damaged` : ""}: ${join(dir, "catalog.json")}, ${join(dir, "index.html")}`);
+  log.info(`catalog of ${catalogData.tapes.length} tape(s), ${catalogData.files.length} files${flagged > 0 ? `, ${flagged} tape(s) incomplete or damaged` : ""}: ${join(dir, "catalog.json")}, ${join(dir, "index.html")}`);
   out.flush();
   return flagged > 0 ? 1 : 0;
 }

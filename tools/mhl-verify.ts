@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { CliError, usageError } from "../lib/core/errors.ts";
 import { rewriteArgs, runTool } from "../lib/cli/run.ts";
 import { progressFor } from "../lib/cli/progress.ts";
@@ -26,33 +26,37 @@ import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "mhl-verify";
 
+const ARGS = {
+  hash_format: { type: "string", description: `-h: hash format, repeatable (create; default ${DEFAULT_HASH_FORMAT}): ${HASH_FORMATS.join(", ")}`, valueHint: "FORMAT" },
+  no_directory_hashes: { type: "boolean", description: "-n: no directory hashes, only directory entries (create, flatten)" },
+  detect_renaming: { type: "boolean", description: "-dr: detect renamed files and folders (create)" },
+  legacy: { type: "boolean", description: "create: write one legacy MHL v1.1 file ROOT/<root>_<YYYY-MM-DD>_<HHMMSS>.mhl instead (-h md5, sha1, xxh64; default xxh64)" },
+  single_file: { type: "string", description: "-sf: only this file, repeatable for create and info", valueHint: "PATH" },
+  ignore: { type: "string", description: "-i: a pattern to ignore (gitwildmatch), repeatable", valueHint: "PATTERN" },
+  ignore_spec: { type: "string", description: "-ii: a file of patterns to ignore", valueHint: "FILE" },
+  directory_hash: { type: "boolean", description: "-dh: verify directory hashes only (verify)" },
+  calculate_only: { type: "boolean", description: "-co: with -dh, print hashes without comparing" },
+  root_only: { type: "boolean", description: "-ro: with -dh, the root folder only" },
+  packing_list: { type: "string", description: "-pl: verify against an external packing list", valueHint: "FILE" },
+  author_name: { type: "string", description: "<author> name (create, flatten)" },
+  author_email: { type: "string", description: "<author> email" },
+  author_phone: { type: "string", description: "<author> phone" },
+  author_role: { type: "string", description: "<author> role" },
+  location: { type: "string", description: "<location> of <creatorinfo>" },
+  comment: { type: "string", description: "<comment> of <creatorinfo>" },
+  links: { type: "string", description: "create, verify, diff: symbolic links: follow (default; a link to a file inside ROOT counts as that file) or skip; a link that leaves ROOT is never followed", valueHint: "follow|skip" },
+  special: { type: "string", description: "create, verify, diff: FIFOs, sockets, devices: fail (default; each named, exit non-zero) or skip", valueHint: "fail|skip" },
+  verbose: { type: "boolean", description: "-v: print every file and folder, as ascmhl -v" },
+  jobs: { type: "string", description: "-j: files hashed in parallel (default 1)", valueHint: "N" },
+  json: { type: "boolean", description: "one JSON object per event on stdout" },
+  progress: { type: "boolean", description: "progress on stderr (default: when stderr is a terminal)" },
+} as const satisfies ArgsDef;
+
+type Args = ParsedArgs<typeof ARGS>;
+
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Create and verify ASC MHL v2.0 histories (ascmhl-compatible).\n\nUsage: mhl-verify [create|verify|diff|info|flatten] ROOT [DEST] [options]" },
-  args: {
-    hash_format: { type: "string", description: `-h: hash format, repeatable (create; default ${DEFAULT_HASH_FORMAT}): ${HASH_FORMATS.join(", ")}`, valueHint: "FORMAT" },
-    no_directory_hashes: { type: "boolean", description: "-n: no directory hashes, only directory entries (create, flatten)" },
-    detect_renaming: { type: "boolean", description: "-dr: detect renamed files and folders (create)" },
-    legacy: { type: "boolean", description: "create: write one legacy MHL v1.1 file ROOT/<root>_<YYYY-MM-DD>_<HHMMSS>.mhl instead (-h md5, sha1, xxh64; default xxh64)" },
-    single_file: { type: "string", description: "-sf: only this file, repeatable for create and info", valueHint: "PATH" },
-    ignore: { type: "string", description: "-i: a pattern to ignore (gitwildmatch), repeatable", valueHint: "PATTERN" },
-    ignore_spec: { type: "string", description: "-ii: a file of patterns to ignore", valueHint: "FILE" },
-    directory_hash: { type: "boolean", description: "-dh: verify directory hashes only (verify)" },
-    calculate_only: { type: "boolean", description: "-co: with -dh, print hashes without comparing" },
-    root_only: { type: "boolean", description: "-ro: with -dh, the root folder only" },
-    packing_list: { type: "string", description: "-pl: verify against an external packing list", valueHint: "FILE" },
-    author_name: { type: "string", description: "<author> name (create, flatten)" },
-    author_email: { type: "string", description: "<author> email" },
-    author_phone: { type: "string", description: "<author> phone" },
-    author_role: { type: "string", description: "<author> role" },
-    location: { type: "string", description: "<location> of <creatorinfo>" },
-    comment: { type: "string", description: "<comment> of <creatorinfo>" },
-    links: { type: "string", description: "create, verify, diff: symbolic links: follow (default; a link to a file inside ROOT counts as that file) or skip; a link that leaves ROOT is never followed", valueHint: "follow|skip" },
-    special: { type: "string", description: "create, verify, diff: FIFOs, sockets, devices: fail (default; each named, exit non-zero) or skip", valueHint: "fail|skip" },
-    verbose: { type: "boolean", description: "-v: print every file and folder, as ascmhl -v" },
-    jobs: { type: "string", description: "-j: files hashed in parallel (default 1)", valueHint: "N" },
-    json: { type: "boolean", description: "one JSON object per event on stdout" },
-    progress: { type: "boolean", description: "progress on stderr (default: when stderr is a terminal)" },
-  },
+  args: ARGS,
 });
 
 const EPILOGUE = `Commands (verify is the default):
@@ -120,24 +124,24 @@ function allValues(args: string[], name: string): string[] {
 
 const COMMANDS = new Set(["create", "verify", "diff", "info", "flatten"]);
 
-async function main(args: Record<string, unknown>, raw: string[]): Promise<number> {
-  const positional = ((args._ as string[]) ?? []).slice();
+async function main(args: Args, raw: string[]): Promise<number> {
+  const positional = args._.slice();
   const commandName = positional.length > 0 && COMMANDS.has(positional[0]!) ? positional.shift()! : "verify";
   const log = new MhlLog({ output: new Output(), verbose: Boolean(args.verbose), json: Boolean(args.json) });
-  const jobs = args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs");
+  const jobs = args.jobs === undefined ? 1 : parseCount(args.jobs, "--jobs");
   const progress = progressFor(args.progress === undefined ? Boolean(process.stderr.isTTY) : Boolean(args.progress));
   const ignore = allValues(raw, "ignore");
-  const ignoreFile = args.ignore_spec === undefined ? undefined : String(args.ignore_spec);
+  const ignoreFile = args.ignore_spec === undefined ? undefined : args.ignore_spec;
   const creator = {
     author: [args.author_name, args.author_email, args.author_phone, args.author_role].some((v) => v !== undefined)
-      ? { name: args.author_name as string | undefined, email: args.author_email as string | undefined, phone: args.author_phone as string | undefined, role: args.author_role as string | undefined }
+      ? { name: args.author_name, email: args.author_email, phone: args.author_phone, role: args.author_role }
       : undefined,
-    location: args.location as string | undefined,
-    comment: args.comment as string | undefined,
+    location: args.location,
+    comment: args.comment,
   };
-  const links = args.links === undefined ? "follow" : String(args.links);
+  const links = args.links === undefined ? "follow" : args.links;
   if (links !== "follow" && links !== "skip") throw usageError(`--links: '${links}' is not one of follow, skip`);
-  const special = args.special === undefined ? "fail" : String(args.special);
+  const special = args.special === undefined ? "fail" : args.special;
   if (special !== "fail" && special !== "skip") throw usageError(`--special: '${special}' is not one of fail, skip`);
   const singleFiles = allValues(raw, "single_file");
   // `info -sf FILE` without ROOT: the history above the file, as the reference finds it.
@@ -162,7 +166,7 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
           for (const [option, flag] of [["detect_renaming", "-dr"], ["single_file", "-sf"], ["no_directory_hashes", "-n"]] as const) {
             if (args[option]) throw usageError(`${flag} does not apply to create --legacy`);
           }
-          await createLegacyFile(root, { formats: allValues(raw, "hash_format"), authorName: args.author_name as string | undefined, ignore, ignoreFile, jobs, progress }, log);
+          await createLegacyFile(root, { formats: allValues(raw, "hash_format"), authorName: args.author_name, ignore, ignoreFile, jobs, progress }, log);
           break;
         }
         const formats = allValues(raw, "hash_format").map(parseHashFormat);
@@ -186,12 +190,12 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
         }
         if (!isFolder) throw mhlError(MhlExit.NoHistory, root);
         if (args.directory_hash) {
-          const format = args.hash_format === undefined ? undefined : parseHashFormat(String(args.hash_format));
+          const format = args.hash_format === undefined ? undefined : parseHashFormat(args.hash_format);
           await verifyDirectoryHashes(root, { format, ignore, ignoreFile, calculateOnly: Boolean(args.calculate_only), rootOnly: Boolean(args.root_only), jobs, progress }, log);
           break;
         }
-        const singleFile = args.single_file === undefined ? undefined : String(args.single_file);
-        const packingList = args.packing_list === undefined ? undefined : String(args.packing_list);
+        const singleFile = args.single_file === undefined ? undefined : args.single_file;
+        const packingList = args.packing_list === undefined ? undefined : args.packing_list;
         if (packingList !== undefined && !existsSync(packingList)) throw new CliError("No such file or directory", { path: packingList });
         await verifyFolder(root, { singleFile, packingList, ignore, ignoreFile, jobs, progress, links, special }, log);
         break;
@@ -214,4 +218,4 @@ async function main(args: Record<string, unknown>, raw: string[]): Promise<numbe
   return MhlExit.Ok;
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args, raw) => main(args as Record<string, unknown>, raw) }, () => normalizeArgs(process.argv.slice(2)));
+await runTool({ command, operands: "[create|verify|diff|info|flatten] ROOT [DEST]", epilogue: EPILOGUE, main: (args, raw) => main(args, raw) }, () => normalizeArgs(process.argv.slice(2)));

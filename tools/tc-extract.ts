@@ -3,7 +3,7 @@
  * tc-extract — SMPTE timecode arithmetic, CMX 3600 EDL parsing, and frame-exact extraction of
  * timecode ranges (single, batch from an EDL, proxies) through ffmpeg.
  */
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { usageError } from "../lib/core/errors.ts";
 import { showName } from "../lib/core/names.ts";
 import { Output } from "../lib/cli/output.ts";
@@ -20,30 +20,34 @@ import { VERSION } from "../lib/core/version.ts";
 
 const TOOL = "tc-extract";
 
+const ARGS = {
+  rate: { type: "string", description: "Frame rate: 23.976 24 25 29.97 30 47.952 48 50 59.94 60 (or num/den)", valueHint: "R" },
+  df: { type: "boolean", description: "tc: drop-frame counting (29.97/59.94)" },
+  ndf: { type: "boolean", description: "tc: non-drop-frame counting" },
+  to: { type: "string", description: "tc: print frames, tc or seconds (default: frames for a timecode, tc for a frame number)", valueHint: "FORM" },
+  json: { type: "boolean", description: "edl/extraction: JSON lines on stdout" },
+  lenient: { type: "boolean", description: "edl, --edl: skip malformed lines with a warning (and read a transition under two numbers as one)" },
+  in: { type: "string", description: "Extraction: first frame (timecode)", valueHint: "TC" },
+  out: { type: "string", description: "Extraction: frame after the last one (timecode, exclusive)", valueHint: "TC" },
+  handles: { type: "string", description: "Extra frames before the in and after the out point (default 0)", valueHint: "N" },
+  output: { type: "string", alias: "o", description: "Output file (single) or folder (batch, proxy)", valueHint: "PATH" },
+  codec: { type: "string", description: "Re-encode: prores_proxy prores_lt prores_422 prores_hq (default) dnxhr_lb dnxhr_hq h264_intra", valueHint: "C" },
+  copy: { type: "boolean", description: "Stream copy (intra-only sources: exactly the frames asked for)" },
+  "allow-inexact": { type: "boolean", description: "With --copy: allow a long-GOP source (the output holds whole GOPs, and says which frames)" },
+  force: { type: "boolean", description: "Replace outputs that already exist (never otherwise)" },
+  edl: { type: "string", description: "Batch: extract every event of this EDL", valueHint: "FILE" },
+  media: { type: "string", description: "Batch: folder searched for the events' media", valueHint: "DIR" },
+  jobs: { type: "string", description: "Batch/proxy: ffmpeg processes at once (default 1)", valueHint: "N" },
+  preset: { type: "string", description: "proxy: prores_proxy (default), dnxhr_lb, h264_540p", valueHint: "P" },
+  burn: { type: "string", description: "proxy: burn in tc, name or tc,name", valueHint: "LIST" },
+  "dry-run": { type: "boolean", description: "Print the ffmpeg commands instead of running them" },
+} as const satisfies ArgsDef;
+
+type Args = ParsedArgs<typeof ARGS>;
+
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Timecode math, CMX 3600 EDLs, and frame-exact extraction through ffmpeg." },
-  args: {
-    rate: { type: "string", description: "Frame rate: 23.976 24 25 29.97 30 47.952 48 50 59.94 60 (or num/den)", valueHint: "R" },
-    df: { type: "boolean", description: "tc: drop-frame counting (29.97/59.94)" },
-    ndf: { type: "boolean", description: "tc: non-drop-frame counting" },
-    to: { type: "string", description: "tc: print frames, tc or seconds (default: frames for a timecode, tc for a frame number)", valueHint: "FORM" },
-    json: { type: "boolean", description: "edl/extraction: JSON lines on stdout" },
-    lenient: { type: "boolean", description: "edl, --edl: skip malformed lines with a warning (and read a transition under two numbers as one)" },
-    in: { type: "string", description: "Extraction: first frame (timecode)", valueHint: "TC" },
-    out: { type: "string", description: "Extraction: frame after the last one (timecode, exclusive)", valueHint: "TC" },
-    handles: { type: "string", description: "Extra frames before the in and after the out point (default 0)", valueHint: "N" },
-    output: { type: "string", alias: "o", description: "Output file (single) or folder (batch, proxy)", valueHint: "PATH" },
-    codec: { type: "string", description: "Re-encode: prores_proxy prores_lt prores_422 prores_hq (default) dnxhr_lb dnxhr_hq h264_intra", valueHint: "C" },
-    copy: { type: "boolean", description: "Stream copy (intra-only sources: exactly the frames asked for)" },
-    "allow-inexact": { type: "boolean", description: "With --copy: allow a long-GOP source (the output holds whole GOPs, and says which frames)" },
-    force: { type: "boolean", description: "Replace outputs that already exist (never otherwise)" },
-    edl: { type: "string", description: "Batch: extract every event of this EDL", valueHint: "FILE" },
-    media: { type: "string", description: "Batch: folder searched for the events' media", valueHint: "DIR" },
-    jobs: { type: "string", description: "Batch/proxy: ffmpeg processes at once (default 1)", valueHint: "N" },
-    preset: { type: "string", description: "proxy: prores_proxy (default), dnxhr_lb, h264_540p", valueHint: "P" },
-    burn: { type: "string", description: "proxy: burn in tc, name or tc,name", valueHint: "LIST" },
-    "dry-run": { type: "boolean", description: "Print the ffmpeg commands instead of running them" },
-  },
+  args: ARGS,
 });
 
 const EPILOGUE = `Usage:
@@ -93,11 +97,11 @@ async function readStdinLines(): Promise<string[]> {
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
 }
 
-async function timecodeCommand(args: Record<string, unknown>, values: string[], out: Output): Promise<number> {
+async function timecodeCommand(args: Args, values: string[], out: Output): Promise<number> {
   if (args.rate === undefined) throw usageError(`tc needs --rate; see '${TOOL} --help'`);
   if (args.df && args.ndf) throw usageError(`--df and --ndf exclude each other`);
-  const rate = parseRate(String(args.rate));
-  const form = args.to === undefined ? undefined : String(args.to);
+  const rate = parseRate(args.rate);
+  const form = args.to === undefined ? undefined : args.to;
   if (form !== undefined && !["frames", "tc", "seconds"].includes(form)) throw usageError(`--to ${form}: expected frames, tc or seconds`);
   const dropFrame = args.df ? true : args.ndf ? false : undefined;
   const inputs = values.length > 0 ? values : await readStdinLines();
@@ -108,10 +112,10 @@ async function timecodeCommand(args: Record<string, unknown>, values: string[], 
   return 0;
 }
 
-function edlCommand(args: Record<string, unknown>, operands: string[], out: Output): number {
+function edlCommand(args: Args, operands: string[], out: Output): number {
   if (operands.length !== 1) throw usageError(`edl needs one FILE; see '${TOOL} --help'`);
   const path = operands[0]!;
-  const rate = args.rate === undefined ? listRate(linesOfFile(path)) : parseRate(String(args.rate));
+  const rate = args.rate === undefined ? listRate(linesOfFile(path)) : parseRate(args.rate);
   const parser = new EdlParser({ rate, lenient: Boolean(args.lenient), path: showName(path), onWarning: (warning) => out.error(`${TOOL}: ${showName(path)}: warning: ${warning}`) });
   for (const event of parser.events(linesOfFile(path))) {
     if (args.json) {
@@ -124,33 +128,33 @@ function edlCommand(args: Record<string, unknown>, operands: string[], out: Outp
   return 0;
 }
 
-async function main(args: Record<string, unknown>): Promise<number> {
-  const positional = ((args._ as string[]) ?? []).slice();
+async function main(args: Args): Promise<number> {
+  const positional = args._.slice();
   const out = new Output();
-  const handles = args.handles === undefined ? 0 : parseCount(String(args.handles), "--handles", 0);
-  const jobs = args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs");
+  const handles = args.handles === undefined ? 0 : parseCount(args.handles, "--handles", 0);
+  const jobs = args.jobs === undefined ? 1 : parseCount(args.jobs, "--jobs");
   const common = { dryRun: Boolean(args["dry-run"]), json: Boolean(args.json), force: Boolean(args.force), out };
   try {
     if (positional[0] === "tc") return await timecodeCommand(args, positional.slice(1), out);
     if (positional[0] === "edl" && args.edl === undefined) return edlCommand(args, positional.slice(1), out);
     if (positional[0] === "proxy") {
       if (args.output === undefined) throw usageError(`proxy needs -o DIR`);
-      return await runProxies(positional.slice(1), { ...common, outDir: String(args.output), preset: args.preset as string | undefined, burn: args.burn as string | undefined, jobs });
+      return await runProxies(positional.slice(1), { ...common, outDir: args.output, preset: args.preset, burn: args.burn, jobs });
     }
     if (args.edl !== undefined) {
       if (positional.length > 0) throw usageError(`--edl takes no SOURCE operands`);
       if (args.media === undefined) throw usageError(`--edl needs --media DIR`);
       return await runBatch({
-        ...common, edlPath: String(args.edl), mediaDir: String(args.media), outDir: String(args.output ?? "."), handles, jobs,
-        rate: args.rate === undefined ? undefined : parseRate(String(args.rate)), codec: args.codec as string | undefined,
+        ...common, edlPath: args.edl, mediaDir: args.media, outDir: (args.output ?? "."), handles, jobs,
+        rate: args.rate === undefined ? undefined : parseRate(args.rate), codec: args.codec,
         copy: Boolean(args.copy), allowInexact: Boolean(args["allow-inexact"]), lenient: Boolean(args.lenient),
       });
     }
     if (positional.length !== 1) throw usageError(`expected one SOURCE (or tc, edl, proxy, --edl); see '${TOOL} --help'`);
     if (args.in === undefined || args.out === undefined) throw usageError(`extraction needs --in TC and --out TC`);
     return await runExtraction({
-      ...common, source: positional[0]!, inPoint: String(args.in), outPoint: String(args.out), handles,
-      output: args.output as string | undefined, codec: args.codec as string | undefined,
+      ...common, source: positional[0]!, inPoint: args.in, outPoint: args.out, handles,
+      output: args.output, codec: args.codec,
       copy: Boolean(args.copy), allowInexact: Boolean(args["allow-inexact"]),
     });
   } finally {
@@ -158,4 +162,4 @@ async function main(args: Record<string, unknown>): Promise<number> {
   }
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) });
+await runTool({ command, operands: "SOURCE --in TC --out TC | --edl EDL --media DIR | edl EDL | tc EXPRESSION... | proxy FILE...", epilogue: EPILOGUE, main: (args) => main(args) });

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeSync } from "node:fs";
 import { isatty } from "node:tty";
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { describeSystemError, usageError } from "../lib/core/errors.ts";
 import { fsPath, showName } from "../lib/core/names.ts";
 import { Output } from "../lib/cli/output.ts";
@@ -37,19 +37,23 @@ function algorithmCalledFor(invokedAs: string): string | undefined {
   return hash;
 }
 
+const ARGS = {
+  hash: { type: "string", alias: "H", description: "Algorithm: 0|32 XXH32, 1|64 XXH64 (default), 2|128 XXH128, 3 XXH3; or a name", valueHint: "#" },
+  check: { type: "boolean", alias: "c", description: "Read xxHash sums from the FILEs and check them" },
+  tag: { type: "boolean", description: "BSD-style lines: ALGO (name) = hash" },
+  "little-endian": { type: "boolean", description: "Digests in little-endian byte order" },
+  quiet: { type: "boolean", alias: "q", description: "With --check: don't print OK for each verified file" },
+  bench: { type: "string", description: "Benchmark on stderr (-b; -b#,# for variants: 1 XXH32, 3 XXH64, 5 XXH3, 11 XXH128, even ids unaligned; --benchmark-all or -b29 every one); with FILEs, their bytes", valueHint: "IDS" },
+  iterations: { type: "string", description: "Benchmark rounds of about a second (-i#, default 3; 0: one quick round)", valueHint: "N" },
+  "sample-size": { type: "string", description: "Benchmark sample size (-B#, default 100KB)", valueHint: "SIZE" },
+  ...SHARED_SUM_ARGS,
+} as const satisfies ArgsDef;
+
+type Args = ParsedArgs<typeof ARGS>;
+
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Print or check xxHash sums (xxhsum-compatible)." },
-  args: {
-    hash: { type: "string", alias: "H", description: "Algorithm: 0|32 XXH32, 1|64 XXH64 (default), 2|128 XXH128, 3 XXH3; or a name", valueHint: "#" },
-    check: { type: "boolean", alias: "c", description: "Read xxHash sums from the FILEs and check them" },
-    tag: { type: "boolean", description: "BSD-style lines: ALGO (name) = hash" },
-    "little-endian": { type: "boolean", description: "Digests in little-endian byte order" },
-    quiet: { type: "boolean", alias: "q", description: "With --check: don't print OK for each verified file" },
-    bench: { type: "string", description: "Benchmark on stderr (-b; -b#,# for variants: 1 XXH32, 3 XXH64, 5 XXH3, 11 XXH128, even ids unaligned; --benchmark-all or -b29 every one); with FILEs, their bytes", valueHint: "IDS" },
-    iterations: { type: "string", description: "Benchmark rounds of about a second (-i#, default 3; 0: one quick round)", valueHint: "N" },
-    "sample-size": { type: "string", description: "Benchmark sample size (-B#, default 100KB)", valueHint: "SIZE" },
-    ...SHARED_SUM_ARGS,
-  },
+  args: ARGS,
 });
 
 const EPILOGUE = `${SHARED_SUM_EPILOGUE}
@@ -156,10 +160,10 @@ function algorithmOf(value: string | undefined): Algorithm {
   return algorithm;
 }
 
-async function main(args: Record<string, unknown>): Promise<number> {
+async function main(args: Args): Promise<number> {
   const shared = resolveSharedSumOptions(args);
-  const operands = (args._ as string[]) ?? [];
-  const algorithm = algorithmOf(args.hash as string | undefined);
+  const operands = args._;
+  const algorithm = algorithmOf(args.hash);
   const tag = Boolean(args.tag) || (args.hash === undefined && algorithm === "xxh3");
   const hasher = { engine: shared.engine };
   assertEngineSupports(args.check ? ["xxh32", "xxh64", "xxh3", "xxh128"] : [algorithm], shared.engine);
@@ -179,12 +183,12 @@ async function main(args: Record<string, unknown>): Promise<number> {
 }
 
 /** `-b`: the built-in sample, or each FILE's bytes, timed on stderr. */
-async function benchmark(args: Record<string, unknown>, files: readonly string[], hasher: { engine: ReturnType<typeof resolveSharedSumOptions>["engine"] }, out: Output): Promise<number> {
-  const ids = String(args.bench).split(",").filter(Boolean).map(Number);
-  const iterations = args.iterations === undefined ? 3 : Number(String(args.iterations));
-  if (!Number.isInteger(iterations) || iterations < 0) throw usageError(`invalid value '${String(args.iterations)}' for -i; expected a whole number`);
+async function benchmark(args: Args, files: readonly string[], hasher: { engine: ReturnType<typeof resolveSharedSumOptions>["engine"] }, out: Output): Promise<number> {
+  const ids = (args.bench ?? "").split(",").filter(Boolean).map(Number);
+  const iterations = args.iterations === undefined ? 3 : Number(args.iterations);
+  if (!Number.isInteger(iterations) || iterations < 0) throw usageError(`invalid value '${args.iterations}' for -i; expected a whole number`);
   if (files.length === 0) {
-    const size = args["sample-size"] === undefined ? 100 * 1024 : parseSize(String(args["sample-size"]), "sample size");
+    const size = args["sample-size"] === undefined ? 100 * 1024 : parseSize(args["sample-size"], "sample size");
     for (const line of await runBenchmark(ids, iterations, benchSample(size), hasher)) out.error(line);
     return 0;
   }
@@ -203,7 +207,7 @@ async function benchmark(args: Record<string, unknown>, files: readonly string[]
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, epilogue: EPILOGUE, main: (args) => main(args as Record<string, unknown>) }, () => {
+await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args) }, () => {
   const args = normalizeArgs(CALLED.args);
   printVersionIfAsked(args);
   return args;
