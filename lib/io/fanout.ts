@@ -86,9 +86,9 @@ export interface FanoutFile {
 export interface FanoutOptions {
   /**
    * Bytes about to be written: each file reserves them first (Linux fallocate), so that files
-   * written side by side on one disk are not interleaved with each other (with write-back every
-   * 8 MiB, 1 GiB copies came out in about 100 pieces each, and in 2 to 4 with the reservation),
-   * and a file that cannot fit fails before a byte of it is written.
+   * written side by side on one disk are not interleaved with each other (how much that mattered
+   * with write-back on: BENCHMARKS.md, copy notes, run 11), and a file that cannot fit fails
+   * before a byte of it is written.
    */
   size?: number;
   /** The writer threads' script, when not lib/io/fanout_worker.ts (tests). */
@@ -137,8 +137,8 @@ export class Fanout {
   /**
    * The buffer for the next chunk (the chunk size the fan-out was opened with). When the ring is
    * full it waits until half of it is free again; a wait that lasts lets this thread's other
-   * work run between short blocking waits (Bun's Atomics.waitAsync spins a core while it waits,
-   * measured: 1 s of CPU for a 1 s wait, which the writer threads need).
+   * work run between short blocking waits (Bun's Atomics.waitAsync keeps a core busy while it
+   * waits, and the writer threads need it: BENCHMARKS.md, copy notes, run 10).
    */
   buffer(): Uint8Array | Promise<Uint8Array> {
     const ring = this.#ring;
