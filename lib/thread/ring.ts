@@ -270,11 +270,6 @@ export class Ring {
     return Atomics.load(this.#control, HEAD);
   }
 
-  /** Slots lane `lane` has done. */
-  done(lane: number): number {
-    return Atomics.load(this.#control, this.#laneWord(lane, DONE));
-  }
-
   /**
    * Producer "caller": hands the next slot ({@link head}), `length` bytes of it, to every lane;
    * lanes worked here do it now.
@@ -443,7 +438,8 @@ export class Ring {
 
   /** Waits until the thread that took lane `lane` lets go of the ring. */
   #waitIdle(lane: number): void {
-    if (!jobTaken(this.#control, this.#laneWord(lane, OWNER), this.#ids[lane]!)) return;
+    const id = this.#ids[lane]!;
+    if (id === 0 || !jobTaken(this.#control, this.#laneWord(lane, OWNER), id)) return;
     const busy = this.#laneWord(lane, BUSY);
     while (Atomics.load(this.#control, busy) === 1) Atomics.wait(this.#control, busy, 1, 50);
   }
