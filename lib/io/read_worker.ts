@@ -4,6 +4,6 @@
  * lib/io/reader.ts). A worker entry point (lib/thread/entry_points.ts).
  */
 import { serveRing } from "../thread/ring.ts";
-import { readLane } from "./reader.ts";
+import { readLane } from "./read_lane.ts";
 
 serveRing(readLane);

@@ -4,7 +4,7 @@
  *
  * Reads into a buffer the thread keeps beat reads through the thread pool (BENCHMARKS.md). On
  * the main thread, large files and pipes go through a read ring (lib/thread/ring.ts, producer
- * "lanes"): a reader thread (lib/io/read_worker.ts) claims chunks and copies them into the ring
+ * "lanes", lib/io/read_lane.ts): a reader thread (lib/io/read_worker.ts) claims chunks and copies them into the ring
  * while this thread hashes, and this thread reads a chunk nobody has claimed yet itself rather
  * than wait. So fast hashes (XXH3 hashes faster than the page cache can be copied) get two cores
  * copying, and slow ones (SHA-256) get all the reading done behind them. A pipe is read by the
@@ -14,7 +14,8 @@
 import { fstatSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
 import { fillChunk } from "./fill.ts";
-import { Ring, type LaneWork } from "../thread/ring.ts";
+import { readLane, type ReadJob } from "./read_lane.ts";
+import { Ring } from "../thread/ring.ts";
 import { KeptThreads } from "../thread/spawn.ts";
 
 /** Options for {@link readChunks}. */
@@ -86,30 +87,6 @@ function* readHere(fd: number, positioned: boolean, chunkSize: number): Generato
 
 /** The reader thread serves one file at a time; other readers meanwhile read on their own thread. */
 const readers = new KeptThreads("read");
-
-/** What the reader thread is sent for one file. */
-export interface ReadJob {
-  fd: number;
-  /** Positioned reads (regular files: both threads read) or sequential (pipes: the reader thread only). */
-  positioned: boolean;
-}
-
-/**
- * The read ring's work, on the reader thread and on this one: fills slot k with chunk k of the
- * file (or a pipe's next bytes), and marks the end at the first short chunk (an empty one from
- * a pipe).
- */
-export function readLane(ring: Ring, job: ReadJob): LaneWork {
-  const chunkSize = ring.shape.slotBytes;
-  const stopped = () => ring.stopped();
-  return {
-    step(k) {
-      const n = fillChunk(job.fd, ring.slot(k), 0, chunkSize, job.positioned ? k * chunkSize : null, stopped);
-      ring.setLength(k, n);
-      if (job.positioned ? n < chunkSize : n === 0) ring.endAt(k + 1);
-    },
-  };
-}
 
 function* readOverlapped(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
   // Decided when reading starts, not when the generator is made: another reader may hold the thread.

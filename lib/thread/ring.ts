@@ -190,6 +190,16 @@ export class Ring {
 
   // ------------------------------------------------------------ slots (both sides)
 
+  /** Every slot's buffer, one after another: slot k from {@link offset}(k), {@link RingShape.slotBytes} long. */
+  get data(): Uint8Array {
+    return this.#data;
+  }
+
+  /** Where slot `k`'s buffer starts in {@link data}. */
+  offset(k: number): number {
+    return (k % this.shape.slots) * this.shape.slotBytes;
+  }
+
   /** Slot `k`'s whole buffer. */
   slot(k: number): Uint8Array {
     const at = (k % this.shape.slots) * this.shape.slotBytes;
