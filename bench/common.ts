@@ -6,7 +6,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 import { totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..");
 export const BUN = process.execPath;
@@ -77,6 +77,8 @@ export function median(values: readonly number[]): number {
 }
 
 export const sec = (s: number): string => s.toFixed(3);
+/** Median and range: `1.234 (1.100–1.500)`. */
+export const spread = (values: readonly number[]): string => `${sec(median(values))} (${sec(Math.min(...values))}–${sec(Math.max(...values))})`;
 export const ratio = (r: number): string => `${r.toFixed(2)}×`;
 export const mib = (bytes: number): string => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`);
 
@@ -137,6 +139,32 @@ export async function measure(contenders: readonly Contender[]): Promise<Map<str
     console.log(`  ${key.padEnd(22)} median ${sec(m.median)} s  [${m.times.map(sec).join(" ")}]  ${show(m.cmd)}`);
   }
   return results;
+}
+
+// ---------------------------------------------------------------- before and after
+
+/**
+ * Another checkout of cartkit to time beside this one (`--baseline DIR`), with its `dist/` built:
+ * its commands run in the same rounds as ours, so both see the same machine. Undefined without
+ * the option.
+ */
+export function baselineOption(argv: readonly string[]): { dir: string; source: string } | undefined {
+  const at = argv.indexOf("--baseline");
+  if (at < 0) return undefined;
+  const dir = argv[at + 1];
+  if (!dir) fail("--baseline needs a folder: another checkout of cartkit with dist/ built");
+  const absolute = resolve(dir);
+  if (!existsSync(join(absolute, "dist"))) fail(`${absolute}/dist is missing: build the baseline first (bun scripts/build.ts there)`);
+  // A checkout names its commit; an exported tree (git archive) may name it in a BASELINE file.
+  const commit = probe(["git", "-C", absolute, "rev-parse", "--short", "HEAD"]) ?? "";
+  const named = join(absolute, "BASELINE");
+  const source = /^[0-9a-f]{7,}$/.test(commit) ? commit : existsSync(named) ? readFileSync(named, "utf8").trim() : "unknown";
+  return { dir: absolute, source };
+}
+
+/** A command of ours as the baseline runs it: its dist/ binaries and bench scripts instead of ours. */
+export function baselineCommand(cmd: readonly string[], baseline: string): string[] {
+  return cmd.map((arg) => (arg.startsWith(`${ROOT}/dist/`) || arg.startsWith(`${ROOT}/bench/`) ? `${baseline}/${arg.slice(ROOT.length + 1)}` : arg));
 }
 
 // ---------------------------------------------------------------- test data

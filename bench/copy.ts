@@ -16,16 +16,20 @@
  *
  *   bun bench/copy.ts           full run; rewrites its section of BENCHMARKS.md
  *   bun bench/copy.ts --quick   256 MiB, 200 files, 1 GiB; prints only
+ *   bun bench/copy.ts --baseline DIR
+ *                               also times DIR/dist/dispatchcopy (another checkout, built) in
+ *                               the same rounds, the two in turn, and adds a before/after table
  */
 import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  BUN, GiB, MiB, ROOT, availableBytes, check, describeMachine, fail, loadAverage, median, mib, probe, randomFile, sec, timed,
+  BUN, GiB, MiB, ROOT, availableBytes, baselineOption, check, describeMachine, fail, loadAverage, median, mib, probe, randomFile, spread, timed,
   journaledFileSystem, touchMemory, unmount, warmCache, writeReport, type Sample,
 } from "./common.ts";
 
 const quick = process.argv.includes("--quick");
+const baseline = baselineOption(process.argv);
 const runs = quick ? 3 : 5;
 const bigSize = quick ? 256 * MiB : GiB;
 const treeFiles = quick ? 200 : 2000;
@@ -72,8 +76,12 @@ async function main(): Promise<void> {
       }
     };
 
+    // With a baseline, each of our runs has a twin by the baseline's binary, the two in turn.
+    const builds: Array<{ key: "ours" | "before"; dc: string }> = [{ key: "ours", dc }, ...(baseline ? [{ key: "before" as const, dc: join(baseline.dir, "dist/dispatchcopy") }] : [])];
+    const inTurn = (round: number) => (round % 2 ? [...builds].reverse() : builds);
+
     // 1 and 2: one big file to three destinations.
-    const t = { cp: [] as number[], ours: [] as number[], oursVerify: [] as number[], cat: [] as number[] };
+    const t = { cp: [] as number[], ours: [] as number[], oursVerify: [] as number[], cat: [] as number[], before: [] as number[], beforeVerify: [] as number[] };
     for (let round = 0; round < runs; round++) {
       clean();
       check(["sync"]);
@@ -85,17 +93,19 @@ async function main(): Promise<void> {
       let catTotal = 0;
       for (const c of copies) catTotal += (await timedOk(["sh", "-c", `cat '${c}' > /dev/null`])).seconds;
       t.cat.push(catTotal);
-      clean();
-      check(["sync"]);
-      touchMemory(touch);
-      t.ours.push((await timedOk([dc, "-t", "xxh64", "--verify", "none", big, ...dests])).seconds);
-      clean();
-      check(["sync"]);
-      touchMemory(touch);
-      t.oursVerify.push((await timedOk([dc, "-t", "xxh64", "--verify", "dest", big, ...dests])).seconds);
+      for (const build of inTurn(round)) {
+        clean();
+        check(["sync"]);
+        touchMemory(touch);
+        t[build.key].push((await timedOk([build.dc, "-t", "xxh64", "--verify", "none", big, ...dests])).seconds);
+      }
+      for (const build of inTurn(round)) {
+        clean();
+        check(["sync"]);
+        touchMemory(touch);
+        t[`${build.key}Verify`].push((await timedOk([build.dc, "-t", "xxh64", "--verify", "dest", big, ...dests])).seconds);
+      }
     }
-    /** Median, and the spread of the runs. */
-    const spread = (values: number[]) => `${sec(median(values))} (${sec(Math.min(...values))}–${sec(Math.max(...values))})`;
     const floor = median(t.cp);
     const floorVerify = median(t.cp.map((c, i) => c + t.cat[i]!));
     const r1 = median(t.ours) / floor;
@@ -110,7 +120,7 @@ async function main(): Promise<void> {
       randomFile(join(folder, `clip${String(i).padStart(5, "0")}.bin`), treeFileSize);
     }
     check(["sh", "-c", `cat '${tree}'/*/* > /dev/null`]);
-    const tt = { cp: [] as number[], ours: [] as number[] };
+    const tt = { cp: [] as number[], ours: [] as number[], before: [] as number[] };
     const t1 = join(destRoot, "t1");
     const t2 = join(destRoot, "t2");
     for (let round = 0; round < runs; round++) {
@@ -118,10 +128,12 @@ async function main(): Promise<void> {
       check(["sync"]);
       touchMemory(touch);
       tt.cp.push((await timedOk(["sh", "-c", `cp -r '${tree}' '${t1}' && cp -r '${tree}' '${t2}' && sync`])).seconds);
-      for (const d of [t1, t2]) rmSync(d, { recursive: true, force: true });
-      check(["sync"]);
-      touchMemory(touch);
-      tt.ours.push((await timedOk([dc, "-r", "-t", "xxh64", "--jobs", "4", "--verify", "none", "--no-mhl", tree, t1, t2])).seconds);
+      for (const build of inTurn(round)) {
+        for (const d of [t1, t2]) rmSync(d, { recursive: true, force: true });
+        check(["sync"]);
+        touchMemory(touch);
+        tt[build.key].push((await timedOk([build.dc, "-r", "-t", "xxh64", "--jobs", "4", "--verify", "none", "--no-mhl", tree, t1, t2])).seconds);
+      }
     }
     const r3 = median(tt.ours) / median(tt.cp);
     const count = readdirSync(join(t1)).length;
@@ -137,12 +149,17 @@ async function main(): Promise<void> {
     const rssOut = join(dir, "rss.txt");
     // Written beside the source: the 10 GiB copy does not fit the fresh file system.
     const rssDest = join(dir, "rss");
-    mkdirSync(rssDest);
-    await timedOk(["/usr/bin/time", "-f", "%M", "-o", rssOut, dc, "-t", "xxh64", "--verify", "none", huge, rssDest]);
-    const rssMiB = Number(readFileSync(rssOut, "utf8").trim().split("\n").at(-1)) / 1024;
+    const rss: Record<string, number> = {};
+    for (const build of builds) {
+      rmSync(rssDest, { recursive: true, force: true });
+      mkdirSync(rssDest);
+      await timedOk(["/usr/bin/time", "-f", "%M", "-o", rssOut, build.dc, "-t", "xxh64", "--verify", "none", huge, rssDest]);
+      rss[build.key] = Number(readFileSync(rssOut, "utf8").trim().split("\n").at(-1)) / 1024;
+    }
+    const rssMiB = rss.ours!;
 
     lines.push(
-      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; load before the run: ${load}. One disk for source and destinations (page cache warm for the source)${target ? "; destinations on a fresh journaled ext4 (loop device, direct I/O to its image)" : ""}. Median of ${runs} runs, each starting from empty destinations after \`sync\`, with ${mib(touch)} of memory touched and freed just before.`,
+      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; load before the run: ${load}, after: ${loadAverage()}. One disk for source and destinations (page cache warm for the source)${target ? "; destinations on a fresh journaled ext4 (loop device, direct I/O to its image)" : ""}. Median of ${runs} runs, each starting from empty destinations after \`sync\`, with ${mib(touch)} of memory touched and freed just before.`,
       "",
       "| job | dispatchcopy s, median (range) | floor s, median (range) | × floor | target | met |",
       "|---|---:|---:|---:|---:|---|",
@@ -154,6 +171,20 @@ async function main(): Promise<void> {
       "",
       "Reproduce: `node_modules/.bin/bun bench/copy.ts`.",
     );
+    if (baseline) {
+      const change = (after: number[], before: number[]) => `${((median(after) / median(before) - 1) * 100).toFixed(1)}%`;
+      lines.push(
+        "",
+        `Before and after: the same jobs by the baseline's \`dist/dispatchcopy\` (source ${baseline.source}), timed in the same rounds, the two in turn (${runs} runs each).`,
+        "",
+        "| job | before s, median (range) | after s, median (range) | after vs before |",
+        "|---|---:|---:|---:|",
+        `| ${mib(bigSize)} → 3 destinations, no verification | ${spread(t.before)} | ${spread(t.ours)} | ${change(t.ours, t.before)} |`,
+        `| same with \`--verify dest\` | ${spread(t.beforeVerify)} | ${spread(t.oursVerify)} | ${change(t.oursVerify, t.beforeVerify)} |`,
+        `| ${treeFiles} × 256 KiB → 2 destinations, \`--jobs 4\` | ${spread(tt.before)} | ${spread(tt.ours)} | ${change(tt.ours, tt.before)} |`,
+        `| peak RSS, ${mib(memorySize)} file | ${rss.before!.toFixed(1)} MiB | ${rss.ours!.toFixed(1)} MiB | |`,
+      );
+    }
     console.log(lines.join("\n"));
     if (!quick) writeReport("copy.ts", lines);
   } finally {

@@ -16,7 +16,7 @@
 import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { BUN, BenchError, type Contender, GiB, type Machine, MiB, ROOT, availableBytes, check, describeMachine, digestOf, fail, loadAverage, measure, median, mib, randomFile, ratio, sec, shellQuote, show, timed, warmCache, writeReport } from "./common.ts";
+import { BUN, BenchError, type Contender, GiB, type Machine, MiB, ROOT, availableBytes, baselineCommand, baselineOption, check, describeMachine, digestOf, fail, loadAverage, measure, median, mib, randomFile, ratio, sec, shellQuote, show, spread, timed, warmCache, writeReport } from "./common.ts";
 
 
 // ---------------------------------------------------------------- options
@@ -41,6 +41,8 @@ interface Config {
   dir: string | undefined;
   build: boolean;
   write: boolean;
+  /** Another checkout whose binaries are timed beside ours (`--baseline DIR`). */
+  baseline: { dir: string; source: string } | undefined;
 }
 
 const USAGE = `usage: bun bench/hash.ts [options]
@@ -55,6 +57,8 @@ const USAGE = `usage: bun bench/hash.ts [options]
   --no-build         do not run scripts/build.ts first
   --write            update BENCHMARKS.md (default on full runs of every section)
   --no-write         only print
+  --baseline DIR     also time DIR's dist/ binaries and bench/hash_file.ts (another checkout,
+                     built) in the same rounds as ours, and add a before/after table
 `;
 
 function parseOptions(argv: string[]): Config {
@@ -75,6 +79,7 @@ function parseOptions(argv: string[]): Config {
       case "--no-build": build = false; break;
       case "--write": write = true; break;
       case "--no-write": write = false; break;
+      case "--baseline": value(); break;
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
@@ -97,7 +102,49 @@ function parseOptions(argv: string[]): Config {
     dir,
     build,
     write: write ?? (!quick && sections.length === SECTIONS.length),
+    baseline: baselineOption(argv),
   };
+}
+
+// ---------------------------------------------------------------- before and after
+
+/** One of our commands timed beside the baseline's twin. */
+interface Comparison {
+  label: string;
+  before: number[];
+  after: number[];
+}
+
+/** Rows of the before/after table, filled by the sections as they run. */
+const comparisons: Comparison[] = [];
+
+/** The baseline's twin of a contender of ours, keyed `before <key>`; none without a baseline. */
+function twin(config: Config, contender: Contender): Contender[] {
+  return config.baseline ? [{ ...contender, key: `before ${contender.key}`, cmd: baselineCommand(contender.cmd, config.baseline.dir) }] : [];
+}
+
+function compare(config: Config, label: string, measured: Map<string, { times: number[]; stdout: string }>, key: string): void {
+  if (!config.baseline) return;
+  const after = measured.get(key)!;
+  const before = measured.get(`before ${key}`)!;
+  if (before.stdout !== after.stdout) fail(`${label}: the baseline printed something else:\n${before.stdout}---\n${after.stdout}`);
+  comparisons.push({ label, before: before.times, after: after.times });
+}
+
+function comparisonLines(config: Config): string[] {
+  if (!config.baseline) return [];
+  return [
+    "### Before and after",
+    "",
+    `Our commands above, and the same commands with the baseline's binaries and \`bench/hash_file.ts\` (source ${config.baseline.source}), timed in the same rounds (each pair's output identical). Peak RSS: one run each.`,
+    "",
+    "| command | before s, median (range) | after s, median (range) | after vs before |",
+    "|---|---:|---:|---:|",
+    ...comparisons.map((c) => c.before.length === 1
+      ? `| ${c.label} | ${c.before[0]!.toFixed(1)} | ${c.after[0]!.toFixed(1)} | |`
+      : `| ${c.label} | ${spread(c.before)} | ${spread(c.after)} | ${((median(c.after) / median(c.before) - 1) * 100).toFixed(1)}% |`),
+    "",
+  ];
 }
 
 // ---------------------------------------------------------------- section 0: engines
@@ -186,15 +233,14 @@ async function singleFile(config: Config, big: string, small: string): Promise<{
   const commands: string[] = [];
   for (const row of rows) {
     console.log(`\n${row.label}`);
-    const contenders: Contender[] = [
-      { key: "ours", cmd: row.ours, runs: config.runs },
-      { key: "native", cmd: row.native, runs: config.runs },
-    ];
+    const mine: Contender = { key: "ours", cmd: row.ours, runs: config.runs };
+    const contenders: Contender[] = [mine, { key: "native", cmd: row.native, runs: config.runs }, ...twin(config, mine)];
     if (row.portable) {
       contenders.push({ key: `ours --engine ${row.portable.engine}`, cmd: row.portable.cmd, runs: row.portable.onSmall ? config.runs : config.slowRuns });
       if (row.portable.onSmall) contenders.push({ key: "native (small file)", cmd: row.portable.native, runs: config.runs });
     }
     const m = await measure(contenders);
+    compare(config, `${row.label}: \`${show(row.ours).replaceAll(big, "FILE")}\``, m, "ours");
     const ours = m.get("ours")!;
     const native = m.get("native")!;
 
@@ -252,12 +298,17 @@ async function parallel(config: Config, tree: string): Promise<{ lines: string[]
   const verdicts: Verdict[] = [];
   for (const row of rows) {
     console.log(`\n${row.label}: ${config.treeFiles} × ${mib(config.treeFileSize)}`);
+    const jobs1: Contender = { key: "--jobs 1", cmd: [...row.tool, "-r", tree, "--jobs", "1"], runs: config.runs };
+    const jobs2: Contender = { key: "--jobs 2", cmd: [...row.tool, "-r", tree, "--jobs", "2"], runs: config.runs };
     const m = await measure([
-      { key: "--jobs 1", cmd: [...row.tool, "-r", tree, "--jobs", "1"], runs: config.runs },
-      { key: "--jobs 2", cmd: [...row.tool, "-r", tree, "--jobs", "2"], runs: config.runs },
+      jobs1,
+      jobs2,
       // Relative names from inside the tree: the same lines `-r TREE` prints.
       { key: "native", cmd: [...row.native, ...names], runs: config.runs, cwd: tree },
+      ...twin(config, jobs1),
+      ...twin(config, jobs2),
     ]);
+    for (const key of ["--jobs 1", "--jobs 2"]) compare(config, `${row.label}: \`${show(row.tool)} -r TREE ${key}\``, m, key);
     const j1 = m.get("--jobs 1")!;
     const j2 = m.get("--jobs 2")!;
     const native = m.get("native")!;
@@ -347,7 +398,7 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
   const xxsum = join(ROOT, "dist/xxsum");
   const b3 = join(ROOT, "dist/b3sum-ts");
   const feeder = ["head", "-c", size, "/dev/zero"];
-  const cases: Array<{ label: string; input: "file" | "stdin"; cmd: string[]; native: boolean }> = [
+  const cases: Array<{ label: string; input: "file" | "stdin"; cmd: string[]; native: boolean; before?: boolean }> = [
     { label: "`dist/xxsum -H1 FILE`", input: "file", cmd: [xxsum, "-H1", sparse], native: false },
     { label: "`head -c N /dev/zero \\| dist/xxsum -H1 -`", input: "stdin", cmd: [xxsum, "-H1", "-"], native: false },
     { label: "`dist/b3sum-ts FILE`", input: "file", cmd: [b3, sparse], native: false },
@@ -357,7 +408,15 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
     { label: "`b3sum --num-threads 1 --no-mmap FILE` (reference)", input: "file", cmd: ["b3sum", "--num-threads", "1", "--no-mmap", sparse], native: true },
     { label: "`head -c N /dev/zero \\| b3sum --num-threads 1 -` (reference)", input: "stdin", cmd: ["b3sum", "--num-threads", "1", "-"], native: true },
   ];
+  // The baseline's twins of our commands, each right after ours.
+  if (config.baseline) {
+    for (let i = cases.length - 1; i >= 0; i--) {
+      const c = cases[i]!;
+      if (!c.native) cases.splice(i + 1, 0, { ...c, cmd: baselineCommand(c.cmd, config.baseline.dir), before: true });
+    }
+  }
   const table = ["| command | input | peak RSS MiB | wall s | target | met |", "|---|---|---:|---:|---:|---|"];
+  const ourRss = new Map<string, MemoryResult>();
   const verdicts: Verdict[] = [];
   const digests = new Map<string, string>();
   try {
@@ -369,6 +428,13 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
       console.log(`  ${show(c.cmd).replaceAll(sparse, "FILE")}${c.input === "stdin" ? " (stdin)" : ""}: peak RSS ${rss.toFixed(1)} MiB, ${sec(r.seconds)} s, ${hex}`);
       if (digests.has(algo) && digests.get(algo) !== hex) fail(`${c.label}: digest ${hex} differs from ${digests.get(algo)} for the same ${mib(config.memorySize)} of zeros`);
       digests.set(algo, hex);
+      if (c.before) {
+        const after = ourRss.get(c.label)!;
+        comparisons.push({ label: `${c.label} peak RSS MiB`, before: [r.rssKiB / 1024], after: [after.rssKiB / 1024] });
+        comparisons.push({ label: `${c.label} wall s (one run)`, before: [r.seconds], after: [after.seconds] });
+        continue;
+      }
+      if (!c.native) ourRss.set(c.label, r);
       const met = rss < config.rssTargetMiB;
       if (!c.native) verdicts.push({ name: `${c.label} peak RSS MiB`, value: rss, target: `< ${config.rssTargetMiB}`, met });
       table.push(`| ${c.label} | ${c.input === "stdin" ? "pipe" : "sparse file"} | ${rss.toFixed(1)} | ${sec(r.seconds)} | ${c.native ? "" : `< ${config.rssTargetMiB}`} | ${c.native ? "" : met ? "yes" : "**no**"} |`);
@@ -390,7 +456,7 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
 
 // ---------------------------------------------------------------- report
 
-function machineLines(machine: Machine, config: Config, loadAtStart: string): string[] {
+function machineLines(machine: Machine, config: Config, loadAtStart: string, loadAtEnd?: string): string[] {
   return [
     `Run ${machine.date}${config.quick ? " (quick run: reduced sizes and runs)" : ""}.`,
     "",
@@ -399,8 +465,9 @@ function machineLines(machine: Machine, config: Config, loadAtStart: string): st
     `- Bun: ${machine.bun}`,
     `- source: ${machine.source}`,
     `- native tools: ${machine.anchors.join("; ")}`,
-    `- load average (1 min) before the run: ${loadAtStart}`,
-    `- reproduce: \`npm run build && node_modules/.bin/bun bench/hash.ts${config.quick ? " --quick" : ""}\` (or \`npm run bench\`)`,
+    `- load average (1 min) before the run: ${loadAtStart}${loadAtEnd === undefined ? "" : `, after: ${loadAtEnd}`}`,
+    ...(config.baseline ? [`- baseline timed beside it: source ${config.baseline.source}`] : []),
+    `- reproduce: \`npm run build && node_modules/.bin/bun bench/hash.ts${config.quick ? " --quick" : ""}${config.baseline ? " --baseline DIR" : ""}\` (or \`npm run bench\`)`,
   ];
 }
 
@@ -477,6 +544,7 @@ async function main(): Promise<void> {
       verdicts.push(...r.verdicts);
     }
 
+    out.push(...comparisonLines(config));
     const missed = verdicts.filter((v) => !v.met);
     out.push(
       "### Targets",
@@ -484,7 +552,7 @@ async function main(): Promise<void> {
       `${verdicts.length - missed.length} of ${verdicts.length} targets met.${missed.length ? " Missed:" : ""}`,
       ...(missed.length ? ["", ...missed.map((v) => `- ${v.name}: ${v.value.toFixed(2)} (target ${v.target})`)] : []),
     );
-    out.unshift(...machineLines(machine, config, loadAtStart), "");
+    out.unshift(...machineLines(machine, config, loadAtStart, loadAverage()), "");
     console.log(`\n${"=".repeat(72)}\n\n${out.join("\n")}`);
     if (config.write) writeReport("hash.ts", out);
     else console.log("\n(BENCHMARKS.md not updated: pass --write to update it)");

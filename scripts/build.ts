@@ -1,8 +1,9 @@
 #!/usr/bin/env bun
 /**
- * Compiles every tools/*.ts into a standalone executable in dist/. The worker threads (hashing,
- * reading, flushing, writing virtual-tape records) are named as extra entry points: without them the
- * compiled binary runs, but its Workers never answer.
+ * Compiles every tools/*.ts into a standalone executable in dist/. Every worker entry point of
+ * the library (lib/thread/entry_points.ts: hashing, reading, flushing, fan-out writing, writing
+ * virtual-tape records) is compiled in as an extra entry point: without them the compiled binary
+ * runs, but its Workers never answer.
  *
  *   bun scripts/build.ts [TOOL...]                          this machine's platform, into dist/
  *   bun scripts/build.ts --target=bun-linux-arm64 [TOOL...]  another platform, into dist/<target>/
@@ -12,6 +13,7 @@
  */
 import { readdirSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { WORKER_ENTRY_POINTS } from "../lib/thread/entry_points.ts";
 
 const root = join(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -32,7 +34,7 @@ for (const tool of tools) {
     cmd: [
       process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax",
       ...(target ? [`--target=${target}`] : []),
-      `tools/${tool}.ts`, "lib/hash/hash_worker.ts", "lib/io/read_worker.ts", "lib/io/flush_worker.ts", "lib/io/fanout_worker.ts", "lib/ltfs/record_worker.ts",
+      `tools/${tool}.ts`, ...Object.values(WORKER_ENTRY_POINTS),
       "--outfile", `${outDir}/${tool}`,
     ],
     cwd: root,

@@ -1,12 +1,12 @@
 /**
  * The compiled binaries stand alone: copied into an empty folder far from node_modules, they
- * still load their native engines and their hash workers.
+ * still load their native engines and start every worker thread.
  */
 import { expect, test } from "bun:test";
-import { copyFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
-import { randomBytes, ROOT, run, tempDir } from "./helpers.ts";
+import { BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
 
 test("dist binaries run from an empty folder, native engines and --jobs included", () => {
   const dir = tempDir("cartkit-standalone-");
@@ -44,3 +44,78 @@ test("every engine gives the same lines through the tools", () => {
   expect(b3("js")).toBe(b3("native"));
   expect(b3("native")).toBe("8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99  a.txt\n");
 });
+
+/** The lines a tool run with CARTKIT_DEBUG=1 says about worker threads it had to do without. */
+function madeUpFor(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line.includes(": debug: "));
+}
+
+/**
+ * Work for each kind of worker thread: the hash pool (`--jobs`), the read ring (a large file, a
+ * pipe), the fan-out and the hashing read-back (a 20 MiB copy to two destinations), the flusher
+ * (a tree offload), the virtual-tape record writer. Each is what it shows and the command, given
+ * the folder holding the binaries.
+ */
+function threadWork(dir: string): Array<[string, (bin: string) => string[]]> {
+  writeFileSync(join(dir, "big.bin"), randomBytes(20 << 20, 5));
+  writeFileSync(join(dir, "a.txt"), "hello\n");
+  writeFileSync(join(dir, "b.txt"), "");
+  mkdirSync(join(dir, "CARD/CLIPS"), { recursive: true });
+  for (let i = 0; i < 30; i++) writeFileSync(join(dir, `CARD/CLIPS/c${i}.bin`), randomBytes(5000, i));
+  for (const d of ["d1", "d2", "t1", "t2"]) mkdirSync(join(dir, d));
+  writeFileSync(join(dir, "plan.json"), run([join(ROOT, "dist/ltfs-pack"), "plan", "CARD", "--tape", "LTO-9", "--json"], { cwd: dir }).stdout);
+  return [
+    ["hash threads", (bin) => [join(bin, "xxsum"), "--jobs", "2", "a.txt", "b.txt"]],
+    ["read thread, file", (bin) => [join(bin, "b3sum-ts"), "big.bin"]],
+    ["read thread, pipe", (bin) => ["sh", "-c", `cat big.bin | '${join(bin, "b3sum-ts")}' -`]],
+    ["fan-out and read-back threads", (bin) => [join(bin, "dispatchcopy"), "-t", "xxh64", "big.bin", "d1", "d2"]],
+    ["flusher thread", (bin) => [join(bin, "dispatchcopy"), "-r", "-t", "xxh64", "CARD", "t1/CARD", "t2/CARD"]],
+    ["record thread", (bin) => [join(bin, "ltfs-pack"), "write", "plan.json", "--tape", "1", "--vtape", "vt"]],
+  ];
+}
+
+test("in the dist binaries every worker thread starts: with CARTKIT_DEBUG=1, none is said to be made up for", () => {
+  const dir = tempDir("cartkit-threads-");
+  for (const [what, command] of threadWork(dir)) {
+    const result = run(command(join(ROOT, "dist")), { cwd: dir, env: { CARTKIT_DEBUG: "1" } });
+    expect({ what, code: result.code, debug: madeUpFor(result.stderr) }).toEqual({ what, code: 0, debug: [] });
+  }
+}, 120_000);
+
+test("binaries built without the worker entry points still do the work, on the calling thread, and say so when debugging", () => {
+  const dir = tempDir("cartkit-nothreads-");
+  const bin = join(dir, "bin");
+  for (const tool of ["xxsum", "b3sum-ts", "dispatchcopy", "ltfs-pack"]) {
+    const built = run([BUN, "build", "--compile", `tools/${tool}.ts`, "--outfile", join(bin, tool)]);
+    expect({ tool, code: built.code }).toEqual({ tool, code: 0 });
+  }
+  const said: Record<string, string[]> = {};
+  const outputs: Record<string, string> = {};
+  const work = threadWork(dir);
+  for (const [what, command] of work) {
+    const result = run(command(bin), { cwd: dir, env: { CARTKIT_DEBUG: "1" } });
+    expect({ what, code: result.code }).toEqual({ what, code: 0 });
+    said[what] = [...new Set(madeUpFor(result.stderr))];
+    outputs[what] = result.stdout;
+  }
+  // A thread whose entry point is missing fails to load (Bun 1.4.4); one that loads and never
+  // answers is given up after 3 s (tests/thread.test.ts). The ring's threads are not listened
+  // to: they are given up after 3 s either way. A file smaller than the ring's threshold is read
+  // on the calling thread anyway.
+  const missing = (path: string) => `BuildMessage: ModuleNotFound resolving "/$bunfs/root/${path}" (entry point)`;
+  expect(said).toEqual({
+    "hash threads": [`xxsum: debug: the hash thread failed: ${missing("lib/hash/hash_worker.ts")}`],
+    "read thread, file": [],
+    "read thread, pipe": ["b3sum-ts: debug: the read thread did not start within 3 s; the calling thread does its work"],
+    "fan-out and read-back threads": [
+      "dispatchcopy: debug: the fanout thread did not start within 3 s; the calling thread does its work",
+      `dispatchcopy: debug: the hash thread failed: ${missing("lib/hash/hash_worker.ts")}`,
+    ],
+    "flusher thread": [`dispatchcopy: debug: the flush thread failed: ${missing("lib/io/flush_worker.ts")}`],
+    "record thread": ["ltfs-pack write: debug: the record thread did not start within 3 s; the calling thread does its work"],
+  });
+  // The digests are those the binaries with their threads print.
+  for (const [what, command] of work.slice(0, 3)) {
+    expect({ what, stdout: outputs[what] }).toEqual({ what, stdout: run(command(join(ROOT, "dist")), { cwd: dir }).stdout });
+  }
+}, 120_000);

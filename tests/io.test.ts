@@ -227,40 +227,6 @@ test("hundreds of files in a row read whole through the reused ring", () => {
   }
 });
 
-test("the reader thread ignores a job whose ring has moved on, and takes the current one", async () => {
-  const { controlLength, NO_EOF, RING } = await import("../lib/io/ring.ts");
-  const dir = tempDir();
-  const data = randomBytes(3 * 4096, 77);
-  writeFileSync(join(dir, "f"), data);
-  const fd = openSync(join(dir, "f"), "r");
-  const worker = new Worker(new URL("../lib/io/read_worker.ts", import.meta.url).href);
-  try {
-    const slots = 4;
-    const control = new SharedArrayBuffer(4 * controlLength(slots));
-    const view = new Int32Array(control);
-    const ring = { fd, positioned: true, data: new SharedArrayBuffer(slots * 4096), control, slots, chunkSize: 4096 };
-    view[RING.eofAt] = NO_EOF;
-    view[RING.busy] = 1;
-    view[RING.job] = 6; // the ring now serves job 6
-    worker.postMessage({ ...ring, id: 5 }); // a late message for job 5
-    await Bun.sleep(200);
-    expect({ job: view[RING.job], claim: view[RING.claim], tag: view[RING.tags], busy: view[RING.busy] }).toEqual({ job: 6, claim: 0, tag: 0, busy: 1 });
-    worker.postMessage({ ...ring, id: 6 });
-    const deadline = Date.now() + 5000;
-    while (view[RING.tags] !== 1 && Date.now() < deadline) await Bun.sleep(5);
-    expect(view[RING.job]).toBe(-6); // taken by the reader thread
-    expect(view[RING.tags]).toBe(1); // chunk 0 is in slot 0
-    expect(Buffer.from(new Uint8Array(ring.data, 0, 4096)).equals(Buffer.from(data.subarray(0, 4096)))).toBe(true);
-    Atomics.store(view, RING.cancel, 1);
-    Atomics.notify(view, RING.consumed);
-    while (Atomics.load(view, RING.busy) === 1 && Date.now() < deadline) await Bun.sleep(5);
-    expect(view[RING.busy]).toBe(0);
-  } finally {
-    worker.terminate();
-    closeSync(fd);
-  }
-});
-
 test("file system flushes on the flusher thread all answer, and the idle thread lets the process end", () => {
   const dir = tempDir();
   const script = join(dir, "flush.ts");

@@ -1,13 +1,14 @@
 /**
  * The top-level runner every tool uses: argument checking, `--help` and `--version`, and the
  * translation of errors into one stderr line and an exit code. Never a stack trace for the user
- * (set CARTKIT_DEBUG=1 to see one).
+ * (set CARTKIT_DEBUG=1 to see one, and a line for each worker thread the tool had to do without).
  */
 import { removeLivePartials } from "../io/atomic_file.ts";
 import { removeNewPartials } from "../io/held_folder.ts";
 import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs, type SubCommandsDef } from "citty";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
+import { onThreadFallback } from "../thread/fallback.ts";
 
 /** A tool (or one sub-command of a tool): its citty definition and the function that does the work and returns the exit code. */
 export interface ToolDef<T extends ArgsDef> {
@@ -137,6 +138,8 @@ export function reportError(toolName: string, error: unknown): number {
 export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDef>>(tool: ToolDef<T> | ToolGroupDef<S>, rawArgs: string[] | (() => string[]) = process.argv.slice(2)): Promise<never> {
   let name = commandName(tool.command);
   onInterrupt(name);
+  // A thread the calling thread had to make up for costs speed, not data: said only when debugging.
+  if (process.env.CARTKIT_DEBUG) onThreadFallback((reason) => process.stderr.write(`${name}: debug: ${reason}\n`));
   let code: number;
   try {
     const raw = typeof rawArgs === "function" ? rawArgs() : rawArgs;

@@ -1,11 +1,8 @@
 /**
- * Worker side of {@link HashPool}: hashes one file per message. Built as an extra entry point of
- * every compiled tool that hashes in parallel (see scripts/build.ts).
+ * Worker side of {@link HashPool}: hashes one file per request. A worker entry point
+ * (lib/thread/entry_points.ts).
  */
 import { runJobHere, type HashJob } from "./pool.ts";
+import { answerRequests } from "../thread/requests.ts";
 
-declare const self: Worker;
-
-self.onmessage = async (event: MessageEvent<HashJob>) => {
-  self.postMessage(await runJobHere(event.data));
-};
+answerRequests((job: HashJob) => runJobHere(job));

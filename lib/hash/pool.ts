@@ -9,7 +9,7 @@
  */
 import { closeSync } from "node:fs";
 import type { Algorithm } from "./algorithms.ts";
-import { workerUrl } from "../thread/worker_url.ts";
+import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */
@@ -54,66 +54,34 @@ function closeQuietly(fd: number | undefined): void {
   }
 }
 
-/** Runs jobs on a fixed set of Workers, each busy with one file at a time. */
+/**
+ * Runs jobs on a fixed set of hashing threads (lib/hash/hash_worker.ts), each busy with one
+ * file at a time. A job its thread never got to run (the thread did not start, or the pool
+ * failed before) is hashed on the calling thread instead; a job whose thread failed or ended
+ * while it ran fails, saying so.
+ */
 export class HashPool {
-  #workers: Worker[] = [];
-  #idle: Worker[] = [];
-  #waiting: Array<() => void> = [];
-  #pending = new Map<number, (result: HashJobResult) => void>();
-  #broken: string | undefined;
+  readonly #threads: RequestPool<HashJob, HashJobResult>;
 
-  constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(workerUrl(import.meta.url, "lib/hash/pool.ts", "lib/hash/hash_worker.ts"));
-      worker.onmessage = (event: MessageEvent<HashJobResult>) => {
-        const resolve = this.#pending.get(event.data.id);
-        this.#pending.delete(event.data.id);
-        this.#release(worker);
-        resolve?.(event.data);
-      };
-      // A worker that fails to load must not leave its jobs waiting forever.
-      worker.onerror = (event: ErrorEvent) => {
-        this.#broken = `hash worker failed: ${event.message}`;
-        for (const [id, resolve] of this.#pending) resolve({ id, ok: false, code: undefined, message: this.#broken });
-        this.#pending.clear();
-        for (const wake of this.#waiting.splice(0)) wake();
-      };
-      this.#workers.push(worker);
-      this.#idle.push(worker);
-    }
+  /** `size` threads, started as jobs come; `options` (tests) replace their script or start timeout. */
+  constructor(size: number, options: Pick<RequestPoolOptions, "script" | "startTimeoutMs"> = {}) {
+    this.#threads = new RequestPool("hash", { ...options, size });
   }
 
-  #release(worker: Worker): void {
-    const next = this.#waiting.shift();
-    this.#idle.push(worker);
-    next?.();
-  }
-
-  async #acquire(): Promise<Worker> {
-    while (this.#idle.length === 0 && !this.#broken) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    return this.#idle.pop()!;
-  }
-
-  /** Hashes one file on the next free worker. */
+  /** Hashes one file on the next free thread. */
   async run(job: HashJob): Promise<HashJobResult> {
-    if (this.#broken) {
-      if (!job.keepFd) closeQuietly(job.fd);
-      return { id: job.id, ok: false, code: undefined, message: this.#broken };
+    try {
+      return await this.#threads.request(job);
+    } catch (error) {
+      if (error instanceof ThreadFailure && !error.ran) return runJobHere(job);
+      // It may have run, in part: its descriptor may be closed already, and is left alone.
+      return failedResult(job.id, error);
     }
-    const worker = await this.#acquire();
-    if (this.#broken) {
-      if (!job.keepFd) closeQuietly(job.fd);
-      return { id: job.id, ok: false, code: undefined, message: this.#broken };
-    }
-    return new Promise((resolve) => {
-      this.#pending.set(job.id, resolve);
-      worker.postMessage(job);
-    });
   }
 
-  /** Stops every worker. */
+  /** Stops every thread. */
   close(): void {
-    for (const worker of this.#workers) worker.terminate();
+    this.#threads.close();
   }
 }
 

@@ -5,58 +5,25 @@
  * stopped every copy in flight for that long.
  */
 import { flushFileSystem } from "./libc.ts";
-import { workerUrl } from "../thread/worker_url.ts";
+import { RequestPool } from "../thread/requests.ts";
 
-/** What the flusher thread is sent. */
-export interface FlushRequest {
-  id: number;
-  folder: string;
-}
-
-let thread: Worker | undefined;
+/** The flusher thread, started at the first flush; idle, it does not keep the process alive. */
+const flusher = new RequestPool<string, boolean>("flush");
 /** Set when the flusher thread failed: flushes then run on the calling thread. */
 let failed = false;
-let lastId = 0;
-const pending = new Map<number, { folder: string; resolve: (ok: boolean) => void }>();
-
-function flusher(): Worker {
-  if (thread) return thread;
-  const worker = new Worker(workerUrl(import.meta.url, "lib/io/flusher.ts", "lib/io/flush_worker.ts"));
-  worker.onmessage = (event: MessageEvent<{ id: number; ok: boolean }>) => {
-    const request = pending.get(event.data.id);
-    pending.delete(event.data.id);
-    // Idle, the thread must not keep the process alive; busy, it must (the caller awaits it).
-    if (pending.size === 0) worker.unref();
-    request?.resolve(event.data.ok);
-  };
-  // A thread that fails to load or ends: what it was asked is flushed here, and so is what follows.
-  const giveUp = () => {
-    if (thread !== worker) return;
-    failed = true;
-    thread = undefined;
-    worker.terminate();
-    for (const [id, request] of pending) {
-      pending.delete(id);
-      request.resolve(flushFileSystem(request.folder));
-    }
-  };
-  worker.onerror = giveUp;
-  worker.addEventListener("close", giveUp);
-  thread = worker;
-  return worker;
-}
 
 /**
  * Flushes the file system holding `folder` (Linux syncfs) on the flusher thread. Resolves
- * false where syncfs is missing or fails, so the caller flushes file by file instead.
+ * false where syncfs is missing or fails, so the caller flushes file by file instead. When the
+ * flusher thread does not start, fails or ends, this flush and the ones after it run here.
  */
-export function flushFileSystemOffThread(folder: string): Promise<boolean> {
-  if (failed) return Promise.resolve(flushFileSystem(folder));
-  const worker = flusher();
-  return new Promise((resolve) => {
-    const id = ++lastId;
-    pending.set(id, { folder, resolve });
-    worker.ref();
-    worker.postMessage({ id, folder } satisfies FlushRequest);
-  });
+export async function flushFileSystemOffThread(folder: string): Promise<boolean> {
+  if (!failed) {
+    try {
+      return await flusher.request(folder);
+    } catch {
+      failed = true;
+    }
+  }
+  return flushFileSystem(folder);
 }

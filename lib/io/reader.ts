@@ -2,17 +2,21 @@
  * The chunked reader: a file front to back in 256 KiB chunks, never memory-mapped (a pulled card
  * would kill the process with SIGBUS instead of giving an I/O error).
  *
- * Measured here (BENCHMARKS.md): reads into a buffer the thread keeps beat reads through the
- * thread pool; and on the main thread, a reader thread filling a shared ring while this thread
- * hashes lets reading and hashing use both cores. Small files, and every file read inside a
+ * Reads into a buffer the thread keeps beat reads through the thread pool (BENCHMARKS.md). On
+ * the main thread, large files and pipes go through a read ring (lib/thread/ring.ts, producer
+ * "lanes", lib/io/read_lane.ts): a reader thread (lib/io/read_worker.ts) claims chunks and copies them into the ring
+ * while this thread hashes, and this thread reads a chunk nobody has claimed yet itself rather
+ * than wait. So fast hashes (XXH3 hashes faster than the page cache can be copied) get two cores
+ * copying, and slow ones (SHA-256) get all the reading done behind them. A pipe is read by the
+ * reader thread only (its order is the thread's). Small files, and every file read inside a
  * worker (`--jobs N` already keeps the cores busy), are read synchronously.
  */
 import { fstatSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
-import { errnoError } from "../core/errors.ts";
 import { fillChunk } from "./fill.ts";
-import { controlLength, lengthIndex, NO_EOF, RING, type RingJob } from "./ring.ts";
-import { workerUrl } from "../thread/worker_url.ts";
+import { readLane, type ReadJob } from "./read_lane.ts";
+import { Ring } from "../thread/ring.ts";
+import { KeptThreads } from "../thread/spawn.ts";
 
 /** Options for {@link readChunks}. */
 export interface ReadChunksOptions {
@@ -33,8 +37,6 @@ export const DEFAULT_CHUNK_SIZE = 256 << 10;
 /** Files smaller than this are read on the calling thread. */
 export const OVERLAP_MIN_BYTES = 4 << 20;
 const RING_SLOTS = 4;
-/** How long the caller waits for the reader thread to start before reading a pipe itself. */
-const READER_START_MS = 3000;
 
 /**
  * Buffers this thread keeps and reuses (fresh pages would be faulted in and zeroed for every
@@ -51,9 +53,6 @@ function giveBack(buffer: Buffer): void {
   list.push(buffer);
   freeBuffers.set(buffer.length, list);
 }
-
-/** The reader thread serves one file at a time; other readers meanwhile read on their own thread. */
-let ringInUse = false;
 
 /**
  * Yields the bytes readable from `fd` in order, as views that are valid only until the loop
@@ -86,92 +85,30 @@ function* readHere(fd: number, positioned: boolean, chunkSize: number): Generato
   }
 }
 
-let readerThread: Worker | undefined;
-
-function reader(): Worker {
-  if (!readerThread) {
-    readerThread = new Worker(workerUrl(import.meta.url, "lib/io/reader.ts", "lib/io/read_worker.ts"));
-    readerThread.unref();
-  }
-  return readerThread;
-}
-
-const keptRings = new Map<number, { data: SharedArrayBuffer; control: SharedArrayBuffer }>();
-let lastJobId = 0;
+/** The reader thread serves one file at a time; other readers meanwhile read on their own thread. */
+const readers = new KeptThreads("read");
 
 function* readOverlapped(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
-  // Decided when reading starts, not when the generator is made: another reader may hold the ring.
-  if (ringInUse) {
+  // Decided when reading starts, not when the generator is made: another reader may hold the thread.
+  const threads = readers.borrow(1);
+  if (!threads) {
     yield* readHere(fd, positioned, chunkSize);
     return;
   }
-  ringInUse = true;
+  // One ring per chunk size, reused file after file.
+  const ring = Ring.open({ producer: "lanes", slots: RING_SLOTS, slotBytes: chunkSize, lanes: 1 });
   try {
-    yield* readRing(fd, positioned, chunkSize);
-  } finally {
-    ringInUse = false;
-  }
-}
-
-function* readRing(fd: number, positioned: boolean, chunkSize: number): Generator<Uint8Array> {
-  const slots = RING_SLOTS;
-  // One ring per chunk size, reused file after file (the reader has let go of it when the
-  // previous file ended, see `finally` below).
-  let ring = keptRings.get(chunkSize);
-  if (!ring) {
-    ring = { data: new SharedArrayBuffer(slots * chunkSize), control: new SharedArrayBuffer(4 * controlLength(slots)) };
-    keptRings.set(chunkSize, ring);
-  }
-  const job: RingJob = { id: ++lastJobId, fd, positioned, data: ring.data, control: ring.control, slots, chunkSize };
-  const control = new Int32Array(job.control);
-  const data = new Uint8Array(job.data);
-  control.fill(0);
-  Atomics.store(control, RING.eofAt, NO_EOF);
-  Atomics.store(control, RING.job, job.id);
-  Atomics.store(control, RING.busy, 1);
-  reader().postMessage(job);
-  const posted = performance.now();
-  try {
+    ring.start<ReadJob>({ worker: "read", params: [{ fd, positioned }], threads, work: readLane, callerClaims: positioned });
     for (let k = 0; ; k++) {
-      const slot = k % slots;
-      const offset = slot * chunkSize;
-      let length: number;
-      for (;;) {
-        const tag = Atomics.load(control, RING.tags + slot);
-        if (tag === k + 1) {
-          length = Atomics.load(control, lengthIndex(slots, slot));
-          break;
-        }
-        const errno = Atomics.load(control, RING.errno);
-        if (errno) throw errnoError(errno, "read failed");
-        if (k >= Atomics.load(control, RING.eofAt)) return;
-        // Not claimed yet: read it here rather than wait (files only; a pipe's order is the reader's).
-        if (positioned && Atomics.compareExchange(control, RING.claim, k, k + 1) === k) {
-          length = fillChunk(fd, data, offset, chunkSize, k * chunkSize);
-          break;
-        }
-        // Sleep until the slot's tag moves on from the value seen above (never a later one:
-        // the reader may have tagged the slot meanwhile, and that wake-up must not be missed).
-        Atomics.wait(control, RING.tags + slot, tag, 100);
-        // A reader thread that never starts (it failed to load) must not leave a pipe unread.
-        if (k === 0 && performance.now() - posted > READER_START_MS && Atomics.compareExchange(control, RING.job, job.id, 0) === job.id) {
-          yield* readHere(fd, positioned, chunkSize);
-          return;
-        }
-      }
-      if (length === 0) return;
-      yield data.subarray(offset, offset + length);
-      Atomics.store(control, RING.consumed, k + 1);
-      Atomics.notify(control, RING.consumed);
+      const length = ring.next(k, "read failed");
+      if (length <= 0) return;
+      yield ring.bytes(k);
+      ring.recycle();
       if (positioned && length < chunkSize) return;
     }
   } finally {
-    // Stop the reader thread and wait until it lets go, before the caller closes the descriptor
-    // (unless it never took the job: then it never will).
-    Atomics.store(control, RING.cancel, 1);
-    Atomics.notify(control, RING.consumed);
-    if (Atomics.compareExchange(control, RING.job, job.id, 0) === -job.id) {
-      while (Atomics.load(control, RING.busy) === 1) Atomics.wait(control, RING.busy, 1, 50);
-    }
+    // The reader thread stops and lets go before the caller closes the descriptor.
+    ring.release();
+    readers.giveBack();
   }
 }

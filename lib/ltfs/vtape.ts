@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { CliError, describeSystemError, errnoError } from "../core/errors.ts";
 import { flushFolder, writeAll } from "../io/atomic_file.ts";
 import { canFlushFileSystem, flushFileSystem, startWriteback } from "../io/libc.ts";
-import { workerUrl } from "../thread/worker_url.ts";
+import { Ring, type LaneWork } from "../thread/ring.ts";
+import { spawnWorker } from "../thread/spawn.ts";
 
 /** What is at a tape position. */
 export type PositionKind = "R" | "F" | "E";
@@ -39,44 +40,31 @@ export function positionFile(partition: number, block: number, kind: PositionKin
   return `${partition}_${block}_${kind}`;
 }
 
-/** Counter indexes in the record ring's control array (shared with lib/ltfs/record_worker.ts). */
-export const RECORDS = {
-  /** Records handed to the writer thread. */
-  posted: 0,
-  /** Records whose files are written and closed. */
-  written: 1,
-  /** Set by the caller once nothing more will be posted. */
-  stop: 2,
-  /** errno of a failed record write (0: none). */
-  errno: 3,
-  failedPartition: 4,
-  failedBlock: 5,
-  /** 0 until someone writes the records: 1 the writer thread, 2 the caller itself. */
-  owner: 6,
-  /** First slot's partition, block and length; three entries per slot. */
-  meta: 7,
-} as const;
-
-/** Control array index of a slot's partition (then block, then length). */
-export function recordMeta(slot: number): number {
-  return RECORDS.meta + 3 * slot;
-}
-
-/** What the caller sends the record writer thread. */
+/** What the record writer thread is sent. */
 export interface RecordJob {
   dir: string;
-  data: SharedArrayBuffer;
-  control: SharedArrayBuffer;
-  slots: number;
-  recordSize: number;
   /** Start each record's write-back to the device when it is written. */
   writeback: boolean;
 }
 
+/** The record ring's slot metadata: the record's partition and block. */
+const PARTITION = 0;
+const BLOCK = 1;
+
+/**
+ * The record ring's work (lib/thread/ring.ts, producer "caller", one lane), on the writer
+ * thread or on the calling thread: each slot becomes the record file of its partition and block.
+ */
+export function recordLane(ring: Ring, job: RecordJob): LaneWork {
+  return {
+    step(k) {
+      writeRecordFile(job.dir, ring.meta(k, PARTITION), ring.meta(k, BLOCK), ring.bytes(k), job.writeback);
+    },
+  };
+}
+
 /** Records in flight between the caller and the writer thread. */
 const RING_SLOTS = 8;
-/** How long the caller waits for the writer thread to start before writing the records itself. */
-const WRITER_START_MS = 3000;
 
 /** Options for {@link VtapeWriter}. */
 export interface VtapeWriterOptions {
@@ -87,11 +75,14 @@ export interface VtapeWriterOptions {
    * disk as it would to a drive, rather than piling up in memory), so flushes wait for little.
    */
   writeback?: boolean;
-  /** Write records on a second thread while the caller prepares the next ones. @default true */
+  /**
+   * Write records on a second thread while the caller prepares the next ones.
+   * @default true
+   */
   thread?: boolean;
   /** Told when the writer thread did not start and the records are written on the calling thread. */
   onNoThread?: () => void;
-  /** The writer thread's script, when not lib/ltfs/record_worker.ts. */
+  /** The writer thread's script, when not lib/ltfs/record_worker.ts (tests). */
   workerScript?: string;
 }
 
@@ -113,27 +104,26 @@ export class VtapeWriter {
   readonly #writeback: boolean;
   /** Where syncfs is missing: positions written since the last flush, to flush file by file. */
   #unflushed: string[] | undefined = canFlushFileSystem() ? undefined : [];
-  #ring?: { worker: Worker; job: RecordJob; data: Uint8Array; control: Int32Array; posted: number; started: number };
-  /** The buffer records are filled in when there is no writer thread. */
-  #local?: Uint8Array;
-  readonly #onNoThread?: () => void;
+  /** The record ring; undefined once stopped. */
+  #ring: Ring | undefined;
+  #thread: Worker | undefined;
 
   /** Starts a blank tape in `dir`. */
   constructor(dir: string, options: VtapeWriterOptions) {
     this.dir = dir;
     this.recordSize = options.recordSize;
     this.#writeback = options.writeback ?? false;
-    this.#onNoThread = options.onNoThread;
-    if (options.thread !== false) {
-      const job: RecordJob = {
-        dir, data: new SharedArrayBuffer(RING_SLOTS * this.recordSize), control: new SharedArrayBuffer(4 * recordMeta(RING_SLOTS)),
-        slots: RING_SLOTS, recordSize: this.recordSize, writeback: this.#writeback,
-      };
-      const worker = new Worker(options.workerScript ?? workerUrl(import.meta.url, "lib/ltfs/vtape.ts", "lib/ltfs/record_worker.ts"));
-      worker.unref();
-      worker.postMessage(job);
-      this.#ring = { worker, job, data: new Uint8Array(job.data), control: new Int32Array(job.control), posted: 0, started: performance.now() };
-    }
+    // Without a thread, the ring's one lane is worked here: each record is written as it is committed.
+    const thread = options.thread === false ? undefined : spawnWorker(options.workerScript === undefined ? "record" : { script: options.workerScript });
+    this.#thread = thread;
+    this.#ring = Ring.open({ producer: "caller", slots: thread ? RING_SLOTS : 1, slotBytes: this.recordSize, lanes: 1, metaWords: 2 });
+    this.#ring.start<RecordJob>({
+      worker: "record",
+      params: [{ dir, writeback: this.#writeback }],
+      threads: thread ? [thread] : [],
+      work: recordLane,
+      onKept: () => options.onNoThread?.(),
+    });
   }
 
   /** The position the next write on `partition` goes to. */
@@ -147,30 +137,23 @@ export class VtapeWriter {
    * @throws {CliError} when an earlier record could not be written.
    */
   recordBuffer(): Uint8Array {
-    const ring = this.#ring;
-    if (!ring) return (this.#local ??= new Uint8Array(this.recordSize));
-    this.#waitFor(ring.posted - RING_SLOTS + 1);
-    if (!this.#ring) return this.recordBuffer();
-    const slot = ring.posted % RING_SLOTS;
-    return ring.data.subarray(slot * this.recordSize, (slot + 1) * this.recordSize);
+    const ring = this.#open();
+    this.#waitFor(ring.head - ring.shape.slots + 1);
+    return ring.slot(ring.head);
   }
 
   /** Writes the first `length` bytes of the last {@link recordBuffer} as the next record on `partition`; returns its block. */
   commitRecord(partition: number, length: number): number {
     if (length > this.recordSize) throw new RangeError(`record of ${length} bytes is larger than the block size ${this.recordSize}`);
+    const ring = this.#open();
     const block = this.#next[partition as 0 | 1]++;
     this.#unflushed?.push(positionFile(partition, block, "R"));
-    const ring = this.#ring;
-    if (!ring) {
-      this.#writeFile(partition, block, this.#local!.subarray(0, length));
-      return block;
-    }
-    const meta = recordMeta(ring.posted % RING_SLOTS);
-    ring.control[meta] = partition;
-    ring.control[meta + 1] = block;
-    ring.control[meta + 2] = length;
-    Atomics.store(ring.control, RECORDS.posted, ++ring.posted);
-    Atomics.notify(ring.control, RECORDS.posted);
+    const k = ring.head;
+    ring.setMeta(k, PARTITION, partition);
+    ring.setMeta(k, BLOCK, block);
+    ring.commit(length);
+    // Written already when there is no thread: its failure is known now.
+    this.#check(ring);
     return block;
   }
 
@@ -250,7 +233,7 @@ export class VtapeWriter {
    * @throws {CliError} naming the record when one could not be written.
    */
   drain(): void {
-    if (this.#ring) this.#waitFor(this.#ring.posted);
+    if (this.#ring) this.#waitFor(this.#ring.head);
   }
 
   /** Drains and lets the writer thread go. */
@@ -259,50 +242,37 @@ export class VtapeWriter {
     this.stop();
   }
 
-  /** Lets the writer thread go without waiting for it (records not yet written are dropped). */
+  /** Lets the writer thread go once it is done with the record it is writing (records not yet written are dropped). */
   stop(): void {
     const ring = this.#ring;
     if (!ring) return;
     this.#ring = undefined;
-    Atomics.store(ring.control, RECORDS.stop, 1);
-    Atomics.notify(ring.control, RECORDS.posted);
-    ring.worker.terminate();
+    ring.release();
+    this.#thread?.terminate();
   }
 
-  /** Waits until at least `count` records are written; takes the work back from a writer thread that never started. */
+  #open(): Ring {
+    if (!this.#ring) throw new Error("the virtual tape writer is stopped");
+    return this.#ring;
+  }
+
+  /**
+   * Waits until at least `count` records are written; a writer thread that never started is
+   * replaced by this one.
+   */
   #waitFor(count: number): void {
     const ring = this.#ring!;
-    for (;;) {
-      const written = Atomics.load(ring.control, RECORDS.written);
-      const errno = Atomics.load(ring.control, RECORDS.errno);
-      if (errno !== 0) {
-        const partition = ring.control[RECORDS.failedPartition]!;
-        const block = ring.control[RECORDS.failedBlock]!;
-        this.stop();
-        throw recordWriteError(partition < 0 ? this.dir : join(this.dir, positionFile(partition, block, "R")), errnoError(errno));
-      }
-      if (written >= count) return;
-      if (performance.now() - ring.started > WRITER_START_MS && Atomics.compareExchange(ring.control, RECORDS.owner, 0, 2) === 0) {
-        // The writer thread never started (it could not be loaded): write what is waiting here.
-        this.stop();
-        this.#onNoThread?.();
-        for (let k = written; k < ring.posted; k++) {
-          const slot = k % RING_SLOTS;
-          const meta = recordMeta(slot);
-          this.#writeFile(ring.control[meta]!, ring.control[meta + 1]!, ring.data.subarray(slot * this.recordSize, slot * this.recordSize + ring.control[meta + 2]!));
-        }
-        return;
-      }
-      Atomics.wait(ring.control, RECORDS.written, written, 100);
-    }
+    ring.waitDone(count);
+    this.#check(ring);
   }
 
-  #writeFile(partition: number, block: number, bytes: Uint8Array): void {
-    try {
-      writeRecordFile(this.dir, partition, block, bytes, this.#writeback);
-    } catch (error) {
-      throw recordWriteError(join(this.dir, positionFile(partition, block, "R")), error);
-    }
+  /** Throws the error of a record that could not be written, naming it, after stopping the writer. */
+  #check(ring: Ring): void {
+    const failure = ring.failure(0);
+    if (!failure) return;
+    const path = failure.at < 0 ? this.dir : join(this.dir, positionFile(ring.meta(failure.at, PARTITION), ring.meta(failure.at, BLOCK), "R"));
+    this.stop();
+    throw recordWriteError(path, errnoError(failure.errno));
   }
 }
 

@@ -1,0 +1,235 @@
+/**
+ * Request and reply with worker threads: the calling thread sends a request, a thread answers
+ * it, the promise settles. {@link RequestPool} holds the ids and the promises waiting for them;
+ * {@link answerRequests} is the worker's side.
+ *
+ * A thread first takes a start job (lib/thread/handshake.ts) and says so. One that has not
+ * started within {@link THREAD_START_MS} (its script could not be loaded, or a compiled binary
+ * lacks it as an entry point and the thread silently never runs) is given up: the calling thread
+ * takes the start job back, so the thread can never start answering afterwards, and what it was
+ * sent fails with a {@link ThreadFailure} that says the request never ran. A thread that fails
+ * or ends fails what it was working on the same way, saying it may have run.
+ */
+import { jobKept, newJobId, offerJob, takeBackJob, takeJob, THREAD_START_MS } from "./handshake.ts";
+import type { WorkerName } from "./entry_points.ts";
+import { reportThreadFallback } from "./fallback.ts";
+import { spawnWorker } from "./spawn.ts";
+
+declare const self: Worker;
+
+/** Options for {@link RequestPool}. */
+export interface RequestPoolOptions {
+  /**
+   * Threads, each answering one request at a time; started when requests need them.
+   * @default 1
+   */
+  size?: number;
+  /** The threads' script instead of the registered entry point (tests). */
+  script?: string;
+  /**
+   * How long a thread may take to start.
+   * @default 3000 ({@link THREAD_START_MS})
+   */
+  startTimeoutMs?: number;
+}
+
+/** Why a request got no answer: its thread did not start, failed or ended, or the pool was closed. */
+export class ThreadFailure extends Error {
+  readonly code = "ETHREAD";
+  /**
+   * False when the request surely did not run: its thread never started, or it was never
+   * handed to one. The caller may then do the work itself.
+   */
+  readonly ran: boolean;
+
+  constructor(message: string, ran: boolean) {
+    super(message);
+    this.name = "ThreadFailure";
+    this.ran = ran;
+  }
+}
+
+/** What the calling thread sends. */
+type ToThread<Q> = { kind: "start"; cell: SharedArrayBuffer; id: number } | { kind: "request"; id: number; body: Q };
+
+/** What a thread sends back. */
+type FromThread<A> =
+  | { kind: "started" }
+  | { kind: "reply"; id: number; ok: true; value: A }
+  | { kind: "reply"; id: number; ok: false; error: { message: string; code?: string; errno?: number } };
+
+interface Pending<Q, A> {
+  id: number;
+  body: Q;
+  resolve: (value: A) => void;
+  reject: (error: Error) => void;
+}
+
+interface Member<Q, A> {
+  worker: Worker;
+  /** The start job's cell and id. */
+  cell: Int32Array;
+  startId: number;
+  started: boolean;
+  /** Failed, ended or closed: it answers nothing more. */
+  gone: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  current: Pending<Q, A> | undefined;
+}
+
+/**
+ * Threads of one entry point answering requests, each one at a time, in the order asked. Once
+ * a thread fails (did not start, failed, ended), the pool is failed: the requests it was
+ * answering, the ones waiting and any later ones fail with a {@link ThreadFailure}; the other
+ * threads finish what they are answering.
+ * @example
+ * const pool = new RequestPool<string, boolean>("flush");
+ * const flushed = await pool.request("/mnt/raid");
+ * pool.close();
+ */
+export class RequestPool<Q, A> {
+  readonly #name: WorkerName;
+  readonly #size: number;
+  readonly #script: string | undefined;
+  readonly #startTimeoutMs: number;
+  readonly #members: Member<Q, A>[] = [];
+  readonly #waiting: Pending<Q, A>[] = [];
+  #failure: string | undefined;
+  #lastId = 0;
+
+  constructor(worker: WorkerName, options: RequestPoolOptions = {}) {
+    this.#name = worker;
+    this.#size = Math.max(1, options.size ?? 1);
+    this.#script = options.script;
+    this.#startTimeoutMs = options.startTimeoutMs ?? THREAD_START_MS;
+  }
+
+  /**
+   * Asks the next free thread; settles with its answer, or rejects with the error it threw, or
+   * with a {@link ThreadFailure}.
+   */
+  request(body: Q): Promise<A> {
+    if (this.#failure !== undefined) return Promise.reject(new ThreadFailure(this.#failure, false));
+    return new Promise<A>((resolve, reject) => {
+      this.#waiting.push({ id: ++this.#lastId, body, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  /** Ends every thread; what is waiting or being answered fails. */
+  close(): void {
+    const reason = `the ${this.#name} threads were closed`;
+    this.#fail(reason);
+    for (const member of this.#members) this.#end(member, reason);
+  }
+
+  #dispatch(): void {
+    while (this.#waiting.length > 0 && this.#failure === undefined) {
+      let member = this.#members.find((m) => !m.gone && m.current === undefined);
+      if (!member) {
+        if (this.#members.length >= this.#size) return;
+        member = this.#spawn();
+      }
+      const pending = this.#waiting.shift()!;
+      member.current = pending;
+      // Busy, the thread keeps the process alive (the caller awaits it); idle, it must not.
+      member.worker.ref();
+      member.worker.postMessage({ kind: "request", id: pending.id, body: pending.body } satisfies ToThread<Q>);
+    }
+  }
+
+  #spawn(): Member<Q, A> {
+    const worker = spawnWorker(this.#script === undefined ? this.#name : { script: this.#script });
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    const member: Member<Q, A> = { worker, cell, startId: newJobId(), started: false, gone: false, timer: undefined, current: undefined };
+    offerJob(cell, 0, member.startId);
+    worker.onmessage = (event: MessageEvent<FromThread<A>>) => this.#received(member, event.data);
+    worker.onerror = (event: ErrorEvent) => this.#lost(member, `the ${this.#name} thread failed: ${event.message}`);
+    worker.addEventListener("close", (event) => this.#lost(member, `the ${this.#name} thread ended (exit code ${(event as CloseEvent).code})`));
+    worker.postMessage({ kind: "start", cell: cell.buffer as SharedArrayBuffer, id: member.startId } satisfies ToThread<Q>);
+    member.timer = setTimeout(() => {
+      // Taken back, the start job can never be taken: the thread will never answer. Taken by the
+      // thread already, its word is on its way.
+      if (!member.started && takeBackJob(cell, 0, member.startId)) {
+        this.#lost(member, `the ${this.#name} thread did not start within ${this.#startTimeoutMs / 1000} s`);
+      }
+    }, this.#startTimeoutMs);
+    member.timer.unref();
+    this.#members.push(member);
+    return member;
+  }
+
+  #received(member: Member<Q, A>, message: FromThread<A>): void {
+    if (member.gone) return;
+    if (message.kind === "started") {
+      member.started = true;
+      clearTimeout(member.timer);
+      return;
+    }
+    const pending = member.current;
+    if (!pending || pending.id !== message.id) return;
+    member.current = undefined;
+    member.worker.unref();
+    if (message.ok) pending.resolve(message.value);
+    else pending.reject(Object.assign(new Error(message.error.message), { code: message.error.code, errno: message.error.errno }));
+    this.#dispatch();
+  }
+
+  /** A thread failed or ended: the pool fails. */
+  #lost(member: Member<Q, A>, reason: string): void {
+    if (member.gone) return;
+    // Said once: after the first, the pool fails as a whole.
+    if (this.#failure === undefined) reportThreadFallback(reason);
+    this.#end(member, reason);
+    this.#fail(reason);
+  }
+
+  /** Ends a thread; what it was answering fails, saying whether it may have run. */
+  #end(member: Member<Q, A>, reason: string): void {
+    if (member.gone) return;
+    // A thread that never took its start job never ran a request, and taken back now, never will.
+    takeBackJob(member.cell, 0, member.startId);
+    const started = member.started || !jobKept(member.cell, 0);
+    member.gone = true;
+    clearTimeout(member.timer);
+    member.worker.terminate();
+    const pending = member.current;
+    member.current = undefined;
+    pending?.reject(new ThreadFailure(reason, started));
+  }
+
+  /** From now on every request fails; so do the waiting ones (they never ran). */
+  #fail(reason: string): void {
+    this.#failure ??= reason;
+    for (const pending of this.#waiting.splice(0)) pending.reject(new ThreadFailure(this.#failure, false));
+  }
+}
+
+/**
+ * The worker's side of a {@link RequestPool}: answers each request with `answer`'s value, or
+ * the error it throws (its message, code and errno go back).
+ * @example
+ * // lib/io/flush_worker.ts
+ * answerRequests((folder: string) => flushFileSystem(folder));
+ */
+export function answerRequests<Q, A>(answer: (body: Q) => A | Promise<A>): void {
+  /** Set once this thread took its start job; a thread given up on answers nothing. */
+  let serving = false;
+  self.onmessage = async (event: MessageEvent<ToThread<Q>>) => {
+    const message = event.data;
+    if (message.kind === "start") {
+      serving = takeJob(new Int32Array(message.cell), 0, message.id);
+      if (serving) self.postMessage({ kind: "started" } satisfies FromThread<A>);
+      return;
+    }
+    if (!serving) return;
+    let reply: FromThread<A>;
+    try {
+      reply = { kind: "reply", id: message.id, ok: true, value: await answer(message.body) };
+    } catch (error) {
+      const e = (error ?? {}) as { message?: string; code?: string; errno?: number };
+      reply = { kind: "reply", id: message.id, ok: false, error: { message: e.message ?? String(error), code: e.code, errno: e.errno } };
+    }
+    self.postMessage(reply);
+  };
+}
