@@ -29,6 +29,8 @@ import { Vault } from "../lib/vault/store.ts";
 import { findingPath, verifyVault } from "../lib/vault/verify.ts";
 
 const TOOL = "cartvault";
+/** What its lines on stderr start with: the tool and the command, as errors are printed. */
+let prefix = TOOL;
 const json = { type: "boolean", description: "Print JSON on stdout (one object, or one per line for lists)" } as const;
 const store = { type: "positional", description: "The vault (a folder made by 'cartvault init')" } as const;
 const progress = { type: "boolean", description: "Show progress on stderr (default: when stderr is a terminal)" } as const;
@@ -48,7 +50,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     run: async (a, out) => {
       Vault.init(String(a.store)).close();
       if (a.json) out.data(`${JSON.stringify({ vault: a.store })}\n`);
-      else out.error(`${TOOL}: made an empty vault in ${showName(String(a.store))}`);
+      else out.error(`${prefix}: made an empty vault in ${showName(String(a.store))}`);
       return 0;
     },
   },
@@ -73,15 +75,15 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const result = await snapshot(vault, src, {
         branch: String(a.branch ?? "main"), message: String(a.message ?? `snapshot of ${baseOf(src)}`), mode, links, special,
         jobs: a.jobs === undefined ? undefined : parseCount(String(a.jobs), "--jobs"),
-        onNote: (line) => out.error(`${TOOL}: ${line}`), onProblem: (path, message) => out.error(`${TOOL}: ${showName(path)}: ${message}`),
+        onNote: (line) => out.error(`${prefix}: ${line}`), onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
         progress: progressFor(Boolean(a.progress ?? process.stderr.isTTY)),
       });
       if (a.json) out.data(`${JSON.stringify(result)}\n`);
       else out.data(`${result.id}\n`);
       const stored = `${count(result.read.files)} file(s) read, ${count(result.stored.files)} new object(s) stored (${formatBytes(result.stored.bytes)})${result.mode === "none" ? "" : ` by ${result.mode}`}`;
       out.error(result.unchanged
-        ? `${TOOL}: nothing changed since ${shortId(result.id)} on '${result.branch}'; no commit made (${stored})`
-        : `${TOOL}: committed ${count(result.files)} files (${formatBytes(result.bytes)}) to '${result.branch}' as ${shortId(result.id)}; ${stored}`);
+        ? `${prefix}: nothing changed since ${shortId(result.id)} on '${result.branch}'; no commit made (${stored})`
+        : `${prefix}: committed ${count(result.files)} files (${formatBytes(result.bytes)}) to '${result.branch}' as ${shortId(result.id)}; ${stored}`);
       return 0;
     },
   },
@@ -95,7 +97,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       vault.createBranch(name, from.id);
       if (a.json) out.data(`${JSON.stringify({ branch: name, commit: from.id })}\n`);
       else out.data(`${from.id}\n`);
-      out.error(`${TOOL}: branch '${name}' made at ${shortId(from.id)}${from.branch ? ` ('${from.branch}')` : ""}`);
+      out.error(`${prefix}: branch '${name}' made at ${shortId(from.id)}${from.branch ? ` ('${from.branch}')` : ""}`);
       return 0;
     },
   },
@@ -105,7 +107,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     run: async (a, out) => {
       const vault = open(a);
       let bad = 0;
-      for (const b of vault.listBranches((relative, message) => { bad++; out.error(`${TOOL}: ${showName(vault.pathOf(relative))}: ${message}`); })) {
+      for (const b of vault.listBranches((relative, message) => { bad++; out.error(`${prefix}: ${showName(vault.pathOf(relative))}: ${message}`); })) {
         out.data(a.json ? `${JSON.stringify({ branch: b.name, commit: b.id })}\n` : `${b.name}\t${b.id}\n`);
       }
       return bad > 0 ? ExitCode.VerifyFailed : 0;
@@ -188,10 +190,10 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
         if (r.commit) out.data(`${r.commit}\n`);
       }
       if (r.conflicts.length > 0) {
-        out.error(`${TOOL}: ${count(r.conflicts.length)} conflict(s) merging into '${r.into}'; nothing was written (settle them with --prefer ours|theirs, or change a branch and merge again)`);
+        out.error(`${prefix}: ${count(r.conflicts.length)} conflict(s) merging into '${r.into}'; nothing was written (settle them with --prefer ours|theirs, or change a branch and merge again)`);
         return ExitCode.VerifyFailed;
       }
-      out.error(r.upToDate ? `${TOOL}: '${r.into}' already holds ${shortId(r.fromId)}; nothing to merge` : `${TOOL}: merged into '${r.into}' as ${shortId(r.commit!)}${r.resolved.length ? ` (${count(r.resolved.length)} conflict(s) settled for ${r.resolved[0]!.resolvedFor})` : ""}`);
+      out.error(r.upToDate ? `${prefix}: '${r.into}' already holds ${shortId(r.fromId)}; nothing to merge` : `${prefix}: merged into '${r.into}' as ${shortId(r.commit!)}${r.resolved.length ? ` (${count(r.resolved.length)} conflict(s) settled for ${r.resolved[0]!.resolvedFor})` : ""}`);
       return 0;
     },
   },
@@ -208,14 +210,14 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const ref = vault.resolve(required(a.ref, "REF"));
       const dir = required(a.dir, "DIR");
       const r = await checkout(vault, ref.id, dir, {
-        mode, output: out, onNote: (line) => out.error(`${TOOL}: ${line}`), onProblem: (path, message) => out.error(`${TOOL}: ${showName(path)}: ${message}`),
+        mode, output: out, onNote: (line) => out.error(`${prefix}: ${line}`), onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
         progress: progressFor(Boolean(a.progress ?? process.stderr.isTTY)),
       });
       if (a.json) out.data(`${JSON.stringify({ commit: r.id, dir, ...r, id: undefined })}\n`);
       const code = checkoutExitCode(r);
       out.error(code === 0
-        ? `${TOOL}: checked out ${shortId(r.id)}${ref.branch ? ` ('${ref.branch}')` : ""} into ${showName(dir)}: ${count(r.files)} files, ${formatBytes(r.bytes)} by ${r.mode}, each checked against its id; ASC MHL ${r.generation}`
-        : `${TOOL}: ${showName(dir)}: ${count(r.damaged + r.failed)} file(s) not checked out (named above); no ASC MHL written`);
+        ? `${prefix}: checked out ${shortId(r.id)}${ref.branch ? ` ('${ref.branch}')` : ""} into ${showName(dir)}: ${count(r.files)} files, ${formatBytes(r.bytes)} by ${r.mode}, each checked against its id; ASC MHL ${r.generation}`
+        : `${prefix}: ${showName(dir)}: ${count(r.damaged + r.failed)} file(s) not checked out (named above); no ASC MHL written`);
       return code;
     },
   },
@@ -227,7 +229,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const summary = await verifyVault(vault, {
         jobs: a.jobs === undefined ? 1 : parseCount(String(a.jobs), "--jobs"),
         onFinding: (f) => out.data(a.json ? `${JSON.stringify({ finding: f.kind, subject: f.subject, path: findingPath(vault, f), message: f.message, usedBy: f.usedBy })}\n` : findingText(f, findingPath(vault, f))),
-        onNote: (line) => out.error(`${TOOL}: ${line}`),
+        onNote: (line) => out.error(`${prefix}: ${line}`),
         progress: progressFor(Boolean(a.progress ?? process.stderr.isTTY)),
       });
       out.data(a.json ? `${JSON.stringify({ verified: summary.findings === 0, ...summary })}\n` : verifySummaryLine(vault.path, summary));
@@ -242,7 +244,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const dry = Boolean(a["dry-run"]);
       const r = await collectGarbage(vault, { dryRun: dry, onRemoved: (relative) => { if (dry && !a.json) out.data(`would remove ${vault.pathOf(relative)}\n`); } });
       if (a.json) out.data(`${JSON.stringify({ dryRun: dry, ...r })}\n`);
-      out.error(`${TOOL}: ${dry ? "would remove" : "removed"} ${count(r.commits.removed.length)} commit(s), ${count(r.objects.removed)} object(s) (${formatBytes(r.objects.bytes)}), ${count(r.records)} record(s), ${count(r.leftovers)} leftover(s); kept ${count(r.commits.kept)} commit(s), ${count(r.objects.kept)} object(s)`);
+      out.error(`${prefix}: ${dry ? "would remove" : "removed"} ${count(r.commits.removed.length)} commit(s), ${count(r.objects.removed)} object(s) (${formatBytes(r.objects.bytes)}), ${count(r.records)} record(s), ${count(r.leftovers)} leftover(s); kept ${count(r.commits.kept)} commit(s), ${count(r.objects.kept)} object(s)`);
       return 0;
     },
   },
@@ -265,7 +267,7 @@ function open(a: Record<string, unknown>, lock: "shared" | "exclusive" = "shared
 }
 
 function required(value: unknown, name: string): string {
-  if (value === undefined || value === "") throw usageError(`missing ${name}; see '${TOOL} --help'`);
+  if (value === undefined || value === "") throw usageError(`missing ${name}; see '${prefix} --help'`);
   return String(value);
 }
 
@@ -290,6 +292,7 @@ const rest = at < 0 ? raw : [...raw.slice(0, at), ...raw.slice(at + 1)];
 const chosen = name === undefined ? undefined : COMMANDS[name];
 
 if (chosen) {
+  prefix = `${TOOL} ${name}`;
   const command = defineCommand({ meta: { name: `${TOOL} ${name}`, version: VERSION, description: `${chosen.description}\n\nUsage: ${TOOL} ${chosen.usage}` }, args: chosen.args });
   await runTool({
     command,

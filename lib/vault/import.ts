@@ -102,8 +102,8 @@ export class Importer {
    * Imports one file.
    * @throws {ImportError} when it cannot be imported (named reason).
    */
-  async importFile(relative: string, throughLink: boolean): Promise<Imported> {
-    if (this.#mode === "copy") return this.#copy(relative, throughLink);
+  async importFile(relative: string, throughLink: boolean, walked: EntryStat): Promise<Imported> {
+    if (this.#mode === "copy") return this.#copy(relative, throughLink, walked);
     let src: number;
     try {
       src = throughLink ? this.#source.openReadInside(relative) : this.#source.openRead(relative);
@@ -119,7 +119,7 @@ export class Importer {
     } finally {
       closeQuietly(src);
     }
-    return this.#copy(relative, throughLink);
+    return this.#copy(relative, throughLink, walked);
   }
 
   /** Clones, hashes the clone, and queues it for its name; undefined when `auto` falls back to copying. */
@@ -212,7 +212,11 @@ export class Importer {
     return { id, size: digests.size, xxh128, stat: after, stored, how: "hardlink" };
   }
 
-  async #copy(relative: string, throughLink: boolean): Promise<Imported> {
+  /**
+   * Copies through the copy engine. The file must still be as walked (`walked`, taken to the
+   * nanosecond): the engine reports times to the microsecond only.
+   */
+  async #copy(relative: string, throughLink: boolean, walked: EntryStat): Promise<Imported> {
     const staging = `tmp/${randomBytes(8).toString("hex")}`;
     const outcome = await copyFile({ folder: this.#source, relative, throughLink }, [{ folder: this.#vault.held, relative: staging }], {
       algorithms: ["blake3", "xxh128"],
@@ -224,6 +228,11 @@ export class Importer {
     if (outcome.sourceError || dest.status !== "verified") {
       if (dest.status === "verified" || dest.status === "mismatch") this.#removeQuietly(staging);
       throw new ImportError(outcome.sourceError ? `cannot be read: ${outcome.sourceError}` : `not copied: ${dest.reason ?? dest.status}`, dest.status === "mismatch");
+    }
+    const read = outcome.sourceStat!;
+    if (read.size !== walked.size || read.ino !== walked.ino || read.dev !== walked.dev || (read.mtimeNs > walked.mtimeNs ? read.mtimeNs - walked.mtimeNs : walked.mtimeNs - read.mtimeNs) > 1000n) {
+      this.#removeQuietly(staging);
+      throw new ImportError("changed while it was committed; commit again");
     }
     const id = outcome.hexes.get("blake3")!;
     const xxh128 = outcome.hexes.get("xxh128")!;
@@ -238,7 +247,7 @@ export class Importer {
       stored = false;
     }
     this.#ensureRecord(id, outcome.size, xxh128);
-    return { id, size: outcome.size, xxh128, stat: outcome.sourceStat!, stored, how: "copy" };
+    return { id, size: outcome.size, xxh128, stat: walked, stored, how: "copy" };
   }
 
   #removeQuietly(relative: string): void {

@@ -61,12 +61,13 @@ const BRANCH_PART = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 /**
  * Why a branch name is refused, or undefined when it is good. Branch names are ASCII words
  * (letters, digits, `.`, `_`, `-`) joined by `/`, each part starting with a letter, digit or
- * `_`, at most 200 characters; no part ends with `.lock` (names of the kind other tools use
+ * `_`, at most 200 characters, without `..`; no part ends with `.lock` (names of the kind other tools use
  * for locks) and none is a full commit id (a branch must never shadow one).
  */
 export function branchNameProblem(name: string): string | undefined {
   if (name === "") return "a branch name cannot be empty";
   if (name.length > 200) return "a branch name has at most 200 characters";
+  if (name.includes("..")) return "a branch name cannot hold '..'";
   for (const part of name.split("/")) {
     if (!BRANCH_PART.test(part)) return "a branch name is made of letters, digits, '.', '_' and '-' in parts joined by '/', each part starting with a letter, a digit or '_'";
     if (part.endsWith(".lock")) return "no part of a branch name may end with '.lock'";

@@ -229,7 +229,7 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
     let mismatches = 0;
     const one = async (item: Planned) => {
       try {
-        const result = await importer.importFile(item.walked.relativePath, item.walked.throughLink ?? false);
+        const result = await importer.importFile(item.walked.relativePath, item.walked.throughLink ?? false, item.stat!);
         item.imported = { id: result.id, size: result.size, stat: result.stat };
         read.files++;
         read.bytes += result.size;
