@@ -210,7 +210,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const ref = vault.resolve(required(a.ref, "REF"));
       const dir = required(a.dir, "DIR");
       const r = await checkout(vault, ref.id, dir, {
-        mode, output: out, onNote: (line) => out.error(`${prefix}: ${line}`), onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
+        mode, output: out, onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
         progress: progressFor(Boolean(a.progress ?? process.stderr.isTTY)),
       });
       if (a.json) out.data(`${JSON.stringify({ commit: r.id, dir, ...r, id: undefined })}\n`);

@@ -39,7 +39,6 @@ export interface CheckoutOptions {
   output: LineSink;
   /** Each file that could not be made, by path. */
   onProblem?: (path: string, message: string) => void;
-  onNote?: (line: string) => void;
   progress?: ProgressFactory;
 }
 
@@ -111,7 +110,6 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
   if (reserved) throw new CliError(`commit ${shortId(id)} holds ${showName(reserved.path)}; a checkout keeps 'ascmhl' for its own ASC MHL history`, { path: vault.path });
   const held = openTarget(dir);
   const problem = options.onProblem ?? (() => {});
-  const note = options.onNote ?? (() => {});
   let mode: LinkMode = options.mode ?? "auto";
   let damaged = 0;
   let failed = 0;
@@ -142,7 +140,6 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
     for (const entry of commit.entries) {
       try {
         const made = await materialize(vault, held, entry, mode, (next) => {
-          if (mode === "auto") note(`--link auto: ${next === "copy" ? "the folder and the vault cannot share extents here; copying" : "reflinks"}`);
           mode = next;
         });
         batch.push(made);

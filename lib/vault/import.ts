@@ -54,7 +54,7 @@ export class ImportError extends Error {
 const NO_REFLINK = new Set(["EXDEV", "EOPNOTSUPP", "ENOTSUP", "EINVAL", "ENOTTY", "ENOSYS", "EPERM"]);
 
 /** New objects that wait, flushed together before they get their names. */
-const BATCH_FILES = 64;
+export const BATCH_FILES = 64;
 
 function closeQuietly(fd: number): void {
   try {
@@ -78,7 +78,6 @@ export class Importer {
   readonly #vault: Vault;
   readonly #source: HeldFolder;
   #mode: ImportMode;
-  readonly #onNote: (line: string) => void;
   readonly #barrier = new FlushBarrier(BATCH_FILES);
   #waiting: Array<{ file: NewFile; id: string; size: number; xxh128: string }> = [];
   /** Objects named while this import ran (two source files with one content). */
@@ -86,11 +85,10 @@ export class Importer {
   /** Records written while this import ran. */
   #recorded = new Set<string>();
 
-  constructor(vault: Vault, source: HeldFolder, mode: ImportMode, onNote: (line: string) => void) {
+  constructor(vault: Vault, source: HeldFolder, mode: ImportMode) {
     this.#vault = vault;
     this.#source = source;
     this.#mode = mode;
-    this.#onNote = onNote;
   }
 
   /** The mode in use now (`auto` becomes `reflink` or `copy` at the first file). */
@@ -99,11 +97,12 @@ export class Importer {
   }
 
   /**
-   * Imports one file.
+   * Imports one file. `onWritten` is called once its bytes are written and it only waits for
+   * a flush (the next file can start then).
    * @throws {ImportError} when it cannot be imported (named reason).
    */
-  async importFile(relative: string, throughLink: boolean, walked: EntryStat): Promise<Imported> {
-    if (this.#mode === "copy") return this.#copy(relative, throughLink, walked);
+  async importFile(relative: string, throughLink: boolean, walked: EntryStat, onWritten: () => void = () => {}): Promise<Imported> {
+    if (this.#mode === "copy") return this.#copy(relative, throughLink, walked, onWritten);
     let src: number;
     try {
       src = throughLink ? this.#source.openReadInside(relative) : this.#source.openRead(relative);
@@ -119,7 +118,7 @@ export class Importer {
     } finally {
       closeQuietly(src);
     }
-    return this.#copy(relative, throughLink, walked);
+    return this.#copy(relative, throughLink, walked, onWritten);
   }
 
   /** Clones, hashes the clone, and queues it for its name; undefined when `auto` falls back to copying. */
@@ -130,10 +129,8 @@ export class Importer {
       closeQuietly(file.fd);
       this.#vault.held.discardNew(file);
       if (this.#mode === "auto" && NO_REFLINK.has(failed)) {
-        if (this.#named.size === 0 && this.#waiting.length === 0) {
-          this.#mode = "copy";
-          this.#onNote(`--import auto: the source and the vault cannot share extents here (${failed}); copying`);
-        }
+        // The first file decides: no reflinks between these two places, so copies from now on.
+        if (this.#named.size === 0 && this.#waiting.length === 0) this.#mode = "copy";
         return undefined;
       }
       throw new ImportError(NO_REFLINK.has(failed) ? `cannot be reflinked into the vault (${failed}: the source and the vault must be on one file system that supports reflinks, e.g. XFS with reflink=1 or Btrfs); use --import copy` : `cannot be reflinked: ${failed}`);
@@ -216,13 +213,14 @@ export class Importer {
    * Copies through the copy engine. The file must still be as walked (`walked`, taken to the
    * nanosecond): the engine reports times to the microsecond only.
    */
-  async #copy(relative: string, throughLink: boolean, walked: EntryStat): Promise<Imported> {
+  async #copy(relative: string, throughLink: boolean, walked: EntryStat, onWritten: () => void): Promise<Imported> {
     const staging = `tmp/${randomBytes(8).toString("hex")}`;
     const outcome = await copyFile({ folder: this.#source, relative, throughLink }, [{ folder: this.#vault.held, relative: staging }], {
       algorithms: ["blake3", "xxh128"],
       verify: "dest",
       modes: { umask: 0o222 },
       flushVia: (folder, fsyncOwn) => this.#barrier.wait(folder.path, fsyncOwn),
+      onWritten,
     });
     const dest = outcome.destinations[0]!;
     if (outcome.sourceError || dest.status !== "verified") {
@@ -263,12 +261,16 @@ export class Importer {
     if (this.#vault.writeRecord(id, { size, xxh128 })) this.#recorded.add(id);
   }
 
+  /** Starts the flush that copies waiting for one are waiting for. */
+  flushNow(): void {
+    if (this.#barrier.waiting > 0) this.#barrier.flush();
+  }
+
   /**
    * Names the objects still waiting and flushes everything: once this returns, every object
    * imported and its record are on the device.
    */
   finish(): void {
-    this.#barrier.flush();
     this.#placeWaiting();
     if (!flushFileSystem(this.#vault.path)) {
       for (const id of this.#named) this.#vault.flushFolder(objectPath(id).slice(0, 10));

@@ -18,7 +18,7 @@ import { HeldFolder, statFd, type EntryStat } from "../io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { walkFiles, type SpecialPolicy, type WalkEntry } from "../io/walk.ts";
 import { encodeCommit, type CommitEntry } from "./commit.ts";
-import { ImportError, Importer, type ImportMode } from "./import.ts";
+import { BATCH_FILES, ImportError, Importer, type ImportMode } from "./import.ts";
 import { branchNameProblem, commitPathProblem, recordPath, shortId } from "./layout.ts";
 import { loadStatCache, saveStatCache, stillAsCached, type CachedStat } from "./stat_cache.ts";
 import { BranchMovedError, type Vault } from "./store.ts";
@@ -35,7 +35,7 @@ export interface SnapshotOptions {
   special?: SpecialPolicy;
   /** `user@host` (default: $USER and this machine's name). */
   author?: string;
-  /** Files imported at once in copy mode. @default 4 */
+  /** Files copied at once in copy mode (more may wait for their flush meanwhile). @default 2 */
   jobs?: number;
   /** Notes for stderr (what was left out on purpose, how files come in). */
   onNote?: (line: string) => void;
@@ -102,13 +102,37 @@ interface Planned {
   imported?: { id: string; size: number; stat: EntryStat };
 }
 
-/** Runs `work` on every item, at most `limit` at once, in order of start. */
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  });
-  await Promise.all(lanes);
+/**
+ * Runs `work` on every item in order of start: at most `limit` at once that read and write,
+ * and at most `waiting` more that have written everything and wait for a group flush (each
+ * calls its `written` when it gets there).
+ */
+async function forEachPipelined<T>(items: readonly T[], limit: number, waiting: number, work: (item: T, written: () => void) => Promise<void>, idle: () => void): Promise<void> {
+  let active = 0;
+  const inFlight = new Set<Promise<void>>();
+  const wake: Array<() => void> = [];
+  for (const item of items) {
+    while (active >= limit || inFlight.size >= limit + waiting) await new Promise<void>((resolve) => wake.push(resolve));
+    active++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      active--;
+      wake.shift()?.();
+    };
+    const task = work(item, release).finally(() => {
+      release();
+      inFlight.delete(task);
+      wake.shift()?.();
+    });
+    inFlight.add(task);
+  }
+  // Nothing more to start: those waiting for a flush have it now.
+  while (inFlight.size > 0) {
+    idle();
+    await Promise.race(inFlight);
+  }
 }
 
 /** Refuses a source that holds the vault, or lies inside it. */
@@ -222,14 +246,14 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
 
     // Import what must be read.
     toRead.sort((a, b) => compareUtf8(a.path, b.path));
-    const importer = new Importer(vault, held, options.mode ?? "auto", note);
+    const importer = new Importer(vault, held, options.mode ?? "auto");
     const progress = options.progress?.({ files: toRead.length, bytes: toRead.reduce((n, p) => n + p.stat!.size, 0) }) ?? NO_PROGRESS;
     const stored = { files: 0, bytes: 0 };
     const read = { files: 0, bytes: 0 };
     let mismatches = 0;
-    const one = async (item: Planned) => {
+    const one = async (item: Planned, written: () => void = () => {}) => {
       try {
-        const result = await importer.importFile(item.walked.relativePath, item.walked.throughLink ?? false, item.stat!);
+        const result = await importer.importFile(item.walked.relativePath, item.walked.throughLink ?? false, item.stat!, written);
         item.imported = { id: result.id, size: result.size, stat: result.stat };
         read.files++;
         read.bytes += result.size;
@@ -244,9 +268,10 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
         problem(item.walked.path, error instanceof ImportError ? error.message : `cannot be imported: ${describeSystemError(error)}`);
       }
     };
-    // The first file decides what `auto` means; copies then run several at once.
+    // The first file decides what `auto` means; copies then run several at once, and those
+    // that wait for their flush let the next ones start.
     if (toRead.length > 0) await one(toRead[0]!);
-    await forEachLimited(toRead.slice(1), importer.mode === "copy" ? Math.max(1, options.jobs ?? 4) : 1, one);
+    await forEachPipelined(toRead.slice(1), importer.mode === "copy" ? Math.max(1, options.jobs ?? 2) : 1, BATCH_FILES, one, () => importer.flushNow());
     importer.finish();
     progress.finish();
     if (problems > 0) {

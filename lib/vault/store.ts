@@ -300,7 +300,11 @@ export class Vault {
     }
   }
 
-  /** Every object id the vault holds, folder by folder (partial names and strays reported to `onStray`). */
+  /**
+   * Every id named in a folder of the vault (`objects`, `records` or `commits`), whatever the
+   * entry is (a link under an object's name is still that object, and damaged); other names
+   * (partial names, strays) go to `onStray`.
+   */
   *objectIds(kind: "objects" | "records" | "commits", onStray: (relative: string) => void = () => {}): Generator<string> {
     for (const a of HEX) {
       for (const b of HEX) {
@@ -314,7 +318,7 @@ export class Vault {
         }
         for (const entry of entries) {
           const id = `${a}${b}${entry.name}`;
-          if (isId(id) && (entry.kind === "file" || entry.kind === undefined)) yield id;
+          if (isId(id) && entry.kind !== "folder") yield id;
           else onStray(`${folder}/${entry.name}`);
         }
       }

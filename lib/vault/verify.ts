@@ -112,7 +112,7 @@ export async function verifyVault(vault: Vault, options: VerifyOptions): Promise
   await hashInOrder(objects, Math.max(1, options.jobs ?? 1), (id) => {
     try {
       const stat = vault.objectStat(id);
-      if (stat?.kind !== "file") return { failed: Object.assign(new Error(`is ${stat ? `a ${stat.kind}` : "gone"}, not a file`), { code: "EFTYPE" }) };
+      if (stat?.kind !== "file") return { failed: Object.assign(new Error(stat?.kind === "link" ? "it is a symbolic link (links in a vault are never followed)" : `it is ${stat ? `a ${stat.kind}` : "gone"}, not a file`), { code: "EFTYPE" }) };
       return { job: { path: vault.pathOf(objectPath(id)), fd: vault.openObject(id), algorithms: ["blake3", "xxh128"], options: {} } };
     } catch (error) {
       return { failed: error };
