@@ -35,7 +35,7 @@ function newerFirst(a: CommitHeader, b: CommitHeader): number {
 export async function* history(vault: Vault, starts: readonly string[], cache = new HeaderCache(vault)): AsyncGenerator<CommitHeader> {
   const seen = new Set<string>(starts);
   const queue: CommitHeader[] = [];
-  for (const id of starts) queue.push(await cache.get(id));
+  for (const id of seen) queue.push(await cache.get(id));
   while (queue.length > 0) {
     queue.sort(newerFirst);
     const next = queue.shift()!;
