@@ -50,6 +50,17 @@ describe("commits", () => {
     expect(await readCommit(openSync(file, "r"), id, true)).toEqual({ id, tree, parents: draft.parents, author: draft.author, time: draft.time, message: draft.message, files: 3, bytes: 33 });
   });
 
+  test("a commit of many files, read across many chunks, comes back whole", async () => {
+    const entries: CommitEntry[] = [];
+    for (let i = 0; i < 30_000; i++) entries.push(entry(`R${String(Math.floor(i / 1000)).padStart(3, "0")}/F${String(i % 1000).padStart(4, "0")} ${"x".repeat(i % 97)}.dpx`, "0123456789abcdef"[i % 16]!, i, 0o644, BigInt(i) * 1_000_003n));
+    entries.sort((a, b) => (a.path < b.path ? -1 : 1));
+    const { id, bytes } = await encodeCommit({ ...draft, entries });
+    expect(bytes.length).toBeGreaterThan(4 << 20);
+    const file = join(tempDir("vault-format-"), "big");
+    writeFileSync(file, bytes);
+    expect((await readCommit(openSync(file, "r"), id)).entries).toEqual(entries);
+  });
+
   test("a commit that is not exactly its canonical form, or not its id, is refused with the line", async () => {
     const { id, bytes } = await encodeCommit(draft);
     const dir = tempDir("vault-format-");

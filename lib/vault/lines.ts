@@ -40,7 +40,8 @@ export function* readLines(fd: number, onBytes: (chunk: Uint8Array) => void, max
       start = newline + 1;
     }
     if (start < chunk.length) {
-      const rest = chunk.slice(start);
+      // A copy: the chunk's memory is reused for the next read (and Buffer's slice is a view).
+      const rest = new Uint8Array(chunk.subarray(start));
       carry = carry ? Buffer.concat([carry, rest]) : rest;
       if (carry.length > maxLine) {
         yield { bytes: carry, number: ++number, last: false, tooLong: true };
