@@ -8,7 +8,7 @@ import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeCommit, readCommit, type CommitEntry } from "../lib/vault/commit.ts";
 import { branchNameProblem, commitPathProblem, escapeField, unescapeField } from "../lib/vault/layout.ts";
-import { loadStatCache, RACY_NS, saveStatCache, stillAsCached } from "../lib/vault/stat_cache.ts";
+import { loadStatCache, RACY_NS, saveStatCache, stateKey, stillAsCached } from "../lib/vault/stat_cache.ts";
 import { Vault } from "../lib/vault/store.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -133,17 +133,20 @@ describe("the stat cache", () => {
       saveStatCache(vault, "/src", "2049", { commit: "c".repeat(64), entries: new Map([["old.mov", old], ["racy.mov", racy], ["caf\udce9 \\\n.mov", old]]) }, walk);
       const cache = loadStatCache(vault, "/src", "2049");
       expect(cache.commit).toBe("c".repeat(64));
-      expect([...cache.entries]).toEqual([["old.mov", old], ["caf\udce9 \\\n.mov", old]]);
+      const line = { state: stateKey(old), id: old.id, size: 5 };
+      expect(line.state).toBe(`${old.mtimeNs} ${old.ctimeNs} 5 42`);
+      expect([...cache.entries]).toEqual([["old.mov", line], ["caf\udce9 \\\n.mov", line]]);
       expect(loadStatCache(vault, "/other", "2049").entries.size).toBe(0);
       expect(loadStatCache(vault, "/src", "2050").entries.size).toBe(0);
       const now = { kind: "file" as const, mode: 0o644, uid: 0, gid: 0, size: 5, blocks: 8, mtimeMs: 0, mtimeNs: old.mtimeNs, ctimeNs: old.ctimeNs, dev: "2049", ino: 42n, nlink: 1 };
-      expect(stillAsCached(old, now)).toBe(true);
-      expect(stillAsCached(old, { ...now, ctimeNs: now.ctimeNs + 1n })).toBe(false);
-      expect(stillAsCached(old, { ...now, ino: 43n })).toBe(false);
+      expect(stillAsCached(line, now)).toBe(true);
+      expect(stillAsCached(line, { ...now, ctimeNs: now.ctimeNs + 1n })).toBe(false);
+      expect(stillAsCached(line, { ...now, ino: 43n })).toBe(false);
+      expect(stillAsCached(line, { ...now, size: 6 })).toBe(false);
       // A cache that is not in its form is ignored, never trusted.
       const files = Bun.spawnSync({ cmd: ["ls", join(dir, "VAULT", "cache")] }).stdout.toString().trim().split("\n");
       const file = join(dir, "VAULT", "cache", files[0]!);
-      writeFileSync(file, readFileSync(file, "latin1").replace("old.mov", "").replace(" 42 ", " x "), "latin1");
+      writeFileSync(file, readFileSync(file, "latin1").replace(` 42 ${"a".repeat(64)}`, ` 42 ${"a".repeat(63)}`), "latin1");
       expect(loadStatCache(vault, "/src", "2049").entries.size).toBe(0);
     } finally {
       vault.close();

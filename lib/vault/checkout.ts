@@ -2,7 +2,7 @@
  * `checkout`: a commit's files, materialized in a folder that is new or empty.
  *
  * Each file is made without a name (lib/io/held_folder.ts `createNew`), as a reflink of its
- * object (no data copied) or as a copy, and its bytes are hashed before it gets its name: a
+ * object (no data copied) or as a copy, and what it holds is hashed before it gets its name: a
  * file whose bytes do not hash to its object's id (a damaged object) is never put in place.
  * With `hardlink`, asked for explicitly, the object itself is linked in after it was hashed
  * (the files are then read-only, and changing one would change the vault). Files are flushed
@@ -16,14 +16,13 @@ import { isUtf8Name, parentOf, showName } from "../core/names.ts";
 import { NO_PROGRESS, type LineSink, type ProgressFactory } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { writeAll } from "../io/atomic_file.ts";
-import { hashFd } from "../hash/file.ts";
-import { createHashers } from "../hash/registry.ts";
 import { HeldFolder, statFd, type NewFile } from "../io/held_folder.ts";
 import { cloneFile, flushFileSystem, setFileTimes } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
 import { MhlLog } from "../mhl/log.ts";
 import type { CommitEntry } from "./commit.ts";
+import { Hashing } from "./import.ts";
 import { shortId } from "./layout.ts";
 import type { Vault } from "./store.ts";
 
@@ -137,10 +136,12 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
         }
       }
     };
-    for (const entry of commit.entries) {
+    // Several files at once: while one is hashed on another thread, the next is made.
+    const hashing = new Hashing(commit.entries.length > 1 ? 2 : 1);
+    const one = async (entry: CommitEntry) => {
       try {
-        const made = await materialize(vault, held, entry, mode, (next) => {
-          mode = next;
+        const made = await materialize(vault, held, entry, mode, hashing, (chosen) => {
+          mode = chosen;
         });
         batch.push(made);
         batchBytes += entry.size;
@@ -158,6 +159,17 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
           problem(held.pathOf(entry.path), `cannot be made: ${describeSystemError(error)}`);
         }
       }
+    };
+    try {
+      // The first file decides what `auto` means; then three lanes (two hash while one makes).
+      if (commit.entries.length > 0) await one(commit.entries[0]!);
+      let next = 1;
+      const lane = async () => {
+        while (next < commit.entries.length) await one(commit.entries[next++]!);
+      };
+      await Promise.all([lane(), lane(), lane()]);
+    } finally {
+      hashing.close();
     }
     place();
     progress.finish();
@@ -178,7 +190,7 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
 }
 
 /** Makes one file, checked against its id; a `Damaged` error when the object is not what it should be. */
-async function materialize(vault: Vault, held: HeldFolder, entry: CommitEntry, mode: LinkMode, switchTo: (mode: LinkMode) => void): Promise<Made> {
+async function materialize(vault: Vault, held: HeldFolder, entry: CommitEntry, mode: LinkMode, hashing: Hashing, switchTo: (mode: LinkMode) => void): Promise<Made> {
   const record = vault.readRecord(entry.id);
   if (!record) throw new Damaged(`object ${shortId(entry.id)} has no record in the vault (run cartvault verify); not written`);
   if (record.size !== entry.size) throw new Damaged(`object ${shortId(entry.id)} is recorded with ${record.size} bytes, the commit says ${entry.size}; not written`);
@@ -193,7 +205,7 @@ async function materialize(vault: Vault, held: HeldFolder, entry: CommitEntry, m
     const folder = parentOf(entry.path);
     if (folder !== ".") held.makeFolders(folder, 0o755);
     if (mode === "hardlink") {
-      const digests = await hashFd(obj, ["blake3", "xxh128"]);
+      const digests = await hashing.hash(obj, held.pathOf(entry.path));
       check(entry, digests.hexes.get("blake3")!, digests.hexes.get("xxh128")!, digests.size, record.xxh128);
       try {
         held.linkFd(obj, entry.path);
@@ -205,8 +217,6 @@ async function materialize(vault: Vault, held: HeldFolder, entry: CommitEntry, m
     }
     const file = held.createNew(entry.path, 0o600);
     try {
-      let hexes: Map<string, string>;
-      let size: number;
       if (mode !== "copy") {
         const failed = cloneFile(file.fd, obj);
         if (failed && (mode === "reflink" || !NO_REFLINK.has(failed))) {
@@ -215,27 +225,25 @@ async function materialize(vault: Vault, held: HeldFolder, entry: CommitEntry, m
         if (mode === "auto") switchTo(failed ? "copy" : "reflink");
         mode = failed ? "copy" : "reflink";
       }
-      if (mode === "reflink") {
-        const reader = file.partial === undefined ? openSync(`/proc/self/fd/${file.fd}`, "r") : held.openRead(file.partial);
-        try {
-          ({ hexes, size } = await hashFd(reader, ["blake3", "xxh128"]));
-        } finally {
-          closeQuietly(reader);
-        }
-      } else {
-        const set = await createHashers(["blake3", "xxh128"]);
-        size = 0;
+      if (mode === "copy") {
+        let at = 0;
         for (const chunk of readChunks(obj)) {
-          set.update(chunk);
-          writeAll(file.fd, chunk, size);
-          size += chunk.length;
+          writeAll(file.fd, chunk, at);
+          at += chunk.length;
         }
-        hexes = set.hexes();
       }
-      check(entry, hexes.get("blake3")!, hexes.get("xxh128")!, size, record.xxh128);
+      // What the new file holds is hashed, whether shared with the object or copied from it.
+      const reader = file.partial === undefined ? openSync(`/proc/self/fd/${file.fd}`, "r") : held.openRead(file.partial);
+      let digests;
+      try {
+        digests = await hashing.hash(reader, held.pathOf(entry.path));
+      } finally {
+        closeQuietly(reader);
+      }
+      check(entry, digests.hexes.get("blake3")!, digests.hexes.get("xxh128")!, digests.size, record.xxh128);
       fchmodSync(file.fd, entry.mode);
       setFileTimes(file.fd, entry.mtimeNs, entry.mtimeNs);
-      return { entry, file, xxh128: hexes.get("xxh128")! };
+      return { entry, file, xxh128: digests.hexes.get("xxh128")! };
     } catch (error) {
       closeQuietly(file.fd);
       held.discardNew(file);

@@ -18,6 +18,7 @@ import { closeSync, fchmodSync, fsyncSync, openSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { describeSystemError } from "../core/errors.ts";
 import { hashFd } from "../hash/file.ts";
+import { HashPool } from "../hash/pool.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { cloneFile, flushFileSystem } from "../io/libc.ts";
@@ -73,6 +74,34 @@ function sameContent(a: EntryStat, b: EntryStat): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino && a.dev === b.dev;
 }
 
+/**
+ * BLAKE3 and XXH128 of open files, in one read each: here, or on threads of their own so
+ * that several files are hashed at once (a clone costs nothing to make; hashing it is the work).
+ */
+export class Hashing {
+  readonly #threads: number;
+  #pool: HashPool | undefined;
+  #next = 0;
+
+  constructor(threads: number) {
+    this.#threads = threads;
+  }
+
+  /** Hashes everything in `fd` (left open). */
+  async hash(fd: number, path: string): Promise<{ hexes: Map<string, string>; size: number }> {
+    if (this.#threads <= 1) return hashFd(fd, ["blake3", "xxh128"]);
+    this.#pool ??= new HashPool(this.#threads);
+    const result = await this.#pool.run({ id: this.#next++, path, fd, keepFd: true, algorithms: ["blake3", "xxh128"], options: {} });
+    if (!result.ok) throw Object.assign(new Error(result.detail ?? result.message), { code: result.code });
+    return { hexes: new Map(result.hexes), size: result.size };
+  }
+
+  /** Stops the threads. */
+  close(): void {
+    this.#pool?.close();
+  }
+}
+
 /** Imports files of one source into a vault. Call {@link finish} before the objects are used. */
 export class Importer {
   readonly #vault: Vault;
@@ -85,10 +114,14 @@ export class Importer {
   /** Records written while this import ran. */
   #recorded = new Set<string>();
 
-  constructor(vault: Vault, source: HeldFolder, mode: ImportMode) {
+  readonly #hashing: Hashing;
+
+  /** `hashers`: files hashed at once on threads of their own (1: here). */
+  constructor(vault: Vault, source: HeldFolder, mode: ImportMode, hashers = 1) {
     this.#vault = vault;
     this.#source = source;
     this.#mode = mode;
+    this.#hashing = new Hashing(hashers);
   }
 
   /** The mode in use now (`auto` becomes `reflink` or `copy` at the first file). */
@@ -98,11 +131,19 @@ export class Importer {
 
   /**
    * Imports one file. `onWritten` is called once its bytes are written and it only waits for
-   * a flush (the next file can start then).
+   * a flush (the next file can start then). `likelyStored` says the vault probably has its
+   * bytes already (copy mode then hashes before it copies).
    * @throws {ImportError} when it cannot be imported (named reason).
    */
-  async importFile(relative: string, throughLink: boolean, walked: EntryStat, onWritten: () => void = () => {}): Promise<Imported> {
-    if (this.#mode === "copy") return this.#copy(relative, throughLink, walked, onWritten);
+  async importFile(relative: string, throughLink: boolean, walked: EntryStat, onWritten: () => void = () => {}, likelyStored = false): Promise<Imported> {
+    if (this.#mode === "copy") {
+      const found = likelyStored ? await this.#findStored(relative, throughLink, walked) : undefined;
+      if (found) {
+        onWritten();
+        return found;
+      }
+      return this.#copy(relative, throughLink, walked, onWritten);
+    }
     let src: number;
     try {
       src = throughLink ? this.#source.openReadInside(relative) : this.#source.openRead(relative);
@@ -140,7 +181,7 @@ export class Importer {
     try {
       const reader = reopen(this.#vault, file);
       try {
-        digests = await hashFd(reader, ["blake3", "xxh128"]);
+        digests = await this.#hashing.hash(reader, this.#vault.held.pathOf("tmp/import"));
       } finally {
         closeQuietly(reader);
       }
@@ -183,7 +224,7 @@ export class Importer {
   }
 
   async #hardlink(src: number, before: EntryStat): Promise<Imported> {
-    const digests = await hashFd(src, ["blake3", "xxh128"]);
+    const digests = await this.#hashing.hash(src, this.#source.path);
     const id = digests.hexes.get("blake3")!;
     const xxh128 = digests.hexes.get("xxh128")!;
     let stored = false;
@@ -207,6 +248,31 @@ export class Importer {
     }
     this.#ensureRecord(id, digests.size, xxh128);
     return { id, size: digests.size, xxh128, stat: after, stored, how: "hardlink" };
+  }
+
+  /**
+   * For a file whose bytes the vault probably has (it was committed at this path with this
+   * size, and only its times moved): hashed first, and not copied at all if the object is
+   * there. Undefined when it is not (then it is copied, read a second time).
+   */
+  async #findStored(relative: string, throughLink: boolean, walked: EntryStat): Promise<Imported | undefined> {
+    let src: number;
+    try {
+      src = throughLink ? this.#source.openReadInside(relative) : this.#source.openRead(relative);
+    } catch {
+      return undefined;
+    }
+    try {
+      const digests = await this.#hashing.hash(src, this.#source.path);
+      const now = statFd(src);
+      const id = digests.hexes.get("blake3")!;
+      if (now.size !== walked.size || now.mtimeNs !== walked.mtimeNs || now.ino !== walked.ino || digests.size !== walked.size) return undefined;
+      if (this.#vault.objectStat(id)?.kind !== "file") return undefined;
+      this.#ensureRecord(id, digests.size, digests.hexes.get("xxh128")!);
+      return { id, size: digests.size, xxh128: digests.hexes.get("xxh128")!, stat: walked, stored: false, how: "copy" };
+    } finally {
+      closeQuietly(src);
+    }
   }
 
   /**
@@ -271,7 +337,9 @@ export class Importer {
    * imported and its record are on the device.
    */
   finish(): void {
+    this.#hashing.close();
     this.#placeWaiting();
+    if (this.#named.size === 0 && this.#recorded.size === 0) return;
     if (!flushFileSystem(this.#vault.path)) {
       for (const id of this.#named) this.#vault.flushFolder(objectPath(id).slice(0, 10));
       for (const id of this.#recorded) this.#vault.flushFolder(recordPath(id).slice(0, 10));

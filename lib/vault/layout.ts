@@ -76,6 +76,9 @@ export function branchNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** A path of ASCII characters but NUL (a name the fast checks can judge). */
+const ASCII = /^[\x01-\x7f]+$/;
+
 /** Longest path a commit holds, in bytes (Linux's PATH_MAX less the terminating NUL). */
 const MAX_PATH_BYTES = 4095;
 /** Longest name of one folder or file, in bytes. */
@@ -87,6 +90,17 @@ const MAX_NAME_BYTES = 255;
  * only ever write beneath its folder.
  */
 export function commitPathProblem(path: string): string | undefined {
+  // Most paths are ASCII: one byte per character, nothing to normalize.
+  if (ASCII.test(path)) {
+    if (path.startsWith("/")) return "an absolute path";
+    if (path.length > MAX_PATH_BYTES) return `a path longer than ${MAX_PATH_BYTES} bytes`;
+    for (const part of path.split("/")) {
+      if (part === "") return "a path with an empty part ('//' or a '/' at its end)";
+      if (part === "." || part === "..") return `a path with a '${part}' part`;
+      if (part.length > MAX_NAME_BYTES) return `a name longer than ${MAX_NAME_BYTES} bytes`;
+    }
+    return undefined;
+  }
   if (path === "") return "an empty path";
   if (path.includes("\0")) return "a path with a NUL byte";
   if (path.startsWith("/")) return "an absolute path";

@@ -19,9 +19,12 @@ import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { walkFiles, type SpecialPolicy, type WalkEntry } from "../io/walk.ts";
 import { encodeCommit, type CommitEntry } from "./commit.ts";
 import { BATCH_FILES, ImportError, Importer, type ImportMode } from "./import.ts";
-import { branchNameProblem, commitPathProblem, recordPath, shortId } from "./layout.ts";
-import { loadStatCache, saveStatCache, stillAsCached, type CachedStat } from "./stat_cache.ts";
+import { branchNameProblem, commitPathProblem, shortId } from "./layout.ts";
+import { loadStatCache, saveStatCache, stillAsCached, type CachedLine, type CachedStat } from "./stat_cache.ts";
 import { BranchMovedError, type Vault } from "./store.ts";
+
+/** Files hashed at once when reflinks or hard links bring them in. */
+const HASHERS = 2;
 
 /** Options of {@link snapshot}. */
 export interface SnapshotOptions {
@@ -135,6 +138,14 @@ async function forEachPipelined<T>(items: readonly T[], limit: number, waiting: 
   }
 }
 
+/** Entries in byte order of their paths (most often they come so from the walk already). */
+function sortedByPath(entries: CommitEntry[]): CommitEntry[] {
+  for (let i = 1; i < entries.length; i++) {
+    if (compareUtf8(entries[i - 1]!.path, entries[i]!.path) > 0) return entries.sort((a, b) => compareUtf8(a.path, b.path));
+  }
+  return entries;
+}
+
 /** Refuses a source that holds the vault, or lies inside it. */
 function checkPlaces(vault: Vault, source: string): string {
   let real: string;
@@ -213,12 +224,11 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
     }
     if (problems > 0) throw new CliError(`${problems} entr${problems === 1 ? "y" : "ies"} could not be included (named above); nothing was committed`, { path: source });
 
-    // What the stat cache knows: those files are not read.
+    // What the stat cache knows unchanged is not read.
     const sourceDev = held.dev;
     const cache = loadStatCache(vault, real, sourceDev);
-    const trustCache = cache.commit !== undefined && vault.hasCommit(cache.commit);
     const toRead: Planned[] = [];
-    const hits: Array<{ item: Planned; cached: CachedStat }> = [];
+    const hits: Array<{ item: Planned; cached: CachedLine }> = [];
     for (const item of planned) {
       let stat: EntryStat | undefined;
       try {
@@ -233,27 +243,55 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
       }
       item.stat = stat;
       const cached = cache.entries.get(item.walked.relativePath);
-      if (cached && stillAsCached(cached, stat)) hits.push({ item, cached });
-      else toRead.push(item);
-    }
-    // Objects named by a cache that no landed commit vouches for must still be in the vault.
-    hits.sort((a, b) => (a.cached.id < b.cached.id ? -1 : 1));
-    for (const { item, cached } of hits) {
-      if (!trustCache && (vault.objectStat(cached.id)?.kind !== "file" || vault.held.stat(recordPath(cached.id)) === undefined)) toRead.push(item);
-      else item.imported = { id: cached.id, size: cached.size, stat: item.stat! };
+      if (cached && stillAsCached(cached, stat)) {
+        hits.push({ item, cached });
+        item.imported = { id: cached.id, size: cached.size, stat };
+      } else toRead.push(item);
     }
     if (problems > 0) throw new CliError(`${problems} entr${problems === 1 ? "y" : "ies"} could not be read (named above); nothing was committed`, { path: source });
 
+    const author = options.author ?? defaultAuthor();
+    const draftOf = () => ({
+      parents: parent ? [parent] : [], author, time: new Date().toISOString(), message: options.message,
+      entries: sortedByPath(planned.map((item) => ({ path: item.path, id: item.imported!.id, size: item.imported!.size, mode: item.imported!.stat.mode & 0o777, mtimeNs: item.imported!.stat.mtimeNs }))),
+    });
+    const cacheOf = () => new Map<string, CachedStat>(planned.map((item) => {
+      const s = item.imported!.stat;
+      return [item.walked.relativePath, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, id: item.imported!.id }];
+    }));
+    const unchanged = (): SnapshotResult => ({
+      id: parent!, branch, parent, unchanged: true, files: planned.length, bytes: planned.reduce((n, p) => n + p.imported!.size, 0),
+      read: { files: 0, bytes: 0 }, stored: { files: 0, bytes: 0 }, mode: "none",
+    });
+    // Nothing to read and the branch's tree comes out: nothing changed, no commit.
+    if (toRead.length === 0 && parentHeader && (await encodeCommit(draftOf())).tree === parentHeader.tree) {
+      // The cache already says exactly this unless it holds more (files since removed).
+      if (cache.commit !== parent || cache.entries.size !== planned.length) saveStatCache(vault, real, sourceDev, { commit: parent, entries: cacheOf() }, walkStartNs);
+      return unchanged();
+    }
+    // Otherwise the cache is trusted only as far as the branch's commit agrees with it (the
+    // cache is this machine's, and could be stale or planted): a file it knows is taken as
+    // unchanged only if the branch's commit holds that object at that path; others are read.
+    const before = parent ? new Map((await vault.readCommit(parent)).entries.map((e) => [e.path, e])) : new Map<string, CommitEntry>();
+    for (const { item, cached } of hits) {
+      const was = before.get(item.path);
+      if (!was || was.id !== cached.id || was.size !== cached.size) {
+        item.imported = undefined;
+        toRead.push(item);
+      }
+    }
+
     // Import what must be read.
     toRead.sort((a, b) => compareUtf8(a.path, b.path));
-    const importer = new Importer(vault, held, options.mode ?? "auto");
+    // Clones and links cost nothing to make: hashing them is the work, on both cores.
+    const importer = new Importer(vault, held, options.mode ?? "auto", toRead.length > 1 ? HASHERS : 1);
     const progress = options.progress?.({ files: toRead.length, bytes: toRead.reduce((n, p) => n + p.stat!.size, 0) }) ?? NO_PROGRESS;
     const stored = { files: 0, bytes: 0 };
     const read = { files: 0, bytes: 0 };
     let mismatches = 0;
     const one = async (item: Planned, written: () => void = () => {}) => {
       try {
-        const result = await importer.importFile(item.walked.relativePath, item.walked.throughLink ?? false, item.stat!, written);
+        const result = await importer.importFile(item.walked.relativePath, item.walked.throughLink ?? false, item.stat!, written, before.get(item.path)?.size === item.stat!.size);
         item.imported = { id: result.id, size: result.size, stat: result.stat };
         read.files++;
         read.bytes += result.size;
@@ -271,8 +309,11 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
     // The first file decides what `auto` means; copies then run several at once, and those
     // that wait for their flush let the next ones start.
     if (toRead.length > 0) await one(toRead[0]!);
-    await forEachPipelined(toRead.slice(1), importer.mode === "copy" ? Math.max(1, options.jobs ?? 2) : 1, BATCH_FILES, one, () => importer.flushNow());
-    importer.finish();
+    try {
+      await forEachPipelined(toRead.slice(1), importer.mode === "copy" ? Math.max(1, options.jobs ?? 2) : HASHERS, BATCH_FILES, one, () => importer.flushNow());
+    } finally {
+      importer.finish();
+    }
     progress.finish();
     if (problems > 0) {
       throw new CliError(`${problems} file(s) could not be imported (named above); nothing was committed (what was stored is kept for the next try)`, {
@@ -280,20 +321,12 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
       });
     }
 
-    const entries: CommitEntry[] = planned
-      .map((item) => ({ path: item.path, id: item.imported!.id, size: item.imported!.size, mode: item.imported!.stat.mode & 0o777, mtimeNs: item.imported!.stat.mtimeNs }))
-      .sort((a, b) => compareUtf8(a.path, b.path));
-    const cacheEntries = new Map<string, CachedStat>(planned.map((item) => {
-      const s = item.imported!.stat;
-      return [item.walked.relativePath, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, id: item.imported!.id }];
-    }));
-    const files = entries.length;
-    const bytes = entries.reduce((n, e) => n + e.size, 0);
-    const mode = read.files === 0 ? "none" : importer.mode;
-    const base = { branch, parent, files, bytes, read, stored, mode } as const;
-
-    const draft = { parents: parent ? [parent] : [], author: options.author ?? defaultAuthor(), time: new Date().toISOString(), message: options.message, entries };
+    const draft = draftOf();
     const encoded = await encodeCommit(draft);
+    const files = draft.entries.length;
+    const bytes = draft.entries.reduce((n, e) => n + e.size, 0);
+    const base = { branch, parent, files, bytes, read, stored, mode: read.files === 0 ? "none" : importer.mode } as const;
+    const cacheEntries = cacheOf();
     if (parentHeader && parentHeader.tree === encoded.tree) {
       saveStatCache(vault, real, sourceDev, { commit: parent, entries: cacheEntries }, walkStartNs);
       return { ...base, id: parent!, unchanged: true };

@@ -7,8 +7,9 @@
  * A file changed within two seconds before the walk began is not cached as clean (the "racily
  * clean" case: a change in the same clock tick as the last one leaves its times as they were,
  * and FAT keeps modification times to 2 s). The cache belongs to this machine: it lives in the
- * vault's cache/ folder, one file per source folder, and is only ever trusted, never needed;
- * a cache that cannot be read is ignored and rebuilt.
+ * vault's cache/ folder, one file per source folder, and is never needed: a cache that cannot
+ * be read is ignored and rebuilt. Nor is it believed over the branch: a commit takes a file
+ * as unchanged only if the branch's commit holds the object the cache names at that path.
  */
 import { closeSync } from "node:fs";
 import { writeAll } from "../io/atomic_file.ts";
@@ -28,16 +29,25 @@ export interface CachedStat {
   id: string;
 }
 
+/** A file as the cache has it: its state in one comparable text, and its object. */
+export interface CachedLine {
+  /** `<mtime ns> <ctime ns> <size> <inode>`, as {@link stateKey} makes it. */
+  state: string;
+  id: string;
+  size: number;
+}
+
 /** A source's cache. */
 export interface StatCache {
-  /**
-   * The commit whose files the cache describes: while the vault holds that commit, every
-   * object the cache names is in the vault. Undefined when the cache describes files of no
-   * commit that landed (their objects must be looked for).
-   */
+  /** The commit whose files the cache describes (undefined: none that landed on its branch). */
   commit: string | undefined;
   /** By path relative to the source, as walked (not normalized). */
-  entries: Map<string, CachedStat>;
+  entries: Map<string, CachedLine>;
+}
+
+/** A file's state as the cache compares it. */
+export function stateKey(stat: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): string {
+  return `${stat.mtimeNs} ${stat.ctimeNs} ${stat.size} ${stat.ino}`;
 }
 
 /** How much older than the walk a change must be for the cache to trust it later. */
@@ -49,6 +59,9 @@ function cacheFile(source: string, dev: string): string {
 }
 
 const latin1 = new TextDecoder("latin1");
+/** A path read as it is: ASCII without a backslash (nothing escaped in it). */
+const ASCII_PLAIN = /^[\x01-\x5b\x5d-\x7f]*$/;
+
 
 /** The cache of a source folder, or an empty one when there is none or it cannot be read. */
 export function loadStatCache(vault: Vault, source: string, dev: string): StatCache {
@@ -60,7 +73,7 @@ export function loadStatCache(vault: Vault, source: string, dev: string): StatCa
     return empty;
   }
   try {
-    const entries = new Map<string, CachedStat>();
+    const entries = new Map<string, CachedLine>();
     let commit: string | undefined;
     const header: string[] = [];
     for (const line of readLines(fd, () => {}, 64 << 10)) {
@@ -74,25 +87,19 @@ export function loadStatCache(vault: Vault, source: string, dev: string): StatCa
         }
         continue;
       }
-      const b = line.bytes;
-      const fields: number[] = [];
-      for (let i = 0; i < b.length && fields.length < 5; i++) if (b[i] === 0x20) fields.push(i);
-      if (fields.length < 5) return empty;
-      const [s1, s2, s3, s4, s5] = fields as [number, number, number, number, number];
-      const id = latin1.decode(b.subarray(s4 + 1, s5));
-      const path = unescapeField(b.subarray(s5 + 1));
-      if (!isId(id) || path === undefined) return empty;
-      try {
-        entries.set(path, {
-          mtimeNs: BigInt(latin1.decode(b.subarray(0, s1))),
-          ctimeNs: BigInt(latin1.decode(b.subarray(s1 + 1, s2))),
-          size: Number(latin1.decode(b.subarray(s2 + 1, s3))),
-          ino: BigInt(latin1.decode(b.subarray(s3 + 1, s4))),
-          id,
-        });
-      } catch {
-        return empty;
-      }
+      // `<mtime> <ctime> <size> <inode> <id> <path>`: the first four are compared as text, so
+      // a line is only cut, not parsed (a line that is not in this form never matches a file).
+      const text = latin1.decode(line.bytes);
+      let at = -1;
+      for (let k = 0; k < 4 && (at = text.indexOf(" ", at + 1)) >= 0; k++);
+      if (at < 0 || text.charCodeAt(at + 65) !== 0x20) return empty;
+      const id = text.slice(at + 1, at + 65);
+      const rawPath = text.slice(at + 66);
+      const path = ASCII_PLAIN.test(rawPath) ? rawPath : unescapeField(line.bytes.subarray(at + 66));
+      const state = text.slice(0, at);
+      const size = Number(state.split(" ", 3)[2]);
+      if (!isId(id) || path === undefined || !Number.isSafeInteger(size)) return empty;
+      entries.set(path, { state, id, size });
     }
     return header.length === 4 ? { commit, entries } : empty;
   } finally {
@@ -101,15 +108,15 @@ export function loadStatCache(vault: Vault, source: string, dev: string): StatCa
 }
 
 /** True when a file's state now is exactly what the cache says. */
-export function stillAsCached(cached: CachedStat, now: EntryStat): boolean {
-  return cached.size === now.size && cached.mtimeNs === now.mtimeNs && cached.ctimeNs === now.ctimeNs && cached.ino === now.ino;
+export function stillAsCached(cached: CachedLine, now: EntryStat): boolean {
+  return cached.state === stateKey(now);
 }
 
 /**
  * Replaces a source's cache. Entries changed within {@link RACY_NS} of `walkStartNs` are left
  * out (they are read again next time).
  */
-export function saveStatCache(vault: Vault, source: string, dev: string, cache: StatCache, walkStartNs: bigint): void {
+export function saveStatCache(vault: Vault, source: string, dev: string, cache: { commit: string | undefined; entries: Map<string, CachedStat> }, walkStartNs: bigint): void {
   const chunks: Uint8Array[] = [];
   const encoder = new TextEncoder();
   let text = `${MAGIC}\nsource `;
@@ -119,7 +126,7 @@ export function saveStatCache(vault: Vault, source: string, dev: string, cache: 
   const limit = walkStartNs - RACY_NS;
   for (const [path, e] of cache.entries) {
     if (e.mtimeNs >= limit || e.ctimeNs >= limit) continue;
-    const head = `${e.mtimeNs} ${e.ctimeNs} ${e.size} ${e.ino} ${e.id} `;
+    const head = `${stateKey(e)} ${e.id} `;
     if (path.isWellFormed() && !/[\\\n\r]/.test(path)) {
       text += `${head}${path}\n`;
     } else {
