@@ -132,7 +132,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     args: { store, ref: { type: "positional", description: "Branch, commit id or prefix" }, path: { type: "positional", required: false, description: "A file or folder of the commit" }, json },
     run: async (a, out) => {
       const vault = open(a);
-      const commit = await vault.readCommit(vault.resolve(required(a.ref, "REF")).id);
+      const commit = await commitAt(vault, a.ref, "REF");
       const under = a.path === undefined ? undefined : String(a.path).replace(/\/+$/, "");
       const entries = under === undefined || under === "" || under === "." ? commit.entries : commit.entries.filter((e) => e.path === under || e.path.startsWith(`${under}/`));
       if (under && entries.length === 0) throw new CliError(`no file or folder '${showName(under)}' in commit ${shortId(commit.id)}`, { path: vault.path });
@@ -145,7 +145,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     args: { store, ref: { type: "positional", description: "Branch, commit id or prefix" }, path: { type: "positional", description: "A file of the commit" }, json },
     run: async (a, out) => {
       const vault = open(a);
-      const commit = await vault.readCommit(vault.resolve(required(a.ref, "REF")).id);
+      const commit = await commitAt(vault, a.ref, "REF");
       const path = required(a.path, "PATH");
       const entry = commit.entries.find((e) => e.path === path || e.path === path.normalize("NFC"));
       if (!entry) throw new CliError(`no file '${showName(path)}' in commit ${shortId(commit.id)}`, { path: vault.path });
@@ -165,8 +165,8 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     args: { store, from: { type: "positional", description: "Branch, commit id or prefix" }, to: { type: "positional", description: "Branch, commit id or prefix" }, json },
     run: async (a, out) => {
       const vault = open(a);
-      const before = await vault.readCommit(vault.resolve(required(a.from, "REF1")).id);
-      const after = await vault.readCommit(vault.resolve(required(a.to, "REF2")).id);
+      const before = await commitAt(vault, a.from, "REF1");
+      const after = await commitAt(vault, a.to, "REF2");
       for (const c of diffTrees(before.entries, after.entries)) out.data(a.json ? `${JSON.stringify(changeJson(c))}\n` : changeLine(c));
       return 0;
     },
@@ -264,6 +264,11 @@ function open(a: Record<string, unknown>, lock: "shared" | "exclusive" = "shared
   const vault = Vault.open(required(a.store, "STORE"));
   vault.lock(lock);
   return vault;
+}
+
+/** The commit a REF given on the command line names, read whole and checked. */
+function commitAt(vault: Vault, ref: unknown, name: string) {
+  return vault.readCommit(vault.resolve(required(ref, name)).id);
 }
 
 function required(value: unknown, name: string): string {
