@@ -8,7 +8,9 @@
  * - a second commit of that unchanged tree: no file data read (strace -y: bytes read through
  *   descriptors of the tree's files; must be 0), and its time (target < 2 s);
  * - a 2 GiB project (200 × 10 MiB): commit with `--import copy` against `cp -r` + `sync -f`
- *   (`--reflink=never`: coreutils 9 reflinks by default where it can, copying nothing),
+ *   (`--reflink=never`: coreutils 9 reflinks by default where it can, copying nothing), and
+ *   against that followed by a cold read of the copy (bench/cold_read.ts: the floor of a copy
+ *   read back from the device, as `--import copy` reads it back),
  *   with `--import reflink` against `cp -r --reflink=always` (target ≤ 1.2× each); checkout
  *   with `--link reflink` against `cp -r --reflink=always` of the vault's objects and with
  *   `--link copy` against `cp -r --reflink=never` + `sync -f` (target ≤ 1.2× each);
@@ -177,13 +179,14 @@ async function main(): Promise<void> {
     const commitRows: Row[] = [
       { key: "commit-copy", label: "cartvault commit --import copy", prepare: fresh("VC"), cmd: cv("commit", join(fs, "VC"), project, "--import", "copy") },
       { key: "cp", label: "cp -r --reflink=never && sync -f", prepare: () => rm("CP"), cmd: sh(`cp -r --reflink=never ${project} ${fs}/CP && sync -f ${fs}/CP`) },
+      { key: "cp-cold", label: "the same && a cold read of the copy (floor)", prepare: () => rm("CPC"), cmd: sh(`cp -r --reflink=never ${project} ${fs}/CPC && sync -f ${fs}/CPC && ${BUN} ${ROOT}/bench/cold_read.ts ${fs}/CPC`) },
       { key: "commit-reflink", label: "cartvault commit --import reflink", prepare: fresh("VR"), cmd: cv("commit", join(fs, "VR"), project, "--import", "reflink") },
       { key: "cp-reflink", label: "cp -r --reflink=always", prepare: () => rm("CPR"), cmd: ["cp", "-r", "--reflink=always", project, join(fs, "CPR")] },
       { key: "cp-reflink-b3sum", label: "cp -r --reflink=always && b3sum (floor)", prepare: () => rm("CPRB"), cmd: sh(`cp -r --reflink=always ${project} ${fs}/CPRB && b3sum --no-names ${fs}/CPRB/*/* > /dev/null`) },
     ];
     console.log("commit:");
     const commits = await interleaved(commitRows, warmProject);
-    rm("VC", "CP", "CPR", "CPRB");
+    rm("VC", "CP", "CPC", "CPR", "CPRB");
 
     // Checkouts from a vault holding the project (reflinked in, as the commit row left it).
     const vault = join(fs, "VR");
@@ -192,12 +195,13 @@ async function main(): Promise<void> {
     const checkoutRows: Row[] = [
       { key: "co-reflink", label: "cartvault checkout --link reflink", prepare: () => rm("CO1"), cmd: cv("checkout", vault, "main", join(fs, "CO1"), "--link", "reflink") },
       { key: "cp-reflink", label: "cp -r --reflink=always (objects)", prepare: () => rm("CO2"), cmd: ["cp", "-r", "--reflink=always", join(vault, "objects"), join(fs, "CO2")] },
+      { key: "cp-reflink-b3sum", label: "the same && b3sum of the copies (floor)", prepare: () => rm("CO5"), cmd: sh(`cp -r --reflink=always ${vault}/objects ${fs}/CO5 && b3sum --no-names ${fs}/CO5/*/* > /dev/null`) },
       { key: "co-copy", label: "cartvault checkout --link copy", prepare: () => rm("CO3"), cmd: cv("checkout", vault, "main", join(fs, "CO3"), "--link", "copy") },
       { key: "cp", label: "cp -r --reflink=never && sync -f (objects)", prepare: () => rm("CO4"), cmd: sh(`cp -r --reflink=never ${vault}/objects ${fs}/CO4 && sync -f ${fs}/CO4`) },
     ];
     console.log("checkout:");
     const checkouts = await interleaved(checkoutRows, warmObjects);
-    rm("CO1", "CO2", "CO3", "CO4", "VR");
+    rm("CO1", "CO2", "CO3", "CO4", "CO5", "VR");
 
     // ---------------------------------------------------------------- ten commits, 1% each
     console.log("ten commits, each changing 1% of the files:");
@@ -241,9 +245,9 @@ async function main(): Promise<void> {
       `|---|---:|---:|---:|---|`,
       `| \`branch\` on a commit of ${SMALL_FILES.toLocaleString("en-US")} files | ${sec(median_("branch"))} (${range(smallResults.get("branch")!.times)}) | | | < 0.050 s: ${median_("branch") < 0.05 ? "yes" : "**no**"} |`,
       `| second \`commit\` of the unchanged ${SMALL_FILES.toLocaleString("en-US")}-file tree (${fromTree} bytes of file data read) | ${sec(median_("recommit"))} (${range(smallResults.get("recommit")!.times)}) | ${sec(median_("find"))} (\`find -printf\`) | ${(median_("recommit") / median_("find")).toFixed(2)}× | < 2 s: ${median_("recommit") < 2 ? "yes" : "**no**"} |`,
-      row(`\`commit --import copy\`, ${CLIPS} × ${CLIP_BYTES / MiB} MiB, against \`cp -r --reflink=never && sync -f\``, commits.get("commit-copy")!, commits.get("cp"), 1.2),
+      row(`\`commit --import copy\`, ${CLIPS} × ${CLIP_BYTES / MiB} MiB, against \`cp -r --reflink=never && sync -f\``, commits.get("commit-copy")!, commits.get("cp"), 1.2, commits.get("cp-cold")),
       row(`\`commit --import reflink\`, against \`cp -r --reflink=always\``, commits.get("commit-reflink")!, commits.get("cp-reflink"), 1.2, commits.get("cp-reflink-b3sum")),
-      row(`\`checkout --link reflink\`, against \`cp -r --reflink=always\` of the objects`, checkouts.get("co-reflink")!, checkouts.get("cp-reflink"), 1.2),
+      row(`\`checkout --link reflink\`, against \`cp -r --reflink=always\` of the objects`, checkouts.get("co-reflink")!, checkouts.get("cp-reflink"), 1.2, checkouts.get("cp-reflink-b3sum")),
       row(`\`checkout --link copy\`, against \`cp -r --reflink=never && sync -f\` of the objects`, checkouts.get("co-copy")!, checkouts.get("cp"), 1.2),
       `| vault after 11 commits of the project, 10 of them changing 1% of the files (\`du\`) | ${(vaultBytes / GiB).toFixed(3)} GiB | one copy: ${(oneCopy / GiB).toFixed(3)} GiB | ${(vaultBytes / oneCopy).toFixed(3)}× | ≤ 1.12×: ${vaultBytes / oneCopy <= 1.12 ? "yes" : "**no**"} |`,
       "",
