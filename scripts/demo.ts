@@ -5,10 +5,11 @@
  * `dispatchcopy -r` to two destinations (xxh128, read back from the device, an ASC MHL each),
  * both proven with `mhl-verify`, one EDL event extracted with handles by `tc-extract`, each
  * destination's project planned and written to its own virtual LTO tape by `ltfs-pack`, both
- * tapes verified, and a catalog of them built. A summary gives each step's time and where
- * everything is, and the command that serves the tapes in cartserve's portal (run with
- * `--serve` to start it). Exit 0 only if every verification passed. Uses the compiled tools in dist/
- * when present, else runs them from source.
+ * tapes verified, and a catalog of them built; then the project is committed into a vault,
+ * branched for a regrade, and what the branch costs is shown. A summary gives each step's time
+ * and where everything is, and the command that serves the tapes in cartserve's portal (run
+ * with `--serve` to start it). Exit 0 only if every verification passed. Uses the compiled
+ * tools in dist/ when present, else runs them from source.
  */
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -117,6 +118,25 @@ step("Verify both tapes: every file read back in start-block order against the t
 step("Catalog both tapes for searching with no tape loaded", () =>
   sh("ltfs-pack", ["catalog", "TAPES/PX0001", "TAPES/PX0101", "-o", "CATALOG"]));
 
+step("Keep versions in a vault: commit the project, branch it for a regrade, and see what the branch costs", () =>
+  sh("cartvault", ["init", "VAULT"]) &&
+  sh("cartvault", ["commit", "VAULT", "RAID/PROJECT", "-m", "day 1 offload"]) &&
+  sh("cartvault", ["branch", "VAULT", "regrade", "--from", "main"]) &&
+  sh("cartvault", ["du", "VAULT"]) &&
+  sh("cartvault", ["checkout", "VAULT", "regrade", "WORK/regrade"]) &&
+  regrade("WORK/regrade/DAY01/A001/CLIPS") &&
+  sh("cartvault", ["commit", "VAULT", "WORK/regrade", "--branch", "regrade", "-m", "regrade of A001C002"]) &&
+  sh("cartvault", ["diff", "VAULT", "main", "regrade"]) &&
+  sh("cartvault", ["du", "VAULT"]));
+
+/** The colourist's work on the branch: a CDL for one clip and its sidecar updated. */
+function regrade(clips: string): boolean {
+  writeFileSync(join(work, clips, "A001C002_261122AB.cdl"), '<ColorDecisionList><ColorDecision><ColorCorrection id="A001C002"><SOPNode><Slope>1.05 1.0 0.95</Slope><Offset>0 0 0.01</Offset><Power>1 1 1</Power></SOPNode></ColorCorrection></ColorDecision></ColorDecisionList>\n');
+  writeFileSync(join(work, clips, "A001C002_261122AB.xml"), '<?xml version="1.0"?>\n<clip name="A001C002_261122AB" reel="A001" fps="25" grade="A001C002_261122AB.cdl"/>\n');
+  process.stdout.write(`(the regrade: ${clips}/A001C002_261122AB.cdl added, its .xml sidecar updated)\n`);
+  return true;
+}
+
 /** Saves a plan file (the plan command's JSON) for `write`. */
 function writePlan(source: string, file: string): boolean {
   const proc = Bun.spawnSync({ cmd: [...toolCommand("ltfs-pack"), "plan", source, "--tape", "LTO-9", "--json"], cwd: work, stdout: "pipe", stderr: "pipe" });
@@ -136,6 +156,7 @@ process.stdout.write([
   "  CONFORM/                        the extracted event, report.json, the conformed EDL",
   "  TAPES/PX0001, TAPES/PX0101      the virtual LTO-9 tapes (LTFS file-backend layout)",
   "  CATALOG/index.html              the tape catalog: open it in a browser",
+  "  VAULT/                          the project's versions: main and the regrade branch (cartvault)",
   "",
   ok ? "Every verification passed.\n" : "Something did not verify: see the steps marked FAILED above.\n",
 ].join("\n"));

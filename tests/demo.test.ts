@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the main job on built-in sample data, end to end — a card made with ffmpeg,
  * offloaded to two destinations, proven, one EDL event extracted, both projects written to
- * virtual tapes, the tapes verified and catalogued — and every step passes.
+ * virtual tapes, the tapes verified and catalogued, the project kept in a vault with a regrade
+ * branch — and every step passes.
  */
 import { expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -14,7 +15,7 @@ test("the demo runs every step of the job and every verification passes", () => 
   try {
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
-    expect(result.stdout.match(/^ok +\d+\.\d\d s {2}/gm)).toHaveLength(7);
+    expect(result.stdout.match(/^ok +\d+\.\d\d s {2}/gm)).toHaveLength(8);
     expect(result.stdout).not.toContain("FAILED");
     expect(result.stdout).toContain("Every verification passed.\n");
     expect(work).toBeDefined();
@@ -32,6 +33,10 @@ test("the demo runs every step of the job and every verification passes", () => 
     expect(existsSync(join(work!, "CATALOG", "index.html"))).toBe(true);
     const catalog = JSON.parse(readFileSync(join(work!, "CATALOG", "catalog.json"), "utf8"));
     expect(catalog.tapes.map((t: { serial: string }) => t.serial)).toEqual(["PX0001", "PX0101"]);
+    // The vault: a branch costs nothing until it changes, then only what changed.
+    expect(result.stdout).toMatch(/^main +[0-9a-f]{12} +6 +2\.\d MiB\nregrade +[0-9a-f]{12} +6 +2\.\d MiB\n\nlogical, all branches: +4\.\d MiB\nlogical, whole history: +2\.\d MiB in 1 commits\nobjects: +6, /m);
+    expect(result.stdout).toContain("A\tDAY01/A001/CLIPS/A001C002_261122AB.cdl\nM\tDAY01/A001/CLIPS/A001C002_261122AB.xml\n");
+    expect(result.stdout).toMatch(/; 7 file\(s\) read, 2 new object\(s\) stored \(\d+ B\) by /);
   } finally {
     if (work) rmSync(work, { recursive: true, force: true });
   }

@@ -56,6 +56,18 @@ describe("names are bytes", () => {
     expect(sorted).toEqual(["a", "ab", "a\u00e9", "a\udce9", "a\udcff", "b", "z", "\u{1f600}"]);
   });
 
+  test("order is the bytes' order for any mix of ASCII, BMP, astral characters and escaped bytes", () => {
+    const alphabet = ["a", "b", "\u00e9", "\uffff", "\ue000", "\u{1f600}", "\u{10000}", "\udc80", "\udcff", "/", " "];
+    let seed = 7;
+    const pick = () => alphabet[(seed = (seed * 1103515245 + 12345) >>> 0) % alphabet.length]!;
+    const names = Array.from({ length: 400 }, (_, i) => Array.from({ length: 1 + (i % 5) }, pick).join(""));
+    const sign = (n: number) => Math.sign(n);
+    for (let i = 1; i < names.length; i++) {
+      const [x, y] = [names[i - 1]!, names[i]!];
+      expect([x, y, sign(compareUtf8(x, y))]).toEqual([x, y, sign(Buffer.compare(nameBytes(x), nameBytes(y)))]);
+    }
+  });
+
   test("people see one safe line", () => {
     expect(showName("A001C001.mov")).toBe("A001C001.mov");
     expect(showName("caf\udce9.mov")).toBe("caf\\xe9.mov");

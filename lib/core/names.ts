@@ -123,10 +123,24 @@ export function fsPath(path: string): string | Buffer {
 
 /**
  * Byte order of the names' bytes, the order of `LC_ALL=C sort` (and of the ASC MHL reference's
- * folder listings). For valid UTF-8, byte order is code point order, so the strings are
- * compared code point by code point without encoding them.
+ * folder listings). For valid UTF-8, byte order is code point order; and where neither string
+ * holds a surrogate at the first code unit they differ in, code point order is code unit
+ * order, so most names are compared code unit by code unit, without encoding them.
  */
 export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // A surrogate (an astral character, or an escaped byte) decides by its bytes.
+    if ((x & 0xf800) === 0xd800 || (y & 0xf800) === 0xd800) return compareByCodePoint(a, b);
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+function compareByCodePoint(a: string, b: string): number {
   if (!a.isWellFormed() || !b.isWellFormed()) return Buffer.compare(nameBytes(a), nameBytes(b));
   const ai = a[Symbol.iterator]();
   const bi = b[Symbol.iterator]();

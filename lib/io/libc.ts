@@ -1,9 +1,11 @@
 /**
  * The few libc calls Node's fs lacks, through bun:ffi: dropping a file's pages from the page
- * cache (so a verification read comes from the device), and renaming without replacing.
- * Loaded on first use; where a call is missing (another libc, another OS) the caller is told.
+ * cache (so a verification read comes from the device), renaming without replacing, sharing a
+ * file's extents with another (reflinks), advisory locks that die with their process, and file
+ * times to the nanosecond. Loaded on first use; where a call is missing (another libc, another
+ * OS) the caller is told.
  */
-import { closeSync, existsSync, openSync, renameSync } from "node:fs";
+import { closeSync, existsSync, futimesSync, openSync, renameSync } from "node:fs";
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { errnoCode, errnoError } from "../core/errors.ts";
 
@@ -25,6 +27,9 @@ type Libc = {
   lseek?: (fd: number, offset: bigint, whence: number) => bigint;
   setxattr?: (path: unknown, name: unknown, value: unknown, size: bigint, flags: number) => number;
   getxattr?: (path: unknown, name: unknown, value: unknown, size: bigint) => number | bigint;
+  ioctl?: (fd: number, request: bigint, arg: bigint) => number;
+  flock?: (fd: number, operation: number) => number;
+  futimens?: (fd: number, times: unknown) => number;
   errno?: () => number;
   /** The descriptor-relative calls ({@link atCalls}); all present or none. */
   at?: AtCalls;
@@ -60,6 +65,9 @@ function load(): Libc {
         lseek: { args: [FFIType.i32, FFIType.i64, FFIType.i32], returns: FFIType.i64 },
         setxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
         getxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+        ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+        flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+        futimens: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
         __errno_location: { args: [], returns: FFIType.ptr },
       });
       const errnoPtr = lib.symbols.__errno_location;
@@ -103,12 +111,18 @@ function load(): Libc {
         lseek: (fd, offset, whence) => lib.symbols.lseek(fd, offset, whence) as bigint,
         setxattr: (a, b, c, d, e) => lib.symbols.setxattr(a as never, b as never, c as never, d, e),
         getxattr: (a, b, c, d) => lib.symbols.getxattr(a as never, b as never, c as never, d),
+        ioctl: (fd, request, arg) => lib.symbols.ioctl(fd, request, arg),
+        flock: (fd, operation) => lib.symbols.flock(fd, operation),
+        futimens: (fd, times) => lib.symbols.futimens(fd, times as never),
         errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
         at,
       };
     } else if (process.platform === "darwin") {
-      const lib = dlopen("libSystem.B.dylib", { fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
-      libc = { fcntl: (fd, cmd, arg) => lib.symbols.fcntl(fd, cmd, arg) };
+      const lib = dlopen("libSystem.B.dylib", {
+        fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+        flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+      });
+      libc = { fcntl: (fd, cmd, arg) => lib.symbols.fcntl(fd, cmd, arg), flock: (fd, operation) => lib.symbols.flock(fd, operation) };
     }
   } catch {
     libc = {};
@@ -255,6 +269,72 @@ export function getXattr(path: string, name: string): string | undefined {
   const result = Number(c.getxattr(pathPointer, namePointer, valuePointer, BigInt(buffer.length)));
   if (result < 0) return undefined;
   return Buffer.from(buffer.subarray(0, result)).toString("utf8");
+}
+
+/** ioctl request (Linux, every architecture): make the target file share the source's extents. */
+const FICLONE = 0x40049409n;
+
+/**
+ * Makes the file open for writing as `targetFd` a reflink of the file open as `sourceFd`: it
+ * shares the source's extents, no data is copied, and either may change later without touching
+ * the other (Linux FICLONE; XFS with reflink=1, Btrfs, bcachefs, OCFS2).
+ * @returns undefined when done; otherwise the error code: EXDEV (two file systems),
+ *   EOPNOTSUPP or EINVAL (the file system cannot), ENOTSUP (not available on this system), or
+ *   whatever else the kernel said.
+ */
+export function cloneFile(targetFd: number, sourceFd: number): string | undefined {
+  const c = load();
+  if (!c.ioctl) return "ENOTSUP";
+  if (c.ioctl(targetFd, FICLONE, BigInt(sourceFd)) === 0) return undefined;
+  const errno = c.errno?.() ?? 0;
+  return errnoCode(errno) ?? `errno ${errno}`;
+}
+
+/** flock operations (Linux and macOS alike). */
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const EWOULDBLOCK = process.platform === "darwin" ? 35 : 11;
+
+/**
+ * Takes an advisory lock on an open file (flock): `shared` ones coexist, an `exclusive` one
+ * excludes every other. The kernel drops the lock when the descriptor is closed or the process
+ * dies, `kill -9` included, so a crash never leaves a stale lock behind.
+ * @returns true when taken, false when another holds a lock that conflicts (never waits).
+ * @throws {Error} with the errno's code when locks are not available (ENOTSUP, ENOLCK…).
+ */
+export function tryLock(fd: number, kind: "shared" | "exclusive"): boolean {
+  const c = load();
+  if (!c.flock) throw Object.assign(new Error(`file locks are not available on ${process.platform}`), { code: "ENOTSUP" });
+  if (c.flock(fd, (kind === "shared" ? LOCK_SH : LOCK_EX) | LOCK_NB) === 0) return true;
+  const errno = c.errno?.() ?? 0;
+  if (errno === EWOULDBLOCK) return false;
+  throw errnoError(errno, "flock failed");
+}
+
+/** Releases a lock taken with {@link tryLock} (closing the descriptor does too). */
+export function unlock(fd: number): void {
+  load().flock?.(fd, LOCK_UN);
+}
+
+/**
+ * Sets a file's access and modification times to the nanosecond (futimens). Where futimens is
+ * missing, node's futimes is used (to the microsecond).
+ */
+export function setFileTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+  const c = load();
+  if (!c.futimens) {
+    futimesSync(fd, Number(atimeNs) / 1e9, Number(mtimeNs) / 1e9);
+    return;
+  }
+  const split = (ns: bigint) => {
+    const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n);
+    return [sec, ns - sec * 1_000_000_000n];
+  };
+  const times = new BigInt64Array([...split(atimeNs), ...split(mtimeNs)]);
+  const [pointer] = pointers(new Uint8Array(times.buffer));
+  if (c.futimens(fd, pointer) !== 0) throw errnoError(c.errno?.() ?? 0, "futimens failed");
 }
 
 /**

@@ -1,0 +1,273 @@
+/**
+ * `checkout`: a commit's files, materialized in a folder that is new or empty.
+ *
+ * Each file is made without a name (lib/io/held_folder.ts `createNew`), as a reflink of its
+ * object (no data copied) or as a copy, and what it holds is hashed before it gets its name: a
+ * file whose bytes do not hash to its object's id (a damaged object) is never put in place.
+ * With `hardlink`, asked for explicitly, the object itself is linked in after it was hashed
+ * (the files are then read-only, and changing one would change the vault). Files are flushed
+ * in groups before they are named. Last, an ASC MHL generation is written into the folder from
+ * the digests taken (XXH128, as the object's record has it), so `mhl-verify verify DIR` proves
+ * the checkout later, anywhere.
+ */
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync } from "node:fs";
+import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
+import { isUtf8Name, parentOf, showName } from "../core/names.ts";
+import { NO_PROGRESS, type LineSink, type ProgressFactory } from "../core/sink.ts";
+import { VERSION } from "../core/version.ts";
+import { writeAll } from "../io/atomic_file.ts";
+import { HeldFolder, statFd, type NewFile } from "../io/held_folder.ts";
+import { cloneFile, flushFileSystem, setFileTimes } from "../io/libc.ts";
+import { readChunks } from "../io/reader.ts";
+import { createGeneration, type KnownDigest } from "../mhl/create.ts";
+import { MhlLog } from "../mhl/log.ts";
+import type { CommitEntry } from "./commit.ts";
+import { Hashing } from "./import.ts";
+import { shortId } from "./layout.ts";
+import type { Vault } from "./store.ts";
+
+/** How files are made in the folder. */
+export type LinkMode = "auto" | "reflink" | "hardlink" | "copy";
+export const LINK_MODES: readonly LinkMode[] = ["auto", "reflink", "hardlink", "copy"];
+
+/** Options of {@link checkout}. */
+export interface CheckoutOptions {
+  /** @default "auto": reflinks where the folder and the vault share a file system that has them, else copies */
+  mode?: LinkMode;
+  /** Receives the lines of the ASC MHL generation's log (errors only). */
+  output: LineSink;
+  /** Each file that could not be made, by path. */
+  onProblem?: (path: string, message: string) => void;
+  progress?: ProgressFactory;
+}
+
+/** What a checkout did. */
+export interface CheckoutResult {
+  id: string;
+  files: number;
+  bytes: number;
+  /** How files were made (`auto` resolved). */
+  mode: LinkMode;
+  /** Files whose object was damaged or missing (never written). */
+  damaged: number;
+  /** Files that could not be made for another reason. */
+  failed: number;
+  /** The ASC MHL generation written, relative to the folder; undefined when none was. */
+  generation: string | undefined;
+}
+
+/** Files flushed together before they get their names. */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 512 << 20;
+const NO_REFLINK = new Set(["EXDEV", "EOPNOTSUPP", "ENOTSUP", "EINVAL", "ENOTTY", "ENOSYS", "EPERM"]);
+
+class Damaged extends Error {}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // released either way
+  }
+}
+
+/** Opens the folder to check out into: made if missing, refused unless empty. */
+function openTarget(dir: string): HeldFolder {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new CliError(`cannot make the folder: ${describeSystemError(error)}`, { path: dir });
+  }
+  let held: HeldFolder;
+  try {
+    held = HeldFolder.open(dir);
+  } catch (error) {
+    throw new CliError(describeSystemError(error), { path: dir });
+  }
+  if (held.list("").length > 0) {
+    held.close();
+    throw new CliError("is not empty; a checkout goes into a new or empty folder", { path: dir });
+  }
+  return held;
+}
+
+/** A file made, waiting for its flush and its name. */
+interface Made {
+  entry: CommitEntry;
+  file: NewFile | undefined;
+  xxh128: string;
+}
+
+/**
+ * Checks out the commit `id` into `dir`.
+ * @throws {CliError} when the folder cannot be used, or the commit holds a path an ASC MHL
+ *   history needs for itself.
+ */
+export async function checkout(vault: Vault, id: string, dir: string, options: CheckoutOptions): Promise<CheckoutResult> {
+  const commit = await vault.readCommit(id);
+  const reserved = commit.entries.find((e) => e.path.split("/").slice(0, -1).includes("ascmhl") || e.path === "ascmhl");
+  if (reserved) throw new CliError(`commit ${shortId(id)} holds ${showName(reserved.path)}; a checkout keeps 'ascmhl' for its own ASC MHL history`, { path: vault.path });
+  const held = openTarget(dir);
+  const problem = options.onProblem ?? (() => {});
+  let mode: LinkMode = options.mode ?? "auto";
+  let damaged = 0;
+  let failed = 0;
+  const known = new Map<string, KnownDigest>();
+  const progress = options.progress?.({ files: commit.entries.length, bytes: commit.bytes }) ?? NO_PROGRESS;
+  try {
+    let batch: Made[] = [];
+    let batchBytes = 0;
+    const place = () => {
+      const ready = batch;
+      batch = [];
+      batchBytes = 0;
+      const nameless = ready.filter((m) => m.file);
+      if (nameless.length > 0 && !flushFileSystem(dir)) for (const m of nameless) fsyncSync(m.file!.fd);
+      for (const m of ready) {
+        try {
+          if (m.file) held.placeNew(m.file, false);
+          const stat = held.stat(m.entry.path)!;
+          known.set(m.entry.path, { size: stat.size, mtimeMs: stat.mtimeMs, hexes: new Map([["xxh128", m.xxh128]]) });
+        } catch (error) {
+          failed++;
+          problem(held.pathOf(m.entry.path), `cannot be put in place: ${describeSystemError(error)}`);
+        } finally {
+          if (m.file) closeQuietly(m.file.fd);
+        }
+      }
+    };
+    // Several files at once: while one is hashed on another thread, the next is made.
+    const hashing = new Hashing(commit.entries.length > 1 ? 2 : 1);
+    const one = async (entry: CommitEntry) => {
+      try {
+        const made = await materialize(vault, held, entry, mode, hashing, (chosen) => {
+          mode = chosen;
+        });
+        batch.push(made);
+        batchBytes += entry.size;
+        progress.fileDone(entry.size);
+        if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) place();
+      } catch (error) {
+        progress.clear();
+        if (error instanceof Damaged) {
+          damaged++;
+          problem(held.pathOf(entry.path), error.message);
+        } else if (error instanceof CliError) {
+          throw error;
+        } else {
+          failed++;
+          problem(held.pathOf(entry.path), `cannot be made: ${describeSystemError(error)}`);
+        }
+      }
+    };
+    try {
+      // The first file decides what `auto` means; then three lanes (two hash while one makes).
+      if (commit.entries.length > 0) await one(commit.entries[0]!);
+      let next = 1;
+      const lane = async () => {
+        while (next < commit.entries.length) await one(commit.entries[next++]!);
+      };
+      await Promise.all([lane(), lane(), lane()]);
+    } finally {
+      hashing.close();
+    }
+    place();
+    progress.finish();
+    let generation: string | undefined;
+    const notUtf8 = commit.entries.filter((e) => !isUtf8Name(e.path)).map((e) => e.path);
+    if (damaged === 0 && failed === 0) {
+      if (notUtf8.length > 0) {
+        for (const path of notUtf8) problem(held.pathOf(path), "its name is not UTF-8, which an ASC MHL cannot hold");
+        failed += notUtf8.length;
+      } else {
+        generation = await writeGeneration(dir, known, options.output);
+      }
+    }
+    return { id, files: commit.entries.length, bytes: commit.bytes, mode, damaged, failed, generation };
+  } finally {
+    held.close();
+  }
+}
+
+/** Makes one file, checked against its id; a `Damaged` error when the object is not what it should be. */
+async function materialize(vault: Vault, held: HeldFolder, entry: CommitEntry, mode: LinkMode, hashing: Hashing, switchTo: (mode: LinkMode) => void): Promise<Made> {
+  const record = vault.readRecord(entry.id);
+  if (!record) throw new Damaged(`object ${shortId(entry.id)} has no record in the vault (run cartvault verify); not written`);
+  if (record.size !== entry.size) throw new Damaged(`object ${shortId(entry.id)} is recorded with ${record.size} bytes, the commit says ${entry.size}; not written`);
+  let obj: number;
+  try {
+    obj = vault.openObject(entry.id);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new Damaged(code === "ENOENT" ? `object ${shortId(entry.id)} is missing from the vault; not written` : `object ${shortId(entry.id)} cannot be read: ${describeSystemError(error)}; not written`);
+  }
+  try {
+    const folder = parentOf(entry.path);
+    if (folder !== ".") held.makeFolders(folder, 0o755);
+    if (mode === "hardlink") {
+      const digests = await hashing.hash(obj, held.pathOf(entry.path));
+      check(entry, digests.hexes.get("blake3")!, digests.hexes.get("xxh128")!, digests.size, record.xxh128);
+      try {
+        held.linkFd(obj, entry.path);
+      } catch (error) {
+        if ((error as { code?: string }).code === "EXDEV") throw new CliError("--link hardlink: the folder is not on the vault's file system; use --link copy or reflink", { path: held.path });
+        throw error;
+      }
+      return { entry, file: undefined, xxh128: record.xxh128 };
+    }
+    const file = held.createNew(entry.path, 0o600);
+    try {
+      if (mode !== "copy") {
+        const failed = cloneFile(file.fd, obj);
+        if (failed && (mode === "reflink" || !NO_REFLINK.has(failed))) {
+          throw NO_REFLINK.has(failed) ? new CliError(`--link reflink: the folder and the vault cannot share extents (${failed}); use --link copy`, { path: held.path }) : new Error(`reflink failed: ${failed}`);
+        }
+        if (mode === "auto") switchTo(failed ? "copy" : "reflink");
+        mode = failed ? "copy" : "reflink";
+      }
+      if (mode === "copy") {
+        let at = 0;
+        for (const chunk of readChunks(obj)) {
+          writeAll(file.fd, chunk, at);
+          at += chunk.length;
+        }
+      }
+      // What the new file holds is hashed, whether shared with the object or copied from it.
+      const reader = file.partial === undefined ? openSync(`/proc/self/fd/${file.fd}`, "r") : held.openRead(file.partial);
+      let digests;
+      try {
+        digests = await hashing.hash(reader, held.pathOf(entry.path));
+      } finally {
+        closeQuietly(reader);
+      }
+      check(entry, digests.hexes.get("blake3")!, digests.hexes.get("xxh128")!, digests.size, record.xxh128);
+      fchmodSync(file.fd, entry.mode);
+      setFileTimes(file.fd, entry.mtimeNs, entry.mtimeNs);
+      return { entry, file, xxh128: digests.hexes.get("xxh128")! };
+    } catch (error) {
+      closeQuietly(file.fd);
+      held.discardNew(file);
+      throw error;
+    }
+  } finally {
+    closeQuietly(obj);
+  }
+}
+
+/** Refuses bytes that do not hash to their id (or to the recorded XXH128). */
+function check(entry: CommitEntry, blake3: string, xxh128: string, size: number, recorded: string): void {
+  if (blake3 !== entry.id || size !== entry.size) throw new Damaged(`object ${shortId(entry.id)} is damaged: its bytes do not match its id; not written`);
+  if (xxh128 !== recorded) throw new Damaged(`object ${shortId(entry.id)}'s record is damaged: its XXH128 is not the bytes'; not written`);
+}
+
+/** The ASC MHL generation of the checkout, from the digests taken; returns its file name. */
+async function writeGeneration(dir: string, known: Map<string, KnownDigest>, output: LineSink): Promise<string> {
+  await createGeneration(dir, { formats: ["xxh128"], knownDigests: known, tool: { name: "cartvault", version: VERSION } }, new MhlLog({ output }));
+  const names = readdirSync(`${dir}/ascmhl`).filter((n) => n.endsWith(".mhl")).sort();
+  return `ascmhl/${names.at(-1)}`;
+}
+
+/** Exit code of a checkout: 1 when an object was damaged or missing, 2 when something else failed. */
+export function checkoutExitCode(result: CheckoutResult): number {
+  return result.damaged > 0 ? ExitCode.VerifyFailed : result.failed > 0 ? ExitCode.UsageOrIo : ExitCode.Ok;
+}

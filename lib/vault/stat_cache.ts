@@ -1,0 +1,152 @@
+/**
+ * The stat cache: what a source's files looked like when they were last committed, as git's
+ * index keeps it. A file whose size, modification time, change time and inode are all what the
+ * cache says is taken to hold the object the cache names, and is not read again: a second
+ * commit of an unchanged tree reads no file data.
+ *
+ * A file changed within two seconds before the walk began is not cached as clean (the "racily
+ * clean" case: a change in the same clock tick as the last one leaves its times as they were,
+ * and FAT keeps modification times to 2 s). The cache belongs to this machine: it lives in the
+ * vault's cache/ folder, one file per source folder, and is never needed: a cache that cannot
+ * be read is ignored and rebuilt. Nor is it believed over the branch: a commit takes a file
+ * as unchanged only if the branch's commit holds the object the cache names at that path.
+ */
+import { closeSync } from "node:fs";
+import { writeAll } from "../io/atomic_file.ts";
+import type { EntryStat } from "../io/held_folder.ts";
+import { escapeField, isId, unescapeField } from "./layout.ts";
+import { readLines } from "./lines.ts";
+import type { Vault } from "./store.ts";
+
+const MAGIC = "cartvault stat-cache 1";
+
+/** A file as it was when committed, and the object that holds its bytes. */
+export interface CachedStat {
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  id: string;
+}
+
+/** A file as the cache has it: its state in one comparable text, and its object. */
+export interface CachedLine {
+  /** `<mtime ns> <ctime ns> <size> <inode>`, as {@link stateKey} makes it. */
+  state: string;
+  id: string;
+  size: number;
+}
+
+/** A source's cache. */
+export interface StatCache {
+  /** The commit whose files the cache describes (undefined: none that landed on its branch). */
+  commit: string | undefined;
+  /** By path relative to the source, as walked (not normalized). */
+  entries: Map<string, CachedLine>;
+}
+
+/** A file's state as the cache compares it. */
+export function stateKey(stat: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): string {
+  return `${stat.mtimeNs} ${stat.ctimeNs} ${stat.size} ${stat.ino}`;
+}
+
+/** How much older than the walk a change must be for the cache to trust it later. */
+export const RACY_NS = 2_000_000_000n;
+
+/** The cache file of a source folder (by its absolute path and device). */
+function cacheFile(source: string, dev: string): string {
+  return `cache/${Bun.hash(`${dev}\0${source}`).toString(16).padStart(16, "0")}`;
+}
+
+const latin1 = new TextDecoder("latin1");
+/** A path read as it is: ASCII without a backslash (nothing escaped in it). */
+const ASCII_PLAIN = /^[\x01-\x5b\x5d-\x7f]*$/;
+
+
+/** The cache of a source folder, or an empty one when there is none or it cannot be read. */
+export function loadStatCache(vault: Vault, source: string, dev: string): StatCache {
+  const empty: StatCache = { commit: undefined, entries: new Map() };
+  let fd: number;
+  try {
+    fd = vault.held.openRead(cacheFile(source, dev));
+  } catch {
+    return empty;
+  }
+  try {
+    const entries = new Map<string, CachedLine>();
+    let commit: string | undefined;
+    const header: string[] = [];
+    for (const line of readLines(fd, () => {}, 64 << 10)) {
+      if (line.tooLong || line.last) return empty;
+      if (header.length < 4) {
+        const isSource = line.number === 2 && latin1.decode(line.bytes.subarray(0, 7)) === "source ";
+        header.push(isSource ? unescapeField(line.bytes.subarray(7)) ?? "" : latin1.decode(line.bytes));
+        if (header.length === 4) {
+          if (header[0] !== MAGIC || header[1] !== source || header[2] !== `dev ${dev}` || !/^commit ([0-9a-f]{64}|-)$/.test(header[3]!)) return empty;
+          commit = header[3] === "commit -" ? undefined : header[3]!.slice(7);
+        }
+        continue;
+      }
+      // `<mtime> <ctime> <size> <inode> <id> <path>`: the first four are compared as text, so
+      // a line is only cut, not parsed (a line that is not in this form never matches a file).
+      const text = latin1.decode(line.bytes);
+      let at = -1;
+      for (let k = 0; k < 4 && (at = text.indexOf(" ", at + 1)) >= 0; k++);
+      if (at < 0 || text.charCodeAt(at + 65) !== 0x20) return empty;
+      const id = text.slice(at + 1, at + 65);
+      const rawPath = text.slice(at + 66);
+      const path = ASCII_PLAIN.test(rawPath) ? rawPath : unescapeField(line.bytes.subarray(at + 66));
+      const state = text.slice(0, at);
+      const size = Number(state.split(" ", 3)[2]);
+      if (!isId(id) || path === undefined || !Number.isSafeInteger(size)) return empty;
+      entries.set(path, { state, id, size });
+    }
+    return header.length === 4 ? { commit, entries } : empty;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True when a file's state now is exactly what the cache says. */
+export function stillAsCached(cached: CachedLine, now: EntryStat): boolean {
+  return cached.state === stateKey(now);
+}
+
+/**
+ * Replaces a source's cache. Entries changed within {@link RACY_NS} of `walkStartNs` are left
+ * out (they are read again next time).
+ */
+export function saveStatCache(vault: Vault, source: string, dev: string, cache: { commit: string | undefined; entries: Map<string, CachedStat> }, walkStartNs: bigint): void {
+  const chunks: Uint8Array[] = [];
+  const encoder = new TextEncoder();
+  let text = `${MAGIC}\nsource `;
+  chunks.push(encoder.encode(text));
+  chunks.push(escapeField(source));
+  text = `\ndev ${dev}\ncommit ${cache.commit ?? "-"}\n`;
+  const limit = walkStartNs - RACY_NS;
+  for (const [path, e] of cache.entries) {
+    if (e.mtimeNs >= limit || e.ctimeNs >= limit) continue;
+    const head = `${stateKey(e)} ${e.id} `;
+    if (path.isWellFormed() && !/[\\\n\r]/.test(path)) {
+      text += `${head}${path}\n`;
+    } else {
+      chunks.push(encoder.encode(text + head), escapeField(path), encoder.encode("\n"));
+      text = "";
+    }
+    if (text.length > 1 << 16) {
+      chunks.push(encoder.encode(text));
+      text = "";
+    }
+  }
+  chunks.push(encoder.encode(text));
+  const file = vault.held.createNew(cacheFile(source, dev), 0o644);
+  try {
+    writeAll(file.fd, Buffer.concat(chunks), 0);
+    vault.held.placeNew(file, true);
+  } catch (error) {
+    vault.held.discardNew(file);
+    throw error;
+  } finally {
+    closeSync(file.fd);
+  }
+}
