@@ -180,7 +180,7 @@ function jobSection(report: OffloadReport): string {
   const left = facts([
     ["Job", job.id ? `<span class="mono" id="job-id">${escapeHtml(job.id)}</span> <span class="muted">(${escapeHtml(job.state)}, exit code ${job.exitCode})</span>` : `<span class="muted">not kept (${escapeHtml(job.state)}, exit code ${job.exitCode})</span>`],
     ["Source", name(source.path)],
-    ["Volume", volume ? `<span id="volume-label">${volume.label ? name(volume.label) : '<span class="muted">no name</span>'}</span> <span class="muted">(${name(volume.fsType)}, mounted at ${name(volume.mountPoint)}${volume.uuid ? `, UUID ${name(volume.uuid)}` : ""})</span>` : '<span class="muted">unknown</span>'],
+    ["Volume", volume ? `<span id="volume-label">${volume.label ? name(volume.label) : '<span class="muted">no name</span>'}</span> <span class="muted">· ${name(volume.fsType)} · mounted at ${name(volume.mountPoint)}${volume.uuid ? ` · UUID ${name(volume.uuid)}` : ""}</span>` : '<span class="muted">unknown</span>'],
     ["Card serial", `<span id="card-serial">${volume?.serial ? name(volume.serial) : '<span class="muted">not given by the system</span>'}</span>${volume?.model ? ` <span class="muted">(${name(volume.model)})</span>` : ""}`],
     ["Device", device],
     ["Host", escapeHtml(job.host)],

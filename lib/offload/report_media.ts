@@ -8,7 +8,9 @@
  * `/proc/<pid>/fd/<n>`: no name from the card ever reaches their command lines (so neither a
  * name that looks like an option or a protocol, nor one that is not UTF-8, can mislead them).
  */
-import { closeSync } from "node:fs";
+import { closeSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { isUtf8Name } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
 import { findProgram } from "../tc/binaries.ts";
@@ -72,9 +74,17 @@ async function spawnBytes(cmd: string[]): Promise<{ code: number; stdout: Uint8A
   return { code, stdout: new Uint8Array(stdout), stderr };
 }
 
-/** Opens each file where it was verified first, else in the source. */
+/**
+ * Opens each clip where it was verified first, else in the source, and names it for ffprobe
+ * and ffmpeg as `/proc/<pid>/fd/<n>` (elsewhere than Linux: its path, when that is UTF-8).
+ */
 class ClipOpener {
+  readonly #sourceRoot: string;
   #folders = new Map<string, HeldFolder | null>();
+
+  constructor(sourceRoot: string) {
+    this.#sourceRoot = sourceRoot;
+  }
 
   #folder(root: string): HeldFolder | null {
     if (!this.#folders.has(root)) {
@@ -87,15 +97,17 @@ class ClipOpener {
     return this.#folders.get(root)!;
   }
 
-  open(sourceRoot: string, file: PlannedFile, result: FileResult): number | undefined {
+  /** The clip opened, and the path that reaches it; undefined when it cannot be opened. */
+  open(p: { file: PlannedFile; result: FileResult }): { fd?: number; path: string } | undefined {
+    if (process.platform !== "linux") return isUtf8Name(p.file.source) ? { path: p.file.source } : undefined;
     const places: Array<[string, string]> = [
-      ...result.destinations.filter((d) => d.status === "verified" || d.status === "present").map((d): [string, string] => [d.root, file.destinationPath]),
-      [sourceRoot, file.relativePath],
+      ...p.result.destinations.filter((d) => d.status === "verified" || d.status === "present").map((d): [string, string] => [d.root, p.file.destinationPath]),
+      [this.#sourceRoot, p.file.relativePath],
     ];
     for (const [root, relative] of places) {
       try {
         const fd = this.#folder(root)?.openRead(relative);
-        if (fd !== undefined) return fd;
+        if (fd !== undefined) return { fd, path: `/proc/${process.pid}/fd/${fd}` };
       } catch {
         // the next place
       }
@@ -103,13 +115,39 @@ class ClipOpener {
     return undefined;
   }
 
+  /** Runs `use` with the clip's path (undefined when it cannot be opened), then closes it. */
+  async with<T>(p: { file: PlannedFile; result: FileResult }, use: (path: string | undefined) => Promise<T>): Promise<T> {
+    const opened = this.open(p);
+    try {
+      return await use(opened?.path);
+    } finally {
+      if (opened?.fd !== undefined) closeSync(opened.fd);
+    }
+  }
+
   close(): void {
     for (const folder of this.#folders.values()) folder?.close();
   }
 }
 
+/** Clips whose thumbnails one ffmpeg process makes (each process start costs more than a frame). */
+export const THUMBNAIL_BATCH = 16;
+
+/** A clip to show: where it is read, and what is known of it so far. */
+interface Pending {
+  file: PlannedFile;
+  result: FileResult;
+  details: ClipDetails;
+  frame?: number;
+  /** Seconds to seek to for that frame. */
+  at?: number;
+  timecode?: string;
+}
+
 /**
- * Probes each clip and makes its thumbnail, `jobs` at a time.
+ * Probes each clip (one ffprobe each, `jobs` at a time) and makes the thumbnails (one ffmpeg for
+ * up to {@link THUMBNAIL_BATCH} clips; a batch that fails is done clip by clip, so one bad clip
+ * costs only its own thumbnail).
  * @returns details by the file's destination path; a clip that could not be read has a note.
  */
 export async function describeClips(
@@ -130,51 +168,91 @@ export async function describeClips(
   try {
     ffmpeg = findProgram("ffmpeg", options.env);
   } catch (error) {
-    thumbnailNote = (error as Error).message;
+    thumbnailNote = `no thumbnail: ${(error as Error).message}`;
   }
-  const procFd = process.platform === "linux" ? (fd: number) => `/proc/${process.pid}/fd/${fd}` : undefined;
-  const opener = new ClipOpener();
+  const jobs = options.jobs ?? Math.max(2, availableParallelism());
+  const opener = new ClipOpener(sourceRoot);
   try {
-    await runLimited(clips.map(({ file, result }) => async () => {
-      const fd = procFd ? opener.open(sourceRoot, file, result) : undefined;
-      const path = fd !== undefined ? procFd!(fd) : isUtf8Name(file.source) ? file.source : undefined;
-      if (path === undefined) {
-        details.set(file.destinationPath, { note: "could not be opened for probing" });
-        return;
-      }
-      try {
-        details.set(file.destinationPath, await describeClip(path, ffprobe, ffmpeg, thumbnailNote));
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-    }), options.jobs ?? 2);
+    const pending: Pending[] = clips.map(({ file, result }) => ({ file, result, details: {} }));
+    for (const p of pending) details.set(p.file.destinationPath, p.details);
+    await runLimited(pending.map((p) => () => opener.with(p, (path) => probe(p, path, ffprobe))), jobs);
+    const wanted = pending.filter((p) => p.frame !== undefined);
+    if (!ffmpeg) {
+      for (const p of wanted) p.details.note = thumbnailNote;
+      return details;
+    }
+    const batches: Pending[][] = [];
+    for (let i = 0; i < wanted.length; i += THUMBNAIL_BATCH) batches.push(wanted.slice(i, i + THUMBNAIL_BATCH));
+    await runLimited(batches.map((batch) => async () => {
+      if (await thumbnails(batch, ffmpeg!, opener)) return;
+      for (const p of batch) await thumbnails([p], ffmpeg!, opener);
+    }), jobs);
   } finally {
     opener.close();
   }
   return details;
 }
 
-async function describeClip(path: string, ffprobe: string, ffmpeg: string | undefined, thumbnailNote: string | undefined): Promise<ClipDetails> {
+/** ffprobe's facts of one clip; the frame its thumbnail shows. */
+async function probe(p: Pending, path: string | undefined, ffprobe: string): Promise<void> {
+  if (path === undefined) {
+    p.details.note = "could not be opened for probing";
+    return;
+  }
   let info;
   try {
-    info = await probeMedia(path, ffprobe);
+    info = await probeMedia(path, ffprobe, { checkKeyframes: false });
   } catch (error) {
-    return { note: `ffprobe: ${(error as Error).message.replace(path, "the file")}` };
+    p.details.note = `ffprobe: ${(error as Error).message}`;
+    return;
   }
-  const media: ClipMedia = {
+  p.details.media = {
     codec: info.videoCodec, width: info.width, height: info.height, rate: info.rate.label, frames: info.frames,
     duration: Timecode.fromFrames(info.frames, info.rate, info.dropFrame).toString(),
     start: info.hasTimecode ? info.start.toString() : null,
     reel: info.reel,
   };
-  if (!ffmpeg) return { media, note: `no thumbnail: ${thumbnailNote}` };
-  const frame = thumbnailFrame(info.frames);
+  p.frame = thumbnailFrame(info.frames);
   // Half a frame before the frame's time: accurate seeking then stops on that frame exactly.
-  const at = Math.max(0, ((frame - 0.5) * info.rate.den) / info.rate.num);
-  const made = await spawnBytes([
-    ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-ss", at.toFixed(6), "-i", `file:${path}`,
-    "-map", "0:v:0", "-frames:v", "1", "-vf", `scale=${THUMBNAIL_WIDTH}:-2`, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "4", "pipe:1",
-  ]);
-  if (made.code !== 0 || made.stdout.length === 0) return { media, note: `no thumbnail: ffmpeg: ${made.stderr.trim().split("\n").pop() ?? `exit ${made.code}`}` };
-  return { media, thumbnail: { jpeg: made.stdout, frame, timecode: info.start.add(frame).toString() } };
+  p.at = Math.max(0, ((p.frame - 0.5) * info.rate.den) / info.rate.num);
+  p.timecode = info.start.add(p.frame).toString();
+}
+
+/** One ffmpeg for a batch of clips; false when it failed (nothing of the batch is kept then). */
+async function thumbnails(batch: Pending[], ffmpeg: string, opener: ClipOpener): Promise<boolean> {
+  const dir = mkdtempSync(join(tmpdir(), "cartkit-thumbs-"));
+  const fds: number[] = [];
+  try {
+    const inputs: string[] = [];
+    const outputs: string[] = [];
+    for (const [k, p] of batch.entries()) {
+      const opened = opener.open(p);
+      if (opened === undefined) {
+        p.details.note = "no thumbnail: could not be opened";
+        return batch.length === 1;
+      }
+      if (opened.fd !== undefined) fds.push(opened.fd);
+      inputs.push("-ss", p.at!.toFixed(6), "-i", `file:${opened.path}`);
+      outputs.push("-map", `${k}:v:0`, "-frames:v", "1", "-vf", `scale=${THUMBNAIL_WIDTH}:-2`, "-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", join(dir, `${k}.jpg`));
+    }
+    const made = await spawnBytes([ffmpeg, "-hide_banner", "-nostdin", "-v", "error", ...inputs, ...outputs]);
+    const pictures = batch.map((_, k) => {
+      try {
+        return readFileSync(join(dir, `${k}.jpg`));
+      } catch {
+        return undefined;
+      }
+    });
+    if (made.code !== 0 || pictures.some((jpeg) => !jpeg?.length)) {
+      if (batch.length === 1) batch[0]!.details.note = `no thumbnail: ffmpeg: ${made.stderr.trim().split("\n").pop() || `exit ${made.code}`}`;
+      return false;
+    }
+    batch.forEach((p, k) => {
+      p.details.thumbnail = { jpeg: new Uint8Array(pictures[k]!), frame: p.frame!, timecode: p.timecode ?? "" };
+    });
+    return true;
+  } finally {
+    for (const fd of fds) closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -145,7 +145,8 @@ export function describeVolume(path: string): VolumeInfo | undefined {
   const probed = udev.has("ID_FS_LABEL") || udev.has("ID_FS_UUID") ? new Map<string, string>() : blkid(device);
   info.label = udev.get("ID_FS_LABEL") ?? probed.get("LABEL") ?? null;
   info.uuid = udev.get("ID_FS_UUID") ?? probed.get("UUID") ?? null;
-  if (probed.get("TYPE") && (info.fsType === "fuseblk" || info.fsType.startsWith("fuse"))) info.fsType = `${probed.get("TYPE")} (${info.fsType})`;
+  const probedType = probed.get("TYPE") ?? udev.get("ID_FS_TYPE");
+  if (probedType && info.fsType.startsWith("fuse")) info.fsType = `${probedType} through FUSE`;
   info.serial = readTrimmed(`/sys/block/${disk}/device/serial`) ?? readTrimmed(`/sys/block/${disk}/serial`) ?? diskUdev.get("ID_SERIAL_SHORT") ?? diskUdev.get("ID_SERIAL") ?? null;
   // SCSI and USB disks have vendor and model files; MMC cards a name; virtio's vendor is a PCI id.
   const model = readTrimmed(`/sys/block/${disk}/device/model`) ?? readTrimmed(`/sys/block/${disk}/device/name`) ?? diskUdev.get("ID_MODEL") ?? null;

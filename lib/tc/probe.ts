@@ -52,7 +52,8 @@ export function mediaRange(info: MediaInfo): TimecodeRange {
 }
 
 /**
- * Probes a file with ffprobe.
+ * Probes a file with ffprobe. `checkKeyframes: false` leaves out the packet scan that tells an
+ * intra-only encoding of a long-GOP codec (then `intraOnly` is only true for intra-only codecs).
  *
  * @example
  * ```ts
@@ -62,7 +63,7 @@ export function mediaRange(info: MediaInfo): TimecodeRange {
  * info.start.toString(); // "01:00:00;00"
  * ```
  */
-export async function probeMedia(path: string, ffprobe: string): Promise<MediaInfo> {
+export async function probeMedia(path: string, ffprobe: string, options: { checkKeyframes?: boolean } = {}): Promise<MediaInfo> {
   const result = await runProgram([ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", path]);
   if (result.code !== 0) throw new CliError(`ffprobe cannot read it: ${result.stderr.trim().split("\n").pop() ?? ""}`, { path, exitCode: ExitCode.UsageOrIo });
   const data = JSON.parse(result.stdout) as { streams?: ProbeStream[]; format?: { tags?: Record<string, string>; duration?: string } };
@@ -81,7 +82,8 @@ export async function probeMedia(path: string, ffprobe: string): Promise<MediaIn
   const codec = video.codec_name ?? "unknown";
   return {
     path, rate, dropFrame: start.dropFrame, start, hasTimecode: label !== undefined, frames, videoCodec: codec,
-    intraOnly: INTRA_CODECS.has(codec) || (await allKeyframes(path, ffprobe)),
+    // Reading packets costs a second ffprobe: a caller that does not cut skips it (intra-only codecs still say so).
+    intraOnly: INTRA_CODECS.has(codec) || (options.checkKeyframes !== false && (await allKeyframes(path, ffprobe))),
     audioChannels: streams.filter((s) => s.codec_type === "audio").map((s) => s.channels ?? 0),
     reel, width: video.width ?? 0, height: video.height ?? 0,
   };
