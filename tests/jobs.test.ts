@@ -6,9 +6,9 @@
  * at once; a process that dies holding the queue's lock does not block it.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { COMPILED, IS_ROOT, randomBytes, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
 import { exfat, tmpfs, xfs } from "./faults/mounts.ts";
 import type { JobRecord } from "../lib/offload/jobs.ts";
 
@@ -150,6 +150,30 @@ for (const runner of runners()) {
       expect(result.stderr.split("\n")[0]).toBe("dispatchcopy: file/jobs: job state not kept: Not a directory");
       const queued = dc(["-r", "--queue", "--state-dir", "file/jobs", "A001", "d2/A001"], dir);
       expect([queued.code, queued.stderr]).toEqual([2, "dispatchcopy: file/jobs: --queue needs the job state folder, which cannot be used: Not a directory\n"]);
+      if (IS_ROOT) {
+        // Someone else's folder: nobody may not write in it.
+        mkdirSync(join(dir, "theirs"), { mode: 0o700 });
+        run(["chmod", "-R", "a+rwX", join(dir, "A001")]);
+        run(["chmod", "a+rwx", dir]);
+        const cmd = runner.command("dispatchcopy");
+        const nobody = run(asNobody([...cmd, "-r", "--state-dir", "theirs", "A001", "d3/A001"]), { cwd: dir });
+        expect([nobody.code, nobody.stderr.split("\n")[0]]).toEqual([0, "dispatchcopy: theirs: job state not kept: Permission denied"]);
+      }
+    });
+
+    test("a state file that is not a job's is named, the others listed, exit 2", () => {
+      const dir = tempDir("cartkit-jobs-");
+      card(join(dir, "A001"), 1);
+      const id = ID.exec(dc(["-r", "--state-dir", "state", "A001", "d1/A001"], dir).stderr)![1]!;
+      writeFileSync(join(dir, "state", "20261201-000000-dead.json"), "{");
+      writeFileSync(join(dir, "state", "20261201-000000-beef.json"), JSON.stringify({ format: "something-else" }));
+      const listed = dc(["jobs", "--state-dir", "state"], dir);
+      expect(listed.code).toBe(2);
+      expect(listed.stdout.split("\n")[1]).toStartWith(`${id}  done`);
+      const lines = listed.stderr.trim().split("\n");
+      expect(lines[0]).toBe("dispatchcopy: state/20261201-000000-beef.json: not a job state file: its format, id or state is not a job's");
+      expect(lines[1]).toStartWith("dispatchcopy: state/20261201-000000-dead.json: not a job state file: ");
+      expect(lines.length).toBe(2);
     });
   });
 }
@@ -322,6 +346,12 @@ describe("dispatchcopy jobs with real processes (compiled)", () => {
     const pruned = dc(["jobs", "prune", "--older-than", "0", "--state-dir", "state"], dir);
     expect([pruned.code, pruned.stdout]).toEqual([0, `${finished}\n`]);
     expect(jobsIn(join(dir, "state")).map((j) => j.id)).toEqual([running.id]);
+    // A folder others can write in: its job files could be anyone's; nothing is signalled or run from it.
+    chmodSync(join(dir, "state"), 0o777);
+    const untrusted = dc(["jobs", "cancel", running.id, "--state-dir", "state"], dir);
+    expect([untrusted.code, untrusted.stderr]).toEqual([2, "dispatchcopy jobs: state: can be written by others (mode 777): its jobs are not cancelled or resumed from here (make it yours and 'chmod go-w' it)\n"]);
+    expect(jobsIn(join(dir, "state")).find((j) => j.id === running.id)?.state).toBe("running");
+    chmodSync(join(dir, "state"), 0o700);
     expect(dc(["jobs", "cancel", running.id, "--state-dir", "state"], dir).code).toBe(0);
     expect((await live.done).code).toBe(143);
   }, 60_000);

@@ -14,7 +14,7 @@
  * lock (flock on `<dir>/.lock`), so two processes can never both decide to start on one drive;
  * the kernel drops the lock of a process that dies holding it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { randomBytes } from "node:crypto";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
@@ -215,9 +215,13 @@ export class JobStore {
     this.dir = dir;
   }
 
-  /** Makes the folder (private to the user: job files hold command lines). */
+  /**
+   * Makes the folder (private to the user: job files hold command lines).
+   * @throws when it cannot be made, or written in.
+   */
   ensure(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    accessSync(this.dir, constants.W_OK | constants.X_OK);
   }
 
   /** The state file of a job. */
@@ -286,6 +290,23 @@ export class JobStore {
     writeFileAtomically(this.pathOf(record.id), `${JSON.stringify(record, null, 1)}\n`, { overwrite: false });
   }
 
+  /**
+   * Refuses to act on a job (signal its process, run its command line again) whose state file,
+   * or folder, someone else could have written: owned by another user, or writable by group or
+   * others. A job file is input, and `cancel`/`resume` may run as root.
+   * @throws CliError (exit 2) saying which and how to fix it.
+   */
+  assertTrusted(job: Pick<JobRecord, "id">): void {
+    const uid = process.getuid?.();
+    if (uid === undefined) return;
+    for (const path of [this.dir, this.pathOf(job.id)]) {
+      const stats = statSync(path);
+      if (stats.uid !== uid || (stats.mode & 0o022) !== 0) {
+        throw new CliError(`${stats.uid !== uid ? `is owned by uid ${stats.uid}, not by you` : `can be written by others (mode ${(stats.mode & 0o777).toString(8)})`}: its jobs are not cancelled or resumed from here (make it yours and 'chmod go-w' it)`, { path, exitCode: ExitCode.UsageOrIo });
+      }
+    }
+  }
+
   /** Removes a job's state file. */
   remove(id: string): void {
     rmSync(this.pathOf(id), { force: true });
@@ -350,11 +371,6 @@ export function pruneJobs(store: JobStore, olderThanSeconds: number, now = Date.
 /** Sends SIGTERM to a live job's process. */
 export function signalJob(job: JobRecord, signal: NodeJS.Signals = "SIGTERM"): void {
   process.kill(job.pid, signal);
-}
-
-/** True where this machine can say whether a process is the one a job recorded. */
-export function canIdentifyProcesses(): boolean {
-  return existsSync("/proc/self/stat");
 }
 
 /** This machine's name, as job files record it. */

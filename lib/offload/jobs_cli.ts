@@ -202,6 +202,7 @@ async function cancel(store: JobStore, job: JobRecord, timeoutSeconds: number, {
   const state = stateOf(job);
   if (isFinished(state)) throw new CliError(`job ${job.id} is ${state}; there is nothing to cancel`, { exitCode: ExitCode.UsageOrIo });
   if (job.host !== hostName()) throw new CliError(`job ${job.id} runs on ${job.host}; cancel it there`, { exitCode: ExitCode.UsageOrIo });
+  store.assertTrusted(job);
   try {
     signalJob(job, "SIGTERM");
   } catch (error) {
@@ -225,6 +226,7 @@ async function resume(store: JobStore, job: JobRecord, stateDirGiven: boolean, {
   const state = stateOf(job);
   if (state === "running" || state === "queued") throw new CliError(`job ${job.id} is still ${state} (pid ${job.pid} on ${job.host}); cancel it first, or wait for it`, { exitCode: ExitCode.UsageOrIo });
   if (state === "done") throw new CliError(`job ${job.id} is done; there is nothing to resume (see 'dispatchcopy jobs show ${job.id}')`, { exitCode: ExitCode.UsageOrIo });
+  store.assertTrusted(job);
   const hasStateDir = job.args.some((a) => a === "--state-dir" || a.startsWith("--state-dir="));
   const cmd = [...self, ...job.args, "--resume", ...(stateDirGiven && !hasStateDir ? ["--state-dir", store.dir] : [])];
   let child;
@@ -234,9 +236,4 @@ async function resume(store: JobStore, job: JobRecord, stateDirGiven: boolean, {
     throw new CliError(`job ${job.id}: cannot run it again in ${showName(job.cwd)}: ${describeSystemError(error)}`, { exitCode: ExitCode.UsageOrIo });
   }
   return await child.exited;
-}
-
-/** Whether a job record's process is this machine's and alive (for tests and callers that act on it). */
-export function isLiveHere(job: JobRecord): boolean {
-  return job.host === hostName() && isAlive(job);
 }
