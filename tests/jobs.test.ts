@@ -97,7 +97,7 @@ for (const runner of runners()) {
       expect(table.stdout.split("\n")[1]).toMatch(new RegExp(`^${id}  done   100%  -     -    \\d+s   A001 → d1/A001, d2/A001$`));
     });
 
-    test("-v file mode keeps Offload Manager's lines (no job line), and is still a job", () => {
+    test("file mode keeps its stderr (no job line off a terminal; -v: Offload Manager's lines), and is still a job", () => {
       const dir = tempDir("cartkit-jobs-");
       mkdirSync(join(dir, "d1"));
       writeFileSync(join(dir, "clip.mov"), randomBytes(300_000, 5));
@@ -107,6 +107,11 @@ for (const runner of runners()) {
       expect(result.stderr).not.toContain("dispatchcopy: job");
       const [record] = jobsIn(join(dir, "state"));
       expect(record).toMatchObject({ state: "done", exitCode: 0, files: 1, bytes: 300_000, destinations: ["d1"] });
+      const quiet = dc(["--state-dir", "state2", "clip.mov", "d2/clip.mov"], dir);
+      mkdirSync(join(dir, "d2"));
+      const plain = dc(["--state-dir", "state2", "clip.mov", "d2"], dir);
+      expect([quiet.code, quiet.stderr, plain.code, plain.stderr]).toEqual([2, "dispatchcopy: d2/clip.mov: failed: its folder cannot be used: No such file or directory\n", 0, ""]);
+      expect(jobsIn(join(dir, "state2")).map((j) => j.state).sort()).toEqual(["done", "failed"]);
       expect(record!.destinationProgress[0]).toMatchObject({ root: "d1", verifiedFiles: 1, verifiedBytes: 300_000, complete: true, summary: "verified" });
     });
 

@@ -92,9 +92,9 @@ permission bits less the umask; never setuid, setgid or sticky bits, unless
 --keep-owner --keep-special-bits. A destination that is the source, inside it or holding
 it, or two destinations that are one folder, are refused.
 
-Every run is a job: its id is printed when it starts (not in -v file mode, whose lines are
-Offload Manager's), is in every --json event and in the report, and its state file is kept in
---state-dir. 'dispatchcopy jobs' lists them, shows, cancels, resumes and prunes them (see
+Every run is a job: its id is printed when it starts (-r; a single file only on a terminal
+and without -v, whose lines are Offload Manager's), is in every --json event and in the
+report, and its state file is kept in --state-dir. 'dispatchcopy jobs' lists them, shows, cancels, resumes and prunes them (see
 'dispatchcopy jobs --help'); --queue waits for other jobs writing to the same drives.
 
 Exit codes:
@@ -184,13 +184,15 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
   if (operands.length < 2) throw usageError("give a SOURCE and at least one DEST; see 'dispatchcopy --help'");
   const [source, ...destinations] = operands as [string, ...string[]];
   const settings = settingsOf(args, split);
+  // Every --json event names the run's job, once it has one (startJob).
+  const emit = settings.event;
+  settings.event = (e) => emit(settings.job ? { ...e, job: settings.job.id } : e);
   let sourceStats;
   try {
     sourceStats = statSync(source);
   } catch (error) {
     throw new CliError(`cannot read the source: ${describeSystemError(error)}`, { path: source });
   }
-  if (!args["dry-run"]) await startJob(args, source, destinations, settings, !sourceStats.isDirectory() && Boolean(args.verbose));
   if (sourceStats.isDirectory()) {
     if (!args.recursive) throw new CliError("is a folder; use -r to offload a folder", { path: source });
     return offloadTree(source, destinations, args, settings);
@@ -230,6 +232,8 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
     }
   }
   const expectedSize = args["file-size"] === undefined ? undefined : parseCount(String(args["file-size"]), "-f_size", 0);
+  // File mode is the drop-in: its stderr stays errors only (and -v Offload Manager's lines) unless a person watches.
+  await startJob(args, source, destinations, s, Boolean(args.verbose) || !process.stderr.isTTY);
   const progress = new Progress({ enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json), totalFiles: 1, totalBytes: statSync(real).size });
   info(`copying ${showName(source)}...`);
   event({ event: "start", source, destinations: [...targets.map((t) => t.folder.pathOf(t.relative)), ...unusable.map((u) => u.path)], files: 1, bytes: statSync(real).size });
@@ -317,6 +321,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const special = (args.special ?? "fail") as SpecialPolicy;
   if (special !== "fail" && special !== "skip") throw usageError(`invalid --special '${special}'; use fail or skip`);
   const overwrite = Boolean(args.overwrite);
+  if (!args["dry-run"]) await startJob(args, source, destinations, s, false);
   let plan;
   try {
     const rename = args.rename === undefined ? undefined : parseRename(String(args.rename));
@@ -428,9 +433,9 @@ function selfCommand(): string[] {
 }
 
 /**
- * Makes this run a job (its state file in --state-dir; waiting first with --queue) and adds its
- * id to every --json event. A state folder that cannot be used is said, and the run goes on
- * without one (not with --queue, which needs it).
+ * Makes this run a job (its state file in --state-dir; waiting first with --queue). A state
+ * folder that cannot be used is said, and the run goes on without one (not with --queue, which
+ * needs it).
  */
 async function startJob(args: Args, source: string, destinations: string[], s: Settings, quiet: boolean): Promise<void> {
   const report = args.report === undefined ? undefined : String(args.report);
@@ -444,7 +449,6 @@ async function startJob(args: Args, source: string, destinations: string[], s: S
     s.out.error(`${TOOL}: ${showName(dir)}: job state not kept: ${describeSystemError(error)}`);
     store = undefined;
   }
-  const emit = s.event;
   let queuedAt = 0;
   s.job = await JobRun.start({
     store, resume: process.env[RESUME_JOB_VARIABLE] || undefined, args: process.argv.slice(2), cwd: process.cwd(), command: selfCommand(),
@@ -456,13 +460,11 @@ async function startJob(args: Args, source: string, destinations: string[], s: S
     onQueued: (admission, job) => {
       queuedAt ||= performance.now();
       s.out.error(`${TOOL}: job ${job.id} queued (position ${admission.position}): waiting for ${admission.waitingFor.map((j) => `job ${j.id} (${j.state}, ${showName(j.source)})`).join(", ")}`);
-      emit({ event: "queued", job: job.id, position: admission.position, waitingFor: admission.waitingFor.map((j) => j.id) });
+      s.event({ event: "queued", job: job.id, position: admission.position, waitingFor: admission.waitingFor.map((j) => j.id) });
     },
     onProblem: (message) => s.out.error(`${TOOL}: ${message}`),
   });
-  const id = s.job.id;
-  if (queuedAt) s.out.error(`${TOOL}: job ${id} started after ${formatDuration((performance.now() - queuedAt) / 1000)} in the queue`);
-  s.event = (e) => emit({ ...e, job: id });
+  if (queuedAt) s.out.error(`${TOOL}: job ${s.job.id} started after ${formatDuration((performance.now() - queuedAt) / 1000)} in the queue`);
 }
 
 /**
