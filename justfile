@@ -23,6 +23,14 @@ bench *ARGS:
 demo:
     {{bun}} scripts/demo.ts
 
+# Packages for this machine: cartkit-<version>-linux-x64.tar.gz, cartkit_<version>_amd64.deb, SHA256SUMS and a BLAKE3 manifest, in dist/packages/.
+package: build
+    {{bun}} scripts/package.ts --no-build
+
+# The README's screenshot of an offload report (docs/report.png), made again.
+screenshot:
+    {{bun}} scripts/report-screenshot.ts
+
 # Type-check everything.
 check:
     node_modules/.bin/tsc -p .

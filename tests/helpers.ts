@@ -2,13 +2,23 @@
  * Shared test helpers: real temp folders, running the tools from source and as compiled
  * binaries, and finding the native anchors.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "bun:test";
 
 export const ROOT = join(import.meta.dir, "..");
 export const BUN = process.execPath;
+
+// Every dispatchcopy run keeps a job state file ($XDG_STATE_HOME/cartkit/jobs): the tools the
+// tests start keep theirs in a folder of this test run, never in the user's home.
+if (!process.env.CARTKIT_TEST_STATE) {
+  const state = mkdtempSync(join(tmpdir(), "cartkit-state-"));
+  chmodSync(state, 0o1777);
+  process.env.CARTKIT_TEST_STATE = state;
+  process.env.XDG_STATE_HOME = state;
+  process.on("exit", () => rmSync(state, { recursive: true, force: true }));
+}
 
 /**
  * A temp folder removed after the test file (after the test, when made inside one: Bun then runs

@@ -12,7 +12,7 @@ import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
 import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
 import { joinPath, showName } from "../lib/core/names.ts";
-import { formatBytes, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
+import { formatBytes, formatDuration, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
 import { VERSION } from "../lib/core/version.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
@@ -26,6 +26,12 @@ import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload } from "../lib/offload/summary.ts";
 import { checkSourceAgain, parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
+// Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
+import { JobRun } from "../lib/offload/job_run.ts";
+import { defaultStateDir, JobStore } from "../lib/offload/jobs.ts";
+import { JOBS_COMMAND, JOBS_EPILOGUE, RESUME_JOB_VARIABLE, runJobsCommand } from "../lib/offload/jobs_cli.ts";
+import { buildOffloadReport, noChromiumMessage, reportKindOf, runProblems, writeOffloadReport, type ReportRun } from "../lib/offload/offload_report.ts";
+import { findChromium } from "../lib/offload/report_pdf.ts";
 
 const TOOL = "dispatchcopy";
 
@@ -40,7 +46,7 @@ const ARGS = {
   jobs: { type: "string", description: "Files copied at once in -r mode (default 1)", valueHint: "N" },
   mhl: { type: "boolean", default: true, description: "With -r: write an ASC MHL generation into each complete destination (--no-mhl: don't)" },
   sums: { type: "string", description: "With -r: write a sum file of the first -t hash (relative paths)", valueHint: "FILE" },
-  report: { type: "string", description: "Write a JSON report of every file and destination", valueHint: "FILE" },
+  report: { type: "string", description: "Write a report of every file and destination: FILE.json, FILE.html (one printable page: job, volume, destinations, throughput, clips with thumbnails) or FILE.pdf (printed by Chromium)", valueHint: "FILE" },
   resume: { type: "boolean", description: "With -r: finish an interrupted offload (what is in place is read back and compared, the rest copied)" },
   "dry-run": { type: "boolean", description: "List what would be copied and the space needed; copy nothing" },
   "rate-limit": { type: "string", description: "Read at most this fast, e.g. 200MB/s", valueHint: "RATE" },
@@ -54,11 +60,15 @@ const ARGS = {
   ignore: { type: "string", description: "With -r: comma-separated patterns to leave out (added to the defaults)", valueHint: "PATTERNS" },
   "default-ignores": { type: "boolean", default: true, description: `With -r: leave out ${DEFAULT_IGNORES.join(" ")}` },
   engine: { type: "string", description: `Hash engine: auto, ${ENGINES.join(", ")}`, valueHint: "NAME" },
+  queue: { type: "boolean", description: "Wait until no other job writes to any of the destinations' drives, then start (first come, first served per drive)" },
+  "state-dir": { type: "string", description: "Folder of the job state files (default $XDG_STATE_HOME/cartkit/jobs, ~/.local/state/cartkit/jobs)", valueHint: "DIR" },
+  metrics: { type: "string", description: "Write Prometheus metrics of this job to FILE every 5 s and at the end (node_exporter's textfile collector)", valueHint: "FILE" },
 } as const satisfies ArgsDef;
 
 const command = defineCommand({
   meta: { name: TOOL, version: VERSION, description: "Copy a file or a card to several destinations, hash in flight, verify every copy from the device." },
   args: ARGS,
+  subCommands: { jobs: JOBS_COMMAND },
 });
 
 const EPILOGUE = `SOURCE is a file (each DEST a file or a folder to copy into) or, with -r, a card:
@@ -82,12 +92,20 @@ permission bits less the umask; never setuid, setgid or sticky bits, unless
 --keep-owner --keep-special-bits. A destination that is the source, inside it or holding
 it, or two destinations that are one folder, are refused.
 
+Every run is a job: its id is printed when it starts (-r; a single file only on a terminal
+and without -v, whose lines are Offload Manager's), is in every --json event and in the
+report, and its state file is kept in --state-dir. 'dispatchcopy jobs' lists them, shows, cancels, resumes and prunes them (see
+'dispatchcopy jobs --help'); --queue waits for other jobs writing to the same drives.
+
 Exit codes:
   0  every destination holds every file, verified (or already held an identical one)
   1  a destination read back differently from the source (verification failed)
   2  usage error; a source entry that could not be copied; a destination that could not
      be written, flushed, read back or given its ASC MHL; files that appeared in the
-     source or a destination during the run (each is named on stderr)`;
+     source or a destination during the run (each is named on stderr); a report or
+     metrics file that could not be written
+  130, 143  interrupted by Ctrl-C or SIGTERM ('dispatchcopy jobs cancel'): partial files
+     removed, the job recorded as cancelled`;
 
 /** Offload Manager's single-dash long options and the repeatable ones, taken out before citty parses the rest. */
 function splitArgs(raw: string[]): { rest: string[]; hashes: string[]; noFlush: string[] } {
@@ -130,6 +148,8 @@ interface Settings {
   out: Output;
   info: (line: string) => void;
   event: (e: Record<string, unknown>) => void;
+  /** The run's job (none for --dry-run). */
+  job?: JobRun;
 }
 
 function settingsOf(args: Args, split: ReturnType<typeof splitArgs>): Settings {
@@ -164,6 +184,9 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
   if (operands.length < 2) throw usageError("give a SOURCE and at least one DEST; see 'dispatchcopy --help'");
   const [source, ...destinations] = operands as [string, ...string[]];
   const settings = settingsOf(args, split);
+  // Every --json event names the run's job, once it has one (startJob).
+  const emit = settings.event;
+  settings.event = (e) => emit(settings.job ? { ...e, job: settings.job.id } : e);
   let sourceStats;
   try {
     sourceStats = statSync(source);
@@ -186,6 +209,9 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
   const held: HeldFolder[] = [sourceFolder];
   const targets: CopyTarget[] = [];
   const unusable: DestinationOutcome[] = [];
+  // The DEST operand of each outcome, in outcome order (targets, then unusable), for the job.
+  const roots: string[] = [];
+  const unusableRoots: string[] = [];
   for (const dest of destinations) {
     let folder = dest;
     let name = basename(source);
@@ -199,18 +225,26 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
       const h = HeldFolder.open(folder);
       held.push(h);
       targets.push({ folder: h, relative: name, flush: s.flush(join(folder, name)) });
+      roots.push(dest);
     } catch (error) {
       unusable.push({ path: join(folder, name), status: "failed", reason: `its folder cannot be used: ${describeSystemError(error)}` });
+      unusableRoots.push(dest);
     }
   }
   const expectedSize = args["file-size"] === undefined ? undefined : parseCount(args["file-size"], "-f_size", 0);
+  // File mode is the drop-in: its stderr stays errors only (and -v Offload Manager's lines) unless a person watches.
+  await startJob(args, source, destinations, s, Boolean(args.verbose) || !process.stderr.isTTY);
   const progress = new Progress({ enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json), totalFiles: 1, totalBytes: statSync(real).size });
   info(`copying ${showName(source)}...`);
   event({ event: "start", source, destinations: [...targets.map((t) => t.folder.pathOf(t.relative)), ...unusable.map((u) => u.path)], files: 1, bytes: statSync(real).size });
+  s.job?.planned(1, statSync(real).size);
   let lastLog = performance.now();
+  let lastCopied = 0;
   const outcome = await copyFile({ folder: sourceFolder, relative: basename(real) }, targets, {
     algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite: Boolean(args.overwrite), expectedSize, rateLimit: s.rateLimit, modes: s.modes,
     onProgress: (copied, total) => {
+      s.job?.bytes(copied - lastCopied);
+      lastCopied = copied;
       const now = performance.now();
       if (now - lastLog >= 1000) {
         lastLog = now;
@@ -242,15 +276,22 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
   }
   reportDestinations(TOOL, outcome.destinations, s.choices, outcome.hexes, { out, info, event }, source, advice);
   info("done.");
-  const code = exitCodeOf(outcome.destinations);
-  if (args.report) {
-    const name = basename(real);
-    const file: PlannedFile = { relativePath: name, destinationPath: name, source, size: outcome.size, mtimeMs: sourceStatsMtime(real) };
-    const result: FileResult = { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) };
-    const problems = await writeOffloadRecords({ report: args.report, output: out }, [{ file, result }], s.choices);
+  let code = exitCodeOf(outcome.destinations);
+  const name = basename(real);
+  const file: PlannedFile = { relativePath: name, destinationPath: name, source, size: outcome.size, mtimeMs: sourceStatsMtime(real) };
+  const result: FileResult = { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) };
+  const asJob: FileResult = { ...result, destinations: result.destinations.map((d, i) => ({ ...d, root: [...roots, ...unusableRoots][i] ?? d.root })) };
+  s.job?.fileDone(file, asJob);
+  if (args.report && reportKindOf(String(args.report)) === "json") {
+    const problems = await writeOffloadRecords({ report: String(args.report), output: out, extra: { job: s.job?.id ?? null } }, [{ file, result }], s.choices);
     for (const p of problems) out.error(`${TOOL}: ${p.message}`);
-    if (problems.length && code === 0) return finish(out, event, source, 2);
+    if (problems.length && code === 0) code = 2;
   }
+  code = await endJob(s, args, code, {
+    source, files: [{ file, result: asJob }],
+    destinations: asJob.destinations.map((d) => ({ root: d.root, complete: d.status !== "failed" && d.status !== "mismatch", line: d.status === "failed" || d.status === "mismatch" ? `${d.status === "mismatch" ? "VERIFICATION FAILED" : "failed"}: ${d.reason ?? "unknown error"}` : d.status })),
+    problems: outcome.sourceError ? [`${showName(source)}: ${outcome.sourceError}`] : [],
+  });
   return finish(out, event, source, code);
 }
 
@@ -280,6 +321,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const special = (args.special ?? "fail") as SpecialPolicy;
   if (special !== "fail" && special !== "skip") throw usageError(`invalid --special '${special}'; use fail or skip`);
   const overwrite = Boolean(args.overwrite);
+  if (!args["dry-run"]) await startJob(args, source, destinations, s, false);
   let plan;
   try {
     const rename = args.rename === undefined ? undefined : parseRename(args.rename);
@@ -304,6 +346,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     return plan.problems.length || plan.refused.size || plan.space.some((sp) => sp.needed > sp.available) ? 2 : 0;
   }
   const jobs = args.jobs === undefined ? 1 : parseCount(args.jobs, "--jobs");
+  s.job?.planned(plan.files.length, plan.bytes, [...plan.refused.keys(), ...plan.space.filter((sp) => sp.needed > sp.available).map((sp) => sp.root)]);
   const failedBy = new Map(destinations.map((d) => [d, 0]));
   const progress = new Progress({
     enabled: Boolean(args.progress) || Boolean(process.stderr.isTTY && !args.verbose && !args.json),
@@ -319,6 +362,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const results = await runOffload(plan, {
     algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite, jobs, ignore, flush: s.flush, rateLimit: s.rateLimit, modes: s.modes, checkSource: false,
     onBytes: (bytes) => {
+      s.job?.bytes(bytes);
       copied += bytes;
       const now = performance.now();
       if (now - lastEvent >= 1000) {
@@ -327,6 +371,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
       }
     },
     onFile: (file: PlannedFile, result: FileResult) => {
+      s.job?.fileDone(file, result);
       progress.clear();
       info(`copying ${showName(file.source)}...`);
       if (result.sourceError) out.error(`${TOOL}: ${showName(file.source)}: ${result.sourceError}`);
@@ -351,10 +396,11 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   results.changedInSource = again.changed;
   for (const path of results.newInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
   for (const path of results.changedInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`);
-  if (args.report) {
+  if (args.report && reportKindOf(String(args.report)) === "json") {
     records.push(...await writeOffloadRecords({
       report: args.report, source, output: out,
       extra: {
+        job: s.job?.id ?? null,
         problems: plan.problems.map((p) => ({ path: p.path, message: p.message })),
         skipped: plan.skipped.map((p) => ({ path: p.path, message: p.message })),
         appearedInSource: results.newInSource,
@@ -366,15 +412,87 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   for (const problem of records) out.error(`${TOOL}: ${problem.message}`);
   const verdict = judgeOffload(plan, results, records, s.verify);
   for (const d of verdict.destinations) out.error(`${TOOL}: ${showName(d.root)}: ${d.line}`);
+  const exitCode = await endJob(s, args, verdict.exitCode, { source, files: results.files, destinations: verdict.destinations, problems: runProblems(source, plan, results, records) });
   info("done.");
   event({
-    event: "summary", source, files: plan.files.length, bytes: plan.bytes, seconds: results.seconds, exitCode: verdict.exitCode,
+    event: "summary", source, files: plan.files.length, bytes: plan.bytes, seconds: results.seconds, exitCode,
     complete: verdict.destinations.filter((d) => d.complete).map((d) => d.root),
     destinations: verdict.destinations.map((d) => ({ root: d.root, complete: d.complete, failed: d.failed, summary: d.line })),
   });
   out.flush();
-  return verdict.exitCode;
+  return exitCode;
 }
+
+// ---- Jobs (lib/offload/jobs.ts, job_run.ts, jobs_cli.ts) and the HTML/PDF report (offload_report.ts)
+
+const RUN_STARTED = new Date();
+
+/** How to start this tool again: the executable, and the script when run from source. */
+function selfCommand(): string[] {
+  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+}
+
+/**
+ * Makes this run a job (its state file in --state-dir; waiting first with --queue). A state
+ * folder that cannot be used is said, and the run goes on without one (not with --queue, which
+ * needs it).
+ */
+async function startJob(args: Args, source: string, destinations: string[], s: Settings, quiet: boolean): Promise<void> {
+  const report = args.report === undefined ? undefined : String(args.report);
+  if (report && reportKindOf(report) === "pdf" && !findChromium()) throw new CliError(noChromiumMessage(report), { path: report });
+  const dir = args["state-dir"] === undefined ? defaultStateDir() : String(args["state-dir"]);
+  let store: JobStore | undefined = new JobStore(dir);
+  try {
+    store.ensure();
+  } catch (error) {
+    if (args.queue) throw new CliError(`--queue needs the job state folder, which cannot be used: ${describeSystemError(error)}`, { path: dir });
+    s.out.error(`${TOOL}: ${showName(dir)}: job state not kept: ${describeSystemError(error)}`);
+    store = undefined;
+  }
+  let queuedAt = 0;
+  s.job = await JobRun.start({
+    store, resume: process.env[RESUME_JOB_VARIABLE] || undefined, args: process.argv.slice(2), cwd: process.cwd(), command: selfCommand(),
+    source, destinations, queue: Boolean(args.queue), report, metrics: args.metrics === undefined ? undefined : String(args.metrics),
+    onCreated: (job) => {
+      process.on("exit", (code) => job.exited(code));
+      if (!quiet) s.out.error(`${TOOL}: job ${job.id}`);
+    },
+    onQueued: (admission, job) => {
+      queuedAt ||= performance.now();
+      s.out.error(`${TOOL}: job ${job.id} queued (position ${admission.position}): waiting for ${admission.waitingFor.map((j) => `job ${j.id} (${j.state}, ${showName(j.source)})`).join(", ")}`);
+      s.event({ event: "queued", job: job.id, position: admission.position, waitingFor: admission.waitingFor.map((j) => j.id) });
+    },
+    onProblem: (message) => s.out.error(`${TOOL}: ${message}`),
+  });
+  if (queuedAt) s.out.error(`${TOOL}: job ${s.job.id} started after ${formatDuration((performance.now() - queuedAt) / 1000)} in the queue`);
+}
+
+/**
+ * The end of a run: the HTML or PDF report, then the job's last state and metrics.
+ * @returns the exit code (2 when the report or the metrics could not be written and all else went well).
+ */
+async function endJob(s: Settings, args: Args, code: number, run: Pick<ReportRun, "source" | "files" | "destinations" | "problems">): Promise<number> {
+  s.job?.endSamples();
+  let final = code;
+  const fail = (line: string) => {
+    s.out.error(`${TOOL}: ${line}`);
+    if (final === 0) final = 2;
+  };
+  const report = args.report === undefined ? undefined : String(args.report);
+  if (report && reportKindOf(report) !== "json") {
+    try {
+      const built = await buildOffloadReport({ ...run, job: s.job, args: process.argv.slice(2), choices: s.choices, verify: s.verify, exitCode: code, started: RUN_STARTED, ended: new Date() });
+      await writeOffloadReport(report, built);
+    } catch (error) {
+      fail(`${showName(report)}: report not written: ${describeSystemError(error)}`);
+    }
+  }
+  for (const problem of s.job?.finish(final, run.destinations) ?? []) fail(problem);
+  return final;
+}
+
+// `dispatchcopy jobs …` (a card folder named "jobs" is given as ./jobs). runTool never returns.
+if (process.argv[2] === "jobs") await runTool({ command: JOBS_COMMAND, epilogue: JOBS_EPILOGUE, main: (args) => runJobsCommand(args as Record<string, unknown>, { out: new Output(), self: selfCommand(), tool: TOOL }) }, process.argv.slice(3));
 
 let split: ReturnType<typeof splitArgs> = { rest: [], hashes: [], noFlush: [] };
 await runTool({ command, operands: "SOURCE DEST...", epilogue: EPILOGUE, main: (args) => main(args, split) }, () => {

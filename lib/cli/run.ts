@@ -9,6 +9,7 @@ import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs,
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import { onThreadFallback } from "../thread/fallback.ts";
+import { commandSpec } from "./completions.ts";
 
 /** A tool (or one sub-command of a tool): its citty definition and the function that does the work and returns the exit code. */
 export interface ToolDef<T extends ArgsDef> {
@@ -209,6 +210,11 @@ function onInterrupt(name: string): void {
 }
 
 async function dispatch<T extends ArgsDef>(tool: ToolDef<T>, name: string, rawArgs: string[], parent?: CommandDef): Promise<number> {
+  // Packaging asks each tool for its options (scripts/package.ts makes shell completions of them).
+  if (process.env.CARTKIT_COMMAND_SPEC === "1") {
+    process.stdout.write(`${JSON.stringify(await commandSpec(tool.command as unknown as CommandDef<ArgsDef>))}\n`);
+    return ExitCode.Ok;
+  }
   const defs = (tool.command.args ?? {}) as T;
   const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
   if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {

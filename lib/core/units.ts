@@ -70,3 +70,23 @@ export function formatDuration(seconds: number): string {
   const sec = String(s % 60).padStart(2, "0");
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/**
+ * Parses a duration: a whole number with `s`, `m`, `h`, `d` or `w` (seconds when bare), or
+ * several of them together.
+ * @example
+ * parseDuration("7d");    // 604800
+ * parseDuration("1h30m"); // 5400
+ * parseDuration("90");    // 90
+ */
+export function parseDuration(text: string, what = "duration"): number {
+  const trimmed = text.trim().toLowerCase();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const parts = [...trimmed.matchAll(/(\d+)([smhdw])/g)];
+  if (!trimmed || parts.map((p) => p[0]).join("") !== trimmed) {
+    throw usageError(`invalid ${what} '${text}'; use a number with s, m, h, d or w, e.g. 90s, 12h, 7d, 1h30m`);
+  }
+  return parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
+}

@@ -146,7 +146,8 @@ export async function probeSource(source: MediaSource, ffprobe: string, args: st
 }
 
 /**
- * Probes a file with ffprobe.
+ * Probes a file with ffprobe. `checkKeyframes: false` leaves out the packet scan that tells an
+ * intra-only encoding of a long-GOP codec (then `intraOnly` is only true for intra-only codecs).
  *
  * @example
  * ```ts
@@ -156,7 +157,7 @@ export async function probeSource(source: MediaSource, ffprobe: string, args: st
  * info.start.toString(); // "01:00:00;00"
  * ```
  */
-export async function probeMedia(source: MediaSource, ffprobe: string): Promise<MediaInfo> {
+export async function probeMedia(source: MediaSource, ffprobe: string, options: { checkKeyframes?: boolean } = {}): Promise<MediaInfo> {
   const path = source.path;
   const fail = (message: string) => new CliError(message, { path: showName(path), exitCode: ExitCode.UsageOrIo });
   const result = await probeSource(source, ffprobe, ["-print_format", "json", "-show_streams", "-show_format"]);
@@ -186,7 +187,8 @@ export async function probeMedia(source: MediaSource, ffprobe: string): Promise<
   const codec = video.codec_name ?? "unknown";
   return {
     path, source, rate, streamRate, dropFrame: start.dropFrame, start, hasTimecode: label !== undefined, frames, videoCodec: codec,
-    intraOnly: INTRA_CODECS.has(codec) || (await allKeyframes(source, ffprobe)),
+    // Reading packets costs a second ffprobe: a caller that does not cut skips it (intra-only codecs still say so).
+    intraOnly: INTRA_CODECS.has(codec) || (options.checkKeyframes !== false && (await allKeyframes(source, ffprobe))),
     videoStart, videoTimeBase: timeBase, formatStartUs,
     audio: streams.filter((s) => s.codec_type === "audio").map((s) => ({ sampleRate: Number(s.sample_rate ?? 48000), channels: s.channels ?? 0, start: streamStart(s), end: streamEnd(s) })),
     reel, width: video.width ?? 0, height: video.height ?? 0,
