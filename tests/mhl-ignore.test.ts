@@ -58,6 +58,21 @@ test("gitwildmatch: **, a trailing /, negation, character classes and escapes", 
   expect(Wildmatch.compile("caf?.mov").matches("caf\udce9.mov")).toBe(true);
 });
 
+test("the literal, prefix* and *suffix shapes match as the general matcher does", () => {
+  const cases: [string, boolean | undefined, string, boolean][] = [
+    [".DS_Store", false, "a/b/.DS_Store", true], [".DS_Store", false, "a/.DS_Storex", false],
+    [".DS_Store", undefined, ".DS_Store", true], [".DS_Store", undefined, "a/.DS_Store", false],
+    ["._*", false, "x/._clip.mov", true], ["._*", false, "x/_.clip", false], ["._*", false, "._", true],
+    ["*.tmp", false, "a/b.tmp", true], ["*.tmp", false, "a.tmp/b", false], ["*.tmp", undefined, "a/b.tmp", false],
+    ["*.tmp", undefined, "b.tmp", true], ["a/b", false, "x/a/b", true], ["a/b", false, "x/ya/b", false],
+    ["a/b", undefined, "a/b", true], ["a/b", undefined, "x/a/b", false],
+  ];
+  for (const [pattern, anchored, path, expected] of cases) {
+    const options = anchored === undefined ? {} : { anchored };
+    expect([pattern, anchored, path, Wildmatch.compile(pattern, options).matches(path)]).toEqual([pattern, anchored, path, expected]);
+  }
+});
+
 test("the walk's ignore list keeps its meaning: names at any depth, paths with a slash", () => {
   const list = new IgnoreList(["._*", "CACHE/", "proxies/**/*.mp4", "[Dd]esktop.ini"]);
   expect(list.matches("A001/._clip.mov")).toBe(true);

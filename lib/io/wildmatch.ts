@@ -98,6 +98,27 @@ function tokenize(pattern: string): Token[] {
   return tokens;
 }
 
+/**
+ * A matcher for a pattern that is a literal, `literal*` or `*literal` (no `?`, `[`, `\`, no
+ * other `*`), for a pattern matched against the last name only or anchored at the root.
+ */
+function quickMatcher(pattern: string, lastNameOnly: boolean): ((text: string) => boolean) | undefined {
+  if (/[?[\\]/.test(pattern)) return undefined;
+  const stars = pattern.split("*").length - 1;
+  if (stars === 0) return (text) => text === pattern;
+  if (!lastNameOnly || stars !== 1) return undefined;
+  // In a last name there is no '/', so '*' is any run of characters here.
+  if (pattern.endsWith("*")) {
+    const prefix = pattern.slice(0, -1);
+    return (text) => text.startsWith(prefix);
+  }
+  if (pattern.startsWith("*")) {
+    const suffix = pattern.slice(1);
+    return (text) => text.endsWith(suffix);
+  }
+  return undefined;
+}
+
 function inClass(token: { negated: boolean; ranges: number[] }, c: number): boolean {
   if (c === SLASH) return false;
   let found = false;
@@ -125,10 +146,17 @@ export class Wildmatch {
   #current: Uint8Array;
   #next: Uint8Array;
 
-  private constructor(pattern: string, tokens: Token[], lastNameOnly: boolean) {
+  /**
+   * The shapes nearly every real pattern has, matched without the state machine: a literal
+   * (`.DS_Store`), `prefix*` (`._*`), `*suffix` (`*.tmp`). Undefined for anything else.
+   */
+  readonly #quick: ((text: string) => boolean) | undefined;
+
+  private constructor(pattern: string, tokens: Token[], lastNameOnly: boolean, quick: ((text: string) => boolean) | undefined) {
     this.pattern = pattern;
     this.#tokens = tokens;
     this.#lastNameOnly = lastNameOnly;
+    this.#quick = quick;
     this.#current = new Uint8Array(2 * (tokens.length + 1));
     this.#next = new Uint8Array(2 * (tokens.length + 1));
   }
@@ -139,8 +167,9 @@ export class Wildmatch {
     // `**/x` where x holds no `/` is x matched against the last name: no need to run over the
     // folders before it (a path 2,000 folders deep costs its last name, not its length).
     const lastNameOnly = options.anchored === false && !pattern.includes("/");
-    if (options.anchored === false && !lastNameOnly) tokens.unshift({ kind: "folders" });
-    return new Wildmatch(pattern, tokens, lastNameOnly);
+    const floating = options.anchored === false && !lastNameOnly;
+    if (floating) tokens.unshift({ kind: "folders" });
+    return new Wildmatch(pattern, tokens, lastNameOnly, floating ? undefined : quickMatcher(pattern, lastNameOnly));
   }
 
   /** Follows the moves that read nothing: past `*`, `**` and a folders token. */
@@ -154,6 +183,7 @@ export class Wildmatch {
   /** True when the whole path matches. */
   matches(path: string): boolean {
     if (this.#lastNameOnly) path = path.slice(path.lastIndexOf("/") + 1);
+    if (this.#quick) return this.#quick(path);
     const tokens = this.#tokens;
     const m = tokens.length;
     const inside = m + 1;

@@ -1,0 +1,206 @@
+#!/usr/bin/env bun
+/**
+ * Many small files: the shape of frame sequences, VFX pulls and source trees. Each job against
+ * its floor in the same run, compiled tools, interleaved runs, medians and ranges:
+ *
+ *   trees: 20,000 × 32 KiB in 40 folders of 500, and 2,000 × 1 MiB in 20 folders
+ *   1. dispatchcopy -r to 2 destinations (flush, read-back from the device); floor: 2 concurrent
+ *      `cp -r` + `sync` + a cold read of both copies                          target ≤ 1.3×
+ *   2. the same with --verify none; floor: 2 concurrent `cp -r` + `sync`     target ≤ 1.3×
+ *   3. xxsum -H2 -r and b3sum-ts -r on the cached tree; anchor: `find | sort | xargs` with
+ *      xxhsum -H2 / b3sum                                                     target ≥ 0.9× speed
+ *   4. mhl-verify create and verify; anchor: xxhsum -H2 over the same files  target ≤ 1.3×
+ *   5. --jobs 1 2 4 8 for dispatchcopy -r, xxsum -r, b3sum-ts -r, mhl-verify create: no N
+ *      slower than 1; b3sum-ts -r --jobs 2 ≥ 1.3× faster than --jobs 1
+ *
+ * As root the destinations are a fresh journaled ext4 (bench/common.ts), memory is touched and
+ * freed before each timed run, and "cold" means the page cache dropped (drop_caches) and the
+ * source read again so that only the copies are cold.
+ *
+ *   bun bench/small.ts [--quick] [--only copy|hash|mhl|jobs]
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BUN, GiB, ROOT, availableBytes, check, describeMachine, fail, journaledFileSystem, loadAverage, median, sec, timed, touchMemory, unmount, writeReport } from "./common.ts";
+
+const quick = process.argv.includes("--quick");
+const only = (() => {
+  const at = process.argv.indexOf("--only");
+  return at >= 0 ? process.argv[at + 1] : undefined;
+})();
+const runs = quick ? 2 : 3;
+const asRoot = process.getuid?.() === 0;
+const dist = (tool: string) => join(ROOT, "dist", tool);
+
+interface Tree {
+  name: string;
+  path: string;
+  files: number;
+  size: number;
+  folders: number;
+}
+
+/** A tree of `files` files of `size` bytes, `perFolder` to a folder, random contents. */
+function makeTree(dir: string, name: string, files: number, size: number, perFolder: number): Tree {
+  const path = join(dir, name);
+  if (!existsSync(path)) {
+    const chunk = Buffer.allocUnsafe(size);
+    for (let i = 0; i < files; i++) {
+      const folder = join(path, `F${String(Math.floor(i / perFolder)).padStart(3, "0")}`);
+      if (i % perFolder === 0) mkdirSync(folder, { recursive: true });
+      for (let j = 0; j < size; j += 4) chunk.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, j);
+      writeFileSync(join(folder, `frame_${String(i).padStart(7, "0")}.dng`), chunk);
+    }
+  }
+  return { name, path, files, size, folders: Math.ceil(files / perFolder) };
+}
+
+function dropAllCaches(): void {
+  check(["sync"]);
+  if (asRoot) writeFileSync("/proc/sys/vm/drop_caches", "1");
+}
+
+function warm(tree: Tree): void {
+  check(["sh", "-c", `find '${tree.path}' -type f -print0 | xargs -0 cat > /dev/null`]);
+}
+
+async function seconds(cmd: string[], cwd?: string): Promise<number> {
+  const s = await timed(cmd, cwd);
+  if (s.code !== 0) fail(`${cmd.join(" ")} exited ${s.code}: ${s.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  return s.seconds;
+}
+
+const spread = (values: number[]) => `${sec(median(values))} (${sec(Math.min(...values))}–${sec(Math.max(...values))})`;
+
+async function main(): Promise<void> {
+  check([BUN, join(ROOT, "scripts/build.ts")]);
+  const machine = describeMachine();
+  const load = loadAverage();
+  const dir = mkdtempSync(join(tmpdir(), "cartkit-bench-small-"));
+  const lines: string[] = [];
+  let target: string | undefined;
+  try {
+    if (availableBytes(dir) < 8 * GiB) fail(`not enough space in ${dir}`);
+    const trees = [
+      makeTree(dir, "frames", quick ? 2000 : 20_000, 32 * 1024, 500),
+      makeTree(dir, "clips", quick ? 200 : 2000, 1024 * 1024, 100),
+    ];
+    target = asRoot ? journaledFileSystem(dir, 6 * GiB) : undefined;
+    const destRoot = target ?? dir;
+    const d1 = join(destRoot, "d1");
+    const d2 = join(destRoot, "d2");
+    const clean = () => {
+      for (const d of [d1, d2]) rmSync(d, { recursive: true, force: true });
+      check(["sync"]);
+    };
+    const touch = 2 * GiB;
+    lines.push(
+      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; load before the run: ${load}. Compiled tools; ${runs} interleaved runs of each job, median (range). Destinations on a fresh journaled ext4${target ? "" : " (not root: on the temp folder's file system)"}; ${sec(touch / GiB)} GiB of memory touched and freed before each timed run.`,
+      "",
+      "| tree | job | cartkit s | anchor / floor s | ratio | target | met |",
+      "|---|---|---:|---:|---:|---|---|",
+    );
+    const row = (tree: Tree, job: string, ours: number[], floor: number[], ratio: number, target: string, met: boolean) =>
+      lines.push(`| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${job} | ${spread(ours)} | ${spread(floor)} | ${ratio.toFixed(2)}× | ${target} | ${met ? "yes" : "**no**"} |`);
+
+    for (const tree of trees) {
+      if (!only || only === "copy") {
+        const t = { cp: [] as number[], cold: [] as number[], ours: [] as number[], oursNone: [] as number[] };
+        for (let round = 0; round < runs; round++) {
+          clean();
+          warm(tree);
+          touchMemory(touch);
+          t.cp.push(await seconds(["sh", "-c", `cp -r '${tree.path}' '${d1}' & cp -r '${tree.path}' '${d2}' & wait; sync`]));
+          dropAllCaches();
+          warm(tree);
+          t.cold.push(await seconds(["sh", "-c", `find '${d1}' '${d2}' -type f -print0 | xargs -0 -P 2 cat > /dev/null`]));
+          clean();
+          warm(tree);
+          touchMemory(touch);
+          t.ours.push(await seconds([dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", tree.path, d1, d2]));
+          clean();
+          warm(tree);
+          touchMemory(touch);
+          t.oursNone.push(await seconds([dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--verify", "none", tree.path, d1, d2]));
+        }
+        if (readdirSync(d1).length !== tree.folders) fail(`${tree.name}: the copy has ${readdirSync(d1).length} folders, expected ${tree.folders}`);
+        const floor = t.cp.map((c, i) => c + t.cold[i]!);
+        const r1 = median(t.ours) / median(floor);
+        const r2 = median(t.oursNone) / median(t.cp);
+        row(tree, "dispatchcopy -r → 2, read back; floor: 2 × `cp -r` + `sync` + cold read of both copies", t.ours, floor, r1, "≤ 1.3×", r1 <= 1.3);
+        row(tree, "dispatchcopy -r → 2, `--verify none`; floor: 2 × `cp -r` + `sync`", t.oursNone, t.cp, r2, "≤ 1.3×", r2 <= 1.3);
+      }
+      if (!only || only === "hash") {
+        warm(tree);
+        for (const [ours, anchor, label] of [
+          [[dist("xxsum"), "-H2", "-r", tree.path], `find '${tree.path}' -type f -print0 | sort -z | xargs -0 xxhsum -H2 > /dev/null`, "xxsum -H2 -r; anchor: find | sort | xargs xxhsum -H2"],
+          [[dist("b3sum-ts"), "-r", tree.path], `find '${tree.path}' -type f -print0 | sort -z | xargs -0 b3sum > /dev/null`, "b3sum-ts -r; anchor: find | sort | xargs b3sum"],
+        ] as const) {
+          const mine: number[] = [];
+          const theirs: number[] = [];
+          for (let round = 0; round < runs; round++) {
+            theirs.push(await seconds(["sh", "-c", anchor]));
+            mine.push(await seconds(["sh", "-c", `${ours.map((a) => `'${a}'`).join(" ")} > /dev/null`]));
+          }
+          const speed = median(theirs) / median(mine);
+          row(tree, `${label} (cached)`, mine, theirs, speed, "≥ 0.9× speed", speed >= 0.9);
+        }
+      }
+      if (!only || only === "mhl") {
+        warm(tree);
+        const create: number[] = [];
+        const verify: number[] = [];
+        const anchor: number[] = [];
+        for (let round = 0; round < runs; round++) {
+          rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+          anchor.push(await seconds(["sh", "-c", `find '${tree.path}' -type f -print0 | xargs -0 xxhsum -H2 > /dev/null`]));
+          create.push(await seconds([dist("mhl-verify"), "create", tree.path, "-h", "xxh128"]));
+          verify.push(await seconds([dist("mhl-verify"), "verify", tree.path]));
+        }
+        rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+        const rc = median(create) / median(anchor);
+        const rv = median(verify) / median(anchor);
+        row(tree, "mhl-verify create -h xxh128 (cached); anchor: xxhsum -H2 over the files", create, anchor, rc, "≤ 1.3×", rc <= 1.3);
+        row(tree, "mhl-verify verify (cached); anchor: xxhsum -H2 over the files", verify, anchor, rv, "≤ 1.3×", rv <= 1.3);
+      }
+    }
+
+    if (!only || only === "jobs") {
+      const tree = trees[0]!;
+      lines.push("", `Scaling with \`--jobs\` on the ${tree.files.toLocaleString("en")}-file tree (median of ${runs}, seconds; the tree cached):`, "", "| tool | 1 | 2 | 4 | 8 | never slower than 1 |", "|---|---:|---:|---:|---:|---|");
+      const jobsOf = [1, 2, 4, 8];
+      const tools: Array<[string, (n: number) => string[], boolean]> = [
+        ["dispatchcopy -r → 2, read back", (n) => [dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--jobs", String(n), tree.path, d1, d2], true],
+        ["xxsum -H2 -r", (n) => ["sh", "-c", `'${dist("xxsum")}' -H2 -r --jobs ${n} '${tree.path}' > /dev/null`], false],
+        ["b3sum-ts -r", (n) => ["sh", "-c", `'${dist("b3sum-ts")}' -r --jobs ${n} '${tree.path}' > /dev/null`], false],
+        ["mhl-verify create", (n) => [dist("mhl-verify"), "create", tree.path, "-h", "xxh128", "--jobs", String(n)], false],
+      ];
+      for (const [label, cmd, copies] of tools) {
+        const times = new Map<number, number[]>(jobsOf.map((n) => [n, []]));
+        for (let round = 0; round < runs; round++) {
+          for (const n of jobsOf) {
+            if (copies) clean();
+            rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+            warm(tree);
+            times.get(n)!.push(await seconds(cmd(n)));
+          }
+        }
+        rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+        const m = jobsOf.map((n) => median(times.get(n)!));
+        // Within the runs' own spread counts as not slower.
+        const noise = Math.max(...times.get(1)!) / median(times.get(1)!);
+        const ok = m.every((v) => v <= m[0]! * noise);
+        lines.push(`| ${label} | ${m.map((v, i) => (i === 0 ? sec(v) : `${sec(v)} (${(m[0]! / v).toFixed(2)}×)`)).join(" | ")} | ${ok ? "yes" : "**no**"} |`);
+      }
+    }
+    lines.push("", "Reproduce: `node_modules/.bin/bun bench/small.ts` (as root for the fresh file system and cold reads).");
+    console.log(lines.join("\n"));
+    if (!quick && !only) writeReport("small.ts", lines);
+  } finally {
+    if (target) unmount(target);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
