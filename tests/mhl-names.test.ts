@@ -39,6 +39,21 @@ for (const runner of runners()) {
     };
     const mhl = (args: string[], env: Record<string, string> = {}) => tool(runner, "mhl-verify", args, { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z", ...env } });
 
+    test("a tree of folders and no files is sealed and verifies; -sf of a file that is not there is 20", () => {
+      const root = fresh();
+      mkdirSync(join(root, "A", "B"), { recursive: true });
+      let r = mhl(["create", root, "-h", "xxh64"]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(latest(root)).toMatch(/<path lastmodificationdate="[^"]+">A\/B<\/path>/);
+      r = mhl(["verify", root]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      r = mhl(["verify", root, "-sf", join(root, "A", "x.mov")]);
+      expect(r.code).toBe(20);
+      writeFileSync(join(root, "A", "x.mov"), "x");
+      r = mhl(["verify", root]);
+      expect(r.code).toBe(21);
+    });
+
     test("two files whose names differ only in normalization are both recorded and hashed", () => {
       const root = fresh();
       writeFileSync(join(root, "caf\u00e9.mov"), "NFC bytes");

@@ -147,7 +147,8 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     if (options.namesOnly) {
       if (code === MhlExit.Ok && newFiles > 0) code = MhlExit.NewFiles;
     } else {
-      if (checked === 0) code = MhlExit.SingleFileNotFound;
+      // Only a named file that is not there is an error: a history of folders and no files verifies.
+      if (single !== undefined && checked === 0) code = MhlExit.SingleFileNotFound;
       if (newFiles > 0) code = MhlExit.NewFiles;
       if (mismatches > 0) code = MhlExit.HashMismatch;
     }
