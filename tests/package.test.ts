@@ -142,7 +142,7 @@ describe("packages", () => {
       for (const path of [`usr/share/bash-completion/completions/${t}`, `usr/share/zsh/vendor-completions/_${t}`, `usr/share/fish/vendor_completions.d/${t}.fish`, `usr/share/man/man1/${t}.1.gz`]) expect(contents).toContain(`./${path}\n`);
     }
     expect(contents).toContain("./usr/share/doc/cartkit/copyright\n");
-  }, 180_000);
+  }, 600_000);
 
   // Installs into the running system: CI runs as root; elsewhere only as root and when cartkit is not installed already.
   const installable = IS_ROOT && Bun.which("dpkg") !== null && run(["dpkg", "-s", "cartkit"]).code !== 0;
@@ -170,5 +170,5 @@ describe("packages", () => {
     for (const tool of TOOLS) expect(existsSync(`/usr/bin/${tool}`)).toBe(false);
     expect(existsSync("/usr/share/bash-completion/completions/dispatchcopy")).toBe(false);
     expect(run(["dpkg", "-s", "cartkit"]).code).not.toBe(0);
-  }, 180_000);
+  }, 600_000);
 });

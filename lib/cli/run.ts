@@ -144,7 +144,12 @@ export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDe
   let code: number;
   try {
     const raw = typeof rawArgs === "function" ? rawArgs() : rawArgs;
-    if ("subCommands" in tool) {
+    // Packaging asks each tool for its options (scripts/package.ts makes shell completions of them).
+    if (process.env.CARTKIT_COMMAND_SPEC === "1") {
+      const command = "subCommands" in tool ? groupCommand(tool) : tool.command;
+      process.stdout.write(`${JSON.stringify(await commandSpec(command as unknown as CommandDef<ArgsDef>))}\n`);
+      code = ExitCode.Ok;
+    } else if ("subCommands" in tool) {
       const chosen = subCommandOf(tool, raw);
       name = chosen.name;
       code = chosen.sub ? await dispatch(chosen.sub, name, chosen.rest, tool.command) : await dispatchGroup(tool, name, raw, chosen.given);
@@ -210,11 +215,6 @@ function onInterrupt(name: string): void {
 }
 
 async function dispatch<T extends ArgsDef>(tool: ToolDef<T>, name: string, rawArgs: string[], parent?: CommandDef): Promise<number> {
-  // Packaging asks each tool for its options (scripts/package.ts makes shell completions of them).
-  if (process.env.CARTKIT_COMMAND_SPEC === "1") {
-    process.stdout.write(`${JSON.stringify(await commandSpec(tool.command as unknown as CommandDef<ArgsDef>))}\n`);
-    return ExitCode.Ok;
-  }
   const defs = (tool.command.args ?? {}) as T;
   const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
   if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
