@@ -18,7 +18,7 @@ import type { HasherOptions } from "../hash/options.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import { IgnoreList } from "../io/ignore.ts";
-import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
+import { walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 import { copyFile, GOOD_STATUSES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { refusedPlaces } from "./places.ts";
 
@@ -179,7 +179,10 @@ export function planOffload(
     const held = new Map<string, number>();
     if (!refused.has(root)) {
       try {
-        for (const entry of walkFiles(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore) })) held.set(entry.relativePath, entry.kind === "file" ? entry.size : -1);
+        // Folders too: a folder where a file goes is named as such, not found only at the rename.
+        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore) }, (level) => {
+          for (const item of level.items) held.set(item.relativePath, item.kind === "file" ? item.size : -1);
+        });
       } catch {
         // a destination that does not exist yet holds nothing
       }
