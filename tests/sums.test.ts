@@ -145,7 +145,7 @@ test("the command line: arguments that lost bytes are taken from /proc/self/cmdl
   const dir = mkdtempSync(join(tmpdir(), "cartkit-cmdline-"));
   try {
     const script = join(dir, "xxh32sum.ts");
-    writeFileSync(script, `import { commandLine } from ${JSON.stringify(join(import.meta.dir, "..", "lib", "sums", "command_line.ts"))};\nconsole.log(JSON.stringify(commandLine()));\n`);
+    writeFileSync(script, `import { commandLine } from ${JSON.stringify(join(import.meta.dir, "..", "lib", "cli", "command_line.ts"))};\nconsole.log(JSON.stringify(commandLine()));\n`);
     const result = Bun.spawnSync(["sh", "-c", `'${process.execPath}' '${script}' plain "$(printf 'caf\\351')" "\u{fffd}real"`]);
     expect(JSON.parse(result.stdout.toString())).toEqual({ args: ["plain", "caf\udce9", "\u{fffd}real"], invokedAs: "xxh32sum" });
   } finally {

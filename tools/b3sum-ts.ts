@@ -12,7 +12,7 @@ import { runTool } from "../lib/cli/run.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
 import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs } from "../lib/sums/cli.ts";
-import { commandLine } from "../lib/sums/command_line.ts";
+import { commandLine } from "../lib/cli/command_line.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { VERSION } from "../lib/core/version.ts";
 

@@ -10,6 +10,7 @@ import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
+import { programArgs } from "../lib/cli/command_line.ts";
 import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
 import { joinPath, showName } from "../lib/core/names.ts";
 import { formatBytes, formatDuration, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
@@ -451,7 +452,7 @@ async function startJob(args: Args, source: string, destinations: string[], s: S
   }
   let queuedAt = 0;
   s.job = await JobRun.start({
-    store, resume: process.env[RESUME_JOB_VARIABLE] || undefined, args: process.argv.slice(2), cwd: process.cwd(), command: selfCommand(),
+    store, resume: process.env[RESUME_JOB_VARIABLE] || undefined, args: programArgs(), cwd: process.cwd(), command: selfCommand(),
     source, destinations, queue: Boolean(args.queue), report, metrics: args.metrics === undefined ? undefined : String(args.metrics),
     onCreated: (job) => {
       process.on("exit", (code) => job.exited(code));
@@ -481,7 +482,7 @@ async function endJob(s: Settings, args: Args, code: number, run: Pick<ReportRun
   const report = args.report === undefined ? undefined : String(args.report);
   if (report && reportKindOf(report) !== "json") {
     try {
-      const built = await buildOffloadReport({ ...run, job: s.job, args: process.argv.slice(2), choices: s.choices, verify: s.verify, exitCode: code, started: RUN_STARTED, ended: new Date() });
+      const built = await buildOffloadReport({ ...run, job: s.job, args: programArgs(), choices: s.choices, verify: s.verify, exitCode: code, started: RUN_STARTED, ended: new Date() });
       await writeOffloadReport(report, built);
     } catch (error) {
       fail(`${showName(report)}: report not written: ${describeSystemError(error)}`);
@@ -492,10 +493,10 @@ async function endJob(s: Settings, args: Args, code: number, run: Pick<ReportRun
 }
 
 // `dispatchcopy jobs …` (a card folder named "jobs" is given as ./jobs). runTool never returns.
-if (process.argv[2] === "jobs") await runTool({ command: JOBS_COMMAND, epilogue: JOBS_EPILOGUE, main: (args) => runJobsCommand(args as Record<string, unknown>, { out: new Output(), self: selfCommand(), tool: TOOL }) }, process.argv.slice(3));
+if (process.argv[2] === "jobs") await runTool({ command: JOBS_COMMAND, epilogue: JOBS_EPILOGUE, main: (args) => runJobsCommand(args as Record<string, unknown>, { out: new Output(), self: selfCommand(), tool: TOOL }) }, programArgs().slice(1));
 
 let split: ReturnType<typeof splitArgs> = { rest: [], hashes: [], noFlush: [] };
 await runTool({ command, operands: "SOURCE DEST...", epilogue: EPILOGUE, main: (args) => main(args, split) }, () => {
-  split = splitArgs(process.argv.slice(2));
+  split = splitArgs(programArgs());
   return split.rest;
 });

@@ -5,10 +5,10 @@
  * parallel hashing, progress and JSON output.
  */
 import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { CliError, usageError } from "../lib/core/errors.ts";
 import { rewriteArgs, runTool } from "../lib/cli/run.ts";
+import { programArgs } from "../lib/cli/command_line.ts";
 import { progressFor } from "../lib/cli/progress.ts";
 import { Output } from "../lib/cli/output.ts";
 import { parseCount } from "../lib/core/units.ts";
@@ -23,6 +23,7 @@ import { MhlLog } from "../lib/mhl/log.ts";
 import { verifyDirectoryHashes } from "../lib/mhl/directory_verify.ts";
 import { verifyFolder } from "../lib/mhl/verify.ts";
 import { VERSION } from "../lib/core/version.ts";
+import { fsPath, isUtf8Name, resolvePath } from "../lib/core/names.ts";
 
 const TOOL = "mhl-verify";
 
@@ -146,23 +147,24 @@ async function main(args: Args, raw: string[]): Promise<number> {
   const singleFiles = allValues(raw, "single_file");
   // `info -sf FILE` without ROOT: the history above the file, as the reference finds it.
   if (commandName === "info" && positional.length === 0 && singleFiles.length > 0) {
-    for (const file of singleFiles) if (!existsSync(file)) throw new CliError("No such file or directory", { path: file });
+    for (const file of singleFiles) if (!existsSync(fsPath(file))) throw new CliError("No such file or directory", { path: file });
     positional.push(historyRootAbove(singleFiles[0]!));
   }
   const want = commandName === "flatten" ? 2 : 1;
   if (positional.length !== want) throw usageError(`${commandName} needs ${want === 2 ? "ROOT and DEST" : "ROOT"}; see '${TOOL} --help'`);
   const given = positional[0]!;
-  if (!existsSync(given)) throw new CliError("No such file or directory", { path: given });
-  const root = resolve(given);
+  if (!existsSync(fsPath(given))) throw new CliError("No such file or directory", { path: given });
+  const root = resolvePath(given);
+  if (!isUtf8Name(root)) throw new CliError("a path that is not UTF-8 cannot hold an ASC MHL history (the format names and finds it by UTF-8 text); rename the folder", { path: given });
   // A ROOT that is a file (and not a legacy MHL) has no history, as the reference says (30).
-  const isFolder = statSync(root).isDirectory();
+  const isFolder = statSync(fsPath(root)).isDirectory();
   if (ignoreFile !== undefined && !existsSync(ignoreFile)) throw new CliError("No such file or directory", { path: ignoreFile });
 
   try {
     switch (commandName) {
       case "create": {
         if (args.legacy) {
-          if (!statSync(root).isDirectory()) throw new CliError("Not a directory", { path: given });
+          if (!statSync(fsPath(root)).isDirectory()) throw new CliError("Not a directory", { path: given });
           for (const [option, flag] of [["detect_renaming", "-dr"], ["single_file", "-sf"], ["no_directory_hashes", "-n"]] as const) {
             if (args[option]) throw usageError(`${flag} does not apply to create --legacy`);
           }
@@ -209,7 +211,7 @@ async function main(args: Args, raw: string[]): Promise<number> {
         await showInfo(root, singleFiles, log);
         break;
       case "flatten":
-        await flattenHistory(root, resolve(positional[1]!), { ...creator, ignore, ignoreFile }, log);
+        await flattenHistory(root, resolvePath(positional[1]!), { ...creator, ignore, ignoreFile }, log);
         break;
     }
   } finally {
@@ -218,4 +220,4 @@ async function main(args: Args, raw: string[]): Promise<number> {
   return MhlExit.Ok;
 }
 
-await runTool({ command, operands: "[create|verify|diff|info|flatten] ROOT [DEST]", epilogue: EPILOGUE, main: (args, raw) => main(args, raw) }, () => normalizeArgs(process.argv.slice(2)));
+await runTool({ command, operands: "[create|verify|diff|info|flatten] ROOT [DEST]", epilogue: EPILOGUE, main: (args, raw) => main(args, raw) }, () => normalizeArgs(programArgs()));

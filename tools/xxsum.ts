@@ -15,7 +15,7 @@ import { parseSize } from "../lib/core/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs } from "../lib/sums/cli.ts";
-import { commandLine } from "../lib/sums/command_line.ts";
+import { commandLine } from "../lib/cli/command_line.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { benchSample, runBenchmark } from "../lib/sums/xxhsum_bench.ts";
 import { xxhsumDialect } from "../lib/sums/xxhsum_dialect.ts";

@@ -9,6 +9,7 @@ import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs,
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import { onThreadFallback } from "../thread/fallback.ts";
+import { programArgs } from "./command_line.ts";
 import { commandSpec } from "./completions.ts";
 
 /** A tool (or one sub-command of a tool): its citty definition and the function that does the work and returns the exit code. */
@@ -136,7 +137,7 @@ export function reportError(toolName: string, error: unknown): number {
  * the error handling, so an anchor-style option with a missing value is a one-line usage error)
  * and exits with its code. Output written to stdout is flushed before exiting.
  */
-export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDef>>(tool: ToolDef<T> | ToolGroupDef<S>, rawArgs: string[] | (() => string[]) = process.argv.slice(2)): Promise<never> {
+export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDef>>(tool: ToolDef<T> | ToolGroupDef<S>, rawArgs: string[] | (() => string[]) = programArgs): Promise<never> {
   let name = commandName(tool.command);
   onInterrupt(name);
   // A thread the calling thread had to make up for costs speed, not data: said only when debugging.

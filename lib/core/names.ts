@@ -231,3 +231,21 @@ export function parentOf(path: string): string {
   if (at < 0) return ".";
   return at === 0 ? "/" : trimmed.slice(0, at);
 }
+
+/**
+ * The absolute form of `parts` as node:path's `resolve` gives it (`.` and `..` folded, from the
+ * working folder), keeping every code unit: a name that is not UTF-8 stays that name.
+ * @example
+ * resolvePath("/cards", "caf\udce9", "..", "A001"); // "/cards/A001"
+ */
+export function resolvePath(...parts: string[]): string {
+  let path = process.cwd();
+  for (const part of parts) if (part !== "") path = part.startsWith("/") ? part : `${path}/${part}`;
+  const kept: string[] = [];
+  for (const segment of path.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") kept.pop();
+    else kept.push(segment);
+  }
+  return `/${kept.join("/")}`;
+}

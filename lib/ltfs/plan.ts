@@ -8,11 +8,11 @@
  * leaves the tree or a FIFO is named, and no plan is made.
  */
 import { realpathSync, statSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute } from "node:path";
 import { unsafePathReason } from "../mhl/paths.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
-import { baseOf, compareUtf8, isUtf8Name, showLine, showName } from "../core/names.ts";
+import { baseOf, compareUtf8, isUtf8Name, resolvePath, showLine, showName } from "../core/names.ts";
 import { walkFiles, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 import { formatBytes } from "../core/units.ts";
 import { blocksFor, type TapeCapacity } from "./capacity.ts";
@@ -188,7 +188,7 @@ function checkSources(sources: readonly string[]): Array<{ given: string; source
   const seen = new Map<string, string>();
   const out: Array<{ given: string; source: string; name: string; real: string }> = [];
   for (const given of sources) {
-    const source = resolve(given);
+    const source = resolvePath(given);
     const name = baseOf(source);
     if (name === "") throw new CliError("a source needs a name to become a folder on tape", { path: given });
     const other = seen.get(name.normalize("NFC"));

@@ -4,11 +4,11 @@
  * recorded hashes (`verified` / `failed`), add new files as `original`, and are written even when
  * something failed — the generation documents the failure — before the run exits non-zero.
  */
-import { isAbsolute, relative, resolve } from "node:path";
+import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
-import { isUtf8Name, joinPath, showName } from "../core/names.ts";
+import { isUtf8Name, joinPath, resolvePath, showName } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
@@ -213,7 +213,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   if (options.singleFiles && options.singleFiles.length > 0) {
     const entries: TreeEntry[] = [];
     for (const given of options.singleFiles) {
-      const absolute = resolve(given);
+      const absolute = resolvePath(given);
       const rel = relative(root, absolute).split("\\").join("/");
       if (rel.startsWith("..") || isAbsolute(rel)) throw new CliError("is not inside the root folder", { path: given });
       const stat = held.stat(rel);

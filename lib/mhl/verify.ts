@@ -5,9 +5,8 @@
  * is written.
  */
 import { realpathSync } from "node:fs";
-import { isUtf8Name, showName } from "../core/names.ts";
+import { isUtf8Name, resolvePath, showName } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
-import { resolve } from "node:path";
 import { hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
@@ -70,7 +69,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
   const history = options.packingList ? History.fromPackingList(options.packingList, root) : await History.load(root, "", { nested: "later" });
   if (history.generations.length === 0) throw mhlError(MhlExit.NoHistory, root);
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
-  const single = options.singleFile === undefined ? undefined : realpathOrSelf(resolve(root, options.singleFile));
+  const single = options.singleFile === undefined ? undefined : realpathOrSelf(resolvePath(root, options.singleFile));
   await withFilesBeneath(root, async (held, opened) => {
     let problems = 0;
     const nested: string[] = [];

@@ -227,6 +227,11 @@ async function resume(store: JobStore, job: JobRecord, stateDirGiven: boolean, {
   if (state === "running" || state === "queued") throw new CliError(`job ${job.id} is still ${state} (pid ${job.pid} on ${job.host}); cancel it first, or wait for it`, { exitCode: ExitCode.UsageOrIo });
   if (state === "done") throw new CliError(`job ${job.id} is done; there is nothing to resume (see 'dispatchcopy jobs show ${job.id}')`, { exitCode: ExitCode.UsageOrIo });
   store.assertTrusted(job);
+  // A name that is not UTF-8 cannot be handed to a new process as text without turning into
+  // another name (U+FFFD): the user runs it again, by bytes, from their shell.
+  if (![...job.args, job.cwd].every((a) => a.isWellFormed())) {
+    throw new CliError(`job ${job.id} was started with a name that is not UTF-8, which cannot be passed on unchanged; in ${showName(job.cwd)} run it again yourself with --resume (the bytes shown as \\xHH): dispatchcopy ${job.args.map((a) => showName(a)).join(" ")} --resume`, { exitCode: ExitCode.UsageOrIo });
+  }
   const hasStateDir = job.args.some((a) => a === "--state-dir" || a.startsWith("--state-dir="));
   const cmd = [...self, ...job.args, "--resume", ...(stateDirGiven && !hasStateDir ? ["--state-dir", store.dir] : [])];
   let child;

@@ -6,7 +6,7 @@
  * destination that does not exist yet is judged by the nearest folder above it that does.
  */
 import { existsSync, realpathSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { fsPath, joinPath, nameFromBytes, parentOf, resolvePath } from "../core/names.ts";
 
 /** A folder's place: its identity and those of every folder above it. */
 export interface FolderPlace {
@@ -22,7 +22,7 @@ export interface FolderPlace {
 
 function identity(path: string): string | undefined {
   try {
-    const stats = statSync(path);
+    const stats = statSync(fsPath(path));
     return `${stats.dev}:${stats.ino}`;
   } catch {
     return undefined;
@@ -31,25 +31,25 @@ function identity(path: string): string | undefined {
 
 /** The place of a folder that may not exist yet. */
 export function folderPlace(path: string): FolderPlace {
-  let existing = resolve(path);
+  let existing = resolvePath(path);
   const missing: string[] = [];
-  while (!existsSync(existing) && dirname(existing) !== existing) {
-    missing.unshift(existing.slice(dirname(existing).length).replace(/^\/+/, ""));
-    existing = dirname(existing);
+  while (!existsSync(fsPath(existing)) && parentOf(existing) !== existing) {
+    missing.unshift(existing.slice(parentOf(existing).length).replace(/^\/+/, ""));
+    existing = parentOf(existing);
   }
   let real: string;
   try {
-    real = realpathSync(existing);
+    real = nameFromBytes(realpathSync(fsPath(existing), "buffer"));
   } catch {
     real = existing;
   }
   const chain = new Set<string>();
-  for (let p = real; ; p = dirname(p)) {
+  for (let p = real; ; p = parentOf(p)) {
     const id = identity(p);
     if (id) chain.add(id);
-    if (dirname(p) === p) break;
+    if (parentOf(p) === p) break;
   }
-  return { given: path, self: missing.length === 0 ? identity(real) : undefined, chain, canonical: missing.length ? join(real, ...missing) : real };
+  return { given: path, self: missing.length === 0 ? identity(real) : undefined, chain, canonical: missing.length ? joinPath(real, ...missing) : real };
 }
 
 function inside(inner: FolderPlace, outer: FolderPlace): boolean {

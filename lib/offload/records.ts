@@ -162,6 +162,10 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     ...(targets.folders ?? []).filter((folder) => !isUtf8Name(folder) && !files.some(({ file }) => file.destinationPath.startsWith(`${folder}/`))),
   ];
   for (const root of targets.mhlRoots ?? []) {
+    if (!isUtf8Name(root)) {
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: the destination's own path is not UTF-8, and its history is found and named by it; the copies themselves are verified (rename the folder to record them)` });
+      continue;
+    }
     if (unrecordable.length) {
       problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified` });
       continue;

@@ -12,7 +12,7 @@
  */
 import { futimesSync, fsyncSync, mkdirSync, statfsSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
-import { baseOf, compareUtf8, joinPath, parentOf, showName } from "../core/names.ts";
+import { baseOf, compareUtf8, fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
@@ -242,7 +242,7 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
     return state;
   }
   try {
-    mkdirSync(root, { recursive: true });
+    mkdirSync(fsPath(root), { recursive: true });
     state.held = HeldFolder.open(root);
   } catch (error) {
     state.unusable = `cannot be used: ${describeSystemError(error)}`;

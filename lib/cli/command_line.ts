@@ -8,8 +8,7 @@
  * `xxh32sum` (a link to it), and so on.
  */
 import { readFileSync } from "node:fs";
-import { baseOf } from "../core/names.ts";
-import { decodeName } from "./lines.ts";
+import { baseOf, nameFromBytes } from "../core/names.ts";
 
 /** What the program was given. */
 export interface CommandLine {
@@ -49,8 +48,17 @@ export function commandLine(argv: readonly string[] = process.argv.slice(2)): Co
     if (!arg.includes("\ufffd")) return arg;
     const bytes = tail[i]!;
     // Only where the runtime's text is exactly these bytes read loosely: the same argument.
-    return lossy.decode(bytes) === arg ? decodeName(bytes) : arg;
+    return lossy.decode(bytes) === arg ? nameFromBytes(bytes) : arg;
   });
-  const called = decodeName(entries[entries.length - argv.length - 1]!);
+  const called = nameFromBytes(entries[entries.length - argv.length - 1]!);
   return { args, invokedAs: baseOf(called).replace(/\.(ts|js)$/, "") };
+}
+
+/**
+ * The program's arguments with names kept as bytes (see {@link commandLine}).
+ * @example
+ * const args = programArgs(); // ["-r", "caf\udce9", "/mnt/d1"]
+ */
+export function programArgs(): string[] {
+  return commandLine().args;
 }
