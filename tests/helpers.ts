@@ -2,7 +2,7 @@
  * Shared test helpers: real temp folders, running the tools from source and as compiled
  * binaries, and finding the native anchors.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "bun:test";
@@ -133,5 +133,22 @@ export const IS_ROOT = process.getuid?.() === 0;
  * is otherwise. Needs util-linux's setpriv.
  */
 export function asNobody(cmd: string[]): string[] {
-  return IS_ROOT ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...cmd] : cmd;
+  return IS_ROOT ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", `XDG_STATE_HOME=${nobodyState()}`, ...cmd] : cmd;
+}
+
+let nobodyStateDir: string | undefined;
+
+/** nobody's own job state folder (a tool run as nobody keeps its job there, as in a real home). */
+function nobodyState(): string {
+  if (nobodyStateDir === undefined) {
+    nobodyStateDir = join(process.env.CARTKIT_TEST_STATE!, "nobody");
+    mkdirSync(nobodyStateDir, { recursive: true });
+    chownSync(nobodyStateDir, 65534, 65534);
+  }
+  return nobodyStateDir;
+}
+
+/** stderr without the line a job-keeping run starts with (`dispatchcopy: job ID`; tests/jobs.test.ts checks it). */
+export function withoutJobLine(stderr: string): string {
+  return stderr.replace(/^dispatchcopy: job \d{8}-\d{6}-[0-9a-f]{4}\n/m, "");
 }

@@ -8,11 +8,14 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, run, tempDir, tool } from "../helpers.ts";
+import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
 import { CAN_MOUNT, exfat, tmpfs, xfs } from "./mounts.ts";
 
 const DISPATCHCOPY = join(ROOT, "dist", "dispatchcopy");
-const dc = (args: string[], cwd: string, env?: Record<string, string>) => run([DISPATCHCOPY, ...args], { cwd, env });
+const dc = (args: string[], cwd: string, env?: Record<string, string>) => {
+  const result = run([DISPATCHCOPY, ...args], { cwd, env });
+  return { ...result, stderr: withoutJobLine(result.stderr) };
+};
 
 /** Every entry below `root` (files and links, not folders), relative; names as their bytes (latin1 strings). */
 function files(root: string): string[] {
