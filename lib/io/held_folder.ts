@@ -522,8 +522,13 @@ export class HeldFolder {
   makeFolders(relative: string, mode = 0o777): void {
     if (relative === "" || relative === ".") return;
     checkRelative(relative);
-    let done = "";
-    for (const part of relative.split("/").filter(Boolean)) {
+    const parts = relative.split("/").filter(Boolean);
+    // From the deepest folder already open: a tree thousands of folders deep costs one mkdirat
+    // per folder, not one per ancestor of each.
+    let from = parts.length;
+    while (from > 0 && !this.#folders.has(parts.slice(0, from).join("/"))) from--;
+    let done = parts.slice(0, from).join("/");
+    for (const part of parts.slice(from)) {
       const next = done === "" ? part : `${done}/${part}`;
       if (!this.#folders.has(next)) {
         if (!this.#at) {
