@@ -46,6 +46,19 @@ for (const runner of runners()) {
       expect(() => readFileSync(fsPath(`${dir}/dest\ufffd/clip.mov`))).toThrow();
     });
 
+    test("dispatchcopy --sums writes a name that is not UTF-8 as \\xHH, which xxsum -c reads back as that file", () => {
+      const dir = tempDir("cartkit-argv-");
+      mkdirSync(join(dir, "src"));
+      writeFileSync(fsPath(`${dir}/src/caf\udce9.mov`), "SAME");
+      writeFileSync(join(dir, "src", "caf\ufffd.mov"), "SAME");
+      let r = shell(runner.command("dispatchcopy"), `TOOL -r --no-mhl --sums sums.txt src d1`, dir);
+      expect(r.code).toBe(0);
+      expect(readFileSync(join(dir, "sums.txt"), "utf8")).toBe("\\7d2899c412dc0007  caf\\xe9.mov\n7d2899c412dc0007  caf\ufffd.mov\n");
+      writeFileSync(fsPath(`${dir}/d1/caf\udce9.mov`), "EVIL");
+      r = shell(runner.command("xxsum"), `cd d1 && TOOL -c ../sums.txt`, dir);
+      expect([r.code, r.stdout]).toEqual([1, "\\caf\\xe9.mov: FAILED\ncaf\ufffd.mov: OK\n1 computed checksum did NOT match\n"]);
+    });
+
     test("mhl-verify refuses the folder by name and writes nothing anywhere; ltfs-pack plans it; cartvault commits it", () => {
       const dir = setup();
       let r = shell(runner.command("mhl-verify"), `TOOL create "$S"`, dir);

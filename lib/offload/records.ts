@@ -126,7 +126,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       // Canonical digests, in the line style of the tool that checks them (xxhsum writes XXH3 tagged).
       .map(({ file, result }) => {
         const hex = result.hexes.get(first.algorithm)!;
-        const name = escapeName(file.destinationPath);
+        // Bytes that are not UTF-8 as \xHH, as xxsum -r writes them and xxsum -c reads them back.
+        const name = escapeName(file.destinationPath, undefined, { bytes: true });
         return first.algorithm === "xxh3" ? formatBsdLine("XXH3", hex, name) : formatGnuLine(hex, name);
       });
     try {
