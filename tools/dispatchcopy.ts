@@ -254,6 +254,13 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
       }
     },
   });
+  // A destination folder moved or replaced during the copy: the copy is not where it was asked for.
+  targets.forEach((target, i) => {
+    const d = outcome.destinations[i];
+    if (d && d.status !== "failed" && d.status !== "mismatch" && !target.folder.stillAt()) {
+      Object.assign(d, { status: "failed", reason: `${showName(target.folder.path)} no longer leads to the folder the copy was written into (moved or replaced during the run)` });
+    }
+  });
   for (const h of held) h.close();
   outcome.destinations.push(...unusable);
   progress.fileDone(outcome.size);
@@ -395,6 +402,10 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const again = checkSourceAgain(plan, results.files, ignore);
   results.newInSource = again.appeared;
   results.changedInSource = again.changed;
+  if (again.unseen !== undefined) {
+    results.sourceUnseen = again.unseen;
+    out.error(`${TOOL}: ${showName(source)}: cannot be looked at again after the copy (${again.unseen}); files that changed or appeared in it meanwhile cannot be ruled out`);
+  }
   for (const path of results.newInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
   for (const path of results.changedInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`);
   if (args.report && reportKindOf(String(args.report)) === "json") {

@@ -640,9 +640,12 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       now = undefined;
     }
     const replaced = !now || now.ino !== outcome.sourceStat.ino || now.dev !== outcome.sourceStat.dev;
-    if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || replaced) {
+    // The change time too: a write whose modification time was put back (touch -d) still moves it.
+    const touched = after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs !== before.ctimeMs;
+    if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || touched || replaced) {
       const what = position !== before.size ? `read ${position} bytes of ${before.size}`
         : replaced ? (now ? "the file was replaced by another" : "the file was removed")
+        : touched ? "its change time moved: written, or its mode or owner changed, with the modification time kept"
         : `size ${before.size} → ${after.size} bytes, modified ${new Date(after.mtimeMs).toISOString()}`;
       throw Object.assign(new Error(`changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
     }
@@ -722,7 +725,9 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       continue;
     }
     try {
-      const back = await hashFromDevice(fd, options.algorithms, options.hasher, readBackChunkSize);
+      // Its state before the read: a change made while it is read is then seen by the seal check.
+      const stat = statFd(fd);
+      const back = await hashFromDevice(fd, options.algorithms, options.hasher, readBackChunkSize, { clean: false, state: readBackStateOf(stat), size: stat.size, sparse: isSparse(stat.size, stat.blocks) });
       if (back.size === outcome.size && sameHexes(outcome.hexes, back.hexes)) Object.assign(p.outcome, { status: "present", hexes: back.hexes, coldRead: back.cold, readBack: back.state });
       else Object.assign(p.outcome, failed(p.outcome.path, "already exists with different content", "exists"));
     } catch (error) {

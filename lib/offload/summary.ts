@@ -39,7 +39,7 @@ function verifiedWords(verify: VerifyMode): string {
  */
 export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: readonly RecordProblem[], verify: VerifyMode): OffloadVerdict {
   let anyMismatch = false;
-  let anyFailure = plan.problems.length > 0 || result.newInSource.length > 0 || result.changedInSource.length > 0 || records.some((r) => r.root === undefined);
+  let anyFailure = plan.problems.length > 0 || result.newInSource.length > 0 || result.changedInSource.length > 0 || result.sourceUnseen !== undefined || records.some((r) => r.root === undefined);
   const destinations = plan.destinations.map((root): DestinationVerdict => {
     let failed = 0;
     let mismatched = 0;
@@ -60,6 +60,7 @@ export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: 
     if (plan.problems.length) reasons.push(`${plan.problems.length} entr${plan.problems.length === 1 ? "y" : "ies"} of the source could not be copied (named above)`);
     if (result.newInSource.length) reasons.push(`${result.newInSource.length} file(s) appeared in the source during the offload and were not copied`);
     if (result.changedInSource.length) reasons.push(`${result.changedInSource.length} file(s) of the source changed after they were copied`);
+    if (result.sourceUnseen !== undefined) reasons.push("the source could not be looked at again after the copy");
     const strays = result.strays.get(root) ?? [];
     if (strays.length) reasons.push(`${strays.length} file(s) appeared in it during the offload that are not from the source`);
     const mine = records.filter((r) => r.root === root);

@@ -119,6 +119,8 @@ export interface OffloadResult {
   newInSource: string[];
   /** Files of the source that changed after they were copied (the copies hold them as they were). */
   changedInSource: string[];
+  /** Why the source could not be looked at again after the copies (then what changed in it is unknown). */
+  sourceUnseen?: string;
   /** Per destination root, files that appeared there during the run and are not from the source. */
   strays: Map<string, string[]>;
   seconds: number;
@@ -393,7 +395,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
 
   const files = plan.files.map((file, index) => results[index] ?? { file, result: failedEverywhere(states, "not copied: the run ended before this file") });
   finishFolders(states, plan, options, files);
-  const { appeared: newInSource, changed: changedInSource } = options.checkSource === false ? { appeared: [], changed: [] } : checkSourceAgain(plan, files, options.ignore);
+  const { appeared: newInSource, changed: changedInSource, unseen: sourceUnseen } = options.checkSource === false ? { appeared: [], changed: [], unseen: undefined } : checkSourceAgain(plan, files, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
   const planned = new Set(plan.files.map((f) => f.destinationPath));
@@ -448,7 +450,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   }
   const rootProblems = new Map(states.map((s) => [s.root, [...[...s.badFolders].map(([folder, why]) => `${showName(joinPath(s.root, folder))}: ${why}`), ...s.problems]]));
   const unusable = new Map(states.filter((s) => s.unusable).map((s) => [s.root, s.unusable!]));
-  return { files, completeRoots, unusable, rootProblems, newInSource, changedInSource, strays, seconds: (performance.now() - started) / 1000 };
+  return { files, completeRoots, unusable, rootProblems, newInSource, changedInSource, ...(sourceUnseen === undefined ? {} : { sourceUnseen }), strays, seconds: (performance.now() - started) / 1000 };
 }
 
 function failedEverywhere(states: DestinationState[], reason: string): FileResult {
@@ -461,7 +463,7 @@ function failedEverywhere(states: DestinationState[], reason: string): FileResul
  * were read). Both are named; neither is passed as complete. {@link runOffload} looks once;
  * a caller that does more afterwards (writes records) looks again as its last step.
  */
-export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): { appeared: string[]; changed: string[] } {
+export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): { appeared: string[]; changed: string[]; unseen?: string } {
   const prefix = `${plan.source.replace(/\/+$/, "")}/`;
   const relativeOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
   const seen = new Set([...plan.files.map((f) => f.relativePath), ...plan.problems.map((p) => relativeOf(p.path)), ...plan.skipped.map((p) => relativeOf(p.path))]);
@@ -475,8 +477,10 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
       const was = copied.get(entry.relativePath);
       if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino)) changed.push(entry.relativePath);
     }
-  } catch {
-    return { appeared: [], changed: [] };
+  } catch (error) {
+    // The source cannot be looked at again (moved, removed, unreadable): what changed or appeared
+    // meanwhile is unknown, which is not the same as nothing.
+    return { appeared: [], changed: [], unseen: describeSystemError(error) };
   }
   return { appeared: now.filter((p) => !seen.has(p)).sort(compareUtf8), changed: changed.sort(compareUtf8) };
 }

@@ -4,7 +4,7 @@
  * that were fine are complete and proven, and that running again finishes the job.
  */
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { join, relative } from "node:path";
 import { asNobody as nobodyCommand, COMPILED, randomBytes, ROOT, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
 
@@ -154,15 +154,22 @@ describe("faults during an offload", () => {
     expectNoPartials(join(dir, "RO"));
   }, 30_000);
 
-  test("a source file grown, or replaced, during its copy: refused on every destination, nothing in place; a rerun finishes", async () => {
-    for (const change of ["grow", "truncate", "replace"] as const) {
+  test("a source file grown, cut, replaced, or rewritten with its time put back, during its copy: refused on every destination, nothing in place; a rerun finishes", async () => {
+    for (const change of ["grow", "truncate", "replace", "rewrite"] as const) {
       const dir = tempDir("cartkit-fault-");
       card(join(dir, "CARD"), 3, 8_000_000);
       const target = join(dir, "CARD", "C000.mov");
       const result = await offloadWithFault(dir, ["A/CARD", "B/CARD"], () => {
         if (change === "grow") appendFileSync(target, "more");
         else if (change === "truncate") truncateSync(target, 1_000_000);
-        else {
+        else if (change === "rewrite") {
+          // Written in place with its modification time put back (touch -d): only the change time tells.
+          const was = statSync(target);
+          const fd = openSync(target, "r+");
+          writeSync(fd, Buffer.from("EVIL"), 0, 4, 100);
+          closeSync(fd);
+          utimesSync(target, was.atime, was.mtime);
+        } else {
           writeFileSync(`${target}.new`, randomBytes(8_000_000, 99));
           renameSync(`${target}.new`, target);
         }
