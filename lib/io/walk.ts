@@ -15,7 +15,7 @@
  * tool counts it and fails the run. The walk uses no recursion: depth is bounded by nothing but
  * the path length the kernel takes.
  */
-import { closeSync, fstatSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import { compareUtf8, joinPath } from "../core/names.ts";
 import { HeldFolder, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { childElements, parseXml, textOf, XmlError, type XmlElement, XmlWriter } from "../xml/xml.ts";
 import type {
-  IndexPartitionCriteria, LtfsDirectory, LtfsEntry, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr,
+  IndexPartitionCriteria, LtfsDirectory, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr,
   TapePosition, VolumeLockState,
 } from "./index_model.ts";
 

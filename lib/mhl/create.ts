@@ -9,7 +9,7 @@ import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { isUtf8Name, joinPath, showName } from "../core/names.ts";
-import { HeldFolder } from "../io/held_folder.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, now } from "./dates.ts";
@@ -22,7 +22,7 @@ import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { GenerationSession, type CreatorOptions } from "./session.ts";
-import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
+import { type FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
 import { missingPaths, reportMissing } from "./verify.ts";
 
 /** Digests a caller already computed for a file (e.g. while copying it), and the file's state then. */

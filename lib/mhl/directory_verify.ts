@@ -15,7 +15,7 @@ import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { exactKey } from "./paths.ts";
-import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
+import { type FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import { showName } from "../core/names.ts";
 
