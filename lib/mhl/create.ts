@@ -187,7 +187,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     if (hashed) files.done(entry.relativePath);
     const result = hashed ?? fromKnown.get(entry.relativePath);
     fromKnown.delete(entry.relativePath);
-    if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
+    if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
   const refusals: Refusals = { count: 0, incomplete: new Set() };

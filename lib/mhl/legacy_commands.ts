@@ -212,7 +212,7 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   const algorithms = [...new Set(ordered.map((t) => LEGACY_ALGORITHM[t]))];
   const entries: LegacyEntryInput[] = [];
   await hashInOrder(files, options.jobs ?? 1, (f) => ({ job: { path: f.path, algorithms, options: {} } }), (f, result: HashJobResult | undefined) => {
-    if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
+    if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
     progress.fileDone(result.size);
     const digests = new Map(result.hexes);
     const hashes: Partial<Record<LegacyHashType, string>> = {};

@@ -100,7 +100,7 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       } catch {
         now = undefined;
       }
-      if (!now || now.kind !== "file" || !sameState(destination.readBack, now)) {
+      if (now?.kind !== "file" || !sameState(destination.readBack, now)) {
         changed.push(file.destinationPath);
         continue;
       }
