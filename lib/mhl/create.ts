@@ -404,11 +404,6 @@ function notRecorded(count: number): CliError {
   return entriesError(count, "recorded", "the generation documents the rest");
 }
 
-/** True when a folder is the root of a nested history the outer history references (it has no entry of its own). */
-function recordedAsChildRoot(history: History, relativePath: string): boolean {
-  return history.historyFor(relativePath).path === ".";
-}
-
 /**
  * Pairs files not found any more with new files of the same hash, records the old name as
  * `previousPath` of the new entry and drops it from the missing ones (`-dr`). A new file that
