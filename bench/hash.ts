@@ -83,7 +83,7 @@ function parseOptions(argv: string[]): Config {
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
-        process.exit(0);
+        return process.exit(0);
       default: fail(`unknown option '${arg}' (see --help)`);
     }
   }

@@ -138,6 +138,7 @@ function audioCut(info: MediaInfo, stream: AudioStream, originUs: bigint, k0: nu
   const start = index(frameTime(info, k0));
   const end = index(frameTime(info, k1));
   const last = stream.end ? index(stream.end) : end;
+  // biome-ignore lint/complexity/useMathMinMax: bigints, which Math.max does not take
   return [start + shift, (end < last ? end : last < start ? start : last) + shift];
 }
 

@@ -85,7 +85,7 @@ export async function runProxies(sources: string[], options: ProxyOptions): Prom
       if (list.length > 0) failed++;
     });
     if (options.json) {
-      infos.forEach((info, i) => options.out.data(`${JSON.stringify({ source: info.path, output: plans[i]!.output, start: info.start.toString(), frames: info.frames, preset })}\n`));
+      for (const [i, info] of infos.entries()) options.out.data(`${JSON.stringify({ source: info.path, output: plans[i]!.output, start: info.start.toString(), frames: info.frames, preset })}\n`);
     }
   } finally {
     folder.close();
