@@ -357,6 +357,8 @@ const SEEK_HOLE = 4;
  * zeros (lseek SEEK_DATA/SEEK_HOLE). Where the system or file system cannot tell, the whole
  * file is one range. Ranges may include unwritten (allocated, zero) blocks: they are data.
  * @example
+ * import { fstatSync } from "node:fs";
+ * declare const fd: number;
  * dataRanges(fd, fstatSync(fd).size); // [[0, 65536], [16777216, 16842752]]
  */
 export function dataRanges(fd: number, size: number): Array<[number, number]> {

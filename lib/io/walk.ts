@@ -232,6 +232,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
  * Lists every file below `root` (and, with `links: "copy"`, every link), sorted by relative
  * path in byte order.
  * @example
+ * declare const problems: WalkProblem[], use: (relativePath: string) => void;
  * for (const f of walkFiles("/Volumes/A001", { onProblem: (p) => problems.push(p) })) use(f.relativePath);
  */
 export function walkFiles(root: string | HeldFolder, options: WalkOptions = {}): WalkEntry[] {

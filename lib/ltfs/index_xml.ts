@@ -181,6 +181,7 @@ function writeDirectory(w: XmlWriter, root: LtfsDirectory): void {
  * volumelockstate, directory. Entries are written in model order. Values are written as given;
  * run {@link checkIndex} first to refuse a bad index.
  * @example
+ * declare const index: Parameters<typeof writeIndexXml>[0];
  * await Bun.write("index.xml", writeIndexXml(index));
  */
 export function writeIndexXml(index: LtfsIndex): string {

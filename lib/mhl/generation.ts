@@ -74,6 +74,7 @@ function mediaHash(element: XmlElement, file: string): MediaHash {
  * @param file the name used in error messages
  * @throws {XmlError} for malformed XML, DTDs, entities, a wrong root element or an unsafe path.
  * @example
+ * declare const path: string;
  * const generation = readGeneration(await Bun.file(path).text(), path);
  */
 export function readGeneration(text: string, file: string): Generation {

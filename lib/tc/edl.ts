@@ -466,6 +466,8 @@ function sameLabel(a: string, b: string): boolean {
  * @throws CliError naming the line when a label cannot exist at `rate`, or the event runs backwards.
  * @example
  * ```ts
+ * import { parseRate } from "./rate.ts";
+ * declare const event: EdlEvent;
  * const need = eventNeed(event, parseRate("25"));
  * need.frames; // 50 for a 2-second cut
  * ```

@@ -166,6 +166,8 @@ function audioArgs(info: MediaInfo, inputIndex: number, originUs: bigint, k0: nu
  *
  * @example
  * ```ts
+ * import type { MediaInfo } from "./probe.ts";
+ * declare const info: MediaInfo, ffmpeg: string, ffprobe: string;
  * const plan = await planExtraction(info, 40, 30, "clip.mov", ffmpeg, ffprobe, {});
  * plan.command.join(" "); // "/usr/bin/ffmpeg -hide_banner -nostdin -v error … -ss 1.384716 -i file:A.mov …"
  * ```

@@ -46,6 +46,7 @@ export interface ParseOptions {
  * @param file name used in error messages
  * @throws {XmlError} for malformed XML, DTDs, entity declarations and unknown entities.
  * @example
+ * declare const text: string;
  * const root = parseXml(text, "0001_A002R2EC_2020-01-16_091500Z.mhl");
  * childElement(root, "creatorinfo");
  */
