@@ -2,7 +2,8 @@
  * Editorial proxies that relink: the same start timecode, frame rate, frame count, audio
  * channels and base filename as the camera original, smaller picture and cheaper codec, every
  * frame of the original in order (timed from the first video frame, audio cut to match).
- * ProRes proxies use ffmpeg's `prores` encoder, measured ~7× faster than `prores_ks` here.
+ * ProRes proxies use ffmpeg's `prores` encoder, not `prores_ks` (why: BENCHMARKS.md, "Notes on
+ * tc-extract proxies").
  *
  * Burn-in text reaches drawtext as one escaped option value with text expansion off: a clip
  * name holding `'`, `:`, `,`, `%{…}` or `[` is drawn as it is, never read as filtergraph syntax.
