@@ -135,6 +135,7 @@ function cString(text: string): Uint8Array {
 }
 
 /** The buffers behind the pointers of the last call, referenced until the next one. */
+// biome-ignore lint/correctness/noUnusedVariables: never read; holding the buffers is its purpose
 let held: readonly Uint8Array[] = [];
 
 /**
