@@ -1,7 +1,7 @@
 /**
  * Reading and writing ASC MHL v2.0 generation files (`urn:ASC:MHL:v2.0`). The writer produces
  * the reference's bytes (element order, indentation, attribute order); the reader is strict:
- * no DTDs or entities (lib/mhl/xml.ts) and no `<path>` that is absolute or escapes the root.
+ * no DTDs or entities (lib/xml/xml.ts) and no `<path>` that is absolute or escapes the root.
  */
 import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter, type XmlElement } from "../xml/xml.ts";
 import { HASH_FORMATS, inXsdOrder, isHashFormat } from "./formats.ts";

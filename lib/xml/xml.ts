@@ -1,8 +1,9 @@
 /**
- * A small, strict XML reader and writer for the MHL formats. The reader builds a tree of
- * elements with line numbers and refuses what an MHL never needs and an attacker would use:
- * DOCTYPE declarations (DTDs), entity declarations, external entities, and any entity other than
- * the five predefined ones and numeric character references. Errors name the file and line.
+ * A small, strict XML reader and writer for the MHL formats (lib/mhl) and the LTFS index and
+ * label (lib/ltfs). The reader builds a tree of elements with line numbers and refuses what
+ * these formats never need and an attacker would use: DOCTYPE declarations (DTDs), entity
+ * declarations, external entities, and any entity other than the five predefined ones and
+ * numeric character references. Errors name the file and line.
  */
 import { CliError } from "../core/errors.ts";
 
