@@ -176,6 +176,11 @@ function subCommandOf<S extends Record<string, ArgsDef>>(tool: ToolGroupDef<S>, 
 
 /** A tool of sub-commands run without a known one: its `--help`, its `--version`, or a usage error. */
 async function dispatchGroup<S extends Record<string, ArgsDef>>(tool: ToolGroupDef<S>, name: string, rawArgs: string[], given: string | undefined): Promise<number> {
+  // Packaging asks the tool itself, with no sub-command, for its options and sub-commands.
+  if (process.env.CARTKIT_COMMAND_SPEC === "1") {
+    process.stdout.write(`${JSON.stringify(await commandSpec(groupCommand(tool)))}\n`);
+    return ExitCode.Ok;
+  }
   const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
   if (given === undefined && (beforeDashes.includes("--help") || beforeDashes.includes("-h"))) {
     process.stdout.write(await helpText(tool));
