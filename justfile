@@ -31,9 +31,13 @@ package: build
 screenshot:
     {{bun}} scripts/report-screenshot.ts
 
-# Type-check everything.
+# Type-check everything, lint, and compile every JSDoc @example (as CI does).
 check:
-    node_modules/.bin/tsc -p .
+    npm run check
+
+# Reformat every file with Biome (biome.jsonc).
+format:
+    npm run format
 
 # Compiles the tools once, when dist/ is not there yet.
 _dist:

@@ -13,7 +13,7 @@
  * `exited`), measured in interleaved runs; tables show medians. Every digest is compared with
  * the native tool's and the run fails loudly on any difference. Options: see {@link USAGE}.
  */
-import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { BUN, BenchError, type Contender, GiB, type Machine, MiB, ROOT, availableBytes, baselineCommand, baselineOption, check, describeMachine, digestOf, fail, loadAverage, measure, median, mib, randomFile, ratio, sec, shellQuote, show, spread, timed, warmCache, writeReport } from "./common.ts";
@@ -83,7 +83,7 @@ function parseOptions(argv: string[]): Config {
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
-        process.exit(0);
+        return process.exit(0);
       default: fail(`unknown option '${arg}' (see --help)`);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * lib/io/copy: real files on real file systems. Every destination is read back from the device;
+ * lib/offload/copy: real files on real file systems. Every destination is read back from the device;
  * a full destination fails alone; a source that changes under the copy fails loudly.
  */
 import { afterAll, expect, test } from "bun:test";

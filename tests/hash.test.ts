@@ -197,7 +197,7 @@ describe("hashing by descriptor and by bytes", () => {
 
   test("jobs with a descriptor hash what it reads, close it, and give --jobs N the order of --jobs 1", async () => {
     const names = Array.from({ length: 12 }, (_, i) => join(dir, `f${i}`));
-    names.forEach((name, i) => writeFileSync(name, randomBytes(1000 + i * 777, i + 1)));
+    for (const [i, name] of names.entries()) writeFileSync(name, randomBytes(1000 + i * 777, i + 1));
     const expected = await Promise.all(names.map(async (name) => (await hashPath(name, ["blake3"])).hexes.get("blake3")));
     for (const parallelism of [1, 3]) {
       const opened: number[] = [];

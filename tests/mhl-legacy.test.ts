@@ -24,7 +24,7 @@ const xxhashDecimal = (p: string) => BigInt(`0x${native(["/usr/bin/xxhsum", "-H0
 const xxh64be = (p: string) => native(["/usr/bin/xxhsum", "-H1"], p);
 const xxh64le = (p: string) => native(["/usr/bin/xxhsum", "-H1", "--little-endian"], p);
 
-const escape = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;");
+const escapeXml = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;");
 
 /** A card: three files with awkward names, in a sub-folder and at the top. */
 function makeCard(): { root: string; files: string[] } {
@@ -40,7 +40,7 @@ function makeCard(): { root: string; files: string[] } {
 /** How Silverstack / ShotPut Pro / Hedge write 1.1: xxhash64be (and md5), with dates. */
 function silverstackStyle(root: string, files: string[]): string {
   const entries = files.map((file) => `  <hash>
-    <file>${escape(file)}</file>
+    <file>${escapeXml(file)}</file>
     <size>${readFileSync(join(root, file)).length}</size>
     <lastmodificationdate>2024-05-01T10:00:00Z</lastmodificationdate>
     <xxhash64be>${xxh64be(join(root, file))}</xxhash64be>
@@ -68,7 +68,7 @@ function originalToolStyle(root: string, files: string[]): string {
   const entries = files.map((file) => {
     const path = join(root, file);
     return `  <hash>
-    <file>${escape(file)}</file>
+    <file>${escapeXml(file)}</file>
     <size>${readFileSync(path).length}</size>
     <sha1>${sha1(path)}</sha1>
     <xxhash>${xxhashDecimal(path)}</xxhash>

@@ -177,7 +177,7 @@ for (const runner of runners()) {
       const root = join(dir, `card ${runner.label}`);
       mkdirSync(join(root, "Clips & <Takes>"), { recursive: true });
       const names = ["Clips & <Takes>/a \"quoted\" 'clip'.mov", "Clips & <Takes>/caf\u00e9.mov", "cafe\u0301 nfd.txt", "empty.bin", ".DS_Store"];
-      names.forEach((n, i) => writeFileSync(join(root, n), n === "empty.bin" ? "" : `content ${i}`));
+      for (const [i, n] of names.entries()) writeFileSync(join(root, n), n === "empty.bin" ? "" : `content ${i}`);
       mkdirSync(join(root, "empty folder"));
       let r = mhl(["create", root, "-h", "xxh128", "-h", "md5", "-h", "c4", "--jobs", "3"], { CARTKIT_MHL_NOW: "2024-02-03T04:05:06Z" });
       expect([r.code, r.stderr]).toEqual([0, ""]);

@@ -1,4 +1,4 @@
-/** lib/mhl/xml: the strict reader refuses DTDs and entities; writer and reader round-trip. */
+/** lib/xml/xml (as the MHL formats use it): the strict reader refuses DTDs and entities; writer and reader round-trip. */
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -161,6 +161,7 @@ describe("packages", () => {
       const version = run(["env", "-i", "PATH=/usr/bin:/bin", `HOME=${home}`, tool, "--version"], { cwd: home });
       expect([tool, version.code, version.stdout + version.stderr]).toEqual([tool, 0, `${tool} ${VERSION}\n`]);
     }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${COMPREPLY[*]} is for bash
     const bash = run(["bash", "-c", "source /usr/share/bash-completion/completions/dispatchcopy && complete -p dispatchcopy && COMP_WORDS=(dispatchcopy jobs ''); COMP_CWORD=2; _cartkit_dispatchcopy; echo \"${COMPREPLY[*]}\""]);
     expect([bash.code, bash.stdout, bash.stderr]).toEqual([0, "complete -o bashdefault -o filenames -F _cartkit_dispatchcopy dispatchcopy\nshow cancel resume prune\n", ""]);
     expect(run(["man", "-w", "dispatchcopy"]).stdout).toBe("/usr/share/man/man1/dispatchcopy.1.gz\n");

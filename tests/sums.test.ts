@@ -99,7 +99,7 @@ test("rewriteArgs maps anchor-style options, takes values, and keeps everything 
   });
   expect(out).toEqual(["--hash=0", "--file-size=12", "a", "--", "-H"]);
   expect(seen).toEqual(["a"]);
-  expect(() => rewriteArgs(["-f_size"], (arg, cursor) => [cursor.take()])).toThrow("option '-f_size' needs a value; see --help");
+  expect(() => rewriteArgs(["-f_size"], (_arg, cursor) => [cursor.take()])).toThrow("option '-f_size' needs a value; see --help");
 });
 
 test("sizes and rates are read as people type them, and a bad one is named", async () => {

@@ -64,7 +64,8 @@ describe("worker entry points", () => {
 
   test("lib/thread stands on lib/core alone", () => {
     const targets = sources(join(ROOT, "lib/thread")).flatMap((file) =>
-      [...readFileSync(file, "utf8").matchAll(/from\s+["'](\.{1,2}\/[^"']+)["']/g)].map((m) => relative(join(ROOT, "lib"), resolve(dirname(file), m[1]!))),
+      // JSDoc lines left out: an example shows a worker file (in lib/io) importing what it serves.
+      [...readFileSync(file, "utf8").replace(/^\s*\*.*$/gm, "").matchAll(/from\s+["'](\.{1,2}\/[^"']+)["']/g)].map((m) => relative(join(ROOT, "lib"), resolve(dirname(file), m[1]!))),
     );
     expect(targets.length).toBeGreaterThan(0);
     expect(targets.filter((target) => !target.startsWith("core/") && !target.startsWith("thread/"))).toEqual([]);
@@ -294,10 +295,13 @@ describe("the ring, the calling thread producing", () => {
     const threads = [...laneThreads(1), ...laneThreads(1, NO_SUCH_SCRIPT), ...laneThreads(1)];
     let r: ReturnType<typeof produceHere> | undefined;
     try {
+      // The two threads that do start have started before the run (a loaded machine can take
+      // longer than the timeout to start one), so only the one that never starts is given up.
+      for (const thread of [threads[0]!, threads[2]!]) expect(produceHere({ lanes: 1, slots: 4, slotBytes: 64, chunks: 5, threads: [thread] }).onThreads).toEqual([5]);
       const said = await fallbacksDuring(() => {
-        r = produceHere({ lanes: 3, slots: 4, slotBytes: 500, chunks: 60, threads, startTimeoutMs: 200 });
+        r = produceHere({ lanes: 3, slots: 4, slotBytes: 500, chunks: 60, threads, startTimeoutMs: 1000 });
       });
-      expect(said).toEqual(["the fanout thread did not start within 0.2 s; the calling thread does its work"]);
+      expect(said).toEqual(["the fanout thread did not start within 1 s; the calling thread does its work"]);
     } finally {
       for (const t of threads) t.terminate();
     }

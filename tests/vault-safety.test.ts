@@ -315,8 +315,8 @@ for (const runner of runners()) {
         writeFileSync(join(store, "refs/heads", branch), `${id}\n`);
         return id;
       };
-      const escape = await craft("../../escaped.txt", "escape");
-      expectRefused(["checkout", store, "escape", out], `cartvault checkout: ${store}/commits/${escape.slice(0, 2)}/${escape.slice(2)}: refused: commit ${escape.slice(0, 12)}: refused: a path with a '..' part: "../../escaped.txt" (line 8)\n`);
+      const escaping = await craft("../../escaped.txt", "escape");
+      expectRefused(["checkout", store, "escape", out], `cartvault checkout: ${store}/commits/${escaping.slice(0, 2)}/${escaping.slice(2)}: refused: commit ${escaping.slice(0, 12)}: refused: a path with a '..' part: "../../escaped.txt" (line 8)\n`);
       expect(existsSync(join(dir, "escaped.txt"))).toBe(false);
       const absolute = await craft(`${dir}/absolute.txt`, "absolute");
       expectRefused(["checkout", store, "absolute", out], `cartvault checkout: ${store}/commits/${absolute.slice(0, 2)}/${absolute.slice(2)}: refused: commit ${absolute.slice(0, 12)}: refused: an absolute path: "${dir}/absolute.txt" (line 8)\n`);

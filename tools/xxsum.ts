@@ -141,8 +141,8 @@ function normalizeArgs(raw: readonly string[]): string[] {
 /** xxhsum prints its version on stderr (scripts that read it look there); help stays on stdout. */
 function printVersionIfAsked(args: readonly string[]): void {
   const options = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
-  const version = options.findIndex((a) => a === "--version");
-  const help = options.findIndex((a) => a === "--help");
+  const version = options.indexOf("--version");
+  const help = options.indexOf("--help");
   if (version < 0 || (help >= 0 && help < version)) return;
   writeSync(2, `${TOOL} ${VERSION}\n`);
   process.exit(0);

@@ -37,6 +37,7 @@ async function resolve<T>(value: Resolvable<T>): Promise<T> {
 /**
  * The spec of a citty command (sub-commands resolved), for completions.
  * @example
+ * declare const command: Parameters<typeof commandSpec>[0];
  * const spec = await commandSpec(command); // { name: "dispatchcopy", options: [...], commands: [{ name: "jobs", ... }] }
  */
 export async function commandSpec(command: CommandDef<ArgsDef>, name?: string, root = true): Promise<CommandSpec> {

@@ -35,6 +35,7 @@ function text(object: LogObject): string {
  * The log of a tool run: `log.error(…)`, `log.warn(…)`, `log.info(…)`, `log.debug(…)`, each one
  * line `tool: message` (coloured by level on a terminal).
  * @example
+ * import { Output } from "./output.ts";
  * const out = new Output();
  * const log = toolLog("cartserve", { output: out, quiet: false });
  * log.info("serving 2 sources");

@@ -73,6 +73,7 @@ function preformatted(lines: string[]): string[] {
  * The man page of `tool` from its `--help` output, and its sub-commands' (`name` → help).
  * @param date the page's date (YYYY-MM-DD)
  * @example
+ * declare const helpText: string;
  * manPage("dispatchcopy", "0.1.0", helpText, "2026-12-01"); // ".TH DISPATCHCOPY 1 \"2026-12-01\" ..."
  */
 export function manPage(tool: string, version: string, help: string, date: string, seeAlso: readonly string[] = [], subCommands: Readonly<Record<string, string>> = {}): string {

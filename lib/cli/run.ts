@@ -32,6 +32,9 @@ export interface ToolDef<T extends ArgsDef> {
  * become the tool's citty `subCommands` (listed under COMMANDS by `--help`). The first operand
  * names the sub-command; every other argument, before it or after, is the sub-command's.
  * @example
+ * import { type ArgsDef, defineCommand } from "citty";
+ * import { VERSION as version } from "../core/version.ts";
+ * declare const plan: ToolDef<ArgsDef>, write: ToolDef<ArgsDef>;
  * await runTool({ command: defineCommand({ meta: { name: "tool", version } }), epilogue: "Exit codes: …", subCommands: { plan, write } });
  */
 export interface ToolGroupDef<S extends Record<string, ArgsDef>> {

@@ -154,7 +154,6 @@ function compareByCodePoint(a: string, b: string): number {
 }
 
 /** Characters a terminal acts on or that hide or reorder text: C0, DEL, C1, line and paragraph separators, bidirectional controls. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it finds
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]|[\udc80-\udcff]/u;
 
 /**

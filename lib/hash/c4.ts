@@ -9,6 +9,7 @@ const ID_DIGITS = 88;
 /**
  * Encodes a 64-byte SHA-512 digest as a 90-character C4 ID.
  * @example
+ * declare const sha512Bytes: Uint8Array;
  * c4FromSha512(sha512Bytes); // "c4…" (90 characters)
  */
 export function c4FromSha512(digest: Uint8Array): string {

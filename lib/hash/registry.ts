@@ -115,6 +115,7 @@ export class HasherSet {
 /**
  * Creates one hasher per algorithm to run over the same stream (duplicates are dropped).
  * @example
+ * declare const bytes: Uint8Array;
  * const set = await createHashers(["xxh64", "md5"]);
  * set.update(bytes);
  * set.hexes().get("md5");

@@ -115,6 +115,7 @@ export function writeAll(fd: number, bytes: Uint8Array, position?: number): void
  * partial name, flushed, then renamed into place, so a reader never sees half of it.
  * @throws EEXIST when the file exists and `overwrite` is false.
  * @example
+ * declare const xml: string;
  * writeFileAtomically("A001/ascmhl/ascmhl_chain.xml", xml, { overwrite: true });
  */
 export function writeFileAtomically(path: string, text: string | Uint8Array, options: { overwrite: boolean }): void {

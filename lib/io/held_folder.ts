@@ -579,6 +579,7 @@ export class HeldFolder {
       }
     }
     const partial = partialNameFor(relative);
+    // biome-ignore lint/complexity/noCommaOperator: check the components, then open, as one expression
     const fd = this.#at ? this.#openCreate(partial, mode) : (this.#checkComponents(partial), openSync(fsPath(this.pathOf(partial)), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
     livePartials.add(this.pathOf(partial));
     return { fd, relative, partial };

@@ -135,6 +135,7 @@ function cString(text: string): Uint8Array {
 }
 
 /** The buffers behind the pointers of the last call, referenced until the next one. */
+// biome-ignore lint/correctness/noUnusedVariables: never read; holding the buffers is its purpose
 let held: readonly Uint8Array[] = [];
 
 /**
@@ -357,6 +358,8 @@ const SEEK_HOLE = 4;
  * zeros (lseek SEEK_DATA/SEEK_HOLE). Where the system or file system cannot tell, the whole
  * file is one range. Ranges may include unwritten (allocated, zero) blocks: they are data.
  * @example
+ * import { fstatSync } from "node:fs";
+ * declare const fd: number;
  * dataRanges(fd, fstatSync(fd).size); // [[0, 65536], [16777216, 16842752]]
  */
 export function dataRanges(fd: number, size: number): Array<[number, number]> {

@@ -59,6 +59,7 @@ function giveBack(buffer: Buffer): void {
  * asks for the next chunk. Works for regular files (positioned reads from offset 0) and for
  * pipes, terminals and stdin (sequential reads).
  * @example
+ * declare const fd: number, hasher: { update(chunk: Uint8Array): void };
  * for (const chunk of readChunks(fd)) hasher.update(chunk);
  */
 export function readChunks(fd: number, options: ReadChunksOptions = {}): Generator<Uint8Array> {

@@ -15,7 +15,7 @@
  * tool counts it and fails the run. The walk uses no recursion: depth is bounded by nothing but
  * the path length the kernel takes.
  */
-import { closeSync, fstatSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import { compareUtf8, joinPath } from "../core/names.ts";
 import { HeldFolder, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
@@ -232,6 +232,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
  * Lists every file below `root` (and, with `links: "copy"`, every link), sorted by relative
  * path in byte order.
  * @example
+ * declare const problems: WalkProblem[], use: (relativePath: string) => void;
  * for (const f of walkFiles("/Volumes/A001", { onProblem: (p) => problems.push(p) })) use(f.relativePath);
  */
 export function walkFiles(root: string | HeldFolder, options: WalkOptions = {}): WalkEntry[] {

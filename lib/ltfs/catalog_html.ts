@@ -120,6 +120,8 @@ const SCRIPT = `
 /**
  * The page for a catalog.
  * @example
+ * import { writeFileSync } from "node:fs";
+ * import { buildCatalog } from "./catalog.ts";
  * writeFileSync("catalog/index.html", catalogHtml(buildCatalog(["vt1", "vt2"])));
  */
 export function catalogHtml(catalog: Catalog): string {

@@ -65,6 +65,7 @@ export interface CopiesOptions extends Omit<WriteOptions, "serial" | "onEvent"> 
  * Writes one tape of the plan to every target in turn.
  * @returns one outcome per target, in order.
  * @example
+ * declare const { plan, tool }: Parameters<typeof writeCopies>[1];
  * const outcomes = await writeCopies([{ kind: "vtape", dir: "vt1" }, { kind: "vtape", dir: "vt2" }], { plan, tapeNumber: 1, serials: defaultSerials(1, 2), formats: ["xxh128"], tool });
  * const failed = outcomes.filter((o) => o.error || o.disagreements.length > 0 || o.summary!.failed.length > 0);
  */
@@ -103,6 +104,7 @@ export async function writeCopies(targets: readonly CopyTarget[], options: Copie
 /**
  * The line that tells how a copy went: what it holds, or that it was not written.
  * @example
+ * declare const outcome: CopyOutcome;
  * describeCopy(outcome, 1, 2); // "tape 1 of 2 → vtape vt: serial CA0001, 809 files, 1300012 bytes, 20 blocks on the data partition, index generation 5, volume …"
  */
 export function describeCopy(outcome: CopyOutcome, tapeNumber: number, tapes: number): string {

@@ -37,6 +37,8 @@ const TIME_FIELDS = [
 /**
  * Lists the problems of an index, in tree order; an empty list means it is sound.
  * @example
+ * import { readIndexXml } from "./index_xml.ts";
+ * declare const text: string;
  * const problems = checkIndex(readIndexXml(text, "index.xml"), { blockSize: 524288, writtenBlocks: { b: 1200 } });
  * for (const p of problems) console.error(`ltfs-pack: ${p.path}: ${p.message}`);
  */

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { childElements, parseXml, textOf, XmlError, type XmlElement, XmlWriter } from "../xml/xml.ts";
 import type {
-  IndexPartitionCriteria, LtfsDirectory, LtfsEntry, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr,
+  IndexPartitionCriteria, LtfsDirectory, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr,
   TapePosition, VolumeLockState,
 } from "./index_model.ts";
 
@@ -181,6 +181,7 @@ function writeDirectory(w: XmlWriter, root: LtfsDirectory): void {
  * volumelockstate, directory. Entries are written in model order. Values are written as given;
  * run {@link checkIndex} first to refuse a bad index.
  * @example
+ * declare const index: Parameters<typeof writeIndexXml>[0];
  * await Bun.write("index.xml", writeIndexXml(index));
  */
 export function writeIndexXml(index: LtfsIndex): string {

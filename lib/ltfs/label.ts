@@ -57,6 +57,7 @@ export function readVol1(record: Uint8Array): string | undefined {
 /**
  * The `ltfslabel` document written on the partition `location`.
  * @example
+ * declare const label: Parameters<typeof writeLabelXml>[0];
  * writeLabelXml(label, "a"); // <ltfslabel version="2.4.0"> … <location><partition>a</partition></location> …
  */
 export function writeLabelXml(label: LtfsLabel, location: string): string {

@@ -151,6 +151,7 @@ const byBlocksThenRank = (a: Item, b: Item) => b.blocks - a.blocks || a.rank - b
  * two sources with the same basename or one inside another, and anything reported through
  * `onProblem` (after all are reported).
  * @example
+ * import { parseReserve, parseTape, tapeCapacity } from "./capacity.ts";
  * const plan = planTapes(["/shoot/DAY01"], { capacity: tapeCapacity(parseTape("LTO-8"), parseReserve(undefined)) });
  * for (const tape of plan.tapes) console.log(tape.index, tape.files.length, tape.fill);
  */
@@ -457,6 +458,7 @@ function assemble(sources: string[], packing: Packing, capacity: TapeCapacity): 
 /**
  * The plan file `--json` prints: the plan with the tape's capacity spelled out.
  * @example
+ * declare const plan: TapePlan;
  * process.stdout.write(`${JSON.stringify(planToJson(plan), null, 2)}\n`);
  */
 export function planToJson(plan: TapePlan): object {
@@ -508,6 +510,7 @@ function summaryLine(plan: TapePlan, human: boolean): string {
  * (`tape<TAB>blocks<TAB>bytes<TAB>path`, in write order) and per empty folder (`path/`, no
  * blocks), the splits and a summary. Names are shown escaped ({@link showName}).
  * @example
+ * declare const plan: TapePlan;
  * process.stdout.write(formatPlanText(plan));
  * // tape 1 of 1: 2 files, 1048577 bytes, 3 blocks, 21.4% full
  * // 1	2	1048576	DAY01/A001/C0001.MOV
@@ -529,6 +532,7 @@ export function formatPlanText(plan: TapePlan): string {
  * The plan as a table for a terminal: per tape a heading and aligned columns (path, size,
  * blocks), then the splits and a summary; headings in bold unless `color` is false.
  * @example
+ * declare const plan: TapePlan;
  * process.stdout.write(formatPlanTable(plan, { color: !process.env.NO_COLOR }));
  */
 export function formatPlanTable(plan: TapePlan, options: { color?: boolean } = {}): string {

@@ -229,6 +229,7 @@ export interface VerifySummary extends Counts {
  * The one line `verify` prints, and its exit code: 0 only when every file was read back and
  * matched an MHL, and nothing else is wrong.
  * @example
+ * declare const summary: Parameters<typeof verifyVerdict>[1];
  * const { line, code } = verifyVerdict("vt", summary); // "verified vt: 3 files, 1300012 bytes read back, all match ascmhl/…"
  */
 export function verifyVerdict(target: string, summary: VerifySummary): { line: string; code: 0 | 1 } {

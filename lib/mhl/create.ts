@@ -9,7 +9,7 @@ import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { isUtf8Name, joinPath, resolvePath, showName } from "../core/names.ts";
-import { HeldFolder } from "../io/held_folder.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, now } from "./dates.ts";
@@ -22,7 +22,7 @@ import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { GenerationSession, type CreatorOptions } from "./session.ts";
-import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
+import { type FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
 import { missingPaths, reportMissing } from "./verify.ts";
 
 /** Digests a caller already computed for a file (e.g. while copying it), and the file's state then. */
@@ -187,7 +187,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     if (hashed) files.done(entry.relativePath);
     const result = hashed ?? fromKnown.get(entry.relativePath);
     fromKnown.delete(entry.relativePath);
-    if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
+    if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
   const refusals: Refusals = { count: 0, incomplete: new Set() };
@@ -402,11 +402,6 @@ function isRenameCandidate(at: Located): boolean {
 /** The error for entries `create` could not record (each was named as it was found). */
 function notRecorded(count: number): CliError {
   return entriesError(count, "recorded", "the generation documents the rest");
-}
-
-/** True when a folder is the root of a nested history the outer history references (it has no entry of its own). */
-function recordedAsChildRoot(history: History, relativePath: string): boolean {
-  return history.historyFor(relativePath).path === ".";
 }
 
 /**

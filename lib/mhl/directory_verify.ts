@@ -15,7 +15,7 @@ import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { exactKey } from "./paths.ts";
-import { FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
+import { type FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import { showName } from "../core/names.ts";
 
@@ -90,7 +90,7 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? opened.work(item.entry.relativePath, item.entry.path, formats.map(algorithmOf)) : undefined), async (item, result) => {
     if (item.kind === "file") {
       if (result) opened.done(item.entry.relativePath);
-      if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });
+      if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });
       fileHashes.set(item.entry.relativePath, new Map(result.hexes));
       progress.fileDone(result.size);
       return;

@@ -1,7 +1,7 @@
 /**
  * Reading and writing ASC MHL v2.0 generation files (`urn:ASC:MHL:v2.0`). The writer produces
  * the reference's bytes (element order, indentation, attribute order); the reader is strict:
- * no DTDs or entities (lib/mhl/xml.ts) and no `<path>` that is absolute or escapes the root.
+ * no DTDs or entities (lib/xml/xml.ts) and no `<path>` that is absolute or escapes the root.
  */
 import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter, type XmlElement } from "../xml/xml.ts";
 import { HASH_FORMATS, inXsdOrder, isHashFormat } from "./formats.ts";
@@ -74,6 +74,7 @@ function mediaHash(element: XmlElement, file: string): MediaHash {
  * @param file the name used in error messages
  * @throws {XmlError} for malformed XML, DTDs, entities, a wrong root element or an unsafe path.
  * @example
+ * declare const path: string;
  * const generation = readGeneration(await Bun.file(path).text(), path);
  */
 export function readGeneration(text: string, file: string): Generation {
@@ -191,6 +192,7 @@ export function streamGeneration(generation: Generation, sink: (text: string) =>
   w.close();
   // Always an open and a close tag, as the reference writes it (an empty list too: same XML as
   // `<hashes/>`, but other bytes, and a generation's C4 is its identity).
+  // biome-ignore lint/complexity/noUselessLoneBlockStatements: the block mirrors the element it writes
   {
     w.open("hashes");
     for (const h of generation.hashes) {

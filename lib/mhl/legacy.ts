@@ -258,6 +258,7 @@ function parseEntry(hash: XmlElement, mhl: string): LegacyEntry {
  * @throws {CliError} naming the file and line for malformed XML, a document that is not a
  * legacy MHL, unsafe paths and malformed values.
  * @example
+ * declare const text: string;
  * const list = parseLegacyMhl(text, "A001_2016-04-18_144645.mhl");
  * list.entries[0]?.hashes.xxhash64be;
  */

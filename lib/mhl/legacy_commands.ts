@@ -95,6 +95,8 @@ function reportResult(result: LegacyVerifyResult, log: MhlLog, missing: string[]
  * @throws {CliError} with the report's exit code (10 missing, 11 mismatch/unreadable/unverified)
  *   after reporting every file, or 2 when the MHL file itself is unreadable or malformed.
  * @example
+ * import { Output } from "../cli/output.ts";
+ * import { MhlLog } from "./log.ts";
  * await verifyLegacyFile("A001/A001_2016-04-18_144645.mhl", { jobs: 4 }, new MhlLog({ output: new Output() }));
  */
 export async function verifyLegacyFile(path: string, options: LegacyFileVerifyOptions, log: MhlLog): Promise<void> {
@@ -182,6 +184,8 @@ export function legacyFileName(root: string, date: Date): string {
  * @throws {CliError} (usage) for a format v1.1 cannot hold; 2 when a file cannot be read or the
  *   MHL file already exists.
  * @example
+ * import { Output } from "../cli/output.ts";
+ * import { MhlLog } from "./log.ts";
  * const file = await createLegacyFile("/Volumes/RAID/A001", { formats: ["xxh64", "md5"] }, new MhlLog({ output: new Output() }));
  */
 export async function createLegacyFile(root: string, options: LegacyCreateOptions, log: MhlLog): Promise<string> {
@@ -212,7 +216,7 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   const algorithms = [...new Set(ordered.map((t) => LEGACY_ALGORITHM[t]))];
   const entries: LegacyEntryInput[] = [];
   await hashInOrder(files, options.jobs ?? 1, (f) => ({ job: { path: f.path, algorithms, options: {} } }), (f, result: HashJobResult | undefined) => {
-    if (!result || !result.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
+    if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
     progress.fileDone(result.size);
     const digests = new Map(result.hexes);
     const hashes: Partial<Record<LegacyHashType, string>> = {};

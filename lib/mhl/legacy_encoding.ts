@@ -50,6 +50,7 @@ function decodeUtf32(bytes: Uint8Array, littleEndian: boolean, file: string): st
  * @param file name used in error messages
  * @throws {CliError} for an unknown encoding or bytes that are invalid in it.
  * @example
+ * import { readFileSync } from "node:fs";
  * const text = decodeXmlBytes(readFileSync("A001.mhl"), "A001.mhl");
  */
 export function decodeXmlBytes(bytes: Uint8Array, file: string): string {

@@ -48,6 +48,8 @@ interface Node {
 /**
  * Builds generation 1 of a history rooted at the listing's root, named `<rootName>`.
  * @example
+ * import { VERSION } from "../core/version.ts";
+ * declare const files: Parameters<typeof historyFromListing>[0];
  * const history = await historyFromListing(files, [], { formats: ["xxh128"], rootName: "CK0001", date: new Date(), process: "transfer", tool: { name: "ltfs-pack", version: VERSION } });
  */
 export async function historyFromListing(

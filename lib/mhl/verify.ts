@@ -118,7 +118,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
         }
         checked++;
         if (options.namesOnly) return;
-        if (!result || !result.ok) {
+        if (!result?.ok) {
           progress.clear();
           log.error(`ERROR: could not read ${shown}: ${result?.message ?? "unknown error"}`);
           log.event({ event: "unreadable", path, message: result?.message });

@@ -428,6 +428,7 @@ function placeFailure(stage: string, error: unknown, target: CopyTarget): string
 /**
  * Copies one file to every target.
  * @example
+ * import { HeldFolder } from "../io/held_folder.ts";
  * const card = HeldFolder.open("/Volumes/A001");
  * const raid = HeldFolder.open("/mnt/raid/A001");
  * const outcome = await copyFile({ folder: card, relative: "CLIPS/C001.mov" }, [{ folder: raid, relative: "CLIPS/C001.mov" }], { algorithms: ["xxh64"] });

@@ -105,7 +105,7 @@ export const OTHER_HOST_STALE_MS = 60_000;
  * `~/.local/state/cartkit/jobs` (the XDG default).
  */
 export function defaultStateDir(env: Record<string, string | undefined> = process.env): string {
-  const base = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith("/") ? env.XDG_STATE_HOME : joinPath(env.HOME || userHome(), ".local/state");
+  const base = env.XDG_STATE_HOME?.startsWith("/") ? env.XDG_STATE_HOME : joinPath(env.HOME || userHome(), ".local/state");
   return joinPath(base, "cartkit/jobs");
 }
 
@@ -321,7 +321,7 @@ export class JobStore {
 
 function parseRecord(text: string, id: string): JobRecord {
   const record = JSON.parse(text) as JobRecord;
-  if (!record || record.format !== "cartkit-job/1" || record.id !== id || !JOB_STATES.includes(record.state) || !Array.isArray(record.destinations)) {
+  if (record?.format !== "cartkit-job/1" || record.id !== id || !JOB_STATES.includes(record.state) || !Array.isArray(record.destinations)) {
     throw Object.assign(new Error("its format, id or state is not a job's"), { code: "EBADJOB" });
   }
   return record;

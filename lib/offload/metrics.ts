@@ -76,6 +76,9 @@ function header(name: string, kind: Kind, help: string): string {
  * The jobs' metrics as one exposition. `now` decides which running jobs are alive (see
  * lib/offload/jobs.ts `stateOf`).
  * @example
+ * import { writeFileAtomically } from "../io/atomic_file.ts";
+ * import { JobStore } from "./jobs.ts";
+ * const store = new JobStore();
  * writeFileAtomically("/var/lib/node_exporter/textfile/cartkit.prom", formatMetrics(store.list().jobs), { overwrite: true });
  */
 export function formatMetrics(jobs: readonly JobRecord[], now = Date.now()): string {

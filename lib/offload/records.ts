@@ -75,6 +75,7 @@ function sameState(a: ReadBackState, b: { dev: string; ino: bigint; size: number
  * while each is still the file it was then: same inode, size, modification and change times.
  * @returns the known digests, and the files that changed since they were read back.
  * @example
+ * declare const offload: { files: Parameters<typeof knownDigestsFor>[1] };
  * const { known, changed } = knownDigestsFor("/Volumes/RAID/A001", offload.files);
  */
 export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>): { known: Map<string, KnownDigest>; changed: string[] } {
@@ -100,7 +101,7 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       } catch {
         now = undefined;
       }
-      if (!now || now.kind !== "file" || !sameState(destination.readBack, now)) {
+      if (now?.kind !== "file" || !sameState(destination.readBack, now)) {
         changed.push(file.destinationPath);
         continue;
       }

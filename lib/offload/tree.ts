@@ -17,7 +17,7 @@ import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
-import { IgnoreList } from "../io/ignore.ts";
+import type { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 import { copyFile, GOOD_STATUSES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { refusedPlaces } from "./places.ts";

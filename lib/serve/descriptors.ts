@@ -1,8 +1,9 @@
 /**
  * Open file descriptors kept for reuse. Serving random ranges opens the same files over and over
- * (a 1 MiB range of a virtual tape touches two or three record files); measured here, opening
- * and closing them per request halved the throughput. A descriptor in use is never closed: it is
- * closed when released, if the cache has meanwhile grown past its size.
+ * (a 1 MiB range of a virtual tape touches two or three record files), and opening and closing
+ * them per request costs throughput (BENCHMARKS.md, "Notes on the serve benchmark"). A
+ * descriptor in use is never closed: it is closed when released, if the cache has meanwhile
+ * grown past its size.
  */
 import { closeSync } from "node:fs";
 

@@ -20,7 +20,6 @@ import { findProgram } from "../tc/binaries.ts";
 import { defaultOutputName, planExtraction, resolveCodec } from "../tc/extract.ts";
 import { runFfmpeg, runProgram } from "../tc/ffmpeg.ts";
 import { type MediaInfo, type MediaSource, probeMedia } from "../tc/probe.ts";
-import { rateOfRatio } from "../tc/rate.ts";
 import { Timecode, TimecodeRange } from "../tc/timecode.ts";
 import type { CatalogEntry } from "./catalog.ts";
 

@@ -11,7 +11,7 @@ import type { RangeReader } from "./source.ts";
 
 /** Bytes read per pull of a streamed body. */
 export const CHUNK_BYTES = 256 << 10;
-/** A body up to this size is read at once and sent from one buffer (faster than a stream for the common 1 MiB range). */
+/** A body up to this size is read at once and sent from one buffer (the common 1 MiB range; why: BENCHMARKS.md, "Notes on the serve benchmark"). */
 export const BUFFERED_BYTES = 1 << 20;
 
 /** What can be served: its length, type, validators and a way to read a byte range of it. */

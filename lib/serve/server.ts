@@ -160,12 +160,12 @@ export function startServer(options: ServerOptions): RunningServer {
     }
     if (path === "/api/clip" || path === "/api/proxies") {
       const entry = entryOf(url);
-      if (!entry || !entry.clip) return notFound();
+      if (!entry?.clip) return notFound();
       return clipJson(entry, path === "/api/proxies");
     }
     if (path === "/api/extract") {
       const entry = entryOf(url);
-      if (!entry || !entry.clip) return notFound();
+      if (!entry?.clip) return notFound();
       const inPoint = url.searchParams.get("in") ?? "";
       const outPoint = url.searchParams.get("out") ?? "";
       const handles = Number(url.searchParams.get("handles") ?? "0");

@@ -80,7 +80,7 @@ export const DIGEST_PREFERENCE = ["xxh128", "blake3", "sha1", "md5", "xxh3", "xx
 /**
  * The digest that names a file's content (`xxh128-<hex>`), or undefined when none is recorded.
  * @example
- * contentKey({ path: "a", size: 1, mtimeMs: 0, digests: { md5: "0cc1…", xxh128: "8c5e…" } }); // "xxh128-8c5e…"
+ * contentKey({ digests: { md5: "0cc1…", xxh128: "8c5e…" } }); // "xxh128-8c5e…"
  */
 export function contentKey(file: Pick<SourceFile, "digests">): string | undefined {
   for (const format of DIGEST_PREFERENCE) {

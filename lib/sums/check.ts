@@ -50,6 +50,7 @@ export type RawCheckLine = { lineNumber: number; bytes: Uint8Array } | { lineNum
  * The lines of an open check file, from its current position, read in 64 KiB chunks. A line is
  * held only up to `maxLine` bytes; a longer one is reported once as `tooLong` and skipped.
  * @example
+ * declare const fd: number, parse: (bytes: Uint8Array) => void;
  * for (const line of readCheckLines(fd)) if ("bytes" in line) parse(line.bytes);
  */
 export function* readCheckLines(fd: number, maxLine = MAX_CHECK_LINE): Generator<RawCheckLine> {

@@ -6,7 +6,7 @@ import { readFileSync, statSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { fsPath, joinPath, nameFromBytes } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
-import { IgnoreList } from "../io/ignore.ts";
+import type { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 
 /** One thing to hash. */

@@ -75,7 +75,6 @@ export function parseB3sumLine(raw: string, hexLength = 64): SumLine | string {
   }
   const prefixLength = hexLength + 2;
   if (Buffer.byteLength(line, "utf8") <= prefixLength) return "Short line";
-  // eslint-disable-next-line no-control-regex
   if (!/^[\x00-\x7f]*$/.test(line.slice(0, prefixLength))) return "Non-ASCII prefix";
   if (line.slice(hexLength, prefixLength) !== "  ") return "Invalid space";
   const hex = line.slice(0, hexLength);

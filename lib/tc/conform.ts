@@ -30,6 +30,9 @@ function stem(name: string): string {
  * Writes a conformed EDL one event at a time (`write` receives text as it is ready).
  * @example
  * ```ts
+ * import type { EdlEvent } from "./edl.ts";
+ * declare const event: EdlEvent;
+ * const chunks: string[] = [];
  * const conformed = new ConformedEdl((text) => chunks.push(text), "CUT", false);
  * conformed.add(event, "001_A001_A001C003.mov");
  * ```

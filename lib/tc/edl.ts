@@ -115,7 +115,6 @@ export interface Edl {
 const TRACK = /^(V|B|A\d*|AA|A\d*\/V|AA\/V|NONE)$/;
 const TC = /^(\d{2})[:;.](\d{2})[:;.](\d{2})[:;.](\d{2,3})$/;
 /** C0 controls but tab, DEL and C1 controls: never in a text list, never let into a name or a message. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it finds
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/;
 /** Comments some systems write without the leading `*` (Avid's `EFFECTS NAME IS …`, Premiere's clip names). */
 const BARE_COMMENT = /^(FROM CLIP NAME|TO CLIP NAME|FROM CLIP|TO CLIP|FROM FILE|TO FILE|SOURCE FILE|LOC|ASC_SOP|ASC_SAT|EFFECTS NAME IS|FREEZE FRAME|AUDIO LEVEL AT)\b/i;
@@ -344,8 +343,8 @@ export class EdlParser {
     const first = group[0]!;
     const last = group[group.length - 1]!;
     const field = /^([A-Z_ ]+?)\s*:\s*(.*)$/i.exec(comment);
-    const key = field?.[1]!.toUpperCase().replace(/\s+/g, " ");
-    const value = field?.[2]!.trim() ?? "";
+    const key = field?.[1]?.toUpperCase().replace(/\s+/g, " ");
+    const value = field?.[2]?.trim() ?? "";
     switch (key) {
       case "FROM CLIP NAME":
         first.clipName = value;
@@ -467,6 +466,8 @@ function sameLabel(a: string, b: string): boolean {
  * @throws CliError naming the line when a label cannot exist at `rate`, or the event runs backwards.
  * @example
  * ```ts
+ * import { parseRate } from "./rate.ts";
+ * declare const event: EdlEvent;
  * const need = eventNeed(event, parseRate("25"));
  * need.frames; // 50 for a 2-second cut
  * ```
@@ -540,7 +541,11 @@ export function eventRecord(event: EdlEvent, rate: FrameRate): Record<string, un
 export function parseEdl(text: string, options: EdlOptions = {}): Edl {
   const rate = options.rate ?? listRate(linesOfText(text));
   const warnings: string[] = [];
-  const parser = new EdlParser({ ...options, rate, onWarning: (w) => (warnings.push(w), options.onWarning?.(w)) });
+  const onWarning = (w: string) => {
+    warnings.push(w);
+    options.onWarning?.(w);
+  };
+  const parser = new EdlParser({ ...options, rate, onWarning });
   const events = [...parser.events(linesOfText(text))];
   return { title: parser.title, rate, dropFrame: parser.dropFrame, events, warnings };
 }

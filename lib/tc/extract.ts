@@ -138,6 +138,7 @@ function audioCut(info: MediaInfo, stream: AudioStream, originUs: bigint, k0: nu
   const start = index(frameTime(info, k0));
   const end = index(frameTime(info, k1));
   const last = stream.end ? index(stream.end) : end;
+  // biome-ignore lint/complexity/useMathMinMax: bigints, which Math.max does not take
   return [start + shift, (end < last ? end : last < start ? start : last) + shift];
 }
 
@@ -165,6 +166,8 @@ function audioArgs(info: MediaInfo, inputIndex: number, originUs: bigint, k0: nu
  *
  * @example
  * ```ts
+ * import type { MediaInfo } from "./probe.ts";
+ * declare const info: MediaInfo, ffmpeg: string, ffprobe: string;
  * const plan = await planExtraction(info, 40, 30, "clip.mov", ffmpeg, ffprobe, {});
  * plan.command.join(" "); // "/usr/bin/ffmpeg -hide_banner -nostdin -v error … -ss 1.384716 -i file:A.mov …"
  * ```

@@ -98,7 +98,6 @@ export function shellLine(cmd: readonly string[]): string {
 }
 
 /** Characters a shell line must not show raw: C0, DEL, C1, line separators, bidirectional controls, escaped bytes. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it looks for
 const UNSHOWABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\udc80-\udcff]/u;
 
 function shellWord(arg: string): string {

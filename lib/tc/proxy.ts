@@ -2,7 +2,8 @@
  * Editorial proxies that relink: the same start timecode, frame rate, frame count, audio
  * channels and base filename as the camera original, smaller picture and cheaper codec, every
  * frame of the original in order (timed from the first video frame, audio cut to match).
- * ProRes proxies use ffmpeg's `prores` encoder, measured ~7× faster than `prores_ks` here.
+ * ProRes proxies use ffmpeg's `prores` encoder, not `prores_ks` (why: BENCHMARKS.md, "Notes on
+ * tc-extract proxies").
  *
  * Burn-in text reaches drawtext as one escaped option value with text expansion off: a clip
  * name holding `'`, `:`, `,`, `%{…}` or `[` is drawn as it is, never read as filtergraph syntax.
@@ -85,7 +86,7 @@ export async function runProxies(sources: string[], options: ProxyOptions): Prom
       if (list.length > 0) failed++;
     });
     if (options.json) {
-      infos.forEach((info, i) => options.out.data(`${JSON.stringify({ source: info.path, output: plans[i]!.output, start: info.start.toString(), frames: info.frames, preset })}\n`));
+      for (const [i, info] of infos.entries()) options.out.data(`${JSON.stringify({ source: info.path, output: plans[i]!.output, start: info.start.toString(), frames: info.frames, preset })}\n`);
     }
   } finally {
     folder.close();

@@ -13,6 +13,7 @@ const listeners = new Set<ThreadFallbackListener>();
 /**
  * Calls `listener` for every fallback from now on; returns the function that stops it.
  * @example
+ * const log: string[] = [];
  * const stop = onThreadFallback((reason) => log.push(reason));
  */
 export function onThreadFallback(listener: ThreadFallbackListener): () => void {

@@ -210,6 +210,7 @@ export class RequestPool<Q, A> {
  * the error it throws (its message, code and errno go back).
  * @example
  * // lib/io/flush_worker.ts
+ * import { flushFileSystem } from "../io/libc.ts";
  * answerRequests((folder: string) => flushFileSystem(folder));
  */
 export function answerRequests<Q, A>(answer: (body: Q) => A | Promise<A>): void {

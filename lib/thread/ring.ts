@@ -532,6 +532,7 @@ function laneFailed(control: Int32Array, lane: number, k: number, error: unknown
  * A lane thread's entry point: works each job it is sent with `make`'s work.
  * @example
  * // lib/io/fanout_worker.ts
+ * import { fanoutLane } from "../io/fanout.ts";
  * serveRing(fanoutLane);
  */
 export function serveRing<P>(make: LaneWorkFactory<P>): void {

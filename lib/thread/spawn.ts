@@ -43,7 +43,13 @@ export function spawnWorker(worker: WorkerSource): Worker {
  * @example
  * const readers = new KeptThreads("read");
  * const threads = readers.borrow(1);
- * if (threads) try { ... } finally { readers.giveBack(); }
+ * if (threads) {
+ *   try {
+ *     // the job, on threads
+ *   } finally {
+ *     readers.giveBack();
+ *   }
+ * }
  */
 export class KeptThreads {
   readonly #worker: WorkerName;

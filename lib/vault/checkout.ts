@@ -16,7 +16,7 @@ import { isUtf8Name, parentOf, showName } from "../core/names.ts";
 import { NO_PROGRESS, type LineSink, type ProgressFactory } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { writeAll } from "../io/atomic_file.ts";
-import { HeldFolder, statFd, type NewFile } from "../io/held_folder.ts";
+import { HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { cloneFile, flushFileSystem, setFileTimes } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";

@@ -23,6 +23,8 @@ export function sameFile(a: CommitEntry | undefined, b: CommitEntry | undefined)
  * The changes from tree `a` to tree `b` (each sorted by path), in order of the path they
  * concern (a rename: its new path).
  * @example
+ * import type { Commit } from "./commit.ts";
+ * declare const before: Commit, after: Commit;
  * diffTrees(before.entries, after.entries).filter((c) => c.kind === "renamed");
  */
 export function diffTrees(a: readonly CommitEntry[], b: readonly CommitEntry[]): Change[] {

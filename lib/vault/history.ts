@@ -30,6 +30,8 @@ function newerFirst(a: CommitHeader, b: CommitHeader): number {
 /**
  * The commits reachable from `starts` (themselves included), newest first, each once.
  * @example
+ * import type { Vault } from "./store.ts";
+ * declare const vault: Vault, head: string, print: (message: string) => void;
  * for await (const commit of history(vault, [head])) print(commit.message);
  */
 export async function* history(vault: Vault, starts: readonly string[], cache = new HeaderCache(vault)): AsyncGenerator<CommitHeader> {

@@ -20,6 +20,7 @@ export interface FileLine {
  * @param onBytes receives every chunk read, in order, before its lines are given
  * @param maxLine the longest line held; a longer one is given once with `tooLong`
  * @example
+ * declare const fd: number, hasher: { update(chunk: Uint8Array): void }, parse: (bytes: Uint8Array) => void;
  * for (const line of readLines(fd, (chunk) => hasher.update(chunk), 65536)) parse(line.bytes);
  */
 export function* readLines(fd: number, onBytes: (chunk: Uint8Array) => void, maxLine: number): Generator<FileLine> {

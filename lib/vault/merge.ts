@@ -53,6 +53,8 @@ function byPath(entries: readonly CommitEntry[]): Map<string, CommitEntry> {
 /**
  * Merges `theirs` into `ours` against `base` (each a commit's entries).
  * @example
+ * import type { Commit } from "./commit.ts";
+ * declare const base: Commit, main: Commit, regrade: Commit;
  * const { entries, conflicts } = mergeTrees(base.entries, main.entries, regrade.entries);
  */
 export function mergeTrees(base: readonly CommitEntry[], ours: readonly CommitEntry[], theirs: readonly CommitEntry[], prefer?: "ours" | "theirs"): MergeResult {

@@ -237,7 +237,7 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
         problem(item.walked.path, `cannot be read: ${describeSystemError(error)}`);
         continue;
       }
-      if (!stat || stat.kind !== "file") {
+      if (stat?.kind !== "file") {
         problem(item.walked.path, "disappeared or changed kind while the source was walked");
         continue;
       }

@@ -118,7 +118,7 @@ export async function verifyVault(vault: Vault, options: VerifyOptions): Promise
       return { failed: error };
     }
   }, (id, result) => {
-    if (!result || !result.ok) {
+    if (!result?.ok) {
       bad.set(id, { kind: "damaged-object", subject: id, message: `object ${shortId(id)} cannot be read: ${result && !result.ok ? result.detail ?? result.message : "no result"}` });
       return;
     }

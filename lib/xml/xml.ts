@@ -1,8 +1,9 @@
 /**
- * A small, strict XML reader and writer for the MHL formats. The reader builds a tree of
- * elements with line numbers and refuses what an MHL never needs and an attacker would use:
- * DOCTYPE declarations (DTDs), entity declarations, external entities, and any entity other than
- * the five predefined ones and numeric character references. Errors name the file and line.
+ * A small, strict XML reader and writer for the MHL formats (lib/mhl) and the LTFS index and
+ * label (lib/ltfs). The reader builds a tree of elements with line numbers and refuses what
+ * these formats never need and an attacker would use: DOCTYPE declarations (DTDs), entity
+ * declarations, external entities, and any entity other than the five predefined ones and
+ * numeric character references. Errors name the file and line.
  */
 import { CliError } from "../core/errors.ts";
 
@@ -46,6 +47,7 @@ export interface ParseOptions {
  * @param file name used in error messages
  * @throws {XmlError} for malformed XML, DTDs, entity declarations and unknown entities.
  * @example
+ * declare const text: string;
  * const root = parseXml(text, "0001_A002R2EC_2020-01-16_091500Z.mhl");
  * childElement(root, "creatorinfo");
  */

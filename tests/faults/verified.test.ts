@@ -6,7 +6,7 @@
  * after its read-back, a resume that trusted size and mtime, special files) and proves it holds.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
 import { CAN_MOUNT, exfat, tmpfs, xfs } from "./mounts.ts";
