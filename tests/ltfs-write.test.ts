@@ -6,7 +6,7 @@
  * read-only FUSE mount must hold identical files. The catalog page is tested in headless Chromium.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { readIndexXml } from "../lib/ltfs/index_xml.ts";
 import { readLabelXml } from "../lib/ltfs/label.ts";
@@ -419,6 +419,58 @@ describe("ltfs-pack verify: every record of a file's size, both copies of the in
     expect(verify.code).toBe(1);
     expect(verify.stderr).toMatch(/^ltfs-pack verify: DAY06\/A001\/a\\nINFO: fake \\e\[31m\\x9bred\.mov: MISMATCH: xxh128 [0-9a-f]{32}, the MHL says [0-9a-f]{32}; xxh128 [0-9a-f]{32}, the index says [0-9a-f]{32}\n$/);
   });
+});
+
+/** The record file holding the first block of `path` on a written tape. */
+function firstRecordOf(vtape: string, path: string): string {
+  const volume = Volume.open(vtape);
+  try {
+    const extent = volume.files().find((f) => f.path === path)!.file.extents[0]!;
+    return `${volume.partitionNumber(extent.partition)}_${extent.startBlock}_R`;
+  } finally {
+    volume.close();
+  }
+}
+
+describe.each(runners())("a virtual tape's records are read beneath its folder, never through a link ($label)", (runner) => {
+  test("a data record moved out and replaced by a link to it: verify names it and exits 1, though the bytes are right", () => {
+    const { dir, vtape } = clipTape(runner);
+    const record = firstRecordOf(vtape, "DAY05/A001/clip.mov");
+    renameSync(join(vtape, record), join(dir, "outside"));
+    symlinkSync(join(dir, "outside"), join(vtape, record));
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toBe(`ltfs-pack verify: DAY05/A001/clip.mov: UNREADABLE (DAY05/A001/clip.mov: ${record}: a symbolic link, not a tape record; never followed)\n`);
+    expect(verify.stdout).toMatch(/^FAILED vt: 1 of 3 files do not verify \(\d+ bytes read back\)\n$/);
+    // A link that stays inside the folder is no better: a record is its own file.
+    rmSync(join(vtape, record));
+    renameSync(join(dir, "outside"), join(vtape, "moved"));
+    symlinkSync("moved", join(vtape, record));
+    expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(1);
+  });
+
+  test("an index record that is a link refuses the tape: verify, index and catalog name it (exit 1) and fall back on no other index", () => {
+    const { dir, vtape, indexRecord } = clipTape(runner);
+    renameSync(indexRecord, join(dir, "index-outside"));
+    symlinkSync(join(dir, "index-outside"), indexRecord);
+    const refused = `vt: ${basename(indexRecord)}: a symbolic link, not a tape record; never followed\n`;
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect([verify.code, verify.stdout, verify.stderr]).toEqual([1, "", `ltfs-pack verify: ${refused}`]);
+    const index = pack(runner, ["index", "--vtape", "vt"], dir);
+    expect([index.code, index.stdout, index.stderr]).toEqual([1, "", `ltfs-pack index: ${refused}`]);
+    const catalog = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
+    expect([catalog.code, catalog.stderr]).toEqual([1, `ltfs-pack catalog: ${refused}`]);
+  });
+
+  test("a record that is a FIFO is refused without blocking on it", () => {
+    const { dir, vtape } = clipTape(runner);
+    const record = firstRecordOf(vtape, "DAY05/A001/clip.mov");
+    rmSync(join(vtape, record));
+    expect(run(["mkfifo", join(vtape, record)]).code).toBe(0);
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toBe(`ltfs-pack verify: DAY05/A001/clip.mov: UNREADABLE (DAY05/A001/clip.mov: ${record}: a FIFO, not a tape record; never read)\n`);
+  }, 30_000);
 });
 
 describe("ltfs-pack write: copies, permissions, links and folders", () => {

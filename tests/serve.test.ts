@@ -5,7 +5,7 @@
  * methods, the token off loopback, and each way a request might try to leave a folder.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setXattr } from "../lib/io/libc.ts";
@@ -15,6 +15,9 @@ import { Catalog, decodeSegment, encodeSegment } from "../lib/serve/catalog.ts";
 import { openSource } from "../lib/serve/open_source.ts";
 import { startServer, type RunningServer } from "../lib/serve/server.ts";
 import { BUFFERED_BYTES } from "../lib/serve/respond.ts";
+import { SourceError } from "../lib/serve/source.ts";
+import { hlsCommand, mp4Command, type ClipInfo } from "../lib/serve/previews.ts";
+import { Volume } from "../lib/ltfs/volume.ts";
 import { parseListen } from "../lib/serve/access.ts";
 import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
@@ -364,6 +367,20 @@ describe("units", () => {
     expect(parseListen(":8740")).toEqual({ hostname: "127.0.0.1", port: 8740 });
     expect(() => parseListen("host:99999")).toThrow("--listen host:99999: expected HOST:PORT, [IPv6]:PORT or PORT");
   });
+
+  test("the proxy encodes read their input with only http and tcp and only the containers tc-extract reads", () => {
+    const info: ClipInfo = {
+      key: "k", codec: "h264", width: 1920, height: 1080, rate: "25", rateNum: 25, rateDen: 1, dropFrame: false, start: "01:00:00:00",
+      hasTimecode: true, frames: 50, reel: null, audioChannels: [2], intraOnly: false, color: {},
+    };
+    const input = "http://127.0.0.1:1/files/TS0001/a.mov";
+    for (const command of [hlsCommand("ffmpeg", input, info, "/tmp/out"), mp4Command("ffmpeg", input, info, "/tmp/out.mp4")]) {
+      // Exactly one input, and the guard is what comes before it.
+      expect(command.filter((a) => a === "-i")).toHaveLength(1);
+      const at = command.indexOf("-i");
+      expect(command.slice(at - 4, at + 2)).toEqual(["-format_whitelist", "mov,mxf,matroska,mpegts,avi", "-protocol_whitelist", "http,tcp", "-i", input]);
+    }
+  });
 });
 
 describe("a mounted LTFS volume (a folder with LTFS's attributes)", () => {
@@ -493,3 +510,78 @@ for (const r of runners()) {
     }, 30_000);
   });
 }
+
+/** A copy of the test tape and the record file holding the clip's first block (and the latest index's first record). */
+function tapeCopy(name: string) {
+  const at = join(dir, name);
+  cpSync(join(dir, "vt"), at, { recursive: true });
+  const volume = Volume.open(at);
+  try {
+    const extent = volume.files().find((f) => f.path === "A001/CLIPS/A001C001.mov")!.file.extents[0]!;
+    return { at, record: `${volume.partitionNumber(extent.partition)}_${extent.startBlock}_R`, index: `${volume.latest.partition}_${volume.latest.block}_R` };
+  } finally {
+    volume.close();
+  }
+}
+
+/** Bytes standing for a file outside the tape that a link would expose. */
+const SECRET = "root:OUTSIDE-THE-TAPE-SECRET:19000:0:99999:7:::\n".repeat(20_000);
+
+describe("a virtual tape's records are served from the tape folder only, never through a link", () => {
+  test("a record swapped for a link after the tape was opened fails the read; the outside bytes are never sent", async () => {
+    const { at, record } = tapeCopy("vt-swapped");
+    writeFileSync(join(dir, "secret-swapped"), SECRET);
+    const source = await openSource(at);
+    const local = startServer({ catalog: new Catalog([source]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-swapped"), probeClips: false });
+    try {
+      rmSync(join(at, record));
+      symlinkSync(join(dir, "secret-swapped"), join(at, record));
+      const file = source.file("A001/CLIPS/A001C001.mov")!;
+      const reader = source.open(file, 0, 100);
+      expect(() => reader.read(new Uint8Array(100))).toThrow(new SourceError(file.path, "unreadable", `${record}: a symbolic link, not a tape record; never followed`));
+      reader.close();
+      const response = await fetch(`${local.url}files/TS0001/A001/CLIPS/A001C001.mov`, { headers: { range: "bytes=0-99" } });
+      const body = await response.text();
+      expect(response.status).toBe(404);
+      expect(body).not.toContain("OUTSIDE-THE-TAPE");
+    } finally {
+      await local.stop();
+      source.close();
+    }
+  });
+
+  for (const r of runners()) {
+    test(`(${r.label}) a file whose record is a link to a file outside is left out, named, and answers 404 without its bytes`, async () => {
+      const { at, record } = tapeCopy(`vt-link-${r.label}`);
+      writeFileSync(join(dir, "secret-link"), SECRET);
+      rmSync(join(at, record));
+      symlinkSync(join(dir, "secret-link"), join(at, record));
+      const { proc, url } = await startTool(r, [at, "--listen", "127.0.0.1:0", "--proxies", join(dir, `px-link-${r.label}`)], dir);
+      try {
+        for (const range of ["bytes=0-99", "bytes=0-"]) {
+          const response = await fetch(`${url}files/TS0001/A001/CLIPS/A001C001.mov`, { headers: { range } });
+          const body = await response.text();
+          expect([range, response.status]).toEqual([range, 404]);
+          expect(body).not.toContain("OUTSIDE-THE-TAPE");
+        }
+        const listed = (await (await fetch(`${url}api/files`)).json()) as { path: string }[];
+        expect(listed.map((f) => f.path)).not.toContain("A001/CLIPS/A001C001.mov");
+        expect(listed.map((f) => f.path)).toContain("A001/notes.txt");
+        proc.kill();
+        const stderr = await new Response(proc.stderr).text();
+        expect(stderr).toContain(`cartserve: A001/CLIPS/A001C001.mov: ${record}: a symbolic link, not a tape record; never followed; not served\n`);
+      } finally {
+        proc.kill();
+        await proc.exited;
+      }
+    }, 30_000);
+
+    test(`(${r.label}) an index record that is a link refuses the tape (exit 1, named)`, () => {
+      const { at, index } = tapeCopy(`vt-index-${r.label}`);
+      renameSync(join(at, index), join(dir, `index-outside-${r.label}`));
+      symlinkSync(join(dir, `index-outside-${r.label}`), join(at, index));
+      const run = tool(r, "cartserve", [at, "--listen", "127.0.0.1:0"], { cwd: dir });
+      expect([run.code, run.stdout, run.stderr]).toEqual([1, "", `cartserve: ${at}: ${index}: a symbolic link, not a tape record; never followed\n`]);
+    }, 30_000);
+  }
+});

@@ -60,6 +60,9 @@ cookie the portal link sets.
 Prints the portal's URL on stdout, then serves until interrupted.
 
 Exit codes:
+  1    a virtual tape's label or index record is a symbolic link or not a
+       regular file (never followed or read; a file whose data record is one is
+       left out, named on stderr, and answers 404)
   2    usage error, or a source that cannot be read
   130  interrupted (Ctrl-C), 143 terminated: the normal way to stop it`;
 

@@ -240,7 +240,9 @@ with --json); each failure on stderr, names escaped.
 Exit codes:
   0  every file read back and matched the tape's MHL
   1  a file differed, could not be read, was missing or never written, had no
-     digest recorded; a damaged index copy; or no MHL on the tape
+     digest recorded; a damaged index copy; no MHL on the tape; or a record
+     file of a virtual tape is a symbolic link or not a regular file (never
+     followed or read)
   2  usage error, or not a readable LTFS tape`;
 
 const STATUS: Record<VerifyResult["status"], string> = {
@@ -304,7 +306,8 @@ partition's.
 
 Exit codes:
   0  printed, or checked and sound
-  1  --check found problems
+  1  --check found problems, or a label or index record of the virtual tape
+     is a symbolic link or not a regular file (never followed or read)
   2  usage error, or not a readable index or tape`;
 
 async function runIndex(args: CommandArgs<typeof index>): Promise<number> {

@@ -5,7 +5,7 @@
  * block). The catalog is written as JSON and as one self-contained HTML page (see
  * `catalog_html.ts`).
  */
-import { readFileSync, statfsSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, statfsSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
@@ -145,11 +145,21 @@ export function readTapeForCatalog(path: string): { tape: CatalogTape; records: 
     return fromIndex(index, index.root.name || basename(path).replace(/\.xml$/i, ""), path, "index", { status: "unknown", note: "a saved index: the tape's record of its plan is not read" });
   }
   try {
-    statSync(join(path, "1_0_R"));
+    // A link there too makes it a virtual tape (whose reader refuses it), not a mount to walk.
+    lstatSync(join(path, "1_0_R"));
   } catch {
     return fromMount(path);
   }
   const volume = Volume.open(path);
+  try {
+    return fromVolume(path, volume);
+  } finally {
+    volume.close();
+  }
+}
+
+/** A virtual tape: its latest index, its catalog entry, and whether both copies of the index agree. */
+function fromVolume(path: string, volume: Volume): { tape: CatalogTape; records: CatalogRecord[] } {
   const entry = volume.files().find((f) => f.path === TAPE_CATALOG_FILE);
   const facts = entryFacts(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined, volume.closed);
   const read = fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", facts);

@@ -255,6 +255,14 @@ function problemLine(dir: string, problem: { path: string; message: string }): s
  */
 export async function verifyVtape(dir: string, hooks: VerifyHooks): Promise<VerifySummary> {
   const volume = Volume.open(dir);
+  try {
+    return await verifyOpenVtape(dir, volume, hooks);
+  } finally {
+    volume.close();
+  }
+}
+
+async function verifyOpenVtape(dir: string, volume: Volume, hooks: VerifyHooks): Promise<VerifySummary> {
   const problems = checkIndexCopies(volume).map((p) => problemLine(dir, p));
   const entries = volume.files();
   const byKey = new Map(entries.map((e) => [pathKey(e.path), e]));

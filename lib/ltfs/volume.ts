@@ -4,7 +4,7 @@
  * partition, so an interrupted write still reads as of its last file set), and any file's bytes
  * through its extents.
  */
-import { closeSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { fillChunk } from "../io/fill.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { XmlError } from "../xml/xml.ts";
@@ -13,7 +13,7 @@ import type { IndexProblem } from "./index_check.ts";
 import type { LtfsDirectory, LtfsEntry, LtfsFile, LtfsIndex } from "./index_model.ts";
 import { readIndexXml } from "./index_xml.ts";
 import { readLabelXml, readVol1, type LtfsLabel } from "./label.ts";
-import { DATA_PARTITION, INDEX_PARTITION, VtapeReader } from "./vtape.ts";
+import { DATA_PARTITION, INDEX_PARTITION, RefusedRecord, VtapeReader } from "./vtape.ts";
 
 /** An index as found on tape. */
 export interface FoundIndex {
@@ -57,7 +57,8 @@ export class Volume {
 
   /**
    * Opens the virtual tape in `dir`.
-   * @throws {CliError} naming the folder when it is not an LTFS virtual tape or holds no readable index.
+   * @throws {CliError} naming the folder when it is not an LTFS virtual tape or holds no readable index;
+   *   {@link RefusedRecord} (exit 1) when a label or index record is a link or not a regular file.
    */
   static open(dir: string): Volume {
     let tape: VtapeReader;
@@ -66,6 +67,15 @@ export class Volume {
     } catch (error) {
       throw new CliError(`cannot be read as a virtual tape: ${describeSystemError(error)}`, { path: dir });
     }
+    try {
+      return Volume.#read(dir, tape);
+    } catch (error) {
+      tape.close();
+      throw error;
+    }
+  }
+
+  static #read(dir: string, tape: VtapeReader): Volume {
     const notLtfs = (why: string) => new CliError(`is not an LTFS virtual tape (${why}); give the folder written by 'ltfs-pack write --vtape'`, { path: dir });
     if (tape.kind(INDEX_PARTITION, 0) !== "R" || tape.kind(DATA_PARTITION, 0) !== "R") throw notLtfs("no VOL1 record at block 0");
     const serial = readVol1(tape.readRecord(DATA_PARTITION, 0));
@@ -124,8 +134,9 @@ export class Volume {
         if (this.tape.kind(partition, block) !== "R") throw new CliError(`${showName(entry.path)}: block ${block} of partition ${extent.partition} holds no record`, { path: this.dir });
         let fd: number;
         try {
-          fd = openSync(this.tape.recordPath(partition, block), "r");
+          fd = this.tape.openRecord(partition, block);
         } catch (error) {
+          if (error instanceof RefusedRecord) throw new CliError(`${showName(entry.path)}: ${error.message}`, { path: this.dir, exitCode: error.exitCode });
           throw new CliError(`${showName(entry.path)}: block ${block} cannot be read: ${describeSystemError(error)}`, { path: this.dir });
         }
         let got: number;
@@ -148,6 +159,11 @@ export class Volume {
       offset += chunk.length;
       yield chunk;
     }
+  }
+
+  /** Lets go of the tape folder. */
+  close(): void {
+    this.tape.close();
   }
 
   /** A whole (small) file's bytes. */

@@ -9,10 +9,11 @@
  * A cartridge configuration (`filedebug_tc_conf.xml`) tells the backend which cartridge type it
  * emulates and its capacity.
  */
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliError, describeSystemError, errnoError } from "../core/errors.ts";
+import { CliError, describeSystemError, errnoError, ExitCode } from "../core/errors.ts";
 import { flushFolder, writeAll } from "../io/atomic_file.ts";
+import { HeldFolder, statFd, type EntryKind } from "../io/held_folder.ts";
 import { canFlushFileSystem, flushFileSystem, startWriteback } from "../io/libc.ts";
 import { Ring, type LaneWork } from "../thread/ring.ts";
 import { spawnWorker } from "../thread/spawn.ts";
@@ -296,11 +297,43 @@ function recordWriteError(path: string, error: unknown): CliError {
   return new CliError(`write failed: ${describeSystemError(error)}; the virtual tape holds what was written up to its last index`, { path });
 }
 
-/** Reads a virtual tape's positions. */
+/** What a tape position's file is when it is not a regular file, as a reader names it. */
+const NOT_A_FILE: Record<Exclude<EntryKind, "file">, string> = {
+  link: "a symbolic link",
+  folder: "a folder",
+  fifo: "a FIFO",
+  socket: "a socket",
+  "char-device": "a character device",
+  "block-device": "a block device",
+};
+
+/**
+ * A tape position whose file is not a regular file of the tape folder: a symbolic link (to a
+ * file anywhere, which would be read as the tape's bytes), a FIFO, a device. Never opened
+ * through; the tape is not sound (exit 1).
+ */
+export class RefusedRecord extends CliError {
+  /** The position's file name (`1_8_R`). */
+  readonly record: string;
+  constructor(dir: string, record: string, kind: Exclude<EntryKind, "file">) {
+    super(`${record}: ${NOT_A_FILE[kind]}, not a tape record; never ${kind === "link" ? "followed" : "read"}`, { path: dir, exitCode: ExitCode.VerifyFailed });
+    this.name = "RefusedRecord";
+    this.record = record;
+  }
+}
+
+/**
+ * Reads a virtual tape's positions. Every file is opened beneath the tape folder, held by its
+ * descriptor, without following a link ({@link HeldFolder}): a position that is a link (to
+ * /etc/shadow, to a file outside) or not a regular file is refused by name, never read.
+ */
 export class VtapeReader {
   readonly dir: string;
+  readonly #folder: HeldFolder;
   /** Per partition: kind of each position, by block. */
   readonly #kinds: [Map<number, PositionKind>, Map<number, PositionKind>] = [new Map(), new Map()];
+  /** Per partition: records whose file was listed as something other than a regular file, by block. */
+  readonly #oddities: [Map<number, Exclude<EntryKind, "file">>, Map<number, Exclude<EntryKind, "file">>] = [new Map(), new Map()];
 
   /**
    * Lists the folder once.
@@ -308,13 +341,21 @@ export class VtapeReader {
    */
   constructor(dir: string) {
     this.dir = dir;
-    for (const name of readdirSync(dir)) {
-      const m = POSITION_NAME.exec(name);
-      if (!m) continue;
-      // A position holding an end-of-data mark is the end, whatever else is there (bytes
-      // written after the last consistent point, as an interrupted write leaves them).
-      const kinds = this.#kinds[Number(m[1]) as 0 | 1];
-      if (kinds.get(Number(m[2])) !== "E") kinds.set(Number(m[2]), m[3] as PositionKind);
+    this.#folder = HeldFolder.open(dir);
+    try {
+      for (const entry of this.#folder.list("")) {
+        const m = POSITION_NAME.exec(entry.name);
+        if (!m) continue;
+        const kind = entry.kind ?? this.#folder.stat(entry.name)?.kind;
+        if (kind !== undefined && kind !== "file" && m[3] === "R") this.#oddities[Number(m[1]) as 0 | 1].set(Number(m[2]), kind);
+        // A position holding an end-of-data mark is the end, whatever else is there (bytes
+        // written after the last consistent point, as an interrupted write leaves them).
+        const kinds = this.#kinds[Number(m[1]) as 0 | 1];
+        if (kinds.get(Number(m[2])) !== "E") kinds.set(Number(m[2]), m[3] as PositionKind);
+      }
+    } catch (error) {
+      this.#folder.close();
+      throw error;
     }
   }
 
@@ -338,20 +379,71 @@ export class VtapeReader {
     }
   }
 
-  /** The bytes of a record. @throws {Error} when the position holds no record. */
+  /**
+   * The refusal for the first record in blocks `[from, to)` of `partition` that was listed as a
+   * link or other non-file, without opening anything (as many steps as such records, whatever
+   * the span: an index may claim any extent).
+   */
+  refusedIn(partition: number, from: number, to: number): RefusedRecord | undefined {
+    let first: [number, Exclude<EntryKind, "file">] | undefined;
+    for (const [block, kind] of this.#oddities[partition as 0 | 1]) {
+      if (block >= from && block < to && (first === undefined || block < first[0])) first = [block, kind];
+    }
+    return first && new RefusedRecord(this.dir, positionFile(partition, first[0], "R"), first[1]);
+  }
+
+  /**
+   * Opens a record's file beneath the tape folder, never through a link, and only when it is a
+   * regular file; the caller closes the descriptor.
+   * @throws {RefusedRecord} when it is a link or not a regular file; a system error (with `code`) when it cannot be opened.
+   */
+  openRecord(partition: number, block: number): number {
+    const name = positionFile(partition, block, "R");
+    let fd: number;
+    try {
+      fd = this.#folder.openRead(name);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ELOOP") throw new RefusedRecord(this.dir, name, "link");
+      throw error;
+    }
+    try {
+      const kind = statFd(fd).kind;
+      if (kind !== "file") throw new RefusedRecord(this.dir, name, kind);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    return fd;
+  }
+
+  /** The bytes of a record. @throws {Error} when the position holds no record; {@link RefusedRecord} when its file is not one. */
   readRecord(partition: number, block: number): Uint8Array {
     if (this.kind(partition, block) !== "R") throw new Error(`no record at partition ${partition} block ${block}`);
-    return readFileSync(join(this.dir, positionFile(partition, block, "R")));
+    const fd = this.openRecord(partition, block);
+    try {
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
-  /** Size of a record without reading it. */
+  /** Size of a record without reading it. @throws {RefusedRecord} when its file is not a record. */
   recordSize(partition: number, block: number): number {
-    return statSync(join(this.dir, positionFile(partition, block, "R"))).size;
+    const name = positionFile(partition, block, "R");
+    const stat = this.#folder.stat(name);
+    if (stat === undefined) throw Object.assign(new Error(`no record file ${name}`), { code: "ENOENT", path: this.recordPath(partition, block) });
+    if (stat.kind !== "file") throw new RefusedRecord(this.dir, name, stat.kind);
+    return stat.size;
   }
 
-  /** The path of a record's file (for reading it in pieces). */
+  /** The path of a record's file, for messages. */
   recordPath(partition: number, block: number): string {
-    return join(this.dir, positionFile(partition, block, "R"));
+    return this.#folder.pathOf(positionFile(partition, block, "R"));
+  }
+
+  /** Lets go of the tape folder. */
+  close(): void {
+    this.#folder.close();
   }
 }
 

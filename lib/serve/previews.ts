@@ -4,7 +4,9 @@
  * renditions served as HLS with a master playlist (360p, 720p, 1080p, as far as the original
  * goes), a progressive MP4 for other players (made when first asked for), and extractions made by tc-extract's planner with
  * handles. ffmpeg reads the original through the server's own `/files/…` address, so a clip on
- * a virtual tape is read by ranges from its records and never restored first.
+ * a virtual tape is read by ranges from its records and never restored first; every ffmpeg and
+ * ffprobe run takes lib/tc's input guard (http and tcp only, the containers tc-extract reads),
+ * so a clip that is really a playlist cannot make it open local files or other hosts.
  *
  * Layout of the folder: `<key>/info.json`, `<key>/thumb.jpg`, `<key>/hls/master.m3u8` (with
  * `<rendition>/index.m3u8`, `init.mp4` and segments), `<key>/proxy.mp4`, and
@@ -18,7 +20,7 @@ import { CliError, usageError } from "../core/errors.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { findProgram } from "../tc/binaries.ts";
 import { defaultOutputName, planExtraction, resolveCodec } from "../tc/extract.ts";
-import { runFfmpeg, runProgram } from "../tc/ffmpeg.ts";
+import { inputGuard, runFfmpeg, runProgram } from "../tc/ffmpeg.ts";
 import { type MediaInfo, type MediaSource, probeMedia } from "../tc/probe.ts";
 import { Timecode, TimecodeRange } from "../tc/timecode.ts";
 import type { CatalogEntry } from "./catalog.ts";
@@ -220,7 +222,7 @@ export class Previews {
       const partial = join(this.dir, info.key, `.thumb.${randomBytes(4).toString("hex")}.jpg`);
       try {
         await runFfmpeg([
-          this.#programs().ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-ss", seconds.toFixed(3), "-i", this.#sourceUrl(entry),
+          this.#programs().ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-ss", seconds.toFixed(3), ...inputGuard(this.#mediaSource(entry)), "-i", this.#sourceUrl(entry),
           "-frames:v", "1", "-vf", "scale=320:-2", "-q:v", "4", partial,
         ], entry.path);
         renameSync(partial, join(this.dir, relative));
@@ -384,7 +386,7 @@ export function hlsCommand(ffmpeg: string, input: string, info: ClipInfo, outDir
     ...(audio ? ["-map", "0:a:0"] : []),
   ]);
   return [
-    ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", input,
+    ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", ...inputGuard({ url: input }), "-i", input,
     "-filter_complex", split, ...maps,
     "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-bf", "0",
     "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0", "-r", `${info.rateNum}/${info.rateDen}`,
@@ -404,7 +406,7 @@ export function hlsCommand(ffmpeg: string, input: string, info: ClipInfo, outDir
 export function mp4Command(ffmpeg: string, input: string, info: ClipInfo, output: string): string[] {
   const rendition = Previews.ladder(Math.min(info.height, 720)).at(-1)!;
   return [
-    ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", input,
+    ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", ...inputGuard({ url: input }), "-i", input,
     "-map", "0:v:0", ...(info.audioChannels.length > 0 ? ["-map", "0:a:0"] : []), "-map_metadata", "-1",
     "-vf", `scale=-2:${rendition.height}`, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-bf", "0",
     "-r", `${info.rateNum}/${info.rateDen}`, ...colorArguments(info),
@@ -416,7 +418,7 @@ export function mp4Command(ffmpeg: string, input: string, info: ClipInfo, output
 
 /** The colour tags of a clip's first video stream, as ffprobe names them (unknown ones left out). */
 async function colorTags(input: string, ffprobe: string): Promise<ClipInfo["color"]> {
-  const result = await runProgram([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=color_space,color_primaries,color_transfer,color_range", "-of", "json", input]);
+  const result = await runProgram([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=color_space,color_primaries,color_transfer,color_range", "-of", "json", ...inputGuard({ url: input }), input]);
   if (result.code !== 0) return {};
   const stream = (JSON.parse(result.stdout) as { streams?: Record<string, string>[] }).streams?.[0] ?? {};
   const known = (value: string | undefined) => (value && value !== "unknown" && /^[a-z0-9_-]+$/.test(value) ? value : undefined);

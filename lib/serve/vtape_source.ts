@@ -7,9 +7,9 @@
 import { describeSystemError } from "../core/errors.ts";
 import { compareUtf8 } from "../core/names.ts";
 import { readSync } from "node:fs";
-import { openSync } from "node:fs";
 import type { LtfsExtent } from "../ltfs/index_model.ts";
 import { Volume } from "../ltfs/volume.ts";
+import { RefusedRecord } from "../ltfs/vtape.ts";
 import { hashesFromXattrs, TAPE_CATALOG_FILE } from "../ltfs/write.ts";
 import { DescriptorCache } from "./descriptors.ts";
 import { FileTable, SourceError, type RangeReader, type Source, type SourceFile, type SourceProblem } from "./source.ts";
@@ -57,12 +57,29 @@ export class VtapeSource implements Source {
         this.problems.push({ path, message: `a symbolic link on tape (to ${file.symlinkTarget}); not served` });
         continue;
       }
+      const refused = this.#refusedRecord(file.extents);
+      if (refused) {
+        this.problems.push({ path, message: `${refused.message}; not served` });
+        continue;
+      }
       files.push({
         path, size: file.length, mtimeMs: ltfsTimeMs(file.modifyTime), digests: Object.fromEntries(hashesFromXattrs(file.xattrs)),
         extents: [...file.extents].sort((a, b) => a.fileOffset - b.fileOffset),
       });
     }
     this.#table = new FileTable(files, compareUtf8);
+  }
+
+  /** The first record the extents read that is listed as a link or not a regular file. */
+  #refusedRecord(extents: readonly LtfsExtent[]): RefusedRecord | undefined {
+    const blockSize = this.#volume.label.blockSize;
+    for (const extent of extents) {
+      const partition = this.#volume.partitionNumber(extent.partition);
+      const last = extent.startBlock + Math.ceil((extent.byteOffset + extent.byteCount) / blockSize);
+      const refused = this.#volume.tape.refusedIn(partition, extent.startBlock, last);
+      if (refused) return refused;
+    }
+    return undefined;
   }
 
   files(): readonly SourceFile[] {
@@ -81,6 +98,7 @@ export class VtapeSource implements Source {
 
   close(): void {
     this.#records.close();
+    this.#volume.close();
   }
 }
 
@@ -134,8 +152,10 @@ class ExtentReader implements RangeReader {
     const path = this.#volume.tape.recordPath(partition, block);
     let fd: number;
     try {
-      fd = this.#records.acquire(path, () => openSync(path, "r"));
+      // Beneath the tape folder, never through a link, a regular file only.
+      fd = this.#records.acquire(path, () => this.#volume.tape.openRecord(partition, block));
     } catch (error) {
+      if (error instanceof RefusedRecord) throw new SourceError(this.#file.path, "unreadable", error.message);
       throw new SourceError(this.#file.path, "unreadable", `block ${block} of partition ${extent.partition} cannot be read: ${describeSystemError(error)}`);
     }
     let got = 0;
