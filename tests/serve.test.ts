@@ -14,7 +14,7 @@ import { contentTypeOf } from "../lib/serve/media_types.ts";
 import { Catalog, decodeSegment, encodeSegment } from "../lib/serve/catalog.ts";
 import { openSource } from "../lib/serve/open_source.ts";
 import { startServer, type RunningServer } from "../lib/serve/server.ts";
-import { BUFFERED_BYTES } from "../lib/serve/respond.ts";
+import { BUFFERED_BYTES, respond, type Representation } from "../lib/serve/respond.ts";
 import { parseListen } from "../lib/serve/access.ts";
 import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
@@ -355,6 +355,43 @@ describe("units", () => {
     expect(parseRange(`bytes=${Array.from({ length: 101 }, (_, i) => `${i * 10}-${i * 10 + 1}`).join(",")}`, 10_000)).toEqual({ kind: "whole" });
     expect(coalesce([{ start: 50, end: 60 }, { start: 0, end: 10 }, { start: 55, end: 70 }, { start: 10, end: 20 }])).toEqual([{ start: 50, end: 70 }, { start: 0, end: 20 }]);
     expect(coalesce([{ start: 0, end: 10 }, { start: 20, end: 30 }, { start: 5, end: 25 }])).toEqual([{ start: 0, end: 30 }]);
+  });
+
+  test("Bun copies bytes given as a body when the Response is made: respond() reuses its read buffers on that", async () => {
+    const buffer = randomBytes(BUFFERED_BYTES, 11);
+    const view = buffer.subarray(100, 100 + 4096);
+    const expected = view.slice();
+    const response = new Response(view);
+    buffer.fill(0);
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(expected);
+  });
+
+  test("bodies read at once stay apart while reads of an asynchronous source overlap", async () => {
+    const bytes = randomBytes(4 * BUFFERED_BYTES, 12);
+    // A source whose reads finish out of order, as an object store's would.
+    const rep: Representation = {
+      size: bytes.length, contentType: "application/octet-stream", validators: {},
+      open(start, end) {
+        let position = start;
+        return {
+          async read(into) {
+            await Bun.sleep(Math.floor(Math.random() * 20));
+            const n = Math.min(into.length, end - position, 65_536);
+            into.set(bytes.subarray(position, position + n));
+            position += n;
+            return n;
+          },
+          close() {},
+        };
+      },
+    };
+    const ranges = Array.from({ length: 12 }, (_, i) => [i * 250_001, i * 250_001 + BUFFERED_BYTES - i] as const);
+    const responses = await Promise.all(ranges.map(([start, end]) => respond(new Request("http://x/", { headers: { range: `bytes=${start}-${end - 1}` } }), rep)));
+    for (const [i, response] of responses.entries()) {
+      const [start, end] = ranges[i]!;
+      expect([response.status, response.headers.get("content-range")]).toEqual([206, `bytes ${start}-${end - 1}/${bytes.length}`]);
+      expect(new Uint8Array(await response.arrayBuffer())).toEqual(bytes.slice(start, end));
+    }
   });
 
   test("listen addresses", () => {
