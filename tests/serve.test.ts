@@ -16,6 +16,8 @@ import { openSource } from "../lib/serve/open_source.ts";
 import { startServer, type RunningServer } from "../lib/serve/server.ts";
 import { BUFFERED_BYTES, respond, type Representation } from "../lib/serve/respond.ts";
 import { parseListen } from "../lib/serve/access.ts";
+import { RangeReads } from "../lib/serve/range_reads.ts";
+import { onThreadFallback } from "../lib/thread/fallback.ts";
 import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
@@ -227,6 +229,61 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
   });
 });
 
+describe("tape records read on read threads", () => {
+  /** Every kind of range of the tape's clip through a server whose tape reads on `reads`; each body against the file. */
+  async function everyRange(reads: RangeReads): Promise<void> {
+    const local = startServer({ catalog: new Catalog([await openSource(join(dir, "vt"), reads)]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-r"), probeClips: false });
+    try {
+      const at = local.url.replace(/\/$/, "");
+      const bytes = clip();
+      const ranges = [[0, 0], [BLOCK - 10, BLOCK + 10], [1, BUFFERED_BYTES], [bytes.length - BUFFERED_BYTES, bytes.length - 1], [12_345, 12_345 + 2 * BLOCK]] as const;
+      // Asked all at once, so reads overlap on the threads.
+      const answers = await Promise.all(ranges.map(async ([first, last]) => {
+        const response = await fetch(`${at}${tapeClip}`, { headers: { range: `bytes=${first}-${last}` } });
+        return { status: response.status, range: response.headers.get("content-range"), body: new Uint8Array(await response.arrayBuffer()) };
+      }));
+      for (const [i, [first, last]] of ranges.entries()) {
+        expect({ ...answers[i]!, body: undefined }).toEqual({ status: 206, range: `bytes ${first}-${last}/${bytes.length}`, body: undefined });
+        expect(answers[i]!.body).toEqual(bytes.slice(first, last + 1));
+      }
+      const whole = await fetch(`${at}${tapeClip}`);
+      const wholeBody: Uint8Array = new Uint8Array(await whole.arrayBuffer());
+      expect(wholeBody).toEqual(bytes);
+      const small = await fetch(`${at}/files/TS0001/A001/notes.txt`);
+      expect(await small.text()).toBe("day 1\n");
+    } finally {
+      await local.stop();
+    }
+  }
+
+  test("every range's bytes are the file's, with two threads reading", async () => {
+    const reads = new RangeReads(2);
+    try {
+      const said: string[] = [];
+      const stop = onThreadFallback((reason) => said.push(reason));
+      await everyRange(reads);
+      stop();
+      expect(said).toEqual([]);
+    } finally {
+      reads.close();
+    }
+  });
+
+  test("threads that cannot start are made up for: the serving thread reads, the bytes are the same, and it is said once", async () => {
+    const reads = new RangeReads(1, { script: join(ROOT, "tests/fixtures/thread/no-such-worker.ts") });
+    try {
+      const said: string[] = [];
+      const stop = onThreadFallback((reason) => said.push(reason));
+      await everyRange(reads);
+      stop();
+      expect(said).toHaveLength(1);
+      expect(said[0]).toStartWith("the range thread failed: ");
+    } finally {
+      reads.close();
+    }
+  });
+});
+
 describe("/api/files", () => {
   test("one object per file with source, path, size, url, digests and the tapes holding the same content", async () => {
     const list = (await (await fetch(`${base}/api/files`)).json()) as { source: string; path: string; size: number; url: string; digests: Record<string, string>; tapes: string[] }[];
@@ -364,6 +421,12 @@ describe("units", () => {
     const response = new Response(view);
     buffer.fill(0);
     expect(new Uint8Array(await response.arrayBuffer())).toEqual(expected);
+    // The buffers are shared memory, for the read threads.
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    shared.set(expected);
+    const fromShared = new Response(shared);
+    shared.fill(0);
+    expect(new Uint8Array(await fromShared.arrayBuffer())).toEqual(expected);
   });
 
   test("bodies read at once stay apart while reads of an asynchronous source overlap", async () => {

@@ -89,7 +89,8 @@ export async function respond(request: Request, rep: Representation, onBodyError
  * Buffers for bodies read at once, kept from response to response. Bun copies bytes given as a
  * body when the Response is made (tests/serve.test.ts checks it), so the buffer is free again as
  * soon as the Response exists: no fresh MiB to allocate, zero and collect per request. More than
- * one is out only while reads of asynchronous sources overlap.
+ * one is out only while asynchronous reads overlap. They are shared memory, so a read thread can
+ * fill them (lib/serve/range_reads.ts).
  */
 const spareBuffers: Uint8Array[] = [];
 /** Buffers kept when nobody uses them. */
@@ -100,7 +101,7 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
   if (end === start) return new Response(null, init);
   const reader = rep.open(start, end);
   if (end - start > BUFFERED_BYTES) return new Response(pulled([{ reader: () => reader, prefix: undefined, length: end - start }], undefined, onBodyError), init);
-  const buffer = spareBuffers.pop() ?? new Uint8Array(BUFFERED_BYTES);
+  const buffer = spareBuffers.pop() ?? new Uint8Array(new SharedArrayBuffer(BUFFERED_BYTES));
   try {
     const bytes = buffer.subarray(0, end - start);
     let filled = 0;
