@@ -531,6 +531,23 @@ test("the compiled binary, copied into an empty folder, serves the portal and th
   }
 }, 30_000);
 
+test("the compiled binary starts its read threads: with CARTKIT_DEBUG=1 none is said to be made up for, and the bytes are the file's", async () => {
+  const alone = tempDir("cartserve-threads-");
+  copyFileSync(join(ROOT, "dist", "cartserve"), join(alone, "cartserve"));
+  const { proc, url } = await startPrinting([join(alone, "cartserve"), join(dir, "vt"), "--threads", "2", "--listen", "127.0.0.1:0"], alone, { PATH: "/usr/bin:/bin", CARTKIT_DEBUG: "1", NO_COLOR: "1" });
+  try {
+    const ranges = [[0, BUFFERED_BYTES - 1], [BLOCK - 1, BLOCK], [100, 2 * BLOCK + 99], [2 * BLOCK, 3 * BLOCK + 12_344]] as const;
+    const bodies = await Promise.all(ranges.map(async ([first, last]) => new Uint8Array(await (await fetch(`${url}${tapeClip.slice(1)}`, { headers: { range: `bytes=${first}-${last}` } })).arrayBuffer())));
+    for (const [i, [first, last]] of ranges.entries()) expect(bodies[i]!).toEqual(clip().slice(first, last + 1));
+  } finally {
+    proc.kill();
+    await proc.exited;
+  }
+  const stderr = await new Response(proc.stderr).text();
+  expect(stderr.split("\n").filter((line) => line.includes(": debug: "))).toEqual([]);
+  expect(stderr).toContain("cartserve: vtape TS0001: 5 files from");
+}, 30_000);
+
 for (const r of runners()) {
   describe(`the tool (${r.label})`, () => {
     test("off loopback a token is generated and printed once with the URL; 401 without it", async () => {
