@@ -11,15 +11,16 @@
  * the others keep their speed. Last, time to first frame in the portal (headless Chromium) for a
  * 1080p original whose proxies are made.
  *
- *   bun bench/serve.ts            full run: 3 × 30 s per server, interleaved
- *   bun bench/serve.ts --quick    1 × 5 s per server, prints only
+ *   bun bench/serve.ts                  full run: 3 × 30 s per server, interleaved
+ *   bun bench/serve.ts --quick          1 × 5 s per server, prints only
+ *   bun bench/serve.ts --baseline DIR   also DIR/dist/cartserve (another checkout), in the same rounds
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { BUN, GiB, MiB, ROOT, availableBytes, check, describeMachine, fail, loadAverage, median, probe, randomFile, ratio, warmCache, writeReport } from "./common.ts";
+import { BUN, GiB, MiB, ROOT, availableBytes, baselineOption, check, describeMachine, fail, loadAverage, median, probe, randomFile, ratio, warmCache, writeReport } from "./common.ts";
 
 const quick = process.argv.includes("--quick");
 const runs = quick ? 1 : 3;
@@ -28,6 +29,9 @@ const SIZE = quick ? 256 * MiB : GiB;
 const RANGE = MiB;
 const CONNECTIONS = 64;
 const SLOW_CLIENTS = 200;
+const baseline = baselineOption(process.argv);
+
+type Server = "nginx" | "cartserve" | "baseline";
 
 interface WrkResult {
   requestsPerSecond: number;
@@ -210,21 +214,33 @@ async function main(): Promise<void> {
     processes.push(nginx);
     const serve = await startServer([join(ROOT, "dist/cartserve"), "vt", "--listen", `127.0.0.1:${servePort}`, "--proxies", join(dir, "proxies")], serveUrl, dir);
     processes.push(serve);
+    const basePort = 18_783;
+    const baseUrl = `http://127.0.0.1:${basePort}/files/BX0001/A001/CLIPS/A001C001.bin`;
+    if (baseline) processes.push(await startServer([join(baseline.dir, "dist/cartserve"), "vt", "--listen", `127.0.0.1:${basePort}`, "--proxies", join(dir, "proxies-baseline")], baseUrl, dir));
+    const urls: Record<Server, string> = { nginx: nginxUrl, cartserve: serveUrl, baseline: baseUrl };
 
     // 1. Random 1 MiB ranges, interleaved.
-    const results: Record<"nginx" | "cartserve", WrkResult[]> = { nginx: [], cartserve: [] };
-    await runWrk(nginxUrl, script, 2);
-    await runWrk(serveUrl, script, 2);
+    const servers: Server[] = baseline ? ["nginx", "cartserve", "baseline"] : ["nginx", "cartserve"];
+    const results: Record<Server, WrkResult[]> = { nginx: [], cartserve: [], baseline: [] };
+    for (const who of servers) await runWrk(urls[who], script, 2);
     for (let i = 0; i < runs; i++) {
-      const order = i % 2 === 0 ? (["nginx", "cartserve"] as const) : (["cartserve", "nginx"] as const);
+      // The order rotates, so no server always runs right after another.
+      const order = servers.map((_, k) => servers[(k + i) % servers.length]!);
       for (const who of order) {
-        const r = await runWrk(who === "nginx" ? nginxUrl : serveUrl, script, seconds);
+        const r = await runWrk(urls[who], script, seconds);
         console.log(`${who.padEnd(9)} ${(r.bytesPerSecond / MiB).toFixed(0)} MiB/s  ${r.requestsPerSecond.toFixed(0)} req/s  p50 ${r.p50ms.toFixed(1)} ms  p99 ${r.p99ms.toFixed(1)} ms  ${r.responses} responses, ${r.bad} wrong`);
         if (r.bad > 0) fail(`${who}: ${r.bad} responses were not the file's bytes`);
         results[who].push(r);
       }
     }
-    const med = (who: "nginx" | "cartserve", key: keyof WrkResult) => median(results[who].map((r) => r[key]));
+    const med = (who: Server, key: keyof WrkResult) => median(results[who].map((r) => r[key]));
+    /** Median and range of one measure, e.g. `154 (140–170)`. */
+    const spread = (who: Server, key: keyof WrkResult, show: (v: number) => string) => {
+      const values = results[who].map((r) => r[key]);
+      return values.length > 1 ? `${show(median(values))} (${show(Math.min(...values))}–${show(Math.max(...values))})` : show(values[0]!);
+    };
+    /** The ratio of one measure, cartserve (or the baseline) to nginx, in each round: `1.2× 1.4× 1.3×`. */
+    const perRound = (who: Server, key: keyof WrkResult) => results[who].map((r, i) => ratio(r[key] / results.nginx[i]![key])).join(" ");
     const throughput = med("cartserve", "bytesPerSecond") / med("nginx", "bytesPerSecond");
     const p99 = med("cartserve", "p99ms") / med("nginx", "p99ms");
 
@@ -266,12 +282,11 @@ async function main(): Promise<void> {
     const lines = [
       `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; ${machine.anchors.join("; ")}; load average before: ${loadBefore}, after: ${loadAfter} (the 2 cores are shared with other work, and wrk runs on them too).`,
       "",
-      `${CONNECTIONS} connections (wrk, 2 threads) asking for random 1 MiB ranges of a ${SIZE / MiB} MiB file for ${seconds} s; median of ${runs} interleaved runs. cartserve serves it from a virtual tape (512 KiB records read by their extents), nginx from a folder (sendfile). Every response was checked by wrk's Lua against the file's bytes at its Content-Range: ${results.cartserve.reduce((s, r) => s + r.responses, 0)} cartserve and ${results.nginx.reduce((s, r) => s + r.responses, 0)} nginx responses, none wrong.`,
+      `${CONNECTIONS} connections (wrk, 2 threads) asking for random 1 MiB ranges of a ${SIZE / MiB} MiB file for ${seconds} s; median (range) of ${runs} interleaved runs. cartserve serves it from a virtual tape (512 KiB records read by their extents), nginx from a folder (sendfile). Every response was checked by wrk's Lua against the file's bytes at its Content-Range: ${servers.map((who) => `${results[who].reduce((s, r) => s + r.responses, 0)} ${who}`).join(", ")} responses, none wrong.`,
       "",
-      "| server | throughput | requests/s | p50 | p99 |",
-      "|---|---:|---:|---:|---:|",
-      `| nginx (folder, sendfile) | ${mibs(med("nginx", "bytesPerSecond"))} | ${med("nginx", "requestsPerSecond").toFixed(0)} | ${med("nginx", "p50ms").toFixed(1)} ms | ${med("nginx", "p99ms").toFixed(1)} ms |`,
-      `| cartserve (virtual tape) | ${mibs(med("cartserve", "bytesPerSecond"))} | ${med("cartserve", "requestsPerSecond").toFixed(0)} | ${med("cartserve", "p50ms").toFixed(1)} ms | ${med("cartserve", "p99ms").toFixed(1)} ms |`,
+      "| server | throughput MiB/s | requests/s | p50 ms | p99 ms | p99 / nginx's, each round |",
+      "|---|---:|---:|---:|---:|---|",
+      ...servers.map((who) => `| ${{ nginx: "nginx (folder, sendfile)", cartserve: "cartserve (virtual tape)", baseline: `cartserve before (${baseline?.source}), same rounds` }[who]} | ${spread(who, "bytesPerSecond", (v) => (v / MiB).toFixed(0))} | ${spread(who, "requestsPerSecond", (v) => v.toFixed(0))} | ${spread(who, "p50ms", (v) => v.toFixed(0))} | ${spread(who, "p99ms", (v) => v.toFixed(0))} | ${who === "nginx" ? "" : perRound(who, "p99ms")} |`),
       "",
       "| target | measured | met |",
       "|---|---:|---|",
@@ -281,7 +296,7 @@ async function main(): Promise<void> {
       `| the others keep their speed (64 connections, with / without the slow clients) | ${mibs(withSlow.bytesPerSecond)} / ${mibs(alone.bytesPerSecond)} = ${ratio(withSlow.bytesPerSecond / alone.bytesPerSecond)}; p99 ${withSlow.p99ms.toFixed(1)} / ${alone.p99ms.toFixed(1)} ms | ${yes(withSlow.bytesPerSecond >= 0.8 * alone.bytesPerSecond)} |`,
       `| time to first frame in the portal < 1 s (1080p original, proxies made; headless Chromium) | median ${median(frames.ms).toFixed(0)} ms [${frames.ms.map((m) => m.toFixed(0)).join(" ")}], rendition ${[...new Set(frames.heights)].join("/")}p | ${yes(median(frames.ms) < 1000)} |`,
       "",
-      "Reproduce: `node_modules/.bin/bun bench/serve.ts` (needs nginx, wrk, ffmpeg and chromium).",
+      `Reproduce: \`node_modules/.bin/bun bench/serve.ts${baseline ? " --baseline DIR" : ""}\` (needs nginx, wrk, ffmpeg and chromium${baseline ? "; DIR is another checkout with dist/ built" : ""}).`,
     ];
     console.log(`\n${lines.join("\n")}`);
     if (!quick) writeReport("serve.ts", lines);

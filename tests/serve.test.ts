@@ -14,11 +14,13 @@ import { contentTypeOf } from "../lib/serve/media_types.ts";
 import { Catalog, decodeSegment, encodeSegment } from "../lib/serve/catalog.ts";
 import { openSource } from "../lib/serve/open_source.ts";
 import { startServer, type RunningServer } from "../lib/serve/server.ts";
-import { BUFFERED_BYTES } from "../lib/serve/respond.ts";
+import { BUFFERED_BYTES, respond, type Representation } from "../lib/serve/respond.ts";
 import { SourceError } from "../lib/serve/source.ts";
 import { hlsCommand, mp4Command, type ClipInfo } from "../lib/serve/previews.ts";
 import { Volume } from "../lib/ltfs/volume.ts";
 import { parseListen } from "../lib/serve/access.ts";
+import { RangeReads } from "../lib/serve/range_reads.ts";
+import { onThreadFallback } from "../lib/thread/fallback.ts";
 import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
@@ -230,6 +232,61 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
   });
 });
 
+describe("tape records read on read threads", () => {
+  /** Every kind of range of the tape's clip through a server whose tape reads on `reads`; each body against the file. */
+  async function everyRange(reads: RangeReads): Promise<void> {
+    const local = startServer({ catalog: new Catalog([await openSource(join(dir, "vt"), reads)]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-r"), probeClips: false });
+    try {
+      const at = local.url.replace(/\/$/, "");
+      const bytes = clip();
+      const ranges = [[0, 0], [BLOCK - 10, BLOCK + 10], [1, BUFFERED_BYTES], [bytes.length - BUFFERED_BYTES, bytes.length - 1], [12_345, 12_345 + 2 * BLOCK]] as const;
+      // Asked all at once, so reads overlap on the threads.
+      const answers = await Promise.all(ranges.map(async ([first, last]) => {
+        const response = await fetch(`${at}${tapeClip}`, { headers: { range: `bytes=${first}-${last}` } });
+        return { status: response.status, range: response.headers.get("content-range"), body: new Uint8Array(await response.arrayBuffer()) };
+      }));
+      for (const [i, [first, last]] of ranges.entries()) {
+        expect({ ...answers[i]!, body: undefined }).toEqual({ status: 206, range: `bytes ${first}-${last}/${bytes.length}`, body: undefined });
+        expect(answers[i]!.body).toEqual(bytes.slice(first, last + 1));
+      }
+      const whole = await fetch(`${at}${tapeClip}`);
+      const wholeBody: Uint8Array = new Uint8Array(await whole.arrayBuffer());
+      expect(wholeBody).toEqual(bytes);
+      const small = await fetch(`${at}/files/TS0001/A001/notes.txt`);
+      expect(await small.text()).toBe("day 1\n");
+    } finally {
+      await local.stop();
+    }
+  }
+
+  test("every range's bytes are the file's, with two threads reading", async () => {
+    const reads = new RangeReads(2);
+    try {
+      const said: string[] = [];
+      const stop = onThreadFallback((reason) => said.push(reason));
+      await everyRange(reads);
+      stop();
+      expect(said).toEqual([]);
+    } finally {
+      reads.close();
+    }
+  });
+
+  test("threads that cannot start are made up for: the serving thread reads, the bytes are the same, and it is said once", async () => {
+    const reads = new RangeReads(1, { script: join(ROOT, "tests/fixtures/thread/no-such-worker.ts") });
+    try {
+      const said: string[] = [];
+      const stop = onThreadFallback((reason) => said.push(reason));
+      await everyRange(reads);
+      stop();
+      expect(said).toHaveLength(1);
+      expect(said[0]).toStartWith("the range thread failed: ");
+    } finally {
+      reads.close();
+    }
+  });
+});
+
 describe("/api/files", () => {
   test("one object per file with source, path, size, url, digests and the tapes holding the same content", async () => {
     const list = (await (await fetch(`${base}/api/files`)).json()) as { source: string; path: string; size: number; url: string; digests: Record<string, string>; tapes: string[] }[];
@@ -360,6 +417,49 @@ describe("units", () => {
     expect(coalesce([{ start: 0, end: 10 }, { start: 20, end: 30 }, { start: 5, end: 25 }])).toEqual([{ start: 0, end: 30 }]);
   });
 
+  test("Bun copies bytes given as a body when the Response is made: respond() reuses its read buffers on that", async () => {
+    const buffer = randomBytes(BUFFERED_BYTES, 11);
+    const view = buffer.subarray(100, 100 + 4096);
+    const expected = view.slice();
+    const response = new Response(view);
+    buffer.fill(0);
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(expected);
+    // The buffers are shared memory, for the read threads.
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    shared.set(expected);
+    const fromShared = new Response(shared);
+    shared.fill(0);
+    expect(new Uint8Array(await fromShared.arrayBuffer())).toEqual(expected);
+  });
+
+  test("bodies read at once stay apart while reads of an asynchronous source overlap", async () => {
+    const bytes = randomBytes(4 * BUFFERED_BYTES, 12);
+    // A source whose reads finish out of order, as an object store's would.
+    const rep: Representation = {
+      size: bytes.length, contentType: "application/octet-stream", validators: {},
+      open(start, end) {
+        let position = start;
+        return {
+          async read(into) {
+            await Bun.sleep(Math.floor(Math.random() * 20));
+            const n = Math.min(into.length, end - position, 65_536);
+            into.set(bytes.subarray(position, position + n));
+            position += n;
+            return n;
+          },
+          close() {},
+        };
+      },
+    };
+    const ranges = Array.from({ length: 12 }, (_, i) => [i * 250_001, i * 250_001 + BUFFERED_BYTES - i] as const);
+    const responses = await Promise.all(ranges.map(([start, end]) => respond(new Request("http://x/", { headers: { range: `bytes=${start}-${end - 1}` } }), rep)));
+    for (const [i, response] of responses.entries()) {
+      const [start, end] = ranges[i]!;
+      expect([response.status, response.headers.get("content-range")]).toEqual([206, `bytes ${start}-${end - 1}/${bytes.length}`]);
+      expect(new Uint8Array(await response.arrayBuffer())).toEqual(bytes.slice(start, end));
+    }
+  });
+
   test("listen addresses", () => {
     expect(parseListen("0.0.0.0:8080")).toEqual({ hostname: "0.0.0.0", port: 8080 });
     expect(parseListen("[::1]:0")).toEqual({ hostname: "::1", port: 0 });
@@ -446,6 +546,23 @@ test("the compiled binary, copied into an empty folder, serves the portal and th
     proc.kill();
     await proc.exited;
   }
+}, 30_000);
+
+test("the compiled binary starts its read threads: with CARTKIT_DEBUG=1 none is said to be made up for, and the bytes are the file's", async () => {
+  const alone = tempDir("cartserve-threads-");
+  copyFileSync(join(ROOT, "dist", "cartserve"), join(alone, "cartserve"));
+  const { proc, url } = await startPrinting([join(alone, "cartserve"), join(dir, "vt"), "--threads", "2", "--listen", "127.0.0.1:0"], alone, { PATH: "/usr/bin:/bin", CARTKIT_DEBUG: "1", NO_COLOR: "1" });
+  try {
+    const ranges = [[0, BUFFERED_BYTES - 1], [BLOCK - 1, BLOCK], [100, 2 * BLOCK + 99], [2 * BLOCK, 3 * BLOCK + 12_344]] as const;
+    const bodies = await Promise.all(ranges.map(async ([first, last]) => new Uint8Array(await (await fetch(`${url}${tapeClip.slice(1)}`, { headers: { range: `bytes=${first}-${last}` } })).arrayBuffer())));
+    for (const [i, [first, last]] of ranges.entries()) expect(bodies[i]!).toEqual(clip().slice(first, last + 1));
+  } finally {
+    proc.kill();
+    await proc.exited;
+  }
+  const stderr = await new Response(proc.stderr).text();
+  expect(stderr.split("\n").filter((line) => line.includes(": debug: "))).toEqual([]);
+  expect(stderr).toContain("cartserve: vtape TS0001: 5 files from");
 }, 30_000);
 
 for (const r of runners()) {

@@ -13,21 +13,29 @@ import { toolLog } from "../lib/cli/log.ts";
 import { Output } from "../lib/cli/output.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { CliError, usageError } from "../lib/core/errors.ts";
+import { parseCount } from "../lib/core/units.ts";
 import { showName } from "../lib/core/names.ts";
 import { VERSION } from "../lib/core/version.ts";
 import { checkToken, DEFAULT_LISTEN, generateToken, isLoopback, parseListen } from "../lib/serve/access.ts";
 import { Catalog } from "../lib/serve/catalog.ts";
 import { openSource } from "../lib/serve/open_source.ts";
+import { RangeReads } from "../lib/serve/range_reads.ts";
 import { startServer } from "../lib/serve/server.ts";
 import type { Source } from "../lib/serve/source.ts";
 
 const TOOL = "cartserve";
+/**
+ * Read threads by default. On the 2 shared cores it was measured on (BENCHMARKS.md, notes on
+ * the serve benchmark), a read thread cost more CPU per response than it saved the serving thread.
+ */
+const DEFAULT_THREADS = 0;
 
 const ARGS = {
   sources: { type: "positional", description: "Virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
   listen: { type: "string", description: `Address to listen on (default ${DEFAULT_LISTEN}); off loopback a token is required`, valueHint: "HOST:PORT" },
   token: { type: "string", description: "Token every request must carry (generated and printed when listening off loopback without one)", valueHint: "T" },
   proxies: { type: "string", description: "Folder for previews, proxies and extractions, kept per content digest (default: a temporary folder removed at exit)", valueHint: "DIR" },
+  threads: { type: "string", description: "Threads reading tape records for responses (default 0: the serving thread reads them)", valueHint: "N" },
   quiet: { type: "boolean", alias: "q", description: "Errors and warnings only on stderr" },
   verbose: { type: "boolean", alias: "v", description: "Debug lines on stderr too (also CARTKIT_DEBUG=1)" },
 } as const satisfies ArgsDef;
@@ -51,6 +59,12 @@ Addresses:
                              ETag from the recorded digest, Last-Modified, 304, HEAD
 Only GET and HEAD are answered (anything else: 405). Paths resolve inside their
 source only; a link in a folder is never followed.
+
+Reading: a body of up to 1 MiB is read into one buffer and sent at once; longer
+bodies are streamed as the client takes them. --threads N has N threads copy
+a tape's records from the page cache while the serving thread answers other
+connections (default 0: the serving thread reads them; on 2 cores a read
+thread cost more than it saved).
 
 Access: loopback only by default. Listening on any other address needs a token
 (--token, or one generated and printed once with the URL); requests without it
@@ -76,10 +90,12 @@ async function main(args: Args): Promise<number> {
   const generated = token === undefined && !isLoopback(listen.hostname);
   if (generated) token = generateToken();
 
+  const threads = args.threads === undefined ? DEFAULT_THREADS : parseCount(args.threads, "--threads", 0);
+  const reads = threads > 0 ? new RangeReads(threads) : undefined;
   const sources: Source[] = [];
   let problems = 0;
   for (const argument of arguments_) {
-    const source = await openSource(argument);
+    const source = await openSource(argument, reads);
     sources.push(source);
     for (const problem of source.problems) log.warn(`${showName(problem.path)}: ${problem.message}`);
     problems += source.problems.length;

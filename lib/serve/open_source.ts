@@ -8,6 +8,7 @@
 import { existsSync, statSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { fsPath, joinPath } from "../core/names.ts";
+import type { RangeReads } from "./range_reads.ts";
 import type { Source } from "./source.ts";
 import { isLtfsMount, TreeSource } from "./tree_source.ts";
 import { VtapeSource } from "./vtape_source.ts";
@@ -21,10 +22,10 @@ export function splitSourceArgument(argument: string): { name?: string; path: st
 }
 
 /**
- * Opens one source.
+ * Opens one source; a virtual tape reads its records on the threads of `reads` when given.
  * @throws {CliError} naming the argument when it is none of the kinds served, or cannot be read.
  */
-export async function openSource(argument: string): Promise<Source> {
+export async function openSource(argument: string, reads?: RangeReads): Promise<Source> {
   const { name, path } = splitSourceArgument(argument);
   let stats;
   try {
@@ -34,7 +35,7 @@ export async function openSource(argument: string): Promise<Source> {
     throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path });
   }
   if (!stats.isDirectory()) throw new CliError("is not a folder: give a virtual tape, a mounted LTFS volume or a destination folder", { path });
-  if (existsSync(fsPath(joinPath(path, "0_0_R"))) && existsSync(fsPath(joinPath(path, "1_0_R")))) return new VtapeSource(path, name);
+  if (existsSync(fsPath(joinPath(path, "0_0_R"))) && existsSync(fsPath(joinPath(path, "1_0_R")))) return new VtapeSource(path, name, reads);
   try {
     if (isLtfsMount(path)) return TreeSource.openMount(path, name);
     return await TreeSource.openFolder(path, name);

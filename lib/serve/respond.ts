@@ -63,14 +63,14 @@ export async function respond(request: Request, rep: Representation, onBodyError
   if (answer.kind === "whole") {
     headers["content-length"] = String(rep.size);
     if (head) return new Response(null, { status: 200, headers });
-    return new Response(await body(rep, [{ start: 0, end: rep.size }], onBodyError), { status: 200, headers });
+    return withBody(rep, { start: 0, end: rep.size }, { status: 200, headers }, onBodyError);
   }
   const ranges = answer.ranges;
   if (ranges.length === 1) {
     const only = ranges[0]!;
     headers["content-range"] = `bytes ${only.start}-${only.end - 1}/${rep.size}`;
     headers["content-length"] = String(only.end - only.start);
-    return new Response(await body(rep, ranges, onBodyError), { status: 206, headers });
+    return withBody(rep, only, { status: 206, headers }, onBodyError);
   }
   const boundary = randomBytes(12).toString("hex");
   const parts = ranges.map((r, i) => ({
@@ -85,27 +85,37 @@ export async function respond(request: Request, rep: Representation, onBodyError
   return new Response(multipartBody(rep, parts, first, tail, onBodyError), { status: 206, headers });
 }
 
-/** The body of one range: one buffer when small, else a pulled stream. The range is opened now, so a missing file is known before any header is sent. */
-async function body(rep: Representation, [range]: ByteRange[], onBodyError: BodyErrorListener): Promise<Uint8Array | ReadableStream<Uint8Array> | null> {
-  const { start, end } = range!;
-  if (end === start) return null;
+/**
+ * Buffers for bodies read at once, kept from response to response. Bun copies bytes given as a
+ * body when the Response is made (tests/serve.test.ts checks it), so the buffer is free again as
+ * soon as the Response exists: no fresh MiB to allocate, zero and collect per request. More than
+ * one is out only while asynchronous reads overlap. They are shared memory, so a read thread can
+ * fill them (lib/serve/range_reads.ts).
+ */
+const spareBuffers: Uint8Array[] = [];
+/** Buffers kept when nobody uses them. */
+const SPARE_BUFFERS = 4;
+
+/** The response for one range, its body opened now (so a missing file is known before any header is sent): read at once into a kept buffer when small, else a pulled stream. */
+async function withBody(rep: Representation, { start, end }: ByteRange, init: ResponseInit, onBodyError: BodyErrorListener): Promise<Response> {
+  if (end === start) return new Response(null, init);
   const reader = rep.open(start, end);
-  if (end - start <= BUFFERED_BYTES) {
-    try {
-      const bytes = new Uint8Array(end - start);
-      let filled = 0;
-      while (filled < bytes.length) {
-        const n = await reader.read(bytes.subarray(filled));
-        if (n === 0) break;
-        filled += n;
-      }
-      if (filled < bytes.length) throw new Error(`only ${filled} of ${bytes.length} bytes could be read`);
-      return bytes;
-    } finally {
-      reader.close();
+  if (end - start > BUFFERED_BYTES) return new Response(pulled([{ reader: () => reader, prefix: undefined, length: end - start }], undefined, onBodyError), init);
+  const buffer = spareBuffers.pop() ?? new Uint8Array(new SharedArrayBuffer(BUFFERED_BYTES));
+  try {
+    const bytes = buffer.subarray(0, end - start);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const n = await reader.read(bytes.subarray(filled));
+      if (n === 0) break;
+      filled += n;
     }
+    if (filled < bytes.length) throw new Error(`only ${filled} of ${bytes.length} bytes could be read`);
+    return new Response(bytes, init);
+  } finally {
+    reader.close();
+    if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer);
   }
-  return pulled([{ reader: () => reader, prefix: undefined, length: end - start }], undefined, onBodyError);
 }
 
 /** A multipart/byteranges body: each part's header, then its bytes, then the closing delimiter. */

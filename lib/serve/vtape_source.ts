@@ -12,6 +12,7 @@ import { Volume } from "../ltfs/volume.ts";
 import { RefusedRecord } from "../ltfs/vtape.ts";
 import { hashesFromXattrs, TAPE_CATALOG_FILE } from "../ltfs/write.ts";
 import { DescriptorCache } from "./descriptors.ts";
+import type { ReadPiece, RangeReads } from "./range_reads.ts";
 import { FileTable, SourceError, type RangeReader, type Source, type SourceFile, type SourceProblem } from "./source.ts";
 
 /** A file of the tape and where its bytes are. */
@@ -40,12 +41,15 @@ export class VtapeSource implements Source {
   readonly #volume: Volume;
   readonly #table: FileTable;
   readonly #records = new DescriptorCache(256);
+  readonly #reads: RangeReads | undefined;
 
   /**
-   * Opens the virtual tape in `dir`, named by its serial unless `name` is given.
+   * Opens the virtual tape in `dir`, named by its serial unless `name` is given. With `reads`,
+   * a range read into a shared buffer is read on those threads.
    * @throws {CliError} naming the folder when it is not a readable LTFS virtual tape.
    */
-  constructor(dir: string, name?: string) {
+  constructor(dir: string, name?: string, reads?: RangeReads) {
+    this.#reads = reads;
     this.#volume = Volume.open(dir);
     this.location = dir;
     this.tapeSerial = this.#volume.label.serial || this.#volume.latest.index.root.name || dir;
@@ -93,7 +97,7 @@ export class VtapeSource implements Source {
   open(file: SourceFile, start: number, end: number): RangeReader {
     const entry = file as TapeFile;
     if (this.#table.get(file.path) !== file) throw new SourceError(file.path, "missing", "not on this tape");
-    return new ExtentReader(this.#volume, this.#records, entry, start, end);
+    return new ExtentReader(this.#volume, this.#records, this.#reads, entry, start, end);
   }
 
   close(): void {
@@ -102,74 +106,118 @@ export class VtapeSource implements Source {
   }
 }
 
-/** Reads `[start, end)` of a tape file through its extents. */
+/** Where the bytes at a position are: `n` bytes of a hole (zeros), or of one record. */
+type Stretch = { n: number; record?: { path: string; within: number; block: number; partition: string } };
+
+/**
+ * Reads `[start, end)` of a tape file through its extents: on this thread, or, into a shared
+ * buffer when read threads are given, on those.
+ */
 class ExtentReader implements RangeReader {
   readonly #volume: Volume;
   readonly #records: DescriptorCache;
+  readonly #reads: RangeReads | undefined;
   readonly #file: TapeFile;
   #position: number;
   readonly #end: number;
   /** Index of the first extent that may still hold bytes at or after the position. */
   #extent = 0;
 
-  constructor(volume: Volume, records: DescriptorCache, file: TapeFile, start: number, end: number) {
+  constructor(volume: Volume, records: DescriptorCache, reads: RangeReads | undefined, file: TapeFile, start: number, end: number) {
     this.#volume = volume;
     this.#records = records;
+    this.#reads = reads;
     this.#file = file;
     this.#position = start;
     this.#end = end;
   }
 
-  read(into: Uint8Array): number {
+  read(into: Uint8Array): number | Promise<number> {
+    if (this.#reads !== undefined && into.buffer instanceof SharedArrayBuffer) return this.#readOnThreads(into, this.#reads);
     let filled = 0;
     while (filled < into.length && this.#position < this.#end) {
-      const want = Math.min(into.length - filled, this.#end - this.#position);
-      const n = this.#readSome(into, filled, want);
-      filled += n;
-      this.#position += n;
+      const stretch = this.#stretch(Math.min(into.length - filled, this.#end - this.#position));
+      if (stretch.record) this.#readRecord(stretch, into, filled);
+      else into.fill(0, filled, filled + stretch.n);
+      filled += stretch.n;
+      this.#position += stretch.n;
     }
     return filled;
   }
 
-  /** Reads at most `want` bytes at the position into `into` at `at`, from one record or one hole. */
-  #readSome(into: Uint8Array, at: number, want: number): number {
+  /** Fills `into` as {@link read} does, the records' bytes read by the read threads. */
+  async #readOnThreads(into: Uint8Array, reads: RangeReads): Promise<number> {
+    const stretches: Stretch[] = [];
+    const pieces: ReadPiece[] = [];
+    let filled = 0;
+    while (filled < into.length && this.#position < this.#end) {
+      const stretch = this.#stretch(Math.min(into.length - filled, this.#end - this.#position));
+      if (stretch.record) {
+        stretches.push(stretch);
+        pieces.push({ path: stretch.record.path, position: stretch.record.within, length: stretch.n, at: into.byteOffset + filled });
+      } else {
+        into.fill(0, filled, filled + stretch.n);
+      }
+      filled += stretch.n;
+      this.#position += stretch.n;
+    }
+    if (pieces.length === 0) return filled;
+    let got: number[];
+    try {
+      got = await reads.read({ buffer: into.buffer as SharedArrayBuffer, pieces });
+    } catch (error) {
+      throw new SourceError(this.#file.path, "unreadable", `a record cannot be read: ${describeSystemError(error)}`);
+    }
+    got.forEach((n, i) => {
+      if (n < pieces[i]!.length) throw this.#tooShort(stretches[i]!, n);
+    });
+    return filled;
+  }
+
+  /** The stretch at the position, at most `want` bytes: up to the next extent, or within one record. */
+  #stretch(want: number): Stretch {
     const extents = this.#file.extents;
     const position = this.#position;
     while (this.#extent < extents.length && extents[this.#extent]!.fileOffset + extents[this.#extent]!.byteCount <= position) this.#extent++;
     const extent = extents[this.#extent];
-    if (extent === undefined || position < extent.fileOffset) {
-      // A hole: zeros up to the next extent.
-      const n = Math.min(want, (extent?.fileOffset ?? this.#end) - position);
-      into.fill(0, at, at + n);
-      return n;
-    }
+    // A hole: zeros up to the next extent.
+    if (extent === undefined || position < extent.fileOffset) return { n: Math.min(want, (extent?.fileOffset ?? this.#end) - position) };
     const blockSize = this.#volume.label.blockSize;
     const inExtent = position - extent.fileOffset + extent.byteOffset;
     const block = extent.startBlock + Math.floor(inExtent / blockSize);
     const within = inExtent % blockSize;
     const n = Math.min(want, blockSize - within, extent.fileOffset + extent.byteCount - position);
-    const partition = this.#volume.partitionNumber(extent.partition);
-    const path = this.#volume.tape.recordPath(partition, block);
+    const path = this.#volume.tape.recordPath(this.#volume.partitionNumber(extent.partition), block);
+    return { n, record: { path, within, block, partition: extent.partition } };
+  }
+
+  /** Reads a record's stretch into `into` at `at`, on this thread. */
+  #readRecord(stretch: Stretch, into: Uint8Array, at: number): void {
+    const { path, within, block, partition } = stretch.record!;
     let fd: number;
     try {
       // Beneath the tape folder, never through a link, a regular file only.
-      fd = this.#records.acquire(path, () => this.#volume.tape.openRecord(partition, block));
+      fd = this.#records.acquire(path, () => this.#volume.tape.openRecord(this.#volume.partitionNumber(partition), block));
     } catch (error) {
       if (error instanceof RefusedRecord) throw new SourceError(this.#file.path, "unreadable", error.message);
-      throw new SourceError(this.#file.path, "unreadable", `block ${block} of partition ${extent.partition} cannot be read: ${describeSystemError(error)}`);
+      throw new SourceError(this.#file.path, "unreadable", `block ${block} of partition ${partition} cannot be read: ${describeSystemError(error)}`);
     }
     let got = 0;
     try {
-      while (got < n) {
-        const k = readSync(fd, into, at + got, n - got, within + got);
+      while (got < stretch.n) {
+        const k = readSync(fd, into, at + got, stretch.n - got, within + got);
         if (k === 0) break;
         got += k;
       }
     } finally {
       this.#records.release(path, fd);
     }
-    if (got < n) throw new SourceError(this.#file.path, "unreadable", `block ${block} of partition ${extent.partition} is ${within + got} bytes, too short for the extent`);
-    return n;
+    if (got < stretch.n) throw this.#tooShort(stretch, got);
+  }
+
+  #tooShort(stretch: Stretch, got: number): SourceError {
+    const { within, block, partition } = stretch.record!;
+    return new SourceError(this.#file.path, "unreadable", `block ${block} of partition ${partition} is ${within + got} bytes, too short for the extent`);
   }
 
   close(): void {

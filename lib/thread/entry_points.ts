@@ -16,6 +16,8 @@ export const WORKER_ENTRY_POINTS = {
   fanout: "lib/io/fanout_worker.ts",
   /** Writes virtual-tape records (lib/ltfs/vtape.ts). */
   record: "lib/ltfs/record_worker.ts",
+  /** Reads tape records into a response's buffer (lib/serve/range_reads.ts). */
+  range: "lib/serve/range_worker.ts",
 } as const;
 
 /** The name of a worker entry point. */
