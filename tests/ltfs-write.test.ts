@@ -450,7 +450,7 @@ describe.each(runners())("a virtual tape's records are read beneath its folder, 
   });
 
   test("an index record that is a link refuses the tape: verify, index and catalog name it (exit 1) and fall back on no other index", () => {
-    const { dir, vtape, indexRecord } = clipTape(runner);
+    const { dir, indexRecord } = clipTape(runner);
     renameSync(indexRecord, join(dir, "index-outside"));
     symlinkSync(join(dir, "index-outside"), indexRecord);
     const refused = `vt: ${basename(indexRecord)}: a symbolic link, not a tape record; never followed\n`;
