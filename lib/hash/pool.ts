@@ -10,7 +10,7 @@
 import { closeSync } from "node:fs";
 import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
-import { hashOpenFile, hashPath, type HashFileOptions } from "./file.ts";
+import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */
 export interface HashJob {
@@ -85,6 +85,24 @@ export class HashPool {
   }
 }
 
+/**
+ * {@link runJobHere} without waiting, for a small file named by descriptor once its engines are
+ * loaded; undefined (nothing done, the descriptor untouched) for any other job.
+ */
+export function runJobNow(job: HashJob): HashJobResult | undefined {
+  if (job.fd === undefined) return undefined;
+  let result: HashJobResult;
+  try {
+    const digests = hashOpenFileNow(job.fd, job.algorithms, job.options);
+    if (!digests) return undefined;
+    result = { id: job.id, ok: true, hexes: [...digests.hexes.entries()], size: digests.size };
+  } catch (error) {
+    result = failedResult(job.id, error);
+  }
+  if (!job.keepFd) closeQuietly(job.fd);
+  return result;
+}
+
 /** Hashes one job in this thread, reporting errors the way a worker does. */
 export async function runJobHere(job: HashJob): Promise<HashJobResult> {
   try {
@@ -138,11 +156,18 @@ export async function hashInOrder<T>(
         await onResult(item, await work.here());
         continue;
       }
-      const result = !work ? undefined : "failed" in work ? Promise.resolve(failedResult(-1, work.failed)) : run(work.job);
       if (!pool) {
-        await onResult(item, await result);
+        // Sequential: a small file is hashed and reported without a promise between.
+        let result: HashJobResult | undefined;
+        if (work && "job" in work) {
+          const job: HashJob = { ...work.job, id: nextId++ };
+          result = runJobNow(job) ?? (await runJobHere(job));
+        } else if (work) result = failedResult(-1, work.failed);
+        const reported = onResult(item, result);
+        if (reported) await reported;
         continue;
       }
+      const result = !work ? undefined : "failed" in work ? Promise.resolve(failedResult(-1, work.failed)) : run(work.job);
       window.push({ item, result });
       if (window.length >= limit) {
         const head = window.shift()!;
