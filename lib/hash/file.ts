@@ -1,7 +1,7 @@
 /**
  * Hashing whole files and streams: the reader feeding a set of hashers.
  */
-import { closeSync, fstatSync, openSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { explainedError } from "../core/errors.ts";
 import { fsPath } from "../core/names.ts";
 import { fillChunk } from "../io/fill.ts";
@@ -9,7 +9,7 @@ import { DEFAULT_CHUNK_SIZE, readChunks, type ReadChunksOptions } from "../io/re
 import type { Algorithm } from "./algorithms.ts";
 import type { Hasher } from "./hasher.ts";
 import type { HasherOptions } from "./options.ts";
-import { createHashers } from "./registry.ts";
+import { createHashers, createHashersNow, type HasherSet } from "./registry.ts";
 
 /** Native XXH3 and XXH128 hash faster than a core copies from the page cache. */
 function outrunsReading(hasher: Hasher): boolean {
@@ -97,8 +97,50 @@ export async function hashPath(path: string, algorithms: readonly Algorithm[], o
  * and a FIFO, socket or device (which may never end, or block) with EFTYPE.
  */
 export async function hashOpenFile(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  return hashOpenFileNow(fd, algorithms, options) ?? hashFd(fd, algorithms, options);
+}
+
+/**
+ * {@link hashOpenFile} for a small file once its engines are loaded, on this thread without
+ * waiting on anything (a promise per file costs more than hashing it); undefined for a file
+ * only {@link hashFd} reads (large, or with reading options), which the caller then hands to it.
+ * @throws like {@link hashOpenFile} for what is not a regular file.
+ */
+export function hashOpenFileNow(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): FileDigests | undefined {
   const stats = fstatSync(fd);
   if (stats.isDirectory()) throw isDirectoryError();
   if (!stats.isFile()) throw explainedError("EFTYPE", "not a regular file (a FIFO, socket or device), not read");
-  return hashFd(fd, algorithms, options);
+  if (stats.size >= ONE_READ_BYTES || options.chunkSize !== undefined || options.overlap !== undefined) return undefined;
+  const set = createHashersNow(algorithms, options);
+  return set ? hashSmallFile(fd, set, stats.size) : undefined;
+}
+
+/** Files up to this size are read in one go on the calling thread (no reader thread, no chunk ring). */
+export const ONE_READ_BYTES = 1 << 20;
+let oneReadBuffer: Buffer | undefined;
+
+/**
+ * A small regular file hashed without waiting on anything: read from its first byte into a
+ * buffer this thread keeps, in one read when it holds what fstat said (`expected` bytes) and
+ * comes back short: that is the end, with no second read to learn it. A file that grew or a
+ * read that stopped early is read on, to the end, as the chunked reader would.
+ */
+function hashSmallFile(fd: number, set: HasherSet, expected: number): FileDigests {
+  const buffer = (oneReadBuffer ??= Buffer.allocUnsafe(ONE_READ_BYTES));
+  let size = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buffer, 0, buffer.length, size);
+    } catch (error) {
+      // O_NONBLOCK from the open: a file system that says "again" is asked again, as fillChunk does.
+      if ((error as { code?: string }).code !== "EAGAIN") throw error;
+      n = fillChunk(fd, buffer, 0, buffer.length, size);
+    }
+    if (n === 0) break;
+    set.update(buffer.subarray(0, n));
+    size += n;
+    if (n < buffer.length && size >= expected) break;
+  }
+  return { hexes: set.hexes(), digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])), size };
 }

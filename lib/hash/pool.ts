@@ -7,10 +7,10 @@
  * safely (beneath a held folder, say): descriptors belong to the process, so a worker reads it
  * as well as this thread would.
  */
-import { closeSync } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
-import { hashOpenFile, hashPath, type HashFileOptions } from "./file.ts";
+import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
 
 /** One file to hash. */
 export interface HashJob {
@@ -61,7 +61,7 @@ function closeQuietly(fd: number | undefined): void {
  * while it ran fails, saying so.
  */
 export class HashPool {
-  readonly #threads: RequestPool<HashJob, HashJobResult>;
+  readonly #threads: RequestPool<HashJob | HashJob[], HashJobResult | HashJobResult[]>;
 
   /** `size` threads, started as jobs come; `options` (tests) replace their script or start timeout. */
   constructor(size: number, options: Pick<RequestPoolOptions, "script" | "startTimeoutMs"> = {}) {
@@ -71,7 +71,7 @@ export class HashPool {
   /** Hashes one file on the next free thread. */
   async run(job: HashJob): Promise<HashJobResult> {
     try {
-      return await this.#threads.request(job);
+      return (await this.#threads.request(job)) as HashJobResult;
     } catch (error) {
       if (error instanceof ThreadFailure && !error.ran) return runJobHere(job);
       // It may have run, in part: its descriptor may be closed already, and is left alone.
@@ -79,10 +79,48 @@ export class HashPool {
     }
   }
 
+  /**
+   * Hashes several files, one after the other, on the next free thread: for small files, one
+   * hand-off between threads costs more than hashing one.
+   */
+  async runBatch(jobs: HashJob[]): Promise<HashJobResult[]> {
+    try {
+      return (await this.#threads.request(jobs)) as HashJobResult[];
+    } catch (error) {
+      if (error instanceof ThreadFailure && !error.ran) return runBatchHere(jobs);
+      return jobs.map((job) => failedResult(job.id, error));
+    }
+  }
+
   /** Stops every thread. */
   close(): void {
     this.#threads.close();
   }
+}
+
+/**
+ * {@link runJobHere} without waiting, for a small file named by descriptor once its engines are
+ * loaded; undefined (nothing done, the descriptor untouched) for any other job.
+ */
+export function runJobNow(job: HashJob): HashJobResult | undefined {
+  if (job.fd === undefined) return undefined;
+  let result: HashJobResult;
+  try {
+    const digests = hashOpenFileNow(job.fd, job.algorithms, job.options);
+    if (!digests) return undefined;
+    result = { id: job.id, ok: true, hexes: [...digests.hexes.entries()], size: digests.size };
+  } catch (error) {
+    result = failedResult(job.id, error);
+  }
+  if (!job.keepFd) closeQuietly(job.fd);
+  return result;
+}
+
+/** Hashes jobs one after the other in this thread (a batch a thread was sent). */
+export async function runBatchHere(jobs: readonly HashJob[]): Promise<HashJobResult[]> {
+  const results: HashJobResult[] = [];
+  for (const job of jobs) results.push(runJobNow(job) ?? (await runJobHere(job)));
+  return results;
 }
 
 /** Hashes one job in this thread, reporting errors the way a worker does. */
@@ -96,6 +134,20 @@ export async function runJobHere(job: HashJob): Promise<HashJobResult> {
     return failedResult(job.id, error);
   } finally {
     if (!job.keepFd) closeQuietly(job.fd);
+  }
+}
+
+/** Files sent to a thread together, at most, and their bytes (a larger file goes alone). */
+const BATCH_FILES = 16;
+const BATCH_BYTES = 1 << 20;
+
+/** The size of an open regular file, or undefined (not a regular file: its job says what is wrong). */
+function sizeOfOpen(fd: number): number | undefined {
+  try {
+    const stats = fstatSync(fd);
+    return stats.isFile() ? stats.size : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -113,7 +165,8 @@ export type Work =
  * Hashes the items with `parallelism` workers (in this thread when it is 1) and calls
  * `onResult` in input order as soon as each next result is ready, so the output is the same
  * whatever the parallelism. Items whose work is `here` (stdin) run in this thread; items with
- * no work get `undefined`. At most `parallelism * 4` results wait in memory.
+ * no work get `undefined`. Small files go to the workers in batches. At most
+ * `parallelism * 32` results wait in memory.
  */
 export async function hashInOrder<T>(
   items: Iterable<T>,
@@ -123,33 +176,65 @@ export async function hashInOrder<T>(
 ): Promise<void> {
   const pool = parallelism > 1 ? new HashPool(parallelism) : undefined;
   let nextId = 0;
-  const run = (job: Omit<HashJob, "id">): Promise<HashJobResult> => {
-    const withId: HashJob = { ...job, id: nextId++ };
-    return pool ? pool.run(withId) : runJobHere(withId);
-  };
   try {
-    const window: Array<{ item: T; result: Promise<HashJobResult> | undefined }> = [];
-    const limit = Math.max(1, parallelism * 4);
+    /** Results in input order; `batch` while its job waits, unsent, in {@link batch}. */
+    const window: Array<{ item: T; result: Promise<HashJobResult> | undefined; batch?: unknown[] }> = [];
+    const limit = Math.max(1, parallelism * BATCH_FILES * 2);
+    // Small files not sent yet: they go to a thread together.
+    let batch: Array<{ job: HashJob; settle: (result: HashJobResult) => void }> = [];
+    let batchBytes = 0;
+    const send = (): void => {
+      if (batch.length === 0) return;
+      const sent = batch;
+      batch = [];
+      batchBytes = 0;
+      void pool!.runBatch(sent.map((b) => b.job)).then((results) => sent.forEach((b, i) => b.settle(results[i]!)));
+    };
+    const next = async (): Promise<void> => {
+      const head = window.shift()!;
+      if (head.batch === batch) send();
+      await onResult(head.item, await head.result);
+    };
     for (const item of items) {
       const work = plan(item);
       // Work that must run in this thread waits for everything before it, keeping order.
       if (work && "here" in work) {
-        for (const head of window.splice(0)) await onResult(head.item, await head.result);
+        send();
+        while (window.length > 0) await next();
         await onResult(item, await work.here());
         continue;
       }
-      const result = !work ? undefined : "failed" in work ? Promise.resolve(failedResult(-1, work.failed)) : run(work.job);
       if (!pool) {
-        await onResult(item, await result);
+        // Sequential: a small file is hashed and reported without a promise between.
+        let result: HashJobResult | undefined;
+        if (work && "job" in work) {
+          const job: HashJob = { ...work.job, id: nextId++ };
+          result = runJobNow(job) ?? (await runJobHere(job));
+        } else if (work) result = failedResult(-1, work.failed);
+        const reported = onResult(item, result);
+        if (reported) await reported;
         continue;
       }
-      window.push({ item, result });
-      if (window.length >= limit) {
-        const head = window.shift()!;
-        await onResult(head.item, await head.result);
-      }
+      let result: Promise<HashJobResult> | undefined;
+      let inBatch: unknown[] | undefined;
+      if (work && "job" in work) {
+        const job: HashJob = { ...work.job, id: nextId++ };
+        const size = job.fd === undefined ? undefined : sizeOfOpen(job.fd);
+        if (size !== undefined && size < BATCH_BYTES) {
+          result = new Promise((settle) => batch.push({ job, settle }));
+          inBatch = batch;
+          batchBytes += size;
+          if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) send();
+        } else {
+          send();
+          result = pool.run(job);
+        }
+      } else if (work) result = Promise.resolve(failedResult(-1, work.failed));
+      window.push({ item, result, ...(inBatch === batch ? { batch: inBatch } : {}) });
+      if (window.length >= limit) await next();
     }
-    for (const head of window) await onResult(head.item, await head.result);
+    send();
+    while (window.length > 0) await next();
   } finally {
     pool?.close();
   }

@@ -65,6 +65,39 @@ async function createWith(engine: Engine, algorithm: Algorithm, options: HasherO
   }
 }
 
+/** {@link createWith} without waiting: undefined when the engine is not loaded yet. */
+function createLoaded(engine: Engine, algorithm: Algorithm, options: HasherOptions): Hasher | undefined | "not loaded" {
+  switch (engine) {
+    case "native": return loaded.native ? loaded.native.createNativeHasher(algorithm, options) : "not loaded";
+    case "wasm": return "not loaded"; // made asynchronously
+    case "js": return loaded.js ? loaded.js.createJsHasher(algorithm, options) : "not loaded";
+  }
+}
+
+/**
+ * The hasher {@link createHasher} would give, made without waiting when the engine it picks is
+ * loaded already (every file after the first); undefined when only {@link createHasher} can say.
+ */
+function createHasherNow(algorithm: Algorithm, options: HasherOptions): Hasher | undefined {
+  const wanted = options.engine ?? "auto";
+  for (const engine of wanted === "auto" ? ENGINE_SUPPORT[algorithm] : [wanted]) {
+    if (!ENGINE_SUPPORT[algorithm].includes(engine)) return undefined;
+    let hasher: Hasher | undefined | "not loaded";
+    try {
+      hasher = createLoaded(engine, algorithm, options);
+    } catch {
+      if (wanted !== "auto") return undefined;
+      continue;
+    }
+    if (hasher === "not loaded" || hasher === undefined) {
+      if (hasher === undefined && wanted === "auto") continue;
+      return undefined;
+    }
+    return hasher;
+  }
+  return undefined;
+}
+
 /**
  * Creates a streaming hasher. With `engine: "auto"` (the default) the fastest engine that loads
  * on this platform and supports the options is used; a named engine is used or refused.
@@ -121,6 +154,23 @@ export class HasherSet {
  * set.hexes().get("md5");
  */
 export async function createHashers(algorithms: readonly Algorithm[], options: HasherOptions = {}): Promise<HasherSet> {
-  const unique = [...new Set(algorithms)];
-  return new HasherSet(await Promise.all(unique.map((a) => createHasher(a, options))));
+  return createHashersNow(algorithms, options) ?? new HasherSet(await Promise.all([...new Set(algorithms)].map((a) => createHasher(a, options))));
+}
+
+/**
+ * {@link createHashers} without waiting, once the engines it needs are loaded (undefined
+ * before): hashing many small files, a promise per file costs more than the hash.
+ */
+export function createHashersNow(algorithms: readonly Algorithm[], options: HasherOptions = {}): HasherSet | undefined {
+  const hashers: Hasher[] = [];
+  for (const algorithm of algorithms.length === 1 ? algorithms : new Set(algorithms)) {
+    const hasher = createHasherNow(algorithm, options);
+    if (!hasher) {
+      // A state taken for one that was made is given back by finishing it.
+      for (const made of hashers) made.digest();
+      return undefined;
+    }
+    hashers.push(hasher);
+  }
+  return new HasherSet(hashers);
 }

@@ -128,10 +128,17 @@ export function entryStatOf(stats: Stats): EntryStat {
   };
 }
 
+const lastDev = { major: -1, minor: -1, text: "" };
+
 /** The device number stat(2) gives (glibc's makedev), from statx's major and minor, as text. */
 function devNumber(major: number, minor: number): string {
+  // A walk stats every entry of one device: the text is made once per device, not per entry.
+  if (major === lastDev.major && minor === lastDev.minor) return lastDev.text;
   const value = ((BigInt(major) & 0xfffff000n) << 32n) | ((BigInt(major) & 0xfffn) << 8n) | ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
-  return String(value);
+  lastDev.major = major;
+  lastDev.minor = minor;
+  lastDev.text = String(value);
+  return lastDev.text;
 }
 
 /** One statx buffer per thread, reused: a stat must not allocate. */
@@ -438,6 +445,11 @@ export class HeldFolder {
    */
   openReadInside(relative: string): number {
     checkRelative(relative);
+    // Most names hold no link at all: opened beneath their folder's descriptor without following
+    // one, that is the same file openat2 would give. Anything else (a link on the way or at the
+    // end, an error) takes the path below, which says what is wrong as it always has.
+    const fd = this.#openNoLink(relative);
+    if (fd >= 0) return fd;
     // An absolute link that names a place inside the folder (made with the folder's full path)
     // is followed as the relative path it stands for; any other absolute link leaves.
     for (let hop = 0; hop < 16; hop++) {
@@ -496,6 +508,22 @@ export class HeldFolder {
       noOpenat2 = true;
     }
     return this.openRead(relative);
+  }
+
+  /** Opens `relative` for reading without following any link, or gives -1 (nothing thrown). */
+  #openNoLink(relative: string): number {
+    if (!this.#at) return -1;
+    const slash = relative.lastIndexOf("/");
+    const name = slash < 0 ? relative : relative.slice(slash + 1);
+    if (name === "" || name === "." || name === "..") return -1;
+    let dirfd: number;
+    try {
+      dirfd = this.folderFd(slash < 0 ? "" : relative.slice(0, slash));
+    } catch {
+      return -1;
+    }
+    const [namePointer] = this.#at.hold(cString(name));
+    return this.#at.openat(dirfd, namePointer, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
   }
 
   /** Opens an existing file for writing, without following a link. */

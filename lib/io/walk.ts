@@ -68,6 +68,14 @@ export interface WalkOptions {
   links?: LinkPolicy;
   /** @default "fail" */
   special?: SpecialPolicy;
+  /**
+   * Stat every entry. False leaves a regular file the folder's listing already names as one
+   * unstat'ed (one system call less per file, for callers that measure what they open): its
+   * `size` and `mtimeMs` are NaN and its `ino` 0n. Folders, links and entries whose kind the file
+   * system does not list are stat'ed whatever this says.
+   * @default true
+   */
+  details?: boolean;
 }
 
 /** Decides what a walk leaves out ({@link IgnoreList}, or the ASC MHL ignore patterns). */
@@ -136,6 +144,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
   const skipped = options.onSkipped ?? (() => {});
   const links = options.links ?? "follow";
   const special = options.special ?? "fail";
+  const details = options.details ?? true;
   try {
     let rootStat: EntryStat | undefined;
     try {
@@ -161,6 +170,11 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
       for (const entry of listed) {
         const relativePath = folder.relativePath === "" ? entry.name : `${folder.relativePath}/${entry.name}`;
         const path = () => held.pathOf(relativePath);
+        if (!details && entry.kind === "file") {
+          if (ignore.matches(relativePath, false)) continue;
+          items.push({ name: entry.name, relativePath, kind: "file", size: NaN, mtimeMs: NaN, ino: 0n });
+          continue;
+        }
         let stat: EntryStat | undefined;
         try {
           stat = held.statEntry(folder.relativePath, entry);

@@ -123,6 +123,8 @@ export function sharedInputs(operands: readonly string[], shared: SharedSumOptio
     stdinName: dialect.stdinName,
     links: shared.links,
     special: shared.special,
+    // Sizes are for the progress line only; without it each file is measured when it is opened.
+    sizes: shared.progress,
     onProblem: (p) => {
       problems++;
       out.error(`${dialect.tool}: ${showName(p.path)}: ${p.message}`);

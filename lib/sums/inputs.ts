@@ -51,6 +51,8 @@ export interface CollectOptions {
   onProblem?: (problem: WalkProblem) => void;
   /** Called for what a walk left out on purpose (`--links skip`, `--special skip`). */
   onSkipped?: (problem: WalkProblem) => void;
+  /** Give each file found by a walk its size (for progress); otherwise only what it opens is measured. @default true */
+  sizes?: boolean;
 }
 
 /**
@@ -108,6 +110,7 @@ export function collectInputs(operands: readonly string[], options: CollectOptio
         special: options.special ?? "fail",
         onProblem: options.onProblem,
         onSkipped: options.onSkipped,
+        details: options.sizes ?? true,
       });
       for (const entry of walked) {
         inputs.push({
@@ -117,7 +120,7 @@ export function collectInputs(operands: readonly string[], options: CollectOptio
           escapeBytes: true,
           folder,
           relative: entry.relativePath,
-          size: entry.size,
+          ...(Number.isNaN(entry.size) ? {} : { size: entry.size }),
         });
       }
       continue;
