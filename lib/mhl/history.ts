@@ -16,7 +16,7 @@ import { mhlError, MhlExit } from "./exit_codes.ts";
 import type { HashFormat } from "./formats.ts";
 import { readGeneration, streamGeneration } from "./generation.ts";
 import type { Generation, HashEntry, MediaHash } from "./model.ts";
-import { exactKey, joinRelative, pathKey } from "./paths.ts";
+import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 
 /** Name of the history folder. */
 export const HISTORY_FOLDER = "ascmhl";
@@ -197,6 +197,39 @@ export class History {
     } finally {
       held.close();
     }
+  }
+
+  /**
+   * Checks what each generation's `<references>` says of the nested histories: a referenced
+   * generation must still be in its history's chain with the C4 the parent recorded, so a
+   * nested history cannot be swapped for one made later over changed files. A nested history
+   * that is gone is returned when the latest generation of its parent references it (an older
+   * reference alone is a loss a later generation already recorded).
+   * @returns the roots of the nested histories that are gone, relative to this root.
+   * @throws {CliError} 33 for a referenced generation its history no longer lists, 31 for one
+   *   whose C4 is not the one the parent recorded.
+   */
+  lostReferencedHistories(): string[] {
+    const lost: string[] = [];
+    for (const history of this.postOrder()) {
+      history.generations.forEach((generation, index) => {
+        for (const reference of generation.generation.references) {
+          const childRoot = parentPath(parentPath(exactKey(reference.path)));
+          if (childRoot === "") continue;
+          const found = history.historyFor(childRoot);
+          if (found.path !== "." || found.history === history) {
+            const root = joinRelative(this.relativeFromHere(history), childRoot);
+            if (index === history.generations.length - 1 && !lost.includes(root)) lost.push(root);
+            continue;
+          }
+          const fileName = baseName(reference.path);
+          const link = found.history.chain.find((l) => l.fileName === fileName);
+          if (!link) throw mhlError(MhlExit.MissingManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
+          if (link.c4 !== reference.c4) throw mhlError(MhlExit.ModifiedManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
+        }
+      });
+    }
+    return lost.sort(compareUtf8);
   }
 
   /** This history and every nested one, children before their parents. */

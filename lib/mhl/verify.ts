@@ -5,7 +5,7 @@
  * is written.
  */
 import { realpathSync } from "node:fs";
-import { isUtf8Name, showName } from "../core/names.ts";
+import { isUtf8Name, joinPath, showName } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { resolve } from "node:path";
 import { hashInOrder } from "../hash/pool.ts";
@@ -79,6 +79,11 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
       log.error(`ERROR: ${showName(path)}: ${message}`);
     }, { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`), onHistory: (path) => nested.push(path) });
     if (!options.packingList) await history.attachNested(nested);
+    // A nested history the latest generation references and that is gone: its files cannot be
+    // verified (they are not new), and the run fails with the reference's "missing history".
+    const lost = options.packingList ? [] : history.lostReferencedHistories();
+    for (const root of lost) log.error(`ERROR: missing ASC MHL history at ${showName(root)} (a generation references it): files beneath it cannot be verified`);
+    const lostRootOf = (path: string) => lost.find((root) => path.startsWith(`${root}/`));
     const notFound = history.expectedPaths();
     const onDisk = new Set<string>();
     for (const folder of folders) for (const entry of folder.entries) onDisk.add(entry.relativePath);
@@ -99,6 +104,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     }
 
     let newFiles = 0;
+    let unverified = 0;
     let mismatches = 0;
     let checked = 0;
     const progress = (options.namesOnly ? undefined : options.progress?.({ files: files.length, bytes: totalBytes })) ?? NO_PROGRESS;
@@ -112,6 +118,13 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
         const shown = showName(path);
         if (!original) {
           progress.clear();
+          const lostRoot = lostRootOf(path);
+          if (lostRoot !== undefined) {
+            log.error(`ERROR: not verified: ${shown} (the ASC MHL history of ${showName(lostRoot)} is missing)`);
+            log.event({ event: "unverified", path });
+            unverified++;
+            return;
+          }
           log.error(isUtf8Name(path) ? `found new file ${shown}` : `found new file ${shown} (its name is not valid UTF-8: ASC MHL cannot record it)`);
           log.event({ event: "new", path });
           newFiles++;
@@ -151,7 +164,10 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
       if (newFiles > 0) code = MhlExit.NewFiles;
       if (mismatches > 0) code = MhlExit.HashMismatch;
     }
-    log.event({ event: "result", exitCode: code, checked, newFiles, mismatches, missing: missing.length, problems });
+    // As create does: after missing files and mismatches, a lost nested history fails the run.
+    if (lost.length > 0 && code !== MhlExit.MissingFiles && code !== MhlExit.HashMismatch) code = MhlExit.NoHistory;
+    log.event({ event: "result", exitCode: code, checked, newFiles, unverified, mismatches, missing: missing.length, problems });
+    if (code === MhlExit.NoHistory) throw mhlError(code, lost.map((child) => joinPath(root, child)).join(", "));
     if (code !== MhlExit.Ok) throw mhlError(code, root);
     if (problems > 0) throw entriesError(problems, "examined");
   });
