@@ -115,6 +115,25 @@ for (const runner of runners()) {
       expect([r.code, r.stderr]).toEqual([30, `mhl-verify: Missing ASC MHL history at path ${root}\n`]);
     });
 
+    test("a generation the chain does not list gives 31: an emptied chain lets no edited generation in", () => {
+      const root = copyOf(dir, "scenario_03/file_server/A002R2EC");
+      const gen = join(root, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
+      writeFileSync(gen, readFileSync(gen, "utf8").replace("myHost.local", "myHost.locaI"));
+      const chain = join(root, "ascmhl/ascmhl_chain.xml");
+      writeFileSync(chain, '<?xml version="1.0" encoding="UTF-8"?>\n<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0">\n</ascmhldirectory>\n');
+      const first = join(root, "ascmhl/0001_A002R2EC_2020-01-16_091500Z.mhl");
+      let r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([31, `mhl-verify: Modified ASC MHL manifest in history at path ${first} (it is not listed in ascmhl_chain.xml)\n`]);
+      expect(mhl(["diff", root]).code).toBe(31);
+      expect(mhl(["create", root]).code).toBe(31);
+      // a generation added beside an intact chain
+      const other = copyOf(dir, "scenario_03/file_server/A002R2EC");
+      const planted = join(other, "ascmhl/0003_A002R2EC_2020-01-18_143000Z.mhl");
+      writeFileSync(planted, readFileSync(join(other, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl")));
+      r = mhl([other]);
+      expect([r.code, r.stderr]).toEqual([31, `mhl-verify: Modified ASC MHL manifest in history at path ${planted} (it is not listed in ascmhl_chain.xml)\n`]);
+    });
+
     test("a nested history the parent references and that is gone gives 30; its files are not verified, nor new", () => {
       const root = copyOf(dir, "scenario_05/file_server/Reels");
       rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });

@@ -94,7 +94,8 @@ export class History {
 
   /**
    * Loads the history at `root` (empty when there is no `ascmhl/` folder) and every nested one.
-   * @throws {CliError} 32 without a chain file, 33 for a missing generation, 31 for a modified one.
+   * @throws {CliError} 32 without a chain file, 33 for a missing generation, 31 for a modified one
+   *   or one the chain does not list.
    */
   static async load(root: string, relativeRoot = "", options: LoadOptions = {}): Promise<History> {
     const folder = join(root, HISTORY_FOLDER);
@@ -109,11 +110,15 @@ export class History {
         if (!existsSync(file)) throw mhlError(MhlExit.MissingManifest, file);
         if ((await c4OfFile(file)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
       }
+      // A generation the chain does not list proves nothing: an emptied or edited chain must
+      // not let a changed generation in.
+      const chained = new Set(chain.map((link) => link.fileName));
       for (const fileName of readdirSync(folder).sort()) {
         if (fileName.startsWith("._")) continue;
         const match = GENERATION_NAME.exec(fileName);
         if (!match) continue;
         const file = join(folder, fileName);
+        if (!chained.has(fileName)) throw mhlError(MhlExit.ModifiedManifest, file, `it is not listed in ${CHAIN_FILE_NAME}`);
         const generation = readGeneration(readFileSync(file, "utf8"), file);
         generations.push({ number: Number(match[1]), fileName, file, generation, byPath: indexGeneration(generation) });
       }
