@@ -5,7 +5,7 @@
  * is written.
  */
 import { realpathSync } from "node:fs";
-import { isUtf8Name, joinPath, showName } from "../core/names.ts";
+import { joinPath, showName, xmlNameProblem } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { resolve } from "node:path";
 import { hashInOrder } from "../hash/pool.ts";
@@ -60,7 +60,8 @@ export function reportMissing(missing: readonly string[], log: MhlLog): void {
 /**
  * Verifies (or diffs) `root` against its history. Files are read beneath the root: a link is
  * followed only while it stays inside; one that leaves, dangles, or a FIFO is named and counted.
- * A name that is not UTF-8 cannot be in a history: it is reported as a new file, with why.
+ * A name XML cannot hold (not UTF-8, a control character) cannot be in a history: it is reported
+ * as a new file, with why.
  * @throws {CliError} 30 without history, 10 missing, 20 single file not found, 21 new files,
  *   11 mismatch (the last of these that applies, as the reference decides); 2 when nothing else
  *   failed but entries could not be examined (named as found).
@@ -125,7 +126,8 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
             unverified++;
             return;
           }
-          log.error(isUtf8Name(path) ? `found new file ${shown}` : `found new file ${shown} (its name is not valid UTF-8: ASC MHL cannot record it)`);
+          const problem = xmlNameProblem(path);
+          log.error(problem === undefined ? `found new file ${shown}` : `found new file ${shown} (its ${problem}: ASC MHL cannot record it)`);
           log.event({ event: "new", path });
           newFiles++;
           return;

@@ -5,6 +5,7 @@
  * the five predefined ones and numeric character references. Errors name the file and line.
  */
 import { CliError } from "../core/errors.ts";
+import { NOT_XML_CHARACTER } from "../core/names.ts";
 
 /** An element: its name as written (prefix included), attributes, children and line. */
 export interface XmlElement {
@@ -41,6 +42,10 @@ export interface ParseOptions {
   consume?: (element: XmlElement, parent: XmlElement) => boolean;
 }
 
+function isXmlCharacter(code: number): boolean {
+  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
+}
+
 /**
  * Parses an XML document and returns its root element.
  * @param file name used in error messages
@@ -68,23 +73,28 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
     for (let i = pos; i < to; i++) if (text.charCodeAt(i) === 10) line++;
     pos = to;
   };
-  const decode = (raw: string): string =>
-    raw.replace(/&([^;&\s]*);?/g, (match, body: string) => {
+  const addText = (raw: string) => {
+    stack.at(-1)!.children.push(raw);
+  };
+  const decode = (raw: string): string => {
+    if (NOT_XML_CHARACTER.test(raw)) fail("a control character XML 1.0 forbids");
+    return raw.replace(/&([^;&\s]*);?/g, (match, body: string) => {
       if (!match.endsWith(";")) fail(`unterminated entity reference '${match}'`);
       if (body.startsWith("#x") || body.startsWith("#X")) {
         const code = Number.parseInt(body.slice(2), 16);
-        if (!/^#[xX][0-9a-fA-F]+$/.test(body) || code > 0x10ffff) fail(`invalid character reference '&${body};'`);
+        if (!/^#[xX][0-9a-fA-F]+$/.test(body) || !isXmlCharacter(code)) fail(`invalid character reference '&${body};'`);
         return String.fromCodePoint(code);
       }
       if (body.startsWith("#")) {
         const code = Number(body.slice(1));
-        if (!/^#\d+$/.test(body) || code > 0x10ffff) fail(`invalid character reference '&${body};'`);
+        if (!/^#\d+$/.test(body) || !isXmlCharacter(code)) fail(`invalid character reference '&${body};'`);
         return String.fromCodePoint(code);
       }
       const value = PREDEFINED[body];
       if (value === undefined) fail(`entity '&${body};' is not allowed (only &amp; &lt; &gt; &quot; &apos; and numeric references)`);
       return value!;
     });
+  };
 
   if (text.charCodeAt(0) === 0xfeff) pos = 1;
   const stack: XmlElement[] = [];
@@ -95,14 +105,14 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       const rest = text.slice(pos);
       if (rest.trim() !== "") {
         if (stack.length === 0) fail("text after the root element");
-        stack.at(-1)!.children.push(decode(rest));
+        addText(decode(rest));
       }
       advance(text.length);
       break;
     }
     if (lt > pos) {
       const raw = text.slice(pos, lt);
-      if (stack.length > 0) stack.at(-1)!.children.push(decode(raw));
+      if (stack.length > 0) addText(decode(raw));
       else if (raw.trim() !== "") fail("text outside the root element");
       advance(lt);
     }
@@ -118,7 +128,9 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       const end = text.indexOf("]]>", pos);
       if (end < 0) fail("unterminated CDATA section");
       if (stack.length === 0) fail("CDATA outside the root element");
-      stack.at(-1)!.children.push(text.slice(pos + 9, end));
+      const raw = text.slice(pos + 9, end);
+      if (NOT_XML_CHARACTER.test(raw)) fail("a control character XML 1.0 forbids");
+      addText(raw);
       advance(end + 3);
     } else if (text.startsWith("<!", pos)) {
       const word = /^<!([A-Z]+)/.exec(text.slice(pos, pos + 12))?.[1] ?? "";
@@ -186,9 +198,14 @@ export function textOf(element: XmlElement | undefined): string {
   return element.children.filter((c): c is string => typeof c === "string").join("");
 }
 
-/** Escapes text content. */
+/**
+ * Escapes text content. CR, LF and TAB are written as character references: a parser turns a
+ * raw CR (or CR LF) into LF, and in an attribute any of them into a space, so a name holding one
+ * would be read back as another name.
+ */
 export function escapeText(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll("\r", "&#13;").replaceAll("\n", "&#10;").replaceAll("\t", "&#9;");
 }
 
 /** Escapes an attribute value (double-quoted). */
