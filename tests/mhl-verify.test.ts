@@ -134,6 +134,22 @@ for (const runner of runners()) {
       expect([r.code, r.stderr]).toEqual([31, `mhl-verify: Modified ASC MHL manifest in history at path ${planted} (it is not listed in ascmhl_chain.xml)\n`]);
     });
 
+    test("a generation with a 2 MB path is refused in one line naming the file, not held whole", async () => {
+      const root = join(dir, `long-path-${runner.label}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, "a.mov"), "a");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      const generation = join(root, "ascmhl", generations(root)[0]!);
+      const chain = join(root, "ascmhl/ascmhl_chain.xml");
+      const before = await c4OfFile(generation);
+      const text = readFileSync(generation, "utf8");
+      writeFileSync(generation, text.replace("  </hashes>", `    <hash>\n      <path size="1">${"b".repeat(2_000_000)}</path>\n      <xxh64 action="original">0000000000000000</xxh64>\n    </hash>\n  </hashes>`));
+      writeFileSync(chain, readFileSync(chain, "utf8").replace(before, await c4OfFile(generation)));
+      const line = text.slice(0, text.indexOf("  </hashes>")).split("\n").length + 1;
+      const r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([2, `mhl-verify: ${generation}: line ${line}: text of <path> is longer than 65536 characters\n`]);
+    });
+
     test("a nested history the parent references and that is gone gives 30; its files are not verified, nor new", () => {
       const root = copyOf(dir, "scenario_05/file_server/Reels");
       rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });

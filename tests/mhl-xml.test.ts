@@ -71,3 +71,17 @@ test("CR, LF and TAB are written as character references and read back; forbidde
   expect(refusal("<x>\n<p>a\x01b</p></x>")).toBe("evil.mhl: line 2: a control character XML 1.0 forbids");
   expect(refusal('<x>\n<p v="\x1b[31m"/></x>')).toBe("evil.mhl: line 2: a control character XML 1.0 forbids");
 });
+
+test("the text one element holds is bounded: a huge path is refused naming file and line, before it is copied", () => {
+  const path = "b".repeat(70_000);
+  expect(refusal(`<x>\n<path>${path}</path></x>`)).toBe("evil.mhl: line 2: text of <path> is longer than 65536 characters");
+  // split into pieces by comments or CDATA, it is the same element's text
+  const pieces = Array.from({ length: 3 }, () => "b".repeat(30_000));
+  expect(refusal(`<x>\n<path>${pieces.join("<!-- -->")}</path></x>`)).toBe("evil.mhl: line 2: text of <path> is longer than 65536 characters");
+  expect(refusal(`<x>\n<path><![CDATA[${path}]]></path></x>`)).toBe("evil.mhl: line 2: text of <path> is longer than 65536 characters");
+  // layout between many elements is not text of theirs: a long list is fine
+  const list = `<hashes>${"\n    <hash><path>a.mov</path></hash>".repeat(20_000)}\n</hashes>`;
+  expect(childElements(parseXml(list, "ok.mhl"), "hash")).toHaveLength(20_000);
+  expect(textOf(childElement(parseXml(`<x><p>${"c".repeat(100)}</p></x>`, "small.mhl", { maxText: 100 }), "p"))).toHaveLength(100);
+  expect(refusal(`<x><p>${"c".repeat(101)}</p></x>`, { maxText: 100 })).toBe("evil.mhl: line 1: text of <p> is longer than 100 characters");
+});

@@ -40,6 +40,12 @@ export interface ParseOptions {
    * objects one element at a time instead of holding every element of the document.
    */
   consume?: (element: XmlElement, parent: XmlElement) => boolean;
+  /**
+   * Most characters of text one element may hold (a hostile file must not make the reader
+   * hold one huge path); more is an error naming the file and line.
+   * @default 65536
+   */
+  maxText?: number;
 }
 
 function isXmlCharacter(code: number): boolean {
@@ -73,8 +79,14 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
     for (let i = pos; i < to; i++) if (text.charCodeAt(i) === 10) line++;
     pos = to;
   };
+  const maxText = options.maxText ?? 1 << 16;
+  /** Non-blank text each open element holds so far, by depth. */
+  const textHeld: number[] = [];
   const addText = (raw: string) => {
-    stack.at(-1)!.children.push(raw);
+    const depth = stack.length - 1;
+    if (raw.trim() !== "") textHeld[depth] = (textHeld[depth] ?? 0) + raw.length;
+    if ((textHeld[depth] ?? 0) > maxText) fail(`text of <${stack[depth]!.name}> is longer than ${maxText} characters`);
+    stack[depth]!.children.push(raw);
   };
   const decode = (raw: string): string => {
     if (NOT_XML_CHARACTER.test(raw)) fail("a control character XML 1.0 forbids");
@@ -95,6 +107,10 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       return value!;
     });
   };
+  /** A text chunk longer than any element may hold is refused before it is copied. */
+  const checkLength = (from: number, to: number) => {
+    if (to - from > maxText) fail(`text of <${stack.at(-1)?.name ?? "?"}> is longer than ${maxText} characters`);
+  };
 
   if (text.charCodeAt(0) === 0xfeff) pos = 1;
   const stack: XmlElement[] = [];
@@ -102,6 +118,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
   while (pos < text.length) {
     const lt = text.indexOf("<", pos);
     if (lt < 0) {
+      checkLength(pos, text.length);
       const rest = text.slice(pos);
       if (rest.trim() !== "") {
         if (stack.length === 0) fail("text after the root element");
@@ -111,6 +128,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       break;
     }
     if (lt > pos) {
+      checkLength(pos, lt);
       const raw = text.slice(pos, lt);
       if (stack.length > 0) addText(decode(raw));
       else if (raw.trim() !== "") fail("text outside the root element");
@@ -128,6 +146,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       const end = text.indexOf("]]>", pos);
       if (end < 0) fail("unterminated CDATA section");
       if (stack.length === 0) fail("CDATA outside the root element");
+      checkLength(pos + 9, end);
       const raw = text.slice(pos + 9, end);
       if (NOT_XML_CHARACTER.test(raw)) fail("a control character XML 1.0 forbids");
       addText(raw);
@@ -142,6 +161,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       if (end < 0) fail("unterminated end tag");
       const name = text.slice(pos + 2, end).trim();
       const open = stack.pop();
+      textHeld.length = stack.length;
       if (!open) fail(`end tag </${name}> without a start tag`);
       if (open!.name !== name) fail(`end tag </${name}> does not match <${open!.name}> (line ${open!.line})`);
       advance(end + 1);
@@ -170,7 +190,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       if (stack.length > 0) stack.at(-1)!.children.push(element);
       else if (root) fail("more than one root element");
       else root = element;
-      if (!selfClosing) stack.push(element);
+      if (!selfClosing) textHeld[stack.push(element) - 1] = 0;
       advance(i);
       if (selfClosing) completed(element);
     }
