@@ -277,7 +277,7 @@ for (const runner of runners()) {
       expect(r.code).toBe(11);
       const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
       expect(events.filter((e) => e.event === "mismatch").map((e) => [e.path, e.format])).toEqual([["Clips & <Takes>/caf\u00e9.mov", "c4"]]);
-      expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, unverified: 0, mismatches: 1, missing: 0, problems: 0 });
+      expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, unverified: 0, mismatches: 1, missing: 0, ignored: 0, problems: 0 });
     });
 
     test("renames are detected with -dr and recorded as previousPath", () => {
@@ -313,6 +313,29 @@ for (const runner of runners()) {
       expect(mhl([root]).code).toBe(0);
       expect(mhl(["create", root], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
       expect(readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8")).toContain("<pattern>cache/</pattern>");
+    });
+
+    test("a recorded file a later generation's pattern ignores is named as not verified (the reference passes it in silence)", () => {
+      const root = join(dir, `ignored-later-${runner.label}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, "a.mov"), "a");
+      writeFileSync(join(root, "b.mov"), "b");
+      expect(mhl(["create", root], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      expect(mhl(["create", "-i", "a.mov", root], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      writeFileSync(join(root, "a.mov"), "EVIL");
+      const note = "note: not verified: a.mov (recorded in the history, now matched by an ignore pattern)\n";
+      for (const command of ["verify", "diff"]) {
+        const r = mhl([command, root, "--json"]);
+        expect([command, r.code, r.stderr]).toEqual([command, 0, note]);
+        const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+        expect(events.filter((e) => e.event === "ignored")).toEqual([{ event: "ignored", path: "a.mov" }]);
+        expect(events.at(-1).ignored).toBe(1);
+      }
+      rmSync(join(root, "a.mov"));
+      expect(mhl([root]).stderr).toBe(note);
+      // a file no generation recorded is ignored quietly, as before
+      writeFileSync(join(root, "c.tmp"), "never recorded");
+      expect(mhl([root, "-i", "c.tmp"]).stderr).toBe(note);
     });
 
     test("info lists generations; flatten writes one packing list that verifies the folder", () => {

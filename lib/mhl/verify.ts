@@ -40,12 +40,26 @@ export interface VerifyOptions {
 
 /** Recorded paths not found, minus ignored ones, sorted. */
 export function missingPaths(notFound: Set<string>, ignore: IgnoreSpec, history: History): string[] {
+  return [...notFound].filter((p) => !isIgnoredRecord(p, ignore, history)).sort();
+}
+
+/**
+ * Recorded files that an ignore pattern now hides (one a later generation added, or `-i`): the
+ * walk does not see them, so they are not verified. The reference passes them in silence; here
+ * each is named.
+ */
+export function ignoredRecordedFiles(notFound: Set<string>, ignore: IgnoreSpec, history: History): string[] {
   return [...notFound]
     .filter((p) => {
       const { history: owner, path } = history.historyFor(p);
-      return !ignore.ignores(p, owner.latestMedia(path)?.isDirectory ?? false);
+      return owner.latestMedia(path)?.isDirectory === false && isIgnoredRecord(p, ignore, history);
     })
     .sort();
+}
+
+function isIgnoredRecord(p: string, ignore: IgnoreSpec, history: History): boolean {
+  const { history: owner, path } = history.historyFor(p);
+  return ignore.ignores(p, owner.latestMedia(path)?.isDirectory ?? false);
 }
 
 /** The reference's report of missing files. */
@@ -158,6 +172,11 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
 
     const missing = missingPaths(notFound, ignore, history);
     if (missing.length > 0) reportMissing(missing, log);
+    const ignored = ignoredRecordedFiles(notFound, ignore, history);
+    for (const path of ignored) {
+      log.error(`note: not verified: ${showName(path)} (recorded in the history, now matched by an ignore pattern)`);
+      log.event({ event: "ignored", path });
+    }
     let code: number = missing.length > 0 ? MhlExit.MissingFiles : MhlExit.Ok;
     if (options.namesOnly) {
       if (code === MhlExit.Ok && newFiles > 0) code = MhlExit.NewFiles;
@@ -168,7 +187,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     }
     // As create does: after missing files and mismatches, a lost nested history fails the run.
     if (lost.length > 0 && code !== MhlExit.MissingFiles && code !== MhlExit.HashMismatch) code = MhlExit.NoHistory;
-    log.event({ event: "result", exitCode: code, checked, newFiles, unverified, mismatches, missing: missing.length, problems });
+    log.event({ event: "result", exitCode: code, checked, newFiles, unverified, mismatches, missing: missing.length, ignored: ignored.length, problems });
     if (code === MhlExit.NoHistory) throw mhlError(code, lost.map((child) => joinPath(root, child)).join(", "));
     if (code !== MhlExit.Ok) throw mhlError(code, root);
     if (problems > 0) throw entriesError(problems, "examined");
