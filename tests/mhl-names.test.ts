@@ -264,30 +264,31 @@ for (const runner of runners()) {
 
     test("names that would forge log lines are escaped: from the disk and from inside MHL XML", async () => {
       const root = fresh();
-      const evil = "a\nERROR: all good\u001b[2J\u009b.mov";
+      // (ESC and other C0 controls XML cannot carry are refused by create: see above)
+      const evil = "a\nERROR: all good\u009b[2J\u007f.mov";
       writeFileSync(join(root, evil), "x");
       writeFileSync(join(root, "plain.mov"), "y");
       let r = mhl(["create", root, "-h", "xxh64", "-v"]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("  created original hash for     a\\nERROR: all good\\e[2J\\x9b.mov  xxh64: ");
+      expect(r.stdout).toContain("  created original hash for     a\\nERROR: all good\\x9b[2J\\x7f.mov  xxh64: ");
       expect(r.stdout.split("\n").filter((l) => l.startsWith("ERROR"))).toEqual([]);
       r = mhl(["verify", root, "-v"]);
-      expect(r.stdout).toContain("verification (xxh64) of file a\\nERROR: all good\\e[2J\\x9b.mov: OK\n");
+      expect(r.stdout).toContain("verification (xxh64) of file a\\nERROR: all good\\x9b[2J\\x7f.mov: OK\n");
       // a path inside the XML (a character reference: no file needed) reported missing
       rmSync(join(root, evil));
       r = mhl(["verify", root]);
       expect(r.code).toBe(10);
-      expect(r.stderr).toBe("ERROR: 1 missing file(s):\n  a\\nERROR: all good\\e[2J\\x9b.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n");
+      expect(r.stderr).toBe("ERROR: 1 missing file(s):\n  a\\nERROR: all good\\x9b[2J\\x7f.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n");
       r = mhl(["info", root, "-sf", join(root, "x")]);
-      expect(r.stdout.split("\n").every((l) => !l.includes("\u001b"))).toBe(true);
+      expect(r.stdout.split("\n").every((l) => !l.includes("\u009b"))).toBe(true);
       // a refused path inside the XML is shown escaped in the error too
       const file = join(root, "ascmhl", generations(root)[0]!);
-      writeFileSync(file, readFileSync(file, "utf8").replace(/>a[^<]*\.mov<\/path>/, ">../&#27;[2J.mov</path>"));
+      writeFileSync(file, readFileSync(file, "utf8").replace(/>a[^<]*\.mov<\/path>/, ">../&#155;[2J.mov</path>"));
       const chain = join(root, "ascmhl", "ascmhl_chain.xml");
       writeFileSync(chain, readFileSync(chain, "utf8").replace(/<c4>[^<]+<\/c4>/, `<c4>${await c4OfFile(file)}</c4>`));
       r = mhl(["verify", root]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain("refusing path '../\\e[2J.mov' escapes the root");
+      expect(r.stderr).toContain("refusing path '../\\x9b[2J.mov' escapes the root");
     });
   });
 }
