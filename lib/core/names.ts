@@ -80,7 +80,7 @@ export function isUtf8Name(name: string): boolean {
 }
 
 /** Characters XML 1.0 cannot carry at all, not even as a character reference. */
-export const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 
 /**
  * Why an XML format (ASC MHL, legacy MHL) cannot hold a name, or undefined when it can: a name
