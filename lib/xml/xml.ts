@@ -107,7 +107,8 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
   };
   /** A text chunk longer than any element may hold is refused before it is copied. */
   const checkLength = (from: number, to: number) => {
-    if (to - from > maxText) fail(`text of <${stack.at(-1)?.name ?? "?"}> is longer than ${maxText} characters`);
+    // (outside the root element, text is an error of its own below)
+    if (stack.length > 0 && to - from > maxText) fail(`text of <${stack.at(-1)!.name}> is longer than ${maxText} characters`);
   };
 
   if (text.charCodeAt(0) === 0xfeff) pos = 1;
