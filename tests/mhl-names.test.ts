@@ -106,6 +106,65 @@ for (const runner of runners()) {
       ].join("\n")]);
     });
 
+    test("names with CR, LF and TAB are written as character references and read back; other C0 controls are refused by name", async () => {
+      const root = fresh();
+      const kept = ["cr\rx.mov", "lf\nx.mov", "tab\tx.mov", "crlf\r\nx.mov"];
+      for (const [i, name] of kept.entries()) writeFileSync(join(root, name), `kept ${i}`);
+      writeFileSync(join(root, "ctl\x01x.mov"), "a C0 control");
+      writeFileSync(join(root, "esc\x1b[31m.mov"), "an escape sequence");
+      const r = mhl(["create", root, "-h", "xxh64"]);
+      expect([r.code, r.stderr]).toEqual([2, [
+        "ERROR: ctl\\x01x.mov: name holds a control character that XML cannot carry, which ASC MHL cannot record; this file is left out (rename it to record it)",
+        "ERROR: esc\\e[31m.mov: name holds a control character that XML cannot carry, which ASC MHL cannot record; this file is left out (rename it to record it)",
+        "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
+        "",
+      ].join("\n")]);
+      const text = latest(root);
+      for (const name of ["cr&#13;x.mov", "lf&#10;x.mov", "tab&#9;x.mov", "crlf&#13;&#10;x.mov"]) expect(text).toContain(`>${name}</path>`);
+      // a standard parser takes every file we wrote, and reads the names back unchanged
+      for (const file of [...generations(root), "ascmhl_chain.xml"]) {
+        const lint = run(["xmllint", "--noout", join(root, "ascmhl", file)]);
+        expect([file, lint.code, lint.stderr]).toEqual([file, 0, ""]);
+      }
+      const read = run(["python3", "-c", "import sys, json, xml.etree.ElementTree as ET; print(json.dumps(sorted(p.text for p in ET.parse(sys.argv[1]).iter('{urn:ASC:MHL:v2.0}path'))))", join(root, "ascmhl", generations(root)[0]!)]);
+      expect(JSON.parse(read.stdout)).toEqual([...kept].sort());
+      const v = mhl(["verify", root, "-v"]);
+      expect([v.code, v.stderr]).toEqual([21, [
+        "found new file ctl\\x01x.mov (its name holds a control character that XML cannot carry: ASC MHL cannot record it)",
+        "found new file esc\\e[31m.mov (its name holds a control character that XML cannot carry: ASC MHL cannot record it)",
+        "mhl-verify: New files not referenced in the ASC MHL history have been found",
+        "",
+      ].join("\n")]);
+      for (const name of kept) expect(v.stdout).toContain(`verification (xxh64) of file ${name.replaceAll("\r", "\\r").replaceAll("\n", "\\n").replaceAll("\t", "\\t")}: OK`);
+      // a history that carries a forbidden character as a reference is refused as malformed
+      const generation = join(root, "ascmhl", generations(root)[0]!);
+      const chain = join(root, "ascmhl/ascmhl_chain.xml");
+      for (const forbidden of ["&#1;", "&#x1b;"]) {
+        const before = await c4OfFile(generation);
+        writeFileSync(generation, readFileSync(generation, "utf8").replace(/>tab[^<]*x\.mov</, `>tab${forbidden}x.mov<`));
+        writeFileSync(chain, readFileSync(chain, "utf8").replace(before, await c4OfFile(generation)));
+        const m = mhl(["verify", root]);
+        expect(m.code).toBe(2);
+        expect(m.stderr).toMatch(new RegExp(`^mhl-verify: ${generation}: line \\d+: invalid character reference '${forbidden}'\n$`));
+      }
+    });
+
+    test("dispatchcopy seals a CR in a name as a character reference and refuses a name with another control", () => {
+      const base = join(dir, `${runner.label}-${++n}`);
+      mkdirSync(join(base, "src"), { recursive: true });
+      writeFileSync(join(base, "src/cr\rx.mov"), "carriage return");
+      let r = tool(runner, "dispatchcopy", ["-r", join(base, "src"), join(base, "d1")]);
+      expect([r.code, r.stderr.includes("NOT COMPLETE")]).toEqual([0, false]);
+      const sealed = join(base, "d1/ascmhl", readdirSync(join(base, "d1/ascmhl")).find((f) => f.endsWith(".mhl"))!);
+      expect(readFileSync(sealed, "utf8")).toContain(">cr&#13;x.mov</path>");
+      expect(run(["xmllint", "--noout", sealed]).code).toBe(0);
+      expect(mhl(["verify", join(base, "d1")]).code).toBe(0);
+      writeFileSync(join(base, "src/ctl\x01x.mov"), "a C0 control");
+      r = tool(runner, "dispatchcopy", ["-r", join(base, "src"), join(base, "d2")]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`dispatchcopy: ${join(base, "d2")}: ASC MHL generation not written: 1 name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (ctl\\x01x.mov); the copies themselves are verified\n`);
+    });
+
     test("a link out of the root, a FIFO: create names each and fails; --links skip and --special skip leave them out", () => {
       const root = fresh();
       const outside = join(root, "..", "secret.txt");
@@ -220,30 +279,31 @@ for (const runner of runners()) {
 
     test("names that would forge log lines are escaped: from the disk and from inside MHL XML", async () => {
       const root = fresh();
-      const evil = "a\nERROR: all good\u001b[2J\u009b.mov";
+      // (ESC and other C0 controls XML cannot carry are refused by create: see above)
+      const evil = "a\nERROR: all good\u009b[2J\u007f.mov";
       writeFileSync(join(root, evil), "x");
       writeFileSync(join(root, "plain.mov"), "y");
       let r = mhl(["create", root, "-h", "xxh64", "-v"]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("  created original hash for     a\\nERROR: all good\\e[2J\\x9b.mov  xxh64: ");
+      expect(r.stdout).toContain("  created original hash for     a\\nERROR: all good\\x9b[2J\\x7f.mov  xxh64: ");
       expect(r.stdout.split("\n").filter((l) => l.startsWith("ERROR"))).toEqual([]);
       r = mhl(["verify", root, "-v"]);
-      expect(r.stdout).toContain("verification (xxh64) of file a\\nERROR: all good\\e[2J\\x9b.mov: OK\n");
+      expect(r.stdout).toContain("verification (xxh64) of file a\\nERROR: all good\\x9b[2J\\x7f.mov: OK\n");
       // a path inside the XML (a character reference: no file needed) reported missing
       rmSync(join(root, evil));
       r = mhl(["verify", root]);
       expect(r.code).toBe(10);
-      expect(r.stderr).toBe("ERROR: 1 missing file(s):\n  a\\nERROR: all good\\e[2J\\x9b.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n");
+      expect(r.stderr).toBe("ERROR: 1 missing file(s):\n  a\\nERROR: all good\\x9b[2J\\x7f.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n");
       r = mhl(["info", root, "-sf", join(root, "x")]);
-      expect(r.stdout.split("\n").every((l) => !l.includes("\u001b"))).toBe(true);
+      expect(r.stdout.split("\n").every((l) => !l.includes("\u009b"))).toBe(true);
       // a refused path inside the XML is shown escaped in the error too
       const file = join(root, "ascmhl", generations(root)[0]!);
-      writeFileSync(file, readFileSync(file, "utf8").replace(/>a[^<]*\.mov<\/path>/, ">../&#27;[2J.mov</path>"));
+      writeFileSync(file, readFileSync(file, "utf8").replace(/>a[^<]*\.mov<\/path>/, ">../&#155;[2J.mov</path>"));
       const chain = join(root, "ascmhl", "ascmhl_chain.xml");
       writeFileSync(chain, readFileSync(chain, "utf8").replace(/<c4>[^<]+<\/c4>/, `<c4>${await c4OfFile(file)}</c4>`));
       r = mhl(["verify", root]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain("refusing path '../\\e[2J.mov' escapes the root");
+      expect(r.stderr).toContain("refusing path '../\\x9b[2J.mov' escapes the root");
     });
   });
 }

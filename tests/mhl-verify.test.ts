@@ -3,6 +3,7 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { runners, tempDir, tool, run } from "./helpers.ts";
+import { c4OfFile } from "../lib/mhl/history.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -114,6 +115,83 @@ for (const runner of runners()) {
       expect([r.code, r.stderr]).toEqual([30, `mhl-verify: Missing ASC MHL history at path ${root}\n`]);
     });
 
+    test("a generation the chain does not list gives 31: an emptied chain lets no edited generation in", () => {
+      const root = copyOf(dir, "scenario_03/file_server/A002R2EC");
+      const gen = join(root, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
+      writeFileSync(gen, readFileSync(gen, "utf8").replace("myHost.local", "myHost.locaI"));
+      const chain = join(root, "ascmhl/ascmhl_chain.xml");
+      writeFileSync(chain, '<?xml version="1.0" encoding="UTF-8"?>\n<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0">\n</ascmhldirectory>\n');
+      const first = join(root, "ascmhl/0001_A002R2EC_2020-01-16_091500Z.mhl");
+      let r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([31, `mhl-verify: Modified ASC MHL manifest in history at path ${first} (it is not listed in ascmhl_chain.xml)\n`]);
+      expect(mhl(["diff", root]).code).toBe(31);
+      expect(mhl(["create", root]).code).toBe(31);
+      // a generation added beside an intact chain
+      const other = copyOf(dir, "scenario_03/file_server/A002R2EC");
+      const planted = join(other, "ascmhl/0003_A002R2EC_2020-01-18_143000Z.mhl");
+      writeFileSync(planted, readFileSync(join(other, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl")));
+      r = mhl([other]);
+      expect([r.code, r.stderr]).toEqual([31, `mhl-verify: Modified ASC MHL manifest in history at path ${planted} (it is not listed in ascmhl_chain.xml)\n`]);
+    });
+
+    test("a generation with a 2 MB path is refused in one line naming the file, not held whole", async () => {
+      const root = join(dir, `long-path-${runner.label}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, "a.mov"), "a");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      const generation = join(root, "ascmhl", generations(root)[0]!);
+      const chain = join(root, "ascmhl/ascmhl_chain.xml");
+      const before = await c4OfFile(generation);
+      const text = readFileSync(generation, "utf8");
+      writeFileSync(generation, text.replace("  </hashes>", `    <hash>\n      <path size="1">${"b".repeat(2_000_000)}</path>\n      <xxh64 action="original">0000000000000000</xxh64>\n    </hash>\n  </hashes>`));
+      writeFileSync(chain, readFileSync(chain, "utf8").replace(before, await c4OfFile(generation)));
+      const line = text.slice(0, text.indexOf("  </hashes>")).split("\n").length + 1;
+      const r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([2, `mhl-verify: ${generation}: line ${line}: text of <path> is longer than 65536 characters\n`]);
+    });
+
+    test("a nested history the parent references and that is gone gives 30; its files are not verified, nor new", () => {
+      const root = copyOf(dir, "scenario_05/file_server/Reels");
+      rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });
+      writeFileSync(join(root, "A002R2EC/Sidecar.txt"), "changed");
+      const files = ["Clips/A002C006_141024_R2EC.mov", "Clips/A002C007_141024_R2EC.mov", "Sidecar.txt"];
+      const expected = [
+        "ERROR: missing ASC MHL history at A002R2EC (a generation references it): files beneath it cannot be verified",
+        ...files.map((f) => `ERROR: not verified: A002R2EC/${f} (the ASC MHL history of A002R2EC is missing)`),
+        `mhl-verify: Missing ASC MHL history at path ${join(root, "A002R2EC")}`,
+      ].join("\n") + "\n";
+      let r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([30, expected]);
+      r = mhl(["diff", root]);
+      expect([r.code, r.stderr]).toEqual([30, expected]);
+      // the whole folder gone: the parent's own entry for it is missing (10), and its history is named
+      rmSync(join(root, "A002R2EC"), { recursive: true });
+      r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([10, `${expected.split("\n")[0]}\nERROR: 1 missing file(s):\n  A002R2EC\nmhl-verify: Files referenced in the ASC MHL history are missing\n`]);
+    });
+
+    test("a nested history replaced by a new one gives 33; a referenced generation with another C4 gives 31", async () => {
+      let root = copyOf(dir, "scenario_05/file_server/Reels");
+      const child = join(root, "A002R2EC");
+      rmSync(join(child, "ascmhl"), { recursive: true });
+      writeFileSync(join(child, "Sidecar.txt"), "changed");
+      expect(mhl(["create", child, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      let r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([33, `mhl-verify: Missing ASC MHL manifest in history at path ${join(child, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl")}\n`]);
+
+      // the child's generation edited and its own chain made to agree: the parent's reference still holds the old C4
+      root = copyOf(dir, "scenario_05/file_server/Reels");
+      const generation = join(root, "A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
+      const chain = join(root, "A002R2EC/ascmhl/ascmhl_chain.xml");
+      const before = await c4OfFile(generation);
+      writeFileSync(generation, readFileSync(generation, "utf8").replace("myHost.local", "myHost.locaI"));
+      writeFileSync(chain, readFileSync(chain, "utf8").replace(before, await c4OfFile(generation)));
+      r = mhl([join(root, "A002R2EC")]);
+      expect(r.code).toBe(0);
+      r = mhl([root]);
+      expect([r.code, r.stderr]).toEqual([31, `mhl-verify: Modified ASC MHL manifest in history at path ${generation}\n`]);
+    });
+
     test("create reproduces the reference's generation files byte for byte (but the tool line)", () => {
       const root = copyOf(dir, "scenario_05/travel_01/Reels");
       rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });
@@ -199,7 +277,7 @@ for (const runner of runners()) {
       expect(r.code).toBe(11);
       const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
       expect(events.filter((e) => e.event === "mismatch").map((e) => [e.path, e.format])).toEqual([["Clips & <Takes>/caf\u00e9.mov", "c4"]]);
-      expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, mismatches: 1, missing: 0, problems: 0 });
+      expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, unverified: 0, mismatches: 1, missing: 0, ignored: 0, problems: 0 });
     });
 
     test("renames are detected with -dr and recorded as previousPath", () => {
@@ -235,6 +313,29 @@ for (const runner of runners()) {
       expect(mhl([root]).code).toBe(0);
       expect(mhl(["create", root], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
       expect(readFileSync(join(root, "ascmhl", generations(root)[1]!), "utf8")).toContain("<pattern>cache/</pattern>");
+    });
+
+    test("a recorded file a later generation's pattern ignores is named as not verified (the reference passes it in silence)", () => {
+      const root = join(dir, `ignored-later-${runner.label}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, "a.mov"), "a");
+      writeFileSync(join(root, "b.mov"), "b");
+      expect(mhl(["create", root], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      expect(mhl(["create", "-i", "a.mov", root], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      writeFileSync(join(root, "a.mov"), "EVIL");
+      const note = "note: not verified: a.mov (recorded in the history, now matched by an ignore pattern)\n";
+      for (const command of ["verify", "diff"]) {
+        const r = mhl([command, root, "--json"]);
+        expect([command, r.code, r.stderr]).toEqual([command, 0, note]);
+        const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+        expect(events.filter((e) => e.event === "ignored")).toEqual([{ event: "ignored", path: "a.mov" }]);
+        expect(events.at(-1).ignored).toBe(1);
+      }
+      rmSync(join(root, "a.mov"));
+      expect(mhl([root]).stderr).toBe(note);
+      // a file no generation recorded is ignored quietly, as before
+      writeFileSync(join(root, "c.tmp"), "never recorded");
+      expect(mhl([root, "-i", "c.tmp"]).stderr).toBe(note);
     });
 
     test("info lists generations; flatten writes one packing list that verifies the folder", () => {

@@ -48,3 +48,38 @@ test("decodes the predefined entities and character references; the writer escap
   expect(back.attributes.get("v")).toBe('a"<&');
   expect(textOf(childElement(back, "p"))).toBe("Tom & Jerry <1>.mov");
 });
+
+/** The message of the error `parseXml` throws for a document, as a tool prints it. */
+function refusal(xml: string, options: Parameters<typeof parseXml>[2] = {}): string {
+  try {
+    parseXml(xml, "evil.mhl", options);
+  } catch (error) {
+    const e = error as { path?: string; message?: string };
+    return `${e.path}: ${e.message}`;
+  }
+  return "accepted";
+}
+
+test("CR, LF and TAB are written as character references and read back; references to forbidden controls are refused", () => {
+  const xml = new XmlWriter().open("r", { v: "a\tb" }).leaf("p", {}, "cr\rlf\ntab\tx").close().toString();
+  expect(xml).toBe('<?xml version="1.0" encoding="UTF-8"?>\n<r v="a&#9;b">\n  <p>cr&#13;lf&#10;tab&#9;x</p>\n</r>\n');
+  const back = parseXml(xml, "w");
+  expect([back.attributes.get("v"), textOf(childElement(back, "p"))]).toEqual(["a\tb", "cr\rlf\ntab\tx"]);
+  expect(refusal("<x>\n<p>a&#1;b</p></x>")).toBe("evil.mhl: line 2: invalid character reference '&#1;'");
+  expect(refusal("<x>\n<p>a&#x1b;b</p></x>")).toBe("evil.mhl: line 2: invalid character reference '&#x1b;'");
+  expect(refusal("<x>\n<p>a&#xFFFE;b</p></x>")).toBe("evil.mhl: line 2: invalid character reference '&#xFFFE;'");
+});
+
+test("the text one element holds is bounded: a huge path is refused naming file and line, before it is copied", () => {
+  const path = "b".repeat(70_000);
+  expect(refusal(`<x>\n<path>${path}</path></x>`)).toBe("evil.mhl: line 2: text of <path> is longer than 65536 characters");
+  // split into pieces by comments or CDATA, it is the same element's text
+  const pieces = Array.from({ length: 3 }, () => "b".repeat(30_000));
+  expect(refusal(`<x>\n<path>${pieces.join("<!-- -->")}</path></x>`)).toBe("evil.mhl: line 2: text of <path> is longer than 65536 characters");
+  expect(refusal(`<x>\n<path><![CDATA[${path}]]></path></x>`)).toBe("evil.mhl: line 2: text of <path> is longer than 65536 characters");
+  // layout between many elements is not text of theirs: a long list is fine
+  const list = `<hashes>${"\n    <hash><path>a.mov</path></hash>".repeat(20_000)}\n</hashes>`;
+  expect(childElements(parseXml(list, "ok.mhl"), "hash")).toHaveLength(20_000);
+  expect(textOf(childElement(parseXml(`<x><p>${"c".repeat(100)}</p></x>`, "small.mhl", { maxText: 100 }), "p"))).toHaveLength(100);
+  expect(refusal(`<x><p>${"c".repeat(101)}</p></x>`, { maxText: 100 })).toBe("evil.mhl: line 1: text of <p> is longer than 100 characters");
+});

@@ -79,6 +79,24 @@ export function isUtf8Name(name: string): boolean {
   return name.isWellFormed();
 }
 
+/** Characters XML 1.0 cannot carry at all, not even as a character reference. */
+const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+
+/**
+ * Why an XML format (ASC MHL, legacy MHL) cannot hold a name, or undefined when it can: a name
+ * that is not UTF-8, or one with a C0 control other than TAB, LF and CR (or U+FFFE, U+FFFF),
+ * which XML 1.0 forbids even as a character reference. Such a name is refused by name, never
+ * written into a file that parsers would reject.
+ * @example
+ * xmlNameProblem("A001.mov"); // undefined
+ * xmlNameProblem("esc\x1b[31m"); // "name holds a control character that XML cannot carry"
+ */
+export function xmlNameProblem(name: string): string | undefined {
+  if (!name.isWellFormed()) return "name is not valid UTF-8";
+  if (NOT_XML_CHARACTER.test(name)) return "name holds a control character that XML cannot carry";
+  return undefined;
+}
+
 /**
  * The bytes a name stands for (the inverse of {@link nameFromBytes}).
  * @throws {TypeError} for a lone surrogate that is not an escaped byte: no name has it.

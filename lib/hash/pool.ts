@@ -188,7 +188,9 @@ export async function hashInOrder<T>(
       const sent = batch;
       batch = [];
       batchBytes = 0;
-      void pool!.runBatch(sent.map((b) => b.job)).then((results) => sent.forEach((b, i) => b.settle(results[i]!)));
+      void pool!.runBatch(sent.map((b) => b.job)).then((results) => {
+        for (const [i, b] of sent.entries()) b.settle(results[i]!);
+      });
     };
     const next = async (): Promise<void> => {
       const head = window.shift()!;

@@ -8,7 +8,7 @@ import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
-import { isUtf8Name, joinPath, resolvePath, showName } from "../core/names.ts";
+import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
@@ -203,9 +203,10 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   };
   /** A folder's entries that ASC MHL can hold; every name it cannot is refused by name. */
   const recordable = (folder: TreeFolder): TreeEntry[] => folder.entries.filter((entry) => {
-    if (isUtf8Name(entry.name)) return true;
+    const problem = xmlNameProblem(entry.name);
+    if (problem === undefined) return true;
     refusals.count++;
-    log.error(`ERROR: ${showName(entry.relativePath)}: name is not valid UTF-8, which ASC MHL cannot record; ${entry.isDirectory ? "this folder and everything in it are" : "this file is"} left out (rename it to record it)`);
+    log.error(`ERROR: ${showName(entry.relativePath)}: ${problem}, which ASC MHL cannot record; ${entry.isDirectory ? "this folder and everything in it are" : "this file is"} left out (rename it to record it)`);
     markIncomplete(refusals, folder.relativePath);
     return false;
   });
@@ -220,12 +221,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       if (!stat) throw new CliError("No such file or directory", { path: given });
       if (stat.kind === "folder") {
         for (const folder of postOrderFolders(absolute, ignore, onProblem, walkOptions)) {
-          if (!isUtf8Name(folder.relativePath)) continue;
+          if (xmlNameProblem(folder.relativePath) !== undefined) continue;
           for (const e of recordable(folder)) if (!e.isDirectory) entries.push({ ...e, relativePath: joinRelative(rel, e.relativePath) });
         }
-      } else if (!isUtf8Name(rel)) {
+      } else if (xmlNameProblem(rel) !== undefined) {
         refusals.count++;
-        log.error(`ERROR: ${showName(rel)}: name is not valid UTF-8, which ASC MHL cannot record; this file is left out (rename it to record it)`);
+        log.error(`ERROR: ${showName(rel)}: ${xmlNameProblem(rel)}, which ASC MHL cannot record; this file is left out (rename it to record it)`);
       } else entries.push({ name: baseName(rel), relativePath: rel, path: absolute, isDirectory: false, size: stat.size, mtimeMs: stat.mtimeMs });
     }
     const onDisk = new Set(entries.map((e) => e.relativePath));
@@ -253,8 +254,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   let totalBytes = 0;
   let totalFiles = 0;
   for (const folder of folders) {
-    // A folder whose name is not UTF-8 was refused where its parent lists it.
-    if (!isUtf8Name(folder.relativePath)) continue;
+    // A folder whose name XML cannot hold was refused where its parent lists it.
+    if (xmlNameProblem(folder.relativePath) !== undefined) continue;
     const children = recordable(folder);
     for (const entry of children) {
       onDisk.add(entry.relativePath);

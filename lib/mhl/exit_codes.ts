@@ -19,8 +19,8 @@ export const MhlExit = {
   MissingManifest: 33,
 } as const;
 
-/** The message the reference prints with each code. */
-export function mhlError(code: number, path?: string): CliError {
+/** The message the reference prints with each code (then `detail`, when given, says why). */
+export function mhlError(code: number, path?: string, detail?: string): CliError {
   const message = ((): string => {
     switch (code) {
       case MhlExit.MissingFiles: return "Files referenced in the ASC MHL history are missing";
@@ -35,7 +35,7 @@ export function mhlError(code: number, path?: string): CliError {
       default: return `failed with code ${code}`;
     }
   })();
-  return new CliError(message, { exitCode: code });
+  return new CliError(detail ? `${message} (${detail})` : message, { exitCode: code });
 }
 
 /**
@@ -58,7 +58,9 @@ export const EXIT_CODE_HELP = `Exit codes (those of the reference ascmhl):
       differs, where the reference exits 0)
   20  the single file (-sf) was not found
   21  new files not referenced in the history were found
-  30  there is no ASC MHL history at the path (or the path is a file)
+  30  there is no ASC MHL history at the path (or the path is a file), or a
+      nested history the latest generation references is gone
   31  a generation (.mhl) file was modified: its C4 differs from the chain's
+      (or from the one a parent's reference recorded), or the chain omits it
   32  an ascmhl folder without ascmhl_chain.xml
-  33  a generation listed in the chain is missing`;
+  33  a generation listed in the chain (or referenced by a parent) is missing`;

@@ -16,7 +16,7 @@ import { mhlError, MhlExit } from "./exit_codes.ts";
 import type { HashFormat } from "./formats.ts";
 import { readGeneration, streamGeneration } from "./generation.ts";
 import type { Generation, HashEntry, MediaHash } from "./model.ts";
-import { exactKey, joinRelative, pathKey } from "./paths.ts";
+import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 
 /** Name of the history folder. */
 export const HISTORY_FOLDER = "ascmhl";
@@ -94,7 +94,8 @@ export class History {
 
   /**
    * Loads the history at `root` (empty when there is no `ascmhl/` folder) and every nested one.
-   * @throws {CliError} 32 without a chain file, 33 for a missing generation, 31 for a modified one.
+   * @throws {CliError} 32 without a chain file, 33 for a missing generation, 31 for a modified one
+   *   or one the chain does not list.
    */
   static async load(root: string, relativeRoot = "", options: LoadOptions = {}): Promise<History> {
     const folder = join(root, HISTORY_FOLDER);
@@ -109,11 +110,15 @@ export class History {
         if (!existsSync(file)) throw mhlError(MhlExit.MissingManifest, file);
         if ((await c4OfFile(file)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
       }
+      // A generation the chain does not list proves nothing: an emptied or edited chain must
+      // not let a changed generation in.
+      const chained = new Set(chain.map((link) => link.fileName));
       for (const fileName of readdirSync(folder).sort()) {
         if (fileName.startsWith("._")) continue;
         const match = GENERATION_NAME.exec(fileName);
         if (!match) continue;
         const file = join(folder, fileName);
+        if (!chained.has(fileName)) throw mhlError(MhlExit.ModifiedManifest, file, `it is not listed in ${CHAIN_FILE_NAME}`);
         const generation = readGeneration(readFileSync(file, "utf8"), file);
         generations.push({ number: Number(match[1]), fileName, file, generation, byPath: indexGeneration(generation) });
       }
@@ -197,6 +202,39 @@ export class History {
     } finally {
       held.close();
     }
+  }
+
+  /**
+   * Checks what each generation's `<references>` says of the nested histories: a referenced
+   * generation must still be in its history's chain with the C4 the parent recorded, so a
+   * nested history cannot be swapped for one made later over changed files. A nested history
+   * that is gone is returned when the latest generation of its parent references it (an older
+   * reference alone is a loss a later generation already recorded).
+   * @returns the roots of the nested histories that are gone, relative to this root.
+   * @throws {CliError} 33 for a referenced generation its history no longer lists, 31 for one
+   *   whose C4 is not the one the parent recorded.
+   */
+  lostReferencedHistories(): string[] {
+    const lost: string[] = [];
+    for (const history of this.postOrder()) {
+      history.generations.forEach((generation, index) => {
+        for (const reference of generation.generation.references) {
+          const childRoot = parentPath(parentPath(exactKey(reference.path)));
+          if (childRoot === "") continue;
+          const found = history.historyFor(childRoot);
+          if (found.path !== "." || found.history === history) {
+            const root = joinRelative(this.relativeFromHere(history), childRoot);
+            if (index === history.generations.length - 1 && !lost.includes(root)) lost.push(root);
+            continue;
+          }
+          const fileName = baseName(reference.path);
+          const link = found.history.chain.find((l) => l.fileName === fileName);
+          if (!link) throw mhlError(MhlExit.MissingManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
+          if (link.c4 !== reference.c4) throw mhlError(MhlExit.ModifiedManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
+        }
+      });
+    }
+    return lost.sort(compareUtf8);
   }
 
   /** This history and every nested one, children before their parents. */

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { userInfo, hostname } from "node:os";
 import { basename, join } from "node:path";
 import { CliError, usageError } from "../core/errors.ts";
-import { isUtf8Name, showLine, showName } from "../core/names.ts";
+import { showLine, showName, xmlNameProblem } from "../core/names.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
 import { VERSION } from "../core/version.ts";
@@ -206,9 +206,10 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
     .flatMap((folder) => folder.entries)
     .filter((e) => !e.isDirectory && !(!e.relativePath.includes("/") && e.name.toLowerCase().endsWith(".mhl")))
     .filter((e) => {
-      if (isUtf8Name(e.relativePath)) return true;
+      const problem = xmlNameProblem(e.relativePath);
+      if (problem === undefined) return true;
       refused++;
-      log.error(`ERROR: ${showName(e.relativePath)}: name is not valid UTF-8, which an MHL file cannot record; this file is left out (rename it to record it)`);
+      log.error(`ERROR: ${showName(e.relativePath)}: ${problem}, which an MHL file cannot record; this file is left out (rename it to record it)`);
       return false;
     })
     .sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0));

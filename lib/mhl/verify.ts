@@ -5,7 +5,7 @@
  * is written.
  */
 import { realpathSync } from "node:fs";
-import { isUtf8Name, resolvePath, showName } from "../core/names.ts";
+import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
@@ -39,12 +39,26 @@ export interface VerifyOptions {
 
 /** Recorded paths not found, minus ignored ones, sorted. */
 export function missingPaths(notFound: Set<string>, ignore: IgnoreSpec, history: History): string[] {
+  return [...notFound].filter((p) => !isIgnoredRecord(p, ignore, history)).sort();
+}
+
+/**
+ * Recorded files that an ignore pattern now hides (one a later generation added, or `-i`): the
+ * walk does not see them, so they are not verified. The reference passes them in silence; here
+ * each is named.
+ */
+export function ignoredRecordedFiles(notFound: Set<string>, ignore: IgnoreSpec, history: History): string[] {
   return [...notFound]
     .filter((p) => {
       const { history: owner, path } = history.historyFor(p);
-      return !ignore.ignores(p, owner.latestMedia(path)?.isDirectory ?? false);
+      return owner.latestMedia(path)?.isDirectory === false && isIgnoredRecord(p, ignore, history);
     })
     .sort();
+}
+
+function isIgnoredRecord(p: string, ignore: IgnoreSpec, history: History): boolean {
+  const { history: owner, path } = history.historyFor(p);
+  return ignore.ignores(p, owner.latestMedia(path)?.isDirectory ?? false);
 }
 
 /** The reference's report of missing files. */
@@ -59,7 +73,8 @@ export function reportMissing(missing: readonly string[], log: MhlLog): void {
 /**
  * Verifies (or diffs) `root` against its history. Files are read beneath the root: a link is
  * followed only while it stays inside; one that leaves, dangles, or a FIFO is named and counted.
- * A name that is not UTF-8 cannot be in a history: it is reported as a new file, with why.
+ * A name XML cannot hold (not UTF-8, a control character) cannot be in a history: it is reported
+ * as a new file, with why.
  * @throws {CliError} 30 without history, 10 missing, 20 single file not found, 21 new files,
  *   11 mismatch (the last of these that applies, as the reference decides); 2 when nothing else
  *   failed but entries could not be examined (named as found).
@@ -78,6 +93,11 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
       log.error(`ERROR: ${showName(path)}: ${message}`);
     }, { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`), onHistory: (path) => nested.push(path) });
     if (!options.packingList) await history.attachNested(nested);
+    // A nested history the latest generation references and that is gone: its files cannot be
+    // verified (they are not new), and the run fails with the reference's "missing history".
+    const lost = options.packingList ? [] : history.lostReferencedHistories();
+    for (const root of lost) log.error(`ERROR: missing ASC MHL history at ${showName(root)} (a generation references it): files beneath it cannot be verified`);
+    const lostRootOf = (path: string) => lost.find((root) => path.startsWith(`${root}/`));
     const notFound = history.expectedPaths();
     const onDisk = new Set<string>();
     for (const folder of folders) for (const entry of folder.entries) onDisk.add(entry.relativePath);
@@ -98,6 +118,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     }
 
     let newFiles = 0;
+    let unverified = 0;
     let mismatches = 0;
     let checked = 0;
     const progress = (options.namesOnly ? undefined : options.progress?.({ files: files.length, bytes: totalBytes })) ?? NO_PROGRESS;
@@ -111,7 +132,15 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
         const shown = showName(path);
         if (!original) {
           progress.clear();
-          log.error(isUtf8Name(path) ? `found new file ${shown}` : `found new file ${shown} (its name is not valid UTF-8: ASC MHL cannot record it)`);
+          const lostRoot = lostRootOf(path);
+          if (lostRoot !== undefined) {
+            log.error(`ERROR: not verified: ${shown} (the ASC MHL history of ${showName(lostRoot)} is missing)`);
+            log.event({ event: "unverified", path });
+            unverified++;
+            return;
+          }
+          const problem = xmlNameProblem(path);
+          log.error(problem === undefined ? `found new file ${shown}` : `found new file ${shown} (its ${problem}: ASC MHL cannot record it)`);
           log.event({ event: "new", path });
           newFiles++;
           return;
@@ -142,6 +171,11 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
 
     const missing = missingPaths(notFound, ignore, history);
     if (missing.length > 0) reportMissing(missing, log);
+    const ignored = ignoredRecordedFiles(notFound, ignore, history);
+    for (const path of ignored) {
+      log.error(`note: not verified: ${showName(path)} (recorded in the history, now matched by an ignore pattern)`);
+      log.event({ event: "ignored", path });
+    }
     let code: number = missing.length > 0 ? MhlExit.MissingFiles : MhlExit.Ok;
     if (options.namesOnly) {
       if (code === MhlExit.Ok && newFiles > 0) code = MhlExit.NewFiles;
@@ -151,7 +185,10 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
       if (newFiles > 0) code = MhlExit.NewFiles;
       if (mismatches > 0) code = MhlExit.HashMismatch;
     }
-    log.event({ event: "result", exitCode: code, checked, newFiles, mismatches, missing: missing.length, problems });
+    // As create does: after missing files and mismatches, a lost nested history fails the run.
+    if (lost.length > 0 && code !== MhlExit.MissingFiles && code !== MhlExit.HashMismatch) code = MhlExit.NoHistory;
+    log.event({ event: "result", exitCode: code, checked, newFiles, unverified, mismatches, missing: missing.length, ignored: ignored.length, problems });
+    if (code === MhlExit.NoHistory) throw mhlError(code, lost.map((child) => joinPath(root, child)).join(", "));
     if (code !== MhlExit.Ok) throw mhlError(code, root);
     if (problems > 0) throw entriesError(problems, "examined");
   });

@@ -10,7 +10,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
-import { isUtf8Name, showName } from "../core/names.ts";
+import { isUtf8Name, showName, xmlNameProblem } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { HeldFolder } from "../io/held_folder.ts";
@@ -160,8 +160,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   }
   const formats = [...new Set(choices.map((c) => c.algorithm).filter((a): a is HashFormat => isHashFormat(a)))];
   const unrecordable = [
-    ...files.filter(({ file }) => file.kind !== "link" && !isUtf8Name(file.destinationPath)).map(({ file }) => file.destinationPath),
-    ...(targets.folders ?? []).filter((folder) => !isUtf8Name(folder) && !files.some(({ file }) => file.destinationPath.startsWith(`${folder}/`))),
+    ...files.filter(({ file }) => file.kind !== "link" && xmlNameProblem(file.destinationPath) !== undefined).map(({ file }) => file.destinationPath),
+    ...(targets.folders ?? []).filter((folder) => xmlNameProblem(folder) !== undefined && !files.some(({ file }) => file.destinationPath.startsWith(`${folder}/`))),
   ];
   for (const root of targets.mhlRoots ?? []) {
     if (!isUtf8Name(root)) {
@@ -169,7 +169,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       continue;
     }
     if (unrecordable.length) {
-      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified` });
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified` });
       continue;
     }
     const { known, changed } = knownDigestsFor(root, files);

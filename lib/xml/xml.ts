@@ -40,6 +40,16 @@ export interface ParseOptions {
    * objects one element at a time instead of holding every element of the document.
    */
   consume?: (element: XmlElement, parent: XmlElement) => boolean;
+  /**
+   * Most characters of text one element may hold (a hostile file must not make the reader
+   * hold one huge path); more is an error naming the file and line.
+   * @default 65536
+   */
+  maxText?: number;
+}
+
+function isXmlCharacter(code: number): boolean {
+  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
 }
 
 /**
@@ -70,23 +80,38 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
     for (let i = pos; i < to; i++) if (text.charCodeAt(i) === 10) line++;
     pos = to;
   };
-  const decode = (raw: string): string =>
-    raw.replace(/&([^;&\s]*);?/g, (match, body: string) => {
+  const maxText = options.maxText ?? 1 << 16;
+  /** Non-blank text each open element holds so far, by depth. */
+  const textHeld: number[] = [];
+  const addText = (raw: string) => {
+    const depth = stack.length - 1;
+    if (raw.trim() !== "") textHeld[depth] = (textHeld[depth] ?? 0) + raw.length;
+    if ((textHeld[depth] ?? 0) > maxText) fail(`text of <${stack[depth]!.name}> is longer than ${maxText} characters`);
+    stack[depth]!.children.push(raw);
+  };
+  const decode = (raw: string): string => {
+    return raw.replace(/&([^;&\s]*);?/g, (match, body: string) => {
       if (!match.endsWith(";")) fail(`unterminated entity reference '${match}'`);
       if (body.startsWith("#x") || body.startsWith("#X")) {
         const code = Number.parseInt(body.slice(2), 16);
-        if (!/^#[xX][0-9a-fA-F]+$/.test(body) || code > 0x10ffff) fail(`invalid character reference '&${body};'`);
+        if (!/^#[xX][0-9a-fA-F]+$/.test(body) || !isXmlCharacter(code)) fail(`invalid character reference '&${body};'`);
         return String.fromCodePoint(code);
       }
       if (body.startsWith("#")) {
         const code = Number(body.slice(1));
-        if (!/^#\d+$/.test(body) || code > 0x10ffff) fail(`invalid character reference '&${body};'`);
+        if (!/^#\d+$/.test(body) || !isXmlCharacter(code)) fail(`invalid character reference '&${body};'`);
         return String.fromCodePoint(code);
       }
       const value = PREDEFINED[body];
       if (value === undefined) fail(`entity '&${body};' is not allowed (only &amp; &lt; &gt; &quot; &apos; and numeric references)`);
       return value!;
     });
+  };
+  /** A text chunk longer than any element may hold is refused before it is copied. */
+  const checkLength = (from: number, to: number) => {
+    // (outside the root element, text is an error of its own below)
+    if (stack.length > 0 && to - from > maxText) fail(`text of <${stack.at(-1)!.name}> is longer than ${maxText} characters`);
+  };
 
   if (text.charCodeAt(0) === 0xfeff) pos = 1;
   const stack: XmlElement[] = [];
@@ -94,17 +119,19 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
   while (pos < text.length) {
     const lt = text.indexOf("<", pos);
     if (lt < 0) {
+      checkLength(pos, text.length);
       const rest = text.slice(pos);
       if (rest.trim() !== "") {
         if (stack.length === 0) fail("text after the root element");
-        stack.at(-1)!.children.push(decode(rest));
+        addText(decode(rest));
       }
       advance(text.length);
       break;
     }
     if (lt > pos) {
+      checkLength(pos, lt);
       const raw = text.slice(pos, lt);
-      if (stack.length > 0) stack.at(-1)!.children.push(decode(raw));
+      if (stack.length > 0) addText(decode(raw));
       else if (raw.trim() !== "") fail("text outside the root element");
       advance(lt);
     }
@@ -120,7 +147,8 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       const end = text.indexOf("]]>", pos);
       if (end < 0) fail("unterminated CDATA section");
       if (stack.length === 0) fail("CDATA outside the root element");
-      stack.at(-1)!.children.push(text.slice(pos + 9, end));
+      checkLength(pos + 9, end);
+      addText(text.slice(pos + 9, end));
       advance(end + 3);
     } else if (text.startsWith("<!", pos)) {
       const word = /^<!([A-Z]+)/.exec(text.slice(pos, pos + 12))?.[1] ?? "";
@@ -132,6 +160,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       if (end < 0) fail("unterminated end tag");
       const name = text.slice(pos + 2, end).trim();
       const open = stack.pop();
+      textHeld.length = stack.length;
       if (!open) fail(`end tag </${name}> without a start tag`);
       if (open!.name !== name) fail(`end tag </${name}> does not match <${open!.name}> (line ${open!.line})`);
       advance(end + 1);
@@ -160,7 +189,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       if (stack.length > 0) stack.at(-1)!.children.push(element);
       else if (root) fail("more than one root element");
       else root = element;
-      if (!selfClosing) stack.push(element);
+      if (!selfClosing) textHeld[stack.push(element) - 1] = 0;
       advance(i);
       if (selfClosing) completed(element);
     }
@@ -188,9 +217,14 @@ export function textOf(element: XmlElement | undefined): string {
   return element.children.filter((c): c is string => typeof c === "string").join("");
 }
 
-/** Escapes text content. */
+/**
+ * Escapes text content. CR, LF and TAB are written as character references: a parser turns a
+ * raw CR (or CR LF) into LF, and in an attribute any of them into a space, so a name holding one
+ * would be read back as another name.
+ */
 export function escapeText(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll("\r", "&#13;").replaceAll("\n", "&#10;").replaceAll("\t", "&#9;");
 }
 
 /** Escapes an attribute value (double-quoted). */

@@ -166,7 +166,7 @@ describe("names are bytes (2)", () => {
     for (const d of ["d1", "d2"]) {
       expect(readdirSync(join(dir, d), { encoding: "buffer" }).map((b) => Buffer.from(b).toString("hex")).sort()).toEqual([raw.toString("hex"), Buffer.from("plain.mov").toString("hex")].sort());
       expect(readFileSync(Buffer.concat([Buffer.from(`${dir}/${d}/`), raw]), "utf8")).toBe("bytes of a clip");
-      expect(result.stderr).toContain(`dispatchcopy: ${d}: ASC MHL generation not written: 1 name(s) are not UTF-8 and an ASC MHL cannot hold them (caf\\xe9.mov); the copies themselves are verified\n`);
+      expect(result.stderr).toContain(`dispatchcopy: ${d}: ASC MHL generation not written: 1 name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (caf\\xe9.mov); the copies themselves are verified\n`);
       expect(existsSync(join(dir, d, "ascmhl"))).toBe(false);
     }
     const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8"));
