@@ -16,14 +16,27 @@ import { baseOf, compareUtf8, joinPath, parentOf, showName } from "../core/names
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
+import { openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 import { copyFile, GOOD_STATUSES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { refusedPlaces } from "./places.ts";
 
-/** Written copies that may wait for one group flush at a time. */
-const MAX_WAITING = 64;
+/**
+ * Written copies that may wait for their group flush, at most: each holds an open new file per
+ * destination, so they are bounded by the descriptors this process may open (a quarter of
+ * them), and by a group that still flushes quickly.
+ */
+function maxWaitingFiles(destinations: number): number {
+  return Math.max(16, Math.min(1024, Math.floor(openFileLimit() / 4 / Math.max(1, destinations))));
+}
+
+/**
+ * How long the first written copy waits for others before the group flush starts; while one
+ * flush runs, the next group gathers.
+ */
+const FLUSH_GATHER_MS = 50;
 
 /** One entry of the plan: a file, or a link to recreate (`links: "copy"`). */
 export interface PlannedFile {
@@ -338,8 +351,11 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   const results: Array<{ file: PlannedFile; result: FileResult } | undefined> = new Array(plan.files.length);
   // `jobs` copies read and write at once. A copy that has written everything waits for the
   // group flush without holding its slot, so the next file starts meanwhile (at most
-  // MAX_WAITING wait, each holding its open new files).
-  const barrier = new FlushBarrier(MAX_WAITING);
+  // maxWaiting wait, each holding its open new files). A flush starts when half of them wait
+  // (or soon after the first), so the other half is written while it runs.
+  const destinations = states.filter((s) => !s.unusable).length;
+  const maxWaiting = maxWaitingFiles(destinations);
+  const barrier = new FlushBarrier(Math.max(1, (maxWaiting >> 1) * destinations), FLUSH_GATHER_MS);
   const jobs = Math.max(1, options.jobs);
   let writing = 0;
   const waitingForSlot: Array<() => void> = [];
@@ -350,7 +366,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   };
   try {
     for (let index = 0; index < plan.files.length; index++) {
-      while (writing >= jobs || inFlight.size >= jobs + MAX_WAITING) {
+      while (writing >= jobs || inFlight.size >= jobs + maxWaiting) {
         await new Promise<void>((resolve) => waitingForSlot.push(resolve));
       }
       writing++;
