@@ -395,11 +395,9 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
         });
       inFlight.add(task);
     }
+    // The last copies flush now; one still writing (a large file) joins a flush when it is done.
     barrier.flush();
-    while (inFlight.size) {
-      await Promise.race(inFlight);
-      if (barrier.waiting) barrier.flush();
-    }
+    await Promise.all(inFlight);
   } finally {
     sourceRoot.close();
   }
