@@ -135,3 +135,8 @@ export const IS_ROOT = process.getuid?.() === 0;
 export function asNobody(cmd: string[]): string[] {
   return IS_ROOT ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...cmd] : cmd;
 }
+
+/** dispatchcopy's stderr without the line naming the run's job (tests/jobs.test.ts checks that line). */
+export function withoutJobLine(stderr: string): string {
+  return stderr.replace(/^dispatchcopy: job \d{8}-\d{6}-[0-9a-f]{4}\n/m, "");
+}

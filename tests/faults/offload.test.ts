@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { COMPILED, randomBytes, ROOT, run, tempDir, tool } from "../helpers.ts";
+import { COMPILED, randomBytes, ROOT, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
 
 const DISPATCHCOPY = join(ROOT, "dist", "dispatchcopy");
 
@@ -44,11 +44,6 @@ function expectComplete(cardRoot: string, dest: string): void {
   for (const f of want) expect(Buffer.compare(readFileSync(join(dest, f)), readFileSync(join(cardRoot, f)))).toBe(0);
   const verified = tool(COMPILED, "mhl-verify", ["verify", dest]);
   expect([verified.code, verified.stderr]).toEqual([0, ""]);
-}
-
-/** stderr without the line naming the run's job (tests/jobs.test.ts checks that line). */
-function told(stderr: string): string {
-  return stderr.replace(/^dispatchcopy: job \d{8}-\d{6}-[0-9a-f]{4}\n/m, "");
 }
 
 /** No `.partial` anywhere below the folders. */
@@ -142,7 +137,8 @@ describe("faults during an offload", () => {
     mkdirSync(join(dir, "RO", "CARD"), { recursive: true });
     run(["chmod", "-R", "a+rwX", dir]);
     const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-    const proc = Bun.spawn([...asNobody, DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", "CARD", "A/CARD", "RO/CARD"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    // Job state where nobody may write it (the tests' state folder is root's).
+    const proc = Bun.spawn([...asNobody, DISPATCHCOPY, "-r", "--state-dir", "state", "--rate-limit", "25MB/s", "CARD", "A/CARD", "RO/CARD"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
     await writing(proc.pid, join(dir, "RO", "CARD"));
     chmodSync(join(dir, "RO", "CARD"), 0o555);
     const code = await proc.exited;
@@ -153,8 +149,8 @@ describe("faults during an offload", () => {
     expect(stderr.trimEnd().split("\n").at(-1)).toMatch(/^dispatchcopy: RO\/CARD: NOT COMPLETE: \d of 4 files FAILED$/);
     expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
     chmodSync(join(dir, "RO", "CARD"), 0o777);
-    const again = run([...asNobody, DISPATCHCOPY, "-r", "--resume", "CARD", "RO/CARD"], { cwd: dir });
-    expect([again.code, told(again.stderr)]).toEqual([0, "dispatchcopy: RO/CARD: 4 files, 15.3 MiB verified from the device\n"]);
+    const again = run([...asNobody, DISPATCHCOPY, "-r", "--state-dir", "state", "--resume", "CARD", "RO/CARD"], { cwd: dir });
+    expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, "dispatchcopy: RO/CARD: 4 files, 15.3 MiB verified from the device\n"]);
     expectComplete(join(dir, "CARD"), join(dir, "RO/CARD"));
     expectNoPartials(join(dir, "RO"));
   }, 30_000);
@@ -215,7 +211,7 @@ describe("faults during an offload", () => {
     const code = await proc.exited;
     expect(performance.now() - start).toBeLessThan(2000);
     expect(code).toBe(130);
-    expect(told(await new Response(proc.stderr).text())).toMatch(/^dispatchcopy: interrupted \(SIGINT\)(; \d+ partial file\(s\) removed)?; \d of 4 files done; run the same command again \(with --resume\) to finish: what is in place is read back and compared, the rest copied\n$/);
+    expect(withoutJobLine(await new Response(proc.stderr).text())).toMatch(/^dispatchcopy: interrupted \(SIGINT\)(; \d+ partial file\(s\) removed)?; \d of 4 files done; run the same command again \(with --resume\) to finish: what is in place is read back and compared, the rest copied\n$/);
     expectNoPartials(join(dir, "A"), join(dir, "B"));
     expect(run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir }).code).toBe(0);
     for (const d of ["A", "B"]) {
@@ -237,7 +233,7 @@ describe("faults during an offload", () => {
       await proc.exited;
     }
     const finish = run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
-    expect([finish.code, told(finish.stderr).split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
+    expect([finish.code, withoutJobLine(finish.stderr).split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
     for (const d of ["A", "B"]) {
       expectComplete(join(dir, "CARD"), join(dir, d, "CARD"));
       expect(statSync(join(dir, d, "CARD")).isDirectory()).toBe(true);
@@ -288,7 +284,7 @@ describe("faults during an offload", () => {
     // At least one kill landed in the middle, with some files in place and some not.
     expect(kills.some((n) => n > 0 && n < 2 * want.length)).toBe(true);
     const finish = run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
-    expect([finish.code, told(finish.stderr).split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
+    expect([finish.code, withoutJobLine(finish.stderr).split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
     for (const d of ["A", "B"]) expectComplete(cardRoot, join(dir, d, "CARD"));
     expectNoPartials(join(dir, "A"), join(dir, "B"));
   }, 120_000);
@@ -304,7 +300,7 @@ describe("faults during an offload", () => {
     writeFileSync(join(history, ".ascmhl_chain.xml.0badf00d.partial"), "<half");
     rmSync(join(dir, "A/CARD/C001.mov"));
     const again = run([DISPATCHCOPY, "-r", "CARD", "A/CARD"], { cwd: dir });
-    expect([again.code, told(again.stderr)]).toEqual([0, "dispatchcopy: A/CARD: 2 files, 19.5 KiB verified from the device\n"]);
+    expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, "dispatchcopy: A/CARD: 2 files, 19.5 KiB verified from the device\n"]);
     // The orphan is gone; the new generation 1 (maybe under the same name) is in a new chain.
     expect(readdirSync(history).filter((n) => n.endsWith(".mhl"))).toHaveLength(1);
     expect(generation).toMatch(/^0001_CARD_/);
