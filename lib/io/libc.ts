@@ -276,6 +276,15 @@ export function flushFileSystem(folder: string): boolean {
 }
 
 /**
+ * Flushes everything written to the file system holding the open file or folder `fd` (Linux
+ * syncfs). False where syncfs is missing or fails.
+ */
+export function flushFileSystemOf(fd: number): boolean {
+  const c = load();
+  return c.syncfs ? c.syncfs(fd) === 0 : false;
+}
+
+/**
  * Sets an extended attribute (Linux setxattr). On an LTFS mount, `user.ltfs.*` names reach
  * LTFS's own attributes (`user.ltfs.sync` writes an index).
  * @throws {Error} with the errno's `code` (ENOTSUP where the file system keeps none).

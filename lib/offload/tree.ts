@@ -16,7 +16,7 @@ import { baseOf, compareUtf8, joinPath, parentOf, showName } from "../core/names
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
-import { openFileLimit } from "../io/libc.ts";
+import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
@@ -493,8 +493,10 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
 }
 
 /**
- * Folder times last (every file written into a folder changed its mtime), then each folder
- * flushed once, so the new names are durable.
+ * Folder times last (every file written into a folder changed its mtime), then the folders
+ * flushed, so the new names are durable: one syncfs for a destination's file system, or each
+ * folder's own fsync where that fails (then a folder that cannot be flushed is known by name)
+ * and for a folder on another file system mounted inside the destination.
  */
 function finishFolders(states: DestinationState[], plan: OffloadPlan, options: OffloadOptions, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>): void {
   const folders = [...plan.folders].sort((a, b) => compareUtf8(b.relativePath, a.relativePath));
@@ -502,6 +504,16 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
     if (!state.held) continue;
     const flush = options.flush(state.root);
     const unflushed = new Map<string, string>();
+    const failed = (folder: string, error: unknown) => {
+      const code = (error as { code?: string }).code;
+      if (code === "EINVAL" || code === "EBADF" || code === "EPERM") return; // a file system that cannot flush folders
+      const why = describeSystemError(error);
+      state.problems.push(`${showName(joinPath(state.root, folder))}: folder cannot be finished: ${why}`);
+      unflushed.set(folder, why);
+    };
+    // By name: a held folder keeps a bounded number of folder descriptors open.
+    const toFlush: string[] = [];
+    const elsewhere: string[] = [];
     for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
       if (state.badFolders.has(folder.relativePath)) continue;
       try {
@@ -510,13 +522,17 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
           const when = new Date(folder.mtimeMs);
           futimesSync(fd, when, when);
         }
-        if (flush) fsyncSync(fd);
+        if (flush) (statFd(fd).dev === state.held.dev ? toFlush : elsewhere).push(folder.relativePath);
       } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (code === "EINVAL" || code === "EBADF" || code === "EPERM") continue; // a file system that cannot flush folders
-        const why = describeSystemError(error);
-        state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder cannot be finished: ${why}`);
-        unflushed.set(folder.relativePath, why);
+        failed(folder.relativePath, error);
+      }
+    }
+    const each = !flush ? [] : flushFileSystemOf(state.held.fd) ? elsewhere : [...toFlush, ...elsewhere];
+    for (const relativePath of each) {
+      try {
+        fsyncSync(state.held.folderFd(relativePath));
+      } catch (error) {
+        failed(relativePath, error);
       }
     }
     if (unflushed.size === 0) continue;
