@@ -701,11 +701,19 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
         d.target.folder.placeNew(d.file, options.overwrite ?? false);
       } catch (error) {
         if ((error as { code?: string }).code === "EEXIST") {
-          const reason = options.explainAppeared?.(d.target) ?? "something appeared under the final name while the file was copied; it was left as it is";
+          // A caller that knew the name free (a tree offload's walk lists files, not folders)
+          // learns here that a folder holds it.
+          let folderThere = false;
+          try {
+            folderThere = d.target.folder.stat(d.target.relative)?.kind === "folder";
+          } catch {
+            // as if something else appeared
+          }
+          const twin = options.explainAppeared?.(d.target);
           d.outcome.status = "failed";
-          d.outcome.reason = reason;
+          d.outcome.reason = folderThere ? "a folder is at this name; it is never replaced" : twin ?? "something appeared under the final name while the file was copied; it was left as it is";
           // Replacing would be wrong for two source names that are one name here.
-          d.outcome.kind = options.explainAppeared?.(d.target) ? "other" : "exists";
+          d.outcome.kind = folderThere || twin ? "other" : "exists";
           discard(d);
           live.splice(live.indexOf(d), 1);
         } else {
