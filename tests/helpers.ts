@@ -152,3 +152,4 @@ function nobodyState(): string {
 export function withoutJobLine(stderr: string): string {
   return stderr.replace(/^dispatchcopy: job \d{8}-\d{6}-[0-9a-f]{4}\n/m, "");
 }
+

@@ -21,7 +21,7 @@ import { ENGINES } from "../lib/hash/hasher.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../lib/io/ignore.ts";
 import { LINK_POLICIES, type LinkPolicy, type SpecialPolicy } from "../lib/io/walk.ts";
-import { copyFile, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "../lib/offload/copy.ts";
+import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "../lib/offload/copy.ts";
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload } from "../lib/offload/summary.ts";
@@ -149,6 +149,8 @@ interface Settings {
   out: Output;
   info: (line: string) => void;
   event: (e: Record<string, unknown>) => void;
+  /** Whether {@link info} or {@link event} print anything (-v, --json): per-file lines are built only then. */
+  chatty: boolean;
   /** The run's job (none for --dry-run). */
   job?: JobRun;
 }
@@ -164,16 +166,20 @@ function settingsOf(args: Args, split: ReturnType<typeof splitArgs>): Settings {
   if (chunkSize !== undefined && (chunkSize < 4096 || chunkSize > 64 << 20)) throw usageError(`buffer size ${chunkSize} is out of range; use 4KiB to 64MiB`);
   if (args["keep-special-bits"] && !args["keep-owner"]) throw usageError("--keep-special-bits needs --keep-owner: setuid and setgid bits are kept only with the owner they belong to");
   const out = new Output();
+  // Read once: each look at citty's arguments goes through a proxy, and a tree offload looks for every file.
+  const verbose = Boolean(args.verbose);
+  const json = Boolean(args.json);
   return {
     choices, algorithms, hasher: { engine }, verify, chunkSize,
     rateLimit: args["rate-limit"] === undefined ? undefined : parseByteRate(args["rate-limit"], "--rate-limit"),
     flush: (path) => !split.noFlush.some((folder) => isUnder(path, folder)),
     modes: { umask: process.umask(), keepOwner: Boolean(args["keep-owner"]), keepSpecialBits: Boolean(args["keep-special-bits"]) },
     out,
-    info: (line) => args.verbose && out.error(`INFO: ${line}`),
+    info: (line) => verbose && out.error(`INFO: ${line}`),
+    chatty: verbose || json,
     // Events go out as they happen: a program reading them acts on each at once.
     event: (e) => {
-      if (!args.json) return;
+      if (!json) return;
       out.data(`${JSON.stringify(e)}\n`);
       out.flush();
     },
@@ -381,13 +387,15 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     onFile: (file: PlannedFile, result: FileResult) => {
       s.job?.fileDone(file, result);
       progress.clear();
-      info(`copying ${showName(file.source)}...`);
+      if (s.chatty) info(`copying ${showName(file.source)}...`);
       if (result.sourceError) out.error(`${TOOL}: ${showName(file.source)}: ${result.sourceError}`);
-      else for (const choice of s.choices) if (result.hexes.get(choice.algorithm)) info(`hash ${hashLabel(choice, result.hexes.get(choice.algorithm)!)}`);
-      // A destination that could not be used at all is named once, in the summary.
-      reportDestinations(TOOL, result.destinations.filter((d) => d.kind !== "destination"), s.choices, result.hexes, { out, info, event }, file.source, advice);
-      for (const d of result.destinations) if (d.status !== "verified" && d.status !== "present" && d.status !== "size-checked" && d.status !== "copied") failedBy.set(d.root, (failedBy.get(d.root) ?? 0) + 1);
-      event({ event: "file-done", source: file.source, path: file.destinationPath, size: file.size, hashes: Object.fromEntries(result.hexes), destinations: result.destinations.map((d) => ({ root: d.root, status: d.status, reason: d.reason ?? null })) });
+      else if (s.chatty) for (const choice of s.choices) if (result.hexes.get(choice.algorithm)) info(`hash ${hashLabel(choice, result.hexes.get(choice.algorithm)!)}`);
+      // A destination that could not be used at all is named once, in the summary. Without -v
+      // or --json only failures print a line.
+      const told = result.destinations.filter((d) => d.kind !== "destination" && (s.chatty || !GOOD_STATUSES.has(d.status)));
+      if (told.length) reportDestinations(TOOL, told, s.choices, result.hexes, { out, info, event }, file.source, advice);
+      for (const d of result.destinations) if (!GOOD_STATUSES.has(d.status)) failedBy.set(d.root, (failedBy.get(d.root) ?? 0) + 1);
+      if (s.chatty) event({ event: "file-done", source: file.source, path: file.destinationPath, size: file.size, hashes: Object.fromEntries(result.hexes), destinations: result.destinations.map((d) => ({ root: d.root, status: d.status, reason: d.reason ?? null })) });
       progress.fileDone(file.size);
       done++;
     },

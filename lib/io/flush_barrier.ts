@@ -3,6 +3,10 @@
  * syncfs per file system makes all of them durable at once, before any of them is renamed into
  * place. A file still never carries its final name before its bytes are on the device; the
  * device just sees one flush for many files instead of one fsync each.
+ *
+ * One flush per file system at a time: files that start waiting while their file system is
+ * being flushed wait for the next flush, which starts as soon as that one ends (a group commit:
+ * the slower the device flushes, the more files each flush takes).
  */
 import { statSync } from "node:fs";
 import { flushFileSystemOffThread } from "./flusher.ts";
@@ -20,6 +24,10 @@ export class FlushBarrier {
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #maxWaiting: number;
   readonly #maxDelayMs: number;
+  /** File systems being flushed now. */
+  readonly #busy = new Set<string>();
+  /** The file system of each folder waited on (a run writes into few folders, each many times). */
+  readonly #devices = new Map<string, string>();
 
   /**
    * @param maxWaiting flush as soon as this many files wait
@@ -30,7 +38,7 @@ export class FlushBarrier {
     this.#maxDelayMs = maxDelayMs;
   }
 
-  /** Files waiting for the next flush. */
+  /** Files waiting for the next flush (not those being flushed now). */
   get waiting(): number {
     return this.#waiting.length;
   }
@@ -50,31 +58,52 @@ export class FlushBarrier {
 
   /**
    * Starts a flush now: one syncfs per file system (on the flusher thread), or each file's own
-   * fsync where that fails. The waiting files are resolved when theirs is done.
+   * fsync where that fails. The waiting files are resolved when theirs is done. Files of a file
+   * system being flushed already go with its next flush, right after.
    */
   flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const batch = this.#waiting.splice(0);
     const byDevice = new Map<string, Waiter[]>();
-    for (const w of batch) {
-      const device = deviceOf(w.folder);
-      byDevice.set(device, [...(byDevice.get(device) ?? []), w]);
+    for (const w of this.#waiting) {
+      const device = this.#deviceOf(w.folder);
+      const group = byDevice.get(device);
+      if (group) group.push(w);
+      else byDevice.set(device, [w]);
     }
-    for (const waiters of byDevice.values()) {
-      // Off this thread: the copies in flight go on while the device flushes.
-      void flushFileSystemOffThread(waiters[0]!.folder).then((flushed) => {
-        if (flushed) for (const w of waiters) w.resolve();
-        else for (const w of waiters) w.fsyncOwn().then(w.resolve, w.reject);
-      });
+    this.#waiting = [];
+    for (const [device, waiters] of byDevice) {
+      if (this.#busy.has(device)) this.#waiting.push(...waiters);
+      else this.#start(device, waiters);
     }
   }
-}
 
-function deviceOf(folder: string): string {
-  try {
-    return String(statSync(folder).dev);
-  } catch {
-    return folder;
+  #start(device: string, waiters: Waiter[]): void {
+    this.#busy.add(device);
+    // Off this thread: the copies in flight go on while the device flushes.
+    void flushFileSystemOffThread(waiters[0]!.folder).then((flushed) => {
+      this.#busy.delete(device);
+      if (flushed) for (const w of waiters) w.resolve();
+      else for (const w of waiters) w.fsyncOwn().then(w.resolve, w.reject);
+      // Whoever came while this device flushed: their flush starts now.
+      const next = this.#waiting.filter((w) => this.#deviceOf(w.folder) === device);
+      if (next.length === 0) return;
+      this.#waiting = this.#waiting.filter((w) => this.#deviceOf(w.folder) !== device);
+      this.#start(device, next);
+    });
+  }
+
+  #deviceOf(folder: string): string {
+    let device = this.#devices.get(folder);
+    if (device === undefined) {
+      try {
+        device = String(statSync(folder).dev);
+      } catch {
+        // not cached: the folder may appear later
+        return folder;
+      }
+      this.#devices.set(folder, device);
+    }
+    return device;
   }
 }

@@ -5,12 +5,14 @@
  * times to the nanosecond. Loaded on first use; where a call is missing (another libc, another
  * OS) the caller is told.
  */
-import { closeSync, existsSync, futimesSync, openSync, renameSync } from "node:fs";
+import { closeSync, existsSync, futimesSync, openSync, readFileSync, renameSync } from "node:fs";
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { errnoCode, errnoError } from "../core/errors.ts";
 
 /** posix_fadvise advice: the pages will not be needed, drop them. */
 const POSIX_FADV_DONTNEED = 4;
+/** posix_fadvise advice: the pages will be needed, start reading them now. */
+const POSIX_FADV_WILLNEED = 3;
 /** renameat2 flag: fail with EEXIST instead of replacing the target. */
 const RENAME_NOREPLACE = 1;
 const AT_FDCWD = -100;
@@ -162,6 +164,34 @@ export function evictFromCache(fd: number): boolean {
 }
 
 /**
+ * Starts reading a file's pages from the device into the cache without waiting (Linux
+ * posix_fadvise WILLNEED): many small files asked for at once are read together instead of one
+ * device round trip each. Dropped pages are read from the device again, so a read after
+ * {@link evictFromCache} and this still reads what the device holds. False where unavailable.
+ */
+export function readAhead(fd: number): boolean {
+  const c = load();
+  return c.posix_fadvise ? c.posix_fadvise(fd, 0n, 0n, POSIX_FADV_WILLNEED) === 0 : false;
+}
+
+/**
+ * How many descriptors this process may open (its soft limit, Linux /proc/self/limits); 256,
+ * a common low default, where that cannot be read.
+ */
+export function openFileLimit(): number {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const field = line?.split(/\s+/)[3];
+    if (field === "unlimited") return 1 << 20;
+    const soft = Number(field);
+    if (Number.isFinite(soft) && soft > 0) return soft;
+  } catch {
+    // not Linux
+  }
+  return 256;
+}
+
+/**
  * True where {@link evictFromCache} drops the file's pages for everyone (posix_fadvise), so
  * another descriptor, or another thread, then reads from the device; false where it only turns
  * caching off for the one descriptor (macOS) or is missing.
@@ -244,6 +274,15 @@ export function flushFileSystem(folder: string): boolean {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * Flushes everything written to the file system holding the open file or folder `fd` (Linux
+ * syncfs). False where syncfs is missing or fails.
+ */
+export function flushFileSystemOf(fd: number): boolean {
+  const c = load();
+  return c.syncfs ? c.syncfs(fd) === 0 : false;
 }
 
 /**

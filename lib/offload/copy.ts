@@ -23,7 +23,7 @@ import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts"
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
-import { dataRanges, evictFromCache, evictionIsFileWide } from "../io/libc.ts";
+import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 
 /** Bytes per read and write when copying (BENCHMARKS.md, "chunk size"). */
@@ -277,7 +277,11 @@ export interface ReadBack {
  * its cached pages, hashes it, and drops them again. The descriptor stays open.
  */
 export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number, known?: KnownCopy): Promise<ReadBack> {
-  const cold = await dropFromCache(fd, known?.clean);
+  return hashDropped(fd, await dropFromCache(fd, known?.clean), algorithms, hasher, chunkSize, known);
+}
+
+/** {@link hashFromDevice} of a file whose pages were dropped already (`cold`: whether they could be). */
+async function hashDropped(fd: number, cold: boolean, algorithms: Algorithm[], hasher: HasherOptions, chunkSize: number | undefined, known?: KnownCopy): Promise<ReadBack> {
   // A small file is read here in one piece: no reader thread, no second stat. A file with
   // holes reads its data and hashes its holes as zeros.
   const { hexes, size } = known?.sparse ? await hashWithHoles(fd, known.size, algorithms, hasher, chunkSize ?? VERIFY_CHUNK_SIZE)
@@ -363,6 +367,32 @@ export async function hashManyFromDevice(
   const list = files.map((f) => (typeof f === "number" ? { fd: f, known: undefined } : f));
   // On the threads each copy is read through the same descriptor: that reads from the device
   // only where dropping a file's pages holds for every reader (Linux), not for one descriptor.
+  if (size <= SMALL_FILE_BYTES && list.every((f) => f.known && !f.known.sparse)) {
+    // Small copies: each one's pages dropped and asked for from the device at once, then this
+    // thread lets the other copies in flight (a flushed group is read back together) do the
+    // same before any is read: the device reads them all together, not one round trip each.
+    const dropped: Array<boolean | Error> = [];
+    for (const { fd, known } of list) {
+      try {
+        dropped.push(await dropFromCache(fd, known!.clean));
+        readAhead(fd);
+      } catch (error) {
+        dropped.push(error as Error);
+      }
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    const out: PromiseSettledResult<ReadBack>[] = [];
+    for (const [i, { fd, known }] of list.entries()) {
+      const cold = dropped[i]!;
+      try {
+        if (cold instanceof Error) throw cold;
+        out.push({ status: "fulfilled", value: await hashDropped(fd, cold, algorithms, hasher, chunkSize, known) });
+      } catch (reason) {
+        out.push({ status: "rejected", reason });
+      }
+    }
+    return out;
+  }
   if (list.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide() || list.some((f) => f.known?.sparse)) {
     const out: PromiseSettledResult<ReadBack>[] = [];
     for (const { fd, known } of list) {
@@ -675,11 +705,19 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
         d.target.folder.placeNew(d.file, options.overwrite ?? false);
       } catch (error) {
         if ((error as { code?: string }).code === "EEXIST") {
-          const reason = options.explainAppeared?.(d.target) ?? "something appeared under the final name while the file was copied; it was left as it is";
+          // A caller that knew the name free (a tree offload's walk lists files, not folders)
+          // learns here that a folder holds it.
+          let folderThere = false;
+          try {
+            folderThere = d.target.folder.stat(d.target.relative)?.kind === "folder";
+          } catch {
+            // as if something else appeared
+          }
+          const twin = options.explainAppeared?.(d.target);
           d.outcome.status = "failed";
-          d.outcome.reason = reason;
+          d.outcome.reason = folderThere ? "a folder is at this name; it is never replaced" : twin ?? "something appeared under the final name while the file was copied; it was left as it is";
           // Replacing would be wrong for two source names that are one name here.
-          d.outcome.kind = options.explainAppeared?.(d.target) ? "other" : "exists";
+          d.outcome.kind = folderThere || twin ? "other" : "exists";
           discard(d);
           live.splice(live.indexOf(d), 1);
         } else {

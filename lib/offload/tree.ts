@@ -16,14 +16,27 @@ import { baseOf, compareUtf8, fsPath, joinPath, parentOf, showName } from "../co
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
+import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 import { copyFile, GOOD_STATUSES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { refusedPlaces } from "./places.ts";
 
-/** Written copies that may wait for one group flush at a time. */
-const MAX_WAITING = 64;
+/**
+ * Written copies that may wait for their group flush, at most: each holds an open new file per
+ * destination, so they are bounded by the descriptors this process may open (a quarter of
+ * them), and by a group that still flushes quickly.
+ */
+function maxWaitingFiles(destinations: number): number {
+  return Math.max(16, Math.min(1024, Math.floor(openFileLimit() / 4 / Math.max(1, destinations))));
+}
+
+/**
+ * How long the first written copy waits for others before the group flush starts; while one
+ * flush runs, the next group gathers.
+ */
+const FLUSH_GATHER_MS = 50;
 
 /** One entry of the plan: a file, or a link to recreate (`links: "copy"`). */
 export interface PlannedFile {
@@ -343,8 +356,11 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   const results: Array<{ file: PlannedFile; result: FileResult } | undefined> = new Array(plan.files.length);
   // `jobs` copies read and write at once. A copy that has written everything waits for the
   // group flush without holding its slot, so the next file starts meanwhile (at most
-  // MAX_WAITING wait, each holding its open new files).
-  const barrier = new FlushBarrier(MAX_WAITING);
+  // maxWaiting wait, each holding its open new files). A flush starts when half of them wait
+  // (or soon after the first), so the other half is written while it runs.
+  const destinations = states.filter((s) => !s.unusable).length;
+  const maxWaiting = maxWaitingFiles(destinations);
+  const barrier = new FlushBarrier(Math.max(1, (maxWaiting >> 1) * destinations), FLUSH_GATHER_MS);
   const jobs = Math.max(1, options.jobs);
   let writing = 0;
   const waitingForSlot: Array<() => void> = [];
@@ -355,7 +371,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   };
   try {
     for (let index = 0; index < plan.files.length; index++) {
-      while (writing >= jobs || inFlight.size >= jobs + MAX_WAITING) {
+      while (writing >= jobs || inFlight.size >= jobs + maxWaiting) {
         await new Promise<void>((resolve) => waitingForSlot.push(resolve));
       }
       writing++;
@@ -384,11 +400,9 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
         });
       inFlight.add(task);
     }
+    // The last copies flush now; one still writing (a large file) joins a flush when it is done.
     barrier.flush();
-    while (inFlight.size) {
-      await Promise.race(inFlight);
-      if (barrier.waiting) barrier.flush();
-    }
+    await Promise.all(inFlight);
   } finally {
     sourceRoot.close();
   }
@@ -486,8 +500,10 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
 }
 
 /**
- * Folder times last (every file written into a folder changed its mtime), then each folder
- * flushed once, so the new names are durable.
+ * Folder times last (every file written into a folder changed its mtime), then the folders
+ * flushed, so the new names are durable: one syncfs for a destination's file system, or each
+ * folder's own fsync where that fails (then a folder that cannot be flushed is known by name)
+ * and for a folder on another file system mounted inside the destination.
  */
 function finishFolders(states: DestinationState[], plan: OffloadPlan, options: OffloadOptions, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>): void {
   const folders = [...plan.folders].sort((a, b) => compareUtf8(b.relativePath, a.relativePath));
@@ -495,6 +511,16 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
     if (!state.held) continue;
     const flush = options.flush(state.root);
     const unflushed = new Map<string, string>();
+    const failed = (folder: string, error: unknown) => {
+      const code = (error as { code?: string }).code;
+      if (code === "EINVAL" || code === "EBADF" || code === "EPERM") return; // a file system that cannot flush folders
+      const why = describeSystemError(error);
+      state.problems.push(`${showName(joinPath(state.root, folder))}: folder cannot be finished: ${why}`);
+      unflushed.set(folder, why);
+    };
+    // By name: a held folder keeps a bounded number of folder descriptors open.
+    const toFlush: string[] = [];
+    const elsewhere: string[] = [];
     for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
       if (state.badFolders.has(folder.relativePath)) continue;
       try {
@@ -503,13 +529,17 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
           const when = new Date(folder.mtimeMs);
           futimesSync(fd, when, when);
         }
-        if (flush) fsyncSync(fd);
+        if (flush) (statFd(fd).dev === state.held.dev ? toFlush : elsewhere).push(folder.relativePath);
       } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (code === "EINVAL" || code === "EBADF" || code === "EPERM") continue; // a file system that cannot flush folders
-        const why = describeSystemError(error);
-        state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder cannot be finished: ${why}`);
-        unflushed.set(folder.relativePath, why);
+        failed(folder.relativePath, error);
+      }
+    }
+    const each = !flush ? [] : flushFileSystemOf(state.held.fd) ? elsewhere : [...toFlush, ...elsewhere];
+    for (const relativePath of each) {
+      try {
+        fsyncSync(state.held.folderFd(relativePath));
+      } catch (error) {
+        failed(relativePath, error);
       }
     }
     if (unflushed.size === 0) continue;

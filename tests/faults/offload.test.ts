@@ -246,6 +246,55 @@ describe("faults during an offload", () => {
     }
   }, 120_000);
 
+  test("many small files, SIGKILL at random points while groups are written, flushed and put in place: every final-named file is whole; --resume finishes", async () => {
+    const dir = tempDir("cartkit-fault-small-");
+    // 800 files of 0 to 48 KiB in 8 folders: the path where files are copied in one piece,
+    // flushed a group at a time and read back together.
+    const cardRoot = join(dir, "CARD");
+    let seed = 4242;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 800; i++) {
+      const folder = join(cardRoot, `F${i % 8}`);
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, `frame_${String(i).padStart(5, "0")}.dng`), randomBytes(Math.floor(random() * 48 * 1024), 1000 + i));
+    }
+    const want = files(cardRoot);
+    const placed = (root: string) => (existsSync(root) ? files(root).filter((f) => !f.startsWith("ascmhl/") && !f.endsWith(".partial")) : []);
+    /** Every file under its final name holds exactly the source's bytes. */
+    const expectWhole = () => {
+      for (const d of ["A", "B"]) {
+        for (const f of placed(join(dir, d, "CARD"))) {
+          expect(want).toContain(f);
+          expect([f, Buffer.compare(readFileSync(join(dir, d, "CARD", f)), readFileSync(join(cardRoot, f)))]).toEqual([f, 0]);
+        }
+      }
+    };
+    const inPlace = () => placed(join(dir, "A", "CARD")).length + placed(join(dir, "B", "CARD")).length;
+    const kills: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      // Few descriptors make small groups (the group is bounded by them): many group boundaries.
+      const proc = Bun.spawn(["prlimit", "--nofile=512", DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+      // Killed once a random share of what is left is in place, then a random moment later:
+      // before, between and after groups, and while the records are written.
+      const start = inPlace();
+      const share = random();
+      const after = Math.floor(random() * 20);
+      const deadline = performance.now() + 20_000;
+      while (performance.now() < deadline && proc.exitCode === null && inPlace() < start + share * (2 * want.length - start)) await Bun.sleep(2);
+      await Bun.sleep(after);
+      proc.kill("SIGKILL");
+      await proc.exited;
+      kills.push(inPlace());
+      expectWhole();
+    }
+    // At least one kill landed in the middle, with some files in place and some not.
+    expect(kills.some((n) => n > 0 && n < 2 * want.length)).toBe(true);
+    const finish = run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
+    expect([finish.code, withoutJobLine(finish.stderr).split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
+    for (const d of ["A", "B"]) expectComplete(cardRoot, join(dir, d, "CARD"));
+    expectNoPartials(join(dir, "A"), join(dir, "B"));
+  }, 120_000);
+
   test("a run killed while writing its MHL: the unchained generation and partials it left are cleared by the next run", () => {
     const dir = tempDir("cartkit-fault-");
     card(join(dir, "CARD"), 2, 10_000);
