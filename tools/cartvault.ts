@@ -23,7 +23,7 @@ import { IMPORT_MODES, type ImportMode } from "../lib/vault/import.ts";
 import { shortId } from "../lib/vault/layout.ts";
 import { mergeInto } from "../lib/vault/merge_command.ts";
 import { catObject } from "../lib/vault/read.ts";
-import { changeJson, changeLine, conflictJson, conflictLine, count, entryJson, findingText, headerJson, logText, lsLine, usageText, verifySummaryLine } from "../lib/vault/report.ts";
+import { changeJson, changeLine, checkoutFailures, conflictJson, conflictLine, count, entryJson, findingText, headerJson, logText, lsLine, usageText, verifySummaryLine } from "../lib/vault/report.ts";
 import { snapshot } from "../lib/vault/snapshot.ts";
 import { Vault } from "../lib/vault/store.ts";
 import { findingPath, verifyVault } from "../lib/vault/verify.ts";
@@ -38,7 +38,8 @@ const progress = { type: "boolean", description: "Show progress on stderr (defau
 const EXIT_CODES = `Exit codes:
   0  done; every check passed
   1  a verification failed: a damaged or missing object, commit or branch; a merge
-     with conflicts (nothing written); a copy that read back differently
+     with conflicts (nothing written); a copy that read back differently; a checkout
+     whose folder changed meanwhile (a file moved or replaced, an entry that appeared)
   2  usage error, unreadable input, a refused path or store file, an entry of SRC
      that could not be included, a branch that moved meanwhile (nothing changed)`;
 
@@ -217,7 +218,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const code = checkoutExitCode(r);
       out.error(code === 0
         ? `${prefix}: checked out ${shortId(r.id)}${ref.branch ? ` ('${ref.branch}')` : ""} into ${showName(dir)}: ${count(r.files)} files, ${formatBytes(r.bytes)} by ${r.mode}, each checked against its id; ASC MHL ${r.generation}`
-        : `${prefix}: ${showName(dir)}: ${count(r.damaged + r.failed)} file(s) not checked out (named above); no ASC MHL written`);
+        : `${prefix}: ${showName(dir)}: ${checkoutFailures(r)} (named above); no ASC MHL written`);
       return code;
     },
   },

@@ -1,0 +1,84 @@
+/**
+ * What cartvault must not believe, with real files and real processes: a checkout's folder
+ * changed under it (a folder moved away and replaced, a file planted), a stat cache on a file
+ * system whose change time cannot be trusted (exFAT through exfat-fuse), a source owned by
+ * someone else imported by hard link, a stat cache written by someone else, and a store whose
+ * lock file was deleted.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { COMPILED, randomBytes, runners, tempDir } from "./helpers.ts";
+import { vault, writeTree } from "./vault-helpers.ts";
+
+/** Spawns cartvault and collects what it prints. */
+function spawnVault(runner: (typeof COMPILED), args: string[]) {
+  const proc = Bun.spawn({ cmd: [...runner.command("cartvault"), ...args], stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  return (async () => ({ code: await proc.exited, stdout: await new Response(proc.stdout).text(), stderr: await new Response(proc.stderr).text() }))();
+}
+
+/** Waits (busy, no timer granularity) until `path` exists; false when `running` ended first. */
+async function whenThere(path: string, running: { settled: boolean }): Promise<boolean> {
+  while (!running.settled) {
+    if (existsSync(path)) return true;
+    await Bun.sleep(0);
+  }
+  return false;
+}
+
+/** A vault holding a0 and six large files in sub/ (large: the checkout takes long enough to be changed under). */
+function largeProject(dir: string): string {
+  const src = join(dir, "src");
+  const tree: Record<string, Uint8Array> = { a0: randomBytes(1000, 9) };
+  for (let i = 1; i <= 6; i++) tree[`sub/f${i}`] = randomBytes(24 << 20, 10 + i);
+  writeTree(src, tree);
+  const store = join(dir, "store");
+  return store;
+}
+
+for (const runner of runners()) {
+  const cv = (args: string[]) => vault(runner, args);
+
+  describe(`checkout whose folder changes under it (${runner.label})`, () => {
+    const dir = tempDir("vault-swap-");
+    const store = largeProject(dir);
+    cv(["init", store]);
+    const committed = cv(["commit", store, join(dir, "src"), "-m", "x"]);
+
+    test("a folder moved away and replaced meanwhile: every file it held is named, exit 1, no ASC MHL sealing the moved files", async () => {
+      expect(committed.code).toBe(0);
+      const out = join(dir, "co");
+      const state = { settled: false };
+      const done = spawnVault(runner, ["checkout", "--link", "copy", store, "main", out]).finally(() => (state.settled = true));
+      expect(await whenThere(join(out, "sub"), state)).toBe(true);
+      renameSync(join(out, "sub"), join(out, "sub.old"));
+      mkdirSync(join(out, "sub"));
+      const r = await done;
+      const lines = r.stderr.trimEnd().split("\n");
+      for (let i = 1; i <= 6; i++) expect(lines).toContain(`cartvault checkout: ${out}/sub/f${i}: is not in place: its folder sub was moved or replaced during the checkout`);
+      expect(lines).toContain(`cartvault checkout: ${out}/sub.old: appeared in the folder during the checkout; it is not part of commit ${jsonId(store)} and was not recorded`);
+      expect(lines.at(-1)).toBe(`cartvault checkout: ${out}: 6 file(s) moved, removed or replaced during the checkout, 1 entry that appeared during the checkout (named above); no ASC MHL written`);
+      expect(r.code).toBe(1);
+      expect(readdirSync(join(out, "sub"))).toEqual([]);
+      expect(existsSync(join(out, "ascmhl"))).toBe(false);
+    }, 120_000);
+
+    test("a file planted meanwhile is named and never sealed; exit 1", async () => {
+      const out = join(dir, "co2");
+      const state = { settled: false };
+      const done = spawnVault(runner, ["checkout", "--link", "copy", store, "main", out]).finally(() => (state.settled = true));
+      expect(await whenThere(join(out, "sub"), state)).toBe(true);
+      writeFileSync(join(out, "sub", "evil.sh"), "stray\n");
+      const r = await done;
+      expect(r.stderr).toBe(`cartvault checkout: ${out}/sub/evil.sh: appeared in the folder during the checkout; it is not part of commit ${jsonId(store)} and was not recorded\ncartvault checkout: ${out}: 1 entry that appeared during the checkout (named above); no ASC MHL written\n`);
+      expect(r.code).toBe(1);
+      expect(existsSync(join(out, "ascmhl"))).toBe(false);
+      expect(readdirSync(join(out, "sub")).sort()).toEqual(["evil.sh", "f1", "f2", "f3", "f4", "f5", "f6"]);
+    }, 120_000);
+  });
+}
+
+/** The short id of main's commit. */
+function jsonId(store: string): string {
+  return readFileSync(join(store, "refs/heads/main"), "utf8").trim().slice(0, 12);
+}
