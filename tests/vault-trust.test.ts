@@ -8,8 +8,9 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { COMPILED, randomBytes, runners, tempDir } from "./helpers.ts";
-import { vault, writeTree } from "./vault-helpers.ts";
+import { exfat } from "./faults/mounts.ts";
+import { COMPILED, randomBytes, run, runners, tempDir } from "./helpers.ts";
+import { jsonOf, vault, writeTree } from "./vault-helpers.ts";
 
 /** Spawns cartvault and collects what it prints. */
 function spawnVault(runner: (typeof COMPILED), args: string[]) {
@@ -77,6 +78,50 @@ for (const runner of runners()) {
     }, 120_000);
   });
 }
+
+describe("the stat cache, only where the change time is real", () => {
+  const dir = tempDir("vault-ctime-");
+  const card = exfat(dir, "card");
+
+  for (const runner of runners()) {
+    const cv = (args: string[]) => vault(runner, args);
+
+    test.skipIf(!card)(`exFAT (exfat-fuse, change time = modification time): a file rewritten in place with its time put back is read and committed (${runner.label})`, () => {
+      const src = join(card!.path, `A001-${runner.label}`);
+      mkdirSync(src);
+      const clip = join(src, "a.mov");
+      writeFileSync(clip, "ORIGINAL-CONTENT");
+      run(["touch", "-d", "2026-01-01 10:00:00", clip]);
+      const store = join(dir, `store-${runner.label}`);
+      cv(["init", store]);
+      const note = `cartvault commit: ${src} is on a FUSE file system (exfat-fuse, ntfs-3g…), whose change time cannot be trusted: every file is read (the stat cache is used on ext4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs)\n`;
+      const first = cv(["commit", store, src, "-m", "one"]);
+      expect(first.code).toBe(0);
+      expect(first.stderr.startsWith(note)).toBe(true);
+      const before = statSync(clip, { bigint: true });
+      writeFileSync(clip, "TAMPERED-CONTENT", { flag: "r+" });
+      run(["touch", "-d", "2026-01-01 10:00:00", clip]);
+      const after = statSync(clip, { bigint: true });
+      // What makes the cache blind there: size, inode, modification and change time all as they were.
+      expect([after.size, after.ino, after.mtimeNs, after.ctimeNs]).toEqual([before.size, before.ino, before.mtimeNs, before.ctimeNs]);
+      const second = cv(["commit", store, src, "-m", "two", "--json"]);
+      expect([second.code, second.stderr]).toEqual([0, note + `cartvault commit: committed 1 files (16 B) to 'main' as ${jsonOf(second).id.slice(0, 12)}; 1 file(s) read, 1 new object(s) stored (16 B) by copy\n`]);
+      expect(cv(["cat", store, "main", "a.mov"]).stdout).toBe("TAMPERED-CONTENT");
+    }, 120_000);
+  }
+
+  test("--read-all reads every file where the cache would be used (ext4 here)", () => {
+    const src = join(dir, "src");
+    writeTree(src, { "a.mov": "one", "b.mov": "two" });
+    // Older than the cache's racy window (their change time is now).
+    Bun.sleepSync(2100);
+    const store = join(dir, "store-all");
+    vault(COMPILED, ["init", store]);
+    expect(vault(COMPILED, ["commit", store, src]).code).toBe(0);
+    expect(jsonOf(vault(COMPILED, ["commit", store, src, "--json"])).read).toEqual({ files: 0, bytes: 0 });
+    expect(jsonOf(vault(COMPILED, ["commit", store, src, "--json", "--read-all"])).read).toEqual({ files: 2, bytes: 6 });
+  });
+});
 
 /** The short id of main's commit. */
 function jsonId(store: string): string {

@@ -10,9 +10,16 @@
  * vault's cache/ folder, one file per source folder, and is never needed: a cache that cannot
  * be read is ignored and rebuilt. Nor is it believed over the branch: a commit takes a file
  * as unchanged only if the branch's commit holds the object the cache names at that path.
+ *
+ * The change time is what catches a file rewritten in place with its modification time put
+ * back (`touch -d`), so the cache is used only on file systems known to keep a real one, by
+ * their type (statfs `f_type`): ext2/3/4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs. Elsewhere
+ * (exFAT and FAT have none, exfat-fuse reports the modification time as the change time, a
+ * network or FUSE file system reports what its server says) every file is read.
  */
 import { closeSync } from "node:fs";
 import { writeAll } from "../io/atomic_file.ts";
+import { fileSystemType } from "../io/libc.ts";
 import type { EntryStat } from "../io/held_folder.ts";
 import { escapeField, isId, unescapeField } from "./layout.ts";
 import { readLines } from "./lines.ts";
@@ -43,6 +50,32 @@ export interface StatCache {
   commit: string | undefined;
   /** By path relative to the source, as walked (not normalized). */
   entries: Map<string, CachedLine>;
+}
+
+/** File systems whose change time the cache trusts, by statfs type. */
+const KEEPS_CHANGE_TIME = new Map<number, string>([
+  [0xef53, "ext4"], [0x58465342, "XFS"], [0x9123683e, "Btrfs"], [0x01021994, "tmpfs"],
+  [0x2fc12fc1, "ZFS"], [0xf2f52010, "F2FS"], [0xca451a4e, "bcachefs"],
+]);
+
+/** File systems named in the note that says the cache is not used there. */
+const OTHERS = new Map<number, string>([
+  [0x65735546, "a FUSE file system (exfat-fuse, ntfs-3g…)"], [0x2011bab0, "exFAT"], [0x4d44, "FAT"],
+  [0x5346544e, "NTFS"], [0x7366746e, "NTFS"], [0x482b, "HFS+"], [0x6969, "NFS"], [0xfe534d42, "SMB"],
+  [0xff534d42, "SMB"], [0x794c7630, "overlayfs"], [0x01021997, "9p"],
+]);
+
+/** The file systems the cache is used on, for notes and help. */
+export const TRUSTED_FILE_SYSTEMS = [...new Set(KEEPS_CHANGE_TIME.values())].join(", ");
+
+/**
+ * Whether the stat cache may be used for files on the file system of the open folder `fd`:
+ * `trusted`, or the name of the file system it is not used on.
+ */
+export function changeTimeTrust(fd: number): { trusted: true } | { trusted: false; fileSystem: string } {
+  const type = fd >= 0 ? fileSystemType(fd) : undefined;
+  if (type !== undefined && KEEPS_CHANGE_TIME.has(type)) return { trusted: true };
+  return { trusted: false, fileSystem: type === undefined ? "a file system whose type cannot be asked" : OTHERS.get(type) ?? `a file system of type 0x${type.toString(16)}` };
 }
 
 /** A file's state as the cache compares it. */
