@@ -6,10 +6,10 @@
  * lock file was deleted.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exfat } from "./faults/mounts.ts";
-import { COMPILED, randomBytes, run, runners, tempDir } from "./helpers.ts";
+import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, tempDir } from "./helpers.ts";
 import { jsonOf, vault, writeTree } from "./vault-helpers.ts";
 
 /** Spawns cartvault and collects what it prints. */
@@ -122,6 +122,37 @@ describe("the stat cache, only where the change time is real", () => {
     expect(jsonOf(vault(COMPILED, ["commit", store, src, "--json", "--read-all"])).read).toEqual({ files: 2, bytes: 6 });
   });
 });
+
+for (const runner of runners()) {
+  const cv = (args: string[]) => vault(runner, args);
+
+  test.skipIf(!IS_ROOT)(`--import hardlink takes only files of the vault's user that no one else may write; nobody cannot change the vault through its own file (${runner.label})`, () => {
+    const dir = tempDir("vault-owner-");
+    chmodSync(dir, 0o755);
+    const src = join(dir, "card");
+    writeTree(src, { "n.mov": "nobody's bytes\n", "shared.mov": "group-writable\n", "mine.mov": "root's bytes\n" });
+    chownSync(src, 65534, 65534);
+    chownSync(join(src, "n.mov"), 65534, 65534);
+    chmodSync(join(src, "shared.mov"), 0o664);
+    const store = join(dir, "store");
+    cv(["init", store]);
+    const fix = "; a hard link would let them change the vault's object (use --import copy or reflink)";
+    const refused = cv(["commit", store, src, "--import", "hardlink"]);
+    expect([refused.code, refused.stderr]).toEqual([2, [
+      `cartvault commit: ${src}/n.mov: cannot be hard-linked into the vault: it belongs to uid 65534, not to the vault's user (uid 0)${fix}`,
+      `cartvault commit: ${src}/shared.mov: cannot be hard-linked into the vault: its group or others may write it (mode 0664)${fix}`,
+      `cartvault commit: ${src}: 2 file(s) could not be imported (named above); nothing was committed (what was stored is kept for the next try)`,
+      "",
+    ].join("\n")]);
+    // Copied instead, the object is the vault's own inode: nobody rewriting its file changes nothing there.
+    expect(cv(["commit", store, src, "--import", "copy"]).code).toBe(0);
+    const write = run(asNobody(["sh", "-c", `chmod u+w n.mov && printf 'tampered!\\n' > n.mov`]), { cwd: src });
+    expect(write.code).toBe(0);
+    expect(readFileSync(join(src, "n.mov"), "utf8")).toBe("tampered!\n");
+    expect(cv(["cat", store, "main", "n.mov"]).stdout).toBe("nobody's bytes\n");
+    expect(cv(["verify", store]).code).toBe(0);
+  });
+}
 
 /** The short id of main's commit. */
 function jsonId(store: string): string {

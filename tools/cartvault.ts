@@ -62,7 +62,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       store, src: { type: "positional", description: "The folder to commit" },
       branch: { type: "string", description: "Branch to commit to (default main)", valueHint: "NAME" },
       message: { type: "string", alias: "m", description: "What this commit is", valueHint: "MSG" },
-      import: { type: "string", description: "How files come in: auto (reflink where SRC and the vault share a file system that can, else copy), reflink, hardlink (SRC's files become the objects, read-only), copy (read back from the device)", valueHint: "MODE" },
+      import: { type: "string", description: "How files come in: auto (reflink where SRC and the vault share a file system that can, else copy), reflink, hardlink (SRC's files become the objects, read-only; only files of the user cartvault runs as that no group or other may write), copy (read back from the device)", valueHint: "MODE" },
       links: { type: "string", description: "Links in SRC: follow (a link to a file inside SRC is that file; one that leaves SRC fails) or skip", valueHint: "POLICY" },
       special: { type: "string", description: "FIFOs, sockets and devices in SRC: fail (named, exit 2) or skip", valueHint: "POLICY" },
       jobs: { type: "string", description: "Files copied at once with --import copy (default 4)", valueHint: "N" },
