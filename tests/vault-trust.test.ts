@@ -6,7 +6,7 @@
  * lock file was deleted.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exfat } from "./faults/mounts.ts";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, tempDir } from "./helpers.ts";
@@ -151,7 +151,38 @@ for (const runner of runners()) {
     expect(readFileSync(join(src, "n.mov"), "utf8")).toBe("tampered!\n");
     expect(cv(["cat", store, "main", "n.mov"]).stdout).toBe("nobody's bytes\n");
     expect(cv(["verify", store]).code).toBe(0);
-  });
+  }, 60_000);
+}
+
+for (const runner of runners()) {
+  test(`a deleted lock file is made again: commits and gc go on (${runner.label})`, () => {
+    const cv = (args: string[]) => vault(runner, args);
+    const dir = tempDir("vault-locks-");
+    const src = join(dir, "src");
+    writeTree(src, { "a.mov": "one" });
+    const store = join(dir, "store");
+    cv(["init", store]);
+    rmSync(join(store, "locks/refs"));
+    expect(cv(["commit", store, src, "-m", "1"]).code).toBe(0);
+    expect(statSync(join(store, "locks/refs")).size).toBe(0);
+    rmSync(join(store, "locks"), { recursive: true });
+    writeFileSync(join(src, "b.mov"), "two");
+    const again = cv(["commit", store, src, "-m", "2", "--json"]);
+    expect(again.code).toBe(0);
+    expect(jsonOf(again).files).toBe(2);
+    expect(readdirSync(join(store, "locks")).sort()).toEqual(["gc", "refs"]);
+    rmSync(join(store, "locks/gc"));
+    expect(cv(["gc", store]).code).toBe(0);
+    expect(cv(["verify", store]).code).toBe(0);
+    // A link where a lock file was is not followed: one line.
+    rmSync(join(store, "locks/refs"));
+    symlinkSync("/etc/passwd", join(store, "locks/refs"));
+    writeFileSync(join(src, "c.mov"), "three");
+    const linked = cv(["commit", store, src, "-m", "3"]);
+    expect(linked.code).toBe(2);
+    expect(linked.stderr).toStartWith(`cartvault commit: ${store}/locks/refs: cannot open the vault's lock: `);
+    expect(linked.stderr.trimEnd().split("\n").length).toBe(1);
+  }, 60_000);
 }
 
 /** The short id of main's commit. */
