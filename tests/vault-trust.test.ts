@@ -185,6 +185,36 @@ for (const runner of runners()) {
   }, 60_000);
 }
 
+for (const runner of runners()) {
+  test(`a line planted in the stat cache (a changed file's state, its old object) is not believed: the file is read (${runner.label})`, () => {
+    const cv = (args: string[]) => vault(runner, args);
+    const dir = tempDir("vault-plant-");
+    const src = join(dir, "src");
+    writeTree(src, { "a.mov": "one\n", "b.mov": "two\n" });
+    const store = join(dir, "store");
+    cv(["init", store]);
+    expect(cv(["commit", store, src, "-m", "1"]).code).toBe(0);
+    const old = jsonOf(cv(["ls", store, "main", "a.mov", "--json"])).id as string;
+    writeFileSync(join(src, "a.mov"), "EVL\n");
+    Bun.sleepSync(2100);
+    const [cacheName] = readdirSync(join(store, "cache")).filter((n) => n !== "key");
+    const cacheFile = join(store, "cache", cacheName!);
+    const s = statSync(join(src, "a.mov"), { bigint: true });
+    const lines = readFileSync(cacheFile, "utf8").split("\n").filter((l) => l !== "" && !l.endsWith(" a.mov"));
+    lines.splice(lines.length - 1, 0, `${s.mtimeNs} ${s.ctimeNs} ${s.size} ${s.ino} ${old} a.mov`);
+    writeFileSync(cacheFile, `${lines.join("\n")}\n`);
+    const second = cv(["commit", store, src, "-m", "2", "--json"]);
+    expect(second.code).toBe(0);
+    expect(jsonOf(second)).toMatchObject({ unchanged: false, read: { files: 2 } });
+    expect(cv(["cat", store, "main", "a.mov"]).stdout).toBe("EVL\n");
+    const key = statSync(join(store, "cache/key"));
+    expect([key.size, key.mode & 0o777]).toEqual([32, 0o600]);
+    // The cache written then is believed again.
+    Bun.sleepSync(2100);
+    expect(jsonOf(cv(["commit", store, src, "--json"]))).toMatchObject({ unchanged: true, read: { files: 0 } });
+  }, 60_000);
+}
+
 /** The short id of main's commit. */
 function jsonId(store: string): string {
   return readFileSync(join(store, "refs/heads/main"), "utf8").trim().slice(0, 12);

@@ -16,16 +16,27 @@
  * their type (statfs `f_type`): ext2/3/4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs. Elsewhere
  * (exFAT and FAT have none, exfat-fuse reports the modification time as the change time, a
  * network or FUSE file system reports what its server says) every file is read.
+ *
+ * A cache file ends with an HMAC-SHA256 of all its bytes, keyed by a secret of the vault
+ * (`cache/key`: 32 random bytes, made on first use, mode 0600, owned by the user cartvault runs
+ * as; a key that is not so is not used, and then no cache is). A line planted in a cache (a
+ * file's current state with an old object) by someone who can write the vault's cache/ but
+ * cannot read the key, or a cache brought from another vault, is not believed: the whole file
+ * is ignored. Whoever can read the key can also write objects and commits: the cache is no
+ * weaker than the vault then.
  */
-import { closeSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { writeAll } from "../io/atomic_file.ts";
 import { fileSystemType } from "../io/libc.ts";
-import type { EntryStat } from "../io/held_folder.ts";
+import { statFd, type EntryStat } from "../io/held_folder.ts";
 import { escapeField, isId, unescapeField } from "./layout.ts";
 import { readLines } from "./lines.ts";
 import type { Vault } from "./store.ts";
 
-const MAGIC = "cartvault stat-cache 1";
+const MAGIC = "cartvault stat-cache 2";
+const KEY_FILE = "cache/key";
+const KEY_BYTES = 32;
 
 /** A file as it was when committed, and the object that holds its bytes. */
 export interface CachedStat {
@@ -96,9 +107,57 @@ const latin1 = new TextDecoder("latin1");
 const ASCII_PLAIN = /^[\x01-\x5b\x5d-\x7f]*$/;
 
 
+/**
+ * The vault's cache key: 32 bytes from `cache/key`, made when missing and `make`. Undefined
+ * when there is none, or the file is not a plain file of this user that only this user may
+ * read (then the cache is neither believed nor written).
+ */
+function cacheKey(vault: Vault, make: boolean): Uint8Array | undefined {
+  const read = (): Uint8Array | undefined => {
+    let fd: number;
+    try {
+      fd = vault.held.openRead(KEY_FILE);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return undefined;
+      throw error;
+    }
+    try {
+      const stat = statFd(fd);
+      const euid = process.geteuid?.();
+      if (stat.kind !== "file" || stat.size !== KEY_BYTES || (stat.mode & 0o077) !== 0 || stat.nlink !== 1 || (euid !== undefined && stat.uid !== euid)) return undefined;
+      const key = new Uint8Array(KEY_BYTES);
+      return readSync(fd, key, 0, KEY_BYTES, 0) === KEY_BYTES ? key : undefined;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  try {
+    const found = read();
+    if (found || !make || vault.held.stat(KEY_FILE)) return found;
+    const file = vault.held.createNew(KEY_FILE, 0o600);
+    try {
+      writeAll(file.fd, randomBytes(KEY_BYTES), 0);
+      vault.held.placeNew(file, false);
+    } catch (error) {
+      vault.held.discardNew(file);
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+    } finally {
+      closeSync(file.fd);
+    }
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last line of a cache file: `mac <hex>` of every byte before it. */
+const MAC_PREFIX = "mac ";
+
 /** The cache of a source folder, or an empty one when there is none or it cannot be read. */
 export function loadStatCache(vault: Vault, source: string, dev: string): StatCache {
   const empty: StatCache = { commit: undefined, entries: new Map() };
+  const key = cacheKey(vault, false);
+  if (!key) return empty;
   let fd: number;
   try {
     fd = vault.held.openRead(cacheFile(source, dev));
@@ -109,8 +168,20 @@ export function loadStatCache(vault: Vault, source: string, dev: string): StatCa
     const entries = new Map<string, CachedLine>();
     let commit: string | undefined;
     const header: string[] = [];
+    const mac = createHmac("sha256", key);
+    const newline = new Uint8Array([0x0a]);
+    let sealed = false;
     for (const line of readLines(fd, () => {}, 64 << 10)) {
-      if (line.tooLong || line.last) return empty;
+      if (line.tooLong || line.last || sealed) return empty;
+      if (header.length === 4 && line.bytes[0] === 0x6d && latin1.decode(line.bytes.subarray(0, 4)) === MAC_PREFIX) {
+        const given = Buffer.from(latin1.decode(line.bytes.subarray(4)), "hex");
+        const digest = mac.digest();
+        if (given.length !== digest.length || !timingSafeEqual(given, digest)) return empty;
+        sealed = true;
+        continue;
+      }
+      mac.update(line.bytes);
+      mac.update(newline);
       if (header.length < 4) {
         const isSource = line.number === 2 && latin1.decode(line.bytes.subarray(0, 7)) === "source ";
         header.push(isSource ? unescapeField(line.bytes.subarray(7)) ?? "" : latin1.decode(line.bytes));
@@ -134,7 +205,7 @@ export function loadStatCache(vault: Vault, source: string, dev: string): StatCa
       if (!isId(id) || path === undefined || !Number.isSafeInteger(size)) return empty;
       entries.set(path, { state, id, size });
     }
-    return header.length === 4 ? { commit, entries } : empty;
+    return header.length === 4 && sealed ? { commit, entries } : empty;
   } finally {
     closeSync(fd);
   }
@@ -146,7 +217,8 @@ export function stillAsCached(cached: CachedLine, now: EntryStat): boolean {
 }
 
 /**
- * Replaces a source's cache. Entries changed within {@link RACY_NS} of `walkStartNs` are left
+ * Replaces a source's cache (sealed with the vault's key; not written when there is no usable
+ * key). Entries changed within {@link RACY_NS} of `walkStartNs` are left
  * out (they are read again next time).
  */
 export function saveStatCache(vault: Vault, source: string, dev: string, cache: { commit: string | undefined; entries: Map<string, CachedStat> }, walkStartNs: bigint): void {
@@ -172,9 +244,13 @@ export function saveStatCache(vault: Vault, source: string, dev: string, cache: 
     }
   }
   chunks.push(encoder.encode(text));
+  const key = cacheKey(vault, true);
+  if (!key) return;
+  const bytes = Buffer.concat(chunks);
+  const sealed = Buffer.concat([bytes, encoder.encode(`${MAC_PREFIX}${createHmac("sha256", key).update(bytes).digest("hex")}\n`)]);
   const file = vault.held.createNew(cacheFile(source, dev), 0o644);
   try {
-    writeAll(file.fd, Buffer.concat(chunks), 0);
+    writeAll(file.fd, sealed, 0);
     vault.held.placeNew(file, true);
   } catch (error) {
     vault.held.discardNew(file);
