@@ -64,6 +64,24 @@ for (const runner of runners()) {
       expect(existsSync(join(out, "ascmhl"))).toBe(false);
     }, 120_000);
 
+    test("a folder swapped for a link meanwhile: nothing written through it, every file named, exit 1", async () => {
+      const out = join(dir, "co3");
+      const elsewhere = join(dir, "elsewhere");
+      mkdirSync(elsewhere);
+      const state = { settled: false };
+      const done = spawnVault(runner, ["checkout", "--link", "copy", store, "main", out]).finally(() => (state.settled = true));
+      expect(await whenThere(join(out, "sub"), state)).toBe(true);
+      renameSync(join(out, "sub"), join(out, "sub.old"));
+      symlinkSync(elsewhere, join(out, "sub"));
+      const r = await done;
+      const lines = r.stderr.trimEnd().split("\n");
+      expect(lines.slice(0, 6)).toEqual([1, 2, 3, 4, 5, 6].map((i) => `cartvault checkout: ${out}/sub/f${i}: is not in place: its folder sub was moved or replaced during the checkout`));
+      expect(lines.at(-1)).toBe(`cartvault checkout: ${out}: 6 file(s) moved, removed or replaced during the checkout, 1 entry that appeared during the checkout (named above); no ASC MHL written`);
+      expect(r.code).toBe(1);
+      expect(readdirSync(elsewhere)).toEqual([]);
+      expect(existsSync(join(out, "ascmhl"))).toBe(false);
+    }, 120_000);
+
     test("a file planted meanwhile is named and never sealed; exit 1", async () => {
       const out = join(dir, "co2");
       const state = { settled: false };

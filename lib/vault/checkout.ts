@@ -16,7 +16,7 @@
  */
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
-import { isUtf8Name, joinPath, parentOf, showName } from "../core/names.ts";
+import { compareUtf8, isUtf8Name, joinPath, parentOf, showName } from "../core/names.ts";
 import { NO_PROGRESS, type LineSink, type ProgressFactory } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { writeAll } from "../io/atomic_file.ts";
@@ -359,7 +359,7 @@ function audit(held: HeldFolder, placed: Map<string, Identity>, folders: Map<str
     return { missing, strays };
   }
   const moved = new Set<string>();
-  for (const [path, made] of [...folders].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [path, made] of [...folders].sort(([a], [b]) => compareUtf8(a, b))) {
     const above = parentOf(path);
     if (moved.has(above)) {
       moved.add(path);
@@ -377,7 +377,7 @@ function audit(held: HeldFolder, placed: Map<string, Identity>, folders: Map<str
     names.add(path.slice(slash + 1));
   };
   for (const path of folders.keys()) expect(path);
-  for (const [path, made] of placed) {
+  for (const [path, made] of [...placed].sort(([a], [b]) => compareUtf8(a, b))) {
     expect(path);
     const folder = parentOf(path);
     if (moved.has(folder)) missing.push({ path, message: `is not in place: its folder ${showName(folder)} was moved or replaced during the checkout` });
@@ -402,7 +402,7 @@ function audit(held: HeldFolder, placed: Map<string, Identity>, folders: Map<str
       missing.push({ path: generation, message: "is not in place: the ASC MHL history was moved or replaced during the checkout" });
     }
   }
-  return { missing, strays: strays.sort() };
+  return { missing, strays: strays.sort(compareUtf8) };
 }
 
 /** The ASC MHL generation of the checkout, from the digests taken; returns its file name. */
