@@ -24,7 +24,7 @@ import { IMPORT_MODES, type ImportMode } from "../lib/vault/import.ts";
 import { shortId } from "../lib/vault/layout.ts";
 import { mergeInto } from "../lib/vault/merge_command.ts";
 import { catObject } from "../lib/vault/read.ts";
-import { changeJson, changeLine, conflictJson, conflictLine, count, entryJson, findingText, headerJson, logText, lsLine, usageText, verifySummaryLine } from "../lib/vault/report.ts";
+import { changeJson, changeLine, checkoutFailures, conflictJson, conflictLine, count, entryJson, findingText, headerJson, logText, lsLine, usageText, verifySummaryLine } from "../lib/vault/report.ts";
 import { snapshot } from "../lib/vault/snapshot.ts";
 import { Vault } from "../lib/vault/store.ts";
 import { findingPath, verifyVault } from "../lib/vault/verify.ts";
@@ -39,7 +39,8 @@ const progress = { type: "boolean", description: "Show progress on stderr (defau
 const EXIT_CODES = `Exit codes:
   0  done; every check passed
   1  a verification failed: a damaged or missing object, commit or branch; a merge
-     with conflicts (nothing written); a copy that read back differently
+     with conflicts (nothing written); a copy that read back differently; a checkout
+     whose folder changed meanwhile (a file moved or replaced, an entry that appeared)
   2  usage error, unreadable input, a refused path or store file, an entry of SRC
      that could not be included, a branch that moved meanwhile (nothing changed)`;
 
@@ -56,16 +57,18 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     },
   },
   commit: {
-    usage: "commit STORE SRC [--branch main] [-m MSG] [--import auto|reflink|hardlink|copy]",
-    description: "Snapshot SRC as a new commit on a branch (made if new); prints the commit id. Unchanged files known to the stat cache are not read; content the vault has is not stored again.",
+    usage: "commit STORE SRC [--branch main] [-m MSG] [--import auto|reflink|hardlink|copy] [--read-all]",
+    description: "Snapshot SRC as a new commit on a branch (made if new); prints the commit id. Unchanged files known to the stat cache are not read where SRC's file system keeps a real change time (ext4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs; elsewhere, e.g. exFAT, FAT, FUSE, NFS, every file is read); content the vault has is not stored again.",
     args: {
       store, src: { type: "positional", description: "The folder to commit" },
       branch: { type: "string", description: "Branch to commit to (default main)", valueHint: "NAME" },
       message: { type: "string", alias: "m", description: "What this commit is", valueHint: "MSG" },
-      import: { type: "string", description: "How files come in: auto (reflink where SRC and the vault share a file system that can, else copy), reflink, hardlink (SRC's files become the objects, read-only), copy (read back from the device)", valueHint: "MODE" },
+      import: { type: "string", description: "How files come in: auto (reflink where SRC and the vault share a file system that can, else copy), reflink, hardlink (SRC's files become the objects, read-only; only files of the user cartvault runs as that no group or other may write), copy (read back from the device)", valueHint: "MODE" },
       links: { type: "string", description: "Links in SRC: follow (a link to a file inside SRC is that file; one that leaves SRC fails) or skip", valueHint: "POLICY" },
       special: { type: "string", description: "FIFOs, sockets and devices in SRC: fail (named, exit 2) or skip", valueHint: "POLICY" },
-      jobs: { type: "string", description: "Files copied at once with --import copy (default 4)", valueHint: "N" }, progress, json,
+      jobs: { type: "string", description: "Files copied at once with --import copy (default 4)", valueHint: "N" },
+      "read-all": { type: "boolean", description: "Read every file, whatever the stat cache says (the cache is only used where SRC is on ext4, XFS, Btrfs, tmpfs, ZFS, F2FS or bcachefs, whose change time is real)" },
+      progress, json,
     },
     run: async (a, out) => {
       const mode = choice(a.import, IMPORT_MODES, "auto", "--import") as ImportMode;
@@ -75,7 +78,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const src = required(a.src, "SRC");
       const result = await snapshot(vault, src, {
         branch: String(a.branch ?? "main"), message: String(a.message ?? `snapshot of ${baseOf(src)}`), mode, links, special,
-        jobs: a.jobs === undefined ? undefined : parseCount(String(a.jobs), "--jobs"),
+        jobs: a.jobs === undefined ? undefined : parseCount(String(a.jobs), "--jobs"), readAll: Boolean(a["read-all"]),
         onNote: (line) => out.error(`${prefix}: ${line}`), onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
         progress: progressFor(Boolean(a.progress ?? process.stderr.isTTY)),
       });
@@ -218,7 +221,7 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const code = checkoutExitCode(r);
       out.error(code === 0
         ? `${prefix}: checked out ${shortId(r.id)}${ref.branch ? ` ('${ref.branch}')` : ""} into ${showName(dir)}: ${count(r.files)} files, ${formatBytes(r.bytes)} by ${r.mode}, each checked against its id; ASC MHL ${r.generation}`
-        : `${prefix}: ${showName(dir)}: ${count(r.damaged + r.failed)} file(s) not checked out (named above); no ASC MHL written`);
+        : `${prefix}: ${showName(dir)}: ${checkoutFailures(r)} (named above); no ASC MHL written`);
       return code;
     },
   },

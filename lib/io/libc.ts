@@ -32,6 +32,7 @@ type Libc = {
   ioctl?: (fd: number, request: bigint, arg: bigint) => number;
   flock?: (fd: number, operation: number) => number;
   futimens?: (fd: number, times: unknown) => number;
+  fstatfs?: (fd: number, buffer: unknown) => number;
   errno?: () => number;
   /** The descriptor-relative calls ({@link atCalls}); all present or none. */
   at?: AtCalls;
@@ -70,6 +71,7 @@ function load(): Libc {
         ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
         flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
         futimens: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+        fstatfs: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
         __errno_location: { args: [], returns: FFIType.ptr },
       });
       const errnoPtr = lib.symbols.__errno_location;
@@ -116,6 +118,7 @@ function load(): Libc {
         ioctl: (fd, request, arg) => lib.symbols.ioctl(fd, request, arg),
         flock: (fd, operation) => lib.symbols.flock(fd, operation),
         futimens: (fd, times) => lib.symbols.futimens(fd, times as never),
+        fstatfs: (fd, buffer) => lib.symbols.fstatfs(fd, buffer as never),
         errno: () => new Int32Array(toArrayBuffer(errnoPtr()!, 0, 4))[0]!,
         at,
       };
@@ -309,6 +312,21 @@ export function getXattr(path: string, name: string): string | undefined {
   const result = Number(c.getxattr(pathPointer, namePointer, valuePointer, BigInt(buffer.length)));
   if (result < 0) return undefined;
   return Buffer.from(buffer.subarray(0, result)).toString("utf8");
+}
+
+/**
+ * The type of the file system holding the open file or folder `fd` (Linux fstatfs `f_type`, the
+ * file system's magic number, e.g. 0xef53 for ext2/3/4); undefined where it cannot be asked.
+ */
+export function fileSystemType(fd: number): number | undefined {
+  const c = load();
+  if (!c.fstatfs) return undefined;
+  // struct statfs is 120 bytes on 64-bit Linux (84 on 32-bit); f_type comes first, a word wide.
+  const buffer = new Uint8Array(256);
+  const [pointer] = pointers(buffer);
+  if (c.fstatfs(fd, pointer) !== 0) return undefined;
+  const view = new DataView(buffer.buffer);
+  return process.arch === "x64" || process.arch === "arm64" ? Number(view.getBigUint64(0, true) & 0xffffffffn) : view.getUint32(0, true);
 }
 
 /** ioctl request (Linux, every architecture): make the target file share the source's extents. */

@@ -70,6 +70,7 @@ export function readPieces({ buffer, pieces }: PiecesRequest): number[] {
  * Threads that read pieces for the server.
  * @example
  * const reads = new RangeReads(1);
+ * const buffer = new SharedArrayBuffer(4096);
  * const got = await reads.read({ buffer, pieces: [{ path: "vt/1_10_R", position: 0, length: 4096, at: 0 }] });
  */
 export class RangeReads {

@@ -6,7 +6,10 @@
  *   clone, not the source, is then read and hashed, so the name always fits the bytes stored
  *   even if the source changes meanwhile.
  * - `hardlink`: the object is the source file itself, linked into the vault and made
- *   read-only (the source file becomes read-only too: it is the same file).
+ *   read-only (the source file becomes read-only too: it is the same file). Only a file owned
+ *   by the vault's user (the effective uid) and writable by no one else is linked: whoever
+ *   owns the inode can make it writable again and change the vault's object. Any other file is
+ *   refused by name (`--import copy` or `reflink` takes it).
  * - `copy`: the copy engine (lib/offload/copy.ts) copies it into the vault, hashing in flight,
  *   and reads the copy back from the device before it is trusted.
  *
@@ -72,6 +75,18 @@ function reopen(vault: Vault, file: NewFile): number {
 
 function sameContent(a: EntryStat, b: EntryStat): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+/**
+ * Why a file cannot become a vault object by hard link: it must belong to the user the vault
+ * runs as and be writable by no one else (its owner could make it writable again, and a group
+ * or anyone could write it before it is made read-only). Undefined when it can.
+ */
+export function hardlinkProblem(stat: EntryStat, euid = process.geteuid?.()): string | undefined {
+  const fix = "; a hard link would let them change the vault's object (use --import copy or reflink)";
+  if (euid !== undefined && stat.uid !== euid) return `cannot be hard-linked into the vault: it belongs to uid ${stat.uid}, not to the vault's user (uid ${euid})${fix}`;
+  if ((stat.mode & 0o022) !== 0) return `cannot be hard-linked into the vault: its group or others may write it (mode ${(stat.mode & 0o7777).toString(8).padStart(4, "0")})${fix}`;
+  return undefined;
 }
 
 /**
@@ -153,7 +168,11 @@ export class Importer {
     try {
       const before = statFd(src);
       if (before.kind !== "file") throw new ImportError("is not a regular file");
-      if (this.#mode === "hardlink") return await this.#hardlink(src, before);
+      if (this.#mode === "hardlink") {
+        const notOurs = hardlinkProblem(before);
+        if (notOurs) throw new ImportError(notOurs);
+        return await this.#hardlink(src, before);
+      }
       const cloned = await this.#reflink(src, before);
       if (cloned) return cloned;
     } finally {

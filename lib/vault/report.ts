@@ -16,6 +16,15 @@ export function count(n: number): string {
   return n.toLocaleString("en-US");
 }
 
+/** What went wrong in a checkout, counted: "2 file(s) not checked out, 6 file(s) missing, 1 stray(s)". */
+export function checkoutFailures(r: { damaged: number; failed: number; missing: number; strays: number }): string {
+  const parts: string[] = [];
+  if (r.damaged + r.failed > 0) parts.push(`${count(r.damaged + r.failed)} file(s) not checked out`);
+  if (r.missing > 0) parts.push(`${count(r.missing)} file(s) moved, removed or replaced during the checkout`);
+  if (r.strays > 0) parts.push(`${count(r.strays)} entr${r.strays === 1 ? "y" : "ies"} that appeared during the checkout`);
+  return parts.join(", ");
+}
+
 /** A modification time in nanoseconds as ISO 8601 UTC with its nanoseconds. */
 export function isoNs(ns: bigint): string {
   const ms = ns / 1_000_000n;

@@ -20,7 +20,7 @@ import { walkFiles, type SpecialPolicy, type WalkEntry } from "../io/walk.ts";
 import { encodeCommit, type CommitEntry } from "./commit.ts";
 import { BATCH_FILES, ImportError, Importer, type ImportMode } from "./import.ts";
 import { branchNameProblem, commitPathProblem, shortId } from "./layout.ts";
-import { loadStatCache, saveStatCache, stillAsCached, type CachedLine, type CachedStat } from "./stat_cache.ts";
+import { changeTimeTrust, loadStatCache, saveStatCache, stillAsCached, TRUSTED_FILE_SYSTEMS, type CachedLine, type CachedStat } from "./stat_cache.ts";
 import { BranchMovedError, type Vault } from "./store.ts";
 
 /** Files hashed at once when reflinks or hard links bring them in. */
@@ -40,6 +40,8 @@ export interface SnapshotOptions {
   author?: string;
   /** Files copied at once in copy mode (more may wait for their flush meanwhile). @default 2 */
   jobs?: number;
+  /** Read every file, whatever the stat cache says. @default false */
+  readAll?: boolean;
   /** Notes for stderr (what was left out on purpose, how files come in). */
   onNote?: (line: string) => void;
   /** Each entry that could not be included, by path: the commit is then not made. */
@@ -226,7 +228,14 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
 
     // What the stat cache knows unchanged is not read.
     const sourceDev = held.dev;
-    const cache = loadStatCache(vault, real, sourceDev);
+    // The cache is believed only where the change time is real, and only for files on SRC's own file system.
+    const trust = changeTimeTrust(held.fd);
+    if (!trust.trusted && !options.readAll) note(`${showName(source)} is on ${trust.fileSystem}, whose change time cannot be trusted: every file is read (the stat cache is used on ${TRUSTED_FILE_SYSTEMS})`);
+    const useCache = trust.trusted && !options.readAll;
+    const cache = useCache ? loadStatCache(vault, real, sourceDev) : { commit: undefined, entries: new Map<string, CachedLine>() };
+    const saveCache = (state: { commit: string | undefined; entries: Map<string, CachedStat> }) => {
+      if (trust.trusted) saveStatCache(vault, real, sourceDev, state, walkStartNs);
+    };
     const toRead: Planned[] = [];
     const hits: Array<{ item: Planned; cached: CachedLine }> = [];
     for (const item of planned) {
@@ -242,7 +251,7 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
         continue;
       }
       item.stat = stat;
-      const cached = cache.entries.get(item.walked.relativePath);
+      const cached = stat.dev === sourceDev ? cache.entries.get(item.walked.relativePath) : undefined;
       if (cached && stillAsCached(cached, stat)) {
         hits.push({ item, cached });
         item.imported = { id: cached.id, size: cached.size, stat };
@@ -266,7 +275,7 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
     // Nothing to read and the branch's tree comes out: nothing changed, no commit.
     if (toRead.length === 0 && parentHeader && (await encodeCommit(draftOf())).tree === parentHeader.tree) {
       // The cache already says exactly this unless it holds more (files since removed).
-      if (cache.commit !== parent || cache.entries.size !== planned.length) saveStatCache(vault, real, sourceDev, { commit: parent, entries: cacheOf() }, walkStartNs);
+      if (cache.commit !== parent || cache.entries.size !== planned.length) saveCache({ commit: parent, entries: cacheOf() });
       return unchanged();
     }
     // Otherwise the cache is trusted only as far as the branch's commit agrees with it (the
@@ -328,7 +337,7 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
     const base = { branch, parent, files, bytes, read, stored, mode: read.files === 0 ? "none" : importer.mode } as const;
     const cacheEntries = cacheOf();
     if (parentHeader && parentHeader.tree === encoded.tree) {
-      saveStatCache(vault, real, sourceDev, { commit: parent, entries: cacheEntries }, walkStartNs);
+      saveCache({ commit: parent, entries: cacheEntries });
       return { ...base, id: parent!, unchanged: true };
     }
     const id = vault.writeCommit(encoded);
@@ -336,12 +345,12 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
       vault.updateBranch(branch, parent, id);
     } catch (error) {
       if (error instanceof BranchMovedError) {
-        saveStatCache(vault, real, sourceDev, { commit: undefined, entries: cacheEntries }, walkStartNs);
+        saveCache({ commit: undefined, entries: cacheEntries });
         throw new CliError(`${error.message}. This snapshot is commit ${id}, on no branch; commit again to put it on top, or keep it as it is with 'cartvault branch STORE NAME --from ${shortId(id)}'`, { path: error.path });
       }
       throw error;
     }
-    saveStatCache(vault, real, sourceDev, { commit: id, entries: cacheEntries }, walkStartNs);
+    saveCache({ commit: id, entries: cacheEntries });
     return { ...base, id, unchanged: false };
   } finally {
     held.close();

@@ -170,12 +170,7 @@ export class Vault {
    */
   lock(kind: "shared" | "exclusive"): void {
     if (this.#gcLock !== undefined) return;
-    let fd: number;
-    try {
-      fd = this.held.openRead("locks/gc");
-    } catch (error) {
-      throw this.#refused("locks/gc", `cannot open the vault's lock: ${describeSystemError(error)}`);
-    }
+    const fd = this.#openLock("locks/gc");
     const until = Date.now() + (kind === "shared" ? GC_WAIT_MS : 0);
     for (;;) {
       if (tryLock(fd, kind)) break;
@@ -190,9 +185,30 @@ export class Vault {
     this.#gcLock = fd;
   }
 
+  /**
+   * Opens a lock file of the vault. One that was deleted (by hand, or by a clean-up of the
+   * folder) is made again, empty, beneath the vault and never through a link: a lock file holds
+   * nothing, and flock needs only a file every process opens by the same name.
+   * @throws {CliError} when it cannot be opened nor made (one line saying what to do).
+   */
+  #openLock(relative: string): number {
+    try {
+      return this.held.openRead(relative);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENOENT") throw this.#refused(relative, `cannot open the vault's lock: ${describeSystemError(error)}`);
+    }
+    try {
+      this.held.makeFolders("locks", 0o755);
+      this.#writeNew(relative, new Uint8Array(0), 0o644);
+      return this.held.openRead(relative);
+    } catch (error) {
+      throw this.#refused(relative, `the vault's lock file is missing and cannot be made again (${describeSystemError(error)}); run cartvault as the vault's owner once, or make it as an empty file`);
+    }
+  }
+
   /** Runs `work` holding the refs lock (one ref change at a time in the whole vault). */
   #withRefsLock<T>(work: () => T): T {
-    const fd = this.held.openRead("locks/refs");
+    const fd = this.#openLock("locks/refs");
     try {
       const until = Date.now() + REFS_WAIT_MS;
       while (!tryLock(fd, "exclusive")) {
