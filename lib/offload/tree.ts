@@ -10,17 +10,18 @@
  * So an interrupted offload is finished by running it again (`--resume` says so, and does
  * exactly that): nothing is trusted that was not read back in this run.
  */
-import { futimesSync, fsyncSync, mkdirSync, statfsSync } from "node:fs";
+import { fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
 import { baseOf, compareUtf8, fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
+import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
 import { walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
-import { copyFile, GOOD_STATUSES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
+import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { refusedPlaces } from "./places.ts";
 
 /**
@@ -242,6 +243,8 @@ interface DestinationState {
   /** Files that were there before the run (relative), to tell strays apart. */
   before: Set<string>;
   problems: string[];
+  /** "FAT" or "exFAT" when the destination is one: names it cannot hold are refused before they are tried. */
+  fat?: FatKind;
 }
 
 function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
@@ -264,8 +267,14 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
     return state;
   }
   state.before = new Set(plan.existing.get(root)?.keys() ?? []);
+  state.fat = fatKindOf(state.held.fd, fstatSync(state.held.fd).dev);
   for (const folder of plan.folders) {
     if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
+    const rule = state.fat && nameRuleBroken(baseOf(folder.relativePath));
+    if (rule) {
+      state.badFolders.set(folder.relativePath, `folder not made: ${showName(state.root)} is ${state.fat}, and ${rule}`);
+      continue;
+    }
     try {
       state.held.makeFolders(folder.relativePath);
     } catch (error) {
@@ -316,6 +325,9 @@ function blockedReason(state: DestinationState, file: PlannedFile): string | und
   for (const [bad, why] of state.badFolders) {
     if (folder === bad || folder.startsWith(`${bad}/`)) return `not copied: ${why}`;
   }
+  // Some FUSE drivers write such a name as it is; the drive then shows it to no other system.
+  const rule = state.fat && nameRuleBroken(baseOf(file.destinationPath));
+  if (rule) return `not copied: ${showName(state.root)} is ${state.fat}, and ${rule}`;
   return undefined;
 }
 
