@@ -340,13 +340,16 @@ for (const runner of runners()) {
       writeFileSync(Buffer.from(`${join(dir, "DAY01/A002")}/caf\xe9.mov`, "latin1"), "latin-1 name");
       mkdirSync(Buffer.from(`${join(dir, "DAY01")}/R\xf6lle`, "latin1"));
       writeFileSync(Buffer.from(`${join(dir, "DAY01")}/R\xf6lle/inside.mov`, "latin1"), "below a Latin-1 folder");
+      // A control character: valid UTF-8, but no XML (the index, the ASC MHL) can carry it.
+      writeFileSync(join(dir, "DAY01/A002/esc\x1b[31m.mov"), "an escape sequence");
       const result = pack(["plan", "DAY01", "--tape", "LTO-9", "--json"], dir);
       expect(result.stdout).toBe("");
       expect(result.stderr).toBe(
         `ltfs-pack plan: ${join(dir, "DAY01/R")}\\xf6lle: name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it\n` +
         `ltfs-pack plan: ${join(dir, "DAY01/A002/caf")}\\xe9.mov: name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it\n` +
+        `ltfs-pack plan: ${join(dir, "DAY01/A002/esc")}\\e[31m.mov: name holds a control character, which an LTFS index (XML) cannot carry: rename it\n` +
         `ltfs-pack plan: ${join(dir, "DAY01/A001/caf\u00e9.mov")}: 'caf\u00e9.mov' (NFC) and 'cafe\u0301.mov' (NFD) in one folder are one name on tape, as LTFS compares names in NFC; rename one\n` +
-        "ltfs-pack plan: 3 entries cannot go on tape as they are; no plan was made\n",
+        "ltfs-pack plan: 4 entries cannot go on tape as they are; no plan was made\n",
       );
       expect(result.code).toBe(2);
     });
@@ -395,12 +398,12 @@ for (const runner of runners()) {
       expect(json.tapes[0].folders).toEqual([{ source: join(dir, "DAY01/A001/EMPTY"), path: "DAY01/A001/EMPTY" }, { source: join(dir, "DAY01/B001"), path: "DAY01/B001" }]);
     });
 
-    test("names are shown escaped: newline, ESC, C1 CSI, DEL and a backslash", () => {
+    test("names are shown escaped: newline, C1 CSI, DEL and a backslash (ESC is refused: no XML carries it)", () => {
       const dir = tempDir("cartkit-ltfs-");
-      makeTree(join(dir, "DAY01"), { "A001/a\nINFO: fake\u001b[31m\u009b31m\u007f\\.mov": 1 });
+      makeTree(join(dir, "DAY01"), { "A001/a\nINFO: fake\u009b31m\u007f\\.mov": 1 });
       const result = pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0"], dir);
       expect([result.code, result.stderr]).toEqual([0, ""]);
-      expect(result.stdout.split("\n")[1]).toBe("1\t1\t1\tDAY01/A001/a\\nINFO: fake\\e[31m\\x9b31m\\x7f\\\\.mov");
+      expect(result.stdout.split("\n")[1]).toBe("1\t1\t1\tDAY01/A001/a\\nINFO: fake\\x9b31m\\x7f\\\\.mov");
     });
 
     test("a source inside another would go on tape twice: refused", () => {

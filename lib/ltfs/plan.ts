@@ -12,7 +12,7 @@ import { isAbsolute } from "node:path";
 import { unsafePathReason } from "../mhl/paths.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
-import { baseOf, compareUtf8, isUtf8Name, resolvePath, showLine, showName } from "../core/names.ts";
+import { baseOf, compareUtf8, isUtf8Name, resolvePath, showLine, showName, xmlNameProblem } from "../core/names.ts";
 import { walkFiles, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
 import { formatBytes } from "../core/units.ts";
 import { blocksFor, type TapeCapacity } from "./capacity.ts";
@@ -238,11 +238,12 @@ function readSources(sources: readonly string[], options: PlanOptions): Array<Fo
     const files = walkFiles(root.source, {
       ignore, folders, links: options.links ?? "follow", special: options.special ?? "fail", onProblem: problem, onSkipped: options.onSkipped,
     });
-    // Names a tape cannot hold: not UTF-8 (a folder's name once, not again for all below it).
+    // Names a tape cannot hold: not UTF-8, or a character its XML index (and ASC MHL) cannot
+    // carry (a folder's name once, not again for all below it).
     for (const entry of [...folders, ...files]) {
-      if (!isUtf8Name(baseOf(entry.relativePath))) {
-        problem({ path: entry.path, message: "name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it" });
-      }
+      const name = baseOf(entry.relativePath);
+      if (!isUtf8Name(name)) problem({ path: entry.path, message: "name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it" });
+      else if (xmlNameProblem(name)) problem({ path: entry.path, message: "name holds a control character, which an LTFS index (XML) cannot carry: rename it" });
     }
     // Leaves are files and folders nothing is in; they are ranked in path order, a folder as
     // if it held a file (its rank is where its contents would be).
@@ -573,6 +574,7 @@ function tapePathProblem(path: string): string | undefined {
   const unsafe = unsafePathReason(path);
   if (unsafe) return unsafe;
   if (!isUtf8Name(path)) return `path '${showName(path)}' is not UTF-8, which an LTFS index holds only`;
+  if (xmlNameProblem(path)) return `path '${showName(path)}' holds a control character, which an LTFS index (XML) cannot carry`;
   if (path.split("/").some((n) => n === "" || n === "." || Buffer.byteLength(n) > 255)) return `path '${showName(path)}' has an empty, '.' or over-long name`;
   if (Buffer.byteLength(path) > MAX_TAPE_PATH_BYTES) return `path is longer than ${MAX_TAPE_PATH_BYTES} bytes`;
   return undefined;
