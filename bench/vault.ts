@@ -253,7 +253,7 @@ async function main(): Promise<void> {
       "",
       `The first commit of the ${SMALL_FILES.toLocaleString("en-US")} files (reflinks, every file hashed) took ${firstSeconds.toFixed(1)} s. The unchanged commit read ${fromVault.toLocaleString("en-US")} bytes from the vault (its stat cache and the branch's commit header) and ${other.toLocaleString("en-US")} bytes elsewhere (the program itself, /proc), counted with \`strace -f -y\`.`,
       "",
-      `Reproduce: \`node_modules/.bin/bun bench/vault.ts\` (as root; about ${quick ? 4 : 20} GiB free under /tmp).`,
+      `Reproduce: \`node_modules/.bin/bun bench/vault.ts${quick ? " --quick" : ""}\` (as root; about ${quick ? 4 : 20} GiB free under /tmp).`,
     );
     console.log(`\n${section.join("\n")}`);
     if (!quick) writeReport("vault.ts", section);
