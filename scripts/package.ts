@@ -2,8 +2,10 @@
 /**
  * Packages for this machine's platform, into dist/packages/ (or --out DIR):
  *
- *   cartkit-<version>-linux-x64.tar.gz   bin/, README.md, LICENSE, completions/{bash,zsh,fish}/, man/man1/
- *   cartkit_<version>_amd64.deb          /usr/bin, completions where bash, zsh and fish look, man pages
+ *   cartkit-<version>-linux-x64.tar.gz   bin/ (with xxh32sum etc. -> xxsum), README.md, LICENSE,
+ *                                        completions/{bash,zsh,fish}/, man/man1/
+ *   cartkit_<version>_amd64.deb          /usr/bin, /usr/lib/cartkit/bin/xxh32sum etc. -> ../../../bin/xxsum,
+ *                                        completions where bash, zsh and fish look, man pages
  *   SHA256SUMS                           sha256 of both (lib/hash), for `sha256sum -c`
  *   cartkit-<version>.b3                 BLAKE3 of all three, made by the b3sum-ts just built
  *
@@ -13,7 +15,7 @@
  *
  *   bun scripts/package.ts [--no-build] [--out DIR]
  */
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -69,6 +71,15 @@ const made = tools.map((tool) => {
   };
 });
 
+/**
+ * Names xxsum answers to as xxhsum does (tools/xxsum.ts reads the name it was called by). In the
+ * tarball they sit next to xxsum in bin/. Debian's xxhash package owns /usr/bin/xxh32sum,
+ * xxh64sum and xxh128sum, so dpkg would refuse the .deb where xxhash is installed (and xxhash
+ * where cartkit is): the .deb keeps them in /usr/lib/cartkit/bin, for a PATH that wants them.
+ */
+const XXSUM_NAMES = ["xxh32sum", "xxh64sum", "xxh128sum", "xxh3sum"];
+const XXSUM_LINKS_DIR = join("usr", "lib", "cartkit", "bin");
+
 function put(path: string, content: string | Uint8Array, mode = 0o644): void {
   mkdirSync(join(path, ".."), { recursive: true });
   writeFileSync(path, content);
@@ -92,6 +103,7 @@ try {
     put(join(tree, "completions", "fish", `${m.tool}.fish`), m.fish);
     put(join(tree, "man", "man1", `${m.tool}.1`), m.man);
   }
+  for (const link of XXSUM_NAMES) symlinkSync("xxsum", join(tree, "bin", link));
   for (const file of ["README.md", "LICENSE"]) put(join(tree, file), readFileSync(join(root, file)));
   const tarball = `${name}.tar.gz`;
   run(["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${epoch}`, "--use-compress-program=gzip -n -3", "-cf", join(out, tarball), "-C", stage, name]);
@@ -111,6 +123,9 @@ try {
       put(join(deb, "usr", "share", "fish", "vendor_completions.d", `${m.tool}.fish`), m.fish);
       put(join(deb, "usr", "share", "man", "man1", `${m.tool}.1.gz`), gzipSync(m.man, { level: 9 }));
     }
+    mkdirSync(join(deb, XXSUM_LINKS_DIR), { recursive: true });
+    // Relative, as Debian policy asks of a link within one top-level folder (/usr).
+    for (const link of XXSUM_NAMES) symlinkSync(join("..", "..", "..", "bin", "xxsum"), join(deb, XXSUM_LINKS_DIR, link));
     put(join(deb, "usr", "share", "doc", "cartkit", "copyright"), `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: cartkit
 

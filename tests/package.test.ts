@@ -4,10 +4,12 @@
  * package.ts` (what `just package` and `npm run package` run) makes the tarball, the .deb,
  * SHA256SUMS and a BLAKE3 manifest that sha256sum and b3sum accept; the .deb installs with
  * dpkg, every tool answers --version from PATH, a completion loads in bash, and it removes
- * cleanly (as root, as CI runs).
+ * cleanly (as root, as CI runs). Both carry the links xxsum answers to as xxhsum does
+ * (xxh32sum, xxh64sum, xxh128sum, xxh3sum): bin/ in the tarball, /usr/lib/cartkit/bin in the
+ * .deb (Debian's xxhash owns /usr/bin/xxh32sum…), and each hashes as `xxhsum -H#` does.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bashCompletion, fishCompletion, zshCompletion, type CommandSpec } from "../lib/cli/completions.ts";
 import { manPage, roffText } from "../lib/cli/manpage.ts";
@@ -16,6 +18,25 @@ import { anchor, BUN, IS_ROOT, ROOT, run, tempDir, type RunResult } from "./help
 
 const TOOLS = readdirSync(join(ROOT, "tools")).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
 const dist = (tool: string) => join(ROOT, "dist", tool);
+/** The names xxsum is linked under in the packages, and the xxhsum algorithm each one means. */
+const XXSUM_LINKS = [["xxh32sum", "0"], ["xxh64sum", "1"], ["xxh128sum", "2"], ["xxh3sum", "3"]] as const;
+
+/**
+ * Each link hashes a file as the real `xxhsum -H#` does (run by the command given, in a folder
+ * of its own so the name in the line is the same), exit 0 and nothing on stderr.
+ */
+function linksHashAsXxhsum(command: (link: string) => string[]): void {
+  const xxhsum = anchor("xxhsum");
+  if (!xxhsum) return;
+  const dir = tempDir("cartkit-xxlinks-");
+  writeFileSync(join(dir, "A001C003.mov"), "frames\n".repeat(1000));
+  for (const [link, hash] of XXSUM_LINKS) {
+    const want = run([xxhsum, `-H${hash}`, "A001C003.mov"], { cwd: dir });
+    expect(want.code).toBe(0);
+    const got = run([...command(link), "A001C003.mov"], { cwd: dir });
+    expect([link, got.code, got.stdout, got.stderr]).toEqual([link, 0, want.stdout, ""]);
+  }
+}
 
 function specOf(tool: string): CommandSpec {
   const r = run([dist(tool)], { env: { CARTKIT_COMMAND_SPEC: "1" } });
@@ -126,12 +147,19 @@ describe("packages", () => {
     const top = `cartkit-${VERSION}-linux-x64`;
     expect(names).toEqual([
       `${top}/`, `${top}/LICENSE`, `${top}/README.md`, `${top}/bin/`, ...TOOLS.map((t) => `${top}/bin/${t}`),
+      ...XXSUM_LINKS.map(([link]) => `${top}/bin/${link} -> xxsum`),
       `${top}/completions/`, `${top}/completions/bash/`, ...TOOLS.map((t) => `${top}/completions/bash/${t}`),
       `${top}/completions/fish/`, ...TOOLS.map((t) => `${top}/completions/fish/${t}.fish`),
       `${top}/completions/zsh/`, ...TOOLS.map((t) => `${top}/completions/zsh/_${t}`),
       `${top}/man/`, `${top}/man/man1/`, ...TOOLS.map((t) => `${top}/man/man1/${t}.1`),
     ].sort());
-    for (const line of listing) expect(line).toMatch(/^[-d]rw[-x]r-[-x]r-[-x] 0\/0 .* 2026-12-0[12] \d\d:\d\d /);
+    for (const line of listing) expect(line).toMatch(/^([-d]rw[-x]r-[-x]r-[-x]|lrwxrwxrwx) 0\/0 .* 2026-12-0[12] \d\d:\d\d /);
+    // Unpacked, the links are relative symbolic links to xxsum beside them, and hash as xxhsum does.
+    const unpacked = tempDir("cartkit-tarball-");
+    const members = ["xxsum", ...XXSUM_LINKS.map(([link]) => link)].map((t) => `${top}/bin/${t}`);
+    expect(run(["tar", "-xzf", join(out, tarball), "-C", unpacked, ...members]).code).toBe(0);
+    for (const [link] of XXSUM_LINKS) expect(readlinkSync(join(unpacked, top, "bin", link))).toBe("xxsum");
+    linksHashAsXxhsum((link) => [join(unpacked, top, "bin", link)]);
     expect(run(["tar", "-xzOf", join(out, tarball), `${top}/LICENSE`]).stdout).toBe(readFileSync(join(ROOT, "LICENSE"), "utf8"));
     expect(readFileSync(join(ROOT, "LICENSE"), "utf8")).toStartWith("MIT License\n\nCopyright (c) 2026 cartkit contributors\n");
     const fields = (name: string) => run(["dpkg-deb", "-f", join(out, deb), name]).stdout.trim();
@@ -142,6 +170,11 @@ describe("packages", () => {
       for (const path of [`usr/share/bash-completion/completions/${t}`, `usr/share/zsh/vendor-completions/_${t}`, `usr/share/fish/vendor_completions.d/${t}.fish`, `usr/share/man/man1/${t}.1.gz`]) expect(contents).toContain(`./${path}\n`);
     }
     expect(contents).toContain("./usr/share/doc/cartkit/copyright\n");
+    // Not in /usr/bin, where Debian's xxhash has xxh32sum, xxh64sum and xxh128sum.
+    for (const [link] of XXSUM_LINKS) {
+      expect(contents).toMatch(new RegExp(`^lrwxrwxrwx root/root +0 .* \\./usr/lib/cartkit/bin/${link} -> \\.\\./\\.\\./\\.\\./bin/xxsum$`, "m"));
+      expect(contents).not.toContain(`./usr/bin/${link}`);
+    }
   }, 600_000);
 
   // Installs into the running system: CI runs as root; elsewhere only as root and when cartkit is not installed already.
@@ -151,8 +184,11 @@ describe("packages", () => {
     if (installable && run(["dpkg", "-s", "cartkit"]).code === 0) run(["dpkg", "-r", "cartkit"]);
   });
 
-  test.skipIf(!installable)("the .deb installs with dpkg; every tool answers --version from PATH; its completion loads in bash; man finds its page; it removes cleanly", () => {
+  test.skipIf(!installable)("the .deb installs with dpkg (beside Debian's xxhash); every tool answers --version from PATH; the xxh*sum links hash as xxhsum; its completion loads in bash; man finds its page; it removes cleanly", () => {
     expect(packaged().code).toBe(0);
+    // Where xxhash is installed (as here and in CI), the .deb must install beside it.
+    const xxhashOwns = run(["dpkg", "-S", "/usr/bin/xxh32sum"]).stdout;
+    if (anchor("xxhsum")) expect(xxhashOwns).toBe("xxhash: /usr/bin/xxh32sum\n");
     const installed = run(["dpkg", "-i", join(out, deb)]);
     expect([installed.code, installed.stderr]).toEqual([0, ""]);
     const home = tempDir("cartkit-installed-");
@@ -166,8 +202,14 @@ describe("packages", () => {
     expect([bash.code, bash.stdout, bash.stderr]).toEqual([0, "complete -o bashdefault -o filenames -F _cartkit_dispatchcopy dispatchcopy\nshow cancel resume prune\n", ""]);
     expect(run(["man", "-w", "dispatchcopy"]).stdout).toBe("/usr/share/man/man1/dispatchcopy.1.gz\n");
     expect(run(["dpkg", "-L", "cartkit"]).stdout).toContain("/usr/bin/dispatchcopy\n");
+    for (const [link] of XXSUM_LINKS) expect(readlinkSync(`/usr/lib/cartkit/bin/${link}`)).toBe("../../../bin/xxsum");
+    linksHashAsXxhsum((link) => [`/usr/lib/cartkit/bin/${link}`]);
+    // As the README puts them on PATH: ahead of /usr/bin, so they win over xxhash's.
+    linksHashAsXxhsum((link) => ["env", "PATH=/usr/lib/cartkit/bin:/usr/bin:/bin", link]);
+    if (xxhashOwns) expect(readlinkSync("/usr/bin/xxh32sum")).toBe("xxhsum");
     const removed = run(["dpkg", "-r", "cartkit"]);
     expect(removed.code).toBe(0);
+    expect(existsSync("/usr/lib/cartkit")).toBe(false);
     for (const tool of TOOLS) expect(existsSync(`/usr/bin/${tool}`)).toBe(false);
     expect(existsSync("/usr/share/bash-completion/completions/dispatchcopy")).toBe(false);
     expect(run(["dpkg", "-s", "cartkit"]).code).not.toBe(0);
