@@ -39,6 +39,19 @@ for (const runner of runners()) {
     };
     const mhl = (args: string[], env: Record<string, string> = {}) => tool(runner, "mhl-verify", args, { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z", ...env } });
 
+    test("a card's own history whose ignore patterns would leave a copied file out: dispatchcopy names it and writes no generation", () => {
+      const card = fresh();
+      writeFileSync(join(card, "readme.txt"), "readme");
+      expect(mhl(["create", "--ignore", "*.mov", card]).code).toBe(0);
+      writeFileSync(join(card, "A001.mov"), "a clip the card's history ignores");
+      const dest = join(card, "..", "d1");
+      const r = tool(runner, "dispatchcopy", ["-r", card, dest], { env: ENV });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`: ASC MHL generation not written: 1 verified file(s) would not be recorded: the history's ignore patterns ('.DS_Store', 'ascmhl', 'ascmhl/', '*.mov') match 'A001.mov'; the copies themselves are verified\n`);
+      expect(readFileSync(join(dest, "A001.mov"), "utf8")).toBe("a clip the card's history ignores");
+      expect(generations(dest)).toEqual(generations(card));
+    });
+
     test("a tree of folders and no files is sealed and verifies; -sf of a file that is not there is 20", () => {
       const root = fresh();
       mkdirSync(join(root, "A", "B"), { recursive: true });

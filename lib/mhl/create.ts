@@ -8,7 +8,7 @@ import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
-import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
+import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
@@ -115,6 +115,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // A whole-folder run walks the tree anyway: nested histories are attached as the walk meets them.
   const history = await History.load(root, "", { nested: singleFiles.length > 0 ? "find" : "later" });
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
+  if (options.knownDigests) {
+    // Files a caller copied and proved must all be recorded: a pattern the history carries (a
+    // card's own history copied with it, or the destination's) must not leave one out unsaid.
+    const defaults = IgnoreSpec.forRun(undefined);
+    const hidden = [...options.knownDigests.keys()].filter((path) => ignore.ignores(path, false) && !defaults.ignores(path, false)).sort(compareUtf8);
+    if (hidden.length > 0) {
+      throw new CliError(`${hidden.length} verified file(s) would not be recorded: the history's ignore patterns (${ignore.patterns.map((p) => `'${showName(p)}'`).join(", ")}) match ${hidden.slice(0, 3).map((p) => `'${showName(p)}'`).join(", ")}${hidden.length > 3 ? ", …" : ""}; the copies themselves are verified`);
+    }
+  }
   const session = new GenerationSession(history, ignore);
   const requested = inXsdOrder(options.formats);
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
