@@ -18,6 +18,8 @@ export type FatKind = "FAT" | "exFAT";
  * The FAT kind of the file system holding the open folder `fd`, whose device number is `dev`
  * (as node:fs's `stats.dev` gives it).
  * @example
+ * import { openSync, statSync } from "node:fs";
+ * const fd = openSync("/mnt/card", "r");
  * const kind = fatKindOf(fd, statSync("/mnt/card").dev); // "exFAT"
  */
 export function fatKindOf(fd: number, dev: number | bigint): FatKind | undefined {
