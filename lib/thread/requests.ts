@@ -209,8 +209,8 @@ export class RequestPool<Q, A> {
  * The worker's side of a {@link RequestPool}: answers each request with `answer`'s value, or
  * the error it throws (its message, code and errno go back).
  * @example
- * // lib/io/flush_worker.ts
- * import { flushFileSystem } from "../io/libc.ts";
+ * // a worker's entry point (as lib/io/flush_worker.ts is); lib/thread imports nothing above it
+ * declare function flushFileSystem(folder: string): void;
  * answerRequests((folder: string) => flushFileSystem(folder));
  */
 export function answerRequests<Q, A>(answer: (body: Q) => A | Promise<A>): void {

@@ -531,8 +531,8 @@ function laneFailed(control: Int32Array, lane: number, k: number, error: unknown
 /**
  * A lane thread's entry point: works each job it is sent with `make`'s work.
  * @example
- * // lib/io/fanout_worker.ts
- * import { fanoutLane } from "../io/fanout.ts";
+ * // a lane thread's entry point (as lib/io/fanout_worker.ts is); lib/thread imports nothing above it
+ * declare const fanoutLane: LaneWorkFactory<unknown>;
  * serveRing(fanoutLane);
  */
 export function serveRing<P>(make: LaneWorkFactory<P>): void {
