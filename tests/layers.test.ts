@@ -15,8 +15,8 @@ function folderGraph(): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();
   for (const file of sources(LIB)) {
     const from = relative(LIB, file).split("/")[0]!;
-    // An import in a JSDoc example is how a caller uses the file, not what the file depends on.
-    const text = readFileSync(file, "utf8").split("\n").filter((line) => !/^\s*\*/.test(line)).join("\n");
+    // Imports in JSDoc examples count too: an example that reaches up a layer teaches the reader to.
+    const text = readFileSync(file, "utf8");
     for (const match of text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
       const target = relative(LIB, resolve(dirname(file), match[1]!));
       if (target.startsWith("..")) continue;
