@@ -219,7 +219,10 @@ export function sourceState(): string {
   const commit = probe(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]);
   if (!commit) return "not a git checkout";
   const changed = Bun.spawnSync({ cmd: ["git", "-C", ROOT, "status", "--porcelain", "--", "lib", "tools", "scripts", "package.json"], stdout: "pipe" })
-    .stdout.toString().split("\n").filter((l) => l.length > 3).map((l) => l.slice(3));
+    .stdout.toString()
+    .split("\n")
+    .filter((l) => l.length > 3)
+    .map((l) => l.slice(3));
   return changed.length ? `${commit} with uncommitted changes to ${changed.join(", ")}` : commit;
 }
 
@@ -239,11 +242,7 @@ export function describeMachine(anchors: string[] = defaultAnchors()): Machine {
 
 /** Versions of the native tools the hash benchmarks compare against. */
 export function defaultAnchors(): string[] {
-  return [
-    probe(["xxhsum", "--version"])?.replace(/ by .*/, "") ?? "xxhsum missing",
-    probe(["b3sum", "--version"]) ?? "b3sum missing",
-    probe(["openssl", "version"])?.replace(/ \(Library.*/, "") ?? "openssl missing",
-  ];
+  return [probe(["xxhsum", "--version"])?.replace(/ by .*/, "") ?? "xxhsum missing", probe(["b3sum", "--version"]) ?? "b3sum missing", probe(["openssl", "version"])?.replace(/ \(Library.*/, "") ?? "openssl missing"];
 }
 
 /** The 1-minute load average: other work on the machine shows up in the timings. */

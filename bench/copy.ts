@@ -23,10 +23,7 @@
 import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  BUN, GiB, MiB, ROOT, availableBytes, baselineOption, check, describeMachine, fail, loadAverage, median, mib, probe, randomFile, spread, timed,
-  journaledFileSystem, touchMemory, unmount, warmCache, writeReport, type Sample,
-} from "./common.ts";
+import { BUN, GiB, MiB, ROOT, availableBytes, baselineOption, check, describeMachine, fail, loadAverage, median, mib, probe, randomFile, spread, timed, journaledFileSystem, touchMemory, unmount, warmCache, writeReport, type Sample } from "./common.ts";
 
 const quick = process.argv.includes("--quick");
 const baseline = baselineOption(process.argv);

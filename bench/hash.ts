@@ -18,7 +18,6 @@ import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { BUN, BenchError, type Contender, GiB, type Machine, MiB, ROOT, availableBytes, baselineCommand, baselineOption, check, describeMachine, digestOf, fail, loadAverage, measure, median, mib, randomFile, ratio, sec, shellQuote, show, spread, timed, warmCache, writeReport } from "./common.ts";
 
-
 // ---------------------------------------------------------------- options
 
 type Section = "single" | "parallel" | "memory";
@@ -72,26 +71,43 @@ function parseOptions(argv: string[]): Config {
     const arg = argv[i]!;
     const value = (): string => argv[++i] ?? fail(`${arg} needs a value`);
     switch (arg) {
-      case "--quick": quick = true; break;
-      case "--runs": runs = Number(value()); break;
-      case "--only": sections = value().split(",").map((s) => s.trim()) as Section[]; break;
-      case "--dir": dir = value(); break;
-      case "--no-build": build = false; break;
-      case "--write": write = true; break;
-      case "--no-write": write = false; break;
-      case "--baseline": value(); break;
+      case "--quick":
+        quick = true;
+        break;
+      case "--runs":
+        runs = Number(value());
+        break;
+      case "--only":
+        sections = value()
+          .split(",")
+          .map((s) => s.trim()) as Section[];
+        break;
+      case "--dir":
+        dir = value();
+        break;
+      case "--no-build":
+        build = false;
+        break;
+      case "--write":
+        write = true;
+        break;
+      case "--no-write":
+        write = false;
+        break;
+      case "--baseline":
+        value();
+        break;
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
         return process.exit(0);
-      default: fail(`unknown option '${arg}' (see --help)`);
+      default:
+        fail(`unknown option '${arg}' (see --help)`);
     }
   }
   if (runs !== undefined && !(Number.isInteger(runs) && runs >= 1)) fail("--runs must be a whole number ≥ 1");
   for (const s of sections) if (!SECTIONS.includes(s)) fail(`unknown section '${s}'; use ${SECTIONS.join(",")}`);
-  const base = quick
-    ? { runs: 3, slowRuns: 1, bigSize: 256 * MiB, smallSize: 16 * MiB, treeFiles: 40, treeFileSize: 4 * MiB, memorySize: 1 * GiB }
-    : { runs: 7, slowRuns: 3, bigSize: 1 * GiB, smallSize: 64 * MiB, treeFiles: 200, treeFileSize: 8 * MiB, memorySize: 10 * GiB };
+  const base = quick ? { runs: 3, slowRuns: 1, bigSize: 256 * MiB, smallSize: 16 * MiB, treeFiles: 40, treeFileSize: 4 * MiB, memorySize: 1 * GiB } : { runs: 7, slowRuns: 3, bigSize: 1 * GiB, smallSize: 64 * MiB, treeFiles: 200, treeFileSize: 8 * MiB, memorySize: 10 * GiB };
   return {
     quick,
     ...base,
@@ -140,9 +156,7 @@ function comparisonLines(config: Config): string[] {
     "",
     "| command | before s, median (range) | after s, median (range) | after vs before |",
     "|---|---:|---:|---:|",
-    ...comparisons.map((c) => c.before.length === 1
-      ? `| ${c.label} | ${c.before[0]!.toFixed(1)} | ${c.after[0]!.toFixed(1)} | |`
-      : `| ${c.label} | ${spread(c.before)} | ${spread(c.after)} | ${((median(c.after) / median(c.before) - 1) * 100).toFixed(1)}% |`),
+    ...comparisons.map((c) => (c.before.length === 1 ? `| ${c.label} | ${c.before[0]!.toFixed(1)} | ${c.after[0]!.toFixed(1)} | |` : `| ${c.label} | ${spread(c.before)} | ${spread(c.after)} | ${((median(c.after) / median(c.before) - 1) * 100).toFixed(1)}% |`)),
     "",
   ];
 }
@@ -155,13 +169,7 @@ function comparisonLines(config: Config): string[] {
  */
 function engineCheck(tiny: string): string[] {
   const xxsum = join(ROOT, "dist/xxsum");
-  const cases: Array<[string, string[]]> = [
-    ["xxh64", [xxsum, "-H1"]],
-    ["xxh3", [xxsum, "-H3"]],
-    ["xxh128", [xxsum, "-H2"]],
-    ["blake3", [join(ROOT, "dist/b3sum-ts")]],
-    ...(["md5", "sha1", "sha256"] as const).map((a): [string, string[]] => [a, [BUN, join(ROOT, "bench/hash_file.ts"), a]]),
-  ];
+  const cases: Array<[string, string[]]> = [["xxh64", [xxsum, "-H1"]], ["xxh3", [xxsum, "-H3"]], ["xxh128", [xxsum, "-H2"]], ["blake3", [join(ROOT, "dist/b3sum-ts")]], ...(["md5", "sha1", "sha256"] as const).map((a): [string, string[]] => [a, [BUN, join(ROOT, "bench/hash_file.ts"), a]])];
   const rows = ["| algorithm | program | `--engine native` |", "|---|---|---|"];
   for (const [algorithm, program] of cases) {
     const cmd = [...program, "--engine", "native", tiny];
@@ -199,7 +207,13 @@ async function singleFile(config: Config, big: string, small: string): Promise<{
   const b3 = join(ROOT, "dist/b3sum-ts");
   const harness = [BUN, join(ROOT, "bench/hash_file.ts")];
   const rows: SingleRow[] = [
-    ...([["XXH64", "-H1", 1.0], ["XXH3", "-H3", 0.9], ["XXH128", "-H2", 0.8]] as const).map(([label, h, target]) => ({
+    ...(
+      [
+        ["XXH64", "-H1", 1.0],
+        ["XXH3", "-H3", 0.9],
+        ["XXH128", "-H2", 0.8],
+      ] as const
+    ).map(([label, h, target]) => ({
       label,
       ours: [xxsum, h, big],
       native: ["xxhsum", h, big],
@@ -225,10 +239,7 @@ async function singleFile(config: Config, big: string, small: string): Promise<{
     })),
   ];
 
-  const table = [
-    `| hash | ours | native | ours median s | native median s | ratio native/ours | target | met | portable engine: median s (ratio) |`,
-    `|---|---|---|---:|---:|---:|---:|---|---|`,
-  ];
+  const table = [`| hash | ours | native | ours median s | native median s | ratio native/ours | target | met | portable engine: median s (ratio) |`, `|---|---|---|---:|---:|---:|---:|---|---|`];
   const verdicts: Verdict[] = [];
   const commands: string[] = [];
   for (const row of rows) {
@@ -291,10 +302,7 @@ async function parallel(config: Config, tree: string): Promise<{ lines: string[]
     { label: "BLAKE3", tool: [join(ROOT, "dist/b3sum-ts")], native: ["b3sum", "--num-threads", "1"] },
     { label: "XXH64", tool: [join(ROOT, "dist/xxsum"), "-H1"], native: ["xxhsum", "-H1"] },
   ];
-  const table = [
-    "| hash | command | `--jobs 1` median s | `--jobs 2` median s | speedup jobs1/jobs2 | target | met | native, one process, same files: median s |",
-    "|---|---|---:|---:|---:|---:|---|---:|",
-  ];
+  const table = ["| hash | command | `--jobs 1` median s | `--jobs 2` median s | speedup jobs1/jobs2 | target | met | native, one process, same files: median s |", "|---|---|---:|---:|---:|---:|---|---:|"];
   const verdicts: Verdict[] = [];
   for (const row of rows) {
     console.log(`\n${row.label}: ${config.treeFiles} × ${mib(config.treeFileSize)}`);
@@ -322,8 +330,7 @@ async function parallel(config: Config, tree: string): Promise<{ lines: string[]
   const lines = [
     `### 2. Parallel jobs: ${config.treeFiles} random files × ${mib(config.treeFileSize)}, in the page cache`,
     "",
-    `Median of ${config.runs} interleaved runs. The \`--jobs 1\` and \`--jobs 2\` outputs were identical in every run,` +
-      " and equal to the native tool's output over the same files (run inside TREE with the sorted relative names).",
+    `Median of ${config.runs} interleaved runs. The \`--jobs 1\` and \`--jobs 2\` outputs were identical in every run,` + " and equal to the native tool's output over the same files (run inside TREE with the sorted relative names).",
     "",
     ...table,
   ];
@@ -446,8 +453,7 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
   const lines = [
     `### 3. Memory: ${mib(config.memorySize)} input`,
     "",
-    `Peak RSS from \`${existsSync(TIME) ? "/usr/bin/time -f %M" : "VmHWM in /proc/PID/status"}\`. FILE is a sparse ${mib(config.memorySize)} file` +
-      ` (\`ftruncate\`, deleted afterwards); the pipe is \`head -c ${size} /dev/zero\`. All inputs are zeros, and every program printed the same digest per algorithm.`,
+    `Peak RSS from \`${existsSync(TIME) ? "/usr/bin/time -f %M" : "VmHWM in /proc/PID/status"}\`. FILE is a sparse ${mib(config.memorySize)} file` + ` (\`ftruncate\`, deleted afterwards); the pipe is \`head -c ${size} /dev/zero\`. All inputs are zeros, and every program printed the same digest per algorithm.`,
     "",
     ...table,
   ];
@@ -500,9 +506,7 @@ async function main(): Promise<void> {
 
   try {
     console.log(`\ndata in ${dir}`);
-    const needed =
-      (config.sections.includes("single") ? config.bigSize + config.smallSize : 0) +
-      (config.sections.includes("parallel") ? config.treeFiles * config.treeFileSize : 0);
+    const needed = (config.sections.includes("single") ? config.bigSize + config.smallSize : 0) + (config.sections.includes("parallel") ? config.treeFiles * config.treeFileSize : 0);
     const available = availableBytes(dir);
     if (available < needed + GiB) fail(`${dir} has ${mib(available)} free; the benchmark needs ${mib(needed)} plus 1 GiB headroom`);
     if (totalmem() < needed * 1.5) console.log(`  warning: ${mib(totalmem())} of memory may not keep ${mib(needed)} of test data cached`);
@@ -546,12 +550,7 @@ async function main(): Promise<void> {
 
     out.push(...comparisonLines(config));
     const missed = verdicts.filter((v) => !v.met);
-    out.push(
-      "### Targets",
-      "",
-      `${verdicts.length - missed.length} of ${verdicts.length} targets met.${missed.length ? " Missed:" : ""}`,
-      ...(missed.length ? ["", ...missed.map((v) => `- ${v.name}: ${v.value.toFixed(2)} (target ${v.target})`)] : []),
-    );
+    out.push("### Targets", "", `${verdicts.length - missed.length} of ${verdicts.length} targets met.${missed.length ? " Missed:" : ""}`, ...(missed.length ? ["", ...missed.map((v) => `- ${v.name}: ${v.value.toFixed(2)} (target ${v.target})`)] : []));
     out.unshift(...machineLines(machine, config, loadAtStart, loadAverage()), "");
     console.log(`\n${"=".repeat(72)}\n\n${out.join("\n")}`);
     if (config.write) writeReport("hash.ts", out);
@@ -564,6 +563,6 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (error) {
-  process.stderr.write(`bench: ${error instanceof BenchError ? error.message : (error as Error).stack ?? String(error)}\n`);
+  process.stderr.write(`bench: ${error instanceof BenchError ? error.message : ((error as Error).stack ?? String(error))}\n`);
   process.exit(1);
 }

@@ -91,8 +91,7 @@ async function main(): Promise<void> {
     const vsCpNoFlush = m("cp -r") / m("write --vtape --no-flush");
     const vsSync = m("cp -r && sync") / m("write --vtape");
     const vsSyncNoFlush = m("cp -r && sync") / m("write --vtape --no-flush");
-    const row = (what: string, key: string, cpRatio: number | undefined, syncRatio: number | undefined) =>
-      `| ${what} | ${sec(m(key))} | ${cpRatio === undefined ? "" : ratio(cpRatio)} | ${syncRatio === undefined ? "" : ratio(syncRatio)} | ${cpRatio === undefined ? "" : cpRatio >= TARGET ? "yes" : "**no**"} |`;
+    const row = (what: string, key: string, cpRatio: number | undefined, syncRatio: number | undefined) => `| ${what} | ${sec(m(key))} | ${cpRatio === undefined ? "" : ratio(cpRatio)} | ${syncRatio === undefined ? "" : ratio(syncRatio)} | ${cpRatio === undefined ? "" : cpRatio >= TARGET ? "yes" : "**no**"} |`;
     const lines = [
       `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; ${machine.anchors.join("; ")}; load before the run: ${load}.`,
       "",

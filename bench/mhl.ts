@@ -11,10 +11,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  BUN, GiB, MiB, ROOT, availableBytes, check, describeMachine, fail, loadAverage, measure, mib, probe, randomFile, ratio, sec,
-  warmCache, writeReport,
-} from "./common.ts";
+import { BUN, GiB, MiB, ROOT, availableBytes, check, describeMachine, fail, loadAverage, measure, mib, probe, randomFile, ratio, sec, warmCache, writeReport } from "./common.ts";
 
 const quick = process.argv.includes("--quick");
 const runs = quick ? 3 : 7;

@@ -74,7 +74,13 @@ async function main(): Promise<void> {
   const dest = join(dir, "dest");
   const jobs: Array<[string, (tree: string) => string[], () => void]> = [
     ["xxsum -r", (tree) => [dist("xxsum"), "-r", tree], () => {}],
-    ["mhl-verify create -h xxh128", (tree) => [dist("mhl-verify"), "create", tree, "-h", "xxh128"], () => { for (const t of trees) rmSync(join(t.path, "ascmhl"), { recursive: true, force: true }); }],
+    [
+      "mhl-verify create -h xxh128",
+      (tree) => [dist("mhl-verify"), "create", tree, "-h", "xxh128"],
+      () => {
+        for (const t of trees) rmSync(join(t.path, "ascmhl"), { recursive: true, force: true });
+      },
+    ],
     ["dispatchcopy -r --dry-run", (tree) => [dist("dispatchcopy"), "-r", "--dry-run", tree, dest], () => rmSync(dest, { recursive: true, force: true })],
   ];
   const wanted = jobs.filter(([label]) => !only || label.includes(only));

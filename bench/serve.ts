@@ -92,8 +92,12 @@ async function runWrk(url: string, script: string, duration: number, connections
   if (code !== 0) fail(`wrk exited ${code}: ${err}${out}`);
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
   const result = {
-    requestsPerSecond: num(/RPS ([\d.]+)/), bytesPerSecond: num(/BYTES ([\d.]+)/), p50ms: num(/P50 ([\d.]+)/), p99ms: num(/P99 ([\d.]+)/),
-    responses: num(/CHECKED (\d+)/), bad: num(/BAD (\d+)/),
+    requestsPerSecond: num(/RPS ([\d.]+)/),
+    bytesPerSecond: num(/BYTES ([\d.]+)/),
+    p50ms: num(/P50 ([\d.]+)/),
+    p99ms: num(/P99 ([\d.]+)/),
+    responses: num(/CHECKED (\d+)/),
+    bad: num(/BAD (\d+)/),
   };
   if (Number.isNaN(result.requestsPerSecond) || result.responses === 0) fail(`wrk printed no result:\n${out}\n${err}`);
   return result;
@@ -150,7 +154,8 @@ function slowClients(port: number, path: string, count: number): { stop: () => P
 
 async function timeToFirstFrame(portal: string, clipPath: string, rounds: number): Promise<{ ms: number[]; heights: number[] }> {
   const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium", headless: true,
+    executablePath: "/usr/bin/chromium",
+    headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
   });
   const ms: number[] = [];
@@ -199,13 +204,25 @@ async function main(): Promise<void> {
     const nginxPort = 18_780;
     const servePort = 18_781;
     mkdirSync(join(dir, "nginx"));
-    writeFileSync(join(dir, "nginx", "nginx.conf"), [
-      "worker_processes auto;", "daemon off;", `pid ${dir}/nginx/nginx.pid;`, `error_log ${dir}/nginx/error.log;`,
-      "events { worker_connections 1024; }",
-      "http {", "  access_log off;", "  sendfile on;", "  tcp_nopush on;", "  keepalive_requests 100000;",
-      ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${dir}/nginx;`),
-      `  server { listen 127.0.0.1:${nginxPort}; root ${dir}/www; location / { } }`, "}", "",
-    ].join("\n"));
+    writeFileSync(
+      join(dir, "nginx", "nginx.conf"),
+      [
+        "worker_processes auto;",
+        "daemon off;",
+        `pid ${dir}/nginx/nginx.pid;`,
+        `error_log ${dir}/nginx/error.log;`,
+        "events { worker_connections 1024; }",
+        "http {",
+        "  access_log off;",
+        "  sendfile on;",
+        "  tcp_nopush on;",
+        "  keepalive_requests 100000;",
+        ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${dir}/nginx;`),
+        `  server { listen 127.0.0.1:${nginxPort}; root ${dir}/www; location / { } }`,
+        "}",
+        "",
+      ].join("\n"),
+    );
     const script = join(dir, "ranges.lua");
     writeFileSync(script, wrkScript(clip, SIZE));
     const nginxUrl = `http://127.0.0.1:${nginxPort}/A001/CLIPS/A001C001.bin`;
@@ -286,7 +303,10 @@ async function main(): Promise<void> {
       "",
       "| server | throughput MiB/s | requests/s | p50 ms | p99 ms | p99 / nginx's, each round |",
       "|---|---:|---:|---:|---:|---|",
-      ...servers.map((who) => `| ${{ nginx: "nginx (folder, sendfile)", cartserve: "cartserve (virtual tape)", baseline: `cartserve before (${baseline?.source}), same rounds` }[who]} | ${spread(who, "bytesPerSecond", (v) => (v / MiB).toFixed(0))} | ${spread(who, "requestsPerSecond", (v) => v.toFixed(0))} | ${spread(who, "p50ms", (v) => v.toFixed(0))} | ${spread(who, "p99ms", (v) => v.toFixed(0))} | ${who === "nginx" ? "" : perRound(who, "p99ms")} |`),
+      ...servers.map(
+        (who) =>
+          `| ${{ nginx: "nginx (folder, sendfile)", cartserve: "cartserve (virtual tape)", baseline: `cartserve before (${baseline?.source}), same rounds` }[who]} | ${spread(who, "bytesPerSecond", (v) => (v / MiB).toFixed(0))} | ${spread(who, "requestsPerSecond", (v) => v.toFixed(0))} | ${spread(who, "p50ms", (v) => v.toFixed(0))} | ${spread(who, "p99ms", (v) => v.toFixed(0))} | ${who === "nginx" ? "" : perRound(who, "p99ms")} |`,
+      ),
       "",
       "| target | measured | met |",
       "|---|---:|---|",

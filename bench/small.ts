@@ -82,10 +82,7 @@ async function main(): Promise<void> {
   let target: string | undefined;
   try {
     if (availableBytes(dir) < 8 * GiB) fail(`not enough space in ${dir}`);
-    const trees = [
-      makeTree(dir, "frames", quick ? 2000 : 20_000, 32 * 1024, 500),
-      makeTree(dir, "clips", quick ? 200 : 2000, 1024 * 1024, 100),
-    ];
+    const trees = [makeTree(dir, "frames", quick ? 2000 : 20_000, 32 * 1024, 500), makeTree(dir, "clips", quick ? 200 : 2000, 1024 * 1024, 100)];
     target = asRoot ? journaledFileSystem(dir, 6 * GiB) : undefined;
     const destRoot = target ?? dir;
     const d1 = join(destRoot, "d1");

@@ -21,10 +21,12 @@ const option = (name: string, fallback: string) => {
   const at = args.indexOf(name);
   return at >= 0 ? args[at + 1]! : fallback;
 };
-const tools = args.flatMap((a, i) => (a === "--tool" ? [args[i + 1]!] : [])).map((t) => {
-  const [label, path] = t.includes("=") ? t.split("=", 2) : [t, t];
-  return { label: label!, path: path! };
-});
+const tools = args
+  .flatMap((a, i) => (a === "--tool" ? [args[i + 1]!] : []))
+  .map((t) => {
+    const [label, path] = t.includes("=") ? t.split("=", 2) : [t, t];
+    return { label: label!, path: path! };
+  });
 if (tools.length === 0) {
   const dist = join(ROOT, "dist", "tc-extract");
   if (!existsSync(dist)) check([process.execPath, join(ROOT, "scripts", "build.ts"), "tc-extract"]);
@@ -100,7 +102,18 @@ try {
       for (const s of samples) {
         if (s.lines !== expectLines) fail(`${label} on ${input}: ${s.lines} lines on stdout, ${expectLines} expected (exit ${s.code}: ${s.stderr.slice(0, 300)})`);
       }
-      rows.push(`| ${label} | ${input} | ${range(samples.map((s) => s.rssMib), 0)} | ${range(samples.map((s) => s.cpu), 2)} | ${range(samples.map((s) => s.seconds), 2)} | ${samples[0]!.code} |`);
+      rows.push(
+        `| ${label} | ${input} | ${range(
+          samples.map((s) => s.rssMib),
+          0,
+        )} | ${range(
+          samples.map((s) => s.cpu),
+          2,
+        )} | ${range(
+          samples.map((s) => s.seconds),
+          2,
+        )} | ${samples[0]!.code} |`,
+      );
     }
   }
   process.stdout.write(["| tool | input | max RSS MiB, median (range) | CPU s (user + sys), median (range) | wall s, median (range) | exit |", "|---|---|---|---|---|---|", ...rows, ""].join("\n"));

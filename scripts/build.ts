@@ -31,12 +31,7 @@ let failed = 0;
 for (const tool of tools) {
   const started = performance.now();
   const proc = Bun.spawnSync({
-    cmd: [
-      process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax",
-      ...(target ? [`--target=${target}`] : []),
-      `tools/${tool}.ts`, ...Object.values(WORKER_ENTRY_POINTS),
-      "--outfile", `${outDir}/${tool}`,
-    ],
+    cmd: [process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax", ...(target ? [`--target=${target}`] : []), `tools/${tool}.ts`, ...Object.values(WORKER_ENTRY_POINTS), "--outfile", `${outDir}/${tool}`],
     cwd: root,
     stdout: "pipe",
     stderr: "pipe",

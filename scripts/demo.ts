@@ -61,11 +61,9 @@ function step(title: string, body: () => boolean): void {
 /** A clip as a camera writes one: ProRes with PCM audio, its start timecode and reel in the file. */
 function clip(ffmpeg: string, path: string, timecode: string, seconds: number, pattern: string): void {
   const proc = Bun.spawnSync({
-    cmd: [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y",
-      "-f", "lavfi", "-i", `${pattern}=s=320x180:r=25:d=${seconds}`, "-f", "lavfi", "-i", `sine=f=1000:d=${seconds}`,
-      "-shortest", "-c:v", "prores_ks", "-profile:v", "0", "-c:a", "pcm_s16le",
-      "-timecode", timecode, "-metadata:s:v:0", "reel_name=A001", path],
-    stdout: "ignore", stderr: "pipe",
+    cmd: [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", `${pattern}=s=320x180:r=25:d=${seconds}`, "-f", "lavfi", "-i", `sine=f=1000:d=${seconds}`, "-shortest", "-c:v", "prores_ks", "-profile:v", "0", "-c:a", "pcm_s16le", "-timecode", timecode, "-metadata:s:v:0", "reel_name=A001", path],
+    stdout: "ignore",
+    stderr: "pipe",
   });
   if (proc.exitCode !== 0) throw new Error(`ffmpeg could not make ${path}: ${proc.stderr.toString().trim()}`);
 }
@@ -84,50 +82,44 @@ step("A camera card: clips with timecode, sidecars, a few small files, and OS li
   writeFileSync(join(card, "META", "notes.txt"), "Day 1, scene 12, takes 1-2.\n");
   writeFileSync(join(card, ".DS_Store"), "finder");
   writeFileSync(join(card, "CLIPS", "._A001C001_261122AB.mov"), "resource fork");
-  writeFileSync(join(work, "cut.edl"), [
-    "TITLE: DEMO CUT",
-    "FCM: NON-DROP FRAME",
-    "",
-    "001  A001C002 V     C        10:05:01:00 10:05:03:00 01:00:00:00 01:00:02:00",
-    "* FROM CLIP NAME: A001C002_261122AB",
-    "",
-  ].join("\n"));
+  writeFileSync(join(work, "cut.edl"), ["TITLE: DEMO CUT", "FCM: NON-DROP FRAME", "", "001  A001C002 V     C        10:05:01:00 10:05:03:00 01:00:00:00 01:00:02:00", "* FROM CLIP NAME: A001C002_261122AB", ""].join("\n"));
   process.stdout.write(`card: ${card} (2 clips of 4 s and 6 s, ProRes + PCM, timecode 10:00:00:00 and 10:05:00:00)\n`);
   return true;
 });
 
-step("Offload the card to two destinations: read once, xxh128 in flight, each copy read back, an MHL each", () =>
-  sh("dispatchcopy", ["-r", "-t", "xxh128", "--sums", "A001.xxh128", "CARDS/A001", "RAID/PROJECT/DAY01/A001", "SHUTTLE/PROJECT/DAY01/A001"]));
+step("Offload the card to two destinations: read once, xxh128 in flight, each copy read back, an MHL each", () => sh("dispatchcopy", ["-r", "-t", "xxh128", "--sums", "A001.xxh128", "CARDS/A001", "RAID/PROJECT/DAY01/A001", "SHUTTLE/PROJECT/DAY01/A001"]));
 
-step("Prove both destinations with their ASC MHL histories", () =>
-  sh("mhl-verify", ["verify", "RAID/PROJECT/DAY01/A001"]) && sh("mhl-verify", ["verify", "SHUTTLE/PROJECT/DAY01/A001"]));
+step("Prove both destinations with their ASC MHL histories", () => sh("mhl-verify", ["verify", "RAID/PROJECT/DAY01/A001"]) && sh("mhl-verify", ["verify", "SHUTTLE/PROJECT/DAY01/A001"]));
 
-step("Extract the cut's one event, with 10 frames of handles, from the RAID copy", () =>
-  sh("tc-extract", ["--edl", "cut.edl", "--media", "RAID/PROJECT/DAY01/A001", "-o", "CONFORM", "--handles", "10", "--rate", "25", "--codec", "prores_proxy"]));
+step("Extract the cut's one event, with 10 frames of handles, from the RAID copy", () => sh("tc-extract", ["--edl", "cut.edl", "--media", "RAID/PROJECT/DAY01/A001", "-o", "CONFORM", "--handles", "10", "--rate", "25", "--codec", "prores_proxy"]));
 
-step("Plan each destination's project onto LTO-9 and write it to a virtual tape", () =>
-  sh("ltfs-pack", ["plan", "RAID/PROJECT", "--tape", "LTO-9"]) &&
-  writePlan("RAID/PROJECT", "raid-plan.json") && writePlan("SHUTTLE/PROJECT", "shuttle-plan.json") &&
-  sh("ltfs-pack", ["write", "raid-plan.json", "--tape", "1", "--vtape", "TAPES/PX0001", "--serial", "PX0001"]) &&
-  sh("ltfs-pack", ["write", "shuttle-plan.json", "--tape", "1", "--vtape", "TAPES/PX0101", "--serial", "PX0101"]));
+step(
+  "Plan each destination's project onto LTO-9 and write it to a virtual tape",
+  () =>
+    sh("ltfs-pack", ["plan", "RAID/PROJECT", "--tape", "LTO-9"]) &&
+    writePlan("RAID/PROJECT", "raid-plan.json") &&
+    writePlan("SHUTTLE/PROJECT", "shuttle-plan.json") &&
+    sh("ltfs-pack", ["write", "raid-plan.json", "--tape", "1", "--vtape", "TAPES/PX0001", "--serial", "PX0001"]) &&
+    sh("ltfs-pack", ["write", "shuttle-plan.json", "--tape", "1", "--vtape", "TAPES/PX0101", "--serial", "PX0101"]),
+);
 
-step("Verify both tapes: every file read back in start-block order against the tape's MHL", () =>
-  sh("ltfs-pack", ["verify", "--vtape", "TAPES/PX0001"]) && sh("ltfs-pack", ["verify", "--vtape", "TAPES/PX0101"]) &&
-  sh("ltfs-pack", ["index", "--vtape", "TAPES/PX0001", "--check"]));
+step("Verify both tapes: every file read back in start-block order against the tape's MHL", () => sh("ltfs-pack", ["verify", "--vtape", "TAPES/PX0001"]) && sh("ltfs-pack", ["verify", "--vtape", "TAPES/PX0101"]) && sh("ltfs-pack", ["index", "--vtape", "TAPES/PX0001", "--check"]));
 
-step("Catalog both tapes for searching with no tape loaded", () =>
-  sh("ltfs-pack", ["catalog", "TAPES/PX0001", "TAPES/PX0101", "-o", "CATALOG"]));
+step("Catalog both tapes for searching with no tape loaded", () => sh("ltfs-pack", ["catalog", "TAPES/PX0001", "TAPES/PX0101", "-o", "CATALOG"]));
 
-step("Keep versions in a vault: commit the project, branch it for a regrade, and see what the branch costs", () =>
-  sh("cartvault", ["init", "VAULT"]) &&
-  sh("cartvault", ["commit", "VAULT", "RAID/PROJECT", "-m", "day 1 offload"]) &&
-  sh("cartvault", ["branch", "VAULT", "regrade", "--from", "main"]) &&
-  sh("cartvault", ["du", "VAULT"]) &&
-  sh("cartvault", ["checkout", "VAULT", "regrade", "WORK/regrade"]) &&
-  regrade("WORK/regrade/DAY01/A001/CLIPS") &&
-  sh("cartvault", ["commit", "VAULT", "WORK/regrade", "--branch", "regrade", "-m", "regrade of A001C002"]) &&
-  sh("cartvault", ["diff", "VAULT", "main", "regrade"]) &&
-  sh("cartvault", ["du", "VAULT"]));
+step(
+  "Keep versions in a vault: commit the project, branch it for a regrade, and see what the branch costs",
+  () =>
+    sh("cartvault", ["init", "VAULT"]) &&
+    sh("cartvault", ["commit", "VAULT", "RAID/PROJECT", "-m", "day 1 offload"]) &&
+    sh("cartvault", ["branch", "VAULT", "regrade", "--from", "main"]) &&
+    sh("cartvault", ["du", "VAULT"]) &&
+    sh("cartvault", ["checkout", "VAULT", "regrade", "WORK/regrade"]) &&
+    regrade("WORK/regrade/DAY01/A001/CLIPS") &&
+    sh("cartvault", ["commit", "VAULT", "WORK/regrade", "--branch", "regrade", "-m", "regrade of A001C002"]) &&
+    sh("cartvault", ["diff", "VAULT", "main", "regrade"]) &&
+    sh("cartvault", ["du", "VAULT"]),
+);
 
 /** The colourist's work on the branch: a CDL for one clip and its sidecar updated. */
 function regrade(clips: string): boolean {
@@ -148,18 +140,20 @@ function writePlan(source: string, file: string): boolean {
 const ok = steps.every((s) => s.ok);
 process.stdout.write("\n== Summary\n");
 for (const s of steps) process.stdout.write(`${s.ok ? "ok    " : "FAILED"} ${s.seconds.toFixed(2).padStart(6)} s  ${s.title}\n`);
-process.stdout.write([
-  "",
-  `Everything is in ${work}:`,
-  "  CARDS/A001                      the card as shot",
-  "  RAID/, SHUTTLE/                 the two offloads, each with ascmhl/ (A001.xxh128: the sums)",
-  "  CONFORM/                        the extracted event, report.json, the conformed EDL",
-  "  TAPES/PX0001, TAPES/PX0101      the virtual LTO-9 tapes (LTFS file-backend layout)",
-  "  CATALOG/index.html              the tape catalog: open it in a browser",
-  "  VAULT/                          the project's versions: main and the regrade branch (cartvault)",
-  "",
-  ok ? "Every verification passed.\n" : "Something did not verify: see the steps marked FAILED above.\n",
-].join("\n"));
+process.stdout.write(
+  [
+    "",
+    `Everything is in ${work}:`,
+    "  CARDS/A001                      the card as shot",
+    "  RAID/, SHUTTLE/                 the two offloads, each with ascmhl/ (A001.xxh128: the sums)",
+    "  CONFORM/                        the extracted event, report.json, the conformed EDL",
+    "  TAPES/PX0001, TAPES/PX0101      the virtual LTO-9 tapes (LTFS file-backend layout)",
+    "  CATALOG/index.html              the tape catalog: open it in a browser",
+    "  VAULT/                          the project's versions: main and the regrade branch (cartvault)",
+    "",
+    ok ? "Every verification passed.\n" : "Something did not verify: see the steps marked FAILED above.\n",
+  ].join("\n"),
+);
 
 // Browse both tapes and the RAID copy in the portal: search, play proxies, mark in/out, extract.
 const serveArgs = ["TAPES/PX0001", "TAPES/PX0101", "RAID=RAID/PROJECT/DAY01/A001", "--proxies", "PREVIEWS"];

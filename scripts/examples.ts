@@ -87,7 +87,11 @@ export function namesBoundBy(code: readonly string[]): Set<string> {
     if (imported !== undefined) {
       const braces = /\{([^}]*)\}/.exec(imported)?.[1];
       for (const part of braces?.split(",") ?? []) {
-        const local = part.trim().replace(/^type\s+/, "").split(/\s+as\s+/).at(-1)!;
+        const local = part
+          .trim()
+          .replace(/^type\s+/, "")
+          .split(/\s+as\s+/)
+          .at(-1)!;
         if (local !== "") names.add(local);
       }
       const lead = /^([A-Za-z_$][\w$]*)/.exec(imported.replace(/^\*\s+as\s+/, ""))?.[1];
@@ -158,13 +162,16 @@ export function checkExamples(root: string, only: string[] = []): { examples: nu
     try {
       const tsc = Bun.spawnSync([join(root, "node_modules/.bin/tsc"), "-p", config, "--pretty", "false"], { cwd: root, stdout: "pipe", stderr: "pipe" });
       const out = `${tsc.stdout.toString()}${tsc.stderr.toString()}`;
-      const errors = out.split("\n").filter((l) => l.trim() !== "" && !/^\s/.test(l)).map((line) => {
-        const m = /^(.+?)\((\d+),(\d+)\): (.*)$/.exec(line);
-        const at = m ? written.get(m[1]!) : undefined;
-        if (!m || !at) return line;
-        const lineInModule = at.lines[Number(m[2]) - 2];
-        return `${at.module}:${lineInModule ?? "?"}: in an @example: ${m[4]}`;
-      });
+      const errors = out
+        .split("\n")
+        .filter((l) => l.trim() !== "" && !/^\s/.test(l))
+        .map((line) => {
+          const m = /^(.+?)\((\d+),(\d+)\): (.*)$/.exec(line);
+          const at = m ? written.get(m[1]!) : undefined;
+          if (!m || !at) return line;
+          const lineInModule = at.lines[Number(m[2]) - 2];
+          return `${at.module}:${lineInModule ?? "?"}: in an @example: ${m[4]}`;
+        });
       if (tsc.exitCode !== 0 && errors.length === 0) errors.push(`tsc exited with ${tsc.exitCode}`);
       return { examples: written.size, errors };
     } finally {

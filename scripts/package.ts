@@ -44,15 +44,21 @@ function run(cmd: string[], options: { cwd?: string; env?: Record<string, string
 }
 
 if (!args.includes("--no-build")) run([process.execPath, join(root, "scripts", "build.ts")]);
-const tools = readdirSync(join(root, "tools")).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
+const tools = readdirSync(join(root, "tools"))
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => f.slice(0, -3))
+  .sort();
 for (const tool of tools) statSync(join(root, "dist", tool));
-const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? (() => {
-  try {
-    return run(["git", "log", "-1", "--format=%ct"]).trim();
-  } catch {
-    return String(Math.floor(Date.now() / 1000));
-  }
-})());
+const epoch = Number(
+  process.env.SOURCE_DATE_EPOCH ??
+    (() => {
+      try {
+        return run(["git", "log", "-1", "--format=%ct"]).trim();
+      } catch {
+        return String(Math.floor(Date.now() / 1000));
+      }
+    })(),
+);
 const date = new Date(epoch * 1000).toISOString().slice(0, 10);
 const description = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { description: string }).description;
 
@@ -64,7 +70,14 @@ const made = tools.map((tool) => {
   const subHelps = Object.fromEntries(spec.commands.map((c) => [c.name, run([binary, c.name, "--help"])]));
   return {
     tool,
-    man: manPage(tool, VERSION, help, date, tools.filter((t) => t !== tool), subHelps),
+    man: manPage(
+      tool,
+      VERSION,
+      help,
+      date,
+      tools.filter((t) => t !== tool),
+      subHelps,
+    ),
     bash: bashCompletion(spec, VERSION),
     zsh: zshCompletion(spec, VERSION),
     fish: fishCompletion(spec, VERSION),
@@ -126,17 +139,27 @@ try {
     mkdirSync(join(deb, XXSUM_LINKS_DIR), { recursive: true });
     // Relative, as Debian policy asks of a link within one top-level folder (/usr).
     for (const link of XXSUM_NAMES) symlinkSync(join("..", "..", "..", "bin", "xxsum"), join(deb, XXSUM_LINKS_DIR, link));
-    put(join(deb, "usr", "share", "doc", "cartkit", "copyright"), `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+    put(
+      join(deb, "usr", "share", "doc", "cartkit", "copyright"),
+      `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: cartkit
 
 Files: *
 Copyright: cartkit contributors
 License: MIT
-${readFileSync(join(root, "LICENSE"), "utf8").split("\n").slice(2).map((l) => (l === "" ? " ." : ` ${l}`)).join("\n").replace(/(\n \.)+$/, "")}
-`);
+${readFileSync(join(root, "LICENSE"), "utf8")
+  .split("\n")
+  .slice(2)
+  .map((l) => (l === "" ? " ." : ` ${l}`))
+  .join("\n")
+  .replace(/(\n \.)+$/, "")}
+`,
+    );
     put(join(deb, "usr", "share", "doc", "cartkit", "README.md.gz"), gzipSync(readFileSync(join(root, "README.md")), { level: 9 }));
     const kib = Math.ceil(Number(run(["du", "-s", "--block-size=1024", join(deb, "usr")]).split("\t")[0]));
-    put(join(deb, "DEBIAN", "control"), `Package: cartkit
+    put(
+      join(deb, "DEBIAN", "control"),
+      `Package: cartkit
 Version: ${VERSION}
 Architecture: ${arch}
 Maintainer: cartkit contributors
@@ -149,7 +172,8 @@ Description: ${description}
  b3sum-ts, xxsum, dispatchcopy, mhl-verify, ltfs-pack and tc-extract: hash, copy and
  verify camera cards to several drives with ASC MHL histories, offload jobs with a
  queue, metrics and printable reports, LTFS tapes, and timecode-accurate extraction.
-`);
+`,
+    );
     for (const dir of run(["find", deb, "-type", "d"]).trim().split("\n")) chmodSync(dir, 0o755);
     const debName = `cartkit_${VERSION}_${arch}.deb`;
     run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-z3", "--build", deb, join(out, debName)], { env: { SOURCE_DATE_EPOCH: String(epoch) } });

@@ -32,7 +32,9 @@ function cardFolder(): { path: string; unmount: () => void } {
     const image = join(work, "card.img");
     run(["truncate", "-s", "256M", image]);
     run(["mkfs.exfat", "-L", "A007", image]);
-    const loop = Bun.spawnSync({ cmd: ["losetup", "-f", "--show", image], stdout: "pipe" }).stdout.toString().trim();
+    const loop = Bun.spawnSync({ cmd: ["losetup", "-f", "--show", image], stdout: "pipe" })
+      .stdout.toString()
+      .trim();
     run(["mount.exfat-fuse", loop, path]);
     return { path, unmount: () => Bun.spawnSync({ cmd: ["sh", "-c", 'umount "$1" && losetup -d "$2"', "sh", path, loop] }) };
   }
@@ -46,8 +48,7 @@ try {
   const patterns = ["testsrc2", "smptehdbars", "mandelbrot", "rgbtestsrc", "testsrc", "cellauto=rule=110"];
   patterns.forEach((pattern, i) => {
     const source = `${pattern}${pattern.includes("=") ? ":" : "="}s=960x540:r=24000/1001${pattern === "mandelbrot" || pattern.startsWith("cellauto") ? "" : ":d=3"}`;
-    run(["ffmpeg", "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", "3", "-c:v", "prores_ks", "-profile:v", "1",
-      "-timecode", `14:2${i}:0${i}:00`, "-metadata:s:v:0", "reel_name=A007", join(card, "CLIPS", `A007C00${i + 1}_261201_R1AB.mov`)]);
+    run(["ffmpeg", "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", "3", "-c:v", "prores_ks", "-profile:v", "1", "-timecode", `14:2${i}:0${i}:00`, "-metadata:s:v:0", "reel_name=A007", join(card, "CLIPS", `A007C00${i + 1}_261201_R1AB.mov`)]);
   });
   writeFileSync(join(card, "A007.xml"), "<clips/>\n");
   writeFileSync(join(card, "A007.ale"), "Heading\n");
@@ -55,7 +56,10 @@ try {
   const env = { ...process.env, XDG_STATE_HOME: join(work, "state") };
   const proc = Bun.spawnSync({
     cmd: [process.execPath, join(root, "tools", "dispatchcopy.ts"), "-r", "-t", "xxh128", "-t", "md5", "--rate-limit", "12MB/s", "--report", "A007.html", "A007", "RAID/A007", "SHUTTLE/A007"],
-    cwd: work, env, stdout: "pipe", stderr: "pipe",
+    cwd: work,
+    env,
+    stdout: "pipe",
+    stderr: "pipe",
   });
   if (proc.exitCode !== 0) throw new Error(`dispatchcopy exited ${proc.exitCode}: ${proc.stderr.toString()}`);
   const executablePath = findChromium();

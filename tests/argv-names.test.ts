@@ -26,7 +26,10 @@ for (const runner of runners()) {
   describe(`names on the command line are bytes (${runner.label})`, () => {
     const setup = () => {
       const dir = tempDir("cartkit-argv-");
-      for (const [name, text] of [[REAL, "REAL\n"], [LOOKALIKE, "FAKE\n"]] as const) {
+      for (const [name, text] of [
+        [REAL, "REAL\n"],
+        [LOOKALIKE, "FAKE\n"],
+      ] as const) {
         mkdirSync(fsPath(`${dir}/${name}`));
         writeFileSync(fsPath(`${dir}/${name}/clip.mov`), text);
       }

@@ -129,7 +129,11 @@ for (const runner of runners()) {
 
     test("check refuses a NUL, U+FFFD and an invalid escape in a path", { timeout: 60_000 }, () => {
       const zeros = "0".repeat(64);
-      for (const [line, reason] of [[`${zeros}  \0`, "Null character in path"], [`${zeros}  \ufffd`, "Unicode replacement character in path"], [`\\${zeros}  \\a`, "Invalid backslash escape"]] as const) {
+      for (const [line, reason] of [
+        [`${zeros}  \0`, "Null character in path"],
+        [`${zeros}  \ufffd`, "Unicode replacement character in path"],
+        [`\\${zeros}  \\a`, "Invalid backslash escape"],
+      ] as const) {
         const result = same(["--check"], { stdin: line });
         expect({ reason, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ reason, code: 1, stdout: "", stderr: `b3sum-ts: -:1: ${reason}\n` });
       }
@@ -151,7 +155,17 @@ for (const runner of runners()) {
       const cmd = (bin: string[], args: string) => run(["sh", "-c", `{ read -r line; ${bin.map((a) => `'${a}'`).join(" ")} ${args}; } < two.txt`], { cwd: dir });
       const rest = cmd(runner.command("b3sum-ts"), "-");
       expect(rest).toMatchObject({ code: 0, stdout: `${hex("rest of file\n")}  -\n` });
-      const twice = run(["sh", "-c", `${runner.command("b3sum-ts").map((a) => `'${a}'`).join(" ")} - - < two.txt`], { cwd: dir });
+      const twice = run(
+        [
+          "sh",
+          "-c",
+          `${runner
+            .command("b3sum-ts")
+            .map((a) => `'${a}'`)
+            .join(" ")} - - < two.txt`,
+        ],
+        { cwd: dir },
+      );
       expect(twice.stdout).toBe(`${hex("line1\nrest of file\n")}  -\n${hex("")}  -\n`);
       if (B3SUM) {
         expect(seen(rest)).toEqual(seen(cmd([B3SUM], "-")));

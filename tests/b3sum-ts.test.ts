@@ -17,8 +17,15 @@ const EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 function makeTree(): string {
   const dir = tempDir("cartkit-b3-");
   const files: Record<string, string> = {
-    "a.txt": "hello\n", empty: "", "sp ace.txt": "s", "back\\slash": "x", "new\nline": "y", "b\\n\nx": "z",
-    "car\rret": "c", "héllo_日本.txt": "u", "tab\there": "t",
+    "a.txt": "hello\n",
+    empty: "",
+    "sp ace.txt": "s",
+    "back\\slash": "x",
+    "new\nline": "y",
+    "b\\n\nx": "z",
+    "car\rret": "c",
+    "héllo_日本.txt": "u",
+    "tab\there": "t",
   };
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   mkdirSync(join(dir, "dir"));
@@ -93,8 +100,7 @@ for (const runner of runners()) {
       for (const { args, stdin } of cases) {
         const ours = b3(args, stdin);
         const theirs = run([B3SUM!, ...args], { cwd: dir, stdin });
-        expect({ args, stdout: Buffer.from(ours.stdoutBytes).toString("hex"), code: ours.code })
-          .toEqual({ args, stdout: Buffer.from(theirs.stdoutBytes).toString("hex"), code: theirs.code });
+        expect({ args, stdout: Buffer.from(ours.stdoutBytes).toString("hex"), code: ours.code }).toEqual({ args, stdout: Buffer.from(theirs.stdoutBytes).toString("hex"), code: theirs.code });
       }
     });
 
@@ -102,42 +108,27 @@ for (const runner of runners()) {
       const result = b3(["a.txt", "missing", "dir", "empty"]);
       expect(result.code).toBe(1);
       expect(result.stdout).toBe(`${B3(HELLO, "a.txt")}${B3(EMPTY, "empty")}`);
-      expect(result.stderr).toBe(
-        "b3sum-ts: missing: No such file or directory (os error 2)\nb3sum-ts: dir: Is a directory (os error 21); use -r to hash the files in it\n",
-      );
+      expect(result.stderr).toBe("b3sum-ts: missing: No such file or directory (os error 2)\nb3sum-ts: dir: Is a directory (os error 21); use -r to hash the files in it\n");
     });
 
     test("check mode: OK, FAILED, FAILED (reason) on stdout, malformed lines on stderr, exit 1", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, "check.b3"), checkFileLines());
       const result = b3(["-c", "check.b3"]);
       expect(result.code).toBe(1);
-      expect(result.stdout).toBe([
-        "a.txt: OK",
-        "a.txt: FAILED",
-        "missing: FAILED (No such file or directory (os error 2))",
-        "dir: FAILED (Is a directory (os error 21))",
-        "empty: OK",
-        "\\a.txt: OK",
-        "a.txt\r: FAILED (No such file or directory (os error 2))",
-        "a.txt: OK",
-        "",
-      ].join("\n"));
-      expect(result.stderr.split("\n")).toEqual([
-        "b3sum-ts: check.b3:5: Invalid space",
-        "b3sum-ts: check.b3:6: Invalid hex",
-        "b3sum-ts: check.b3:7: Invalid space",
-        "b3sum-ts: check.b3:8: Empty line",
-        "b3sum-ts: check.b3:9: Short line",
-        "b3sum-ts: check.b3:10: Invalid backslash escape",
-        "",
-      ]);
+      expect(result.stdout).toBe(["a.txt: OK", "a.txt: FAILED", "missing: FAILED (No such file or directory (os error 2))", "dir: FAILED (Is a directory (os error 21))", "empty: OK", "\\a.txt: OK", "a.txt\r: FAILED (No such file or directory (os error 2))", "a.txt: OK", ""].join("\n"));
+      expect(result.stderr.split("\n")).toEqual(["b3sum-ts: check.b3:5: Invalid space", "b3sum-ts: check.b3:6: Invalid hex", "b3sum-ts: check.b3:7: Invalid space", "b3sum-ts: check.b3:8: Empty line", "b3sum-ts: check.b3:9: Short line", "b3sum-ts: check.b3:10: Invalid backslash escape", ""]);
       if (B3SUM) {
         const theirs = run([B3SUM, "-c", "check.b3"], { cwd: dir });
         expect(result.stdout).toBe(theirs.stdout);
         expect(result.code).toBe(theirs.code);
       }
       // --quiet drops the OK lines only.
-      expect(b3(["-c", "--quiet", "check.b3"]).stdout).toBe(result.stdout.split("\n").filter((l) => !l.endsWith(": OK")).join("\n"));
+      expect(b3(["-c", "--quiet", "check.b3"]).stdout).toBe(
+        result.stdout
+          .split("\n")
+          .filter((l) => !l.endsWith(": OK"))
+          .join("\n"),
+      );
     });
 
     test("check mode round-trips a manifest of awkward names, from a file and from stdin", { timeout: 60_000 }, () => {

@@ -14,12 +14,9 @@ test("dist binaries run from an empty folder, native engines and --jobs included
   writeFileSync(join(dir, "a.txt"), "hello\n");
   writeFileSync(join(dir, "b.txt"), "");
   const env = { PATH: "/usr/bin:/bin", NODE_PATH: "" };
-  expect(run([join(dir, "xxsum"), "-H2", "--engine", "native", "--jobs", "2", "a.txt", "b.txt"], { cwd: dir, env }).stdout)
-    .toBe("6bba86c7e069f56d5a10b435f1c8e49c  a.txt\n99aa06d3014798d86001c324468d497f  b.txt\n");
+  expect(run([join(dir, "xxsum"), "-H2", "--engine", "native", "--jobs", "2", "a.txt", "b.txt"], { cwd: dir, env }).stdout).toBe("6bba86c7e069f56d5a10b435f1c8e49c  a.txt\n99aa06d3014798d86001c324468d497f  b.txt\n");
   expect(run([join(dir, "xxsum"), "-H3", "--engine", "native", "a.txt"], { cwd: dir, env }).stdout).toBe("XXH3 (a.txt) = 99fc819aaba2462a\n");
-  expect(run([join(dir, "b3sum-ts"), "--engine", "native", "--jobs", "2", "a.txt", "b.txt"], { cwd: dir, env }).stdout).toBe(
-    "8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99  a.txt\naf1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262  b.txt\n",
-  );
+  expect(run([join(dir, "b3sum-ts"), "--engine", "native", "--jobs", "2", "a.txt", "b.txt"], { cwd: dir, env }).stdout).toBe("8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99  a.txt\naf1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262  b.txt\n");
 });
 
 test("dist binaries read large files and pipes on their reader thread, digests intact", async () => {
@@ -107,10 +104,7 @@ test("binaries built without the worker entry points still do the work, on the c
     "hash threads": [`xxsum: debug: the hash thread failed: ${missing("lib/hash/hash_worker.ts")}`],
     "read thread, file": [],
     "read thread, pipe": ["b3sum-ts: debug: the read thread did not start within 3 s; the calling thread does its work"],
-    "fan-out and read-back threads": [
-      "dispatchcopy: debug: the fanout thread did not start within 3 s; the calling thread does its work",
-      `dispatchcopy: debug: the hash thread failed: ${missing("lib/hash/hash_worker.ts")}`,
-    ],
+    "fan-out and read-back threads": ["dispatchcopy: debug: the fanout thread did not start within 3 s; the calling thread does its work", `dispatchcopy: debug: the hash thread failed: ${missing("lib/hash/hash_worker.ts")}`],
     "flusher thread": [`dispatchcopy: debug: the flush thread failed: ${missing("lib/io/flush_worker.ts")}`],
     "record thread": ["ltfs-pack write: debug: the record thread did not start within 3 s; the calling thread does its work"],
   });

@@ -19,7 +19,11 @@ async function copyFile(source: string, targets: Array<{ path: string; flush?: b
     return h;
   };
   try {
-    return await copyHeld({ folder: hold(source), relative: basename(source) }, targets.map((t) => ({ folder: hold(t.path), relative: basename(t.path), flush: t.flush })), options);
+    return await copyHeld(
+      { folder: hold(source), relative: basename(source) },
+      targets.map((t) => ({ folder: hold(t.path), relative: basename(t.path), flush: t.flush })),
+      options,
+    );
   } finally {
     for (const h of held) h.close();
   }
@@ -40,7 +44,11 @@ test("copies to three destinations, keeps mtime and mode, verifies each from the
   chmodSync(src, 0o640);
   utimesSync(src, new Date("2026-01-02T03:04:05Z"), new Date("2026-01-02T03:04:05Z"));
   const expected = await hashPath(src, ["xxh64", "md5"]);
-  const outcome = await copyFile(src, ["a", "b", "c"].map((d) => ({ path: join(dir, d, name) })), { algorithms: ["xxh64", "md5"] });
+  const outcome = await copyFile(
+    src,
+    ["a", "b", "c"].map((d) => ({ path: join(dir, d, name) })),
+    { algorithms: ["xxh64", "md5"] },
+  );
   expect(outcome.sourceError).toBeUndefined();
   expect(Object.fromEntries(outcome.hexes)).toEqual(Object.fromEntries(expected.hexes));
   // The read-back dropped the file's pages before and after reading: nothing of it is cached
@@ -106,7 +114,11 @@ test("a full destination fails alone, its partial removed; the others verify", a
     const data = randomBytes(size, 12);
     writeFileSync(join(dir, "src", "big.mov"), data);
     const targets = [join(dir, "a", "big.mov"), join(small, "big.mov"), join(dir, "b", "big.mov")];
-    const outcome = await copyFile(join(dir, "src", "big.mov"), targets.map((path) => ({ path })), { algorithms: ["xxh64"] });
+    const outcome = await copyFile(
+      join(dir, "src", "big.mov"),
+      targets.map((path) => ({ path })),
+      { algorithms: ["xxh64"] },
+    );
     expect([size, outcome.destinations.map((d) => d.status)]).toEqual([size, ["verified", "failed", "verified"]]);
     expect(outcome.destinations[1]!.reason).toBe("write failed: No space left on device");
     expect(readdirSync(small)).toEqual([]);
@@ -195,8 +207,15 @@ test("two large copies at once (only one can hold the writer threads) are both w
     writeFileSync(path, randomBytes(size, 20 + i));
     return path;
   });
-  const outcomes = await Promise.all(sources.map((src, i) =>
-    copyFile(src, ["a", "b", "c"].map((d) => ({ path: join(dir, d, `clip${i}.mov`) })), { algorithms: ["xxh64"] })));
+  const outcomes = await Promise.all(
+    sources.map((src, i) =>
+      copyFile(
+        src,
+        ["a", "b", "c"].map((d) => ({ path: join(dir, d, `clip${i}.mov`) })),
+        { algorithms: ["xxh64"] },
+      ),
+    ),
+  );
   for (const [i, outcome] of outcomes.entries()) {
     expect(outcome.destinations.map((d) => d.status)).toEqual(["verified", "verified", "verified"]);
     const want = readFileSync(sources[i]!);

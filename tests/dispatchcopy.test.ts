@@ -48,8 +48,7 @@ for (const runner of runners()) {
       writeFileSync(join(dir, "A013C0002.MOV"), data);
       const expected = await hashPath(join(dir, "A013C0002.MOV"), ["xxh64", "md5"]);
       const le = Buffer.from(expected.hexes.get("xxh64")!, "hex").reverse().toString("hex");
-      const result = dc(["-v", "-t", "xxh64be", "-t", "md5", "-t", "xxh64", "-k", "-f_size", String(data.length), "-b", "262144",
-        "-noflush_dest", join(dir, "d3"), join(dir, "A013C0002.MOV"), join(dir, "d1"), join(dir, "d2"), join(dir, "d3", "renamed.MOV")], dir);
+      const result = dc(["-v", "-t", "xxh64be", "-t", "md5", "-t", "xxh64", "-k", "-f_size", String(data.length), "-b", "262144", "-noflush_dest", join(dir, "d3"), join(dir, "A013C0002.MOV"), join(dir, "d1"), join(dir, "d2"), join(dir, "d3", "renamed.MOV")], dir);
       expect(result.stdout).toBe("");
       expect(result.code).toBe(0);
       const lines = result.stderr.trimEnd().split("\n");
@@ -138,7 +137,12 @@ for (const runner of runners()) {
       const dry = dc(["-r", "--dry-run", "A001", "OUT"], dir);
       expect(dry.code).toBe(0);
       // Names are escaped as in sum files: one line per file, whatever the name holds.
-      expect(dry.stdout.split("\n").filter(Boolean).map((l) => l.split("\t")[0])).toEqual(CARD_FILES.map((f) => (f.includes("\n") ? `\\${f.replace("\n", "\\n")}` : f)));
+      expect(
+        dry.stdout
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => l.split("\t")[0]),
+      ).toEqual(CARD_FILES.map((f) => (f.includes("\n") ? `\\${f.replace("\n", "\\n")}` : f)));
       expect(dry.stderr).toMatch(/^dispatchcopy: OUT: needs 2\.7 MiB for 5 files, has .* free\n$/);
       expect(existsSync(join(dir, "OUT"))).toBe(false);
       const renamed = dc(["-r", "--rename", "s/^A001/B002/", "A001", "OUT"], dir);
@@ -172,9 +176,18 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
     expect(resumed.code).toBe(0);
     // What the killed run put in place is read back and compared with the source, read again
     // ("present"); every other file is copied and verified.
-    const done = resumed.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.event === "file-done");
+    const done = resumed.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === "file-done");
     expect(done).toHaveLength(12);
-    expect(done.filter((e) => e.destinations[0].status === "present").map((e) => e.path).sort()).toEqual(before);
+    expect(
+      done
+        .filter((e) => e.destinations[0].status === "present")
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual(before);
     expect(done.filter((e) => e.destinations[0].status === "verified")).toHaveLength(12 - before.length);
     expect(readdirSync(join(dir, "OUT")).filter((f) => f.endsWith(".partial"))).toEqual([]);
     expect(listFiles(join(dir, "OUT")).filter((f) => !f.startsWith("ascmhl/"))).toEqual(listFiles(card));

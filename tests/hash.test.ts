@@ -5,36 +5,51 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, constants, fstatSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, resolveAlgorithm, sha512FromC4,
-  type Algorithm,
-} from "../lib/hash/mod.ts";
+import { ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, resolveAlgorithm, sha512FromC4, type Algorithm } from "../lib/hash/mod.ts";
 import { anchor, randomBytes, run, tempDir } from "./helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /** Published vectors: xxHash's sanity tests, the BLAKE3 paper, RFC 1321, FIPS 180, SMPTE ST 2114 (C4), zlib. */
 const VECTORS: Record<Algorithm, Array<[string, string]>> = {
-  xxh32: [["", "02cc5d05"], ["abc", "32d153ff"]],
-  xxh64: [["", "ef46db3751d8e999"], ["abc", "44bc2cf5ad770999"]],
-  xxh3: [["", "2d06800538d394c2"], ["abc", "78af5f94892f3950"]],
-  xxh128: [["", "99aa06d3014798d86001c324468d497f"], ["abc", "06b05ab6733a618578af5f94892f3950"]],
+  xxh32: [
+    ["", "02cc5d05"],
+    ["abc", "32d153ff"],
+  ],
+  xxh64: [
+    ["", "ef46db3751d8e999"],
+    ["abc", "44bc2cf5ad770999"],
+  ],
+  xxh3: [
+    ["", "2d06800538d394c2"],
+    ["abc", "78af5f94892f3950"],
+  ],
+  xxh128: [
+    ["", "99aa06d3014798d86001c324468d497f"],
+    ["abc", "06b05ab6733a618578af5f94892f3950"],
+  ],
   blake3: [
     ["", "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"],
     ["abc", "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"],
   ],
-  md5: [["", "d41d8cd98f00b204e9800998ecf8427e"], ["abc", "900150983cd24fb0d6963f7d28e17f72"]],
-  sha1: [["", "da39a3ee5e6b4b0d3255bfef95601890afd80709"], ["abc", "a9993e364706816aba3e25717850c26c9cd0d89d"]],
+  md5: [
+    ["", "d41d8cd98f00b204e9800998ecf8427e"],
+    ["abc", "900150983cd24fb0d6963f7d28e17f72"],
+  ],
+  sha1: [
+    ["", "da39a3ee5e6b4b0d3255bfef95601890afd80709"],
+    ["abc", "a9993e364706816aba3e25717850c26c9cd0d89d"],
+  ],
   sha256: [
     ["", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],
     ["abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"],
   ],
-  sha512: [[
-    "abc",
-    "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
-  ]],
+  sha512: [["abc", "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"]],
   c4: [["", "c459dsjfscH38cYeXXYogktxf4Cd9ibshE3BHUo6a58hBXmRQdZrAkZzsWcbWtDg5oQstpDuni4Hirj75GEmTc1sFT"]],
-  crc32: [["", "00000000"], ["123456789", "cbf43926"]],
+  crc32: [
+    ["", "00000000"],
+    ["123456789", "cbf43926"],
+  ],
 };
 
 describe("published test vectors, every engine", () => {
@@ -202,13 +217,18 @@ describe("hashing by descriptor and by bytes", () => {
     for (const parallelism of [1, 3]) {
       const opened: number[] = [];
       const got: Array<string | undefined> = [];
-      await hashInOrder(names, parallelism, (name) => {
-        const fd = openSync(name, "r");
-        opened.push(fd);
-        return { job: { path: name, fd, algorithms: ["blake3"], options: {} } };
-      }, (_name, result) => {
-        got.push(result?.ok ? result.hexes[0]![1] : undefined);
-      });
+      await hashInOrder(
+        names,
+        parallelism,
+        (name) => {
+          const fd = openSync(name, "r");
+          opened.push(fd);
+          return { job: { path: name, fd, algorithms: ["blake3"], options: {} } };
+        },
+        (_name, result) => {
+          got.push(result?.ok ? result.hexes[0]![1] : undefined);
+        },
+      );
       expect(got).toEqual(expected);
       // Each descriptor was closed by its job.
       for (const fd of opened) expect(() => fstatSync(fd)).toThrow();
@@ -217,9 +237,14 @@ describe("hashing by descriptor and by bytes", () => {
 
   test("a known failure keeps its place and its detail", async () => {
     const results: unknown[] = [];
-    await hashInOrder(["a", "b"], 1, (item) => (item === "a" ? { failed: Object.assign(new Error("x"), { code: "EXDEV", detail: "a link that leaves the root" }) } : { job: { path: escapedPath, algorithms: ["xxh64"], options: {} } }), (_item, result) => {
-      results.push(result?.ok ? "ok" : { code: result?.code, detail: result?.detail });
-    });
+    await hashInOrder(
+      ["a", "b"],
+      1,
+      (item) => (item === "a" ? { failed: Object.assign(new Error("x"), { code: "EXDEV", detail: "a link that leaves the root" }) } : { job: { path: escapedPath, algorithms: ["xxh64"], options: {} } }),
+      (_item, result) => {
+        results.push(result?.ok ? "ok" : { code: result?.code, detail: result?.detail });
+      },
+    );
     expect(results).toEqual([{ code: "EXDEV", detail: "a link that leaves the root" }, "ok"]);
   });
 

@@ -28,10 +28,13 @@ export function tempDir(prefix = "cartkit-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   // rm -rf, not rmSync: Bun's recursive removal takes seconds on a deeply nested tree. File
   // systems a test mounted inside are unmounted first (deepest first), their loop devices freed.
-  afterAll(() => {
-    unmountBelow(dir);
-    if (Bun.spawnSync({ cmd: ["rm", "-rf", "--", dir] }).exitCode !== 0) rmSync(dir, { recursive: true, force: true });
-  }, { timeout: 120_000 });
+  afterAll(
+    () => {
+      unmountBelow(dir);
+      if (Bun.spawnSync({ cmd: ["rm", "-rf", "--", dir] }).exitCode !== 0) rmSync(dir, { recursive: true, force: true });
+    },
+    { timeout: 120_000 },
+  );
   return dir;
 }
 
@@ -39,7 +42,10 @@ export function tempDir(prefix = "cartkit-"): string {
 function unmountBelow(dir: string): void {
   let mounts: string[] = [];
   try {
-    mounts = readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "").map((p) => p.replace(/\\040/g, " "));
+    mounts = readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .map((line) => line.split(" ")[1] ?? "")
+      .map((p) => p.replace(/\\040/g, " "));
   } catch {
     return;
   }
@@ -152,4 +158,3 @@ function nobodyState(): string {
 export function withoutJobLine(stderr: string): string {
   return stderr.replace(/^dispatchcopy: job \d{8}-\d{6}-[0-9a-f]{4}\n/m, "");
 }
-

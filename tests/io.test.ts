@@ -54,8 +54,7 @@ test("the reader reads a pipe sequentially to the end", async () => {
 test("the walker lists regular files in byte order of their relative paths, leaving out ignored ones", () => {
   const root = tempDir();
   for (const dir of ["A001/CLIPS", "A001/.Spotlight-V100", "b", "a-b", "empty"]) mkdirSync(join(root, dir), { recursive: true });
-  const files = ["A001/CLIPS/C002.mov", "A001/CLIPS/C001.mov", "A001/._C001.mov", "A001/.DS_Store", "A001/.Spotlight-V100/store.db",
-    "b/Z", "a-b/x", "a", "é.txt", "Zed"];
+  const files = ["A001/CLIPS/C002.mov", "A001/CLIPS/C001.mov", "A001/._C001.mov", "A001/.DS_Store", "A001/.Spotlight-V100/store.db", "b/Z", "a-b/x", "a", "é.txt", "Zed"];
   for (const f of files) writeFileSync(join(root, f), f);
   symlinkSync(join(root, "b"), join(root, "link-to-dir"));
   symlinkSync(join(root, "a"), join(root, "link-to-file"));
@@ -71,28 +70,24 @@ test("the walker lists regular files in byte order of their relative paths, leav
     onProblem: (p) => problems.push(`${p.path.slice(root.length + 1)}: ${p.message}`),
     onSkipped: (p) => skipped.push(`${p.path.slice(root.length + 1)}: ${p.message}`),
   });
-  expect(entries.map((e) => e.relativePath)).toEqual([
-    "A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "link-to-file", "relative-link", "é.txt",
-  ]);
+  expect(entries.map((e) => e.relativePath)).toEqual(["A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "link-to-file", "relative-link", "é.txt"]);
   expect(entries[0]!.size).toBe("A001/CLIPS/C001.mov".length);
   expect(entries.find((e) => e.relativePath === "relative-link")).toMatchObject({ size: 5, throughLink: true });
-  expect(problems.sort()).toEqual([
-    "climbs: symbolic link that leaves the tree, not followed",
-    "dangling: dangling symbolic link",
-    "fifo: a FIFO (named pipe), not a regular file: it cannot be copied or hashed",
-    "leaves: symbolic link that leaves the tree, not followed",
-  ]);
+  expect(problems.sort()).toEqual(["climbs: symbolic link that leaves the tree, not followed", "dangling: dangling symbolic link", "fifo: a FIFO (named pipe), not a regular file: it cannot be copied or hashed", "leaves: symbolic link that leaves the tree, not followed"]);
   expect(skipped).toEqual(["link-to-dir: symbolic link to a folder inside the tree, not entered (its files are walked where they are)"]);
 
   // The other policies: links listed as links, or left out; special files left out.
   const copied = walkFiles(root, { ignore: new IgnoreList(DEFAULT_IGNORES), links: "copy", special: "skip" });
   expect(copied.filter((e) => e.kind === "link").map((e) => [e.relativePath, e.linkTarget])).toEqual([
-    ["climbs", "../../etc/hostname"], ["dangling", join(root, "nowhere")], ["leaves", "/etc/hostname"],
-    ["link-to-dir", join(root, "b")], ["link-to-file", join(root, "a")], ["relative-link", "a-b/x"],
+    ["climbs", "../../etc/hostname"],
+    ["dangling", join(root, "nowhere")],
+    ["leaves", "/etc/hostname"],
+    ["link-to-dir", join(root, "b")],
+    ["link-to-file", join(root, "a")],
+    ["relative-link", "a-b/x"],
   ]);
   const noLinks: string[] = [];
-  expect(walkFiles(root, { ignore: new IgnoreList(DEFAULT_IGNORES), links: "skip", special: "skip", onProblem: (p) => noLinks.push(p.message) }).map((e) => e.relativePath))
-    .toEqual(["A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "é.txt"]);
+  expect(walkFiles(root, { ignore: new IgnoreList(DEFAULT_IGNORES), links: "skip", special: "skip", onProblem: (p) => noLinks.push(p.message) }).map((e) => e.relativePath)).toEqual(["A001/CLIPS/C001.mov", "A001/CLIPS/C002.mov", "Zed", "a", "a-b/x", "b/Z", "é.txt"]);
   expect(noLinks).toEqual([]);
 });
 
@@ -115,10 +110,13 @@ test("the walker reads names as bytes, reports folders it cannot read, and goes 
     expect(entries.find((e) => e.relativePath === "caf\udce9.mov")!.size).toBe(5);
     // Permissions mean nothing to root: the unreadable folder is walked as nobody.
     const script = join(root, "walk.ts");
-    writeFileSync(script, `import { walkFiles } from ${JSON.stringify(join(ROOT, "lib/io/walk.ts"))};
+    writeFileSync(
+      script,
+      `import { walkFiles } from ${JSON.stringify(join(ROOT, "lib/io/walk.ts"))};
 const problems = [];
 const files = walkFiles(process.argv[2], { onProblem: (p) => problems.push(p.path.slice(process.argv[2].length + 1) + ": " + p.message) });
-console.log(JSON.stringify({ files: files.length, problems }));`);
+console.log(JSON.stringify({ files: files.length, problems }));`,
+    );
     const result = run(asNobody([BUN, script, root]));
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
     expect(JSON.parse(result.stdout)).toEqual({ files: 3, problems: ["locked: folder cannot be read: Permission denied"] });
@@ -232,21 +230,28 @@ test("file system flushes on the flusher thread all answer, and the idle thread 
   const script = join(dir, "flush.ts");
   // A separate process: once the flushes are answered, the idle flusher thread must not hold it
   // open (the test would time out).
-  writeFileSync(script, [
-    `import { flushFileSystemOffThread } from ${JSON.stringify(join(ROOT, "lib/io/flusher.ts"))};`,
-    `import { writeFileSync } from "node:fs";`,
-    `for (let i = 0; i < 5; i++) writeFileSync(${JSON.stringify(dir)} + "/f" + i, "x".repeat(100000));`,
-    `const results = await Promise.all([1, 2, 3].map(() => flushFileSystemOffThread(${JSON.stringify(dir)})));`,
-    `console.log(JSON.stringify(results));`,
-    `console.log(JSON.stringify(await flushFileSystemOffThread(${JSON.stringify(dir)})));`,
-  ].join("\n"));
+  writeFileSync(
+    script,
+    [
+      `import { flushFileSystemOffThread } from ${JSON.stringify(join(ROOT, "lib/io/flusher.ts"))};`,
+      `import { writeFileSync } from "node:fs";`,
+      `for (let i = 0; i < 5; i++) writeFileSync(${JSON.stringify(dir)} + "/f" + i, "x".repeat(100000));`,
+      `const results = await Promise.all([1, 2, 3].map(() => flushFileSystemOffThread(${JSON.stringify(dir)})));`,
+      `console.log(JSON.stringify(results));`,
+      `console.log(JSON.stringify(await flushFileSystemOffThread(${JSON.stringify(dir)})));`,
+    ].join("\n"),
+  );
   const result = run([BUN, script], { cwd: dir });
   expect([result.code, result.stdout, result.stderr]).toEqual([0, "[true,true,true]\ntrue\n", ""]);
 });
 
 /** Writes `data` through a fan-out to `fds`, `chunkSize` bytes a chunk; returns the failures reported. */
 async function fanOut(data: Uint8Array, fds: number[], chunkSize: number, options: FanoutOptions = {}): Promise<FanoutFailure[]> {
-  const fanout = Fanout.open(fds.map((fd) => ({ fd, writeback: true })), chunkSize, { size: data.length, ...options });
+  const fanout = Fanout.open(
+    fds.map((fd) => ({ fd, writeback: true })),
+    chunkSize,
+    { size: data.length, ...options },
+  );
   if (!fanout) throw new Error("the fan-out threads are busy");
   const failures: FanoutFailure[] = [];
   try {

@@ -30,13 +30,15 @@ function jobsIn(stateDir: string): JobRecord[] {
   } catch {
     return [];
   }
-  return names.filter((n) => n.endsWith(".json") && !n.startsWith(".")).flatMap((n) => {
-    try {
-      return [JSON.parse(readFileSync(join(stateDir, n), "utf8")) as JobRecord];
-    } catch {
-      return []; // being replaced: the next look sees it
-    }
-  });
+  return names
+    .filter((n) => n.endsWith(".json") && !n.startsWith("."))
+    .flatMap((n) => {
+      try {
+        return [JSON.parse(readFileSync(join(stateDir, n), "utf8")) as JobRecord];
+      } catch {
+        return []; // being replaced: the next look sees it
+      }
+    });
 }
 
 /** Polls until `check` gives a value (or fails the test after `ms`). */
@@ -72,7 +74,10 @@ for (const runner of runners()) {
       expect(result.code).toBe(0);
       const id = ID.exec(result.stderr)![1]!;
       expect(result.stderr.split("\n")[0]).toBe(`dispatchcopy: job ${id}`);
-      const events = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      const events = result.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(events.length).toBeGreaterThan(5);
       expect(events.filter((e) => e.job !== id)).toEqual([]);
       expect(events[0]).toMatchObject({ event: "start", job: id, files: 4 });
@@ -81,14 +86,36 @@ for (const runner of runners()) {
       const record = JSON.parse(readFileSync(join(dir, "state", `${id}.json`), "utf8")) as JobRecord;
       const bytes = 3 * 1_000_000 + 8;
       expect(record).toMatchObject({
-        format: "cartkit-job/1", id, state: "done", exitCode: 0, cwd: dir, source: "A001", destinations: ["d1/A001", "d2/A001"],
+        format: "cartkit-job/1",
+        id,
+        state: "done",
+        exitCode: 0,
+        cwd: dir,
+        source: "A001",
+        destinations: ["d1/A001", "d2/A001"],
         args: ["-r", "--json", "-t", "xxh128", "--state-dir", "state", "--report", "report.json", "A001", "d1/A001", "d2/A001"],
-        files: 4, bytes, doneFiles: 4, copiedBytes: bytes, runs: 1, queue: false, report: "report.json",
+        files: 4,
+        bytes,
+        doneFiles: 4,
+        copiedBytes: bytes,
+        runs: 1,
+        queue: false,
+        report: "report.json",
       });
-      expect(record.destinationProgress).toEqual(["d1/A001", "d2/A001"].map((root) => ({
-        root, copiedFiles: 4, copiedBytes: bytes, verifiedFiles: 4, verifiedBytes: bytes, errors: 0, verificationFailures: 0, rate: 0,
-        complete: true, summary: "4 files, 2.9 MiB verified from the device",
-      })));
+      expect(record.destinationProgress).toEqual(
+        ["d1/A001", "d2/A001"].map((root) => ({
+          root,
+          copiedFiles: 4,
+          copiedBytes: bytes,
+          verifiedFiles: 4,
+          verifiedBytes: bytes,
+          errors: 0,
+          verificationFailures: 0,
+          rate: 0,
+          complete: true,
+          summary: "4 files, 2.9 MiB verified from the device",
+        })),
+      );
       expect(Date.parse(record.ended!)).toBeGreaterThanOrEqual(Date.parse(record.started!));
 
       const table = dc(["jobs", "--state-dir", "state"], dir);
@@ -111,7 +138,11 @@ for (const runner of runners()) {
       mkdirSync(join(dir, "d2"));
       const plain = dc(["--state-dir", "state2", "clip.mov", "d2"], dir);
       expect([quiet.code, quiet.stderr, plain.code, plain.stderr]).toEqual([2, "dispatchcopy: d2/clip.mov: failed: its folder cannot be used: No such file or directory\n", 0, ""]);
-      expect(jobsIn(join(dir, "state2")).map((j) => j.state).sort()).toEqual(["done", "failed"]);
+      expect(
+        jobsIn(join(dir, "state2"))
+          .map((j) => j.state)
+          .sort(),
+      ).toEqual(["done", "failed"]);
       expect(record!.destinationProgress[0]).toMatchObject({ root: "d1", verifiedFiles: 1, verifiedBytes: 300_000, complete: true, summary: "verified" });
     });
 
@@ -125,7 +156,10 @@ for (const runner of runners()) {
       expect(show.stdout).toContain("destination  d2/A001: 2 copied, 2 verified (976.6 KiB), 0 failed; 2 files, 976.6 KiB verified from the device\n");
       const json = JSON.parse(dc(["jobs", "show", ids[0]!, "--json", "--state-dir", "state"], dir).stdout);
       expect(json).toMatchObject({ id: ids[0], state: "done", recordedState: "done", destinations: ["d1/A001"] });
-      const lines = dc(["jobs", "--json", "--state-dir", "state"], dir).stdout.trim().split("\n").map((l) => JSON.parse(l).id);
+      const lines = dc(["jobs", "--json", "--state-dir", "state"], dir)
+        .stdout.trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).id);
       expect(lines).toEqual(ids);
 
       const state = join(dir, "state");
@@ -289,8 +323,8 @@ describe("dispatchcopy jobs with real processes (compiled)", () => {
 
   test("--queue: cards on different drives run at once; three cards queued at the same moment on one drive run one at a time", async () => {
     const dir = tempDir("cartkit-jobs-drives-");
-    const driveA = (IS_ROOT ? tmpfs(dir, "driveA", "64m")?.path : undefined);
-    const driveB = (IS_ROOT ? tmpfs(dir, "driveB", "64m")?.path : undefined);
+    const driveA = IS_ROOT ? tmpfs(dir, "driveA", "64m")?.path : undefined;
+    const driveB = IS_ROOT ? tmpfs(dir, "driveB", "64m")?.path : undefined;
     if (!driveA || !driveB) return; // needs root to mount (CI is root: tmpfs() fails the test there)
     expect(statSync(driveA).dev).not.toBe(statSync(driveB).dev);
     card(join(dir, "A001"), 4, 1_000_000, 1);
@@ -304,10 +338,12 @@ describe("dispatchcopy jobs with real processes (compiled)", () => {
     expect((await Promise.all([a.done, b.done])).map((r) => r.code)).toEqual([0, 0]);
 
     // Three at the same moment, one drive: the lock lets exactly one start; the others follow in order.
-    const runs = ["C1", "C2", "C3"].map((name, i) => {
-      card(join(dir, name), 2, 500_000, 10 + i);
-      return name;
-    }).map((name) => start(["-r", "--queue", "--rate-limit", "2MB/s", "--state-dir", "state3", name, join(driveA, name)], dir));
+    const runs = ["C1", "C2", "C3"]
+      .map((name, i) => {
+        card(join(dir, name), 2, 500_000, 10 + i);
+        return name;
+      })
+      .map((name) => start(["-r", "--queue", "--rate-limit", "2MB/s", "--state-dir", "state3", name, join(driveA, name)], dir));
     expect((await Promise.all(runs.map((r) => r.done))).map((r) => r.code)).toEqual([0, 0, 0]);
     const jobs = jobsIn(join(dir, "state3")).sort((x, y) => Date.parse(x.started!) - Date.parse(y.started!));
     expect(jobs.map((j) => j.state)).toEqual(["done", "done", "done"]);

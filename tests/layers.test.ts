@@ -53,7 +53,10 @@ describe("the library's layers", () => {
   });
 
   test("the check finds a circle when there is one", () => {
-    const graph = new Map([["io", new Set(["hash"])], ["hash", new Set(["core", "io"])]]);
+    const graph = new Map([
+      ["io", new Set(["hash"])],
+      ["hash", new Set(["core", "io"])],
+    ]);
     expect(cycles(graph)).toEqual(["hash → io → hash", "io → hash → io"]);
   });
 
@@ -61,7 +64,11 @@ describe("the library's layers", () => {
     const writers = /process\.(stdout|stderr)\.write|console\.(log|error|warn|info)\(|writeSync\(\s*[12]\s*,/;
     const offenders = sources(LIB)
       .filter((file) => !relative(LIB, file).startsWith("cli/"))
-      .flatMap((file) => readFileSync(file, "utf8").split("\n").map((line, i) => ({ file: relative(ROOT, file), line: i + 1, text: line })))
+      .flatMap((file) =>
+        readFileSync(file, "utf8")
+          .split("\n")
+          .map((line, i) => ({ file: relative(ROOT, file), line: i + 1, text: line })),
+      )
       // JSDoc examples may show what a caller does with the result.
       .filter(({ text }) => !/^\s*\*/.test(text) && writers.test(text));
     expect(offenders).toEqual([]);

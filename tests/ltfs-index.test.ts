@@ -23,14 +23,20 @@ function directory(name: string, fileUid: number, contents: LtfsDirectory["conte
 
 /** A day's offload: two camera rolls, deep sound folders, unicode and awkward names. */
 function realisticIndex(): LtfsIndex {
-  const clip = file("A001C003_240301_R1AB.mov", 5, 3 * BLOCK + 1000, [
-    { fileOffset: 0, partition: "b", startBlock: 20, byteOffset: 4096, byteCount: 2 * BLOCK },
-    { fileOffset: 2 * BLOCK, partition: "b", startBlock: 23, byteOffset: 0, byteCount: BLOCK + 1000 },
-  ], [
-    { key: "ltfs.hash.xxh64sum", value: "1d3b5c7a9e0f2468" },
-    { key: "user.cartkit.source", value: "/Volumes/A001/CLIPS/A001C003.mov" },
-    { key: "user.cartkit.raw", value: new Uint8Array([0, 1, 2, 0xff]) },
-  ]);
+  const clip = file(
+    "A001C003_240301_R1AB.mov",
+    5,
+    3 * BLOCK + 1000,
+    [
+      { fileOffset: 0, partition: "b", startBlock: 20, byteOffset: 4096, byteCount: 2 * BLOCK },
+      { fileOffset: 2 * BLOCK, partition: "b", startBlock: 23, byteOffset: 0, byteCount: BLOCK + 1000 },
+    ],
+    [
+      { key: "ltfs.hash.xxh64sum", value: "1d3b5c7a9e0f2468" },
+      { key: "user.cartkit.source", value: "/Volumes/A001/CLIPS/A001C003.mov" },
+      { key: "user.cartkit.raw", value: new Uint8Array([0, 1, 2, 0xff]) },
+    ],
+  );
   return {
     version: "2.4.0",
     creator: "cartkit 0.1.0 - Linux - ltfs-pack",
@@ -45,15 +51,8 @@ function realisticIndex(): LtfsIndex {
     highestFileUid: 14,
     volumeLockState: "unlocked",
     root: directory("TAPE001", 1, [
-      directory("A001", 2, [
-        directory("CLIPS", 3, [clip, file("empty.txt", 6, 0)]),
-        file("Café – résumé ✓.txt", 7, 10, [{ fileOffset: 0, partition: "b", startBlock: 24, byteOffset: 0, byteCount: 10 }]),
-        file("time:code 01.edl", 8, 5, [{ fileOffset: 0, partition: "b", startBlock: 25, byteOffset: 0, byteCount: 5 }]),
-      ]),
-      directory("Sound", 9, [directory("Day 3", 10, [directory("Roll 1", 11, [directory("深い", 12, [
-        file(" leading space & <tags>.wav", 13, 0, [], [{ key: "user.note", value: "" }]),
-        { ...file("latest.wav", 14, 0), symlinkTarget: "../Roll 1/深い/ leading space & <tags>.wav" },
-      ])])])]),
+      directory("A001", 2, [directory("CLIPS", 3, [clip, file("empty.txt", 6, 0)]), file("Café – résumé ✓.txt", 7, 10, [{ fileOffset: 0, partition: "b", startBlock: 24, byteOffset: 0, byteCount: 10 }]), file("time:code 01.edl", 8, 5, [{ fileOffset: 0, partition: "b", startBlock: 25, byteOffset: 0, byteCount: 5 }])]),
+      directory("Sound", 9, [directory("Day 3", 10, [directory("Roll 1", 11, [directory("深い", 12, [file(" leading space & <tags>.wav", 13, 0, [], [{ key: "user.note", value: "" }]), { ...file("latest.wav", 14, 0), symlinkTarget: "../Roll 1/深い/ leading space & <tags>.wav" }])])])]),
     ]),
   };
 }
@@ -71,11 +70,15 @@ test("a realistic index survives write → read unchanged and is sound", () => {
 
 test("writes a small index byte for byte in the reference's element order", () => {
   const index: LtfsIndex = {
-    version: "2.4.0", creator: "cartkit", volumeUuid: "0b2a6c2e-9f4d-4e0a-8d3c-2f6a1b7c9e01",
-    generationNumber: 1, updateTime: T1, location: { partition: "b", startBlock: 7 },
-    allowPolicyUpdate: false, highestFileUid: 2,
-    root: directory("", 1, [file("a.bin", 2, 5, [{ fileOffset: 0, partition: "b", startBlock: 5, byteOffset: 0, byteCount: 5 }],
-      [{ key: "ltfs.hash.xxh64sum", value: "26c7827d889f6da3" }])]),
+    version: "2.4.0",
+    creator: "cartkit",
+    volumeUuid: "0b2a6c2e-9f4d-4e0a-8d3c-2f6a1b7c9e01",
+    generationNumber: 1,
+    updateTime: T1,
+    location: { partition: "b", startBlock: 7 },
+    allowPolicyUpdate: false,
+    highestFileUid: 2,
+    root: directory("", 1, [file("a.bin", 2, 5, [{ fileOffset: 0, partition: "b", startBlock: 5, byteOffset: 0, byteCount: 5 }], [{ key: "ltfs.hash.xxh64sum", value: "26c7827d889f6da3" }])]),
   };
   expect(writeIndexXml(index)).toBe(`<?xml version="1.0" encoding="UTF-8"?>
 <ltfsindex version="2.4.0">
@@ -224,16 +227,28 @@ test("reads an index written the way the reference writes one", () => {
     highestFileUid: 4,
     volumeLockState: "unlocked",
     root: {
-      kind: "directory", name: "MYTAPE", readOnly: false, fileUid: 1, xattrs: [],
-      creationTime: "2023-11-20T15:59:00.000000000Z", changeTime: "2023-11-20T16:01:00.000000000Z",
-      modifyTime: "2023-11-20T16:01:00.000000000Z", accessTime: "2023-11-20T16:01:00.000000000Z",
+      kind: "directory",
+      name: "MYTAPE",
+      readOnly: false,
+      fileUid: 1,
+      xattrs: [],
+      creationTime: "2023-11-20T15:59:00.000000000Z",
+      changeTime: "2023-11-20T16:01:00.000000000Z",
+      modifyTime: "2023-11-20T16:01:00.000000000Z",
+      accessTime: "2023-11-20T16:01:00.000000000Z",
       backupTime: "2023-11-20T15:59:00.000000000Z",
       contents: [
         { ...emptyDirectory("Roll:1 é", 3, "2023-11-20T16:00:00.000000000Z") },
         {
-          kind: "file", name: "clip & notes.txt", length: 1200, readOnly: true, fileUid: 4,
-          creationTime: "2023-11-20T16:00:30.250000000Z", changeTime: "2023-11-20T16:00:31.000000000Z",
-          modifyTime: "2023-11-20T16:00:31.000000000Z", accessTime: "2023-11-20T16:00:31.000000000Z",
+          kind: "file",
+          name: "clip & notes.txt",
+          length: 1200,
+          readOnly: true,
+          fileUid: 4,
+          creationTime: "2023-11-20T16:00:30.250000000Z",
+          changeTime: "2023-11-20T16:00:31.000000000Z",
+          modifyTime: "2023-11-20T16:00:31.000000000Z",
+          accessTime: "2023-11-20T16:00:31.000000000Z",
           backupTime: "2023-11-20T16:00:30.250000000Z",
           xattrs: [{ key: "user.md5", value: new Uint8Array([0xde, 0xad, 0xbe, 0xef]) }],
           extents: [{ fileOffset: 0, partition: "a", startBlock: 4, byteOffset: 0, byteCount: 1200 }],
@@ -281,32 +296,20 @@ test("the reader refuses DTDs, entities and malformed values, naming file and li
   const ok = writeIndexXml(realisticIndex());
   const lineOf = (needle: string) => ok.slice(0, ok.indexOf(needle)).split("\n").length;
   const cases: Array<[string, string]> = [
-    [ok.replace("<ltfsindex", '<!DOCTYPE ltfsindex [<!ENTITY x "y">]>\n<ltfsindex'),
-      "bad.xml: line 2: DOCTYPE declarations (DTDs) are not allowed (exit 2)"],
-    [ok.replace("<creator>cartkit", "<creator>&xxe;cartkit"),
-      "bad.xml: line 3: entity '&xxe;' is not allowed (only &amp; &lt; &gt; &quot; &apos; and numeric references) (exit 2)"],
+    [ok.replace("<ltfsindex", '<!DOCTYPE ltfsindex [<!ENTITY x "y">]>\n<ltfsindex'), "bad.xml: line 2: DOCTYPE declarations (DTDs) are not allowed (exit 2)"],
+    [ok.replace("<creator>cartkit", "<creator>&xxe;cartkit"), "bad.xml: line 3: entity '&xxe;' is not allowed (only &amp; &lt; &gt; &quot; &apos; and numeric references) (exit 2)"],
     [ok.replace('version="2.4.0"', 'version="3.0.0"'), "bad.xml: line 2: index version '3.0.0' is not supported (2.x.y) (exit 2)"],
-    [ok.replace("<length>10</length>", "<length>-10</length>"),
-      `bad.xml: line ${lineOf("<length>10</length>")}: <length> is not a non-negative integer: '-10' (exit 2)`],
-    [ok.replace("<startblock>23</startblock>", "<startblock>2x3</startblock>"),
-      `bad.xml: line ${lineOf("<startblock>23</startblock>")}: <startblock> is not a non-negative integer: '2x3' (exit 2)`],
-    [ok.replace("<partition>b</partition>\n    <startblock>40", "<partition>B</partition>\n        <startblock>40"),
-      `bad.xml: line ${lineOf("<partition>b</partition>\n    <startblock>40")}: <partition> is not a partition letter a-z: 'B' (exit 2)`],
-    [ok.replace("<updatetime>2024-03-01T10:00:00.000000001Z", "<updatetime>2024-03-01T10:00:00+01:00"),
-      "bad.xml: line 7: <updatetime> is not a time (YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ): '2024-03-01T10:00:00+01:00' (exit 2)"],
-    [ok.replace("<allowpolicyupdate>true", "<allowpolicyupdate>yes"),
-      `bad.xml: line ${lineOf("<allowpolicyupdate>")}: <allowpolicyupdate> is not a boolean: 'yes' (exit 2)`],
-    [ok.replace("<volumeuuid>0b2a6c2e", "<volumeuuid>zz2a6c2e"),
-      "bad.xml: line 5: <volumeuuid> is not a UUID: 'zz2a6c2e-9f4d-4e0a-8d3c-2f6a1b7c9e01' (exit 2)"],
+    [ok.replace("<length>10</length>", "<length>-10</length>"), `bad.xml: line ${lineOf("<length>10</length>")}: <length> is not a non-negative integer: '-10' (exit 2)`],
+    [ok.replace("<startblock>23</startblock>", "<startblock>2x3</startblock>"), `bad.xml: line ${lineOf("<startblock>23</startblock>")}: <startblock> is not a non-negative integer: '2x3' (exit 2)`],
+    [ok.replace("<partition>b</partition>\n    <startblock>40", "<partition>B</partition>\n        <startblock>40"), `bad.xml: line ${lineOf("<partition>b</partition>\n    <startblock>40")}: <partition> is not a partition letter a-z: 'B' (exit 2)`],
+    [ok.replace("<updatetime>2024-03-01T10:00:00.000000001Z", "<updatetime>2024-03-01T10:00:00+01:00"), "bad.xml: line 7: <updatetime> is not a time (YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ): '2024-03-01T10:00:00+01:00' (exit 2)"],
+    [ok.replace("<allowpolicyupdate>true", "<allowpolicyupdate>yes"), `bad.xml: line ${lineOf("<allowpolicyupdate>")}: <allowpolicyupdate> is not a boolean: 'yes' (exit 2)`],
+    [ok.replace("<volumeuuid>0b2a6c2e", "<volumeuuid>zz2a6c2e"), "bad.xml: line 5: <volumeuuid> is not a UUID: 'zz2a6c2e-9f4d-4e0a-8d3c-2f6a1b7c9e01' (exit 2)"],
     [ok.replace("<fileuid>7</fileuid>", ""), `bad.xml: line ${lineOf("<name>Café") - 1}: <file> has no <fileuid> (exit 2)`],
-    [ok.replace("<fileuid>7</fileuid>", "<fileuid>7</fileuid><fileuid>7</fileuid>"),
-      `bad.xml: line ${lineOf("<fileuid>7</fileuid>")}: <fileuid> appears more than once in <file> (exit 2)`],
-    [ok.replace("<value type=\"base64\">AAEC/w==", "<value type=\"base64\">AAEC/w="),
-      `bad.xml: line ${lineOf("AAEC/w==")}: <value type="base64"> is not base64: 'AAEC/w=' (exit 2)`],
-    [ok.replace("time%3Acode", "time%3Gcode"),
-      `bad.xml: line ${lineOf("time%3Acode")}: <name> is not valid percent-encoded UTF-8: 'time%3Gcode%2001.edl' (exit 2)`],
-    [ok.replace("<ltfsindex", "<ltfslabel").replace("</ltfsindex>", "</ltfslabel>"),
-      "bad.xml: line 2: the root element is <ltfslabel>, not <ltfsindex> (exit 2)"],
+    [ok.replace("<fileuid>7</fileuid>", "<fileuid>7</fileuid><fileuid>7</fileuid>"), `bad.xml: line ${lineOf("<fileuid>7</fileuid>")}: <fileuid> appears more than once in <file> (exit 2)`],
+    [ok.replace('<value type="base64">AAEC/w==', '<value type="base64">AAEC/w='), `bad.xml: line ${lineOf("AAEC/w==")}: <value type="base64"> is not base64: 'AAEC/w=' (exit 2)`],
+    [ok.replace("time%3Acode", "time%3Gcode"), `bad.xml: line ${lineOf("time%3Acode")}: <name> is not valid percent-encoded UTF-8: 'time%3Gcode%2001.edl' (exit 2)`],
+    [ok.replace("<ltfsindex", "<ltfslabel").replace("</ltfsindex>", "</ltfslabel>"), "bad.xml: line 2: the root element is <ltfslabel>, not <ltfsindex> (exit 2)"],
   ];
   for (const [text, message] of cases) expect(readError(text)).toBe(message);
 });
@@ -323,14 +326,19 @@ test("checkIndex reports each problem of a crafted bad index", () => {
   const clip = clips.contents[0] as LtfsFile;
   clip.extents[1]!.fileOffset = 2 * BLOCK - 10; // overlaps the first extent, still inside the length
   clip.extents.push({ fileOffset: 3 * BLOCK + 1000, partition: "b", startBlock: 25, byteOffset: BLOCK, byteCount: 1 });
-  a001.contents.push(
-    file("Cafe\u0301 – résumé ✓.txt", 20, 0),
-    file("a/b", 21, 0),
-    file("nul\0", 22, 0),
-    file("x".repeat(200) + "é".repeat(28), 23, 0),
-    file("empty.txt", 7, 0),
+  a001.contents.push(file("Cafe\u0301 – résumé ✓.txt", 20, 0), file("a/b", 21, 0), file("nul\0", 22, 0), file("x".repeat(200) + "é".repeat(28), 23, 0), file("empty.txt", 7, 0));
+  clips.contents.push(
+    file(
+      "empty.txt",
+      2,
+      0,
+      [],
+      [
+        { key: "user.a", value: "1" },
+        { key: "user.a", value: "2" },
+      ],
+    ),
   );
-  clips.contents.push(file("empty.txt", 2, 0, [], [{ key: "user.a", value: "1" }, { key: "user.a", value: "2" }]));
   clips.contents[1]!.changeTime = "2024-13-01T00:00:00.000000000Z";
   index.root.contents.push(file("", 16, 0));
   expect(checkIndex(index, { blockSize: BLOCK, writtenBlocks: { b: 26 } })).toEqual([
@@ -365,8 +373,7 @@ test("checkIndex: root uid, symlink with extents, partition letters", () => {
   const index = realisticIndex();
   index.root.fileUid = 2;
   index.location.partition = "A";
-  const link = ((((index.root.contents[1] as LtfsDirectory).contents[0] as LtfsDirectory).contents[0] as LtfsDirectory)
-    .contents[0] as LtfsDirectory).contents[1] as LtfsFile;
+  const link = ((((index.root.contents[1] as LtfsDirectory).contents[0] as LtfsDirectory).contents[0] as LtfsDirectory).contents[0] as LtfsDirectory).contents[1] as LtfsFile;
   link.extents.push({ fileOffset: 0, partition: "1", startBlock: 3, byteOffset: 0, byteCount: 0 });
   expect(checkIndex(index)).toEqual([
     { path: "ltfsindex", message: "location partition 'A' is not a letter a-z" },
@@ -389,8 +396,7 @@ function nestedIndexXml(depth: number, name = "f"): string {
     `<directory><name>V</name><readonly>false</readonly>${stamp}<fileuid>1</fileuid><contents>\n`,
   ];
   for (let i = 0; i < depth; i++) parts.push(`<directory><name>d</name><readonly>false</readonly>${stamp}<fileuid>${i + 2}</fileuid><contents>\n`);
-  parts.push(`<file>${name}<length>1</length><readonly>false</readonly>${stamp}<fileuid>${depth + 2}</fileuid>`,
-    "<extentinfo><extent><fileoffset>0</fileoffset><partition>b</partition><startblock>7</startblock><byteoffset>0</byteoffset><bytecount>1</bytecount></extent></extentinfo></file>\n");
+  parts.push(`<file>${name}<length>1</length><readonly>false</readonly>${stamp}<fileuid>${depth + 2}</fileuid>`, "<extentinfo><extent><fileoffset>0</fileoffset><partition>b</partition><startblock>7</startblock><byteoffset>0</byteoffset><bytecount>1</bytecount></extent></extentinfo></file>\n");
   for (let i = 0; i <= depth; i++) parts.push("</contents></directory>\n");
   parts.push("</ltfsindex>\n");
   return parts.join("").replace(`<file>${name}`, `<file>${name.startsWith("<name") ? name : `<name>${name}</name>`}`);

@@ -41,12 +41,21 @@ describe("tape capacity", () => {
     // LTO-5: 1.5 TB × 76/80 wraps = 1.425 TB; 5% would be 71.25 GB, so the 100 GB floor applies:
     // floor((1425e9 − 100e9) / 524288) − 6 = 2527236 − 6.
     expect(tapeCapacity(parseTape("LTO-5"), parseReserve(undefined))).toEqual({
-      name: "LTO-5", nativeBytes: 1_500_000_000_000, dataPartitionBytes: 1_425_000_000_000, reserveBytes: 100_000_000_000,
-      blockSize: BLOCK, formatBlocks: 7, usableBlocks: 2_527_229, usableBytes: 2_527_229 * BLOCK,
+      name: "LTO-5",
+      nativeBytes: 1_500_000_000_000,
+      dataPartitionBytes: 1_425_000_000_000,
+      reserveBytes: 100_000_000_000,
+      blockSize: BLOCK,
+      formatBlocks: 7,
+      usableBlocks: 2_527_229,
+      usableBytes: 2_527_229 * BLOCK,
     });
     // LTO-8: 12 TB × 204/208 wraps; 5% is above 100 GB.
     expect(tapeCapacity(parseTape("lto8"), parseReserve(undefined))).toMatchObject({
-      name: "LTO-8", dataPartitionBytes: 11_769_230_769_230, reserveBytes: 588_461_538_462, usableBlocks: 21_325_617,
+      name: "LTO-8",
+      dataPartitionBytes: 11_769_230_769_230,
+      reserveBytes: 588_461_538_462,
+      usableBlocks: 21_325_617,
     });
     expect(parseTape("LTO-6").dataPartitionBytes).toBe(2_426_470_588_235);
     expect(parseTape("LTO-7").dataPartitionBytes).toBe(5_785_714_285_714);
@@ -85,10 +94,11 @@ describe("planTapes", () => {
       [...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `A001/C00${i}.mov`), ...[1, 2, 3, 4, 5].map((i) => `A003/C00${i}.mov`)],
       [...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `A002/C00${i}.mov`), ...[6, 7, 8, 9].map((i) => `A003/C00${i}.mov`)],
     ]);
-    expect(plan.tapes.map((t) => [t.blocks, t.fill])).toEqual([[14, 1], [13, 0.928571]]);
-    expect(plan.splits).toEqual([
-      { folder: "DAY01/A003", reason: "fits on no tape beside the rest in a 2-tape plan; split at its subfolders to save a tape", tapes: [1, 2] },
+    expect(plan.tapes.map((t) => [t.blocks, t.fill])).toEqual([
+      [14, 1],
+      [13, 0.928571],
     ]);
+    expect(plan.splits).toEqual([{ folder: "DAY01/A003", reason: "fits on no tape beside the rest in a 2-tape plan; split at its subfolders to save a tape", tapes: [1, 2] }]);
   });
 
   test("rolls that cannot share a tape with a split stay whole: 3 tapes, no split", () => {
@@ -110,14 +120,20 @@ describe("planTapes", () => {
     mkdirSync(join(dir, "NOTHING"));
     const plan = planTapes([day, join(dir, "NOTHING")], { capacity: small });
     expect(plan).toMatchObject({ splits: [], totals: { files: 0, bytes: 0, blocks: 0 } });
-    expect(plan.tapes).toEqual([{
-      index: 1, files: [], bytes: 0, blocks: 0, fill: 0,
-      folders: [
-        { source: join(day, "A001"), path: "EMPTY/A001" },
-        { source: join(day, "B001/sub/deeper"), path: "EMPTY/B001/sub/deeper" },
-        { source: join(dir, "NOTHING"), path: "NOTHING" },
-      ],
-    }]);
+    expect(plan.tapes).toEqual([
+      {
+        index: 1,
+        files: [],
+        bytes: 0,
+        blocks: 0,
+        fill: 0,
+        folders: [
+          { source: join(day, "A001"), path: "EMPTY/A001" },
+          { source: join(day, "B001/sub/deeper"), path: "EMPTY/B001/sub/deeper" },
+          { source: join(dir, "NOTHING"), path: "NOTHING" },
+        ],
+      },
+    ]);
   });
 
   test("an empty folder goes with the folder that holds it, also when that folder is split", () => {
@@ -144,11 +160,11 @@ for (const runner of runners()) {
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
         "tape 1 of 1: 4 files, 6291557 bytes, 14 blocks, 100.0% full\n" +
-        "1\t6\t3145728\tDAY01/A001/C001.mov\n" +
-        "1\t0\t0\tDAY01/A001/empty.txt\n" +
-        "1\t7\t3145729\tDAY01/A002/C001.mov\n" +
-        "1\t1\t100\tDAY01/A002/meta.xml\n" +
-        "plan: 1 tape, 4 files, 6291557 bytes, 14 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
+          "1\t6\t3145728\tDAY01/A001/C001.mov\n" +
+          "1\t0\t0\tDAY01/A001/empty.txt\n" +
+          "1\t7\t3145729\tDAY01/A002/C001.mov\n" +
+          "1\t1\t100\tDAY01/A002/meta.xml\n" +
+          "plan: 1 tape, 4 files, 6291557 bytes, 14 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
       );
     });
 
@@ -159,12 +175,12 @@ for (const runner of runners()) {
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
         "tape 1 of 2: 2 files, 3145728 bytes, 6 blocks, 42.8% full\n" +
-        "1\t6\t3145728\tDAY01/A001/C001.mov\n" +
-        "1\t0\t0\tDAY01/A001/empty.txt\n" +
-        "tape 2 of 2: 2 files, 3670018 bytes, 9 blocks, 64.2% full\n" +
-        "2\t7\t3145729\tDAY01/A002/C001.mov\n" +
-        "2\t2\t524289\tDAY01/A002/meta.xml\n" +
-        "plan: 2 tapes, 4 files, 6815746 bytes, 15 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
+          "1\t6\t3145728\tDAY01/A001/C001.mov\n" +
+          "1\t0\t0\tDAY01/A001/empty.txt\n" +
+          "tape 2 of 2: 2 files, 3670018 bytes, 9 blocks, 64.2% full\n" +
+          "2\t7\t3145729\tDAY01/A002/C001.mov\n" +
+          "2\t2\t524289\tDAY01/A002/meta.xml\n" +
+          "plan: 2 tapes, 4 files, 6815746 bytes, 15 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
       );
     });
 
@@ -181,12 +197,12 @@ for (const runner of runners()) {
         // First fit, largest first: B001 fits nowhere, so CLIP1 opens tape 1 and CLIP2 tape 2;
         // B002 then goes to the first tape with room.
         "tape 1 of 2: 2 files, 7340032 bytes, 14 blocks, 100.0% full\n" +
-        "1\t10\t5242880\tDAY02/B001/CLIP1/a.mxf\n" +
-        "1\t4\t2097152\tDAY02/B002/x.mov\n" +
-        "tape 2 of 2: 1 files, 5242880 bytes, 10 blocks, 71.4% full\n" +
-        "2\t10\t5242880\tDAY02/B001/CLIP2/a.mxf\n" +
-        "split DAY02/B001 (tapes 1, 2): larger than a tape (20 blocks, a tape takes 14); split at its subfolders\n" +
-        "plan: 2 tapes, 3 files, 12582912 bytes, 24 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
+          "1\t10\t5242880\tDAY02/B001/CLIP1/a.mxf\n" +
+          "1\t4\t2097152\tDAY02/B002/x.mov\n" +
+          "tape 2 of 2: 1 files, 5242880 bytes, 10 blocks, 71.4% full\n" +
+          "2\t10\t5242880\tDAY02/B001/CLIP2/a.mxf\n" +
+          "split DAY02/B001 (tapes 1, 2): larger than a tape (20 blocks, a tape takes 14); split at its subfolders\n" +
+          "plan: 2 tapes, 3 files, 12582912 bytes, 24 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
       );
     });
 
@@ -209,7 +225,11 @@ for (const runner of runners()) {
       expect(result.code).toBe(0);
       const plan = JSON.parse(result.stdout);
       expect(plan.totals).toEqual({ tapes: 3, files: 20000, bytes: 20000, blocks: 20000 });
-      expect(plan.tapes.map((t: { blocks: number; bytes: number }) => [t.blocks, t.bytes])).toEqual([[8185, 8185], [6815, 6815], [5000, 5000]]);
+      expect(plan.tapes.map((t: { blocks: number; bytes: number }) => [t.blocks, t.bytes])).toEqual([
+        [8185, 8185],
+        [6815, 6815],
+        [5000, 5000],
+      ]);
       expect(plan.tapes[0].files.at(-1).path).toBe("TINY/R4/f03184.txt");
       expect(plan.tapes[1].files[5000].path).toBe("TINY/R4/f03185.txt");
       expect(plan.splits).toEqual([{ folder: "TINY/R4", reason: "fits on no tape beside the rest in a 3-tape plan; split at its subfolders to save a tape", tapes: [1, 2] }]);
@@ -227,14 +247,14 @@ for (const runner of runners()) {
         // 29 blocks need 3 tapes; B001 (10) first, then the 6-block rolls pair up, B002 joins B001.
         // Tapes are numbered by their first file in path order; fill is rounded down.
         "tape 1 of 3: 2 files, 6291456 bytes, 12 blocks, 85.7% full\n" +
-        "1\t6\t3145728\tDAY01/A001/a.mov\n" +
-        "1\t6\t3145728\tDAY01/A002/b.mov\n" +
-        "tape 2 of 3: 1 files, 3145728 bytes, 6 blocks, 42.8% full\n" +
-        "2\t6\t3145728\tDAY01/A003/c.mov\n" +
-        "tape 3 of 3: 2 files, 5242881 bytes, 11 blocks, 78.5% full\n" +
-        "3\t10\t5242880\tDAY02/B001/a.mov\n" +
-        "3\t1\t1\tDAY02/B002/b.mov\n" +
-        "plan: 3 tapes, 5 files, 14680065 bytes, 29 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
+          "1\t6\t3145728\tDAY01/A001/a.mov\n" +
+          "1\t6\t3145728\tDAY01/A002/b.mov\n" +
+          "tape 2 of 3: 1 files, 3145728 bytes, 6 blocks, 42.8% full\n" +
+          "2\t6\t3145728\tDAY01/A003/c.mov\n" +
+          "tape 3 of 3: 2 files, 5242881 bytes, 11 blocks, 78.5% full\n" +
+          "3\t10\t5242880\tDAY02/B001/a.mov\n" +
+          "3\t1\t1\tDAY02/B002/b.mov\n" +
+          "plan: 3 tapes, 5 files, 14680065 bytes, 29 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
       );
     });
 
@@ -250,14 +270,16 @@ for (const runner of runners()) {
         tape: { name: "custom", nativeBytes: 10_752 * 1024, dataPartitionBytes: 10_752 * 1024, reserveBytes: 0, formatBlocks: 7, usableBlocks: 14, usableBytes: 7_340_032 },
         blockSize: BLOCK,
         sources: [join(dir, "DAY01")],
-        tapes: [{
-          index: 1,
-          files: [file("A001/C001.mov", 3 * MiB, 6), file("A001/empty.txt", 0, 0), file("A002/C001.mov", 3 * MiB + 1, 7), file("A002/meta.xml", 100, 1)],
-          folders: [],
-          bytes: 6_291_557,
-          blocks: 14,
-          fill: 1,
-        }],
+        tapes: [
+          {
+            index: 1,
+            files: [file("A001/C001.mov", 3 * MiB, 6), file("A001/empty.txt", 0, 0), file("A002/C001.mov", 3 * MiB + 1, 7), file("A002/meta.xml", 100, 1)],
+            folders: [],
+            bytes: 6_291_557,
+            blocks: 14,
+            fill: 1,
+          },
+        ],
         splits: [],
         totals: { tapes: 1, files: 4, bytes: 6_291_557, blocks: 14 },
       });
@@ -272,20 +294,20 @@ for (const runner of runners()) {
       expect(result.code).toBe(0);
       expect(result.stdout.replace(/\r\n/g, "\n")).toBe(
         "Tape 1 of 2  2 files  7.0 MiB  14 blocks  100.0% full\n" +
-        "  FILE                       SIZE  BLOCKS\n" +
-        "  ───────────────────────────────────────\n" +
-        "  DAY02/B001/CLIP1/a.mxf  5.0 MiB      10\n" +
-        "  DAY02/B002/x.mov        2.0 MiB       4\n" +
-        "\n" +
-        "Tape 2 of 2  1 files  5.0 MiB  10 blocks  71.4% full\n" +
-        "  FILE                       SIZE  BLOCKS\n" +
-        "  ───────────────────────────────────────\n" +
-        "  DAY02/B001/CLIP2/a.mxf  5.0 MiB      10\n" +
-        "\n" +
-        "Split folders\n" +
-        "  DAY02/B001 (tapes 1, 2): larger than a tape (20 blocks, a tape takes 14); split at its subfolders\n" +
-        "\n" +
-        "plan: 2 tapes, 3 files, 12.0 MiB, 24 blocks; custom tape: 14 usable blocks of 524288 bytes (7.0 MiB), reserve 0 B\n",
+          "  FILE                       SIZE  BLOCKS\n" +
+          "  ───────────────────────────────────────\n" +
+          "  DAY02/B001/CLIP1/a.mxf  5.0 MiB      10\n" +
+          "  DAY02/B002/x.mov        2.0 MiB       4\n" +
+          "\n" +
+          "Tape 2 of 2  1 files  5.0 MiB  10 blocks  71.4% full\n" +
+          "  FILE                       SIZE  BLOCKS\n" +
+          "  ───────────────────────────────────────\n" +
+          "  DAY02/B001/CLIP2/a.mxf  5.0 MiB      10\n" +
+          "\n" +
+          "Split folders\n" +
+          "  DAY02/B001 (tapes 1, 2): larger than a tape (20 blocks, a tape takes 14); split at its subfolders\n" +
+          "\n" +
+          "plan: 2 tapes, 3 files, 12.0 MiB, 24 blocks; custom tape: 14 usable blocks of 524288 bytes (7.0 MiB), reserve 0 B\n",
       );
     });
 
@@ -346,10 +368,10 @@ for (const runner of runners()) {
       expect(result.stdout).toBe("");
       expect(result.stderr).toBe(
         `ltfs-pack plan: ${join(dir, "DAY01/R")}\\xf6lle: name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it\n` +
-        `ltfs-pack plan: ${join(dir, "DAY01/A002/caf")}\\xe9.mov: name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it\n` +
-        `ltfs-pack plan: ${join(dir, "DAY01/A002/esc")}\\e[31m.mov: name holds a control character, which an LTFS index (XML) cannot carry: rename it\n` +
-        `ltfs-pack plan: ${join(dir, "DAY01/A001/caf\u00e9.mov")}: 'caf\u00e9.mov' (NFC) and 'cafe\u0301.mov' (NFD) in one folder are one name on tape, as LTFS compares names in NFC; rename one\n` +
-        "ltfs-pack plan: 4 entries cannot go on tape as they are; no plan was made\n",
+          `ltfs-pack plan: ${join(dir, "DAY01/A002/caf")}\\xe9.mov: name is not valid UTF-8; an LTFS index holds UTF-8 names only: rename it\n` +
+          `ltfs-pack plan: ${join(dir, "DAY01/A002/esc")}\\e[31m.mov: name holds a control character, which an LTFS index (XML) cannot carry: rename it\n` +
+          `ltfs-pack plan: ${join(dir, "DAY01/A001/caf\u00e9.mov")}: 'caf\u00e9.mov' (NFC) and 'cafe\u0301.mov' (NFD) in one folder are one name on tape, as LTFS compares names in NFC; rename one\n` +
+          "ltfs-pack plan: 4 entries cannot go on tape as they are; no plan was made\n",
       );
       expect(result.code).toBe(2);
     });
@@ -361,16 +383,17 @@ for (const runner of runners()) {
       symlinkSync("/etc/hostname", join(dir, "DAY01/A001/outside.mov"));
       run(["mkfifo", join(dir, "DAY01/A001/pipe")]);
       const failed = pack(["plan", "DAY01", "--tape", "LTO-9"], dir);
-      expect([failed.code, failed.stdout, failed.stderr]).toEqual([2, "",
+      expect([failed.code, failed.stdout, failed.stderr]).toEqual([
+        2,
+        "",
         `ltfs-pack plan: ${join(dir, "DAY01/A001/outside.mov")}: symbolic link that leaves the tree, not followed\n` +
-        `ltfs-pack plan: ${join(dir, "DAY01/A001/pipe")}: a FIFO (named pipe), not a regular file: it cannot be copied or hashed\n` +
-        "ltfs-pack plan: 2 entries cannot go on tape as they are; no plan was made\n"]);
+          `ltfs-pack plan: ${join(dir, "DAY01/A001/pipe")}: a FIFO (named pipe), not a regular file: it cannot be copied or hashed\n` +
+          "ltfs-pack plan: 2 entries cannot go on tape as they are; no plan was made\n",
+      ]);
       const skipped = pack(["plan", "DAY01", "--tape", "LTO-9", "--links=skip", "--special", "skip"], dir);
       expect(skipped.code).toBe(0);
       expect(skipped.stderr).toBe(
-        `ltfs-pack plan: ${join(dir, "DAY01/A001/inside.mov")}: symbolic link, left out (--links skip)\n` +
-        `ltfs-pack plan: ${join(dir, "DAY01/A001/outside.mov")}: symbolic link, left out (--links skip)\n` +
-        `ltfs-pack plan: ${join(dir, "DAY01/A001/pipe")}: a FIFO (named pipe), left out (--special skip)\n`,
+        `ltfs-pack plan: ${join(dir, "DAY01/A001/inside.mov")}: symbolic link, left out (--links skip)\n` + `ltfs-pack plan: ${join(dir, "DAY01/A001/outside.mov")}: symbolic link, left out (--links skip)\n` + `ltfs-pack plan: ${join(dir, "DAY01/A001/pipe")}: a FIFO (named pipe), left out (--special skip)\n`,
       );
       expect(skipped.stdout.split("\n").filter((l) => l.startsWith("1\t"))).toEqual(["1\t1\t1000\tDAY01/A001/clip.mov"]);
       // Followed, a link inside the source goes on tape as the file it names.
@@ -388,14 +411,13 @@ for (const runner of runners()) {
       const text = pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0"], dir);
       expect([text.code, text.stderr]).toEqual([0, ""]);
       expect(text.stdout).toBe(
-        "tape 1 of 1: 1 files, 2 empty folders, 10 bytes, 1 blocks, 7.1% full\n" +
-        "1\t1\t10\tDAY01/A001/a.mov\n" +
-        "1\t0\t0\tDAY01/A001/EMPTY/\n" +
-        "1\t0\t0\tDAY01/B001/\n" +
-        "plan: 1 tape, 1 files, 2 empty folders, 10 bytes, 1 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
+        "tape 1 of 1: 1 files, 2 empty folders, 10 bytes, 1 blocks, 7.1% full\n" + "1\t1\t10\tDAY01/A001/a.mov\n" + "1\t0\t0\tDAY01/A001/EMPTY/\n" + "1\t0\t0\tDAY01/B001/\n" + "plan: 1 tape, 1 files, 2 empty folders, 10 bytes, 1 blocks; custom tape: 14 usable blocks of 524288 bytes (7340032 bytes), reserve 0 bytes\n",
       );
       const json = JSON.parse(pack(["plan", "DAY01", "--tape", "10752KiB", "--reserve", "0", "--json"], dir).stdout);
-      expect(json.tapes[0].folders).toEqual([{ source: join(dir, "DAY01/A001/EMPTY"), path: "DAY01/A001/EMPTY" }, { source: join(dir, "DAY01/B001"), path: "DAY01/B001" }]);
+      expect(json.tapes[0].folders).toEqual([
+        { source: join(dir, "DAY01/A001/EMPTY"), path: "DAY01/A001/EMPTY" },
+        { source: join(dir, "DAY01/B001"), path: "DAY01/B001" },
+      ]);
     });
 
     test("names are shown escaped: newline, C1 CSI, DEL and a backslash (ESC is refused: no XML carries it)", () => {
@@ -423,7 +445,6 @@ for (const runner of runners()) {
   });
 }
 
-
 describe("ltfs-pack plan: permissions", () => {
   test.if(IS_ROOT)("a folder that cannot be read fails the plan, named (exit 2, no plan), run as nobody", () => {
     const dir = tempDir("cartkit-ltfs-");
@@ -433,10 +454,11 @@ describe("ltfs-pack plan: permissions", () => {
     chmodSync(join(dir, "DAY01/A003"), 0o644); // listed, but not entered
     for (const runner of runners()) {
       const result = run(asNobody([...runner.command("ltfs-pack"), "plan", "DAY01", "--tape", "LTO-9"]), { cwd: dir });
-      expect([result.code, result.stdout, result.stderr]).toEqual([2, "",
-        `ltfs-pack plan: ${join(dir, "DAY01/A002")}: folder cannot be read: Permission denied\n` +
-        `ltfs-pack plan: ${join(dir, "DAY01/A003")}: folder cannot be read: Permission denied\n` +
-        "ltfs-pack plan: 2 entries cannot go on tape as they are; no plan was made\n"]);
+      expect([result.code, result.stdout, result.stderr]).toEqual([
+        2,
+        "",
+        `ltfs-pack plan: ${join(dir, "DAY01/A002")}: folder cannot be read: Permission denied\n` + `ltfs-pack plan: ${join(dir, "DAY01/A003")}: folder cannot be read: Permission denied\n` + "ltfs-pack plan: 2 entries cannot go on tape as they are; no plan was made\n",
+      ]);
     }
   });
 });

@@ -229,27 +229,31 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     }
   }, 60_000);
 
-  test.if(process.getuid?.() === 0)("a virtual tape whose drive fills up: a one-line error naming the record (exit 2); the tape reads as of its last index", () => {
-    const dir = tempDir("cartkit-ltfsw-");
-    put(join(dir, "DAY03"), "A001/a.txt", "first card\n");
-    put(join(dir, "DAY03"), "B001/big.mov", randomBytes(12 * 1024 * 1024, 5));
-    const plan = pack(runner, ["plan", "DAY03", "--tape", "LTO-9", "--json"], dir);
-    writeFileSync(join(dir, "plan.json"), plan.stdout);
-    mkdirSync(join(dir, "small"));
-    expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", join(dir, "small")]).code).toBe(0);
-    try {
-      const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "small/vt"], dir);
-      expect(write.code).toBe(2);
-      expect(write.stdout).toBe("tape 1 of 1 → vtape small/vt: serial CA0001, NOT written: write failed: No space left on device; the virtual tape holds what was written up to its last index\n");
-      expect(write.stderr).toMatch(/^ltfs-pack write: small\/vt\/1_\d+_R: write failed: No space left on device; the virtual tape holds what was written up to its last index\n$/);
-      const check = pack(runner, ["index", "--vtape", "small/vt", "--check"], dir);
-      expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: small/vt: index generation 2 is sound (1 files)\n"]);
-      const verify = pack(runner, ["verify", "--vtape", "small/vt"], dir);
-      expect([verify.code, verify.stdout]).toEqual([1, "FAILED small/vt: no ASC MHL on the tape to verify against; 1 files, 11 bytes read back match the index's digests only\n"]);
-    } finally {
-      run(["umount", join(dir, "small")]);
-    }
-  }, 60_000);
+  test.if(process.getuid?.() === 0)(
+    "a virtual tape whose drive fills up: a one-line error naming the record (exit 2); the tape reads as of its last index",
+    () => {
+      const dir = tempDir("cartkit-ltfsw-");
+      put(join(dir, "DAY03"), "A001/a.txt", "first card\n");
+      put(join(dir, "DAY03"), "B001/big.mov", randomBytes(12 * 1024 * 1024, 5));
+      const plan = pack(runner, ["plan", "DAY03", "--tape", "LTO-9", "--json"], dir);
+      writeFileSync(join(dir, "plan.json"), plan.stdout);
+      mkdirSync(join(dir, "small"));
+      expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", join(dir, "small")]).code).toBe(0);
+      try {
+        const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "small/vt"], dir);
+        expect(write.code).toBe(2);
+        expect(write.stdout).toBe("tape 1 of 1 → vtape small/vt: serial CA0001, NOT written: write failed: No space left on device; the virtual tape holds what was written up to its last index\n");
+        expect(write.stderr).toMatch(/^ltfs-pack write: small\/vt\/1_\d+_R: write failed: No space left on device; the virtual tape holds what was written up to its last index\n$/);
+        const check = pack(runner, ["index", "--vtape", "small/vt", "--check"], dir);
+        expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: small/vt: index generation 2 is sound (1 files)\n"]);
+        const verify = pack(runner, ["verify", "--vtape", "small/vt"], dir);
+        expect([verify.code, verify.stdout]).toEqual([1, "FAILED small/vt: no ASC MHL on the tape to verify against; 1 files, 11 bytes read back match the index's digests only\n"]);
+      } finally {
+        run(["umount", join(dir, "small")]);
+      }
+    },
+    60_000,
+  );
 
   test("every hash format in flight: each digest in the index is what the reference tools print, and the tape verifies", () => {
     const dir = tempDir("cartkit-ltfsw-");
@@ -284,8 +288,7 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     const { dir, write } = writtenTape(runner);
     expect(write.code).toBe(0);
     const used = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
-    expect([used.code, used.stderr, used.stdout]).toEqual([2, "ltfs-pack write: vt: is not empty; a virtual tape is written into a new or empty folder, never over one\n",
-      "tape 1 of 1 → vtape vt: serial CA0001, NOT written: is not empty; a virtual tape is written into a new or empty folder, never over one\n"]);
+    expect([used.code, used.stderr, used.stdout]).toEqual([2, "ltfs-pack write: vt: is not empty; a virtual tape is written into a new or empty folder, never over one\n", "tape 1 of 1 → vtape vt: serial CA0001, NOT written: is not empty; a virtual tape is written into a new or empty folder, never over one\n"]);
     const cases: [string[], number, string][] = [
       [["write", "DAY01/C001/colon: name.txt", "--tape", "1", "--vtape", "n"], 2, "ltfs-pack write: DAY01/C001/colon: name.txt: is not JSON (JSON Parse error: Unexpected identifier \"colon\"); make it with 'ltfs-pack plan --json'\n"],
       [["write", "plan.json", "--tape", "2", "--vtape", "n"], 2, "ltfs-pack write: the plan has 1 tape(s); --tape 2 is not one of them\n"],
@@ -319,15 +322,20 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect([verify.code, verify.stdout]).toEqual([1, "FAILED vt: 1 of 3 files do not verify (5000+ bytes read back)\n".replace("5000+", String(Number(/\((\d+) bytes/.exec(verify.stdout)?.[1])))]);
     expect(verify.stderr).toBe(`ltfs-pack verify: DAY03/A001/b.mov: NOT WRITTEN (in the tape's plan but never written: ${join(dir, "DAY03/A001/b.mov")}: is 6001 bytes, the plan says 6000; the file changed since the plan was made, make it again)\n`);
     const json = pack(runner, ["verify", "--vtape", "vt", "--json"], dir);
-    expect(json.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l)).map((r: { path: string; status: string }) => [r.path, r.status])).toEqual([
-      ["DAY03/A001/a.mov", "ok"], ["ltfs-pack-catalog.json", "ok"], ["DAY03/A001/b.mov", "not-written"],
+    expect(
+      json.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .map((r: { path: string; status: string }) => [r.path, r.status]),
+    ).toEqual([
+      ["DAY03/A001/a.mov", "ok"],
+      ["ltfs-pack-catalog.json", "ok"],
+      ["DAY03/A001/b.mov", "not-written"],
     ]);
     const catalog = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
     expect(catalog.code).toBe(1);
-    expect(catalog.stderr).toBe(
-      "ltfs-pack catalog: vt: tape CA0001 is INCOMPLETE: 1 file(s) of its plan not written: DAY03/A001/b.mov\n" +
-      "ltfs-pack catalog: catalog of 1 tape(s), 1 files, 1 tape(s) incomplete or damaged: cat/catalog.json, cat/index.html\n",
-    );
+    expect(catalog.stderr).toBe("ltfs-pack catalog: vt: tape CA0001 is INCOMPLETE: 1 file(s) of its plan not written: DAY03/A001/b.mov\n" + "ltfs-pack catalog: catalog of 1 tape(s), 1 files, 1 tape(s) incomplete or damaged: cat/catalog.json, cat/index.html\n");
     const tape = JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0];
     expect([tape.status, tape.note, tape.notWritten.map((f: { path: string; size: number }) => [f.path, f.size])]).toEqual(["incomplete", "1 file(s) of its plan not written", [["DAY03/A001/b.mov", 6000]]]);
     const chromium = anchor("chromium");
@@ -370,15 +378,10 @@ describe("ltfs-pack verify: every record of a file's size, both copies of the in
     flip(indexRecord, "<length>2097152</length>", "<length>2097150</length>");
     const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
     expect(verify.code).toBe(1);
-    expect(verify.stderr).toBe(
-      "ltfs-pack verify: DAY05/A001/clip.mov: MISMATCH (read 2097152 bytes, the index says 2097150)\n" +
-      `ltfs-pack verify: vt: /DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock})\n`,
-    );
+    expect(verify.stderr).toBe("ltfs-pack verify: DAY05/A001/clip.mov: MISMATCH (read 2097152 bytes, the index says 2097150)\n" + `ltfs-pack verify: vt: /DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock})\n`);
     expect(verify.stdout).toMatch(/^FAILED vt: 1 of 3 files do not verify, 1 problem\(s\) with the tape \(\d+ bytes read back\)\n$/);
     const check = pack(runner, ["index", "--vtape", "vt", "--check"], dir);
-    expect([check.code, check.stdout]).toEqual([1,
-      "/DAY05/A001/clip.mov: extent 1: ends at file offset 2097152, past the file length 2097150\n" +
-      `/DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock})\n`]);
+    expect([check.code, check.stdout]).toEqual([1, "/DAY05/A001/clip.mov: extent 1: ends at file offset 2097152, past the file length 2097150\n" + `/DAY05/A001/clip.mov: length is 2097150 in the index partition's copy, 2097152 in the data partition's copy (block ${dataBlock})\n`]);
     // The catalog does not take the damaged copy's word for it.
     const catalog = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
     expect(catalog.code).toBe(1);
@@ -476,28 +479,32 @@ describe.each(runners())("a virtual tape's records are read beneath its folder, 
 describe("ltfs-pack write: copies, permissions, links and folders", () => {
   const runner = runners()[1]!;
 
-  test.if(IS_ROOT)("a copy whose drive fills up does not stop the others: they are written and verify, the failing one is named (exit 2)", () => {
-    const dir = tempDir("cartkit-ltfsw-");
-    put(join(dir, "DAY07"), "A001/a.txt", "first card\n");
-    put(join(dir, "DAY07"), "B001/big.mov", randomBytes(12 * 1024 * 1024, 5));
-    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY07", "--tape", "LTO-9", "--json"], dir).stdout);
-    mkdirSync(join(dir, "small"));
-    expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", join(dir, "small")]).code).toBe(0);
-    try {
-      const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "small/vt", "--vtape", "vt2", "--mount", "mnt"], dir);
-      expect(write.code).toBe(2);
-      expect(write.stderr).toMatch(/^ltfs-pack write: small\/vt\/1_\d+_R: write failed: No space left on device; the virtual tape holds what was written up to its last index\n/);
-      expect(write.stderr).toMatch(/\nltfs-pack write: mnt: cannot be used: No such file or directory\nltfs-pack write: 2 of 3 copies NOT written: small\/vt, mnt\n$/);
-      const lines = write.stdout.split("\n");
-      expect(lines[0]).toMatch(/^tape 1 of 1 → vtape small\/vt: serial CA0001, NOT written: write failed: No space left on device/);
-      expect(lines[1]).toMatch(/^tape 1 of 1 → vtape vt2: serial CB0001, 2 files, 12582923 bytes, \d+ blocks on the data partition, index generation 4, volume /);
-      expect(lines[2]).toBe("tape 1 of 1 → mount mnt: serial CC0001, NOT written: cannot be used: No such file or directory");
-      const verify = pack(runner, ["verify", "--vtape", "vt2"], dir);
-      expect([verify.code, verify.stderr]).toEqual([0, ""]);
-    } finally {
-      run(["umount", join(dir, "small")]);
-    }
-  }, 60_000);
+  test.if(IS_ROOT)(
+    "a copy whose drive fills up does not stop the others: they are written and verify, the failing one is named (exit 2)",
+    () => {
+      const dir = tempDir("cartkit-ltfsw-");
+      put(join(dir, "DAY07"), "A001/a.txt", "first card\n");
+      put(join(dir, "DAY07"), "B001/big.mov", randomBytes(12 * 1024 * 1024, 5));
+      writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY07", "--tape", "LTO-9", "--json"], dir).stdout);
+      mkdirSync(join(dir, "small"));
+      expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", join(dir, "small")]).code).toBe(0);
+      try {
+        const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "small/vt", "--vtape", "vt2", "--mount", "mnt"], dir);
+        expect(write.code).toBe(2);
+        expect(write.stderr).toMatch(/^ltfs-pack write: small\/vt\/1_\d+_R: write failed: No space left on device; the virtual tape holds what was written up to its last index\n/);
+        expect(write.stderr).toMatch(/\nltfs-pack write: mnt: cannot be used: No such file or directory\nltfs-pack write: 2 of 3 copies NOT written: small\/vt, mnt\n$/);
+        const lines = write.stdout.split("\n");
+        expect(lines[0]).toMatch(/^tape 1 of 1 → vtape small\/vt: serial CA0001, NOT written: write failed: No space left on device/);
+        expect(lines[1]).toMatch(/^tape 1 of 1 → vtape vt2: serial CB0001, 2 files, 12582923 bytes, \d+ blocks on the data partition, index generation 4, volume /);
+        expect(lines[2]).toBe("tape 1 of 1 → mount mnt: serial CC0001, NOT written: cannot be used: No such file or directory");
+        const verify = pack(runner, ["verify", "--vtape", "vt2"], dir);
+        expect([verify.code, verify.stderr]).toEqual([0, ""]);
+      } finally {
+        run(["umount", join(dir, "small")]);
+      }
+    },
+    60_000,
+  );
 
   test.if(IS_ROOT)("a 0600 source stays private: virtual-tape records are 0600 and a --mount copy keeps its source's mode", () => {
     const dir = tempDir("cartkit-ltfsw-");
@@ -531,7 +538,11 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
     const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
     expect(write.code).toBe(2);
     expect(write.stderr).toBe(`ltfs-pack write: ${join(dir, "DAY09/A001/b.txt")}: cannot be read: a symbolic link on the way leaves ${join(dir, "DAY09")}; not followed\n`);
-    expect(Volume.open(join(dir, "vt")).files().map((f) => f.path)).toEqual(["DAY09/A001/a.txt", "ltfs-pack-catalog.json", expect.stringMatching(/^ascmhl\/0001_/), "ascmhl/ascmhl_chain.xml"]);
+    expect(
+      Volume.open(join(dir, "vt"))
+        .files()
+        .map((f) => f.path),
+    ).toEqual(["DAY09/A001/a.txt", "ltfs-pack-catalog.json", expect.stringMatching(/^ascmhl\/0001_/), "ascmhl/ascmhl_chain.xml"]);
     expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(1);
   });
 
@@ -560,8 +571,11 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
     expect(write.code).toBe(2 - 2);
     expect(write.stdout).toMatch(/^tape 1 of 1 → vtape vt: serial CA0001, 1 files, 2 empty folders, 2 bytes,/);
     const volume = Volume.open(join(dir, "vt"));
-    const a001 = ((volume.latest.index.root.contents[0] as LtfsDirectory).contents.find((e) => e.name === "A001") as LtfsDirectory);
-    expect(a001.contents.map((e) => [e.kind, e.name])).toEqual([["directory", "EMPTY"], ["file", "a.txt"]]);
+    const a001 = (volume.latest.index.root.contents[0] as LtfsDirectory).contents.find((e) => e.name === "A001") as LtfsDirectory;
+    expect(a001.contents.map((e) => [e.kind, e.name])).toEqual([
+      ["directory", "EMPTY"],
+      ["file", "a.txt"],
+    ]);
     expect(statSync(join(dir, "mnt/DAY11/B001/sub")).isDirectory()).toBe(true);
     expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
     expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
@@ -598,10 +612,7 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
     chmodSync(join(dir, "out/mnt/DAY12/A002"), 0o000);
     const hidden = run(asNobody([...runner.command("ltfs-pack"), "verify", "--mount", "out/mnt"]), { cwd: dir });
     expect(hidden.code).toBe(1);
-    expect(hidden.stderr).toBe(
-      "ltfs-pack verify: DAY12/A002/b.txt: MISSING (recorded in ascmhl/" + /ascmhl\/(\S+) but/.exec(hidden.stderr)?.[1] + " but not on the tape)\n" +
-      `ltfs-pack verify: ${join("out/mnt", "DAY12/A002")}: folder cannot be read: Permission denied\n`,
-    );
+    expect(hidden.stderr).toBe("ltfs-pack verify: DAY12/A002/b.txt: MISSING (recorded in ascmhl/" + /ascmhl\/(\S+) but/.exec(hidden.stderr)?.[1] + " but not on the tape)\n" + `ltfs-pack verify: ${join("out/mnt", "DAY12/A002")}: folder cannot be read: Permission denied\n`);
   });
 });
 
@@ -722,23 +733,27 @@ describe.if(LTFSCK !== undefined)("reference LTFS tools (installed here)", () =>
     });
   }, 120_000);
 
-  test.if(CAN_MOUNT)("--mount through a real LTFS mount made by mkltfs; our reader verifies the reference's volume", async () => {
-    const dir = tempDir("cartkit-ltfsw-");
-    makeTree(join(dir, "DAY01"));
-    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
-    mkdirSync(join(dir, "ref"));
-    expect(run([MKLTFS!, "-e", "file", "-d", join(dir, "ref"), "-s", "REF001", "-n", "REF001"]).code).toBe(0);
-    await withLtfsMount(join(dir, "ref"), join(dir, "mnt"), false, () => {
-      const write = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt", "--serial", "REF001"], dir);
-      expect([write.code, write.stderr]).toEqual([0, ""]);
-      expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
-    });
-    const ltfsck = run([LTFSCK!, "-e", "file", join(dir, "ref")]);
-    expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
-    const verify = pack(runner, ["verify", "--vtape", "ref"], dir);
-    expect([verify.code, verify.stderr]).toEqual([0, ""]);
-    expect(pack(runner, ["index", "--vtape", "ref", "--check"], dir).code).toBe(0);
-  }, 120_000);
+  test.if(CAN_MOUNT)(
+    "--mount through a real LTFS mount made by mkltfs; our reader verifies the reference's volume",
+    async () => {
+      const dir = tempDir("cartkit-ltfsw-");
+      makeTree(join(dir, "DAY01"));
+      writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
+      mkdirSync(join(dir, "ref"));
+      expect(run([MKLTFS!, "-e", "file", "-d", join(dir, "ref"), "-s", "REF001", "-n", "REF001"]).code).toBe(0);
+      await withLtfsMount(join(dir, "ref"), join(dir, "mnt"), false, () => {
+        const write = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt", "--serial", "REF001"], dir);
+        expect([write.code, write.stderr]).toEqual([0, ""]);
+        expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
+      });
+      const ltfsck = run([LTFSCK!, "-e", "file", join(dir, "ref")]);
+      expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
+      const verify = pack(runner, ["verify", "--vtape", "ref"], dir);
+      expect([verify.code, verify.stderr]).toEqual([0, ""]);
+      expect(pack(runner, ["index", "--vtape", "ref", "--check"], dir).code).toBe(0);
+    },
+    120_000,
+  );
 });
 
 describe("ltfs-pack catalog", () => {
@@ -757,7 +772,11 @@ describe("ltfs-pack catalog", () => {
     const catalog = JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8"));
     expect(catalog.files).toHaveLength(3 * 809);
     const big = catalog.files.filter((f: { path: string }) => f.path === "DAY01/A001/CLIP/big.mov");
-    expect(big.map((f: { tape: string; startBlock: number; size: number }) => [f.tape, f.startBlock, f.size])).toEqual([["CA0001", 7, 1_300_000], ["CB0001", 7, 1_300_000], ["CC0001", 7, 1_300_000]]);
+    expect(big.map((f: { tape: string; startBlock: number; size: number }) => [f.tape, f.startBlock, f.size])).toEqual([
+      ["CA0001", 7, 1_300_000],
+      ["CB0001", 7, 1_300_000],
+      ["CC0001", 7, 1_300_000],
+    ]);
     expect(Object.keys(big[1].hashes).sort()).toEqual(["md5", "xxh128"]);
     expect(catalog.tapes.map((t: { capacityBytes?: number }) => t.capacityBytes !== undefined)).toEqual([true, true, false]);
     const again = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
@@ -788,7 +807,11 @@ describe("ltfs-pack catalog", () => {
     }
     html = page("");
     expect(html).toContain('<p id="count" class="muted">809 files</p>');
-    expect([...html.matchAll(/<div class="tape" data-serial="(\w+)" data-status="(\w+)">/g)].map((m) => [m[1], m[2]])).toEqual([["CA0001", "complete"], ["CB0001", "complete"], ["CC0001", "unknown"]]);
+    expect([...html.matchAll(/<div class="tape" data-serial="(\w+)" data-status="(\w+)">/g)].map((m) => [m[1], m[2]])).toEqual([
+      ["CA0001", "complete"],
+      ["CB0001", "complete"],
+      ["CC0001", "unknown"],
+    ]);
     expect(html).toMatch(/<div class="fill" style="width: 0%;"><\/div><\/div><span class="muted">809 files, 1\.7 MiB \(0\.0% of 15\.3 TiB\)<\/span>/);
     expect(html).toContain("809 files, 1.7 MiB (capacity unknown)");
   }, 120_000);

@@ -68,15 +68,22 @@ describe.skipIf(!promtool)("metrics", () => {
     for (const d of ["d1/A001", "d2/A001"]) {
       const l = `{job="${id}",destination="${d}"}`;
       expect([
-        last.get(`cartkit_offload_destination_copied_files_total${l}`), last.get(`cartkit_offload_destination_copied_bytes_total${l}`),
-        last.get(`cartkit_offload_destination_verified_files_total${l}`), last.get(`cartkit_offload_destination_verified_bytes_total${l}`),
-        last.get(`cartkit_offload_destination_errors_total${l}`), last.get(`cartkit_offload_destination_verification_failures_total${l}`),
+        last.get(`cartkit_offload_destination_copied_files_total${l}`),
+        last.get(`cartkit_offload_destination_copied_bytes_total${l}`),
+        last.get(`cartkit_offload_destination_verified_files_total${l}`),
+        last.get(`cartkit_offload_destination_verified_bytes_total${l}`),
+        last.get(`cartkit_offload_destination_errors_total${l}`),
+        last.get(`cartkit_offload_destination_verification_failures_total${l}`),
         last.get(`cartkit_offload_destination_complete${l}`),
       ]).toEqual([4, 8_000_000, 4, 8_000_000, 0, 0, 1]);
     }
     expect(end).toContain(`cartkit_offload_job_info{job="${id}",source="A001",host="`);
     // The textfile collector reads *.prom only; nothing else is left beside it.
-    expect(run(["ls", "-A", dir]).stdout.split("\n").filter((n) => n.includes("prom"))).toEqual(["job.prom"]);
+    expect(
+      run(["ls", "-A", dir])
+        .stdout.split("\n")
+        .filter((n) => n.includes("prom")),
+    ).toEqual(["job.prom"]);
   }, 60_000);
 
   test("a file that fails on a destination counts as an error there, a copy that reads back differently as a verification failure", async () => {
@@ -84,7 +91,11 @@ describe.skipIf(!promtool)("metrics", () => {
     mkdirSync(join(dir, "A001", "CLIPS"), { recursive: true });
     // Big enough that its read-back is still going when one of its bits is flipped on d1.
     const fd = openSync(join(dir, "A001", "CLIPS", "C001.mov"), "w");
-    for (const [at, seed] of [[0, 1], [255 * 1024 * 1024, 2]] as const) writeSync(fd, randomBytes(1024 * 1024, seed), 0, 1024 * 1024, at);
+    for (const [at, seed] of [
+      [0, 1],
+      [255 * 1024 * 1024, 2],
+    ] as const)
+      writeSync(fd, randomBytes(1024 * 1024, seed), 0, 1024 * 1024, at);
     closeSync(fd);
     writeFileSync(join(dir, "A001", "CLIPS", "C002.mov"), randomBytes(10_000, 3));
     // d2 has a folder where C002.mov goes: that file fails there.
@@ -130,7 +141,9 @@ describe.skipIf(!promtool)("metrics", () => {
       const proc = Bun.spawn([COMPILED.command("dispatchcopy")[0]!, "-r", "--rate-limit", "10KB/s", "--state-dir", "state", "A001", "d3"], { cwd: dir, stdout: "ignore", stderr: "ignore" });
       let killed: JobRecord | undefined;
       while (!killed) {
-        const line = tool(runner, "dispatchcopy", ["jobs", "--json", "--state-dir", "state"], { cwd: dir }).stdout.split("\n").find((l) => l.includes('"destinations":["d3"]'));
+        const line = tool(runner, "dispatchcopy", ["jobs", "--json", "--state-dir", "state"], { cwd: dir })
+          .stdout.split("\n")
+          .find((l) => l.includes('"destinations":["d3"]'));
         killed = line ? (JSON.parse(line) as JobRecord) : undefined;
         await Bun.sleep(50);
       }

@@ -89,7 +89,12 @@ test("an offload's generation seals the digests compared at read-back (no third 
   const plan = planOffload(source, destinations, { ignore, overwrite: false });
   const choices = [hashChoice("xxh64"), hashChoice("md5")];
   const result = await runOffload(plan, {
-    algorithms: choices.map((c) => c.algorithm), verify: "dest", overwrite: false, jobs: 2, ignore, flush: () => true,
+    algorithms: choices.map((c) => c.algorithm),
+    verify: "dest",
+    overwrite: false,
+    jobs: 2,
+    ignore,
+    flush: () => true,
   });
   expect(result.completeRoots).toEqual(destinations);
   for (const root of destinations) {
@@ -117,10 +122,7 @@ test("an offload's generation seals the digests compared at read-back (no third 
   const evict = (path: string) => run(["dd", `if=${path}`, "iflag=nocache", "count=0", "status=none"]);
   for (const path of ["CLIPS/A001C001.mov", "CLIPS/A001C002.mov", "meta.xml"]) evict(join(destinations[0]!, path));
   const problems = await writeOffloadRecords({ mhlRoots: destinations, output: new Output() }, result.files, choices);
-  expect(problems.map((p) => p.message)).toEqual([
-    `${destinations[1]}/CLIPS/A001C002.mov: changed after it was verified; not sealed into an ASC MHL`,
-    `${destinations[1]}: ASC MHL generation not written: files changed after they were verified`,
-  ]);
+  expect(problems.map((p) => p.message)).toEqual([`${destinations[1]}/CLIPS/A001C002.mov: changed after it was verified; not sealed into an ASC MHL`, `${destinations[1]}: ASC MHL generation not written: files changed after they were verified`]);
   expect(existsSync(join(destinations[1]!, "ascmhl"))).toBe(false);
   if (fincore) {
     const resident = run([fincore, "--bytes", "--noheadings", "--output", "RES", join(destinations[0]!, "CLIPS", "A001C001.mov")]).stdout.trim();

@@ -25,27 +25,47 @@ test("the 15-star pattern against a 40-character name is decided without backtra
 });
 
 test("gitwildmatch: **, a trailing /, negation, character classes and escapes", () => {
-  const spec = IgnoreSpec.forRun(undefined, [
-    "*.tmp", "/top.txt", "cache/", "a/**/z", "logs/**", "**/proxy", "!keep.tmp",
-    "[Tt]humbs.db", "clip[0-9].mov", "take[!0-9].mov", "odd[]x].txt", "lit\\*.txt", "q\\?.txt", "\\#hash", "\\!bang", "sp\\ ", "# a comment",
-  ]);
+  const spec = IgnoreSpec.forRun(undefined, ["*.tmp", "/top.txt", "cache/", "a/**/z", "logs/**", "**/proxy", "!keep.tmp", "[Tt]humbs.db", "clip[0-9].mov", "take[!0-9].mov", "odd[]x].txt", "lit\\*.txt", "q\\?.txt", "\\#hash", "\\!bang", "sp\\ ", "# a comment"]);
   const cases: Array<[string, boolean, boolean]> = [
-    ["x.tmp", false, true], ["deep/down/x.tmp", false, true], ["keep.tmp", false, false], ["x.tmpx", false, false],
-    ["top.txt", false, true], ["sub/top.txt", false, false],
-    ["cache", true, true], ["cache", false, false], ["sub/cache", true, true], ["cache/inside.mov", false, true],
-    ["a/z", false, true], ["a/b/c/z", false, true], ["b/a/z", false, false],
-    ["logs/x/y.txt", false, true], ["logs", true, false],
-    ["proxy", true, true], ["deep/proxy", false, true],
-    ["Thumbs.db", false, true], ["thumbs.db", false, true], ["xhumbs.db", false, false],
-    ["clip7.mov", false, true], ["clipA.mov", false, false],
-    ["takeA.mov", false, true], ["take1.mov", false, false],
-    ["oddx.txt", false, true], ["odd].txt", false, true], ["oddy.txt", false, false],
-    ["lit*.txt", false, true], ["litany.txt", false, false],
-    ["q?.txt", false, true], ["qa.txt", false, false],
-    ["#hash", false, true], ["!bang", false, true], ["sp ", false, true], ["sp", false, false],
+    ["x.tmp", false, true],
+    ["deep/down/x.tmp", false, true],
+    ["keep.tmp", false, false],
+    ["x.tmpx", false, false],
+    ["top.txt", false, true],
+    ["sub/top.txt", false, false],
+    ["cache", true, true],
+    ["cache", false, false],
+    ["sub/cache", true, true],
+    ["cache/inside.mov", false, true],
+    ["a/z", false, true],
+    ["a/b/c/z", false, true],
+    ["b/a/z", false, false],
+    ["logs/x/y.txt", false, true],
+    ["logs", true, false],
+    ["proxy", true, true],
+    ["deep/proxy", false, true],
+    ["Thumbs.db", false, true],
+    ["thumbs.db", false, true],
+    ["xhumbs.db", false, false],
+    ["clip7.mov", false, true],
+    ["clipA.mov", false, false],
+    ["takeA.mov", false, true],
+    ["take1.mov", false, false],
+    ["oddx.txt", false, true],
+    ["odd].txt", false, true],
+    ["oddy.txt", false, false],
+    ["lit*.txt", false, true],
+    ["litany.txt", false, false],
+    ["q?.txt", false, true],
+    ["qa.txt", false, false],
+    ["#hash", false, true],
+    ["!bang", false, true],
+    ["sp ", false, true],
+    ["sp", false, false],
     ["# a comment", false, false],
     // the defaults: the history folder, .DS_Store
-    ["ascmhl", true, true], ["sub/.DS_Store", false, true],
+    ["ascmhl", true, true],
+    ["sub/.DS_Store", false, true],
   ];
   for (const [path, isDirectory, ignored] of cases) expect([path, isDirectory, spec.ignores(path, isDirectory)]).toEqual([path, isDirectory, ignored]);
   // `*` and `?` never match `/`; a class never matches `/`
@@ -60,12 +80,21 @@ test("gitwildmatch: **, a trailing /, negation, character classes and escapes", 
 
 test("the literal, prefix* and *suffix shapes match as the general matcher does", () => {
   const cases: [string, boolean | undefined, string, boolean][] = [
-    [".DS_Store", false, "a/b/.DS_Store", true], [".DS_Store", false, "a/.DS_Storex", false],
-    [".DS_Store", undefined, ".DS_Store", true], [".DS_Store", undefined, "a/.DS_Store", false],
-    ["._*", false, "x/._clip.mov", true], ["._*", false, "x/_.clip", false], ["._*", false, "._", true],
-    ["*.tmp", false, "a/b.tmp", true], ["*.tmp", false, "a.tmp/b", false], ["*.tmp", undefined, "a/b.tmp", false],
-    ["*.tmp", undefined, "b.tmp", true], ["a/b", false, "x/a/b", true], ["a/b", false, "x/ya/b", false],
-    ["a/b", undefined, "a/b", true], ["a/b", undefined, "x/a/b", false],
+    [".DS_Store", false, "a/b/.DS_Store", true],
+    [".DS_Store", false, "a/.DS_Storex", false],
+    [".DS_Store", undefined, ".DS_Store", true],
+    [".DS_Store", undefined, "a/.DS_Store", false],
+    ["._*", false, "x/._clip.mov", true],
+    ["._*", false, "x/_.clip", false],
+    ["._*", false, "._", true],
+    ["*.tmp", false, "a/b.tmp", true],
+    ["*.tmp", false, "a.tmp/b", false],
+    ["*.tmp", undefined, "a/b.tmp", false],
+    ["*.tmp", undefined, "b.tmp", true],
+    ["a/b", false, "x/a/b", true],
+    ["a/b", false, "x/ya/b", false],
+    ["a/b", undefined, "a/b", true],
+    ["a/b", undefined, "x/a/b", false],
   ];
   for (const [pattern, anchored, path, expected] of cases) {
     const options = anchored === undefined ? {} : { anchored };

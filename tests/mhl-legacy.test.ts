@@ -2,10 +2,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  canonicalHex, isLegacyMhl, legacyNotation, readLegacyMhl, verifyLegacyMhl, writeLegacyMhl,
-  type LegacyVerifyResult,
-} from "../lib/mhl/legacy.ts";
+import { canonicalHex, isLegacyMhl, legacyNotation, readLegacyMhl, verifyLegacyMhl, writeLegacyMhl, type LegacyVerifyResult } from "../lib/mhl/legacy.ts";
 import { randomBytes, run, tempDir } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
@@ -39,14 +36,16 @@ function makeCard(): { root: string; files: string[] } {
 
 /** How Silverstack / ShotPut Pro / Hedge write 1.1: xxhash64be (and md5), with dates. */
 function silverstackStyle(root: string, files: string[]): string {
-  const entries = files.map((file) => `  <hash>
+  const entries = files.map(
+    (file) => `  <hash>
     <file>${escapeXml(file)}</file>
     <size>${readFileSync(join(root, file)).length}</size>
     <lastmodificationdate>2024-05-01T10:00:00Z</lastmodificationdate>
     <xxhash64be>${xxh64be(join(root, file))}</xxhash64be>
     <md5>${md5(join(root, file))}</md5>
     <hashdate>2024-05-01T10:05:00Z</hashdate>
-  </hash>`);
+  </hash>`,
+  );
   return `<?xml version="1.0" encoding="UTF-8"?>
 <hashlist version="1.1">
   <creatorinfo>
@@ -95,8 +94,7 @@ ${entries.join("\n\n")}
 
 /** One line per result: status, file and the failing checks. */
 function summary(results: LegacyVerifyResult[]): string[] {
-  return results.map((r) => [r.status, r.entry.file, ...r.checks.filter((c) => !c.ok).map((c) => `${c.type} ${c.expected} != ${c.actual}`),
-    ...(r.status === "size-mismatch" ? [`size ${r.entry.size} != ${r.actualSize}`] : []), ...(r.message ? [r.message] : [])].join(" | "));
+  return results.map((r) => [r.status, r.entry.file, ...r.checks.filter((c) => !c.ok).map((c) => `${c.type} ${c.expected} != ${c.actual}`), ...(r.status === "size-mismatch" ? [`size ${r.entry.size} != ${r.actualSize}`] : []), ...(r.message ? [r.message] : [])].join(" | "));
 }
 
 /** The message of the error thrown by `fn`, as the tools print it (`path: message`). */
@@ -140,7 +138,7 @@ describe("isLegacyMhl", () => {
     expect(isLegacyMhl('<hashlist xmlns="urn:ASC:MHL:v2.0" version="1.1">')).toBe(false);
     expect(isLegacyMhl('<hashlist version="1.2">')).toBe(false);
     expect(isLegacyMhl('<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0">')).toBe(false);
-    expect(isLegacyMhl("<hashlists version=\"1.1\">")).toBe(false);
+    expect(isLegacyMhl('<hashlists version="1.1">')).toBe(false);
   });
 });
 
@@ -152,8 +150,13 @@ describe("read and verify", () => {
     const list = readLegacyMhl(mhl);
     expect(list.version).toBe("1.1");
     expect(list.creator).toEqual({
-      name: "Jane DIT", username: "jane", hostname: "cart-01.local", tool: "Silverstack 8.5",
-      startdate: "2024-05-01T10:00:00Z", finishdate: "2024-05-01T10:05:00Z", log: "offload A001",
+      name: "Jane DIT",
+      username: "jane",
+      hostname: "cart-01.local",
+      tool: "Silverstack 8.5",
+      startdate: "2024-05-01T10:00:00Z",
+      finishdate: "2024-05-01T10:05:00Z",
+      log: "offload A001",
     });
     expect(list.entries.map((e) => [e.file, e.line, e.size])).toEqual([
       ["Clips/A001 C001.mov", 12, 70_000],
@@ -179,15 +182,14 @@ describe("read and verify", () => {
     const list = readLegacyMhl(mhl);
     expect(list.version).toBe("1.0");
     expect(list.entries[2]!.hashes).toEqual({
-      sha1: sha1(join(root, files[2]!)), xxhash: xxhashDecimal(join(root, files[2]!)), xxhash64: xxh64le(join(root, files[2]!)),
+      sha1: sha1(join(root, files[2]!)),
+      xxhash: xxhashDecimal(join(root, files[2]!)),
+      xxhash64: xxh64le(join(root, files[2]!)),
     });
     for (const jobs of [1, 3]) {
       const report = await verifyLegacyMhl(mhl, { jobs });
       expect(summary(report.results)).toEqual(files.map((f) => `ok | ${f}`));
-      expect(report.results[1]!.checks.map((c) => `${c.type}=${c.actual}`)).toEqual([
-        `sha1=${sha1(join(root, files[1]!))}`, `xxhash=${xxhashDecimal(join(root, files[1]!)).padStart(10, "0")}`,
-        `xxhash64=${xxh64le(join(root, files[1]!))}`,
-      ]);
+      expect(report.results[1]!.checks.map((c) => `${c.type}=${c.actual}`)).toEqual([`sha1=${sha1(join(root, files[1]!))}`, `xxhash=${xxhashDecimal(join(root, files[1]!)).padStart(10, "0")}`, `xxhash64=${xxh64le(join(root, files[1]!))}`]);
       expect(report.exitCode).toBe(0);
     }
   });
@@ -207,11 +209,7 @@ describe("read and verify", () => {
     writeFileSync(join(root, "Clips", "later.txt"), "added after sealing");
 
     const report = await verifyLegacyMhl(mhl);
-    expect(summary(report.results)).toEqual([
-      `ok | ${files[0]}`,
-      `mismatch | ${files[1]} | md5 ${wasMd5} != ${md5(target)} | xxhash64be ${wasBe} != ${xxh64be(target)}`,
-      `missing | ${files[2]} | No such file or directory`,
-    ]);
+    expect(summary(report.results)).toEqual([`ok | ${files[0]}`, `mismatch | ${files[1]} | md5 ${wasMd5} != ${md5(target)} | xxhash64be ${wasBe} != ${xxh64be(target)}`, `missing | ${files[2]} | No such file or directory`]);
     expect(report.counts).toEqual({ ok: 1, mismatch: 1, "size-mismatch": 0, missing: 1, unreadable: 0, unverified: 0 });
     expect(report.exitCode).toBe(11);
 
@@ -228,19 +226,17 @@ describe("read and verify", () => {
     writeFileSync(join(root, "b.bin"), randomBytes(100, 2));
     mkdirSync(join(root, "dir"));
     const good = md5(join(root, "a.bin"));
-    writeFileSync(join(root, "x.mhl"), `<hashlist version="1.1">
+    writeFileSync(
+      join(root, "x.mhl"),
+      `<hashlist version="1.1">
 <hash><file>a.bin</file><size>99</size><md5>${good}</md5></hash>
 <hash><file>dir</file><size>0</size><md5>${good}</md5></hash>
 <hash><file>b.bin</file><size>100</size><null/></hash>
 <hash><file>a.bin</file><size>100</size><sha256>abcd</sha256><md5>${good}</md5></hash>
-</hashlist>`);
+</hashlist>`,
+    );
     const report = await verifyLegacyMhl(join(root, "x.mhl"));
-    expect(summary(report.results)).toEqual([
-      "size-mismatch | a.bin | size 99 != 100",
-      "unreadable | dir | Is a directory",
-      "unverified | b.bin",
-      "ok | a.bin",
-    ]);
+    expect(summary(report.results)).toEqual(["size-mismatch | a.bin | size 99 != 100", "unreadable | dir | Is a directory", "unverified | b.bin", "ok | a.bin"]);
     // Not read: nothing was hashed for the wrong size.
     expect(report.results[0]!.checks).toEqual([]);
     expect(report.results[3]!.unknownTypes).toEqual(["sha256"]);
@@ -264,9 +260,7 @@ describe("read and verify", () => {
     const root = tempDir();
     const text = '<?xml version="1.0" encoding="UTF-16LE"?>\n<hashlist version="1.0">\n<hash><file>Kölner Dom.avi</file><size>3</size><md5>d29593e2cf81c621fb3c4089f9bbde4a</md5></hash>\n</hashlist>\n';
     writeFileSync(join(root, "u16.mhl"), Buffer.from(text, "utf16le"));
-    expect(readLegacyMhl(join(root, "u16.mhl")).entries.map((e) => [e.file, e.line, e.hashes.md5])).toEqual([
-      ["Kölner Dom.avi", 3, "d29593e2cf81c621fb3c4089f9bbde4a"],
-    ]);
+    expect(readLegacyMhl(join(root, "u16.mhl")).entries.map((e) => [e.file, e.line, e.hashes.md5])).toEqual([["Kölner Dom.avi", 3, "d29593e2cf81c621fb3c4089f9bbde4a"]]);
   });
 });
 
@@ -322,14 +316,21 @@ describe("write", () => {
         lastmodificationdate: new Date(Date.UTC(2024, 4, 1, 9, 59, 58, 123)),
         hashdate: "2024-05-01T12:00:00Z",
         hashes: {
-          xxhash64be: xxh64be(path), md5: md5(path), sha1: sha1(path),
-          xxhash: legacyNotation("xxhash", native(["/usr/bin/xxhsum", "-H0"], path)), xxhash64: xxh64le(path),
+          xxhash64be: xxh64be(path),
+          md5: md5(path),
+          sha1: sha1(path),
+          xxhash: legacyNotation("xxhash", native(["/usr/bin/xxhsum", "-H0"], path)),
+          xxhash64: xxh64le(path),
         },
       };
     });
     const creator = {
-      name: "Jane & Co", username: "jane", hostname: "cart-01", tool: "cartkit 0.1.0",
-      startdate: new Date(Date.UTC(2024, 4, 1, 12, 0, 0)), finishdate: "2024-05-01T12:00:05Z",
+      name: "Jane & Co",
+      username: "jane",
+      hostname: "cart-01",
+      tool: "cartkit 0.1.0",
+      startdate: new Date(Date.UTC(2024, 4, 1, 12, 0, 0)),
+      finishdate: "2024-05-01T12:00:05Z",
     };
     writeLegacyMhl(mhl, { creator, entries });
     const text = readFileSync(mhl, "utf8");
@@ -360,9 +361,7 @@ describe("write", () => {
 
     const back = readLegacyMhl(mhl);
     expect(back.creator).toEqual({ ...creator, startdate: "2024-05-01T12:00:00Z" });
-    expect(back.entries.map((e) => ({ file: e.file, size: e.size, hashes: e.hashes, hashdate: e.hashdate }))).toEqual(
-      entries.map((e) => ({ file: e.file, size: e.size, hashes: e.hashes, hashdate: e.hashdate })),
-    );
+    expect(back.entries.map((e) => ({ file: e.file, size: e.size, hashes: e.hashes, hashdate: e.hashdate }))).toEqual(entries.map((e) => ({ file: e.file, size: e.size, hashes: e.hashes, hashdate: e.hashdate })));
     const report = await verifyLegacyMhl(mhl);
     expect(summary(report.results)).toEqual(files.map((f) => `ok | ${f}`));
   });
@@ -371,14 +370,10 @@ describe("write", () => {
     const root = tempDir();
     const mhl = join(root, "out.mhl");
     const creator = { tool: "cartkit" };
-    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "../x", size: 1, hashes: { md5: "d29593e2cf81c621fb3c4089f9bbde4a" } }] })))
-      .toBe(`${mhl}: entry 1: <file> path must not contain '..': '../x'`);
-    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "a\\b", size: 1, hashes: { md5: "d29593e2cf81c621fb3c4089f9bbde4a" } }] })))
-      .toBe(`${mhl}: entry 1: path must be relative and '/'-separated: 'a\\b'`);
-    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "a", size: 1, hashes: {} }] })))
-      .toBe(`${mhl}: entry 1: 'a' has no hash`);
-    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "a", size: 1, hashes: { xxhash: "12345678901" } }] })))
-      .toBe(`${mhl}: entry 1: <xxhash> must be an XXH32 value (decimal, at most 10 digits), not '12345678901'`);
+    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "../x", size: 1, hashes: { md5: "d29593e2cf81c621fb3c4089f9bbde4a" } }] }))).toBe(`${mhl}: entry 1: <file> path must not contain '..': '../x'`);
+    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "a\\b", size: 1, hashes: { md5: "d29593e2cf81c621fb3c4089f9bbde4a" } }] }))).toBe(`${mhl}: entry 1: path must be relative and '/'-separated: 'a\\b'`);
+    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "a", size: 1, hashes: {} }] }))).toBe(`${mhl}: entry 1: 'a' has no hash`);
+    expect(errorOf(() => writeLegacyMhl(mhl, { creator, entries: [{ file: "a", size: 1, hashes: { xxhash: "12345678901" } }] }))).toBe(`${mhl}: entry 1: <xxhash> must be an XXH32 value (decimal, at most 10 digits), not '12345678901'`);
     expect(run(["ls", "-A", root]).stdout).toBe("");
   });
 });

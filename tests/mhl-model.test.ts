@@ -43,7 +43,11 @@ test("directory hashes reproduce the fixtures (xxh64 and md5)", async () => {
 test("a <path> that is absolute or escapes the root is refused, naming file and line", () => {
   const file = join(SCENARIOS, "scenario_01/travel_01/A002R2EC/ascmhl/0001_A002R2EC_2020-01-16_091500Z.mhl");
   const text = readFileSync(file, "utf8");
-  for (const [bad, reason] of [["/etc/passwd", "absolute path '/etc/passwd'"], ["../../etc/passwd", "path '../../etc/passwd' escapes the root"], ["Clips/../../x", "path 'Clips/../../x' escapes the root"]] as const) {
+  for (const [bad, reason] of [
+    ["/etc/passwd", "absolute path '/etc/passwd'"],
+    ["../../etc/passwd", "path '../../etc/passwd' escapes the root"],
+    ["Clips/../../x", "path 'Clips/../../x' escapes the root"],
+  ] as const) {
     let caught: { path?: string; message?: string } | undefined;
     try {
       readGeneration(text.replace(">Sidecar.txt<", `>${bad}<`), "evil.mhl");
@@ -58,9 +62,20 @@ test("ignore patterns follow gitwildmatch", () => {
   const spec = IgnoreSpec.forRun(undefined, ["*.tmp", "/top.txt", "cache/", "a/**/z", "!keep.tmp"]);
   expect(spec.patterns).toEqual([".DS_Store", "ascmhl", "ascmhl/", "*.tmp", "/top.txt", "cache/", "a/**/z", "!keep.tmp"]);
   const cases: Array<[string, boolean, boolean]> = [
-    ["x/.DS_Store", false, true], ["ascmhl", true, true], ["sub/ascmhl", true, true], ["b.tmp", false, true],
-    ["d/e.tmp", false, true], ["keep.tmp", false, false], ["top.txt", false, true], ["d/top.txt", false, false],
-    ["cache", true, true], ["cache", false, false], ["d/cache/f", false, true], ["a/z", false, true], ["a/b/c/z", false, true], ["b/a/z", false, false],
+    ["x/.DS_Store", false, true],
+    ["ascmhl", true, true],
+    ["sub/ascmhl", true, true],
+    ["b.tmp", false, true],
+    ["d/e.tmp", false, true],
+    ["keep.tmp", false, false],
+    ["top.txt", false, true],
+    ["d/top.txt", false, false],
+    ["cache", true, true],
+    ["cache", false, false],
+    ["d/cache/f", false, true],
+    ["a/z", false, true],
+    ["a/b/c/z", false, true],
+    ["b/a/z", false, false],
   ];
   for (const [path, isDirectory, ignored] of cases) expect([path, isDirectory, spec.ignores(path, isDirectory)]).toEqual([path, isDirectory, ignored]);
 });

@@ -16,7 +16,9 @@ const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "cart-01" };
 
 /** The generation files of a root, in order. */
 function generations(root: string): string[] {
-  return readdirSync(join(root, "ascmhl")).filter((f) => f.endsWith(".mhl")).sort();
+  return readdirSync(join(root, "ascmhl"))
+    .filter((f) => f.endsWith(".mhl"))
+    .sort();
 }
 
 function latest(root: string): string {
@@ -99,24 +101,29 @@ for (const runner of runners()) {
       writeFileSync(Buffer.from(`${root}/d\xe9p/inside.mov`, "latin1"), "in a folder named in latin-1");
       const r = mhl(["create", root, "-h", "xxh64"]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe([
-        "ERROR: caf\\xe9.mov: name is not valid UTF-8, which ASC MHL cannot record; this file is left out (rename it to record it)",
-        "ERROR: d\\xe9p: name is not valid UTF-8, which ASC MHL cannot record; this folder and everything in it are left out (rename it to record it)",
-        "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
-        "",
-      ].join("\n"));
+      expect(r.stderr).toBe(
+        [
+          "ERROR: caf\\xe9.mov: name is not valid UTF-8, which ASC MHL cannot record; this file is left out (rename it to record it)",
+          "ERROR: d\\xe9p: name is not valid UTF-8, which ASC MHL cannot record; this folder and everything in it are left out (rename it to record it)",
+          "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
+          "",
+        ].join("\n"),
+      );
       const text = latest(root);
       expect(hashOf(text, "ok.mov")).toBeDefined();
       // the root's directory hash would not describe the folder: none is written
       expect(text).not.toContain("<roothash>");
       const v = mhl(["verify", root]);
-      expect([v.code, v.stderr]).toEqual([21, [
-        // in the walk's order: a folder's sub-folders before its files
-        "found new file d\\xe9p/inside.mov (its name is not valid UTF-8: ASC MHL cannot record it)",
-        "found new file caf\\xe9.mov (its name is not valid UTF-8: ASC MHL cannot record it)",
-        "mhl-verify: New files not referenced in the ASC MHL history have been found",
-        "",
-      ].join("\n")]);
+      expect([v.code, v.stderr]).toEqual([
+        21,
+        [
+          // in the walk's order: a folder's sub-folders before its files
+          "found new file d\\xe9p/inside.mov (its name is not valid UTF-8: ASC MHL cannot record it)",
+          "found new file caf\\xe9.mov (its name is not valid UTF-8: ASC MHL cannot record it)",
+          "mhl-verify: New files not referenced in the ASC MHL history have been found",
+          "",
+        ].join("\n"),
+      ]);
     });
 
     test("names with CR, LF and TAB are written as character references and read back; other C0 controls are refused by name", async () => {
@@ -126,12 +133,15 @@ for (const runner of runners()) {
       writeFileSync(join(root, "ctl\x01x.mov"), "a C0 control");
       writeFileSync(join(root, "esc\x1b[31m.mov"), "an escape sequence");
       const r = mhl(["create", root, "-h", "xxh64"]);
-      expect([r.code, r.stderr]).toEqual([2, [
-        "ERROR: ctl\\x01x.mov: name holds a control character that XML cannot carry, which ASC MHL cannot record; this file is left out (rename it to record it)",
-        "ERROR: esc\\e[31m.mov: name holds a control character that XML cannot carry, which ASC MHL cannot record; this file is left out (rename it to record it)",
-        "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
-        "",
-      ].join("\n")]);
+      expect([r.code, r.stderr]).toEqual([
+        2,
+        [
+          "ERROR: ctl\\x01x.mov: name holds a control character that XML cannot carry, which ASC MHL cannot record; this file is left out (rename it to record it)",
+          "ERROR: esc\\e[31m.mov: name holds a control character that XML cannot carry, which ASC MHL cannot record; this file is left out (rename it to record it)",
+          "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
+          "",
+        ].join("\n"),
+      ]);
       const text = latest(root);
       for (const name of ["cr&#13;x.mov", "lf&#10;x.mov", "tab&#9;x.mov", "crlf&#13;&#10;x.mov"]) expect(text).toContain(`>${name}</path>`);
       // a standard parser takes every file we wrote, and reads the names back unchanged
@@ -142,12 +152,15 @@ for (const runner of runners()) {
       const read = run(["python3", "-c", "import sys, json, xml.etree.ElementTree as ET; print(json.dumps(sorted(p.text for p in ET.parse(sys.argv[1]).iter('{urn:ASC:MHL:v2.0}path'))))", join(root, "ascmhl", generations(root)[0]!)]);
       expect(JSON.parse(read.stdout)).toEqual([...kept].sort());
       const v = mhl(["verify", root, "-v"]);
-      expect([v.code, v.stderr]).toEqual([21, [
-        "found new file ctl\\x01x.mov (its name holds a control character that XML cannot carry: ASC MHL cannot record it)",
-        "found new file esc\\e[31m.mov (its name holds a control character that XML cannot carry: ASC MHL cannot record it)",
-        "mhl-verify: New files not referenced in the ASC MHL history have been found",
-        "",
-      ].join("\n")]);
+      expect([v.code, v.stderr]).toEqual([
+        21,
+        [
+          "found new file ctl\\x01x.mov (its name holds a control character that XML cannot carry: ASC MHL cannot record it)",
+          "found new file esc\\e[31m.mov (its name holds a control character that XML cannot carry: ASC MHL cannot record it)",
+          "mhl-verify: New files not referenced in the ASC MHL history have been found",
+          "",
+        ].join("\n"),
+      ]);
       for (const name of kept) expect(v.stdout).toContain(`verification (xxh64) of file ${name.replaceAll("\r", "\\r").replaceAll("\n", "\\n").replaceAll("\t", "\\t")}: OK`);
       // a history that carries a forbidden character as a reference is refused as malformed
       const generation = join(root, "ascmhl", generations(root)[0]!);
@@ -188,24 +201,14 @@ for (const runner of runners()) {
       expect(run(["mkfifo", join(root, "pipe")]).code).toBe(0);
       let r = mhl(["create", root, "-h", "xxh64"]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe([
-        `ERROR: ${root}/escape.mov: symbolic link that leaves the tree, not followed`,
-        `ERROR: ${root}/pipe: a FIFO (named pipe), not a regular file: it cannot be copied or hashed`,
-        "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest",
-        "",
-      ].join("\n"));
+      expect(r.stderr).toBe([`ERROR: ${root}/escape.mov: symbolic link that leaves the tree, not followed`, `ERROR: ${root}/pipe: a FIFO (named pipe), not a regular file: it cannot be copied or hashed`, "mhl-verify: 2 entries could not be recorded (named above); the generation documents the rest", ""].join("\n"));
       // a link to a file inside counts as that file
       expect(hashOf(latest(root), "alias.mov")).toBe(hashOf(latest(root), "clip.mov"));
       expect(latest(root)).not.toContain("escape.mov");
       rmSync(join(root, "ascmhl"), { recursive: true });
       r = mhl(["create", root, "-h", "xxh64", "--links", "skip", "--special", "skip"]);
       expect(r.code).toBe(0);
-      expect(r.stderr).toBe([
-        `${root}/alias.mov: symbolic link, left out (--links skip)`,
-        `${root}/escape.mov: symbolic link, left out (--links skip)`,
-        `${root}/pipe: a FIFO (named pipe), left out (--special skip)`,
-        "",
-      ].join("\n"));
+      expect(r.stderr).toBe([`${root}/alias.mov: symbolic link, left out (--links skip)`, `${root}/escape.mov: symbolic link, left out (--links skip)`, `${root}/pipe: a FIFO (named pipe), left out (--special skip)`, ""].join("\n"));
       expect(mhl(["verify", root, "--links", "skip", "--special", "skip"]).code).toBe(0);
       expect(mhl(["create", root, "--links", "copy"]).code).toBe(2);
     });
@@ -233,13 +236,7 @@ for (const runner of runners()) {
       rmSync(join(root, "shadow"));
       symlinkSync(outside, join(root, "shadow"));
       const r = mhl(["verify", root]);
-      expect([r.code, r.stderr]).toEqual([10, [
-        `ERROR: ${root}/shadow: symbolic link that leaves the tree, not followed`,
-        "ERROR: 1 missing file(s):",
-        "  shadow",
-        "mhl-verify: Files referenced in the ASC MHL history are missing",
-        "",
-      ].join("\n")]);
+      expect([r.code, r.stderr]).toEqual([10, [`ERROR: ${root}/shadow: symbolic link that leaves the tree, not followed`, "ERROR: 1 missing file(s):", "  shadow", "mhl-verify: Files referenced in the ASC MHL history are missing", ""].join("\n")]);
       expect(mhl(["verify", "-dh", root]).code).not.toBe(0);
     });
 

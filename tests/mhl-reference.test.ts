@@ -59,12 +59,15 @@ for (const runner of runners()) {
       expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
       // from inside a sub-folder, by a relative name
       r = mhl(["info", "-sf", "../Stuff.txt"], LATER, join(root, "A"));
-      expect([r.code, r.stdout]).toEqual([0, `Info with history at path: ${root}\nStuff.txt:\n` +
-        "  Generation 1 (2020-01-15T13:00:00+00:00) xxh64: 94c399c2a9a21f9a (original)\n" +
-        "  Generation 2 (2020-01-16T09:15:00+00:00) xxh64: 94c399c2a9a21f9a (verified)\n" +
-        "  Generation 3 (2020-01-16T09:15:00+00:00) md5: 9eb84090956c484e32cb6c08455a667b (verified)\n" +
-        "  Generation 3 (2020-01-16T09:15:00+00:00) xxh64: 94c399c2a9a21f9a (verified)\n" +
-        "  Generation 4 (2020-01-16T09:15:00+00:00) xxh64: 94c399c2a9a21f9a (verified)\n"]);
+      expect([r.code, r.stdout]).toEqual([
+        0,
+        `Info with history at path: ${root}\nStuff.txt:\n` +
+          "  Generation 1 (2020-01-15T13:00:00+00:00) xxh64: 94c399c2a9a21f9a (original)\n" +
+          "  Generation 2 (2020-01-16T09:15:00+00:00) xxh64: 94c399c2a9a21f9a (verified)\n" +
+          "  Generation 3 (2020-01-16T09:15:00+00:00) md5: 9eb84090956c484e32cb6c08455a667b (verified)\n" +
+          "  Generation 3 (2020-01-16T09:15:00+00:00) xxh64: 94c399c2a9a21f9a (verified)\n" +
+          "  Generation 4 (2020-01-16T09:15:00+00:00) xxh64: 94c399c2a9a21f9a (verified)\n",
+      ]);
     });
 
     test("info -sf and verify FILE with no history above give 30 (test_simple_info_fails_no_history)", () => {
@@ -82,10 +85,10 @@ for (const runner of runners()) {
       expect(mhl(["create", root]).code).toBe(11);
       expect(mhl(["create", root, "-h", "md5"]).code).toBe(11);
       const r = mhl(["info", "-sf", join(root, "Stuff.txt")]);
-      expect([r.code, r.stdout]).toEqual([0, `Info with history at path: ${root}\nStuff.txt:\n` +
-        "  Generation 1 (2020-01-15T13:00:00+00:00) xxh64: 94c399c2a9a21f9a (original)\n" +
-        "  Generation 2 (2020-01-16T09:15:00+00:00) xxh64: 2346e97eb08788cc (failed)\n" +
-        "  Generation 3 (2020-01-16T09:15:00+00:00) xxh64: 2346e97eb08788cc (failed)\n"]);
+      expect([r.code, r.stdout]).toEqual([
+        0,
+        `Info with history at path: ${root}\nStuff.txt:\n` + "  Generation 1 (2020-01-15T13:00:00+00:00) xxh64: 94c399c2a9a21f9a (original)\n" + "  Generation 2 (2020-01-16T09:15:00+00:00) xxh64: 2346e97eb08788cc (failed)\n" + "  Generation 3 (2020-01-16T09:15:00+00:00) xxh64: 2346e97eb08788cc (failed)\n",
+      ]);
     });
 
     test("a rename is detected across hash formats, and back to the earlier name (test_detect_renamed_files*)", () => {
@@ -157,7 +160,9 @@ for (const runner of runners()) {
       expect(mhl(["create", join(root, "A/AA"), "-h", "xxh64"], FIRST).code).toBe(0);
       expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
       const r = mhl(["info", "-sf", join(root, "A/AA/AA1.txt"), root]);
-      expect(r.stdout).toBe(`Info with history at path: ${root}\nA/AA/AA1.txt:\n  Generation 1 (2020-01-15T13:00:00+00:00) xxh64: 5f3ca2d23fb4bcc1 (original)\n  Generation 2 (2020-01-16T09:15:00+00:00) xxh64: 5f3ca2d23fb4bcc1 (verified)\n`.replace(/5f3ca2d23fb4bcc1/g, r.stdout.match(/xxh64: ([0-9a-f]{16}) \(original\)/)![1]!));
+      expect(r.stdout).toBe(
+        `Info with history at path: ${root}\nA/AA/AA1.txt:\n  Generation 1 (2020-01-15T13:00:00+00:00) xxh64: 5f3ca2d23fb4bcc1 (original)\n  Generation 2 (2020-01-16T09:15:00+00:00) xxh64: 5f3ca2d23fb4bcc1 (verified)\n`.replace(/5f3ca2d23fb4bcc1/g, r.stdout.match(/xxh64: ([0-9a-f]{16}) \(original\)/)![1]!),
+      );
     });
 
     test("info and verify -dh -co print on stdout, errors on stderr", () => {
@@ -245,4 +250,3 @@ ${text.match(/^    <tool .*$/m)![0]}
     });
   });
 }
-

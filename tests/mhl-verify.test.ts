@@ -33,7 +33,9 @@ function setTimes(path: string, iso: string): void {
 }
 
 function generations(root: string): string[] {
-  return readdirSync(join(root, "ascmhl")).filter((f) => f.endsWith(".mhl")).sort();
+  return readdirSync(join(root, "ascmhl"))
+    .filter((f) => f.endsWith(".mhl"))
+    .sort();
 }
 
 /** The lines the reference printed from `first` up to and including the line `last`. */
@@ -53,9 +55,15 @@ for (const runner of runners()) {
 
     test("every fixture history verifies with exit 0", () => {
       const roots = [
-        "scenario_01/travel_01/A002R2EC", "scenario_02/travel_01/A002R2EC", "scenario_02/file_server/A002R2EC",
-        "scenario_03/travel_01/A002R2EC", "scenario_03/file_server/A002R2EC", "scenario_04/travel_01/A002R2EC",
-        "scenario_05/travel_01/Reels/A002R2EC", "scenario_05/travel_01/Reels/A003R2EC", "scenario_05/file_server/Reels",
+        "scenario_01/travel_01/A002R2EC",
+        "scenario_02/travel_01/A002R2EC",
+        "scenario_02/file_server/A002R2EC",
+        "scenario_03/travel_01/A002R2EC",
+        "scenario_03/file_server/A002R2EC",
+        "scenario_04/travel_01/A002R2EC",
+        "scenario_05/travel_01/Reels/A002R2EC",
+        "scenario_05/travel_01/Reels/A003R2EC",
+        "scenario_05/file_server/Reels",
       ];
       for (const root of roots) {
         const r = mhl(["verify", copyOf(dir, root)]);
@@ -71,10 +79,11 @@ for (const runner of runners()) {
       const root = copyOf(dir, "scenario_05/file_server/Reels");
       const r = mhl(["verify", "-v", root]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toBe(`check folder at path: ${root}\n${[
-        "A002R2EC/Clips/A002C006_141024_R2EC.mov", "A002R2EC/Clips/A002C007_141024_R2EC.mov", "A002R2EC/Sidecar.txt",
-        "A003R2EC/Clips/A003C011_141024_R2EC.mov", "A003R2EC/Clips/A003C012_141024_R2EC.mov", "A003R2EC/Sidecar.txt", "Summary.txt",
-      ].map((p) => `verification (xxh64) of file ${p}: OK\n`).join("")}`);
+      expect(r.stdout).toBe(
+        `check folder at path: ${root}\n${["A002R2EC/Clips/A002C006_141024_R2EC.mov", "A002R2EC/Clips/A002C007_141024_R2EC.mov", "A002R2EC/Sidecar.txt", "A003R2EC/Clips/A003C011_141024_R2EC.mov", "A003R2EC/Clips/A003C012_141024_R2EC.mov", "A003R2EC/Sidecar.txt", "Summary.txt"]
+          .map((p) => `verification (xxh64) of file ${p}: OK\n`)
+          .join("")}`,
+      );
     });
 
     test("a changed byte gives 11 naming the file, in a nested history too", () => {
@@ -155,11 +164,8 @@ for (const runner of runners()) {
       rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });
       writeFileSync(join(root, "A002R2EC/Sidecar.txt"), "changed");
       const files = ["Clips/A002C006_141024_R2EC.mov", "Clips/A002C007_141024_R2EC.mov", "Sidecar.txt"];
-      const expected = [
-        "ERROR: missing ASC MHL history at A002R2EC (a generation references it): files beneath it cannot be verified",
-        ...files.map((f) => `ERROR: not verified: A002R2EC/${f} (the ASC MHL history of A002R2EC is missing)`),
-        `mhl-verify: Missing ASC MHL history at path ${join(root, "A002R2EC")}`,
-      ].join("\n") + "\n";
+      const expected =
+        ["ERROR: missing ASC MHL history at A002R2EC (a generation references it): files beneath it cannot be verified", ...files.map((f) => `ERROR: not verified: A002R2EC/${f} (the ASC MHL history of A002R2EC is missing)`), `mhl-verify: Missing ASC MHL history at path ${join(root, "A002R2EC")}`].join("\n") + "\n";
       let r = mhl([root]);
       expect([r.code, r.stderr]).toEqual([30, expected]);
       r = mhl(["diff", root]);
@@ -221,7 +227,10 @@ for (const runner of runners()) {
       expect(r.stdout).toBe(`${serverRun.replace("/file_server/Reels", root)}\n`);
       const parent = readFileSync(join(root, "ascmhl/0001_Reels_2020-01-17_143000Z.mhl"), "utf8");
       const reference = readFileSync(join(SCENARIOS, "scenario_05/file_server/Reels/ascmhl/0001_Reels_2020-01-17_143000Z.mhl"), "utf8");
-      const comparable = (t: string) => withoutTool(t).replace(/<c4>.*<\/c4>/g, "<c4/>").replace(/lastmodificationdate="[^"]*">A00/g, '">A00');
+      const comparable = (t: string) =>
+        withoutTool(t)
+          .replace(/<c4>.*<\/c4>/g, "<c4/>")
+          .replace(/lastmodificationdate="[^"]*">A00/g, '">A00');
       expect(comparable(parent)).toBe(comparable(reference));
       expect(mhl([root]).code).toBe(0);
     });
@@ -235,7 +244,11 @@ for (const runner of runners()) {
       expect(r.stdout).toBe(`${run2.replace("/file_server/A002R2EC", root)}\n`);
       const ours = readFileSync(join(root, "ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl"), "utf8");
       const theirs = readFileSync(join(SCENARIOS, "scenario_03/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl"), "utf8");
-      const hashesOnly = (t: string) => t.split("\n").filter((l) => /<(md5|xxh64)/.test(l)).join("\n");
+      const hashesOnly = (t: string) =>
+        t
+          .split("\n")
+          .filter((l) => /<(md5|xxh64)/.test(l))
+          .join("\n");
       expect(hashesOnly(ours)).toBe(hashesOnly(theirs));
       expect(ours).toContain('<md5 action="verified" hashdate="2020-01-17T14:30:00+00:00">f5ac8127b3b6b85cdc13f237c6005d80</md5>');
     });
@@ -261,7 +274,7 @@ for (const runner of runners()) {
       expect([r.code, r.stderr]).toEqual([0, ""]);
       expect(generations(root)).toEqual([`0001_card ${runner.label}_2024-02-03_040506Z.mhl`]);
       const first = readFileSync(join(root, "ascmhl", generations(root)[0]!), "utf8");
-      expect(first).toContain("<path size=\"9\" lastmodificationdate=");
+      expect(first).toContain('<path size="9" lastmodificationdate=');
       expect(first).toContain(">Clips &amp; &lt;Takes&gt;/a \"quoted\" 'clip'.mov</path>");
       expect(first).not.toContain(".DS_Store</path>");
       expect(first).toContain(">empty folder</path>");
@@ -275,7 +288,10 @@ for (const runner of runners()) {
       appendFileSync(join(root, "Clips & <Takes>/caf\u00e9.mov"), "!");
       r = mhl([root, "--json"]);
       expect(r.code).toBe(11);
-      const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      const events = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(events.filter((e) => e.event === "mismatch").map((e) => [e.path, e.format])).toEqual([["Clips & <Takes>/caf\u00e9.mov", "c4"]]);
       expect(events.at(-1)).toEqual({ event: "result", exitCode: 11, checked: 4, newFiles: 0, unverified: 0, mismatches: 1, missing: 0, ignored: 0, problems: 0 });
     });
@@ -327,7 +343,10 @@ for (const runner of runners()) {
       for (const command of ["verify", "diff"]) {
         const r = mhl([command, root, "--json"]);
         expect([command, r.code, r.stderr]).toEqual([command, 0, note]);
-        const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+        const events = r.stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l));
         expect(events.filter((e) => e.event === "ignored")).toEqual([{ event: "ignored", path: "a.mov" }]);
         expect(events.at(-1).ignored).toBe(1);
       }
@@ -343,7 +362,9 @@ for (const runner of runners()) {
       let r = mhl(["info", root]);
       expect([r.code, r.stderr, r.stdout]).toEqual([0, "", `Info with history at path: ${root}\n  Generation 1 (2020-01-16T09:15:00+00:00)\n  Generation 2 (2020-01-17T14:30:00+00:00)\n`]);
       r = mhl(["info", root, "-sf", join(root, "Sidecar.txt")]);
-      expect(r.stdout).toBe(`Info with history at path: ${root}\nSidecar.txt:\n  Generation 1 (2020-01-16T09:15:00+00:00) xxh64: 3ab5a4166b9bde44 (original)\n  Generation 2 (2020-01-17T14:30:00+00:00) md5: 6425c5a180ca0f420dd2b25be4536a91 (verified)\n  Generation 2 (2020-01-17T14:30:00+00:00) xxh64: 3ab5a4166b9bde44 (verified)\n`);
+      expect(r.stdout).toBe(
+        `Info with history at path: ${root}\nSidecar.txt:\n  Generation 1 (2020-01-16T09:15:00+00:00) xxh64: 3ab5a4166b9bde44 (original)\n  Generation 2 (2020-01-17T14:30:00+00:00) md5: 6425c5a180ca0f420dd2b25be4536a91 (verified)\n  Generation 2 (2020-01-17T14:30:00+00:00) xxh64: 3ab5a4166b9bde44 (verified)\n`,
+      );
       const dest = join(dir, `flat-${runner.label}`);
       r = mhl(["flatten", root, dest], { CARTKIT_MHL_NOW: "2024-05-06T07:08:09Z" });
       expect(r.code).toBe(0);
@@ -460,7 +481,10 @@ for (const runner of runners()) {
       // the default command, with JSON events and parallel hashing
       r = mhl([file, "--json", "--jobs", "3"]);
       expect(r.code).toBe(0);
-      const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      const events = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(events.filter((e) => e.event === "ok").length).toBe(6);
       expect(events.at(-1)).toEqual({ event: "result", exitCode: 0, checked: 3, newFiles: 0, mismatches: 0, missing: 0 });
       // a file added later is not an error: a legacy MHL seals what it lists

@@ -16,10 +16,18 @@ import { manPage, roffText } from "../lib/cli/manpage.ts";
 import { VERSION } from "../lib/core/version.ts";
 import { anchor, BUN, IS_ROOT, ROOT, run, tempDir, type RunResult } from "./helpers.ts";
 
-const TOOLS = readdirSync(join(ROOT, "tools")).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
+const TOOLS = readdirSync(join(ROOT, "tools"))
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => f.slice(0, -3))
+  .sort();
 const dist = (tool: string) => join(ROOT, "dist", tool);
 /** The names xxsum is linked under in the packages, and the xxhsum algorithm each one means. */
-const XXSUM_LINKS = [["xxh32sum", "0"], ["xxh64sum", "1"], ["xxh128sum", "2"], ["xxh3sum", "3"]] as const;
+const XXSUM_LINKS = [
+  ["xxh32sum", "0"],
+  ["xxh64sum", "1"],
+  ["xxh128sum", "2"],
+  ["xxh3sum", "3"],
+] as const;
 
 /**
  * Each link hashes a file as the real `xxhsum -H#` does (run by the command given, in a folder
@@ -91,7 +99,12 @@ describe("completions and man pages from the tools' own definitions", () => {
     }
     const registered = run([zsh, "-f", "-c", `fpath=('${join(dir, "zsh")}' $fpath); autoload -Uz compinit; compinit -u -D; print -r -- $_comps[dispatchcopy] $_comps[ltfs-pack]; autoload -Uz _dispatchcopy; whence -w _dispatchcopy`]);
     expect([registered.stdout, registered.stderr]).toEqual(["_dispatchcopy _ltfs-pack\n_dispatchcopy: function\n", ""]);
-    const complete = (words: string) => run([fish, "-c", `source '${join(dir, "dispatchcopy.fish")}'; complete -C'${words}'`]).stdout.split("\n").filter(Boolean).map((l) => l.split("\t")[0]).sort();
+    const complete = (words: string) =>
+      run([fish, "-c", `source '${join(dir, "dispatchcopy.fish")}'; complete -C'${words}'`])
+        .stdout.split("\n")
+        .filter(Boolean)
+        .map((l) => l.split("\t")[0])
+        .sort();
     expect(complete("dispatchcopy --re")).toEqual(["--recursive", "--rename", "--report", "--resume"]);
     expect(complete("dispatchcopy jobs ")).toEqual(["cancel", "prune", "resume", "show"]);
     expect(complete("dispatchcopy jobs prune --")).toEqual(["--help", "--older-than", "--state-dir"]);
@@ -103,7 +116,17 @@ describe("completions and man pages from the tools' own definitions", () => {
       const spec = specOf(tool);
       const help = run([dist(tool), "--help"]).stdout;
       const subs = Object.fromEntries(spec.commands.map((c) => [c.name, run([dist(tool), c.name, "--help"]).stdout]));
-      writeFileSync(join(dir, `${tool}.1`), manPage(tool, VERSION, help, "2026-12-01", TOOLS.filter((t) => t !== tool), subs));
+      writeFileSync(
+        join(dir, `${tool}.1`),
+        manPage(
+          tool,
+          VERSION,
+          help,
+          "2026-12-01",
+          TOOLS.filter((t) => t !== tool),
+          subs,
+        ),
+      );
       const checked = run(["groff", "-man", "-Tutf8", "-ww", "-z", join(dir, `${tool}.1`)]);
       expect({ tool, code: checked.code, warnings: checked.stderr }).toEqual({ tool, code: 0, warnings: "" });
       const shown = run(["man", "-l", join(dir, `${tool}.1`)], { env: { MANWIDTH: "250" } }).stdout.replace(/.\x08/g, "");
@@ -142,17 +165,31 @@ describe("packages", () => {
       const b3 = run([b3sum, "-c", `cartkit-${VERSION}.b3`], { cwd: out });
       expect([b3.code, b3.stdout]).toEqual([0, `${tarball}: OK\n${deb}: OK\nSHA256SUMS: OK\n`]);
     }
-    const listing = run(["tar", "-tzvf", join(out, tarball)]).stdout.trim().split("\n");
+    const listing = run(["tar", "-tzvf", join(out, tarball)])
+      .stdout.trim()
+      .split("\n");
     const names = listing.map((l) => l.split(/\s+/).slice(5).join(" ")).sort();
     const top = `cartkit-${VERSION}-linux-x64`;
-    expect(names).toEqual([
-      `${top}/`, `${top}/LICENSE`, `${top}/README.md`, `${top}/bin/`, ...TOOLS.map((t) => `${top}/bin/${t}`),
-      ...XXSUM_LINKS.map(([link]) => `${top}/bin/${link} -> xxsum`),
-      `${top}/completions/`, `${top}/completions/bash/`, ...TOOLS.map((t) => `${top}/completions/bash/${t}`),
-      `${top}/completions/fish/`, ...TOOLS.map((t) => `${top}/completions/fish/${t}.fish`),
-      `${top}/completions/zsh/`, ...TOOLS.map((t) => `${top}/completions/zsh/_${t}`),
-      `${top}/man/`, `${top}/man/man1/`, ...TOOLS.map((t) => `${top}/man/man1/${t}.1`),
-    ].sort());
+    expect(names).toEqual(
+      [
+        `${top}/`,
+        `${top}/LICENSE`,
+        `${top}/README.md`,
+        `${top}/bin/`,
+        ...TOOLS.map((t) => `${top}/bin/${t}`),
+        ...XXSUM_LINKS.map(([link]) => `${top}/bin/${link} -> xxsum`),
+        `${top}/completions/`,
+        `${top}/completions/bash/`,
+        ...TOOLS.map((t) => `${top}/completions/bash/${t}`),
+        `${top}/completions/fish/`,
+        ...TOOLS.map((t) => `${top}/completions/fish/${t}.fish`),
+        `${top}/completions/zsh/`,
+        ...TOOLS.map((t) => `${top}/completions/zsh/_${t}`),
+        `${top}/man/`,
+        `${top}/man/man1/`,
+        ...TOOLS.map((t) => `${top}/man/man1/${t}.1`),
+      ].sort(),
+    );
     for (const line of listing) expect(line).toMatch(/^([-d]rw[-x]r-[-x]r-[-x]|lrwxrwxrwx) 0\/0 .* 2026-12-0[12] \d\d:\d\d /);
     // Unpacked, the links are relative symbolic links to xxsum beside them, and hash as xxhsum does.
     const unpacked = tempDir("cartkit-tarball-");
@@ -184,34 +221,38 @@ describe("packages", () => {
     if (installable && run(["dpkg", "-s", "cartkit"]).code === 0) run(["dpkg", "-r", "cartkit"]);
   });
 
-  test.skipIf(!installable)("the .deb installs with dpkg (beside Debian's xxhash); every tool answers --version from PATH; the xxh*sum links hash as xxhsum; its completion loads in bash; man finds its page; it removes cleanly", () => {
-    expect(packaged().code).toBe(0);
-    // Where xxhash is installed (as here and in CI), the .deb must install beside it.
-    const xxhashOwns = run(["dpkg", "-S", "/usr/bin/xxh32sum"]).stdout;
-    if (anchor("xxhsum")) expect(xxhashOwns).toBe("xxhash: /usr/bin/xxh32sum\n");
-    const installed = run(["dpkg", "-i", join(out, deb)]);
-    expect([installed.code, installed.stderr]).toEqual([0, ""]);
-    const home = tempDir("cartkit-installed-");
-    for (const tool of TOOLS) {
-      // xxsum prints its version on stderr, as xxhsum does.
-      const version = run(["env", "-i", "PATH=/usr/bin:/bin", `HOME=${home}`, tool, "--version"], { cwd: home });
-      expect([tool, version.code, version.stdout + version.stderr]).toEqual([tool, 0, `${tool} ${VERSION}\n`]);
-    }
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${COMPREPLY[*]} is for bash
-    const bash = run(["bash", "-c", "source /usr/share/bash-completion/completions/dispatchcopy && complete -p dispatchcopy && COMP_WORDS=(dispatchcopy jobs ''); COMP_CWORD=2; _cartkit_dispatchcopy; echo \"${COMPREPLY[*]}\""]);
-    expect([bash.code, bash.stdout, bash.stderr]).toEqual([0, "complete -o bashdefault -o filenames -F _cartkit_dispatchcopy dispatchcopy\nshow cancel resume prune\n", ""]);
-    expect(run(["man", "-w", "dispatchcopy"]).stdout).toBe("/usr/share/man/man1/dispatchcopy.1.gz\n");
-    expect(run(["dpkg", "-L", "cartkit"]).stdout).toContain("/usr/bin/dispatchcopy\n");
-    for (const [link] of XXSUM_LINKS) expect(readlinkSync(`/usr/lib/cartkit/bin/${link}`)).toBe("../../../bin/xxsum");
-    linksHashAsXxhsum((link) => [`/usr/lib/cartkit/bin/${link}`]);
-    // As the README puts them on PATH: ahead of /usr/bin, so they win over xxhash's.
-    linksHashAsXxhsum((link) => ["env", "PATH=/usr/lib/cartkit/bin:/usr/bin:/bin", link]);
-    if (xxhashOwns) expect(readlinkSync("/usr/bin/xxh32sum")).toBe("xxhsum");
-    const removed = run(["dpkg", "-r", "cartkit"]);
-    expect(removed.code).toBe(0);
-    expect(existsSync("/usr/lib/cartkit")).toBe(false);
-    for (const tool of TOOLS) expect(existsSync(`/usr/bin/${tool}`)).toBe(false);
-    expect(existsSync("/usr/share/bash-completion/completions/dispatchcopy")).toBe(false);
-    expect(run(["dpkg", "-s", "cartkit"]).code).not.toBe(0);
-  }, 600_000);
+  test.skipIf(!installable)(
+    "the .deb installs with dpkg (beside Debian's xxhash); every tool answers --version from PATH; the xxh*sum links hash as xxhsum; its completion loads in bash; man finds its page; it removes cleanly",
+    () => {
+      expect(packaged().code).toBe(0);
+      // Where xxhash is installed (as here and in CI), the .deb must install beside it.
+      const xxhashOwns = run(["dpkg", "-S", "/usr/bin/xxh32sum"]).stdout;
+      if (anchor("xxhsum")) expect(xxhashOwns).toBe("xxhash: /usr/bin/xxh32sum\n");
+      const installed = run(["dpkg", "-i", join(out, deb)]);
+      expect([installed.code, installed.stderr]).toEqual([0, ""]);
+      const home = tempDir("cartkit-installed-");
+      for (const tool of TOOLS) {
+        // xxsum prints its version on stderr, as xxhsum does.
+        const version = run(["env", "-i", "PATH=/usr/bin:/bin", `HOME=${home}`, tool, "--version"], { cwd: home });
+        expect([tool, version.code, version.stdout + version.stderr]).toEqual([tool, 0, `${tool} ${VERSION}\n`]);
+      }
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${COMPREPLY[*]} is for bash
+      const bash = run(["bash", "-c", "source /usr/share/bash-completion/completions/dispatchcopy && complete -p dispatchcopy && COMP_WORDS=(dispatchcopy jobs ''); COMP_CWORD=2; _cartkit_dispatchcopy; echo \"${COMPREPLY[*]}\""]);
+      expect([bash.code, bash.stdout, bash.stderr]).toEqual([0, "complete -o bashdefault -o filenames -F _cartkit_dispatchcopy dispatchcopy\nshow cancel resume prune\n", ""]);
+      expect(run(["man", "-w", "dispatchcopy"]).stdout).toBe("/usr/share/man/man1/dispatchcopy.1.gz\n");
+      expect(run(["dpkg", "-L", "cartkit"]).stdout).toContain("/usr/bin/dispatchcopy\n");
+      for (const [link] of XXSUM_LINKS) expect(readlinkSync(`/usr/lib/cartkit/bin/${link}`)).toBe("../../../bin/xxsum");
+      linksHashAsXxhsum((link) => [`/usr/lib/cartkit/bin/${link}`]);
+      // As the README puts them on PATH: ahead of /usr/bin, so they win over xxhash's.
+      linksHashAsXxhsum((link) => ["env", "PATH=/usr/lib/cartkit/bin:/usr/bin:/bin", link]);
+      if (xxhashOwns) expect(readlinkSync("/usr/bin/xxh32sum")).toBe("xxhsum");
+      const removed = run(["dpkg", "-r", "cartkit"]);
+      expect(removed.code).toBe(0);
+      expect(existsSync("/usr/lib/cartkit")).toBe(false);
+      for (const tool of TOOLS) expect(existsSync(`/usr/bin/${tool}`)).toBe(false);
+      expect(existsSync("/usr/share/bash-completion/completions/dispatchcopy")).toBe(false);
+      expect(run(["dpkg", "-s", "cartkit"]).code).not.toBe(0);
+    },
+    600_000,
+  );
 });

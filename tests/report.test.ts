@@ -140,16 +140,15 @@ describe.skipIf(!ready)("the offload report", () => {
     expect(facts.job).toBe(id);
     expect(facts.label).toBe(volume.label ?? "no name");
     expect(facts.files).toBe("5");
-    expect(facts.destinations.map((d) => [d[0], d[2], d[3]])).toEqual([["d1/A001", "5", "0"], ["d2/A001", "4", "1"]]);
+    expect(facts.destinations.map((d) => [d[0], d[2], d[3]])).toEqual([
+      ["d1/A001", "5", "0"],
+      ["d2/A001", "4", "1"],
+    ]);
     for (const d of facts.destinations) expect(d[1]).toMatch(/^\d+\.\d (MiB|GiB|TiB) of \d+\.\d (MiB|GiB|TiB)$/);
     expect(facts.destinations[1]![4]).toBe("NOT COMPLETE: 1 of 5 files FAILED");
     expect(facts.failures).toEqual(["CLIPS/A001C003.mov: failed: a folder is at this name; it is never replaced"]);
     expect(facts.plots).toBe(2);
-    expect(facts.clips).toEqual(names.map((name, i) => [
-      `${name} ${formatBytes(statSync(join(volume.path, name)).size)}`,
-      `${i === 1 ? "h264" : "prores"} 320×180 25 fps`,
-      `00:00:02:00 (50 frames) TC 10:00:0${i}:00 reel A001`,
-    ]));
+    expect(facts.clips).toEqual(names.map((name, i) => [`${name} ${formatBytes(statSync(join(volume.path, name)).size)}`, `${i === 1 ? "h264" : "prores"} 320×180 25 fps`, `00:00:02:00 (50 frames) TC 10:00:0${i}:00 reel A001`]));
     expect(facts.images).toEqual(names.map(() => [true, 192]));
     expect(facts.others).toEqual(["A001.xml"]);
   }, 120_000);
@@ -177,30 +176,40 @@ describe.skipIf(!ready)("the offload report", () => {
     expect(meanDifference(shown[0]!, next)).toBeGreaterThan(meanDifference(shown[0]!, frames[0]!));
   }, 120_000);
 
-  test.skipIf(!PDFINFO)("a 300-clip card's --report FILE.pdf has one page of job and destinations, the clips ten to a page, and a page of other files", () => {
-    const dir = tempDir("cartkit-report-pdf-");
-    mkdirSync(join(dir, "A002", "CLIPS"), { recursive: true });
-    // One encode, cut into 300 one-second clips (intra-only, so each starts on a keyframe).
-    ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=300", "-c:v", "mjpeg", "-q:v", "8", "-f", "segment", "-segment_time", "1", "-reset_timestamps", "1", "-segment_format", "mov", join(dir, "A002", "CLIPS", "A002C%03d.mov")]);
-    expect(readdirSync(join(dir, "A002", "CLIPS")).length).toBe(300);
-    for (const name of ["A002.xml", "A002.ale", "INDEX.BIN"]) writeFileSync(join(dir, "A002", name), randomBytes(5000, name.length));
-    const started = performance.now();
-    const result = tool(COMPILED, "dispatchcopy", ["-r", "-t", "xxh128", "--state-dir", "state", "--report", "A002.pdf", "A002", "d1/A002", "d2/A002"], { cwd: dir });
-    const seconds = (performance.now() - started) / 1000;
-    expect([result.code, result.stderr.split("\n").filter((l) => !l.startsWith("dispatchcopy: job ")).join("\n")]).toEqual([0, "dispatchcopy: d1/A002: 303 files, 6.0 MiB verified from the device\ndispatchcopy: d2/A002: 303 files, 6.0 MiB verified from the device\n".replace(/6\.0 MiB/g, result.stderr.match(/303 files, ([\d.]+ \w+) verified/)![1]!)]);
-    const info = run([PDFINFO!, join(dir, "A002.pdf")]);
-    expect(info.code).toBe(0);
-    const pages = Number(/^Pages:\s+(\d+)$/m.exec(info.stdout)![1]);
-    expect(pages).toBe(1 + Math.ceil(300 / CLIPS_PER_PAGE) + Math.ceil(3 / OTHERS_PER_PAGE));
-    expect(pages).toBe(32);
-    expect(info.stdout).toMatch(/^Page size:\s+59[45]\.\d+ x 841\.\d+ pts \(A4\)$/m);
-    // The last clip is on the second-to-last page; every page is numbered "page N of 32".
-    const text = run(["pdftotext", "-layout", join(dir, "A002.pdf"), "-"]).stdout.split("\f");
-    expect(text[pages - 2]).toContain("CLIPS/A002C299.mov");
-    expect(text[pages - 1]).toContain("INDEX.BIN");
-    for (let p = 0; p < pages; p++) expect(text[p]).toContain(`page ${p + 1} of ${pages}`);
-    process.stderr.write(`300-clip card, 2 destinations, PDF report: ${seconds.toFixed(1)} s\n`);
-  }, 400_000);
+  test.skipIf(!PDFINFO)(
+    "a 300-clip card's --report FILE.pdf has one page of job and destinations, the clips ten to a page, and a page of other files",
+    () => {
+      const dir = tempDir("cartkit-report-pdf-");
+      mkdirSync(join(dir, "A002", "CLIPS"), { recursive: true });
+      // One encode, cut into 300 one-second clips (intra-only, so each starts on a keyframe).
+      ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=300", "-c:v", "mjpeg", "-q:v", "8", "-f", "segment", "-segment_time", "1", "-reset_timestamps", "1", "-segment_format", "mov", join(dir, "A002", "CLIPS", "A002C%03d.mov")]);
+      expect(readdirSync(join(dir, "A002", "CLIPS")).length).toBe(300);
+      for (const name of ["A002.xml", "A002.ale", "INDEX.BIN"]) writeFileSync(join(dir, "A002", name), randomBytes(5000, name.length));
+      const started = performance.now();
+      const result = tool(COMPILED, "dispatchcopy", ["-r", "-t", "xxh128", "--state-dir", "state", "--report", "A002.pdf", "A002", "d1/A002", "d2/A002"], { cwd: dir });
+      const seconds = (performance.now() - started) / 1000;
+      expect([
+        result.code,
+        result.stderr
+          .split("\n")
+          .filter((l) => !l.startsWith("dispatchcopy: job "))
+          .join("\n"),
+      ]).toEqual([0, "dispatchcopy: d1/A002: 303 files, 6.0 MiB verified from the device\ndispatchcopy: d2/A002: 303 files, 6.0 MiB verified from the device\n".replace(/6\.0 MiB/g, result.stderr.match(/303 files, ([\d.]+ \w+) verified/)![1]!)]);
+      const info = run([PDFINFO!, join(dir, "A002.pdf")]);
+      expect(info.code).toBe(0);
+      const pages = Number(/^Pages:\s+(\d+)$/m.exec(info.stdout)![1]);
+      expect(pages).toBe(1 + Math.ceil(300 / CLIPS_PER_PAGE) + Math.ceil(3 / OTHERS_PER_PAGE));
+      expect(pages).toBe(32);
+      expect(info.stdout).toMatch(/^Page size:\s+59[45]\.\d+ x 841\.\d+ pts \(A4\)$/m);
+      // The last clip is on the second-to-last page; every page is numbered "page N of 32".
+      const text = run(["pdftotext", "-layout", join(dir, "A002.pdf"), "-"]).stdout.split("\f");
+      expect(text[pages - 2]).toContain("CLIPS/A002C299.mov");
+      expect(text[pages - 1]).toContain("INDEX.BIN");
+      for (let p = 0; p < pages; p++) expect(text[p]).toContain(`page ${p + 1} of ${pages}`);
+      process.stderr.write(`300-clip card, 2 destinations, PDF report: ${seconds.toFixed(1)} s\n`);
+    },
+    400_000,
+  );
 
   for (const runner of runners()) {
     test(`--report FILE.pdf with no Chromium: one line that suggests .html, exit 2, nothing copied (${runner.label})`, () => {
@@ -217,7 +226,7 @@ describe.skipIf(!ready)("the offload report", () => {
   test("names that are markup stay text: nothing runs, nothing loads", async () => {
     const dir = tempDir("cartkit-report-names-");
     mkdirSync(join(dir, "A001"));
-    const evil = ['<img src=x onerror=alert(1)>.mov', '"><svg onload=alert(2)>.txt', "café\u202e.xml"];
+    const evil = ["<img src=x onerror=alert(1)>.mov", '"><svg onload=alert(2)>.txt', "café\u202e.xml"];
     for (const name of evil) writeFileSync(join(dir, "A001", name), "not media");
     expect(tool(COMPILED, "dispatchcopy", ["-r", "--state-dir", "state", "--report", "report.html", "A001", "d1/A001"], { cwd: dir }).code).toBe(0);
     const facts = await inChromium(`file://${join(dir, "report.html")}`, async (page, seen) => ({

@@ -36,7 +36,8 @@ let browser: Browser;
 function ffmpegFrame(path: string, index: number, width: number, height: number): Uint8Array {
   const result = Bun.spawnSync({
     cmd: [FFMPEG, "-v", "error", "-i", path, "-vf", `select=eq(n\\,${index}),scale=${width}:${height}:flags=bicubic,format=yuv420p,scale=in_color_matrix=bt709`, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-    stdout: "pipe", stderr: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
   });
   expect(result.exitCode).toBe(0);
   return new Uint8Array(result.stdout);
@@ -83,19 +84,26 @@ async function frameOnScreen(page: Page): Promise<{ width: number; height: numbe
 
 /** Waits until the player shows `label` and the video has settled on a frame. */
 async function waitForTimecode(page: Page, label: string): Promise<void> {
-  await page.waitForFunction((want) => {
-    const document = (globalThis as any).document;
-    const video = document.getElementById("video");
-    return document.getElementById("tc")!.textContent === want && !video.seeking && video.readyState >= 2;
-  }, label, { timeout: 30_000 });
+  await page.waitForFunction(
+    (want) => {
+      const document = (globalThis as any).document;
+      const video = document.getElementById("video");
+      return document.getElementById("tc")!.textContent === want && !video.seeking && video.readyState >= 2;
+    },
+    label,
+    { timeout: 30_000 },
+  );
   // One more presented frame, so the picture drawn is the one the label names.
-  await page.evaluate(() => new Promise<void>((resolve) => {
-    const video = (globalThis as any).document.getElementById("video");
-    if ("requestVideoFrameCallback" in video) {
-      video.requestVideoFrameCallback(() => resolve());
-      setTimeout(resolve, 500);
-    } else resolve();
-  }));
+  await page.evaluate(
+    () =>
+      new Promise<void>((resolve) => {
+        const video = (globalThis as any).document.getElementById("video");
+        if ("requestVideoFrameCallback" in video) {
+          video.requestVideoFrameCallback(() => resolve());
+          setTimeout(resolve, 500);
+        } else resolve();
+      }),
+  );
 }
 
 const clipPath = join(dir, "CARD", "CLIPS", "A001C007.mov");
@@ -104,9 +112,33 @@ beforeAll(async () => {
   if (!CHROMIUM) return;
   mkdirSync(join(dir, "CARD", "CLIPS"), { recursive: true });
   // A clip as a camera writes one: intra-frame, BT.709, timecode and reel in the file; testsrc2 moves every frame.
-  const made = run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", `testsrc2=s=${WIDTH}x${HEIGHT}:r=25:d=4`, "-f", "lavfi", "-i", "sine=f=440:d=4",
-    "-vf", "scale=out_color_matrix=bt709,setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709",
-    "-shortest", "-c:v", "prores", "-profile:v", "2", "-c:a", "pcm_s16le", "-timecode", "10:00:00:00", "-metadata:s:v:0", "reel_name=A001", clipPath]);
+  const made = run([
+    FFMPEG,
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=s=${WIDTH}x${HEIGHT}:r=25:d=4`,
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=f=440:d=4",
+    "-vf",
+    "scale=out_color_matrix=bt709,setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709",
+    "-shortest",
+    "-c:v",
+    "prores",
+    "-profile:v",
+    "2",
+    "-c:a",
+    "pcm_s16le",
+    "-timecode",
+    "10:00:00:00",
+    "-metadata:s:v:0",
+    "reel_name=A001",
+    clipPath,
+  ]);
   expect(made.code).toBe(0);
   writeFileSync(join(dir, "CARD", "CLIPS", "A001C010.mov"), readFileSync(clipPath).subarray(0, 1000));
   writeFileSync(join(dir, "CARD", "notes s2.txt"), "s2\n");
@@ -141,15 +173,22 @@ describe("the portal in headless Chromium", () => {
     await page.fill("#q", "a001c007");
     await page.waitForFunction(() => (globalThis as any).document.querySelectorAll("tr.file").length === 2);
     const rows = await page.locator("tr.file").evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
-    expect(rows.map((r) => [r[0], r[1], r[6]])).toEqual([["PT0001", "CARD/CLIPS/A001C007.mov", "PT0001"], ["CARD", "CLIPS/A001C007.mov", "PT0001"]]);
+    expect(rows.map((r) => [r[0], r[1], r[6]])).toEqual([
+      ["PT0001", "CARD/CLIPS/A001C007.mov", "PT0001"],
+      ["CARD", "CLIPS/A001C007.mov", "PT0001"],
+    ]);
     const digest = rows[0]![5]!.split(":")[1]!;
     await page.fill("#q", digest.slice(0, 10));
     await page.waitForFunction(() => (globalThis as any).document.querySelectorAll("tr.file").length === 2);
     // Reels and timecodes are searchable once the clips are probed.
-    await page.waitForFunction(async () => {
-      const list = (await (await fetch("/api/files")).json()) as { timecode?: string }[];
-      return list.some((f: { timecode?: string }) => f.timecode === "10:00:00:00");
-    }, undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      async () => {
+        const list = (await (await fetch("/api/files")).json()) as { timecode?: string }[];
+        return list.some((f: { timecode?: string }) => f.timecode === "10:00:00:00");
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
     await page.reload();
     await page.fill("#q", "10:00:00:00 a001 mov");
     await page.waitForFunction(() => (globalThis as any).document.querySelectorAll("tr.file").length === 2);
@@ -171,7 +210,7 @@ describe("the portal in headless Chromium", () => {
     await page.waitForFunction(() => (globalThis as any).document.getElementById("ttff")!.dataset.ms !== undefined, undefined, { timeout: 120_000 });
     const ttff = Number(await page.locator("#ttff").getAttribute("data-ms"));
     process.stderr.write(`portal: first frame ${ttff.toFixed(0)} ms after the proxy was ready\n`);
-    const master = await (await fetch(new URL(`/api/clip?url=${encodeURIComponent("/files/PT0001/CARD/CLIPS/A001C007.mov")}`, server.url))).json() as { proxies: { hls: string } };
+    const master = (await (await fetch(new URL(`/api/clip?url=${encodeURIComponent("/files/PT0001/CARD/CLIPS/A001C007.mov")}`, server.url))).json()) as { proxies: { hls: string } };
     const playlist = await (await fetch(new URL(master.proxies.hls, server.url))).text();
     expect(playlist.match(/RESOLUTION=\d+x\d+/g)).toEqual(["RESOLUTION=640x360", "RESOLUTION=1280x720"]);
 

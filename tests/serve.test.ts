@@ -87,7 +87,10 @@ function multipartParts(body: Uint8Array, contentType: string): { range: string;
 }
 
 describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
-  for (const [label, path] of [["virtual tape", tapeClip], ["folder", folderClip]] as const) {
+  for (const [label, path] of [
+    ["virtual tape", tapeClip],
+    ["folder", folderClip],
+  ] as const) {
     describe(`from a ${label}`, () => {
       test("no Range: 200, the whole file, Accept-Ranges, strong ETag from the recorded xxh128, Last-Modified", async () => {
         const r = await get(path);
@@ -103,7 +106,12 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
       });
 
       test("a single range: 206 with Content-Range, exactly those bytes", async () => {
-        for (const [first, last] of [[0, 0], [0, 99], [BLOCK - 10, BLOCK + 10], [12_345, 12_345 + 2 * BLOCK]] as const) {
+        for (const [first, last] of [
+          [0, 0],
+          [0, 99],
+          [BLOCK - 10, BLOCK + 10],
+          [12_345, 12_345 + 2 * BLOCK],
+        ] as const) {
           const r = await get(path, { range: `bytes=${first}-${last}` });
           expect(r.status).toBe(206);
           expect(r.headers.get("content-range")).toBe(`bytes ${first}-${last}/${clip().length}`);
@@ -140,7 +148,9 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
         const parts = multipartParts(r.body, r.headers.get("content-type")!);
         const size = clip().length;
         expect(parts.map((p) => [p.range, p.type])).toEqual([
-          [`bytes 1000000-1000099/${size}`, "video/quicktime"], [`bytes 0-9/${size}`, "video/quicktime"], [`bytes ${size - 5}-${size - 1}/${size}`, "video/quicktime"],
+          [`bytes 1000000-1000099/${size}`, "video/quicktime"],
+          [`bytes 0-9/${size}`, "video/quicktime"],
+          [`bytes ${size - 5}-${size - 1}/${size}`, "video/quicktime"],
         ]);
         expect(parts[0]!.bytes).toEqual(clip().subarray(1_000_000, 1_000_100));
         expect(parts[1]!.bytes).toEqual(clip().subarray(0, 10));
@@ -227,7 +237,17 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
     expect((await get("/files/A001/SOUND/scene%2012%20%231.wav", {}, "HEAD")).headers.get("content-type")).toBe("audio/wav");
     expect((await get("/files/A001/CLIPS/A001C002%20take%202.mxf", {}, "HEAD")).headers.get("content-type")).toBe("application/mxf");
     expect(["a.mov", "a.MP4", "a.mxf", "a.wav", "a.dpx", "a.exr", "a.ari", "a.r3d", "a.braw", "a.dng", "a.bin"].map(contentTypeOf)).toEqual([
-      "video/quicktime", "video/mp4", "application/mxf", "audio/wav", "image/x-dpx", "image/x-exr", "image/x-arri-raw", "video/x-red-r3d", "video/x-blackmagic-raw", "image/x-adobe-dng", "application/octet-stream",
+      "video/quicktime",
+      "video/mp4",
+      "application/mxf",
+      "audio/wav",
+      "image/x-dpx",
+      "image/x-exr",
+      "image/x-arri-raw",
+      "video/x-red-r3d",
+      "video/x-blackmagic-raw",
+      "image/x-adobe-dng",
+      "application/octet-stream",
     ]);
   });
 });
@@ -239,12 +259,20 @@ describe("tape records read on read threads", () => {
     try {
       const at = local.url.replace(/\/$/, "");
       const bytes = clip();
-      const ranges = [[0, 0], [BLOCK - 10, BLOCK + 10], [1, BUFFERED_BYTES], [bytes.length - BUFFERED_BYTES, bytes.length - 1], [12_345, 12_345 + 2 * BLOCK]] as const;
+      const ranges = [
+        [0, 0],
+        [BLOCK - 10, BLOCK + 10],
+        [1, BUFFERED_BYTES],
+        [bytes.length - BUFFERED_BYTES, bytes.length - 1],
+        [12_345, 12_345 + 2 * BLOCK],
+      ] as const;
       // Asked all at once, so reads overlap on the threads.
-      const answers = await Promise.all(ranges.map(async ([first, last]) => {
-        const response = await fetch(`${at}${tapeClip}`, { headers: { range: `bytes=${first}-${last}` } });
-        return { status: response.status, range: response.headers.get("content-range"), body: new Uint8Array(await response.arrayBuffer()) };
-      }));
+      const answers = await Promise.all(
+        ranges.map(async ([first, last]) => {
+          const response = await fetch(`${at}${tapeClip}`, { headers: { range: `bytes=${first}-${last}` } });
+          return { status: response.status, range: response.headers.get("content-range"), body: new Uint8Array(await response.arrayBuffer()) };
+        }),
+      );
       for (const [i, [first, last]] of ranges.entries()) {
         expect({ ...answers[i]!, body: undefined }).toEqual({ status: 206, range: `bytes ${first}-${last}/${bytes.length}`, body: undefined });
         expect(answers[i]!.body).toEqual(bytes.slice(first, last + 1));
@@ -304,7 +332,21 @@ describe("/api/files", () => {
   });
 
   test("natural order: s2 before s10", () => {
-    const sources = [{ name: "X", kind: "folder", location: "x", tapeSerial: undefined, problems: [], files: () => ["s10.mov", "s2.mov", "S1.mov"].map((path) => ({ path, size: 1, mtimeMs: 0, digests: {} })), file: () => undefined, open: () => { throw new Error("unused"); }, close() {} }] as const;
+    const sources = [
+      {
+        name: "X",
+        kind: "folder",
+        location: "x",
+        tapeSerial: undefined,
+        problems: [],
+        files: () => ["s10.mov", "s2.mov", "S1.mov"].map((path) => ({ path, size: 1, mtimeMs: 0, digests: {} })),
+        file: () => undefined,
+        open: () => {
+          throw new Error("unused");
+        },
+        close() {},
+      },
+    ] as const;
     expect(new Catalog(sources as never).entries.map((e) => e.path)).toEqual(["S1.mov", "s2.mov", "s10.mov"]);
   });
 });
@@ -328,10 +370,25 @@ describe("paths resolve inside their source only", () => {
     const outside = join(dir, "secret.txt");
     writeFileSync(outside, "TOP SECRET\n");
     const attempts = [
-      "/files/A001/../secret.txt", "/files/A001/../../../../etc/passwd", "/files/A001/%2e%2e/secret.txt", "/files/A001/%2E%2E/%2E%2E/etc/passwd",
-      "/files/A001/CLIPS%2F..%2F..%2Fsecret.txt", "/files/A001%2F..%2Fsecret.txt", "/files/A001/..%2Fsecret.txt", "/files/A001/notes.txt%00.mov",
-      "/files/A001/notes.txt%00", "/files/A001//notes.txt", "/files/A001/%", "/files/A001/%zz", "/files/%2e%2e/etc/passwd",
-      "/files/A001/link-out", "/files/A001/linked-folder/passwd", "/files/A001/CLIPS/link-in.mov", "/files/TS0001/../../etc/passwd", "/files/TS0001/A001/..%2F..%2F..%2Fetc%2Fpasswd", "/files/A001/ascmhl/ascmhl_chain.xml",
+      "/files/A001/../secret.txt",
+      "/files/A001/../../../../etc/passwd",
+      "/files/A001/%2e%2e/secret.txt",
+      "/files/A001/%2E%2E/%2E%2E/etc/passwd",
+      "/files/A001/CLIPS%2F..%2F..%2Fsecret.txt",
+      "/files/A001%2F..%2Fsecret.txt",
+      "/files/A001/..%2Fsecret.txt",
+      "/files/A001/notes.txt%00.mov",
+      "/files/A001/notes.txt%00",
+      "/files/A001//notes.txt",
+      "/files/A001/%",
+      "/files/A001/%zz",
+      "/files/%2e%2e/etc/passwd",
+      "/files/A001/link-out",
+      "/files/A001/linked-folder/passwd",
+      "/files/A001/CLIPS/link-in.mov",
+      "/files/TS0001/../../etc/passwd",
+      "/files/TS0001/A001/..%2F..%2F..%2Fetc%2Fpasswd",
+      "/files/A001/ascmhl/ascmhl_chain.xml",
     ];
     for (const target of attempts) {
       const r = await raw(server.port, target);
@@ -407,14 +464,36 @@ describe("the server is read-only", () => {
 
 describe("units", () => {
   test("parseRange and coalesce", () => {
-    expect(parseRange("bytes=0-99, -10", 1000)).toEqual({ kind: "ranges", ranges: [{ start: 0, end: 100 }, { start: 990, end: 1000 }] });
+    expect(parseRange("bytes=0-99, -10", 1000)).toEqual({
+      kind: "ranges",
+      ranges: [
+        { start: 0, end: 100 },
+        { start: 990, end: 1000 },
+      ],
+    });
     expect(parseRange("BYTES=0-0", 10)).toEqual({ kind: "ranges", ranges: [{ start: 0, end: 1 }] });
     expect(parseRange("bytes=0-1,,2-3", 10)).toEqual({ kind: "ranges", ranges: [{ start: 0, end: 4 }] });
     expect(parseRange("bytes=2000-", 1000)).toEqual({ kind: "unsatisfiable" });
     expect(parseRange("bytes=5-1", 1000)).toEqual({ kind: "whole" });
     expect(parseRange(`bytes=${Array.from({ length: 101 }, (_, i) => `${i * 10}-${i * 10 + 1}`).join(",")}`, 10_000)).toEqual({ kind: "whole" });
-    expect(coalesce([{ start: 50, end: 60 }, { start: 0, end: 10 }, { start: 55, end: 70 }, { start: 10, end: 20 }])).toEqual([{ start: 50, end: 70 }, { start: 0, end: 20 }]);
-    expect(coalesce([{ start: 0, end: 10 }, { start: 20, end: 30 }, { start: 5, end: 25 }])).toEqual([{ start: 0, end: 30 }]);
+    expect(
+      coalesce([
+        { start: 50, end: 60 },
+        { start: 0, end: 10 },
+        { start: 55, end: 70 },
+        { start: 10, end: 20 },
+      ]),
+    ).toEqual([
+      { start: 50, end: 70 },
+      { start: 0, end: 20 },
+    ]);
+    expect(
+      coalesce([
+        { start: 0, end: 10 },
+        { start: 20, end: 30 },
+        { start: 5, end: 25 },
+      ]),
+    ).toEqual([{ start: 0, end: 30 }]);
   });
 
   test("Bun copies bytes given as a body when the Response is made: respond() reuses its read buffers on that", async () => {
@@ -436,7 +515,9 @@ describe("units", () => {
     const bytes = randomBytes(4 * BUFFERED_BYTES, 12);
     // A source whose reads finish out of order, as an object store's would.
     const rep: Representation = {
-      size: bytes.length, contentType: "application/octet-stream", validators: {},
+      size: bytes.length,
+      contentType: "application/octet-stream",
+      validators: {},
       open(start, end) {
         let position = start;
         return {
@@ -470,8 +551,21 @@ describe("units", () => {
 
   test("the proxy encodes read their input with only http and tcp and only the containers tc-extract reads", () => {
     const info: ClipInfo = {
-      key: "k", codec: "h264", width: 1920, height: 1080, rate: "25", rateNum: 25, rateDen: 1, dropFrame: false, start: "01:00:00:00",
-      hasTimecode: true, frames: 50, reel: null, audioChannels: [2], intraOnly: false, color: {},
+      key: "k",
+      codec: "h264",
+      width: 1920,
+      height: 1080,
+      rate: "25",
+      rateNum: 25,
+      rateDen: 1,
+      dropFrame: false,
+      start: "01:00:00:00",
+      hasTimecode: true,
+      frames: 50,
+      reel: null,
+      audioChannels: [2],
+      intraOnly: false,
+      color: {},
     };
     const input = "http://127.0.0.1:1/files/TS0001/a.mov";
     for (const command of [hlsCommand("ffmpeg", input, info, "/tmp/out"), mp4Command("ffmpeg", input, info, "/tmp/out.mp4")]) {
@@ -553,7 +647,12 @@ test("the compiled binary starts its read threads: with CARTKIT_DEBUG=1 none is 
   copyFileSync(join(ROOT, "dist", "cartserve"), join(alone, "cartserve"));
   const { proc, url } = await startPrinting([join(alone, "cartserve"), join(dir, "vt"), "--threads", "2", "--listen", "127.0.0.1:0"], alone, { PATH: "/usr/bin:/bin", CARTKIT_DEBUG: "1", NO_COLOR: "1" });
   try {
-    const ranges = [[0, BUFFERED_BYTES - 1], [BLOCK - 1, BLOCK], [100, 2 * BLOCK + 99], [2 * BLOCK, 3 * BLOCK + 12_344]] as const;
+    const ranges = [
+      [0, BUFFERED_BYTES - 1],
+      [BLOCK - 1, BLOCK],
+      [100, 2 * BLOCK + 99],
+      [2 * BLOCK, 3 * BLOCK + 12_344],
+    ] as const;
     const bodies = await Promise.all(ranges.map(async ([first, last]) => new Uint8Array(await (await fetch(`${url}${tapeClip.slice(1)}`, { headers: { range: `bytes=${first}-${last}` } })).arrayBuffer())));
     for (const [i, [first, last]] of ranges.entries()) expect(bodies[i]!).toEqual(clip().slice(first, last + 1));
   } finally {

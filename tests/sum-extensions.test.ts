@@ -36,7 +36,11 @@ for (const runner of runners()) {
       const card = makeCard(root);
       const sum = (args: string[], stdin?: string) => tool(runner, t.name, [...t.args, ...args], { cwd: root, stdin });
       const line = new RegExp(`^[0-9a-f]{${t.hexLength}} {2}(.+)$`);
-      const namesOf = (stdout: string) => stdout.trimEnd().split("\n").map((l) => line.exec(l)![1]);
+      const namesOf = (stdout: string) =>
+        stdout
+          .trimEnd()
+          .split("\n")
+          .map((l) => line.exec(l)![1]);
 
       test("-r writes a manifest with sorted paths relative to the folder, OS litter left out", { timeout: 60_000 }, () => {
         const result = sum(["-r", "A001"]);
@@ -44,9 +48,7 @@ for (const runner of runners()) {
         expect(namesOf(result.stdout)).toEqual(MANIFEST_NAMES);
         // Two operands: names keep their folder.
         expect(namesOf(sum(["-r", "A001/CLIPS", "A001/sidecar.xml"]).stdout)).toEqual(["A001/CLIPS/A001C001.mov", "A001/CLIPS/A001C002.mov", "A001/sidecar.xml"]);
-        expect(namesOf(sum(["-r", "--no-default-ignores", "A001"]).stdout)).toEqual([
-          ".DS_Store", ".Spotlight-V100/index", "CLIPS/._A001C001.mov", ...MANIFEST_NAMES,
-        ]);
+        expect(namesOf(sum(["-r", "--no-default-ignores", "A001"]).stdout)).toEqual([".DS_Store", ".Spotlight-V100/index", "CLIPS/._A001C001.mov", ...MANIFEST_NAMES]);
         expect(namesOf(sum(["-r", "--ignore", "*.xml", "A001"]).stdout)).toEqual(MANIFEST_NAMES.slice(0, 2));
       });
 
@@ -100,11 +102,7 @@ for (const runner of runners()) {
         const result = sum(["-c", "evil.sum", "--root", "A001"]);
         expect(result.code).toBe(1);
         expect(result.stdout).toBe("CLIPS/A001C001.mov: OK\n");
-        expect(result.stderr).toBe([
-          `${t.name}: evil.sum:1: /etc/passwd: absolute path in manifest; manifest paths must be relative to their root`,
-          `${t.name}: evil.sum:2: ../A001/CLIPS/A001C001.mov: path escapes the manifest's root ('..'); manifest paths must stay inside their root`,
-          "",
-        ].join("\n"));
+        expect(result.stderr).toBe([`${t.name}: evil.sum:1: /etc/passwd: absolute path in manifest; manifest paths must be relative to their root`, `${t.name}: evil.sum:2: ../A001/CLIPS/A001C001.mov: path escapes the manifest's root ('..'); manifest paths must stay inside their root`, ""].join("\n"));
       });
 
       test("--files-from reads operands from a list, newline- or NUL-separated, or from stdin", { timeout: 60_000 }, () => {
@@ -121,11 +119,21 @@ for (const runner of runners()) {
 
       test("--json prints one object per file, and per check line", { timeout: 60_000 }, () => {
         const result = sum(["--json", "-r", "A001"]);
-        const objects = result.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
-        expect(objects.map((o) => [o.name, o.size])).toEqual([["CLIPS/A001C001.mov", 200_000], ["CLIPS/A001C002.mov", 300_000], ["sidecar.xml", 7]]);
+        const objects = result.stdout
+          .trimEnd()
+          .split("\n")
+          .map((l) => JSON.parse(l));
+        expect(objects.map((o) => [o.name, o.size])).toEqual([
+          ["CLIPS/A001C001.mov", 200_000],
+          ["CLIPS/A001C002.mov", 300_000],
+          ["sidecar.xml", 7],
+        ]);
         expect(objects[0].digest).toMatch(new RegExp(`^[0-9a-f]{${t.hexLength}}$`));
         const manifest = sum(["-r", "A001"]).stdout;
-        const checked = sum(["-c", "--json", "--root", "A001", "-"], manifest).stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+        const checked = sum(["-c", "--json", "--root", "A001", "-"], manifest)
+          .stdout.trimEnd()
+          .split("\n")
+          .map((l) => JSON.parse(l));
         expect(checked.map((o) => o.status)).toEqual(["ok", "ok", "ok", "passed"]);
         expect(checked[0].expected).toBe(checked[0].actual);
       });

@@ -134,7 +134,13 @@ test("check lines are read as they come, each held only up to the limit; a longe
     const seen: Array<[number, string]> = [];
     for (const l of readCheckLines(fd, 100)) seen.push([l.lineNumber, "bytes" in l ? Buffer.from(l.bytes).toString() : "too long"]);
     closeSync(fd);
-    expect(seen).toEqual([[1, "a"], [2, "too long"], [3, ""], [4, "b\r"], [5, "last"]]);
+    expect(seen).toEqual([
+      [1, "a"],
+      [2, "too long"],
+      [3, ""],
+      [4, "b\r"],
+      [5, "last"],
+    ]);
     expect(MAX_CHECK_LINE).toBe(32_766);
   } finally {
     rmSync(dir, { recursive: true, force: true });

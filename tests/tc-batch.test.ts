@@ -39,7 +39,11 @@ function edl(name: string, lines: string[]): string {
 }
 
 function jsonLines(stdout: string): Record<string, unknown>[] {
-  return stdout.trimEnd().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return stdout
+    .trimEnd()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 describe.skipIf(!BINS)("tc-extract --edl", () => {
@@ -67,42 +71,52 @@ describe.skipIf(!BINS)("tc-extract --edl", () => {
     const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
     expect(report).toMatchObject({ missing: 0, failed: 0, handles: 0 });
     expect(report.events.map((e: { output: string }) => e.output)).toEqual(results.map((r) => r.output));
-    expect(readFileSync(join(out, "avid_media_composer_conformed.edl"), "utf8")).toBe([
-      "TITLE: REEL1_CUT_V3",
-      "FCM: NON-DROP FRAME",
-      "",
-      "001  A001C003 V     C         10:00:00:05 10:00:01:00 01:00:00:00 01:00:00:20",
-      "* FROM CLIP NAME: 001_A001C003_A001C003_220101_R1AB",
-      "* SOURCE FILE: 001_A001C003_A001C003_220101_R1AB.mov",
-      "002  A001C003 AA    C         10:00:00:05 10:00:01:00 01:00:00:00 01:00:00:20",
-      "AUD  3    4",
-      "* FROM CLIP NAME: 002_A001C003_A001C003_220101_R1AB",
-      "* SOURCE FILE: 002_A001C003_A001C003_220101_R1AB.mov",
-      "003  A001C003 V     C         10:00:01:00 10:00:01:00 01:00:00:20 01:00:00:20",
-      "003  B002C007 V     D    010  20:00:00:10 20:00:01:10 01:00:00:20 01:00:01:20",
-      "EFFECTS NAME IS CROSS DISSOLVE",
-      "* FROM CLIP NAME: 003_from_A001C003_A001C003_220101_R1AB",
-      "* TO CLIP NAME: 003_to_B002C007_B002C007_220101_R2CD",
-      "* FROM FILE: 003_from_A001C003_A001C003_220101_R1AB.mov",
-      "* TO FILE: 003_to_B002C007_B002C007_220101_R2CD.mov",
-      "004  B002C007 V     C         20:00:01:10 20:00:02:10 01:00:01:20 01:00:03:20",
-      "M2   B002C007       012.5                20:00:01:10",
-      "* LOC: 01:00:02:00 RED     CHECK FOCUS",
-      "* FROM CLIP NAME: 004_B002C007_B002C007_220101_R2CD",
-      "* SOURCE FILE: 004_B002C007_B002C007_220101_R2CD.mov",
-      "005  BL       V     C         00:00:00:00 00:00:01:00 01:00:03:20 01:00:04:20",
-      "",
-    ].join("\n"));
+    expect(readFileSync(join(out, "avid_media_composer_conformed.edl"), "utf8")).toBe(
+      [
+        "TITLE: REEL1_CUT_V3",
+        "FCM: NON-DROP FRAME",
+        "",
+        "001  A001C003 V     C         10:00:00:05 10:00:01:00 01:00:00:00 01:00:00:20",
+        "* FROM CLIP NAME: 001_A001C003_A001C003_220101_R1AB",
+        "* SOURCE FILE: 001_A001C003_A001C003_220101_R1AB.mov",
+        "002  A001C003 AA    C         10:00:00:05 10:00:01:00 01:00:00:00 01:00:00:20",
+        "AUD  3    4",
+        "* FROM CLIP NAME: 002_A001C003_A001C003_220101_R1AB",
+        "* SOURCE FILE: 002_A001C003_A001C003_220101_R1AB.mov",
+        "003  A001C003 V     C         10:00:01:00 10:00:01:00 01:00:00:20 01:00:00:20",
+        "003  B002C007 V     D    010  20:00:00:10 20:00:01:10 01:00:00:20 01:00:01:20",
+        "EFFECTS NAME IS CROSS DISSOLVE",
+        "* FROM CLIP NAME: 003_from_A001C003_A001C003_220101_R1AB",
+        "* TO CLIP NAME: 003_to_B002C007_B002C007_220101_R2CD",
+        "* FROM FILE: 003_from_A001C003_A001C003_220101_R1AB.mov",
+        "* TO FILE: 003_to_B002C007_B002C007_220101_R2CD.mov",
+        "004  B002C007 V     C         20:00:01:10 20:00:02:10 01:00:01:20 01:00:03:20",
+        "M2   B002C007       012.5                20:00:01:10",
+        "* LOC: 01:00:02:00 RED     CHECK FOCUS",
+        "* FROM CLIP NAME: 004_B002C007_B002C007_220101_R2CD",
+        "* SOURCE FILE: 004_B002C007_B002C007_220101_R2CD.mov",
+        "005  BL       V     C         00:00:00:00 00:00:01:00 01:00:03:20 01:00:04:20",
+        "",
+      ].join("\n"),
+    );
   });
 
   test("the other systems' lists find the same frames (Resolve, Final Cut XML-to-EDL, Nucoda; Premiere with --lenient)", () => {
     const planned = (file: string, extra: string[] = []) => {
       const result = tool(SOURCE, "tc-extract", ["--edl", join(FIXTURES, file), "--media", mediaFolder(), "-o", join(dir, "dry"), "--dry-run", "--json", ...extra]);
-      return { code: result.code, events: jsonLines(result.stdout).filter((r) => r.status).map((r) => [r.side, r.start, r.frames, (r.media as string).slice(media.length + 1)]) };
+      return {
+        code: result.code,
+        events: jsonLines(result.stdout)
+          .filter((r) => r.status)
+          .map((r) => [r.side, r.start, r.frames, (r.media as string).slice(media.length + 1)]),
+      };
     };
     const A = "A001C003_220101_R1AB.mov";
     const B = "B002C007_220101_R2CD.mov";
-    const pair = [["from", "10:00:01:00", 10, A], ["to", "20:00:00:10", 25, B]];
+    const pair = [
+      ["from", "10:00:01:00", 10, A],
+      ["to", "20:00:00:10", 25, B],
+    ];
     expect(planned("davinci_resolve.edl")).toEqual({ code: 0, events: [[null, "10:00:00:05", 30, A], ...pair, [null, "20:00:01:10", 25, B]] });
     expect(planned("final_cut_xml_to_edl.edl")).toEqual({ code: 0, events: [[null, "10:00:00:05", 30, A], [null, "10:00:00:05", 20, A], ...pair] });
     expect(planned("nucoda.edl")).toEqual({ code: 0, events: [[null, "10:00:00:05", 30, A], ...pair] });
@@ -128,7 +142,11 @@ describe.skipIf(!BINS)("tc-extract --edl", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(`tc-extract: ${list}: line 7: invalid timecode '10:00:00:27': fields out of range at 25 fps (HH<24, MM<60, SS<60, FF<25) (the rate of ${join(media, "A001C003_220101_R1AB.mov")})\n`);
     const results = jsonLines(result.stdout);
-    expect(results.map((r) => [r.event, r.status, r.start, r.frames])).toEqual([["001", "extracted", "10:00:00:00", 50], ["002", "extracted", "01:00:00;00", 60], ["003", "failed", null, null]]);
+    expect(results.map((r) => [r.event, r.status, r.start, r.frames])).toEqual([
+      ["001", "extracted", "10:00:00:00", 50],
+      ["002", "extracted", "01:00:00;00", 60],
+      ["003", "failed", null, null],
+    ]);
     expect(runOf(frameIndices(results[0]!.output as string))).toEqual(expectedRun(0, 50));
     expect(runOf(frameIndices(results[1]!.output as string))).toEqual(expectedRun(0, 60));
     // --rate says what the list is: media at another rate is an error, not a guess.
@@ -187,24 +205,29 @@ describe.skipIf(!BINS)("tc-extract --edl", () => {
     const out = join(dir, "effects");
     const result = tool(SOURCE, "tc-extract", ["--edl", list, "--media", mediaFolder(), "-o", out, "--json"]);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(jsonLines(result.stdout).map((r) => [r.event, r.start, r.frames])).toEqual([["001", "10:00:00:00", 25], ["002", "20:00:00:00", 1]]);
+    expect(jsonLines(result.stdout).map((r) => [r.event, r.start, r.frames])).toEqual([
+      ["001", "10:00:00:00", 25],
+      ["002", "20:00:00:00", 1],
+    ]);
     const conformed = readFileSync(join(out, "effects_conformed.edl"), "utf8");
-    expect(conformed).toBe([
-      "TITLE: EFFECTS",
-      "FCM: NON-DROP FRAME",
-      "",
-      "001  A001C003 V     C         10:00:00:00 10:00:01:00 01:00:00:00 01:00:02:00",
-      "M2   A001C003       012.5                10:00:00:00",
-      "* LOC: 01:00:00:10 YELLOW half speed",
-      "* FROM CLIP NAME: 001_A001C003_A001C003_220101_R1AB",
-      "* SOURCE FILE: 001_A001C003_A001C003_220101_R1AB.mov",
-      "002  B002C007 V     C         20:00:00:00 20:00:00:01 01:00:02:00 01:00:03:05",
-      "M2   B002C007       000.0                20:00:00:00",
-      "* FREEZE FRAME",
-      "* FROM CLIP NAME: 002_B002C007_B002C007_220101_R2CD",
-      "* SOURCE FILE: 002_B002C007_B002C007_220101_R2CD.mov",
-      "",
-    ].join("\n"));
+    expect(conformed).toBe(
+      [
+        "TITLE: EFFECTS",
+        "FCM: NON-DROP FRAME",
+        "",
+        "001  A001C003 V     C         10:00:00:00 10:00:01:00 01:00:00:00 01:00:02:00",
+        "M2   A001C003       012.5                10:00:00:00",
+        "* LOC: 01:00:00:10 YELLOW half speed",
+        "* FROM CLIP NAME: 001_A001C003_A001C003_220101_R1AB",
+        "* SOURCE FILE: 001_A001C003_A001C003_220101_R1AB.mov",
+        "002  B002C007 V     C         20:00:00:00 20:00:00:01 01:00:02:00 01:00:03:05",
+        "M2   B002C007       000.0                20:00:00:00",
+        "* FREEZE FRAME",
+        "* FROM CLIP NAME: 002_B002C007_B002C007_220101_R2CD",
+        "* SOURCE FILE: 002_B002C007_B002C007_220101_R2CD.mov",
+        "",
+      ].join("\n"),
+    );
     const rate = parseRate("25");
     const again = parseEdl(conformed, { rate }).events.map((e) => eventRecord(e, rate));
     expect(again.map((e) => [e.neededIn, e.neededFrames, e.freeze, e.markers])).toEqual([
@@ -214,19 +237,11 @@ describe.skipIf(!BINS)("tc-extract --edl", () => {
   });
 
   test("handles stop where the media does, said as in single mode; events without media are named, exit 1", () => {
-    const list = edl("handles.edl", [
-      "001  A001C003 V     C        10:00:00:02 10:00:01:23 01:00:00:00 01:00:01:21",
-      "* FROM CLIP NAME: A001C003_220101_R1AB",
-      "002  ZZZ999   V     C        05:00:00:00 05:00:01:00 01:00:01:21 01:00:02:21",
-    ]);
+    const list = edl("handles.edl", ["001  A001C003 V     C        10:00:00:02 10:00:01:23 01:00:00:00 01:00:01:21", "* FROM CLIP NAME: A001C003_220101_R1AB", "002  ZZZ999   V     C        05:00:00:00 05:00:01:00 01:00:01:21 01:00:02:21"]);
     const out = join(dir, "handles");
     const result = tool(SOURCE, "tc-extract", ["--edl", list, "--media", mediaFolder(), "-o", out, "--handles", "5", "--json", "--rate", "25"]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe([
-      "tc-extract: event 001 (line 1, reel A001C003, clip A001C003_220101_R1AB): handles of 5 cut to 2 before (the source starts there) and 2 after (the source ends there)",
-      `tc-extract: event 002 (line 3, reel ZZZ999): no media under ${media} covers 05:00:00:00-05:00:01:00`,
-      "",
-    ].join("\n"));
+    expect(result.stderr).toBe(["tc-extract: event 001 (line 1, reel A001C003, clip A001C003_220101_R1AB): handles of 5 cut to 2 before (the source starts there) and 2 after (the source ends there)", `tc-extract: event 002 (line 3, reel ZZZ999): no media under ${media} covers 05:00:00:00-05:00:01:00`, ""].join("\n"));
     const [first, second] = jsonLines(result.stdout);
     expect(first).toMatchObject({ start: "10:00:00:00", frames: 50, handlesBefore: 2, handlesAfter: 2 });
     expect(second).toMatchObject({ event: "002", status: "missing", output: null });
@@ -240,7 +255,8 @@ describe.skipIf(!BINS)("tc-extract --edl", () => {
     const out = join(dir, "again");
     expect(tool(SOURCE, "tc-extract", ["--edl", list, "--media", mediaFolder(), "-o", out])).toMatchObject({ code: 0, stderr: "" });
     expect(tool(SOURCE, "tc-extract", ["--edl", list, "--media", mediaFolder(), "-o", out])).toMatchObject({
-      code: 2, stderr: `tc-extract: ${join(out, "report.json")}: already exists; tc-extract never replaces a file it did not write in this run (pass --force to replace it)\n`,
+      code: 2,
+      stderr: `tc-extract: ${join(out, "report.json")}: already exists; tc-extract never replaces a file it did not write in this run (pass --force to replace it)\n`,
     });
     cpSync(join(out, "report.json"), join(dir, "report-before.json"));
     expect(tool(SOURCE, "tc-extract", ["--edl", list, "--media", mediaFolder(), "-o", out, "--force"])).toMatchObject({ code: 0, stderr: "" });

@@ -65,14 +65,26 @@ describe("CMX 3600 parser", () => {
     const edl = parseEdl(CUT, { rate: parseRate("24") });
     expect(edl.title).toBe("REEL ONE CUT");
     expect(needs(edl.events, edl.rate).map((e) => [e.event, e.reel, e.track, e.neededFrames])).toEqual([
-      ["001", "A001C003", "V", 48], ["002", "A002C001", "AA/V", 24], ["003", "BL", "V", 0], ["004", "BARS", "V", 0], ["005", "A001C003", "A2", 24],
+      ["001", "A001C003", "V", 48],
+      ["002", "A002C001", "AA/V", 24],
+      ["003", "BL", "V", 0],
+      ["004", "BARS", "V", 0],
+      ["005", "A001C003", "A2", 24],
     ]);
     const first = edl.events[0]!;
     expect(first).toMatchObject({
-      transition: "C", transitionFrames: null, sourceIn: "01:00:10:00", sourceOut: "01:00:12:00", recordIn: "00:59:58:00", recordOut: "01:00:00:00",
-      clipName: "A001C003_220101_R1AB", sourceFile: "/Volumes/CARD/A001C003.mov", toClipName: null,
+      transition: "C",
+      transitionFrames: null,
+      sourceIn: "01:00:10:00",
+      sourceOut: "01:00:12:00",
+      recordIn: "00:59:58:00",
+      recordOut: "01:00:00:00",
+      clipName: "A001C003_220101_R1AB",
+      sourceFile: "/Volumes/CARD/A001C003.mov",
+      toClipName: null,
       markers: [{ timecode: "00:59:59:00", color: "RED", comment: "focus soft" }],
-      cdl: { sop: "(1.1 1.0 0.9)(0.01 0 -0.01)(1 1 1)", sat: "0.85" }, line: 4,
+      cdl: { sop: "(1.1 1.0 0.9)(0.01 0 -0.01)(1 1 1)", sat: "0.85" },
+      line: 4,
     });
     expect(edl.events[1]!.comments).toEqual(["a note from the editor"]);
     expect(edl.events[2]!.generator).toBe("black");
@@ -101,8 +113,7 @@ describe("CMX 3600 parser", () => {
   });
 
   test("malformed lines name the line and what was expected", () => {
-    expect(() => parseEdl("TITLE: X\n001  A  V  C  01:00:00:00 01:00:01:00 00:00:00:00\n", { path: "x.edl" }))
-      .toThrow("line 2: expected four timecodes (source in, source out, record in, record out), got '01:00:00:00 01:00:01:00 00:00:00:00'");
+    expect(() => parseEdl("TITLE: X\n001  A  V  C  01:00:00:00 01:00:01:00 00:00:00:00\n", { path: "x.edl" })).toThrow("line 2: expected four timecodes (source in, source out, record in, record out), got '01:00:00:00 01:00:01:00 00:00:00:00'");
     expect(() => parseEdl("001  A  V  D  01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n")).toThrow("line 1: expected the dissolve length in frames after 'D', got '01:00:00:00'");
     expect(() => parseEdl("001  A  V  K  01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n")).toThrow("line 1: key transitions (K) are not supported");
     expect(() => parseEdl("001  A  X  C  01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n")).toThrow("line 1: expected a track (V, A, A2, AA, B, A2/V, AA/V, NONE), got 'X'");
@@ -125,20 +136,46 @@ for (const runner of runners()) {
       const result = tool(runner, "tc-extract", ["edl", join(dir, "dissolve.edl"), "--rate", "24", "--json"]);
       expect(result.code).toBe(0);
       expect(result.stderr).toBe("");
-      const events = result.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+      const events = result.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(events.length).toBe(5);
       expect(events[1]).toEqual({
-        event: "000002", reel: "A001C003", track: "V", transition: "C", transitionFrames: null,
-        sourceIn: "01:00:12:00", sourceOut: "01:00:12:00", recordIn: "01:00:02:00", recordOut: "01:00:02:00",
-        clipName: "A001C003", toClipName: "B007C002", sourceFile: null, markers: [], speed: null, freeze: false, generator: null,
-        cdl: { sop: null, sat: null }, splits: [], audio: [], comments: [], dropFrame: false,
-        neededIn: "01:00:12:00", neededOut: "01:00:12:12", neededFrames: 12, line: 5, side: "from",
+        event: "000002",
+        reel: "A001C003",
+        track: "V",
+        transition: "C",
+        transitionFrames: null,
+        sourceIn: "01:00:12:00",
+        sourceOut: "01:00:12:00",
+        recordIn: "01:00:02:00",
+        recordOut: "01:00:02:00",
+        clipName: "A001C003",
+        toClipName: "B007C002",
+        sourceFile: null,
+        markers: [],
+        speed: null,
+        freeze: false,
+        generator: null,
+        cdl: { sop: null, sat: null },
+        splits: [],
+        audio: [],
+        comments: [],
+        dropFrame: false,
+        neededIn: "01:00:12:00",
+        neededOut: "01:00:12:12",
+        neededFrames: 12,
+        line: 5,
+        side: "from",
       });
     });
     test("a malformed line exits 2 naming it; --lenient warns and goes on", () => {
       const path = join(dir, "bad.edl");
       expect(tool(runner, "tc-extract", ["edl", path, "--json"])).toMatchObject({
-        code: 2, stdout: "", stderr: `tc-extract: ${path}: line 2: expected four timecodes (source in, source out, record in, record out), got '01:00:00:00'\n`,
+        code: 2,
+        stdout: "",
+        stderr: `tc-extract: ${path}: line 2: expected four timecodes (source in, source out, record in, record out), got '01:00:00:00'\n`,
       });
       const lenient = tool(runner, "tc-extract", ["edl", path, "--lenient"]);
       expect(lenient).toMatchObject({
@@ -184,8 +221,7 @@ describe("EDLs as editing systems write them", () => {
   });
 
   test("Premiere Pro: a dissolve's outgoing line under another event number is an error naming the line, read as one with --lenient", () => {
-    expect(() => parseEdl(fixture("premiere_pro.edl"), { rate: rate25, path: "premiere_pro.edl" }))
-      .toThrow("line 10: the dissolve is event 000003 but its outgoing zero-length line (line 8) is event 000002; the two lines of a transition share one number (--lenient reads them as one transition)");
+    expect(() => parseEdl(fixture("premiere_pro.edl"), { rate: rate25, path: "premiere_pro.edl" })).toThrow("line 10: the dissolve is event 000003 but its outgoing zero-length line (line 8) is event 000002; the two lines of a transition share one number (--lenient reads them as one transition)");
     const edl = parseEdl(fixture("premiere_pro.edl"), { rate: rate25, lenient: true });
     expect(edl.warnings).toEqual(["line 10: the dissolve is event 000003 but its outgoing zero-length line (line 8) is event 000002; the two lines of a transition share one number (--lenient reads them as one transition) (read as one)"]);
     expect(summary(edl.events)).toEqual([
@@ -246,8 +282,7 @@ describe("EDLs as editing systems write them", () => {
 describe("hostile lists", () => {
   test("C1 controls (U+009B) and DEL are refused, naming the line; bytes that are not UTF-8 are carried as bytes and shown escaped", () => {
     for (const bad of ["\u009b", "\u007f", "\u0085", "\u001b[2J"]) {
-      expect(() => parseEdl(`001  A001 V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n* FROM CLIP NAME: x${bad}y\n`, { rate: rate25 }))
-        .toThrow("line 2: contains a control character (NUL or other); an EDL is plain text");
+      expect(() => parseEdl(`001  A001 V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n* FROM CLIP NAME: x${bad}y\n`, { rate: rate25 })).toThrow("line 2: contains a control character (NUL or other); an EDL is plain text");
     }
     const latin1 = Buffer.concat([Buffer.from("001  CAF V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n* FROM CLIP NAME: caf"), Buffer.from([0xe9]), Buffer.from("\nhello \u202e there\n")]);
     const events: EdlEvent[] = [];
@@ -276,10 +311,7 @@ describe("hostile lists", () => {
     expect(served).toBe(17);
     // Characters, not bytes: 3,000 × 'é' (6,000 bytes) fit; 5,000 do not.
     const lenient = parseEdl(`${"é".repeat(3000)}\n${"é".repeat(5000)}\n001  A V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00\n`, { rate: rate25, lenient: true });
-    expect(lenient.warnings).toEqual([
-      `line 1: expected an event line (NNN REEL TRACK TRANSITION [DURATION] SRC-IN SRC-OUT REC-IN REC-OUT), a comment (*) or TITLE/FCM, got '${"é".repeat(3000)}' (skipped)`,
-      "line 2: is 5000 characters long; EDL lines are at most 4096 (skipped)",
-    ]);
+    expect(lenient.warnings).toEqual([`line 1: expected an event line (NNN REEL TRACK TRANSITION [DURATION] SRC-IN SRC-OUT REC-IN REC-OUT), a comment (*) or TITLE/FCM, got '${"é".repeat(3000)}' (skipped)`, "line 2: is 5000 characters long; EDL lines are at most 4096 (skipped)"]);
     expect(lenient.events.length).toBe(1);
   });
 
@@ -300,10 +332,8 @@ describe("hostile lists", () => {
   });
 
   test("a source out before its source in is refused naming the line, unless the event really crosses midnight", () => {
-    expect(() => parseEdl("001  A V C 01:00:10:00 01:00:05:00 00:00:00:00 00:00:05:00\n", { rate: rate25 }))
-      .toThrow("line 1: source out 01:00:05:00 is before source in 01:00:10:00: a reversed event (over midnight it would be 2159875 frames at 25 fps, but its record side is 125)");
-    expect(() => parseEdl("001  A V C 01:00:00:00 01:00:05:00 00:00:10:00 00:00:05:00\n", { rate: rate25 }))
-      .toThrow("line 1: record out 00:00:05:00 is before record in 00:00:10:00");
+    expect(() => parseEdl("001  A V C 01:00:10:00 01:00:05:00 00:00:00:00 00:00:05:00\n", { rate: rate25 })).toThrow("line 1: source out 01:00:05:00 is before source in 01:00:10:00: a reversed event (over midnight it would be 2159875 frames at 25 fps, but its record side is 125)");
+    expect(() => parseEdl("001  A V C 01:00:00:00 01:00:05:00 00:00:10:00 00:00:05:00\n", { rate: rate25 })).toThrow("line 1: record out 00:00:05:00 is before record in 00:00:10:00");
     const midnight = parseEdl("001  A V C 23:59:59:00 00:00:01:00 01:00:00:00 01:00:02:00\n", { rate: rate25 });
     expect(eventRecord(midnight.events[0]!, rate25)).toMatchObject({ neededIn: "23:59:59:00", neededOut: "00:00:01:00", neededFrames: 50 });
   });
@@ -315,10 +345,13 @@ writeFileSync(join(dir, "bidi.edl"), "001  \u202eEVIL V C 01:00:00:00 01:00:01:0
 describe("tc-extract edl: what reaches the terminal", () => {
   test("a reel name's bidirectional override is shown escaped; a C1 control refuses the line", () => {
     expect(tool(runners()[0]!, "tc-extract", ["edl", join(dir, "bidi.edl"), "--rate", "25"])).toMatchObject({
-      code: 0, stderr: "", stdout: "001 \\u{202e}EVIL V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00 need 01:00:00:00-01:00:01:00 (25)\n",
+      code: 0,
+      stderr: "",
+      stdout: "001 \\u{202e}EVIL V C 01:00:00:00 01:00:01:00 00:00:00:00 00:00:01:00 need 01:00:00:00-01:00:01:00 (25)\n",
     });
     expect(tool(runners()[0]!, "tc-extract", ["edl", join(dir, "hostile-names.edl"), "--rate", "25"])).toMatchObject({
-      code: 2, stderr: `tc-extract: ${join(dir, "hostile-names.edl")}: line 2: contains a control character (NUL or other); an EDL is plain text\n`,
+      code: 2,
+      stderr: `tc-extract: ${join(dir, "hostile-names.edl")}: line 2: contains a control character (NUL or other); an EDL is plain text\n`,
     });
   });
 });

@@ -182,7 +182,8 @@ describe.skipIf(!BINS)("tc-extract --copy --allow-inexact", () => {
   test("without --allow-inexact a long-GOP copy is refused with the reason", () => {
     const refused = tool(SOURCE, "tc-extract", [GOP(), "--in", "01:00:01;10", "--out", "01:00:02;10", "--copy", "-o", src("refused.mov")]);
     expect(refused).toMatchObject({
-      code: 2, stdout: "",
+      code: 2,
+      stdout: "",
       stderr: `tc-extract: ${GOP()}: --copy needs an intra-only source, but h264 here is long-GOP: a stream copy can only start on a keyframe, so the first frames would be wrong or missing. Re-encode (--codec) or pass --allow-inexact (the output then holds whole GOPs around the range)\n`,
     });
     expect(existsSync(src("refused.mov"))).toBe(false);
@@ -222,7 +223,8 @@ describe.skipIf(!BINS)("tc-extract SOURCE: ranges, handles, outputs and errors",
     expect(readdirSync(dir).filter((n) => n.includes("exists"))).toEqual(["exists.mov"]);
     const dry = tool(SOURCE, "tc-extract", [DNX(), "--in", "10:00:00:05", "--out", "10:00:00:15", "--codec", "dnxhr_lb", "--dry-run", "-o", "/tmp/o.mov"], { env: { FFMPEG: BINS!.ffmpeg } });
     expect(dry).toMatchObject({
-      code: 0, stderr: "",
+      code: 0,
+      stderr: "",
       stdout: `${BINS!.ffmpeg} -hide_banner -nostdin -v error -format_whitelist mov,mxf,matroska,mpegts,avi -protocol_whitelist file -ss 0.180000 -i file:${DNX()} -map 0:v:0 -map 0:a:0 -map_metadata -1 -filter:v 'trim=end_frame=10,setpts=N*1/(25*TB)' -filter:a:0 atrim=start_pts=960:end_pts=20160,asetpts=PTS-STARTPTS -c:v dnxhd -profile:v dnxhr_lb -pix_fmt yuv422p -c:a pcm_s24le -timecode 10:00:00:05 -f mov file:/tmp/o.mov\n`,
     });
     const forced = tool(SOURCE, "tc-extract", [DNX(), "--in", "10:00:00:00", "--out", "10:00:00:02", "-o", out, "--force"]);
@@ -251,7 +253,10 @@ describe.skipIf(!BINS)("tc-extract proxy", () => {
   });
 
   test("the other presets keep timecode, rate and frames (compiled binary); a long-GOP source's late video adds no frames", () => {
-    for (const [preset, codec] of [["dnxhr_lb", "dnxhd"], ["h264_540p", "h264"]] as const) {
+    for (const [preset, codec] of [
+      ["dnxhr_lb", "dnxhd"],
+      ["h264_540p", "h264"],
+    ] as const) {
       const proxies = src(`proxies-${preset}`);
       const result = tool(COMPILED, "tc-extract", ["proxy", proxySource(), "-o", proxies, "--preset", preset, "--json"]);
       expect({ preset, code: result.code, stderr: result.stderr }).toEqual({ preset, code: 0, stderr: "" });
@@ -290,7 +295,10 @@ describe.skipIf(!BINS)("tc-extract proxy", () => {
 
 /** MD5 of each decoded video frame. */
 function framemd5(path: string): string[] {
-  return ffmpeg(["-i", path, "-map", "0:v:0", "-f", "framemd5", "-"]).split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split(",").pop()!.trim());
+  return ffmpeg(["-i", path, "-map", "0:v:0", "-f", "framemd5", "-"])
+    .split("\n")
+    .filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split(",").pop()!.trim());
 }
 
 describe("tc-extract tc", () => {

@@ -55,11 +55,15 @@ export interface SourceSpec {
 /** Makes a self-identifying source at `path`. */
 export function makeSource(path: string, spec: SourceSpec): void {
   const audio = spec.audio === undefined ? ["-c:a", "pcm_s24le"] : spec.audio;
-  const layout = (spec.channels ?? 1) === 1 ? "mono" : (spec.channels === 2 ? "stereo" : `${spec.channels}c`);
+  const layout = (spec.channels ?? 1) === 1 ? "mono" : spec.channels === 2 ? "stereo" : `${spec.channels}c`;
   ffmpeg([
-    "-f", "lavfi", "-i", `color=c=black:s=16x2:r=${spec.rate}:d=${spec.seconds}`,
+    "-f",
+    "lavfi",
+    "-i",
+    `color=c=black:s=16x2:r=${spec.rate}:d=${spec.seconds}`,
     ...(audio ? ["-f", "lavfi", "-i", `aevalsrc=n/8388608:s=48000:d=${spec.seconds}:c=${layout}`] : []),
-    "-vf", indexBars(spec.height ?? 128),
+    "-vf",
+    indexBars(spec.height ?? 128),
     ...(spec.video ?? ["-c:v", "prores_ks", "-profile:v", "0"]),
     ...(audio ?? []),
     ...(spec.timecode ? ["-timecode", spec.timecode] : []),

@@ -16,7 +16,10 @@ const dir = tempDir("cartkit-tc-security-");
 
 /** MD5 of each decoded video frame. */
 function framemd5(path: string): string[] {
-  return ffmpeg(["-i", path, "-map", "0:v:0", "-f", "framemd5", "-"]).split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split(",").pop()!.trim());
+  return ffmpeg(["-i", path, "-map", "0:v:0", "-f", "framemd5", "-"])
+    .split("\n")
+    .filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split(",").pop()!.trim());
 }
 
 /** Every path below `root`, with its size and mtime: what a run must leave as it was. */
@@ -31,13 +34,7 @@ function snapshot(root: string): string[] {
 
 describe.skipIf(!BINS)("burn-in text is drawn as it is, never read as filtergraph syntax", () => {
   // Each name holds some of ' \ : , ; [ ] = % newline and a leading '-'.
-  const NAMES = [
-    "a',drawtext=textfile=secret.txt:x=0,c",
-    "c',metadata=mode=print:file=clobbered.txt,drawtext=text=z",
-    "-lead 100% %{pts} %{eif\\:1+1\\:d}",
-    "semi;colon[in]=eq\\back\\\\slash'",
-    "new\nline: two, lines",
-  ];
+  const NAMES = ["a',drawtext=textfile=secret.txt:x=0,c", "c',metadata=mode=print:file=clobbered.txt,drawtext=text=z", "-lead 100% %{pts} %{eif\\:1+1\\:d}", "semi;colon[in]=eq\\back\\\\slash'", "new\nline: two, lines"];
 
   test("proxy --burn name: each output frame equals the literal name drawn from a file; secret.txt unread, clobbered.txt untouched", () => {
     const work = join(dir, "burn");
@@ -85,24 +82,26 @@ describe.skipIf(!BINS)("outputs stay inside -o, as new files", () => {
     writeFileSync(join(victim, "x.mov"), "victim");
     writeFileSync(join(dir, "out", "x.mov"), "victim too");
     const list = join(dir, "traversal.edl");
-    writeFileSync(list, [
-      "001  ../../../victim/x V     C        10:00:00:00 10:00:00:05 01:00:00:00 01:00:00:05",
-      "* FROM CLIP NAME: A001C003",
-      "002  /etc/passwd V     C        10:00:00:05 10:00:00:10 01:00:00:05 01:00:00:10",
-      "* FROM CLIP NAME: A001C003",
-      "003  ..     V     C        10:00:00:10 10:00:00:15 01:00:00:10 01:00:00:15",
-      "* FROM CLIP NAME: A001C003",
-      "",
-    ].join("\n"));
+    writeFileSync(
+      list,
+      [
+        "001  ../../../victim/x V     C        10:00:00:00 10:00:00:05 01:00:00:00 01:00:00:05",
+        "* FROM CLIP NAME: A001C003",
+        "002  /etc/passwd V     C        10:00:00:05 10:00:00:10 01:00:00:05 01:00:00:10",
+        "* FROM CLIP NAME: A001C003",
+        "003  ..     V     C        10:00:00:10 10:00:00:15 01:00:00:10 01:00:00:15",
+        "* FROM CLIP NAME: A001C003",
+        "",
+      ].join("\n"),
+    );
     const victimBefore = snapshot(victim);
     const result = tool(SOURCE, "tc-extract", ["--edl", list, "--media", media, "-o", out, "--json"]);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
-    const outputs = result.stdout.trimEnd().split("\n").map((l) => JSON.parse(l).output as string);
-    expect(outputs).toEqual([
-      join(out, "001__._.._.._victim_x_A001C003.mov"),
-      join(out, "002__etc_passwd_A001C003.mov"),
-      join(out, "003__._A001C003.mov"),
-    ]);
+    const outputs = result.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l).output as string);
+    expect(outputs).toEqual([join(out, "001__._.._.._victim_x_A001C003.mov"), join(out, "002__etc_passwd_A001C003.mov"), join(out, "003__._A001C003.mov")]);
     expect(readdirSync(out).sort()).toEqual(["001__._.._.._victim_x_A001C003.mov", "002__etc_passwd_A001C003.mov", "003__._A001C003.mov", "report.json", "traversal_conformed.edl"]);
     expect(snapshot(victim)).toEqual(victimBefore);
     expect(readFileSync(join(dir, "out", "x.mov"), "utf8")).toBe("victim too");
@@ -155,31 +154,20 @@ describe.skipIf(!BINS)("the media search", () => {
     writeFileSync(join(root, "secret.txt"), "SECRET");
     writeFileSync(join(inside, "C001C001.mov"), "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n../secret.txt\n#EXT-X-ENDLIST\n");
     const list = join(root, "cut.edl");
-    writeFileSync(list, [
-      "001  B001C001 V     C        10:00:00:00 10:00:00:05 01:00:00:00 01:00:00:05",
-      "002  C001C001 V     C        10:00:00:00 10:00:00:05 01:00:00:05 01:00:00:10",
-      "",
-    ].join("\n"));
+    writeFileSync(list, ["001  B001C001 V     C        10:00:00:00 10:00:00:05 01:00:00:00 01:00:00:05", "002  C001C001 V     C        10:00:00:00 10:00:00:05 01:00:00:05 01:00:00:10", ""].join("\n"));
     const atime = statSync(join(root, "secret.txt")).atimeMs;
     const result = tool(SOURCE, "tc-extract", ["--edl", list, "--media", inside, "-o", join(root, "out")]);
     expect(result.code).toBe(1);
     const lines = result.stderr.trimEnd().split("\n");
     expect(lines[0]).toBe(`tc-extract: ${join(inside, "B001C001.mov")}: not searched: symbolic link that leaves the tree, not followed`);
     expect(lines[1]).toStartWith(`tc-extract: ${join(inside, "C001C001.mov")}: skipped: not a media file ffprobe can read (mov, mp4, mxf, mkv, ts, avi): `);
-    expect(lines.slice(2)).toEqual([
-      `tc-extract: event 001 (line 1, reel B001C001): no media under ${inside} covers 10:00:00:00-10:00:00:05`,
-      `tc-extract: event 002 (line 2, reel C001C001): no media under ${inside} covers 10:00:00:00-10:00:00:05`,
-    ]);
+    expect(lines.slice(2)).toEqual([`tc-extract: event 001 (line 1, reel B001C001): no media under ${inside} covers 10:00:00:00-10:00:00:05`, `tc-extract: event 002 (line 2, reel C001C001): no media under ${inside} covers 10:00:00:00-10:00:00:05`]);
     expect(statSync(join(root, "secret.txt")).atimeMs).toBe(atime);
   });
 
   test("names from the list reach stderr escaped: a bidirectional override, a byte that is not UTF-8", () => {
     const list = join(dir, "names.edl");
-    writeFileSync(list, Buffer.concat([
-      Buffer.from("001  R\u202eTXT V     C        10:00:00:00 10:00:00:05 01:00:00:00 01:00:00:05\n* FROM CLIP NAME: caf"),
-      Buffer.from([0xe9]),
-      Buffer.from("\n"),
-    ]));
+    writeFileSync(list, Buffer.concat([Buffer.from("001  R\u202eTXT V     C        10:00:00:00 10:00:00:05 01:00:00:00 01:00:00:05\n* FROM CLIP NAME: caf"), Buffer.from([0xe9]), Buffer.from("\n")]));
     const result = tool(SOURCE, "tc-extract", ["--edl", list, "--media", join(dir, "media"), "-o", join(dir, "names-out")]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`tc-extract: event 001 (line 1, reel R\\u{202e}TXT, clip caf\\xe9): no media under ${join(dir, "media")} covers 10:00:00:00-10:00:00:05\n`);
@@ -193,8 +181,6 @@ describe("--dry-run lines", () => {
     expect(line).toBe("-i $'file:a\\x0ab\\xc2\\x9bc\\xe2\\x80\\xaed\\'e\\\\f caf\\xe9.mov' plain-name.mov 'it'\\''s'");
     // bash reads each word back to exactly the bytes of the argument.
     const printed = run(["bash", "-c", `for a in ${line}; do printf '%s\\0' "$a"; done`]).stdoutBytes;
-    expect(Buffer.from(printed).toString("latin1")).toBe([
-      "-i", Buffer.concat([Buffer.from("file:a\nb\u009bc\u202ed'e\\f caf"), Buffer.from([0xe9]), Buffer.from(".mov")]).toString("latin1"), "plain-name.mov", "it's", "",
-    ].join("\0"));
+    expect(Buffer.from(printed).toString("latin1")).toBe(["-i", Buffer.concat([Buffer.from("file:a\nb\u009bc\u202ed'e\\f caf"), Buffer.from([0xe9]), Buffer.from(".mov")]).toString("latin1"), "plain-name.mov", "it's", ""].join("\0"));
   });
 });

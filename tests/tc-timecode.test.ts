@@ -21,7 +21,14 @@ describe("rates", () => {
 });
 
 describe("every rate over whole hours, both ways", () => {
-  const modes = FRAME_RATES.flatMap((rate) => (rate.dropPerMinute ? [[rate, false], [rate, true]] as const : [[rate, false]] as const));
+  const modes = FRAME_RATES.flatMap((rate) =>
+    rate.dropPerMinute
+      ? ([
+          [rate, false],
+          [rate, true],
+        ] as const)
+      : ([[rate, false]] as const),
+  );
   for (const [rate, df] of modes) {
     test(`${rate.label}${df ? " DF" : ""}`, () => {
       const perHour = df ? rate.base * 3600 - 6 * 9 * rate.dropPerMinute : rate.base * 3600;
@@ -140,7 +147,9 @@ for (const runner of runners()) {
     });
     test("invalid labels and rates exit 2 with one line", () => {
       expect(tool(runner, "tc-extract", ["tc", "--rate", "29.97", "00:01:00;00"])).toMatchObject({
-        code: 2, stdout: "", stderr: "tc-extract: invalid drop-frame timecode '00:01:00;00': frames 00–01 of minute 01 are skipped at 29.97 DF\n",
+        code: 2,
+        stdout: "",
+        stderr: "tc-extract: invalid drop-frame timecode '00:01:00;00': frames 00–01 of minute 01 are skipped at 29.97 DF\n",
       });
       expect(tool(runner, "tc-extract", ["tc", "--rate", "12", "1"]).code).toBe(2);
       expect(tool(runner, "tc-extract", ["tc", "1"])).toMatchObject({ code: 2, stderr: "tc-extract: tc needs --rate; see 'tc-extract --help'\n" });
@@ -149,8 +158,7 @@ for (const runner of runners()) {
     test("--help documents the exit codes", () => {
       const help = tool(runner, "tc-extract", ["--help"]);
       expect(help.code).toBe(0);
-      expect(help.stdout).toContain(["Exit codes:", "  0  done", "  1  some events had no media, an output did not hold what was planned, or", "     part of the media folder could not be searched",
-        "  2  usage error, unreadable input, malformed EDL, an existing output,", "     ffmpeg failure"].join("\n"));
+      expect(help.stdout).toContain(["Exit codes:", "  0  done", "  1  some events had no media, an output did not hold what was planned, or", "     part of the media folder could not be searched", "  2  usage error, unreadable input, malformed EDL, an existing output,", "     ffmpeg failure"].join("\n"));
     });
   });
 }

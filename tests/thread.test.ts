@@ -65,7 +65,11 @@ describe("worker entry points", () => {
   test("lib/thread stands on lib/core alone", () => {
     const targets = sources(join(ROOT, "lib/thread")).flatMap((file) =>
       // JSDoc lines left out: an example shows a worker file (in lib/io) importing what it serves.
-      [...readFileSync(file, "utf8").replace(/^\s*\*.*$/gm, "").matchAll(/from\s+["'](\.{1,2}\/[^"']+)["']/g)].map((m) => relative(join(ROOT, "lib"), resolve(dirname(file), m[1]!))),
+      [
+        ...readFileSync(file, "utf8")
+          .replace(/^\s*\*.*$/gm, "")
+          .matchAll(/from\s+["'](\.{1,2}\/[^"']+)["']/g),
+      ].map((m) => relative(join(ROOT, "lib"), resolve(dirname(file), m[1]!))),
     );
     expect(targets.length).toBeGreaterThan(0);
     expect(targets.filter((target) => !target.startsWith("core/") && !target.startsWith("thread/"))).toEqual([]);
@@ -161,11 +165,7 @@ describe("request/reply", () => {
   test("a thread answering keeps the process alive until it answers; idle, it lets the process end", () => {
     const dir = tempDir();
     const script = join(dir, "alive.ts");
-    writeFileSync(script, [
-      `import { RequestPool } from ${JSON.stringify(join(ROOT, "lib/thread/requests.ts"))};`,
-      `const pool = new RequestPool("hash", { script: ${JSON.stringify(fixture("answer_worker.ts"))} });`,
-      `void pool.request({ sleep: 300 }).then((answer) => console.log(answer));`,
-    ].join("\n"));
+    writeFileSync(script, [`import { RequestPool } from ${JSON.stringify(join(ROOT, "lib/thread/requests.ts"))};`, `const pool = new RequestPool("hash", { script: ${JSON.stringify(fixture("answer_worker.ts"))} });`, `void pool.request({ sleep: 300 }).then((answer) => console.log(answer));`].join("\n"));
     // Nothing else keeps the process alive while the thread sleeps: without the ref it would end
     // before printing; without the unref afterwards, never (the test would time out).
     const result = run([BUN, script], { cwd: dir });
@@ -192,16 +192,13 @@ describe("request/reply", () => {
 });
 
 /** A ring job where the calling thread produces `chunks` slots of the pattern; returns what each lane did. */
-function produceHere(options: {
-  lanes: number;
-  slots: number;
-  slotBytes: number;
-  chunks: number;
-  threads: readonly Worker[];
-  startTimeoutMs?: number;
-  failAt?: (lane: number) => number;
-  stepMs?: number;
-}): { steps: number[][]; onThreads: number[]; wrongBytes: number; kept: number[]; failures: ({ errno: number; at: number } | undefined)[] } {
+function produceHere(options: { lanes: number; slots: number; slotBytes: number; chunks: number; threads: readonly Worker[]; startTimeoutMs?: number; failAt?: (lane: number) => number; stepMs?: number }): {
+  steps: number[][];
+  onThreads: number[];
+  wrongBytes: number;
+  kept: number[];
+  failures: ({ errno: number; at: number } | undefined)[];
+} {
   const { lanes, slots, slotBytes, chunks } = options;
   const counts = new SharedArrayBuffer(4 * countWords(lanes));
   const ring = Ring.open({ producer: "caller", slots, slotBytes, lanes });
@@ -387,7 +384,11 @@ describe("the ring, lanes producing", () => {
   test("the calling thread consumes every slot in order, each filled once, by the lane's thread or by itself", () => {
     const [thread] = laneThreads(1);
     try {
-      for (const [total, stepMs] of [[100 * 256 + 17, 0], [40 * 256, 0], [30 * 256 + 1, 2]] as const) {
+      for (const [total, stepMs] of [
+        [100 * 256 + 17, 0],
+        [40 * 256, 0],
+        [30 * 256 + 1, 2],
+      ] as const) {
         const r = consumeHere({ total, slotBytes: 256, threads: [thread!], callerClaims: true, stepMs });
         expect(r.bytes.equals(pattern(total, 256))).toBe(true);
         // Slots past the end may be claimed and found empty, never worked twice.

@@ -26,25 +26,32 @@ describe("commits", () => {
   test("the canonical bytes, read back exactly; the id is the BLAKE3 of the bytes", async () => {
     const { id, tree, bytes } = await encodeCommit(draft);
     const text = Buffer.from(bytes).toString("latin1");
-    expect(text).toBe([
-      "cartvault commit 1",
-      `tree ${tree}`,
-      `parent ${"1".repeat(64)}`,
-      "author dit@cart",
-      "time 2026-12-01T10:00:00.000Z",
-      "message day 1\\nwith a second line and a \\\\ backslash",
-      "files 3 33",
-      "",
-      `${"a".repeat(64)} 10 0644 1700000000123456789 A001/caf\xe9.mov`,
-      `${"b".repeat(64)} 20 0755 1700000000123456789 A001/clip 1.mov`,
-      `${"c".repeat(64)} 3 0600 -5 notes\\nline.txt`,
-      "",
-    ].join("\n"));
+    expect(text).toBe(
+      [
+        "cartvault commit 1",
+        `tree ${tree}`,
+        `parent ${"1".repeat(64)}`,
+        "author dit@cart",
+        "time 2026-12-01T10:00:00.000Z",
+        "message day 1\\nwith a second line and a \\\\ backslash",
+        "files 3 33",
+        "",
+        `${"a".repeat(64)} 10 0644 1700000000123456789 A001/caf\xe9.mov`,
+        `${"b".repeat(64)} 20 0755 1700000000123456789 A001/clip 1.mov`,
+        `${"c".repeat(64)} 3 0600 -5 notes\\nline.txt`,
+        "",
+      ].join("\n"),
+    );
     const b3sum = Bun.which("b3sum");
     const dir = tempDir("vault-format-");
     const file = join(dir, "commit");
     writeFileSync(file, bytes);
-    if (b3sum) expect(Bun.spawnSync({ cmd: [b3sum, "--no-names", file] }).stdout.toString().trim()).toBe(id);
+    if (b3sum)
+      expect(
+        Bun.spawnSync({ cmd: [b3sum, "--no-names", file] })
+          .stdout.toString()
+          .trim(),
+      ).toBe(id);
     const read = await readCommit(openSync(file, "r"), id);
     expect(read).toEqual({ id, tree, parents: draft.parents, author: draft.author, time: draft.time, message: draft.message, files: 3, bytes: 33, entries: draft.entries });
     expect(await readCommit(openSync(file, "r"), id, true)).toEqual({ id, tree, parents: draft.parents, author: draft.author, time: draft.time, message: draft.message, files: 3, bytes: 33 });
@@ -78,7 +85,7 @@ describe("commits", () => {
     expect(await attempt(good.replace("day 1", "day 2"))).toBe("its bytes do not match its id (altered or damaged)");
     expect(await attempt(good.replace(" 10 0644 ", " 010 0644 "))).toBe('not a size: "010" (line 9)');
     expect(await attempt(good.replace(" 0755 ", " 4755 "))).toBe('not a mode: "4755" (line 10)');
-    expect(await attempt(good.replace("A001/clip 1.mov", "A001/../clip 1.mov"))).toBe('refused: a path with a \'..\' part: "A001/../clip 1.mov" (line 10)');
+    expect(await attempt(good.replace("A001/clip 1.mov", "A001/../clip 1.mov"))).toBe("refused: a path with a '..' part: \"A001/../clip 1.mov\" (line 10)");
     expect(await attempt(good.replace("A001/clip 1.mov", "/etc/clip 1.mov"))).toBe('refused: an absolute path: "/etc/clip 1.mov" (line 10)');
     expect(await attempt(good.replace("A001/clip 1.mov", "A001/ZZZ.mov"))).toBe('paths out of order or repeated at "A001/ZZZ.mov" (line 10)');
     expect(await attempt(good.replace("files 3 33", "files 3 34"))).toBe("says 3 files of 34 bytes, holds 3 of 33");
@@ -130,12 +137,28 @@ describe("the stat cache", () => {
       const walk = 1_800_000_000_000_000_000n;
       const old = { size: 5, mtimeNs: walk - 10_000_000_000n, ctimeNs: walk - RACY_NS - 1n, ino: 42n, id: "a".repeat(64) };
       const racy = { ...old, ctimeNs: walk - RACY_NS + 1n, id: "b".repeat(64) };
-      saveStatCache(vault, "/src", "2049", { commit: "c".repeat(64), entries: new Map([["old.mov", old], ["racy.mov", racy], ["caf\udce9 \\\n.mov", old]]) }, walk);
+      saveStatCache(
+        vault,
+        "/src",
+        "2049",
+        {
+          commit: "c".repeat(64),
+          entries: new Map([
+            ["old.mov", old],
+            ["racy.mov", racy],
+            ["caf\udce9 \\\n.mov", old],
+          ]),
+        },
+        walk,
+      );
       const cache = loadStatCache(vault, "/src", "2049");
       expect(cache.commit).toBe("c".repeat(64));
       const line = { state: stateKey(old), id: old.id, size: 5 };
       expect(line.state).toBe(`${old.mtimeNs} ${old.ctimeNs} 5 42`);
-      expect([...cache.entries]).toEqual([["old.mov", line], ["caf\udce9 \\\n.mov", line]]);
+      expect([...cache.entries]).toEqual([
+        ["old.mov", line],
+        ["caf\udce9 \\\n.mov", line],
+      ]);
       expect(loadStatCache(vault, "/other", "2049").entries.size).toBe(0);
       expect(loadStatCache(vault, "/src", "2050").entries.size).toBe(0);
       const now = { kind: "file" as const, mode: 0o644, uid: 0, gid: 0, size: 5, blocks: 8, mtimeMs: 0, mtimeNs: old.mtimeNs, ctimeNs: old.ctimeNs, dev: "2049", ino: 42n, nlink: 1 };
@@ -144,7 +167,10 @@ describe("the stat cache", () => {
       expect(stillAsCached(line, { ...now, ino: 43n })).toBe(false);
       expect(stillAsCached(line, { ...now, size: 6 })).toBe(false);
       // A cache that is not in its form is ignored, never trusted.
-      const files = Bun.spawnSync({ cmd: ["ls", join(dir, "VAULT", "cache")] }).stdout.toString().trim().split("\n");
+      const files = Bun.spawnSync({ cmd: ["ls", join(dir, "VAULT", "cache")] })
+        .stdout.toString()
+        .trim()
+        .split("\n");
       const file = join(dir, "VAULT", "cache", files[0]!);
       writeFileSync(file, readFileSync(file, "latin1").replace(` 42 ${"a".repeat(64)}`, ` 42 ${"a".repeat(63)}`), "latin1");
       expect(loadStatCache(vault, "/src", "2049").entries.size).toBe(0);

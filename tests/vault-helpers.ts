@@ -44,7 +44,10 @@ export function jsonOf(result: RunResult): Record<string, any> {
 
 /** The JSON lines a --json command printed. */
 export function jsonLines(result: RunResult): Array<Record<string, any>> {
-  return result.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+  return result.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 /** Flips one bit of a file in place (its mode put back as it was). */
@@ -88,10 +91,7 @@ export function reflinkXfs(dir: string, name: string, megabytes = 300): string |
   const image = join(dir, `${name}.img`);
   const path = join(dir, name);
   mkdirSync(path, { recursive: true });
-  const ok = IS_ROOT && Bun.which("mkfs.xfs") !== null
-    && run(["truncate", "-s", `${megabytes}M`, image]).code === 0
-    && run(["mkfs.xfs", "-q", "-m", "reflink=1", image]).code === 0
-    && run(["mount", "-o", "loop", image, path]).code === 0;
+  const ok = IS_ROOT && Bun.which("mkfs.xfs") !== null && run(["truncate", "-s", `${megabytes}M`, image]).code === 0 && run(["mkfs.xfs", "-q", "-m", "reflink=1", image]).code === 0 && run(["mount", "-o", "loop", image, path]).code === 0;
   if (!ok) {
     if (process.env.CI === "true") throw new Error("CI must be able to mount a loop XFS with reflinks (root, xfsprogs)");
     return undefined;

@@ -77,7 +77,7 @@ for (const runner of runners()) {
     const base = commitTree({ "both.mov": "base", "del-ours.mov": "base", "del-theirs.mov": "base", "keep.mov": "base" }, "main");
     cv(["branch", store, "grade"]);
     // main (ours): changes both.mov, deletes del-ours.mov, changes del-theirs.mov, adds added.mov and a file clip.
-    const ours = commitTree({ "both.mov": "ours", "del-theirs.mov": "ours", "keep.mov": "base", "clip": "a file", "added.mov": "ours" }, "main");
+    const ours = commitTree({ "both.mov": "ours", "del-theirs.mov": "ours", "keep.mov": "base", clip: "a file", "added.mov": "ours" }, "main");
     // grade (theirs): changes both.mov, changes del-ours.mov, deletes del-theirs.mov, adds added.mov and a folder clip/.
     const theirs = commitTree({ "both.mov": "theirs", "del-ours.mov": "theirs", "keep.mov": "base", "added.mov": "theirs!", "clip/inside.mov": "in a folder" }, "grade");
     const commitsBefore = readdirSync(join(store, "commits")).flatMap((f) => readdirSync(join(store, "commits", f))).length;
@@ -105,7 +105,12 @@ for (const runner of runners()) {
     expect(settled.code).toBe(0);
     const merged = settled.stdout.trim().split("\n").at(-1)!;
     expect(settled.stderr).toBe(`cartvault merge: merged into 'main' as ${merged.slice(0, 12)} (5 conflict(s) settled for theirs)\n`);
-    expect(cv(["ls", store, "main"]).stdout.split("\n").filter(Boolean).map((l) => l.split(" ").at(-1))).toEqual(["added.mov", "both.mov", "clip/inside.mov", "del-ours.mov", "keep.mov"]);
+    expect(
+      cv(["ls", store, "main"])
+        .stdout.split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ").at(-1)),
+    ).toEqual(["added.mov", "both.mov", "clip/inside.mov", "del-ours.mov", "keep.mov"]);
     expect(cv(["cat", store, "main", "added.mov"]).stdout).toBe("theirs!");
     expect(jsonOf({ ...settled, stdout: cv(["log", store, "main", "--json"]).stdout.split("\n")[0]! })).toMatchObject({ parents: [ours, theirs], message: "take the grade" });
 

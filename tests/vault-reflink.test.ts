@@ -88,7 +88,9 @@ for (const runner of runners()) {
       cv(["init", store]);
       const refused = cv(["commit", store, src, "--import", "reflink"]);
       expect(refused.code).toBe(2);
-      expect(refused.stderr).toBe(`cartvault commit: ${src}/a.mov: cannot be reflinked into the vault (EXDEV: the source and the vault must be on one file system that supports reflinks, e.g. XFS with reflink=1 or Btrfs); use --import copy\ncartvault commit: ${src}: 1 file(s) could not be imported (named above); nothing was committed (what was stored is kept for the next try)\n`);
+      expect(refused.stderr).toBe(
+        `cartvault commit: ${src}/a.mov: cannot be reflinked into the vault (EXDEV: the source and the vault must be on one file system that supports reflinks, e.g. XFS with reflink=1 or Btrfs); use --import copy\ncartvault commit: ${src}: 1 file(s) could not be imported (named above); nothing was committed (what was stored is kept for the next try)\n`,
+      );
       expect(jsonOf(cv(["commit", store, src, "--json"]))).toMatchObject({ mode: "copy", files: 1 });
       const out = join(dir, "OUT");
       expect(cv(["checkout", store, "main", out, "--link", "reflink"])).toMatchObject({ code: 2, stderr: `cartvault checkout: ${out}: --link reflink: the folder and the vault cannot share extents (EXDEV); use --link copy\n` });

@@ -48,7 +48,10 @@ describe("concurrent commits", () => {
     for (let round = 0; round < 4; round++) {
       const a = join(dir, `A${round}`);
       const b = join(dir, `B${round}`);
-      for (const [src, seed] of [[a, 10 + round], [b, 50 + round]] as const) {
+      for (const [src, seed] of [
+        [a, 10 + round],
+        [b, 50 + round],
+      ] as const) {
         const tree: Record<string, Uint8Array> = {};
         for (let i = 0; i < 40; i++) tree[`CLIPS/C${i}.mov`] = randomBytes(60_000, seed * 100 + i);
         writeTree(src, tree);
@@ -61,7 +64,10 @@ describe("concurrent commits", () => {
       expect(landed.length).toBeGreaterThanOrEqual(1);
       for (const r of results.filter((x) => x.code !== 0)) {
         expect(r.code).toBe(2);
-        const m = /^cartvault commit: .*\/refs\/heads\/main: branch 'main' moved from ([0-9a-f]{12}|nothing) to [0-9a-f]{12} while this was being made; nothing was changed\. This snapshot is commit ([0-9a-f]{64}), on no branch; commit again to put it on top, or keep it as it is with 'cartvault branch STORE NAME --from [0-9a-f]{12}'\n$/.exec(r.stderr);
+        const m =
+          /^cartvault commit: .*\/refs\/heads\/main: branch 'main' moved from ([0-9a-f]{12}|nothing) to [0-9a-f]{12} while this was being made; nothing was changed\. This snapshot is commit ([0-9a-f]{64}), on no branch; commit again to put it on top, or keep it as it is with 'cartvault branch STORE NAME --from [0-9a-f]{12}'\n$/.exec(
+            r.stderr,
+          );
         expect(m).not.toBeNull();
         // Not lost: the refused snapshot is a commit of the vault, and can be kept by id.
         expect(commitIds(store)).toContain(m![2]!);
@@ -106,7 +112,9 @@ describe("concurrent commits", () => {
     const result = await slow.done;
     expect(result.code).toBe(2);
     const kept = /This snapshot is commit ([0-9a-f]{64}), on no branch/.exec(result.stderr)?.[1];
-    expect(result.stderr).toBe(`cartvault commit: ${store}/refs/heads/main: branch 'main' moved from ${first.slice(0, 12)} to ${quick.stdout.slice(0, 12)} while this was being made; nothing was changed. This snapshot is commit ${kept}, on no branch; commit again to put it on top, or keep it as it is with 'cartvault branch STORE NAME --from ${kept!.slice(0, 12)}'\n`);
+    expect(result.stderr).toBe(
+      `cartvault commit: ${store}/refs/heads/main: branch 'main' moved from ${first.slice(0, 12)} to ${quick.stdout.slice(0, 12)} while this was being made; nothing was changed. This snapshot is commit ${kept}, on no branch; commit again to put it on top, or keep it as it is with 'cartvault branch STORE NAME --from ${kept!.slice(0, 12)}'\n`,
+    );
     expect(readFileSync(join(store, "refs/heads/main"), "utf8")).toBe(quick.stdout);
     expect(vault(COMPILED, ["branch", store, "big", "--from", kept!]).code).toBe(0);
     expect(lsTree(store, "big").length).toBe(12);
@@ -125,7 +133,10 @@ describe("concurrent commits", () => {
     writeTree(join(dir, "X"), tree);
     writeTree(join(dir, "Y"), tree);
     const results = await Promise.all([spawnVault(["commit", store, join(dir, "X"), "--branch", "x"]), spawnVault(["commit", store, join(dir, "Y"), "--branch", "y"])].map((r) => r.done));
-    expect(results.map((r) => [r.code, r.stderr.includes("committed 60 files")])).toEqual([[0, true], [0, true]]);
+    expect(results.map((r) => [r.code, r.stderr.includes("committed 60 files")])).toEqual([
+      [0, true],
+      [0, true],
+    ]);
     expect(lsTree(store, "x")).toEqual(lsTree(store, "y"));
     expect(readdirSync(join(store, "objects")).flatMap((f) => readdirSync(join(store, "objects", f))).length).toBe(60);
     expect(vault(COMPILED, ["verify", store]).code).toBe(0);
@@ -147,7 +158,7 @@ test("kill -9 at 20 random points of a commit: the vault verifies, the branch na
   expect(vault(COMPILED, ["commit", store, src, "--import", "copy"]).code).toBe(0);
   const paths = Object.keys(tree);
   let seed = 12345;
-  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const change = (round: number) => {
     const changed: Record<string, Uint8Array> = {};
     for (let i = 0; i < 25; i++) changed[paths[Math.floor(random() * 120)]!] = randomBytes(40_000, 1000 * round + i);
@@ -159,7 +170,12 @@ test("kill -9 at 20 random points of a commit: the vault verifies, the branch na
     const verify = vault(COMPILED, ["verify", store]);
     expect([round, verify.code, verify.stdout.split("\n").at(-2)]).toEqual([round, 0, expect.stringContaining("all sound")]);
     const head = readFileSync(join(store, "refs/heads/main"), "utf8").trim();
-    const expected = await treeOf(src, readdirSync(src, { recursive: true }).map(String).filter((p) => p.endsWith(".mov")));
+    const expected = await treeOf(
+      src,
+      readdirSync(src, { recursive: true })
+        .map(String)
+        .filter((p) => p.endsWith(".mov")),
+    );
     if (head !== previous) {
       // The new commit landed whole: on top of the previous, holding the files as they are.
       expect(jsonLines(vault(COMPILED, ["log", store, "main", "--json"]))[0]!.parents).toEqual([previous]);
@@ -202,7 +218,10 @@ test("kill -9 at 20 random points of a commit: the vault verifies, the branch na
   expect(outcomes.killed).toBeGreaterThanOrEqual(17);
   // And at exact points around the branch's change: the refs lock being taken (the commit is
   // written, the branch not yet moved) and being let go (the branch moved, the cache not saved).
-  for (const [call, moves] of [[2, false], [3, true]] as const) {
+  for (const [call, moves] of [
+    [2, false],
+    [3, true],
+  ] as const) {
     change(100 + call);
     const previous = readFileSync(join(store, "refs/heads/main"), "utf8").trim();
     expect(killAt(100 + call, `flock:when=${call}`).signalCode).toBe("SIGKILL");
@@ -236,7 +255,14 @@ for (const runner of runners()) {
       for (const line of users) expect(r.stdout).toContain(`${line}\n`);
       expect(r.stdout.split("\n").at(-2)).toBe(`${store}: 1 problem(s) in 6 objects (605.5 KiB hashed again), 2 commits, 2 branches`);
       const findings = jsonLines(cv(["verify", store, "--json", "--jobs", "2"]));
-      expect(findings[0]).toMatchObject({ finding: "damaged-object", subject: clip.id, usedBy: expect.arrayContaining([{ commit: first, branches: ["grade", "main"], path: "A001/CLIPS/A001C001.mov" }, { commit: second, branches: ["grade"], path: "A001/CLIPS/A001C001.mov" }]) });
+      expect(findings[0]).toMatchObject({
+        finding: "damaged-object",
+        subject: clip.id,
+        usedBy: expect.arrayContaining([
+          { commit: first, branches: ["grade", "main"], path: "A001/CLIPS/A001C001.mov" },
+          { commit: second, branches: ["grade"], path: "A001/CLIPS/A001C001.mov" },
+        ]),
+      });
       expect(findings.at(-1)).toMatchObject({ verified: false, findings: 1 });
 
       const out = join(dir, "OUT");
@@ -260,7 +286,18 @@ for (const runner of runners()) {
       chmodSync(notesRecord, 0o644);
       writeFileSync(notesRecord, `20 ${"0".repeat(32)}\n`);
       const all = jsonLines(cv(["verify", store, "--json"]));
-      expect(all.slice(0, -1).map((f) => [f.finding, f.subject]).sort()).toEqual([["bad-record", notes.id], ["damaged-object", clip.id], ["missing-object", sidecar.id]].sort());
+      expect(
+        all
+          .slice(0, -1)
+          .map((f) => [f.finding, f.subject])
+          .sort(),
+      ).toEqual(
+        [
+          ["bad-record", notes.id],
+          ["damaged-object", clip.id],
+          ["missing-object", sidecar.id],
+        ].sort(),
+      );
       expect(all.find((f) => f.finding === "missing-object")!.usedBy).toHaveLength(2);
       expect(existsSync(record)).toBe(true);
     });

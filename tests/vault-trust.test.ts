@@ -13,7 +13,7 @@ import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, tempDir } from 
 import { jsonOf, vault, writeTree } from "./vault-helpers.ts";
 
 /** Spawns cartvault and collects what it prints. */
-function spawnVault(runner: (typeof COMPILED), args: string[]) {
+function spawnVault(runner: typeof COMPILED, args: string[]) {
   const proc = Bun.spawn({ cmd: [...runner.command("cartvault"), ...args], stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   return (async () => ({ code: await proc.exited, stdout: await new Response(proc.stdout).text(), stderr: await new Response(proc.stderr).text() }))();
 }
@@ -109,28 +109,32 @@ describe("the stat cache, only where the change time is real", () => {
   for (const runner of runners()) {
     const cv = (args: string[]) => vault(runner, args);
 
-    test.skipIf(!card)(`exFAT (exfat-fuse, change time = modification time): a file rewritten in place with its time put back is read and committed (${runner.label})`, () => {
-      const src = join(card!.path, `A001-${runner.label}`);
-      mkdirSync(src);
-      const clip = join(src, "a.mov");
-      writeFileSync(clip, "ORIGINAL-CONTENT");
-      run(["touch", "-d", "2026-01-01 10:00:00", clip]);
-      const store = join(dir, `store-${runner.label}`);
-      cv(["init", store]);
-      const note = `cartvault commit: ${src} is on a FUSE file system (exfat-fuse, ntfs-3g…), whose change time cannot be trusted: every file is read (the stat cache is used on ext4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs)\n`;
-      const first = cv(["commit", store, src, "-m", "one"]);
-      expect(first.code).toBe(0);
-      expect(first.stderr.startsWith(note)).toBe(true);
-      const before = statSync(clip, { bigint: true });
-      writeFileSync(clip, "TAMPERED-CONTENT", { flag: "r+" });
-      run(["touch", "-d", "2026-01-01 10:00:00", clip]);
-      const after = statSync(clip, { bigint: true });
-      // What makes the cache blind there: size, inode, modification and change time all as they were.
-      expect([after.size, after.ino, after.mtimeNs, after.ctimeNs]).toEqual([before.size, before.ino, before.mtimeNs, before.ctimeNs]);
-      const second = cv(["commit", store, src, "-m", "two", "--json"]);
-      expect([second.code, second.stderr]).toEqual([0, note + `cartvault commit: committed 1 files (16 B) to 'main' as ${jsonOf(second).id.slice(0, 12)}; 1 file(s) read, 1 new object(s) stored (16 B) by copy\n`]);
-      expect(cv(["cat", store, "main", "a.mov"]).stdout).toBe("TAMPERED-CONTENT");
-    }, 120_000);
+    test.skipIf(!card)(
+      `exFAT (exfat-fuse, change time = modification time): a file rewritten in place with its time put back is read and committed (${runner.label})`,
+      () => {
+        const src = join(card!.path, `A001-${runner.label}`);
+        mkdirSync(src);
+        const clip = join(src, "a.mov");
+        writeFileSync(clip, "ORIGINAL-CONTENT");
+        run(["touch", "-d", "2026-01-01 10:00:00", clip]);
+        const store = join(dir, `store-${runner.label}`);
+        cv(["init", store]);
+        const note = `cartvault commit: ${src} is on a FUSE file system (exfat-fuse, ntfs-3g…), whose change time cannot be trusted: every file is read (the stat cache is used on ext4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs)\n`;
+        const first = cv(["commit", store, src, "-m", "one"]);
+        expect(first.code).toBe(0);
+        expect(first.stderr.startsWith(note)).toBe(true);
+        const before = statSync(clip, { bigint: true });
+        writeFileSync(clip, "TAMPERED-CONTENT", { flag: "r+" });
+        run(["touch", "-d", "2026-01-01 10:00:00", clip]);
+        const after = statSync(clip, { bigint: true });
+        // What makes the cache blind there: size, inode, modification and change time all as they were.
+        expect([after.size, after.ino, after.mtimeNs, after.ctimeNs]).toEqual([before.size, before.ino, before.mtimeNs, before.ctimeNs]);
+        const second = cv(["commit", store, src, "-m", "two", "--json"]);
+        expect([second.code, second.stderr]).toEqual([0, note + `cartvault commit: committed 1 files (16 B) to 'main' as ${jsonOf(second).id.slice(0, 12)}; 1 file(s) read, 1 new object(s) stored (16 B) by copy\n`]);
+        expect(cv(["cat", store, "main", "a.mov"]).stdout).toBe("TAMPERED-CONTENT");
+      },
+      120_000,
+    );
   }
 
   test("--read-all reads every file where the cache would be used (ext4 here)", () => {
@@ -149,32 +153,39 @@ describe("the stat cache, only where the change time is real", () => {
 for (const runner of runners()) {
   const cv = (args: string[]) => vault(runner, args);
 
-  test.skipIf(!IS_ROOT)(`--import hardlink takes only files of the vault's user that no one else may write; nobody cannot change the vault through its own file (${runner.label})`, () => {
-    const dir = tempDir("vault-owner-");
-    chmodSync(dir, 0o755);
-    const src = join(dir, "card");
-    writeTree(src, { "n.mov": "nobody's bytes\n", "shared.mov": "group-writable\n", "mine.mov": "root's bytes\n" });
-    chownSync(src, 65534, 65534);
-    chownSync(join(src, "n.mov"), 65534, 65534);
-    chmodSync(join(src, "shared.mov"), 0o664);
-    const store = join(dir, "store");
-    cv(["init", store]);
-    const fix = "; a hard link would let them change the vault's object (use --import copy or reflink)";
-    const refused = cv(["commit", store, src, "--import", "hardlink"]);
-    expect([refused.code, refused.stderr]).toEqual([2, [
-      `cartvault commit: ${src}/n.mov: cannot be hard-linked into the vault: it belongs to uid 65534, not to the vault's user (uid 0)${fix}`,
-      `cartvault commit: ${src}/shared.mov: cannot be hard-linked into the vault: its group or others may write it (mode 0664)${fix}`,
-      `cartvault commit: ${src}: 2 file(s) could not be imported (named above); nothing was committed (what was stored is kept for the next try)`,
-      "",
-    ].join("\n")]);
-    // Copied instead, the object is the vault's own inode: nobody rewriting its file changes nothing there.
-    expect(cv(["commit", store, src, "--import", "copy"]).code).toBe(0);
-    const write = run(asNobody(["sh", "-c", `chmod u+w n.mov && printf 'tampered!\\n' > n.mov`]), { cwd: src });
-    expect(write.code).toBe(0);
-    expect(readFileSync(join(src, "n.mov"), "utf8")).toBe("tampered!\n");
-    expect(cv(["cat", store, "main", "n.mov"]).stdout).toBe("nobody's bytes\n");
-    expect(cv(["verify", store]).code).toBe(0);
-  }, 60_000);
+  test.skipIf(!IS_ROOT)(
+    `--import hardlink takes only files of the vault's user that no one else may write; nobody cannot change the vault through its own file (${runner.label})`,
+    () => {
+      const dir = tempDir("vault-owner-");
+      chmodSync(dir, 0o755);
+      const src = join(dir, "card");
+      writeTree(src, { "n.mov": "nobody's bytes\n", "shared.mov": "group-writable\n", "mine.mov": "root's bytes\n" });
+      chownSync(src, 65534, 65534);
+      chownSync(join(src, "n.mov"), 65534, 65534);
+      chmodSync(join(src, "shared.mov"), 0o664);
+      const store = join(dir, "store");
+      cv(["init", store]);
+      const fix = "; a hard link would let them change the vault's object (use --import copy or reflink)";
+      const refused = cv(["commit", store, src, "--import", "hardlink"]);
+      expect([refused.code, refused.stderr]).toEqual([
+        2,
+        [
+          `cartvault commit: ${src}/n.mov: cannot be hard-linked into the vault: it belongs to uid 65534, not to the vault's user (uid 0)${fix}`,
+          `cartvault commit: ${src}/shared.mov: cannot be hard-linked into the vault: its group or others may write it (mode 0664)${fix}`,
+          `cartvault commit: ${src}: 2 file(s) could not be imported (named above); nothing was committed (what was stored is kept for the next try)`,
+          "",
+        ].join("\n"),
+      ]);
+      // Copied instead, the object is the vault's own inode: nobody rewriting its file changes nothing there.
+      expect(cv(["commit", store, src, "--import", "copy"]).code).toBe(0);
+      const write = run(asNobody(["sh", "-c", `chmod u+w n.mov && printf 'tampered!\\n' > n.mov`]), { cwd: src });
+      expect(write.code).toBe(0);
+      expect(readFileSync(join(src, "n.mov"), "utf8")).toBe("tampered!\n");
+      expect(cv(["cat", store, "main", "n.mov"]).stdout).toBe("nobody's bytes\n");
+      expect(cv(["verify", store]).code).toBe(0);
+    },
+    60_000,
+  );
 }
 
 for (const runner of runners()) {
@@ -223,7 +234,9 @@ for (const runner of runners()) {
     const [cacheName] = readdirSync(join(store, "cache")).filter((n) => n !== "key");
     const cacheFile = join(store, "cache", cacheName!);
     const s = statSync(join(src, "a.mov"), { bigint: true });
-    const lines = readFileSync(cacheFile, "utf8").split("\n").filter((l) => l !== "" && !l.endsWith(" a.mov"));
+    const lines = readFileSync(cacheFile, "utf8")
+      .split("\n")
+      .filter((l) => l !== "" && !l.endsWith(" a.mov"));
     lines.splice(lines.length - 1, 0, `${s.mtimeNs} ${s.ctimeNs} ${s.size} ${s.ino} ${old} a.mov`);
     writeFileSync(cacheFile, `${lines.join("\n")}\n`);
     const second = cv(["commit", store, src, "-m", "2", "--json"]);

@@ -119,9 +119,18 @@ for (const runner of runners()) {
       expect(logged[0]).toMatchObject({ parents: [main, regrade], branches: ["main"], message: "merge 'regrade' into 'main'", files: 5 });
 
       expect(cv(["branches", store]).stdout).toBe(`main\t${mergeId}\nregrade\t${regrade}\nv2\t${main}\n`);
-      expect(jsonLines(cv(["branches", store, "--json"]))).toEqual([{ branch: "main", commit: mergeId }, { branch: "regrade", commit: regrade }, { branch: "v2", commit: main }]);
+      expect(jsonLines(cv(["branches", store, "--json"]))).toEqual([
+        { branch: "main", commit: mergeId },
+        { branch: "regrade", commit: regrade },
+        { branch: "v2", commit: main },
+      ]);
 
-      expect(cv(["ls", store, "main", "A001/"]).stdout.split("\n").filter(Boolean).map((l) => l.split(" ").at(-1))).toEqual(["A001/A001C001.xml", "A001/CLIPS/A001C001.mov", "A001/CLIPS/A001C002.mov"]);
+      expect(
+        cv(["ls", store, "main", "A001/"])
+          .stdout.split("\n")
+          .filter(Boolean)
+          .map((l) => l.split(" ").at(-1)),
+      ).toEqual(["A001/A001C001.xml", "A001/CLIPS/A001C001.mov", "A001/CLIPS/A001C002.mov"]);
       expect(cv(["ls", store, "main", "nothing"])).toMatchObject({ code: 2, stderr: `cartvault ls: ${store}: no file or folder 'nothing' in commit ${mergeId.slice(0, 12)}\n` });
       expect(cv(["cat", store, "main", "A001/CLIPS/A001C001.mov"])).toMatchObject({ code: 0, stdout: "graded" });
       expect(cv(["cat", store, "v2", "A001/CLIPS/A001C002.mov"]).stdoutBytes).toEqual(new Uint8Array(readFileSync(join(src, "A001/CLIPS/A001C002.mov"))));
@@ -203,11 +212,7 @@ for (const runner of runners()) {
       unlinkSync(join(store, "refs", "heads", "scratch"));
       const extra = jsonLines(cv(["ls", store, scratch, "--json"])).find((e) => e.path === "extra.mov")!.id;
       const dry = cv(["gc", store, "--dry-run"]);
-      expect(dry.stdout.split("\n").filter(Boolean).sort()).toEqual([
-        `would remove ${store}/commits/${scratch.slice(0, 2)}/${scratch.slice(2)}`,
-        `would remove ${store}/objects/${extra.slice(0, 2)}/${extra.slice(2)}`,
-        `would remove ${store}/records/${extra.slice(0, 2)}/${extra.slice(2)}`,
-      ].sort());
+      expect(dry.stdout.split("\n").filter(Boolean).sort()).toEqual([`would remove ${store}/commits/${scratch.slice(0, 2)}/${scratch.slice(2)}`, `would remove ${store}/objects/${extra.slice(0, 2)}/${extra.slice(2)}`, `would remove ${store}/records/${extra.slice(0, 2)}/${extra.slice(2)}`].sort());
       expect(existsSync(join(store, "objects", extra.slice(0, 2), extra.slice(2)))).toBe(true);
       // gc runs alone: while another command holds the vault, it is refused.
       const { openSync, closeSync } = require("node:fs");
@@ -232,12 +237,9 @@ for (const runner of runners()) {
       cv(["init", store]);
       const r = cv(["commit", store, src]);
       expect(r).toMatchObject({ code: 2, stdout: "" });
-      expect(r.stderr).toBe([
-        `cartvault commit: ${src}/out.mov: symbolic link that leaves the tree, not followed`,
-        `cartvault commit: ${src}/pipe: a FIFO (named pipe), not a regular file: it cannot be copied or hashed`,
-        `cartvault commit: ${src}: 2 entries could not be included (named above); nothing was committed`,
-        "",
-      ].join("\n"));
+      expect(r.stderr).toBe(
+        [`cartvault commit: ${src}/out.mov: symbolic link that leaves the tree, not followed`, `cartvault commit: ${src}/pipe: a FIFO (named pipe), not a regular file: it cannot be copied or hashed`, `cartvault commit: ${src}: 2 entries could not be included (named above); nothing was committed`, ""].join("\n"),
+      );
       expect(readdirSync(join(store, "refs", "heads"))).toEqual([]);
       const skipped = cv(["commit", store, src, "--links", "skip", "--special", "skip", "--json"]);
       expect(skipped.code).toBe(0);
@@ -247,7 +249,12 @@ for (const runner of runners()) {
       unlinkSync(join(src, "out.mov"));
       unlinkSync(join(src, "pipe"));
       // A link to a file inside is that file.
-      expect(cv(["ls", store, cv(["commit", store, src, "--json"]).stdout.match(/"id":"([0-9a-f]{64})"/)![1]!]).stdout.split("\n").filter(Boolean).map((l) => l.split(" ").at(-1))).toEqual(["a.mov", "inside.mov", "sub/b.mov"]);
+      expect(
+        cv(["ls", store, cv(["commit", store, src, "--json"]).stdout.match(/"id":"([0-9a-f]{64})"/)![1]!])
+          .stdout.split("\n")
+          .filter(Boolean)
+          .map((l) => l.split(" ").at(-1)),
+      ).toEqual(["a.mov", "inside.mov", "sub/b.mov"]);
     });
 
     test("usage: commands, options and places that cannot work are refused with one line; --help names the exit codes", () => {

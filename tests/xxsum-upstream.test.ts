@@ -50,7 +50,11 @@ for (const runner of runners()) {
     });
 
     test("make check: the benchmark forms -bi0, --benchmark-all -i0, -b1,2,3 -i0 and -bi0 FILE are accepted", { timeout: 60_000 }, () => {
-      const ids = (r: RunResult) => r.stderr.trimEnd().split("\n").map((l) => Number(/^ *(\d+)#/.exec(l)![1]));
+      const ids = (r: RunResult) =>
+        r.stderr
+          .trimEnd()
+          .split("\n")
+          .map((l) => Number(/^ *(\d+)#/.exec(l)![1]));
       const quick = ours(["-bi0"]);
       expect({ code: quick.code, stdout: quick.stdout, ids: ids(quick) }).toEqual({ code: 0, stdout: "", ids: [1, 3, 5, 11] });
       const all = ours(["--benchmark-all", "-i0"]);
@@ -69,10 +73,22 @@ for (const runner of runners()) {
 
     test("make test-xxhsum-c: sums to and from pipes and files in every style, and the lines xxhsum rejects", { timeout: 120_000 }, () => {
       const variants: Array<[string, string[]]> = [
-        [".test.xxh64", []], [".test.xxh64_tag", ["--tag"]], [".test.le_xxh64", ["--little-endian"]], [".test.le_xxh64_tag", ["--tag", "--little-endian"]],
-        [".test.xxh32", ["-H0"]], [".test.xxh32_tag", ["-H0", "--tag"]], [".test.le_xxh32", ["-H0", "--little-endian"]], [".test.le_xxh32_tag", ["-H0", "--tag", "--little-endian"]],
-        [".test.xxh128", ["-H2"]], [".test.xxh128_tag", ["-H2", "--tag"]], [".test.le_xxh128", ["-H2", "--little-endian"]], [".test.le_xxh128_tag", ["-H2", "--tag", "--little-endian"]],
-        [".test.xxh3", ["-H3"]], [".test.xxh3_tag", ["-H3", "--tag"]], [".test.le_xxh3", ["-H3", "--little-endian"]], [".test.le_xxh3_tag", ["-H3", "--tag", "--little-endian"]],
+        [".test.xxh64", []],
+        [".test.xxh64_tag", ["--tag"]],
+        [".test.le_xxh64", ["--little-endian"]],
+        [".test.le_xxh64_tag", ["--tag", "--little-endian"]],
+        [".test.xxh32", ["-H0"]],
+        [".test.xxh32_tag", ["-H0", "--tag"]],
+        [".test.le_xxh32", ["-H0", "--little-endian"]],
+        [".test.le_xxh32_tag", ["-H0", "--tag", "--little-endian"]],
+        [".test.xxh128", ["-H2"]],
+        [".test.xxh128_tag", ["-H2", "--tag"]],
+        [".test.le_xxh128", ["-H2", "--little-endian"]],
+        [".test.le_xxh128_tag", ["-H2", "--tag", "--little-endian"]],
+        [".test.xxh3", ["-H3"]],
+        [".test.xxh3_tag", ["-H3", "--tag"]],
+        [".test.le_xxh3", ["-H3", "--little-endian"]],
+        [".test.le_xxh3_tag", ["-H3", "--tag", "--little-endian"]],
       ];
       for (const [file, flags] of variants) writeFileSync(join(dir, file), same([...flags, ...TEST_FILES]).stdoutBytes);
       // to and from a pipe
@@ -82,8 +98,14 @@ for (const runner of runners()) {
       writeFileSync(join(dir, ".test.README.md.xxh"), same([], "from stdin\n").stdout);
       expect(same(["-c", ".test.README.md.xxh"], "from stdin\n")).toMatchObject({ code: 0, stdout: "stdin: OK\n" });
       // every style read back, big- and little-endian
-      const big = variants.map(([f]) => f).filter((f) => !f.includes("le_")).sort();
-      const little = variants.map(([f]) => f).filter((f) => f.includes("le_")).sort();
+      const big = variants
+        .map(([f]) => f)
+        .filter((f) => !f.includes("le_"))
+        .sort();
+      const little = variants
+        .map(([f]) => f)
+        .filter((f) => f.includes("le_"))
+        .sort();
       expect(same(["-c", ...big]).code).toBe(0);
       expect(same(["-c", "--little-endian", ...little]).code).toBe(0);
       expect(same(["-c", ...variants.map(([f]) => f).filter((f) => f.endsWith("_tag"))]).code).toBe(0);
@@ -92,7 +114,14 @@ for (const runner of runners()) {
       // '*' as the second separator
       expect(same(["-c"], readFileSync(join(dir, ".test.xxh32"), "latin1").replaceAll("  ", " *")).code).toBe(0);
       // tagged output names its algorithm
-      for (const [flags, tagName] of [[["--tag"], "XXH64"], [["--tag", "-H0"], "XXH32"], [["--tag", "-H2"], "XXH128"], [["-H3"], "XXH3"], [["--tag", "-H32", "--little-endian"], "XXH32_LE"], [["-H3", "--little-endian"], "XXH3_LE"]] as const) {
+      for (const [flags, tagName] of [
+        [["--tag"], "XXH64"],
+        [["--tag", "-H0"], "XXH32"],
+        [["--tag", "-H2"], "XXH128"],
+        [["-H3"], "XXH3"],
+        [["--tag", "-H32", "--little-endian"], "XXH32_LE"],
+        [["-H3", "--little-endian"], "XXH3_LE"],
+      ] as const) {
         expect(same([...flags, "LICENSE"]).stdout).toStartWith(`${tagName} (LICENSE) = `);
       }
       expect(same(["-c"], same(["--tag", "-H32", "--little-endian", ...TEST_FILES]).stdout).code).toBe(0);
@@ -187,7 +216,13 @@ for (const runner of runners()) {
       expect(ours(["-c", "nope.xxh"])).toMatchObject({ code: 1, stdout: "", stderr: "xxsum: nope.xxh: No such file or directory\n" });
       expect(ours(["-c", "folder"])).toMatchObject({ code: 1, stdout: "", stderr: "xxsum: folder: Is a directory\n" });
       expect(ours(["-c", "nope.xxh", "one.xxh"])).toMatchObject({ code: 1, stdout: "LICENSE: OK\n" });
-      if (XXHSUM) for (const args of [["-c", "nope.xxh"], ["-c", "folder"], ["-c", "nope.xxh", "one.xxh"]]) expect({ args, ...seen(ours(args)) }).toEqual({ args, ...seen(theirs(args)) });
+      if (XXHSUM)
+        for (const args of [
+          ["-c", "nope.xxh"],
+          ["-c", "folder"],
+          ["-c", "nope.xxh", "one.xxh"],
+        ])
+          expect({ args, ...seen(ours(args)) }).toEqual({ args, ...seen(theirs(args)) });
     });
   });
 }

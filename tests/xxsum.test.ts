@@ -23,9 +23,7 @@ function makeTree(): string {
   return dir;
 }
 
-const FLAG_SETS = [[], ["-H0"], ["-H32"], ["-H1"], ["-H64"], ["-H2"], ["-H128"], ["-H3"], ["-H"], ["--tag"], ["--tag", "-H0"],
-  ["--tag", "-H2"], ["--little-endian"], ["--little-endian", "-H0"], ["--little-endian", "-H2"], ["--little-endian", "-H3"],
-  ["--tag", "--little-endian", "-H1"], ["-H3", "-H1"], ["-q", "-H2"]];
+const FLAG_SETS = [[], ["-H0"], ["-H32"], ["-H1"], ["-H64"], ["-H2"], ["-H128"], ["-H3"], ["-H"], ["--tag"], ["--tag", "-H0"], ["--tag", "-H2"], ["--little-endian"], ["--little-endian", "-H0"], ["--little-endian", "-H2"], ["--little-endian", "-H3"], ["--tag", "--little-endian", "-H1"], ["-H3", "-H1"], ["-q", "-H2"]];
 
 for (const runner of runners()) {
   describe(`xxsum (${runner.label})`, () => {
@@ -44,7 +42,11 @@ for (const runner of runners()) {
 
     test.skipIf(!XXHSUM)("stdout and exit code equal xxhsum's for every algorithm and style", { timeout: 120_000 }, () => {
       for (const flags of FLAG_SETS) {
-        for (const [args, stdin] of [[[...flags, ...NAMES], undefined], [[...flags, "-"], "piped\n"], [[...flags, "a.txt", "missing", "dir", "empty"], undefined]] as const) {
+        for (const [args, stdin] of [
+          [[...flags, ...NAMES], undefined],
+          [[...flags, "-"], "piped\n"],
+          [[...flags, "a.txt", "missing", "dir", "empty"], undefined],
+        ] as const) {
           const ours = xx([...args], stdin);
           const theirs = run([XXHSUM!, ...args], { cwd: dir, stdin });
           expect({ args, stdout: ours.stdout, code: ours.code }).toEqual({ args, stdout: theirs.stdout, code: theirs.code });
@@ -66,19 +68,40 @@ for (const runner of runners()) {
 
     test("check mode: every line style, mixed algorithms, failures and summary like xxhsum", () => {
       const lines = [
-        "946b5bf9  a.txt", "e4c191d091bd8853  a.txt", "6BBA86C7E069F56D5A10B435F1C8E49C *a.txt", "XXH3 (a.txt) = 99fc819aaba2462a",
-        "XXH64_LE (a.txt) = 5388bd91d091c1e4", "XXH3_LE (a.txt) = 2a46a2ab9a81fc99", "XXH32 (empty) = 02cc5d05",
-        "0000000000000000  a.txt", "e4c191d091bd8853  missing", "garbage", "", "XXH32 (a.txt) = e4c191d091bd8853",
+        "946b5bf9  a.txt",
+        "e4c191d091bd8853  a.txt",
+        "6BBA86C7E069F56D5A10B435F1C8E49C *a.txt",
+        "XXH3 (a.txt) = 99fc819aaba2462a",
+        "XXH64_LE (a.txt) = 5388bd91d091c1e4",
+        "XXH3_LE (a.txt) = 2a46a2ab9a81fc99",
+        "XXH32 (empty) = 02cc5d05",
+        "0000000000000000  a.txt",
+        "e4c191d091bd8853  missing",
+        "garbage",
+        "",
+        "XXH32 (a.txt) = e4c191d091bd8853",
         "e4c191d091bd8853  a.txt\r",
       ];
       writeFileSync(join(dir, "mixed.xxh"), `${lines.join("\n")}\n`);
       const result = xx(["-c", "mixed.xxh"]);
-      expect(result.stdout).toBe([
-        "a.txt: OK", "a.txt: OK", "a.txt: OK", "a.txt: OK", "a.txt: OK", "a.txt: OK", "empty: OK", "a.txt: FAILED",
-        "mixed.xxh:9: Could not open or read 'missing': No such file or directory.",
-        "mixed.xxh:13: Could not open or read 'a.txt\r': No such file or directory.",
-        "3 lines are improperly formatted", "2 listed files could not be read", "1 computed checksum did NOT match", "",
-      ].join("\n"));
+      expect(result.stdout).toBe(
+        [
+          "a.txt: OK",
+          "a.txt: OK",
+          "a.txt: OK",
+          "a.txt: OK",
+          "a.txt: OK",
+          "a.txt: OK",
+          "empty: OK",
+          "a.txt: FAILED",
+          "mixed.xxh:9: Could not open or read 'missing': No such file or directory.",
+          "mixed.xxh:13: Could not open or read 'a.txt\r': No such file or directory.",
+          "3 lines are improperly formatted",
+          "2 listed files could not be read",
+          "1 computed checksum did NOT match",
+          "",
+        ].join("\n"),
+      );
       expect(result.code).toBe(1);
       expect(result.stderr).toBe("");
       if (XXHSUM) {
@@ -89,12 +112,7 @@ for (const runner of runners()) {
         }
       }
       const warned = xx(["-c", "-w", "mixed.xxh"]);
-      expect(warned.stderr).toBe([
-        "mixed.xxh:10: Error: Improperly formatted checksum line.",
-        "mixed.xxh:11: Error: Improperly formatted checksum line.",
-        "mixed.xxh:12: Error: Improperly formatted checksum line.",
-        "",
-      ].join("\n"));
+      expect(warned.stderr).toBe(["mixed.xxh:10: Error: Improperly formatted checksum line.", "mixed.xxh:11: Error: Improperly formatted checksum line.", "mixed.xxh:12: Error: Improperly formatted checksum line.", ""].join("\n"));
     });
 
     test("malformed lines pass unless --strict; only malformed lines fail", () => {
@@ -105,7 +123,13 @@ for (const runner of runners()) {
       expect(xx(["-c", "bad.xxh"])).toMatchObject({ code: 1, stdout: "", stderr: "bad.xxh: no properly formatted xxHash checksum lines found\n" });
       expect(xx(["-c"], "")).toMatchObject({ code: 1, stderr: "stdin: no properly formatted xxHash checksum lines found\n" });
       if (XXHSUM) {
-        for (const args of [["-c", "m.xxh"], ["-c", "--strict", "m.xxh"], ["-c", "bad.xxh"], ["-c", "--status", "m.xxh"], ["-c", "-q", "m.xxh"]]) {
+        for (const args of [
+          ["-c", "m.xxh"],
+          ["-c", "--strict", "m.xxh"],
+          ["-c", "bad.xxh"],
+          ["-c", "--status", "m.xxh"],
+          ["-c", "-q", "m.xxh"],
+        ]) {
           const ours = xx(args);
           const theirs = run([XXHSUM, ...args], { cwd: dir });
           expect({ args, stdout: ours.stdout, code: ours.code }).toEqual({ args, stdout: theirs.stdout, code: theirs.code });

@@ -113,7 +113,12 @@ async function main(args: Args): Promise<number> {
     const stdinInputs = inputs.filter((i) => i.kind === "stdin");
     for (const input of stdinInputs) out.error(`${TOOL}: ${input.name}: cannot read stdin in keyed mode (the key came from stdin)`);
     failures += stdinInputs.length;
-    failures += await runSums(inputs.filter((i) => i.kind !== "stdin"), dialect, sumOptions, out);
+    failures += await runSums(
+      inputs.filter((i) => i.kind !== "stdin"),
+      dialect,
+      sumOptions,
+      out,
+    );
   } else {
     failures += await runSums(inputs, dialect, sumOptions, out);
   }

@@ -85,7 +85,7 @@ async function main(args: Args): Promise<number> {
   if (arguments_.length === 0) throw usageError(`give at least one SOURCE; see '${TOOL} --help'`);
   const out = new Output();
   const log = toolLog(TOOL, { output: out, quiet: args.quiet, verbose: args.verbose });
-  const listen = parseListen((args.listen ?? DEFAULT_LISTEN));
+  const listen = parseListen(args.listen ?? DEFAULT_LISTEN);
   let token = args.token === undefined ? undefined : checkToken(args.token);
   const generated = token === undefined && !isLoopback(listen.hostname);
   if (generated) token = generateToken();
@@ -113,7 +113,10 @@ async function main(args: Args): Promise<number> {
   let server;
   try {
     server = startServer({
-      catalog, listen, token, proxies,
+      catalog,
+      listen,
+      token,
+      proxies,
       onEvent: (event) => log.warn(`${event.path}: ${event.event === "body-error" ? "response cut: " : "preview: "}${event.message}`),
     });
   } catch (error) {

@@ -47,7 +47,8 @@ const EXIT_CODES = `Exit codes:
 /** The sub-commands: definition, what --help adds, and the work. */
 const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: string; run: (a: Record<string, unknown>, out: Output) => Promise<number> }> = {
   init: {
-    usage: "init STORE", description: "Make a new vault in a new or empty folder.",
+    usage: "init STORE",
+    description: "Make a new vault in a new or empty folder.",
     args: { store, json },
     run: async (a, out) => {
       Vault.init(String(a.store)).close();
@@ -58,17 +59,24 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
   },
   commit: {
     usage: "commit STORE SRC [--branch main] [-m MSG] [--import auto|reflink|hardlink|copy] [--read-all]",
-    description: "Snapshot SRC as a new commit on a branch (made if new); prints the commit id. Unchanged files known to the stat cache are not read where SRC's file system keeps a real change time (ext4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs; elsewhere, e.g. exFAT, FAT, FUSE, NFS, every file is read); content the vault has is not stored again.",
+    description:
+      "Snapshot SRC as a new commit on a branch (made if new); prints the commit id. Unchanged files known to the stat cache are not read where SRC's file system keeps a real change time (ext4, XFS, Btrfs, tmpfs, ZFS, F2FS, bcachefs; elsewhere, e.g. exFAT, FAT, FUSE, NFS, every file is read); content the vault has is not stored again.",
     args: {
-      store, src: { type: "positional", description: "The folder to commit" },
+      store,
+      src: { type: "positional", description: "The folder to commit" },
       branch: { type: "string", description: "Branch to commit to (default main)", valueHint: "NAME" },
       message: { type: "string", alias: "m", description: "What this commit is", valueHint: "MSG" },
-      import: { type: "string", description: "How files come in: auto (reflink where SRC and the vault share a file system that can, else copy), reflink, hardlink (SRC's files become the objects, read-only; only files of the user cartvault runs as that no group or other may write), copy (read back from the device)", valueHint: "MODE" },
+      import: {
+        type: "string",
+        description: "How files come in: auto (reflink where SRC and the vault share a file system that can, else copy), reflink, hardlink (SRC's files become the objects, read-only; only files of the user cartvault runs as that no group or other may write), copy (read back from the device)",
+        valueHint: "MODE",
+      },
       links: { type: "string", description: "Links in SRC: follow (a link to a file inside SRC is that file; one that leaves SRC fails) or skip", valueHint: "POLICY" },
       special: { type: "string", description: "FIFOs, sockets and devices in SRC: fail (named, exit 2) or skip", valueHint: "POLICY" },
       jobs: { type: "string", description: "Files copied at once with --import copy (default 4)", valueHint: "N" },
       "read-all": { type: "boolean", description: "Read every file, whatever the stat cache says (the cache is only used where SRC is on ext4, XFS, Btrfs, tmpfs, ZFS, F2FS or bcachefs, whose change time is real)" },
-      progress, json,
+      progress,
+      json,
     },
     run: async (a, out) => {
       const mode = choice(a.import, IMPORT_MODES, "auto", "--import") as ImportMode;
@@ -77,22 +85,27 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const vault = open(a);
       const src = required(a.src, "SRC");
       const result = await snapshot(vault, src, {
-        branch: String(a.branch ?? "main"), message: String(a.message ?? `snapshot of ${baseOf(src)}`), mode, links, special,
-        jobs: a.jobs === undefined ? undefined : parseCount(String(a.jobs), "--jobs"), readAll: Boolean(a["read-all"]),
-        onNote: (line) => out.error(`${prefix}: ${line}`), onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
+        branch: String(a.branch ?? "main"),
+        message: String(a.message ?? `snapshot of ${baseOf(src)}`),
+        mode,
+        links,
+        special,
+        jobs: a.jobs === undefined ? undefined : parseCount(String(a.jobs), "--jobs"),
+        readAll: Boolean(a["read-all"]),
+        onNote: (line) => out.error(`${prefix}: ${line}`),
+        onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
         progress: progressFor(Boolean(a.progress ?? process.stderr.isTTY)),
       });
       if (a.json) out.data(`${JSON.stringify(result)}\n`);
       else out.data(`${result.id}\n`);
       const stored = `${count(result.read.files)} file(s) read, ${count(result.stored.files)} new object(s) stored (${formatBytes(result.stored.bytes)})${result.mode === "none" ? "" : ` by ${result.mode}`}`;
-      out.error(result.unchanged
-        ? `${prefix}: nothing changed since ${shortId(result.id)} on '${result.branch}'; no commit made (${stored})`
-        : `${prefix}: committed ${count(result.files)} files (${formatBytes(result.bytes)}) to '${result.branch}' as ${shortId(result.id)}; ${stored}`);
+      out.error(result.unchanged ? `${prefix}: nothing changed since ${shortId(result.id)} on '${result.branch}'; no commit made (${stored})` : `${prefix}: committed ${count(result.files)} files (${formatBytes(result.bytes)}) to '${result.branch}' as ${shortId(result.id)}; ${stored}`);
       return 0;
     },
   },
   branch: {
-    usage: "branch STORE NAME [--from REF]", description: "Make a branch naming a commit (default: main's). No file data is touched.",
+    usage: "branch STORE NAME [--from REF]",
+    description: "Make a branch naming a commit (default: main's). No file data is touched.",
     args: { store, name: { type: "positional", description: "The new branch" }, from: { type: "string", description: "Branch, commit id or unique prefix (default main)", valueHint: "REF" }, json },
     run: async (a, out) => {
       const vault = open(a);
@@ -106,19 +119,24 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     },
   },
   branches: {
-    usage: "branches STORE", description: "List the branches and the commit each names.",
+    usage: "branches STORE",
+    description: "List the branches and the commit each names.",
     args: { store, json },
     run: async (a, out) => {
       const vault = open(a);
       let bad = 0;
-      for (const b of vault.listBranches((relative, message) => { bad++; out.error(`${prefix}: ${showName(vault.pathOf(relative))}: ${message}`); })) {
+      for (const b of vault.listBranches((relative, message) => {
+        bad++;
+        out.error(`${prefix}: ${showName(vault.pathOf(relative))}: ${message}`);
+      })) {
         out.data(a.json ? `${JSON.stringify({ branch: b.name, commit: b.id })}\n` : `${b.name}\t${b.id}\n`);
       }
       return bad > 0 ? ExitCode.VerifyFailed : 0;
     },
   },
   log: {
-    usage: "log STORE [REF]", description: "The history of a branch or commit (default main), newest first.",
+    usage: "log STORE [REF]",
+    description: "The history of a branch or commit (default main), newest first.",
     args: { store, ref: { type: "positional", required: false, description: "Branch, commit id or prefix" }, json },
     run: async (a, out) => {
       const vault = open(a);
@@ -132,7 +150,8 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     },
   },
   ls: {
-    usage: "ls STORE REF [PATH]", description: "The files of a commit (under PATH): mode, size, object id, path.",
+    usage: "ls STORE REF [PATH]",
+    description: "The files of a commit (under PATH): mode, size, object id, path.",
     args: { store, ref: { type: "positional", description: "Branch, commit id or prefix" }, path: { type: "positional", required: false, description: "A file or folder of the commit" }, json },
     run: async (a, out) => {
       const vault = open(a);
@@ -145,7 +164,8 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     },
   },
   cat: {
-    usage: "cat STORE REF PATH", description: "A file's bytes on stdout, checked against its id first (--json: what the file is, without its bytes).",
+    usage: "cat STORE REF PATH",
+    description: "A file's bytes on stdout, checked against its id first (--json: what the file is, without its bytes).",
     args: { store, ref: { type: "positional", description: "Branch, commit id or prefix" }, path: { type: "positional", description: "A file of the commit" }, json },
     run: async (a, out) => {
       const vault = open(a);
@@ -165,7 +185,8 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     },
   },
   diff: {
-    usage: "diff STORE REF1 REF2", description: "What changed from REF1 to REF2: A added, D removed, M modified, R renamed (same content, new path).",
+    usage: "diff STORE REF1 REF2",
+    description: "What changed from REF1 to REF2: A added, D removed, M modified, R renamed (same content, new path).",
     args: { store, from: { type: "positional", description: "Branch, commit id or prefix" }, to: { type: "positional", description: "Branch, commit id or prefix" }, json },
     run: async (a, out) => {
       const vault = open(a);
@@ -179,10 +200,12 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     usage: "merge STORE FROM --into TO [-m MSG] [--prefer ours|theirs]",
     description: "Three-way merge of FROM into the branch TO against their nearest common ancestor; a merge commit with two parents. Conflicts are listed with both sides and nothing is written (exit 1), unless --prefer settles them.",
     args: {
-      store, from: { type: "positional", description: "Branch, commit id or prefix to merge" },
+      store,
+      from: { type: "positional", description: "Branch, commit id or prefix to merge" },
       into: { type: "string", required: true, description: "The branch to merge into", valueHint: "TO" },
       message: { type: "string", alias: "m", description: "What this merge is", valueHint: "MSG" },
-      prefer: { type: "string", description: "Settle every conflict for ours (TO) or theirs (FROM)", valueHint: "SIDE" }, json,
+      prefer: { type: "string", description: "Settle every conflict for ours (TO) or theirs (FROM)", valueHint: "SIDE" },
+      json,
     },
     run: async (a, out) => {
       const prefer = a.prefer === undefined ? undefined : (choice(a.prefer, ["ours", "theirs"], "ours", "--prefer") as "ours" | "theirs");
@@ -205,8 +228,12 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     usage: "checkout STORE REF DIR [--link auto|reflink|hardlink|copy]",
     description: "Materialize a commit into DIR (new or empty): every file checked against its id before it is named, then an ASC MHL generation from the stored digests.",
     args: {
-      store, ref: { type: "positional", description: "Branch, commit id or prefix" }, dir: { type: "positional", description: "The folder to fill" },
-      link: { type: "string", description: "auto (reflinks where possible, else copies), reflink, copy, hardlink (read-only files that are the vault's objects)", valueHint: "MODE" }, progress, json,
+      store,
+      ref: { type: "positional", description: "Branch, commit id or prefix" },
+      dir: { type: "positional", description: "The folder to fill" },
+      link: { type: "string", description: "auto (reflinks where possible, else copies), reflink, copy, hardlink (read-only files that are the vault's objects)", valueHint: "MODE" },
+      progress,
+      json,
     },
     run: async (a, out) => {
       const mode = choice(a.link, LINK_MODES, "auto", "--link") as LinkMode;
@@ -214,19 +241,24 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
       const ref = vault.resolve(required(a.ref, "REF"));
       const dir = required(a.dir, "DIR");
       const r = await checkout(vault, ref.id, dir, {
-        mode, output: out, onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
+        mode,
+        output: out,
+        onProblem: (path, message) => out.error(`${prefix}: ${showName(path)}: ${message}`),
         progress: progressFor(Boolean(a.progress ?? process.stderr.isTTY)),
       });
       if (a.json) out.data(`${JSON.stringify({ commit: r.id, dir, ...r, id: undefined })}\n`);
       const code = checkoutExitCode(r);
-      out.error(code === 0
-        ? `${prefix}: checked out ${shortId(r.id)}${ref.branch ? ` ('${ref.branch}')` : ""} into ${showName(dir)}: ${count(r.files)} files, ${formatBytes(r.bytes)} by ${r.mode}, each checked against its id; ASC MHL ${r.generation}`
-        : `${prefix}: ${showName(dir)}: ${checkoutFailures(r)} (named above); no ASC MHL written`);
+      out.error(
+        code === 0
+          ? `${prefix}: checked out ${shortId(r.id)}${ref.branch ? ` ('${ref.branch}')` : ""} into ${showName(dir)}: ${count(r.files)} files, ${formatBytes(r.bytes)} by ${r.mode}, each checked against its id; ASC MHL ${r.generation}`
+          : `${prefix}: ${showName(dir)}: ${checkoutFailures(r)} (named above); no ASC MHL written`,
+      );
       return code;
     },
   },
   verify: {
-    usage: "verify STORE [--jobs N]", description: "Hash every object again and check every commit and branch; a damaged or missing object is named with every commit and path that uses it.",
+    usage: "verify STORE [--jobs N]",
+    description: "Hash every object again and check every commit and branch; a damaged or missing object is named with every commit and path that uses it.",
     args: { store, jobs: { type: "string", alias: "j", description: "Objects hashed at once (default 1)", valueHint: "N" }, progress, json },
     run: async (a, out) => {
       const vault = open(a);
@@ -241,19 +273,28 @@ const COMMANDS: Record<string, { args: ArgsDef; usage: string; description: stri
     },
   },
   gc: {
-    usage: "gc STORE [--dry-run]", description: "Remove commits no branch reaches, objects no kept commit uses, and leftovers of stopped commands. Runs alone.",
+    usage: "gc STORE [--dry-run]",
+    description: "Remove commits no branch reaches, objects no kept commit uses, and leftovers of stopped commands. Runs alone.",
     args: { store, "dry-run": { type: "boolean", description: "List what would be removed; remove nothing" }, json },
     run: async (a, out) => {
       const vault = open(a, "exclusive");
       const dry = Boolean(a["dry-run"]);
-      const r = await collectGarbage(vault, { dryRun: dry, onRemoved: (relative) => { if (dry && !a.json) out.data(`would remove ${vault.pathOf(relative)}\n`); } });
+      const r = await collectGarbage(vault, {
+        dryRun: dry,
+        onRemoved: (relative) => {
+          if (dry && !a.json) out.data(`would remove ${vault.pathOf(relative)}\n`);
+        },
+      });
       if (a.json) out.data(`${JSON.stringify({ dryRun: dry, ...r })}\n`);
-      out.error(`${prefix}: ${dry ? "would remove" : "removed"} ${count(r.commits.removed.length)} commit(s), ${count(r.objects.removed)} object(s) (${formatBytes(r.objects.bytes)}), ${count(r.records)} record(s), ${count(r.leftovers)} leftover(s); kept ${count(r.commits.kept)} commit(s), ${count(r.objects.kept)} object(s)`);
+      out.error(
+        `${prefix}: ${dry ? "would remove" : "removed"} ${count(r.commits.removed.length)} commit(s), ${count(r.objects.removed)} object(s) (${formatBytes(r.objects.bytes)}), ${count(r.records)} record(s), ${count(r.leftovers)} leftover(s); kept ${count(r.commits.kept)} commit(s), ${count(r.objects.kept)} object(s)`,
+      );
       return 0;
     },
   },
   du: {
-    usage: "du STORE", description: "Logical bytes per branch and of the whole history, physical bytes of the vault, and their ratio.",
+    usage: "du STORE",
+    description: "Logical bytes per branch and of the whole history, physical bytes of the vault, and their ratio.",
     args: { store, json },
     run: async (a, out) => {
       const u = await usage(open(a));
@@ -287,7 +328,9 @@ function choice(value: unknown, allowed: readonly string[], fallback: string, fl
 }
 
 const EPILOGUE = `Commands:
-${Object.entries(COMMANDS).map(([, c]) => `  ${c.usage}`).join("\n")}
+${Object.entries(COMMANDS)
+  .map(([, c]) => `  ${c.usage}`)
+  .join("\n")}
 
 Run '${TOOL} COMMAND --help' for each. REF is a branch, a commit id, or a unique
 prefix of one (4 hex digits or more). Every command takes --json.
@@ -303,24 +346,30 @@ const chosen = name === undefined ? undefined : COMMANDS[name];
 if (chosen) {
   prefix = `${TOOL} ${name}`;
   const command = defineCommand({ meta: { name: `${TOOL} ${name}`, version: VERSION, description: `${chosen.description}\n\nUsage: ${TOOL} ${chosen.usage}` }, args: chosen.args });
-  await runTool({
-    command,
-    epilogue: EXIT_CODES,
-    main: async (args) => {
-      const out = new Output();
-      try {
-        return await chosen.run(args as Record<string, unknown>, out);
-      } finally {
-        out.flush();
-      }
+  await runTool(
+    {
+      command,
+      epilogue: EXIT_CODES,
+      main: async (args) => {
+        const out = new Output();
+        try {
+          return await chosen.run(args as Record<string, unknown>, out);
+        } finally {
+          out.flush();
+        }
+      },
     },
-  }, rest);
+    rest,
+  );
 } else {
-  await runTool({
-    command: defineCommand({ meta: { name: TOOL, version: VERSION, description: "Versions and branches of a project without copying it: a content-addressed vault of whole media files." }, args: {} }),
-    epilogue: EPILOGUE,
-    main: async () => {
-      throw usageError(name === undefined ? `missing command; see '${TOOL} --help'` : `unknown command '${name}'; see '${TOOL} --help'`);
+  await runTool(
+    {
+      command: defineCommand({ meta: { name: TOOL, version: VERSION, description: "Versions and branches of a project without copying it: a content-addressed vault of whole media files." }, args: {} }),
+      epilogue: EPILOGUE,
+      main: async () => {
+        throw usageError(name === undefined ? `missing command; see '${TOOL} --help'` : `unknown command '${name}'; see '${TOOL} --help'`);
+      },
     },
-  }, raw);
+    raw,
+  );
 }

@@ -170,7 +170,11 @@ function settingsOf(args: Args, split: ReturnType<typeof splitArgs>): Settings {
   const verbose = Boolean(args.verbose);
   const json = Boolean(args.json);
   return {
-    choices, algorithms, hasher: { engine }, verify, chunkSize,
+    choices,
+    algorithms,
+    hasher: { engine },
+    verify,
+    chunkSize,
     rateLimit: args["rate-limit"] === undefined ? undefined : parseByteRate(args["rate-limit"], "--rate-limit"),
     flush: (path) => !split.noFlush.some((folder) => isUnder(path, folder)),
     modes: { umask: process.umask(), keepOwner: Boolean(args["keep-owner"]), keepSpecialBits: Boolean(args["keep-special-bits"]) },
@@ -248,7 +252,14 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
   let lastLog = performance.now();
   let lastCopied = 0;
   const outcome = await copyFile({ folder: sourceFolder, relative: basename(real) }, targets, {
-    algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite: Boolean(args.overwrite), expectedSize, rateLimit: s.rateLimit, modes: s.modes,
+    algorithms: s.algorithms,
+    hasher: s.hasher,
+    chunkSize: s.chunkSize,
+    verify: s.verify,
+    overwrite: Boolean(args.overwrite),
+    expectedSize,
+    rateLimit: s.rateLimit,
+    modes: s.modes,
     onProgress: (copied, total) => {
       s.job?.bytes(copied - lastCopied);
       lastCopied = copied;
@@ -302,7 +313,8 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
     if (problems.length && code === 0) code = 2;
   }
   code = await endJob(s, args, code, {
-    source, files: [{ file, result: asJob }],
+    source,
+    files: [{ file, result: asJob }],
     destinations: asJob.destinations.map((d) => ({ root: d.root, complete: d.status !== "failed" && d.status !== "mismatch", line: d.status === "failed" || d.status === "mismatch" ? `${d.status === "mismatch" ? "VERIFICATION FAILED" : "failed"}: ${d.reason ?? "unknown error"}` : d.status })),
     problems: outcome.sourceError ? [`${showName(source)}: ${outcome.sourceError}`] : [],
   });
@@ -328,7 +340,10 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const { out, info, event } = s;
   const ignore = new IgnoreList([
     ...(args["default-ignores"] === false ? [] : DEFAULT_IGNORES),
-    ...(args.ignore ?? "").split(",").map((p) => p.trim()).filter(Boolean),
+    ...(args.ignore ?? "")
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean),
   ]);
   const links = (args.links ?? "follow") as LinkPolicy;
   if (!LINK_POLICIES.includes(links)) throw usageError(`invalid --links '${links}'; use one of: ${LINK_POLICIES.join(", ")}`);
@@ -374,7 +389,17 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   let done = 0;
   setInterruptNote(() => `${done} of ${plan.files.length} files done; run the same command again (with --resume) to finish: what is in place is read back and compared, the rest copied`);
   const results = await runOffload(plan, {
-    algorithms: s.algorithms, hasher: s.hasher, chunkSize: s.chunkSize, verify: s.verify, overwrite, jobs, ignore, flush: s.flush, rateLimit: s.rateLimit, modes: s.modes, checkSource: false,
+    algorithms: s.algorithms,
+    hasher: s.hasher,
+    chunkSize: s.chunkSize,
+    verify: s.verify,
+    overwrite,
+    jobs,
+    ignore,
+    flush: s.flush,
+    rateLimit: s.rateLimit,
+    modes: s.modes,
+    checkSource: false,
     onBytes: (bytes) => {
       s.job?.bytes(bytes);
       copied += bytes;
@@ -417,17 +442,25 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   for (const path of results.newInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
   for (const path of results.changedInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`);
   if (args.report && reportKindOf(String(args.report)) === "json") {
-    records.push(...await writeOffloadRecords({
-      report: args.report, source, output: out,
-      extra: {
-        job: s.job?.id ?? null,
-        problems: plan.problems.map((p) => ({ path: p.path, message: p.message })),
-        skipped: plan.skipped.map((p) => ({ path: p.path, message: p.message })),
-        appearedInSource: results.newInSource,
-        changedInSource: results.changedInSource,
-        appearedInDestinations: Object.fromEntries(results.strays),
-      },
-    }, results.files, s.choices));
+    records.push(
+      ...(await writeOffloadRecords(
+        {
+          report: args.report,
+          source,
+          output: out,
+          extra: {
+            job: s.job?.id ?? null,
+            problems: plan.problems.map((p) => ({ path: p.path, message: p.message })),
+            skipped: plan.skipped.map((p) => ({ path: p.path, message: p.message })),
+            appearedInSource: results.newInSource,
+            changedInSource: results.changedInSource,
+            appearedInDestinations: Object.fromEntries(results.strays),
+          },
+        },
+        results.files,
+        s.choices,
+      )),
+    );
   }
   for (const problem of records) out.error(`${TOOL}: ${problem.message}`);
   const verdict = judgeOffload(plan, results, records, s.verify);
@@ -435,7 +468,12 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const exitCode = await endJob(s, args, verdict.exitCode, { source, files: results.files, destinations: verdict.destinations, problems: runProblems(source, plan, results, records) });
   info("done.");
   event({
-    event: "summary", source, files: plan.files.length, bytes: plan.bytes, seconds: results.seconds, exitCode,
+    event: "summary",
+    source,
+    files: plan.files.length,
+    bytes: plan.bytes,
+    seconds: results.seconds,
+    exitCode,
     complete: verdict.destinations.filter((d) => d.complete).map((d) => d.root),
     destinations: verdict.destinations.map((d) => ({ root: d.root, complete: d.complete, failed: d.failed, summary: d.line })),
   });
@@ -471,8 +509,16 @@ async function startJob(args: Args, source: string, destinations: string[], s: S
   }
   let queuedAt = 0;
   s.job = await JobRun.start({
-    store, resume: process.env[RESUME_JOB_VARIABLE] || undefined, args: programArgs(), cwd: process.cwd(), command: selfCommand(),
-    source, destinations, queue: Boolean(args.queue), report, metrics: args.metrics === undefined ? undefined : String(args.metrics),
+    store,
+    resume: process.env[RESUME_JOB_VARIABLE] || undefined,
+    args: programArgs(),
+    cwd: process.cwd(),
+    command: selfCommand(),
+    source,
+    destinations,
+    queue: Boolean(args.queue),
+    report,
+    metrics: args.metrics === undefined ? undefined : String(args.metrics),
     onCreated: (job) => {
       process.on("exit", (code) => job.exited(code));
       if (!quiet) s.out.error(`${TOOL}: job ${job.id}`);

@@ -80,7 +80,9 @@ async function runPlan(args: CommandArgs<typeof plan>): Promise<number> {
   const out = new Output();
   const log = toolLog(`${TOOL} plan`, { output: out });
   const result = planTapes(args._, {
-    capacity, links: args.links, special: args.special,
+    capacity,
+    links: args.links,
+    special: args.special,
     onProblem: (problem) => log.error(`${showName(problem.path)}: ${problem.message}`),
     onSkipped: (skipped) => log.warn(`${showName(skipped.path)}: ${skipped.message}`),
   });
@@ -145,10 +147,7 @@ Exit codes:
      written; the summary names it)`;
 
 async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Promise<number> {
-  const targets: CopyTarget[] = [
-    ...repeatedOption(rawArgs, "--vtape").map((dir) => ({ kind: "vtape" as const, dir })),
-    ...repeatedOption(rawArgs, "--mount").map((dir) => ({ kind: "mount" as const, dir })),
-  ];
+  const targets: CopyTarget[] = [...repeatedOption(rawArgs, "--vtape").map((dir) => ({ kind: "vtape" as const, dir })), ...repeatedOption(rawArgs, "--mount").map((dir) => ({ kind: "mount" as const, dir }))];
   if (targets.length === 0) throw usageError(`give --vtape DIR or --mount MOUNTPOINT; see '${TOOL} write --help'`);
   if (args.copies !== undefined && parseCount(args.copies, "--copies") !== targets.length) {
     throw usageError(`--copies ${args.copies} but ${targets.length} target(s) given; give one --vtape or --mount per copy`);
@@ -170,7 +169,12 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
   const json = args.json === true;
   let progress = new Progress({ enabled: false, totalFiles: 0, totalBytes: 0 });
   const outcomes = await writeCopies(targets, {
-    plan: planFile, tapeNumber, serials, formats, tool: { name: TOOL, version: VERSION }, flush: args.flush !== false,
+    plan: planFile,
+    tapeNumber,
+    serials,
+    formats,
+    tool: { name: TOOL, version: VERSION },
+    flush: args.flush !== false,
     onCopyStart: () => {
       progress = new Progress({ enabled: args.progress === true, totalFiles: tape.files.length, totalBytes: tape.bytes });
     },
@@ -193,11 +197,22 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
         log.error(`${showName(path)}: hashes differently on copy ${copy + 1} than on the first copy; the source changed while the copies were written`);
       }
       if (json) {
-        out.data(`${JSON.stringify({
-          event: "tape", target: target.dir, kind: target.kind, serial: outcome.serial, volumeUuid: summary?.volumeUuid, files: summary?.files.length ?? 0,
-          folders: summary?.folders.length ?? 0, bytes: summary?.bytes ?? 0, failed: summary?.failed.length ?? 0, generation: summary?.generation,
-          ...(error ? { error: error.message } : {}), ...(outcome.disagreements.length > 0 ? { differ: outcome.disagreements } : {}),
-        })}\n`);
+        out.data(
+          `${JSON.stringify({
+            event: "tape",
+            target: target.dir,
+            kind: target.kind,
+            serial: outcome.serial,
+            volumeUuid: summary?.volumeUuid,
+            files: summary?.files.length ?? 0,
+            folders: summary?.folders.length ?? 0,
+            bytes: summary?.bytes ?? 0,
+            failed: summary?.failed.length ?? 0,
+            generation: summary?.generation,
+            ...(error ? { error: error.message } : {}),
+            ...(outcome.disagreements.length > 0 ? { differ: outcome.disagreements } : {}),
+          })}\n`,
+        );
       } else out.data(`${describeCopy(outcome, tapeNumber, planFile.tapes.length)}\n`);
       out.flush();
     },
@@ -246,7 +261,12 @@ Exit codes:
   2  usage error, or not a readable LTFS tape`;
 
 const STATUS: Record<VerifyResult["status"], string> = {
-  ok: "OK", mismatch: "MISMATCH", missing: "MISSING", unreadable: "UNREADABLE", unrecorded: "UNRECORDED", "not-written": "NOT WRITTEN",
+  ok: "OK",
+  mismatch: "MISMATCH",
+  missing: "MISSING",
+  unreadable: "UNREADABLE",
+  unrecorded: "UNRECORDED",
+  "not-written": "NOT WRITTEN",
 };
 
 async function runVerify(args: CommandArgs<typeof verify>): Promise<number> {

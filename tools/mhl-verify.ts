@@ -96,9 +96,18 @@ ${EXIT_CODE_HELP}`;
 
 const STRING_OPTIONS = new Set(["links", "special", "hash_format", "single_file", "ignore", "ignore_spec", "packing_list", "author_name", "author_email", "author_phone", "author_role", "location", "comment", "jobs"]);
 const SHORT: Record<string, string> = {
-  "-h": "hash_format", "-n": "no_directory_hashes", "-dr": "detect_renaming", "-sf": "single_file",
-  "-i": "ignore", "-ii": "ignore_spec", "-dh": "directory_hash", "-co": "calculate_only", "-ro": "root_only",
-  "-pl": "packing_list", "-v": "verbose", "-j": "jobs",
+  "-h": "hash_format",
+  "-n": "no_directory_hashes",
+  "-dr": "detect_renaming",
+  "-sf": "single_file",
+  "-i": "ignore",
+  "-ii": "ignore_spec",
+  "-dh": "directory_hash",
+  "-co": "calculate_only",
+  "-ro": "root_only",
+  "-pl": "packing_list",
+  "-v": "verbose",
+  "-j": "jobs",
 };
 
 /** Values `-h` takes: ASC MHL v2 formats and, for `create --legacy`, the legacy names. */
@@ -134,9 +143,7 @@ async function main(args: Args, raw: string[]): Promise<number> {
   const ignore = allValues(raw, "ignore");
   const ignoreFile = args.ignore_spec === undefined ? undefined : args.ignore_spec;
   const creator = {
-    author: [args.author_name, args.author_email, args.author_phone, args.author_role].some((v) => v !== undefined)
-      ? { name: args.author_name, email: args.author_email, phone: args.author_phone, role: args.author_role }
-      : undefined,
+    author: [args.author_name, args.author_email, args.author_phone, args.author_role].some((v) => v !== undefined) ? { name: args.author_name, email: args.author_email, phone: args.author_phone, role: args.author_role } : undefined,
     location: args.location,
     comment: args.comment,
   };
@@ -165,26 +172,43 @@ async function main(args: Args, raw: string[]): Promise<number> {
       case "create": {
         if (args.legacy) {
           if (!statSync(fsPath(root)).isDirectory()) throw new CliError("Not a directory", { path: given });
-          for (const [option, flag] of [["detect_renaming", "-dr"], ["single_file", "-sf"], ["no_directory_hashes", "-n"]] as const) {
+          for (const [option, flag] of [
+            ["detect_renaming", "-dr"],
+            ["single_file", "-sf"],
+            ["no_directory_hashes", "-n"],
+          ] as const) {
             if (args[option]) throw usageError(`${flag} does not apply to create --legacy`);
           }
           await createLegacyFile(root, { formats: allValues(raw, "hash_format"), authorName: args.author_name, ignore, ignoreFile, jobs, progress }, log);
           break;
         }
         const formats = allValues(raw, "hash_format").map(parseHashFormat);
-        await createGeneration(root, {
-          ...creator,
-          formats: formats.length > 0 ? formats : [DEFAULT_HASH_FORMAT],
-          noDirectoryHashes: Boolean(args.no_directory_hashes),
-          detectRenaming: Boolean(args.detect_renaming),
-          singleFiles,
-          ignore, ignoreFile, jobs, progress, links, special,
-        }, log);
+        await createGeneration(
+          root,
+          {
+            ...creator,
+            formats: formats.length > 0 ? formats : [DEFAULT_HASH_FORMAT],
+            noDirectoryHashes: Boolean(args.no_directory_hashes),
+            detectRenaming: Boolean(args.detect_renaming),
+            singleFiles,
+            ignore,
+            ignoreFile,
+            jobs,
+            progress,
+            links,
+            special,
+          },
+          log,
+        );
         break;
       }
       case "verify": {
         if (isLegacyMhlFile(root)) {
-          for (const [option, flag] of [["directory_hash", "-dh"], ["single_file", "-sf"], ["packing_list", "-pl"]] as const) {
+          for (const [option, flag] of [
+            ["directory_hash", "-dh"],
+            ["single_file", "-sf"],
+            ["packing_list", "-pl"],
+          ] as const) {
             if (args[option] !== undefined && args[option] !== false) throw usageError(`${flag} does not apply to a legacy MHL file`);
           }
           await verifyLegacyFile(given, { jobs, progress }, log);

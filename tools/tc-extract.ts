@@ -94,7 +94,10 @@ Exit codes:
 
 async function readStdinLines(): Promise<string[]> {
   const text = await new Response(Bun.stdin.stream()).text();
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
 }
 
 async function timecodeCommand(args: Args, values: string[], out: Output): Promise<number> {
@@ -145,17 +148,31 @@ async function main(args: Args): Promise<number> {
       if (positional.length > 0) throw usageError(`--edl takes no SOURCE operands`);
       if (args.media === undefined) throw usageError(`--edl needs --media DIR`);
       return await runBatch({
-        ...common, edlPath: args.edl, mediaDir: args.media, outDir: (args.output ?? "."), handles, jobs,
-        rate: args.rate === undefined ? undefined : parseRate(args.rate), codec: args.codec,
-        copy: Boolean(args.copy), allowInexact: Boolean(args["allow-inexact"]), lenient: Boolean(args.lenient),
+        ...common,
+        edlPath: args.edl,
+        mediaDir: args.media,
+        outDir: args.output ?? ".",
+        handles,
+        jobs,
+        rate: args.rate === undefined ? undefined : parseRate(args.rate),
+        codec: args.codec,
+        copy: Boolean(args.copy),
+        allowInexact: Boolean(args["allow-inexact"]),
+        lenient: Boolean(args.lenient),
       });
     }
     if (positional.length !== 1) throw usageError(`expected one SOURCE (or tc, edl, proxy, --edl); see '${TOOL} --help'`);
     if (args.in === undefined || args.out === undefined) throw usageError(`extraction needs --in TC and --out TC`);
     return await runExtraction({
-      ...common, source: positional[0]!, inPoint: args.in, outPoint: args.out, handles,
-      output: args.output, codec: args.codec,
-      copy: Boolean(args.copy), allowInexact: Boolean(args["allow-inexact"]),
+      ...common,
+      source: positional[0]!,
+      inPoint: args.in,
+      outPoint: args.out,
+      handles,
+      output: args.output,
+      codec: args.codec,
+      copy: Boolean(args.copy),
+      allowInexact: Boolean(args["allow-inexact"]),
     });
   } finally {
     out.flush();

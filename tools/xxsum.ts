@@ -108,11 +108,21 @@ function xxhsumCluster(arg: string): string[] | undefined {
   while (i < arg.length) {
     const letter = arg[i++];
     switch (letter) {
-      case "c": out.push("--check"); break;
-      case "w": out.push("--warn"); break;
-      case "q": out.push("--quiet"); break;
-      case "h": out.push("--help"); break;
-      case "V": out.push("--version"); break;
+      case "c":
+        out.push("--check");
+        break;
+      case "w":
+        out.push("--warn");
+        break;
+      case "q":
+        out.push("--quiet");
+        break;
+      case "h":
+        out.push("--help");
+        break;
+      case "V":
+        out.push("--version");
+        break;
       case "H": {
         const digits = take(/^\d*/);
         if (digits === "" && i < arg.length) return undefined;
@@ -120,10 +130,17 @@ function xxhsumCluster(arg: string): string[] | undefined {
         if (digits === "3") out.push("--tag");
         break;
       }
-      case "b": out.push(`--bench=${take(/^[\d,]*/)}`); break;
-      case "i": out.push(`--iterations=${take(/^\d*/) || "0"}`); break;
-      case "B": out.push(`--sample-size=${take(/^\d*(?:[KM]i?B?)?/)}`); break;
-      default: return undefined;
+      case "b":
+        out.push(`--bench=${take(/^[\d,]*/)}`);
+        break;
+      case "i":
+        out.push(`--iterations=${take(/^\d*/) || "0"}`);
+        break;
+      case "B":
+        out.push(`--sample-size=${take(/^\d*(?:[KM]i?B?)?/)}`);
+        break;
+      default:
+        return undefined;
     }
   }
   return out;
@@ -150,10 +167,17 @@ function printVersionIfAsked(args: readonly string[]): void {
 
 function algorithmOf(value: string | undefined): Algorithm {
   switch (value ?? algorithmCalledFor(CALLED.invokedAs) ?? "1") {
-    case "0": case "32": return "xxh32";
-    case "1": case "64": return "xxh64";
-    case "2": case "128": return "xxh128";
-    case "3": return "xxh3";
+    case "0":
+    case "32":
+      return "xxh32";
+    case "1":
+    case "64":
+      return "xxh64";
+    case "2":
+    case "128":
+      return "xxh128";
+    case "3":
+      return "xxh3";
   }
   const algorithm = resolveAlgorithm(value!);
   if (!["xxh32", "xxh64", "xxh3", "xxh128"].includes(algorithm)) throw usageError(`-H ${value}: xxsum computes XXH32, XXH64, XXH3 and XXH128 only`);

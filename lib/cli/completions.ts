@@ -50,7 +50,7 @@ export async function commandSpec(command: CommandDef<ArgsDef>, name?: string, r
       positional = true;
       continue;
     }
-    const aliases = [((def as { alias?: string | string[] }).alias ?? [])].flat();
+    const aliases = [(def as { alias?: string | string[] }).alias ?? []].flat();
     const description = ((def as { description?: string }).description ?? "").split("\n")[0]!;
     const value = def.type !== "boolean";
     options.push({ long: key, ...(aliases.find((a) => a.length === 1) ? { short: aliases.find((a) => a.length === 1) } : {}), value, ...((def as { valueHint?: string }).valueHint ? { hint: (def as { valueHint?: string }).valueHint } : {}), description });
@@ -91,7 +91,15 @@ export function bashCompletion(spec: CommandSpec, version: string): string {
   const fn = functionName(spec.name);
   const all = walk(spec);
   const valued = [...new Set(all.flatMap(({ spec: s }) => s.options.filter((o) => o.value).flatMap((o) => [`--${o.long}`, ...(o.short ? [`-${o.short}`] : [])])))];
-  const transitions = all.filter(({ path }) => path.length > 0).map(({ path }) => `      "${path.slice(0, -1).map((p) => `/${p}`).join("")}/${path.at(-1)}") path="$path/${path.at(-1)}" ;;`);
+  const transitions = all
+    .filter(({ path }) => path.length > 0)
+    .map(
+      ({ path }) =>
+        `      "${path
+          .slice(0, -1)
+          .map((p) => `/${p}`)
+          .join("")}/${path.at(-1)}") path="$path/${path.at(-1)}" ;;`,
+    );
   const levels = all.map(({ path, spec: s }) => {
     const options = s.options.flatMap((o) => [`--${o.long}`, ...(o.short ? [`-${o.short}`] : [])]).join(" ");
     const files = s.options.filter((o) => o.value && valueKind(o.hint) === "file").flatMap((o) => [`--${o.long}`, ...(o.short ? [`-${o.short}`] : [])]);
@@ -149,14 +157,20 @@ function zshDescription(text: string): string {
 export function zshCompletion(spec: CommandSpec, version: string): string {
   const fn = functionName(spec.name);
   const all = walk(spec);
-  const transitions = all.filter(({ path }) => path.length > 0).map(({ path }) => `      "${path.slice(0, -1).map((p) => `/${p}`).join("")}/${path.at(-1)}") cmd="$cmd/${path.at(-1)}" ;;`);
+  const transitions = all
+    .filter(({ path }) => path.length > 0)
+    .map(
+      ({ path }) =>
+        `      "${path
+          .slice(0, -1)
+          .map((p) => `/${p}`)
+          .join("")}/${path.at(-1)}") cmd="$cmd/${path.at(-1)}" ;;`,
+    );
   const helpers: string[] = [];
   const levels = all.map(({ path, spec: s }, index) => {
     const specs = s.options.map((o) => {
       const action = o.value ? `:${(o.hint ?? "value").toLowerCase()}:${valueKind(o.hint) === "file" ? "_files" : valueKind(o.hint) === "dir" ? "_files -/" : " "}` : "";
-      return o.short
-        ? `'(-${o.short} --${o.long})'{-${o.short},--${o.long}}'[${zshDescription(o.description)}]${action}'`
-        : `'--${o.long}${o.value ? "=" : ""}[${zshDescription(o.description)}]${action}'`;
+      return o.short ? `'(-${o.short} --${o.long})'{-${o.short},--${o.long}}'[${zshDescription(o.description)}]${action}'` : `'--${o.long}${o.value ? "=" : ""}[${zshDescription(o.description)}]${action}'`;
     });
     if (s.commands.length || s.files) {
       const operands = `${fn}_operands_${index}`;
@@ -199,9 +213,7 @@ export function fishCompletion(spec: CommandSpec, version: string): string {
   const all = walk(spec);
   const names = (s: CommandSpec) => s.commands.map((c) => c.name).join(" ");
   for (const { path, spec: s } of all) {
-    const here = path.length === 0
-      ? spec.commands.length ? `not __fish_seen_subcommand_from ${names(spec)}` : ""
-      : [`__fish_seen_subcommand_from ${path.at(-1)}`, ...(s.commands.length ? [`not __fish_seen_subcommand_from ${names(s)}`] : [])].join("; and ");
+    const here = path.length === 0 ? (spec.commands.length ? `not __fish_seen_subcommand_from ${names(spec)}` : "") : [`__fish_seen_subcommand_from ${path.at(-1)}`, ...(s.commands.length ? [`not __fish_seen_subcommand_from ${names(s)}`] : [])].join("; and ");
     const condition = here ? ` -n ${fishQuoted(here)}` : "";
     if (!s.files) lines.push(`complete -c ${spec.name}${condition} -f`);
     for (const c of s.commands) lines.push(`complete -c ${spec.name}${condition} -f -a ${c.name} -d ${fishQuoted(c.description)}`);

@@ -26,9 +26,7 @@ export interface ToolLogOptions {
 const LEVEL = { quiet: 1, normal: 3, debug: 4 } as const;
 
 function text(object: LogObject): string {
-  return object.args
-    .map((arg) => (arg instanceof Error ? (process.env.CARTKIT_DEBUG ? (arg.stack ?? arg.message) : arg.message) : String(arg)))
-    .join(" ");
+  return object.args.map((arg) => (arg instanceof Error ? (process.env.CARTKIT_DEBUG ? (arg.stack ?? arg.message) : arg.message) : String(arg))).join(" ");
 }
 
 /**
@@ -45,16 +43,18 @@ export function toolLog(tool: string, options: ToolLogOptions): ConsolaInstance 
   const level = options.quiet ? LEVEL.quiet : options.verbose || process.env.CARTKIT_DEBUG ? LEVEL.debug : LEVEL.normal;
   return createConsola({
     level,
-    reporters: [{
-      log: (object) => {
-        const message = text(object);
-        if (!color) {
-          options.output.error(`${tool}: ${message}`);
-          return;
-        }
-        const paint = object.type === "error" || object.type === "fatal" ? colors.red : object.type === "warn" ? colors.yellow : object.type === "debug" ? colors.gray : (s: string) => s;
-        options.output.error(`${colors.bold(`${tool}:`)} ${paint(message)}`);
+    reporters: [
+      {
+        log: (object) => {
+          const message = text(object);
+          if (!color) {
+            options.output.error(`${tool}: ${message}`);
+            return;
+          }
+          const paint = object.type === "error" || object.type === "fatal" ? colors.red : object.type === "warn" ? colors.yellow : object.type === "debug" ? colors.gray : (s: string) => s;
+          options.output.error(`${colors.bold(`${tool}:`)} ${paint(message)}`);
+        },
       },
-    }],
+    ],
   });
 }

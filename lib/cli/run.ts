@@ -54,7 +54,10 @@ function optionNames(args: ArgsDef): { long: Map<string, string>; short: Map<str
     if (def.type === "positional") continue;
     const type = def.type === "boolean" ? "boolean" : "string";
     long.set(name, type);
-    long.set(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), type);
+    long.set(
+      name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
+      type,
+    );
     if (type === "boolean") long.set(`no-${name}`, type);
     const alias = (def as { alias?: string | string[] }).alias;
     const aliases = Array.isArray(alias) ? alias : alias ? [alias] : [];
@@ -208,7 +211,10 @@ export function setInterruptNote(note: (() => string) | undefined): void {
  * finished, and exit 128 + the signal number at once, as shells expect.
  */
 function onInterrupt(name: string): void {
-  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+  for (const [signal, number] of [
+    ["SIGINT", 2],
+    ["SIGTERM", 15],
+  ] as const) {
     process.on(signal, () => {
       const removed = removeLivePartials() + removeNewPartials();
       const note = interruptNote?.();

@@ -50,41 +50,76 @@ export function describeSystemError(error: unknown): string {
 export function strerrorOf(error: unknown): string {
   const code = (error as { code?: string } | null)?.code;
   switch (code) {
-    case "ENOENT": return "No such file or directory";
-    case "EACCES": return "Permission denied";
-    case "EPERM": return "Operation not permitted";
-    case "EISDIR": return "Is a directory";
-    case "ENOTDIR": return "Not a directory";
-    case "EIO": return "Input/output error";
-    case "ENOSPC": return "No space left on device";
-    case "EROFS": return "Read-only file system";
-    case "EMFILE": return "Too many open files";
-    case "ELOOP": return "Too many levels of symbolic links";
-    case "ENAMETOOLONG": return "File name too long";
-    case "EEXIST": return "File exists";
-    case "EINVAL": return "Invalid argument";
-    case "ENXIO": return "No such device or address";
-    case "EINTR": return "Interrupted system call";
-    case "EFAULT": return "Bad address";
-    case "EXDEV": return "Invalid cross-device link";
-    case "ENODEV": return "No such device";
-    case "EMLINK": return "Too many links";
-    case "ENOTEMPTY": return "Directory not empty";
-    case "EOPNOTSUPP": return "Operation not supported";
-    case "ETIMEDOUT": return "Connection timed out";
-    case "ESTALE": return "Stale file handle";
-    case "EUCLEAN": return "Structure needs cleaning";
-    case "EDQUOT": return "Disk quota exceeded";
-    case "ENOTCONN": return "Transport endpoint is not connected";
-    case "ESHUTDOWN": return "Cannot send after transport endpoint shutdown";
-    case "ENOTSUP": return "Operation not supported";
-    case "EILSEQ": return "Invalid or incomplete multibyte or wide character";
-    case "EBADF": return "Bad file descriptor";
-    case "EBUSY": return "Device or resource busy";
-    case "ENOMEM": return "Cannot allocate memory";
-    case "EAGAIN": return "Resource temporarily unavailable";
-    case "EFBIG": return "File too large";
-    case "EOVERFLOW": return "Value too large for defined data type";
+    case "ENOENT":
+      return "No such file or directory";
+    case "EACCES":
+      return "Permission denied";
+    case "EPERM":
+      return "Operation not permitted";
+    case "EISDIR":
+      return "Is a directory";
+    case "ENOTDIR":
+      return "Not a directory";
+    case "EIO":
+      return "Input/output error";
+    case "ENOSPC":
+      return "No space left on device";
+    case "EROFS":
+      return "Read-only file system";
+    case "EMFILE":
+      return "Too many open files";
+    case "ELOOP":
+      return "Too many levels of symbolic links";
+    case "ENAMETOOLONG":
+      return "File name too long";
+    case "EEXIST":
+      return "File exists";
+    case "EINVAL":
+      return "Invalid argument";
+    case "ENXIO":
+      return "No such device or address";
+    case "EINTR":
+      return "Interrupted system call";
+    case "EFAULT":
+      return "Bad address";
+    case "EXDEV":
+      return "Invalid cross-device link";
+    case "ENODEV":
+      return "No such device";
+    case "EMLINK":
+      return "Too many links";
+    case "ENOTEMPTY":
+      return "Directory not empty";
+    case "EOPNOTSUPP":
+      return "Operation not supported";
+    case "ETIMEDOUT":
+      return "Connection timed out";
+    case "ESTALE":
+      return "Stale file handle";
+    case "EUCLEAN":
+      return "Structure needs cleaning";
+    case "EDQUOT":
+      return "Disk quota exceeded";
+    case "ENOTCONN":
+      return "Transport endpoint is not connected";
+    case "ESHUTDOWN":
+      return "Cannot send after transport endpoint shutdown";
+    case "ENOTSUP":
+      return "Operation not supported";
+    case "EILSEQ":
+      return "Invalid or incomplete multibyte or wide character";
+    case "EBADF":
+      return "Bad file descriptor";
+    case "EBUSY":
+      return "Device or resource busy";
+    case "ENOMEM":
+      return "Cannot allocate memory";
+    case "EAGAIN":
+      return "Resource temporarily unavailable";
+    case "EFBIG":
+      return "File too large";
+    case "EOVERFLOW":
+      return "Value too large for defined data type";
   }
   const message = (error as { message?: unknown } | null)?.message;
   if (typeof message === "string" && message !== "") return message;
@@ -102,10 +137,40 @@ export function explainedError(code: string, detail: string, path?: string): Err
 
 /** errno numbers (Linux) by code, for messages that print them and for passing errors between threads. */
 export const ERRNO: Record<string, number> = {
-  EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13,
-  EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20, EISDIR: 21, EINVAL: 22,
-  EMFILE: 24, EFBIG: 27, ENOSPC: 28, EROFS: 30, EMLINK: 31, ENAMETOOLONG: 36, ENOTEMPTY: 39,
-  ELOOP: 40, EILSEQ: 84, EOVERFLOW: 75, EOPNOTSUPP: 95, ENOTCONN: 107, ESHUTDOWN: 108, ETIMEDOUT: 110, ESTALE: 116, EUCLEAN: 117, EDQUOT: 122,
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EMFILE: 24,
+  EFBIG: 27,
+  ENOSPC: 28,
+  EROFS: 30,
+  EMLINK: 31,
+  ENAMETOOLONG: 36,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  EILSEQ: 84,
+  EOVERFLOW: 75,
+  EOPNOTSUPP: 95,
+  ENOTCONN: 107,
+  ESHUTDOWN: 108,
+  ETIMEDOUT: 110,
+  ESTALE: 116,
+  EUCLEAN: 117,
+  EDQUOT: 122,
 };
 
 /** The code of an errno number (inverse of {@link ERRNO}). */

@@ -5,24 +5,39 @@
 import { usageError } from "../core/errors.ts";
 
 /** Canonical algorithm names. */
-export const ALGORITHMS = [
-  "xxh32", "xxh64", "xxh3", "xxh128", "blake3",
-  "md5", "sha1", "sha256", "sha512", "c4", "crc32",
-] as const;
+export const ALGORITHMS = ["xxh32", "xxh64", "xxh3", "xxh128", "blake3", "md5", "sha1", "sha256", "sha512", "c4", "crc32"] as const;
 
 /** One of {@link ALGORITHMS}. */
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 /** Digest size in bytes (c4 is a SHA-512 digest shown in base58). */
 export const DIGEST_BYTES: Record<Algorithm, number> = {
-  xxh32: 4, xxh64: 8, xxh3: 8, xxh128: 16, blake3: 32,
-  md5: 16, sha1: 20, sha256: 32, sha512: 64, c4: 64, crc32: 4,
+  xxh32: 4,
+  xxh64: 8,
+  xxh3: 8,
+  xxh128: 16,
+  blake3: 32,
+  md5: 16,
+  sha1: 20,
+  sha256: 32,
+  sha512: 64,
+  c4: 64,
+  crc32: 4,
 };
 
 /** Names as the native tools and MHL files spell them (BSD tag lines, log lines). */
 export const DISPLAY_NAME: Record<Algorithm, string> = {
-  xxh32: "XXH32", xxh64: "XXH64", xxh3: "XXH3", xxh128: "XXH128", blake3: "BLAKE3",
-  md5: "MD5", sha1: "SHA1", sha256: "SHA256", sha512: "SHA512", c4: "C4", crc32: "CRC32",
+  xxh32: "XXH32",
+  xxh64: "XXH64",
+  xxh3: "XXH3",
+  xxh128: "XXH128",
+  blake3: "BLAKE3",
+  md5: "MD5",
+  sha1: "SHA1",
+  sha256: "SHA256",
+  sha512: "SHA512",
+  c4: "C4",
+  crc32: "CRC32",
 };
 
 const ALIASES: Record<string, Algorithm> = {

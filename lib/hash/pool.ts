@@ -29,9 +29,7 @@ export interface HashJob {
 }
 
 /** What a worker reports for one job. */
-export type HashJobResult =
-  | { id: number; ok: true; hexes: [Algorithm, string][]; size: number }
-  | { id: number; ok: false; code: string | undefined; message: string; detail?: string };
+export type HashJobResult = { id: number; ok: true; hexes: [Algorithm, string][]; size: number } | { id: number; ok: false; code: string | undefined; message: string; detail?: string };
 
 /** A failed result for an error (its code, message and, when it says more than strerror, detail). */
 export function failedResult(id: number, error: unknown): HashJobResult & { ok: false } {
@@ -126,9 +124,7 @@ export async function runBatchHere(jobs: readonly HashJob[]): Promise<HashJobRes
 /** Hashes one job in this thread, reporting errors the way a worker does. */
 export async function runJobHere(job: HashJob): Promise<HashJobResult> {
   try {
-    const { hexes, size } = job.fd === undefined
-      ? await hashPath(job.path, job.algorithms, job.options)
-      : await hashOpenFile(job.fd, job.algorithms, job.options);
+    const { hexes, size } = job.fd === undefined ? await hashPath(job.path, job.algorithms, job.options) : await hashOpenFile(job.fd, job.algorithms, job.options);
     return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
   } catch (error) {
     return failedResult(job.id, error);
@@ -155,11 +151,7 @@ function sizeOfOpen(fd: number): number | undefined {
  * What to do for one item of {@link hashInOrder}: hash a file, run something here, report a
  * failure known already (a file that could not be opened), or nothing.
  */
-export type Work =
-  | { job: Omit<HashJob, "id"> }
-  | { here: () => Promise<HashJobResult> }
-  | { failed: unknown }
-  | undefined;
+export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobResult> } | { failed: unknown } | undefined;
 
 /**
  * Hashes the items with `parallelism` workers (in this thread when it is 1) and calls
@@ -168,12 +160,7 @@ export type Work =
  * no work get `undefined`. Small files go to the workers in batches. At most
  * `parallelism * 32` results wait in memory.
  */
-export async function hashInOrder<T>(
-  items: Iterable<T>,
-  parallelism: number,
-  plan: (item: T) => Work,
-  onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>,
-): Promise<void> {
+export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>): Promise<void> {
   const pool = parallelism > 1 ? new HashPool(parallelism) : undefined;
   let nextId = 0;
   try {

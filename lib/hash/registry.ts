@@ -59,18 +59,24 @@ const loaded: Engines = {};
 
 async function createWith(engine: Engine, algorithm: Algorithm, options: HasherOptions): Promise<Hasher | undefined> {
   switch (engine) {
-    case "native": return (loaded.native ??= await import("./engines/native.ts")).createNativeHasher(algorithm, options);
-    case "wasm": return (loaded.wasm ??= await import("./engines/wasm.ts")).createWasmHasher(algorithm);
-    case "js": return (loaded.js ??= await import("./engines/js.ts")).createJsHasher(algorithm, options);
+    case "native":
+      return (loaded.native ??= await import("./engines/native.ts")).createNativeHasher(algorithm, options);
+    case "wasm":
+      return (loaded.wasm ??= await import("./engines/wasm.ts")).createWasmHasher(algorithm);
+    case "js":
+      return (loaded.js ??= await import("./engines/js.ts")).createJsHasher(algorithm, options);
   }
 }
 
 /** {@link createWith} without waiting: undefined when the engine is not loaded yet. */
 function createLoaded(engine: Engine, algorithm: Algorithm, options: HasherOptions): Hasher | undefined | "not loaded" {
   switch (engine) {
-    case "native": return loaded.native ? loaded.native.createNativeHasher(algorithm, options) : "not loaded";
-    case "wasm": return "not loaded"; // made asynchronously
-    case "js": return loaded.js ? loaded.js.createJsHasher(algorithm, options) : "not loaded";
+    case "native":
+      return loaded.native ? loaded.native.createNativeHasher(algorithm, options) : "not loaded";
+    case "wasm":
+      return "not loaded"; // made asynchronously
+    case "js":
+      return loaded.js ? loaded.js.createJsHasher(algorithm, options) : "not loaded";
   }
 }
 

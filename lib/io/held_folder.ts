@@ -97,13 +97,20 @@ function failure(errno: number, what: string, path: string): Error {
 
 function kindOfMode(mode: number): EntryKind {
   switch (mode & 0o170000) {
-    case 0o100000: return "file";
-    case 0o040000: return "folder";
-    case 0o120000: return "link";
-    case 0o010000: return "fifo";
-    case 0o140000: return "socket";
-    case 0o020000: return "char-device";
-    default: return "block-device";
+    case 0o100000:
+      return "file";
+    case 0o040000:
+      return "folder";
+    case 0o120000:
+      return "link";
+    case 0o010000:
+      return "fifo";
+    case 0o140000:
+      return "socket";
+    case 0o020000:
+      return "char-device";
+    default:
+      return "block-device";
   }
 }
 

@@ -5,16 +5,7 @@
 import { Wildmatch } from "./wildmatch.ts";
 
 /** Ignored unless the user says otherwise: macOS and Windows housekeeping files. */
-export const DEFAULT_IGNORES: readonly string[] = [
-  ".DS_Store",
-  ".Trashes",
-  ".Spotlight-V100",
-  ".fseventsd",
-  ".TemporaryItems",
-  "._*",
-  "Thumbs.db",
-  "desktop.ini",
-];
+export const DEFAULT_IGNORES: readonly string[] = [".DS_Store", ".Trashes", ".Spotlight-V100", ".fseventsd", ".TemporaryItems", "._*", "Thumbs.db", "desktop.ini"];
 
 /**
  * A set of shell-style patterns (`*`, `?`, `**`, `[a-z]`, `\` escapes; lib/io/wildmatch.ts),

@@ -50,7 +50,7 @@ interface AtCalls {
   readlinkat: (dirfd: number, path: unknown, buffer: unknown, size: bigint) => bigint;
   symlinkat: (target: unknown, dirfd: number, path: unknown) => number;
   renameat2: (olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number) => number;
-};
+}
 
 let libc: Libc | undefined;
 
@@ -153,7 +153,6 @@ function pointers(...buffers: Uint8Array[]): Pointer[] {
   return buffers.map((b) => ptr(b));
 }
 
-
 /**
  * Drops the file's cached pages (Linux: posix_fadvise DONTNEED; the pages must be clean, so
  * flush first) or turns caching off for this descriptor (macOS: F_NOCACHE). Returns false when
@@ -183,7 +182,9 @@ export function readAhead(fd: number): boolean {
  */
 export function openFileLimit(): number {
   try {
-    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
     const field = line?.split(/\s+/)[3];
     if (field === "unlimited") return 1 << 20;
     const soft = Number(field);

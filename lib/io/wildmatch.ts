@@ -15,13 +15,7 @@
  * - `\x` the character x itself; any other character itself.
  */
 
-type Token =
-  | { kind: "char"; code: number }
-  | { kind: "one" }
-  | { kind: "class"; negated: boolean; ranges: number[] }
-  | { kind: "star" }
-  | { kind: "everything" }
-  | { kind: "folders" };
+type Token = { kind: "char"; code: number } | { kind: "one" } | { kind: "class"; negated: boolean; ranges: number[] } | { kind: "star" } | { kind: "everything" } | { kind: "folders" };
 
 const SLASH = 0x2f;
 

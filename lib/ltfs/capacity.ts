@@ -83,7 +83,10 @@ export interface TapeKind {
  * parseTape("10MiB").dataPartitionBytes; // 10485760
  */
 export function parseTape(text: string): TapeKind {
-  const normalized = text.trim().toUpperCase().replace(/^LTO-?/, "LTO-");
+  const normalized = text
+    .trim()
+    .toUpperCase()
+    .replace(/^LTO-?/, "LTO-");
   const generation = LTO_GENERATIONS.find((g) => g.name === normalized);
   if (generation) {
     const dataPartitionBytes = Math.floor((generation.nativeBytes * (generation.wraps - INDEX_AND_GUARD_WRAPS)) / generation.wraps);
@@ -97,10 +100,7 @@ export function parseTape(text: string): TapeKind {
 }
 
 /** The reserve as the user gave it. */
-export type Reserve =
-  | { kind: "default" }
-  | { kind: "percent"; percent: number }
-  | { kind: "bytes"; bytes: number };
+export type Reserve = { kind: "default" } | { kind: "percent"; percent: number } | { kind: "bytes"; bytes: number };
 
 /**
  * Reads `--reserve`: a percentage of the data partition (`5%`, `2.5%`) or a size (`100GB`, `0`).
@@ -146,10 +146,7 @@ export interface TapeCapacity {
  */
 export function tapeCapacity(tape: TapeKind, reserve: Reserve, blockSize = LTFS_BLOCK_SIZE): TapeCapacity {
   const partition = tape.dataPartitionBytes;
-  const reserveBytes =
-    reserve.kind === "bytes" ? reserve.bytes
-    : reserve.kind === "percent" ? Math.ceil((partition * reserve.percent) / 100)
-    : Math.max(Math.ceil(partition * DEFAULT_RESERVE_FRACTION), DEFAULT_RESERVE_MIN_BYTES);
+  const reserveBytes = reserve.kind === "bytes" ? reserve.bytes : reserve.kind === "percent" ? Math.ceil((partition * reserve.percent) / 100) : Math.max(Math.ceil(partition * DEFAULT_RESERVE_FRACTION), DEFAULT_RESERVE_MIN_BYTES);
   const usableBlocks = Math.floor(Math.max(0, partition - reserveBytes) / blockSize) - FORMAT_BLOCKS;
   if (usableBlocks < 1) {
     const hint = reserve.kind === "default" ? " (the default reserve is 5%, at least 100 GB; give --reserve)" : "";

@@ -86,9 +86,7 @@ interface EntryFacts {
  */
 function entryFacts(text: string | undefined, closed: boolean | undefined): EntryFacts {
   if (text === undefined) {
-    return closed === false
-      ? { status: "incomplete", note: "its write did not finish (no catalog entry; the index partition holds an older index than the data partition)" }
-      : { status: "unknown", note: `no ${TAPE_CATALOG_FILE}: not written by ltfs-pack, or its write did not finish` };
+    return closed === false ? { status: "incomplete", note: "its write did not finish (no catalog entry; the index partition holds an older index than the data partition)" } : { status: "unknown", note: `no ${TAPE_CATALOG_FILE}: not written by ltfs-pack, or its write did not finish` };
   }
   let entry: { tape?: { usableBytes?: unknown }; notWritten?: unknown };
   try {
@@ -98,9 +96,7 @@ function entryFacts(text: string | undefined, closed: boolean | undefined): Entr
   }
   const facts: EntryFacts = { status: "complete" };
   if (typeof entry.tape?.usableBytes === "number") facts.capacityBytes = entry.tape.usableBytes;
-  const notWritten = (Array.isArray(entry.notWritten) ? entry.notWritten : [])
-    .filter((f) => typeof f?.path === "string")
-    .map((f) => ({ path: String(f.path), size: Number(f.size), reason: String(f.reason ?? "") }));
+  const notWritten = (Array.isArray(entry.notWritten) ? entry.notWritten : []).filter((f) => typeof f?.path === "string").map((f) => ({ path: String(f.path), size: Number(f.size), reason: String(f.reason ?? "") }));
   if (notWritten.length > 0) {
     facts.status = "incomplete";
     facts.note = `${notWritten.length} file(s) of its plan not written`;
@@ -122,8 +118,15 @@ function fromIndex(index: LtfsIndex, serial: string, source: string, kind: Catal
     records.push(record);
   }
   const tape: CatalogTape = {
-    serial, volumeUuid: index.volumeUuid, source, kind, generation: index.generationNumber, updated: index.updateTime,
-    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0), ...facts,
+    serial,
+    volumeUuid: index.volumeUuid,
+    source,
+    kind,
+    generation: index.generationNumber,
+    updated: index.updateTime,
+    files: records.length,
+    bytes: records.reduce((sum, r) => sum + r.size, 0),
+    ...facts,
   };
   return { tape, records };
 }
@@ -207,8 +210,13 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
     }
   }
   const tape: CatalogTape = {
-    serial, volumeUuid: getXattr(mount, "user.ltfs.volumeUUID")?.trim(), source: mount, kind: "mount",
-    files: records.length, bytes: records.reduce((sum, r) => sum + r.size, 0), ...facts,
+    serial,
+    volumeUuid: getXattr(mount, "user.ltfs.volumeUUID")?.trim(),
+    source: mount,
+    kind: "mount",
+    files: records.length,
+    bytes: records.reduce((sum, r) => sum + r.size, 0),
+    ...facts,
   };
   if (capacityBytes !== undefined) tape.capacityBytes = capacityBytes;
   return { tape, records };

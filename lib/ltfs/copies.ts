@@ -112,10 +112,12 @@ export function describeCopy(outcome: CopyOutcome, tapeNumber: number, tapes: nu
   const summary = outcome.summary;
   if (!summary) return `${head}: serial ${outcome.serial}, NOT written: ${outcome.error?.message ?? "stopped"}`;
   const folders = summary.folders.length > 0 ? `, ${summary.folders.length} empty folder${summary.folders.length === 1 ? "" : "s"}` : "";
-  return `${head}: serial ${summary.serial}, ${summary.files.length} files${folders}, ${summary.bytes} bytes` +
+  return (
+    `${head}: serial ${summary.serial}, ${summary.files.length} files${folders}, ${summary.bytes} bytes` +
     (summary.blocks !== undefined ? `, ${summary.blocks} blocks on the data partition` : "") +
     (summary.generation !== undefined ? `, index generation ${summary.generation}` : "") +
     (summary.volumeUuid ? `, volume ${summary.volumeUuid}` : "") +
     (summary.failed.length > 0 ? `; ${summary.failed.length} NOT written` : "") +
-    (outcome.disagreements.length > 0 ? `; ${outcome.disagreements.length} hash differently than on the first copy` : "");
+    (outcome.disagreements.length > 0 ? `; ${outcome.disagreements.length} hash differently than on the first copy` : "")
+  );
 }

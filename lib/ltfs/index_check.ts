@@ -30,8 +30,11 @@ export interface IndexCheckOptions {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/;
 const TIME_FIELDS = [
-  ["creationTime", "creationtime"], ["changeTime", "changetime"], ["modifyTime", "modifytime"],
-  ["accessTime", "accesstime"], ["backupTime", "backuptime"],
+  ["creationTime", "creationtime"],
+  ["changeTime", "changetime"],
+  ["modifyTime", "modifytime"],
+  ["accessTime", "accesstime"],
+  ["backupTime", "backuptime"],
 ] as const;
 
 /**

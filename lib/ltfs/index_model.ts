@@ -152,7 +152,16 @@ export function formatLtfsTime(epochNanoseconds: bigint): string {
  */
 export function emptyDirectory(name: string, fileUid: number, time: string): LtfsDirectory {
   return {
-    kind: "directory", name, readOnly: false, fileUid, xattrs: [], contents: [],
-    creationTime: time, changeTime: time, modifyTime: time, accessTime: time, backupTime: time,
+    kind: "directory",
+    name,
+    readOnly: false,
+    fileUid,
+    xattrs: [],
+    contents: [],
+    creationTime: time,
+    changeTime: time,
+    modifyTime: time,
+    accessTime: time,
+    backupTime: time,
   };
 }

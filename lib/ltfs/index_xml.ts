@@ -12,10 +12,7 @@
 import { readFileSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { childElements, parseXml, textOf, XmlError, type XmlElement, XmlWriter } from "../xml/xml.ts";
-import type {
-  IndexPartitionCriteria, LtfsDirectory, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr,
-  TapePosition, VolumeLockState,
-} from "./index_model.ts";
+import type { IndexPartitionCriteria, LtfsDirectory, LtfsExtent, LtfsFile, LtfsIndex, LtfsTimes, LtfsXattr, TapePosition, VolumeLockState } from "./index_model.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Names
@@ -128,13 +125,7 @@ function writeFile(w: XmlWriter, file: LtfsFile): void {
   else if (file.extents.length > 0) {
     w.open("extentinfo");
     for (const extent of file.extents) {
-      w.open("extent")
-        .leaf("fileoffset", {}, String(extent.fileOffset))
-        .leaf("partition", {}, extent.partition)
-        .leaf("startblock", {}, String(extent.startBlock))
-        .leaf("byteoffset", {}, String(extent.byteOffset))
-        .leaf("bytecount", {}, String(extent.byteCount))
-        .close();
+      w.open("extent").leaf("fileoffset", {}, String(extent.fileOffset)).leaf("partition", {}, extent.partition).leaf("startblock", {}, String(extent.startBlock)).leaf("byteoffset", {}, String(extent.byteOffset)).leaf("bytecount", {}, String(extent.byteCount)).close();
     }
     w.close();
   }
@@ -339,15 +330,16 @@ const TIME_TAGS = ["creationtime", "changetime", "modifytime", "accesstime", "ba
 
 function readTimes(f: ElementFields): LtfsTimes {
   return {
-    creationTime: f.time("creationtime"), changeTime: f.time("changetime"), modifyTime: f.time("modifytime"),
-    accessTime: f.time("accesstime"), backupTime: f.time("backuptime"),
+    creationTime: f.time("creationtime"),
+    changeTime: f.time("changetime"),
+    modifyTime: f.time("modifytime"),
+    accessTime: f.time("accesstime"),
+    backupTime: f.time("backuptime"),
   };
 }
 
 function readFile(file: string, element: XmlElement): LtfsFile {
-  const f = new ElementFields(file, element, [
-    "name", "length", "readonly", ...TIME_TAGS, "fileuid", "extendedattributes", "extentinfo", "symlink", "openforwrite",
-  ]);
+  const f = new ElementFields(file, element, ["name", "length", "readonly", ...TIME_TAGS, "fileuid", "extendedattributes", "extentinfo", "symlink", "openforwrite"]);
   const entry: LtfsFile = {
     kind: "file",
     name: readName(file, f.required("name")),
@@ -365,8 +357,11 @@ function readFile(file: string, element: XmlElement): LtfsFile {
   for (const extent of extentInfo ? childElements(extentInfo, "extent") : []) {
     const e = new ElementFields(file, extent, ["fileoffset", "partition", "startblock", "byteoffset", "bytecount"]);
     const read: LtfsExtent = {
-      fileOffset: e.number("fileoffset"), partition: e.partition("partition"), startBlock: e.number("startblock"),
-      byteOffset: e.number("byteoffset"), byteCount: e.number("bytecount"),
+      fileOffset: e.number("fileoffset"),
+      partition: e.partition("partition"),
+      startBlock: e.number("startblock"),
+      byteOffset: e.number("byteoffset"),
+      byteCount: e.number("bytecount"),
     };
     entry.extents.push(read);
   }
@@ -431,10 +426,7 @@ export function readIndexXml(text: string, file: string): LtfsIndex {
   const version = root.attributes.get("version");
   if (version === undefined) throw new XmlError(file, root.line, "<ltfsindex> has no version attribute");
   if (!/^2\.\d{1,2}\.\d{1,2}$/.test(version)) throw new XmlError(file, root.line, `index version '${version}' is not supported (2.x.y)`);
-  const f = new ElementFields(file, root, [
-    "creator", "comment", "volumeuuid", "generationnumber", "updatetime", "location", "previousgenerationlocation",
-    "allowpolicyupdate", "dataplacementpolicy", "highestfileuid", "volumelockstate", "directory",
-  ]);
+  const f = new ElementFields(file, root, ["creator", "comment", "volumeuuid", "generationnumber", "updatetime", "location", "previousgenerationlocation", "allowpolicyupdate", "dataplacementpolicy", "highestfileuid", "volumelockstate", "directory"]);
   const uuidElement = f.required("volumeuuid");
   const volumeUuid = leafText(file, uuidElement);
   if (!/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(volumeUuid)) {

@@ -161,10 +161,7 @@ export function planTapes(sources: readonly string[], options: PlanOptions): Tap
   const files = roots.flatMap((root) => contentsOf(root).files);
   const largest = files.find((file) => file.blocks > capacity.usableBlocks);
   if (largest) {
-    throw new CliError(
-      `larger than a tape: ${largest.size} bytes in ${largest.blocks} blocks; a ${capacity.name} tape takes ${capacity.usableBlocks} blocks (${capacity.usableBytes} bytes) of files`,
-      { path: showName(largest.source) },
-    );
+    throw new CliError(`larger than a tape: ${largest.size} bytes in ${largest.blocks} blocks; a ${capacity.name} tape takes ${capacity.usableBlocks} blocks (${capacity.usableBytes} bytes) of files`, { path: showName(largest.source) });
   }
 
   const units: Item[] = roots.flatMap((root) => (isEmpty(root) ? [folderItem(root)] : childItems(root)));
@@ -180,7 +177,11 @@ export function planTapes(sources: readonly string[], options: PlanOptions): Tap
       break;
     }
   }
-  return assemble(roots.map((root) => root.source), packing, capacity);
+  return assemble(
+    roots.map((root) => root.source),
+    packing,
+    capacity,
+  );
 }
 
 /** The sources resolved, one name each on tape, none inside another. */
@@ -236,7 +237,12 @@ function readSources(sources: readonly string[], options: PlanOptions): Array<Fo
   for (const root of roots) {
     const folders: Array<{ relativePath: string; path: string; mtimeMs: number }> = [];
     const files = walkFiles(root.source, {
-      ignore, folders, links: options.links ?? "follow", special: options.special ?? "fail", onProblem: problem, onSkipped: options.onSkipped,
+      ignore,
+      folders,
+      links: options.links ?? "follow",
+      special: options.special ?? "fail",
+      onProblem: problem,
+      onSkipped: options.onSkipped,
     });
     // Names a tape cannot hold: not UTF-8, or a character its XML index (and ASC MHL) cannot
     // carry (a folder's name once, not again for all below it).
@@ -354,10 +360,7 @@ function folderItem(folder: FolderNode): Item {
 
 /** A folder's subfolders and files as items to place. */
 function childItems(folder: FolderNode): Item[] {
-  return [
-    ...folder.folders.map(folderItem),
-    ...folder.files.map((file): Item => ({ file, blocks: file.blocks, rank: file.rank })),
-  ];
+  return [...folder.folders.map(folderItem), ...folder.files.map((file): Item => ({ file, blocks: file.blocks, rank: file.rank }))];
 }
 
 /**
@@ -388,12 +391,7 @@ function pack(units: readonly Item[], usable: number, maxBins: number): Packing 
       continue;
     }
     if (!("folder" in item)) return undefined;
-    splits.set(
-      item.folder,
-      item.blocks > usable
-        ? `larger than a tape (${item.blocks} blocks, a tape takes ${usable}); split at its subfolders`
-        : `fits on no tape beside the rest in a ${maxBins}-tape plan; split at its subfolders to save a tape`,
-    );
+    splits.set(item.folder, item.blocks > usable ? `larger than a tape (${item.blocks} blocks, a tape takes ${usable}); split at its subfolders` : `fits on no tape beside the rest in a ${maxBins}-tape plan; split at its subfolders to save a tape`);
     stack.push({ items: childItems(item.folder).sort(byBlocksThenRank), next: 0 });
   }
   return { bins, splits };
@@ -439,9 +437,7 @@ function assemble(sources: string[], packing: Packing, capacity: TapeCapacity): 
       fill: Math.round((blocks / capacity.usableBlocks) * 1e6) / 1e6,
     };
   });
-  const splits = [...packing.splits.entries()]
-    .sort(([a], [b]) => a.rank - b.rank || a.path.length - b.path.length)
-    .map(([folder, reason]): FolderSplit => ({ folder: folder.path, reason, tapes: [...tapesOf.get(folder)!].sort((a, b) => a - b) }));
+  const splits = [...packing.splits.entries()].sort(([a], [b]) => a.rank - b.rank || a.path.length - b.path.length).map(([folder, reason]): FolderSplit => ({ folder: folder.path, reason, tapes: [...tapesOf.get(folder)!].sort((a, b) => a - b) }));
   return {
     version: TAPE_PLAN_VERSION,
     capacity,
@@ -502,8 +498,7 @@ function summaryLine(plan: TapePlan, human: boolean): string {
   const size = (n: number) => (human ? formatBytes(n) : `${n} bytes`);
   const count = plan.tapes.length;
   const folders = emptyFolders(plan.tapes.reduce((sum, t) => sum + t.folders.length, 0));
-  return `plan: ${count} tape${count === 1 ? "" : "s"}, ${plan.totals.files} files${folders}, ${size(plan.totals.bytes)}, ${plan.totals.blocks} blocks; ` +
-    `${c.name} tape: ${c.usableBlocks} usable blocks of ${c.blockSize} bytes (${size(c.usableBytes)}), reserve ${size(c.reserveBytes)}`;
+  return `plan: ${count} tape${count === 1 ? "" : "s"}, ${plan.totals.files} files${folders}, ${size(plan.totals.bytes)}, ${plan.totals.blocks} blocks; ` + `${c.name} tape: ${c.usableBlocks} usable blocks of ${c.blockSize} bytes (${size(c.usableBytes)}), reserve ${size(c.reserveBytes)}`;
 }
 
 /**
@@ -540,10 +535,7 @@ export function formatPlanTable(plan: TapePlan, options: { color?: boolean } = {
   const bold = (text: string) => (options.color ? `\u001b[1m${text}\u001b[22m` : text);
   const lines: string[] = [];
   for (const tape of plan.tapes) {
-    const rows = [
-      ...tape.files.map((f) => [showName(f.path), formatBytes(f.size), String(f.blocks)] as const),
-      ...tape.folders.map((f) => [`${showName(f.path)}/`, "", "0"] as const),
-    ];
+    const rows = [...tape.files.map((f) => [showName(f.path), formatBytes(f.size), String(f.blocks)] as const), ...tape.folders.map((f) => [`${showName(f.path)}/`, "", "0"] as const)];
     const header = ["FILE", "SIZE", "BLOCKS"] as const;
     const widths = [0, 1, 2].map((i) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length)));
     const row = (r: readonly string[]) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padStart(widths[2]!)}`;

@@ -120,7 +120,9 @@ function readTapeRecord(bytes: Uint8Array | undefined, problems: string[]): Tape
   return {
     files,
     folders: list(entry.folders).filter((f): f is string => typeof f === "string"),
-    notWritten: list(entry.notWritten).filter((f) => typeof f?.path === "string").map((f) => ({ path: f.path, size: Number(f.size), reason: String(f.reason ?? "") })),
+    notWritten: list(entry.notWritten)
+      .filter((f) => typeof f?.path === "string")
+      .map((f) => ({ path: f.path, size: Number(f.size), reason: String(f.reason ?? "") })),
   };
 }
 
@@ -144,12 +146,12 @@ interface Counts {
 }
 
 /** Hashes and compares the candidates, in start-block order, reporting each. */
-async function verifyCandidates(
-  candidates: Candidate[], folders: ReadonlySet<string>, expected: Expected | undefined, record: TapeRecord | undefined,
-  sizeSource: string, { onResult, onStart }: VerifyHooks,
-): Promise<Counts> {
+async function verifyCandidates(candidates: Candidate[], folders: ReadonlySet<string>, expected: Expected | undefined, record: TapeRecord | undefined, sizeSource: string, { onResult, onStart }: VerifyHooks): Promise<Counts> {
   const ordered = [...candidates].sort((a, b) => (a.startBlock ?? -1) - (b.startBlock ?? -1));
-  onStart?.(ordered.length, ordered.reduce((sum, c) => sum + c.size, 0));
+  onStart?.(
+    ordered.length,
+    ordered.reduce((sum, c) => sum + c.size, 0),
+  );
   let failed = 0;
   let bytes = 0;
   let absent = 0;
@@ -281,7 +283,9 @@ async function verifyOpenVtape(dir: string, volume: Volume, hooks: VerifyHooks):
   const candidates: Candidate[] = entries
     .filter((e) => !e.path.startsWith("ascmhl/"))
     .map((e) => ({
-      path: e.path, size: e.file.length, recorded: hashesFromXattrs(e.file.xattrs),
+      path: e.path,
+      size: e.file.length,
+      recorded: hashesFromXattrs(e.file.xattrs),
       startBlock: e.file.extents.length > 0 ? Math.min(...e.file.extents.map((x) => x.startBlock)) : undefined,
       chunks: () => volume.read(e),
     }));

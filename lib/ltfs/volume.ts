@@ -267,8 +267,14 @@ const MAX_DIFFERENCES = 20;
 /** What two copies of one index generation must agree on, per entry. */
 function entryFields(entry: LtfsEntry): Record<string, string> {
   const fields: Record<string, string> = {
-    kind: entry.kind, readonly: String(entry.readOnly), fileuid: String(entry.fileUid),
-    creationtime: entry.creationTime, changetime: entry.changeTime, modifytime: entry.modifyTime, accesstime: entry.accessTime, backuptime: entry.backupTime,
+    kind: entry.kind,
+    readonly: String(entry.readOnly),
+    fileuid: String(entry.fileUid),
+    creationtime: entry.creationTime,
+    changetime: entry.changeTime,
+    modifytime: entry.modifyTime,
+    accesstime: entry.accessTime,
+    backuptime: entry.backupTime,
     extendedattributes: JSON.stringify(entry.xattrs.map(({ key, value }) => [key, typeof value === "string" ? value : Buffer.from(value).toString("base64")])),
   };
   if (entry.kind === "file") {
@@ -285,8 +291,7 @@ function entryFields(entry: LtfsEntry): Record<string, string> {
  */
 function indexDifferences(onIndex: LtfsIndex, onData: LtfsIndex, where: string): IndexProblem[] {
   const problems: IndexProblem[] = [];
-  const say = (path: string, what: string, a: string | undefined, b: string | undefined) =>
-    problems.push({ path, message: a === undefined ? `${what} only in ${where}` : b === undefined ? `${what} missing from ${where}` : `${what} is ${showName(a)} in the index partition's copy, ${showName(b)} in ${where}` });
+  const say = (path: string, what: string, a: string | undefined, b: string | undefined) => problems.push({ path, message: a === undefined ? `${what} only in ${where}` : b === undefined ? `${what} missing from ${where}` : `${what} is ${showName(a)} in the index partition's copy, ${showName(b)} in ${where}` });
   for (const field of ["volumeUuid", "highestFileUid", "allowPolicyUpdate", "volumeLockState"] as const) {
     const a = String(onIndex[field]);
     const b = String(onData[field]);

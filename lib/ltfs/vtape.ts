@@ -482,7 +482,10 @@ export function writeCoherency(dir: string, volumeUuid: string, generation: numb
   view.setUint16(3, 4);
   view.setUint32(5, Number(changeReference));
   writeFileSync(join(dir, "attr_0_9"), vcr);
-  for (const [partition, block] of [[0, indexIndexBlock], [1, dataIndexBlock]] as const) {
+  for (const [partition, block] of [
+    [0, indexIndexBlock],
+    [1, dataIndexBlock],
+  ] as const) {
     const coherency = new Uint8Array(75);
     const v = new DataView(coherency.buffer);
     v.setUint16(0, 0x080c);

@@ -136,8 +136,11 @@ export interface WriteSummary {
 function timesOf(stat: BigIntStats, backup: string) {
   const birth = stat.birthtimeNs > 0n ? stat.birthtimeNs : stat.mtimeNs;
   return {
-    creationTime: formatLtfsTime(birth), changeTime: formatLtfsTime(stat.ctimeNs), modifyTime: formatLtfsTime(stat.mtimeNs),
-    accessTime: formatLtfsTime(stat.atimeNs), backupTime: backup,
+    creationTime: formatLtfsTime(birth),
+    changeTime: formatLtfsTime(stat.ctimeNs),
+    modifyTime: formatLtfsTime(stat.mtimeNs),
+    accessTime: formatLtfsTime(stat.atimeNs),
+    backupTime: backup,
   };
 }
 
@@ -290,8 +293,14 @@ function tapeCatalogEntry(options: WriteOptions, volumeUuid: string | undefined,
     format: "ltfs-pack tape",
     version: 1,
     tape: {
-      serial: options.serial, volumeUuid, number: options.tapeNumber, of: options.plan.tapes.length, written,
-      kind: options.plan.capacity.name, usableBytes: options.plan.capacity.usableBytes, blockSize: options.plan.capacity.blockSize,
+      serial: options.serial,
+      volumeUuid,
+      number: options.tapeNumber,
+      of: options.plan.tapes.length,
+      written,
+      kind: options.plan.capacity.name,
+      usableBytes: options.plan.capacity.usableBytes,
+      blockSize: options.plan.capacity.blockSize,
     },
     files: contents.files.map((f) => ({ path: f.path, size: f.size, modified: f.modified.toISOString(), hashes: Object.fromEntries(f.hexes), startBlock: f.startBlock })),
     folders: contents.folders.map((f) => f.path),
@@ -312,9 +321,17 @@ async function closingFiles(options: WriteOptions, volumeUuid: string | undefine
   // patterns say; their files are still on tape with their digests in the index.
   const outsideHistories = (path: string) => !path.split("/").includes(HISTORY_FOLDER);
   const listed = [...contents.files.filter((f) => outsideHistories(f.path)), { path: TAPE_CATALOG_FILE, size: entry.length, modified: date, hexes }];
-  const history = await historyFromListing(listed, contents.folders.filter((f) => outsideHistories(f.path)), {
-    formats: options.formats, rootName: options.serial, date, process: "transfer", tool: options.tool,
-  });
+  const history = await historyFromListing(
+    listed,
+    contents.folders.filter((f) => outsideHistories(f.path)),
+    {
+      formats: options.formats,
+      rootName: options.serial,
+      date,
+      process: "transfer",
+      tool: options.tool,
+    },
+  );
   return [
     { path: TAPE_CATALOG_FILE, bytes: entry },
     { path: `${HISTORY_FOLDER}/${history.generationFileName}`, bytes: history.generation },
@@ -402,7 +419,8 @@ export async function writeVtape(dir: string, options: WriteOptions): Promise<Wr
   mkdirSync(dir, { recursive: true });
 
   const w = new VtapeWriter(dir, {
-    recordSize: options.plan.capacity.blockSize, writeback: options.flush !== false,
+    recordSize: options.plan.capacity.blockSize,
+    writeback: options.flush !== false,
     onNoThread: () => options.onEvent?.({ event: "warning", message: "the record writer thread did not start; writing on one thread, more slowly" }),
   });
   const sources = new SourceFolders(options.plan.sources);
@@ -424,7 +442,14 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
   const formatTime = formatLtfsTime(nowNs());
   const creator = `${options.tool.name} ${options.tool.version} - ${process.platform}`;
   const label: LtfsLabel = {
-    serial: options.serial, creator, formatTime, volumeUuid, indexPartition: "a", dataPartition: "b", blockSize, compression: false,
+    serial: options.serial,
+    creator,
+    formatTime,
+    volumeUuid,
+    indexPartition: "a",
+    dataPartition: "b",
+    blockSize,
+    compression: false,
   };
   const letter = (partition: number) => (partition === INDEX_PARTITION ? "a" : "b");
   // The backend gives 5% of its capacity to the index partition; size it so the data partition holds the plan's.
@@ -459,8 +484,16 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
     w.writeFilemark(partition);
     const location: TapePosition = { partition: letter(partition), startBlock: w.position(partition) };
     const index: LtfsIndex = {
-      version: LTFS_INDEX_VERSION, creator, volumeUuid, generationNumber: generation, updateTime,
-      location, allowPolicyUpdate: true, highestFileUid: tree.highestUid, volumeLockState: "unlocked", root: tree.root,
+      version: LTFS_INDEX_VERSION,
+      creator,
+      volumeUuid,
+      generationNumber: generation,
+      updateTime,
+      location,
+      allowPolicyUpdate: true,
+      highestFileUid: tree.highestUid,
+      volumeLockState: "unlocked",
+      root: tree.root,
     };
     if (previous) index.previousGenerationLocation = previous;
     for (const record of records(new TextEncoder().encode(writeIndexXml(index)))) w.writeRecord(partition, record);
@@ -510,11 +543,18 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
         const hexes = await readSource(file, source, options.formats, blockSize, dataSink, options.onBytes);
         const { stat } = source;
         const xattrs: LtfsXattr[] = [...hexes].map(([format, value]) => ({ key: hashAttributeName(format), value }));
-        addFile(tapePath, {
-          kind: "file", readOnly: (Number(stat.mode) & 0o222) === 0, length: file.size, xattrs,
-          extents: file.size === 0 ? [] : [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: file.size }],
-          ...timesOf(stat, backup()),
-        }, folderTimesFrom(file));
+        addFile(
+          tapePath,
+          {
+            kind: "file",
+            readOnly: (Number(stat.mode) & 0o222) === 0,
+            length: file.size,
+            xattrs,
+            extents: file.size === 0 ? [] : [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: file.size }],
+            ...timesOf(stat, backup()),
+          },
+          folderTimesFrom(file),
+        );
         const written: WrittenFile = { path: tapePath, size: file.size, modified: new Date(Number(stat.mtimeNs / 1_000_000n)), hexes };
         if (file.size > 0) written.startBlock = startBlock;
         files.push(written);
@@ -538,11 +578,18 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
   for (const generated of await closingFiles(options, volumeUuid, { files, folders, failed }, now)) {
     const startBlock = w.position(DATA_PARTITION);
     for (const record of records(generated.bytes)) w.writeRecord(DATA_PARTITION, record);
-    addFile(generated.path, {
-      kind: "file", readOnly: false, length: generated.bytes.length, xattrs: [],
-      extents: [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: generated.bytes.length }],
-      ...generatedTimes(),
-    }, generatedTimes);
+    addFile(
+      generated.path,
+      {
+        kind: "file",
+        readOnly: false,
+        length: generated.bytes.length,
+        xattrs: [],
+        extents: [{ fileOffset: 0, partition: "b", startBlock, byteOffset: 0, byteCount: generated.bytes.length }],
+        ...generatedTimes(),
+      },
+      generatedTimes,
+    );
   }
   // Closing: the last generation on the data partition, then the same on the index partition,
   // written over the index partition's previous index construct (from its leading file mark).

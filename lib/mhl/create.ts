@@ -72,9 +72,7 @@ function formatsFor(existing: HashFormat[], requested: HashFormat[]): HashFormat
   return out;
 }
 
-type Item =
-  | { kind: "file"; entry: TreeEntry }
-  | { kind: "folder"; folder: TreeFolder; children: TreeEntry[] };
+type Item = { kind: "file"; entry: TreeEntry } | { kind: "folder"; folder: TreeFolder; children: TreeEntry[] };
 
 /** What `create` counts besides hashes: entries it could not record, by name. */
 interface Refusals {
@@ -121,7 +119,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const defaults = IgnoreSpec.forRun(undefined);
     const hidden = [...options.knownDigests.keys()].filter((path) => ignore.ignores(path, false) && !defaults.ignores(path, false)).sort(compareUtf8);
     if (hidden.length > 0) {
-      throw new CliError(`${hidden.length} verified file(s) would not be recorded: the history's ignore patterns (${ignore.patterns.map((p) => `'${showName(p)}'`).join(", ")}) match ${hidden.slice(0, 3).map((p) => `'${showName(p)}'`).join(", ")}${hidden.length > 3 ? ", …" : ""}; the copies themselves are verified`);
+      throw new CliError(
+        `${hidden.length} verified file(s) would not be recorded: the history's ignore patterns (${ignore.patterns.map((p) => `'${showName(p)}'`).join(", ")}) match ${hidden
+          .slice(0, 3)
+          .map((p) => `'${showName(p)}'`)
+          .join(", ")}${hidden.length > 3 ? ", …" : ""}; the copies themselves are verified`,
+      );
     }
   }
   const session = new GenerationSession(history, ignore);
@@ -211,14 +214,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     markIncomplete(refusals, parentPath(relativeTo(root, path)));
   };
   /** A folder's entries that ASC MHL can hold; every name it cannot is refused by name. */
-  const recordable = (folder: TreeFolder): TreeEntry[] => folder.entries.filter((entry) => {
-    const problem = xmlNameProblem(entry.name);
-    if (problem === undefined) return true;
-    refusals.count++;
-    log.error(`ERROR: ${showName(entry.relativePath)}: ${problem}, which ASC MHL cannot record; ${entry.isDirectory ? "this folder and everything in it are" : "this file is"} left out (rename it to record it)`);
-    markIncomplete(refusals, folder.relativePath);
-    return false;
-  });
+  const recordable = (folder: TreeFolder): TreeEntry[] =>
+    folder.entries.filter((entry) => {
+      const problem = xmlNameProblem(entry.name);
+      if (problem === undefined) return true;
+      refusals.count++;
+      log.error(`ERROR: ${showName(entry.relativePath)}: ${problem}, which ASC MHL cannot record; ${entry.isDirectory ? "this folder and everything in it are" : "this file is"} left out (rename it to record it)`);
+      markIncomplete(refusals, folder.relativePath);
+      return false;
+    });
 
   if (options.singleFiles && options.singleFiles.length > 0) {
     const entries: TreeEntry[] = [];
@@ -240,10 +244,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     }
     const onDisk = new Set(entries.map((e) => e.relativePath));
     const claimed = new Set<string>();
-    await hashInOrder(entries, options.jobs ?? 1, (e) => plan(e, history.locate(e.relativePath, onDisk, claimed), onDisk), (e, result) => {
-      const { hexes, size } = hexesOf(result, e);
-      sealFile(history.locate(e.relativePath, onDisk, claimed), e.relativePath, hexes, size, e.mtimeMs);
-    });
+    await hashInOrder(
+      entries,
+      options.jobs ?? 1,
+      (e) => plan(e, history.locate(e.relativePath, onDisk, claimed), onDisk),
+      (e, result) => {
+        const { hexes, size } = hexesOf(result, e);
+        sealFile(history.locate(e.relativePath, onDisk, claimed), e.relativePath, hexes, size, e.mtimeMs);
+      },
+    );
     await session.commit(date, options, log);
     if (failures > 0) throw mhlError(MhlExit.HashMismatch);
     if (refusals.count > 0) throw notRecorded(refusals.count);
@@ -251,9 +260,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   }
 
   // Child histories the latest generation references, by their root relative to this one.
-  const referencedChildren = (history.generations.at(-1)?.generation.references ?? [])
-    .map((ref) => parentPath(parentPath(exactKey(ref.path))))
-    .filter((child) => child !== "" && kindAt(held, `${child}/${HISTORY_FOLDER}`) !== "folder");
+  const referencedChildren = (history.generations.at(-1)?.generation.references ?? []).map((ref) => parentPath(parentPath(exactKey(ref.path)))).filter((child) => child !== "" && kindAt(held, `${child}/${HISTORY_FOLDER}`) !== "folder");
   const nested: string[] = [];
   const folders = postOrderFolders(held, ignore, onProblem, { ...walkOptions, onHistory: (path) => nested.push(path) });
   await history.attachNested(nested);
@@ -293,64 +300,67 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const folderHashes = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
-  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? plan(item.entry, locate(item.entry.relativePath), onDisk) : undefined), async (item, result) => {
-    if (item.kind === "file") {
-      const { hexes, size } = hexesOf(result, item.entry);
-      progress.fileDone(size);
-      progress.clear();
-      const at = locate(item.entry.relativePath);
-      located.delete(item.entry.relativePath);
-      if (isRenameCandidate(at)) renameCandidates.push(item.entry.relativePath);
-      sealFile(at, item.entry.relativePath, hexes, size, item.entry.mtimeMs);
-      fileHashes.set(item.entry.relativePath, hexes);
-      return;
-    }
-    const folder = item.folder;
-    const hashes = new Map<HashFormat, { content: string; structure: string }>();
-    if (!options.noDirectoryHashes && !refusals.incomplete.has(folder.relativePath)) {
-      for (const format of requested) {
-        const dir = new DirectoryHash(format);
-        for (const child of item.children) {
-          if (child.isDirectory) {
-            const sub = folderHashes.get(child.relativePath)!.get(format)!;
-            dir.addDirectory(child.name, sub.content, sub.structure);
-          } else dir.addFile(child.name, fileHashes.get(child.relativePath)!.get(format)!);
-        }
-        hashes.set(format, await dir.finish());
+  await hashInOrder(
+    items,
+    options.jobs ?? 1,
+    (item) => (item.kind === "file" ? plan(item.entry, locate(item.entry.relativePath), onDisk) : undefined),
+    async (item, result) => {
+      if (item.kind === "file") {
+        const { hexes, size } = hexesOf(result, item.entry);
+        progress.fileDone(size);
+        progress.clear();
+        const at = locate(item.entry.relativePath);
+        located.delete(item.entry.relativePath);
+        if (isRenameCandidate(at)) renameCandidates.push(item.entry.relativePath);
+        sealFile(at, item.entry.relativePath, hexes, size, item.entry.mtimeMs);
+        fileHashes.set(item.entry.relativePath, hexes);
+        return;
       }
-    }
-    for (const child of item.children) {
-      if (child.isDirectory) folderHashes.delete(child.relativePath);
-      else fileHashes.delete(child.relativePath);
-    }
-    folderHashes.set(folder.relativePath, hashes);
-    const shown = showName(folder.relativePath);
-    if (folder.relativePath !== "") {
-      const at = locate(folder.relativePath);
-      located.delete(folder.relativePath);
-      if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
-      // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
-      const parent = at.history.parent;
-      if (at.path === "." && parent && !parent.latestMedia(parent.relativeFromHere(at.history))) newFolders.push(folder.relativePath);
-    }
-    const entries: HashEntry[] = [...hashes].map(([format, h]) => ({ format, value: h.content, structure: h.structure, hashDate }));
-    for (const [format, h] of hashes) {
-      log.verbose(folder.relativePath === ""
-        ? `  calculated root hash  ${format}: ${h.content} (content), ${h.structure} (structure)`
-        : `  calculated directory hash for ${shown}  ${format}: ${h.content} (content), ${h.structure} (structure)`);
-      log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format, content: h.content, structure: h.structure });
-    }
-    if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
-    const lastModified = isoDate(new Date(folder.mtimeMs));
-    const { history: owner, path } = history.historyFor(folder.relativePath);
-    if (path === ".") {
-      session.setRootHash(owner, entries);
-      // The root of a nested history is also a folder of its parent history.
-      if (owner.parent) session.media(owner.parent, owner.parent.relativeFromHere(owner), { isDirectory: true, lastModified }).entries.push(...entries.map((e) => ({ ...e })));
-    } else {
-      session.media(owner, path, { isDirectory: true, lastModified }).entries.push(...entries);
-    }
-  });
+      const folder = item.folder;
+      const hashes = new Map<HashFormat, { content: string; structure: string }>();
+      if (!options.noDirectoryHashes && !refusals.incomplete.has(folder.relativePath)) {
+        for (const format of requested) {
+          const dir = new DirectoryHash(format);
+          for (const child of item.children) {
+            if (child.isDirectory) {
+              const sub = folderHashes.get(child.relativePath)!.get(format)!;
+              dir.addDirectory(child.name, sub.content, sub.structure);
+            } else dir.addFile(child.name, fileHashes.get(child.relativePath)!.get(format)!);
+          }
+          hashes.set(format, await dir.finish());
+        }
+      }
+      for (const child of item.children) {
+        if (child.isDirectory) folderHashes.delete(child.relativePath);
+        else fileHashes.delete(child.relativePath);
+      }
+      folderHashes.set(folder.relativePath, hashes);
+      const shown = showName(folder.relativePath);
+      if (folder.relativePath !== "") {
+        const at = locate(folder.relativePath);
+        located.delete(folder.relativePath);
+        if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
+        // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
+        const parent = at.history.parent;
+        if (at.path === "." && parent && !parent.latestMedia(parent.relativeFromHere(at.history))) newFolders.push(folder.relativePath);
+      }
+      const entries: HashEntry[] = [...hashes].map(([format, h]) => ({ format, value: h.content, structure: h.structure, hashDate }));
+      for (const [format, h] of hashes) {
+        log.verbose(folder.relativePath === "" ? `  calculated root hash  ${format}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${shown}  ${format}: ${h.content} (content), ${h.structure} (structure)`);
+        log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format, content: h.content, structure: h.structure });
+      }
+      if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
+      const lastModified = isoDate(new Date(folder.mtimeMs));
+      const { history: owner, path } = history.historyFor(folder.relativePath);
+      if (path === ".") {
+        session.setRootHash(owner, entries);
+        // The root of a nested history is also a folder of its parent history.
+        if (owner.parent) session.media(owner.parent, owner.parent.relativeFromHere(owner), { isDirectory: true, lastModified }).entries.push(...entries.map((e) => ({ ...e })));
+      } else {
+        session.media(owner, path, { isDirectory: true, lastModified }).entries.push(...entries);
+      }
+    },
+  );
   progress.finish();
 
   let lostHistories = referencedChildren;

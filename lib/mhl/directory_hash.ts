@@ -10,7 +10,6 @@ import { nameBytes } from "../core/names.ts";
 import { createHasher } from "../hash/registry.ts";
 import { algorithmOf, digestBytes, type HashFormat } from "./formats.ts";
 
-
 /** The printed hash of some bytes in a format. */
 export async function hashBytes(format: HashFormat, ...parts: Uint8Array[]): Promise<string> {
   const hasher = await createHasher(algorithmOf(format));

@@ -80,63 +80,65 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   const items: Item[] = postOrderFolders(held, ignore, (path, message) => {
     problems++;
     log.error(`ERROR: ${showName(path)}: ${message}`);
-  }).flatMap((folder): Item[] => [
-    ...folder.entries.filter((e) => !e.isDirectory).map((entry): Item => ({ kind: "file", entry })),
-    { kind: "folder", folder },
-  ]);
+  }).flatMap((folder): Item[] => [...folder.entries.filter((e) => !e.isDirectory).map((entry): Item => ({ kind: "file", entry })), { kind: "folder", folder }]);
   const fileHashes = new Map<string, Map<string, string>>();
   const files = items.flatMap((i) => (i.kind === "file" ? [i.entry] : []));
   const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, e) => sum + e.size, 0) }) ?? NO_PROGRESS;
-  await hashInOrder(items, options.jobs ?? 1, (item) => (item.kind === "file" ? opened.work(item.entry.relativePath, item.entry.path, formats.map(algorithmOf)) : undefined), async (item, result) => {
-    if (item.kind === "file") {
-      if (result) opened.done(item.entry.relativePath);
-      if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });
-      fileHashes.set(item.entry.relativePath, new Map(result.hexes));
-      progress.fileDone(result.size);
-      return;
-    }
-    progress.clear();
-    const folder = item.folder;
-    const contexts = new Map(formats.map((f) => [f, new DirectoryHash(f)]));
-    for (const child of folder.entries) {
-      if (child.isDirectory) {
-        const sub = computed.get(child.relativePath)!;
-        computed.delete(child.relativePath);
-        for (const [f, dir] of contexts) dir.addDirectory(child.name, sub.get(f)!.content, sub.get(f)!.structure);
-      } else {
-        const hexes = fileHashes.get(child.relativePath)!;
-        fileHashes.delete(child.relativePath);
-        for (const [f, dir] of contexts) dir.addFile(child.name, hexes.get(algorithmOf(f))!);
+  await hashInOrder(
+    items,
+    options.jobs ?? 1,
+    (item) => (item.kind === "file" ? opened.work(item.entry.relativePath, item.entry.path, formats.map(algorithmOf)) : undefined),
+    async (item, result) => {
+      if (item.kind === "file") {
+        if (result) opened.done(item.entry.relativePath);
+        if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: item.entry.path });
+        fileHashes.set(item.entry.relativePath, new Map(result.hexes));
+        progress.fileDone(result.size);
+        return;
       }
-    }
-    const hashes = new Map<HashFormat, { content: string; structure: string }>();
-    for (const [f, dir] of contexts) hashes.set(f, await dir.finish());
-    computed.set(folder.relativePath, hashes);
-    const label = folder.relativePath === "" ? "." : showName(folder.relativePath);
-    for (const [f, h] of hashes) {
-      log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format: f, content: h.content, structure: h.structure });
-      if (options.calculateOnly && (!options.rootOnly || label === ".")) {
-        log.info(label === "." ? `  calculated root hash  ${f}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${label}  ${f}: ${h.content} (content), ${h.structure} (structure)`);
+      progress.clear();
+      const folder = item.folder;
+      const contexts = new Map(formats.map((f) => [f, new DirectoryHash(f)]));
+      for (const child of folder.entries) {
+        if (child.isDirectory) {
+          const sub = computed.get(child.relativePath)!;
+          computed.delete(child.relativePath);
+          for (const [f, dir] of contexts) dir.addDirectory(child.name, sub.get(f)!.content, sub.get(f)!.structure);
+        } else {
+          const hexes = fileHashes.get(child.relativePath)!;
+          fileHashes.delete(child.relativePath);
+          for (const [f, dir] of contexts) dir.addFile(child.name, hexes.get(algorithmOf(f))!);
+        }
       }
-    }
-    if (options.calculateOnly || (options.rootOnly && label !== ".")) return;
-    const { history: owner, path } = history.historyFor(folder.relativePath);
-    const records = recorded(owner, path);
-    if (owner !== history && path === "." && owner.parent) records.push(...recorded(owner.parent, owner.parent.relativeFromHere(owner)));
-    for (const { entry, generation } of records) {
-      const h = hashes.get(entry.format);
-      if (!h) continue;
-      const tag = `(generation ${String(generation).padStart(4, "0")})`;
-      if (h.content === entry.value && h.structure === entry.structure) {
-        log.verbose(label === "." ? `  verification of root folder   OK ${tag}` : `  verification of folder        ${label} OK ${tag}`);
-        continue;
+      const hashes = new Map<HashFormat, { content: string; structure: string }>();
+      for (const [f, dir] of contexts) hashes.set(f, await dir.finish());
+      computed.set(folder.relativePath, hashes);
+      const label = folder.relativePath === "" ? "." : showName(folder.relativePath);
+      for (const [f, h] of hashes) {
+        log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format: f, content: h.content, structure: h.structure });
+        if (options.calculateOnly && (!options.rootOnly || label === ".")) {
+          log.info(label === "." ? `  calculated root hash  ${f}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${label}  ${f}: ${h.content} (content), ${h.structure} (structure)`);
+        }
       }
-      failedFormats.add(entry.format);
-      if (h.content !== entry.value) log.error(`ERROR: content hash mismatch   for ${label} old ${entry.format}: ${entry.value}, new ${entry.format}: ${h.content} ${tag}`);
-      if (h.structure !== entry.structure) log.error(`ERROR: structure hash mismatch for ${label} old ${entry.format}: ${entry.structure}, new ${entry.format}: ${h.structure} ${tag}`);
-      log.event({ event: "directory-mismatch", path: folder.relativePath === "" ? "." : folder.relativePath, format: entry.format, generation });
-    }
-  });
+      if (options.calculateOnly || (options.rootOnly && label !== ".")) return;
+      const { history: owner, path } = history.historyFor(folder.relativePath);
+      const records = recorded(owner, path);
+      if (owner !== history && path === "." && owner.parent) records.push(...recorded(owner.parent, owner.parent.relativeFromHere(owner)));
+      for (const { entry, generation } of records) {
+        const h = hashes.get(entry.format);
+        if (!h) continue;
+        const tag = `(generation ${String(generation).padStart(4, "0")})`;
+        if (h.content === entry.value && h.structure === entry.structure) {
+          log.verbose(label === "." ? `  verification of root folder   OK ${tag}` : `  verification of folder        ${label} OK ${tag}`);
+          continue;
+        }
+        failedFormats.add(entry.format);
+        if (h.content !== entry.value) log.error(`ERROR: content hash mismatch   for ${label} old ${entry.format}: ${entry.value}, new ${entry.format}: ${h.content} ${tag}`);
+        if (h.structure !== entry.structure) log.error(`ERROR: structure hash mismatch for ${label} old ${entry.format}: ${entry.structure}, new ${entry.format}: ${h.structure} ${tag}`);
+        log.event({ event: "directory-mismatch", path: folder.relativePath === "" ? "." : folder.relativePath, format: entry.format, generation });
+      }
+    },
+  );
   progress.finish();
   if (failedFormats.size > 0 && failedFormats.size === formats.length) throw mhlError(MhlExit.DirectoryHashMismatch);
   if (problems > 0) throw entriesError(problems, "examined");

@@ -23,16 +23,26 @@ export const MhlExit = {
 export function mhlError(code: number, path?: string, detail?: string): CliError {
   const message = ((): string => {
     switch (code) {
-      case MhlExit.MissingFiles: return "Files referenced in the ASC MHL history are missing";
-      case MhlExit.HashMismatch: return "Verification of files referenced in the ASC MHL history failed";
-      case MhlExit.DirectoryHashMismatch: return "Verification of directories referenced in the ASC MHL history failed";
-      case MhlExit.SingleFileNotFound: return "Could not find single file.";
-      case MhlExit.NewFiles: return "New files not referenced in the ASC MHL history have been found";
-      case MhlExit.NoHistory: return `Missing ASC MHL history at path ${path}`;
-      case MhlExit.ModifiedManifest: return `Modified ASC MHL manifest in history at path ${path}`;
-      case MhlExit.NoChain: return `Missing ASC MHL chain file for path ${path}`;
-      case MhlExit.MissingManifest: return `Missing ASC MHL manifest in history at path ${path}`;
-      default: return `failed with code ${code}`;
+      case MhlExit.MissingFiles:
+        return "Files referenced in the ASC MHL history are missing";
+      case MhlExit.HashMismatch:
+        return "Verification of files referenced in the ASC MHL history failed";
+      case MhlExit.DirectoryHashMismatch:
+        return "Verification of directories referenced in the ASC MHL history failed";
+      case MhlExit.SingleFileNotFound:
+        return "Could not find single file.";
+      case MhlExit.NewFiles:
+        return "New files not referenced in the ASC MHL history have been found";
+      case MhlExit.NoHistory:
+        return `Missing ASC MHL history at path ${path}`;
+      case MhlExit.ModifiedManifest:
+        return `Modified ASC MHL manifest in history at path ${path}`;
+      case MhlExit.NoChain:
+        return `Missing ASC MHL chain file for path ${path}`;
+      case MhlExit.MissingManifest:
+        return `Missing ASC MHL manifest in history at path ${path}`;
+      default:
+        return `failed with code ${code}`;
     }
   })();
   return new CliError(detail ? `${message} (${detail})` : message, { exitCode: code });

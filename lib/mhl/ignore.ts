@@ -68,7 +68,13 @@ export class IgnoreSpec {
     };
     add(latest && latest.length > 0 ? latest : DEFAULT_MHL_IGNORES);
     add(extra);
-    if (file !== undefined) add(readFileSync(file, "utf8").split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l !== ""));
+    if (file !== undefined)
+      add(
+        readFileSync(file, "utf8")
+          .split("\n")
+          .map((l) => l.replace(/\r$/, ""))
+          .filter((l) => l !== ""),
+      );
     return new IgnoreSpec(out);
   }
 

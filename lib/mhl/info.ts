@@ -77,9 +77,7 @@ export async function showInfo(root: string, singleFiles: string[], log: MhlLog)
   }
   for (const given of singleFiles) {
     // Sections still to print: a previous name's section comes right after the entry naming it.
-    const stack: Array<{ path: string; generation: number; entry: number; header: boolean }> = [
-      { path: relative(root, resolve(given)).split("\\").join("/"), generation: 0, entry: 0, header: false },
-    ];
+    const stack: Array<{ path: string; generation: number; entry: number; header: boolean }> = [{ path: relative(root, resolve(given)).split("\\").join("/"), generation: 0, entry: 0, header: false }];
     while (stack.length > 0) {
       const frame = stack.at(-1)!;
       if (!frame.header) {

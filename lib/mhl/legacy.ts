@@ -57,7 +57,11 @@ export type LegacyHashType = (typeof LEGACY_HASH_TYPES)[number];
 
 /** The cartkit algorithm that computes each legacy hash type. */
 export const LEGACY_ALGORITHM: Record<LegacyHashType, Algorithm> = {
-  md5: "md5", sha1: "sha1", xxhash: "xxh32", xxhash64: "xxh64", xxhash64be: "xxh64",
+  md5: "md5",
+  sha1: "sha1",
+  xxhash: "xxh32",
+  xxhash64: "xxh64",
+  xxhash64be: "xxh64",
 };
 
 /** Who wrote the MHL, as `<creatorinfo>` says; every field as written, absent when missing. */
@@ -450,7 +454,7 @@ async function verifyIn(list: LegacyHashList, held: HeldFolder, opened: FilesBen
   await hashInOrder(
     items,
     Math.max(1, options.jobs ?? 1),
-    (item) => item.early ? undefined : opened.work(item.relative, item.path, [...new Set(item.types.map((t) => LEGACY_ALGORITHM[t]))]),
+    (item) => (item.early ? undefined : opened.work(item.relative, item.path, [...new Set(item.types.map((t) => LEGACY_ALGORITHM[t]))])),
     (item, outcome) => {
       if (outcome) opened.done(item.relative);
       if (item.early || !outcome) {

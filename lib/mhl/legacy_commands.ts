@@ -16,10 +16,7 @@ import { NOW_VARIABLE, now } from "./dates.ts";
 import { entriesError, MhlExit } from "./exit_codes.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import { decodeXmlBytes } from "./legacy_encoding.ts";
-import {
-  isLegacyMhl, LEGACY_ALGORITHM, LEGACY_HASH_TYPES, legacyNotation, readLegacyMhl, verifyLegacyMhl, writeLegacyMhl,
-  type LegacyEntryInput, type LegacyHashType, type LegacyVerifyResult,
-} from "./legacy.ts";
+import { isLegacyMhl, LEGACY_ALGORITHM, LEGACY_HASH_TYPES, legacyNotation, readLegacyMhl, verifyLegacyMhl, writeLegacyMhl, type LegacyEntryInput, type LegacyHashType, type LegacyVerifyResult } from "./legacy.ts";
 import type { MhlLog } from "./log.ts";
 import { HOSTNAME_VARIABLE } from "./session.ts";
 import { postOrderFolders } from "./tree.ts";
@@ -117,8 +114,12 @@ export async function verifyLegacyFile(path: string, options: LegacyFileVerifyOp
   if (missing.length > 0) reportMissing(missing, log);
   const { counts } = report;
   log.event({
-    event: "result", exitCode: report.exitCode, checked: report.results.length - counts.missing, newFiles: 0,
-    mismatches: counts.mismatch + counts["size-mismatch"] + counts.unreadable + counts.unverified, missing: counts.missing,
+    event: "result",
+    exitCode: report.exitCode,
+    checked: report.results.length - counts.missing,
+    newFiles: 0,
+    mismatches: counts.mismatch + counts["size-mismatch"] + counts.unreadable + counts.unverified,
+    missing: counts.missing,
   });
   if (report.exitCode === MhlExit.MissingFiles) throw new CliError("Files listed in the MHL file are missing", { path, exitCode: report.exitCode });
   if (report.exitCode !== MhlExit.Ok) throw new CliError("Verification of files listed in the MHL file failed", { path, exitCode: report.exitCode });
@@ -216,18 +217,23 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) }) ?? NO_PROGRESS;
   const algorithms = [...new Set(ordered.map((t) => LEGACY_ALGORITHM[t]))];
   const entries: LegacyEntryInput[] = [];
-  await hashInOrder(files, options.jobs ?? 1, (f) => ({ job: { path: f.path, algorithms, options: {} } }), (f, result: HashJobResult | undefined) => {
-    if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
-    progress.fileDone(result.size);
-    const digests = new Map(result.hexes);
-    const hashes: Partial<Record<LegacyHashType, string>> = {};
-    for (const type of ordered) {
-      hashes[type] = legacyNotation(type, digests.get(LEGACY_ALGORITHM[type])!);
-      log.verbose(`  created original hash for     ${showName(f.relativePath)}  ${type}: ${hashes[type]}`);
-      log.event({ event: "original", path: f.relativePath, format: type, hash: hashes[type] });
-    }
-    entries.push({ file: f.relativePath, size: result.size, lastmodificationdate: new Date(f.mtimeMs), hashdate: fixedClock ? started : new Date(), hashes });
-  });
+  await hashInOrder(
+    files,
+    options.jobs ?? 1,
+    (f) => ({ job: { path: f.path, algorithms, options: {} } }),
+    (f, result: HashJobResult | undefined) => {
+      if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
+      progress.fileDone(result.size);
+      const digests = new Map(result.hexes);
+      const hashes: Partial<Record<LegacyHashType, string>> = {};
+      for (const type of ordered) {
+        hashes[type] = legacyNotation(type, digests.get(LEGACY_ALGORITHM[type])!);
+        log.verbose(`  created original hash for     ${showName(f.relativePath)}  ${type}: ${hashes[type]}`);
+        log.event({ event: "original", path: f.relativePath, format: type, hash: hashes[type] });
+      }
+      entries.push({ file: f.relativePath, size: result.size, lastmodificationdate: new Date(f.mtimeMs), hashdate: fixedClock ? started : new Date(), hashes });
+    },
+  );
   progress.finish();
 
   writeLegacyMhl(target, {

@@ -52,11 +52,7 @@ interface Node {
  * declare const files: Parameters<typeof historyFromListing>[0];
  * const history = await historyFromListing(files, [], { formats: ["xxh128"], rootName: "CK0001", date: new Date(), process: "transfer", tool: { name: "ltfs-pack", version: VERSION } });
  */
-export async function historyFromListing(
-  files: readonly ListedFile[],
-  folders: readonly ListedFolder[],
-  options: CreatorOptions & { formats: HashFormat[]; rootName: string; date: Date; process: Generation["processInfo"]["process"] },
-): Promise<ListingHistory> {
+export async function historyFromListing(files: readonly ListedFile[], folders: readonly ListedFolder[], options: CreatorOptions & { formats: HashFormat[]; rootName: string; date: Date; process: Generation["processInfo"]["process"] }): Promise<ListingHistory> {
   const formats = inXsdOrder(options.formats);
   const hashDate = isoDate(options.date);
   const root: Node = { name: "", path: "", folders: new Map(), files: [] };

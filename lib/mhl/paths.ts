@@ -24,7 +24,10 @@ export function exactKey(path: string): string {
 
 /** The key under which a relative path is compared when its exact name is missing: NFC, no `./`, no trailing `/`. */
 export function pathKey(path: string): string {
-  return path.normalize("NFC").replace(/^(?:\.\/)+/, "").replace(/\/+$/, "");
+  return path
+    .normalize("NFC")
+    .replace(/^(?:\.\/)+/, "")
+    .replace(/\/+$/, "");
 }
 
 /** Joins relative path segments with `/`, treating "" and "." as the root. */

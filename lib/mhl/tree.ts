@@ -60,22 +60,26 @@ export function postOrderFolders(root: string | HeldFolder, ignore: IgnoreSpec, 
   const rootPath = typeof root === "string" ? root : root.path;
   const levels = new Map<string, TreeLevel>();
   const readable = new Set<string>();
-  walkFolders(root, {
-    // The walk never enters an ignored folder: only the entry itself needs asking.
-    ignore: {
-      matches: (path, isFolder) => {
-        if (isFolder && path.endsWith(`/${HISTORY_FOLDER}`)) options.onHistory?.(path.slice(0, -HISTORY_FOLDER.length - 1));
-        return ignore.ignoresEntry(path, isFolder);
+  walkFolders(
+    root,
+    {
+      // The walk never enters an ignored folder: only the entry itself needs asking.
+      ignore: {
+        matches: (path, isFolder) => {
+          if (isFolder && path.endsWith(`/${HISTORY_FOLDER}`)) options.onHistory?.(path.slice(0, -HISTORY_FOLDER.length - 1));
+          return ignore.ignoresEntry(path, isFolder);
+        },
       },
+      onProblem: (p) => onProblem(p.path, p.message),
+      onSkipped: (p) => options.onSkipped?.(p.path, p.message),
+      links: options.links ?? "follow",
+      special: options.special ?? "fail",
     },
-    onProblem: (p) => onProblem(p.path, p.message),
-    onSkipped: (p) => options.onSkipped?.(p.path, p.message),
-    links: options.links ?? "follow",
-    special: options.special ?? "fail",
-  }, (level) => {
-    levels.set(level.relativePath, level);
-    readable.add(level.relativePath);
-  });
+    (level) => {
+      levels.set(level.relativePath, level);
+      readable.add(level.relativePath);
+    },
+  );
   // Post-order without recursion: a folder is emitted once all of its sub-folders were.
   const out: TreeFolder[] = [];
   const stack: Array<{ level: TreeLevel; next: number }> = [];

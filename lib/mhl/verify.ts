@@ -88,10 +88,15 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
   await withFilesBeneath(root, async (held, opened) => {
     let problems = 0;
     const nested: string[] = [];
-    const folders = postOrderFolders(held, ignore, (path, message) => {
-      problems++;
-      log.error(`ERROR: ${showName(path)}: ${message}`);
-    }, { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`), onHistory: (path) => nested.push(path) });
+    const folders = postOrderFolders(
+      held,
+      ignore,
+      (path, message) => {
+        problems++;
+        log.error(`ERROR: ${showName(path)}: ${message}`);
+      },
+      { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`), onHistory: (path) => nested.push(path) },
+    );
     if (!options.packingList) await history.attachNested(nested);
     // A nested history the latest generation references and that is gone: its files cannot be
     // verified (they are not new), and the run fails with the reference's "missing history".

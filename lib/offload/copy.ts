@@ -284,9 +284,7 @@ export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher
 async function hashDropped(fd: number, cold: boolean, algorithms: Algorithm[], hasher: HasherOptions, chunkSize: number | undefined, known?: KnownCopy): Promise<ReadBack> {
   // A small file is read here in one piece: no reader thread, no second stat. A file with
   // holes reads its data and hashes its holes as zeros.
-  const { hexes, size } = known?.sparse ? await hashWithHoles(fd, known.size, algorithms, hasher, chunkSize ?? VERIFY_CHUNK_SIZE)
-    : known && known.size <= SMALL_FILE_BYTES ? await hashSmall(fd, known.size, algorithms, hasher)
-    : await hashFd(fd, algorithms, { ...hasher, chunkSize });
+  const { hexes, size } = known?.sparse ? await hashWithHoles(fd, known.size, algorithms, hasher, chunkSize ?? VERIFY_CHUNK_SIZE) : known && known.size <= SMALL_FILE_BYTES ? await hashSmall(fd, known.size, algorithms, hasher) : await hashFd(fd, algorithms, { ...hasher, chunkSize });
   evictFromCache(fd);
   // Reading changes neither size nor times: the state before the read is the state read.
   return { hexes, size, cold, state: known?.state ?? readBackStateOf(statFd(fd)) };
@@ -361,9 +359,7 @@ export const PARALLEL_READ_BACK_MIN_BYTES = 16 << 20;
  * {@link hashFromDevice} for several open files: one after another, or for large files all at
  * once on hashing threads (lib/hash/pool.ts). Each result is settled on its own.
  */
-export async function hashManyFromDevice(
-  files: ReadonlyArray<number | { fd: number; known?: KnownCopy }>, size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number,
-): Promise<PromiseSettledResult<ReadBack>[]> {
+export async function hashManyFromDevice(files: ReadonlyArray<number | { fd: number; known?: KnownCopy }>, size: number, algorithms: Algorithm[], hasher: HasherOptions = {}, chunkSize?: number): Promise<PromiseSettledResult<ReadBack>[]> {
   const list = files.map((f) => (typeof f === "number" ? { fd: f, known: undefined } : f));
   // On the threads each copy is read through the same descriptor: that reads from the device
   // only where dropping a file's pages holds for every reader (Linux), not for one descriptor.
@@ -406,13 +402,15 @@ export async function hashManyFromDevice(
   }
   const pool = new HashPool(list.length);
   try {
-    return await Promise.allSettled(list.map(async ({ fd, known }, id) => {
-      const cold = await dropFromCache(fd, known?.clean);
-      const result = await pool.run({ id, path: `fd ${fd}`, fd, keepFd: true, algorithms, options: { ...hasher, chunkSize } });
-      evictFromCache(fd);
-      if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
-      return { hexes: new Map(result.hexes), size: result.size, cold, state: known?.state ?? readBackStateOf(statFd(fd)) };
-    }));
+    return await Promise.allSettled(
+      list.map(async ({ fd, known }, id) => {
+        const cold = await dropFromCache(fd, known?.clean);
+        const result = await pool.run({ id, path: `fd ${fd}`, fd, keepFd: true, algorithms, options: { ...hasher, chunkSize } });
+        evictFromCache(fd);
+        if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
+        return { hexes: new Map(result.hexes), size: result.size, cold, state: known?.state ?? readBackStateOf(statFd(fd)) };
+      }),
+    );
   } finally {
     pool.close();
   }
@@ -565,9 +563,14 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     // each hole stays a hole, and is hashed as the zeros it reads as.
     const sparse = isSparse(before.size, before.blocks) ? dataRanges(srcFd, before.size) : undefined;
     const holes = sparse !== undefined && sparse.reduce((sum, [a, b]) => sum + b - a, 0) < before.size;
-    const fanout = !holes && before.size >= FANOUT_MIN_BYTES && live.length > 0
-      ? Fanout.open(live.map((d) => ({ fd: d.file.fd, writeback: d.target.flush ?? true })), chunkSize, { ...options.fanout, size: before.size })
-      : undefined;
+    const fanout =
+      !holes && before.size >= FANOUT_MIN_BYTES && live.length > 0
+        ? Fanout.open(
+            live.map((d) => ({ fd: d.file.fd, writeback: d.target.flush ?? true })),
+            chunkSize,
+            { ...options.fanout, size: before.size },
+          )
+        : undefined;
     if (holes) {
       const buffer = smallBuffer(chunkSize);
       let at = 0;
@@ -674,10 +677,16 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     // The change time too: a write whose modification time was put back (touch -d) still moves it.
     const touched = after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs !== before.ctimeMs;
     if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || touched || replaced) {
-      const what = position !== before.size ? `read ${position} bytes of ${before.size}`
-        : replaced ? (now ? "the file was replaced by another" : "the file was removed")
-        : touched ? "its change time moved: written, or its mode or owner changed, with the modification time kept"
-        : `size ${before.size} → ${after.size} bytes, modified ${new Date(after.mtimeMs).toISOString()}`;
+      const what =
+        position !== before.size
+          ? `read ${position} bytes of ${before.size}`
+          : replaced
+            ? now
+              ? "the file was replaced by another"
+              : "the file was removed"
+            : touched
+              ? "its change time moved: written, or its mode or owner changed, with the modification time kept"
+              : `size ${before.size} → ${after.size} bytes, modified ${new Date(after.mtimeMs).toISOString()}`;
       throw Object.assign(new Error(`changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
     }
     outcome.hexes = set.hexes();
@@ -686,20 +695,22 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     options.onWritten?.();
 
     // Metadata, flush, put in place: a file under its final name is complete and on the device.
-    await Promise.all([...live].map(async (d) => {
-      try {
-        if (before.size <= SMALL_FILE_BYTES) copyMetadataHere(d.file.fd, before, modes);
-        else await copyMetadata(d.file.fd, before, modes);
-      } catch (error) {
-        drop(d, "cannot set times and mode", error);
-        return;
-      }
-      try {
-        if (d.target.flush ?? true) await (options.flushVia ? options.flushVia(d.target.folder, () => fsyncAsync(d.file.fd)) : fsyncAsync(d.file.fd));
-      } catch (error) {
-        drop(d, "flush failed", error);
-      }
-    }));
+    await Promise.all(
+      [...live].map(async (d) => {
+        try {
+          if (before.size <= SMALL_FILE_BYTES) copyMetadataHere(d.file.fd, before, modes);
+          else await copyMetadata(d.file.fd, before, modes);
+        } catch (error) {
+          drop(d, "cannot set times and mode", error);
+          return;
+        }
+        try {
+          if (d.target.flush ?? true) await (options.flushVia ? options.flushVia(d.target.folder, () => fsyncAsync(d.file.fd)) : fsyncAsync(d.file.fd));
+        } catch (error) {
+          drop(d, "flush failed", error);
+        }
+      }),
+    );
     for (const d of [...live]) {
       try {
         d.target.folder.placeNew(d.file, options.overwrite ?? false);
@@ -715,7 +726,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
           }
           const twin = options.explainAppeared?.(d.target);
           d.outcome.status = "failed";
-          d.outcome.reason = folderThere ? "a folder is at this name; it is never replaced" : twin ?? "something appeared under the final name while the file was copied; it was left as it is";
+          d.outcome.reason = folderThere ? "a folder is at this name; it is never replaced" : (twin ?? "something appeared under the final name while the file was copied; it was left as it is");
           // Replacing would be wrong for two source names that are one name here.
           d.outcome.kind = folderThere || twin ? "other" : "exists";
           discard(d);
@@ -785,10 +796,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
  * beneath its destination, and must be the very file that was written there (the same inode):
  * a file swapped in after the copy was put in place is not what was verified.
  */
-async function verifyDestinations(
-  outcome: CopyOutcome, written: Array<{ target: CopyTarget; outcome: DestinationOutcome; ino: bigint; dev: string }>,
-  source: SourceRef, verify: VerifyMode, options: CopyFileOptions, chunkSize: number,
-): Promise<void> {
+async function verifyDestinations(outcome: CopyOutcome, written: Array<{ target: CopyTarget; outcome: DestinationOutcome; ino: bigint; dev: string }>, source: SourceRef, verify: VerifyMode, options: CopyFileOptions, chunkSize: number): Promise<void> {
   if (verify === "none" || written.length === 0) return;
   const opened: Array<{ w: (typeof written)[number]; fd: number; stat: EntryStat }> = [];
   for (const w of written) {
@@ -844,7 +852,10 @@ async function verifyDestinations(
     // A copy flushed since it was written has no dirty pages: dropping them needs no flush.
     const backs = await hashManyFromDevice(
       opened.map((o) => ({ fd: o.fd, known: { clean: o.w.target.flush ?? true, state: readBackStateOf(o.stat), size: o.stat.size, sparse: isSparse(o.stat.size, o.stat.blocks) } })),
-      outcome.size, options.algorithms, options.hasher, chunkSize,
+      outcome.size,
+      options.algorithms,
+      options.hasher,
+      chunkSize,
     );
     for (const [i, { w }] of opened.entries()) {
       const result = backs[i]!;

@@ -52,7 +52,6 @@ export function speedLine(bytes: number, seconds: number): string {
   return `copy speed ${bytes} bytes in ${seconds.toFixed(5)} sec (${rate.toFixed(1)} MB/sec)`;
 }
 
-
 /** 1 when a copy read back differently, 2 when one failed otherwise, else 0. */
 export function exitCodeOf(outcomes: DestinationOutcome[]): number {
   if (outcomes.some((d) => d.status === "mismatch")) return 1;
@@ -60,15 +59,11 @@ export function exitCodeOf(outcomes: DestinationOutcome[]): number {
   return 0;
 }
 
-
 /**
  * One line per destination: verified (how), present, or what went wrong. `advice` adds what the
  * user can do to a failure (the tool knows its flags; the library does not).
  */
-export function reportDestinations(
-  tool: string, destinations: DestinationOutcome[], choices: HashChoice[], hexes: Map<string, string>, sink: LogSink, source: string,
-  advice: (d: DestinationOutcome) => string | undefined = () => undefined,
-): void {
+export function reportDestinations(tool: string, destinations: DestinationOutcome[], choices: HashChoice[], hexes: Map<string, string>, sink: LogSink, source: string, advice: (d: DestinationOutcome) => string | undefined = () => undefined): void {
   const { out, info, event } = sink;
   for (const d of destinations) {
     const labels = choices.map((c) => hashLabel(c, (d.hexes ?? hexes).get(c.algorithm) ?? "")).join(" ");
@@ -92,4 +87,3 @@ export function reportDestinations(
     }
   }
 }
-

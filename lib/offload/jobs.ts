@@ -277,7 +277,13 @@ export class JobStore {
     const fits = query ? jobs.filter((j) => j.id.startsWith(query) || j.id.endsWith(query)) : [];
     if (fits.length === 1) return fits[0]!;
     if (fits.length === 0) throw new CliError(`no job '${query}' in ${showName(this.dir)}; see 'dispatchcopy jobs'`, { exitCode: ExitCode.UsageOrIo });
-    throw new CliError(`'${query}' fits ${fits.length} jobs (${fits.slice(0, 4).map((j) => j.id).join(", ")}${fits.length > 4 ? ", …" : ""}); give more of the id`, { exitCode: ExitCode.UsageOrIo });
+    throw new CliError(
+      `'${query}' fits ${fits.length} jobs (${fits
+        .slice(0, 4)
+        .map((j) => j.id)
+        .join(", ")}${fits.length > 4 ? ", …" : ""}); give more of the id`,
+      { exitCode: ExitCode.UsageOrIo },
+    );
   }
 
   /** Writes a job's state file atomically (a reader sees the old or the new file, never half). */

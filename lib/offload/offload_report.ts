@@ -120,7 +120,7 @@ export async function buildOffloadReport(run: ReportRun): Promise<OffloadReport>
     job: {
       id: record?.id ?? null,
       state: ok ? "done" : "failed",
-      started: (record?.started ?? run.started.toISOString()),
+      started: record?.started ?? run.started.toISOString(),
       ended: run.ended.toISOString(),
       seconds: (run.ended.getTime() - Date.parse(record?.started ?? run.started.toISOString())) / 1000,
       host: record?.host ?? hostName(),

@@ -169,7 +169,10 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       continue;
     }
     if (unrecordable.length) {
-      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified` });
+      problems.push({
+        root,
+        message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified`,
+      });
       continue;
     }
     const { known, changed } = knownDigestsFor(root, files);
@@ -183,11 +186,15 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       // A run killed while it wrote its generation left it out of the chain: clear that first.
       removeUnchainedGenerations(root, "dispatchcopy");
       before = listGenerationFiles(root);
-      await createGeneration(root, {
-        formats: formats.length ? formats : ["xxh64"],
-        knownDigests: known,
-        tool: { name: "dispatchcopy", version: VERSION },
-      }, new MhlLog({ output: targets.output }));
+      await createGeneration(
+        root,
+        {
+          formats: formats.length ? formats : ["xxh64"],
+          knownDigests: known,
+          tool: { name: "dispatchcopy", version: VERSION },
+        },
+        new MhlLog({ output: targets.output }),
+      );
     } catch (error) {
       const written = listGenerationFiles(root).filter((name) => !before.includes(name));
       const exitCode = (error as { exitCode?: number }).exitCode;

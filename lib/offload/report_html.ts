@@ -155,11 +155,16 @@ export function renderReportHtml(report: OffloadReport): string {
 }
 
 function escapeCss(text: string): string {
-  return showLine(text).replace(/[\\"]/g, "\\$&").replace(/[<>&]/g, (c) => `\\${c.charCodeAt(0).toString(16)} `);
+  return showLine(text)
+    .replace(/[\\"]/g, "\\$&")
+    .replace(/[<>&]/g, (c) => `\\${c.charCodeAt(0).toString(16)} `);
 }
 
 function facts(rows: Array<[string, string | undefined]>): string {
-  return `<table class="facts">${rows.filter(([, v]) => v !== undefined).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${v}</td></tr>`).join("")}</table>`;
+  return `<table class="facts">${rows
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${v}</td></tr>`)
+    .join("")}</table>`;
 }
 
 /** A local time with its UTC offset, `2026-12-01 22:44:01 +01:00`. */
@@ -203,7 +208,12 @@ function destinationSection(report: OffloadReport): string {
     const space = d.freeBytes === null ? "-" : `${escapeHtml(formatBytes(d.freeBytes))}${d.totalBytes ? ` <span class="muted">of ${escapeHtml(formatBytes(d.totalBytes))}</span>` : ""}`;
     return `<tr class="destination" data-index="${i}"><td>${name(d.root)}</td><td class="num">${space}</td><td class="num ok">${d.verified}</td><td class="num ${d.failed ? "bad" : ""}">${d.failed}</td><td class="${d.complete ? "ok" : "bad"}">${line(d.line)}</td></tr>`;
   });
-  const failures = report.destinations.filter((d) => d.failures.length).map((d) => `<p><strong>${name(d.root)}</strong>: ${d.failures.length} file${d.failures.length === 1 ? "" : "s"} failed</p><ul class="failures">${d.failures.map((f) => `<li><span class="mono">${name(f.path)}</span>: <span class="bad">${escapeHtml(f.status === "mismatch" ? "VERIFICATION FAILED" : "failed")}</span>: ${line(f.reason)}</li>`).join("")}</ul>`);
+  const failures = report.destinations
+    .filter((d) => d.failures.length)
+    .map(
+      (d) =>
+        `<p><strong>${name(d.root)}</strong>: ${d.failures.length} file${d.failures.length === 1 ? "" : "s"} failed</p><ul class="failures">${d.failures.map((f) => `<li><span class="mono">${name(f.path)}</span>: <span class="bad">${escapeHtml(f.status === "mismatch" ? "VERIFICATION FAILED" : "failed")}</span>: ${line(f.reason)}</li>`).join("")}</ul>`,
+    );
   return `<h2>Destinations</h2><table id="destinations"><thead><tr><th>Destination</th><th>Free after</th><th>Verified</th><th>Failed</th><th>Result</th></tr></thead><tbody>${rows.join("")}</tbody></table>${failures.join("")}`;
 }
 
@@ -291,15 +301,9 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 
 function clipRow(clip: ReportFile): string {
   const m = clip.media;
-  const thumb = clip.thumbnail
-    ? `<img src="data:image/jpeg;base64,${Buffer.from(clip.thumbnail.jpeg).toString("base64")}" alt="${name(`frame ${clip.thumbnail.frame} (${clip.thumbnail.timecode}) of ${clip.path}`)}" data-frame="${clip.thumbnail.frame}">`
-    : `<div class="nothumb">no thumbnail</div>`;
-  const media = m
-    ? `<div>${escapeHtml(m.codec)}</div><div>${m.width}×${m.height}</div><div>${escapeHtml(m.rate)} fps</div>`
-    : `<div class="muted">${line(clip.note ?? "not probed")}</div>`;
-  const time = m
-    ? `<div>${escapeHtml(m.duration)} <span class="muted">(${m.frames} frames)</span></div><div>TC ${m.start ? escapeHtml(m.start) : '<span class="muted">none</span>'}</div><div>reel ${m.reel ? line(m.reel) : '<span class="muted">none</span>'}</div>`
-    : "";
+  const thumb = clip.thumbnail ? `<img src="data:image/jpeg;base64,${Buffer.from(clip.thumbnail.jpeg).toString("base64")}" alt="${name(`frame ${clip.thumbnail.frame} (${clip.thumbnail.timecode}) of ${clip.path}`)}" data-frame="${clip.thumbnail.frame}">` : `<div class="nothumb">no thumbnail</div>`;
+  const media = m ? `<div>${escapeHtml(m.codec)}</div><div>${m.width}×${m.height}</div><div>${escapeHtml(m.rate)} fps</div>` : `<div class="muted">${line(clip.note ?? "not probed")}</div>`;
+  const time = m ? `<div>${escapeHtml(m.duration)} <span class="muted">(${m.frames} frames)</span></div><div>TC ${m.start ? escapeHtml(m.start) : '<span class="muted">none</span>'}</div><div>reel ${m.reel ? line(m.reel) : '<span class="muted">none</span>'}</div>` : "";
   const note = m && clip.note ? `<div class="muted">${line(clip.note)}</div>` : "";
   return `<tr class="clip" data-path="${name(clip.path)}"><td>${thumb}</td><td><div class="mono">${name(clip.path)}</div><div class="muted">${escapeHtml(formatBytes(clip.size))}</div>${note}</td><td>${media}</td><td>${time}</td><td>${hashesCell(clip.hashes)}</td>${statusCell(clip)}</tr>`;
 }
@@ -307,11 +311,18 @@ function clipRow(clip: ReportFile): string {
 function clipPages(clips: readonly ReportFile[]): string {
   if (!clips.length) return "";
   const head = `<colgroup><col style="width:35mm"><col style="width:40mm"><col style="width:22mm"><col style="width:32mm"><col><col style="width:20mm"></colgroup><thead class="repeat"><tr><th>Frame</th><th>Clip</th><th>Video</th><th>Time</th><th>Digests</th><th>Status</th></tr></thead>`;
-  return chunks(clips, CLIPS_PER_PAGE).map((page, i) => `<section class="page clips-page">${i === 0 ? `<h2>Clips (${clips.length})</h2>` : ""}<table class="clips">${head}<tbody>${page.map(clipRow).join("")}</tbody></table></section>`).join("\n");
+  return chunks(clips, CLIPS_PER_PAGE)
+    .map((page, i) => `<section class="page clips-page">${i === 0 ? `<h2>Clips (${clips.length})</h2>` : ""}<table class="clips">${head}<tbody>${page.map(clipRow).join("")}</tbody></table></section>`)
+    .join("\n");
 }
 
 function otherPages(others: readonly ReportFile[]): string {
   if (!others.length) return "";
   const head = `<thead class="repeat"><tr><th>File</th><th>Size</th><th>Digest</th><th>Status</th></tr></thead>`;
-  return chunks(others, OTHERS_PER_PAGE).map((page, i) => `<section class="page others-page">${i === 0 ? `<h2>Other files (${others.length})</h2>` : ""}<table class="others">${head}<tbody>${page.map((f) => `<tr class="other"><td class="mono">${name(f.path)}</td><td class="num">${escapeHtml(formatBytes(f.size))}</td><td class="mono">${f.hashes[0] ? `${escapeHtml(f.hashes[0][0])} ${escapeHtml(f.hashes[0][1])}` : "-"}</td>${statusCell(f)}</tr>`).join("")}</tbody></table></section>`).join("\n");
+  return chunks(others, OTHERS_PER_PAGE)
+    .map(
+      (page, i) =>
+        `<section class="page others-page">${i === 0 ? `<h2>Other files (${others.length})</h2>` : ""}<table class="others">${head}<tbody>${page.map((f) => `<tr class="other"><td class="mono">${name(f.path)}</td><td class="num">${escapeHtml(formatBytes(f.size))}</td><td class="mono">${f.hashes[0] ? `${escapeHtml(f.hashes[0][0])} ${escapeHtml(f.hashes[0][1])}` : "-"}</td>${statusCell(f)}</tr>`).join("")}</tbody></table></section>`,
+    )
+    .join("\n");
 }

@@ -100,10 +100,7 @@ class ClipOpener {
   /** The clip opened, and the path that reaches it; undefined when it cannot be opened. */
   open(p: { file: PlannedFile; result: FileResult }): { fd?: number; path: string } | undefined {
     if (process.platform !== "linux") return isUtf8Name(p.file.source) ? { path: p.file.source } : undefined;
-    const places: Array<[string, string]> = [
-      ...p.result.destinations.filter((d) => d.status === "verified" || d.status === "present").map((d): [string, string] => [d.root, p.file.destinationPath]),
-      [this.#sourceRoot, p.file.relativePath],
-    ];
+    const places: Array<[string, string]> = [...p.result.destinations.filter((d) => d.status === "verified" || d.status === "present").map((d): [string, string] => [d.root, p.file.destinationPath]), [this.#sourceRoot, p.file.relativePath]];
     for (const [root, relative] of places) {
       try {
         const fd = this.#folder(root)?.openRead(relative);
@@ -150,9 +147,7 @@ interface Pending {
  * costs only its own thumbnail).
  * @returns details by the file's destination path; a clip that could not be read has a note.
  */
-export async function describeClips(
-  sourceRoot: string, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, options: { jobs?: number; env?: Record<string, string | undefined> } = {},
-): Promise<Map<string, ClipDetails>> {
+export async function describeClips(sourceRoot: string, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, options: { jobs?: number; env?: Record<string, string | undefined> } = {}): Promise<Map<string, ClipDetails>> {
   const details = new Map<string, ClipDetails>();
   const clips = files.filter(({ file }) => file.kind !== "link" && isClipName(file.destinationPath));
   if (clips.length === 0) return details;
@@ -175,7 +170,10 @@ export async function describeClips(
   try {
     const pending: Pending[] = clips.map(({ file, result }) => ({ file, result, details: {} }));
     for (const p of pending) details.set(p.file.destinationPath, p.details);
-    await runLimited(pending.map((p) => () => opener.with(p, (path) => probe(p, path, ffprobe))), jobs);
+    await runLimited(
+      pending.map((p) => () => opener.with(p, (path) => probe(p, path, ffprobe))),
+      jobs,
+    );
     const wanted = pending.filter((p) => p.frame !== undefined);
     if (!ffmpeg) {
       for (const p of wanted) p.details.note = thumbnailNote;
@@ -183,10 +181,13 @@ export async function describeClips(
     }
     const batches: Pending[][] = [];
     for (let i = 0; i < wanted.length; i += THUMBNAIL_BATCH) batches.push(wanted.slice(i, i + THUMBNAIL_BATCH));
-    await runLimited(batches.map((batch) => async () => {
-      if (await thumbnails(batch, ffmpeg!, opener)) return;
-      for (const p of batch) await thumbnails([p], ffmpeg!, opener);
-    }), jobs);
+    await runLimited(
+      batches.map((batch) => async () => {
+        if (await thumbnails(batch, ffmpeg!, opener)) return;
+        for (const p of batch) await thumbnails([p], ffmpeg!, opener);
+      }),
+      jobs,
+    );
   } finally {
     opener.close();
   }
@@ -207,7 +208,11 @@ async function probe(p: Pending, path: string | undefined, ffprobe: string): Pro
     return;
   }
   p.details.media = {
-    codec: info.videoCodec, width: info.width, height: info.height, rate: info.rate.label, frames: info.frames,
+    codec: info.videoCodec,
+    width: info.width,
+    height: info.height,
+    rate: info.rate.label,
+    frames: info.frames,
     duration: Timecode.fromFrames(info.frames, info.rate, info.dropFrame).toString(),
     start: info.hasTimecode ? info.start.toString() : null,
     reel: info.reel,

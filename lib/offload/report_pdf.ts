@@ -25,11 +25,7 @@ export function findChromium(env: Record<string, string | undefined> = process.e
 
 /** Flags for a headless run that touches nothing outside its own profile. */
 export function headlessFlags(profile: string): string[] {
-  return [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-extensions",
-    `--user-data-dir=${profile}`,
-  ];
+  return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions", `--user-data-dir=${profile}`];
 }
 
 /**
@@ -44,12 +40,20 @@ export async function printPdf(html: string, output: string, chromium: string, t
     writeFileSync(page, html);
     const proc = Bun.spawn({
       cmd: [chromium, ...headlessFlags(join(dir, "profile")), "--no-pdf-header-footer", "--print-to-pdf-no-header", `--print-to-pdf=${pdf}`, `file://${page}`],
-      stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: timeoutMs,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: timeoutMs,
     });
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, new Response(proc.stdout).text()]);
     const bytes = existsSync(pdf) ? readFileSync(pdf) : undefined;
     if (code !== 0 || !bytes || bytes.subarray(0, 5).toString("latin1") !== "%PDF-") {
-      const last = stderr.trim().split("\n").filter((l) => !/^\[\d+:\d+:/.test(l) || /ERROR|FATAL/.test(l)).pop() ?? "";
+      const last =
+        stderr
+          .trim()
+          .split("\n")
+          .filter((l) => !/^\[\d+:\d+:/.test(l) || /ERROR|FATAL/.test(l))
+          .pop() ?? "";
       throw new Error(`Chromium (${chromium}) did not print it (exit ${proc.signalCode ?? code})${last ? `: ${last}` : ""}`);
     }
     writeFileAtomically(output, bytes, { overwrite: true });

@@ -140,7 +140,6 @@ export interface OffloadResult {
   seconds: number;
 }
 
-
 /** Refuses a rename result that is not one file name. */
 function checkRenamed(original: string, name: string): void {
   if (!name || name.includes("/") || name.includes("\0") || name === "." || name === "..") {
@@ -159,16 +158,17 @@ function destinationIgnore(ignore: IgnoreList): { matches: (path: string, isFold
  * Walks the source and checks names, places and space; nothing is written.
  * @throws an error with code ERENAME when the rename makes an invalid name or two files one.
  */
-export function planOffload(
-  source: string, destinations: readonly string[],
-  options: Pick<OffloadOptions, "ignore" | "rename" | "overwrite"> & { links?: LinkPolicy; special?: SpecialPolicy },
-): OffloadPlan {
+export function planOffload(source: string, destinations: readonly string[], options: Pick<OffloadOptions, "ignore" | "rename" | "overwrite"> & { links?: LinkPolicy; special?: SpecialPolicy }): OffloadPlan {
   const problems: WalkProblem[] = [];
   const skipped: WalkProblem[] = [];
   const folders: Array<{ relativePath: string; path: string; mtimeMs: number }> = [];
   const walked = walkFiles(source, {
-    ignore: options.ignore, onProblem: (p) => problems.push(p), onSkipped: (p) => skipped.push(p), folders,
-    links: options.links ?? "follow", special: options.special ?? "fail",
+    ignore: options.ignore,
+    onProblem: (p) => problems.push(p),
+    onSkipped: (p) => skipped.push(p),
+    folders,
+    links: options.links ?? "follow",
+    special: options.special ?? "fail",
   });
   const seen = new Map<string, string>();
   const files: PlannedFile[] = walked.map((entry) => {
@@ -181,7 +181,11 @@ export function planOffload(
     if (clash) throw Object.assign(new Error(`'${showName(clash)}' and '${showName(entry.relativePath)}' would both be written as '${showName(destinationPath)}'`), { code: "ERENAME" });
     seen.set(destinationPath, entry.relativePath);
     return {
-      relativePath: entry.relativePath, destinationPath, source: entry.path, size: entry.size, mtimeMs: entry.mtimeMs,
+      relativePath: entry.relativePath,
+      destinationPath,
+      source: entry.path,
+      size: entry.size,
+      mtimeMs: entry.mtimeMs,
       ...(entry.kind === "link" ? { kind: "link" as const, linkTarget: entry.linkTarget } : {}),
       ...(entry.throughLink ? { throughLink: true } : {}),
     };
@@ -212,8 +216,18 @@ export function planOffload(
     return { root, needed, available: availableBytes(root) };
   });
   return {
-    source, destinations: [...destinations], files, folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })), bytes, space, problems, skipped, refused, existing,
-    links: options.links ?? "follow", special: options.special ?? "fail",
+    source,
+    destinations: [...destinations],
+    files,
+    folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })),
+    bytes,
+    space,
+    problems,
+    skipped,
+    refused,
+    existing,
+    links: options.links ?? "follow",
+    special: options.special ?? "fail",
   };
 }
 
@@ -463,8 +477,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
     } catch (error) {
       state.problems.push(`${showName(state.root)}: cannot be checked after the copy: ${describeSystemError(error)}`);
     }
-    const good = !state.unusable && state.badFolders.size === 0 && state.problems.length === 0 && plan.problems.length === 0
-      && files.every(({ result }) => result.destinations.some((d) => d.root === state.root && GOOD_STATUSES.has(d.status)));
+    const good = !state.unusable && state.badFolders.size === 0 && state.problems.length === 0 && plan.problems.length === 0 && files.every(({ result }) => result.destinations.some((d) => d.root === state.root && GOOD_STATUSES.has(d.status)));
     if (good) completeRoots.push(state.root);
   }
   for (const state of states) {
@@ -569,10 +582,7 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
   }
 }
 
-async function copyOne(
-  file: PlannedFile, sourceRoot: HeldFolder, states: DestinationState[], options: OffloadOptions,
-  hooks: { barrier: FlushBarrier; onWritten: () => void; twinOf: (path: string) => string | undefined },
-): Promise<FileResult> {
+async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: DestinationState[], options: OffloadOptions, hooks: { barrier: FlushBarrier; onWritten: () => void; twinOf: (path: string) => string | undefined }): Promise<FileResult> {
   const blocked = new Map<string, string>();
   const targets: Array<CopyTarget & { root: string }> = [];
   for (const state of states) {
@@ -606,9 +616,7 @@ async function copyOne(
     },
     explainAppeared: (target) => {
       const twin = hooks.twinOf(target.relative);
-      return twin
-        ? `two source names are one name on this destination (it does not tell case or Unicode normalization apart): '${showName(twin)}' and '${showName(target.relative)}'`
-        : undefined;
+      return twin ? `two source names are one name on this destination (it does not tell case or Unicode normalization apart): '${showName(twin)}' and '${showName(target.relative)}'` : undefined;
     },
   });
   hooks.onWritten();

@@ -150,7 +150,7 @@ export function describeVolume(path: string): VolumeInfo | undefined {
   info.serial = readTrimmed(`/sys/block/${disk}/device/serial`) ?? readTrimmed(`/sys/block/${disk}/serial`) ?? diskUdev.get("ID_SERIAL_SHORT") ?? diskUdev.get("ID_SERIAL") ?? null;
   // SCSI and USB disks have vendor and model files; MMC cards a name; virtio's vendor is a PCI id.
   const model = readTrimmed(`/sys/block/${disk}/device/model`) ?? readTrimmed(`/sys/block/${disk}/device/name`) ?? diskUdev.get("ID_MODEL") ?? null;
-  const vendor = model ? readTrimmed(`/sys/block/${disk}/device/vendor`) ?? diskUdev.get("ID_VENDOR") ?? null : null;
+  const vendor = model ? (readTrimmed(`/sys/block/${disk}/device/vendor`) ?? diskUdev.get("ID_VENDOR") ?? null) : null;
   info.model = [vendor, model].filter(Boolean).join(" ") || null;
   info.backingFile = readTrimmed(`/sys/block/${disk}/loop/backing_file`);
   return info;

@@ -106,9 +106,16 @@ export class Catalog {
         for (const [format, value] of Object.entries(file.digests)) for (const serial of holders.get(`${format}:${value}`) ?? []) tapes.add(serial);
         const key = contentKey(file);
         entries.push({
-          source: source.name, kind: source.kind, path: file.path, size: file.size, url: fileUrl(source.name, file.path),
-          digests: file.digests, tapes: [...tapes].sort(naturalCompare), modified: new Date(file.mtimeMs).toISOString(),
-          clip: isClip(file.path), ...(key ? { key } : {}),
+          source: source.name,
+          kind: source.kind,
+          path: file.path,
+          size: file.size,
+          url: fileUrl(source.name, file.path),
+          digests: file.digests,
+          tapes: [...tapes].sort(naturalCompare),
+          modified: new Date(file.mtimeMs).toISOString(),
+          clip: isClip(file.path),
+          ...(key ? { key } : {}),
         });
       }
     }

@@ -43,7 +43,10 @@ export function parseRange(header: string | null | undefined, length: number): R
   const match = /^bytes=(.*)$/is.exec(header);
   if (!match) return { kind: "whole" };
   // 1#range-spec: elements separated by commas with optional whitespace; empty elements are allowed and skipped.
-  const specs = match[1]!.split(",").map((s) => s.replace(OWS, "")).filter((s) => s !== "");
+  const specs = match[1]!
+    .split(",")
+    .map((s) => s.replace(OWS, ""))
+    .filter((s) => s !== "");
   if (specs.length === 0 || specs.length > MAX_RANGES) return { kind: "whole" };
   const wanted: ByteRange[] = [];
   let satisfiableSuffix = false;

@@ -190,26 +190,40 @@ export class Previews {
     const key = Previews.keyOf(entry);
     const failed = this.#info.get(key);
     if (failed && "error" in failed) throw new CliError(failed.error, { path: entry.path });
-    return this.#once(`info:${key}`, () => this.#quick.run(async () => {
-      let media: MediaInfo;
-      try {
-        media = await probeMedia(this.#mediaSource(entry), this.#programs().ffprobe);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.#info.set(key, { error: message });
-        throw new CliError(message, { path: entry.path });
-      }
-      const color = await colorTags(this.#sourceUrl(entry), this.#programs().ffprobe);
-      const info: ClipInfo = {
-        key, codec: media.videoCodec, width: media.width, height: media.height, rate: media.rate.label,
-        rateNum: media.rate.num, rateDen: media.rate.den, dropFrame: media.dropFrame, start: media.start.toString(),
-        hasTimecode: media.hasTimecode, frames: media.frames, reel: media.reel, audioChannels: media.audio.map((a) => a.channels), intraOnly: media.intraOnly, color,
-      };
-      mkdirSync(join(this.dir, key), { recursive: true });
-      writeFileAtomically(join(this.dir, key, "info.json"), `${JSON.stringify(info, null, 2)}\n`, { overwrite: true });
-      this.#info.set(key, info);
-      return info;
-    }));
+    return this.#once(`info:${key}`, () =>
+      this.#quick.run(async () => {
+        let media: MediaInfo;
+        try {
+          media = await probeMedia(this.#mediaSource(entry), this.#programs().ffprobe);
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          this.#info.set(key, { error: message });
+          throw new CliError(message, { path: entry.path });
+        }
+        const color = await colorTags(this.#sourceUrl(entry), this.#programs().ffprobe);
+        const info: ClipInfo = {
+          key,
+          codec: media.videoCodec,
+          width: media.width,
+          height: media.height,
+          rate: media.rate.label,
+          rateNum: media.rate.num,
+          rateDen: media.rate.den,
+          dropFrame: media.dropFrame,
+          start: media.start.toString(),
+          hasTimecode: media.hasTimecode,
+          frames: media.frames,
+          reel: media.reel,
+          audioChannels: media.audio.map((a) => a.channels),
+          intraOnly: media.intraOnly,
+          color,
+        };
+        mkdirSync(join(this.dir, key), { recursive: true });
+        writeFileAtomically(join(this.dir, key, "info.json"), `${JSON.stringify(info, null, 2)}\n`, { overwrite: true });
+        this.#info.set(key, info);
+        return info;
+      }),
+    );
   }
 
   /** The thumbnail's path under the folder (`<key>/thumb.jpg`), made once. */
@@ -217,20 +231,19 @@ export class Previews {
     const info = await this.info(entry);
     const relative = `${info.key}/thumb.jpg`;
     if (existsSync(join(this.dir, relative))) return relative;
-    return this.#once(`thumb:${info.key}`, () => this.#quick.run(async () => {
-      const seconds = Math.min(1, info.frames / 2 / (info.rateNum / info.rateDen));
-      const partial = join(this.dir, info.key, `.thumb.${randomBytes(4).toString("hex")}.jpg`);
-      try {
-        await runFfmpeg([
-          this.#programs().ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-ss", seconds.toFixed(3), ...inputGuard(this.#mediaSource(entry)), "-i", this.#sourceUrl(entry),
-          "-frames:v", "1", "-vf", "scale=320:-2", "-q:v", "4", partial,
-        ], entry.path);
-        renameSync(partial, join(this.dir, relative));
-      } finally {
-        rmSync(partial, { force: true });
-      }
-      return relative;
-    }));
+    return this.#once(`thumb:${info.key}`, () =>
+      this.#quick.run(async () => {
+        const seconds = Math.min(1, info.frames / 2 / (info.rateNum / info.rateDen));
+        const partial = join(this.dir, info.key, `.thumb.${randomBytes(4).toString("hex")}.jpg`);
+        try {
+          await runFfmpeg([this.#programs().ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-ss", seconds.toFixed(3), ...inputGuard(this.#mediaSource(entry)), "-i", this.#sourceUrl(entry), "-frames:v", "1", "-vf", "scale=320:-2", "-q:v", "4", partial], entry.path);
+          renameSync(partial, join(this.dir, relative));
+        } finally {
+          rmSync(partial, { force: true });
+        }
+        return relative;
+      }),
+    );
   }
 
   /** Where the clip's proxies stand. */
@@ -343,25 +356,26 @@ export class Previews {
     const relative = `extracts/${info.key}/${name}`;
     const result: Extraction = { relative, name, start: range.in.toString(), frames: range.duration, codec: chosen };
     if (existsSync(join(this.dir, relative))) return result;
-    return this.#once(`extract:${relative}`, () => this.#heavy.run(async () => {
-      mkdirSync(join(this.dir, "extracts", info.key), { recursive: true });
-      const partial = join(this.dir, "extracts", info.key, `.${randomBytes(4).toString("hex")}.partial.mov`);
-      try {
-        const plan = await planExtraction(media, range.in.since(media.start), range.duration, partial, this.#programs().ffmpeg, this.#programs().ffprobe, { codec: chosen });
-        await runFfmpeg(plan.command, entry.path);
-        renameSync(partial, join(this.dir, relative));
-      } finally {
-        rmSync(partial, { force: true });
-      }
-      return result;
-    }));
+    return this.#once(`extract:${relative}`, () =>
+      this.#heavy.run(async () => {
+        mkdirSync(join(this.dir, "extracts", info.key), { recursive: true });
+        const partial = join(this.dir, "extracts", info.key, `.${randomBytes(4).toString("hex")}.partial.mov`);
+        try {
+          const plan = await planExtraction(media, range.in.since(media.start), range.duration, partial, this.#programs().ffmpeg, this.#programs().ffprobe, { codec: chosen });
+          await runFfmpeg(plan.command, entry.path);
+          renameSync(partial, join(this.dir, relative));
+        } finally {
+          rmSync(partial, { force: true });
+        }
+        return result;
+      }),
+    );
   }
 
   /** The clip as lib/tc reads it: from this server's own address (ffmpeg may use http and tcp for it, nothing else). */
   #mediaSource(entry: CatalogEntry): MediaSource {
     return { path: entry.path, url: this.#sourceUrl(entry) };
   }
-
 }
 
 /** Frames per segment and per keyframe interval at the clip's rate. */
@@ -381,23 +395,60 @@ export function hlsCommand(ffmpeg: string, input: string, info: ClipInfo, outDir
   const gop = framesPerSegment(info);
   const audio = info.audioChannels.length > 0;
   const split = `[0:v:0]split=${ladder.length}${ladder.map((_, i) => `[s${i}]`).join("")};${ladder.map((r, i) => `[s${i}]scale=-2:${r.height}:flags=bicubic[v${i}]`).join(";")}`;
-  const maps = ladder.flatMap((r, i) => [
-    "-map", `[v${i}]`, `-maxrate:v:${i}`, String(r.maxrate), `-bufsize:v:${i}`, String(2 * r.maxrate),
-    ...(audio ? ["-map", "0:a:0"] : []),
-  ]);
+  const maps = ladder.flatMap((r, i) => ["-map", `[v${i}]`, `-maxrate:v:${i}`, String(r.maxrate), `-bufsize:v:${i}`, String(2 * r.maxrate), ...(audio ? ["-map", "0:a:0"] : [])]);
   return [
-    ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", ...inputGuard({ url: input }), "-i", input,
-    "-filter_complex", split, ...maps,
-    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-bf", "0",
-    "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0", "-r", `${info.rateNum}/${info.rateDen}`,
+    ffmpeg,
+    "-hide_banner",
+    "-nostdin",
+    "-y",
+    "-v",
+    "error",
+    ...inputGuard({ url: input }),
+    "-i",
+    input,
+    "-filter_complex",
+    split,
+    ...maps,
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-crf",
+    "18",
+    "-pix_fmt",
+    "yuv420p",
+    "-bf",
+    "0",
+    "-g",
+    String(gop),
+    "-keyint_min",
+    String(gop),
+    "-sc_threshold",
+    "0",
+    "-r",
+    `${info.rateNum}/${info.rateDen}`,
     ...colorArguments(info),
     ...(audio ? ["-c:a", "aac", "-b:a", "128k", "-ac", "2"] : []),
-    "-metadata", `timecode=${info.start}`,
-    "-f", "hls", "-hls_time", String(SEGMENT_SECONDS), "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-    "-hls_flags", "independent_segments", "-master_pl_name", "master.m3u8",
-    "-var_stream_map", ladder.map((r, i) => `v:${i}${audio ? `,a:${i}` : ""},name:${r.name}`).join(" "),
-    "-hls_fmp4_init_filename", "init.mp4",
-    "-hls_segment_filename", join(outDir, "%v", "seg_%05d.m4s"),
+    "-metadata",
+    `timecode=${info.start}`,
+    "-f",
+    "hls",
+    "-hls_time",
+    String(SEGMENT_SECONDS),
+    "-hls_playlist_type",
+    "vod",
+    "-hls_segment_type",
+    "fmp4",
+    "-hls_flags",
+    "independent_segments",
+    "-master_pl_name",
+    "master.m3u8",
+    "-var_stream_map",
+    ladder.map((r, i) => `v:${i}${audio ? `,a:${i}` : ""},name:${r.name}`).join(" "),
+    "-hls_fmp4_init_filename",
+    "init.mp4",
+    "-hls_segment_filename",
+    join(outDir, "%v", "seg_%05d.m4s"),
     join(outDir, "%v", "index.m3u8"),
   ];
 }
@@ -406,13 +457,44 @@ export function hlsCommand(ffmpeg: string, input: string, info: ClipInfo, outDir
 export function mp4Command(ffmpeg: string, input: string, info: ClipInfo, output: string): string[] {
   const rendition = Previews.ladder(Math.min(info.height, 720)).at(-1)!;
   return [
-    ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", ...inputGuard({ url: input }), "-i", input,
-    "-map", "0:v:0", ...(info.audioChannels.length > 0 ? ["-map", "0:a:0"] : []), "-map_metadata", "-1",
-    "-vf", `scale=-2:${rendition.height}`, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-bf", "0",
-    "-r", `${info.rateNum}/${info.rateDen}`, ...colorArguments(info),
+    ffmpeg,
+    "-hide_banner",
+    "-nostdin",
+    "-y",
+    "-v",
+    "error",
+    ...inputGuard({ url: input }),
+    "-i",
+    input,
+    "-map",
+    "0:v:0",
+    ...(info.audioChannels.length > 0 ? ["-map", "0:a:0"] : []),
+    "-map_metadata",
+    "-1",
+    "-vf",
+    `scale=-2:${rendition.height}`,
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-crf",
+    "20",
+    "-pix_fmt",
+    "yuv420p",
+    "-bf",
+    "0",
+    "-r",
+    `${info.rateNum}/${info.rateDen}`,
+    ...colorArguments(info),
     ...(info.audioChannels.length > 0 ? ["-c:a", "aac", "-b:a", "128k", "-ac", "2"] : []),
-    "-timecode", info.start, ...(info.reel ? ["-metadata:s:v:0", `reel_name=${info.reel}`] : []),
-    "-movflags", "+faststart", "-f", "mp4", output,
+    "-timecode",
+    info.start,
+    ...(info.reel ? ["-metadata:s:v:0", `reel_name=${info.reel}`] : []),
+    "-movflags",
+    "+faststart",
+    "-f",
+    "mp4",
+    output,
   ];
 }
 
@@ -433,10 +515,5 @@ async function colorTags(input: string, ffprobe: string): Promise<ClipInfo["colo
 /** ffmpeg's options tagging the output with the original's colour (nothing for what the original does not say). */
 function colorArguments(info: ClipInfo): string[] {
   const color = info.color ?? {};
-  return [
-    ...(color.space ? ["-colorspace", color.space] : []),
-    ...(color.primaries ? ["-color_primaries", color.primaries] : []),
-    ...(color.transfer ? ["-color_trc", color.transfer] : []),
-    ...(color.range ? ["-color_range", color.range] : []),
-  ];
+  return [...(color.space ? ["-colorspace", color.space] : []), ...(color.primaries ? ["-color_primaries", color.primaries] : []), ...(color.transfer ? ["-color_trc", color.transfer] : []), ...(color.range ? ["-color_range", color.range] : [])];
 }

@@ -120,7 +120,11 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
 
 /** A multipart/byteranges body: each part's header, then its bytes, then the closing delimiter. */
 function multipartBody(rep: Representation, parts: { range: ByteRange; head: Uint8Array }[], first: RangeReader, tail: Uint8Array, onBodyError: BodyErrorListener): ReadableStream<Uint8Array> {
-  return pulled(parts.map((p, i) => ({ reader: () => (i === 0 ? first : rep.open(p.range.start, p.range.end)), prefix: p.head, length: p.range.end - p.range.start })), tail, onBodyError);
+  return pulled(
+    parts.map((p, i) => ({ reader: () => (i === 0 ? first : rep.open(p.range.start, p.range.end)), prefix: p.head, length: p.range.end - p.range.start })),
+    tail,
+    onBodyError,
+  );
 }
 
 interface Segment {
@@ -138,50 +142,53 @@ function pulled(segments: Segment[], tail: Uint8Array | undefined, onBodyError: 
   let current: RangeReader | undefined;
   let left = 0;
   let tailSent = tail === undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          if (current !== undefined && left > 0) {
-            const chunk = new Uint8Array(Math.min(CHUNK_BYTES, left));
-            const n = await current.read(chunk);
-            if (n === 0) throw new Error(`the source ended ${left} bytes early`);
-            left -= n;
-            if (left === 0) {
-              current.close();
-              current = undefined;
-            }
-            controller.enqueue(chunk.subarray(0, n));
-            return;
-          }
-          const segment = segments[index];
-          if (segment === undefined) {
-            if (!tailSent) {
-              tailSent = true;
-              controller.enqueue(tail!);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          for (;;) {
+            if (current !== undefined && left > 0) {
+              const chunk = new Uint8Array(Math.min(CHUNK_BYTES, left));
+              const n = await current.read(chunk);
+              if (n === 0) throw new Error(`the source ended ${left} bytes early`);
+              left -= n;
+              if (left === 0) {
+                current.close();
+                current = undefined;
+              }
+              controller.enqueue(chunk.subarray(0, n));
               return;
             }
-            controller.close();
-            return;
+            const segment = segments[index];
+            if (segment === undefined) {
+              if (!tailSent) {
+                tailSent = true;
+                controller.enqueue(tail!);
+                return;
+              }
+              controller.close();
+              return;
+            }
+            index++;
+            current = segment.reader();
+            left = segment.length;
+            if (segment.prefix) {
+              controller.enqueue(segment.prefix);
+              return;
+            }
           }
-          index++;
-          current = segment.reader();
-          left = segment.length;
-          if (segment.prefix) {
-            controller.enqueue(segment.prefix);
-            return;
-          }
+        } catch (error) {
+          current?.close();
+          current = undefined;
+          onBodyError(error);
+          controller.error(error);
         }
-      } catch (error) {
+      },
+      cancel() {
         current?.close();
         current = undefined;
-        onBodyError(error);
-        controller.error(error);
-      }
+      },
     },
-    cancel() {
-      current?.close();
-      current = undefined;
-    },
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
 }

@@ -29,9 +29,7 @@ import { respond, type Representation } from "./respond.ts";
 import { contentKey, SourceError, type RangeReader, type Source, type SourceFile } from "./source.ts";
 
 /** What the server tells its owner (the tool prints it). */
-export type ServerEvent =
-  | { event: "body-error"; path: string; message: string }
-  | { event: "preview-error"; path: string; message: string };
+export type ServerEvent = { event: "body-error"; path: string; message: string } | { event: "preview-error"; path: string; message: string };
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -67,9 +65,7 @@ export function startServer(options: ServerOptions): RunningServer {
   const byKey = new Map<string, CatalogEntry>(catalog.entries.filter((e) => e.clip).map((e) => [Previews.keyOf(e), e]));
   const cacheFiles = new DescriptorCache(64);
   let port = 0;
-  const internalHost = isLoopback(options.listen.hostname) || ["0.0.0.0", "::", ""].includes(options.listen.hostname)
-    ? (options.listen.hostname.includes(":") ? "[::1]" : "127.0.0.1")
-    : options.listen.hostname.includes(":") ? `[${options.listen.hostname}]` : options.listen.hostname;
+  const internalHost = isLoopback(options.listen.hostname) || ["0.0.0.0", "::", ""].includes(options.listen.hostname) ? (options.listen.hostname.includes(":") ? "[::1]" : "127.0.0.1") : options.listen.hostname.includes(":") ? `[${options.listen.hostname}]` : options.listen.hostname;
   const previews = new Previews({
     dir: options.proxies,
     sourceUrl: (entry) => `http://${internalHost}:${port}${entry.url}${token ? `?token=${encodeURIComponent(token)}` : ""}`,
@@ -149,10 +145,12 @@ export function startServer(options: ServerOptions): RunningServer {
     if (path === "/" || path === "/index.html") return new Response(portalPage as unknown as string, { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" } });
     if (path === "/assets/hls.min.js") return new Response(hlsScript, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "max-age=86400" } });
     if (path === "/api/files") {
-      return json(catalog.entries.map((entry) => {
-        const info = entry.clip ? previews.known(entry) : undefined;
-        return { ...entry, ...(info ? { reel: info.reel, timecode: info.start, rate: info.rate } : {}) };
-      }));
+      return json(
+        catalog.entries.map((entry) => {
+          const info = entry.clip ? previews.known(entry) : undefined;
+          return { ...entry, ...(info ? { reel: info.reel, timecode: info.start, rate: info.rate } : {}) };
+        }),
+      );
     }
     if (path.startsWith("/files/")) {
       const resolved = catalog.resolve(path.slice("/files/".length));
@@ -211,7 +209,8 @@ export function startServer(options: ServerOptions): RunningServer {
         const given = presentedToken(request, url);
         if (!tokenMatches(token, given)) {
           return new Response("a token is needed: open the address printed when the server started\n", {
-            status: 401, headers: { "www-authenticate": 'Bearer realm="cartserve"', "content-type": "text/plain; charset=utf-8" },
+            status: 401,
+            headers: { "www-authenticate": 'Bearer realm="cartserve"', "content-type": "text/plain; charset=utf-8" },
           });
         }
         if (url.searchParams.get("token") !== null) setCookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict`;

@@ -175,9 +175,7 @@ class DescriptorReader implements RangeReader {
 function listTree(held: HeldFolder, problems: SourceProblem[], digests: DigestLookup): SourceFile[] {
   const note = (p: { path: string; message: string }) => problems.push({ path: p.path, message: p.message });
   const walked = walkFiles(held, { links: "skip", special: "skip", onProblem: note, onSkipped: (p) => note({ path: p.path, message: p.message.replace(/ \(--(links|special) skip\)$/, "; not served") }) });
-  return walked
-    .filter((f) => f.kind === "file" && !isBookkeeping(f.relativePath))
-    .map((f) => ({ path: f.relativePath, size: f.size, mtimeMs: f.mtimeMs, digests: digests(f.relativePath, f.size) }));
+  return walked.filter((f) => f.kind === "file" && !isBookkeeping(f.relativePath)).map((f) => ({ path: f.relativePath, size: f.size, mtimeMs: f.mtimeMs, digests: digests(f.relativePath, f.size) }));
 }
 
 /** What the latest generation records for one file. */

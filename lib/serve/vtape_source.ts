@@ -67,7 +67,10 @@ export class VtapeSource implements Source {
         continue;
       }
       files.push({
-        path, size: file.length, mtimeMs: ltfsTimeMs(file.modifyTime), digests: Object.fromEntries(hashesFromXattrs(file.xattrs)),
+        path,
+        size: file.length,
+        mtimeMs: ltfsTimeMs(file.modifyTime),
+        digests: Object.fromEntries(hashesFromXattrs(file.xattrs)),
         extents: [...file.extents].sort((a, b) => a.fileOffset - b.fileOffset),
       });
     }

@@ -53,8 +53,7 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
     },
     passed(counts: CheckCounts) {
       const checked = counts.ok + counts.mismatched + counts.unreadable + counts.rejected;
-      return counts.improper === 0 && counts.mismatched === 0 && counts.unreadable === 0 && counts.rejected === 0 &&
-        (checked > 0 || counts.ignoredMissing > 0);
+      return counts.improper === 0 && counts.mismatched === 0 && counts.unreadable === 0 && counts.rejected === 0 && (checked > 0 || counts.ignoredMissing > 0);
     },
     summary(ctx: CheckContext, counts: CheckCounts) {
       // b3sum passes an empty check file silently; a manifest that verifies nothing must not.
@@ -67,4 +66,3 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
     },
   };
 }
-

@@ -104,10 +104,7 @@ function decodeLine(bytes: Uint8Array, encoding: SumDialect["checkEncoding"]): s
   return decodeName(bytes);
 }
 
-type Item =
-  | { lineNumber: number; malformed: string }
-  | { lineNumber: number; endsFile: string }
-  | { lineNumber: number; line: CheckLine; rejected?: string };
+type Item = { lineNumber: number; malformed: string } | { lineNumber: number; endsFile: string } | { lineNumber: number; line: CheckLine; rejected?: string };
 
 /** The check file's lines, parsed as they are read. */
 function* checkItems(fd: number, dialect: SumDialect): Generator<Item> {

@@ -68,7 +68,10 @@ export function resolveSharedSumOptions(args: SharedParsed): SharedSumOptions {
   const engine = parseEngine(args.engine as string | undefined);
   const patterns = [
     ...(args["default-ignores"] === false ? [] : DEFAULT_IGNORES),
-    ...String(args.ignore ?? "").split(",").map((p) => p.trim()).filter(Boolean),
+    ...String(args.ignore ?? "")
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean),
   ];
   return {
     recursive: Boolean(args.recursive),

@@ -29,11 +29,7 @@ export interface CheckLine {
 }
 
 /** Where a check line's verdict came from. */
-export type CheckOutcome =
-  | { kind: "ok"; actualHex: string }
-  | { kind: "failed"; actualHex: string }
-  | { kind: "unreadable"; error: ErrorLike }
-  | { kind: "rejected"; reason: string };
+export type CheckOutcome = { kind: "ok"; actualHex: string } | { kind: "failed"; actualHex: string } | { kind: "unreadable"; error: ErrorLike } | { kind: "rejected"; reason: string };
 
 /** Counts for one check file. */
 export interface CheckCounts {

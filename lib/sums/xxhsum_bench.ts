@@ -10,10 +10,7 @@ import type { HasherOptions } from "../hash/options.ts";
 import { createHasher } from "../hash/registry.ts";
 
 /** xxhsum's variants in its order: id 2k+1 is variant k on an aligned buffer, 2k+2 unaligned. */
-const VARIANTS = [
-  "XXH32", "XXH64", "XXH3_64b", "XXH3_64b w/seed", "XXH3_64b w/secret", "XXH128", "XXH128 w/seed", "XXH128 w/secret",
-  "XXH32_stream", "XXH64_stream", "XXH3_stream", "XXH3_stream w/seed", "XXH128_stream", "XXH128_stream w/seed",
-] as const;
+const VARIANTS = ["XXH32", "XXH64", "XXH3_64b", "XXH3_64b w/seed", "XXH3_64b w/secret", "XXH128", "XXH128 w/seed", "XXH128 w/secret", "XXH32_stream", "XXH64_stream", "XXH3_stream", "XXH3_stream w/seed", "XXH128_stream", "XXH128_stream w/seed"] as const;
 
 /** The highest benchmark id (28: 14 variants, aligned and unaligned). */
 export const LAST_BENCH_ID = VARIANTS.length * 2;

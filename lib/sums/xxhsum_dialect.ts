@@ -93,8 +93,7 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
       return `${ctx.checkFile}:${lineNumber}: Could not open or read '${line.display}': ${describeSystemError(error)}.\n`;
     },
     passed(counts: CheckCounts, flags: CheckFlags) {
-      return counts.proper > 0 && counts.mismatched === 0 && counts.unreadable === 0 && counts.rejected === 0 &&
-        (!flags.strict || counts.improper === 0);
+      return counts.proper > 0 && counts.mismatched === 0 && counts.unreadable === 0 && counts.rejected === 0 && (!flags.strict || counts.improper === 0);
     },
     summary(ctx: CheckContext, counts: CheckCounts) {
       if (counts.proper === 0) {

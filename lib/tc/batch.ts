@@ -87,15 +87,18 @@ async function findMedia(options: BatchOptions, ffprobe: string): Promise<{ medi
     const name = e.relativePath.slice(e.relativePath.lastIndexOf("/") + 1);
     return !name.startsWith(".") && MEDIA_EXTENSIONS.has(/\.([^.]+)$/.exec(name)?.[1]?.toLowerCase() ?? "");
   });
-  const probed = await runLimited(entries.map((entry) => async () => {
-    const source: MediaSource = { path: entry.path, open: () => root.openReadInside(entry.relativePath) };
-    try {
-      return await probeMedia(source, ffprobe);
-    } catch (error) {
-      options.out.error(`tc-extract: ${showName(entry.path)}: skipped: ${(error as Error).message}`);
-      return undefined;
-    }
-  }), options.jobs);
+  const probed = await runLimited(
+    entries.map((entry) => async () => {
+      const source: MediaSource = { path: entry.path, open: () => root.openReadInside(entry.relativePath) };
+      try {
+        return await probeMedia(source, ffprobe);
+      } catch (error) {
+        options.out.error(`tc-extract: ${showName(entry.path)}: skipped: ${(error as Error).message}`);
+        return undefined;
+      }
+    }),
+    options.jobs,
+  );
   return { media: probed.filter((m): m is MediaInfo => m !== undefined), root, problems };
 }
 
@@ -157,7 +160,11 @@ class ReportWriter {
 
   constructor(write: (text: string) => void, head: Record<string, unknown>) {
     this.#write = write;
-    write(`{\n${Object.entries(head).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)},\n`).join("")}  "events": [`);
+    write(
+      `{\n${Object.entries(head)
+        .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)},\n`)
+        .join("")}  "events": [`,
+    );
   }
 
   add(result: BatchResult): void {
@@ -166,7 +173,11 @@ class ReportWriter {
   }
 
   end(tail: Record<string, unknown>): void {
-    this.#write(`${this.#first ? "" : "\n  "}],\n${Object.entries(tail).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(",\n")}\n}\n`);
+    this.#write(
+      `${this.#first ? "" : "\n  "}],\n${Object.entries(tail)
+        .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+        .join(",\n")}\n}\n`,
+    );
   }
 }
 
@@ -196,7 +207,10 @@ export async function runBatch(options: BatchOptions): Promise<number> {
     };
     const reportWriter = new ReportWriter(writer(report), { edl: options.edlPath, media: options.mediaDir, handles: options.handles });
     const parser = new EdlParser({
-      rate: options.rate, labelsOnly: !options.rate, lenient: options.lenient, path: showName(options.edlPath),
+      rate: options.rate,
+      labelsOnly: !options.rate,
+      lenient: options.lenient,
+      path: showName(options.edlPath),
       onWarning: (warning) => options.out.error(`tc-extract: ${showName(options.edlPath)}: warning: ${warning}`),
     });
     let conformed: ConformedEdl | undefined;
@@ -248,8 +262,21 @@ async function extractEvent(event: EdlEvent, context: EventContext): Promise<Bat
   if (event.generator) return undefined;
   const what = `event ${event.event} (line ${event.line}, reel ${showName(event.reel)}${event.clipName ? `, clip ${showName(event.clipName)}` : ""})`;
   const result: BatchResult = {
-    event: event.event, reel: event.reel, clipName: event.clipName, status: "missing", media: null, output: null, start: null, frames: null,
-    line: event.line, track: event.track, side: event.side, handlesBefore: null, handlesAfter: null, mode: null, problems: [],
+    event: event.event,
+    reel: event.reel,
+    clipName: event.clipName,
+    status: "missing",
+    media: null,
+    output: null,
+    start: null,
+    frames: null,
+    line: event.line,
+    track: event.track,
+    side: event.side,
+    handlesBefore: null,
+    handlesAfter: null,
+    mode: null,
+    problems: [],
   };
   const found = matchMedia(event, context.media, options.rate);
   if (found === "nothing") return undefined;
@@ -277,8 +304,14 @@ async function extractEvent(event: EdlEvent, context: EventContext): Promise<Bat
     return { ...result, status: "failed", media: found.media.path, problems: [(error as Error).message] };
   }
   Object.assign(result, {
-    status: options.dryRun ? "planned" : "extracted", media: found.media.path, output: outputPath, start: plan.start, frames: plan.frames,
-    handlesBefore: fit.before, handlesAfter: fit.after, mode: plan.mode,
+    status: options.dryRun ? "planned" : "extracted",
+    media: found.media.path,
+    output: outputPath,
+    start: plan.start,
+    frames: plan.frames,
+    handlesBefore: fit.before,
+    handlesAfter: fit.after,
+    mode: plan.mode,
   });
   if (plan.requested) options.out.error(`tc-extract: ${what}: --allow-inexact: the output holds whole GOPs, ${plan.frames} frames from ${plan.start} (${plan.requested.frames} asked for from ${plan.requested.start})`);
   if (options.dryRun) {

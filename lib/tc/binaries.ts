@@ -77,5 +77,15 @@ export function findProgram(program: FfmpegProgram, env: Record<string, string |
       if (executable(path)) return path;
     }
   }
-  throw new CliError(`${program} not found: set ${variable}, put it on PATH, or install ${npmCandidates(program).map((c) => c.split("/").slice(0, c.startsWith("@") ? 2 : 1).join("/")).join(" or ")}`, { exitCode: ExitCode.UsageOrIo });
+  throw new CliError(
+    `${program} not found: set ${variable}, put it on PATH, or install ${npmCandidates(program)
+      .map((c) =>
+        c
+          .split("/")
+          .slice(0, c.startsWith("@") ? 2 : 1)
+          .join("/"),
+      )
+      .join(" or ")}`,
+    { exitCode: ExitCode.UsageOrIo },
+  );
 }

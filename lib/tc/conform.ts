@@ -65,7 +65,7 @@ export class ConformedEdl {
     }
     const from = event.side === "to" ? this.#from : undefined;
     this.#from = undefined;
-    const fromOutput = event.side === "to" ? from?.output ?? null : output;
+    const fromOutput = event.side === "to" ? (from?.output ?? null) : output;
     const toOutput = event.side === "to" ? output : null;
     for (const line of event.attached) {
       if (NAMING.test(line) && (CONCERNS_TO.test(line) ? toOutput !== null : fromOutput !== null)) continue;

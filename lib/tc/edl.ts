@@ -310,12 +310,31 @@ export class EdlParser {
     if (!this.rate) for (const tc of rest) this.#checkLabel(tc, this.#fcm);
     const upper = reel.toUpperCase();
     return {
-      event: event!, reel, track, transition, transitionFrames,
-      sourceIn: rest[0]!, sourceOut: rest[1]!, recordIn: rest[2]!, recordOut: rest[3]!,
-      clipName: null, toClipName: null, sourceFile: null, markers: [], speed: null, freeze: false,
+      event: event!,
+      reel,
+      track,
+      transition,
+      transitionFrames,
+      sourceIn: rest[0]!,
+      sourceOut: rest[1]!,
+      recordIn: rest[2]!,
+      recordOut: rest[3]!,
+      clipName: null,
+      toClipName: null,
+      sourceFile: null,
+      markers: [],
+      speed: null,
+      freeze: false,
       generator: upper === "BL" || upper === "BLACK" ? "black" : upper === "BARS" ? "bars" : null,
-      cdl: { sop: null, sat: null }, splits: [], audio: [], comments: [], dropFrame: this.#fcm,
-      side: null, overlapFrames: 0, line: lineNo, attached: [],
+      cdl: { sop: null, sat: null },
+      splits: [],
+      audio: [],
+      comments: [],
+      dropFrame: this.#fcm,
+      side: null,
+      overlapFrames: 0,
+      line: lineNo,
+      attached: [],
     };
   }
 
@@ -435,12 +454,18 @@ export class EdlParser {
 /** The channels a track field stands for: V, A1, A2… (`B` is V and A1, `AA/V` is V, A1 and A2). */
 function channels(track: string): string[] {
   switch (track) {
-    case "V": return ["V"];
-    case "B": return ["V", "A1"];
-    case "A": return ["A1"];
-    case "AA": return ["A1", "A2"];
-    case "AA/V": return ["V", "A1", "A2"];
-    case "NONE": return [];
+    case "V":
+      return ["V"];
+    case "B":
+      return ["V", "A1"];
+    case "A":
+      return ["A1"];
+    case "AA":
+      return ["A1", "A2"];
+    case "AA/V":
+      return ["V", "A1", "A2"];
+    case "NONE":
+      return [];
   }
   const audio = /^A(\d+)(\/V)?$/.exec(track);
   return audio ? [`A${audio[1]}`, ...(audio[2] ? ["V"] : [])] : [track];

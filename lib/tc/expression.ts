@@ -70,8 +70,11 @@ function operandFrames(token: string, rate: FrameRate, dropFrame: boolean, text:
  */
 export function formatTimecodeValue(value: TimecodeValue, form: TimecodeForm, rate: FrameRate): string {
   switch (form) {
-    case "frames": return String(value.frames);
-    case "tc": return Timecode.fromFrames(value.frames, rate, value.dropFrame).toString();
-    case "seconds": return formatMicroseconds(framesToMicroseconds(value.frames, rate));
+    case "frames":
+      return String(value.frames);
+    case "tc":
+      return Timecode.fromFrames(value.frames, rate, value.dropFrame).toString();
+    case "seconds":
+      return formatMicroseconds(framesToMicroseconds(value.frames, rate));
   }
 }

@@ -99,7 +99,7 @@ function frameTime(info: MediaInfo, k: number): Ratio {
 
 function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
-  return (a % b !== 0n) && ((a < 0n) !== (b < 0n)) ? q - 1n : q;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
 }
 
 /** Nearest integer to a/b (halves up). */
@@ -181,7 +181,10 @@ export async function planExtraction(info: MediaInfo, first: number, frames: num
     return planReencode(info, first, frames, output, ffmpeg, { video: CODECS[mode]!, filters: [], audio: "pcm_s24le", mode });
   }
   if (!info.intraOnly && !options.allowInexact) {
-    throw new CliError(`--copy needs an intra-only source, but ${info.videoCodec} here is long-GOP: a stream copy can only start on a keyframe, so the first frames would be wrong or missing. Re-encode (--codec) or pass --allow-inexact (the output then holds whole GOPs around the range)`, { path: showName(info.path), exitCode: ExitCode.UsageOrIo });
+    throw new CliError(`--copy needs an intra-only source, but ${info.videoCodec} here is long-GOP: a stream copy can only start on a keyframe, so the first frames would be wrong or missing. Re-encode (--codec) or pass --allow-inexact (the output then holds whole GOPs around the range)`, {
+      path: showName(info.path),
+      exitCode: ExitCode.UsageOrIo,
+    });
   }
   const gop = await wholeGops(info, ffprobe, first, first + frames);
   // From the keyframe's presentation time: it is kept (its pts is not before the seek) and
@@ -195,12 +198,11 @@ export async function planExtraction(info: MediaInfo, first: number, frames: num
   const start = info.start.add(gop.first);
   const exact = gop.first === first && gop.end === first + frames;
   const container = containerFor(output);
-  const inputs = [["-ss", formatMicroseconds(videoSs), ...(length === null ? [] : ["-t", formatMicroseconds(length)])], ["-ss", formatMicroseconds(audioSeek.ss)]];
-  const make = (input: string, out: string, overwrite: boolean) => [
-    ffmpeg, "-hide_banner", "-nostdin", ...(overwrite ? ["-y"] : []), "-v", "error",
-    ...inputs.flatMap((seek) => [...inputGuard(info.source), ...seek, "-i", input]),
-    ...middle, ...outputTail(info, start, container), out,
+  const inputs = [
+    ["-ss", formatMicroseconds(videoSs), ...(length === null ? [] : ["-t", formatMicroseconds(length)])],
+    ["-ss", formatMicroseconds(audioSeek.ss)],
   ];
+  const make = (input: string, out: string, overwrite: boolean) => [ffmpeg, "-hide_banner", "-nostdin", ...(overwrite ? ["-y"] : []), "-v", "error", ...inputs.flatMap((seek) => [...inputGuard(info.source), ...seek, "-i", input]), ...middle, ...outputTail(info, start, container), out];
   return plan(info, output, start, gop.end - gop.first, audio.samples, exact ? "copy" : "copy-inexact", exact ? null : { start: info.start.add(first).toString(), frames }, make);
 }
 
@@ -229,11 +231,30 @@ export function planReencode(info: MediaInfo, first: number, frames: number, out
   const video = [`trim=end_frame=${frames}`, `setpts=N*${rate.den}/(${rate.num}*TB)`, ...encoding.filters].join(",");
   const start = info.start.add(first);
   const make = (input: string, out: string, overwrite: boolean) => [
-    ffmpeg, "-hide_banner", "-nostdin", ...(overwrite ? ["-y"] : []), "-v", "error",
-    ...inputGuard(info.source), "-ss", formatMicroseconds(seek.ss), "-i", input,
-    "-map", "0:v:0", ...audio.maps, "-map_metadata", "-1",
-    "-filter:v", video, ...audio.filters, ...encoding.video, "-c:a", encoding.audio,
-    ...outputTail(info, start, container), out,
+    ffmpeg,
+    "-hide_banner",
+    "-nostdin",
+    ...(overwrite ? ["-y"] : []),
+    "-v",
+    "error",
+    ...inputGuard(info.source),
+    "-ss",
+    formatMicroseconds(seek.ss),
+    "-i",
+    input,
+    "-map",
+    "0:v:0",
+    ...audio.maps,
+    "-map_metadata",
+    "-1",
+    "-filter:v",
+    video,
+    ...audio.filters,
+    ...encoding.video,
+    "-c:a",
+    encoding.audio,
+    ...outputTail(info, start, container),
+    out,
   ];
   return plan(info, output, start, frames, audio.samples, encoding.mode, null, make);
 }
@@ -245,7 +266,13 @@ function outputTail(info: MediaInfo, start: Timecode, container: string): string
 
 function plan(info: MediaInfo, output: string, start: Timecode, frames: number, samples: number[], mode: string, requested: ExtractionPlan["requested"], make: (input: string, out: string, overwrite: boolean) => string[]): ExtractionPlan {
   return {
-    info, output, start: start.toString(), frames, samples, mode, requested,
+    info,
+    output,
+    start: start.toString(),
+    frames,
+    samples,
+    mode,
+    requested,
     command: make(info.source.url ?? ffmpegPath(info.path), ffmpegPath(output), false),
     run: make(info.source.url ?? ffmpegPath(childFdPath(1)), ffmpegPath(childFdPath(0)), true),
   };
@@ -299,12 +326,14 @@ export async function checkOutput(plan: ExtractionPlan, fd: number, ffprobe: str
   const video = streams.find((s) => s.codec_type === "video");
   const frames = Number(video?.nb_read_packets ?? 0);
   if (frames !== plan.frames) problems.push(`it holds ${frames} video frames, ${plan.frames} were planned`);
-  streams.filter((s) => s.codec_type === "audio").forEach((s, i) => {
-    const tb = /^(\d+)\/(\d+)$/.exec(s.time_base ?? "");
-    if (!tb || s.duration_ts === undefined) return;
-    const samples = Math.round((s.duration_ts * Number(tb[1]) * Number(s.sample_rate ?? 0)) / Number(tb[2]));
-    if (samples !== plan.samples[i]) problems.push(`audio stream ${i + 1} holds ${samples} samples, ${plan.samples[i]} were planned`);
-  });
+  streams
+    .filter((s) => s.codec_type === "audio")
+    .forEach((s, i) => {
+      const tb = /^(\d+)\/(\d+)$/.exec(s.time_base ?? "");
+      if (!tb || s.duration_ts === undefined) return;
+      const samples = Math.round((s.duration_ts * Number(tb[1]) * Number(s.sample_rate ?? 0)) / Number(tb[2]));
+      if (samples !== plan.samples[i]) problems.push(`audio stream ${i + 1} holds ${samples} samples, ${plan.samples[i]} were planned`);
+    });
   return problems;
 }
 
@@ -409,11 +438,21 @@ export async function runExtraction(options: SingleExtraction): Promise<number> 
   }
   for (const problem of problems) options.out.error(`tc-extract: ${showName(outputPath)}: ${problem}`);
   if (options.json) {
-    options.out.data(`${JSON.stringify({
-      source: info.path, output: outputPath, start: plan.start, frames: plan.frames, mode: plan.mode,
-      handlesBefore: fit.before, handlesAfter: fit.after, requested: plan.requested, samples: plan.samples,
-      problems, command: shellLine(plan.command),
-    })}\n`);
+    options.out.data(
+      `${JSON.stringify({
+        source: info.path,
+        output: outputPath,
+        start: plan.start,
+        frames: plan.frames,
+        mode: plan.mode,
+        handlesBefore: fit.before,
+        handlesAfter: fit.after,
+        requested: plan.requested,
+        samples: plan.samples,
+        problems,
+        command: shellLine(plan.command),
+      })}\n`,
+    );
   }
   return problems.length > 0 ? ExitCode.VerifyFailed : 0;
 }

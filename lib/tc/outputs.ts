@@ -25,7 +25,10 @@ const SAFE_PART = 64;
  * safeName("A001C003"); // "A001C003"
  */
 export function safeName(text: string, max = SAFE_PART): string {
-  const safe = text.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^[.-]/, "_").slice(0, max);
+  const safe = text
+    .replace(/[^A-Za-z0-9._-]/g, "_")
+    .replace(/^[.-]/, "_")
+    .slice(0, max);
   return safe === "" ? "_" : safe;
 }
 

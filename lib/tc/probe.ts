@@ -186,12 +186,24 @@ export async function probeMedia(source: MediaSource, ffprobe: string, options: 
   const frames = video.nb_frames && Number(video.nb_frames) > 0 ? Number(video.nb_frames) : Math.round((seconds * Number(streamRate.num)) / Number(streamRate.den));
   const codec = video.codec_name ?? "unknown";
   return {
-    path, source, rate, streamRate, dropFrame: start.dropFrame, start, hasTimecode: label !== undefined, frames, videoCodec: codec,
+    path,
+    source,
+    rate,
+    streamRate,
+    dropFrame: start.dropFrame,
+    start,
+    hasTimecode: label !== undefined,
+    frames,
+    videoCodec: codec,
     // Reading packets costs a second ffprobe: a caller that does not cut skips it (intra-only codecs still say so).
     intraOnly: INTRA_CODECS.has(codec) || (options.checkKeyframes !== false && (await allKeyframes(source, ffprobe))),
-    videoStart, videoTimeBase: timeBase, formatStartUs,
+    videoStart,
+    videoTimeBase: timeBase,
+    formatStartUs,
     audio: streams.filter((s) => s.codec_type === "audio").map((s) => ({ sampleRate: Number(s.sample_rate ?? 48000), channels: s.channels ?? 0, start: streamStart(s), end: streamEnd(s) })),
-    reel, width: video.width ?? 0, height: video.height ?? 0,
+    reel,
+    width: video.width ?? 0,
+    height: video.height ?? 0,
   };
 }
 

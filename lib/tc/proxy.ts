@@ -67,7 +67,10 @@ export async function runProxies(sources: string[], options: ProxyOptions): Prom
   for (const b of burn) if (b !== "tc" && b !== "name") throw usageError(`--burn ${options.burn}: expected tc, name or tc,name`);
   const ffprobe = findProgram("ffprobe");
   const ffmpeg = findProgram("ffmpeg");
-  const infos = await runLimited(sources.map((s) => () => probeMedia(fileSource(s), ffprobe)), options.jobs);
+  const infos = await runLimited(
+    sources.map((s) => () => probeMedia(fileSource(s), ffprobe)),
+    options.jobs,
+  );
   const names = infos.map((info) => `${clipStem(info.path)}.mov`);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate !== undefined) throw usageError(`two sources would make the same proxy ${showName(duplicate)}: give them separately, with different -o`);
@@ -80,7 +83,10 @@ export async function runProxies(sources: string[], options: ProxyOptions): Prom
   let failed = 0;
   try {
     for (const name of names) folder.check(name);
-    const problems = await runLimited(plans.map((plan, i) => () => runPlan(plan, folder, folder.create(names[i]!), ffprobe)), options.jobs);
+    const problems = await runLimited(
+      plans.map((plan, i) => () => runPlan(plan, folder, folder.create(names[i]!), ffprobe)),
+      options.jobs,
+    );
     problems.forEach((list, i) => {
       for (const problem of list) options.out.error(`tc-extract: ${showName(plans[i]!.output)}: ${problem}`);
       if (list.length > 0) failed++;

@@ -23,18 +23,7 @@ function rate(num: number, den: number, label: string, dropPerMinute = 0): Frame
 }
 
 /** Every rate tc-extract knows, by name. Drop-frame exists only at 29.97 and 59.94. */
-export const FRAME_RATES: readonly FrameRate[] = Object.freeze([
-  rate(24000, 1001, "23.976"),
-  rate(24, 1, "24"),
-  rate(25, 1, "25"),
-  rate(30000, 1001, "29.97", 2),
-  rate(30, 1, "30"),
-  rate(48000, 1001, "47.952"),
-  rate(48, 1, "48"),
-  rate(50, 1, "50"),
-  rate(60000, 1001, "59.94", 4),
-  rate(60, 1, "60"),
-]);
+export const FRAME_RATES: readonly FrameRate[] = Object.freeze([rate(24000, 1001, "23.976"), rate(24, 1, "24"), rate(25, 1, "25"), rate(30000, 1001, "29.97", 2), rate(30, 1, "30"), rate(48000, 1001, "47.952"), rate(48, 1, "48"), rate(50, 1, "50"), rate(60000, 1001, "59.94", 4), rate(60, 1, "60")]);
 
 const ALIASES: Record<string, string> = { "23.98": "23.976", "29.97": "29.97", "47.95": "47.952", "59.94": "59.94" };
 
@@ -73,9 +62,7 @@ export function rateNear(num: number, den: number): FrameRate | undefined {
 export function parseRate(text: string): FrameRate {
   const value = text.trim();
   const ratio = /^(\d+)\/(\d+)$/.exec(value);
-  const found = ratio
-    ? rateOfRatio(Number(ratio[1]), Number(ratio[2]))
-    : FRAME_RATES.find((r) => r.label === (ALIASES[value] ?? value.replace(/\.0+$/, "")));
+  const found = ratio ? rateOfRatio(Number(ratio[1]), Number(ratio[2])) : FRAME_RATES.find((r) => r.label === (ALIASES[value] ?? value.replace(/\.0+$/, "")));
   if (!found) {
     throw usageError(`unsupported frame rate '${text}': use one of ${FRAME_RATES.map((r) => r.label).join(", ")} (or num/den)`);
   }

@@ -53,10 +53,7 @@ export class ThreadFailure extends Error {
 type ToThread<Q> = { kind: "start"; cell: SharedArrayBuffer; id: number } | { kind: "request"; id: number; body: Q };
 
 /** What a thread sends back. */
-type FromThread<A> =
-  | { kind: "started" }
-  | { kind: "reply"; id: number; ok: true; value: A }
-  | { kind: "reply"; id: number; ok: false; error: { message: string; code?: string; errno?: number } };
+type FromThread<A> = { kind: "started" } | { kind: "reply"; id: number; ok: true; value: A } | { kind: "reply"; id: number; ok: false; error: { message: string; code?: string; errno?: number } };
 
 interface Pending<Q, A> {
   id: number;

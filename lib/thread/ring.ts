@@ -178,8 +178,7 @@ export class Ring {
 
   /** On the calling thread: a ring of this shape, with the shared memory of an earlier one no job uses any more. */
   static open(shape: RingShape): Ring {
-    const memory = spare.get(shapeKey(shape))?.pop()
-      ?? { data: new SharedArrayBuffer(shape.slots * shape.slotBytes), control: new SharedArrayBuffer(4 * controlWords(shape)) };
+    const memory = spare.get(shapeKey(shape))?.pop() ?? { data: new SharedArrayBuffer(shape.slots * shape.slotBytes), control: new SharedArrayBuffer(4 * controlWords(shape)) };
     return new Ring(shape, memory.data, memory.control);
   }
 

@@ -408,7 +408,11 @@ function audit(held: HeldFolder, placed: Map<string, Identity>, folders: Map<str
 /** The ASC MHL generation of the checkout, from the digests taken; returns its file name. */
 async function writeGeneration(held: HeldFolder, known: Map<string, KnownDigest>, output: LineSink): Promise<string> {
   await createGeneration(held.path, { formats: ["xxh128"], knownDigests: known, tool: { name: "cartvault", version: VERSION } }, new MhlLog({ output }));
-  const names = held.list("ascmhl").map((e) => e.name).filter((n) => /^\d{4}_.*\.mhl$/.test(n)).sort();
+  const names = held
+    .list("ascmhl")
+    .map((e) => e.name)
+    .filter((n) => /^\d{4}_.*\.mhl$/.test(n))
+    .sort();
   return `ascmhl/${names.at(-1)}`;
 }
 

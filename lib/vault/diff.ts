@@ -8,11 +8,7 @@ import { compareUtf8 } from "../core/names.ts";
 import type { CommitEntry } from "./commit.ts";
 
 /** One change. */
-export type Change =
-  | { kind: "added"; path: string; to: CommitEntry }
-  | { kind: "removed"; path: string; from: CommitEntry }
-  | { kind: "modified"; path: string; from: CommitEntry; to: CommitEntry }
-  | { kind: "renamed"; path: string; fromPath: string; from: CommitEntry; to: CommitEntry };
+export type Change = { kind: "added"; path: string; to: CommitEntry } | { kind: "removed"; path: string; from: CommitEntry } | { kind: "modified"; path: string; from: CommitEntry; to: CommitEntry } | { kind: "renamed"; path: string; fromPath: string; from: CommitEntry; to: CommitEntry };
 
 /** True when two entries hold the same bytes with the same permission bits. */
 export function sameFile(a: CommitEntry | undefined, b: CommitEntry | undefined): boolean {

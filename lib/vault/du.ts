@@ -40,7 +40,11 @@ export async function usage(vault: Vault): Promise<Usage> {
   }
   let historyBytes = 0;
   let commits = 0;
-  for await (const header of history(vault, branches.map((b) => b.commit), cache)) {
+  for await (const header of history(
+    vault,
+    branches.map((b) => b.commit),
+    cache,
+  )) {
     commits++;
     historyBytes += header.bytes;
   }

@@ -108,8 +108,11 @@ export function mergeTrees(base: readonly CommitEntry[], ours: readonly CommitEn
       if (!outer) continue;
       const outerIsOurs = outer.side !== "theirs";
       const conflict: Conflict = {
-        kind: "file-folder", path: folder, inside: path,
-        ours: outerIsOurs ? outer.entry : inner.entry, theirs: outerIsOurs ? inner.entry : outer.entry,
+        kind: "file-folder",
+        path: folder,
+        inside: path,
+        ours: outerIsOurs ? outer.entry : inner.entry,
+        theirs: outerIsOurs ? inner.entry : outer.entry,
       };
       if (!prefer) {
         if (!clashes.has(folder)) conflicts.push(conflict);

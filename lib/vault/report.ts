@@ -67,10 +67,14 @@ export function changeLine(c: Change): string {
 /** A change as a JSON record. */
 export function changeJson(c: Change): Record<string, unknown> {
   switch (c.kind) {
-    case "added": return { change: "added", path: c.path, id: c.to.id, size: c.to.size };
-    case "removed": return { change: "removed", path: c.path, id: c.from.id, size: c.from.size };
-    case "modified": return { change: "modified", path: c.path, from: { id: c.from.id, size: c.from.size, mode: c.from.mode.toString(8) }, to: { id: c.to.id, size: c.to.size, mode: c.to.mode.toString(8) } };
-    case "renamed": return { change: "renamed", from: c.fromPath, path: c.path, id: c.to.id, size: c.to.size };
+    case "added":
+      return { change: "added", path: c.path, id: c.to.id, size: c.to.size };
+    case "removed":
+      return { change: "removed", path: c.path, id: c.from.id, size: c.from.size };
+    case "modified":
+      return { change: "modified", path: c.path, from: { id: c.from.id, size: c.from.size, mode: c.from.mode.toString(8) }, to: { id: c.to.id, size: c.to.size, mode: c.to.mode.toString(8) } };
+    case "renamed":
+      return { change: "renamed", from: c.fromPath, path: c.path, id: c.to.id, size: c.to.size };
   }
 }
 
@@ -88,9 +92,7 @@ function side(e: CommitEntry | undefined): string {
 
 /** `merge`: a conflict with both sides. */
 export function conflictLine(c: Conflict): string {
-  const where = c.kind === "file-folder"
-    ? `ours ${showName(c.ours!.path)} ${side(c.ours)}; theirs ${showName(c.theirs!.path)} ${side(c.theirs)}`
-    : `ours ${side(c.ours)}; theirs ${side(c.theirs)}${c.base ? `; base ${side(c.base)}` : ""}`;
+  const where = c.kind === "file-folder" ? `ours ${showName(c.ours!.path)} ${side(c.ours)}; theirs ${showName(c.theirs!.path)} ${side(c.theirs)}` : `ours ${side(c.ours)}; theirs ${side(c.theirs)}${c.base ? `; base ${side(c.base)}` : ""}`;
   return `conflict (${CONFLICT_WORDS[c.kind]}): ${showName(c.path)}: ${where}${c.resolvedFor ? ` → ${c.resolvedFor}` : ""}\n`;
 }
 

@@ -77,7 +77,9 @@ function userName(): string {
   try {
     const name = userInfo().username;
     if (name && name !== "unknown") return name;
-    const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === String(uid));
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[2] === String(uid));
     if (line) return line.split(":")[0]!;
   } catch {
     // no user database: the number will do
@@ -261,16 +263,29 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
 
     const author = options.author ?? defaultAuthor();
     const draftOf = () => ({
-      parents: parent ? [parent] : [], author, time: new Date().toISOString(), message: options.message,
+      parents: parent ? [parent] : [],
+      author,
+      time: new Date().toISOString(),
+      message: options.message,
       entries: sortedByPath(planned.map((item) => ({ path: item.path, id: item.imported!.id, size: item.imported!.size, mode: item.imported!.stat.mode & 0o777, mtimeNs: item.imported!.stat.mtimeNs }))),
     });
-    const cacheOf = () => new Map<string, CachedStat>(planned.map((item) => {
-      const s = item.imported!.stat;
-      return [item.walked.relativePath, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, id: item.imported!.id }];
-    }));
+    const cacheOf = () =>
+      new Map<string, CachedStat>(
+        planned.map((item) => {
+          const s = item.imported!.stat;
+          return [item.walked.relativePath, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, id: item.imported!.id }];
+        }),
+      );
     const unchanged = (): SnapshotResult => ({
-      id: parent!, branch, parent, unchanged: true, files: planned.length, bytes: planned.reduce((n, p) => n + p.imported!.size, 0),
-      read: { files: 0, bytes: 0 }, stored: { files: 0, bytes: 0 }, mode: "none",
+      id: parent!,
+      branch,
+      parent,
+      unchanged: true,
+      files: planned.length,
+      bytes: planned.reduce((n, p) => n + p.imported!.size, 0),
+      read: { files: 0, bytes: 0 },
+      stored: { files: 0, bytes: 0 },
+      mode: "none",
     });
     // Nothing to read and the branch's tree comes out: nothing changed, no commit.
     if (toRead.length === 0 && parentHeader && (await encodeCommit(draftOf())).tree === parentHeader.tree) {
@@ -326,7 +341,8 @@ export async function snapshot(vault: Vault, source: string, options: SnapshotOp
     progress.finish();
     if (problems > 0) {
       throw new CliError(`${problems} file(s) could not be imported (named above); nothing was committed (what was stored is kept for the next try)`, {
-        path: source, exitCode: mismatches > 0 ? ExitCode.VerifyFailed : ExitCode.UsageOrIo,
+        path: source,
+        exitCode: mismatches > 0 ? ExitCode.VerifyFailed : ExitCode.UsageOrIo,
       });
     }
 

@@ -65,15 +65,28 @@ export interface StatCache {
 
 /** File systems whose change time the cache trusts, by statfs type. */
 const KEEPS_CHANGE_TIME = new Map<number, string>([
-  [0xef53, "ext4"], [0x58465342, "XFS"], [0x9123683e, "Btrfs"], [0x01021994, "tmpfs"],
-  [0x2fc12fc1, "ZFS"], [0xf2f52010, "F2FS"], [0xca451a4e, "bcachefs"],
+  [0xef53, "ext4"],
+  [0x58465342, "XFS"],
+  [0x9123683e, "Btrfs"],
+  [0x01021994, "tmpfs"],
+  [0x2fc12fc1, "ZFS"],
+  [0xf2f52010, "F2FS"],
+  [0xca451a4e, "bcachefs"],
 ]);
 
 /** File systems named in the note that says the cache is not used there. */
 const OTHERS = new Map<number, string>([
-  [0x65735546, "a FUSE file system (exfat-fuse, ntfs-3g…)"], [0x2011bab0, "exFAT"], [0x4d44, "FAT"],
-  [0x5346544e, "NTFS"], [0x7366746e, "NTFS"], [0x482b, "HFS+"], [0x6969, "NFS"], [0xfe534d42, "SMB"],
-  [0xff534d42, "SMB"], [0x794c7630, "overlayfs"], [0x01021997, "9p"],
+  [0x65735546, "a FUSE file system (exfat-fuse, ntfs-3g…)"],
+  [0x2011bab0, "exFAT"],
+  [0x4d44, "FAT"],
+  [0x5346544e, "NTFS"],
+  [0x7366746e, "NTFS"],
+  [0x482b, "HFS+"],
+  [0x6969, "NFS"],
+  [0xfe534d42, "SMB"],
+  [0xff534d42, "SMB"],
+  [0x794c7630, "overlayfs"],
+  [0x01021997, "9p"],
 ]);
 
 /** The file systems the cache is used on, for notes and help. */
@@ -86,7 +99,7 @@ export const TRUSTED_FILE_SYSTEMS = [...new Set(KEEPS_CHANGE_TIME.values())].joi
 export function changeTimeTrust(fd: number): { trusted: true } | { trusted: false; fileSystem: string } {
   const type = fd >= 0 ? fileSystemType(fd) : undefined;
   if (type !== undefined && KEEPS_CHANGE_TIME.has(type)) return { trusted: true };
-  return { trusted: false, fileSystem: type === undefined ? "a file system whose type cannot be asked" : OTHERS.get(type) ?? `a file system of type 0x${type.toString(16)}` };
+  return { trusted: false, fileSystem: type === undefined ? "a file system whose type cannot be asked" : (OTHERS.get(type) ?? `a file system of type 0x${type.toString(16)}`) };
 }
 
 /** A file's state as the cache compares it. */
@@ -105,7 +118,6 @@ function cacheFile(source: string, dev: string): string {
 const latin1 = new TextDecoder("latin1");
 /** A path read as it is: ASCII without a backslash (nothing escaped in it). */
 const ASCII_PLAIN = /^[\x01-\x5b\x5d-\x7f]*$/;
-
 
 /**
  * The vault's cache key: 32 bytes from `cache/key`, made when missing and `make`. Undefined
@@ -184,7 +196,7 @@ export function loadStatCache(vault: Vault, source: string, dev: string): StatCa
       mac.update(newline);
       if (header.length < 4) {
         const isSource = line.number === 2 && latin1.decode(line.bytes.subarray(0, 7)) === "source ";
-        header.push(isSource ? unescapeField(line.bytes.subarray(7)) ?? "" : latin1.decode(line.bytes));
+        header.push(isSource ? (unescapeField(line.bytes.subarray(7)) ?? "") : latin1.decode(line.bytes));
         if (header.length === 4) {
           if (header[0] !== MAGIC || header[1] !== source || header[2] !== `dev ${dev}` || !/^commit ([0-9a-f]{64}|-)$/.test(header[3]!)) return empty;
           commit = header[3] === "commit -" ? undefined : header[3]!.slice(7);

@@ -176,9 +176,7 @@ export class Vault {
       if (tryLock(fd, kind)) break;
       if (Date.now() >= until) {
         closeSync(fd);
-        throw new CliError(kind === "shared"
-          ? "a garbage collection (cartvault gc) is running on this vault; try again when it is done"
-          : "another cartvault command is using this vault; run gc again when it is done", { path: this.path });
+        throw new CliError(kind === "shared" ? "a garbage collection (cartvault gc) is running on this vault; try again when it is done" : "another cartvault command is using this vault; run gc again when it is done", { path: this.path });
       }
       Bun.sleepSync(20);
     }
@@ -526,7 +524,10 @@ export class Vault {
     }
     if (/^[0-9a-f]{4,63}$/.test(ref)) {
       const folder = `commits/${ref.slice(0, 2)}`;
-      const found = this.held.list(folder).map((e) => `${ref.slice(0, 2)}${e.name}`).filter((id) => isId(id) && id.startsWith(ref));
+      const found = this.held
+        .list(folder)
+        .map((e) => `${ref.slice(0, 2)}${e.name}`)
+        .filter((id) => isId(id) && id.startsWith(ref));
       if (found.length === 1) return { id: found[0]! };
       if (found.length > 1) throw new CliError(`'${ref}' is the start of ${found.length} commits (${found.slice(0, 3).map(shortId).join(", ")}…); give more digits`, { path: this.path });
     }

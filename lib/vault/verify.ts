@@ -69,7 +69,11 @@ export async function verifyVault(vault: Vault, options: VerifyOptions): Promise
 
   // Branches, and the commits each one's history holds.
   const branches = vault.listBranches((relative, message) => found({ kind: "bad-branch", subject: relative, message }));
-  const commits = [...vault.objectIds("commits", (relative) => { if (!isPartialName(relative.slice(relative.lastIndexOf("/") + 1))) note(`${vault.pathOf(relative)}: not a commit; left as it is`); })];
+  const commits = [
+    ...vault.objectIds("commits", (relative) => {
+      if (!isPartialName(relative.slice(relative.lastIndexOf("/") + 1))) note(`${vault.pathOf(relative)}: not a commit; left as it is`);
+    }),
+  ];
   const commitSet = new Set(commits);
   const readable = new Map<string, Commit["parents"]>();
   const used = new Map<string, number>();
@@ -103,51 +107,60 @@ export async function verifyVault(vault: Vault, options: VerifyOptions): Promise
   if (unreached.length > 0) note(`${unreached.length} commit(s) on no branch (left by a refused or interrupted commit, or kept by id): ${unreached.slice(0, 3).map(shortId).join(", ")}${unreached.length > 3 ? ", …" : ""}; gc removes them`);
 
   // Objects, hashed again.
-  const objects = [...vault.objectIds("objects", (relative) => { if (!isPartialName(relative.slice(relative.lastIndexOf("/") + 1))) note(`${vault.pathOf(relative)}: not an object; left as it is`); })];
+  const objects = [
+    ...vault.objectIds("objects", (relative) => {
+      if (!isPartialName(relative.slice(relative.lastIndexOf("/") + 1))) note(`${vault.pathOf(relative)}: not an object; left as it is`);
+    }),
+  ];
   const bad = new Map<string, Omit<Finding, "usedBy">>();
   let bytes = 0;
   let unrecorded = 0;
   const totals = options.progress ? { files: objects.length, bytes: objects.reduce((n, id) => n + (vault.objectStat(id)?.size ?? 0), 0) } : { files: 0, bytes: 0 };
   const progress = options.progress?.(totals) ?? NO_PROGRESS;
-  await hashInOrder(objects, Math.max(1, options.jobs ?? 1), (id) => {
-    try {
-      const stat = vault.objectStat(id);
-      if (stat?.kind !== "file") return { failed: Object.assign(new Error(stat?.kind === "link" ? "it is a symbolic link (links in a vault are never followed)" : `it is ${stat ? `a ${stat.kind}` : "gone"}, not a file`), { code: "EFTYPE" }) };
-      return { job: { path: vault.pathOf(objectPath(id)), fd: vault.openObject(id), algorithms: ["blake3", "xxh128"], options: {} } };
-    } catch (error) {
-      return { failed: error };
-    }
-  }, (id, result) => {
-    if (!result?.ok) {
-      bad.set(id, { kind: "damaged-object", subject: id, message: `object ${shortId(id)} cannot be read: ${result && !result.ok ? result.detail ?? result.message : "no result"}` });
-      return;
-    }
-    bytes += result.size;
-    progress.fileDone(result.size);
-    const hexes = new Map(result.hexes);
-    if (hexes.get("blake3") !== id) {
-      bad.set(id, { kind: "damaged-object", subject: id, message: `object ${shortId(id)} is damaged: its bytes hash to ${shortId(hexes.get("blake3")!)}…, not to its name` });
-      return;
-    }
-    let record;
-    try {
-      record = vault.readRecord(id);
-    } catch (error) {
-      bad.set(id, { kind: "bad-record", subject: id, message: (error as Error).message });
-      return;
-    }
-    if (!record) {
-      if (used.has(id)) bad.set(id, { kind: "missing-record", subject: id, message: `object ${shortId(id)} has no record` });
-      else unrecorded++;
-      return;
-    }
-    if (record.size !== result.size || record.xxh128 !== hexes.get("xxh128")) {
-      bad.set(id, { kind: "bad-record", subject: id, message: `object ${shortId(id)}'s record (${record.size} bytes, XXH128 ${record.xxh128}) is not its bytes' (${result.size}, ${hexes.get("xxh128")})` });
-      return;
-    }
-    const size = used.get(id);
-    if (size !== undefined && size !== result.size) bad.set(id, { kind: "damaged-object", subject: id, message: `object ${shortId(id)} has ${result.size} bytes, a commit says ${size}` });
-  });
+  await hashInOrder(
+    objects,
+    Math.max(1, options.jobs ?? 1),
+    (id) => {
+      try {
+        const stat = vault.objectStat(id);
+        if (stat?.kind !== "file") return { failed: Object.assign(new Error(stat?.kind === "link" ? "it is a symbolic link (links in a vault are never followed)" : `it is ${stat ? `a ${stat.kind}` : "gone"}, not a file`), { code: "EFTYPE" }) };
+        return { job: { path: vault.pathOf(objectPath(id)), fd: vault.openObject(id), algorithms: ["blake3", "xxh128"], options: {} } };
+      } catch (error) {
+        return { failed: error };
+      }
+    },
+    (id, result) => {
+      if (!result?.ok) {
+        bad.set(id, { kind: "damaged-object", subject: id, message: `object ${shortId(id)} cannot be read: ${result && !result.ok ? (result.detail ?? result.message) : "no result"}` });
+        return;
+      }
+      bytes += result.size;
+      progress.fileDone(result.size);
+      const hexes = new Map(result.hexes);
+      if (hexes.get("blake3") !== id) {
+        bad.set(id, { kind: "damaged-object", subject: id, message: `object ${shortId(id)} is damaged: its bytes hash to ${shortId(hexes.get("blake3")!)}…, not to its name` });
+        return;
+      }
+      let record;
+      try {
+        record = vault.readRecord(id);
+      } catch (error) {
+        bad.set(id, { kind: "bad-record", subject: id, message: (error as Error).message });
+        return;
+      }
+      if (!record) {
+        if (used.has(id)) bad.set(id, { kind: "missing-record", subject: id, message: `object ${shortId(id)} has no record` });
+        else unrecorded++;
+        return;
+      }
+      if (record.size !== result.size || record.xxh128 !== hexes.get("xxh128")) {
+        bad.set(id, { kind: "bad-record", subject: id, message: `object ${shortId(id)}'s record (${record.size} bytes, XXH128 ${record.xxh128}) is not its bytes' (${result.size}, ${hexes.get("xxh128")})` });
+        return;
+      }
+      const size = used.get(id);
+      if (size !== undefined && size !== result.size) bad.set(id, { kind: "damaged-object", subject: id, message: `object ${shortId(id)} has ${result.size} bytes, a commit says ${size}` });
+    },
+  );
   progress.finish();
   if (unrecorded > 0) note(`${unrecorded} object(s) without a record and used by no commit (left by an interrupted commit); gc removes them`);
   const present = new Set(objects);

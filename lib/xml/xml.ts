@@ -152,9 +152,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       advance(end + 3);
     } else if (text.startsWith("<!", pos)) {
       const word = /^<!([A-Z]+)/.exec(text.slice(pos, pos + 12))?.[1] ?? "";
-      fail(word === "DOCTYPE"
-        ? "DOCTYPE declarations (DTDs) are not allowed"
-        : word === "ENTITY" ? "entity declarations are not allowed" : `unexpected '<!${word}'`);
+      fail(word === "DOCTYPE" ? "DOCTYPE declarations (DTDs) are not allowed" : word === "ENTITY" ? "entity declarations are not allowed" : `unexpected '<!${word}'`);
     } else if (text.startsWith("</", pos)) {
       const end = text.indexOf(">", pos);
       if (end < 0) fail("unterminated end tag");
@@ -223,8 +221,7 @@ export function textOf(element: XmlElement | undefined): string {
  * would be read back as another name.
  */
 export function escapeText(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
-    .replaceAll("\r", "&#13;").replaceAll("\n", "&#10;").replaceAll("\t", "&#9;");
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll("\r", "&#13;").replaceAll("\n", "&#10;").replaceAll("\t", "&#9;");
 }
 
 /** Escapes an attribute value (double-quoted). */
@@ -284,9 +281,7 @@ export class XmlWriter {
   /** An element with text content (or empty) on one line. */
   leaf(name: string, attributes: Record<string, string | undefined>, text?: string): this {
     const indent = "  ".repeat(this.#open.length);
-    this.#push(text === undefined
-      ? `${indent}<${name}${this.#attrs(attributes)}/>`
-      : `${indent}<${name}${this.#attrs(attributes)}>${escapeText(text)}</${name}>`);
+    this.#push(text === undefined ? `${indent}<${name}${this.#attrs(attributes)}/>` : `${indent}<${name}${this.#attrs(attributes)}>${escapeText(text)}</${name}>`);
     return this;
   }
 

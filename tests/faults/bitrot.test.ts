@@ -28,7 +28,12 @@ function flipBit(path: string, offset: number, bit = 3): void {
 function clip(path: string): void {
   const fd = openSync(path, "w");
   try {
-    for (const [at, seed] of [[0, 1], [GiB / 2, 2], [GiB - 4 * 1024 * 1024, 3]] as const) writeSync(fd, randomBytes(4 * 1024 * 1024, seed), 0, 4 * 1024 * 1024, at);
+    for (const [at, seed] of [
+      [0, 1],
+      [GiB / 2, 2],
+      [GiB - 4 * 1024 * 1024, 3],
+    ] as const)
+      writeSync(fd, randomBytes(4 * 1024 * 1024, seed), 0, 4 * 1024 * 1024, at);
   } finally {
     closeSync(fd);
   }

@@ -43,7 +43,7 @@ export interface ChaosResult {
 class Random {
   #x: number;
   constructor(seed: number) {
-    this.#x = seed * 2654435761 >>> 0 || 1;
+    this.#x = (seed * 2654435761) >>> 0 || 1;
   }
   next(): number {
     let x = this.#x;
@@ -99,19 +99,44 @@ function hostileName(rng: Random, taken: Set<string>, gentle: boolean): Buffer {
     const kind = gentle ? rng.pick([0, 1, 4, 5, 9, 12, 13]) : rng.int(14);
     let name: Buffer;
     switch (kind) {
-      case 0: name = Buffer.from(`café_${word}.mov`.normalize("NFC")); break;
-      case 1: name = Buffer.from(`café_${word}.mov`.normalize("NFD")); break;
-      case 2: name = Buffer.concat([Buffer.from(`caf`), Buffer.from([0xe9]), Buffer.from(`_${word}.mov`)]); break;
-      case 3: name = Buffer.from(`new\nline_${word}`); break;
-      case 4: name = Buffer.from(`-rf_${word}`); break;
-      case 5: name = Buffer.from(`${"x".repeat(251 - word.length)}${word}.mov`.slice(0, 255)); break;
-      case 6: name = Buffer.from(`esc\u001b[31m_${word}`); break;
-      case 7: name = Buffer.from(`at 10:00 ${word}.mov`); break;
-      case 8: name = Buffer.from(`trailing dot ${word}.`); break;
-      case 9: name = Buffer.from(`日本語_${word}.mxf`); break;
-      case 10: name = Buffer.from(`${word.toUpperCase()}.MOV`); break;
-      case 11: name = Buffer.from(`${word.toLowerCase()}.mov`); break;
-      default: name = Buffer.from(`${word}.${rng.pick(["mov", "mxf", "wav", "xml", "dng", "ari"])}`);
+      case 0:
+        name = Buffer.from(`café_${word}.mov`.normalize("NFC"));
+        break;
+      case 1:
+        name = Buffer.from(`café_${word}.mov`.normalize("NFD"));
+        break;
+      case 2:
+        name = Buffer.concat([Buffer.from(`caf`), Buffer.from([0xe9]), Buffer.from(`_${word}.mov`)]);
+        break;
+      case 3:
+        name = Buffer.from(`new\nline_${word}`);
+        break;
+      case 4:
+        name = Buffer.from(`-rf_${word}`);
+        break;
+      case 5:
+        name = Buffer.from(`${"x".repeat(251 - word.length)}${word}.mov`.slice(0, 255));
+        break;
+      case 6:
+        name = Buffer.from(`esc\u001b[31m_${word}`);
+        break;
+      case 7:
+        name = Buffer.from(`at 10:00 ${word}.mov`);
+        break;
+      case 8:
+        name = Buffer.from(`trailing dot ${word}.`);
+        break;
+      case 9:
+        name = Buffer.from(`日本語_${word}.mxf`);
+        break;
+      case 10:
+        name = Buffer.from(`${word.toUpperCase()}.MOV`);
+        break;
+      case 11:
+        name = Buffer.from(`${word.toLowerCase()}.mov`);
+        break;
+      default:
+        name = Buffer.from(`${word}.${rng.pick(["mov", "mxf", "wav", "xml", "dng", "ari"])}`);
     }
     const key = name.toString("latin1");
     if (key === "." || key === ".." || taken.has(key) || key.startsWith("._") || key === ".DS_Store") continue;
@@ -257,7 +282,8 @@ function makeDestination(work: string, index: number, kind: Destination["kind"],
     run(["mkfs.xfs", "-q", image]);
     run(["mount", "-o", "loop", image, mount]);
     return {
-      path: join(mount, "CARD"), kind,
+      path: join(mount, "CARD"),
+      kind,
       pull: () => run(["xfs_io", "-x", "-c", "shutdown", mount]),
       remount: () => {
         run(["umount", mount]);
@@ -270,9 +296,16 @@ function makeDestination(work: string, index: number, kind: Destination["kind"],
   run(["mkfs.exfat", image]);
   const loop = run(["losetup", "-f", "--show", image]).stdout.trim();
   run(["mount.exfat-fuse", loop, mount]);
-  const daemon = () => run(["pgrep", "-f", `mount.exfat-fuse ${loop} `]).stdout.trim().split("\n").filter(Boolean).map(Number);
+  const daemon = () =>
+    run(["pgrep", "-f", `mount.exfat-fuse ${loop} `])
+      .stdout.trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
   return {
-    path: join(mount, "CARD"), kind, fat: true,
+    path: join(mount, "CARD"),
+    kind,
+    fat: true,
     pull: () => {
       for (const pid of daemon()) process.kill(pid, "SIGKILL");
     },
@@ -286,7 +319,11 @@ function makeDestination(work: string, index: number, kind: Destination["kind"],
 
 /** Unmounts everything a run mounted below `work` and frees its loop devices. */
 function cleanUp(work: string): void {
-  const mounts = readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((p) => p.startsWith(`${work}/`)).sort((a, b) => b.length - a.length);
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((p) => p.startsWith(`${work}/`))
+    .sort((a, b) => b.length - a.length);
   for (const m of mounts) run(["umount", "-l", m]);
   for (const line of run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"]).stdout.split("\n")) {
     const [name, back] = line.trim().split(/\s+/);
@@ -338,10 +375,11 @@ async function offload(cmd: string[], cwd: string, fault: Fault, rng: Random, de
     proc.kill("SIGKILL");
   } else if (fault === "xfs-pull" || fault === "exfat-kill") {
     await Bun.sleep(after);
-    for (const d of destinations) if (d.pull && !d.pulled) {
-      d.pull();
-      d.pulled = true;
-    }
+    for (const d of destinations)
+      if (d.pull && !d.pulled) {
+        d.pull();
+        d.pulled = true;
+      }
   } else if (fault === "source-change" && card.files.size > 0) {
     await Bun.sleep(after);
     if (proc.exitCode === null) {
@@ -353,7 +391,6 @@ async function offload(cmd: string[], cwd: string, fault: Fault, rng: Random, de
   card.exitedAt = performance.now();
   return { code, stdout: await stdout, stderr: await stderr };
 }
-
 
 /**
  * One randomized run. `work` is a folder the run may fill and remove.
@@ -379,11 +416,13 @@ export async function chaosRun(seed: number, work: string, forced?: Fault): Prom
   const destinations = kinds.map((kind, i) => makeDestination(work, i, kind, rng, cardBytes));
   const algorithms = rng.pick([[], ["-t", "xxh128"], ["-t", "md5", "-t", "xxh64"], ["-t", "blake3"], ["-t", "sha1"]]);
   const args = [
-    "-r", ...algorithms,
+    "-r",
+    ...algorithms,
     ...rng.pick([[], ["--jobs", "2"], ["--jobs", "4"]]),
     ...(rng.chance(0.15) ? ["--verify", "source+dest"] : []),
     ...(fault === "kill" || fault === "source-change" || fault === "xfs-pull" ? ["--rate-limit", "30MB/s"] : []),
-    "src", ...destinations.map((d) => d.path.slice(work.length + 1)),
+    "src",
+    ...destinations.map((d) => d.path.slice(work.length + 1)),
   ];
   const dispatchcopy = join(ROOT, "dist", "dispatchcopy");
   const as = fault === "as-nobody" ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];

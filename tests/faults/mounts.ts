@@ -79,5 +79,7 @@ export function exfat(dir: string, name: string, megabytes = 200): TestMount | u
 
 /** The mounts that hold `path` right now (for assertions that a mount is really there). */
 export function mountedAt(path: string): boolean {
-  return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
+  return readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .some((line) => line.split(" ")[1] === path);
 }

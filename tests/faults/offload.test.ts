@@ -108,51 +108,59 @@ describe("faults during an offload", () => {
     expectComplete(join(dir, "CARD"), join(dir, "B/CARD"));
   }, 30_000);
 
-  test.if(IS_ROOT)("a destination that fills up mid-file: it fails naming the file, the other is complete; with room again, --resume finishes", async () => {
-    const dir = tempDir("cartkit-fault-");
-    card(join(dir, "CARD"));
-    const small = join(dir, "SMALL");
-    mkdirSync(small);
-    expect(run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", small]).code).toBe(0);
-    try {
-      // Room for the card when it starts; then something else takes most of the drive.
-      const result = await offloadWithFault(dir, ["A/CARD", "SMALL/CARD"], () => writeFileSync(join(small, "filler.bin"), new Uint8Array(12 * 1024 * 1024)));
-      expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/^dispatchcopy: SMALL\/CARD\/C00\d\.mov: failed: .*No space left on device.*$/m);
-      expect(result.stderr).toContain("dispatchcopy: A/CARD: 4 files, 15.3 MiB verified from the device\n");
-      expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
-      expectNoPartials(small);
-      rmSync(join(small, "filler.bin"));
-      const again = run([DISPATCHCOPY, "-r", "--resume", "CARD", "SMALL/CARD"], { cwd: dir });
-      expect(again.code).toBe(0);
-      expectComplete(join(dir, "CARD"), join(dir, "SMALL/CARD"));
-    } finally {
-      run(["umount", small]);
-    }
-  }, 30_000);
+  test.if(IS_ROOT)(
+    "a destination that fills up mid-file: it fails naming the file, the other is complete; with room again, --resume finishes",
+    async () => {
+      const dir = tempDir("cartkit-fault-");
+      card(join(dir, "CARD"));
+      const small = join(dir, "SMALL");
+      mkdirSync(small);
+      expect(run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", small]).code).toBe(0);
+      try {
+        // Room for the card when it starts; then something else takes most of the drive.
+        const result = await offloadWithFault(dir, ["A/CARD", "SMALL/CARD"], () => writeFileSync(join(small, "filler.bin"), new Uint8Array(12 * 1024 * 1024)));
+        expect(result.code).toBe(2);
+        expect(result.stderr).toMatch(/^dispatchcopy: SMALL\/CARD\/C00\d\.mov: failed: .*No space left on device.*$/m);
+        expect(result.stderr).toContain("dispatchcopy: A/CARD: 4 files, 15.3 MiB verified from the device\n");
+        expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
+        expectNoPartials(small);
+        rmSync(join(small, "filler.bin"));
+        const again = run([DISPATCHCOPY, "-r", "--resume", "CARD", "SMALL/CARD"], { cwd: dir });
+        expect(again.code).toBe(0);
+        expectComplete(join(dir, "CARD"), join(dir, "SMALL/CARD"));
+      } finally {
+        run(["umount", small]);
+      }
+    },
+    30_000,
+  );
 
-  test.if(IS_ROOT)("a destination that turns read-only mid-run: it fails with the reason, the other is complete; a rerun finishes", async () => {
-    const dir = tempDir("cartkit-fault-");
-    card(join(dir, "CARD"));
-    mkdirSync(join(dir, "RO", "CARD"), { recursive: true });
-    run(["chmod", "-R", "a+rwX", dir]);
-    const asNobody = nobodyCommand([]);
-    const proc = Bun.spawn([...asNobody, DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", "CARD", "A/CARD", "RO/CARD"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    await writing(proc.pid, join(dir, "RO", "CARD"));
-    chmodSync(join(dir, "RO", "CARD"), 0o555);
-    const code = await proc.exited;
-    const stderr = await new Response(proc.stderr).text();
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/^dispatchcopy: RO\/CARD\/C00\d\.mov: failed: .*Permission denied$/m);
-    expect(stderr).toContain("dispatchcopy: A/CARD: 4 files, 15.3 MiB verified from the device\n");
-    expect(stderr.trimEnd().split("\n").at(-1)).toMatch(/^dispatchcopy: RO\/CARD: NOT COMPLETE: \d of 4 files FAILED$/);
-    expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
-    chmodSync(join(dir, "RO", "CARD"), 0o777);
-    const again = run([...asNobody, DISPATCHCOPY, "-r", "--resume", "CARD", "RO/CARD"], { cwd: dir });
-    expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, "dispatchcopy: RO/CARD: 4 files, 15.3 MiB verified from the device\n"]);
-    expectComplete(join(dir, "CARD"), join(dir, "RO/CARD"));
-    expectNoPartials(join(dir, "RO"));
-  }, 30_000);
+  test.if(IS_ROOT)(
+    "a destination that turns read-only mid-run: it fails with the reason, the other is complete; a rerun finishes",
+    async () => {
+      const dir = tempDir("cartkit-fault-");
+      card(join(dir, "CARD"));
+      mkdirSync(join(dir, "RO", "CARD"), { recursive: true });
+      run(["chmod", "-R", "a+rwX", dir]);
+      const asNobody = nobodyCommand([]);
+      const proc = Bun.spawn([...asNobody, DISPATCHCOPY, "-r", "--rate-limit", "25MB/s", "CARD", "A/CARD", "RO/CARD"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      await writing(proc.pid, join(dir, "RO", "CARD"));
+      chmodSync(join(dir, "RO", "CARD"), 0o555);
+      const code = await proc.exited;
+      const stderr = await new Response(proc.stderr).text();
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/^dispatchcopy: RO\/CARD\/C00\d\.mov: failed: .*Permission denied$/m);
+      expect(stderr).toContain("dispatchcopy: A/CARD: 4 files, 15.3 MiB verified from the device\n");
+      expect(stderr.trimEnd().split("\n").at(-1)).toMatch(/^dispatchcopy: RO\/CARD: NOT COMPLETE: \d of 4 files FAILED$/);
+      expectComplete(join(dir, "CARD"), join(dir, "A/CARD"));
+      chmodSync(join(dir, "RO", "CARD"), 0o777);
+      const again = run([...asNobody, DISPATCHCOPY, "-r", "--resume", "CARD", "RO/CARD"], { cwd: dir });
+      expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, "dispatchcopy: RO/CARD: 4 files, 15.3 MiB verified from the device\n"]);
+      expectComplete(join(dir, "CARD"), join(dir, "RO/CARD"));
+      expectNoPartials(join(dir, "RO"));
+    },
+    30_000,
+  );
 
   test("a source file grown, cut, replaced, or rewritten with its time put back, during its copy: refused on every destination, nothing in place; a rerun finishes", async () => {
     for (const change of ["grow", "truncate", "replace", "rewrite"] as const) {
@@ -239,7 +247,12 @@ describe("faults during an offload", () => {
       await proc.exited;
     }
     const finish = run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
-    expect([finish.code, withoutJobLine(finish.stderr).split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
+    expect([
+      finish.code,
+      withoutJobLine(finish.stderr)
+        .split("\n")
+        .filter((l) => !l.endsWith("verified from the device") && l !== ""),
+    ]).toEqual([0, []]);
     for (const d of ["A", "B"]) {
       expectComplete(join(dir, "CARD"), join(dir, d, "CARD"));
       expect(statSync(join(dir, d, "CARD")).isDirectory()).toBe(true);
@@ -290,7 +303,12 @@ describe("faults during an offload", () => {
     // At least one kill landed in the middle, with some files in place and some not.
     expect(kills.some((n) => n > 0 && n < 2 * want.length)).toBe(true);
     const finish = run([DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir });
-    expect([finish.code, withoutJobLine(finish.stderr).split("\n").filter((l) => !l.endsWith("verified from the device") && l !== "")]).toEqual([0, []]);
+    expect([
+      finish.code,
+      withoutJobLine(finish.stderr)
+        .split("\n")
+        .filter((l) => !l.endsWith("verified from the device") && l !== ""),
+    ]).toEqual([0, []]);
     for (const d of ["A", "B"]) expectComplete(cardRoot, join(dir, d, "CARD"));
     expectNoPartials(join(dir, "A"), join(dir, "B"));
   }, 120_000);

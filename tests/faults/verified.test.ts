@@ -71,87 +71,103 @@ async function writing(pid: number, dest: string, timeoutMs = 10_000): Promise<v
 }
 
 describe("a destination that dies never costs the others a file (1)", () => {
-  test.if(CAN_MOUNT)("an XFS destination shut down mid-file: the other two hold every file and verify; the dead one is named", async () => {
-    const dir = tempDir("cartkit-verified-");
-    card(join(dir, "src"), 4, 30 * 1024 * 1024);
-    const x = xfs(dir, "x", 300)!;
-    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "60MB/s", "src", "x/A", "d2", "d3"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    await writing(proc.pid, join(x.path, "A"));
-    await Bun.sleep(700); // a file or two in, mid-file
-    x.pull();
-    const code = await proc.exited;
-    const stderr = await new Response(proc.stderr).text();
-    expect(code).toBe(2);
-    expect(stderr).toContain("dispatchcopy: d2: 4 files, 120.0 MiB verified from the device\n");
-    expect(stderr).toContain("dispatchcopy: d3: 4 files, 120.0 MiB verified from the device\n");
-    expect(stderr).toMatch(/^dispatchcopy: x\/A: NOT COMPLETE: [1-4] of 4 files FAILED/m);
-    expect(stderr).toMatch(/^dispatchcopy: x\/A\/C00\d\.mov: failed: .*Input\/output error$/m);
-    expect(stderr).not.toMatch(/^\s+at /m);
-    for (const d of ["d2", "d3"]) expectComplete(join(dir, "src"), join(dir, d));
-  }, 60_000);
+  test.if(CAN_MOUNT)(
+    "an XFS destination shut down mid-file: the other two hold every file and verify; the dead one is named",
+    async () => {
+      const dir = tempDir("cartkit-verified-");
+      card(join(dir, "src"), 4, 30 * 1024 * 1024);
+      const x = xfs(dir, "x", 300)!;
+      const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "60MB/s", "src", "x/A", "d2", "d3"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      await writing(proc.pid, join(x.path, "A"));
+      await Bun.sleep(700); // a file or two in, mid-file
+      x.pull();
+      const code = await proc.exited;
+      const stderr = await new Response(proc.stderr).text();
+      expect(code).toBe(2);
+      expect(stderr).toContain("dispatchcopy: d2: 4 files, 120.0 MiB verified from the device\n");
+      expect(stderr).toContain("dispatchcopy: d3: 4 files, 120.0 MiB verified from the device\n");
+      expect(stderr).toMatch(/^dispatchcopy: x\/A: NOT COMPLETE: [1-4] of 4 files FAILED/m);
+      expect(stderr).toMatch(/^dispatchcopy: x\/A\/C00\d\.mov: failed: .*Input\/output error$/m);
+      expect(stderr).not.toMatch(/^\s+at /m);
+      for (const d of ["d2", "d3"]) expectComplete(join(dir, "src"), join(dir, d));
+    },
+    60_000,
+  );
 
-  test.if(CAN_MOUNT)("an exFAT destination whose FUSE daemon is killed mid-file: the other holds every file and verifies", async () => {
-    const dir = tempDir("cartkit-verified-");
-    card(join(dir, "src"), 4, 20 * 1024 * 1024);
-    const e = exfat(dir, "e", 200)!;
-    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "60MB/s", "src", "e/A", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    await writing(proc.pid, join(e.path, "A"));
-    await Bun.sleep(500);
-    e.pull();
-    const code = await proc.exited;
-    const stderr = await new Response(proc.stderr).text();
-    expect(code).toBe(2);
-    expect(stderr).toContain("dispatchcopy: d2: 4 files, 80.0 MiB verified from the device\n");
-    expect(stderr).toMatch(/^dispatchcopy: e\/A: NOT COMPLETE: /m);
-    expect(stderr).not.toMatch(/^\s+at /m);
-    expectComplete(join(dir, "src"), join(dir, "d2"));
-  }, 60_000);
+  test.if(CAN_MOUNT)(
+    "an exFAT destination whose FUSE daemon is killed mid-file: the other holds every file and verifies",
+    async () => {
+      const dir = tempDir("cartkit-verified-");
+      card(join(dir, "src"), 4, 20 * 1024 * 1024);
+      const e = exfat(dir, "e", 200)!;
+      const proc = Bun.spawn([DISPATCHCOPY, "-r", "--rate-limit", "60MB/s", "src", "e/A", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      await writing(proc.pid, join(e.path, "A"));
+      await Bun.sleep(500);
+      e.pull();
+      const code = await proc.exited;
+      const stderr = await new Response(proc.stderr).text();
+      expect(code).toBe(2);
+      expect(stderr).toContain("dispatchcopy: d2: 4 files, 80.0 MiB verified from the device\n");
+      expect(stderr).toMatch(/^dispatchcopy: e\/A: NOT COMPLETE: /m);
+      expect(stderr).not.toMatch(/^\s+at /m);
+      expectComplete(join(dir, "src"), join(dir, "d2"));
+    },
+    60_000,
+  );
 
-  test.if(CAN_MOUNT)("an XFS drive shut down as the run ends: mounted again, every copy it does not name is there (found by the chaos harness)", async () => {
-    const dir = tempDir("cartkit-verified-");
-    mkdirSync(join(dir, "src"));
-    for (let i = 0; i < 3; i++) writeFileSync(join(dir, "src", `C${i}.mov`), randomBytes(2_000_000, 40 + i));
-    // Many folders to finish at the end: the shutdown lands while they are flushed, or soon after.
-    const deep = join(dir, "src", ...Array(200).fill("f"));
-    mkdirSync(deep, { recursive: true });
-    writeFileSync(join(deep, "deep.mov"), "deep");
-    const x = xfs(dir, "x", 300)!;
-    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "x/A", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while ((text.match(/"event":"file-done","source"/g) ?? []).length < 4) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    x.pull();
-    reader.releaseLock();
-    expect(await proc.exited).toBe(2);
-    const stderr = await new Response(proc.stderr).text();
-    expect(stderr).toContain("dispatchcopy: d2: 4 files, 5.7 MiB verified from the device\n");
-    run(["umount", x.path]);
-    expect(run(["mount", "-o", "loop", join(dir, "x.xfs.img"), x.path]).code).toBe(0);
-    for (const rel of ["C0.mov", "C1.mov", "C2.mov", `${"f/".repeat(200)}deep.mov`]) {
-      const copy = join(x.path, "A", rel);
-      const there = existsSync(copy) && readFileSync(copy).equals(readFileSync(join(dir, "src", rel)));
-      if (!there) expect(stderr).toContain(`x/A/${rel}: failed: `);
-    }
-  }, 60_000);
+  test.if(CAN_MOUNT)(
+    "an XFS drive shut down as the run ends: mounted again, every copy it does not name is there (found by the chaos harness)",
+    async () => {
+      const dir = tempDir("cartkit-verified-");
+      mkdirSync(join(dir, "src"));
+      for (let i = 0; i < 3; i++) writeFileSync(join(dir, "src", `C${i}.mov`), randomBytes(2_000_000, 40 + i));
+      // Many folders to finish at the end: the shutdown lands while they are flushed, or soon after.
+      const deep = join(dir, "src", ...Array(200).fill("f"));
+      mkdirSync(deep, { recursive: true });
+      writeFileSync(join(deep, "deep.mov"), "deep");
+      const x = xfs(dir, "x", 300)!;
+      const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "x/A", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      const reader = proc.stdout.getReader();
+      let text = "";
+      while ((text.match(/"event":"file-done","source"/g) ?? []).length < 4) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      x.pull();
+      reader.releaseLock();
+      expect(await proc.exited).toBe(2);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr).toContain("dispatchcopy: d2: 4 files, 5.7 MiB verified from the device\n");
+      run(["umount", x.path]);
+      expect(run(["mount", "-o", "loop", join(dir, "x.xfs.img"), x.path]).code).toBe(0);
+      for (const rel of ["C0.mov", "C1.mov", "C2.mov", `${"f/".repeat(200)}deep.mov`]) {
+        const copy = join(x.path, "A", rel);
+        const there = existsSync(copy) && readFileSync(copy).equals(readFileSync(join(dir, "src", rel)));
+        if (!there) expect(stderr).toContain(`x/A/${rel}: failed: `);
+      }
+    },
+    60_000,
+  );
 
-  test.if(CAN_MOUNT)("file mode: one destination's I/O error leaves the others complete, nothing partial anywhere", async () => {
-    const dir = tempDir("cartkit-verified-");
-    writeFileSync(join(dir, "clip.mov"), randomBytes(60 * 1024 * 1024, 3));
-    const x = xfs(dir, "x", 300)!;
-    mkdirSync(join(dir, "a"));
-    const proc = Bun.spawn([DISPATCHCOPY, "--rate-limit", "40MB/s", "clip.mov", "x", "a"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    await writing(proc.pid, x.path);
-    x.pull();
-    expect(await proc.exited).toBe(2);
-    const stderr = await new Response(proc.stderr).text();
-    expect(stderr).toMatch(/^dispatchcopy: x\/clip\.mov: failed: .*Input\/output error$/m);
-    expect(readFileSync(join(dir, "a", "clip.mov")).equals(readFileSync(join(dir, "clip.mov")))).toBe(true);
-    expect(readdirSync(join(dir, "a"))).toEqual(["clip.mov"]);
-  }, 60_000);
+  test.if(CAN_MOUNT)(
+    "file mode: one destination's I/O error leaves the others complete, nothing partial anywhere",
+    async () => {
+      const dir = tempDir("cartkit-verified-");
+      writeFileSync(join(dir, "clip.mov"), randomBytes(60 * 1024 * 1024, 3));
+      const x = xfs(dir, "x", 300)!;
+      mkdirSync(join(dir, "a"));
+      const proc = Bun.spawn([DISPATCHCOPY, "--rate-limit", "40MB/s", "clip.mov", "x", "a"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      await writing(proc.pid, x.path);
+      x.pull();
+      expect(await proc.exited).toBe(2);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr).toMatch(/^dispatchcopy: x\/clip\.mov: failed: .*Input\/output error$/m);
+      expect(readFileSync(join(dir, "a", "clip.mov")).equals(readFileSync(join(dir, "clip.mov")))).toBe(true);
+      expect(readdirSync(join(dir, "a"))).toEqual(["clip.mov"]);
+    },
+    60_000,
+  );
 });
 
 describe("names are bytes (2)", () => {
@@ -164,7 +180,11 @@ describe("names are bytes (2)", () => {
     const result = dc(["-r", "-t", "md5", "--sums", "sums.md5", "--report", "report.json", "src", "d1", "d2"], dir);
     expect(result.code).toBe(2);
     for (const d of ["d1", "d2"]) {
-      expect(readdirSync(join(dir, d), { encoding: "buffer" }).map((b) => Buffer.from(b).toString("hex")).sort()).toEqual([raw.toString("hex"), Buffer.from("plain.mov").toString("hex")].sort());
+      expect(
+        readdirSync(join(dir, d), { encoding: "buffer" })
+          .map((b) => Buffer.from(b).toString("hex"))
+          .sort(),
+      ).toEqual([raw.toString("hex"), Buffer.from("plain.mov").toString("hex")].sort());
       expect(readFileSync(Buffer.concat([Buffer.from(`${dir}/${d}/`), raw]), "utf8")).toBe("bytes of a clip");
       expect(result.stderr).toContain(`dispatchcopy: ${d}: ASC MHL generation not written: 1 name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (caf\\xe9.mov); the copies themselves are verified\n`);
       expect(existsSync(join(dir, d, "ascmhl"))).toBe(false);
@@ -234,7 +254,10 @@ describe("nothing is skipped silently (3, 9)", () => {
     const dir = tempDir("cartkit-verified-");
     mkdirSync(join(dir, "d7"));
     run(["mkfifo", join(dir, "fifo")]);
-    for (const [source, what] of [["/dev/null", "a character device"], ["fifo", "a FIFO (named pipe)"]] as const) {
+    for (const [source, what] of [
+      ["/dev/null", "a character device"],
+      ["fifo", "a FIFO (named pipe)"],
+    ] as const) {
       const result = dc([source, "d7"], dir);
       expect({ source, code: result.code }).toEqual({ source, code: 2 });
       expect(result.stderr).toContain(`dispatchcopy: ${source}: is ${what}, not a regular file\n`);
@@ -480,7 +503,11 @@ describe("security: permissions, links and names in a destination (issue: Securi
   test.if(IS_ROOT)("setuid, setgid and sticky bits are never copied; the umask applies; only --keep-owner --keep-special-bits keeps them", () => {
     const dir = tempDir("cartkit-verified-");
     mkdirSync(join(dir, "src"));
-    for (const [name, mode] of [["suid", 0o4755], ["all", 0o6777], ["plain", 0o666]] as const) {
+    for (const [name, mode] of [
+      ["suid", 0o4755],
+      ["all", 0o6777],
+      ["plain", 0o666],
+    ] as const) {
       writeFileSync(join(dir, "src", name), name);
       // chown first: it clears setuid and setgid.
       run(["chown", "nobody:nogroup", join(dir, "src", name)]);

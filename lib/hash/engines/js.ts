@@ -50,17 +50,27 @@ class Crc32Js extends BaseHasher {
 export function createJsHasher(algorithm: Algorithm, options: HasherOptions): Hasher | undefined {
   switch (algorithm) {
     case "blake3":
-      return new NobleHasher(algorithm, blake3.create({
-        dkLen: options.outputLength ?? 32,
-        ...(options.key ? { key: options.key } : {}),
-        ...(options.deriveKeyContext !== undefined ? { context: new TextEncoder().encode(options.deriveKeyContext) } : {}),
-      }));
-    case "md5": return new NobleHasher(algorithm, md5.create());
-    case "sha1": return new NobleHasher(algorithm, sha1.create());
-    case "sha256": return new NobleHasher(algorithm, sha256.create());
-    case "sha512": return new NobleHasher(algorithm, sha512.create());
-    case "c4": return new NobleHasher(algorithm, sha512.create());
-    case "crc32": return new Crc32Js();
-    default: return undefined;
+      return new NobleHasher(
+        algorithm,
+        blake3.create({
+          dkLen: options.outputLength ?? 32,
+          ...(options.key ? { key: options.key } : {}),
+          ...(options.deriveKeyContext !== undefined ? { context: new TextEncoder().encode(options.deriveKeyContext) } : {}),
+        }),
+      );
+    case "md5":
+      return new NobleHasher(algorithm, md5.create());
+    case "sha1":
+      return new NobleHasher(algorithm, sha1.create());
+    case "sha256":
+      return new NobleHasher(algorithm, sha256.create());
+    case "sha512":
+      return new NobleHasher(algorithm, sha512.create());
+    case "c4":
+      return new NobleHasher(algorithm, sha512.create());
+    case "crc32":
+      return new Crc32Js();
+    default:
+      return undefined;
   }
 }

@@ -187,10 +187,14 @@ class Crc32Native extends BaseHasher {
  */
 export function createNativeHasher(algorithm: Algorithm, options: HasherOptions): Hasher | undefined {
   switch (algorithm) {
-    case "xxh32": return new XxhashNative(algorithm, loadXxhashAddon().XXHash32, 4);
-    case "xxh64": return new XxhashNative(algorithm, loadXxhashAddon().XXHash64, 8);
-    case "xxh3": return new XxhashNative(algorithm, loadXxhashAddon().XXHash3, 8);
-    case "xxh128": return new XxhashNative(algorithm, loadXxhashAddon().XXHash128, 8);
+    case "xxh32":
+      return new XxhashNative(algorithm, loadXxhashAddon().XXHash32, 4);
+    case "xxh64":
+      return new XxhashNative(algorithm, loadXxhashAddon().XXHash64, 8);
+    case "xxh3":
+      return new XxhashNative(algorithm, loadXxhashAddon().XXHash3, 8);
+    case "xxh128":
+      return new XxhashNative(algorithm, loadXxhashAddon().XXHash128, 8);
     case "blake3":
       if ((options.outputLength ?? 32) > 32) return undefined;
       return new Blake3NativeHasher(options);

@@ -59,10 +59,15 @@ class HashWasm extends BaseHasher {
 /** Creates a WebAssembly hasher, or undefined when no WebAssembly engine has this algorithm. */
 export async function createWasmHasher(algorithm: Algorithm): Promise<Hasher | undefined> {
   switch (algorithm) {
-    case "xxh32": return new Xxh32Wasm(await (api ??= xxhashWasm()));
-    case "xxh64": return new Xxh64Wasm(await (api ??= xxhashWasm()));
-    case "xxh3": return new HashWasm(algorithm, await createXXHash3(0, 0));
-    case "xxh128": return new HashWasm(algorithm, await createXXHash128(0, 0));
-    default: return undefined;
+    case "xxh32":
+      return new Xxh32Wasm(await (api ??= xxhashWasm()));
+    case "xxh64":
+      return new Xxh64Wasm(await (api ??= xxhashWasm()));
+    case "xxh3":
+      return new HashWasm(algorithm, await createXXHash3(0, 0));
+    case "xxh128":
+      return new HashWasm(algorithm, await createXXHash128(0, 0));
+    default:
+      return undefined;
   }
 }
