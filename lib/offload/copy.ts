@@ -220,15 +220,32 @@ export function copyMode(sourceMode: number, policy: ModePolicy): number {
  */
 async function copyMetadata(fd: number, from: Stats, policy: ModePolicy): Promise<void> {
   if (policy.keepOwner) await call((done) => fchown(fd, from.uid, from.gid, done));
-  await call((done) => futimes(fd, from.atime, from.mtime, done));
-  await call((done) => fchmod(fd, copyMode(from.mode, policy), done));
+  await call((done) => futimes(fd, from.atime, from.mtime, done)).catch(unlessUnsupported);
+  await call((done) => fchmod(fd, copyMode(from.mode, policy), done)).catch(unlessUnsupported);
+}
+
+/**
+ * A file system that keeps no times or permission bits (FAT through fusefat answers ENOSYS,
+ * others EOPNOTSUPP) leaves the copy with what it gives every file, as `cp` does: the bytes are
+ * what is copied and verified. Any other error stands.
+ */
+function unlessUnsupported(error: NodeJS.ErrnoException): void {
+  if (error.code !== "ENOSYS" && error.code !== "EOPNOTSUPP" && error.code !== "ENOTSUP") throw error;
+}
+
+function tolerating(run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    unlessUnsupported(error as NodeJS.ErrnoException);
+  }
 }
 
 /** {@link copyMetadata} on this thread, for small files in a run of many. */
 function copyMetadataHere(fd: number, from: Stats, policy: ModePolicy): void {
   if (policy.keepOwner) fchownSync(fd, from.uid, from.gid);
-  futimesSync(fd, from.atime, from.mtime);
-  fchmodSync(fd, copyMode(from.mode, policy));
+  tolerating(() => futimesSync(fd, from.atime, from.mtime));
+  tolerating(() => fchmodSync(fd, copyMode(from.mode, policy)));
 }
 
 function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolean {

@@ -231,12 +231,17 @@ export function planOffload(source: string, destinations: readonly string[], opt
   };
 }
 
-/** Free bytes for an unprivileged writer on the file system holding `path` (or its nearest existing parent). */
+/**
+ * Free bytes for an unprivileged writer on the file system holding `path` (or its nearest
+ * existing parent). Infinity for one that tells no size at all (fusefat reports 0 blocks in
+ * all): there a full disk is met file by file, as anywhere.
+ */
 export function availableBytes(path: string): number {
   let probe = path;
   for (;;) {
     try {
       const fs = statfsSync(probe);
+      if (Number(fs.blocks) === 0) return Number.POSITIVE_INFINITY;
       return Number(fs.bavail) * Number(fs.bsize);
     } catch {
       const up = parentOf(probe);

@@ -2,7 +2,8 @@
  * Real file systems for fault tests: a small tmpfs (a full disk), a loop-mounted XFS (shut down
  * with `xfs_io -x -c shutdown`, what a pulled drive does to a mounted file system), and a
  * loop-backed exFAT through exfat-fuse (whose daemon can be killed, and which keeps FAT's name
- * rules and knows no case). Each needs root; each is unmounted after the test file.
+ * rules and knows no case), and a FAT32 image through fusefat (which keeps no modes or times,
+ * and takes ASCII names only). Each needs root; each is unmounted after the test file.
  */
 import { afterAll } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -23,7 +24,7 @@ afterAll(() => {
 
 /** Throws in CI, where every fault test must run; elsewhere tells the caller to skip. */
 function need(what: string, ok: boolean): boolean {
-  if (!ok && process.env.CI === "true") throw new Error(`CI must be able to ${what} (root, xfsprogs, exfatprogs, exfat-fuse)`);
+  if (!ok && process.env.CI === "true") throw new Error(`CI must be able to ${what} (root, xfsprogs, exfatprogs, exfat-fuse, dosfstools, fusefat)`);
   return ok;
 }
 
@@ -73,6 +74,28 @@ export function exfat(dir: string, name: string, megabytes = 200): TestMount | u
     pull: () => {
       const pid = daemon();
       if (pid) process.kill(pid, "SIGKILL");
+    },
+  };
+}
+
+/** True where a FAT image can be made and mounted through fusefat here. */
+export const CAN_MOUNT_FAT = IS_ROOT && ["mkfs.vfat", "fusefat"].every((t) => Bun.which(t) !== null);
+
+/** A FAT32 image of `megabytes`, mounted through fusefat (read-write) at `dir/name`. */
+export function fat(dir: string, name: string, megabytes = 100): TestMount | undefined {
+  const image = join(dir, `${name}.fat.img`);
+  const path = join(dir, name);
+  mkdirSync(path, { recursive: true });
+  if (!need("make a FAT", run(["truncate", "-s", `${megabytes}M`, image]).code === 0 && run(["mkfs.vfat", "-F", "32", image]).code === 0)) return undefined;
+  if (!need("mount fusefat", run(["fusefat", "-o", "rw+", image, path]).code === 0)) return undefined;
+  cleanups.push(() => run(["umount", "-l", path]));
+  return {
+    path,
+    pull: () => {
+      for (const pid of run(["pgrep", "-f", `^fusefat .*${image} `])
+        .stdout.split("\n")
+        .filter(Boolean))
+        process.kill(Number(pid), "SIGKILL");
     },
   };
 }

@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
-import { CAN_MOUNT, exfat, tmpfs, xfs } from "./mounts.ts";
+import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, fat, tmpfs, xfs } from "./mounts.ts";
 
 const DISPATCHCOPY = join(ROOT, "dist", "dispatchcopy");
 const dc = (args: string[], cwd: string, env?: Record<string, string>) => {
@@ -496,6 +496,30 @@ describe("exFAT and FAT rules", () => {
     expect(readdirSync(root).sort()).toEqual(["A.mov", "ok.mov"]);
     expect(readFileSync(join(e.path, "A", "ok.mov"), "utf8")).toBe("ok");
     expect(readFileSync(join(e.path, "A", "A.mov"), "utf8")).toBe("upper");
+  });
+});
+
+describe("a FAT drive through fusefat: no modes, no times, no size, ASCII names only", () => {
+  test.if(CAN_MOUNT_FAT)("the files are copied, read back and sealed; a name it refuses fails that file alone, by name", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src", "A001", "sub"), { recursive: true });
+    const clip = randomBytes(300_000, 8);
+    writeFileSync(join(dir, "src", "A001", "clip.mov"), clip);
+    writeFileSync(join(dir, "src", "A001", "sub", "x.wav"), "wave");
+    writeFileSync(join(dir, "src", "ok.mov"), "ok");
+    const f = fat(dir, "f")!;
+    // fusefat answers ENOSYS to chmod and utimens, and statfs with 0 blocks: neither is a failure.
+    const clean = dc(["-r", "src", join(f.path, "CARD")], dir);
+    expect(withoutJobLine(clean.stderr)).toBe(`dispatchcopy: ${f.path}/CARD: 3 files, 293.0 KiB verified from the device\n`);
+    expect(clean.code).toBe(0);
+    expect(readFileSync(join(f.path, "CARD", "A001", "clip.mov")).equals(clip)).toBe(true);
+    expect(tool(COMPILED, "mhl-verify", ["verify", join(f.path, "CARD")]).code).toBe(0);
+
+    writeFileSync(join(dir, "src", "日本.mov"), "not ASCII");
+    const refused = dc(["-r", "src", join(f.path, "CARD2")], dir);
+    expect(withoutJobLine(refused.stderr)).toBe(`dispatchcopy: ${f.path}/CARD2/日本.mov: failed: cannot create: Operation not permitted\ndispatchcopy: ${f.path}/CARD2: NOT COMPLETE: 1 of 4 files FAILED\n`);
+    expect(refused.code).toBe(2);
+    expect(readFileSync(join(f.path, "CARD2", "A001", "clip.mov")).equals(clip)).toBe(true);
   });
 });
 
