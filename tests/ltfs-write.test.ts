@@ -8,7 +8,9 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { type CopyTarget, defaultSerials, writeCopies } from "../lib/ltfs/copies.ts";
 import { readIndexXml } from "../lib/ltfs/index_xml.ts";
+import { readPlanFile } from "../lib/ltfs/plan.ts";
 import { readLabelXml } from "../lib/ltfs/label.ts";
 import { indexFolders, Volume } from "../lib/ltfs/volume.ts";
 import { VtapeWriter } from "../lib/ltfs/vtape.ts";
@@ -815,4 +817,59 @@ describe("ltfs-pack catalog", () => {
     expect(html).toMatch(/<div class="fill" style="width: 0%;"><\/div><\/div><span class="muted">809 files, 1\.7 MiB \(0\.0% of 15\.3 TiB\)<\/span>/);
     expect(html).toContain("809 files, 1.7 MiB (capacity unknown)");
   }, 120_000);
+});
+
+describe("a source that changes while its tape is written is named, even after every copy read it", () => {
+  for (const [how, change] of [
+    [
+      "rewritten with its size and modification time put back",
+      (path: string) => {
+        // touch -r keeps the time to the nanosecond.
+        writeFileSync(`${path}.times`, "");
+        run(["touch", "-r", path, `${path}.times`]);
+        writeFileSync(path, randomBytes(statSync(path).size, 99));
+        run(["touch", "-r", `${path}.times`, path]);
+      },
+    ],
+    [
+      "replaced by another file",
+      (path: string) => {
+        writeFileSync(`${path}.new`, "another file");
+        renameSync(`${path}.new`, path);
+      },
+    ],
+    ["removed", (path: string) => rmSync(path)],
+  ] as const) {
+    test(`${how}: the write says so and fails; the copies are written`, async () => {
+      const dir = tempDir("cartkit-ltfsw-");
+      const src = join(dir, "DAY01");
+      put(src, "A001/a.mov", randomBytes(300_000, 5));
+      put(src, "A001/b.mov", randomBytes(1000, 6));
+      const planned = tool(runners()[0]!, "ltfs-pack", ["plan", src, "--tape", "LTO-9", "--json"], { cwd: dir });
+      expect(planned.code).toBe(0);
+      const plan = readPlanFile(join(dir, "plan.json"), planned.stdout);
+      const targets: CopyTarget[] = [
+        { kind: "vtape", dir: join(dir, "vt1") },
+        { kind: "vtape", dir: join(dir, "vt2") },
+      ];
+      // Both copies have read a.mov when it changes: only a look after the last copy can see it.
+      const { outcomes, changed } = await writeCopies(targets, {
+        plan,
+        tapeNumber: 1,
+        serials: defaultSerials(1, 2),
+        formats: ["xxh128"],
+        tool: { name: "ltfs-pack", version: "test" },
+        flush: false,
+        onCopy: (_, copy) => {
+          if (copy === 1) change(join(src, "A001/a.mov"));
+        },
+      });
+      expect(outcomes.map((o) => [o.error, o.disagreements, o.summary?.files.length])).toEqual([
+        [undefined, [], 2],
+        [undefined, [], 2],
+      ]);
+      expect(changed).toEqual([{ source: join(src, "A001/a.mov"), what: expect.any(String) }]);
+      expect(changed[0]!.what).toBe(how.startsWith("rewritten") ? "its change time moved (written with its modification time put back, or its mode or owner changed)" : how === "removed" ? "removed or no longer readable" : "replaced by another file");
+    });
+  }
 });

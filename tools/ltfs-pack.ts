@@ -140,11 +140,16 @@ On a virtual tape each index becomes part of the volume only after the file
 system is flushed, so that holds through a power cut too (--no-flush flushes
 nothing, as cp: then it holds for a killed process, not for a power cut).
 
+Every source is looked at before the first copy and again after the last: one
+that changed in between (replaced, resized, modified, or its change time moved)
+is named, even when every copy had read it first, since a copy may hold it as
+it was: write the tape again.
+
 Exit codes:
-  0  every file was written to every copy
+  0  every file was written to every copy, and no source changed meanwhile
   2  usage error, a plan or target that cannot be used, a copy that failed, or a
-     source that could not be read or changed since the plan (the others are
-     written; the summary names it)`;
+     source that could not be read, changed since the plan or while the tape
+     was written (the others are written; the summary names it)`;
 
 async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Promise<number> {
   const targets: CopyTarget[] = [...repeatedOption(rawArgs, "--vtape").map((dir) => ({ kind: "vtape" as const, dir })), ...repeatedOption(rawArgs, "--mount").map((dir) => ({ kind: "mount" as const, dir }))];
@@ -168,7 +173,7 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
   const log = toolLog(`${TOOL} write`, { output: out });
   const json = args.json === true;
   let progress = new Progress({ enabled: false, totalFiles: 0, totalBytes: 0 });
-  const outcomes = await writeCopies(targets, {
+  const { outcomes, changed } = await writeCopies(targets, {
     plan: planFile,
     tapeNumber,
     serials,
@@ -221,8 +226,9 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
   if (notWritten.length > 0 && targets.length > 1) {
     log.error(`${notWritten.length} of ${targets.length} copies NOT written: ${notWritten.map((o) => o.target.dir).join(", ")}`);
   }
+  for (const { source, what } of changed) log.error(`${showName(source)}: changed while the tape was written (${what}); a copy may hold it as it was before: write the tape again`);
   out.flush();
-  const failures = outcomes.reduce((sum, o) => sum + (o.summary ? o.summary.failed.length : 1) + o.disagreements.length, 0);
+  const failures = outcomes.reduce((sum, o) => sum + (o.summary ? o.summary.failed.length : 1) + o.disagreements.length, 0) + changed.length;
   return failures > 0 ? 2 : 0;
 }
 

@@ -2,11 +2,15 @@
  * Writing the copies of one tape of a plan: each copy in turn, its sources read again for
  * each. A copy that fails (its drive full, its folder not empty) is named and never costs the
  * others: they are written all the same. Every copy must hash as the first good one did; a file
- * that hashes differently changed while the copies were written, and is named.
+ * that hashes differently changed while the copies were written, and is named. Each source is
+ * looked at before the first copy and after the last: one that changed in between (even after
+ * every copy had read it) is named too, since a copy may hold it as it was.
  */
+import { statSync } from "node:fs";
 import { CliError, describeSystemError, usageError } from "../core/errors.ts";
+import { fsPath } from "../core/names.ts";
 import { SERIAL_PATTERN } from "./label.ts";
-import { writeMount, writeVtape, type WriteEvent, type WriteOptions, type WriteSummary } from "./write.ts";
+import { plannedTape, writeMount, writeVtape, type WriteEvent, type WriteOptions, type WriteSummary } from "./write.ts";
 
 /** Where a copy goes: a new virtual tape folder, or a mounted LTFS volume. */
 export interface CopyTarget {
@@ -61,17 +65,48 @@ export interface CopiesOptions extends Omit<WriteOptions, "serial" | "onEvent"> 
   onCopy?: (outcome: CopyOutcome, copy: number) => void;
 }
 
+/** A source of the tape that changed while its copies were written. */
+export interface ChangedSource {
+  /** The source path, as the plan gives it. */
+  source: string;
+  /** What changed, for people. */
+  what: string;
+}
+
+/** What a source was when a write began: its identity, size and times (or that it could not be looked at). */
+type SourceState = { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint } | undefined;
+
+function sourceState(path: string): SourceState {
+  try {
+    const { dev, ino, size, mtimeNs, ctimeNs } = statSync(fsPath(path), { bigint: true });
+    return { dev, ino, size, mtimeNs, ctimeNs };
+  } catch {
+    return undefined;
+  }
+}
+
+function changeOf(was: SourceState, now: SourceState): string | undefined {
+  if (!was) return undefined; // A source that could not be looked at is the write's own failure.
+  if (!now) return "removed or no longer readable";
+  if (now.dev !== was.dev || now.ino !== was.ino) return "replaced by another file";
+  if (now.size !== was.size) return `size ${was.size} → ${now.size} bytes`;
+  if (now.mtimeNs !== was.mtimeNs) return "modified";
+  if (now.ctimeNs !== was.ctimeNs) return "its change time moved (written with its modification time put back, or its mode or owner changed)";
+  return undefined;
+}
+
 /**
  * Writes one tape of the plan to every target in turn.
- * @returns one outcome per target, in order.
+ * @returns one outcome per target, in order, and the sources that changed while they were written.
  * @example
  * declare const { plan, tool }: Parameters<typeof writeCopies>[1];
- * const outcomes = await writeCopies([{ kind: "vtape", dir: "vt1" }, { kind: "vtape", dir: "vt2" }], { plan, tapeNumber: 1, serials: defaultSerials(1, 2), formats: ["xxh128"], tool });
- * const failed = outcomes.filter((o) => o.error || o.disagreements.length > 0 || o.summary!.failed.length > 0);
+ * const { outcomes, changed } = await writeCopies([{ kind: "vtape", dir: "vt1" }, { kind: "vtape", dir: "vt2" }], { plan, tapeNumber: 1, serials: defaultSerials(1, 2), formats: ["xxh128"], tool });
+ * const failed = changed.length > 0 || outcomes.some((o) => o.error || o.disagreements.length > 0 || o.summary!.failed.length > 0);
  */
-export async function writeCopies(targets: readonly CopyTarget[], options: CopiesOptions): Promise<CopyOutcome[]> {
+export async function writeCopies(targets: readonly CopyTarget[], options: CopiesOptions): Promise<{ outcomes: CopyOutcome[]; changed: ChangedSource[] }> {
   const { serials, onEvent, onCopyStart, onCopy, ...write } = options;
   if (serials.length !== targets.length) throw usageError(`${serials.length} serial(s) for ${targets.length} copies`);
+  const sources = plannedTape(write.plan, write.tapeNumber).files.map((file) => ({ source: file.source, was: sourceState(file.source) }));
   const outcomes: CopyOutcome[] = [];
   let first: Map<string, string> | undefined;
   for (const [i, target] of targets.entries()) {
@@ -98,7 +133,12 @@ export async function writeCopies(targets: readonly CopyTarget[], options: Copie
     outcomes.push(outcome);
     onCopy?.(outcome, i);
   }
-  return outcomes;
+  const changed: ChangedSource[] = [];
+  for (const { source, was } of sources) {
+    const what = changeOf(was, sourceState(source));
+    if (what) changed.push({ source, what });
+  }
+  return { outcomes, changed };
 }
 
 /**
