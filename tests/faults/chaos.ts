@@ -2,34 +2,60 @@
  * The invariant as a program. Each run builds a random card from a hostile alphabet (names that
  * are not UTF-8, NFC/NFD and case twins, newlines, leading dashes, 255-byte names, deep paths;
  * links inside and out, dangling links, FIFOs, empty and unreadable folders, sparse and empty
- * files), offloads it with the compiled dispatchcopy under one random fault (kill -9 then
- * --resume, a tiny tmpfs, a loop XFS shut down mid-run, an exFAT whose FUSE daemon is killed,
- * the source grown, truncated or replaced mid-run, a run as nobody), and checks:
+ * files), then puts one of the compiled tools to work on it under one random fault, and judges
+ * the result against the promise that tool makes:
  *
- * - exit 0 ⇒ every destination holds every file of the source byte for byte, its ASC MHL
- *   verifies (mhl-verify), and nothing partial is left;
- * - exit ≠ 0 ⇒ every file that is not on every destination byte for byte is named on stderr,
- *   and no file under a final name differs from the source (a file changed mid-run may hold
- *   what was read, if it is named).
+ * - dispatchcopy (kill -9 then --resume, a tiny tmpfs, a loop XFS shut down mid-run, an exFAT or
+ *   FAT destination whose FUSE daemon is killed, the source grown, truncated or replaced mid-run,
+ *   a run as nobody, a copy damaged afterwards): exit 0 ⇒ every destination holds every file of
+ *   the source byte for byte, its ASC MHL verifies (mhl-verify), and nothing partial is left;
+ *   exit ≠ 0 ⇒ every file that is not on every destination byte for byte is named on stderr, and
+ *   no file under a final name differs from the source (a file changed mid-run may hold what was
+ *   read, if it is named). A copy damaged after a clean run makes mhl-verify fail, naming it.
+ * - ltfs-pack (plan, write to one to three virtual tapes, verify each; killed mid-write, a copy
+ *   on a tiny tmpfs or on an XFS shut down mid-write, the source changed, a run as nobody, a
+ *   record damaged after the write): the plan lists every file or names what it refuses; a
+ *   write that exits 0 leaves every copy holding every file byte for byte (read through the
+ *   tape's index) and verifying; a write that fails names what a copy lacks; `verify` exits 0
+ *   only for a tape that holds every file of the card byte for byte.
+ * - xxsum and b3sum-ts (-r, then -c, and the anchor's own -c on the same lines: the source
+ *   changed mid-run, a run as nobody, a file damaged afterwards): exit 0 ⇒ one line for every
+ *   file, each with the digest of bytes the file held, which `-c` and the anchor confirm;
+ *   exit ≠ 0 ⇒ every file without a right line is named. After damage, `-c` exits 1 and names
+ *   each damaged file.
  *
  * A pulled drive is mounted again first, so what it kept is what is judged. Used by
  * tests/faults/chaos.test.ts (a short fixed set, in CI) and bench/chaos.ts (many runs).
  */
 import { chmodSync, closeSync, existsSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { nameFromBytes, showName } from "../../lib/core/names.ts";
+import { nameBytes, nameFromBytes, showLine, showName } from "../../lib/core/names.ts";
+import { Volume } from "../../lib/ltfs/volume.ts";
 import { IS_ROOT, ROOT, run } from "../helpers.ts";
 
 /** The faults a run can be put under. */
-export const FAULTS = ["none", "kill", "tmpfs-full", "xfs-pull", "exfat-kill", "source-change", "as-nobody"] as const;
+export const FAULTS = ["none", "kill", "tmpfs-full", "xfs-pull", "exfat-kill", "fat-kill", "source-change", "as-nobody", "damage"] as const;
 export type Fault = (typeof FAULTS)[number];
 
+/** The tools a run can put to work. */
+export const TOOLS = ["dispatchcopy", "ltfs-pack", "xxsum", "b3sum-ts"] as const;
+export type Tool = (typeof TOOLS)[number];
+
+/** The faults each tool is tried under. */
+export const TOOL_FAULTS: Record<Tool, readonly Fault[]> = {
+  dispatchcopy: ["none", "kill", "tmpfs-full", "xfs-pull", "exfat-kill", "fat-kill", "source-change", "as-nobody", "damage"],
+  "ltfs-pack": ["none", "kill", "tmpfs-full", "xfs-pull", "source-change", "as-nobody", "damage"],
+  xxsum: ["none", "source-change", "as-nobody", "damage"],
+  "b3sum-ts": ["none", "source-change", "as-nobody", "damage"],
+};
+
 /** Faults that need root and the file system tools. */
-const MOUNT_FAULTS: ReadonlySet<Fault> = new Set(["tmpfs-full", "xfs-pull", "exfat-kill", "as-nobody"]);
+const MOUNT_FAULTS: ReadonlySet<Fault> = new Set(["tmpfs-full", "xfs-pull", "exfat-kill", "fat-kill", "as-nobody"]);
 
 /** What one run did and what it found wrong. */
 export interface ChaosResult {
   seed: number;
+  tool: Tool;
   fault: Fault;
   args: string[];
   exitCode: number;
@@ -256,13 +282,13 @@ function shown(rel: string): string {
 /** One destination of a run. */
 interface Destination {
   path: string;
-  kind: "plain" | "tmpfs" | "xfs" | "exfat";
-  /** Pulls the drive (xfs, exfat). */
+  kind: "plain" | "tmpfs" | "xfs" | "exfat" | "fat";
+  /** Pulls the drive (xfs, exfat, fat). */
   pull?: () => void;
   /** Mounts a pulled drive again, so that what it kept can be judged. */
   remount?: () => void;
   pulled?: boolean;
-  /** Holds exFAT's name rules (and no case). */
+  /** Holds FAT's or exFAT's name rules (and no case). */
   fat?: boolean;
 }
 
@@ -291,23 +317,38 @@ function makeDestination(work: string, index: number, kind: Destination["kind"],
       },
     };
   }
+  if (kind === "fat") {
+    // FAT32 through fusefat (this kernel has no vfat), in the mode that writes.
+    const image = join(work, `f${index}.img`);
+    run(["truncate", "-s", "300M", image]);
+    run(["mkfs.vfat", "-F", "32", image]);
+    const mountFat = () => run(["fusefat", "-o", "rw+", image, mount]);
+    mountFat();
+    return {
+      path: join(mount, "CARD"),
+      kind,
+      fat: true,
+      pull: () => {
+        for (const pid of daemonOf(`^fusefat .*${image} `)) process.kill(pid, "SIGKILL");
+      },
+      remount: () => {
+        run(["umount", "-l", mount]);
+        run(["fsck.vfat", "-a", image]);
+        mountFat();
+      },
+    };
+  }
   const image = join(work, `e${index}.img`);
   run(["truncate", "-s", "300M", image]);
   run(["mkfs.exfat", image]);
   const loop = run(["losetup", "-f", "--show", image]).stdout.trim();
   run(["mount.exfat-fuse", loop, mount]);
-  const daemon = () =>
-    run(["pgrep", "-f", `mount.exfat-fuse ${loop} `])
-      .stdout.trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
   return {
     path: join(mount, "CARD"),
     kind,
     fat: true,
     pull: () => {
-      for (const pid of daemon()) process.kill(pid, "SIGKILL");
+      for (const pid of daemonOf(`mount.exfat-fuse ${loop} `)) process.kill(pid, "SIGKILL");
     },
     remount: () => {
       run(["umount", "-l", mount]);
@@ -315,6 +356,11 @@ function makeDestination(work: string, index: number, kind: Destination["kind"],
       run(["mount.exfat-fuse", loop, mount]);
     },
   };
+}
+
+/** The processes whose command line matches `pattern` (a FUSE daemon; the paths in it are plain). */
+function daemonOf(pattern: string): number[] {
+  return run(["pgrep", "-f", pattern]).stdout.trim().split("\n").filter(Boolean).map(Number);
 }
 
 /** Unmounts everything a run mounted below `work` and frees its loop devices. */
@@ -350,7 +396,8 @@ function changeSource(card: Card, rng: Random): void {
   if (how === 0) writeFileSync(path, Buffer.concat([old, Buffer.from("grown")]));
   else if (how === 1) writeFileSync(path, old.subarray(0, Math.floor(old.length / 2)));
   else {
-    const next = Buffer.concat([path, Buffer.from(".replacement")]);
+    const at = rel.lastIndexOf("/");
+    const next = bytesPath(card.root, `${at < 0 ? "" : rel.slice(0, at + 1)}.chaos-replacement`);
     writeFileSync(next, rng.bytes(5000));
     renameSync(next, path);
   }
@@ -364,16 +411,16 @@ function changeSource(card: Card, rng: Random): void {
   }
 }
 
-/** Runs dispatchcopy, killing it or pulling a drive on the way when the fault says so. */
-async function offload(cmd: string[], cwd: string, fault: Fault, rng: Random, destinations: Destination[], card: Card): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a tool, killing it, pulling a drive or changing the source on the way when the fault says so (`within` ms of its start). */
+async function offload(cmd: string[], cwd: string, fault: Fault, rng: Random, destinations: Destination[], card: Card, within = 600): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
   const stdout = new Response(proc.stdout).text();
   const stderr = new Response(proc.stderr).text();
-  const after = 30 + rng.int(600);
+  const after = Math.min(30, within) + rng.int(within);
   if (fault === "kill") {
     await Bun.sleep(after);
     proc.kill("SIGKILL");
-  } else if (fault === "xfs-pull" || fault === "exfat-kill") {
+  } else if (fault === "xfs-pull" || fault === "exfat-kill" || fault === "fat-kill") {
     await Bun.sleep(after);
     for (const d of destinations)
       if (d.pull && !d.pulled) {
@@ -392,27 +439,96 @@ async function offload(cmd: string[], cwd: string, fault: Fault, rng: Random, de
   return { code, stdout: await stdout, stderr: await stderr };
 }
 
+/** What one run of a tool left to judge. */
+interface Outcome {
+  args: string[];
+  code: number;
+  /** Everything the tools printed on stderr (and stdout, where it is not data), for the stack-trace check. */
+  stderr: string;
+}
+
+/** What every tool's run needs. */
+interface Context {
+  rng: Random;
+  work: string;
+  fault: Fault;
+  card: Card;
+  /** The command prefix that runs a tool as nobody (empty as root). */
+  as: string[];
+  canMount: boolean;
+  violations: string[];
+}
+
 /**
- * One randomized run. `work` is a folder the run may fill and remove.
+ * One randomized run. `work` is a folder the run may fill and remove. The tool and the fault are
+ * drawn from the seed unless given.
  */
-export async function chaosRun(seed: number, work: string, forced?: Fault): Promise<ChaosResult> {
+export async function chaosRun(seed: number, work: string, forced?: Fault, forcedTool?: Tool): Promise<ChaosResult> {
   const started = performance.now();
   const rng = new Random(seed);
-  const canMount = IS_ROOT && Bun.which("mkfs.xfs") !== null && Bun.which("mount.exfat-fuse") !== null;
-  const choices = FAULTS.filter((f) => canMount || !MOUNT_FAULTS.has(f));
-  const fault: Fault = forced ?? rng.pick(choices);
+  const canMount = IS_ROOT && ["mkfs.xfs", "mount.exfat-fuse", "mkfs.vfat", "fusefat"].every((name) => Bun.which(name) !== null);
+  const usable = (f: Fault) => canMount || !MOUNT_FAULTS.has(f);
+  const tools: readonly Tool[] = forced ? TOOLS.filter((t) => TOOL_FAULTS[t].includes(forced)) : ["dispatchcopy", "dispatchcopy", "ltfs-pack", "xxsum", "b3sum-ts"];
+  const tool: Tool = forcedTool ?? rng.pick(tools);
+  const fault: Fault = forced ?? rng.pick(TOOL_FAULTS[tool].filter(usable));
+  if (!TOOL_FAULTS[tool].includes(fault)) throw new Error(`${tool} is not tried under ${fault}; it is tried under ${TOOL_FAULTS[tool].join(", ")}`);
   mkdirSync(work, { recursive: true });
   const violations: string[] = [];
   const gentle = rng.chance(0.5);
   const special = !gentle && rng.chance(0.5);
   const card = buildCard(rng, join(work, "src"), { unreadable: fault === "as-nobody", special, gentle });
+  const as = fault === "as-nobody" ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+  if (as.length) run(["chmod", "-R", "a+rwX", work]);
+  if (fault === "as-nobody") chmodSync(join(card.root, "LOCKED"), 0o000);
+  const context: Context = { rng, work, fault, card, as, canMount, violations };
+  const outcome = tool === "dispatchcopy" ? await offloadRun(context) : tool === "ltfs-pack" ? await tapeRun(context) : await sumsRun(context, tool);
+  for (const line of outcome.stderr.split("\n")) if (/^\s+at .*:\d+/.test(line)) violations.push(`stack trace on stderr: ${line.trim()}`);
+  if (existsSync(join(card.root, "LOCKED"))) chmodSync(join(card.root, "LOCKED"), 0o755);
+  if ((violations.length || process.env.CHAOS_SHOW === "all") && process.env.CHAOS_SHOW) process.stderr.write(`--- seed ${seed} ${tool} ${fault}: ${JSON.stringify(outcome.args)}\n${outcome.stderr}\n`);
+  cleanUp(work);
+  return { seed, tool, fault, args: outcome.args, exitCode: outcome.code, files: card.files.size, violations, seconds: (performance.now() - started) / 1000 };
+}
+
+/** True when a change to the card landed so close to the run's exit that it cannot be told from one just after it. */
+function changedAtExit(card: Card): boolean {
+  return card.changedAt !== undefined && card.exitedAt !== undefined && card.exitedAt - card.changedAt < 100;
+}
+
+/**
+ * Damages a file in place: one byte flipped, cut one byte short, one byte added, or removed.
+ * Returns what was done.
+ */
+function damage(path: Buffer, rng: Random): string {
+  const bytes = readFileSync(path);
+  const how = bytes.length === 0 ? rng.pick([2, 3]) : rng.int(4);
+  if (how === 0) {
+    const at = rng.int(bytes.length);
+    bytes[at] = bytes[at]! ^ (1 << rng.int(8));
+    writeFileSync(path, bytes);
+    return `byte ${at} flipped`;
+  }
+  if (how === 1) {
+    writeFileSync(path, bytes.subarray(0, bytes.length - 1));
+    return "cut one byte short";
+  }
+  if (how === 2) {
+    writeFileSync(path, Buffer.concat([bytes, Buffer.from([rng.int(256)])]));
+    return "one byte added";
+  }
+  rmSync(path);
+  return "removed";
+}
+
+/** dispatchcopy -r to one to three destinations, resumed after a kill; each destination's ASC MHL checked by mhl-verify. */
+async function offloadRun({ rng, work, fault, card, as, canMount, violations }: Context): Promise<Outcome> {
   const cardBytes = [...card.files.values()].reduce((sum, c) => sum + c.length, 0);
   const kinds: Array<Destination["kind"]> = ["plain"];
   if (fault === "tmpfs-full") kinds.push("tmpfs");
   if (fault === "xfs-pull") kinds.push("xfs");
   if (fault === "exfat-kill") kinds.push("exfat");
+  if (fault === "fat-kill") kinds.push("fat");
   if (rng.chance(0.4)) kinds.push("plain");
-  if (canMount && fault !== "exfat-kill" && rng.chance(0.15)) kinds.push("exfat");
+  if (canMount && fault !== "exfat-kill" && fault !== "fat-kill" && rng.chance(0.15)) kinds.push(rng.pick(["exfat", "fat"] as const));
   const destinations = kinds.map((kind, i) => makeDestination(work, i, kind, rng, cardBytes));
   const algorithms = rng.pick([[], ["-t", "xxh128"], ["-t", "md5", "-t", "xxh64"], ["-t", "blake3"], ["-t", "sha1"]]);
   const args = [
@@ -424,22 +540,22 @@ export async function chaosRun(seed: number, work: string, forced?: Fault): Prom
     "src",
     ...destinations.map((d) => d.path.slice(work.length + 1)),
   ];
+  if (as.length) run(["chmod", "-R", "a+rwX", ...destinations.map((d) => join(d.path, ".."))]);
   const dispatchcopy = join(ROOT, "dist", "dispatchcopy");
-  const as = fault === "as-nobody" ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
-  if (as.length) run(["chmod", "-R", "a+rwX", work]);
-  if (fault === "as-nobody") chmodSync(join(card.root, "LOCKED"), 0o000);
-  let result = await offload([...as, dispatchcopy, ...args], work, fault, rng, destinations, card);
+  const during = fault === "damage" ? "none" : fault;
+  let result = await offload([...as, dispatchcopy, ...args], work, during, rng, destinations, card);
+  let printed = result.stderr + result.stdout;
   if (fault === "kill") {
     // Killed (maybe more than once); the same command with --resume finishes.
-    if (rng.chance(0.5)) await offload([...as, dispatchcopy, ...args], work, "kill", rng, destinations, card);
+    if (rng.chance(0.5)) printed += (await offload([...as, dispatchcopy, ...args], work, "kill", rng, destinations, card)).stderr;
     result = await offload([...as, dispatchcopy, "--resume", ...args], work, "none", rng, destinations, card);
+    printed += result.stderr + result.stdout;
   }
-  for (const line of `${result.stderr}\n${result.stdout}`.split("\n")) if (/^\s+at .*:\d+/.test(line)) violations.push(`stack trace on stderr: ${line.trim()}`);
   for (const d of destinations) if (d.pulled && d.remount) d.remount();
 
   const named = (rel: string) => result.stderr.includes(shown(rel));
   // A destination that could not be used at all is named once, with every file: "none of the N files".
-  const wholeDestinationNamed = (d: Destination) => new RegExp(`^dispatchcopy: ${d.path.slice(work.length + 1).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: NOT COMPLETE: .*none of the \\d+ files was copied to it$`, "m").test(result.stderr);
+  const wholeDestinationNamed = (d: Destination) => new RegExp(`^dispatchcopy: ${escapeRegExp(d.path.slice(work.length + 1))}: NOT COMPLETE: .*none of the \\d+ files was copied to it$`, "m").test(result.stderr);
   if (result.code === 0) {
     if (card.problems.length) violations.push(`exit 0 with entries that cannot be copied: ${card.problems.map(shown).join(", ")}`);
     for (const d of destinations) {
@@ -455,7 +571,18 @@ export async function chaosRun(seed: number, work: string, forced?: Fault): Prom
       }
       for (const [rel] of there) if (rel.endsWith(".partial")) violations.push(`exit 0 but a partial file is left: ${shown(rel)}`);
       const verified = run([join(ROOT, "dist", "mhl-verify"), "verify", d.path]);
+      printed += verified.stderr;
       if (verified.code !== 0) violations.push(`exit 0 but mhl-verify verify ${d.path} exits ${verified.code}: ${verified.stderr.trim().split("\n")[0]}`);
+    }
+    // A copy damaged afterwards: mhl-verify fails and names it.
+    const d = destinations[0]!;
+    const files = [...card.files.keys()];
+    if (fault === "damage" && files.length > 0 && violations.length === 0) {
+      const rel = rng.pick(files);
+      const what = damage(bytesPath(d.path, rel), rng);
+      const verified = run([join(ROOT, "dist", "mhl-verify"), "verify", d.path]);
+      printed += verified.stderr;
+      if (verified.code === 0 || !verified.stderr.includes(shown(rel))) violations.push(`${shown(rel)} on ${d.path} ${what}, but mhl-verify verify exits ${verified.code}${verified.code === 0 ? "" : " without naming it"}: ${verified.stderr.trim().split("\n")[0] ?? ""}`);
     }
   } else {
     for (const rel of card.problems) if (!named(rel)) violations.push(`exit ${result.code}, but the entry that cannot be copied is not named: ${shown(rel)}`);
@@ -469,21 +596,239 @@ export async function chaosRun(seed: number, work: string, forced?: Fault): Prom
           copy = undefined;
         }
         const same = copy?.equals(content) ?? false;
-        const lateChange = card.changed?.has(rel) && card.changedAt !== undefined && card.exitedAt !== undefined && card.exitedAt - card.changedAt < 100;
+        const lateChange = card.changed?.has(rel) && changedAtExit(card);
         if (!same && !named(rel) && !wholeDestinationNamed(d) && !lateChange) violations.push(`exit ${result.code}: ${shown(rel)} is not on ${d.kind} ${d.path} byte for byte, and is not named`);
         if (copy && !same) {
           const before = card.changed?.get(rel);
-          // A change that lands as the run exits cannot be told from one just after it.
-          const atExit = card.changedAt !== undefined && card.exitedAt !== undefined && card.exitedAt - card.changedAt < 100;
-          if (!(before && copy.equals(before) && (named(rel) || atExit))) violations.push(`${d.kind} ${d.path} holds ${shown(rel)} under its final name with bytes the source never had (${copy.length} bytes; the source has ${content.length}${before ? `, had ${before.length}` : ""})`);
+          if (!(before && copy.equals(before) && (named(rel) || changedAtExit(card)))) violations.push(`${d.kind} ${d.path} holds ${shown(rel)} under its final name with bytes the source never had (${copy.length} bytes; the source has ${content.length}${before ? `, had ${before.length}` : ""})`);
         }
       }
     }
   }
-  if (existsSync(join(card.root, "LOCKED"))) chmodSync(join(card.root, "LOCKED"), 0o755);
-  if ((violations.length || process.env.CHAOS_SHOW === "all") && process.env.CHAOS_SHOW) process.stderr.write(`--- seed ${seed}: ${JSON.stringify(args)}\n${result.stderr}\n`);
-  cleanUp(work);
-  return { seed, fault, args, exitCode: result.code, files: card.files.size, violations, seconds: (performance.now() - started) / 1000 };
+  return { args, code: result.code, stderr: printed };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * The entries of the card an LTFS tape cannot hold as they are, which `ltfs-pack plan` must
+ * refuse by name: a name that is not UTF-8, one with a character XML cannot carry, two names in one
+ * folder that are one in NFC.
+ */
+function untapeable(card: Card): string[] {
+  const entries = [...card.files.keys(), ...card.folders, ...card.problems];
+  const out = new Set<string>();
+  const siblings = new Map<string, Map<string, string[]>>();
+  for (const rel of entries) {
+    const at = rel.lastIndexOf("/");
+    const parent = at < 0 ? "" : rel.slice(0, at);
+    const raw = Buffer.from(rel.slice(at + 1), "latin1");
+    const name = nameFromBytes(raw);
+    // XML 1.0 carries no C0 control but tab, line feed and carriage return.
+    if (!name.isWellFormed() || /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(name)) out.add(rel);
+    const byNfc = siblings.get(parent) ?? new Map<string, string[]>();
+    siblings.set(parent, byNfc);
+    const group = byNfc.get(name.normalize("NFC")) ?? [];
+    if (!group.includes(rel)) group.push(rel);
+    byNfc.set(name.normalize("NFC"), group);
+  }
+  for (const byNfc of siblings.values()) for (const group of byNfc.values()) if (group.length > 1) for (const rel of group) out.add(rel);
+  return [...out];
+}
+
+/** The key a card's path (latin1 bytes) has on tape: LTFS names are stored in NFC (README says so). */
+function onTape(rel: string): string {
+  return Buffer.from(`src/${nameFromBytes(Buffer.from(rel, "latin1")).normalize("NFC")}`, "utf8").toString("latin1");
+}
+
+/** Every file on a virtual tape (latin1 paths from the volume root) with its bytes, read through its latest index; or why it cannot be read. */
+function tapeFiles(path: string): Map<string, Buffer> | string {
+  const out = new Map<string, Buffer>();
+  try {
+    const volume = Volume.open(path);
+    try {
+      for (const entry of volume.files()) out.set(Buffer.from(entry.path, "utf8").toString("latin1"), Buffer.from(volume.readAll(entry)));
+    } finally {
+      volume.close();
+    }
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return out;
+}
+
+/** ltfs-pack plan, write to one to three virtual tapes, verify each copy. */
+async function tapeRun({ rng, work, fault, card, as, violations }: Context): Promise<Outcome> {
+  const ltfs = join(ROOT, "dist", "ltfs-pack");
+  const planArgs = ["plan", "src", "--tape", "2GiB", "--reserve", "0", "--json"];
+  const plan = run([...as, ltfs, ...planArgs], { cwd: work });
+  let printed = plan.stderr;
+  const refused = untapeable(card);
+  const planNamed = (rel: string) => plan.stderr.includes(shown(rel));
+  if (plan.code !== 0) {
+    for (const rel of [...card.problems, ...refused]) if (!planNamed(rel)) violations.push(`plan exits ${plan.code}, but it does not name ${shown(rel)}, which a tape cannot hold as it is`);
+    if (card.problems.length === 0 && refused.length === 0) violations.push(`plan exits ${plan.code} for a card a tape can hold: ${plan.stderr.trim().split("\n")[0]}`);
+    return { args: planArgs, code: plan.code, stderr: printed };
+  }
+  if (card.problems.length || refused.length) violations.push(`plan exits 0 with entries a tape cannot hold as they are: ${[...card.problems, ...refused].map(shown).join(", ")}`);
+  const planned = new Set<string>();
+  const parsed = JSON.parse(plan.stdout) as { tapes: Array<{ files: Array<{ path: string }> }> };
+  for (const tape of parsed.tapes) for (const f of tape.files) planned.add(Buffer.from(f.path, "utf8").toString("latin1"));
+  if (parsed.tapes.length !== 1) violations.push(`plan spans ${parsed.tapes.length} tapes for a card of a few MiB`);
+  for (const rel of card.files.keys()) if (!planned.has(`src/${rel}`)) violations.push(`plan exits 0 but leaves out ${shown(rel)}`);
+  for (const path of planned) if (!card.files.has(path.slice(4))) violations.push(`plan lists ${shown(path)}, which is not a file of the card`);
+  writeFileSync(join(work, "plan.json"), plan.stdout);
+
+  const cardBytes = [...card.files.values()].reduce((sum, c) => sum + c.length, 0);
+  const kinds: Array<Destination["kind"]> = ["plain"];
+  if (fault === "tmpfs-full") kinds.push("tmpfs");
+  if (fault === "xfs-pull") kinds.push("xfs");
+  if (rng.chance(0.4)) kinds.push("plain");
+  const copies = kinds.map((kind, i) => makeDestination(work, i, kind, rng, cardBytes));
+  for (const copy of copies) mkdirSync(join(copy.path, ".."), { recursive: true });
+  if (as.length) run(["chmod", "-R", "a+rwX", ...copies.map((d) => join(d.path, ".."))]);
+  const args = ["write", "plan.json", "--tape", "1", ...copies.flatMap((d) => ["--vtape", d.path.slice(work.length + 1)]), "--hash", rng.pick(["xxh128", "md5,xxh64", "c4", "sha1,xxh3"])];
+  const result = await offload([...as, ltfs, ...args], work, fault === "damage" ? "none" : fault, rng, copies, card);
+  printed += result.stderr + result.stdout;
+  for (const d of copies) if (d.pulled && d.remount) d.remount();
+  const killed = fault === "kill" && result.code !== 0 && result.code !== 1 && result.code !== 2;
+  const named = (rel: string) => result.stderr.includes(shown(`src/${rel}`)) || result.stderr.includes(shown(rel));
+
+  // A record of a tape written cleanly, damaged afterwards: verify must fail, naming its file.
+  let damaged: { copy: Destination; rel: string } | undefined;
+  const nonEmpty = [...card.files].filter(([, content]) => content.length > 0).map(([rel]) => rel);
+  if (fault === "damage" && result.code === 0 && nonEmpty.length > 0) {
+    const copy = copies[0]!;
+    const rel = rng.pick(nonEmpty);
+    const volume = Volume.open(copy.path);
+    try {
+      const entry = volume.files().find((f) => Buffer.from(f.path, "utf8").toString("latin1") === onTape(rel));
+      const extent = entry?.file.extents[0];
+      if (extent) {
+        const record = join(copy.path, `${volume.partitionNumber(extent.partition)}_${extent.startBlock}_R`);
+        const bytes = readFileSync(record);
+        const at = extent.byteOffset + rng.int(Math.min(bytes.length - extent.byteOffset, extent.byteCount));
+        bytes[at] = bytes[at]! ^ (1 << rng.int(8));
+        writeFileSync(record, bytes);
+        damaged = { copy, rel };
+      }
+    } finally {
+      volume.close();
+    }
+  }
+
+  for (const copy of copies) {
+    const verify = run([ltfs, "verify", "--vtape", copy.path.slice(work.length + 1)], { cwd: work });
+    printed += verify.stderr;
+    const held = tapeFiles(copy.path);
+    const lacking: string[] = [];
+    for (const [rel, content] of card.files) {
+      const bytes = typeof held === "string" ? undefined : held.get(onTape(rel));
+      if (!bytes?.equals(content)) lacking.push(rel);
+      const before = card.changed?.get(rel);
+      if (bytes && !bytes.equals(content) && !(before && bytes.equals(before)) && damaged?.copy !== copy) violations.push(`${copy.kind} tape ${copy.path} holds ${shown(rel)} with bytes the source never had`);
+    }
+    const late = (rel: string) => card.changed?.has(rel) && changedAtExit(card);
+    if (verify.code === 0) for (const rel of lacking) violations.push(`ltfs-pack verify ${copy.path} exits 0 but the tape lacks ${shown(rel)} byte for byte${typeof held === "string" ? ` (${held})` : ""}`);
+    if (damaged?.copy === copy) {
+      if (verify.code !== 1 || !verify.stderr.includes(shown(onTape(damaged.rel)))) violations.push(`a record of ${shown(damaged.rel)} on ${copy.path} damaged, but verify exits ${verify.code}${verify.code === 1 ? " without naming it" : ""}`);
+    } else if (result.code === 0) {
+      if (verify.code !== 0) violations.push(`write exits 0 but verify ${copy.path} exits ${verify.code}: ${verify.stderr.trim().split("\n")[0]}`);
+      for (const rel of lacking) if (!late(rel)) violations.push(`write exits 0 but ${copy.kind} tape ${copy.path} lacks ${shown(rel)} byte for byte`);
+    } else if (!killed) {
+      const copyNamed = result.stderr.includes(copy.path.slice(work.length + 1));
+      for (const rel of lacking) if (!named(rel) && !copyNamed && !late(rel)) violations.push(`write exits ${result.code}: ${shown(rel)} is not on ${copy.kind} tape ${copy.path} byte for byte, and neither it nor the copy is named`);
+    }
+  }
+  return { args, code: result.code, stderr: printed };
+}
+
+/** The digest an anchor gives these bytes, as hex (from its stdin). */
+function anchorDigest(tool: Tool, algorithm: string, bytes: Buffer): string {
+  const cmd = tool === "xxsum" ? ["xxhsum", algorithm, "-"] : ["b3sum", "--no-names", "-"];
+  const out = run(cmd, { stdin: bytes }).stdout.trim();
+  // GNU style (HEX  stdin), or BSD style for XXH3 (XXH3 (stdin) = HEX).
+  return (out.match(/= ([0-9a-f]+)$/) ?? out.match(/^([0-9a-f]+)/))?.[1] ?? "";
+}
+
+interface CheckLine {
+  name?: string;
+  status?: string;
+  expected?: string;
+}
+
+/** `tool -c --json`: each listed file (latin1 path) with its line's status and digest. */
+function checked(tool: Tool, args: string[], cwd: string): { code: number; lines: Map<string, CheckLine>; stderr: string } {
+  const result = run([join(ROOT, "dist", tool), "-c", "--json", ...args], { cwd });
+  const lines = new Map<string, CheckLine>();
+  for (const text of result.stdout.split("\n")) {
+    if (!text.startsWith("{")) continue;
+    const line = JSON.parse(text) as CheckLine;
+    if (line.name !== undefined) lines.set(Buffer.from(nameBytes(line.name)).toString("latin1"), line);
+  }
+  return { code: result.code, lines, stderr: result.stderr };
+}
+
+/** xxsum or b3sum-ts -r over the card, checked with -c and with the anchor's own -c; a damaged file after. */
+async function sumsRun({ rng, work, fault, card, as, violations }: Context, tool: Tool): Promise<Outcome> {
+  const algorithm = tool === "xxsum" ? rng.pick(["-H0", "-H1", "-H2", "-H3"]) : "";
+  const args = ["-r", ...(algorithm ? [algorithm] : []), ...rng.pick([[], ["--jobs", "2"]]), "src"];
+  // Hashing a card takes tens of milliseconds: a change lands within them.
+  const result = await offload([...as, join(ROOT, "dist", tool), ...args], work, fault === "damage" ? "none" : fault, rng, [], card, 40);
+  let printed = result.stderr;
+  const sums = join(work, "sums.txt");
+  writeFileSync(sums, result.stdout);
+  const check = checked(tool, [sums], card.root);
+  printed += check.stderr;
+  const named = (rel: string) => result.stderr.includes(shown(rel));
+  // A line for a file that changed mid-run may hold the digest of what it was before.
+  const rightLine = (rel: string, line: CheckLine | undefined): boolean => {
+    if (line?.status === "ok") return true;
+    const before = card.changed?.get(rel);
+    return before !== undefined && line?.expected === anchorDigest(tool, algorithm, before);
+  };
+  if (result.code === 0) {
+    if (card.problems.length) violations.push(`exit 0 with entries that cannot be hashed: ${card.problems.map(shown).join(", ")}`);
+    for (const rel of card.files.keys()) if (!rightLine(rel, check.lines.get(rel))) violations.push(`exit 0 but ${shown(rel)} ${check.lines.has(rel) ? `has a line -c reports ${check.lines.get(rel)?.status}` : "has no line"}`);
+    for (const rel of check.lines.keys()) if (!card.files.has(rel)) violations.push(`exit 0 with a line for ${shown(rel)}, which is not a file of the card`);
+    const anchor = tool === "xxsum" ? "xxhsum" : "b3sum";
+    if (!card.changed && Bun.which(anchor)) {
+      // The anchor reads every line whose name it can spell: \xHH is ours alone, and Debian's
+      // xxhsum (0.8.1) reads no escaped line at all (0.8.2 reads \\ and \n, as b3sum does).
+      const theirs = result.stdout.split("\n").filter((line) => line && (tool === "xxsum" ? !line.startsWith("\\") : !line.includes("\\x")));
+      writeFileSync(join(work, "theirs.txt"), theirs.map((line) => `${line}\n`).join(""));
+      const checkedByAnchor = run([anchor, "-c", join(work, "theirs.txt")], { cwd: card.root });
+      const ok = checkedByAnchor.stdout.split("\n").filter((line) => line.endsWith(": OK")).length;
+      if (theirs.length > 0 && (checkedByAnchor.code !== 0 || ok !== theirs.length))
+        violations.push(
+          `${anchor} -c of ${theirs.length} lines exits ${checkedByAnchor.code} with ${ok} OK: ${showLine(
+            `${checkedByAnchor.stdout}${checkedByAnchor.stderr}`
+              .split("\n")
+              .filter((line) => line && !line.endsWith(": OK"))
+              .join(" | "),
+          )}`,
+        );
+    }
+    // A file damaged afterwards: -c exits 1 and names it (and every link to it).
+    const regular = [...card.files].filter(([rel]) => lstatSync(bytesPath(card.root, rel)).isFile());
+    if (fault === "damage" && regular.length > 0 && !card.changed) {
+      const [rel, content] = rng.pick(regular);
+      const what = damage(bytesPath(card.root, rel), rng);
+      const affected = [...card.files].filter(([, c]) => c === content).map(([r]) => r);
+      const again = checked(tool, [sums, "--root", "src"], work);
+      printed += again.stderr;
+      if (again.code !== 1) violations.push(`${shown(rel)} ${what}, but ${tool} -c --root exits ${again.code}`);
+      // The report of each line is on stdout (here one JSON object per line), as the anchors have it.
+      for (const r of affected) if (!again.lines.has(r) || again.lines.get(r)?.status === "ok") violations.push(`${shown(rel)} ${what}, but ${tool} -c --root ${again.lines.has(r) ? "reports OK for" : "reports nothing of"} ${shown(r)}`);
+      for (const r of card.files.keys()) if (!affected.includes(r) && again.lines.get(r)?.status !== "ok") violations.push(`${shown(rel)} ${what}, and ${tool} -c --root reports ${again.lines.get(r)?.status} for ${shown(r)}, which is untouched`);
+    }
+  } else {
+    for (const rel of card.problems) if (!named(rel)) violations.push(`exit ${result.code}, but the entry that cannot be hashed is not named: ${shown(rel)}`);
+    for (const rel of card.files.keys()) if (!rightLine(rel, check.lines.get(rel)) && !named(rel) && !(card.changed?.has(rel) && changedAtExit(card))) violations.push(`exit ${result.code}: ${shown(rel)} has no right line and is not named`);
+  }
+  return { args, code: result.code, stderr: printed };
 }
 
 /** Removes a folder a failed run may have left (unmounting what it mounted). */
