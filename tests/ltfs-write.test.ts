@@ -872,4 +872,26 @@ describe("a source that changes while its tape is written is named, even after e
       expect(changed[0]!.what).toBe(how.startsWith("rewritten") ? "its change time moved (written with its modification time put back, or its mode or owner changed)" : how === "removed" ? "removed or no longer readable" : "replaced by another file");
     });
   }
+
+  test("a source away when the write began and back before it was read: named, since nothing can be compared with what the copies read", async () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    const src = join(dir, "DAY01");
+    put(src, "A001/a.mov", randomBytes(300_000, 5));
+    const planned = tool(runners()[0]!, "ltfs-pack", ["plan", src, "--tape", "LTO-9", "--json"], { cwd: dir });
+    expect(planned.code).toBe(0);
+    const plan = readPlanFile(join(dir, "plan.json"), planned.stdout);
+    const path = join(src, "A001/a.mov");
+    renameSync(path, join(dir, "away"));
+    const { outcomes, changed } = await writeCopies([{ kind: "vtape", dir: join(dir, "vt") }], {
+      plan,
+      tapeNumber: 1,
+      serials: defaultSerials(1, 1),
+      formats: ["xxh128"],
+      tool: { name: "ltfs-pack", version: "test" },
+      flush: false,
+      onCopyStart: () => renameSync(join(dir, "away"), path),
+    });
+    expect(outcomes[0]!.summary?.files.length).toBe(1);
+    expect(changed).toEqual([{ source: path, what: "it could not be looked at when the write began" }]);
+  });
 });

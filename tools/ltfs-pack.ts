@@ -143,7 +143,11 @@ nothing, as cp: then it holds for a killed process, not for a power cut).
 Every source is looked at before the first copy and again after the last: one
 that changed in between (replaced, resized, modified, or its change time moved)
 is named, even when every copy had read it first, since a copy may hold it as
-it was: write the tape again.
+it was: write the tape again. A source that could not be looked at when the
+write began, and is there at its end, is named too. A card on exFAT through
+exfat-fuse (no change time of its own) or FAT through fusefat (no times moved by
+a write) can hide a same-size rewrite whose times are put back; two copies find
+one made between their reads.
 
 Exit codes:
   0  every file was written to every copy, and no source changed meanwhile

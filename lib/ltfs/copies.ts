@@ -86,7 +86,9 @@ function sourceState(path: string): SourceState {
 }
 
 function changeOf(was: SourceState, now: SourceState): string | undefined {
-  if (!was) return undefined; // A source that could not be looked at is the write's own failure.
+  // Missing then and now: the write failed on it and says so. There now but not then: whatever a
+  // copy read of it cannot be compared with anything.
+  if (!was) return now ? "it could not be looked at when the write began" : undefined;
   if (!now) return "removed or no longer readable";
   if (now.dev !== was.dev || now.ino !== was.ino) return "replaced by another file";
   if (now.size !== was.size) return `size ${was.size} → ${now.size} bytes`;
