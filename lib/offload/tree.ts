@@ -10,7 +10,7 @@
  * So an interrupted offload is finished by running it again (`--resume` says so, and does
  * exactly that): nothing is trusted that was not read back in this run.
  */
-import { fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync } from "node:fs";
+import { fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
 import { baseOf, compareUtf8, fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
@@ -116,7 +116,7 @@ export interface FileResult {
   destinations: RootedOutcome[];
   sourceError?: string;
   /** The source file as it was read (size, mtime, inode), to tell a change after the copy. */
-  sourceState?: { size: number; mtimeMs: number; ino: bigint };
+  sourceState?: { size: number; mtimeMs: number; ino: bigint; ctimeNs: bigint };
 }
 
 /** The result of an offload. */
@@ -502,6 +502,22 @@ function failedEverywhere(states: DestinationState[], reason: string): FileResul
 }
 
 /**
+ * True when the change time of the file at `path` is not `ctimeNs` any more: written with its
+ * modification time put back (touch -d), or its mode or owner changed. Within a microsecond, as
+ * a time taken through a millisecond float comes back.
+ */
+function changeTimeMoved(path: string, ctimeNs: bigint): boolean {
+  let now: bigint;
+  try {
+    now = statSync(fsPath(path), { bigint: true }).ctimeNs;
+  } catch {
+    return true;
+  }
+  const apart = now > ctimeNs ? now - ctimeNs : ctimeNs - now;
+  return apart > 1000n;
+}
+
+/**
  * The source once more, after the copies: entries the plan did not see (made during the run,
  * not copied) and files that changed after they were copied (their copies hold them as they
  * were read). Both are named; neither is passed as complete. {@link runOffload} looks once;
@@ -519,7 +535,7 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
     for (const entry of walkFiles(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) {
       now.push(entry.relativePath);
       const was = copied.get(entry.relativePath);
-      if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino)) changed.push(entry.relativePath);
+      if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino || changeTimeMoved(entry.path, was.ctimeNs))) changed.push(entry.relativePath);
     }
   } catch (error) {
     // The source cannot be looked at again (moved, removed, unreadable): what changed or appeared
@@ -629,7 +645,7 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
     hexes: outcome.hexes,
     destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...d, root: targets[i]!.root }))],
     ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}),
-    ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: { size: outcome.sourceStat.size, mtimeMs: outcome.sourceStat.mtimeMs, ino: outcome.sourceStat.ino } } : {}),
+    ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: { size: outcome.sourceStat.size, mtimeMs: outcome.sourceStat.mtimeMs, ino: outcome.sourceStat.ino, ctimeNs: outcome.sourceStat.ctimeNs } } : {}),
   };
 }
 

@@ -392,10 +392,15 @@ function changeSource(card: Card, rng: Random): void {
   const rel = rng.pick(regular);
   const path = bytesPath(card.root, rel);
   const old = card.files.get(rel)!;
-  const how = rng.int(3);
+  const how = rng.int(4);
   if (how === 0) writeFileSync(path, Buffer.concat([old, Buffer.from("grown")]));
   else if (how === 1) writeFileSync(path, old.subarray(0, Math.floor(old.length / 2)));
-  else {
+  else if (how === 2 && old.length > 0) {
+    // Rewritten in place, the same size, its times put back to the nanosecond (only the change
+    // time tells); python3 takes the name as bytes, whatever they are.
+    const script = "import os, sys\np = bytes.fromhex(sys.argv[1]); at = int(sys.argv[2]); st = os.stat(p)\nwith open(p, 'r+b') as f:\n    f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0xff]))\nos.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))";
+    run(["python3", "-c", script, path.toString("hex"), String(rng.int(old.length))]);
+  } else {
     const at = rel.lastIndexOf("/");
     const next = bytesPath(card.root, `${at < 0 ? "" : rel.slice(0, at + 1)}.chaos-replacement`);
     writeFileSync(next, rng.bytes(5000));

@@ -459,6 +459,33 @@ describe("one bad destination never blocks the others", () => {
     expect(readFileSync(join(dir, "d1", "a.mov")).length).toBe(0);
   }, 30_000);
 
+  test("a source file rewritten in place after it was copied, its size and times put back: named, exit 2 (found by the chaos harness)", async () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    const a = randomBytes(5000, 5);
+    writeFileSync(join(dir, "src", "a.mov"), a);
+    writeFileSync(join(dir, "src", "b.mov"), randomBytes(4_000_000, 3));
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes('"path":"a.mov"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    // Only the change time tells: touch -r keeps the times to the nanosecond.
+    writeFileSync(join(dir, "times"), "");
+    run(["touch", "-r", join(dir, "src", "a.mov"), join(dir, "times")]);
+    writeFileSync(join(dir, "src", "a.mov"), randomBytes(5000, 6));
+    run(["touch", "-r", join(dir, "times"), join(dir, "src", "a.mov")]);
+    reader.releaseLock();
+    expect(await proc.exited).toBe(2);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toContain("dispatchcopy: src/a.mov: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
+    expect(stderr).toContain("dispatchcopy: d1: NOT COMPLETE: 1 file(s) of the source changed after they were copied\n");
+    expect(readFileSync(join(dir, "d1", "a.mov")).equals(a)).toBe(true);
+  }, 30_000);
+
   test("an offload with --overwrite over an older history: the generation records the change, and says so (not 'not written')", () => {
     const dir = tempDir("cartkit-verified-");
     card(join(dir, "src"), 2, 1000);
