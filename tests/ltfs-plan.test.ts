@@ -233,7 +233,8 @@ for (const runner of runners()) {
       expect(plan.tapes[0].files.at(-1).path).toBe("TINY/R4/f03184.txt");
       expect(plan.tapes[1].files[5000].path).toBe("TINY/R4/f03185.txt");
       expect(plan.splits).toEqual([{ folder: "TINY/R4", reason: "fits on no tape beside the rest in a 3-tape plan; split at its subfolders to save a tape", tapes: [1, 2] }]);
-    }, 60_000);
+      // Under a second of CPU, but a shared machine has taken over a minute of wall time for it.
+    }, 180_000);
 
     test("deterministic: same plan twice and whatever the order of the sources", () => {
       const dir = tempDir("cartkit-ltfs-");
