@@ -25,20 +25,29 @@ export function fail(message: string): never {
 
 export interface Sample {
   seconds: number;
+  /** CPU time of the process and every thread of it, user + system, seconds. */
+  cpu: number;
   code: number;
   stdout: string;
   stderr: string;
 }
 
+/** The 1-minute load average when each timed command started (see {@link loadSpread}). */
+const loads: number[] = [];
+
 /** Runs a command, timing spawn to exit. Output is collected concurrently so pipes never fill. */
 export async function timed(cmd: string[], cwd = ROOT): Promise<Sample> {
+  const load = Number(loadAverage());
+  if (Number.isFinite(load)) loads.push(load);
   const start = performance.now();
   const proc = Bun.spawn({ cmd, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const stdout = new Response(proc.stdout).text();
   const stderr = new Response(proc.stderr).text();
   const code = await proc.exited;
   const seconds = (performance.now() - start) / 1000;
-  return { seconds, code, stdout: await stdout, stderr: await stderr };
+  const usage = proc.resourceUsage();
+  const cpu = usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : NaN;
+  return { seconds, cpu, code, stdout: await stdout, stderr: await stderr };
 }
 
 /** Runs a command to completion and returns its stdout; fails the benchmark if it fails. */
@@ -64,7 +73,7 @@ export function shellQuote(arg: string): string {
 
 /** A command as a reader would type it from the repository root (long argument lists cut). */
 export function show(cmd: readonly string[]): string {
-  const args = cmd.map((a) => (a === BUN ? "bun" : a.startsWith(`${ROOT}/`) ? a.slice(ROOT.length + 1) : a)).map(shellQuote);
+  const args = cmd.map((a) => (a === BUN ? "bun" : a.startsWith(`${OURS}/`) ? a.slice(OURS.length + 1) : a.startsWith(`${ROOT}/`) ? a.slice(ROOT.length + 1) : a)).map(shellQuote);
   return (args.length > 12 ? [...args.slice(0, 6), `… (${args.length - 6} more)`] : args).join(" ");
 }
 
@@ -105,6 +114,8 @@ export interface Contender {
 export interface Measured {
   cmd: string[];
   times: number[];
+  /** CPU time of each run, user + system, seconds (same order as `times`). */
+  cpus: number[];
   median: number;
   /** stdout of the first run (every run must print the same). */
   stdout: string;
@@ -120,7 +131,7 @@ export async function measure(contenders: readonly Contender[]): Promise<Map<str
   for (const c of contenders) {
     const warm = await timed(c.cmd, c.cwd);
     if (warm.code !== 0) fail(`${show(c.cmd)} exited ${warm.code}: ${warm.stderr.trim()}`);
-    results.set(c.key, { cmd: c.cmd, times: [], median: NaN, stdout: warm.stdout });
+    results.set(c.key, { cmd: c.cmd, times: [], cpus: [], median: NaN, stdout: warm.stdout });
   }
   const rounds = Math.max(...contenders.map((c) => c.runs));
   for (let round = 0; round < rounds; round++) {
@@ -132,11 +143,12 @@ export async function measure(contenders: readonly Contender[]): Promise<Map<str
       if (s.code !== 0) fail(`${show(c.cmd)} exited ${s.code}: ${s.stderr.trim()}`);
       if (s.stdout !== m.stdout) fail(`${show(c.cmd)} printed different output on run ${m.times.length + 1}:\n${m.stdout}---\n${s.stdout}`);
       m.times.push(s.seconds);
+      m.cpus.push(s.cpu);
     }
   }
   for (const [key, m] of results) {
     m.median = median(m.times);
-    console.log(`  ${key.padEnd(22)} median ${sec(m.median)} s  [${m.times.map(sec).join(" ")}]  ${show(m.cmd)}`);
+    console.log(`  ${key.padEnd(22)} median ${sec(m.median)} s  [${m.times.map(sec).join(" ")}]  cpu ${sec(median(m.cpus))} s  ${show(m.cmd)}`);
   }
   return results;
 }
@@ -149,12 +161,17 @@ export async function measure(contenders: readonly Contender[]): Promise<Map<str
  * the option.
  */
 export function baselineOption(argv: readonly string[]): { dir: string; source: string } | undefined {
-  const at = argv.indexOf("--baseline");
+  return checkoutOption(argv, "--baseline");
+}
+
+/** A built checkout named by `flag DIR` (`--baseline`, `--ours`), and the commit it holds. */
+export function checkoutOption(argv: readonly string[], flag: string): { dir: string; source: string } | undefined {
+  const at = argv.indexOf(flag);
   if (at < 0) return undefined;
   const dir = argv[at + 1];
-  if (!dir) fail("--baseline needs a folder: another checkout of cartkit with dist/ built");
+  if (!dir) fail(`${flag} needs a folder: another checkout of cartkit with dist/ built`);
   const absolute = resolve(dir);
-  if (!existsSync(join(absolute, "dist"))) fail(`${absolute}/dist is missing: build the baseline first (bun scripts/build.ts there)`);
+  if (!existsSync(join(absolute, "dist"))) fail(`${absolute}/dist is missing: build that checkout first (bun scripts/build.ts there)`);
   // A checkout names its commit; an exported tree (git archive) may name it in a BASELINE file.
   const commit = probe(["git", "-C", absolute, "rev-parse", "--short", "HEAD"]) ?? "";
   const named = join(absolute, "BASELINE");
@@ -162,9 +179,16 @@ export function baselineOption(argv: readonly string[]): { dir: string; source: 
   return { dir: absolute, source };
 }
 
+/**
+ * The checkout whose `dist/` binaries (and bench scripts run from source) are timed as ours:
+ * this one, or another built checkout named with `--ours DIR`, so that one harness can time any
+ * two builds against each other (`--ours A --baseline B`).
+ */
+export const OURS: string = checkoutOption(process.argv, "--ours")?.dir ?? ROOT;
+
 /** A command of ours as the baseline runs it: its dist/ binaries and bench scripts instead of ours. */
 export function baselineCommand(cmd: readonly string[], baseline: string): string[] {
-  return cmd.map((arg) => (arg.startsWith(`${ROOT}/dist/`) || arg.startsWith(`${ROOT}/bench/`) ? `${baseline}/${arg.slice(ROOT.length + 1)}` : arg));
+  return cmd.map((arg) => (arg.startsWith(`${OURS}/dist/`) || arg.startsWith(`${OURS}/bench/`) ? `${baseline}/${arg.slice(OURS.length + 1)}` : arg));
 }
 
 // ---------------------------------------------------------------- test data
@@ -216,9 +240,9 @@ export interface Machine {
 }
 
 export function sourceState(): string {
-  const commit = probe(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]);
+  const commit = probe(["git", "-C", OURS, "rev-parse", "--short", "HEAD"]);
   if (!commit) return "not a git checkout";
-  const changed = Bun.spawnSync({ cmd: ["git", "-C", ROOT, "status", "--porcelain", "--", "lib", "tools", "scripts", "package.json"], stdout: "pipe" })
+  const changed = Bun.spawnSync({ cmd: ["git", "-C", OURS, "status", "--porcelain", "--", "lib", "tools", "scripts", "package.json"], stdout: "pipe" })
     .stdout.toString()
     .split("\n")
     .filter((l) => l.length > 3)
@@ -243,6 +267,12 @@ export function describeMachine(anchors: string[] = defaultAnchors()): Machine {
 /** Versions of the native tools the hash benchmarks compare against. */
 export function defaultAnchors(): string[] {
   return [probe(["xxhsum", "--version"])?.replace(/ by .*/, "") ?? "xxhsum missing", probe(["b3sum", "--version"]) ?? "b3sum missing", probe(["openssl", "version"])?.replace(/ \(Library.*/, "") ?? "openssl missing"];
+}
+
+/** Median and range of the 1-minute load average at the start of every timed command so far. */
+export function loadSpread(): string {
+  if (loads.length === 0) return "n/a";
+  return `${median(loads).toFixed(1)} (${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)})`;
 }
 
 /** The 1-minute load average: other work on the machine shows up in the timings. */

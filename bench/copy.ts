@@ -19,14 +19,21 @@
  *   bun bench/copy.ts --baseline DIR
  *                               also times DIR/dist/dispatchcopy (another checkout, built) in
  *                               the same rounds, the two in turn, and adds a before/after table
+ *                               (wall and CPU time)
+ *   bun bench/copy.ts --ours DIR
+ *                               times DIR/dist/dispatchcopy (another checkout, built) as ours
+ *                               instead of building and timing this checkout's
+ *   bun bench/copy.ts --no-write
+ *                               a full run that only prints
  */
 import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUN, GiB, MiB, ROOT, availableBytes, baselineOption, check, describeMachine, fail, loadAverage, median, mib, probe, randomFile, spread, timed, journaledFileSystem, touchMemory, unmount, warmCache, writeReport, type Sample } from "./common.ts";
+import { BUN, GiB, MiB, OURS, ROOT, availableBytes, baselineOption, check, describeMachine, fail, loadAverage, median, mib, probe, randomFile, spread, timed, journaledFileSystem, loadSpread, touchMemory, unmount, warmCache, writeReport, type Sample } from "./common.ts";
 
 const quick = process.argv.includes("--quick");
 const baseline = baselineOption(process.argv);
+const write = !quick && !process.argv.includes("--no-write");
 const runs = quick ? 3 : 5;
 const bigSize = quick ? 256 * MiB : GiB;
 const treeFiles = quick ? 200 : 2000;
@@ -45,8 +52,8 @@ async function timedOk(cmd: string[], cwd?: string): Promise<Sample> {
 }
 
 async function main(): Promise<void> {
-  check([BUN, join(ROOT, "scripts/build.ts")]);
-  const dc = join(ROOT, "dist/dispatchcopy");
+  if (OURS === ROOT) check([BUN, join(ROOT, "scripts/build.ts")]);
+  const dc = join(OURS, "dist/dispatchcopy");
   const machine = describeMachine([probe(["cp", "--version"]) ?? "cp"]);
   const load = loadAverage();
   const dir = mkdtempSync(join(tmpdir(), "cartkit-bench-copy-"));
@@ -79,6 +86,8 @@ async function main(): Promise<void> {
 
     // 1 and 2: one big file to three destinations.
     const t = { cp: [] as number[], ours: [] as number[], oursVerify: [] as number[], cat: [] as number[], before: [] as number[], beforeVerify: [] as number[] };
+    // CPU time (user + system, every thread) of the same runs of each build.
+    const cpu = { ours: [] as number[], oursVerify: [] as number[], before: [] as number[], beforeVerify: [] as number[], oursTree: [] as number[], beforeTree: [] as number[] };
     for (let round = 0; round < runs; round++) {
       clean();
       check(["sync"]);
@@ -94,13 +103,17 @@ async function main(): Promise<void> {
         clean();
         check(["sync"]);
         touchMemory(touch);
-        t[build.key].push((await timedOk([build.dc, "-t", "xxh64", "--verify", "none", big, ...dests])).seconds);
+        const s = await timedOk([build.dc, "-t", "xxh64", "--verify", "none", big, ...dests]);
+        t[build.key].push(s.seconds);
+        cpu[build.key].push(s.cpu);
       }
       for (const build of inTurn(round)) {
         clean();
         check(["sync"]);
         touchMemory(touch);
-        t[`${build.key}Verify`].push((await timedOk([build.dc, "-t", "xxh64", "--verify", "dest", big, ...dests])).seconds);
+        const s = await timedOk([build.dc, "-t", "xxh64", "--verify", "dest", big, ...dests]);
+        t[`${build.key}Verify`].push(s.seconds);
+        cpu[`${build.key}Verify`].push(s.cpu);
       }
     }
     const floor = median(t.cp);
@@ -129,7 +142,9 @@ async function main(): Promise<void> {
         for (const d of [t1, t2]) rmSync(d, { recursive: true, force: true });
         check(["sync"]);
         touchMemory(touch);
-        tt[build.key].push((await timedOk([build.dc, "-r", "-t", "xxh64", "--jobs", "4", "--verify", "none", "--no-mhl", tree, t1, t2])).seconds);
+        const s = await timedOk([build.dc, "-r", "-t", "xxh64", "--jobs", "4", "--verify", "none", "--no-mhl", tree, t1, t2]);
+        tt[build.key].push(s.seconds);
+        cpu[`${build.key}Tree`].push(s.cpu);
       }
     }
     const r3 = median(tt.ours) / median(tt.cp);
@@ -170,20 +185,21 @@ async function main(): Promise<void> {
     );
     if (baseline) {
       const change = (after: number[], before: number[]) => `${((median(after) / median(before) - 1) * 100).toFixed(1)}%`;
+      const row = (job: string, before: number[], after: number[], beforeCpu: number[], afterCpu: number[]) => `| ${job} | ${spread(before)} | ${spread(after)} | ${change(after, before)} | ${spread(beforeCpu)} | ${spread(afterCpu)} | ${change(afterCpu, beforeCpu)} |`;
       lines.push(
         "",
-        `Before and after: the same jobs by the baseline's \`dist/dispatchcopy\` (source ${baseline.source}), timed in the same rounds, the two in turn (${runs} runs each).`,
+        `Before and after: the same jobs by the baseline's \`dist/dispatchcopy\` (source ${baseline.source}), timed in the same rounds, the two in turn (${runs} runs each). CPU is user + system time of the whole process, every thread. Load average (1 min) at the start of the timed commands: median ${loadSpread()}.`,
         "",
-        "| job | before s, median (range) | after s, median (range) | after vs before |",
-        "|---|---:|---:|---:|",
-        `| ${mib(bigSize)} → 3 destinations, no verification | ${spread(t.before)} | ${spread(t.ours)} | ${change(t.ours, t.before)} |`,
-        `| same with \`--verify dest\` | ${spread(t.beforeVerify)} | ${spread(t.oursVerify)} | ${change(t.oursVerify, t.beforeVerify)} |`,
-        `| ${treeFiles} × 256 KiB → 2 destinations, \`--jobs 4\` | ${spread(tt.before)} | ${spread(tt.ours)} | ${change(tt.ours, tt.before)} |`,
-        `| peak RSS, ${mib(memorySize)} file | ${rss.before!.toFixed(1)} MiB | ${rss.ours!.toFixed(1)} MiB | |`,
+        "| job | before wall s, median (range) | after wall s, median (range) | wall after vs before | before CPU s | after CPU s | CPU after vs before |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        row(`${mib(bigSize)} → 3 destinations, no verification`, t.before, t.ours, cpu.before, cpu.ours),
+        row("same with `--verify dest`", t.beforeVerify, t.oursVerify, cpu.beforeVerify, cpu.oursVerify),
+        row(`${treeFiles} × 256 KiB → 2 destinations, \`--jobs 4\``, tt.before, tt.ours, cpu.beforeTree, cpu.oursTree),
+        `| peak RSS, ${mib(memorySize)} file | ${rss.before!.toFixed(1)} MiB | ${rss.ours!.toFixed(1)} MiB | | | | |`,
       );
     }
     console.log(lines.join("\n"));
-    if (!quick) writeReport("copy.ts", lines);
+    if (write) writeReport("copy.ts", lines);
   } finally {
     if (target) unmount(target);
     rmSync(dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@
 import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { BUN, BenchError, type Contender, GiB, type Machine, MiB, ROOT, availableBytes, baselineCommand, baselineOption, check, describeMachine, digestOf, fail, loadAverage, measure, median, mib, randomFile, ratio, sec, shellQuote, show, spread, timed, warmCache, writeReport } from "./common.ts";
+import { BUN, BenchError, type Contender, GiB, type Machine, MiB, OURS, ROOT, availableBytes, baselineCommand, baselineOption, check, describeMachine, digestOf, fail, loadAverage, loadSpread, measure, median, mib, randomFile, ratio, sec, shellQuote, show, spread, timed, warmCache, writeReport } from "./common.ts";
 
 // ---------------------------------------------------------------- options
 
@@ -57,7 +57,10 @@ const USAGE = `usage: bun bench/hash.ts [options]
   --write            update BENCHMARKS.md (default on full runs of every section)
   --no-write         only print
   --baseline DIR     also time DIR's dist/ binaries and bench/hash_file.ts (another checkout,
-                     built) in the same rounds as ours, and add a before/after table
+                     built) in the same rounds as ours, and add a before/after table (wall and
+                     CPU time)
+  --ours DIR         time DIR's dist/ binaries and bench/hash_file.ts (another checkout, built)
+                     as ours instead of this checkout's; implies --no-build
 `;
 
 function parseOptions(argv: string[]): Config {
@@ -97,6 +100,10 @@ function parseOptions(argv: string[]): Config {
       case "--baseline":
         value();
         break;
+      case "--ours":
+        value();
+        build = false;
+        break;
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
@@ -129,6 +136,9 @@ interface Comparison {
   label: string;
   before: number[];
   after: number[];
+  /** CPU time (user + system) of the same runs; empty for one-run rows. */
+  beforeCpu: number[];
+  afterCpu: number[];
 }
 
 /** Rows of the before/after table, filled by the sections as they run. */
@@ -139,12 +149,18 @@ function twin(config: Config, contender: Contender): Contender[] {
   return config.baseline ? [{ ...contender, key: `before ${contender.key}`, cmd: baselineCommand(contender.cmd, config.baseline.dir) }] : [];
 }
 
-function compare(config: Config, label: string, measured: Map<string, { times: number[]; stdout: string }>, key: string): void {
+function compare(config: Config, label: string, measured: Map<string, { times: number[]; cpus: number[]; stdout: string }>, key: string): void {
   if (!config.baseline) return;
   const after = measured.get(key)!;
   const before = measured.get(`before ${key}`)!;
   if (before.stdout !== after.stdout) fail(`${label}: the baseline printed something else:\n${before.stdout}---\n${after.stdout}`);
-  comparisons.push({ label, before: before.times, after: after.times });
+  comparisons.push({ label, before: before.times, after: after.times, beforeCpu: before.cpus, afterCpu: after.cpus });
+}
+
+/** Median of `after` against median of `before`: `+1.2%`. */
+function change(after: readonly number[], before: readonly number[]): string {
+  const pct = (median(after) / median(before) - 1) * 100;
+  return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}%`;
 }
 
 function comparisonLines(config: Config): string[] {
@@ -152,11 +168,11 @@ function comparisonLines(config: Config): string[] {
   return [
     "### Before and after",
     "",
-    `Our commands above, and the same commands with the baseline's binaries and \`bench/hash_file.ts\` (source ${config.baseline.source}), timed in the same rounds (each pair's output identical). Peak RSS: one run each.`,
+    `Our commands above, and the same commands with the baseline's binaries and \`bench/hash_file.ts\` (source ${config.baseline.source}), timed in the same rounds (each pair's output identical). CPU is user + system time of the whole process, every thread. Peak RSS: one run each.`,
     "",
-    "| command | before s, median (range) | after s, median (range) | after vs before |",
-    "|---|---:|---:|---:|",
-    ...comparisons.map((c) => (c.before.length === 1 ? `| ${c.label} | ${c.before[0]!.toFixed(1)} | ${c.after[0]!.toFixed(1)} | |` : `| ${c.label} | ${spread(c.before)} | ${spread(c.after)} | ${((median(c.after) / median(c.before) - 1) * 100).toFixed(1)}% |`)),
+    "| command | before wall s, median (range) | after wall s, median (range) | wall after vs before | before CPU s | after CPU s | CPU after vs before |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...comparisons.map((c) => (c.before.length === 1 ? `| ${c.label} | ${c.before[0]!.toFixed(1)} | ${c.after[0]!.toFixed(1)} | | | | |` : `| ${c.label} | ${spread(c.before)} | ${spread(c.after)} | ${change(c.after, c.before)} | ${spread(c.beforeCpu)} | ${spread(c.afterCpu)} | ${change(c.afterCpu, c.beforeCpu)} |`)),
     "",
   ];
 }
@@ -168,8 +184,8 @@ function comparisonLines(config: Config): string[] {
  * engine when the native one fails, which would otherwise show up only as a slow benchmark.
  */
 function engineCheck(tiny: string): string[] {
-  const xxsum = join(ROOT, "dist/xxsum");
-  const cases: Array<[string, string[]]> = [["xxh64", [xxsum, "-H1"]], ["xxh3", [xxsum, "-H3"]], ["xxh128", [xxsum, "-H2"]], ["blake3", [join(ROOT, "dist/b3sum-ts")]], ...(["md5", "sha1", "sha256"] as const).map((a): [string, string[]] => [a, [BUN, join(ROOT, "bench/hash_file.ts"), a]])];
+  const xxsum = join(OURS, "dist/xxsum");
+  const cases: Array<[string, string[]]> = [["xxh64", [xxsum, "-H1"]], ["xxh3", [xxsum, "-H3"]], ["xxh128", [xxsum, "-H2"]], ["blake3", [join(OURS, "dist/b3sum-ts")]], ...(["md5", "sha1", "sha256"] as const).map((a): [string, string[]] => [a, [BUN, join(OURS, "bench/hash_file.ts"), a]])];
   const rows = ["| algorithm | program | `--engine native` |", "|---|---|---|"];
   for (const [algorithm, program] of cases) {
     const cmd = [...program, "--engine", "native", tiny];
@@ -203,9 +219,9 @@ interface Verdict {
 }
 
 async function singleFile(config: Config, big: string, small: string): Promise<{ lines: string[]; verdicts: Verdict[] }> {
-  const xxsum = join(ROOT, "dist/xxsum");
-  const b3 = join(ROOT, "dist/b3sum-ts");
-  const harness = [BUN, join(ROOT, "bench/hash_file.ts")];
+  const xxsum = join(OURS, "dist/xxsum");
+  const b3 = join(OURS, "dist/b3sum-ts");
+  const harness = [BUN, join(OURS, "bench/hash_file.ts")];
   const rows: SingleRow[] = [
     ...(
       [
@@ -299,8 +315,8 @@ function oursLabel(cmd: readonly string[]): string {
 async function parallel(config: Config, tree: string): Promise<{ lines: string[]; verdicts: Verdict[] }> {
   const names = readdirSync(tree).sort();
   const rows: Array<{ label: string; tool: string[]; native: string[] }> = [
-    { label: "BLAKE3", tool: [join(ROOT, "dist/b3sum-ts")], native: ["b3sum", "--num-threads", "1"] },
-    { label: "XXH64", tool: [join(ROOT, "dist/xxsum"), "-H1"], native: ["xxhsum", "-H1"] },
+    { label: "BLAKE3", tool: [join(OURS, "dist/b3sum-ts")], native: ["b3sum", "--num-threads", "1"] },
+    { label: "XXH64", tool: [join(OURS, "dist/xxsum"), "-H1"], native: ["xxhsum", "-H1"] },
   ];
   const table = ["| hash | command | `--jobs 1` median s | `--jobs 2` median s | speedup jobs1/jobs2 | target | met | native, one process, same files: median s |", "|---|---|---:|---:|---:|---:|---|---:|"];
   const verdicts: Verdict[] = [];
@@ -402,8 +418,8 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
   closeSync(fd);
   // The first read of a hole fills the page cache with zero pages; pay that before timing.
   warmCache([sparse]);
-  const xxsum = join(ROOT, "dist/xxsum");
-  const b3 = join(ROOT, "dist/b3sum-ts");
+  const xxsum = join(OURS, "dist/xxsum");
+  const b3 = join(OURS, "dist/b3sum-ts");
   const feeder = ["head", "-c", size, "/dev/zero"];
   const cases: Array<{ label: string; input: "file" | "stdin"; cmd: string[]; native: boolean; before?: boolean }> = [
     { label: "`dist/xxsum -H1 FILE`", input: "file", cmd: [xxsum, "-H1", sparse], native: false },
@@ -437,8 +453,8 @@ async function memory(config: Config, dir: string): Promise<{ lines: string[]; v
       digests.set(algo, hex);
       if (c.before) {
         const after = ourRss.get(c.label)!;
-        comparisons.push({ label: `${c.label} peak RSS MiB`, before: [r.rssKiB / 1024], after: [after.rssKiB / 1024] });
-        comparisons.push({ label: `${c.label} wall s (one run)`, before: [r.seconds], after: [after.seconds] });
+        comparisons.push({ label: `${c.label} peak RSS MiB`, before: [r.rssKiB / 1024], after: [after.rssKiB / 1024], beforeCpu: [], afterCpu: [] });
+        comparisons.push({ label: `${c.label} wall s (one run)`, before: [r.seconds], after: [after.seconds], beforeCpu: [], afterCpu: [] });
         continue;
       }
       if (!c.native) ourRss.set(c.label, r);
@@ -471,9 +487,9 @@ function machineLines(machine: Machine, config: Config, loadAtStart: string, loa
     `- Bun: ${machine.bun}`,
     `- source: ${machine.source}`,
     `- native tools: ${machine.anchors.join("; ")}`,
-    `- load average (1 min) before the run: ${loadAtStart}${loadAtEnd === undefined ? "" : `, after: ${loadAtEnd}`}`,
+    `- load average (1 min) before the run: ${loadAtStart}${loadAtEnd === undefined ? "" : `, after: ${loadAtEnd}; at the start of the timed commands: median ${loadSpread()}`}`,
     ...(config.baseline ? [`- baseline timed beside it: source ${config.baseline.source}`] : []),
-    `- reproduce: \`npm run build && node_modules/.bin/bun bench/hash.ts${config.quick ? " --quick" : ""}${config.baseline ? " --baseline DIR" : ""}\` (or \`npm run bench\`)`,
+    `- reproduce: \`npm run build && node_modules/.bin/bun bench/hash.ts${config.quick ? " --quick" : ""}${OURS === ROOT ? "" : " --ours DIR"}${config.baseline ? " --baseline DIR" : ""}\` (or \`npm run bench\`)`,
   ];
 }
 
@@ -490,7 +506,7 @@ async function main(): Promise<void> {
     console.log("\nbuilding dist/ …");
     check([BUN, join(ROOT, "scripts/build.ts")]);
   }
-  for (const tool of ["xxsum", "b3sum-ts"]) if (!existsSync(join(ROOT, "dist", tool))) fail(`dist/${tool} is missing: run npm run build`);
+  for (const tool of ["xxsum", "b3sum-ts"]) if (!existsSync(join(OURS, "dist", tool))) fail(`dist/${tool} is missing: run npm run build`);
 
   const ownDir = config.dir === undefined;
   const dir = config.dir ?? mkdtempSync(join(tmpdir(), "cartkit-bench-"));

@@ -4,6 +4,9 @@
 # RSS. CPU time says more than wall time on a machine other work is loading.
 #
 #   bench/interleave.sh RUNS LABEL 'COMMAND' [LABEL 'COMMAND']...
+#
+# BEFORE_EACH='COMMAND', if set, runs untimed before every timed command (emptying the
+# destinations, say, and `sync -f` of their file system).
 set -u
 runs=$1
 shift
@@ -15,6 +18,10 @@ one=$(mktemp)
 trap 'rm -f "$results" "$one"' EXIT
 for _ in $(seq "$runs"); do
   for i in "${!labels[@]}"; do
+    if [ -n "${BEFORE_EACH:-}" ] && ! sh -c "$BEFORE_EACH" > /dev/null 2>&1; then
+      echo "failed: $BEFORE_EACH" >&2
+      exit 1
+    fi
     if ! /usr/bin/time -f "%e %U %S %M" -o "$one" sh -c "${commands[$i]}" > /dev/null 2>&1; then
       echo "${labels[$i]}: failed: ${commands[$i]}" >&2
       exit 1
