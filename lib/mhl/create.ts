@@ -8,7 +8,7 @@ import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
-import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
+import { compareUtf8, flatString, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
@@ -72,7 +72,8 @@ function formatsFor(existing: HashFormat[], requested: HashFormat[]): HashFormat
   return out;
 }
 
-type Item = { kind: "file"; entry: TreeEntry } | { kind: "folder"; folder: TreeFolder; children: TreeEntry[] };
+/** A file to hash, or a folder whose entries are all done (post-order). */
+type Item = TreeEntry | { folder: TreeFolder; children: TreeEntry[] };
 
 /** What `create` counts besides hashes: entries it could not record, by name. */
 interface Refusals {
@@ -132,6 +133,17 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 
   let failures = 0;
+  // Files made together share their second: one date string for them all, kept flat.
+  let lastSecond = Number.NaN;
+  let lastDate = "";
+  const lastModifiedOf = (mtimeMs: number): string => {
+    const second = Math.floor(mtimeMs / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      lastDate = flatString(isoDate(new Date(mtimeMs)));
+    }
+    return lastDate;
+  };
   /** Records one file's digests; `path` is its name on disk, `recorded` the name its history knows it by. */
   const sealFile = (at: Located, relativePath: string, hexes: Map<HashFormat, string>, size: number, mtimeMs: number): void => {
     const { history: owner, path, recorded } = at;
@@ -168,7 +180,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDate(new Date(mtimeMs)) });
+    const media = session.media(owner, path, { isDirectory: false, size, lastModified: lastModifiedOf(mtimeMs) });
     for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
   };
 
@@ -235,7 +247,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       if (stat.kind === "folder") {
         for (const folder of postOrderFolders(absolute, ignore, onProblem, walkOptions)) {
           if (xmlNameProblem(folder.relativePath) !== undefined) continue;
-          for (const e of recordable(folder)) if (!e.isDirectory) entries.push({ ...e, relativePath: joinRelative(rel, e.relativePath) });
+          for (const e of recordable(folder)) if (!e.isDirectory) entries.push({ name: e.name, relativePath: joinRelative(rel, e.relativePath), path: e.path, isDirectory: false, size: e.size, mtimeMs: e.mtimeMs });
         }
       } else if (xmlNameProblem(rel) !== undefined) {
         refusals.count++;
@@ -266,7 +278,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   await history.attachNested(nested);
   const notFound = history.expectedPaths();
   const onDisk = new Set<string>();
-  const items: Item[] = [];
+  const items: Array<Item | undefined> = [];
   let totalBytes = 0;
   let totalFiles = 0;
   for (const folder of folders) {
@@ -276,13 +288,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     for (const entry of children) {
       onDisk.add(entry.relativePath);
       if (!entry.isDirectory) {
-        items.push({ kind: "file", entry });
+        items.push(entry);
         totalFiles++;
         totalBytes += entry.size;
       }
     }
-    items.push({ kind: "folder", folder, children });
+    items.push({ folder, children });
   }
+  // From here each folder is held by its item alone, and let go once hashed.
+  folders.length = 0;
   const claimed = new Set<string>();
   const located = new Map<string, Located>();
   const locate = (relativePath: string): Located => {
@@ -301,19 +315,19 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
   await hashInOrder(
-    items,
+    handOut(items),
     options.jobs ?? 1,
-    (item) => (item.kind === "file" ? plan(item.entry, locate(item.entry.relativePath), onDisk) : undefined),
+    (item) => ("folder" in item ? undefined : plan(item, locate(item.relativePath), onDisk)),
     async (item, result) => {
-      if (item.kind === "file") {
-        const { hexes, size } = hexesOf(result, item.entry);
+      if (!("folder" in item)) {
+        const { hexes, size } = hexesOf(result, item);
         progress.fileDone(size);
         progress.clear();
-        const at = locate(item.entry.relativePath);
-        located.delete(item.entry.relativePath);
-        if (isRenameCandidate(at)) renameCandidates.push(item.entry.relativePath);
-        sealFile(at, item.entry.relativePath, hexes, size, item.entry.mtimeMs);
-        fileHashes.set(item.entry.relativePath, hexes);
+        const at = locate(item.relativePath);
+        located.delete(item.relativePath);
+        if (isRenameCandidate(at)) renameCandidates.push(item.relativePath);
+        sealFile(at, item.relativePath, hexes, size, item.mtimeMs);
+        fileHashes.set(item.relativePath, hexes);
         return;
       }
       const folder = item.folder;
@@ -389,6 +403,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // ascmhl/ folder is gone fails the run (30), after missing files and mismatches.
   if (lostHistories.length > 0) throw mhlError(MhlExit.NoHistory, lostHistories.map((child) => joinPath(root, child)).join(", "));
   if (refusals.count > 0) throw notRecorded(refusals.count);
+}
+
+/** The items of a list one by one, each let go by the list as it is handed out. */
+function* handOut<T>(list: Array<T | undefined>): Generator<T, void, undefined> {
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i]!;
+    list[i] = undefined;
+    yield item;
+  }
 }
 
 /** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */
