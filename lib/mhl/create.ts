@@ -147,7 +147,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   /** Records one file's digests; `path` is its name on disk, `recorded` the name its history knows it by. */
   const sealFile = (at: Located, relativePath: string, hexes: Map<HashFormat, string>, size: number, mtimeMs: number): void => {
     const { history: owner, path, recorded } = at;
-    const shown = showName(relativePath);
+    // Lines and events are made only when shown: a run of a million files makes none of them.
+    const shown = () => showName(relativePath);
+    const { verboseEnabled: verbose, json } = log;
     const existing = owner.existingFormats(recorded);
     const original = owner.originalEntry(owner.originalPathOf(recorded));
     const entries: HashEntry[] = [];
@@ -158,26 +160,26 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       const first = owner.firstEntry(recorded, format)!;
       if (first.value === value) {
         entries.push({ format, value, action: "verified", hashDate });
-        log.verbose(`  verified                      ${shown}  ${format}: OK`);
-        log.event({ event: "verified", path: relativePath, format, hash: value });
+        if (verbose) log.verbose(`  verified                      ${shown()}  ${format}: OK`);
+        if (json) log.event({ event: "verified", path: relativePath, format, hash: value });
       } else {
         existingVerified = false;
         failures++;
         entries.push({ format, value, action: "failed", hashDate });
-        log.error(`ERROR: hash mismatch for        ${shown}  ${format} (old): ${first.value}, ${format} (new): ${value}`);
-        log.event({ event: "failed", path: relativePath, format, expected: first.value, hash: value });
+        log.error(`ERROR: hash mismatch for        ${shown()}  ${format} (old): ${first.value}, ${format} (new): ${value}`);
+        if (json) log.event({ event: "failed", path: relativePath, format, expected: first.value, hash: value });
       }
     }
     for (const [format, value] of hexes) {
       if (existing.includes(format)) continue;
       if (!original) {
         entries.push({ format, value, action: "original", hashDate });
-        log.verbose(`  created original hash for     ${shown}  ${format}: ${value}`);
-        log.event({ event: "original", path: relativePath, format, hash: value });
+        if (verbose) log.verbose(`  created original hash for     ${shown()}  ${format}: ${value}`);
+        if (json) log.event({ event: "original", path: relativePath, format, hash: value });
       } else if (existingVerified) {
         entries.push({ format, value, action: "verified", hashDate });
-        log.verbose(`  created new (verif.) hash for ${shown}  ${format}: ${value}`);
-        log.event({ event: "new", path: relativePath, format, hash: value });
+        if (verbose) log.verbose(`  created new (verif.) hash for ${shown()}  ${format}: ${value}`);
+        if (json) log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
     const media = session.media(owner, path, { isDirectory: false, size, lastModified: lastModifiedOf(mtimeMs) });
