@@ -186,13 +186,24 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
   };
 
-  const known = new Map([...(options.knownDigests ?? [])].map(([path, digest]) => [exactKey(path), digest]));
-  const knownByNfc = new Map<string, string[]>();
-  for (const path of known.keys()) knownByNfc.set(pathKey(path), [...(knownByNfc.get(pathKey(path)) ?? []), path]);
+  // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).
+  let known = options.knownDigests ?? new Map<string, KnownDigest>();
+  for (const path of known.keys()) {
+    if (exactKey(path) === path) continue;
+    known = new Map([...known].map(([p, digest]) => [exactKey(p), digest]));
+    break;
+  }
+  /** Known paths by their NFC form: made on the first name not found exactly, which is rare. */
+  let knownByNfc: Map<string, string[]> | undefined;
   /** The known digest of a file: by its exact name, else by the one name equal in NFC that is not on disk itself. */
   const knownFor = (relativePath: string, onDisk: ReadonlySet<string>): KnownDigest | undefined => {
+    if (known.size === 0) return undefined;
     const exact = known.get(exactKey(relativePath));
     if (exact) return exact;
+    if (!knownByNfc) {
+      knownByNfc = new Map();
+      for (const path of known.keys()) knownByNfc.set(pathKey(path), [...(knownByNfc.get(pathKey(path)) ?? []), path]);
+    }
     const others = (knownByNfc.get(pathKey(relativePath)) ?? []).filter((p) => !onDisk.has(p));
     return others.length === 1 ? known.get(others[0]!) : undefined;
   };

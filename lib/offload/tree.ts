@@ -651,10 +651,22 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
   hooks.onWritten();
   return {
     hexes: outcome.hexes,
-    destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...d, root: targets[i]!.root }))],
+    destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...withoutEchoedDigests(d, outcome.hexes), root: targets[i]!.root }))],
     ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}),
     ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: { size: outcome.sourceStat.size, mtimeMs: outcome.sourceStat.mtimeMs, ino: outcome.sourceStat.ino } } : {}),
   };
+}
+
+/**
+ * A destination's outcome without the digests it read back when they are the source's own (a
+ * verified copy): the result of every file is held to the end of the run, and a reader of it
+ * takes the source's digests where a destination has none of its own.
+ */
+function withoutEchoedDigests(outcome: DestinationOutcome, source: Map<Algorithm, string>): DestinationOutcome {
+  const read = outcome.hexes;
+  if (!read || read.size !== source.size || [...read].some(([algorithm, hex]) => source.get(algorithm) !== hex)) return outcome;
+  const { hexes: _, ...rest } = outcome;
+  return rest;
 }
 
 /** Recreates a link (`links: "copy"`): its target as stored, never followed; an identical link is present. */

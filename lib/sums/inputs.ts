@@ -7,7 +7,7 @@ import { CliError, describeSystemError } from "../core/errors.ts";
 import { fsPath, joinPath, nameFromBytes } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
-import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
+import { eachFile, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 
 /** One thing to hash. */
 export interface SumInput {
@@ -104,7 +104,7 @@ export function collectInputs(operands: readonly string[], options: CollectOptio
         continue;
       }
       const single = all.length === 1;
-      const walked = walkFiles(folder, {
+      const walked = eachFile(folder, {
         ignore: options.ignore,
         links: options.links ?? "follow",
         special: options.special ?? "fail",
