@@ -7,8 +7,8 @@ import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
 import { getXattr, renameNoReplace, setXattr } from "../lib/io/libc.ts";
 import { readChunks } from "../lib/io/reader.ts";
-import { compareUtf8 } from "../lib/core/names.ts";
-import { walkFiles } from "../lib/io/walk.ts";
+import { compareUtf8, nameBytes } from "../lib/core/names.ts";
+import { eachFile, walkFiles } from "../lib/io/walk.ts";
 import { asNobody, BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
 
 function readAll(path: string, chunkSize: number, overlap: boolean): { bytes: Buffer; chunks: number } {
@@ -123,6 +123,27 @@ console.log(JSON.stringify({ files: files.length, problems }));`,
   } finally {
     chmodSync(join(root, "locked"), 0o755);
   }
+});
+
+test("the walker gives paths in byte order one folder at a time, a folder sorting as its name and a slash", () => {
+  const root = tempDir();
+  // Each pair differs where a folder's name ends: '.', '-' and '!' sort before '/', '0' and 'é' after.
+  const files = ["a/x", "a.txt", "a-b/x", "a!", "a0", "a/b/c", "a/b.d", "ab/z", "é/1", "é.mov", "\u{1f3ac}/clip", "\u{1f3ac}.txt", "Z/a/b/c/d"];
+  for (const f of files) {
+    mkdirSync(join(root, f, ".."), { recursive: true });
+    writeFileSync(join(root, f), f);
+  }
+  const raw = Buffer.concat([Buffer.from(`${root}/caf`), Buffer.from([0xe9])]);
+  mkdirSync(raw);
+  writeFileSync(Buffer.concat([raw, Buffer.from("/in")]), "x");
+  writeFileSync(Buffer.concat([raw, Buffer.from(".mov")]), "x");
+  const expected = [...files, "caf\udce9/in", "caf\udce9.mov"].sort((x, y) => Buffer.compare(nameBytes(x), nameBytes(y)));
+  const folders: Array<{ relativePath: string; path: string; mtimeMs: number }> = [];
+  const walked = [...eachFile(root, { folders })].map((e) => e.relativePath);
+  expect(walked).toEqual(expected);
+  expect(walkFiles(root, {}).map((e) => e.relativePath)).toEqual(expected);
+  expect(walkFiles(root, {}).find((e) => e.relativePath === "a/b/c")!.path).toBe(join(root, "a/b/c"));
+  expect(folders.map((f) => f.relativePath).sort()).toEqual(["Z", "Z/a", "Z/a/b", "Z/a/b/c", "a", "a-b", "a/b", "ab", "caf\udce9", "é", "\u{1f3ac}"].sort());
 });
 
 test("ignore patterns match names at any depth, or paths when they hold a slash", () => {

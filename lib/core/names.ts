@@ -74,6 +74,19 @@ export function nameFromBytes(bytes: Uint8Array): string {
   return out + strictDecoder.decode(bytes.subarray(start));
 }
 
+/**
+ * The same string, stored in one piece. A string built by concatenation is kept as the list of
+ * its parts until something reads it whole (several strings per path): one that is held for
+ * every file of a tree is made flat here first, so it costs its bytes and little more.
+ * @example
+ * declare const folder: string, name: string;
+ * const relativePath = flatString(`${folder}/${name}`);
+ */
+export function flatString(text: string): string {
+  // A comparison reads the whole string, which makes the engine join its parts in place.
+  return text < "\u0000" ? text : text;
+}
+
 /** True when the name is valid UTF-8 (it carries no escaped byte). */
 export function isUtf8Name(name: string): boolean {
   return name.isWellFormed();

@@ -17,7 +17,7 @@
  */
 import { closeSync } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
-import { compareUtf8, joinPath } from "../core/names.ts";
+import { compareUtf8, flatString, joinPath } from "../core/names.ts";
 import { HeldFolder, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
 import { IgnoreList } from "./ignore.ts";
 
@@ -131,6 +131,121 @@ function statThroughLink(root: HeldFolder, relativePath: string): { stat?: Entry
   }
 }
 
+/** A walk's settings, resolved once. */
+interface WalkContext {
+  held: HeldFolder;
+  ignore: WalkIgnore;
+  problem: (problem: WalkProblem) => void;
+  skipped: (problem: WalkProblem) => void;
+  links: LinkPolicy;
+  special: SpecialPolicy;
+  details: boolean;
+}
+
+function contextOf(held: HeldFolder, options: WalkOptions): WalkContext {
+  return {
+    held,
+    ignore: options.ignore ?? new IgnoreList([]),
+    problem: options.onProblem ?? (() => {}),
+    skipped: options.onSkipped ?? (() => {}),
+    links: options.links ?? "follow",
+    special: options.special ?? "fail",
+    details: options.details ?? true,
+  };
+}
+
+/**
+ * The entries of one folder that the policies keep, sorted in byte order by name; undefined
+ * when the folder cannot be read (reported). Each relative path is stored flat: it is held for
+ * as long as the caller keeps the entry, often for the whole run.
+ */
+function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined {
+  const { held, ignore, problem, skipped, links, special, details } = context;
+  let listed;
+  try {
+    listed = held.list(folder);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    problem({ path: held.pathOf(folder), message: `folder cannot be read: ${code === "ELOOP" || code === "ENOTDIR" ? describeSystemError(error) : strerrorOf(error)}` });
+    return undefined;
+  }
+  const items: TreeItem[] = [];
+  for (const entry of listed) {
+    const relativePath = folder === "" ? entry.name : flatString(`${folder}/${entry.name}`);
+    const path = () => held.pathOf(relativePath);
+    if (!details && entry.kind === "file") {
+      if (ignore.matches(relativePath, false)) continue;
+      items.push({ name: entry.name, relativePath, kind: "file", size: NaN, mtimeMs: NaN, ino: 0n });
+      continue;
+    }
+    let stat: EntryStat | undefined;
+    try {
+      stat = held.statEntry(folder, entry);
+    } catch (error) {
+      problem({ path: path(), message: `cannot be read: ${strerrorOf(error)}` });
+      continue;
+    }
+    if (!stat) continue; // removed since the listing
+    const kind: EntryKind = stat.kind;
+    if (kind === "folder") {
+      if (ignore.matches(relativePath, true)) continue;
+      items.push({ name: entry.name, relativePath, kind: "folder", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino });
+      continue;
+    }
+    if (ignore.matches(relativePath, false)) continue;
+    if (kind === "file") {
+      items.push({ name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
+      continue;
+    }
+    if (kind === "link") {
+      if (links === "skip") {
+        skipped({ path: path(), message: "symbolic link, left out (--links skip)" });
+        continue;
+      }
+      if (links === "copy") {
+        let target: string;
+        try {
+          target = held.readLink(relativePath);
+        } catch (error) {
+          problem({ path: path(), message: `symbolic link that cannot be read: ${strerrorOf(error)}` });
+          continue;
+        }
+        items.push({ name: entry.name, relativePath, kind: "link", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino, linkTarget: target });
+        continue;
+      }
+      const through = statThroughLink(held, relativePath);
+      if (!through.stat) {
+        problem({ path: path(), message: through.message! });
+        continue;
+      }
+      if (through.stat.kind === "folder") {
+        skipped({ path: path(), message: "symbolic link to a folder inside the tree, not entered (its files are walked where they are)" });
+        continue;
+      }
+      if (through.stat.kind !== "file") {
+        problem({ path: path(), message: `symbolic link to ${SPECIAL[through.stat.kind] ?? "something that is not a file"}, not followed` });
+        continue;
+      }
+      items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, ino: through.stat.ino, throughLink: true });
+      continue;
+    }
+    const what = SPECIAL[kind] ?? "not a regular file";
+    if (special === "skip") skipped({ path: path(), message: `${what}, left out (--special skip)` });
+    else problem({ path: path(), message: `${what}, not a regular file: it cannot be copied or hashed` });
+  }
+  return items;
+}
+
+/** The root's own stat, or undefined (reported) when it cannot be read. */
+function rootStatOf(context: WalkContext): EntryStat | undefined | null {
+  try {
+    return context.held.stat("");
+  } catch (error) {
+    context.problem({ path: context.held.path, message: `folder cannot be read: ${strerrorOf(error)}` });
+    return null;
+  }
+}
+
 /**
  * Walks the folders below `root` (the root first), each with its entries sorted in byte order,
  * calling `visit` for each before entering its sub-folders (depth first, iteratively).
@@ -139,96 +254,18 @@ function statThroughLink(root: HeldFolder, relativePath: string): { stat?: Entry
  */
 export function walkFolders(root: string | HeldFolder, options: WalkOptions, visit: (level: TreeLevel) => void): boolean {
   const held = typeof root === "string" ? HeldFolder.open(root) : root;
-  const ignore: WalkIgnore = options.ignore ?? new IgnoreList([]);
-  const problem = options.onProblem ?? (() => {});
-  const skipped = options.onSkipped ?? (() => {});
-  const links = options.links ?? "follow";
-  const special = options.special ?? "fail";
-  const details = options.details ?? true;
+  const context = contextOf(held, options);
   try {
-    let rootStat: EntryStat | undefined;
-    try {
-      rootStat = held.stat("");
-    } catch (error) {
-      problem({ path: held.path, message: `folder cannot be read: ${strerrorOf(error)}` });
-      return false;
-    }
+    const rootStat = rootStatOf(context);
+    if (rootStat === null) return false;
     const stack: Array<{ relativePath: string; mtimeMs: number }> = [{ relativePath: "", mtimeMs: rootStat?.mtimeMs ?? 0 }];
     let rootRead = true;
     while (stack.length > 0) {
       const folder = stack.pop()!;
-      let listed;
-      try {
-        listed = held.list(folder.relativePath);
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        problem({ path: held.pathOf(folder.relativePath), message: `folder cannot be read: ${code === "ELOOP" || code === "ENOTDIR" ? describeSystemError(error) : strerrorOf(error)}` });
+      const items = readLevel(context, folder.relativePath);
+      if (!items) {
         if (folder.relativePath === "") rootRead = false;
         continue;
-      }
-      const items: TreeItem[] = [];
-      for (const entry of listed) {
-        const relativePath = folder.relativePath === "" ? entry.name : `${folder.relativePath}/${entry.name}`;
-        const path = () => held.pathOf(relativePath);
-        if (!details && entry.kind === "file") {
-          if (ignore.matches(relativePath, false)) continue;
-          items.push({ name: entry.name, relativePath, kind: "file", size: NaN, mtimeMs: NaN, ino: 0n });
-          continue;
-        }
-        let stat: EntryStat | undefined;
-        try {
-          stat = held.statEntry(folder.relativePath, entry);
-        } catch (error) {
-          problem({ path: path(), message: `cannot be read: ${strerrorOf(error)}` });
-          continue;
-        }
-        if (!stat) continue; // removed since the listing
-        const kind: EntryKind = stat.kind;
-        if (kind === "folder") {
-          if (ignore.matches(relativePath, true)) continue;
-          items.push({ name: entry.name, relativePath, kind: "folder", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino });
-          continue;
-        }
-        if (ignore.matches(relativePath, false)) continue;
-        if (kind === "file") {
-          items.push({ name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
-          continue;
-        }
-        if (kind === "link") {
-          if (links === "skip") {
-            skipped({ path: path(), message: "symbolic link, left out (--links skip)" });
-            continue;
-          }
-          if (links === "copy") {
-            let target: string;
-            try {
-              target = held.readLink(relativePath);
-            } catch (error) {
-              problem({ path: path(), message: `symbolic link that cannot be read: ${strerrorOf(error)}` });
-              continue;
-            }
-            items.push({ name: entry.name, relativePath, kind: "link", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino, linkTarget: target });
-            continue;
-          }
-          const through = statThroughLink(held, relativePath);
-          if (!through.stat) {
-            problem({ path: path(), message: through.message! });
-            continue;
-          }
-          if (through.stat.kind === "folder") {
-            skipped({ path: path(), message: "symbolic link to a folder inside the tree, not entered (its files are walked where they are)" });
-            continue;
-          }
-          if (through.stat.kind !== "file") {
-            problem({ path: path(), message: `symbolic link to ${SPECIAL[through.stat.kind] ?? "something that is not a file"}, not followed` });
-            continue;
-          }
-          items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, ino: through.stat.ino, throughLink: true });
-          continue;
-        }
-        const what = SPECIAL[kind] ?? "not a regular file";
-        if (special === "skip") skipped({ path: path(), message: `${what}, left out (--special skip)` });
-        else problem({ path: path(), message: `${what}, not a regular file: it cannot be copied or hashed` });
       }
       visit({ relativePath: folder.relativePath, path: held.pathOf(folder.relativePath), mtimeMs: folder.mtimeMs, items });
       for (let i = items.length - 1; i >= 0; i--) {
@@ -243,32 +280,90 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
 }
 
 /**
+ * A folder's entries in the order their paths sort in: a folder `a` sorts as `a/`, since every
+ * path beneath it starts so (`a.txt` before `a/x`, `a/x` before `a0`). Walking each folder in
+ * this order gives every path of the tree in byte order without sorting them all.
+ */
+function inPathOrder(items: TreeItem[]): TreeItem[] {
+  if (!items.some((item) => item.kind === "folder")) return items;
+  const keyOf = (item: TreeItem) => (item.kind === "folder" ? `${item.name}/` : item.name);
+  return items.slice().sort((a, b) => compareUtf8(keyOf(a), keyOf(b)));
+}
+
+/** A file found by a walk; its absolute path is made only when asked for. */
+class WalkedFile implements WalkEntry {
+  readonly #root: string;
+  readonly relativePath: string;
+  readonly kind: "file" | "link";
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: bigint;
+  readonly linkTarget?: string;
+  readonly throughLink?: boolean;
+
+  constructor(root: string, item: TreeItem) {
+    this.#root = root;
+    this.relativePath = item.relativePath;
+    this.kind = item.kind === "link" ? "link" : "file";
+    this.size = item.size;
+    this.mtimeMs = item.mtimeMs;
+    this.ino = item.ino;
+    if (item.linkTarget !== undefined) this.linkTarget = item.linkTarget;
+    if (item.throughLink) this.throughLink = true;
+  }
+
+  get path(): string {
+    return joinPath(this.#root, this.relativePath);
+  }
+}
+
+/**
+ * Every file below `root` (and, with `links: "copy"`, every link), one at a time, in byte order
+ * of their relative paths. Only the folders on the way to the current one are held, so a tree
+ * of any size is walked in the memory of its largest folder.
+ * @example
+ * declare const problems: WalkProblem[], use: (relativePath: string) => void;
+ * for (const f of eachFile("/Volumes/A001", { onProblem: (p) => problems.push(p) })) use(f.relativePath);
+ */
+export function* eachFile(root: string | HeldFolder, options: WalkOptions = {}): Generator<WalkEntry, void, undefined> {
+  const held = typeof root === "string" ? HeldFolder.open(root) : root;
+  const context = contextOf(held, options);
+  try {
+    const rootStat = rootStatOf(context);
+    if (rootStat === null) return;
+    const rootItems = readLevel(context, "");
+    if (!rootItems) return;
+    const stack: Array<{ items: TreeItem[]; next: number }> = [{ items: inPathOrder(rootItems), next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next >= top.items.length) {
+        stack.pop();
+        continue;
+      }
+      const item = top.items[top.next++]!;
+      if (item.kind !== "folder") {
+        yield new WalkedFile(held.path, item);
+        continue;
+      }
+      const items = readLevel(context, item.relativePath);
+      if (!items) continue;
+      options.folders?.push({ relativePath: item.relativePath, path: held.pathOf(item.relativePath), mtimeMs: item.mtimeMs });
+      stack.push({ items: inPathOrder(items), next: 0 });
+    }
+  } finally {
+    if (typeof root === "string") held.close();
+  }
+}
+
+/**
  * Lists every file below `root` (and, with `links: "copy"`, every link), sorted by relative
- * path in byte order.
+ * path in byte order ({@link eachFile}, collected).
  * @example
  * declare const problems: WalkProblem[], use: (relativePath: string) => void;
  * for (const f of walkFiles("/Volumes/A001", { onProblem: (p) => problems.push(p) })) use(f.relativePath);
  */
 export function walkFiles(root: string | HeldFolder, options: WalkOptions = {}): WalkEntry[] {
-  const out: WalkEntry[] = [];
-  const rootPath = typeof root === "string" ? root : root.path;
-  walkFolders(root, options, (level) => {
-    if (level.relativePath !== "") options.folders?.push({ relativePath: level.relativePath, path: level.path, mtimeMs: level.mtimeMs });
-    for (const item of level.items) {
-      if (item.kind === "folder") continue;
-      out.push({
-        relativePath: item.relativePath,
-        path: joinPath(rootPath, item.relativePath),
-        kind: item.kind,
-        size: item.size,
-        mtimeMs: item.mtimeMs,
-        ino: item.ino,
-        ...(item.linkTarget !== undefined ? { linkTarget: item.linkTarget } : {}),
-        ...(item.throughLink ? { throughLink: true } : {}),
-      });
-    }
-  });
-  out.sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
+  const out = [...eachFile(root, options)];
   options.folders?.sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
   return out;
 }

@@ -8,7 +8,7 @@ import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
-import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
+import { compareUtf8, flatString, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
@@ -72,7 +72,8 @@ function formatsFor(existing: HashFormat[], requested: HashFormat[]): HashFormat
   return out;
 }
 
-type Item = { kind: "file"; entry: TreeEntry } | { kind: "folder"; folder: TreeFolder; children: TreeEntry[] };
+/** A file to hash, or a folder whose entries are all done (post-order). */
+type Item = TreeEntry | { folder: TreeFolder; children: TreeEntry[] };
 
 /** What `create` counts besides hashes: entries it could not record, by name. */
 interface Refusals {
@@ -132,10 +133,23 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 
   let failures = 0;
+  // Files made together share their second: one date string for them all, kept flat.
+  let lastSecond = Number.NaN;
+  let lastDate = "";
+  const lastModifiedOf = (mtimeMs: number): string => {
+    const second = Math.floor(mtimeMs / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      lastDate = flatString(isoDate(new Date(mtimeMs)));
+    }
+    return lastDate;
+  };
   /** Records one file's digests; `path` is its name on disk, `recorded` the name its history knows it by. */
   const sealFile = (at: Located, relativePath: string, hexes: Map<HashFormat, string>, size: number, mtimeMs: number): void => {
     const { history: owner, path, recorded } = at;
-    const shown = showName(relativePath);
+    // Lines and events are made only when shown: a run of a million files makes none of them.
+    const shown = () => showName(relativePath);
+    const { verboseEnabled: verbose, json } = log;
     const existing = owner.existingFormats(recorded);
     const original = owner.originalEntry(owner.originalPathOf(recorded));
     const entries: HashEntry[] = [];
@@ -146,39 +160,50 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       const first = owner.firstEntry(recorded, format)!;
       if (first.value === value) {
         entries.push({ format, value, action: "verified", hashDate });
-        log.verbose(`  verified                      ${shown}  ${format}: OK`);
-        log.event({ event: "verified", path: relativePath, format, hash: value });
+        if (verbose) log.verbose(`  verified                      ${shown()}  ${format}: OK`);
+        if (json) log.event({ event: "verified", path: relativePath, format, hash: value });
       } else {
         existingVerified = false;
         failures++;
         entries.push({ format, value, action: "failed", hashDate });
-        log.error(`ERROR: hash mismatch for        ${shown}  ${format} (old): ${first.value}, ${format} (new): ${value}`);
-        log.event({ event: "failed", path: relativePath, format, expected: first.value, hash: value });
+        log.error(`ERROR: hash mismatch for        ${shown()}  ${format} (old): ${first.value}, ${format} (new): ${value}`);
+        if (json) log.event({ event: "failed", path: relativePath, format, expected: first.value, hash: value });
       }
     }
     for (const [format, value] of hexes) {
       if (existing.includes(format)) continue;
       if (!original) {
         entries.push({ format, value, action: "original", hashDate });
-        log.verbose(`  created original hash for     ${shown}  ${format}: ${value}`);
-        log.event({ event: "original", path: relativePath, format, hash: value });
+        if (verbose) log.verbose(`  created original hash for     ${shown()}  ${format}: ${value}`);
+        if (json) log.event({ event: "original", path: relativePath, format, hash: value });
       } else if (existingVerified) {
         entries.push({ format, value, action: "verified", hashDate });
-        log.verbose(`  created new (verif.) hash for ${shown}  ${format}: ${value}`);
-        log.event({ event: "new", path: relativePath, format, hash: value });
+        if (verbose) log.verbose(`  created new (verif.) hash for ${shown()}  ${format}: ${value}`);
+        if (json) log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDate(new Date(mtimeMs)) });
+    const media = session.media(owner, path, { isDirectory: false, size, lastModified: lastModifiedOf(mtimeMs) });
     for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
   };
 
-  const known = new Map([...(options.knownDigests ?? [])].map(([path, digest]) => [exactKey(path), digest]));
-  const knownByNfc = new Map<string, string[]>();
-  for (const path of known.keys()) knownByNfc.set(pathKey(path), [...(knownByNfc.get(pathKey(path)) ?? []), path]);
+  // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).
+  let known = options.knownDigests ?? new Map<string, KnownDigest>();
+  for (const path of known.keys()) {
+    if (exactKey(path) === path) continue;
+    known = new Map([...known].map(([p, digest]) => [exactKey(p), digest]));
+    break;
+  }
+  /** Known paths by their NFC form: made on the first name not found exactly, which is rare. */
+  let knownByNfc: Map<string, string[]> | undefined;
   /** The known digest of a file: by its exact name, else by the one name equal in NFC that is not on disk itself. */
   const knownFor = (relativePath: string, onDisk: ReadonlySet<string>): KnownDigest | undefined => {
+    if (known.size === 0) return undefined;
     const exact = known.get(exactKey(relativePath));
     if (exact) return exact;
+    if (!knownByNfc) {
+      knownByNfc = new Map();
+      for (const path of known.keys()) knownByNfc.set(pathKey(path), [...(knownByNfc.get(pathKey(path)) ?? []), path]);
+    }
     const others = (knownByNfc.get(pathKey(relativePath)) ?? []).filter((p) => !onDisk.has(p));
     return others.length === 1 ? known.get(others[0]!) : undefined;
   };
@@ -235,7 +260,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       if (stat.kind === "folder") {
         for (const folder of postOrderFolders(absolute, ignore, onProblem, walkOptions)) {
           if (xmlNameProblem(folder.relativePath) !== undefined) continue;
-          for (const e of recordable(folder)) if (!e.isDirectory) entries.push({ ...e, relativePath: joinRelative(rel, e.relativePath) });
+          for (const e of recordable(folder)) if (!e.isDirectory) entries.push({ name: e.name, relativePath: joinRelative(rel, e.relativePath), path: e.path, isDirectory: false, size: e.size, mtimeMs: e.mtimeMs });
         }
       } else if (xmlNameProblem(rel) !== undefined) {
         refusals.count++;
@@ -266,7 +291,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   await history.attachNested(nested);
   const notFound = history.expectedPaths();
   const onDisk = new Set<string>();
-  const items: Item[] = [];
+  const items: Array<Item | undefined> = [];
   let totalBytes = 0;
   let totalFiles = 0;
   for (const folder of folders) {
@@ -276,13 +301,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     for (const entry of children) {
       onDisk.add(entry.relativePath);
       if (!entry.isDirectory) {
-        items.push({ kind: "file", entry });
+        items.push(entry);
         totalFiles++;
         totalBytes += entry.size;
       }
     }
-    items.push({ kind: "folder", folder, children });
+    items.push({ folder, children });
   }
+  // From here each folder is held by its item alone, and let go once hashed.
+  folders.length = 0;
   const claimed = new Set<string>();
   const located = new Map<string, Located>();
   const locate = (relativePath: string): Located => {
@@ -301,19 +328,19 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
   await hashInOrder(
-    items,
+    handOut(items),
     options.jobs ?? 1,
-    (item) => (item.kind === "file" ? plan(item.entry, locate(item.entry.relativePath), onDisk) : undefined),
+    (item) => ("folder" in item ? undefined : plan(item, locate(item.relativePath), onDisk)),
     async (item, result) => {
-      if (item.kind === "file") {
-        const { hexes, size } = hexesOf(result, item.entry);
+      if (!("folder" in item)) {
+        const { hexes, size } = hexesOf(result, item);
         progress.fileDone(size);
         progress.clear();
-        const at = locate(item.entry.relativePath);
-        located.delete(item.entry.relativePath);
-        if (isRenameCandidate(at)) renameCandidates.push(item.entry.relativePath);
-        sealFile(at, item.entry.relativePath, hexes, size, item.entry.mtimeMs);
-        fileHashes.set(item.entry.relativePath, hexes);
+        const at = locate(item.relativePath);
+        located.delete(item.relativePath);
+        if (isRenameCandidate(at)) renameCandidates.push(item.relativePath);
+        sealFile(at, item.relativePath, hexes, size, item.mtimeMs);
+        fileHashes.set(item.relativePath, hexes);
         return;
       }
       const folder = item.folder;
@@ -389,6 +416,15 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // ascmhl/ folder is gone fails the run (30), after missing files and mismatches.
   if (lostHistories.length > 0) throw mhlError(MhlExit.NoHistory, lostHistories.map((child) => joinPath(root, child)).join(", "));
   if (refusals.count > 0) throw notRecorded(refusals.count);
+}
+
+/** The items of a list one by one, each let go by the list as it is handed out. */
+function* handOut<T>(list: Array<T | undefined>): Generator<T, void, undefined> {
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i]!;
+    list[i] = undefined;
+    yield item;
+  }
 }
 
 /** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */

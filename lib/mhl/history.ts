@@ -433,7 +433,16 @@ export class History {
 function writeBeneath(held: HeldFolder, relative: string, write: (sink: (text: string) => void) => void, replace: boolean): void {
   const file = held.createNew(relative, 0o644);
   try {
-    write((text) => writeAll(file.fd, Buffer.from(text)));
+    // Pieces gathered into writes of 64 KiB: one buffer and one system call per element of a
+    // generation of a million files would be millions of each.
+    let pending = "";
+    write((text) => {
+      pending += text;
+      if (pending.length < 65_536) return;
+      writeAll(file.fd, Buffer.from(pending));
+      pending = "";
+    });
+    if (pending !== "") writeAll(file.fd, Buffer.from(pending));
     fsyncSync(file.fd);
     held.placeNew(file, replace);
   } catch (error) {

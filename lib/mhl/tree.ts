@@ -11,7 +11,7 @@ import { joinPath } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HashJobResult, Work } from "../hash/pool.ts";
 import { HeldFolder } from "../io/held_folder.ts";
-import { walkFolders, type LinkPolicy, type SpecialPolicy, type TreeLevel } from "../io/walk.ts";
+import { walkFolders, type LinkPolicy, type SpecialPolicy, type TreeItem, type TreeLevel } from "../io/walk.ts";
 import { HISTORY_FOLDER } from "./history.ts";
 import type { IgnoreSpec } from "./ignore.ts";
 
@@ -53,12 +53,41 @@ export interface TreeOptions {
 }
 
 /**
+ * An entry as the MHL walk holds it, for the whole run: its name and absolute path are made
+ * from the relative path when asked for, not stored beside it.
+ */
+class Entry implements TreeEntry {
+  readonly #root: string;
+  readonly relativePath: string;
+  readonly isDirectory: boolean;
+  readonly size: number;
+  readonly mtimeMs: number;
+
+  constructor(root: string, item: TreeItem) {
+    this.#root = root;
+    this.relativePath = item.relativePath;
+    this.isDirectory = item.kind === "folder";
+    this.size = item.size;
+    this.mtimeMs = item.mtimeMs;
+  }
+
+  get name(): string {
+    return this.relativePath.slice(this.relativePath.lastIndexOf("/") + 1);
+  }
+
+  get path(): string {
+    return joinPath(this.#root, this.relativePath);
+  }
+}
+
+/**
  * Lists folders below (and including) `root` in post-order. What cannot be included (an
  * unreadable folder, a link out of the tree, a FIFO) goes to `onProblem`.
  */
 export function postOrderFolders(root: string | HeldFolder, ignore: IgnoreSpec, onProblem: (path: string, message: string) => void = () => {}, options: TreeOptions = {}): TreeFolder[] {
   const rootPath = typeof root === "string" ? root : root.path;
-  const levels = new Map<string, TreeLevel>();
+  // Each folder as it is read, already in the form it is kept in (the walk's own items go).
+  const levels = new Map<string, TreeFolder>();
   const readable = new Set<string>();
   walkFolders(
     root,
@@ -75,37 +104,31 @@ export function postOrderFolders(root: string | HeldFolder, ignore: IgnoreSpec, 
       links: options.links ?? "follow",
       special: options.special ?? "fail",
     },
-    (level) => {
-      levels.set(level.relativePath, level);
+    (level: TreeLevel) => {
       readable.add(level.relativePath);
+      levels.set(level.relativePath, { relativePath: level.relativePath, path: level.path, mtimeMs: level.mtimeMs, entries: level.items.map((item) => new Entry(rootPath, item)) });
     },
   );
   // Post-order without recursion: a folder is emitted once all of its sub-folders were.
   const out: TreeFolder[] = [];
-  const stack: Array<{ level: TreeLevel; next: number }> = [];
+  const stack: Array<{ folder: TreeFolder; next: number }> = [];
   const first = levels.get("");
-  if (first) stack.push({ level: first, next: 0 });
+  if (first) stack.push({ folder: first, next: 0 });
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
-    const items = top.level.items;
-    while (top.next < items.length && items[top.next]!.kind !== "folder") top.next++;
-    if (top.next < items.length) {
-      const child = levels.get(items[top.next]!.relativePath);
+    const entries = top.folder.entries;
+    while (top.next < entries.length && !entries[top.next]!.isDirectory) top.next++;
+    if (top.next < entries.length) {
+      const child = levels.get(entries[top.next]!.relativePath);
       top.next++;
-      if (child) stack.push({ level: child, next: 0 });
+      if (child) stack.push({ folder: child, next: 0 });
       continue;
     }
     stack.pop();
-    levels.delete(top.level.relativePath);
-    out.push({
-      relativePath: top.level.relativePath,
-      path: top.level.path,
-      mtimeMs: top.level.mtimeMs,
-      entries: items
-        // An unreadable sub-folder was reported; it is not listed as an empty one.
-        .filter((item) => item.kind !== "folder" || readable.has(item.relativePath))
-        .map((item) => ({ name: item.name, relativePath: item.relativePath, path: joinPath(rootPath, item.relativePath), isDirectory: item.kind === "folder", size: item.size, mtimeMs: item.mtimeMs })),
-    });
+    levels.delete(top.folder.relativePath);
+    // An unreadable sub-folder was reported; it is not listed as an empty one.
+    if (entries.some((entry) => entry.isDirectory && !readable.has(entry.relativePath))) top.folder.entries = entries.filter((entry) => !entry.isDirectory || readable.has(entry.relativePath));
+    out.push(top.folder);
   }
   return out;
 }

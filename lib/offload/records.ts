@@ -92,8 +92,12 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       if (result.sourceError || file.kind === "link") continue;
       const destination = result.destinations.find((d) => d.root === root);
       if (!destination || (destination.status !== "verified" && destination.status !== "present") || !destination.readBack) continue;
-      const hexes = new Map<HashFormat, string>();
-      for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) hexes.set(algorithm, hex);
+      // The result's own digests when every one is a format ASC MHL knows (no second map per file).
+      let hexes = result.hexes as Map<HashFormat, string>;
+      if ([...result.hexes.keys()].some((algorithm) => !isHashFormat(algorithm))) {
+        hexes = new Map();
+        for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) hexes.set(algorithm, hex);
+      }
       if (hexes.size === 0) continue;
       let now;
       try {

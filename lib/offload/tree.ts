@@ -12,7 +12,7 @@
  */
 import { fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
-import { baseOf, compareUtf8, fsPath, joinPath, parentOf, showName } from "../core/names.ts";
+import { baseOf, compareUtf8, flatString, fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
@@ -20,7 +20,7 @@ import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
-import { walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
+import { eachFile, walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { refusedPlaces } from "./places.ts";
 
@@ -54,6 +54,35 @@ export interface PlannedFile {
   linkTarget?: string;
   /** A file reached through a link inside the source. */
   throughLink?: boolean;
+}
+
+/** A planned file as the plan holds it: its source path is made only when asked for. */
+class Planned implements PlannedFile {
+  readonly #root: string;
+  readonly relativePath: string;
+  readonly destinationPath: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly kind?: "file" | "link";
+  readonly linkTarget?: string;
+  readonly throughLink?: boolean;
+
+  constructor(root: string, entry: WalkEntry, destinationPath: string) {
+    this.#root = root;
+    this.relativePath = entry.relativePath;
+    this.destinationPath = destinationPath;
+    this.size = entry.size;
+    this.mtimeMs = entry.mtimeMs;
+    if (entry.kind === "link") {
+      this.kind = "link";
+      this.linkTarget = entry.linkTarget;
+    }
+    if (entry.throughLink) this.throughLink = true;
+  }
+
+  get source(): string {
+    return joinPath(this.#root, this.relativePath);
+  }
 }
 
 /** What an offload will do, before it does it. */
@@ -162,7 +191,7 @@ export function planOffload(source: string, destinations: readonly string[], opt
   const problems: WalkProblem[] = [];
   const skipped: WalkProblem[] = [];
   const folders: Array<{ relativePath: string; path: string; mtimeMs: number }> = [];
-  const walked = walkFiles(source, {
+  const walk = eachFile(source, {
     ignore: options.ignore,
     onProblem: (p) => problems.push(p),
     onSkipped: (p) => skipped.push(p),
@@ -170,26 +199,26 @@ export function planOffload(source: string, destinations: readonly string[], opt
     links: options.links ?? "follow",
     special: options.special ?? "fail",
   });
-  const seen = new Map<string, string>();
-  const files: PlannedFile[] = walked.map((entry) => {
-    const folder = entry.relativePath.includes("/") ? parentOf(entry.relativePath) : "";
-    const original = baseOf(entry.relativePath);
-    const name = options.rename ? options.rename(original) : original;
-    checkRenamed(original, name);
-    const destinationPath = folder === "" ? name : `${folder}/${name}`;
-    const clash = seen.get(destinationPath);
-    if (clash) throw Object.assign(new Error(`'${showName(clash)}' and '${showName(entry.relativePath)}' would both be written as '${showName(destinationPath)}'`), { code: "ERENAME" });
-    seen.set(destinationPath, entry.relativePath);
-    return {
-      relativePath: entry.relativePath,
-      destinationPath,
-      source: entry.path,
-      size: entry.size,
-      mtimeMs: entry.mtimeMs,
-      ...(entry.kind === "link" ? { kind: "link" as const, linkTarget: entry.linkTarget } : {}),
-      ...(entry.throughLink ? { throughLink: true } : {}),
-    };
-  });
+  // With a rename, two names may become one; without, every name stays its own.
+  const seen = options.rename ? new Map<string, string>() : undefined;
+  const files: PlannedFile[] = [];
+  for (const entry of walk) {
+    let destinationPath = entry.relativePath;
+    if (options.rename) {
+      const original = baseOf(entry.relativePath);
+      const name = options.rename(original);
+      checkRenamed(original, name);
+      if (name !== original) {
+        const folder = entry.relativePath.includes("/") ? parentOf(entry.relativePath) : "";
+        destinationPath = folder === "" ? name : flatString(`${folder}/${name}`);
+      }
+      const clash = seen!.get(destinationPath);
+      if (clash) throw Object.assign(new Error(`'${showName(clash)}' and '${showName(entry.relativePath)}' would both be written as '${showName(destinationPath)}'`), { code: "ERENAME" });
+      seen!.set(destinationPath, entry.relativePath);
+    }
+    files.push(new Planned(source, entry, destinationPath));
+  }
+  folders.sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
   const refusedByIndex = refusedPlaces(source, destinations);
   const refused = new Map([...refusedByIndex].map(([i, why]) => [destinations[i]!, why]));
@@ -643,10 +672,22 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
   hooks.onWritten();
   return {
     hexes: outcome.hexes,
-    destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...d, root: targets[i]!.root }))],
+    destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...withoutEchoedDigests(d, outcome.hexes), root: targets[i]!.root }))],
     ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}),
     ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: { size: outcome.sourceStat.size, mtimeMs: outcome.sourceStat.mtimeMs, ino: outcome.sourceStat.ino, ctimeNs: outcome.sourceStat.ctimeNs } } : {}),
   };
+}
+
+/**
+ * A destination's outcome without the digests it read back when they are the source's own (a
+ * verified copy): the result of every file is held to the end of the run, and a reader of it
+ * takes the source's digests where a destination has none of its own.
+ */
+function withoutEchoedDigests(outcome: DestinationOutcome, source: Map<Algorithm, string>): DestinationOutcome {
+  const read = outcome.hexes;
+  if (!read || read.size !== source.size || [...read].some(([algorithm, hex]) => source.get(algorithm) !== hex)) return outcome;
+  const { hexes: _, ...rest } = outcome;
+  return rest;
 }
 
 /** Recreates a link (`links: "copy"`): its target as stored, never followed; an identical link is present. */

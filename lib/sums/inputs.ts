@@ -7,7 +7,7 @@ import { CliError, describeSystemError } from "../core/errors.ts";
 import { fsPath, joinPath, nameFromBytes } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
-import { walkFiles, type LinkPolicy, type SpecialPolicy, type WalkProblem } from "../io/walk.ts";
+import { eachFile, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 
 /** One thing to hash. */
 export interface SumInput {
@@ -104,7 +104,7 @@ export function collectInputs(operands: readonly string[], options: CollectOptio
         continue;
       }
       const single = all.length === 1;
-      const walked = walkFiles(folder, {
+      const walked = eachFile(folder, {
         ignore: options.ignore,
         links: options.links ?? "follow",
         special: options.special ?? "fail",
@@ -112,22 +112,33 @@ export function collectInputs(operands: readonly string[], options: CollectOptio
         onSkipped: options.onSkipped,
         details: options.sizes ?? true,
       });
-      for (const entry of walked) {
-        inputs.push({
-          kind: "file",
-          path: entry.path,
-          name: single ? entry.relativePath : joinPath(operand, entry.relativePath),
-          escapeBytes: true,
-          folder,
-          relative: entry.relativePath,
-          ...(Number.isNaN(entry.size) ? {} : { size: entry.size }),
-        });
-      }
+      for (const entry of walked) inputs.push(new WalkedInput(folder, entry, single ? entry.relativePath : joinPath(operand, entry.relativePath)));
       continue;
     }
     inputs.push({ kind: "file", path: operand, name: operand, ...(fromList ? { escapeBytes: true } : {}) });
   }
   return inputs;
+}
+
+/** A file found by a walk, as it waits to be hashed: its absolute path is made only for a message. */
+class WalkedInput implements SumInput {
+  readonly kind = "file";
+  readonly name: string;
+  readonly escapeBytes = true;
+  readonly folder: HeldFolder;
+  readonly relative: string;
+  readonly size?: number;
+
+  constructor(folder: HeldFolder, entry: WalkEntry, name: string) {
+    this.name = name;
+    this.folder = folder;
+    this.relative = entry.relativePath;
+    if (!Number.isNaN(entry.size)) this.size = entry.size;
+  }
+
+  get path(): string {
+    return joinPath(this.folder.path, this.relative);
+  }
 }
 
 function isDirectory(path: string): boolean {

@@ -1,0 +1,69 @@
+/**
+ * The records of one tree are the same bytes whichever tool makes them and however the walk
+ * holds the tree: dispatchcopy's sum file is `xxsum -r` of the destination, its ASC MHL
+ * generation is `mhl-verify create` of a copy of the card, and both list every file in byte
+ * order, with the names where a folder's name ends ('a' beside 'a.txt', 'a-b', 'a0') and names
+ * that are not UTF-8 or not in the Basic Multilingual Plane.
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { nameBytes } from "../lib/core/names.ts";
+import { run, runners, tempDir, tool } from "./helpers.ts";
+
+const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "cart-01", CARTKIT_MHL_NOW: "2026-02-03T04:05:06Z" };
+const FILES = ["a/x", "a.txt", "a-b/x", "a!", "a0", "a/b/c", "a/b.d", "ab/z", "é/1", "é.mov", "\u{1f3ac}/clip", "\u{1f3ac}.txt", "Z/a/b/c/d", "flat/0", "flat/1", "flat/10", "flat/2"];
+
+function makeCard(root: string): string {
+  const card = join(root, "CARD");
+  for (const [i, f] of FILES.entries()) {
+    mkdirSync(join(card, f, ".."), { recursive: true });
+    writeFileSync(join(card, f), `${f} ${i}`);
+  }
+  const when = new Date("2026-01-02T03:04:05Z");
+  for (const f of FILES) utimesSync(join(card, f), when, when);
+  for (const folder of ["", "a", "a/b", "a-b", "ab", "é", "\u{1f3ac}", "Z", "Z/a", "Z/a/b", "Z/a/b/c", "flat"]) utimesSync(join(card, folder), when, when);
+  return card;
+}
+
+/** The paths of a generation's `<hash>` entries, in the order written. */
+function hashedPaths(xml: string): string[] {
+  return [...xml.matchAll(/<hash>\s*<path[^>]*>([^<]*)<\/path>/g)].map((m) => m[1]!);
+}
+
+for (const runner of runners()) {
+  describe(`records of a tree (${runner.label})`, () => {
+    test("dispatchcopy's sum file and generation are xxsum's and mhl-verify's for the same tree, in byte order", () => {
+      const dir = tempDir("cartkit-records-");
+      const card = makeCard(dir);
+      const sums = join(dir, "card.xxh64");
+      const copied = tool(runner, "dispatchcopy", ["-r", "--sums", sums, card, join(dir, "D1", "CARD")], { env: ENV });
+      expect([copied.code, copied.stdout]).toEqual([0, ""]);
+
+      const sorted = [...FILES].sort((x, y) => Buffer.compare(nameBytes(x), nameBytes(y)));
+      const lines = readFileSync(sums, "utf8").trimEnd().split("\n");
+      expect(lines.map((l) => l.slice(18))).toEqual(sorted);
+      const summed = tool(runner, "xxsum", ["-H1", "-r", join(dir, "D1", "CARD")]);
+      const withoutHistory = summed.stdout.split(/(?<=\n)/).filter((line) => !line.slice(18).startsWith("ascmhl/"));
+      expect([summed.code, withoutHistory.join("")]).toEqual([0, readFileSync(sums, "utf8")]);
+
+      // The same card hashed in place by mhl-verify: the same generation but for the tool's name.
+      mkdirSync(join(dir, "D2"));
+      expect(run(["cp", "-a", card, join(dir, "D2", "CARD")]).code).toBe(0);
+      const created = tool(runner, "mhl-verify", ["create", join(dir, "D2", "CARD"), "-h", "xxh64"], { env: ENV });
+      expect([created.code, created.stderr]).toEqual([0, ""]);
+      const generation = (root: string) => {
+        const names = readdirSync(join(root, "ascmhl")).filter((n) => n.endsWith(".mhl"));
+        expect(names).toEqual(["0001_CARD_2026-02-03_040506Z.mhl"]);
+        return readFileSync(join(root, "ascmhl", names[0]!), "utf8").replace(/<tool [^>]*>[^<]*<\/tool>/, "<tool/>");
+      };
+      const offloaded = generation(join(dir, "D1", "CARD"));
+      expect(offloaded).toBe(generation(join(dir, "D2", "CARD")));
+      expect(hashedPaths(offloaded).filter((p) => FILES.includes(p))).toEqual([
+        // Folders' files first (children before their parent), each folder in byte order.
+        ...["Z/a/b/c/d", "a/b/c", "a/b.d", "a/x", "a-b/x", "ab/z", "flat/0", "flat/1", "flat/10", "flat/2", "é/1", "\u{1f3ac}/clip"],
+        ...["a!", "a.txt", "a0", "é.mov", "\u{1f3ac}.txt"],
+      ]);
+    });
+  });
+}
