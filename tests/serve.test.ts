@@ -1,6 +1,7 @@
 /**
  * cartserve on real sources with real servers on loopback: a destination folder with its ASC
- * MHL, a virtual tape written by ltfs-pack, and a folder carrying LTFS's attributes as a mounted
+ * MHL, a virtual tape written by ltfs-pack, a cartvault store made by the compiled cartvault
+ * (more of it in serve-vault.test.ts), and a folder carrying LTFS's attributes as a mounted
  * volume shows them. Every Range case is checked against the file's bytes; conditionals, HEAD,
  * methods, the token off loopback, and each way a request might try to leave a folder.
  */
@@ -21,7 +22,7 @@ import { Volume } from "../lib/ltfs/volume.ts";
 import { parseListen } from "../lib/serve/access.ts";
 import { RangeReads } from "../lib/serve/range_reads.ts";
 import { onThreadFallback } from "../lib/thread/fallback.ts";
-import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { COMPILED, randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
 
@@ -53,7 +54,11 @@ beforeAll(async () => {
   const plan = tool(runner, "ltfs-pack", ["plan", "A001", "--tape", "LTO-9", "--json"], { cwd: dir });
   writeFileSync(join(dir, "plan.json"), plan.stdout);
   expect(tool(runner, "ltfs-pack", ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--serial", "TS0001"], { cwd: dir }).code).toBe(0);
-  const sources = [await openSource(join(dir, "vt")), await openSource(join(dir, "A001"))];
+  // The same card in a vault, committed by the compiled tool.
+  makeCard(join(dir, "project", "A001"));
+  expect(tool(COMPILED, "cartvault", ["init", "VLT"], { cwd: dir }).code).toBe(0);
+  expect(tool(COMPILED, "cartvault", ["commit", "VLT", "project", "-m", "day 1"], { cwd: dir }).code).toBe(0);
+  const sources = [await openSource(join(dir, "vt")), await openSource(join(dir, "A001")), await openSource(`${join(dir, "VLT")}@main`)];
   server = startServer({ catalog: new Catalog(sources), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies"), probeClips: false });
   base = server.url.replace(/\/$/, "");
 });
@@ -65,6 +70,9 @@ afterAll(async () => {
 const clip = () => card.get("CLIPS/A001C001.mov")!;
 const tapeClip = "/files/TS0001/A001/CLIPS/A001C001.mov";
 const folderClip = "/files/A001/CLIPS/A001C001.mov";
+const vaultClip = "/files/VLT@main/A001/CLIPS/A001C001.mov";
+/** The entity-tag each kind of source gives: the recorded XXH128, or the BLAKE3 a vault names the object by. */
+const TAG = { "virtual tape": /^"xxh128-[0-9a-f]{32}"$/, folder: /^"xxh128-[0-9a-f]{32}"$/, vault: /^"blake3-[0-9a-f]{64}"$/ } as const;
 
 async function get(path: string, headers: Record<string, string> = {}, method = "GET") {
   const response = await fetch(`${base}${path}`, { method, headers });
@@ -90,18 +98,19 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
   for (const [label, path] of [
     ["virtual tape", tapeClip],
     ["folder", folderClip],
+    ["vault", vaultClip],
   ] as const) {
     describe(`from a ${label}`, () => {
-      test("no Range: 200, the whole file, Accept-Ranges, strong ETag from the recorded xxh128, Last-Modified", async () => {
+      test("no Range: 200, the whole file, Accept-Ranges, strong ETag from the recorded digest, Last-Modified", async () => {
         const r = await get(path);
         expect(r.status).toBe(200);
         expect(r.body).toEqual(clip());
         expect(r.headers.get("accept-ranges")).toBe("bytes");
         // Bodies over 1 MiB are streamed, and Bun sends a streamed body chunked, without Content-Length.
         expect([r.headers.get("content-length"), r.headers.get("transfer-encoding")]).toEqual([null, "chunked"]);
-        expect(r.headers.get("etag")).toMatch(/^"xxh128-[0-9a-f]{32}"$/);
+        expect(r.headers.get("etag")).toMatch(TAG[label]);
         expect(r.headers.get("content-type")).toBe("video/quicktime");
-        const mtime = Math.floor(statSync(join(dir, "A001/CLIPS/A001C001.mov")).mtimeMs / 1000);
+        const mtime = Math.floor(statSync(join(dir, label === "vault" ? "project/A001/CLIPS/A001C001.mov" : "A001/CLIPS/A001C001.mov")).mtimeMs / 1000);
         expect(r.headers.get("last-modified")).toBe(new Date(mtime * 1000).toUTCString());
       });
 
@@ -215,15 +224,15 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
         expect(r.status).toBe(200);
         expect(r.headers.get("content-length")).toBe(String(clip().length));
         expect(r.headers.get("accept-ranges")).toBe("bytes");
-        expect(r.headers.get("etag")).toMatch(/^"xxh128-/);
+        expect(r.headers.get("etag")).toMatch(TAG[label]);
         expect(r.body.length).toBe(0);
       });
     });
   }
 
-  test("every file of both sources, whole, equals the card; an empty file is 200 with no bytes and 416 for a range", async () => {
+  test("every file of every source, whole, equals the card; an empty file is 200 with no bytes and 416 for a range", async () => {
     for (const [path, bytes] of card) {
-      for (const prefix of ["/files/TS0001/A001/", "/files/A001/"]) {
+      for (const prefix of ["/files/TS0001/A001/", "/files/A001/", "/files/VLT@main/A001/"]) {
         const r = await get(`${prefix}${path.split("/").map(encodeSegment).join("/")}`);
         expect([prefix + path, r.status]).toEqual([prefix + path, 200]);
         expect(r.body).toEqual(bytes);
@@ -231,6 +240,8 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
     }
     expect((await get("/files/TS0001/A001/empty.bin", { range: "bytes=0-" })).status).toBe(416);
     expect((await get("/files/TS0001/A001/empty.bin", { range: "bytes=-5" })).status).toBe(200);
+    expect((await get("/files/VLT@main/A001/empty.bin", { range: "bytes=0-" })).status).toBe(416);
+    expect((await get("/files/VLT@main/A001/empty.bin", { range: "bytes=-5" })).status).toBe(200);
   });
 
   test("content types of media", async () => {
@@ -397,7 +408,7 @@ describe("paths resolve inside their source only", () => {
       expect(r.text).not.toContain("root:");
     }
     // The same names, decoded, are refused by the decoder itself.
-    expect(["%2e%2e", "a%2Fb", "a%00", ".", "", "%"].map(decodeSegment)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+    expect(["%2e%2e", "a%2Fb", "a%00", ".", "", "%"].map((segment) => decodeSegment(segment))).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
   });
 
   test("links in a folder are left out and named; a file swapped for a link after listing is not followed", async () => {
@@ -717,10 +728,12 @@ for (const r of runners()) {
       }
     }, 30_000);
 
-    test("usage errors: no source, a short token, a vault that cannot be served yet, two sources with one name", () => {
+    test("usage errors: no source, a short token, a STORE@REF of no store or no such REF, two sources with one name", () => {
       expect(tool(r, "cartserve", [], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: Missing required positional argument: SOURCES; see 'cartserve --help'\n" });
       expect(tool(r, "cartserve", ["vt", "--token", "short"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: --token: use at least 16 characters of A-Z a-z 0-9 . _ ~ -\n" });
-      expect(tool(r, "cartserve", ["STORE@main"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: STORE@main: not found; a cartvault STORE@REF cannot be served yet (no vault support in this version)\n" });
+      expect(tool(r, "cartserve", ["STORE@main"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: STORE@main: not found, and STORE is no cartvault store to take main of (STORE@REF)\n" });
+      expect(tool(r, "cartserve", ["VLT@nope"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: VLT: no branch or commit 'nope' in this vault\n" });
+      expect(tool(r, "cartserve", ["VLT@main", "VLT@main"], { cwd: dir }).stderr).toContain("cartserve: VLT@main: is named VLT@main, like VLT@main; name one with NAME=PATH\n");
       expect(tool(r, "cartserve", ["A001", "A001"], { cwd: dir }).stderr).toContain("cartserve: A001: is named A001, like A001; name one with NAME=PATH\n");
       expect(tool(r, "cartserve", ["--listen", "nowhere:x", "vt"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: --listen nowhere:x: expected HOST:PORT, [IPv6]:PORT or PORT\n" });
     }, 30_000);
