@@ -8,6 +8,7 @@ import { expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, ROOT, run, runners } from "./helpers.ts";
+import { startPrinting } from "./serve-helpers.ts";
 
 test("the demo runs every step of the job and every verification passes, and the cartserve command it prints serves its tapes, vault and RAID copy", async () => {
   const result = run([BUN, `${ROOT}/scripts/demo.ts`]);
@@ -40,20 +41,13 @@ test("the demo runs every step of the job and every verification passes, and the
     // The portal: the command printed last serves both tapes, every branch of the vault and the RAID copy.
     const printed = /^Portal: http:\/\/127\.0\.0\.1:8740\/ \(cd \S+ && cartserve (.+); or npm run demo -- --serve\)$/m.exec(result.stdout)?.[1];
     expect(printed).toBe("TAPES/PX0001 TAPES/PX0101 VAULT RAID=RAID/PROJECT/DAY01/A001 --proxies PREVIEWS");
-    const proc = Bun.spawn({ cmd: [...runners()[0]!.command("cartserve"), ...printed!.split(" "), "--listen", "127.0.0.1:0"], cwd: work!, stdout: "pipe", stderr: "pipe" });
+    const { proc, url } = await startPrinting([...runners()[0]!.command("cartserve"), ...printed!.split(" "), "--listen", "127.0.0.1:0"], work!);
     try {
-      const reader = proc.stdout.getReader();
-      let url = "";
-      while (!url.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        url += new TextDecoder().decode(value);
-      }
-      const list = (await (await fetch(new URL("/api/files", url.trim()))).json()) as { source: string; path: string; url: string; tapes: string[]; versions: { source: string }[] }[];
+      const list = (await (await fetch(new URL("/api/files", url))).json()) as { source: string; path: string; url: string; tapes: string[]; versions: { source: string }[] }[];
       expect([...new Set(list.map((f) => f.source))].sort()).toEqual(["PX0001", "PX0101", "RAID", "VAULT@main", "VAULT@regrade"]);
       const graded = list.find((f) => f.source === "VAULT@regrade" && f.path === "DAY01/A001/CLIPS/A001C002_261122AB.mov")!;
       expect([graded.url, graded.tapes, graded.versions.map((v) => v.source)]).toEqual(["/files/VAULT@regrade/DAY01/A001/CLIPS/A001C002_261122AB.mov", ["PX0001", "PX0101"], ["VAULT@main", "VAULT@regrade"]]);
-      const ranged = await fetch(new URL(graded.url, url.trim()), { headers: { range: "bytes=0-1023" } });
+      const ranged = await fetch(new URL(graded.url, url), { headers: { range: "bytes=0-1023" } });
       expect(new Uint8Array(await ranged.arrayBuffer())).toEqual(new Uint8Array(readFileSync(join(work!, "RAID/PROJECT/DAY01/A001/CLIPS/A001C002_261122AB.mov")).subarray(0, 1024)));
     } finally {
       proc.kill();

@@ -7,7 +7,6 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { setXattr } from "../lib/io/libc.ts";
 import { coalesce, parseRange } from "../lib/serve/http_ranges.ts";
@@ -23,6 +22,7 @@ import { parseListen } from "../lib/serve/access.ts";
 import { RangeReads } from "../lib/serve/range_reads.ts";
 import { onThreadFallback } from "../lib/thread/fallback.ts";
 import { COMPILED, randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { rawRequest, startPrinting } from "./serve-helpers.ts";
 
 const BLOCK = 524_288;
 
@@ -362,20 +362,6 @@ describe("/api/files", () => {
   });
 });
 
-/** Sends a request line exactly as written (fetch would normalise the path) and returns the status and body. */
-function raw(port: number, target: string, method = "GET"): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("error", reject);
-    socket.on("end", () => {
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
-    });
-  });
-}
-
 describe("paths resolve inside their source only", () => {
   test("each traversal attempt is 404 and shows nothing of what is outside", async () => {
     const outside = join(dir, "secret.txt");
@@ -402,7 +388,7 @@ describe("paths resolve inside their source only", () => {
       "/files/A001/ascmhl/ascmhl_chain.xml",
     ];
     for (const target of attempts) {
-      const r = await raw(server.port, target);
+      const r = await rawRequest(server.port, target);
       expect([target, r.status]).toEqual([target, 404]);
       expect(r.text).not.toContain("TOP SECRET");
       expect(r.text).not.toContain("root:");
@@ -423,8 +409,8 @@ describe("paths resolve inside their source only", () => {
     expect(source.problems.map((p) => p.path)).toContain(join(root, "link-out"));
     const local = startServer({ catalog: new Catalog([source]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-b"), probeClips: false });
     try {
-      expect((await raw(local.port, "/files/B001/notes.txt")).status).toBe(200);
-      for (const target of ["/files/B001/link-out", "/files/B001/linked-folder/passwd", "/files/B001/CLIPS/link-in.mov"]) expect((await raw(local.port, target)).status).toBe(404);
+      expect((await rawRequest(local.port, "/files/B001/notes.txt")).status).toBe(200);
+      for (const target of ["/files/B001/link-out", "/files/B001/linked-folder/passwd", "/files/B001/CLIPS/link-in.mov"]) expect((await rawRequest(local.port, target)).status).toBe(404);
       // Swap a listed file (not opened yet) for a link to outside, and a listed folder for a link to a folder outside.
       rmSync(join(root, "CLIPS/A001C002 take 2.mxf"));
       symlinkSync("/etc/passwd", join(root, "CLIPS/A001C002 take 2.mxf"));
@@ -432,12 +418,12 @@ describe("paths resolve inside their source only", () => {
       mkdirSync(join(dir, "fake"));
       writeFileSync(join(dir, "fake", "scene 12 #1.wav"), "TOP SECRET\n");
       symlinkSync(join(dir, "fake"), join(root, "SOUND"));
-      const swapped = await raw(local.port, "/files/B001/CLIPS/A001C002%20take%202.mxf");
+      const swapped = await rawRequest(local.port, "/files/B001/CLIPS/A001C002%20take%202.mxf");
       expect(swapped.status).toBe(404);
       expect(swapped.text).not.toContain("root:");
       // The folder was held open while listing: its descriptor still names the folder that was
       // listed (now SOUND.old), so the listed bytes or a 404 are the only answers, never the link's.
-      const folder = await raw(local.port, "/files/B001/SOUND/scene%2012%20%231.wav");
+      const folder = await rawRequest(local.port, "/files/B001/SOUND/scene%2012%20%231.wav");
       expect(folder.text).not.toContain("TOP SECRET");
       if (folder.status !== 404) expect([folder.status, new Uint8Array(Buffer.from(folder.text.slice(folder.text.indexOf("\r\n\r\n") + 4), "latin1"))]).toEqual([200, readFileSync(join(root, "SOUND.old/scene 12 #1.wav"))]);
     } finally {
@@ -453,9 +439,9 @@ describe("paths resolve inside their source only", () => {
     const source = await openSource(root);
     const local = startServer({ catalog: new Catalog([source]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-c"), probeClips: false });
     try {
-      expect((await raw(local.port, "/files/C001/notes.txt")).status).toBe(200);
+      expect((await rawRequest(local.port, "/files/C001/notes.txt")).status).toBe(200);
       writeFileSync(join(root, "notes.txt"), "day 1, changed\n");
-      expect((await raw(local.port, "/files/C001/notes.txt")).status).toBe(404);
+      expect((await rawRequest(local.port, "/files/C001/notes.txt")).status).toBe(404);
     } finally {
       await local.stop();
       source.close();
@@ -469,7 +455,7 @@ describe("the server is read-only", () => {
       const r = await fetch(`${base}${folderClip}`, { method, body: method === "POST" || method === "PUT" ? "x" : undefined });
       expect([method, r.status, r.headers.get("allow")]).toEqual([method, 405, "GET, HEAD"]);
     }
-    expect((await raw(server.port, "/api/files", "TRACE")).status).toBe(405);
+    expect((await rawRequest(server.port, "/api/files", "TRACE")).status).toBe(405);
   });
 });
 
@@ -620,18 +606,6 @@ describe("a mounted LTFS volume (a folder with LTFS's attributes)", () => {
 });
 
 /** Starts a command and waits for the first line it prints (the address cartserve serves at). */
-async function startPrinting(cmd: string[], cwd: string, env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" }) {
-  const proc = Bun.spawn({ cmd, cwd, stdout: "pipe", stderr: "pipe", env });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  return { proc, url: text.trim() };
-}
-
 /** Starts the tool and waits for the address it prints. */
 function startTool(r: ToolRunner, args: string[], cwd: string) {
   return startPrinting([...r.command("cartserve"), ...args], cwd);
