@@ -6,7 +6,7 @@
  * source shares run over a vault too, in serve.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, cpSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseListen } from "../lib/serve/access.ts";
 import { Catalog } from "../lib/serve/catalog.ts";
@@ -15,7 +15,7 @@ import { startServer, type RunningServer, type ServerEvent } from "../lib/serve/
 import type { Source } from "../lib/serve/source.ts";
 import { VERIFIED_BYTES } from "../lib/serve/vault_source.ts";
 import { STORE_MARKER } from "../lib/vault/layout.ts";
-import { anchor, COMPILED, randomBytes, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { anchor, asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 import { rawRequest, startPrinting } from "./serve-helpers.ts";
 import { flipBit, writeTree, type Tree } from "./vault-helpers.ts";
 
@@ -341,3 +341,24 @@ for (const r of runners()) {
     }, 60_000);
   });
 }
+
+test("run as nobody, the compiled cartserve serves a store it cannot write to, and leaves it as it was", async () => {
+  if (!IS_ROOT) return;
+  const copy = join(dir, "readonly");
+  cpSync(store, copy, { recursive: true });
+  chmodSync(dir, 0o755);
+  const before = readdirSync(copy, { recursive: true }).map(String).sort();
+  const mtimes = before.map((name) => statSync(join(copy, name)).mtimeMs);
+  const { proc, url } = await startPrinting(asNobody([...COMPILED.command("cartserve"), copy, "--listen", "127.0.0.1:0"]), dir);
+  try {
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const r = await fetch(`${url}files/readonly@grade%2Fv2/${encodePath(CLIP)}`, { headers: { range: "bytes=100-100099" } });
+    const body: Uint8Array = new Uint8Array(await r.arrayBuffer());
+    expect([r.status, body]).toEqual([206, bytesOf(grade, CLIP).subarray(100, 100_100)]);
+  } finally {
+    proc.kill();
+    await proc.exited;
+  }
+  expect(readdirSync(copy, { recursive: true }).map(String).sort()).toEqual(before);
+  expect(before.map((name) => statSync(join(copy, name)).mtimeMs)).toEqual(mtimes);
+}, 60_000);
