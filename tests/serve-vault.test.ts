@@ -170,7 +170,7 @@ describe("a whole store: every branch", () => {
 });
 
 describe("STORE@REF", () => {
-  test("a branch, a commit id or its prefix, and NAME=STORE@REF: one version each, as committed then", async () => {
+  test("a branch, a commit id or its prefix, and NAME=STORE@REF: one version each, as committed then; a ref that cannot be read is named and left out", async () => {
     const first = ref("main");
     const prefix = first.slice(0, 10);
     const sources = [await openSource(`${store}@grade/v2`), ...(await openSources(`${store}@${prefix}`)), await openSource(`OLD=${store}@${first}`)];
@@ -188,6 +188,21 @@ describe("STORE@REF", () => {
       expect(r.body).toEqual(bytesOf(main, CLIP).subarray(-100));
     } finally {
       await at.close();
+    }
+    // A ref that cannot be read is named and left out; the other branches are served.
+    const stray = join(dir, "stray-refs");
+    cpSync(store, stray, { recursive: true });
+    writeFileSync(join(stray, "refs/heads/bad name"), `${first}\n`);
+    writeFileSync(join(stray, "refs/heads/broken"), "not a commit\n");
+    const served = await openSources(stray);
+    try {
+      expect(served.map((s) => s.name)).toEqual(["stray-refs@grade/v2", "stray-refs@main"]);
+      expect(served[0]!.problems).toEqual([
+        { path: join(stray, "refs/heads/bad name"), message: "not a branch name; not served (check the store with 'cartvault verify')" },
+        { path: join(stray, "refs/heads/broken"), message: "branch 'broken' does not hold one commit id (a ref is '<64 hex digits>' and a newline); not served (check the store with 'cartvault verify')" },
+      ]);
+    } finally {
+      for (const source of served) source.close();
     }
     // A whole store opened as one source is refused: it is several versions.
     await expect(openSource(store)).rejects.toThrow("is a vault of 2 branches: open each with STORE@REF");

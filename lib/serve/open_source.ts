@@ -7,7 +7,7 @@
  * store, the name before `@REF`).
  */
 import { existsSync, statSync } from "node:fs";
-import { CliError, describeSystemError } from "../core/errors.ts";
+import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { fsPath, joinPath, showName } from "../core/names.ts";
 import { Vault } from "../vault/store.ts";
 import type { RangeReads } from "./range_reads.ts";
@@ -73,12 +73,16 @@ async function openBranches(store: string, vaultName: string): Promise<Source[]>
   const shelf = ObjectShelf.of(store, openStore);
   const sources: Source[] = [];
   try {
-    const bad: string[] = [];
-    const branches = shelf.vault.listBranches((relative, message) => bad.push(`${relative}: ${message}`));
-    if (bad.length > 0) throw new CliError(`a branch cannot be read (${bad[0]}); serve one version with STORE@REF, or check the store with 'cartvault verify'`, { path: store });
-    if (branches.length === 0) throw new CliError("the vault has no branch yet: commit something first ('cartvault commit')", { path: store });
+    // A ref that cannot be read is named and left out; the branches that can be read are served.
+    const bad: { path: string; message: string }[] = [];
+    const branches = shelf.vault.listBranches((relative, message) => bad.push({ path: shelf.vault.pathOf(relative), message: `${message.replace(/^refused: /, "")}; not served (check the store with 'cartvault verify')` }));
+    if (branches.length === 0) {
+      if (bad.length > 0) throw new CliError(`no branch can be read (${bad[0]!.path}: ${bad[0]!.message})`, { path: store, exitCode: ExitCode.VerifyFailed });
+      throw new CliError("the vault has no branch yet: commit something first ('cartvault commit')", { path: store });
+    }
     const records = new Map<string, string | undefined | null>();
     for (const branch of branches) sources.push(await VaultSource.open(shelf, vaultName, branch.name, records));
+    (sources[0] as VaultSource).problems.unshift(...bad);
   } catch (error) {
     for (const source of sources) source.close();
     throw error;
