@@ -53,7 +53,8 @@ commit a branch, a commit id or a unique prefix of one names), a virtual tape
 attributes), or a folder (a destination with its ASC MHL). Each is addressed by
 its name: VAULT@REF (the store folder's name, then the branch or REF), the tape
 serial, or the folder's name; NAME=PATH names one yourself (NAME=STORE@REF is
-addressed as NAME@REF). A branch is served as it was when the server started.
+addressed as NAME@REF). A branch is served as it was when the server started;
+a ref that cannot be read is named on stderr and left out.
 
 A vault's files are read from its objects (never through a link; the store's
 shared lock is held so 'cartvault gc' waits). Their ETag is the BLAKE3 the
