@@ -7,8 +7,8 @@
  * destination's project planned and written to its own virtual LTO tape by `ltfs-pack`, both
  * tapes verified, and a catalog of them built; then the project is committed into a vault,
  * branched for a regrade, and what the branch costs is shown. A summary gives each step's time
- * and where everything is, and the command that serves the tapes in cartserve's portal (run
- * with `--serve` to start it). Exit 0 only if every verification passed. Uses the compiled
+ * and where everything is, and the command that serves the tapes and the vault's versions in
+ * cartserve's portal (run with `--serve` to start it). Exit 0 only if every verification passed. Uses the compiled
  * tools in dist/ when present, else runs them from source.
  */
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -155,8 +155,8 @@ process.stdout.write(
   ].join("\n"),
 );
 
-// Browse both tapes and the RAID copy in the portal: search, play proxies, mark in/out, extract.
-const serveArgs = ["TAPES/PX0001", "TAPES/PX0101", "RAID=RAID/PROJECT/DAY01/A001", "--proxies", "PREVIEWS"];
+// Browse both tapes, every version in the vault and the RAID copy in the portal: search, play proxies, mark in/out, extract.
+const serveArgs = ["TAPES/PX0001", "TAPES/PX0101", "VAULT", "RAID=RAID/PROJECT/DAY01/A001", "--proxies", "PREVIEWS"];
 process.stdout.write(`Portal: http://127.0.0.1:8740/ (cd ${work} && cartserve ${serveArgs.join(" ")}${process.argv.includes("--serve") ? "" : "; or npm run demo -- --serve"})\n`);
 if (process.argv.includes("--serve") && ok) {
   const server = Bun.spawn({ cmd: [...toolCommand("cartserve"), ...serveArgs], cwd: work, stdin: "ignore", stdout: "inherit", stderr: "inherit" });

@@ -2,8 +2,10 @@
  * The portal in headless Chromium (Debian's, driven by playwright-core): it lists and searches
  * the sources, plays a clip's HLS proxy made from a virtual tape, jumps to a typed timecode and
  * shows that very frame (drawn to a canvas and compared with ffmpeg's frame at that index of
- * the original: PSNR ≥ 35 dB, and lower for the frames beside it), steps a frame, marks in and
- * out, and downloads an extraction whose first frame's timecode and frame count are right.
+ * the original: PSNR ≥ 35 dB, and lower for the frames beside it), steps one frame forward and
+ * one back (each time the picture and the timecode shown are that frame's, by the same test),
+ * marks in and out, and downloads an extraction whose first frame's timecode and frame count
+ * are right.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -11,10 +13,10 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { parseListen } from "../lib/serve/access.ts";
 import { Catalog } from "../lib/serve/catalog.ts";
-import { openSource } from "../lib/serve/open_source.ts";
+import { openSource, openSources } from "../lib/serve/open_source.ts";
 import { startServer, type RunningServer } from "../lib/serve/server.ts";
 import { findProgram } from "../lib/tc/binaries.ts";
-import { anchor, run, runners, tempDir, tool } from "./helpers.ts";
+import { anchor, COMPILED, run, runners, tempDir, tool } from "./helpers.ts";
 
 const CHROMIUM = anchor("chromium");
 /** ffmpeg and ffprobe as cartserve finds them (PATH, else the npm-installed binaries). */
@@ -107,6 +109,23 @@ async function waitForTimecode(page: Page, label: string): Promise<void> {
 }
 
 const clipPath = join(dir, "CARD", "CLIPS", "A001C007.mov");
+
+/**
+ * Checks that the player shows frame `index` of the clip: the timecode and frame number shown,
+ * and the picture, whose PSNR against ffmpeg's frame `index` of the original is ≥ 35 dB and
+ * higher than against the two frames either side (which stay under 35 dB).
+ */
+async function expectFrameShown(page: Page, index: number, timecode: string, what: string): Promise<void> {
+  await waitForTimecode(page, timecode);
+  expect([await page.locator("#tc").textContent(), await page.locator("#frame").textContent()]).toEqual([timecode, String(index)]);
+  const shown = await frameOnScreen(page);
+  const around = [index - 2, index - 1, index, index + 1, index + 2];
+  const scores = around.map((n) => psnr(shown.rgb, ffmpegFrame(clipPath, n, shown.width, shown.height)));
+  process.stderr.write(`portal: ${what}: PSNR of the frame on screen (${shown.width}x${shown.height}) against frames ${around[0]}-${around[4]}: ${scores.map((s) => s.toFixed(1)).join(", ")} dB\n`);
+  expect(scores[2]!).toBeGreaterThanOrEqual(35);
+  expect(Math.max(...scores)).toBe(scores[2]!);
+  expect(scores[1]! < 35 && scores[3]! < 35).toBe(true);
+}
 
 beforeAll(async () => {
   if (!CHROMIUM) return;
@@ -217,17 +236,17 @@ describe("the portal in headless Chromium", () => {
     // Jump to a typed timecode: the frame on screen is frame 60 of the original.
     await page.fill("#goto", "10:00:02:10");
     await page.click("#go");
-    await waitForTimecode(page, "10:00:02:10");
-    const shown = await frameOnScreen(page);
-    const scores = [58, 59, 60, 61, 62].map((n) => psnr(shown.rgb, ffmpegFrame(clipPath, n, shown.width, shown.height)));
-    process.stderr.write(`portal: PSNR of the frame on screen (${shown.width}x${shown.height}) against frames 58-62: ${scores.map((s) => s.toFixed(1)).join(", ")} dB\n`);
-    expect(scores[2]!).toBeGreaterThanOrEqual(35);
-    expect(Math.max(...scores)).toBe(scores[2]!);
-    expect(scores[1]! < 35 && scores[3]! < 35).toBe(true);
+    await expectFrameShown(page, 60, "10:00:02:10", "jump to 10:00:02:10");
 
-    // Step one frame forward, mark in; jump, mark out; extract with 5 frames of handles.
+    // Step one frame back and one forward: each time the picture and the timecode are that frame's.
+    await page.click("#back");
+    await expectFrameShown(page, 59, "10:00:02:09", "−1 frame");
     await page.click("#fwd");
-    await waitForTimecode(page, "10:00:02:11");
+    await expectFrameShown(page, 60, "10:00:02:10", "+1 frame");
+    await page.click("#fwd");
+    await expectFrameShown(page, 61, "10:00:02:11", "+1 frame");
+
+    // Mark in; jump, mark out; extract with 5 frames of handles.
     await page.click("#mark-in");
     await page.fill("#goto", "10:00:03:00");
     await page.press("#goto", "Enter");
@@ -270,4 +289,48 @@ describe("the portal in headless Chromium", () => {
     const tags = run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=height,nb_read_frames:stream_tags=timecode", "-of", "default=nw=1", whole]);
     expect(tags.stdout).toBe("height=720\nnb_read_frames=100\nTAG:timecode=10:00:00:00\n");
   }, 300_000);
+
+  test("a vault's versions: each file's row and details say which branches (and commits) hold it; searching a branch finds them", async () => {
+    if (!CHROMIUM) return;
+    mkdirSync(join(dir, "grade"), { recursive: true });
+    writeFileSync(join(dir, "grade", "A001C007.cdl"), "<ColorDecisionList/>\n");
+    writeFileSync(join(dir, "grade", "A001C007.mov"), readFileSync(clipPath));
+    mkdirSync(join(dir, "day1"), { recursive: true });
+    writeFileSync(join(dir, "day1", "A001C007.mov"), readFileSync(clipPath));
+    for (const args of [
+      ["init", "VAULT"],
+      ["commit", "VAULT", "day1", "-m", "day 1"],
+      ["branch", "VAULT", "grade", "--from", "main"],
+      ["commit", "VAULT", "grade", "--branch", "grade", "-m", "grade"],
+    ]) {
+      expect(tool(COMPILED, "cartvault", args, { cwd: dir }).code).toBe(0);
+    }
+    const commit = (branch: string) =>
+      readFileSync(join(dir, "VAULT", "refs", "heads", branch), "utf8")
+        .trim()
+        .slice(0, 12);
+    const sources = await openSources(join(dir, "VAULT"));
+    const local = startServer({ catalog: new Catalog(sources), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-vault"), probeClips: false });
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    try {
+      await page.goto(local.url);
+      await page.waitForSelector("tr.file");
+      const rows = await page.locator("tr.file").evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+      expect(rows.map((r) => [r[0], r[1], r[7]])).toEqual([
+        ["VAULT@grade", "A001C007.cdl", `VAULT@grade (${commit("grade")})`],
+        ["VAULT@grade", "A001C007.mov", `VAULT@grade (${commit("grade")}), VAULT@main (${commit("main")})`],
+        ["VAULT@main", "A001C007.mov", `VAULT@grade (${commit("grade")}), VAULT@main (${commit("main")})`],
+      ]);
+      expect(await page.locator("thead th").allTextContents()).toContain("Versions");
+      await page.fill("#q", "vault@grade cdl");
+      await page.waitForFunction(() => (globalThis as any).document.querySelectorAll("tr.file").length === 1);
+      await page.click("tr.file");
+      await page.waitForFunction(() => (globalThis as any).document.getElementById("meta")!.textContent!.includes("Versions"));
+      expect(await page.locator("#meta").textContent()).toContain(`VersionsVAULT@grade (${commit("grade")})`);
+    } finally {
+      await page.close();
+      await local.stop();
+      for (const source of sources) source.close();
+    }
+  }, 120_000);
 });

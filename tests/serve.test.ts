@@ -1,12 +1,12 @@
 /**
  * cartserve on real sources with real servers on loopback: a destination folder with its ASC
- * MHL, a virtual tape written by ltfs-pack, and a folder carrying LTFS's attributes as a mounted
+ * MHL, a virtual tape written by ltfs-pack, a cartvault store made by the compiled cartvault
+ * (more of it in serve-vault.test.ts), and a folder carrying LTFS's attributes as a mounted
  * volume shows them. Every Range case is checked against the file's bytes; conditionals, HEAD,
  * methods, the token off loopback, and each way a request might try to leave a folder.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { setXattr } from "../lib/io/libc.ts";
 import { coalesce, parseRange } from "../lib/serve/http_ranges.ts";
@@ -21,7 +21,8 @@ import { Volume } from "../lib/ltfs/volume.ts";
 import { parseListen } from "../lib/serve/access.ts";
 import { RangeReads } from "../lib/serve/range_reads.ts";
 import { onThreadFallback } from "../lib/thread/fallback.ts";
-import { randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { COMPILED, randomBytes, ROOT, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { rawRequest, startPrinting } from "./serve-helpers.ts";
 
 const BLOCK = 524_288;
 
@@ -53,7 +54,11 @@ beforeAll(async () => {
   const plan = tool(runner, "ltfs-pack", ["plan", "A001", "--tape", "LTO-9", "--json"], { cwd: dir });
   writeFileSync(join(dir, "plan.json"), plan.stdout);
   expect(tool(runner, "ltfs-pack", ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--serial", "TS0001"], { cwd: dir }).code).toBe(0);
-  const sources = [await openSource(join(dir, "vt")), await openSource(join(dir, "A001"))];
+  // The same card in a vault, committed by the compiled tool.
+  makeCard(join(dir, "project", "A001"));
+  expect(tool(COMPILED, "cartvault", ["init", "VLT"], { cwd: dir }).code).toBe(0);
+  expect(tool(COMPILED, "cartvault", ["commit", "VLT", "project", "-m", "day 1"], { cwd: dir }).code).toBe(0);
+  const sources = [await openSource(join(dir, "vt")), await openSource(join(dir, "A001")), await openSource(`${join(dir, "VLT")}@main`)];
   server = startServer({ catalog: new Catalog(sources), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies"), probeClips: false });
   base = server.url.replace(/\/$/, "");
 });
@@ -65,6 +70,9 @@ afterAll(async () => {
 const clip = () => card.get("CLIPS/A001C001.mov")!;
 const tapeClip = "/files/TS0001/A001/CLIPS/A001C001.mov";
 const folderClip = "/files/A001/CLIPS/A001C001.mov";
+const vaultClip = "/files/VLT@main/A001/CLIPS/A001C001.mov";
+/** The entity-tag each kind of source gives: the recorded XXH128, or the BLAKE3 a vault names the object by. */
+const TAG = { "virtual tape": /^"xxh128-[0-9a-f]{32}"$/, folder: /^"xxh128-[0-9a-f]{32}"$/, vault: /^"blake3-[0-9a-f]{64}"$/ } as const;
 
 async function get(path: string, headers: Record<string, string> = {}, method = "GET") {
   const response = await fetch(`${base}${path}`, { method, headers });
@@ -90,18 +98,19 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
   for (const [label, path] of [
     ["virtual tape", tapeClip],
     ["folder", folderClip],
+    ["vault", vaultClip],
   ] as const) {
     describe(`from a ${label}`, () => {
-      test("no Range: 200, the whole file, Accept-Ranges, strong ETag from the recorded xxh128, Last-Modified", async () => {
+      test("no Range: 200, the whole file, Accept-Ranges, strong ETag from the recorded digest, Last-Modified", async () => {
         const r = await get(path);
         expect(r.status).toBe(200);
         expect(r.body).toEqual(clip());
         expect(r.headers.get("accept-ranges")).toBe("bytes");
         // Bodies over 1 MiB are streamed, and Bun sends a streamed body chunked, without Content-Length.
         expect([r.headers.get("content-length"), r.headers.get("transfer-encoding")]).toEqual([null, "chunked"]);
-        expect(r.headers.get("etag")).toMatch(/^"xxh128-[0-9a-f]{32}"$/);
+        expect(r.headers.get("etag")).toMatch(TAG[label]);
         expect(r.headers.get("content-type")).toBe("video/quicktime");
-        const mtime = Math.floor(statSync(join(dir, "A001/CLIPS/A001C001.mov")).mtimeMs / 1000);
+        const mtime = Math.floor(statSync(join(dir, label === "vault" ? "project/A001/CLIPS/A001C001.mov" : "A001/CLIPS/A001C001.mov")).mtimeMs / 1000);
         expect(r.headers.get("last-modified")).toBe(new Date(mtime * 1000).toUTCString());
       });
 
@@ -215,15 +224,15 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
         expect(r.status).toBe(200);
         expect(r.headers.get("content-length")).toBe(String(clip().length));
         expect(r.headers.get("accept-ranges")).toBe("bytes");
-        expect(r.headers.get("etag")).toMatch(/^"xxh128-/);
+        expect(r.headers.get("etag")).toMatch(TAG[label]);
         expect(r.body.length).toBe(0);
       });
     });
   }
 
-  test("every file of both sources, whole, equals the card; an empty file is 200 with no bytes and 416 for a range", async () => {
+  test("every file of every source, whole, equals the card; an empty file is 200 with no bytes and 416 for a range", async () => {
     for (const [path, bytes] of card) {
-      for (const prefix of ["/files/TS0001/A001/", "/files/A001/"]) {
+      for (const prefix of ["/files/TS0001/A001/", "/files/A001/", "/files/VLT@main/A001/"]) {
         const r = await get(`${prefix}${path.split("/").map(encodeSegment).join("/")}`);
         expect([prefix + path, r.status]).toEqual([prefix + path, 200]);
         expect(r.body).toEqual(bytes);
@@ -231,6 +240,8 @@ describe("Range requests (RFC 9110 14) against the bytes of the file", () => {
     }
     expect((await get("/files/TS0001/A001/empty.bin", { range: "bytes=0-" })).status).toBe(416);
     expect((await get("/files/TS0001/A001/empty.bin", { range: "bytes=-5" })).status).toBe(200);
+    expect((await get("/files/VLT@main/A001/empty.bin", { range: "bytes=0-" })).status).toBe(416);
+    expect((await get("/files/VLT@main/A001/empty.bin", { range: "bytes=-5" })).status).toBe(200);
   });
 
   test("content types of media", async () => {
@@ -351,20 +362,6 @@ describe("/api/files", () => {
   });
 });
 
-/** Sends a request line exactly as written (fetch would normalise the path) and returns the status and body. */
-function raw(port: number, target: string, method = "GET"): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("error", reject);
-    socket.on("end", () => {
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
-    });
-  });
-}
-
 describe("paths resolve inside their source only", () => {
   test("each traversal attempt is 404 and shows nothing of what is outside", async () => {
     const outside = join(dir, "secret.txt");
@@ -391,13 +388,13 @@ describe("paths resolve inside their source only", () => {
       "/files/A001/ascmhl/ascmhl_chain.xml",
     ];
     for (const target of attempts) {
-      const r = await raw(server.port, target);
+      const r = await rawRequest(server.port, target);
       expect([target, r.status]).toEqual([target, 404]);
       expect(r.text).not.toContain("TOP SECRET");
       expect(r.text).not.toContain("root:");
     }
     // The same names, decoded, are refused by the decoder itself.
-    expect(["%2e%2e", "a%2Fb", "a%00", ".", "", "%"].map(decodeSegment)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+    expect(["%2e%2e", "a%2Fb", "a%00", ".", "", "%"].map((segment) => decodeSegment(segment))).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
   });
 
   test("links in a folder are left out and named; a file swapped for a link after listing is not followed", async () => {
@@ -412,8 +409,8 @@ describe("paths resolve inside their source only", () => {
     expect(source.problems.map((p) => p.path)).toContain(join(root, "link-out"));
     const local = startServer({ catalog: new Catalog([source]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-b"), probeClips: false });
     try {
-      expect((await raw(local.port, "/files/B001/notes.txt")).status).toBe(200);
-      for (const target of ["/files/B001/link-out", "/files/B001/linked-folder/passwd", "/files/B001/CLIPS/link-in.mov"]) expect((await raw(local.port, target)).status).toBe(404);
+      expect((await rawRequest(local.port, "/files/B001/notes.txt")).status).toBe(200);
+      for (const target of ["/files/B001/link-out", "/files/B001/linked-folder/passwd", "/files/B001/CLIPS/link-in.mov"]) expect((await rawRequest(local.port, target)).status).toBe(404);
       // Swap a listed file (not opened yet) for a link to outside, and a listed folder for a link to a folder outside.
       rmSync(join(root, "CLIPS/A001C002 take 2.mxf"));
       symlinkSync("/etc/passwd", join(root, "CLIPS/A001C002 take 2.mxf"));
@@ -421,12 +418,12 @@ describe("paths resolve inside their source only", () => {
       mkdirSync(join(dir, "fake"));
       writeFileSync(join(dir, "fake", "scene 12 #1.wav"), "TOP SECRET\n");
       symlinkSync(join(dir, "fake"), join(root, "SOUND"));
-      const swapped = await raw(local.port, "/files/B001/CLIPS/A001C002%20take%202.mxf");
+      const swapped = await rawRequest(local.port, "/files/B001/CLIPS/A001C002%20take%202.mxf");
       expect(swapped.status).toBe(404);
       expect(swapped.text).not.toContain("root:");
       // The folder was held open while listing: its descriptor still names the folder that was
       // listed (now SOUND.old), so the listed bytes or a 404 are the only answers, never the link's.
-      const folder = await raw(local.port, "/files/B001/SOUND/scene%2012%20%231.wav");
+      const folder = await rawRequest(local.port, "/files/B001/SOUND/scene%2012%20%231.wav");
       expect(folder.text).not.toContain("TOP SECRET");
       if (folder.status !== 404) expect([folder.status, new Uint8Array(Buffer.from(folder.text.slice(folder.text.indexOf("\r\n\r\n") + 4), "latin1"))]).toEqual([200, readFileSync(join(root, "SOUND.old/scene 12 #1.wav"))]);
     } finally {
@@ -442,9 +439,9 @@ describe("paths resolve inside their source only", () => {
     const source = await openSource(root);
     const local = startServer({ catalog: new Catalog([source]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-c"), probeClips: false });
     try {
-      expect((await raw(local.port, "/files/C001/notes.txt")).status).toBe(200);
+      expect((await rawRequest(local.port, "/files/C001/notes.txt")).status).toBe(200);
       writeFileSync(join(root, "notes.txt"), "day 1, changed\n");
-      expect((await raw(local.port, "/files/C001/notes.txt")).status).toBe(404);
+      expect((await rawRequest(local.port, "/files/C001/notes.txt")).status).toBe(404);
     } finally {
       await local.stop();
       source.close();
@@ -458,7 +455,7 @@ describe("the server is read-only", () => {
       const r = await fetch(`${base}${folderClip}`, { method, body: method === "POST" || method === "PUT" ? "x" : undefined });
       expect([method, r.status, r.headers.get("allow")]).toEqual([method, 405, "GET, HEAD"]);
     }
-    expect((await raw(server.port, "/api/files", "TRACE")).status).toBe(405);
+    expect((await rawRequest(server.port, "/api/files", "TRACE")).status).toBe(405);
   });
 });
 
@@ -609,18 +606,6 @@ describe("a mounted LTFS volume (a folder with LTFS's attributes)", () => {
 });
 
 /** Starts a command and waits for the first line it prints (the address cartserve serves at). */
-async function startPrinting(cmd: string[], cwd: string, env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" }) {
-  const proc = Bun.spawn({ cmd, cwd, stdout: "pipe", stderr: "pipe", env });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  return { proc, url: text.trim() };
-}
-
 /** Starts the tool and waits for the address it prints. */
 function startTool(r: ToolRunner, args: string[], cwd: string) {
   return startPrinting([...r.command("cartserve"), ...args], cwd);
@@ -717,10 +702,12 @@ for (const r of runners()) {
       }
     }, 30_000);
 
-    test("usage errors: no source, a short token, a vault that cannot be served yet, two sources with one name", () => {
+    test("usage errors: no source, a short token, a STORE@REF of no store or no such REF, two sources with one name", () => {
       expect(tool(r, "cartserve", [], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: Missing required positional argument: SOURCES; see 'cartserve --help'\n" });
       expect(tool(r, "cartserve", ["vt", "--token", "short"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: --token: use at least 16 characters of A-Z a-z 0-9 . _ ~ -\n" });
-      expect(tool(r, "cartserve", ["STORE@main"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: STORE@main: not found; a cartvault STORE@REF cannot be served yet (no vault support in this version)\n" });
+      expect(tool(r, "cartserve", ["STORE@main"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: STORE@main: not found, and STORE is no cartvault store to take main of (STORE@REF)\n" });
+      expect(tool(r, "cartserve", ["VLT@nope"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: VLT: no branch or commit 'nope' in this vault\n" });
+      expect(tool(r, "cartserve", ["VLT@main", "VLT@main"], { cwd: dir }).stderr).toContain("cartserve: VLT@main: is named VLT@main, like VLT@main; name one with NAME=PATH\n");
       expect(tool(r, "cartserve", ["A001", "A001"], { cwd: dir }).stderr).toContain("cartserve: A001: is named A001, like A001; name one with NAME=PATH\n");
       expect(tool(r, "cartserve", ["--listen", "nowhere:x", "vt"], { cwd: dir })).toMatchObject({ code: 2, stderr: "cartserve: --listen nowhere:x: expected HOST:PORT, [IPv6]:PORT or PORT\n" });
     }, 30_000);

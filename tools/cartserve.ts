@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 /**
  * cartserve — browse, stream and preview the archive without restoring it. Serves virtual
- * tapes (records read by their extents), mounted LTFS volumes and destination folders over
- * HTTP with byte ranges and validators, lists every file at /api/files, and gives people a
+ * tapes (records read by their extents), mounted LTFS volumes, cartvault stores (objects read
+ * where they are) and destination folders over HTTP with byte ranges and validators, lists every file at /api/files, and gives people a
  * portal to search, play proxies of clips at their source timecode, mark in/out and extract.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,7 +18,7 @@ import { showName } from "../lib/core/names.ts";
 import { VERSION } from "../lib/core/version.ts";
 import { checkToken, DEFAULT_LISTEN, generateToken, isLoopback, parseListen } from "../lib/serve/access.ts";
 import { Catalog } from "../lib/serve/catalog.ts";
-import { openSource } from "../lib/serve/open_source.ts";
+import { openSources } from "../lib/serve/open_source.ts";
 import { RangeReads } from "../lib/serve/range_reads.ts";
 import { startServer } from "../lib/serve/server.ts";
 import type { Source } from "../lib/serve/source.ts";
@@ -31,7 +31,7 @@ const TOOL = "cartserve";
 const DEFAULT_THREADS = 0;
 
 const ARGS = {
-  sources: { type: "positional", description: "Virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
+  sources: { type: "positional", description: "cartvault stores (STORE: every branch; STORE@REF: one version), virtual tapes, mounted LTFS volumes or destination folders (NAME=PATH to name one)" },
   listen: { type: "string", description: `Address to listen on (default ${DEFAULT_LISTEN}); off loopback a token is required`, valueHint: "HOST:PORT" },
   token: { type: "string", description: "Token every request must carry (generated and printed when listening off loopback without one)", valueHint: "T" },
   proxies: { type: "string", description: "Folder for previews, proxies and extractions, kept per content digest (default: a temporary folder removed at exit)", valueHint: "DIR" },
@@ -43,14 +43,27 @@ const ARGS = {
 type Args = ParsedArgs<typeof ARGS>;
 
 const command = defineCommand({
-  meta: { name: TOOL, version: VERSION, description: "Serve tapes and destinations over HTTP (ranges, validators) with a preview portal." },
+  meta: { name: TOOL, version: VERSION, description: "Serve tapes, vaults and destinations over HTTP (ranges, validators) with a preview portal." },
   args: ARGS,
 });
 
-const EPILOGUE = `Sources are detected: a virtual tape (ltfs-pack write --vtape), a mounted
-LTFS volume (its root carries LTFS's volume attributes), or a folder (a
-destination with its ASC MHL). Each is addressed by its name: the tape serial,
-or the folder's name; NAME=PATH names one yourself.
+const EPILOGUE = `Sources are detected: a cartvault store (every branch, or STORE@REF: the
+commit a branch, a commit id or a unique prefix of one names), a virtual tape
+(ltfs-pack write --vtape), a mounted LTFS volume (its root carries LTFS's volume
+attributes), or a folder (a destination with its ASC MHL). Each is addressed by
+its name: VAULT@REF (the store folder's name, then the branch or REF), the tape
+serial, or the folder's name; NAME=PATH names one yourself (NAME=STORE@REF is
+addressed as NAME@REF). A branch is served as it was when the server started;
+a ref that cannot be read is named on stderr and left out.
+
+A vault's files are read from its objects (never through a link; the store's
+shared lock is held so 'cartvault gc' waits). Their ETag is the BLAKE3 the
+vault names the object by. An object that is missing answers 404; one that is
+damaged (not a regular file, the wrong size, or bytes whose BLAKE3 is not its
+name) answers 500, or has its response cut before its last bytes, and is named
+once on stderr. Objects up to 1 MiB are hashed whole before any byte is sent; a
+larger one is hashed whenever all of it is sent, its last bytes held until the
+hash matches. Prove every byte with 'cartvault verify'.
 
 Addresses:
   /                          the portal: search, thumbnails, playback, in/out, extract
@@ -71,12 +84,14 @@ Access: loopback only by default. Listening on any other address needs a token
 get 401. The token travels as 'Authorization: Bearer T', '?token=T' or the
 cookie the portal link sets.
 
-Prints the portal's URL on stdout, then serves until interrupted.
+Prints the portal's URL on stdout, then serves until interrupted. Files served
+without a recorded digest, and files left out, are named on stderr at start.
 
 Exit codes:
   1    a virtual tape's label or index record is a symbolic link or not a
        regular file (never followed or read; a file whose data record is one is
-       left out, named on stderr, and answers 404)
+       left out, named on stderr, and answers 404); a vault's branch or commit
+       that cannot be trusted (its bytes do not hash to its id, a bad ref)
   2    usage error, or a source that cannot be read
   130  interrupted (Ctrl-C), 143 terminated: the normal way to stop it`;
 
@@ -95,11 +110,13 @@ async function main(args: Args): Promise<number> {
   const sources: Source[] = [];
   let problems = 0;
   for (const argument of arguments_) {
-    const source = await openSource(argument, reads);
-    sources.push(source);
-    for (const problem of source.problems) log.warn(`${showName(problem.path)}: ${problem.message}`);
-    problems += source.problems.length;
-    log.info(`${source.kind} ${source.name}: ${source.files().length} files from ${showName(source.location)}`);
+    for (const source of await openSources(argument, reads)) {
+      sources.push(source);
+      for (const problem of source.problems) log.warn(`${showName(problem.path)}: ${problem.message}`);
+      problems += source.problems.length;
+      const commit = source.version ? ` (commit ${source.version.commit.slice(0, 12)})` : "";
+      log.info(`${source.kind} ${source.name}: ${source.files().length} files from ${showName(source.location)}${commit}`);
+    }
   }
   const catalog = new Catalog(sources);
   if (problems > 0) log.warn(`${problems} file(s) left out or served without a recorded digest (named above)`);
@@ -117,7 +134,7 @@ async function main(args: Args): Promise<number> {
       listen,
       token,
       proxies,
-      onEvent: (event) => log.warn(`${event.path}: ${event.event === "body-error" ? "response cut: " : "preview: "}${event.message}`),
+      onEvent: (event) => log.warn(`${event.path}: ${{ "body-error": "response cut: ", "preview-error": "preview: ", "source-error": "not served: " }[event.event]}${event.message}`),
     });
   } catch (error) {
     if (error instanceof CliError) throw error;

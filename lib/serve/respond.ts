@@ -62,7 +62,11 @@ export async function respond(request: Request, rep: Representation, onBodyError
   }
   if (answer.kind === "whole") {
     headers["content-length"] = String(rep.size);
-    if (head) return new Response(null, { status: 200, headers });
+    if (head) {
+      // Opened and let go: a file gone, changed or known damaged answers HEAD as it would GET.
+      rep.open(0, 0).close();
+      return new Response(null, { status: 200, headers });
+    }
     return withBody(rep, { start: 0, end: rep.size }, { status: 200, headers }, onBodyError);
   }
   const ranges = answer.ranges;
@@ -181,7 +185,9 @@ function pulled(segments: Segment[], tail: Uint8Array | undefined, onBodyError: 
           current?.close();
           current = undefined;
           onBodyError(error);
-          controller.error(error);
+          // The connection is reset, so the client sees a failed transfer, never a short whole one.
+          // The error was told above: given to the stream, Bun would print it with a stack trace.
+          controller.error(undefined);
         }
       },
       cancel() {

@@ -26,10 +26,14 @@ import { DescriptorCache } from "./descriptors.ts";
 import { contentTypeOf } from "./media_types.ts";
 import { Previews } from "./previews.ts";
 import { respond, type Representation } from "./respond.ts";
-import { contentKey, SourceError, type RangeReader, type Source, type SourceFile } from "./source.ts";
+import { entityTag, SourceError, type RangeReader, type Source, type SourceFile } from "./source.ts";
 
 /** What the server tells its owner (the tool prints it). */
-export type ServerEvent = { event: "body-error"; path: string; message: string } | { event: "preview-error"; path: string; message: string };
+export type ServerEvent =
+  | { event: "body-error"; path: string; message: string }
+  | { event: "preview-error"; path: string; message: string }
+  /** A file not served (404 or 500) because its bytes are missing, unreadable or damaged. */
+  | { event: "source-error"; path: string; message: string };
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -72,11 +76,11 @@ export function startServer(options: ServerOptions): RunningServer {
   });
 
   const fileRepresentation = (source: Source, file: SourceFile): Representation => {
-    const key = contentKey(file);
+    const etag = entityTag(file);
     return {
       size: file.size,
       contentType: contentTypeOf(file.path),
-      validators: { ...(key ? { etag: `"${key}"` } : {}), lastModifiedSeconds: Math.floor(file.mtimeMs / 1000) },
+      validators: { ...(etag ? { etag } : {}), lastModifiedSeconds: Math.floor(file.mtimeMs / 1000) },
       open: (start, end) => source.open(file, start, end),
     };
   };
@@ -112,10 +116,15 @@ export function startServer(options: ServerOptions): RunningServer {
   const serve = async (request: Request, rep: Representation | undefined, what: string): Promise<Response> => {
     if (!rep) return notFound();
     try {
-      return await respond(request, rep, (error) => onEvent({ event: "body-error", path: what, message: error instanceof Error ? error.message : String(error) }));
+      return await respond(request, rep, (error) => {
+        // A damaged object found by two responses at once is said by the first.
+        if (!(error instanceof SourceError && error.repeated)) onEvent({ event: "body-error", path: what, message: error instanceof Error ? error.message : String(error) });
+      });
     } catch (error) {
       if (error instanceof SourceError) {
-        if (error.reason !== "missing") onEvent({ event: "body-error", path: what, message: error.message });
+        if (error.reason !== "missing" && !error.repeated) onEvent({ event: "source-error", path: what, message: error.message });
+        // Damaged bytes are the server's fault, not the address's: 500, never cached as an answer.
+        if (error.reason === "damaged") return new Response("the file's bytes are damaged; not served\n", { status: 500, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
         return notFound();
       }
       throw error;

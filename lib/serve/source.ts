@@ -1,9 +1,9 @@
 /**
  * What the server serves from: a source lists its files (size, recorded digests, modification
- * time) and opens a byte range of one as a reader. A virtual tape, a mounted LTFS volume and a
- * plain folder with its ASC MHL are sources; a cartvault store (`STORE`, `STORE@REF`) becomes
- * one by implementing the same interface over its objects, and an object store whose reads are
- * asynchronous returns promises from {@link RangeReader.read}.
+ * time) and opens a byte range of one as a reader. A virtual tape, a mounted LTFS volume, a
+ * plain folder with its ASC MHL, and one commit of a cartvault store (each branch of a store,
+ * or `STORE@REF`) are sources; a source whose reads are asynchronous (one that hashes what it
+ * hands on, an object store) returns promises from {@link RangeReader.read}.
  */
 
 /** Where a source's files live. */
@@ -18,6 +18,18 @@ export interface SourceFile {
   mtimeMs: number;
   /** Digests recorded for the content (format → lower-case hex, or a C4 ID): never computed here. */
   digests: Readonly<Record<string, string>>;
+  /** The digest format its entity-tag is made from, when not the first of {@link DIGEST_PREFERENCE} recorded (a vault's BLAKE3). */
+  tagFormat?: string;
+}
+
+/** The version of a vault a source is: the store, the REF given (a branch, a commit id), the commit it named at start. */
+export interface VaultVersion {
+  /** The vault's name in addresses (its folder's name, or the NAME given). */
+  vault: string;
+  ref: string;
+  commit: string;
+  /** The branch, when the REF named one. */
+  branch?: string;
 }
 
 /** A byte range of one file, read front to back. */
@@ -47,6 +59,8 @@ export interface Source {
   readonly location: string;
   /** Tape serial when the source is a tape (a virtual tape, a mounted volume). */
   readonly tapeSerial: string | undefined;
+  /** Which version of a vault, when the source is one. */
+  readonly version?: VaultVersion;
   /** Its files, sorted by path in byte order. */
   files(): readonly SourceFile[];
   /** A file by its path, or undefined. */
@@ -61,16 +75,23 @@ export interface Source {
   close(): void;
 }
 
-/** A file that cannot be served as listed: gone, changed since it was listed, or unreadable. */
+/** A file that cannot be served as listed: gone, changed since it was listed, unreadable, or damaged. */
 export class SourceError extends Error {
   readonly path: string;
-  /** `missing`: nothing to serve (404); `changed` or `unreadable`: the bytes are not what was listed (the response fails). */
-  readonly reason: "missing" | "changed" | "unreadable";
-  constructor(path: string, reason: SourceError["reason"], message: string) {
+  /**
+   * `missing`: nothing to serve (404); `changed` or `unreadable`: the bytes are not what was
+   * listed (404, or the response is cut; said on stderr); `damaged`: the bytes are there but
+   * are not the content recorded for them (500, or the response is cut; said on stderr).
+   */
+  readonly reason: "missing" | "changed" | "unreadable" | "damaged";
+  /** Said already (a damaged object asked for again): the server does not say it again. */
+  readonly repeated: boolean;
+  constructor(path: string, reason: SourceError["reason"], message: string, repeated = false) {
     super(message);
     this.name = "SourceError";
     this.path = path;
     this.reason = reason;
+    this.repeated = repeated;
   }
 }
 
@@ -88,6 +109,18 @@ export function contentKey(file: Pick<SourceFile, "digests">): string | undefine
     if (value !== undefined && /^[0-9A-Za-z]+$/.test(value)) return `${format}-${value}`;
   }
   return undefined;
+}
+
+/**
+ * The strong entity-tag of a file (`"xxh128-<hex>"`): from its {@link SourceFile.tagFormat}
+ * digest when it has one, else as {@link contentKey}; undefined when no digest is recorded.
+ * @example
+ * entityTag({ digests: { blake3: "af13…", xxh128: "8c5e…" }, tagFormat: "blake3" }); // "\"blake3-af13…\""
+ */
+export function entityTag(file: Pick<SourceFile, "digests" | "tagFormat">): string | undefined {
+  const tagged = file.tagFormat === undefined ? undefined : file.digests[file.tagFormat];
+  const key = tagged !== undefined && /^[0-9A-Za-z]+$/.test(tagged) ? `${file.tagFormat}-${tagged}` : contentKey(file);
+  return key === undefined ? undefined : `"${key}"`;
 }
 
 /** Files sorted by path in byte order, with a map to find them. */
