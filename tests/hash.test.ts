@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, constants, fstatSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, resolveAlgorithm, sha512FromC4, type Algorithm } from "../lib/hash/mod.ts";
+import { ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, resolveAlgorithm, sha512FromC4, toHex, type Algorithm } from "../lib/hash/mod.ts";
 import { anchor, randomBytes, run, tempDir } from "./helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -269,3 +269,10 @@ describe("hashing by descriptor and by bytes", () => {
 function xxh64Of(text: string): string {
   return run(["xxhsum", "-"], { stdin: text }).stdout.slice(0, 16);
 }
+
+test("digests print as lowercase hex, two digits a byte, from a view into a larger buffer as well", () => {
+  const whole = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+  expect(toHex(whole)).toBe(Buffer.from(whole).toString("hex"));
+  expect(toHex(whole.subarray(250, 260))).toBe("fafbfcfdfeff00010203");
+  expect(toHex(new Uint8Array(0))).toBe("");
+});

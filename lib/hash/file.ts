@@ -142,5 +142,11 @@ function hashSmallFile(fd: number, set: HasherSet, expected: number): FileDigest
     size += n;
     if (n < buffer.length && size >= expected) break;
   }
-  return { hexes: set.hexes(), digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])), size };
+  const hexes = new Map<Algorithm, string>();
+  const digests = new Map<Algorithm, Uint8Array>();
+  for (const hasher of set.hashers) {
+    digests.set(hasher.algorithm, hasher.digest());
+    hexes.set(hasher.algorithm, hasher.hex());
+  }
+  return { hexes, digests, size };
 }

@@ -213,7 +213,13 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
           result = new Promise((settle) => batch.push({ job, settle }));
           inBatch = batch;
           batchBytes += size;
-          if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) send();
+          if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) {
+            send();
+            // A thread's answer is a message, read only when this thread waits: let the answers
+            // in, so that a thread done with its batch gets the next one now, not when the
+            // window's head reaches its results.
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
         } else {
           send();
           result = pool.run(job);
