@@ -24,6 +24,11 @@ export interface HashJob {
   fd?: number;
   /** The caller keeps `fd` open, and closes it itself (it does more with it afterwards). */
   keepFd?: boolean;
+  /**
+   * With `fd`: the caller has just asked fstat and `fd` is a regular file of this size, so the
+   * hashing thread does not ask again (one system call per small file).
+   */
+  size?: number;
   algorithms: Algorithm[];
   options: HashFileOptions;
 }
@@ -104,7 +109,7 @@ export function runJobNow(job: HashJob): HashJobResult | undefined {
   if (job.fd === undefined) return undefined;
   let result: HashJobResult;
   try {
-    const digests = hashOpenFileNow(job.fd, job.algorithms, job.options);
+    const digests = hashOpenFileNow(job.fd, job.algorithms, job.options, job.size);
     if (!digests) return undefined;
     result = { id: job.id, ok: true, hexes: [...digests.hexes.entries()], size: digests.size };
   } catch (error) {
@@ -209,6 +214,7 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
       if (work && "job" in work) {
         const job: HashJob = { ...work.job, id: nextId++ };
         const size = job.fd === undefined ? undefined : sizeOfOpen(job.fd);
+        if (size !== undefined) job.size = size;
         if (size !== undefined && size < BATCH_BYTES) {
           result = new Promise((settle) => batch.push({ job, settle }));
           inBatch = batch;

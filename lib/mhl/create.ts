@@ -12,7 +12,7 @@ import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "..
 import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
-import { isoDate, now } from "./dates.ts";
+import { isoDate, isoDateOfMs, now } from "./dates.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, inXsdOrder, type HashFormat } from "./formats.ts";
@@ -168,7 +168,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDate(new Date(mtimeMs)) });
+    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDateOfMs(mtimeMs) });
     for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
   };
 
