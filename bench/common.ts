@@ -25,6 +25,8 @@ export function fail(message: string): never {
 
 export interface Sample {
   seconds: number;
+  /** CPU time (user + system) of the process and every descendant it waited for, in seconds. */
+  cpuSeconds: number;
   code: number;
   stdout: string;
   stderr: string;
@@ -38,7 +40,8 @@ export async function timed(cmd: string[], cwd = ROOT): Promise<Sample> {
   const stderr = new Response(proc.stderr).text();
   const code = await proc.exited;
   const seconds = (performance.now() - start) / 1000;
-  return { seconds, code, stdout: await stdout, stderr: await stderr };
+  const cpuSeconds = Number(proc.resourceUsage()?.cpuTime.total ?? 0n) / 1e6;
+  return { seconds, cpuSeconds, code, stdout: await stdout, stderr: await stderr };
 }
 
 /** Runs a command to completion and returns its stdout; fails the benchmark if it fails. */
