@@ -27,6 +27,8 @@ export interface Sample {
   seconds: number;
   /** CPU time of the process and every thread of it, user + system, seconds. */
   cpu: number;
+  /** The same as {@link Sample.cpu}. */
+  cpuSeconds: number;
   code: number;
   stdout: string;
   stderr: string;
@@ -47,7 +49,7 @@ export async function timed(cmd: string[], cwd = ROOT): Promise<Sample> {
   const seconds = (performance.now() - start) / 1000;
   const usage = proc.resourceUsage();
   const cpu = usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : NaN;
-  return { seconds, cpu, code, stdout: await stdout, stderr: await stderr };
+  return { seconds, cpu, cpuSeconds: cpu, code, stdout: await stdout, stderr: await stderr };
 }
 
 /** Runs a command to completion and returns its stdout; fails the benchmark if it fails. */

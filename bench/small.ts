@@ -17,7 +17,7 @@
  * freed before each timed run, and "cold" means the page cache dropped (drop_caches) and the
  * source read again so that only the copies are cold.
  *
- *   bun bench/small.ts [--quick] [--only copy|hash|mhl|jobs]
+ *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs]
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,11 +25,15 @@ import { join } from "node:path";
 import { BUN, GiB, ROOT, availableBytes, check, describeMachine, fail, journaledFileSystem, loadAverage, median, sec, timed, touchMemory, unmount, writeReport } from "./common.ts";
 
 const quick = process.argv.includes("--quick");
+/** Sections to run (`--only hash,mhl`), or every one. */
 const only = (() => {
   const at = process.argv.indexOf("--only");
-  return at >= 0 ? process.argv[at + 1] : undefined;
+  return at >= 0 ? new Set((process.argv[at + 1] ?? "").split(",")) : undefined;
 })();
-const runs = quick ? 2 : 3;
+const runs = (() => {
+  const at = process.argv.indexOf("--runs");
+  return at >= 0 ? Number(process.argv[at + 1]) : quick ? 2 : 3;
+})();
 const asRoot = process.getuid?.() === 0;
 const dist = (tool: string) => join(ROOT, "dist", tool);
 
@@ -66,9 +70,24 @@ function warm(tree: Tree): void {
 }
 
 async function seconds(cmd: string[], cwd?: string): Promise<number> {
+  return (await measured(cmd, cwd)).wall;
+}
+
+/** Wall and CPU time (user + system, every thread and child) of one run that must succeed. */
+async function measured(cmd: string[], cwd?: string): Promise<{ wall: number; cpu: number }> {
   const s = await timed(cmd, cwd);
   if (s.code !== 0) fail(`${cmd.join(" ")} exited ${s.code}: ${s.stderr.trim().split("\n").slice(-3).join(" | ")}`);
-  return s.seconds;
+  return { wall: s.seconds, cpu: s.cpuSeconds };
+}
+
+/** Times of one job over the rounds. */
+class Times {
+  wall: number[] = [];
+  cpu: number[] = [];
+  add(t: { wall: number; cpu: number }): void {
+    this.wall.push(t.wall);
+    this.cpu.push(t.cpu);
+  }
 }
 
 const spread = (values: number[]) => `${sec(median(values))} (${sec(Math.min(...values))}–${sec(Math.max(...values))})`;
@@ -95,14 +114,18 @@ async function main(): Promise<void> {
     lines.push(
       `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; load before the run: ${load}. Compiled tools; ${runs} interleaved runs of each job, median (range). Destinations on a fresh journaled ext4${target ? "" : " (not root: on the temp folder's file system)"}; ${sec(touch / GiB)} GiB of memory touched and freed before each timed run.`,
       "",
-      "| tree | job | cartkit s | anchor / floor s | ratio | target | met |",
-      "|---|---|---:|---:|---:|---|---|",
+      "Ratios are of wall times (the targets'); CPU time (user + system of every thread and child) is given where measured, and is the steadier figure on a machine other work loads.",
+      "",
+      "| tree | job | cartkit s | anchor / floor s | ratio | cartkit CPU s | anchor CPU s | CPU ratio | target | met |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     );
-    const row = (tree: Tree, job: string, ours: number[], floor: number[], ratio: number, target: string, met: boolean) =>
-      lines.push(`| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${job} | ${spread(ours)} | ${spread(floor)} | ${ratio.toFixed(2)}× | ${target} | ${met ? "yes" : "**no**"} |`);
+    const row = (tree: Tree, job: string, ours: number[], floor: number[], ratio: number, target: string, met: boolean, cpu?: { ours: number[]; anchor: number[]; ratio: number }) =>
+      lines.push(
+        `| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${job} | ${spread(ours)} | ${spread(floor)} | ${ratio.toFixed(2)}× | ${cpu ? `${spread(cpu.ours)} | ${spread(cpu.anchor)} | ${cpu.ratio.toFixed(2)}×` : "— | — | —"} | ${target} | ${met ? "yes" : "**no**"} |`,
+      );
 
     for (const tree of trees) {
-      if (!only || only === "copy") {
+      if (!only || only.has("copy")) {
         const t = { cp: [] as number[], cold: [] as number[], ours: [] as number[], oursNone: [] as number[] };
         for (let round = 0; round < runs; round++) {
           clean();
@@ -128,44 +151,45 @@ async function main(): Promise<void> {
         row(tree, "dispatchcopy -r → 2, read back; floor: 2 × `cp -r` + `sync` + cold read of both copies", t.ours, floor, r1, "≤ 1.3×", r1 <= 1.3);
         row(tree, "dispatchcopy -r → 2, `--verify none`; floor: 2 × `cp -r` + `sync`", t.oursNone, t.cp, r2, "≤ 1.3×", r2 <= 1.3);
       }
-      if (!only || only === "hash") {
+      if (!only || only.has("hash")) {
         warm(tree);
         for (const [ours, anchor, label] of [
           [[dist("xxsum"), "-H2", "-r", tree.path], `find '${tree.path}' -type f -print0 | sort -z | xargs -0 xxhsum -H2 > /dev/null`, "xxsum -H2 -r; anchor: find | sort | xargs xxhsum -H2"],
           [[dist("b3sum-ts"), "-r", tree.path], `find '${tree.path}' -type f -print0 | sort -z | xargs -0 b3sum > /dev/null`, "b3sum-ts -r; anchor: find | sort | xargs b3sum"],
         ] as const) {
-          const mine: number[] = [];
-          const theirs: number[] = [];
+          const mine = new Times();
+          const theirs = new Times();
           for (let round = 0; round < runs; round++) {
-            theirs.push(await seconds(["sh", "-c", anchor]));
-            mine.push(await seconds(["sh", "-c", `${ours.map((a) => `'${a}'`).join(" ")} > /dev/null`]));
+            theirs.add(await measured(["sh", "-c", anchor]));
+            mine.add(await measured(["sh", "-c", `${ours.map((a) => `'${a}'`).join(" ")} > /dev/null`]));
           }
-          const speed = median(theirs) / median(mine);
-          row(tree, `${label} (cached)`, mine, theirs, speed, "≥ 0.9× speed", speed >= 0.9);
+          const speed = median(theirs.wall) / median(mine.wall);
+          row(tree, `${label} (cached)`, mine.wall, theirs.wall, speed, "≥ 0.9× speed", speed >= 0.9, { ours: mine.cpu, anchor: theirs.cpu, ratio: median(mine.cpu) / median(theirs.cpu) });
         }
       }
-      if (!only || only === "mhl") {
+      if (!only || only.has("mhl")) {
         warm(tree);
-        const create: number[] = [];
-        const verify: number[] = [];
-        const anchor: number[] = [];
+        const create = new Times();
+        const verify = new Times();
+        const anchor = new Times();
         for (let round = 0; round < runs; round++) {
           rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
-          anchor.push(await seconds(["sh", "-c", `find '${tree.path}' -type f -print0 | xargs -0 xxhsum -H2 > /dev/null`]));
-          create.push(await seconds([dist("mhl-verify"), "create", tree.path, "-h", "xxh128"]));
-          verify.push(await seconds([dist("mhl-verify"), "verify", tree.path]));
+          anchor.add(await measured(["sh", "-c", `find '${tree.path}' -type f -print0 | xargs -0 xxhsum -H2 > /dev/null`]));
+          create.add(await measured([dist("mhl-verify"), "create", tree.path, "-h", "xxh128"]));
+          verify.add(await measured([dist("mhl-verify"), "verify", tree.path]));
         }
         rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
-        const rc = median(create) / median(anchor);
-        const rv = median(verify) / median(anchor);
-        row(tree, "mhl-verify create -h xxh128 (cached); anchor: xxhsum -H2 over the files", create, anchor, rc, "≤ 1.3×", rc <= 1.3);
-        row(tree, "mhl-verify verify (cached); anchor: xxhsum -H2 over the files", verify, anchor, rv, "≤ 1.3×", rv <= 1.3);
+        const rc = median(create.wall) / median(anchor.wall);
+        const rv = median(verify.wall) / median(anchor.wall);
+        const cpu = (t: Times) => ({ ours: t.cpu, anchor: anchor.cpu, ratio: median(t.cpu) / median(anchor.cpu) });
+        row(tree, "mhl-verify create -h xxh128 (cached); anchor: xxhsum -H2 over the files", create.wall, anchor.wall, rc, "≤ 1.3×", rc <= 1.3, cpu(create));
+        row(tree, "mhl-verify verify (cached); anchor: xxhsum -H2 over the files", verify.wall, anchor.wall, rv, "≤ 1.3×", rv <= 1.3, cpu(verify));
       }
     }
 
-    if (!only || only === "jobs") {
+    if (!only || only.has("jobs")) {
       const tree = trees[0]!;
-      lines.push("", `Scaling with \`--jobs\` on the ${tree.files.toLocaleString("en")}-file tree (median of ${runs}, seconds; the tree cached):`, "", "| tool | 1 | 2 | 4 | 8 | never slower than 1 |", "|---|---:|---:|---:|---:|---|");
+      lines.push("", `Scaling with \`--jobs\` on the ${tree.files.toLocaleString("en")}-file tree (median of ${runs}, wall seconds, speed-up over --jobs 1 in brackets, then CPU seconds; the tree cached):`, "", "| tool | 1 | 2 | 4 | 8 | never slower than 1 | CPU s: 1, 2, 4, 8 |", "|---|---:|---:|---:|---:|---|---|");
       const jobsOf = [1, 2, 4, 8];
       const tools: Array<[string, (n: number) => string[], boolean]> = [
         ["dispatchcopy -r → 2, read back", (n) => [dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--jobs", String(n), tree.path, d1, d2], true],
@@ -175,12 +199,15 @@ async function main(): Promise<void> {
       ];
       for (const [label, cmd, copies] of tools) {
         const times = new Map<number, number[]>(jobsOf.map((n) => [n, []]));
+        const cpuTimes = new Map<number, number[]>(jobsOf.map((n) => [n, []]));
         for (let round = 0; round < runs; round++) {
           for (const n of jobsOf) {
             if (copies) clean();
             rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
             warm(tree);
-            times.get(n)!.push(await seconds(cmd(n)));
+            const t = await measured(cmd(n));
+            times.get(n)!.push(t.wall);
+            cpuTimes.get(n)!.push(t.cpu);
           }
         }
         rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
@@ -188,7 +215,7 @@ async function main(): Promise<void> {
         // Within the runs' own spread counts as not slower.
         const noise = Math.max(...times.get(1)!) / median(times.get(1)!);
         const ok = m.every((v) => v <= m[0]! * noise);
-        lines.push(`| ${label} | ${m.map((v, i) => (i === 0 ? sec(v) : `${sec(v)} (${(m[0]! / v).toFixed(2)}×)`)).join(" | ")} | ${ok ? "yes" : "**no**"} |`);
+        lines.push(`| ${label} | ${m.map((v, i) => (i === 0 ? sec(v) : `${sec(v)} (${(m[0]! / v).toFixed(2)}×)`)).join(" | ")} | ${ok ? "yes" : "**no**"} | ${jobsOf.map((n) => sec(median(cpuTimes.get(n)!))).join(", ")} |`);
       }
     }
     lines.push("", "Reproduce: `node_modules/.bin/bun bench/small.ts` (as root for the fresh file system and cold reads).");

@@ -5,7 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, constants, fstatSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, resolveAlgorithm, sha512FromC4, type Algorithm } from "../lib/hash/mod.ts";
+import { ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, HashPool, resolveAlgorithm, sha512FromC4, toHex, type Algorithm, type HashJob } from "../lib/hash/mod.ts";
+import { runBatchHere } from "../lib/hash/pool.ts";
 import { anchor, randomBytes, run, tempDir } from "./helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -235,6 +236,38 @@ describe("hashing by descriptor and by bytes", () => {
     }
   });
 
+  test("a batch sent to a hashing thread answers like the same jobs run here: digests of every algorithm list, kept and closed descriptors, a failure in its place", async () => {
+    const names = Array.from({ length: 9 }, (_, i) => join(dir, `batch${i}`));
+    for (const [i, name] of names.entries()) writeFileSync(name, randomBytes(500 + i * 301, i + 40));
+    const folderFd = openSync(dir, "r");
+    const lists: Algorithm[][] = [["xxh64"], ["blake3", "md5"], ["xxh128"]];
+    const jobs = (): HashJob[] => [
+      ...names.map((name, i) => ({ id: 100 + i, path: name, fd: openSync(name, "r"), algorithms: lists[i % 3]!, options: i === 4 ? { engine: "native" as const } : {}, ...(i === 2 ? { keepFd: true } : {}), ...(i % 2 ? { size: 500 + i * 301 } : {}) })),
+      { id: 200, path: dir, fd: folderFd, keepFd: true, algorithms: ["xxh64"], options: {} },
+    ];
+    const here = jobs();
+    const expected = await runBatchHere(here);
+    const pool = new HashPool(2);
+    try {
+      const sent = jobs();
+      const got = await pool.runBatch(sent);
+      expect(got).toEqual(expected);
+      expect(got.map((r) => r.id)).toEqual([100, 101, 102, 103, 104, 105, 106, 107, 108, 200]);
+      expect(got[9]).toMatchObject({ ok: false, code: "EISDIR" });
+      expect((got[1] as { hexes: unknown }).hexes).toEqual([...(await hashPath(names[1]!, ["blake3", "md5"])).hexes.entries()]);
+      // Descriptors a job owns are closed; kept ones stay open for their caller.
+      for (const [i, job] of sent.entries()) {
+        if (job.keepFd) expect(fstatSync(job.fd!).size).toBeGreaterThan(0);
+        else expect(() => fstatSync(job.fd!)).toThrow();
+        if (job.keepFd && i < names.length) closeSync(job.fd!);
+      }
+      closeSync(here[2]!.fd!);
+    } finally {
+      pool.close();
+      closeSync(folderFd);
+    }
+  });
+
   test("a known failure keeps its place and its detail", async () => {
     const results: unknown[] = [];
     await hashInOrder(
@@ -269,3 +302,10 @@ describe("hashing by descriptor and by bytes", () => {
 function xxh64Of(text: string): string {
   return run(["xxhsum", "-"], { stdin: text }).stdout.slice(0, 16);
 }
+
+test("digests print as lowercase hex, two digits a byte, from a view into a larger buffer as well", () => {
+  const whole = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+  expect(toHex(whole)).toBe(Buffer.from(whole).toString("hex"));
+  expect(toHex(whole.subarray(250, 260))).toBe("fafbfcfdfeff00010203");
+  expect(toHex(new Uint8Array(0))).toBe("");
+});

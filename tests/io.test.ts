@@ -448,3 +448,27 @@ test("errors cross threads as errno numbers and come back with their names, or t
   const unnamed = errnoError(130, "write failed");
   expect([unnamed.code, unnamed.errno, describeSystemError(unnamed)]).toEqual([undefined, 130, "write failed (errno 130)"]);
 });
+
+test("stdout data is written byte for byte as each piece encodes on its own, surrogate halves never joined across pieces", () => {
+  // Lines are joined before encoding; a piece ending in a high surrogate or starting with a low
+  // one must still encode as it would alone (each half U+FFFD), not as the pair the two make.
+  const script = `
+    import { Output } from ${JSON.stringify(join(ROOT, "lib/cli/output.ts"))};
+    const out = new Output();
+    const pieces = ["a  x\\n", "b\\ud83d", "\\ude00c\\n", new Uint8Array([0xff, 0x0a]), "é\\n", "z".repeat(70000), "\\n"];
+    for (const p of pieces) out.data(p);
+    out.flush();`;
+  const result = Bun.spawnSync([BUN, "-e", script]);
+  expect(result.exitCode).toBe(0);
+  const encoder = new TextEncoder();
+  const expected = Buffer.concat([encoder.encode("a  x\n"), encoder.encode("b\ud83d"), encoder.encode("\ude00c\n"), Buffer.from([0xff, 0x0a]), encoder.encode("é\n"), encoder.encode("z".repeat(70000)), encoder.encode("\n")]);
+  expect(Buffer.from(result.stdout).equals(expected)).toBe(true);
+  expect(Buffer.from(result.stdout).includes(Buffer.from("\u{1f600}"))).toBe(false);
+});
+
+test("ignore patterns with and without a slash are matched together: a name at any depth, a path from the root", () => {
+  const list = new IgnoreList(["._*", "*.tmp", "Thumbs.db", "CACHE/*.bin", "/top/x"]);
+  expect(["._a.mov", "A/._a.mov", "A/b.tmp", "A/B/Thumbs.db", "CACHE/a.bin", "top/x"].map((p) => list.matches(p))).toEqual([true, true, true, true, true, true]);
+  expect(["a._mov", "A/Thumbs.db.mov", "A/CACHE/a.bin", "CACHE/a/b.bin", "A/top/x", "tmp"].map((p) => list.matches(p))).toEqual([false, false, false, false, false, false]);
+  expect(new IgnoreList([]).matches("anything")).toBe(false);
+});

@@ -83,3 +83,18 @@ test("the text one element holds is bounded: a huge path is refused naming file 
   expect(textOf(childElement(parseXml(`<x><p>${"c".repeat(100)}</p></x>`, "small.mhl", { maxText: 100 }), "p"))).toHaveLength(100);
   expect(refusal(`<x><p>${"c".repeat(101)}</p></x>`, { maxText: 100 })).toBe("evil.mhl: line 1: text of <p> is longer than 100 characters");
 });
+
+test("a tag name is read up to 255 characters and an attribute up to 64 KiB; past that the tag is malformed, naming file and line", () => {
+  const long = "n".repeat(255);
+  expect(parseXml(`<${long} a="1"/>`, "f.mhl").name).toBe(long);
+  expect(() => parseXml(`<r>\n<${long}x/>\n</r>`, "f.mhl")).toThrow(`line 2: malformed attribute in <${long}>`);
+  const value = "v".repeat(65530);
+  expect(parseXml(`<r a="${value}"/>`, "f.mhl").attributes.get("a")).toBe(value);
+  expect(() => parseXml(`<r a="${value}vvvv"/>`, "f.mhl")).toThrow("line 1: malformed attribute in <r>");
+  expect(parseXml(`<r a='x &amp; y' b="plain"/>`, "f.mhl").attributes).toEqual(
+    new Map([
+      ["a", "x & y"],
+      ["b", "plain"],
+    ]),
+  );
+});

@@ -9,11 +9,38 @@ import type { LineSink } from "../core/sink.ts";
 export class Output implements LineSink {
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** Text not encoded yet: one encoding per flush, not one per line (a line per small file). */
+  #text = "";
   #encoder = new TextEncoder();
 
   /** Queues data for stdout; written when 64 KiB are pending, before stderr, and on flush. */
   data(text: string | Uint8Array): void {
-    const bytes = typeof text === "string" ? this.#encoder.encode(text) : text;
+    if (typeof text === "string") {
+      // Text is encoded as each piece would be on its own: a piece that could pair a surrogate
+      // with its neighbour's is not joined to it.
+      const first = text.charCodeAt(0);
+      const last = text.charCodeAt(text.length - 1);
+      if (!(first >= 0xdc00 && first <= 0xdfff) && !(last >= 0xd800 && last <= 0xdbff)) {
+        this.#text += text;
+        if (this.#text.length >= 1 << 16) this.flush();
+        return;
+      }
+      this.#encodeText();
+      this.#push(this.#encoder.encode(text));
+      return;
+    }
+    this.#encodeText();
+    this.#push(text);
+  }
+
+  #encodeText(): void {
+    if (this.#text === "") return;
+    const text = this.#text;
+    this.#text = "";
+    this.#push(this.#encoder.encode(text));
+  }
+
+  #push(bytes: Uint8Array): void {
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     if (this.#pendingBytes >= 1 << 16) this.flush();
@@ -27,8 +54,15 @@ export class Output implements LineSink {
 
   /** Writes everything pending to stdout. */
   flush(): void {
+    if (this.#text !== "") {
+      const text = this.#text;
+      this.#text = "";
+      const bytes = this.#encoder.encode(text);
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.length;
+    }
     if (this.#pendingBytes === 0) return;
-    const all = Buffer.concat(this.#pending);
+    const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
     writeAll(1, all);

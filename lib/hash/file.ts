@@ -104,15 +104,23 @@ export async function hashOpenFile(fd: number, algorithms: readonly Algorithm[],
  * {@link hashOpenFile} for a small file once its engines are loaded, on this thread without
  * waiting on anything (a promise per file costs more than hashing it); undefined for a file
  * only {@link hashFd} reads (large, or with reading options), which the caller then hands to it.
+ * `regularSize`: the caller has just seen with fstat that `fd` is a regular file of this size
+ * (not asked again).
  * @throws like {@link hashOpenFile} for what is not a regular file.
  */
-export function hashOpenFileNow(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): FileDigests | undefined {
-  const stats = fstatSync(fd);
-  if (stats.isDirectory()) throw isDirectoryError();
-  if (!stats.isFile()) throw explainedError("EFTYPE", "not a regular file (a FIFO, socket or device), not read");
-  if (stats.size >= ONE_READ_BYTES || options.chunkSize !== undefined || options.overlap !== undefined) return undefined;
+export function hashOpenFileNow(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}, regularSize?: number): FileDigests | undefined {
+  let size = regularSize;
+  if (size === undefined) {
+    const stats = fstatSync(fd);
+    if (stats.isDirectory()) throw isDirectoryError();
+    if (!stats.isFile()) throw explainedError("EFTYPE", "not a regular file (a FIFO, socket or device), not read");
+    size = stats.size;
+  }
+  // `overlap: false` (`--jobs 1`: one thread) is what this does anyway; only asking for a reader
+  // thread, or for a chunk size, sends a small file to hashFd.
+  if (size >= ONE_READ_BYTES || options.chunkSize !== undefined || options.overlap === true) return undefined;
   const set = createHashersNow(algorithms, options);
-  return set ? hashSmallFile(fd, set, stats.size) : undefined;
+  return set ? hashSmallFile(fd, set, size) : undefined;
 }
 
 /** Files up to this size are read in one go on the calling thread (no reader thread, no chunk ring). */
@@ -142,5 +150,11 @@ function hashSmallFile(fd: number, set: HasherSet, expected: number): FileDigest
     size += n;
     if (n < buffer.length && size >= expected) break;
   }
-  return { hexes: set.hexes(), digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])), size };
+  const hexes = new Map<Algorithm, string>();
+  const digests = new Map<Algorithm, Uint8Array>();
+  for (const hasher of set.hashers) {
+    digests.set(hasher.algorithm, hasher.digest());
+    hexes.set(hasher.algorithm, hasher.hex());
+  }
+  return { hexes, digests, size };
 }

@@ -28,9 +28,18 @@ export interface Hasher {
   hex(): string;
 }
 
-/** Lowercase hex of bytes. */
+/** Two lowercase hex digits per byte value. */
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/**
+ * Lowercase hex of bytes. A digest is a few bytes, printed once per file: built from a table,
+ * without touching the array's `.buffer` (which makes the engine give a small typed array a
+ * buffer of its own, costing more than hashing a small file).
+ */
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  let hex = "";
+  for (let i = 0; i < bytes.length; i++) hex += HEX_PAIRS[bytes[i]!]!;
+  return hex;
 }
 
 /**

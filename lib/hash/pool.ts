@@ -24,6 +24,11 @@ export interface HashJob {
   fd?: number;
   /** The caller keeps `fd` open, and closes it itself (it does more with it afterwards). */
   keepFd?: boolean;
+  /**
+   * With `fd`: the caller has just asked fstat and `fd` is a regular file of this size, so the
+   * hashing thread does not ask again (one system call per small file).
+   */
+  size?: number;
   algorithms: Algorithm[];
   options: HashFileOptions;
 }
@@ -59,7 +64,7 @@ function closeQuietly(fd: number | undefined): void {
  * while it ran fails, saying so.
  */
 export class HashPool {
-  readonly #threads: RequestPool<HashJob | HashJob[], HashJobResult | HashJobResult[]>;
+  readonly #threads: RequestPool<HashJob | HashJob[] | BatchRequest, HashJobResult | HashJobResult[] | BatchReply>;
 
   /** `size` threads, started as jobs come; `options` (tests) replace their script or start timeout. */
   constructor(size: number, options: Pick<RequestPoolOptions, "script" | "startTimeoutMs"> = {}) {
@@ -82,8 +87,10 @@ export class HashPool {
    * hand-off between threads costs more than hashing one.
    */
   async runBatch(jobs: HashJob[]): Promise<HashJobResult[]> {
+    const request = batchRequest(jobs);
     try {
-      return (await this.#threads.request(jobs)) as HashJobResult[];
+      const reply = await this.#threads.request(request ?? jobs);
+      return request ? resultsOfBatch(jobs, reply as BatchReply) : (reply as HashJobResult[]);
     } catch (error) {
       if (error instanceof ThreadFailure && !error.ran) return runBatchHere(jobs);
       return jobs.map((job) => failedResult(job.id, error));
@@ -104,7 +111,7 @@ export function runJobNow(job: HashJob): HashJobResult | undefined {
   if (job.fd === undefined) return undefined;
   let result: HashJobResult;
   try {
-    const digests = hashOpenFileNow(job.fd, job.algorithms, job.options);
+    const digests = hashOpenFileNow(job.fd, job.algorithms, job.options, job.size);
     if (!digests) return undefined;
     result = { id: job.id, ok: true, hexes: [...digests.hexes.entries()], size: digests.size };
   } catch (error) {
@@ -112,6 +119,92 @@ export function runJobNow(job: HashJob): HashJobResult | undefined {
   }
   if (!job.keepFd) closeQuietly(job.fd);
   return result;
+}
+
+/**
+ * A batch of files named by descriptor as it crosses to a hashing thread: numbers, and the few
+ * settings its files share. Copying a message costs by the object: an object per file cost more
+ * to copy (there and back) than hashing a 32 KiB file.
+ */
+export interface BatchRequest {
+  /** The distinct algorithm lists and options of the batch; each file names its own by index. */
+  kinds: Array<{ algorithms: Algorithm[]; options: HashFileOptions }>;
+  kind: number[];
+  fds: number[];
+  /** Each file's size as its caller saw it (HashJob.size), or -1. */
+  sizes: number[];
+  /** 1 where the caller keeps the descriptor (HashJob.keepFd). */
+  keep: number[];
+}
+
+/** The answer to a {@link BatchRequest}: per file its size and digest count, the digests as algorithm/hex pairs in one list; failures by index. */
+export interface BatchReply {
+  sizes: number[];
+  counts: number[];
+  pairs: string[];
+  failures: Array<[number, HashJobResult & { ok: false }]>;
+}
+
+function sameSettings(a: { algorithms: readonly Algorithm[]; options: HashFileOptions }, b: HashJob): boolean {
+  if (a.algorithms.length !== b.algorithms.length || a.algorithms.some((algorithm, i) => algorithm !== b.algorithms[i])) return false;
+  return a.options === b.options || (Object.keys(a.options).length === 0 && Object.keys(b.options).length === 0);
+}
+
+/** The compact form of jobs that all name their file by descriptor; undefined for any other. */
+function batchRequest(jobs: readonly HashJob[]): BatchRequest | undefined {
+  const request: BatchRequest = { kinds: [], kind: [], fds: [], sizes: [], keep: [] };
+  for (const job of jobs) {
+    if (job.fd === undefined) return undefined;
+    let kind = request.kinds.length - 1;
+    if (kind < 0 || !sameSettings(request.kinds[kind]!, job)) {
+      kind = request.kinds.findIndex((k) => sameSettings(k, job));
+      if (kind < 0) kind = request.kinds.push({ algorithms: job.algorithms, options: job.options }) - 1;
+    }
+    request.kind.push(kind);
+    request.fds.push(job.fd);
+    request.sizes.push(job.size ?? -1);
+    request.keep.push(job.keepFd ? 1 : 0);
+  }
+  return request;
+}
+
+/** Runs a {@link BatchRequest} here, one file after the other (on a hashing thread). */
+export async function answerBatch(request: BatchRequest): Promise<BatchReply> {
+  const reply: BatchReply = { sizes: [], counts: [], pairs: [], failures: [] };
+  for (let i = 0; i < request.fds.length; i++) {
+    const { algorithms, options } = request.kinds[request.kind[i]!]!;
+    const size = request.sizes[i]!;
+    const job: HashJob = { id: i, path: "", fd: request.fds[i]!, algorithms, options, ...(size >= 0 ? { size } : {}), ...(request.keep[i] ? { keepFd: true } : {}) };
+    const result = runJobNow(job) ?? (await runJobHere(job));
+    if (result.ok) {
+      reply.sizes.push(result.size);
+      reply.counts.push(result.hexes.length);
+      for (const [algorithm, hex] of result.hexes) reply.pairs.push(algorithm, hex);
+    } else {
+      reply.sizes.push(0);
+      reply.counts.push(0);
+      reply.failures.push([i, result]);
+    }
+  }
+  return reply;
+}
+
+/** The results a {@link BatchReply} stands for, with the ids of the jobs sent. */
+function resultsOfBatch(jobs: readonly HashJob[], reply: BatchReply): HashJobResult[] {
+  const failed = new Map(reply.failures);
+  const results: HashJobResult[] = [];
+  let at = 0;
+  for (let i = 0; i < jobs.length; i++) {
+    const failure = failed.get(i);
+    if (failure) {
+      results.push({ ...failure, id: jobs[i]!.id });
+      continue;
+    }
+    const hexes: [Algorithm, string][] = [];
+    for (let n = 0; n < reply.counts[i]!; n++, at += 2) hexes.push([reply.pairs[at] as Algorithm, reply.pairs[at + 1]!]);
+    results.push({ id: jobs[i]!.id, ok: true, hexes, size: reply.sizes[i]! });
+  }
+  return results;
 }
 
 /** Hashes jobs one after the other in this thread (a batch a thread was sent). */
@@ -133,9 +226,15 @@ export async function runJobHere(job: HashJob): Promise<HashJobResult> {
   }
 }
 
+/**
+ * Files open and waiting for their results, at most: a batch for each thread to work on and one
+ * more for each to take next. Batches are as large as that allows, up to {@link BATCH_FILES}:
+ * each message between threads costs tens of microseconds whatever it holds.
+ */
+const WINDOW_FILES = 256;
 /** Files sent to a thread together, at most, and their bytes (a larger file goes alone). */
-const BATCH_FILES = 16;
-const BATCH_BYTES = 1 << 20;
+const BATCH_FILES = 64;
+const BATCH_BYTES = 2 << 20;
 
 /** The size of an open regular file, or undefined (not a regular file: its job says what is wrong). */
 function sizeOfOpen(fd: number): number | undefined {
@@ -158,7 +257,7 @@ export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobR
  * `onResult` in input order as soon as each next result is ready, so the output is the same
  * whatever the parallelism. Items whose work is `here` (stdin) run in this thread; items with
  * no work get `undefined`. Small files go to the workers in batches. At most
- * `parallelism * 32` results wait in memory.
+ * {@link WINDOW_FILES} results (or two batches per thread) wait in memory, each with its file open.
  */
 export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>): Promise<void> {
   const pool = parallelism > 1 ? new HashPool(parallelism) : undefined;
@@ -166,7 +265,8 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
   try {
     /** Results in input order; `batch` while its job waits, unsent, in {@link batch}. */
     const window: Array<{ item: T; result: Promise<HashJobResult> | undefined; batch?: unknown[] }> = [];
-    const limit = Math.max(1, parallelism * BATCH_FILES * 2);
+    const batchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(WINDOW_FILES / (2 * parallelism))));
+    const limit = Math.max(1, parallelism * batchFiles * 2);
     // Small files not sent yet: they go to a thread together.
     let batch: Array<{ job: HashJob; settle: (result: HashJobResult) => void }> = [];
     let batchBytes = 0;
@@ -209,11 +309,18 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
       if (work && "job" in work) {
         const job: HashJob = { ...work.job, id: nextId++ };
         const size = job.fd === undefined ? undefined : sizeOfOpen(job.fd);
+        if (size !== undefined) job.size = size;
         if (size !== undefined && size < BATCH_BYTES) {
           result = new Promise((settle) => batch.push({ job, settle }));
           inBatch = batch;
           batchBytes += size;
-          if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) send();
+          if (batch.length >= batchFiles || batchBytes >= BATCH_BYTES) {
+            send();
+            // A thread's answer is a message, read only when this thread waits: let the answers
+            // in, so that a thread done with its batch gets the next one now, not when the
+            // window's head reaches its results.
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
         } else {
           send();
           result = pool.run(job);

@@ -16,7 +16,9 @@ export const DEFAULT_IGNORES: readonly string[] = [".DS_Store", ".Trashes", ".Sp
  */
 export class IgnoreList {
   readonly patterns: readonly string[];
-  #compiled: Wildmatch[] = [];
+  /** Patterns without `/`: matched against the last name, taken once per path. */
+  #byName: Wildmatch[] = [];
+  #byPath: Wildmatch[] = [];
 
   constructor(patterns: readonly string[]) {
     this.patterns = patterns;
@@ -24,12 +26,19 @@ export class IgnoreList {
       const trimmed = pattern.replace(/\/+$/, "");
       if (trimmed === "") continue;
       const anchored = trimmed.includes("/");
-      this.#compiled.push(Wildmatch.compile(anchored ? trimmed.replace(/^\/+/, "") : trimmed, { anchored }));
+      const compiled = Wildmatch.compile(anchored ? trimmed.replace(/^\/+/, "") : trimmed, { anchored });
+      (anchored ? this.#byPath : this.#byName).push(compiled);
     }
   }
 
   /** True when the entry at this relative path (`/`-separated) is ignored. */
   matches(relativePath: string): boolean {
-    return this.#compiled.some((m) => m.matches(relativePath));
+    // Called once per walked entry: plain loops, the last name cut out once.
+    if (this.#byName.length > 0) {
+      const name = relativePath.slice(relativePath.lastIndexOf("/") + 1);
+      for (const m of this.#byName) if (m.matches(name)) return true;
+    }
+    for (const m of this.#byPath) if (m.matches(relativePath)) return true;
+    return false;
   }
 }

@@ -8,11 +8,11 @@ import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
-import { compareUtf8, flatString, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
+import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
-import { isoDate, now } from "./dates.ts";
+import { isoDate, isoDateOfMs, now } from "./dates.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, inXsdOrder, type HashFormat } from "./formats.ts";
@@ -133,17 +133,6 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 
   let failures = 0;
-  // Files made together share their second: one date string for them all, kept flat.
-  let lastSecond = Number.NaN;
-  let lastDate = "";
-  const lastModifiedOf = (mtimeMs: number): string => {
-    const second = Math.floor(mtimeMs / 1000);
-    if (second !== lastSecond) {
-      lastSecond = second;
-      lastDate = flatString(isoDate(new Date(mtimeMs)));
-    }
-    return lastDate;
-  };
   /** Records one file's digests; `path` is its name on disk, `recorded` the name its history knows it by. */
   const sealFile = (at: Located, relativePath: string, hexes: Map<HashFormat, string>, size: number, mtimeMs: number): void => {
     const { history: owner, path, recorded } = at;
@@ -182,7 +171,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         if (json) log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    const media = session.media(owner, path, { isDirectory: false, size, lastModified: lastModifiedOf(mtimeMs) });
+    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDateOfMs(mtimeMs) }); // files of one second share one date string
     for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
   };
 

@@ -4,6 +4,7 @@
  * (`2020-01-17_143000Z`). The clock is injectable for tests and reproducible runs.
  */
 import { usageError } from "../core/errors.ts";
+import { flatString } from "../core/names.ts";
 
 /** Environment variable that fixes "now" (any date `Date` parses, e.g. `2020-01-17T14:30:00Z`). */
 export const NOW_VARIABLE = "CARTKIT_MHL_NOW";
@@ -29,6 +30,26 @@ export function isoDate(date: Date): string {
   const sign = offset < 0 ? "-" : "+";
   const abs = Math.abs(offset);
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** The last {@link isoDateOfMs} answer: the files of a tree were mostly written in the same few seconds. */
+let lastSecond = Number.NaN;
+let lastIso = "";
+
+/**
+ * {@link isoDate} of a time in milliseconds (a file's mtime), the same text; a time in the same
+ * second as the one before is not converted again (local time and its offset cost more than
+ * hashing a small file), and the files of that second share one string, stored in one piece.
+ * @example
+ * isoDateOfMs(Date.parse("2020-01-17T14:30:00.250Z")); // "2020-01-17T14:30:00+00:00" with TZ=UTC
+ */
+export function isoDateOfMs(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastIso = flatString(isoDate(new Date(ms)));
+    lastSecond = second;
+  }
+  return lastIso;
 }
 
 /** The UTC stamp in a generation file name, e.g. `2020-01-17_143000Z`. */

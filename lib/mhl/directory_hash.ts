@@ -7,7 +7,7 @@
  * Ignored entries are not children. An empty folder hashes nothing.
  */
 import { nameBytes } from "../core/names.ts";
-import { createHasher } from "../hash/registry.ts";
+import { createHasher, createHashersNow } from "../hash/registry.ts";
 import { algorithmOf, digestBytes, type HashFormat } from "./formats.ts";
 
 /** The printed hash of some bytes in a format. */
@@ -17,10 +17,22 @@ export async function hashBytes(format: HashFormat, ...parts: Uint8Array[]): Pro
   return hasher.hex();
 }
 
+/**
+ * {@link hashBytes} without waiting, once the engine is loaded (undefined before): a folder of
+ * many files hashes one name and digest per file, and a promise each cost more than the hash.
+ */
+function hashBytesNow(format: HashFormat, parts: readonly Uint8Array[]): string | undefined {
+  const set = createHashersNow([algorithmOf(format)]);
+  if (!set) return undefined;
+  for (const part of parts) set.update(part);
+  return set.hashers[0]!.hex();
+}
+
 /** The printed hash of a list of printed hashes (sorted first, as the reference does). */
 export async function hashOfHashList(format: HashFormat, printed: readonly string[]): Promise<string> {
   const sorted = [...printed].sort();
-  return hashBytes(format, ...sorted.map((p) => digestBytes(format, p)));
+  const parts = sorted.map((p) => digestBytes(format, p));
+  return hashBytesNow(format, parts) ?? hashBytes(format, ...parts);
 }
 
 /**
@@ -58,7 +70,7 @@ export class DirectoryHash {
   async finish(): Promise<{ content: string; structure: string }> {
     // One child at a time: never more than one hasher at work.
     const structure: string[] = [];
-    for (const [name, digest] of this.#children) structure.push(await hashBytes(this.format, name, digest));
+    for (const [name, digest] of this.#children) structure.push(hashBytesNow(this.format, [name, digest]) ?? (await hashBytes(this.format, name, digest)));
     return {
       content: await hashOfHashList(this.format, this.#content),
       structure: await hashOfHashList(this.format, structure),

@@ -57,5 +57,6 @@ export function digestBytes(format: HashFormat, printed: string): Uint8Array {
     return bytes;
   }
   if (!/^(?:[0-9a-fA-F]{2})+$/.test(printed)) throw new Error(`'${printed}' is not a ${format} hex digest`);
-  return Uint8Array.from(Buffer.from(printed, "hex"));
+  // A copy (not Uint8Array.from, which reads a Buffer element by element): once per file.
+  return new Uint8Array(Buffer.from(printed, "hex"));
 }

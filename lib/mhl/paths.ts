@@ -19,6 +19,8 @@ export function unsafePathReason(path: string): string | undefined {
  * `./` or a trailing `/`. Two names that differ only in Unicode normalization are two files.
  */
 export function exactKey(path: string): string {
+  // Looked up once or more per file: most paths have nothing to take off.
+  if (!path.startsWith("./") && !path.endsWith("/")) return path;
   return path.replace(/^(?:\.\/)+/, "").replace(/\/+$/, "");
 }
 

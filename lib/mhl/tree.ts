@@ -152,9 +152,12 @@ export class FilesBeneath {
   work(relativePath: string, path: string, algorithms: Algorithm[]): Work {
     let fd = -1;
     let failure: HashJobResult | undefined;
+    let size = 0;
     try {
       fd = this.#held.openReadInside(relativePath);
-      if (!fstatSync(fd).isFile()) failure = { id: -1, ok: false, code: "EINVAL", message: "not a regular file" };
+      const stats = fstatSync(fd);
+      if (!stats.isFile()) failure = { id: -1, ok: false, code: "EINVAL", message: "not a regular file" };
+      size = stats.size;
     } catch (error) {
       failure = { id: -1, ok: false, code: (error as { code?: string }).code, message: describeSystemError(error) };
     }
@@ -167,7 +170,8 @@ export class FilesBeneath {
     if (list) list.push(fd);
     else this.#open.set(relativePath, [fd]);
     if (failure) return { here: async () => failure };
-    return { job: { path, fd, keepFd: true, algorithms, options: {} } };
+    // Its size goes with it: the hashing thread need not ask fstat again.
+    return { job: { path, fd, keepFd: true, size, algorithms, options: {} } };
   }
 
   /**

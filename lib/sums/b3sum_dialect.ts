@@ -27,9 +27,8 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
     stdinName: "-",
     checkEncoding: "utf8",
     tooLong: "refused",
-    formatSum(input: SumInput, digest: Uint8Array) {
-      if (format.raw) return digest;
-      const hex = Buffer.from(digest).toString("hex");
+    formatSum(input: SumInput, hex: string) {
+      if (format.raw) return Buffer.from(hex, "hex");
       if (format.noNames) return `${hex}\n`;
       const name = input.escapeBytes ? input.name : input.name.toWellFormed();
       return formatGnuLine(hex, escapeName(name, b3sumNeedsEscape, { bytes: input.escapeBytes === true }));

@@ -76,8 +76,8 @@ export interface SumDialect {
    * next is read).
    */
   tooLong: "ends-file" | "refused";
-  /** The sum line (or raw bytes) for one input. */
-  formatSum(input: SumInput, digest: Uint8Array): string | Uint8Array;
+  /** The sum line (or raw bytes) for one input, from its digest as lowercase hex in canonical order. */
+  formatSum(input: SumInput, hex: string): string | Uint8Array;
   /** The stderr line for an input that could not be hashed. */
   hashError(input: SumInput, error: ErrorLike): string;
   /** Parses one check line (without its newline); a string is the reason it is malformed. */

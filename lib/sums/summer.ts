@@ -90,7 +90,7 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
         if (options.json) {
           out.data(`${JSON.stringify({ name: input.name, algorithm: options.algorithm, digest: hex, size: result.size })}\n`);
         } else {
-          out.data(dialect.formatSum(input, Uint8Array.from(Buffer.from(hex, "hex"))));
+          out.data(dialect.formatSum(input, hex));
         }
       }
       progress.fileDone(result.ok ? result.size : 0);

@@ -53,9 +53,8 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
     stdinName: "stdin",
     checkEncoding: "bytes",
     tooLong: "ends-file",
-    formatSum(input: SumInput, digest: Uint8Array) {
-      const bytes = format.littleEndian ? Uint8Array.from(digest).reverse() : digest;
-      const hex = Buffer.from(bytes).toString("hex");
+    formatSum(input: SumInput, canonical: string) {
+      const hex = format.littleEndian ? reverseHex(canonical) : canonical;
       const name = escapeName(input.name, needsEscape, { bytes: input.escapeBytes === true });
       return lineData(bsd ? formatBsdLine(tag, hex, name) : formatGnuLine(hex, name));
     },

@@ -52,6 +52,11 @@ function isXmlCharacter(code: number): boolean {
   return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
 }
 
+/** A start tag's `<name` (see {@link parseXml}). */
+const START_TAG = /<([A-Za-z_][\w.:-]*)/y;
+/** A start tag's next attribute, or its end. */
+const ATTRIBUTE = /\s*(?:(\/?>)|([A-Za-z_][\w.:-]*)\s*=\s*("([^"]*)"|'([^']*)'))/y;
+
 /**
  * Parses an XML document and returns its root element.
  * @param file name used in error messages
@@ -90,6 +95,9 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
     stack[depth]!.children.push(raw);
   };
   const decode = (raw: string): string => {
+    // Most text and values hold no reference: nothing to replace (once per element of a
+    // generation of many files).
+    if (!raw.includes("&")) return raw;
     return raw.replace(/&([^;&\s]*);?/g, (match, body: string) => {
       if (!match.endsWith(";")) fail(`unterminated entity reference '${match}'`);
       if (body.startsWith("#x") || body.startsWith("#X")) {
@@ -164,14 +172,19 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       advance(end + 1);
       completed(open!);
     } else {
-      const match = /^<([A-Za-z_][\w.:-]*)/.exec(text.slice(pos, pos + 256));
+      // Matched where they stand (sticky), not on a copy of what follows: a tag name is read
+      // up to 255 characters and a tag's attribute up to 65,536 characters, as before.
+      START_TAG.lastIndex = pos;
+      const match = START_TAG.exec(text);
       if (!match) fail("malformed start tag");
-      const name = match![1]!;
+      const name = match![1]!.slice(0, 255);
       const startLine = line;
-      let i = pos + match![0].length;
+      let i = pos + 1 + name.length;
       const attributes = new Map<string, string>();
       for (;;) {
-        const rest = /^\s*(?:(\/?>)|([A-Za-z_][\w.:-]*)\s*=\s*("([^"]*)"|'([^']*)'))/.exec(text.slice(i, i + 65536));
+        ATTRIBUTE.lastIndex = i;
+        let rest = ATTRIBUTE.exec(text);
+        if (rest && rest[0].length > 65536) rest = null;
         if (!rest) {
           advance(i);
           fail(`malformed attribute in <${name}>`);
