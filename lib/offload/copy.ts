@@ -19,13 +19,14 @@ import { hashFd } from "../hash/file.ts";
 import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
+import { createZeroRunHashers } from "../hash/zero_runs.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
-import { hashWithHoles, hashZeros, holeBytes, isSparse, readBackSparse, type SparseSource } from "./sparse.ts";
+import { hashWithHoles, holeBytes, isSparse, readBackSparse, type SparseSource } from "./sparse.ts";
 
 /** Bytes per read and write when copying (BENCHMARKS.md, "chunk size"). */
 export const COPY_CHUNK_SIZE = 256 << 10;
@@ -528,7 +529,6 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       }
     }
 
-    const set = await createHashers(options.algorithms, options.hasher);
     let position = 0;
     const copied = async (length: number) => {
       position += length;
@@ -546,6 +546,9 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     // by its data alone (lib/offload/sparse.ts); with more data than holes that costs more than
     // hashing the holes again.
     const dataSet = holes && holeBytes(sparse!, before.size) >= before.size / 2 ? await createHashers(options.algorithms, options.hasher) : undefined;
+    // Holes are hashed as zeros without reading a buffer of them where the algorithm allows.
+    const runs = holes ? await createZeroRunHashers(options.algorithms, options.hasher) : undefined;
+    const set = runs ?? (await createHashers(options.algorithms, options.hasher));
     const fanout =
       !holes && before.size >= FANOUT_MIN_BYTES && live.length > 0
         ? Fanout.open(
@@ -568,7 +571,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       const buffer = smallBuffer(chunkSize);
       let at = 0;
       for (const [start, end] of sparse!) {
-        hashZeros(set, start - at);
+        runs!.zeros(start - at);
         position += start - at;
         for (at = start; at < end; ) {
           const n = fillChunk(srcFd, buffer, 0, Math.min(chunkSize, end - at), at);
@@ -587,7 +590,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
           await copied(n);
         }
       }
-      hashZeros(set, before.size - at);
+      runs!.zeros(before.size - at);
       position += before.size - at;
       options.onProgress?.(position, before.size);
     } else if (fanout) {

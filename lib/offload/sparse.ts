@@ -20,6 +20,7 @@
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
+import { createZeroRunHashers } from "../hash/zero_runs.ts";
 import { fillChunk } from "../io/fill.ts";
 import { dataRanges } from "../io/libc.ts";
 
@@ -50,11 +51,6 @@ export function holeBytes(ranges: ReadonlyArray<readonly [number, number]>, size
 
 const ZEROS = new Uint8Array(1 << 20);
 
-/** Feeds `length` zero bytes to the hashers: a hole reads as zeros, and is hashed as such. */
-export function hashZeros(set: { update(bytes: Uint8Array): void }, length: number): void {
-  for (let left = length; left > 0; left -= ZEROS.length) set.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
-}
-
 let sharedBuffer = new Uint8Array(0);
 function buffer(length: number): Uint8Array {
   if (sharedBuffer.length < length) sharedBuffer = new Uint8Array(length);
@@ -67,11 +63,11 @@ function buffer(length: number): Uint8Array {
  * read.
  */
 export async function hashWithHoles(fd: number, size: number, algorithms: Algorithm[], hasher: HasherOptions, chunkSize: number): Promise<{ hexes: Map<Algorithm, string>; size: number }> {
-  const set = await createHashers(algorithms, hasher);
+  const set = await createZeroRunHashers(algorithms, hasher);
   const chunk = buffer(chunkSize);
   let at = 0;
   for (const [start, end] of dataRanges(fd, size)) {
-    hashZeros(set, start - at);
+    set.zeros(start - at);
     for (at = start; at < end; ) {
       const n = fillChunk(fd, chunk, 0, Math.min(chunkSize, end - at), at);
       if (n === 0) return { hexes: set.hexes(), size: at };
@@ -79,7 +75,7 @@ export async function hashWithHoles(fd: number, size: number, algorithms: Algori
       at += n;
     }
   }
-  hashZeros(set, size - at);
+  set.zeros(size - at);
   return { hexes: set.hexes(), size };
 }
 
