@@ -132,7 +132,7 @@ for (const runner of runners()) {
 }
 
 /** The engine by paths, with `fault` run on each copy (still without a name) before it is flushed. */
-async function copyWithFault(source: string, dests: string[], algorithms: Algorithm[], fault: (dest: string, copy: string) => void): Promise<CopyOutcome> {
+async function copyWithFault(source: string, dests: string[], algorithms: Algorithm[], fault: (dest: string, copy: string) => void, chunkSize?: number): Promise<CopyOutcome> {
   const held = [HeldFolder.open(dirname(source)), ...dests.map((d) => HeldFolder.open(d))];
   try {
     return await copyFile(
@@ -140,6 +140,7 @@ async function copyWithFault(source: string, dests: string[], algorithms: Algori
       held.slice(1).map((folder) => ({ folder, relative: basename(source) })),
       {
         algorithms,
+        chunkSize,
         flushVia: async (folder, fsyncOwn) => {
           // The copy being written: this process's descriptor of a new file in that folder.
           for (const fd of readdirSync("/proc/self/fd")) {
@@ -197,9 +198,16 @@ describe("a copy of a file with holes is read back by what its file system holds
     test.if(place === "temporary folder" || CAN_MOUNT)(`${place}: zeros written where a hole was are read back and found zeros: verified`, async () => {
       const root = mount(tempDir("cartkit-sparse-"));
       const source = setup(root);
-      const outcome = await copyWithFault(source, [join(root, "good"), join(root, "bad")], ["xxh64", "sha256"], (dest, copy) => {
-        if (dest.endsWith("/bad")) run(["dd", "if=/dev/zero", `of=${copy}`, "bs=1M", "count=4", `seek=${hole / (1 << 20)}`, "conv=notrunc", "status=none"]);
-      });
+      const outcome = await copyWithFault(
+        source,
+        [join(root, "good"), join(root, "bad")],
+        ["xxh64", "sha256"],
+        (dest, copy) => {
+          if (dest.endsWith("/bad")) run(["dd", "if=/dev/zero", `of=${copy}`, "bs=1M", "count=4", `seek=${hole / (1 << 20)}`, "conv=notrunc", "status=none"]);
+          // Read in pieces of 4 MiB (-b 4MiB): the four MiB of zeros in one piece.
+        },
+        4 << 20,
+      );
       const [good, bad] = outcome.destinations;
       // Four more MiB of data than the source: the zeros are on the device, where the source has a hole.
       expect(blocks(join(root, "bad", "disk.img")) - blocks(join(root, "good", "disk.img"))).toBeGreaterThanOrEqual(8192);

@@ -26,7 +26,7 @@ import { fillChunk } from "../io/fill.ts";
 import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
-import { hashWithHoles, holeBytes, isSparse, readBackSparse, type SparseSource } from "./sparse.ts";
+import { hashHole, hashWithHoles, holeBytes, isSparse, readBackSparse, type SparseSource } from "./sparse.ts";
 
 /** Bytes per read and write when copying (BENCHMARKS.md, "chunk size"). */
 export const COPY_CHUNK_SIZE = 256 << 10;
@@ -571,7 +571,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       const buffer = smallBuffer(chunkSize);
       let at = 0;
       for (const [start, end] of sparse!) {
-        runs!.zeros(start - at);
+        await hashHole(runs!, start - at);
         position += start - at;
         for (at = start; at < end; ) {
           const n = fillChunk(srcFd, buffer, 0, Math.min(chunkSize, end - at), at);
@@ -590,7 +590,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
           await copied(n);
         }
       }
-      runs!.zeros(before.size - at);
+      await hashHole(runs!, before.size - at);
       position += before.size - at;
       options.onProgress?.(position, before.size);
     } else if (fanout) {
