@@ -2,10 +2,16 @@
  * Files with holes (sparse files): copied with their holes, hashed as the zeros the holes read
  * as (the digests are those of the same bytes written out in full), read back hole and data.
  */
-import { expect, test } from "bun:test";
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
-import { join } from "node:path";
-import { COMPILED, randomBytes, run, tempDir, tool } from "./helpers.ts";
+import { describe, expect, test } from "bun:test";
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import type { Algorithm } from "../lib/hash/algorithms.ts";
+import { c4FromSha512 } from "../lib/hash/c4.ts";
+import { HeldFolder } from "../lib/io/held_folder.ts";
+import { copyFile, type CopyOutcome } from "../lib/offload/copy.ts";
+import { outside } from "../lib/offload/sparse.ts";
+import { CAN_MOUNT, tmpfs, xfs } from "./faults/mounts.ts";
+import { COMPILED, randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
 
 /** A file of `size` bytes with `pieces` pieces of data (1 MiB each) spread over it, the rest holes. */
 function sparseFile(path: string, size: number, pieces: number): void {
@@ -54,4 +60,207 @@ test("a byte written into a hole of a copy is found: the read-back reads what th
   const verified = tool(COMPILED, "mhl-verify", ["verify", join(dir, "out")], { cwd: dir });
   expect(verified.code).toBe(11);
   expect(readFileSync(join(dir, "card", "disk.img")).subarray(200 * 1024 * 1024, 200 * 1024 * 1024 + 1)[0]).toBe(0);
+});
+
+const ALL = ["xxh64be", "xxh64", "xxh3", "xxh128", "md5", "sha1", "sha256", "blake3", "c4"];
+
+/** The digests of a file's bytes by the native tools (holes read as zeros), as dispatchcopy prints them. */
+function anchorDigests(path: string): string {
+  const first = (cmd: string[]) => run(cmd).stdout.trim().split(" ")[0]!;
+  const xxh64 = first(["xxhsum", "-H1", path]);
+  const xxh3 = run(["xxhsum", "-H3", "--tag", path]).stdout.trim().split(" = ")[1]!;
+  const sha512 = Buffer.from(first(["sha512sum", path]), "hex");
+  return [
+    `XXH64BE:${xxh64}`,
+    `XXH64:${Buffer.from(xxh64, "hex").reverse().toString("hex")}`,
+    `XXH3:${xxh3}`,
+    `XXH128:${first(["xxhsum", "-H2", path])}`,
+    `MD5:${first(["md5sum", path])}`,
+    `SHA1:${first(["sha1sum", path])}`,
+    `SHA256:${first(["sha256sum", path])}`,
+    `BLAKE3:${first(["b3sum", path])}`,
+    `C4:${c4FromSha512(sha512)}`,
+  ].join(" ");
+}
+
+/** A file of `size` bytes: data at `pieces` (offset, length), the rest holes. */
+function withHoles(path: string, size: number, pieces: Array<[number, number]>): void {
+  const fd = openSync(path, "w");
+  try {
+    ftruncateSync(fd, size);
+    for (const [i, [at, length]] of pieces.entries()) writeSync(fd, randomBytes(length, 7 + i), 0, length, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Where holes are kept: the temporary folder's file system, a tmpfs and a loop-mounted XFS. */
+function places(dir: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [["temporary folder", dir]];
+  if (CAN_MOUNT) {
+    out.push(["tmpfs", tmpfs(dir, "tmpfs", "256m")!.path]);
+    out.push(["XFS", xfs(dir, "xfs", 300)!.path]);
+  }
+  return out;
+}
+
+for (const runner of runners()) {
+  test(`${runner.label}: a file with holes has the digests of its dense twin for every algorithm, on every file system, holes kept`, () => {
+    const dir = tempDir("cartkit-sparse-");
+    for (const [what, root] of places(dir)) {
+      const source = join(root, "clip.mov");
+      // Data at the start, in the middle (not block aligned) and at the very end; holes between.
+      withHoles(source, 40 * 1024 ** 2 + 777, [
+        [0, 100_000],
+        [17 * 1024 ** 2 + 5, 1_000_000],
+        [40 * 1024 ** 2 - 3000, 3777],
+      ]);
+      mkdirSync(join(root, "a"));
+      const result = tool(runner, "dispatchcopy", ["-v", ...ALL.flatMap((t) => ["-t", t]), source, join(root, "a")], { cwd: root });
+      expect([what, result.code]).toEqual([what, 0]);
+      const copy = join(root, "a", "clip.mov");
+      expect([what, blocks(source) < 2 * 2200, Math.abs(blocks(copy) - blocks(source)) <= blocks(source) / 100]).toEqual([what, true, true]);
+      // The digests of the same bytes written out in full (the native tools read the dense twin:
+      // b3sum maps a file, and a mapped hole of a tmpfs file gets a page).
+      const dense = join(root, "dense");
+      run(["dd", `if=${source}`, `of=${dense}`, "bs=1M", "status=none"]);
+      expect(blocks(dense)).toBeGreaterThan(40 * 2048);
+      expect(result.stderr).toContain(`INFO: verified ${copy}: ${anchorDigests(dense)}, read back from the device`);
+      expect(run(["cmp", source, copy]).code).toBe(0);
+    }
+  }, 300_000);
+}
+
+/** The engine by paths, with `fault` run on each copy (still without a name) before it is flushed. */
+async function copyWithFault(source: string, dests: string[], algorithms: Algorithm[], fault: (dest: string, copy: string) => void, chunkSize?: number): Promise<CopyOutcome> {
+  const held = [HeldFolder.open(dirname(source)), ...dests.map((d) => HeldFolder.open(d))];
+  try {
+    return await copyFile(
+      { folder: held[0]!, relative: basename(source) },
+      held.slice(1).map((folder) => ({ folder, relative: basename(source) })),
+      {
+        algorithms,
+        chunkSize,
+        flushVia: async (folder, fsyncOwn) => {
+          // The copy being written: this process's descriptor of a new file in that folder.
+          for (const fd of readdirSync("/proc/self/fd")) {
+            let target = "";
+            try {
+              target = readlinkSync(`/proc/self/fd/${fd}`);
+            } catch {
+              continue;
+            }
+            if (target.startsWith(`${folder.path}/`) && !target.endsWith(`/${basename(source)}`)) fault(folder.path, `/proc/${process.pid}/fd/${fd}`);
+          }
+          await fsyncOwn();
+        },
+      },
+    );
+  } finally {
+    for (const h of held) h.close();
+  }
+}
+
+describe("a copy of a file with holes is read back by what its file system holds", () => {
+  const size = 64 * 1024 ** 2;
+  const pieces: Array<[number, number]> = [
+    [0, 1 << 20],
+    [32 * 1024 ** 2, 1 << 20],
+  ];
+  const hole = 48 * 1024 ** 2;
+  const setup = (root: string) => {
+    const source = join(root, "src", "disk.img");
+    for (const d of ["src", "good", "bad"]) mkdirSync(join(root, d), { recursive: true });
+    withHoles(source, size, pieces);
+    return source;
+  };
+  const xxh128 = (path: string) => run(["xxhsum", "-H2", path]).stdout.split(" ")[0];
+
+  for (const place of ["temporary folder", "tmpfs", "XFS"]) {
+    const mount = (dir: string) => (place === "tmpfs" ? tmpfs(dir, "t", "256m")!.path : place === "XFS" ? xfs(dir, "x", 300)!.path : dir);
+    test.if(place === "temporary folder" || CAN_MOUNT)(`${place}: other bytes where a hole was fail the read-back, with the digest of what the copy holds`, async () => {
+      const root = mount(tempDir("cartkit-sparse-"));
+      const source = setup(root);
+      const outcome = await copyWithFault(source, [join(root, "good"), join(root, "bad")], ["xxh128"], (dest, copy) => {
+        if (dest.endsWith("/bad")) run(["dd", "if=/dev/urandom", `of=${copy}`, "bs=4096", "count=1", `seek=${hole / 4096}`, "conv=notrunc", "status=none"]);
+      });
+      expect(outcome.hexes.get("xxh128")).toBe(xxh128(source));
+      const [good, bad] = outcome.destinations;
+      expect(good!.status).toBe("verified");
+      expect(good!.hexes).toEqual(outcome.hexes);
+      expect(bad!.status).toBe("mismatch");
+      expect(bad!.reason).toBe("read back from the device, the digest differs from the source's");
+      // The copy was hashed in full, its holes as zeros: the digest is that of its bytes.
+      expect(bad!.hexes!.get("xxh128")).toBe(xxh128(join(root, "bad", "disk.img")));
+      expect(bad!.hexes!.get("xxh128")).not.toBe(xxh128(source));
+    });
+
+    test.if(place === "temporary folder" || CAN_MOUNT)(`${place}: zeros written where a hole was are read back and found zeros: verified`, async () => {
+      const root = mount(tempDir("cartkit-sparse-"));
+      const source = setup(root);
+      const outcome = await copyWithFault(
+        source,
+        [join(root, "good"), join(root, "bad")],
+        ["xxh64", "sha256"],
+        (dest, copy) => {
+          if (dest.endsWith("/bad")) run(["dd", "if=/dev/zero", `of=${copy}`, "bs=1M", "count=4", `seek=${hole / (1 << 20)}`, "conv=notrunc", "status=none"]);
+          // Read in pieces of 4 MiB (-b 4MiB): the four MiB of zeros in one piece.
+        },
+        4 << 20,
+      );
+      const [good, bad] = outcome.destinations;
+      // Four more MiB of data than the source: the zeros are on the device, where the source has a hole.
+      expect(blocks(join(root, "bad", "disk.img")) - blocks(join(root, "good", "disk.img"))).toBeGreaterThanOrEqual(8192);
+      expect([good!.status, bad!.status]).toEqual(["verified", "verified"]);
+      expect(bad!.hexes).toEqual(outcome.hexes);
+    });
+
+    test.if(place === "temporary folder" || CAN_MOUNT)(`${place}: data of the source made a hole in the copy fails the read-back`, async () => {
+      const root = mount(tempDir("cartkit-sparse-"));
+      const source = setup(root);
+      const outcome = await copyWithFault(source, [join(root, "good"), join(root, "bad")], ["xxh3"], (dest, copy) => {
+        if (dest.endsWith("/bad")) expect(run(["fallocate", "--punch-hole", "-o", String(32 * 1024 ** 2 + 65536), "-l", "65536", copy]).code).toBe(0);
+      });
+      const [good, bad] = outcome.destinations;
+      expect(good!.status).toBe("verified");
+      expect(bad!.status).toBe("mismatch");
+      expect(bad!.hexes!.get("xxh3")).not.toBe(outcome.hexes.get("xxh3"));
+    });
+  }
+});
+
+test("the parts of a copy's data outside the source's data ranges", () => {
+  expect(
+    outside(
+      [[0, 100]],
+      [
+        [10, 20],
+        [50, 60],
+      ],
+    ),
+  ).toEqual([
+    [0, 10],
+    [20, 50],
+    [60, 100],
+  ]);
+  expect(
+    outside(
+      [
+        [0, 10],
+        [20, 30],
+        [40, 50],
+      ],
+      [
+        [5, 25],
+        [45, 100],
+      ],
+    ),
+  ).toEqual([
+    [0, 5],
+    [25, 30],
+    [40, 45],
+  ]);
+  expect(outside([[0, 4096]], [[0, 4096]])).toEqual([]);
+  expect(outside([[100, 200]], [])).toEqual([[100, 200]]);
+  expect(outside([], [[0, 10]])).toEqual([]);
 });

@@ -19,12 +19,14 @@ import { hashFd } from "../hash/file.ts";
 import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
+import { createZeroRunHashers } from "../hash/zero_runs.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
+import { hashHole, hashWithHoles, holeBytes, isSparse, readBackSparse, type SparseSource } from "./sparse.ts";
 
 /** Bytes per read and write when copying (BENCHMARKS.md, "chunk size"). */
 export const COPY_CHUNK_SIZE = 256 << 10;
@@ -273,12 +275,17 @@ async function dropFromCache(fd: number, clean = false): Promise<boolean> {
   return evictFromCache(fd);
 }
 
-/** What the caller knows of a copy it reads back: flushed since written, its state when opened, its size, whether it has holes. */
+/**
+ * What the caller knows of a copy it reads back: flushed since written, its state when opened,
+ * its size, whether it has holes, and the source with holes it was copied from (then the
+ * source's data ranges are read back and compared, its holes not hashed again: lib/offload/sparse.ts).
+ */
 export interface KnownCopy {
   clean: boolean;
   state: ReadBackState;
   size: number;
   sparse?: boolean;
+  sparseSource?: SparseSource;
 }
 
 /** A copy read back from the device: its digests, its size, whether the read was cold, its state then. */
@@ -299,9 +306,16 @@ export async function hashFromDevice(fd: number, algorithms: Algorithm[], hasher
 
 /** {@link hashFromDevice} of a file whose pages were dropped already (`cold`: whether they could be). */
 async function hashDropped(fd: number, cold: boolean, algorithms: Algorithm[], hasher: HasherOptions, chunkSize: number | undefined, known?: KnownCopy): Promise<ReadBack> {
-  // A small file is read here in one piece: no reader thread, no second stat. A file with
-  // holes reads its data and hashes its holes as zeros.
-  const { hexes, size } = known?.sparse ? await hashWithHoles(fd, known.size, algorithms, hasher, chunkSize ?? VERIFY_CHUNK_SIZE) : known && known.size <= SMALL_FILE_BYTES ? await hashSmall(fd, known.size, algorithms, hasher) : await hashFd(fd, algorithms, { ...hasher, chunkSize });
+  // A small file is read here in one piece: no reader thread, no second stat. A copy of a file
+  // with holes is compared with it range by range; any other file with holes reads its data and
+  // hashes its holes as zeros.
+  const { hexes, size } = known?.sparseSource
+    ? await readBackSparse(fd, known.size, known.sparseSource, algorithms, hasher, chunkSize ?? VERIFY_CHUNK_SIZE)
+    : known?.sparse
+      ? await hashWithHoles(fd, known.size, algorithms, hasher, chunkSize ?? VERIFY_CHUNK_SIZE)
+      : known && known.size <= SMALL_FILE_BYTES
+        ? await hashSmall(fd, known.size, algorithms, hasher)
+        : await hashFd(fd, algorithms, { ...hasher, chunkSize });
   evictFromCache(fd);
   // Reading changes neither size nor times: the state before the read is the state read.
   return { hexes, size, cold, state: known?.state ?? readBackStateOf(statFd(fd)) };
@@ -317,42 +331,6 @@ async function hashSmall(fd: number, size: number, algorithms: Algorithm[], hash
   const n = size === 0 ? 0 : fillChunk(fd, buffer, 0, size, 0);
   set.update(buffer.subarray(0, n));
   return { hexes: set.hexes(), size: n };
-}
-
-/**
- * True when a file's blocks hold less than its size: it has holes (or is compressed; then the
- * data ranges say it is all data, and it is copied as usual).
- */
-function isSparse(size: number, blocks: number): boolean {
-  return size > 64 << 10 && blocks * 512 < size - (64 << 10);
-}
-
-const ZEROS = new Uint8Array(1 << 20);
-
-/** Feeds `length` zero bytes to the hashers: a hole reads as zeros, and is hashed as such. */
-function hashZeros(set: { update(bytes: Uint8Array): void }, length: number): void {
-  for (let left = length; left > 0; left -= ZEROS.length) set.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
-}
-
-/**
- * Hashes an open file with holes: its data ranges read from the device, its holes as zeros
- * (nothing to read: the file system says they are holes).
- */
-async function hashWithHoles(fd: number, size: number, algorithms: Algorithm[], hasher: HasherOptions, chunkSize: number): Promise<{ hexes: Map<Algorithm, string>; size: number }> {
-  const set = await createHashers(algorithms, hasher);
-  const buffer = smallBuffer(chunkSize);
-  let at = 0;
-  for (const [start, end] of dataRanges(fd, size)) {
-    hashZeros(set, start - at);
-    for (at = start; at < end; ) {
-      const n = fillChunk(fd, buffer, 0, Math.min(chunkSize, end - at), at);
-      if (n === 0) return { hexes: set.hexes(), size: at };
-      set.update(buffer.subarray(0, n));
-      at += n;
-    }
-  }
-  hashZeros(set, size - at);
-  return { hexes: set.hexes(), size };
 }
 
 /** Files up to this size are read, written and read back on the calling thread, each in one piece. */
@@ -380,7 +358,7 @@ export async function hashManyFromDevice(files: ReadonlyArray<number | { fd: num
   const list = files.map((f) => (typeof f === "number" ? { fd: f, known: undefined } : f));
   // On the threads each copy is read through the same descriptor: that reads from the device
   // only where dropping a file's pages holds for every reader (Linux), not for one descriptor.
-  if (size <= SMALL_FILE_BYTES && list.every((f) => f.known && !f.known.sparse)) {
+  if (size <= SMALL_FILE_BYTES && list.every((f) => f.known && !f.known.sparse && !f.known.sparseSource)) {
     // Small copies: each one's pages dropped and asked for from the device at once, then this
     // thread lets the other copies in flight (a flushed group is read back together) do the
     // same before any is read: the device reads them all together, not one round trip each.
@@ -406,7 +384,7 @@ export async function hashManyFromDevice(files: ReadonlyArray<number | { fd: num
     }
     return out;
   }
-  if (list.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide() || list.some((f) => f.known?.sparse)) {
+  if (list.length < 2 || size < PARALLEL_READ_BACK_MIN_BYTES || !evictionIsFileWide() || list.some((f) => f.known?.sparse || f.known?.sparseSource)) {
     const out: PromiseSettledResult<ReadBack>[] = [];
     for (const { fd, known } of list) {
       try {
@@ -520,6 +498,8 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
 
   const live: Live[] = [];
   const presentCandidates: Array<{ target: CopyTarget; outcome: DestinationOutcome }> = [];
+  // A source with holes, when its copies are read back by its data alone.
+  let sparseSource: SparseSource | undefined;
   const written: Array<{ target: CopyTarget; outcome: DestinationOutcome; ino: bigint; dev: string }> = [];
   const drop = (d: Live, stage: string, error: unknown) => {
     d.outcome.status = "failed";
@@ -566,7 +546,6 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       }
     }
 
-    const set = await createHashers(options.algorithms, options.hasher);
     let position = 0;
     const copied = async (length: number) => {
       position += length;
@@ -579,7 +558,14 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     // A file with holes (a sparse file) is copied as it is: only its data is read and written,
     // each hole stays a hole, and is hashed as the zeros it reads as.
     const sparse = isSparse(before.size, before.blocks) ? dataRanges(srcFd, before.size) : undefined;
-    const holes = sparse !== undefined && sparse.reduce((sum, [a, b]) => sum + b - a, 0) < before.size;
+    const holes = sparse !== undefined && holeBytes(sparse, before.size) > 0;
+    // Mostly holes: the data is hashed a second time on its own, so that each copy is read back
+    // by its data alone (lib/offload/sparse.ts); with more data than holes that costs more than
+    // hashing the holes again.
+    const dataSet = holes && holeBytes(sparse!, before.size) >= before.size / 2 ? await createHashers(options.algorithms, options.hasher) : undefined;
+    // Holes are hashed as zeros without reading a buffer of them where the algorithm allows.
+    const runs = holes ? await createZeroRunHashers(options.algorithms, options.hasher) : undefined;
+    const set = runs ?? (await createHashers(options.algorithms, options.hasher));
     const fanout =
       !holes && before.size >= FANOUT_MIN_BYTES && live.length > 0
         ? Fanout.open(
@@ -589,16 +575,27 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
           )
         : undefined;
     if (holes) {
+      // The size first: every write then lands inside the file, and XFS reserves no blocks past
+      // its end (speculative preallocation) that the size would then take into the file.
+      // The end of the file may be a hole: the size makes it so.
+      for (const d of [...live]) {
+        try {
+          ftruncateSync(d.file.fd, before.size);
+        } catch (error) {
+          drop(d, "write failed", error);
+        }
+      }
       const buffer = smallBuffer(chunkSize);
       let at = 0;
       for (const [start, end] of sparse!) {
-        hashZeros(set, start - at);
+        await hashHole(runs!, start - at);
         position += start - at;
         for (at = start; at < end; ) {
           const n = fillChunk(srcFd, buffer, 0, Math.min(chunkSize, end - at), at);
           if (n === 0) break;
           const chunk = buffer.subarray(0, n);
           set.update(chunk);
+          dataSet?.update(chunk);
           for (const d of [...live]) {
             try {
               writeAll(d.file.fd, chunk, at);
@@ -610,17 +607,9 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
           await copied(n);
         }
       }
-      hashZeros(set, before.size - at);
+      await hashHole(runs!, before.size - at);
       position += before.size - at;
       options.onProgress?.(position, before.size);
-      // The end of the file may be a hole: the size makes it so.
-      for (const d of [...live]) {
-        try {
-          ftruncateSync(d.file.fd, before.size);
-        } catch (error) {
-          drop(d, "write failed", error);
-        }
-      }
     } else if (fanout) {
       // Large files: each destination written by its own thread (lib/io/fanout.ts).
       const fanned = [...live];
@@ -707,6 +696,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       throw Object.assign(new Error(`changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
     }
     outcome.hexes = set.hexes();
+    if (dataSet) sparseSource = { ranges: sparse!, dataHexes: dataSet.hexes(), hexes: outcome.hexes, size: before.size };
     closeSync(srcFd);
     srcFd = -1;
     options.onWritten?.();
@@ -804,7 +794,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     }
   }
 
-  await verifyDestinations(outcome, written, source, verify, options, readBackChunkSize);
+  await verifyDestinations(outcome, written, source, verify, options, readBackChunkSize, sparseSource);
   return outcome;
 }
 
@@ -813,7 +803,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
  * beneath its destination, and must be the very file that was written there (the same inode):
  * a file swapped in after the copy was put in place is not what was verified.
  */
-async function verifyDestinations(outcome: CopyOutcome, written: Array<{ target: CopyTarget; outcome: DestinationOutcome; ino: bigint; dev: string }>, source: SourceRef, verify: VerifyMode, options: CopyFileOptions, chunkSize: number): Promise<void> {
+async function verifyDestinations(outcome: CopyOutcome, written: Array<{ target: CopyTarget; outcome: DestinationOutcome; ino: bigint; dev: string }>, source: SourceRef, verify: VerifyMode, options: CopyFileOptions, chunkSize: number, sparseSource?: SparseSource): Promise<void> {
   if (verify === "none" || written.length === 0) return;
   const opened: Array<{ w: (typeof written)[number]; fd: number; stat: EntryStat }> = [];
   for (const w of written) {
@@ -868,7 +858,7 @@ async function verifyDestinations(outcome: CopyOutcome, written: Array<{ target:
     }
     // A copy flushed since it was written has no dirty pages: dropping them needs no flush.
     const backs = await hashManyFromDevice(
-      opened.map((o) => ({ fd: o.fd, known: { clean: o.w.target.flush ?? true, state: readBackStateOf(o.stat), size: o.stat.size, sparse: isSparse(o.stat.size, o.stat.blocks) } })),
+      opened.map((o) => ({ fd: o.fd, known: { clean: o.w.target.flush ?? true, state: readBackStateOf(o.stat), size: o.stat.size, sparse: isSparse(o.stat.size, o.stat.blocks), sparseSource } })),
       outcome.size,
       options.algorithms,
       options.hasher,
