@@ -6,7 +6,7 @@
  * after its read-back, a resume that trusted size and mtime, special files) and proves it holds.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
 import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, fat, tmpfs, xfs } from "./mounts.ts";
@@ -436,33 +436,14 @@ describe("one bad destination never blocks the others", () => {
     expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, "dispatchcopy: d1: 4 files, 8.6 MiB verified from the device\n"]);
   }, 30_000);
 
-  test("a source file replaced after it was copied, before the run ends: named, exit 2 (found by the chaos harness)", async () => {
+  /**
+   * Offloads src (a.mov, then a 4 MB b.mov at 8 MB/s) to d1, makes `change` once a.mov is copied
+   * (its JSON event seen) while b.mov is still being copied, and checks that a.mov is named and
+   * its copy keeps what was read.
+   */
+  async function changedAfterItsCopy(a: Uint8Array, change: (dir: string) => void): Promise<void> {
     const dir = tempDir("cartkit-verified-");
     mkdirSync(join(dir, "src"));
-    writeFileSync(join(dir, "src", "a.mov"), "");
-    writeFileSync(join(dir, "src", "b.mov"), randomBytes(4_000_000, 3));
-    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes('"path":"a.mov"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    writeFileSync(join(dir, "src", "a.mov.new"), randomBytes(5000, 4));
-    (await import("node:fs")).renameSync(join(dir, "src", "a.mov.new"), join(dir, "src", "a.mov"));
-    reader.releaseLock();
-    expect(await proc.exited).toBe(2);
-    const stderr = await new Response(proc.stderr).text();
-    expect(stderr).toContain("dispatchcopy: src/a.mov: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
-    expect(stderr).toContain("dispatchcopy: d1: NOT COMPLETE: 1 file(s) of the source changed after they were copied\n");
-    expect(readFileSync(join(dir, "d1", "a.mov")).length).toBe(0);
-  }, 30_000);
-
-  test("a source file rewritten in place after it was copied, its size and times put back: named, exit 2 (found by the chaos harness)", async () => {
-    const dir = tempDir("cartkit-verified-");
-    mkdirSync(join(dir, "src"));
-    const a = randomBytes(5000, 5);
     writeFileSync(join(dir, "src", "a.mov"), a);
     writeFileSync(join(dir, "src", "b.mov"), randomBytes(4_000_000, 3));
     const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
@@ -473,17 +454,30 @@ describe("one bad destination never blocks the others", () => {
       if (done) break;
       text += new TextDecoder().decode(value);
     }
-    // Only the change time tells: touch -r keeps the times to the nanosecond.
-    writeFileSync(join(dir, "times"), "");
-    run(["touch", "-r", join(dir, "src", "a.mov"), join(dir, "times")]);
-    writeFileSync(join(dir, "src", "a.mov"), randomBytes(5000, 6));
-    run(["touch", "-r", join(dir, "times"), join(dir, "src", "a.mov")]);
+    change(dir);
     reader.releaseLock();
     expect(await proc.exited).toBe(2);
     const stderr = await new Response(proc.stderr).text();
     expect(stderr).toContain("dispatchcopy: src/a.mov: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
     expect(stderr).toContain("dispatchcopy: d1: NOT COMPLETE: 1 file(s) of the source changed after they were copied\n");
-    expect(readFileSync(join(dir, "d1", "a.mov")).equals(a)).toBe(true);
+    expect(readFileSync(join(dir, "d1", "a.mov")).equals(Buffer.from(a))).toBe(true);
+  }
+
+  test("a source file replaced after it was copied, before the run ends: named, exit 2 (found by the chaos harness)", async () => {
+    await changedAfterItsCopy(new Uint8Array(0), (dir) => {
+      writeFileSync(join(dir, "src", "a.mov.new"), randomBytes(5000, 4));
+      renameSync(join(dir, "src", "a.mov.new"), join(dir, "src", "a.mov"));
+    });
+  }, 30_000);
+
+  test("a source file rewritten in place after it was copied, its size and times put back: named, exit 2 (found by the chaos harness)", async () => {
+    await changedAfterItsCopy(randomBytes(5000, 5), (dir) => {
+      // Only the change time tells: touch -r keeps the times to the nanosecond.
+      writeFileSync(join(dir, "times"), "");
+      run(["touch", "-r", join(dir, "src", "a.mov"), join(dir, "times")]);
+      writeFileSync(join(dir, "src", "a.mov"), randomBytes(5000, 6));
+      run(["touch", "-r", join(dir, "times"), join(dir, "src", "a.mov")]);
+    });
   }, 30_000);
 
   test("an offload with --overwrite over an older history: the generation records the change, and says so (not 'not written')", () => {
