@@ -158,3 +158,21 @@ function nobodyState(): string {
 export function withoutJobLine(stderr: string): string {
   return stderr.replace(/^dispatchcopy: job \d{8}-\d{6}-[0-9a-f]{4}\n/m, "");
 }
+
+/**
+ * Reads a child's stdout until what was read so far satisfies `until` (a text it holds, or a
+ * test of the whole text), or the stream ends; releases the stream and returns the text read.
+ */
+export async function readStdoutUntil(stream: ReadableStream<Uint8Array>, until: string | ((text: string) => boolean)): Promise<string> {
+  const done = typeof until === "string" ? (text: string) => text.includes(until) : until;
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!done(text)) {
+    const { value, done: ended } = await reader.read();
+    if (ended) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  reader.releaseLock();
+  return text;
+}

@@ -17,7 +17,7 @@ import { VtapeWriter } from "../lib/ltfs/vtape.ts";
 import { CliError } from "../lib/core/errors.ts";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
 import type { LtfsDirectory } from "../lib/ltfs/index_model.ts";
-import { anchor, asNobody, BUN, IS_ROOT, randomBytes, ROOT, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { anchor, asNobody, BUN, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
 
@@ -206,13 +206,7 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     const plan = pack(runner, ["plan", "DAY02", "--tape", "LTO-9", "--json"], dir);
     writeFileSync(join(dir, "plan.json"), plan.stdout);
     const proc = Bun.spawn([BUN, join(ROOT, "tools/ltfs-pack.ts"), "write", "plan.json", "--tape", "1", "--vtape", "vt", "--json"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes('"reason":"file set DAY02/A001"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
+    const text = await readStdoutUntil(proc.stdout, '"reason":"file set DAY02/A001"');
     proc.kill(9);
     expect(await proc.exited).not.toBe(0);
     expect(text).toContain('"reason":"file set DAY02/A001"');

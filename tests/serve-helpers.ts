@@ -3,6 +3,7 @@
  * as a program with the address it prints.
  */
 import { connect } from "node:net";
+import { readStdoutUntil } from "./helpers.ts";
 
 /** Sends a request line exactly as written (fetch would normalise the path) and returns the status and the whole answer. */
 export function rawRequest(port: number, target: string, method = "GET"): Promise<{ status: number; text: string }> {
@@ -21,13 +22,6 @@ export function rawRequest(port: number, target: string, method = "GET"): Promis
 /** Starts a program that prints an address on its first line of stdout (cartserve), and waits for that line. */
 export async function startPrinting(cmd: string[], cwd: string, env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" }): Promise<{ proc: Bun.Subprocess<"ignore", "pipe", "pipe">; url: string }> {
   const proc = Bun.spawn({ cmd, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
+  const text = await readStdoutUntil(proc.stdout, "\n");
   return { proc, url: text.trim() };
 }

@@ -8,7 +8,7 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
+import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
 import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, fat, tmpfs, xfs } from "./mounts.ts";
 
 const DISPATCHCOPY = join(ROOT, "dist", "dispatchcopy");
@@ -127,15 +127,8 @@ describe("a destination that dies never costs the others a file (1)", () => {
       writeFileSync(join(deep, "deep.mov"), "deep");
       const x = xfs(dir, "x", 300)!;
       const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "x/A", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-      const reader = proc.stdout.getReader();
-      let text = "";
-      while ((text.match(/"event":"file-done","source"/g) ?? []).length < 4) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
+      await readStdoutUntil(proc.stdout, (text) => (text.match(/"event":"file-done","source"/g) ?? []).length >= 4);
       x.pull();
-      reader.releaseLock();
       expect(await proc.exited).toBe(2);
       const stderr = await new Response(proc.stderr).text();
       expect(stderr).toContain("dispatchcopy: d2: 4 files, 5.7 MiB verified from the device\n");
@@ -326,17 +319,10 @@ describe("what is sealed is what was compared (6, 7, 8)", () => {
     writeFileSync(join(dir, "src", "a1.mov"), randomBytes(10_000, 1));
     writeFileSync(join(dir, "src", "z9.mov"), randomBytes(8 * 1024 * 1024, 2));
     const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "4MB/s", "src", "d1", "d2"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes('"path":"a1.mov"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
+    await readStdoutUntil(proc.stdout, '"path":"a1.mov"');
     const fd = (await import("node:fs")).openSync(join(dir, "d1", "a1.mov"), "r+");
     (await import("node:fs")).writeSync(fd, Buffer.from("XYZ"), 0, 3, 100);
     (await import("node:fs")).closeSync(fd);
-    reader.releaseLock();
     const code = await proc.exited;
     const stderr = await new Response(proc.stderr).text();
     expect(code).toBe(2);
@@ -447,15 +433,8 @@ describe("one bad destination never blocks the others", () => {
     writeFileSync(join(dir, "src", "a.mov"), a);
     writeFileSync(join(dir, "src", "b.mov"), randomBytes(4_000_000, 3));
     const proc = Bun.spawn([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes('"path":"a.mov"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
+    await readStdoutUntil(proc.stdout, '"path":"a.mov"');
     change(dir);
-    reader.releaseLock();
     expect(await proc.exited).toBe(2);
     const stderr = await new Response(proc.stderr).text();
     expect(stderr).toContain("dispatchcopy: src/a.mov: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
