@@ -73,7 +73,7 @@ function formatsFor(existing: HashFormat[], requested: HashFormat[]): HashFormat
 }
 
 /** A file to hash, or a folder whose entries are all done (post-order). */
-type Item = TreeEntry | { folder: TreeFolder; children: TreeEntry[] };
+type Item = TreeEntry | { folder: Pick<TreeFolder, "relativePath" | "mtimeMs"> };
 
 /** What `create` counts besides hashes: entries it could not record, by name. */
 interface Refusals {
@@ -295,7 +295,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         totalBytes += entry.size;
       }
     }
-    items.push({ folder, children });
+    // The folder's item keeps no list of its entries: its directory hashes gather its children as each is done.
+    items.push({ folder: { relativePath: folder.relativePath, mtimeMs: folder.mtimeMs } });
   }
   // From here each folder is held by its item alone, and let go once hashed.
   folders.length = 0;
@@ -309,11 +310,23 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     }
     return at;
   };
-  for (const path of onDisk) notFound.delete(rootRelative(history, locate(path)));
+  // With nothing recorded there is nothing to find missing, and no recorded name a file could
+  // claim: each file is located when it is sealed, not all of them up front.
+  if (notFound.size > 0) for (const path of onDisk) notFound.delete(rootRelative(history, locate(path)));
   const progress = options.progress?.({ files: totalFiles, bytes: totalBytes }) ?? NO_PROGRESS;
 
-  const fileHashes = new Map<string, Map<HashFormat, string>>();
-  const folderHashes = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
+  /**
+   * The directory hashes of each folder whose children are being done, per format. A child is
+   * added when it is done (the walk is post-order), so no folder holds its files' digests until
+   * its own turn: a folder of 200,000 files keeps two short strings per file, not a map each.
+   */
+  const gathering = new Map<string, Map<HashFormat, DirectoryHash>>();
+  const gatherFor = (folder: string): Map<HashFormat, DirectoryHash> | undefined => {
+    if (options.noDirectoryHashes || refusals.incomplete.has(folder)) return undefined;
+    let hashes = gathering.get(folder);
+    if (!hashes) gathering.set(folder, (hashes = new Map(requested.map((format) => [format, new DirectoryHash(format)]))));
+    return hashes;
+  };
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
   await hashInOrder(
@@ -329,28 +342,17 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         located.delete(item.relativePath);
         if (isRenameCandidate(at)) renameCandidates.push(item.relativePath);
         sealFile(at, item.relativePath, hexes, size, item.mtimeMs);
-        fileHashes.set(item.relativePath, hexes);
+        for (const [format, dir] of gatherFor(parentPath(item.relativePath)) ?? []) dir.addFile(item.name, hexes.get(format)!);
         return;
       }
       const folder = item.folder;
       const hashes = new Map<HashFormat, { content: string; structure: string }>();
-      if (!options.noDirectoryHashes && !refusals.incomplete.has(folder.relativePath)) {
-        for (const format of requested) {
-          const dir = new DirectoryHash(format);
-          for (const child of item.children) {
-            if (child.isDirectory) {
-              const sub = folderHashes.get(child.relativePath)!.get(format)!;
-              dir.addDirectory(child.name, sub.content, sub.structure);
-            } else dir.addFile(child.name, fileHashes.get(child.relativePath)!.get(format)!);
-          }
-          hashes.set(format, await dir.finish());
-        }
-      }
-      for (const child of item.children) {
-        if (child.isDirectory) folderHashes.delete(child.relativePath);
-        else fileHashes.delete(child.relativePath);
-      }
-      folderHashes.set(folder.relativePath, hashes);
+      // An empty folder gathered nothing: it hashes nothing, in each format.
+      const gathered = gatherFor(folder.relativePath);
+      gathering.delete(folder.relativePath);
+      for (const [format, dir] of gathered ?? []) hashes.set(format, await dir.finish());
+      // A folder with no directory hash leaves its parent incomplete too: the parent gathers nothing.
+      if (folder.relativePath !== "") for (const [format, dir] of gatherFor(parentPath(folder.relativePath)) ?? []) dir.addDirectory(baseName(folder.relativePath), hashes.get(format)!.content, hashes.get(format)!.structure);
       const shown = showName(folder.relativePath);
       if (folder.relativePath !== "") {
         const at = locate(folder.relativePath);

@@ -60,3 +60,20 @@ export function digestBytes(format: HashFormat, printed: string): Uint8Array {
   // A copy (not Uint8Array.from, which reads a Buffer element by element): once per file.
   return new Uint8Array(Buffer.from(printed, "hex"));
 }
+
+/**
+ * {@link digestBytes} written into `target` at `offset`, with no array of its own.
+ * @returns the number of bytes written.
+ * @throws {Error} when the text is not a well-formed digest of that format.
+ */
+export function digestInto(format: HashFormat, printed: string, target: Buffer, offset: number): number {
+  if (format === "c4") {
+    const bytes = digestBytes(format, printed);
+    target.set(bytes, offset);
+    return bytes.length;
+  }
+  // Buffer#write stops at the first character that is not hex: a short write is a bad digest.
+  const written = printed.length % 2 === 0 ? target.write(printed, offset, "hex") : -1;
+  if (written * 2 !== printed.length || written === 0) throw new Error(`'${printed}' is not a ${format} hex digest`);
+  return written;
+}
