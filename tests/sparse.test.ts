@@ -229,9 +229,31 @@ describe("a copy of a file with holes is read back by what its file system holds
   }
 });
 
-test("the parts of a copy's data outside the source's data ranges", () => {
+test("a source written into a hole after its copy: the copies are hashed in full, and verified against the bytes that were copied", async () => {
+  const root = tempDir("cartkit-sparse-");
+  const source = join(root, "src", "disk.img");
+  for (const d of ["src", "a"]) mkdirSync(join(root, d), { recursive: true });
+  withHoles(source, 64 * 1024 ** 2, [
+    [0, 1 << 20],
+    [32 * 1024 ** 2, 1 << 20],
+  ]);
+  const before = run(["xxhsum", "-H2", source]).stdout.split(" ")[0];
+  const outcome = await copyWithFault(source, [join(root, "a")], ["xxh128"], () => {
+    // After the copy, before its read-back: the source's map is no longer the one copied.
+    const fd = openSync(source, "r+");
+    writeSync(fd, Buffer.from("LATE"), 0, 4, 48 * 1024 ** 2);
+    closeSync(fd);
+  });
+  expect(outcome.hexes.get("xxh128")).toBe(before);
+  expect(outcome.destinations[0]!.status).toBe("verified");
+  expect(outcome.destinations[0]!.hexes!.get("xxh128")).toBe(before);
+  expect(run(["xxhsum", "-H2", join(root, "a", "disk.img")]).stdout.split(" ")[0]).toBe(before);
+});
+
+test("the parts of a copy's data outside the source's data ranges, taken as they come", () => {
+  const parts = (ranges: Array<[number, number]>, minus: Array<[number, number]>) => [...outside(ranges, minus)];
   expect(
-    outside(
+    parts(
       [[0, 100]],
       [
         [10, 20],
@@ -244,7 +266,7 @@ test("the parts of a copy's data outside the source's data ranges", () => {
     [60, 100],
   ]);
   expect(
-    outside(
+    parts(
       [
         [0, 10],
         [20, 30],
@@ -260,9 +282,31 @@ test("the parts of a copy's data outside the source's data ranges", () => {
     [25, 30],
     [40, 45],
   ]);
-  expect(outside([[0, 4096]], [[0, 4096]])).toEqual([]);
-  expect(outside([[100, 200]], [])).toEqual([[100, 200]]);
-  expect(outside([], [[0, 10]])).toEqual([]);
+  expect(parts([[0, 4096]], [[0, 4096]])).toEqual([]);
+  expect(parts([[100, 200]], [])).toEqual([[100, 200]]);
+  expect(parts([], [[0, 10]])).toEqual([]);
+  // One range of `minus` over several of `ranges`.
+  expect(
+    parts(
+      [
+        [0, 10],
+        [20, 30],
+        [40, 50],
+      ],
+      [[5, 45]],
+    ),
+  ).toEqual([
+    [0, 5],
+    [45, 50],
+  ]);
+  // `minus` is taken only as far as needed and left open: its caller takes the rest.
+  const minus = [
+    [0, 1],
+    [200, 300],
+    [400, 500],
+  ][Symbol.iterator]() as Iterator<[number, number]> & Iterable<[number, number]>;
+  expect([...outside([[0, 100]], minus)]).toEqual([[1, 100]]);
+  expect([...minus]).toEqual([[400, 500]]);
 });
 
 describe("a write into a source's hole during its copy, on a clock that does not show it", () => {
