@@ -10,8 +10,9 @@ import { c4FromSha512 } from "../lib/hash/c4.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
 import { copyFile, type CopyOutcome } from "../lib/offload/copy.ts";
 import { outside } from "../lib/offload/sparse.ts";
-import { CAN_MOUNT, tmpfs, xfs } from "./faults/mounts.ts";
-import { COMPILED, randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
+import { RANGE_RECORD_BYTES } from "../lib/offload/space.ts";
+import { CAN_MOUNT, exfat, ext4, tmpfs, xfs } from "./faults/mounts.ts";
+import { COMPILED, randomBytes, run, runners, tempDir, tool, withoutJobLine } from "./helpers.ts";
 
 /** A file of `size` bytes with `pieces` pieces of data (1 MiB each) spread over it, the rest holes. */
 function sparseFile(path: string, size: number, pieces: number): void {
@@ -360,4 +361,66 @@ describe("a write into a source's hole during its copy, on a clock that does not
     },
     60_000,
   );
+});
+
+describe("the space a destination needs for files with holes", () => {
+  /** A card of `count` files of `size` bytes, each holding `data` bytes at 1 MiB (one range), the rest holes. */
+  const card = (root: string, count: number, size: number, data: number) => {
+    mkdirSync(join(root, "card", "CLIPS"), { recursive: true });
+    for (let i = 1; i <= count; i++) withHoles(join(root, "card", "CLIPS", `C00${i}.img`), size, [[1 << 20, data]]);
+  };
+  /** Free bytes as `stat -f` gives them (blocks free to non-root × block size), and the block size. */
+  const free = (path: string) => {
+    const [available, blockSize] = run(["stat", "-f", "-c", "%a %S", path]).stdout.trim().split(" ").map(Number);
+    return { bytes: available! * blockSize!, blockSize: blockSize! };
+  };
+
+  for (const runner of runners()) {
+    test.if(CAN_MOUNT)(
+      `${runner.label}: six files of 256 MiB holding 1 MiB each fit a 64 MiB ext4 and a 300 MiB XFS; an exFAT, which keeps no holes, is refused by their full size`,
+      () => {
+        const dir = tempDir("cartkit-sparse-");
+        card(dir, 6, 256 * 1024 ** 2, 1 << 20);
+        const e = ext4(dir, "e", 64, ["-b", "4096"])!.path;
+        const x = xfs(dir, "x", 300)!.path;
+        const f = exfat(dir, "f", 200)!.path;
+        const onExfat = free(f);
+        // exFAT: the full sizes, in its clusters (whole already).
+        expect(onExfat.bytes).toBeLessThan(6 * 256 * 1024 ** 2);
+        const result = tool(runner, "dispatchcopy", ["-r", "card", join(e, "A001"), join(x, "A001"), join(f, "A001")], { cwd: dir });
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain(`dispatchcopy: ${f}/A001: NOT COMPLETE: not enough space: needs ${6 * 256 * 1024 ** 2} bytes, has ${onExfat.bytes} free; none of the 6 files was copied to it\n`);
+        expect(result.stderr).not.toContain(`${e}/A001: NOT COMPLETE`);
+        expect(result.stderr).not.toContain(`${x}/A001: NOT COMPLETE`);
+        for (const root of [e, x]) {
+          for (let i = 1; i <= 6; i++) {
+            const source = join(dir, "card", "CLIPS", `C00${i}.img`);
+            const copy = join(root, "A001", "CLIPS", `C00${i}.img`);
+            expect(run(["cmp", source, copy]).code).toBe(0);
+            expect(Math.abs(blocks(copy) - blocks(source))).toBeLessThanOrEqual(blocks(source) / 100);
+          }
+        }
+        expect(readdirSync(f)).toEqual([]);
+        // The same card to the two that keep holes only: complete.
+        const again = tool(runner, "dispatchcopy", ["-r", "card", join(e, "A002"), join(x, "A002")], { cwd: dir });
+        expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, `dispatchcopy: ${e}/A002: 6 files, 1.5 GiB verified from the device\ndispatchcopy: ${x}/A002: 6 files, 1.5 GiB verified from the device\n`]);
+      },
+      120_000,
+    );
+
+    test.if(CAN_MOUNT)(`${runner.label}: files with holes whose data does not fit are refused before anything is written, the data counted in blocks`, () => {
+      const dir = tempDir("cartkit-sparse-");
+      // Six times 10 MiB of data (and 4 KiB more, a block more each) on 64 MiB: about 57 MiB free.
+      card(dir, 6, 256 * 1024 ** 2, 10 * 1024 ** 2 + 1);
+      const e = ext4(dir, "e", 64, ["-b", "4096"])!.path;
+      const space = free(e);
+      expect(space.blockSize).toBe(4096);
+      const needed = 6 * (10 * 1024 ** 2 + 4096 + RANGE_RECORD_BYTES);
+      expect(needed).toBeGreaterThan(space.bytes);
+      const result = tool(runner, "dispatchcopy", ["-r", "card", join(e, "A001")], { cwd: dir });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`dispatchcopy: ${e}/A001: NOT COMPLETE: not enough space: needs ${needed} bytes, has ${space.bytes} free; none of the 6 files was copied to it\n`);
+      expect(readdirSync(e)).toEqual(["lost+found"]);
+    });
+  }
 });
