@@ -315,49 +315,40 @@ describe("a write into a source's hole during its copy, on a clock that does not
     "ext4 with 128-byte inodes (whole-second times): the map of holes is taken again, the file is named, nothing put in place",
     async () => {
       const dir = tempDir("cartkit-sparse-");
-      const image = join(dir, "e.img");
-      const mount = join(dir, "e");
-      mkdirSync(mount);
-      expect(run(["truncate", "-s", "256M", image]).code).toBe(0);
-      expect(run(["mkfs.ext4", "-q", "-I", "128", image]).code).toBe(0);
-      expect(run(["mount", "-o", "loop", image, mount]).code).toBe(0);
-      try {
-        mkdirSync(join(mount, "dst"));
-        // Start within a second, so that the write lands in the second the file was last written in.
-        await Bun.sleep(1000 - (Date.now() % 1000) + 10);
-        const src = join(mount, "src");
-        const fd = openSync(src, "w");
-        ftruncateSync(fd, 64 * 1024 ** 2);
-        writeSync(fd, randomBytes(8 * 1024 ** 2, 7), 0, 8 * 1024 ** 2, 0);
-        closeSync(fd);
-        const proc = Bun.spawn([...COMPILED.command("dispatchcopy"), "--rate-limit", "16MB/s", src, join(mount, "dst")], { stdout: "pipe", stderr: "pipe" });
-        // Once the copy holds the source open, its map of holes has been read.
-        for (let i = 0; i < 400; i++) {
-          let open = false;
-          try {
-            open = readdirSync(`/proc/${proc.pid}/fd`).some((n) => {
-              try {
-                return readlinkSync(`/proc/${proc.pid}/fd/${n}`) === src;
-              } catch {
-                return false;
-              }
-            });
-          } catch {
-            break;
-          }
-          if (open) break;
-          await Bun.sleep(5);
+      const mount = ext4(dir, "e", 256, ["-I", "128"])!.path;
+      mkdirSync(join(mount, "dst"));
+      // Start within a second, so that the write lands in the second the file was last written in.
+      await Bun.sleep(1000 - (Date.now() % 1000) + 10);
+      const src = join(mount, "src");
+      const fd = openSync(src, "w");
+      ftruncateSync(fd, 64 * 1024 ** 2);
+      writeSync(fd, randomBytes(8 * 1024 ** 2, 7), 0, 8 * 1024 ** 2, 0);
+      closeSync(fd);
+      const proc = Bun.spawn([...COMPILED.command("dispatchcopy"), "--rate-limit", "16MB/s", src, join(mount, "dst")], { stdout: "pipe", stderr: "pipe" });
+      // Once the copy holds the source open, its map of holes has been read.
+      for (let i = 0; i < 400; i++) {
+        let open = false;
+        try {
+          open = readdirSync(`/proc/${proc.pid}/fd`).some((n) => {
+            try {
+              return readlinkSync(`/proc/${proc.pid}/fd/${n}`) === src;
+            } catch {
+              return false;
+            }
+          });
+        } catch {
+          break;
         }
-        const into = openSync(src, "r+");
-        writeSync(into, Buffer.from("INJECTED"), 0, 8, 40 * 1024 ** 2);
-        closeSync(into);
-        expect(await proc.exited).toBe(2);
-        const stderr = await new Response(proc.stderr).text();
-        expect(stderr).toMatch(/: changed while it was copied \(.+\); nothing was put in place\n/);
-        expect(readdirSync(join(mount, "dst"))).toEqual([]);
-      } finally {
-        run(["umount", "-l", mount]);
+        if (open) break;
+        await Bun.sleep(5);
       }
+      const into = openSync(src, "r+");
+      writeSync(into, Buffer.from("INJECTED"), 0, 8, 40 * 1024 ** 2);
+      closeSync(into);
+      expect(await proc.exited).toBe(2);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr).toMatch(/: changed while it was copied \(.+\); nothing was put in place\n/);
+      expect(readdirSync(join(mount, "dst"))).toEqual([]);
     },
     60_000,
   );
