@@ -789,29 +789,29 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     for (const d of live) discard(d);
   }
 
-  try {
-    // Existing files of the right size: identical ones are reported present, others refused.
-    for (const p of presentCandidates) {
-      let fd: number;
-      try {
-        fd = p.target.folder.openRead(p.target.relative);
-      } catch (error) {
-        Object.assign(p.outcome, failed(p.outcome.path, `already exists and cannot be read: ${describeSystemError(error)}`));
-        continue;
-      }
-      try {
-        // Its state before the read: a change made while it is read is then seen by the seal check.
-        const stat = statFd(fd);
-        const back = await hashFromDevice(fd, options.algorithms, options.hasher, readBackChunkSize, { clean: false, state: readBackStateOf(stat), size: stat.size, sparse: isSparse(stat.size, stat.blocks) });
-        if (back.size === outcome.size && sameHexes(outcome.hexes, back.hexes)) Object.assign(p.outcome, { status: "present", hexes: back.hexes, coldRead: back.cold, readBack: back.state });
-        else Object.assign(p.outcome, failed(p.outcome.path, "already exists with different content", "exists"));
-      } catch (error) {
-        Object.assign(p.outcome, failed(p.outcome.path, `already exists and cannot be read: ${describeSystemError(error)}`));
-      } finally {
-        closeQuietly(fd);
-      }
+  // Existing files of the right size: identical ones are reported present, others refused.
+  for (const p of presentCandidates) {
+    let fd: number;
+    try {
+      fd = p.target.folder.openRead(p.target.relative);
+    } catch (error) {
+      Object.assign(p.outcome, failed(p.outcome.path, `already exists and cannot be read: ${describeSystemError(error)}`));
+      continue;
     }
+    try {
+      // Its state before the read: a change made while it is read is then seen by the seal check.
+      const stat = statFd(fd);
+      const back = await hashFromDevice(fd, options.algorithms, options.hasher, readBackChunkSize, { clean: false, state: readBackStateOf(stat), size: stat.size, sparse: isSparse(stat.size, stat.blocks) });
+      if (back.size === outcome.size && sameHexes(outcome.hexes, back.hexes)) Object.assign(p.outcome, { status: "present", hexes: back.hexes, coldRead: back.cold, readBack: back.state });
+      else Object.assign(p.outcome, failed(p.outcome.path, "already exists with different content", "exists"));
+    } catch (error) {
+      Object.assign(p.outcome, failed(p.outcome.path, `already exists and cannot be read: ${describeSystemError(error)}`));
+    } finally {
+      closeQuietly(fd);
+    }
+  }
 
+  try {
     await verifyDestinations(outcome, written, source, verify, options, readBackChunkSize, sparseSource);
   } finally {
     if (sparseSource) closeQuietly(sparseSource.fd);
