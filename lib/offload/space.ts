@@ -27,8 +27,8 @@ import { isSparse } from "./sparse.ts";
 const KEEP_HOLES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0xf2f52010, 0x2fc12fc1, 0xca451a4e]);
 
 /**
- * What a file system keeps per data range of a file, at most, in bytes: ext4's extent entry is
- * 12 bytes (340 to a 4 KiB block), XFS's extent record 16 (in blocks that may be half full).
+ * What a file system keeps per data range of a file, in bytes, counted high: ext4's extent entry
+ * is 12 bytes (340 to a 4 KiB block), XFS's extent record 16, in blocks that may be half full.
  */
 export const RANGE_RECORD_BYTES = 32;
 
