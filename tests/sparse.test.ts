@@ -378,6 +378,10 @@ describe("the space a destination needs for files with holes", () => {
         const onExfat = free(f);
         // exFAT: the full sizes, in its clusters (whole already).
         expect(onExfat.bytes).toBeLessThan(6 * 256 * 1024 ** 2);
+        // --dry-run says what each needs: the data, in blocks, with a record per range; the full sizes.
+        const dry = tool(runner, "dispatchcopy", ["--dry-run", "-r", "card", join(e, "A001"), join(f, "A001")], { cwd: dir });
+        expect(dry.code).toBe(2);
+        expect(dry.stderr.split("\n").filter((l) => l.includes("needs"))).toEqual([expect.stringMatching(/: needs 6\.0 MiB for 6 files, has [\d.]+ MiB free$/), expect.stringMatching(/: needs 1\.5 GiB for 6 files, has [\d.]+ MiB free — NOT ENOUGH$/)]);
         const result = tool(runner, "dispatchcopy", ["-r", "card", join(e, "A001"), join(x, "A001"), join(f, "A001")], { cwd: dir });
         expect(result.code).toBe(2);
         expect(result.stderr).toContain(`dispatchcopy: ${f}/A001: NOT COMPLETE: not enough space: needs ${6 * 256 * 1024 ** 2} bytes, has ${onExfat.bytes} free; none of the 6 files was copied to it\n`);
