@@ -12,17 +12,9 @@
  */
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { folderAndOptions } from "./common.ts";
 
-const args = process.argv.slice(2);
-const value = (name: string) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? args[at + 1] : undefined;
-};
-const dir = args[0];
-if (!dir || dir.startsWith("-")) {
-  process.stderr.write("usage: bun bench/sparse_ranges.ts DIR [--rounds N] [--size GiB] [--before DISPATCHCOPY]\n");
-  process.exit(2);
-}
+const { dir, value } = folderAndOptions("bun bench/sparse_ranges.ts DIR [--rounds N] [--size GiB] [--before DISPATCHCOPY]");
 const rounds = Number(value("--rounds") ?? 3);
 const size = Number(value("--size") ?? 4) * 2 ** 30;
 const before = value("--before");
