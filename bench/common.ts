@@ -21,6 +21,26 @@ export function fail(message: string): never {
   throw new BenchError(message);
 }
 
+/**
+ * A benchmark's command line: a folder to work in first, then `--name value` options. Without
+ * the folder, prints `usage` and exits 2.
+ */
+export function folderAndOptions(usage: string): { dir: string; value: (name: string) => string | undefined } {
+  const args = process.argv.slice(2);
+  const dir = args[0];
+  if (!dir || dir.startsWith("-")) {
+    process.stderr.write(`usage: ${usage}\n`);
+    process.exit(2);
+  }
+  return {
+    dir,
+    value: (name) => {
+      const at = args.indexOf(name);
+      return at >= 0 ? args[at + 1] : undefined;
+    },
+  };
+}
+
 // ---------------------------------------------------------------- processes
 
 export interface Sample {

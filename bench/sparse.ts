@@ -13,17 +13,9 @@
  */
 import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { folderAndOptions } from "./common.ts";
 
-const args = process.argv.slice(2);
-const value = (name: string) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? args[at + 1] : undefined;
-};
-const dir = args[0];
-if (!dir || dir.startsWith("-")) {
-  process.stderr.write("usage: bun bench/sparse.ts DIR [--rounds N] [--size GiB] [-t ALGO] [--before DISPATCHCOPY]\n");
-  process.exit(2);
-}
+const { dir, value } = folderAndOptions("bun bench/sparse.ts DIR [--rounds N] [--size GiB] [-t ALGO] [--before DISPATCHCOPY]");
 const rounds = Number(value("--rounds") ?? 5);
 const size = Number(value("--size") ?? 16) * 2 ** 30;
 const algorithm = value("-t");

@@ -10,8 +10,9 @@ import { c4FromSha512 } from "../lib/hash/c4.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
 import { copyFile, type CopyOutcome } from "../lib/offload/copy.ts";
 import { outside } from "../lib/offload/sparse.ts";
-import { CAN_MOUNT, tmpfs, xfs } from "./faults/mounts.ts";
-import { COMPILED, randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
+import { RANGE_RECORD_BYTES } from "../lib/offload/space.ts";
+import { CAN_MOUNT, exfat, ext4, tmpfs, xfs } from "./faults/mounts.ts";
+import { COMPILED, randomBytes, run, runners, tempDir, tool, withoutJobLine } from "./helpers.ts";
 
 /** A file of `size` bytes with `pieces` pieces of data (1 MiB each) spread over it, the rest holes. */
 function sparseFile(path: string, size: number, pieces: number): void {
@@ -229,9 +230,31 @@ describe("a copy of a file with holes is read back by what its file system holds
   }
 });
 
-test("the parts of a copy's data outside the source's data ranges", () => {
+test("a source written into a hole after its copy: the copies are hashed in full, and verified against the bytes that were copied", async () => {
+  const root = tempDir("cartkit-sparse-");
+  const source = join(root, "src", "disk.img");
+  for (const d of ["src", "a"]) mkdirSync(join(root, d), { recursive: true });
+  withHoles(source, 64 * 1024 ** 2, [
+    [0, 1 << 20],
+    [32 * 1024 ** 2, 1 << 20],
+  ]);
+  const before = run(["xxhsum", "-H2", source]).stdout.split(" ")[0];
+  const outcome = await copyWithFault(source, [join(root, "a")], ["xxh128"], () => {
+    // After the copy, before its read-back: the source's map is no longer the one copied.
+    const fd = openSync(source, "r+");
+    writeSync(fd, Buffer.from("LATE"), 0, 4, 48 * 1024 ** 2);
+    closeSync(fd);
+  });
+  expect(outcome.hexes.get("xxh128")).toBe(before);
+  expect(outcome.destinations[0]!.status).toBe("verified");
+  expect(outcome.destinations[0]!.hexes!.get("xxh128")).toBe(before);
+  expect(run(["xxhsum", "-H2", join(root, "a", "disk.img")]).stdout.split(" ")[0]).toBe(before);
+});
+
+test("the parts of a copy's data outside the source's data ranges, taken as they come", () => {
+  const parts = (ranges: Array<[number, number]>, minus: Array<[number, number]>) => [...outside(ranges, minus)];
   expect(
-    outside(
+    parts(
       [[0, 100]],
       [
         [10, 20],
@@ -244,7 +267,7 @@ test("the parts of a copy's data outside the source's data ranges", () => {
     [60, 100],
   ]);
   expect(
-    outside(
+    parts(
       [
         [0, 10],
         [20, 30],
@@ -260,9 +283,31 @@ test("the parts of a copy's data outside the source's data ranges", () => {
     [25, 30],
     [40, 45],
   ]);
-  expect(outside([[0, 4096]], [[0, 4096]])).toEqual([]);
-  expect(outside([[100, 200]], [])).toEqual([[100, 200]]);
-  expect(outside([], [[0, 10]])).toEqual([]);
+  expect(parts([[0, 4096]], [[0, 4096]])).toEqual([]);
+  expect(parts([[100, 200]], [])).toEqual([[100, 200]]);
+  expect(parts([], [[0, 10]])).toEqual([]);
+  // One range of `minus` over several of `ranges`.
+  expect(
+    parts(
+      [
+        [0, 10],
+        [20, 30],
+        [40, 50],
+      ],
+      [[5, 45]],
+    ),
+  ).toEqual([
+    [0, 5],
+    [45, 50],
+  ]);
+  // `minus` is taken only as far as needed and left open: its caller takes the rest.
+  const minus = [
+    [0, 1],
+    [200, 300],
+    [400, 500],
+  ][Symbol.iterator]() as Iterator<[number, number]> & Iterable<[number, number]>;
+  expect([...outside([[0, 100]], minus)]).toEqual([[1, 100]]);
+  expect([...minus]).toEqual([[400, 500]]);
 });
 
 describe("a write into a source's hole during its copy, on a clock that does not show it", () => {
@@ -270,50 +315,107 @@ describe("a write into a source's hole during its copy, on a clock that does not
     "ext4 with 128-byte inodes (whole-second times): the map of holes is taken again, the file is named, nothing put in place",
     async () => {
       const dir = tempDir("cartkit-sparse-");
-      const image = join(dir, "e.img");
-      const mount = join(dir, "e");
-      mkdirSync(mount);
-      expect(run(["truncate", "-s", "256M", image]).code).toBe(0);
-      expect(run(["mkfs.ext4", "-q", "-I", "128", image]).code).toBe(0);
-      expect(run(["mount", "-o", "loop", image, mount]).code).toBe(0);
-      try {
-        mkdirSync(join(mount, "dst"));
-        // Start within a second, so that the write lands in the second the file was last written in.
-        await Bun.sleep(1000 - (Date.now() % 1000) + 10);
-        const src = join(mount, "src");
-        const fd = openSync(src, "w");
-        ftruncateSync(fd, 64 * 1024 ** 2);
-        writeSync(fd, randomBytes(8 * 1024 ** 2, 7), 0, 8 * 1024 ** 2, 0);
-        closeSync(fd);
-        const proc = Bun.spawn([...COMPILED.command("dispatchcopy"), "--rate-limit", "16MB/s", src, join(mount, "dst")], { stdout: "pipe", stderr: "pipe" });
-        // Once the copy holds the source open, its map of holes has been read.
-        for (let i = 0; i < 400; i++) {
-          let open = false;
-          try {
-            open = readdirSync(`/proc/${proc.pid}/fd`).some((n) => {
-              try {
-                return readlinkSync(`/proc/${proc.pid}/fd/${n}`) === src;
-              } catch {
-                return false;
-              }
-            });
-          } catch {
-            break;
-          }
-          if (open) break;
-          await Bun.sleep(5);
+      const mount = ext4(dir, "e", 256, ["-I", "128"])!.path;
+      mkdirSync(join(mount, "dst"));
+      // Start within a second, so that the write lands in the second the file was last written in.
+      await Bun.sleep(1000 - (Date.now() % 1000) + 10);
+      const src = join(mount, "src");
+      const fd = openSync(src, "w");
+      ftruncateSync(fd, 64 * 1024 ** 2);
+      writeSync(fd, randomBytes(8 * 1024 ** 2, 7), 0, 8 * 1024 ** 2, 0);
+      closeSync(fd);
+      const proc = Bun.spawn([...COMPILED.command("dispatchcopy"), "--rate-limit", "16MB/s", src, join(mount, "dst")], { stdout: "pipe", stderr: "pipe" });
+      // Once the copy holds the source open, its map of holes has been read.
+      for (let i = 0; i < 400; i++) {
+        let open = false;
+        try {
+          open = readdirSync(`/proc/${proc.pid}/fd`).some((n) => {
+            try {
+              return readlinkSync(`/proc/${proc.pid}/fd/${n}`) === src;
+            } catch {
+              return false;
+            }
+          });
+        } catch {
+          break;
         }
-        const into = openSync(src, "r+");
-        writeSync(into, Buffer.from("INJECTED"), 0, 8, 40 * 1024 ** 2);
-        closeSync(into);
-        expect(await proc.exited).toBe(2);
-        const stderr = await new Response(proc.stderr).text();
-        expect(stderr).toMatch(/: changed while it was copied \(.+\); nothing was put in place\n/);
-        expect(readdirSync(join(mount, "dst"))).toEqual([]);
-      } finally {
-        run(["umount", "-l", mount]);
+        if (open) break;
+        await Bun.sleep(5);
       }
+      const into = openSync(src, "r+");
+      writeSync(into, Buffer.from("INJECTED"), 0, 8, 40 * 1024 ** 2);
+      closeSync(into);
+      expect(await proc.exited).toBe(2);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr).toMatch(/: changed while it was copied \(.+\); nothing was put in place\n/);
+      expect(readdirSync(join(mount, "dst"))).toEqual([]);
     },
     60_000,
   );
+});
+
+describe("the space a destination needs for files with holes", () => {
+  /** A card of `count` files of `size` bytes, each holding `data` bytes at 1 MiB (one range), the rest holes. */
+  const card = (root: string, count: number, size: number, data: number) => {
+    mkdirSync(join(root, "card", "CLIPS"), { recursive: true });
+    for (let i = 1; i <= count; i++) withHoles(join(root, "card", "CLIPS", `C00${i}.img`), size, [[1 << 20, data]]);
+  };
+  /** Free bytes as `stat -f` gives them (blocks free to non-root × block size), and the block size. */
+  const free = (path: string) => {
+    const [available, blockSize] = run(["stat", "-f", "-c", "%a %S", path]).stdout.trim().split(" ").map(Number);
+    return { bytes: available! * blockSize!, blockSize: blockSize! };
+  };
+
+  for (const runner of runners()) {
+    test.if(CAN_MOUNT)(
+      `${runner.label}: six files of 256 MiB holding 1 MiB each fit a 64 MiB ext4 and a 300 MiB XFS; an exFAT, which keeps no holes, is refused by their full size`,
+      () => {
+        const dir = tempDir("cartkit-sparse-");
+        card(dir, 6, 256 * 1024 ** 2, 1 << 20);
+        const e = ext4(dir, "e", 64, ["-b", "4096"])!.path;
+        const x = xfs(dir, "x", 300)!.path;
+        const f = exfat(dir, "f", 200)!.path;
+        const onExfat = free(f);
+        // exFAT: the full sizes, in its clusters (whole already).
+        expect(onExfat.bytes).toBeLessThan(6 * 256 * 1024 ** 2);
+        // --dry-run says what each needs: the data, in blocks, with a record per range; the full sizes.
+        const dry = tool(runner, "dispatchcopy", ["--dry-run", "-r", "card", join(e, "A001"), join(f, "A001")], { cwd: dir });
+        expect(dry.code).toBe(2);
+        expect(dry.stderr.split("\n").filter((l) => l.includes("needs"))).toEqual([expect.stringMatching(/: needs 6\.0 MiB for 6 files, has [\d.]+ MiB free$/), expect.stringMatching(/: needs 1\.5 GiB for 6 files, has [\d.]+ MiB free — NOT ENOUGH$/)]);
+        const result = tool(runner, "dispatchcopy", ["-r", "card", join(e, "A001"), join(x, "A001"), join(f, "A001")], { cwd: dir });
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain(`dispatchcopy: ${f}/A001: NOT COMPLETE: not enough space: needs ${6 * 256 * 1024 ** 2} bytes, has ${onExfat.bytes} free; none of the 6 files was copied to it\n`);
+        expect(result.stderr).not.toContain(`${e}/A001: NOT COMPLETE`);
+        expect(result.stderr).not.toContain(`${x}/A001: NOT COMPLETE`);
+        for (const root of [e, x]) {
+          for (let i = 1; i <= 6; i++) {
+            const source = join(dir, "card", "CLIPS", `C00${i}.img`);
+            const copy = join(root, "A001", "CLIPS", `C00${i}.img`);
+            expect(run(["cmp", source, copy]).code).toBe(0);
+            expect(Math.abs(blocks(copy) - blocks(source))).toBeLessThanOrEqual(blocks(source) / 100);
+          }
+        }
+        expect(readdirSync(f)).toEqual([]);
+        // The same card to the two that keep holes only: complete.
+        const again = tool(runner, "dispatchcopy", ["-r", "card", join(e, "A002"), join(x, "A002")], { cwd: dir });
+        expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, `dispatchcopy: ${e}/A002: 6 files, 1.5 GiB verified from the device\ndispatchcopy: ${x}/A002: 6 files, 1.5 GiB verified from the device\n`]);
+      },
+      120_000,
+    );
+
+    test.if(CAN_MOUNT)(`${runner.label}: files with holes whose data does not fit are refused before anything is written, the data counted in blocks`, () => {
+      const dir = tempDir("cartkit-sparse-");
+      // Six times 10 MiB of data (and 4 KiB more, a block more each) on 64 MiB: about 57 MiB free.
+      card(dir, 6, 256 * 1024 ** 2, 10 * 1024 ** 2 + 1);
+      const e = ext4(dir, "e", 64, ["-b", "4096"])!.path;
+      const space = free(e);
+      expect(space.blockSize).toBe(4096);
+      const needed = 6 * (10 * 1024 ** 2 + 4096 + RANGE_RECORD_BYTES);
+      expect(needed).toBeGreaterThan(space.bytes);
+      const result = tool(runner, "dispatchcopy", ["-r", "card", join(e, "A001")], { cwd: dir });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`dispatchcopy: ${e}/A001: NOT COMPLETE: not enough space: needs ${needed} bytes, has ${space.bytes} free; none of the 6 files was copied to it\n`);
+      expect(readdirSync(e)).toEqual(["lost+found"]);
+    });
+  }
 });

@@ -413,30 +413,35 @@ const SEEK_HOLE = 4;
 
 /**
  * Where a file holds data: [start, end) ranges in order, everything else a hole that reads as
- * zeros (lseek SEEK_DATA/SEEK_HOLE). Where the system or file system cannot tell, the whole
- * file is one range. Ranges may include unwritten (allocated, zero) blocks: they are data.
+ * zeros (lseek SEEK_DATA/SEEK_HOLE), each range asked for as it is taken: a file of a million
+ * ranges is walked in constant memory. Where the system or file system cannot tell, the whole
+ * file is one range (and where it stops telling midway, the rest is). Ranges may include
+ * unwritten (allocated, zero) blocks: they are data.
  * @example
  * import { fstatSync } from "node:fs";
  * declare const fd: number;
- * dataRanges(fd, fstatSync(fd).size); // [[0, 65536], [16777216, 16842752]]
+ * [...dataRanges(fd, fstatSync(fd).size)]; // [[0, 65536], [16777216, 16842752]]
  */
-export function dataRanges(fd: number, size: number): Array<[number, number]> {
+export function* dataRanges(fd: number, size: number): Generator<[number, number]> {
   const c = load();
-  if (!c.lseek || size === 0) return size === 0 ? [] : [[0, size]];
-  const ranges: Array<[number, number]> = [];
+  if (size === 0) return;
+  if (!c.lseek) {
+    yield [0, size];
+    return;
+  }
   let at = 0;
   while (at < size) {
     const data = Number(c.lseek(fd, BigInt(at), SEEK_DATA));
     if (data < 0) {
       const errno = c.errno?.() ?? 0;
-      if (errno === 6 /* ENXIO: no data after this offset */) break;
-      return [[0, size]]; // EINVAL: the file system does not say
+      if (errno === 6 /* ENXIO: no data after this offset */) return;
+      yield [at, size]; // EINVAL: the file system does not say
+      return;
     }
-    if (data >= size) break;
+    if (data >= size) return;
     const hole = Number(c.lseek(fd, BigInt(data), SEEK_HOLE));
     const end = hole < 0 ? size : Math.min(hole, size);
-    ranges.push([data, end]);
+    yield [data, end];
     at = end;
   }
-  return ranges;
 }

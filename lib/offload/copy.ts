@@ -26,7 +26,7 @@ import { fillChunk } from "../io/fill.ts";
 import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
-import { hashHole, hashWithHoles, holeBytes, isSparse, readBackSparse, type SparseSource } from "./sparse.ts";
+import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
 
 /** Bytes per read and write when copying (BENCHMARKS.md, "chunk size"). */
 export const COPY_CHUNK_SIZE = 256 << 10;
@@ -248,10 +248,6 @@ function copyMetadataHere(fd: number, from: Stats, policy: ModePolicy): void {
   if (policy.keepOwner) fchownSync(fd, from.uid, from.gid);
   tolerating(() => futimesSync(fd, from.atime, from.mtime));
   tolerating(() => fchmodSync(fd, copyMode(from.mode, policy)));
-}
-
-function sameRanges(a: ReadonlyArray<readonly [number, number]>, b: ReadonlyArray<readonly [number, number]>): boolean {
-  return a.length === b.length && a.every(([start, end], i) => b[i]![0] === start && b[i]![1] === end);
 }
 
 function sameHexes(a: Map<Algorithm, string>, b: Map<Algorithm, string>): boolean {
@@ -561,12 +557,17 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     };
     // A file with holes (a sparse file) is copied as it is: only its data is read and written,
     // each hole stays a hole, and is hashed as the zeros it reads as.
-    const sparse = isSparse(before.size, before.blocks) ? dataRanges(srcFd, before.size) : undefined;
-    const holes = sparse !== undefined && holeBytes(sparse, before.size) > 0;
+    // Its map is walked, not held (a million ranges would be hundreds of megabytes): once before
+    // the copy for its data bytes, once by the copy as it goes, once after; the three must agree.
+    const map = isSparse(before.size, before.blocks) ? summarizeMap(srcFd, before.size) : undefined;
+    const holeBytes = map ? before.size - map.dataBytes : 0;
+    const holes = holeBytes > 0;
     // Mostly holes: the data is hashed a second time on its own, so that each copy is read back
     // by its data alone (lib/offload/sparse.ts); with more data than holes that costs more than
     // hashing the holes again.
-    const dataSet = holes && holeBytes(sparse!, before.size) >= before.size / 2 ? await createHashers(options.algorithms, options.hasher) : undefined;
+    const dataSet = holes && holeBytes >= before.size / 2 ? await createHashers(options.algorithms, options.hasher) : undefined;
+    const mapDigest = map?.hex();
+    let copiedMap: string | undefined;
     // Holes are hashed as zeros without reading a buffer of them where the algorithm allows.
     const runs = holes ? await createZeroRunHashers(options.algorithms, options.hasher) : undefined;
     const set = runs ?? (await createHashers(options.algorithms, options.hasher));
@@ -591,7 +592,8 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       }
       const buffer = smallBuffer(chunkSize);
       let at = 0;
-      for (const [start, end] of sparse!) {
+      const walked = new RangeDigest();
+      for (const [start, end] of digested(dataRanges(srcFd, before.size), walked)) {
         await hashHole(runs!, start - at);
         position += start - at;
         for (at = start; at < end; ) {
@@ -613,6 +615,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       }
       await hashHole(runs!, before.size - at);
       position += before.size - at;
+      copiedMap = walked.hex();
       options.onProgress?.(position, before.size);
     } else if (fanout) {
       // Large files: each destination written by its own thread (lib/io/fanout.ts).
@@ -688,7 +691,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     const touched = after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs !== before.ctimeMs;
     // Only the data ranges were read: a write into a hole that a coarse clock (whole seconds on
     // ext4 with small inodes) does not show is seen in the map of holes and data, taken again.
-    const holesMoved = sparse !== undefined && !touched && !replaced && !sameRanges(sparse, dataRanges(srcFd, before.size));
+    const holesMoved = map !== undefined && !touched && !replaced && ((copiedMap !== undefined && copiedMap !== mapDigest) || summarizeMap(srcFd, before.size).hex() !== mapDigest);
     if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || touched || replaced || holesMoved) {
       const what =
         position !== before.size
@@ -705,8 +708,12 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       throw Object.assign(new Error(`changed while it was copied (${what}); nothing was put in place`), { code: "ESRCCHANGED" });
     }
     outcome.hexes = set.hexes();
-    if (dataSet) sparseSource = { ranges: sparse!, dataHexes: dataSet.hexes(), hexes: outcome.hexes, size: before.size };
-    closeSync(srcFd);
+    if (dataSet) {
+      // The source stays open until its copies are read back: they walk its map again.
+      sparseSource = { fd: srcFd, map: mapDigest!, dataHexes: dataSet.hexes(), hexes: outcome.hexes, size: before.size };
+    } else {
+      closeSync(srcFd);
+    }
     srcFd = -1;
     options.onWritten?.();
 
@@ -773,6 +780,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       d.outcome.reason = `not copied: the source ${reason}`;
     }
     live.length = 0;
+    if (sparseSource) closeQuietly(sparseSource.fd);
     outcome.sourceError = reason;
     for (const p of presentCandidates) Object.assign(p.outcome, failed(p.outcome.path, `not checked: the source ${reason}`));
     return outcome;
@@ -803,7 +811,11 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     }
   }
 
-  await verifyDestinations(outcome, written, source, verify, options, readBackChunkSize, sparseSource);
+  try {
+    await verifyDestinations(outcome, written, source, verify, options, readBackChunkSize, sparseSource);
+  } finally {
+    if (sparseSource) closeQuietly(sparseSource.fd);
+  }
   return outcome;
 }
 

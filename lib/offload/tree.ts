@@ -21,6 +21,7 @@ import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
+import { spaceNeeded } from "./space.ts";
 import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { refusedPlaces } from "./places.ts";
 
@@ -240,9 +241,15 @@ export function planOffload(source: string, destinations: readonly string[], opt
   }
   const space = destinations.map((root) => {
     const held = existing.get(root)!;
-    let needed = 0;
-    for (const f of files) if (options.overwrite || held.get(f.destinationPath) !== f.size) needed += f.size;
-    return { root, needed, available: availableBytes(root) };
+    const available = availableBytes(root);
+    // In the destination's blocks; a file with holes by its data where holes stay holes (space.ts).
+    const needed = spaceNeeded(
+      source,
+      files.filter((f) => options.overwrite || held.get(f.destinationPath) !== f.size),
+      root,
+      available,
+    );
+    return { root, needed, available };
   });
   return {
     source,

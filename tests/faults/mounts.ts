@@ -1,9 +1,10 @@
 /**
- * Real file systems for fault tests: a small tmpfs (a full disk), a loop-mounted XFS (shut down
- * with `xfs_io -x -c shutdown`, what a pulled drive does to a mounted file system), and a
- * loop-backed exFAT through exfat-fuse (whose daemon can be killed, and which keeps FAT's name
- * rules and knows no case), and a FAT32 image through fusefat (which keeps no modes or times,
- * and takes ASCII names only). Each needs root; each is unmounted after the test file.
+ * Real file systems for fault tests: a small tmpfs (a full disk), a loop-mounted ext4 (made with
+ * the options a test needs), a loop-mounted XFS (shut down with `xfs_io -x -c shutdown`, what a
+ * pulled drive does to a mounted file system), and a loop-backed exFAT through exfat-fuse (whose
+ * daemon can be killed, and which keeps FAT's name rules and knows no case), and a FAT32 image
+ * through fusefat (which keeps no modes or times, and takes ASCII names only). Each needs root;
+ * each is unmounted after the test file.
  */
 import { afterAll } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -49,6 +50,17 @@ export function xfs(dir: string, name: string, megabytes = 300): TestMount | und
   if (!need("make an XFS", made && run(["mount", "-o", "loop", image, path]).code === 0)) return undefined;
   cleanups.push(() => run(["umount", "-l", path]));
   return { path, pull: () => run(["xfs_io", "-x", "-c", "shutdown", path]) };
+}
+
+/** A loop-mounted ext4 of `megabytes` at `dir/name`, made with `mkfs` options (e.g. `-b 4096`, `-I 128`). */
+export function ext4(dir: string, name: string, megabytes: number, mkfs: string[] = []): TestMount | undefined {
+  const image = join(dir, `${name}.ext4.img`);
+  const path = join(dir, name);
+  mkdirSync(path, { recursive: true });
+  const made = run(["truncate", "-s", `${megabytes}M`, image]).code === 0 && run(["mkfs.ext4", "-q", ...mkfs, image]).code === 0;
+  if (!need("make an ext4", made && run(["mount", "-o", "loop", image, path]).code === 0)) return undefined;
+  cleanups.push(() => run(["umount", "-l", path]));
+  return { path, pull: () => run(["umount", "-l", path]) };
 }
 
 /** A loop-backed exFAT of `megabytes`, mounted through exfat-fuse at `dir/name`. */
