@@ -10,8 +10,8 @@ import { c4FromSha512 } from "../lib/hash/c4.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
 import { copyFile, type CopyOutcome } from "../lib/offload/copy.ts";
 import { outside } from "../lib/offload/sparse.ts";
-import { RANGE_RECORD_BYTES } from "../lib/offload/space.ts";
-import { CAN_MOUNT, exfat, ext4, tmpfs, xfs } from "./faults/mounts.ts";
+import { destinationBlocks, RANGE_RECORD_BYTES } from "../lib/offload/space.ts";
+import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, ext4, fat, tmpfs, xfs } from "./faults/mounts.ts";
 import { COMPILED, randomBytes, run, runners, tempDir, tool, withoutJobLine } from "./helpers.ts";
 
 /** A file of `size` bytes with `pieces` pieces of data (1 MiB each) spread over it, the rest holes. */
@@ -417,5 +417,19 @@ describe("the space a destination needs for files with holes", () => {
       expect(result.stderr).toContain(`dispatchcopy: ${e}/A001: NOT COMPLETE: not enough space: needs ${needed} bytes, has ${space.bytes} free; none of the 6 files was copied to it\n`);
       expect(readdirSync(e)).toEqual(["lost+found"]);
     });
+  }
+});
+
+test.if(CAN_MOUNT && CAN_MOUNT_FAT)("space is counted in the block size of a local file system, and in bytes where statfs gives a transfer size (FUSE)", () => {
+  const dir = tempDir("cartkit-blocks-");
+  const e = ext4(dir, "e", 64, ["-b", "2048"])!.path;
+  expect(destinationBlocks(join(e, "A001", "not", "made", "yet"))).toEqual({ blockSize: 2048, keepsHoles: true });
+  const t = tmpfs(dir, "t", "16m")!.path;
+  expect(destinationBlocks(t)).toEqual({ blockSize: 4096, keepsHoles: true });
+  // exfat-fuse and fusefat report what their daemons choose: neither keeps holes, and their
+  // block size is not the unit their files take (as NFS's and SMB's 1 MiB is not).
+  for (const fuse of [exfat(dir, "x", 64)!.path, fat(dir, "f", 64)!.path]) {
+    expect(run(["stat", "-f", "-c", "%T", fuse]).stdout.trim()).toBe("fuseblk");
+    expect(destinationBlocks(fuse)).toEqual({ blockSize: 1, keepsHoles: false });
   }
 });

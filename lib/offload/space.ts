@@ -27,6 +27,14 @@ import { isSparse } from "./sparse.ts";
 const KEEP_HOLES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0xf2f52010, 0x2fc12fc1, 0xca451a4e]);
 
 /**
+ * File systems whose statfs block size is the unit a file's space is counted in: the local ones
+ * above, FAT (msdos) and exFAT, whose clusters may be 128 KiB. Others report a transfer size
+ * there (NFS and SMB say 1 MiB): counting 20,000 small files in it would refuse a share that
+ * holds them with room to spare, so there the sizes are summed as they are.
+ */
+const BLOCK_COUNTED = new Set([...KEEP_HOLES, 0x4d44, 0x2011bab0]);
+
+/**
  * What a file system keeps per data range of a file, in bytes, counted high: ext4's extent entry
  * is 12 bytes (340 to a 4 KiB block), XFS's extent record 16, in blocks that may be half full.
  */
@@ -50,7 +58,8 @@ export function destinationBlocks(path: string): DestinationBlocks {
   for (let probe = path; ; ) {
     try {
       const fs = statfsSync(probe);
-      return { blockSize: Math.max(1, Number(fs.bsize)), keepsHoles: KEEP_HOLES.has(Number(fs.type) >>> 0) };
+      const type = Number(fs.type) >>> 0;
+      return { blockSize: BLOCK_COUNTED.has(type) ? Math.max(1, Number(fs.bsize)) : 1, keepsHoles: KEEP_HOLES.has(type) };
     } catch {
       const up = parentOf(probe);
       if (up === probe) return { blockSize: 1, keepsHoles: false };
