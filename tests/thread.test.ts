@@ -112,6 +112,29 @@ describe("request/reply", () => {
     expect(pool.hasRoom()).toBe(false);
   });
 
+  test("a request taken back before its thread starts on it is never run; one its thread has taken cannot be taken back", async () => {
+    const dir = tempDir();
+    const pool = new RequestPool<Question, unknown>("hash", { script: fixture("answer_worker.ts"), size: 1, depth: 2 });
+    try {
+      const busy = pool.request({ sleep: 300 });
+      const queued = pool.requestTakeable({ mark: join(dir, "queued") });
+      const waiting = pool.requestTakeable({ mark: join(dir, "waiting") });
+      // The first waits on the thread behind the sleep, the second in this thread: both come back.
+      expect([queued.takeBack(), waiting.takeBack(), queued.takeBack()]).toEqual([true, true, true]);
+      expect(await busy).toBe("slept");
+      const answered = pool.requestTakeable({ mark: join(dir, "answered") });
+      expect(await answered.answer).toBe("marked");
+      expect(answered.takeBack()).toBe(false);
+      // The thread skipped what was taken back, and is free for more.
+      expect(await pool.request({ echo: "after" })).toBe("after");
+      expect(pool.hasRoom()).toBe(true);
+      expect(existsSync(join(dir, "queued"))).toBe(false);
+      expect(existsSync(join(dir, "waiting"))).toBe(false);
+    } finally {
+      pool.close();
+    }
+  });
+
   test("a thread whose script cannot be loaded fails what it was sent, saying it never ran", async () => {
     const pool = new RequestPool<Question, unknown>("hash", { script: NO_SUCH_SCRIPT, size: 2 });
     let results: unknown[] = [];

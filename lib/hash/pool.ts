@@ -119,10 +119,23 @@ export class HashPool {
    * that what is wrong is said as this thread says it.
    */
   async runBatch(jobs: HashJob[]): Promise<PendingResult[]> {
+    return this.sendBatch(jobs).results;
+  }
+
+  /**
+   * {@link runBatch}, with the right to take the batch back while no thread has started on it
+   * (the caller then hashes it itself, with {@link hashHere}).
+   */
+  sendBatch(jobs: HashJob[]): { results: Promise<PendingResult[]>; takeBack: () => boolean } {
     const request = batchRequest(jobs);
+    const sent = this.#threads.requestTakeable(request ?? jobs, this.#batchThreads);
+    return { results: this.#batchResults(jobs, request, sent.answer), takeBack: sent.takeBack };
+  }
+
+  async #batchResults(jobs: HashJob[], request: BatchRequest | undefined, answer: Promise<HashJobResult | HashJobResult[] | BatchReply>): Promise<PendingResult[]> {
     let reply: BatchReply | HashJobResult[];
     try {
-      reply = (await this.#threads.request(request ?? jobs, this.#batchThreads)) as BatchReply | HashJobResult[];
+      reply = (await answer) as BatchReply | HashJobResult[];
     } catch (error) {
       if (error instanceof ThreadFailure && !error.ran) return runBatchHere(jobs);
       return jobs.map((job) => failedResult(job.id, error));
@@ -421,8 +434,10 @@ interface Group<T> {
   items: T[];
   /** The results, in the order of `items`; undefined for an item with no work. */
   results: Promise<Array<PendingResult | undefined>> | Array<PendingResult | undefined>;
-  /** Of a batch being filled: its jobs, not sent yet. */
+  /** Of a batch: its jobs (not sent yet, or sent and perhaps to be taken back). */
   jobs?: HashJob[];
+  /** Of a batch sent to a thread: takes it back if no thread has started on it. */
+  takeBack?: () => boolean;
   /** Descriptors it holds open. */
   fds: number;
 }
@@ -474,8 +489,14 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     if (!filling) return;
     // Every thread that takes batches has one and the next: this thread hashes this one, rather
     // than let it wait.
-    filling.results = pool.hasRoomForBatch() ? pool.runBatch(filling.jobs!) : filling.jobs!.map(hashHere);
-    filling.jobs = undefined;
+    if (pool.hasRoomForBatch()) {
+      const sent = pool.sendBatch(filling.jobs!);
+      filling.results = sent.results;
+      filling.takeBack = sent.takeBack;
+    } else {
+      filling.results = filling.jobs!.map(hashHere);
+      filling.jobs = undefined;
+    }
     filling = undefined;
     fillingBytes = 0;
   };
@@ -483,6 +504,9 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     const head = window.shift()!;
     if (head === filling) send();
     windowFds -= head.fds;
+    // Needed now and not started by its thread (busy, or not given the processor): hashed here
+    // rather than waited for.
+    if (head.takeBack?.()) head.results = head.jobs!.map(hashHere);
     const results = head.results instanceof Promise ? await head.results : head.results;
     for (let i = 0; i < head.items.length; i++) {
       const result = results[i];

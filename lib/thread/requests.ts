@@ -57,18 +57,30 @@ export class ThreadFailure extends Error {
 }
 
 /** What the calling thread sends. */
-type ToThread<Q> = { kind: "start"; cell: SharedArrayBuffer; id: number; answered: SharedArrayBuffer } | { kind: "request"; id: number; body: Q };
+type ToThread<Q> = { kind: "start"; cell: SharedArrayBuffer; id: number; answered: SharedArrayBuffer } | { kind: "request"; id: number; body: Q; cell?: SharedArrayBuffer };
 
 /** What a thread sends back. */
-type FromThread<A> = { kind: "started" } | { kind: "reply"; id: number; ok: true; value: A } | { kind: "reply"; id: number; ok: false; error: { message: string; code?: string; errno?: number } };
+type FromThread<A> = { kind: "started" } | { kind: "skipped"; id: number } | { kind: "reply"; id: number; ok: true; value: A } | { kind: "reply"; id: number; ok: false; error: { message: string; code?: string; errno?: number } };
 
 interface Pending<Q, A> {
   id: number;
   body: Q;
   /** Only the first this many threads may answer it. */
   threads: number;
+  /** A request that may be taken back: who has it (lib/thread/handshake.ts). */
+  cell?: Int32Array;
+  /** Taken back by the caller: its promise never settles, its thread skips it. */
+  takenBack?: boolean;
   resolve: (value: A) => void;
   reject: (error: Error) => void;
+}
+
+/** A request the caller may take back, until a thread starts on it, to do the work itself. */
+export interface TakeableRequest<A> {
+  /** Settles as {@link RequestPool.request}'s promise does; never, once taken back. */
+  answer: Promise<A>;
+  /** True when no thread has started on it, nor ever will: the caller does the work. */
+  takeBack(): boolean;
 }
 
 interface Member<Q, A> {
@@ -135,6 +147,33 @@ export class RequestPool<Q, A> {
   }
 
   /**
+   * {@link request}, with the right to take it back while no thread has started on it: a caller
+   * that needs the answer now and finds its thread still busy with an earlier one (or not given
+   * the processor by a loaded machine) does the work itself rather than wait.
+   */
+  requestTakeable(body: Q, threads = this.#size): TakeableRequest<A> {
+    if (this.#failure !== undefined) return { answer: Promise.reject(new ThreadFailure(this.#failure, false)), takeBack: () => false };
+    let pending!: Pending<Q, A>;
+    const answer = new Promise<A>((resolve, reject) => {
+      const id = ++this.#lastId;
+      const cell = new Int32Array(new SharedArrayBuffer(4));
+      offerJob(cell, 0, id);
+      pending = { id, body, threads: Math.max(1, Math.min(threads, this.#size)), cell, resolve, reject };
+    });
+    this.#waiting.push(pending);
+    this.#dispatch();
+    const takeBack = (): boolean => {
+      if (pending.takenBack) return true;
+      const waiting = this.#waiting.indexOf(pending);
+      if (waiting >= 0) this.#waiting.splice(waiting, 1);
+      else if (!takeBackJob(pending.cell!, 0, pending.id)) return false;
+      pending.takenBack = true;
+      return true;
+    };
+    return { answer, takeBack };
+  }
+
+  /**
    * Whether a request sent now (to one of the first `threads`) would go to a thread at once,
    * nothing waiting before it: otherwise the caller may rather do the work itself.
    */
@@ -172,7 +211,7 @@ export class RequestPool<Q, A> {
       member.sentCount++;
       // Busy, the thread keeps the process alive (the caller awaits it); idle, it must not.
       if (member.sent.size === 1) member.worker.ref();
-      member.worker.postMessage({ kind: "request", id: pending.id, body: pending.body } satisfies ToThread<Q>);
+      member.worker.postMessage({ kind: "request", id: pending.id, body: pending.body, ...(pending.cell ? { cell: pending.cell.buffer as SharedArrayBuffer } : {}) } satisfies ToThread<Q>);
     }
   }
 
@@ -209,6 +248,10 @@ export class RequestPool<Q, A> {
     if (!pending) return;
     member.sent.delete(message.id);
     if (member.sent.size === 0) member.worker.unref();
+    if (message.kind === "skipped" || pending.takenBack) {
+      this.#dispatch();
+      return;
+    }
     if (message.ok) pending.resolve(message.value);
     else pending.reject(Object.assign(new Error(message.error.message), { code: message.error.code, errno: message.error.errno }));
     this.#dispatch();
@@ -234,7 +277,7 @@ export class RequestPool<Q, A> {
     member.worker.terminate();
     const sent = [...member.sent.values()];
     member.sent.clear();
-    for (const pending of sent) pending.reject(new ThreadFailure(reason, started));
+    for (const pending of sent) if (!pending.takenBack) pending.reject(new ThreadFailure(reason, started));
   }
 
   /** From now on every request fails; so do the waiting ones (they never ran). */
@@ -262,7 +305,7 @@ export function answerRequests<Q, A>(answer: (body: Q) => A | Promise<A>): void 
   let serving = false;
   let answered: Int32Array | undefined;
   /** Requests received while one is being answered, in order. */
-  const queued: Array<{ id: number; body: Q }> = [];
+  const queued: Array<{ id: number; body: Q; cell?: SharedArrayBuffer }> = [];
   let answering = false;
   const answerOne = async (id: number, body: Q): Promise<void> => {
     let reply: FromThread<A>;
@@ -287,11 +330,17 @@ export function answerRequests<Q, A>(answer: (body: Q) => A | Promise<A>): void 
     if (!serving) return;
     // One at a time, in the order sent: a request that waits (on a read thread, say) holds the
     // ones sent after it. The first starts at once, in this call.
-    queued.push({ id: message.id, body: message.body });
+    queued.push(message);
     if (answering) return;
     answering = true;
     while (queued.length > 0) {
       const next = queued.shift()!;
+      if (next.cell && !takeJob(new Int32Array(next.cell), 0, next.id)) {
+        // Taken back by the caller, who does it itself.
+        if (answered) Atomics.add(answered, 0, 1);
+        self.postMessage({ kind: "skipped", id: next.id } satisfies FromThread<A>);
+        continue;
+      }
       await answerOne(next.id, next.body);
     }
     answering = false;
