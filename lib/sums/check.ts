@@ -174,8 +174,13 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
     const { line } = item;
     if (line.stdin) return { here: () => hashStdin([line.algorithm], options.hasher) };
     if (!root) return { job: { path: line.name, algorithms: [line.algorithm], options: options.hasher } };
-    // Opened beneath the root by the thread that hashes it (never through a link that leaves it).
-    return { job: { path: joinPath(root.path, line.name), beneath: { folder: root, relative: line.name }, algorithms: [line.algorithm], options: options.hasher } };
+    let opened: number;
+    try {
+      opened = root.openReadInside(line.name);
+    } catch (error) {
+      return { failed: error };
+    }
+    return { job: { path: joinPath(root.path, line.name), fd: opened, algorithms: [line.algorithm], options: options.hasher } };
   };
   const onResult = (item: Item, result: HashJobResult | undefined) => {
     if ("endsFile" in item) {

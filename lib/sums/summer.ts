@@ -49,13 +49,20 @@ function sizeOf(input: SumInput): number {
 
 /**
  * How one input is hashed: stdin here; a file found by a walk opened beneath its held folder
- * (never through a link that leaves it) by the thread that hashes it; a file named on the
+ * (never through a link that leaves it) and handed over by descriptor; a file named on the
  * command line opened by its path, as the anchors open it.
  */
 export function planInput(input: SumInput, algorithms: Algorithm[], hasher: HashFileOptions): Work {
   if (input.kind === "stdin") return { here: () => hashStdin(algorithms, hasher) };
-  // Opened by the thread that hashes it, beneath its folder: this thread hands over names only.
-  if (input.folder && input.relative !== undefined) return { job: { path: input.path, beneath: { folder: input.folder, relative: input.relative }, algorithms, options: hasher } };
+  if (input.folder && input.relative !== undefined) {
+    let fd: number;
+    try {
+      fd = input.folder.openReadInside(input.relative);
+    } catch (error) {
+      return { failed: error };
+    }
+    return { job: { path: input.path, fd, algorithms, options: hasher } };
+  }
   return { job: { path: input.path, algorithms, options: hasher } };
 }
 
