@@ -10,7 +10,7 @@
  *   3. xxsum -H2 -r and b3sum-ts -r on the cached tree; anchor: `find | sort | xargs` with
  *      xxhsum -H2 / b3sum                                                     target ≥ 0.9× speed
  *   4. mhl-verify create and verify; anchor: xxhsum -H2 over the same files  target ≤ 1.3×
- *   5. --jobs 1 2 4 8 for dispatchcopy -r, xxsum -r, b3sum-ts -r, mhl-verify create: no N
+ *   5. --jobs 1 2 4 8 for xxsum -r, b3sum-ts -r, mhl-verify create and verify, dispatchcopy -r: no N
  *      slower than 1; b3sum-ts -r --jobs 2 ≥ 1.3× faster than --jobs 1
  *
  * As root the destinations are a fresh journaled ext4 (bench/common.ts), memory is touched and
@@ -189,21 +189,30 @@ async function main(): Promise<void> {
 
     if (!only || only.has("jobs")) {
       const tree = trees[0]!;
-      lines.push("", `Scaling with \`--jobs\` on the ${tree.files.toLocaleString("en")}-file tree (median of ${runs}, wall seconds, speed-up over --jobs 1 in brackets, then CPU seconds; the tree cached):`, "", "| tool | 1 | 2 | 4 | 8 | never slower than 1 | CPU s: 1, 2, 4, 8 |", "|---|---:|---:|---:|---:|---|---|");
+      lines.push(
+        "",
+        `Scaling with \`--jobs\` on the ${tree.files.toLocaleString("en")}-file tree (median of ${runs} interleaved runs, wall seconds (range), speed-up over --jobs 1 in brackets; then CPU seconds, user + system of every thread; the tree cached):`,
+        "",
+        "| tool | 1 | 2 | 4 | 8 | never slower than 1 | CPU s: 1, 2, 4, 8 |",
+        "|---|---:|---:|---:|---:|---|---|",
+      );
       const jobsOf = [1, 2, 4, 8];
-      const tools: Array<[string, (n: number) => string[], boolean]> = [
-        ["dispatchcopy -r → 2, read back", (n) => [dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--jobs", String(n), tree.path, d1, d2], true],
+      // [label, command, copies (destinations cleaned before), verifies (a history made before)]
+      const tools: Array<[string, (n: number) => string[], boolean, boolean?]> = [
         ["xxsum -H2 -r", (n) => ["sh", "-c", `'${dist("xxsum")}' -H2 -r --jobs ${n} '${tree.path}' > /dev/null`], false],
         ["b3sum-ts -r", (n) => ["sh", "-c", `'${dist("b3sum-ts")}' -r --jobs ${n} '${tree.path}' > /dev/null`], false],
         ["mhl-verify create", (n) => [dist("mhl-verify"), "create", tree.path, "-h", "xxh128", "--jobs", String(n)], false],
+        ["mhl-verify verify", (n) => [dist("mhl-verify"), "verify", tree.path, "--jobs", String(n)], false, true],
+        ["dispatchcopy -r → 2, read back", (n) => [dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--jobs", String(n), tree.path, d1, d2], true],
       ];
-      for (const [label, cmd, copies] of tools) {
+      for (const [label, cmd, copies, verifies] of tools) {
         const times = new Map<number, number[]>(jobsOf.map((n) => [n, []]));
         const cpuTimes = new Map<number, number[]>(jobsOf.map((n) => [n, []]));
         for (let round = 0; round < runs; round++) {
           for (const n of jobsOf) {
             if (copies) clean();
             rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+            if (verifies) check([dist("mhl-verify"), "create", tree.path, "-h", "xxh128"]);
             warm(tree);
             const t = await measured(cmd(n));
             times.get(n)!.push(t.wall);
@@ -215,7 +224,9 @@ async function main(): Promise<void> {
         // Within the runs' own spread counts as not slower.
         const noise = Math.max(...times.get(1)!) / median(times.get(1)!);
         const ok = m.every((v) => v <= m[0]! * noise);
-        lines.push(`| ${label} | ${m.map((v, i) => (i === 0 ? sec(v) : `${sec(v)} (${(m[0]! / v).toFixed(2)}×)`)).join(" | ")} | ${ok ? "yes" : "**no**"} | ${jobsOf.map((n) => sec(median(cpuTimes.get(n)!))).join(", ")} |`);
+        const range = (n: number) => `${sec(Math.min(...times.get(n)!))}–${sec(Math.max(...times.get(n)!))}`;
+        lines.push(`| ${label} | ${m.map((v, i) => (i === 0 ? `${sec(v)} (${range(jobsOf[i]!)})` : `${sec(v)} (${range(jobsOf[i]!)}) **${(m[0]! / v).toFixed(2)}×**`)).join(" | ")} | ${ok ? "yes" : "**no**"} | ${jobsOf.map((n) => sec(median(cpuTimes.get(n)!))).join(", ")} |`);
+        console.error(lines.at(-1));
       }
     }
     lines.push("", "Reproduce: `node_modules/.bin/bun bench/small.ts` (as root for the fresh file system and cold reads).");

@@ -4,7 +4,7 @@
  * its two shapes (the calling thread produces, or the lanes do).
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hashPath } from "../lib/hash/file.ts";
@@ -90,6 +90,49 @@ describe("request/reply", () => {
       pool.close();
     }
     expect(await pool.request({ echo: 1 }).catch((e: unknown) => e)).toMatchObject({ name: "ThreadFailure", ran: false, message: "the hash threads were closed" });
+  });
+
+  test("with depth, a thread holds the next requests while it answers one, answers them one at a time in the order sent, and is seen free as soon as it has answered", async () => {
+    const dir = tempDir();
+    const pool = new RequestPool<Question, unknown>("hash", { script: fixture("answer_worker.ts"), size: 1, depth: 2 });
+    try {
+      expect(pool.hasRoom()).toBe(true);
+      // Each mark is written as its request is answered: the sleeps keep the first two busy while the rest queue.
+      const asked: Question[] = [{ sleep: 50 }, { mark: join(dir, "1") }, { sleep: 20 }, { mark: join(dir, "2") }, { echo: "last" }];
+      const answers = asked.map((q) => pool.request(q));
+      expect(pool.hasRoom()).toBe(false);
+      expect(await Promise.all(answers)).toEqual(["slept", "marked", "slept", "marked", "last"]);
+      expect(statSync(join(dir, "1")).mtimeMs).toBeLessThanOrEqual(statSync(join(dir, "2")).mtimeMs);
+      expect(pool.hasRoom()).toBe(true);
+      // Only the first of `threads` threads: the request waits for it.
+      expect(await pool.request({ echo: "first thread" }, 1)).toBe("first thread");
+    } finally {
+      pool.close();
+    }
+    expect(pool.hasRoom()).toBe(false);
+  });
+
+  test("a request taken back before its thread starts on it is never run; one its thread has taken cannot be taken back", async () => {
+    const dir = tempDir();
+    const pool = new RequestPool<Question, unknown>("hash", { script: fixture("answer_worker.ts"), size: 1, depth: 2 });
+    try {
+      const busy = pool.request({ sleep: 300 });
+      const queued = pool.requestTakeable({ mark: join(dir, "queued") });
+      const waiting = pool.requestTakeable({ mark: join(dir, "waiting") });
+      // The first waits on the thread behind the sleep, the second in this thread: both come back.
+      expect([queued.takeBack(), waiting.takeBack(), queued.takeBack()]).toEqual([true, true, true]);
+      expect(await busy).toBe("slept");
+      const answered = pool.requestTakeable({ mark: join(dir, "answered") });
+      expect(await answered.answer).toBe("marked");
+      expect(answered.takeBack()).toBe(false);
+      // The thread skipped what was taken back, and is free for more.
+      expect(await pool.request({ echo: "after" })).toBe("after");
+      expect(pool.hasRoom()).toBe(true);
+      expect(existsSync(join(dir, "queued"))).toBe(false);
+      expect(existsSync(join(dir, "waiting"))).toBe(false);
+    } finally {
+      pool.close();
+    }
   });
 
   test("a thread whose script cannot be loaded fails what it was sent, saying it never ran", async () => {

@@ -8,14 +8,16 @@
  * as well as this thread would.
  */
 import { closeSync, fstatSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
+import { HeldFolder } from "../io/held_folder.ts";
 
 /** One file to hash. */
 export interface HashJob {
   id: number;
-  /** The file's path; with `fd`, only the name it goes by. */
+  /** The file's path; with `fd` or `beneath`, only the name it goes by. */
   path: string;
   /**
    * A descriptor open for reading, used instead of opening `path`. The job owns it: it is
@@ -29,6 +31,12 @@ export interface HashJob {
    * hashing thread does not ask again (one system call per small file).
    */
   size?: number;
+  /**
+   * Instead of `path`: the file `relative` beneath a held folder, opened as
+   * `HeldFolder.openReadInside` opens it (never through a link that leaves the folder), by the
+   * thread that hashes it: the calling thread only hands over names.
+   */
+  beneath?: { folder: HeldFolder; relative: string };
   algorithms: Algorithm[];
   options: HashFileOptions;
 }
@@ -57,26 +65,48 @@ function closeQuietly(fd: number | undefined): void {
   }
 }
 
+/** What a batch's file stands for until its result is in: the result, or the promise of it. */
+export type PendingResult = HashJobResult | Promise<HashJobResult>;
+
 /**
- * Runs jobs on a fixed set of hashing threads (lib/hash/hash_worker.ts), each busy with one
- * file at a time. A job its thread never got to run (the thread did not start, or the pool
- * failed before) is hashed on the calling thread instead; a job whose thread failed or ended
- * while it ran fails, saying so.
+ * Runs jobs on a fixed set of hashing threads (lib/hash/hash_worker.ts), each working through
+ * the requests it holds one at a time, with the next one queued so that it never waits for a
+ * hand-off. A job its thread never got to run (the thread did not start, or the pool failed
+ * before) is hashed on the calling thread instead; a job whose thread failed or ended while it
+ * ran fails, saying so.
  */
 export class HashPool {
   readonly #threads: RequestPool<HashJob | HashJob[] | BatchRequest, HashJobResult | HashJobResult[] | BatchReply>;
+  readonly #batchThreads: number;
 
-  /** `size` threads, started as jobs come; `options` (tests) replace their script or start timeout. */
+  /**
+   * `size` threads, started as jobs come; `options` (tests) replace their script or start
+   * timeout. Batches go to fewer ({@link batchThreads}).
+   */
   constructor(size: number, options: Pick<RequestPoolOptions, "script" | "startTimeoutMs"> = {}) {
-    this.#threads = new RequestPool("hash", { ...options, size });
+    this.#threads = new RequestPool("hash", { ...options, size, depth: 2 });
+    this.#batchThreads = batchThreads(size);
+  }
+
+  /** Whether a batch sent now would go to a thread at once; otherwise the caller may hash it itself. */
+  hasRoomForBatch(): boolean {
+    return this.#threads.hasRoom(this.#batchThreads);
   }
 
   /** Hashes one file on the next free thread. */
   async run(job: HashJob): Promise<HashJobResult> {
+    if (job.beneath) {
+      // A held folder can be held by another thread only by its descriptor (Linux); elsewhere
+      // this thread opens the file and hands over the descriptor.
+      if (job.beneath.folder.byDescriptor) return (await this.runBatch([job]))[0]!;
+      const opened = openedHere(job);
+      if (!("algorithms" in opened)) return opened;
+      job = opened;
+    }
     try {
       return (await this.#threads.request(job)) as HashJobResult;
     } catch (error) {
-      if (error instanceof ThreadFailure && !error.ran) return runJobHere(job);
+      if (error instanceof ThreadFailure && !error.ran) return hashHere(job);
       // It may have run, in part: its descriptor may be closed already, and is left alone.
       return failedResult(job.id, error);
     }
@@ -84,23 +114,58 @@ export class HashPool {
 
   /**
    * Hashes several files, one after the other, on the next free thread: for small files, one
-   * hand-off between threads costs more than hashing one.
+   * hand-off between threads costs more than hashing one. A file the thread opened and found
+   * large is hashed alone, on the next free thread; one it could not open is opened here, so
+   * that what is wrong is said as this thread says it.
    */
-  async runBatch(jobs: HashJob[]): Promise<HashJobResult[]> {
+  async runBatch(jobs: HashJob[]): Promise<PendingResult[]> {
+    return this.sendBatch(jobs).results;
+  }
+
+  /**
+   * {@link runBatch}, with the right to take the batch back while no thread has started on it
+   * (the caller then hashes it itself, with {@link hashHere}).
+   */
+  sendBatch(jobs: HashJob[]): { results: Promise<PendingResult[]>; takeBack: () => boolean } {
     const request = batchRequest(jobs);
+    const sent = this.#threads.requestTakeable(request ?? jobs, this.#batchThreads);
+    return { results: this.#batchResults(jobs, request, sent.answer), takeBack: sent.takeBack };
+  }
+
+  async #batchResults(jobs: HashJob[], request: BatchRequest | undefined, answer: Promise<HashJobResult | HashJobResult[] | BatchReply>): Promise<PendingResult[]> {
+    let reply: BatchReply | HashJobResult[];
     try {
-      const reply = await this.#threads.request(request ?? jobs);
-      return request ? resultsOfBatch(jobs, reply as BatchReply) : (reply as HashJobResult[]);
+      reply = (await answer) as BatchReply | HashJobResult[];
     } catch (error) {
       if (error instanceof ThreadFailure && !error.ran) return runBatchHere(jobs);
       return jobs.map((job) => failedResult(job.id, error));
     }
+    if (!request) return reply as HashJobResult[];
+    const results: PendingResult[] = resultsOfBatch(jobs, reply as BatchReply);
+    const { notOpened, large } = reply as BatchReply;
+    for (const i of notOpened) results[i] = hashHere(jobs[i]!);
+    for (let n = 0; n < large.length; n += 3) {
+      const i = large[n]!;
+      const job = jobs[i]!;
+      results[i] = this.run({ id: job.id, path: job.path, fd: large[n + 1]!, size: large[n + 2]!, algorithms: job.algorithms, options: job.options });
+    }
+    return results;
   }
 
   /** Stops every thread. */
   close(): void {
     this.#threads.close();
   }
+}
+
+/**
+ * The threads that take batches of small files for a pool of `size`: one fewer than the cores
+ * it may use, the calling thread hashing a batch whenever they all have theirs. Small files
+ * cost the cores, not the disk: a thread more than the cores (or a thread beside a calling
+ * thread that could hash) only adds hand-offs and its own copy of the compiled code.
+ */
+export function batchThreads(size: number): number {
+  return Math.max(1, Math.min(size, availableParallelism()) - 1);
 }
 
 /**
@@ -122,19 +187,47 @@ export function runJobNow(job: HashJob): HashJobResult | undefined {
 }
 
 /**
- * A batch of files named by descriptor as it crosses to a hashing thread: numbers, and the few
- * settings its files share. Copying a message costs by the object: an object per file cost more
- * to copy (there and back) than hashing a 32 KiB file.
+ * Hashes one job on this thread, without a promise when it is a small file: a file beneath a
+ * held folder is opened here first (a failure to open is its result).
+ */
+export function hashHere(job: HashJob): PendingResult {
+  const opened = openedHere(job);
+  if (!("algorithms" in opened)) return opened;
+  return runJobNow(opened) ?? runJobHere(opened);
+}
+
+/** A job for a file beneath a held folder as one by descriptor, opened on this thread (or the failure to open it); any other job as it is. */
+function openedHere(job: HashJob): HashJob | HashJobResult {
+  if (!job.beneath) return job;
+  let fd: number;
+  try {
+    fd = job.beneath.folder.openReadInside(job.beneath.relative);
+  } catch (error) {
+    return failedResult(job.id, error);
+  }
+  return { id: job.id, path: job.path, fd, algorithms: job.algorithms, options: job.options };
+}
+
+/**
+ * A batch of files as it crosses to a hashing thread: numbers, names, and the few settings its
+ * files share. Copying a message costs by the object: an object per file cost more to copy
+ * (there and back) than hashing a 32 KiB file.
  */
 export interface BatchRequest {
   /** The distinct algorithm lists and options of the batch; each file names its own by index. */
   kinds: Array<{ algorithms: Algorithm[]; options: HashFileOptions }>;
   kind: number[];
+  /** Each file's descriptor, or -1: the thread opens `names[i]` beneath `folders[folder[i]]`. */
   fds: number[];
   /** Each file's size as its caller saw it (HashJob.size), or -1. */
   sizes: number[];
   /** 1 where the caller keeps the descriptor (HashJob.keepFd). */
   keep: number[];
+  /** Per file opened by the thread, its name beneath its folder ("" for a descriptor). */
+  names: string[];
+  folder: number[];
+  /** The held folders, by descriptor and identity: the thread holds the same folder, or opens nothing. */
+  folders: Array<{ fd: number; dev: string; ino: bigint }>;
 }
 
 /** The answer to a {@link BatchRequest}: per file its size and digest count, the digests as algorithm/hex pairs in one list; failures by index. */
@@ -143,6 +236,10 @@ export interface BatchReply {
   counts: number[];
   pairs: string[];
   failures: Array<[number, HashJobResult & { ok: false }]>;
+  /** The files the thread could not open: the calling thread opens them, and says why in its own words. */
+  notOpened: number[];
+  /** Index, descriptor and size of each file the thread opened and found large: hashed alone, it does not hold up the batch. */
+  large: number[];
 }
 
 function sameSettings(a: { algorithms: readonly Algorithm[]; options: HashFileOptions }, b: HashJob): boolean {
@@ -150,46 +247,124 @@ function sameSettings(a: { algorithms: readonly Algorithm[]; options: HashFileOp
   return a.options === b.options || (Object.keys(a.options).length === 0 && Object.keys(b.options).length === 0);
 }
 
-/** The compact form of jobs that all name their file by descriptor; undefined for any other. */
+/** The compact form of jobs that all name their file by descriptor or beneath a held folder; undefined for any other. */
 function batchRequest(jobs: readonly HashJob[]): BatchRequest | undefined {
-  const request: BatchRequest = { kinds: [], kind: [], fds: [], sizes: [], keep: [] };
+  const request: BatchRequest = { kinds: [], kind: [], fds: [], sizes: [], keep: [], names: [], folder: [], folders: [] };
+  const folders: HeldFolder[] = [];
   for (const job of jobs) {
-    if (job.fd === undefined) return undefined;
+    const beneath = job.beneath;
+    if (job.fd === undefined && !beneath?.folder.byDescriptor) return undefined;
     let kind = request.kinds.length - 1;
     if (kind < 0 || !sameSettings(request.kinds[kind]!, job)) {
       kind = request.kinds.findIndex((k) => sameSettings(k, job));
       if (kind < 0) kind = request.kinds.push({ algorithms: job.algorithms, options: job.options }) - 1;
     }
     request.kind.push(kind);
-    request.fds.push(job.fd);
     request.sizes.push(job.size ?? -1);
     request.keep.push(job.keepFd ? 1 : 0);
+    if (beneath) {
+      let folder = folders.lastIndexOf(beneath.folder);
+      if (folder < 0) {
+        folder = folders.push(beneath.folder) - 1;
+        request.folders.push({ fd: beneath.folder.fd, dev: beneath.folder.dev, ino: beneath.folder.ino });
+      }
+      request.fds.push(-1);
+      request.names.push(beneath.relative);
+      request.folder.push(folder);
+    } else {
+      request.fds.push(job.fd!);
+      request.names.push("");
+      request.folder.push(-1);
+    }
   }
   return request;
 }
 
+/**
+ * The folders of a batch as this thread holds them: opened again through the process's own
+ * descriptor (the same folder, checked by identity, whatever its path leads to now), closed when
+ * the batch is done; undefined where that cannot be, and the calling thread opens its files.
+ */
+class BatchFolders {
+  readonly #request: BatchRequest;
+  readonly #held = new Map<number, HeldFolder | undefined>();
+
+  constructor(request: BatchRequest) {
+    this.#request = request;
+  }
+
+  get(index: number): HeldFolder | undefined {
+    if (this.#held.has(index)) return this.#held.get(index);
+    const wanted = this.#request.folders[index]!;
+    let folder: HeldFolder | undefined;
+    try {
+      folder = HeldFolder.open(`/proc/self/fd/${wanted.fd}`);
+      if (!folder.byDescriptor || folder.dev !== wanted.dev || folder.ino !== wanted.ino) {
+        folder.close();
+        folder = undefined;
+      }
+    } catch {
+      folder = undefined;
+    }
+    this.#held.set(index, folder);
+    return folder;
+  }
+
+  close(): void {
+    for (const folder of this.#held.values()) folder?.close();
+  }
+}
+
 /** Runs a {@link BatchRequest} here, one file after the other (on a hashing thread). */
 export async function answerBatch(request: BatchRequest): Promise<BatchReply> {
-  const reply: BatchReply = { sizes: [], counts: [], pairs: [], failures: [] };
-  for (let i = 0; i < request.fds.length; i++) {
-    const { algorithms, options } = request.kinds[request.kind[i]!]!;
-    const size = request.sizes[i]!;
-    const job: HashJob = { id: i, path: "", fd: request.fds[i]!, algorithms, options, ...(size >= 0 ? { size } : {}), ...(request.keep[i] ? { keepFd: true } : {}) };
-    const result = runJobNow(job) ?? (await runJobHere(job));
-    if (result.ok) {
-      reply.sizes.push(result.size);
-      reply.counts.push(result.hexes.length);
-      for (const [algorithm, hex] of result.hexes) reply.pairs.push(algorithm, hex);
-    } else {
-      reply.sizes.push(0);
-      reply.counts.push(0);
-      reply.failures.push([i, result]);
+  const reply: BatchReply = { sizes: [], counts: [], pairs: [], failures: [], notOpened: [], large: [] };
+  const folders = new BatchFolders(request);
+  try {
+    for (let i = 0; i < request.fds.length; i++) {
+      const { algorithms, options } = request.kinds[request.kind[i]!]!;
+      let fd = request.fds[i]!;
+      let size = request.sizes[i]!;
+      let keep = request.keep[i]!;
+      if (fd < 0) {
+        try {
+          fd = folders.get(request.folder[i]!)?.openReadInside(request.names[i]!) ?? -1;
+        } catch {
+          fd = -1;
+        }
+        reply.sizes.push(0);
+        reply.counts.push(0);
+        if (fd < 0) {
+          reply.notOpened.push(i);
+          continue;
+        }
+        keep = 0;
+        size = sizeOfOpen(fd) ?? -1;
+        if (size >= BATCH_BYTES) {
+          reply.large.push(i, fd, size);
+          continue;
+        }
+        reply.sizes.pop();
+        reply.counts.pop();
+      }
+      const job: HashJob = { id: i, path: "", fd, algorithms, options, ...(size >= 0 ? { size } : {}), ...(keep ? { keepFd: true } : {}) };
+      const result = runJobNow(job) ?? (await runJobHere(job));
+      if (result.ok) {
+        reply.sizes.push(result.size);
+        reply.counts.push(result.hexes.length);
+        for (const [algorithm, hex] of result.hexes) reply.pairs.push(algorithm, hex);
+      } else {
+        reply.sizes.push(0);
+        reply.counts.push(0);
+        reply.failures.push([i, result]);
+      }
     }
+  } finally {
+    folders.close();
   }
   return reply;
 }
 
-/** The results a {@link BatchReply} stands for, with the ids of the jobs sent. */
+/** The results a {@link BatchReply} stands for, with the ids of the jobs sent (a placeholder for a file sent back). */
 function resultsOfBatch(jobs: readonly HashJob[], reply: BatchReply): HashJobResult[] {
   const failed = new Map(reply.failures);
   const results: HashJobResult[] = [];
@@ -207,15 +382,16 @@ function resultsOfBatch(jobs: readonly HashJob[], reply: BatchReply): HashJobRes
   return results;
 }
 
-/** Hashes jobs one after the other in this thread (a batch a thread was sent). */
+/** Hashes jobs one after the other in this thread (a batch a thread was sent, or one no thread ran). */
 export async function runBatchHere(jobs: readonly HashJob[]): Promise<HashJobResult[]> {
   const results: HashJobResult[] = [];
-  for (const job of jobs) results.push(runJobNow(job) ?? (await runJobHere(job)));
+  for (const job of jobs) results.push(await hashHere(job));
   return results;
 }
 
 /** Hashes one job in this thread, reporting errors the way a worker does. */
 export async function runJobHere(job: HashJob): Promise<HashJobResult> {
+  if (job.beneath) return hashHere(job);
   try {
     const { hexes, size } = job.fd === undefined ? await hashPath(job.path, job.algorithms, job.options) : await hashOpenFile(job.fd, job.algorithms, job.options);
     return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
@@ -227,14 +403,15 @@ export async function runJobHere(job: HashJob): Promise<HashJobResult> {
 }
 
 /**
- * Files open and waiting for their results, at most: a batch for each thread to work on and one
- * more for each to take next. Batches are as large as that allows, up to {@link BATCH_FILES}:
- * each message between threads costs tens of microseconds whatever it holds.
+ * Descriptors held open by the calling thread and waiting for their results, at most: files it
+ * opened itself ({@link HashJob.fd}). Files a thread opens ({@link HashJob.beneath}) hold none.
  */
-const WINDOW_FILES = 256;
+const WINDOW_FDS = 256;
 /** Files sent to a thread together, at most, and their bytes (a larger file goes alone). */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 2 << 20;
+/** Batches waiting for their results per thread, at most: the one it works on, the one queued, one being filled. */
+const BATCHES_PER_THREAD = 3;
 
 /** The size of an open regular file, or undefined (not a regular file: its job says what is wrong). */
 function sizeOfOpen(fd: number): number | undefined {
@@ -252,86 +429,143 @@ function sizeOfOpen(fd: number): number | undefined {
  */
 export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobResult> } | { failed: unknown } | undefined;
 
+/** Items of {@link hashInOrder} waiting for their results, in input order: one, or a batch's. */
+interface Group<T> {
+  items: T[];
+  /** The results, in the order of `items`; undefined for an item with no work. */
+  results: Promise<Array<PendingResult | undefined>> | Array<PendingResult | undefined>;
+  /** Of a batch: its jobs (not sent yet, or sent and perhaps to be taken back). */
+  jobs?: HashJob[];
+  /** Of a batch sent to a thread: takes it back if no thread has started on it. */
+  takeBack?: () => boolean;
+  /** Descriptors it holds open. */
+  fds: number;
+}
+
 /**
  * Hashes the items with `parallelism` workers (in this thread when it is 1) and calls
  * `onResult` in input order as soon as each next result is ready, so the output is the same
  * whatever the parallelism. Items whose work is `here` (stdin) run in this thread; items with
- * no work get `undefined`. Small files go to the workers in batches. At most
- * {@link WINDOW_FILES} results (or two batches per thread) wait in memory, each with its file open.
+ * no work get `undefined`. Small files and files beneath a held folder go to the workers in
+ * batches, one promise a batch. At most {@link BATCHES_PER_THREAD} batches per thread wait,
+ * and {@link WINDOW_FDS} files opened by this thread.
  */
 export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>): Promise<void> {
-  const pool = parallelism > 1 ? new HashPool(parallelism) : undefined;
-  let nextId = 0;
-  try {
-    /** Results in input order; `batch` while its job waits, unsent, in {@link batch}. */
-    const window: Array<{ item: T; result: Promise<HashJobResult> | undefined; batch?: unknown[] }> = [];
-    const batchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(WINDOW_FILES / (2 * parallelism))));
-    const limit = Math.max(1, parallelism * batchFiles * 2);
-    // Small files not sent yet: they go to a thread together.
-    let batch: Array<{ job: HashJob; settle: (result: HashJobResult) => void }> = [];
-    let batchBytes = 0;
-    const send = (): void => {
-      if (batch.length === 0) return;
-      const sent = batch;
-      batch = [];
-      batchBytes = 0;
-      void pool!.runBatch(sent.map((b) => b.job)).then((results) => {
-        for (const [i, b] of sent.entries()) b.settle(results[i]!);
-      });
-    };
-    const next = async (): Promise<void> => {
-      const head = window.shift()!;
-      if (head.batch === batch) send();
-      await onResult(head.item, await head.result);
-    };
+  if (parallelism <= 1) {
+    let nextId = 0;
     for (const item of items) {
       const work = plan(item);
-      // Work that must run in this thread waits for everything before it, keeping order.
-      if (work && "here" in work) {
-        send();
-        while (window.length > 0) await next();
-        await onResult(item, await work.here());
-        continue;
-      }
-      if (!pool) {
-        // Sequential: a small file is hashed and reported without a promise between.
-        let result: HashJobResult | undefined;
-        if (work && "job" in work) {
-          const job: HashJob = { ...work.job, id: nextId++ };
-          result = runJobNow(job) ?? (await runJobHere(job));
-        } else if (work) result = failedResult(-1, work.failed);
-        const reported = onResult(item, result);
-        if (reported) await reported;
-        continue;
-      }
-      let result: Promise<HashJobResult> | undefined;
-      let inBatch: unknown[] | undefined;
-      if (work && "job" in work) {
-        const job: HashJob = { ...work.job, id: nextId++ };
-        const size = job.fd === undefined ? undefined : sizeOfOpen(job.fd);
-        if (size !== undefined) job.size = size;
-        if (size !== undefined && size < BATCH_BYTES) {
-          result = new Promise((settle) => batch.push({ job, settle }));
-          inBatch = batch;
-          batchBytes += size;
-          if (batch.length >= batchFiles || batchBytes >= BATCH_BYTES) {
-            send();
-            // A thread's answer is a message, read only when this thread waits: let the answers
-            // in, so that a thread done with its batch gets the next one now, not when the
-            // window's head reaches its results.
-            await new Promise<void>((resolve) => setImmediate(resolve));
-          }
-        } else {
-          send();
-          result = pool.run(job);
-        }
-      } else if (work) result = Promise.resolve(failedResult(-1, work.failed));
-      window.push({ item, result, ...(inBatch === batch ? { batch: inBatch } : {}) });
-      if (window.length >= limit) await next();
+      let result: PendingResult | undefined;
+      if (work && "here" in work) result = work.here();
+      else if (work && "job" in work) result = hashHere({ ...work.job, id: nextId++ });
+      else if (work) result = failedResult(-1, work.failed);
+      // Sequential: a small file is hashed and reported without a promise between.
+      const reported = onResult(item, result instanceof Promise ? await result : result);
+      if (reported) await reported;
     }
-    send();
-    while (window.length > 0) await next();
-  } finally {
-    pool?.close();
+    return;
   }
+  const pool = new HashPool(parallelism);
+  try {
+    await hashInGroups(pool, parallelism, items, plan, onResult);
+  } finally {
+    pool.close();
+  }
+}
+
+async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Iterable<T>, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>): Promise<void> {
+  let nextId = 0;
+  const window: Group<T>[] = [];
+  let windowFds = 0;
+  // A batch of files this thread opened holds their descriptors: small enough that every thread
+  // has its batches within WINDOW_FDS. Names hold nothing open.
+  const fdBatchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(WINDOW_FDS / (BATCHES_PER_THREAD * parallelism))));
+  const nameBatchFiles = BATCH_FILES;
+  const batchLimit = BATCHES_PER_THREAD * parallelism;
+  /** The batch being filled (the window's last group), and its bytes. */
+  let filling: Group<T> | undefined;
+  let fillingBytes = 0;
+  const send = (): void => {
+    if (!filling) return;
+    // Every thread that takes batches has one and the next: this thread hashes this one, rather
+    // than let it wait.
+    if (pool.hasRoomForBatch()) {
+      const sent = pool.sendBatch(filling.jobs!);
+      filling.results = sent.results;
+      filling.takeBack = sent.takeBack;
+    } else {
+      filling.results = filling.jobs!.map(hashHere);
+      filling.jobs = undefined;
+    }
+    filling = undefined;
+    fillingBytes = 0;
+  };
+  const next = async (): Promise<void> => {
+    const head = window.shift()!;
+    if (head === filling) send();
+    windowFds -= head.fds;
+    // Needed now and not started by its thread (busy, or not given the processor): hashed here
+    // rather than waited for.
+    if (head.takeBack?.()) head.results = head.jobs!.map(hashHere);
+    const results = head.results instanceof Promise ? await head.results : head.results;
+    for (let i = 0; i < head.items.length; i++) {
+      const result = results[i];
+      const reported = onResult(head.items[i]!, result instanceof Promise ? await result : result);
+      if (reported) await reported;
+    }
+  };
+  const single = (item: T, result: PendingResult | undefined, fds = 0): void => {
+    send();
+    window.push({ items: [item], results: [result], fds });
+    windowFds += fds;
+  };
+  for (const item of items) {
+    const work = plan(item);
+    // Work that must run in this thread waits for everything before it, keeping order.
+    if (work && "here" in work) {
+      send();
+      while (window.length > 0) await next();
+      await onResult(item, await work.here());
+      continue;
+    }
+    if (!work || "failed" in work) {
+      single(item, work ? failedResult(-1, work.failed) : undefined);
+    } else {
+      let job: HashJob = { ...work.job, id: nextId++ };
+      if (job.beneath && !job.beneath.folder.byDescriptor) {
+        // Held by path (not Linux): opened here, handed over by descriptor.
+        const opened = openedHere(job);
+        if (!("algorithms" in opened)) {
+          single(item, opened);
+          continue;
+        }
+        job = opened;
+      }
+      let size = -1;
+      if (job.fd !== undefined) {
+        size = job.size ?? sizeOfOpen(job.fd) ?? -1;
+        if (size >= 0) job.size = size;
+      }
+      if (job.beneath || (size >= 0 && size < BATCH_BYTES)) {
+        if (!filling) {
+          filling = { items: [], results: [], jobs: [], fds: 0 };
+          window.push(filling);
+        }
+        filling.items.push(item);
+        filling.jobs!.push(job);
+        if (job.fd !== undefined) {
+          filling.fds++;
+          windowFds++;
+        }
+        fillingBytes += Math.max(0, size);
+        if (filling.items.length >= (filling.fds > 0 ? fdBatchFiles : nameBatchFiles) || fillingBytes >= BATCH_BYTES) send();
+      } else {
+        send();
+        single(item, pool.run(job), job.fd === undefined ? 0 : 1);
+      }
+    }
+    while (window.length > 0 && (window.length > batchLimit || windowFds >= WINDOW_FDS)) await next();
+  }
+  send();
+  while (window.length > 0) await next();
 }

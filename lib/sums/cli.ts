@@ -20,7 +20,7 @@ import { collectInputs, type SumInput } from "./inputs.ts";
 /** Flags shared by b3sum-ts and xxsum. */
 export const SHARED_SUM_ARGS = {
   recursive: { type: "boolean", alias: "r", description: "Hash every regular file below each FOLDER operand (sorted relative paths)" },
-  jobs: { type: "string", description: "Threads: N files hashed at once, output order unchanged; 1: a single thread (default: one file at a time, read ahead on a second thread)", valueHint: "N" },
+  jobs: { type: "string", description: "Threads: N files hashed at once, output order unchanged (small files go in batches to at most one thread per core, this one included); 1: a single thread (default: one file at a time, read ahead on a second thread)", valueHint: "N" },
   "files-from": { type: "string", description: "Read more operands from FILE, one per line ('-' for stdin)", valueHint: "FILE" },
   null: { type: "boolean", alias: "0", description: "Operands in --files-from are NUL-separated" },
   root: { type: "string", description: "With --check: open listed paths beneath DIR, never through a link out of it (check a copy against the source's manifest)", valueHint: "DIR" },

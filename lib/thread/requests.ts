@@ -24,6 +24,13 @@ export interface RequestPoolOptions {
    * @default 1
    */
   size?: number;
+  /**
+   * Requests each thread holds at once: the one it answers and the next ones, queued on the
+   * thread, so that it starts the next without waiting for this thread to read its answer and
+   * send another. It still answers them one at a time, in the order sent.
+   * @default 1
+   */
+  depth?: number;
   /** The threads' script instead of the registered entry point (tests). */
   script?: string;
   /**
@@ -50,16 +57,30 @@ export class ThreadFailure extends Error {
 }
 
 /** What the calling thread sends. */
-type ToThread<Q> = { kind: "start"; cell: SharedArrayBuffer; id: number } | { kind: "request"; id: number; body: Q };
+type ToThread<Q> = { kind: "start"; cell: SharedArrayBuffer; id: number; answered: SharedArrayBuffer } | { kind: "request"; id: number; body: Q; cell?: SharedArrayBuffer };
 
 /** What a thread sends back. */
-type FromThread<A> = { kind: "started" } | { kind: "reply"; id: number; ok: true; value: A } | { kind: "reply"; id: number; ok: false; error: { message: string; code?: string; errno?: number } };
+type FromThread<A> = { kind: "started" } | { kind: "skipped"; id: number } | { kind: "reply"; id: number; ok: true; value: A } | { kind: "reply"; id: number; ok: false; error: { message: string; code?: string; errno?: number } };
 
 interface Pending<Q, A> {
   id: number;
   body: Q;
+  /** Only the first this many threads may answer it. */
+  threads: number;
+  /** A request that may be taken back: who has it (lib/thread/handshake.ts). */
+  cell?: Int32Array;
+  /** Taken back by the caller: its promise never settles, its thread skips it. */
+  takenBack?: boolean;
   resolve: (value: A) => void;
   reject: (error: Error) => void;
+}
+
+/** A request the caller may take back, until a thread starts on it, to do the work itself. */
+export interface TakeableRequest<A> {
+  /** Settles as {@link RequestPool.request}'s promise does; never, once taken back. */
+  answer: Promise<A>;
+  /** True when no thread has started on it, nor ever will: the caller does the work. */
+  takeBack(): boolean;
 }
 
 interface Member<Q, A> {
@@ -67,15 +88,25 @@ interface Member<Q, A> {
   /** The start job's cell and id. */
   cell: Int32Array;
   startId: number;
+  /**
+   * How many requests the thread has answered, counted by the thread as each answer leaves:
+   * this thread sees a thread free as soon as it is, even while busy itself and not reading
+   * the answers yet.
+   */
+  answered: Int32Array;
+  /** How many requests it was sent. */
+  sentCount: number;
   started: boolean;
   /** Failed, ended or closed: it answers nothing more. */
   gone: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
-  current: Pending<Q, A> | undefined;
+  /** Sent and not yet answered, by id, in the order sent. */
+  sent: Map<number, Pending<Q, A>>;
 }
 
 /**
- * Threads of one entry point answering requests, each one at a time, in the order asked. Once
+ * Threads of one entry point answering requests, each one at a time, in the order asked (with
+ * {@link RequestPoolOptions.depth}, a thread holds the next ones while it answers). Once
  * a thread fails (did not start, failed, ended), the pool is failed: the requests it was
  * answering, the ones waiting and any later ones fail with a {@link ThreadFailure}; the other
  * threads finish what they are answering.
@@ -87,6 +118,7 @@ interface Member<Q, A> {
 export class RequestPool<Q, A> {
   readonly #name: WorkerName;
   readonly #size: number;
+  readonly #depth: number;
   readonly #script: string | undefined;
   readonly #startTimeoutMs: number;
   readonly #members: Member<Q, A>[] = [];
@@ -97,20 +129,67 @@ export class RequestPool<Q, A> {
   constructor(worker: WorkerName, options: RequestPoolOptions = {}) {
     this.#name = worker;
     this.#size = Math.max(1, options.size ?? 1);
+    this.#depth = Math.max(1, options.depth ?? 1);
     this.#script = options.script;
     this.#startTimeoutMs = options.startTimeoutMs ?? THREAD_START_MS;
   }
 
   /**
-   * Asks the next free thread; settles with its answer, or rejects with the error it threw, or
-   * with a {@link ThreadFailure}.
+   * Asks the next free thread (of the first `threads`, when given); settles with its answer, or
+   * rejects with the error it threw, or with a {@link ThreadFailure}.
    */
-  request(body: Q): Promise<A> {
+  request(body: Q, threads = this.#size): Promise<A> {
     if (this.#failure !== undefined) return Promise.reject(new ThreadFailure(this.#failure, false));
     return new Promise<A>((resolve, reject) => {
-      this.#waiting.push({ id: ++this.#lastId, body, resolve, reject });
+      this.#waiting.push({ id: ++this.#lastId, body, threads: Math.max(1, Math.min(threads, this.#size)), resolve, reject });
       this.#dispatch();
     });
+  }
+
+  /**
+   * {@link request}, with the right to take it back while no thread has started on it: a caller
+   * that needs the answer now and finds its thread still busy with an earlier one (or not given
+   * the processor by a loaded machine) does the work itself rather than wait.
+   */
+  requestTakeable(body: Q, threads = this.#size): TakeableRequest<A> {
+    if (this.#failure !== undefined) return { answer: Promise.reject(new ThreadFailure(this.#failure, false)), takeBack: () => false };
+    let pending!: Pending<Q, A>;
+    const answer = new Promise<A>((resolve, reject) => {
+      const id = ++this.#lastId;
+      const cell = new Int32Array(new SharedArrayBuffer(4));
+      offerJob(cell, 0, id);
+      pending = { id, body, threads: Math.max(1, Math.min(threads, this.#size)), cell, resolve, reject };
+    });
+    this.#waiting.push(pending);
+    this.#dispatch();
+    const takeBack = (): boolean => {
+      if (pending.takenBack) return true;
+      const waiting = this.#waiting.indexOf(pending);
+      if (waiting >= 0) this.#waiting.splice(waiting, 1);
+      else if (!takeBackJob(pending.cell!, 0, pending.id)) return false;
+      pending.takenBack = true;
+      return true;
+    };
+    return { answer, takeBack };
+  }
+
+  /**
+   * Whether a request sent now (to one of the first `threads`) would go to a thread at once,
+   * nothing waiting before it: otherwise the caller may rather do the work itself.
+   */
+  hasRoom(threads = this.#size): boolean {
+    if (this.#failure !== undefined || this.#waiting.length > 0) return false;
+    return this.#least(Math.min(threads, this.#size)) !== undefined || this.#members.length < Math.min(threads, this.#size);
+  }
+
+  /** Of the first `threads` threads, the one with the fewest requests, if one can take another. */
+  #least(threads: number): Member<Q, A> | undefined {
+    let member: Member<Q, A> | undefined;
+    for (let i = 0; i < Math.min(threads, this.#members.length); i++) {
+      const m = this.#members[i]!;
+      if (!m.gone && busy(m) < this.#depth && (!member || busy(m) < busy(member))) member = m;
+    }
+    return member;
   }
 
   /** Ends every thread; what is waiting or being answered fails. */
@@ -122,28 +201,30 @@ export class RequestPool<Q, A> {
 
   #dispatch(): void {
     while (this.#waiting.length > 0 && this.#failure === undefined) {
-      let member = this.#members.find((m) => !m.gone && m.current === undefined);
-      if (!member) {
-        if (this.#members.length >= this.#size) return;
-        member = this.#spawn();
-      }
+      const threads = this.#waiting[0]!.threads;
+      // The least busy thread; a new one while every thread has work and there is room for one.
+      let member = this.#least(threads);
+      if ((!member || busy(member) > 0) && this.#members.length < threads) member = this.#spawn();
+      if (!member) return;
       const pending = this.#waiting.shift()!;
-      member.current = pending;
+      member.sent.set(pending.id, pending);
+      member.sentCount++;
       // Busy, the thread keeps the process alive (the caller awaits it); idle, it must not.
-      member.worker.ref();
-      member.worker.postMessage({ kind: "request", id: pending.id, body: pending.body } satisfies ToThread<Q>);
+      if (member.sent.size === 1) member.worker.ref();
+      member.worker.postMessage({ kind: "request", id: pending.id, body: pending.body, ...(pending.cell ? { cell: pending.cell.buffer as SharedArrayBuffer } : {}) } satisfies ToThread<Q>);
     }
   }
 
   #spawn(): Member<Q, A> {
     const worker = spawnWorker(this.#script === undefined ? this.#name : { script: this.#script });
     const cell = new Int32Array(new SharedArrayBuffer(4));
-    const member: Member<Q, A> = { worker, cell, startId: newJobId(), started: false, gone: false, timer: undefined, current: undefined };
+    const answered = new Int32Array(new SharedArrayBuffer(4));
+    const member: Member<Q, A> = { worker, cell, startId: newJobId(), started: false, gone: false, timer: undefined, sent: new Map(), answered, sentCount: 0 };
     offerJob(cell, 0, member.startId);
     worker.onmessage = (event: MessageEvent<FromThread<A>>) => this.#received(member, event.data);
     worker.onerror = (event: ErrorEvent) => this.#lost(member, `the ${this.#name} thread failed: ${event.message}`);
     worker.addEventListener("close", (event) => this.#lost(member, `the ${this.#name} thread ended (exit code ${(event as CloseEvent).code})`));
-    worker.postMessage({ kind: "start", cell: cell.buffer as SharedArrayBuffer, id: member.startId } satisfies ToThread<Q>);
+    worker.postMessage({ kind: "start", cell: cell.buffer as SharedArrayBuffer, id: member.startId, answered: answered.buffer as SharedArrayBuffer } satisfies ToThread<Q>);
     member.timer = setTimeout(() => {
       // Taken back, the start job can never be taken: the thread will never answer. Taken by the
       // thread already, its word is on its way.
@@ -163,10 +244,14 @@ export class RequestPool<Q, A> {
       clearTimeout(member.timer);
       return;
     }
-    const pending = member.current;
-    if (!pending || pending.id !== message.id) return;
-    member.current = undefined;
-    member.worker.unref();
+    const pending = member.sent.get(message.id);
+    if (!pending) return;
+    member.sent.delete(message.id);
+    if (member.sent.size === 0) member.worker.unref();
+    if (message.kind === "skipped" || pending.takenBack) {
+      this.#dispatch();
+      return;
+    }
     if (message.ok) pending.resolve(message.value);
     else pending.reject(Object.assign(new Error(message.error.message), { code: message.error.code, errno: message.error.errno }));
     this.#dispatch();
@@ -181,7 +266,7 @@ export class RequestPool<Q, A> {
     this.#fail(reason);
   }
 
-  /** Ends a thread; what it was answering fails, saying whether it may have run. */
+  /** Ends a thread; what it was sent fails, saying whether it may have run. */
   #end(member: Member<Q, A>, reason: string): void {
     if (member.gone) return;
     // A thread that never took its start job never ran a request, and taken back now, never will.
@@ -190,9 +275,9 @@ export class RequestPool<Q, A> {
     member.gone = true;
     clearTimeout(member.timer);
     member.worker.terminate();
-    const pending = member.current;
-    member.current = undefined;
-    pending?.reject(new ThreadFailure(reason, started));
+    const sent = [...member.sent.values()];
+    member.sent.clear();
+    for (const pending of sent) if (!pending.takenBack) pending.reject(new ThreadFailure(reason, started));
   }
 
   /** From now on every request fails; so do the waiting ones (they never ran). */
@@ -200,6 +285,11 @@ export class RequestPool<Q, A> {
     this.#failure ??= reason;
     for (const pending of this.#waiting.splice(0)) pending.reject(new ThreadFailure(this.#failure, false));
   }
+}
+
+/** Requests a thread holds that it has not answered yet (some answers may still be on their way). */
+function busy(member: { sentCount: number; answered: Int32Array }): number {
+  return member.sentCount - Atomics.load(member.answered, 0);
 }
 
 /**
@@ -213,21 +303,46 @@ export class RequestPool<Q, A> {
 export function answerRequests<Q, A>(answer: (body: Q) => A | Promise<A>): void {
   /** Set once this thread took its start job; a thread given up on answers nothing. */
   let serving = false;
+  let answered: Int32Array | undefined;
+  /** Requests received while one is being answered, in order. */
+  const queued: Array<{ id: number; body: Q; cell?: SharedArrayBuffer }> = [];
+  let answering = false;
+  const answerOne = async (id: number, body: Q): Promise<void> => {
+    let reply: FromThread<A>;
+    try {
+      reply = { kind: "reply", id, ok: true, value: await answer(body) };
+    } catch (error) {
+      const e = (error ?? {}) as { message?: string; code?: string; errno?: number };
+      reply = { kind: "reply", id, ok: false, error: { message: e.message ?? String(error), code: e.code, errno: e.errno } };
+    }
+    // Counted before the answer leaves: by the time it is read, the count says this thread is free.
+    if (answered) Atomics.add(answered, 0, 1);
+    self.postMessage(reply);
+  };
   self.onmessage = async (event: MessageEvent<ToThread<Q>>) => {
     const message = event.data;
     if (message.kind === "start") {
       serving = takeJob(new Int32Array(message.cell), 0, message.id);
+      answered = new Int32Array(message.answered);
       if (serving) self.postMessage({ kind: "started" } satisfies FromThread<A>);
       return;
     }
     if (!serving) return;
-    let reply: FromThread<A>;
-    try {
-      reply = { kind: "reply", id: message.id, ok: true, value: await answer(message.body) };
-    } catch (error) {
-      const e = (error ?? {}) as { message?: string; code?: string; errno?: number };
-      reply = { kind: "reply", id: message.id, ok: false, error: { message: e.message ?? String(error), code: e.code, errno: e.errno } };
+    // One at a time, in the order sent: a request that waits (on a read thread, say) holds the
+    // ones sent after it. The first starts at once, in this call.
+    queued.push(message);
+    if (answering) return;
+    answering = true;
+    while (queued.length > 0) {
+      const next = queued.shift()!;
+      if (next.cell && !takeJob(new Int32Array(next.cell), 0, next.id)) {
+        // Taken back by the caller, who does it itself.
+        if (answered) Atomics.add(answered, 0, 1);
+        self.postMessage({ kind: "skipped", id: next.id } satisfies FromThread<A>);
+        continue;
+      }
+      await answerOne(next.id, next.body);
     }
-    self.postMessage(reply);
+    answering = false;
   };
 }

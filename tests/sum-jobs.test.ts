@@ -1,0 +1,98 @@
+/**
+ * `--jobs N` prints what `--jobs 1` prints, byte for byte and in the same order, on stdout and
+ * stderr, with the same exit code: over a tree of more small files than one batch holds, files
+ * large enough to be hashed alone, a name that is not UTF-8, a link that stays inside and ones
+ * that leave or dangle, a file nobody may read and one that disappears. Each failure is named on
+ * stderr as `--jobs 1` names it and counted in the exit code. Run as nobody, so that permissions
+ * count.
+ */
+import { describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { asNobody, randomBytes, run, runners, tempDir } from "./helpers.ts";
+
+const TOOLS = [
+  { name: "b3sum-ts", args: [] as string[] },
+  { name: "xxsum", args: ["-H2"] },
+];
+
+/** 4 folders of 90 files of awkward sizes (empty to 70 KB), two large files, and the hard cases. */
+function makeTree(root: string): string {
+  const tree = join(root, "T");
+  for (let f = 0; f < 4; f++) {
+    mkdirSync(join(tree, `F${f}`), { recursive: true });
+    for (let i = 0; i < 90; i++) writeFileSync(join(tree, `F${f}`, `frame_${String(i).padStart(3, "0")}.dng`), randomBytes(((f * 90 + i) * 1931) % 70_000, f * 90 + i + 1));
+  }
+  writeFileSync(join(tree, "F1", "clip.mov"), randomBytes(3 << 20, 500));
+  writeFileSync(join(tree, "F3", "clip.mov"), randomBytes(5 << 20, 501));
+  writeFileSync(Buffer.from(`${tree}/F2/caf\xe9.dng`, "latin1"), "a latin-1 name");
+  symlinkSync("../F0/frame_003.dng", join(tree, "F1", "inside.dng"));
+  symlinkSync("/etc/hostname", join(tree, "F2", "outside.dng"));
+  symlinkSync("nothing.dng", join(tree, "F2", "dangling.dng"));
+  writeFileSync(join(tree, "F2", "locked.dng"), "nobody may read this");
+  chmodSync(join(tree, "F2", "locked.dng"), 0o000);
+  return tree;
+}
+
+const JOBS = ["1", "2", "3", "8"];
+
+/** The same result for every N, to the byte. */
+function expectAllSame(results: Array<{ code: number; stdout: string; stderr: string }>): void {
+  const one = results[0]!;
+  for (const [i, result] of results.entries()) {
+    expect({ jobs: JOBS[i], code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: JOBS[i], code: one.code, stdout: one.stdout, stderr: one.stderr });
+  }
+}
+
+for (const runner of runners()) {
+  for (const t of TOOLS) {
+    describe(`${t.name} --jobs keeps the order and the failures of --jobs 1 (${runner.label})`, () => {
+      const root = tempDir("cartkit-sumjobs-");
+      chmodSync(root, 0o755);
+      makeTree(root);
+      const sum = (args: string[], stdin?: string) => run(asNobody([...runner.command(t.name), ...t.args, ...args]), { cwd: root, ...(stdin === undefined ? {} : { stdin }) });
+      const denied = t.name === "b3sum-ts" ? "Permission denied (os error 13)" : "Permission denied";
+
+      test("-r: every file in byte order, each failure named once and counted, the same for every N", { timeout: 120_000 }, () => {
+        const results = JOBS.map((n) => sum(["-r", "--jobs", n, "T"]));
+        const one = results[0]!;
+        const lines = one.stdout.trimEnd().split("\n");
+        // 360 frames, 2 clips, the latin-1 name and the link inside; not the locked file.
+        expect(lines).toHaveLength(364);
+        const names = lines.map((l) => l.slice(l.indexOf("  ") + 2));
+        expect(names).toEqual([...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+        expect(names.slice(0, 3)).toEqual(["F0/frame_000.dng", "F0/frame_001.dng", "F0/frame_002.dng"]);
+        expect(names.filter((n) => n.endsWith("clip.mov"))).toEqual(["F1/clip.mov", "F3/clip.mov"]);
+        expect(lines.filter((l) => l.startsWith("\\"))).toEqual([expect.stringMatching(/^\\[0-9a-f]+ {2}F2\/caf\\xe9\.dng$/)]);
+        // The link inside is hashed as the file it leads to.
+        expect(lines.find((l) => l.endsWith("  F1/inside.dng"))!.split("  ")[0]).toBe(lines[3]!.split("  ")[0]);
+        expect(one.stderr).toBe([`${t.name}: T/F2/dangling.dng: dangling symbolic link`, `${t.name}: T/F2/outside.dng: symbolic link that leaves the tree, not followed`, `${t.name}: F2/locked.dng: ${denied}`, ""].join("\n"));
+        expect(one.code).toBe(1);
+        expectAllSame(results);
+      });
+
+      test("-c --root: every verdict in line order, a missing and an unreadable file named and counted, the same for every N", { timeout: 120_000 }, () => {
+        const lines = sum(["-r", "--jobs", "1", "T"]).stdout.trimEnd().split("\n");
+        const hex = lines[0]!.split("  ")[0]!;
+        // A file that is not there in the middle of the manifest, the unreadable one at its end.
+        const manifest = [...lines.slice(0, 200), `${hex}  F9/gone.dng`, ...lines.slice(200), `${hex}  F2/locked.dng`, ""].join("\n");
+        const results = JOBS.map((n) => sum(["-c", "--jobs", n, "--root", "T", "-"], manifest));
+        const one = results[0]!;
+        expect(one.code).toBe(1);
+        const verdicts = one.stdout.trimEnd().split("\n");
+        expect(verdicts.filter((l) => l.endsWith(": OK"))).toHaveLength(364);
+        if (t.name === "b3sum-ts") {
+          expect(verdicts[200]).toBe("F9/gone.dng: FAILED (No such file or directory (os error 2))");
+          expect(verdicts.at(-1)).toBe(`F2/locked.dng: FAILED (${denied})`);
+          expect(one.stderr).toBe("");
+        } else {
+          // xxhsum says it in its place on stdout, and counts at the end.
+          expect(verdicts[200]).toBe("stdin:201: Could not open or read 'F9/gone.dng': No such file or directory.");
+          expect(verdicts.slice(-2)).toEqual(["stdin:366: Could not open or read 'F2/locked.dng': Permission denied.", "2 listed files could not be read"]);
+          expect(one.stderr).toBe("");
+        }
+        expectAllSame(results);
+      });
+    });
+  }
+}
