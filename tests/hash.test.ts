@@ -3,11 +3,10 @@
  * other, and against the native tools on random inputs of awkward sizes, fed in odd chunks.
  */
 import { describe, expect, test } from "bun:test";
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, HashPool, resolveAlgorithm, sha512FromC4, toHex, type Algorithm, type HashJob } from "../lib/hash/mod.ts";
 import { runBatchHere } from "../lib/hash/pool.ts";
-import { HeldFolder } from "../lib/io/held_folder.ts";
 import { anchor, randomBytes, run, tempDir } from "./helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -266,45 +265,6 @@ describe("hashing by descriptor and by bytes", () => {
     } finally {
       pool.close();
       closeSync(folderFd);
-    }
-  });
-
-  test("files named beneath a held folder and opened by the hashing thread answer as this thread would: links inside followed, a link out, a dangling link, a folder and a missing file refused in this thread's words, a large file hashed alone, order kept", async () => {
-    const tree = join(dir, "beneath");
-    mkdirSync(join(tree, "A"), { recursive: true });
-    const small = Array.from({ length: 150 }, (_, i) => `A/f${String(i).padStart(3, "0")}`);
-    for (const [i, name] of small.entries()) writeFileSync(join(tree, name), randomBytes((i * 1931) % 70_000, i + 7));
-    writeFileSync(join(tree, "big.mov"), randomBytes(3 << 20, 99));
-    writeFileSync(Buffer.concat([Buffer.from(`${tree}/`), Buffer.from("caf\xe9.mov", "latin1")]), "latin-1 name");
-    symlinkSync("A/f001", join(tree, "inside"));
-    symlinkSync("/etc/hostname", join(tree, "outside"));
-    symlinkSync("A/nothing", join(tree, "dangling"));
-    const names = ["missing", ...small.slice(0, 70), "big.mov", "caf\udce9.mov", "inside", "outside", "dangling", "A", ...small.slice(70)];
-    const folder = HeldFolder.open(tree);
-    const jobs = (): HashJob[] => names.map((name, id) => ({ id, path: join(tree, name), beneath: { folder, relative: name }, algorithms: ["blake3"], options: {} }));
-    try {
-      const here = await runBatchHere(jobs());
-      expect(here.filter((r) => !r.ok).map((r) => [r.id, r.ok ? "" : r.code])).toEqual([
-        [0, "ENOENT"],
-        [74, "EXDEV"],
-        [75, "ENOENT"],
-        [76, "EISDIR"],
-      ]);
-      expect(here[73]).toEqual({ ...here[2]!, id: 73 });
-      const pool = new HashPool(3);
-      try {
-        // In batches of 64, as --jobs sends them: the large file and the failures in the middle of one.
-        const sent = jobs();
-        const got = [...(await Promise.all(await pool.runBatch(sent.slice(0, 64)))), ...(await Promise.all(await pool.runBatch(sent.slice(64))))];
-        expect(got).toEqual(here);
-        // The refusals say what this thread says (the folder's own path, not the hashing thread's view of it).
-        expect((got[74] as { message: string }).message).toContain(tree);
-        expect(got[71]).toMatchObject({ ok: true, size: 3 << 20 });
-      } finally {
-        pool.close();
-      }
-    } finally {
-      folder.close();
     }
   });
 

@@ -12,12 +12,11 @@ import { availableParallelism } from "node:os";
 import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
-import { HeldFolder } from "../io/held_folder.ts";
 
 /** One file to hash. */
 export interface HashJob {
   id: number;
-  /** The file's path; with `fd` or `beneath`, only the name it goes by. */
+  /** The file's path; with `fd`, only the name it goes by. */
   path: string;
   /**
    * A descriptor open for reading, used instead of opening `path`. The job owns it: it is
@@ -31,12 +30,6 @@ export interface HashJob {
    * hashing thread does not ask again (one system call per small file).
    */
   size?: number;
-  /**
-   * Instead of `path`: the file `relative` beneath a held folder, opened as
-   * `HeldFolder.openReadInside` opens it (never through a link that leaves the folder), by the
-   * thread that hashes it: the calling thread only hands over names.
-   */
-  beneath?: { folder: HeldFolder; relative: string };
   algorithms: Algorithm[];
   options: HashFileOptions;
 }
@@ -95,14 +88,6 @@ export class HashPool {
 
   /** Hashes one file on the next free thread. */
   async run(job: HashJob): Promise<HashJobResult> {
-    if (job.beneath) {
-      // A held folder can be held by another thread only by its descriptor (Linux); elsewhere
-      // this thread opens the file and hands over the descriptor.
-      if (job.beneath.folder.byDescriptor) return (await this.runBatch([job]))[0]!;
-      const opened = openedHere(job);
-      if (!("algorithms" in opened)) return opened;
-      job = opened;
-    }
     try {
       return (await this.#threads.request(job)) as HashJobResult;
     } catch (error) {
@@ -114,9 +99,7 @@ export class HashPool {
 
   /**
    * Hashes several files, one after the other, on the next free thread: for small files, one
-   * hand-off between threads costs more than hashing one. A file the thread opened and found
-   * large is hashed alone, on the next free thread; one it could not open is opened here, so
-   * that what is wrong is said as this thread says it.
+   * hand-off between threads costs more than hashing one.
    */
   async runBatch(jobs: HashJob[]): Promise<PendingResult[]> {
     return this.sendBatch(jobs).results;
@@ -141,15 +124,7 @@ export class HashPool {
       return jobs.map((job) => failedResult(job.id, error));
     }
     if (!request) return reply as HashJobResult[];
-    const results: PendingResult[] = resultsOfBatch(jobs, reply as BatchReply);
-    const { notOpened, large } = reply as BatchReply;
-    for (const i of notOpened) results[i] = hashHere(jobs[i]!);
-    for (let n = 0; n < large.length; n += 3) {
-      const i = large[n]!;
-      const job = jobs[i]!;
-      results[i] = this.run({ id: job.id, path: job.path, fd: large[n + 1]!, size: large[n + 2]!, algorithms: job.algorithms, options: job.options });
-    }
-    return results;
+    return resultsOfBatch(jobs, reply as BatchReply);
   }
 
   /** Stops every thread. */
@@ -186,30 +161,13 @@ export function runJobNow(job: HashJob): HashJobResult | undefined {
   return result;
 }
 
-/**
- * Hashes one job on this thread, without a promise when it is a small file: a file beneath a
- * held folder is opened here first (a failure to open is its result).
- */
+/** Hashes one job on this thread, without a promise when it is a small file. */
 export function hashHere(job: HashJob): PendingResult {
-  const opened = openedHere(job);
-  if (!("algorithms" in opened)) return opened;
-  return runJobNow(opened) ?? runJobHere(opened);
-}
-
-/** A job for a file beneath a held folder as one by descriptor, opened on this thread (or the failure to open it); any other job as it is. */
-function openedHere(job: HashJob): HashJob | HashJobResult {
-  if (!job.beneath) return job;
-  let fd: number;
-  try {
-    fd = job.beneath.folder.openReadInside(job.beneath.relative);
-  } catch (error) {
-    return failedResult(job.id, error);
-  }
-  return { id: job.id, path: job.path, fd, algorithms: job.algorithms, options: job.options };
+  return runJobNow(job) ?? runJobHere(job);
 }
 
 /**
- * A batch of files as it crosses to a hashing thread: numbers, names, and the few settings its
+ * A batch of files as it crosses to a hashing thread: numbers, and the few settings its
  * files share. Copying a message costs by the object: an object per file cost more to copy
  * (there and back) than hashing a 32 KiB file.
  */
@@ -217,17 +175,12 @@ export interface BatchRequest {
   /** The distinct algorithm lists and options of the batch; each file names its own by index. */
   kinds: Array<{ algorithms: Algorithm[]; options: HashFileOptions }>;
   kind: number[];
-  /** Each file's descriptor, or -1: the thread opens `names[i]` beneath `folders[folder[i]]`. */
+  /** Each file's descriptor. */
   fds: number[];
   /** Each file's size as its caller saw it (HashJob.size), or -1. */
   sizes: number[];
   /** 1 where the caller keeps the descriptor (HashJob.keepFd). */
   keep: number[];
-  /** Per file opened by the thread, its name beneath its folder ("" for a descriptor). */
-  names: string[];
-  folder: number[];
-  /** The held folders, by descriptor and identity: the thread holds the same folder, or opens nothing. */
-  folders: Array<{ fd: number; dev: string; ino: bigint }>;
 }
 
 /** The answer to a {@link BatchRequest}: per file its size and digest count, the digests as algorithm/hex pairs in one list; failures by index. */
@@ -236,10 +189,6 @@ export interface BatchReply {
   counts: number[];
   pairs: string[];
   failures: Array<[number, HashJobResult & { ok: false }]>;
-  /** The files the thread could not open: the calling thread opens them, and says why in its own words. */
-  notOpened: number[];
-  /** Index, descriptor and size of each file the thread opened and found large: hashed alone, it does not hold up the batch. */
-  large: number[];
 }
 
 function sameSettings(a: { algorithms: readonly Algorithm[]; options: HashFileOptions }, b: HashJob): boolean {
@@ -247,13 +196,11 @@ function sameSettings(a: { algorithms: readonly Algorithm[]; options: HashFileOp
   return a.options === b.options || (Object.keys(a.options).length === 0 && Object.keys(b.options).length === 0);
 }
 
-/** The compact form of jobs that all name their file by descriptor or beneath a held folder; undefined for any other. */
+/** The compact form of jobs that all name their file by descriptor; undefined for any other. */
 function batchRequest(jobs: readonly HashJob[]): BatchRequest | undefined {
-  const request: BatchRequest = { kinds: [], kind: [], fds: [], sizes: [], keep: [], names: [], folder: [], folders: [] };
-  const folders: HeldFolder[] = [];
+  const request: BatchRequest = { kinds: [], kind: [], fds: [], sizes: [], keep: [] };
   for (const job of jobs) {
-    const beneath = job.beneath;
-    if (job.fd === undefined && !beneath?.folder.byDescriptor) return undefined;
+    if (job.fd === undefined) return undefined;
     let kind = request.kinds.length - 1;
     if (kind < 0 || !sameSettings(request.kinds[kind]!, job)) {
       kind = request.kinds.findIndex((k) => sameSettings(k, job));
@@ -262,109 +209,35 @@ function batchRequest(jobs: readonly HashJob[]): BatchRequest | undefined {
     request.kind.push(kind);
     request.sizes.push(job.size ?? -1);
     request.keep.push(job.keepFd ? 1 : 0);
-    if (beneath) {
-      let folder = folders.lastIndexOf(beneath.folder);
-      if (folder < 0) {
-        folder = folders.push(beneath.folder) - 1;
-        request.folders.push({ fd: beneath.folder.fd, dev: beneath.folder.dev, ino: beneath.folder.ino });
-      }
-      request.fds.push(-1);
-      request.names.push(beneath.relative);
-      request.folder.push(folder);
-    } else {
-      request.fds.push(job.fd!);
-      request.names.push("");
-      request.folder.push(-1);
-    }
+    request.fds.push(job.fd);
   }
   return request;
 }
 
-/**
- * The folders of a batch as this thread holds them: opened again through the process's own
- * descriptor (the same folder, checked by identity, whatever its path leads to now), closed when
- * the batch is done; undefined where that cannot be, and the calling thread opens its files.
- */
-class BatchFolders {
-  readonly #request: BatchRequest;
-  readonly #held = new Map<number, HeldFolder | undefined>();
-
-  constructor(request: BatchRequest) {
-    this.#request = request;
-  }
-
-  get(index: number): HeldFolder | undefined {
-    if (this.#held.has(index)) return this.#held.get(index);
-    const wanted = this.#request.folders[index]!;
-    let folder: HeldFolder | undefined;
-    try {
-      folder = HeldFolder.open(`/proc/self/fd/${wanted.fd}`);
-      if (!folder.byDescriptor || folder.dev !== wanted.dev || folder.ino !== wanted.ino) {
-        folder.close();
-        folder = undefined;
-      }
-    } catch {
-      folder = undefined;
-    }
-    this.#held.set(index, folder);
-    return folder;
-  }
-
-  close(): void {
-    for (const folder of this.#held.values()) folder?.close();
-  }
-}
-
 /** Runs a {@link BatchRequest} here, one file after the other (on a hashing thread). */
 export async function answerBatch(request: BatchRequest): Promise<BatchReply> {
-  const reply: BatchReply = { sizes: [], counts: [], pairs: [], failures: [], notOpened: [], large: [] };
-  const folders = new BatchFolders(request);
-  try {
-    for (let i = 0; i < request.fds.length; i++) {
-      const { algorithms, options } = request.kinds[request.kind[i]!]!;
-      let fd = request.fds[i]!;
-      let size = request.sizes[i]!;
-      let keep = request.keep[i]!;
-      if (fd < 0) {
-        try {
-          fd = folders.get(request.folder[i]!)?.openReadInside(request.names[i]!) ?? -1;
-        } catch {
-          fd = -1;
-        }
-        reply.sizes.push(0);
-        reply.counts.push(0);
-        if (fd < 0) {
-          reply.notOpened.push(i);
-          continue;
-        }
-        keep = 0;
-        size = sizeOfOpen(fd) ?? -1;
-        if (size >= BATCH_BYTES) {
-          reply.large.push(i, fd, size);
-          continue;
-        }
-        reply.sizes.pop();
-        reply.counts.pop();
-      }
-      const job: HashJob = { id: i, path: "", fd, algorithms, options, ...(size >= 0 ? { size } : {}), ...(keep ? { keepFd: true } : {}) };
-      const result = runJobNow(job) ?? (await runJobHere(job));
-      if (result.ok) {
-        reply.sizes.push(result.size);
-        reply.counts.push(result.hexes.length);
-        for (const [algorithm, hex] of result.hexes) reply.pairs.push(algorithm, hex);
-      } else {
-        reply.sizes.push(0);
-        reply.counts.push(0);
-        reply.failures.push([i, result]);
-      }
+  const reply: BatchReply = { sizes: [], counts: [], pairs: [], failures: [] };
+  for (let i = 0; i < request.fds.length; i++) {
+    const { algorithms, options } = request.kinds[request.kind[i]!]!;
+    const fd = request.fds[i]!;
+    const size = request.sizes[i]!;
+    const keep = request.keep[i]!;
+    const job: HashJob = { id: i, path: "", fd, algorithms, options, ...(size >= 0 ? { size } : {}), ...(keep ? { keepFd: true } : {}) };
+    const result = runJobNow(job) ?? (await runJobHere(job));
+    if (result.ok) {
+      reply.sizes.push(result.size);
+      reply.counts.push(result.hexes.length);
+      for (const [algorithm, hex] of result.hexes) reply.pairs.push(algorithm, hex);
+    } else {
+      reply.sizes.push(0);
+      reply.counts.push(0);
+      reply.failures.push([i, result]);
     }
-  } finally {
-    folders.close();
   }
   return reply;
 }
 
-/** The results a {@link BatchReply} stands for, with the ids of the jobs sent (a placeholder for a file sent back). */
+/** The results a {@link BatchReply} stands for, with the ids of the jobs sent. */
 function resultsOfBatch(jobs: readonly HashJob[], reply: BatchReply): HashJobResult[] {
   const failed = new Map(reply.failures);
   const results: HashJobResult[] = [];
@@ -391,7 +264,6 @@ export async function runBatchHere(jobs: readonly HashJob[]): Promise<HashJobRes
 
 /** Hashes one job in this thread, reporting errors the way a worker does. */
 export async function runJobHere(job: HashJob): Promise<HashJobResult> {
-  if (job.beneath) return hashHere(job);
   try {
     const { hexes, size } = job.fd === undefined ? await hashPath(job.path, job.algorithms, job.options) : await hashOpenFile(job.fd, job.algorithms, job.options);
     return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
@@ -404,7 +276,7 @@ export async function runJobHere(job: HashJob): Promise<HashJobResult> {
 
 /**
  * Descriptors held open by the calling thread and waiting for their results, at most: files it
- * opened itself ({@link HashJob.fd}). Files a thread opens ({@link HashJob.beneath}) hold none.
+ * opened itself ({@link HashJob.fd}).
  */
 const WINDOW_FDS = 256;
 /** Files sent to a thread together, at most, and their bytes (a larger file goes alone). */
@@ -446,7 +318,7 @@ interface Group<T> {
  * Hashes the items with `parallelism` workers (in this thread when it is 1) and calls
  * `onResult` in input order as soon as each next result is ready, so the output is the same
  * whatever the parallelism. Items whose work is `here` (stdin) run in this thread; items with
- * no work get `undefined`. Small files and files beneath a held folder go to the workers in
+ * no work get `undefined`. Small files go to the workers in
  * batches, one promise a batch. At most {@link BATCHES_PER_THREAD} batches per thread wait,
  * and {@link WINDOW_FDS} files opened by this thread.
  */
@@ -477,10 +349,9 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
   let nextId = 0;
   const window: Group<T>[] = [];
   let windowFds = 0;
-  // A batch of files this thread opened holds their descriptors: small enough that every thread
-  // has its batches within WINDOW_FDS. Names hold nothing open.
-  const fdBatchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(WINDOW_FDS / (BATCHES_PER_THREAD * parallelism))));
-  const nameBatchFiles = BATCH_FILES;
+  // A batch holds the descriptors of its files: small enough that every thread has its batches
+  // within WINDOW_FDS.
+  const batchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(WINDOW_FDS / (BATCHES_PER_THREAD * parallelism))));
   const batchLimit = BATCHES_PER_THREAD * parallelism;
   /** The batch being filled (the window's last group), and its bytes. */
   let filling: Group<T> | undefined;
@@ -531,22 +402,13 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     if (!work || "failed" in work) {
       single(item, work ? failedResult(-1, work.failed) : undefined);
     } else {
-      let job: HashJob = { ...work.job, id: nextId++ };
-      if (job.beneath && !job.beneath.folder.byDescriptor) {
-        // Held by path (not Linux): opened here, handed over by descriptor.
-        const opened = openedHere(job);
-        if (!("algorithms" in opened)) {
-          single(item, opened);
-          continue;
-        }
-        job = opened;
-      }
+      const job: HashJob = { ...work.job, id: nextId++ };
       let size = -1;
       if (job.fd !== undefined) {
         size = job.size ?? sizeOfOpen(job.fd) ?? -1;
         if (size >= 0) job.size = size;
       }
-      if (job.beneath || (size >= 0 && size < BATCH_BYTES)) {
+      if (size >= 0 && size < BATCH_BYTES) {
         if (!filling) {
           filling = { items: [], results: [], jobs: [], fds: 0 };
           window.push(filling);
@@ -558,7 +420,7 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
           windowFds++;
         }
         fillingBytes += Math.max(0, size);
-        if (filling.items.length >= (filling.fds > 0 ? fdBatchFiles : nameBatchFiles) || fillingBytes >= BATCH_BYTES) send();
+        if (filling.items.length >= batchFiles || fillingBytes >= BATCH_BYTES) send();
       } else {
         send();
         single(item, pool.run(job), job.fd === undefined ? 0 : 1);
