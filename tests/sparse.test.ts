@@ -10,7 +10,7 @@ import { c4FromSha512 } from "../lib/hash/c4.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
 import { copyFile, type CopyOutcome } from "../lib/offload/copy.ts";
 import { outside } from "../lib/offload/sparse.ts";
-import { destinationBlocks, RANGE_RECORD_BYTES } from "../lib/offload/space.ts";
+import { destinationBlocks, RANGE_RECORD_BYTES, spaceNeeded } from "../lib/offload/space.ts";
 import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, ext4, fat, tmpfs, xfs } from "./faults/mounts.ts";
 import { COMPILED, randomBytes, run, runners, tempDir, tool, withoutJobLine } from "./helpers.ts";
 
@@ -420,16 +420,77 @@ describe("the space a destination needs for files with holes", () => {
   }
 });
 
-test.if(CAN_MOUNT && CAN_MOUNT_FAT)("space is counted in the block size of a local file system, and in bytes where statfs gives a transfer size (FUSE)", () => {
+test.if(CAN_MOUNT && CAN_MOUNT_FAT)("space is counted in the block size statfs gives: a local file system's, exfat-fuse's cluster, fusefat's block", () => {
   const dir = tempDir("cartkit-blocks-");
   const e = ext4(dir, "e", 64, ["-b", "2048"])!.path;
   expect(destinationBlocks(join(e, "A001", "not", "made", "yet"))).toEqual({ blockSize: 2048, keepsHoles: true });
   const t = tmpfs(dir, "t", "16m")!.path;
   expect(destinationBlocks(t)).toEqual({ blockSize: 4096, keepsHoles: true });
-  // exfat-fuse and fusefat report what their daemons choose: neither keeps holes, and their
-  // block size is not the unit their files take (as NFS's and SMB's 1 MiB is not).
+  // exfat-fuse and fusefat keep no holes; exfat-fuse reports its cluster as its block, the unit
+  // its files take (NFS and SMB, not mountable here, report a transfer size and count in bytes).
   for (const fuse of [exfat(dir, "x", 64)!.path, fat(dir, "f", 64)!.path]) {
     expect(run(["stat", "-f", "-c", "%T", fuse]).stdout.trim()).toBe("fuseblk");
-    expect(destinationBlocks(fuse)).toEqual({ blockSize: 1, keepsHoles: false });
+    const reported = Number(run(["stat", "-f", "-c", "%s", fuse]).stdout.trim());
+    expect(reported).toBeGreaterThan(1);
+    expect(destinationBlocks(fuse)).toEqual({ blockSize: reported, keepsHoles: false });
   }
+});
+
+test.if(CAN_MOUNT)("an exFAT of 128 KiB clusters is counted by cluster: 700 small files that cannot fit are refused before anything is written", () => {
+  const dir = tempDir("cartkit-clusters-");
+  const image = join(dir, "ex.img");
+  const ex = join(dir, "ex");
+  mkdirSync(ex);
+  expect(run(["truncate", "-s", "64M", image]).code).toBe(0);
+  expect(run(["mkfs.exfat", "-c", "128K", image]).code).toBe(0);
+  expect(run(["mount.exfat-fuse", "-o", "loop", image, ex]).code === 0 || run(["sh", "-c", `L=$(losetup -f --show ${image}) && mount.exfat-fuse $L ${ex}`]).code === 0).toBe(true);
+  try {
+    mkdirSync(join(dir, "card"));
+    for (let i = 1; i <= 700; i++) {
+      const fd = openSync(join(dir, "card", `f${i}.txt`), "w");
+      writeSync(fd, `file${i}`);
+      closeSync(fd);
+    }
+    const result = tool(COMPILED, "dispatchcopy", ["-r", "card", join(ex, "dst")], { cwd: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`dispatchcopy: ${ex}/dst: NOT COMPLETE: not enough space: needs ${700 * 131072} bytes`);
+    expect(readdirSync(ex)).toEqual([]);
+  } finally {
+    run(["umount", "-l", ex]);
+  }
+});
+
+test.if(CAN_MOUNT)("two destinations on one file system share its free space: a card that fits once but not twice is refused on both before anything is written", () => {
+  const dir = tempDir("cartkit-shared-");
+  const t = tmpfs(dir, "t", "64m")!.path;
+  mkdirSync(join(dir, "card"));
+  for (let i = 1; i <= 4; i++) {
+    const fd = openSync(join(dir, "card", `c${i}.mov`), "w");
+    writeSync(fd, randomBytes(10 << 20, i));
+    closeSync(fd);
+  }
+  const dry = tool(COMPILED, "dispatchcopy", ["--dry-run", "-r", "card", join(t, "a"), join(t, "b")], { cwd: dir });
+  expect(dry.code).toBe(2);
+  expect(dry.stderr.split("\n").filter((l) => l.includes("needs"))).toEqual([`dispatchcopy: ${t}/a: needs 40.0 MiB for 4 files, has 24.0 MiB free beside ${t}/b (same file system) — NOT ENOUGH`, `dispatchcopy: ${t}/b: needs 40.0 MiB for 4 files, has 24.0 MiB free beside ${t}/a (same file system) — NOT ENOUGH`]);
+  const result = tool(COMPILED, "dispatchcopy", ["-r", "card", join(t, "a"), join(t, "b")], { cwd: dir });
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain(`dispatchcopy: ${t}/a: NOT COMPLETE: not enough space: needs ${40 << 20} bytes, has ${24 << 20} free once '${t}/b' on the same file system has what it needs`);
+  expect(readdirSync(t)).toEqual([]);
+});
+
+test.if(CAN_MOUNT)("data ranges that share a destination block count it once: a source of 1 KiB blocks with two ranges in every 4 KiB", () => {
+  const dir = tempDir("cartkit-shared-blocks-");
+  const e = ext4(dir, "e", 64, ["-b", "1024"])!.path;
+  const t = tmpfs(dir, "t", "16m")!.path;
+  mkdirSync(join(e, "card"));
+  const fd = openSync(join(e, "card", "s.img"), "w");
+  ftruncateSync(fd, 4 << 20);
+  const data = randomBytes(1024, 3);
+  for (let at = 0; at < 4 << 20; at += 65536) {
+    writeSync(fd, data, 0, 1024, at);
+    writeSync(fd, data, 0, 1024, at + 2048);
+  }
+  closeSync(fd);
+  // 64 pieces of 64 KiB, each two ranges in one 4 KiB block of the tmpfs: 64 blocks, 128 records.
+  expect(spaceNeeded(join(e, "card"), [{ relativePath: "s.img", size: 4 << 20 }], t, 1)).toBe(64 * 4096 + 128 * RANGE_RECORD_BYTES);
 });

@@ -369,7 +369,9 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     for (const f of plan.files) out.data(`${shown(f.relativePath)}${f.destinationPath !== f.relativePath ? ` -> ${shown(f.destinationPath)}` : ""}\t${f.size}\n`);
     for (const sp of plan.space) {
       const refused = plan.refused.get(sp.root);
-      out.error(`${TOOL}: ${sp.root}: ${refused ? `REFUSED: ${refused}` : `needs ${formatBytes(sp.needed)} for ${plan.files.length} files, has ${Number.isFinite(sp.available) ? formatBytes(sp.available) : "an unknown amount"} free${sp.needed > sp.available ? " — NOT ENOUGH" : ""}`}`);
+      out.error(
+        `${TOOL}: ${sp.root}: ${refused ? `REFUSED: ${refused}` : `needs ${formatBytes(sp.needed)} for ${plan.files.length} files, has ${Number.isFinite(sp.available) ? formatBytes(sp.available) : "an unknown amount"} free${sp.sharedWith ? ` beside ${sp.sharedWith.map((r) => showName(r)).join(", ")} (same file system)` : ""}${sp.needed > sp.available ? " — NOT ENOUGH" : ""}`}`,
+      );
     }
     out.flush();
     return plan.problems.length || plan.refused.size || plan.space.some((sp) => sp.needed > sp.available) ? 2 : 0;

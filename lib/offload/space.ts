@@ -10,7 +10,7 @@
  * size is set, so there a file takes its full size.
  *
  * The figure errs on the side of refusing: each data range is counted in whole destination
- * blocks (a range that shares a block with the next counts it twice), and each range adds
+ * blocks (a block two ranges share once), and each range adds
  * {@link RANGE_RECORD_BYTES} for the record its file system keeps of it. Holes are looked for
  * only when the plain sum does not fit: a card of dense clips costs no more than before.
  */
@@ -27,12 +27,13 @@ import { isSparse } from "./sparse.ts";
 const KEEP_HOLES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0xf2f52010, 0x2fc12fc1, 0xca451a4e]);
 
 /**
- * File systems whose statfs block size is the unit a file's space is counted in: the local ones
- * above, FAT (msdos) and exFAT, whose clusters may be 128 KiB. Others report a transfer size
- * there (NFS and SMB say 1 MiB): counting 20,000 small files in it would refuse a share that
- * holds them with room to spare, so there the sizes are summed as they are.
+ * Network file systems, whose statfs block size is a transfer size (NFS and SMB say 1 MiB), not
+ * the unit a file takes: counting 20,000 small files in it would refuse a share that holds them
+ * with room to spare, so there the sizes are summed as they are. Everywhere else (local file
+ * systems, FAT and exFAT whose clusters may be 128 KiB, exfat-fuse, which reports its cluster)
+ * a file takes whole blocks: NFS, SMB 1, CIFS, SMB 2/3, Ceph, 9p, AFS.
  */
-const BLOCK_COUNTED = new Set([...KEEP_HOLES, 0x4d44, 0x2011bab0]);
+const TRANSFER_SIZED = new Set([0x6969, 0x517b, 0xff534d42, 0xfe534d42, 0x00c36400, 0x01021997, 0x5346414f]);
 
 /**
  * What a file system keeps per data range of a file, in bytes, counted high: ext4's extent entry
@@ -59,7 +60,7 @@ export function destinationBlocks(path: string): DestinationBlocks {
     try {
       const fs = statfsSync(probe);
       const type = Number(fs.type) >>> 0;
-      return { blockSize: BLOCK_COUNTED.has(type) ? Math.max(1, Number(fs.bsize)) : 1, keepsHoles: KEEP_HOLES.has(type) };
+      return { blockSize: TRANSFER_SIZED.has(type) ? 1 : Math.max(1, Number(fs.bsize)), keepsHoles: KEEP_HOLES.has(type) };
     } catch {
       const up = parentOf(probe);
       if (up === probe) return { blockSize: 1, keepsHoles: false };
@@ -106,8 +107,14 @@ function onHoleKeeping(folder: HeldFolder, file: SourceFileRef, blockSize: numbe
     const stat = fstatSync(fd);
     if (!stat.isFile() || !isSparse(stat.size, stat.blocks)) return inBlocks(stat.size, blockSize);
     let bytes = 0;
+    // Ranges that share a block count it once.
+    let counted = 0;
     for (const [start, end] of dataRanges(fd, stat.size)) {
-      bytes += inBlocks(end, blockSize) - Math.floor(start / blockSize) * blockSize + RANGE_RECORD_BYTES;
+      const from = Math.max(Math.floor(start / blockSize) * blockSize, counted);
+      const to = inBlocks(end, blockSize);
+      if (to > from) bytes += to - from;
+      counted = Math.max(counted, to);
+      bytes += RANGE_RECORD_BYTES;
       // Holes or not, never more than the whole file.
       if (bytes >= whole) return whole;
     }

@@ -94,7 +94,7 @@ export interface OffloadPlan {
   folders: Array<{ relativePath: string; mtimeMs: number }>;
   bytes: number;
   /** Bytes each destination still needs, and has. */
-  space: Array<{ root: string; needed: number; available: number }>;
+  space: Array<{ root: string; needed: number; available: number; sharedWith?: string[] }>;
   /** What the walk could not include: each is a failure of the run. */
   problems: WalkProblem[];
   /** What the policies left out on purpose. */
@@ -249,8 +249,16 @@ export function planOffload(source: string, destinations: readonly string[], opt
       root,
       available,
     );
-    return { root, needed, available };
+    return { root, needed, available } as OffloadPlan["space"][number];
   });
+  // Destinations on one file system share its free space: each has what the others leave.
+  const devices = destinations.map(deviceOf);
+  for (const [i, sp] of space.entries()) {
+    const others = space.filter((_, j) => j !== i && devices[j] !== undefined && devices[j] === devices[i]);
+    if (others.length === 0) continue;
+    sp.available = Math.max(0, sp.available - others.reduce((sum, o) => sum + o.needed, 0));
+    sp.sharedWith = others.map((o) => o.root);
+  }
   return {
     source,
     destinations: [...destinations],
@@ -265,6 +273,19 @@ export function planOffload(source: string, destinations: readonly string[], opt
     links: options.links ?? "follow",
     special: options.special ?? "fail",
   };
+}
+
+/** The device of the file system holding `path` (or its nearest existing parent); undefined when none can be looked at. */
+function deviceOf(path: string): number | undefined {
+  for (let probe = path; ; ) {
+    try {
+      return statSync(fsPath(probe)).dev;
+    } catch {
+      const up = parentOf(probe);
+      if (up === probe) return undefined;
+      probe = up;
+    }
+  }
 }
 
 /**
@@ -311,7 +332,7 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   }
   const space = plan.space.find((s) => s.root === root);
   if (space && space.needed > space.available) {
-    state.unusable = `not enough space: needs ${space.needed} bytes, has ${space.available} free`;
+    state.unusable = `not enough space: needs ${space.needed} bytes, has ${space.available} free${space.sharedWith ? ` once ${space.sharedWith.map((r) => `'${showName(r)}'`).join(" and ")} on the same file system ${space.sharedWith.length > 1 ? "have" : "has"} what ${space.sharedWith.length > 1 ? "they need" : "it needs"}` : ""}`;
     return state;
   }
   try {
