@@ -3,7 +3,7 @@
  * as (the digests are those of the same bytes written out in full), read back hole and data.
  */
 import { describe, expect, test } from "bun:test";
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Algorithm } from "../lib/hash/algorithms.ts";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
@@ -438,37 +438,20 @@ test.if(CAN_MOUNT && CAN_MOUNT_FAT)("space is counted in the block size statfs g
 
 test.if(CAN_MOUNT)("an exFAT of 128 KiB clusters is counted by cluster: 700 small files that cannot fit are refused before anything is written", () => {
   const dir = tempDir("cartkit-clusters-");
-  const image = join(dir, "ex.img");
-  const ex = join(dir, "ex");
-  mkdirSync(ex);
-  expect(run(["truncate", "-s", "64M", image]).code).toBe(0);
-  expect(run(["mkfs.exfat", "-c", "128K", image]).code).toBe(0);
-  expect(run(["mount.exfat-fuse", "-o", "loop", image, ex]).code === 0 || run(["sh", "-c", `L=$(losetup -f --show ${image}) && mount.exfat-fuse $L ${ex}`]).code === 0).toBe(true);
-  try {
-    mkdirSync(join(dir, "card"));
-    for (let i = 1; i <= 700; i++) {
-      const fd = openSync(join(dir, "card", `f${i}.txt`), "w");
-      writeSync(fd, `file${i}`);
-      closeSync(fd);
-    }
-    const result = tool(COMPILED, "dispatchcopy", ["-r", "card", join(ex, "dst")], { cwd: dir });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`dispatchcopy: ${ex}/dst: NOT COMPLETE: not enough space: needs ${700 * 131072} bytes`);
-    expect(readdirSync(ex)).toEqual([]);
-  } finally {
-    run(["umount", "-l", ex]);
-  }
+  const ex = exfat(dir, "ex", 64, ["-c", "128K"])!.path;
+  mkdirSync(join(dir, "card"));
+  for (let i = 1; i <= 700; i++) writeFileSync(join(dir, "card", `f${i}.txt`), `file${i}`);
+  const result = tool(COMPILED, "dispatchcopy", ["-r", "card", join(ex, "dst")], { cwd: dir });
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain(`dispatchcopy: ${ex}/dst: NOT COMPLETE: not enough space: needs ${700 * 131072} bytes`);
+  expect(readdirSync(ex)).toEqual([]);
 });
 
 test.if(CAN_MOUNT)("two destinations on one file system share its free space: a card that fits once but not twice is refused on both before anything is written", () => {
   const dir = tempDir("cartkit-shared-");
   const t = tmpfs(dir, "t", "64m")!.path;
   mkdirSync(join(dir, "card"));
-  for (let i = 1; i <= 4; i++) {
-    const fd = openSync(join(dir, "card", `c${i}.mov`), "w");
-    writeSync(fd, randomBytes(10 << 20, i));
-    closeSync(fd);
-  }
+  for (let i = 1; i <= 4; i++) writeFileSync(join(dir, "card", `c${i}.mov`), randomBytes(10 << 20, i));
   const dry = tool(COMPILED, "dispatchcopy", ["--dry-run", "-r", "card", join(t, "a"), join(t, "b")], { cwd: dir });
   expect(dry.code).toBe(2);
   expect(dry.stderr.split("\n").filter((l) => l.includes("needs"))).toEqual([`dispatchcopy: ${t}/a: needs 40.0 MiB for 4 files, has 24.0 MiB free beside ${t}/b (same file system) — NOT ENOUGH`, `dispatchcopy: ${t}/b: needs 40.0 MiB for 4 files, has 24.0 MiB free beside ${t}/a (same file system) — NOT ENOUGH`]);

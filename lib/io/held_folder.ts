@@ -872,3 +872,26 @@ export function statFd(fd: number): EntryStat {
   if (at.statx(fd, empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) !== 0) throw failure(at.errno(), "cannot stat", `fd ${fd}`);
   return entryStatOfStatx();
 }
+
+/**
+ * Opens `path` below `folder` without following a link (`inside`: following links only while
+ * they stay inside, as {@link HeldFolder.openReadInside}), hands its descriptor to `use` and
+ * closes it; undefined when it cannot be opened.
+ * @example
+ * import { fstatSync } from "node:fs";
+ * declare const folder: HeldFolder;
+ * withFileIn(folder, "CLIPS/A001.mov", (fd) => fstatSync(fd).size);
+ */
+export function withFileIn<T>(folder: HeldFolder, path: string, use: (fd: number) => T, options: { inside?: boolean } = {}): T | undefined {
+  let fd: number;
+  try {
+    fd = options.inside ? folder.openReadInside(path) : folder.openRead(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -12,7 +12,7 @@ import { closeSync, readFileSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import { createHashers } from "../hash/registry.ts";
-import { HeldFolder } from "../io/held_folder.ts";
+import { HeldFolder, withFileIn } from "../io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { getXattr } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
@@ -24,7 +24,7 @@ import { readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
 import { XmlError } from "../xml/xml.ts";
 import { checkIndexCopies, indexFolders, Volume } from "./volume.ts";
-import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE, withFileIn } from "./write.ts";
+import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
 
 /** The outcome for one file (or a folder, for `missing`). */
 export interface VerifyResult {

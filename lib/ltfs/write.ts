@@ -20,7 +20,7 @@ import { fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import { createHashers } from "../hash/registry.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
-import { HeldFolder, type NewFile } from "../io/held_folder.ts";
+import { HeldFolder, withFileIn, type NewFile } from "../io/held_folder.ts";
 import { getXattr, setXattr } from "../io/libc.ts";
 import { algorithmOf, HASH_FORMATS, normalizeDigest, type HashFormat } from "../mhl/formats.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
@@ -733,24 +733,6 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
   }
   sync("close");
   return { serial: options.serial, volumeUuid, files, folders: folders.map((f) => f.path), failed, bytes, isLtfs };
-}
-
-/**
- * Opens `path` below `folder` without following a link, hands its descriptor to `use` and closes
- * it; undefined when it cannot be opened.
- */
-export function withFileIn<T>(folder: HeldFolder, path: string, use: (fd: number) => T): T | undefined {
-  let fd: number;
-  try {
-    fd = folder.openRead(path);
-  } catch {
-    return undefined;
-  }
-  try {
-    return use(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Where LTFS put a file's first block, read through the file itself (never through a link). */

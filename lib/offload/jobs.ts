@@ -18,7 +18,8 @@ import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { hostname, userInfo } from "node:os";
 import { randomBytes } from "node:crypto";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
-import { joinPath, parentOf, showName } from "../core/names.ts";
+import { fsPath, joinPath, showName } from "../core/names.ts";
+import { atNearestExisting } from "./places.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { FileLock } from "../io/file_lock.ts";
 
@@ -189,16 +190,7 @@ export function isFinished(state: JobState): boolean {
 
 /** The device (st_dev) that holds `path`, or its nearest existing parent. */
 export function deviceOf(path: string): string {
-  let probe = path;
-  for (;;) {
-    try {
-      return String(statSync(probe).dev);
-    } catch {
-      const up = parentOf(probe);
-      if (up === probe) return "unknown";
-      probe = up;
-    }
-  }
+  return atNearestExisting(path, (existing) => String(statSync(fsPath(existing)).dev)) ?? "unknown";
 }
 
 /** A state file that could not be read, and why. */

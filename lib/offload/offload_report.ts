@@ -5,7 +5,7 @@
  * `--report FILE.json` stays the JSON record of lib/offload/records.ts.
  */
 import { statfsSync } from "node:fs";
-import { joinPath, parentOf, showName } from "../core/names.ts";
+import { joinPath, showName } from "../core/names.ts";
 import { VERSION } from "../core/version.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { shellLine } from "../tc/ffmpeg.ts";
@@ -19,6 +19,7 @@ import { findChromium, printPdf } from "./report_pdf.ts";
 import type { RecordProblem } from "./records.ts";
 import type { FileResult, OffloadPlan, OffloadResult, PlannedFile } from "./tree.ts";
 import { describeVolume } from "./volume.ts";
+import { atNearestExisting } from "./places.ts";
 
 /** What `--report FILE` writes, by the file's ending: `.html`/`.htm`, `.pdf`, anything else JSON. */
 export type ReportKind = "json" | "html" | "pdf";
@@ -57,14 +58,12 @@ const VERIFY_WORDS: Record<VerifyMode, string> = {
 };
 
 function space(root: string): { free: number | null; total: number | null } {
-  for (let probe = root; ; probe = parentOf(probe)) {
-    try {
-      const fs = statfsSync(probe);
+  return (
+    atNearestExisting(root, (existing) => {
+      const fs = statfsSync(existing);
       return { free: Number(fs.bavail) * Number(fs.bsize), total: Number(fs.blocks) * Number(fs.bsize) };
-    } catch {
-      if (parentOf(probe) === probe) return { free: null, total: null };
-    }
-  }
+    }) ?? { free: null, total: null }
+  );
 }
 
 /** `verified on 2 of 2`, `present on 1, verified on 1`, `FAILED on 1 of 2`. */

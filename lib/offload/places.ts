@@ -86,3 +86,22 @@ export function refusedPlaces(source: string, destinations: readonly string[]): 
   });
   return refused;
 }
+
+/**
+ * What `look` finds at `path`, or at its nearest existing parent when `path` cannot be looked at
+ * (a destination may not exist yet); undefined when nothing up to the root can be.
+ * @example
+ * import { statSync } from "node:fs";
+ * atNearestExisting("/mnt/raid/A001/not/made/yet", (p) => statSync(p).dev);
+ */
+export function atNearestExisting<T>(path: string, look: (existing: string) => T): T | undefined {
+  for (let probe = path; ; ) {
+    try {
+      return look(probe);
+    } catch {
+      const up = parentOf(probe);
+      if (up === probe) return undefined;
+      probe = up;
+    }
+  }
+}

@@ -14,10 +14,10 @@
  * {@link RANGE_RECORD_BYTES} for the record its file system keeps of it. Holes are looked for
  * only when the plain sum does not fit: a card of dense clips costs no more than before.
  */
-import { closeSync, fstatSync, statfsSync } from "node:fs";
-import { parentOf } from "../core/names.ts";
-import { HeldFolder } from "../io/held_folder.ts";
+import { fstatSync, statfsSync } from "node:fs";
+import { HeldFolder, withFileIn } from "../io/held_folder.ts";
 import { dataRanges } from "../io/libc.ts";
+import { atNearestExisting } from "./places.ts";
 import { isSparse } from "./sparse.ts";
 
 /**
@@ -56,17 +56,13 @@ export interface DestinationBlocks {
  * destinationBlocks("/mnt/raid/A001"); // { blockSize: 4096, keepsHoles: true }
  */
 export function destinationBlocks(path: string): DestinationBlocks {
-  for (let probe = path; ; ) {
-    try {
-      const fs = statfsSync(probe);
+  return (
+    atNearestExisting(path, (existing) => {
+      const fs = statfsSync(existing);
       const type = Number(fs.type) >>> 0;
       return { blockSize: TRANSFER_SIZED.has(type) ? 1 : Math.max(1, Number(fs.bsize)), keepsHoles: KEEP_HOLES.has(type) };
-    } catch {
-      const up = parentOf(probe);
-      if (up === probe) return { blockSize: 1, keepsHoles: false };
-      probe = up;
-    }
-  }
+    }) ?? { blockSize: 1, keepsHoles: false }
+  );
 }
 
 /** Bytes in whole blocks of `blockSize`. */
@@ -97,12 +93,12 @@ function onHoleKeeping(folder: HeldFolder, file: SourceFileRef, blockSize: numbe
   } catch {
     return whole;
   }
-  let fd: number;
-  try {
-    fd = file.throughLink ? folder.openReadInside(file.relativePath) : folder.openRead(file.relativePath);
-  } catch {
-    return whole;
-  }
+  const counted = withFileIn(folder, file.relativePath, (fd) => onHoleKeepingOpen(fd, whole, blockSize), { inside: file.throughLink });
+  return counted ?? whole;
+}
+
+/** {@link onHoleKeeping} of the open file (`whole`: its full size in blocks). */
+function onHoleKeepingOpen(fd: number, whole: number, blockSize: number): number {
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile() || !isSparse(stat.size, stat.blocks)) return inBlocks(stat.size, blockSize);
@@ -121,12 +117,6 @@ function onHoleKeeping(folder: HeldFolder, file: SourceFileRef, blockSize: numbe
     return bytes;
   } catch {
     return whole;
-  } finally {
-    try {
-      closeSync(fd);
-    } catch {
-      // a descriptor of a dead device is gone either way
-    }
   }
 }
 

@@ -23,7 +23,8 @@ import type { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { spaceNeeded } from "./space.ts";
 import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
-import { refusedPlaces } from "./places.ts";
+import { deviceOf } from "./jobs.ts";
+import { atNearestExisting, refusedPlaces } from "./places.ts";
 
 /**
  * Written copies that may wait for their group flush, at most: each holds an open new file per
@@ -239,7 +240,7 @@ export function planOffload(source: string, destinations: readonly string[], opt
     }
     existing.set(root, held);
   }
-  const space = destinations.map((root) => {
+  const space: OffloadPlan["space"] = destinations.map((root) => {
     const held = existing.get(root)!;
     const available = availableBytes(root);
     // In the destination's blocks; a file with holes by its data where holes stay holes (space.ts).
@@ -249,12 +250,12 @@ export function planOffload(source: string, destinations: readonly string[], opt
       root,
       available,
     );
-    return { root, needed, available } as OffloadPlan["space"][number];
+    return { root, needed, available };
   });
   // Destinations on one file system share its free space: each has what the others leave.
   const devices = destinations.map(deviceOf);
   for (const [i, sp] of space.entries()) {
-    const others = space.filter((_, j) => j !== i && devices[j] !== undefined && devices[j] === devices[i]);
+    const others = space.filter((_, j) => j !== i && devices[j] !== "unknown" && devices[j] === devices[i]);
     if (others.length === 0) continue;
     sp.available = Math.max(0, sp.available - others.reduce((sum, o) => sum + o.needed, 0));
     sp.sharedWith = others.map((o) => o.root);
@@ -275,37 +276,18 @@ export function planOffload(source: string, destinations: readonly string[], opt
   };
 }
 
-/** The device of the file system holding `path` (or its nearest existing parent); undefined when none can be looked at. */
-function deviceOf(path: string): number | undefined {
-  for (let probe = path; ; ) {
-    try {
-      return statSync(fsPath(probe)).dev;
-    } catch {
-      const up = parentOf(probe);
-      if (up === probe) return undefined;
-      probe = up;
-    }
-  }
-}
-
 /**
  * Free bytes for an unprivileged writer on the file system holding `path` (or its nearest
  * existing parent). Infinity for one that tells no size at all (fusefat reports 0 blocks in
  * all): there a full disk is met file by file, as anywhere.
  */
 export function availableBytes(path: string): number {
-  let probe = path;
-  for (;;) {
-    try {
-      const fs = statfsSync(probe);
-      if (Number(fs.blocks) === 0) return Number.POSITIVE_INFINITY;
-      return Number(fs.bavail) * Number(fs.bsize);
-    } catch {
-      const up = parentOf(probe);
-      if (up === probe) return 0;
-      probe = up;
-    }
-  }
+  return (
+    atNearestExisting(path, (existing) => {
+      const fs = statfsSync(existing);
+      return Number(fs.blocks) === 0 ? Number.POSITIVE_INFINITY : Number(fs.bavail) * Number(fs.bsize);
+    }) ?? 0
+  );
 }
 
 /** One destination during a run. */

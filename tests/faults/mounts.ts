@@ -63,12 +63,12 @@ export function ext4(dir: string, name: string, megabytes: number, mkfs: string[
   return { path, pull: () => run(["umount", "-l", path]) };
 }
 
-/** A loop-backed exFAT of `megabytes`, mounted through exfat-fuse at `dir/name`. */
-export function exfat(dir: string, name: string, megabytes = 200): TestMount | undefined {
+/** A loop-backed exFAT of `megabytes`, made with `mkfs` options (e.g. `-c 128K`), mounted through exfat-fuse at `dir/name`. */
+export function exfat(dir: string, name: string, megabytes = 200, mkfs: string[] = []): TestMount | undefined {
   const image = join(dir, `${name}.exfat.img`);
   const path = join(dir, name);
   mkdirSync(path, { recursive: true });
-  if (!need("make an exFAT", run(["truncate", "-s", `${megabytes}M`, image]).code === 0 && run(["mkfs.exfat", image]).code === 0)) return undefined;
+  if (!need("make an exFAT", run(["truncate", "-s", `${megabytes}M`, image]).code === 0 && run(["mkfs.exfat", ...mkfs, image]).code === 0)) return undefined;
   const loop = run(["losetup", "-f", "--show", image]).stdout.trim();
   if (!need("attach a loop device", loop.startsWith("/dev/loop"))) return undefined;
   cleanups.push(() => run(["losetup", "-d", loop]));
