@@ -14,7 +14,7 @@ import { hashChoice } from "../lib/offload/dispatch_log.ts";
 import { Output } from "../lib/cli/output.ts";
 import { createGeneration, type KnownDigest } from "../lib/mhl/create.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
-import { randomBytes, run, tempDir } from "./helpers.ts";
+import { randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -135,3 +135,56 @@ test("an offload's generation seals the digests compared at read-back (no third 
     expect([recorded(text, path, "md5"), recorded(text, path, "xxh64")]).toEqual([hexes.get("md5"), hexes.get("xxh64")]);
   }
 });
+
+for (const runner of runners()) {
+  test(`${runner.label}: a generation written out as it is made is the same, byte for byte, as one held whole, and nothing stays in TMPDIR`, () => {
+    // `create` sets each entry aside in a nameless file in TMPDIR; `create -dr` (renames are
+    // looked for afterwards) holds them. On a first generation both record the same.
+    const work = tempDir("mhl-spool-");
+    const trees = ["spooled", "held"].map((kind) => join(work, kind, "A001"));
+    for (const root of trees) {
+      for (let f = 0; f < 30; f++) {
+        const folder = join(root, `Reel ${f % 3}`, f % 2 ? "sub" : "");
+        mkdirSync(folder, { recursive: true });
+        // Names with characters that take 2, 3 and 4 bytes, so that pieces of the file hold whole characters only.
+        for (let i = 0; i < 40; i++) writeFileSync(join(folder, `é中😀 clip ${f}-${i} <&>.dng`), `${f}:${i}`);
+      }
+      // A nested history: its own generation, referenced by the outer one.
+      mkdirSync(join(root, "Nested"));
+      writeFileSync(join(root, "Nested", "inner.wav"), "inner");
+      expect(tool(runner, "mhl-verify", ["create", join(root, "Nested"), "-h", "xxh64"], { env: { CARTKIT_MHL_NOW: "2026-01-02T03:04:05Z", CARTKIT_MHL_HOSTNAME: "cart" } }).code).toBe(0);
+    }
+    const spoolFolder = join(work, "tmp");
+    mkdirSync(spoolFolder);
+    const env = { CARTKIT_MHL_NOW: "2026-01-02T03:04:05Z", CARTKIT_MHL_HOSTNAME: "cart", TMPDIR: spoolFolder };
+    const spooled = tool(runner, "mhl-verify", ["create", trees[0]!, "-h", "xxh128", "-h", "md5"], { env });
+    const held = tool(runner, "mhl-verify", ["create", trees[1]!, "-h", "xxh128", "-h", "md5", "-dr"], { env });
+    expect([spooled.code, spooled.stderr]).toEqual([0, ""]);
+    expect([held.code, held.stderr]).toEqual([0, ""]);
+    const generation = (root: string) => readFileSync(join(root, "ascmhl", readdirSync(join(root, "ascmhl")).find((f) => f.startsWith("0001_"))!));
+    const text = generation(trees[0]!).toString();
+    // More than one piece of the spool (64 KiB each), every file and folder in it.
+    expect(text.length).toBeGreaterThan(200_000);
+    expect(text.split("<hash>").length - 1).toBe(1_200);
+    expect(text.includes(">Nested</path>")).toBe(true);
+    expect(Buffer.compare(generation(trees[0]!), generation(trees[1]!))).toBe(0);
+    expect(readFileSync(join(trees[0]!, "ascmhl", "ascmhl_chain.xml"))).toEqual(readFileSync(join(trees[1]!, "ascmhl", "ascmhl_chain.xml")));
+    // (a compiled binary's runtime unpacks its native hashing engine there: that is not ours)
+    expect(readdirSync(spoolFolder).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
+    expect(tool(runner, "mhl-verify", ["verify", trees[0]!]).code).toBe(0);
+  });
+
+  test(`${runner.label}: with no room to set entries aside, create stops with one line naming TMPDIR and writes no generation`, () => {
+    const root = join(tempDir("mhl-spool-"), "A001");
+    mkdirSync(root);
+    writeFileSync(join(root, "clip.mov"), "clip");
+    const missing = join(root, "..", "no-such-folder");
+    const result = tool(runner, "mhl-verify", ["create", root, "-h", "xxh64"], { env: { TMPDIR: missing } });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain(missing);
+    expect(result.stderr).toContain("TMPDIR");
+    expect(result.stderr).not.toContain("    at ");
+    expect(existsSync(join(root, "ascmhl"))).toBe(false);
+  });
+}

@@ -128,7 +128,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       );
     }
   }
-  const session = new GenerationSession(history, ignore);
+  // Each entry is written out as it is made, unless renames are looked for afterwards (they
+  // change entries) or single files are recorded (one may be named twice).
+  using session = new GenerationSession(history, ignore, { spool: !options.detectRenaming && singleFiles.length === 0 });
   const requested = inXsdOrder(options.formats);
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 
@@ -171,8 +173,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         if (json) log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    const media = session.media(owner, path, { isDirectory: false, size, lastModified: isoDateOfMs(mtimeMs) }); // files of one second share one date string
-    for (const e of entries) if (!media.entries.some((m) => m.format === e.format)) media.entries.push(e);
+    session.record(owner, { path, isDirectory: false, size, lastModified: isoDateOfMs(mtimeMs), entries }); // files of one second share one date string
   };
 
   // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).
@@ -373,9 +374,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       if (path === ".") {
         session.setRootHash(owner, entries);
         // The root of a nested history is also a folder of its parent history.
-        if (owner.parent) session.media(owner.parent, owner.parent.relativeFromHere(owner), { isDirectory: true, lastModified }).entries.push(...entries.map((e) => ({ ...e })));
+        if (owner.parent) session.record(owner.parent, { path: owner.parent.relativeFromHere(owner), isDirectory: true, lastModified, entries: entries.map((e) => ({ ...e })) });
       } else {
-        session.media(owner, path, { isDirectory: true, lastModified }).entries.push(...entries);
+        session.record(owner, { path, isDirectory: true, lastModified, entries });
       }
     },
   );

@@ -159,11 +159,36 @@ export function writeGeneration(generation: Generation): string {
   return parts.join("");
 }
 
+/** Where a generation's `<hash>` and `<directoryhash>` elements stand. */
+export const HASHES_WITHIN: readonly string[] = ["hashlist", "hashes"];
+
+/**
+ * Writes one `<hash>` or `<directoryhash>` element: into a generation, or into a fragment
+ * writer made `within` {@link HASHES_WITHIN}, whose text is handed to {@link streamGeneration}
+ * later.
+ */
+export function writeMediaHash(w: XmlWriter, h: MediaHash): void {
+  w.open(h.isDirectory ? "directoryhash" : "hash");
+  // The reference writes no size for an empty file (its test is the size's truth).
+  w.leaf("path", { size: h.isDirectory || !h.size ? undefined : String(h.size), lastmodificationdate: h.lastModified }, h.path);
+  if (h.isDirectory) writeDirectoryHashes(w, h.entries);
+  else {
+    for (const format of HASH_FORMATS) {
+      const e = h.entries.find((x) => x.format === format);
+      if (e) w.leaf(format, { action: e.action, hashdate: e.hashDate }, e.value);
+    }
+  }
+  if (h.previousPath !== undefined) w.leaf("previousPath", {}, h.previousPath);
+  w.close();
+}
+
 /**
  * {@link writeGeneration} in pieces of about 64 KiB, for writing a large generation to a file
  * without holding its text whole.
+ * @param spooled elements written earlier by {@link writeMediaHash} (whole lines of text),
+ *   after those of `generation.hashes`
  */
-export function streamGeneration(generation: Generation, sink: (text: string) => void): void {
+export function streamGeneration(generation: Generation, sink: (text: string) => void, spooled?: Iterable<string>): void {
   const w = new XmlWriter(sink);
   w.open("hashlist", { version: "2.0", xmlns: MHL_NAMESPACE });
   const c = generation.creatorInfo;
@@ -195,20 +220,8 @@ export function streamGeneration(generation: Generation, sink: (text: string) =>
   // biome-ignore lint/complexity/noUselessLoneBlockStatements: the block mirrors the element it writes
   {
     w.open("hashes");
-    for (const h of generation.hashes) {
-      w.open(h.isDirectory ? "directoryhash" : "hash");
-      // The reference writes no size for an empty file (its test is the size's truth).
-      w.leaf("path", { size: h.isDirectory || !h.size ? undefined : String(h.size), lastmodificationdate: h.lastModified }, h.path);
-      if (h.isDirectory) writeDirectoryHashes(w, h.entries);
-      else {
-        for (const format of HASH_FORMATS) {
-          const e = h.entries.find((x) => x.format === format);
-          if (e) w.leaf(format, { action: e.action, hashdate: e.hashDate }, e.value);
-        }
-      }
-      if (h.previousPath !== undefined) w.leaf("previousPath", {}, h.previousPath);
-      w.close();
-    }
+    for (const h of generation.hashes) writeMediaHash(w, h);
+    for (const text of spooled ?? []) w.raw(text);
     w.close();
   }
   if (generation.references.length > 0) {

@@ -398,17 +398,19 @@ export class History {
    * another folder is refused, never written through), complete and flushed before they get
    * their names, so a crash never leaves half a file. The generation is written in pieces, never
    * held whole. A generation never replaces a file of the same name.
+   * @param spooled elements written after `generation.hashes` (see streamGeneration); they are
+   *   in the file, not in the returned generation
    * @returns the new generation's file name.
    */
-  async writeGeneration(generation: Generation, date: Date, fileName?: string): Promise<LoadedGeneration> {
+  async writeGeneration(generation: Generation, date: Date, spooled?: Iterable<string>): Promise<LoadedGeneration> {
     const number = this.nextNumber();
-    const name = fileName ?? `${String(number).padStart(4, "0")}_${basename(this.root)}_${fileNameStamp(date)}.mhl`;
+    const name = `${String(number).padStart(4, "0")}_${basename(this.root)}_${fileNameStamp(date)}.mhl`;
     const file = join(this.folder, name);
     const held = HeldFolder.open(this.root);
     let c4: string;
     try {
       held.makeFolders(HISTORY_FOLDER);
-      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, (sink) => streamGeneration(generation, sink), false);
+      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, (sink) => streamGeneration(generation, sink, spooled), false);
       const fd = held.openRead(`${HISTORY_FOLDER}/${name}`);
       try {
         c4 = (await hashFd(fd, ["c4"])).hexes.get("c4")!;

@@ -12,6 +12,9 @@ import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { Author, CreatorInfo, Generation, HashEntry, MediaHash } from "./model.ts";
 import { exactKey, joinRelative } from "./paths.ts";
+import { Spool } from "../io/spool.ts";
+import { XmlWriter } from "../xml/xml.ts";
+import { HASHES_WITHIN, writeMediaHash } from "./generation.ts";
 
 /** Environment variable that fixes the host name written into generations (for reproducible files). */
 export const HOSTNAME_VARIABLE = "CARTKIT_MHL_HOSTNAME";
@@ -44,17 +47,53 @@ class NewGeneration {
   hashes: MediaHash[] = [];
   byKey = new Map<string, MediaHash>();
   rootHash: HashEntry[] = [];
+  /** With a spool: the writer of this history's elements, whose text goes to the spool. */
+  spooled?: XmlWriter;
 }
 
 /** The new entries of one run, per history. */
-export class GenerationSession {
+export class GenerationSession implements Disposable {
   readonly root: History;
   readonly ignore: IgnoreSpec;
   #lists = new Map<History, NewGeneration>();
+  readonly #spool: Spool<NewGeneration> | undefined;
 
-  constructor(root: History, ignore: IgnoreSpec) {
+  /**
+   * @param options.spool write each entry out as it is recorded (to a temporary file, then into
+   *   the generation): a run of a million files holds none of them. Entries then cannot be
+   *   looked up or changed ({@link find}): only {@link record} them, each once.
+   */
+  constructor(root: History, ignore: IgnoreSpec, options: { spool?: boolean } = {}) {
     this.root = root;
     this.ignore = ignore;
+    if (options.spool) this.#spool = new Spool();
+  }
+
+  /** Lets the spool go (a run that stops before {@link commit} leaves nothing behind). */
+  [Symbol.dispose](): void {
+    this.#spool?.close();
+  }
+
+  /**
+   * Records a complete entry: a path recorded before gets the formats it lacks (without a
+   * spool), or is written out (with one).
+   */
+  record(history: History, media: MediaHash): void {
+    const list = this.#list(history);
+    if (!this.#spool) {
+      const key = exactKey(media.path);
+      const existing = list.byKey.get(key);
+      if (!existing) {
+        list.hashes.push(media);
+        list.byKey.set(key, media);
+        return;
+      }
+      for (const e of media.entries) if (!existing.entries.some((m) => m.format === e.format)) existing.entries.push(e);
+      return;
+    }
+    const spool = this.#spool;
+    list.spooled ??= new XmlWriter((text) => spool.write(list, text), HASHES_WITHIN);
+    writeMediaHash(list.spooled, media);
   }
 
   #list(history: History): NewGeneration {
@@ -63,20 +102,7 @@ export class GenerationSession {
     return list;
   }
 
-  /** The entry for a path in a history's new generation, created if needed. */
-  media(history: History, path: string, init: Omit<MediaHash, "path" | "entries">): MediaHash {
-    const list = this.#list(history);
-    const key = exactKey(path);
-    let media = list.byKey.get(key);
-    if (!media) {
-      media = { path, entries: [], ...init };
-      list.hashes.push(media);
-      list.byKey.set(key, media);
-    }
-    return media;
-  }
-
-  /** Looks up a path's new entry in a history. */
+  /** Looks up a path's new entry in a history (never found with a spool). */
   find(history: History, path: string): MediaHash | undefined {
     return this.#lists.get(history)?.byKey.get(exactKey(path));
   }
@@ -91,6 +117,14 @@ export class GenerationSession {
    * generation), children first, and logs each one.
    */
   async commit(date: Date, creator: CreatorOptions, log: MhlLog, process: Generation["processInfo"]["process"] = "in-place"): Promise<LoadedGeneration[]> {
+    try {
+      return await this.#commit(date, creator, log, process);
+    } finally {
+      this[Symbol.dispose]();
+    }
+  }
+
+  async #commit(date: Date, creator: CreatorOptions, log: MhlLog, process: Generation["processInfo"]["process"]): Promise<LoadedGeneration[]> {
     const written = new Map<History, LoadedGeneration>();
     const info = creatorInfo(date, creator);
     for (const history of this.root.postOrder()) {
@@ -112,7 +146,8 @@ export class GenerationSession {
       };
       // The C4 of each child's new generation is known once it is written.
       for (const [i, child] of children.entries()) generation.references[i]!.c4 = await c4OfFile(written.get(child)!.file);
-      const loaded = await history.writeGeneration(generation, date);
+      list?.spooled?.flush();
+      const loaded = await history.writeGeneration(generation, date, list && this.#spool?.read(list));
       written.set(history, loaded);
       log.verbose(`Created new generation ${showName(joinRelative(this.root.relativeFromHere(history), "ascmhl", loaded.fileName))}`);
       log.event({ event: "generation", path: joinRelative(this.root.relativeFromHere(history), "ascmhl", loaded.fileName) });

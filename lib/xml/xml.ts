@@ -253,17 +253,21 @@ export function escapeAttribute(text: string): string {
  * w.toString();
  */
 export class XmlWriter {
-  #lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  #lines: string[];
   #pending = 0;
-  #open: string[] = [];
+  #open: string[];
   readonly #sink: ((text: string) => void) | undefined;
 
   /**
    * @param sink receives the text in pieces as it is written (then {@link end} sends the rest);
    *   without one, {@link toString} gives the whole document.
+   * @param within for a fragment of a document (no XML declaration): the elements it is
+   *   written inside, for its indentation; {@link flush} sends what is pending.
    */
-  constructor(sink?: (text: string) => void) {
+  constructor(sink?: (text: string) => void, within?: readonly string[]) {
     this.#sink = sink;
+    this.#lines = within ? [] : ['<?xml version="1.0" encoding="UTF-8"?>'];
+    this.#open = within ? [...within] : [];
   }
 
   #push(line: string): void {
@@ -306,12 +310,25 @@ export class XmlWriter {
     return this;
   }
 
+  /** Text a fragment writer made (whole lines, each ending in a newline), as it stands. */
+  raw(text: string): this {
+    if (text !== "") this.#push(text.endsWith("\n") ? text.slice(0, -1) : text);
+    return this;
+  }
+
+  /** Sends the lines written so far to the sink (a fragment's writer, when its part is done). */
+  flush(): void {
+    if (!this.#sink) throw new Error("XmlWriter: flush() needs a sink");
+    if (this.#lines.length > 0) this.#sink(`${this.#lines.join("\n")}\n`);
+    this.#lines = [];
+    this.#pending = 0;
+  }
+
   /** Sends what is left to the sink (the document ends with a newline). */
   end(): void {
     if (this.#open.length) throw new Error(`XmlWriter: <${this.#open.at(-1)}> is still open`);
     if (!this.#sink) throw new Error("XmlWriter: end() needs a sink; use toString()");
-    if (this.#lines.length > 0) this.#sink(`${this.#lines.join("\n")}\n`);
-    this.#lines = [];
+    this.flush();
   }
 
   /** The document, ending with a newline. */
