@@ -12,6 +12,7 @@ import { availableParallelism } from "node:os";
 import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
+import { collectNowAndThen } from "../core/memory.ts";
 
 /** One file to hash. */
 export interface HashJob {
@@ -326,6 +327,7 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
   if (parallelism <= 1) {
     let nextId = 0;
     for (const item of items) {
+      collectNowAndThen();
       const work = plan(item);
       let result: PendingResult | undefined;
       if (work && "here" in work) result = work.here();
@@ -391,6 +393,7 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     windowFds += fds;
   };
   for (const item of items) {
+    collectNowAndThen();
     const work = plan(item);
     // Work that must run in this thread waits for everything before it, keeping order.
     if (work && "here" in work) {

@@ -20,6 +20,7 @@ import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import { compareUtf8, flatString, joinPath } from "../core/names.ts";
 import { HeldFolder, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
 import { IgnoreList } from "./ignore.ts";
+import { collectNowAndThen } from "../core/memory.ts";
 
 /** What the walk does with a symbolic link. */
 export type LinkPolicy = "follow" | "copy" | "skip";
@@ -270,6 +271,7 @@ export function walkFolders(root: string | HeldFolder, options: WalkOptions, vis
       visit({ relativePath: folder.relativePath, path: held.pathOf(folder.relativePath), mtimeMs: folder.mtimeMs, items });
       for (let i = items.length - 1; i >= 0; i--) {
         const item = items[i]!;
+        collectNowAndThen();
         if (item.kind === "folder") stack.push({ relativePath: item.relativePath, mtimeMs: item.mtimeMs });
       }
     }
@@ -342,6 +344,7 @@ export function* eachFile(root: string | HeldFolder, options: WalkOptions = {}):
       }
       const item = top.items[top.next++]!;
       if (item.kind !== "folder") {
+        collectNowAndThen();
         yield new WalkedFile(held.path, item);
         continue;
       }

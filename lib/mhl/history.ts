@@ -17,6 +17,7 @@ import type { HashFormat } from "./formats.ts";
 import { readGeneration, streamGeneration } from "./generation.ts";
 import type { Generation, HashEntry, MediaHash } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
+import { collectNowAndThen } from "../core/memory.ts";
 
 /** Name of the history folder. */
 export const HISTORY_FOLDER = "ascmhl";
@@ -442,6 +443,7 @@ function writeBeneath(held: HeldFolder, relative: string, write: (sink: (text: s
       pending += text;
       if (pending.length < 65_536) return;
       writeAll(file.fd, Buffer.from(pending));
+      collectNowAndThen(pending.length >> 10);
       pending = "";
     });
     if (pending !== "") writeAll(file.fd, Buffer.from(pending));

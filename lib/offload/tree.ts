@@ -25,6 +25,7 @@ import { spaceNeeded } from "./space.ts";
 import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { deviceOf } from "./jobs.ts";
 import { atNearestExisting, refusedPlaces } from "./places.ts";
+import { collectNowAndThen } from "../core/memory.ts";
 
 /**
  * Written copies that may wait for their group flush, at most: each holds an open new file per
@@ -445,6 +446,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
         await new Promise<void>((resolve) => waitingForSlot.push(resolve));
       }
       writing++;
+      collectNowAndThen();
       const file = plan.files[index]!;
       let released = false;
       const releaseOnce = () => {
