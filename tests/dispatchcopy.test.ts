@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
-import { COMPILED, randomBytes, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { COMPILED, randomBytes, run, runners, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
 
 /** A card with clips in folders, an empty folder, OS litter, and awkward names. */
 function makeCard(root: string): string {
@@ -151,6 +151,18 @@ for (const runner of runners()) {
       const clash = dc(["-r", "--rename", "s/.*/same/", "A001", "OUT2"], dir);
       expect(clash.code).toBe(2);
       expect(clash.stderr).toContain("would both be written as");
+    });
+
+    test("tree mode: a rename that changes the order of the names still finds every copy as planned (no stray, a generation written)", () => {
+      const dir = tempDir("cartkit-dc-");
+      mkdirSync(join(dir, "card", "sub"), { recursive: true });
+      for (const name of ["a1.mov", "b1.mov", "c1.mov", "sub/a2.mov", "sub/b2.mov"]) writeFileSync(join(dir, "card", name), name);
+      // a… becomes z…: in the destination the renamed files sort after the others.
+      const run = dc(["-r", "--rename", "s/^a/z/", "card", "OUT"], dir);
+      expect([run.code, withoutJobLine(run.stderr)]).toEqual([0, "dispatchcopy: OUT: 5 files, 38 B verified from the device\n"]);
+      expect(readdirSync(join(dir, "OUT")).sort()).toEqual(["ascmhl", "b1.mov", "c1.mov", "sub", "z1.mov"]);
+      expect(readdirSync(join(dir, "OUT", "sub")).sort()).toEqual(["b2.mov", "z2.mov"]);
+      expect(tool(runner, "mhl-verify", ["verify", join(dir, "OUT")]).code).toBe(0);
     });
   });
 }

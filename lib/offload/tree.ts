@@ -20,7 +20,7 @@ import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
-import { eachFile, walkFiles, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
+import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { spaceNeeded } from "./space.ts";
 import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { deviceOf } from "./jobs.ts";
@@ -484,7 +484,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   const { appeared: newInSource, changed: changedInSource, unseen: sourceUnseen } = options.checkSource === false ? { appeared: [], changed: [], unseen: undefined } : checkSourceAgain(plan, files, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
-  const planned = new Set(plan.files.map((f) => f.destinationPath));
+  const planned = finderByPath(plan.files, (f) => f.destinationPath);
   for (const state of states) {
     // A destination that died: what it can still say is said; nothing of it stops the others.
     try {
@@ -512,8 +512,10 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
       if (state.held && !state.held.stillAt()) state.problems.push(`${showName(state.root)} no longer leads to the folder the files were written into (moved or replaced during the run)`);
       if (state.held) {
         const problems: string[] = [];
-        const after = walkFiles(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`) });
-        const found = after.map((e) => e.relativePath).filter((p) => !planned.has(p) && !state.before.has(p));
+        const found: string[] = [];
+        for (const entry of eachFile(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`) })) {
+          if (planned(entry.relativePath) === undefined && !state.before.has(entry.relativePath)) found.push(entry.relativePath);
+        }
         if (found.length) strays.set(state.root, found);
         // On a destination whose files failed, those are named already; on one that looked
         // complete, a folder that can no longer be read is news.
@@ -567,15 +569,21 @@ function changeTimeMoved(path: string, ctimeNs: bigint): boolean {
 export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): { appeared: string[]; changed: string[]; unseen?: string } {
   const prefix = `${plan.source.replace(/\/+$/, "")}/`;
   const relativeOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
-  const seen = new Set([...plan.files.map((f) => f.relativePath), ...plan.problems.map((p) => relativeOf(p.path)), ...plan.skipped.map((p) => relativeOf(p.path))]);
-  const copied = new Map(files.filter(({ result }) => result.sourceState).map(({ file, result }) => [file.relativePath, result.sourceState!]));
-  const now: string[] = [];
+  // Planned files are found in the plan's own lists (in byte order, as the walk made them), not
+  // in a second index of every path: the walk again is streamed, not collected.
+  const planned = finderByPath(plan.files, (f) => f.relativePath);
+  const copied = finderByPath(files, (f) => f.file.relativePath);
+  const named = new Set([...plan.problems.map((p) => relativeOf(p.path)), ...plan.skipped.map((p) => relativeOf(p.path))]);
+  const isNew = (relativePath: string) => !named.has(relativePath) && planned(relativePath) === undefined;
+  const appeared: string[] = [];
   const changed: string[] = [];
   try {
-    const note = (p: WalkProblem) => now.push(relativeOf(p.path));
-    for (const entry of walkFiles(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) {
-      now.push(entry.relativePath);
-      const was = copied.get(entry.relativePath);
+    const note = (p: WalkProblem) => {
+      if (isNew(relativeOf(p.path))) appeared.push(relativeOf(p.path));
+    };
+    for (const entry of eachFile(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) {
+      if (isNew(entry.relativePath)) appeared.push(entry.relativePath);
+      const was = copied(entry.relativePath)?.result.sourceState;
       if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino || changeTimeMoved(entry.path, was.ctimeNs))) changed.push(entry.relativePath);
     }
   } catch (error) {
@@ -583,7 +591,33 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
     // meanwhile is unknown, which is not the same as nothing.
     return { appeared: [], changed: [], unseen: describeSystemError(error) };
   }
-  return { appeared: now.filter((p) => !seen.has(p)).sort(compareUtf8), changed: changed.sort(compareUtf8) };
+  return { appeared: appeared.sort(compareUtf8), changed: changed.sort(compareUtf8) };
+}
+
+/**
+ * Finds an item of a list by its path, by binary search: in the list's own order when its paths
+ * are in byte order (a plan's are), else through an index of positions made once.
+ */
+function finderByPath<T>(items: readonly T[], pathOf: (item: T) => string): (path: string) => T | undefined {
+  let order: Uint32Array | undefined;
+  for (let i = 1; i < items.length; i++) {
+    if (compareUtf8(pathOf(items[i - 1]!), pathOf(items[i]!)) < 0) continue;
+    order = Uint32Array.from(items.keys()).sort((a, b) => compareUtf8(pathOf(items[a]!), pathOf(items[b]!)));
+    break;
+  }
+  return (path) => {
+    let low = 0;
+    let high = items.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const item = items[order ? order[middle]! : middle]!;
+      const side = compareUtf8(pathOf(item), path);
+      if (side === 0) return item;
+      if (side < 0) low = middle + 1;
+      else high = middle - 1;
+    }
+    return undefined;
+  };
 }
 
 /**
