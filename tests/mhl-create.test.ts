@@ -15,6 +15,7 @@ import { Output } from "../lib/cli/output.ts";
 import { createGeneration, type KnownDigest } from "../lib/mhl/create.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
 import { randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
+import { tmpfs } from "./faults/mounts.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -153,6 +154,10 @@ for (const runner of runners()) {
       mkdirSync(join(root, "Nested"));
       writeFileSync(join(root, "Nested", "inner.wav"), "inner");
       expect(tool(runner, "mhl-verify", ["create", join(root, "Nested"), "-h", "xxh64"], { env: { CARTKIT_MHL_NOW: "2026-01-02T03:04:05Z", CARTKIT_MHL_HOSTNAME: "cart" } }).code).toBe(0);
+      // The same times in both trees (a generation records them), however long making them took.
+      const when = new Date("2025-06-07T08:09:10Z");
+      for (const entry of readdirSync(root, { recursive: true, encoding: "utf8" })) utimesSync(join(root, entry), when, when);
+      utimesSync(root, when, when);
     }
     const spoolFolder = join(work, "tmp");
     mkdirSync(spoolFolder);
@@ -174,17 +179,54 @@ for (const runner of runners()) {
     expect(tool(runner, "mhl-verify", ["verify", trees[0]!]).code).toBe(0);
   });
 
-  test(`${runner.label}: with no room to set entries aside, create stops with one line naming TMPDIR and writes no generation`, () => {
-    const root = join(tempDir("mhl-spool-"), "A001");
-    mkdirSync(root);
-    writeFileSync(join(root, "clip.mov"), "clip");
-    const missing = join(root, "..", "no-such-folder");
-    const result = tool(runner, "mhl-verify", ["create", root, "-h", "xxh64"], { env: { TMPDIR: missing } });
-    expect(result.code).toBe(2);
-    expect(result.stderr.trim().split("\n")).toHaveLength(1);
-    expect(result.stderr).toContain(missing);
-    expect(result.stderr).toContain("TMPDIR");
-    expect(result.stderr).not.toContain("    at ");
-    expect(existsSync(join(root, "ascmhl"))).toBe(false);
+  test(`${runner.label}: where TMPDIR cannot be used, or fills up while the entries are set aside, create says so once and holds them in memory: the same generations, nothing left behind`, () => {
+    const work = tempDir("mhl-spool-");
+    const env = { CARTKIT_MHL_NOW: "2026-01-02T03:04:05Z", CARTKIT_MHL_HOSTNAME: "cart" };
+    const when = new Date("2025-06-07T08:09:10Z");
+    // 60 nested histories, so that many generations are written in one run, and enough
+    // entries that the temporary folder below fills up part of the way through.
+    const original = join(work, "original", "A001");
+    for (let n = 0; n < 60; n++) {
+      mkdirSync(join(original, `roll ${n}`), { recursive: true });
+      for (let i = 0; i < 40; i++) writeFileSync(join(original, `roll ${n}`, `frame ${i} ${"x".repeat(60)}.dng`), `${n}/${i}`);
+      expect(tool(runner, "mhl-verify", ["create", join(original, `roll ${n}`), "-h", "xxh64"], { env }).code).toBe(0);
+    }
+    for (const entry of readdirSync(original, { recursive: true, encoding: "utf8" })) utimesSync(join(original, entry), when, when);
+    utimesSync(original, when, when);
+    const make = (root: string) => {
+      mkdirSync(join(root, ".."), { recursive: true });
+      expect(run(["cp", "-a", original, root]).code).toBe(0);
+    };
+    const generations = (root: string) =>
+      (readdirSync(root, { recursive: true, encoding: "utf8" }) as string[])
+        .filter((p) => p.endsWith(".mhl") || p.endsWith("ascmhl_chain.xml"))
+        .sort()
+        .map((p) => [p, readFileSync(join(root, p)).toString("base64")]);
+    const expected = join(work, "expected", "A001");
+    make(expected);
+    const normal = tool(runner, "mhl-verify", ["create", expected, "-h", "xxh128"], { env });
+    expect([normal.code, normal.stderr]).toEqual([0, ""]);
+
+    // No such folder: nothing is set aside.
+    const missing = join(work, "no-such-folder");
+    const first = join(work, "missing", "A001");
+    make(first);
+    const noFolder = tool(runner, "mhl-verify", ["create", first, "-h", "xxh128"], { env: { ...env, TMPDIR: missing } });
+    expect(noFolder.code).toBe(0);
+    expect(noFolder.stderr).toBe(`${missing}: cannot set work aside in the temporary folder (No such file or directory); it is kept in memory instead (set TMPDIR to a folder with room)\n`);
+    expect(generations(first)).toEqual(generations(expected));
+    expect(existsSync(missing)).toBe(false);
+
+    // A folder that fills up after some pieces were set aside (as root: a small tmpfs).
+    const small = tmpfs(work, "small", "128k");
+    if (!small) return;
+    const second = join(work, "full", "A001");
+    make(second);
+    const full = tool(runner, "mhl-verify", ["create", second, "-h", "xxh128"], { env: { ...env, TMPDIR: small.path } });
+    expect(full.code).toBe(0);
+    expect(full.stderr).toBe(`${small.path}: cannot set work aside in the temporary folder (No space left on device); it is kept in memory instead (set TMPDIR to a folder with room)\n`);
+    expect(generations(second)).toEqual(generations(expected));
+    // (a compiled binary's runtime unpacks its native hashing engine there: that is not ours)
+    expect(readdirSync(small.path).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
   });
 }

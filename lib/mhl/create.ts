@@ -130,7 +130,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   }
   // Each entry is written out as it is made, unless renames are looked for afterwards (they
   // change entries) or single files are recorded (one may be named twice).
-  using session = new GenerationSession(history, ignore, { spool: !options.detectRenaming && singleFiles.length === 0 });
+  using session = new GenerationSession(history, ignore, { spool: !options.detectRenaming && singleFiles.length === 0, onSpoolFallback: (message) => log.error(message) });
   const requested = inXsdOrder(options.formats);
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 

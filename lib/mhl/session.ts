@@ -62,11 +62,13 @@ export class GenerationSession implements Disposable {
    * @param options.spool write each entry out as it is recorded (to a temporary file, then into
    *   the generation): a run of a million files holds none of them. Entries then cannot be
    *   looked up or changed ({@link find}): only {@link record} them, each once.
+   * @param options.onSpoolFallback told, in one line, when the temporary file cannot be used and
+   *   the entries are held in memory after all
    */
-  constructor(root: History, ignore: IgnoreSpec, options: { spool?: boolean } = {}) {
+  constructor(root: History, ignore: IgnoreSpec, options: { spool?: boolean; onSpoolFallback?: (message: string) => void } = {}) {
     this.root = root;
     this.ignore = ignore;
-    if (options.spool) this.#spool = new Spool();
+    if (options.spool) this.#spool = new Spool(options.onSpoolFallback);
   }
 
   /** Lets the spool go (a run that stops before {@link commit} leaves nothing behind). */
@@ -127,6 +129,9 @@ export class GenerationSession implements Disposable {
   async #commit(date: Date, creator: CreatorOptions, log: MhlLog, process: Generation["processInfo"]["process"]): Promise<LoadedGeneration[]> {
     const written = new Map<History, LoadedGeneration>();
     const info = creatorInfo(date, creator);
+    // Every history's last entries are set aside before the first generation is written: nothing
+    // that could still go wrong with them comes after a generation is on disk.
+    for (const list of this.#lists.values()) list.spooled?.flush();
     for (const history of this.root.postOrder()) {
       const list = this.#lists.get(history);
       const children = history.children.filter((c) => written.has(c));
@@ -146,7 +151,6 @@ export class GenerationSession implements Disposable {
       };
       // The C4 of each child's new generation is known once it is written.
       for (const [i, child] of children.entries()) generation.references[i]!.c4 = await c4OfFile(written.get(child)!.file);
-      list?.spooled?.flush();
       const loaded = await history.writeGeneration(generation, date, list && this.#spool?.read(list));
       written.set(history, loaded);
       log.verbose(`Created new generation ${showName(joinRelative(this.root.relativeFromHere(history), "ascmhl", loaded.fileName))}`);
