@@ -4,7 +4,7 @@
  * kill -9 then --resume, awkward names, a 0-byte file.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { COMPILED, randomBytes, run, runners, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
@@ -151,6 +151,21 @@ for (const runner of runners()) {
       const clash = dc(["-r", "--rename", "s/.*/same/", "A001", "OUT2"], dir);
       expect(clash.code).toBe(2);
       expect(clash.stderr).toContain("would both be written as");
+    });
+
+    test("tree mode: a rename whose result is one name as bytes is one name: two files refused, and a lone one named as the bytes read back", () => {
+      const dir = tempDir("cartkit-dc-");
+      mkdirSync(join(dir, "card"));
+      // \xc3 X \xa9: not UTF-8; without the X it is the two bytes of "é".
+      writeFileSync(Buffer.from([...Buffer.from(`${dir}/card/`), 0xc3, 0x58, 0xa9, ...Buffer.from(".mov")]), "bytes");
+      writeFileSync(join(dir, "card", "é.mov"), "char");
+      const clash = dc(["-r", "--rename", "s/X//", "--overwrite", "--no-mhl", "card", "OUT"], dir);
+      expect(clash.code).toBe(2);
+      expect(clash.stderr).toContain("would both be written as");
+      rmSync(join(dir, "card", "é.mov"));
+      const alone = dc(["-r", "--rename", "s/X//", "card", "OUT2"], dir);
+      expect([alone.code, withoutJobLine(alone.stderr)]).toEqual([0, "dispatchcopy: OUT2: 1 files, 5 B verified from the device\n"]);
+      expect(readdirSync(join(dir, "OUT2")).sort()).toEqual(["ascmhl", "é.mov"]);
     });
 
     test("tree mode: a rename that changes the order of the names still finds every copy as planned (no stray, a generation written)", () => {

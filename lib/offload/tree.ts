@@ -12,7 +12,7 @@
  */
 import { fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
-import { baseOf, compareUtf8, flatString, fsPath, joinPath, parentOf, showName } from "../core/names.ts";
+import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
@@ -574,15 +574,26 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
   const planned = finderByPath(plan.files, (f) => f.relativePath);
   const copied = finderByPath(files, (f) => f.file.relativePath);
   const named = new Set([...plan.problems.map((p) => relativeOf(p.path)), ...plan.skipped.map((p) => relativeOf(p.path))]);
-  const isNew = (relativePath: string) => !named.has(relativePath) && planned(relativePath) === undefined;
   const appeared: string[] = [];
   const changed: string[] = [];
   try {
+    // Something refused or left out again (a FIFO, an unreadable folder) is news only if the plan did not name it.
     const note = (p: WalkProblem) => {
-      if (isNew(relativeOf(p.path))) appeared.push(relativeOf(p.path));
+      const relativePath = relativeOf(p.path);
+      if (!named.has(relativePath) && planned(relativePath) === undefined) appeared.push(relativePath);
     };
     for (const entry of eachFile(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) {
-      if (isNew(entry.relativePath)) appeared.push(entry.relativePath);
+      // A file or link the walk gives now and the plan did not copy: new, even where the plan
+      // had left something else out under that name (a FIFO replaced by a file).
+      const file = planned(entry.relativePath);
+      if (file === undefined) {
+        appeared.push(entry.relativePath);
+        continue;
+      }
+      if ((file.kind ?? "file") !== entry.kind || (entry.kind === "link" && entry.linkTarget !== file.linkTarget)) {
+        changed.push(entry.relativePath);
+        continue;
+      }
       const was = copied(entry.relativePath)?.result.sourceState;
       if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino || changeTimeMoved(entry.path, was.ctimeNs))) changed.push(entry.relativePath);
     }
@@ -595,28 +606,35 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
 }
 
 /**
- * Finds an item of a list by its path, by binary search: in the list's own order when its paths
- * are in byte order (a plan's are), else through an index of positions made once.
+ * Finds an item of a list by its path: by binary search in the list's own order when its paths
+ * are in byte order (a plan's are, as the walk made them), else through a map made once (a
+ * rename can reorder the names, or leave one that is no file name at all).
  */
 function finderByPath<T>(items: readonly T[], pathOf: (item: T) => string): (path: string) => T | undefined {
-  let order: Uint32Array | undefined;
-  for (let i = 1; i < items.length; i++) {
-    if (compareUtf8(pathOf(items[i - 1]!), pathOf(items[i]!)) < 0) continue;
-    order = Uint32Array.from(items.keys()).sort((a, b) => compareUtf8(pathOf(items[a]!), pathOf(items[b]!)));
-    break;
+  let byPath: Map<string, T> | undefined;
+  const viaMap = (path: string) => (byPath ??= new Map(items.map((item) => [pathOf(item), item]))).get(path);
+  let sorted = true;
+  try {
+    for (let i = 1; i < items.length && sorted; i++) sorted = compareUtf8(pathOf(items[i - 1]!), pathOf(items[i]!)) < 0;
+  } catch {
+    sorted = false;
   }
+  if (!sorted) return viaMap;
   return (path) => {
     let low = 0;
     let high = items.length - 1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const item = items[order ? order[middle]! : middle]!;
-      const side = compareUtf8(pathOf(item), path);
-      if (side === 0) return item;
-      if (side < 0) low = middle + 1;
-      else high = middle - 1;
+    try {
+      while (low <= high) {
+        const middle = (low + high) >>> 1;
+        const side = compareUtf8(pathOf(items[middle]!), path);
+        if (side === 0) return items[middle];
+        if (side < 0) low = middle + 1;
+        else high = middle - 1;
+      }
+      return undefined;
+    } catch {
+      return viaMap(path);
     }
-    return undefined;
   };
 }
 
@@ -788,5 +806,15 @@ export function parseRename(expression: string): (name: string) => string {
     throw Object.assign(new Error(`invalid rename '${expression}': ${(error as Error).message}`), { code: "ERENAME" });
   }
   const replacement = parts[1]!.replace(/\\(\d)/g, "$$$1");
-  return (name) => name.replace(pattern, replacement);
+  // The new name as bytes would read it back: a rule that joins two escaped bytes into one
+  // character (`\xc3` and `\xa9` into `é`) names the file as `é` would (one name, one file).
+  return (name) => {
+    const renamed = name.replace(pattern, replacement);
+    try {
+      return nameFromBytes(nameBytes(renamed));
+    } catch {
+      // no file name (a character split in two): refused by name when the file is planned
+      return renamed;
+    }
+  };
 }

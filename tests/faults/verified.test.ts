@@ -422,6 +422,52 @@ describe("one bad destination never blocks the others", () => {
     expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, "dispatchcopy: d1: 4 files, 8.6 MiB verified from the device\n"]);
   }, 30_000);
 
+  test("a FIFO left out by --special skip that becomes a file during the run, and a copied link retargeted or replaced: each named, exit 2", async () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    writeFileSync(join(dir, "src", "a.mov"), "a");
+    writeFileSync(join(dir, "src", "b.mov"), "b");
+    symlinkSync("a.mov", join(dir, "src", "link"));
+    symlinkSync("a.mov", join(dir, "src", "link2"));
+    expect(run(["mkfifo", join(dir, "src", "pipe")]).code).toBe(0);
+    writeFileSync(join(dir, "src", "z.mov"), randomBytes(3_000_000, 4));
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--special", "skip", "--links", "copy", "--rate-limit", "10MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await writing(proc.pid, join(dir, "d1"));
+    execChanges(dir);
+    expect(await proc.exited).toBe(2);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toContain("dispatchcopy: src/pipe: appeared in the source during the offload; not copied (run again to copy it)\n");
+    expect(stderr).toContain("dispatchcopy: src/link: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
+    expect(stderr).toContain("dispatchcopy: src/link2: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
+    expect(readlinkSync(join(dir, "d1", "link"))).toBe("a.mov");
+    expect(existsSync(join(dir, "d1", "pipe"))).toBe(false);
+  }, 30_000);
+
+  /** The changes of the test above, made while z.mov is being copied. */
+  function execChanges(dir: string): void {
+    renameSync(join(dir, "src", "pipe"), join(dir, "pipe.gone"));
+    writeFileSync(join(dir, "src", "pipe"), "now a file");
+    renameSync(join(dir, "src", "link"), join(dir, "link.gone"));
+    symlinkSync("b.mov", join(dir, "src", "link"));
+    renameSync(join(dir, "src", "link2"), join(dir, "link2.gone"));
+    writeFileSync(join(dir, "src", "link2"), "now a file");
+  }
+
+  test("a rename that leaves no file name (a character split in two) fails those files by name and finishes the run: records written, the rest verified", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src"));
+    writeFileSync(join(dir, "src", "\u{1F600}1.mov"), "1");
+    writeFileSync(join(dir, "src", "ok.mov"), "3");
+    const result = dc(["-r", "--rename", "s/^.//", "--report", "rep.json", "--sums", "sums.txt", "src", "d1"], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("dispatchcopy: d1/\\u{de00}1.mov: failed: cannot put in place: not a file name: a lone UTF-16 surrogate (U+DE00) at 0\n");
+    expect(result.stderr).toMatch(/^dispatchcopy: d1: NOT COMPLETE: 1 of 2 files FAILED$/m);
+    expect(result.stderr).not.toContain("    at ");
+    expect(readFileSync(join(dir, "d1", "k.mov"), "utf8")).toBe("3");
+    expect(JSON.parse(readFileSync(join(dir, "rep.json"), "utf8")).files).toHaveLength(2);
+    expect(readFileSync(join(dir, "sums.txt"), "utf8")).toContain("k.mov\n");
+  });
+
   /**
    * Offloads src (a.mov, then a 4 MB b.mov at 8 MB/s) to d1, makes `change` once a.mov is copied
    * (its JSON event seen) while b.mov is still being copied, and checks that a.mov is named and
