@@ -137,6 +137,34 @@ test("an offload's generation seals the digests compared at read-back (no third 
   }
 });
 
+test("a file that appears in a destination after its stray check and before its generation is never sealed beside the copies: no generation there, the other destination's written", async () => {
+  const dir = tempDir("mhl-expected-");
+  const source = join(dir, "A001");
+  mkdirSync(join(source, "CLIPS"), { recursive: true });
+  writeFileSync(join(source, "CLIPS", "A001C001.mov"), randomBytes(1000, 7));
+  const destinations = [join(dir, "S1", "A001"), join(dir, "S2", "A001")];
+  // S2 held a file before the run: it is not the offload's, and not a stray either.
+  mkdirSync(destinations[1]!, { recursive: true });
+  writeFileSync(join(destinations[1]!, "notes.txt"), "there before");
+  const ignore = new IgnoreList(DEFAULT_IGNORES);
+  const plan = planOffload(source, destinations, { ignore, overwrite: false });
+  const choices = [hashChoice("xxh64")];
+  const result = await runOffload(plan, { algorithms: [choices[0]!.algorithm], verify: "dest", overwrite: false, jobs: 1, ignore, flush: () => true });
+  expect(result.completeRoots).toEqual(destinations);
+  writeFileSync(join(destinations[0]!, "CLIPS", "late.mov"), "not from the card");
+  const problems = await writeOffloadRecords({ mhlRoots: destinations, output: new Output(), existing: plan.existing }, result.files, choices);
+  expect(problems).toEqual([
+    {
+      root: destinations[0],
+      message: `${destinations[0]}: ASC MHL generation not written: ${join(destinations[0]!, "CLIPS", "late.mov")}: appeared while the generation was being made and is not one of the files copied; no generation written (check it, then run again)`,
+    },
+  ]);
+  expect(existsSync(join(destinations[0]!, "ascmhl"))).toBe(false);
+  const generation = onlyGeneration(destinations[1]!);
+  expect(generation.includes(">CLIPS/A001C001.mov</path>")).toBe(true);
+  expect(generation.includes(">notes.txt</path>")).toBe(true);
+});
+
 for (const runner of runners()) {
   test(`${runner.label}: a generation written out as it is made is the same, byte for byte, as one held whole, and nothing stays in TMPDIR`, () => {
     // `create` sets each entry aside in a nameless file in TMPDIR; `create -dr` (renames are

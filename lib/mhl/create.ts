@@ -62,6 +62,12 @@ export interface CreateOptions extends CreatorOptions {
   links?: "follow" | "skip";
   /** FIFOs, sockets and devices: `fail` names each and fails the run, `skip` leaves them out. @default "fail" */
   special?: SpecialPolicy;
+  /**
+   * The files a caller put there (an offload's copies, and what its destination held before):
+   * any other file found is refused by name and no generation is written, so a file that
+   * appeared meanwhile is never sealed beside the copies.
+   */
+  expected?: (relativePath: string) => boolean;
 }
 
 /** Formats to compute for a path: recorded ones that were asked for (or the first recorded), then the new ones. */
@@ -202,6 +208,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const fromKnown = new Map<string, HashJobResult>();
   /** The hashing job for a file, or nothing when its known digests still describe it. */
   const plan = (entry: TreeEntry, at: Located, onDisk: ReadonlySet<string>): Work => {
+    if (options.expected && !options.expected(entry.relativePath)) throw new CliError("appeared while the generation was being made and is not one of the files copied; no generation written (check it, then run again)", { path: entry.path });
     const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
     const digest = knownFor(entry.relativePath, onDisk);
     if (digest && formats.every((f) => digest.hexes.has(f)) && entry.size === digest.size && entry.mtimeMs === digest.mtimeMs) {

@@ -40,6 +40,11 @@ export interface RecordTargets {
   folders?: string[];
   /** What else the report should say about the run. */
   extra?: Record<string, unknown>;
+  /**
+   * What each destination root held before the run (the plan's `existing`): with the copies,
+   * the only files its generation may record; anything else appeared during the run.
+   */
+  existing?: ReadonlyMap<string, ReadonlyMap<string, number>>;
 }
 
 /** The generation files in a root's history folder now. */
@@ -167,6 +172,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     ...files.filter(({ file }) => file.kind !== "link" && xmlNameProblem(file.destinationPath) !== undefined).map(({ file }) => file.destinationPath),
     ...(targets.folders ?? []).filter((folder) => xmlNameProblem(folder) !== undefined && !files.some(({ file }) => file.destinationPath.startsWith(`${folder}/`))),
   ];
+  /** Every name the offload planned in a destination (copies, links, files already there and identical). */
+  const planned = targets.existing ? new Set(files.map(({ file }) => file.destinationPath)) : undefined;
   for (const root of targets.mhlRoots ?? []) {
     if (!isUtf8Name(root)) {
       problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: the destination's own path is not UTF-8, and its history is found and named by it; the copies themselves are verified (rename the folder to record them)` });
@@ -186,6 +193,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       continue;
     }
     let before: string[] = [];
+    const heldBefore = targets.existing?.get(root);
+    const expected = heldBefore && planned && ((path: string) => planned.has(path) || heldBefore.has(path));
     try {
       // A run killed while it wrote its generation left it out of the chain: clear that first.
       removeUnchainedGenerations(root, "dispatchcopy");
@@ -195,6 +204,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         {
           formats: formats.length ? formats : ["xxh64"],
           knownDigests: known,
+          expected,
           tool: { name: "dispatchcopy", version: VERSION },
         },
         new MhlLog({ output: targets.output }),
