@@ -325,9 +325,10 @@ describe("a write into a source's hole during its copy, on a clock that does not
       writeSync(fd, randomBytes(8 * 1024 ** 2, 7), 0, 8 * 1024 ** 2, 0);
       closeSync(fd);
       const proc = Bun.spawn([...COMPILED.command("dispatchcopy"), "--rate-limit", "16MB/s", src, join(mount, "dst")], { stdout: "pipe", stderr: "pipe" });
-      // Once the copy holds the source open, its map of holes has been read.
-      for (let i = 0; i < 400; i++) {
-        let open = false;
+      // Once the copy holds the source open, its map of holes has been read. A loaded machine
+      // may take seconds to start the binary: the write must not land before the copy opens.
+      let open = false;
+      for (let i = 0; i < 4000 && !open; i++) {
         try {
           open = readdirSync(`/proc/${proc.pid}/fd`).some((n) => {
             try {
@@ -339,9 +340,9 @@ describe("a write into a source's hole during its copy, on a clock that does not
         } catch {
           break;
         }
-        if (open) break;
-        await Bun.sleep(5);
+        if (!open) await Bun.sleep(5);
       }
+      expect(open).toBe(true);
       const into = openSync(src, "r+");
       writeSync(into, Buffer.from("INJECTED"), 0, 8, 40 * 1024 ** 2);
       closeSync(into);
