@@ -23,7 +23,7 @@ import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import type { ReadBackState } from "./copy.ts";
 import { hashLabel, type HashChoice } from "./dispatch_log.ts";
-import type { FileResult, PlannedFile } from "./tree.ts";
+import { finderByPath, type FileResult, type PlannedFile } from "./tree.ts";
 
 /** Where to write records. */
 export interface RecordTargets {
@@ -173,7 +173,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     ...(targets.folders ?? []).filter((folder) => xmlNameProblem(folder) !== undefined && !files.some(({ file }) => file.destinationPath.startsWith(`${folder}/`))),
   ];
   /** Every name the offload planned in a destination (copies, links, files already there and identical). */
-  const planned = targets.existing ? new Set(files.map(({ file }) => file.destinationPath)) : undefined;
+  const planned = targets.existing ? finderByPath(files, ({ file }) => file.destinationPath) : undefined;
   for (const root of targets.mhlRoots ?? []) {
     if (!isUtf8Name(root)) {
       problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: the destination's own path is not UTF-8, and its history is found and named by it; the copies themselves are verified (rename the folder to record them)` });
@@ -194,7 +194,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     }
     let before: string[] = [];
     const heldBefore = targets.existing?.get(root);
-    const expected = heldBefore && planned && ((path: string) => planned.has(path) || heldBefore.has(path));
+    const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || heldBefore.has(path));
     try {
       // A run killed while it wrote its generation left it out of the chain: clear that first.
       removeUnchainedGenerations(root, "dispatchcopy");

@@ -610,7 +610,7 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
  * are in byte order (a plan's are, as the walk made them), else through a map made once (a
  * rename can reorder the names, or leave one that is no file name at all).
  */
-function finderByPath<T>(items: readonly T[], pathOf: (item: T) => string): (path: string) => T | undefined {
+export function finderByPath<T>(items: readonly T[], pathOf: (item: T) => string): (path: string) => T | undefined {
   let byPath: Map<string, T> | undefined;
   const viaMap = (path: string) => (byPath ??= new Map(items.map((item) => [pathOf(item), item]))).get(path);
   let sorted = true;
