@@ -172,6 +172,8 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
   }
   const items: TreeItem[] = [];
   for (const entry of listed) {
+    // A folder of 200,000 files makes that many stats before the first is given.
+    collectNowAndThen();
     const relativePath = folder === "" ? entry.name : flatString(`${folder}/${entry.name}`);
     const path = () => held.pathOf(relativePath);
     if (!details && entry.kind === "file") {

@@ -32,7 +32,7 @@ export interface KnownDigest {
   /** `mtimeMs` as `stat` reported it when the digests were computed. */
   mtimeMs: number;
   /** Canonical digests (as the hashers print them), by format. */
-  hexes: Map<HashFormat, string>;
+  hexes: ReadonlyMap<HashFormat, string>;
 }
 
 /** Options of {@link createGeneration}. */

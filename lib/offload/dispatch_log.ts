@@ -63,7 +63,7 @@ export function exitCodeOf(outcomes: DestinationOutcome[]): number {
  * One line per destination: verified (how), present, or what went wrong. `advice` adds what the
  * user can do to a failure (the tool knows its flags; the library does not).
  */
-export function reportDestinations(tool: string, destinations: DestinationOutcome[], choices: HashChoice[], hexes: Map<string, string>, sink: LogSink, source: string, advice: (d: DestinationOutcome) => string | undefined = () => undefined): void {
+export function reportDestinations(tool: string, destinations: DestinationOutcome[], choices: HashChoice[], hexes: ReadonlyMap<string, string>, sink: LogSink, source: string, advice: (d: DestinationOutcome) => string | undefined = () => undefined): void {
   const { out, info, event } = sink;
   for (const d of destinations) {
     const labels = choices.map((c) => hashLabel(c, (d.hexes ?? hexes).get(c.algorithm) ?? "")).join(" ");

@@ -21,7 +21,8 @@ import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
-import type { ReadBackState } from "./copy.ts";
+import { readBackStateOf } from "./copy.ts";
+import { collectNowAndThen } from "../core/memory.ts";
 import { hashLabel, type HashChoice } from "./dispatch_log.ts";
 import { finderByPath, type FileResult, type PlannedFile } from "./tree.ts";
 
@@ -69,10 +70,6 @@ export interface RecordProblem {
   message: string;
 }
 
-function sameState(a: ReadBackState, b: { dev: string; ino: bigint; size: number; mtimeNs: bigint; ctimeNs: bigint }): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
-}
-
 /**
  * The digests an offload compared for the files of one destination root, for
  * {@link createGeneration}, so that it records them and does not read the files again. Only
@@ -94,14 +91,16 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
   }
   try {
     for (const { file, result } of files) {
+      collectNowAndThen();
       if (result.sourceError || file.kind === "link") continue;
       const destination = result.destinations.find((d) => d.root === root);
       if (!destination || (destination.status !== "verified" && destination.status !== "present") || !destination.readBack) continue;
       // The result's own digests when every one is a format ASC MHL knows (no second map per file).
-      let hexes = result.hexes as Map<HashFormat, string>;
+      let hexes = result.hexes as ReadonlyMap<HashFormat, string>;
       if ([...result.hexes.keys()].some((algorithm) => !isHashFormat(algorithm))) {
-        hexes = new Map();
-        for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) hexes.set(algorithm, hex);
+        const ofFormats = new Map<HashFormat, string>();
+        for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) ofFormats.set(algorithm, hex);
+        hexes = ofFormats;
       }
       if (hexes.size === 0) continue;
       let now;
@@ -110,7 +109,7 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       } catch {
         now = undefined;
       }
-      if (now?.kind !== "file" || !sameState(destination.readBack, now)) {
+      if (now?.kind !== "file" || destination.readBack !== readBackStateOf(now)) {
         changed.push(file.destinationPath);
         continue;
       }

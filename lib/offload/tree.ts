@@ -14,6 +14,7 @@ import { fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } fr
 import { describeSystemError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
+import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
@@ -144,11 +145,16 @@ export type RootedOutcome = DestinationOutcome & { root: string };
 
 /** One file's result. */
 export interface FileResult {
-  hexes: Map<Algorithm, string>;
+  /** The source's digests, as read in flight (a {@link Digests} once the file is done). */
+  hexes: ReadonlyMap<Algorithm, string>;
   destinations: RootedOutcome[];
   sourceError?: string;
-  /** The source file as it was read (size, mtime, inode), to tell a change after the copy. */
-  sourceState?: { size: number; mtimeMs: number; ino: bigint; ctimeNs: bigint };
+  /**
+   * The source file as it was read, to tell a change after the copy: its size, modification
+   * time (ms), inode and change time (ns), `/`-separated ({@link sourceStateOf}). One string, as
+   * a result is held per file until the records are written.
+   */
+  sourceState?: string;
 }
 
 /** The result of an offload. */
@@ -540,6 +546,16 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   return { files, completeRoots, unusable, rootProblems, newInSource, changedInSource, ...(sourceUnseen === undefined ? {} : { sourceUnseen }), strays, seconds: (performance.now() - started) / 1000 };
 }
 
+/** A source file's {@link FileResult.sourceState}. */
+function sourceStateOf(stat: { size: number; mtimeMs: number; ino: bigint; ctimeNs: bigint }): string {
+  return flatString(`${stat.size}/${stat.mtimeMs}/${stat.ino}/${stat.ctimeNs}`);
+}
+
+function parseSourceState(state: string): { size: number; mtimeMs: number; ino: bigint; ctimeNs: bigint } {
+  const [size, mtimeMs, ino, ctimeNs] = state.split("/");
+  return { size: Number(size), mtimeMs: Number(mtimeMs), ino: BigInt(ino!), ctimeNs: BigInt(ctimeNs!) };
+}
+
 function failedEverywhere(states: DestinationState[], reason: string): FileResult {
   return { hexes: new Map(), destinations: states.map((s) => ({ root: s.root, path: s.root, status: "failed" as const, reason })) };
 }
@@ -594,7 +610,8 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
         changed.push(entry.relativePath);
         continue;
       }
-      const was = copied(entry.relativePath)?.result.sourceState;
+      const state = copied(entry.relativePath)?.result.sourceState;
+      const was = state === undefined ? undefined : parseSourceState(state);
       if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino || changeTimeMoved(entry.path, was.ctimeNs))) changed.push(entry.relativePath);
     }
   } catch (error) {
@@ -735,10 +752,10 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
   });
   hooks.onWritten();
   return {
-    hexes: outcome.hexes,
+    hexes: new Digests(outcome.hexes),
     destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...withoutEchoedDigests(d, outcome.hexes), root: targets[i]!.root }))],
     ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}),
-    ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: { size: outcome.sourceStat.size, mtimeMs: outcome.sourceStat.mtimeMs, ino: outcome.sourceStat.ino, ctimeNs: outcome.sourceStat.ctimeNs } } : {}),
+    ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: sourceStateOf(outcome.sourceStat) } : {}),
   };
 }
 
