@@ -179,10 +179,15 @@ function checkRenamed(original: string, name: string): void {
   }
 }
 
-/** What the destination walks leave out: OS litter, histories, our partial files. */
+/**
+ * What the destination walks leave out: OS litter and histories. A name like one of our partial
+ * files is not left out: the partials this run makes are gone (in place or removed) before the
+ * stray check, so one there then is not this run's (another program's, or planted), and one
+ * there before the run is what the destination held.
+ */
 function destinationIgnore(ignore: IgnoreList): { matches: (path: string, isFolder: boolean) => boolean } {
   return {
-    matches: (path, isFolder) => ignore.matches(path) || (isFolder && path === "ascmhl") || (!isFolder && finalNameOfPartial(baseOf(path)) !== undefined),
+    matches: (path, isFolder) => ignore.matches(path) || (isFolder && path === "ascmhl"),
   };
 }
 
@@ -232,7 +237,11 @@ export function planOffload(source: string, destinations: readonly string[], opt
     if (!refused.has(root)) {
       try {
         // Folders too: a folder where a file goes is named as such, not found only at the rename.
-        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore) }, (level) => {
+        // FIFOs, sockets and devices too (-1): the user's, never a copy, and no stray either.
+        const special = (p: WalkProblem) => {
+          if (p.relativePath !== undefined) held.set(p.relativePath, -1);
+        };
+        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onSkipped: special }, (level) => {
           for (const item of level.items) held.set(item.relativePath, item.kind === "file" ? item.size : -1);
         });
       } catch {
@@ -368,13 +377,22 @@ function removeStalePartials(state: DestinationState, plan: OffloadPlan): void {
     for (const entry of entries) {
       const forName = finalNameOfPartial(entry.name);
       if (forName === undefined || !names.has(forName) || names.has(entry.name) || entry.kind === "folder") continue;
+      const path = folder === "" ? entry.name : `${folder}/${entry.name}`;
       try {
-        state.held!.remove(folder === "" ? entry.name : `${folder}/${entry.name}`);
+        state.held!.remove(path);
+        // Gone: one there at the end is not the destination's from before.
+        state.before.delete(path);
       } catch {
         // left as it is: a partial name never counts as a copy
       }
     }
   }
+}
+
+/** True when `folder` is a folder that could not be made in the destination, or beneath one. */
+function underBadFolder(state: DestinationState, folder: string): boolean {
+  for (const bad of state.badFolders.keys()) if (folder === bad || folder.startsWith(`${bad}/`)) return true;
+  return false;
 }
 
 /** Why a destination cannot take `file`, before it is tried; undefined when it can. */
@@ -513,10 +531,15 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
       if (state.held) {
         const problems: string[] = [];
         const found: string[] = [];
-        for (const entry of eachFile(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`) })) {
+        // A FIFO, socket or device that was not there before is a stray even at a planned name:
+        // it is never a copy (a copy put in place and then replaced by one is not the copy).
+        const special = (p: WalkProblem) => {
+          if (p.relativePath !== undefined && !state.before.has(p.relativePath)) found.push(p.relativePath);
+        };
+        for (const entry of eachFile(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`), onSkipped: special })) {
           if (planned(entry.relativePath) === undefined && !state.before.has(entry.relativePath)) found.push(entry.relativePath);
         }
-        if (found.length) strays.set(state.root, found);
+        if (found.length) strays.set(state.root, found.sort(compareUtf8));
         // On a destination whose files failed, those are named already; on one that looked
         // complete, a folder that can no longer be read is news.
         const allGood = files.every(({ result }) => result.destinations.some((d) => d.root === state.root && GOOD_STATUSES.has(d.status)));
@@ -661,7 +684,8 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
     const toFlush: string[] = [];
     const elsewhere: string[] = [];
     for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
-      if (state.badFolders.has(folder.relativePath)) continue;
+      // A folder that could not be made, and those beneath it (named once, as the one made not).
+      if (underBadFolder(state, folder.relativePath)) continue;
       try {
         const fd = state.held.folderFd(folder.relativePath);
         if (!Number.isNaN(folder.mtimeMs)) {
