@@ -55,6 +55,8 @@ export interface WalkProblem {
   message: string;
   /** The entry's path below the walk's root (`""`: the root itself), when the walk gives it. */
   relativePath?: string;
+  /** Why the entry could not be read, when that is the problem (not what the entry is). */
+  unreadable?: string;
 }
 
 /** Options for {@link walkFiles} and {@link walkFolders}. */
@@ -162,7 +164,8 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     listed = held.list(folder);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    problem({ path: held.pathOf(folder), relativePath: folder, message: `folder cannot be read: ${code === "ELOOP" || code === "ENOTDIR" ? describeSystemError(error) : strerrorOf(error)}` });
+    const why = code === "ELOOP" || code === "ENOTDIR" ? describeSystemError(error) : strerrorOf(error);
+    problem({ path: held.pathOf(folder), relativePath: folder, message: `folder cannot be read: ${why}`, unreadable: why });
     return undefined;
   }
   const items: TreeItem[] = [];
@@ -178,7 +181,7 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     try {
       stat = held.statEntry(folder, entry);
     } catch (error) {
-      problem({ path: path(), relativePath, message: `cannot be read: ${strerrorOf(error)}` });
+      problem({ path: path(), relativePath, message: `cannot be read: ${strerrorOf(error)}`, unreadable: strerrorOf(error) });
       continue;
     }
     if (!stat) continue; // removed since the listing
@@ -237,7 +240,7 @@ function rootStatOf(context: WalkContext): EntryStat | undefined | null {
   try {
     return context.held.stat("");
   } catch (error) {
-    context.problem({ path: context.held.path, relativePath: "", message: `folder cannot be read: ${strerrorOf(error)}` });
+    context.problem({ path: context.held.path, relativePath: "", message: `folder cannot be read: ${strerrorOf(error)}`, unreadable: strerrorOf(error) });
     return null;
   }
 }

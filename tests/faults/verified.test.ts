@@ -211,6 +211,34 @@ describe("nothing is skipped silently (3, 9)", () => {
     }
   });
 
+  test.if(IS_ROOT)(
+    "a folder of the card that cannot be read again after its files were copied is named as such (what changed in it is unknown), not as appeared; exit 2",
+    async () => {
+      const dir = tempDir("cartkit-verified-");
+      mkdirSync(join(dir, "src", "sub"), { recursive: true });
+      writeFileSync(join(dir, "src", "a.mov"), "a");
+      writeFileSync(join(dir, "src", "sub", "b.mov"), "b");
+      writeFileSync(join(dir, "src", "z.mov"), randomBytes(4_000_000, 6));
+      chmodSync(dir, 0o777);
+      run(["chmod", "-R", "a+rwX", join(dir, "src")]);
+      // As nobody: a folder without permissions cannot be read (root reads it whatever its mode).
+      const proc = Bun.spawn(asNobody([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "d1"]), { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      try {
+        await readStdoutUntil(proc.stdout, '"path":"sub/b.mov"');
+        chmodSync(join(dir, "src", "sub"), 0o000);
+        expect(await proc.exited).toBe(2);
+      } finally {
+        chmodSync(join(dir, "src", "sub"), 0o755);
+      }
+      const lines = withoutJobLine(await new Response(proc.stderr).text()).split("\n");
+      expect(lines).toContain("dispatchcopy: src/sub: folder could not be read again after the copy (Permission denied); what changed in it meanwhile is unknown");
+      expect(lines).toContain("dispatchcopy: d1: NOT COMPLETE: 1 folder(s) or file(s) of the source could not be read again after the copy");
+      expect(lines.filter((l) => l.includes("appeared"))).toEqual([]);
+      expect(readFileSync(join(dir, "d1", "sub", "b.mov"), "utf8")).toBe("b");
+    },
+    30_000,
+  );
+
   test("FIFOs, sockets, devices and links that leave the card are named failures; --special skip and --links skip leave them out, said", () => {
     const dir = tempDir("cartkit-verified-");
     mkdirSync(join(dir, "src", "sub"), { recursive: true });
