@@ -258,3 +258,18 @@ for (const runner of runners()) {
     expect(readdirSync(small.path).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
   });
 }
+
+for (const runner of runners()) {
+  test(`${runner.label}: dispatchcopy, where TMPDIR cannot be used, says so once in a run however many destinations get a generation`, () => {
+    const work = tempDir("mhl-spool-");
+    mkdirSync(join(work, "A001", "CLIPS"), { recursive: true });
+    for (let i = 0; i < 3; i++) writeFileSync(join(work, "A001", "CLIPS", `C00${i}.mov`), randomBytes(1000, i + 1));
+    const missing = join(work, "no-such-folder");
+    const result = tool(runner, "dispatchcopy", ["-r", "A001", "S1/A001", "S2/A001", "S3/A001"], { cwd: work, env: { TMPDIR: missing } });
+    expect(result.code).toBe(0);
+    expect(result.stderr.replace(/^dispatchcopy: job .*\n/, "")).toBe(
+      [`${missing}: cannot set work aside in the temporary folder (No such file or directory); it is kept in memory instead (set TMPDIR to a folder with room)\n`, ...["S1", "S2", "S3"].map((s) => `dispatchcopy: ${s}/A001: 3 files, 2.9 KiB verified from the device\n`)].join(""),
+    );
+    for (const s of ["S1", "S2", "S3"]) expect(tool(runner, "mhl-verify", ["verify", join(work, s, "A001")]).code).toBe(0);
+  });
+}
