@@ -258,3 +258,50 @@ for (const runner of runners()) {
     expect(readdirSync(small.path).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
   });
 }
+
+for (const runner of runners()) {
+  test(`${runner.label}: dispatchcopy, where TMPDIR cannot be used, says so once in a run however many destinations get a generation`, () => {
+    const work = tempDir("mhl-spool-");
+    mkdirSync(join(work, "A001", "CLIPS"), { recursive: true });
+    for (let i = 0; i < 3; i++) writeFileSync(join(work, "A001", "CLIPS", `C00${i}.mov`), randomBytes(1000, i + 1));
+    const missing = join(work, "no-such-folder");
+    const result = tool(runner, "dispatchcopy", ["-r", "A001", "S1/A001", "S2/A001", "S3/A001"], { cwd: work, env: { TMPDIR: missing } });
+    expect(result.code).toBe(0);
+    expect(result.stderr.replace(/^dispatchcopy: job .*\n/, "")).toBe(
+      [`${missing}: cannot set work aside in the temporary folder (No such file or directory); it is kept in memory instead (set TMPDIR to a folder with room)\n`, ...["S1", "S2", "S3"].map((s) => `dispatchcopy: ${s}/A001: 3 files, 2.9 KiB verified from the device\n`)].join(""),
+    );
+    for (const s of ["S1", "S2", "S3"]) expect(tool(runner, "mhl-verify", ["verify", join(work, s, "A001")]).code).toBe(0);
+  });
+
+  test(`${runner.label}: a TMPDIR whose name is not UTF-8 is used as the folder it names: no fallback to memory, the same generations`, () => {
+    const work = tempDir("mhl-spool-");
+    const env = { CARTKIT_MHL_NOW: "2026-01-02T03:04:05Z", CARTKIT_MHL_HOSTNAME: "cart" };
+    // The name's byte 0xFF reaches the tool as the kernel has it: through the shell, not a JS string.
+    const odd = Buffer.concat([Buffer.from(`${work}/t`), Buffer.from([0xff])]);
+    mkdirSync(odd);
+    const withOddTmp = (args: string[]) => run(["sh", "-c", `TMPDIR="$(printf '%s/t\\377' "$WORK")" exec "$@"`, "sh", ...runner.command(args[0]!), ...args.slice(1)], { cwd: work, env: { ...env, WORK: work } });
+    const when = new Date("2025-06-07T08:09:10Z");
+    for (const kind of ["plain", "odd"]) {
+      const root = join(work, kind, "A001");
+      mkdirSync(join(root, "CLIPS"), { recursive: true });
+      for (let i = 0; i < 20; i++) writeFileSync(join(root, "CLIPS", `C${i}.mov`), `${i}`);
+      for (const entry of readdirSync(root, { recursive: true, encoding: "utf8" })) utimesSync(join(root, entry), when, when);
+      utimesSync(root, when, when);
+    }
+    // dispatchcopy's generations, one per destination.
+    const copies = withOddTmp(["dispatchcopy", "-r", "plain/A001", "S1/A001", "S2/A001"]);
+    expect([copies.code, copies.stderr.replace(/^dispatchcopy: job .*\n/, "")]).toEqual([0, "dispatchcopy: S1/A001: 20 files, 30 B verified from the device\ndispatchcopy: S2/A001: 20 files, 30 B verified from the device\n"]);
+    for (const s of ["S1", "S2"]) expect(tool(runner, "mhl-verify", ["verify", join(work, s, "A001")]).code).toBe(0);
+    // mhl-verify create's, the same byte for byte as with a TMPDIR named in UTF-8.
+    const plainTmp = join(work, "tmp");
+    mkdirSync(plainTmp);
+    const plain = tool(runner, "mhl-verify", ["create", join(work, "plain", "A001"), "-h", "xxh128"], { env: { ...env, TMPDIR: plainTmp } });
+    const odd1 = withOddTmp(["mhl-verify", "create", join(work, "odd", "A001"), "-h", "xxh128"]);
+    expect([plain.code, plain.stderr]).toEqual([0, ""]);
+    expect([odd1.code, odd1.stderr]).toEqual([0, ""]);
+    const generation = (kind: string) => readdirSync(join(work, kind, "A001", "ascmhl")).map((name) => [name, readFileSync(join(work, kind, "A001", "ascmhl", name), "utf8")]);
+    expect(generation("odd")).toEqual(generation("plain"));
+    // Nothing of ours left in it (a compiled binary's runtime unpacks its native hashing engine there: that is not ours).
+    expect((readdirSync(odd) as string[]).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
+  });
+}

@@ -24,7 +24,7 @@ import { LINK_POLICIES, type LinkPolicy, type SpecialPolicy } from "../lib/io/wa
 import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "../lib/offload/copy.ts";
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
-import { judgeOffload } from "../lib/offload/summary.ts";
+import { judgeOffload, unreadLine, unseenLine } from "../lib/offload/summary.ts";
 import { checkSourceAgain, parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 // Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
@@ -437,12 +437,14 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const again = checkSourceAgain(plan, results.files, ignore);
   results.newInSource = again.appeared;
   results.changedInSource = again.changed;
+  results.unreadInSource = again.unread;
   if (again.unseen !== undefined) {
     results.sourceUnseen = again.unseen;
-    out.error(`${TOOL}: ${showName(source)}: cannot be looked at again after the copy (${again.unseen}); files that changed or appeared in it meanwhile cannot be ruled out`);
+    out.error(`${TOOL}: ${unseenLine(source, again.unseen)}`);
   }
   for (const path of results.newInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
   for (const path of results.changedInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`);
+  for (const entry of results.unreadInSource) out.error(`${TOOL}: ${unreadLine(source, entry)}`);
   if (args.report && reportKindOf(String(args.report)) === "json") {
     records.push(
       ...(await writeOffloadRecords(
@@ -456,6 +458,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
             skipped: plan.skipped.map((p) => ({ path: p.path, message: p.message })),
             appearedInSource: results.newInSource,
             changedInSource: results.changedInSource,
+            unreadInSource: results.unreadInSource,
             appearedInDestinations: Object.fromEntries(results.strays),
           },
         },

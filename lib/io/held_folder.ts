@@ -57,6 +57,15 @@ const EOPNOTSUPP = 95;
 /** What an entry is. */
 export type EntryKind = "file" | "folder" | "link" | "fifo" | "socket" | "char-device" | "block-device";
 
+/**
+ * An entry's kind in words, for messages.
+ * @example
+ * kindInWords("fifo"); // "a FIFO (named pipe)"
+ */
+export function kindInWords(kind: EntryKind): string {
+  return { file: "a file", folder: "a folder", link: "a symbolic link", fifo: "a FIFO (named pipe)", socket: "a socket", "char-device": "a character device", "block-device": "a block device" }[kind];
+}
+
 /** The state of an entry, as lstat gives it (a link is described, not followed). */
 export interface EntryStat {
   kind: EntryKind;
@@ -350,7 +359,7 @@ export class HeldFolder {
           if (this.#at!.statx(dirfd, namePointer, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) !== 0) break;
           const kind = entryStatOfStatx().kind;
           if (kind === "link") return explainedError("ELOOP", `a symbolic link is where a folder is needed: ${showName(this.pathOf(prefix))} (links inside a destination or source are never followed)`, this.pathOf(relative));
-          if (kind !== "folder") return explainedError("ENOTDIR", `a file is where a folder is needed: ${showName(this.pathOf(prefix))}`, this.pathOf(relative));
+          if (kind !== "folder") return explainedError("ENOTDIR", `${kindInWords(kind)} is where a folder is needed: ${showName(this.pathOf(prefix))}`, this.pathOf(relative));
           const next = openFolderBeneath(dirfd, parts[i]!);
           if (next < 0) break;
           opened.push(next);
@@ -657,7 +666,17 @@ export class HeldFolder {
       const { name: partialName } = this.#parent(partial);
       const [from, to] = at.hold(source, partialName);
       if (at.linkat(AT_FDCWD, from, dirfd, to, AT_SYMLINK_FOLLOW) !== 0) throw this.#explain(at.errno(), "cannot put in place", file.relative);
-      this.rename(partial, file.relative, true);
+      try {
+        this.rename(partial, file.relative, true);
+      } catch (error) {
+        // Never left under the partial name: no file of this run stays behind it.
+        try {
+          this.remove(partial);
+        } catch {
+          // a dead device: its name is gone with it, or named by the stray check
+        }
+        throw error;
+      }
       return;
     }
     this.rename(file.partial, file.relative, replace);

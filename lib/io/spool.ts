@@ -8,10 +8,9 @@
  * then on are kept in memory instead, and `onFallback` says why once: a run never fails for it.
  */
 import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { temporaryFolder } from "../core/environment.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
-import { showName } from "../core/names.ts";
+import { fsPath, joinPath, nameFromBytes, showName } from "../core/names.ts";
 import { writeAll } from "./atomic_file.ts";
 import { fillChunk } from "./fill.ts";
 
@@ -37,17 +36,19 @@ export class Spool<K> {
     if (this.#fd !== undefined || !this.#writable) return this.#fd;
     let path: string | undefined;
     try {
-      // A fresh folder of our own (mode 0700): no other user can have put a name in it.
-      this.#folder = mkdtempSync(join(tmpdir(), "cartkit-spool-"));
-      path = join(this.#folder, "spool");
-      this.#fd = openSync(path, "wx+", 0o600);
-      unlinkSync(path);
+      // A fresh folder of our own (mode 0700): no other user can have put a name in it. Its
+      // name as bytes: a TMPDIR that is not UTF-8 is the folder it names.
+      // (node:fs takes a Buffer prefix too, which its types do not say.)
+      this.#folder = nameFromBytes(mkdtempSync(fsPath(joinPath(temporaryFolder(), "cartkit-spool-")) as string, { encoding: "buffer" }));
+      path = joinPath(this.#folder, "spool");
+      this.#fd = openSync(fsPath(path), "wx+", 0o600);
+      unlinkSync(fsPath(path));
       path = undefined;
       this.#removeFolder();
     } catch (error) {
       if (path !== undefined) {
         try {
-          unlinkSync(path);
+          unlinkSync(fsPath(path));
         } catch {
           // not made
         }
@@ -61,7 +62,7 @@ export class Spool<K> {
   #removeFolder(): void {
     if (this.#folder === undefined) return;
     try {
-      rmdirSync(this.#folder);
+      rmdirSync(fsPath(this.#folder));
       this.#folder = undefined;
     } catch {
       // tried again when the file is closed
@@ -70,7 +71,7 @@ export class Spool<K> {
 
   #giveUp(error: unknown): void {
     this.#writable = false;
-    this.#onFallback(`${showName(tmpdir())}: cannot set work aside in the temporary folder (${describeSystemError(error)}); it is kept in memory instead (set TMPDIR to a folder with room)`);
+    this.#onFallback(`${showName(temporaryFolder())}: cannot set work aside in the temporary folder (${describeSystemError(error)}); it is kept in memory instead (set TMPDIR to a folder with room)`);
   }
 
   /** Adds a piece of text under `key`. */
@@ -106,7 +107,7 @@ export class Spool<K> {
       const start = piece;
       const buffer = Buffer.allocUnsafe(pieces[++i] as number);
       const got = fillChunk(this.#fd!, buffer, 0, buffer.length, start);
-      if (got !== buffer.length) throw new CliError(`the temporary file ended early (${got} of ${buffer.length} bytes at ${start}): something else changed it`, { path: tmpdir() });
+      if (got !== buffer.length) throw new CliError(`the temporary file ended early (${got} of ${buffer.length} bytes at ${start}): something else changed it`, { path: temporaryFolder() });
       yield buffer.toString("utf8");
     }
   }

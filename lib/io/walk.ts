@@ -18,7 +18,7 @@
 import { closeSync } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import { compareUtf8, flatString, joinPath } from "../core/names.ts";
-import { HeldFolder, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
+import { HeldFolder, kindInWords, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
 import { IgnoreList } from "./ignore.ts";
 import { collectNowAndThen } from "../core/memory.ts";
 
@@ -53,6 +53,10 @@ export interface WalkEntry {
 export interface WalkProblem {
   path: string;
   message: string;
+  /** The entry's path below the walk's root (`""`: the root itself), when the walk gives it. */
+  relativePath?: string;
+  /** Why the entry could not be read, when that is the problem (not what the entry is). */
+  unreadable?: string;
 }
 
 /** Options for {@link walkFiles} and {@link walkFolders}. */
@@ -105,13 +109,6 @@ export interface TreeLevel {
   mtimeMs: number;
   items: TreeItem[];
 }
-
-const SPECIAL: Record<string, string> = {
-  fifo: "a FIFO (named pipe)",
-  socket: "a socket",
-  "char-device": "a character device",
-  "block-device": "a block device",
-};
 
 /** What a link inside the tree leads to, if it stays inside. */
 function statThroughLink(root: HeldFolder, relativePath: string): { stat?: EntryStat; message?: string } {
@@ -167,7 +164,8 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     listed = held.list(folder);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    problem({ path: held.pathOf(folder), message: `folder cannot be read: ${code === "ELOOP" || code === "ENOTDIR" ? describeSystemError(error) : strerrorOf(error)}` });
+    const why = code === "ELOOP" || code === "ENOTDIR" ? describeSystemError(error) : strerrorOf(error);
+    problem({ path: held.pathOf(folder), relativePath: folder, message: `folder cannot be read: ${why}`, unreadable: why });
     return undefined;
   }
   const items: TreeItem[] = [];
@@ -185,7 +183,7 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     try {
       stat = held.statEntry(folder, entry);
     } catch (error) {
-      problem({ path: path(), message: `cannot be read: ${strerrorOf(error)}` });
+      problem({ path: path(), relativePath, message: `cannot be read: ${strerrorOf(error)}`, unreadable: strerrorOf(error) });
       continue;
     }
     if (!stat) continue; // removed since the listing
@@ -202,7 +200,7 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     }
     if (kind === "link") {
       if (links === "skip") {
-        skipped({ path: path(), message: "symbolic link, left out (--links skip)" });
+        skipped({ path: path(), relativePath, message: "symbolic link, left out (--links skip)" });
         continue;
       }
       if (links === "copy") {
@@ -210,7 +208,7 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
         try {
           target = held.readLink(relativePath);
         } catch (error) {
-          problem({ path: path(), message: `symbolic link that cannot be read: ${strerrorOf(error)}` });
+          problem({ path: path(), relativePath, message: `symbolic link that cannot be read: ${strerrorOf(error)}` });
           continue;
         }
         items.push({ name: entry.name, relativePath, kind: "link", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino, linkTarget: target });
@@ -218,23 +216,23 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
       }
       const through = statThroughLink(held, relativePath);
       if (!through.stat) {
-        problem({ path: path(), message: through.message! });
+        problem({ path: path(), relativePath, message: through.message! });
         continue;
       }
       if (through.stat.kind === "folder") {
-        skipped({ path: path(), message: "symbolic link to a folder inside the tree, not entered (its files are walked where they are)" });
+        skipped({ path: path(), relativePath, message: "symbolic link to a folder inside the tree, not entered (its files are walked where they are)" });
         continue;
       }
       if (through.stat.kind !== "file") {
-        problem({ path: path(), message: `symbolic link to ${SPECIAL[through.stat.kind] ?? "something that is not a file"}, not followed` });
+        problem({ path: path(), relativePath, message: `symbolic link to ${kindInWords(through.stat.kind)}, not followed` });
         continue;
       }
       items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, ino: through.stat.ino, throughLink: true });
       continue;
     }
-    const what = SPECIAL[kind] ?? "not a regular file";
-    if (special === "skip") skipped({ path: path(), message: `${what}, left out (--special skip)` });
-    else problem({ path: path(), message: `${what}, not a regular file: it cannot be copied or hashed` });
+    const what = kindInWords(kind);
+    if (special === "skip") skipped({ path: path(), relativePath, message: `${what}, left out (--special skip)` });
+    else problem({ path: path(), relativePath, message: `${what}, not a regular file: it cannot be copied or hashed` });
   }
   return items;
 }
@@ -244,7 +242,7 @@ function rootStatOf(context: WalkContext): EntryStat | undefined | null {
   try {
     return context.held.stat("");
   } catch (error) {
-    context.problem({ path: context.held.path, message: `folder cannot be read: ${strerrorOf(error)}` });
+    context.problem({ path: context.held.path, relativePath: "", message: `folder cannot be read: ${strerrorOf(error)}`, unreadable: strerrorOf(error) });
     return null;
   }
 }

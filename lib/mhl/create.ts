@@ -68,6 +68,12 @@ export interface CreateOptions extends CreatorOptions {
    * appeared meanwhile is never sealed beside the copies.
    */
   expected?: (relativePath: string) => boolean;
+  /**
+   * Told, in one line, when the temporary file the entries are set aside in cannot be used (they
+   * are held in memory instead); a caller that makes several generations in one run says it once.
+   * @default the log's error line
+   */
+  onSpoolFallback?: (message: string) => void;
 }
 
 /** Formats to compute for a path: recorded ones that were asked for (or the first recorded), then the new ones. */
@@ -136,7 +142,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   }
   // Each entry is written out as it is made, unless renames are looked for afterwards (they
   // change entries) or single files are recorded (one may be named twice).
-  using session = new GenerationSession(history, ignore, { spool: !options.detectRenaming && singleFiles.length === 0, onSpoolFallback: (message) => log.error(message) });
+  using session = new GenerationSession(history, ignore, { spool: !options.detectRenaming && singleFiles.length === 0, onSpoolFallback: options.onSpoolFallback ?? ((message) => log.error(message)) });
   const requested = inXsdOrder(options.formats);
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 

@@ -24,7 +24,7 @@ import { createZeroRunHashers } from "../hash/zero_runs.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
-import { entryStatOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
+import { entryStatOf, kindInWords, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
@@ -487,8 +487,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
   outcome.sourceStat = entryStatOf(before);
   if (!before.isFile()) {
     closeQuietly(srcFd);
-    const what = { fifo: "a FIFO (named pipe)", socket: "a socket", "char-device": "a character device", "block-device": "a block device", folder: "a folder", link: "a link", file: "a file" }[outcome.sourceStat.kind];
-    return sourceFailed(`is ${what}, not a regular file`);
+    return sourceFailed(`is ${kindInWords(outcome.sourceStat.kind)}, not a regular file`);
   }
   if (options.expectedSize !== undefined && options.expectedSize !== before.size) {
     closeQuietly(srcFd);
@@ -536,7 +535,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
             if (existing.kind === "file" && existing.size === before.size) presentCandidates.push({ target, outcome: result });
             else if (existing.kind === "file") Object.assign(result, failed(path, "already exists and differs", "exists"));
             else if (existing.kind === "link") Object.assign(result, failed(path, "a symbolic link is at this name (it is never written through)", "exists"));
-            else Object.assign(result, failed(path, "something that is not a regular file is at this name", "exists"));
+            else Object.assign(result, failed(path, `${kindInWords(existing.kind)} is at this name, not a regular file`, "exists"));
             continue;
           }
         }

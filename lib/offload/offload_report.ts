@@ -17,6 +17,7 @@ import { describeClips, isClipName } from "./report_media.ts";
 import { renderReportHtml, type OffloadReport, type ReportFile } from "./report_html.ts";
 import { findChromium, printPdf } from "./report_pdf.ts";
 import type { RecordProblem } from "./records.ts";
+import { unreadLine, unseenLine } from "./summary.ts";
 import type { FileResult, OffloadPlan, OffloadResult, PlannedFile } from "./tree.ts";
 import { describeVolume } from "./volume.ts";
 import { atNearestExisting } from "./places.ts";
@@ -175,6 +176,8 @@ export function runProblems(source: string, plan: OffloadPlan, result: OffloadRe
     ...[...result.strays].flatMap(([root, paths]) => paths.map((path) => `${showName(root)}/${showName(path)}: appeared in this destination during the offload and is not from the source`)),
     ...result.newInSource.map((path) => `${showName(joinPath(source, path))}: appeared in the source during the offload; not copied`),
     ...result.changedInSource.map((path) => `${showName(joinPath(source, path))}: changed after it was copied; the copies hold it as it was read`),
+    ...result.unreadInSource.map((entry) => unreadLine(source, entry)),
+    ...(result.sourceUnseen === undefined ? [] : [unseenLine(source, result.sourceUnseen)]),
     ...records.map((r) => r.message),
   ];
 }

@@ -173,6 +173,13 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   ];
   /** Every name the offload planned in a destination (copies, links, files already there and identical). */
   const planned = targets.existing ? finderByPath(files, ({ file }) => file.destinationPath) : undefined;
+  // One temporary folder for every generation of the run: where it cannot be used, that is said once.
+  let spoolFallbackTold = false;
+  const onSpoolFallback = (message: string) => {
+    if (spoolFallbackTold) return;
+    spoolFallbackTold = true;
+    targets.output.error(message);
+  };
   for (const root of targets.mhlRoots ?? []) {
     if (!isUtf8Name(root)) {
       problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: the destination's own path is not UTF-8, and its history is found and named by it; the copies themselves are verified (rename the folder to record them)` });
@@ -204,6 +211,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
           formats: formats.length ? formats : ["xxh64"],
           knownDigests: known,
           expected,
+          onSpoolFallback,
           tool: { name: "dispatchcopy", version: VERSION },
         },
         new MhlLog({ output: targets.output }),

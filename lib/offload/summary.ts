@@ -4,11 +4,11 @@
  * not, and why. Exit 0 is given only when every destination is complete and nothing else went
  * wrong; a copy that read back differently outranks every other failure (exit 1).
  */
-import { showName } from "../core/names.ts";
+import { joinPath, showName } from "../core/names.ts";
 import { formatBytes } from "../core/units.ts";
 import { GOOD_STATUSES, type VerifyMode } from "./copy.ts";
 import type { RecordProblem } from "./records.ts";
-import type { OffloadPlan, OffloadResult } from "./tree.ts";
+import type { OffloadPlan, OffloadResult, UnreadEntry } from "./tree.ts";
 
 /** One destination's verdict. */
 export interface DestinationVerdict {
@@ -39,7 +39,7 @@ function verifiedWords(verify: VerifyMode): string {
  */
 export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: readonly RecordProblem[], verify: VerifyMode): OffloadVerdict {
   let anyMismatch = false;
-  let anyFailure = plan.problems.length > 0 || result.newInSource.length > 0 || result.changedInSource.length > 0 || result.sourceUnseen !== undefined || records.some((r) => r.root === undefined);
+  let anyFailure = plan.problems.length > 0 || result.newInSource.length > 0 || result.changedInSource.length > 0 || result.unreadInSource.length > 0 || result.sourceUnseen !== undefined || records.some((r) => r.root === undefined);
   const destinations = plan.destinations.map((root): DestinationVerdict => {
     let failed = 0;
     let mismatched = 0;
@@ -60,6 +60,7 @@ export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: 
     if (plan.problems.length) reasons.push(`${plan.problems.length} entr${plan.problems.length === 1 ? "y" : "ies"} of the source could not be copied (named above)`);
     if (result.newInSource.length) reasons.push(`${result.newInSource.length} file(s) appeared in the source during the offload and were not copied`);
     if (result.changedInSource.length) reasons.push(`${result.changedInSource.length} file(s) of the source changed after they were copied`);
+    if (result.unreadInSource.length) reasons.push(`${result.unreadInSource.length} folder(s) or file(s) of the source could not be read again after the copy`);
     if (result.sourceUnseen !== undefined) reasons.push("the source could not be looked at again after the copy");
     const strays = result.strays.get(root) ?? [];
     if (strays.length) reasons.push(`${strays.length} file(s) appeared in it during the offload that are not from the source`);
@@ -77,4 +78,25 @@ export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: 
     };
   });
   return { destinations, exitCode: anyMismatch ? 1 : anyFailure ? 2 : 0 };
+}
+
+/**
+ * The line that names a folder or file of the source that could not be read when the source
+ * was looked at again after the copy (without the tool's name).
+ * @example
+ * unreadLine("/Volumes/A001", { path: "CLIPS", folder: true, why: "Permission denied" });
+ * // "/Volumes/A001/CLIPS: folder could not be read again after the copy (Permission denied); what changed in it meanwhile is unknown"
+ */
+export function unreadLine(source: string, entry: UnreadEntry): string {
+  return `${showName(joinPath(source, entry.path))}: ${entry.folder ? "folder" : "file"} could not be read again after the copy (${entry.why}); what changed in it meanwhile is unknown`;
+}
+
+/**
+ * The line that says the source could not be looked at again after the copy at all (without the
+ * tool's name).
+ * @example
+ * unseenLine("/Volumes/A001", "No such file or directory");
+ */
+export function unseenLine(source: string, why: string): string {
+  return `${showName(source)}: cannot be looked at again after the copy (${why}); files that changed or appeared in it meanwhile cannot be ruled out`;
 }

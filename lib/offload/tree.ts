@@ -157,6 +157,15 @@ export interface FileResult {
   sourceState?: string;
 }
 
+/** A folder or file of the plan that could not be read when the source was looked at again. */
+export interface UnreadEntry {
+  /** Below the source root. */
+  path: string;
+  folder: boolean;
+  /** The system's reason. */
+  why: string;
+}
+
 /** The result of an offload. */
 export interface OffloadResult {
   /** Every planned file, in plan order, each with a result for every destination. */
@@ -171,6 +180,11 @@ export interface OffloadResult {
   newInSource: string[];
   /** Files of the source that changed after they were copied (the copies hold them as they were). */
   changedInSource: string[];
+  /**
+   * Folders and files of the plan that could not be read when the source was looked at again
+   * (relative path, and why): what changed in them meanwhile is unknown.
+   */
+  unreadInSource: UnreadEntry[];
   /** Why the source could not be looked at again after the copies (then what changed in it is unknown). */
   sourceUnseen?: string;
   /** Per destination root, files that appeared there during the run and are not from the source. */
@@ -185,10 +199,15 @@ function checkRenamed(original: string, name: string): void {
   }
 }
 
-/** What the destination walks leave out: OS litter, histories, our partial files. */
+/**
+ * What the destination walks leave out: OS litter and histories. A name like one of our partial
+ * files is not left out: the partials this run makes are gone (in place or removed) before the
+ * stray check, so one there then is not this run's (another program's, or planted), and one
+ * there before the run is what the destination held.
+ */
 function destinationIgnore(ignore: IgnoreList): { matches: (path: string, isFolder: boolean) => boolean } {
   return {
-    matches: (path, isFolder) => ignore.matches(path) || (isFolder && path === "ascmhl") || (!isFolder && finalNameOfPartial(baseOf(path)) !== undefined),
+    matches: (path, isFolder) => ignore.matches(path) || (isFolder && path === "ascmhl"),
   };
 }
 
@@ -238,7 +257,11 @@ export function planOffload(source: string, destinations: readonly string[], opt
     if (!refused.has(root)) {
       try {
         // Folders too: a folder where a file goes is named as such, not found only at the rename.
-        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore) }, (level) => {
+        // FIFOs, sockets and devices too (-1): the user's, never a copy, and no stray either.
+        const special = (p: WalkProblem) => {
+          if (p.relativePath !== undefined) held.set(p.relativePath, -1);
+        };
+        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onSkipped: special }, (level) => {
           for (const item of level.items) held.set(item.relativePath, item.kind === "file" ? item.size : -1);
         });
       } catch {
@@ -374,13 +397,22 @@ function removeStalePartials(state: DestinationState, plan: OffloadPlan): void {
     for (const entry of entries) {
       const forName = finalNameOfPartial(entry.name);
       if (forName === undefined || !names.has(forName) || names.has(entry.name) || entry.kind === "folder") continue;
+      const path = folder === "" ? entry.name : `${folder}/${entry.name}`;
       try {
-        state.held!.remove(folder === "" ? entry.name : `${folder}/${entry.name}`);
+        state.held!.remove(path);
+        // Gone: one there at the end is not the destination's from before.
+        state.before.delete(path);
       } catch {
         // left as it is: a partial name never counts as a copy
       }
     }
   }
+}
+
+/** True when `folder` is a folder that could not be made in the destination, or beneath one. */
+function underBadFolder(state: DestinationState, folder: string): boolean {
+  for (const bad of state.badFolders.keys()) if (folder === bad || folder.startsWith(`${bad}/`)) return true;
+  return false;
 }
 
 /** Why a destination cannot take `file`, before it is tried; undefined when it can. */
@@ -487,7 +519,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
 
   const files = plan.files.map((file, index) => results[index] ?? { file, result: failedEverywhere(states, "not copied: the run ended before this file") });
   finishFolders(states, plan, options, files);
-  const { appeared: newInSource, changed: changedInSource, unseen: sourceUnseen } = options.checkSource === false ? { appeared: [], changed: [], unseen: undefined } : checkSourceAgain(plan, files, options.ignore);
+  const { appeared: newInSource, changed: changedInSource, unread: unreadInSource, unseen: sourceUnseen } = options.checkSource === false ? { appeared: [], changed: [], unread: [], unseen: undefined } : checkSourceAgain(plan, files, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
   const planned = finderByPath(plan.files, (f) => f.destinationPath);
@@ -519,10 +551,15 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
       if (state.held) {
         const problems: string[] = [];
         const found: string[] = [];
-        for (const entry of eachFile(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`) })) {
+        // A FIFO, socket or device that was not there before is a stray even at a planned name:
+        // it is never a copy (a copy put in place and then replaced by one is not the copy).
+        const special = (p: WalkProblem) => {
+          if (p.relativePath !== undefined && !state.before.has(p.relativePath)) found.push(p.relativePath);
+        };
+        for (const entry of eachFile(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`), onSkipped: special })) {
           if (planned(entry.relativePath) === undefined && !state.before.has(entry.relativePath)) found.push(entry.relativePath);
         }
-        if (found.length) strays.set(state.root, found);
+        if (found.length) strays.set(state.root, found.sort(compareUtf8));
         // On a destination whose files failed, those are named already; on one that looked
         // complete, a folder that can no longer be read is news.
         const allGood = files.every(({ result }) => result.destinations.some((d) => d.root === state.root && GOOD_STATUSES.has(d.status)));
@@ -543,7 +580,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   }
   const rootProblems = new Map(states.map((s) => [s.root, [...[...s.badFolders].map(([folder, why]) => `${showName(joinPath(s.root, folder))}: ${why}`), ...s.problems]]));
   const unusable = new Map(states.filter((s) => s.unusable).map((s) => [s.root, s.unusable!]));
-  return { files, completeRoots, unusable, rootProblems, newInSource, changedInSource, ...(sourceUnseen === undefined ? {} : { sourceUnseen }), strays, seconds: (performance.now() - started) / 1000 };
+  return { files, completeRoots, unusable, rootProblems, newInSource, changedInSource, unreadInSource, ...(sourceUnseen === undefined ? {} : { sourceUnseen }), strays, seconds: (performance.now() - started) / 1000 };
 }
 
 /** A source file's {@link FileResult.sourceState}. */
@@ -578,25 +615,36 @@ function changeTimeMoved(path: string, ctimeNs: bigint): boolean {
 
 /**
  * The source once more, after the copies: entries the plan did not see (made during the run,
- * not copied) and files that changed after they were copied (their copies hold them as they
- * were read). Both are named; neither is passed as complete. {@link runOffload} looks once;
- * a caller that does more afterwards (writes records) looks again as its last step.
+ * not copied), files that changed after they were copied (their copies hold them as they
+ * were read), and folders and files of the plan that cannot be read now (what changed in them
+ * is unknown). Each is named; none is passed as complete. {@link runOffload} looks once; a
+ * caller that does more afterwards (writes records) looks again as its last step.
  */
-export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): { appeared: string[]; changed: string[]; unseen?: string } {
+export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): { appeared: string[]; changed: string[]; unread: UnreadEntry[]; unseen?: string } {
   const prefix = `${plan.source.replace(/\/+$/, "")}/`;
-  const relativeOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
+  const relativeOf = (p: WalkProblem) => p.relativePath ?? (p.path.startsWith(prefix) ? p.path.slice(prefix.length) : p.path);
   // Planned files are found in the plan's own lists (in byte order, as the walk made them), not
   // in a second index of every path: the walk again is streamed, not collected.
   const planned = finderByPath(plan.files, (f) => f.relativePath);
+  const plannedFolder = finderByPath(plan.folders, (f) => f.relativePath);
   const copied = finderByPath(files, (f) => f.file.relativePath);
-  const named = new Set([...plan.problems.map((p) => relativeOf(p.path)), ...plan.skipped.map((p) => relativeOf(p.path))]);
+  const named = new Set([...plan.problems.map(relativeOf), ...plan.skipped.map(relativeOf)]);
   const appeared: string[] = [];
   const changed: string[] = [];
+  const unread: UnreadEntry[] = [];
+  let unseen: string | undefined;
   try {
     // Something refused or left out again (a FIFO, an unreadable folder) is news only if the plan did not name it.
     const note = (p: WalkProblem) => {
-      const relativePath = relativeOf(p.path);
-      if (!named.has(relativePath) && planned(relativePath) === undefined) appeared.push(relativePath);
+      const relativePath = relativeOf(p);
+      if (named.has(relativePath)) return;
+      // A folder or file of the plan that cannot be read now did not appear: what became of it is unknown.
+      if (p.unreadable !== undefined && relativePath === "") unseen ??= p.unreadable;
+      else if (p.unreadable !== undefined && plannedFolder(relativePath) !== undefined) unread.push({ path: relativePath, folder: true, why: p.unreadable });
+      else if (p.unreadable !== undefined && planned(relativePath) !== undefined) unread.push({ path: relativePath, folder: false, why: p.unreadable });
+      // A copied file that is something else now (a FIFO, a link that leads nowhere) changed.
+      else if (planned(relativePath) !== undefined) changed.push(relativePath);
+      else appeared.push(relativePath);
     };
     for (const entry of eachFile(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) {
       // A file or link the walk gives now and the plan did not copy: new, even where the plan
@@ -617,9 +665,9 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
   } catch (error) {
     // The source cannot be looked at again (moved, removed, unreadable): what changed or appeared
     // meanwhile is unknown, which is not the same as nothing.
-    return { appeared: [], changed: [], unseen: describeSystemError(error) };
+    return { appeared: [], changed: [], unread: [], unseen: describeSystemError(error) };
   }
-  return { appeared: appeared.sort(compareUtf8), changed: changed.sort(compareUtf8) };
+  return { appeared: appeared.sort(compareUtf8), changed: changed.sort(compareUtf8), unread: unread.sort((a, b) => compareUtf8(a.path, b.path)), ...(unseen === undefined ? {} : { unseen }) };
 }
 
 /**
@@ -678,7 +726,8 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
     const toFlush: string[] = [];
     const elsewhere: string[] = [];
     for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
-      if (state.badFolders.has(folder.relativePath)) continue;
+      // A folder that could not be made, and those beneath it (named once, as the one made not).
+      if (underBadFolder(state, folder.relativePath)) continue;
       try {
         const fd = state.held.folderFd(folder.relativePath);
         if (!Number.isNaN(folder.mtimeMs)) {

@@ -38,10 +38,10 @@ function card(root: string, count = 4, size = 1_000_000): void {
   for (let i = 0; i < count; i++) writeFileSync(join(root, `C${String(i).padStart(3, "0")}.mov`), randomBytes(size, i + 1));
 }
 
-/** Every file of the card is in `dest`, byte for byte, and mhl-verify proves the destination. */
-function expectComplete(cardRoot: string, dest: string): void {
+/** Every file of the card is in `dest` (beside the files it held `before`), byte for byte, and mhl-verify proves the destination. */
+function expectComplete(cardRoot: string, dest: string, before: string[] = []): void {
   const want = files(cardRoot);
-  expect(files(dest).filter((f) => !f.startsWith("ascmhl/"))).toEqual(want);
+  expect(files(dest).filter((f) => !f.startsWith("ascmhl/") && !before.includes(f))).toEqual(want);
   for (const f of want) expect(Buffer.compare(readFileSync(Buffer.from(join(dest, f), "latin1")), readFileSync(Buffer.from(join(cardRoot, f), "latin1")))).toBe(0);
   const verified = tool(COMPILED, "mhl-verify", ["verify", dest]);
   expect([verified.code, verified.stderr]).toEqual([0, ""]);
@@ -210,6 +210,34 @@ describe("nothing is skipped silently (3, 9)", () => {
       chmodSync(join(dir, "src", "sub"), 0o755);
     }
   });
+
+  test.if(IS_ROOT)(
+    "a folder of the card that cannot be read again after its files were copied is named as such (what changed in it is unknown), not as appeared; exit 2",
+    async () => {
+      const dir = tempDir("cartkit-verified-");
+      mkdirSync(join(dir, "src", "sub"), { recursive: true });
+      writeFileSync(join(dir, "src", "a.mov"), "a");
+      writeFileSync(join(dir, "src", "sub", "b.mov"), "b");
+      writeFileSync(join(dir, "src", "z.mov"), randomBytes(4_000_000, 6));
+      chmodSync(dir, 0o777);
+      run(["chmod", "-R", "a+rwX", join(dir, "src")]);
+      // As nobody: a folder without permissions cannot be read (root reads it whatever its mode).
+      const proc = Bun.spawn(asNobody([DISPATCHCOPY, "-r", "--json", "--rate-limit", "8MB/s", "src", "d1"]), { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      try {
+        await readStdoutUntil(proc.stdout, '"path":"sub/b.mov"');
+        chmodSync(join(dir, "src", "sub"), 0o000);
+        expect(await proc.exited).toBe(2);
+      } finally {
+        chmodSync(join(dir, "src", "sub"), 0o755);
+      }
+      const lines = withoutJobLine(await new Response(proc.stderr).text()).split("\n");
+      expect(lines).toContain("dispatchcopy: src/sub: folder could not be read again after the copy (Permission denied); what changed in it meanwhile is unknown");
+      expect(lines).toContain("dispatchcopy: d1: NOT COMPLETE: 1 folder(s) or file(s) of the source could not be read again after the copy");
+      expect(lines.filter((l) => l.includes("appeared"))).toEqual([]);
+      expect(readFileSync(join(dir, "d1", "sub", "b.mov"), "utf8")).toBe("b");
+    },
+    30_000,
+  );
 
   test("FIFOs, sockets, devices and links that leave the card are named failures; --special skip and --links skip leave them out, said", () => {
     const dir = tempDir("cartkit-verified-");
@@ -421,6 +449,107 @@ describe("one bad destination never blocks the others", () => {
     const again = dc(["-r", "src", "d1"], dir);
     expect([again.code, withoutJobLine(again.stderr)]).toEqual([0, "dispatchcopy: d1: 4 files, 8.6 MiB verified from the device\n"]);
   }, 30_000);
+
+  test("what appears in a destination during the run is a stray whatever it is: a file named like one of our partial files, a FIFO (with and without --no-mhl)", async () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 3, 3_000_000);
+    for (const mhl of [[], ["--no-mhl"]]) {
+      const dest = `d${mhl.length}`;
+      const proc = Bun.spawn([DISPATCHCOPY, "-r", ...mhl, "--rate-limit", "10MB/s", "src", dest], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      await writing(proc.pid, join(dir, dest));
+      // Named as a partial file would be: of no planned file, and of one (C002.mov, not yet copied).
+      writeFileSync(join(dir, dest, ".x.0123abcd.partial"), "not ours");
+      writeFileSync(join(dir, dest, ".C002.mov.0badf00d.partial"), "not ours either");
+      expect(run(["mkfifo", join(dir, dest, "pipe")]).code).toBe(0);
+      expect(await proc.exited).toBe(2);
+      const lines = withoutJobLine(await new Response(proc.stderr).text());
+      expect({ mhl, lines }).toEqual({
+        mhl,
+        lines: [
+          `dispatchcopy: ${dest}/.C002.mov.0badf00d.partial: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n`,
+          `dispatchcopy: ${dest}/.x.0123abcd.partial: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n`,
+          `dispatchcopy: ${dest}/pipe: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n`,
+          `dispatchcopy: ${dest}: NOT COMPLETE: 3 file(s) appeared in it during the offload that are not from the source\n`,
+        ].join(""),
+      });
+      expect(existsSync(join(dir, dest, "ascmhl"))).toBe(false);
+      // What was planted is left as it is.
+      expect(readFileSync(join(dir, dest, ".C002.mov.0badf00d.partial"), "utf8")).toBe("not ours either");
+    }
+  }, 60_000);
+
+  test("what a destination held before the run is the user's: a file named like a partial, a FIFO and a socket are no strays and never copies; a stale partial beside a copy is removed", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 2, 1000);
+    for (const dest of ["d1", "d2"]) {
+      mkdirSync(join(dir, dest));
+      writeFileSync(join(dir, dest, ".notes.0123abcd.partial"), "the user's");
+      // What a run killed before it put C000.mov in place left beside it.
+      writeFileSync(join(dir, dest, ".C000.mov.0badf00d.partial"), "stale");
+    }
+    expect(run(["mkfifo", join(dir, "d2", "pipe")]).code).toBe(0);
+    expect(run(["python3", "-c", `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(join(dir, "d2", "sock"))})`]).code).toBe(0);
+    // The file the user kept is recorded with the copies, as what the destination held.
+    const withMhl = dc(["-r", "src", "d1"], dir);
+    expect([withMhl.code, withMhl.stderr]).toEqual([0, "dispatchcopy: d1: 2 files, 2.0 KiB verified from the device\n"]);
+    expect(readdirSync(join(dir, "d1")).sort()).toEqual([".notes.0123abcd.partial", "C000.mov", "C001.mov", "ascmhl"]);
+    expectComplete(join(dir, "src"), join(dir, "d1"), [".notes.0123abcd.partial"]);
+    // (an ASC MHL cannot record a FIFO or a socket: without one)
+    const noMhl = dc(["-r", "--no-mhl", "src", "d2"], dir);
+    expect([noMhl.code, noMhl.stderr]).toEqual([0, "dispatchcopy: d2: 2 files, 2.0 KiB verified from the device\n"]);
+    expect(readdirSync(join(dir, "d2")).sort()).toEqual([".notes.0123abcd.partial", "C000.mov", "C001.mov", "pipe", "sock"]);
+    // A FIFO or a socket where a file of the card goes is never counted as its copy.
+    mkdirSync(join(dir, "d3"));
+    expect(run(["mkfifo", join(dir, "d3", "C000.mov")]).code).toBe(0);
+    expect(run(["python3", "-c", `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(join(dir, "d3", "C001.mov"))})`]).code).toBe(0);
+    const taken = dc(["-r", "--no-mhl", "src", "d3", "d4"], dir);
+    expect([taken.code, taken.stderr]).toEqual([
+      2,
+      [
+        "dispatchcopy: d3/C000.mov: failed: a FIFO (named pipe) is at this name, not a regular file; use --overwrite to replace it\n",
+        "dispatchcopy: d3/C001.mov: failed: a socket is at this name, not a regular file; use --overwrite to replace it\n",
+        "dispatchcopy: d3: NOT COMPLETE: 2 of 2 files FAILED\n",
+        "dispatchcopy: d4: 2 files, 2.0 KiB verified from the device\n",
+      ].join(""),
+    ]);
+  });
+
+  test("a file where the card has a folder, and a folder or a FIFO where it has a file: each named once, never 'present'; the other destination gets every file", () => {
+    const dir = tempDir("cartkit-verified-");
+    mkdirSync(join(dir, "src", "A", "B"), { recursive: true });
+    writeFileSync(join(dir, "src", "A", "x.mov"), "x");
+    writeFileSync(join(dir, "src", "A", "B", "y.mov"), "y");
+    writeFileSync(join(dir, "src", "b.mov"), "b");
+    writeFileSync(join(dir, "src", "c.mov"), "c");
+    writeFileSync(join(dir, "src", "d.mov"), "d");
+    mkdirSync(join(dir, "d1", "b.mov"), { recursive: true });
+    writeFileSync(join(dir, "d1", "b.mov", "b.mov"), "b");
+    writeFileSync(join(dir, "d1", "A"), "a file where the folder goes");
+    expect(run(["mkfifo", join(dir, "d1", "c.mov")]).code).toBe(0);
+    const result = dc(["-r", "src", "d1", "d2"], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      [
+        "dispatchcopy: d1/A/B/y.mov: failed: not copied: folder cannot be made: a file is where a folder is needed: d1/A\n",
+        "dispatchcopy: d1/A/x.mov: failed: not copied: folder cannot be made: a file is where a folder is needed: d1/A\n",
+        "dispatchcopy: d1/b.mov: failed: a folder is at this name; it is never replaced\n",
+        "dispatchcopy: d1/c.mov: failed: a FIFO (named pipe) is at this name, not a regular file; use --overwrite to replace it\n",
+        "dispatchcopy: d1/A: folder cannot be made: a file is where a folder is needed: d1/A\n",
+        "dispatchcopy: d1: NOT COMPLETE: 4 of 5 files FAILED; d1/A: folder cannot be made: a file is where a folder is needed: d1/A\n",
+        "dispatchcopy: d2: 5 files, 5 B verified from the device\n",
+      ].join(""),
+    );
+    expect(readFileSync(join(dir, "d1", "A"), "utf8")).toBe("a file where the folder goes");
+    expect(readFileSync(join(dir, "d1", "d.mov"), "utf8")).toBe("d");
+    expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
+    expectComplete(join(dir, "src"), join(dir, "d2"));
+    // --overwrite replaces a file, never a file where a folder goes, nor a folder.
+    const again = dc(["-r", "--overwrite", "src", "d1"], dir);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/^dispatchcopy: d1: NOT COMPLETE: 3 of 5 files FAILED; d1\/A: folder cannot be made: a file is where a folder is needed: d1\/A$/m);
+    expect(again.stderr).not.toContain("present");
+    expect(again.stderr).not.toContain("folder cannot be finished");
+  });
 
   test("a FIFO left out by --special skip that becomes a file during the run, and a copied link retargeted or replaced: each named, exit 2", async () => {
     const dir = tempDir("cartkit-verified-");
