@@ -200,7 +200,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     }
     let before: string[] = [];
     const heldBefore = targets.existing?.get(root);
-    const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || heldBefore.has(path));
+    const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || (heldBefore.get(path) ?? -1) >= 0);
     try {
       // A run killed while it wrote its generation left it out of the chain: clear that first.
       removeUnchainedGenerations(root, "dispatchcopy");

@@ -20,7 +20,7 @@ import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
 import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
-import type { IgnoreList } from "../io/ignore.ts";
+import { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { spaceNeeded } from "./space.ts";
 import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
@@ -261,7 +261,9 @@ export function planOffload(source: string, destinations: readonly string[], opt
         const special = (p: WalkProblem) => {
           if (p.relativePath !== undefined) held.set(p.relativePath, -1);
         };
-        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onSkipped: special }, (level) => {
+        // Everything but the history: what the offload leaves out of the card (OS litter,
+        // --ignore) is still what the destination held, and its generation records it.
+        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(new IgnoreList([])), onSkipped: special }, (level) => {
           for (const item of level.items) held.set(item.relativePath, item.kind === "file" ? item.size : -1);
         });
       } catch {
@@ -329,14 +331,18 @@ interface DestinationState {
   /** Folders that could not be made, and why. */
   badFolders: Map<string, string>;
   /** Files that were there before the run (relative), to tell strays apart. */
-  before: Set<string>;
+  /**
+   * What the destination held before the run (relative path → size, -1: not a regular file):
+   * the plan's own map, so that a name this run removes is gone from what its records trust.
+   */
+  before: Map<string, number>;
   problems: string[];
   /** "FAT" or "exFAT" when the destination is one: names it cannot hold are refused before they are tried. */
   fat?: FatKind;
 }
 
 function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
-  const state: DestinationState = { root, badFolders: new Map(), before: new Set(), problems: [] };
+  const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [] };
   const refused = plan.refused.get(root);
   if (refused) {
     state.unusable = refused;
@@ -354,7 +360,8 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
     state.unusable = `cannot be used: ${describeSystemError(error)}`;
     return state;
   }
-  state.before = new Set(plan.existing.get(root)?.keys() ?? []);
+  state.before = plan.existing.get(root) ?? new Map();
+  plan.existing.set(root, state.before);
   state.fat = fatKindOf(state.held.fd, fstatSync(state.held.fd).dev);
   for (const folder of plan.folders) {
     if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
@@ -522,7 +529,8 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   const { appeared: newInSource, changed: changedInSource, unread: unreadInSource, unseen: sourceUnseen } = options.checkSource === false ? { appeared: [], changed: [], unread: [], unseen: undefined } : checkSourceAgain(plan, files, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
-  const planned = finderByPath(plan.files, (f) => f.destinationPath);
+  // Plan order is result order: the finder gives the index of a planned name.
+  const planned = finderByPath(Array.from(files.keys()), (i) => files[i]!.file.destinationPath);
   for (const state of states) {
     // A destination that died: what it can still say is said; nothing of it stops the others.
     try {
@@ -554,10 +562,38 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
         // A FIFO, socket or device that was not there before is a stray even at a planned name:
         // it is never a copy (a copy put in place and then replaced by one is not the copy).
         const special = (p: WalkProblem) => {
-          if (p.relativePath !== undefined && !state.before.has(p.relativePath)) found.push(p.relativePath);
+          if (p.relativePath !== undefined && state.before.get(p.relativePath) !== -1) found.push(p.relativePath);
+        };
+        // Each copy that was read back (or checked by size) is still the file it was then: a
+        // copy replaced, rewritten or removed after its check is not the copy that was checked.
+        const seen = new Uint8Array(files.length);
+        const leftOut = destinationIgnore(options.ignore);
+        const walkIgnores = (path: string) => {
+          if (leftOut.matches(path, false)) return true;
+          for (let at = path.indexOf("/"); at >= 0; at = path.indexOf("/", at + 1)) if (leftOut.matches(path.slice(0, at), true)) return true;
+          return false;
         };
         for (const entry of eachFile(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`), onSkipped: special })) {
-          if (planned(entry.relativePath) === undefined && !state.before.has(entry.relativePath)) found.push(entry.relativePath);
+          const index = planned(entry.relativePath);
+          if (index === undefined) {
+            // The user's only as what it was: a file where a FIFO or a folder stood is new.
+            const was = state.before.get(entry.relativePath);
+            if (was === undefined || (entry.kind === "file") !== was >= 0) found.push(entry.relativePath);
+            continue;
+          }
+          seen[index] = 1;
+          const { file, result } = files[index]!;
+          const mine = result.destinations.find((d) => d.root === state.root);
+          if (!mine || !GOOD_STATUSES.has(mine.status)) continue;
+          const still = file.kind === "link" ? entry.kind === "link" && entry.linkTarget === file.linkTarget : mine.readBack === undefined || stillAsChecked(mine.readBack, entry);
+          if (!still) notAsChecked(state, mine, "changed or replaced after it was checked");
+        }
+        for (let index = 0; index < files.length; index++) {
+          if (seen[index]) continue;
+          const { file, result } = files[index]!;
+          const mine = result.destinations.find((d) => d.root === state.root);
+          // (a name the walk leaves out, as the card's own ascmhl folder, is not looked at here)
+          if (mine && GOOD_STATUSES.has(mine.status) && (mine.readBack !== undefined || file.kind === "link") && !walkIgnores(file.destinationPath)) notAsChecked(state, mine, "gone from the destination after it was checked");
         }
         if (found.length) strays.set(state.root, found.sort(compareUtf8));
         // On a destination whose files failed, those are named already; on one that looked
@@ -581,6 +617,24 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   const rootProblems = new Map(states.map((s) => [s.root, [...[...s.badFolders].map(([folder, why]) => `${showName(joinPath(s.root, folder))}: ${why}`), ...s.problems]]));
   const unusable = new Map(states.filter((s) => s.unusable).map((s) => [s.root, s.unusable!]));
   return { files, completeRoots, unusable, rootProblems, newInSource, changedInSource, unreadInSource, ...(sourceUnseen === undefined ? {} : { sourceUnseen }), strays, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * True when a walked entry is still the copy whose state was taken when it was checked: the
+ * same inode, size and modification time (within a microsecond: the walk gives it in ms).
+ */
+function stillAsChecked(readBack: string, entry: WalkEntry): boolean {
+  const parts = readBack.split("/");
+  const [ino, size, mtimeNs] = parts.slice(-4, -1);
+  if (entry.kind !== "file" || String(entry.ino) !== ino || String(entry.size) !== size) return false;
+  return Math.abs(Number(mtimeNs) / 1e6 - entry.mtimeMs) < 0.001;
+}
+
+/** Fails a copy that is no longer the one that was checked, and names it. */
+function notAsChecked(state: DestinationState, outcome: RootedOutcome, why: string): void {
+  const reason = `${why}: what is there now is not what was verified (run again to copy it)`;
+  Object.assign(outcome, { status: "failed", reason, kind: "other" });
+  state.problems.push(`${showName(outcome.path)}: failed: ${reason}`);
 }
 
 /** A source file's {@link FileResult.sourceState}. */

@@ -6,7 +6,7 @@
  * after its read-back, a resume that trusted size and mtime, special files) and proves it holds.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
 import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, fat, tmpfs, xfs } from "./mounts.ts";
@@ -354,8 +354,12 @@ describe("what is sealed is what was compared (6, 7, 8)", () => {
     const code = await proc.exited;
     const stderr = await new Response(proc.stderr).text();
     expect(code).toBe(2);
-    expect(stderr).toContain("dispatchcopy: d1/a1.mov: changed after it was verified; not sealed into an ASC MHL\n");
-    expect(stderr).toContain("dispatchcopy: d1: NOT COMPLETE: ASC MHL generation not written: files changed after they were verified\n");
+    // Seen by the last look at the copies, or (written after that look) by the generation's check.
+    const named = [
+      "dispatchcopy: d1/a1.mov: failed: changed or replaced after it was checked: what is there now is not what was verified (run again to copy it)\ndispatchcopy: d1: NOT COMPLETE: 1 of 2 files FAILED; d1/a1.mov: failed: changed or replaced after it was checked: what is there now is not what was verified (run again to copy it)\n",
+      "dispatchcopy: d1/a1.mov: changed after it was verified; not sealed into an ASC MHL\ndispatchcopy: d1: NOT COMPLETE: ASC MHL generation not written: files changed after they were verified\n",
+    ].filter((lines) => stderr.includes(lines));
+    expect(named.length).toBe(1);
     expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
     expectComplete(join(dir, "src"), join(dir, "d2"));
   }, 30_000);
@@ -477,6 +481,85 @@ describe("one bad destination never blocks the others", () => {
       expect(readFileSync(join(dir, dest, ".C002.mov.0badf00d.partial"), "utf8")).toBe("not ours either");
     }
   }, 60_000);
+
+  test("a copy replaced, rewritten or removed after it was checked is named and failed, not counted as verified (with and without --no-mhl)", async () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 6, 3_000_000);
+    const inPlace = async (path: string) => {
+      const deadline = performance.now() + 60_000;
+      while (!existsSync(path)) {
+        if (performance.now() > deadline) throw new Error(`${path} never appeared`);
+        await Bun.sleep(5);
+      }
+    };
+    for (const mhl of [[], ["--no-mhl"]]) {
+      const dest = `d${mhl.length}`;
+      const proc = Bun.spawn([DISPATCHCOPY, "-r", ...mhl, "--rate-limit", "5MB/s", "src", dest, `${dest}b`], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      // Each is acted on once the copy after the next one is in place: it was read back by then.
+      await inPlace(join(dir, dest, "C002.mov"));
+      writeFileSync(join(dir, dest, "other"), randomBytes(3_000_000, 99));
+      renameSync(join(dir, dest, "other"), join(dir, dest, "C000.mov"));
+      await inPlace(join(dir, dest, "C003.mov"));
+      unlinkSync(join(dir, dest, "C001.mov"));
+      await inPlace(join(dir, dest, "C004.mov"));
+      const fd = openSync(join(dir, dest, "C002.mov"), "r+");
+      writeSync(fd, Buffer.from("changed"), 0, 7, 1000);
+      closeSync(fd);
+      expect(await proc.exited).toBe(2);
+      const lines = withoutJobLine(await new Response(proc.stderr).text());
+      expect({ mhl, lines }).toEqual({
+        mhl,
+        lines: [
+          `dispatchcopy: ${dest}/C000.mov: failed: changed or replaced after it was checked: what is there now is not what was verified (run again to copy it)\n`,
+          `dispatchcopy: ${dest}/C002.mov: failed: changed or replaced after it was checked: what is there now is not what was verified (run again to copy it)\n`,
+          `dispatchcopy: ${dest}/C001.mov: failed: gone from the destination after it was checked: what is there now is not what was verified (run again to copy it)\n`,
+          `dispatchcopy: ${dest}: NOT COMPLETE: 3 of 6 files FAILED; ${dest}/C000.mov: failed: changed or replaced after it was checked: what is there now is not what was verified (run again to copy it)\n`,
+          `dispatchcopy: ${dest}b: 6 files, 17.2 MiB verified from the device\n`,
+        ].join(""),
+      });
+      expect(existsSync(join(dir, dest, "ascmhl"))).toBe(false);
+      if (mhl.length) expect(files(join(dir, `${dest}b`))).toEqual(files(join(dir, "src")));
+      else expectComplete(join(dir, "src"), join(dir, `${dest}b`));
+    }
+  }, 120_000);
+
+  test("what the destination held is the user's only as what it was: a file where a FIFO or a folder stood, or a copied link made a file, is named; litter and ignored names it held are recorded", async () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 2, 3_000_000);
+    symlinkSync("C000.mov", join(dir, "src", "B.lnk"));
+    mkdirSync(join(dir, "d1"));
+    expect(run(["mkfifo", join(dir, "d1", "pipe")]).code).toBe(0);
+    mkdirSync(join(dir, "d1", "empty"));
+    const proc = Bun.spawn([DISPATCHCOPY, "-r", "--links", "copy", "--rate-limit", "5MB/s", "src", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    await writing(proc.pid, join(dir, "d1"));
+    expect(lstatSync(join(dir, "d1", "B.lnk")).isSymbolicLink()).toBe(true);
+    unlinkSync(join(dir, "d1", "pipe"));
+    writeFileSync(join(dir, "d1", "pipe"), "planted");
+    rmdirSync(join(dir, "d1", "empty"));
+    writeFileSync(join(dir, "d1", "empty"), "planted too");
+    unlinkSync(join(dir, "d1", "B.lnk"));
+    writeFileSync(join(dir, "d1", "B.lnk"), "not a link");
+    expect(await proc.exited).toBe(2);
+    expect(withoutJobLine(await new Response(proc.stderr).text())).toBe(
+      [
+        "dispatchcopy: d1/B.lnk: failed: changed or replaced after it was checked: what is there now is not what was verified (run again to copy it)\n",
+        "dispatchcopy: d1/empty: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n",
+        "dispatchcopy: d1/pipe: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n",
+        "dispatchcopy: d1: NOT COMPLETE: 1 of 3 files FAILED; d1/B.lnk: failed: changed or replaced after it was checked: what is there now is not what was verified (run again to copy it); 2 file(s) appeared in it during the offload that are not from the source\n",
+      ].join(""),
+    );
+    expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
+    // Names the offload leaves out of a card (OS litter, --ignore) that the destination already
+    // held are the destination's: recorded in its generation, as any file it held.
+    mkdirSync(join(dir, "d2"));
+    for (const name of ["Thumbs.db", "._C000.mov", "notes.tmp"]) writeFileSync(join(dir, "d2", name), `the user's ${name}`);
+    const held = dc(["-r", "--ignore", "*.tmp", "src", "d2"], dir);
+    expect([held.code, held.stderr]).toEqual([0, "dispatchcopy: d2: 3 files, 8.6 MiB verified from the device\n"]);
+    const verified = tool(COMPILED, "mhl-verify", ["verify", join(dir, "d2")]);
+    expect([verified.code, verified.stderr]).toEqual([0, ""]);
+    const generation = readFileSync(join(dir, "d2", "ascmhl", readdirSync(join(dir, "d2", "ascmhl")).find((f) => f.endsWith(".mhl"))!), "utf8");
+    for (const name of ["Thumbs.db", "._C000.mov", "notes.tmp"]) expect(generation).toContain(`>${name}</path>`);
+  }, 120_000);
 
   test("what a destination held before the run is the user's: a file named like a partial, a FIFO and a socket are no strays and never copies; a stale partial beside a copy is removed", () => {
     const dir = tempDir("cartkit-verified-");
