@@ -24,7 +24,7 @@ import { createZeroRunHashers } from "../hash/zero_runs.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
-import { entryStatOf, kindInWords, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
+import { kindInWords, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
@@ -479,12 +479,14 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
   }
   try {
     before = fstatSync(srcFd);
+    // Through statx, as the name is looked at again: an inode above 2^53 (overlayfs with xino,
+    // some network file systems) is exact only so.
+    outcome.sourceStat = statFd(srcFd);
   } catch (error) {
     closeQuietly(srcFd);
     return sourceFailed(`cannot be read: ${describeSystemError(error)}`);
   }
   outcome.size = before.size;
-  outcome.sourceStat = entryStatOf(before);
   if (!before.isFile()) {
     closeQuietly(srcFd);
     return sourceFailed(`is ${kindInWords(outcome.sourceStat.kind)}, not a regular file`);

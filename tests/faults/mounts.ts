@@ -41,6 +41,22 @@ export function tmpfs(dir: string, name: string, size: string): TestMount | unde
   return { path, pull: () => run(["umount", "-l", path]) };
 }
 
+/**
+ * An overlayfs at `dir/name` whose lower layer is a tmpfs holding what `fill` writes into it,
+ * with `xino=on`: its inode numbers carry the layer in their high bits, above 2^53.
+ */
+export function overlay(dir: string, name: string, fill: (lower: string) => void): TestMount | undefined {
+  const lower = tmpfs(dir, `${name}-lower`, "16m");
+  if (!lower) return undefined;
+  fill(lower.path);
+  const path = join(dir, name);
+  for (const sub of [path, join(dir, `${name}-upper`), join(dir, `${name}-work`)]) mkdirSync(sub, { recursive: true });
+  const options = `lowerdir=${lower.path},upperdir=${join(dir, `${name}-upper`)},workdir=${join(dir, `${name}-work`)},xino=on`;
+  if (!need("mount an overlayfs", run(["mount", "-t", "overlay", "overlay", "-o", options, path]).code === 0)) return undefined;
+  cleanups.push(() => run(["umount", "-l", path]));
+  return { path, pull: () => run(["umount", "-l", path]) };
+}
+
 /** A loop-mounted XFS of `megabytes` at `dir/name`. */
 export function xfs(dir: string, name: string, megabytes = 300): TestMount | undefined {
   const image = join(dir, `${name}.xfs.img`);

@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
-import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, fat, tmpfs, xfs } from "./mounts.ts";
+import { CAN_MOUNT, CAN_MOUNT_FAT, exfat, fat, overlay, tmpfs, xfs } from "./mounts.ts";
 
 const DISPATCHCOPY = join(ROOT, "dist", "dispatchcopy");
 const dc = (args: string[], cwd: string, env?: Record<string, string>) => {
@@ -560,6 +560,18 @@ describe("one bad destination never blocks the others", () => {
     const generation = readFileSync(join(dir, "d2", "ascmhl", readdirSync(join(dir, "d2", "ascmhl")).find((f) => f.endsWith(".mhl"))!), "utf8");
     for (const name of ["Thumbs.db", "._C000.mov", "notes.tmp"]) expect(generation).toContain(`>${name}</path>`);
   }, 120_000);
+
+  test.if(CAN_MOUNT)("a card whose inode numbers are above 2^53 (overlayfs with xino) is copied and verified, not 'replaced by another'", () => {
+    const dir = tempDir("cartkit-verified-");
+    const mounted = overlay(dir, "card", (lower) => card(lower, 3, 100_000));
+    expect(mounted).toBeDefined();
+    // (stat(1): the runtime's own stat gives this inode as a negative number)
+    const ino = BigInt(run(["stat", "-c", "%i", join(mounted!.path, "C000.mov")]).stdout.trim());
+    expect(ino > 2n ** 53n).toBe(true);
+    const r = dc(["-r", mounted!.path, "d1"], dir);
+    expect([r.code, r.stderr]).toEqual([0, "dispatchcopy: d1: 3 files, 293.0 KiB verified from the device\n"]);
+    expectComplete(mounted!.path, join(dir, "d1"));
+  });
 
   test("what a destination held before the run is the user's: a file named like a partial, a FIFO and a socket are no strays and never copies; a stale partial beside a copy is removed", () => {
     const dir = tempDir("cartkit-verified-");
