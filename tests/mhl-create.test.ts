@@ -137,6 +137,30 @@ test("an offload's generation seals the digests compared at read-back (no third 
   }
 });
 
+test("a copy changed after its digests were handed to the generation, its mtime put back or not, is refused as the generation takes them, not sealed or hashed anew", async () => {
+  const dir = tempDir("mhl-known-late-");
+  const source = join(dir, "A001");
+  mkdirSync(source, { recursive: true });
+  for (const [i, name] of ["a.mov", "b.mov", "c.mov"].entries()) writeFileSync(join(source, name), randomBytes(10_000, 20 + i));
+  const ignore = new IgnoreList(DEFAULT_IGNORES);
+  for (const change of ["in place, mtime put back", "grown"]) {
+    const root = join(dir, change.replace(/\W+/g, "-"));
+    const plan = planOffload(source, [root], { ignore, overwrite: false });
+    const result = await runOffload(plan, { algorithms: ["xxh64"], verify: "dest", overwrite: false, jobs: 1, ignore, flush: () => true });
+    const { known, changed } = knownDigestsFor(root, result.files);
+    expect([changed, known.size]).toEqual([[], 3]);
+    const copy = join(root, "b.mov");
+    const before = statSync(copy);
+    if (change === "grown") writeFileSync(copy, randomBytes(12_000, 99));
+    else {
+      writeFileSync(copy, randomBytes(10_000, 99));
+      utimesSync(copy, before.atime, before.mtime);
+    }
+    await expect(createGeneration(root, { formats: ["xxh64"], knownDigests: known }, quiet())).rejects.toThrow("changed after it was verified; not sealed into an ASC MHL (run again to copy it)");
+    expect({ change, history: existsSync(join(root, "ascmhl")) && readdirSync(join(root, "ascmhl")).length > 0 }).toEqual({ change, history: false });
+  }
+});
+
 test("a file that appears in a destination after its stray check and before its generation is never sealed beside the copies: no generation there, the other destination's written", async () => {
   const dir = tempDir("mhl-expected-");
   const source = join(dir, "A001");

@@ -21,7 +21,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
 import { errnoError, explainedError } from "../core/errors.ts";
-import { baseOf, compareUtf8, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
+import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import { atCalls, renameNoReplace } from "./libc.ts";
 
 const O_RDONLY = constants.O_RDONLY;
@@ -64,6 +64,18 @@ export type EntryKind = "file" | "folder" | "link" | "fifo" | "socket" | "char-d
  */
 export function kindInWords(kind: EntryKind): string {
   return { file: "a file", folder: "a folder", link: "a symbolic link", fifo: "a FIFO (named pipe)", socket: "a socket", "char-device": "a character device", "block-device": "a block device" }[kind];
+}
+
+/**
+ * An entry's identity and state as one string: device, inode, size, modification and change
+ * times in nanoseconds, `/`-separated. Equal strings, the same file unchanged (as far as the
+ * file system tells); compared whole.
+ * @example
+ * declare const stat: EntryStat;
+ * stateKeyOf(stat); // "2049/1835011/4096/1796220884515100800/1796220884515100800"
+ */
+export function stateKeyOf(stat: Pick<EntryStat, "dev" | "ino" | "size" | "mtimeNs" | "ctimeNs">): string {
+  return flatString(`${stat.dev}/${stat.ino}/${stat.size}/${stat.mtimeNs}/${stat.ctimeNs}`);
 }
 
 /** The state of an entry, as lstat gives it (a link is described, not followed). */

@@ -9,7 +9,7 @@ import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
-import type { HeldFolder } from "../io/held_folder.ts";
+import { stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, isoDateOfMs, now } from "./dates.ts";
@@ -33,6 +33,12 @@ export interface KnownDigest {
   mtimeMs: number;
   /** Canonical digests (as the hashers print them), by format. */
   hexes: ReadonlyMap<HashFormat, string>;
+  /**
+   * The file's {@link stateKeyOf} when the digests were proven against it (an offload's read-back):
+   * then the file must still be in that state when the generation takes them, or the generation
+   * is refused. Without it, size and mtime decide whether the digests are used or the file hashed.
+   */
+  state?: string;
 }
 
 /** Options of {@link createGeneration}. */
@@ -217,6 +223,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     if (options.expected && !options.expected(entry.relativePath)) throw new CliError("appeared while the generation was being made and is not one of the files copied; no generation written (check it, then run again)", { path: entry.path });
     const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
     const digest = knownFor(entry.relativePath, onDisk);
+    if (digest?.state !== undefined && !stillInState(held, entry.relativePath, digest.state)) throw new CliError("changed after it was verified; not sealed into an ASC MHL (run again to copy it)", { path: entry.path });
     if (digest && formats.every((f) => digest.hexes.has(f)) && entry.size === digest.size && entry.mtimeMs === digest.mtimeMs) {
       fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
       return undefined;
@@ -433,6 +440,16 @@ function* handOut<T>(list: Array<T | undefined>): Generator<T, void, undefined> 
 }
 
 /** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */
+/** True when the file at `relativePath` is still in `state` ({@link stateKeyOf}). */
+function stillInState(held: HeldFolder, relativePath: string, state: string): boolean {
+  try {
+    const now = held.stat(relativePath);
+    return now?.kind === "file" && stateKeyOf(now) === state;
+  } catch {
+    return false;
+  }
+}
+
 function kindAt(held: HeldFolder, relativePath: string): string | undefined {
   try {
     return held.stat(relativePath)?.kind;

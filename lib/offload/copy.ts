@@ -14,7 +14,6 @@
  */
 import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, ftruncateSync, futimes, futimesSync, fstatSync, write, type Stats } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
-import { flatString } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
 import { HashPool } from "../hash/pool.ts";
@@ -24,7 +23,7 @@ import { createZeroRunHashers } from "../hash/zero_runs.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
-import { kindInWords, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
+import { kindInWords, stateKeyOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
@@ -154,7 +153,7 @@ export type ReadBackState = string;
 
 /** The {@link ReadBackState} of a file as it is now. */
 export function readBackStateOf(stat: Pick<EntryStat, "dev" | "ino" | "size" | "mtimeNs" | "ctimeNs">): ReadBackState {
-  return flatString(`${stat.dev}/${stat.ino}/${stat.size}/${stat.mtimeNs}/${stat.ctimeNs}`);
+  return stateKeyOf(stat);
 }
 
 /** One destination's result. */

@@ -113,7 +113,7 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
         changed.push(file.destinationPath);
         continue;
       }
-      known.set(file.destinationPath, { size: now.size, mtimeMs: now.mtimeMs, hexes });
+      known.set(file.destinationPath, { size: now.size, mtimeMs: now.mtimeMs, hexes, state: destination.readBack });
     }
   } finally {
     held.close();
