@@ -230,7 +230,9 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       } catch {
         // reported below either way
       }
-      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: ${messageOf(error)}` });
+      // One in the chain stays: written without what it could not record (a FIFO the destination holds).
+      const kept = listGenerationFiles(root).filter((name) => !before.includes(name));
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation ${kept.length ? `${kept.join(", ")} written, but` : "not written:"} ${messageOf(error)}` });
     }
   }
   return problems;

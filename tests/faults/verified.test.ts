@@ -470,9 +470,9 @@ describe("one bad destination never blocks the others", () => {
       expect({ mhl, lines }).toEqual({
         mhl,
         lines: [
-          `dispatchcopy: ${dest}/.C002.mov.0badf00d.partial: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n`,
-          `dispatchcopy: ${dest}/.x.0123abcd.partial: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n`,
-          `dispatchcopy: ${dest}/pipe: appeared in this destination during the offload and is not from the source; no ASC MHL generation written here (check it, then run again)\n`,
+          `dispatchcopy: ${dest}/.C002.mov.0badf00d.partial: appeared in this destination during the offload and is not from the source${mhl.length ? "" : "; no ASC MHL generation written here"} (check it, then run again)\n`,
+          `dispatchcopy: ${dest}/.x.0123abcd.partial: appeared in this destination during the offload and is not from the source${mhl.length ? "" : "; no ASC MHL generation written here"} (check it, then run again)\n`,
+          `dispatchcopy: ${dest}/pipe: appeared in this destination during the offload and is not from the source${mhl.length ? "" : "; no ASC MHL generation written here"} (check it, then run again)\n`,
           `dispatchcopy: ${dest}: NOT COMPLETE: 3 file(s) appeared in it during the offload that are not from the source\n`,
         ].join(""),
       });
@@ -571,6 +571,23 @@ describe("one bad destination never blocks the others", () => {
     const r = dc(["-r", mounted!.path, "d1"], dir);
     expect([r.code, r.stderr]).toEqual([0, "dispatchcopy: d1: 3 files, 293.0 KiB verified from the device\n"]);
     expectComplete(mounted!.path, join(dir, "d1"));
+  });
+
+  test("a FIFO the destination held is left out of its generation, which is written and says so; the run names it and exits 2", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 2, 1000);
+    mkdirSync(join(dir, "d1"));
+    expect(run(["mkfifo", join(dir, "d1", "pipe")]).code).toBe(0);
+    const r = dc(["-r", "src", "d1"], dir);
+    const generation = readdirSync(join(dir, "d1", "ascmhl")).find((name) => name.endsWith(".mhl"));
+    expect(generation).toMatch(/^0001_d1_.*\.mhl$/);
+    const said = `d1: ASC MHL generation ${generation} written, but 1 entry could not be recorded (named above); the generation documents the rest`;
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      [`ERROR: d1/pipe: a FIFO (named pipe), not a regular file: it cannot be copied or hashed`, `dispatchcopy: ${said}`, `dispatchcopy: d1: NOT COMPLETE: ASC MHL generation ${generation} written, but 1 entry could not be recorded (named above); the generation documents the rest`, ""].join("\n"),
+    ]);
+    const text = readFileSync(join(dir, "d1", "ascmhl", generation!), "utf8");
+    expect([text.includes(">C000.mov</path>"), text.includes(">C001.mov</path>"), text.includes(">pipe</path>")]).toEqual([true, true, false]);
   });
 
   test("what a destination held before the run is the user's: a file named like a partial, a FIFO and a socket are no strays and never copies; a stale partial beside a copy is removed", () => {
