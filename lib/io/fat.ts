@@ -11,6 +11,19 @@ const MSDOS_MAGIC = 0x4d44;
 const EXFAT_MAGIC = 0x2011bab0;
 const FUSE_MAGIC = 0x65735546;
 
+/**
+ * False on a file system whose inode numbers are not a file's lasting identity: FAT and exFAT
+ * (the kernel numbers a file anew when it reads it again) and FUSE (exfat-fuse, fusefat and
+ * most others number what the kernel asks about, and again after it forgot it).
+ * @example
+ * import { openSync } from "node:fs";
+ * inodesAreStable(openSync("/mnt/card", "r")); // false on an exFAT card
+ */
+export function inodesAreStable(fd: number): boolean {
+  const type = fileSystemType(fd);
+  return type !== MSDOS_MAGIC && type !== EXFAT_MAGIC && type !== FUSE_MAGIC;
+}
+
 /** "FAT", "exFAT", or undefined for any other file system (or one that cannot be told). */
 export type FatKind = "FAT" | "exFAT";
 

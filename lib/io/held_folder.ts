@@ -78,6 +78,20 @@ export function stateKeyOf(stat: Pick<EntryStat, "dev" | "ino" | "size" | "mtime
   return flatString(`${stat.dev}/${stat.ino}/${stat.size}/${stat.mtimeNs}/${stat.ctimeNs}`);
 }
 
+/**
+ * True when two {@link stateKeyOf} strings are one file in one state; where inode numbers are
+ * not lasting (`inodesStable` false: see lib/io/fat.ts), everything but the inode is compared.
+ * @example
+ * sameFileState("2049/12/5/7/7", "2049/13/5/7/7", false); // true
+ */
+export function sameFileState(a: string, b: string, inodesStable = true): boolean {
+  if (a === b) return true;
+  if (inodesStable) return false;
+  const x = a.split("/");
+  const y = b.split("/");
+  return x.length === y.length && x.every((field, i) => i === 1 || field === y[i]);
+}
+
 /** The state of an entry, as lstat gives it (a link is described, not followed). */
 export interface EntryStat {
   kind: EntryKind;

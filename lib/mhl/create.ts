@@ -9,7 +9,8 @@ import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
-import { stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
+import { inodesAreStable } from "../io/fat.ts";
+import { sameFileState, stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, isoDateOfMs, now } from "./dates.ts";
@@ -218,12 +219,13 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // Files whose known digests still describe them get no job (a job-less item does not hold up
   // the workers, as work run in this thread would); their result waits here, by relative path.
   const fromKnown = new Map<string, HashJobResult>();
+  const inodesStable = options.knownDigests ? inodesAreStable(held.fd) : true;
   /** The hashing job for a file, or nothing when its known digests still describe it. */
   const plan = (entry: TreeEntry, at: Located, onDisk: ReadonlySet<string>): Work => {
     if (options.expected && !options.expected(entry.relativePath)) throw new CliError("appeared while the generation was being made and is not one of the files copied; no generation written (check it, then run again)", { path: entry.path });
     const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
     const digest = knownFor(entry.relativePath, onDisk);
-    if (digest?.state !== undefined && !stillInState(held, entry.relativePath, digest.state)) throw new CliError("changed after it was verified; not sealed into an ASC MHL (run again to copy it)", { path: entry.path });
+    if (digest?.state !== undefined && !stillInState(held, entry.relativePath, digest.state, inodesStable)) throw new CliError("changed after it was verified; not sealed into an ASC MHL (run again to copy it)", { path: entry.path });
     if (digest && formats.every((f) => digest.hexes.has(f)) && entry.size === digest.size && entry.mtimeMs === digest.mtimeMs) {
       fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
       return undefined;
@@ -440,11 +442,11 @@ function* handOut<T>(list: Array<T | undefined>): Generator<T, void, undefined> 
 }
 
 /** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */
-/** True when the file at `relativePath` is still in `state` ({@link stateKeyOf}). */
-function stillInState(held: HeldFolder, relativePath: string, state: string): boolean {
+/** True when the file at `relativePath` is still in `state` ({@link stateKeyOf}; the inode only where inode numbers last). */
+function stillInState(held: HeldFolder, relativePath: string, state: string, inodesStable: boolean): boolean {
   try {
     const now = held.stat(relativePath);
-    return now?.kind === "file" && stateKeyOf(now) === state;
+    return now?.kind === "file" && sameFileState(stateKeyOf(now), state, inodesStable);
   } catch {
     return false;
   }

@@ -13,7 +13,8 @@ import { CliError, describeSystemError } from "../core/errors.ts";
 import { isUtf8Name, showName, xmlNameProblem } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
-import { HeldFolder } from "../io/held_folder.ts";
+import { inodesAreStable } from "../io/fat.ts";
+import { HeldFolder, sameFileState } from "../io/held_folder.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { HISTORY_FOLDER, removeUnchainedGenerations } from "../mhl/history.ts";
@@ -24,7 +25,7 @@ import { writeFileAtomically } from "../io/atomic_file.ts";
 import { readBackStateOf } from "./copy.ts";
 import { collectNowAndThen } from "../core/memory.ts";
 import { hashLabel, type HashChoice } from "./dispatch_log.ts";
-import { finderByPath, type FileResult, type PlannedFile } from "./tree.ts";
+import { finderByPath, HELD_LINK, type FileResult, type PlannedFile } from "./tree.ts";
 
 /** Where to write records. */
 export interface RecordTargets {
@@ -89,6 +90,7 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
   } catch {
     return { known, changed: files.map(({ file }) => file.destinationPath) };
   }
+  const inodesStable = inodesAreStable(held.fd);
   try {
     for (const { file, result } of files) {
       collectNowAndThen();
@@ -109,11 +111,11 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       } catch {
         now = undefined;
       }
-      if (now?.kind !== "file" || destination.readBack !== readBackStateOf(now)) {
+      if (now?.kind !== "file" || !sameFileState(readBackStateOf(now), destination.readBack, inodesStable)) {
         changed.push(file.destinationPath);
         continue;
       }
-      known.set(file.destinationPath, { size: now.size, mtimeMs: now.mtimeMs, hexes, state: destination.readBack });
+      known.set(file.destinationPath, { size: now.size, mtimeMs: now.mtimeMs, hexes, state: readBackStateOf(now) });
     }
   } finally {
     held.close();
@@ -200,7 +202,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     }
     let before: string[] = [];
     const heldBefore = targets.existing?.get(root);
-    const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || (heldBefore.get(path) ?? -1) >= 0);
+    // What the destination held: a file, or a link (the generation follows one to its file).
+    const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || (heldBefore.get(path) ?? -1) >= 0 || heldBefore.get(path) === HELD_LINK);
     try {
       // A run killed while it wrote its generation left it out of the chain: clear that first.
       removeUnchainedGenerations(root, "dispatchcopy");

@@ -16,10 +16,10 @@ import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromB
 import type { Algorithm } from "../hash/algorithms.ts";
 import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
-import { fatKindOf, type FatKind } from "../io/fat.ts";
+import { fatKindOf, inodesAreStable, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
-import { finalNameOfPartial, HeldFolder, statFd } from "../io/held_folder.ts";
+import { finalNameOfPartial, HeldFolder, sameFileState, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { spaceNeeded } from "./space.ts";
@@ -104,7 +104,7 @@ export interface OffloadPlan {
   skipped: WalkProblem[];
   /** Destinations that cannot take this offload at all, and why (by root). */
   refused: Map<string, string>;
-  /** What each destination held when planned: relative path → size (-1: not a regular file). */
+  /** What each destination held when planned: relative path → size (-1: not a regular file, {@link HELD_LINK}: a symbolic link). */
   existing: Map<string, Map<string, number>>;
   /** The policies the walk used. */
   links: LinkPolicy;
@@ -264,7 +264,7 @@ export function planOffload(source: string, destinations: readonly string[], opt
         // Everything but the history: what the offload leaves out of the card (OS litter,
         // --ignore) is still what the destination held, and its generation records it.
         walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(new IgnoreList([])), onSkipped: special }, (level) => {
-          for (const item of level.items) held.set(item.relativePath, item.kind === "file" ? item.size : -1);
+          for (const item of level.items) held.set(item.relativePath, item.kind === "file" ? item.size : item.kind === "link" ? HELD_LINK : -1);
         });
       } catch {
         // a destination that does not exist yet holds nothing
@@ -332,17 +332,20 @@ interface DestinationState {
   badFolders: Map<string, string>;
   /** Files that were there before the run (relative), to tell strays apart. */
   /**
-   * What the destination held before the run (relative path → size, -1: not a regular file):
+   * What the destination held before the run (relative path → size, -1: not a regular file,
+   * {@link HELD_LINK}: a symbolic link):
    * the plan's own map, so that a name this run removes is gone from what its records trust.
    */
   before: Map<string, number>;
   problems: string[];
   /** "FAT" or "exFAT" when the destination is one: names it cannot hold are refused before they are tried. */
+  /** False where inode numbers are not lasting (FAT, exFAT, FUSE): a copy is then told by the rest of its state. */
+  inodesStable: boolean;
   fat?: FatKind;
 }
 
 function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
-  const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [] };
+  const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [], inodesStable: true };
   const refused = plan.refused.get(root);
   if (refused) {
     state.unusable = refused;
@@ -363,6 +366,7 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   state.before = plan.existing.get(root) ?? new Map();
   plan.existing.set(root, state.before);
   state.fat = fatKindOf(state.held.fd, fstatSync(state.held.fd).dev);
+  state.inodesStable = inodesAreStable(state.held.fd);
   for (const folder of plan.folders) {
     if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
     const rule = state.fat && nameRuleBroken(baseOf(folder.relativePath));
@@ -578,14 +582,14 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
           if (index === undefined) {
             // The user's only as what it was: a file where a FIFO or a folder stood is new.
             const was = state.before.get(entry.relativePath);
-            if (was === undefined || (entry.kind === "file") !== was >= 0) found.push(entry.relativePath);
+            if (was === undefined || (entry.kind === "file" ? was < 0 : was !== HELD_LINK)) found.push(entry.relativePath);
             continue;
           }
           seen[index] = 1;
           const { file, result } = files[index]!;
           const mine = result.destinations.find((d) => d.root === state.root);
           if (!mine || !GOOD_STATUSES.has(mine.status)) continue;
-          const still = file.kind === "link" ? entry.kind === "link" && entry.linkTarget === file.linkTarget : mine.readBack === undefined || stillAsChecked(mine.readBack, entry);
+          const still = file.kind === "link" ? entry.kind === "link" && entry.linkTarget === file.linkTarget : mine.readBack === undefined || stillAsChecked(state, entry.relativePath, mine.readBack);
           if (!still) notAsChecked(state, mine, "changed or replaced after it was checked");
         }
         for (let index = 0; index < files.length; index++) {
@@ -620,15 +624,20 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
 }
 
 /**
- * True when a walked entry is still the copy whose state was taken when it was checked: the
- * same inode, size and modification time (within a microsecond: the walk gives it in ms).
+ * True when the copy at `relativePath` is still in the state it was checked in: the same size,
+ * modification and change times to the nanosecond, and the same inode where inode numbers last.
  */
-function stillAsChecked(readBack: string, entry: WalkEntry): boolean {
-  const parts = readBack.split("/");
-  const [ino, size, mtimeNs] = parts.slice(-4, -1);
-  if (entry.kind !== "file" || String(entry.ino) !== ino || String(entry.size) !== size) return false;
-  return Math.abs(Number(mtimeNs) / 1e6 - entry.mtimeMs) < 0.001;
+function stillAsChecked(state: DestinationState, relativePath: string, readBack: string): boolean {
+  try {
+    const now = state.held!.stat(relativePath);
+    return now?.kind === "file" && sameFileState(stateKeyOf(now), readBack, state.inodesStable);
+  } catch {
+    return false;
+  }
 }
+
+/** What {@link OffloadPlan.existing} holds for a symbolic link. */
+export const HELD_LINK = -2;
 
 /** Fails a copy that is no longer the one that was checked, and names it. */
 function notAsChecked(state: DestinationState, outcome: RootedOutcome, why: string): void {

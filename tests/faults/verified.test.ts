@@ -502,9 +502,12 @@ describe("one bad destination never blocks the others", () => {
       await inPlace(join(dir, dest, "C003.mov"));
       unlinkSync(join(dir, dest, "C001.mov"));
       await inPlace(join(dir, dest, "C004.mov"));
+      // Rewritten in place with its modification time put back: only its change time tells.
+      const was = statSync(join(dir, dest, "C002.mov"));
       const fd = openSync(join(dir, dest, "C002.mov"), "r+");
       writeSync(fd, Buffer.from("changed"), 0, 7, 1000);
       closeSync(fd);
+      utimesSync(join(dir, dest, "C002.mov"), was.atime, was.mtime);
       expect(await proc.exited).toBe(2);
       const lines = withoutJobLine(await new Response(proc.stderr).text());
       expect({ mhl, lines }).toEqual({
@@ -551,8 +554,10 @@ describe("one bad destination never blocks the others", () => {
     expect(existsSync(join(dir, "d1", "ascmhl"))).toBe(false);
     // Names the offload leaves out of a card (OS litter, --ignore) that the destination already
     // held are the destination's: recorded in its generation, as any file it held.
-    mkdirSync(join(dir, "d2"));
-    for (const name of ["Thumbs.db", "._C000.mov", "notes.tmp"]) writeFileSync(join(dir, "d2", name), `the user's ${name}`);
+    mkdirSync(join(dir, "d2", "other"), { recursive: true });
+    for (const name of ["Thumbs.db", "._C000.mov", "notes.tmp", "other/notes.txt"]) writeFileSync(join(dir, "d2", name), `the user's ${name}`);
+    // and a link of the user's to one of its files
+    symlinkSync("other/notes.txt", join(dir, "d2", "mylink"));
     const held = dc(["-r", "--ignore", "*.tmp", "src", "d2"], dir);
     expect([held.code, held.stderr]).toEqual([0, "dispatchcopy: d2: 3 files, 8.6 MiB verified from the device\n"]);
     const verified = tool(COMPILED, "mhl-verify", ["verify", join(dir, "d2")]);
@@ -588,6 +593,33 @@ describe("one bad destination never blocks the others", () => {
     ]);
     const text = readFileSync(join(dir, "d1", "ascmhl", generation!), "utf8");
     expect([text.includes(">C000.mov</path>"), text.includes(">C001.mov</path>"), text.includes(">pipe</path>")]).toEqual([true, true, false]);
+  });
+
+  test("copies on exFAT through FUSE, whose inode numbers change when the kernel forgets a file, are not taken for replaced: with and without a generation", async () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 3, 1_500_000);
+    const drive = exfat(dir, "drive", 64);
+    expect(drive).toBeDefined();
+    for (const mhl of [[], ["--no-mhl"]]) {
+      const dest = join(drive!.path, `e${mhl.length}`);
+      const proc = Bun.spawn([DISPATCHCOPY, "-r", ...mhl, "--rate-limit", "3MB/s", "src", dest], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      const deadline = performance.now() + 60_000;
+      while (!existsSync(join(dest, "C001.mov")) && performance.now() < deadline) await Bun.sleep(5);
+      const before = run(["stat", "-c", "%i", join(dest, "C000.mov")]).stdout;
+      writeFileSync("/proc/sys/vm/drop_caches", "2");
+      expect({ mhl, renumbered: run(["stat", "-c", "%i", join(dest, "C000.mov")]).stdout !== before }).toEqual({ mhl, renumbered: true });
+      expect({ mhl, code: await proc.exited, stderr: withoutJobLine(await new Response(proc.stderr).text()) }).toEqual({ mhl, code: 0, stderr: `dispatchcopy: ${dest}: 3 files, 4.3 MiB verified from the device\n` });
+    }
+  }, 120_000);
+
+  test("a card file dated in the year 2300 (nanoseconds beyond a double's precision) is copied and verified, not taken for changed", () => {
+    const dir = tempDir("cartkit-verified-");
+    card(join(dir, "src"), 1, 1000);
+    expect(run(["touch", "-d", "2300-01-01 00:00:03.024 UTC", join(dir, "src", "C000.mov")]).code).toBe(0);
+    for (const mhl of [[], ["--no-mhl"]]) {
+      const r = dc(["-r", ...mhl, "src", `d${mhl.length}`], dir);
+      expect({ mhl, code: r.code, stderr: r.stderr }).toEqual({ mhl, code: 0, stderr: `dispatchcopy: d${mhl.length}: 1 files, 1000 B verified from the device\n` });
+    }
   });
 
   test("what a destination held before the run is the user's: a file named like a partial, a FIFO and a socket are no strays and never copies; a stale partial beside a copy is removed", () => {
