@@ -79,17 +79,17 @@ export function stateKeyOf(stat: Pick<EntryStat, "dev" | "ino" | "size" | "mtime
 }
 
 /**
- * True when two {@link stateKeyOf} strings are one file in one state; where inode numbers are
- * not lasting (`inodesStable` false: see lib/io/fat.ts), everything but the inode is compared.
+ * How two {@link stateKeyOf} strings compare: `same`; `renumbered` when only the inode differs
+ * (FAT, exFAT and FUSE number a file anew once the kernel forgot it, so only its bytes can tell
+ * whether it is the same file); else `changed`.
  * @example
- * sameFileState("2049/12/5/7/7", "2049/13/5/7/7", false); // true
+ * compareFileState("2049/12/5/7/7", "2049/13/5/7/7"); // "renumbered"
  */
-export function sameFileState(a: string, b: string, inodesStable = true): boolean {
-  if (a === b) return true;
-  if (inodesStable) return false;
+export function compareFileState(a: string, b: string): "same" | "renumbered" | "changed" {
+  if (a === b) return "same";
   const x = a.split("/");
   const y = b.split("/");
-  return x.length === y.length && x.every((field, i) => i === 1 || field === y[i]);
+  return x.length === y.length && x.every((field, i) => i === 1 || field === y[i]) ? "renumbered" : "changed";
 }
 
 /** The state of an entry, as lstat gives it (a link is described, not followed). */

@@ -9,8 +9,7 @@ import { hashFd } from "../hash/file.ts";
 import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
-import { inodesAreStable } from "../io/fat.ts";
-import { sameFileState, stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
+import { compareFileState, stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, isoDateOfMs, now } from "./dates.ts";
@@ -219,13 +218,22 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // Files whose known digests still describe them get no job (a job-less item does not hold up
   // the workers, as work run in this thread would); their result waits here, by relative path.
   const fromKnown = new Map<string, HashJobResult>();
-  const inodesStable = options.knownDigests ? inodesAreStable(held.fd) : true;
+  /** Known digests a file read again must have (one numbered anew since they were proven). */
+  const mustMatch = new Map<string, KnownDigest>();
   /** The hashing job for a file, or nothing when its known digests still describe it. */
   const plan = (entry: TreeEntry, at: Located, onDisk: ReadonlySet<string>): Work => {
     if (options.expected && !options.expected(entry.relativePath)) throw new CliError("appeared while the generation was being made and is not one of the files copied; no generation written (check it, then run again)", { path: entry.path });
     const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
     const digest = knownFor(entry.relativePath, onDisk);
-    if (digest?.state !== undefined && !stillInState(held, entry.relativePath, digest.state, inodesStable)) throw new CliError("changed after it was verified; not sealed into an ASC MHL (run again to copy it)", { path: entry.path });
+    if (digest?.state !== undefined) {
+      const how = stateNow(held, entry.relativePath, digest.state);
+      if (how === "changed") throw new CliError(CHANGED_AFTER_VERIFIED, { path: entry.path });
+      // Numbered anew (FAT, exFAT, FUSE): read again, and taken only with the digests proven.
+      if (how === "renumbered") {
+        mustMatch.set(entry.relativePath, digest);
+        return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
+      }
+    }
     if (digest && formats.every((f) => digest.hexes.has(f)) && entry.size === digest.size && entry.mtimeMs === digest.mtimeMs) {
       fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
       return undefined;
@@ -237,6 +245,11 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const result = hashed ?? fromKnown.get(entry.relativePath);
     fromKnown.delete(entry.relativePath);
     if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
+    const proven = mustMatch.get(entry.relativePath);
+    if (proven) {
+      mustMatch.delete(entry.relativePath);
+      for (const [format, hex] of result.hexes as [HashFormat, string][]) if (proven.hexes.has(format) && proven.hexes.get(format) !== hex) throw new CliError(CHANGED_AFTER_VERIFIED, { path: entry.path });
+    }
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
   const refusals: Refusals = { count: 0, incomplete: new Set() };
@@ -442,13 +455,15 @@ function* handOut<T>(list: Array<T | undefined>): Generator<T, void, undefined> 
 }
 
 /** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */
-/** True when the file at `relativePath` is still in `state` ({@link stateKeyOf}; the inode only where inode numbers last). */
-function stillInState(held: HeldFolder, relativePath: string, state: string, inodesStable: boolean): boolean {
+const CHANGED_AFTER_VERIFIED = "changed after it was verified; not sealed into an ASC MHL (run again to copy it)";
+
+/** How the file at `relativePath` compares with `state` ({@link stateKeyOf}, {@link compareFileState}). */
+function stateNow(held: HeldFolder, relativePath: string, state: string): "same" | "renumbered" | "changed" {
   try {
     const now = held.stat(relativePath);
-    return now?.kind === "file" && sameFileState(stateKeyOf(now), state, inodesStable);
+    return now?.kind === "file" ? compareFileState(stateKeyOf(now), state) : "changed";
   } catch {
-    return false;
+    return "changed";
   }
 }
 

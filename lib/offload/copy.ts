@@ -20,6 +20,7 @@ import { HashPool } from "../hash/pool.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { createHashers } from "../hash/registry.ts";
 import { createZeroRunHashers } from "../hash/zero_runs.ts";
+import { inodesAreStable } from "../io/fat.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
@@ -844,7 +845,10 @@ async function verifyDestinations(outcome: CopyOutcome, written: Array<{ target:
       Object.assign(w.outcome, failed(w.outcome.path, `cannot be read back: ${describeSystemError(error)}`));
       continue;
     }
-    if (stat.ino !== w.ino || stat.dev !== w.dev) {
+    // FAT, exFAT and FUSE number a file anew once the kernel forgot it: there the bytes read
+    // back tell (a size check cannot).
+    const renumbered = stat.ino !== w.ino && stat.dev === w.dev && verify !== "size" && !inodesAreStable(fd);
+    if ((stat.ino !== w.ino && !renumbered) || stat.dev !== w.dev) {
       closeQuietly(fd);
       Object.assign(w.outcome, { status: "mismatch", reason: "the file under this name is not the copy that was written (replaced after it was put in place)" });
       continue;

@@ -13,8 +13,7 @@ import { CliError, describeSystemError } from "../core/errors.ts";
 import { isUtf8Name, showName, xmlNameProblem } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
-import { inodesAreStable } from "../io/fat.ts";
-import { HeldFolder, sameFileState } from "../io/held_folder.ts";
+import { compareFileState, HeldFolder } from "../io/held_folder.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { HISTORY_FOLDER, removeUnchainedGenerations } from "../mhl/history.ts";
@@ -90,7 +89,6 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
   } catch {
     return { known, changed: files.map(({ file }) => file.destinationPath) };
   }
-  const inodesStable = inodesAreStable(held.fd);
   try {
     for (const { file, result } of files) {
       collectNowAndThen();
@@ -111,11 +109,14 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       } catch {
         now = undefined;
       }
-      if (now?.kind !== "file" || !sameFileState(readBackStateOf(now), destination.readBack, inodesStable)) {
+      const how = now?.kind === "file" ? compareFileState(readBackStateOf(now), destination.readBack) : "changed";
+      if (now?.kind !== "file" || how === "changed") {
         changed.push(file.destinationPath);
         continue;
       }
-      known.set(file.destinationPath, { size: now.size, mtimeMs: now.mtimeMs, hexes, state: readBackStateOf(now) });
+      // A copy numbered anew keeps the state it was read back in: the generation reads it again
+      // and takes it only if its bytes still have these digests.
+      known.set(file.destinationPath, { size: now.size, mtimeMs: now.mtimeMs, hexes, state: destination.readBack });
     }
   } finally {
     held.close();

@@ -10,16 +10,17 @@
  * So an interrupted offload is finished by running it again (`--resume` says so, and does
  * exactly that): nothing is trusted that was not read back in this run.
  */
-import { fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } from "node:fs";
+import { closeSync, fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
-import { fatKindOf, inodesAreStable, type FatKind } from "../io/fat.ts";
+import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
-import { finalNameOfPartial, HeldFolder, sameFileState, stateKeyOf, statFd } from "../io/held_folder.ts";
+import { compareFileState, finalNameOfPartial, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
+import { hashFd } from "../hash/file.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { spaceNeeded } from "./space.ts";
@@ -339,13 +340,11 @@ interface DestinationState {
   before: Map<string, number>;
   problems: string[];
   /** "FAT" or "exFAT" when the destination is one: names it cannot hold are refused before they are tried. */
-  /** False where inode numbers are not lasting (FAT, exFAT, FUSE): a copy is then told by the rest of its state. */
-  inodesStable: boolean;
   fat?: FatKind;
 }
 
 function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
-  const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [], inodesStable: true };
+  const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [] };
   const refused = plan.refused.get(root);
   if (refused) {
     state.unusable = refused;
@@ -366,7 +365,6 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   state.before = plan.existing.get(root) ?? new Map();
   plan.existing.set(root, state.before);
   state.fat = fatKindOf(state.held.fd, fstatSync(state.held.fd).dev);
-  state.inodesStable = inodesAreStable(state.held.fd);
   for (const folder of plan.folders) {
     if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
     const rule = state.fat && nameRuleBroken(baseOf(folder.relativePath));
@@ -589,7 +587,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
           const { file, result } = files[index]!;
           const mine = result.destinations.find((d) => d.root === state.root);
           if (!mine || !GOOD_STATUSES.has(mine.status)) continue;
-          const still = file.kind === "link" ? entry.kind === "link" && entry.linkTarget === file.linkTarget : mine.readBack === undefined || stillAsChecked(state, entry.relativePath, mine.readBack);
+          const still = file.kind === "link" ? entry.kind === "link" && entry.linkTarget === file.linkTarget : mine.readBack === undefined || (await stillAsChecked(state, entry.relativePath, mine.readBack, result.hexes));
           if (!still) notAsChecked(state, mine, "changed or replaced after it was checked");
         }
         for (let index = 0; index < files.length; index++) {
@@ -624,15 +622,24 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
 }
 
 /**
- * True when the copy at `relativePath` is still in the state it was checked in: the same size,
- * modification and change times to the nanosecond, and the same inode where inode numbers last.
+ * True when the copy at `relativePath` is still in the state it was checked in: the same inode,
+ * size, modification and change times to the nanosecond. One that differs only by its inode
+ * (FAT, exFAT and FUSE number a file anew once the kernel forgot it) is read again: it is the
+ * copy only if its bytes still have the card's digests.
  */
-function stillAsChecked(state: DestinationState, relativePath: string, readBack: string): boolean {
+async function stillAsChecked(state: DestinationState, relativePath: string, readBack: string, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
+  let fd: number | undefined;
   try {
     const now = state.held!.stat(relativePath);
-    return now?.kind === "file" && sameFileState(stateKeyOf(now), readBack, state.inodesStable);
+    const how = now?.kind === "file" ? compareFileState(stateKeyOf(now), readBack) : "changed";
+    if (how !== "renumbered" || hexes.size === 0) return how === "same";
+    fd = state.held!.openRead(relativePath);
+    const again = await hashFd(fd, [...hexes.keys()]);
+    return [...hexes].every(([algorithm, hex]) => again.hexes.get(algorithm) === hex);
   } catch {
     return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

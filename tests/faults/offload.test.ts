@@ -298,7 +298,9 @@ describe("faults during an offload", () => {
     const kills: number[] = [];
     for (let i = 0; i < 8; i++) {
       // Few descriptors make small groups (the group is bounded by them): many group boundaries.
-      const proc = Bun.spawn(["prlimit", "--nofile=512", DISPATCHCOPY, "-r", "--resume", "CARD", "A/CARD", "B/CARD"], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+      // The rate keeps a run (19 MB) longer than a look at what is in place, on a fast machine
+      // or a loaded one, so that the kills land while groups are written.
+      const proc = Bun.spawn(["prlimit", "--nofile=512", DISPATCHCOPY, "-r", "--resume", "--rate-limit", "8MB/s", "CARD", "A/CARD", "B/CARD"], { cwd: dir, stdout: "ignore", stderr: "ignore" });
       // Killed once a random share of what is left is in place, then a random moment later:
       // before, between and after groups, and while the records are written.
       const start = inPlace();
