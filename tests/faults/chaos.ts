@@ -487,7 +487,8 @@ export async function chaosRun(seed: number, work: string, forced?: Fault, force
   if (fault === "as-nobody") chmodSync(join(card.root, "LOCKED"), 0o000);
   const context: Context = { rng, work, fault, card, as, canMount, violations };
   const outcome = tool === "dispatchcopy" ? await offloadRun(context) : tool === "ltfs-pack" ? await tapeRun(context) : await sumsRun(context, tool);
-  for (const line of outcome.stderr.split("\n")) if (/^\s+at .*:\d+/.test(line)) violations.push(`stack trace on stderr: ${line.trim()}`);
+  // A frame ends in its line and column ("at f (file.ts:12:5)"); a file of the card may be named "at 10:00 D.mov".
+  for (const line of outcome.stderr.split("\n")) if (/^\s+at .*:\d+:\d+\)?$/.test(line)) violations.push(`stack trace on stderr: ${line.trim()}`);
   if (existsSync(join(card.root, "LOCKED"))) chmodSync(join(card.root, "LOCKED"), 0o755);
   if ((violations.length || process.env.CHAOS_SHOW === "all") && process.env.CHAOS_SHOW) process.stderr.write(`--- seed ${seed} ${tool} ${fault}: ${JSON.stringify(outcome.args)}\n${outcome.stderr}\n`);
   cleanUp(work);
