@@ -248,7 +248,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const proven = mustMatch.get(entry.relativePath);
     if (proven) {
       mustMatch.delete(entry.relativePath);
-      for (const [format, hex] of result.hexes as [HashFormat, string][]) if (proven.hexes.has(format) && proven.hexes.get(format) !== hex) throw new CliError(CHANGED_AFTER_VERIFIED, { path: entry.path });
+      const compared = (result.hexes as [HashFormat, string][]).filter(([format]) => proven.hexes.has(format));
+      if (compared.length === 0 || compared.some(([format, hex]) => proven.hexes.get(format) !== hex)) throw new CliError(CHANGED_AFTER_VERIFIED, { path: entry.path });
     }
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
