@@ -143,10 +143,15 @@ test("a copy changed after its digests were handed to the generation, its mtime 
   mkdirSync(source, { recursive: true });
   for (const [i, name] of ["a.mov", "b.mov", "c.mov"].entries()) writeFileSync(join(source, name), randomBytes(10_000, 20 + i));
   const ignore = new IgnoreList(DEFAULT_IGNORES);
-  for (const change of ["in place, mtime put back", "grown"]) {
-    const root = join(dir, change.replace(/\W+/g, "-"));
+  // (BLAKE3 is no ASC MHL format: the generation hashes such copies itself, while they are the copies checked)
+  for (const [algorithm, change] of [
+    ["xxh64", "in place, mtime put back"],
+    ["xxh64", "grown"],
+    ["blake3", "in place, mtime put back"],
+  ] as const) {
+    const root = join(dir, `${algorithm}-${change.replace(/\W+/g, "-")}`);
     const plan = planOffload(source, [root], { ignore, overwrite: false });
-    const result = await runOffload(plan, { algorithms: ["xxh64"], verify: "dest", overwrite: false, jobs: 1, ignore, flush: () => true });
+    const result = await runOffload(plan, { algorithms: [algorithm], verify: "dest", overwrite: false, jobs: 1, ignore, flush: () => true });
     const { known, changed } = knownDigestsFor(root, result.files);
     expect([changed, known.size]).toEqual([[], 3]);
     const copy = join(root, "b.mov");

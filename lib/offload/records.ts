@@ -72,9 +72,11 @@ export interface RecordProblem {
 
 /**
  * The digests an offload compared for the files of one destination root, for
- * {@link createGeneration}, so that it records them and does not read the files again. Only
- * copies that were read back (verified, or already present and identical) are given, and only
- * while each is still the file it was then: same inode, size, modification and change times.
+ * {@link createGeneration}, so that it records them and does not read the files again. Digests
+ * are given only for copies that were read back (verified, or already present and identical) and
+ * in ASC MHL's formats; every checked copy (a size-checked one too) is given with its state, so
+ * that the generation takes it (by these digests, or hashing it) only while it is still the file
+ * it was then: same inode, size, modification and change times.
  * @returns the known digests, and the files that changed since they were read back.
  * @example
  * declare const offload: { files: Parameters<typeof knownDigestsFor>[1] };
@@ -94,15 +96,16 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       collectNowAndThen();
       if (result.sourceError || file.kind === "link") continue;
       const destination = result.destinations.find((d) => d.root === root);
-      if (!destination || (destination.status !== "verified" && destination.status !== "present") || !destination.readBack) continue;
-      // The result's own digests when every one is a format ASC MHL knows (no second map per file).
-      let hexes = result.hexes as ReadonlyMap<HashFormat, string>;
-      if ([...result.hexes.keys()].some((algorithm) => !isHashFormat(algorithm))) {
+      if (!destination || (destination.status !== "verified" && destination.status !== "present" && destination.status !== "size-checked") || !destination.readBack) continue;
+      // The result's own digests when every one is a format ASC MHL knows (no second map per file);
+      // none for a copy whose size alone was checked. A copy with none is still given with its
+      // state: the generation hashes it, but only while it is the copy that was checked.
+      let hexes = destination.status === "size-checked" ? new Map<HashFormat, string>() : (result.hexes as ReadonlyMap<HashFormat, string>);
+      if (destination.status !== "size-checked" && [...result.hexes.keys()].some((algorithm) => !isHashFormat(algorithm))) {
         const ofFormats = new Map<HashFormat, string>();
         for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) ofFormats.set(algorithm, hex);
         hexes = ofFormats;
       }
-      if (hexes.size === 0) continue;
       let now;
       try {
         now = held.stat(file.destinationPath);
