@@ -366,7 +366,7 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   plan.existing.set(root, state.before);
   state.fat = fatKindOf(state.held.fd, fstatSync(state.held.fd).dev);
   for (const folder of plan.folders) {
-    if ([...state.badFolders.keys()].some((bad) => folder.relativePath.startsWith(`${bad}/`))) continue;
+    if (badFolderReason(state, folder.relativePath) !== undefined) continue;
     const rule = state.fat && nameRuleBroken(baseOf(folder.relativePath));
     if (rule) {
       state.badFolders.set(folder.relativePath, `folder not made: ${showName(state.root)} is ${state.fat}, and ${rule}`);
@@ -418,19 +418,18 @@ function removeStalePartials(state: DestinationState, plan: OffloadPlan): void {
   }
 }
 
-/** True when `folder` is a folder that could not be made in the destination, or beneath one. */
-function underBadFolder(state: DestinationState, folder: string): boolean {
-  for (const bad of state.badFolders.keys()) if (folder === bad || folder.startsWith(`${bad}/`)) return true;
-  return false;
+/** Why `folder` is missing from the destination, when it is a folder that could not be made or lies beneath one. */
+function badFolderReason(state: DestinationState, folder: string): string | undefined {
+  for (const [bad, why] of state.badFolders) if (folder === bad || folder.startsWith(`${bad}/`)) return why;
+  return undefined;
 }
 
 /** Why a destination cannot take `file`, before it is tried; undefined when it can. */
 function blockedReason(state: DestinationState, file: PlannedFile): string | undefined {
   if (state.unusable) return `not copied: ${showName(state.root)} ${state.unusable}`;
   const folder = file.destinationPath.includes("/") ? parentOf(file.destinationPath) : "";
-  for (const [bad, why] of state.badFolders) {
-    if (folder === bad || folder.startsWith(`${bad}/`)) return `not copied: ${why}`;
-  }
+  const why = badFolderReason(state, folder);
+  if (why !== undefined) return `not copied: ${why}`;
   // Some FUSE drivers write such a name as it is; the drive then shows it to no other system.
   const rule = state.fat && nameRuleBroken(baseOf(file.destinationPath));
   if (rule) return `not copied: ${showName(state.root)} is ${state.fat}, and ${rule}`;
@@ -797,7 +796,7 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
     const elsewhere: string[] = [];
     for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
       // A folder that could not be made, and those beneath it (named once, as the one made not).
-      if (underBadFolder(state, folder.relativePath)) continue;
+      if (badFolderReason(state, folder.relativePath) !== undefined) continue;
       try {
         const fd = state.held.folderFd(folder.relativePath);
         if (!Number.isNaN(folder.mtimeMs)) {
