@@ -7,7 +7,7 @@
  * The name the program was called by matters too: xxhsum hashes with XXH32 when called as
  * `xxh32sum` (a link to it), and so on.
  */
-import { readFileSync } from "node:fs";
+import { procEntries } from "../core/environment.ts";
 import { baseOf, nameFromBytes } from "../core/names.ts";
 
 /** What the program was given. */
@@ -28,19 +28,8 @@ const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
  */
 export function commandLine(argv: readonly string[] = process.argv.slice(2)): CommandLine {
   const fallback = { args: [...argv], invokedAs: baseOf(process.argv[1] ?? "").replace(/\.(ts|js)$/, "") };
-  let raw: Buffer;
-  try {
-    raw = readFileSync("/proc/self/cmdline");
-  } catch {
-    return fallback;
-  }
-  const entries: Uint8Array[] = [];
-  for (let start = 0; start < raw.length; ) {
-    let end = raw.indexOf(0, start);
-    if (end < 0) end = raw.length;
-    entries.push(raw.subarray(start, end));
-    start = end + 1;
-  }
+  const entries = procEntries("/proc/self/cmdline");
+  if (!entries) return fallback;
   // The runtime's own arguments come first; the program's are the last ones, in order.
   if (entries.length < argv.length + 1) return fallback;
   const tail = entries.slice(entries.length - argv.length);

@@ -12,6 +12,29 @@ import { nameFromBytes } from "./names.ts";
 const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
+ * The NUL-separated entries of a file such as /proc/self/cmdline or /proc/self/environ, as the
+ * kernel gave them (bytes); undefined when it cannot be read.
+ * @example
+ * procEntries("/proc/self/cmdline")?.length; // the runtime's arguments and the program's
+ */
+export function procEntries(path: string): Uint8Array[] | undefined {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch {
+    return undefined;
+  }
+  const entries: Uint8Array[] = [];
+  for (let start = 0; start < raw.length; ) {
+    let end = raw.indexOf(0, start);
+    if (end < 0) end = raw.length;
+    entries.push(raw.subarray(start, end));
+    start = end + 1;
+  }
+  return entries;
+}
+
+/**
  * An environment variable's value, with bytes that are not UTF-8 kept (names.ts); undefined
  * when it is not set. The runtime's value is taken as it is unless it lost bytes and
  * /proc/self/environ holds the same variable, read loosely the same text (a value the program
@@ -22,22 +45,11 @@ const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
 export function environmentValue(name: string): string | undefined {
   const given = process.env[name];
   if (given === undefined || !given.includes("\ufffd")) return given;
-  let raw: Buffer;
-  try {
-    raw = readFileSync("/proc/self/environ");
-  } catch {
-    return given;
-  }
   const key = Buffer.from(`${name}=`);
-  for (let start = 0; start < raw.length; ) {
-    let end = raw.indexOf(0, start);
-    if (end < 0) end = raw.length;
-    const entry = raw.subarray(start, end);
-    if (entry.subarray(0, key.length).equals(key)) {
-      const bytes = entry.subarray(key.length);
-      return lossy.decode(bytes) === given ? nameFromBytes(bytes) : given;
-    }
-    start = end + 1;
+  for (const entry of procEntries("/proc/self/environ") ?? []) {
+    if (!key.equals(entry.subarray(0, key.length))) continue;
+    const bytes = entry.subarray(key.length);
+    return lossy.decode(bytes) === given ? nameFromBytes(bytes) : given;
   }
   return given;
 }
