@@ -5,7 +5,7 @@
  * unreadable folder, a destination that is the source, links in a destination, a copy changed
  * after its read-back, a resume that trusted size and mtime, special files) and proves it holds.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, tempDir, tool, withoutJobLine } from "../helpers.ts";
@@ -595,6 +595,11 @@ describe("one bad destination never blocks the others", () => {
     expect([text.includes(">C000.mov</path>"), text.includes(">C001.mov</path>"), text.includes(">pipe</path>")]).toEqual([true, true, false]);
   });
 
+  const stopAfterTest: Array<() => void> = [];
+  afterEach(() => {
+    for (const stop of stopAfterTest.splice(0)) stop();
+  });
+
   test("copies on exFAT through FUSE, whose inode numbers change when the kernel forgets a file, are told by their bytes: renumbered ones verify (with and without a generation), one replaced with its times put back fails", async () => {
     const dir = tempDir("cartkit-verified-");
     card(join(dir, "src"), 6, 600_000);
@@ -609,6 +614,8 @@ describe("one bad destination never blocks the others", () => {
       // The kernel forgets inodes all through the run: between a copy's placing and its
       // read-back, and before the last look and the generation.
       const forget = Bun.spawn(["sh", "-c", "while :; do echo 2 > /proc/sys/vm/drop_caches; sleep 0.05; done"]);
+      // Stopped however the test ends: left running, it would slow and renumber everything after it.
+      stopAfterTest.push(() => forget.kill());
       const proc = Bun.spawn([DISPATCHCOPY, "-r", ...mhl, "--rate-limit", "2MB/s", "src", dest], { cwd: dir, stdout: "pipe", stderr: "pipe" });
       await inPlace(join(dest, "C001.mov"));
       // (the kernel forgets a file only while nothing holds it: looked at until it has, up to 10 s)
