@@ -23,6 +23,14 @@ export interface Representation {
   open(start: number, end: number): RangeReader;
   /** Further headers for 200 and 206 responses (e.g. `Content-Disposition`). */
   headers?: Record<string, string>;
+  /**
+   * A body read at once is written straight from its read buffer to the connection, sent
+   * chunked, without Content-Length: no copy of it is made when the connection takes it all at
+   * once (Bun copies only what the connection cannot take yet), where a body given whole is
+   * always copied first. For the archive's files, fetched by tools and players that read
+   * Content-Range; proxies keep Content-Length for the players that want it.
+   */
+  writeDirect?: boolean;
 }
 
 /** Told when a body could not be completed after its headers were sent (the connection is cut). */
@@ -61,19 +69,19 @@ export async function respond(request: Request, rep: Representation, onBodyError
     return new Response("range not satisfiable\n", { status: 416, headers: { "content-range": `bytes */${rep.size}`, "content-type": "text/plain; charset=utf-8", "accept-ranges": "bytes" } });
   }
   if (answer.kind === "whole") {
-    headers["content-length"] = String(rep.size);
     if (head) {
       // Opened and let go: a file gone, changed or known damaged answers HEAD as it would GET.
       rep.open(0, 0).close();
-      return new Response(null, { status: 200, headers });
+      return new Response(null, { status: 200, headers: { ...headers, "content-length": String(rep.size) } });
     }
+    if (!rep.writeDirect) headers["content-length"] = String(rep.size);
     return withBody(rep, { start: 0, end: rep.size }, { status: 200, headers }, onBodyError);
   }
   const ranges = answer.ranges;
   if (ranges.length === 1) {
     const only = ranges[0]!;
     headers["content-range"] = `bytes ${only.start}-${only.end - 1}/${rep.size}`;
-    headers["content-length"] = String(only.end - only.start);
+    if (!rep.writeDirect) headers["content-length"] = String(only.end - only.start);
     return withBody(rep, only, { status: 206, headers }, onBodyError);
   }
   const boundary = randomBytes(12).toString("hex");
@@ -91,14 +99,19 @@ export async function respond(request: Request, rep: Representation, onBodyError
 
 /**
  * Buffers for bodies read at once, kept from response to response. Bun copies bytes given as a
- * body when the Response is made (tests/serve.test.ts checks it), so the buffer is free again as
- * soon as the Response exists: no fresh MiB to allocate, zero and collect per request. More than
- * one is out only while asynchronous reads overlap. They are shared memory, so a read thread can
- * fill them (lib/serve/range_reads.ts).
+ * body when the Response is made, and what a direct write hands it that the connection cannot
+ * take at once (tests/serve.test.ts holds it to both), so a buffer is free again as soon as the
+ * Response exists or the write has returned: no fresh MiB to allocate, zero and collect per
+ * request. More than one is out only while responses overlap. They are shared memory, so a read
+ * thread can fill them (lib/serve/range_reads.ts).
  */
 const spareBuffers: Uint8Array[] = [];
 /** Buffers kept when nobody uses them. */
 const SPARE_BUFFERS = 4;
+
+function giveBack(buffer: Uint8Array): void {
+  if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer);
+}
 
 /** The response for one range, its body opened now (so a missing file is known before any header is sent): read at once into a kept buffer when small, else a pulled stream. */
 async function withBody(rep: Representation, { start, end }: ByteRange, init: ResponseInit, onBodyError: BodyErrorListener): Promise<Response> {
@@ -106,6 +119,7 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
   const reader = rep.open(start, end);
   if (end - start > BUFFERED_BYTES) return new Response(pulled([{ reader: () => reader, prefix: undefined, length: end - start }], undefined, onBodyError), init);
   const buffer = spareBuffers.pop() ?? new Uint8Array(new SharedArrayBuffer(BUFFERED_BYTES));
+  let lent = false;
   try {
     const bytes = buffer.subarray(0, end - start);
     let filled = 0;
@@ -115,11 +129,34 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
       filled += n;
     }
     if (filled < bytes.length) throw new Error(`only ${filled} of ${bytes.length} bytes could be read`);
-    return new Response(bytes, init);
+    if (!rep.writeDirect) return new Response(bytes, init);
+    lent = true;
+    return new Response(writtenOnce(bytes, () => giveBack(buffer)), init);
   } finally {
     reader.close();
-    if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer);
+    if (!lent) giveBack(buffer);
   }
+}
+
+/**
+ * A body written to the connection in one direct write when the connection pulls it, the
+ * buffer given back as soon as the write returns. A connection gone before it pulls never
+ * gives the buffer back; it is left to the collector.
+ */
+function writtenOnce(bytes: Uint8Array, done: () => void): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    type: "direct",
+    async pull(controller) {
+      let pending: number | Promise<number>;
+      try {
+        pending = controller.write(bytes);
+      } finally {
+        done();
+      }
+      await pending;
+      controller.close();
+    },
+  }) as ReadableStream<Uint8Array>;
 }
 
 /** A multipart/byteranges body: each part's header, then its bytes, then the closing delimiter. */

@@ -82,6 +82,7 @@ export function startServer(options: ServerOptions): RunningServer {
       contentType: contentTypeOf(file.path),
       validators: { ...(etag ? { etag } : {}), lastModifiedSeconds: Math.floor(file.mtimeMs / 1000) },
       open: (start, end) => source.open(file, start, end),
+      writeDirect: true,
     };
   };
 
