@@ -560,6 +560,12 @@ describe("units", () => {
         };
       },
     };
+    // Read in the process too, whole and by a reader: the range once, not repeated.
+    const whole = await respond(new Request("http://x/", { headers: { range: "bytes=10-99999" } }), rep);
+    expect(new Uint8Array(await whole.arrayBuffer())).toEqual(new Uint8Array(bytes.subarray(10, 100_000)));
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of (await respond(new Request("http://x/", { headers: { range: "bytes=5-70004" } }), rep)).body!) chunks.push(chunk);
+    expect(new Uint8Array(Buffer.concat(chunks))).toEqual(new Uint8Array(bytes.subarray(5, 70_005)));
     const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (request) => respond(request, rep) });
     try {
       // Clients that do not read: most of each 1 MiB body cannot leave Bun while others are answered.

@@ -140,13 +140,16 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
 
 /**
  * A body written to the connection in one direct write when the connection pulls it, the
- * buffer given back as soon as the write returns. A connection gone before it pulls never
- * gives the buffer back; it is left to the collector.
+ * buffer given back as soon as the write returns, once: a pull after that only ends the body.
+ * A connection gone before it pulls never gives the buffer back; it is left to the collector.
  */
 function writtenOnce(bytes: Uint8Array, done: () => void): ReadableStream<Uint8Array> {
+  let written = false;
   return new ReadableStream({
     type: "direct",
     async pull(controller) {
+      if (written) return controller.close();
+      written = true;
       let pending: number | Promise<number>;
       try {
         pending = controller.write(bytes);
