@@ -131,7 +131,10 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
     if (filled < bytes.length) throw new Error(`only ${filled} of ${bytes.length} bytes could be read`);
     if (!rep.writeDirect) return new Response(bytes, init);
     lent = true;
-    return new Response(writtenOnce(bytes, () => giveBack(buffer)), init);
+    return new Response(
+      writtenOnce(bytes, () => giveBack(buffer)),
+      init,
+    );
   } finally {
     reader.close();
     if (!lent) giveBack(buffer);
