@@ -9,9 +9,9 @@ import { readStdoutUntil } from "./helpers.ts";
  * Sends a request line exactly as written (fetch would normalise the path) and returns the
  * status, the whole answer, and its body (taken out of its chunks when sent chunked).
  */
-export function rawRequest(port: number, target: string, method = "GET"): Promise<{ status: number; text: string; body: Uint8Array }> {
+export function rawRequest(port: number, target: string, method = "GET", version = "1.1", headers = ""): Promise<{ status: number; text: string; body: Uint8Array }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    const socket = connect(port, "127.0.0.1", () => socket.write(`${method} ${target} HTTP/${version}\r\nHost: 127.0.0.1\r\n${headers}Connection: close\r\n\r\n`));
     const chunks: Buffer[] = [];
     socket.on("data", (c: Buffer) => chunks.push(c));
     socket.on("error", reject);
@@ -21,7 +21,7 @@ export function rawRequest(port: number, target: string, method = "GET"): Promis
       const headEnd = text.indexOf("\r\n\r\n");
       const raw = whole.subarray(headEnd + 4);
       const body = /\r\ntransfer-encoding: chunked\r\n/i.test(text.slice(0, headEnd + 2)) ? unchunked(raw) : new Uint8Array(raw);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text, body });
+      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0), text, body });
     });
   });
 }

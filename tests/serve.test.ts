@@ -582,6 +582,22 @@ describe("units", () => {
         expect(/\r\ntransfer-encoding: chunked\r\n/i.test(head) || head.toLowerCase().includes(`\r\ncontent-length: ${BUFFERED_BYTES}\r\n`)).toBe(true);
         expect(body).toEqual(new Uint8Array(bytes.subarray(i * 300_007, i * 300_007 + BUFFERED_BYTES)));
       }
+      // A whole body keeps its Content-Length: an HTTP/1.0 client reads to the close and could not tell a cut one.
+      const small: Representation = { ...rep, size: 200_000 };
+      const smallServer = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (request) => respond(request, small) });
+      try {
+        for (const version of ["1.0", "1.1"]) {
+          const whole = await rawRequest(smallServer.port!, "/", "GET", version);
+          expect([whole.status, /\r\ncontent-length: (\d+)\r\n/i.exec(whole.text)?.[1], /\r\ntransfer-encoding/i.test(whole.text)]).toEqual([200, "200000", false]);
+          expect(whole.body).toEqual(new Uint8Array(bytes.subarray(0, 200_000)));
+          // A range says its length in Content-Range, whatever the version.
+          const part = await rawRequest(smallServer.port!, "/", "GET", version, "Range: bytes=100-150099\r\n");
+          expect([part.status, /\r\ncontent-range: (.*)\r\n/i.exec(part.text)?.[1]]).toEqual([206, "bytes 100-150099/200000"]);
+          expect(part.body).toEqual(new Uint8Array(bytes.subarray(100, 150_100)));
+        }
+      } finally {
+        await smallServer.stop(true);
+      }
     } finally {
       await server.stop(true);
     }

@@ -24,11 +24,13 @@ export interface Representation {
   /** Further headers for 200 and 206 responses (e.g. `Content-Disposition`). */
   headers?: Record<string, string>;
   /**
-   * A body read at once is written straight from its read buffer to the connection, sent
-   * chunked, without Content-Length: no copy of it is made when the connection takes it all at
-   * once (Bun copies only what the connection cannot take yet), where a body given whole is
-   * always copied first. For the archive's files, fetched by tools and players that read
-   * Content-Range; proxies keep Content-Length for the players that want it.
+   * A single range read at once (206) is written straight from its read buffer to the
+   * connection, sent chunked, without Content-Length: no copy of it is made when the connection
+   * takes it all at once (Bun copies only what the connection cannot take yet), where a body
+   * given whole is always copied first. Only a 206: its Content-Range still tells an HTTP/1.0
+   * client, which cannot be sent chunks and reads to the close, how long the body must be; a
+   * 200 keeps its Content-Length. For the archive's files, fetched by tools and players that
+   * read Content-Range; proxies keep Content-Length for the players that want it.
    */
   writeDirect?: boolean;
 }
@@ -69,20 +71,20 @@ export async function respond(request: Request, rep: Representation, onBodyError
     return new Response("range not satisfiable\n", { status: 416, headers: { "content-range": `bytes */${rep.size}`, "content-type": "text/plain; charset=utf-8", "accept-ranges": "bytes" } });
   }
   if (answer.kind === "whole") {
+    headers["content-length"] = String(rep.size);
     if (head) {
       // Opened and let go: a file gone, changed or known damaged answers HEAD as it would GET.
       rep.open(0, 0).close();
-      return new Response(null, { status: 200, headers: { ...headers, "content-length": String(rep.size) } });
+      return new Response(null, { status: 200, headers });
     }
-    if (!rep.writeDirect) headers["content-length"] = String(rep.size);
-    return withBody(rep, { start: 0, end: rep.size }, { status: 200, headers }, onBodyError);
+    return withBody(rep, { start: 0, end: rep.size }, { status: 200, headers }, false, onBodyError);
   }
   const ranges = answer.ranges;
   if (ranges.length === 1) {
     const only = ranges[0]!;
     headers["content-range"] = `bytes ${only.start}-${only.end - 1}/${rep.size}`;
     if (!rep.writeDirect) headers["content-length"] = String(only.end - only.start);
-    return withBody(rep, only, { status: 206, headers }, onBodyError);
+    return withBody(rep, only, { status: 206, headers }, rep.writeDirect === true, onBodyError);
   }
   const boundary = randomBytes(12).toString("hex");
   const parts = ranges.map((r, i) => ({
@@ -114,7 +116,7 @@ function giveBack(buffer: Uint8Array): void {
 }
 
 /** The response for one range, its body opened now (so a missing file is known before any header is sent): read at once into a kept buffer when small, else a pulled stream. */
-async function withBody(rep: Representation, { start, end }: ByteRange, init: ResponseInit, onBodyError: BodyErrorListener): Promise<Response> {
+async function withBody(rep: Representation, { start, end }: ByteRange, init: ResponseInit, direct: boolean, onBodyError: BodyErrorListener): Promise<Response> {
   if (end === start) return new Response(null, init);
   const reader = rep.open(start, end);
   if (end - start > BUFFERED_BYTES) return new Response(pulled([{ reader: () => reader, prefix: undefined, length: end - start }], undefined, onBodyError), init);
@@ -129,7 +131,7 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
       filled += n;
     }
     if (filled < bytes.length) throw new Error(`only ${filled} of ${bytes.length} bytes could be read`);
-    if (!rep.writeDirect) return new Response(bytes, init);
+    if (!direct) return new Response(bytes, init);
     lent = true;
     return new Response(
       writtenOnce(bytes, () => giveBack(buffer)),
