@@ -89,13 +89,15 @@ describe.skipIf(!promtool)("metrics", () => {
   test("a file that fails on a destination counts as an error there, a copy that reads back differently as a verification failure", async () => {
     const dir = tempDir("cartkit-metrics-fail-");
     mkdirSync(join(dir, "A001", "CLIPS"), { recursive: true });
-    // Big enough that its read-back is still going when one of its bits is flipped on d1.
+    // Dense and big enough that its read-back, which starts as the copy gets its name, has not
+    // reached its end when a bit there is flipped on d1 (a sparse file's read-back reads only its
+    // data, done before the flip; the flip then fails the copy at the last look, exit 2).
     const fd = openSync(join(dir, "A001", "CLIPS", "C001.mov"), "w");
-    for (const [at, seed] of [
-      [0, 1],
-      [255 * 1024 * 1024, 2],
-    ] as const)
-      writeSync(fd, randomBytes(1024 * 1024, seed), 0, 1024 * 1024, at);
+    const block = randomBytes(1024 * 1024, 1);
+    for (let i = 0; i < 256; i++) {
+      block[0] = i;
+      writeSync(fd, block, 0, block.length, i * block.length);
+    }
     closeSync(fd);
     writeFileSync(join(dir, "A001", "CLIPS", "C002.mov"), randomBytes(10_000, 3));
     // d2 has a folder where C002.mov goes: that file fails there.
