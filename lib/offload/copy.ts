@@ -25,7 +25,7 @@ import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts"
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { kindInWords, stateKeyOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
-import { dataRanges, evictFromCache, evictionIsFileWide, readAhead } from "../io/libc.ts";
+import { dataRanges, evictFromCache, evictionIsFileWide, readAhead, startWriteback } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
 
@@ -205,6 +205,9 @@ function writeAt(fd: number, data: Uint8Array, position: number): Promise<void> 
     step(0);
   });
 }
+
+/** Files from this size start their writeback as soon as they are written, before their group's flush (BENCHMARKS.md, many small files). */
+const WRITEBACK_FROM_BYTES = 512 << 10;
 
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
@@ -730,7 +733,12 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
           return;
         }
         try {
-          if (d.target.flush ?? true) await (options.flushVia ? options.flushVia(d.target.folder, () => fsyncAsync(d.file.fd)) : fsyncAsync(d.file.fd));
+          if (!(d.target.flush ?? true)) return;
+          if (!options.flushVia) return await fsyncAsync(d.file.fd);
+          // A file of some size is written back from now on, so the group's flush finds less
+          // left to write; small ones are left to the flush, which writes them together.
+          if (before.size >= WRITEBACK_FROM_BYTES) startWriteback(d.file.fd);
+          await options.flushVia(d.target.folder, () => fsyncAsync(d.file.fd));
         } catch (error) {
           drop(d, "flush failed", error);
         }
