@@ -144,26 +144,37 @@ async function withBody(rep: Representation, { start, end }: ByteRange, init: Re
 }
 
 /**
- * A body written to the connection in one direct write when the connection pulls it, the
- * buffer given back as soon as the write returns, once: a pull after that only ends the body.
- * A connection gone before it pulls never gives the buffer back; it is left to the collector.
+ * A body written to the connection in one direct write when the connection pulls it. The
+ * buffer is given back, and let go by the stream, as soon as the write returns (a stalled
+ * client then holds only what Bun copied, not the buffer as well), or when the body is
+ * cancelled before it was pulled; once either way. A pull after that only ends the body.
  */
 function writtenOnce(bytes: Uint8Array, done: () => void): ReadableStream<Uint8Array> {
-  let written = false;
+  let body: Uint8Array | undefined = bytes;
+  let release: (() => void) | undefined = done;
+  const letGo = () => {
+    const giveBack = release;
+    body = undefined;
+    release = undefined;
+    giveBack?.();
+  };
+  /** Writes the body, lets it go, and returns what the write returned (no reference to the bytes). */
+  const writeNow = (controller: ReadableStreamDirectController): number | Promise<number> | undefined => {
+    if (body === undefined) return undefined;
+    try {
+      return controller.write(body);
+    } finally {
+      letGo();
+    }
+  };
   return new ReadableStream({
     type: "direct",
     async pull(controller) {
-      if (written) return controller.close();
-      written = true;
-      let pending: number | Promise<number>;
-      try {
-        pending = controller.write(bytes);
-      } finally {
-        done();
-      }
-      await pending;
+      const pending = writeNow(controller);
+      if (pending !== undefined) await pending;
       controller.close();
     },
+    cancel: letGo,
   }) as ReadableStream<Uint8Array>;
 }
 
