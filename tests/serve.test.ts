@@ -81,6 +81,31 @@ async function get(path: string, headers: Record<string, string> = {}, method = 
 }
 
 /** The parts of a multipart/byteranges body: each part's Content-Range and bytes. */
+/** A representation of bytes in memory; each read waits for `readsAfter` when given, and reads at most `readAtMost` bytes. */
+function bytesRepresentation(bytes: Uint8Array, options: { writeDirect?: boolean; readsAfter?: () => Promise<void>; readAtMost?: number } = {}): Representation {
+  return {
+    size: bytes.length,
+    contentType: "application/octet-stream",
+    validators: {},
+    writeDirect: options.writeDirect,
+    open(start, end) {
+      let position = start;
+      const step = (into: Uint8Array) => {
+        const n = Math.min(into.length, end - position, options.readAtMost ?? Number.POSITIVE_INFINITY);
+        into.set(bytes.subarray(position, position + n));
+        position += n;
+        return n;
+      };
+      const waits = options.readsAfter;
+      const later = async (into: Uint8Array) => {
+        await waits?.();
+        return step(into);
+      };
+      return { read: waits ? later : step, close() {} };
+    },
+  };
+}
+
 function multipartParts(body: Uint8Array, contentType: string): { range: string; type: string; bytes: Uint8Array }[] {
   const boundary = /boundary=([^;]+)/.exec(contentType)![1]!;
   const text = Buffer.from(body).toString("latin1");
@@ -513,24 +538,7 @@ describe("units", () => {
   test("bodies read at once stay apart while reads of an asynchronous source overlap", async () => {
     const bytes = randomBytes(4 * BUFFERED_BYTES, 12);
     // A source whose reads finish out of order, as an object store's would.
-    const rep: Representation = {
-      size: bytes.length,
-      contentType: "application/octet-stream",
-      validators: {},
-      open(start, end) {
-        let position = start;
-        return {
-          async read(into) {
-            await Bun.sleep(Math.floor(Math.random() * 20));
-            const n = Math.min(into.length, end - position, 65_536);
-            into.set(bytes.subarray(position, position + n));
-            position += n;
-            return n;
-          },
-          close() {},
-        };
-      },
-    };
+    const rep = bytesRepresentation(bytes, { readsAfter: () => Bun.sleep(Math.floor(Math.random() * 20)), readAtMost: 65_536 });
     const ranges = Array.from({ length: 12 }, (_, i) => [i * 250_001, i * 250_001 + BUFFERED_BYTES - i] as const);
     const responses = await Promise.all(ranges.map(([start, end]) => respond(new Request("http://x/", { headers: { range: `bytes=${start}-${end - 1}` } }), rep)));
     for (const [i, response] of responses.entries()) {
@@ -542,24 +550,7 @@ describe("units", () => {
 
   test("a body written direct is the range's bytes for a client that reads slowly while later responses reuse the read buffers; chunked or with its length", async () => {
     const bytes = randomBytes(4 * BUFFERED_BYTES, 13);
-    const rep: Representation = {
-      size: bytes.length,
-      contentType: "application/octet-stream",
-      validators: {},
-      writeDirect: true,
-      open(start, end) {
-        let position = start;
-        return {
-          read(into) {
-            const n = Math.min(into.length, end - position);
-            into.set(bytes.subarray(position, position + n));
-            position += n;
-            return n;
-          },
-          close() {},
-        };
-      },
-    };
+    const rep = bytesRepresentation(bytes, { writeDirect: true });
     // Read in the process too, whole and by a reader: the range once, not repeated.
     const whole = await respond(new Request("http://x/", { headers: { range: "bytes=10-99999" } }), rep);
     expect(new Uint8Array(await whole.arrayBuffer())).toEqual(new Uint8Array(bytes.subarray(10, 100_000)));
