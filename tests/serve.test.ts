@@ -80,7 +80,6 @@ async function get(path: string, headers: Record<string, string> = {}, method = 
   return { status: response.status, headers: response.headers, body };
 }
 
-/** The parts of a multipart/byteranges body: each part's Content-Range and bytes. */
 /** A representation of bytes in memory; each read waits for `readsAfter` when given, and reads at most `readAtMost` bytes. */
 function bytesRepresentation(bytes: Uint8Array, options: { writeDirect?: boolean; readsAfter?: () => Promise<void>; readAtMost?: number } = {}): Representation {
   return {
@@ -106,6 +105,7 @@ function bytesRepresentation(bytes: Uint8Array, options: { writeDirect?: boolean
   };
 }
 
+/** The parts of a multipart/byteranges body: each part's Content-Range and bytes. */
 function multipartParts(body: Uint8Array, contentType: string): { range: string; type: string; bytes: Uint8Array }[] {
   const boundary = /boundary=([^;]+)/.exec(contentType)![1]!;
   const text = Buffer.from(body).toString("latin1");
