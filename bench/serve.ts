@@ -297,7 +297,7 @@ async function main(): Promise<void> {
     const yes = (ok: boolean) => (ok ? "yes" : "**no**");
     const mibs = (b: number) => `${(b / MiB).toFixed(0)} MiB/s`;
     const lines = [
-      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; ${machine.anchors.join("; ")}; load average before: ${loadBefore}, after: ${loadAfter} (the 2 cores are shared with other work, and wrk runs on them too).`,
+      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; ${machine.anchors.join("; ")}; load average before: ${loadBefore}, after: ${loadAfter} (wrk runs on the same ${machine.nproc} cores).`,
       "",
       `${CONNECTIONS} connections (wrk, 2 threads) asking for random 1 MiB ranges of a ${SIZE / MiB} MiB file for ${seconds} s; median (range) of ${runs} interleaved runs. cartserve serves it from a virtual tape (512 KiB records read by their extents), nginx from a folder (sendfile). Every response was checked by wrk's Lua against the file's bytes at its Content-Range: ${servers.map((who) => `${results[who].reduce((s, r) => s + r.responses, 0)} ${who}`).join(", ")} responses, none wrong.`,
       "",

@@ -237,7 +237,7 @@ async function main(): Promise<void> {
       `- OS: ${machine.kernel}; Bun: ${machine.bun}; source: ${machine.source}`,
       `- ${machine.anchors.join("; ")}`,
       `- file system: XFS (\`mkfs.xfs -m reflink=1\`) on a loop device with direct I/O over a ${imageBytes / GiB} GiB image on the root disk`,
-      `- load average (1 min): ${load} (2 cores shared with other work)`,
+      `- load average (1 min): ${load} (on ${machine.nproc} cores)`,
       "",
       `Seconds, whole processes, median of ${runs} interleaved runs (range in brackets); ratio = ours / theirs (below 1 we are faster).`,
       "",
