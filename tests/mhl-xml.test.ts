@@ -98,3 +98,15 @@ test("a tag name is read up to 255 characters and an attribute up to 64 KiB; pas
     ]),
   );
 });
+
+test("the writer indents two spaces a level at any depth and leaves out undefined attributes; the reader counts lines across comments, CDATA and text", () => {
+  const w = new XmlWriter().open("a").open("b", { x: undefined, y: "1" }).open("c").open("d").leaf("e", { k: "v", u: undefined }, "t").leaf("f", {}).close().close().close().close();
+  expect(w.toString()).toBe('<?xml version="1.0" encoding="UTF-8"?>\n<a>\n  <b y="1">\n    <c>\n      <d>\n        <e k="v">t</e>\n        <f/>\n      </d>\n    </c>\n  </b>\n</a>\n');
+  const text = "<r>\n<!-- one\ntwo -->\n<![CDATA[x\ny]]>\nz\n\n<q>\n</q>\n<1";
+  expect(() => parseXml(text, "t.xml")).toThrow("line 10: malformed start tag");
+  const root = parseXml("<r>\n<!-- a\nb -->\n<p>\n</p><s/>\n</r>", "t.xml");
+  expect(childElements(root).map((e) => [e.name, e.line])).toEqual([
+    ["p", 4],
+    ["s", 5],
+  ]);
+});

@@ -82,7 +82,8 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
     throw new XmlError(file, line, message);
   };
   const advance = (to: number) => {
-    for (let i = pos; i < to; i++) if (text.charCodeAt(i) === 10) line++;
+    // Line feeds found by the engine's search, not looked at one character at a time.
+    for (let i = text.indexOf("\n", pos); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) line++;
     pos = to;
   };
   const maxText = options.maxText ?? 1 << 16;
@@ -143,25 +144,27 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       else if (raw.trim() !== "") fail("text outside the root element");
       advance(lt);
     }
-    if (text.startsWith("<?", pos)) {
+    // The character after '<' tells the kind (a start tag, the most common, in one look).
+    const next = text.charCodeAt(pos + 1);
+    if (next === 0x3f /* <? */) {
       const end = text.indexOf("?>", pos);
       if (end < 0) fail("unterminated processing instruction");
       advance(end + 2);
-    } else if (text.startsWith("<!--", pos)) {
+    } else if (next === 0x21 /* <! */ && text.startsWith("<!--", pos)) {
       const end = text.indexOf("-->", pos);
       if (end < 0) fail("unterminated comment");
       advance(end + 3);
-    } else if (text.startsWith("<![CDATA[", pos)) {
+    } else if (next === 0x21 && text.startsWith("<![CDATA[", pos)) {
       const end = text.indexOf("]]>", pos);
       if (end < 0) fail("unterminated CDATA section");
       if (stack.length === 0) fail("CDATA outside the root element");
       checkLength(pos + 9, end);
       addText(text.slice(pos + 9, end));
       advance(end + 3);
-    } else if (text.startsWith("<!", pos)) {
+    } else if (next === 0x21) {
       const word = /^<!([A-Z]+)/.exec(text.slice(pos, pos + 12))?.[1] ?? "";
       fail(word === "DOCTYPE" ? "DOCTYPE declarations (DTDs) are not allowed" : word === "ENTITY" ? "entity declarations are not allowed" : `unexpected '<!${word}'`);
-    } else if (text.startsWith("</", pos)) {
+    } else if (next === 0x2f /* </ */) {
       const end = text.indexOf(">", pos);
       if (end < 0) fail("unterminated end tag");
       const name = text.slice(pos + 2, end).trim();
@@ -234,12 +237,25 @@ export function textOf(element: XmlElement | undefined): string {
  * would be read back as another name.
  */
 export function escapeText(text: string): string {
+  // Most text (hashes, dates, sizes, plain names) needs nothing: one scan instead of six.
+  if (!NEEDS_ESCAPE.test(text)) return text;
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll("\r", "&#13;").replaceAll("\n", "&#10;").replaceAll("\t", "&#9;");
 }
 
+/** Characters {@link escapeText} replaces. */
+const NEEDS_ESCAPE = /[&<>\r\n\t]/;
+
 /** Escapes an attribute value (double-quoted). */
 export function escapeAttribute(text: string): string {
-  return escapeText(text).replaceAll('"', "&quot;");
+  const escaped = escapeText(text);
+  return escaped.includes('"') ? escaped.replaceAll('"', "&quot;") : escaped;
+}
+
+/** Indentation by depth, two spaces a level, made once per depth. */
+const INDENTS: string[] = [""];
+function indentOf(depth: number): string {
+  for (let d = INDENTS.length; d <= depth; d++) INDENTS.push(`${INDENTS[d - 1]}  `);
+  return INDENTS[depth]!;
 }
 
 /**
@@ -282,22 +298,24 @@ export class XmlWriter {
   }
 
   #attrs(attributes: Record<string, string | undefined>): string {
-    return Object.entries(attributes)
-      .filter((e): e is [string, string] => e[1] !== undefined)
-      .map(([k, v]) => ` ${k}="${escapeAttribute(v)}"`)
-      .join("");
+    let text = "";
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (value !== undefined) text += ` ${key}="${escapeAttribute(value)}"`;
+    }
+    return text;
   }
 
   /** Opens an element; children follow until {@link close}. */
   open(name: string, attributes: Record<string, string | undefined> = {}): this {
-    this.#push(`${"  ".repeat(this.#open.length)}<${name}${this.#attrs(attributes)}>`);
+    this.#push(`${indentOf(this.#open.length)}<${name}${this.#attrs(attributes)}>`);
     this.#open.push(name);
     return this;
   }
 
   /** An element with text content (or empty) on one line. */
   leaf(name: string, attributes: Record<string, string | undefined>, text?: string): this {
-    const indent = "  ".repeat(this.#open.length);
+    const indent = indentOf(this.#open.length);
     this.#push(text === undefined ? `${indent}<${name}${this.#attrs(attributes)}/>` : `${indent}<${name}${this.#attrs(attributes)}>${escapeText(text)}</${name}>`);
     return this;
   }
@@ -306,7 +324,7 @@ export class XmlWriter {
   close(): this {
     const name = this.#open.pop();
     if (name === undefined) throw new Error("XmlWriter: nothing to close");
-    this.#push(`${"  ".repeat(this.#open.length)}</${name}>`);
+    this.#push(`${indentOf(this.#open.length)}</${name}>`);
     return this;
   }
 
