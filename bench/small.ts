@@ -20,7 +20,7 @@
  *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs]
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { BUN, GiB, ROOT, availableBytes, check, describeMachine, fail, journaledFileSystem, loadAverage, median, sec, timed, touchMemory, unmount, writeReport } from "./common.ts";
 
@@ -110,9 +110,13 @@ async function main(): Promise<void> {
       for (const d of [d1, d2]) rmSync(d, { recursive: true, force: true });
       check(["sync"]);
     };
-    const touch = 2 * GiB;
+    // Twice what a run writes (two copies of the tree), as bench/common.ts says: with less, a run
+    // that follows the freeing of a larger one pays the host's faults for its page cache (the
+    // 2,000 × 1 MiB tree's unverified copies took 10.9–16.4 s in a run with 2 GiB touched, and
+    // 2.3–4.1 s by hand with 8 GiB, the same build on the same day). At most half the memory.
+    const touchFor = (tree: Tree) => Math.min(Math.floor(totalmem() / 2), 2 * 2 * tree.files * tree.size);
     lines.push(
-      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; load before the run: ${load}. Compiled tools; ${runs} interleaved runs of each job, median (range). Destinations on a fresh journaled ext4${target ? "" : " (not root: on the temp folder's file system)"}; ${sec(touch / GiB)} GiB of memory touched and freed before each timed run.`,
+      `Run ${machine.date}${quick ? " (quick run)" : ""}; CPU: ${machine.cpu}; \`nproc\`: ${machine.nproc}; Bun ${machine.bun}; source ${machine.source}; load before the run: ${load}. Compiled tools; ${runs} interleaved runs of each job, median (range). Destinations on a fresh journaled ext4${target ? "" : " (not root: on the temp folder's file system)"}; before each timed run, twice what it writes of memory touched and freed (${trees.map((t) => `${sec(touchFor(t) / GiB)} GiB for the ${t.name}`).join(", ")}).`,
       "",
       "Ratios are of wall times (the targets'); CPU time (user + system of every thread and child) is given where measured, and is the steadier figure on a machine other work loads.",
       "",
@@ -130,18 +134,19 @@ async function main(): Promise<void> {
         for (let round = 0; round < runs; round++) {
           clean();
           warm(tree);
-          touchMemory(touch);
+          touchMemory(touchFor(tree));
           t.cp.push(await seconds(["sh", "-c", `cp -r '${tree.path}' '${d1}' & cp -r '${tree.path}' '${d2}' & wait; sync`]));
           dropAllCaches();
           warm(tree);
+          touchMemory(touchFor(tree));
           t.cold.push(await seconds(["sh", "-c", `find '${d1}' '${d2}' -type f -print0 | xargs -0 -P 2 cat > /dev/null`]));
           clean();
           warm(tree);
-          touchMemory(touch);
+          touchMemory(touchFor(tree));
           t.ours.push(await seconds([dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", tree.path, d1, d2]));
           clean();
           warm(tree);
-          touchMemory(touch);
+          touchMemory(touchFor(tree));
           t.oursNone.push(await seconds([dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--verify", "none", tree.path, d1, d2]));
         }
         if (readdirSync(d1).length !== tree.folders) fail(`${tree.name}: the copy has ${readdirSync(d1).length} folders, expected ${tree.folders}`);
