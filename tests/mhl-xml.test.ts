@@ -110,3 +110,14 @@ test("the writer indents two spaces a level at any depth and leaves out undefine
     ["s", 5],
   ]);
 });
+
+test("the writer writes an attributes object's own keys only; a document on one line or with CR line ends is read with its lines counted", () => {
+  const inherited = Object.create({ inherited: "no" }, { own: { value: "yes", enumerable: true } }) as Record<string, string>;
+  expect(new XmlWriter(undefined, []).leaf("a", inherited).toString()).toBe('<a own="yes"/>\n');
+  const entries = Array.from({ length: 2000 }, (_, i) => `<hash><path size="${i}">f${i}.mov</path></hash>`).join("");
+  const root = parseXml(`<hashlist><hashes>${entries}</hashes></hashlist>`, "one.mhl");
+  expect(childElements(childElement(root, "hashes")!).map((e) => e.line)).toEqual(Array.from({ length: 2000 }, () => 1));
+  expect(() => parseXml(`<r>${entries}<1`, "one.mhl")).toThrow("line 1: malformed start tag");
+  expect(() => parseXml("<r>\r<a>\r</a>\r<1", "cr.xml")).toThrow("line 1: malformed start tag");
+  expect(() => parseXml("<r>\r\n<a>\r\n</a>\r\n<1", "crlf.xml")).toThrow("line 4: malformed start tag");
+});

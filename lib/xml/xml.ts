@@ -81,9 +81,13 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
   const fail = (message: string): never => {
     throw new XmlError(file, line, message);
   };
+  /** The next line feed at or after `pos` (-1: none left), found by the engine's search once each. */
+  let nextLineFeed = text.indexOf("\n");
   const advance = (to: number) => {
-    // Line feeds found by the engine's search, not looked at one character at a time.
-    for (let i = text.indexOf("\n", pos); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) line++;
+    while (nextLineFeed >= 0 && nextLineFeed < to) {
+      line++;
+      nextLineFeed = text.indexOf("\n", nextLineFeed + 1);
+    }
     pos = to;
   };
   const maxText = options.maxText ?? 1 << 16;
@@ -251,11 +255,10 @@ export function escapeAttribute(text: string): string {
   return escaped.includes('"') ? escaped.replaceAll('"', "&quot;") : escaped;
 }
 
-/** Indentation by depth, two spaces a level, made once per depth. */
-const INDENTS: string[] = [""];
+/** Indentation by depth, two spaces a level: made once for the depths documents have. */
+const INDENTS: string[] = Array.from({ length: 64 }, (_, depth) => "  ".repeat(depth));
 function indentOf(depth: number): string {
-  for (let d = INDENTS.length; d <= depth; d++) INDENTS.push(`${INDENTS[d - 1]}  `);
-  return INDENTS[depth]!;
+  return INDENTS[depth] ?? "  ".repeat(depth);
 }
 
 /**
@@ -299,7 +302,7 @@ export class XmlWriter {
 
   #attrs(attributes: Record<string, string | undefined>): string {
     let text = "";
-    for (const key in attributes) {
+    for (const key of Object.keys(attributes)) {
       const value = attributes[key];
       if (value !== undefined) text += ` ${key}="${escapeAttribute(value)}"`;
     }
