@@ -302,8 +302,17 @@ function sizeOfOpen(fd: number): number | undefined {
  */
 export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobResult> } | { failed: unknown } | undefined;
 
+/**
+ * Formats so quick (tens of GB/s) that a file under {@link BATCH_BYTES} costs more to hand to a
+ * thread than to hash: a batch of such files is hashed on the calling thread, so `--jobs N` is
+ * never slower than `--jobs 1` with them (BENCHMARKS.md, `--jobs`). Larger files still go to threads.
+ */
+const HASHED_HERE = new Set<Algorithm>(["xxh32", "xxh64", "xxh3", "xxh128", "crc32"]);
+
 /** Items of {@link hashInOrder} waiting for their results, in input order: one, or a batch's. */
 interface Group<T> {
+  /** Of a batch: every job's formats are {@link HASHED_HERE} (hashed on the calling thread). */
+  here?: boolean;
   items: T[];
   /** The results, in the order of `items`; undefined for an item with no work. */
   results: Promise<Array<PendingResult | undefined>> | Array<PendingResult | undefined>;
@@ -362,7 +371,7 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     if (!filling) return;
     // Every thread that takes batches has one and the next: this thread hashes this one, rather
     // than let it wait.
-    if (pool.hasRoomForBatch()) {
+    if (!filling.here && pool.hasRoomForBatch()) {
       const sent = pool.sendBatch(filling.jobs!);
       filling.results = sent.results;
       filling.takeBack = sent.takeBack;
@@ -412,8 +421,11 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
         if (size >= 0) job.size = size;
       }
       if (size >= 0 && size < BATCH_BYTES) {
+        const here = job.algorithms.every((a) => HASHED_HERE.has(a));
+        // A batch is all of one kind: hashed here, or sent.
+        if (filling && filling.here !== here) send();
         if (!filling) {
-          filling = { items: [], results: [], jobs: [], fds: 0 };
+          filling = { here, items: [], results: [], jobs: [], fds: 0 };
           window.push(filling);
         }
         filling.items.push(item);
