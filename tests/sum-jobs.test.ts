@@ -71,6 +71,15 @@ for (const runner of runners()) {
         expectAllSame(results);
       });
 
+      test("-r under a low limit on open files (ulimit -n 64): --jobs 8 holds no more descriptors than it may, and prints what --jobs 1 prints", { timeout: 120_000 }, () => {
+        const limited = (n: string) => run(asNobody(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", "--jobs", n, "T"]), { cwd: root });
+        const one = sum(["-r", "--jobs", "1", "T"]);
+        for (const n of ["1", "8"]) {
+          const result = limited(n);
+          expect({ jobs: n, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: n, code: one.code, stdout: one.stdout, stderr: one.stderr });
+        }
+      });
+
       test("-c --root: every verdict in line order, a missing and an unreadable file named and counted, the same for every N", { timeout: 120_000 }, () => {
         const lines = sum(["-r", "--jobs", "1", "T"]).stdout.trimEnd().split("\n");
         const hex = lines[0]!.split("  ")[0]!;

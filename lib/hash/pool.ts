@@ -13,6 +13,7 @@ import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
 import { collectNowAndThen } from "../core/memory.ts";
+import { openFileLimit } from "../io/libc.ts";
 
 /** One file to hash. */
 export interface HashJob {
@@ -277,9 +278,13 @@ export async function runJobHere(job: HashJob): Promise<HashJobResult> {
 
 /**
  * Descriptors held open by the calling thread and waiting for their results, at most: files it
- * opened itself ({@link HashJob.fd}).
+ * opened itself ({@link HashJob.fd}). Under a low limit on open files (`ulimit -n`), a quarter
+ * of it, so that `--jobs N` opens no more than `--jobs 1` can.
  */
 const WINDOW_FDS = 256;
+function windowFdsAllowed(): number {
+  return Math.max(8, Math.min(WINDOW_FDS, Math.floor(openFileLimit() / 4)));
+}
 /** Files sent to a thread together, at most, and their bytes (a larger file goes alone). */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 2 << 20;
@@ -330,7 +335,7 @@ interface Group<T> {
  * whatever the parallelism. Items whose work is `here` (stdin) run in this thread; items with
  * no work get `undefined`. Small files go to the workers in
  * batches, one promise a batch. At most {@link BATCHES_PER_THREAD} batches per thread wait,
- * and {@link WINDOW_FDS} files opened by this thread.
+ * and {@link WINDOW_FDS} files opened by this thread (fewer under a low `ulimit -n`).
  */
 export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>): Promise<void> {
   if (parallelism <= 1) {
@@ -361,8 +366,9 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
   const window: Group<T>[] = [];
   let windowFds = 0;
   // A batch holds the descriptors of its files: small enough that every thread has its batches
-  // within WINDOW_FDS.
-  const batchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(WINDOW_FDS / (BATCHES_PER_THREAD * parallelism))));
+  // within the window's descriptors.
+  const fdsAllowed = windowFdsAllowed();
+  const batchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(fdsAllowed / (BATCHES_PER_THREAD * parallelism))));
   const batchLimit = BATCHES_PER_THREAD * parallelism;
   /** The batch being filled (the window's last group), and its bytes. */
   let filling: Group<T> | undefined;
@@ -441,7 +447,7 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
         single(item, pool.run(job), job.fd === undefined ? 0 : 1);
       }
     }
-    while (window.length > 0 && (window.length > batchLimit || windowFds >= WINDOW_FDS)) await next();
+    while (window.length > 0 && (window.length > batchLimit || windowFds >= fdsAllowed)) await next();
   }
   send();
   while (window.length > 0) await next();
