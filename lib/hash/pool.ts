@@ -309,8 +309,9 @@ export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobR
 
 /**
  * Formats so quick (tens of GB/s) that a file under {@link BATCH_BYTES} costs more to hand to a
- * thread than to hash: a batch of such files is hashed on the calling thread, so `--jobs N` is
- * never slower than `--jobs 1` with them (BENCHMARKS.md, `--jobs`). Larger files still go to threads.
+ * thread than to hash: a batch of such files is hashed on the calling thread, so `--jobs N`
+ * costs about what `--jobs 1` costs with them (BENCHMARKS.md, `--jobs`). Larger files still go
+ * to threads.
  */
 const HASHED_HERE = new Set<Algorithm>(["xxh32", "xxh64", "xxh3", "xxh128", "crc32"]);
 

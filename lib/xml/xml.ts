@@ -235,6 +235,9 @@ export function textOf(element: XmlElement | undefined): string {
   return element.children.filter((c): c is string => typeof c === "string").join("");
 }
 
+/** Characters {@link escapeText} replaces. */
+const NEEDS_ESCAPE = /[&<>\r\n\t]/;
+
 /**
  * Escapes text content. CR, LF and TAB are written as character references: a parser turns a
  * raw CR (or CR LF) into LF, and in an attribute any of them into a space, so a name holding one
@@ -245,9 +248,6 @@ export function escapeText(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return text;
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll("\r", "&#13;").replaceAll("\n", "&#10;").replaceAll("\t", "&#9;");
 }
-
-/** Characters {@link escapeText} replaces. */
-const NEEDS_ESCAPE = /[&<>\r\n\t]/;
 
 /** Escapes an attribute value (double-quoted). */
 export function escapeAttribute(text: string): string {
