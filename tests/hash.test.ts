@@ -3,7 +3,7 @@
  * other, and against the native tools on random inputs of awkward sizes, fed in odd chunks.
  */
 import { describe, expect, test } from "bun:test";
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ALGORITHMS, ENGINE_SUPPORT, c4FromSha512, createHasher, createHashers, hashFromPosition, hashInOrder, hashOpenFile, hashPath, HashPool, resolveAlgorithm, sha512FromC4, toHex, type Algorithm, type HashJob } from "../lib/hash/mod.ts";
 import { runBatchHere } from "../lib/hash/pool.ts";
@@ -235,6 +235,34 @@ describe("hashing by descriptor and by bytes", () => {
       const inodes = new Set(names.map((name) => statSync(name).ino));
       for (const fd of opened) expectClosed(fd, inodes);
     }
+  });
+
+  test("under --jobs N, small files in XXH formats are hashed on the calling thread (no hashing thread starts); BLAKE3 ones go to threads", async () => {
+    const names = Array.from({ length: 40 }, (_, i) => join(dir, `here${i}`));
+    for (const [i, name] of names.entries()) writeFileSync(name, randomBytes(32 << 10, i + 70));
+    /** This process's threads while the last result comes in (a hashing thread lives until the run ends). */
+    const threadsDuring = async (algorithms: Algorithm[]): Promise<number> => {
+      let threads = 0;
+      const got: string[] = [];
+      await hashInOrder(
+        names,
+        3,
+        (name) => ({ job: { path: name, fd: openSync(name, "r"), algorithms, options: {} } }),
+        (_name, result) => {
+          got.push(result?.ok ? result.hexes[0]![1] : "failed");
+          threads = readdirSync("/proc/self/task").length;
+        },
+      );
+      const expected = await Promise.all(names.map(async (name) => (await hashPath(name, algorithms)).hexes.get(algorithms[0]!)!));
+      expect(got).toEqual(expected);
+      return threads;
+    };
+    await threadsDuring(["xxh128"]);
+    // (at most: a thread of an earlier test may end meanwhile, never one start)
+    const before = readdirSync("/proc/self/task").length;
+    expect(await threadsDuring(["xxh128", "xxh64"])).toBeLessThanOrEqual(before);
+    const beforeBlake3 = readdirSync("/proc/self/task").length;
+    expect(await threadsDuring(["blake3"])).toBeGreaterThan(beforeBlake3);
   });
 
   test("a batch sent to a hashing thread answers like the same jobs run here: digests of every algorithm list, kept and closed descriptors, a failure in its place", async () => {
