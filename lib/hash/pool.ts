@@ -13,7 +13,7 @@ import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
 import { collectNowAndThen } from "../core/memory.ts";
-import { openFileLimit } from "../io/libc.ts";
+import { waitingDescriptors } from "../io/libc.ts";
 
 /** One file to hash. */
 export interface HashJob {
@@ -282,9 +282,6 @@ export async function runJobHere(job: HashJob): Promise<HashJobResult> {
  * of it, so that `--jobs N` opens no more than `--jobs 1` can.
  */
 const WINDOW_FDS = 256;
-function windowFdsAllowed(): number {
-  return Math.max(8, Math.min(WINDOW_FDS, Math.floor(openFileLimit() / 4)));
-}
 /** Files sent to a thread together, at most, and their bytes (a larger file goes alone). */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 2 << 20;
@@ -368,7 +365,7 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
   let windowFds = 0;
   // A batch holds the descriptors of its files: small enough that every thread has its batches
   // within the window's descriptors.
-  const fdsAllowed = windowFdsAllowed();
+  const fdsAllowed = Math.max(8, Math.min(WINDOW_FDS, waitingDescriptors()));
   const batchFiles = Math.max(8, Math.min(BATCH_FILES, Math.floor(fdsAllowed / (BATCHES_PER_THREAD * parallelism))));
   const batchLimit = BATCHES_PER_THREAD * parallelism;
   /** The batch being filled (the window's last group), and its bytes. */

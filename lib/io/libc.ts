@@ -196,6 +196,16 @@ export function openFileLimit(): number {
 }
 
 /**
+ * Descriptors one part of the process may hold open while they wait (copies waiting for their
+ * flush, files waiting for their hash): a quarter of {@link openFileLimit}, leaving the rest for
+ * the folders held, the threads and the files being worked on; split among `shares` holders
+ * each (a copy holds one per destination).
+ */
+export function waitingDescriptors(shares = 1): number {
+  return Math.floor(openFileLimit() / 4 / Math.max(1, shares));
+}
+
+/**
  * True where {@link evictFromCache} drops the file's pages for everyone (posix_fadvise), so
  * another descriptor, or another thread, then reads from the device; false where it only turns
  * caching off for the one descriptor (macOS) or is missing.

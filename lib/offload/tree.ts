@@ -18,7 +18,7 @@ import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
-import { flushFileSystemOf, openFileLimit } from "../io/libc.ts";
+import { flushFileSystemOf, waitingDescriptors } from "../io/libc.ts";
 import { compareFileState, finalNameOfPartial, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { hashFd } from "../hash/file.ts";
 import { IgnoreList } from "../io/ignore.ts";
@@ -35,7 +35,7 @@ import { collectNowAndThen } from "../core/memory.ts";
  * them), and by a group that still flushes quickly.
  */
 function maxWaitingFiles(destinations: number): number {
-  return Math.max(16, Math.min(1024, Math.floor(openFileLimit() / 4 / Math.max(1, destinations))));
+  return Math.max(16, Math.min(1024, waitingDescriptors(destinations)));
 }
 
 /**
