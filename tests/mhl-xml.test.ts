@@ -102,6 +102,14 @@ test("a tag name is read up to 255 characters and an attribute up to 64 KiB; pas
 test("the writer indents two spaces a level at any depth and leaves out undefined attributes; the reader counts lines across comments, CDATA and text", () => {
   const w = new XmlWriter().open("a").open("b", { x: undefined, y: "1" }).open("c").open("d").leaf("e", { k: "v", u: undefined }, "t").leaf("f", {}).close().close().close().close();
   expect(w.toString()).toBe('<?xml version="1.0" encoding="UTF-8"?>\n<a>\n  <b y="1">\n    <c>\n      <d>\n        <e k="v">t</e>\n        <f/>\n      </d>\n    </c>\n  </b>\n</a>\n');
+  // Past the depths made once (64), the same two spaces a level.
+  const deep = new XmlWriter(undefined, []);
+  for (let depth = 0; depth < 70; depth++) deep.open("n");
+  deep.leaf("x", {}, "y");
+  for (let depth = 0; depth < 70; depth++) deep.close();
+  const deepLines = deep.toString().split("\n");
+  expect(deepLines[70]).toBe(`${" ".repeat(140)}<x>y</x>`);
+  expect(deepLines.slice(0, 70).map((line) => line.indexOf("<"))).toEqual(Array.from({ length: 70 }, (_, depth) => 2 * depth));
   const text = "<r>\n<!-- one\ntwo -->\n<![CDATA[x\ny]]>\nz\n\n<q>\n</q>\n<1";
   expect(() => parseXml(text, "t.xml")).toThrow("line 10: malformed start tag");
   const root = parseXml("<r>\n<!-- a\nb -->\n<p>\n</p><s/>\n</r>", "t.xml");
