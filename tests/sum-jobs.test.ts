@@ -80,6 +80,20 @@ for (const runner of runners()) {
         }
       });
 
+      test("-r of 200 folders under ulimit -n 64: the folders held open are bounded by the limit too, for --jobs 1 and 8", { timeout: 120_000 }, () => {
+        const wide = join(root, "W");
+        for (let f = 0; f < 200; f++) {
+          mkdirSync(join(wide, `D${String(f).padStart(3, "0")}`), { recursive: true });
+          for (let i = 0; i < 3; i++) writeFileSync(join(wide, `D${String(f).padStart(3, "0")}`, `f${i}.dng`), randomBytes(1000 + i, f * 3 + i + 1));
+        }
+        const one = sum(["-r", "--jobs", "1", "W"]);
+        expect({ code: one.code, lines: one.stdout.trimEnd().split("\n").length, stderr: one.stderr }).toEqual({ code: 0, lines: 600, stderr: "" });
+        for (const n of ["1", "8"]) {
+          const result = run(asNobody(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", "--jobs", n, "W"]), { cwd: root });
+          expect({ jobs: n, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: n, code: 0, stdout: one.stdout, stderr: "" });
+        }
+      });
+
       test("-c --root: every verdict in line order, a missing and an unreadable file named and counted, the same for every N", { timeout: 120_000 }, () => {
         const lines = sum(["-r", "--jobs", "1", "T"]).stdout.trimEnd().split("\n");
         const hex = lines[0]!.split("  ")[0]!;

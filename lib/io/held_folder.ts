@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
 import { errnoError, explainedError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
-import { atCalls, renameNoReplace } from "./libc.ts";
+import { atCalls, renameNoReplace, waitingDescriptors } from "./libc.ts";
 
 const O_RDONLY = constants.O_RDONLY;
 const O_WRONLY = constants.O_WRONLY;
@@ -261,8 +261,16 @@ function checkRelative(relative: string): void {
   }
 }
 
-/** How many folder descriptors a held folder keeps open for the folders it works in. */
-const FOLDER_CACHE = 64;
+/**
+ * How many folder descriptors a held folder keeps open for the folders it works in: 64, fewer
+ * under a low limit on open files (`ulimit -n`), where a run holds a source and destinations
+ * (four shares of {@link waitingDescriptors}) besides the files it works on.
+ */
+let folderCache: number | undefined;
+function folderCacheSize(): number {
+  folderCache ??= Math.max(4, Math.min(64, waitingDescriptors(4)));
+  return folderCache;
+}
 
 /** A folder held open; names beneath it resolved without following links. */
 export class HeldFolder {
@@ -344,7 +352,7 @@ export class HeldFolder {
     const fd = parentFd !== undefined ? openFolderBeneath(parentFd, relative.slice(slash + 1)) : openFolderBeneath(this.fd, relative);
     if (fd < 0) throw this.#explainFolder(-fd, "cannot open folder", relative);
     this.#folders.set(relative, fd);
-    if (this.#folders.size > FOLDER_CACHE) {
+    if (this.#folders.size > folderCacheSize()) {
       const [oldest, oldFd] = this.#folders.entries().next().value as [string, number];
       this.#folders.delete(oldest);
       closeSync(oldFd);
