@@ -68,9 +68,11 @@ export interface RunResult {
 }
 
 /** Runs a command with optional stdin, in `cwd`. */
-export function run(cmd: string[], options: { cwd?: string; stdin?: string | Uint8Array; env?: Record<string, string> } = {}): RunResult {
+export function run(cmd: string[], options: { cwd?: string; stdin?: string | Uint8Array; env?: Record<string, string>; timeoutMs?: number } = {}): RunResult {
   const proc = Bun.spawnSync({
     cmd,
+    // A command that would wait forever is killed (exit code -1) and the test fails, not hangs.
+    ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs, killSignal: "SIGKILL" as const }),
     cwd: options.cwd ?? ROOT,
     stdin: options.stdin === undefined ? "ignore" : typeof options.stdin === "string" ? Buffer.from(options.stdin) : options.stdin,
     stdout: "pipe",

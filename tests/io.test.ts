@@ -447,6 +447,12 @@ test("errors cross threads as errno numbers and come back with their names, or t
   expect(describeSystemError(errnoError(errnoOf({ code: "EXDEV" }), "write failed"))).toBe("Invalid cross-device link");
   const unnamed = errnoError(130, "write failed");
   expect([unnamed.code, unnamed.errno, describeSystemError(unnamed)]).toEqual([undefined, 130, "write failed (errno 130)"]);
+  // A /proc file of a process that ended gives ESRCH on open: strerror's phrase, not a number.
+  expect(describeSystemError(errnoError(3, "cannot open"))).toBe("No such process");
+  expect(describeSystemError(errnoError(95))).toBe("Operation not supported");
+  expect(describeSystemError(Object.assign(new Error("x"), { code: "ENOTSUP" }))).toBe("Operation not supported");
+  // A code that is an Object property name is not a table entry.
+  expect([errnoOf({ code: "constructor" }), describeSystemError(Object.assign(new Error("odd"), { code: "toString" }))]).toEqual([5, "odd"]);
 });
 
 test("stdout data is written byte for byte as each piece encodes on its own, surrogate halves never joined across pieces", () => {

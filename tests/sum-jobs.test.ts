@@ -66,7 +66,7 @@ for (const runner of runners()) {
         expect(lines.filter((l) => l.startsWith("\\"))).toEqual([expect.stringMatching(/^\\[0-9a-f]+ {2}F2\/caf\\xe9\.dng$/)]);
         // The link inside is hashed as the file it leads to.
         expect(lines.find((l) => l.endsWith("  F1/inside.dng"))!.split("  ")[0]).toBe(lines[3]!.split("  ")[0]);
-        expect(one.stderr).toBe([`${t.name}: T/F2/dangling.dng: dangling symbolic link`, `${t.name}: T/F2/outside.dng: symbolic link that leaves the tree, not followed`, `${t.name}: F2/locked.dng: ${denied}`, ""].join("\n"));
+        expect(one.stderr).toBe([`${t.name}: T/F2/dangling.dng: dangling symbolic link`, `${t.name}: T/F2/outside.dng: symbolic link that leaves the tree, not followed`, `${t.name}: T/F2/locked.dng: ${denied}`, ""].join("\n"));
         expect(one.code).toBe(1);
         expectAllSame(results);
       });

@@ -5,7 +5,7 @@
  * names that would forge terminal lines, and a check file read as it streams in.
  */
 import { describe, expect, test } from "bun:test";
-import { closeSync, constants, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runners, tempDir, tool } from "./helpers.ts";
 
@@ -139,30 +139,49 @@ for (const runner of runners()) {
         expect(checked).toMatchObject({ code: 0, stdout: "car\rret: OK\n" });
       });
 
-      test("a check file is checked as it streams in: line 1 is opened before the input ends", { timeout: 60_000 }, async () => {
-        // Line 1 names a FIFO: only a checker that reads its input line by line opens it while
-        // the rest of the input is still to come (one that reads all first never would).
-        const fifo = join(root, "stream.fifo");
-        expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+      test("a check file is checked as it streams in: line 1's verdict is out before the input ends", { timeout: 60_000 }, async () => {
+        // Only a checker that reads its input line by line, and lets out what it has checked
+        // before it waits for more, prints line 1's verdict while the rest is still to come.
+        writeFileSync(join(root, "first.txt"), "first");
         writeFileSync(join(root, "stream.txt"), "streamed");
         const proc = Bun.spawn([...runner.command(t.name), ...t.args, "-c", "-"], { cwd: root, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-        proc.stdin.write(`${digest("through the fifo")}  stream.fifo\n`);
+        proc.stdin.write(`${digest("first")}  first.txt\n`);
         proc.stdin.flush();
-        let fd: number | undefined;
-        for (let attempt = 0; attempt < 3000 && fd === undefined; attempt++) {
-          try {
-            fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-          } catch {
-            await Bun.sleep(10);
-          }
+        const reader = proc.stdout.getReader();
+        let seen = "";
+        const deadline = Date.now() + 30_000;
+        while (!seen.includes("\n") && Date.now() < deadline) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          seen += new TextDecoder().decode(value);
         }
-        expect(fd).toBeDefined();
-        writeSync(fd!, "through the fifo");
-        closeSync(fd!);
+        expect(seen).toBe("first.txt: OK\n");
         proc.stdin.write(`${digest("streamed")}  stream.txt\n`);
         proc.stdin.end();
-        expect(await new Response(proc.stdout).text()).toBe("stream.fifo: OK\nstream.txt: OK\n");
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          seen += new TextDecoder().decode(value);
+        }
+        expect(seen).toBe("first.txt: OK\nstream.txt: OK\n");
         expect(await proc.exited).toBe(0);
+      });
+
+      test("-c: a FIFO or device a check file names is a named failure, not a wait for a writer", { timeout: 60_000 }, () => {
+        const fifo = join(root, "waiting.fifo");
+        expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+        writeFileSync(join(root, "plain.txt"), "plain");
+        // Without --root a link is followed, as the anchors follow it: here to a device.
+        symlinkSync("/dev/zero", join(root, "endless"));
+        const zero = digest("");
+        const result = tool(runner, t.name, [...t.args, "-c", "-"], { cwd: root, stdin: `${zero}  waiting.fifo\n${zero}  endless\n${digest("plain")}  plain.txt\n`, timeoutMs: 20_000 });
+        expect(result.code).toBe(1);
+        const refused = "not a regular file (a FIFO, socket or device), not read";
+        if (t.name === "b3sum-ts") {
+          expect(result.stdout).toBe(`waiting.fifo: FAILED (${refused})\nendless: FAILED (${refused})\nplain.txt: OK\n`);
+        } else {
+          expect(result.stdout).toBe(`stdin:1: Could not open or read 'waiting.fifo': ${refused}.\nstdin:2: Could not open or read 'endless': ${refused}.\nplain.txt: OK\n2 listed files could not be read\n`);
+        }
       });
     });
   }

@@ -49,78 +49,8 @@ export function describeSystemError(error: unknown): string {
  */
 export function strerrorOf(error: unknown): string {
   const code = (error as { code?: string } | null)?.code;
-  switch (code) {
-    case "ENOENT":
-      return "No such file or directory";
-    case "EACCES":
-      return "Permission denied";
-    case "EPERM":
-      return "Operation not permitted";
-    case "EISDIR":
-      return "Is a directory";
-    case "ENOTDIR":
-      return "Not a directory";
-    case "EIO":
-      return "Input/output error";
-    case "ENOSPC":
-      return "No space left on device";
-    case "EROFS":
-      return "Read-only file system";
-    case "EMFILE":
-      return "Too many open files";
-    case "ELOOP":
-      return "Too many levels of symbolic links";
-    case "ENAMETOOLONG":
-      return "File name too long";
-    case "EEXIST":
-      return "File exists";
-    case "EINVAL":
-      return "Invalid argument";
-    case "ENXIO":
-      return "No such device or address";
-    case "EINTR":
-      return "Interrupted system call";
-    case "EFAULT":
-      return "Bad address";
-    case "EXDEV":
-      return "Invalid cross-device link";
-    case "ENODEV":
-      return "No such device";
-    case "EMLINK":
-      return "Too many links";
-    case "ENOTEMPTY":
-      return "Directory not empty";
-    case "EOPNOTSUPP":
-      return "Operation not supported";
-    case "ETIMEDOUT":
-      return "Connection timed out";
-    case "ESTALE":
-      return "Stale file handle";
-    case "EUCLEAN":
-      return "Structure needs cleaning";
-    case "EDQUOT":
-      return "Disk quota exceeded";
-    case "ENOTCONN":
-      return "Transport endpoint is not connected";
-    case "ESHUTDOWN":
-      return "Cannot send after transport endpoint shutdown";
-    case "ENOTSUP":
-      return "Operation not supported";
-    case "EILSEQ":
-      return "Invalid or incomplete multibyte or wide character";
-    case "EBADF":
-      return "Bad file descriptor";
-    case "EBUSY":
-      return "Device or resource busy";
-    case "ENOMEM":
-      return "Cannot allocate memory";
-    case "EAGAIN":
-      return "Resource temporarily unavailable";
-    case "EFBIG":
-      return "File too large";
-    case "EOVERFLOW":
-      return "Value too large for defined data type";
-  }
+  const known = code !== undefined && Object.hasOwn(SYSTEM_ERRORS, code) ? SYSTEM_ERRORS[code] : undefined;
+  if (known) return known[1];
   const message = (error as { message?: unknown } | null)?.message;
   if (typeof message === "string" && message !== "") return message;
   return String(error);
@@ -135,43 +65,74 @@ export function explainedError(code: string, detail: string, path?: string): Err
   return Object.assign(new Error(detail), { code, detail, ...(path === undefined ? {} : { path }) });
 }
 
-/** errno numbers (Linux) by code, for messages that print them and for passing errors between threads. */
-export const ERRNO: Record<string, number> = {
-  EPERM: 1,
-  ENOENT: 2,
-  EINTR: 4,
-  EIO: 5,
-  ENXIO: 6,
-  EBADF: 9,
-  EAGAIN: 11,
-  ENOMEM: 12,
-  EACCES: 13,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  EXDEV: 18,
-  ENODEV: 19,
-  ENOTDIR: 20,
-  EISDIR: 21,
-  EINVAL: 22,
-  EMFILE: 24,
-  EFBIG: 27,
-  ENOSPC: 28,
-  EROFS: 30,
-  EMLINK: 31,
-  ENAMETOOLONG: 36,
-  ENOTEMPTY: 39,
-  ELOOP: 40,
-  EILSEQ: 84,
-  EOVERFLOW: 75,
-  EOPNOTSUPP: 95,
-  ENOTCONN: 107,
-  ESHUTDOWN: 108,
-  ETIMEDOUT: 110,
-  ESTALE: 116,
-  EUCLEAN: 117,
-  EDQUOT: 122,
+/** Linux's errno numbers and strerror(3) phrases, by code. */
+const SYSTEM_ERRORS: Record<string, readonly [number, string]> = {
+  EPERM: [1, "Operation not permitted"],
+  ENOENT: [2, "No such file or directory"],
+  ESRCH: [3, "No such process"],
+  EINTR: [4, "Interrupted system call"],
+  EIO: [5, "Input/output error"],
+  ENXIO: [6, "No such device or address"],
+  E2BIG: [7, "Argument list too long"],
+  ENOEXEC: [8, "Exec format error"],
+  EBADF: [9, "Bad file descriptor"],
+  ECHILD: [10, "No child processes"],
+  EAGAIN: [11, "Resource temporarily unavailable"],
+  ENOMEM: [12, "Cannot allocate memory"],
+  EACCES: [13, "Permission denied"],
+  EFAULT: [14, "Bad address"],
+  ENOTBLK: [15, "Block device required"],
+  EBUSY: [16, "Device or resource busy"],
+  EEXIST: [17, "File exists"],
+  EXDEV: [18, "Invalid cross-device link"],
+  ENODEV: [19, "No such device"],
+  ENOTDIR: [20, "Not a directory"],
+  EISDIR: [21, "Is a directory"],
+  EINVAL: [22, "Invalid argument"],
+  ENFILE: [23, "Too many open files in system"],
+  EMFILE: [24, "Too many open files"],
+  ENOTTY: [25, "Inappropriate ioctl for device"],
+  ETXTBSY: [26, "Text file busy"],
+  EFBIG: [27, "File too large"],
+  ENOSPC: [28, "No space left on device"],
+  ESPIPE: [29, "Illegal seek"],
+  EROFS: [30, "Read-only file system"],
+  EMLINK: [31, "Too many links"],
+  EPIPE: [32, "Broken pipe"],
+  ERANGE: [34, "Numerical result out of range"],
+  EDEADLK: [35, "Resource deadlock avoided"],
+  ENAMETOOLONG: [36, "File name too long"],
+  ENOLCK: [37, "No locks available"],
+  ENOSYS: [38, "Function not implemented"],
+  ENOTEMPTY: [39, "Directory not empty"],
+  ELOOP: [40, "Too many levels of symbolic links"],
+  ENODATA: [61, "No data available"],
+  ENOLINK: [67, "Link has been severed"],
+  EPROTO: [71, "Protocol error"],
+  EBADMSG: [74, "Bad message"],
+  EOVERFLOW: [75, "Value too large for defined data type"],
+  EILSEQ: [84, "Invalid or incomplete multibyte or wide character"],
+  EOPNOTSUPP: [95, "Operation not supported"],
+  ECONNRESET: [104, "Connection reset by peer"],
+  ENOBUFS: [105, "No buffer space available"],
+  ENOTCONN: [107, "Transport endpoint is not connected"],
+  ESHUTDOWN: [108, "Cannot send after transport endpoint shutdown"],
+  ETIMEDOUT: [110, "Connection timed out"],
+  ECONNREFUSED: [111, "Connection refused"],
+  EHOSTUNREACH: [113, "No route to host"],
+  ESTALE: [116, "Stale file handle"],
+  EUCLEAN: [117, "Structure needs cleaning"],
+  EDQUOT: [122, "Disk quota exceeded"],
+  ENOMEDIUM: [123, "No medium found"],
+  EMEDIUMTYPE: [124, "Wrong medium type"],
+  ECANCELED: [125, "Operation canceled"],
 };
+
+/** errno numbers (Linux) by code, for messages that print them and for passing errors between threads. */
+export const ERRNO: Record<string, number> = Object.fromEntries(Object.entries(SYSTEM_ERRORS).map(([code, [errno]]) => [code, errno]));
+
+/** ENOTSUP is EOPNOTSUPP's other name on Linux (the same number): its phrase, not a second number. */
+SYSTEM_ERRORS.ENOTSUP = SYSTEM_ERRORS.EOPNOTSUPP!;
 
 /** The code of an errno number (inverse of {@link ERRNO}). */
 export function errnoCode(errno: number): string | undefined {
@@ -184,7 +145,7 @@ export function errnoCode(errno: number): string | undefined {
  */
 export function errnoOf(error: unknown): number {
   const { code, errno } = (error ?? {}) as { code?: string; errno?: number };
-  return (code ? ERRNO[code] : undefined) ?? (typeof errno === "number" && errno !== 0 ? Math.abs(errno) : ERRNO.EIO!);
+  return (code && Object.hasOwn(ERRNO, code) ? ERRNO[code] : undefined) ?? (typeof errno === "number" && errno !== 0 ? Math.abs(errno) : ERRNO.EIO!);
 }
 
 /**
@@ -202,6 +163,6 @@ export function errnoError(errno: number, message = "system error", path?: strin
  */
 export function describeAsRustIoError(error: unknown): string {
   const code = (error as { code?: string } | null)?.code;
-  const errno = code ? ERRNO[code] : undefined;
+  const errno = code && Object.hasOwn(ERRNO, code) ? ERRNO[code] : undefined;
   return errno === undefined ? describeSystemError(error) : `${describeSystemError(error)} (os error ${errno})`;
 }

@@ -9,7 +9,7 @@ import { describeAsRustIoError } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import type { CheckContext, CheckCounts, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
 import { b3sumNeedsEscape, escapeName } from "./escape.ts";
-import type { SumInput } from "./inputs.ts";
+import { errorName, type SumInput } from "./inputs.ts";
 import { formatGnuLine, parseB3sumLine } from "./lines.ts";
 
 /** Output shape of b3sum's hash mode. */
@@ -34,7 +34,7 @@ export function b3sumDialect(tool: string, format: B3sumFormat): SumDialect {
       return formatGnuLine(hex, escapeName(name, b3sumNeedsEscape, { bytes: input.escapeBytes === true }));
     },
     hashError(input: SumInput, error: ErrorLike) {
-      return `${tool}: ${showName(input.name)}: ${describeAsRustIoError(error)}`;
+      return `${tool}: ${showName(errorName(input))}: ${describeAsRustIoError(error)}`;
     },
     parseCheckLine(text: string): CheckLine | string {
       const parsed = parseB3sumLine(text);

@@ -13,7 +13,7 @@
  * symbolic link in the copy that leads out of it (a link inside DIR is followed while it stays
  * inside).
  */
-import { closeSync, openSync } from "node:fs";
+import { closeSync, constants, openSync } from "node:fs";
 import { fsPath, joinPath, showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import type { HashFileOptions } from "../hash/file.ts";
@@ -49,17 +49,20 @@ export type RawCheckLine = { lineNumber: number; bytes: Uint8Array } | { lineNum
 /**
  * The lines of an open check file, from its current position, read in 64 KiB chunks. A line is
  * held only up to `maxLine` bytes; a longer one is reported once as `tooLong` and skipped.
+ * `beforeWait` runs before each read after the first, which may wait for a pipe's writer: the
+ * caller lets out the verdicts it holds, so lines checked show while the rest is still to come.
  * @example
  * declare const fd: number, parse: (bytes: Uint8Array) => void;
  * for (const line of readCheckLines(fd)) if ("bytes" in line) parse(line.bytes);
  */
-export function* readCheckLines(fd: number, maxLine = MAX_CHECK_LINE): Generator<RawCheckLine> {
+export function* readCheckLines(fd: number, maxLine = MAX_CHECK_LINE, beforeWait?: () => void): Generator<RawCheckLine> {
   const chunk = Buffer.allocUnsafe(64 << 10);
   const line = Buffer.allocUnsafe(maxLine);
   let length = 0;
   let skipping = false;
   let lineNumber = 0;
-  for (;;) {
+  for (let reads = 0; ; reads++) {
+    if (reads > 0) beforeWait?.();
     const n = fillChunk(fd, chunk, 0, chunk.length, null);
     if (n === 0) break;
     const view = chunk.subarray(0, n);
@@ -106,9 +109,9 @@ function decodeLine(bytes: Uint8Array, encoding: SumDialect["checkEncoding"]): s
 
 type Item = { lineNumber: number; malformed: string } | { lineNumber: number; endsFile: string } | { lineNumber: number; line: CheckLine; rejected?: string };
 
-/** The check file's lines, parsed as they are read. */
-function* checkItems(fd: number, dialect: SumDialect): Generator<Item> {
-  for (const raw of readCheckLines(fd)) {
+/** The check file's lines, parsed as they are read; `beforeWait` as for {@link readCheckLines}. */
+function* checkItems(fd: number, dialect: SumDialect, beforeWait: () => void): Generator<Item> {
+  for (const raw of readCheckLines(fd, MAX_CHECK_LINE, beforeWait)) {
     const { lineNumber } = raw;
     if ("tooLong" in raw) {
       if (dialect.tooLong === "ends-file") {
@@ -173,14 +176,16 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
     if (!("line" in item) || item.rejected) return undefined;
     const { line } = item;
     if (line.stdin) return { here: () => hashStdin([line.algorithm], options.hasher) };
-    if (!root) return { job: { path: line.name, algorithms: [line.algorithm], options: options.hasher } };
     let opened: number;
     try {
-      opened = root.openReadInside(line.name);
+      // Without --root, the name is opened as the anchors open it (links followed), but without
+      // waiting: a FIFO or device a check file names is refused as not a regular file rather
+      // than read until something writes to it.
+      opened = root ? root.openReadInside(line.name) : openSync(fsPath(line.name), constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (error) {
       return { failed: error };
     }
-    return { job: { path: joinPath(root.path, line.name), fd: opened, algorithms: [line.algorithm], options: options.hasher } };
+    return { job: { path: root ? joinPath(root.path, line.name) : line.name, fd: opened, algorithms: [line.algorithm], options: options.hasher } };
   };
   const onResult = (item: Item, result: HashJobResult | undefined) => {
     if ("endsFile" in item) {
@@ -217,7 +222,12 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
     else report(ctx, dialect, item.lineNumber, item.line, outcome);
   };
   try {
-    await hashInOrder(checkItems(fd, dialect), options.jobs, plan, onResult);
+    await hashInOrder(
+      checkItems(fd, dialect, () => out.flush()),
+      options.jobs,
+      plan,
+      onResult,
+    );
   } catch (error) {
     // The check file itself failed mid-way (an I/O error, a folder given as a check file).
     return cannotRead(error);

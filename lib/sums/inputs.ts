@@ -120,6 +120,15 @@ export function collectInputs(operands: readonly string[], options: CollectOptio
   return inputs;
 }
 
+/**
+ * The name a message about `input` gives: a file found by a walk by its path from where the tool
+ * was started (as the walk names a folder it cannot read), not by the name its sum line gives
+ * it, relative to the folder walked.
+ */
+export function errorName(input: SumInput): string {
+  return input.folder ? input.path : input.name;
+}
+
 /** A file found by a walk, as it waits to be hashed: its absolute path is made only for a message. */
 class WalkedInput implements SumInput {
   readonly kind = "file";

@@ -11,7 +11,7 @@ import { describeSystemError } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import type { CheckContext, CheckCounts, CheckFlags, CheckLine, ErrorLike, SumDialect } from "./dialect.ts";
 import { escapeName } from "./escape.ts";
-import type { SumInput } from "./inputs.ts";
+import { errorName, type SumInput } from "./inputs.ts";
 import { formatBsdLine, formatGnuLine, lineData, parseXxhsumLine } from "./lines.ts";
 
 /** Output shape of xxhsum's hash mode. */
@@ -59,7 +59,7 @@ export function xxhsumDialect(tool: string, format: XxhsumFormat): SumDialect {
       return lineData(bsd ? formatBsdLine(tag, hex, name) : formatGnuLine(hex, name));
     },
     hashError(input: SumInput, error: ErrorLike) {
-      return `${tool}: ${showName(input.name)}: ${describeSystemError(error)}`;
+      return `${tool}: ${showName(errorName(input))}: ${describeSystemError(error)}`;
     },
     parseCheckLine(text: string): CheckLine | string {
       const parsed = parseXxhsumLine(text);
