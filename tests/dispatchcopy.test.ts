@@ -68,6 +68,24 @@ for (const runner of runners()) {
       expect(tail.at(-1)).toBe("INFO: done.");
     });
 
+    test("-r to three destinations under a low limit on open files (ulimit -n 64): every file verified on each, the copies waiting for their flush bounded by the limit", { timeout: 120_000 }, () => {
+      const dir = tempDir("cartkit-dc-");
+      const files: string[] = [];
+      for (let d = 0; d < 20; d++) {
+        mkdirSync(join(dir, "src", `d${d}`), { recursive: true });
+        for (let f = 0; f < 10; f++) {
+          writeFileSync(join(dir, "src", `d${d}`, `f${f}`), randomBytes(3000 + f, d * 10 + f));
+          files.push(`d${d}/f${f}`);
+        }
+      }
+      const result = run(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command("dispatchcopy"), "-r", "src", "o1", "o2", "o3"], { cwd: dir });
+      expect({ code: result.code, tail: result.stderr.trimEnd().split("\n").slice(-3) }).toEqual({ code: 0, tail: ["dispatchcopy: o1: 200 files, 586.8 KiB verified from the device", "dispatchcopy: o2: 200 files, 586.8 KiB verified from the device", "dispatchcopy: o3: 200 files, 586.8 KiB verified from the device"] });
+      for (const out of ["o1", "o2", "o3"]) {
+        expect(listFiles(join(dir, out)).filter((p) => !p.startsWith("ascmhl/"))).toEqual(files.sort());
+        for (const file of files) expect(readFileSync(join(dir, out, file)).equals(readFileSync(join(dir, "src", file)))).toBe(true);
+      }
+    });
+
     test("file mode: an existing file is never overwritten; identical is 'present'; --overwrite replaces", () => {
       const dir = tempDir("cartkit-dc-");
       mkdirSync(join(dir, "d1"));

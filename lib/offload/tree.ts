@@ -35,7 +35,7 @@ import { collectNowAndThen } from "../core/memory.ts";
  * them), and by a group that still flushes quickly.
  */
 function maxWaitingFiles(destinations: number): number {
-  return Math.max(16, Math.min(1024, waitingDescriptors(destinations)));
+  return Math.max(2, Math.min(1024, waitingDescriptors(destinations)));
 }
 
 /**
