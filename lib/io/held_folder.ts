@@ -46,6 +46,7 @@ const STATX_BASIC_STATS = 0x7ff;
 const RENAME_NOREPLACE = 1;
 
 const ENOENT = 2;
+const EAGAIN = 11;
 const EEXIST = 17;
 const EXDEV = 18;
 const ENOTDIR = 20;
@@ -217,6 +218,15 @@ function cString(name: string): Uint8Array {
   return out;
 }
 
+/**
+ * An open without waiting that said "again": a regular file another process holds a lease on
+ * (a Samba or NFS server's). It is opened again, waiting for the lease to be given back; a FIFO
+ * or device, which an open without waiting is there to keep from blocking, never says so.
+ */
+function leased(error: unknown): boolean {
+  return (error as { code?: string }).code === "EAGAIN";
+}
+
 /** Whether openat2 is known to be missing (set on the first ENOSYS). */
 let noOpenat2 = false;
 
@@ -261,15 +271,16 @@ function checkRelative(relative: string): void {
   }
 }
 
+/** Held folders open now (a run holds a source and each destination). */
+let heldNow = 0;
+
 /**
  * How many folder descriptors a held folder keeps open for the folders it works in: 64, fewer
- * under a low limit on open files (`ulimit -n`), where a run holds a source and destinations
- * (four shares of {@link waitingDescriptors}) besides the files it works on.
+ * under a low limit on open files (`ulimit -n`). The folders held together share a quarter of
+ * the limit (a run of eight destinations holds nine), and each takes no more than a sixteenth.
  */
-let folderCache: number | undefined;
 function folderCacheSize(): number {
-  folderCache ??= Math.max(4, Math.min(64, waitingDescriptors(4)));
-  return folderCache;
+  return Math.max(4, Math.min(64, waitingDescriptors(4), Math.floor(waitingDescriptors() / Math.max(1, heldNow))));
 }
 
 /** A folder held open; names beneath it resolved without following links. */
@@ -284,12 +295,14 @@ export class HeldFolder {
   readonly #at = atCalls();
   /** Descriptors of sub-folders in use, by relative path, oldest first. */
   #folders = new Map<string, number>();
+  #closed = false;
 
   private constructor(path: string, fd: number, stat: EntryStat) {
     this.path = path;
     this.fd = fd;
     this.dev = stat.dev;
     this.ino = stat.ino;
+    heldNow++;
   }
 
   /**
@@ -352,7 +365,8 @@ export class HeldFolder {
     const fd = parentFd !== undefined ? openFolderBeneath(parentFd, relative.slice(slash + 1)) : openFolderBeneath(this.fd, relative);
     if (fd < 0) throw this.#explainFolder(-fd, "cannot open folder", relative);
     this.#folders.set(relative, fd);
-    if (this.#folders.size > folderCacheSize()) {
+    // More than its share (more folders may be held now than when it filled): the oldest go.
+    for (const cap = folderCacheSize(); this.#folders.size > cap; ) {
       const [oldest, oldFd] = this.#folders.entries().next().value as [string, number];
       this.#folders.delete(oldest);
       closeSync(oldFd);
@@ -485,7 +499,12 @@ export class HeldFolder {
    * without blocking; the caller checks what it got with fstat).
    */
   openRead(relative: string): number {
-    return this.#open(relative, O_RDONLY | O_NONBLOCK, 0);
+    try {
+      return this.#open(relative, O_RDONLY | O_NONBLOCK, 0);
+    } catch (error) {
+      if (!leased(error)) throw error;
+      return this.#open(relative, O_RDONLY, 0);
+    }
   }
 
   /**
@@ -494,17 +513,26 @@ export class HeldFolder {
    * Where that cannot be proven (no openat2), a link is not followed (ELOOP).
    */
   openReadInside(relative: string): number {
+    try {
+      return this.#openReadInside(relative, O_NONBLOCK);
+    } catch (error) {
+      if (!leased(error)) throw error;
+      return this.#openReadInside(relative, 0);
+    }
+  }
+
+  #openReadInside(relative: string, nonBlock: number): number {
     checkRelative(relative);
     // Most names hold no link at all: opened beneath their folder's descriptor without following
     // one, that is the same file openat2 would give. Anything else (a link on the way or at the
     // end, an error) takes the path below, which says what is wrong as it always has.
-    const fd = this.#openNoLink(relative);
+    const fd = this.#openNoLink(relative, nonBlock);
     if (fd >= 0) return fd;
     // An absolute link that names a place inside the folder (made with the folder's full path)
     // is followed as the relative path it stands for; any other absolute link leaves.
     for (let hop = 0; hop < 16; hop++) {
       try {
-        return this.#openReadBeneath(relative);
+        return this.#openReadBeneath(relative, nonBlock);
       } catch (error) {
         if ((error as { code?: string }).code !== "EXDEV") throw error;
         const inside = this.#insideTarget(relative);
@@ -544,9 +572,9 @@ export class HeldFolder {
     return undefined;
   }
 
-  #openReadBeneath(relative: string): number {
+  #openReadBeneath(relative: string, nonBlock: number): number {
     if (this.#at && !noOpenat2) {
-      const how = new BigUint64Array([BigInt(O_RDONLY | O_NONBLOCK | O_CLOEXEC), 0n, BigInt(RESOLVE_BENEATH)]);
+      const how = new BigUint64Array([BigInt(O_RDONLY | nonBlock | O_CLOEXEC), 0n, BigInt(RESOLVE_BENEATH)]);
       const [path, howPointer] = this.#at.hold(cString(relative), new Uint8Array(how.buffer));
       const fd = Number(this.#at.syscall4(SYS_OPENAT2, this.fd, path, howPointer, 24n));
       if (fd >= 0) return fd;
@@ -557,11 +585,14 @@ export class HeldFolder {
       }
       noOpenat2 = true;
     }
-    return this.openRead(relative);
+    return this.#open(relative, O_RDONLY | nonBlock, 0);
   }
 
-  /** Opens `relative` for reading without following any link, or gives -1 (nothing thrown). */
-  #openNoLink(relative: string): number {
+  /**
+   * Opens `relative` for reading without following any link, or gives -1 (nothing thrown;
+   * `EAGAIN`, a lease, thrown).
+   */
+  #openNoLink(relative: string, nonBlock: number): number {
     if (!this.#at) return -1;
     const slash = relative.lastIndexOf("/");
     const name = slash < 0 ? relative : relative.slice(slash + 1);
@@ -573,7 +604,9 @@ export class HeldFolder {
       return -1;
     }
     const [namePointer] = this.#at.hold(cString(name));
-    return this.#at.openat(dirfd, namePointer, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+    const fd = this.#at.openat(dirfd, namePointer, O_RDONLY | nonBlock | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0 && this.#at.errno() === EAGAIN) throw this.#explain(EAGAIN, "cannot open", relative);
+    return fd;
   }
 
   /** Opens an existing file for writing, without following a link. */
@@ -840,6 +873,9 @@ export class HeldFolder {
   close(): void {
     for (const fd of this.#folders.values()) closeSync(fd);
     this.#folders.clear();
+    if (this.#closed) return;
+    this.#closed = true;
+    heldNow--;
     if (this.fd >= 0) closeSync(this.fd);
   }
 }

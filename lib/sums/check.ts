@@ -148,6 +148,21 @@ function errorLike(error: unknown): ErrorLike {
   return { code: e.code, message: e.message ?? String(error), ...(typeof e.detail === "string" ? { detail: e.detail } : {}) };
 }
 
+/**
+ * A listed path opened without --root: links followed, as the anchors open it, but without
+ * waiting on a FIFO. A regular file another process holds a lease on (a Samba or NFS server's)
+ * says "again" to such an open: it is opened again, waiting for the lease to be given back,
+ * as the anchors wait (a FIFO never says "again" to an open for reading).
+ */
+function openListed(name: string): number {
+  try {
+    return openSync(fsPath(name), constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EAGAIN") throw error;
+    return openSync(fsPath(name), constants.O_RDONLY);
+  }
+}
+
 function openCheckFile(checkFile: string): number {
   return checkFile === "-" ? 0 : openSync(fsPath(checkFile), "r");
 }
@@ -181,7 +196,7 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
       // Without --root, the name is opened as the anchors open it (links followed), but without
       // waiting: a FIFO or device a check file names is refused as not a regular file rather
       // than read until something writes to it.
-      opened = root ? root.openReadInside(line.name) : openSync(fsPath(line.name), constants.O_RDONLY | constants.O_NONBLOCK);
+      opened = root ? root.openReadInside(line.name) : openListed(line.name);
     } catch (error) {
       return { failed: error };
     }
