@@ -47,6 +47,9 @@ Exit codes (b3sum's, but for usage errors):
      refused, a check file could not be read or listed nothing
   2  usage error (b3sum: 1), or the key, the file list or the --root
      folder could not be read
+  141  standard output was closed before everything was written (| head):
+     the rest was not done (the status a shell gives the anchor, killed by
+     SIGPIPE then)
 
 Differences from b3sum 1.2 (stdout and exit codes are otherwise the same):
   - usage errors exit 2, with one line naming the problem; --num-threads

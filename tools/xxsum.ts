@@ -69,6 +69,9 @@ Exit codes (xxhsum's, but for usage errors):
      or (with --strict) had an improperly formatted line
   2  usage error (xxhsum: 1), or the file list or --root folder could not
      be read
+  141  standard output was closed before everything was written (| head):
+     the rest was not done (the status a shell gives the anchor, killed by
+     SIGPIPE then)
 
 Differences from xxhsum 0.8.1 (stdout and exit codes are otherwise the same):
   - usage errors exit 2; --help prints to stdout (-V, --version to stderr,

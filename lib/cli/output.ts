@@ -69,6 +69,9 @@ export class Output implements LineSink {
   }
 }
 
+/** 128 + SIGPIPE: the status of a command whose reader went away before it was done. */
+export const EXIT_BROKEN_PIPE = 141;
+
 function writeAll(fd: number, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.length) {
@@ -77,8 +80,10 @@ function writeAll(fd: number, bytes: Uint8Array): void {
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === "EAGAIN") continue;
-      // A closed pipe (`| head`) ends the output quietly, as coreutils do.
-      if (code === "EPIPE") process.exit(fd === 1 ? 0 : 2);
+      // A closed pipe (`| head`) ends the run quietly, with the status a shell gives a command
+      // that SIGPIPE killed (the anchors, coreutils): what was not written was not checked or
+      // not reported, so it is never a success.
+      if (code === "EPIPE") process.exit(fd === 1 ? EXIT_BROKEN_PIPE : 2);
       throw error;
     }
   }
