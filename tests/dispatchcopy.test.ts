@@ -86,6 +86,19 @@ for (const runner of runners()) {
       }
     });
 
+    test("-r under a limit on open files too low for the run (ulimit -n 48, 4 destinations, --jobs 4): refused before anything is written, exit 2, saying what is needed", { timeout: 60_000 }, () => {
+      const dir = tempDir("cartkit-dc-");
+      mkdirSync(join(dir, "src", "d"), { recursive: true });
+      for (let f = 0; f < 20; f++) writeFileSync(join(dir, "src", "d", `f${f}`), randomBytes(100, f));
+      const result = run(["sh", "-c", 'ulimit -n 48 && exec "$@"', "sh", ...runner.command("dispatchcopy"), "-r", "--jobs", "4", "src", "o1", "o2", "o3", "o4"], { cwd: dir, env: { XDG_STATE_HOME: join(dir, "state") } });
+      expect({ code: result.code, stdout: result.stdout, last: withoutJobLine(result.stderr) }).toEqual({
+        code: 2,
+        stdout: "",
+        last: "dispatchcopy: the limit on open files (ulimit -n 48) is too low to copy to 4 destination(s) with 4 file(s) at once: at least 72 are needed; raise it (ulimit -n 1024), or use fewer destinations or a lower --jobs\n",
+      });
+      for (const out of ["o1", "o2", "o3", "o4"]) expect(existsSync(join(dir, out, "d"))).toBe(false);
+    });
+
     test("file mode: an existing file is never overwritten; identical is 'present'; --overwrite replaces", () => {
       const dir = tempDir("cartkit-dc-");
       mkdirSync(join(dir, "d1"));

@@ -25,7 +25,7 @@ import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type Destinatio
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload, unreadLine, unseenLine } from "../lib/offload/summary.ts";
-import { checkSourceAgain, parseRename, planOffload, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
+import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 // Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
 import { JobRun } from "../lib/offload/job_run.ts";
@@ -104,7 +104,8 @@ Exit codes:
   2  usage error; a source entry that could not be copied; a destination that could not
      be written, flushed, read back or given its ASC MHL; files that appeared in the
      source or a destination during the run (each is named on stderr); a report or
-     metrics file that could not be written
+     metrics file that could not be written; a limit on open files (ulimit -n) too
+     low for the destinations and --jobs asked (refused before anything is written)
   130, 143  interrupted by Ctrl-C or SIGTERM ('dispatchcopy jobs cancel'): partial files
      removed, the job recorded as cancelled`;
 
@@ -377,6 +378,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     return plan.problems.length || plan.refused.size || plan.space.some((sp) => sp.needed > sp.available) ? 2 : 0;
   }
   const jobs = args.jobs === undefined ? 1 : parseCount(args.jobs, "--jobs");
+  refuseTooFewDescriptors(destinations.length, jobs);
   s.job?.planned(plan.files.length, plan.bytes, [...plan.refused.keys(), ...plan.space.filter((sp) => sp.needed > sp.available).map((sp) => sp.root)]);
   const failedBy = new Map(destinations.map((d) => [d, 0]));
   const progress = new Progress({

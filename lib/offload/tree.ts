@@ -11,14 +11,14 @@
  * exactly that): nothing is trusted that was not read back in this run.
  */
 import { closeSync, fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } from "node:fs";
-import { describeSystemError } from "../core/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
-import { flushFileSystemOf, waitingDescriptors } from "../io/libc.ts";
+import { flushFileSystemOf, openFileLimit, waitingDescriptors } from "../io/libc.ts";
 import { compareFileState, finalNameOfPartial, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { hashFd } from "../hash/file.ts";
 import { IgnoreList } from "../io/ignore.ts";
@@ -31,11 +31,34 @@ import { collectNowAndThen } from "../core/memory.ts";
 
 /**
  * Written copies that may wait for their group flush, at most: each holds an open new file per
- * destination, so they are bounded by the descriptors this process may open (a quarter of
- * them), and by a group that still flushes quickly.
+ * destination, and while one group flushes the next gathers, so two groups are bounded by the
+ * descriptors this process may open (a quarter of them), and each by a group that still
+ * flushes quickly.
  */
 function maxWaitingFiles(destinations: number): number {
-  return Math.max(2, Math.min(1024, waitingDescriptors(destinations)));
+  return Math.max(2, Math.min(1024, waitingDescriptors(2 * destinations)));
+}
+
+/**
+ * Descriptors an offload to `destinations` with `jobs` files at once needs at the least: the
+ * runtime's own and its threads', a few folders held open per destination and the source, two
+ * flush groups of the smallest size, and the files in flight (measured: BENCHMARKS.md, "A low
+ * limit on open files").
+ */
+export function descriptorsNeeded(destinations: number, jobs: number): number {
+  return 20 + 8 * destinations + jobs * (destinations + 1);
+}
+
+/**
+ * Refuses, before anything is written, an offload that the limit on open files (`ulimit -n`)
+ * cannot hold: it would fail most of its copies one by one, or stop the runtime itself.
+ * @throws {CliError} saying how many are needed and what to do.
+ */
+export function refuseTooFewDescriptors(destinations: number, jobs: number): void {
+  const limit = openFileLimit();
+  const needed = descriptorsNeeded(destinations, jobs);
+  if (limit >= needed) return;
+  throw new CliError(`the limit on open files (ulimit -n ${limit}) is too low to copy to ${destinations} destination(s) with ${jobs} file(s) at once: at least ${needed} are needed; raise it (ulimit -n 1024), or use fewer destinations or a lower --jobs`);
 }
 
 /**
