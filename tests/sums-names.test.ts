@@ -167,6 +167,48 @@ for (const runner of runners()) {
         expect(await proc.exited).toBe(0);
       });
 
+      test("a regular file under another process's lease (a file server's) is waited for and read, as the anchors do: -c, -c --root, -r", { timeout: 90_000 }, async () => {
+        const tree = join(root, "leased");
+        mkdirSync(tree, { recursive: true });
+        writeFileSync(join(tree, "clip.mov"), "leased");
+        const expected = digest("leased");
+        /** Runs the tool while another process holds a write lease on the file. */
+        const underLease = async (args: string[], stdin?: string) => {
+          const holder = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "lease_holder.ts"), join(tree, "clip.mov")], { stdout: "pipe", stderr: "pipe" });
+          try {
+            const first = await holder.stdout.getReader().read();
+            expect(new TextDecoder().decode(first.value)).toBe("ready\n");
+            const result = tool(runner, t.name, [...t.args, ...args], { cwd: root, timeoutMs: 50_000, ...(stdin === undefined ? {} : { stdin }) });
+            return { code: result.code, stdout: result.stdout, stderr: result.stderr };
+          } finally {
+            holder.kill(9);
+            await holder.exited;
+          }
+        };
+        expect(await underLease(["-c", "-"], `${expected}  leased/clip.mov\n`)).toEqual({ code: 0, stdout: "leased/clip.mov: OK\n", stderr: "" });
+        expect(await underLease(["-c", "--root", "leased", "-"], `${expected}  clip.mov\n`)).toEqual({ code: 0, stdout: "clip.mov: OK\n", stderr: "" });
+        expect(await underLease(["-r", "leased"])).toEqual({ code: 0, stdout: `${expected}  clip.mov\n`, stderr: "" });
+      });
+
+      test("a reader that goes away early (| head) ends the run with 141, never 0: -r, and -c whose later lines were not checked", { timeout: 120_000 }, () => {
+        const many = join(root, "many");
+        mkdirSync(many, { recursive: true });
+        for (let i = 0; i < 4000; i++) writeFileSync(join(many, `frame_${String(i).padStart(6, "0")}.dng`), String(i));
+        const status = (pipeline: string) =>
+          Bun.spawnSync(["bash", "-c", `${pipeline}; echo "\${PIPESTATUS[0]}"`], { cwd: root, env: { ...process.env, NO_COLOR: "1" } })
+            .stdout.toString()
+            .trim()
+            .split("\n")
+            .at(-1);
+        const command = [...runner.command(t.name), ...t.args].map((part) => `'${part}'`).join(" ");
+        // 4,000 lines: more than a pipe holds, so writes go on after head has gone.
+        expect(status(`${command} -r many | head -c 100 > /dev/null`)).toBe("141");
+        const sums = tool(runner, t.name, [...t.args, "-r", "many"], { cwd: root }).stdout;
+        const wrong = "0".repeat(sums.indexOf(" "));
+        writeFileSync(join(root, "many.sums"), `${wrong}  many/frame_000000.dng\n${sums.replaceAll("  frame_", "  many/frame_")}${wrong}  many/frame_003999.dng\n`);
+        expect(status(`${command} -c many.sums | head -c 100 > /dev/null`)).toBe("141");
+      });
+
       test("-c: a FIFO or device a check file names is a named failure, not a wait for a writer", { timeout: 60_000 }, () => {
         const fifo = join(root, "waiting.fifo");
         expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
