@@ -378,7 +378,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     return plan.problems.length || plan.refused.size || plan.space.some((sp) => sp.needed > sp.available) ? 2 : 0;
   }
   const jobs = args.jobs === undefined ? 1 : parseCount(args.jobs, "--jobs");
-  refuseTooFewDescriptors(destinations.length, jobs);
+  refuseTooFewDescriptors(destinations.length, jobs, plan.files.length);
   s.job?.planned(plan.files.length, plan.bytes, [...plan.refused.keys(), ...plan.space.filter((sp) => sp.needed > sp.available).map((sp) => sp.root)]);
   const failedBy = new Map(destinations.map((d) => [d, 0]));
   const progress = new Progress({

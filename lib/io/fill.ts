@@ -5,7 +5,7 @@
 import { readSync } from "node:fs";
 
 /** How long a file that says "again" is asked again before its read fails. */
-export const FILE_AGAIN_MS = 10_000;
+export const FILE_AGAIN_MS = 2_000;
 
 /**
  * Reads up to `length` bytes into `buffer` at `offset`, from `position` (null: the current

@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
 import { errnoError, explainedError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
-import { atCalls, renameNoReplace, waitingDescriptors } from "./libc.ts";
+import { atCalls, openRetryingAgain, renameNoReplace, waitingDescriptors } from "./libc.ts";
 
 const O_RDONLY = constants.O_RDONLY;
 const O_WRONLY = constants.O_WRONLY;
@@ -216,15 +216,6 @@ function cString(name: string): Uint8Array {
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);
   return out;
-}
-
-/**
- * An open without waiting that said "again": a regular file another process holds a lease on
- * (a Samba or NFS server's). It is opened again, waiting for the lease to be given back; a FIFO
- * or device, which an open without waiting is there to keep from blocking, never says so.
- */
-function leased(error: unknown): boolean {
-  return (error as { code?: string }).code === "EAGAIN";
 }
 
 /** Whether openat2 is known to be missing (set on the first ENOSYS). */
@@ -499,12 +490,7 @@ export class HeldFolder {
    * without blocking; the caller checks what it got with fstat).
    */
   openRead(relative: string): number {
-    try {
-      return this.#open(relative, O_RDONLY | O_NONBLOCK, 0);
-    } catch (error) {
-      if (!leased(error)) throw error;
-      return this.#open(relative, O_RDONLY, 0);
-    }
+    return openRetryingAgain(() => this.#open(relative, O_RDONLY | O_NONBLOCK, 0));
   }
 
   /**
@@ -513,26 +499,21 @@ export class HeldFolder {
    * Where that cannot be proven (no openat2), a link is not followed (ELOOP).
    */
   openReadInside(relative: string): number {
-    try {
-      return this.#openReadInside(relative, O_NONBLOCK);
-    } catch (error) {
-      if (!leased(error)) throw error;
-      return this.#openReadInside(relative, 0);
-    }
+    return openRetryingAgain(() => this.#openReadInside(relative));
   }
 
-  #openReadInside(relative: string, nonBlock: number): number {
+  #openReadInside(relative: string): number {
     checkRelative(relative);
     // Most names hold no link at all: opened beneath their folder's descriptor without following
     // one, that is the same file openat2 would give. Anything else (a link on the way or at the
     // end, an error) takes the path below, which says what is wrong as it always has.
-    const fd = this.#openNoLink(relative, nonBlock);
+    const fd = this.#openNoLink(relative);
     if (fd >= 0) return fd;
     // An absolute link that names a place inside the folder (made with the folder's full path)
     // is followed as the relative path it stands for; any other absolute link leaves.
     for (let hop = 0; hop < 16; hop++) {
       try {
-        return this.#openReadBeneath(relative, nonBlock);
+        return this.#openReadBeneath(relative);
       } catch (error) {
         if ((error as { code?: string }).code !== "EXDEV") throw error;
         const inside = this.#insideTarget(relative);
@@ -572,9 +553,9 @@ export class HeldFolder {
     return undefined;
   }
 
-  #openReadBeneath(relative: string, nonBlock: number): number {
+  #openReadBeneath(relative: string): number {
     if (this.#at && !noOpenat2) {
-      const how = new BigUint64Array([BigInt(O_RDONLY | nonBlock | O_CLOEXEC), 0n, BigInt(RESOLVE_BENEATH)]);
+      const how = new BigUint64Array([BigInt(O_RDONLY | O_NONBLOCK | O_CLOEXEC), 0n, BigInt(RESOLVE_BENEATH)]);
       const [path, howPointer] = this.#at.hold(cString(relative), new Uint8Array(how.buffer));
       const fd = Number(this.#at.syscall4(SYS_OPENAT2, this.fd, path, howPointer, 24n));
       if (fd >= 0) return fd;
@@ -585,14 +566,14 @@ export class HeldFolder {
       }
       noOpenat2 = true;
     }
-    return this.#open(relative, O_RDONLY | nonBlock, 0);
+    return this.#open(relative, O_RDONLY | O_NONBLOCK, 0);
   }
 
   /**
    * Opens `relative` for reading without following any link, or gives -1 (nothing thrown;
    * `EAGAIN`, a lease, thrown).
    */
-  #openNoLink(relative: string, nonBlock: number): number {
+  #openNoLink(relative: string): number {
     if (!this.#at) return -1;
     const slash = relative.lastIndexOf("/");
     const name = slash < 0 ? relative : relative.slice(slash + 1);
@@ -604,7 +585,7 @@ export class HeldFolder {
       return -1;
     }
     const [namePointer] = this.#at.hold(cString(name));
-    const fd = this.#at.openat(dirfd, namePointer, O_RDONLY | nonBlock | O_NOFOLLOW | O_CLOEXEC, 0);
+    const fd = this.#at.openat(dirfd, namePointer, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd < 0 && this.#at.errno() === EAGAIN) throw this.#explain(EAGAIN, "cannot open", relative);
     return fd;
   }

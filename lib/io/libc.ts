@@ -180,7 +180,14 @@ export function readAhead(fd: number): boolean {
  * How many descriptors this process may open (its soft limit, Linux /proc/self/limits); 256,
  * a common low default, where that cannot be read.
  */
+let knownLimit: number | undefined;
+
 export function openFileLimit(): number {
+  knownLimit ??= readOpenFileLimit();
+  return knownLimit;
+}
+
+function readOpenFileLimit(): number {
   try {
     const line = readFileSync("/proc/self/limits", "utf8")
       .split("\n")
@@ -453,5 +460,41 @@ export function* dataRanges(fd: number, size: number): Generator<[number, number
     const end = hole < 0 ? size : Math.min(hole, size);
     yield [data, end];
     at = end;
+  }
+}
+
+/**
+ * How long an open that says "again" is tried again: the kernel's lease-break time (a lease not
+ * given back by then is taken away) and 5 s more; 50 s where it cannot be read.
+ */
+function leaseWaitMs(): number {
+  try {
+    const seconds = Number(readFileSync("/proc/sys/fs/lease-break-time", "utf8").trim());
+    if (Number.isFinite(seconds) && seconds >= 0) return (seconds + 5) * 1000;
+  } catch {
+    // not Linux
+  }
+  return 50_000;
+}
+
+/**
+ * Runs `open` (an open that does not wait, so a FIFO never blocks it) until it does not say
+ * "again" (EAGAIN). That is said of a regular file another process holds a lease on (a Samba
+ * oplock, an NFS delegation), from the first try until the holder gives the lease back (or the
+ * kernel takes it, after its lease-break time), and by openat2 when a rename raced its walk of
+ * `..`. It is asked again every 10 ms, never with an open that waits: the name may be a FIFO by
+ * then. After {@link leaseWaitMs} the last EAGAIN is thrown.
+ */
+export function openRetryingAgain(open: () => number): number {
+  let deadline: number | undefined;
+  for (;;) {
+    try {
+      return open();
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EAGAIN") throw error;
+      deadline ??= performance.now() + leaseWaitMs();
+      if (performance.now() > deadline) throw error;
+      Bun.sleepSync(10);
+    }
   }
 }

@@ -46,7 +46,9 @@ function maxWaitingFiles(destinations: number): number {
  * limit on open files").
  */
 export function descriptorsNeeded(destinations: number, jobs: number): number {
-  return 20 + 8 * destinations + jobs * (destinations + 1);
+  // In flight, a file holds its source, a new file per destination, and (reading the source
+  // back, --verify source+dest) the source once more.
+  return 20 + 8 * destinations + jobs * (destinations + 2);
 }
 
 /**
@@ -54,11 +56,12 @@ export function descriptorsNeeded(destinations: number, jobs: number): number {
  * cannot hold: it would fail most of its copies one by one, or stop the runtime itself.
  * @throws {CliError} saying how many are needed and what to do.
  */
-export function refuseTooFewDescriptors(destinations: number, jobs: number): void {
+export function refuseTooFewDescriptors(destinations: number, jobs: number, files: number): void {
   const limit = openFileLimit();
-  const needed = descriptorsNeeded(destinations, jobs);
+  const atOnce = Math.max(1, Math.min(jobs, files));
+  const needed = descriptorsNeeded(destinations, atOnce);
   if (limit >= needed) return;
-  throw new CliError(`the limit on open files (ulimit -n ${limit}) is too low to copy to ${destinations} destination(s) with ${jobs} file(s) at once: at least ${needed} are needed; raise it (ulimit -n 1024), or use fewer destinations or a lower --jobs`);
+  throw new CliError(`the limit on open files (ulimit -n ${limit}) is too low to copy to ${destinations} destination(s) with ${atOnce} file(s) at once: at least ${needed} are needed; raise the limit to ${needed} or more, or use fewer destinations or a lower --jobs`);
 }
 
 /**

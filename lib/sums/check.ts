@@ -14,6 +14,7 @@
  * inside).
  */
 import { closeSync, constants, openSync } from "node:fs";
+import { openRetryingAgain } from "../io/libc.ts";
 import { fsPath, joinPath, showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import type { HashFileOptions } from "../hash/file.ts";
@@ -149,18 +150,12 @@ function errorLike(error: unknown): ErrorLike {
 }
 
 /**
- * A listed path opened without --root: links followed, as the anchors open it, but without
- * waiting on a FIFO. A regular file another process holds a lease on (a Samba or NFS server's)
- * says "again" to such an open: it is opened again, waiting for the lease to be given back,
- * as the anchors wait (a FIFO never says "again" to an open for reading).
+ * A listed path opened without --root: links followed, as the anchors open it, but never
+ * waiting (a FIFO is then a named failure); a regular file under another process's lease is
+ * asked for again until the lease is given back (lib/io/libc.ts `openRetryingAgain`).
  */
 function openListed(name: string): number {
-  try {
-    return openSync(fsPath(name), constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (error) {
-    if ((error as { code?: string }).code !== "EAGAIN") throw error;
-    return openSync(fsPath(name), constants.O_RDONLY);
-  }
+  return openRetryingAgain(() => openSync(fsPath(name), constants.O_RDONLY | constants.O_NONBLOCK));
 }
 
 function openCheckFile(checkFile: string): number {
