@@ -13,6 +13,7 @@ import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
 import { collectNowAndThen } from "../core/memory.ts";
+import { turnDue } from "../core/turns.ts";
 import { waitingDescriptors } from "../io/libc.ts";
 
 /** One file to hash. */
@@ -340,6 +341,8 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
     let nextId = 0;
     for (const item of items) {
       collectNowAndThen();
+      const turn = turnDue();
+      if (turn) await turn;
       const work = plan(item);
       let result: PendingResult | undefined;
       if (work && "here" in work) result = work.here();
@@ -407,6 +410,8 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
   };
   for (const item of items) {
     collectNowAndThen();
+    const turn = turnDue();
+    if (turn) await turn;
     const work = plan(item);
     // Work that must run in this thread waits for everything before it, keeping order.
     if (work && "here" in work) {
