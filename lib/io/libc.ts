@@ -464,18 +464,11 @@ export function* dataRanges(fd: number, size: number): Generator<[number, number
 }
 
 /**
- * How long an open that says "again" is tried again: the kernel's lease-break time (a lease not
- * given back by then is taken away) and 5 s more; 50 s where it cannot be read.
+ * How long an open that says "again" is tried again: a holder that answers gives its lease
+ * back within moments; one that does not would hold the run for the kernel's lease-break time
+ * (45 s by default), deaf to Ctrl-C all that while, so the file is named as not read instead.
  */
-function leaseWaitMs(): number {
-  try {
-    const seconds = Number(readFileSync("/proc/sys/fs/lease-break-time", "utf8").trim());
-    if (Number.isFinite(seconds) && seconds >= 0) return (seconds + 5) * 1000;
-  } catch {
-    // not Linux
-  }
-  return 50_000;
-}
+const AGAIN_MS = 10_000;
 
 /**
  * Runs `open` (an open that does not wait, so a FIFO never blocks it) until it does not say
@@ -483,7 +476,7 @@ function leaseWaitMs(): number {
  * oplock, an NFS delegation), from the first try until the holder gives the lease back (or the
  * kernel takes it, after its lease-break time), and by openat2 when a rename raced its walk of
  * `..`. It is asked again every 10 ms, never with an open that waits: the name may be a FIFO by
- * then. After {@link leaseWaitMs} the last EAGAIN is thrown.
+ * then. After {@link AGAIN_MS} the last EAGAIN is thrown, saying so.
  */
 export function openRetryingAgain(open: () => number): number {
   let deadline: number | undefined;
@@ -492,8 +485,8 @@ export function openRetryingAgain(open: () => number): number {
       return open();
     } catch (error) {
       if ((error as { code?: string }).code !== "EAGAIN") throw error;
-      deadline ??= performance.now() + leaseWaitMs();
-      if (performance.now() > deadline) throw error;
+      deadline ??= performance.now() + AGAIN_MS;
+      if (performance.now() > deadline) throw Object.assign(error as Error, { detail: `another process holds a lease on it (a file server's) and did not give it back within ${AGAIN_MS / 1000} s; not read` });
       Bun.sleepSync(10);
     }
   }

@@ -40,15 +40,24 @@ function maxWaitingFiles(destinations: number): number {
 }
 
 /**
- * Descriptors an offload to `destinations` with `jobs` files at once needs at the least: the
- * runtime's own and its threads', a few folders held open per destination and the source, two
- * flush groups of the smallest size, and the files in flight (measured: BENCHMARKS.md, "A low
- * limit on open files").
+ * Descriptors an offload to `destinations` with `jobs` files at once needs under a limit of
+ * `limit`: the runtime's own and its threads', each held folder (the source and each
+ * destination) with its folder cache, two flush groups of waiting copies (sized from the limit:
+ * a slow flush fills them), and the files in flight, each with its source, a new file per
+ * destination and (reading the source back, --verify source+dest) the source once more.
  */
+function descriptorsUsed(limit: number, destinations: number, jobs: number): number {
+  const held = destinations + 1;
+  const folderCache = Math.max(4, Math.min(64, Math.floor(limit / 16), Math.floor(limit / 4 / held)));
+  const waiting = Math.max(2, Math.min(1024, Math.floor(limit / 4 / (2 * destinations))));
+  return 20 + held * (1 + folderCache) + 2 * waiting * destinations + jobs * (destinations + 2);
+}
+
+/** The lowest limit on open files under which {@link descriptorsUsed} fits (measured: BENCHMARKS.md, "A low limit on open files"). */
 export function descriptorsNeeded(destinations: number, jobs: number): number {
-  // In flight, a file holds its source, a new file per destination, and (reading the source
-  // back, --verify source+dest) the source once more.
-  return 20 + 8 * destinations + jobs * (destinations + 2);
+  let limit = 16;
+  while (descriptorsUsed(limit, destinations, jobs) > limit) limit++;
+  return limit;
 }
 
 /**
