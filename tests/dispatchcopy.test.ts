@@ -94,7 +94,7 @@ for (const runner of runners()) {
       expect({ code: result.code, stdout: result.stdout, last: withoutJobLine(result.stderr) }).toEqual({
         code: 2,
         stdout: "",
-        last: "dispatchcopy: the limit on open files (ulimit -n 48) is too low to copy to 4 destination(s) with 4 file(s) at once: at least 85 are needed; raise the limit to 85 or more, or use fewer destinations or a lower --jobs\n",
+        last: "dispatchcopy: the limit on open files (ulimit -n 48) is too low to copy to 4 destination(s) with 4 file(s) at once: at least 90 are needed; raise the limit to 90 or more, or use fewer destinations or a lower --jobs\n",
       });
       for (const out of ["o1", "o2", "o3", "o4"]) expect(existsSync(join(dir, out, "d"))).toBe(false);
     });

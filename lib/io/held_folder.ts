@@ -262,16 +262,17 @@ function checkRelative(relative: string): void {
   }
 }
 
-/** Held folders open now (a run holds a source and each destination). */
-let heldNow = 0;
-
 /**
  * How many folder descriptors a held folder keeps open for the folders it works in: 64, fewer
- * under a low limit on open files (`ulimit -n`). The folders held together share a quarter of
- * the limit (a run of eight destinations holds nine), and each takes no more than a sixteenth.
+ * under a low limit on open files (`ulimit -n`), where a run holds a source and destinations
+ * (four shares of {@link waitingDescriptors}) besides the files it works on. Fixed for the
+ * run: a cache that shrank as more folders are held would let go of the folders it works in
+ * more often, and open them again by name.
  */
+let folderCache: number | undefined;
 function folderCacheSize(): number {
-  return Math.max(4, Math.min(64, waitingDescriptors(4), Math.floor(waitingDescriptors() / Math.max(1, heldNow))));
+  folderCache ??= Math.max(4, Math.min(64, waitingDescriptors(4)));
+  return folderCache;
 }
 
 /** A folder held open; names beneath it resolved without following links. */
@@ -286,14 +287,12 @@ export class HeldFolder {
   readonly #at = atCalls();
   /** Descriptors of sub-folders in use, by relative path, oldest first. */
   #folders = new Map<string, number>();
-  #closed = false;
 
   private constructor(path: string, fd: number, stat: EntryStat) {
     this.path = path;
     this.fd = fd;
     this.dev = stat.dev;
     this.ino = stat.ino;
-    heldNow++;
   }
 
   /**
@@ -356,8 +355,7 @@ export class HeldFolder {
     const fd = parentFd !== undefined ? openFolderBeneath(parentFd, relative.slice(slash + 1)) : openFolderBeneath(this.fd, relative);
     if (fd < 0) throw this.#explainFolder(-fd, "cannot open folder", relative);
     this.#folders.set(relative, fd);
-    // More than its share (more folders may be held now than when it filled): the oldest go.
-    for (const cap = folderCacheSize(); this.#folders.size > cap; ) {
+    if (this.#folders.size > folderCacheSize()) {
       const [oldest, oldFd] = this.#folders.entries().next().value as [string, number];
       this.#folders.delete(oldest);
       closeSync(oldFd);
@@ -854,9 +852,6 @@ export class HeldFolder {
   close(): void {
     for (const fd of this.#folders.values()) closeSync(fd);
     this.#folders.clear();
-    if (this.#closed) return;
-    this.#closed = true;
-    heldNow--;
     if (this.fd >= 0) closeSync(this.fd);
   }
 }

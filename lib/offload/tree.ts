@@ -48,7 +48,7 @@ function maxWaitingFiles(destinations: number): number {
  */
 function descriptorsUsed(limit: number, destinations: number, jobs: number): number {
   const held = destinations + 1;
-  const folderCache = Math.max(4, Math.min(64, Math.floor(limit / 16), Math.floor(limit / 4 / held)));
+  const folderCache = Math.max(4, Math.min(64, Math.floor(limit / 16)));
   const waiting = Math.max(2, Math.min(1024, Math.floor(limit / 4 / (2 * destinations))));
   return 20 + held * (1 + folderCache) + 2 * waiting * destinations + jobs * (destinations + 2);
 }
