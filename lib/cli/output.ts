@@ -70,7 +70,7 @@ export class Output implements LineSink {
 }
 
 /** 128 + SIGPIPE: the status of a command whose reader went away before it was done. */
-export const EXIT_BROKEN_PIPE = 141;
+const EXIT_BROKEN_PIPE = 141;
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   let offset = 0;

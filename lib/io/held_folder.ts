@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
 import { errnoError, explainedError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
-import { atCalls, openRetryingAgain, renameNoReplace, waitingDescriptors } from "./libc.ts";
+import { atCalls, openFileLimit, openRetryingAgain, renameNoReplace, waitingDescriptors } from "./libc.ts";
 
 const O_RDONLY = constants.O_RDONLY;
 const O_WRONLY = constants.O_WRONLY;
@@ -269,9 +269,13 @@ function checkRelative(relative: string): void {
  * run: a cache that shrank as more folders are held would let go of the folders it works in
  * more often, and open them again by name.
  */
+export function folderCacheFor(limit: number): number {
+  return Math.max(4, Math.min(64, waitingDescriptors(4, limit)));
+}
+
 let folderCache: number | undefined;
 function folderCacheSize(): number {
-  folderCache ??= Math.max(4, Math.min(64, waitingDescriptors(4)));
+  folderCache ??= folderCacheFor(openFileLimit());
   return folderCache;
 }
 

@@ -176,12 +176,12 @@ export function readAhead(fd: number): boolean {
   return c.posix_fadvise ? c.posix_fadvise(fd, 0n, 0n, POSIX_FADV_WILLNEED) === 0 : false;
 }
 
-/**
- * How many descriptors this process may open (its soft limit, Linux /proc/self/limits); 256,
- * a common low default, where that cannot be read.
- */
 let knownLimit: number | undefined;
 
+/**
+ * How many descriptors this process may open (its soft limit, Linux /proc/self/limits, read
+ * once); 256, a common low default, where that cannot be read.
+ */
 export function openFileLimit(): number {
   knownLimit ??= readOpenFileLimit();
   return knownLimit;
@@ -206,10 +206,11 @@ function readOpenFileLimit(): number {
  * Descriptors one part of the process may hold open while they wait (copies waiting for their
  * flush, files waiting for their hash): a quarter of {@link openFileLimit}, leaving the rest for
  * the folders held, the threads and the files being worked on; split among `shares` holders
- * each (a copy holds one per destination).
+ * each (a copy holds one per destination). `limit`: another limit than this process's, to
+ * work out what a run would hold under it.
  */
-export function waitingDescriptors(shares = 1): number {
-  return Math.floor(openFileLimit() / 4 / Math.max(1, shares));
+export function waitingDescriptors(shares = 1, limit = openFileLimit()): number {
+  return Math.floor(limit / 4 / Math.max(1, shares));
 }
 
 /**

@@ -19,7 +19,7 @@ import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit, waitingDescriptors } from "../io/libc.ts";
-import { compareFileState, finalNameOfPartial, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
+import { compareFileState, finalNameOfPartial, folderCacheFor, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { hashFd } from "../hash/file.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
@@ -35,8 +35,8 @@ import { collectNowAndThen } from "../core/memory.ts";
  * descriptors this process may open (a quarter of them), and each by a group that still
  * flushes quickly.
  */
-function maxWaitingFiles(destinations: number): number {
-  return Math.max(2, Math.min(1024, waitingDescriptors(2 * destinations)));
+function maxWaitingFiles(destinations: number, limit = openFileLimit()): number {
+  return Math.max(2, Math.min(1024, waitingDescriptors(2 * destinations, limit)));
 }
 
 /**
@@ -47,10 +47,7 @@ function maxWaitingFiles(destinations: number): number {
  * destination and (reading the source back, --verify source+dest) the source once more.
  */
 function descriptorsUsed(limit: number, destinations: number, jobs: number): number {
-  const held = destinations + 1;
-  const folderCache = Math.max(4, Math.min(64, Math.floor(limit / 16)));
-  const waiting = Math.max(2, Math.min(1024, Math.floor(limit / 4 / (2 * destinations))));
-  return 20 + held * (1 + folderCache) + 2 * waiting * destinations + jobs * (destinations + 2);
+  return 20 + (destinations + 1) * (1 + folderCacheFor(limit)) + 2 * maxWaitingFiles(destinations, limit) * destinations + jobs * (destinations + 2);
 }
 
 /** The lowest limit on open files under which {@link descriptorsUsed} fits (measured: BENCHMARKS.md, "A low limit on open files"). */

@@ -188,9 +188,6 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
     if (line.stdin) return { here: () => hashStdin([line.algorithm], options.hasher) };
     let opened: number;
     try {
-      // Without --root, the name is opened as the anchors open it (links followed), but without
-      // waiting: a FIFO or device a check file names is refused as not a regular file rather
-      // than read until something writes to it.
       opened = root ? root.openReadInside(line.name) : openListed(line.name);
     } catch (error) {
       return { failed: error };
