@@ -209,25 +209,27 @@ for (const runner of runners()) {
         expect(status(`${command} -c many.sums | head -c 100 > /dev/null`)).toBe("141");
       });
 
-      test("SIGTERM while a tree of small files is hashed stops the run at once (exit 143), not after the last file", { timeout: 120_000 }, async () => {
+      test("SIGTERM while a tree of small files is hashed stops the run at once (exit 143), not after the last file; also with --jobs 2", { timeout: 120_000 }, async () => {
         const tree = join(root, "frames");
         mkdirSync(tree, { recursive: true });
         for (let i = 0; i < 5000; i++) writeFileSync(join(tree, `f${String(i).padStart(5, "0")}.dng`), String(i));
-        // 12 × 5,000 files: seconds of hashing, with nothing to wait on between two files.
-        const proc = Bun.spawn([...runner.command(t.name), ...t.args, "-r", ...Array.from({ length: 12 }, () => "frames")], { cwd: root, stdout: "pipe", stderr: "pipe" });
-        const reader = proc.stdout.getReader();
-        let lines = 0;
-        const first = await reader.read();
-        lines += new TextDecoder().decode(first.value).split("\n").length - 1;
-        proc.kill("SIGTERM");
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          lines += new TextDecoder().decode(value).split("\n").length - 1;
+        for (const jobs of [[], ["--jobs", "2"]]) {
+          // 12 × 5,000 files: seconds of hashing, with nothing to wait on between two files.
+          const proc = Bun.spawn([...runner.command(t.name), ...t.args, ...jobs, "-r", ...Array.from({ length: 12 }, () => "frames")], { cwd: root, stdout: "pipe", stderr: "pipe" });
+          const reader = proc.stdout.getReader();
+          let lines = 0;
+          const first = await reader.read();
+          lines += new TextDecoder().decode(first.value).split("\n").length - 1;
+          proc.kill("SIGTERM");
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            lines += new TextDecoder().decode(value).split("\n").length - 1;
+          }
+          expect(await proc.exited).toBe(143);
+          expect(await new Response(proc.stderr).text()).toBe(`${t.name}: interrupted (SIGTERM)\n`);
+          expect(lines).toBeLessThan(60_000);
         }
-        expect(await proc.exited).toBe(143);
-        expect(await new Response(proc.stderr).text()).toBe(`${t.name}: interrupted (SIGTERM)\n`);
-        expect(lines).toBeLessThan(60_000);
       });
 
       test("-c: a FIFO or device a check file names is a named failure, not a wait for a writer", { timeout: 60_000 }, () => {
