@@ -1,7 +1,8 @@
 /**
- * `--jobs N` prints what `--jobs 1` prints, byte for byte and in the same order, on stdout and
- * stderr, with the same exit code: over a tree of more small files than one batch holds, files
- * large enough to be hashed alone, a name that is not UTF-8, a link that stays inside and ones
+ * `--jobs N`, and the default without `--jobs`, print what `--jobs 1` prints, byte for byte and in
+ * the same order, on stdout and stderr, with the same exit code: over a tree of more small files
+ * than one batch holds, files the default spreads over the cores (256 KiB to 2 MiB), files large
+ * enough to be hashed alone, a name that is not UTF-8, a link that stays inside and ones
  * that leave or dangle, a file nobody may read and one that disappears. Each failure is named on
  * stderr as `--jobs 1` names it and counted in the exit code. Run as nobody, so that permissions
  * count.
@@ -16,13 +17,14 @@ const TOOLS = [
   { name: "xxsum", args: ["-H2"] },
 ];
 
-/** 4 folders of 90 files of awkward sizes (empty to 70 KB), two large files, and the hard cases. */
+/** 4 folders of 90 files of awkward sizes (empty to 70 KB), six of 256 KiB to 2 MiB, two large files, and the hard cases. */
 function makeTree(root: string): string {
   const tree = join(root, "T");
   for (let f = 0; f < 4; f++) {
     mkdirSync(join(tree, `F${f}`), { recursive: true });
     for (let i = 0; i < 90; i++) writeFileSync(join(tree, `F${f}`, `frame_${String(i).padStart(3, "0")}.dng`), randomBytes(((f * 90 + i) * 1931) % 70_000, f * 90 + i + 1));
   }
+  for (const [i, size] of [256 << 10, 300_001, 1 << 20, 1_500_007, (2 << 20) - 1, 700_000].entries()) writeFileSync(join(tree, `F${i % 4}`, `plate_${i}.exr`), randomBytes(size, 600 + i));
   writeFileSync(join(tree, "F1", "clip.mov"), randomBytes(3 << 20, 500));
   writeFileSync(join(tree, "F3", "clip.mov"), randomBytes(5 << 20, 501));
   writeFileSync(Buffer.from(`${tree}/F2/caf\xe9.dng`, "latin1"), "a latin-1 name");
@@ -34,7 +36,13 @@ function makeTree(root: string): string {
   return tree;
 }
 
-const JOBS = ["1", "2", "3", "8"];
+/** `--jobs N`; "default": no `--jobs` (small files here, middling ones spread over the cores, large ones read ahead). */
+const JOBS = ["1", "default", "2", "3", "8"];
+
+/** The arguments that ask for `n` jobs. */
+function jobsArgs(n: string): string[] {
+  return n === "default" ? [] : ["--jobs", n];
+}
 
 /** The same result for every N, to the byte. */
 function expectAllSame(results: Array<{ code: number; stdout: string; stderr: string }>): void {
@@ -54,11 +62,11 @@ for (const runner of runners()) {
       const denied = t.name === "b3sum-ts" ? "Permission denied (os error 13)" : "Permission denied";
 
       test("-r: every file in byte order, each failure named once and counted, the same for every N", { timeout: 120_000 }, () => {
-        const results = JOBS.map((n) => sum(["-r", "--jobs", n, "T"]));
+        const results = JOBS.map((n) => sum(["-r", ...jobsArgs(n), "T"]));
         const one = results[0]!;
         const lines = one.stdout.trimEnd().split("\n");
-        // 360 frames, 2 clips, the latin-1 name and the link inside; not the locked file.
-        expect(lines).toHaveLength(364);
+        // 360 frames, 6 plates, 2 clips, the latin-1 name and the link inside; not the locked file.
+        expect(lines).toHaveLength(370);
         const names = lines.map((l) => l.slice(l.indexOf("  ") + 2));
         expect(names).toEqual([...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
         expect(names.slice(0, 3)).toEqual(["F0/frame_000.dng", "F0/frame_001.dng", "F0/frame_002.dng"]);
@@ -71,16 +79,16 @@ for (const runner of runners()) {
         expectAllSame(results);
       });
 
-      test("-r under a low limit on open files (ulimit -n 64): --jobs 8 holds no more descriptors than it may, and prints what --jobs 1 prints", { timeout: 120_000 }, () => {
-        const limited = (n: string) => run(asNobody(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", "--jobs", n, "T"]), { cwd: root });
+      test("-r under a low limit on open files (ulimit -n 64): --jobs 8 and the default hold no more descriptors than they may, and print what --jobs 1 prints", { timeout: 120_000 }, () => {
+        const limited = (n: string) => run(asNobody(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", ...jobsArgs(n), "T"]), { cwd: root });
         const one = sum(["-r", "--jobs", "1", "T"]);
-        for (const n of ["1", "8"]) {
+        for (const n of ["1", "default", "8"]) {
           const result = limited(n);
           expect({ jobs: n, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: n, code: one.code, stdout: one.stdout, stderr: one.stderr });
         }
       });
 
-      test("-r of 200 folders under ulimit -n 64: the folders held open are bounded by the limit too, for --jobs 1 and 8", { timeout: 120_000 }, () => {
+      test("-r of 200 folders under ulimit -n 64: the folders held open are bounded by the limit too, for --jobs 1, 8 and the default", { timeout: 120_000 }, () => {
         const wide = join(root, "W");
         for (let f = 0; f < 200; f++) {
           mkdirSync(join(wide, `D${String(f).padStart(3, "0")}`), { recursive: true });
@@ -88,8 +96,8 @@ for (const runner of runners()) {
         }
         const one = sum(["-r", "--jobs", "1", "W"]);
         expect({ code: one.code, lines: one.stdout.trimEnd().split("\n").length, stderr: one.stderr }).toEqual({ code: 0, lines: 600, stderr: "" });
-        for (const n of ["1", "8"]) {
-          const result = run(asNobody(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", "--jobs", n, "W"]), { cwd: root });
+        for (const n of ["1", "default", "8"]) {
+          const result = run(asNobody(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", ...jobsArgs(n), "W"]), { cwd: root });
           expect({ jobs: n, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: n, code: 0, stdout: one.stdout, stderr: "" });
         }
       });
@@ -99,11 +107,11 @@ for (const runner of runners()) {
         const hex = lines[0]!.split("  ")[0]!;
         // A file that is not there in the middle of the manifest, the unreadable one at its end.
         const manifest = [...lines.slice(0, 200), `${hex}  F9/gone.dng`, ...lines.slice(200), `${hex}  F2/locked.dng`, ""].join("\n");
-        const results = JOBS.map((n) => sum(["-c", "--jobs", n, "--root", "T", "-"], manifest));
+        const results = JOBS.map((n) => sum(["-c", ...jobsArgs(n), "--root", "T", "-"], manifest));
         const one = results[0]!;
         expect(one.code).toBe(1);
         const verdicts = one.stdout.trimEnd().split("\n");
-        expect(verdicts.filter((l) => l.endsWith(": OK"))).toHaveLength(364);
+        expect(verdicts.filter((l) => l.endsWith(": OK"))).toHaveLength(370);
         if (t.name === "b3sum-ts") {
           expect(verdicts[200]).toBe("F9/gone.dng: FAILED (No such file or directory (os error 2))");
           expect(verdicts.at(-1)).toBe(`F2/locked.dng: FAILED (${denied})`);
@@ -111,7 +119,7 @@ for (const runner of runners()) {
         } else {
           // xxhsum says it in its place on stdout, and counts at the end.
           expect(verdicts[200]).toBe("stdin:201: Could not open or read 'F9/gone.dng': No such file or directory.");
-          expect(verdicts.slice(-2)).toEqual(["stdin:366: Could not open or read 'F2/locked.dng': Permission denied.", "2 listed files could not be read"]);
+          expect(verdicts.slice(-2)).toEqual(["stdin:372: Could not open or read 'F2/locked.dng': Permission denied.", "2 listed files could not be read"]);
           expect(one.stderr).toBe("");
         }
         expectAllSame(results);

@@ -111,7 +111,7 @@ async function main(args: Args): Promise<number> {
   const { inputs, problems } = sharedInputs(operands, shared, dialect, out);
   if (args.raw && inputs.length !== 1) throw usageError("--raw writes one digest: give exactly one input");
   let failures = problems;
-  const sumOptions = { algorithm: "blake3" as const, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: progressFor(shared.progress) };
+  const sumOptions = { algorithm: "blake3" as const, hasher: readingOptions(shared, hasher), jobs: shared.jobs, spread: shared.spread, json: shared.json, progress: progressFor(shared.progress) };
   if (key) {
     const stdinInputs = inputs.filter((i) => i.kind === "stdin");
     for (const input of stdinInputs) out.error(`${TOOL}: ${input.name}: cannot read stdin in keyed mode (the key came from stdin)`);

@@ -205,7 +205,7 @@ async function main(args: Args): Promise<number> {
   const dialect = xxhsumDialect(TOOL, { algorithm, tag, littleEndian: Boolean(args["little-endian"]) });
   if (args.check) return runSharedChecks(operands, dialect, shared, hasher, out);
   const { inputs, problems } = sharedInputs(operands, shared, dialect, out);
-  const failures = await runSums(inputs, dialect, { algorithm, hasher: readingOptions(shared, hasher), jobs: shared.jobs, json: shared.json, progress: progressFor(shared.progress) }, out);
+  const failures = await runSums(inputs, dialect, { algorithm, hasher: readingOptions(shared, hasher), jobs: shared.jobs, spread: shared.spread, json: shared.json, progress: progressFor(shared.progress) }, out);
   return failures + problems > 0 ? 1 : 0;
 }
 

@@ -313,6 +313,26 @@ export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobR
  */
 const HASHED_HERE = new Set<Algorithm>(["xxh32", "xxh64", "xxh3", "xxh128", "crc32"]);
 
+/** Whether every one of `algorithms` is {@link HASHED_HERE}: a thread for their small files only adds hand-offs. */
+export function hashedHere(algorithms: readonly Algorithm[]): boolean {
+  return algorithms.every((a) => HASHED_HERE.has(a));
+}
+
+/** How {@link hashInOrder} treats files too large for a batch. */
+export interface InOrderOptions {
+  /**
+   * Hash them on the calling thread, one at a time, reading ahead on a second thread (the
+   * default mode of the summers: large files read in order, small ones spread over the cores),
+   * instead of each on a hashing thread.
+   */
+  largeHere?: boolean;
+  /**
+   * Files smaller than this are hashed on the calling thread, in order, whatever their format:
+   * the hand-off to a thread and back costs about what it saves on them (BENCHMARKS.md).
+   */
+  hereBelow?: number;
+}
+
 /** Items of {@link hashInOrder} waiting for their results, in input order: one, or a batch's. */
 interface Group<T> {
   /** Of a batch: every job's formats are {@link HASHED_HERE} (hashed on the calling thread). */
@@ -336,7 +356,7 @@ interface Group<T> {
  * batches, one promise a batch. At most {@link BATCHES_PER_THREAD} batches per thread wait,
  * and {@link WINDOW_FDS} files opened by this thread (fewer under a low `ulimit -n`).
  */
-export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>): Promise<void> {
+export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>, options: InOrderOptions = {}): Promise<void> {
   if (parallelism <= 1) {
     let nextId = 0;
     for (const item of items) {
@@ -356,13 +376,13 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
   }
   const pool = new HashPool(parallelism);
   try {
-    await hashInGroups(pool, parallelism, items, plan, onResult);
+    await hashInGroups(pool, parallelism, items, plan, onResult, options);
   } finally {
     pool.close();
   }
 }
 
-async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Iterable<T>, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>): Promise<void> {
+async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Iterable<T>, plan: (item: T) => Work, onResult: (item: T, result: HashJobResult | undefined) => void | Promise<void>, options: InOrderOptions): Promise<void> {
   let nextId = 0;
   const window: Group<T>[] = [];
   let windowFds = 0;
@@ -430,7 +450,7 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
         if (size >= 0) job.size = size;
       }
       if (size >= 0 && size < BATCH_BYTES) {
-        const here = job.algorithms.every((a) => HASHED_HERE.has(a));
+        const here = hashedHere(job.algorithms) || size < (options.hereBelow ?? 0);
         // A batch is all of one kind: hashed here, or sent.
         if (filling && filling.here !== here) send();
         if (!filling) {
@@ -447,7 +467,7 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
         if (filling.items.length >= batchFiles || fillingBytes >= BATCH_BYTES) send();
       } else {
         send();
-        single(item, pool.run(job), job.fd === undefined ? 0 : 1);
+        single(item, options.largeHere ? hashHere(job) : pool.run(job), job.fd === undefined ? 0 : 1);
       }
     }
     while (window.length > 0 && (window.length > batchLimit || windowFds >= fdsAllowed)) await next();

@@ -20,7 +20,12 @@ import { collectInputs, type SumInput } from "./inputs.ts";
 /** Flags shared by b3sum-ts and xxsum. */
 export const SHARED_SUM_ARGS = {
   recursive: { type: "boolean", alias: "r", description: "Hash every regular file below each FOLDER operand (sorted relative paths)" },
-  jobs: { type: "string", description: "Threads: N files hashed at once, output order unchanged (small files go in batches to at most one thread per core, this one included); 1: a single thread (default: one file at a time, read ahead on a second thread)", valueHint: "N" },
+  jobs: {
+    type: "string",
+    description:
+      "Threads: N files hashed at once, output order unchanged (small files go in batches to at most one thread per core, this one included); 1: a single thread (default: one file at a time, large ones read ahead on a second thread; files of 256 KiB to 2 MiB in batches on every core when the hash is slower than reading them, as BLAKE3 is)",
+    valueHint: "N",
+  },
   "files-from": { type: "string", description: "Read more operands from FILE, one per line ('-' for stdin)", valueHint: "FILE" },
   null: { type: "boolean", alias: "0", description: "Operands in --files-from are NUL-separated" },
   root: { type: "string", description: "With --check: open listed paths beneath DIR, never through a link out of it (check a copy against the source's manifest)", valueHint: "DIR" },
@@ -43,6 +48,8 @@ export interface SharedSumOptions {
   jobs: number;
   /** Reading ahead on a second thread is allowed (not with an explicit `--jobs 1`). */
   readAhead: boolean;
+  /** No `--jobs`: small files spread over the cores, large ones one at a time (lib/sums/summer.ts). */
+  spread: boolean;
   filesFrom: string | undefined;
   nulSeparated: boolean;
   root: string | undefined;
@@ -77,6 +84,7 @@ export function resolveSharedSumOptions(args: SharedParsed): SharedSumOptions {
     recursive: Boolean(args.recursive),
     jobs: args.jobs === undefined ? 1 : parseCount(String(args.jobs), "--jobs"),
     readAhead: args.jobs === undefined || parseCount(String(args.jobs), "--jobs") > 1,
+    spread: args.jobs === undefined,
     filesFrom: args["files-from"] as string | undefined,
     nulSeparated: Boolean(args.null),
     root: args.root as string | undefined,
