@@ -8,7 +8,8 @@
  * count.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, randomBytes, run, runners, tempDir } from "./helpers.ts";
 
@@ -86,6 +87,11 @@ for (const runner of runners()) {
           const result = limited(n);
           expect({ jobs: n, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: n, code: one.code, stdout: one.stdout, stderr: one.stderr });
         }
+        // Lower still, the default hashes on one thread, as --jobs 1 does.
+        for (const n of ["1", "default"]) {
+          const result = run(asNobody(["sh", "-c", 'ulimit -n 16 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", ...jobsArgs(n), "T"]), { cwd: root });
+          expect({ jobs: n, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: n, code: one.code, stdout: one.stdout, stderr: one.stderr });
+        }
       });
 
       test("-r of 200 folders under ulimit -n 64: the folders held open are bounded by the limit too, for --jobs 1, 8 and the default", { timeout: 120_000 }, () => {
@@ -100,6 +106,26 @@ for (const runner of runners()) {
           const result = run(asNobody(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command(t.name), ...t.args, "-r", ...jobsArgs(n), "W"]), { cwd: root });
           expect({ jobs: n, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ jobs: n, code: 0, stdout: one.stdout, stderr: "" });
         }
+      });
+
+      test("FILE...: regular files of every size, a folder, a missing file and two FIFOs fed one after the other, the same for every N", { timeout: 120_000 }, () => {
+        const list = ["F0/plate_0.exr", "fifo_a", "fifo_b", "F0/frame_001.dng", "F1/plate_1.exr", "F1/clip.mov", "F1", "F9/gone.dng", "F2/plate_2.exr", "F3/plate_3.exr", "F2/locked.dng", "F1/plate_5.exr"];
+        for (const fifo of ["fifo_a", "fifo_b"]) {
+          rmSync(join(root, fifo), { force: true });
+          execFileSync("mkfifo", ["-m", "0644", join(root, fifo)]);
+        }
+        // The writer opens each FIFO only after the one before was read to its end.
+        const fed = (n: string) => run(["sh", "-c", '(cat T/F0/plate_0.exr > fifo_a; cat T/F1/clip.mov > fifo_b) & exec "$@"', "sh", ...asNobody([...runner.command(t.name), ...t.args, ...jobsArgs(n), ...list.map((f) => (f.startsWith("fifo") ? f : `T/${f}`))])], { cwd: root, timeoutMs: 60_000 });
+        const results = JOBS.map(fed);
+        const one = results[0]!;
+        expect(one.code).toBe(1);
+        const lines = one.stdout.trimEnd().split("\n");
+        expect(lines.map((l) => l.slice(l.indexOf("  ") + 2))).toEqual(["T/F0/plate_0.exr", "fifo_a", "fifo_b", "T/F0/frame_001.dng", "T/F1/plate_1.exr", "T/F1/clip.mov", "T/F2/plate_2.exr", "T/F3/plate_3.exr", "T/F1/plate_5.exr"]);
+        // Each FIFO carried a file of the tree (more than a pipe holds): the same digest.
+        expect(lines[1]!.split("  ")[0]).toBe(lines[0]!.split("  ")[0]);
+        expect(lines[2]!.split("  ")[0]).toBe(lines[5]!.split("  ")[0]);
+        expect(one.stderr.split("\n").filter(Boolean)).toHaveLength(3);
+        expectAllSame(results);
       });
 
       test("-c --root: every verdict in line order, a missing and an unreadable file named and counted, the same for every N", { timeout: 120_000 }, () => {

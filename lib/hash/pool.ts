@@ -7,12 +7,13 @@
  * safely (beneath a held folder, say): descriptors belong to the process, so a worker reads it
  * as well as this thread would.
  */
-import { closeSync, fstatSync } from "node:fs";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
 import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
 import { collectNowAndThen } from "../core/memory.ts";
+import { fsPath } from "../core/names.ts";
 import { turnDue } from "../core/turns.ts";
 import { waitingDescriptors } from "../io/libc.ts";
 
@@ -289,6 +290,28 @@ const BATCH_BYTES = 2 << 20;
 /** Batches waiting for their results per thread, at most: the one it works on, the one queued, one being filled. */
 const BATCHES_PER_THREAD = 3;
 
+/**
+ * For {@link InOrderOptions.largeHere}: opens a file named by path when it is a regular file
+ * small enough for a batch, so that it can be spread; "here" when it is anything else (a
+ * FIFO, which may wait in open() for its writer; a folder; a large file; a path stat cannot
+ * see), to be opened and hashed by the calling thread in its turn, as `--jobs 1` does; the
+ * error when opening it failed.
+ */
+function openForBatch(job: HashJob): "opened" | "here" | unknown {
+  try {
+    const stats = statSync(fsPath(job.path));
+    if (!stats.isFile() || stats.size >= BATCH_BYTES) return "here";
+  } catch {
+    return "here";
+  }
+  try {
+    job.fd = openSync(fsPath(job.path), "r");
+    return "opened";
+  } catch (error) {
+    return error;
+  }
+}
+
 /** The size of an open regular file, or undefined (not a regular file: its job says what is wrong). */
 function sizeOfOpen(fd: number): number | undefined {
   try {
@@ -444,6 +467,21 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
       single(item, work ? failedResult(-1, work.failed) : undefined);
     } else {
       const job: HashJob = { ...work.job, id: nextId++ };
+      if (options.largeHere && job.fd === undefined) {
+        const opened = openForBatch(job);
+        if (opened === "here") {
+          // A FIFO waits for its writer in open(): nothing opened before it may wait unread.
+          send();
+          while (window.length > 0) await next();
+          const result = hashHere(job);
+          await onResult(item, result instanceof Promise ? await result : result);
+          continue;
+        }
+        if (opened !== "opened") {
+          single(item, failedResult(job.id, opened));
+          continue;
+        }
+      }
       let size = -1;
       if (job.fd !== undefined) {
         size = job.size ?? sizeOfOpen(job.fd) ?? -1;

@@ -9,6 +9,7 @@ import type { LineSink, ProgressFactory } from "../core/sink.ts";
 import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFromPosition, type HashFileOptions } from "../hash/file.ts";
+import { openFileLimit } from "../io/libc.ts";
 import { failedResult, hashedHere, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
 import type { SumInput } from "./inputs.ts";
@@ -80,6 +81,8 @@ export function planInput(input: SumInput, algorithms: Algorithm[], hasher: Hash
  * 32 KiB files); on 2,000 × 1 MiB it took BLAKE3 from 0.43 s to 0.33 s (BENCHMARKS.md).
  */
 export const SPREAD_MIN_BYTES = 256 << 10;
+/** Spreading needs a limit on open files (`ulimit -n`) of at least this. */
+const SPREAD_MIN_OPEN_FILES = 64;
 
 /**
  * Hashes and prints every input. Returns the number of inputs that could not be hashed.
@@ -87,7 +90,8 @@ export const SPREAD_MIN_BYTES = 256 << 10;
 export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, options: SumOptions, out: LineSink): Promise<number> {
   let failures = 0;
   const progress = options.progress?.({ files: inputs.length, bytes: inputs.reduce((sum, input) => sum + sizeOf(input), 0) }) ?? NO_PROGRESS;
-  const spread = options.spread === true && inputs.length > 1 && !hashedHere([options.algorithm]);
+  // A hashing thread takes descriptors of its own: under a very low limit, one thread as before.
+  const spread = options.spread === true && inputs.length > 1 && !hashedHere([options.algorithm]) && openFileLimit() >= SPREAD_MIN_OPEN_FILES;
   await hashInOrder(
     inputs,
     // One input: hash it here (reading ahead on a second thread) rather than in one worker.
