@@ -128,6 +128,39 @@ for (const runner of runners()) {
         expectAllSame(results);
       });
 
+      test("FILE...: a name swapped between a file and a link to /dev/null while the list is hashed is read as whatever it is when opened, as --jobs 1 reads it", { timeout: 120_000 }, () => {
+        const dir = join(root, "swap");
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "reg"), randomBytes(300_000, 700));
+        writeFileSync(join(dir, "x"), randomBytes(300_000, 700));
+        // Each swap is one rename: the name is always a regular file of 300,000 bytes or the link.
+        const swapper = Bun.spawn({
+          cmd: [process.execPath, "-e", `const { linkSync, renameSync, symlinkSync, rmSync } = require("node:fs"); for (let i = 0; ; i++) { rmSync("t", { force: true }); if (i % 2) symlinkSync("/dev/null", "t"); else linkSync("reg", "t"); renameSync("t", "x"); }`],
+          cwd: dir,
+          stdout: "ignore",
+          stderr: "ignore",
+        });
+        try {
+          const list: string[] = [];
+          for (let i = 0; i < 400; i++) list.push("swap/x", `T/F${i % 4}/plate_${i % 4}.exr`);
+          for (const n of ["default", "1"]) {
+            const result = run([...runner.command(t.name), ...t.args, ...jobsArgs(n), ...list], { cwd: root, timeoutMs: 60_000 });
+            expect({ jobs: n, code: result.code, stderr: result.stderr }).toEqual({ jobs: n, code: 0, stderr: "" });
+            const digests = new Set(
+              result.stdout
+                .trimEnd()
+                .split("\n")
+                .filter((l) => l.endsWith("  swap/x"))
+                .map((l) => l.split("  ")[0]),
+            );
+            const [file, empty] = [sum(["swap/reg"]).stdout.split("  ")[0], sum(["/dev/null"]).stdout.split("  ")[0]];
+            expect([...digests].filter((d) => d !== file && d !== empty)).toEqual([]);
+          }
+        } finally {
+          swapper.kill("SIGKILL");
+        }
+      });
+
       test("-c --root: every verdict in line order, a missing and an unreadable file named and counted, the same for every N", { timeout: 120_000 }, () => {
         const lines = sum(["-r", "--jobs", "1", "T"]).stdout.trimEnd().split("\n");
         const hex = lines[0]!.split("  ")[0]!;

@@ -84,11 +84,19 @@ function isDirectoryError(): Error {
 export async function hashPath(path: string, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
   const fd = openSync(fsPath(path), "r");
   try {
-    if (fstatSync(fd).isDirectory()) throw isDirectoryError();
-    return await hashFd(fd, algorithms, options);
+    return await hashOpenedPath(fd, algorithms, options);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * {@link hashPath} of a path the caller has opened: whatever it turned out to be (a FIFO, a
+ * device) is read as the anchors read it, a folder refused with EISDIR. The descriptor stays open.
+ */
+export async function hashOpenedPath(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  if (fstatSync(fd).isDirectory()) throw isDirectoryError();
+  return hashFd(fd, algorithms, options);
 }
 
 /**

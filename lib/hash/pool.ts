@@ -11,7 +11,7 @@ import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Algorithm } from "./algorithms.ts";
 import { RequestPool, ThreadFailure, type RequestPoolOptions } from "../thread/requests.ts";
-import { hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
+import { hashOpenedPath, hashOpenFile, hashOpenFileNow, hashPath, type HashFileOptions } from "./file.ts";
 import { collectNowAndThen } from "../core/memory.ts";
 import { fsPath } from "../core/names.ts";
 import { turnDue } from "../core/turns.ts";
@@ -297,18 +297,37 @@ const BATCHES_PER_THREAD = 3;
  * see), to be opened and hashed by the calling thread in its turn, as `--jobs 1` does; the
  * error when opening it failed.
  */
-function openForBatch(job: HashJob): "opened" | "here" | unknown {
+function openForBatch(job: HashJob): "opened" | "here" | number | unknown {
   try {
     const stats = statSync(fsPath(job.path));
     if (!stats.isFile() || stats.size >= BATCH_BYTES) return "here";
   } catch {
     return "here";
   }
+  let fd: number;
   try {
-    job.fd = openSync(fsPath(job.path), "r");
-    return "opened";
+    fd = openSync(fsPath(job.path), "r");
   } catch (error) {
     return error;
+  }
+  // Replaced since the stat (by a FIFO, a device, a larger file): what was opened is kept (a
+  // FIFO closed unread would end its writer) and read in its turn, as `--jobs 1` reads it.
+  const size = sizeOfOpen(fd);
+  if (size === undefined || size >= BATCH_BYTES) return fd;
+  job.fd = fd;
+  job.size = size;
+  return "opened";
+}
+
+/** Hashes, in this thread, a path {@link openForBatch} opened and kept; closes it. */
+async function runOpenedHere(job: HashJob, fd: number): Promise<HashJobResult> {
+  try {
+    const { hexes, size } = await hashOpenedPath(fd, job.algorithms, job.options);
+    return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
+  } catch (error) {
+    return failedResult(job.id, error);
+  } finally {
+    closeQuietly(fd);
   }
 }
 
@@ -469,11 +488,11 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
       const job: HashJob = { ...work.job, id: nextId++ };
       if (options.largeHere && job.fd === undefined) {
         const opened = openForBatch(job);
-        if (opened === "here") {
+        if (opened === "here" || typeof opened === "number") {
           // A FIFO waits for its writer in open(): nothing opened before it may wait unread.
           send();
           while (window.length > 0) await next();
-          const result = hashHere(job);
+          const result = opened === "here" ? hashHere(job) : runOpenedHere(job, opened);
           await onResult(item, result instanceof Promise ? await result : result);
           continue;
         }
