@@ -491,7 +491,12 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
         if (opened === "here" || typeof opened === "number") {
           // A FIFO waits for its writer in open(): nothing opened before it may wait unread.
           send();
-          while (window.length > 0) await next();
+          try {
+            while (window.length > 0) await next();
+          } catch (error) {
+            if (typeof opened === "number") closeQuietly(opened);
+            throw error;
+          }
           const result = opened === "here" ? hashHere(job) : runOpenedHere(job, opened);
           await onResult(item, result instanceof Promise ? await result : result);
           continue;
