@@ -143,9 +143,10 @@ for (const runner of runners()) {
         try {
           const list: string[] = [];
           for (let i = 0; i < 400; i++) list.push("swap/x", `T/F${i % 4}/plate_${i % 4}.exr`);
+          const [file, empty] = [sum(["swap/reg"]).stdout.split("  ")[0], sum(["/dev/null"]).stdout.split("  ")[0]];
           for (const n of ["default", "1"]) {
             const result = run([...runner.command(t.name), ...t.args, ...jobsArgs(n), ...list], { cwd: root, timeoutMs: 60_000 });
-            expect({ jobs: n, code: result.code, stderr: result.stderr }).toEqual({ jobs: n, code: 0, stderr: "" });
+            expect({ jobs: n, code: result.code, stderr: result.stderr, lines: result.stdout.trimEnd().split("\n").length }).toEqual({ jobs: n, code: 0, stderr: "", lines: 800 });
             const digests = new Set(
               result.stdout
                 .trimEnd()
@@ -153,7 +154,6 @@ for (const runner of runners()) {
                 .filter((l) => l.endsWith("  swap/x"))
                 .map((l) => l.split("  ")[0]),
             );
-            const [file, empty] = [sum(["swap/reg"]).stdout.split("  ")[0], sum(["/dev/null"]).stdout.split("  ")[0]];
             expect([...digests].filter((d) => d !== file && d !== empty)).toEqual([]);
           }
         } finally {

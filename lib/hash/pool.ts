@@ -291,41 +291,38 @@ const BATCH_BYTES = 2 << 20;
 const BATCHES_PER_THREAD = 3;
 
 /**
- * For {@link InOrderOptions.largeHere}: opens a file named by path when it is a regular file
- * small enough for a batch, so that it can be spread; "here" when it is anything else (a
- * FIFO, which may wait in open() for its writer; a folder; a large file; a path stat cannot
- * see), to be opened and hashed by the calling thread in its turn, as `--jobs 1` does; the
- * error when opening it failed.
+ * For {@link InOrderOptions.largeHere}, the work for a file named by path: a regular file small
+ * enough for a batch is opened, to be spread; anything else (a FIFO, which may wait in open()
+ * for its writer; a folder; a large file; a path stat cannot see) is opened and hashed here in
+ * its turn, as `--jobs 1` does. A path replaced since the stat (by a FIFO, a device, a larger
+ * file) is read as what was opened, in its turn: a FIFO closed unread would end its writer.
  */
-function openForBatch(job: HashJob): "opened" | "here" | number | unknown {
+function spreadWork(job: Omit<HashJob, "id">): Work {
+  const inTurn = { here: () => runJobHere({ ...job, id: -1 }) };
   try {
     const stats = statSync(fsPath(job.path));
-    if (!stats.isFile() || stats.size >= BATCH_BYTES) return "here";
+    if (!stats.isFile() || stats.size >= BATCH_BYTES) return inTurn;
   } catch {
-    return "here";
+    return inTurn;
   }
   let fd: number;
   try {
     fd = openSync(fsPath(job.path), "r");
   } catch (error) {
-    return error;
+    return { failed: error };
   }
-  // Replaced since the stat (by a FIFO, a device, a larger file): what was opened is kept (a
-  // FIFO closed unread would end its writer) and read in its turn, as `--jobs 1` reads it.
   const size = sizeOfOpen(fd);
-  if (size === undefined || size >= BATCH_BYTES) return fd;
-  job.fd = fd;
-  job.size = size;
-  return "opened";
+  if (size === undefined || size >= BATCH_BYTES) return { here: () => runOpenedHere(job, fd), abandon: () => closeQuietly(fd) };
+  return { job: { ...job, fd, size } };
 }
 
-/** Hashes, in this thread, a path {@link openForBatch} opened and kept; closes it. */
-async function runOpenedHere(job: HashJob, fd: number): Promise<HashJobResult> {
+/** Hashes, in this thread, a path {@link spreadWork} opened and kept; closes it. */
+async function runOpenedHere(job: Omit<HashJob, "id">, fd: number): Promise<HashJobResult> {
   try {
     const { hexes, size } = await hashOpenedPath(fd, job.algorithms, job.options);
-    return { id: job.id, ok: true, hexes: [...hexes.entries()], size };
+    return { id: -1, ok: true, hexes: [...hexes.entries()], size };
   } catch (error) {
-    return failedResult(job.id, error);
+    return failedResult(-1, error);
   } finally {
     closeQuietly(fd);
   }
@@ -343,9 +340,10 @@ function sizeOfOpen(fd: number): number | undefined {
 
 /**
  * What to do for one item of {@link hashInOrder}: hash a file, run something here, report a
- * failure known already (a file that could not be opened), or nothing.
+ * failure known already (a file that could not be opened), or nothing. `abandon` releases what
+ * a `here` holds (a descriptor it opened) when it never runs.
  */
-export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobResult> } | { failed: unknown } | undefined;
+export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobResult>; abandon?: () => void } | { failed: unknown } | undefined;
 
 /**
  * Formats so quick (tens of GB/s) that a file under {@link BATCH_BYTES} costs more to hand to a
@@ -474,11 +472,17 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     collectNowAndThen();
     const turn = turnDue();
     if (turn) await turn;
-    const work = plan(item);
+    const planned = plan(item);
+    const work = options.largeHere && planned && "job" in planned && planned.job.fd === undefined ? spreadWork(planned.job) : planned;
     // Work that must run in this thread waits for everything before it, keeping order.
     if (work && "here" in work) {
       send();
-      while (window.length > 0) await next();
+      try {
+        while (window.length > 0) await next();
+      } catch (error) {
+        work.abandon?.();
+        throw error;
+      }
       await onResult(item, await work.here());
       continue;
     }
@@ -486,26 +490,6 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
       single(item, work ? failedResult(-1, work.failed) : undefined);
     } else {
       const job: HashJob = { ...work.job, id: nextId++ };
-      if (options.largeHere && job.fd === undefined) {
-        const opened = openForBatch(job);
-        if (opened === "here" || typeof opened === "number") {
-          // A FIFO waits for its writer in open(): nothing opened before it may wait unread.
-          send();
-          try {
-            while (window.length > 0) await next();
-          } catch (error) {
-            if (typeof opened === "number") closeQuietly(opened);
-            throw error;
-          }
-          const result = opened === "here" ? hashHere(job) : runOpenedHere(job, opened);
-          await onResult(item, result instanceof Promise ? await result : result);
-          continue;
-        }
-        if (opened !== "opened") {
-          single(item, failedResult(job.id, opened));
-          continue;
-        }
-      }
       let size = -1;
       if (job.fd !== undefined) {
         size = job.size ?? sizeOfOpen(job.fd) ?? -1;
