@@ -15,7 +15,7 @@ import { hashOpenedPath, hashOpenFile, hashOpenFileNow, hashPath, type HashFileO
 import { collectNowAndThen } from "../core/memory.ts";
 import { fsPath } from "../core/names.ts";
 import { turnDue } from "../core/turns.ts";
-import { waitingDescriptors } from "../io/libc.ts";
+import { openFileLimit, waitingDescriptors } from "../io/libc.ts";
 
 /** One file to hash. */
 export interface HashJob {
@@ -354,8 +354,44 @@ export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobR
 const HASHED_HERE = new Set<Algorithm>(["xxh32", "xxh64", "xxh3", "xxh128", "crc32"]);
 
 /** Whether every one of `algorithms` is {@link HASHED_HERE}: a thread for their small files only adds hand-offs. */
-export function hashedHere(algorithms: readonly Algorithm[]): boolean {
+function hashedHere(algorithms: readonly Algorithm[]): boolean {
   return algorithms.every((a) => HASHED_HERE.has(a));
+}
+
+/**
+ * With no `--jobs`, files of a format from this size up to a batch's ({@link BATCH_BYTES}) are
+ * spread over the cores; smaller ones are hashed on the calling thread, where the hand-off to
+ * a thread would cost what it saves. Formats not named here (MD5, SHA-1, SHA-2, C4: hundreds of
+ * MB/s) gain from the smallest files (BENCHMARKS.md, "With no `--jobs`").
+ * BLAKE3: on cached trees of 32 KiB to 256 KiB files a thread beside this one saved nothing
+ * (and took a quarter more CPU on the 32 KiB files); on 2,000 × 1 MiB it took 0.43 s to 0.33 s.
+ */
+const SPREAD_FROM: Partial<Record<Algorithm, number>> = { blake3: 256 << 10 };
+/** Spreading needs a limit on open files (`ulimit -n`) of at least this: each thread takes descriptors of its own. */
+const SPREAD_MIN_OPEN_FILES = 64;
+
+/** How {@link hashInOrder} is run: its parallelism and options. */
+export interface HashingPlan {
+  parallelism: number;
+  options: InOrderOptions;
+}
+
+/**
+ * How to hash `files` files (unknown: many) in `algorithms`: on `jobs` threads as asked
+ * (`--jobs`), or with none asked, files in formats slower than reading spread over the cores in
+ * batches ({@link SPREAD_FROM}) while larger ones are read in order here with read-ahead, as
+ * one thread reads them. One thread where spreading cannot pay: XXH formats (faster than the
+ * hand-off), a single file, one core, or a low limit on open files.
+ * @example
+ * const { parallelism, options } = hashingPlan(undefined, ["md5"]);
+ * // parallelism: the cores; options: { largeHere: true, hereBelow: 0 }
+ */
+export function hashingPlan(jobs: number | undefined, algorithms: Iterable<Algorithm>, files = Number.POSITIVE_INFINITY): HashingPlan {
+  if (jobs !== undefined) return { parallelism: files > 1 ? Math.max(1, jobs) : 1, options: {} };
+  const slow = [...new Set(algorithms)].filter((a) => !HASHED_HERE.has(a));
+  const cores = availableParallelism();
+  if (files <= 1 || cores < 2 || slow.length === 0 || openFileLimit() < SPREAD_MIN_OPEN_FILES) return { parallelism: 1, options: {} };
+  return { parallelism: cores, options: { largeHere: true, hereBelow: Math.min(...slow.map((a) => SPREAD_FROM[a] ?? 0)) } };
 }
 
 /** How {@link hashInOrder} treats files too large for a batch. */

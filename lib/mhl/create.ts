@@ -6,7 +6,7 @@
  */
 import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
-import { hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
+import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import { compareFileState, stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
@@ -50,6 +50,7 @@ export interface CreateOptions extends CreatorOptions {
   singleFiles?: string[];
   ignore?: string[];
   ignoreFile?: string;
+  /** Files hashed at once (`--jobs`). @default files in slow formats spread over the cores (hashingPlan) */
   jobs?: number;
   /** Makes the progress sink, when progress is shown. */
   progress?: ProgressFactory;
@@ -295,14 +296,16 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     }
     const onDisk = new Set(entries.map((e) => e.relativePath));
     const claimed = new Set<string>();
+    const hashing = hashingPlan(options.jobs, requested.map(algorithmOf), entries.length);
     await hashInOrder(
       entries,
-      options.jobs ?? 1,
+      hashing.parallelism,
       (e) => plan(e, history.locate(e.relativePath, onDisk, claimed), onDisk),
       (e, result) => {
         const { hexes, size } = hexesOf(result, e);
         sealFile(history.locate(e.relativePath, onDisk, claimed), e.relativePath, hexes, size, e.mtimeMs);
       },
+      hashing.options,
     );
     await session.commit(date, options, log);
     if (failures > 0) throw mhlError(MhlExit.HashMismatch);
@@ -366,9 +369,10 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   };
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
+  const hashing = hashingPlan(options.jobs, requested.map(algorithmOf));
   await hashInOrder(
     handOut(items),
-    options.jobs ?? 1,
+    hashing.parallelism,
     (item) => ("folder" in item ? undefined : plan(item, locate(item.relativePath), onDisk)),
     async (item, result) => {
       if (!("folder" in item)) {
@@ -415,6 +419,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         session.record(owner, { path, isDirectory: true, lastModified, entries });
       }
     },
+    hashing.options,
   );
   progress.finish();
 

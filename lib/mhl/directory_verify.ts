@@ -6,7 +6,7 @@
  */
 import { CliError } from "../core/errors.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
-import { hashInOrder } from "../hash/pool.ts";
+import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, type HashFormat } from "./formats.ts";
@@ -30,7 +30,7 @@ export interface DirectoryVerifyOptions {
   rootOnly?: boolean;
   /**
    * Files hashed at once (`--jobs`).
-   * @default 1
+   * @default files in slow formats spread over the cores (hashingPlan)
    */
   jobs?: number;
   /**
@@ -84,9 +84,10 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   const fileHashes = new Map<string, Map<string, string>>();
   const files = items.flatMap((i) => (i.kind === "file" ? [i.entry] : []));
   const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, e) => sum + e.size, 0) }) ?? NO_PROGRESS;
+  const hashing = hashingPlan(options.jobs, formats.map(algorithmOf), files.length);
   await hashInOrder(
     items,
-    options.jobs ?? 1,
+    hashing.parallelism,
     (item) => (item.kind === "file" ? opened.work(item.entry.relativePath, item.entry.path, formats.map(algorithmOf)) : undefined),
     async (item, result) => {
       if (item.kind === "file") {
@@ -138,6 +139,7 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
         log.event({ event: "directory-mismatch", path: folder.relativePath === "" ? "." : folder.relativePath, format: entry.format, generation });
       }
     },
+    hashing.options,
   );
   progress.finish();
   if (failedFormats.size > 0 && failedFormats.size === formats.length) throw mhlError(MhlExit.DirectoryHashMismatch);

@@ -44,7 +44,7 @@ import { withFilesBeneath, type FilesBeneath } from "./tree.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
-import { hashInOrder } from "../hash/pool.ts";
+import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { MhlExit } from "./exit_codes.ts";
 import { decodeXmlBytes } from "./legacy_encoding.ts";
 import { childElements, parseXml, textOf, XmlWriter, type XmlElement } from "../xml/xml.ts";
@@ -354,7 +354,7 @@ export interface LegacyVerifyReport {
 export interface LegacyVerifyOptions {
   /**
    * Files hashed at once, each on its own worker.
-   * @default 1
+   * @default files in slow formats spread over the cores (hashingPlan)
    */
   jobs?: number;
   /** Called for each entry in the MHL's order as soon as it is known. */
@@ -451,9 +451,11 @@ async function verifyIn(list: LegacyHashList, held: HeldFolder, opened: FilesBen
     options.onResult?.(result);
   };
 
+  const read = items.filter((item) => !item.early);
+  const hashing = hashingPlan(options.jobs, new Set(read.flatMap((item) => item.types.map((t) => LEGACY_ALGORITHM[t]))), read.length);
   await hashInOrder(
     items,
-    Math.max(1, options.jobs ?? 1),
+    hashing.parallelism,
     (item) => (item.early ? undefined : opened.work(item.relative, item.path, [...new Set(item.types.map((t) => LEGACY_ALGORITHM[t]))])),
     (item, outcome) => {
       if (outcome) opened.done(item.relative);
@@ -478,6 +480,7 @@ async function verifyIn(list: LegacyHashList, held: HeldFolder, opened: FilesBen
       const status: LegacyVerifyStatus = checks.some((c) => !c.ok) ? "mismatch" : sizeOk ? "ok" : "size-mismatch";
       record({ ...base, status, checks, actualSize: outcome.size });
     },
+    hashing.options,
   );
 
   const failed = counts.mismatch + counts["size-mismatch"] + counts.unreadable + counts.unverified;

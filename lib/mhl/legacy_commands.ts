@@ -10,7 +10,7 @@ import { basename, join } from "node:path";
 import { CliError, usageError } from "../core/errors.ts";
 import { showLine, showName, xmlNameProblem } from "../core/names.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
-import { hashInOrder, type HashJobResult } from "../hash/pool.ts";
+import { hashingPlan, hashInOrder, type HashJobResult } from "../hash/pool.ts";
 import { VERSION } from "../core/version.ts";
 import { NOW_VARIABLE, now } from "./dates.ts";
 import { entriesError, MhlExit } from "./exit_codes.ts";
@@ -40,8 +40,8 @@ export function isLegacyMhlFile(path: string): boolean {
 /** Options of {@link verifyLegacyFile}. */
 export interface LegacyFileVerifyOptions {
   /**
-   * Files hashed at once.
-   * @default 1
+   * Files hashed at once (`--jobs`).
+   * @default files in slow formats spread over the cores (hashingPlan)
    */
   jobs?: number;
   /**
@@ -103,7 +103,7 @@ export async function verifyLegacyFile(path: string, options: LegacyFileVerifyOp
   const entries = readLegacyMhl(path).entries;
   const progress = options.progress?.({ files: entries.length, bytes: entries.reduce((sum, e) => sum + (e.size ?? 0), 0) }) ?? NO_PROGRESS;
   const report = await verifyLegacyMhl(path, {
-    jobs: options.jobs ?? 1,
+    jobs: options.jobs,
     onResult: (result) => {
       progress.fileDone(result.actualSize ?? 0);
       if (result.status !== "ok") progress.clear();
@@ -148,7 +148,7 @@ export interface LegacyCreateOptions {
   authorName?: string;
   ignore?: string[];
   ignoreFile?: string;
-  /** @default 1 */
+  /** Files hashed at once (`--jobs`). @default files in slow formats spread over the cores (hashingPlan) */
   jobs?: number;
   /** @default false */
   /** Makes the progress sink, when progress is shown. */
@@ -217,9 +217,10 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) }) ?? NO_PROGRESS;
   const algorithms = [...new Set(ordered.map((t) => LEGACY_ALGORITHM[t]))];
   const entries: LegacyEntryInput[] = [];
+  const hashing = hashingPlan(options.jobs, algorithms, files.length);
   await hashInOrder(
     files,
-    options.jobs ?? 1,
+    hashing.parallelism,
     (f) => ({ job: { path: f.path, algorithms, options: {} } }),
     (f, result: HashJobResult | undefined) => {
       if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
@@ -233,6 +234,7 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
       }
       entries.push({ file: f.relativePath, size: result.size, lastmodificationdate: new Date(f.mtimeMs), hashdate: fixedClock ? started : new Date(), hashes });
     },
+    hashing.options,
   );
   progress.finish();
 

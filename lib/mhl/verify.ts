@@ -7,7 +7,7 @@
 import { realpathSync } from "node:fs";
 import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
-import { hashInOrder } from "../hash/pool.ts";
+import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf } from "./formats.ts";
@@ -26,6 +26,7 @@ export interface VerifyOptions {
   packingList?: string;
   ignore?: string[];
   ignoreFile?: string;
+  /** Files hashed at once (`--jobs`). @default files in slow formats spread over the cores (hashingPlan) */
   jobs?: number;
   /** Makes the progress sink, when progress is shown. */
   progress?: ProgressFactory;
@@ -127,9 +128,11 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     let mismatches = 0;
     let checked = 0;
     const progress = (options.namesOnly ? undefined : options.progress?.({ files: files.length, bytes: totalBytes })) ?? NO_PROGRESS;
+    const recorded = files.flatMap(({ original }) => (original ? [algorithmOf(original.format)] : []));
+    const hashing = hashingPlan(options.namesOnly ? 1 : options.jobs, new Set(recorded), recorded.length);
     await hashInOrder(
       files,
-      options.namesOnly ? 1 : (options.jobs ?? 1),
+      hashing.parallelism,
       ({ entry, original }) => (original && !options.namesOnly ? opened.work(entry.relativePath, entry.path, [algorithmOf(original.format)]) : undefined),
       ({ entry, original }, result) => {
         if (result) opened.done(entry.relativePath);
@@ -171,6 +174,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
           mismatches++;
         }
       },
+      hashing.options,
     );
     progress.finish();
 

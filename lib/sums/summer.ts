@@ -3,14 +3,12 @@
  * still in input order) and print one line per input in the tool's dialect, or JSON.
  */
 import { statSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { fsPath } from "../core/names.ts";
 import type { LineSink, ProgressFactory } from "../core/sink.ts";
 import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFromPosition, type HashFileOptions } from "../hash/file.ts";
-import { openFileLimit } from "../io/libc.ts";
-import { failedResult, hashedHere, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
+import { failedResult, hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
 import type { SumInput } from "./inputs.ts";
 
@@ -75,27 +73,16 @@ export function planInput(input: SumInput, algorithms: Algorithm[], hasher: Hash
 }
 
 /**
- * Without `--jobs`, files from this size up to a batch's (2 MiB) are spread over the cores.
- * Measured on cached trees of 20,000 × 32 KiB, 4,096 × 64 KiB, 2,048 × 128 KiB and
- * 1,024 × 256 KiB, a thread beside this one saved nothing (and took a quarter more CPU on the
- * 32 KiB files); on 2,000 × 1 MiB it took BLAKE3 from 0.43 s to 0.33 s (BENCHMARKS.md).
- */
-export const SPREAD_MIN_BYTES = 256 << 10;
-/** Spreading needs a limit on open files (`ulimit -n`) of at least this. */
-const SPREAD_MIN_OPEN_FILES = 64;
-
-/**
  * Hashes and prints every input. Returns the number of inputs that could not be hashed.
  */
 export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, options: SumOptions, out: LineSink): Promise<number> {
   let failures = 0;
   const progress = options.progress?.({ files: inputs.length, bytes: inputs.reduce((sum, input) => sum + sizeOf(input), 0) }) ?? NO_PROGRESS;
-  // A hashing thread takes descriptors of its own: under a very low limit, one thread as before.
-  const spread = options.spread === true && inputs.length > 1 && !hashedHere([options.algorithm]) && openFileLimit() >= SPREAD_MIN_OPEN_FILES;
+  // One input: hashed here (reading ahead on a second thread) rather than in one worker.
+  const { parallelism, options: inOrder } = hashingPlan(options.spread === true ? undefined : options.jobs, [options.algorithm], inputs.length);
   await hashInOrder(
     inputs,
-    // One input: hash it here (reading ahead on a second thread) rather than in one worker.
-    spread ? availableParallelism() : inputs.length > 1 ? options.jobs : 1,
+    parallelism,
     (input) => planInput(input, [options.algorithm], options.hasher),
     (input, result) => {
       if (!result) return;
@@ -115,7 +102,7 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
       }
       progress.fileDone(result.ok ? result.size : 0);
     },
-    spread ? { largeHere: true, hereBelow: SPREAD_MIN_BYTES } : {},
+    inOrder,
   );
   out.flush();
   progress.finish();
