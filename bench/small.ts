@@ -12,12 +12,14 @@
  *   4. mhl-verify create and verify; anchor: xxhsum -H2 over the same files  target ≤ 1.3×
  *   5. --jobs 1 2 4 8 for xxsum -r, b3sum-ts -r, mhl-verify create and verify, dispatchcopy -r: no N
  *      slower than 1; b3sum-ts -r --jobs 2 ≥ 1.3× faster than --jobs 1
+ *   6. mhl-verify create and verify in md5, sha1 and c4, without --jobs (files under 2 MiB spread
+ *      over the cores) against --jobs 1: the speed-up, and the CPU it costs
  *
  * As root the destinations are a fresh journaled ext4 (bench/common.ts), memory is touched and
  * freed before each timed run, and "cold" means the page cache dropped (drop_caches) and the
  * source read again so that only the copies are cold.
  *
- *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs]
+ *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs,formats]
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
@@ -232,6 +234,35 @@ async function main(): Promise<void> {
         const range = (n: number) => `${sec(Math.min(...times.get(n)!))}–${sec(Math.max(...times.get(n)!))}`;
         lines.push(`| ${label} | ${m.map((v, i) => (i === 0 ? `${sec(v)} (${range(jobsOf[i]!)})` : `${sec(v)} (${range(jobsOf[i]!)}) **${(m[0]! / v).toFixed(2)}×**`)).join(" | ")} | ${ok ? "yes" : "**no**"} | ${jobsOf.map((n) => sec(median(cpuTimes.get(n)!))).join(", ")} |`);
         console.error(lines.at(-1));
+      }
+    }
+    if (!only || only.has("formats")) {
+      lines.push(
+        "",
+        `\`mhl-verify\` in the formats slower than reading, without \`--jobs\` (files under 2 MiB spread over the cores) against \`--jobs 1\` (median of ${runs} interleaved runs, wall seconds (range); speed-up of the default; CPU seconds, user + system of every thread; the trees cached):`,
+        "",
+        "| tree | job | `--jobs 1` s | default s | speed-up | CPU s: `--jobs 1`, default |",
+        "|---|---|---:|---:|---:|---|",
+      );
+      for (const tree of trees) {
+        warm(tree);
+        for (const format of ["md5", "sha1", "c4"]) {
+          const times = { create: [new Times(), new Times()], verify: [new Times(), new Times()] };
+          for (let round = 0; round < runs; round++) {
+            for (const [i, jobs] of [["--jobs", "1"], []].entries()) {
+              rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+              times.create[i]!.add(await measured([dist("mhl-verify"), "create", tree.path, "-h", format, ...jobs]));
+              times.verify[i]!.add(await measured([dist("mhl-verify"), "verify", tree.path, ...jobs]));
+            }
+          }
+          rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+          for (const [job, [one, spreadOut]] of Object.entries(times)) {
+            lines.push(
+              `| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${job} -h ${format} | ${spread(one!.wall)} | ${spread(spreadOut!.wall)} | ${(median(one!.wall) / median(spreadOut!.wall)).toFixed(2)}× | ${sec(median(one!.cpu))}, ${sec(median(spreadOut!.cpu))} |`,
+            );
+            console.error(lines.at(-1));
+          }
+        }
       }
     }
     lines.push("", "Reproduce: `node_modules/.bin/bun bench/small.ts` (as root for the fresh file system and cold reads).");

@@ -232,6 +232,24 @@ for (const runner of runners()) {
         }
       });
 
+      test("SIGTERM while one endless input is read (a link to /dev/zero named, 1 TiB of holes on stdin) stops the run at once (exit 143)", { timeout: 120_000 }, async () => {
+        symlinkSync("/dev/zero", join(root, "zeros"));
+        writeFileSync(join(root, "probe"), "after the endless input");
+        const holes = join(root, "holes.img");
+        expect(Bun.spawnSync(["truncate", "-s", "1T", holes]).exitCode).toBe(0);
+        const cases: Array<{ args: string[]; stdin?: string }> = [{ args: ["zeros"] }, { args: ["--jobs", "1", "zeros"] }, { args: ["--jobs", "2", "zeros"] }, { args: ["zeros", "probe"] }, { args: ["-"], stdin: holes }];
+        for (const c of cases) {
+          const proc = Bun.spawn([...runner.command(t.name), ...t.args, ...c.args], { cwd: root, stdin: c.stdin === undefined ? "ignore" : Bun.file(c.stdin), stdout: "pipe", stderr: "pipe" });
+          // Reading by then (the binary starts in well under a second); either input takes minutes to end, if ever.
+          await Bun.sleep(1500);
+          proc.kill("SIGTERM");
+          const deaf = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+          const code = await proc.exited;
+          clearTimeout(deaf);
+          expect({ args: c.args, code, stderr: await new Response(proc.stderr).text(), stdout: await new Response(proc.stdout).text() }).toEqual({ args: c.args, code: 143, stderr: `${t.name}: interrupted (SIGTERM)\n`, stdout: "" });
+        }
+      });
+
       test("-c: a FIFO or device a check file names is a named failure, not a wait for a writer", { timeout: 60_000 }, () => {
         const fifo = join(root, "waiting.fifo");
         expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);

@@ -4,6 +4,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { explainedError } from "../core/errors.ts";
 import { fsPath } from "../core/names.ts";
+import { turnDue } from "../core/turns.ts";
 import { fillChunk } from "../io/fill.ts";
 import { DEFAULT_CHUNK_SIZE, readChunks, type ReadChunksOptions } from "../io/reader.ts";
 import type { Algorithm } from "./algorithms.ts";
@@ -29,25 +30,52 @@ export interface FileDigests {
 /** Options for {@link hashFd} and {@link hashPath}. */
 export interface HashFileOptions extends HasherOptions, ReadChunksOptions {}
 
+/** The end of the last read loop this thread started ({@link oneAtATime}). */
+let lastRead: Promise<void> = Promise.resolve();
+
+/**
+ * Runs read loops on this thread one at a time, in the order asked. A loop gives the event loop
+ * a turn now and then ({@link turnDue}), so that Ctrl-C and SIGTERM are handled while a large
+ * file (or an endless device) is read; in that turn another loop must not start, or two large
+ * files would be read by turns (seeking on a spinning disk) where they are read in order.
+ */
+async function oneAtATime<T>(loop: () => Promise<T>): Promise<T> {
+  const before = lastRead;
+  let done!: () => void;
+  lastRead = new Promise((resolve) => {
+    done = resolve;
+  });
+  try {
+    await before;
+    return await loop();
+  } finally {
+    done();
+  }
+}
+
 /**
  * Hashes everything readable from an open descriptor (a file, a pipe, stdin) with one or more
  * algorithms in a single pass.
  */
-export async function hashFd(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
-  const set = await createHashers(algorithms, options);
-  let size = 0;
-  // A hash that outruns the copy from the page cache gains nothing from a reader thread, and
-  // loses the cache locality of reading on the hashing core (measured: BENCHMARKS.md).
-  const overlap = options.overlap ?? (set.hashers.every(outrunsReading) ? false : undefined);
-  for (const chunk of readChunks(fd, { ...options, overlap })) {
-    set.update(chunk);
-    size += chunk.length;
-  }
-  return {
-    hexes: set.hexes(),
-    digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])),
-    size,
-  };
+export function hashFd(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  return oneAtATime(async () => {
+    const set = await createHashers(algorithms, options);
+    let size = 0;
+    // A hash that outruns the copy from the page cache gains nothing from a reader thread, and
+    // loses the cache locality of reading on the hashing core (measured: BENCHMARKS.md).
+    const overlap = options.overlap ?? (set.hashers.every(outrunsReading) ? false : undefined);
+    for (const chunk of readChunks(fd, { ...options, overlap })) {
+      set.update(chunk);
+      size += chunk.length;
+      const turn = turnDue();
+      if (turn) await turn;
+    }
+    return {
+      hexes: set.hexes(),
+      digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])),
+      size,
+    };
+  });
 }
 
 /**
@@ -59,16 +87,20 @@ export async function hashFd(fd: number, algorithms: readonly Algorithm[], optio
 export async function hashFromPosition(fd: number, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
   // Pipes and terminals have no position to respect: the chunked reader reads them in order.
   if (!fstatSync(fd).isFile()) return hashFd(fd, algorithms, options);
-  const set = await createHashers(algorithms, options);
-  const buffer = Buffer.allocUnsafe(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  let size = 0;
-  for (;;) {
-    const n = fillChunk(fd, buffer, 0, buffer.length, null);
-    if (n === 0) break;
-    set.update(buffer.subarray(0, n));
-    size += n;
-  }
-  return { hexes: set.hexes(), digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])), size };
+  return oneAtATime(async () => {
+    const set = await createHashers(algorithms, options);
+    const buffer = Buffer.allocUnsafe(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    let size = 0;
+    for (;;) {
+      const n = fillChunk(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      set.update(buffer.subarray(0, n));
+      size += n;
+      const turn = turnDue();
+      if (turn) await turn;
+    }
+    return { hexes: set.hexes(), digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])), size };
+  });
 }
 
 function isDirectoryError(): Error {
