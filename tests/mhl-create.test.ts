@@ -334,3 +334,28 @@ for (const runner of runners()) {
     expect((readdirSync(odd) as string[]).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
   });
 }
+
+test("a file that may not be recorded stops create after everything before it is said, with or without --jobs", async () => {
+  const root = join(tempDir("mhl-stop-"), "A001");
+  mkdirSync(root, { recursive: true });
+  for (let i = 1; i <= 120; i++) writeFileSync(join(root, `f${String(i).padStart(3, "0")}`), `frame ${i}`);
+  await createGeneration(root, { formats: ["md5"] }, quiet());
+  writeFileSync(join(root, "f005"), "frame 5, changed");
+  const said = async (jobs: number | undefined) => {
+    const lines: string[] = [];
+    const output = { data: (s: string) => lines.push(`out ${s}`), error: (s: string) => lines.push(`err ${s}`), flush: () => {} } as unknown as Output;
+    let thrown = "";
+    try {
+      await createGeneration(root, { formats: ["md5"], jobs, expected: (path) => path !== "f090" }, new MhlLog({ output }));
+    } catch (error) {
+      thrown = (error as Error).message;
+    }
+    return { lines, thrown };
+  };
+  const one = await said(1);
+  expect(one.thrown).toContain("appeared while the generation was being made");
+  // The changed file comes before the one refused: its mismatch is said first, as one thread says it.
+  expect(one.lines.filter((l) => l.startsWith("err "))).toEqual([expect.stringMatching(/^err ERROR: hash mismatch +for +f005 +md5 \(old\): /)]);
+  for (const jobs of [undefined, 3]) expect(await said(jobs)).toEqual(one);
+  expect(readdirSync(join(root, "ascmhl")).filter((f) => f.endsWith(".mhl"))).toHaveLength(1);
+});

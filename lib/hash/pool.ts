@@ -508,7 +508,15 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     collectNowAndThen();
     const turn = turnDue();
     if (turn) await turn;
-    const planned = plan(item);
+    let planned: Work;
+    try {
+      planned = plan(item);
+    } catch (error) {
+      // As one thread would have it: everything before the item is reported before its error.
+      send();
+      while (window.length > 0) await next();
+      throw error;
+    }
     const work = options.largeHere && planned && "job" in planned && planned.job.fd === undefined ? spreadWork(planned.job) : planned;
     // Work that must run in this thread waits for everything before it, keeping order.
     if (work && "here" in work) {
