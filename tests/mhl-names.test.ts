@@ -5,6 +5,7 @@
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { c4OfFile } from "../lib/mhl/history.ts";
 import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
@@ -254,6 +255,45 @@ for (const runner of runners()) {
       expect(r.code).toBe(11);
       expect(r.stderr).toStartWith("ERROR: could not read link: ");
       expect(r.stderr).toContain("leaves");
+    });
+
+    test("create --legacy: a name swapped between a file and a link out of the tree while the run goes is refused or read as the file, never followed out", { timeout: 120_000 }, () => {
+      const root = fresh();
+      const outside = join(root, "..");
+      for (let i = 0; i < 300; i++) writeFileSync(join(root, `f${String(i).padStart(3, "0")}.dng`), `frame ${i}`);
+      writeFileSync(join(outside, "secret"), "not on the card");
+      writeFileSync(join(outside, "reg"), "the card's own file");
+      for (let v = 0; v < 20; v++) writeFileSync(join(root, `zz_${v}.dng`), "the card's own file");
+      // Each swap is one rename from outside the tree: each of the 20 names is always the card's
+      // file or the link. A name the walk found a file and the run opens as the link is followed
+      // out by an open that is not made beneath the root (a fifth of the names or so, each run).
+      const swapper = Bun.spawn({
+        cmd: [
+          process.execPath,
+          "-e",
+          `const { linkSync, renameSync, symlinkSync, rmSync } = require("node:fs"); for (let i = 0; ; i++) for (let v = 0; v < 20; v++) { rmSync("t", { force: true }); if (i % 2) symlinkSync(${JSON.stringify(join(outside, "secret"))}, "t"); else linkSync("reg", "t"); renameSync("t", "CARD/zz_" + v + ".dng"); }`,
+        ],
+        cwd: outside,
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      try {
+        const secret = createHash("md5").update("not on the card").digest("hex");
+        for (let run = 0; run < 12; run++) {
+          for (const f of readdirSync(root)) if (f.endsWith(".mhl")) rmSync(join(root, f));
+          const r = mhl(["create", root, "--legacy", "-h", "md5", ...(run % 2 ? ["--jobs", "1"] : [])]);
+          expect([0, 2]).toContain(r.code);
+          const written = readdirSync(root).filter((f) => f.endsWith(".mhl"));
+          if (r.code === 0) expect(written).toHaveLength(1);
+          for (const f of written) {
+            const text = readFileSync(join(root, f), "utf8");
+            expect(text).not.toContain(secret);
+            expect(text).not.toContain("<size>15</size>");
+          }
+        }
+      } finally {
+        swapper.kill("SIGKILL");
+      }
     });
 
     test("legacy verify of a list that names one file several times, with --jobs", () => {

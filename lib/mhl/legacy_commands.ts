@@ -19,7 +19,8 @@ import { decodeXmlBytes } from "./legacy_encoding.ts";
 import { isLegacyMhl, LEGACY_ALGORITHM, LEGACY_HASH_TYPES, legacyNotation, readLegacyMhl, verifyLegacyMhl, writeLegacyMhl, type LegacyEntryInput, type LegacyHashType, type LegacyVerifyResult } from "./legacy.ts";
 import type { MhlLog } from "./log.ts";
 import { HOSTNAME_VARIABLE } from "./session.ts";
-import { postOrderFolders } from "./tree.ts";
+import { type FilesBeneath, postOrderFolders, withFilesBeneath } from "./tree.ts";
+import type { HeldFolder } from "../io/held_folder.ts";
 import { reportMissing } from "./verify.ts";
 
 /**
@@ -193,14 +194,22 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   const types = [...new Set((options.formats.length > 0 ? options.formats : ["xxh64"]).map(legacyHashType))];
   const ordered = LEGACY_HASH_TYPES.filter((t) => types.includes(t));
   const started = now();
-  const fixedClock = Boolean(process.env[NOW_VARIABLE]);
   const target = join(root, legacyFileName(root, started));
   if (existsSync(target)) throw new CliError("File exists", { path: target });
   log.verbose(`Creating new legacy MHL file for folder at path: ${showName(root)} ...`);
+  // Files are read through descriptors opened beneath the root, as create and verify read them:
+  // a name swapped for a link after the walk is refused, not followed out of the tree.
+  await withFilesBeneath(root, (held, opened) => sealBeneath(held, opened, { target, started, ordered }, options, log));
+  return target;
+}
 
+/** {@link createLegacyFile} once the root is held: walks, hashes in the `ordered` types and writes `target`, started at `started`. */
+async function sealBeneath(held: HeldFolder, opened: FilesBeneath, seal: { target: string; started: Date; ordered: LegacyHashType[] }, options: LegacyCreateOptions, log: MhlLog): Promise<void> {
+  const { target, started, ordered } = seal;
+  const fixedClock = Boolean(process.env[NOW_VARIABLE]);
   const ignore = IgnoreSpec.forRun(undefined, options.ignore ?? [], options.ignoreFile);
   let refused = 0;
-  const files = postOrderFolders(root, ignore, (path, message) => {
+  const files = postOrderFolders(held, ignore, (path, message) => {
     refused++;
     log.error(`ERROR: ${showName(path)}: ${message}`);
   })
@@ -221,8 +230,9 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   await hashInOrder(
     files,
     hashing.parallelism,
-    (f) => ({ job: { path: f.path, algorithms, options: {} } }),
+    (f) => opened.work(f.relativePath, f.path, algorithms),
     (f, result: HashJobResult | undefined) => {
+      if (result) opened.done(f.relativePath);
       if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: f.path });
       progress.fileDone(result.size);
       const digests = new Map(result.hexes);
@@ -252,5 +262,4 @@ export async function createLegacyFile(root: string, options: LegacyCreateOption
   log.verbose(`Created new legacy MHL file ${basename(target)}`);
   log.event({ event: "legacy-mhl", path: target });
   if (refused > 0) throw entriesError(refused, "recorded", "the MHL file lists the rest", target);
-  return target;
 }
