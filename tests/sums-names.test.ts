@@ -250,6 +250,21 @@ for (const runner of runners()) {
         }
       });
 
+      test("Ctrl-C on `cat /dev/zero | TOOL` (both get SIGINT) prints no digest of the cut-off input: exit 130", { timeout: 120_000 }, async () => {
+        for (let round = 0; round < 3; round++) {
+          const cat = Bun.spawn(["cat", "/dev/zero"], { stdout: "pipe", stderr: "ignore" });
+          const proc = Bun.spawn([...runner.command(t.name), ...t.args], { cwd: root, stdin: cat.stdout, stdout: "pipe", stderr: "pipe" });
+          await Bun.sleep(1000);
+          // As a terminal sends it to the pipeline's process group: the writer ends with it.
+          process.kill(cat.pid, "SIGINT");
+          process.kill(proc.pid, "SIGINT");
+          const deaf = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+          const code = await proc.exited;
+          clearTimeout(deaf);
+          expect({ round, code, stdout: await new Response(proc.stdout).text(), stderr: await new Response(proc.stderr).text() }).toEqual({ round, code: 130, stdout: "", stderr: `${t.name}: interrupted (SIGINT)\n` });
+        }
+      });
+
       test("-c: a FIFO or device a check file names is a named failure, not a wait for a writer", { timeout: 60_000 }, () => {
         const fifo = join(root, "waiting.fifo");
         expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);

@@ -30,6 +30,15 @@ export interface FileDigests {
 /** Options for {@link hashFd} and {@link hashPath}. */
 export interface HashFileOptions extends HasherOptions, ReadChunksOptions {}
 
+/** Whether `fd` is a regular file (not a pipe, socket, terminal or device); false if fstat fails. */
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** The end of the last read loop this thread started ({@link oneAtATime}). */
 let lastRead: Promise<void> = Promise.resolve();
 
@@ -70,6 +79,10 @@ export function hashFd(fd: number, algorithms: readonly Algorithm[], options: Ha
       const turn = turnDue();
       if (turn) await turn;
     }
+    // The end of a pipe may be the signal's doing: Ctrl-C stops `cat` and this tool together,
+    // and a digest of what came before it must not be printed as the input's, with exit 0. The
+    // signal's handler gets its turn before the digest is given.
+    if (!isRegularFile(fd)) await new Promise((resolve) => setImmediate(resolve));
     return {
       hexes: set.hexes(),
       digests: new Map(set.hashers.map((h) => [h.algorithm, h.digest()])),
