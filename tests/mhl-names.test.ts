@@ -257,6 +257,20 @@ for (const runner of runners()) {
       expect(r.stderr).toContain("leaves");
     });
 
+    test("verify -dh compares each folder's recorded hash when the root has none (a name ASC MHL cannot hold left it out): a changed file is found", () => {
+      const root = fresh();
+      mkdirSync(join(root, "CLIPS"));
+      writeFileSync(join(root, "CLIPS", "a.mov"), "clip a");
+      writeFileSync(join(root, "notes.txt"), "notes");
+      writeFileSync(Buffer.from(`${root}/caf\xe9.mov`, "latin1"), "latin-1 name");
+      expect(mhl(["create", root]).code).toBe(2);
+      expect(mhl(["verify", "-dh", root])).toMatchObject({ code: 0, stderr: "" });
+      writeFileSync(join(root, "CLIPS", "a.mov"), "clip A");
+      const r = mhl(["verify", "-dh", root]);
+      expect(r.code).toBe(12);
+      expect(r.stderr).toStartWith("ERROR: content hash mismatch   for CLIPS old xxh128: ");
+    });
+
     test("create --legacy: a name swapped between a file and a link out of the tree while the run goes is refused or read as the file, never followed out", { timeout: 120_000 }, () => {
       const root = fresh();
       const outside = join(root, "..");

@@ -67,7 +67,14 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
   const formats: HashFormat[] = [];
   if (options.format) formats.push(options.format);
-  else for (const g of history.generations) for (const e of g.generation.processInfo.rootHash) if (!formats.includes(e.format)) formats.push(e.format);
+  else {
+    // The formats of the root hashes, and of every folder's: a root left without one (a name ASC
+    // MHL cannot hold) still has folders whose hashes are to be compared.
+    for (const g of history.generations) {
+      for (const e of g.generation.processInfo.rootHash) if (!formats.includes(e.format)) formats.push(e.format);
+      for (const media of g.byPath.values()) if (media.isDirectory) for (const e of media.entries) if (!formats.includes(e.format)) formats.push(e.format);
+    }
+  }
   if (formats.length === 0) formats.push("c4");
   formats.sort();
 
