@@ -4,7 +4,7 @@
  * lines. Nothing is dropped silently, nothing is read through a link that leaves the root.
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { c4OfFile } from "../lib/mhl/history.ts";
@@ -269,6 +269,25 @@ for (const runner of runners()) {
       const r = mhl(["verify", "-dh", root]);
       expect(r.code).toBe(12);
       expect(r.stderr).toStartWith("ERROR: content hash mismatch   for CLIPS old xxh128: ");
+    });
+
+    test("verify -dh of a history with a root hash in one format and folders' hashes only in another: a changed file fails it (exit 12)", () => {
+      const root = fresh();
+      mkdirSync(join(root, "a"));
+      mkdirSync(join(root, "b"));
+      writeFileSync(join(root, "top.txt"), "top");
+      writeFileSync(join(root, "b", "y"), "y");
+      const latin1 = Buffer.from(`${root}/a/n\xff`, "latin1");
+      writeFileSync(latin1, "z");
+      // The first generation has no root hash (the name leaves the root incomplete); renamed, the second has one in md5.
+      expect(mhl(["create", root, "-h", "xxh128"]).code).toBe(2);
+      renameSync(latin1, join(root, "a", "n"));
+      expect(mhl(["create", root, "-h", "md5"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:01Z" }).code).toBe(0);
+      expect(mhl(["verify", "-dh", root])).toMatchObject({ code: 0, stderr: "" });
+      writeFileSync(join(root, "top.txt"), "changed");
+      const r = mhl(["verify", "-dh", root]);
+      expect(r.code).toBe(12);
+      expect(r.stderr).toStartWith("ERROR: content hash mismatch   for . old md5: ");
     });
 
     test("create --legacy: a name swapped between a file and a link out of the tree while the run goes is refused or read as the file, never followed out", { timeout: 120_000 }, () => {

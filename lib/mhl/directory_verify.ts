@@ -68,12 +68,11 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   const formats: HashFormat[] = [];
   if (options.format) formats.push(options.format);
   else {
-    // The formats of the root hashes, and of every folder's: a root left without one (a name ASC
-    // MHL cannot hold) still has folders whose hashes are to be compared.
-    for (const g of history.generations) {
-      for (const e of g.generation.processInfo.rootHash) if (!formats.includes(e.format)) formats.push(e.format);
-      for (const media of g.byPath.values()) if (media.isDirectory) for (const e of media.entries) if (!formats.includes(e.format)) formats.push(e.format);
-    }
+    // The formats of the root hashes (a root hash covers every file beneath it); with none (a
+    // name ASC MHL cannot hold left every root incomplete), those of the folders' hashes, which
+    // are still to be compared.
+    for (const g of history.generations) for (const e of g.generation.processInfo.rootHash) if (!formats.includes(e.format)) formats.push(e.format);
+    if (formats.length === 0) for (const g of history.generations) for (const media of g.byPath.values()) if (media.isDirectory) for (const e of media.entries) if (!formats.includes(e.format)) formats.push(e.format);
   }
   if (formats.length === 0) formats.push("c4");
   formats.sort();
