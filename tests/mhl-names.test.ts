@@ -290,6 +290,25 @@ for (const runner of runners()) {
       expect(r.stderr).toStartWith("ERROR: content hash mismatch   for . old md5: ");
     });
 
+    test("create --legacy keeps --special and --links, as create does", () => {
+      const root = fresh();
+      writeFileSync(join(root, "a.mov"), "a");
+      expect(Bun.spawnSync(["mkfifo", join(root, "pipe")]).exitCode).toBe(0);
+      symlinkSync("a.mov", join(root, "link.mov"));
+      const seal = (options: string[]) => {
+        for (const f of readdirSync(root)) if (f.endsWith(".mhl")) rmSync(join(root, f));
+        const r = mhl(["create", root, "--legacy", "-h", "md5", ...options]);
+        const files = readdirSync(root).filter((f) => f.endsWith(".mhl"));
+        return { code: r.code, stderr: r.stderr, listed: files.length === 1 ? [...readFileSync(join(root, files[0]!), "utf8").matchAll(/<file>([^<]*)<\/file>/g)].map((m) => m[1]) : [] };
+      };
+      const failed = seal([]);
+      expect(failed.code).toBe(2);
+      expect(failed.stderr).toStartWith(`ERROR: ${root}/pipe: a FIFO (named pipe), not a regular file`);
+      expect(failed.listed).toEqual(["a.mov", "link.mov"]);
+      expect(seal(["--special", "skip"])).toEqual({ code: 0, stderr: `${root}/pipe: a FIFO (named pipe), left out (--special skip)\n`, listed: ["a.mov", "link.mov"] });
+      expect(seal(["--special", "skip", "--links", "skip"])).toEqual({ code: 0, stderr: `${root}/link.mov: symbolic link, left out (--links skip)\n${root}/pipe: a FIFO (named pipe), left out (--special skip)\n`, listed: ["a.mov"] });
+    });
+
     test("create --legacy: a name swapped between a file and a link out of the tree while the run goes is refused or read as the file, never followed out", { timeout: 120_000 }, () => {
       const root = fresh();
       const outside = join(root, "..");

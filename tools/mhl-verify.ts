@@ -179,7 +179,7 @@ async function main(args: Args, raw: string[]): Promise<number> {
           ] as const) {
             if (args[option]) throw usageError(`${flag} does not apply to create --legacy`);
           }
-          await createLegacyFile(root, { formats: allValues(raw, "hash_format"), authorName: args.author_name, ignore, ignoreFile, jobs, progress }, log);
+          await createLegacyFile(root, { formats: allValues(raw, "hash_format"), authorName: args.author_name, ignore, ignoreFile, jobs, progress, links, special }, log);
           break;
         }
         const formats = allValues(raw, "hash_format").map(parseHashFormat);

@@ -21,6 +21,7 @@ import type { MhlLog } from "./log.ts";
 import { HOSTNAME_VARIABLE } from "./session.ts";
 import { type FilesBeneath, postOrderFolders, withFilesBeneath } from "./tree.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
+import type { LinkPolicy, SpecialPolicy } from "../io/walk.ts";
 import { reportMissing } from "./verify.ts";
 
 /**
@@ -151,9 +152,12 @@ export interface LegacyCreateOptions {
   ignoreFile?: string;
   /** Files hashed at once (`--jobs`). @default files in slow formats spread over the cores (hashingPlan) */
   jobs?: number;
-  /** @default false */
   /** Makes the progress sink, when progress is shown. */
   progress?: ProgressFactory;
+  /** Links met in the walk: `follow` takes a link to a file inside the tree as that file, `skip` leaves links out. @default "follow" */
+  links?: LinkPolicy;
+  /** FIFOs, sockets and devices: `fail` names each and fails the run, `skip` leaves them out. @default "fail" */
+  special?: SpecialPolicy;
 }
 
 /** The login name, or undefined where the system has none for this uid (some containers). */
@@ -209,10 +213,16 @@ async function sealBeneath(held: HeldFolder, opened: FilesBeneath, seal: { targe
   const fixedClock = Boolean(process.env[NOW_VARIABLE]);
   const ignore = IgnoreSpec.forRun(undefined, options.ignore ?? [], options.ignoreFile);
   let refused = 0;
-  const files = postOrderFolders(held, ignore, (path, message) => {
-    refused++;
-    log.error(`ERROR: ${showName(path)}: ${message}`);
-  })
+  const walkOptions = { links: options.links ?? "follow", special: options.special ?? "fail", onSkipped: (path: string, message: string) => log.error(`${showName(path)}: ${message}`) } as const;
+  const files = postOrderFolders(
+    held,
+    ignore,
+    (path, message) => {
+      refused++;
+      log.error(`ERROR: ${showName(path)}: ${message}`);
+    },
+    walkOptions,
+  )
     .flatMap((folder) => folder.entries)
     .filter((e) => !e.isDirectory && !(!e.relativePath.includes("/") && e.name.toLowerCase().endsWith(".mhl")))
     .filter((e) => {
