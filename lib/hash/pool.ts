@@ -504,64 +504,75 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
     window.push({ items: [item], results: [result], fds });
     windowFds += fds;
   };
-  for (const item of items) {
-    collectNowAndThen();
-    const turn = turnDue();
-    if (turn) await turn;
-    let planned: Work;
-    try {
-      planned = plan(item);
-    } catch (error) {
-      // As one thread would have it: everything before the item is reported before its error.
-      send();
-      while (window.length > 0) await next();
-      throw error;
-    }
-    const work = options.largeHere && planned && "job" in planned && planned.job.fd === undefined ? spreadWork(planned.job) : planned;
-    // Work that must run in this thread waits for everything before it, keeping order.
-    if (work && "here" in work) {
-      send();
+  try {
+    for (const item of items) {
+      collectNowAndThen();
+      const turn = turnDue();
+      if (turn) await turn;
+      let planned: Work;
       try {
-        while (window.length > 0) await next();
+        planned = plan(item);
       } catch (error) {
-        work.abandon?.();
+        // As one thread would have it: everything before the item is reported before its error.
+        send();
+        while (window.length > 0) await next();
         throw error;
       }
-      await onResult(item, await work.here());
-      continue;
-    }
-    if (!work || "failed" in work) {
-      single(item, work ? failedResult(-1, work.failed) : undefined);
-    } else {
-      const job: HashJob = { ...work.job, id: nextId++ };
-      let size = -1;
-      if (job.fd !== undefined) {
-        size = job.size ?? sizeOfOpen(job.fd) ?? -1;
-        if (size >= 0) job.size = size;
-      }
-      if (size >= 0 && size < BATCH_BYTES) {
-        const here = hashedHere(job.algorithms) || size < (options.hereBelow ?? 0);
-        // A batch is all of one kind: hashed here, or sent.
-        if (filling && filling.here !== here) send();
-        if (!filling) {
-          filling = { here, items: [], results: [], jobs: [], fds: 0 };
-          window.push(filling);
-        }
-        filling.items.push(item);
-        filling.jobs!.push(job);
-        if (job.fd !== undefined) {
-          filling.fds++;
-          windowFds++;
-        }
-        fillingBytes += Math.max(0, size);
-        if (filling.items.length >= batchFiles || fillingBytes >= BATCH_BYTES) send();
-      } else {
+      const work = options.largeHere && planned && "job" in planned && planned.job.fd === undefined ? spreadWork(planned.job) : planned;
+      // Work that must run in this thread waits for everything before it, keeping order.
+      if (work && "here" in work) {
         send();
-        single(item, options.largeHere ? hashHere(job) : pool.run(job), job.fd === undefined ? 0 : 1);
+        try {
+          while (window.length > 0) await next();
+        } catch (error) {
+          work.abandon?.();
+          throw error;
+        }
+        await onResult(item, await work.here());
+        continue;
       }
+      if (!work || "failed" in work) {
+        single(item, work ? failedResult(-1, work.failed) : undefined);
+      } else {
+        const job: HashJob = { ...work.job, id: nextId++ };
+        let size = -1;
+        if (job.fd !== undefined) {
+          size = job.size ?? sizeOfOpen(job.fd) ?? -1;
+          if (size >= 0) job.size = size;
+        }
+        if (size >= 0 && size < BATCH_BYTES) {
+          const here = hashedHere(job.algorithms) || size < (options.hereBelow ?? 0);
+          // A batch is all of one kind: hashed here, or sent.
+          if (filling && filling.here !== here) send();
+          if (!filling) {
+            filling = { here, items: [], results: [], jobs: [], fds: 0 };
+            window.push(filling);
+          }
+          filling.items.push(item);
+          filling.jobs!.push(job);
+          if (job.fd !== undefined) {
+            filling.fds++;
+            windowFds++;
+          }
+          fillingBytes += Math.max(0, size);
+          if (filling.items.length >= batchFiles || fillingBytes >= BATCH_BYTES) send();
+        } else {
+          send();
+          single(item, options.largeHere ? hashHere(job) : pool.run(job), job.fd === undefined ? 0 : 1);
+        }
+      }
+      while (window.length > 0 && (window.length > batchLimit || windowFds >= fdsAllowed)) await next();
     }
-    while (window.length > 0 && (window.length > batchLimit || windowFds >= fdsAllowed)) await next();
+    send();
+    while (window.length > 0) await next();
+  } catch (error) {
+    // Descriptors the jobs own (not kept by their caller) of batches that will never run: the
+    // one being filled, and those taken back from a thread that had not begun them. A batch a
+    // thread has begun closes its own as it goes.
+    for (const group of window) {
+      if (group !== filling && !group.takeBack?.()) continue;
+      for (const job of group.jobs ?? []) if (job.fd !== undefined && !job.keepFd) closeQuietly(job.fd);
+    }
+    throw error;
   }
-  send();
-  while (window.length > 0) await next();
 }
