@@ -22,7 +22,7 @@ import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { GenerationSession, type CreatorOptions } from "./session.ts";
-import { type FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder } from "./tree.ts";
+import { type FilesBeneath, postOrderFolders, withFilesBeneath, type TreeEntry, type TreeFolder, walkPolicies } from "./tree.ts";
 import { missingPaths, reportMissing } from "./verify.ts";
 
 /** Digests a caller already computed for a file (e.g. while copying it), and the file's state then. */
@@ -255,11 +255,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
   const refusals: Refusals = { count: 0, incomplete: new Set() };
-  const walkOptions = {
-    links: options.links ?? "follow",
-    special: options.special ?? "fail",
-    onSkipped: (path: string, message: string) => log.error(`${showName(path)}: ${message}`),
-  } as const;
+  const walkOptions = walkPolicies(options, log);
   const onProblem = (path: string, message: string) => {
     refusals.count++;
     log.error(`ERROR: ${showName(path)}: ${message}`);

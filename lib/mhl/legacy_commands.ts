@@ -19,7 +19,7 @@ import { decodeXmlBytes } from "./legacy_encoding.ts";
 import { isLegacyMhl, LEGACY_ALGORITHM, LEGACY_HASH_TYPES, legacyNotation, readLegacyMhl, verifyLegacyMhl, writeLegacyMhl, type LegacyEntryInput, type LegacyHashType, type LegacyVerifyResult } from "./legacy.ts";
 import type { MhlLog } from "./log.ts";
 import { HOSTNAME_VARIABLE } from "./session.ts";
-import { type FilesBeneath, postOrderFolders, withFilesBeneath } from "./tree.ts";
+import { type FilesBeneath, postOrderFolders, walkPolicies, withFilesBeneath } from "./tree.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
 import type { LinkPolicy, SpecialPolicy } from "../io/walk.ts";
 import { reportMissing } from "./verify.ts";
@@ -213,7 +213,7 @@ async function sealBeneath(held: HeldFolder, opened: FilesBeneath, seal: { targe
   const fixedClock = Boolean(process.env[NOW_VARIABLE]);
   const ignore = IgnoreSpec.forRun(undefined, options.ignore ?? [], options.ignoreFile);
   let refused = 0;
-  const walkOptions = { links: options.links ?? "follow", special: options.special ?? "fail", onSkipped: (path: string, message: string) => log.error(`${showName(path)}: ${message}`) } as const;
+  const walkOptions = walkPolicies(options, log);
   const files = postOrderFolders(
     held,
     ignore,

@@ -7,13 +7,14 @@
  */
 import { closeSync, fstatSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
-import { joinPath } from "../core/names.ts";
+import { joinPath, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import type { HashJobResult, Work } from "../hash/pool.ts";
 import { HeldFolder } from "../io/held_folder.ts";
 import { walkFolders, type LinkPolicy, type SpecialPolicy, type TreeItem, type TreeLevel } from "../io/walk.ts";
 import { HISTORY_FOLDER } from "./history.ts";
 import type { IgnoreSpec } from "./ignore.ts";
+import type { MhlLog } from "./log.ts";
 
 /** An entry of a folder. */
 export interface TreeEntry {
@@ -50,6 +51,11 @@ export interface TreeOptions {
   onSkipped?: (path: string, message: string) => void;
   /** Called with each sub-folder (relative) that holds an `ascmhl/` folder: the root of a nested history. */
   onHistory?: (relativePath: string) => void;
+}
+
+/** A command's `--links` and `--special` with the MHL defaults, and each entry they leave out named on `log`. */
+export function walkPolicies(options: { links?: LinkPolicy; special?: SpecialPolicy }, log: MhlLog): TreeOptions {
+  return { links: options.links ?? "follow", special: options.special ?? "fail", onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`) };
 }
 
 /**

@@ -16,7 +16,7 @@ import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
 import { joinRelative } from "./paths.ts";
-import { postOrderFolders, withFilesBeneath, type TreeEntry } from "./tree.ts";
+import { postOrderFolders, type TreeEntry, walkPolicies, withFilesBeneath } from "./tree.ts";
 
 /** Options of {@link verifyFolder}. */
 export interface VerifyOptions {
@@ -96,7 +96,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
         problems++;
         log.error(`ERROR: ${showName(path)}: ${message}`);
       },
-      { links: options.links, special: options.special, onSkipped: (path, message) => log.error(`${showName(path)}: ${message}`), onHistory: (path) => nested.push(path) },
+      { ...walkPolicies(options, log), onHistory: (path) => nested.push(path) },
     );
     if (!options.packingList) await history.attachNested(nested);
     // A nested history the latest generation references and that is gone: its files cannot be
