@@ -340,10 +340,11 @@ function sizeOfOpen(fd: number): number | undefined {
 
 /**
  * What to do for one item of {@link hashInOrder}: hash a file, run something here, report a
- * failure known already (a file that could not be opened), or nothing. `abandon` releases what
+ * failure known already (a file that could not be opened) or a result (a file hashed in a
+ * native run, lib/hash/native_batch.ts), or nothing. `abandon` releases what
  * a `here` holds (a descriptor it opened) when it never runs.
  */
-export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobResult>; abandon?: () => void } | { failed: unknown } | undefined;
+export type Work = { job: Omit<HashJob, "id"> } | { here: () => Promise<HashJobResult>; abandon?: () => void } | { failed: unknown } | { done: HashJobResult } | undefined;
 
 /**
  * Formats so quick (tens of GB/s) that a file under {@link BATCH_BYTES} costs more to hand to a
@@ -443,6 +444,7 @@ export async function hashInOrder<T>(items: Iterable<T>, parallelism: number, pl
       let result: PendingResult | undefined;
       if (work && "here" in work) result = work.here();
       else if (work && "job" in work) result = hashHere({ ...work.job, id: nextId++ });
+      else if (work && "done" in work) result = work.done;
       else if (work) result = failedResult(-1, work.failed);
       // Sequential: a small file is hashed and reported without a promise between.
       const reported = onResult(item, result instanceof Promise ? await result : result);
@@ -531,8 +533,8 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
         await onResult(item, await work.here());
         continue;
       }
-      if (!work || "failed" in work) {
-        single(item, work ? failedResult(-1, work.failed) : undefined);
+      if (!work || "failed" in work || "done" in work) {
+        single(item, !work ? undefined : "done" in work ? work.done : failedResult(-1, work.failed));
       } else {
         const job: HashJob = { ...work.job, id: nextId++ };
         let size = -1;

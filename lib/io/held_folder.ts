@@ -34,6 +34,12 @@ const O_NONBLOCK = constants.O_NONBLOCK;
 /** Linux's generic values (x86-64 and arm64 alike). */
 const O_CLOEXEC = 0o2000000;
 const O_TMPFILE = 0o20000000 | O_DIRECTORY;
+/**
+ * How a file is opened for reading beneath its folder's descriptor without following a link
+ * ({@link HeldFolder.openReadInside} tries this first): for code that opens files itself, by
+ * `openat(folderFd, name, READ_NO_LINK)`, and leaves any that fail to openReadInside.
+ */
+export const READ_NO_LINK = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_REMOVEDIR = 0x200;
@@ -587,7 +593,7 @@ export class HeldFolder {
       return -1;
     }
     const [namePointer] = this.#at.hold(cString(name));
-    const fd = this.#at.openat(dirfd, namePointer, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+    const fd = this.#at.openat(dirfd, namePointer, READ_NO_LINK, 0);
     if (fd < 0 && this.#at.errno() === EAGAIN) throw this.#explain(EAGAIN, "cannot open", relative);
     return fd;
   }

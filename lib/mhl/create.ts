@@ -6,6 +6,7 @@
  */
 import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
+import { nativeRuns, RunsAhead } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
@@ -239,8 +240,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
       return undefined;
     }
+    const run = formats.length === 1 ? ahead?.take(entry) : undefined;
+    if (run) return { done: { id: -1, ok: true, hexes: [[algorithmOf(formats[0]!), run.hex]], size: run.size } };
     return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
   };
+  /** Small files hashed in native runs ahead of {@link plan} (XXH formats), when only one format is asked for. */
+  let ahead: RunsAhead<TreeEntry> | undefined;
   const hexesOf = (hashed: HashJobResult | undefined, entry: TreeEntry): { hexes: Map<HashFormat, string>; size: number } => {
     if (hashed) files.done(entry.relativePath);
     const result = hashed ?? fromKnown.get(entry.relativePath);
@@ -366,6 +371,19 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
   const hashing = hashingPlan(options.jobs, requested.map(algorithmOf));
+  const native = requested.length === 1 ? await nativeRuns([algorithmOf(requested[0]!)], {}) : undefined;
+  if (native) {
+    const onlyFiles = items.filter((item): item is TreeEntry => item !== undefined && !("folder" in item));
+    // A file for a run is hashed in the one format asked for, and not known already: what plan() does for it.
+    ahead = new RunsAhead(onlyFiles, native, (entry) => {
+      if (options.expected && !options.expected(entry.relativePath)) return undefined;
+      if (knownFor(entry.relativePath, onDisk)) return undefined;
+      const at = locate(entry.relativePath);
+      const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
+      if (formats.length !== 1 || algorithmOf(formats[0]!) !== native.algorithm) return undefined;
+      return { folder: held, relative: entry.relativePath, size: entry.size };
+    });
+  }
   await hashInOrder(
     handOut(items),
     hashing.parallelism,

@@ -8,6 +8,7 @@ import type { LineSink, ProgressFactory } from "../core/sink.ts";
 import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFromPosition, type HashFileOptions } from "../hash/file.ts";
+import { nativeRuns, RunsAhead } from "../hash/native_batch.ts";
 import { failedResult, hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
 import type { SumInput } from "./inputs.ts";
@@ -80,10 +81,17 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
   const progress = options.progress?.({ files: inputs.length, bytes: inputs.reduce((sum, input) => sum + sizeOf(input), 0) }) ?? NO_PROGRESS;
   // One input: hashed here (reading ahead on a second thread) rather than in one worker.
   const { parallelism, options: inOrder } = hashingPlan(options.spread === true ? undefined : options.jobs, [options.algorithm], inputs.length);
+  // Small files found by a walk, in runs of a folder's files, natively (XXH formats).
+  const native = await nativeRuns([options.algorithm], options.hasher);
+  const ahead = native && new RunsAhead([...inputs], native, (input) => (input.folder && input.relative !== undefined ? { folder: input.folder, relative: input.relative, size: input.size } : undefined));
   await hashInOrder(
     inputs,
     parallelism,
-    (input) => planInput(input, [options.algorithm], options.hasher),
+    (input) => {
+      const done = ahead?.take(input);
+      if (done) return { done: { id: -1, ok: true, hexes: [[options.algorithm, done.hex]], size: done.size } };
+      return planInput(input, [options.algorithm], options.hasher);
+    },
     (input, result) => {
       if (!result) return;
       progress.clear();
