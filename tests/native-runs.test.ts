@@ -10,7 +10,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHasher } from "../lib/hash/registry.ts";
 import { nativeRuns, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
@@ -131,6 +131,34 @@ for (const runner of runners()) {
         expect(ours.join("\n") + "\n").toBe(expected);
       });
     }
+
+    test("the compiler's header folder in TMPDIR is made private and removed; one someone else made, or a link, is not written through (runs are off)", () => {
+      const uid = process.getuid?.() ?? 0;
+      const without = tool(runner, "xxsum", ["-H2", "-r", "T"], { cwd: root, env: OFF });
+      const fresh = join(root, "tmp-fresh");
+      mkdirSync(fresh);
+      const clean = tool(runner, "xxsum", ["-H2", "-r", "T"], { cwd: root, env: { TMPDIR: fresh, CARTKIT_DEBUG: "1" } });
+      expect(clean.stdout).toBe(without.stdout);
+      expect(clean.stderr).not.toContain("hashed one at a time");
+      // A compiled binary's runtime unpacks its hashing engine there (.bun-*): that is not ours.
+      expect(readdirSync(fresh).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
+      for (const kind of ["link", "open folder"]) {
+        const hostile = join(root, `tmp-${kind.replace(" ", "-")}`);
+        const target = join(root, `target-${kind.replace(" ", "-")}`);
+        mkdirSync(hostile);
+        mkdirSync(target, { mode: 0o777 });
+        chmodSync(target, 0o777);
+        if (kind === "link") symlinkSync(target, join(hostile, `bun-cc-${uid}`));
+        else {
+          mkdirSync(join(hostile, `bun-cc-${uid}`));
+          chmodSync(join(hostile, `bun-cc-${uid}`), 0o777);
+        }
+        const result = tool(runner, "xxsum", ["-H2", "-r", "T"], { cwd: root, env: { TMPDIR: hostile, CARTKIT_DEBUG: "1" } });
+        expect({ kind, code: result.code, stdout: result.stdout }).toEqual({ kind, code: without.code, stdout: without.stdout });
+        expect(result.stderr).toContain(`bun-cc-${uid} is not a private folder of this user`);
+        expect(readdirSync(kind === "link" ? target : join(hostile, `bun-cc-${uid}`))).toEqual([]);
+      }
+    });
 
     test("mhl-verify create -h xxh128 and -h xxh64 write the same generation with runs and without, and it verifies", () => {
       for (const format of ["xxh128", "xxh64"]) {

@@ -14,8 +14,9 @@
  * CARTKIT_NATIVE_RUNS=0 turns it off.
  */
 import { cc, dlopen, type Pointer } from "bun:ffi";
-import { closeSync, writeSync } from "node:fs";
-import { nameBytes } from "../core/names.ts";
+import { closeSync, lstatSync, mkdirSync, rmSync, writeSync } from "node:fs";
+import { temporaryFolder } from "../core/environment.ts";
+import { fsPath, joinPath, nameBytes, showName } from "../core/names.ts";
 import { type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
 import type { Algorithm } from "./algorithms.ts";
@@ -181,6 +182,31 @@ interface Compiled {
 
 let compiled: Compiled | null | undefined;
 
+/**
+ * The folder Bun's compiler writes its headers to, `$TMPDIR/bun-cc-UID`, made here first (mode
+ * 0700) or found to be a folder of this user's that no one else may enter: as root in a shared
+ * /tmp, a link someone else put there would otherwise be written through. `made`: it was made
+ * here, and is removed once compiled (nothing left in TMPDIR).
+ * @throws where it cannot be made, or is not private.
+ */
+function compilerFolder(): { path: string; made: boolean } {
+  const uid = process.getuid?.() ?? 0;
+  const path = joinPath(temporaryFolder(), `bun-cc-${uid}`);
+  let made = false;
+  try {
+    mkdirSync(fsPath(path), { mode: 0o700 });
+    made = true;
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EEXIST") throw error;
+  }
+  const stats = lstatSync(fsPath(path));
+  if (!stats.isDirectory() || stats.uid !== uid || (stats.mode & 0o077) !== 0) {
+    if (made) rmSync(fsPath(path), { recursive: true, force: true });
+    throw new Error(`${showName(path)} is not a private folder of this user: the compiler's headers are not written there`);
+  }
+  return { path, made };
+}
+
 /** Compiles {@link SOURCE} from a memory file (nothing is written to disk); null where it cannot be. */
 function compile(): Compiled | null {
   if (compiled !== undefined) return compiled;
@@ -191,6 +217,7 @@ function compile(): Compiled | null {
     const fd = libc.symbols.memfd_create(Buffer.from("cartkit-native-runs\0"), 1 /* MFD_CLOEXEC */);
     libc.close();
     if (fd < 0) throw new Error("memfd_create failed");
+    const headers = compilerFolder();
     try {
       writeSync(fd, SOURCE);
       const { symbols } = cc({
@@ -208,6 +235,7 @@ function compile(): Compiled | null {
       };
     } finally {
       closeSync(fd);
+      if (headers.made) rmSync(fsPath(headers.path), { recursive: true, force: true });
     }
   } catch (error) {
     reportThreadFallback(`small files are hashed one at a time: native runs could not be set up (${(error as Error)?.message ?? error})`);

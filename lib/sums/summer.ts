@@ -82,7 +82,7 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
   // One input: hashed here (reading ahead on a second thread) rather than in one worker.
   const { parallelism, options: inOrder } = hashingPlan(options.spread === true ? undefined : options.jobs, [options.algorithm], inputs.length);
   // Small files found by a walk, in runs of a folder's files, natively (XXH formats).
-  const native = await nativeRuns([options.algorithm], options.hasher);
+  const native = inputs.some((input) => input.folder) ? await nativeRuns([options.algorithm], options.hasher) : undefined;
   const ahead = native && new RunsAhead([...inputs], native, (input) => (input.folder && input.relative !== undefined ? { folder: input.folder, relative: input.relative, size: input.size } : undefined));
   await hashInOrder(
     inputs,
