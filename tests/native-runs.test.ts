@@ -1,7 +1,7 @@
 /**
  * Small files hashed in native runs (lib/hash/native_batch.ts) give what the per-file path
  * gives, byte for byte, on stdout and stderr, with the same exit code: `xxsum -r` in every XXH
- * format and `mhl-verify create`, over a tree of more files than a run holds, sizes on both
+ * format, `mhl-verify create` and `verify`, over a tree of more files than a run holds, sizes on both
  * sides of every limit (XXH3's 240 bytes, a run's 4 MiB), links that stay inside, leave or
  * dangle, a FIFO, a name that is not UTF-8 and nested folders; and each regular file's digest
  * is the one `xxhsum` gives. CARTKIT_NATIVE_RUNS=0 is the per-file path. The compiled tools
@@ -181,15 +181,20 @@ for (const runner of runners()) {
         const generation = (copy: string) => readFileSync(join(copy, "ascmhl", readdirSync(join(copy, "ascmhl")).find((f) => f.endsWith(".mhl"))!)).toString();
         expect(generation(copies[0]!)).toBe(generation(copies[1]!));
         expect(generation(copies[0]!)).toContain(`<${format} action="original"`);
-        expect(tool(runner, "mhl-verify", ["verify", copies[0]!]).code).toBe(0);
+        const verified = tool(runner, "mhl-verify", ["verify", copies[0]!, "-v"]);
+        const verifiedWithout = tool(runner, "mhl-verify", ["verify", copies[0]!, "-v"], { env: OFF });
+        expect({ code: verified.code, stdout: verified.stdout, stderr: verified.stderr }).toEqual({ code: 0, stdout: verifiedWithout.stdout, stderr: verifiedWithout.stderr });
+        expect(verified.stdout + verified.stderr).toContain("A/frame_0299.dng: OK");
         // A changed byte is found.
         const victim = join(copies[0]!, "A", "frame_0100.dng");
         const bytes = readFileSync(victim);
         bytes[0] = bytes[0]! ^ 1;
         writeFileSync(victim, bytes);
         const broken = tool(runner, "mhl-verify", ["verify", copies[0]!]);
-        expect(broken.code).not.toBe(0);
-        expect(broken.stderr + broken.stdout).toContain("frame_0100.dng");
+        const brokenWithout = tool(runner, "mhl-verify", ["verify", copies[0]!], { env: OFF });
+        expect({ code: broken.code, stdout: broken.stdout, stderr: broken.stderr }).toEqual({ code: brokenWithout.code, stdout: brokenWithout.stdout, stderr: brokenWithout.stderr });
+        expect(broken.code).toBe(11);
+        expect(broken.stderr).toContain(`ERROR: hash mismatch        for A/frame_0100.dng old ${format}`);
       }
     });
   });
