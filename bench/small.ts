@@ -14,12 +14,14 @@
  *      slower than 1; b3sum-ts -r --jobs 2 ≥ 1.3× faster than --jobs 1
  *   6. mhl-verify create and verify in md5, sha1 and c4, without --jobs (files under 2 MiB spread
  *      over the cores) against --jobs 1: the speed-up, and the CPU it costs
+ *   7. xxsum -r, mhl-verify create and verify with small XXH files in native runs against the
+ *      per-file path (CARTKIT_NATIVE_RUNS=0)
  *
  * As root the destinations are a fresh journaled ext4 (bench/common.ts), memory is touched and
  * freed before each timed run, and "cold" means the page cache dropped (drop_caches) and the
  * source read again so that only the copies are cold.
  *
- *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs,formats]
+ *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs,formats,runs]
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
@@ -104,6 +106,9 @@ async function main(): Promise<void> {
   try {
     if (availableBytes(dir) < 8 * GiB) fail(`not enough space in ${dir}`);
     const trees = [makeTree(dir, "frames", quick ? 2000 : 20_000, 32 * 1024, 500), makeTree(dir, "clips", quick ? 200 : 2000, 1024 * 1024, 100)];
+    // Written back before anything is timed: the first jobs would otherwise share the disk and
+    // the processor with the write-back of 2.6 GB.
+    check(["sync"]);
     target = asRoot ? journaledFileSystem(dir, 6 * GiB) : undefined;
     const destRoot = target ?? dir;
     const d1 = join(destRoot, "d1");
@@ -262,6 +267,39 @@ async function main(): Promise<void> {
             );
             console.error(lines.at(-1));
           }
+        }
+      }
+    }
+    if (!only || only.has("runs")) {
+      lines.push(
+        "",
+        `Small XXH files in native runs against the per-file path (\`CARTKIT_NATIVE_RUNS=0\`), median of ${runs} interleaved runs, wall seconds (range); speed-up of runs; CPU seconds, user + system of every thread; the trees cached:`,
+        "",
+        "| tree | job | per file s | runs s | speed-up | CPU s: per file, runs |",
+        "|---|---|---:|---:|---:|---|",
+      );
+      for (const tree of trees) {
+        warm(tree);
+        const jobs: Array<[string, string[], string[] | undefined]> = [
+          ["xxsum -H2 -r", ["sh", "-c", `'${dist("xxsum")}' -H2 -r '${tree.path}' > /dev/null`], undefined],
+          ["mhl-verify create -h xxh128", [dist("mhl-verify"), "create", tree.path, "-h", "xxh128"], undefined],
+          ["mhl-verify verify", [dist("mhl-verify"), "verify", tree.path], [dist("mhl-verify"), "create", tree.path, "-h", "xxh128"]],
+        ];
+        for (const [label, cmd, before] of jobs) {
+          const times = [new Times(), new Times()];
+          for (let round = 0; round < runs; round++) {
+            for (const [i, env] of [["env", "CARTKIT_NATIVE_RUNS=0"], []].entries()) {
+              rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+              if (before) check(before);
+              times[i]!.add(await measured([...env, ...cmd]));
+            }
+          }
+          rmSync(join(tree.path, "ascmhl"), { recursive: true, force: true });
+          const [perFile, inRuns] = times as [Times, Times];
+          lines.push(
+            `| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${label} | ${spread(perFile.wall)} | ${spread(inRuns.wall)} | ${(median(perFile.wall) / median(inRuns.wall)).toFixed(2)}× | ${sec(median(perFile.cpu))}, ${sec(median(inRuns.cpu))} |`,
+          );
+          console.error(lines.at(-1));
         }
       }
     }

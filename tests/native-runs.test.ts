@@ -10,7 +10,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHasher } from "../lib/hash/registry.ts";
 import { nativeRuns, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
@@ -132,7 +132,7 @@ for (const runner of runners()) {
       });
     }
 
-    test("the compiler's header folder in TMPDIR is made private and removed; one someone else made, or a link, is not written through (runs are off)", () => {
+    test("the compiler's header folder in TMPDIR is made private (0700); one someone else made, open to others, or a link, is not written through (runs are off); BUN_TMPDIR is Bun's choice first", () => {
       const uid = process.getuid?.() ?? 0;
       const without = tool(runner, "xxsum", ["-H2", "-r", "T"], { cwd: root, env: OFF });
       const fresh = join(root, "tmp-fresh");
@@ -141,7 +141,11 @@ for (const runner of runners()) {
       expect(clean.stdout).toBe(without.stdout);
       expect(clean.stderr).not.toContain("hashed one at a time");
       // A compiled binary's runtime unpacks its hashing engine there (.bun-*): that is not ours.
-      expect(readdirSync(fresh).filter((name) => !name.startsWith(".bun-"))).toEqual([]);
+      expect(readdirSync(fresh).filter((name) => !name.startsWith(".bun-"))).toEqual([`bun-cc-${uid}`]);
+      expect(statSync(join(fresh, `bun-cc-${uid}`)).mode & 0o777).toBe(0o700);
+      // Kept for the next run, which uses it as it is.
+      const again = tool(runner, "xxsum", ["-H2", "-r", "T"], { cwd: root, env: { TMPDIR: fresh, CARTKIT_DEBUG: "1" } });
+      expect([again.stdout, again.stderr.includes("hashed one at a time")]).toEqual([without.stdout, false]);
       for (const kind of ["link", "open folder"]) {
         const hostile = join(root, `tmp-${kind.replace(" ", "-")}`);
         const target = join(root, `target-${kind.replace(" ", "-")}`);
@@ -153,7 +157,9 @@ for (const runner of runners()) {
           mkdirSync(join(hostile, `bun-cc-${uid}`));
           chmodSync(join(hostile, `bun-cc-${uid}`), 0o777);
         }
-        const result = tool(runner, "xxsum", ["-H2", "-r", "T"], { cwd: root, env: { TMPDIR: hostile, CARTKIT_DEBUG: "1" } });
+        // Through BUN_TMPDIR for the link (Bun's compiler looks there first), TMPDIR for the other.
+        const env: Record<string, string> = kind === "link" ? { BUN_TMPDIR: hostile, TMPDIR: fresh } : { TMPDIR: hostile };
+        const result = tool(runner, "xxsum", ["-H2", "-r", "T"], { cwd: root, env: { ...env, CARTKIT_DEBUG: "1" } });
         expect({ kind, code: result.code, stdout: result.stdout }).toEqual({ kind, code: without.code, stdout: without.stdout });
         expect(result.stderr).toContain(`bun-cc-${uid} is not a private folder of this user`);
         expect(readdirSync(kind === "link" ? target : join(hostile, `bun-cc-${uid}`))).toEqual([]);

@@ -14,8 +14,8 @@
  * CARTKIT_NATIVE_RUNS=0 turns it off.
  */
 import { cc, dlopen, type Pointer } from "bun:ffi";
-import { closeSync, lstatSync, mkdirSync, rmSync, writeSync } from "node:fs";
-import { temporaryFolder } from "../core/environment.ts";
+import { closeSync, lstatSync, mkdirSync, writeSync } from "node:fs";
+import { environmentValue, temporaryFolder } from "../core/environment.ts";
 import { fsPath, joinPath, nameBytes, showName } from "../core/names.ts";
 import { type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
@@ -183,28 +183,26 @@ interface Compiled {
 let compiled: Compiled | null | undefined;
 
 /**
- * The folder Bun's compiler writes its headers to, `$TMPDIR/bun-cc-UID`, made here first (mode
- * 0700) or found to be a folder of this user's that no one else may enter: as root in a shared
- * /tmp, a link someone else put there would otherwise be written through. `made`: it was made
- * here, and is removed once compiled (nothing left in TMPDIR).
+ * The folder Bun's compiler writes its headers to, `bun-cc-UID` in `$BUN_TMPDIR` or the
+ * temporary folder, made here (mode 0700) or found to be a folder of this user's that no one
+ * else may enter: as root in a shared /tmp, a link someone else put there would otherwise be
+ * written through. It is kept, as Bun keeps it, for the next run: a tool that removed it could
+ * pull it from under another one compiling at the same time.
  * @throws where it cannot be made, or is not private.
  */
-function compilerFolder(): { path: string; made: boolean } {
+function compilerFolder(): string {
   const uid = process.getuid?.() ?? 0;
-  const path = joinPath(temporaryFolder(), `bun-cc-${uid}`);
-  let made = false;
+  const path = joinPath(environmentValue("BUN_TMPDIR") || temporaryFolder(), `bun-cc-${uid}`);
   try {
     mkdirSync(fsPath(path), { mode: 0o700 });
-    made = true;
   } catch (error) {
     if ((error as { code?: string }).code !== "EEXIST") throw error;
   }
   const stats = lstatSync(fsPath(path));
   if (!stats.isDirectory() || stats.uid !== uid || (stats.mode & 0o077) !== 0) {
-    if (made) rmSync(fsPath(path), { recursive: true, force: true });
     throw new Error(`${showName(path)} is not a private folder of this user: the compiler's headers are not written there`);
   }
-  return { path, made };
+  return path;
 }
 
 /** Compiles {@link SOURCE} from a memory file (nothing is written to disk); null where it cannot be. */
@@ -213,11 +211,11 @@ function compile(): Compiled | null {
   compiled = null;
   if (process.env[NATIVE_RUNS_VARIABLE] === "0" || process.platform !== "linux") return compiled;
   try {
+    compilerFolder();
     const libc = dlopen("libc.so.6", { memfd_create: { args: ["ptr", "u32"], returns: "i32" } });
     const fd = libc.symbols.memfd_create(Buffer.from("cartkit-native-runs\0"), 1 /* MFD_CLOEXEC */);
     libc.close();
     if (fd < 0) throw new Error("memfd_create failed");
-    const headers = compilerFolder();
     try {
       writeSync(fd, SOURCE);
       const { symbols } = cc({
@@ -235,7 +233,6 @@ function compile(): Compiled | null {
       };
     } finally {
       closeSync(fd);
-      if (headers.made) rmSync(fsPath(headers.path), { recursive: true, force: true });
     }
   } catch (error) {
     reportThreadFallback(`small files are hashed one at a time: native runs could not be set up (${(error as Error)?.message ?? error})`);
@@ -267,7 +264,8 @@ async function checkedFunction(algorithm: Algorithm, native: Compiled): Promise<
   try {
     // Loads the library, and gives the digest to agree with.
     reference = await createHasher(algorithm, { engine: "native" });
-  } catch {
+  } catch (error) {
+    reportThreadFallback(`small files are hashed one at a time: the native ${algorithm} engine did not load (${(error as Error)?.message ?? error})`);
     return null;
   }
   reference.update(SAMPLE);
@@ -374,6 +372,11 @@ export class RunsAhead<T> {
   #members: T[] = [];
   #results: RunResult[] = [];
   #next = 0;
+  /**
+   * The size counted for a file whose size the walk did not give (walks without `--progress`
+   * do not ask): the mean of the last run's files, at first a guess that keeps the first run short.
+   */
+  #typical = 256 << 10;
 
   /**
    * @param locate where an item is, or undefined when it is not for a run (the per-file path
@@ -433,10 +436,14 @@ export class RunsAhead<T> {
       if (leaf === "" || leaf === "." || leaf === ".." || (where.size ?? 0) >= RUN_FILE_BYTES) break;
       members.push(item);
       names.push(cName(leaf));
-      bytes += where.size ?? RUN_FILE_BYTES;
+      bytes += where.size ?? this.#typical;
     }
     if (members.length === 0) return;
     this.#results = this.#runs.hash(dirfd, names, READ_NO_LINK);
+    // A file left to the per-file path may be large: counted as the largest a run reads.
+    let read = 0;
+    for (const result of this.#results) read += result ? result.size : RUN_FILE_BYTES;
+    this.#typical = Math.max(32 << 10, Math.ceil(read / members.length));
     this.#members = members;
     for (let i = 0; i < members.length; i++) this.#items[this.#at + i] = undefined;
     this.#at += members.length;
