@@ -30,6 +30,13 @@ export const NATIVE_RUNS_VARIABLE = "CARTKIT_NATIVE_RUNS";
 /** Files in one call at most. */
 export const RUN_FILES = 256;
 
+/**
+ * How long a run goes on before it stops, after the file it is on: Ctrl-C and SIGTERM are
+ * handled between runs, so on a slow or failing card a run must not hold them for long (the
+ * per-file path gives them a turn as often).
+ */
+const RUN_NANOSECONDS = 25_000_000n;
+
 /** Files smaller than this are read whole into one buffer and hashed in a run; larger ones are left to the per-file path (read in chunks). */
 export const RUN_FILE_BYTES = 4 << 20;
 
@@ -114,10 +121,22 @@ void hash_bytes(void *fn, int kind, const unsigned char *data, long length, char
   }
 }
 
-int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *buffer, long capacity, void *fn, int kind, u64 *out, char *hex) {
+struct timespec_ { long seconds; long nanoseconds; };
+extern int clock_gettime(int clock, struct timespec_ *now);
+
+static long long nanoseconds(void) {
+  struct timespec_ now;
+  clock_gettime(1 /* CLOCK_MONOTONIC */, &now);
+  return (long long)now.seconds * 1000000000LL + now.nanoseconds;
+}
+
+/* Returns how many of the files it came to: it stops after one once budget_ns have passed. */
+int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *buffer, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns) {
   const char *name = names;
-  int hashed = 0;
-  for (int i = 0; i < count; i++) {
+  long long started = nanoseconds();
+  int i = 0;
+  for (; i < count; i++) {
+    if (i > 0 && nanoseconds() - started > budget_ns) break;
     const char *this_name = name;
     while (*name) name++;
     name++;
@@ -150,9 +169,8 @@ int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *
     hash_bytes(fn, kind, buffer, total, hex + 32 * i);
     slot[0] = 0;
     slot[1] = (u64)total;
-    hashed++;
   }
-  return hashed;
+  return i;
 }
 `;
 
@@ -165,12 +183,13 @@ export interface NativeRuns {
   /**
    * Hashes the files `names` (each a name's bytes with a NUL at the end, no `/`) beneath the
    * folder `dirfd`, opened with `flags` (read-only, never following a link, non-blocking).
-   * At most {@link RUN_FILES} names.
+   * At most {@link RUN_FILES} names. The run stops after {@link RUN_NANOSECONDS} (a slow card,
+   * a failing one): the results are of the first files, as many as it came to.
    */
   hash(dirfd: number, names: readonly Uint8Array[], flags: number): RunResult[];
 }
 
-type HashRun = (dirfd: number, names: Uint8Array, count: number, flags: number, buffer: Uint8Array, capacity: number, fn: Pointer, kind: number, out: BigUint64Array, hex: Uint8Array) => number;
+type HashRun = (dirfd: number, names: Uint8Array, count: number, flags: number, buffer: Uint8Array, capacity: number, fn: Pointer, kind: number, out: BigUint64Array, hex: Uint8Array, budgetNs: bigint) => number;
 type HashBytes = (fn: Pointer, kind: number, data: Uint8Array, length: number, hex: Uint8Array) => void;
 type FindFunction = (symbol: Uint8Array) => Pointer | null;
 
@@ -221,7 +240,7 @@ function compile(): Compiled | null {
       const { symbols } = cc({
         source: `/proc/self/fd/${fd}`,
         symbols: {
-          hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr"], returns: "i32" },
+          hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64"], returns: "i32" },
           hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
           find_function: { args: ["ptr"], returns: "ptr" },
         },
@@ -322,11 +341,10 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
         packed.set(name, at);
         at += name.length;
       }
-      const hashed = native.hashRun(dirfd, packed, names.length, flags, buffer, buffer.length, fn, format.kind, out, hex);
-      const results: RunResult[] = new Array(names.length);
-      if (hashed === 0) return results.fill(undefined);
-      const text = decoder.decode(hex.subarray(0, 32 * names.length));
-      for (let i = 0; i < names.length; i++) {
+      const reached = native.hashRun(dirfd, packed, names.length, flags, buffer, buffer.length, fn, format.kind, out, hex, RUN_NANOSECONDS);
+      const results: RunResult[] = new Array(reached);
+      const text = decoder.decode(hex.subarray(0, 32 * reached));
+      for (let i = 0; i < reached; i++) {
         results[i] = out[2 * i] === 0n ? { hex: text.slice(32 * i, 32 * i + format.hexLength), size: Number(out[2 * i + 1]) } : undefined;
       }
       return results;
@@ -439,13 +457,15 @@ export class RunsAhead<T> {
       bytes += where.size ?? this.#typical;
     }
     if (members.length === 0) return;
+    // A run cut short by time leaves the files it did not come to for the next run.
     this.#results = this.#runs.hash(dirfd, names, READ_NO_LINK);
+    const reached = this.#results.length;
     // A file left to the per-file path may be large: counted as the largest a run reads.
     let read = 0;
     for (const result of this.#results) read += result ? result.size : RUN_FILE_BYTES;
-    this.#typical = Math.max(32 << 10, Math.ceil(read / members.length));
-    this.#members = members;
-    for (let i = 0; i < members.length; i++) this.#items[this.#at + i] = undefined;
-    this.#at += members.length;
+    this.#typical = Math.max(32 << 10, Math.ceil(read / Math.max(1, reached)));
+    this.#members = members.slice(0, reached);
+    for (let i = 0; i < reached; i++) this.#items[this.#at + i] = undefined;
+    this.#at += reached;
   }
 }
