@@ -6,12 +6,12 @@
  *
  * The loop is C compiled at start-up by the compiler Bun carries (bun:ffi `cc`), and it calls
  * the XXH functions of the xxhash-addon library the per-file engine has loaded; before first
- * use, each format's function is checked against that engine on a sample. Linux only (the loop uses `statx`). A file the loop does not hash
- * (it is a link, not a regular file, 4 MiB or more, unreadable, or it grew while read) is left
- * to the per-file path, which opens it again and says what is wrong as it always has: this
- * only ever makes a file faster, never different. Anything that cannot be set up (no
- * compiler, no library) leaves every file to the per-file path, said with CARTKIT_DEBUG=1;
- * CARTKIT_NATIVE_RUNS=0 turns it off.
+ * use, each format's function is checked against that engine on a sample. Linux only (the loop
+ * uses `statx`). A file the loop does not hash (it is a link, not a regular file, 4 MiB or
+ * more, unreadable, or it grew while read) is left to the per-file path, which opens it again
+ * and says what is wrong as it always has: this only ever makes a file faster, never different.
+ * Anything that cannot be set up (no compiler, no library) leaves every file to the per-file
+ * path, said with CARTKIT_DEBUG=1; CARTKIT_NATIVE_RUNS=0 turns it off.
  */
 import { cc, dlopen, type Pointer } from "bun:ffi";
 import { closeSync, lstatSync, mkdirSync, writeSync } from "node:fs";
@@ -145,9 +145,10 @@ int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *
     slot[1] = 0;
     int fd = openat(dirfd, this_name, flags);
     if (fd < 0) continue;
-    /* struct statx: stx_mode (u16) at 28, stx_size (u64) at 40; AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE */
+    /* struct statx: stx_mask (u32) at 0, stx_mode (u16) at 28, stx_size (u64) at 40; AT_EMPTY_PATH,
+       STATX_TYPE | STATX_SIZE, both of which must be given: the size says when the file is read. */
     u64 sx[32];
-    if (statx(fd, "", 0x1000, 0x201, sx) != 0 || (((unsigned short *)sx)[14] & 0170000) != 0100000 || sx[5] >= (u64)capacity) {
+    if (statx(fd, "", 0x1000, 0x201, sx) != 0 || (((u32 *)sx)[0] & 0x201) != 0x201 || (((unsigned short *)sx)[14] & 0170000) != 0100000 || sx[5] >= (u64)capacity) {
       close(fd);
       continue;
     }
