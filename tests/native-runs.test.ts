@@ -81,6 +81,37 @@ describe("native runs: the library", () => {
     }
   });
 
+  test("a run cut short by its time limit leaves the files it did not come to for the next: every file gets its own digest, in order", async () => {
+    // No time at all: each run stops after its first file.
+    const runs = await nativeRuns(["xxh64"], {}, 0n);
+    if (process.platform !== "linux") return expect(runs).toBeUndefined();
+    const root = tempDir("cartkit-runs-short-");
+    mkdirSync(join(root, "T"));
+    const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, "0")}`);
+    for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(i * 37, i + 1));
+    const held = HeldFolder.open(join(root, "T"));
+    let calls = 0;
+    const counted = {
+      algorithm: runs!.algorithm,
+      hash(dirfd: number, batch: readonly Uint8Array[], flags: number) {
+        calls++;
+        return runs!.hash(dirfd, batch, flags);
+      },
+    };
+    try {
+      const ahead = new RunsAhead([...names], counted, (name) => ({ folder: held, relative: name, size: 37 }));
+      for (const [i, name] of names.entries()) {
+        const reference = await createHasher("xxh64", { engine: "native" });
+        reference.update(randomBytes(i * 37, i + 1));
+        expect({ name, result: ahead.take(name) }).toEqual({ name, result: { hex: reference.hex(), size: i * 37 } });
+      }
+      expect(calls).toBe(names.length);
+    } finally {
+      held.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test("a file swapped for a link after the walk is not read through it", async () => {
     const runs = await nativeRuns(["xxh64"], {});
     if (process.platform !== "linux") return expect(runs).toBeUndefined();

@@ -310,12 +310,13 @@ async function checkedFunction(algorithm: Algorithm, native: Compiled): Promise<
 /**
  * Native runs for `algorithms` hashed with `options`, or undefined: more than one format, a
  * format other than XXH, an engine other than the native one, reading options (chunk size, a
- * reader thread), another system, or no compiler.
+ * reader thread), another system, or no compiler. `budgetNs`: how long a run goes on before it
+ * stops ({@link RUN_NANOSECONDS}).
  * @example
  * const runs = await nativeRuns(["xxh128"], {});
  * // runs?.hash(folderFd, [nameBytes], READ_NO_LINK)
  */
-export async function nativeRuns(algorithms: readonly Algorithm[], options: HashFileOptions): Promise<NativeRuns | undefined> {
+export async function nativeRuns(algorithms: readonly Algorithm[], options: HashFileOptions, budgetNs: bigint = RUN_NANOSECONDS): Promise<NativeRuns | undefined> {
   if (algorithms.length !== 1) return undefined;
   const algorithm = algorithms[0]!;
   const format = FORMATS[algorithm];
@@ -342,7 +343,7 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
         packed.set(name, at);
         at += name.length;
       }
-      const reached = native.hashRun(dirfd, packed, names.length, flags, buffer, buffer.length, fn, format.kind, out, hex, RUN_NANOSECONDS);
+      const reached = native.hashRun(dirfd, packed, names.length, flags, buffer, buffer.length, fn, format.kind, out, hex, budgetNs);
       const results: RunResult[] = new Array(reached);
       const text = decoder.decode(hex.subarray(0, 32 * reached));
       for (let i = 0; i < reached; i++) {
