@@ -31,6 +31,12 @@ export const NATIVE_RUNS_VARIABLE = "CARTKIT_NATIVE_RUNS";
 export const RUN_FILES = 256;
 
 /**
+ * Runs are set up for this many files or more: setting them up (compiling the loop, checking
+ * it) costs about 10 ms, what a few files take the per-file path.
+ */
+export const RUNS_FROM_FILES = 16;
+
+/**
  * How long a run goes on before it stops, after the file it is on: Ctrl-C and SIGTERM are
  * handled between runs, so on a slow or failing card a run must not hold them for long (the
  * per-file path gives them a turn as often).

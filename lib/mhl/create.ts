@@ -6,7 +6,7 @@
  */
 import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
-import { nativeRuns, RunsAhead } from "../hash/native_batch.ts";
+import { nativeRuns, RUNS_FROM_FILES, RunsAhead } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
@@ -225,6 +225,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   /** The hashing job for a file, or nothing when its known digests still describe it. */
   const plan = (entry: TreeEntry, at: Located, onDisk: ReadonlySet<string>): Work => {
     if (options.expected && !options.expected(entry.relativePath)) throw new CliError("appeared while the generation was being made and is not one of the files copied; no generation written (check it, then run again)", { path: entry.path });
+    // Asked for every file, whether it is hashed here or not: the runs' list lets go of it.
+    const run = ahead?.take(entry);
     const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
     const digest = knownFor(entry.relativePath, onDisk);
     if (digest?.state !== undefined) {
@@ -240,8 +242,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
       return undefined;
     }
-    const run = formats.length === 1 ? ahead?.take(entry) : undefined;
-    if (run) return { done: { id: -1, ok: true, hexes: [[algorithmOf(formats[0]!), run.hex]], size: run.size } };
+    if (run && formats.length === 1) return { done: { id: -1, ok: true, hexes: [[algorithmOf(formats[0]!), run.hex]], size: run.size } };
     return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
   };
   /** Small files hashed in native runs ahead of {@link plan} (XXH formats), when only one format is asked for. */
@@ -371,8 +372,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
   const hashing = hashingPlan(options.jobs, requested.map(algorithmOf));
-  const native = requested.length === 1 ? await nativeRuns([algorithmOf(requested[0]!)], {}) : undefined;
+  const native = requested.length === 1 && totalFiles >= RUNS_FROM_FILES ? await nativeRuns([algorithmOf(requested[0]!)], {}) : undefined;
   if (native) {
+    // The runs' own list, which lets go of each file once past it.
     const onlyFiles = items.filter((item): item is TreeEntry => item !== undefined && !("folder" in item));
     // A file for a run is hashed in the one format asked for, and not known already: what plan() does for it.
     ahead = new RunsAhead(onlyFiles, native, (entry) => {

@@ -7,7 +7,7 @@
 import { realpathSync } from "node:fs";
 import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
-import { nativeRuns, RunsAhead } from "../hash/native_batch.ts";
+import { nativeRuns, RUNS_FROM_FILES, RunsAhead } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
@@ -133,15 +133,16 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     const hashing = hashingPlan(options.namesOnly ? 1 : options.jobs, new Set(recorded), recorded.length);
     // Small files in native runs when every recorded digest is in one XXH format.
     const formats = new Set(recorded);
-    const native = !options.namesOnly && formats.size === 1 ? await nativeRuns([...formats], {}) : undefined;
+    const native = !options.namesOnly && formats.size === 1 && recorded.length >= RUNS_FROM_FILES ? await nativeRuns([...formats], {}) : undefined;
     const ahead = native && new RunsAhead([...files], native, ({ entry, original }) => (original ? { folder: held, relative: entry.relativePath, size: entry.size } : undefined));
     await hashInOrder(
       files,
       hashing.parallelism,
       (file) => {
         const { entry, original } = file;
-        if (!original || options.namesOnly) return undefined;
+        // Asked for every file, hashed or not: the runs' list lets go of it.
         const run = ahead?.take(file);
+        if (!original || options.namesOnly) return undefined;
         if (run) return { done: { id: -1, ok: true, hexes: [[algorithmOf(original.format), run.hex]], size: run.size } };
         return opened.work(entry.relativePath, entry.path, [algorithmOf(original.format)]);
       },
