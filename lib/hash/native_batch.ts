@@ -16,11 +16,12 @@
 import { cc, dlopen, type Pointer } from "bun:ffi";
 import { closeSync, lstatSync, mkdirSync, writeSync } from "node:fs";
 import { environmentValue, temporaryFolder } from "../core/environment.ts";
-import { fsPath, joinPath, nameBytes, showName } from "../core/names.ts";
-import { type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
+import { fsPath, joinPath, showName } from "../core/names.ts";
+import { cString, type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
 import type { Algorithm } from "./algorithms.ts";
 import type { HashFileOptions } from "./file.ts";
+import type { HashJobResult } from "./pool.ts";
 import type { Hasher } from "./hasher.ts";
 import { createHasher } from "./registry.ts";
 
@@ -360,25 +361,16 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
   };
 }
 
+/** A file's digest from a run as {@link hashInOrder} takes it: work already done. */
+export function runWork(algorithm: Algorithm, run: NonNullable<RunResult>): { done: HashJobResult } {
+  return { done: { id: -1, ok: true, hexes: [[algorithm, run.hex]], size: run.size } };
+}
+
 /** Where a file found by a walk is: the folder held open, its path relative to it, its size when known. */
 export interface Beneath {
   folder: HeldFolder;
   relative: string;
   size?: number;
-}
-
-/**
- * Bytes a run reads at most (sizes as the walk saw them): a signal is handled between runs, so
- * a run of large files on a slow card must not take long.
- */
-const RUN_BYTES = 8 << 20;
-
-/** `name` as the kernel takes it: its bytes and a NUL. */
-function cName(name: string): Uint8Array {
-  const bytes = nameBytes(name);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
 }
 
 /**
@@ -398,11 +390,6 @@ export class RunsAhead<T> {
   #members: T[] = [];
   #results: RunResult[] = [];
   #next = 0;
-  /**
-   * The size counted for a file whose size the walk did not give (walks without `--progress`
-   * do not ask): the mean of the last run's files, at first a guess that keeps the first run short.
-   */
-  #typical = 256 << 10;
 
   /**
    * @param locate where an item is, or undefined when it is not for a run (the per-file path
@@ -451,8 +438,7 @@ export class RunsAhead<T> {
     }
     const members: T[] = [];
     const names: Uint8Array[] = [];
-    let bytes = 0;
-    for (let i = this.#at; i < this.#items.length && members.length < RUN_FILES && bytes < RUN_BYTES; i++) {
+    for (let i = this.#at; i < this.#items.length && members.length < RUN_FILES; i++) {
       const item = this.#items[i]!;
       const where = i === this.#at ? first : this.#locate(item);
       if (!where || where.folder !== first.folder) break;
@@ -461,17 +447,12 @@ export class RunsAhead<T> {
       const leaf = where.relative.slice(cut + 1);
       if (leaf === "" || leaf === "." || leaf === ".." || (where.size ?? 0) >= RUN_FILE_BYTES) break;
       members.push(item);
-      names.push(cName(leaf));
-      bytes += where.size ?? this.#typical;
+      names.push(cString(leaf));
     }
     if (members.length === 0) return;
     // A run cut short by time leaves the files it did not come to for the next run.
     this.#results = this.#runs.hash(dirfd, names, READ_NO_LINK);
     const reached = this.#results.length;
-    // A file left to the per-file path may be large: counted as the largest a run reads.
-    let read = 0;
-    for (const result of this.#results) read += result ? result.size : RUN_FILE_BYTES;
-    this.#typical = Math.max(32 << 10, Math.ceil(read / Math.max(1, reached)));
     this.#members = members.slice(0, reached);
     for (let i = 0; i < reached; i++) this.#items[this.#at + i] = undefined;
     this.#at += reached;

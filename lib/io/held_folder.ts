@@ -217,7 +217,8 @@ function entryStatOfStatx(): EntryStat {
   };
 }
 
-function cString(name: string): Uint8Array {
+/** `name` as the kernel takes it: its bytes (lib/core/names.ts) and a NUL. */
+export function cString(name: string): Uint8Array {
   const bytes = nameBytes(name);
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);

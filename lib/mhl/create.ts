@@ -6,7 +6,7 @@
  */
 import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
-import { nativeRuns, RUNS_FROM_FILES, RunsAhead } from "../hash/native_batch.ts";
+import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
@@ -242,7 +242,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
       return undefined;
     }
-    if (run && formats.length === 1) return { done: { id: -1, ok: true, hexes: [[algorithmOf(formats[0]!), run.hex]], size: run.size } };
+    if (run && formats.length === 1) return runWork(algorithmOf(formats[0]!), run);
     return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
   };
   /** Small files hashed in native runs ahead of {@link plan} (XXH formats), when only one format is asked for. */

@@ -7,7 +7,7 @@
 import { realpathSync } from "node:fs";
 import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
-import { nativeRuns, RUNS_FROM_FILES, RunsAhead } from "../hash/native_batch.ts";
+import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
@@ -143,7 +143,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
         // Asked for every file, hashed or not: the runs' list lets go of it.
         const run = ahead?.take(file);
         if (!original || options.namesOnly) return undefined;
-        if (run) return { done: { id: -1, ok: true, hexes: [[algorithmOf(original.format), run.hex]], size: run.size } };
+        if (run) return runWork(algorithmOf(original.format), run);
         return opened.work(entry.relativePath, entry.path, [algorithmOf(original.format)]);
       },
       ({ entry, original }, result) => {

@@ -8,7 +8,7 @@ import type { LineSink, ProgressFactory } from "../core/sink.ts";
 import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFromPosition, type HashFileOptions } from "../hash/file.ts";
-import { nativeRuns, RUNS_FROM_FILES, RunsAhead } from "../hash/native_batch.ts";
+import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
 import { failedResult, hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
 import type { SumInput } from "./inputs.ts";
@@ -89,7 +89,7 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
     parallelism,
     (input) => {
       const done = ahead?.take(input);
-      if (done) return { done: { id: -1, ok: true, hexes: [[options.algorithm, done.hex]], size: done.size } };
+      if (done) return runWork(options.algorithm, done);
       return planInput(input, [options.algorithm], options.hasher);
     },
     (input, result) => {
