@@ -43,6 +43,8 @@ export interface WalkEntry {
   mtimeMs: number;
   /** Inode when walked (a followed link: its target's). */
   ino: bigint;
+  /** Change time when walked, when asked for ({@link WalkOptions.changeTimes}). */
+  ctimeNs?: bigint;
   /** For `kind: "link"`: where it points, as stored. */
   linkTarget?: string;
   /** True for a file reached through a link inside the tree (`links: "follow"`). */
@@ -81,6 +83,8 @@ export interface WalkOptions {
    * @default true
    */
   details?: boolean;
+  /** Give each file its change time ({@link TreeItem.ctimeNs}), from the stat the walk makes anyway. */
+  changeTimes?: boolean;
 }
 
 /** Decides what a walk leaves out ({@link IgnoreList}, or the ASC MHL ignore patterns). */
@@ -97,6 +101,8 @@ export interface TreeItem {
   mtimeMs: number;
   /** The inode (with the walk's device, the entry's identity; for a followed link, its target's). */
   ino: bigint;
+  /** A file's change time, when the walk was asked for it ({@link WalkOptions.changeTimes}). */
+  ctimeNs?: bigint;
   linkTarget?: string;
   throughLink?: boolean;
 }
@@ -138,6 +144,7 @@ interface WalkContext {
   links: LinkPolicy;
   special: SpecialPolicy;
   details: boolean;
+  changeTimes: boolean;
 }
 
 function contextOf(held: HeldFolder, options: WalkOptions): WalkContext {
@@ -149,6 +156,7 @@ function contextOf(held: HeldFolder, options: WalkOptions): WalkContext {
     links: options.links ?? "follow",
     special: options.special ?? "fail",
     details: options.details ?? true,
+    changeTimes: options.changeTimes ?? false,
   };
 }
 
@@ -158,7 +166,7 @@ function contextOf(held: HeldFolder, options: WalkOptions): WalkContext {
  * as long as the caller keeps the entry, often for the whole run.
  */
 function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined {
-  const { held, ignore, problem, skipped, links, special, details } = context;
+  const { held, ignore, problem, skipped, links, special, details, changeTimes } = context;
   let listed;
   try {
     listed = held.list(folder);
@@ -195,7 +203,7 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     }
     if (ignore.matches(relativePath, false)) continue;
     if (kind === "file") {
-      items.push({ name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
+      items.push(changeTimes ? { name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, ctimeNs: stat.ctimeNs } : { name: entry.name, relativePath, kind: "file", size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
       continue;
     }
     if (kind === "link") {
@@ -227,7 +235,7 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
         problem({ path: path(), relativePath, message: `symbolic link to ${kindInWords(through.stat.kind)}, not followed` });
         continue;
       }
-      items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, ino: through.stat.ino, throughLink: true });
+      items.push({ name: entry.name, relativePath, kind: "file", size: through.stat.size, mtimeMs: through.stat.mtimeMs, ino: through.stat.ino, throughLink: true, ...(changeTimes ? { ctimeNs: through.stat.ctimeNs } : {}) });
       continue;
     }
     const what = kindInWords(kind);
@@ -300,6 +308,7 @@ class WalkedFile implements WalkEntry {
   readonly size: number;
   readonly mtimeMs: number;
   readonly ino: bigint;
+  readonly ctimeNs?: bigint;
   readonly linkTarget?: string;
   readonly throughLink?: boolean;
 
@@ -310,6 +319,7 @@ class WalkedFile implements WalkEntry {
     this.size = item.size;
     this.mtimeMs = item.mtimeMs;
     this.ino = item.ino;
+    if (item.ctimeNs !== undefined) this.ctimeNs = item.ctimeNs;
     if (item.linkTarget !== undefined) this.linkTarget = item.linkTarget;
     if (item.throughLink) this.throughLink = true;
   }

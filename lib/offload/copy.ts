@@ -12,7 +12,7 @@
  * copy has no name until it is complete and flushed (or a hidden partial name where the file
  * system cannot make nameless files), and it is never put over an existing entry unless asked.
  */
-import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, ftruncateSync, futimes, futimesSync, fstatSync, write, type Stats } from "node:fs";
+import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, ftruncateSync, futimes, futimesSync, write } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
@@ -228,9 +228,9 @@ export function copyMode(sourceMode: number, policy: ModePolicy): number {
  * journaled file system these wait for the journal while a flush commits it, and copies in
  * flight must not wait too. The owner goes first: chown clears setuid and setgid.
  */
-async function copyMetadata(fd: number, from: Stats, policy: ModePolicy): Promise<void> {
+async function copyMetadata(fd: number, from: EntryStat, policy: ModePolicy): Promise<void> {
   if (policy.keepOwner) await call((done) => fchown(fd, from.uid, from.gid, done));
-  await call((done) => futimes(fd, from.atime, from.mtime, done)).catch(unlessUnsupported);
+  await call((done) => futimes(fd, new Date(from.atimeMs), new Date(from.mtimeMs), done)).catch(unlessUnsupported);
   await call((done) => fchmod(fd, copyMode(from.mode, policy), done)).catch(unlessUnsupported);
 }
 
@@ -252,9 +252,9 @@ function tolerating(run: () => void): void {
 }
 
 /** {@link copyMetadata} on this thread, for small files in a run of many. */
-function copyMetadataHere(fd: number, from: Stats, policy: ModePolicy): void {
+function copyMetadataHere(fd: number, from: EntryStat, policy: ModePolicy): void {
   if (policy.keepOwner) fchownSync(fd, from.uid, from.gid);
-  tolerating(() => futimesSync(fd, from.atime, from.mtime));
+  tolerating(() => futimesSync(fd, new Date(from.atimeMs), new Date(from.mtimeMs)));
   tolerating(() => fchmodSync(fd, copyMode(from.mode, policy)));
 }
 
@@ -474,23 +474,23 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     return outcome;
   };
   let srcFd: number;
-  let before: Stats;
+  let before: EntryStat;
   try {
     srcFd = source.throughLink ? source.folder.openReadInside(source.relative) : source.folder.openRead(source.relative);
   } catch (error) {
     return sourceFailed(`cannot be read: ${describeSystemError(error)}`);
   }
   try {
-    before = fstatSync(srcFd);
     // Through statx, as the name is looked at again: an inode above 2^53 (overlayfs with xino,
     // some network file systems) is exact only so.
-    outcome.sourceStat = statFd(srcFd);
+    before = statFd(srcFd);
+    outcome.sourceStat = before;
   } catch (error) {
     closeQuietly(srcFd);
     return sourceFailed(`cannot be read: ${describeSystemError(error)}`);
   }
   outcome.size = before.size;
-  if (!before.isFile()) {
+  if (before.kind !== "file") {
     closeQuietly(srcFd);
     return sourceFailed(`is ${kindInWords(outcome.sourceStat.kind)}, not a regular file`);
   }
@@ -673,7 +673,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
         await copied(chunk.length);
       }
     }
-    const after = fstatSync(srcFd);
+    const after = statFd(srcFd);
     // A file renamed over the source while it was read leaves this descriptor on the old one:
     // what was copied is no longer what the name holds.
     let now: EntryStat | undefined;
@@ -693,7 +693,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     }
     const replaced = !now || now.ino !== outcome.sourceStat.ino || now.dev !== outcome.sourceStat.dev;
     // The change time too: a write whose modification time was put back (touch -d) still moves it.
-    const touched = after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs !== before.ctimeMs;
+    const touched = after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeNs !== before.ctimeNs;
     // Only the data ranges were read: a write into a hole that a coarse clock (whole seconds on
     // ext4 with small inodes) does not show is seen in the map of holes and data, taken again.
     const holesMoved = map !== undefined && !touched && !replaced && ((copiedMap !== undefined && copiedMap !== mapDigest) || summarizeMap(srcFd, before.size).hex() !== mapDigest);

@@ -699,16 +699,19 @@ function failedEverywhere(states: DestinationState[], reason: string): FileResul
 }
 
 /**
- * True when the change time of the file at `path` is not `ctimeNs` any more: written with its
+ * True when the change time of a file the walk gave is not `ctimeNs` any more: written with its
  * modification time put back (touch -d), or its mode or owner changed. Within a microsecond, as
- * a time taken through a millisecond float comes back.
+ * a time taken through a millisecond float comes back. The walk's own stat gives it (no second
+ * look at the name), else the name is stat'ed.
  */
-function changeTimeMoved(path: string, ctimeNs: bigint): boolean {
-  let now: bigint;
-  try {
-    now = statSync(fsPath(path), { bigint: true }).ctimeNs;
-  } catch {
-    return true;
+function changeTimeMoved(entry: WalkEntry, ctimeNs: bigint): boolean {
+  let now = entry.ctimeNs;
+  if (now === undefined) {
+    try {
+      now = statSync(fsPath(entry.path), { bigint: true }).ctimeNs;
+    } catch {
+      return true;
+    }
   }
   const apart = now > ctimeNs ? now - ctimeNs : ctimeNs - now;
   return apart > 1000n;
@@ -747,7 +750,7 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
       else if (planned(relativePath) !== undefined) changed.push(relativePath);
       else appeared.push(relativePath);
     };
-    for (const entry of eachFile(plan.source, { ignore, links: plan.links, special: plan.special, onProblem: note, onSkipped: note })) {
+    for (const entry of eachFile(plan.source, { ignore, links: plan.links, special: plan.special, changeTimes: true, onProblem: note, onSkipped: note })) {
       // A file or link the walk gives now and the plan did not copy: new, even where the plan
       // had left something else out under that name (a FIFO replaced by a file).
       const file = planned(entry.relativePath);
@@ -761,7 +764,7 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
       }
       const state = copied(entry.relativePath)?.result.sourceState;
       const was = state === undefined ? undefined : parseSourceState(state);
-      if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino || changeTimeMoved(entry.path, was.ctimeNs))) changed.push(entry.relativePath);
+      if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino || changeTimeMoved(entry, was.ctimeNs))) changed.push(entry.relativePath);
     }
   } catch (error) {
     // The source cannot be looked at again (moved, removed, unreadable): what changed or appeared
