@@ -305,8 +305,25 @@ export class History {
     return undefined;
   }
 
-  /** The name under which a path was first recorded (following `previousPath`), within this history. */
+  /**
+   * The name under which a path was first recorded (following `previousPath`), within this
+   * history: one step back, and further while the name reached has no original hash (a name
+   * recorded anew in another Unicode normalization, then renamed again).
+   */
   originalPathOf(path: string): string {
+    let current = this.#previousPathOf(path);
+    const seen = new Set([exactKey(path)]);
+    while (!this.originalEntry(current)) {
+      const next = this.#previousPathOf(current);
+      if (seen.has(exactKey(next)) || exactKey(next) === exactKey(current)) break;
+      seen.add(exactKey(current));
+      current = next;
+    }
+    return current;
+  }
+
+  /** The previous path of the first generation that records `path` under that name, else the path itself. */
+  #previousPathOf(path: string): string {
     const key = exactKey(path);
     for (const g of this.generations) {
       const media = g.byPath.get(key);
@@ -342,29 +359,45 @@ export class History {
   }
 
   /**
-   * The recorded path a name on disk stands for. The exact name first; only when no generation
-   * records it, a recorded path equal to it in NFC whose own name is missing from the disk
-   * (`isOnDisk` tells; paths relative to this root): a name stored NFD by macOS still finds its
-   * NFC record, but two real files whose names differ only in normalization stay two files.
-   * `isTaken` also says which recorded paths were already given to another name on disk.
+   * Whether `key` is a name the latest generations still give a path (one of
+   * {@link expectedPaths}, for this history's own generations): recorded, and not retired since
+   * by a `previousPath`.
+   */
+  #isLatestName(key: string): boolean {
+    let live = false;
+    for (const g of this.generations) {
+      const media = g.byPath.get(key);
+      if (media) live = exactKey(media.path) === key || g.generation.hashes.some((h) => exactKey(h.path) === key);
+    }
+    return live;
+  }
+
+  /**
+   * The recorded path a name on disk stands for. The exact name first, while it is a latest
+   * name; else a recorded path equal to it in NFC whose own name is missing from the disk
+   * (`isOnDisk` tells; paths relative to this root), a latest name first: a name stored NFD by
+   * macOS still finds its NFC record, but two real files whose names differ only in
+   * normalization stay two files. A name recorded once and retired since (renamed to its NFD
+   * form, then back) stands for a latest name only. `isTaken` also says which recorded paths were already given to another
+   * name on disk.
    */
   recordedPathFor(path: string, isTaken: (recorded: string) => boolean): string {
-    if (this.records(path)) return exactKey(path);
+    const key = exactKey(path);
+    const recorded = this.records(path);
+    if (recorded && this.#isLatestName(key)) return key;
     if (!this.#byNfc) {
       this.#byNfc = new Map();
       for (const g of this.generations) {
-        for (const key of g.byPath.keys()) {
-          const nfc = pathKey(key);
+        for (const known of g.byPath.keys()) {
+          const nfc = pathKey(known);
           const list = this.#byNfc.get(nfc) ?? [];
-          if (!list.includes(key)) list.push(key);
+          if (!list.includes(known)) list.push(known);
           this.#byNfc.set(nfc, list);
         }
       }
     }
-    for (const candidate of this.#byNfc.get(pathKey(path)) ?? []) {
-      if (!isTaken(candidate)) return candidate;
-    }
-    return exactKey(path);
+    const free = (this.#byNfc.get(pathKey(path)) ?? []).filter((candidate) => candidate !== key && !isTaken(candidate));
+    return free.find((candidate) => this.#isLatestName(candidate)) ?? (recorded ? undefined : free[0]) ?? key;
   }
 
   /**
