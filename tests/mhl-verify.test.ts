@@ -436,6 +436,39 @@ for (const runner of runners()) {
       expect(mhl(["verify", root]).code).toBe(0);
     });
 
+    test("a file changed while renamed to another normalization fails every create until it is as it was", () => {
+      const root = join(dir, `nfd-changed-${runner.label}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, "caf\u00e9.txt"), "a\n");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      writeFileSync(join(root, "caf\u00e9.txt"), "changed\n");
+      renameSync(join(root, "caf\u00e9.txt"), join(root, "cafe\u0301.txt"));
+      const mismatch = "ERROR: hash mismatch for        cafe\u0301.txt  xxh64 (old): fbbde8981eccc855, xxh64 (new): 45d5149151bd6ada\nmhl-verify: Verification of files referenced in the ASC MHL history failed\n";
+      for (const day of ["02", "03"]) {
+        const r = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: `2024-01-${day}T00:00:00Z` });
+        expect([r.code, r.stderr]).toEqual([11, mismatch]);
+      }
+      expect(mhl(["verify", root]).code).toBe(11);
+      writeFileSync(join(root, "cafe\u0301.txt"), "a\n");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-04T00:00:00Z" }).code).toBe(0);
+      expect(mhl(["verify", root]).code).toBe(0);
+    });
+
+    test("a name detected as renamed, then renamed back by hand, is not given to the record of a file in another normalization", () => {
+      const root = join(dir, `nfd-retired-${runner.label}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, "caf\u00e9.txt"), "X\n");
+      writeFileSync(join(root, "cafe\u0301.txt"), "Y\n");
+      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z" }).code).toBe(0);
+      renameSync(join(root, "caf\u00e9.txt"), join(root, "z.txt"));
+      expect(mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      renameSync(join(root, "z.txt"), join(root, "caf\u00e9.txt"));
+      rmSync(join(root, "cafe\u0301.txt"));
+      // X is compared with its own first hash, and Y, deleted, is missing
+      const r = mhl(["verify", root]);
+      expect([r.code, r.stderr]).toEqual([10, "ERROR: 2 missing file(s):\n  cafe\u0301.txt\n  z.txt\nmhl-verify: Files referenced in the ASC MHL history are missing\n"]);
+    });
+
     test("create exits 30 after writing when a child history the latest generation references lost its ascmhl folder", () => {
       const root = copyOf(dir, "scenario_05/file_server/Reels");
       rmSync(join(root, "A002R2EC/ascmhl"), { recursive: true });

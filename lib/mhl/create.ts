@@ -168,7 +168,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     for (const format of existing) {
       const value = hexes.get(format);
       if (value === undefined) continue;
-      const first = owner.firstEntry(recorded, format)!;
+      const first = owner.baselineEntry(recorded, format)!;
       if (first.value === value) {
         entries.push({ format, value, action: "verified", hashDate });
         if (verbose) log.verbose(`  verified                      ${shown()}  ${format}: OK`);

@@ -35,12 +35,11 @@ export interface LoadedGeneration {
   byPath: Map<string, MediaHash>;
 }
 
+/** A generation's entries by path, and by previous path where no entry of it has that path. */
 function indexGeneration(generation: Generation): Map<string, MediaHash> {
   const byPath = new Map<string, MediaHash>();
-  for (const h of generation.hashes) {
-    if (h.previousPath !== undefined) byPath.set(exactKey(h.previousPath), h);
-    byPath.set(exactKey(h.path), h);
-  }
+  for (const h of generation.hashes) if (h.previousPath !== undefined) byPath.set(exactKey(h.previousPath), h);
+  for (const h of generation.hashes) byPath.set(exactKey(h.path), h);
   return byPath;
 }
 
@@ -273,6 +272,31 @@ export class History {
     return undefined;
   }
 
+  /**
+   * The entry a file at `path` is compared with in `format`: its first; or, for a name first
+   * recorded as the new name of another with no original hash of its own (renamed to another
+   * Unicode normalization, {@link recordedPathFor}), the first of the name it replaced.
+   */
+  baselineEntry(path: string, format: HashFormat): HashEntry | undefined {
+    let key = exactKey(path);
+    const seen = new Set<string>();
+    for (;;) {
+      seen.add(key);
+      let media: MediaHash | undefined;
+      for (const g of this.generations) {
+        const m = g.byPath.get(key);
+        if (m && exactKey(m.path) === key) {
+          media = m;
+          break;
+        }
+      }
+      if (!media || media.previousPath === undefined || media.entries.some((e) => e.format === format && e.action === "original")) return this.firstEntry(key, format);
+      const previous = exactKey(media.previousPath);
+      if (seen.has(previous) || !this.firstEntry(previous, format)) return this.firstEntry(key, format);
+      key = previous;
+    }
+  }
+
   /** The first entry for a path (in a format, if given). */
   firstEntry(path: string, format?: HashFormat): HashEntry | undefined {
     const key = exactKey(path);
@@ -367,24 +391,37 @@ export class History {
     let live = false;
     for (const g of this.generations) {
       const media = g.byPath.get(key);
-      if (media) live = exactKey(media.path) === key || g.generation.hashes.some((h) => exactKey(h.path) === key);
+      if (media) live = exactKey(media.path) === key;
     }
     return live;
   }
 
+  /** The name `key` goes by now: followed through every `previousPath` that retired it, generation by generation. */
+  #latestNameOf(key: string): string {
+    let current = key;
+    for (const g of this.generations) {
+      const media = g.byPath.get(current);
+      if (media && exactKey(media.path) !== current) current = exactKey(media.path);
+    }
+    return current;
+  }
+
   /**
    * The recorded path a name on disk stands for. The exact name first, while it is a latest
-   * name; else a recorded path equal to it in NFC whose own name is missing from the disk
-   * (`isOnDisk` tells; paths relative to this root), a latest name first: a name stored NFD by
-   * macOS still finds its NFC record, but two real files whose names differ only in
-   * normalization stay two files. A name recorded once and retired since (renamed to its NFD
-   * form, then back) stands for a latest name only. `isTaken` also says which recorded paths were already given to another
-   * name on disk.
+   * name; a name recorded and retired since by a rename to another Unicode normalization of
+   * itself (then renamed back on disk) stands for the name it was renamed to, if that is not on
+   * disk. A name never recorded: a recorded path equal to it in NFC whose own name is missing
+   * from the disk (`isTaken` tells), a latest name first: a name stored NFD by macOS still
+   * finds its NFC record, but two real files whose names differ only in normalization stay two
+   * files. `isTaken` also says which recorded paths were already given to another name on disk.
    */
   recordedPathFor(path: string, isTaken: (recorded: string) => boolean): string {
     const key = exactKey(path);
-    const recorded = this.records(path);
-    if (recorded && this.#isLatestName(key)) return key;
+    if (this.records(path)) {
+      if (this.#isLatestName(key)) return key;
+      const now = this.#latestNameOf(key);
+      return now !== key && pathKey(now) === pathKey(key) && !isTaken(now) ? now : key;
+    }
     if (!this.#byNfc) {
       this.#byNfc = new Map();
       for (const g of this.generations) {
@@ -396,8 +433,8 @@ export class History {
         }
       }
     }
-    const free = (this.#byNfc.get(pathKey(path)) ?? []).filter((candidate) => candidate !== key && !isTaken(candidate));
-    return free.find((candidate) => this.#isLatestName(candidate)) ?? (recorded ? undefined : free[0]) ?? key;
+    const free = (this.#byNfc.get(pathKey(path)) ?? []).filter((candidate) => !isTaken(candidate));
+    return free.find((candidate) => this.#isLatestName(candidate)) ?? free[0] ?? key;
   }
 
   /**
