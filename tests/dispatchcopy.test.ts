@@ -298,3 +298,29 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
     expect(statSync(join(dir, "out", "huge.mov")).size).toBe(size);
   }, 300_000);
 });
+
+test("where the kernel refuses to link a copy by its descriptor, each copy is put in place through /proc, and the copies are whole (needs strace)", () => {
+  const strace = Bun.which("strace");
+  if (!strace) {
+    if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
+    console.warn("skipped: refusing one system call at a chosen point needs strace");
+    return;
+  }
+  for (const errno of ["ENOENT", "EPERM"]) {
+    const dir = tempDir("cartkit-dc-link-");
+    const card = makeCard(dir);
+    const log = join(dir, "strace.txt");
+    // The first linkat fails as an older kernel without CAP_DAC_READ_SEARCH answers.
+    const result = run([strace, "-f", "-qq", "-o", log, "-e", "trace=linkat", `--inject=linkat:error=${errno}:when=1`, ...COMPILED.command("dispatchcopy"), "-r", "--no-mhl", card, join(dir, "d1"), join(dir, "d2")], { cwd: dir });
+    expect([result.code, withoutJobLine(result.stderr)]).toEqual([0, `dispatchcopy: ${join(dir, "d1")}: 5 files, 2.7 MiB verified from the device\ndispatchcopy: ${join(dir, "d2")}: 5 files, 2.7 MiB verified from the device\n`]);
+    for (const d of ["d1", "d2"]) {
+      expect(listFiles(join(dir, d))).toEqual(CARD_FILES);
+      for (const f of CARD_FILES) expect(readFileSync(join(dir, d, f)).equals(readFileSync(join(card, f)))).toBe(true);
+    }
+    const calls = readFileSync(log, "utf8").trimEnd().split("\n");
+    // One refused call by descriptor, then every link through /proc: 2 destinations × 5 files.
+    expect(calls.filter((c) => c.includes("AT_EMPTY_PATH"))).toHaveLength(1);
+    expect(calls.filter((c) => c.includes(`(INJECTED)`))).toHaveLength(1);
+    expect(calls.filter((c) => c.includes('"/proc/self/fd/') && c.endsWith("= 0"))).toHaveLength(10);
+  }
+}, 60_000);
