@@ -168,7 +168,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     for (const format of existing) {
       const value = hexes.get(format);
       if (value === undefined) continue;
-      const first = owner.baselineEntry(recorded, format)!;
+      const first = owner.firstEntry(recorded, format)!;
       if (first.value === value) {
         entries.push({ format, value, action: "verified", hashDate });
         if (verbose) log.verbose(`  verified                      ${shown()}  ${format}: OK`);
@@ -193,10 +193,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         if (json) log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    // A name found by its record in another Unicode normalization (a copy through macOS) is
-    // recorded as it is on disk, with the name it replaces: the old one is not missing then.
-    const renamed = recorded !== exactKey(path) ? { previousPath: recorded } : {};
-    session.record(owner, { path, isDirectory: false, size, lastModified: isoDateOfMs(mtimeMs), entries, ...renamed }); // files of one second share one date string
+    session.record(owner, { path, isDirectory: false, size, lastModified: isoDateOfMs(mtimeMs), entries }); // files of one second share one date string
   };
 
   // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).
@@ -414,11 +411,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       // A folder with no directory hash leaves its parent incomplete too: the parent gathers nothing.
       if (folder.relativePath !== "") for (const [format, dir] of gatherFor(parentPath(folder.relativePath)) ?? []) dir.addDirectory(baseName(folder.relativePath), hashes.get(format)!.content, hashes.get(format)!.structure);
       const shown = showName(folder.relativePath);
-      let folderRecorded: string | undefined;
       if (folder.relativePath !== "") {
         const at = locate(folder.relativePath);
         located.delete(folder.relativePath);
-        folderRecorded = at.recorded;
         if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
         // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
         const parent = at.history.parent;
@@ -432,14 +427,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
       const lastModified = isoDate(new Date(folder.mtimeMs));
       const { history: owner, path } = history.historyFor(folder.relativePath);
-      // A folder found by its record in another normalization, as a file in sealFile.
-      const renamed = folderRecorded !== undefined && folderRecorded !== exactKey(path) ? { previousPath: folderRecorded } : {};
       if (path === ".") {
         session.setRootHash(owner, entries);
         // The root of a nested history is also a folder of its parent history.
         if (owner.parent) session.record(owner.parent, { path: owner.parent.relativeFromHere(owner), isDirectory: true, lastModified, entries: entries.map((e) => ({ ...e })) });
       } else {
-        session.record(owner, { path, isDirectory: true, lastModified, entries, ...renamed });
+        session.record(owner, { path, isDirectory: true, lastModified, entries });
       }
     },
     hashing.options,

@@ -35,11 +35,12 @@ export interface LoadedGeneration {
   byPath: Map<string, MediaHash>;
 }
 
-/** A generation's entries by path, and by previous path where no entry of it has that path. */
 function indexGeneration(generation: Generation): Map<string, MediaHash> {
   const byPath = new Map<string, MediaHash>();
-  for (const h of generation.hashes) if (h.previousPath !== undefined) byPath.set(exactKey(h.previousPath), h);
-  for (const h of generation.hashes) byPath.set(exactKey(h.path), h);
+  for (const h of generation.hashes) {
+    if (h.previousPath !== undefined) byPath.set(exactKey(h.previousPath), h);
+    byPath.set(exactKey(h.path), h);
+  }
   return byPath;
 }
 
@@ -272,31 +273,6 @@ export class History {
     return undefined;
   }
 
-  /**
-   * The entry a file at `path` is compared with in `format`: its first; or, for a name first
-   * recorded as the new name of another with no original hash of its own (renamed to another
-   * Unicode normalization, {@link recordedPathFor}), the first of the name it replaced.
-   */
-  baselineEntry(path: string, format: HashFormat): HashEntry | undefined {
-    let key = exactKey(path);
-    const seen = new Set<string>();
-    for (;;) {
-      seen.add(key);
-      let media: MediaHash | undefined;
-      for (const g of this.generations) {
-        const m = g.byPath.get(key);
-        if (m && exactKey(m.path) === key) {
-          media = m;
-          break;
-        }
-      }
-      if (!media || media.previousPath === undefined || media.entries.some((e) => e.format === format && e.action === "original")) return this.firstEntry(key, format);
-      const previous = exactKey(media.previousPath);
-      if (seen.has(previous) || !this.firstEntry(previous, format)) return this.firstEntry(key, format);
-      key = previous;
-    }
-  }
-
   /** The first entry for a path (in a format, if given). */
   firstEntry(path: string, format?: HashFormat): HashEntry | undefined {
     const key = exactKey(path);
@@ -329,25 +305,8 @@ export class History {
     return undefined;
   }
 
-  /**
-   * The name under which a path was first recorded (following `previousPath`), within this
-   * history: one step back, and further while the name reached has no original hash (a name
-   * recorded anew in another Unicode normalization, then renamed again).
-   */
+  /** The name under which a path was first recorded (following `previousPath`), within this history. */
   originalPathOf(path: string): string {
-    let current = this.#previousPathOf(path);
-    const seen = new Set([exactKey(path)]);
-    while (!this.originalEntry(current)) {
-      const next = this.#previousPathOf(current);
-      if (seen.has(exactKey(next)) || exactKey(next) === exactKey(current)) break;
-      seen.add(exactKey(current));
-      current = next;
-    }
-    return current;
-  }
-
-  /** The previous path of the first generation that records `path` under that name, else the path itself. */
-  #previousPathOf(path: string): string {
     const key = exactKey(path);
     for (const g of this.generations) {
       const media = g.byPath.get(key);
@@ -383,58 +342,29 @@ export class History {
   }
 
   /**
-   * Whether `key` is a name the latest generations still give a path (one of
-   * {@link expectedPaths}, for this history's own generations): recorded, and not retired since
-   * by a `previousPath`.
-   */
-  #isLatestName(key: string): boolean {
-    let live = false;
-    for (const g of this.generations) {
-      const media = g.byPath.get(key);
-      if (media) live = exactKey(media.path) === key;
-    }
-    return live;
-  }
-
-  /** The name `key` goes by now: followed through every `previousPath` that retired it, generation by generation. */
-  #latestNameOf(key: string): string {
-    let current = key;
-    for (const g of this.generations) {
-      const media = g.byPath.get(current);
-      if (media && exactKey(media.path) !== current) current = exactKey(media.path);
-    }
-    return current;
-  }
-
-  /**
-   * The recorded path a name on disk stands for. The exact name first, while it is a latest
-   * name; a name recorded and retired since by a rename to another Unicode normalization of
-   * itself (then renamed back on disk) stands for the name it was renamed to, if that is not on
-   * disk. A name never recorded: a recorded path equal to it in NFC whose own name is missing
-   * from the disk (`isTaken` tells), a latest name first: a name stored NFD by macOS still
-   * finds its NFC record, but two real files whose names differ only in normalization stay two
-   * files. `isTaken` also says which recorded paths were already given to another name on disk.
+   * The recorded path a name on disk stands for. The exact name first; only when no generation
+   * records it, a recorded path equal to it in NFC whose own name is missing from the disk
+   * (`isOnDisk` tells; paths relative to this root): a name stored NFD by macOS still finds its
+   * NFC record, but two real files whose names differ only in normalization stay two files.
+   * `isTaken` also says which recorded paths were already given to another name on disk.
    */
   recordedPathFor(path: string, isTaken: (recorded: string) => boolean): string {
-    const key = exactKey(path);
-    if (this.records(path)) {
-      if (this.#isLatestName(key)) return key;
-      const now = this.#latestNameOf(key);
-      return now !== key && pathKey(now) === pathKey(key) && !isTaken(now) ? now : key;
-    }
+    if (this.records(path)) return exactKey(path);
     if (!this.#byNfc) {
       this.#byNfc = new Map();
       for (const g of this.generations) {
-        for (const known of g.byPath.keys()) {
-          const nfc = pathKey(known);
+        for (const key of g.byPath.keys()) {
+          const nfc = pathKey(key);
           const list = this.#byNfc.get(nfc) ?? [];
-          if (!list.includes(known)) list.push(known);
+          if (!list.includes(key)) list.push(key);
           this.#byNfc.set(nfc, list);
         }
       }
     }
-    const free = (this.#byNfc.get(pathKey(path)) ?? []).filter((candidate) => !isTaken(candidate));
-    return free.find((candidate) => this.#isLatestName(candidate)) ?? free[0] ?? key;
+    for (const candidate of this.#byNfc.get(pathKey(path)) ?? []) {
+      if (!isTaken(candidate)) return candidate;
+    }
+    return exactKey(path);
   }
 
   /**
