@@ -18,7 +18,7 @@ import { VERSION } from "../lib/core/version.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
 import { ENGINES } from "../lib/hash/hasher.ts";
-import { HeldFolder } from "../lib/io/held_folder.ts";
+import { type EntryStat, HeldFolder } from "../lib/io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../lib/io/ignore.ts";
 import { LINK_POLICIES, type LinkPolicy, type SpecialPolicy } from "../lib/io/walk.ts";
 import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "../lib/offload/copy.ts";
@@ -279,6 +279,10 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
       Object.assign(d, { status: "failed", reason: `${showName(target.folder.path)} no longer leads to the folder the copy was written into (moved or replaced during the run)` });
     }
   });
+  // The source once more, after its copies were checked, as a tree's files are: one changed
+  // since it was read (written with its times put back, replaced) is named, and the run does not
+  // pass; the copies hold it as it was read.
+  const changedAfter = !outcome.sourceError && outcome.sourceStat !== undefined && changedSince(sourceFolder, basename(real), outcome.sourceStat);
   for (const h of held) h.close();
   outcome.destinations.push(...unusable);
   progress.fileDone(outcome.size);
@@ -301,8 +305,14 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
     info("flushing files");
   }
   reportDestinations(TOOL, outcome.destinations, s.choices, outcome.hexes, { out, info, event }, source, advice);
+  const changedLine = `${showName(source)}: ${CHANGED_AFTER_COPY}`;
+  if (changedAfter) {
+    out.error(`${TOOL}: ${changedLine}`);
+    event({ event: "error", source, error: CHANGED_AFTER_COPY });
+  }
   info("done.");
   let code = exitCodeOf(outcome.destinations);
+  if (changedAfter && code === 0) code = 2;
   const name = basename(real);
   const file: PlannedFile = { relativePath: name, destinationPath: name, source, size: outcome.size, mtimeMs: sourceStatsMtime(real) };
   const result: FileResult = { hexes: outcome.hexes, destinations: outcome.destinations.map((d) => ({ ...d, root: d.path })), ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}) };
@@ -317,9 +327,23 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
     source,
     files: [{ file, result: asJob }],
     destinations: asJob.destinations.map((d) => ({ root: d.root, complete: d.status !== "failed" && d.status !== "mismatch", line: d.status === "failed" || d.status === "mismatch" ? `${d.status === "mismatch" ? "VERIFICATION FAILED" : "failed"}: ${d.reason ?? "unknown error"}` : d.status })),
-    problems: outcome.sourceError ? [`${showName(source)}: ${outcome.sourceError}`] : [],
+    problems: [...(outcome.sourceError ? [`${showName(source)}: ${outcome.sourceError}`] : []), ...(changedAfter ? [changedLine] : [])],
   });
   return finish(out, event, source, code);
+}
+
+/** What is said of a source file that changed after it was copied. */
+const CHANGED_AFTER_COPY = "changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)";
+
+/** True when the file `name` in `folder` is no longer `then`: another file, or changed (size, times to the nanosecond, change time). */
+function changedSince(folder: HeldFolder, name: string, then: EntryStat): boolean {
+  let now: EntryStat | undefined;
+  try {
+    now = folder.stat(name);
+  } catch {
+    return true;
+  }
+  return now?.kind !== "file" || now.ino !== then.ino || now.dev !== then.dev || now.size !== then.size || now.mtimeNs !== then.mtimeNs || now.ctimeNs !== then.ctimeNs;
 }
 
 function sourceStatsMtime(path: string): number {
@@ -446,7 +470,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     out.error(`${TOOL}: ${unseenLine(source, again.unseen)}`);
   }
   for (const path of results.newInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: appeared in the source during the offload; not copied (run again to copy it)`);
-  for (const path of results.changedInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`);
+  for (const path of results.changedInSource) out.error(`${TOOL}: ${showName(joinPath(source, path))}: ${CHANGED_AFTER_COPY}`);
   for (const entry of results.unreadInSource) out.error(`${TOOL}: ${unreadLine(source, entry)}`);
   if (args.report && reportKindOf(String(args.report)) === "json") {
     records.push(

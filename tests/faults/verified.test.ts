@@ -814,6 +814,38 @@ describe("one bad destination never blocks the others", () => {
     });
   }, 30_000);
 
+  test("file mode: a source rewritten after it was copied, its size and times put back, is named: exit 2, the copy as it was read (needs strace)", async () => {
+    const strace = Bun.which("strace");
+    if (!strace) {
+      if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
+      console.warn("skipped: holding the read-back up at a chosen point needs strace");
+      return;
+    }
+    for (const change of ["rewritten", "replaced"] as const) {
+      const dir = tempDir("cartkit-verified-");
+      mkdirSync(join(dir, "d1"));
+      const first = randomBytes(100_000, 21);
+      writeFileSync(join(dir, "a.mov"), first);
+      // The read-back waits 1.5 s once the copy has its final name: the source was read by then.
+      const proc = Bun.spawn([strace, "-f", "-qq", "-o", "/dev/null", "--inject=fadvise64:delay_enter=1500000:when=1", DISPATCHCOPY, "a.mov", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      while (!existsSync(join(dir, "d1", "a.mov")) && proc.exitCode === null) await Bun.sleep(5);
+      if (change === "rewritten") {
+        // Only the change time tells: touch -r keeps the times to the nanosecond.
+        writeFileSync(join(dir, "times"), "");
+        run(["touch", "-r", join(dir, "a.mov"), join(dir, "times")]);
+        writeFileSync(join(dir, "a.mov"), randomBytes(100_000, 22));
+        run(["touch", "-r", join(dir, "times"), join(dir, "a.mov")]);
+      } else {
+        writeFileSync(join(dir, "a.new"), first);
+        renameSync(join(dir, "a.new"), join(dir, "a.mov"));
+      }
+      expect(await proc.exited).toBe(2);
+      const stderr = withoutJobLine(await new Response(proc.stderr).text());
+      expect(stderr).toBe("dispatchcopy: a.mov: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
+      expect(readFileSync(join(dir, "d1", "a.mov")).equals(Buffer.from(first))).toBe(true);
+    }
+  }, 30_000);
+
   test("an offload with --overwrite over an older history: the generation records the change, and says so (not 'not written')", () => {
     const dir = tempDir("cartkit-verified-");
     card(join(dir, "src"), 2, 1000);
