@@ -15,17 +15,18 @@ import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts
 import { joinPath, showName } from "../lib/core/names.ts";
 import { formatBytes, formatDuration, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
 import { VERSION } from "../lib/core/version.ts";
+import type { Algorithm } from "../lib/hash/algorithms.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
 import { ENGINES } from "../lib/hash/hasher.ts";
-import { type EntryStat, HeldFolder } from "../lib/io/held_folder.ts";
+import { compareFileState, type EntryStat, HeldFolder, stateKeyOf } from "../lib/io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../lib/io/ignore.ts";
 import { LINK_POLICIES, type LinkPolicy, type SpecialPolicy } from "../lib/io/walk.ts";
 import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "../lib/offload/copy.ts";
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload, unreadLine, unseenLine } from "../lib/offload/summary.ts";
-import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
+import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, sameBytesAsCopied, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 // Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
 import { JobRun } from "../lib/offload/job_run.ts";
@@ -282,7 +283,7 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
   // The source once more, after its copies were checked, as a tree's files are: one changed
   // since it was read (written with its times put back, replaced) is named, and the run does not
   // pass; the copies hold it as it was read.
-  const changedAfter = !outcome.sourceError && outcome.sourceStat !== undefined && changedSince(sourceFolder, basename(real), outcome.sourceStat);
+  const changedAfter = !outcome.sourceError && outcome.sourceStat !== undefined && (await changedSince(sourceFolder, basename(real), outcome.sourceStat, outcome.hexes));
   for (const h of held) h.close();
   outcome.destinations.push(...unusable);
   progress.fileDone(outcome.size);
@@ -335,15 +336,21 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
 /** What is said of a source file that changed after it was copied. */
 const CHANGED_AFTER_COPY = "changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)";
 
-/** True when the file `name` in `folder` is no longer `then`: another file, or changed (size, times to the nanosecond, change time). */
-function changedSince(folder: HeldFolder, name: string, then: EntryStat): boolean {
+/**
+ * True when the file `name` in `folder` is no longer `then`: another file, or changed (size,
+ * times to the nanosecond, change time). One numbered anew with all else the same is the same
+ * file if its bytes still have the copies' digests `hexes`.
+ */
+async function changedSince(folder: HeldFolder, name: string, then: EntryStat, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
   let now: EntryStat | undefined;
   try {
     now = folder.stat(name);
   } catch {
     return true;
   }
-  return now?.kind !== "file" || now.ino !== then.ino || now.dev !== then.dev || now.size !== then.size || now.mtimeNs !== then.mtimeNs || now.ctimeNs !== then.ctimeNs;
+  if (now?.kind !== "file") return true;
+  const how = compareFileState(stateKeyOf(now), stateKeyOf(then));
+  return how === "changed" || (how === "renumbered" && !(await sameBytesAsCopied(() => folder.openRead(name), hexes)));
 }
 
 function sourceStatsMtime(path: string): number {
@@ -461,7 +468,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const mhlRoots = args.mhl === false ? [] : results.completeRoots.filter((root) => !results.strays.has(root));
   const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, source, output: out, folders: plan.folders.map((f) => f.relativePath), existing: plan.existing }, results.files, s.choices);
   // The source once more, last: what changed or appeared while the records were written counts too.
-  const again = checkSourceAgain(plan, results.files, ignore);
+  const again = await checkSourceAgain(plan, results.files, ignore);
   results.newInSource = again.appeared;
   results.changedInSource = again.changed;
   results.unreadInSource = again.unread;

@@ -559,7 +559,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
 
   const files = plan.files.map((file, index) => results[index] ?? { file, result: failedEverywhere(states, "not copied: the run ended before this file") });
   finishFolders(states, plan, options, files);
-  const { appeared: newInSource, changed: changedInSource, unread: unreadInSource, unseen: sourceUnseen } = options.checkSource === false ? { appeared: [], changed: [], unread: [], unseen: undefined } : checkSourceAgain(plan, files, options.ignore);
+  const { appeared: newInSource, changed: changedInSource, unread: unreadInSource, unseen: sourceUnseen } = options.checkSource === false ? { appeared: [], changed: [], unread: [], unseen: undefined } : await checkSourceAgain(plan, files, options.ignore);
   const strays = new Map<string, string[]>();
   const completeRoots: string[] = [];
   // Plan order is result order: the finder gives the index of a planned name.
@@ -659,12 +659,27 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
  * copy only if its bytes still have the card's digests.
  */
 async function stillAsChecked(state: DestinationState, relativePath: string, readBack: string, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
-  let fd: number | undefined;
+  let how: "same" | "renumbered" | "changed";
   try {
     const now = state.held!.stat(relativePath);
-    const how = now?.kind === "file" ? compareFileState(stateKeyOf(now), readBack) : "changed";
-    if (how !== "renumbered" || hexes.size === 0) return how === "same";
-    fd = state.held!.openRead(relativePath);
+    how = now?.kind === "file" ? compareFileState(stateKeyOf(now), readBack) : "changed";
+  } catch {
+    return false;
+  }
+  return how === "same" || (how === "renumbered" && (await sameBytesAsCopied(() => state.held!.openRead(relativePath), hexes)));
+}
+
+/**
+ * Whether a file numbered anew (only its inode differs from when it was read or checked: FAT,
+ * exFAT and FUSE number a file anew once the kernel forgot it) still holds the bytes that were
+ * copied: read again, it has every one of `hexes`. False when it cannot be read, or there is no
+ * digest to compare.
+ */
+export async function sameBytesAsCopied(open: () => number, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
+  if (hexes.size === 0) return false;
+  let fd: number | undefined;
+  try {
+    fd = open();
     const again = await hashFd(fd, [...hexes.keys()]);
     return [...hexes].every(([algorithm, hex]) => again.hexes.get(algorithm) === hex);
   } catch {
@@ -724,7 +739,7 @@ function changeTimeMoved(entry: WalkEntry, ctimeNs: bigint): boolean {
  * is unknown). Each is named; none is passed as complete. {@link runOffload} looks once; a
  * caller that does more afterwards (writes records) looks again as its last step.
  */
-export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): { appeared: string[]; changed: string[]; unread: UnreadEntry[]; unseen?: string } {
+export async function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, ignore: IgnoreList): Promise<{ appeared: string[]; changed: string[]; unread: UnreadEntry[]; unseen?: string }> {
   const prefix = `${plan.source.replace(/\/+$/, "")}/`;
   const relativeOf = (p: WalkProblem) => p.relativePath ?? (p.path.startsWith(prefix) ? p.path.slice(prefix.length) : p.path);
   // Planned files are found in the plan's own lists (in byte order, as the walk made them), not
@@ -737,6 +752,11 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
   const changed: string[] = [];
   const unread: UnreadEntry[] = [];
   let unseen: string | undefined;
+  let held: HeldFolder | undefined;
+  const openAgain = (entry: WalkEntry): number => {
+    held ??= HeldFolder.open(plan.source);
+    return entry.throughLink ? held.openReadInside(entry.relativePath) : held.openRead(entry.relativePath);
+  };
   try {
     // Something refused or left out again (a FIFO, an unreadable folder) is news only if the plan did not name it.
     const note = (p: WalkProblem) => {
@@ -762,14 +782,21 @@ export function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{ file:
         changed.push(entry.relativePath);
         continue;
       }
-      const state = copied(entry.relativePath)?.result.sourceState;
+      const done = copied(entry.relativePath);
+      const state = done?.result.sourceState;
       const was = state === undefined ? undefined : parseSourceState(state);
-      if (was && entry.kind === "file" && (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || was.ino !== entry.ino || changeTimeMoved(entry, was.ctimeNs))) changed.push(entry.relativePath);
+      if (!was || entry.kind !== "file") continue;
+      if (was.size !== entry.size || was.mtimeMs !== entry.mtimeMs || changeTimeMoved(entry, was.ctimeNs)) changed.push(entry.relativePath);
+      // Numbered anew while the copies were made (FAT, exFAT and FUSE, once the kernel forgot
+      // it): the same file only if its bytes still have the copies' digests.
+      else if (was.ino !== entry.ino && !(await sameBytesAsCopied(() => openAgain(entry), done!.result.hexes))) changed.push(entry.relativePath);
     }
   } catch (error) {
     // The source cannot be looked at again (moved, removed, unreadable): what changed or appeared
     // meanwhile is unknown, which is not the same as nothing.
     return { appeared: [], changed: [], unread: [], unseen: describeSystemError(error) };
+  } finally {
+    held?.close();
   }
   return { appeared: appeared.sort(compareUtf8), changed: changed.sort(compareUtf8), unread: unread.sort((a, b) => compareUtf8(a.path, b.path)), ...(unseen === undefined ? {} : { unseen }) };
 }

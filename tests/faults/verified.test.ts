@@ -846,6 +846,58 @@ describe("one bad destination never blocks the others", () => {
     }
   }, 30_000);
 
+  test.if(CAN_MOUNT)(
+    "a card on exFAT whose files are numbered anew during the offload is not 'changed' while their bytes are the same; one rewritten is (needs strace)",
+    async () => {
+      const strace = Bun.which("strace");
+      if (!strace) {
+        if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
+        console.warn("skipped: holding the read-back up at a chosen point needs strace");
+        return;
+      }
+      const dir = tempDir("cartkit-verified-");
+      const card = exfat(dir, "card", 64)!;
+      mkdirSync(join(card.path, "CLIPS"));
+      for (let i = 1; i <= 3; i++) writeFileSync(join(card.path, "CLIPS", `C${i}.mov`), randomBytes(200_000, 30 + i));
+      const cases = [
+        { args: ["-r", "--no-mhl", join(card.path, "CLIPS"), join(dir, "t1")], copy: join(dir, "t1", "C1.mov"), rewrite: false },
+        { args: [join(card.path, "CLIPS", "C1.mov"), join(dir, "f1")], copy: join(dir, "f1", "C1.mov"), rewrite: false },
+        { args: ["-r", "--no-mhl", join(card.path, "CLIPS"), join(dir, "t2")], copy: join(dir, "t2", "C1.mov"), rewrite: true },
+        { args: [join(card.path, "CLIPS", "C1.mov"), join(dir, "f2")], copy: join(dir, "f2", "C1.mov"), rewrite: true },
+      ];
+      for (const { args, copy, rewrite } of cases) {
+        mkdirSync(join(copy, ".."), { recursive: true });
+        const source = join(card.path, "CLIPS", "C1.mov");
+        const before = readFileSync(source);
+        const inode = statSync(source).ino;
+        // The read-back waits 1.5 s once the first copy has its final name; meanwhile the kernel
+        // forgets the card's files (as under memory pressure) and FUSE exFAT numbers them anew.
+        const proc = Bun.spawn([strace, "-f", "-qq", "-o", "/dev/null", "--inject=fadvise64:delay_enter=1500000:when=1", DISPATCHCOPY, ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+        while (!existsSync(copy) && proc.exitCode === null) await Bun.sleep(5);
+        if (rewrite) {
+          // Other bytes, the same size and times: only the bytes tell.
+          const times = statSync(source);
+          writeFileSync(source, randomBytes(200_000, 40));
+          utimesSync(source, times.atime, times.mtime);
+        }
+        writeFileSync("/proc/sys/vm/drop_caches", "2");
+        expect(statSync(source).ino).not.toBe(inode);
+        const code = await proc.exited;
+        const stderr = withoutJobLine(await new Response(proc.stderr).text());
+        const changed = `dispatchcopy: ${args.length > 2 ? join(card.path, "CLIPS", "C1.mov") : source}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`;
+        if (rewrite) {
+          expect(code).toBe(2);
+          expect(stderr).toContain(`${changed}\n`);
+          writeFileSync(source, before);
+        } else {
+          expect([code, stderr.includes("changed after it was copied")]).toEqual([0, false]);
+        }
+        expect(readFileSync(copy).equals(before)).toBe(true);
+      }
+    },
+    60_000,
+  );
+
   test("an offload with --overwrite over an older history: the generation records the change, and says so (not 'not written')", () => {
     const dir = tempDir("cartkit-verified-");
     card(join(dir, "src"), 2, 1000);
