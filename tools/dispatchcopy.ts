@@ -344,6 +344,9 @@ const CHANGED_AFTER_COPY = "changed after it was copied; the copies hold it as i
 async function changedSince(folder: HeldFolder, name: string, then: EntryStat, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
   let now: EntryStat | undefined;
   try {
+    // The folder is the one the path named at the start: a folder moved away and another put
+    // in its place holds another file under that path.
+    if (!folder.stillAt()) return true;
     now = folder.stat(name);
   } catch {
     return true;

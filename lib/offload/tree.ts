@@ -672,14 +672,16 @@ async function stillAsChecked(state: DestinationState, relativePath: string, rea
 /**
  * Whether a file numbered anew (only its inode differs from when it was read or checked: FAT,
  * exFAT and FUSE number a file anew once the kernel forgot it) still holds the bytes that were
- * copied: read again, it has every one of `hexes`. False when it cannot be read, or there is no
- * digest to compare.
+ * copied: read again, it has every one of `hexes`. False when it cannot be read, is not a
+ * regular file, or there is no digest to compare.
  */
 export async function sameBytesAsCopied(open: () => number, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
   if (hexes.size === 0) return false;
   let fd: number | undefined;
   try {
     fd = open();
+    // What was opened is a regular file (a FIFO or device swapped in since is not read).
+    if (statFd(fd).kind !== "file") return false;
     const again = await hashFd(fd, [...hexes.keys()]);
     return [...hexes].every(([algorithm, hex]) => again.hexes.get(algorithm) === hex);
   } catch {

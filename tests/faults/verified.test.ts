@@ -821,27 +821,34 @@ describe("one bad destination never blocks the others", () => {
       console.warn("skipped: holding the read-back up at a chosen point needs strace");
       return;
     }
-    for (const change of ["rewritten", "replaced"] as const) {
+    for (const change of ["rewritten", "replaced", "folder replaced"] as const) {
       const dir = tempDir("cartkit-verified-");
       mkdirSync(join(dir, "d1"));
+      mkdirSync(join(dir, "CLIPS"));
+      const src = "CLIPS/a.mov";
       const first = randomBytes(100_000, 21);
-      writeFileSync(join(dir, "a.mov"), first);
+      writeFileSync(join(dir, src), first);
       // The read-back waits 1.5 s once the copy has its final name: the source was read by then.
-      const proc = Bun.spawn([strace, "-f", "-qq", "-o", "/dev/null", "--inject=fadvise64:delay_enter=1500000:when=1", DISPATCHCOPY, "a.mov", "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      const proc = Bun.spawn([strace, "-f", "-qq", "-o", "/dev/null", "--inject=fadvise64:delay_enter=1500000:when=1", DISPATCHCOPY, src, "d1"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
       while (!existsSync(join(dir, "d1", "a.mov")) && proc.exitCode === null) await Bun.sleep(5);
       if (change === "rewritten") {
         // Only the change time tells: touch -r keeps the times to the nanosecond.
         writeFileSync(join(dir, "times"), "");
-        run(["touch", "-r", join(dir, "a.mov"), join(dir, "times")]);
-        writeFileSync(join(dir, "a.mov"), randomBytes(100_000, 22));
-        run(["touch", "-r", join(dir, "times"), join(dir, "a.mov")]);
+        run(["touch", "-r", join(dir, src), join(dir, "times")]);
+        writeFileSync(join(dir, src), randomBytes(100_000, 22));
+        run(["touch", "-r", join(dir, "times"), join(dir, src)]);
+      } else if (change === "replaced") {
+        writeFileSync(join(dir, "CLIPS", "a.new"), first);
+        renameSync(join(dir, "CLIPS", "a.new"), join(dir, src));
       } else {
-        writeFileSync(join(dir, "a.new"), first);
-        renameSync(join(dir, "a.new"), join(dir, "a.mov"));
+        // The file itself untouched: the path the user gave leads to another one.
+        renameSync(join(dir, "CLIPS"), join(dir, "OLD"));
+        mkdirSync(join(dir, "CLIPS"));
+        writeFileSync(join(dir, src), randomBytes(100_000, 23));
       }
-      expect(await proc.exited).toBe(2);
+      expect([change, await proc.exited]).toEqual([change, 2]);
       const stderr = withoutJobLine(await new Response(proc.stderr).text());
-      expect(stderr).toBe("dispatchcopy: a.mov: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n");
+      expect(stderr).toBe(`dispatchcopy: ${src}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)\n`);
       expect(readFileSync(join(dir, "d1", "a.mov")).equals(Buffer.from(first))).toBe(true);
     }
   }, 30_000);
