@@ -325,14 +325,19 @@ describe("a write into a source's hole during its copy, on a clock that does not
       writeSync(fd, randomBytes(8 * 1024 ** 2, 7), 0, 8 * 1024 ** 2, 0);
       closeSync(fd);
       const proc = Bun.spawn([...COMPILED.command("dispatchcopy"), "--rate-limit", "16MB/s", src, join(mount, "dst")], { stdout: "pipe", stderr: "pipe" });
-      // Once the copy holds the source open, its map of holes has been read. A loaded machine
-      // may take seconds to start the binary: the write must not land before the copy opens.
+      // The write must land while the copy reads: after it opened the source to read it (a
+      // loaded machine may take seconds to start the binary), not while only a path to it is
+      // open (O_PATH, as realpath takes it at start), and after its map of holes, taken just
+      // after it opens the file; its read of 8 MB at 16 MB/s then goes on for half a second.
+      const O_PATH = 0o10000000;
       let open = false;
       for (let i = 0; i < 4000 && !open; i++) {
         try {
           open = readdirSync(`/proc/${proc.pid}/fd`).some((n) => {
             try {
-              return readlinkSync(`/proc/${proc.pid}/fd/${n}`) === src;
+              if (readlinkSync(`/proc/${proc.pid}/fd/${n}`) !== src) return false;
+              const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${proc.pid}/fdinfo/${n}`, "utf8"))?.[1];
+              return flags !== undefined && (Number.parseInt(flags, 8) & O_PATH) === 0;
             } catch {
               return false;
             }
@@ -343,6 +348,7 @@ describe("a write into a source's hole during its copy, on a clock that does not
         if (!open) await Bun.sleep(5);
       }
       expect(open).toBe(true);
+      await Bun.sleep(50);
       const into = openSync(src, "r+");
       writeSync(into, Buffer.from("INJECTED"), 0, 8, 40 * 1024 ** 2);
       closeSync(into);
