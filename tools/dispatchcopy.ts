@@ -19,14 +19,14 @@ import type { Algorithm } from "../lib/hash/algorithms.ts";
 import type { HasherOptions } from "../lib/hash/options.ts";
 import { assertEngineSupports, parseEngine } from "../lib/hash/registry.ts";
 import { ENGINES } from "../lib/hash/hasher.ts";
-import { compareFileState, type EntryStat, HeldFolder, stateKeyOf } from "../lib/io/held_folder.ts";
+import { type EntryStat, HeldFolder, stateKeyOf } from "../lib/io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../lib/io/ignore.ts";
 import { LINK_POLICIES, type LinkPolicy, type SpecialPolicy } from "../lib/io/walk.ts";
 import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "../lib/offload/copy.ts";
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload, unreadLine, unseenLine } from "../lib/offload/summary.ts";
-import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, sameBytesAsCopied, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
+import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, stillAsChecked, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 // Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
 import { JobRun } from "../lib/offload/job_run.ts";
@@ -337,23 +337,20 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
 const CHANGED_AFTER_COPY = "changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)";
 
 /**
- * True when the file `name` in `folder` is no longer `then`: another file, or changed (size,
- * times to the nanosecond, change time). One numbered anew with all else the same is the same
- * file if its bytes still have the copies' digests `hexes`.
+ * True when the file `name` in `folder` is no longer `then`: its folder no longer at its path,
+ * or the file another one or changed ({@link stillAsChecked}: one numbered anew is the same
+ * file if its bytes still have the copies' digests `hexes`).
  */
 async function changedSince(folder: HeldFolder, name: string, then: EntryStat, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
-  let now: EntryStat | undefined;
+  // The folder is the one the path named at the start: a folder moved away and another put in
+  // its place holds another file under that path.
+  let there: boolean;
   try {
-    // The folder is the one the path named at the start: a folder moved away and another put
-    // in its place holds another file under that path.
-    if (!folder.stillAt()) return true;
-    now = folder.stat(name);
+    there = folder.stillAt();
   } catch {
     return true;
   }
-  if (now?.kind !== "file") return true;
-  const how = compareFileState(stateKeyOf(now), stateKeyOf(then));
-  return how === "changed" || (how === "renumbered" && !(await sameBytesAsCopied(() => folder.openRead(name), hexes)));
+  return !there || !(await stillAsChecked(folder, name, stateKeyOf(then), hexes));
 }
 
 function sourceStatsMtime(path: string): number {

@@ -10,7 +10,7 @@
  * So an interrupted offload is finished by running it again (`--resume` says so, and does
  * exactly that): nothing is trusted that was not read back in this run.
  */
-import { closeSync, fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync, statSync } from "node:fs";
+import { closeSync, fstatSync, futimesSync, fsyncSync, mkdirSync, statfsSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
@@ -618,7 +618,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
           const { file, result } = files[index]!;
           const mine = result.destinations.find((d) => d.root === state.root);
           if (!mine || !GOOD_STATUSES.has(mine.status)) continue;
-          const still = file.kind === "link" ? entry.kind === "link" && entry.linkTarget === file.linkTarget : mine.readBack === undefined || (await stillAsChecked(state, entry.relativePath, mine.readBack, result.hexes));
+          const still = file.kind === "link" ? entry.kind === "link" && entry.linkTarget === file.linkTarget : mine.readBack === undefined || (await stillAsChecked(state.held!, entry.relativePath, mine.readBack, result.hexes));
           if (!still) notAsChecked(state, mine, "changed or replaced after it was checked");
         }
         for (let index = 0; index < files.length; index++) {
@@ -653,20 +653,21 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
 }
 
 /**
- * True when the copy at `relativePath` is still in the state it was checked in: the same inode,
- * size, modification and change times to the nanosecond. One that differs only by its inode
- * (FAT, exFAT and FUSE number a file anew once the kernel forgot it) is read again: it is the
- * copy only if its bytes still have the card's digests.
+ * True when the file at `relativePath` in `folder` (a copy read back, a card file read) is still
+ * in the state it was checked in (`checked`, its {@link stateKeyOf}): the same inode, size,
+ * modification and change times to the nanosecond. One that differs only by its inode (FAT,
+ * exFAT and FUSE number a file anew once the kernel forgot it) is read again: it is the same
+ * file only if its bytes still have the card's digests.
  */
-async function stillAsChecked(state: DestinationState, relativePath: string, readBack: string, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
+export async function stillAsChecked(folder: HeldFolder, relativePath: string, checked: string, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
   let how: "same" | "renumbered" | "changed";
   try {
-    const now = state.held!.stat(relativePath);
-    how = now?.kind === "file" ? compareFileState(stateKeyOf(now), readBack) : "changed";
+    const now = folder.stat(relativePath);
+    how = now?.kind === "file" ? compareFileState(stateKeyOf(now), checked) : "changed";
   } catch {
     return false;
   }
-  return how === "same" || (how === "renumbered" && (await sameBytesAsCopied(() => state.held!.openRead(relativePath), hexes)));
+  return how === "same" || (how === "renumbered" && (await sameBytesAsCopied(() => folder.openRead(relativePath), hexes)));
 }
 
 /**
@@ -675,7 +676,7 @@ async function stillAsChecked(state: DestinationState, relativePath: string, rea
  * copied: read again, it has every one of `hexes`. False when it cannot be read, is not a
  * regular file, or there is no digest to compare.
  */
-export async function sameBytesAsCopied(open: () => number, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
+async function sameBytesAsCopied(open: () => number, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
   if (hexes.size === 0) return false;
   let fd: number | undefined;
   try {
@@ -716,20 +717,13 @@ function failedEverywhere(states: DestinationState[], reason: string): FileResul
 }
 
 /**
- * True when the change time of a file the walk gave is not `ctimeNs` any more: written with its
- * modification time put back (touch -d), or its mode or owner changed. Within a microsecond, as
- * a time taken through a millisecond float comes back. The walk's own stat gives it (no second
- * look at the name), else the name is stat'ed.
+ * True when the change time of a file the walk gave (asked with `changeTimes`) is not `ctimeNs`
+ * any more: written with its modification time put back (touch -d), or its mode or owner
+ * changed. Within a microsecond, as a time taken through a millisecond float comes back.
  */
 function changeTimeMoved(entry: WalkEntry, ctimeNs: bigint): boolean {
-  let now = entry.ctimeNs;
-  if (now === undefined) {
-    try {
-      now = statSync(fsPath(entry.path), { bigint: true }).ctimeNs;
-    } catch {
-      return true;
-    }
-  }
+  const now = entry.ctimeNs;
+  if (now === undefined) return true;
   const apart = now > ctimeNs ? now - ctimeNs : ctimeNs - now;
   return apart > 1000n;
 }
