@@ -128,6 +128,36 @@ for (const runner of runners()) {
       for (const [args, stderr] of cases) expect({ args, code: dc(args, dir).code, stderr: dc(args, dir).stderr }).toEqual({ args, code: 2, stderr });
     });
 
+    test("copies and their folders keep the source's modification times to the nanosecond, in tree and file mode, small files and large", () => {
+      const dir = tempDir("cartkit-dc-times-");
+      const card = join(dir, "CARD");
+      mkdirSync(join(card, "CLIPS"), { recursive: true });
+      // Small files are copied on one path, files over 1 MiB on another.
+      writeFileSync(join(card, "CLIPS", "small.mov"), randomBytes(5000, 11));
+      writeFileSync(join(card, "CLIPS", "large.mov"), randomBytes(3 * 1024 * 1024 + 1, 12));
+      writeFileSync(join(card, "old.xml"), "<clip/>");
+      const times: Array<[string, string]> = [
+        // A tenth of a microsecond before a second: a float of seconds carries it into the next one.
+        ["CLIPS/small.mov", "2025-01-02 03:04:05.999999900"],
+        ["CLIPS/large.mov", "2024-05-06 07:08:09.123456789"],
+        ["old.xml", "1969-12-31 23:59:58.000000001"],
+        ["CLIPS", "2023-03-03 03:03:03.555555555"],
+      ];
+      for (const [name, when] of times) expect(run(["touch", "-d", `${when} UTC`, join(card, name)]).code).toBe(0);
+      const mtimeNs = (path: string) => statSync(path, { bigint: true }).mtimeNs;
+      expect(mtimeNs(join(card, "CLIPS", "small.mov"))).toBe(1_735_787_045_999_999_900n);
+      const tree = dc(["-r", "--no-mhl", "CARD", "D1/CARD", "D2/CARD"], dir);
+      expect([tree.code, tree.stderr.includes("FAILED")]).toEqual([0, false]);
+      for (const d of ["D1", "D2"]) for (const [name] of times) expect([d, name, mtimeNs(join(dir, d, "CARD", name))]).toEqual([d, name, mtimeNs(join(card, name))]);
+      mkdirSync(join(dir, "F1"));
+      for (const name of ["CLIPS/small.mov", "CLIPS/large.mov", "old.xml"]) {
+        const single = dc([join(card, name), join(dir, "F1")], dir);
+        expect([name, single.code]).toEqual([name, 0]);
+        const base = name.slice(name.lastIndexOf("/") + 1);
+        expect([name, mtimeNs(join(dir, "F1", base))]).toEqual([name, mtimeNs(join(card, name))]);
+      }
+    });
+
     test("tree mode: every file, empty folders and folder times, MHL that mhl-verify accepts, sums and report", () => {
       const dir = tempDir("cartkit-dc-");
       makeCard(dir);

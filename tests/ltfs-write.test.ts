@@ -523,6 +523,23 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
     expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
   });
 
+  test("a --mount copy keeps its source's modification time to the nanosecond, before 1970 and a tenth of a microsecond before a second", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY10"), "A001/a.mov", "a\n");
+    put(join(dir, "DAY10"), "A001/b.mov", "b\n");
+    put(join(dir, "DAY10"), "A001/c.mov", "c\n");
+    const times: Record<string, string> = { "a.mov": "2025-01-02 03:04:05.999999900", "b.mov": "1969-12-31 23:59:58.123456789", "c.mov": "2024-05-06 07:08:09.000000001" };
+    for (const [name, when] of Object.entries(times)) expect(run(["touch", "-d", `${when} UTC`, join(dir, "DAY10/A001", name)]).code).toBe(0);
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY10", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "mnt"));
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt"], dir).code).toBe(0);
+    for (const name of Object.keys(times)) {
+      const source = statSync(join(dir, "DAY10/A001", name), { bigint: true }).mtimeNs;
+      expect([name, statSync(join(dir, "mnt/DAY10/A001", name), { bigint: true }).mtimeNs]).toEqual([name, source]);
+    }
+    expect(statSync(join(dir, "mnt/DAY10/A001/a.mov"), { bigint: true }).mtimeNs).toBe(1_735_787_045_999_999_900n);
+  });
+
   test("a link swapped in after the plan is not followed out of the source: that file is NOT written (exit 2)", () => {
     const dir = tempDir("cartkit-ltfsw-");
     put(join(dir, "DAY09"), "A001/a.txt", "a\n");

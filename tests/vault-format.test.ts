@@ -161,7 +161,7 @@ describe("the stat cache", () => {
       ]);
       expect(loadStatCache(vault, "/other", "2049").entries.size).toBe(0);
       expect(loadStatCache(vault, "/src", "2050").entries.size).toBe(0);
-      const now = { kind: "file" as const, mode: 0o644, uid: 0, gid: 0, size: 5, blocks: 8, mtimeMs: 0, mtimeNs: old.mtimeNs, atimeMs: 0, ctimeNs: old.ctimeNs, dev: "2049", ino: 42n, nlink: 1 };
+      const now = { kind: "file" as const, mode: 0o644, uid: 0, gid: 0, size: 5, blocks: 8, mtimeMs: 0, mtimeNs: old.mtimeNs, atimeNs: 0n, ctimeNs: old.ctimeNs, dev: "2049", ino: 42n, nlink: 1 };
       expect(stillAsCached(line, now)).toBe(true);
       expect(stillAsCached(line, { ...now, ctimeNs: now.ctimeNs + 1n })).toBe(false);
       expect(stillAsCached(line, { ...now, ino: 43n })).toBe(false);

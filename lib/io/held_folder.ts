@@ -113,8 +113,8 @@ export interface EntryStat {
   mtimeMs: number;
   /** Modification time in whole nanoseconds, for exact comparisons. */
   mtimeNs: bigint;
-  /** Access time, as mtimeMs (what a copy is given, with the modification time). */
-  atimeMs: number;
+  /** Access time in whole nanoseconds (what a copy is given, with the modification time). */
+  atimeNs: bigint;
   ctimeNs: bigint;
   /** Device (as stat's st_dev, in decimal) and inode: the entry's identity. */
   dev: string;
@@ -173,7 +173,7 @@ export function entryStatOf(stats: Stats): EntryStat {
     blocks: stats.blocks,
     mtimeMs: stats.mtimeMs,
     mtimeNs,
-    atimeMs: stats.atimeMs,
+    atimeNs: BigInt(Math.round(stats.atimeMs * 1e6)),
     ctimeNs: BigInt(Math.round(stats.ctimeMs * 1e6)),
     dev: String(stats.dev),
     ino: BigInt(stats.ino),
@@ -214,7 +214,7 @@ function entryStatOfStatx(): EntryStat {
     blocks: Number(v.getBigUint64(48, true)),
     mtimeMs: Number(mtimeSec) * 1000 + mtimeNsec / 1e6,
     mtimeNs: mtimeSec * 1_000_000_000n + BigInt(mtimeNsec),
-    atimeMs: Number(v.getBigInt64(64, true)) * 1000 + v.getUint32(72, true) / 1e6,
+    atimeNs: v.getBigInt64(64, true) * 1_000_000_000n + BigInt(v.getUint32(72, true)),
     ctimeNs: ctimeSec * 1_000_000_000n + BigInt(ctimeNsec),
     dev: devNumber(v.getUint32(136, true), v.getUint32(140, true)),
     ino: v.getBigUint64(32, true),

@@ -70,7 +70,7 @@ export interface WalkOptions {
   /** Called for what the policies say to leave out (links with `skip`, special files with `skip`). */
   onSkipped?: (problem: WalkProblem) => void;
   /** Receives every folder below the root (relative path, `/`-separated), parents first. */
-  folders?: Array<{ relativePath: string; path: string; mtimeMs: number }>;
+  folders?: Array<{ relativePath: string; path: string; mtimeMs: number; mtimeNs?: bigint }>;
   /** @default "follow" */
   links?: LinkPolicy;
   /** @default "fail" */
@@ -103,6 +103,8 @@ export interface TreeItem {
   ino: bigint;
   /** A file's change time, when the walk was asked for it ({@link WalkOptions.changeTimes}). */
   ctimeNs?: bigint;
+  /** A folder's modification time in whole nanoseconds (what a copy of the folder is given). */
+  mtimeNs?: bigint;
   linkTarget?: string;
   throughLink?: boolean;
 }
@@ -198,7 +200,7 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     const kind: EntryKind = stat.kind;
     if (kind === "folder") {
       if (ignore.matches(relativePath, true)) continue;
-      items.push({ name: entry.name, relativePath, kind: "folder", size: 0, mtimeMs: stat.mtimeMs, ino: stat.ino });
+      items.push({ name: entry.name, relativePath, kind: "folder", size: 0, mtimeMs: stat.mtimeMs, mtimeNs: stat.mtimeNs, ino: stat.ino });
       continue;
     }
     if (ignore.matches(relativePath, false)) continue;
@@ -360,7 +362,7 @@ export function* eachFile(root: string | HeldFolder, options: WalkOptions = {}):
       }
       const items = readLevel(context, item.relativePath);
       if (!items) continue;
-      options.folders?.push({ relativePath: item.relativePath, path: held.pathOf(item.relativePath), mtimeMs: item.mtimeMs });
+      options.folders?.push({ relativePath: item.relativePath, path: held.pathOf(item.relativePath), mtimeMs: item.mtimeMs, ...(item.mtimeNs !== undefined ? { mtimeNs: item.mtimeNs } : {}) });
       stack.push({ items: inPathOrder(items), next: 0 });
     }
   } finally {

@@ -13,7 +13,7 @@
  * pointing back to the data partition's.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, fstatSync, futimesSync, mkdirSync, readdirSync, statfsSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, readdirSync, statfsSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { fsPath, joinPath, parentOf, showName } from "../core/names.ts";
@@ -21,7 +21,7 @@ import { createHashers } from "../hash/registry.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { HeldFolder, withFileIn, type NewFile } from "../io/held_folder.ts";
-import { getXattr, setXattr } from "../io/libc.ts";
+import { getXattr, setFileTimes, setXattr } from "../io/libc.ts";
 import { algorithmOf, HASH_FORMATS, normalizeDigest, type HashFormat } from "../mhl/formats.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
 import { historyFromListing } from "../mhl/listing.ts";
@@ -696,7 +696,7 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
         }
         const fd = out.fd;
         const hexes = await readSource(file, source, options.formats, blockSize, { buffer: () => buffer, commit: (length) => writeAll(fd, buffer.subarray(0, length)) }, options.onBytes);
-        futimesSync(fd, new Date(Number(stat.atimeNs / 1_000_000n)), new Date(Number(stat.mtimeNs / 1_000_000n)));
+        setFileTimes(fd, stat.atimeNs, stat.mtimeNs);
         for (const [format, value] of hexes) trySetXattr(`/proc/self/fd/${fd}`, `user.${hashAttributeName(format)}`, value);
         volume.placeNew(out, false);
         closeSync(fd);

@@ -12,7 +12,7 @@
  * copy has no name until it is complete and flushed (or a hidden partial name where the file
  * system cannot make nameless files), and it is never put over an existing entry unless asked.
  */
-import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, ftruncateSync, futimes, futimesSync, write } from "node:fs";
+import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, ftruncateSync, write } from "node:fs";
 import { describeSystemError, strerrorOf } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
@@ -25,7 +25,7 @@ import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts"
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { kindInWords, stateKeyOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
-import { dataRanges, evictFromCache, evictionIsFileWide, readAhead, startWriteback } from "../io/libc.ts";
+import { dataRanges, evictFromCache, evictionIsFileWide, readAhead, setFileTimes, startWriteback } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
 
@@ -226,11 +226,13 @@ export function copyMode(sourceMode: number, policy: ModePolicy): number {
 /**
  * Source times, mode and (when asked) owner onto a written copy, off this thread: on a
  * journaled file system these wait for the journal while a flush commits it, and copies in
- * flight must not wait too. The owner goes first: chown clears setuid and setgid.
+ * flight must not wait too. The owner goes first: chown clears setuid and setgid. The times
+ * are set here, to the nanosecond (node's futimes takes them as a float of seconds, which
+ * moves them by up to a microsecond and can carry .9999999 into the next second).
  */
 async function copyMetadata(fd: number, from: EntryStat, policy: ModePolicy): Promise<void> {
   if (policy.keepOwner) await call((done) => fchown(fd, from.uid, from.gid, done));
-  await call((done) => futimes(fd, new Date(from.atimeMs), new Date(from.mtimeMs), done)).catch(unlessUnsupported);
+  tolerating(() => setFileTimes(fd, from.atimeNs, from.mtimeNs));
   await call((done) => fchmod(fd, copyMode(from.mode, policy), done)).catch(unlessUnsupported);
 }
 
@@ -254,7 +256,7 @@ function tolerating(run: () => void): void {
 /** {@link copyMetadata} on this thread, for small files in a run of many. */
 function copyMetadataHere(fd: number, from: EntryStat, policy: ModePolicy): void {
   if (policy.keepOwner) fchownSync(fd, from.uid, from.gid);
-  tolerating(() => futimesSync(fd, new Date(from.atimeMs), new Date(from.mtimeMs)));
+  tolerating(() => setFileTimes(fd, from.atimeNs, from.mtimeNs));
   tolerating(() => fchmodSync(fd, copyMode(from.mode, policy)));
 }
 

@@ -18,7 +18,7 @@ import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
-import { flushFileSystemOf, openFileLimit, waitingDescriptors } from "../io/libc.ts";
+import { flushFileSystemOf, openFileLimit, setFileTimes, waitingDescriptors } from "../io/libc.ts";
 import { compareFileState, finalNameOfPartial, folderCacheFor, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { hashFd } from "../hash/file.ts";
 import { IgnoreList } from "../io/ignore.ts";
@@ -127,7 +127,8 @@ export interface OffloadPlan {
   source: string;
   destinations: string[];
   files: PlannedFile[];
-  folders: Array<{ relativePath: string; mtimeMs: number }>;
+  /** Folders to make, with the source's modification times (in whole nanoseconds where the walk had them). */
+  folders: Array<{ relativePath: string; mtimeMs: number; mtimeNs?: bigint }>;
   bytes: number;
   /** Bytes each destination still needs, and has. */
   space: Array<{ root: string; needed: number; available: number; sharedWith?: string[] }>;
@@ -251,7 +252,7 @@ function destinationIgnore(ignore: IgnoreList): { matches: (path: string, isFold
 export function planOffload(source: string, destinations: readonly string[], options: Pick<OffloadOptions, "ignore" | "rename" | "overwrite"> & { links?: LinkPolicy; special?: SpecialPolicy }): OffloadPlan {
   const problems: WalkProblem[] = [];
   const skipped: WalkProblem[] = [];
-  const folders: Array<{ relativePath: string; path: string; mtimeMs: number }> = [];
+  const folders: Array<{ relativePath: string; path: string; mtimeMs: number; mtimeNs?: bigint }> = [];
   const walk = eachFile(source, {
     ignore: options.ignore,
     onProblem: (p) => problems.push(p),
@@ -329,7 +330,7 @@ export function planOffload(source: string, destinations: readonly string[], opt
     source,
     destinations: [...destinations],
     files,
-    folders: folders.map(({ relativePath, mtimeMs }) => ({ relativePath, mtimeMs })),
+    folders: folders.map(({ relativePath, mtimeMs, mtimeNs }) => (mtimeNs !== undefined ? { relativePath, mtimeMs, mtimeNs } : { relativePath, mtimeMs })),
     bytes,
     space,
     problems,
@@ -852,12 +853,13 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
     // By name: a held folder keeps a bounded number of folder descriptors open.
     const toFlush: string[] = [];
     const elsewhere: string[] = [];
-    for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN }]) {
+    for (const folder of [...folders, { relativePath: "", mtimeMs: Number.NaN, mtimeNs: undefined }]) {
       // A folder that could not be made, and those beneath it (named once, as the one made not).
       if (badFolderReason(state, folder.relativePath) !== undefined) continue;
       try {
         const fd = state.held.folderFd(folder.relativePath);
-        if (!Number.isNaN(folder.mtimeMs)) {
+        if (folder.mtimeNs !== undefined) setFileTimes(fd, folder.mtimeNs, folder.mtimeNs);
+        else if (!Number.isNaN(folder.mtimeMs)) {
           const when = new Date(folder.mtimeMs);
           futimesSync(fd, when, when);
         }
