@@ -13,7 +13,8 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHasher } from "../lib/hash/registry.ts";
-import { nativeRuns, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
+import { nativeRuns, PIECES, preparePieces, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
+import { DirectoryHash, hashOfHashList } from "../lib/mhl/directory_hash.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
 import { anchor, randomBytes, runners, tempDir, tool } from "./helpers.ts";
 
@@ -109,6 +110,37 @@ describe("native runs: the library", () => {
     } finally {
       held.close();
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("structure hashes made in native pieces are the engine's: more children than a call takes, long and non-ASCII names, folders, every XXH format", async () => {
+    for (const format of ["xxh64", "xxh3", "xxh128"] as const) {
+      const prepared = await preparePieces(format);
+      if (process.platform !== "linux") return expect(prepared).toBe(false);
+      expect(prepared).toBe(true);
+      const gathered = new DirectoryHash(format);
+      const contents: string[] = [];
+      const structures: string[] = [];
+      const printed = async (...parts: Uint8Array[]) => {
+        const hasher = await createHasher(format, { engine: "native" });
+        for (const part of parts) hasher.update(part);
+        return hasher.hex();
+      };
+      for (let i = 0; i < 2 * PIECES + 300; i++) {
+        // Long names fill a call's bytes before its count; one name is longer than a call holds.
+        const name = i === 777 ? "n".repeat(30_000) : i % 7 === 0 ? `${"é".repeat(200)}${i}` : i % 11 === 0 ? `${"x".repeat(250)}${i}` : `frame_${i}.dng`;
+        const digest = await printed(randomBytes(10 + (i % 50), i + 1));
+        if (i % 13 === 0) {
+          const structure = await printed(randomBytes(8, i + 5000));
+          gathered.addDirectory(name, digest, structure);
+          structures.push(await printed(Buffer.from(name, "utf8"), Buffer.from(structure, "hex")));
+        } else {
+          gathered.addFile(name, digest);
+          structures.push(await printed(Buffer.from(name, "utf8"), Buffer.from(digest, "hex")));
+        }
+        contents.push(digest);
+      }
+      expect({ format, hashes: await gathered.finish() }).toEqual({ format, hashes: { content: await hashOfHashList(format, contents), structure: await hashOfHashList(format, structures) } });
     }
   });
 

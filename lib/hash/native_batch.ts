@@ -128,6 +128,15 @@ void hash_bytes(void *fn, int kind, const unsigned char *data, long length, char
   }
 }
 
+/* Each of count pieces of data, one after another (piece i ends at ends[i]), hashed on its own. */
+void hash_pieces(void *fn, int kind, const unsigned char *data, const unsigned int *ends, int count, char *hex) {
+  unsigned int start = 0;
+  for (int i = 0; i < count; i++) {
+    hash_bytes(fn, kind, data + start, (long)(ends[i] - start), hex + 32 * i);
+    start = ends[i];
+  }
+}
+
 struct timespec_ { long seconds; long nanoseconds; };
 extern int clock_gettime(int clock, struct timespec_ *now);
 
@@ -200,10 +209,12 @@ export interface NativeRuns {
 type HashRun = (dirfd: number, names: Uint8Array, count: number, flags: number, buffer: Uint8Array, capacity: number, fn: Pointer, kind: number, out: BigUint64Array, hex: Uint8Array, budgetNs: bigint) => number;
 type HashBytes = (fn: Pointer, kind: number, data: Uint8Array, length: number, hex: Uint8Array) => void;
 type FindFunction = (symbol: Uint8Array) => Pointer | null;
+type HashPieces = (fn: Pointer, kind: number, data: Uint8Array, ends: Uint32Array, count: number, hex: Uint8Array) => void;
 
 interface Compiled {
   hashRun: HashRun;
   hashBytes: HashBytes;
+  hashPieces: HashPieces;
   findFunction: FindFunction;
 }
 
@@ -250,12 +261,14 @@ function compile(): Compiled | null {
         symbols: {
           hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64"], returns: "i32" },
           hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
+          hash_pieces: { args: ["ptr", "i32", "ptr", "ptr", "i32", "ptr"], returns: "void" },
           find_function: { args: ["ptr"], returns: "ptr" },
         },
       });
       compiled = {
         hashRun: symbols.hash_run as unknown as HashRun,
         hashBytes: symbols.hash_bytes as unknown as HashBytes,
+        hashPieces: symbols.hash_pieces as unknown as HashPieces,
         findFunction: symbols.find_function as unknown as FindFunction,
       };
     } finally {
@@ -359,6 +372,50 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
       return results;
     },
   };
+}
+
+/** Most pieces in one {@link PieceHasher} call. */
+export const PIECES = 1024;
+
+/**
+ * Hashes pieces of bytes laid one after another in `data` (piece i ends at `ends[i]`), each
+ * on its own, in one call: the printed digests, in order. At most {@link PIECES} pieces.
+ */
+export type PieceHasher = (data: Uint8Array, ends: Uint32Array, count: number) => string[];
+
+const pieceHashers = new Map<Algorithm, PieceHasher | null>();
+
+/**
+ * Makes {@link piecesNow} answer for `algorithm` (an XXH format): compiles the loop and checks
+ * the format's function as {@link nativeRuns} does. False where it cannot (another format, no
+ * compiler, runs turned off); then digests are made the usual way.
+ */
+export async function preparePieces(algorithm: Algorithm): Promise<boolean> {
+  const known = pieceHashers.get(algorithm);
+  if (known !== undefined) return known !== null;
+  const format = FORMATS[algorithm];
+  const native = format ? compile() : null;
+  const fn = native ? await checkedFunction(algorithm, native) : null;
+  if (!format || !native || !fn) {
+    pieceHashers.set(algorithm, null);
+    return false;
+  }
+  const hex = new Uint8Array(32 * PIECES);
+  const decoder = new TextDecoder("latin1");
+  pieceHashers.set(algorithm, (data, ends, count) => {
+    if (count > PIECES) throw new RangeError(`at most ${PIECES} pieces in a call`);
+    native.hashPieces(fn, format.kind, data, ends, count, hex);
+    const text = decoder.decode(hex.subarray(0, 32 * count));
+    const out: string[] = new Array(count);
+    for (let i = 0; i < count; i++) out[i] = text.slice(32 * i, 32 * i + format.hexLength);
+    return out;
+  });
+  return true;
+}
+
+/** The piece hasher of `algorithm` once {@link preparePieces} made it; undefined before, or where there is none. */
+export function piecesNow(algorithm: Algorithm): PieceHasher | undefined {
+  return pieceHashers.get(algorithm) ?? undefined;
 }
 
 /** A file's digest from a run as {@link hashInOrder} takes it: work already done. */
