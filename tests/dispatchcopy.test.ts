@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
-import { COMPILED, randomBytes, run, runners, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
+import { COMPILED, IS_ROOT, randomBytes, run, runners, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
 
 /** A card with clips in folders, an empty folder, OS litter, and awkward names. */
 function makeCard(root: string): string {
@@ -155,6 +155,37 @@ for (const runner of runners()) {
         expect([name, single.code]).toEqual([name, 0]);
         const base = name.slice(name.lastIndexOf("/") + 1);
         expect([name, mtimeNs(join(dir, "F1", base))]).toEqual([name, mtimeNs(join(card, name))]);
+      }
+    });
+
+    test.if(IS_ROOT)("a card file dated past what a date holds is named and not copied (exit 2); one dated year 1 is copied, and its MHL validates", () => {
+      // tmpfs keeps any 64-bit time, for the card and the copies; ext4 and xfs cannot hold these.
+      const dir = tempDir("cartkit-dc-fartime-");
+      expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir]).code).toBe(0);
+      try {
+        const card = join(dir, "src", "CARD");
+        mkdirSync(card, { recursive: true });
+        writeFileSync(join(card, "far.bin"), "far");
+        writeFileSync(join(card, "old.bin"), "old");
+        expect(run(["python3", "-c", `import os; os.utime(${JSON.stringify(join(card, "far.bin"))}, ns=(2**62 * 10**9,) * 2)`]).code).toBe(0);
+        expect(run(["touch", "-d", "0001-01-01 00:00:00 UTC", join(card, "old.bin")]).code).toBe(0);
+        const mixed = tool(runner, "dispatchcopy", ["-r", "src/CARD", "D/CARD"], { cwd: dir, env: { TZ: "UTC" } });
+        expect(mixed.code).toBe(2);
+        expect(mixed.stderr).toContain("dispatchcopy: src/CARD/far.bin: has a modification time no date can hold (4611686018427387904000000000 ns from 1970); give it a real one (touch) and copy again\n");
+        expect(mixed.stderr).toContain("dispatchcopy: D/CARD: NOT COMPLETE: 1 of 2 files FAILED\n");
+        expect(existsSync(join(dir, "D", "CARD", "far.bin"))).toBe(false);
+        expect(readFileSync(join(dir, "D", "CARD", "old.bin"), "utf8")).toBe("old");
+        rmSync(join(card, "far.bin"));
+        const old = tool(runner, "dispatchcopy", ["-r", "src/CARD", "E/CARD"], { cwd: dir, env: { TZ: "UTC" } });
+        expect(old.code).toBe(0);
+        expect(statSync(join(dir, "E", "CARD", "old.bin"), { bigint: true }).mtimeNs).toBe(-62_135_596_800_000_000_000n);
+        const generation = join(dir, "E", "CARD", "ascmhl", readdirSync(join(dir, "E", "CARD", "ascmhl")).find((f) => f.endsWith(".mhl"))!);
+        expect(readFileSync(generation, "utf8")).toContain('<path size="3" lastmodificationdate="0001-01-01T00:00:00+00:00">old.bin</path>');
+        const xsd = join(import.meta.dir, "fixtures", "ascmhl", "xsd", "ASCMHL.xsd");
+        const valid = run(["xmllint", "--noout", "--schema", xsd, generation]);
+        expect([valid.code, valid.stderr.trim()]).toEqual([0, `${generation} validates`]);
+      } finally {
+        run(["umount", dir]);
       }
     });
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describeSystemError, errnoError, errnoOf } from "../lib/core/errors.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../lib/io/fanout.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
-import { getXattr, renameNoReplace, setXattr } from "../lib/io/libc.ts";
+import { dateOfNs, getXattr, renameNoReplace, setFileTimes, setXattr } from "../lib/io/libc.ts";
 import { readChunks } from "../lib/io/reader.ts";
 import { compareUtf8, nameBytes } from "../lib/core/names.ts";
 import { eachFile, walkFiles } from "../lib/io/walk.ts";
@@ -477,4 +477,30 @@ test("ignore patterns with and without a slash are matched together: a name at a
   expect(["._a.mov", "A/._a.mov", "A/b.tmp", "A/B/Thumbs.db", "CACHE/a.bin", "top/x"].map((p) => list.matches(p))).toEqual([true, true, true, true, true, true]);
   expect(["a._mov", "A/Thumbs.db.mov", "A/CACHE/a.bin", "CACHE/a/b.bin", "A/top/x", "tmp"].map((p) => list.matches(p))).toEqual([false, false, false, false, false, false]);
   expect(new IgnoreList([]).matches("anything")).toBe(false);
+});
+
+test("setFileTimes sets both times to the nanosecond, before 1970 and a tenth of a microsecond before a second; dateOfNs (where futimens is not called) rounds down to the millisecond", () => {
+  const dir = tempDir("cartkit-times-");
+  const path = join(dir, "f");
+  writeFileSync(path, "x");
+  const fd = openSync(path, "r+");
+  try {
+    for (const [atimeNs, mtimeNs] of [
+      [1_735_787_045_999_999_900n, -1n],
+      [-1_000_000_000_000_000_001n, 1_735_787_045_123_456_789n],
+      [0n, 999_999_999n],
+    ] as const) {
+      setFileTimes(fd, atimeNs, mtimeNs);
+      const stat = statSync(path, { bigint: true });
+      expect([stat.atimeNs, stat.mtimeNs]).toEqual([atimeNs, mtimeNs]);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  expect(dateOfNs(-1n).toISOString()).toBe("1969-12-31T23:59:59.999Z");
+  expect(dateOfNs(-1_000_000n).toISOString()).toBe("1969-12-31T23:59:59.999Z");
+  expect(dateOfNs(-1_000_001n).toISOString()).toBe("1969-12-31T23:59:59.998Z");
+  expect(dateOfNs(1_735_787_045_999_999_900n).toISOString()).toBe("2025-01-02T03:04:05.999Z");
+  expect(dateOfNs(0n).getTime()).toBe(0);
 });

@@ -540,6 +540,28 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
     expect(statSync(join(dir, "mnt/DAY10/A001/a.mov"), { bigint: true }).mtimeNs).toBe(1_735_787_045_999_999_900n);
   });
 
+  test.if(IS_ROOT)("a source dated past what a date holds is named and NOT written (exit 2), to a --mount copy and a virtual tape", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    // tmpfs keeps any 64-bit time.
+    expect(run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir]).code).toBe(0);
+    try {
+      put(join(dir, "DAY11"), "A001/far.mov", "far\n");
+      put(join(dir, "DAY11"), "A001/near.mov", "near\n");
+      expect(run(["python3", "-c", `import os; os.utime(${JSON.stringify(join(dir, "DAY11/A001/far.mov"))}, ns=(2**62 * 10**9,) * 2)`]).code).toBe(0);
+      // Planned before the time is set: the plan itself carries no date.
+      writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY11", "--tape", "LTO-9", "--json"], dir).stdout);
+      mkdirSync(join(dir, "mnt"));
+      const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--mount", "mnt"], dir);
+      expect(write.code).toBe(2);
+      expect(write.stderr).toContain("DAY11/A001/far.mov: has a modification time no date can hold (4611686018427387904000000000 ns from 1970); give it a real one (touch) and plan again");
+      expect(write.stderr).not.toContain("Invalid Date");
+      expect(existsSync(join(dir, "mnt/DAY11/A001/far.mov"))).toBe(false);
+      expect(readFileSync(join(dir, "mnt/DAY11/A001/near.mov"), "utf8")).toBe("near\n");
+    } finally {
+      run(["umount", dir]);
+    }
+  });
+
   test("a link swapped in after the plan is not followed out of the source: that file is NOT written (exit 2)", () => {
     const dir = tempDir("cartkit-ltfsw-");
     put(join(dir, "DAY09"), "A001/a.txt", "a\n");

@@ -4,7 +4,7 @@
  * hand its verified digests to the generation it writes.
  */
 import { expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { IgnoreList, DEFAULT_IGNORES } from "../lib/io/ignore.ts";
@@ -195,6 +195,27 @@ test("a file that appears in a destination after its stray check and before its 
 });
 
 for (const runner of runners()) {
+  test.if(process.getuid?.() === 0)(`${runner.label}: create names a file dated past what a date holds, writes no generation (exit 2); year 1 is written with four digits`, () => {
+    const dir = tempDir("mhl-fartime-");
+    // tmpfs keeps any 64-bit time.
+    expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir]).code).toBe(0);
+    try {
+      mkdirSync(join(dir, "CARD"));
+      writeFileSync(join(dir, "CARD", "far.bin"), "far");
+      writeFileSync(join(dir, "CARD", "old.bin"), "old");
+      expect(run(["python3", "-c", `import os; os.utime(${JSON.stringify(join(dir, "CARD", "far.bin"))}, ns=(2**62 * 10**9,) * 2)`]).code).toBe(0);
+      expect(run(["touch", "-d", "0001-01-01 00:00:00 UTC", join(dir, "CARD", "old.bin")]).code).toBe(0);
+      const far = tool(runner, "mhl-verify", ["create", "CARD"], { cwd: dir, env: { TZ: "UTC" } });
+      expect({ code: far.code, stderr: far.stderr }).toEqual({ code: 2, stderr: "mhl-verify: far.bin: has a modification time no date can hold; give it a real one (touch) and create again\n" });
+      expect(existsSync(join(dir, "CARD", "ascmhl"))).toBe(false);
+      rmSync(join(dir, "CARD", "far.bin"));
+      expect(tool(runner, "mhl-verify", ["create", "CARD"], { cwd: dir, env: { TZ: "UTC" } }).code).toBe(0);
+      expect(onlyGeneration(join(dir, "CARD"))).toContain('<path size="3" lastmodificationdate="0001-01-01T00:00:00+00:00">old.bin</path>');
+    } finally {
+      run(["umount", dir]);
+    }
+  });
+
   test(`${runner.label}: a generation written out as it is made is the same, byte for byte, as one held whole, and nothing stays in TMPDIR`, () => {
     // `create` sets each entry aside in a nameless file in TMPDIR; `create -dr` (renames are
     // looked for afterwards) holds them. On a first generation both record the same.

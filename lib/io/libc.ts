@@ -396,13 +396,24 @@ export function unlock(fd: number): void {
 }
 
 /**
+ * A time in nanoseconds from 1970 as a Date: whole milliseconds, rounded down (before 1970 too).
+ * @example
+ * dateOfNs(-1n).toISOString(); // "1969-12-31T23:59:59.999Z"
+ */
+export function dateOfNs(ns: bigint): Date {
+  return new Date(Number(ns >= 0n ? ns / 1_000_000n : -((-ns + 999_999n) / 1_000_000n)));
+}
+
+/**
  * Sets a file's access and modification times to the nanosecond (futimens). Where futimens is
- * missing, node's futimes is used (to the microsecond).
+ * not called here (macOS, a libc that cannot be opened), node's futimes sets them to the
+ * millisecond, from Dates: it takes a number of seconds as a float, which moves a time by up
+ * to a microsecond, and a time before 1970 as "now".
  */
 export function setFileTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
   const c = load();
   if (!c.futimens) {
-    futimesSync(fd, Number(atimeNs) / 1e9, Number(mtimeNs) / 1e9);
+    futimesSync(fd, dateOfNs(atimeNs), dateOfNs(mtimeNs));
     return;
   }
   const split = (ns: bigint) => {

@@ -222,6 +222,11 @@ class SourceFolders {
       closeSync(fd);
       throw new SourceError("is no longer a regular file; make the plan again", { path: showName(file.source) });
     }
+    // Past ±275,760 years a time is no date: the catalog and the report could not record the file.
+    if (Number.isNaN(new Date(Number(stat.mtimeNs / 1_000_000n)).getTime())) {
+      closeSync(fd);
+      throw new SourceError(`has a modification time no date can hold (${stat.mtimeNs} ns from 1970); give it a real one (touch) and plan again`, { path: showName(file.source) });
+    }
     return { fd, stat };
   }
 

@@ -193,7 +193,13 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         if (json) log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    session.record(owner, { path, isDirectory: false, size, lastModified: isoDateOfMs(mtimeMs), entries }); // files of one second share one date string
+    let lastModified: string;
+    try {
+      lastModified = isoDateOfMs(mtimeMs); // files of one second share one date string
+    } catch {
+      throw new Error(`${shown()}: has a modification time no date can hold; give it a real one (touch) and create again`);
+    }
+    session.record(owner, { path, isDirectory: false, size, lastModified, entries });
   };
 
   // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).

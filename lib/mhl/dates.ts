@@ -26,10 +26,13 @@ const pad = (n: number, width = 2) => String(n).padStart(width, "0");
  * isoDate(new Date("2020-01-17T14:30:00Z")); // "2020-01-17T14:30:00+00:00" with TZ=UTC
  */
 export function isoDate(date: Date): string {
+  if (Number.isNaN(date.getTime())) throw new RangeError("not a date: a time past ±275,760 years");
   const offset = -date.getTimezoneOffset();
   const sign = offset < 0 ? "-" : "+";
   const abs = Math.abs(offset);
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  // xs:dateTime: at least four digits of year, a minus before the years BC.
+  const year = date.getFullYear();
+  return `${year < 0 ? "-" : ""}${pad(Math.abs(year), 4)}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 /** The last {@link isoDateOfMs} answer: the files of a tree were mostly written in the same few seconds. */

@@ -496,6 +496,12 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     closeQuietly(srcFd);
     return sourceFailed(`is ${kindInWords(outcome.sourceStat.kind)}, not a regular file`);
   }
+  // Past ±275,760 years a time is no date (a damaged or made-up file system gives one): no MHL,
+  // report or journal could record the copy as made.
+  if (Number.isNaN(new Date(before.mtimeMs).getTime())) {
+    closeQuietly(srcFd);
+    return sourceFailed(`has a modification time no date can hold (${before.mtimeNs} ns from 1970); give it a real one (touch) and copy again`);
+  }
   if (options.expectedSize !== undefined && options.expectedSize !== before.size) {
     closeQuietly(srcFd);
     outcome.sourceError = `size is ${before.size} bytes, expected ${options.expectedSize}`;
