@@ -199,7 +199,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     } catch {
       throw new Error(`${shown()}: has a modification time no date can hold; give it a real one (touch) and create again`);
     }
-    session.record(owner, { path, isDirectory: false, size, lastModified, entries });
+    // A name found under its record in another normalization keeps the recorded name: the next
+    // verify finds it as this one did, and no recorded name is left without a file.
+    session.record(owner, { path: recorded !== exactKey(path) ? recorded : path, isDirectory: false, size, lastModified, entries });
   };
 
   // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).
@@ -304,14 +306,21 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     }
     const onDisk = new Set(entries.map((e) => e.relativePath));
     const claimed = new Set<string>();
+    // Each file located once: a second look would find the recorded name it was given claimed.
+    const located = new Map<string, Located>();
+    const locateFile = (relativePath: string): Located => {
+      let at = located.get(relativePath);
+      if (!at) located.set(relativePath, (at = history.locate(relativePath, onDisk, claimed)));
+      return at;
+    };
     const hashing = hashingPlan(options.jobs, requested.map(algorithmOf), entries.length);
     await hashInOrder(
       entries,
       hashing.parallelism,
-      (e) => plan(e, history.locate(e.relativePath, onDisk, claimed), onDisk),
+      (e) => plan(e, locateFile(e.relativePath), onDisk),
       (e, result) => {
         const { hexes, size } = hexesOf(result, e);
-        sealFile(history.locate(e.relativePath, onDisk, claimed), e.relativePath, hexes, size, e.mtimeMs);
+        sealFile(locateFile(e.relativePath), e.relativePath, hexes, size, e.mtimeMs);
       },
       hashing.options,
     );
@@ -328,6 +337,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   await history.attachNested(nested);
   const notFound = history.expectedPaths();
   const onDisk = new Set<string>();
+  const onDiskFolders = new Set<string>();
   const items: Array<Item | undefined> = [];
   let totalBytes = 0;
   let totalFiles = 0;
@@ -337,7 +347,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const children = recordable(folder);
     for (const entry of children) {
       onDisk.add(entry.relativePath);
-      if (!entry.isDirectory) {
+      if (entry.isDirectory) onDiskFolders.add(entry.relativePath);
+      else {
         items.push(entry);
         totalFiles++;
         totalBytes += entry.size;
@@ -353,7 +364,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const locate = (relativePath: string): Located => {
     let at = located.get(relativePath);
     if (!at) {
-      at = history.locate(relativePath, onDisk, claimed);
+      at = history.locate(relativePath, onDisk, claimed, onDiskFolders.has(relativePath));
       located.set(relativePath, at);
     }
     return at;
@@ -419,9 +430,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       // A folder with no directory hash leaves its parent incomplete too: the parent gathers nothing.
       if (folder.relativePath !== "") for (const [format, dir] of gatherFor(parentPath(folder.relativePath)) ?? []) dir.addDirectory(baseName(folder.relativePath), hashes.get(format)!.content, hashes.get(format)!.structure);
       const shown = showName(folder.relativePath);
+      // A folder found under its record in another normalization keeps the recorded name, as a file does.
+      let recordedAs: string | undefined;
       if (folder.relativePath !== "") {
         const at = locate(folder.relativePath);
         located.delete(folder.relativePath);
+        if (at.path !== "." && at.recorded !== exactKey(at.path)) recordedAs = at.recorded;
         if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
         // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
         const parent = at.history.parent;
@@ -440,7 +454,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         // The root of a nested history is also a folder of its parent history.
         if (owner.parent) session.record(owner.parent, { path: owner.parent.relativeFromHere(owner), isDirectory: true, lastModified, entries: entries.map((e) => ({ ...e })) });
       } else {
-        session.record(owner, { path, isDirectory: true, lastModified, entries });
+        session.record(owner, { path: recordedAs ?? path, isDirectory: true, lastModified, entries });
       }
     },
     hashing.options,

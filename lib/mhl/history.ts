@@ -344,11 +344,13 @@ export class History {
   /**
    * The recorded path a name on disk stands for. The exact name first; only when no generation
    * records it, a recorded path equal to it in NFC whose own name is missing from the disk
-   * (`isOnDisk` tells; paths relative to this root): a name stored NFD by macOS still finds its
-   * NFC record, but two real files whose names differ only in normalization stay two files.
+   * (`isOnDisk` tells; paths relative to this root) and that was recorded as the same kind (a
+   * folder for a folder, a file for a file): a name stored NFD by macOS still finds its NFC
+   * record, but two real files whose names differ only in normalization stay two files, and a
+   * folder made where a file of that name in another normalization was is not that file.
    * `isTaken` also says which recorded paths were already given to another name on disk.
    */
-  recordedPathFor(path: string, isTaken: (recorded: string) => boolean): string {
+  recordedPathFor(path: string, isTaken: (recorded: string) => boolean, isFolder = false): string {
     if (this.records(path)) return exactKey(path);
     if (!this.#byNfc) {
       this.#byNfc = new Map();
@@ -362,9 +364,18 @@ export class History {
       }
     }
     for (const candidate of this.#byNfc.get(pathKey(path)) ?? []) {
-      if (!isTaken(candidate)) return candidate;
+      if (!isTaken(candidate) && this.#recordedAsFolder(candidate) === isFolder) return candidate;
     }
     return exactKey(path);
+  }
+
+  /** Whether the latest generation that records `key` recorded a folder there. */
+  #recordedAsFolder(key: string): boolean {
+    for (let i = this.generations.length - 1; i >= 0; i--) {
+      const media = this.generations[i]!.byPath.get(key);
+      if (media) return media.isDirectory;
+    }
+    return false;
   }
 
   /**
@@ -372,13 +383,14 @@ export class History {
    * for it, its path there, and the recorded path it stands for ({@link recordedPathFor}).
    * `onDisk` holds every path the walk found, relative to this root; `claimed` collects the
    * recorded paths (relative to this root) already given to a name in another normalization.
+   * `isFolder`: the name on disk is a folder.
    */
-  locate(relativePath: string, onDisk: ReadonlySet<string>, claimed: Set<string>): { history: History; path: string; recorded: string } {
+  locate(relativePath: string, onDisk: ReadonlySet<string>, claimed: Set<string>, isFolder = false): { history: History; path: string; recorded: string } {
     const { history: owner, path } = this.historyFor(relativePath);
     if (path === ".") return { history: owner, path, recorded: path };
     const prefix = this.relativeFromHere(owner);
     const rooted = (candidate: string) => joinRelative(prefix, candidate);
-    const recorded = owner.recordedPathFor(path, (candidate) => onDisk.has(rooted(candidate)) || claimed.has(rooted(candidate)));
+    const recorded = owner.recordedPathFor(path, (candidate) => onDisk.has(rooted(candidate)) || claimed.has(rooted(candidate)), isFolder);
     if (recorded !== exactKey(path)) claimed.add(rooted(recorded));
     return { history: owner, path, recorded };
   }

@@ -114,7 +114,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     let totalBytes = 0;
     for (const folder of folders) {
       for (const entry of folder.entries) {
-        const at = history.locate(entry.relativePath, onDisk, claimed);
+        const at = history.locate(entry.relativePath, onDisk, claimed, entry.isDirectory);
         notFound.delete(at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded));
         if (entry.isDirectory) continue;
         const original = at.history.originalEntry(at.history.originalPathOf(at.recorded));
