@@ -195,7 +195,7 @@ test("a file that appears in a destination after its stray check and before its 
 });
 
 for (const runner of runners()) {
-  test.if(process.getuid?.() === 0)(`${runner.label}: create names a file dated past what a date holds, writes no generation (exit 2); year 1 is written with four digits`, () => {
+  test.if(process.getuid?.() === 0)(`${runner.label}: create names a file or folder dated past what a date holds, writes no generation (exit 2); years 1 and 1 BC are written as xs:dateTime holds them`, () => {
     const dir = tempDir("mhl-fartime-");
     // tmpfs keeps any 64-bit time.
     expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir]).code).toBe(0);
@@ -209,8 +209,24 @@ for (const runner of runners()) {
       expect({ code: far.code, stderr: far.stderr }).toEqual({ code: 2, stderr: "mhl-verify: far.bin: has a modification time no date can hold; give it a real one (touch) and create again\n" });
       expect(existsSync(join(dir, "CARD", "ascmhl"))).toBe(false);
       rmSync(join(dir, "CARD", "far.bin"));
+      // A folder's time too.
+      mkdirSync(join(dir, "CARD", "D"));
+      writeFileSync(join(dir, "CARD", "D", "in.bin"), "in");
+      expect(run(["python3", "-c", `import os; os.utime(${JSON.stringify(join(dir, "CARD", "D"))}, ns=(0, -9 * 10**21))`]).code).toBe(0);
+      const folder = tool(runner, "mhl-verify", ["create", "CARD"], { cwd: dir, env: { TZ: "UTC" } });
+      expect({ code: folder.code, stderr: folder.stderr }).toEqual({ code: 2, stderr: "mhl-verify: D: has a modification time no date can hold; give it a real one (touch) and create again\n" });
+      expect(existsSync(join(dir, "CARD", "ascmhl"))).toBe(false);
+      rmSync(join(dir, "CARD", "D"), { recursive: true });
+      // The year JavaScript numbers 0 is 1 BC: -0001 in xs:dateTime, which has no year 0.
+      writeFileSync(join(dir, "CARD", "bc.bin"), "bc");
+      expect(run(["python3", "-c", `import os; os.utime(${JSON.stringify(join(dir, "CARD", "bc.bin"))}, ns=(0, -62167219200 * 10**9))`]).code).toBe(0);
       expect(tool(runner, "mhl-verify", ["create", "CARD"], { cwd: dir, env: { TZ: "UTC" } }).code).toBe(0);
-      expect(onlyGeneration(join(dir, "CARD"))).toContain('<path size="3" lastmodificationdate="0001-01-01T00:00:00+00:00">old.bin</path>');
+      const text = onlyGeneration(join(dir, "CARD"));
+      expect(text).toContain('<path size="3" lastmodificationdate="0001-01-01T00:00:00+00:00">old.bin</path>');
+      expect(text).toContain('<path size="2" lastmodificationdate="-0001-01-01T00:00:00+00:00">bc.bin</path>');
+      const generation = join(dir, "CARD", "ascmhl", readdirSync(join(dir, "CARD", "ascmhl")).find((f) => f.endsWith(".mhl"))!);
+      const valid = run(["xmllint", "--noout", "--schema", join(import.meta.dir, "fixtures", "ascmhl", "xsd", "ASCMHL.xsd"), generation]);
+      expect([valid.code, valid.stderr.trim()]).toEqual([0, `${generation} validates`]);
     } finally {
       run(["umount", dir]);
     }

@@ -152,6 +152,61 @@ for (const runner of runners()) {
       expect(changed.stderr).toStartWith("ERROR: hash mismatch for        cafe\u0301.mov  xxh64 (old): ");
     });
 
+    test("a recorded name in another normalization is never given to a second name while its own file is on disk: -sf, ignore patterns", () => {
+      const root = fresh();
+      writeFileSync(join(root, "f\u00e9"), "AAA");
+      writeFileSync(join(root, "keep"), "x");
+      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      // The NFC file changes; a copy of its old bytes appears under the NFD name and is named with -sf.
+      writeFileSync(join(root, "f\u00e9"), "CORRUPT");
+      writeFileSync(join(root, "fe\u0301"), "AAA");
+      const sf = mhl(["create", root, "-h", "xxh64", "-sf", join(root, "fe\u0301"), "-v"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
+      expect([sf.code, sf.stderr]).toEqual([0, ""]);
+      expect(sf.stdout).toContain("  created original hash for     fe\u0301  xxh64: ");
+      expect(hashOf(latest(root), "f\u00e9")).toBeUndefined();
+      const v = mhl(["verify", root]);
+      expect(v.code).toBe(11);
+      expect(v.stderr).toStartWith("ERROR: hash mismatch        for f\u00e9 old xxh64: ");
+      // An ignored file is on disk all the same: its record stays its own, and verify says it is not verified.
+      const other = fresh();
+      writeFileSync(join(other, "f\u00e9"), "AAA");
+      writeFileSync(join(other, "keep"), "x");
+      expect(mhl(["create", other, "-h", "xxh64"]).code).toBe(0);
+      writeFileSync(join(other, "fe\u0301"), "AAA");
+      expect(mhl(["create", other, "-h", "xxh64", "-i", "f\u00e9"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      expect(hashOf(latest(other), "fe\u0301")).toBeDefined();
+      const ignored = mhl(["verify", other, "-i", "f\u00e9"]);
+      expect([ignored.code, ignored.stderr]).toEqual([0, "note: not verified: f\u00e9 (recorded in the history, now matched by an ignore pattern)\n"]);
+    });
+
+    test("-dr: a file renamed away, then back under its first name in the other normalization, is a rename back; verify -dh still checks a folder renamed into NFD", () => {
+      const root = fresh();
+      writeFileSync(join(root, "f\u00e9"), "AAA");
+      writeFileSync(join(root, "keep"), "x");
+      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      renameSync(join(root, "f\u00e9"), join(root, "x"));
+      expect(mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      renameSync(join(root, "x"), join(root, "fe\u0301"));
+      const back = mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-03T00:00:00Z" });
+      expect([back.code, back.stdout]).toEqual([0, "a renamed file was detected: from x to fe\u0301\n"]);
+      expect([mhl(["verify", root]).code, mhl(["verify", root]).stderr]).toEqual([0, ""]);
+
+      const tree = fresh();
+      mkdirSync(join(tree, "d\u00e9"));
+      writeFileSync(join(tree, "d\u00e9", "f"), "AAA");
+      writeFileSync(join(tree, "keep"), "x");
+      expect(mhl(["create", tree, "-h", "xxh64"]).code).toBe(0);
+      renameSync(join(tree, "d\u00e9"), join(tree, "de\u0301"));
+      expect(mhl(["create", tree, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      writeFileSync(join(tree, "de\u0301", "f"), "BAD");
+      const dh = mhl(["verify", tree, "-dh", "-ro"]);
+      expect(dh.code).toBe(12);
+      const folderOnly = mhl(["verify", tree, "-dh"]);
+      expect(folderOnly.code).toBe(12);
+      expect(folderOnly.stderr).toContain("ERROR: content hash mismatch   for de\u0301 old xxh64: ");
+      expect(folderOnly.stderr).toContain("(generation 0002)");
+    });
+
     test("a name that is not UTF-8 is refused by name; the generation records the rest; verify reports it as new", () => {
       const root = fresh();
       writeFileSync(join(root, "ok.mov"), "fine");

@@ -17,7 +17,7 @@ import { isoDate, isoDateOfMs, now } from "./dates.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, inXsdOrder, type HashFormat } from "./formats.ts";
-import { History, HISTORY_FOLDER } from "./history.ts";
+import { History, HISTORY_FOLDER, pathsOnDisk } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
@@ -155,9 +155,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   log.verbose(`Creating new generation for folder at path: ${showName(root)} ...`);
 
   let failures = 0;
-  /** Records one file's digests; `path` is its name on disk, `recorded` the name its history knows it by. */
+  /** Records one file's digests; `at` says its history, its name on disk and the name its history knows it by. */
   const sealFile = (at: Located, relativePath: string, hexes: Map<HashFormat, string>, size: number, mtimeMs: number): void => {
-    const { history: owner, path, recorded } = at;
+    const { history: owner, recorded } = at;
     // Lines and events are made only when shown: a run of a million files makes none of them.
     const shown = () => showName(relativePath);
     const { verboseEnabled: verbose, json } = log;
@@ -199,9 +199,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     } catch {
       throw new Error(`${shown()}: has a modification time no date can hold; give it a real one (touch) and create again`);
     }
-    // A name found under its record in another normalization keeps the recorded name: the next
-    // verify finds it as this one did, and no recorded name is left without a file.
-    session.record(owner, { path: recorded !== exactKey(path) ? recorded : path, isDirectory: false, size, lastModified, entries });
+    session.record(owner, { path: recordedName(at), isDirectory: false, size, lastModified, entries });
   };
 
   // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).
@@ -305,12 +303,14 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       } else entries.push({ name: baseName(rel), relativePath: rel, path: absolute, isDirectory: false, size: stat.size, mtimeMs: stat.mtimeMs });
     }
     const onDisk = new Set(entries.map((e) => e.relativePath));
+    // A recorded name in another normalization is this file's only when nothing is at it on disk, named with -sf or not.
+    const present = pathsOnDisk(onDisk, held);
     const claimed = new Set<string>();
     // Each file located once: a second look would find the recorded name it was given claimed.
     const located = new Map<string, Located>();
     const locateFile = (relativePath: string): Located => {
       let at = located.get(relativePath);
-      if (!at) located.set(relativePath, (at = history.locate(relativePath, onDisk, claimed)));
+      if (!at) located.set(relativePath, (at = history.locate(relativePath, present, claimed)));
       return at;
     };
     const hashing = hashingPlan(options.jobs, requested.map(algorithmOf), entries.length);
@@ -338,6 +338,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const notFound = history.expectedPaths();
   const onDisk = new Set<string>();
   const onDiskFolders = new Set<string>();
+  // Also an ignored file: a recorded name in another normalization is not another name's while it is there.
+  const present = pathsOnDisk(onDisk, held);
   const items: Array<Item | undefined> = [];
   let totalBytes = 0;
   let totalFiles = 0;
@@ -364,7 +366,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const locate = (relativePath: string): Located => {
     let at = located.get(relativePath);
     if (!at) {
-      at = history.locate(relativePath, onDisk, claimed, onDiskFolders.has(relativePath));
+      at = history.locate(relativePath, present, claimed, onDiskFolders.has(relativePath));
       located.set(relativePath, at);
     }
     return at;
@@ -435,7 +437,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       if (folder.relativePath !== "") {
         const at = locate(folder.relativePath);
         located.delete(folder.relativePath);
-        if (at.path !== "." && at.recorded !== exactKey(at.path)) recordedAs = at.recorded;
+        if (at.path !== ".") recordedAs = recordedName(at);
         if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
         // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
         const parent = at.history.parent;
@@ -447,7 +449,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format, content: h.content, structure: h.structure });
       }
       if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
-      const lastModified = isoDate(new Date(folder.mtimeMs));
+      let lastModified: string;
+      try {
+        lastModified = isoDate(new Date(folder.mtimeMs));
+      } catch {
+        throw new Error(`${shown === "" ? "." : shown}: has a modification time no date can hold; give it a real one (touch) and create again`);
+      }
       const { history: owner, path } = history.historyFor(folder.relativePath);
       if (path === ".") {
         session.setRootHash(owner, entries);
@@ -521,6 +528,16 @@ function kindAt(held: HeldFolder, relativePath: string): string | undefined {
 
 /** Where a name on disk stands in the histories: its history, its path there, its recorded path. */
 type Located = { history: History; path: string; recorded: string };
+
+/**
+ * The name a generation records an entry under: its name on disk, or, for one found under a
+ * name the history holds now in another normalization, that name (the next verify finds it as
+ * this run did, and no recorded name is left without its file). A name the history holds only
+ * as the one something was renamed from is not taken: the entry keeps its own, for `-dr`.
+ */
+function recordedName(at: Located): string {
+  return at.recorded !== exactKey(at.path) && at.history.isCurrentName(at.recorded) ? at.recorded : at.path;
+}
 
 /** The recorded path of a located entry, relative to the outermost root. */
 function rootRelative(history: History, at: Located): string {

@@ -30,9 +30,10 @@ export function isoDate(date: Date): string {
   const offset = -date.getTimezoneOffset();
   const sign = offset < 0 ? "-" : "+";
   const abs = Math.abs(offset);
-  // xs:dateTime: at least four digits of year, a minus before the years BC.
+  // xs:dateTime: at least four digits of year; before year 1 a minus and the year BC (XSD 1.0
+  // has no year 0: the year JavaScript numbers 0 is 1 BC, -0001).
   const year = date.getFullYear();
-  return `${year < 0 ? "-" : ""}${pad(Math.abs(year), 4)}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  return `${year <= 0 ? `-${pad(1 - year, 4)}` : pad(year, 4)}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 /** The last {@link isoDateOfMs} answer: the files of a tree were mostly written in the same few seconds. */

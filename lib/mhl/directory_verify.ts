@@ -10,7 +10,7 @@ import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { DirectoryHash } from "./directory_hash.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf, type HashFormat } from "./formats.ts";
-import { History } from "./history.ts";
+import { History, pathsOnDisk } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
@@ -89,6 +89,12 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   }).flatMap((folder): Item[] => [...folder.entries.filter((e) => !e.isDirectory).map((entry): Item => ({ kind: "file", entry })), { kind: "folder", folder }]);
   const fileHashes = new Map<string, Map<string, string>>();
   const files = items.flatMap((i) => (i.kind === "file" ? [i.entry] : []));
+  // A folder is compared with its record under its own name or, as verify finds files, under
+  // the one name the history holds for it in another normalization.
+  const found = new Set<string>();
+  for (const item of items) if (item.kind === "folder") for (const entry of item.folder.entries) found.add(entry.relativePath);
+  const present = pathsOnDisk(found, held);
+  const claimed = new Set<string>();
   const progress = options.progress?.({ files: files.length, bytes: files.reduce((sum, e) => sum + e.size, 0) }) ?? NO_PROGRESS;
   const hashing = hashingPlan(options.jobs, formats.map(algorithmOf), files.length);
   await hashInOrder(
@@ -128,8 +134,9 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
         }
       }
       if (options.calculateOnly || (options.rootOnly && label !== ".")) return;
-      const { history: owner, path } = history.historyFor(folder.relativePath);
-      const records = recorded(owner, path);
+      const at = folder.relativePath === "" ? { ...history.historyFor(""), recorded: "." } : history.locate(folder.relativePath, present, claimed, true);
+      const { history: owner, path } = at;
+      const records = recorded(owner, path === "." ? path : at.recorded);
       if (owner !== history && path === "." && owner.parent) records.push(...recorded(owner.parent, owner.parent.relativeFromHere(owner)));
       for (const { entry, generation } of records) {
         const h = hashes.get(entry.format);

@@ -19,6 +19,30 @@ import type { Generation, HashEntry, MediaHash } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { collectNowAndThen } from "../core/memory.ts";
 
+/** The names on disk, as {@link History.locate} asks of them (relative to the outermost root). */
+export interface PathsOnDisk {
+  has(path: string): boolean;
+}
+
+/**
+ * The names a walk found, and, asked of any other, whether something is at that name beneath
+ * `held` all the same (a file an ignore pattern left out, one `-sf` did not name): a recorded
+ * name in another normalization is never given to a second name while its own is on disk. A
+ * name that cannot be looked at counts as there.
+ */
+export function pathsOnDisk(found: ReadonlySet<string>, held: HeldFolder): PathsOnDisk {
+  return {
+    has(path: string): boolean {
+      if (found.has(path)) return true;
+      try {
+        return held.stat(path) !== undefined;
+      } catch {
+        return true;
+      }
+    },
+  };
+}
+
 /** Name of the history folder. */
 export const HISTORY_FOLDER = "ascmhl";
 
@@ -369,6 +393,20 @@ export class History {
     return exactKey(path);
   }
 
+  /**
+   * True when `path` is a name the history holds now: the latest generation that records it
+   * (as a path or a previous path) records it as its own path, not as the name a file or folder
+   * was renamed from.
+   */
+  isCurrentName(path: string): boolean {
+    const key = exactKey(path);
+    for (let i = this.generations.length - 1; i >= 0; i--) {
+      const media = this.generations[i]!.byPath.get(key);
+      if (media) return exactKey(media.path) === key;
+    }
+    return false;
+  }
+
   /** Whether the latest generation that records `key` recorded a folder there. */
   #recordedAsFolder(key: string): boolean {
     for (let i = this.generations.length - 1; i >= 0; i--) {
@@ -385,7 +423,7 @@ export class History {
    * recorded paths (relative to this root) already given to a name in another normalization.
    * `isFolder`: the name on disk is a folder.
    */
-  locate(relativePath: string, onDisk: ReadonlySet<string>, claimed: Set<string>, isFolder = false): { history: History; path: string; recorded: string } {
+  locate(relativePath: string, onDisk: PathsOnDisk, claimed: Set<string>, isFolder = false): { history: History; path: string; recorded: string } {
     const { history: owner, path } = this.historyFor(relativePath);
     if (path === ".") return { history: owner, path, recorded: path };
     const prefix = this.relativeFromHere(owner);

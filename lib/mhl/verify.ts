@@ -12,7 +12,7 @@ import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
 import { algorithmOf } from "./formats.ts";
-import { History } from "./history.ts";
+import { History, pathsOnDisk } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
@@ -108,13 +108,15 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     const notFound = history.expectedPaths();
     const onDisk = new Set<string>();
     for (const folder of folders) for (const entry of folder.entries) onDisk.add(entry.relativePath);
+    // Also an ignored file: a recorded name in another normalization is not another name's while it is there.
+    const present = pathsOnDisk(onDisk, held);
     const claimed = new Set<string>();
 
     const files: Array<{ entry: TreeEntry; original: HashEntry | undefined }> = [];
     let totalBytes = 0;
     for (const folder of folders) {
       for (const entry of folder.entries) {
-        const at = history.locate(entry.relativePath, onDisk, claimed, entry.isDirectory);
+        const at = history.locate(entry.relativePath, present, claimed, entry.isDirectory);
         notFound.delete(at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded));
         if (entry.isDirectory) continue;
         const original = at.history.originalEntry(at.history.originalPathOf(at.recorded));
