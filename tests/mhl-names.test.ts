@@ -207,6 +207,35 @@ for (const runner of runners()) {
       expect(folderOnly.stderr).toContain("(generation 0002)");
     });
 
+    test("a file replaced by a folder of its very name is missing, in verify and in every create after (10), as a file deleted is; so is a folder replaced by a file", () => {
+      const root = fresh();
+      writeFileSync(join(root, "a"), "hello");
+      mkdirSync(join(root, "D"));
+      writeFileSync(join(root, "D", "in"), "in");
+      writeFileSync(join(root, "keep"), "x");
+      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      rmSync(join(root, "a"));
+      mkdirSync(join(root, "a"));
+      writeFileSync(join(root, "a", "b"), "y");
+      const v = mhl(["verify", root]);
+      expect(v.code).toBe(21);
+      expect(v.stderr).toContain("ERROR: 1 missing file(s):\n  a\n");
+      for (const day of ["02", "03"]) {
+        const c = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: `2024-01-${day}T00:00:00Z` });
+        expect({ day, code: c.code, stderr: c.stderr }).toEqual({ day, code: 10, stderr: "ERROR: 1 missing file(s):\n  a\nmhl-verify: Files referenced in the ASC MHL history are missing\n" });
+      }
+      expect(mhl(["verify", root]).code).toBe(10);
+      const other = fresh();
+      mkdirSync(join(other, "D"));
+      writeFileSync(join(other, "keep"), "x");
+      expect(mhl(["create", other, "-h", "xxh64"]).code).toBe(0);
+      rmSync(join(other, "D"), { recursive: true });
+      writeFileSync(join(other, "D"), "now a file");
+      const c = mhl(["create", other, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
+      expect(c.code).not.toBe(0);
+      expect(c.stderr).toContain("  D\n");
+    });
+
     test("a name that is not UTF-8 is refused by name; the generation records the rest; verify reports it as new", () => {
       const root = fresh();
       writeFileSync(join(root, "ok.mov"), "fine");

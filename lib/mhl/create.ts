@@ -373,7 +373,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   };
   // With nothing recorded there is nothing to find missing, and no recorded name a file could
   // claim: each file is located when it is sealed, not all of them up front.
-  if (notFound.size > 0) for (const path of onDisk) notFound.delete(rootRelative(history, locate(path)));
+  if (notFound.size > 0) {
+    for (const path of onDisk) {
+      const at = locate(path);
+      if (History.sameKind(at, onDiskFolders.has(path))) notFound.delete(rootRelative(history, at));
+    }
+  }
   const progress = options.progress?.({ files: totalFiles, bytes: totalBytes }) ?? NO_PROGRESS;
 
   /**

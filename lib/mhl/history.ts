@@ -388,7 +388,7 @@ export class History {
       }
     }
     for (const candidate of this.#byNfc.get(pathKey(path)) ?? []) {
-      if (!isTaken(candidate) && this.#recordedAsFolder(candidate) === isFolder) return candidate;
+      if (!isTaken(candidate) && this.recordsFolder(candidate) === isFolder) return candidate;
     }
     return exactKey(path);
   }
@@ -407,13 +407,32 @@ export class History {
     return false;
   }
 
-  /** Whether the latest generation that records `key` recorded a folder there. */
-  #recordedAsFolder(key: string): boolean {
+  /**
+   * Whether the latest generation that records `path` recorded a folder there (false: a file;
+   * undefined: no generation records it).
+   */
+  recordsFolder(path: string): boolean | undefined {
+    const key = exactKey(path);
     for (let i = this.generations.length - 1; i >= 0; i--) {
       const media = this.generations[i]!.byPath.get(key);
       if (media) return media.isDirectory;
     }
-    return false;
+    return undefined;
+  }
+
+  /**
+   * True when an entry on disk, located at `at`, is what every record there was: a folder where
+   * a folder was recorded, a file where a file was. A file replaced by a folder of its name (or
+   * the reverse) leaves its record missing.
+   */
+  static sameKind(at: { history: History; path: string; recorded: string }, isFolder: boolean): boolean {
+    if (at.path === ".") return true;
+    // In any generation: a file gone stays missing, as one deleted does, whatever is recorded at its name since.
+    const key = exactKey(at.recorded);
+    return at.history.generations.every((g) => {
+      const media = g.byPath.get(key);
+      return !media || media.isDirectory === isFolder;
+    });
   }
 
   /**

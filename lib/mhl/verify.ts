@@ -117,7 +117,8 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     for (const folder of folders) {
       for (const entry of folder.entries) {
         const at = history.locate(entry.relativePath, present, claimed, entry.isDirectory);
-        notFound.delete(at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded));
+        // A file replaced by a folder of its name (or the reverse) leaves its record missing.
+        if (History.sameKind(at, entry.isDirectory)) notFound.delete(at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded));
         if (entry.isDirectory) continue;
         const original = at.history.originalEntry(at.history.originalPathOf(at.recorded));
         if (single !== undefined && realpathOrSelf(entry.path) !== single) continue;
