@@ -94,32 +94,22 @@ for (const runner of runners()) {
       expect([c.code, c.stderr]).toEqual([10, `ERROR: 1 missing file(s):\n  cafe\u0301.mov\nmhl-verify: Files referenced in the ASC MHL history are missing\n`]);
     });
 
-    test("a folder renamed into NFD (as macOS may) keeps its recorded NFC names in the next generation: create and verify agree, and a changed byte is still found", () => {
+    test("a folder renamed into NFD (as macOS may) is compared with its NFC records: verify and create find a changed byte (11)", () => {
       const root = fresh();
       mkdirSync(join(root, "Caf\u00e9"));
       writeFileSync(join(root, "Caf\u00e9", "a.mov"), "a clip");
       writeFileSync(join(root, "b.mov"), "b clip");
       expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
       renameSync(join(root, "Caf\u00e9"), join(root, "Cafe\u0301"));
-      expect([mhl(["verify", root]).code, mhl(["verify", root]).stderr]).toEqual([0, ""]);
-      const c = mhl(["create", root, "-h", "xxh64", "-v"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
-      expect([c.code, c.stderr]).toEqual([0, ""]);
-      expect(c.stdout).toContain("  verified                      Cafe\u0301/a.mov  xxh64: OK\n");
-      // Recorded under the names the history knows: no name is left without a file.
-      const second = latest(root);
-      expect(second).toContain(">Caf\u00e9/a.mov</path>");
-      expect(second).toContain(">Caf\u00e9</path>");
-      expect(second).not.toContain("Cafe\u0301");
-      for (const day of ["03", "04"]) {
-        const v = mhl(["verify", root]);
-        expect({ day, code: v.code, stderr: v.stderr }).toEqual({ day, code: 0, stderr: "" });
-        expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: `2024-01-${day}T00:00:00Z` }).code).toBe(0);
-      }
+      const same = mhl(["verify", root, "-v"]);
+      expect([same.code, same.stderr]).toEqual([0, ""]);
       writeFileSync(join(root, "Cafe\u0301", "a.mov"), "a clip, changed");
       const broken = mhl(["verify", root]);
       expect(broken.code).toBe(11);
       expect(broken.stderr).toStartWith("ERROR: hash mismatch        for Cafe\u0301/a.mov old xxh64: ");
-      expect(mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-05T00:00:00Z" }).code).toBe(11);
+      const c = mhl(["create", root, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
+      expect(c.code).toBe(11);
+      expect(c.stderr).toStartWith("ERROR: hash mismatch for        Cafe\u0301/a.mov  xxh64 (old): ");
     });
 
     test("a file gone, and a folder made under its name in the other normalization, is missing: create names it (10) and does not take the folder for it", () => {
@@ -145,7 +135,6 @@ for (const runner of runners()) {
       expect([same.code, same.stderr]).toEqual([0, ""]);
       expect(same.stdout).toContain("  verified                      cafe\u0301.mov  xxh64: OK\n");
       expect(same.stdout).not.toContain("original");
-      expect(mhl(["verify", root]).code).toBe(0);
       writeFileSync(join(root, "cafe\u0301.mov"), "a clip, changed");
       const changed = mhl(["create", root, "-h", "xxh64", "-sf", join(root, "cafe\u0301.mov")], { CARTKIT_MHL_NOW: "2024-01-03T00:00:00Z" });
       expect(changed.code).toBe(11);

@@ -199,7 +199,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     } catch {
       throw new Error(`${shown()}: has a modification time no date can hold; give it a real one (touch) and create again`);
     }
-    session.record(owner, { path: recordedName(at), isDirectory: false, size, lastModified, entries });
+    session.record(owner, { path: at.path, isDirectory: false, size, lastModified, entries });
   };
 
   // The caller's map as it is when its paths are exact keys already (no copy of one entry per file).
@@ -437,12 +437,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       // A folder with no directory hash leaves its parent incomplete too: the parent gathers nothing.
       if (folder.relativePath !== "") for (const [format, dir] of gatherFor(parentPath(folder.relativePath)) ?? []) dir.addDirectory(baseName(folder.relativePath), hashes.get(format)!.content, hashes.get(format)!.structure);
       const shown = showName(folder.relativePath);
-      // A folder found under its record in another normalization keeps the recorded name, as a file does.
-      let recordedAs: string | undefined;
       if (folder.relativePath !== "") {
         const at = locate(folder.relativePath);
         located.delete(folder.relativePath);
-        if (at.path !== ".") recordedAs = recordedName(at);
         if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
         // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
         const parent = at.history.parent;
@@ -466,7 +463,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         // The root of a nested history is also a folder of its parent history.
         if (owner.parent) session.record(owner.parent, { path: owner.parent.relativeFromHere(owner), isDirectory: true, lastModified, entries: entries.map((e) => ({ ...e })) });
       } else {
-        session.record(owner, { path: recordedAs ?? path, isDirectory: true, lastModified, entries });
+        session.record(owner, { path, isDirectory: true, lastModified, entries });
       }
     },
     hashing.options,
@@ -533,16 +530,6 @@ function kindAt(held: HeldFolder, relativePath: string): string | undefined {
 
 /** Where a name on disk stands in the histories: its history, its path there, its recorded path. */
 type Located = { history: History; path: string; recorded: string };
-
-/**
- * The name a generation records an entry under: its name on disk, or, for one found under a
- * name the history holds now in another normalization, that name (the next verify finds it as
- * this run did, and no recorded name is left without its file). A name the history holds only
- * as the one something was renamed from is not taken: the entry keeps its own, for `-dr`.
- */
-function recordedName(at: Located): string {
-  return at.recorded !== exactKey(at.path) && at.history.isCurrentName(at.recorded) ? at.recorded : at.path;
-}
 
 /** The recorded path of a located entry, relative to the outermost root. */
 function rootRelative(history: History, at: Located): string {

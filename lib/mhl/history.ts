@@ -394,20 +394,6 @@ export class History {
   }
 
   /**
-   * True when `path` is a name the history holds now: the latest generation that records it
-   * (as a path or a previous path) records it as its own path, not as the name a file or folder
-   * was renamed from.
-   */
-  isCurrentName(path: string): boolean {
-    const key = exactKey(path);
-    for (let i = this.generations.length - 1; i >= 0; i--) {
-      const media = this.generations[i]!.byPath.get(key);
-      if (media) return exactKey(media.path) === key;
-    }
-    return false;
-  }
-
-  /**
    * Whether the latest generation that records `path` recorded a folder there (false: a file;
    * undefined: no generation records it).
    */
