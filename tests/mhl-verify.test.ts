@@ -387,6 +387,22 @@ for (const runner of runners()) {
       expect(r.stderr).toContain("ERROR: content hash mismatch   for Clips old xxh64: 4c226b42e27d7af3, new xxh64: ");
     });
 
+    test("verify -dh in a format the history holds no directory hashes in, or on a history made with -n, compares nothing: it says so and exits 2", () => {
+      const root = copyOf(dir, "scenario_02/file_server/A002R2EC");
+      appendFileSync(join(root, "Clips/A002C007_141024_R2EC.mov"), "x");
+      const md5 = mhl(["verify", "-dh", "-h", "md5", root]);
+      expect({ code: md5.code, stderr: md5.stderr }).toEqual({ code: 2, stderr: "mhl-verify: -h md5: the history holds no directory hashes in md5 (it holds xxh64); nothing would be compared\n" });
+      expect(mhl(["verify", "-dh", "-h", "xxh64", root]).code).toBe(12);
+      // -co only prints what it computes: any format.
+      expect(mhl(["verify", "-dh", "-co", "-h", "md5", root]).code).toBe(0);
+      const bare = join(dir, `bare-${runner.label}`);
+      mkdirSync(join(bare, "A"), { recursive: true });
+      writeFileSync(join(bare, "A", "a.mov"), "a");
+      expect(mhl(["create", bare, "-n", "-h", "xxh64"]).code).toBe(0);
+      const none = mhl(["verify", "-dh", bare]);
+      expect({ code: none.code, stderr: none.stderr }).toEqual({ code: 2, stderr: "mhl-verify: the history holds no directory hashes (its generations were made with -n); nothing would be compared\n" });
+    });
+
     test("a name stored NFD on disk verifies against its NFC path in the history, and the reverse", () => {
       const root = join(dir, `nfc-${runner.label}`);
       mkdirSync(join(root, "Caf\u00e9 Clips"), { recursive: true });

@@ -4,7 +4,7 @@
  * nested histories). A format fails when any folder mismatches; the run fails (12) when every
  * format compared failed.
  */
-import { CliError } from "../core/errors.ts";
+import { CliError, usageError } from "../core/errors.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { DirectoryHash } from "./directory_hash.ts";
@@ -76,6 +76,17 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   }
   if (formats.length === 0) formats.push("c4");
   formats.sort();
+  if (!options.calculateOnly) {
+    // A format no generation holds a directory hash in would compare nothing, and say so by exiting 0.
+    const recordedFormats = new Set<HashFormat>();
+    for (const g of history.generations) {
+      for (const e of g.generation.processInfo.rootHash) recordedFormats.add(e.format);
+      for (const media of g.byPath.values()) if (media.isDirectory) for (const e of media.entries) recordedFormats.add(e.format);
+    }
+    const held = [...recordedFormats].sort();
+    if (held.length === 0) throw usageError("the history holds no directory hashes (its generations were made with -n); nothing would be compared");
+    if (options.format && !recordedFormats.has(options.format)) throw usageError(`-h ${options.format}: the history holds no directory hashes in ${options.format} (it holds ${held.join(", ")}); nothing would be compared`);
+  }
 
   const failedFormats = new Set<HashFormat>();
   const computed = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
