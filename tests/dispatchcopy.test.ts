@@ -360,6 +360,31 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
   }, 300_000);
 });
 
+test("a folder whose time cannot be set leaves its copies standing: unsupported is passed over, another error is named as what it is (needs strace)", () => {
+  const strace = Bun.which("strace");
+  if (!strace) {
+    if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
+    console.warn("skipped: refusing one system call at a chosen point needs strace");
+    return;
+  }
+  for (const [errno, code, said] of [
+    ["ENOSYS", 0, ""],
+    ["EIO", 2, "d1/CLIPS: folder time not set: Input/output error"],
+  ] as const) {
+    const dir = tempDir("cartkit-dc-foldertime-");
+    mkdirSync(join(dir, "card", "CLIPS"), { recursive: true });
+    writeFileSync(join(dir, "card", "CLIPS", "a.mov"), "a");
+    writeFileSync(join(dir, "card", "b.mov"), "b");
+    const log = join(dir, "strace.txt");
+    // Only calls on the copy of CLIPS: its time is refused.
+    const result = run([strace, "-f", "-qq", "-o", log, "-P", join(dir, "d1", "CLIPS"), "-e", "trace=utimensat", `--inject=utimensat:error=${errno}`, ...COMPILED.command("dispatchcopy"), "-r", "--no-mhl", "card", "d1"], { cwd: dir });
+    const expected = code === 0 ? "dispatchcopy: d1: 2 files, 2 B verified from the device\n" : `dispatchcopy: ${said}\ndispatchcopy: d1: NOT COMPLETE: ${said}\n`;
+    expect({ errno, code: result.code, stderr: withoutJobLine(result.stderr) }).toEqual({ errno, code, stderr: expected });
+    expect(readFileSync(log, "utf8").match(/INJECTED/g)).toHaveLength(1);
+    expect(readFileSync(join(dir, "d1", "CLIPS", "a.mov"), "utf8")).toBe("a");
+  }
+}, 60_000);
+
 test("where the kernel refuses to link a copy by its descriptor, each copy is put in place through /proc, and the copies are whole (needs strace)", () => {
   const strace = Bun.which("strace");
   if (!strace) {

@@ -858,10 +858,17 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
       if (badFolderReason(state, folder.relativePath) !== undefined) continue;
       try {
         const fd = state.held.folderFd(folder.relativePath);
-        if (folder.mtimeNs !== undefined) setFileTimes(fd, folder.mtimeNs, folder.mtimeNs);
-        else if (!Number.isNaN(folder.mtimeMs)) {
-          const when = new Date(folder.mtimeMs);
-          futimesSync(fd, when, when);
+        // The time's own failure never keeps the folder from its flush.
+        try {
+          if (folder.mtimeNs !== undefined) setFileTimes(fd, folder.mtimeNs, folder.mtimeNs);
+          else if (!Number.isNaN(folder.mtimeMs)) {
+            const when = new Date(folder.mtimeMs);
+            futimesSync(fd, when, when);
+          }
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          // A file system that keeps no folder times (as for files), or will not let them be set.
+          if (code !== "ENOSYS" && code !== "EOPNOTSUPP" && code !== "ENOTSUP" && code !== "EPERM") state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder time not set: ${describeSystemError(error)}`);
         }
         if (flush) (statFd(fd).dev === state.held.dev ? toFlush : elsewhere).push(folder.relativePath);
       } catch (error) {
