@@ -223,6 +223,19 @@ for (const runner of runners()) {
       const c = mhl(["create", other, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
       expect(c.code).not.toBe(0);
       expect(c.stderr).toContain("  D\n");
+      // A name left by a rename (-dr) is free: a folder made there later is not the file that left.
+      const moved = fresh();
+      writeFileSync(join(moved, "clip"), "zz");
+      writeFileSync(join(moved, "keep"), "x");
+      expect(mhl(["create", moved, "-h", "xxh64"]).code).toBe(0);
+      renameSync(join(moved, "clip"), join(moved, "t"));
+      mkdirSync(join(moved, "clip"));
+      renameSync(join(moved, "t"), join(moved, "clip", "clip"));
+      expect(mhl(["create", moved, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
+      for (const day of ["03", "04"]) {
+        expect({ day, verify: mhl(["verify", moved]).code }).toEqual({ day, verify: 0 });
+        expect({ day, create: mhl(["create", moved, "-h", "xxh64"], { CARTKIT_MHL_NOW: `2024-01-${day}T00:00:00Z` }).code }).toEqual({ day, create: 0 });
+      }
     });
 
     test("a name that is not UTF-8 is refused by name; the generation records the rest; verify reports it as new", () => {

@@ -19,6 +19,19 @@ import type { Generation, HashEntry, MediaHash } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { collectNowAndThen } from "../core/memory.ts";
 
+/** Per generation, the names its entries were renamed from (`previousPath`), made when first asked. */
+const renamedFromCache = new WeakMap<LoadedGeneration, Set<string>>();
+
+function renamedFrom(g: LoadedGeneration): Set<string> {
+  let names = renamedFromCache.get(g);
+  if (!names) {
+    names = new Set();
+    for (const media of g.generation.hashes) if (media.previousPath !== undefined) names.add(exactKey(media.previousPath));
+    renamedFromCache.set(g, names);
+  }
+  return names;
+}
+
 /** The names on disk, as {@link History.locate} asks of them (relative to the outermost root). */
 export interface PathsOnDisk {
   has(path: string): boolean;
@@ -62,7 +75,13 @@ export interface LoadedGeneration {
 function indexGeneration(generation: Generation): Map<string, MediaHash> {
   const byPath = new Map<string, MediaHash>();
   for (const h of generation.hashes) {
-    if (h.previousPath !== undefined) byPath.set(exactKey(h.previousPath), h);
+    // A name an entry was renamed from, and that another entry of the generation holds as its
+    // own (a folder made where a renamed file was), stands for the one that holds it.
+    if (h.previousPath !== undefined) {
+      const key = exactKey(h.previousPath);
+      const there = byPath.get(key);
+      if (!there || exactKey(there.path) !== key) byPath.set(key, h);
+    }
     byPath.set(exactKey(h.path), h);
   }
   return byPath;
@@ -413,12 +432,17 @@ export class History {
    */
   static sameKind(at: { history: History; path: string; recorded: string }, isFolder: boolean): boolean {
     if (at.path === ".") return true;
-    // In any generation: a file gone stays missing, as one deleted does, whatever is recorded at its name since.
+    // In any generation since the name was last left by a rename (-dr): a file gone stays
+    // missing, as one deleted does, whatever is recorded at its name since.
     const key = exactKey(at.recorded);
-    return at.history.generations.every((g) => {
+    const generations = at.history.generations;
+    for (let i = generations.length - 1; i >= 0; i--) {
+      const g = generations[i]!;
       const media = g.byPath.get(key);
-      return !media || media.isDirectory === isFolder;
-    });
+      if (media && exactKey(media.path) === key && media.isDirectory !== isFolder) return false;
+      if (renamedFrom(g).has(key)) break;
+    }
+    return true;
   }
 
   /**
