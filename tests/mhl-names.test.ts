@@ -223,6 +223,23 @@ for (const runner of runners()) {
       const c = mhl(["create", other, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
       expect(c.code).not.toBe(0);
       expect(c.stderr).toContain("  D\n");
+      // A nested history made where its parent recorded a file does not make that file a folder.
+      for (const inner of ["x", "sub"]) {
+        const nested = fresh();
+        mkdirSync(join(nested, "sub"));
+        writeFileSync(join(nested, "sub", "a"), "a");
+        writeFileSync(join(nested, "x"), "hello");
+        writeFileSync(join(nested, "keep"), "x");
+        expect(mhl(["create", nested, "-h", "xxh64"]).code).toBe(0);
+        const gone = inner === "x" ? "x" : "sub/a";
+        rmSync(join(nested, gone));
+        mkdirSync(join(nested, gone));
+        writeFileSync(join(nested, gone, "f"), "in");
+        expect(mhl(["create", join(nested, inner), "-h", "xxh64"]).code).toBe(0);
+        const nv = mhl(["verify", nested]);
+        expect({ inner, code: nv.code, stderr: nv.stderr }).toEqual({ inner, code: 10, stderr: `ERROR: 1 missing file(s):\n  ${gone}\nmhl-verify: Files referenced in the ASC MHL history are missing\n` });
+        expect({ inner, create: mhl(["create", nested, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code }).toEqual({ inner, create: 10 });
+      }
       // A name left by a rename (-dr) is free: a folder made there later is not the file that left.
       const moved = fresh();
       writeFileSync(join(moved, "clip"), "zz");

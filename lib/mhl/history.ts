@@ -431,13 +431,32 @@ export class History {
    * the reverse) leaves its record missing.
    */
   static sameKind(at: { history: History; path: string; recorded: string }, isFolder: boolean): boolean {
-    if (at.path === ".") return true;
-    // In any generation since the name was last left by a rename (-dr): a file gone stays
-    // missing, as one deleted does, whatever is recorded at its name since.
-    const key = exactKey(at.recorded);
-    const generations = at.history.generations;
-    for (let i = generations.length - 1; i >= 0; i--) {
-      const g = generations[i]!;
+    // Asked of the history that holds the name and of every history around it: a nested
+    // history made where a file was recorded by its parent does not make that file a folder.
+    let history: History | undefined = at.history;
+    let key = at.path === "." ? undefined : exactKey(at.recorded);
+    if (key === undefined) {
+      if (!history.parent) return true;
+      key = exactKey(history.parent.relativeFromHere(history));
+      history = history.parent;
+    }
+    while (history) {
+      if (!history.#holdsAs(key, isFolder)) return false;
+      if (!history.parent) break;
+      key = joinRelative(history.parent.relativeFromHere(history), key);
+      history = history.parent;
+    }
+    return true;
+  }
+
+  /**
+   * False when a generation since the name was last left by a rename (-dr) recorded `key` as
+   * the other kind: a file gone stays missing, as one deleted does, whatever is recorded at its
+   * name since.
+   */
+  #holdsAs(key: string, isFolder: boolean): boolean {
+    for (let i = this.generations.length - 1; i >= 0; i--) {
+      const g = this.generations[i]!;
       const media = g.byPath.get(key);
       if (media && exactKey(media.path) === key && media.isDirectory !== isFolder) return false;
       if (renamedFrom(g).has(key)) break;
