@@ -360,13 +360,18 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
   }, 300_000);
 });
 
-test("a folder whose time cannot be set leaves its copies standing: unsupported is passed over, another error is named as what it is (needs strace)", () => {
+/** strace, which refuses one system call at a chosen point; undefined (said) where it is not installed, an error in CI. */
+function straceOrSkip(): string | undefined {
   const strace = Bun.which("strace");
-  if (!strace) {
-    if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
-    console.warn("skipped: refusing one system call at a chosen point needs strace");
-    return;
-  }
+  if (strace) return strace;
+  if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
+  console.warn("skipped: refusing one system call at a chosen point needs strace");
+  return undefined;
+}
+
+test("a folder whose time cannot be set leaves its copies standing: unsupported is passed over, another error is named as what it is (needs strace)", () => {
+  const strace = straceOrSkip();
+  if (!strace) return;
   for (const [errno, code, said] of [
     ["ENOSYS", 0, ""],
     ["EIO", 2, "d1/CLIPS: folder time not set: Input/output error"],
@@ -386,12 +391,8 @@ test("a folder whose time cannot be set leaves its copies standing: unsupported 
 }, 60_000);
 
 test("where the kernel refuses to link a copy by its descriptor, each copy is put in place through /proc, and the copies are whole (needs strace)", () => {
-  const strace = Bun.which("strace");
-  if (!strace) {
-    if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
-    console.warn("skipped: refusing one system call at a chosen point needs strace");
-    return;
-  }
+  const strace = straceOrSkip();
+  if (!strace) return;
   for (const errno of ["ENOENT", "EPERM"]) {
     const dir = tempDir("cartkit-dc-link-");
     const card = makeCard(dir);

@@ -6,7 +6,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { c4OfFile } from "../lib/mhl/history.ts";
 import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
 
@@ -41,6 +41,19 @@ for (const runner of runners()) {
       return root;
     };
     const mhl = (args: string[], env: Record<string, string> = {}) => tool(runner, "mhl-verify", args, { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z", ...env } });
+    /** A fresh root holding `entries` (path → bytes; a path ending in `/` is a folder), with a first generation in xxh64. */
+    const recordedRoot = (entries: Record<string, string>): string => {
+      const root = fresh();
+      for (const [path, text] of Object.entries(entries)) {
+        if (path.endsWith("/")) mkdirSync(join(root, path), { recursive: true });
+        else {
+          mkdirSync(dirname(join(root, path)), { recursive: true });
+          writeFileSync(join(root, path), text);
+        }
+      }
+      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      return root;
+    };
 
     test("a card's own history whose ignore patterns would leave a copied file out: dispatchcopy names it and writes no generation", () => {
       const card = fresh();
@@ -95,11 +108,7 @@ for (const runner of runners()) {
     });
 
     test("a folder renamed into NFD (as macOS may) is compared with its NFC records: verify and create find a changed byte (11)", () => {
-      const root = fresh();
-      mkdirSync(join(root, "Caf\u00e9"));
-      writeFileSync(join(root, "Caf\u00e9", "a.mov"), "a clip");
-      writeFileSync(join(root, "b.mov"), "b clip");
-      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      const root = recordedRoot({ "Caf\u00e9/a.mov": "a clip", "b.mov": "b clip" });
       renameSync(join(root, "Caf\u00e9"), join(root, "Cafe\u0301"));
       const same = mhl(["verify", root, "-v"]);
       expect([same.code, same.stderr]).toEqual([0, ""]);
@@ -113,10 +122,7 @@ for (const runner of runners()) {
     });
 
     test("a file gone, and a folder made under its name in the other normalization, is missing: create names it (10) and does not take the folder for it", () => {
-      const root = fresh();
-      writeFileSync(join(root, "Caf\u00e9"), "a file");
-      writeFileSync(join(root, "b.mov"), "b clip");
-      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      const root = recordedRoot({ "Caf\u00e9": "a file", "b.mov": "b clip" });
       rmSync(join(root, "Caf\u00e9"));
       mkdirSync(join(root, "Cafe\u0301"));
       writeFileSync(join(root, "Cafe\u0301", "x.mov"), "x");
@@ -126,10 +132,7 @@ for (const runner of runners()) {
     });
 
     test("create -sf of a file renamed into NFD compares it with its NFC record; a changed one fails (11)", () => {
-      const root = fresh();
-      writeFileSync(join(root, "caf\u00e9.mov"), "a clip");
-      writeFileSync(join(root, "b.mov"), "b clip");
-      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      const root = recordedRoot({ "caf\u00e9.mov": "a clip", "b.mov": "b clip" });
       renameSync(join(root, "caf\u00e9.mov"), join(root, "cafe\u0301.mov"));
       const same = mhl(["create", root, "-h", "xxh64", "-sf", join(root, "cafe\u0301.mov"), "-v"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
       expect([same.code, same.stderr]).toEqual([0, ""]);
@@ -142,10 +145,7 @@ for (const runner of runners()) {
     });
 
     test("a recorded name in another normalization is never given to a second name while its own file is on disk: -sf, ignore patterns", () => {
-      const root = fresh();
-      writeFileSync(join(root, "f\u00e9"), "AAA");
-      writeFileSync(join(root, "keep"), "x");
-      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      const root = recordedRoot({ "f\u00e9": "AAA", keep: "x" });
       // The NFC file changes; a copy of its old bytes appears under the NFD name and is named with -sf.
       writeFileSync(join(root, "f\u00e9"), "CORRUPT");
       writeFileSync(join(root, "fe\u0301"), "AAA");
@@ -157,10 +157,7 @@ for (const runner of runners()) {
       expect(v.code).toBe(11);
       expect(v.stderr).toStartWith("ERROR: hash mismatch        for f\u00e9 old xxh64: ");
       // An ignored file is on disk all the same: its record stays its own, and verify says it is not verified.
-      const other = fresh();
-      writeFileSync(join(other, "f\u00e9"), "AAA");
-      writeFileSync(join(other, "keep"), "x");
-      expect(mhl(["create", other, "-h", "xxh64"]).code).toBe(0);
+      const other = recordedRoot({ "f\u00e9": "AAA", keep: "x" });
       writeFileSync(join(other, "fe\u0301"), "AAA");
       expect(mhl(["create", other, "-h", "xxh64", "-i", "f\u00e9"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
       expect(hashOf(latest(other), "fe\u0301")).toBeDefined();
@@ -169,10 +166,7 @@ for (const runner of runners()) {
     });
 
     test("-dr: a file renamed away, then back under its first name in the other normalization, is a rename back; verify -dh still checks a folder renamed into NFD", () => {
-      const root = fresh();
-      writeFileSync(join(root, "f\u00e9"), "AAA");
-      writeFileSync(join(root, "keep"), "x");
-      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      const root = recordedRoot({ "f\u00e9": "AAA", keep: "x" });
       renameSync(join(root, "f\u00e9"), join(root, "x"));
       expect(mhl(["create", root, "-h", "xxh64", "-dr"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
       renameSync(join(root, "x"), join(root, "fe\u0301"));
@@ -180,11 +174,7 @@ for (const runner of runners()) {
       expect([back.code, back.stdout]).toEqual([0, "a renamed file was detected: from x to fe\u0301\n"]);
       expect([mhl(["verify", root]).code, mhl(["verify", root]).stderr]).toEqual([0, ""]);
 
-      const tree = fresh();
-      mkdirSync(join(tree, "d\u00e9"));
-      writeFileSync(join(tree, "d\u00e9", "f"), "AAA");
-      writeFileSync(join(tree, "keep"), "x");
-      expect(mhl(["create", tree, "-h", "xxh64"]).code).toBe(0);
+      const tree = recordedRoot({ "d\u00e9/f": "AAA", keep: "x" });
       renameSync(join(tree, "d\u00e9"), join(tree, "de\u0301"));
       expect(mhl(["create", tree, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code).toBe(0);
       writeFileSync(join(tree, "de\u0301", "f"), "BAD");
@@ -197,12 +187,7 @@ for (const runner of runners()) {
     });
 
     test("a file replaced by a folder of its very name is missing, in verify and in every create after (10), as a file deleted is; so is a folder replaced by a file", () => {
-      const root = fresh();
-      writeFileSync(join(root, "a"), "hello");
-      mkdirSync(join(root, "D"));
-      writeFileSync(join(root, "D", "in"), "in");
-      writeFileSync(join(root, "keep"), "x");
-      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      const root = recordedRoot({ a: "hello", "D/in": "in", keep: "x" });
       rmSync(join(root, "a"));
       mkdirSync(join(root, "a"));
       writeFileSync(join(root, "a", "b"), "y");
@@ -214,10 +199,7 @@ for (const runner of runners()) {
         expect({ day, code: c.code, stderr: c.stderr }).toEqual({ day, code: 10, stderr: "ERROR: 1 missing file(s):\n  a\nmhl-verify: Files referenced in the ASC MHL history are missing\n" });
       }
       expect(mhl(["verify", root]).code).toBe(10);
-      const other = fresh();
-      mkdirSync(join(other, "D"));
-      writeFileSync(join(other, "keep"), "x");
-      expect(mhl(["create", other, "-h", "xxh64"]).code).toBe(0);
+      const other = recordedRoot({ "D/": "", keep: "x" });
       rmSync(join(other, "D"), { recursive: true });
       writeFileSync(join(other, "D"), "now a file");
       const c = mhl(["create", other, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" });
@@ -225,12 +207,7 @@ for (const runner of runners()) {
       expect(c.stderr).toContain("  D\n");
       // A nested history made where its parent recorded a file does not make that file a folder.
       for (const inner of ["x", "sub"]) {
-        const nested = fresh();
-        mkdirSync(join(nested, "sub"));
-        writeFileSync(join(nested, "sub", "a"), "a");
-        writeFileSync(join(nested, "x"), "hello");
-        writeFileSync(join(nested, "keep"), "x");
-        expect(mhl(["create", nested, "-h", "xxh64"]).code).toBe(0);
+        const nested = recordedRoot({ "sub/a": "a", x: "hello", keep: "x" });
         const gone = inner === "x" ? "x" : "sub/a";
         rmSync(join(nested, gone));
         mkdirSync(join(nested, gone));
@@ -241,10 +218,7 @@ for (const runner of runners()) {
         expect({ inner, create: mhl(["create", nested, "-h", "xxh64"], { CARTKIT_MHL_NOW: "2024-01-02T00:00:00Z" }).code }).toEqual({ inner, create: 10 });
       }
       // A name left by a rename (-dr) is free: a folder made there later is not the file that left.
-      const moved = fresh();
-      writeFileSync(join(moved, "clip"), "zz");
-      writeFileSync(join(moved, "keep"), "x");
-      expect(mhl(["create", moved, "-h", "xxh64"]).code).toBe(0);
+      const moved = recordedRoot({ clip: "zz", keep: "x" });
       renameSync(join(moved, "clip"), join(moved, "t"));
       mkdirSync(join(moved, "clip"));
       renameSync(join(moved, "t"), join(moved, "clip", "clip"));
