@@ -350,7 +350,6 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
   const buffer = new Uint8Array(RUN_FILE_BYTES);
   const out = new BigUint64Array(2 * RUN_FILES);
   const hex = new Uint8Array(32 * RUN_FILES);
-  const decoder = new TextDecoder("latin1");
   return {
     algorithm,
     hash(dirfd, names, flags) {
@@ -364,14 +363,19 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
         at += name.length;
       }
       const reached = native.hashRun(dirfd, packed, names.length, flags, buffer, buffer.length, fn, format.kind, out, hex, budgetNs);
-      const results: RunResult[] = new Array(reached);
-      const text = decoder.decode(hex.subarray(0, 32 * reached));
-      for (let i = 0; i < reached; i++) {
-        results[i] = out[2 * i] === 0n ? { hex: text.slice(32 * i, 32 * i + format.hexLength), size: Number(out[2 * i + 1]) } : undefined;
-      }
-      return results;
+      return printedDigests(hex, reached, format.hexLength).map((digest, i) => (out[2 * i] === 0n ? { hex: digest, size: Number(out[2 * i + 1]) } : undefined));
     },
   };
+}
+
+const LATIN1 = new TextDecoder("latin1");
+
+/** The first `count` digests the loop wrote as hex into `hex` (32 characters a slot), each `hexLength` long. */
+function printedDigests(hex: Uint8Array, count: number, hexLength: number): string[] {
+  const text = LATIN1.decode(hex.subarray(0, 32 * count));
+  const out: string[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = text.slice(32 * i, 32 * i + hexLength);
+  return out;
 }
 
 /** Most pieces in one {@link PieceHasher} call. */
@@ -401,14 +405,10 @@ export async function preparePieces(algorithm: Algorithm): Promise<boolean> {
     return false;
   }
   const hex = new Uint8Array(32 * PIECES);
-  const decoder = new TextDecoder("latin1");
   pieceHashers.set(algorithm, (data, ends, count) => {
     if (count > PIECES) throw new RangeError(`at most ${PIECES} pieces in a call`);
     native.hashPieces(fn, format.kind, data, ends, count, hex);
-    const text = decoder.decode(hex.subarray(0, 32 * count));
-    const out: string[] = new Array(count);
-    for (let i = 0; i < count; i++) out[i] = text.slice(32 * i, 32 * i + format.hexLength);
-    return out;
+    return printedDigests(hex, count, format.hexLength);
   });
   return true;
 }

@@ -193,12 +193,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         if (json) log.event({ event: "new", path: relativePath, format, hash: value });
       }
     }
-    let lastModified: string;
-    try {
-      lastModified = isoDateOfMs(mtimeMs); // files of one second share one date string
-    } catch {
-      throw new Error(`${shown()}: has a modification time no date can hold; give it a real one (touch) and create again`);
-    }
+    // Files of one second share one date string.
+    const lastModified = dated(() => isoDateOfMs(mtimeMs), shown());
     session.record(owner, { path: at.path, isDirectory: false, size, lastModified, entries });
   };
 
@@ -376,7 +372,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   if (notFound.size > 0) {
     for (const path of onDisk) {
       const at = locate(path);
-      if (History.sameKind(at, onDiskFolders.has(path))) notFound.delete(rootRelative(history, at));
+      if (History.sameKind(at, onDiskFolders.has(path))) notFound.delete(history.recordedFromHere(at));
     }
   }
   const progress = options.progress?.({ files: totalFiles, bytes: totalBytes }) ?? NO_PROGRESS;
@@ -451,12 +447,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
         log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format, content: h.content, structure: h.structure });
       }
       if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
-      let lastModified: string;
-      try {
-        lastModified = isoDate(new Date(folder.mtimeMs));
-      } catch {
-        throw new Error(`${shown === "" ? "." : shown}: has a modification time no date can hold; give it a real one (touch) and create again`);
-      }
+      const lastModified = dated(() => isoDate(new Date(folder.mtimeMs)), shown === "" ? "." : shown);
       const { history: owner, path } = history.historyFor(folder.relativePath);
       if (path === ".") {
         session.setRootHash(owner, entries);
@@ -528,13 +519,17 @@ function kindAt(held: HeldFolder, relativePath: string): string | undefined {
   }
 }
 
+/** A record's date, or the error that names the entry whose time no date can hold. */
+function dated(date: () => string, shown: string): string {
+  try {
+    return date();
+  } catch {
+    throw new Error(`${shown}: has a modification time no date can hold; give it a real one (touch) and create again`);
+  }
+}
+
 /** Where a name on disk stands in the histories: its history, its path there, its recorded path. */
 type Located = { history: History; path: string; recorded: string };
-
-/** The recorded path of a located entry, relative to the outermost root. */
-function rootRelative(history: History, at: Located): string {
-  return at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded);
-}
 
 /**
  * A file found under a name its history's latest generation does not hold: new, or back under

@@ -65,28 +65,25 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
   log.verbose(`check folder at path: ${showName(root)}`);
   const history = await History.load(root);
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
-  const formats: HashFormat[] = [];
-  if (options.format) formats.push(options.format);
-  else {
-    // The formats of the root hashes (a root hash covers every file beneath it); with none (a
-    // name ASC MHL cannot hold left every root incomplete), those of the folders' hashes, which
-    // are still to be compared.
-    for (const g of history.generations) for (const e of g.generation.processInfo.rootHash) if (!formats.includes(e.format)) formats.push(e.format);
-    if (formats.length === 0) for (const g of history.generations) for (const media of g.byPath.values()) if (media.isDirectory) for (const e of media.entries) if (!formats.includes(e.format)) formats.push(e.format);
+  // The formats of the root hashes (a root hash covers every file beneath it), and of the folders' hashes.
+  const rootFormats = new Set<HashFormat>();
+  const folderFormats = new Set<HashFormat>();
+  for (const g of history.generations) {
+    for (const e of g.generation.processInfo.rootHash) rootFormats.add(e.format);
+    for (const media of g.byPath.values()) if (media.isDirectory) for (const e of media.entries) folderFormats.add(e.format);
   }
-  if (formats.length === 0) formats.push("c4");
-  formats.sort();
+  const recordedFormats = new Set([...rootFormats, ...folderFormats]);
   if (!options.calculateOnly) {
     // A format no generation holds a directory hash in would compare nothing, and say so by exiting 0.
-    const recordedFormats = new Set<HashFormat>();
-    for (const g of history.generations) {
-      for (const e of g.generation.processInfo.rootHash) recordedFormats.add(e.format);
-      for (const media of g.byPath.values()) if (media.isDirectory) for (const e of media.entries) recordedFormats.add(e.format);
-    }
     const held = [...recordedFormats].sort();
     if (held.length === 0) throw usageError("the history holds no directory hashes (its generations were made with -n); nothing would be compared");
     if (options.format && !recordedFormats.has(options.format)) throw usageError(`-h ${options.format}: the history holds no directory hashes in ${options.format} (it holds ${held.join(", ")}); nothing would be compared`);
   }
+  // Asked for, else the root hashes'; with none (a name ASC MHL cannot hold left every root
+  // incomplete), the folders' hashes, which are still to be compared.
+  const formats: HashFormat[] = options.format ? [options.format] : [...(rootFormats.size > 0 ? rootFormats : folderFormats)];
+  if (formats.length === 0) formats.push("c4");
+  formats.sort();
 
   const failedFormats = new Set<HashFormat>();
   const computed = new Map<string, Map<HashFormat, { content: string; structure: string }>>();
@@ -145,9 +142,9 @@ async function verifyIn(held: HeldFolder, opened: FilesBeneath, options: Directo
         }
       }
       if (options.calculateOnly || (options.rootOnly && label !== ".")) return;
-      const at = folder.relativePath === "" ? { ...history.historyFor(""), recorded: "." } : history.locate(folder.relativePath, present, claimed, true);
+      const at = history.locate(folder.relativePath, present, claimed, true);
       const { history: owner, path } = at;
-      const records = recorded(owner, path === "." ? path : at.recorded);
+      const records = recorded(owner, at.recorded);
       if (owner !== history && path === "." && owner.parent) records.push(...recorded(owner.parent, owner.parent.relativeFromHere(owner)));
       for (const { entry, generation } of records) {
         const h = hashes.get(entry.format);

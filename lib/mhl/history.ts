@@ -72,18 +72,11 @@ export interface LoadedGeneration {
   byPath: Map<string, MediaHash>;
 }
 
+/** A generation's entries by path, and by previous path where no entry of it has that path. */
 function indexGeneration(generation: Generation): Map<string, MediaHash> {
   const byPath = new Map<string, MediaHash>();
-  for (const h of generation.hashes) {
-    // A name an entry was renamed from, and that another entry of the generation holds as its
-    // own (a folder made where a renamed file was), stands for the one that holds it.
-    if (h.previousPath !== undefined) {
-      const key = exactKey(h.previousPath);
-      const there = byPath.get(key);
-      if (!there || exactKey(there.path) !== key) byPath.set(key, h);
-    }
-    byPath.set(exactKey(h.path), h);
-  }
+  for (const h of generation.hashes) if (h.previousPath !== undefined) byPath.set(exactKey(h.previousPath), h);
+  for (const h of generation.hashes) byPath.set(exactKey(h.path), h);
   return byPath;
 }
 
@@ -462,6 +455,11 @@ export class History {
       if (renamedFrom(g).has(key)) break;
     }
     return true;
+  }
+
+  /** The recorded path of an entry {@link locate} found, relative to this root. */
+  recordedFromHere(at: { history: History; path: string; recorded: string }): string {
+    return at.path === "." ? this.relativeFromHere(at.history) : joinRelative(this.relativeFromHere(at.history), at.recorded);
   }
 
   /**

@@ -16,7 +16,6 @@ import { History, pathsOnDisk } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { HashEntry } from "./model.ts";
-import { joinRelative } from "./paths.ts";
 import { postOrderFolders, type TreeEntry, walkPolicies, withFilesBeneath } from "./tree.ts";
 
 /** Options of {@link verifyFolder}. */
@@ -118,7 +117,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
       for (const entry of folder.entries) {
         const at = history.locate(entry.relativePath, present, claimed, entry.isDirectory);
         // A file replaced by a folder of its name (or the reverse) leaves its record missing.
-        if (History.sameKind(at, entry.isDirectory)) notFound.delete(at.path === "." ? history.relativeFromHere(at.history) : joinRelative(history.relativeFromHere(at.history), at.recorded));
+        if (History.sameKind(at, entry.isDirectory)) notFound.delete(history.recordedFromHere(at));
         if (entry.isDirectory) continue;
         const original = at.history.originalEntry(at.history.originalPathOf(at.recorded));
         if (single !== undefined && realpathOrSelf(entry.path) !== single) continue;

@@ -241,8 +241,13 @@ async function copyMetadata(fd: number, from: EntryStat, policy: ModePolicy): Pr
  * others EOPNOTSUPP) leaves the copy with what it gives every file, as `cp` does: the bytes are
  * what is copied and verified. Any other error stands.
  */
+export function isUnsupported(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === "ENOSYS" || code === "EOPNOTSUPP" || code === "ENOTSUP";
+}
+
 function unlessUnsupported(error: NodeJS.ErrnoException): void {
-  if (error.code !== "ENOSYS" && error.code !== "EOPNOTSUPP" && error.code !== "ENOTSUP") throw error;
+  if (!isUnsupported(error)) throw error;
 }
 
 function tolerating(run: () => void): void {

@@ -24,7 +24,7 @@ import { hashFd } from "../hash/file.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { spaceNeeded } from "./space.ts";
-import { copyFile, GOOD_STATUSES, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
+import { copyFile, GOOD_STATUSES, isUnsupported, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
 import { deviceOf } from "./jobs.ts";
 import { atNearestExisting, refusedPlaces } from "./places.ts";
 import { collectNowAndThen } from "../core/memory.ts";
@@ -866,9 +866,8 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
             futimesSync(fd, when, when);
           }
         } catch (error) {
-          const code = (error as { code?: string }).code;
           // A file system that keeps no folder times (as for files), or will not let them be set.
-          if (code !== "ENOSYS" && code !== "EOPNOTSUPP" && code !== "ENOTSUP" && code !== "EPERM") state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder time not set: ${describeSystemError(error)}`);
+          if (!isUnsupported(error) && (error as { code?: string }).code !== "EPERM") state.problems.push(`${showName(joinPath(state.root, folder.relativePath))}: folder time not set: ${describeSystemError(error)}`);
         }
         if (flush) (statFd(fd).dev === state.held.dev ? toFlush : elsewhere).push(folder.relativePath);
       } catch (error) {
