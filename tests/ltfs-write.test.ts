@@ -105,7 +105,7 @@ describe.each(runners())("ltfs-pack write --vtape ($label)", (runner) => {
     const total = [...files.values()].reduce((sum, b) => sum + b.length, 0);
     expect(write.stderr).toBe("");
     expect(write.code).toBe(0);
-    expect(write.stdout).toMatch(new RegExp(`^tape 1 of 1 → vtape vt: serial CA0001, ${files.size} files, ${total} bytes, \\d+ blocks on the data partition, index generation 5, volume [0-9a-f-]{36}\\n$`));
+    expect(write.stdout).toMatch(new RegExp(`^tape 1 of 1 → vtape vt: serial CA0001, ${files.size} files, ${total} bytes, \\d+ blocks on the data partition, index generation 2, volume [0-9a-f-]{36}\\n$`));
 
     // Label construct and first index on both partitions, as mkltfs lays them out.
     for (const p of [0, 1]) {
@@ -121,7 +121,7 @@ describe.each(runners())("ltfs-pack write --vtape ($label)", (runner) => {
 
     const volume = Volume.open(vtape);
     expect(volume.label.serial).toBe("CA0001");
-    expect(volume.latest.index.generationNumber).toBe(5);
+    expect(volume.latest.index.generationNumber).toBe(2);
     // The same generation closes both partitions; the index partition's copy is read. 800 small
     // files make it larger than one record.
     expect([volume.latest.partition, volume.latest.block]).toEqual([0, 5]);
@@ -129,12 +129,12 @@ describe.each(runners())("ltfs-pack write --vtape ($label)", (runner) => {
     // The index partition holds the same generation, pointing back to the data partition's copy.
     const onIp = readIndexXml(readFileSync(join(vtape, "0_5_R"), "utf8") + readFileSync(join(vtape, "0_6_R"), "utf8"), "ip");
     expect([volume.tape.kind(0, 7), volume.tape.kind(0, 8)]).toEqual(["F", "E"]);
-    expect(onIp.generationNumber).toBe(5);
+    expect(onIp.generationNumber).toBe(2);
     expect(onIp.location).toEqual({ partition: "a", startBlock: 5 });
     const back = onIp.previousGenerationLocation!;
     expect(back.partition).toBe("b");
     const onDp = readIndexXml(readFileSync(join(vtape, `1_${back.startBlock}_R`), "utf8") + readFileSync(join(vtape, `1_${back.startBlock + 1}_R`), "utf8"), "dp");
-    expect([onDp.generationNumber, onDp.location.startBlock, volume.tape.kind(1, back.startBlock - 1), volume.tape.kind(1, back.startBlock + 2)]).toEqual([5, back.startBlock, "F", "F"]);
+    expect([onDp.generationNumber, onDp.location.startBlock, volume.tape.kind(1, back.startBlock - 1), volume.tape.kind(1, back.startBlock + 2)]).toEqual([2, back.startBlock, "F", "F"]);
 
     const byPath = new Map(volume.files().map((f) => [f.path, f]));
     for (const [path, bytes] of files) {
@@ -152,7 +152,7 @@ describe.each(runners())("ltfs-pack write --vtape ($label)", (runner) => {
     expect(byPath.has("DAY01/C001/caf\u00e9.mov")).toBe(true);
 
     const check = pack(runner, ["index", "--vtape", "vt", "--check"], dir);
-    expect([check.code, check.stdout, check.stderr]).toEqual([0, "", `ltfs-pack index: vt: index generation 5 is sound (${files.size + 3} files)\n`]);
+    expect([check.code, check.stdout, check.stderr]).toEqual([0, "", `ltfs-pack index: vt: index generation 2 is sound (${files.size + 3} files)\n`]);
     const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
     expect(verify.stderr).toBe("");
     expect(verify.code).toBe(0);
@@ -224,6 +224,42 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
       expect(ltfsck.code).toBeLessThanOrEqual(1);
     }
   }, 60_000);
+
+  test("a card's index is skipped while it would take more tape than a twentieth of the data since the last one", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    for (let i = 0; i < 2000; i++) put(join(dir, "DAY06"), `A001/f${String(i).padStart(4, "0")}.txt`, `frame ${i}\n`);
+    put(join(dir, "DAY06"), "B001/big.mov", "");
+    truncateSync(join(dir, "DAY06/B001/big.mov"), 128 * 1024 * 1024);
+    put(join(dir, "DAY06"), "C001/note.txt", "note\n");
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY06", "--tape", "LTO-9", "--json"], dir).stdout);
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--json"], dir);
+    expect([write.code, write.stderr]).toEqual([0, ""]);
+    const indexes = write.stdout
+      .split("\n")
+      .filter((line) => line.includes('"event":"index"'))
+      .map((line) => JSON.parse(line) as { partition: string; block: number; generation: number; reason: string });
+    // 2,000 names make an index of about 2 MiB: not worth it after 20 KB of frames, worth it after
+    // 128 MiB more, not after a note.
+    expect(indexes.map((i) => [i.partition, i.generation, i.reason])).toEqual([
+      ["b", 1, "format"],
+      ["a", 1, "format"],
+      ["b", 2, "file set DAY06/B001"],
+      ["b", 3, "close"],
+      ["a", 3, "close"],
+    ]);
+    const volume = Volume.open(join(dir, "vt"));
+    const recordsFrom = (block: number) => {
+      let n = 0;
+      while (volume.tape.kind(1, block + n) === "R") n++;
+      return n;
+    };
+    const afterB = indexes[2]!;
+    const bytesOfIndex = Array.from({ length: recordsFrom(afterB.block) }, (_, k) => volume.tape.recordSize(1, afterB.block + k)).reduce((a, b) => a + b, 0);
+    expect(bytesOfIndex).toBeGreaterThan(BLOCK);
+    expect(20 * bytesOfIndex).toBeLessThanOrEqual(128 * 1024 * 1024);
+    expect(pack(runner, ["index", "--vtape", "vt", "--check"], dir).stderr).toBe("ltfs-pack index: vt: index generation 3 is sound (2005 files)\n");
+    expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
+  }, 120_000);
 
   test.if(process.getuid?.() === 0)(
     "a virtual tape whose drive fills up: a one-line error naming the record (exit 2); the tape reads as of its last index",

@@ -3,14 +3,16 @@
  * virtual tape ({@link writeVtape}, the reference file backend's layout) or through a mounted
  * LTFS volume ({@link writeMount}). Both add, after the files, an ASC MHL history of the tape
  * (`ascmhl/`) and the tape's catalog entry (`ltfs-pack-catalog.json`), and both leave a
- * consistent volume at the end of every file set (a top-level folder), as LTFS syncs.
+ * consistent volume at the end of a file set (a top-level folder), as LTFS syncs: every one
+ * on a mount, those whose index is due on a virtual tape ({@link INDEX_SPACING}).
  *
  * On a virtual tape the layout is the reference's: on each partition the label construct (VOL1
  * record, file mark, `ltfslabel`), then index constructs (file mark, index records, file mark);
  * file data on the data partition in records of the block size, one extent per file. The first
  * index (generation 1) is written as `mkltfs` does, one after each file set on the data
- * partition, and at the end the same generation on both partitions, the index partition's copy
- * pointing back to the data partition's.
+ * partition while it is small beside the data before it ({@link INDEX_SPACING}), and at the end
+ * the same generation on both partitions, the index partition's copy pointing back to the data
+ * partition's.
  */
 import { randomUUID } from "node:crypto";
 import { closeSync, existsSync, fstatSync, mkdirSync, readdirSync, statfsSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
@@ -480,6 +482,7 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
   let previous: TapePosition | undefined;
   /** The update time of the generation being written: both copies of a generation carry the same. */
   let updateTime = formatTime;
+  const spacing = new IndexSpacing(blockSize);
   /** Writes an index construct (file mark, index records, file mark) at the end of `partition`. */
   const writeIndex = (partition: number, reason: string, sameGeneration = false) => {
     if (!sameGeneration) {
@@ -501,7 +504,9 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
       root: tree.root,
     };
     if (previous) index.previousGenerationLocation = previous;
-    for (const record of records(new TextEncoder().encode(writeIndexXml(index)))) w.writeRecord(partition, record);
+    const xml = new TextEncoder().encode(writeIndexXml(index));
+    for (const record of records(xml)) w.writeRecord(partition, record);
+    spacing.written(xml.length, tree.highestUid);
     w.writeFilemark(partition);
     // Data and index on disk before the end mark makes them part of the volume.
     if (options.flush !== false) w.flush();
@@ -564,6 +569,7 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
         if (file.size > 0) written.startBlock = startBlock;
         files.push(written);
         bytes += file.size;
+        spacing.data(file.size);
         options.onEvent?.({ event: "file", path: tapePath, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
       } catch (error) {
         // A source that fails is left out; a tape that fails ends the write.
@@ -573,7 +579,7 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
         options.onEvent?.({ event: "failed", path: tapePath, message });
       }
     }
-    writeIndex(DATA_PARTITION, `file set ${setName(set)}`);
+    if (spacing.due(tree.highestUid)) writeIndex(DATA_PARTITION, `file set ${setName(set)}`);
   }
 
   // The tape's own MHL history and catalog entry, after the data.
@@ -605,6 +611,48 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
   writeCoherency(dir, volumeUuid, generation, previous!.startBlock, indexPartitionIndexBlock);
   if (options.flush !== false) w.flush();
   return { serial: options.serial, volumeUuid, files, folders: folders.map((f) => f.path), failed, bytes, blocks: w.position(DATA_PARTITION), generation };
+}
+
+/**
+ * Data written between two indexes, at least, as a multiple of the index's size: the indexes a
+ * tape takes while it fills then hold at most a twentieth of its data, the 5% the plan's default
+ * reserve keeps for them (lib/ltfs/capacity.ts). An index holds every file on the tape so far
+ * (about 1 KiB each), so one after every card of 500 frames of 32 KiB would take as much tape as
+ * the frames by the fortieth card.
+ */
+export const INDEX_SPACING = 20;
+
+/**
+ * When a file set's index is due: always while the index fits in one record, otherwise once the
+ * data written since the last index is {@link INDEX_SPACING} times the index's size (estimated
+ * from the last one's bytes per entry). Skipped, the write since the last index is less than
+ * twenty indexes' worth: what an interruption there costs to write again.
+ */
+class IndexSpacing {
+  readonly #record: number;
+  #bytesPerEntry = 0;
+  #dataSince = 0;
+
+  constructor(recordSize: number) {
+    this.#record = recordSize;
+  }
+
+  /** An index of `bytes` covering `entries` files and folders was written. */
+  written(bytes: number, entries: number): void {
+    this.#bytesPerEntry = bytes / Math.max(1, entries);
+    this.#dataSince = 0;
+  }
+
+  /** File data written. */
+  data(bytes: number): void {
+    this.#dataSince += bytes;
+  }
+
+  /** Whether an index of `entries` files and folders is due now. */
+  due(entries: number): boolean {
+    const estimate = this.#bytesPerEntry * entries;
+    return estimate <= this.#record || this.#dataSince >= INDEX_SPACING * estimate;
+  }
 }
 
 /** Milliseconds since the epoch of an index time. */
