@@ -264,7 +264,13 @@ function lastIndexOn(tape: VtapeReader, partition: number, dir: string): FoundIn
 /** Most differences between two copies of an index that are named one by one. */
 const MAX_DIFFERENCES = 20;
 
-/** What two copies of one index generation must agree on, per entry. */
+/**
+ * What two copies of one index generation must agree on, per entry. Not the access time: the
+ * reference LTFS counts files read on a mount as a change to access times alone, which makes no
+ * new generation, and at unmount writes the index partition's copy with the new times over the
+ * same generation number as the data partition's (src/libltfs/ltfs.c, `ltfs_set_index_dirty`
+ * and `ltfs_unmount`).
+ */
 function entryFields(entry: LtfsEntry): Record<string, string> {
   const fields: Record<string, string> = {
     kind: entry.kind,
@@ -273,7 +279,6 @@ function entryFields(entry: LtfsEntry): Record<string, string> {
     creationtime: entry.creationTime,
     changetime: entry.changeTime,
     modifytime: entry.modifyTime,
-    accesstime: entry.accessTime,
     backuptime: entry.backupTime,
     extendedattributes: JSON.stringify(entry.xattrs.map(({ key, value }) => [key, typeof value === "string" ? value : Buffer.from(value).toString("base64")])),
   };
@@ -287,7 +292,7 @@ function entryFields(entry: LtfsEntry): Record<string, string> {
 
 /**
  * Where the data partition's copy of an index generation differs from the index partition's
- * (the location, the back pointer and the update time may differ; nothing else).
+ * (the location, the back pointer, the update time and access times may differ; nothing else).
  */
 function indexDifferences(onIndex: LtfsIndex, onData: LtfsIndex, where: string): IndexProblem[] {
   const problems: IndexProblem[] = [];
