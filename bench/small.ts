@@ -16,12 +16,16 @@
  *      over the cores) against --jobs 1: the speed-up, and the CPU it costs
  *   7. xxsum -r, mhl-verify create and verify with small XXH files in native runs against the
  *      per-file path (CARTKIT_NATIVE_RUNS=0)
+ *   8. ltfs-pack write --vtape (flushed); anchor: the reference LTFS writing the same tree through
+ *      its FUSE file backend (mkltfs -e file, ltfs -o tape_backend=file, cp -r, unmount, sync),
+ *      where `mkltfs` and `ltfs` are on PATH (or in /opt/ltfs-ref/bin), and `cp -r` + `sync`
+ *                                                                             target ≥ 2× speed
  *
  * As root the destinations are a fresh journaled ext4 (bench/common.ts), memory is touched and
  * freed before each timed run, and "cold" means the page cache dropped (drop_caches) and the
  * source read again so that only the copies are cold.
  *
- *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs,formats,runs]
+ *   bun bench/small.ts [--quick] [--runs N] [--only copy,hash,mhl,jobs,formats,runs,ltfs]
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
@@ -303,12 +307,84 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (!only || only.has("ltfs")) await ltfsSection(trees, destRoot, runs, touchFor, lines);
     lines.push("", "Reproduce: `node_modules/.bin/bun bench/small.ts` (as root for the fresh file system and cold reads).");
     console.log(lines.join("\n"));
     if (!quick && !only) writeReport("small.ts", lines);
   } finally {
     if (target) unmount(target);
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A reference LTFS tool on PATH or in the usual prefix. */
+function referenceLtfs(name: string): string | undefined {
+  return Bun.which(name) ?? (existsSync(`/opt/ltfs-ref/bin/${name}`) ? `/opt/ltfs-ref/bin/${name}` : undefined);
+}
+
+/**
+ * The reference file backend's cartridge: its default (3 GB) counts every record as a full
+ * 512 KiB block and is "full" after about 5,700 small files, so it is declared 100 GB.
+ */
+const REFERENCE_CARTRIDGE = `<?xml version="1.0" encoding="UTF-8"?>
+<filedebug_cartridge_config><dummy_io>false</dummy_io><emulate_readonly>false</emulate_readonly><capacity_mb>102400</capacity_mb><cart_type>L5</cart_type><density_code>58</density_code><delay_mode>None</delay_mode><wraps>40</wraps><eot_to_bot_sec>12</eot_to_bot_sec><change_direction_us>2000000</change_direction_us><change_track_us>10000</change_track_us><threading_sec>0</threading_sec></filedebug_cartridge_config>
+`;
+
+/** One write of `tree` by the reference LTFS through FUSE: cp -r into the mount, unmount, wait for ltfs to end, sync. */
+async function referenceWrite(tree: Tree, tape: string, mnt: string, mkltfs: string, ltfs: string): Promise<{ wall: number; cpu: number }> {
+  rmSync(tape, { recursive: true, force: true });
+  mkdirSync(tape, { recursive: true });
+  mkdirSync(mnt, { recursive: true });
+  writeFileSync(join(tape, "filedebug_tc_conf.xml"), REFERENCE_CARTRIDGE);
+  check([mkltfs, "-q", "-f", "-e", "file", "-d", tape]);
+  check(["sync"]);
+  const daemon = Bun.spawn([ltfs, "-f", "-o", `devname=${tape}`, "-o", "tape_backend=file", "-o", "sync_type=unmount", mnt], { stdout: "ignore", stderr: "ignore" });
+  for (let i = 0; i < 300 && !(await Bun.file("/proc/mounts").text()).includes(` ${mnt} `); i++) await Bun.sleep(50);
+  const t = await measured(["sh", "-c", `cp -r '${tree.path}' '${mnt}/' && umount '${mnt}' && while kill -0 ${daemon.pid} 2>/dev/null; do sleep 0.02; done; sync -f '${tape}'`]);
+  if ((await daemon.exited) !== 0) fail(`${ltfs} exited ${daemon.exitCode} writing ${tree.name}`);
+  rmSync(tape, { recursive: true, force: true });
+  return t;
+}
+
+/** Section 8: `ltfs-pack write --vtape` against the reference LTFS and `cp -r` + `sync`. */
+async function ltfsSection(trees: Tree[], destRoot: string, runs: number, touchFor: (tree: Tree) => number, lines: string[]): Promise<void> {
+  const mkltfs = referenceLtfs("mkltfs");
+  const ltfs = referenceLtfs("ltfs");
+  const withReference = mkltfs !== undefined && ltfs !== undefined && asRoot && existsSync("/dev/fuse");
+  lines.push(
+    "",
+    `\`ltfs-pack write --vtape\` (flushed, xxh128 in flight) against ${withReference ? "the reference LTFS writing the same tree through its FUSE file backend (`cp -r` into the mount, unmount, `sync`) and " : "(the reference LTFS is not installed here) "}\`cp -r\` + \`sync\` to the same file system; median of ${runs} interleaved runs, wall seconds (range), CPU seconds; the trees cached:`,
+    "",
+    "| tree | ltfs-pack s | reference LTFS s | `cp -r` + `sync` s | speed against the reference | target ≥ 2× | CPU s: ltfs-pack, reference (its `cp`; not the ltfs daemon), cp |",
+    "|---|---:|---:|---:|---:|---|---|",
+  );
+  const out = join(destRoot, "vt");
+  const copy = join(destRoot, "cp");
+  for (const tree of trees) {
+    const plan = join(destRoot, `${tree.name}.plan.json`);
+    writeFileSync(plan, check([dist("ltfs-pack"), "plan", tree.path, "--tape", "LTO-9", "--json"]));
+    const ours = new Times();
+    const reference = new Times();
+    const cp = new Times();
+    for (let round = 0; round < runs; round++) {
+      for (const job of round % 2 === 0 ? ["ours", "reference", "cp"] : ["cp", "reference", "ours"]) {
+        rmSync(out, { recursive: true, force: true });
+        rmSync(copy, { recursive: true, force: true });
+        check(["sync"]);
+        warm(tree);
+        touchMemory(touchFor(tree));
+        if (job === "ours") ours.add(await measured([dist("ltfs-pack"), "write", plan, "--tape", "1", "--vtape", out]));
+        else if (job === "cp") cp.add(await measured(["sh", "-c", `cp -r '${tree.path}' '${copy}' && sync -f '${destRoot}'`]));
+        else if (withReference) reference.add(await referenceWrite(tree, join(destRoot, "ref"), join(destRoot, "refmnt"), mkltfs!, ltfs!));
+      }
+    }
+    rmSync(out, { recursive: true, force: true });
+    rmSync(copy, { recursive: true, force: true });
+    const speed = withReference ? median(reference.wall) / median(ours.wall) : Number.NaN;
+    lines.push(
+      `| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${spread(ours.wall)} | ${withReference ? spread(reference.wall) : "—"} | ${spread(cp.wall)} | ${withReference ? `${speed.toFixed(2)}×` : "—"} | ${withReference ? (speed >= 2 ? "yes" : "**no**") : "not measured"} | ${sec(median(ours.cpu))}, ${withReference ? sec(median(reference.cpu)) : "—"}, ${sec(median(cp.cpu))} |`,
+    );
+    console.error(lines.at(-1));
   }
 }
 
