@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
-import { COMPILED, IS_ROOT, randomBytes, run, runners, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
+import { COMPILED, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
 
 /** A card with clips in folders, an empty folder, OS litter, and awkward names. */
 function makeCard(root: string): string {
@@ -359,15 +359,6 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
     expect(statSync(join(dir, "out", "huge.mov")).size).toBe(size);
   }, 300_000);
 });
-
-/** strace, which refuses one system call at a chosen point; undefined (said) where it is not installed, an error in CI. */
-function straceOrSkip(): string | undefined {
-  const strace = Bun.which("strace");
-  if (strace) return strace;
-  if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
-  console.warn("skipped: refusing one system call at a chosen point needs strace");
-  return undefined;
-}
 
 test("a folder whose time cannot be set leaves its copies standing: unsupported is passed over, another error is named as what it is (needs strace)", () => {
   const strace = straceOrSkip();

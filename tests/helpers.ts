@@ -178,3 +178,12 @@ export async function readStdoutUntil(stream: ReadableStream<Uint8Array>, until:
   reader.releaseLock();
   return text;
 }
+
+/** strace (to refuse or count system calls); undefined (said) where it is not installed, an error in CI. */
+export function straceOrSkip(): string | undefined {
+  const strace = Bun.which("strace");
+  if (strace) return strace;
+  if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
+  console.warn("skipped: needs strace");
+  return undefined;
+}

@@ -17,7 +17,7 @@ import { VtapeWriter } from "../lib/ltfs/vtape.ts";
 import { CliError } from "../lib/core/errors.ts";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
 import type { LtfsDirectory } from "../lib/ltfs/index_model.ts";
-import { anchor, asNobody, BUN, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, runners, tempDir, tool, type ToolRunner } from "./helpers.ts";
+import { anchor, asNobody, BUN, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, runners, straceOrSkip, tempDir, tool, type ToolRunner } from "./helpers.ts";
 
 const BLOCK = 524_288;
 
@@ -223,6 +223,23 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
       expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
       expect(ltfsck.code).toBeLessThanOrEqual(1);
     }
+  }, 60_000);
+
+  test("write-back is started for records of 256 KiB and more only; small ones wait for the flush (needs strace)", () => {
+    const strace = straceOrSkip();
+    if (!strace) return;
+    const dir = tempDir("cartkit-ltfsw-");
+    for (let i = 0; i < 50; i++) put(join(dir, "DAY07"), `A001/f${i}.txt`, `small ${i}\n`);
+    put(join(dir, "DAY07"), "A001/clip.mov", randomBytes(3 * BLOCK + 300_000, 8));
+    put(join(dir, "DAY07"), "A001/tail.mov", randomBytes(BLOCK + 1000, 9));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY07", "--tape", "LTO-9", "--json"], dir).stdout);
+    const traced = run([strace, "-f", "-qq", "-e", "trace=sync_file_range,syncfs", "-o", join(dir, "trace"), ...runner.command("ltfs-pack"), "write", "plan.json", "--tape", "1", "--vtape", "vt"], { cwd: dir });
+    expect([traced.code, traced.stderr]).toEqual([0, ""]);
+    const calls = readFileSync(join(dir, "trace"), "utf8").split("\n");
+    // clip.mov: 3 full records and one of 300,000 bytes; tail.mov: 1 full record and 1,000 bytes.
+    expect(calls.filter((line) => line.includes("sync_file_range(")).length).toBe(5);
+    expect(calls.filter((line) => line.includes("syncfs(")).length).toBeGreaterThan(0);
+    expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
   }, 60_000);
 
   test("a card's index is skipped while it would take more tape than a twentieth of the data since the last one", () => {

@@ -278,15 +278,24 @@ export class VtapeWriter {
 }
 
 /**
+ * Records from this size have their write-back started as they are written (`writeback`);
+ * smaller ones, the small files of a card and the ends of files, are left to the flush before
+ * the next index and to the kernel. Started one by one, a system call and a small device write
+ * each, they cost 0.5 s of system time on 20,000 files of 32 KiB and saved the flush little.
+ */
+export const WRITEBACK_FROM_BYTES = 256 << 10;
+
+/**
  * Creates a record's file (never over an existing one, readable by its owner only: a record
  * holds a file's bytes, whoever else may read the folder) and writes it whole, on whichever
- * thread writes the records. With `writeback`, the file's write-back to the device starts at once.
+ * thread writes the records. With `writeback`, the write-back to the device of a record of
+ * {@link WRITEBACK_FROM_BYTES} or more starts at once.
  */
 export function writeRecordFile(dir: string, partition: number, block: number, bytes: Uint8Array, writeback: boolean): void {
   const fd = openSync(join(dir, positionFile(partition, block, "R")), "wx", RECORD_MODE);
   try {
     writeAll(fd, bytes);
-    if (writeback) startWriteback(fd);
+    if (writeback && bytes.length >= WRITEBACK_FROM_BYTES) startWriteback(fd);
   } finally {
     closeSync(fd);
   }
