@@ -165,6 +165,52 @@ describe.each(runners())("ltfs-pack write --vtape ($label)", (runner) => {
   }, 60_000);
 });
 
+/** The state letter of process `pid` (`t`: stopped by its tracer), or undefined once it is gone. */
+function processState(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs `ltfs-pack ARGS` under strace with every `syscall` on `path` (as the tool names it, from
+ * `cwd`) held for 30 s, waits until
+ * it is held there (its main thread stopped by strace for a second on end), kills it with
+ * SIGKILL, and returns what it printed.
+ */
+async function heldAt(strace: string, path: string, syscall: string, cwd: string, args: string[]): Promise<string> {
+  const proc = Bun.spawn([strace, "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-P", path, "-e", `trace=${syscall}`, "-e", `inject=${syscall}:delay_enter=30000000`, BUN, join(ROOT, "tools/ltfs-pack.ts"), ...args], { cwd, stdout: "pipe", stderr: "pipe" });
+  const output = new Response(proc.stdout).text();
+  let tracee: number | undefined;
+  for (let held = 0, i = 0; held < 20 && i < 400; i++) {
+    await Bun.sleep(50);
+    tracee ??= readdirSync("/proc")
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number)
+      .find((pid) => {
+        try {
+          return (
+            readFileSync(`/proc/${pid}/stat`, "utf8")
+              .replace(/^.*\) /s, "")
+              .split(" ")[1] === String(proc.pid)
+          );
+        } catch {
+          return false;
+        }
+      });
+    held = tracee !== undefined && processState(tracee) === "t" ? held + 1 : 0;
+  }
+  expect(tracee).toBeDefined();
+  expect(processState(tracee!)).toBe("t");
+  process.kill(tracee!, 9);
+  // strace itself would wait out the hold.
+  proc.kill(9);
+  await proc.exited;
+  return await output;
+}
+
 describe("ltfs-pack write: damage, interruption, mistakes", () => {
   const runner = runners()[0]!;
 
@@ -200,7 +246,8 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
 
   test("kill -9 after the first card: the volume reads as of its last index, and checks sound", async () => {
     const dir = tempDir("cartkit-ltfsw-");
-    put(join(dir, "DAY02"), "A001/a.txt", "first card\n");
+    // A first card large beside its index (a card's index waits for 20 times its size in data).
+    put(join(dir, "DAY02"), "A001/a.mov", randomBytes(1 << 20, 2));
     put(join(dir, "DAY02"), "B001/big.mov", "");
     truncateSync(join(dir, "DAY02/B001/big.mov"), 512 * 1024 * 1024);
     const plan = pack(runner, ["plan", "DAY02", "--tape", "LTO-9", "--json"], dir);
@@ -216,8 +263,8 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
     expect(verify.code).toBe(1);
     // Without an MHL nothing is verified: stdout says so, as the exit does.
-    expect(verify.stdout).toBe("FAILED vt: no ASC MHL on the tape to verify against; 1 files, 11 bytes read back match the index's digests only\n");
-    expect(verify.stderr).toBe("ltfs-pack verify: vt: no ASC MHL on the tape (ascmhl/); compared with the index's digests only\n");
+    expect(verify.stdout).toBe("FAILED vt: 0 of 1 files do not verify, 1 problem(s) with the tape, no ASC MHL (1048576 bytes read back)\n");
+    expect(verify.stderr).toBe("ltfs-pack verify: vt: the data partition holds a newer index (generation 2) than the index partition: the volume was not closed, its write did not finish\n" + "ltfs-pack verify: vt: no ASC MHL on the tape (ascmhl/); compared with the index's digests only\n");
     if (LTFSCK) {
       const ltfsck = run([LTFSCK, "-e", "file", join(dir, "vt")]);
       expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
@@ -278,11 +325,70 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
   }, 120_000);
 
+  test("kill -9 before the first card's index: the formatted volume reads empty, and verify and catalog call the write unfinished (needs strace)", async () => {
+    const strace = straceOrSkip();
+    if (!strace) return;
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY08"), "A001/a.txt", "first card\n");
+    put(join(dir, "DAY08"), "B001/big.mov", randomBytes(1 << 20, 3));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY08", "--tape", "LTO-9", "--json"], dir).stdout);
+    // The second card's file is held at its open: the first card's index (not due) is behind.
+    const traced = await heldAt(strace, join(dir, "DAY08/B001"), "openat", dir, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--json"]);
+    expect(traced).not.toContain('"reason":"file set');
+
+    const check = pack(runner, ["index", "--vtape", "vt", "--check"], dir);
+    expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: vt: index generation 1 is sound (0 files)\n"]);
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect([verify.code, verify.stdout]).toEqual([1, "FAILED vt: 0 of 0 files do not verify, 1 problem(s) with the tape, no ASC MHL (0 bytes read back)\n"]);
+    expect(verify.stderr).toBe("ltfs-pack verify: vt: no ltfs-pack-catalog.json on a volume ltfs-pack formatted: its write did not finish\nltfs-pack verify: vt: no ASC MHL on the tape (ascmhl/); compared with the index's digests only\n");
+    const catalog = pack(runner, ["catalog", "vt", "-o", "cat"], dir);
+    expect(catalog.code).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0]).toMatchObject({ serial: "CA0001", files: 0, status: "incomplete", note: "its write did not finish (no ltfs-pack-catalog.json on a volume ltfs-pack formatted)" });
+  }, 60_000);
+
+  test("kill -9 after the data partition's closing index, before the index partition's: verify calls the volume not closed (needs strace)", async () => {
+    const strace = straceOrSkip();
+    if (!strace) return;
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY09"), "A001/a.mov", randomBytes(1 << 20, 5));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY09", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "vt"));
+    // The index partition is cut back (its end-of-data mark at block 4) before its closing index.
+    const traced = await heldAt(strace, "vt/0_4_E", "openat", dir, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--json"]);
+    expect(traced).toContain('"reason":"close"');
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(/^FAILED vt: 0 of 2 files do not verify, 1 problem\(s\) with the tape \(\d+ bytes read back\)\n$/);
+    expect(verify.stderr).toBe("ltfs-pack verify: vt: the data partition holds a newer index (generation 3) than the index partition: the volume was not closed, its write did not finish\n");
+    expect(pack(runner, ["catalog", "vt", "-o", "cat"], dir).code).toBe(1);
+  }, 60_000);
+
+  test("a source named ascmhl or ltfs-pack-catalog.json would take the tape's own records: plan and write refuse it (exit 2)", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "card"), "CLIPS/A001.mov", randomBytes(5000, 6));
+    put(join(dir, "card"), "ascmhl/ascmhl_chain.xml", "<ascmhldirectory/>\n");
+    put(join(dir, "card"), "ltfs-pack-catalog.json/x", "{}\n");
+    for (const reserved of ["ascmhl", "ltfs-pack-catalog.json"]) {
+      const plan = pack(runner, ["plan", "card/CLIPS", `card/${reserved}`, "--tape", "LTO-9", "--json"], dir);
+      const what = reserved === "ascmhl" ? "ASC MHL history" : "catalog entry";
+      expect([plan.code, plan.stdout, plan.stderr]).toEqual([2, "", `ltfs-pack plan: card/${reserved}: '${reserved}' at the tape's root is where the tape's own ${what} goes; give the folder that holds it (the card) instead\n`]);
+    }
+    // A plan edited to put a file there is refused before anything is written.
+    const plan = pack(runner, ["plan", "card/CLIPS", "--tape", "LTO-9", "--json"], dir);
+    expect(plan.code).toBe(0);
+    writeFileSync(join(dir, "plan.json"), plan.stdout.replaceAll('"path": "CLIPS/A001.mov"', '"path": "ascmhl/A001.mov"'));
+    expect(readFileSync(join(dir, "plan.json"), "utf8")).toContain('"path": "ascmhl/A001.mov"');
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
+    expect(write.code).toBe(2);
+    expect(write.stderr).toContain("'ascmhl' at the tape's root is where the tape's own ASC MHL history goes");
+    expect(existsSync(join(dir, "vt"))).toBe(false);
+  });
+
   test.if(process.getuid?.() === 0)(
     "a virtual tape whose drive fills up: a one-line error naming the record (exit 2); the tape reads as of its last index",
     () => {
       const dir = tempDir("cartkit-ltfsw-");
-      put(join(dir, "DAY03"), "A001/a.txt", "first card\n");
+      put(join(dir, "DAY03"), "A001/a.mov", randomBytes(1 << 20, 4));
       put(join(dir, "DAY03"), "B001/big.mov", randomBytes(12 * 1024 * 1024, 5));
       const plan = pack(runner, ["plan", "DAY03", "--tape", "LTO-9", "--json"], dir);
       writeFileSync(join(dir, "plan.json"), plan.stdout);
@@ -296,7 +402,7 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
         const check = pack(runner, ["index", "--vtape", "small/vt", "--check"], dir);
         expect([check.code, check.stderr]).toEqual([0, "ltfs-pack index: small/vt: index generation 2 is sound (1 files)\n"]);
         const verify = pack(runner, ["verify", "--vtape", "small/vt"], dir);
-        expect([verify.code, verify.stdout]).toEqual([1, "FAILED small/vt: no ASC MHL on the tape to verify against; 1 files, 11 bytes read back match the index's digests only\n"]);
+        expect([verify.code, verify.stdout]).toEqual([1, "FAILED small/vt: 0 of 1 files do not verify, 1 problem(s) with the tape, no ASC MHL (1048576 bytes read back)\n"]);
       } finally {
         run(["umount", join(dir, "small")]);
       }
@@ -458,6 +564,17 @@ describe("ltfs-pack verify: every record of a file's size, both copies of the in
     expect(check.stdout).toMatch(/^ltfsindex: the data partition's copy \(block \d+\) of generation 3 cannot be read: /);
   });
 
+  test("a digest turned into base64 bytes of the same text in one copy of the index is a difference (exit 1)", () => {
+    const { dir, dataRecord, dataBlock } = clipTape(runner);
+    const text = readFileSync(dataRecord, "utf8");
+    const digest = /<value>([0-9a-f]{32})<\/value>/.exec(text)![1]!;
+    writeFileSync(dataRecord, text.replace(`<value>${digest}</value>`, `<value type="base64">${digest}</value>`));
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(new RegExp(`^ltfs-pack verify: vt: /DAY05/A001/[a-z.]+: extendedattributes is .*"text","${digest}".* in the index partition's copy, .*"base64","${digest}".* in the data partition's copy \\(block ${dataBlock}\\)\\n$`));
+    expect(pack(runner, ["index", "--vtape", "vt", "--check"], dir).code).toBe(1);
+  });
+
   test("copies that differ in access times alone agree, as the reference's unmount leaves them; in a modify time they do not", () => {
     const { dir, indexRecord, dataBlock } = clipTape(runner);
     const text = readFileSync(indexRecord, "utf8");
@@ -565,7 +682,7 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
         expect(write.stderr).toMatch(/\nltfs-pack write: mnt: cannot be used: No such file or directory\nltfs-pack write: 2 of 3 copies NOT written: small\/vt, mnt\n$/);
         const lines = write.stdout.split("\n");
         expect(lines[0]).toMatch(/^tape 1 of 1 → vtape small\/vt: serial CA0001, NOT written: write failed: No space left on device/);
-        expect(lines[1]).toMatch(/^tape 1 of 1 → vtape vt2: serial CB0001, 2 files, 12582923 bytes, \d+ blocks on the data partition, index generation 4, volume /);
+        expect(lines[1]).toMatch(/^tape 1 of 1 → vtape vt2: serial CB0001, 2 files, 12582923 bytes, \d+ blocks on the data partition, index generation 3, volume /);
         expect(lines[2]).toBe("tape 1 of 1 → mount mnt: serial CC0001, NOT written: cannot be used: No such file or directory");
         const verify = pack(runner, ["verify", "--vtape", "vt2"], dir);
         expect([verify.code, verify.stderr]).toEqual([0, ""]);

@@ -139,7 +139,8 @@ so an interrupted write leaves a volume readable as of its last complete folder;
 on a virtual tape, a folder's index is left out while it would take more than a
 twentieth of the data written since the last one (an index lists every file so
 far, so folders of many small files would fill the tape with indexes): then the
-volume reads as of the last index written.
+volume reads as of the last index written, and verify and catalog call it
+unfinished.
 On a virtual tape each index becomes part of the volume only after the file
 system is flushed, so that holds through a power cut too (--no-flush flushes
 nothing, as cp: then it holds for a killed process, not for a power cut).

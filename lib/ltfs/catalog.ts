@@ -15,7 +15,7 @@ import type { LtfsIndex } from "./index_model.ts";
 import { readIndexFile } from "./index_xml.ts";
 import { showName } from "../core/names.ts";
 import { checkIndexCopies, indexFiles, Volume } from "./volume.ts";
-import { hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
+import { formattedByWrite, hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
 
 /** One tape of the catalog. */
 export interface CatalogTape {
@@ -84,9 +84,11 @@ interface EntryFacts {
  * Reads the tape's catalog entry. `closed` tells (for a virtual tape) whether the index
  * partition holds the latest generation: a write that never finished leaves it older.
  */
-function entryFacts(text: string | undefined, closed: boolean | undefined): EntryFacts {
+function entryFacts(text: string | undefined, closed: boolean | undefined, ours: boolean): EntryFacts {
   if (text === undefined) {
-    return closed === false ? { status: "incomplete", note: "its write did not finish (no catalog entry; the index partition holds an older index than the data partition)" } : { status: "unknown", note: `no ${TAPE_CATALOG_FILE}: not written by ltfs-pack, or its write did not finish` };
+    if (closed === false) return { status: "incomplete", note: "its write did not finish (no catalog entry; the index partition holds an older index than the data partition)" };
+    if (ours) return { status: "incomplete", note: `its write did not finish (no ${TAPE_CATALOG_FILE} on a volume ltfs-pack formatted)` };
+    return { status: "unknown", note: `no ${TAPE_CATALOG_FILE}: not written by ltfs-pack, or its write did not finish` };
   }
   let entry: { tape?: { usableBytes?: unknown }; notWritten?: unknown };
   try {
@@ -164,7 +166,7 @@ export function readTapeForCatalog(path: string): { tape: CatalogTape; records: 
 /** A virtual tape: its latest index, its catalog entry, and whether both copies of the index agree. */
 function fromVolume(path: string, volume: Volume): { tape: CatalogTape; records: CatalogRecord[] } {
   const entry = volume.files().find((f) => f.path === TAPE_CATALOG_FILE);
-  const facts = entryFacts(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined, volume.closed);
+  const facts = entryFacts(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined, volume.closed, formattedByWrite(volume.label));
   const read = fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", facts);
   const problems = checkIndexCopies(volume);
   if (problems.length > 0) read.tape.indexProblems = problems.map((p) => (p.path === "ltfsindex" ? p.message : `${showName(p.path)}: ${p.message}`));
@@ -199,7 +201,7 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
     if (start !== undefined && f.size > 0) record.startBlock = Number(start);
     records.push(record);
   }
-  const facts = entryFacts(entryText, undefined);
+  const facts = entryFacts(entryText, undefined, false);
   let capacityBytes = facts.capacityBytes;
   if (capacityBytes === undefined) {
     try {

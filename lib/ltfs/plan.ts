@@ -184,6 +184,18 @@ export function planTapes(sources: readonly string[], options: PlanOptions): Tap
   );
 }
 
+/** The tape's catalog entry, at its root (`write` adds it after the files). */
+export const TAPE_CATALOG_FILE = "ltfs-pack-catalog.json";
+
+/** Names at a tape's root that `write` fills itself: the tape's ASC MHL history and its catalog entry. */
+const RESERVED_AT_ROOT = new Set(["ascmhl", TAPE_CATALOG_FILE]);
+
+/** Why a tape path is one `write` keeps for the tape's own records, or undefined. */
+function reservedPathProblem(path: string): string | undefined {
+  const top = path.split("/")[0]!.normalize("NFC");
+  return RESERVED_AT_ROOT.has(top) ? `'${showName(top)}' at the tape's root is where the tape's own ${top === "ascmhl" ? "ASC MHL history" : "catalog entry"} goes` : undefined;
+}
+
 /** The sources resolved, one name each on tape, none inside another. */
 function checkSources(sources: readonly string[]): Array<{ given: string; source: string; name: string }> {
   if (sources.length === 0) throw new CliError("give at least one SRC folder");
@@ -193,6 +205,8 @@ function checkSources(sources: readonly string[]): Array<{ given: string; source
     const source = resolvePath(given);
     const name = baseOf(source);
     if (name === "") throw new CliError("a source needs a name to become a folder on tape", { path: given });
+    const reserved = reservedPathProblem(name);
+    if (reserved) throw new CliError(`${reserved}; give the folder that holds it (the card) instead`, { path: given });
     const other = seen.get(name.normalize("NFC"));
     if (other !== undefined) throw new CliError(`same top folder name '${showName(name)}' on tape as ${showName(other)}; rename one`, { path: given });
     seen.set(name.normalize("NFC"), given);
@@ -569,7 +583,7 @@ function tapePathProblem(path: string): string | undefined {
   if (xmlNameProblem(path)) return `path '${showName(path)}' holds a control character, which an LTFS index (XML) cannot carry`;
   if (path.split("/").some((n) => n === "" || n === "." || Buffer.byteLength(n) > 255)) return `path '${showName(path)}' has an empty, '.' or over-long name`;
   if (Buffer.byteLength(path) > MAX_TAPE_PATH_BYTES) return `path is longer than ${MAX_TAPE_PATH_BYTES} bytes`;
-  return undefined;
+  return reservedPathProblem(path);
 }
 
 /** The source root `source` lies inside (the longest that holds it), or undefined. */

@@ -280,7 +280,8 @@ function entryFields(entry: LtfsEntry): Record<string, string> {
     changetime: entry.changeTime,
     modifytime: entry.modifyTime,
     backuptime: entry.backupTime,
-    extendedattributes: JSON.stringify(entry.xattrs.map(({ key, value }) => [key, typeof value === "string" ? value : Buffer.from(value).toString("base64")])),
+    // Text and bytes apart: bytes whose base64 is a copy's text are not that text.
+    extendedattributes: JSON.stringify(entry.xattrs.map(({ key, value }) => (typeof value === "string" ? [key, "text", value] : [key, "base64", Buffer.from(value).toString("base64")]))),
   };
   if (entry.kind === "file") {
     fields.length = String(entry.length);

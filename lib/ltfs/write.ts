@@ -30,11 +30,19 @@ import { historyFromListing } from "../mhl/listing.ts";
 import { writeIndexXml } from "./index_xml.ts";
 import { emptyDirectory, formatLtfsTime, LTFS_INDEX_VERSION, type LtfsDirectory, type LtfsFile, type LtfsIndex, type LtfsXattr, type TapePosition } from "./index_model.ts";
 import { vol1Record, writeLabelXml, type LtfsLabel } from "./label.ts";
-import { sourceRootOf, type PlanFile, type PlannedFile, type PlannedFolder } from "./plan.ts";
+import { sourceRootOf, TAPE_CATALOG_FILE, type PlanFile, type PlannedFile, type PlannedFolder } from "./plan.ts";
 import { cartridgeConfigXml, CARTRIDGE_CONFIG, DATA_PARTITION, INDEX_PARTITION, VtapeWriter, writeCoherency } from "./vtape.ts";
 
-/** Name of the tape's own catalog entry, at the root of the volume. */
-export const TAPE_CATALOG_FILE = "ltfs-pack-catalog.json";
+export { TAPE_CATALOG_FILE };
+
+/**
+ * Whether `ltfs-pack write` formatted the volume of this label (its creator: `ltfs-pack <version>
+ * - <platform>`): then its write ends with the catalog entry, and a volume without one is a write
+ * that did not finish.
+ */
+export function formattedByWrite(label: LtfsLabel): boolean {
+  return label.creator.startsWith("ltfs-pack ");
+}
 
 /** The history folder written at the root of the volume. */
 const HISTORY_FOLDER = "ascmhl";
@@ -482,7 +490,7 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
   let previous: TapePosition | undefined;
   /** The update time of the generation being written: both copies of a generation carry the same. */
   let updateTime = formatTime;
-  const spacing = new IndexSpacing(blockSize);
+  const spacing = new IndexSpacing();
   /** Writes an index construct (file mark, index records, file mark) at the end of `partition`. */
   const writeIndex = (partition: number, reason: string, sameGeneration = false) => {
     if (!sameGeneration) {
@@ -615,27 +623,22 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
 
 /**
  * Data written between two indexes, at least, as a multiple of the index's size: the indexes a
- * tape takes while it fills then hold at most a twentieth of its data, the 5% the plan's default
- * reserve keeps for them (lib/ltfs/capacity.ts). An index holds every file on the tape so far
- * (about 1 KiB each), so one after every card of 500 frames of 32 KiB would take as much tape as
- * the frames by the fortieth card.
+ * tape takes while it fills (the closing one aside) then hold at most a twentieth of its data,
+ * the 5% the plan's default reserve keeps for them (lib/ltfs/capacity.ts). An index holds every
+ * file on the tape so far (about 1 KiB each), so one after every card of 500 frames of 32 KiB
+ * would take as much tape as the frames by the fortieth card.
  */
 export const INDEX_SPACING = 20;
 
 /**
- * When a file set's index is due: always while the index fits in one record, otherwise once the
- * data written since the last index is {@link INDEX_SPACING} times the index's size (estimated
- * from the last one's bytes per entry). Skipped, the write since the last index is less than
- * twenty indexes' worth: what an interruption there costs to write again.
+ * When a file set's index is due: once the data written since the last index is
+ * {@link INDEX_SPACING} times the index's size (estimated from the last one's bytes per entry).
+ * Skipped, the write since the last index is less than twenty indexes' worth: what an
+ * interruption there costs to write again.
  */
 class IndexSpacing {
-  readonly #record: number;
   #bytesPerEntry = 0;
   #dataSince = 0;
-
-  constructor(recordSize: number) {
-    this.#record = recordSize;
-  }
 
   /** An index of `bytes` covering `entries` files and folders was written. */
   written(bytes: number, entries: number): void {
@@ -650,8 +653,7 @@ class IndexSpacing {
 
   /** Whether an index of `entries` files and folders is due now. */
   due(entries: number): boolean {
-    const estimate = this.#bytesPerEntry * entries;
-    return estimate <= this.#record || this.#dataSince >= INDEX_SPACING * estimate;
+    return this.#dataSince >= INDEX_SPACING * this.#bytesPerEntry * entries;
   }
 }
 
