@@ -6,7 +6,7 @@ import { indexFiles, indexFolders } from "../lib/ltfs/volume.ts";
 import { runners, tempDir, tool } from "./helpers.ts";
 import { checkIndex } from "../lib/ltfs/index_check.ts";
 import { emptyDirectory, formatLtfsTime, type LtfsDirectory, type LtfsFile, type LtfsIndex } from "../lib/ltfs/index_model.ts";
-import { parseLtfsTime, percentDecodeName, percentEncodeName, readIndexXml, writeIndexXml } from "../lib/ltfs/index_xml.ts";
+import { indexTreeXml, parseLtfsTime, percentDecodeName, percentEncodeName, readIndexXml, writeIndexXml } from "../lib/ltfs/index_xml.ts";
 
 const T0 = "2024-03-01T09:15:00.123456789Z";
 const T1 = "2024-03-01T10:00:00.000000001Z";
@@ -66,6 +66,19 @@ test("a realistic index survives write → read unchanged and is sound", () => {
   // the name with ':' goes percent-encoded, byte by byte for everything outside the plain set
   expect(text).toContain('<name percentencoded="true">time%3Acode%2001.edl</name>');
   expect(text).toContain('<value type="base64">AAEC/w==</value>');
+});
+
+test("the root's element made once gives both copies of a generation byte for byte", () => {
+  const index = realisticIndex();
+  const tree = indexTreeXml(index.root);
+  expect(tree).toStartWith("  <directory>\n    <name>TAPE001</name>\n");
+  expect(tree).toEndWith("  </directory>\n");
+  expect(writeIndexXml(index, tree)).toBe(writeIndexXml(index));
+  const otherCopy = { ...index, location: { partition: "b" as const, startBlock: 40 } };
+  delete otherCopy.previousGenerationLocation;
+  expect(writeIndexXml(otherCopy, tree)).toBe(writeIndexXml(otherCopy));
+  const empty = { ...index, root: emptyDirectory("TAPE001", 1, T1) };
+  expect(writeIndexXml(empty, indexTreeXml(empty.root))).toBe(writeIndexXml(empty));
 });
 
 test("writes a small index byte for byte in the reference's element order", () => {

@@ -166,16 +166,33 @@ function writeDirectory(w: XmlWriter, root: LtfsDirectory): void {
 }
 
 /**
+ * The root directory's element of an index as {@link writeIndexXml} writes it, for writing the
+ * two copies of one generation (which differ only before it) from one.
+ * @example
+ * declare const index: Parameters<typeof writeIndexXml>[0];
+ * const tree = indexTreeXml(index.root);
+ * writeIndexXml(index, tree) === writeIndexXml(index); // true
+ */
+export function indexTreeXml(root: LtfsDirectory): string {
+  const parts: string[] = [];
+  const w = new XmlWriter((text) => parts.push(text), ["ltfsindex"]);
+  writeDirectory(w, root);
+  w.flush();
+  return parts.join("");
+}
+
+/**
  * Writes an index as XML, two spaces per level, in the reference writer's element order:
  * creator, comment, volumeuuid, generationnumber, updatetime, location,
  * previousgenerationlocation, allowpolicyupdate, dataplacementpolicy, highestfileuid,
  * volumelockstate, directory. Entries are written in model order. Values are written as given;
- * run {@link checkIndex} first to refuse a bad index.
+ * run {@link checkIndex} first to refuse a bad index. `tree`, when given, is the root's element
+ * as {@link indexTreeXml} made it for this index's root.
  * @example
  * declare const index: Parameters<typeof writeIndexXml>[0];
  * await Bun.write("index.xml", writeIndexXml(index));
  */
-export function writeIndexXml(index: LtfsIndex): string {
+export function writeIndexXml(index: LtfsIndex, tree?: string): string {
   const w = new XmlWriter();
   w.open("ltfsindex", { version: index.version });
   w.leaf("creator", {}, index.creator);
@@ -195,7 +212,8 @@ export function writeIndexXml(index: LtfsIndex): string {
   }
   w.leaf("highestfileuid", {}, String(index.highestFileUid));
   if (index.volumeLockState) w.leaf("volumelockstate", {}, index.volumeLockState);
-  writeDirectory(w, index.root);
+  if (tree === undefined) writeDirectory(w, index.root);
+  else w.raw(tree);
   w.close();
   return w.toString();
 }

@@ -186,14 +186,14 @@ export function planTapes(sources: readonly string[], options: PlanOptions): Tap
 
 /** The tape's catalog entry, at its root (`write` adds it after the files). */
 export const TAPE_CATALOG_FILE = "ltfs-pack-catalog.json";
-
-/** Names at a tape's root that `write` fills itself: the tape's ASC MHL history and its catalog entry. */
-const RESERVED_AT_ROOT = new Set(["ascmhl", TAPE_CATALOG_FILE]);
+/** The tape's ASC MHL history, at its root (`write` adds it after the files). */
+export const TAPE_HISTORY_FOLDER = "ascmhl";
 
 /** Why a tape path is one `write` keeps for the tape's own records, or undefined. */
 function reservedPathProblem(path: string): string | undefined {
   const top = path.split("/")[0]!.normalize("NFC");
-  return RESERVED_AT_ROOT.has(top) ? `'${showName(top)}' at the tape's root is where the tape's own ${top === "ascmhl" ? "ASC MHL history" : "catalog entry"} goes` : undefined;
+  if (top !== TAPE_HISTORY_FOLDER && top !== TAPE_CATALOG_FILE) return undefined;
+  return `'${showName(top)}' at the tape's root is where the tape's own ${top === TAPE_HISTORY_FOLDER ? "ASC MHL history" : "catalog entry"} goes`;
 }
 
 /** The sources resolved, one name each on tape, none inside another. */

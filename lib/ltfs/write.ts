@@ -27,10 +27,10 @@ import { getXattr, setFileTimes, setXattr } from "../io/libc.ts";
 import { algorithmOf, HASH_FORMATS, normalizeDigest, type HashFormat } from "../mhl/formats.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
 import { historyFromListing } from "../mhl/listing.ts";
-import { writeIndexXml } from "./index_xml.ts";
+import { indexTreeXml, writeIndexXml } from "./index_xml.ts";
 import { emptyDirectory, formatLtfsTime, LTFS_INDEX_VERSION, type LtfsDirectory, type LtfsFile, type LtfsIndex, type LtfsXattr, type TapePosition } from "./index_model.ts";
 import { vol1Record, writeLabelXml, type LtfsLabel } from "./label.ts";
-import { sourceRootOf, TAPE_CATALOG_FILE, type PlanFile, type PlannedFile, type PlannedFolder } from "./plan.ts";
+import { sourceRootOf, TAPE_CATALOG_FILE, TAPE_HISTORY_FOLDER, type PlanFile, type PlannedFile, type PlannedFolder } from "./plan.ts";
 import { cartridgeConfigXml, CARTRIDGE_CONFIG, DATA_PARTITION, INDEX_PARTITION, VtapeWriter, writeCoherency } from "./vtape.ts";
 
 export { TAPE_CATALOG_FILE };
@@ -43,9 +43,6 @@ export { TAPE_CATALOG_FILE };
 export function formattedByWrite(label: LtfsLabel): boolean {
   return label.creator.startsWith("ltfs-pack ");
 }
-
-/** The history folder written at the root of the volume. */
-const HISTORY_FOLDER = "ascmhl";
 
 /** Spec-defined hash attribute names (LTFS 2.4 `ltfs.hash.*`); other formats go under `cartkit.hash.`. */
 const SPEC_HASH_NAMES: Partial<Record<HashFormat, string>> = { md5: "ltfs.hash.md5sum", sha1: "ltfs.hash.sha1sum" };
@@ -334,7 +331,7 @@ async function closingFiles(options: WriteOptions, volumeUuid: string | undefine
   for (const format of options.formats) hexes.set(format, await hashBytes(format, entry));
   // Histories the sources carry (a card's ascmhl/) are left out, as the generation's own ignore
   // patterns say; their files are still on tape with their digests in the index.
-  const outsideHistories = (path: string) => !path.split("/").includes(HISTORY_FOLDER);
+  const outsideHistories = (path: string) => !path.split("/").includes(TAPE_HISTORY_FOLDER);
   const listed = [...contents.files.filter((f) => outsideHistories(f.path)), { path: TAPE_CATALOG_FILE, size: entry.length, modified: date, hexes }];
   const history = await historyFromListing(
     listed,
@@ -349,8 +346,8 @@ async function closingFiles(options: WriteOptions, volumeUuid: string | undefine
   );
   return [
     { path: TAPE_CATALOG_FILE, bytes: entry },
-    { path: `${HISTORY_FOLDER}/${history.generationFileName}`, bytes: history.generation },
-    { path: `${HISTORY_FOLDER}/ascmhl_chain.xml`, bytes: history.chain },
+    { path: `${TAPE_HISTORY_FOLDER}/${history.generationFileName}`, bytes: history.generation },
+    { path: `${TAPE_HISTORY_FOLDER}/ascmhl_chain.xml`, bytes: history.chain },
   ];
 }
 
@@ -491,11 +488,14 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
   /** The update time of the generation being written: both copies of a generation carry the same. */
   let updateTime = formatTime;
   const spacing = new IndexSpacing();
+  /** The root's element of the generation being written: its second copy is made from it. */
+  let treeXml = "";
   /** Writes an index construct (file mark, index records, file mark) at the end of `partition`. */
   const writeIndex = (partition: number, reason: string, sameGeneration = false) => {
     if (!sameGeneration) {
       generation++;
       updateTime = formatLtfsTime(nowNs());
+      treeXml = indexTreeXml(tree.root);
     }
     w.writeFilemark(partition);
     const location: TapePosition = { partition: letter(partition), startBlock: w.position(partition) };
@@ -512,7 +512,7 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
       root: tree.root,
     };
     if (previous) index.previousGenerationLocation = previous;
-    const xml = new TextEncoder().encode(writeIndexXml(index));
+    const xml = new TextEncoder().encode(writeIndexXml(index, treeXml));
     for (const record of records(xml)) w.writeRecord(partition, record);
     spacing.written(xml.length, tree.highestUid);
     w.writeFilemark(partition);
