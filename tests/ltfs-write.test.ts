@@ -264,7 +264,9 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect(verify.code).toBe(1);
     // Without an MHL nothing is verified: stdout says so, as the exit does.
     expect(verify.stdout).toBe("FAILED vt: 0 of 1 files do not verify, 1 problem(s) with the tape, no ASC MHL (1048576 bytes read back)\n");
-    expect(verify.stderr).toBe("ltfs-pack verify: vt: the data partition holds a newer index (generation 2) than the index partition: the volume was not closed, its write did not finish\n" + "ltfs-pack verify: vt: no ASC MHL on the tape (ascmhl/); compared with the index's digests only\n");
+    expect(verify.stderr).toBe(
+      "ltfs-pack verify: vt: the data partition holds a newer index (generation 2) than the index partition: the volume was not closed (a write or mount that did not finish; ltfsck recovers it)\n" + "ltfs-pack verify: vt: no ASC MHL on the tape (ascmhl/); compared with the index's digests only\n",
+    );
     if (LTFSCK) {
       const ltfsck = run([LTFSCK, "-e", "file", join(dir, "vt")]);
       expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
@@ -359,7 +361,7 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
     expect(verify.code).toBe(1);
     expect(verify.stdout).toMatch(/^FAILED vt: 0 of 2 files do not verify, 1 problem\(s\) with the tape \(\d+ bytes read back\)\n$/);
-    expect(verify.stderr).toBe("ltfs-pack verify: vt: the data partition holds a newer index (generation 3) than the index partition: the volume was not closed, its write did not finish\n");
+    expect(verify.stderr).toBe("ltfs-pack verify: vt: the data partition holds a newer index (generation 3) than the index partition: the volume was not closed (a write or mount that did not finish; ltfsck recovers it)\n");
     expect(pack(runner, ["catalog", "vt", "-o", "cat"], dir).code).toBe(1);
   }, 60_000);
 
@@ -573,6 +575,24 @@ describe("ltfs-pack verify: every record of a file's size, both copies of the in
     expect(verify.code).toBe(1);
     expect(verify.stderr).toMatch(new RegExp(`^ltfs-pack verify: vt: /DAY05/A001/[a-z.]+: extendedattributes is .*"text","${digest}".* in the index partition's copy, .*"base64","${digest}".* in the data partition's copy \\(block ${dataBlock}\\)\\n$`));
     expect(pack(runner, ["index", "--vtape", "vt", "--check"], dir).code).toBe(1);
+  });
+
+  test("the index partition one generation ahead of the copy it points back to, as the reference leaves a volume changed without data: verifies", () => {
+    const { dir, indexRecord } = clipTape(runner);
+    const text = readFileSync(indexRecord, "utf8");
+    const generation = Number(/<generationnumber>(\d+)<\/generationnumber>/.exec(text)![1]);
+    // A folder's time set on a mount: a new generation on the index partition only.
+    const at = text.indexOf("<modifytime>") + "<modifytime>".length + 11;
+    writeFileSync(indexRecord, `${text.slice(0, at)}23${text.slice(at + 2)}`.replace(`<generationnumber>${generation}</generationnumber>`, `<generationnumber>${generation + 1}</generationnumber>`));
+    const verify = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect([verify.code, verify.stderr]).toEqual([0, ""]);
+    expect(pack(runner, ["index", "--vtape", "vt", "--check"], dir).code).toBe(0);
+    expect(pack(runner, ["catalog", "vt", "-o", "cat"], dir).code).toBe(0);
+    // Behind it is not: the data partition's copy newer than the index partition's.
+    writeFileSync(indexRecord, text.replace(`<generationnumber>${generation}</generationnumber>`, `<generationnumber>${generation - 1}</generationnumber>`));
+    const behind = pack(runner, ["verify", "--vtape", "vt"], dir);
+    expect(behind.code).toBe(1);
+    expect(behind.stderr).toContain(`is generation ${generation}, newer than the index partition's ${generation - 1}`);
   });
 
   test("copies that differ in access times alone agree, as the reference's unmount leaves them; in a modify time they do not", () => {
@@ -936,7 +956,15 @@ describe("ltfs-pack write --mount", () => {
     expect(bad.stderr).toMatch(/^ltfs-pack verify: DAY01\/C001\/colon: name\.txt: MISMATCH: md5 [0-9a-f]{32}, the MHL says [0-9a-f]{32}/);
     const again = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt"], dir);
     expect(again.code).toBe(2);
-    expect(again.stderr).toBe(`ltfs-pack write: ${join("mnt", "DAY01/A001/CLIP/big.mov")}: already exists on the volume; nothing was written (load a blank tape, or plan without it)\n`);
+    expect(again.stderr).toBe(`ltfs-pack write: ${join("mnt", "ascmhl")}: is on the volume: it holds a written tape already; nothing was written (load a blank tape)\n`);
+    // Another plan's files onto it: refused before a byte, not verified later against the first MHL.
+    put(join(dir, "DAY02"), "Z001/z.mov", randomBytes(3000, 7));
+    writeFileSync(join(dir, "plan2.json"), pack(runner, ["plan", "DAY02", "--tape", "LTO-9", "--json"], dir).stdout);
+    const other = pack(runner, ["write", "plan2.json", "--tape", "1", "--mount", "mnt"], dir);
+    expect([other.code, other.stderr]).toEqual([2, `ltfs-pack write: ${join("mnt", "ascmhl")}: is on the volume: it holds a written tape already; nothing was written (load a blank tape)\n`]);
+    expect(existsSync(join(dir, "mnt/DAY02"))).toBe(false);
+    rmSync(join(dir, "mnt/ascmhl"), { recursive: true });
+    expect(pack(runner, ["write", "plan2.json", "--tape", "1", "--mount", "mnt"], dir).stderr).toBe(`ltfs-pack write: ${join("mnt", "ltfs-pack-catalog.json")}: is on the volume: it holds a written tape already; nothing was written (load a blank tape)\n`);
   }, 60_000);
 });
 

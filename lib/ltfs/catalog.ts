@@ -15,7 +15,7 @@ import type { LtfsIndex } from "./index_model.ts";
 import { readIndexFile } from "./index_xml.ts";
 import { showName } from "../core/names.ts";
 import { checkIndexCopies, indexFiles, Volume } from "./volume.ts";
-import { formattedByWrite, hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
+import { creatorIsWrite, hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
 
 /** One tape of the catalog. */
 export interface CatalogTape {
@@ -166,7 +166,7 @@ export function readTapeForCatalog(path: string): { tape: CatalogTape; records: 
 /** A virtual tape: its latest index, its catalog entry, and whether both copies of the index agree. */
 function fromVolume(path: string, volume: Volume): { tape: CatalogTape; records: CatalogRecord[] } {
   const entry = volume.files().find((f) => f.path === TAPE_CATALOG_FILE);
-  const facts = entryFacts(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined, volume.closed, formattedByWrite(volume.label));
+  const facts = entryFacts(entry ? new TextDecoder().decode(volume.readAll(entry)) : undefined, volume.closed, creatorIsWrite(volume.label.creator));
   const read = fromIndex(volume.latest.index, volume.label.serial || volume.latest.index.root.name, path, "vtape", facts);
   const problems = checkIndexCopies(volume);
   if (problems.length > 0) read.tape.indexProblems = problems.map((p) => (p.path === "ltfsindex" ? p.message : `${showName(p.path)}: ${p.message}`));
@@ -201,7 +201,8 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
     if (start !== undefined && f.size > 0) record.startBlock = Number(start);
     records.push(record);
   }
-  const facts = entryFacts(entryText, undefined, false);
+  // LTFS shows the label's creator as an attribute of the mount's root.
+  const facts = entryFacts(entryText, undefined, creatorIsWrite(getXattr(mount, "user.ltfs.labelCreator") ?? ""));
   let capacityBytes = facts.capacityBytes;
   if (capacityBytes === undefined) {
     try {

@@ -24,7 +24,7 @@ import { readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
 import { XmlError } from "../xml/xml.ts";
 import { checkIndexCopies, indexFolders, Volume } from "./volume.ts";
-import { formattedByWrite, hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
+import { creatorIsWrite, hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
 
 /** The outcome for one file (or a folder, for `missing`). */
 export interface VerifyResult {
@@ -282,8 +282,8 @@ async function verifyOpenVtape(dir: string, volume: Volume, hooks: VerifyHooks):
   const record = readTapeRecord(recordBytes, problems);
   // A write that did not finish: it ends with the catalog entry and the index partition's copy
   // of the last generation. Its files may all verify; the tape is still not what was planned.
-  if (!volume.closed) problems.push(`${dir}: the data partition holds a newer index (generation ${volume.latest.index.generationNumber}) than the index partition: the volume was not closed, its write did not finish`);
-  else if (recordBytes === undefined && formattedByWrite(volume.label)) problems.push(`${dir}: no ${TAPE_CATALOG_FILE} on a volume ltfs-pack formatted: its write did not finish`);
+  if (!volume.closed) problems.push(`${dir}: the data partition holds a newer index (generation ${volume.latest.index.generationNumber}) than the index partition: the volume was not closed (a write or mount that did not finish; ltfsck recovers it)`);
+  else if (recordBytes === undefined && creatorIsWrite(volume.label.creator)) problems.push(`${dir}: no ${TAPE_CATALOG_FILE} on a volume ltfs-pack formatted: its write did not finish`);
   const candidates: Candidate[] = entries
     .filter((e) => !e.path.startsWith("ascmhl/"))
     .map((e) => ({

@@ -36,12 +36,12 @@ import { cartridgeConfigXml, CARTRIDGE_CONFIG, DATA_PARTITION, INDEX_PARTITION, 
 export { TAPE_CATALOG_FILE };
 
 /**
- * Whether `ltfs-pack write` formatted the volume of this label (its creator: `ltfs-pack <version>
- * - <platform>`): then its write ends with the catalog entry, and a volume without one is a write
- * that did not finish.
+ * Whether a volume label's creator is `ltfs-pack write` (`ltfs-pack <version> - <platform>`):
+ * then its write ends with the catalog entry, and a volume without one is a write that did not
+ * finish.
  */
-export function formattedByWrite(label: LtfsLabel): boolean {
-  return label.creator.startsWith("ltfs-pack ");
+export function creatorIsWrite(creator: string): boolean {
+  return creator.startsWith("ltfs-pack ");
 }
 
 /** Spec-defined hash attribute names (LTFS 2.4 `ltfs.hash.*`); other formats go under `cartkit.hash.`. */
@@ -709,6 +709,11 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
       throw new CliError(`cannot be written: ${describeSystemError(error)}; nothing was written`, { path: where(path) });
     }
   };
+  // A volume that holds a tape's records already: its MHL and catalog entry would stand for the
+  // first write, and the files of this one would verify against nothing.
+  for (const own of [TAPE_HISTORY_FOLDER, TAPE_CATALOG_FILE]) {
+    if (existing(own) !== undefined) throw new CliError("is on the volume: it holds a written tape already; nothing was written (load a blank tape)", { path: where(own) });
+  }
   for (const file of tape.files) {
     if (existing(file.path) !== undefined) throw new CliError("already exists on the volume; nothing was written (load a blank tape, or plan without it)", { path: where(file.path) });
   }
