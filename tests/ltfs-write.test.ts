@@ -806,6 +806,25 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
     expect(readdirSync(join(dir, "mnt"))).toEqual(["DAY10"]);
   });
 
+  test("an empty source folder (an empty card) is planned and written as an empty folder on tape", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "cards"), "C001/a.txt", "a\n");
+    mkdirSync(join(dir, "cards/E001"));
+    const plan = pack(runner, ["plan", "cards/E001", "cards/C001", "--tape", "LTO-9", "--json"], dir);
+    expect(plan.code).toBe(0);
+    writeFileSync(join(dir, "plan.json"), plan.stdout);
+    const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir);
+    expect([write.code, write.stderr]).toEqual([0, ""]);
+    expect(indexFolders(Volume.open(join(dir, "vt")).latest.index.root)).toContain("E001");
+    expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
+    // Only a folder may be a source folder itself.
+    writeFileSync(join(dir, "bad.json"), plan.stdout.replace('"source": "' + join(dir, "cards/C001/a.txt") + '"', '"source": "' + join(dir, "cards/C001") + '"'));
+    expect(readFileSync(join(dir, "bad.json"), "utf8")).not.toBe(plan.stdout);
+    const bad = pack(runner, ["write", "bad.json", "--tape", "1", "--vtape", "vt2"], dir);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("has a source outside the plan's source folders");
+  });
+
   test("empty folders go on tape, in the index and on a mount, and verify holds the tape to them", () => {
     const dir = tempDir("cartkit-ltfsw-");
     put(join(dir, "DAY11"), "A001/a.txt", "a\n");

@@ -645,8 +645,10 @@ export function readPlanFile(path: string, text: string): PlanFile {
   if (!Array.isArray(plan.tapes)) throw bad("has no tapes");
   const tapes = plan.tapes.map((tape: Record<string, unknown>, i: number): PlannedTape => {
     if (!Array.isArray(tape?.files)) throw bad(`has no files for tape ${i + 1}`);
-    const source = (value: unknown): string => {
+    // A folder's source may be a source folder itself: an empty card is planned as one.
+    const source = (value: unknown, folder = false): string => {
       if (typeof value !== "string" || !isAbsolute(value) || value.includes("\0")) throw bad(`has a source that is not an absolute path on tape ${i + 1}: '${showName(String(value))}'`);
+      if (folder && sources.includes(value)) return value;
       const root = sourceRootOf(sources, value);
       if (root === undefined || !insideRoot(root, value)) throw bad(`has a source outside the plan's source folders on tape ${i + 1}: '${showName(value)}'`);
       return value;
@@ -668,7 +670,7 @@ export function readPlanFile(path: string, text: string): PlanFile {
     const folders = ((tape.folders ?? []) as Record<string, unknown>[]).map((f): PlannedFolder => {
       if (typeof f?.source !== "string" || typeof f.path !== "string") throw bad(`has a folder without source or path on tape ${i + 1}`);
       const path = tapePath(f.path);
-      return { source: source(f.source), path };
+      return { source: source(f.source, true), path };
     });
     const filePaths = new Set(files.map((f) => f.path.normalize("NFC")));
     if (filePaths.size !== files.length) throw bad(`names one tape path twice on tape ${i + 1}`);
