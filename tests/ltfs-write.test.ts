@@ -165,10 +165,12 @@ describe.each(runners())("ltfs-pack write --vtape ($label)", (runner) => {
   }, 60_000);
 });
 
-/** The state letter of process `pid` (`t`: stopped by its tracer), or undefined once it is gone. */
-function processState(pid: number): string | undefined {
+/** The fields of `/proc/PID/stat` after the command's name (state, parent, …); undefined once it is gone. */
+function procStat(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "")[0];
+    return readFileSync(`/proc/${pid}/stat`, "utf8")
+      .replace(/^.*\) /s, "")
+      .split(" ");
   } catch {
     return undefined;
   }
@@ -176,9 +178,8 @@ function processState(pid: number): string | undefined {
 
 /**
  * Runs `ltfs-pack ARGS` under strace with every `syscall` on `path` (as the tool names it, from
- * `cwd`) held for 30 s, waits until
- * it is held there (its main thread stopped by strace for a second on end), kills it with
- * SIGKILL, and returns what it printed.
+ * `cwd`) held for 30 s, waits until it is held there (stopped by strace for a second on end),
+ * kills it with SIGKILL, and returns what it printed.
  */
 async function heldAt(strace: string, path: string, syscall: string, cwd: string, args: string[]): Promise<string> {
   const proc = Bun.spawn([strace, "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-P", path, "-e", `trace=${syscall}`, "-e", `inject=${syscall}:delay_enter=30000000`, BUN, join(ROOT, "tools/ltfs-pack.ts"), ...args], { cwd, stdout: "pipe", stderr: "pipe" });
@@ -189,21 +190,11 @@ async function heldAt(strace: string, path: string, syscall: string, cwd: string
     tracee ??= readdirSync("/proc")
       .filter((name) => /^\d+$/.test(name))
       .map(Number)
-      .find((pid) => {
-        try {
-          return (
-            readFileSync(`/proc/${pid}/stat`, "utf8")
-              .replace(/^.*\) /s, "")
-              .split(" ")[1] === String(proc.pid)
-          );
-        } catch {
-          return false;
-        }
-      });
-    held = tracee !== undefined && processState(tracee) === "t" ? held + 1 : 0;
+      .find((pid) => procStat(pid)?.[1] === String(proc.pid));
+    held = tracee !== undefined && procStat(tracee)?.[0] === "t" ? held + 1 : 0;
   }
   expect(tracee).toBeDefined();
-  expect(processState(tracee!)).toBe("t");
+  expect(procStat(tracee!)?.[0]).toBe("t");
   process.kill(tracee!, 9);
   // strace itself would wait out the hold.
   proc.kill(9);

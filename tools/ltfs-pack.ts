@@ -25,10 +25,10 @@ import { copySerials, describeCopy, writeCopies, type CopyTarget } from "../lib/
 import { checkIndex, type IndexCheckOptions, type IndexProblem } from "../lib/ltfs/index_check.ts";
 import type { LtfsIndex } from "../lib/ltfs/index_model.ts";
 import { readIndexFile } from "../lib/ltfs/index_xml.ts";
-import { formatPlanTable, formatPlanText, planTapes, planToJson, readPlanFile } from "../lib/ltfs/plan.ts";
+import { formatPlanTable, formatPlanText, planTapes, planToJson, readPlanFile, TAPE_CATALOG_FILE } from "../lib/ltfs/plan.ts";
 import { verifyMount, verifyVerdict, verifyVtape, type VerifyResult } from "../lib/ltfs/verify.ts";
 import { checkIndexCopies, indexFiles, Volume } from "../lib/ltfs/volume.ts";
-import { plannedTape, TAPE_CATALOG_FILE } from "../lib/ltfs/write.ts";
+import { plannedTape } from "../lib/ltfs/write.ts";
 import { DEFAULT_HASH_FORMAT, HASH_FORMATS, parseHashFormat } from "../lib/mhl/formats.ts";
 
 const TOOL = "ltfs-pack";

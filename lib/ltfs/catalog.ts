@@ -15,7 +15,8 @@ import type { LtfsIndex } from "./index_model.ts";
 import { readIndexFile } from "./index_xml.ts";
 import { showName } from "../core/names.ts";
 import { checkIndexCopies, indexFiles, Volume } from "./volume.ts";
-import { creatorIsWrite, hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
+import { TAPE_CATALOG_FILE } from "./plan.ts";
+import { creatorIsWrite, hashesFromXattrs, hashesOnMount } from "./write.ts";
 
 /** One tape of the catalog. */
 export interface CatalogTape {

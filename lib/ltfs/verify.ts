@@ -24,7 +24,8 @@ import { readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
 import { XmlError } from "../xml/xml.ts";
 import { checkIndexCopies, indexFolders, Volume } from "./volume.ts";
-import { creatorIsWrite, hashesFromXattrs, hashesOnMount, TAPE_CATALOG_FILE } from "./write.ts";
+import { TAPE_CATALOG_FILE } from "./plan.ts";
+import { creatorIsWrite, hashesFromXattrs, hashesOnMount } from "./write.ts";
 
 /** The outcome for one file (or a folder, for `missing`). */
 export interface VerifyResult {

@@ -33,8 +33,6 @@ import { vol1Record, writeLabelXml, type LtfsLabel } from "./label.ts";
 import { sourceRootOf, TAPE_CATALOG_FILE, TAPE_HISTORY_FOLDER, type PlanFile, type PlannedFile, type PlannedFolder } from "./plan.ts";
 import { cartridgeConfigXml, CARTRIDGE_CONFIG, DATA_PARTITION, INDEX_PARTITION, VtapeWriter, writeCoherency } from "./vtape.ts";
 
-export { TAPE_CATALOG_FILE };
-
 /**
  * Whether a volume label's creator is `ltfs-pack write` (`ltfs-pack <version> - <platform>`):
  * then its write ends with the catalog entry, and a volume without one is a write that did not
