@@ -6,7 +6,7 @@
  * read-only FUSE mount must hold identical files. The catalog page is tested in headless Chromium.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type CopyTarget, defaultSerials, writeCopies } from "../lib/ltfs/copies.ts";
 import { readIndexXml } from "../lib/ltfs/index_xml.ts";
@@ -15,6 +15,7 @@ import { readLabelXml } from "../lib/ltfs/label.ts";
 import { indexFolders, Volume } from "../lib/ltfs/volume.ts";
 import { VtapeWriter } from "../lib/ltfs/vtape.ts";
 import { CliError } from "../lib/core/errors.ts";
+import { setXattr } from "../lib/io/libc.ts";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
 import type { LtfsDirectory } from "../lib/ltfs/index_model.ts";
 import { anchor, asNobody, BUN, IS_ROOT, randomBytes, ROOT, readStdoutUntil, run, runners, straceOrSkip, tempDir, tool, type ToolRunner } from "./helpers.ts";
@@ -975,6 +976,42 @@ describe("ltfs-pack write --mount", () => {
     expect(existsSync(join(dir, "mnt/DAY02"))).toBe(false);
     rmSync(join(dir, "mnt/ascmhl"), { recursive: true });
     expect(pack(runner, ["write", "plan2.json", "--tape", "1", "--mount", "mnt"], dir).stderr).toBe(`ltfs-pack write: ${join("mnt", "ltfs-pack-catalog.json")}: is on the volume: it holds a written tape already; nothing was written (load a blank tape)\n`);
+  }, 60_000);
+
+  test("catalog holds a tape to its catalog entry: a file removed, rewritten, cut short or given another digest since is named, and the tape is incomplete (exit 1)", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    for (const name of ["a", "b", "c", "d", "e"]) put(join(dir, "DAY01"), `A001/${name}.mov`, randomBytes(3000, name.charCodeAt(0)));
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "mnt"));
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt"], dir).code).toBe(0);
+    const catalog = (force: boolean) => {
+      const result = pack(runner, ["catalog", "mnt", "-o", "cat", ...(force ? ["--force"] : [])], dir);
+      return { ...result, tape: JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0] };
+    };
+    const clean = catalog(false);
+    expect([clean.code, clean.tape.status, clean.tape.changed]).toEqual([0, "complete", undefined]);
+    const clip = (name: string) => join(dir, "mnt/DAY01/A001", `${name}.mov`);
+    const { mtime } = statSync(clip("b"));
+    rmSync(clip("a"));
+    writeFileSync(clip("b"), randomBytes(3000, 99)); // same size, same attributes: only its time moved
+    truncateSync(clip("c"), 100);
+    utimesSync(clip("c"), mtime, mtime);
+    setXattr(clip("d"), "user.cartkit.hash.xxh128", "0".repeat(32));
+    const after = catalog(true);
+    expect(after.code).toBe(1);
+    expect(after.tape).toMatchObject({ status: "incomplete", note: "4 file(s) written to it missing or changed on it since (verify it)", files: 4 });
+    expect(after.tape.changed.map((f: { path: string; reason: string }) => [f.path, f.reason.replace(/\d{4}-[\d:.T-]+Z/g, "T")])).toEqual([
+      ["DAY01/A001/a.mov", "not on the tape"],
+      ["DAY01/A001/b.mov", "modified T on the tape, T when written"],
+      ["DAY01/A001/c.mov", "100 bytes on the tape, 3000 when written"],
+      ["DAY01/A001/d.mov", "its digest on the tape is not the one written"],
+    ]);
+    expect(after.stderr.split("\n")[0]).toStartWith(`ltfs-pack catalog: mnt: tape CA0001 is INCOMPLETE: 4 file(s) written to it missing or changed on it since (verify it): DAY01/A001/a.mov (not on the tape), DAY01/A001/b.mov (modified `);
+    // What catalog cannot see without reading data, verify does: a rewrite with its time put back.
+    writeFileSync(clip("e"), randomBytes(3000, 98));
+    utimesSync(clip("e"), statSync(join(dir, "DAY01/A001/e.mov")).mtime, statSync(join(dir, "DAY01/A001/e.mov")).mtime);
+    expect(catalog(true).tape.changed).toHaveLength(4);
+    expect(pack(runner, ["verify", "--mount", "mnt"], dir).stderr).toContain("DAY01/A001/e.mov: MISMATCH");
   }, 60_000);
 });
 

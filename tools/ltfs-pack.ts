@@ -395,8 +395,10 @@ index XML file — and writes to the output folder:
                 which tape(s) hold each file, and a fill bar per tape
 The tapes' own ascmhl/ and ${TAPE_CATALOG_FILE} are left out. Each tape is
 marked complete (written to its end with every file of its plan), incomplete
-(files of its plan not written, or its write never finished; named on stderr
-and on the page) or unknown (a saved index, or a tape not written by ltfs-pack).
+(files of its plan not written, its write never finished, or files it wrote
+gone or changed since: size, digest attribute, start block or modification time
+unlike its catalog entry's; named on stderr and on the page) or unknown (a saved
+index, or a tape not written by ltfs-pack). No file data is read: verify reads it.
 A virtual tape whose two copies of its latest index disagree, or one of whose
 indexes does not read, is named as damaged: verify it before trusting its records.
 
@@ -422,7 +424,7 @@ async function runCatalog(args: CommandArgs<typeof catalog>): Promise<number> {
     out.data(`${tape.serial}\t${tape.kind}\t${tape.files} files\t${tape.bytes} bytes\t${tape.source}\n`);
     for (const problem of tape.indexProblems ?? []) log.error(`${tape.source}: tape ${tape.serial}: INDEX DAMAGED: ${showLine(problem)}; verify it`);
     if (tape.status !== "incomplete") continue;
-    const missing = (tape.notWritten ?? []).map((f) => showName(f.path));
+    const missing = [...(tape.notWritten ?? []).map((f) => showName(f.path)), ...(tape.changed ?? []).map((f) => `${showName(f.path)} (${f.reason})`)];
     log.error(`${tape.source}: tape ${tape.serial} is INCOMPLETE: ${tape.note}${missing.length > 0 ? `: ${missing.join(", ")}` : ""}`);
   }
   const flagged = catalogData.tapes.filter((t) => t.status === "incomplete" || (t.indexProblems?.length ?? 0) > 0).length;

@@ -11,7 +11,7 @@ import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
 import { getXattr } from "../io/libc.ts";
 import { walkFiles } from "../io/walk.ts";
-import type { LtfsIndex } from "./index_model.ts";
+import { type LtfsIndex, ltfsTimeMs } from "./index_model.ts";
 import { readIndexFile } from "./index_xml.ts";
 import { showName } from "../core/names.ts";
 import { checkIndexCopies, indexFiles, Volume } from "./volume.ts";
@@ -41,6 +41,8 @@ export interface CatalogTape {
   note?: string;
   /** Files of its plan that are not on it. */
   notWritten?: { path: string; size: number; reason: string }[];
+  /** Files its catalog entry says were written to it that are missing from it or changed on it since. */
+  changed?: { path: string; size: number; reason: string }[];
   /**
    * What is wrong with a virtual tape's indexes (a copy that does not read, or two copies of the
    * latest that disagree): its records may not be what the tape holds; verify it.
@@ -79,6 +81,31 @@ interface EntryFacts {
   status: CatalogTape["status"];
   note?: string;
   notWritten?: CatalogTape["notWritten"];
+  changed?: CatalogTape["changed"];
+  /** The files the entry says the write put on the tape, to hold the tape to. */
+  written?: EntryFile[];
+}
+
+/** A file as the tape's catalog entry lists it. */
+interface EntryFile {
+  path: string;
+  size: number;
+  modified?: string;
+  hashes: Record<string, string>;
+  startBlock?: number;
+}
+
+/** The files of a catalog entry, as far as they read (anything else is left out of the comparison). */
+function entryFiles(files: unknown): EntryFile[] | undefined {
+  if (!Array.isArray(files)) return undefined;
+  const out: EntryFile[] = [];
+  for (const f of files as Array<Record<string, unknown> | null>) {
+    if (typeof f?.path !== "string" || typeof f.size !== "number") continue;
+    const hashes: Record<string, string> = {};
+    if (f.hashes && typeof f.hashes === "object") for (const [format, hex] of Object.entries(f.hashes)) if (typeof hex === "string") hashes[format] = hex;
+    out.push({ path: f.path, size: f.size, hashes, ...(typeof f.modified === "string" ? { modified: f.modified } : {}), ...(typeof f.startBlock === "number" ? { startBlock: f.startBlock } : {}) });
+  }
+  return out;
 }
 
 /**
@@ -91,13 +118,15 @@ function entryFacts(text: string | undefined, closed: boolean | undefined, ours:
     if (ours) return { status: "incomplete", note: `its write did not finish (no ${TAPE_CATALOG_FILE} on a volume ltfs-pack formatted)` };
     return { status: "unknown", note: `no ${TAPE_CATALOG_FILE}: not written by ltfs-pack, or its write did not finish` };
   }
-  let entry: { tape?: { usableBytes?: unknown }; notWritten?: unknown };
+  let entry: { tape?: { usableBytes?: unknown }; notWritten?: unknown; files?: unknown };
   try {
     entry = JSON.parse(text);
   } catch {
     return { status: "unknown", note: `its ${TAPE_CATALOG_FILE} cannot be read` };
   }
   const facts: EntryFacts = { status: "complete" };
+  const written = entryFiles(entry.files);
+  if (written) facts.written = written;
   if (typeof entry.tape?.usableBytes === "number") facts.capacityBytes = entry.tape.usableBytes;
   const notWritten = (Array.isArray(entry.notWritten) ? entry.notWritten : []).filter((f) => typeof f?.path === "string").map((f) => ({ path: String(f.path), size: Number(f.size), reason: String(f.reason ?? "") }));
   if (notWritten.length > 0) {
@@ -109,6 +138,48 @@ function entryFacts(text: string | undefined, closed: boolean | undefined, ours:
     facts.note = "its index partition holds an older index than its data partition (not closed cleanly)";
   }
   return facts;
+}
+
+/**
+ * Whether two times (ISO or index times) differ by more than a millisecond (before 1970, one
+ * rounding of nanoseconds truncates where the other floors); a time that does not read compares
+ * as no difference.
+ */
+function timesDiffer(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  const [x, y] = [ltfsTimeMs(a), ltfsTimeMs(b)];
+  return !Number.isNaN(x) && !Number.isNaN(y) && Math.abs(x - y) > 1;
+}
+
+/**
+ * Holds the tape to its catalog entry: a file the write put on it that is gone, or that differs
+ * in size, digest, start block or modification time (replaced, rewritten or touched through a
+ * mount since), makes the tape incomplete, each named. Files added since are cataloged as found.
+ */
+function holdToEntry(facts: EntryFacts, records: readonly CatalogRecord[]): Omit<EntryFacts, "written"> {
+  const { written, ...rest } = facts;
+  if (!written || facts.status === "unknown") return rest;
+  const onTape = new Map(records.map((r) => [r.path, r]));
+  const changed: NonNullable<CatalogTape["changed"]> = [];
+  for (const f of written) {
+    if (isBookkeeping(f.path)) continue;
+    const r = onTape.get(f.path);
+    const why = !r
+      ? "not on the tape"
+      : r.size !== f.size
+        ? `${r.size} bytes on the tape, ${f.size} when written`
+        : Object.entries(f.hashes).some(([format, hex]) => r.hashes[format] !== undefined && r.hashes[format] !== hex)
+          ? "its digest on the tape is not the one written"
+          : f.startBlock !== undefined && r.startBlock !== undefined && f.size > 0 && r.startBlock !== f.startBlock
+            ? `its data starts at block ${r.startBlock}, written at ${f.startBlock}`
+            : timesDiffer(f.modified, r.modified)
+              ? `modified ${r.modified} on the tape, ${f.modified} when written`
+              : undefined;
+    if (why) changed.push({ path: f.path, size: f.size, reason: why });
+  }
+  if (changed.length === 0) return rest;
+  const note = `${rest.notWritten?.length ? `${rest.note}; ` : ""}${changed.length} file(s) written to it missing or changed on it since (verify it)`;
+  return { ...rest, status: "incomplete", note, changed };
 }
 
 /** Records and the tape line from an index. */
@@ -129,7 +200,7 @@ function fromIndex(index: LtfsIndex, serial: string, source: string, kind: Catal
     updated: index.updateTime,
     files: records.length,
     bytes: records.reduce((sum, r) => sum + r.size, 0),
-    ...facts,
+    ...holdToEntry(facts, records),
   };
   return { tape, records };
 }
@@ -203,7 +274,7 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
     records.push(record);
   }
   // LTFS shows the label's creator as an attribute of the mount's root.
-  const facts = entryFacts(entryText, undefined, creatorIsWrite(getXattr(mount, "user.ltfs.labelCreator") ?? ""));
+  const facts = holdToEntry(entryFacts(entryText, undefined, creatorIsWrite(getXattr(mount, "user.ltfs.labelCreator") ?? "")), records);
   let capacityBytes = facts.capacityBytes;
   if (capacityBytes === undefined) {
     try {

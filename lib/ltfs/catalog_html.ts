@@ -54,7 +54,7 @@ const SCRIPT = `
     row.appendChild(el("span", { class: "muted" }, t.files + " files, " + bytes(t.bytes) +
       (t.capacityBytes ? " (" + (share * 100).toFixed(1) + "% of " + bytes(t.capacityBytes) + ")" : " (capacity unknown)")));
     if (t.status === "incomplete") {
-      var missing = (t.notWritten || []).map(function (f) { return f.path; });
+      var missing = (t.notWritten || []).map(function (f) { return f.path; }).concat((t.changed || []).map(function (f) { return f.path + " (" + f.reason + ")"; }));
       row.appendChild(el("span", {}, ""));
       row.appendChild(el("span", { class: "incomplete" }, "INCOMPLETE: " + t.note + (missing.length ? ": " + missing.join(", ") : "")));
     }

@@ -146,6 +146,16 @@ export function formatLtfsTime(epochNanoseconds: bigint): string {
 }
 
 /**
+ * Milliseconds since the epoch of an index time (`2024-03-01T09:15:00.123456789Z`); NaN when the
+ * text is not one.
+ * @example
+ * ltfsTimeMs("2024-03-01T09:15:00.123456789Z"); // 1709284500123
+ */
+export function ltfsTimeMs(text: string): number {
+  return Date.parse(`${text.slice(0, 23)}Z`);
+}
+
+/**
  * A directory with no contents and all five times set to `time`.
  * @example
  * emptyDirectory("A001", 2, "2024-03-01T09:15:00.000000000Z");

@@ -28,7 +28,7 @@ import { algorithmOf, HASH_FORMATS, normalizeDigest, type HashFormat } from "../
 import { hashBytes } from "../mhl/directory_hash.ts";
 import { historyFromListing } from "../mhl/listing.ts";
 import { indexTreeXml, writeIndexXml } from "./index_xml.ts";
-import { emptyDirectory, formatLtfsTime, LTFS_INDEX_VERSION, type LtfsDirectory, type LtfsFile, type LtfsIndex, type LtfsXattr, type TapePosition } from "./index_model.ts";
+import { emptyDirectory, formatLtfsTime, LTFS_INDEX_VERSION, ltfsTimeMs, type LtfsDirectory, type LtfsFile, type LtfsIndex, type LtfsXattr, type TapePosition } from "./index_model.ts";
 import { vol1Record, writeLabelXml, type LtfsLabel } from "./label.ts";
 import { sourceRootOf, TAPE_CATALOG_FILE, TAPE_HISTORY_FOLDER, type PlanFile, type PlannedFile, type PlannedFolder } from "./plan.ts";
 import { cartridgeConfigXml, CARTRIDGE_CONFIG, DATA_PARTITION, INDEX_PARTITION, VtapeWriter, writeCoherency } from "./vtape.ts";
@@ -653,11 +653,6 @@ class IndexSpacing {
   due(entries: number): boolean {
     return this.#dataSince >= INDEX_SPACING * this.#bytesPerEntry * entries;
   }
-}
-
-/** Milliseconds since the epoch of an index time. */
-function ltfsTimeMs(time: string): number {
-  return Date.parse(`${time.slice(0, 23)}Z`);
 }
 
 /**

@@ -7,7 +7,7 @@
 import { describeSystemError } from "../core/errors.ts";
 import { compareUtf8 } from "../core/names.ts";
 import { readSync } from "node:fs";
-import type { LtfsExtent } from "../ltfs/index_model.ts";
+import { type LtfsExtent, ltfsTimeMs } from "../ltfs/index_model.ts";
 import { Volume } from "../ltfs/volume.ts";
 import { RefusedRecord } from "../ltfs/vtape.ts";
 import { TAPE_CATALOG_FILE } from "../ltfs/plan.ts";
@@ -19,12 +19,6 @@ import { FileTable, SourceError, type RangeReader, type Source, type SourceFile,
 /** A file of the tape and where its bytes are. */
 interface TapeFile extends SourceFile {
   extents: LtfsExtent[];
-}
-
-/** Milliseconds of an LTFS index time (`2024-03-01T09:15:00.123456789Z`). */
-export function ltfsTimeMs(text: string): number {
-  const ms = Date.parse(`${text.slice(0, 23)}Z`);
-  return Number.isNaN(ms) ? 0 : ms;
 }
 
 /** Whether a path is bookkeeping, not content: an ASC MHL history (the tape's or a card's), ltfs-pack's catalog entry. */
@@ -70,7 +64,7 @@ export class VtapeSource implements Source {
       files.push({
         path,
         size: file.length,
-        mtimeMs: ltfsTimeMs(file.modifyTime),
+        mtimeMs: ltfsTimeMs(file.modifyTime) || 0,
         digests: Object.fromEntries(hashesFromXattrs(file.xattrs)),
         extents: [...file.extents].sort((a, b) => a.fileOffset - b.fileOffset),
       });
