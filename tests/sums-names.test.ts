@@ -5,7 +5,7 @@
  * names that would forge terminal lines, and a check file read as it streams in.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runners, tempDir, tool } from "./helpers.ts";
 
@@ -248,6 +248,42 @@ for (const runner of runners()) {
           clearTimeout(deaf);
           expect({ args: c.args, code, stderr: await new Response(proc.stderr).text(), stdout: await new Response(proc.stdout).text() }).toEqual({ args: c.args, code: 143, stderr: `${t.name}: interrupted (SIGTERM)\n`, stdout: "" });
         }
+      });
+
+      test("SIGTERM or Ctrl-C while waiting on input that never comes (a FIFO with no writer or a silent one, a silent pipe on stdin, --files-from a FIFO) ends the run within seconds; lines of files done before are on stdout", { timeout: 120_000 }, async () => {
+        const fifo = join(root, "silent.fifo");
+        expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+        writeFileSync(join(root, "before.txt"), "done before the wait");
+        const before = tool(runner, t.name, [...t.args, "before.txt"], { cwd: root }).stdout;
+        expect(before).toEndWith("  before.txt\n");
+        const cases: Array<{ args: string[]; signal: "SIGTERM" | "SIGINT"; writer?: boolean; pipe?: boolean; stdout: string }> = [
+          { args: ["silent.fifo"], signal: "SIGTERM", stdout: "" },
+          { args: ["before.txt", "silent.fifo"], signal: "SIGINT", stdout: before },
+          { args: ["--jobs", "1", "before.txt", "silent.fifo"], signal: "SIGTERM", writer: true, stdout: before },
+          // A hashing thread waits here; the signal's handler lets out the line it holds.
+          { args: ["--jobs", "2", "before.txt", "silent.fifo"], signal: "SIGINT", stdout: before },
+          { args: ["before.txt", "-"], signal: "SIGINT", pipe: true, stdout: before },
+          { args: ["--files-from", "silent.fifo"], signal: "SIGTERM", stdout: "" },
+        ];
+        const seen: unknown[] = [];
+        for (const c of cases) {
+          // A writer that holds the FIFO open and never writes; a pipe whose writer never writes.
+          const writer = c.writer ? openSync(fifo, constants.O_RDWR) : undefined;
+          const silent = c.pipe ? Bun.spawn(["sleep", "60"], { stdout: "pipe" }) : undefined;
+          const proc = Bun.spawn([...runner.command(t.name), ...t.args, ...c.args], { cwd: root, stdin: silent ? silent.stdout : "ignore", stdout: "pipe", stderr: "pipe" });
+          // Waiting by then: the binary starts in well under a second.
+          await Bun.sleep(1000);
+          const sent = performance.now();
+          proc.kill(c.signal);
+          const deaf = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+          const code = await proc.exited;
+          const seconds = (performance.now() - sent) / 1000;
+          clearTimeout(deaf);
+          silent?.kill();
+          if (writer !== undefined) closeSync(writer);
+          seen.push({ args: c.args, code, ended: seconds < 10, stderr: await new Response(proc.stderr).text(), stdout: await new Response(proc.stdout).text() });
+        }
+        expect(seen).toEqual(cases.map((c) => ({ args: c.args, code: c.signal === "SIGTERM" ? 143 : 130, ended: true, stderr: `${t.name}: interrupted (${c.signal})\n`, stdout: c.stdout })));
       });
 
       test("Ctrl-C on `cat /dev/zero | TOOL` (both get SIGINT) prints no digest of the cut-off input: exit 130", { timeout: 120_000 }, async () => {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { usageError } from "../lib/core/errors.ts";
+import { guardWaitOn } from "../lib/core/interrupt_guard.ts";
 import { Output } from "../lib/cli/output.ts";
 import { progressFor } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
@@ -89,6 +90,7 @@ async function main(args: Args): Promise<number> {
   let key: Uint8Array | undefined;
   if (args.keyed) {
     if (operands.length === 0 && shared.filesFrom === undefined) throw usageError("--keyed reads the key from stdin, so FILE arguments are required");
+    guardWaitOn(0);
     const bytes = readFileSync(0);
     if (bytes.length !== 32) throw usageError(`--keyed needs exactly 32 key bytes on stdin, found ${bytes.length}`);
     key = new Uint8Array(bytes);

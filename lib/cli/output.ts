@@ -5,8 +5,27 @@
 import { writeSync } from "node:fs";
 import type { LineSink } from "../core/sink.ts";
 
+/** Every {@link Output} made, for {@link flushOutputs}. */
+const outputs = new Set<WeakRef<Output>>();
+
+/**
+ * Writes out what every {@link Output} holds: on Ctrl-C or SIGTERM, the lines of what was done
+ * reach stdout before the process ends.
+ */
+export function flushOutputs(): void {
+  for (const ref of outputs) {
+    const output = ref.deref();
+    if (output) output.flush();
+    else outputs.delete(ref);
+  }
+}
+
 /** Line output to stdout (fd 1) with stderr (fd 2) diagnostics interleaved in order. */
 export class Output implements LineSink {
+  constructor() {
+    outputs.add(new WeakRef(this));
+  }
+
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   /** Text not encoded yet: one encoding per flush, not one per line (a line per small file). */

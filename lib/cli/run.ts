@@ -10,6 +10,8 @@ import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import { onThreadFallback } from "../thread/fallback.ts";
 import { programArgs } from "./command_line.ts";
+import { setInterruptGuardName } from "../core/interrupt_guard.ts";
+import { flushOutputs } from "./output.ts";
 import { commandSpec } from "./completions.ts";
 
 /** A tool (or one sub-command of a tool): its citty definition and the function that does the work and returns the exit code. */
@@ -207,15 +209,19 @@ export function setInterruptNote(note: (() => string) | undefined): void {
 }
 
 /**
- * Ctrl-C (SIGINT) and SIGTERM: remove the partial files being written, say so and what
- * finished, and exit 128 + the signal number at once, as shells expect.
+ * Ctrl-C (SIGINT) and SIGTERM: write out the data lines already made, remove the partial files
+ * being written, say so and what finished, and exit 128 + the signal number at once, as shells
+ * expect. A wait that holds the event loop has the guard of lib/core/interrupt_guard.ts.
  */
 function onInterrupt(name: string): void {
+  setInterruptGuardName(name, flushOutputs);
   for (const [signal, number] of [
     ["SIGINT", 2],
     ["SIGTERM", 15],
   ] as const) {
     process.on(signal, () => {
+      // The lines of what was done are kept, as a tool that prints each line as it goes keeps them.
+      flushOutputs();
       const removed = removeLivePartials() + removeNewPartials();
       const note = interruptNote?.();
       process.stderr.write(`${name}: interrupted (${signal})${removed > 0 ? `; ${removed} partial file(s) removed` : ""}${note ? `; ${note}` : ""}\n`);

@@ -3,6 +3,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { explainedError } from "../core/errors.ts";
+import { guardWaitOn, isFifo } from "../core/interrupt_guard.ts";
 import { fsPath } from "../core/names.ts";
 import { turnDue } from "../core/turns.ts";
 import { fillChunk } from "../io/fill.ts";
@@ -127,6 +128,11 @@ function isDirectoryError(): Error {
  * const { hexes } = await hashPath("clip.mov", ["xxh64", "md5"]);
  */
 export async function hashPath(path: string, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
+  // Opening a FIFO waits for its writer, as the anchors' open does: what is done is let out first.
+  if (isFifo(path)) {
+    await new Promise((resolve) => setImmediate(resolve));
+    guardWaitOn(path);
+  }
   const fd = openSync(fsPath(path), "r");
   try {
     return await hashOpenedPath(fd, algorithms, options);

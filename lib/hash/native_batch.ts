@@ -13,10 +13,8 @@
  * Anything that cannot be set up (no compiler, no library) leaves every file to the per-file
  * path, said with CARTKIT_DEBUG=1; CARTKIT_NATIVE_RUNS=0 turns it off.
  */
-import { cc, dlopen, type Pointer } from "bun:ffi";
-import { closeSync, lstatSync, mkdirSync, writeSync } from "node:fs";
-import { environmentValue, temporaryFolder } from "../core/environment.ts";
-import { fsPath, joinPath, showName } from "../core/names.ts";
+import type { Pointer } from "bun:ffi";
+import { compileNative } from "../core/native_code.ts";
 import { cString, type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
 import type { Algorithm } from "./algorithms.ts";
@@ -220,60 +218,24 @@ interface Compiled {
 
 let compiled: Compiled | null | undefined;
 
-/**
- * The folder Bun's compiler writes its headers to, `bun-cc-UID` in `$BUN_TMPDIR` or the
- * temporary folder, made here (mode 0700) or found to be a folder of this user's that no one
- * else may enter: as root in a shared /tmp, a link someone else put there would otherwise be
- * written through. It is kept, as Bun keeps it, for the next run: a tool that removed it could
- * pull it from under another one compiling at the same time.
- * @throws where it cannot be made, or is not private.
- */
-function compilerFolder(): string {
-  const uid = process.getuid?.() ?? 0;
-  const path = joinPath(environmentValue("BUN_TMPDIR") || temporaryFolder(), `bun-cc-${uid}`);
-  try {
-    mkdirSync(fsPath(path), { mode: 0o700 });
-  } catch (error) {
-    if ((error as { code?: string }).code !== "EEXIST") throw error;
-  }
-  const stats = lstatSync(fsPath(path));
-  if (!stats.isDirectory() || stats.uid !== uid || (stats.mode & 0o077) !== 0) {
-    throw new Error(`${showName(path)} is not a private folder of this user: the compiler's headers are not written there`);
-  }
-  return path;
-}
-
 /** Compiles {@link SOURCE} from a memory file (nothing is written to disk); null where it cannot be. */
 function compile(): Compiled | null {
   if (compiled !== undefined) return compiled;
   compiled = null;
   if (process.env[NATIVE_RUNS_VARIABLE] === "0" || process.platform !== "linux") return compiled;
   try {
-    compilerFolder();
-    const libc = dlopen("libc.so.6", { memfd_create: { args: ["ptr", "u32"], returns: "i32" } });
-    const fd = libc.symbols.memfd_create(Buffer.from("cartkit-native-runs\0"), 1 /* MFD_CLOEXEC */);
-    libc.close();
-    if (fd < 0) throw new Error("memfd_create failed");
-    try {
-      writeSync(fd, SOURCE);
-      const { symbols } = cc({
-        source: `/proc/self/fd/${fd}`,
-        symbols: {
-          hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64"], returns: "i32" },
-          hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
-          hash_pieces: { args: ["ptr", "i32", "ptr", "ptr", "i32", "ptr"], returns: "void" },
-          find_function: { args: ["ptr"], returns: "ptr" },
-        },
-      });
-      compiled = {
-        hashRun: symbols.hash_run as unknown as HashRun,
-        hashBytes: symbols.hash_bytes as unknown as HashBytes,
-        hashPieces: symbols.hash_pieces as unknown as HashPieces,
-        findFunction: symbols.find_function as unknown as FindFunction,
-      };
-    } finally {
-      closeSync(fd);
-    }
+    const { symbols } = compileNative("cartkit-native-runs", SOURCE, {
+      hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64"], returns: "i32" },
+      hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
+      hash_pieces: { args: ["ptr", "i32", "ptr", "ptr", "i32", "ptr"], returns: "void" },
+      find_function: { args: ["ptr"], returns: "ptr" },
+    });
+    compiled = {
+      hashRun: symbols.hash_run as unknown as HashRun,
+      hashBytes: symbols.hash_bytes as unknown as HashBytes,
+      hashPieces: symbols.hash_pieces as unknown as HashPieces,
+      findFunction: symbols.find_function as unknown as FindFunction,
+    };
   } catch (error) {
     reportThreadFallback(`small files are hashed one at a time: native runs could not be set up (${(error as Error)?.message ?? error})`);
   }

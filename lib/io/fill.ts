@@ -3,6 +3,7 @@
  * short read before the end is retried, so no byte is skipped); from a pipe, whatever arrived.
  */
 import { readSync } from "node:fs";
+import { guardWaitOn } from "../core/interrupt_guard.ts";
 
 /** How long a file that says "again" is asked again before its read fails. */
 export const FILE_AGAIN_MS = 2_000;
@@ -15,6 +16,8 @@ export const FILE_AGAIN_MS = 2_000;
  * regular file that never has data (`/proc/kmsg`) fails with EAGAIN instead of holding the run.
  */
 export function fillChunk(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null, stop: () => boolean = () => false): number {
+  // A pipe or terminal may never send another byte: Ctrl-C must still end the tool.
+  if (position === null) guardWaitOn(fd);
   let n = 0;
   let againSince: number | undefined;
   while (n < length) {

@@ -13,6 +13,7 @@
  */
 import { fstatSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
+import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { fillChunk } from "./fill.ts";
 import { readLane, type ReadJob } from "./read_lane.ts";
 import { Ring } from "../thread/ring.ts";
@@ -66,6 +67,8 @@ export function readChunks(fd: number, options: ReadChunksOptions = {}): Generat
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const stats = fstatSync(fd);
   const positioned = stats.isFile();
+  // The wait for a reader thread's next chunk holds this thread as a read would.
+  if (!positioned) guardWaitOn(fd);
   const overlap = options.overlap ?? (isMainThread && (!positioned || stats.size >= OVERLAP_MIN_BYTES));
   return overlap ? readOverlapped(fd, positioned, chunkSize) : readHere(fd, positioned, chunkSize);
 }

@@ -4,6 +4,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
+import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { fsPath, joinPath, nameFromBytes } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
 import type { IgnoreList } from "../io/ignore.ts";
@@ -62,6 +63,7 @@ export interface CollectOptions {
 export function readFileList(source: string, nulSeparated: boolean): string[] {
   let bytes: Buffer;
   try {
+    guardWaitOn(source);
     bytes = readFileSync(source === "-" ? 0 : fsPath(source));
   } catch (error) {
     throw new CliError(`cannot read the file list: ${describeSystemError(error)}; check the path given to --files-from`, { path: source });
