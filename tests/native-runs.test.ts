@@ -16,7 +16,7 @@ import { createHasher } from "../lib/hash/registry.ts";
 import { nativeRuns, PIECES, preparePieces, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
 import { DirectoryHash, hashOfHashList } from "../lib/mhl/directory_hash.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
-import { anchor, randomBytes, runners, tempDir, tool } from "./helpers.ts";
+import { anchor, randomBytes, run, runners, straceOrSkip, tempDir, tool } from "./helpers.ts";
 
 const OFF = { CARTKIT_NATIVE_RUNS: "0" };
 const MHL_CLOCK = { CARTKIT_MHL_NOW: "2026-12-04T10:00:00Z", CARTKIT_MHL_HOSTNAME: "cart" };
@@ -157,9 +157,9 @@ describe("native runs: the library", () => {
       symlinkSync(join(root, "secret"), join(root, "T", "b"));
       const items = ["a", "b", "c"];
       const ahead = new RunsAhead([...items], runs!, (name) => ({ folder: held, relative: name }));
-      expect(ahead.take("a")?.size).toBe(1);
+      expect(ahead.take("a")).toMatchObject({ size: 1 });
       expect(ahead.take("b")).toBeUndefined();
-      expect(ahead.take("c")?.size).toBe(1);
+      expect(ahead.take("c")).toMatchObject({ size: 1 });
     } finally {
       held.close();
       rmSync(root, { recursive: true, force: true });
@@ -194,6 +194,36 @@ for (const runner of runners()) {
         expect(ours.join("\n") + "\n").toBe(expected);
       });
     }
+
+    test("a file whose read fails (EIO) is reported as the per-file path reports it, and read once, not again (needs strace)", () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const card = join(root, "eio");
+      mkdirSync(card);
+      for (let i = 0; i < 40; i++) writeFileSync(join(card, `f${String(i).padStart(2, "0")}`), `frame ${i}\n`);
+      expect(tool(runner, "mhl-verify", ["create", card, "-h", "xxh128"], { env: MHL_CLOCK }).code).toBe(0);
+      const bad = join(card, "f07");
+      // Every read of that one file fails; strace says how many there were.
+      const failing = (name: string, args: string[], env: Record<string, string>) => {
+        const log = join(root, `strace-${name}-${env.CARTKIT_NATIVE_RUNS ?? "runs"}.txt`);
+        const result = run([strace, "-f", "-o", log, "-P", bad, "-e", "trace=pread64,read", "-e", "inject=pread64:error=EIO", "-e", "inject=read:error=EIO", ...runner.command(name), ...args], { cwd: root, env: { ...env, ...MHL_CLOCK } });
+        const injected = readFileSync(log, "utf8")
+          .split("\n")
+          .filter((line) => line.includes("(INJECTED)")).length;
+        return { code: result.code, stdout: result.stdout, stderr: result.stderr, injected };
+      };
+      for (const [name, args] of [
+        ["xxsum", ["-H2", "-r", "eio"]],
+        ["mhl-verify", ["verify", card]],
+      ] as const) {
+        const withRuns = failing(name, [...args], {});
+        const without = failing(name, [...args], OFF);
+        expect({ ...withRuns, injected: 1 }).toEqual(without);
+        expect(withRuns.injected).toBe(1);
+        expect(withRuns.code).not.toBe(0);
+        expect(withRuns.stderr).toContain("f07");
+      }
+    });
 
     test("the compiler's header folder in TMPDIR is made private (0700); one someone else made, open to others, or a link, is not written through (runs are off); BUN_TMPDIR is Bun's choice first", () => {
       const uid = process.getuid?.() ?? 0;

@@ -14,12 +14,13 @@
  * path, said with CARTKIT_DEBUG=1; CARTKIT_NATIVE_RUNS=0 turns it off.
  */
 import type { Pointer } from "bun:ffi";
+import { getSystemErrorMessage, getSystemErrorName } from "node:util";
 import { compileNative } from "../core/native_code.ts";
 import { cString, type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
 import type { Algorithm } from "./algorithms.ts";
 import type { HashFileOptions } from "./file.ts";
-import type { HashJobResult } from "./pool.ts";
+import { failedResult, type HashJobResult } from "./pool.ts";
 import type { Hasher } from "./hasher.ts";
 import { createHasher } from "./registry.ts";
 
@@ -67,6 +68,7 @@ typedef struct { u64 low64; u64 high64; } h128;
 extern int openat(int dirfd, const char *path, int flags, ...);
 extern long pread(int fd, void *buffer, usize count, long offset);
 extern int close(int fd);
+extern int *__errno_location(void);
 extern int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buffer);
 
 extern int dl_iterate_phdr(int (*visit)(void *info, usize size, void *data), void *data);
@@ -169,9 +171,17 @@ int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *
     long expected = (long)sx[5];
     long total = 0;
     int whole = 1;
+    int failed = 0;
     for (;;) {
       long n = pread(fd, buffer + total, (usize)(capacity - total), total);
-      if (n < 0) { whole = 0; break; }
+      /* A read that failed is not read again by the caller (on a failing card each try pays the
+         kernel's retries), except when interrupted or told to try again. */
+      if (n < 0) {
+        int e = *__errno_location();
+        if (e != 4 && e != 11) failed = e;
+        whole = 0;
+        break;
+      }
       if (n == 0) break;
       total += n;
       /* Grown to the buffer's size while read: the per-file path reads it in chunks. */
@@ -180,6 +190,10 @@ int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *
       if (total >= expected) break;
     }
     close(fd);
+    if (failed) {
+      slot[0] = 2;
+      slot[1] = (u64)failed;
+    }
     if (!whole) continue;
     hash_bytes(fn, kind, buffer, total, hex + 32 * i);
     slot[0] = 0;
@@ -189,8 +203,17 @@ int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *
 }
 `;
 
-/** What the loop gave for one file: its digest and size, or undefined (left to the per-file path). */
-export type RunResult = { hex: string; size: number } | undefined;
+/**
+ * What the loop gave for one file: its digest and size, the error its read failed with (not
+ * read again), or undefined (left to the per-file path).
+ */
+export type RunResult = { hex: string; size: number } | { error: Error } | undefined;
+
+/** A failed read as the per-file path's `readSync` gives it (`EIO: i/o error, read`): the same result, the same words. */
+function readError(errno: number): Error {
+  const code = getSystemErrorName(-errno);
+  return Object.assign(new Error(`${code}: ${getSystemErrorMessage(-errno)}, read`), { code, errno: -errno, syscall: "read" });
+}
 
 /** Hashes runs of files in one format. */
 export interface NativeRuns {
@@ -325,7 +348,11 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
         at += name.length;
       }
       const reached = native.hashRun(dirfd, packed, names.length, flags, buffer, buffer.length, fn, format.kind, out, hex, budgetNs);
-      return printedDigests(hex, reached, format.hexLength).map((digest, i) => (out[2 * i] === 0n ? { hex: digest, size: Number(out[2 * i + 1]) } : undefined));
+      return printedDigests(hex, reached, format.hexLength).map((digest, i) => {
+        const status = out[2 * i];
+        if (status === 0n) return { hex: digest, size: Number(out[2 * i + 1]) };
+        return status === 2n ? { error: readError(Number(out[2 * i + 1])) } : undefined;
+      });
     },
   };
 }
@@ -382,6 +409,7 @@ export function piecesNow(algorithm: Algorithm): PieceHasher | undefined {
 
 /** A file's digest from a run as {@link hashInOrder} takes it: work already done. */
 export function runWork(algorithm: Algorithm, run: NonNullable<RunResult>): { done: HashJobResult } {
+  if ("error" in run) return { done: failedResult(-1, run.error) };
   return { done: { id: -1, ok: true, hexes: [[algorithm, run.hex]], size: run.size } };
 }
 
