@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
 import { errnoError, explainedError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
-import { atCalls, openFileLimit, openRetryingAgain, renameNoReplace, waitingDescriptors } from "./libc.ts";
+import { atCalls, openFileLimit, openRetryingAgain, renameNoReplace, timespecs, waitingDescriptors } from "./libc.ts";
 
 const O_RDONLY = constants.O_RDONLY;
 const O_WRONLY = constants.O_WRONLY;
@@ -852,6 +852,18 @@ export class HeldFolder {
     const { dirfd, name } = this.#parent(relative);
     const [targetPointer, namePointer] = this.#at.hold(cString(target), name);
     if (this.#at.symlinkat(targetPointer, dirfd, namePointer) !== 0) throw this.#explain(this.#at.errno(), "cannot make link", relative);
+  }
+
+  /**
+   * Gives the link `relative` itself (never what it points to) these times, to the nanosecond
+   * (utimensat with AT_SYMLINK_NOFOLLOW).
+   * @throws ENOTSUP where descriptor-relative calls are missing; as utimensat fails otherwise.
+   */
+  setLinkTimes(relative: string, atimeNs: bigint, mtimeNs: bigint): void {
+    if (!this.#at) throw Object.assign(new Error("link times cannot be set here"), { code: "ENOTSUP" });
+    const { dirfd, name } = this.#parent(relative);
+    const [namePointer, times] = this.#at.hold(name, timespecs(atimeNs, mtimeNs));
+    if (this.#at.utimensat(dirfd, namePointer, times, AT_SYMLINK_NOFOLLOW) !== 0) throw this.#explain(this.#at.errno(), "cannot set link times", relative);
   }
 
   /** Makes a hard link `relative` to the file open as `fd` ({@link linkOpenFile}). */

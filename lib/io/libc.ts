@@ -49,6 +49,7 @@ interface AtCalls {
   unlinkat: (dirfd: number, path: unknown, flags: number) => number;
   readlinkat: (dirfd: number, path: unknown, buffer: unknown, size: bigint) => bigint;
   symlinkat: (target: unknown, dirfd: number, path: unknown) => number;
+  utimensat: (dirfd: number, path: unknown, times: unknown, flags: number) => number;
   renameat2: (olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number) => number;
 }
 
@@ -89,6 +90,7 @@ function load(): Libc {
           unlinkat: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
           readlinkat: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
           symlinkat: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+          utimensat: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
         });
         const y = atLib.symbols;
         at = {
@@ -101,6 +103,7 @@ function load(): Libc {
           unlinkat: (d, p, f) => y.unlinkat(d, p as never, f),
           readlinkat: (d, p, b, n) => y.readlinkat(d, p as never, b as never, n) as bigint,
           symlinkat: (t, d, p) => y.symlinkat(t as never, d, p as never),
+          utimensat: (d, p, t, f) => y.utimensat(d, p as never, t as never, f),
           renameat2: (a, b, c, d, e) => lib.symbols.renameat2(a, b as never, c, d as never, e),
         };
       } catch {
@@ -416,13 +419,17 @@ export function setFileTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): void
     futimesSync(fd, dateOfNs(atimeNs), dateOfNs(mtimeNs));
     return;
   }
+  const [pointer] = pointers(timespecs(atimeNs, mtimeNs));
+  if (c.futimens(fd, pointer) !== 0) throw errnoError(c.errno?.() ?? 0, "futimens failed");
+}
+
+/** Two `struct timespec`s (access, then modification time) of whole nanoseconds, as futimens and utimensat take them. */
+export function timespecs(atimeNs: bigint, mtimeNs: bigint): Uint8Array {
   const split = (ns: bigint) => {
     const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n);
     return [sec, ns - sec * 1_000_000_000n];
   };
-  const times = new BigInt64Array([...split(atimeNs), ...split(mtimeNs)]);
-  const [pointer] = pointers(new Uint8Array(times.buffer));
-  if (c.futimens(fd, pointer) !== 0) throw errnoError(c.errno?.() ?? 0, "futimens failed");
+  return new Uint8Array(new BigInt64Array([...split(atimeNs), ...split(mtimeNs)]).buffer);
 }
 
 /**

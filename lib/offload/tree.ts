@@ -19,7 +19,7 @@ import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
 import { flushFileSystemOf, openFileLimit, setFileTimes, waitingDescriptors } from "../io/libc.ts";
-import { compareFileState, finalNameOfPartial, folderCacheFor, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
+import { compareFileState, type EntryStat, finalNameOfPartial, folderCacheFor, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { hashFd } from "../hash/file.ts";
 import { IgnoreList } from "../io/ignore.ts";
 import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
@@ -907,8 +907,15 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
   }
   const blockedOutcomes = (): RootedOutcome[] => [...blocked].map(([root, reason]) => ({ root, path: joinPath(root, file.destinationPath), status: "failed", reason, kind: states.find((s) => s.root === root)?.unusable ? "destination" : "other" }));
   if (file.kind === "link") {
+    // The link's own times (never its target's), for each copy of it; a link gone since the walk is found in the look at the source after the copies.
+    let times: EntryStat | undefined;
+    try {
+      times = sourceRoot.stat(file.relativePath);
+    } catch {
+      times = undefined;
+    }
     hooks.onWritten();
-    return { hexes: new Map(), destinations: [...blockedOutcomes(), ...targets.map((t) => placeLink(t, file, options.overwrite))] };
+    return { hexes: new Map(), destinations: [...blockedOutcomes(), ...targets.map((t) => placeLink(t, file, options.overwrite, times?.kind === "link" ? times : undefined))] };
   }
   if (targets.length === 0) {
     hooks.onWritten();
@@ -955,8 +962,11 @@ function withoutEchoedDigests(outcome: DestinationOutcome, source: Map<Algorithm
   return rest;
 }
 
-/** Recreates a link (`links: "copy"`): its target as stored, never followed; an identical link is present. */
-function placeLink(target: CopyTarget & { root: string }, file: PlannedFile, overwrite: boolean): RootedOutcome {
+/**
+ * Recreates a link (`links: "copy"`): its target as stored, never followed, and its source's
+ * times (`times`) on the link itself; an identical link is present, and keeps its own times.
+ */
+function placeLink(target: CopyTarget & { root: string }, file: PlannedFile, overwrite: boolean, times: EntryStat | undefined): RootedOutcome {
   const path = target.folder.pathOf(target.relative);
   const wanted = file.linkTarget ?? "";
   try {
@@ -968,10 +978,17 @@ function placeLink(target: CopyTarget & { root: string }, file: PlannedFile, ove
     }
     target.folder.makeLink(wanted, target.relative);
     const back = target.folder.readLink(target.relative);
-    return back === wanted ? { root: target.root, path, status: "verified" } : { root: target.root, path, status: "mismatch", reason: `the link reads back as '${showName(back)}'` };
+    if (back !== wanted) return { root: target.root, path, status: "mismatch", reason: `the link reads back as '${showName(back)}'` };
   } catch (error) {
     return { root: target.root, path, status: "failed", reason: `link cannot be made: ${describeSystemError(error)}` };
   }
+  try {
+    if (times) target.folder.setLinkTimes(target.relative, times.atimeNs, times.mtimeNs);
+  } catch (error) {
+    // As for a file: a file system that keeps no times leaves the link with what it gives.
+    if (!isUnsupported(error)) return { root: target.root, path, status: "failed", reason: `link times not set: ${describeSystemError(error)}` };
+  }
+  return { root: target.root, path, status: "verified" };
 }
 
 /**

@@ -265,10 +265,19 @@ describe("nothing is skipped silently (3, 9)", () => {
     expect(skipped.stderr).toContain("dispatchcopy: src/fifo: a FIFO (named pipe), left out (--special skip)\n");
     expect(skipped.stderr).toContain("dispatchcopy: src/outside: symbolic link, left out (--links skip)\n");
     expect(files(join(dir, "out2")).filter((f) => !f.startsWith("ascmhl/"))).toEqual(["clip.mov"]);
+    // A recreated link gets the link's own times, to the nanosecond (not its target's, not now).
+    for (const [name, when] of [
+      ["outside", "2020-01-02 03:04:05.123456789"],
+      ["inside.mov", "1969-07-20 20:17:40.000000001"],
+    ] as const)
+      expect(run(["touch", "-h", "-d", `${when} UTC`, join(dir, "src", name)]).code).toBe(0);
     const copied = dc(["-r", "--special", "skip", "--links", "copy", "--no-mhl", "src", "out3"], dir);
     expect(copied.code).toBe(0);
     expect(readlinkSync(join(dir, "out3", "outside"))).toBe("/etc/hostname");
     expect(readlinkSync(join(dir, "out3", "inside.mov"))).toBe("clip.mov");
+    const times = (root: string) => ["outside", "inside.mov"].map((name) => lstatSync(join(dir, root, name), { bigint: true }).mtimeNs);
+    expect(times("out3")).toEqual(times("src"));
+    expect(times("out3")).toEqual([1577934245123456789n, -14182940000000000n + 1n]);
   });
 
   test("a device, a FIFO or /dev/null as the source of file mode is refused, exit 2", () => {
