@@ -212,16 +212,17 @@ for (const runner of runners()) {
           .filter((line) => line.includes("(INJECTED)")).length;
         return { code: result.code, stdout: result.stdout, stderr: result.stderr, injected };
       };
-      for (const [name, args] of [
-        ["xxsum", ["-H2", "-r", "eio"]],
-        ["mhl-verify", ["verify", card]],
+      for (const [name, args, says] of [
+        ["xxsum", ["-H2", "-r", "eio"], "xxsum: eio/f07: Input/output error\n"],
+        ["mhl-verify", ["verify", card], "ERROR: could not read f07: Input/output error\n"],
+        ["mhl-verify", ["create", card, "-h", "xxh128"], `mhl-verify: ${bad}: Input/output error\n`],
       ] as const) {
         const withRuns = failing(name, [...args], {});
         const without = failing(name, [...args], OFF);
         expect({ ...withRuns, injected: 1 }).toEqual(without);
         expect(withRuns.injected).toBe(1);
         expect(withRuns.code).not.toBe(0);
-        expect(withRuns.stderr).toContain("f07");
+        expect(withRuns.stderr).toContain(says);
       }
     });
 

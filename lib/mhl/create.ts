@@ -8,7 +8,7 @@ import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
 import { nativeRuns, preparePieces, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
-import { CliError } from "../core/errors.ts";
+import { CliError, describeSystemError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import { compareFileState, stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
@@ -253,7 +253,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     if (hashed) files.done(entry.relativePath);
     const result = hashed ?? fromKnown.get(entry.relativePath);
     fromKnown.delete(entry.relativePath);
-    if (!result?.ok) throw new CliError(result?.message ?? "could not be hashed", { path: entry.path });
+    if (!result?.ok) throw new CliError(result ? describeSystemError(result) : "could not be hashed", { path: entry.path });
     const proven = mustMatch.get(entry.relativePath);
     if (proven) {
       mustMatch.delete(entry.relativePath);

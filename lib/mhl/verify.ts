@@ -5,6 +5,7 @@
  * is written.
  */
 import { realpathSync } from "node:fs";
+import { describeSystemError } from "../core/errors.ts";
 import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
@@ -171,7 +172,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
         if (options.namesOnly) return;
         if (!result?.ok) {
           progress.clear();
-          log.error(`ERROR: could not read ${shown}: ${result?.message ?? "unknown error"}`);
+          log.error(`ERROR: could not read ${shown}: ${result ? describeSystemError(result) : "unknown error"}`);
           log.event({ event: "unreadable", path, message: result?.message });
           mismatches++;
           return;
