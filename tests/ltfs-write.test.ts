@@ -1035,6 +1035,35 @@ describe.if(LTFSCK !== undefined)("reference LTFS tools (installed here)", () =>
   }, 120_000);
 
   test.if(CAN_MOUNT)(
+    "--mount: a card's sync is skipped while its index would take more tape than a twentieth of the data since the last one",
+    async () => {
+      const dir = tempDir("cartkit-ltfsw-");
+      for (let i = 0; i < 2000; i++) put(join(dir, "DAY06"), `A001/f${String(i).padStart(4, "0")}.txt`, `frame ${i}\n`);
+      put(join(dir, "DAY06"), "B001/big.mov", "");
+      truncateSync(join(dir, "DAY06/B001/big.mov"), 64 * 1024 * 1024);
+      put(join(dir, "DAY06"), "C001/note.txt", "note\n");
+      writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY06", "--tape", "LTO-9", "--json"], dir).stdout);
+      mkdirSync(join(dir, "ref"));
+      expect(run([MKLTFS!, "-e", "file", "-d", join(dir, "ref"), "-s", "REF006", "-n", "REF006"]).code).toBe(0);
+      await withLtfsMount(join(dir, "ref"), join(dir, "mnt"), false, () => {
+        const write = pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt", "--serial", "REF006", "--json"], dir);
+        expect([write.code, write.stderr]).toEqual([0, ""]);
+        const syncs = write.stdout
+          .split("\n")
+          .filter((line) => line.includes('"event":"index"'))
+          .map((line) => (JSON.parse(line) as { reason: string }).reason);
+        // 2,000 names: about 2 MiB of index, not worth it after 20 KB of frames; worth it after 64 MiB more, not after a note.
+        expect(syncs).toEqual(["file set DAY06/B001", "close"]);
+        expect(pack(runner, ["verify", "--mount", "mnt"], dir).code).toBe(0);
+      });
+      const ltfsck = run([LTFSCK!, "-e", "file", join(dir, "ref")]);
+      expect(ltfsck.stdout + ltfsck.stderr).toContain("Volume is consistent");
+      expect(pack(runner, ["verify", "--vtape", "ref"], dir).code).toBe(0);
+    },
+    180_000,
+  );
+
+  test.if(CAN_MOUNT)(
     "--mount through a real LTFS mount made by mkltfs; our reader verifies the reference's volume",
     async () => {
       const dir = tempDir("cartkit-ltfsw-");

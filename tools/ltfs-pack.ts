@@ -122,10 +122,11 @@ written all the same.
 'ltfs -o tape_backend=file -o devname=DIR' and checked with 'ltfsck -e file DIR'.
 Record files are readable by their owner only (0600).
 --mount writes through a mounted LTFS volume in plan order, one file at a time,
-and syncs the index (user.ltfs.sync) after every file set; free space is checked
-first, no existing file is replaced, nothing is written through a symbolic link
-in the volume, and each file gets its source's permission bits (less the umask;
-never setuid, setgid or sticky).
+and syncs the index (user.ltfs.sync) after a file set once the data since the
+last sync is 20 times the index (taken as 1 KiB a file), and at the end; free
+space is checked first, no existing file is replaced, nothing is written through
+a symbolic link in the volume, and each file gets its source's permission bits
+(less the umask; never setuid, setgid or sticky).
 
 Sources are read only from inside the plan's source folders, never through a
 link that leaves them: a plan naming a file elsewhere is refused.

@@ -3,8 +3,8 @@
  * virtual tape ({@link writeVtape}, the reference file backend's layout) or through a mounted
  * LTFS volume ({@link writeMount}). Both add, after the files, an ASC MHL history of the tape
  * (`ascmhl/`) and the tape's catalog entry (`ltfs-pack-catalog.json`), and both leave a
- * consistent volume at the end of a file set (a top-level folder), as LTFS syncs: every one
- * on a mount, those whose index is due on a virtual tape ({@link INDEX_SPACING}).
+ * consistent volume at the end of a file set (a top-level folder), as LTFS syncs: those whose
+ * index is due ({@link INDEX_SPACING}).
  *
  * On a virtual tape the layout is the reference's: on each partition the label construct (VOL1
  * record, file mark, `ltfslabel`), then index constructs (file mark, index records, file mark);
@@ -629,6 +629,13 @@ async function writeVolume(w: VtapeWriter, sources: SourceFolders, options: Writ
 export const INDEX_SPACING = 20;
 
 /**
+ * What an index takes per file or folder it lists, as the reference LTFS writes it through a
+ * mount (which shows no index's size): a file's entry with its extent and digest attributes is
+ * about 1 KiB (20,000 frames: 23.5 MB).
+ */
+export const MOUNT_INDEX_BYTES_PER_ENTRY = 1024;
+
+/**
  * When a file set's index is due: once the data written since the last index is
  * {@link INDEX_SPACING} times the index's size (estimated from the last one's bytes per entry).
  * Skipped, the write since the last index is less than twenty indexes' worth: what an
@@ -659,8 +666,8 @@ class IndexSpacing {
  * Writes tape `tapeNumber` of the plan through a mounted LTFS volume: free space checked first,
  * files in plan order as one stream, each made nameless (or under a hidden temporary name) and
  * put in place only when complete, digests set as `user.` attributes (LTFS stores
- * `user.ltfs.hash.*` in the index), and an index written (`user.ltfs.sync`) after every file
- * set. Everything below the mount point is made without following a link (a link planted in
+ * `user.ltfs.hash.*` in the index), and an index written (`user.ltfs.sync`) after a file set
+ * when it is due ({@link INDEX_SPACING}), and at the end. Everything below the mount point is made without following a link (a link planted in
  * the volume is an error, never written through); each file gets its source's permission bits
  * (less the umask; never setuid, setgid or sticky). A folder that is not an LTFS mount is
  * written the same way, without the LTFS-only steps, and the caller is told through `isLtfs`.
@@ -720,9 +727,13 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
   const failed: UnwrittenFile[] = [];
   let bytes = 0;
   const writeFailed = (error: unknown, path: string) => (error instanceof CliError ? error : new CliError(`write failed: ${describeSystemError(error)}`, { path: where(path) }));
+  // LTFS shows no index's size: each is taken as MOUNT_INDEX_BYTES_PER_ENTRY per file and folder.
+  const spacing = new IndexSpacing();
+  spacing.written(MOUNT_INDEX_BYTES_PER_ENTRY, 1);
   const sync = (reason: string) => {
     if (!isLtfs) return;
     setXattr(mount, "user.ltfs.sync", "1");
+    spacing.written(MOUNT_INDEX_BYTES_PER_ENTRY, 1);
     options.onEvent?.({ event: "index", partition: "b", block: Number(getXattr(mount, "user.ltfs.indexLocation")?.split(":")[1] ?? 0), generation: Number(getXattr(mount, "user.ltfs.indexGeneration") ?? 0), reason });
   };
   const folders = tape.folders.map((folder) => {
@@ -759,6 +770,7 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
         if (start !== undefined && file.size > 0) written.startBlock = start;
         files.push(written);
         bytes += file.size;
+        spacing.data(file.size);
         options.onEvent?.({ event: "file", path: file.path, size: file.size, hashes: Object.fromEntries(hexes), startBlock: written.startBlock });
       } catch (error) {
         if (out) discard(volume, out);
@@ -768,7 +780,7 @@ async function writeThroughMount(mount: string, volume: HeldFolder, sources: Sou
         options.onEvent?.({ event: "failed", path: file.path, message });
       }
     }
-    sync(`file set ${setName(set)}`);
+    if (spacing.due(files.length + folders.length)) sync(`file set ${setName(set)}`);
   }
   const volumeUuid = isLtfs ? getXattr(mount, "user.ltfs.volumeUUID") : undefined;
   for (const generated of await closingFiles(options, volumeUuid, { files, folders, failed }, new Date())) {
