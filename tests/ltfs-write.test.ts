@@ -978,17 +978,18 @@ describe("ltfs-pack write --mount", () => {
     expect(pack(runner, ["write", "plan2.json", "--tape", "1", "--mount", "mnt"], dir).stderr).toBe(`ltfs-pack write: ${join("mnt", "ltfs-pack-catalog.json")}: is on the volume: it holds a written tape already; nothing was written (load a blank tape)\n`);
   }, 60_000);
 
-  test("catalog holds a tape to its catalog entry: a file removed, rewritten, cut short or given another digest since is named, and the tape is incomplete (exit 1)", () => {
+  test("catalog holds a tape to its catalog entry: a file removed, cut short, given another digest or (on LTFS) touched since is named, and the tape is incomplete (exit 1); an entry that does not read is named", () => {
     const dir = tempDir("cartkit-ltfsw-");
-    for (const name of ["a", "b", "c", "d", "e"]) put(join(dir, "DAY01"), `A001/${name}.mov`, randomBytes(3000, name.charCodeAt(0)));
+    for (const name of ["a", "b", "c", "d", "e", "cafe\u0301"]) put(join(dir, "DAY01"), `A001/${name}.mov`, randomBytes(3000, name.charCodeAt(0)));
     writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
     mkdirSync(join(dir, "mnt"));
     expect(pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt"], dir).code).toBe(0);
-    const catalog = (force: boolean) => {
-      const result = pack(runner, ["catalog", "mnt", "-o", "cat", ...(force ? ["--force"] : [])], dir);
+    const catalog = () => {
+      const result = pack(runner, ["catalog", "mnt", "-o", "cat", "--force"], dir);
       return { ...result, tape: JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0] };
     };
-    const clean = catalog(false);
+    // The NFD name is on the folder as written, and in the entry as LTFS presents it (NFC).
+    const clean = catalog();
     expect([clean.code, clean.tape.status, clean.tape.changed]).toEqual([0, "complete", undefined]);
     const clip = (name: string) => join(dir, "mnt/DAY01/A001", `${name}.mov`);
     const { mtime } = statSync(clip("b"));
@@ -997,21 +998,51 @@ describe("ltfs-pack write --mount", () => {
     truncateSync(clip("c"), 100);
     utimesSync(clip("c"), mtime, mtime);
     setXattr(clip("d"), "user.cartkit.hash.xxh128", "0".repeat(32));
-    const after = catalog(true);
-    expect(after.code).toBe(1);
-    expect(after.tape).toMatchObject({ status: "incomplete", note: "4 file(s) written to it missing or changed on it since (verify it)", files: 4 });
-    expect(after.tape.changed.map((f: { path: string; reason: string }) => [f.path, f.reason.replace(/\d{4}-[\d:.T-]+Z/g, "T")])).toEqual([
+    const reasons = (tape: { changed: { path: string; reason: string }[] }) => tape.changed.map((f) => [f.path, f.reason.replace(/\d{4}-[\d:.T-]+Z/g, "T")]);
+    // A plain folder keeps times as coarse as its file system: they are not compared.
+    const plain = catalog();
+    expect(plain.code).toBe(1);
+    expect(plain.tape).toMatchObject({ status: "incomplete", note: "3 file(s) written to it missing or changed on it since (verify it)", files: 5 });
+    expect(reasons(plain.tape)).toEqual([
+      ["DAY01/A001/a.mov", "not on the tape"],
+      ["DAY01/A001/c.mov", "100 bytes on the tape, 3000 when written"],
+      ["DAY01/A001/d.mov", "its digest on the tape is not the one written"],
+    ]);
+    expect(plain.stderr.split("\n")[0]).toBe(
+      "ltfs-pack catalog: mnt: tape CA0001 is INCOMPLETE: 3 file(s) written to it missing or changed on it since (verify it): DAY01/A001/a.mov (not on the tape), DAY01/A001/c.mov (100 bytes on the tape, 3000 when written), DAY01/A001/d.mov (its digest on the tape is not the one written)",
+    );
+    // LTFS keeps them to the nanosecond: there the rewrite shows.
+    setXattr(join(dir, "mnt"), "user.ltfs.volumeUUID", "5c2a3f0e-1f6b-4a57-9d1e-2b7a3c4d5e6f");
+    expect(reasons(catalog().tape)).toEqual([
       ["DAY01/A001/a.mov", "not on the tape"],
       ["DAY01/A001/b.mov", "modified T on the tape, T when written"],
       ["DAY01/A001/c.mov", "100 bytes on the tape, 3000 when written"],
       ["DAY01/A001/d.mov", "its digest on the tape is not the one written"],
     ]);
-    expect(after.stderr.split("\n")[0]).toStartWith(`ltfs-pack catalog: mnt: tape CA0001 is INCOMPLETE: 4 file(s) written to it missing or changed on it since (verify it): DAY01/A001/a.mov (not on the tape), DAY01/A001/b.mov (modified `);
     // What catalog cannot see without reading data, verify does: a rewrite with its time put back.
     writeFileSync(clip("e"), randomBytes(3000, 98));
     utimesSync(clip("e"), statSync(join(dir, "DAY01/A001/e.mov")).mtime, statSync(join(dir, "DAY01/A001/e.mov")).mtime);
-    expect(catalog(true).tape.changed).toHaveLength(4);
+    expect(catalog().tape.changed).toHaveLength(4);
     expect(pack(runner, ["verify", "--mount", "mnt"], dir).stderr).toContain("DAY01/A001/e.mov: MISMATCH");
+    // An entry that is not what write writes holds the tape to nothing, and says so; a digest named like an object's own property is a digest.
+    const entryPath = join(dir, "mnt/ltfs-pack-catalog.json");
+    const entry = JSON.parse(readFileSync(entryPath, "utf8"));
+    for (const [text, status, code] of [
+      ["null", "unknown", 0],
+      [JSON.stringify({ ...entry, files: { a: 1 } }), "unknown", 0],
+      [JSON.stringify({ ...entry, files: [{ path: "DAY01/A001/e.mov", size: "3000" }] }), "unknown", 0],
+    ] as const) {
+      writeFileSync(entryPath, text);
+      const bad = catalog();
+      expect([bad.code, bad.tape.status, bad.tape.note, bad.stderr.includes("    at ")]).toEqual([code, status, "its ltfs-pack-catalog.json cannot be read", false]);
+    }
+    writeFileSync(entryPath, JSON.stringify({ ...entry, files: [{ path: "DAY01/A001/e.mov", size: 3000, hashes: { constructor: "abc", toString: "x" } }] }));
+    expect([catalog().code, catalog().tape.status]).toEqual([0, "complete"]);
+    // A FIFO where the entry goes is not waited on.
+    rmSync(entryPath);
+    expect(run(["mkfifo", entryPath]).code).toBe(0);
+    const fifo = run([...runner.command("ltfs-pack"), "catalog", "mnt", "-o", "cat", "--force"], { cwd: dir, timeoutMs: 20_000 });
+    expect([fifo.code, JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0].status]).toEqual([0, "unknown"]);
   }, 60_000);
 });
 
@@ -1033,6 +1064,39 @@ describe.if(LTFSCK !== undefined)("reference LTFS tools (installed here)", () =>
       expect(tool(runner, "mhl-verify", ["verify", mnt]).code).toBe(0);
     });
   }, 120_000);
+
+  test.if(CAN_MOUNT)(
+    "catalog of a tape written through a mount with placement rules (files moved to the index partition) is complete; touched, or a file made a link, through a mount since, it is not",
+    async () => {
+      const dir = tempDir("cartkit-ltfsw-");
+      put(join(dir, "DAY01"), "A001/small.txt", "small\n");
+      put(join(dir, "DAY01"), "A001/empty.txt", "");
+      put(join(dir, "DAY01"), "A001/clip.mov", randomBytes(300_000, 5));
+      writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
+      mkdirSync(join(dir, "ref"));
+      expect(run([MKLTFS!, "-e", "file", "-d", join(dir, "ref"), "-s", "REF007", "-n", "REF007", "-r", "size=100K"]).code).toBe(0);
+      await withLtfsMount(join(dir, "ref"), join(dir, "mnt"), false, () => {
+        expect(pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt", "--serial", "REF007"], dir).code).toBe(0);
+      });
+      const catalog = () => {
+        const result = pack(runner, ["catalog", "ref", "-o", "cat", "--force"], dir);
+        return { code: result.code, tape: JSON.parse(readFileSync(join(dir, "cat/catalog.json"), "utf8")).tapes[0] };
+      };
+      expect([catalog().code, catalog().tape.status]).toEqual([0, "complete"]);
+      await withLtfsMount(join(dir, "ref"), join(dir, "mnt"), false, () => {
+        expect(run(["touch", join(dir, "mnt/DAY01/A001/small.txt")]).code).toBe(0);
+        rmSync(join(dir, "mnt/DAY01/A001/empty.txt"));
+        symlinkSync("/etc/passwd", join(dir, "mnt/DAY01/A001/empty.txt"));
+      });
+      const after = catalog();
+      expect(after.code).toBe(1);
+      expect(after.tape.changed.map((f: { path: string; reason: string }) => [f.path, f.reason.split(" ")[0]])).toEqual([
+        ["DAY01/A001/empty.txt", "not"],
+        ["DAY01/A001/small.txt", "modified"],
+      ]);
+    },
+    180_000,
+  );
 
   test.if(CAN_MOUNT)(
     "--mount: a card's sync is skipped while its index would take more tape than a twentieth of the data since the last one",

@@ -397,7 +397,7 @@ index XML file — and writes to the output folder:
 The tapes' own ascmhl/ and ${TAPE_CATALOG_FILE} are left out. Each tape is
 marked complete (written to its end with every file of its plan), incomplete
 (files of its plan not written, its write never finished, or files it wrote
-gone or changed since: size, digest attribute, start block or modification time
+gone or changed since: size, digest attribute or, on LTFS, modification time
 unlike its catalog entry's; named on stderr and on the page) or unknown (a saved
 index, or a tape not written by ltfs-pack). No file data is read: verify reads it.
 A virtual tape whose two copies of its latest index disagree, or one of whose

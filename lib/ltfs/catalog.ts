@@ -5,7 +5,7 @@
  * block). The catalog is written as JSON and as one self-contained HTML page (see
  * `catalog_html.ts`).
  */
-import { lstatSync, readFileSync, statfsSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, statfsSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
@@ -92,18 +92,18 @@ interface EntryFile {
   size: number;
   modified?: string;
   hashes: Record<string, string>;
-  startBlock?: number;
 }
 
-/** The files of a catalog entry, as far as they read (anything else is left out of the comparison). */
+/** The files of a catalog entry; undefined when the list is not what `write` writes (the entry is then not trusted). */
 function entryFiles(files: unknown): EntryFile[] | undefined {
   if (!Array.isArray(files)) return undefined;
   const out: EntryFile[] = [];
-  for (const f of files as Array<Record<string, unknown> | null>) {
-    if (typeof f?.path !== "string" || typeof f.size !== "number") continue;
-    const hashes: Record<string, string> = {};
-    if (f.hashes && typeof f.hashes === "object") for (const [format, hex] of Object.entries(f.hashes)) if (typeof hex === "string") hashes[format] = hex;
-    out.push({ path: f.path, size: f.size, hashes, ...(typeof f.modified === "string" ? { modified: f.modified } : {}), ...(typeof f.startBlock === "number" ? { startBlock: f.startBlock } : {}) });
+  for (const f of files as unknown[]) {
+    if (typeof f !== "object" || f === null) return undefined;
+    const { path, size, modified, hashes, startBlock } = f as Record<string, unknown>;
+    if (typeof path !== "string" || typeof size !== "number" || (modified !== undefined && typeof modified !== "string") || (startBlock !== undefined && typeof startBlock !== "number")) return undefined;
+    if (hashes !== undefined && (typeof hashes !== "object" || hashes === null || Object.values(hashes).some((hex) => typeof hex !== "string"))) return undefined;
+    out.push({ path, size, hashes: Object.fromEntries(Object.entries((hashes ?? {}) as Record<string, string>)), ...(modified !== undefined ? { modified } : {}) });
   }
   return out;
 }
@@ -118,15 +118,19 @@ function entryFacts(text: string | undefined, closed: boolean | undefined, ours:
     if (ours) return { status: "incomplete", note: `its write did not finish (no ${TAPE_CATALOG_FILE} on a volume ltfs-pack formatted)` };
     return { status: "unknown", note: `no ${TAPE_CATALOG_FILE}: not written by ltfs-pack, or its write did not finish` };
   }
+  // An entry that is not what `write` writes holds the tape to nothing: on a volume ltfs-pack
+  // formatted that is as good as none.
+  const unreadable = (): EntryFacts => ({ status: ours ? "incomplete" : "unknown", note: `its ${TAPE_CATALOG_FILE} cannot be read` });
   let entry: { tape?: { usableBytes?: unknown }; notWritten?: unknown; files?: unknown };
   try {
     entry = JSON.parse(text);
   } catch {
-    return { status: "unknown", note: `its ${TAPE_CATALOG_FILE} cannot be read` };
+    return unreadable();
   }
-  const facts: EntryFacts = { status: "complete" };
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return unreadable();
   const written = entryFiles(entry.files);
-  if (written) facts.written = written;
+  if (!written) return unreadable();
+  const facts: EntryFacts = { status: "complete", written };
   if (typeof entry.tape?.usableBytes === "number") facts.capacityBytes = entry.tape.usableBytes;
   const notWritten = (Array.isArray(entry.notWritten) ? entry.notWritten : []).filter((f) => typeof f?.path === "string").map((f) => ({ path: String(f.path), size: Number(f.size), reason: String(f.reason ?? "") }));
   if (notWritten.length > 0) {
@@ -141,40 +145,47 @@ function entryFacts(text: string | undefined, closed: boolean | undefined, ours:
 }
 
 /**
- * Whether two times (ISO or index times) differ by more than a millisecond (before 1970, one
- * rounding of nanoseconds truncates where the other floors); a time that does not read compares
- * as no difference.
+ * Whether a file's time on the tape (ISO or index time) is not the one written, by more than a
+ * millisecond (before 1970, one rounding of nanoseconds truncates where the other floors). A
+ * time written that does not read compares as no difference; one on the tape that does not
+ * read, against one that does, is a difference.
  */
-function timesDiffer(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
-  const [x, y] = [ltfsTimeMs(a), ltfsTimeMs(b)];
-  return !Number.isNaN(x) && !Number.isNaN(y) && Math.abs(x - y) > 1;
+function timesDiffer(written: string | undefined, onTape: string | undefined): boolean {
+  if (written === undefined) return false;
+  const was = ltfsTimeMs(written);
+  if (Number.isNaN(was)) return false;
+  const now = onTape === undefined ? Number.NaN : ltfsTimeMs(onTape);
+  return Number.isNaN(now) || Math.abs(now - was) > 1;
 }
 
 /**
  * Holds the tape to its catalog entry: a file the write put on it that is gone, or that differs
- * in size, digest, start block or modification time (replaced, rewritten or touched through a
- * mount since), makes the tape incomplete, each named. Files added since are cataloged as found.
+ * in size, digest attribute or (on LTFS, which keeps times to the nanosecond) modification time
+ * (removed, replaced, rewritten or touched since), makes the tape incomplete, each named once.
+ * Names are compared as LTFS presents them (NFC). Start blocks are not compared: LTFS moves
+ * files between partitions by its placement rules. Files added since are cataloged as found.
  */
-function holdToEntry(facts: EntryFacts, records: readonly CatalogRecord[]): Omit<EntryFacts, "written"> {
+function holdToEntry(facts: EntryFacts, records: readonly CatalogRecord[], ltfs: boolean): Omit<EntryFacts, "written"> {
   const { written, ...rest } = facts;
   if (!written || facts.status === "unknown") return rest;
-  const onTape = new Map(records.map((r) => [r.path, r]));
+  const onTape = new Map<string, CatalogRecord>();
+  for (const r of records) onTape.set(r.path, r);
+  for (const r of records) if (!onTape.has(r.path.normalize("NFC"))) onTape.set(r.path.normalize("NFC"), r);
   const changed: NonNullable<CatalogTape["changed"]> = [];
+  const seen = new Set<string>();
   for (const f of written) {
-    if (isBookkeeping(f.path)) continue;
-    const r = onTape.get(f.path);
+    if (isBookkeeping(f.path) || seen.has(f.path)) continue;
+    seen.add(f.path);
+    const r = onTape.get(f.path) ?? onTape.get(f.path.normalize("NFC"));
     const why = !r
       ? "not on the tape"
       : r.size !== f.size
         ? `${r.size} bytes on the tape, ${f.size} when written`
-        : Object.entries(f.hashes).some(([format, hex]) => r.hashes[format] !== undefined && r.hashes[format] !== hex)
+        : Object.entries(f.hashes).some(([format, hex]) => Object.hasOwn(r.hashes, format) && r.hashes[format] !== hex)
           ? "its digest on the tape is not the one written"
-          : f.startBlock !== undefined && r.startBlock !== undefined && f.size > 0 && r.startBlock !== f.startBlock
-            ? `its data starts at block ${r.startBlock}, written at ${f.startBlock}`
-            : timesDiffer(f.modified, r.modified)
-              ? `modified ${r.modified} on the tape, ${f.modified} when written`
-              : undefined;
+          : ltfs && timesDiffer(f.modified, r.modified)
+            ? `modified ${r.modified} on the tape, ${f.modified} when written`
+            : undefined;
     if (why) changed.push({ path: f.path, size: f.size, reason: why });
   }
   if (changed.length === 0) return rest;
@@ -186,7 +197,8 @@ function holdToEntry(facts: EntryFacts, records: readonly CatalogRecord[]): Omit
 function fromIndex(index: LtfsIndex, serial: string, source: string, kind: CatalogTape["kind"], facts: EntryFacts): { tape: CatalogTape; records: CatalogRecord[] } {
   const records: CatalogRecord[] = [];
   for (const { path, file } of indexFiles(index.root)) {
-    if (isBookkeeping(path)) continue;
+    // A symbolic link is not a file of the tape (a file replaced by one is missing from it).
+    if (isBookkeeping(path) || file.symlinkTarget !== undefined) continue;
     const record: CatalogRecord = { tape: serial, path, size: file.length, hashes: Object.fromEntries(hashesFromXattrs(file.xattrs)), modified: file.modifyTime };
     if (file.extents.length > 0) record.startBlock = Math.min(...file.extents.map((e) => e.startBlock));
     records.push(record);
@@ -200,7 +212,7 @@ function fromIndex(index: LtfsIndex, serial: string, source: string, kind: Catal
     updated: index.updateTime,
     files: records.length,
     bytes: records.reduce((sum, r) => sum + r.size, 0),
-    ...holdToEntry(facts, records),
+    ...holdToEntry(facts, records, true),
   };
   return { tape, records };
 }
@@ -245,17 +257,32 @@ function fromVolume(path: string, volume: Volume): { tape: CatalogTape; records:
   return read;
 }
 
+/**
+ * A regular file's text, or undefined when there is none at `path` or something else is there:
+ * a FIFO planted in a volume is never waited on, a link never followed.
+ */
+function readRegularFile(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    return fstatSync(fd).isFile() ? readFileSync(fd, "utf8") : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A mounted volume: walk it, taking digests and start blocks from the attributes LTFS shows. */
 function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[] } {
   const problems: string[] = [];
   const files = walkFiles(mount, { ignore: new IgnoreList([...DEFAULT_IGNORES]), onProblem: (p) => problems.push(`${p.path}: ${p.message}`) });
   if (files.length === 0 && problems.length > 0) throw new CliError(`cannot be read: ${problems[0]}`, { path: mount });
-  let entryText: string | undefined;
-  try {
-    entryText = readFileSync(join(mount, TAPE_CATALOG_FILE), "utf8");
-  } catch {
-    entryText = undefined;
-  }
+  const entryText = readRegularFile(join(mount, TAPE_CATALOG_FILE));
   let serial = getXattr(mount, "user.ltfs.volumeSerial")?.trim();
   if (!serial && entryText) {
     try {
@@ -274,7 +301,7 @@ function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[]
     records.push(record);
   }
   // LTFS shows the label's creator as an attribute of the mount's root.
-  const facts = holdToEntry(entryFacts(entryText, undefined, creatorIsWrite(getXattr(mount, "user.ltfs.labelCreator") ?? "")), records);
+  const facts = holdToEntry(entryFacts(entryText, undefined, creatorIsWrite(getXattr(mount, "user.ltfs.labelCreator") ?? "")), records, getXattr(mount, "user.ltfs.volumeUUID") !== undefined);
   let capacityBytes = facts.capacityBytes;
   if (capacityBytes === undefined) {
     try {
