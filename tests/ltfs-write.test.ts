@@ -978,6 +978,28 @@ describe("ltfs-pack write --mount", () => {
     expect(pack(runner, ["write", "plan2.json", "--tape", "1", "--mount", "mnt"], dir).stderr).toBe(`ltfs-pack write: ${join("mnt", "ltfs-pack-catalog.json")}: is on the volume: it holds a written tape already; nothing was written (load a blank tape)\n`);
   }, 60_000);
 
+  test("verify --mount reads a card's own ascmhl/ as files of the tape, as verify --vtape does: a good tape verifies, a changed history fails", () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY01"), "A001/a.mov", randomBytes(3000, 1));
+    expect(tool(runner, "mhl-verify", ["create", join(dir, "DAY01/A001"), "-h", "xxh128"]).code).toBe(0);
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY01", "--tape", "LTO-9", "--json"], dir).stdout);
+    mkdirSync(join(dir, "mnt"));
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--mount", "mnt"], dir).code).toBe(0);
+    expect(pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt"], dir).code).toBe(0);
+    for (const args of [
+      ["--mount", "mnt"],
+      ["--vtape", "vt"],
+    ]) {
+      const good = pack(runner, ["verify", ...args], dir);
+      expect([good.code, good.stderr]).toEqual([0, ""]);
+      expect(good.stdout).toStartWith(`verified ${args[1]}: 4 files, `);
+    }
+    writeFileSync(join(dir, "mnt/DAY01/A001/ascmhl/ascmhl_chain.xml"), "changed\n");
+    const bad = pack(runner, ["verify", "--mount", "mnt"], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^ltfs-pack verify: DAY01\/A001\/ascmhl\/ascmhl_chain\.xml: MISMATCH: /);
+  }, 60_000);
+
   test("catalog holds a tape to its catalog entry: a file removed, cut short, given another digest or (on LTFS) touched since is named, and the tape is incomplete (exit 1); an entry that does not read is named", () => {
     const dir = tempDir("cartkit-ltfsw-");
     for (const name of ["a", "b", "c", "d", "e", "cafe\u0301"]) put(join(dir, "DAY01"), `A001/${name}.mov`, randomBytes(3000, name.charCodeAt(0)));

@@ -326,7 +326,8 @@ export async function verifyMount(mount: string, hooks: VerifyHooks): Promise<Ve
     // A folder that cannot be read is there: it is reported as a problem, not as missing.
     const unreadable: string[] = [];
     const files = walkFiles(held, {
-      ignore: new IgnoreList([...DEFAULT_IGNORES, "ascmhl/"]),
+      // The tape's own history is read as the MHL; a card's history (deeper) is a file of the tape, as on a virtual tape.
+      ignore: new IgnoreList([...DEFAULT_IGNORES, "/ascmhl/"]),
       folders,
       links: "skip",
       onProblem: (p) => {
