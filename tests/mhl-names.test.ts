@@ -41,6 +41,66 @@ for (const runner of runners()) {
       return root;
     };
     const mhl = (args: string[], env: Record<string, string> = {}) => tool(runner, "mhl-verify", args, { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z", ...env } });
+
+    test("a history's chain, generation or folder that is a link or a FIFO is refused by name (31, 32), never followed, waited on or read", () => {
+      const cases: Array<[string, (history: string, generation: string) => void, number, string]> = [
+        [
+          "chain FIFO",
+          (h) => {
+            rmSync(join(h, "ascmhl_chain.xml"));
+            run(["mkfifo", join(h, "ascmhl_chain.xml")]);
+          },
+          32,
+          "ascmhl_chain.xml (it is not a regular file)",
+        ],
+        [
+          "chain link to an endless device",
+          (h) => {
+            rmSync(join(h, "ascmhl_chain.xml"));
+            symlinkSync("/dev/zero", join(h, "ascmhl_chain.xml"));
+          },
+          32,
+          "ascmhl_chain.xml (it is a symbolic link, never followed in a history)",
+        ],
+        [
+          "generation FIFO",
+          (_, g) => {
+            rmSync(g);
+            run(["mkfifo", g]);
+          },
+          31,
+          "(it is not a regular file)",
+        ],
+        [
+          "generation link",
+          (_, g) => {
+            renameSync(g, `${g}.real`);
+            symlinkSync(`${g}.real`, g);
+          },
+          31,
+          "(it is a symbolic link, never followed in a history)",
+        ],
+        [
+          "history folder link",
+          (h) => {
+            renameSync(h, `${h}.real`);
+            symlinkSync(`${h}.real`, h);
+          },
+          32,
+          "ascmhl (it is a symbolic link, never followed in a history)",
+        ],
+      ];
+      for (const [what, plant, code, says] of cases) {
+        const root = fresh();
+        writeFileSync(join(root, "a.mov"), "a");
+        expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+        const history = join(root, "ascmhl");
+        const generation = join(history, readdirSync(history).find((name) => name.endsWith(".mhl"))!);
+        plant(history, generation);
+        const r = run([...runner.command("mhl-verify"), "verify", root], { env: ENV, timeoutMs: 20_000 });
+        expect({ what, code: r.code, ends: r.stderr.trimEnd().endsWith(says) }).toEqual({ what, code, ends: true });
+      }
+    });
     /** A fresh root holding `entries` (path → bytes; a path ending in `/` is a folder), with a first generation in xxh64. */
     const recordedRoot = (entries: Record<string, string>): string => {
       const root = fresh();

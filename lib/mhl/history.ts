@@ -3,7 +3,9 @@
  * nested histories of sub-folders that have their own `ascmhl/`. Loading checks the chain
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
-import { closeSync, existsSync, fsyncSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { guardWaitOn } from "../core/interrupt_guard.ts";
+import { closeSync, existsSync, fsyncSync, lstatSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { describeSystemError } from "../core/errors.ts";
 import { compareUtf8, joinPath } from "../core/names.ts";
 import { HeldFolder } from "../io/held_folder.ts";
 import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
@@ -96,6 +98,28 @@ export interface LoadOptions {
   nested?: "find" | "later";
 }
 
+/**
+ * A file of a history must be a regular file where it is: a link is never followed out of a
+ * card, and a FIFO or device planted there is never waited on or read.
+ * @throws {CliError} with `exit` (the history's damage) naming the file.
+ */
+function mustBeRegular(file: string, exit: number): void {
+  let stats;
+  try {
+    stats = lstatSync(file);
+  } catch (error) {
+    throw mhlError(exit, file, `it cannot be read: ${describeSystemError(error)}`);
+  }
+  if (stats.isSymbolicLink()) throw mhlError(exit, file, "it is a symbolic link, never followed in a history");
+  if (!stats.isFile()) throw mhlError(exit, file, "it is not a regular file");
+}
+
+/** The text of a history's file, once {@link mustBeRegular} holds. */
+function readHistoryFile(file: string, exit: number): string {
+  mustBeRegular(file, exit);
+  return readFileSync(file, "utf8");
+}
+
 /** One history folder and its nested histories. */
 export class History {
   /** Absolute path of the root folder (the parent of `ascmhl/`). */
@@ -120,6 +144,7 @@ export class History {
    * A history made of one external packing list (a flattened `.mhl`), describing `root`.
    */
   static fromPackingList(file: string, root: string): History {
+    guardWaitOn(file);
     const generation = readGeneration(readFileSync(file, "utf8"), file);
     return new History(root, "", [{ number: 1, fileName: basename(file), file, generation, byPath: indexGeneration(generation) }], []);
   }
@@ -140,11 +165,13 @@ export class History {
     let chain: ChainLink[] = [];
     const generations: LoadedGeneration[] = [];
     if (existsSync(folder)) {
+      if (lstatSync(folder).isSymbolicLink()) throw mhlError(MhlExit.NoChain, folder, "it is a symbolic link, never followed in a history");
       if (!existsSync(chainFile)) throw mhlError(MhlExit.NoChain, chainFile);
-      chain = readChain(readFileSync(chainFile, "utf8"), chainFile);
+      chain = readChain(readHistoryFile(chainFile, MhlExit.NoChain), chainFile);
       for (const link of chain) {
         const file = join(folder, link.fileName);
         if (!existsSync(file)) throw mhlError(MhlExit.MissingManifest, file);
+        mustBeRegular(file, MhlExit.ModifiedManifest);
         if ((await c4OfFile(file)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
       }
       // A generation the chain does not list proves nothing: an emptied or edited chain must
@@ -156,7 +183,7 @@ export class History {
         if (!match) continue;
         const file = join(folder, fileName);
         if (!chained.has(fileName)) throw mhlError(MhlExit.ModifiedManifest, file, `it is not listed in ${CHAIN_FILE_NAME}`);
-        const generation = readGeneration(readFileSync(file, "utf8"), file);
+        const generation = readGeneration(readHistoryFile(file, MhlExit.ModifiedManifest), file);
         generations.push({ number: Number(match[1]), fileName, file, generation, byPath: indexGeneration(generation) });
       }
       generations.sort((a, b) => a.number - b.number);
@@ -575,7 +602,7 @@ export function removeUnchainedGenerations(root: string, toolName: string): stri
   const folder = join(root, HISTORY_FOLDER);
   if (!existsSync(folder)) return [];
   const chainFile = join(folder, CHAIN_FILE_NAME);
-  const chained = new Set(existsSync(chainFile) ? readChain(readFileSync(chainFile, "utf8"), chainFile).map((l) => l.fileName) : []);
+  const chained = new Set(existsSync(chainFile) ? readChain(readHistoryFile(chainFile, MhlExit.NoChain), chainFile).map((l) => l.fileName) : []);
   const removed: string[] = [];
   for (const name of readdirSync(folder)) {
     const file = join(folder, name);
@@ -587,7 +614,7 @@ export function removeUnchainedGenerations(root: string, toolName: string): stri
     if (!GENERATION_NAME.test(name) || chained.has(name)) continue;
     let tool: string | undefined;
     try {
-      tool = readGeneration(readFileSync(file, "utf8"), file).creatorInfo.tool.name;
+      tool = readGeneration(readHistoryFile(file, MhlExit.ModifiedManifest), file).creatorInfo.tool.name;
     } catch {
       tool = undefined;
     }
