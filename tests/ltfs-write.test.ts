@@ -283,6 +283,25 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
     expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(0);
   }, 60_000);
 
+  test("Ctrl-C during a write ends it at once (exit 130, said), leaving the tape as of its last index", async () => {
+    const dir = tempDir("cartkit-ltfsw-");
+    put(join(dir, "DAY07"), "A001/note.txt", "note\n");
+    put(join(dir, "DAY07"), "B001/big.mov", "");
+    // Holes read fast, but md5 of 1 GiB takes seconds.
+    truncateSync(join(dir, "DAY07/B001/big.mov"), 1024 * 1024 * 1024);
+    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY07", "--tape", "LTO-9", "--json"], dir).stdout);
+    const proc = Bun.spawn([...runner.command("ltfs-pack"), "write", "plan.json", "--tape", "1", "--vtape", "vt", "--hash", "md5"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    // Under way (the binary starts in well under a second; the write takes several).
+    await Bun.sleep(1500);
+    const sent = performance.now();
+    proc.kill("SIGINT");
+    const deaf = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    const code = await proc.exited;
+    clearTimeout(deaf);
+    expect({ code, quick: performance.now() - sent < 5_000, stderr: await new Response(proc.stderr).text() }).toEqual({ code: 130, quick: true, stderr: "ltfs-pack: interrupted (SIGINT)\n" });
+    expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(1);
+  }, 120_000);
+
   test("a card's index is skipped while it would take more tape than a twentieth of the data since the last one", () => {
     const dir = tempDir("cartkit-ltfsw-");
     for (let i = 0; i < 2000; i++) put(join(dir, "DAY06"), `A001/f${String(i).padStart(4, "0")}.txt`, `frame ${i}\n`);

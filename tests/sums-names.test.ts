@@ -286,6 +286,21 @@ for (const runner of runners()) {
         expect(seen).toEqual(cases.map((c) => ({ args: c.args, code: c.signal === "SIGTERM" ? 143 : 130, ended: true, stderr: `${t.name}: interrupted (${c.signal})\n`, stdout: c.stdout })));
       });
 
+      test("Ctrl-C after stdout's reader went away (a pipeline the same Ctrl-C stopped): exit 130, said; not 141", { timeout: 60_000 }, async () => {
+        writeFileSync(join(root, "first.txt"), "first");
+        const holes = join(root, "endless.img");
+        expect(Bun.spawnSync(["truncate", "-s", "1T", holes]).exitCode).toBe(0);
+        const proc = Bun.spawn([...runner.command(t.name), ...t.args, "first.txt", "endless.img"], { cwd: root, stdout: "pipe", stderr: "pipe" });
+        await Bun.sleep(1000);
+        // The reader is gone; the line of first.txt is still held, to be let out when the tool ends.
+        await proc.stdout.cancel();
+        proc.kill("SIGINT");
+        const deaf = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+        const code = await proc.exited;
+        clearTimeout(deaf);
+        expect({ code, stderr: await new Response(proc.stderr).text() }).toEqual({ code: 130, stderr: `${t.name}: interrupted (SIGINT)\n` });
+      });
+
       test("Ctrl-C on `cat /dev/zero | TOOL` (both get SIGINT) prints no digest of the cut-off input: exit 130", { timeout: 120_000 }, async () => {
         for (let round = 0; round < 3; round++) {
           const cat = Bun.spawn(["cat", "/dev/zero"], { stdout: "pipe", stderr: "ignore" });

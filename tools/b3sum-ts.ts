@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { usageError } from "../lib/core/errors.ts";
-import { guardWaitOn } from "../lib/core/interrupt_guard.ts";
+import { guardedWait } from "../lib/core/interrupt_guard.ts";
 import { Output } from "../lib/cli/output.ts";
 import { progressFor } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
@@ -90,8 +90,11 @@ async function main(args: Args): Promise<number> {
   let key: Uint8Array | undefined;
   if (args.keyed) {
     if (operands.length === 0 && shared.filesFrom === undefined) throw usageError("--keyed reads the key from stdin, so FILE arguments are required");
-    guardWaitOn(0);
+    await guardedWait(0);
     const bytes = readFileSync(0);
+    // The end of a pipe may be the signal's doing (Ctrl-C stops the writer too): its handler
+    // gets its turn before a short key is called a usage error.
+    await new Promise((resolve) => setImmediate(resolve));
     if (bytes.length !== 32) throw usageError(`--keyed needs exactly 32 key bytes on stdin, found ${bytes.length}`);
     key = new Uint8Array(bytes);
   }
@@ -110,6 +113,7 @@ async function main(args: Args): Promise<number> {
   if (check) {
     return runSharedChecks(operands, dialect, shared, hasher, out);
   }
+  if (shared.filesFrom !== undefined) await guardedWait(shared.filesFrom);
   const { inputs, problems } = sharedInputs(operands, shared, dialect, out);
   if (args.raw && inputs.length !== 1) throw usageError("--raw writes one digest: give exactly one input");
   let failures = problems;

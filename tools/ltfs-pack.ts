@@ -6,6 +6,7 @@
  * through a mounted volume) hashing in flight; `verify` reads it back against its MHL; `index`
  * prints or checks its index; `catalog` makes an offline catalog of many tapes.
  */
+import { guardWaitOn } from "../lib/core/interrupt_guard.ts";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineCommand } from "citty";
@@ -171,6 +172,7 @@ async function runWrite(args: CommandArgs<typeof write>, rawArgs: string[]): Pro
   const formats = args.hash === undefined ? [DEFAULT_HASH_FORMAT] : args.hash.split(",").map((f) => parseHashFormat(f.trim()));
   let text: string;
   try {
+    guardWaitOn(args.plan);
     text = readFileSync(args.plan, "utf8");
   } catch (error) {
     throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path: args.plan });

@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeSync } from "node:fs";
 import { isatty } from "node:tty";
+import { guardedWait, guardWaitOn } from "../lib/core/interrupt_guard.ts";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { describeSystemError, usageError } from "../lib/core/errors.ts";
 import { fsPath, showName } from "../lib/core/names.ts";
@@ -204,6 +205,7 @@ async function main(args: Args): Promise<number> {
   }
   const dialect = xxhsumDialect(TOOL, { algorithm, tag, littleEndian: Boolean(args["little-endian"]) });
   if (args.check) return runSharedChecks(operands, dialect, shared, hasher, out);
+  if (shared.filesFrom !== undefined) await guardedWait(shared.filesFrom);
   const { inputs, problems } = sharedInputs(operands, shared, dialect, out);
   const failures = await runSums(inputs, dialect, { algorithm, hasher: readingOptions(shared, hasher), jobs: shared.jobs, spread: shared.spread, json: shared.json, progress: progressFor(shared.progress) }, out);
   return failures + problems > 0 ? 1 : 0;
@@ -223,6 +225,7 @@ async function benchmark(args: Args, files: readonly string[], hasher: { engine:
   for (const file of files) {
     let bytes: Uint8Array;
     try {
+      guardWaitOn(file);
       bytes = readFileSync(fsPath(file));
     } catch (error) {
       out.error(`${TOOL}: ${showName(file)}: ${describeSystemError(error)}`);

@@ -20,6 +20,25 @@ export function flushOutputs(): void {
   }
 }
 
+/**
+ * {@link flushOutputs} for a tool that is ending anyway (Ctrl-C): a reader that went away
+ * (a pipeline the same Ctrl-C stopped) ends the writing, not the process, so the tool still
+ * says why it stopped and exits with the signal's status.
+ */
+export function flushOutputsWhileEnding(): void {
+  brokenPipeEnds = false;
+  try {
+    flushOutputs();
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EPIPE") throw error;
+  } finally {
+    brokenPipeEnds = true;
+  }
+}
+
+/** Whether a closed pipe ends the process (see writeAll); false while a tool is ending anyway. */
+let brokenPipeEnds = true;
+
 /** Line output to stdout (fd 1) with stderr (fd 2) diagnostics interleaved in order. */
 export class Output implements LineSink {
   constructor() {
@@ -102,7 +121,7 @@ function writeAll(fd: number, bytes: Uint8Array): void {
       // A closed pipe (`| head`) ends the run quietly, with the status a shell gives a command
       // that SIGPIPE killed (the anchors, coreutils): what was not written was not checked or
       // not reported, so it is never a success.
-      if (code === "EPIPE") process.exit(fd === 1 ? EXIT_BROKEN_PIPE : 2);
+      if (code === "EPIPE" && brokenPipeEnds) process.exit(fd === 1 ? EXIT_BROKEN_PIPE : 2);
       throw error;
     }
   }

@@ -11,7 +11,7 @@ import { showName } from "../core/names.ts";
 import { onThreadFallback } from "../thread/fallback.ts";
 import { programArgs } from "./command_line.ts";
 import { setInterruptGuardName } from "../core/interrupt_guard.ts";
-import { flushOutputs } from "./output.ts";
+import { flushOutputs, flushOutputsWhileEnding } from "./output.ts";
 import { commandSpec } from "./completions.ts";
 
 /** A tool (or one sub-command of a tool): its citty definition and the function that does the work and returns the exit code. */
@@ -220,9 +220,9 @@ function onInterrupt(name: string): void {
     ["SIGTERM", 15],
   ] as const) {
     process.on(signal, () => {
-      // The lines of what was done are kept, as a tool that prints each line as it goes keeps them.
-      flushOutputs();
       const removed = removeLivePartials() + removeNewPartials();
+      // The lines of what was done are kept, as a tool that prints each line as it goes keeps them.
+      flushOutputsWhileEnding();
       const note = interruptNote?.();
       process.stderr.write(`${name}: interrupted (${signal})${removed > 0 ? `; ${removed} partial file(s) removed` : ""}${note ? `; ${note}` : ""}\n`);
       process.exit(128 + number);

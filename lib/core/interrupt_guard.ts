@@ -144,11 +144,26 @@ export function isFifo(path: string): boolean {
 /**
  * Before a wait on `path`: lets out what the tool holds, and arms the guard when `path` is a FIFO
  * (opening one waits for a writer) or stands for standard input or a descriptor (`-`, a number),
- * which may be a pipe or terminal that never sends another byte.
+ * which may be a pipe or terminal that never sends another byte. For a caller that cannot wait
+ * a turn first ({@link guardedWait} can): a signal taken just before the guard was armed is
+ * handled only when the wait ends.
  */
 export function guardWaitOn(path: string | number): void {
   if (toolName === undefined) return;
   if (typeof path === "string" && path !== "-" && !isFifo(path)) return;
   beforeWait?.();
   armInterruptGuard();
+}
+
+/**
+ * {@link guardWaitOn}, then one turn of the event loop before the wait: a signal the runtime
+ * took before the guard was armed is handled now, not lost behind the wait.
+ */
+export async function guardedWait(path: string | number): Promise<void> {
+  if (toolName === undefined) return;
+  if (typeof path === "string" && path !== "-" && !isFifo(path)) return;
+  beforeWait?.();
+  armInterruptGuard();
+  // A timer, not an immediate: the loop then polls, which is where the runtime hands a signal over.
+  await new Promise((resolve) => setTimeout(resolve, 1));
 }

@@ -3,7 +3,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { explainedError } from "../core/errors.ts";
-import { guardWaitOn, isFifo } from "../core/interrupt_guard.ts";
+import { guardedWait } from "../core/interrupt_guard.ts";
 import { fsPath } from "../core/names.ts";
 import { turnDue } from "../core/turns.ts";
 import { fillChunk } from "../io/fill.ts";
@@ -129,10 +129,7 @@ function isDirectoryError(): Error {
  */
 export async function hashPath(path: string, algorithms: readonly Algorithm[], options: HashFileOptions = {}): Promise<FileDigests> {
   // Opening a FIFO waits for its writer, as the anchors' open does: what is done is let out first.
-  if (isFifo(path)) {
-    await new Promise((resolve) => setImmediate(resolve));
-    guardWaitOn(path);
-  }
+  await guardedWait(path);
   const fd = openSync(fsPath(path), "r");
   try {
     return await hashOpenedPath(fd, algorithms, options);

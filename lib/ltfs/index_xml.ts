@@ -9,6 +9,7 @@
  * byte by byte with `percentencoded="true"`, as the reference does; xattr values that are bytes,
  * or text XML cannot hold, are written as base64.
  */
+import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { readFileSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { childElements, parseXml, textOf, XmlError, type XmlElement, XmlWriter } from "../xml/xml.ts";
@@ -484,6 +485,7 @@ export function readIndexXml(text: string, file: string): LtfsIndex {
 export function readIndexFile(path: string): { xml: string; index: LtfsIndex } {
   let bytes: Uint8Array;
   try {
+    guardWaitOn(path);
     bytes = readFileSync(path);
   } catch (error) {
     throw new CliError(`cannot be read: ${describeSystemError(error)}`, { path });

@@ -18,6 +18,7 @@ import { randomUUID } from "node:crypto";
 import { closeSync, existsSync, fstatSync, mkdirSync, readdirSync, statfsSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
+import { turnDue } from "../core/turns.ts";
 import { fsPath, joinPath, parentOf, showName } from "../core/names.ts";
 import { createHashers } from "../hash/registry.ts";
 import { writeAll } from "../io/atomic_file.ts";
@@ -274,6 +275,9 @@ async function readSource(file: PlannedFile, source: { fd: number; stat: BigIntS
       sink.commit(got);
       done += got;
       onBytes?.(got);
+      // Ctrl-C and SIGTERM are handled on the event loop: it gets a turn now and then.
+      const turn = turnDue();
+      if (turn) await turn;
     }
     const after = fstatSync(fd, { bigint: true });
     if (Number(after.size) !== file.size || after.mtimeNs !== stat.mtimeNs) throw new SourceError("changed while it was read; write the tape again", { path });

@@ -3,6 +3,7 @@
  * applies them: the defaults `.DS_Store`, `ascmhl`, `ascmhl/`; the latest generation's patterns
  * replace the defaults; `-i PATTERN` and `-ii FILE` add to them (no duplicates).
  */
+import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { readFileSync } from "node:fs";
 import { Wildmatch } from "../io/wildmatch.ts";
 
@@ -68,6 +69,7 @@ export class IgnoreSpec {
     };
     add(latest && latest.length > 0 ? latest : DEFAULT_MHL_IGNORES);
     add(extra);
+    if (file !== undefined) guardWaitOn(file);
     if (file !== undefined)
       add(
         readFileSync(file, "utf8")

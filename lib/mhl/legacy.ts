@@ -36,6 +36,7 @@
  * - Files in the folder that the MHL does not list are NOT errors: a legacy MHL seals what it
  *   lists, and the folder usually holds other MHLs, reports and later additions.
  */
+import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { closeSync, fstatSync, readFileSync, type Stats } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { joinPath } from "../core/names.ts";
@@ -300,6 +301,7 @@ export function parseLegacyMhl(text: string, mhl: string): LegacyHashList {
 export function readLegacyMhl(path: string): LegacyHashList {
   let bytes: Uint8Array;
   try {
+    guardWaitOn(path);
     bytes = readFileSync(path);
   } catch (error) {
     throw new CliError(describeSystemError(error), { path, cause: error });

@@ -15,6 +15,7 @@
  */
 import { closeSync, constants, openSync } from "node:fs";
 import { openRetryingAgain } from "../io/libc.ts";
+import { guardedWait } from "../core/interrupt_guard.ts";
 import { fsPath, joinPath, showName } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import type { HashFileOptions } from "../hash/file.ts";
@@ -174,6 +175,8 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
     dialect.cannotRead(ctx, e);
     return "unreadable";
   };
+  // Standard input or a FIFO may never send a line: Ctrl-C must still end the tool.
+  await guardedWait(checkFile);
   let fd: number;
   try {
     fd = openCheckFile(checkFile);

@@ -9,6 +9,7 @@ import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFromPosition, type HashFileOptions } from "../hash/file.ts";
 import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
+import { guardedWait } from "../core/interrupt_guard.ts";
 import { failedResult, hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
 import type { SumInput } from "./inputs.ts";
@@ -36,6 +37,7 @@ export interface SumOptions {
  * `{ read -r line; b3sum-ts -; } < file` hashes the rest of the file, as the anchors do.
  */
 export async function hashStdin(algorithms: Algorithm[], hasher: HashFileOptions): Promise<HashJobResult> {
+  await guardedWait(0);
   try {
     const { hexes, size } = await hashFromPosition(0, algorithms, hasher);
     return { id: -1, ok: true, hexes: [...hexes.entries()], size };
