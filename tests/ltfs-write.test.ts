@@ -64,6 +64,17 @@ function pack(runner: ToolRunner, args: string[], cwd?: string) {
   return tool(runner, "ltfs-pack", args, { cwd });
 }
 
+/** Three cards planned in plan.json: 2,000 small frames, one clip of `clipBytes` (holes), a note. */
+function framesThenClip(runner: ToolRunner, clipBytes: number): string {
+  const dir = tempDir("cartkit-ltfsw-");
+  for (let i = 0; i < 2000; i++) put(join(dir, "DAY06"), `A001/f${String(i).padStart(4, "0")}.txt`, `frame ${i}\n`);
+  put(join(dir, "DAY06"), "B001/big.mov", "");
+  truncateSync(join(dir, "DAY06/B001/big.mov"), clipBytes);
+  put(join(dir, "DAY06"), "C001/note.txt", "note\n");
+  writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY06", "--tape", "LTO-9", "--json"], dir).stdout);
+  return dir;
+}
+
 /** A planned and written tape: the folder layout used by most tests. */
 function writtenTape(runner: ToolRunner, extra: string[] = [], nfd = true) {
   const dir = tempDir("cartkit-ltfsw-");
@@ -303,12 +314,7 @@ describe("ltfs-pack write: damage, interruption, mistakes", () => {
   }, 120_000);
 
   test("a card's index is skipped while it would take more tape than a twentieth of the data since the last one", () => {
-    const dir = tempDir("cartkit-ltfsw-");
-    for (let i = 0; i < 2000; i++) put(join(dir, "DAY06"), `A001/f${String(i).padStart(4, "0")}.txt`, `frame ${i}\n`);
-    put(join(dir, "DAY06"), "B001/big.mov", "");
-    truncateSync(join(dir, "DAY06/B001/big.mov"), 128 * 1024 * 1024);
-    put(join(dir, "DAY06"), "C001/note.txt", "note\n");
-    writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY06", "--tape", "LTO-9", "--json"], dir).stdout);
+    const dir = framesThenClip(runner, 128 * 1024 * 1024);
     const write = pack(runner, ["write", "plan.json", "--tape", "1", "--vtape", "vt", "--json"], dir);
     expect([write.code, write.stderr]).toEqual([0, ""]);
     const indexes = write.stdout
@@ -1142,12 +1148,7 @@ describe.if(LTFSCK !== undefined)("reference LTFS tools (installed here)", () =>
   test.if(CAN_MOUNT)(
     "--mount: a card's sync is skipped while its index would take more tape than a twentieth of the data since the last one",
     async () => {
-      const dir = tempDir("cartkit-ltfsw-");
-      for (let i = 0; i < 2000; i++) put(join(dir, "DAY06"), `A001/f${String(i).padStart(4, "0")}.txt`, `frame ${i}\n`);
-      put(join(dir, "DAY06"), "B001/big.mov", "");
-      truncateSync(join(dir, "DAY06/B001/big.mov"), 64 * 1024 * 1024);
-      put(join(dir, "DAY06"), "C001/note.txt", "note\n");
-      writeFileSync(join(dir, "plan.json"), pack(runner, ["plan", "DAY06", "--tape", "LTO-9", "--json"], dir).stdout);
+      const dir = framesThenClip(runner, 64 * 1024 * 1024);
       mkdirSync(join(dir, "ref"));
       expect(run([MKLTFS!, "-e", "file", "-d", join(dir, "ref"), "-s", "REF006", "-n", "REF006"]).code).toBe(0);
       await withLtfsMount(join(dir, "ref"), join(dir, "mnt"), false, () => {
