@@ -209,8 +209,8 @@ export function setInterruptNote(note: (() => string) | undefined): void {
 }
 
 /**
- * Ctrl-C (SIGINT) and SIGTERM: write out the data lines already made, remove the partial files
- * being written, say so and what finished, and exit 128 + the signal number at once, as shells
+ * Ctrl-C (SIGINT) and SIGTERM: remove the partial files being written, write out the data lines
+ * already made, say so and what finished, and exit 128 + the signal number at once, as shells
  * expect. A wait that holds the event loop has the guard of lib/core/interrupt_guard.ts.
  */
 function onInterrupt(name: string): void {
