@@ -10,7 +10,7 @@ import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import { onThreadFallback } from "../thread/fallback.ts";
 import { programArgs } from "./command_line.ts";
-import { setInterruptGuardName } from "../core/interrupt_guard.ts";
+import { guardArmed, guardNamedWaits, setInterruptGuardName } from "../core/interrupt_guard.ts";
 import { flushOutputs, flushOutputsWhileEnding } from "./output.ts";
 import { commandSpec } from "./completions.ts";
 
@@ -153,6 +153,7 @@ export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDe
   let code: number;
   try {
     const raw = typeof rawArgs === "function" ? rawArgs() : rawArgs;
+    await guardNamedWaits(raw);
     // Packaging asks each tool for its options (scripts/package.ts makes shell completions of them).
     if (process.env.CARTKIT_COMMAND_SPEC === "1") {
       const command = "subCommands" in tool ? groupCommand(tool) : tool.command;
@@ -166,6 +167,9 @@ export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDe
   } catch (error) {
     code = reportError(name, error);
   }
+  // Input that ended may have ended by the signal's doing (Ctrl-C stops the writer too): after
+  // a wait on input, the signal's handler gets a turn before the run's own verdict.
+  if (guardArmed()) await new Promise((resolve) => setTimeout(resolve, 1));
   await flushStdout();
   process.exit(code);
 }

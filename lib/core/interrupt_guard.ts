@@ -167,3 +167,24 @@ export async function guardedWait(path: string | number): Promise<void> {
   // A timer, not an immediate: the loop then polls, which is where the runtime hands a signal over.
   await new Promise((resolve) => setTimeout(resolve, 1));
 }
+
+/** Whether the guard is armed: the tool waited, or was named something to wait on. */
+export function guardArmed(): boolean {
+  return armed !== undefined && armed !== null;
+}
+
+/**
+ * Arms the guard at the start, with a turn of the loop, when an argument names something a
+ * tool may wait on (`-`, a FIFO, also as an option's `=value`): a signal the runtime took before
+ * is handled then, not lost behind a wait that cannot take a turn first. Other arguments cost a
+ * stat each.
+ */
+export async function guardNamedWaits(args: readonly string[]): Promise<void> {
+  if (toolName === undefined || guardArmed()) return;
+  for (const arg of args) {
+    const value = arg.startsWith("--") && arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : arg;
+    if (value !== "-" && (value.startsWith("-") || !isFifo(value))) continue;
+    await guardedWait(value);
+    return;
+  }
+}
