@@ -805,7 +805,7 @@ describe("ltfs-pack write: copies, permissions, links and folders", () => {
       Volume.open(join(dir, "vt"))
         .files()
         .map((f) => f.path),
-    ).toEqual(["DAY09/A001/a.txt", "ltfs-pack-catalog.json", expect.stringMatching(/^ascmhl\/0001_/), "ascmhl/ascmhl_chain.xml"]);
+    ).toEqual(["DAY09/A001/a.txt", expect.stringMatching(/^ascmhl\/0001_/), "ascmhl/ascmhl_chain.xml", "ltfs-pack-catalog.json"]);
     expect(pack(runner, ["verify", "--vtape", "vt"], dir).code).toBe(1);
   });
 

@@ -324,8 +324,9 @@ function tapeCatalogEntry(options: WriteOptions, volumeUuid: string | undefined,
 }
 
 /**
- * The generated files that close a tape: the catalog entry, then the MHL generation (which
- * records the catalog entry too, so the whole volume verifies) and its chain.
+ * The generated files that close a tape: the MHL generation (which records the catalog entry
+ * too, so the whole volume verifies) and its chain, then the catalog entry, last: a tape whose
+ * write stopped before the end has no entry, and `catalog` and `verify` say it is not complete.
  */
 async function closingFiles(options: WriteOptions, volumeUuid: string | undefined, contents: TapeContents, date: Date): Promise<{ path: string; bytes: Uint8Array }[]> {
   const entry = tapeCatalogEntry(options, volumeUuid, contents, date.toISOString());
@@ -347,9 +348,9 @@ async function closingFiles(options: WriteOptions, volumeUuid: string | undefine
     },
   );
   return [
-    { path: TAPE_CATALOG_FILE, bytes: entry },
     { path: `${TAPE_HISTORY_FOLDER}/${history.generationFileName}`, bytes: history.generation },
     { path: `${TAPE_HISTORY_FOLDER}/ascmhl_chain.xml`, bytes: history.chain },
+    { path: TAPE_CATALOG_FILE, bytes: entry },
   ];
 }
 
