@@ -93,8 +93,8 @@ async function main(args: Args): Promise<number> {
     await guardedWait(0);
     const bytes = readFileSync(0);
     // The end of a pipe may be the signal's doing (Ctrl-C stops the writer too): its handler
-    // gets its turn before a short key is called a usage error.
-    await new Promise((resolve) => setImmediate(resolve));
+    // gets its turn (a timer: the loop then polls) before a short key is called a usage error.
+    await new Promise((resolve) => setTimeout(resolve, 1));
     if (bytes.length !== 32) throw usageError(`--keyed needs exactly 32 key bytes on stdin, found ${bytes.length}`);
     key = new Uint8Array(bytes);
   }

@@ -672,10 +672,11 @@ class IndexSpacing {
  * files in plan order as one stream, each made nameless (or under a hidden temporary name) and
  * put in place only when complete, digests set as `user.` attributes (LTFS stores
  * `user.ltfs.hash.*` in the index), and an index written (`user.ltfs.sync`) after a file set
- * when it is due ({@link INDEX_SPACING}), and at the end. Everything below the mount point is made without following a link (a link planted in
- * the volume is an error, never written through); each file gets its source's permission bits
- * (less the umask; never setuid, setgid or sticky). A folder that is not an LTFS mount is
- * written the same way, without the LTFS-only steps, and the caller is told through `isLtfs`.
+ * when it is due ({@link INDEX_SPACING}), and at the end. Everything below the mount point is
+ * made without following a link (a link planted in the volume is an error, never written
+ * through); each file gets its source's permission bits (less the umask; never setuid, setgid
+ * or sticky). A folder that is not an LTFS mount is written the same way, without the
+ * LTFS-only steps, and the caller is told through `isLtfs`.
  */
 export async function writeMount(mount: string, options: WriteOptions): Promise<WriteSummary & { isLtfs: boolean }> {
   const tape = plannedTape(options.plan, options.tapeNumber);
