@@ -146,13 +146,14 @@ export function isFifo(path: string): boolean {
  * (opening one waits for a writer) or stands for standard input or a descriptor (`-`, a number),
  * which may be a pipe or terminal that never sends another byte. For a caller that cannot wait
  * a turn first ({@link guardedWait} can): a signal taken just before the guard was armed is
- * handled only when the wait ends.
+ * handled only when the wait ends. Returns whether `path` is such a wait.
  */
-export function guardWaitOn(path: string | number): void {
-  if (toolName === undefined) return;
-  if (typeof path === "string" && path !== "-" && !isFifo(path)) return;
+export function guardWaitOn(path: string | number): boolean {
+  if (toolName === undefined) return false;
+  if (typeof path === "string" && path !== "-" && !isFifo(path)) return false;
   beforeWait?.();
   armInterruptGuard();
+  return true;
 }
 
 /**
@@ -160,10 +161,7 @@ export function guardWaitOn(path: string | number): void {
  * took before the guard was armed is handled now, not lost behind the wait.
  */
 export async function guardedWait(path: string | number): Promise<void> {
-  if (toolName === undefined) return;
-  if (typeof path === "string" && path !== "-" && !isFifo(path)) return;
-  beforeWait?.();
-  armInterruptGuard();
+  if (!guardWaitOn(path)) return;
   // A timer, not an immediate: the loop then polls, which is where the runtime hands a signal over.
   await new Promise((resolve) => setTimeout(resolve, 1));
 }

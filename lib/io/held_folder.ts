@@ -19,7 +19,7 @@
  * swapped in between the check and the use.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync, type Stats } from "node:fs";
 import { errnoError, explainedError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import { atCalls, openFileLimit, openRetryingAgain, renameNoReplace, timespecs, waitingDescriptors } from "./libc.ts";
@@ -986,6 +986,24 @@ export function statFd(fd: number): EntryStat {
   const [empty, buffer] = at.hold(new Uint8Array(1), statxBuffer);
   if (at.statx(fd, empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) !== 0) throw failure(at.errno(), "cannot stat", `fd ${fd}`);
   return entryStatOfStatx();
+}
+
+/**
+ * The bytes of the regular file at `path`, opened without following a link at its end and
+ * without waiting (a FIFO planted there is never waited on): for a file found inside a tree,
+ * which must be what it says.
+ * @throws ELOOP for a link, EFTYPE for anything but a regular file, the system's error otherwise.
+ * @example
+ * readRegularFile("/Volumes/A001/ascmhl/ascmhl_chain.xml").toString("utf8");
+ */
+export function readRegularFile(path: string): Buffer {
+  const fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  try {
+    if (!fstatSync(fd).isFile()) throw explainedError("EFTYPE", "not a regular file");
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -5,7 +5,8 @@
  * block). The catalog is written as JSON and as one self-contained HTML page (see
  * `catalog_html.ts`).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, statfsSync, statSync } from "node:fs";
+import { lstatSync, statfsSync, statSync } from "node:fs";
+import { readRegularFile } from "../io/held_folder.ts";
 import { basename, join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
@@ -257,32 +258,18 @@ function fromVolume(path: string, volume: Volume): { tape: CatalogTape; records:
   return read;
 }
 
-/**
- * A regular file's text, or undefined when there is none at `path` or something else is there:
- * a FIFO planted in a volume is never waited on, a link never followed.
- */
-function readRegularFile(path: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    return fstatSync(fd).isFile() ? readFileSync(fd, "utf8") : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** A mounted volume: walk it, taking digests and start blocks from the attributes LTFS shows. */
 function fromMount(mount: string): { tape: CatalogTape; records: CatalogRecord[] } {
   const problems: string[] = [];
   const files = walkFiles(mount, { ignore: new IgnoreList([...DEFAULT_IGNORES]), onProblem: (p) => problems.push(`${p.path}: ${p.message}`) });
   if (files.length === 0 && problems.length > 0) throw new CliError(`cannot be read: ${problems[0]}`, { path: mount });
-  const entryText = readRegularFile(join(mount, TAPE_CATALOG_FILE));
+  // A FIFO planted where the entry goes is never waited on, a link never followed.
+  let entryText: string | undefined;
+  try {
+    entryText = readRegularFile(join(mount, TAPE_CATALOG_FILE)).toString("utf8");
+  } catch {
+    entryText = undefined;
+  }
   let serial = getXattr(mount, "user.ltfs.volumeSerial")?.trim();
   if (!serial && entryText) {
     try {

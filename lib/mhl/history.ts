@@ -5,9 +5,9 @@
  */
 import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { closeSync, existsSync, fsyncSync, lstatSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { describeSystemError } from "../core/errors.ts";
+import { type CliError, describeSystemError } from "../core/errors.ts";
 import { compareUtf8, joinPath } from "../core/names.ts";
-import { HeldFolder } from "../io/held_folder.ts";
+import { HeldFolder, readRegularFile } from "../io/held_folder.ts";
 import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { hashFd } from "../hash/file.ts";
 import { basename, join } from "node:path";
@@ -100,24 +100,39 @@ export interface LoadOptions {
 
 /**
  * A file of a history must be a regular file where it is: a link is never followed out of a
- * card, and a FIFO or device planted there is never waited on or read.
- * @throws {CliError} with `exit` (the history's damage) naming the file.
+ * card, and a FIFO or device planted there is never waited on or read. This is the error, with
+ * `exit` (the history's damage), for one that is not, or cannot be read.
+ */
+function historyFileProblem(file: string, exit: number, error: unknown): CliError {
+  const code = (error as { code?: string }).code;
+  return mhlError(exit, file, code === "ELOOP" ? "it is a symbolic link, never followed in a history" : code === "EFTYPE" ? "it is not a regular file" : `it cannot be read: ${describeSystemError(error)}`);
+}
+
+/**
+ * The check alone, for a file another reads by its path (its C4 id).
+ * @throws {CliError} from {@link historyFileProblem}.
  */
 function mustBeRegular(file: string, exit: number): void {
   let stats;
   try {
     stats = lstatSync(file);
   } catch (error) {
-    throw mhlError(exit, file, `it cannot be read: ${describeSystemError(error)}`);
+    throw historyFileProblem(file, exit, error);
   }
-  if (stats.isSymbolicLink()) throw mhlError(exit, file, "it is a symbolic link, never followed in a history");
-  if (!stats.isFile()) throw mhlError(exit, file, "it is not a regular file");
+  if (stats.isSymbolicLink()) throw historyFileProblem(file, exit, { code: "ELOOP" });
+  if (!stats.isFile()) throw historyFileProblem(file, exit, { code: "EFTYPE" });
 }
 
-/** The text of a history's file, once {@link mustBeRegular} holds. */
+/**
+ * The text of a history's file, opened as {@link readRegularFile} opens one.
+ * @throws {CliError} from {@link historyFileProblem}.
+ */
 function readHistoryFile(file: string, exit: number): string {
-  mustBeRegular(file, exit);
-  return readFileSync(file, "utf8");
+  try {
+    return readRegularFile(file).toString("utf8");
+  } catch (error) {
+    throw historyFileProblem(file, exit, error);
+  }
 }
 
 /** One history folder and its nested histories. */
