@@ -533,6 +533,13 @@ async function hashInGroups<T>(pool: HashPool, parallelism: number, items: Itera
         await onResult(item, await work.here());
         continue;
       }
+      // Work done already (a native run hashed it) with nothing before it waiting: reported at
+      // once, as one thread would, without a group and a promise a file.
+      if (work && "done" in work && window.length === 0) {
+        const reported = onResult(item, work.done);
+        if (reported) await reported;
+        continue;
+      }
       if (!work || "failed" in work || "done" in work) {
         single(item, !work ? undefined : "done" in work ? work.done : failedResult(-1, work.failed));
       } else {
