@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHasher } from "../lib/hash/registry.ts";
-import { nativeRuns, PIECES, preparePieces, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
+import { type NativeRuns, nativeRuns, PIECES, preparePieces, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
 import { DirectoryHash, hashOfHashList } from "../lib/mhl/directory_hash.ts";
 import { HeldFolder } from "../lib/io/held_folder.ts";
 import { anchor, randomBytes, run, runners, straceOrSkip, tempDir, tool } from "./helpers.ts";
@@ -51,62 +51,135 @@ function regularFiles(tree: string, under = ""): string[] {
 }
 
 describe("native runs: the library", () => {
-  test("runs give the per-file engine's digest for each file, and leave links, FIFOs and large files to the per-file path", async () => {
-    const root = tempDir("cartkit-runs-lib-");
-    const tree = makeTree(root);
-    execFileSync("mkfifo", [join(tree, "B", "pipe")]);
-    const runs = await nativeRuns(["xxh128"], {});
-    if (process.platform !== "linux") return expect(runs).toBeUndefined();
-    expect(runs?.algorithm).toBe("xxh128");
-    const held = HeldFolder.open(tree);
-    try {
-      const names = readdirSync(join(tree, "B"), { encoding: "buffer" }).map((n) => n.toString("latin1"));
-      const items = names.map((name) => ({ relative: `B/${name}` }));
-      const ahead = new RunsAhead([...items], runs!, (item) => ({ folder: held, relative: item.relative }));
-      for (const item of items) {
-        const result = ahead.take(item);
-        const path = join(tree, item.relative);
-        if (/inside|outside|dangling|pipe|caf/.test(item.relative) || /plate_[34]/.test(item.relative)) {
-          // caf\xe9 is named here by latin-1 code units, which are not its bytes: not found, left to the per-file path.
-          expect({ name: item.relative, result }).toEqual({ name: item.relative, result: undefined });
-          continue;
-        }
-        const reference = await createHasher("xxh128", { engine: "native" });
-        const bytes = readFileSync(path);
-        reference.update(bytes);
-        expect({ name: item.relative, result }).toEqual({ name: item.relative, result: { hex: reference.hex(), size: bytes.length } });
-      }
-    } finally {
-      held.close();
-      rmSync(root, { recursive: true, force: true });
-    }
-  });
+  /** Each kind of run: XXH hashed in native code on one thread or several, BLAKE3 read natively and hashed here, read ahead on a thread or not. */
+  const KINDS = [
+    { algorithm: "xxh128", threads: 1 },
+    { algorithm: "xxh128", threads: 4 },
+    { algorithm: "blake3", threads: 1 },
+    { algorithm: "blake3", threads: 2 },
+  ] as const;
 
-  test("a run cut short by its time limit leaves the files it did not come to for the next: every file gets its own digest, in order", async () => {
-    // No time at all: each run stops after its first file.
-    const runs = await nativeRuns(["xxh64"], {}, 0n);
-    if (process.platform !== "linux") return expect(runs).toBeUndefined();
-    const root = tempDir("cartkit-runs-short-");
-    mkdirSync(join(root, "T"));
-    const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, "0")}`);
-    for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(i * 37, i + 1));
-    const held = HeldFolder.open(join(root, "T"));
-    let calls = 0;
-    const counted = {
-      algorithm: runs!.algorithm,
-      hash(dirfd: number, batch: readonly Uint8Array[], flags: number) {
-        calls++;
-        return runs!.hash(dirfd, batch, flags);
-      },
-    };
-    try {
-      const ahead = new RunsAhead([...names], counted, (name) => ({ folder: held, relative: name, size: 37 }));
-      for (const [i, name] of names.entries()) {
-        const reference = await createHasher("xxh64", { engine: "native" });
-        reference.update(randomBytes(i * 37, i + 1));
-        expect({ name, result: ahead.take(name) }).toEqual({ name, result: { hex: reference.hex(), size: i * 37 } });
+  for (const { algorithm, threads } of KINDS) {
+    test(`${algorithm} runs on ${threads} thread(s) give the per-file engine's digest for each file, and leave links, FIFOs and large files to the per-file path`, async () => {
+      const root = tempDir("cartkit-runs-lib-");
+      const tree = makeTree(root);
+      execFileSync("mkfifo", [join(tree, "B", "pipe")]);
+      const runs = await nativeRuns([algorithm], {}, threads);
+      if (process.platform !== "linux") return expect(runs).toBeUndefined();
+      expect(runs?.algorithm).toBe(algorithm);
+      const held = HeldFolder.open(tree);
+      try {
+        for (const folder of ["A", "B"]) {
+          const names = readdirSync(join(tree, folder), { encoding: "buffer" }).map((n) => n.toString("latin1"));
+          const items = names.map((name) => ({ relative: `${folder}/${name}` }));
+          const ahead = new RunsAhead([...items], runs!, (item) => ({ folder: held, relative: item.relative }));
+          for (const item of items) {
+            const result = ahead.take(item);
+            const path = join(tree, item.relative);
+            // Runs that read whole leave every file of 64 KiB or more to the per-file path; XXH runs, those of 4 MiB or more.
+            const large = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+            if (/inside|outside|dangling|pipe|caf/.test(item.relative) || large >= (algorithm === "blake3" ? 64 << 10 : 4 << 20)) {
+              // caf\xe9 is named here by latin-1 code units, which are not its bytes: not found, left to the per-file path.
+              expect({ name: item.relative, result }).toEqual({ name: item.relative, result: undefined });
+              continue;
+            }
+            const reference = await createHasher(algorithm, { engine: "native" });
+            const bytes = readFileSync(path);
+            reference.update(bytes);
+            expect({ name: item.relative, result }).toEqual({ name: item.relative, result: { hex: reference.hex(), size: bytes.length } });
+          }
+        }
+      } finally {
+        held.close();
+        rmSync(root, { recursive: true, force: true });
       }
-      expect(calls).toBe(names.length);
+    });
+  }
+
+  for (const { algorithm, threads } of [...KINDS, { algorithm: "xxh64", threads: 1 }] as const) {
+    test(`a ${algorithm} run on ${threads} thread(s) cut short by its time limit leaves the files it did not come to for the next: every file gets its own digest, in order`, async () => {
+      // No time at all: each run stops after its first file.
+      const runs = await nativeRuns([algorithm], {}, threads, 0n);
+      if (process.platform !== "linux") return expect(runs).toBeUndefined();
+      const root = tempDir("cartkit-runs-short-");
+      mkdirSync(join(root, "T"));
+      const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, "0")}`);
+      for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(i * 37, i + 1));
+      const held = HeldFolder.open(join(root, "T"));
+      let calls = 0;
+      const counted: NativeRuns = {
+        algorithm: runs!.algorithm,
+        largest: runs!.largest,
+        runBytes: runs!.runBytes,
+        get largeLeft() {
+          return runs!.largeLeft;
+        },
+        hash(dirfd, batch, flags, next) {
+          calls++;
+          return runs!.hash(dirfd, batch, flags, next);
+        },
+      };
+      try {
+        const ahead = new RunsAhead([...names], counted, (name) => ({ folder: held, relative: name, size: 37 }));
+        for (const [i, name] of names.entries()) {
+          const reference = await createHasher(algorithm, { engine: "native" });
+          reference.update(randomBytes(i * 37, i + 1));
+          expect({ name, result: ahead.take(name) }).toEqual({ name, result: { hex: reference.hex(), size: i * 37 } });
+        }
+        expect(calls).toBe(names.length);
+      } finally {
+        held.close();
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test("BLAKE3 runs read ahead on a thread: a run read ahead that the caller does not ask for is dropped, sizes the walk gave wrong end a run early, and every digest is the file's own", async () => {
+    const runs = await nativeRuns(["blake3"], {}, 2);
+    if (process.platform !== "linux") return expect(runs).toBeUndefined();
+    expect(runs?.runBytes).toBe(4 << 20);
+    const root = tempDir("cartkit-runs-ahead-");
+    mkdirSync(join(root, "T"));
+    // 600 files of up to 60,000 bytes and two large ones (per-file path): runs of 4 MiB end at
+    // about 140 files, so each is read ahead while the one before is hashed.
+    const names = Array.from({ length: 600 }, (_, i) => `f${String(i).padStart(3, "0")}`);
+    const sizeOf = (i: number) => (i % 250 === 200 ? 70_000 : (i * 7919) % 60_000);
+    for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(sizeOf(i), i + 1));
+    const digests = await Promise.all(
+      names.map(async (_, i) => {
+        const reference = await createHasher("blake3", { engine: "native" });
+        reference.update(randomBytes(sizeOf(i), i + 1));
+        return { hex: reference.hex(), size: sizeOf(i) };
+      }),
+    );
+    const held = HeldFolder.open(join(root, "T"));
+    try {
+      for (const [label, said, skip] of [
+        // The sizes the walk gave; every 31st file, and then more files than a run holds, passed
+        // over by the caller (hashed another way): the run read ahead is not the one asked for.
+        ["true sizes, files passed over", (i: number) => sizeOf(i), (i: number) => i % 31 === 7 || (i >= 100 && i < 450)],
+        // Sizes said to be 1 byte: runs planned for 4 MiB of them hold far more, and end where the room does.
+        ["sizes said too small", () => 1, () => false],
+      ] as const) {
+        const ahead = new RunsAhead([...names.keys()], runs!, (i) => ({ folder: held, relative: names[i]!, size: said(i) }));
+        let fromRuns = 0;
+        let small = 0;
+        for (const i of names.keys()) {
+          if (skip(i)) continue;
+          const result = ahead.take(i);
+          if (sizeOf(i) >= 64 << 10) {
+            expect({ label, i, result }).toEqual({ label, i, result: undefined });
+            continue;
+          }
+          small++;
+          // A file a run could not fit is left to the per-file path; any other gets its own digest.
+          if (result !== undefined) fromRuns++;
+          expect({ label, i, result: result ?? digests[i] }).toEqual({ label, i, result: digests[i] });
+        }
+        // Planned by true sizes, every file fits its run; by sizes too small, at least half do.
+        if (label.includes("true")) expect({ label, fromRuns }).toEqual({ label, fromRuns: small });
+        else expect({ label, half: fromRuns > small / 2 }).toEqual({ label, half: true });
+      }
     } finally {
       held.close();
       rmSync(root, { recursive: true, force: true });
@@ -195,6 +268,62 @@ for (const runner of runners()) {
       });
     }
 
+    test("b3sum-ts -r: the same stdout, stderr and exit code with runs and without, by default and with --jobs 1, 2 and 3; each digest is b3sum's", () => {
+      const files = regularFiles(tree);
+      const b3sum = anchor("b3sum");
+      const expected = b3sum ? execFileSync(b3sum, ["--no-names", ...files], { cwd: tree, maxBuffer: 1 << 26 }).toString() : undefined;
+      for (const jobs of [[], ["--jobs", "1"], ["--jobs", "2"], ["--jobs", "3"]]) {
+        const withRuns = tool(runner, "b3sum-ts", ["-r", "T", ...jobs], { cwd: root, env: { CARTKIT_DEBUG: "1" } });
+        const without = tool(runner, "b3sum-ts", ["-r", "T", ...jobs], { cwd: root, env: OFF });
+        expect(withRuns.stderr).not.toContain("hashed one at a time");
+        expect({ jobs, code: withRuns.code, stdout: withRuns.stdout, stderr: withRuns.stderr }).toEqual({ jobs, code: without.code, stdout: without.stdout, stderr: without.stderr });
+        expect(without.code).toBe(1);
+        expect(without.stderr).toContain("pipe");
+        if (expected === undefined) continue;
+        const digests = new Map(withRuns.stdout.split("\n").map((line) => [line.slice(66), line.slice(0, 64)]));
+        expect({ jobs, digests: files.map((f) => digests.get(f)).join("\n") + "\n" }).toEqual({ jobs, digests: expected });
+      }
+    });
+
+    test("b3sum-ts -r and xxsum -r on threads open each file once: no file is read again by the per-file path, nor by another run; in a folder of files too large for runs, runs stop after one (needs strace)", () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const card = join(root, "once");
+      mkdirSync(card);
+      // Runs of 4 MiB read ahead, and read from both ends by two threads.
+      for (let i = 0; i < 1500; i++) writeFileSync(join(card, `f${String(i).padStart(4, "0")}`), randomBytes(1000 + ((i * 7919) % 60_000), i + 1));
+      // Files of 70,000 bytes, over what a BLAKE3 run reads whole; the walk gives no sizes.
+      const large = join(root, "once-large");
+      mkdirSync(large);
+      for (let i = 0; i < 300; i++) writeFileSync(join(large, `f${String(i).padStart(4, "0")}`), randomBytes(70_000, i + 1));
+      for (const [name, args] of [
+        ["b3sum-ts", ["-r", "once", "--jobs", "2"]],
+        ["b3sum-ts", ["-r", "once"]],
+        ["xxsum", ["-H2", "-r", "once", "--jobs", "4"]],
+      ] as const) {
+        const log = join(root, `strace-once-${name}.txt`);
+        const result = run([strace, "-f", "-o", log, "-e", "trace=openat", ...runner.command(name), ...args], { cwd: root });
+        expect({ name, code: result.code }).toEqual({ name, code: 0 });
+        const opens = new Map<string, number>();
+        for (const line of readFileSync(log, "utf8").split("\n")) {
+          const file = /openat\(\d+, "(f\d{4})"/.exec(line)?.[1] ?? /openat\(AT_FDCWD, "[^"]*\/(f\d{4})"/.exec(line)?.[1];
+          if (file) opens.set(file, (opens.get(file) ?? 0) + 1);
+        }
+        expect({ name, files: opens.size, more: [...opens].filter(([, n]) => n !== 1) }).toEqual({ name, files: 1500, more: [] });
+      }
+      const log = join(root, "strace-once-large.txt");
+      const result = run([strace, "-f", "-o", log, "-e", "trace=openat", ...runner.command("b3sum-ts"), "-r", "once-large", "--jobs", "2"], { cwd: root });
+      expect(result.code).toBe(0);
+      const opens = new Map<string, number>();
+      for (const line of readFileSync(log, "utf8").split("\n")) {
+        const file = /openat\(\d+, "(f\d{4})"/.exec(line)?.[1];
+        if (file) opens.set(file, (opens.get(file) ?? 0) + 1);
+      }
+      // The first run (of at most 4 MiB / 64 KiB files) opens its files for nothing; no run follows it.
+      const twice = [...opens].filter(([, n]) => n === 2).length;
+      expect({ files: opens.size, more: [...opens].filter(([, n]) => n > 2), twiceAtMostOneRun: twice <= 64 }).toEqual({ files: 300, more: [], twiceAtMostOneRun: true });
+    });
+
     test("a file whose read fails (EIO) is reported as the per-file path reports it, and read once, not again (needs strace)", () => {
       const strace = straceOrSkip();
       if (!strace) return;
@@ -214,6 +343,7 @@ for (const runner of runners()) {
       };
       for (const [name, args, says] of [
         ["xxsum", ["-H2", "-r", "eio"], "xxsum: eio/f07: Input/output error\n"],
+        ["b3sum-ts", ["-r", "eio", "--jobs", "2"], "b3sum-ts: eio/f07: Input/output error (os error 5)\n"],
         ["mhl-verify", ["verify", card], "ERROR: could not read f07: Input/output error\n"],
         ["mhl-verify", ["create", card, "-h", "xxh128"], `mhl-verify: ${bad}: Input/output error\n`],
       ] as const) {

@@ -1,19 +1,25 @@
 /**
- * Small files in XXH formats hashed in runs, in native code: one call opens, reads, hashes and
- * closes every file of a run in one folder. The per-file path makes four calls out of
- * JavaScript per file (open, fstat, read, hash) and a close, and on a tree of 32 KiB files
- * those cost more than the hashing (BENCHMARKS.md, "Small files in native runs").
+ * Small files hashed in runs, in native code: one call opens, reads and closes every file of a
+ * run in one folder. The per-file path makes four calls out of JavaScript per file (open,
+ * fstat, read, hash) and a close, and on a tree of 32 KiB files those cost more than the
+ * hashing (BENCHMARKS.md, "Small files in native runs").
  *
- * The loop is C compiled at start-up by the compiler Bun carries (bun:ffi `cc`), and it calls
- * the XXH functions of the xxhash-addon library the per-file engine has loaded; before first
- * use, each format's function is checked against that engine on a sample. Linux only (the loop
- * uses `statx`). A file the loop does not hash (it is a link, not a regular file, 4 MiB or
- * more, unreadable, or it grew while read) is left to the per-file path, which opens it again
- * and says what is wrong as it always has: this only ever makes a file faster, never different.
+ * XXH formats are hashed inside the loop too, on as many threads as the caller gives it: it
+ * calls the XXH functions of the xxhash-addon library the per-file engine has loaded; before
+ * first use, each format's function is checked against that engine on a sample. BLAKE3 has no
+ * function C can call, so its runs only read: the files land in one buffer, and each is hashed
+ * here by the engine the per-file path uses. With more than one thread, the next run is read
+ * on a thread of its own while this one is hashed.
+ *
+ * The loops are C compiled at start-up by the compiler Bun carries (bun:ffi `cc`). Linux only
+ * (they use `statx`). A file a run does not hash (it is a link, not a regular file, too large,
+ * unreadable, or it grew while read) is left to the per-file path, which opens it again and
+ * says what is wrong as it always has: this only ever makes a file faster, never different.
  * Anything that cannot be set up (no compiler, no library) leaves every file to the per-file
  * path, said with CARTKIT_DEBUG=1; CARTKIT_NATIVE_RUNS=0 turns it off.
  */
 import type { Pointer } from "bun:ffi";
+import { availableParallelism } from "node:os";
 import { getSystemErrorMessage, getSystemErrorName } from "node:util";
 import { compileNative } from "../core/native_code.ts";
 import { cString, type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
@@ -22,7 +28,8 @@ import type { Algorithm } from "./algorithms.ts";
 import type { HashFileOptions } from "./file.ts";
 import { failedResult, type HashJobResult } from "./pool.ts";
 import type { Hasher } from "./hasher.ts";
-import { createHasher } from "./registry.ts";
+import { nativeOneCall } from "./engines/native.ts";
+import { createHasher, createHasherNow } from "./registry.ts";
 
 /** The variable that turns native runs off (`0`), to compare against the per-file path. */
 export const NATIVE_RUNS_VARIABLE = "CARTKIT_NATIVE_RUNS";
@@ -43,6 +50,22 @@ export const RUNS_FROM_FILES = 16;
  */
 const RUN_NANOSECONDS = 25_000_000n;
 
+/** Most threads one run is hashed on (the C loop's MOST_THREADS). */
+const MOST_THREADS = 16;
+
+/**
+ * Threads a run is hashed on when `--jobs` is not given: the cores, up to this many. Two
+ * threads overlap one file's open, read and close in the kernel with another's; past a few, the
+ * folder's files come faster than a run's start-up pays for.
+ */
+const DEFAULT_RUN_THREADS = 4;
+
+/** How many threads a run is hashed on: `jobs` when given (`--jobs`), else the cores, at most {@link DEFAULT_RUN_THREADS}. */
+export function runThreads(jobs: number | undefined): number {
+  if (jobs !== undefined) return Math.max(1, Math.min(MOST_THREADS, Math.floor(jobs)));
+  return Math.max(1, Math.min(DEFAULT_RUN_THREADS, availableParallelism()));
+}
+
 /** Files smaller than this are read whole into one buffer and hashed in a run; larger ones are left to the per-file path (read in chunks). */
 export const RUN_FILE_BYTES = 4 << 20;
 
@@ -57,8 +80,9 @@ const FORMATS: Partial<Record<Algorithm, { kind: number; symbols: string[]; hexL
 
 /**
  * The loop. No header is included: a cart machine has no C library headers, only the compiler
- * inside Bun. Per file it writes `status` (0: hashed; 1: left to the caller) and the size into
- * `out`, and the digest as lower-case hex into `hex` (32 characters a file).
+ * inside Bun. Per file a run writes `status` (0: hashed; 1: left to the caller; 2: its read
+ * failed; 3: left to the caller, too large) and the size or the errno into `out`, and the
+ * digest as lower-case hex into `hex` (32 characters a file).
  */
 const SOURCE = `
 typedef unsigned long long u64;
@@ -146,60 +170,337 @@ static long long nanoseconds(void) {
   return (long long)now.seconds * 1000000000LL + now.nanoseconds;
 }
 
-/* Returns how many of the files it came to: it stops after one once budget_ns have passed. */
-int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *buffer, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns) {
+/* One run, shared by the threads that hash it. Files are claimed in order under the lock, so
+   the files claimed are always the first ones, and each claimed file is finished before the
+   run returns. */
+struct run {
+  int dirfd;
+  const char **names;
+  int count;
+  int flags;
+  unsigned char *buffers;
+  long capacity;
+  void *fn;
+  int kind;
+  u64 *out;
+  char *hex;
+  long long deadline;
+  int next;
+  u64 lock[8]; /* a pthread_mutex_t (40 bytes), all zeros: PTHREAD_MUTEX_INITIALIZER */
+};
+
+extern int pthread_mutex_lock(void *mutex);
+extern int pthread_mutex_unlock(void *mutex);
+extern int pthread_create(void *thread, const void *attributes, void *(*start)(void *), void *argument);
+extern int pthread_join(unsigned long thread, void **result);
+
+/* The next file to hash, or -1: none left, or the time is up (the first file is always taken). */
+static int claim(struct run *run) {
+  int i = -1;
+  pthread_mutex_lock(run->lock);
+  if (run->next < run->count && (run->next == 0 || nanoseconds() < run->deadline)) i = run->next++;
+  pthread_mutex_unlock(run->lock);
+  return i;
+}
+
+/* Opens the file \`name\` beneath \`dirfd\` and learns its size (into *size): its descriptor,
+   or -1 where it is left to the caller (not there, a link, not a regular file). */
+static int open_regular(int dirfd, const char *name, int flags, long *size) {
+  int fd = openat(dirfd, name, flags);
+  if (fd < 0) return -1;
+  /* struct statx: stx_mask (u32) at 0, stx_mode (u16) at 28, stx_size (u64) at 40; AT_EMPTY_PATH,
+     STATX_TYPE | STATX_SIZE, both of which must be given: the size says when the file is read. */
+  u64 sx[32];
+  if (statx(fd, "", 0x1000, 0x201, sx) != 0 || (((u32 *)sx)[0] & 0x201) != 0x201 || (((unsigned short *)sx)[14] & 0170000) != 0100000 || sx[5] > 0x7fffffffffffLL) {
+    close(fd);
+    return -1;
+  }
+  *size = (long)sx[5];
+  return fd;
+}
+
+/* Reads the open file \`fd\` of \`expected\` bytes whole into \`buffer\`, and closes it. Returns 0
+   (read: its size in *size), 1 (left to the caller: grown to \`room\` while read, or its read
+   was interrupted) or 2 (its read failed, with *failed the errno). */
+static int read_open(int fd, long expected, unsigned char *buffer, long room, long *size, int *failed) {
+  long total = 0;
+  int status = 0;
+  for (;;) {
+    long n = pread(fd, buffer + total, (usize)(room - total), total);
+    /* A read that failed is not read again by the caller (on a failing card each try pays the
+       kernel's retries), except when interrupted or told to try again. */
+    if (n < 0) {
+      int e = *__errno_location();
+      status = 1;
+      if (e != 4 && e != 11) {
+        status = 2;
+        *failed = e;
+      }
+      break;
+    }
+    if (n == 0) break;
+    total += n;
+    /* Grown to the room there is while read: the per-file path reads it in chunks. */
+    if (total >= room) { status = 1; break; }
+    /* A short read once the size statx gave is read: that is the end, with no read to learn it. */
+    if (total >= expected) break;
+  }
+  close(fd);
+  *size = total;
+  return status;
+}
+
+/* Reads the file \`name\` beneath \`dirfd\` whole into \`buffer\`: as read_open, or 1 where it is
+   left to the caller (not there, a link, not a regular file), or 3 where it is as large as
+   \`room\` or larger. */
+static int read_whole(int dirfd, const char *name, int flags, unsigned char *buffer, long room, long *size, int *failed) {
+  long expected = 0;
+  int fd = open_regular(dirfd, name, flags, &expected);
+  if (fd < 0) return 1;
+  if (expected >= room) {
+    close(fd);
+    return 3;
+  }
+  return read_open(fd, expected, buffer, room, size, failed);
+}
+
+static void hash_one(struct run *run, int i, unsigned char *buffer) {
+  u64 *slot = run->out + 2 * i;
+  long size = 0;
+  int failed = 0;
+  int status = read_whole(run->dirfd, run->names[i], run->flags, buffer, run->capacity, &size, &failed);
+  slot[0] = status == 3 ? 3 : 1;
+  slot[1] = 0;
+  if (status == 2) {
+    slot[0] = 2;
+    slot[1] = (u64)failed;
+  }
+  if (status != 0) return;
+  hash_bytes(run->fn, run->kind, buffer, size, run->hex + 32 * i);
+  slot[0] = 0;
+  slot[1] = (u64)size;
+}
+
+struct worker { struct run *run; int index; };
+
+static void *work(void *argument) {
+  struct worker *worker = (struct worker *)argument;
+  unsigned char *buffer = worker->run->buffers + (long)worker->index * worker->run->capacity;
+  for (;;) {
+    int i = claim(worker->run);
+    if (i < 0) break;
+    hash_one(worker->run, i, buffer);
+  }
+  return 0;
+}
+
+/* Most threads a run is hashed on. */
+#define MOST_THREADS 16
+
+/* Hashes the files on up to \`threads\` threads (this one and helpers; \`buffers\` holds one buffer
+   of \`capacity\` bytes for each). Returns how many of the files it came to, the first ones: it
+   takes no new file once budget_ns have passed. */
+int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *buffers, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns, int threads) {
+  const char *starts[256];
+  if (count > 256) count = 256;
   const char *name = names;
-  long long started = nanoseconds();
-  int i = 0;
-  for (; i < count; i++) {
-    if (i > 0 && nanoseconds() - started > budget_ns) break;
-    const char *this_name = name;
+  for (int i = 0; i < count; i++) {
+    starts[i] = name;
     while (*name) name++;
     name++;
-    u64 *slot = out + 2 * i;
-    slot[0] = 1;
-    slot[1] = 0;
-    int fd = openat(dirfd, this_name, flags);
-    if (fd < 0) continue;
-    /* struct statx: stx_mask (u32) at 0, stx_mode (u16) at 28, stx_size (u64) at 40; AT_EMPTY_PATH,
-       STATX_TYPE | STATX_SIZE, both of which must be given: the size says when the file is read. */
-    u64 sx[32];
-    if (statx(fd, "", 0x1000, 0x201, sx) != 0 || (((u32 *)sx)[0] & 0x201) != 0x201 || (((unsigned short *)sx)[14] & 0170000) != 0100000 || sx[5] >= (u64)capacity) {
-      close(fd);
-      continue;
-    }
-    long expected = (long)sx[5];
-    long total = 0;
-    int whole = 1;
-    int failed = 0;
-    for (;;) {
-      long n = pread(fd, buffer + total, (usize)(capacity - total), total);
-      /* A read that failed is not read again by the caller (on a failing card each try pays the
-         kernel's retries), except when interrupted or told to try again. */
-      if (n < 0) {
-        int e = *__errno_location();
-        if (e != 4 && e != 11) failed = e;
-        whole = 0;
-        break;
-      }
-      if (n == 0) break;
-      total += n;
-      /* Grown to the buffer's size while read: the per-file path reads it in chunks. */
-      if (total >= capacity) { whole = 0; break; }
-      /* A short read once the size fstat gave is read: that is the end, with no read to learn it. */
-      if (total >= expected) break;
-    }
-    close(fd);
-    if (failed) {
-      slot[0] = 2;
-      slot[1] = (u64)failed;
-    }
-    if (!whole) continue;
-    hash_bytes(fn, kind, buffer, total, hex + 32 * i);
-    slot[0] = 0;
-    slot[1] = (u64)total;
   }
+  struct run run;
+  run.dirfd = dirfd;
+  run.names = starts;
+  run.count = count;
+  run.flags = flags;
+  run.buffers = buffers;
+  run.capacity = capacity;
+  run.fn = fn;
+  run.kind = kind;
+  run.out = out;
+  run.hex = hex;
+  run.deadline = nanoseconds() + budget_ns;
+  run.next = 0;
+  for (int i = 0; i < 8; i++) run.lock[i] = 0;
+  /* A helper for every few files at most: starting a thread costs what hashing a small file does. */
+  if (threads > MOST_THREADS) threads = MOST_THREADS;
+  if (threads > count / 4) threads = count / 4;
+  if (threads < 1) threads = 1;
+  struct worker workers[MOST_THREADS];
+  unsigned long helpers[MOST_THREADS];
+  int started = 0;
+  for (int t = 1; t < threads; t++) {
+    workers[t].run = &run;
+    workers[t].index = t;
+    if (pthread_create(&helpers[started], 0, work, &workers[t]) != 0) break;
+    started++;
+  }
+  workers[0].run = &run;
+  workers[0].index = 0;
+  work(&workers[0]);
+  for (int t = 0; t < started; t++) pthread_join(helpers[t], 0);
+  return run.next;
+}
+
+extern void *malloc(usize size);
+extern void free(void *pointer);
+extern int fcntl(int fd, int command, ...);
+
+/* Files read whole into \`data\` for a caller that hashes them itself: on a thread of their own
+   while the caller hashes the files read before, and by the caller too once it is done with
+   those (fill_wait). The thread takes files from the front and lays them from the start of
+   \`data\`; the caller takes them from the back and lays them from the end. Per file, \`out\`
+   takes three numbers: status (0: read; 1: left to the caller; 2: its read failed, errno
+   next; 3: left to the caller, too large), where its bytes start in \`data\`, and its size. */
+struct fill {
+  int dirfd;
+  const char *names[256];
+  int count;
+  int flags;
+  unsigned char *data;
+  u64 *out;
+  long largest;
+  long long deadline;
+  /* Under the lock: the next file from the front; the files from \`back\` on are taken from
+     the back; the run ends before file \`end\`; the bytes taken from the start and the end. */
+  int front;
+  int back;
+  int end;
+  long low;
+  long high;
+  u64 lock[8];
+  int threaded;
+  unsigned long thread;
+};
+
+/* Reads file i, laying it at the start of the room left (from the front) or at its end. */
+static void fill_one(struct fill *fill, int i, int from_front) {
+  u64 *slot = fill->out + 3 * i;
+  slot[0] = 1;
+  slot[1] = 0;
+  slot[2] = 0;
+  long expected = 0;
+  int fd = open_regular(fill->dirfd, fill->names[i], fill->flags, &expected);
+  if (fd < 0) return;
+  /* Large files are read in chunks by the per-file path. */
+  if (expected >= fill->largest) {
+    close(fd);
+    slot[0] = 3;
+    return;
+  }
+  /* Room for one byte more than the size says, to learn that it grew while read. */
+  long room = expected + 1;
+  long at = -1;
+  pthread_mutex_lock(fill->lock);
+  if (fill->high - fill->low >= room) {
+    if (from_front) {
+      at = fill->low;
+      fill->low += room;
+    } else {
+      fill->high -= room;
+      at = fill->high;
+    }
+  } else if (from_front && i > 0 && i < fill->end) {
+    /* Too large for the room left: the run ends before it, and the next run starts with it. */
+    fill->end = i;
+  }
+  pthread_mutex_unlock(fill->lock);
+  if (at < 0) {
+    close(fd);
+    return;
+  }
+  long size = 0;
+  int failed = 0;
+  int status = read_open(fd, expected, fill->data + at, room, &size, &failed);
+  slot[0] = (u64)status;
+  slot[1] = (u64)at;
+  slot[2] = status == 2 ? (u64)failed : (u64)size;
+}
+
+/* The next file to read from the front or the back, or -1: none left, the run has ended, or
+   the time is up (the first file is always taken, from the front). */
+static int fill_claim(struct fill *fill, int from_front) {
+  int i = -1;
+  pthread_mutex_lock(fill->lock);
+  if (fill->front < fill->back && fill->front < fill->end) {
+    if ((fill->front > 0 || !from_front) && nanoseconds() >= fill->deadline) {
+      if (fill->front > 0) fill->end = fill->front;
+    } else if (from_front) {
+      i = fill->front++;
+    } else {
+      i = --fill->back;
+    }
+  }
+  pthread_mutex_unlock(fill->lock);
   return i;
+}
+
+static void *fill_files(void *argument) {
+  struct fill *fill = (struct fill *)argument;
+  for (;;) {
+    int i = fill_claim(fill, 1);
+    if (i < 0) break;
+    fill_one(fill, i, 1);
+  }
+  return 0;
+}
+
+/* Starts reading the run (on a thread of its own when \`threaded\` and one can be started,
+   here otherwise). The folder is held by a descriptor of the run's own, so that the caller may
+   close its own meanwhile; \`names\`, \`data\` and \`out\` must stay until fill_wait. Files of
+   \`largest\` bytes or more are left to the caller. Returns 0 where it cannot start (no
+   descriptor, no memory). */
+void *fill_start(int dirfd, const char *names, int count, int flags, unsigned char *data, long capacity, long largest, u64 *out, long long budget_ns, int threaded) {
+  struct fill *fill = (struct fill *)malloc(sizeof(struct fill));
+  if (!fill) return 0;
+  /* F_DUPFD_CLOEXEC */
+  fill->dirfd = fcntl(dirfd, 1030, 0);
+  if (fill->dirfd < 0) {
+    free(fill);
+    return 0;
+  }
+  if (count > 256) count = 256;
+  const char *name = names;
+  for (int i = 0; i < count; i++) {
+    fill->names[i] = name;
+    while (*name) name++;
+    name++;
+  }
+  fill->count = count;
+  fill->flags = flags;
+  fill->data = data;
+  fill->out = out;
+  fill->largest = largest;
+  fill->deadline = nanoseconds() + budget_ns;
+  fill->front = 0;
+  fill->back = count;
+  fill->end = count;
+  fill->low = 0;
+  fill->high = capacity;
+  for (int i = 0; i < 8; i++) fill->lock[i] = 0;
+  fill->threaded = threaded && pthread_create(&fill->thread, 0, fill_files, fill) == 0;
+  if (!fill->threaded) fill_files(fill);
+  return fill;
+}
+
+/* Waits for the run fill_start started, reading its files from the back meanwhile; how many of
+   its files it came to, the first ones. */
+int fill_wait(void *handle) {
+  struct fill *fill = (struct fill *)handle;
+  if (fill->threaded) {
+    for (;;) {
+      int i = fill_claim(fill, 0);
+      if (i < 0) break;
+      fill_one(fill, i, 0);
+    }
+    pthread_join(fill->thread, 0);
+  }
+  /* Every file before \`end\` was taken, from one side or the other. */
+  int reached = fill->end;
+  close(fill->dirfd);
+  free(fill);
+  return reached;
 }
 `;
 
@@ -218,22 +519,39 @@ function readError(errno: number): Error {
 /** Hashes runs of files in one format. */
 export interface NativeRuns {
   readonly algorithm: Algorithm;
+  /** Files of this many bytes or more are left to the per-file path: a run ends before one. */
+  readonly largest: number;
+  /** The most bytes of files one run holds, each counted one byte larger; unbounded where undefined. */
+  readonly runBytes?: number;
+  /** How many files the last run left to the per-file path because they were too large. */
+  readonly largeLeft: number;
   /**
    * Hashes the files `names` (each a name's bytes with a NUL at the end, no `/`) beneath the
    * folder `dirfd`, opened with `flags` (read-only, never following a link, non-blocking).
    * At most {@link RUN_FILES} names. The run stops after {@link RUN_NANOSECONDS} (a slow card,
    * a failing one): the results are of the first files, as many as it came to.
    */
-  hash(dirfd: number, names: readonly Uint8Array[], flags: number): RunResult[];
+  hash(dirfd: number, names: readonly Uint8Array[], flags: number, next?: NextRun): RunResult[];
 }
 
-type HashRun = (dirfd: number, names: Uint8Array, count: number, flags: number, buffer: Uint8Array, capacity: number, fn: Pointer, kind: number, out: BigUint64Array, hex: Uint8Array, budgetNs: bigint) => number;
+/**
+ * The run to be asked for after one, given how many of that one's files it came to: runs that
+ * read ahead start reading it on a thread while this one's files are hashed. Undefined: none.
+ */
+export type NextRun = (reached: number) => { dirfd: number; names: readonly Uint8Array[] } | undefined;
+
+type HashRun = (dirfd: number, names: Uint8Array, count: number, flags: number, buffers: Uint8Array, capacity: number, fn: Pointer, kind: number, out: BigUint64Array, hex: Uint8Array, budgetNs: bigint, threads: number) => number;
 type HashBytes = (fn: Pointer, kind: number, data: Uint8Array, length: number, hex: Uint8Array) => void;
 type FindFunction = (symbol: Uint8Array) => Pointer | null;
 type HashPieces = (fn: Pointer, kind: number, data: Uint8Array, ends: Uint32Array, count: number, hex: Uint8Array) => void;
 
+type FillStart = (dirfd: number, names: Uint8Array, count: number, flags: number, data: Buffer, capacity: number, largest: number, out: BigUint64Array, budgetNs: bigint, threaded: number) => Pointer | null;
+type FillWait = (handle: Pointer) => number;
+
 interface Compiled {
   hashRun: HashRun;
+  fillStart: FillStart;
+  fillWait: FillWait;
   hashBytes: HashBytes;
   hashPieces: HashPieces;
   findFunction: FindFunction;
@@ -248,13 +566,17 @@ function compile(): Compiled | null {
   if (process.env[NATIVE_RUNS_VARIABLE] === "0" || process.platform !== "linux") return compiled;
   try {
     const { symbols } = compileNative("cartkit-native-runs", SOURCE, {
-      hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64"], returns: "i32" },
+      hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64", "i32"], returns: "i32" },
       hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
       hash_pieces: { args: ["ptr", "i32", "ptr", "ptr", "i32", "ptr"], returns: "void" },
       find_function: { args: ["ptr"], returns: "ptr" },
+      fill_start: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "i64", "ptr", "i64", "i32"], returns: "ptr" },
+      fill_wait: { args: ["ptr"], returns: "i32" },
     });
     compiled = {
       hashRun: symbols.hash_run as unknown as HashRun,
+      fillStart: symbols.fill_start as unknown as FillStart,
+      fillWait: symbols.fill_wait as unknown as FillWait,
       hashBytes: symbols.hash_bytes as unknown as HashBytes,
       hashPieces: symbols.hash_pieces as unknown as HashPieces,
       findFunction: symbols.find_function as unknown as FindFunction,
@@ -314,29 +636,37 @@ async function checkedFunction(algorithm: Algorithm, native: Compiled): Promise<
 
 /**
  * Native runs for `algorithms` hashed with `options`, or undefined: more than one format, a
- * format other than XXH, an engine other than the native one, reading options (chunk size, a
- * reader thread), another system, or no compiler. `budgetNs`: how long a run goes on before it
- * stops ({@link RUN_NANOSECONDS}).
+ * format with no runs (see {@link READ_RUN_FORMATS}), an engine other than the native one,
+ * reading options (chunk size, a reader thread), another system, or no compiler. `threads`:
+ * how many threads a run is read on ({@link runThreads}); `budgetNs`: how long a run goes on
+ * before it stops ({@link RUN_NANOSECONDS}).
  * @example
  * const runs = await nativeRuns(["xxh128"], {});
  * // runs?.hash(folderFd, [nameBytes], READ_NO_LINK)
  */
-export async function nativeRuns(algorithms: readonly Algorithm[], options: HashFileOptions, budgetNs: bigint = RUN_NANOSECONDS): Promise<NativeRuns | undefined> {
+export async function nativeRuns(algorithms: readonly Algorithm[], options: HashFileOptions, threads = 1, budgetNs: bigint = RUN_NANOSECONDS): Promise<NativeRuns | undefined> {
   if (algorithms.length !== 1) return undefined;
   const algorithm = algorithms[0]!;
-  const format = FORMATS[algorithm];
-  if (!format) return undefined;
   if ((options.engine ?? "auto") !== "auto" && options.engine !== "native") return undefined;
   if (options.chunkSize !== undefined || options.overlap === true) return undefined;
+  const format = FORMATS[algorithm];
+  if (!format && !READ_RUN_FORMATS.has(algorithm)) return undefined;
   const native = compile();
   if (!native) return undefined;
+  const shares = Math.max(1, Math.min(MOST_THREADS, Math.floor(threads)));
+  if (!format) return readRuns(algorithm, options, native, shares > 1, budgetNs);
   const fn = await checkedFunction(algorithm, native);
   if (!fn) return undefined;
-  const buffer = new Uint8Array(RUN_FILE_BYTES);
+  const buffers = new Uint8Array(shares * RUN_FILE_BYTES);
   const out = new BigUint64Array(2 * RUN_FILES);
   const hex = new Uint8Array(32 * RUN_FILES);
+  let largeLeft = 0;
   return {
     algorithm,
+    largest: RUN_FILE_BYTES,
+    get largeLeft() {
+      return largeLeft;
+    },
     hash(dirfd, names, flags) {
       if (names.length > RUN_FILES) throw new RangeError(`at most ${RUN_FILES} files in a run`);
       let length = 0;
@@ -347,12 +677,152 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
         packed.set(name, at);
         at += name.length;
       }
-      const reached = native.hashRun(dirfd, packed, names.length, flags, buffer, buffer.length, fn, format.kind, out, hex, budgetNs);
+      const reached = native.hashRun(dirfd, packed, names.length, flags, buffers, RUN_FILE_BYTES, fn, format.kind, out, hex, budgetNs, shares);
+      largeLeft = 0;
       return printedDigests(hex, reached, format.hexLength).map((digest, i) => {
         const status = out[2 * i];
         if (status === 0n) return { hex: digest, size: Number(out[2 * i + 1]) };
+        if (status === 3n) largeLeft++;
         return status === 2n ? { error: readError(Number(out[2 * i + 1])) } : undefined;
       });
+    },
+  };
+}
+
+/**
+ * Formats whose runs are read natively and hashed here, by the engine the per-file path uses:
+ * those whose native engine hashes faster than the kernel reads small files, so reading them
+ * in one call (and, with a second thread, the next run while this one is hashed) is what
+ * counts. The slower ones gain more from being spread over the cores.
+ */
+const READ_RUN_FORMATS: ReadonlySet<Algorithm> = new Set(["blake3"]);
+
+/**
+ * Files this large or larger are left to the per-file path by runs that read whole: it reads
+ * them in chunks that stay in the processor's cache while they are hashed, and at 100 KB and
+ * more that is as fast or faster than a run's one read into memory and a second pass over it.
+ */
+const FILL_LARGEST = 64 << 10;
+
+/** The bytes of one run read whole (each file's size and one byte more): a run is planned to fit, and ends before a file that grew past the room left. */
+const FILL_BYTES = 4 << 20;
+
+/** Room for a run's names: {@link RUN_FILES} names of the longest a Linux name can be, with their NULs. */
+const FILL_NAME_BYTES = RUN_FILES * 256;
+
+/** Memory a thread may write to after the call that started it returns: typed arrays over ArrayBuffers of their own, which the collector neither moves nor frees while they are held. */
+interface FillSet {
+  data: Buffer;
+  out: BigUint64Array;
+  names: Uint8Array;
+}
+
+function fillSet(): FillSet {
+  return { data: Buffer.from(new ArrayBuffer(FILL_BYTES)), out: new BigUint64Array(new ArrayBuffer(3 * 8 * RUN_FILES)), names: new Uint8Array(new ArrayBuffer(FILL_NAME_BYTES)) };
+}
+
+/** Packs as many of `names` as fit into `into` one after another; how many did. */
+function packNames(names: readonly Uint8Array[], into: Uint8Array): number {
+  let at = 0;
+  let count = 0;
+  for (const name of names) {
+    if (at + name.length > into.length) break;
+    into.set(name, at);
+    at += name.length;
+    count++;
+  }
+  return count;
+}
+
+/**
+ * Runs read in native calls, each file hashed here by the engine the per-file path uses (so a
+ * digest is the same either way). With `ahead`, the next run is read on a thread of its own
+ * while this one's files are hashed.
+ */
+async function readRuns(algorithm: Algorithm, options: HashFileOptions, native: Compiled, ahead: boolean, budgetNs: bigint): Promise<NativeRuns | undefined> {
+  try {
+    // Loads the engine, so that a hasher can be made without waiting.
+    (await createHasher(algorithm, options)).digest();
+  } catch (error) {
+    reportThreadFallback(`small files are hashed one at a time: the ${algorithm} engine did not load (${(error as Error)?.message ?? error})`);
+    return undefined;
+  }
+  const probe = createHasherNow(algorithm, options);
+  if (!probe) return undefined;
+  probe.update(SAMPLE);
+  // The engine's one call, where the per-file path would use its native engine and the call
+  // agrees with it on the sample.
+  let oneCall: ((bytes: Buffer) => string) | undefined;
+  try {
+    oneCall = probe.engine === "native" ? nativeOneCall(algorithm, options) : undefined;
+  } catch {
+    oneCall = undefined;
+  }
+  if (oneCall && oneCall(Buffer.from(SAMPLE)) !== probe.hex()) oneCall = undefined;
+  const sets = [fillSet(), fillSet()];
+  /** The run being read on a thread: its names (the caller's list) and the set it is read into. */
+  let pending: { handle: Pointer; names: readonly Uint8Array[]; set: number } | undefined;
+  const start = (set: number, dirfd: number, names: readonly Uint8Array[], flags: number, threaded: boolean): Pointer | null => {
+    const into = sets[set]!;
+    const count = packNames(names.slice(0, RUN_FILES), into.names);
+    if (count === 0) return null;
+    return native.fillStart(dirfd, into.names, count, flags, into.data, FILL_BYTES, FILL_LARGEST, into.out, budgetNs, threaded ? 1 : 0);
+  };
+  let largeLeft = 0;
+  return {
+    algorithm,
+    largest: FILL_LARGEST,
+    runBytes: FILL_BYTES,
+    get largeLeft() {
+      return largeLeft;
+    },
+    hash(dirfd, names, flags, next) {
+      if (names.length > RUN_FILES) throw new RangeError(`at most ${RUN_FILES} files in a run`);
+      let set = 0;
+      let reached = 0;
+      if (pending?.names === names) {
+        set = pending.set;
+        reached = native.fillWait(pending.handle);
+        pending = undefined;
+      } else {
+        // A run read ahead that is not the one asked for (the caller went another way): dropped.
+        if (pending) native.fillWait(pending.handle);
+        pending = undefined;
+        const handle = start(set, dirfd, names, flags, false);
+        if (!handle) return [];
+        reached = native.fillWait(handle);
+      }
+      const { data, out } = sets[set]!;
+      largeLeft = 0;
+      for (let i = 0; i < reached; i++) if (out[3 * i] === 3n) largeLeft++;
+      if (ahead && next) {
+        const following = next(reached);
+        const handle = following && start(1 - set, following.dirfd, following.names, flags, true);
+        if (following && handle) pending = { handle, names: following.names, set: 1 - set };
+      }
+      const results: RunResult[] = new Array(reached);
+      for (let i = 0; i < reached; i++) {
+        const status = out[3 * i];
+        if (status === 2n) {
+          results[i] = { error: readError(Number(out[3 * i + 2])) };
+        } else if (status === 0n) {
+          const from = Number(out[3 * i + 1]);
+          const size = Number(out[3 * i + 2]);
+          const bytes = data.subarray(from, from + size);
+          if (oneCall) {
+            results[i] = { hex: oneCall(bytes), size };
+            continue;
+          }
+          const hasher = createHasherNow(algorithm, options);
+          if (!hasher) {
+            results[i] = undefined;
+            continue;
+          }
+          hasher.update(bytes);
+          results[i] = { hex: hasher.hex(), size };
+        }
+      }
+      return results;
     },
   };
 }
@@ -420,10 +890,21 @@ export interface Beneath {
   size?: number;
 }
 
+/** A run {@link RunsAhead} planned: its first item's place in the list, its folder, items and names. */
+interface PlannedRun<T> {
+  start: number;
+  folder: HeldFolder;
+  parent: string;
+  dirfd: number;
+  members: T[];
+  names: Uint8Array[];
+}
+
 /**
  * Hashes the files of a list in native runs ahead of the per-file path: asked for an item, it
  * hashes that item and the files after it in the same folder in one run, and keeps their
- * results until they are asked for. Items are asked for in the list's order; one passed over
+ * results until they are asked for; runs that read ahead are given the run after it to read
+ * meanwhile. Items are asked for in the list's order; one passed over
  * (the caller hashed it another way, or not at all) is dropped. The list is the object's: it
  * lets go of each item once past it.
  */
@@ -437,6 +918,13 @@ export class RunsAhead<T> {
   #members: T[] = [];
   #results: RunResult[] = [];
   #next = 0;
+  /** The run planned to follow the current one (and being read ahead, where the runs do). */
+  #ahead: PlannedRun<T> | undefined;
+  /**
+   * A folder whose files runs leave alone: most of a run's files were too large for one, so
+   * the rest are likely too, and a run would only open them for the per-file path to open again.
+   */
+  #passOver: { folder: HeldFolder; parent: string } | undefined;
 
   /**
    * @param locate where an item is, or undefined when it is not for a run (the per-file path
@@ -473,35 +961,60 @@ export class RunsAhead<T> {
     this.#members = [];
     this.#results = [];
     this.#next = 0;
-    const first = this.#locate(this.#items[this.#at]!);
-    if (!first?.folder.byDescriptor) return;
+    const planned = this.#ahead?.start === this.#at ? this.#ahead : this.#plan(this.#at);
+    this.#ahead = undefined;
+    if (!planned) return;
+    // A run cut short by time leaves the files it did not come to for the next run.
+    this.#results = this.#runs.hash(planned.dirfd, planned.names, READ_NO_LINK, (reached) => {
+      this.#noteLarge(planned, reached);
+      this.#ahead = this.#plan(planned.start + reached);
+      return this.#ahead;
+    });
+    const reached = this.#results.length;
+    this.#noteLarge(planned, reached);
+    this.#members = planned.members.slice(0, reached);
+    for (let i = 0; i < reached; i++) this.#items[this.#at + i] = undefined;
+    this.#at += reached;
+  }
+
+  /** Passes over the rest of `planned`'s folder when most of the `reached` files of its run were too large for one. */
+  #noteLarge(planned: PlannedRun<T>, reached: number): void {
+    if (this.#runs.largeLeft * 2 > reached) this.#passOver = { folder: planned.folder, parent: planned.parent };
+  }
+
+  /** The run that would start at item `start`: undefined when that item is for the per-file path, or past the end. */
+  #plan(start: number): PlannedRun<T> | undefined {
+    if (start >= this.#items.length || this.#items[start] === undefined) return undefined;
+    const first = this.#locate(this.#items[start]!);
+    if (!first?.folder.byDescriptor) return undefined;
     const slash = first.relative.lastIndexOf("/");
     const parent = slash < 0 ? "" : first.relative.slice(0, slash);
+    if (this.#passOver?.folder === first.folder && this.#passOver.parent === parent) return undefined;
     let dirfd: number;
     try {
       dirfd = first.folder.folderFd(parent);
     } catch {
-      return;
+      return undefined;
     }
     const members: T[] = [];
     const names: Uint8Array[] = [];
-    for (let i = this.#at; i < this.#items.length && members.length < RUN_FILES; i++) {
-      const item = this.#items[i]!;
-      const where = i === this.#at ? first : this.#locate(item);
+    const { largest, runBytes } = this.#runs;
+    let bytes = 0;
+    for (let i = start; i < this.#items.length && members.length < RUN_FILES; i++) {
+      const item = this.#items[i];
+      if (item === undefined) break;
+      const where = i === start ? first : this.#locate(item);
       if (!where || where.folder !== first.folder) break;
       const cut = where.relative.lastIndexOf("/");
       if (cut !== slash || (cut >= 0 && !where.relative.startsWith(parent))) break;
       const leaf = where.relative.slice(cut + 1);
-      if (leaf === "" || leaf === "." || leaf === ".." || (where.size ?? 0) >= RUN_FILE_BYTES) break;
+      if (leaf === "" || leaf === "." || leaf === ".." || (where.size ?? 0) >= largest) break;
+      // A file whose size the walk did not give is counted as large as a run file can be.
+      bytes += (where.size ?? largest) + 1;
+      if (runBytes !== undefined && bytes > runBytes && members.length > 0) break;
       members.push(item);
       names.push(cString(leaf));
     }
-    if (members.length === 0) return;
-    // A run cut short by time leaves the files it did not come to for the next run.
-    this.#results = this.#runs.hash(dirfd, names, READ_NO_LINK);
-    const reached = this.#results.length;
-    this.#members = members.slice(0, reached);
-    for (let i = 0; i < reached; i++) this.#items[this.#at + i] = undefined;
-    this.#at += reached;
+    return members.length === 0 ? undefined : { start, folder: first.folder, parent, dirfd, members, names };
   }
 }

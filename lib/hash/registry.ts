@@ -84,7 +84,7 @@ function createLoaded(engine: Engine, algorithm: Algorithm, options: HasherOptio
  * The hasher {@link createHasher} would give, made without waiting when the engine it picks is
  * loaded already (every file after the first); undefined when only {@link createHasher} can say.
  */
-function createHasherNow(algorithm: Algorithm, options: HasherOptions): Hasher | undefined {
+export function createHasherNow(algorithm: Algorithm, options: HasherOptions): Hasher | undefined {
   const wanted = options.engine ?? "auto";
   for (const engine of wanted === "auto" ? ENGINE_SUPPORT[algorithm] : [wanted]) {
     if (!ENGINE_SUPPORT[algorithm].includes(engine)) return undefined;

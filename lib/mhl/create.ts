@@ -6,7 +6,7 @@
  */
 import { isAbsolute, relative } from "node:path";
 import { hashFd } from "../hash/file.ts";
-import { nativeRuns, preparePieces, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
+import { nativeRuns, preparePieces, RUNS_FROM_FILES, RunsAhead, runThreads, runWork } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
@@ -392,7 +392,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const renameCandidates: string[] = [];
   const newFolders: string[] = [];
   const hashing = hashingPlan(options.jobs, requested.map(algorithmOf));
-  const native = requested.length === 1 && totalFiles >= RUNS_FROM_FILES ? await nativeRuns([algorithmOf(requested[0]!)], {}) : undefined;
+  const native = requested.length === 1 && totalFiles >= RUNS_FROM_FILES ? await nativeRuns([algorithmOf(requested[0]!)], {}, runThreads(options.jobs)) : undefined;
   // Structure hashes of many children in native calls (XXH formats), made ready before the first folder gathers.
   if (!options.noDirectoryHashes && totalFiles >= RUNS_FROM_FILES) for (const format of requested) await preparePieces(algorithmOf(format));
   if (native) {

@@ -8,7 +8,7 @@ import { realpathSync } from "node:fs";
 import { describeSystemError } from "../core/errors.ts";
 import { joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
-import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
+import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runThreads, runWork } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder } from "../hash/pool.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { entriesError, mhlError, MhlExit } from "./exit_codes.ts";
@@ -136,7 +136,7 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     const hashing = hashingPlan(options.namesOnly ? 1 : options.jobs, new Set(recorded), recorded.length);
     // Small files in native runs when every recorded digest is in one XXH format.
     const formats = new Set(recorded);
-    const native = !options.namesOnly && formats.size === 1 && recorded.length >= RUNS_FROM_FILES ? await nativeRuns([...formats], {}) : undefined;
+    const native = !options.namesOnly && formats.size === 1 && recorded.length >= RUNS_FROM_FILES ? await nativeRuns([...formats], {}, runThreads(options.jobs)) : undefined;
     const ahead = native && new RunsAhead([...files], native, ({ entry, original }) => (original ? { folder: held, relative: entry.relativePath, size: entry.size } : undefined));
     await hashInOrder(
       files,

@@ -8,7 +8,7 @@ import type { LineSink, ProgressFactory } from "../core/sink.ts";
 import { NO_PROGRESS } from "../core/sink.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFromPosition, type HashFileOptions } from "../hash/file.ts";
-import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runWork } from "../hash/native_batch.ts";
+import { nativeRuns, RUNS_FROM_FILES, RunsAhead, runThreads, runWork } from "../hash/native_batch.ts";
 import { guardedWait } from "../core/interrupt_guard.ts";
 import { failedResult, hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import type { SumDialect } from "./dialect.ts";
@@ -84,7 +84,7 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
   // One input: hashed here (reading ahead on a second thread) rather than in one worker.
   const { parallelism, options: inOrder } = hashingPlan(options.spread === true ? undefined : options.jobs, [options.algorithm], inputs.length);
   // Small files found by a walk, in runs of a folder's files, natively (XXH formats).
-  const native = inputs.filter((input) => input.folder).length >= RUNS_FROM_FILES ? await nativeRuns([options.algorithm], options.hasher) : undefined;
+  const native = inputs.filter((input) => input.folder).length >= RUNS_FROM_FILES ? await nativeRuns([options.algorithm], options.hasher, runThreads(options.spread === true ? undefined : options.jobs)) : undefined;
   const ahead = native && new RunsAhead([...inputs], native, (input) => (input.folder && input.relative !== undefined ? { folder: input.folder, relative: input.relative, size: input.size } : undefined));
   await hashInOrder(
     inputs,
