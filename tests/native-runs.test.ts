@@ -114,6 +114,9 @@ describe("native runs: the library", () => {
         get largeLeft() {
           return runs!.largeLeft;
         },
+        settle() {
+          runs!.settle();
+        },
         hash(dirfd, batch, flags, next) {
           calls++;
           return runs!.hash(dirfd, batch, flags, next);
@@ -176,6 +179,7 @@ describe("native runs: the library", () => {
           if (result !== undefined) fromRuns++;
           expect({ label, i, result: result ?? digests[i] }).toEqual({ label, i, result: digests[i] });
         }
+        ahead.settle();
         // Planned by true sizes, every file fits its run; by sizes too small, at least half do.
         if (label.includes("true")) expect({ label, fromRuns }).toEqual({ label, fromRuns: small });
         else expect({ label, half: fromRuns > small / 2 }).toEqual({ label, half: true });
@@ -184,6 +188,32 @@ describe("native runs: the library", () => {
       held.close();
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  test("a run read ahead that no file asks for is waited for when the list is settled: its descriptor is closed, and the next list is hashed right", async () => {
+    const runs = await nativeRuns(["blake3"], {}, 2);
+    if (process.platform !== "linux") return expect(runs).toBeUndefined();
+    const root = tempDir("cartkit-runs-settle-");
+    mkdirSync(join(root, "T"));
+    const names = Array.from({ length: 400 }, (_, i) => `f${String(i).padStart(3, "0")}`);
+    for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(40_000, i + 1));
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    const held = HeldFolder.open(join(root, "T"));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const ahead = new RunsAhead([...names], runs!, (name) => ({ folder: held, relative: name, size: 40_000 }));
+        // The first file's run is hashed, and the next one is read ahead; no file of it is asked for.
+        const reference = await createHasher("blake3", { engine: "native" });
+        reference.update(randomBytes(40_000, 1));
+        expect(ahead.take(names[0]!)).toEqual({ hex: reference.hex(), size: 40_000 });
+        ahead.settle();
+      }
+    } finally {
+      held.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+    expect(open()).toBe(before);
   });
 
   test("structure hashes made in native pieces are the engine's: more children than a call takes, long and non-ASCII names, folders, every XXH format", async () => {

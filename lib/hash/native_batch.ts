@@ -532,6 +532,8 @@ export interface NativeRuns {
    * a failing one): the results are of the first files, as many as it came to.
    */
   hash(dirfd: number, names: readonly Uint8Array[], flags: number, next?: NextRun): RunResult[];
+  /** Waits for a run being read ahead, if one is: call it once done with the runs. */
+  settle(): void;
 }
 
 /**
@@ -667,6 +669,7 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
     get largeLeft() {
       return largeLeft;
     },
+    settle() {},
     hash(dirfd, names, flags) {
       if (names.length > RUN_FILES) throw new RangeError(`at most ${RUN_FILES} files in a run`);
       let length = 0;
@@ -721,6 +724,13 @@ function fillSet(): FillSet {
   return { data: Buffer.from(new ArrayBuffer(FILL_BYTES)), out: new BigUint64Array(new ArrayBuffer(3 * 8 * RUN_FILES)), names: new Uint8Array(new ArrayBuffer(FILL_NAME_BYTES)) };
 }
 
+/**
+ * The memory of runs being read on a thread, held here until they are waited for: a thread
+ * writes to it after the call that started it returns, and a caller that let go of its runs
+ * without {@link NativeRuns.settle} must not let the collector free it under the thread.
+ */
+const READING = new Set<FillSet[]>();
+
 /** Packs as many of `names` as fit into `into` one after another; how many did. */
 function packNames(names: readonly Uint8Array[], into: Uint8Array): number {
   let at = 0;
@@ -762,6 +772,11 @@ async function readRuns(algorithm: Algorithm, options: HashFileOptions, native: 
   const sets = [fillSet(), fillSet()];
   /** The run being read on a thread: its names (the caller's list) and the set it is read into. */
   let pending: { handle: Pointer; names: readonly Uint8Array[]; set: number } | undefined;
+  const wait = (handle: Pointer): number => {
+    const reached = native.fillWait(handle);
+    READING.delete(sets);
+    return reached;
+  };
   const start = (set: number, dirfd: number, names: readonly Uint8Array[], flags: number, threaded: boolean): Pointer | null => {
     const into = sets[set]!;
     const count = packNames(names.slice(0, RUN_FILES), into.names);
@@ -776,17 +791,21 @@ async function readRuns(algorithm: Algorithm, options: HashFileOptions, native: 
     get largeLeft() {
       return largeLeft;
     },
+    settle() {
+      if (pending) wait(pending.handle);
+      pending = undefined;
+    },
     hash(dirfd, names, flags, next) {
       if (names.length > RUN_FILES) throw new RangeError(`at most ${RUN_FILES} files in a run`);
       let set = 0;
       let reached = 0;
       if (pending?.names === names) {
         set = pending.set;
-        reached = native.fillWait(pending.handle);
+        reached = wait(pending.handle);
         pending = undefined;
       } else {
         // A run read ahead that is not the one asked for (the caller went another way): dropped.
-        if (pending) native.fillWait(pending.handle);
+        if (pending) wait(pending.handle);
         pending = undefined;
         const handle = start(set, dirfd, names, flags, false);
         if (!handle) return [];
@@ -798,7 +817,10 @@ async function readRuns(algorithm: Algorithm, options: HashFileOptions, native: 
       if (ahead && next) {
         const following = next(reached);
         const handle = following && start(1 - set, following.dirfd, following.names, flags, true);
-        if (following && handle) pending = { handle, names: following.names, set: 1 - set };
+        if (following && handle) {
+          pending = { handle, names: following.names, set: 1 - set };
+          READING.add(sets);
+        }
       }
       const results: RunResult[] = new Array(reached);
       for (let i = 0; i < reached; i++) {
@@ -954,6 +976,12 @@ export class RunsAhead<T> {
       return undefined;
     }
     return this.take(item);
+  }
+
+  /** Waits for a run being read ahead, if one is: call it once done with the list (see {@link NativeRuns.settle}). */
+  settle(): void {
+    this.#ahead = undefined;
+    this.#runs.settle();
   }
 
   /** Hashes the run that starts at {@link #at} (none: the item there is for the per-file path). */

@@ -408,57 +408,61 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       return { folder: held, relative: entry.relativePath, size: entry.size };
     });
   }
-  await hashInOrder(
-    handOut(items),
-    hashing.parallelism,
-    (item) => ("folder" in item ? undefined : plan(item, locate(item.relativePath), onDisk)),
-    async (item, result) => {
-      if (!("folder" in item)) {
-        const { hexes, size } = hexesOf(result, item);
-        progress.fileDone(size);
-        progress.clear();
-        const at = locate(item.relativePath);
-        located.delete(item.relativePath);
-        if (isRenameCandidate(at)) renameCandidates.push(item.relativePath);
-        sealFile(at, item.relativePath, hexes, size, item.mtimeMs);
-        for (const [format, dir] of gatherFor(parentPath(item.relativePath)) ?? []) dir.addFile(item.name, hexes.get(format)!);
-        return;
-      }
-      const folder = item.folder;
-      const hashes = new Map<HashFormat, { content: string; structure: string }>();
-      // An empty folder gathered nothing: it hashes nothing, in each format.
-      const gathered = gatherFor(folder.relativePath);
-      gathering.delete(folder.relativePath);
-      for (const [format, dir] of gathered ?? []) hashes.set(format, await dir.finish());
-      // A folder with no directory hash leaves its parent incomplete too: the parent gathers nothing.
-      if (folder.relativePath !== "") for (const [format, dir] of gatherFor(parentPath(folder.relativePath)) ?? []) dir.addDirectory(baseName(folder.relativePath), hashes.get(format)!.content, hashes.get(format)!.structure);
-      const shown = showName(folder.relativePath);
-      if (folder.relativePath !== "") {
-        const at = locate(folder.relativePath);
-        located.delete(folder.relativePath);
-        if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
-        // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
-        const parent = at.history.parent;
-        if (at.path === "." && parent && !parent.latestMedia(parent.relativeFromHere(at.history))) newFolders.push(folder.relativePath);
-      }
-      const entries: HashEntry[] = [...hashes].map(([format, h]) => ({ format, value: h.content, structure: h.structure, hashDate }));
-      for (const [format, h] of hashes) {
-        log.verbose(folder.relativePath === "" ? `  calculated root hash  ${format}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${shown}  ${format}: ${h.content} (content), ${h.structure} (structure)`);
-        log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format, content: h.content, structure: h.structure });
-      }
-      if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
-      const lastModified = dated(() => isoDate(new Date(folder.mtimeMs)), shown === "" ? "." : shown);
-      const { history: owner, path } = history.historyFor(folder.relativePath);
-      if (path === ".") {
-        session.setRootHash(owner, entries);
-        // The root of a nested history is also a folder of its parent history.
-        if (owner.parent) session.record(owner.parent, { path: owner.parent.relativeFromHere(owner), isDirectory: true, lastModified, entries: entries.map((e) => ({ ...e })) });
-      } else {
-        session.record(owner, { path, isDirectory: true, lastModified, entries });
-      }
-    },
-    hashing.options,
-  );
+  try {
+    await hashInOrder(
+      handOut(items),
+      hashing.parallelism,
+      (item) => ("folder" in item ? undefined : plan(item, locate(item.relativePath), onDisk)),
+      async (item, result) => {
+        if (!("folder" in item)) {
+          const { hexes, size } = hexesOf(result, item);
+          progress.fileDone(size);
+          progress.clear();
+          const at = locate(item.relativePath);
+          located.delete(item.relativePath);
+          if (isRenameCandidate(at)) renameCandidates.push(item.relativePath);
+          sealFile(at, item.relativePath, hexes, size, item.mtimeMs);
+          for (const [format, dir] of gatherFor(parentPath(item.relativePath)) ?? []) dir.addFile(item.name, hexes.get(format)!);
+          return;
+        }
+        const folder = item.folder;
+        const hashes = new Map<HashFormat, { content: string; structure: string }>();
+        // An empty folder gathered nothing: it hashes nothing, in each format.
+        const gathered = gatherFor(folder.relativePath);
+        gathering.delete(folder.relativePath);
+        for (const [format, dir] of gathered ?? []) hashes.set(format, await dir.finish());
+        // A folder with no directory hash leaves its parent incomplete too: the parent gathers nothing.
+        if (folder.relativePath !== "") for (const [format, dir] of gatherFor(parentPath(folder.relativePath)) ?? []) dir.addDirectory(baseName(folder.relativePath), hashes.get(format)!.content, hashes.get(format)!.structure);
+        const shown = showName(folder.relativePath);
+        if (folder.relativePath !== "") {
+          const at = locate(folder.relativePath);
+          located.delete(folder.relativePath);
+          if (at.path !== "." && !at.history.latestMedia(at.recorded)) newFolders.push(folder.relativePath);
+          // The root of a nested history is a folder of its parent history: new there, it may be a renamed one.
+          const parent = at.history.parent;
+          if (at.path === "." && parent && !parent.latestMedia(parent.relativeFromHere(at.history))) newFolders.push(folder.relativePath);
+        }
+        const entries: HashEntry[] = [...hashes].map(([format, h]) => ({ format, value: h.content, structure: h.structure, hashDate }));
+        for (const [format, h] of hashes) {
+          log.verbose(folder.relativePath === "" ? `  calculated root hash  ${format}: ${h.content} (content), ${h.structure} (structure)` : `  calculated directory hash for ${shown}  ${format}: ${h.content} (content), ${h.structure} (structure)`);
+          log.event({ event: "directory", path: folder.relativePath === "" ? "." : folder.relativePath, format, content: h.content, structure: h.structure });
+        }
+        if (hashes.size === 0 && folder.relativePath !== "") log.verbose(`  added directory entry for     ${shown}`);
+        const lastModified = dated(() => isoDate(new Date(folder.mtimeMs)), shown === "" ? "." : shown);
+        const { history: owner, path } = history.historyFor(folder.relativePath);
+        if (path === ".") {
+          session.setRootHash(owner, entries);
+          // The root of a nested history is also a folder of its parent history.
+          if (owner.parent) session.record(owner.parent, { path: owner.parent.relativeFromHere(owner), isDirectory: true, lastModified, entries: entries.map((e) => ({ ...e })) });
+        } else {
+          session.record(owner, { path, isDirectory: true, lastModified, entries });
+        }
+      },
+      hashing.options,
+    );
+  } finally {
+    ahead?.settle();
+  }
   progress.finish();
 
   let lostHistories = referencedChildren;

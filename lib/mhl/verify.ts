@@ -138,59 +138,63 @@ export async function verifyFolder(root: string, options: VerifyOptions, log: Mh
     const formats = new Set(recorded);
     const native = !options.namesOnly && formats.size === 1 && recorded.length >= RUNS_FROM_FILES ? await nativeRuns([...formats], {}, runThreads(options.jobs)) : undefined;
     const ahead = native && new RunsAhead([...files], native, ({ entry, original }) => (original ? { folder: held, relative: entry.relativePath, size: entry.size } : undefined));
-    await hashInOrder(
-      files,
-      hashing.parallelism,
-      (file) => {
-        const { entry, original } = file;
-        // Asked for every file, hashed or not: the runs' list lets go of it.
-        const run = ahead?.take(file);
-        if (!original || options.namesOnly) return undefined;
-        if (run) return runWork(algorithmOf(original.format), run);
-        return opened.work(entry.relativePath, entry.path, [algorithmOf(original.format)]);
-      },
-      ({ entry, original }, result) => {
-        if (result) opened.done(entry.relativePath);
-        const path = entry.relativePath;
-        const shown = showName(path);
-        if (!original) {
-          progress.clear();
-          const lostRoot = lostRootOf(path);
-          if (lostRoot !== undefined) {
-            log.error(`ERROR: not verified: ${shown} (the ASC MHL history of ${showName(lostRoot)} is missing)`);
-            log.event({ event: "unverified", path });
-            unverified++;
+    try {
+      await hashInOrder(
+        files,
+        hashing.parallelism,
+        (file) => {
+          const { entry, original } = file;
+          // Asked for every file, hashed or not: the runs' list lets go of it.
+          const run = ahead?.take(file);
+          if (!original || options.namesOnly) return undefined;
+          if (run) return runWork(algorithmOf(original.format), run);
+          return opened.work(entry.relativePath, entry.path, [algorithmOf(original.format)]);
+        },
+        ({ entry, original }, result) => {
+          if (result) opened.done(entry.relativePath);
+          const path = entry.relativePath;
+          const shown = showName(path);
+          if (!original) {
+            progress.clear();
+            const lostRoot = lostRootOf(path);
+            if (lostRoot !== undefined) {
+              log.error(`ERROR: not verified: ${shown} (the ASC MHL history of ${showName(lostRoot)} is missing)`);
+              log.event({ event: "unverified", path });
+              unverified++;
+              return;
+            }
+            const problem = xmlNameProblem(path);
+            log.error(problem === undefined ? `found new file ${shown}` : `found new file ${shown} (its ${problem}: ASC MHL cannot record it)`);
+            log.event({ event: "new", path });
+            newFiles++;
             return;
           }
-          const problem = xmlNameProblem(path);
-          log.error(problem === undefined ? `found new file ${shown}` : `found new file ${shown} (its ${problem}: ASC MHL cannot record it)`);
-          log.event({ event: "new", path });
-          newFiles++;
-          return;
-        }
-        checked++;
-        if (options.namesOnly) return;
-        if (!result?.ok) {
-          progress.clear();
-          log.error(`ERROR: could not read ${shown}: ${result ? describeSystemError(result) : "unknown error"}`);
-          log.event({ event: "unreadable", path, message: result?.message });
-          mismatches++;
-          return;
-        }
-        progress.fileDone(result.size);
-        const current = result.hexes[0]![1];
-        if (current === original.value) {
-          log.verbose(`verification (${original.format}) of file ${shown}: OK`);
-          log.event({ event: "ok", path, format: original.format, hash: current });
-        } else {
-          progress.clear();
-          log.error(`ERROR: hash mismatch        for ${shown} old ${original.format}: ${original.value}, new ${original.format}: ${current}`);
-          log.event({ event: "mismatch", path, format: original.format, expected: original.value, hash: current });
-          mismatches++;
-        }
-      },
-      hashing.options,
-    );
+          checked++;
+          if (options.namesOnly) return;
+          if (!result?.ok) {
+            progress.clear();
+            log.error(`ERROR: could not read ${shown}: ${result ? describeSystemError(result) : "unknown error"}`);
+            log.event({ event: "unreadable", path, message: result?.message });
+            mismatches++;
+            return;
+          }
+          progress.fileDone(result.size);
+          const current = result.hexes[0]![1];
+          if (current === original.value) {
+            log.verbose(`verification (${original.format}) of file ${shown}: OK`);
+            log.event({ event: "ok", path, format: original.format, hash: current });
+          } else {
+            progress.clear();
+            log.error(`ERROR: hash mismatch        for ${shown} old ${original.format}: ${original.value}, new ${original.format}: ${current}`);
+            log.event({ event: "mismatch", path, format: original.format, expected: original.value, hash: current });
+            mismatches++;
+          }
+        },
+        hashing.options,
+      );
+    } finally {
+      ahead?.settle();
+    }
     progress.finish();
 
     const missing = missingPaths(notFound, ignore, history);

@@ -83,37 +83,42 @@ export async function runSums(inputs: readonly SumInput[], dialect: SumDialect, 
   const progress = options.progress?.({ files: inputs.length, bytes: inputs.reduce((sum, input) => sum + sizeOf(input), 0) }) ?? NO_PROGRESS;
   // One input: hashed here (reading ahead on a second thread) rather than in one worker.
   const { parallelism, options: inOrder } = hashingPlan(options.spread === true ? undefined : options.jobs, [options.algorithm], inputs.length);
-  // Small files found by a walk, in runs of a folder's files, natively (XXH formats).
+  // Small files found by a walk, in runs of a folder's files, natively (XXH formats hashed there, BLAKE3 read there).
   const native = inputs.filter((input) => input.folder).length >= RUNS_FROM_FILES ? await nativeRuns([options.algorithm], options.hasher, runThreads(options.spread === true ? undefined : options.jobs)) : undefined;
   const ahead = native && new RunsAhead([...inputs], native, (input) => (input.folder && input.relative !== undefined ? { folder: input.folder, relative: input.relative, size: input.size } : undefined));
-  await hashInOrder(
-    inputs,
-    parallelism,
-    (input) => {
-      const done = ahead?.take(input);
-      if (done) return runWork(options.algorithm, done);
-      return planInput(input, [options.algorithm], options.hasher);
-    },
-    (input, result) => {
-      if (!result) return;
-      progress.clear();
-      if (!result.ok) {
-        failures++;
-        if (options.json) out.data(`${JSON.stringify({ name: input.name, error: result.detail ?? result.message, code: result.code ?? null })}\n`);
-        const line = dialect.hashError(input, { code: result.code, message: result.message, detail: result.detail });
-        out.error(result.code === "EISDIR" ? `${line}; use -r to hash the files in it` : line);
-      } else {
-        const hex = result.hexes[0]![1];
-        if (options.json) {
-          out.data(`${JSON.stringify({ name: input.name, algorithm: options.algorithm, digest: hex, size: result.size })}\n`);
+  try {
+    await hashInOrder(
+      inputs,
+      parallelism,
+      (input) => {
+        const done = ahead?.take(input);
+        if (done) return runWork(options.algorithm, done);
+        return planInput(input, [options.algorithm], options.hasher);
+      },
+      (input, result) => {
+        if (!result) return;
+        progress.clear();
+        if (!result.ok) {
+          failures++;
+          if (options.json) out.data(`${JSON.stringify({ name: input.name, error: result.detail ?? result.message, code: result.code ?? null })}\n`);
+          const line = dialect.hashError(input, { code: result.code, message: result.message, detail: result.detail });
+          out.error(result.code === "EISDIR" ? `${line}; use -r to hash the files in it` : line);
         } else {
-          out.data(dialect.formatSum(input, hex));
+          const hex = result.hexes[0]![1];
+          if (options.json) {
+            out.data(`${JSON.stringify({ name: input.name, algorithm: options.algorithm, digest: hex, size: result.size })}\n`);
+          } else {
+            out.data(dialect.formatSum(input, hex));
+          }
         }
-      }
-      progress.fileDone(result.ok ? result.size : 0);
-    },
-    inOrder,
-  );
+        progress.fileDone(result.ok ? result.size : 0);
+      },
+      inOrder,
+    );
+  } finally {
+    // A run read ahead that no file asked for is waited for: its thread writes to memory of ours.
+    ahead?.settle();
+  }
   out.flush();
   progress.finish();
   return failures;
