@@ -2,7 +2,7 @@
  * The invariant as a program. Each run builds a random card from a hostile alphabet (names that
  * are not UTF-8, NFC/NFD and case twins, newlines, leading dashes, 255-byte names, deep paths;
  * links inside and out, dangling links, FIFOs, empty and unreadable folders, sparse and empty
- * files), then puts one of the compiled tools to work on it under one random fault, and judges
+ * files, now and then a folder of hundreds of small frames), then puts one of the compiled tools to work on it under one random fault, and judges
  * the result against the promise that tool makes:
  *
  * - dispatchcopy (kill -9 then --resume, a tiny tmpfs, a loop XFS shut down mid-run, an exFAT or
@@ -225,6 +225,22 @@ function buildCard(rng: Random, root: string, options: { unreadable: boolean; sp
     }
   };
   grow("", 0);
+  // Now and then a folder of frames: enough small files for the summers' native runs (16 or
+  // more), some over what a BLAKE3 run reads whole (64 KiB), a few hostile names among them.
+  if (rng.chance(0.35)) {
+    const frames = rng.pick(["FRAMES", "A001_C002"]);
+    mkdirSync(join(root, frames));
+    card.folders.push(frames);
+    const taken = new Set<string>();
+    const count = 16 + rng.int(240);
+    for (let i = 0; i < count; i++) {
+      // hostileName keeps the names it gives in `taken`; a frame's name cannot be one of them.
+      const name = rng.chance(0.05) ? hostileName(rng, taken, options.gentle).toString("latin1") : `frame_${String(i).padStart(5, "0")}.dng`;
+      const content = rng.bytes(rng.chance(0.1) ? 65_536 + rng.int(20_000) : rng.int(40_000));
+      writeFileSync(bytesPath(root, `${frames}/${name}`), content);
+      card.files.set(`${frames}/${name}`, content);
+    }
+  }
   // Now and then a deep chain of folders.
   if (rng.chance(0.3)) {
     const chain = Array.from({ length: 30 + rng.int(30) }, () => "d").join("/");
@@ -787,7 +803,7 @@ function checked(tool: Tool, args: string[], cwd: string): { code: number; lines
 /** xxsum or b3sum-ts -r over the card, checked with -c and with the anchor's own -c; a damaged file after. */
 async function sumsRun({ rng, work, fault, card, as, violations }: Context, tool: Tool): Promise<Outcome> {
   const algorithm = tool === "xxsum" ? rng.pick(["-H0", "-H1", "-H2", "-H3"]) : "";
-  const args = ["-r", ...(algorithm ? [algorithm] : []), ...rng.pick([[], ["--jobs", "2"]]), "src"];
+  const args = ["-r", ...(algorithm ? [algorithm] : []), ...rng.pick([[], ["--jobs", "1"], ["--jobs", "2"], ["--jobs", "4"]]), "src"];
   // Hashing a card takes tens of milliseconds: a change lands within them.
   const result = await offload([...as, join(ROOT, "dist", tool), ...args], work, fault === "damage" ? "none" : fault, rng, [], card, 40);
   let printed = result.stderr;
