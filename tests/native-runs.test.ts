@@ -10,7 +10,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHasher } from "../lib/hash/registry.ts";
 import { type NativeRuns, nativeRuns, PIECES, preparePieces, RunsAhead, RUN_FILES } from "../lib/hash/native_batch.ts";
@@ -97,7 +97,7 @@ describe("native runs: the library", () => {
   }
 
   for (const { algorithm, threads } of [...KINDS, { algorithm: "xxh64", threads: 1 }] as const) {
-    test(`a ${algorithm} run on ${threads} thread(s) cut short by its time limit leaves the files it did not come to for the next: every file gets its own digest, in order`, async () => {
+    test(`a ${algorithm} run on ${threads} thread(s) cut short by its time limit leaves the files it did not come to for the next run (XXH) or the per-file path (BLAKE3): every file gets its own digest, in order`, async () => {
       // No time at all: each run stops after its first file.
       const runs = await nativeRuns([algorithm], {}, threads, 0n);
       if (process.platform !== "linux") return expect(runs).toBeUndefined();
@@ -124,12 +124,18 @@ describe("native runs: the library", () => {
       };
       try {
         const ahead = new RunsAhead([...names], counted, (name) => ({ folder: held, relative: name, size: 37 }));
+        let hashed = 0;
         for (const [i, name] of names.entries()) {
           const reference = await createHasher(algorithm, { engine: "native" });
           reference.update(randomBytes(i * 37, i + 1));
-          expect({ name, result: ahead.take(name) }).toEqual({ name, result: { hex: reference.hex(), size: i * 37 } });
+          const digest = { hex: reference.hex(), size: i * 37 };
+          const result = ahead.take(name);
+          if (result) hashed++;
+          // BLAKE3 runs leave the files they did not come to to the per-file path (undefined).
+          expect({ name, result: algorithm === "blake3" ? (result ?? digest) : result }).toEqual({ name, result: digest });
         }
-        expect(calls).toBe(names.length);
+        // XXH: each run hashed one file, the next run started with the next. BLAKE3: one run took them all, and hashed its first.
+        expect({ calls, hashed }).toEqual(algorithm === "blake3" ? { calls: 1, hashed: 1 } : { calls: names.length, hashed: names.length });
       } finally {
         held.close();
         rmSync(root, { recursive: true, force: true });
@@ -383,6 +389,45 @@ for (const runner of runners()) {
         expect(withRuns.injected).toBe(1);
         expect(withRuns.code).not.toBe(0);
         expect(withRuns.stderr).toContain(says);
+      }
+    });
+
+    test("read errors the runtime's util has no name for (EUCLEAN from a bad checksum, ECOMM) are reported in the per-file path's words, --json's code too (needs strace)", () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const card = join(root, "euclean");
+      mkdirSync(card, { recursive: true });
+      for (let i = 0; i < 40; i++) writeFileSync(join(card, `f${String(i).padStart(2, "0")}`), `frame ${i}\n`);
+      const bad = join(card, "f07");
+      for (const errno of ["EUCLEAN", "ECOMM"]) {
+        for (const [name, args] of [
+          ["xxsum", ["-H2", "-r", "euclean"]],
+          ["b3sum-ts", ["-r", "euclean", "--json"]],
+        ] as const) {
+          const failing = (env: Record<string, string>) => {
+            const result = run([strace, "-f", "-qq", "-o", "/dev/null", "-P", bad, "-e", "trace=pread64,read", "-e", `inject=pread64:error=${errno}`, "-e", `inject=read:error=${errno}`, ...runner.command(name), ...args], { cwd: root, env });
+            return { code: result.code, stdout: result.stdout, stderr: result.stderr };
+          };
+          const withRuns = failing({});
+          expect({ errno, name, ...withRuns }).toEqual({ errno, name, ...failing(OFF) });
+          expect(withRuns.code).toBe(1);
+          expect(withRuns.stderr + withRuns.stdout).toContain(errno === "EUCLEAN" ? (name === "xxsum" ? "f07: Structure needs cleaning" : '"code":"EUCLEAN"') : name === "xxsum" ? "f07: Communication error on send" : '"code":"ECOMM"');
+        }
+      }
+    });
+
+    test("files of /proc/sys (empty by their size, refusing large reads) are hashed as the per-file path hashes them", () => {
+      if (!existsSync("/proc/sys/fs/nr_open")) return;
+      for (const [name, args] of [
+        ["xxsum", ["-H1", "-r", "/proc/sys/fs"]],
+        ["b3sum-ts", ["-r", "/proc/sys/fs"]],
+      ] as const) {
+        const withRuns = tool(runner, name, [...args]);
+        const without = tool(runner, name, [...args], { env: OFF });
+        // Some of them change from one moment to the next (file-nr); these do not.
+        const steady = (out: string) => out.split("\n").filter((line) => / {2}(nr_open|pipe-max-size|lease-break-time|protected_symlinks)$/.test(line));
+        expect({ name, code: withRuns.code, stderr: withRuns.stderr, steady: steady(withRuns.stdout) }).toEqual({ name, code: 0, stderr: "", steady: steady(without.stdout) });
+        expect(steady(withRuns.stdout)).toHaveLength(4);
       }
     });
 

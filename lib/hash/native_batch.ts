@@ -21,6 +21,7 @@
 import type { Pointer } from "bun:ffi";
 import { availableParallelism } from "node:os";
 import { getSystemErrorMessage, getSystemErrorName } from "node:util";
+import { systemErrorCode } from "../core/errors.ts";
 import { compileNative } from "../core/native_code.ts";
 import { cString, type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
@@ -261,7 +262,10 @@ static int read_whole(int dirfd, const char *name, int flags, unsigned char *buf
     close(fd);
     return 3;
   }
-  return read_open(fd, expected, buffer, room, size, failed);
+  /* Asked for one byte more than the size says, to learn that it grew while read; and no more:
+     a file of /proc/sys refuses a larger read, and one that says it is empty but is not is
+     left to the caller, which reads it to its end. */
+  return read_open(fd, expected, buffer, expected + 1, size, failed);
 }
 
 static void hash_one(struct run *run, int i, unsigned char *buffer) {
@@ -363,10 +367,10 @@ struct fill {
   long largest;
   long long deadline;
   /* Under the lock: the next file from the front; the files from \`back\` on are taken from
-     the back; the run ends before file \`end\`; the bytes taken from the start and the end. */
+     the back; whether the time is up; the bytes taken from the start and the end. */
   int front;
   int back;
-  int end;
+  int over;
   long low;
   long high;
   u64 lock[8];
@@ -401,10 +405,8 @@ static void fill_one(struct fill *fill, int i, int from_front) {
       fill->high -= room;
       at = fill->high;
     }
-  } else if (from_front && i > 0 && i < fill->end) {
-    /* Too large for the room left: the run ends before it, and the next run starts with it. */
-    fill->end = i;
   }
+  /* Too large for the room left (it grew since the walk): left to the caller. */
   pthread_mutex_unlock(fill->lock);
   if (at < 0) {
     close(fd);
@@ -418,14 +420,14 @@ static void fill_one(struct fill *fill, int i, int from_front) {
   slot[2] = status == 2 ? (u64)failed : (u64)size;
 }
 
-/* The next file to read from the front or the back, or -1: none left, the run has ended, or
-   the time is up (the first file is always taken, from the front). */
+/* The next file to read from the front or the back, or -1: none left, or the time is up (the
+   first file is always taken, from the front). The files no one took are left to the caller. */
 static int fill_claim(struct fill *fill, int from_front) {
   int i = -1;
   pthread_mutex_lock(fill->lock);
-  if (fill->front < fill->back && fill->front < fill->end) {
+  if (fill->front < fill->back && !fill->over) {
     if ((fill->front > 0 || !from_front) && nanoseconds() >= fill->deadline) {
-      if (fill->front > 0) fill->end = fill->front;
+      if (fill->front > 0) fill->over = 1;
     } else if (from_front) {
       i = fill->front++;
     } else {
@@ -475,7 +477,13 @@ void *fill_start(int dirfd, const char *names, int count, int flags, unsigned ch
   fill->deadline = nanoseconds() + budget_ns;
   fill->front = 0;
   fill->back = count;
-  fill->end = count;
+  fill->over = 0;
+  /* Status 1 (left to the caller) for every file until one is taken. */
+  for (int i = 0; i < count; i++) {
+    out[3 * i] = 1;
+    out[3 * i + 1] = 0;
+    out[3 * i + 2] = 0;
+  }
   fill->low = 0;
   fill->high = capacity;
   for (int i = 0; i < 8; i++) fill->lock[i] = 0;
@@ -484,8 +492,8 @@ void *fill_start(int dirfd, const char *names, int count, int flags, unsigned ch
   return fill;
 }
 
-/* Waits for the run fill_start started, reading its files from the back meanwhile; how many of
-   its files it came to, the first ones. */
+/* Waits for the run fill_start started, reading its files from the back meanwhile; how many
+   files the run holds (those no one took before the time was up are left to the caller). */
 int fill_wait(void *handle) {
   struct fill *fill = (struct fill *)handle;
   if (fill->threaded) {
@@ -496,8 +504,7 @@ int fill_wait(void *handle) {
     }
     pthread_join(fill->thread, 0);
   }
-  /* Every file before \`end\` was taken, from one side or the other. */
-  int reached = fill->end;
+  int reached = fill->count;
   close(fill->dirfd);
   free(fill);
   return reached;
@@ -510,10 +517,16 @@ int fill_wait(void *handle) {
  */
 export type RunResult = { hex: string; size: number } | { error: Error } | undefined;
 
-/** A failed read as the per-file path's `readSync` gives it (`EIO: i/o error, read`): the same result, the same words. */
+/**
+ * A failed read as the per-file path's `readSync` gives it (`EIO: i/o error, read`): the same
+ * result, the same words. The runtime's fs names every Linux errno ("EUCLEAN: unknown error,
+ * read", what ext4 and btrfs give for a bad checksum), where its util names only libuv's.
+ */
 function readError(errno: number): Error {
-  const code = getSystemErrorName(-errno);
-  return Object.assign(new Error(`${code}: ${getSystemErrorMessage(-errno)}, read`), { code, errno: -errno, syscall: "read" });
+  const named = getSystemErrorName(-errno);
+  const known = !named.startsWith("Unknown system error");
+  const code = known ? named : (systemErrorCode(errno) ?? named);
+  return Object.assign(new Error(`${code}: ${known ? getSystemErrorMessage(-errno) : "unknown error"}, read`), { code, errno: -errno, syscall: "read" });
 }
 
 /** Hashes runs of files in one format. */
@@ -529,7 +542,9 @@ export interface NativeRuns {
    * Hashes the files `names` (each a name's bytes with a NUL at the end, no `/`) beneath the
    * folder `dirfd`, opened with `flags` (read-only, never following a link, non-blocking).
    * At most {@link RUN_FILES} names. The run stops after {@link RUN_NANOSECONDS} (a slow card,
-   * a failing one): the results are of the first files, as many as it came to.
+   * a failing one): in an XXH format, the results are of the first files, as many as it came
+   * to; in BLAKE3, where two threads read a run from both ends, there is a result for each
+   * file, and those it did not come to are left to the per-file path (undefined).
    */
   hash(dirfd: number, names: readonly Uint8Array[], flags: number, next?: NextRun): RunResult[];
   /** Waits for a run being read ahead, if one is: call it once done with the runs. */
