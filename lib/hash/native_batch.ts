@@ -195,6 +195,15 @@ extern int pthread_mutex_unlock(void *mutex);
 extern int pthread_create(void *thread, const void *attributes, void *(*start)(void *), void *argument);
 extern int pthread_join(unsigned long thread, void **result);
 
+/* Where each of \`count\` names laid one after another, each with its NUL, starts. */
+static void split_names(const char *names, int count, const char **starts) {
+  for (int i = 0; i < count; i++) {
+    starts[i] = names;
+    while (*names) names++;
+    names++;
+  }
+}
+
 /* The next file to hash, or -1: none left, or the time is up (the first file is always taken). */
 static int claim(struct run *run) {
   int i = -1;
@@ -307,26 +316,8 @@ static void *work(void *argument) {
 int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *buffers, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns, int threads) {
   const char *starts[256];
   if (count > 256) count = 256;
-  const char *name = names;
-  for (int i = 0; i < count; i++) {
-    starts[i] = name;
-    while (*name) name++;
-    name++;
-  }
-  struct run run;
-  run.dirfd = dirfd;
-  run.names = starts;
-  run.count = count;
-  run.flags = flags;
-  run.buffers = buffers;
-  run.capacity = capacity;
-  run.fn = fn;
-  run.kind = kind;
-  run.out = out;
-  run.hex = hex;
-  run.deadline = nanoseconds() + budget_ns;
-  run.next = 0;
-  for (int i = 0; i < 8; i++) run.lock[i] = 0;
+  split_names(names, count, starts);
+  struct run run = { .dirfd = dirfd, .names = starts, .count = count, .flags = flags, .buffers = buffers, .capacity = capacity, .fn = fn, .kind = kind, .out = out, .hex = hex, .deadline = nanoseconds() + budget_ns };
   /* A helper for every few files at most: starting a thread costs what hashing a small file does. */
   if (threads > MOST_THREADS) threads = MOST_THREADS;
   if (threads > count / 4) threads = count / 4;
@@ -463,12 +454,7 @@ void *fill_start(int dirfd, const char *names, int count, int flags, unsigned ch
     return 0;
   }
   if (count > 256) count = 256;
-  const char *name = names;
-  for (int i = 0; i < count; i++) {
-    fill->names[i] = name;
-    while (*name) name++;
-    name++;
-  }
+  split_names(names, count, fill->names);
   fill->count = count;
   fill->flags = flags;
   fill->data = data;
