@@ -180,6 +180,28 @@ export async function readStdoutUntil(stream: ReadableStream<Uint8Array>, until:
 }
 
 /** strace (to refuse or count system calls); undefined (said) where it is not installed, an error in CI. */
+/**
+ * Waits until process `pid` catches SIGINT and SIGTERM (its runtime has set their handlers, as
+ * /proc/PID/status says), then `settleMs` more: a signal sent sooner meets the default action,
+ * which ends the process without a word. A tool run from source on a loaded machine can take
+ * seconds to get there. Gives up after `timeoutMs`.
+ */
+export async function untilSignalsCaught(pid: number, settleMs = 500, timeoutMs = 30_000): Promise<void> {
+  const wanted = (1n << 1n) | (1n << 14n);
+  const end = performance.now() + timeoutMs;
+  while (performance.now() < end) {
+    let caught = 0n;
+    try {
+      caught = BigInt(`0x${/^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0"}`);
+    } catch {
+      return;
+    }
+    if ((caught & wanted) === wanted) break;
+    await Bun.sleep(20);
+  }
+  await Bun.sleep(settleMs);
+}
+
 export function straceOrSkip(): string | undefined {
   const strace = Bun.which("strace");
   if (strace) return strace;

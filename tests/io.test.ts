@@ -443,10 +443,14 @@ test("errors cross threads as errno numbers and come back with their names, or t
   expect(errnoOf({ code: "EDQUOT" })).toBe(122);
   // Node's errors carry negative numbers; a code this table lacks keeps its number.
   expect(errnoOf({ code: "EOWNERDEAD", errno: -130 })).toBe(130);
+  expect(errnoOf({ code: "ENEWER", errno: -150 })).toBe(150);
   expect(errnoOf(new Error("no code"))).toBe(5);
   expect(describeSystemError(errnoError(errnoOf({ code: "EXDEV" }), "write failed"))).toBe("Invalid cross-device link");
-  const unnamed = errnoError(130, "write failed");
-  expect([unnamed.code, unnamed.errno, describeSystemError(unnamed)]).toEqual([undefined, 130, "write failed (errno 130)"]);
+  // Every Linux errno has its name (EOWNERDEAD is 130); a number past them keeps its number.
+  const named = errnoError(130, "write failed");
+  expect([named.code, named.errno, describeSystemError(named)]).toEqual(["EOWNERDEAD", 130, "Owner died"]);
+  const unnamed = errnoError(150, "write failed");
+  expect([unnamed.code, unnamed.errno, describeSystemError(unnamed)]).toEqual([undefined, 150, "write failed (errno 150)"]);
   // A /proc file of a process that ended gives ESRCH on open: strerror's phrase, not a number.
   expect(describeSystemError(errnoError(3, "cannot open"))).toBe("No such process");
   expect(describeSystemError(errnoError(95))).toBe("Operation not supported");

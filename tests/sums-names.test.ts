@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, constants, mkdirSync, openSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runners, tempDir, tool } from "./helpers.ts";
+import { runners, tempDir, tool, untilSignalsCaught } from "./helpers.ts";
 
 const TOOLS = [
   { name: "b3sum-ts", args: [] as string[] },
@@ -271,8 +271,8 @@ for (const runner of runners()) {
           const writer = c.writer ? openSync(fifo, constants.O_RDWR) : undefined;
           const silent = c.pipe ? Bun.spawn(["sleep", "60"], { stdout: "pipe" }) : undefined;
           const proc = Bun.spawn([...runner.command(t.name), ...t.args, ...c.args], { cwd: root, stdin: silent ? silent.stdout : "ignore", stdout: "pipe", stderr: "pipe" });
-          // Waiting by then: the binary starts in well under a second.
-          await Bun.sleep(1000);
+          // Waiting by then: the handlers are set, and the file before the wait takes milliseconds.
+          await untilSignalsCaught(proc.pid, 1000);
           const sent = performance.now();
           proc.kill(c.signal);
           const deaf = setTimeout(() => proc.kill("SIGKILL"), 20_000);
@@ -291,7 +291,7 @@ for (const runner of runners()) {
         const holes = join(root, "endless.img");
         expect(Bun.spawnSync(["truncate", "-s", "1T", holes]).exitCode).toBe(0);
         const proc = Bun.spawn([...runner.command(t.name), ...t.args, "first.txt", "endless.img"], { cwd: root, stdout: "pipe", stderr: "pipe" });
-        await Bun.sleep(1000);
+        await untilSignalsCaught(proc.pid, 1000);
         // The reader is gone; the line of first.txt is still held, to be let out when the tool ends.
         await proc.stdout.cancel();
         proc.kill("SIGINT");
@@ -305,7 +305,7 @@ for (const runner of runners()) {
         for (let round = 0; round < 3; round++) {
           const cat = Bun.spawn(["cat", "/dev/zero"], { stdout: "pipe", stderr: "ignore" });
           const proc = Bun.spawn([...runner.command(t.name), ...t.args], { cwd: root, stdin: cat.stdout, stdout: "pipe", stderr: "pipe" });
-          await Bun.sleep(1000);
+          await untilSignalsCaught(proc.pid, 1000);
           // As a terminal sends it to the pipeline's process group: the writer ends with it.
           process.kill(cat.pid, "SIGINT");
           process.kill(proc.pid, "SIGINT");

@@ -65,12 +65,6 @@ export function explainedError(code: string, detail: string, path?: string): Err
   return Object.assign(new Error(detail), { code, detail, ...(path === undefined ? {} : { path }) });
 }
 
-/** The code of Linux's errno `errno` ("EUCLEAN" for 117); undefined for a number it has none for. */
-export function systemErrorCode(errno: number): string | undefined {
-  for (const [code, [number]] of Object.entries(SYSTEM_ERRORS)) if (number === errno) return code;
-  return undefined;
-}
-
 /** Linux's errno numbers and strerror(3) phrases, by code. */
 const SYSTEM_ERRORS: Record<string, readonly [number, string]> = {
   EPERM: [1, "Operation not permitted"],

@@ -21,7 +21,7 @@
 import type { Pointer } from "bun:ffi";
 import { availableParallelism } from "node:os";
 import { getSystemErrorMessage, getSystemErrorName } from "node:util";
-import { systemErrorCode } from "../core/errors.ts";
+import { errnoCode } from "../core/errors.ts";
 import { compileNative } from "../core/native_code.ts";
 import { cString, type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
@@ -511,7 +511,7 @@ export type RunResult = { hex: string; size: number } | { error: Error } | undef
 function readError(errno: number): Error {
   const named = getSystemErrorName(-errno);
   const known = !named.startsWith("Unknown system error");
-  const code = known ? named : (systemErrorCode(errno) ?? named);
+  const code = known ? named : (errnoCode(errno) ?? named);
   return Object.assign(new Error(`${code}: ${known ? getSystemErrorMessage(-errno) : "unknown error"}, read`), { code, errno: -errno, syscall: "read" });
 }
 
