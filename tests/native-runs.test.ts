@@ -276,6 +276,71 @@ describe("native runs: the library", () => {
   });
 });
 
+/**
+ * The FUSE file system of tests/fixtures/short_reads_fs.c, built with gcc against libfuse 2 and
+ * mounted: its files are longer than their sizes say, and give 100 bytes a read. Undefined
+ * (the test skipped, said) without gcc, libfuse's headers, FUSE or root; CI has them all.
+ */
+function shortReadsMount(root: string): { mount: string; stop: () => void } | undefined {
+  const missing = [!Bun.which("gcc") && "gcc", !existsSync("/usr/include/fuse.h") && "libfuse-dev", !existsSync("/dev/fuse") && "/dev/fuse", !Bun.which("fusermount") && "fusermount", process.getuid?.() !== 0 && "root"].filter(Boolean);
+  if (missing.length > 0) {
+    if (process.env.CI === "true") throw new Error(`the short-reads test needs ${missing.join(", ")} in CI`);
+    console.warn(`skipped: needs ${missing.join(", ")}`);
+    return undefined;
+  }
+  const binary = join(root, "short_reads_fs");
+  execFileSync("gcc", ["-D_FILE_OFFSET_BITS=64", "-I/usr/include/fuse", join(import.meta.dir, "fixtures", "short_reads_fs.c"), "-o", binary, "-lfuse", "-pthread"]);
+  const mount = join(root, "short");
+  mkdirSync(mount);
+  const daemon = Bun.spawn([binary, mount, "-f"], { stdout: "ignore", stderr: "ignore" });
+  const until = Date.now() + 10_000;
+  while (Date.now() < until && !existsSync(join(mount, "f00"))) Bun.sleepSync(20);
+  return {
+    mount,
+    stop: () => {
+      run(["fusermount", "-u", mount]);
+      daemon.kill();
+    },
+  };
+}
+
+/** What file fNN of the short-reads file system holds. */
+function shortReadsFile(i: number): Uint8Array {
+  return Uint8Array.from({ length: 5000 + 37 * i }, (_, k) => 97 + ((7 * k + i) % 26));
+}
+
+describe("a file system whose reads are short before the end (FUSE, direct I/O) and whose sizes say less", () => {
+  test("xxsum -r and b3sum-ts -r read each file to a read that gives nothing, with runs and without, by default and with --jobs 1 and 2 (needs gcc, libfuse-dev, root)", async () => {
+    const root = tempDir("cartkit-short-reads-");
+    const mounted = shortReadsMount(root);
+    if (!mounted) return;
+    try {
+      for (const [name, algorithm, args] of [
+        ["xxsum", "xxh128", ["-H2"]],
+        ["b3sum-ts", "blake3", []],
+      ] as const) {
+        const expected: string[] = [];
+        for (let i = 0; i < 30; i++) {
+          const hasher = await createHasher(algorithm, { engine: "native" });
+          hasher.update(shortReadsFile(i));
+          expected.push(`${hasher.hex()}  ${`f${String(i).padStart(2, "0")}`}`);
+        }
+        for (const runner of runners()) {
+          for (const jobs of [[], ["--jobs", "1"], ["--jobs", "2"]]) {
+            for (const env of [{}, OFF]) {
+              const result = tool(runner, name, [...args, "-r", "short", ...jobs], { cwd: root, env });
+              expect({ name, runner: runner.label, jobs, env, code: result.code, lines: result.stdout.trimEnd().split("\n") }).toEqual({ name, runner: runner.label, jobs, env, code: 0, lines: expected });
+            }
+          }
+        }
+      }
+    } finally {
+      mounted.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 for (const runner of runners()) {
   describe(`native runs give what the per-file path gives (${runner.label})`, () => {
     const root = tempDir("cartkit-runs-");

@@ -197,6 +197,7 @@ const SYSTEM_ERRORS: Record<string, readonly [number, string]> = {
   EOWNERDEAD: [130, "Owner died"],
   ENOTRECOVERABLE: [131, "State not recoverable"],
   ERFKILL: [132, "Operation not possible due to RF-kill"],
+  EHWPOISON: [133, "Memory page has hardware error"],
 };
 
 /** errno numbers (Linux) by code, for messages that print them and for passing errors between threads. */

@@ -176,7 +176,7 @@ export function hashOpenFileNow(fd: number, algorithms: readonly Algorithm[], op
   // thread, or for a chunk size, sends a small file to hashFd.
   if (size >= ONE_READ_BYTES || options.chunkSize !== undefined || options.overlap === true) return undefined;
   const set = createHashersNow(algorithms, options);
-  return set ? hashSmallFile(fd, set, size) : undefined;
+  return set ? hashSmallFile(fd, set) : undefined;
 }
 
 /** Files up to this size are read in one go on the calling thread (no reader thread, no chunk ring). */
@@ -185,11 +185,11 @@ let oneReadBuffer: Buffer | undefined;
 
 /**
  * A small regular file hashed without waiting on anything: read from its first byte into a
- * buffer this thread keeps, in one read when it holds what fstat said (`expected` bytes) and
- * comes back short: that is the end, with no second read to learn it. A file that grew or a
- * read that stopped early is read on, to the end, as the chunked reader would.
+ * buffer this thread keeps, to a read that gives nothing, as the chunked reader reads: a short
+ * read is not the end everywhere (a FUSE file system with direct I/O gives what it has, and a
+ * size that says less).
  */
-function hashSmallFile(fd: number, set: HasherSet, expected: number): FileDigests {
+function hashSmallFile(fd: number, set: HasherSet): FileDigests {
   const buffer = (oneReadBuffer ??= Buffer.allocUnsafe(ONE_READ_BYTES));
   let size = 0;
   for (;;) {
@@ -204,7 +204,6 @@ function hashSmallFile(fd: number, set: HasherSet, expected: number): FileDigest
     if (n === 0) break;
     set.update(buffer.subarray(0, n));
     size += n;
-    if (n < buffer.length && size >= expected) break;
   }
   const hexes = new Map<Algorithm, string>();
   const digests = new Map<Algorithm, Uint8Array>();

@@ -13,8 +13,9 @@
  *
  * The loops are C compiled at start-up by the compiler Bun carries (bun:ffi `cc`). Linux only
  * (they use `statx`). A file a run does not hash (it is a link, not a regular file, too large,
- * unreadable, or it grew while read) is left to the per-file path, which opens it again and
- * says what is wrong as it always has: this only ever makes a file faster, never different.
+ * or it grew while read) is left to the per-file path, which opens it again and says what is
+ * wrong as it always has; a file whose read fails is reported in that path's words, and not
+ * read again. Each file is read to a read that gives nothing, as the per-file path reads it.
  * Anything that cannot be set up (no compiler, no library) leaves every file to the per-file
  * path, said with CARTKIT_DEBUG=1; CARTKIT_NATIVE_RUNS=0 turns it off.
  */
@@ -252,8 +253,8 @@ static int read_open(int fd, long expected, unsigned char *buffer, long room, lo
     total += n;
     /* Grown to the room there is while read: the per-file path reads it in chunks. */
     if (total >= room) { status = 1; break; }
-    /* A short read once the size statx gave is read: that is the end, with no read to learn it. */
-    if (total >= expected) break;
+    /* Read on to a read that gives nothing: a short read is not the end everywhere (a FUSE file
+       system with direct I/O gives what it has, and a size that says less). */
   }
   close(fd);
   *size = total;
@@ -708,7 +709,7 @@ const READ_RUN_FORMATS: ReadonlySet<Algorithm> = new Set(["blake3"]);
  */
 const FILL_LARGEST = 64 << 10;
 
-/** The bytes of one run read whole (each file's size and one byte more): a run is planned to fit, and ends before a file that grew past the room left. */
+/** The bytes of one run read whole (each file's size and one byte more): a run is planned to fit, and a file that grew past the room left is left to the per-file path. */
 const FILL_BYTES = 4 << 20;
 
 /** Room for a run's names: {@link RUN_FILES} names of the longest a Linux name can be, with their NULs. */
@@ -798,6 +799,7 @@ async function readRuns(algorithm: Algorithm, options: HashFileOptions, native: 
     },
     hash(dirfd, names, flags, next) {
       if (names.length > RUN_FILES) throw new RangeError(`at most ${RUN_FILES} files in a run`);
+      largeLeft = 0;
       let set = 0;
       let reached = 0;
       if (pending?.names === names) {
@@ -813,7 +815,6 @@ async function readRuns(algorithm: Algorithm, options: HashFileOptions, native: 
         reached = native.fillWait(handle);
       }
       const { data, out } = sets[set]!;
-      largeLeft = 0;
       for (let i = 0; i < reached; i++) if (out[3 * i] === 3n) largeLeft++;
       if (ahead && next) {
         const following = next(reached);
