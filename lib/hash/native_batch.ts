@@ -220,7 +220,7 @@ static int open_regular(int dirfd, const char *name, int flags, long *size) {
   int fd = openat(dirfd, name, flags);
   if (fd < 0) return -1;
   /* struct statx: stx_mask (u32) at 0, stx_mode (u16) at 28, stx_size (u64) at 40; AT_EMPTY_PATH,
-     STATX_TYPE | STATX_SIZE, both of which must be given: the size says when the file is read. */
+     STATX_TYPE | STATX_SIZE, both of which must be given: the size says how much room to give it. */
   u64 sx[32];
   if (statx(fd, "", 0x1000, 0x201, sx) != 0 || (((u32 *)sx)[0] & 0x201) != 0x201 || (((unsigned short *)sx)[14] & 0170000) != 0100000 || sx[5] > 0x7fffffffffffLL) {
     close(fd);
@@ -230,10 +230,10 @@ static int open_regular(int dirfd, const char *name, int flags, long *size) {
   return fd;
 }
 
-/* Reads the open file \`fd\` of \`expected\` bytes whole into \`buffer\`, and closes it. Returns 0
+/* Reads the open file \`fd\` whole into \`buffer\` (\`room\` bytes), and closes it. Returns 0
    (read: its size in *size), 1 (left to the caller: grown to \`room\` while read, or its read
    was interrupted) or 2 (its read failed, with *failed the errno). */
-static int read_open(int fd, long expected, unsigned char *buffer, long room, long *size, int *failed) {
+static int read_open(int fd, unsigned char *buffer, long room, long *size, int *failed) {
   long total = 0;
   int status = 0;
   for (;;) {
@@ -275,7 +275,7 @@ static int read_whole(int dirfd, const char *name, int flags, unsigned char *buf
   /* Asked for one byte more than the size says, to learn that it grew while read; and no more:
      a file of /proc/sys refuses a larger read, and one that says it is empty but is not is
      left to the caller, which reads it to its end. */
-  return read_open(fd, expected, buffer, expected + 1, size, failed);
+  return read_open(fd, buffer, expected + 1, size, failed);
 }
 
 static void hash_one(struct run *run, int i, unsigned char *buffer) {
@@ -406,7 +406,7 @@ static void fill_one(struct fill *fill, int i, int from_front) {
   }
   long size = 0;
   int failed = 0;
-  int status = read_open(fd, expected, fill->data + at, room, &size, &failed);
+  int status = read_open(fd, fill->data + at, room, &size, &failed);
   slot[0] = (u64)status;
   slot[1] = (u64)at;
   slot[2] = status == 2 ? (u64)failed : (u64)size;
