@@ -62,9 +62,14 @@ const MOST_THREADS = 16;
  */
 const DEFAULT_RUN_THREADS = 4;
 
-/** How many threads a run is hashed on: `jobs` when given (`--jobs`), else the cores, at most {@link DEFAULT_RUN_THREADS}. */
+/**
+ * How many threads a run is hashed on: `jobs` when given (`--jobs`), up to twice the cores
+ * (each run starts its helpers, and past that they only add their start: `mhl-verify create
+ * --jobs 8` on 2 cores took 0.56 s against 0.52 s for `--jobs 1`); else the cores, at most
+ * {@link DEFAULT_RUN_THREADS}.
+ */
 export function runThreads(jobs: number | undefined): number {
-  if (jobs !== undefined) return Math.max(1, Math.min(MOST_THREADS, Math.floor(jobs)));
+  if (jobs !== undefined) return Math.max(1, Math.min(MOST_THREADS, 2 * availableParallelism(), Math.floor(jobs)));
   return Math.max(1, Math.min(DEFAULT_RUN_THREADS, availableParallelism()));
 }
 
