@@ -817,7 +817,7 @@ async function readRuns(algorithm: Algorithm, options: HashFileOptions, native: 
         pending = undefined;
         const handle = start(set, dirfd, names, flags, false);
         if (!handle) return [];
-        reached = native.fillWait(handle);
+        reached = wait(handle);
       }
       const { data, out } = sets[set]!;
       for (let i = 0; i < reached; i++) if (out[3 * i] === 3n) largeLeft++;
