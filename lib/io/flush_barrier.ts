@@ -20,7 +20,9 @@ interface Waiter {
 
 /** Collects waiting files and flushes their file systems together. */
 export class FlushBarrier {
-  #waiting: Waiter[] = [];
+  /** Files waiting for the next flush, by file system. */
+  readonly #waiting = new Map<string, Waiter[]>();
+  #count = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #maxWaiting: number;
   readonly #maxDelayMs: number;
@@ -40,7 +42,7 @@ export class FlushBarrier {
 
   /** Files waiting for the next flush (not those being flushed now). */
   get waiting(): number {
-    return this.#waiting.length;
+    return this.#count;
   }
 
   /**
@@ -50,8 +52,12 @@ export class FlushBarrier {
    */
   wait(folder: string, fsyncOwn: () => Promise<void>): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ folder, fsyncOwn, resolve, reject });
-      if (this.#waiting.length >= this.#maxWaiting) this.flush();
+      const device = this.#deviceOf(folder);
+      const group = this.#waiting.get(device);
+      if (group) group.push({ folder, fsyncOwn, resolve, reject });
+      else this.#waiting.set(device, [{ folder, fsyncOwn, resolve, reject }]);
+      this.#count++;
+      if (this.#count >= this.#maxWaiting) this.flush();
       else this.#timer ??= setTimeout(() => this.flush(), this.#maxDelayMs);
     });
   }
@@ -64,21 +70,15 @@ export class FlushBarrier {
   flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const byDevice = new Map<string, Waiter[]>();
-    for (const w of this.#waiting) {
-      const device = this.#deviceOf(w.folder);
-      const group = byDevice.get(device);
-      if (group) group.push(w);
-      else byDevice.set(device, [w]);
-    }
-    this.#waiting = [];
-    for (const [device, waiters] of byDevice) {
-      if (this.#busy.has(device)) this.#waiting.push(...waiters);
-      else this.#start(device, waiters);
-    }
+    for (const device of [...this.#waiting.keys()]) if (!this.#busy.has(device)) this.#startWaiting(device);
   }
 
-  #start(device: string, waiters: Waiter[]): void {
+  /** Flushes the files waiting on `device`, if any. */
+  #startWaiting(device: string): void {
+    const waiters = this.#waiting.get(device);
+    if (!waiters) return;
+    this.#waiting.delete(device);
+    this.#count -= waiters.length;
     this.#busy.add(device);
     // Off this thread: the copies in flight go on while the device flushes.
     void flushFileSystemOffThread(waiters[0]!.folder).then((flushed) => {
@@ -86,10 +86,7 @@ export class FlushBarrier {
       if (flushed) for (const w of waiters) w.resolve();
       else for (const w of waiters) w.fsyncOwn().then(w.resolve, w.reject);
       // Whoever came while this device flushed: their flush starts now.
-      const next = this.#waiting.filter((w) => this.#deviceOf(w.folder) === device);
-      if (next.length === 0) return;
-      this.#waiting = this.#waiting.filter((w) => this.#deviceOf(w.folder) !== device);
-      this.#start(device, next);
+      this.#startWaiting(device);
     });
   }
 

@@ -184,7 +184,7 @@ export function entryStatOf(stats: Stats): EntryStat {
 const lastDev = { major: -1, minor: -1, text: "" };
 
 /** The device number stat(2) gives (glibc's makedev), from statx's major and minor, as text. */
-function devNumber(major: number, minor: number): string {
+export function devNumber(major: number, minor: number): string {
   // A walk stats every entry of one device: the text is made once per device, not per entry.
   if (major === lastDev.major && minor === lastDev.minor) return lastDev.text;
   const value = ((BigInt(major) & 0xfffff000n) << 32n) | ((BigInt(major) & 0xfffn) << 8n) | ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
@@ -329,6 +329,10 @@ export class HeldFolder {
   readonly #at = atCalls();
   /** Descriptors of sub-folders in use, by relative path, oldest first. */
   #folders = new Map<string, number>();
+  /** Folder descriptors lent out by {@link lendParent} and not yet given back, with how many times each. */
+  readonly #lent = new Map<number, number>();
+  /** Lent descriptors the cache let go of: closed when given back. */
+  readonly #closeWhenBack = new Set<number>();
 
   private constructor(path: string, fd: number, stat: EntryStat) {
     this.path = path;
@@ -400,7 +404,7 @@ export class HeldFolder {
     if (this.#folders.size > folderCacheSize()) {
       const [oldest, oldFd] = this.#folders.entries().next().value as [string, number];
       this.#folders.delete(oldest);
-      closeSync(oldFd);
+      this.#closeFolder(oldFd);
     }
     return fd;
   }
@@ -410,9 +414,50 @@ export class HeldFolder {
     for (const [path, fd] of [...this.#folders]) {
       if (path === relative || path.startsWith(`${relative}/`)) {
         this.#folders.delete(path);
-        closeSync(fd);
+        this.#closeFolder(fd);
       }
     }
+  }
+
+  /** Closes a folder descriptor the cache lets go of, or once given back where it is lent. */
+  #closeFolder(fd: number): void {
+    if (this.#lent.has(fd)) this.#closeWhenBack.add(fd);
+    else closeSync(fd);
+  }
+
+  /**
+   * For a file made nameless and named on another thread (lib/io/write_threads.ts): the
+   * descriptor of the folder `relative` goes in and its last name as the kernel takes it. The
+   * descriptor stays open until {@link giveBack}, whatever the cache does meanwhile. Undefined
+   * where files cannot be made nameless here (then {@link createNew} makes it).
+   * @throws as {@link createNew} does for a path that cannot be used.
+   */
+  lendParent(relative: string): { dirfd: number; name: Uint8Array } | undefined {
+    if (!this.#at || tmpfileWorks.get(this.dev) !== true) return undefined;
+    const parent = this.#parent(relative);
+    this.#lent.set(parent.dirfd, (this.#lent.get(parent.dirfd) ?? 0) + 1);
+    return parent;
+  }
+
+  /** Gives back a descriptor {@link lendParent} lent. */
+  giveBack(dirfd: number): void {
+    const count = this.#lent.get(dirfd);
+    if (count === undefined) return;
+    if (count > 1) {
+      this.#lent.set(dirfd, count - 1);
+      return;
+    }
+    this.#lent.delete(dirfd);
+    if (this.#closeWhenBack.delete(dirfd)) closeSync(dirfd);
+  }
+
+  /**
+   * The error {@link placeNew} gives where linking a nameless file into `dirfd` (lent by
+   * {@link lendParent}) as `relative` failed with `errno`.
+   */
+  placeError(relative: string, dirfd: number, errno: number): Error {
+    if (errno !== EEXIST && statFd(dirfd).nlink === 0) return explainedError("ENOENT", "cannot put in place: its folder was removed during the run", this.pathOf(relative));
+    return this.#explain(errno, "cannot put in place", relative);
   }
 
   #explain(errno: number, what: string, relative: string): Error {
@@ -900,7 +945,7 @@ export class HeldFolder {
 
   /** Closes every descriptor it holds. */
   close(): void {
-    for (const fd of this.#folders.values()) closeSync(fd);
+    for (const fd of this.#folders.values()) this.#closeFolder(fd);
     this.#folders.clear();
     if (this.fd >= 0) closeSync(this.fd);
   }

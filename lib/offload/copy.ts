@@ -13,7 +13,7 @@
  * system cannot make nameless files), and it is never put over an existing entry unless asked.
  */
 import { closeSync, fchmod, fchmodSync, fchown, fchownSync, fsync, ftruncateSync, write } from "node:fs";
-import { describeSystemError, strerrorOf } from "../core/errors.ts";
+import { describeSystemError, errnoError, strerrorOf } from "../core/errors.ts";
 import type { Algorithm } from "../hash/algorithms.ts";
 import { hashFd } from "../hash/file.ts";
 import { HashPool } from "../hash/pool.ts";
@@ -24,8 +24,9 @@ import { inodesAreStable } from "../io/fat.ts";
 import { Fanout, type FanoutFailure, type FanoutOptions } from "../io/fanout.ts";
 import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
-import { kindInWords, stateKeyOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
-import { dataRanges, evictFromCache, evictionIsFileWide, readAhead, setFileTimes, startWriteback } from "../io/libc.ts";
+import { devNumber, kindInWords, stateKeyOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
+import { dataRanges, evictFromCache, evictionIsFileWide, readAhead, setFileTimes, startWriteback, timespecs } from "../io/libc.ts";
+import { borrowBuffer, returnBuffer, type WriteThread, type WriteThreads } from "../io/write_threads.ts";
 import { readChunks } from "../io/reader.ts";
 import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
 
@@ -117,6 +118,11 @@ export interface CopyFileOptions {
    * otherwise.
    */
   explainAppeared?: (target: CopyTarget) => string | undefined;
+  /**
+   * Threads that write small copies to each destination (lib/io/write_threads.ts), for a
+   * caller that copies many files; without them every copy is written on this thread.
+   */
+  writeThreads?: WriteThreads;
 }
 
 /** What became of one destination. */
@@ -192,6 +198,17 @@ interface Live {
   target: CopyTarget;
   file: NewFile;
   outcome: DestinationOutcome;
+  /** Made, written and named by a write thread: its folder and name, and the new file's identity. */
+  nameless?: Nameless & { ino: bigint; dev: string };
+}
+
+/** A destination whose copy a write thread makes: the folder descriptor lent for it, and the name it gets there. */
+interface Nameless {
+  target: CopyTarget;
+  outcome: DestinationOutcome;
+  thread: WriteThread;
+  dirfd: number;
+  name: Uint8Array;
 }
 
 function writeAt(fd: number, data: Uint8Array, position: number): Promise<void> {
@@ -428,6 +445,8 @@ function failed(path: string, reason: string, kind: FailureKind = "other"): Dest
 
 /** Closes a descriptor, whatever state its device is in. */
 function closeQuietly(fd: number): void {
+  // -1: a write thread has closed it (it named the file).
+  if (fd < 0) return;
   try {
     closeSync(fd);
   } catch {
@@ -515,6 +534,11 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
   }
 
   const live: Live[] = [];
+  // Small copies a write thread makes once the source is read; each holds its folder's descriptor until answered.
+  const deferred: Nameless[] = [];
+  const lentFor: Nameless[] = [];
+  const requests: Promise<unknown>[] = [];
+  const threads = options.writeThreads && before.size <= SMALL_FILE_BYTES && !options.rateLimit && !options.overwrite && !isSparse(before.size, before.blocks) ? options.writeThreads : undefined;
   const presentCandidates: Array<{ target: CopyTarget; outcome: DestinationOutcome }> = [];
   // A source with holes, when its copies are read back by its data alone.
   let sparseSource: SparseSource | undefined;
@@ -557,7 +581,17 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
             continue;
           }
         }
-        live.push({ target, file: target.folder.createNew(target.relative, 0o600), outcome: result });
+        const thread = threads?.of(target.folder);
+        let lent: { dirfd: number; name: Uint8Array } | undefined;
+        try {
+          lent = thread ? target.folder.lendParent(target.relative) : undefined;
+        } catch {
+          // createNew says what is wrong with the path
+        }
+        if (thread && lent) {
+          deferred.push({ target, outcome: result, thread, ...lent });
+          lentFor.push(deferred.at(-1)!);
+        } else live.push({ target, file: target.folder.createNew(target.relative, 0o600), outcome: result });
       } catch (error) {
         result.reason = placeFailure("cannot create", error, target);
         result.kind = "other";
@@ -565,6 +599,8 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     }
 
     let position = 0;
+    let smallCopy: Uint8Array | undefined;
+    let lentBuffer: Uint8Array | undefined;
     const copied = async (length: number) => {
       position += length;
       options.onProgress?.(position, before.size);
@@ -663,9 +699,10 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     } else if (before.size <= SMALL_FILE_BYTES && !options.rateLimit) {
       // Small files: one read, one write per destination, on this thread (a hand-off to the
       // thread pool costs more than the write into the page cache).
-      const buffer = smallBuffer(Math.max(before.size, 1));
+      // A write thread reads the bytes after this call returns: they are its own.
+      const buffer = deferred.length > 0 ? (lentBuffer = borrowBuffer(before.size)) : smallBuffer(Math.max(before.size, 1));
       const n = before.size === 0 ? 0 : fillChunk(srcFd, buffer, 0, before.size, 0);
-      const chunk = buffer.subarray(0, n);
+      const chunk = (smallCopy = buffer.subarray(0, n));
       set.update(chunk);
       for (const d of [...live]) {
         try {
@@ -734,12 +771,21 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     }
     srcFd = -1;
     options.onWritten?.();
+    if (deferred.length > 0) {
+      try {
+        await makeNameless(deferred.splice(0), smallCopy ?? new Uint8Array(0), before, modes, options, live, requests);
+      } finally {
+        if (lentBuffer) returnBuffer(lentBuffer);
+      }
+    }
 
     // Metadata, flush, put in place: a file under its final name is complete and on the device.
     await Promise.all(
       [...live].map(async (d) => {
         try {
-          if (before.size <= SMALL_FILE_BYTES) copyMetadataHere(d.file.fd, before, modes);
+          if (d.nameless) {
+            // its thread set them
+          } else if (before.size <= SMALL_FILE_BYTES) copyMetadataHere(d.file.fd, before, modes);
           else await copyMetadata(d.file.fd, before, modes);
         } catch (error) {
           drop(d, "cannot set times and mode", error);
@@ -757,9 +803,22 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
         }
       }),
     );
+    // Named by their threads all at once; each answer is then taken in order.
+    const naming = new Map<Live, Promise<{ errno: number }>>();
+    for (const d of live) {
+      if (!d.nameless) continue;
+      const request = d.nameless.thread.place(d.file.fd, d.nameless.dirfd, d.nameless.name);
+      requests.push(request);
+      naming.set(d, request);
+      d.file.fd = -1;
+    }
     for (const d of [...live]) {
       try {
-        d.target.folder.placeNew(d.file, options.overwrite ?? false);
+        const named = naming.get(d);
+        if (named) {
+          const { errno } = await named;
+          if (errno !== 0) throw d.target.folder.placeError(d.target.relative, d.nameless!.dirfd, errno);
+        } else d.target.folder.placeNew(d.file, options.overwrite ?? false);
       } catch (error) {
         if ((error as { code?: string }).code === "EEXIST") {
           // A caller that knew the name free (a tree offload's walk lists files, not folders)
@@ -783,7 +842,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
         continue;
       }
       try {
-        const mine = statFd(d.file.fd);
+        const mine = d.nameless ?? statFd(d.file.fd);
         written.push({ target: d.target, outcome: d.outcome, ino: mine.ino, dev: mine.dev });
         d.outcome.status = "copied";
       } catch (error) {
@@ -797,12 +856,13 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
   } catch (error) {
     const changed = (error as { code?: string }).code === "ESRCCHANGED";
     const reason = changed ? (error as Error).message : `read failed: ${describeSystemError(error)}`;
-    for (const d of live) {
-      discard(d);
+    for (const d of [...live, ...deferred]) {
+      if ("file" in d) discard(d);
       d.outcome.status = "failed";
       d.outcome.reason = `not copied: the source ${reason}`;
     }
     live.length = 0;
+    deferred.length = 0;
     if (sparseSource) closeQuietly(sparseSource.fd);
     outcome.sourceError = reason;
     for (const p of presentCandidates) Object.assign(p.outcome, failed(p.outcome.path, `not checked: the source ${reason}`));
@@ -810,6 +870,9 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
   } finally {
     if (srcFd >= 0) closeQuietly(srcFd);
     for (const d of live) discard(d);
+    // A descriptor lent to a thread is given back once the thread is done with it.
+    if (requests.length > 0) await Promise.allSettled(requests);
+    for (const d of lentFor) d.target.folder.giveBack(d.dirfd);
   }
 
   // Existing files of the right size: identical ones are reported present, others refused.
@@ -840,6 +903,58 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     if (sparseSource) closeQuietly(sparseSource.fd);
   }
   return outcome;
+}
+
+/**
+ * Has each destination's thread make its copy of a small file: nameless, written, with the
+ * source's times and mode. A copy made joins `live`; a destination whose thread could not make
+ * the file nameless is made here as {@link HeldFolder.createNew} makes it (and fails as it
+ * fails), and one whose write or metadata failed is failed as it would have been here.
+ */
+async function makeNameless(deferred: Nameless[], bytes: Uint8Array, from: EntryStat, modes: ModePolicy, options: CopyFileOptions, live: Live[], requests: Promise<unknown>[]): Promise<void> {
+  const times = timespecs(from.atimeNs, from.mtimeNs);
+  const owner = modes.keepOwner ? { uid: from.uid, gid: from.gid } : undefined;
+  const writeback = from.size >= WRITEBACK_FROM_BYTES && options.flushVia !== undefined;
+  const made = deferred.map((d) => {
+    const request = d.thread.create({ dirfd: d.dirfd, data: bytes, mode: copyMode(from.mode, modes), times, owner, writeback: writeback && (d.target.flush ?? true) });
+    requests.push(request);
+    return request;
+  });
+  const answers = await Promise.all(made);
+  for (const [i, d] of deferred.entries()) {
+    const answer = answers[i]!;
+    if ("fd" in answer) {
+      live.push({ target: d.target, outcome: d.outcome, file: { fd: answer.fd, relative: d.target.relative, partial: undefined }, nameless: { ...d, ino: answer.ino, dev: devNumber(answer.devMajor, answer.devMinor) } });
+      continue;
+    }
+    if (answer.stage === "create") {
+      // Made here instead: a mount inside the destination may have no nameless files.
+      let file: NewFile;
+      try {
+        file = d.target.folder.createNew(d.target.relative, 0o600);
+      } catch (error) {
+        d.outcome.reason = placeFailure("cannot create", error, d.target);
+        d.outcome.kind = "other";
+        continue;
+      }
+      const here: Live = { target: d.target, outcome: d.outcome, file };
+      try {
+        writeAll(file.fd, bytes, 0);
+        live.push(here);
+      } catch (error) {
+        here.outcome.reason = placeFailure("write failed", error, d.target);
+        closeQuietly(file.fd);
+        try {
+          d.target.folder.discardNew(file);
+        } catch {
+          // a dead device: the partial never carries the final name
+        }
+      }
+      continue;
+    }
+    const stage = answer.stage === "write" ? "write failed" : answer.stage === "metadata" ? "cannot set times and mode" : "cannot stat the new copy";
+    d.outcome.reason = placeFailure(stage, errnoError(answer.errno, stage), d.target);
+  }
 }
 
 /**

@@ -18,6 +18,7 @@ import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
+import { WriteThreads } from "../io/write_threads.ts";
 import { flushFileSystemOf, openFileLimit, setFileTimes, waitingDescriptors } from "../io/libc.ts";
 import { compareFileState, type EntryStat, finalNameOfPartial, folderCacheFor, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { hashFd } from "../hash/file.ts";
@@ -515,6 +516,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   let writing = 0;
   const waitingForSlot: Array<() => void> = [];
   const inFlight = new Set<Promise<void>>();
+  const writeThreads = WriteThreads.open();
   const release = () => {
     writing--;
     waitingForSlot.shift()?.();
@@ -534,7 +536,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
           release();
         }
       };
-      const task = copyOne(file, sourceRoot, states, options, { barrier, onWritten: releaseOnce, twinOf })
+      const task = copyOne(file, sourceRoot, states, options, { barrier, onWritten: releaseOnce, twinOf, writeThreads })
         .catch((error: unknown) => failedEverywhere(states, `not copied: internal error: ${describeSystemError(error)}`))
         .then((result) => {
           results[index] = { file, result };
@@ -555,6 +557,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
     barrier.flush();
     await Promise.all(inFlight);
   } finally {
+    writeThreads?.close();
     sourceRoot.close();
   }
 
@@ -607,7 +610,8 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
           for (let at = path.indexOf("/"); at >= 0; at = path.indexOf("/", at + 1)) if (leftOut.matches(path.slice(0, at), true)) return true;
           return false;
         };
-        for (const entry of eachFile(state.held, { links: "copy", special: "skip", ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`), onSkipped: special })) {
+        // Unstat'ed where the listing says "file": a copy checked is stat'ed by stillAsChecked, and the rest needs only its kind.
+        for (const entry of eachFile(state.held, { links: "copy", special: "skip", details: false, ignore: destinationIgnore(options.ignore), onProblem: (p) => problems.push(`${showName(p.path)}: ${p.message}`), onSkipped: special })) {
           const index = planned(entry.relativePath);
           if (index === undefined) {
             // The user's only as what it was: a file where a FIFO or a folder stood is new.
@@ -897,7 +901,7 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
   }
 }
 
-async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: DestinationState[], options: OffloadOptions, hooks: { barrier: FlushBarrier; onWritten: () => void; twinOf: (path: string) => string | undefined }): Promise<FileResult> {
+async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: DestinationState[], options: OffloadOptions, hooks: { barrier: FlushBarrier; onWritten: () => void; twinOf: (path: string) => string | undefined; writeThreads?: WriteThreads }): Promise<FileResult> {
   const blocked = new Map<string, string>();
   const targets: Array<CopyTarget & { root: string }> = [];
   for (const state of states) {
@@ -931,6 +935,7 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
     rateLimit: options.rateLimit,
     modes: options.modes,
     flushVia: (folder, fsyncOwn) => hooks.barrier.wait(folder.path, fsyncOwn),
+    writeThreads: hooks.writeThreads,
     onWritten: hooks.onWritten,
     onProgress: (copied) => {
       options.onBytes?.(copied - last);
