@@ -284,12 +284,17 @@ const spareBuffers = new Map<number, Uint8Array[]>();
 const SPARE_BYTES = 32 << 20;
 let spareBytes = 0;
 
-/**
- * A buffer of at least `size` bytes a write thread may read from until it answers: its own
- * memory (never a view of something else), reused from earlier copies where one is spare.
- */
-export function borrowBuffer(size: number): Uint8Array {
-  const room = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(size, 1))));
+/** Bytes of buffers lent at once, at most: past that a copy waits for one to come back before it reads its source. */
+const LENT_BYTES = 32 << 20;
+
+/** The size class of a buffer for `size` bytes. */
+function roomFor(size: number): number {
+  return Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(size, 1))));
+}
+
+/** A buffer of at least `size` bytes: its own memory (never a view of something else), reused where one is spare. */
+function takeBuffer(size: number): Uint8Array {
+  const room = roomFor(size);
   const spare = spareBuffers.get(room)?.pop();
   if (spare) {
     spareBytes -= room;
@@ -298,8 +303,7 @@ export function borrowBuffer(size: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(room));
 }
 
-/** Gives back a buffer from {@link borrowBuffer} once every request that read it is answered. */
-export function returnBuffer(buffer: Uint8Array): void {
+function keepSpare(buffer: Uint8Array): void {
   const room = buffer.buffer.byteLength;
   if (spareBytes + room > SPARE_BYTES) return;
   const list = spareBuffers.get(room);
@@ -478,6 +482,8 @@ function setPointer(view: DataView, at: number, pointer: number): void {
 export class WriteThreads {
   readonly #native: Compiled;
   readonly #threads = new Map<object, WriteThread | undefined>();
+  #lentBytes = 0;
+  readonly #waitingForRoom: Array<() => void> = [];
 
   private constructor(native: Compiled) {
     this.#native = native;
@@ -496,6 +502,24 @@ export class WriteThreads {
     if (!thread) reportThreadFallback("a destination's small copies are written on the calling thread: its write thread could not be started");
     this.#threads.set(destination, thread);
     return thread;
+  }
+
+  /**
+   * A buffer of at least `size` bytes for a copy's bytes, which the threads may read until every
+   * request given it is answered; then {@link giveBackBuffer}. Waits while {@link LENT_BYTES}
+   * are lent (threads slower than the source would otherwise have the whole run in memory).
+   */
+  async borrowBuffer(size: number): Promise<Uint8Array> {
+    const room = roomFor(size);
+    while (this.#lentBytes > 0 && this.#lentBytes + room > LENT_BYTES) await new Promise<void>((resolve) => this.#waitingForRoom.push(resolve));
+    this.#lentBytes += room;
+    return takeBuffer(size);
+  }
+
+  giveBackBuffer(buffer: Uint8Array): void {
+    this.#lentBytes -= buffer.buffer.byteLength;
+    keepSpare(buffer);
+    this.#waitingForRoom.shift()?.();
   }
 
   close(): void {

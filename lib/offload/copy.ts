@@ -26,7 +26,7 @@ import { writeAll } from "../io/atomic_file.ts";
 import { fillChunk } from "../io/fill.ts";
 import { devNumber, kindInWords, stateKeyOf, statFd, type EntryStat, type HeldFolder, type NewFile } from "../io/held_folder.ts";
 import { dataRanges, evictFromCache, evictionIsFileWide, readAhead, setFileTimes, startWriteback, timespecs } from "../io/libc.ts";
-import { borrowBuffer, returnBuffer, type WriteThread, type WriteThreads } from "../io/write_threads.ts";
+import type { WriteThread, WriteThreads } from "../io/write_threads.ts";
 import { readChunks } from "../io/reader.ts";
 import { digested, hashHole, hashWithHoles, isSparse, RangeDigest, readBackSparse, summarizeMap, type SparseSource } from "./sparse.ts";
 
@@ -538,6 +538,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
   const deferred: Nameless[] = [];
   const lentFor: Nameless[] = [];
   const requests: Promise<unknown>[] = [];
+  let lentBuffer: Uint8Array | undefined;
   const threads = options.writeThreads && before.size <= SMALL_FILE_BYTES && !options.rateLimit && !options.overwrite && !isSparse(before.size, before.blocks) ? options.writeThreads : undefined;
   const presentCandidates: Array<{ target: CopyTarget; outcome: DestinationOutcome }> = [];
   // A source with holes, when its copies are read back by its data alone.
@@ -600,7 +601,6 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
 
     let position = 0;
     let smallCopy: Uint8Array | undefined;
-    let lentBuffer: Uint8Array | undefined;
     const copied = async (length: number) => {
       position += length;
       options.onProgress?.(position, before.size);
@@ -700,7 +700,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       // Small files: one read, one write per destination, on this thread (a hand-off to the
       // thread pool costs more than the write into the page cache).
       // A write thread reads the bytes after this call returns: they are its own.
-      const buffer = deferred.length > 0 ? (lentBuffer = borrowBuffer(before.size)) : smallBuffer(Math.max(before.size, 1));
+      const buffer = deferred.length > 0 ? (lentBuffer = await threads!.borrowBuffer(before.size)) : smallBuffer(Math.max(before.size, 1));
       const n = before.size === 0 ? 0 : fillChunk(srcFd, buffer, 0, before.size, 0);
       const chunk = (smallCopy = buffer.subarray(0, n));
       set.update(chunk);
@@ -775,7 +775,9 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
       try {
         await makeNameless(deferred.splice(0), smallCopy ?? new Uint8Array(0), before, modes, options, live, requests);
       } finally {
-        if (lentBuffer) returnBuffer(lentBuffer);
+        // Every request that reads it is answered: the next copy may have it.
+        if (lentBuffer) threads!.giveBackBuffer(lentBuffer);
+        lentBuffer = undefined;
       }
     }
 
@@ -873,6 +875,7 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     // A descriptor lent to a thread is given back once the thread is done with it.
     if (requests.length > 0) await Promise.allSettled(requests);
     for (const d of lentFor) d.target.folder.giveBack(d.dirfd);
+    if (lentBuffer) threads!.giveBackBuffer(lentBuffer);
   }
 
   // Existing files of the right size: identical ones are reported present, others refused.
