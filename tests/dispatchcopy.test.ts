@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
-import { COMPILED, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
+import { COMPILED, filesBelow, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
 
 /** A card with clips in folders, an empty folder, OS litter, and awkward names. */
 function makeCard(root: string): string {
@@ -26,16 +26,6 @@ function makeCard(root: string): string {
 }
 
 const CARD_FILES = ["CLIPS/A001 C002 é.mov", "CLIPS/A001C001.mov", "CLIPS/SUB/zero.bin", "CLIPS/new\nline.mov", "meta & <x>.xml"];
-
-function listFiles(root: string, prefix = ""): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(join(root, prefix), { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...listFiles(root, rel));
-    else out.push(rel);
-  }
-  return out.sort();
-}
 
 for (const runner of runners()) {
   describe(`dispatchcopy (${runner.label})`, () => {
@@ -81,7 +71,7 @@ for (const runner of runners()) {
       const result = run(["sh", "-c", 'ulimit -n 64 && exec "$@"', "sh", ...runner.command("dispatchcopy"), "-r", "src", "o1", "o2", "o3"], { cwd: dir });
       expect({ code: result.code, tail: result.stderr.trimEnd().split("\n").slice(-3) }).toEqual({ code: 0, tail: ["dispatchcopy: o1: 200 files, 586.8 KiB verified from the device", "dispatchcopy: o2: 200 files, 586.8 KiB verified from the device", "dispatchcopy: o3: 200 files, 586.8 KiB verified from the device"] });
       for (const out of ["o1", "o2", "o3"]) {
-        expect(listFiles(join(dir, out)).filter((p) => !p.startsWith("ascmhl/"))).toEqual(files.sort());
+        expect(filesBelow(join(dir, out)).filter((p) => !p.startsWith("ascmhl/"))).toEqual(files.sort());
         for (const file of files) expect(readFileSync(join(dir, out, file)).equals(readFileSync(join(dir, "src", file)))).toBe(true);
       }
     });
@@ -197,7 +187,7 @@ for (const runner of runners()) {
       expect(result.stderr).toContain("dispatchcopy: SHUTTLE1/A001: 5 files, ");
       for (const shuttle of ["SHUTTLE1", "SHUTTLE2"]) {
         const root = join(dir, shuttle, "A001");
-        const files = listFiles(root).filter((f) => !f.startsWith("ascmhl/"));
+        const files = filesBelow(root).filter((f) => !f.startsWith("ascmhl/"));
         expect(files).toEqual(CARD_FILES);
         for (const f of CARD_FILES) expect(readFileSync(join(root, f)).equals(readFileSync(join(dir, "A001", f)))).toBe(true);
         expect(existsSync(join(root, "EMPTY"))).toBe(true);
@@ -309,8 +299,8 @@ describe("dispatchcopy (compiled): crashes, full disks, big files", () => {
     ).toEqual(before);
     expect(done.filter((e) => e.destinations[0].status === "verified")).toHaveLength(12 - before.length);
     expect(readdirSync(join(dir, "OUT")).filter((f) => f.endsWith(".partial"))).toEqual([]);
-    expect(listFiles(join(dir, "OUT")).filter((f) => !f.startsWith("ascmhl/"))).toEqual(listFiles(card));
-    for (const f of listFiles(card)) expect(readFileSync(join(dir, "OUT", f)).equals(readFileSync(join(card, f)))).toBe(true);
+    expect(filesBelow(join(dir, "OUT")).filter((f) => !f.startsWith("ascmhl/"))).toEqual(filesBelow(card));
+    for (const f of filesBelow(card)) expect(readFileSync(join(dir, "OUT", f)).equals(readFileSync(join(card, f)))).toBe(true);
     expect(tool(COMPILED, "mhl-verify", ["verify", join(dir, "OUT")], { cwd: dir }).code).toBe(0);
   });
 
@@ -392,7 +382,7 @@ test("where the kernel refuses to link a copy by its descriptor, each copy is pu
     const result = run([strace, "-ff", "-qq", "-o", log, "-e", "trace=linkat", `--inject=linkat:error=${errno}:when=1`, ...COMPILED.command("dispatchcopy"), "-r", "--no-mhl", card, join(dir, "d1"), join(dir, "d2")], { cwd: dir });
     expect([result.code, withoutJobLine(result.stderr)]).toEqual([0, `dispatchcopy: ${join(dir, "d1")}: 5 files, 2.7 MiB verified from the device\ndispatchcopy: ${join(dir, "d2")}: 5 files, 2.7 MiB verified from the device\n`]);
     for (const d of ["d1", "d2"]) {
-      expect(listFiles(join(dir, d))).toEqual(CARD_FILES);
+      expect(filesBelow(join(dir, d))).toEqual(CARD_FILES);
       for (const f of CARD_FILES) expect(readFileSync(join(dir, d, f)).equals(readFileSync(join(card, f)))).toBe(true);
     }
     // strace counts `when` per thread: each thread that links (the calling thread, for the first

@@ -2,7 +2,7 @@
  * Shared test helpers: real temp folders, running the tools from source and as compiled
  * binaries, and finding the native anchors.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "bun:test";
@@ -208,4 +208,15 @@ export function straceOrSkip(): string | undefined {
   if (process.env.CI === "true") throw new Error("strace is required in CI (apt-get install strace)");
   console.warn("skipped: needs strace");
   return undefined;
+}
+
+/** Every file below `root` (a link or special file as itself), relative with `/`, sorted. */
+export function filesBelow(root: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(root, prefix), { withFileTypes: true })) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...filesBelow(root, relative));
+    else out.push(relative);
+  }
+  return out.sort();
 }
