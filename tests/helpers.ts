@@ -179,7 +179,6 @@ export async function readStdoutUntil(stream: ReadableStream<Uint8Array>, until:
   return text;
 }
 
-/** strace (to refuse or count system calls); undefined (said) where it is not installed, an error in CI. */
 /**
  * Waits until process `pid` catches SIGINT and SIGTERM (its runtime has set their handlers, as
  * /proc/PID/status says), then `settleMs` more: a signal sent sooner meets the default action,
@@ -202,6 +201,7 @@ export async function untilSignalsCaught(pid: number, settleMs = 500, timeoutMs 
   await Bun.sleep(settleMs);
 }
 
+/** strace (to refuse or count system calls); undefined (said) where it is not installed, an error in CI. */
 export function straceOrSkip(): string | undefined {
   const strace = Bun.which("strace");
   if (strace) return strace;

@@ -452,8 +452,9 @@ export class HeldFolder {
   }
 
   /**
-   * The error {@link placeNew} gives where linking a nameless file into `dirfd` (lent by
-   * {@link lendParent}) as `relative` failed with `errno`.
+   * The error for a nameless file that could not be linked as `relative` into `dirfd` (its
+   * folder's descriptor) with `errno`: what {@link placeNew} throws, and what a write thread's
+   * failed link is told as.
    */
   placeError(relative: string, dirfd: number, errno: number): Error {
     if (errno !== EEXIST && statFd(dirfd).nlink === 0) return explainedError("ENOENT", "cannot put in place: its folder was removed during the run", this.pathOf(relative));
@@ -785,11 +786,7 @@ export class HeldFolder {
       const at = this.#at!;
       const { dirfd, name } = this.#parent(file.relative);
       if (!replace) {
-        if (linkOpenFile(at, file.fd, dirfd, name) !== 0) {
-          const errno = at.errno();
-          if (errno !== EEXIST && statFd(dirfd).nlink === 0) throw explainedError("ENOENT", "cannot put in place: its folder was removed during the run", this.pathOf(file.relative));
-          throw this.#explain(errno, "cannot put in place", file.relative);
-        }
+        if (linkOpenFile(at, file.fd, dirfd, name) !== 0) throw this.placeError(file.relative, dirfd, at.errno());
         return;
       }
       // Linked under a partial name first, then renamed over whatever is there.
