@@ -15,6 +15,13 @@ import { readdirSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { WORKER_ENTRY_POINTS } from "../lib/thread/entry_points.ts";
 
+/**
+ * A compiled binary would otherwise read `.env` and `bunfig.toml` from the folder it is started
+ * in: a card's `bunfig.toml` could preload a script, run as root by an offload started there,
+ * and a `.env` could set the tools' own variables. Nothing is read from the working folder.
+ */
+const NO_AUTOLOAD = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--no-compile-autoload-tsconfig", "--no-compile-autoload-package-json"];
+
 const root = join(import.meta.dir, "..");
 const args = process.argv.slice(2);
 const target = args.find((a) => a.startsWith("--target="))?.slice("--target=".length);
@@ -31,7 +38,7 @@ let failed = 0;
 for (const tool of tools) {
   const started = performance.now();
   const proc = Bun.spawnSync({
-    cmd: [process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax", ...(target ? [`--target=${target}`] : []), `tools/${tool}.ts`, ...Object.values(WORKER_ENTRY_POINTS), "--outfile", `${outDir}/${tool}`],
+    cmd: [process.execPath, "build", "--compile", ...NO_AUTOLOAD, "--bytecode", "--format=esm", "--minify-whitespace", "--minify-syntax", ...(target ? [`--target=${target}`] : []), `tools/${tool}.ts`, ...Object.values(WORKER_ENTRY_POINTS), "--outfile", `${outDir}/${tool}`],
     cwd: root,
     stdout: "pipe",
     stderr: "pipe",

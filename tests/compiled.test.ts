@@ -3,7 +3,8 @@
  * still load their native engines and start every worker thread.
  */
 import { expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { BUN, randomBytes, ROOT, run, tempDir } from "./helpers.ts";
@@ -113,3 +114,24 @@ test("binaries built without the worker entry points still do the work, on the c
     expect({ what, stdout: outputs[what] }).toEqual({ what, stdout: run(command(join(ROOT, "dist")), { cwd: dir }).stdout });
   }
 }, 120_000);
+
+test("dist binaries read no .env or bunfig.toml from the folder they start in", () => {
+  // A card is hostile and offloads run as root: a bunfig.toml on it must not preload a script
+  // into a tool started there, nor a .env set the tools' variables.
+  const dir = tempDir("cartkit-workdir-");
+  const marker = join(dir, "preloaded");
+  writeFileSync(join(dir, "bunfig.toml"), 'preload = ["./preload.js"]\n');
+  writeFileSync(join(dir, "preload.js"), `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "ran");\n`);
+  writeFileSync(join(dir, ".env"), "CARTKIT_MHL_HOSTNAME=from-dotenv\n");
+  mkdirSync(join(dir, "card"));
+  writeFileSync(join(dir, "card/a.txt"), "hello\n");
+  for (const tool of readdirSync(join(ROOT, "dist")).filter((name) => !name.includes("."))) {
+    const result = run([join(ROOT, "dist", tool), "--version"], { cwd: dir });
+    expect({ tool, code: result.code, preloaded: existsSync(marker) }).toEqual({ tool, code: 0, preloaded: false });
+  }
+  expect(run([join(ROOT, "dist/mhl-verify"), "create", "card", "-h", "xxh64"], { cwd: dir }).code).toBe(0);
+  const [generation] = readdirSync(join(dir, "card/ascmhl")).filter((name) => name.endsWith(".mhl"));
+  const text = readFileSync(join(dir, "card/ascmhl", generation ?? ""), "utf8");
+  expect(text).toContain(`<hostname>${hostname()}</hostname>`);
+  expect(existsSync(marker)).toBe(false);
+});
