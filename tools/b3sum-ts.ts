@@ -12,7 +12,7 @@ import { progressFor } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
-import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs } from "../lib/sums/cli.ts";
+import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs, sumsOfManyFiles } from "../lib/sums/cli.ts";
 import { commandLine } from "../lib/cli/command_line.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { VERSION } from "../lib/core/version.ts";
@@ -134,4 +134,4 @@ async function main(args: Args): Promise<number> {
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args) }, () => commandLine().args);
+await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args), manyFiles: sumsOfManyFiles }, () => commandLine().args);

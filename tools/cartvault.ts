@@ -337,6 +337,9 @@ prefix of one (4 hex digits or more). Every command takes --json.
 
 ${EXIT_CODES}`;
 
+/** The commands that walk, hash or write a whole tree. */
+const TREE_COMMANDS = ["commit", "checkout", "verify"];
+
 const raw = programArgs();
 const at = raw.findIndex((arg) => !arg.startsWith("-"));
 const name = at < 0 || raw.slice(0, at).includes("--") ? undefined : raw[at];
@@ -350,6 +353,7 @@ if (chosen) {
     {
       command,
       epilogue: EXIT_CODES,
+      manyFiles: () => TREE_COMMANDS.includes(name ?? ""),
       main: async (args) => {
         const out = new Output();
         try {

@@ -10,7 +10,7 @@ import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
-import { programArgs } from "../lib/cli/command_line.ts";
+import { givesOption, programArgs } from "../lib/cli/command_line.ts";
 import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
 import { joinPath, showName } from "../lib/core/names.ts";
 import { formatBytes, formatDuration, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
@@ -600,7 +600,7 @@ async function endJob(s: Settings, args: Args, code: number, run: Pick<ReportRun
 if (process.argv[2] === "jobs") await runTool({ command: JOBS_COMMAND, epilogue: JOBS_EPILOGUE, main: (args) => runJobsCommand(args as Record<string, unknown>, { out: new Output(), self: selfCommand(), tool: TOOL }) }, programArgs().slice(1));
 
 let split: ReturnType<typeof splitArgs> = { rest: [], hashes: [], noFlush: [] };
-await runTool({ command, operands: "SOURCE DEST...", epilogue: EPILOGUE, main: (args) => main(args, split) }, () => {
+await runTool({ command, operands: "SOURCE DEST...", epilogue: EPILOGUE, main: (args) => main(args, split), manyFiles: (raw) => givesOption(raw, ["recursive"], "r") }, () => {
   split = splitArgs(programArgs());
   return split.rest;
 });

@@ -447,6 +447,7 @@ failed; 2 usage error, unknown command, or input that cannot be read.`;
 await runTool({
   command: defineCommand({ meta: { name: TOOL, version: VERSION, description: "Plan, write, verify and catalog LTFS tapes of camera cards." } }),
   epilogue: EPILOGUE,
+  manyFiles: () => true,
   subCommands: {
     plan: { command: plan, operands: "SRC... --tape TAPE", epilogue: PLAN_EPILOGUE, main: runPlan },
     write: { command: write, operands: "PLAN --tape N (--vtape DIR | --mount MOUNTPOINT)...", epilogue: WRITE_EPILOGUE, main: runWrite },

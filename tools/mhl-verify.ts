@@ -244,4 +244,4 @@ async function main(args: Args, raw: string[]): Promise<number> {
   return MhlExit.Ok;
 }
 
-await runTool({ command, operands: "[create|verify|diff|info|flatten] ROOT [DEST]", epilogue: EPILOGUE, main: (args, raw) => main(args, raw) }, () => normalizeArgs(programArgs()));
+await runTool({ command, operands: "[create|verify|diff|info|flatten] ROOT [DEST]", epilogue: EPILOGUE, main: (args, raw) => main(args, raw), manyFiles: () => true }, () => normalizeArgs(programArgs()));

@@ -15,7 +15,7 @@ import { rewriteArgs, runTool } from "../lib/cli/run.ts";
 import { parseSize } from "../lib/core/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
-import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs } from "../lib/sums/cli.ts";
+import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs, sumsOfManyFiles } from "../lib/sums/cli.ts";
 import { commandLine } from "../lib/cli/command_line.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { benchSample, runBenchmark } from "../lib/sums/xxhsum_bench.ts";
@@ -237,7 +237,7 @@ async function benchmark(args: Args, files: readonly string[], hasher: { engine:
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args) }, () => {
+await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args), manyFiles: sumsOfManyFiles }, () => {
   const args = normalizeArgs(CALLED.args);
   printVersionIfAsked(args);
   return args;

@@ -51,3 +51,21 @@ export function commandLine(argv: readonly string[] = process.argv.slice(2)): Co
 export function programArgs(): string[] {
   return commandLine().args;
 }
+
+/**
+ * Whether the arguments before `--` give one of the options: `--name`, `--name=…`, or a short
+ * letter in a cluster (`-r`, `-qc`). A value glued to a short option that takes one (`-H2`) is
+ * read as letters too: for a tool's `manyFiles` (lib/cli/run.ts), where a wrong answer costs only time.
+ * @example
+ * givesOption(["-rq", "card"], ["recursive"], "r"); // true
+ */
+export function givesOption(raw: readonly string[], long: readonly string[], short: string): boolean {
+  for (const arg of raw) {
+    if (arg === "--") return false;
+    if (arg.startsWith("--")) {
+      const name = arg.slice(2).split("=", 1)[0]!;
+      if (long.includes(name)) return true;
+    } else if (arg.startsWith("-") && [...arg.slice(1)].some((letter) => short.includes(letter))) return true;
+  }
+  return false;
+}

@@ -8,6 +8,7 @@ import { removeNewPartials } from "../io/held_folder.ts";
 import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs, type SubCommandsDef } from "citty";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
+import { restartWithoutTopTier } from "../core/top_tier.ts";
 import { onThreadFallback } from "../thread/fallback.ts";
 import { programArgs } from "./command_line.ts";
 import { guardArmed, guardNamedWaits, setInterruptGuardName } from "../core/interrupt_guard.ts";
@@ -26,6 +27,8 @@ export interface ToolDef<T extends ArgsDef> {
   epilogue: string;
   /** Does the work; returns the exit code. */
   main(args: ParsedArgs<T>, rawArgs: string[]): Promise<number>;
+  /** See {@link ToolGroupDef.manyFiles}. */
+  manyFiles?: (rawArgs: readonly string[]) => boolean;
 }
 
 /**
@@ -44,6 +47,13 @@ export interface ToolGroupDef<S extends Record<string, ArgsDef>> {
   /** Text appended to the tool's own `--help`. */
   epilogue: string;
   subCommands: { [K in keyof S]: ToolDef<S[K]> };
+  /**
+   * Whether a run with these arguments works through many files, a short step each (a tree, a
+   * check file): such a run restarts without the JIT's top tier first (lib/core/top_tier.ts).
+   * A wrong answer costs time, never a result.
+   * @default never
+   */
+  manyFiles?: (rawArgs: readonly string[]) => boolean;
 }
 
 /** The parsed arguments of a citty command, as its `main` receives them. */
@@ -146,13 +156,23 @@ export function reportError(toolName: string, error: unknown): number {
  * and exits with its code. Output written to stdout is flushed before exiting.
  */
 export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDef>>(tool: ToolDef<T> | ToolGroupDef<S>, rawArgs: string[] | (() => string[]) = programArgs): Promise<never> {
+  let given: string[] | undefined;
+  let givenError: unknown;
+  try {
+    given = typeof rawArgs === "function" ? rawArgs() : rawArgs;
+  } catch (error) {
+    givenError = error;
+  }
+  // Before any thread, descriptor or handler of the tool's own: the process may be replaced.
+  if (given && tool.manyFiles?.(given)) restartWithoutTopTier();
   let name = commandName(tool.command);
   onInterrupt(name);
   // A thread the calling thread had to make up for costs speed, not data: said only when debugging.
   if (process.env.CARTKIT_DEBUG) onThreadFallback((reason) => process.stderr.write(`${name}: debug: ${reason}\n`));
   let code: number;
   try {
-    const raw = typeof rawArgs === "function" ? rawArgs() : rawArgs;
+    if (!given) throw givenError;
+    const raw = given;
     await guardNamedWaits(raw);
     // Packaging asks each tool for its options (scripts/package.ts makes shell completions of them).
     if (process.env.CARTKIT_COMMAND_SPEC === "1") {

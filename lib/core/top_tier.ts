@@ -1,0 +1,96 @@
+/**
+ * JavaScriptCore compiles a function that runs often in three tiers; the last (FTL) takes the
+ * longest to compile. A tool's per-file work (a walk, a record, an XML element) is hot within a
+ * second and done a few seconds later, and there FTL costs more than it gives back: on 20,000
+ * files of 32 KiB, `mhl-verify create` spent 290 ms compiling 61 functions in FTL on the second
+ * core, and ran 0.41 s instead of 0.53 s without it (BENCHMARKS.md, "The JIT's top tier").
+ *
+ * JavaScriptCore reads its options once, from the environment, as the process starts; a
+ * compiled tool cannot change them afterwards. So a compiled tool started without
+ * `BUN_JSC_useFTLJIT` in its environment replaces itself at once (`execve` of /proc/self/exe)
+ * with the same arguments and environment, byte for byte, and that variable set to `false`. It
+ * costs one start of the runtime (about 10 ms). Set `BUN_JSC_useFTLJIT` (to `true` to keep the
+ * tier) and the tool runs as it was started. From source (`bun tools/…`) nothing is done.
+ */
+import { readFileSync } from "node:fs";
+import { dlopen, FFIType, ptr } from "bun:ffi";
+import { procEntries } from "./environment.ts";
+
+/** The variable JavaScriptCore reads; set, the tool is not restarted. */
+export const TOP_TIER_VARIABLE = "BUN_JSC_useFTLJIT";
+
+/**
+ * In a compiled tool on Linux, without {@link TOP_TIER_VARIABLE} in its environment: replaces
+ * the process with itself, that variable set to `false`. Returns only where it could not (no
+ * /proc, no `execve`), and the tool runs on as it is.
+ * @example
+ * restartWithoutTopTier(); // first thing, before any thread, descriptor or signal handler
+ */
+export function restartWithoutTopTier(): void {
+  if (process.platform !== "linux" || !Bun.main.startsWith("/$bunfs/")) return;
+  if (process.env[TOP_TIER_VARIABLE] !== undefined) {
+    nameAsCalled();
+    return;
+  }
+  const argv = procEntries("/proc/self/cmdline");
+  const environ = procEntries("/proc/self/environ");
+  if (!argv || argv.length === 0 || !environ) return;
+  // The variable itself, should the kernel's copy hold it where process.env does not.
+  const name = new TextEncoder().encode(`${TOP_TIER_VARIABLE}=`);
+  const kept = environ.filter((entry) => !startsWith(entry, name));
+  kept.push(new TextEncoder().encode(`${TOP_TIER_VARIABLE}=false`));
+  const execve = libc()?.execve;
+  if (!execve) return;
+  const strings = [...argv, ...kept].map(terminated);
+  const pointers = (list: Uint8Array[]) => BigUint64Array.from([...list.map((s) => BigInt(ptr(s))), 0n]);
+  const args = pointers(strings.slice(0, argv.length));
+  const env = pointers(strings.slice(argv.length));
+  // On success this does not return; on failure the process is as it was.
+  execve(ptr(terminated(new TextEncoder().encode("/proc/self/exe"))), ptr(args), ptr(env));
+}
+
+/**
+ * The kernel names a process after the file it executed: "exe" after the restart. `ps -C`,
+ * `pgrep` and `top` know a tool by that name, so it is set back to the last part of the name it
+ * was called by (the first 15 bytes, as the kernel keeps).
+ */
+function nameAsCalled(): void {
+  let comm: string;
+  try {
+    comm = readFileSync("/proc/self/comm", "latin1");
+  } catch {
+    return;
+  }
+  const called = procEntries("/proc/self/cmdline")?.[0];
+  if (comm !== "exe\n" || !called) return;
+  const slash = called.lastIndexOf(0x2f);
+  const base = called.subarray(slash + 1, slash + 1 + 15);
+  if (base.length === 0) return;
+  libc()?.prctl(PR_SET_NAME, ptr(terminated(base)), 0, 0, 0);
+}
+
+const PR_SET_NAME = 15;
+
+function libc() {
+  try {
+    return dlopen("libc.so.6", {
+      execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+      prctl: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+    }).symbols;
+  } catch {
+    return undefined;
+  }
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** The bytes with a NUL after them, in memory of their own (a C string). */
+function terminated(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
