@@ -143,84 +143,92 @@ describe("native runs: the library", () => {
     });
   }
 
-  test("BLAKE3 runs read ahead on a thread: a run read ahead that the caller does not ask for is dropped, sizes the walk gave wrong end a run early, and every digest is the file's own", async () => {
-    const runs = await nativeRuns(["blake3"], {}, 2);
-    if (process.platform !== "linux") return expect(runs).toBeUndefined();
-    expect(runs?.runBytes).toBe(4 << 20);
-    const root = tempDir("cartkit-runs-ahead-");
-    mkdirSync(join(root, "T"));
-    // 600 files of up to 60,000 bytes and two large ones (per-file path): runs of 4 MiB end at
-    // about 140 files, so each is read ahead while the one before is hashed.
-    const names = Array.from({ length: 600 }, (_, i) => `f${String(i).padStart(3, "0")}`);
-    const sizeOf = (i: number) => (i % 250 === 200 ? 70_000 : (i * 7919) % 60_000);
-    for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(sizeOf(i), i + 1));
-    const digests = await Promise.all(
-      names.map(async (_, i) => {
-        const reference = await createHasher("blake3", { engine: "native" });
-        reference.update(randomBytes(sizeOf(i), i + 1));
-        return { hex: reference.hex(), size: sizeOf(i) };
-      }),
-    );
-    const held = HeldFolder.open(join(root, "T"));
-    try {
-      for (const [label, said, skip] of [
-        // The sizes the walk gave; every 31st file, and then more files than a run holds, passed
-        // over by the caller (hashed another way): the run read ahead is not the one asked for.
-        ["true sizes, files passed over", (i: number) => sizeOf(i), (i: number) => i % 31 === 7 || (i >= 100 && i < 450)],
-        // Sizes said to be 1 byte: runs planned for 4 MiB of them hold far more, and end where the room does.
-        ["sizes said too small", () => 1, () => false],
-      ] as const) {
-        const ahead = new RunsAhead([...names.keys()], runs!, (i) => ({ folder: held, relative: names[i]!, size: said(i) }));
-        let fromRuns = 0;
-        let small = 0;
-        for (const i of names.keys()) {
-          if (skip(i)) continue;
-          const result = ahead.take(i);
-          if (sizeOf(i) >= 64 << 10) {
-            expect({ label, i, result }).toEqual({ label, i, result: undefined });
-            continue;
+  for (const algorithm of ["blake3", "xxh128"] as const) {
+    test(`${algorithm} runs on 2 threads go ahead (BLAKE3 read, XXH hashed, on a thread): a run gone ahead that the caller does not ask for is dropped, sizes the walk gave wrong end a BLAKE3 run early, and every digest is the file's own`, async () => {
+      const runs = await nativeRuns([algorithm], {}, 2);
+      if (process.platform !== "linux") return expect(runs).toBeUndefined();
+      expect(runs?.runBytes).toBe(algorithm === "blake3" ? 4 << 20 : undefined);
+      const root = tempDir("cartkit-runs-ahead-");
+      mkdirSync(join(root, "T"));
+      // 600 files of up to 60,000 bytes and two large ones (per-file path): runs of 4 MiB end at
+      // about 140 files, so each is read ahead while the one before is hashed.
+      const names = Array.from({ length: 600 }, (_, i) => `f${String(i).padStart(3, "0")}`);
+      const sizeOf = (i: number) => (i % 250 === 200 ? 70_000 : (i * 7919) % 60_000);
+      for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(sizeOf(i), i + 1));
+      const digests = await Promise.all(
+        names.map(async (_, i) => {
+          const reference = await createHasher(algorithm, { engine: "native" });
+          reference.update(randomBytes(sizeOf(i), i + 1));
+          return { hex: reference.hex(), size: sizeOf(i) };
+        }),
+      );
+      const held = HeldFolder.open(join(root, "T"));
+      try {
+        for (const [label, said, skip] of [
+          // The sizes the walk gave; every 31st file, and then more files than a run holds, passed
+          // over by the caller (hashed another way): the run read ahead is not the one asked for.
+          ["true sizes, files passed over", (i: number) => sizeOf(i), (i: number) => i % 31 === 7 || (i >= 100 && i < 450)],
+          // Sizes said to be 1 byte: runs planned for 4 MiB of them hold far more, and end where the room does.
+          ...(algorithm === "blake3" ? ([["sizes said too small", () => 1, () => false]] as const) : []),
+        ] as const) {
+          const ahead = new RunsAhead([...names.keys()], runs!, (i) => ({ folder: held, relative: names[i]!, size: said(i) }));
+          let fromRuns = 0;
+          let small = 0;
+          for (const i of names.keys()) {
+            if (skip(i)) continue;
+            const result = ahead.take(i);
+            if (algorithm === "blake3" && sizeOf(i) >= 64 << 10) {
+              expect({ label, i, result }).toEqual({ label, i, result: undefined });
+              continue;
+            }
+            small++;
+            // A file a run could not fit is left to the per-file path; any other gets its own digest.
+            if (result !== undefined) fromRuns++;
+            expect({ label, i, result: result ?? digests[i] }).toEqual({ label, i, result: digests[i] });
           }
-          small++;
-          // A file a run could not fit is left to the per-file path; any other gets its own digest.
-          if (result !== undefined) fromRuns++;
-          expect({ label, i, result: result ?? digests[i] }).toEqual({ label, i, result: digests[i] });
+          ahead.settle();
+          // Planned by true sizes, every file fits its run; by sizes too small, at least half do.
+          if (label.includes("true")) expect({ label, fromRuns }).toEqual({ label, fromRuns: small });
+          else expect({ label, half: fromRuns > small / 2 }).toEqual({ label, half: true });
         }
-        ahead.settle();
-        // Planned by true sizes, every file fits its run; by sizes too small, at least half do.
-        if (label.includes("true")) expect({ label, fromRuns }).toEqual({ label, fromRuns: small });
-        else expect({ label, half: fromRuns > small / 2 }).toEqual({ label, half: true });
+      } finally {
+        held.close();
+        rmSync(root, { recursive: true, force: true });
       }
-    } finally {
-      held.close();
-      rmSync(root, { recursive: true, force: true });
-    }
-  });
+    });
+  }
 
-  test("a run read ahead that no file asks for is waited for when the list is settled: its descriptor is closed, and the next list is hashed right", async () => {
-    const runs = await nativeRuns(["blake3"], {}, 2);
-    if (process.platform !== "linux") return expect(runs).toBeUndefined();
-    const root = tempDir("cartkit-runs-settle-");
-    mkdirSync(join(root, "T"));
-    const names = Array.from({ length: 400 }, (_, i) => `f${String(i).padStart(3, "0")}`);
-    for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(40_000, i + 1));
-    const open = () => readdirSync("/proc/self/fd").length;
-    const before = open();
-    const held = HeldFolder.open(join(root, "T"));
-    try {
-      for (let round = 0; round < 3; round++) {
-        const ahead = new RunsAhead([...names], runs!, (name) => ({ folder: held, relative: name, size: 40_000 }));
-        // The first file's run is hashed, and the next one is read ahead; no file of it is asked for.
-        const reference = await createHasher("blake3", { engine: "native" });
-        reference.update(randomBytes(40_000, 1));
-        expect(ahead.take(names[0]!)).toEqual({ hex: reference.hex(), size: 40_000 });
-        ahead.settle();
+  for (const algorithm of ["blake3", "xxh128"] as const) {
+    test(`a ${algorithm} run gone ahead that no file asks for is waited for when the list is settled: its descriptor is closed, and the next list is hashed right`, async () => {
+      const runs = await nativeRuns([algorithm], {}, 2);
+      if (process.platform !== "linux") return expect(runs).toBeUndefined();
+      const root = tempDir("cartkit-runs-settle-");
+      mkdirSync(join(root, "T"));
+      const names = Array.from({ length: 400 }, (_, i) => `f${String(i).padStart(3, "0")}`);
+      for (const [i, name] of names.entries()) writeFileSync(join(root, "T", name), randomBytes(40_000, i + 1));
+      const open = () => readdirSync("/proc/self/fd").length;
+      const before = open();
+      const held = HeldFolder.open(join(root, "T"));
+      try {
+        for (let round = 0; round < 3; round++) {
+          const ahead = new RunsAhead([...names], runs!, (name) => ({ folder: held, relative: name, size: 40_000 }));
+          // The first file's run is hashed, and the next one goes ahead; no file of it is asked for.
+          const reference = await createHasher(algorithm, { engine: "native" });
+          reference.update(randomBytes(40_000, 1));
+          expect(ahead.take(names[0]!)).toEqual({ hex: reference.hex(), size: 40_000 });
+          // The run gone ahead holds a descriptor of its folder of its own until it is waited for
+          // (and one of the file its thread is reading, if it is reading one).
+          const inFlight = open();
+          ahead.settle();
+          expect({ round, heldUntilSettled: inFlight - open() >= 1 }).toEqual({ round, heldUntilSettled: true });
+        }
+      } finally {
+        held.close();
+        rmSync(root, { recursive: true, force: true });
       }
-    } finally {
-      held.close();
-      rmSync(root, { recursive: true, force: true });
-    }
-    expect(open()).toBe(before);
-  });
+      expect(open()).toBe(before);
+    });
+  }
 
   test("structure hashes made in native pieces are the engine's: more children than a call takes, long and non-ASCII names, folders, every XXH format", async () => {
     for (const format of ["xxh64", "xxh3", "xxh128"] as const) {

@@ -348,6 +348,68 @@ extern void *malloc(usize size);
 extern void free(void *pointer);
 extern int fcntl(int fd, int command, ...);
 
+/* A run hashed on threads of its own (hash_start) while the caller works on the run before;
+   the caller joins in when it waits for it (hash_wait), with buffer 0. The folder is held by a
+   descriptor of the run's own; names, buffers, out and hex must stay until hash_wait. */
+struct ahead {
+  struct run run;
+  const char *starts[256];
+  struct worker workers[MOST_THREADS];
+  unsigned long helpers[MOST_THREADS];
+  int started;
+};
+
+void *hash_start(int dirfd, const char *names, int count, int flags, unsigned char *buffers, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns, int threads) {
+  struct ahead *ahead = (struct ahead *)malloc(sizeof(struct ahead));
+  if (!ahead) return 0;
+  /* F_DUPFD_CLOEXEC */
+  int fd = fcntl(dirfd, 1030, 0);
+  if (fd < 0) {
+    free(ahead);
+    return 0;
+  }
+  if (count > 256) count = 256;
+  split_names(names, count, ahead->starts);
+  struct run *run = &ahead->run;
+  run->dirfd = fd;
+  run->names = ahead->starts;
+  run->count = count;
+  run->flags = flags;
+  run->buffers = buffers;
+  run->capacity = capacity;
+  run->fn = fn;
+  run->kind = kind;
+  run->out = out;
+  run->hex = hex;
+  run->deadline = nanoseconds() + budget_ns;
+  run->next = 0;
+  for (int i = 0; i < 8; i++) run->lock[i] = 0;
+  /* threads buffers of capacity bytes: buffer 0 is the caller's in hash_wait. */
+  if (threads > MOST_THREADS) threads = MOST_THREADS;
+  ahead->started = 0;
+  for (int t = 1; t < threads; t++) {
+    ahead->workers[t].run = run;
+    ahead->workers[t].index = t;
+    if (pthread_create(&ahead->helpers[ahead->started], 0, work, &ahead->workers[t]) != 0) break;
+    ahead->started++;
+  }
+  return ahead;
+}
+
+/* Hashes what hash_start's threads have not taken yet, waits for them, and lets the run go:
+   how many of the files it came to, the first ones. */
+int hash_wait(void *handle) {
+  struct ahead *ahead = (struct ahead *)handle;
+  ahead->workers[0].run = &ahead->run;
+  ahead->workers[0].index = 0;
+  work(&ahead->workers[0]);
+  for (int t = 0; t < ahead->started; t++) pthread_join(ahead->helpers[t], 0);
+  int reached = ahead->run.next;
+  close(ahead->run.dirfd);
+  free(ahead);
+  return reached;
+}
+
 /* Files read whole into \`data\` for a caller that hashes them itself: on a thread of their own
    while the caller hashes the files read before, and by the caller too once it is done with
    those (fill_wait). The thread takes files from the front and lays them from the start of
@@ -554,11 +616,16 @@ type HashBytes = (fn: Pointer, kind: number, data: Uint8Array, length: number, h
 type FindFunction = (symbol: Uint8Array) => Pointer | null;
 type HashPieces = (fn: Pointer, kind: number, data: Uint8Array, ends: Uint32Array, count: number, hex: Uint8Array) => void;
 
+type HashStart = (dirfd: number, names: Uint8Array, count: number, flags: number, buffers: Uint8Array, capacity: number, fn: Pointer, kind: number, out: BigUint64Array, hex: Uint8Array, budgetNs: bigint, threads: number) => Pointer | null;
+type HashWait = (handle: Pointer) => number;
+
 type FillStart = (dirfd: number, names: Uint8Array, count: number, flags: number, data: Buffer, capacity: number, largest: number, out: BigUint64Array, budgetNs: bigint, threaded: number) => Pointer | null;
 type FillWait = (handle: Pointer) => number;
 
 interface Compiled {
   hashRun: HashRun;
+  hashStart: HashStart;
+  hashWait: HashWait;
   fillStart: FillStart;
   fillWait: FillWait;
   hashBytes: HashBytes;
@@ -579,11 +646,15 @@ function compile(): Compiled | null {
       hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
       hash_pieces: { args: ["ptr", "i32", "ptr", "ptr", "i32", "ptr"], returns: "void" },
       find_function: { args: ["ptr"], returns: "ptr" },
+      hash_start: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64", "i32"], returns: "ptr" },
+      hash_wait: { args: ["ptr"], returns: "i32" },
       fill_start: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "i64", "ptr", "i64", "i32"], returns: "ptr" },
       fill_wait: { args: ["ptr"], returns: "i32" },
     });
     compiled = {
       hashRun: symbols.hash_run as unknown as HashRun,
+      hashStart: symbols.hash_start as unknown as HashStart,
+      hashWait: symbols.hash_wait as unknown as HashWait,
       fillStart: symbols.fill_start as unknown as FillStart,
       fillWait: symbols.fill_wait as unknown as FillWait,
       hashBytes: symbols.hash_bytes as unknown as HashBytes,
@@ -666,9 +737,20 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
   if (!format) return readRuns(algorithm, options, native, shares > 1, budgetNs);
   const fn = await checkedFunction(algorithm, native);
   if (!fn) return undefined;
-  const buffers = new Uint8Array(shares * RUN_FILE_BYTES);
-  const out = new BigUint64Array(2 * RUN_FILES);
-  const hex = new Uint8Array(32 * RUN_FILES);
+  // Memory threads write to after the call that started them returns (see FillSet).
+  const held: HashSet = {
+    buffers: new Uint8Array(new ArrayBuffer(shares * RUN_FILE_BYTES)),
+    out: new BigUint64Array(new ArrayBuffer(2 * 8 * RUN_FILES)),
+    hex: new Uint8Array(new ArrayBuffer(32 * RUN_FILES)),
+    names: new Uint8Array(new ArrayBuffer(FILL_NAME_BYTES)),
+  };
+  /** The run being hashed ahead on threads of its own: its names (the caller's list). */
+  let pending: { handle: Pointer; names: readonly Uint8Array[] } | undefined;
+  const wait = (handle: Pointer): number => {
+    const reached = native.hashWait(handle);
+    HASHING.delete(held);
+    return reached;
+  };
   let largeLeft = 0;
   return {
     algorithm,
@@ -676,28 +758,60 @@ export async function nativeRuns(algorithms: readonly Algorithm[], options: Hash
     get largeLeft() {
       return largeLeft;
     },
-    settle() {},
-    hash(dirfd, names, flags) {
+    settle() {
+      if (pending) wait(pending.handle);
+      pending = undefined;
+    },
+    hash(dirfd, names, flags, next) {
       if (names.length > RUN_FILES) throw new RangeError(`at most ${RUN_FILES} files in a run`);
-      let length = 0;
-      for (const name of names) length += name.length;
-      const packed = new Uint8Array(length);
-      let at = 0;
-      for (const name of names) {
-        packed.set(name, at);
-        at += name.length;
+      let reached: number;
+      if (pending?.names === names) {
+        reached = wait(pending.handle);
+        pending = undefined;
+      } else {
+        // A run hashed ahead that is not the one asked for (the caller went another way): dropped.
+        if (pending) wait(pending.handle);
+        pending = undefined;
+        const count = packNames(names, held.names);
+        reached = native.hashRun(dirfd, held.names, count, flags, held.buffers, RUN_FILE_BYTES, fn, format.kind, held.out, held.hex, budgetNs, shares);
       }
-      const reached = native.hashRun(dirfd, packed, names.length, flags, buffers, RUN_FILE_BYTES, fn, format.kind, out, hex, budgetNs, shares);
       largeLeft = 0;
-      return printedDigests(hex, reached, format.hexLength).map((digest, i) => {
+      const { out, hex } = held;
+      const results: RunResult[] = printedDigests(hex, reached, format.hexLength).map((digest, i) => {
         const status = out[2 * i];
         if (status === 0n) return { hex: digest, size: Number(out[2 * i + 1]) };
         if (status === 3n) largeLeft++;
         return status === 2n ? { error: readError(Number(out[2 * i + 1])) } : undefined;
       });
+      // With threads to spare, the next run is hashed on them while the caller takes these results.
+      if (shares > 1 && next) {
+        const following = next(reached);
+        // A thread started costs what hashing a few small files does.
+        const count = following && following.names.length >= AHEAD_LEAST ? packNames(following.names, held.names) : 0;
+        const handle = following && count > 0 ? native.hashStart(following.dirfd, held.names, count, flags, held.buffers, RUN_FILE_BYTES, fn, format.kind, held.out, held.hex, budgetNs, shares) : null;
+        if (following && handle) {
+          pending = { handle, names: following.names };
+          HASHING.add(held);
+        }
+      }
+      return results;
     },
   };
 }
+
+/** The memory of an XXH format's runs: the threads' buffers, the results, the names. */
+interface HashSet {
+  buffers: Uint8Array;
+  out: BigUint64Array;
+  hex: Uint8Array;
+  names: Uint8Array;
+}
+
+/** Fewest files a run hashed ahead holds: a smaller one is hashed when asked for. */
+const AHEAD_LEAST = 8;
+
+/** Runs being hashed ahead, held here until waited for (as {@link READING}). */
+const HASHING = new Set<HashSet>();
 
 /**
  * Formats whose runs are read natively and hashed here, by the engine the per-file path uses:
