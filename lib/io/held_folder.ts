@@ -23,6 +23,7 @@ import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdi
 import { errnoError, explainedError } from "../core/errors.ts";
 import { baseOf, compareUtf8, flatString, fsPath, joinPath, nameBytes, nameFromBytes, parentOf, showName } from "../core/names.ts";
 import { atCalls, openFileLimit, openRetryingAgain, renameNoReplace, timespecs, waitingDescriptors } from "./libc.ts";
+import { STAT_BATCH, statNames } from "./stat_batch.ts";
 
 const O_RDONLY = constants.O_RDONLY;
 const O_WRONLY = constants.O_WRONLY;
@@ -199,26 +200,30 @@ const statxBuffer = new Uint8Array(256);
 const statxView = new DataView(statxBuffer.buffer);
 
 function entryStatOfStatx(): EntryStat {
-  const v = statxView;
-  const mode = v.getUint16(28, true);
-  const mtimeSec = v.getBigInt64(112, true);
-  const mtimeNsec = v.getUint32(120, true);
-  const ctimeSec = v.getBigInt64(96, true);
-  const ctimeNsec = v.getUint32(104, true);
+  return entryStatAt(statxView, 0);
+}
+
+/** The state a statx buffer at `b` in `v` holds. */
+function entryStatAt(v: DataView, b: number): EntryStat {
+  const mode = v.getUint16(b + 28, true);
+  const mtimeSec = v.getBigInt64(b + 112, true);
+  const mtimeNsec = v.getUint32(b + 120, true);
+  const ctimeSec = v.getBigInt64(b + 96, true);
+  const ctimeNsec = v.getUint32(b + 104, true);
   return {
     kind: kindOfMode(mode),
     mode: mode & 0o7777,
-    uid: v.getUint32(20, true),
-    gid: v.getUint32(24, true),
-    size: Number(v.getBigUint64(40, true)),
-    blocks: Number(v.getBigUint64(48, true)),
+    uid: v.getUint32(b + 20, true),
+    gid: v.getUint32(b + 24, true),
+    size: Number(v.getBigUint64(b + 40, true)),
+    blocks: Number(v.getBigUint64(b + 48, true)),
     mtimeMs: Number(mtimeSec) * 1000 + mtimeNsec / 1e6,
     mtimeNs: mtimeSec * 1_000_000_000n + BigInt(mtimeNsec),
-    atimeNs: v.getBigInt64(64, true) * 1_000_000_000n + BigInt(v.getUint32(72, true)),
+    atimeNs: v.getBigInt64(b + 64, true) * 1_000_000_000n + BigInt(v.getUint32(b + 72, true)),
     ctimeNs: ctimeSec * 1_000_000_000n + BigInt(ctimeNsec),
-    dev: devNumber(v.getUint32(136, true), v.getUint32(140, true)),
-    ino: v.getBigUint64(32, true),
-    nlink: v.getUint32(16, true),
+    dev: devNumber(v.getUint32(b + 136, true), v.getUint32(b + 140, true)),
+    ino: v.getBigUint64(b + 32, true),
+    nlink: v.getUint32(b + 16, true),
   };
 }
 
@@ -556,6 +561,33 @@ export class HeldFolder {
       throw this.#explain(errno, "cannot stat", folder === "" ? entry.name : `${folder}/${entry.name}`);
     }
     return entryStatOfStatx();
+  }
+
+  /**
+   * {@link statEntry} for each of `entries` (at most {@link STAT_BATCH}) in one native call:
+   * each one's state, undefined where it was removed since the listing, or the error it cannot
+   * be stat'ed with. Undefined where this cannot be done so (no descriptor-relative calls or
+   * native code, an entry without its bytes, the folder gone): stat them one by one.
+   */
+  statEntries(folder: string, entries: readonly FolderEntry[]): Array<EntryStat | undefined | Error> | undefined {
+    if (!this.#at || entries.length > STAT_BATCH) return undefined;
+    const cNames: Uint8Array[] = [];
+    for (const entry of entries) {
+      if (!entry.cName) return undefined;
+      cNames.push(entry.cName);
+    }
+    let dirfd: number;
+    try {
+      dirfd = this.folderFd(folder);
+    } catch {
+      return undefined;
+    }
+    const stats: Array<EntryStat | undefined | Error> = new Array(entries.length);
+    const done = statNames(dirfd, cNames, (i, errno, view, offset) => {
+      if (errno === 0) stats[i] = entryStatAt(view, offset);
+      else if (errno !== ENOENT) stats[i] = this.#explain(errno, "cannot stat", folder === "" ? entries[i]!.name : `${folder}/${entries[i]!.name}`);
+    });
+    return done ? stats : undefined;
   }
 
   /** Where descriptor-relative calls are missing: each folder on the way must be a folder, not a link. */

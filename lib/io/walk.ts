@@ -21,6 +21,10 @@ import { compareUtf8, flatString, joinPath } from "../core/names.ts";
 import { HeldFolder, kindInWords, statFd, type EntryKind, type EntryStat } from "./held_folder.ts";
 import { IgnoreList } from "./ignore.ts";
 import { collectNowAndThen } from "../core/memory.ts";
+import { STAT_BATCH } from "./stat_batch.ts";
+
+/** Fewest entries of a folder stat'ed in native calls (lib/io/stat_batch.ts): fewer are stat'ed one by one. */
+const BATCH_LEAST = 32;
 
 /** What the walk does with a symbolic link. */
 export type LinkPolicy = "follow" | "copy" | "skip";
@@ -179,7 +183,12 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
     return undefined;
   }
   const items: TreeItem[] = [];
-  for (const entry of listed) {
+  // Where every entry is stat'ed, they are in native calls of up to STAT_BATCH entries.
+  const batched = details && listed.length >= BATCH_LEAST;
+  let batch: Array<EntryStat | undefined | Error> | undefined;
+  let batchFrom = 0;
+  for (let index = 0; index < listed.length; index++) {
+    const entry = listed[index]!;
     // A folder of 200,000 files makes that many stats before the first is given.
     collectNowAndThen();
     const relativePath = folder === "" ? entry.name : flatString(`${folder}/${entry.name}`);
@@ -189,9 +198,15 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
       items.push({ name: entry.name, relativePath, kind: "file", size: NaN, mtimeMs: NaN, ino: 0n });
       continue;
     }
+    if (batched && (!batch || index >= batchFrom + batch.length) && index % STAT_BATCH === 0) {
+      batchFrom = index;
+      batch = held.statEntries(folder, listed.slice(index, index + STAT_BATCH));
+    }
     let stat: EntryStat | undefined;
     try {
-      stat = held.statEntry(folder, entry);
+      const given = batch && index < batchFrom + batch.length ? batch[index - batchFrom] : held.statEntry(folder, entry);
+      if (given instanceof Error) throw given;
+      stat = given;
     } catch (error) {
       problem({ path: path(), relativePath, message: `cannot be read: ${strerrorOf(error)}`, unreadable: strerrorOf(error) });
       continue;
