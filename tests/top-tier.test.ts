@@ -3,7 +3,7 @@
  * same process, arguments and environment byte for byte, one variable added, and its own name.
  */
 import { expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { givesOption } from "../lib/cli/command_line.ts";
 import { sumsOfManyFiles } from "../lib/sums/cli.ts";
@@ -76,4 +76,25 @@ test("which runs count as many files", () => {
   expect(sumsOfManyFiles(["-c", "SUMS"])).toBe(true);
   expect(sumsOfManyFiles(["--files-from", "-"])).toBe(true);
   expect(sumsOfManyFiles(Array.from({ length: 65 }, (_, i) => `f${i}`))).toBe(true);
+});
+
+test("descriptors a compiled tool is given stay open across the restart, and a link keeps its name and meaning", async () => {
+  const dir = tempDir("cartkit-tier-fds-");
+  writeFileSync(join(dir, "a.txt"), "hello\n");
+  writeFileSync(join(dir, "SUMS"), "e4c191d091bd8853  a.txt\n");
+  symlinkSync(join(ROOT, "dist/xxsum"), join(dir, "xxh32sum"));
+  // `-c /dev/fd/5 5<SUMS` is what `-c <(…)` comes to; the restart must not close descriptor 5.
+  const checked = Bun.spawn(["sh", "-c", `exec "$1" -c /dev/fd/5 5<SUMS 7</dev/null`, "sh", join(ROOT, "dist/xxsum")], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+  const seen = await settled(checked.pid);
+  expect(await checked.exited).toBe(0);
+  expect(await new Response(checked.stdout).text()).toBe("a.txt: OK\n");
+  expect(entries(seen.environ)).toContain("BUN_JSC_useFTLJIT=false");
+  // Called by a link's name (XXH32), the restarted tool is known by that name and hashes in XXH32.
+  const linked = Bun.spawn([join(dir, "xxh32sum"), "--files-from", "-"], { cwd: dir, stdin: "pipe", stdout: "pipe" });
+  const named = await settled(linked.pid);
+  linked.stdin.write("a.txt\n");
+  linked.stdin.end();
+  expect(await linked.exited).toBe(0);
+  expect({ comm: named.comm, restarted: entries(named.environ).includes("BUN_JSC_useFTLJIT=false") }).toEqual({ comm: "xxh32sum\n", restarted: true });
+  expect(await new Response(linked.stdout).text()).toBe("946b5bf9  a.txt\n");
 });

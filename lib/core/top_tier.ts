@@ -10,10 +10,12 @@
  * `BUN_JSC_useFTLJIT` in its environment replaces itself at once (`execve` of /proc/self/exe)
  * with the same arguments and environment, byte for byte, and that variable set to `false`. It
  * costs one start of the runtime (about 10 ms). Set `BUN_JSC_useFTLJIT` (to `true` to keep the
- * tier) and the tool runs as it was started. From source (`bun tools/…`) nothing is done.
+ * tier) and the tool runs as it was started; descriptors it was given stay open across the
+ * restart. With `BUN_OPTIONS` (which would act twice) it is not restarted. From source
+ * (`bun tools/…`) nothing is done.
  */
-import { readFileSync } from "node:fs";
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
 import { procEntries } from "./environment.ts";
 
 /** The variable JavaScriptCore reads; set, the tool is not restarted. */
@@ -32,6 +34,8 @@ export function restartWithoutTopTier(): void {
     nameAsCalled();
     return;
   }
+  // BUN_OPTIONS (a --preload, say) would act twice.
+  if (process.env.BUN_OPTIONS !== undefined || !keepGivenDescriptors()) return;
   const argv = procEntries("/proc/self/cmdline");
   const environ = procEntries("/proc/self/environ");
   if (!argv || argv.length === 0 || !environ) return;
@@ -46,8 +50,62 @@ export function restartWithoutTopTier(): void {
   const args = pointers(strings.slice(0, argv.length));
   const env = pointers(strings.slice(argv.length));
   // On success this does not return; on failure the process is as it was.
-  execve(ptr(terminated(new TextEncoder().encode("/proc/self/exe"))), ptr(args), ptr(env));
+  execve(ptr(terminated(executedPath())), ptr(args), ptr(env));
 }
+
+/** Descriptors of the runtime's own, open when a tool starts: its event loop's. */
+const OWN_DESCRIPTORS = new Set(["anon_inode:[eventpoll]", "anon_inode:[eventfd]", "anon_inode:[timerfd]", "anon_inode:[signalfd]"]);
+
+/**
+ * Keeps the descriptors the tool was given beyond stdin, stdout and stderr (`<(…)` hands one
+ * over as /dev/fd/63; a caller may pass `4<file`) open across the restart: the runtime marks
+ * every descriptor from 4 up to be closed on exec as it starts, and a descriptor of its own is
+ * one of its event loop's. False where that cannot be done: then the tool is not restarted.
+ */
+function keepGivenDescriptors(): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync("/proc/self/fd");
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    if (Number(fd) <= 2) continue;
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the listing's own descriptor, closed by now
+    }
+    if (OWN_DESCRIPTORS.has(target)) continue;
+    // F_SETFD without FD_CLOEXEC: as it was handed over.
+    if (libc()?.fcntl(Number(fd), 2, 0) !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The path the tool was executed by (the kernel's AT_EXECFN), where it is still the same file
+ * as /proc/self/exe: executed by it again, the process keeps the name the kernel gave it from
+ * that path (`xxh32sum`, a link to `xxsum`). Otherwise /proc/self/exe, and the name is set back
+ * after the restart ({@link nameAsCalled}).
+ */
+function executedPath(): Uint8Array {
+  const fallback = new TextEncoder().encode("/proc/self/exe");
+  try {
+    const at = libc()?.getauxval(AT_EXECFN);
+    if (!at) return fallback;
+    const length = Number(libc()!.strlen(at));
+    const path = new Uint8Array(toArrayBuffer(at, 0, length).slice(0));
+    const given = statSync(Buffer.from(path), { bigint: true });
+    const running = statSync("/proc/self/exe", { bigint: true });
+    return given.dev === running.dev && given.ino === running.ino ? path : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+const AT_EXECFN = 31;
 
 /**
  * The kernel names a process after the file it executed: "exe" after the restart. `ps -C`,
@@ -71,11 +129,21 @@ function nameAsCalled(): void {
 
 const PR_SET_NAME = 15;
 
+let loaded: ReturnType<typeof load> | undefined;
+
 function libc() {
+  loaded ??= load();
+  return loaded;
+}
+
+function load() {
   try {
     return dlopen("libc.so.6", {
       execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
       prctl: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+      getauxval: { args: [FFIType.u64], returns: FFIType.ptr },
+      strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
+      fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     }).symbols;
   } catch {
     return undefined;

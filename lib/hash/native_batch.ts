@@ -384,8 +384,10 @@ void *hash_start(int dirfd, const char *names, int count, int flags, unsigned ch
   run->deadline = nanoseconds() + budget_ns;
   run->next = 0;
   for (int i = 0; i < 8; i++) run->lock[i] = 0;
-  /* threads buffers of capacity bytes: buffer 0 is the caller's in hash_wait. */
+  /* threads buffers of capacity bytes: buffer 0 is the caller's in hash_wait. A helper for
+     every few files at most, as in hash_run. */
   if (threads > MOST_THREADS) threads = MOST_THREADS;
+  if (threads > count / 4) threads = count / 4;
   ahead->started = 0;
   for (int t = 1; t < threads; t++) {
     ahead->workers[t].run = run;
