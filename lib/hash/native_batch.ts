@@ -316,42 +316,10 @@ static void *work(void *argument) {
 /* Most threads a run is hashed on. */
 #define MOST_THREADS 16
 
-/* Hashes the files on up to \`threads\` threads (this one and helpers; \`buffers\` holds one buffer
-   of \`capacity\` bytes for each). Returns how many of the files it came to, the first ones: it
-   takes no new file once budget_ns have passed. */
-int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *buffers, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns, int threads) {
-  const char *starts[256];
-  if (count > 256) count = 256;
-  split_names(names, count, starts);
-  struct run run = { .dirfd = dirfd, .names = starts, .count = count, .flags = flags, .buffers = buffers, .capacity = capacity, .fn = fn, .kind = kind, .out = out, .hex = hex, .deadline = nanoseconds() + budget_ns };
-  /* A helper for every few files at most: starting a thread costs what hashing a small file does. */
-  if (threads > MOST_THREADS) threads = MOST_THREADS;
-  if (threads > count / 4) threads = count / 4;
-  if (threads < 1) threads = 1;
-  struct worker workers[MOST_THREADS];
-  unsigned long helpers[MOST_THREADS];
-  int started = 0;
-  for (int t = 1; t < threads; t++) {
-    workers[t].run = &run;
-    workers[t].index = t;
-    if (pthread_create(&helpers[started], 0, work, &workers[t]) != 0) break;
-    started++;
-  }
-  workers[0].run = &run;
-  workers[0].index = 0;
-  work(&workers[0]);
-  for (int t = 0; t < started; t++) pthread_join(helpers[t], 0);
-  return run.next;
-}
-
-extern void *malloc(usize size);
-extern void free(void *pointer);
-extern int fcntl(int fd, int command, ...);
-
-/* A run hashed on threads of its own (hash_start) while the caller works on the run before;
-   the caller joins in when it waits for it (hash_wait), with buffer 0. The folder is held by a
-   descriptor of the run's own; names, buffers, out and hex must stay until hash_wait. */
-struct ahead {
+/* A run and the threads that hash it: helpers started by crew_start, and the caller, which
+   joins them in crew_finish with buffer 0 (\`buffers\` holds one buffer of \`capacity\` bytes a
+   thread). */
+struct crew {
   struct run run;
   const char *starts[256];
   struct worker workers[MOST_THREADS];
@@ -359,56 +327,65 @@ struct ahead {
   int started;
 };
 
+static void crew_start(struct crew *crew, int dirfd, const char *names, int count, int flags, unsigned char *buffers, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns, int threads) {
+  if (count > 256) count = 256;
+  split_names(names, count, crew->starts);
+  crew->run = (struct run){ .dirfd = dirfd, .names = crew->starts, .count = count, .flags = flags, .buffers = buffers, .capacity = capacity, .fn = fn, .kind = kind, .out = out, .hex = hex, .deadline = nanoseconds() + budget_ns };
+  /* A helper for every few files at most: starting a thread costs what hashing a small file does. */
+  if (threads > MOST_THREADS) threads = MOST_THREADS;
+  if (threads > count / 4) threads = count / 4;
+  crew->started = 0;
+  for (int t = 1; t < threads; t++) {
+    crew->workers[t].run = &crew->run;
+    crew->workers[t].index = t;
+    if (pthread_create(&crew->helpers[crew->started], 0, work, &crew->workers[t]) != 0) break;
+    crew->started++;
+  }
+}
+
+/* How many of the files the run came to, the first ones: it takes no new file once its time is up. */
+static int crew_finish(struct crew *crew) {
+  crew->workers[0].run = &crew->run;
+  crew->workers[0].index = 0;
+  work(&crew->workers[0]);
+  for (int t = 0; t < crew->started; t++) pthread_join(crew->helpers[t], 0);
+  return crew->run.next;
+}
+
+/* Hashes the files on up to \`threads\` threads, this one and helpers. Returns how many of the
+   files it came to, the first ones: it takes no new file once budget_ns have passed. */
+int hash_run(int dirfd, const char *names, int count, int flags, unsigned char *buffers, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns, int threads) {
+  struct crew crew;
+  crew_start(&crew, dirfd, names, count, flags, buffers, capacity, fn, kind, out, hex, budget_ns, threads);
+  return crew_finish(&crew);
+}
+
+extern void *malloc(usize size);
+extern void free(void *pointer);
+extern int fcntl(int fd, int command, ...);
+
+/* A run hashed on threads of its own (hash_start) while the caller works on the run before;
+   the caller joins in when it waits for it (hash_wait). The folder is held by a descriptor of
+   the run's own; names, buffers, out and hex must stay until hash_wait. */
 void *hash_start(int dirfd, const char *names, int count, int flags, unsigned char *buffers, long capacity, void *fn, int kind, u64 *out, char *hex, long long budget_ns, int threads) {
-  struct ahead *ahead = (struct ahead *)malloc(sizeof(struct ahead));
-  if (!ahead) return 0;
+  struct crew *crew = (struct crew *)malloc(sizeof(struct crew));
+  if (!crew) return 0;
   /* F_DUPFD_CLOEXEC */
   int fd = fcntl(dirfd, 1030, 0);
   if (fd < 0) {
-    free(ahead);
+    free(crew);
     return 0;
   }
-  if (count > 256) count = 256;
-  split_names(names, count, ahead->starts);
-  struct run *run = &ahead->run;
-  run->dirfd = fd;
-  run->names = ahead->starts;
-  run->count = count;
-  run->flags = flags;
-  run->buffers = buffers;
-  run->capacity = capacity;
-  run->fn = fn;
-  run->kind = kind;
-  run->out = out;
-  run->hex = hex;
-  run->deadline = nanoseconds() + budget_ns;
-  run->next = 0;
-  for (int i = 0; i < 8; i++) run->lock[i] = 0;
-  /* threads buffers of capacity bytes: buffer 0 is the caller's in hash_wait. A helper for
-     every few files at most, as in hash_run. */
-  if (threads > MOST_THREADS) threads = MOST_THREADS;
-  if (threads > count / 4) threads = count / 4;
-  ahead->started = 0;
-  for (int t = 1; t < threads; t++) {
-    ahead->workers[t].run = run;
-    ahead->workers[t].index = t;
-    if (pthread_create(&ahead->helpers[ahead->started], 0, work, &ahead->workers[t]) != 0) break;
-    ahead->started++;
-  }
-  return ahead;
+  crew_start(crew, fd, names, count, flags, buffers, capacity, fn, kind, out, hex, budget_ns, threads);
+  return crew;
 }
 
-/* Hashes what hash_start's threads have not taken yet, waits for them, and lets the run go:
-   how many of the files it came to, the first ones. */
+/* Hashes what hash_start's threads have not taken yet, waits for them, and lets the run go. */
 int hash_wait(void *handle) {
-  struct ahead *ahead = (struct ahead *)handle;
-  ahead->workers[0].run = &ahead->run;
-  ahead->workers[0].index = 0;
-  work(&ahead->workers[0]);
-  for (int t = 0; t < ahead->started; t++) pthread_join(ahead->helpers[t], 0);
-  int reached = ahead->run.next;
-  close(ahead->run.dirfd);
-  free(ahead);
+  struct crew *crew = (struct crew *)handle;
+  int reached = crew_finish(crew);
+  close(crew->run.dirfd);
+  free(crew);
   return reached;
 }
 
