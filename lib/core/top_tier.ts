@@ -14,8 +14,8 @@
  * restart. With `BUN_OPTIONS` (which would act twice) it is not restarted. From source
  * (`bun tools/…`) nothing is done.
  */
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { dlopen, FFIType, ptr } from "bun:ffi";
 import { procEntries } from "./environment.ts";
 
 /** The variable JavaScriptCore reads; set, the tool is not restarted. */
@@ -50,7 +50,8 @@ export function restartWithoutTopTier(): void {
   const args = pointers(strings.slice(0, argv.length));
   const env = pointers(strings.slice(argv.length));
   // On success this does not return; on failure the process is as it was.
-  execve(ptr(terminated(executedPath())), ptr(args), ptr(env));
+  // The running binary, whatever its path names now: a path could be given another file meanwhile.
+  execve(ptr(terminated(new TextEncoder().encode("/proc/self/exe"))), ptr(args), ptr(env));
 }
 
 /** Descriptors of the runtime's own, open when a tool starts: its event loop's. */
@@ -60,7 +61,10 @@ const OWN_DESCRIPTORS = new Set(["anon_inode:[eventpoll]", "anon_inode:[eventfd]
  * Keeps the descriptors the tool was given beyond stdin, stdout and stderr (`<(…)` hands one
  * over as /dev/fd/63; a caller may pass `4<file`) open across the restart: the runtime marks
  * every descriptor from 4 up to be closed on exec as it starts, and a descriptor of its own is
- * one of its event loop's. False where that cannot be done: then the tool is not restarted.
+ * one of its event loop's. A copy the runtime made of stdout or stderr as the tool's modules
+ * loaded is kept too (it cannot be told from one handed over): the restarted runtime marks it
+ * close-on-exec again, as every descriptor from 4 up, so no child is given it. False where that
+ * cannot be done: then the tool is not restarted.
  */
 function keepGivenDescriptors(): boolean {
   let fds: string[];
@@ -85,32 +89,9 @@ function keepGivenDescriptors(): boolean {
 }
 
 /**
- * The path the tool was executed by (the kernel's AT_EXECFN), where it is still the same file
- * as /proc/self/exe: executed by it again, the process keeps the name the kernel gave it from
- * that path (`xxh32sum`, a link to `xxsum`). Otherwise /proc/self/exe, and the name is set back
- * after the restart ({@link nameAsCalled}).
- */
-function executedPath(): Uint8Array {
-  const fallback = new TextEncoder().encode("/proc/self/exe");
-  try {
-    const at = libc()?.getauxval(AT_EXECFN);
-    if (!at) return fallback;
-    const length = Number(libc()!.strlen(at));
-    const path = new Uint8Array(toArrayBuffer(at, 0, length).slice(0));
-    const given = statSync(Buffer.from(path), { bigint: true });
-    const running = statSync("/proc/self/exe", { bigint: true });
-    return given.dev === running.dev && given.ino === running.ino ? path : fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-const AT_EXECFN = 31;
-
-/**
  * The kernel names a process after the file it executed: "exe" after the restart. `ps -C`,
  * `pgrep` and `top` know a tool by that name, so it is set back to the last part of the name it
- * was called by (the first 15 bytes, as the kernel keeps).
+ * was called by, its argv[0] (the first 15 bytes, as the kernel keeps).
  */
 function nameAsCalled(): void {
   let comm: string;
@@ -141,8 +122,6 @@ function load() {
     return dlopen("libc.so.6", {
       execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
       prctl: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
-      getauxval: { args: [FFIType.u64], returns: FFIType.ptr },
-      strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
       fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     }).symbols;
   } catch {
