@@ -84,10 +84,13 @@ test("descriptors a compiled tool is given stay open across the restart, and a l
   writeFileSync(join(dir, "SUMS"), "e4c191d091bd8853  a.txt\n");
   symlinkSync(join(ROOT, "dist/xxsum"), join(dir, "xxh32sum"));
   // `-c /dev/fd/5 5<SUMS` is what `-c <(…)` comes to; the restart must not close descriptor 5.
-  const checked = Bun.spawn(["sh", "-c", `exec "$1" -c /dev/fd/5 5<SUMS 7</dev/null`, "sh", join(ROOT, "dist/xxsum")], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+  // The second sum file is stdin, held open until the restart is seen.
+  const checked = Bun.spawn(["sh", "-c", `exec "$1" -c /dev/fd/5 - 5<SUMS 7</dev/null`, "sh", join(ROOT, "dist/xxsum")], { cwd: dir, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const seen = await settled(checked.pid);
+  checked.stdin.write("e4c191d091bd8853  a.txt\n");
+  checked.stdin.end();
   expect(await checked.exited).toBe(0);
-  expect(await new Response(checked.stdout).text()).toBe("a.txt: OK\n");
+  expect(await new Response(checked.stdout).text()).toBe("a.txt: OK\na.txt: OK\n");
   expect(entries(seen.environ)).toContain("BUN_JSC_useFTLJIT=false");
   // Called by a link's name (XXH32), the restarted tool is known by that name and hashes in XXH32.
   const linked = Bun.spawn([join(dir, "xxh32sum"), "--files-from", "-"], { cwd: dir, stdin: "pipe", stdout: "pipe" });
