@@ -35,7 +35,7 @@ export function restartWithoutTopTier(): void {
     return;
   }
   // BUN_OPTIONS (a --preload, say) would act twice.
-  if (process.env.BUN_OPTIONS !== undefined || !keepGivenDescriptors()) return;
+  if (process.env.BUN_OPTIONS !== undefined) return;
   const argv = procEntries("/proc/self/cmdline");
   const environ = procEntries("/proc/self/environ");
   if (!argv || argv.length === 0 || !environ) return;
@@ -49,43 +49,58 @@ export function restartWithoutTopTier(): void {
   const pointers = (list: Uint8Array[]) => BigUint64Array.from([...list.map((s) => BigInt(ptr(s))), 0n]);
   const args = pointers(strings.slice(0, argv.length));
   const env = pointers(strings.slice(argv.length));
-  // On success this does not return; on failure the process is as it was.
-  // The running binary, whatever its path names now: a path could be given another file meanwhile.
+  const given = givenDescriptors();
+  if (!given || !closeOnExec(given, false)) {
+    if (given) closeOnExec(given, true);
+    return;
+  }
+  // The running binary, whatever its path names now: a path could be given another file
+  // meanwhile. On success this does not return; on failure the process is put back as it was.
   execve(ptr(terminated(new TextEncoder().encode("/proc/self/exe"))), ptr(args), ptr(env));
+  closeOnExec(given, true);
 }
 
 /** Descriptors of the runtime's own, open when a tool starts: its event loop's. */
 const OWN_DESCRIPTORS = new Set(["anon_inode:[eventpoll]", "anon_inode:[eventfd]", "anon_inode:[timerfd]", "anon_inode:[signalfd]"]);
 
 /**
- * Keeps the descriptors the tool was given beyond stdin, stdout and stderr (`<(…)` hands one
- * over as /dev/fd/63; a caller may pass `4<file`) open across the restart: the runtime marks
- * every descriptor from 4 up to be closed on exec as it starts, and a descriptor of its own is
- * one of its event loop's. A copy the runtime made of stdout or stderr as the tool's modules
- * loaded is kept too (it cannot be told from one handed over): the restarted runtime marks it
- * close-on-exec again, as every descriptor from 4 up, so no child is given it. False where that
- * cannot be done: then the tool is not restarted.
+ * The descriptors from 4 up the tool was given (`<(…)` hands one over as /dev/fd/63; a caller
+ * may pass `4<file`), which must stay open across the restart: the runtime
+ * marks every descriptor from 4 up to be closed on exec as it starts, and a descriptor of its
+ * own is one of its event loop's. A copy the runtime made of stdout or stderr as the tool's
+ * modules loaded is kept too (it cannot be told from one handed over): the restarted runtime
+ * marks it close-on-exec again, as every descriptor from 4 up, so no child is given it.
+ * Undefined where /proc/self/fd cannot be read.
  */
-function keepGivenDescriptors(): boolean {
+function givenDescriptors(): number[] | undefined {
   let fds: string[];
   try {
     fds = readdirSync("/proc/self/fd");
   } catch {
-    return false;
+    return undefined;
   }
+  const given: number[] = [];
   for (const fd of fds) {
-    if (Number(fd) <= 2) continue;
+    // 0–2, and 3, which the runtime leaves as it was handed over.
+    if (Number(fd) <= 3) continue;
     let target: string;
     try {
       target = readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
       continue; // the listing's own descriptor, closed by now
     }
-    if (OWN_DESCRIPTORS.has(target)) continue;
-    // F_SETFD without FD_CLOEXEC: as it was handed over.
-    if (libc()?.fcntl(Number(fd), 2, 0) !== 0) return false;
+    if (!OWN_DESCRIPTORS.has(target)) given.push(Number(fd));
   }
-  return true;
+  return given;
+}
+
+/** Sets (or clears) FD_CLOEXEC on each of `fds` (F_SETFD); false where one could not be. */
+function closeOnExec(fds: readonly number[], set: boolean): boolean {
+  const fcntl = libc()?.fcntl;
+  if (!fcntl) return false;
+  let all = true;
+  for (const fd of fds) if (fcntl(fd, 2, set ? 1 : 0) !== 0) all = false;
+  return all;
 }
 
 /**
