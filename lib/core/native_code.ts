@@ -53,3 +53,33 @@ export function compileNative<T extends Record<string, FFIFunction>>(name: strin
     closeSync(fd);
   }
 }
+
+/**
+ * {@link compileNative} at first use, once: the returned function gives `shape` of the symbols
+ * (the calls as their users type them), or null where native code is off (`off()`), not on
+ * Linux, or could not be compiled (`onFailure` is told why). The library stays referenced for
+ * as long as the process runs.
+ * @example
+ * const twice = compiledOnce("cartkit-twice", "int twice(int x) { return 2 * x; }", { twice: { args: ["i32"], returns: "i32" } }, (s) => s.twice);
+ * twice()?.(21); // 42
+ */
+export function compiledOnce<T extends Record<string, FFIFunction>, R>(name: string, source: string, symbols: T, shape: (symbols: ReturnType<typeof compileNative<T>>["symbols"]) => R, options: { off?: () => boolean; onFailure?: (error: unknown) => void } = {}): () => R | null {
+  let done = false;
+  let result: R | null = null;
+  return () => {
+    if (done) return result;
+    done = true;
+    if (process.platform !== "linux" || options.off?.()) return result;
+    try {
+      const library = compileNative(name, source, symbols);
+      KEPT.push(library);
+      result = shape(library.symbols);
+    } catch (error) {
+      options.onFailure?.(error);
+    }
+    return result;
+  };
+}
+
+/** The libraries {@link compiledOnce} compiled: their code must outlive every call into it. */
+const KEPT: unknown[] = [];

@@ -23,7 +23,7 @@ import type { Pointer } from "bun:ffi";
 import { availableParallelism } from "node:os";
 import { getSystemErrorMessage, getSystemErrorName } from "node:util";
 import { errnoCode } from "../core/errors.ts";
-import { compileNative } from "../core/native_code.ts";
+import { compiledOnce } from "../core/native_code.ts";
 import { cString, type HeldFolder, READ_NO_LINK } from "../io/held_folder.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
 import type { Algorithm } from "./algorithms.ts";
@@ -612,39 +612,35 @@ interface Compiled {
   findFunction: FindFunction;
 }
 
-let compiled: Compiled | null | undefined;
-
-/** Compiles {@link SOURCE} from a memory file (nothing is written to disk); null where it cannot be. */
-function compile(): Compiled | null {
-  if (compiled !== undefined) return compiled;
-  compiled = null;
-  if (process.env[NATIVE_RUNS_VARIABLE] === "0" || process.platform !== "linux") return compiled;
-  try {
-    const { symbols } = compileNative("cartkit-native-runs", SOURCE, {
-      hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64", "i32"], returns: "i32" },
-      hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
-      hash_pieces: { args: ["ptr", "i32", "ptr", "ptr", "i32", "ptr"], returns: "void" },
-      find_function: { args: ["ptr"], returns: "ptr" },
-      hash_start: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64", "i32"], returns: "ptr" },
-      hash_wait: { args: ["ptr"], returns: "i32" },
-      fill_start: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "i64", "ptr", "i64", "i32"], returns: "ptr" },
-      fill_wait: { args: ["ptr"], returns: "i32" },
-    });
-    compiled = {
-      hashRun: symbols.hash_run as unknown as HashRun,
-      hashStart: symbols.hash_start as unknown as HashStart,
-      hashWait: symbols.hash_wait as unknown as HashWait,
-      fillStart: symbols.fill_start as unknown as FillStart,
-      fillWait: symbols.fill_wait as unknown as FillWait,
-      hashBytes: symbols.hash_bytes as unknown as HashBytes,
-      hashPieces: symbols.hash_pieces as unknown as HashPieces,
-      findFunction: symbols.find_function as unknown as FindFunction,
-    };
-  } catch (error) {
-    reportThreadFallback(`small files are hashed one at a time: native runs could not be set up (${(error as Error)?.message ?? error})`);
-  }
-  return compiled;
-}
+/** Compiles {@link SOURCE} from a memory file (nothing is written to disk) at first use; null where it cannot be. */
+const compile = compiledOnce(
+  "cartkit-native-runs",
+  SOURCE,
+  {
+    hash_run: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64", "i32"], returns: "i32" },
+    hash_bytes: { args: ["ptr", "i32", "ptr", "i64", "ptr"], returns: "void" },
+    hash_pieces: { args: ["ptr", "i32", "ptr", "ptr", "i32", "ptr"], returns: "void" },
+    find_function: { args: ["ptr"], returns: "ptr" },
+    hash_start: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "ptr", "i32", "ptr", "ptr", "i64", "i32"], returns: "ptr" },
+    hash_wait: { args: ["ptr"], returns: "i32" },
+    fill_start: { args: ["i32", "ptr", "i32", "i32", "ptr", "i64", "i64", "ptr", "i64", "i32"], returns: "ptr" },
+    fill_wait: { args: ["ptr"], returns: "i32" },
+  },
+  (symbols): Compiled => ({
+    hashRun: symbols.hash_run as unknown as HashRun,
+    hashStart: symbols.hash_start as unknown as HashStart,
+    hashWait: symbols.hash_wait as unknown as HashWait,
+    fillStart: symbols.fill_start as unknown as FillStart,
+    fillWait: symbols.fill_wait as unknown as FillWait,
+    hashBytes: symbols.hash_bytes as unknown as HashBytes,
+    hashPieces: symbols.hash_pieces as unknown as HashPieces,
+    findFunction: symbols.find_function as unknown as FindFunction,
+  }),
+  {
+    off: () => process.env[NATIVE_RUNS_VARIABLE] === "0",
+    onFailure: (error) => reportThreadFallback(`small files are hashed one at a time: native runs could not be set up (${(error as Error)?.message ?? error})`),
+  },
+);
 
 /** A sample every format's function is checked on against the per-file engine: long enough for XXH3's block loop. */
 const SAMPLE = (() => {

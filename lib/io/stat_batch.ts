@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from "node:os";
 import { type Pointer, ptr } from "bun:ffi";
-import { compileNative } from "../core/native_code.ts";
+import { compiledOnce } from "../core/native_code.ts";
 
 /** Most entries one call stats: its buffer is 256 bytes an entry. */
 export const STAT_BATCH = 1024;
@@ -60,21 +60,8 @@ int stat_names(int dirfd, const char *names, int count, unsigned char *out, int 
 
 type StatNames = (dirfd: number, names: Pointer, count: number, out: Pointer, errors: Pointer, threads: number) => number;
 
-let compiled: { statNames: StatNames; keep: unknown } | null | undefined;
-
 /** The compiled call, or null where native code cannot be compiled (the caller stats one by one). */
-function native(): { statNames: StatNames } | null {
-  if (compiled !== undefined) return compiled;
-  compiled = null;
-  if (process.platform !== "linux") return compiled;
-  try {
-    const library = compileNative("cartkit-stat-batch", SOURCE, { stat_names: { args: ["i32", "ptr", "i32", "ptr", "ptr", "i32"], returns: "i32" } });
-    compiled = { statNames: library.symbols.stat_names as unknown as StatNames, keep: library };
-  } catch {
-    compiled = null;
-  }
-  return compiled;
-}
+const native = compiledOnce("cartkit-stat-batch", SOURCE, { stat_names: { args: ["i32", "ptr", "i32", "ptr", "ptr", "i32"], returns: "i32" } }, (symbols) => ({ statNames: symbols.stat_names as unknown as StatNames }));
 
 const THREADS = availableParallelism() > 1 ? 2 : 1;
 

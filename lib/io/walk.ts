@@ -198,7 +198,8 @@ function readLevel(context: WalkContext, folder: string): TreeItem[] | undefined
       items.push({ name: entry.name, relativePath, kind: "file", size: NaN, mtimeMs: NaN, ino: 0n });
       continue;
     }
-    if (batched && (!batch || index >= batchFrom + batch.length) && index % STAT_BATCH === 0) {
+    // Every entry comes here where they are batched (details): a new call at each STAT_BATCH.
+    if (batched && index % STAT_BATCH === 0) {
       batchFrom = index;
       batch = held.statEntries(folder, listed.slice(index, index + STAT_BATCH));
     }

@@ -17,7 +17,7 @@
  * CARTKIT_WRITE_THREADS=0 turns it off.
  */
 import { ptr, type Pointer } from "bun:ffi";
-import { compileNative } from "../core/native_code.ts";
+import { compiledOnce } from "../core/native_code.ts";
 import { reportThreadFallback } from "../thread/fallback.ts";
 
 /** The variable that turns write threads off (`0`), to compare against the calling thread's writes. */
@@ -253,30 +253,26 @@ interface Compiled {
   stop: (writer: Pointer) => void;
 }
 
-let compiled: Compiled | null | undefined;
-
-function compile(): Compiled | null {
-  if (compiled !== undefined) return compiled;
-  compiled = null;
-  if (process.env[WRITE_THREADS_VARIABLE] === "0" || process.platform !== "linux") return compiled;
-  try {
-    const { symbols } = compileNative("cartkit-write-threads", SOURCE, {
-      writer_start: { args: ["ptr", "i64"], returns: "ptr" },
-      writer_push: { args: ["ptr", "i64"], returns: "void" },
-      writer_wait: { args: ["ptr", "i64"], returns: "void" },
-      writer_stop: { args: ["ptr"], returns: "void" },
-    });
-    compiled = {
-      start: symbols.writer_start as unknown as Compiled["start"],
-      push: symbols.writer_push as unknown as Compiled["push"],
-      wait: symbols.writer_wait as unknown as Compiled["wait"],
-      stop: symbols.writer_stop as unknown as Compiled["stop"],
-    };
-  } catch (error) {
-    reportThreadFallback(`small copies are written on the calling thread: write threads could not be set up (${(error as Error)?.message ?? error})`);
-  }
-  return compiled;
-}
+const compile = compiledOnce(
+  "cartkit-write-threads",
+  SOURCE,
+  {
+    writer_start: { args: ["ptr", "i64"], returns: "ptr" },
+    writer_push: { args: ["ptr", "i64"], returns: "void" },
+    writer_wait: { args: ["ptr", "i64"], returns: "void" },
+    writer_stop: { args: ["ptr"], returns: "void" },
+  },
+  (symbols): Compiled => ({
+    start: symbols.writer_start as unknown as Compiled["start"],
+    push: symbols.writer_push as unknown as Compiled["push"],
+    wait: symbols.writer_wait as unknown as Compiled["wait"],
+    stop: symbols.writer_stop as unknown as Compiled["stop"],
+  }),
+  {
+    off: () => process.env[WRITE_THREADS_VARIABLE] === "0",
+    onFailure: (error) => reportThreadFallback(`small copies are written on the calling thread: write threads could not be set up (${(error as Error)?.message ?? error})`),
+  },
+);
 
 /** Buffers lent for copies' bytes, by size class (powers of two from 4 KiB), kept for the next files. */
 const spareBuffers = new Map<number, Uint8Array[]>();
