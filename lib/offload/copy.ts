@@ -773,7 +773,16 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
     options.onWritten?.();
     if (deferred.length > 0) {
       try {
-        await makeNameless(deferred.splice(0), smallCopy ?? new Uint8Array(0), before, modes, options, live, requests);
+        const bytes = smallCopy ?? new Uint8Array(0);
+        // Those no thread could make nameless are written here, as every small copy once was.
+        for (const d of await makeNameless(deferred.splice(0), bytes, before, modes, options, live, requests)) {
+          live.push(d);
+          try {
+            writeAll(d.file.fd, bytes, 0);
+          } catch (error) {
+            drop(d, "write failed", error);
+          }
+        }
       } finally {
         // Every request that reads it is answered: the next copy may have it.
         if (lentBuffer) threads!.giveBackBuffer(lentBuffer);
@@ -910,11 +919,13 @@ export async function copyFile(source: SourceRef, targets: readonly CopyTarget[]
 
 /**
  * Has each destination's thread make its copy of a small file: nameless, written, with the
- * source's times and mode. A copy made joins `live`; a destination whose thread could not make
- * the file nameless is made here as {@link HeldFolder.createNew} makes it (and fails as it
- * fails), and one whose write or metadata failed is failed as it would have been here.
+ * source's times and mode. A copy made joins `live`; one whose write or metadata failed is
+ * failed as it would have been here. A destination whose thread could not make the file
+ * nameless is made here as {@link HeldFolder.createNew} makes it (and fails as it fails), and
+ * returned, to be written by the caller.
  */
-async function makeNameless(deferred: Nameless[], bytes: Uint8Array, from: EntryStat, modes: ModePolicy, options: CopyFileOptions, live: Live[], requests: Promise<unknown>[]): Promise<void> {
+async function makeNameless(deferred: Nameless[], bytes: Uint8Array, from: EntryStat, modes: ModePolicy, options: CopyFileOptions, live: Live[], requests: Promise<unknown>[]): Promise<Live[]> {
+  const madeHere: Live[] = [];
   const times = timespecs(from.atimeNs, from.mtimeNs);
   const owner = modes.keepOwner ? { uid: from.uid, gid: from.gid } : undefined;
   const writeback = from.size >= WRITEBACK_FROM_BYTES && options.flushVia !== undefined;
@@ -940,24 +951,13 @@ async function makeNameless(deferred: Nameless[], bytes: Uint8Array, from: Entry
         d.outcome.kind = "other";
         continue;
       }
-      const here: Live = { target: d.target, outcome: d.outcome, file };
-      try {
-        writeAll(file.fd, bytes, 0);
-        live.push(here);
-      } catch (error) {
-        here.outcome.reason = placeFailure("write failed", error, d.target);
-        closeQuietly(file.fd);
-        try {
-          d.target.folder.discardNew(file);
-        } catch {
-          // a dead device: the partial never carries the final name
-        }
-      }
+      madeHere.push({ target: d.target, outcome: d.outcome, file });
       continue;
     }
     const stage = answer.stage === "write" ? "write failed" : answer.stage === "metadata" ? "cannot set times and mode" : "cannot stat the new copy";
     d.outcome.reason = placeFailure(stage, errnoError(answer.errno, stage), d.target);
   }
+  return madeHere;
 }
 
 /**
