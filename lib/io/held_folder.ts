@@ -556,11 +556,16 @@ export class HeldFolder {
     const dirfd = this.folderFd(folder);
     const [namePointer, buffer] = this.#at.hold(entry.cName, statxBuffer);
     if (this.#at.statx(dirfd, namePointer, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) !== 0) {
-      const errno = this.#at.errno();
-      if (errno === ENOENT) return undefined;
-      throw this.#explain(errno, "cannot stat", folder === "" ? entry.name : `${folder}/${entry.name}`);
+      const failure = this.#entryStatFailure(this.#at.errno(), folder, entry);
+      if (failure) throw failure;
+      return undefined;
     }
     return entryStatOfStatx();
+  }
+
+  /** Why an entry could not be stat'ed: undefined where it was removed since the listing. */
+  #entryStatFailure(errno: number, folder: string, entry: FolderEntry): Error | undefined {
+    return errno === ENOENT ? undefined : this.#explain(errno, "cannot stat", folder === "" ? entry.name : `${folder}/${entry.name}`);
   }
 
   /**
@@ -584,8 +589,7 @@ export class HeldFolder {
     }
     const stats: Array<EntryStat | undefined | Error> = new Array(entries.length);
     const done = statNames(dirfd, cNames, (i, errno, view, offset) => {
-      if (errno === 0) stats[i] = entryStatAt(view, offset);
-      else if (errno !== ENOENT) stats[i] = this.#explain(errno, "cannot stat", folder === "" ? entries[i]!.name : `${folder}/${entries[i]!.name}`);
+      stats[i] = errno === 0 ? entryStatAt(view, offset) : this.#entryStatFailure(errno, folder, entries[i]!);
     });
     return done ? stats : undefined;
   }
