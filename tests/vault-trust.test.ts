@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exfat } from "./faults/mounts.ts";
-import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, tempDir } from "./helpers.ts";
+import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir } from "./helpers.ts";
 import { jsonOf, vault, writeTree } from "./vault-helpers.ts";
 
 /** Spawns cartvault and collects what it prints. */
@@ -66,6 +66,28 @@ for (const runner of runners()) {
       expect(lines.at(-1)).toBe(`cartvault checkout: ${out}: ${missing ? "6 file(s) moved, removed or replaced during the checkout, " : ""}1 entry that appeared during the checkout (named above); no ASC MHL written`);
       expect(r.code).toBe(1);
       expect(existsSync(join(out, "ascmhl"))).toBe(false);
+    }, 120_000);
+
+    test("a folder moved away the instant it was made, before it was opened: never made again, each file meant for it named, exit 1 (needs strace)", async () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const out = join(dir, "co4");
+      mkdirSync(out);
+      // The checkout waits 2 s before it opens the second folder under `out` (the first is
+      // `out` itself), the one it just made: sub/. Meanwhile it is moved away.
+      const traced = { command: (name: string) => [strace, "-f", "-qq", "-o", "/dev/null", "-P", out, "-e", "trace=openat2", "--inject=openat2:delay_enter=2000000:when=2", ...runner.command(name)], label: runner.label };
+      const state = { settled: false };
+      const done = spawnVault(traced, ["checkout", "--link", "copy", store, "main", out]).finally(() => (state.settled = true));
+      expect(await whenThere(join(out, "sub"), state)).toBe(true);
+      renameSync(join(out, "sub"), join(out, "sub.old"));
+      const r = await done;
+      const expected = [1, 2, 3, 4, 5, 6].map((i) => `cartvault checkout: ${out}/sub/f${i}: is not in place: its folder sub was moved or replaced during the checkout`);
+      expected.push(`cartvault checkout: ${out}/sub.old: appeared in the folder during the checkout; it is not part of commit ${jsonId(store)} and was not recorded`);
+      expected.push(`cartvault checkout: ${out}: 6 file(s) moved, removed or replaced during the checkout, 1 entry that appeared during the checkout (named above); no ASC MHL written`);
+      expect(r.stderr).toBe(`${expected.join("\n")}\n`);
+      expect(r.code).toBe(1);
+      expect(readdirSync(out).sort()).toEqual(["a0", "sub.old"]);
+      expect(readdirSync(join(out, "sub.old"))).toEqual([]);
     }, 120_000);
 
     test("a folder swapped for a link meanwhile: nothing written through it, every file named, exit 1", async () => {

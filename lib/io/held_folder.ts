@@ -322,6 +322,28 @@ function folderCacheSize(): number {
   return folderCache;
 }
 
+/**
+ * A folder {@link HeldFolder.makeFolders} made that was no longer there, or no longer a folder,
+ * when it was opened an instant later: moved or replaced meanwhile by someone else. Its `code`
+ * and `detail` are the open's.
+ */
+export class MadeFolderLost extends Error {
+  readonly code: string | undefined;
+  readonly detail: string | undefined;
+  readonly path: string | undefined;
+  constructor(
+    /** The folder, relative to the held one. */
+    readonly relative: string,
+    cause: unknown,
+  ) {
+    super(String((cause as { message?: unknown }).message ?? cause), { cause });
+    this.code = (cause as { code?: string }).code;
+    const detail = (cause as { detail?: unknown }).detail;
+    this.detail = typeof detail === "string" ? detail : undefined;
+    this.path = (cause as { path?: string }).path;
+  }
+}
+
 /** A folder held open; names beneath it resolved without following links. */
 export class HeldFolder {
   /** The path it was opened by. */
@@ -757,11 +779,16 @@ export class HeldFolder {
         } else {
           const dirfd = this.folderFd(done);
           const [namePointer] = this.#at.hold(cString(part));
-          if (this.#at.mkdirat(dirfd, namePointer, mode) !== 0) {
+          const made = this.#at.mkdirat(dirfd, namePointer, mode) === 0;
+          if (!made) {
             const errno = this.#at.errno();
             if (errno !== EEXIST) throw this.#explain(errno, "cannot make folder", next);
           }
-          this.folderFd(next);
+          try {
+            this.folderFd(next);
+          } catch (error) {
+            throw made ? new MadeFolderLost(next, error) : error;
+          }
         }
       }
       done = next;

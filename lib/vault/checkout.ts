@@ -20,7 +20,7 @@ import { compareUtf8, isUtf8Name, joinPath, parentOf, showName } from "../core/n
 import { NO_PROGRESS, type LineSink, type ProgressFactory } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { writeAll } from "../io/atomic_file.ts";
-import { HeldFolder, statFd, type EntryStat, type NewFile } from "../io/held_folder.ts";
+import { HeldFolder, MadeFolderLost, statFd, type EntryStat, type NewFile } from "../io/held_folder.ts";
 import { cloneFile, flushFileSystem, setFileTimes } from "../io/libc.ts";
 import { readChunks } from "../io/reader.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
@@ -71,6 +71,12 @@ const BATCH_BYTES = 512 << 20;
 const NO_REFLINK = new Set(["EXDEV", "EOPNOTSUPP", "ENOTSUP", "EINVAL", "ENOTTY", "ENOSYS", "EPERM"]);
 
 class Damaged extends Error {}
+
+/** A file not made because the folder it goes in, made by the checkout, was moved or replaced at once. */
+class FolderGone extends Error {}
+
+/** The identity of a folder the checkout made that was gone before it could be opened: never at any path. */
+const GONE: Identity = { dev: "", ino: -1n };
 
 function closeQuietly(fd: number): void {
   try {
@@ -141,10 +147,14 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
   let mode: LinkMode = options.mode ?? "auto";
   let damaged = 0;
   let failed = 0;
+  /** Files not made because their folder was moved or replaced the instant it was made. */
+  const notMade: string[] = [];
   const known = new Map<string, KnownDigest>();
   /** Files in place, and folders made, by relative path: what the end must still find. */
   const placed = new Map<string, Identity>();
   const folders = new Map<string, Identity>();
+  /** Folders made and lost at once (moved or replaced before they were opened): never made again. */
+  const gone: string[] = [];
   const progress = options.progress?.({ files: commit.entries.length, bytes: commit.bytes }) ?? NO_PROGRESS;
   try {
     let batch: Made[] = [];
@@ -173,7 +183,7 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
     const hashing = new Hashing(commit.entries.length > 1 ? 2 : 1);
     const one = async (entry: CommitEntry) => {
       try {
-        const made = await materialize(vault, held, folders, entry, mode, hashing, (chosen) => {
+        const made = await materialize(vault, held, folders, gone, entry, mode, hashing, (chosen) => {
           mode = chosen;
         });
         batch.push(made);
@@ -184,6 +194,9 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
         progress.clear();
         if (error instanceof Damaged) {
           damaged++;
+          problem(held.pathOf(entry.path), error.message);
+        } else if (error instanceof FolderGone) {
+          notMade.push(entry.path);
           problem(held.pathOf(entry.path), error.message);
         } else if (error instanceof CliError) {
           throw error;
@@ -207,8 +220,8 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
     place();
     progress.finish();
     // What the folder holds now must be what was made: each loss and each stray named once.
-    const named = new Set<string>();
-    let missing = 0;
+    const named = new Set<string>(notMade.map((path) => `-${path}`));
+    let missing = notMade.length;
     let strays = 0;
     const look = (generation?: string) => {
       const found = audit(held, placed, folders, generation);
@@ -260,7 +273,7 @@ export async function checkout(vault: Vault, id: string, dir: string, options: C
 }
 
 /** Makes one file, checked against its id; a `Damaged` error when the object is not what it should be. */
-async function materialize(vault: Vault, held: HeldFolder, folders: Map<string, Identity>, entry: CommitEntry, mode: LinkMode, hashing: Hashing, switchTo: (mode: LinkMode) => void): Promise<Made> {
+async function materialize(vault: Vault, held: HeldFolder, folders: Map<string, Identity>, gone: string[], entry: CommitEntry, mode: LinkMode, hashing: Hashing, switchTo: (mode: LinkMode) => void): Promise<Made> {
   const record = vault.readRecord(entry.id);
   if (!record) throw new Damaged(`object ${shortId(entry.id)} has no record in the vault (run cartvault verify); not written`);
   if (record.size !== entry.size) throw new Damaged(`object ${shortId(entry.id)} is recorded with ${record.size} bytes, the commit says ${entry.size}; not written`);
@@ -273,7 +286,7 @@ async function materialize(vault: Vault, held: HeldFolder, folders: Map<string, 
   }
   try {
     const folder = parentOf(entry.path);
-    if (folder !== ".") makeFolders(held, folders, folder);
+    if (folder !== ".") makeFolders(held, folders, gone, folder);
     if (mode === "hardlink") {
       const digests = await hashing.hash(obj, held.pathOf(entry.path));
       check(entry, digests.hexes.get("blake3")!, digests.hexes.get("xxh128")!, digests.size, record.xxh128);
@@ -334,15 +347,41 @@ function check(entry: CommitEntry, blake3: string, xxh128: string, size: number,
  * Makes `folder` and the folders above it, each opened once through its parent's descriptor
  * (the descriptor files are then made through) and its identity kept for the end.
  */
-function makeFolders(held: HeldFolder, folders: Map<string, Identity>, folder: string): void {
+function makeFolders(held: HeldFolder, folders: Map<string, Identity>, gone: string[], folder: string): void {
+  const lost = gone.find((path) => folder === path || folder.startsWith(`${path}/`));
+  if (lost !== undefined) throw new FolderGone(`is not in place: its folder ${showName(lost)} was moved or replaced during the checkout`);
   if (folders.has(folder)) return;
-  held.makeFolders(folder, 0o755);
+  try {
+    held.makeFolders(folder, 0o755);
+  } catch (error) {
+    // Never made again: the end names what took its place, and each file meant for it.
+    if (!(error instanceof MadeFolderLost)) throw error;
+    keepIdentities(held, folders, parentOf(error.relative), true);
+    folders.set(error.relative, GONE);
+    gone.push(error.relative);
+    throw new FolderGone(`is not in place: its folder ${showName(error.relative)} was moved or replaced during the checkout`);
+  }
+  keepIdentities(held, folders, folder, false);
+}
+
+/**
+ * Keeps the identity of `folder` and of each folder above it, as they are now; one that cannot
+ * be opened throws, or with `quiet` is kept as never at any path.
+ */
+function keepIdentities(held: HeldFolder, folders: Map<string, Identity>, folder: string, quiet: boolean): void {
+  if (folder === "." || folder === "") return;
   const parts = folder.split("/");
   for (let k = 1; k <= parts.length; k++) {
     const path = parts.slice(0, k).join("/");
     if (folders.has(path)) continue;
-    const stat = statFd(held.folderFd(path));
-    folders.set(path, { dev: stat.dev, ino: stat.ino });
+    let identity = GONE;
+    try {
+      const stat = statFd(held.folderFd(path));
+      identity = { dev: stat.dev, ino: stat.ino };
+    } catch (error) {
+      if (!quiet) throw error;
+    }
+    folders.set(path, identity);
   }
 }
 
