@@ -1,7 +1,8 @@
 /** lib/xml/xml (as the MHL formats use it): the strict reader refuses DTDs and entities; writer and reader round-trip. */
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readGeneration } from "../lib/mhl/generation.ts";
 import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/xml/xml.ts";
 
 const FIXTURE = join(import.meta.dir, "fixtures/ascmhl/scenarios/scenario_02/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
@@ -128,4 +129,71 @@ test("the writer writes an attributes object's own keys only; a document on one 
   expect(() => parseXml(`<r>${entries}<1`, "one.mhl")).toThrow("line 1: malformed start tag");
   expect(() => parseXml("<r>\r<a>\r</a>\r<1", "cr.xml")).toThrow("line 1: malformed start tag");
   expect(() => parseXml("<r>\r\n<a>\r\n</a>\r\n<1", "crlf.xml")).toThrow("line 4: malformed start tag");
+});
+
+test("a generation's <hash> elements read in one match are read exactly as the XML reader reads them, over every fixture and each variant that must not be", () => {
+  /** The generation, or the error, read both ways. */
+  const both = (text: string) =>
+    [true, false].map((skim) => {
+      try {
+        return JSON.stringify(readGeneration(text, "g.mhl", { skim }));
+      } catch (error) {
+        return `error: ${(error as Error).message}`;
+      }
+    });
+  const fixtures = readdirSync(join(import.meta.dir, "fixtures/ascmhl"), { recursive: true, encoding: "utf8" }).filter((p) => p.endsWith(".mhl") && p.includes("/ascmhl/"));
+  expect(fixtures.length).toBeGreaterThan(10);
+  let plain = 0;
+  for (const path of fixtures) {
+    const text = readFileSync(join(import.meta.dir, "fixtures/ascmhl", path), "utf8");
+    const [skimmed, read] = both(text);
+    expect(skimmed).toBe(read!);
+    if (!read!.startsWith("error")) plain += JSON.parse(read!).hashes.length;
+  }
+  expect(plain).toBeGreaterThan(20);
+  const head = '<?xml version="1.0" encoding="UTF-8"?>\n<hashlist version="2.0" xmlns="urn:ASC:MHL:v2.0">\n  <creatorinfo><creationdate>d</creationdate><hostname>h</hostname><tool version="1">t</tool></creatorinfo>\n  <processinfo><process>in-place</process></processinfo>\n  <hashes>\n';
+  const tail = "  </hashes>\n</hashlist>\n";
+  const hash = (inner: string) => `    <hash>\n      ${inner}\n    </hash>\n`;
+  const good = '<path size="5" lastmodificationdate="2020-01-01T00:00:00+00:00">A/b.mov</path>\n      <xxh128 action="original" hashdate="2020-01-02T00:00:00+00:00">0123456789abcdef0123456789abcdef</xxh128>';
+  const variants = [
+    good,
+    '<path>A/b.mov</path><md5 action="verified" hashdate="x">00</md5><sha1 action="failed" hashdate="y">11</sha1>',
+    '<path size="0">empty</path>\r\n<xxh64 action="original" hashdate="">ab</xxh64>',
+    good.replace("A/b.mov", "A/b&amp;c.mov"),
+    good.replace("A/b.mov", "../escape"),
+    good.replace("A/b.mov", "/etc/passwd"),
+    good.replace("A/b.mov", "C:x"),
+    good.replace("A/b.mov", ""),
+    good.replace('size="5"', 'size="05"'),
+    good.replace('size="5"', 'size="-5"'),
+    good.replace('size="5"', `size="${"9".repeat(20)}"`),
+    good.replace('size="5" lastmodificationdate="2020-01-01T00:00:00+00:00"', 'lastmodificationdate="2020" size="5"'),
+    good.replace('action="original"', 'action="copied"'),
+    good.replace('action="original" hashdate="2020-01-02T00:00:00+00:00"', 'hashdate="2020" action="original"'),
+    good.replace("</xxh128>", "</md5>"),
+    good.replace("<xxh128", "<xxh999").replace("</xxh128>", "</xxh999>"),
+    good.replace("0123456789abcdef0123456789abcdef", " 0123 "),
+    good.replace("0123456789abcdef0123456789abcdef", "&#48;1"),
+    good.replace("hashdate=", 'hashdate="x" hashdate='),
+    `${good}<previousPath>old/b.mov</previousPath>`,
+    `${good}<unknown/>`,
+    good.replace("<path", "<mhl:path").replace("</path>", "</mhl:path>"),
+    good.replace("A/b.mov", `A/${"x".repeat(70_000)}`),
+    good.replace("\n      ", " ".repeat(70_000)),
+    good.replace('"2020-01-01T00:00:00+00:00"', "'2020-01-01T00:00:00+00:00'"),
+    good.replace("A/b.mov", "A/b\tc\n.mov"),
+    good.replace("</path>", "</path >"),
+  ];
+  for (const inner of variants) {
+    for (const text of [head + hash(inner) + tail, head + hash(good) + hash(inner) + hash(good.replace("b.mov", "c.mov")) + tail]) {
+      const [skimmed, read] = both(text);
+      expect(skimmed).toBe(read!);
+    }
+  }
+  // Each entry keeps the line its <hash> starts on.
+  const generation = readGeneration(head + hash(good) + hash(good.replace("b.mov", "c.mov")) + tail, "g.mhl");
+  expect(generation.hashes.map((h) => [h.path, h.line, h.size])).toEqual([
+    ["A/b.mov", 6, 5],
+    ["A/c.mov", 10, 5],
+  ]);
 });

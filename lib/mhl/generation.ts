@@ -70,14 +70,43 @@ function mediaHash(element: XmlElement, file: string): MediaHash {
 }
 
 /**
+ * A file's `<hash>` as the writers lay it out (this one and the reference): `<path>` with its
+ * size and date, then hash elements with their action and date, nothing escaped. Read in one
+ * match, it is what {@link mediaHash} would make of it; any other `<hash>` is read as XML.
+ * The bounds keep each part within what the XML reader accepts.
+ */
+const PLAIN_HASH = /<hash>[ \t\r\n]{0,4096}<path(?: size="(\d{1,15})")?(?: lastmodificationdate="([^"<&]{0,256})")?>([^<&]{1,65536})<\/path>[ \t\r\n]{0,4096}((?:<[a-z0-9]{2,6} action="[a-z]{6,8}" hashdate="[^"<&]{0,256}">[0-9A-Za-z]{0,256}<\/[a-z0-9]{2,6}>[ \t\r\n]{0,4096}){1,16})<\/hash>/y;
+/** One hash element of {@link PLAIN_HASH}'s list. */
+const PLAIN_ENTRY = /<([a-z0-9]+) action="([a-z]+)" hashdate="([^"]*)">([0-9A-Za-z]*)<\/([a-z0-9]+)>[ \t\r\n]*/y;
+
+/** The `<hash>` at `at`, when {@link PLAIN_HASH} reads it whole: the entry and where it ends. */
+function plainMediaHash(text: string, at: number, line: number): { hash: MediaHash; end: number } | undefined {
+  PLAIN_HASH.lastIndex = at;
+  const match = PLAIN_HASH.exec(text);
+  if (!match) return undefined;
+  const [, size, lastModified, path, list] = match as unknown as [string, string | undefined, string | undefined, string, string];
+  if (unsafePathReason(path)) return undefined;
+  const entries: HashEntry[] = [];
+  PLAIN_ENTRY.lastIndex = 0;
+  while (PLAIN_ENTRY.lastIndex < list.length) {
+    const e = PLAIN_ENTRY.exec(list);
+    if (!e || e[1] !== e[5] || !isHashFormat(e[1]!) || !ACTIONS.has(e[2]!)) return undefined;
+    entries.push({ format: e[1], value: e[4]!, action: e[2] as HashAction, hashDate: e[3] });
+  }
+  return { hash: { path, isDirectory: false, size: size === undefined ? undefined : Number(size), lastModified, entries, previousPath: undefined, line }, end: PLAIN_HASH.lastIndex };
+}
+
+/**
  * Parses a generation file.
  * @param file the name used in error messages
+ * @param options `skim: false` reads every `<hash>` as XML (the plain layout is otherwise read
+ *   in one match, with the same result)
  * @throws {XmlError} for malformed XML, DTDs, entities, a wrong root element or an unsafe path.
  * @example
  * declare const path: string;
  * const generation = readGeneration(await Bun.file(path).text(), path);
  */
-export function readGeneration(text: string, file: string): Generation {
+export function readGeneration(text: string, file: string, options: { skim?: boolean } = {}): Generation {
   // Each <hash> and <directoryhash> becomes an entry as soon as it is read: a generation of
   // 200,000 files never exists as 800,000 XML elements at once.
   const hashes: MediaHash[] = [];
@@ -87,6 +116,16 @@ export function readGeneration(text: string, file: string): Generation {
       hashes.push(mediaHash(element, file));
       return true;
     },
+    skim:
+      (options.skim ?? true)
+        ? (text, at, line, parent) => {
+            if (parent.localName !== "hashes" || text.charCodeAt(at + 1) !== 0x68 /* h */) return -1;
+            const plain = plainMediaHash(text, at, line);
+            if (!plain) return -1;
+            hashes.push(plain.hash);
+            return plain.end;
+          }
+        : undefined,
   });
   if (root.localName !== "hashlist") throw new XmlError(file, root.line, `expected <hashlist>, found <${root.name}>`);
   const version = root.attributes.get("version");

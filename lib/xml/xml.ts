@@ -46,6 +46,15 @@ export interface ParseOptions {
    * @default 65536
    */
   maxText?: number;
+  /**
+   * Called at each start tag inside the root element, with where it starts (its `<`), its line
+   * and its parent: a reader that recognizes the whole element there, in a layout it reads
+   * faster itself, returns where the element ends (after its end tag) and the element is taken
+   * out of the tree as by `consume`; -1 lets this reader read it. What it takes must be read
+   * exactly as this reader and `consume` would read it (it is an optimization, never a
+   * second grammar): anything else is left to this reader, which names what is wrong.
+   */
+  skim?: (text: string, at: number, line: number, parent: XmlElement) => number;
 }
 
 function isXmlCharacter(code: number): boolean {
@@ -68,6 +77,7 @@ const ATTRIBUTE = /\s*(?:(\/?>)|([A-Za-z_][\w.:-]*)\s*=\s*("([^"]*)"|'([^']*)'))
  */
 export function parseXml(text: string, file: string, options: ParseOptions = {}): XmlElement {
   const consume = options.consume;
+  const skim = options.skim;
   /** Hands a complete element to `consume`; one it takes leaves the tree, with the layout before it. */
   const completed = (element: XmlElement) => {
     const parent = stack.at(-1);
@@ -179,6 +189,17 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       advance(end + 1);
       completed(open!);
     } else {
+      if (skim && stack.length > 0) {
+        const parent = stack.at(-1)!;
+        const end = skim(text, pos, line, parent);
+        if (end > pos) {
+          // Taken as by `consume`: with the layout text before it.
+          const before = parent.children.at(-1);
+          if (typeof before === "string" && before.trim() === "") parent.children.pop();
+          advance(end);
+          continue;
+        }
+      }
       // Matched where they stand (sticky), not on a copy of what follows: a tag name is read
       // up to 255 characters and a tag's attribute up to 65,536 characters, as before.
       START_TAG.lastIndex = pos;
