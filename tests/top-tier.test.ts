@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { givesOption } from "../lib/cli/command_line.ts";
-import { sumsOfManyFiles } from "../lib/sums/cli.ts";
+import { manyFiles } from "../lib/cli/restart_first.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 
 /**
@@ -72,10 +72,25 @@ test("which runs count as many files", () => {
   expect(givesOption(["--recursive=yes"], ["recursive"], "r")).toBe(true);
   expect(givesOption(["card", "--", "-r"], ["recursive"], "r")).toBe(false);
   expect(givesOption(["-t", "xxh64", "clip.mov", "d1"], ["recursive"], "r")).toBe(false);
-  expect(sumsOfManyFiles(["-H2", "a", "b"])).toBe(false);
-  expect(sumsOfManyFiles(["-c", "SUMS"])).toBe(true);
-  expect(sumsOfManyFiles(["--files-from", "-"])).toBe(true);
-  expect(sumsOfManyFiles(Array.from({ length: 65 }, (_, i) => `f${i}`))).toBe(true);
+  expect(manyFiles("xxsum", ["-H2", "a", "b"])).toBe(false);
+  expect(manyFiles("xxsum", ["-c", "SUMS"])).toBe(true);
+  expect(manyFiles("b3sum-ts", ["--files-from", "-"])).toBe(true);
+  expect(
+    manyFiles(
+      "b3sum-ts",
+      Array.from({ length: 65 }, (_, i) => `f${i}`),
+    ),
+  ).toBe(true);
+  expect(manyFiles("dispatchcopy", ["-r", "card", "d1"])).toBe(true);
+  expect(manyFiles("dispatchcopy", ["clip.mov", "d1"])).toBe(false);
+  expect(manyFiles("mhl-verify", ["info", "card"])).toBe(true);
+  expect(manyFiles("ltfs-pack", ["catalog", "index.xml"])).toBe(true);
+  expect(manyFiles("cartvault", ["--json", "checkout", "store", "main", "out"])).toBe(true);
+  expect(manyFiles("cartvault", ["log", "store"])).toBe(false);
+  expect(manyFiles("cartvault", ["--", "commit"])).toBe(false);
+  expect(manyFiles("tc-extract", ["-r"])).toBe(false);
+  expect(manyFiles("cartserve", ["-r"])).toBe(false);
+  expect(manyFiles("toString", [])).toBe(false);
 });
 
 test("descriptors a compiled tool is given stay open across the restart, and a link keeps its name and meaning", async () => {

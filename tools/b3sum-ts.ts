@@ -3,6 +3,8 @@
  * b3sum-ts — BLAKE3 sums and checks, a drop-in for b3sum 1.x (same stdout, same check
  * behaviour), plus recursive manifests, parallel jobs, file lists and checking a copy.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { readFileSync } from "node:fs";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { usageError } from "../lib/core/errors.ts";
@@ -12,7 +14,7 @@ import { progressFor } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
 import { b3sumDialect } from "../lib/sums/b3sum_dialect.ts";
-import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs, sumsOfManyFiles } from "../lib/sums/cli.ts";
+import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs } from "../lib/sums/cli.ts";
 import { commandLine } from "../lib/cli/command_line.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { VERSION } from "../lib/core/version.ts";
@@ -134,4 +136,4 @@ async function main(args: Args): Promise<number> {
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args), manyFiles: sumsOfManyFiles }, () => commandLine().args);
+await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args) }, () => commandLine().args);

@@ -5,6 +5,8 @@
  * where they are) and destination folders over HTTP with byte ranges and validators, lists every file at /api/files, and gives people a
  * portal to search, play proxies of clips at their source timecode, mark in/out and extract.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -5,6 +5,8 @@
  * as tiny refs changed by compare-and-swap, three-way merges at file level, checkouts by
  * reflink or copy with an ASC MHL generation, and a verify that hashes everything again.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { writeSync } from "node:fs";
 import { defineCommand, type ArgsDef } from "citty";
 import { Output } from "../lib/cli/output.ts";
@@ -337,9 +339,6 @@ prefix of one (4 hex digits or more). Every command takes --json.
 
 ${EXIT_CODES}`;
 
-/** The commands that walk, hash or write a whole tree. */
-const TREE_COMMANDS = ["commit", "checkout", "verify"];
-
 const raw = programArgs();
 const at = raw.findIndex((arg) => !arg.startsWith("-"));
 const name = at < 0 || raw.slice(0, at).includes("--") ? undefined : raw[at];
@@ -353,7 +352,6 @@ if (chosen) {
     {
       command,
       epilogue: EXIT_CODES,
-      manyFiles: () => TREE_COMMANDS.includes(name ?? ""),
       main: async (args) => {
         const out = new Output();
         try {

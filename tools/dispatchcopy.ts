@@ -4,13 +4,15 @@
  * Takes Offload Manager's pfndispatchcopy arguments and prints its log lines (-v); `-r` offloads
  * a whole card to several drives, with an ASC MHL generation, a sum file and a JSON report.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { realpathSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { Output } from "../lib/cli/output.ts";
 import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
-import { givesOption, programArgs } from "../lib/cli/command_line.ts";
+import { programArgs } from "../lib/cli/command_line.ts";
 import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
 import { joinPath, showName } from "../lib/core/names.ts";
 import { formatBytes, formatDuration, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
@@ -600,7 +602,7 @@ async function endJob(s: Settings, args: Args, code: number, run: Pick<ReportRun
 if (process.argv[2] === "jobs") await runTool({ command: JOBS_COMMAND, epilogue: JOBS_EPILOGUE, main: (args) => runJobsCommand(args as Record<string, unknown>, { out: new Output(), self: selfCommand(), tool: TOOL }) }, programArgs().slice(1));
 
 let split: ReturnType<typeof splitArgs> = { rest: [], hashes: [], noFlush: [] };
-await runTool({ command, operands: "SOURCE DEST...", epilogue: EPILOGUE, main: (args) => main(args, split), manyFiles: (raw) => givesOption(raw, ["recursive"], "r") }, () => {
+await runTool({ command, operands: "SOURCE DEST...", epilogue: EPILOGUE, main: (args) => main(args, split) }, () => {
   split = splitArgs(programArgs());
   return split.rest;
 });

@@ -6,6 +6,8 @@
  * through a mounted volume) hashing in flight; `verify` reads it back against its MHL; `index`
  * prints or checks its index; `catalog` makes an offline catalog of many tapes.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { guardWaitOn } from "../lib/core/interrupt_guard.ts";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -447,7 +449,6 @@ failed; 2 usage error, unknown command, or input that cannot be read.`;
 await runTool({
   command: defineCommand({ meta: { name: TOOL, version: VERSION, description: "Plan, write, verify and catalog LTFS tapes of camera cards." } }),
   epilogue: EPILOGUE,
-  manyFiles: () => true,
   subCommands: {
     plan: { command: plan, operands: "SRC... --tape TAPE", epilogue: PLAN_EPILOGUE, main: runPlan },
     write: { command: write, operands: "PLAN --tape N (--vtape DIR | --mount MOUNTPOINT)...", epilogue: WRITE_EPILOGUE, main: runWrite },

@@ -4,6 +4,8 @@
  * arguments, files and exit codes (`create`, `verify`, `diff`, `info`, `flatten`), plus
  * parallel hashing, progress and JSON output.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { existsSync, statSync } from "node:fs";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { CliError, usageError } from "../lib/core/errors.ts";
@@ -244,4 +246,4 @@ async function main(args: Args, raw: string[]): Promise<number> {
   return MhlExit.Ok;
 }
 
-await runTool({ command, operands: "[create|verify|diff|info|flatten] ROOT [DEST]", epilogue: EPILOGUE, main: (args, raw) => main(args, raw), manyFiles: () => true }, () => normalizeArgs(programArgs()));
+await runTool({ command, operands: "[create|verify|diff|info|flatten] ROOT [DEST]", epilogue: EPILOGUE, main: (args, raw) => main(args, raw) }, () => normalizeArgs(programArgs()));

@@ -3,6 +3,8 @@
  * tc-extract — SMPTE timecode arithmetic, CMX 3600 EDL parsing, and frame-exact extraction of
  * timecode ranges (single, batch from an EDL, proxies) through ffmpeg.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import { usageError } from "../lib/core/errors.ts";
 import { showName } from "../lib/core/names.ts";

@@ -3,6 +3,8 @@
  * xxsum — XXH32/XXH64/XXH3/XXH128 sums and checks, a drop-in for xxhsum 0.8 (same stdout,
  * same check behaviour), plus recursive manifests, parallel jobs, file lists and checking a copy.
  */
+// First: a run of many files restarts before the rest is loaded.
+import "../lib/cli/restart_first.ts";
 import { readFileSync, writeSync } from "node:fs";
 import { isatty } from "node:tty";
 import { guardedWait, guardWaitOn } from "../lib/core/interrupt_guard.ts";
@@ -15,7 +17,7 @@ import { rewriteArgs, runTool } from "../lib/cli/run.ts";
 import { parseSize } from "../lib/core/units.ts";
 import { resolveAlgorithm, type Algorithm } from "../lib/hash/algorithms.ts";
 import { assertEngineSupports } from "../lib/hash/registry.ts";
-import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs, sumsOfManyFiles } from "../lib/sums/cli.ts";
+import { resolveSharedSumOptions, runSharedChecks, SHARED_SUM_ARGS, SHARED_SUM_EPILOGUE, readingOptions, sharedInputs } from "../lib/sums/cli.ts";
 import { commandLine } from "../lib/cli/command_line.ts";
 import { runSums } from "../lib/sums/summer.ts";
 import { benchSample, runBenchmark } from "../lib/sums/xxhsum_bench.ts";
@@ -237,7 +239,7 @@ async function benchmark(args: Args, files: readonly string[], hasher: { engine:
   return failures > 0 ? 1 : 0;
 }
 
-await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args), manyFiles: sumsOfManyFiles }, () => {
+await runTool({ command, operands: "[FILE]...", epilogue: EPILOGUE, main: (args) => main(args) }, () => {
   const args = normalizeArgs(CALLED.args);
   printVersionIfAsked(args);
   return args;

@@ -55,7 +55,7 @@ export function programArgs(): string[] {
 /**
  * Whether the arguments before `--` give one of the options: `--name`, `--name=…`, or a short
  * letter in a cluster (`-r`, `-qc`). A value glued to a short option that takes one (`-H2`) is
- * read as letters too: for a tool's `manyFiles` (lib/cli/run.ts), where a wrong answer costs only time.
+ * read as letters too: for lib/cli/restart_first.ts, where a wrong answer costs only time.
  * @example
  * givesOption(["-rq", "card"], ["recursive"], "r"); // true
  */

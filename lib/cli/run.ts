@@ -8,7 +8,6 @@ import { removeNewPartials } from "../io/held_folder.ts";
 import { parseArgs, renderUsage, type ArgsDef, type CommandDef, type ParsedArgs, type SubCommandsDef } from "citty";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
-import { restartWithoutTopTier } from "../core/top_tier.ts";
 import { onThreadFallback } from "../thread/fallback.ts";
 import { programArgs } from "./command_line.ts";
 import { guardArmed, guardNamedWaits, setInterruptGuardName } from "../core/interrupt_guard.ts";
@@ -27,8 +26,6 @@ export interface ToolDef<T extends ArgsDef> {
   epilogue: string;
   /** Does the work; returns the exit code. */
   main(args: ParsedArgs<T>, rawArgs: string[]): Promise<number>;
-  /** See {@link ToolGroupDef.manyFiles}. */
-  manyFiles?: (rawArgs: readonly string[]) => boolean;
 }
 
 /**
@@ -47,13 +44,6 @@ export interface ToolGroupDef<S extends Record<string, ArgsDef>> {
   /** Text appended to the tool's own `--help`. */
   epilogue: string;
   subCommands: { [K in keyof S]: ToolDef<S[K]> };
-  /**
-   * Whether a run with these arguments works through many files, a short step each (a tree, a
-   * check file): such a run restarts without the JIT's top tier first (lib/core/top_tier.ts).
-   * A wrong answer costs time, never a result.
-   * @default never
-   */
-  manyFiles?: (rawArgs: readonly string[]) => boolean;
 }
 
 /** The parsed arguments of a citty command, as its `main` receives them. */
@@ -163,8 +153,6 @@ export async function runTool<T extends ArgsDef, S extends Record<string, ArgsDe
   } catch (error) {
     givenError = error;
   }
-  // Before any thread, descriptor or handler of the tool's own: the process may be replaced.
-  if (given && tool.manyFiles?.(given)) restartWithoutTopTier();
   let name = commandName(tool.command);
   onInterrupt(name);
   // A thread the calling thread had to make up for costs speed, not data: said only when debugging.

@@ -9,7 +9,7 @@
  * compiled tool cannot change them afterwards. So a compiled tool started without
  * `BUN_JSC_useFTLJIT` in its environment replaces itself at once (`execve` of /proc/self/exe)
  * with the same arguments and environment, byte for byte, and that variable set to `false`. It
- * costs one start of the runtime (about 10 ms). Set `BUN_JSC_useFTLJIT` (to `true` to keep the
+ * costs one start of the runtime (about 7 ms). Set `BUN_JSC_useFTLJIT` (to `true` to keep the
  * tier) and the tool runs as it was started; descriptors it was given stay open across the
  * restart. With `BUN_OPTIONS` (which would act twice) it is not restarted. From source
  * (`bun tools/…`) nothing is done.

@@ -4,7 +4,6 @@
  * choice. One definition, so `b3sum-ts` and `xxsum` cannot drift apart.
  */
 import type { ArgsDef } from "citty";
-import { givesOption } from "../cli/command_line.ts";
 import { CliError, describeSystemError, usageError } from "../core/errors.ts";
 import { showName } from "../core/names.ts";
 import { parseCount } from "../core/units.ts";
@@ -169,14 +168,4 @@ export async function runSharedChecks(checkFiles: readonly string[], dialect: Su
  */
 export function readingOptions(shared: SharedSumOptions, hasher: HasherOptions): HashFileOptions {
   return shared.readAhead ? hasher : { ...hasher, overlap: false };
-}
-
-/**
- * Whether a run of a sum tool works through many files (`-r`, `-c`, `--files-from`, or more
- * than 64 arguments): it then restarts without the JIT's top tier (lib/core/top_tier.ts).
- * @example
- * sumsOfManyFiles(["-r", "card"]); // true
- */
-export function sumsOfManyFiles(raw: readonly string[]): boolean {
-  return givesOption(raw, ["recursive", "check", "files-from"], "rc") || raw.length > 64;
 }
