@@ -4,9 +4,11 @@
  * its floor in the same run, compiled tools, interleaved runs, medians and ranges:
  *
  *   trees: 20,000 × 32 KiB in 40 folders of 500, and 2,000 × 1 MiB in 20 folders
- *   1. dispatchcopy -r to 2 destinations (flush, read-back from the device); floor: 2 concurrent
- *      `cp -r` + `sync` + a cold read of both copies                          target ≤ 1.3×
+ *   1. dispatchcopy -r -t xxh64 to 2 destinations, default settings (flush, read-back from the
+ *      device, an ASC MHL generation in each); floor: 2 concurrent `cp -r` + `sync` + a cold read
+ *      of both copies                                                         target ≤ 1.3×
  *   2. the same with --verify none; floor: 2 concurrent `cp -r` + `sync`     target ≤ 1.3×
+ *      (both again with --no-mhl, to show what the generations cost)
  *   3. xxsum -H2 -r and b3sum-ts -r on the cached tree; anchor: `find | sort | xargs` with
  *      xxhsum -H2 / b3sum                                                     target ≥ 0.9× speed
  *   4. mhl-verify create and verify; anchor: xxhsum -H2 over the same files  target ≤ 1.3×
@@ -134,14 +136,20 @@ async function main(): Promise<void> {
       "| tree | job | cartkit s | anchor / floor s | ratio | cartkit CPU s | anchor CPU s | CPU ratio | target | met |",
       "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     );
-    const row = (tree: Tree, job: string, ours: number[], floor: number[], ratio: number, target: string, met: boolean, cpu?: { ours: number[]; anchor: number[]; ratio: number }) =>
+    const row = (tree: Tree, job: string, ours: number[], floor: number[], ratio: number, target: string, met: boolean | undefined, cpu?: { ours: number[]; anchor: number[]; ratio: number }) =>
       lines.push(
-        `| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${job} | ${spread(ours)} | ${spread(floor)} | ${ratio.toFixed(2)}× | ${cpu ? `${spread(cpu.ours)} | ${spread(cpu.anchor)} | ${cpu.ratio.toFixed(2)}×` : "— | — | —"} | ${target} | ${met ? "yes" : "**no**"} |`,
+        `| ${tree.files.toLocaleString("en")} × ${tree.size >= 1 << 20 ? `${tree.size >> 20} MiB` : `${tree.size >> 10} KiB`} | ${job} | ${spread(ours)} | ${spread(floor)} | ${ratio.toFixed(2)}× | ${cpu ? `${spread(cpu.ours)} | ${spread(cpu.anchor)} | ${cpu.ratio.toFixed(2)}×` : "— | — | —"} | ${target} | ${met === undefined ? "—" : met ? "yes" : "**no**"} |`,
       );
 
     for (const tree of trees) {
       if (!only || only.has("copy")) {
-        const t = { cp: [] as number[], cold: [] as number[], ours: [] as number[], oursNone: [] as number[] };
+        const t = { cp: [] as number[], cold: [] as number[], ours: [] as number[], oursNone: [] as number[], noMhl: [] as number[], noMhlNone: [] as number[] };
+        const copy = async (times: number[], options: string[]) => {
+          clean();
+          warm(tree);
+          touchMemory(touchFor(tree));
+          times.push(await seconds([dist("dispatchcopy"), "-r", "-t", "xxh64", ...options, tree.path, d1, d2]));
+        };
         for (let round = 0; round < runs; round++) {
           clean();
           warm(tree);
@@ -151,14 +159,10 @@ async function main(): Promise<void> {
           warm(tree);
           touchMemory(touchFor(tree));
           t.cold.push(await seconds(["sh", "-c", `find '${d1}' '${d2}' -type f -print0 | xargs -0 -P 2 cat > /dev/null`]));
-          clean();
-          warm(tree);
-          touchMemory(touchFor(tree));
-          t.ours.push(await seconds([dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", tree.path, d1, d2]));
-          clean();
-          warm(tree);
-          touchMemory(touchFor(tree));
-          t.oursNone.push(await seconds([dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--verify", "none", tree.path, d1, d2]));
+          await copy(t.ours, []);
+          await copy(t.oursNone, ["--verify", "none"]);
+          await copy(t.noMhl, ["--no-mhl"]);
+          await copy(t.noMhlNone, ["--no-mhl", "--verify", "none"]);
         }
         if (readdirSync(d1).length !== tree.folders) fail(`${tree.name}: the copy has ${readdirSync(d1).length} folders, expected ${tree.folders}`);
         const floor = t.cp.map((c, i) => c + t.cold[i]!);
@@ -166,6 +170,10 @@ async function main(): Promise<void> {
         const r2 = median(t.oursNone) / median(t.cp);
         row(tree, "dispatchcopy -r → 2, read back; floor: 2 × `cp -r` + `sync` + cold read of both copies", t.ours, floor, r1, "≤ 1.3×", r1 <= 1.3);
         row(tree, "dispatchcopy -r → 2, `--verify none`; floor: 2 × `cp -r` + `sync`", t.oursNone, t.cp, r2, "≤ 1.3×", r2 <= 1.3);
+        const r3 = median(t.noMhl) / median(floor);
+        const r4 = median(t.noMhlNone) / median(t.cp);
+        row(tree, "the same, read back, `--no-mhl` (no ASC MHL generations)", t.noMhl, floor, r3, "—", undefined);
+        row(tree, "the same, `--verify none --no-mhl`", t.noMhlNone, t.cp, r4, "—", undefined);
       }
       if (!only || only.has("hash")) {
         warm(tree);
@@ -220,7 +228,7 @@ async function main(): Promise<void> {
         ["b3sum-ts -r", (n) => ["sh", "-c", `'${dist("b3sum-ts")}' -r --jobs ${n} '${tree.path}' > /dev/null`], false],
         ["mhl-verify create", (n) => [dist("mhl-verify"), "create", tree.path, "-h", "xxh128", "--jobs", String(n)], false],
         ["mhl-verify verify", (n) => [dist("mhl-verify"), "verify", tree.path, "--jobs", String(n)], false, true],
-        ["dispatchcopy -r → 2, read back", (n) => [dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--jobs", String(n), tree.path, d1, d2], true],
+        ["dispatchcopy -r → 2, read back, --no-mhl", (n) => [dist("dispatchcopy"), "-r", "-t", "xxh64", "--no-mhl", "--jobs", String(n), tree.path, d1, d2], true],
       ];
       for (const [label, cmd, copies, verifies] of tools) {
         const times = new Map<number, number[]>(jobsOf.map((n) => [n, []]));
