@@ -356,9 +356,8 @@ function makeFolders(held: HeldFolder, folders: Map<string, Identity>, gone: str
   } catch (error) {
     // Never made again: the end names what took its place, and each file meant for it.
     if (!(error instanceof MadeFolderLost)) throw error;
-    keepIdentities(held, folders, parentOf(error.relative), true);
+    gone.push(...keepIdentities(held, folders, parentOf(error.relative), true), error.relative);
     folders.set(error.relative, GONE);
-    gone.push(error.relative);
     throw new FolderGone(`is not in place: its folder ${showName(error.relative)} was moved or replaced during the checkout`);
   }
   keepIdentities(held, folders, folder, false);
@@ -366,10 +365,11 @@ function makeFolders(held: HeldFolder, folders: Map<string, Identity>, gone: str
 
 /**
  * Keeps the identity of `folder` and of each folder above it, as they are now; one that cannot
- * be opened throws, or with `quiet` is kept as never at any path.
+ * be opened throws, or with `quiet` is kept as never at any path and returned.
  */
-function keepIdentities(held: HeldFolder, folders: Map<string, Identity>, folder: string, quiet: boolean): void {
-  if (folder === "." || folder === "") return;
+function keepIdentities(held: HeldFolder, folders: Map<string, Identity>, folder: string, quiet: boolean): string[] {
+  const lost: string[] = [];
+  if (folder === "." || folder === "") return lost;
   const parts = folder.split("/");
   for (let k = 1; k <= parts.length; k++) {
     const path = parts.slice(0, k).join("/");
@@ -380,9 +380,11 @@ function keepIdentities(held: HeldFolder, folders: Map<string, Identity>, folder
       identity = { dev: stat.dev, ino: stat.ino };
     } catch (error) {
       if (!quiet) throw error;
+      lost.push(path);
     }
     folders.set(path, identity);
   }
+  return lost;
 }
 
 /**
