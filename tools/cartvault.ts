@@ -12,7 +12,7 @@ import { defineCommand, type ArgsDef } from "citty";
 import { Output } from "../lib/cli/output.ts";
 import { progressFor } from "../lib/cli/progress.ts";
 import { runTool } from "../lib/cli/run.ts";
-import { programArgs } from "../lib/cli/command_line.ts";
+import { commandOperand, programArgs } from "../lib/cli/command_line.ts";
 import { CliError, ExitCode, usageError } from "../lib/core/errors.ts";
 import { baseOf, showName } from "../lib/core/names.ts";
 import { formatBytes, parseCount } from "../lib/core/units.ts";
@@ -340,9 +340,7 @@ prefix of one (4 hex digits or more). Every command takes --json.
 ${EXIT_CODES}`;
 
 const raw = programArgs();
-const at = raw.findIndex((arg) => !arg.startsWith("-"));
-const name = at < 0 || raw.slice(0, at).includes("--") ? undefined : raw[at];
-const rest = at < 0 ? raw : [...raw.slice(0, at), ...raw.slice(at + 1)];
+const { name, rest } = commandOperand(raw);
 const chosen = name === undefined ? undefined : COMMANDS[name];
 
 if (chosen) {

@@ -53,6 +53,18 @@ export function programArgs(): string[] {
 }
 
 /**
+ * A tool of commands' command: the first operand, unless a `--` comes before it; and the
+ * arguments without that operand.
+ * @example
+ * commandOperand(["--json", "log", "store"]); // { name: "log", rest: ["--json", "store"] }
+ */
+export function commandOperand(args: readonly string[]): { name: string | undefined; rest: string[] } {
+  const at = args.findIndex((arg) => !arg.startsWith("-"));
+  const name = at < 0 || args.slice(0, at).includes("--") ? undefined : args[at];
+  return { name, rest: at < 0 ? [...args] : [...args.slice(0, at), ...args.slice(at + 1)] };
+}
+
+/**
  * Whether the arguments before `--` give one of the options: `--name`, `--name=…`, or a short
  * letter in a cluster (`-r`, `-qc`). A value glued to a short option that takes one (`-H2`) is
  * read as letters too: for lib/cli/restart_first.ts, where a wrong answer costs only time.

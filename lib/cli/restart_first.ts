@@ -8,16 +8,10 @@
  * by) and its arguments. A wrong answer costs time, never a result.
  */
 import { restartWithoutTopTier } from "../core/top_tier.ts";
-import { givesOption } from "./command_line.ts";
+import { commandOperand, givesOption } from "./command_line.ts";
 
 /** cartvault's commands that walk, hash or write a whole tree. */
 const VAULT_TREE_COMMANDS = ["commit", "checkout", "verify"];
-
-/** The first operand, before any `--`: a tool group's command. */
-function firstOperand(args: readonly string[]): string | undefined {
-  const at = args.findIndex((arg) => !arg.startsWith("-"));
-  return at < 0 || args.slice(0, at).includes("--") ? undefined : args[at];
-}
 
 /** Sum tools: `-r`, `-c`, `--files-from`, or more than 64 arguments. */
 function sumsOfManyFiles(args: readonly string[]): boolean {
@@ -31,7 +25,7 @@ const MANY_FILES: Record<string, (args: readonly string[]) => boolean> = {
   dispatchcopy: (args) => givesOption(args, ["recursive"], "r"),
   "mhl-verify": () => true,
   "ltfs-pack": () => true,
-  cartvault: (args) => VAULT_TREE_COMMANDS.includes(firstOperand(args) ?? ""),
+  cartvault: (args) => VAULT_TREE_COMMANDS.includes(commandOperand(args).name ?? ""),
 };
 
 /**
