@@ -75,6 +75,11 @@ class Damaged extends Error {}
 /** A file not made because the folder it goes in, made by the checkout, was moved or replaced at once. */
 class FolderGone extends Error {}
 
+/** What is said of a file whose folder, made by the checkout, was moved or replaced. */
+function inMovedFolder(folder: string): string {
+  return `is not in place: its folder ${showName(folder)} was moved or replaced during the checkout`;
+}
+
 /** The identity of a folder the checkout made that was gone before it could be opened: never at any path. */
 const GONE: Identity = { dev: "", ino: -1n };
 
@@ -349,7 +354,7 @@ function check(entry: CommitEntry, blake3: string, xxh128: string, size: number,
  */
 function makeFolders(held: HeldFolder, folders: Map<string, Identity>, gone: string[], folder: string): void {
   const lost = gone.find((path) => folder === path || folder.startsWith(`${path}/`));
-  if (lost !== undefined) throw new FolderGone(`is not in place: its folder ${showName(lost)} was moved or replaced during the checkout`);
+  if (lost !== undefined) throw new FolderGone(inMovedFolder(lost));
   if (folders.has(folder)) return;
   try {
     held.makeFolders(folder, 0o755);
@@ -358,7 +363,7 @@ function makeFolders(held: HeldFolder, folders: Map<string, Identity>, gone: str
     if (!(error instanceof MadeFolderLost)) throw error;
     gone.push(...keepIdentities(held, folders, parentOf(error.relative), true), error.relative);
     folders.set(error.relative, GONE);
-    throw new FolderGone(`is not in place: its folder ${showName(error.relative)} was moved or replaced during the checkout`);
+    throw new FolderGone(inMovedFolder(error.relative));
   }
   keepIdentities(held, folders, folder, false);
 }
@@ -421,7 +426,7 @@ function audit(held: HeldFolder, placed: Map<string, Identity>, folders: Map<str
   for (const [path, made] of [...placed].sort(([a], [b]) => compareUtf8(a, b))) {
     expect(path);
     const folder = parentOf(path);
-    if (moved.has(folder)) missing.push({ path, message: `is not in place: its folder ${showName(folder)} was moved or replaced during the checkout` });
+    if (moved.has(folder)) missing.push({ path, message: inMovedFolder(folder) });
     else if (!sameEntry(statQuietly(held, path), "file", made)) missing.push({ path, message: "is not in place: it was moved, removed or replaced during the checkout" });
   }
   for (const [folder, names] of expected) {
