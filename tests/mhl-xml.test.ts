@@ -2,7 +2,7 @@
 import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { readGeneration } from "../lib/mhl/generation.ts";
+import { plainMediaHash, readGeneration } from "../lib/mhl/generation.ts";
 import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/xml/xml.ts";
 
 const FIXTURE = join(import.meta.dir, "fixtures/ascmhl/scenarios/scenario_02/file_server/A002R2EC/ascmhl/0002_A002R2EC_2020-01-17_143000Z.mhl");
@@ -143,13 +143,16 @@ test("a generation's <hash> elements read in one match are read exactly as the X
     });
   const fixtures = readdirSync(join(import.meta.dir, "fixtures/ascmhl"), { recursive: true, encoding: "utf8" }).filter((p) => p.endsWith(".mhl") && p.includes("/ascmhl/"));
   expect(fixtures.length).toBeGreaterThan(10);
+  /** How many of a text's `<hash>` elements the one match reads. */
+  const matched = (text: string) => [...text.matchAll(/<hash>/g)].filter((m) => plainMediaHash(text, m.index, 1) !== undefined).length;
   let plain = 0;
   for (const path of fixtures) {
     const text = readFileSync(join(import.meta.dir, "fixtures/ascmhl", path), "utf8");
     const [skimmed, read] = both(text);
     expect(skimmed).toBe(read!);
-    if (!read!.startsWith("error")) plain += JSON.parse(read!).hashes.length;
+    plain += matched(text);
   }
+  // The reference's own files are in the plain layout: the match reads their files' elements.
   expect(plain).toBeGreaterThan(20);
   const head = '<?xml version="1.0" encoding="UTF-8"?>\n<hashlist version="2.0" xmlns="urn:ASC:MHL:v2.0">\n  <creatorinfo><creationdate>d</creationdate><hostname>h</hostname><tool version="1">t</tool></creatorinfo>\n  <processinfo><process>in-place</process></processinfo>\n  <hashes>\n';
   const tail = "  </hashes>\n</hashlist>\n";
@@ -190,6 +193,9 @@ test("a generation's <hash> elements read in one match are read exactly as the X
       expect(skimmed).toBe(read!);
     }
   }
+  // Which of them the match reads itself: the writers' layouts; an entity, an unsafe path, another
+  // order of attributes, a mismatched end tag or an unknown action is left to the XML reader.
+  expect(variants.map((inner) => matched(head + hash(inner) + tail))).toEqual([1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
   // Each entry keeps the line its <hash> starts on.
   const generation = readGeneration(head + hash(good) + hash(good.replace("b.mov", "c.mov")) + tail, "g.mhl");
   expect(generation.hashes.map((h) => [h.path, h.line, h.size])).toEqual([

@@ -79,8 +79,13 @@ const PLAIN_HASH = /<hash>[ \t\r\n]{0,4096}<path(?: size="(\d{1,15})")?(?: lastm
 /** One hash element of {@link PLAIN_HASH}'s list. */
 const PLAIN_ENTRY = /<([a-z0-9]+) action="([a-z]+)" hashdate="([^"]*)">([0-9A-Za-z]*)<\/([a-z0-9]+)>[ \t\r\n]*/y;
 
-/** The `<hash>` at `at`, when {@link PLAIN_HASH} reads it whole: the entry and where it ends. */
-function plainMediaHash(text: string, at: number, line: number): { hash: MediaHash; end: number } | undefined {
+/**
+ * The `<hash>` at `at`, when {@link PLAIN_HASH} reads it whole: the entry and where it ends.
+ * @param line the line `at` is on
+ * @example
+ * plainMediaHash('<hash><path size="1">a</path><md5 action="original" hashdate="d">00</md5></hash>', 0, 1)?.hash.path; // "a"
+ */
+export function plainMediaHash(text: string, at: number, line: number): { hash: MediaHash; end: number } | undefined {
   PLAIN_HASH.lastIndex = at;
   const match = PLAIN_HASH.exec(text);
   if (!match) return undefined;
