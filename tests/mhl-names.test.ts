@@ -4,9 +4,10 @@
  * lines. Nothing is dropped silently, nothing is read through a link that leaves the root.
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
+import { c4FromSha512 } from "../lib/hash/c4.ts";
 import { c4OfFile } from "../lib/mhl/history.ts";
 import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
 
@@ -42,7 +43,9 @@ for (const runner of runners()) {
     };
     const mhl = (args: string[], env: Record<string, string> = {}) => tool(runner, "mhl-verify", args, { env: { ...ENV, CARTKIT_MHL_NOW: "2024-01-01T00:00:00Z", ...env } });
 
-    test("a history's chain, generation or folder that is a link or a FIFO is refused by name (31, 32), never followed, waited on or read", () => {
+    test("a history's chain, generation or folder that is a link, a FIFO, too large or not text is refused by name (31, 32, 2), never followed, waited on or read whole", () => {
+      /** What the NUL byte's line says (known once the generation is planted). */
+      let nulAt = "";
       const cases: Array<[string, (history: string, generation: string) => void, number, string]> = [
         [
           "chain FIFO",
@@ -89,6 +92,28 @@ for (const runner of runners()) {
           32,
           "ascmhl (it is a symbolic link, never followed in a history)",
         ],
+        [
+          // Refused by its size before a byte is read, whatever the chain says of it.
+          "generation of 3 GiB",
+          (_, g) => truncateSync(g, 3 * 2 ** 30),
+          31,
+          "(it is 3.0 GiB, more than the 512.0 MiB a history's file is read up to; it is not read)",
+        ],
+        ["chain of 600 MiB", (h) => truncateSync(join(h, "ascmhl_chain.xml"), 600 * 2 ** 20), 32, "ascmhl_chain.xml (it is 600.0 MiB, more than the 512.0 MiB a history's file is read up to; it is not read)"],
+        [
+          // The chain names it by its C4: only the NUL byte after its text refuses it.
+          "generation with 64 MiB of NUL bytes after its text",
+          (h, g) => {
+            const text = readFileSync(g);
+            nulAt = `line ${text.toString("latin1").split("\n").length}: a NUL byte (byte ${text.length}), which no XML text holds: not an ASC MHL generation`;
+            truncateSync(g, text.length + 64 * 2 ** 20);
+            const chain = join(h, "ascmhl_chain.xml");
+            const c4 = c4FromSha512(createHash("sha512").update(readFileSync(g)).digest());
+            writeFileSync(chain, readFileSync(chain, "utf8").replace(/<c4>[^<]+<\/c4>/, `<c4>${c4}</c4>`));
+          },
+          2,
+          "",
+        ],
       ];
       for (const [what, plant, code, says] of cases) {
         const root = fresh();
@@ -98,7 +123,8 @@ for (const runner of runners()) {
         const generation = join(history, readdirSync(history).find((name) => name.endsWith(".mhl"))!);
         plant(history, generation);
         const r = run([...runner.command("mhl-verify"), "verify", root], { env: ENV, timeoutMs: 20_000 });
-        expect({ what, code: r.code, ends: r.stderr.trimEnd().endsWith(says) }).toEqual({ what, code, ends: true });
+        const expected = says || `${generation}: ${nulAt}`;
+        expect({ what, code: r.code, stderr: r.stderr.trimEnd().slice(-expected.length) }).toEqual({ what, code, stderr: expected });
       }
     });
     /** A fresh root holding `entries` (path → bytes; a path ending in `/` is a folder), with a first generation in xxh64. */

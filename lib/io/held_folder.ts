@@ -1102,13 +1102,28 @@ export function statFd(fd: number): EntryStat {
  * readRegularFile("/Volumes/A001/ascmhl/ascmhl_chain.xml").toString("utf8");
  */
 export function readRegularFile(path: string): Buffer {
-  const fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  const fd = openRegularFile(path);
   try {
-    if (!fstatSync(fd).isFile()) throw explainedError("EFTYPE", "not a regular file");
     return readFileSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Opens `path` for reading as {@link readRegularFile} does: never through a link, never waiting
+ * on a FIFO, and only a regular file. The caller closes the descriptor.
+ * @throws an `ELOOP` error for a link, `EFTYPE` for what is not a regular file.
+ */
+export function openRegularFile(path: string): number {
+  const fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  try {
+    if (!fstatSync(fd).isFile()) throw explainedError("EFTYPE", "not a regular file");
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
 }
 
 /**

@@ -102,6 +102,13 @@ export function plainMediaHash(text: string, at: number, line: number): { hash: 
 }
 
 /**
+ * The most bytes of a history's file (a generation, a chain) that are read: one is parsed from
+ * its whole text, and this bounds the memory a planted file of gigabytes can take (a generation
+ * of a million files is some 250 MB).
+ */
+export const HISTORY_FILE_MOST_BYTES = 512 << 20;
+
+/**
  * Parses a generation file.
  * @param file the name used in error messages
  * @param options `skim: false` reads every `<hash>` as XML (the plain layout is otherwise read

@@ -4,10 +4,14 @@
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
 import { guardWaitOn } from "../core/interrupt_guard.ts";
-import { closeSync, existsSync, fsyncSync, lstatSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { type CliError, describeSystemError } from "../core/errors.ts";
+import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import { CliError, describeSystemError } from "../core/errors.ts";
+import { turnDue } from "../core/turns.ts";
+import { formatBytes } from "../core/units.ts";
+import { c4FromSha512 } from "../hash/c4.ts";
+import { XmlError } from "../xml/xml.ts";
 import { compareUtf8, joinPath } from "../core/names.ts";
-import { HeldFolder, readRegularFile } from "../io/held_folder.ts";
+import { HeldFolder, openRegularFile } from "../io/held_folder.ts";
 import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { hashFd } from "../hash/file.ts";
 import { basename, join } from "node:path";
@@ -16,7 +20,7 @@ import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.
 import { fileNameStamp } from "./dates.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import type { HashFormat } from "./formats.ts";
-import { readGeneration, streamGeneration } from "./generation.ts";
+import { HISTORY_FILE_MOST_BYTES, readGeneration, streamGeneration } from "./generation.ts";
 import type { Generation, HashEntry, MediaHash } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
 import { collectNowAndThen } from "../core/memory.ts";
@@ -108,30 +112,89 @@ function historyFileProblem(file: string, exit: number, error: unknown): CliErro
   return mhlError(exit, file, code === "ELOOP" ? "it is a symbolic link, never followed in a history" : code === "EFTYPE" ? "it is not a regular file" : `it cannot be read: ${describeSystemError(error)}`);
 }
 
-/**
- * The check alone, for a file another reads by its path (its C4 id).
- * @throws {CliError} from {@link historyFileProblem}.
- */
-function mustBeRegular(file: string, exit: number): void {
-  let stats;
-  try {
-    stats = lstatSync(file);
-  } catch (error) {
-    throw historyFileProblem(file, exit, error);
-  }
-  if (stats.isSymbolicLink()) throw historyFileProblem(file, exit, { code: "ELOOP" });
-  if (!stats.isFile()) throw historyFileProblem(file, exit, { code: "EFTYPE" });
+/** Why a history's file of `size` bytes is not read ({@link HISTORY_FILE_MOST_BYTES}). */
+function tooLarge(size: number): string {
+  return `it is ${formatBytes(size)}, more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a history's file is read up to; it is not read`;
 }
 
 /**
- * The text of a history's file, opened as {@link readRegularFile} opens one.
- * @throws {CliError} from {@link historyFileProblem}.
+ * The text of a history's file, opened as {@link openRegularFile} opens one, and read only up
+ * to {@link HISTORY_FILE_MOST_BYTES}.
+ * @throws {CliError} from {@link historyFileProblem}, or with `exit` for a file too large.
  */
 function readHistoryFile(file: string, exit: number): string {
+  let fd: number;
   try {
-    return readRegularFile(file).toString("utf8");
+    fd = openRegularFile(file);
   } catch (error) {
     throw historyFileProblem(file, exit, error);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
+    const bytes = Buffer.allocUnsafe(size + 1);
+    let got = 0;
+    // One byte more than its size is asked for: a file that grew meanwhile is refused, not read on.
+    for (let n = 1; n > 0 && got <= size; got += n) n = readSync(fd, bytes, got, size + 1 - got, got);
+    if (got > size) throw mhlError(exit, file, "it grew while it was read");
+    return bytes.toString("utf8", 0, got);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw historyFileProblem(file, exit, error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The line of the file `fd` that byte `offset` is on (counted from 1). */
+function lineAt(fd: number, offset: number): number {
+  const piece = Buffer.allocUnsafe(1 << 20);
+  let line = 1;
+  for (let at = 0; at < offset; ) {
+    const n = readSync(fd, piece, 0, Math.min(piece.length, offset - at), at);
+    if (n === 0) break;
+    for (let i = piece.indexOf(10); i >= 0 && i < n; i = piece.indexOf(10, i + 1)) line++;
+    at += n;
+  }
+  return line;
+}
+
+/**
+ * The C4 ID of a history's generation, read in pieces, with the checks of
+ * {@link readHistoryFile} and one more: a NUL byte, which no XML text holds, fails it where it
+ * is found, so a planted sparse file is refused in its first piece rather than hashed whole.
+ * @throws {CliError} with `exit`; {@link XmlError} (2) for a NUL byte, as for other text that
+ *   is not XML.
+ */
+async function c4OfGeneration(file: string, exit: number): Promise<string> {
+  let fd: number;
+  try {
+    fd = openRegularFile(file);
+  } catch (error) {
+    throw historyFileProblem(file, exit, error);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
+    const hasher = new Bun.CryptoHasher("sha512");
+    const piece = Buffer.allocUnsafe(1 << 20);
+    for (let at = 0; ; ) {
+      const n = readSync(fd, piece, 0, piece.length, at);
+      if (n === 0) break;
+      const nul = piece.subarray(0, n).indexOf(0);
+      if (nul >= 0) throw new XmlError(file, lineAt(fd, at + nul), `a NUL byte (byte ${at + nul}), which no XML text holds: not an ASC MHL generation`);
+      hasher.update(piece.subarray(0, n));
+      at += n;
+      if (at > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(at));
+      const turn = turnDue();
+      if (turn) await turn;
+    }
+    return c4FromSha512(hasher.digest());
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw historyFileProblem(file, exit, error);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -186,8 +249,7 @@ export class History {
       for (const link of chain) {
         const file = join(folder, link.fileName);
         if (!existsSync(file)) throw mhlError(MhlExit.MissingManifest, file);
-        mustBeRegular(file, MhlExit.ModifiedManifest);
-        if ((await c4OfFile(file)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
+        if ((await c4OfGeneration(file, MhlExit.ModifiedManifest)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
       }
       // A generation the chain does not list proves nothing: an emptied or edited chain must
       // not let a changed generation in.

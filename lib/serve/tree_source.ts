@@ -19,15 +19,13 @@ import { hashesOnMount } from "../ltfs/write.ts";
 import { readChain } from "../mhl/chain.ts";
 import { hashBytes } from "../mhl/directory_hash.ts";
 import { normalizeDigest } from "../mhl/formats.ts";
-import { readGeneration } from "../mhl/generation.ts";
+import { HISTORY_FILE_MOST_BYTES, readGeneration } from "../mhl/generation.ts";
 import { pathKey } from "../mhl/paths.ts";
 import { DescriptorCache } from "./descriptors.ts";
 import { FileTable, SourceError, type RangeReader, type Source, type SourceFile, type SourceProblem } from "./source.ts";
 import { isBookkeeping } from "./vtape_source.ts";
 
 /** Largest MHL file read (a generation of a million files is about 400 MB); a larger one is refused by name. */
-const MAX_MHL_BYTES = 512 << 20;
-
 /** Descriptors kept open per folder source. */
 const OPEN_FILES = 64;
 
@@ -214,11 +212,11 @@ async function latestGeneration(held: HeldFolder, problems: SourceProblem[]): Pr
     return undefined;
   }
   try {
-    const chain = readChain(new TextDecoder().decode(readHeldFile(held, chainPath, MAX_MHL_BYTES)), held.pathOf(chainPath));
+    const chain = readChain(new TextDecoder().decode(readHeldFile(held, chainPath, HISTORY_FILE_MOST_BYTES)), held.pathOf(chainPath));
     const latest = chain.reduce<(typeof chain)[number] | undefined>((a, b) => (a === undefined || b.sequenceNumber > a.sequenceNumber ? b : a), undefined);
     if (!latest) throw new Error("the chain lists no generation");
     const file = `ascmhl/${latest.fileName}`;
-    const bytes = readHeldFile(held, file, MAX_MHL_BYTES);
+    const bytes = readHeldFile(held, file, HISTORY_FILE_MOST_BYTES);
     const c4 = await hashBytes("c4", bytes);
     if (c4 !== latest.c4) throw new Error(`${file}: C4 ${c4} differs from the chain's ${latest.c4}; the MHL was altered`);
     const generation = readGeneration(new TextDecoder().decode(bytes), held.pathOf(file));
