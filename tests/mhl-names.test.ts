@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { c4FromSha512 } from "../lib/hash/c4.ts";
 import { c4OfFile } from "../lib/mhl/history.ts";
-import { asNobody, IS_ROOT, run, runners, tempDir, tool } from "./helpers.ts";
+import { asNobody, IS_ROOT, run, runners, straceOrSkip, tempDir, tool } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -97,15 +97,15 @@ for (const runner of runners()) {
           "generation of 3 GiB",
           (_, g) => truncateSync(g, 3 * 2 ** 30),
           31,
-          "(it is 3.0 GiB, more than the 512.0 MiB a history's file is read up to; it is not read)",
+          "(it is 3,221,225,472 bytes, more than the 512.0 MiB a history's file is read up to; it is not read)",
         ],
-        ["chain of 600 MiB", (h) => truncateSync(join(h, "ascmhl_chain.xml"), 600 * 2 ** 20), 32, "ascmhl_chain.xml (it is 600.0 MiB, more than the 512.0 MiB a history's file is read up to; it is not read)"],
+        ["chain of 600 MiB", (h) => truncateSync(join(h, "ascmhl_chain.xml"), 600 * 2 ** 20), 32, "ascmhl_chain.xml (it is 629,145,600 bytes, more than the 512.0 MiB a history's file is read up to; it is not read)"],
         [
           // The chain names it by its C4: only the NUL byte after its text refuses it.
           "generation with 64 MiB of NUL bytes after its text",
           (h, g) => {
             const text = readFileSync(g);
-            nulAt = `line ${text.toString("latin1").split("\n").length}: a NUL byte (byte ${text.length}), which no XML text holds: not an ASC MHL generation`;
+            nulAt = `line ${text.toString("latin1").split("\n").length}: a NUL byte (byte ${text.length}), which no XML text holds: not an ASC MHL file`;
             truncateSync(g, text.length + 64 * 2 ** 20);
             const chain = join(h, "ascmhl_chain.xml");
             const c4 = c4FromSha512(createHash("sha512").update(readFileSync(g)).digest());
@@ -127,6 +127,42 @@ for (const runner of runners()) {
         expect({ what, code: r.code, stderr: r.stderr.trimEnd().slice(-expected.length) }).toEqual({ what, code, stderr: expected });
       }
     });
+    test("a destination's ascmhl that is a link out of the tree: dispatchcopy refuses it and removes nothing where it points", () => {
+      const card = fresh();
+      writeFileSync(join(card, "A001.mov"), "a clip");
+      const victim = join(card, "..", "victim");
+      mkdirSync(victim);
+      // What a run of dispatchcopy killed in its history would leave, and would clear up.
+      writeFileSync(join(victim, ".ascmhl_chain.xml.partial"), "kept");
+      const planted = join(victim, "0009_victim_2024-01-01_000000Z.mhl");
+      const ofMhlVerify = latest(recordedRoot({ "x.mov": "x" }));
+      expect(ofMhlVerify).toContain(">mhl-verify</tool>");
+      writeFileSync(planted, ofMhlVerify.replace(">mhl-verify</tool>", ">dispatchcopy</tool>"));
+      const dest = join(card, "..", "d1");
+      mkdirSync(dest);
+      symlinkSync(victim, join(dest, "ascmhl"));
+      const r = tool(runner, "dispatchcopy", ["-r", card, dest], { env: ENV });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("ascmhl (it is a symbolic link");
+      expect(readdirSync(victim).sort()).toEqual([".ascmhl_chain.xml.partial", "0009_victim_2024-01-01_000000Z.mhl"]);
+      expect(readFileSync(join(dest, "A001.mov"), "utf8")).toBe("a clip");
+    });
+
+    test("a generation is read once: its C4 is of the bytes it is parsed from (needs strace)", () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const root = recordedRoot({ "a.mov": "a" });
+      const generation = join(root, "ascmhl", readdirSync(join(root, "ascmhl")).find((n) => n.endsWith(".mhl"))!);
+      const log = join(root, "..", "opens.log");
+      const r = run([strace, "-f", "-qq", "-o", log, "-P", generation, "-e", "trace=open,openat,openat2", ...runner.command("mhl-verify"), "verify", root], { env: ENV });
+      expect(r.code).toBe(0);
+      expect(
+        readFileSync(log, "utf8")
+          .split("\n")
+          .filter((line) => line.includes(generation)).length,
+      ).toBe(1);
+    });
+
     /** A fresh root holding `entries` (path → bytes; a path ending in `/` is a folder), with a first generation in xxh64. */
     const recordedRoot = (entries: Record<string, string>): string => {
       const root = fresh();

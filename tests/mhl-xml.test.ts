@@ -2,6 +2,7 @@
 import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readChain } from "../lib/mhl/chain.ts";
 import { plainMediaHash, readGeneration } from "../lib/mhl/generation.ts";
 import { childElement, childElements, parseXml, textOf, XmlWriter } from "../lib/xml/xml.ts";
 
@@ -202,4 +203,32 @@ test("a generation's <hash> elements read in one match are read exactly as the X
     ["A/b.mov", 6, 5],
     ["A/c.mov", 10, 5],
   ]);
+});
+
+test("the tree holds at most maxElements at once: elements taken by consume leave it with their children", () => {
+  const items = 5000;
+  const text = `<r>\n${"<item><a>1</a><b>2</b></item>\n".repeat(items)}</r>`;
+  let taken = 0;
+  const root = parseXml(text, "items.xml", {
+    maxElements: 1000,
+    consume: (element) => {
+      if (element.localName !== "item") return false;
+      taken++;
+      return true;
+    },
+  });
+  expect([taken, childElements(root).length]).toEqual([items, 0]);
+  // Kept, the 5,000 items are 15,000 elements: the 1,001st is refused where it stands.
+  expect(() => parseXml(text, "items.xml", { maxElements: 1000 })).toThrow("line 335: more than 1,000 elements");
+});
+
+test("a generation or chain of a flood of elements is refused at 200,000, not held", () => {
+  const generation = readFileSync(FIXTURE, "utf8").replace("<hashes>", `<hashes>${"<x/>".repeat(250_000)}`);
+  expect(() => readGeneration(generation, "0002.mhl")).toThrow("more than 200,000 elements");
+  // As many file entries are read, each leaving the tree as it is read (with the XML reader too).
+  const entry = /<hash>[\s\S]*?<\/hash>/.exec(generation)![0];
+  const many = readFileSync(FIXTURE, "utf8").replace("<hashes>", `<hashes>${Array.from({ length: 100_000 }, (_, i) => entry.replace(/<path([^>]*)>[^<]*</, `<path$1>many/${i}<`)).join("")}`);
+  for (const skim of [true, false]) expect(readGeneration(many, "many.mhl", { skim }).hashes.length).toBeGreaterThan(100_000);
+  const chain = `<?xml version="1.0" encoding="UTF-8"?>\n<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0">${"<x/>".repeat(250_000)}</ascmhldirectory>\n`;
+  expect(() => readChain(chain, "ascmhl_chain.xml")).toThrow("line 2: more than 200,000 elements");
 });

@@ -5,6 +5,7 @@
  */
 import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter } from "../xml/xml.ts";
 import { unsafePathReason } from "./paths.ts";
+import { HISTORY_MOST_ELEMENTS } from "./generation.ts";
 
 /** Namespace of the chain file. */
 export const CHAIN_NAMESPACE = "urn:ASC:MHL:DIRECTORY:v2.0";
@@ -27,7 +28,7 @@ export interface ChainLink {
  * @throws {XmlError} for malformed XML, a wrong root, a bad sequence number or a file name with a folder.
  */
 export function readChain(text: string, file: string): ChainLink[] {
-  const root = parseXml(text, file);
+  const root = parseXml(text, file, { maxElements: HISTORY_MOST_ELEMENTS });
   if (root.localName !== "ascmhldirectory") throw new XmlError(file, root.line, `expected <ascmhldirectory>, found <${root.name}>`);
   return childElements(root, "hashlist").map((element) => {
     const sequence = element.attributes.get("sequencenr") ?? "";

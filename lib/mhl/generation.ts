@@ -109,6 +109,13 @@ export function plainMediaHash(text: string, at: number, line: number): { hash: 
 export const HISTORY_FILE_MOST_BYTES = 512 << 20;
 
 /**
+ * The most elements a history's file holds at once besides its file entries (which are taken
+ * as read): its creator and process information, ignore patterns, references to nested
+ * histories; or a chain's generations, three elements each.
+ */
+export const HISTORY_MOST_ELEMENTS = 200_000;
+
+/**
  * Parses a generation file.
  * @param file the name used in error messages
  * @param options `skim: false` reads every `<hash>` as XML (the plain layout is otherwise read
@@ -123,6 +130,7 @@ export function readGeneration(text: string, file: string, options: { skim?: boo
   // 200,000 files never exists as 800,000 XML elements at once.
   const hashes: MediaHash[] = [];
   const root = parseXml(text, file, {
+    maxElements: HISTORY_MOST_ELEMENTS,
     consume: (element, parent) => {
       if (parent.localName !== "hashes" || (element.localName !== "hash" && element.localName !== "directoryhash")) return false;
       hashes.push(mediaHash(element, file));

@@ -4,7 +4,7 @@
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
 import { guardWaitOn } from "../core/interrupt_guard.ts";
-import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { turnDue } from "../core/turns.ts";
 import { formatBytes } from "../core/units.ts";
@@ -114,15 +114,42 @@ function historyFileProblem(file: string, exit: number, error: unknown): CliErro
 
 /** Why a history's file of `size` bytes is not read ({@link HISTORY_FILE_MOST_BYTES}). */
 function tooLarge(size: number): string {
-  return `it is ${formatBytes(size)}, more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a history's file is read up to; it is not read`;
+  return `it is ${size.toLocaleString("en")} bytes, more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a history's file is read up to; it is not read`;
 }
 
 /**
- * The text of a history's file, opened as {@link openRegularFile} opens one, and read only up
- * to {@link HISTORY_FILE_MOST_BYTES}.
- * @throws {CliError} from {@link historyFileProblem}, or with `exit` for a file too large.
+ * The bytes of a history's file open as `fd` (`file` names it), read once, up to
+ * {@link HISTORY_FILE_MOST_BYTES}, and with no NUL byte, which no XML text holds: what is
+ * checked (its C4) and parsed is this one copy, never the file read again.
+ * @throws {CliError} with `exit` for a file too large or that grew while read, the system's
+ *   error otherwise; {@link XmlError} (2) with the line of a NUL byte, as for other text that
+ *   is not XML.
  */
-function readHistoryFile(file: string, exit: number): string {
+function readHistoryBytes(fd: number, file: string, exit: number): Buffer {
+  if (!fstatSync(fd).isFile()) throw historyFileProblem(file, exit, { code: "EFTYPE" });
+  const size = fstatSync(fd).size;
+  if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
+  const bytes = Buffer.allocUnsafe(size + 1);
+  let got = 0;
+  // One byte more than its size is asked for: a file that grew meanwhile is refused, not read on.
+  for (let n = 1; n > 0 && got <= size; got += n) n = readSync(fd, bytes, got, size + 1 - got, got);
+  if (got > size) throw mhlError(exit, file, "it grew while it was read");
+  const text = bytes.subarray(0, got);
+  const nul = text.indexOf(0);
+  if (nul >= 0) {
+    let line = 1;
+    for (let i = text.indexOf(10); i >= 0 && i < nul; i = text.indexOf(10, i + 1)) line++;
+    throw new XmlError(file, line, `a NUL byte (byte ${nul}), which no XML text holds: not an ASC MHL file`);
+  }
+  return text;
+}
+
+/**
+ * {@link readHistoryBytes} of the file at `file`, opened as {@link openRegularFile} opens one
+ * (never through a link at its end, never waiting on a FIFO).
+ * @throws {CliError} from {@link historyFileProblem} or {@link readHistoryBytes}.
+ */
+function readHistoryFile(file: string, exit: number): Buffer {
   let fd: number;
   try {
     fd = openRegularFile(file);
@@ -130,14 +157,7 @@ function readHistoryFile(file: string, exit: number): string {
     throw historyFileProblem(file, exit, error);
   }
   try {
-    const size = fstatSync(fd).size;
-    if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
-    const bytes = Buffer.allocUnsafe(size + 1);
-    let got = 0;
-    // One byte more than its size is asked for: a file that grew meanwhile is refused, not read on.
-    for (let n = 1; n > 0 && got <= size; got += n) n = readSync(fd, bytes, got, size + 1 - got, got);
-    if (got > size) throw mhlError(exit, file, "it grew while it was read");
-    return bytes.toString("utf8", 0, got);
+    return readHistoryBytes(fd, file, exit);
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw historyFileProblem(file, exit, error);
@@ -146,27 +166,17 @@ function readHistoryFile(file: string, exit: number): string {
   }
 }
 
-/** The line of the file `fd` that byte `offset` is on (counted from 1). */
-function lineAt(fd: number, offset: number): number {
-  const piece = Buffer.allocUnsafe(1 << 20);
-  let line = 1;
-  for (let at = 0; at < offset; ) {
-    const n = readSync(fd, piece, 0, Math.min(piece.length, offset - at), at);
-    if (n === 0) break;
-    for (let i = piece.indexOf(10); i >= 0 && i < n; i = piece.indexOf(10, i + 1)) line++;
-    at += n;
-  }
-  return line;
+/** The C4 ID of bytes. */
+function c4Of(bytes: Uint8Array): string {
+  return c4FromSha512(new Bun.CryptoHasher("sha512").update(bytes).digest());
 }
 
 /**
- * The C4 ID of a history's generation, read in pieces, with the checks of
- * {@link readHistoryFile} and one more: a NUL byte, which no XML text holds, fails it where it
- * is found, so a planted sparse file is refused in its first piece rather than hashed whole.
- * @throws {CliError} with `exit`; {@link XmlError} (2) for a NUL byte, as for other text that
- *   is not XML.
+ * The C4 ID of a file the chain lists that is not read as a generation, read in pieces (it is
+ * never held whole), with {@link readHistoryBytes}' bound.
+ * @throws {CliError} with `exit`.
  */
-async function c4OfGeneration(file: string, exit: number): Promise<string> {
+async function c4OfListedFile(file: string, exit: number): Promise<string> {
   let fd: number;
   try {
     fd = openRegularFile(file);
@@ -181,8 +191,6 @@ async function c4OfGeneration(file: string, exit: number): Promise<string> {
     for (let at = 0; ; ) {
       const n = readSync(fd, piece, 0, piece.length, at);
       if (n === 0) break;
-      const nul = piece.subarray(0, n).indexOf(0);
-      if (nul >= 0) throw new XmlError(file, lineAt(fd, at + nul), `a NUL byte (byte ${at + nul}), which no XML text holds: not an ASC MHL generation`);
       hasher.update(piece.subarray(0, n));
       at += n;
       if (at > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(at));
@@ -196,6 +204,11 @@ async function c4OfGeneration(file: string, exit: number): Promise<string> {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Whether a name in `ascmhl/` is read as a generation by {@link History.load}. */
+function isGenerationName(fileName: string): boolean {
+  return !fileName.startsWith("._") && GENERATION_NAME.test(fileName);
 }
 
 /** One history folder and its nested histories. */
@@ -245,22 +258,27 @@ export class History {
     if (existsSync(folder)) {
       if (lstatSync(folder).isSymbolicLink()) throw mhlError(MhlExit.NoChain, folder, "it is a symbolic link, never followed in a history");
       if (!existsSync(chainFile)) throw mhlError(MhlExit.NoChain, chainFile);
-      chain = readChain(readHistoryFile(chainFile, MhlExit.NoChain), chainFile);
+      chain = readChain(readHistoryFile(chainFile, MhlExit.NoChain).toString("utf8"), chainFile);
       for (const link of chain) {
         const file = join(folder, link.fileName);
         if (!existsSync(file)) throw mhlError(MhlExit.MissingManifest, file);
-        if ((await c4OfGeneration(file, MhlExit.ModifiedManifest)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
+        // A generation is proven on the very bytes it is parsed from, below.
+        if (!isGenerationName(link.fileName) && (await c4OfListedFile(file, MhlExit.ModifiedManifest)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
       }
       // A generation the chain does not list proves nothing: an emptied or edited chain must
       // not let a changed generation in.
-      const chained = new Set(chain.map((link) => link.fileName));
+      const chained = new Map<string, string[]>();
+      for (const link of chain) chained.set(link.fileName, [...(chained.get(link.fileName) ?? []), link.c4]);
       for (const fileName of readdirSync(folder).sort()) {
-        if (fileName.startsWith("._")) continue;
-        const match = GENERATION_NAME.exec(fileName);
-        if (!match) continue;
+        if (!isGenerationName(fileName)) continue;
+        const match = GENERATION_NAME.exec(fileName)!;
         const file = join(folder, fileName);
-        if (!chained.has(fileName)) throw mhlError(MhlExit.ModifiedManifest, file, `it is not listed in ${CHAIN_FILE_NAME}`);
-        const generation = readGeneration(readHistoryFile(file, MhlExit.ModifiedManifest), file);
+        const c4s = chained.get(fileName);
+        if (!c4s) throw mhlError(MhlExit.ModifiedManifest, file, `it is not listed in ${CHAIN_FILE_NAME}`);
+        const bytes = readHistoryFile(file, MhlExit.ModifiedManifest);
+        const c4 = c4Of(bytes);
+        if (c4s.some((listed) => listed !== c4)) throw mhlError(MhlExit.ModifiedManifest, file);
+        const generation = readGeneration(bytes.toString("utf8"), file);
         generations.push({ number: Number(match[1]), fileName, file, generation, byPath: indexGeneration(generation) });
       }
       generations.sort((a, b) => a.number - b.number);
@@ -676,29 +694,59 @@ export function writeAtomically(path: string, text: string): void {
  * @returns the names removed.
  */
 export function removeUnchainedGenerations(root: string, toolName: string): string[] {
-  const folder = join(root, HISTORY_FOLDER);
-  if (!existsSync(folder)) return [];
-  const chainFile = join(folder, CHAIN_FILE_NAME);
-  const chained = new Set(existsSync(chainFile) ? readChain(readHistoryFile(chainFile, MhlExit.NoChain), chainFile).map((l) => l.fileName) : []);
-  const removed: string[] = [];
-  for (const name of readdirSync(folder)) {
-    const file = join(folder, name);
-    if (name.startsWith(".") && name.endsWith(".partial")) {
-      rmSync(file, { force: true });
+  const held = HeldFolder.open(root);
+  try {
+    // Only a folder of its own: an ascmhl/ that is a link (out of the tree or not) is never
+    // entered, and what follows in it is reached beneath the root, never through a link.
+    if (held.stat(HISTORY_FOLDER)?.kind !== "folder") return [];
+    const chainRelative = `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`;
+    const chained = new Set(held.stat(chainRelative) ? readChain(readHeld(held, chainRelative, MhlExit.NoChain).toString("utf8"), held.pathOf(chainRelative)).map((l) => l.fileName) : []);
+    const removed: string[] = [];
+    for (const { name } of held.list(HISTORY_FOLDER)) {
+      const relative = `${HISTORY_FOLDER}/${name}`;
+      const partial = name.startsWith(".") && name.endsWith(".partial");
+      if (!partial && (!GENERATION_NAME.test(name) || chained.has(name))) continue;
+      // Files alone: a folder or anything else under such a name was not left by a run.
+      if (held.stat(relative)?.kind !== "file") continue;
+      if (!partial) {
+        let tool: string | undefined;
+        try {
+          tool = readGeneration(readHeld(held, relative, MhlExit.ModifiedManifest).toString("utf8"), held.pathOf(relative)).creatorInfo.tool.name;
+        } catch {
+          tool = undefined;
+        }
+        if (tool !== toolName) continue;
+      }
+      held.remove(relative);
       removed.push(name);
-      continue;
     }
-    if (!GENERATION_NAME.test(name) || chained.has(name)) continue;
-    let tool: string | undefined;
-    try {
-      tool = readGeneration(readHistoryFile(file, MhlExit.ModifiedManifest), file).creatorInfo.tool.name;
-    } catch {
-      tool = undefined;
+    if (held.list(HISTORY_FOLDER).length === 0) {
+      try {
+        held.removeFolder(HISTORY_FOLDER);
+      } catch {
+        // something arrived meanwhile: the folder stays
+      }
     }
-    if (tool !== toolName) continue;
-    rmSync(file, { force: true });
-    removed.push(name);
+    return removed;
+  } finally {
+    held.close();
   }
-  if (readdirSync(folder).length === 0) rmSync(folder, { recursive: true, force: true });
-  return removed;
+}
+
+/** {@link readHistoryBytes} of a file beneath a held folder, opened without following a link. */
+function readHeld(held: HeldFolder, relative: string, exit: number): Buffer {
+  let fd: number;
+  try {
+    fd = held.openRead(relative);
+  } catch (error) {
+    throw historyFileProblem(held.pathOf(relative), exit, error);
+  }
+  try {
+    return readHistoryBytes(fd, held.pathOf(relative), exit);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw historyFileProblem(held.pathOf(relative), exit, error);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -25,7 +25,6 @@ import { DescriptorCache } from "./descriptors.ts";
 import { FileTable, SourceError, type RangeReader, type Source, type SourceFile, type SourceProblem } from "./source.ts";
 import { isBookkeeping } from "./vtape_source.ts";
 
-/** Largest MHL file read (a generation of a million files is about 400 MB); a larger one is refused by name. */
 /** Descriptors kept open per folder source. */
 const OPEN_FILES = 64;
 

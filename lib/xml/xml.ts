@@ -41,6 +41,13 @@ export interface ParseOptions {
    */
   consume?: (element: XmlElement, parent: XmlElement) => boolean;
   /**
+   * Most elements the tree may hold at once (those `consume` took are not counted): a file of
+   * a few megabytes of `<x/>` would otherwise hold millions of elements, some 250 bytes each.
+   * More is an error naming the file and line.
+   * @default no bound
+   */
+  maxElements?: number;
+  /**
    * Most characters of text one element may hold (a hostile file must not make the reader
    * hold one huge path); more is an error naming the file and line.
    * @default 65536
@@ -79,13 +86,19 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
   const consume = options.consume;
   const skim = options.skim;
   /** Hands a complete element to `consume`; one it takes leaves the tree, with the layout before it. */
-  const completed = (element: XmlElement) => {
+  const completed = (element: XmlElement, heldBefore: number) => {
     const parent = stack.at(-1);
     if (!consume || !parent || !consume(element, parent)) return;
+    // It leaves the tree with whatever it still holds: every element made since it began.
+    held = heldBefore;
     parent.children.pop();
     const before = parent.children.at(-1);
     if (typeof before === "string" && before.trim() === "") parent.children.pop();
   };
+  const maxElements = options.maxElements ?? Number.POSITIVE_INFINITY;
+  /** Elements in the tree now, and how many there were as each open element began. */
+  let held = 0;
+  const heldAt: number[] = [];
   let pos = 0;
   let line = 1;
   const fail = (message: string): never => {
@@ -183,11 +196,12 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       if (end < 0) fail("unterminated end tag");
       const name = text.slice(pos + 2, end).trim();
       const open = stack.pop();
+      const heldBefore = heldAt.pop() ?? 0;
       textHeld.length = stack.length;
       if (!open) fail(`end tag </${name}> without a start tag`);
       if (open!.name !== name) fail(`end tag </${name}> does not match <${open!.name}> (line ${open!.line})`);
       advance(end + 1);
-      completed(open!);
+      completed(open!, heldBefore);
     } else {
       if (skim && stack.length > 0) {
         const parent = stack.at(-1)!;
@@ -224,13 +238,18 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
         attributes.set(attrName, decode(rest![4] ?? rest![5] ?? ""));
       }
       const selfClosing = text[i - 2] === "/";
+      const heldBefore = held;
+      if (++held > maxElements) fail(`more than ${maxElements.toLocaleString("en")} elements`);
       const element: XmlElement = { name, localName: name.slice(name.indexOf(":") + 1), attributes, children: [], line: startLine };
       if (stack.length > 0) stack.at(-1)!.children.push(element);
       else if (root) fail("more than one root element");
       else root = element;
-      if (!selfClosing) textHeld[stack.push(element) - 1] = 0;
+      if (!selfClosing) {
+        textHeld[stack.push(element) - 1] = 0;
+        heldAt.push(heldBefore);
+      }
       advance(i);
-      if (selfClosing) completed(element);
+      if (selfClosing) completed(element, heldBefore);
     }
   }
   if (stack.length > 0) fail(`<${stack.at(-1)!.name}> (line ${stack.at(-1)!.line}) is never closed`);
