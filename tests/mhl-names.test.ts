@@ -161,6 +161,18 @@ for (const runner of runners()) {
           .split("\n")
           .filter((line) => line.includes(generation)).length,
       ).toBe(1);
+      if (!IS_ROOT) return;
+      // A device planted as the chain is refused by what it is, never opened (a rewinding tape node would rewind).
+      const chain = join(root, "ascmhl", "ascmhl_chain.xml");
+      rmSync(chain);
+      expect(run(["mknod", chain, "c", "1", "3"]).code).toBe(0);
+      const refused = run([strace, "-f", "-qq", "-o", log, "-P", chain, "-e", "trace=open,openat,openat2", ...runner.command("mhl-verify"), "verify", root], { env: ENV });
+      expect([refused.code, refused.stderr.trimEnd().endsWith("ascmhl_chain.xml (it is not a regular file)")]).toEqual([32, true]);
+      expect(
+        readFileSync(log, "utf8")
+          .split("\n")
+          .filter((line) => line.includes(chain)).length,
+      ).toBe(0);
     });
 
     /** A fresh root holding `entries` (path → bytes; a path ending in `/` is a folder), with a first generation in xxh64. */

@@ -1112,13 +1112,19 @@ export function readRegularFile(path: string): Buffer {
 
 /**
  * Opens `path` for reading as {@link readRegularFile} does: never through a link, never waiting
- * on a FIFO, and only a regular file. The caller closes the descriptor.
+ * on a FIFO, and only a regular file, looked at before it is opened (opening a device can act:
+ * a tape rewinds when its rewinding node is closed) and again once open. The caller closes the
+ * descriptor.
  * @throws an `ELOOP` error for a link, `EFTYPE` for what is not a regular file.
  */
 export function openRegularFile(path: string): number {
-  const fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  const before = lstatSync(fsPath(path));
+  if (before.isSymbolicLink()) throw explainedError("ELOOP", "a symbolic link");
+  if (!before.isFile()) throw explainedError("EFTYPE", "not a regular file");
+  const fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY);
   try {
-    if (!fstatSync(fd).isFile()) throw explainedError("EFTYPE", "not a regular file");
+    const now = fstatSync(fd);
+    if (!now.isFile() || now.ino !== before.ino || now.dev !== before.dev) throw explainedError("EFTYPE", "not a regular file");
   } catch (error) {
     closeSync(fd);
     throw error;

@@ -5,7 +5,7 @@
  */
 import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, readdirSync, readFileSync, readSync } from "node:fs";
-import { CliError, describeSystemError } from "../core/errors.ts";
+import { CliError, describeSystemError, explainedError } from "../core/errors.ts";
 import { turnDue } from "../core/turns.ts";
 import { formatBytes } from "../core/units.ts";
 import { c4FromSha512 } from "../hash/c4.ts";
@@ -737,6 +737,9 @@ export function removeUnchainedGenerations(root: string, toolName: string): stri
 function readHeld(held: HeldFolder, relative: string, exit: number): Buffer {
   let fd: number;
   try {
+    // Looked at before it is opened: a device planted there is never opened.
+    const kind = held.stat(relative)?.kind;
+    if (kind !== "file") throw kind === undefined ? explainedError("ENOENT", "No such file or directory") : explainedError(kind === "link" ? "ELOOP" : "EFTYPE", "not a regular file");
     fd = held.openRead(relative);
   } catch (error) {
     throw historyFileProblem(held.pathOf(relative), exit, error);
