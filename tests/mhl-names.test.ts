@@ -114,6 +114,18 @@ for (const runner of runners()) {
           2,
           "",
         ],
+        [
+          // Listed with its C4, any other file would be hashed whole each time the chain names it.
+          "chain listing a file that is not a generation",
+          (h) => {
+            writeFileSync(join(h, "big.bin"), "not a generation");
+            const chain = join(h, "ascmhl_chain.xml");
+            const c4 = c4FromSha512(createHash("sha512").update("not a generation").digest());
+            writeFileSync(chain, readFileSync(chain, "utf8").replace("</ascmhldirectory>", `<hashlist sequencenr="2"><path>big.bin</path><c4>${c4}</c4></hashlist></ascmhldirectory>`));
+          },
+          31,
+          "big.bin (ascmhl_chain.xml lists it, but it is not a generation (NNNN_….mhl))",
+        ],
       ];
       for (const [what, plant, code, says] of cases) {
         const root = fresh();
@@ -146,6 +158,36 @@ for (const runner of runners()) {
       expect(r.stderr).toContain("ascmhl (it is a symbolic link");
       expect(readdirSync(victim).sort()).toEqual([".ascmhl_chain.xml.partial", "0009_victim_2024-01-01_000000Z.mhl"]);
       expect(readFileSync(join(dest, "A001.mov"), "utf8")).toBe("a clip");
+    });
+
+    test("a history file is read in pieces, each looked at as it comes: a sparse chain is refused in its first (needs strace)", () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const root = recordedRoot({ "a.mov": "a" });
+      const chain = join(root, "ascmhl", "ascmhl_chain.xml");
+      const text = readFileSync(chain);
+      truncateSync(chain, 500 * 2 ** 20);
+      const log = join(root, "..", "reads.log");
+      const r = run([strace, "-f", "-qq", "-o", log, "-P", chain, "-e", "trace=read,pread64", ...runner.command("mhl-verify"), "verify", root], { env: ENV });
+      expect([r.code, r.stderr.trimEnd().endsWith(`line ${text.toString("latin1").split("\n").length}: a NUL byte (byte ${text.length}), which no XML text holds: not an ASC MHL file`)]).toEqual([2, true]);
+      const read = readFileSync(log, "utf8")
+        .split("\n")
+        .map((line) => Number(/\) = (\d+)$/.exec(line)?.[1] ?? 0))
+        .reduce((a, b) => a + b, 0);
+      expect(read).toBeLessThanOrEqual(2 ** 20);
+    });
+
+    test("a card's own history that holds a killed run's leftovers is copied as it is, and refused, never cleared in the copy", () => {
+      const card = recordedRoot({ "A001.mov": "a clip" });
+      const unchained = "0003_CARD_2024-01-01_000000Z.mhl";
+      writeFileSync(join(card, "ascmhl", unchained), latest(card).replace(">mhl-verify</tool>", ">dispatchcopy</tool>"));
+      writeFileSync(join(card, "ascmhl", ".zz.partial"), "left");
+      const dest = join(card, "..", "d1");
+      const r = tool(runner, "dispatchcopy", ["-r", card, dest], { env: ENV });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${unchained} (it is not listed in ascmhl_chain.xml)`);
+      expect(readdirSync(join(dest, "ascmhl")).sort()).toEqual(readdirSync(join(card, "ascmhl")).sort());
+      expect(readFileSync(join(dest, "ascmhl", ".zz.partial"), "utf8")).toBe("left");
     });
 
     test("a generation is read once: its C4 is of the bytes it is parsed from (needs strace)", () => {

@@ -109,9 +109,9 @@ export function plainMediaHash(text: string, at: number, line: number): { hash: 
 export const HISTORY_FILE_MOST_BYTES = 512 << 20;
 
 /**
- * The most elements a history's file holds at once besides its file entries (which are taken
- * as read): its creator and process information, ignore patterns, references to nested
- * histories; or a chain's generations, three elements each.
+ * The most elements and attributes a history's file holds at once besides its file entries
+ * (which are taken as read): its creator and process information, ignore patterns, references
+ * to nested histories; or a chain's generations, some four each.
  */
 export const HISTORY_MOST_ELEMENTS = 200_000;
 
@@ -185,11 +185,24 @@ export function readGeneration(text: string, file: string, options: { skim?: boo
     processInfo: {
       process: processName,
       rootHash: roothash ? directoryEntries(roothash, file) : [],
-      ignorePatterns: childElements(childElement(process, "ignore") ?? process, "pattern").map((p) => textOf(p)),
+      ignorePatterns: ignorePatternsOf(process, file),
     },
     hashes,
     references,
   };
+}
+
+/**
+ * Most ignore patterns a generation may carry: each is matched against every path of a run, so
+ * a planted list of 180,000 took a minute (the writers record a handful).
+ */
+export const MOST_IGNORE_PATTERNS = 1000;
+
+/** A generation's ignore patterns, at most {@link MOST_IGNORE_PATTERNS}. */
+function ignorePatternsOf(process: XmlElement, file: string): string[] {
+  const patterns = childElements(childElement(process, "ignore") ?? process, "pattern");
+  if (patterns.length > MOST_IGNORE_PATTERNS) throw new XmlError(file, patterns[MOST_IGNORE_PATTERNS]!.line, `more than ${MOST_IGNORE_PATTERNS.toLocaleString("en")} ignore patterns`);
+  return patterns.map((p) => textOf(p));
 }
 
 function writeDirectoryHashes(w: XmlWriter, entries: readonly HashEntry[]): void {

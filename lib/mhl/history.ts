@@ -6,7 +6,6 @@
 import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { CliError, describeSystemError, explainedError } from "../core/errors.ts";
-import { turnDue } from "../core/turns.ts";
 import { formatBytes } from "../core/units.ts";
 import { c4FromSha512 } from "../hash/c4.ts";
 import { XmlError } from "../xml/xml.ts";
@@ -131,17 +130,19 @@ function readHistoryBytes(fd: number, file: string, exit: number): Buffer {
   if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
   const bytes = Buffer.allocUnsafe(size + 1);
   let got = 0;
-  // One byte more than its size is asked for: a file that grew meanwhile is refused, not read on.
-  for (let n = 1; n > 0 && got <= size; got += n) n = readSync(fd, bytes, got, size + 1 - got, got);
-  if (got > size) throw mhlError(exit, file, "it grew while it was read");
-  const text = bytes.subarray(0, got);
-  const nul = text.indexOf(0);
-  if (nul >= 0) {
+  // In pieces, each looked at as it comes: a sparse file is refused in its first piece of NUL
+  // bytes, not read whole first. One byte more than its size is asked for: a file that grew
+  // meanwhile is refused, not read on.
+  for (let n = 1; n > 0 && got <= size; got += n) {
+    n = readSync(fd, bytes, got, Math.min(1 << 20, size + 1 - got), got);
+    const nul = bytes.subarray(got, got + n).indexOf(0);
+    if (nul < 0) continue;
     let line = 1;
-    for (let i = text.indexOf(10); i >= 0 && i < nul; i = text.indexOf(10, i + 1)) line++;
-    throw new XmlError(file, line, `a NUL byte (byte ${nul}), which no XML text holds: not an ASC MHL file`);
+    for (let i = bytes.indexOf(10); i >= 0 && i < got + nul; i = bytes.indexOf(10, i + 1)) line++;
+    throw new XmlError(file, line, `a NUL byte (byte ${got + nul}), which no XML text holds: not an ASC MHL file`);
   }
-  return text;
+  if (got > size) throw mhlError(exit, file, "it grew while it was read");
+  return bytes.subarray(0, got);
 }
 
 /**
@@ -169,41 +170,6 @@ function readHistoryFile(file: string, exit: number): Buffer {
 /** The C4 ID of bytes. */
 function c4Of(bytes: Uint8Array): string {
   return c4FromSha512(new Bun.CryptoHasher("sha512").update(bytes).digest());
-}
-
-/**
- * The C4 ID of a file the chain lists that is not read as a generation, read in pieces (it is
- * never held whole), with {@link readHistoryBytes}' bound.
- * @throws {CliError} with `exit`.
- */
-async function c4OfListedFile(file: string, exit: number): Promise<string> {
-  let fd: number;
-  try {
-    fd = openRegularFile(file);
-  } catch (error) {
-    throw historyFileProblem(file, exit, error);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
-    const hasher = new Bun.CryptoHasher("sha512");
-    const piece = Buffer.allocUnsafe(1 << 20);
-    for (let at = 0; ; ) {
-      const n = readSync(fd, piece, 0, piece.length, at);
-      if (n === 0) break;
-      hasher.update(piece.subarray(0, n));
-      at += n;
-      if (at > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(at));
-      const turn = turnDue();
-      if (turn) await turn;
-    }
-    return c4FromSha512(hasher.digest());
-  } catch (error) {
-    if (error instanceof CliError) throw error;
-    throw historyFileProblem(file, exit, error);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Whether a name in `ascmhl/` is read as a generation by {@link History.load}. */
@@ -262,8 +228,9 @@ export class History {
       for (const link of chain) {
         const file = join(folder, link.fileName);
         if (!existsSync(file)) throw mhlError(MhlExit.MissingManifest, file);
-        // A generation is proven on the very bytes it is parsed from, below.
-        if (!isGenerationName(link.fileName) && (await c4OfListedFile(file, MhlExit.ModifiedManifest)) !== link.c4) throw mhlError(MhlExit.ModifiedManifest, file);
+        // A generation is proven on the very bytes it is parsed from, below; the chain lists
+        // nothing else (each name it lists would otherwise be read whole, as often as listed).
+        if (!isGenerationName(link.fileName)) throw mhlError(MhlExit.ModifiedManifest, file, `${CHAIN_FILE_NAME} lists it, but it is not a generation (NNNN_….mhl)`);
       }
       // A generation the chain does not list proves nothing: an emptied or edited chain must
       // not let a changed generation in.
@@ -374,7 +341,7 @@ export class History {
    *   whose C4 is not the one the parent recorded.
    */
   lostReferencedHistories(): string[] {
-    const lost: string[] = [];
+    const lost = new Set<string>();
     for (const history of this.postOrder()) {
       history.generations.forEach((generation, index) => {
         for (const reference of generation.generation.references) {
@@ -383,7 +350,7 @@ export class History {
           const found = history.historyFor(childRoot);
           if (found.path !== "." || found.history === history) {
             const root = joinRelative(this.relativeFromHere(history), childRoot);
-            if (index === history.generations.length - 1 && !lost.includes(root)) lost.push(root);
+            if (index === history.generations.length - 1) lost.add(root);
             continue;
           }
           const fileName = baseName(reference.path);
@@ -393,7 +360,7 @@ export class History {
         }
       });
     }
-    return lost.sort(compareUtf8);
+    return [...lost].sort(compareUtf8);
   }
 
   /** This history and every nested one, children before their parents. */
@@ -689,11 +656,11 @@ export function writeAtomically(path: string, text: string): void {
 /**
  * Removes what an interrupted run of `toolName` left in `root/ascmhl/` without finishing it: a
  * generation it wrote but never added to the chain, and partial files of its atomic writes.
- * Generations by other tools are never touched. Leaves an empty `ascmhl/` folder out, too, so
- * the history loads again.
+ * Generations by other tools are never touched, nor the names `keep` says (what the run
+ * itself put there). Leaves an empty `ascmhl/` folder out, too, so the history loads again.
  * @returns the names removed.
  */
-export function removeUnchainedGenerations(root: string, toolName: string): string[] {
+export function removeUnchainedGenerations(root: string, toolName: string, keep: (name: string) => boolean = () => false): string[] {
   const held = HeldFolder.open(root);
   try {
     // Only a folder of its own: an ascmhl/ that is a link (out of the tree or not) is never
@@ -705,7 +672,7 @@ export function removeUnchainedGenerations(root: string, toolName: string): stri
     for (const { name } of held.list(HISTORY_FOLDER)) {
       const relative = `${HISTORY_FOLDER}/${name}`;
       const partial = name.startsWith(".") && name.endsWith(".partial");
-      if (!partial && (!GENERATION_NAME.test(name) || chained.has(name))) continue;
+      if (keep(name) || (!partial && (!GENERATION_NAME.test(name) || chained.has(name)))) continue;
       // Files alone: a folder or anything else under such a name was not left by a run.
       if (held.stat(relative)?.kind !== "file") continue;
       if (!partial) {

@@ -64,8 +64,13 @@ export class IgnoreSpec {
    */
   static forRun(latest: readonly string[] | undefined, extra: readonly string[] = [], file?: string): IgnoreSpec {
     const out: string[] = [];
+    const seen = new Set<string>();
     const add = (list: Iterable<string>) => {
-      for (const p of list) if (!out.includes(p)) out.push(p);
+      for (const p of list) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        out.push(p);
+      }
     };
     add(latest && latest.length > 0 ? latest : DEFAULT_MHL_IGNORES);
     add(extra);

@@ -179,6 +179,15 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   ];
   /** Every name the offload planned in a destination (copies, links, files already there and identical). */
   const planned = targets.existing ? finderByPath(files, ({ file }) => file.destinationPath) : undefined;
+  // What this run copied into a destination's history (a card's own, copied with it) is never
+  // cleared as what a killed run left: such a history is sealed as it is, or refused by name.
+  const copiedHistory = new Set(
+    files
+      .map(({ file }) => file.destinationPath)
+      .filter((path) => path.startsWith(`${HISTORY_FOLDER}/`) && !path.includes("/", HISTORY_FOLDER.length + 1))
+      .map((path) => path.slice(HISTORY_FOLDER.length + 1)),
+  );
+  const keepCopied = (name: string) => copiedHistory.has(name);
   // One temporary folder for every generation of the run: where it cannot be used, that is said once.
   let spoolFallbackTold = false;
   const onSpoolFallback = (message: string) => {
@@ -210,7 +219,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || (heldBefore.get(path) ?? -1) >= 0 || heldBefore.get(path) === HELD_LINK);
     try {
       // A run killed while it wrote its generation left it out of the chain: clear that first.
-      removeUnchainedGenerations(root, "dispatchcopy");
+      removeUnchainedGenerations(root, "dispatchcopy", keepCopied);
       before = listGenerationFiles(root);
       await createGeneration(
         root,
@@ -233,7 +242,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       }
       // Never leave a generation that is not in the chain (a history that does not verify).
       try {
-        removeUnchainedGenerations(root, "dispatchcopy");
+        removeUnchainedGenerations(root, "dispatchcopy", keepCopied);
       } catch {
         // reported below either way
       }
