@@ -218,25 +218,32 @@ test("the tree holds at most maxElements at once: elements taken by consume leav
     },
   });
   expect([taken, childElements(root).length]).toEqual([items, 0]);
-  // Kept, the 5,000 items are 15,000 elements: the 1,001st is refused where it stands.
-  expect(() => parseXml(text, "items.xml", { maxElements: 1000 })).toThrow("line 335: more than 1,000 elements and attributes");
+  // Kept, each item is three elements and three pieces of text (its two values, the line feed
+  // after it): the 1,001st is refused where it stands, on the 167th item's line.
+  expect(() => parseXml(text, "items.xml", { maxElements: 1000 })).toThrow("line 168: more than 1,000 elements, attributes and pieces of text");
+  // Layout cut into pieces by comments is held too: 2,000 of them are refused.
+  expect(() => parseXml(`<r>${" <!---->".repeat(2000)}</r>`, "layout.xml", { maxElements: 1000 })).toThrow("line 1: more than 1,000 elements, attributes and pieces of text");
 });
 
 test("a generation or chain of a flood of elements is refused at 200,000, not held", () => {
   const generation = readFileSync(FIXTURE, "utf8").replace("<hashes>", `<hashes>${"<x/>".repeat(250_000)}`);
-  expect(() => readGeneration(generation, "0002.mhl")).toThrow("more than 200,000 elements and attributes");
+  expect(() => readGeneration(generation, "0002.mhl")).toThrow("more than 200,000 elements, attributes and pieces of text");
   // As many file entries are read, each leaving the tree as it is read (with the XML reader too).
   const entry = /<hash>[\s\S]*?<\/hash>/.exec(generation)![0];
   const many = readFileSync(FIXTURE, "utf8").replace("<hashes>", `<hashes>${Array.from({ length: 100_000 }, (_, i) => entry.replace(/<path([^>]*)>[^<]*</, `<path$1>many/${i}<`)).join("")}`);
   for (const skim of [true, false]) expect(readGeneration(many, "many.mhl", { skim }).hashes.length).toBeGreaterThan(100_000);
   const chain = `<?xml version="1.0" encoding="UTF-8"?>\n<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0">${"<x/>".repeat(250_000)}</ascmhldirectory>\n`;
-  expect(() => readChain(chain, "ascmhl_chain.xml")).toThrow("line 2: more than 200,000 elements and attributes");
+  expect(() => readChain(chain, "ascmhl_chain.xml")).toThrow("line 2: more than 200,000 elements, attributes and pieces of text");
 });
 
 test("an element's attributes count toward the bound; a generation carries at most 1,000 ignore patterns", () => {
   const attributes = Array.from({ length: 250_000 }, (_, i) => `a${i}=""`).join(" ");
-  expect(() => readGeneration(readFileSync(FIXTURE, "utf8").replace("<hashes>", `<hashes><x ${attributes}/>`), "0002.mhl")).toThrow("more than 200,000 elements and attributes");
+  expect(() => readGeneration(readFileSync(FIXTURE, "utf8").replace("<hashes>", `<hashes><x ${attributes}/>`), "0002.mhl")).toThrow("more than 200,000 elements, attributes and pieces of text");
   const withPatterns = (count: number) => readFileSync(FIXTURE, "utf8").replace(/<ignore>[\s\S]*?<\/ignore>/, `<ignore>${Array.from({ length: count }, (_, i) => `<pattern>p${i}</pattern>`).join("")}</ignore>`);
   expect(readGeneration(withPatterns(1000), "0002.mhl").processInfo.ignorePatterns.length).toBe(1000);
   expect(() => readGeneration(withPatterns(1001), "0002.mhl")).toThrow("more than 1,000 ignore patterns");
+  const withLong = (lengths: number[]) => readFileSync(FIXTURE, "utf8").replace(/<ignore>[\s\S]*?<\/ignore>/, `<ignore>${lengths.map((n) => `<pattern>*?${"a".repeat(n - 2)}</pattern>`).join("")}</ignore>`);
+  expect(readGeneration(withLong([1024, ...Array(63).fill(1024)]), "0002.mhl").processInfo.ignorePatterns.length).toBe(64);
+  expect(() => readGeneration(withLong([1025]), "0002.mhl")).toThrow("an ignore pattern longer than 1,024 characters");
+  expect(() => readGeneration(withLong(Array(65).fill(1024)), "0002.mhl")).toThrow("ignore patterns longer than 65,536 characters in all");
 });

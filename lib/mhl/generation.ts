@@ -109,8 +109,8 @@ export function plainMediaHash(text: string, at: number, line: number): { hash: 
 export const HISTORY_FILE_MOST_BYTES = 512 << 20;
 
 /**
- * The most elements and attributes a history's file holds at once besides its file entries
- * (which are taken as read): its creator and process information, ignore patterns, references
+ * The most elements, attributes and pieces of text a history's file holds at once besides its
+ * file entries (which are taken as read): its creator and process information, ignore patterns, references
  * to nested histories; or a chain's generations, some four each.
  */
 export const HISTORY_MOST_ELEMENTS = 200_000;
@@ -193,16 +193,26 @@ export function readGeneration(text: string, file: string, options: { skim?: boo
 }
 
 /**
- * Most ignore patterns a generation may carry: each is matched against every path of a run, so
- * a planted list of 180,000 took a minute (the writers record a handful).
+ * Most ignore patterns a generation may carry, and most characters in one and in all: each is
+ * matched against every path of a run, so a planted list of 180,000 took a minute, and 997 of
+ * 60,000 characters each 53 s and 3.3 GB (the writers record a handful of short ones).
  */
 export const MOST_IGNORE_PATTERNS = 1000;
+const MOST_PATTERN_CHARACTERS = 1024;
+const MOST_PATTERNS_CHARACTERS = 64 << 10;
 
-/** A generation's ignore patterns, at most {@link MOST_IGNORE_PATTERNS}. */
+/** A generation's ignore patterns, within {@link MOST_IGNORE_PATTERNS} and the lengths above. */
 function ignorePatternsOf(process: XmlElement, file: string): string[] {
   const patterns = childElements(childElement(process, "ignore") ?? process, "pattern");
   if (patterns.length > MOST_IGNORE_PATTERNS) throw new XmlError(file, patterns[MOST_IGNORE_PATTERNS]!.line, `more than ${MOST_IGNORE_PATTERNS.toLocaleString("en")} ignore patterns`);
-  return patterns.map((p) => textOf(p));
+  let total = 0;
+  return patterns.map((element) => {
+    const pattern = textOf(element);
+    total += pattern.length;
+    if (pattern.length > MOST_PATTERN_CHARACTERS) throw new XmlError(file, element.line, `an ignore pattern longer than ${MOST_PATTERN_CHARACTERS.toLocaleString("en")} characters`);
+    if (total > MOST_PATTERNS_CHARACTERS) throw new XmlError(file, element.line, `ignore patterns longer than ${MOST_PATTERNS_CHARACTERS.toLocaleString("en")} characters in all`);
+    return pattern;
+  });
 }
 
 function writeDirectoryHashes(w: XmlWriter, entries: readonly HashEntry[]): void {

@@ -342,6 +342,13 @@ export class History {
    */
   lostReferencedHistories(): string[] {
     const lost = new Set<string>();
+    /** Each history's chain by file name, made when first asked (a reference each would search it whole). */
+    const chains = new Map<History, Map<string, string>>();
+    const c4Listed = (history: History, fileName: string): string | undefined => {
+      let byName = chains.get(history);
+      if (!byName) chains.set(history, (byName = new Map(history.chain.map((l) => [l.fileName, l.c4]))));
+      return byName.get(fileName);
+    };
     for (const history of this.postOrder()) {
       history.generations.forEach((generation, index) => {
         for (const reference of generation.generation.references) {
@@ -354,9 +361,9 @@ export class History {
             continue;
           }
           const fileName = baseName(reference.path);
-          const link = found.history.chain.find((l) => l.fileName === fileName);
-          if (!link) throw mhlError(MhlExit.MissingManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
-          if (link.c4 !== reference.c4) throw mhlError(MhlExit.ModifiedManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
+          const c4 = c4Listed(found.history, fileName);
+          if (c4 === undefined) throw mhlError(MhlExit.MissingManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
+          if (c4 !== reference.c4) throw mhlError(MhlExit.ModifiedManifest, joinPath(found.history.root, HISTORY_FOLDER, fileName));
         }
       });
     }

@@ -41,8 +41,8 @@ export interface ParseOptions {
    */
   consume?: (element: XmlElement, parent: XmlElement) => boolean;
   /**
-   * Most elements and attributes the tree may hold at once (those of elements `consume` took
-   * are not counted): a file of a few megabytes of `<x/>` would otherwise hold millions of
+   * Most elements, attributes and pieces of text the tree may hold at once (those of elements
+   * `consume` took are not counted): a file of a few megabytes of `<x/>` would otherwise hold millions of
    * elements, some 250 bytes each. More is an error naming the file and line.
    * @default no bound
    */
@@ -93,7 +93,10 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
     held = heldBefore;
     parent.children.pop();
     const before = parent.children.at(-1);
-    if (typeof before === "string" && before.trim() === "") parent.children.pop();
+    if (typeof before === "string" && before.trim() === "") {
+      parent.children.pop();
+      held--;
+    }
   };
   const maxElements = options.maxElements ?? Number.POSITIVE_INFINITY;
   /** Elements in the tree now, and how many there were as each open element began. */
@@ -120,6 +123,8 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
     const depth = stack.length - 1;
     if (raw.trim() !== "") textHeld[depth] = (textHeld[depth] ?? 0) + raw.length;
     if ((textHeld[depth] ?? 0) > maxText) fail(`text of <${stack[depth]!.name}> is longer than ${maxText} characters`);
+    // A piece of text is held as an element is: comments can cut layout into any number of them.
+    if (++held > maxElements) fail(`more than ${maxElements.toLocaleString("en")} elements, attributes and pieces of text`);
     stack[depth]!.children.push(raw);
   };
   const decode = (raw: string): string => {
@@ -209,7 +214,10 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
         if (end > pos) {
           // Taken as by `consume`: with the layout text before it.
           const before = parent.children.at(-1);
-          if (typeof before === "string" && before.trim() === "") parent.children.pop();
+          if (typeof before === "string" && before.trim() === "") {
+            parent.children.pop();
+            held--;
+          }
           advance(end);
           continue;
         }
@@ -241,7 +249,7 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
       const heldBefore = held;
       // Its attributes count too: 120 elements of 20,000 attributes each took 830 MB.
       held += 1 + attributes.size;
-      if (held > maxElements) fail(`more than ${maxElements.toLocaleString("en")} elements and attributes`);
+      if (held > maxElements) fail(`more than ${maxElements.toLocaleString("en")} elements, attributes and pieces of text`);
       const element: XmlElement = { name, localName: name.slice(name.indexOf(":") + 1), attributes, children: [], line: startLine };
       if (stack.length > 0) stack.at(-1)!.children.push(element);
       else if (root) fail("more than one root element");
