@@ -190,21 +190,6 @@ for (const runner of runners()) {
       expect(readFileSync(join(dest, "ascmhl", ".zz.partial"), "utf8")).toBe("left");
     });
 
-    test("a card's histories, at its root and in a folder, copied again with --overwrite: the destination's earlier generations are cleared and each history verifies", () => {
-      const card = recordedRoot({ "A001.mov": "a clip", "sub/B001.mov": "b clip" });
-      expect(mhl(["create", join(card, "sub"), "-h", "xxh64"]).code).toBe(0);
-      const dest = join(card, "..", "d1");
-      expect(tool(runner, "dispatchcopy", ["-r", card, dest], { env: ENV }).code).toBe(0);
-      // Each history in the copy carries one generation of dispatchcopy's after the card's.
-      expect(readdirSync(join(dest, "sub", "ascmhl")).filter((n) => n.endsWith(".mhl")).length).toBe(readdirSync(join(card, "sub", "ascmhl")).filter((n) => n.endsWith(".mhl")).length + 1);
-      // Copied again, each chain the card carries differs from the one the copy extended (README).
-      expect(tool(runner, "dispatchcopy", ["-r", card, dest], { env: ENV }).code).toBe(2);
-      const r = tool(runner, "dispatchcopy", ["-r", "--overwrite", card, dest], { env: ENV });
-      expect([r.code, r.stderr]).toEqual([0, expect.stringContaining("verified from the device")]);
-      expect(mhl(["verify", dest]).code).toBe(0);
-      expect(mhl(["verify", join(dest, "sub")]).code).toBe(0);
-    });
-
     test("a generation is read once: its C4 is of the bytes it is parsed from (needs strace)", () => {
       const strace = straceOrSkip();
       if (!strace) return;

@@ -661,25 +661,23 @@ export function writeAtomically(path: string, text: string): void {
 }
 
 /**
- * Removes what an interrupted run of `toolName` left in the history of `root/under` (its
- * `ascmhl/`) without finishing it: a generation it wrote but never added to the chain, and
- * partial files of its atomic writes. `under` is reached beneath `root`, never through a link.
- * Generations by other tools are never touched, nor the names `keep` says (what the run itself
- * put there). Leaves an empty `ascmhl/` folder out, too, so the history loads again.
+ * Removes what an interrupted run of `toolName` left in `root/ascmhl/` without finishing it: a
+ * generation it wrote but never added to the chain, and partial files of its atomic writes.
+ * Generations by other tools are never touched, nor the names `keep` says (what the run
+ * itself put there). Leaves an empty `ascmhl/` folder out, too, so the history loads again.
  * @returns the names removed.
  */
-export function removeUnchainedGenerations(root: string, toolName: string, keep: (name: string) => boolean = () => false, under = ""): string[] {
+export function removeUnchainedGenerations(root: string, toolName: string, keep: (name: string) => boolean = () => false): string[] {
   const held = HeldFolder.open(root);
-  const folder = under === "" ? HISTORY_FOLDER : `${under}/${HISTORY_FOLDER}`;
   try {
     // Only a folder of its own: an ascmhl/ that is a link (out of the tree or not) is never
     // entered, and what follows in it is reached beneath the root, never through a link.
-    if (held.stat(folder)?.kind !== "folder") return [];
-    const chainRelative = `${folder}/${CHAIN_FILE_NAME}`;
+    if (held.stat(HISTORY_FOLDER)?.kind !== "folder") return [];
+    const chainRelative = `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`;
     const chained = new Set(held.stat(chainRelative) ? readChain(readHeld(held, chainRelative, MhlExit.NoChain).toString("utf8"), held.pathOf(chainRelative)).map((l) => l.fileName) : []);
     const removed: string[] = [];
-    for (const { name } of held.list(folder)) {
-      const relative = `${folder}/${name}`;
+    for (const { name } of held.list(HISTORY_FOLDER)) {
+      const relative = `${HISTORY_FOLDER}/${name}`;
       const partial = name.startsWith(".") && name.endsWith(".partial");
       if (keep(name) || (!partial && (!GENERATION_NAME.test(name) || chained.has(name)))) continue;
       // Files alone: a folder or anything else under such a name was not left by a run.
@@ -696,9 +694,9 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
       held.remove(relative);
       removed.push(name);
     }
-    if (held.list(folder).length === 0) {
+    if (held.list(HISTORY_FOLDER).length === 0) {
       try {
-        held.removeFolder(folder);
+        held.removeFolder(HISTORY_FOLDER);
       } catch {
         // something arrived meanwhile: the folder stays
       }

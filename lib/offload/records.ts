@@ -57,14 +57,6 @@ function listGenerationFiles(root: string): string[] {
   }
 }
 
-/** The folder (relative, "" for the root) and name of a file in a history's `ascmhl/`, or undefined. */
-function historyFileOf(path: string): { folder: string; name: string } | undefined {
-  if (!path.includes(`${HISTORY_FOLDER}/`)) return undefined;
-  const parts = path.split("/");
-  if (parts.length < 2 || parts[parts.length - 2] !== HISTORY_FOLDER) return undefined;
-  return { folder: parts.slice(0, -2).join("/"), name: parts.at(-1)! };
-}
-
 /** A library error's message as it is; a system error as strerror's phrase with the file it concerns. */
 function messageOf(error: unknown): string {
   if (error instanceof CliError) return error.path ? `${showName(error.path)}: ${error.message}` : error.message;
@@ -187,30 +179,15 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   ];
   /** Every name the offload planned in a destination (copies, links, files already there and identical). */
   const planned = targets.existing ? finderByPath(files, ({ file }) => file.destinationPath) : undefined;
-  // What this run copied into a destination's histories (a card's own, at its root or in a
-  // folder, copied with it) is never cleared as what a killed run left: such a history is
-  // sealed as it is, or refused by name.
-  const copiedHistories = new Map<string, Set<string>>([["", new Set()]]);
-  for (const { file } of files) {
-    const at = historyFileOf(file.destinationPath);
-    if (!at) continue;
-    let names = copiedHistories.get(at.folder);
-    if (!names) copiedHistories.set(at.folder, (names = new Set()));
-    names.add(at.name);
-  }
-  /** Clears what a killed run of dispatchcopy left in each history of `root` this run knows of. */
-  const clearLeftovers = (root: string) => {
-    const folders = new Set(copiedHistories.keys());
-    // The histories the destination held already, in folders (its walk lists their files).
-    for (const path of targets.existing?.get(root)?.keys() ?? []) {
-      const at = historyFileOf(path);
-      if (at) folders.add(at.folder);
-    }
-    for (const folder of folders) {
-      const names = copiedHistories.get(folder);
-      removeUnchainedGenerations(root, "dispatchcopy", (name) => names?.has(name) ?? false, folder);
-    }
-  };
+  // What this run copied into a destination's history (a card's own, copied with it) is never
+  // cleared as what a killed run left: such a history is sealed as it is, or refused by name.
+  const copiedHistory = new Set(
+    files
+      .map(({ file }) => file.destinationPath)
+      .filter((path) => path.startsWith(`${HISTORY_FOLDER}/`) && !path.includes("/", HISTORY_FOLDER.length + 1))
+      .map((path) => path.slice(HISTORY_FOLDER.length + 1)),
+  );
+  const keepCopied = (name: string) => copiedHistory.has(name);
   // One temporary folder for every generation of the run: where it cannot be used, that is said once.
   let spoolFallbackTold = false;
   const onSpoolFallback = (message: string) => {
@@ -242,7 +219,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || (heldBefore.get(path) ?? -1) >= 0 || heldBefore.get(path) === HELD_LINK);
     try {
       // A run killed while it wrote its generation left it out of the chain: clear that first.
-      clearLeftovers(root);
+      removeUnchainedGenerations(root, "dispatchcopy", keepCopied);
       before = listGenerationFiles(root);
       await createGeneration(
         root,
@@ -265,7 +242,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       }
       // Never leave a generation that is not in the chain (a history that does not verify).
       try {
-        clearLeftovers(root);
+        removeUnchainedGenerations(root, "dispatchcopy", keepCopied);
       } catch {
         // reported below either way
       }
