@@ -110,8 +110,8 @@ export const HISTORY_FILE_MOST_BYTES = 512 << 20;
 
 /**
  * The most elements, attributes and pieces of text a history's file holds at once besides its
- * file entries (which are taken as read): its creator and process information, ignore patterns, references
- * to nested histories; or a chain's generations, some four each.
+ * file entries (which are taken as read): its creator and process information, ignore
+ * patterns, references to nested histories; or a chain's generations, some four each.
  */
 export const HISTORY_MOST_ELEMENTS = 200_000;
 

@@ -125,8 +125,9 @@ function tooLarge(size: number): string {
  *   is not XML.
  */
 function readHistoryBytes(fd: number, file: string, exit: number): Buffer {
-  if (!fstatSync(fd).isFile()) throw historyFileProblem(file, exit, { code: "EFTYPE" });
-  const size = fstatSync(fd).size;
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) throw historyFileProblem(file, exit, { code: "EFTYPE" });
+  const size = stat.size;
   if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
   const bytes = Buffer.allocUnsafe(size + 1);
   let got = 0;

@@ -42,8 +42,8 @@ export interface ParseOptions {
   consume?: (element: XmlElement, parent: XmlElement) => boolean;
   /**
    * Most elements, attributes and pieces of text the tree may hold at once (those of elements
-   * `consume` took are not counted): a file of a few megabytes of `<x/>` would otherwise hold millions of
-   * elements, some 250 bytes each. More is an error naming the file and line.
+   * `consume` took are not counted): a file of a few megabytes of `<x/>` would otherwise hold
+   * millions of elements, some 250 bytes each. More is an error naming the file and line.
    * @default no bound
    */
   maxElements?: number;
@@ -243,11 +243,12 @@ export function parseXml(text: string, file: string, options: ParseOptions = {})
         if (rest![1]) break;
         const attrName = rest![2]!;
         if (attributes.has(attrName)) fail(`duplicate attribute '${attrName}' in <${name}>`);
+        // Counted as they come (120 elements of 20,000 attributes each took 830 MB), and below.
+        if (held + 1 + attributes.size >= maxElements) fail(`more than ${maxElements.toLocaleString("en")} elements, attributes and pieces of text`);
         attributes.set(attrName, decode(rest![4] ?? rest![5] ?? ""));
       }
       const selfClosing = text[i - 2] === "/";
       const heldBefore = held;
-      // Its attributes count too: 120 elements of 20,000 attributes each took 830 MB.
       held += 1 + attributes.size;
       if (held > maxElements) fail(`more than ${maxElements.toLocaleString("en")} elements, attributes and pieces of text`);
       const element: XmlElement = { name, localName: name.slice(name.indexOf(":") + 1), attributes, children: [], line: startLine };
