@@ -190,6 +190,17 @@ for (const runner of runners()) {
       expect(readFileSync(join(dest, "ascmhl", ".zz.partial"), "utf8")).toBe("left");
     });
 
+    test("a root whose name holds a line feed: its generations, named after it, are read back", () => {
+      const root = join(fresh(), "..", "A001\nB");
+      mkdirSync(root);
+      writeFileSync(join(root, "a.mov"), "a");
+      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      expect(mhl(["create", root, "-h", "xxh64"]).code).toBe(0);
+      expect(readdirSync(join(root, "ascmhl")).filter((n) => n.endsWith(".mhl")).length).toBe(2);
+      const r = mhl(["verify", root]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+    });
+
     test("a generation is read once: its C4 is of the bytes it is parsed from (needs strace)", () => {
       const strace = straceOrSkip();
       if (!strace) return;

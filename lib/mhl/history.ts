@@ -64,7 +64,7 @@ export function pathsOnDisk(found: ReadonlySet<string>, held: HeldFolder): Paths
 /** Name of the history folder. */
 export const HISTORY_FOLDER = "ascmhl";
 
-const GENERATION_NAME = /^(\d{4,})(?:_(.+))?\.mhl$/;
+const GENERATION_NAME = /^(\d{4,})(?:_(.+))?\.mhl$/s;
 
 /** A generation as loaded: its content, number and file. */
 export interface LoadedGeneration {

@@ -51,7 +51,7 @@ export interface RecordTargets {
 /** The generation files in a root's history folder now. */
 function listGenerationFiles(root: string): string[] {
   try {
-    return readdirSync(join(root, HISTORY_FOLDER)).filter((name) => /^\d{4,}_.+\.mhl$/.test(name));
+    return readdirSync(join(root, HISTORY_FOLDER)).filter((name) => /^\d{4,}_.+\.mhl$/s.test(name));
   } catch {
     return [];
   }
