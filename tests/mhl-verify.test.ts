@@ -1,6 +1,6 @@
 /** mhl-verify: the reference's fixtures verify, tampering is caught with the reference's exit codes, create reproduces the reference's files. */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync } from "node:fs";
+import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { runners, tempDir, tool, run } from "./helpers.ts";
 import { c4OfFile } from "../lib/mhl/history.ts";
@@ -373,6 +373,20 @@ for (const runner of runners()) {
       expect(text).toContain("<process>flatten</process>");
       expect(text).toContain('<md5 action="verified" hashdate="2020-01-17T14:30:00+00:00">6425c5a180ca0f420dd2b25be4536a91</md5>');
       expect(mhl(["verify", root, "-pl", list]).code).toBe(0);
+      // A packing list is read in pieces: one with a NUL byte is refused where it is, one over
+      // 512 MiB before it is read; one written into a FIFO is read as it comes.
+      const sparse = join(dest, "sparse.mhl");
+      writeFileSync(sparse, text);
+      truncateSync(sparse, 600 * 2 ** 20);
+      r = mhl(["verify", root, "-pl", sparse]);
+      expect([r.code, r.stderr]).toEqual([2, `mhl-verify: ${sparse}: more than the 512.0 MiB a packing list is read up to; it is not read\n`]);
+      truncateSync(sparse, text.length + 2 ** 20);
+      r = mhl(["verify", root, "-pl", sparse]);
+      expect([r.code, r.stderr]).toEqual([2, `mhl-verify: ${sparse}: line ${text.split("\n").length}: a NUL byte (byte ${Buffer.byteLength(text)}), which no XML text holds: not an ASC MHL file\n`]);
+      const fifo = join(dest, "list.fifo");
+      run(["mkfifo", fifo]);
+      r = run(["sh", "-c", `cat '${list}' > '${fifo}' & exec "$@"`, "sh", ...runner.command("mhl-verify"), "verify", root, "-pl", fifo], { env: ENV });
+      expect([r.code, r.stderr]).toEqual([0, ""]);
     });
 
     test("verify -dh recomputes directory hashes; a changed file gives 12", () => {

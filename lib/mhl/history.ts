@@ -4,12 +4,12 @@
  * (every listed generation present, its C4 unchanged) before any generation is trusted.
  */
 import { guardWaitOn } from "../core/interrupt_guard.ts";
-import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, readdirSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { CliError, describeSystemError, explainedError } from "../core/errors.ts";
 import { formatBytes } from "../core/units.ts";
 import { c4FromSha512 } from "../hash/c4.ts";
 import { XmlError } from "../xml/xml.ts";
-import { compareUtf8, joinPath } from "../core/names.ts";
+import { compareUtf8, fsPath, joinPath } from "../core/names.ts";
 import { HeldFolder, openRegularFile } from "../io/held_folder.ts";
 import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { hashFd } from "../hash/file.ts";
@@ -168,6 +168,40 @@ function readHistoryFile(file: string, exit: number): Buffer {
   }
 }
 
+/**
+ * The text of a packing list the user names (a file, or a FIFO written to), read in pieces up to
+ * {@link HISTORY_FILE_MOST_BYTES}, each looked at for a NUL byte as it comes.
+ * @throws {CliError} (2) for one larger, {@link XmlError} (2) with the line of a NUL byte.
+ */
+function readPackingList(file: string): string {
+  const fd = openSync(fsPath(file), "r");
+  const tooMuch = () => new CliError(`more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a packing list is read up to; it is not read`, { path: file });
+  try {
+    // A file says its size: one larger is refused before a byte is read.
+    const stat = fstatSync(fd);
+    if (stat.isFile() && stat.size > HISTORY_FILE_MOST_BYTES) throw tooMuch();
+    const pieces: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const piece = Buffer.allocUnsafe(1 << 20);
+      const n = readSync(fd, piece, 0, piece.length, null);
+      if (n === 0) break;
+      const nul = piece.subarray(0, n).indexOf(0);
+      if (nul >= 0) {
+        pieces.push(piece.subarray(0, nul));
+        const line = 1 + pieces.reduce((lines, p) => lines + p.toString("latin1").split("\n").length - 1, 0);
+        throw new XmlError(file, line, `a NUL byte (byte ${total + nul}), which no XML text holds: not an ASC MHL file`);
+      }
+      total += n;
+      if (total > HISTORY_FILE_MOST_BYTES) throw tooMuch();
+      pieces.push(piece.subarray(0, n));
+    }
+    return Buffer.concat(pieces, total).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The C4 ID of bytes. */
 function c4Of(bytes: Uint8Array): string {
   return c4FromSha512(new Bun.CryptoHasher("sha512").update(bytes).digest());
@@ -203,7 +237,7 @@ export class History {
    */
   static fromPackingList(file: string, root: string): History {
     guardWaitOn(file);
-    const generation = readGeneration(readFileSync(file, "utf8"), file);
+    const generation = readGeneration(readPackingList(file), file);
     return new History(root, "", [{ number: 1, fileName: basename(file), file, generation, byPath: indexGeneration(generation) }], []);
   }
 
