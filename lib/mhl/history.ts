@@ -7,7 +7,6 @@ import { guardWaitOn } from "../core/interrupt_guard.ts";
 import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { CliError, describeSystemError, explainedError } from "../core/errors.ts";
 import { formatBytes } from "../core/units.ts";
-import { c4FromSha512 } from "../hash/c4.ts";
 import { XmlError } from "../xml/xml.ts";
 import { compareUtf8, fsPath, joinPath } from "../core/names.ts";
 import { HeldFolder, openRegularFile } from "../io/held_folder.ts";
@@ -19,6 +18,7 @@ import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.
 import { fileNameStamp } from "./dates.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import type { HashFormat } from "./formats.ts";
+import { hashBytes } from "./directory_hash.ts";
 import { HISTORY_FILE_MOST_BYTES, readGeneration, streamGeneration } from "./generation.ts";
 import type { Generation, HashEntry, MediaHash } from "./model.ts";
 import { baseName, exactKey, joinRelative, parentPath, pathKey } from "./paths.ts";
@@ -111,45 +111,44 @@ function historyFileProblem(file: string, exit: number, error: unknown): CliErro
   return mhlError(exit, file, code === "ELOOP" ? "it is a symbolic link, never followed in a history" : code === "EFTYPE" ? "it is not a regular file" : `it cannot be read: ${describeSystemError(error)}`);
 }
 
-/** Why a history's file of `size` bytes is not read ({@link HISTORY_FILE_MOST_BYTES}). */
-function tooLarge(size: number): string {
-  return `it is ${size.toLocaleString("en")} bytes, more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a history's file is read up to; it is not read`;
-}
-
 /**
- * The bytes of a history's file open as `fd` (`file` names it), read once, up to
- * {@link HISTORY_FILE_MOST_BYTES}, and with no NUL byte, which no XML text holds: what is
- * checked (its C4) and parsed is this one copy, never the file read again.
- * @throws {CliError} with `exit` for a file too large or that grew while read, the system's
- *   error otherwise; {@link XmlError} (2) with the line of a NUL byte, as for other text that
- *   is not XML.
+ * The bytes of a history's file (or a packing list) open as `fd`, read once in pieces of 1 MiB,
+ * each looked at as it comes: a NUL byte, which no XML text holds, is refused in the piece it
+ * is in (a sparse file of gigabytes in its first), and nothing past
+ * {@link HISTORY_FILE_MOST_BYTES} is read. A file that says its size is refused by it before a
+ * byte is read, and, with `grew`, read to one byte past it: a file that grew meanwhile is
+ * refused, not read on. What is checked (a C4) and parsed is this one copy.
+ * @throws what `tooLarge` and `grew` make; {@link XmlError} (2) with the line of a NUL byte.
  */
-function readHistoryBytes(fd: number, file: string, exit: number): Buffer {
+function readBounded(fd: number, file: string, tooLarge: (size: number) => Error, grew?: () => Error): Buffer {
   const stat = fstatSync(fd);
-  if (!stat.isFile()) throw historyFileProblem(file, exit, { code: "EFTYPE" });
-  const size = stat.size;
-  if (size > HISTORY_FILE_MOST_BYTES) throw mhlError(exit, file, tooLarge(size));
-  const bytes = Buffer.allocUnsafe(size + 1);
-  let got = 0;
-  // In pieces, each looked at as it comes: a sparse file is refused in its first piece of NUL
-  // bytes, not read whole first. One byte more than its size is asked for: a file that grew
-  // meanwhile is refused, not read on.
-  for (let n = 1; n > 0 && got <= size; got += n) {
-    n = readSync(fd, bytes, got, Math.min(1 << 20, size + 1 - got), got);
-    const nul = bytes.subarray(got, got + n).indexOf(0);
-    if (nul < 0) continue;
-    let line = 1;
-    for (let i = bytes.indexOf(10); i >= 0 && i < got + nul; i = bytes.indexOf(10, i + 1)) line++;
-    throw new XmlError(file, line, `a NUL byte (byte ${got + nul}), which no XML text holds: not an ASC MHL file`);
+  if (stat.isFile() && stat.size > HISTORY_FILE_MOST_BYTES) throw tooLarge(stat.size);
+  const limit = stat.isFile() && grew ? stat.size + 1 : HISTORY_FILE_MOST_BYTES + 1;
+  // One buffer of the size a file says (one byte more), grown only for one that says none (a FIFO).
+  let bytes = Buffer.allocUnsafe(stat.isFile() ? Math.min(stat.size + 1, limit) : 1 << 20);
+  let total = 0;
+  while (total < limit) {
+    if (total === bytes.length) bytes = Buffer.concat([bytes, Buffer.allocUnsafe(Math.min(bytes.length, limit - total))]);
+    const n = readSync(fd, bytes, total, Math.min(1 << 20, bytes.length - total), null);
+    if (n === 0) break;
+    const nul = bytes.subarray(total, total + n).indexOf(0);
+    if (nul >= 0) {
+      let line = 1;
+      for (let i = bytes.indexOf(10); i >= 0 && i < total + nul; i = bytes.indexOf(10, i + 1)) line++;
+      throw new XmlError(file, line, `a NUL byte (byte ${total + nul}), which no XML text holds: not an ASC MHL file`);
+    }
+    total += n;
   }
-  if (got > size) throw mhlError(exit, file, "it grew while it was read");
-  return bytes.subarray(0, got);
+  if (grew && stat.isFile() && total > stat.size) throw grew();
+  if (total > HISTORY_FILE_MOST_BYTES) throw tooLarge(total);
+  return bytes.subarray(0, total);
 }
 
 /**
- * {@link readHistoryBytes} of the file at `file`, opened as {@link openRegularFile} opens one
- * (never through a link at its end, never waiting on a FIFO).
- * @throws {CliError} from {@link historyFileProblem} or {@link readHistoryBytes}.
+ * The bytes of a history's file, opened as {@link openRegularFile} opens one (never through a
+ * link at its end, never waiting on a FIFO), as {@link readBounded} reads them.
+ * @throws {CliError} from {@link historyFileProblem}, or with `exit` for a file too large or
+ *   that grew while read; {@link XmlError} (2) with the line of a NUL byte.
  */
 function readHistoryFile(file: string, exit: number): Buffer {
   let fd: number;
@@ -160,55 +159,43 @@ function readHistoryFile(file: string, exit: number): Buffer {
   }
   try {
     return readHistoryBytes(fd, file, exit);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** {@link readBounded} of a history's file open as `fd`, which must be a regular file; errors as {@link readHistoryFile}'s. */
+function readHistoryBytes(fd: number, file: string, exit: number): Buffer {
+  try {
+    if (!fstatSync(fd).isFile()) throw historyFileProblem(file, exit, { code: "EFTYPE" });
+    return readBounded(
+      fd,
+      file,
+      (size) => mhlError(exit, file, `it is ${size.toLocaleString("en")} bytes, more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a history's file is read up to; it is not read`),
+      () => mhlError(exit, file, "it grew while it was read"),
+    );
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw historyFileProblem(file, exit, error);
-  } finally {
-    closeSync(fd);
   }
 }
 
 /**
- * The text of a packing list the user names (a file, or a FIFO written to), read in pieces up to
- * {@link HISTORY_FILE_MOST_BYTES}, each looked at for a NUL byte as it comes.
- * @throws {CliError} (2) for one larger, {@link XmlError} (2) with the line of a NUL byte.
+ * The text of a packing list the user names (a file, or a FIFO written to), as
+ * {@link readBounded} reads it.
+ * @throws {CliError} (2) for one larger than the bound, {@link XmlError} (2) at a NUL byte.
  */
 function readPackingList(file: string): string {
   const fd = openSync(fsPath(file), "r");
-  const tooMuch = () => new CliError(`more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a packing list is read up to; it is not read`, { path: file });
   try {
-    // A file says its size: one larger is refused before a byte is read.
-    const stat = fstatSync(fd);
-    if (stat.isFile() && stat.size > HISTORY_FILE_MOST_BYTES) throw tooMuch();
-    const pieces: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const piece = Buffer.allocUnsafe(1 << 20);
-      const n = readSync(fd, piece, 0, piece.length, null);
-      if (n === 0) break;
-      const nul = piece.subarray(0, n).indexOf(0);
-      if (nul >= 0) {
-        pieces.push(piece.subarray(0, nul));
-        const line = 1 + pieces.reduce((lines, p) => lines + p.toString("latin1").split("\n").length - 1, 0);
-        throw new XmlError(file, line, `a NUL byte (byte ${total + nul}), which no XML text holds: not an ASC MHL file`);
-      }
-      total += n;
-      if (total > HISTORY_FILE_MOST_BYTES) throw tooMuch();
-      pieces.push(piece.subarray(0, n));
-    }
-    return Buffer.concat(pieces, total).toString("utf8");
+    return readBounded(fd, file, () => new CliError(`more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} a packing list is read up to; it is not read`, { path: file })).toString("utf8");
   } finally {
     closeSync(fd);
   }
 }
 
-/** The C4 ID of bytes. */
-function c4Of(bytes: Uint8Array): string {
-  return c4FromSha512(new Bun.CryptoHasher("sha512").update(bytes).digest());
-}
-
 /** Whether a name in `ascmhl/` is read as a generation by {@link History.load}. */
-function isGenerationName(fileName: string): boolean {
+export function isGenerationName(fileName: string): boolean {
   return !fileName.startsWith("._") && GENERATION_NAME.test(fileName);
 }
 
@@ -278,7 +265,7 @@ export class History {
         const c4s = chained.get(fileName);
         if (!c4s) throw mhlError(MhlExit.ModifiedManifest, file, `it is not listed in ${CHAIN_FILE_NAME}`);
         const bytes = readHistoryFile(file, MhlExit.ModifiedManifest);
-        const c4 = c4Of(bytes);
+        const c4 = await hashBytes("c4", bytes);
         if (c4s.some((listed) => listed !== c4)) throw mhlError(MhlExit.ModifiedManifest, file);
         const generation = readGeneration(bytes.toString("utf8"), file);
         generations.push({ number: Number(match[1]), fileName, file, generation, byPath: indexGeneration(generation) });

@@ -16,7 +16,7 @@ import { VERSION } from "../core/version.ts";
 import { compareFileState, HeldFolder } from "../io/held_folder.ts";
 import { createGeneration, type KnownDigest } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
-import { HISTORY_FOLDER, removeUnchainedGenerations } from "../mhl/history.ts";
+import { HISTORY_FOLDER, isGenerationName, removeUnchainedGenerations } from "../mhl/history.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
@@ -51,7 +51,7 @@ export interface RecordTargets {
 /** The generation files in a root's history folder now. */
 function listGenerationFiles(root: string): string[] {
   try {
-    return readdirSync(join(root, HISTORY_FOLDER)).filter((name) => /^\d{4,}_.+\.mhl$/s.test(name));
+    return readdirSync(join(root, HISTORY_FOLDER)).filter(isGenerationName);
   } catch {
     return [];
   }
