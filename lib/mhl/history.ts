@@ -696,7 +696,7 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
     // entered, and what follows in it is reached beneath the root, never through a link.
     if (held.stat(HISTORY_FOLDER)?.kind !== "folder") return [];
     const chainRelative = `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`;
-    const chained = new Set(held.stat(chainRelative) ? readChain(readHeld(held, chainRelative, MhlExit.NoChain).toString("utf8"), held.pathOf(chainRelative)).map((l) => l.fileName) : []);
+    const chained = new Set(held.stat(chainRelative) ? readHeldChain(held, chainRelative).map((l) => l.fileName) : []);
     const removed: string[] = [];
     for (const { name } of held.list(HISTORY_FOLDER)) {
       const relative = `${HISTORY_FOLDER}/${name}`;
@@ -727,6 +727,15 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
   } finally {
     held.close();
   }
+}
+
+/**
+ * The generations a chain file beneath a held folder lists, read as a history's files are:
+ * never through a link, never a device, bounded.
+ * @throws {CliError} (32) for one that cannot be read; {@link XmlError} for one that is not a chain.
+ */
+export function readHeldChain(held: HeldFolder, relative: string): ChainLink[] {
+  return readChain(readHeld(held, relative, MhlExit.NoChain).toString("utf8"), held.pathOf(relative));
 }
 
 /** {@link readHistoryBytes} of a file beneath a held folder, opened without following a link. */

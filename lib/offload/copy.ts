@@ -135,13 +135,18 @@ export type DestinationStatus =
   | "copied"
   /** An identical file (same size and digests, read back) was already there; not written again. */
   | "present"
+  /**
+   * A card's ASC MHL chain file where the destination's own chain continues it (lib/offload/history_copy.ts):
+   * not written again; the destination's generation, written after the copies, extends it.
+   */
+  | "continued"
   /** Read back and different from the source. */
   | "mismatch"
   /** Not written, or written and lost; `reason` says why. */
   | "failed";
 
 /** Destination outcomes that count as success. */
-export const GOOD_STATUSES: ReadonlySet<DestinationStatus> = new Set<DestinationStatus>(["verified", "present", "size-checked", "copied"]);
+export const GOOD_STATUSES: ReadonlySet<DestinationStatus> = new Set<DestinationStatus>(["verified", "present", "continued", "size-checked", "copied"]);
 
 /**
  * Why a destination failed, for the caller's advice: `exists` (something is at the final name

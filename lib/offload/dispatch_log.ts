@@ -76,6 +76,10 @@ export function reportDestinations(tool: string, destinations: DestinationOutcom
         info(`already present ${showName(d.path)}: identical file (${labels}), not copied again`);
         event({ event: "verified", source, destination: d.path, hashes: labels, present: true });
         break;
+      case "continued":
+        info(`history continued ${showName(d.path)}: ${d.reason ?? ""}`);
+        event({ event: "file-done", source, destination: d.path, status: d.status, reason: d.reason ?? null });
+        break;
       case "size-checked":
       case "copied":
         info(`${d.status === "copied" ? "copied (not verified)" : "size checked"} ${showName(d.path)}`);

@@ -43,10 +43,12 @@ export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: 
   const destinations = plan.destinations.map((root): DestinationVerdict => {
     let failed = 0;
     let mismatched = 0;
+    let continued = 0;
     for (const { result: file } of result.files) {
       const mine = file.destinations.find((d) => d.root === root);
       if (!mine || !GOOD_STATUSES.has(mine.status)) failed++;
       if (mine?.status === "mismatch") mismatched++;
+      if (mine?.status === "continued") continued++;
     }
     const reasons: string[] = [];
     const unusable = result.unusable.get(root);
@@ -68,7 +70,8 @@ export function judgeOffload(plan: OffloadPlan, result: OffloadResult, records: 
     if (mine.length) reasons.push(mine.at(-1)!.message.replace(`${showName(root)}: `, ""));
     if (mismatched) anyMismatch = true;
     if (reasons.length) anyFailure = true;
-    const done = `${plan.files.length} files, ${formatBytes(plan.bytes)} ${verifiedWords(verify)}`;
+    // A card's chain the destination's history continues was compared, not copied: it is not among the copies.
+    const done = `${plan.files.length} files, ${formatBytes(plan.bytes)} ${verifiedWords(verify)}${continued ? `; ${continued} of them the card's ASC MHL chain${continued === 1 ? "" : "s"}, which this destination's history continues (not copied again)` : ""}`;
     return {
       root,
       complete: reasons.length === 0,

@@ -22,7 +22,10 @@ import { WriteThreads } from "../io/write_threads.ts";
 import { flushFileSystemOf, openFileLimit, setFileTimes, waitingDescriptors } from "../io/libc.ts";
 import { compareFileState, type EntryStat, finalNameOfPartial, folderCacheFor, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
 import { hashFd } from "../hash/file.ts";
-import { IgnoreList } from "../io/ignore.ts";
+import type { IgnoreList } from "../io/ignore.ts";
+import { chainVerdict, isHistoryChain, type ChainVerdict } from "./history_copy.ts";
+import { CHAIN_FILE_NAME } from "../mhl/chain.ts";
+import { HISTORY_FOLDER } from "../mhl/history.ts";
 import { eachFile, walkFolders, type LinkPolicy, type SpecialPolicy, type WalkEntry, type WalkProblem } from "../io/walk.ts";
 import { spaceNeeded } from "./space.ts";
 import { copyFile, GOOD_STATUSES, isUnsupported, nameRuleBroken, type CopyTarget, type DestinationOutcome, type ModePolicy, type VerifyMode } from "./copy.ts";
@@ -296,9 +299,10 @@ export function planOffload(source: string, destinations: readonly string[], opt
         const special = (p: WalkProblem) => {
           if (p.relativePath !== undefined) held.set(p.relativePath, -1);
         };
-        // Everything but the history: what the offload leaves out of the card (OS litter,
-        // --ignore) is still what the destination held, and its generation records it.
-        walkFolders(root, { links: "copy", special: "skip", ignore: destinationIgnore(new IgnoreList([])), onSkipped: special }, (level) => {
+        // Everything: what the offload leaves out of the card (OS litter, --ignore) is still what
+        // the destination held, and its generation records it. Its history too: a card's own
+        // history copied there by an earlier run is found there, compared and not copied again.
+        walkFolders(root, { links: "copy", special: "skip", onSkipped: special }, (level) => {
           for (const item of level.items) held.set(item.relativePath, item.kind === "file" ? item.size : item.kind === "link" ? HELD_LINK : -1);
         });
       } catch {
@@ -375,10 +379,12 @@ interface DestinationState {
   problems: string[];
   /** "FAT" or "exFAT" when the destination is one: names it cannot hold are refused before they are tried. */
   fat?: FatKind;
+  /** By history folder: whether the destination's history there continues the card's ({@link historyVerdict}). */
+  histories: Map<string, ChainVerdict | undefined>;
 }
 
 function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
-  const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [] };
+  const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [], histories: new Map() };
   const refused = plan.refused.get(root);
   if (refused) {
     state.unusable = refused;
@@ -504,6 +510,8 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
   }
   const states = plan.destinations.map((root) => prepareDestination(root, plan));
   const twinOf = caseTwins(plan);
+  // The card's history chains, by the history folder they are copied into.
+  const chainSources = new Map(plan.files.filter((f) => f.kind !== "link" && isHistoryChain(f.destinationPath)).map((f) => [parentOf(f.destinationPath), f.relativePath]));
   const results: Array<{ file: PlannedFile; result: FileResult } | undefined> = new Array(plan.files.length);
   // `jobs` copies read and write at once. A copy that has written everything waits for the
   // group flush without holding its slot, so the next file starts meanwhile (at most
@@ -536,7 +544,7 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
           release();
         }
       };
-      const task = copyOne(file, sourceRoot, states, options, { barrier, onWritten: releaseOnce, twinOf, writeThreads })
+      const task = copyOne(file, sourceRoot, states, options, { barrier, onWritten: releaseOnce, twinOf, writeThreads, chainSources })
         .catch((error: unknown) => failedEverywhere(states, `not copied: internal error: ${describeSystemError(error)}`))
         .then((result) => {
           results[index] = { file, result };
@@ -901,12 +909,35 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
   }
 }
 
-async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: DestinationState[], options: OffloadOptions, hooks: { barrier: FlushBarrier; onWritten: () => void; twinOf: (path: string) => string | undefined; writeThreads?: WriteThreads }): Promise<FileResult> {
+/**
+ * For a file directly in one of the card's history folders (`ascmhl/`, `…/ascmhl/`), whether the
+ * history already at that place in the destination continues the card's (lib/offload/history_copy.ts),
+ * found once per folder and destination: undefined where the destination holds no chain there
+ * (or the card has none), and the file is copied as any other.
+ */
+function historyVerdict(state: DestinationState, file: PlannedFile, sourceRoot: HeldFolder, chainSources: ReadonlyMap<string, string>): ChainVerdict | undefined {
+  const folder = parentOf(file.destinationPath);
+  if (baseOf(folder) !== HISTORY_FOLDER || !state.held) return undefined;
+  if (state.histories.has(folder)) return state.histories.get(folder);
+  const chain = `${folder}/${CHAIN_FILE_NAME}`;
+  const source = chainSources.get(folder);
+  const verdict = source !== undefined && state.before.has(chain) ? chainVerdict(sourceRoot, source, state.held, chain) : undefined;
+  state.histories.set(folder, verdict);
+  return verdict;
+}
+
+async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: DestinationState[], options: OffloadOptions, hooks: { barrier: FlushBarrier; onWritten: () => void; twinOf: (path: string) => string | undefined; writeThreads?: WriteThreads; chainSources: ReadonlyMap<string, string> }): Promise<FileResult> {
   const blocked = new Map<string, string>();
   const targets: Array<CopyTarget & { root: string }> = [];
+  /** The card's chain where the destination's history continues it: compared, not copied. */
+  const continued: RootedOutcome[] = [];
   for (const state of states) {
     const reason = blockedReason(state, file);
+    const history = reason || options.overwrite ? undefined : historyVerdict(state, file, sourceRoot, hooks.chainSources);
     if (reason) blocked.set(state.root, reason);
+    else if (history && !history.continues) blocked.set(state.root, `not copied: ${history.reason}`);
+    // One that lists the card's generations and no more is compared as any file (present when identical).
+    else if (history && history.own > 0 && isHistoryChain(file.destinationPath)) continued.push({ root: state.root, path: joinPath(state.root, file.destinationPath), status: "continued", reason: history.reason });
     else targets.push({ root: state.root, folder: state.held!, relative: file.destinationPath, flush: options.flush(state.root), absent: !state.before.has(file.destinationPath) });
   }
   const blockedOutcomes = (): RootedOutcome[] => [...blocked].map(([root, reason]) => ({ root, path: joinPath(root, file.destinationPath), status: "failed", reason, kind: states.find((s) => s.root === root)?.unusable ? "destination" : "other" }));
@@ -919,11 +950,11 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
       times = undefined;
     }
     hooks.onWritten();
-    return { hexes: new Map(), destinations: [...blockedOutcomes(), ...targets.map((t) => placeLink(t, file, options.overwrite, times?.kind === "link" ? times : undefined))] };
+    return { hexes: new Map(), destinations: [...blockedOutcomes(), ...continued, ...targets.map((t) => placeLink(t, file, options.overwrite, times?.kind === "link" ? times : undefined))] };
   }
   if (targets.length === 0) {
     hooks.onWritten();
-    return { hexes: new Map(), destinations: blockedOutcomes() };
+    return { hexes: new Map(), destinations: [...blockedOutcomes(), ...continued] };
   }
   let last = 0;
   const outcome = await copyFile({ folder: sourceRoot, relative: file.relativePath, throughLink: file.throughLink }, targets, {
@@ -949,7 +980,7 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
   hooks.onWritten();
   return {
     hexes: new Digests(outcome.hexes),
-    destinations: [...blockedOutcomes(), ...outcome.destinations.map((d, i) => ({ ...withoutEchoedDigests(d, outcome.hexes), root: targets[i]!.root }))],
+    destinations: [...blockedOutcomes(), ...continued, ...outcome.destinations.map((d, i) => ({ ...withoutEchoedDigests(d, outcome.hexes), root: targets[i]!.root }))],
     ...(outcome.sourceError ? { sourceError: outcome.sourceError } : {}),
     ...(outcome.sourceStat && !outcome.sourceError ? { sourceState: sourceStateOf(outcome.sourceStat) } : {}),
   };

@@ -1,0 +1,154 @@
+/**
+ * dispatchcopy over a card that carries its own ASC MHL history, run again: the card's
+ * generations are found in place, each chain the destination's history continues is counted as
+ * continued, and the run adds its generation after them; a destination whose history is not the
+ * card's continued gets nothing of the card's written into it, and says so by name.
+ */
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readChain } from "../lib/mhl/chain.ts";
+import { runners, tempDir, tool } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
+
+const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "cart-01" };
+
+/** The file names a chain lists, in order. */
+function chained(historyFolder: string): string[] {
+  const file = join(historyFolder, "ascmhl_chain.xml");
+  return readChain(readFileSync(file, "utf8"), file).map((link) => link.fileName);
+}
+
+/** The summary lines of a run, their size in words as SIZE. */
+function summaries(stderr: string): string[] {
+  return stderr
+    .split("\n")
+    .filter((line) => / \d+ files, /.test(line))
+    .map((line) => line.replace(/ files, [\d.]+ (B|KiB) /, " files, SIZE "));
+}
+
+/** What a history folder holds, sorted. */
+function listing(historyFolder: string): string[] {
+  return readdirSync(historyFolder).sort();
+}
+
+for (const runner of runners()) {
+  describe(`dispatchcopy and a card's own ASC MHL history (${runner.label})`, () => {
+    const dir = tempDir("offload-history-");
+    let n = 0;
+    const dc = (args: string[]) => tool(runner, "dispatchcopy", args, { env: ENV });
+    const mhl = (args: string[]) => tool(runner, "mhl-verify", args, { env: ENV });
+    /** A card with clips, a history in `A002/` and one at its root that references it. */
+    const card = (): { card: string; top: string } => {
+      const top = join(dir, `${runner.label}-${++n}`);
+      const root = join(top, "CARD");
+      mkdirSync(join(root, "A001"), { recursive: true });
+      mkdirSync(join(root, "A002"), { recursive: true });
+      writeFileSync(join(root, "A001", "C001.mov"), "clip one");
+      writeFileSync(join(root, "A002", "C002.mov"), "clip two");
+      expect(mhl(["create", "-h", "xxh64", join(root, "A002")]).code).toBe(0);
+      expect(mhl(["create", "-h", "xxh64", root]).code).toBe(0);
+      return { card: root, top };
+    };
+
+    test("run again, plain and with --resume: the card's generations are present, its chains continued, and each run adds a generation", () => {
+      const { card: root, top } = card();
+      const [d1, d2] = [join(top, "D1"), join(top, "D2")];
+      const cardRoot = chained(join(root, "ascmhl"));
+      const cardNested = chained(join(root, "A002", "ascmhl"));
+      expect(dc(["-r", root, d1, d2]).code).toBe(0);
+      for (const args of [
+        ["-r", root, d1, d2],
+        ["-r", "--resume", "--report", join(top, "report.json"), root, d1, d2],
+      ]) {
+        const r = dc(args);
+        expect([r.code, summaries(r.stderr)]).toEqual([0, [d1, d2].map((d) => `dispatchcopy: ${d}: 7 files, SIZE verified from the device; 2 of them the card's ASC MHL chains, which this destination's history continues (not copied again)`)]);
+      }
+      const report = JSON.parse(readFileSync(join(top, "report.json"), "utf8"));
+      const statusOf = (path: string) => report.files.find((f: { path: string }) => f.path === path).destinations.map((d: { status: string }) => d.status);
+      expect([statusOf("ascmhl/ascmhl_chain.xml"), statusOf("A002/ascmhl/ascmhl_chain.xml"), statusOf(`ascmhl/${cardRoot[0]}`), statusOf("A001/C001.mov")]).toEqual([
+        ["continued", "continued"],
+        ["continued", "continued"],
+        ["present", "present"],
+        ["present", "present"],
+      ]);
+      for (const d of [d1, d2]) {
+        // The card's generations first, then one of this destination's for each of the three runs.
+        const rootChain = chained(join(d, "ascmhl"));
+        const nestedChain = chained(join(d, "A002", "ascmhl"));
+        expect([rootChain.slice(0, cardRoot.length), rootChain.length, nestedChain.slice(0, cardNested.length), nestedChain.length]).toEqual([cardRoot, cardRoot.length + 3, cardNested, cardNested.length + 3]);
+        expect(listing(join(d, "ascmhl"))).toEqual([...rootChain, "ascmhl_chain.xml"].sort());
+        const verified = mhl(["verify", d]);
+        expect([verified.code, verified.stderr]).toEqual([0, ""]);
+      }
+    });
+
+    test("a run killed before its generation (the card's history copied as it is): the next run finds the chains identical, and seals", () => {
+      const { card: root, top } = card();
+      const d1 = join(top, "D1");
+      // --no-mhl leaves the destination as a run killed after its copies leaves it.
+      expect(dc(["-r", "--no-mhl", root, d1]).code).toBe(0);
+      expect(readFileSync(join(d1, "ascmhl", "ascmhl_chain.xml"), "utf8")).toBe(readFileSync(join(root, "ascmhl", "ascmhl_chain.xml"), "utf8"));
+      const r = dc(["-r", "--resume", root, d1]);
+      expect([r.code, summaries(r.stderr)]).toEqual([0, [`dispatchcopy: ${d1}: 7 files, SIZE verified from the device`]]);
+      expect(chained(join(d1, "ascmhl")).length).toBe(chained(join(root, "ascmhl")).length + 1);
+      expect(mhl(["verify", d1]).code).toBe(0);
+    });
+
+    test("a card whose history went on since it was copied: nothing of it is written into the destination's history, each file named, exit 2", () => {
+      const { card: root, top } = card();
+      const d1 = join(top, "D1");
+      expect(dc(["-r", root, d1]).code).toBe(0);
+      const before = listing(join(d1, "ascmhl"));
+      const chainBefore = readFileSync(join(d1, "ascmhl", "ascmhl_chain.xml"), "utf8");
+      const nestedBefore = listing(join(d1, "A002", "ascmhl"));
+      // The card's own second generation of the root (the run's own is second in the destination).
+      writeFileSync(join(root, "A001", "C003.mov"), "clip three");
+      expect(mhl(["create", "-h", "xxh64", root]).code).toBe(0);
+      const r = dc(["-r", root, d1]);
+      expect(r.code).toBe(2);
+      // `create` of the card's root wrote a generation into its nested history too: both went on.
+      const apart = (history: string) => r.stderr.split("\n").filter((line) => line.includes(`: failed: not copied: this destination's ASC MHL history (${history}) is not the card's continued: `));
+      const pathsOf = (lines: string[]) => lines.map((line) => line.slice("dispatchcopy: ".length, line.indexOf(": failed:")));
+      expect([pathsOf(apart("ascmhl/")), pathsOf(apart("A002/ascmhl/"))]).toEqual(["ascmhl", "A002/ascmhl"].map((history) => listing(join(root, history)).map((name) => join(d1, history, name))));
+      const [cardRoot, cardNested] = [chained(join(root, "ascmhl")), chained(join(root, "A002", "ascmhl"))];
+      expect(apart("ascmhl/")[0]).toEndWith(`its generation 2 (${chained(join(d1, "ascmhl"))[1]}) is not the card's generation 2 (${cardRoot[1]}); nothing of the card's is written into it (compare the two with mhl-verify info; --overwrite would replace the destination's history)`);
+      expect(apart("A002/ascmhl/")[0]).toContain(`its generation 3 (${cardNested[2]}) is another file than the card's of that name (another C4 ID); nothing of the card's`);
+      expect(r.stderr).toContain(`dispatchcopy: ${d1}: NOT COMPLETE: 7 of 10 files FAILED`);
+      // The destination's histories are as they were, and still prove what they recorded.
+      expect([listing(join(d1, "ascmhl")), readFileSync(join(d1, "ascmhl", "ascmhl_chain.xml"), "utf8"), listing(join(d1, "A002", "ascmhl"))]).toEqual([before, chainBefore, nestedBefore]);
+      expect(readFileSync(join(d1, "A001", "C003.mov"), "utf8")).toBe("clip three");
+      const verified = mhl(["verify", d1]);
+      expect([verified.code, verified.stderr]).toEqual([21, `found new file A001/C003.mov\nmhl-verify: New files not referenced in the ASC MHL history have been found\n`]);
+    });
+
+    test("a destination whose history is another's, or whose chain is a link: the card's history is not written into it", () => {
+      const { card: root, top } = card();
+      const other = join(top, "OTHER");
+      mkdirSync(other);
+      writeFileSync(join(other, "x.mov"), "another card");
+      const d1 = join(top, "D1");
+      expect(dc(["-r", other, d1]).code).toBe(0);
+      const before = listing(join(d1, "ascmhl"));
+      const r = dc(["-r", root, d1]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${join(d1, "ascmhl", "ascmhl_chain.xml")}: failed: not copied: this destination's ASC MHL history (ascmhl/) is not the card's continued: its generation 1 (`);
+      expect(listing(join(d1, "ascmhl"))).toEqual(before);
+      // A chain that is a link to a file outside is never read through, nor written through.
+      const d2 = join(top, "D2");
+      mkdirSync(join(d2, "ascmhl"), { recursive: true });
+      const outside = join(top, "outside.xml");
+      writeFileSync(outside, readFileSync(join(root, "ascmhl", "ascmhl_chain.xml")));
+      symlinkSync(outside, join(d2, "ascmhl", "ascmhl_chain.xml"));
+      const linked = dc(["-r", root, d2]);
+      expect(linked.code).toBe(2);
+      expect(linked.stderr).toContain(`${join(d2, "ascmhl", "ascmhl_chain.xml")}: failed: not copied: this destination's ASC MHL history (ascmhl/) is not the card's continued: its chain cannot be read as one (`);
+      expect(linked.stderr).toContain("it is a symbolic link, never followed in a history");
+      expect(listing(join(d2, "ascmhl"))).toEqual(["ascmhl_chain.xml"]);
+      expect(readFileSync(outside, "utf8")).toBe(readFileSync(join(root, "ascmhl", "ascmhl_chain.xml"), "utf8"));
+      rmSync(outside);
+    });
+  });
+}
