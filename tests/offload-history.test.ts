@@ -2,13 +2,13 @@
  * dispatchcopy over a card that carries its own ASC MHL history, run again: the card's
  * generations are found in place, each chain the destination's history continues is counted as
  * continued, and the run adds its generation after them; a destination whose history is not the
- * card's continued gets nothing of the card's written into it, and says so by name.
+ * card's continued gets none of the card's files written into it, and says so by name.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readChain } from "../lib/mhl/chain.ts";
-import { runners, tempDir, tool } from "./helpers.ts";
+import { readStdoutUntil, runners, tempDir, tool } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -61,11 +61,23 @@ for (const runner of runners()) {
       expect(dc(["-r", root, d1, d2]).code).toBe(0);
       for (const args of [
         ["-r", root, d1, d2],
-        ["-r", "--resume", "--report", join(top, "report.json"), root, d1, d2],
+        ["-r", "--resume", "--report", join(top, "report.json"), "--sums", join(top, "sums.txt"), root, d1, d2],
       ]) {
         const r = dc(args);
         expect([r.code, summaries(r.stderr)]).toEqual([0, [d1, d2].map((d) => `dispatchcopy: ${d}: 7 files, SIZE verified from the device; 2 of them the card's ASC MHL chains, which this destination's history continues (not copied again)`)]);
       }
+      // The card's chains are read for their digests all the same: recorded, as every file of the card is.
+      const sums = readFileSync(join(top, "sums.txt"), "utf8");
+      expect(
+        ["ascmhl/ascmhl_chain.xml", "A002/ascmhl/ascmhl_chain.xml"].map((path) =>
+          sums.includes(
+            `${Bun.hash
+              .xxHash64(readFileSync(join(root, path)))
+              .toString(16)
+              .padStart(16, "0")}  ${path}\n`,
+          ),
+        ),
+      ).toEqual([true, true]);
       const report = JSON.parse(readFileSync(join(top, "report.json"), "utf8"));
       const statusOf = (path: string) => report.files.find((f: { path: string }) => f.path === path).destinations.map((d: { status: string }) => d.status);
       expect([statusOf("ascmhl/ascmhl_chain.xml"), statusOf("A002/ascmhl/ascmhl_chain.xml"), statusOf(`ascmhl/${cardRoot[0]}`), statusOf("A001/C001.mov")]).toEqual([
@@ -97,7 +109,7 @@ for (const runner of runners()) {
       expect(mhl(["verify", d1]).code).toBe(0);
     });
 
-    test("a card whose history went on since it was copied: nothing of it is written into the destination's history, each file named, exit 2", () => {
+    test("a card whose history went on since it was copied: none of its files is written into the destination's history, each named, exit 2", () => {
       const { card: root, top } = card();
       const d1 = join(top, "D1");
       expect(dc(["-r", root, d1]).code).toBe(0);
@@ -114,8 +126,8 @@ for (const runner of runners()) {
       const pathsOf = (lines: string[]) => lines.map((line) => line.slice("dispatchcopy: ".length, line.indexOf(": failed:")));
       expect([pathsOf(apart("ascmhl/")), pathsOf(apart("A002/ascmhl/"))]).toEqual(["ascmhl", "A002/ascmhl"].map((history) => listing(join(root, history)).map((name) => join(d1, history, name))));
       const [cardRoot, cardNested] = [chained(join(root, "ascmhl")), chained(join(root, "A002", "ascmhl"))];
-      expect(apart("ascmhl/")[0]).toEndWith(`its generation 2 (${chained(join(d1, "ascmhl"))[1]}) is not the card's generation 2 (${cardRoot[1]}); nothing of the card's is written into it (compare the two with mhl-verify info; --overwrite would replace the destination's history)`);
-      expect(apart("A002/ascmhl/")[0]).toContain(`its generation 3 (${cardNested[2]}) is another file than the card's of that name (another C4 ID); nothing of the card's`);
+      expect(apart("ascmhl/")[0]).toEndWith(`its generation 2 (${chained(join(d1, "ascmhl"))[1]}) is not the card's generation 2 (${cardRoot[1]}); none of the card's files is written into it (compare the two with mhl-verify info; --overwrite would replace the destination's history)`);
+      expect(apart("A002/ascmhl/")[0]).toContain(`its generation 3 (${cardNested[2]}) is another file than the card's of that name (another C4 ID); none of the card's files`);
       expect(r.stderr).toContain(`dispatchcopy: ${d1}: NOT COMPLETE: 7 of 10 files FAILED`);
       // The destination's histories are as they were, and still prove what they recorded.
       expect([listing(join(d1, "ascmhl")), readFileSync(join(d1, "ascmhl", "ascmhl_chain.xml"), "utf8"), listing(join(d1, "A002", "ascmhl"))]).toEqual([before, chainBefore, nestedBefore]);
@@ -124,17 +136,46 @@ for (const runner of runners()) {
       expect([verified.code, verified.stderr]).toEqual([21, `found new file A001/C003.mov\nmhl-verify: New files not referenced in the ASC MHL history have been found\n`]);
     });
 
+    test("the card's chain changed after it was compared: named, exit 2", async () => {
+      const { card: root, top } = card();
+      // Copied after the card's history (names in byte order): the run is still going when the chain changes.
+      mkdirSync(join(root, "zz"));
+      writeFileSync(join(root, "zz", "big.mov"), new Uint8Array(20_000_000).fill(7));
+      const d1 = join(top, "D1");
+      expect(dc(["-r", "--no-mhl", root, d1]).code).toBe(0);
+      expect(dc(["-r", root, d1]).code).toBe(0);
+      const child = Bun.spawn([...runner.command("dispatchcopy"), "-r", "--json", "--rate-limit", "10MB/s", root, d1], { env: { ...process.env, ...ENV }, stdout: "pipe", stderr: "pipe" });
+      await readStdoutUntil(child.stdout, (text) => text.includes(`"destination":${JSON.stringify(join(d1, "ascmhl", "ascmhl_chain.xml"))},"status":"continued"`));
+      writeFileSync(join(root, "ascmhl", "ascmhl_chain.xml"), `${readFileSync(join(root, "ascmhl", "ascmhl_chain.xml"), "utf8")}<!-- later -->\n`);
+      const [code, stderr] = [await child.exited, await new Response(child.stderr).text()];
+      expect([code, stderr.split("\n").filter((line) => line.includes("ascmhl_chain.xml"))]).toEqual([2, [`dispatchcopy: ${join(root, "ascmhl", "ascmhl_chain.xml")}: changed after it was copied; the copies hold it as it was read (run again with --overwrite to copy it as it is now)`]]);
+    });
+
     test("a destination whose history is another's, or whose chain is a link: the card's history is not written into it", () => {
       const { card: root, top } = card();
       const other = join(top, "OTHER");
       mkdirSync(other);
       writeFileSync(join(other, "x.mov"), "another card");
+      // A folder in the card's history is the history's too.
+      mkdirSync(join(root, "ascmhl", "notes"));
+      writeFileSync(join(root, "ascmhl", "notes", "n.txt"), "a note");
       const d1 = join(top, "D1");
       expect(dc(["-r", other, d1]).code).toBe(0);
       const before = listing(join(d1, "ascmhl"));
       const r = dc(["-r", root, d1]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`${join(d1, "ascmhl", "ascmhl_chain.xml")}: failed: not copied: this destination's ASC MHL history (ascmhl/) is not the card's continued: its generation 1 (`);
+      expect(r.stderr).toContain(`${join(d1, "ascmhl", "notes", "n.txt")}: failed: not copied: this destination's ASC MHL history (ascmhl/) is not the card's continued: `);
+      // The card's folders are made before any file is copied: that one stays, empty.
+      expect([listing(join(d1, "ascmhl")), listing(join(d1, "ascmhl", "notes"))]).toEqual([[...before, "notes"].sort(), []]);
+      rmSync(join(d1, "ascmhl", "notes"), { recursive: true });
+      // A card's chain that lists no generation is no history the destination's continues.
+      const empty = join(top, "EMPTY");
+      mkdirSync(join(empty, "ascmhl"), { recursive: true });
+      writeFileSync(join(empty, "ascmhl", "ascmhl_chain.xml"), `<?xml version="1.0" encoding="UTF-8"?>\n<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0"/>\n`);
+      const none = dc(["-r", empty, d1]);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain(`${join(d1, "ascmhl", "ascmhl_chain.xml")}: failed: not copied: this destination's ASC MHL history (ascmhl/) is not the card's continued: the card's chain lists no generation; none of the card's files`);
       expect(listing(join(d1, "ascmhl"))).toEqual(before);
       // A chain that is a link to a file outside is never read through, nor written through.
       const d2 = join(top, "D2");
@@ -146,7 +187,7 @@ for (const runner of runners()) {
       expect(linked.code).toBe(2);
       expect(linked.stderr).toContain(`${join(d2, "ascmhl", "ascmhl_chain.xml")}: failed: not copied: this destination's ASC MHL history (ascmhl/) is not the card's continued: its chain cannot be read as one (`);
       expect(linked.stderr).toContain("it is a symbolic link, never followed in a history");
-      expect(listing(join(d2, "ascmhl"))).toEqual(["ascmhl_chain.xml"]);
+      expect([listing(join(d2, "ascmhl")), listing(join(d2, "ascmhl", "notes"))]).toEqual([["ascmhl_chain.xml", "notes"], []]);
       expect(readFileSync(outside, "utf8")).toBe(readFileSync(join(root, "ascmhl", "ascmhl_chain.xml"), "utf8"));
       rmSync(outside);
     });

@@ -51,7 +51,7 @@ export function chainVerdict(source: HeldFolder, sourceRelative: string, destina
   const apart = (why: string): ChainVerdict => ({
     continues: false,
     own: 0,
-    reason: `this destination's ASC MHL history (${relative.slice(0, relative.length - CHAIN_FILE_NAME.length)}) is not the card's continued: ${why}; nothing of the card's is written into it (compare the two with mhl-verify info; --overwrite would replace the destination's history)`,
+    reason: `this destination's ASC MHL history (${relative.slice(0, relative.length - CHAIN_FILE_NAME.length)}) is not the card's continued: ${why}; none of the card's files is written into it (compare the two with mhl-verify info; --overwrite would replace the destination's history)`,
   });
   let card: ChainLink[];
   let here: ChainLink[];
@@ -65,6 +65,8 @@ export function chainVerdict(source: HeldFolder, sourceRelative: string, destina
   } catch (error) {
     return apart(`its chain cannot be read as one (${why(error)})`);
   }
+  // An empty chain is no history to continue: a destination's own there is another's.
+  if (card.length === 0) return apart("the card's chain lists no generation");
   for (const [i, mine] of card.entries()) {
     const theirs = here[i];
     if (!theirs) return apart(`it lists ${here.length} generation(s), the card's ${card.length}: the card's history went on since it was copied here`);

@@ -910,14 +910,16 @@ function finishFolders(states: DestinationState[], plan: OffloadPlan, options: O
 }
 
 /**
- * For a file directly in one of the card's history folders (`ascmhl/`, `…/ascmhl/`), whether the
+ * For a file in one of the card's history folders (`ascmhl/`, `…/ascmhl/`), whether the
  * history already at that place in the destination continues the card's (lib/offload/history_copy.ts),
  * found once per folder and destination: undefined where the destination holds no chain there
  * (or the card has none), and the file is copied as any other.
  */
 function historyVerdict(state: DestinationState, file: PlannedFile, sourceRoot: HeldFolder, chainSources: ReadonlyMap<string, string>): ChainVerdict | undefined {
-  const folder = parentOf(file.destinationPath);
-  if (baseOf(folder) !== HISTORY_FOLDER || !state.held) return undefined;
+  // The nearest history folder above the file: what is in a folder of `ascmhl/` is the history's too.
+  const at = `/${file.destinationPath}`.lastIndexOf(`/${HISTORY_FOLDER}/`);
+  if (at < 0 || !state.held) return undefined;
+  const folder = file.destinationPath.slice(0, at + HISTORY_FOLDER.length);
   if (state.histories.has(folder)) return state.histories.get(folder);
   const chain = `${folder}/${CHAIN_FILE_NAME}`;
   const source = chainSources.get(folder);
@@ -952,9 +954,11 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
     hooks.onWritten();
     return { hexes: new Map(), destinations: [...blockedOutcomes(), ...continued, ...targets.map((t) => placeLink(t, file, options.overwrite, times?.kind === "link" ? times : undefined))] };
   }
-  if (targets.length === 0) {
+  // A chain compared, not copied, is still read for its digests (the sum file and the report
+  // record it) and for its state (the look at the card after the copies finds it changed).
+  if (targets.length === 0 && continued.length === 0) {
     hooks.onWritten();
-    return { hexes: new Map(), destinations: [...blockedOutcomes(), ...continued] };
+    return { hexes: new Map(), destinations: blockedOutcomes() };
   }
   let last = 0;
   const outcome = await copyFile({ folder: sourceRoot, relative: file.relativePath, throughLink: file.throughLink }, targets, {
@@ -978,6 +982,13 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
     },
   });
   hooks.onWritten();
+  // Compared again once the card's chain was read for its digests: what the card's chain held
+  // from then on is what the destination's continues (a change after it is the look's to find).
+  for (const [i, mine] of continued.entries()) {
+    const state = states.find((s) => s.root === mine.root)!;
+    const again = outcome.sourceError ? undefined : chainVerdict(sourceRoot, file.relativePath, state.held!, file.destinationPath);
+    if (!again?.continues || again.own === 0) continued[i] = { ...mine, status: "failed", reason: again ? `not copied: ${again.continues ? "the card's chain changed while it was compared" : again.reason}` : `not checked: the source ${outcome.sourceError}`, kind: "other" };
+  }
   return {
     hexes: new Digests(outcome.hexes),
     destinations: [...blockedOutcomes(), ...continued, ...outcome.destinations.map((d, i) => ({ ...withoutEchoedDigests(d, outcome.hexes), root: targets[i]!.root }))],
