@@ -12,6 +12,8 @@
  *   exit ≠ 0 ⇒ every file that is not on every destination byte for byte is named on stderr, and
  *   no file under a final name differs from the source (a file changed mid-run may hold what was
  *   read, if it is named). A copy damaged after a clean run makes mhl-verify fail, naming it.
+ *   Now and then the card carries its own ASC MHL history (at its root, and in a folder): its
+ *   generations are files like the others, and each destination's chain must continue the card's.
  * - ltfs-pack (plan, write to one to three virtual tapes, verify each; killed mid-write, a copy
  *   on a tiny tmpfs or on an XFS shut down mid-write, the source changed, a run as nobody, a
  *   record damaged after the write): the plan lists every file or names what it refuses; a
@@ -107,6 +109,12 @@ interface Card {
   folders: string[];
   /** Files changed mid-run, with the content they had before. */
   changed?: Map<string, Buffer>;
+  /**
+   * The card's own ASC MHL histories (folder of each `ascmhl/`, relative) and the generations
+   * each chain lists: a destination's chain at that place must list them first (the
+   * destination's generation continues it). The generation files are among `files`.
+   */
+  histories?: Map<string, string[]>;
   /** When the change was made, and when the run ended (performance.now()). */
   changedAt?: number;
   exitedAt?: number;
@@ -288,6 +296,49 @@ function filesBelow(root: string): Map<string, string> {
   };
   walk("");
   return out;
+}
+
+/** What is at a path of a destination's root history (which {@link filesBelow} leaves out): "file", or undefined. */
+function historyKind(root: string, rel: string): string | undefined {
+  if (!rel.startsWith("ascmhl/")) return undefined;
+  try {
+    return lstatSync(bytesPath(root, rel)).isFile() ? "file" : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The generation names the chain of the history in `folder` (relative) lists, or undefined. */
+function chainAt(root: string, folder: string): string[] | undefined {
+  try {
+    const text = readFileSync(bytesPath(root, folder ? `${folder}/ascmhl/ascmhl_chain.xml` : "ascmhl/ascmhl_chain.xml"), "utf8");
+    return [...text.matchAll(/<path>([^<]*)<\/path>/g)].map((m) => m[1]!);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Gives the card its own ASC MHL history, as a camera or an earlier offload leaves one: now and
+ * then in one of its folders first, then at its root (`mhl-verify create`, whatever it says of
+ * hostile names: what it wrote is the card's history). Its generations join the card's files.
+ */
+function addHistory(card: Card, rng: Random): void {
+  const mhl = join(ROOT, "dist", "mhl-verify");
+  // Folders named in printable ASCII (a name is passed as a string), and readable.
+  const readable = card.folders.filter((f) => f !== "LOCKED" && !f.startsWith("LOCKED/") && /^[\x20-\x7e]+$/.test(f));
+  if (readable.length > 0 && rng.chance(0.5)) run([mhl, "create", "-h", "xxh64", join(card.root, rng.pick(readable))]);
+  run([mhl, "create", "-h", "xxh64", card.root]);
+  card.histories = new Map();
+  for (const folder of ["", ...readable]) {
+    const chain = chainAt(card.root, folder);
+    if (chain === undefined) continue;
+    card.histories.set(folder, chain);
+    for (const name of chain) {
+      const rel = folder ? `${folder}/ascmhl/${name}` : `ascmhl/${name}`;
+      card.files.set(rel, readFileSync(bytesPath(card.root, rel)));
+    }
+  }
 }
 
 /** How a relative path (latin1 bytes) is shown on stderr. */
@@ -563,6 +614,7 @@ async function offloadRun({ rng, work, fault, card, as, canMount, violations }: 
     ...destinations.map((d) => d.path.slice(work.length + 1)),
   ];
   if (as.length) run(["chmod", "-R", "a+rwX", ...destinations.map((d) => join(d.path, ".."))]);
+  if (rng.chance(0.25)) addHistory(card, rng);
   const dispatchcopy = join(ROOT, "dist", "dispatchcopy");
   const during = fault === "damage" ? "none" : fault;
   let result = await offload([...as, dispatchcopy, ...args], work, during, rng, destinations, card);
@@ -585,7 +637,7 @@ async function offloadRun({ rng, work, fault, card, as, canMount, violations }: 
       for (const [rel, content] of card.files) {
         let ok = false;
         try {
-          const copy = there.get(rel) === "file" ? readFileSync(bytesPath(d.path, rel)) : undefined;
+          const copy = (there.get(rel) ?? historyKind(d.path, rel)) === "file" ? readFileSync(bytesPath(d.path, rel)) : undefined;
           // A change that lands as the run exits cannot be told from one just after it.
           ok = (copy?.equals(content) ?? false) || (changedAtExit(card) && (card.changed?.get(rel)?.equals(copy ?? Buffer.alloc(0)) ?? false) && copy !== undefined);
         } catch {
@@ -594,6 +646,10 @@ async function offloadRun({ rng, work, fault, card, as, canMount, violations }: 
         if (!ok) violations.push(`exit 0 but ${d.kind} ${d.path} lacks ${shown(rel)} byte for byte`);
       }
       for (const [rel] of there) if (rel.endsWith(".partial")) violations.push(`exit 0 but a partial file is left: ${shown(rel)}`);
+      for (const [folder, generations] of card.histories ?? []) {
+        const chain = chainAt(d.path, folder);
+        if (chain === undefined || generations.some((name, i) => chain[i] !== name)) violations.push(`exit 0 but the chain of ${d.path}/${shown(folder || ".")}/ascmhl (${chain?.join(", ") ?? "none"}) does not continue the card's (${generations.join(", ")})`);
+      }
       const verified = run([join(ROOT, "dist", "mhl-verify"), "verify", d.path]);
       printed += verified.stderr;
       if (verified.code !== 0) violations.push(`exit 0 but mhl-verify verify ${d.path} exits ${verified.code}: ${verified.stderr.trim().split("\n")[0]}`);
@@ -615,7 +671,7 @@ async function offloadRun({ rng, work, fault, card, as, canMount, violations }: 
       for (const [rel, content] of card.files) {
         let copy: Buffer | undefined;
         try {
-          copy = there.get(rel) === "file" ? readFileSync(bytesPath(d.path, rel)) : undefined;
+          copy = (there.get(rel) ?? historyKind(d.path, rel)) === "file" ? readFileSync(bytesPath(d.path, rel)) : undefined;
         } catch {
           copy = undefined;
         }
