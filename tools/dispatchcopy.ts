@@ -468,7 +468,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const noGeneration = args.mhl === false ? "" : "; no ASC MHL generation written here";
   for (const [root, paths] of results.strays) for (const path of paths) out.error(`${TOOL}: ${showName(root)}/${showName(path)}: appeared in this destination during the offload and is not from the source${noGeneration} (check it, then run again)`);
   const mhlRoots = args.mhl === false ? [] : results.completeRoots.filter((root) => !results.strays.has(root));
-  const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, source, output: out, folders: plan.folders.map((f) => f.relativePath), existing: plan.existing }, results.files, s.choices);
+  const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, source, output: out, note: (line) => out.error(`${TOOL}: ${line}`), folders: plan.folders.map((f) => f.relativePath), existing: plan.existing }, results.files, s.choices);
   // The source once more, last: what changed or appeared while the records were written counts too.
   const again = await checkSourceAgain(plan, results.files, ignore);
   results.newInSource = again.appeared;

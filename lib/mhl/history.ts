@@ -683,13 +683,18 @@ export function writeAtomically(path: string, text: string): void {
 }
 
 /**
- * Removes what an interrupted run of `toolName` left in `root/ascmhl/` without finishing it: a
+ * Clears what an interrupted run of `toolName` left in `root/ascmhl/` without finishing it: a
  * generation it wrote but never added to the chain, and partial files of its atomic writes.
  * Generations by other tools are never touched, nor the names `keep` says (what the run
  * itself put there). Leaves an empty `ascmhl/` folder out, too, so the history loads again.
- * @returns the names removed.
+ * With `setAside`, such a generation out of a chain that is there is renamed `NAME.unchained`
+ * (`NAME.unchained-2`, …), a name no history reads, instead of removed: it may also be a
+ * finished run's record whose chain was replaced since (`--overwrite` of a card's history),
+ * and it is never lost. With no chain at all (a run killed before it wrote its first), it is
+ * removed: a history folder holding anything but a chain does not load.
+ * @returns the names cleared, and for each one set aside its new name.
  */
-export function removeUnchainedGenerations(root: string, toolName: string, keep: (name: string) => boolean = () => false): string[] {
+export function removeUnchainedGenerations(root: string, toolName: string, keep: (name: string) => boolean = () => false, setAside = false): Array<{ name: string; asideAs?: string }> {
   const held = HeldFolder.open(root);
   try {
     // Only a folder of its own: an ascmhl/ that is a link (out of the tree or not) is never
@@ -697,7 +702,7 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
     if (held.stat(HISTORY_FOLDER)?.kind !== "folder") return [];
     const chainRelative = `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`;
     const chained = new Set(held.stat(chainRelative) ? readHeldChain(held, chainRelative).map((l) => l.fileName) : []);
-    const removed: string[] = [];
+    const removed: Array<{ name: string; asideAs?: string }> = [];
     for (const { name } of held.list(HISTORY_FOLDER)) {
       const relative = `${HISTORY_FOLDER}/${name}`;
       const partial = name.startsWith(".") && name.endsWith(".partial");
@@ -712,9 +717,13 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
           tool = undefined;
         }
         if (tool !== toolName) continue;
+        if (setAside && held.stat(chainRelative)) {
+          removed.push({ name, asideAs: setAsideUnder(held, name) });
+          continue;
+        }
       }
       held.remove(relative);
-      removed.push(name);
+      removed.push({ name });
     }
     if (held.list(HISTORY_FOLDER).length === 0) {
       try {
@@ -726,6 +735,19 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
     return removed;
   } finally {
     held.close();
+  }
+}
+
+/** Renames `ascmhl/NAME` to the first free `NAME.unchained`, `NAME.unchained-2`, … (never replacing); returns that name. */
+function setAsideUnder(held: HeldFolder, name: string): string {
+  for (let n = 1; ; n++) {
+    const aside = `${name}.unchained${n === 1 ? "" : `-${n}`}`;
+    try {
+      held.rename(`${HISTORY_FOLDER}/${name}`, `${HISTORY_FOLDER}/${aside}`, false);
+      return aside;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST" || n >= 1000) throw error;
+    }
   }
 }
 

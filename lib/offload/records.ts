@@ -37,6 +37,8 @@ export interface RecordTargets {
   source?: string;
   /** Where the MHL generations' lines go. */
   output: LineSink;
+  /** Tells a line about the records that is no failure (the tool names itself in it). @default the output's error line, as it is */
+  note?: (line: string) => void;
   /** The folders of the offload (relative), so that one an ASC MHL cannot hold is named too. */
   folders?: string[];
   /** What else the report should say about the run. */
@@ -218,8 +220,11 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     // What the destination held: a file, or a link (the generation follows one to its file).
     const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || (heldBefore.get(path) ?? -1) >= 0 || heldBefore.get(path) === HELD_LINK);
     try {
-      // A run killed while it wrote its generation left it out of the chain: clear that first.
-      removeUnchainedGenerations(root, "dispatchcopy", keepCopied);
+      // A run killed while it wrote its generation left it out of the chain: set that aside first
+      // (never removed: a finished run's record whose chain was replaced since looks the same).
+      for (const { name, asideAs } of removeUnchainedGenerations(root, "dispatchcopy", keepCopied, true)) {
+        if (asideAs) (targets.note ?? ((line: string) => targets.output.error(line)))(`${showName(root)}/${HISTORY_FOLDER}/${showName(name)}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as ${showName(asideAs)}, which no history reads`);
+      }
       before = listGenerationFiles(root);
       await createGeneration(
         root,
