@@ -143,14 +143,21 @@ for (const runner of runners()) {
       rmSync(join(root, "A002", "ascmhl"), { recursive: true });
       rmSync(join(root, "ascmhl"), { recursive: true });
       expect(mhl(["create", "-h", "xxh64", root]).code).toBe(0);
-      const d1 = join(top, "D1");
+      // 75 characters of 3 bytes: the generation's name is 253 bytes, too long for ".unchained" after it.
+      const d1 = join(top, "撮".repeat(75));
       expect(dc(["-r", root, d1]).code).toBe(0);
       const [earlier] = chained(join(d1, "ascmhl")).slice(-1);
       const bytes = readFileSync(join(d1, "ascmhl", earlier!));
       const r = dc(["-r", "--overwrite", root, d1]);
-      expect([r.code, r.stderr.split("\n").filter((line) => line.includes("kept as"))]).toEqual([0, [`dispatchcopy: ${d1}/ascmhl/${earlier}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as ${earlier}.unchained, which no history reads`]]);
-      expect(readFileSync(join(d1, "ascmhl", `${earlier}.unchained`))).toEqual(bytes);
+      expect([r.code, r.stderr.split("\n").filter((line) => line.includes("kept as"))]).toEqual([0, [`dispatchcopy: ${d1}/ascmhl/${earlier}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as 0002.unchained, which no history reads`]]);
+      expect(readFileSync(join(d1, "ascmhl", "0002.unchained"))).toEqual(bytes);
       expect(mhl(["verify", d1]).code).toBe(0);
+      // Where no name is free to set one aside, the run fails, and the generation stays where it is.
+      const [second] = chained(join(d1, "ascmhl")).slice(-1);
+      for (let n = 2; n <= 1000; n++) writeFileSync(join(d1, "ascmhl", `0002.unchained-${n}`), "taken");
+      const full = dc(["-r", "--overwrite", root, d1]);
+      expect([full.code, full.stderr]).toEqual([2, expect.stringContaining(": ASC MHL generation not written: File exists (")]);
+      expect(listing(join(d1, "ascmhl")).filter((name) => name.endsWith(".mhl"))).toEqual([chained(join(root, "ascmhl"))[0]!, second!].sort());
     });
 
     test("the card's chain changed after it was compared: named, exit 2", async () => {
@@ -186,14 +193,22 @@ for (const runner of runners()) {
       // The card's folders are made before any file is copied: that one stays, empty.
       expect([listing(join(d1, "ascmhl")), listing(join(d1, "ascmhl", "notes"))]).toEqual([[...before, "notes"].sort(), []]);
       rmSync(join(d1, "ascmhl", "notes"), { recursive: true });
-      // A card's chain that lists no generation is no history the destination's continues.
+      // A card's chain that lists no generation holds nothing the destination could lack: continued
+      // by any history, run after run.
       const empty = join(top, "EMPTY");
       mkdirSync(join(empty, "ascmhl"), { recursive: true });
       writeFileSync(join(empty, "ascmhl", "ascmhl_chain.xml"), `<?xml version="1.0" encoding="UTF-8"?>\n<ascmhldirectory xmlns="urn:ASC:MHL:DIRECTORY:v2.0"/>\n`);
-      const none = dc(["-r", empty, d1]);
-      expect(none.code).toBe(2);
-      expect(none.stderr).toContain(`${join(d1, "ascmhl", "ascmhl_chain.xml")}: failed: not copied: this destination's ASC MHL history (ascmhl/) is not the card's continued: the card's chain lists no generation; none of the card's files`);
-      expect(listing(join(d1, "ascmhl"))).toEqual(before);
+      const fresh = join(top, "FRESH");
+      const continues = "; 1 of them the card's ASC MHL chain, which this destination's history continues (not copied again)";
+      for (const [d, suffix] of [
+        [fresh, ""],
+        [fresh, continues],
+        [d1, continues],
+      ]) {
+        const again = dc(["-r", empty, d!]);
+        expect([again.code, summaries(again.stderr)]).toEqual([0, [`dispatchcopy: ${d}: 1 files, SIZE verified from the device${suffix}`]]);
+        expect(mhl(["verify", d!]).code).toBe(0);
+      }
       // A chain that is a link to a file outside is never read through, nor written through.
       const d2 = join(top, "D2");
       mkdirSync(join(d2, "ascmhl"), { recursive: true });

@@ -738,10 +738,15 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
   }
 }
 
-/** Renames `ascmhl/NAME` to the first free `NAME.unchained`, `NAME.unchained-2`, … (never replacing); returns that name. */
+/**
+ * Renames `ascmhl/NAME` to the first free `NAME.unchained`, `NAME.unchained-2`, … (never
+ * replacing); a name too long for that keeps its sequence number alone (`0002.unchained`).
+ * @returns the name it was given.
+ */
 function setAsideUnder(held: HeldFolder, name: string): string {
+  const base = Buffer.byteLength(name) + ".unchained-1000".length > 255 ? (GENERATION_NAME.exec(name)?.[1] ?? "generation") : name;
   for (let n = 1; ; n++) {
-    const aside = `${name}.unchained${n === 1 ? "" : `-${n}`}`;
+    const aside = `${base}.unchained${n === 1 ? "" : `-${n}`}`;
     try {
       held.rename(`${HISTORY_FOLDER}/${name}`, `${HISTORY_FOLDER}/${aside}`, false);
       return aside;

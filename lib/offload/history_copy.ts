@@ -65,8 +65,6 @@ export function chainVerdict(source: HeldFolder, sourceRelative: string, destina
   } catch (error) {
     return apart(`its chain cannot be read as one (${why(error)})`);
   }
-  // An empty chain is no history to continue: a destination's own there is another's.
-  if (card.length === 0) return apart("the card's chain lists no generation");
   for (const [i, mine] of card.entries()) {
     const theirs = here[i];
     if (!theirs) return apart(`it lists ${here.length} generation(s), the card's ${card.length}: the card's history went on since it was copied here`);

@@ -215,7 +215,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: files changed after they were verified` });
       continue;
     }
-    let before: string[] = [];
+    // What the history held before the run touched it: never removed below, whatever fails.
+    let before = listGenerationFiles(root);
     const heldBefore = targets.existing?.get(root);
     // What the destination held: a file, or a link (the generation follows one to its file).
     const expected = heldBefore && planned && ((path: string) => planned(path) !== undefined || (heldBefore.get(path) ?? -1) >= 0 || heldBefore.get(path) === HELD_LINK);
@@ -245,9 +246,9 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         problems.push({ root, message: `${showName(root)}: ASC MHL generation ${written.join(", ")} written; it records a failure against the earlier history: ${messageOf(error)}` });
         continue;
       }
-      // Never leave a generation that is not in the chain (a history that does not verify).
+      // Never leave a generation of this run's that is not in the chain (a history that does not verify).
       try {
-        removeUnchainedGenerations(root, "dispatchcopy", keepCopied);
+        removeUnchainedGenerations(root, "dispatchcopy", (name) => keepCopied(name) || before.includes(name));
       } catch {
         // reported below either way
       }

@@ -987,7 +987,7 @@ async function copyOne(file: PlannedFile, sourceRoot: HeldFolder, states: Destin
   for (const [i, mine] of continued.entries()) {
     const state = states.find((s) => s.root === mine.root)!;
     const again = outcome.sourceError ? undefined : chainVerdict(sourceRoot, file.relativePath, state.held!, file.destinationPath);
-    if (!again?.continues || again.own === 0) continued[i] = { ...mine, status: "failed", reason: again ? `not copied: ${again.continues ? "the card's chain changed while it was compared" : again.reason}` : `not checked: the source ${outcome.sourceError}`, kind: "other" };
+    if (!again?.continues || again.own === 0) continued[i] = { ...mine, status: "failed", reason: again ? `not copied: ${again.continues ? "one of the two chains changed while they were compared" : again.reason}` : `not checked: the source ${outcome.sourceError}`, kind: "other" };
   }
   return {
     hexes: new Digests(outcome.hexes),
