@@ -5,7 +5,10 @@
  *
  * A generation seals the digests that were compared with the source when each copy was read
  * back, never digests taken later: a copy that changed since its read-back (its size, times or
- * inode differ from then) is not sealed, and its destination gets no generation.
+ * inode differ from then) is not sealed, and its destination gets no generation. A copy not read
+ * back (`--verify none`) is sealed with the digests of the bytes written to it, the card's,
+ * while it has the size and time it was given: what it must hold, which a later
+ * `mhl-verify verify` compares, not what it may hold instead.
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -66,6 +69,17 @@ function messageOf(error: unknown): string {
   return `${describeSystemError(error)}${path ? ` (${showName(path)})` : ""}`;
 }
 
+/** An offload's digests in ASC MHL's formats: the result's own map when all are (no second map per file). */
+function formatHexes(hexes: FileResult["hexes"]): ReadonlyMap<HashFormat, string> {
+  for (const algorithm of hexes.keys()) {
+    if (isHashFormat(algorithm)) continue;
+    const ofFormats = new Map<HashFormat, string>();
+    for (const [a, hex] of hexes) if (isHashFormat(a)) ofFormats.set(a, hex);
+    return ofFormats;
+  }
+  return hexes as ReadonlyMap<HashFormat, string>;
+}
+
 /** A record that could not be written: the destination root it concerns (if any) and why. */
 export interface RecordProblem {
   root?: string;
@@ -78,7 +92,9 @@ export interface RecordProblem {
  * are given only for copies that were read back (verified, or already present and identical) and
  * in ASC MHL's formats; every checked copy (a size-checked one too) is given with its state, so
  * that the generation takes it (by these digests, or hashing it) only while it is still the file
- * it was then: same inode, size, modification and change times.
+ * it was then: same inode, size, modification and change times. A copy not checked at all is
+ * given the digests of the bytes written, with the size and time the copy was given (not looked
+ * at here): the generation takes them while the walk finds the copy so, and hashes it otherwise.
  * @returns the known digests, and the files that changed since they were read back.
  * @example
  * declare const offload: { files: Parameters<typeof knownDigestsFor>[1] };
@@ -98,16 +114,16 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       collectNowAndThen();
       if (result.sourceError || file.kind === "link") continue;
       const destination = result.destinations.find((d) => d.root === root);
+      if (destination?.status === "copied") {
+        const written = formatHexes(result.hexes);
+        if (written.size > 0) known.set(file.destinationPath, { size: file.size, mtimeMs: file.mtimeMs, hexes: written });
+        continue;
+      }
       if (!destination || (destination.status !== "verified" && destination.status !== "present" && destination.status !== "size-checked") || !destination.readBack) continue;
       // The result's own digests when every one is a format ASC MHL knows (no second map per file);
       // none for a copy whose size alone was checked. A copy with none is still given with its
       // state: the generation hashes it, but only while it is the copy that was checked.
-      let hexes = destination.status === "size-checked" ? new Map<HashFormat, string>() : (result.hexes as ReadonlyMap<HashFormat, string>);
-      if (destination.status !== "size-checked" && [...result.hexes.keys()].some((algorithm) => !isHashFormat(algorithm))) {
-        const ofFormats = new Map<HashFormat, string>();
-        for (const [algorithm, hex] of result.hexes) if (isHashFormat(algorithm)) ofFormats.set(algorithm, hex);
-        hexes = ofFormats;
-      }
+      const hexes = destination.status === "size-checked" ? new Map<HashFormat, string>() : formatHexes(result.hexes);
       let now;
       try {
         now = held.stat(file.destinationPath);

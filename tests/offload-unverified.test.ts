@@ -1,0 +1,64 @@
+/**
+ * dispatchcopy --verify none and its ASC MHL generations: a copy not read back is sealed with the
+ * digests of the bytes written to it (the card's), not hashed again from what the destination
+ * gives back, so that a later `mhl-verify verify` compares it with what it must hold.
+ */
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hashPath } from "../lib/hash/mod.ts";
+import { randomBytes, run, runners, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
+
+// Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
+setDefaultTimeout(120_000);
+
+const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "cart-01" };
+const FILES = ["A001/C001.mov", "A001/C002.mov", "A002/sub/C003.mov", "readme.txt"];
+
+/** The xxh64 each `<hash>` of a generation records, by path. */
+function recorded(generation: string): Map<string, string> {
+  const text = readFileSync(generation, "utf8");
+  return new Map([...text.matchAll(/<path [^>]*>([^<]+)<\/path>\s*<xxh64 action="original"[^>]*>([0-9a-f]{16})<\/xxh64>/g)].map((m) => [m[1]!, m[2]!]));
+}
+
+for (const runner of runners()) {
+  describe(`dispatchcopy --verify none and its generations (${runner.label})`, () => {
+    const dir = tempDir("offload-unverified-");
+    let n = 0;
+    const card = (): { root: string; top: string } => {
+      const top = join(dir, `${runner.label}-${++n}`);
+      const root = join(top, "CARD");
+      for (const [i, path] of FILES.entries()) {
+        mkdirSync(join(root, path, ".."), { recursive: true });
+        writeFileSync(join(root, path), randomBytes(3000 + i * 1000, i + 1));
+      }
+      return { root, top };
+    };
+
+    test("each copy is sealed with the card's digests, and verifies", async () => {
+      const { root, top } = card();
+      const [d1, d2] = [join(top, "D1"), join(top, "D2")];
+      const r = tool(runner, "dispatchcopy", ["-r", "--verify", "none", "-t", "xxh64", root, d1, d2], { env: ENV });
+      expect([r.code, withoutJobLine(r.stderr)]).toEqual([0, [d1, d2].map((d) => `dispatchcopy: ${d}: 4 files, 17.6 KiB copied, not verified\n`).join("")]);
+      const digests = new Map(await Promise.all(FILES.map(async (path) => [path, (await hashPath(join(root, path), ["xxh64"])).hexes.get("xxh64")!] as const)));
+      for (const d of [d1, d2]) {
+        const generation = join(d, "ascmhl", readdirSync(join(d, "ascmhl")).find((name) => name.endsWith(".mhl"))!);
+        expect(recorded(generation)).toEqual(digests);
+        const verified = tool(runner, "mhl-verify", ["verify", d], { env: ENV });
+        expect([verified.code, verified.stderr]).toEqual([0, ""]);
+      }
+    });
+
+    test("the copies are not opened again to be sealed: each name is opened once, on the card (needs strace)", () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const { root, top } = card();
+      const log = join(top, "opens.log");
+      const r = run([strace, "-f", "-qq", "-o", log, "-e", "trace=open,openat,openat2", ...runner.command("dispatchcopy"), "-r", "--verify", "none", "-t", "xxh64", root, join(top, "D1"), join(top, "D2")], { env: ENV });
+      expect(r.code).toBe(0);
+      const opens = readFileSync(log, "utf8").split("\n");
+      // Before, the generation of each destination read every copy again from the page cache: 3 opens.
+      expect(FILES.map((path) => opens.filter((line) => line.includes(`"${path.split("/").at(-1)}"`) && line.includes("O_RDONLY")).length)).toEqual([1, 1, 1, 1]);
+    });
+  });
+}
