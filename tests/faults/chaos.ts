@@ -14,6 +14,9 @@
  *   read, if it is named). A copy damaged after a clean run makes mhl-verify fail, naming it.
  *   Now and then the card carries its own ASC MHL history (at its root, and in a folder): its
  *   generations are files like the others, and each destination's chain must continue the card's.
+ *   Some runs read the card again (`--verify source+dest`), some check sizes only or nothing
+ *   (`--verify size`, `none`): a destination that failed must still be named, and the generation
+ *   must still hold what the card held (a copy damaged afterwards fails `mhl-verify`).
  * - ltfs-pack (plan, write to one to three virtual tapes, verify each; killed mid-write, a copy
  *   on a tiny tmpfs or on an XFS shut down mid-write, the source changed, a run as nobody, a
  *   record damaged after the write): the plan lists every file or names what it refuses; a
@@ -608,7 +611,7 @@ async function offloadRun({ rng, work, fault, card, as, canMount, violations }: 
     "-r",
     ...algorithms,
     ...rng.pick([[], ["--jobs", "2"], ["--jobs", "4"]]),
-    ...(rng.chance(0.15) ? ["--verify", "source+dest"] : []),
+    ...rng.pick([[], [], [], [], ["--verify", "source+dest"], ["--verify", "none"], ["--verify", "size"]]),
     ...(fault === "kill" || fault === "source-change" || fault === "xfs-pull" ? ["--rate-limit", "30MB/s"] : []),
     "src",
     ...destinations.map((d) => d.path.slice(work.length + 1)),
