@@ -7,7 +7,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
-import { randomBytes, run, runners, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
+import { randomBytes, readStdoutUntil, run, runners, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -47,6 +47,38 @@ for (const runner of runners()) {
         const verified = tool(runner, "mhl-verify", ["verify", d], { env: ENV });
         expect([verified.code, verified.stderr]).toEqual([0, ""]);
       }
+    });
+
+    test("a file the destination's history has a record of is hashed: a copy damaged before its generation is recorded as failed, not verified by the card's digest", async () => {
+      const { root, top } = card();
+      // Copied after the others (names in byte order): the run is still going when a copy is damaged.
+      writeFileSync(join(root, "zz.mov"), randomBytes(3_000_000, 9));
+      const d1 = join(top, "D1");
+      expect(tool(runner, "dispatchcopy", ["-r", "-t", "xxh64", root, d1], { env: ENV }).code).toBe(0);
+      const child = Bun.spawn([...runner.command("dispatchcopy"), "-r", "--overwrite", "--verify", "none", "-t", "xxh64", "--json", "--rate-limit", "1MB/s", root, d1], { env: { ...process.env, ...ENV }, stdout: "pipe", stderr: "pipe" });
+      const copy = join(d1, "A001", "C001.mov");
+      await readStdoutUntil(child.stdout, `"destination":${JSON.stringify(copy)},"status":"copied"`);
+      // Other bytes, with the size and the time (to the nanosecond) the copy was given.
+      expect(run(["python3", "-c", "import os, sys; p = sys.argv[1]; s = os.stat(p); f = open(p, 'r+b'); f.write(b'\\0' * 8); f.close(); os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))", copy]).code).toBe(0);
+      const [code, stderr] = [await child.exited, await new Response(child.stderr).text()];
+      expect([code, stderr]).toEqual([2, expect.stringContaining("ERROR: hash mismatch for        A001/C001.mov  xxh64 (old): ")]);
+      const generations = readdirSync(join(d1, "ascmhl"))
+        .filter((name) => name.endsWith(".mhl"))
+        .sort();
+      expect(readFileSync(join(d1, "ascmhl", generations.at(-1)!), "utf8")).toMatch(/>A001\/C001\.mov<\/path>\s*<xxh64 action="failed"/);
+    });
+
+    test("an ignore pattern of the destination's history that would leave a copy out is named, without calling it verified", () => {
+      const { root, top } = card();
+      const d1 = join(top, "D1");
+      mkdirSync(d1);
+      writeFileSync(join(d1, "keep.txt"), "the destination's own");
+      expect(tool(runner, "mhl-verify", ["create", "-h", "xxh64", "-i", "*.mov", d1], { env: ENV }).code).toBe(0);
+      const r = tool(runner, "dispatchcopy", ["-r", "--verify", "none", "-t", "xxh64", root, d1], { env: ENV });
+      expect([r.code, r.stderr]).toEqual([
+        2,
+        expect.stringContaining(`${d1}: ASC MHL generation not written: 3 copied file(s) would not be recorded: the history's ignore patterns ('.DS_Store', 'ascmhl', 'ascmhl/', '*.mov') match 'A001/C001.mov', 'A001/C002.mov', 'A002/sub/C003.mov'; the copies themselves are in place, not read back\n`),
+      ]);
     });
 
     test("the copies are not opened again to be sealed: each name is opened once, on the card (needs strace)", () => {

@@ -40,6 +40,13 @@ export interface KnownDigest {
    * is refused. Without it, size and mtime decide whether the digests are used or the file hashed.
    */
   state?: string;
+  /**
+   * The digests of the bytes written to the file, which was never read back (an offload's
+   * `--verify none`): they say what it must hold, so they are taken only as the first record of
+   * a file (`original`). A file its history has a record of is hashed, so that an action of
+   * `verified` or `failed` is always of bytes read from it.
+   */
+  unread?: boolean;
 }
 
 /** Options of {@link createGeneration}. */
@@ -140,11 +147,12 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const defaults = IgnoreSpec.forRun(undefined);
     const hidden = [...options.knownDigests.keys()].filter((path) => ignore.ignores(path, false) && !defaults.ignores(path, false)).sort(compareUtf8);
     if (hidden.length > 0) {
+      const proven = hidden.every((path) => !options.knownDigests!.get(path)?.unread);
       throw new CliError(
-        `${hidden.length} verified file(s) would not be recorded: the history's ignore patterns (${ignore.patterns.map((p) => `'${showName(p)}'`).join(", ")}) match ${hidden
+        `${hidden.length} ${proven ? "verified" : "copied"} file(s) would not be recorded: the history's ignore patterns (${ignore.patterns.map((p) => `'${showName(p)}'`).join(", ")}) match ${hidden
           .slice(0, 3)
           .map((p) => `'${showName(p)}'`)
-          .join(", ")}${hidden.length > 3 ? ", …" : ""}; the copies themselves are verified`,
+          .join(", ")}${hidden.length > 3 ? ", …" : ""}; the copies themselves are ${proven ? "verified" : "in place, not read back"}`,
       );
     }
   }
@@ -219,6 +227,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const others = (knownByNfc.get(pathKey(relativePath)) ?? []).filter((p) => !onDisk.has(p));
     return others.length === 1 ? known.get(others[0]!) : undefined;
   };
+  /** A known digest as the generation may take it: one never read back is no verification of an earlier record. */
+  const usable = (digest: KnownDigest | undefined, existing: readonly HashFormat[]): KnownDigest | undefined => (digest?.unread && existing.length > 0 ? undefined : digest);
   // Files whose known digests still describe them get no job (a job-less item does not hold up
   // the workers, as work run in this thread would); their result waits here, by relative path.
   const fromKnown = new Map<string, HashJobResult>();
@@ -229,8 +239,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     if (options.expected && !options.expected(entry.relativePath)) throw new CliError("appeared while the generation was being made and is not one of the files copied; no generation written (check it, then run again)", { path: entry.path });
     // Asked for every file, whether it is hashed here or not: the runs' list lets go of it.
     const run = ahead?.take(entry);
-    const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
-    const digest = knownFor(entry.relativePath, onDisk);
+    const existing = at.history.existingFormats(at.recorded);
+    const formats = formatsFor(existing, requested);
+    const digest = usable(knownFor(entry.relativePath, onDisk), existing);
     if (digest?.state !== undefined) {
       const how = stateNow(held, entry.relativePath, digest.state);
       if (how === "changed") throw new CliError(CHANGED_AFTER_VERIFIED, { path: entry.path });
@@ -401,9 +412,10 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     // A file for a run is hashed in the one format asked for, and not known already: what plan() does for it.
     ahead = new RunsAhead(onlyFiles, native, (entry) => {
       if (options.expected && !options.expected(entry.relativePath)) return undefined;
-      if (knownFor(entry.relativePath, onDisk)) return undefined;
       const at = locate(entry.relativePath);
-      const formats = formatsFor(at.history.existingFormats(at.recorded), requested);
+      const existing = at.history.existingFormats(at.recorded);
+      if (usable(knownFor(entry.relativePath, onDisk), existing)) return undefined;
+      const formats = formatsFor(existing, requested);
       if (formats.length !== 1 || algorithmOf(formats[0]!) !== native.algorithm) return undefined;
       return { folder: held, relative: entry.relativePath, size: entry.size };
     });

@@ -116,7 +116,7 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       const destination = result.destinations.find((d) => d.root === root);
       if (destination?.status === "copied") {
         const written = formatHexes(result.hexes);
-        if (written.size > 0) known.set(file.destinationPath, { size: file.size, mtimeMs: file.mtimeMs, hexes: written });
+        if (written.size > 0) known.set(file.destinationPath, { size: file.size, mtimeMs: file.mtimeMs, hexes: written, unread: true });
         continue;
       }
       if (!destination || (destination.status !== "verified" && destination.status !== "present" && destination.status !== "size-checked") || !destination.readBack) continue;
@@ -214,14 +214,16 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     targets.output.error(message);
   };
   for (const root of targets.mhlRoots ?? []) {
+    // What the copies of this destination are: read back, or in place only (--verify none).
+    const copies = files.some(({ result }) => result.destinations.some((d) => d.root === root && d.status === "copied")) ? "in place, not read back" : "verified";
     if (!isUtf8Name(root)) {
-      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: the destination's own path is not UTF-8, and its history is found and named by it; the copies themselves are verified (rename the folder to record them)` });
+      problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: the destination's own path is not UTF-8, and its history is found and named by it; the copies themselves are ${copies} (rename the folder to record them)` });
       continue;
     }
     if (unrecordable.length) {
       problems.push({
         root,
-        message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are verified`,
+        message: `${showName(root)}: ASC MHL generation not written: ${unrecordable.length} name(s) are not UTF-8 or hold a control character, and an ASC MHL cannot hold them (${unrecordable.slice(0, 3).map(showName).join(", ")}${unrecordable.length > 3 ? ", …" : ""}); the copies themselves are ${copies}`,
       });
       continue;
     }
