@@ -4,7 +4,7 @@
  * gives back, so that a later `mhl-verify verify` compares it with what it must hold.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { randomBytes, readStdoutUntil, run, runners, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
@@ -66,6 +66,21 @@ for (const runner of runners()) {
         .filter((name) => name.endsWith(".mhl"))
         .sort();
       expect(readFileSync(join(d1, "ascmhl", generations.at(-1)!), "utf8")).toMatch(/>A001\/C001\.mov<\/path>\s*<xxh64 action="failed"/);
+    });
+
+    test("a copy gone from the destination before the run ends is named, and the run fails", async () => {
+      const { root, top } = card();
+      writeFileSync(join(root, "zz.mov"), randomBytes(3_000_000, 9));
+      const d1 = join(top, "D1");
+      const child = Bun.spawn([...runner.command("dispatchcopy"), "-r", "--verify", "none", "-t", "xxh64", "--json", "--rate-limit", "1MB/s", root, d1], { env: { ...process.env, ...ENV }, stdout: "pipe", stderr: "pipe" });
+      const copy = join(d1, "A001", "C001.mov");
+      await readStdoutUntil(child.stdout, `"destination":${JSON.stringify(copy)},"status":"copied"`);
+      rmSync(copy);
+      const [code, stderr] = [await child.exited, await new Response(child.stderr).text()];
+      expect([code, withoutJobLine(stderr)]).toEqual([
+        2,
+        `dispatchcopy: ${copy}: failed: gone from the destination after it was copied: what is there now is not what was copied (run again to copy it)\ndispatchcopy: ${d1}: NOT COMPLETE: 1 of 5 files FAILED; ${copy}: failed: gone from the destination after it was copied: what is there now is not what was copied (run again to copy it)\n`,
+      ]);
     });
 
     test("an ignore pattern of the destination's history that would leave a copy out is named, without calling it verified", () => {
