@@ -147,7 +147,11 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const defaults = IgnoreSpec.forRun(undefined);
     const hidden = [...options.knownDigests.keys()].filter((path) => ignore.ignores(path, false) && !defaults.ignores(path, false)).sort(compareUtf8);
     if (hidden.length > 0) {
-      const proven = hidden.every((path) => !options.knownDigests!.get(path)?.unread);
+      // Read back and compared (a digest proven on the copy), or only in place (written, or its size checked).
+      const proven = hidden.every((path) => {
+        const digest = options.knownDigests!.get(path);
+        return digest !== undefined && !digest.unread && digest.hexes.size > 0;
+      });
       throw new CliError(
         `${hidden.length} ${proven ? "verified" : "copied"} file(s) would not be recorded: the history's ignore patterns (${ignore.patterns.map((p) => `'${showName(p)}'`).join(", ")}) match ${hidden
           .slice(0, 3)

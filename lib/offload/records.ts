@@ -214,8 +214,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     targets.output.error(message);
   };
   for (const root of targets.mhlRoots ?? []) {
-    // What the copies of this destination are: read back, or in place only (--verify none).
-    const copies = files.some(({ result }) => result.destinations.some((d) => d.root === root && d.status === "copied")) ? "in place, not read back" : "verified";
+    // What the copies of this destination are: read back, or in place only (--verify none, size).
+    const copies = files.some(({ result }) => result.destinations.some((d) => d.root === root && (d.status === "copied" || d.status === "size-checked"))) ? "in place, not read back" : "verified";
     if (!isUtf8Name(root)) {
       problems.push({ root, message: `${showName(root)}: ASC MHL generation not written: the destination's own path is not UTF-8, and its history is found and named by it; the copies themselves are ${copies} (rename the folder to record them)` });
       continue;
