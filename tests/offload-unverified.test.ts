@@ -91,7 +91,10 @@ for (const runner of runners()) {
         writeFileSync(join(d1, "keep.txt"), "the destination's own");
         expect(tool(runner, "mhl-verify", ["create", "-h", "xxh64", "-i", "*.mov", d1], { env: ENV }).code).toBe(0);
         const r = tool(runner, "dispatchcopy", ["-r", "--verify", mode, "-t", "xxh64", root, d1], { env: ENV });
-        expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`${d1}: ASC MHL generation not written: 3 copied file(s) would not be recorded: the history's ignore patterns ('.DS_Store', 'ascmhl', 'ascmhl/', '*.mov') match 'A001/C001.mov', 'A001/C002.mov', 'A002/sub/C003.mov'; the copies themselves are in place, not read back\n`)]);
+        expect([r.code, r.stderr]).toEqual([
+          2,
+          expect.stringContaining(`${d1}: ASC MHL generation not written: 3 copied file(s) would not be recorded: the history's ignore patterns ('.DS_Store', 'ascmhl', 'ascmhl/', '*.mov') match 'A001/C001.mov', 'A001/C002.mov', 'A002/sub/C003.mov'; the copies themselves are in place, not read back\n`),
+        ]);
       }
     });
 
