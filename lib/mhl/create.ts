@@ -83,6 +83,8 @@ export interface CreateOptions extends CreatorOptions {
    * appeared meanwhile is never sealed beside the copies.
    */
   expected?: (relativePath: string) => boolean;
+  /** What the caller's copies are, in the words of a message that cannot record them. @default "verified" */
+  copiesAre?: "verified" | "in place, not read back";
   /**
    * Told, in one line, when the temporary file the entries are set aside in cannot be used (they
    * are held in memory instead); a caller that makes several generations in one run says it once.
@@ -147,11 +149,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const defaults = IgnoreSpec.forRun(undefined);
     const hidden = [...options.knownDigests.keys()].filter((path) => ignore.ignores(path, false) && !defaults.ignores(path, false)).sort(compareUtf8);
     if (hidden.length > 0) {
-      // Read back and compared (a digest proven on the copy), or only in place (written, or its size checked).
-      const proven = hidden.every((path) => {
-        const digest = options.knownDigests!.get(path);
-        return digest !== undefined && !digest.unread && digest.hexes.size > 0;
-      });
+      const proven = (options.copiesAre ?? "verified") === "verified";
       throw new CliError(
         `${hidden.length} ${proven ? "verified" : "copied"} file(s) would not be recorded: the history's ignore patterns (${ignore.patterns.map((p) => `'${showName(p)}'`).join(", ")}) match ${hidden
           .slice(0, 3)
@@ -245,7 +243,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     const run = ahead?.take(entry);
     const existing = at.history.existingFormats(at.recorded);
     const formats = formatsFor(existing, requested);
-    const digest = usable(knownFor(entry.relativePath, onDisk), existing);
+    const known = knownFor(entry.relativePath, onDisk);
+    const digest = usable(known, existing);
     if (digest?.state !== undefined) {
       const how = stateNow(held, entry.relativePath, digest.state);
       if (how === "changed") throw new CliError(CHANGED_AFTER_VERIFIED, { path: entry.path });
@@ -259,6 +258,9 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       fromKnown.set(entry.relativePath, { id: -1, ok: true, hexes: formats.map((f) => [f, digest.hexes.get(f)!]), size: entry.size });
       return undefined;
     }
+    // A copy never read back, hashed here (a record to verify, or not the size and time it was
+    // given): it must hold the bytes written to it, or it is not sealed.
+    if (known?.unread) mustMatch.set(entry.relativePath, known);
     if (run && formats.length === 1) return runWork(algorithmOf(formats[0]!), run);
     return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
   };
@@ -273,7 +275,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     if (proven) {
       mustMatch.delete(entry.relativePath);
       const compared = (result.hexes as [HashFormat, string][]).filter(([format]) => proven.hexes.has(format));
-      if (compared.length === 0 || compared.some(([format, hex]) => proven.hexes.get(format) !== hex)) throw new CliError(CHANGED_AFTER_VERIFIED, { path: entry.path });
+      if (compared.length === 0 || compared.some(([format, hex]) => proven.hexes.get(format) !== hex)) throw new CliError(proven.unread ? CHANGED_AFTER_COPIED : CHANGED_AFTER_VERIFIED, { path: entry.path });
     }
     return { hexes: new Map(result.hexes as [HashFormat, string][]), size: result.size };
   };
@@ -520,6 +522,8 @@ function* handOut<T>(list: Array<T | undefined>): Generator<T, void, undefined> 
 
 /** What is at a path beneath the root, or undefined when nothing (or nothing that can be examined) is. */
 const CHANGED_AFTER_VERIFIED = "changed after it was verified; not sealed into an ASC MHL (run again to copy it)";
+/** A copy never read back that holds other bytes than were written to it. */
+const CHANGED_AFTER_COPIED = "holds other bytes than were written to it (changed after it was copied); not sealed into an ASC MHL (run again to copy it)";
 
 /** How the file at `relativePath` compares with `state` ({@link stateKeyOf}, {@link compareFileState}). */
 function stateNow(held: HeldFolder, relativePath: string, state: string): "same" | "renumbered" | "changed" {

@@ -250,6 +250,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         {
           formats: formats.length ? formats : ["xxh64"],
           knownDigests: known,
+          copiesAre: copies,
           expected,
           onSpoolFallback,
           tool: { name: "dispatchcopy", version: VERSION },
