@@ -35,6 +35,20 @@ for (const runner of runners()) {
       return { root, top };
     };
 
+    /**
+     * `dispatchcopy -r --verify none` of a card with a slow last file (`zz.mov`, copied last by
+     * name), done to `A001/C001.mov`'s copy by `change` once its `copied` event is out, while the
+     * run goes on: its exit code and stderr.
+     */
+    const changedMidRun = async (root: string, d1: string, extra: string[], change: (copy: string) => void): Promise<[number, string]> => {
+      writeFileSync(join(root, "zz.mov"), randomBytes(3_000_000, 9));
+      const child = Bun.spawn([...runner.command("dispatchcopy"), "-r", ...extra, "--verify", "none", "-t", "xxh64", "--json", "--rate-limit", "1MB/s", root, d1], { env: { ...process.env, ...ENV }, stdout: "pipe", stderr: "pipe" });
+      const copy = join(d1, "A001", "C001.mov");
+      await readStdoutUntil(child.stdout, `"destination":${JSON.stringify(copy)},"status":"copied"`);
+      change(copy);
+      return [await child.exited, await new Response(child.stderr).text()];
+    };
+
     test("each copy is sealed with the card's digests, and verifies", async () => {
       const { root, top } = card();
       const [d1, d2] = [join(top, "D1"), join(top, "D2")];
@@ -51,16 +65,13 @@ for (const runner of runners()) {
 
     test("a file the destination's history has a record of is hashed: a copy damaged before its generation is refused, never recorded verified by the card's digest", async () => {
       const { root, top } = card();
-      // Copied after the others (names in byte order): the run is still going when a copy is damaged.
-      writeFileSync(join(root, "zz.mov"), randomBytes(3_000_000, 9));
       const d1 = join(top, "D1");
       expect(tool(runner, "dispatchcopy", ["-r", "-t", "xxh64", root, d1], { env: ENV }).code).toBe(0);
-      const child = Bun.spawn([...runner.command("dispatchcopy"), "-r", "--overwrite", "--verify", "none", "-t", "xxh64", "--json", "--rate-limit", "1MB/s", root, d1], { env: { ...process.env, ...ENV }, stdout: "pipe", stderr: "pipe" });
       const copy = join(d1, "A001", "C001.mov");
-      await readStdoutUntil(child.stdout, `"destination":${JSON.stringify(copy)},"status":"copied"`);
       // Other bytes, with the size and the time (to the nanosecond) the copy was given.
-      expect(run(["python3", "-c", "import os, sys; p = sys.argv[1]; s = os.stat(p); f = open(p, 'r+b'); f.write(b'\\0' * 8); f.close(); os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))", copy]).code).toBe(0);
-      const [code, stderr] = [await child.exited, await new Response(child.stderr).text()];
+      const [code, stderr] = await changedMidRun(root, d1, ["--overwrite"], (path) => {
+        expect(run(["python3", "-c", "import os, sys; p = sys.argv[1]; s = os.stat(p); f = open(p, 'r+b'); f.write(b'\\0' * 8); f.close(); os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))", path]).code).toBe(0);
+      });
       expect([code, stderr]).toEqual([2, expect.stringContaining(`: ASC MHL generation not written: ${copy}: holds other bytes than were written to it (changed after it was copied); not sealed into an ASC MHL (run again to copy it)\n`)]);
       // No generation claims it: the history holds the first run's alone.
       expect(readdirSync(join(d1, "ascmhl")).filter((name) => name.endsWith(".mhl"))).toHaveLength(1);
@@ -68,13 +79,9 @@ for (const runner of runners()) {
 
     test("a copy gone from the destination before the run ends is named, and the run fails", async () => {
       const { root, top } = card();
-      writeFileSync(join(root, "zz.mov"), randomBytes(3_000_000, 9));
       const d1 = join(top, "D1");
-      const child = Bun.spawn([...runner.command("dispatchcopy"), "-r", "--verify", "none", "-t", "xxh64", "--json", "--rate-limit", "1MB/s", root, d1], { env: { ...process.env, ...ENV }, stdout: "pipe", stderr: "pipe" });
       const copy = join(d1, "A001", "C001.mov");
-      await readStdoutUntil(child.stdout, `"destination":${JSON.stringify(copy)},"status":"copied"`);
-      rmSync(copy);
-      const [code, stderr] = [await child.exited, await new Response(child.stderr).text()];
+      const [code, stderr] = await changedMidRun(root, d1, [], (path) => rmSync(path));
       expect([code, withoutJobLine(stderr)]).toEqual([
         2,
         `dispatchcopy: ${copy}: failed: gone from the destination after it was copied: what is there now is not what was copied (run again to copy it)\ndispatchcopy: ${d1}: NOT COMPLETE: 1 of 5 files FAILED; ${copy}: failed: gone from the destination after it was copied: what is there now is not what was copied (run again to copy it)\n`,
@@ -83,13 +90,9 @@ for (const runner of runners()) {
 
     test("a copy rewritten before its generation (another size) holds other bytes than were written: not sealed, named, exit 2", async () => {
       const { root, top } = card();
-      writeFileSync(join(root, "zz.mov"), randomBytes(3_000_000, 9));
       const d1 = join(top, "D1");
-      const child = Bun.spawn([...runner.command("dispatchcopy"), "-r", "--verify", "none", "-t", "xxh64", "--json", "--rate-limit", "1MB/s", root, d1], { env: { ...process.env, ...ENV }, stdout: "pipe", stderr: "pipe" });
       const copy = join(d1, "A001", "C001.mov");
-      await readStdoutUntil(child.stdout, `"destination":${JSON.stringify(copy)},"status":"copied"`);
-      writeFileSync(copy, "other bytes");
-      const [code, stderr] = [await child.exited, await new Response(child.stderr).text()];
+      const [code, stderr] = await changedMidRun(root, d1, [], (path) => writeFileSync(path, "other bytes"));
       expect([code, withoutJobLine(stderr)]).toEqual([
         2,
         `dispatchcopy: ${d1}: ASC MHL generation not written: ${copy}: holds other bytes than were written to it (changed after it was copied); not sealed into an ASC MHL (run again to copy it)\ndispatchcopy: ${d1}: NOT COMPLETE: ASC MHL generation not written: ${copy}: holds other bytes than were written to it (changed after it was copied); not sealed into an ASC MHL (run again to copy it)\n`,
