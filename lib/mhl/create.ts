@@ -44,7 +44,8 @@ export interface KnownDigest {
    * The digests of the bytes written to the file, which was never read back (an offload's
    * `--verify none`): they say what it must hold, so they are taken only as the first record of
    * a file (`original`). A file its history has a record of is hashed, so that an action of
-   * `verified` or `failed` is always of bytes read from it.
+   * `verified` or `failed` is always of bytes read from it; a file hashed (that, or not the size
+   * and time given) must have these digests, or the generation is refused.
    */
   unread?: boolean;
 }

@@ -6,9 +6,10 @@
  * A generation seals the digests that were compared with the source when each copy was read
  * back, never digests taken later: a copy that changed since its read-back (its size, times or
  * inode differ from then) is not sealed, and its destination gets no generation. A copy not read
- * back (`--verify none`) is sealed with the digests of the bytes written to it, the card's,
- * while it has the size and time it was given: what it must hold, which a later
- * `mhl-verify verify` compares, not what it may hold instead.
+ * back (`--verify none`) is sealed with the digests of the bytes written to it, the card's, as
+ * its first record, while it has the size and time it was given: what it must hold, which a
+ * later `mhl-verify verify` compares, not what it may hold instead. One hashed for its
+ * generation must hold those bytes, or its destination gets no generation.
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -94,7 +95,8 @@ export interface RecordProblem {
  * that the generation takes it (by these digests, or hashing it) only while it is still the file
  * it was then: same inode, size, modification and change times. A copy not checked at all is
  * given the digests of the bytes written, with the size and time the copy was given (not looked
- * at here): the generation takes them while the walk finds the copy so, and hashes it otherwise.
+ * at here): the generation takes them while the walk finds the copy so, and hashes it otherwise
+ * (then it must have them).
  * @returns the known digests, and the files that changed since they were read back.
  * @example
  * declare const offload: { files: Parameters<typeof knownDigestsFor>[1] };
