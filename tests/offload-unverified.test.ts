@@ -110,6 +110,13 @@ for (const runner of runners()) {
       const sha = tool(runner, "dispatchcopy", ["-r", "-t", "sha256", root, read], { env: ENV });
       expect([sha.code, sha.stderr]).toEqual([2, expect.stringContaining(": ASC MHL generation not written: 3 verified file(s) would not be recorded: ")]);
       expect(sha.stderr).toContain("; the copies themselves are verified\n");
+      // Not read back, in a hash ASC MHL does not know: named all the same.
+      const unread = join(top, "D-unread");
+      mkdirSync(unread);
+      writeFileSync(join(unread, "keep.txt"), "the destination's own");
+      expect(tool(runner, "mhl-verify", ["create", "-h", "xxh64", "-i", "*.mov", unread], { env: ENV }).code).toBe(0);
+      const quiet = tool(runner, "dispatchcopy", ["-r", "--verify", "none", "-t", "sha256", root, unread], { env: ENV });
+      expect([quiet.code, quiet.stderr]).toEqual([2, expect.stringContaining(": ASC MHL generation not written: 3 copied file(s) would not be recorded: ")]);
       for (const mode of ["none", "size"]) {
         const d1 = join(top, `D-${mode}`);
         mkdirSync(d1);

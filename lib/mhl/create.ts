@@ -261,7 +261,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     }
     // A copy never read back, hashed here (a record to verify, or not the size and time it was
     // given): it must hold the bytes written to it, or it is not sealed.
-    if (known?.unread) mustMatch.set(entry.relativePath, known);
+    if (known?.unread && known.hexes.size > 0) mustMatch.set(entry.relativePath, known);
     if (run && formats.length === 1) return runWork(algorithmOf(formats[0]!), run);
     return files.work(entry.relativePath, entry.path, formats.map(algorithmOf));
   };

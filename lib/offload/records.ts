@@ -117,8 +117,9 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
       if (result.sourceError || file.kind === "link") continue;
       const destination = result.destinations.find((d) => d.root === root);
       if (destination?.status === "copied") {
-        const written = formatHexes(result.hexes);
-        if (written.size > 0) known.set(file.destinationPath, { size: file.size, mtimeMs: file.mtimeMs, hexes: written, unread: true });
+        // Given even with no digest in ASC MHL's formats (a run in sha256 alone): the generation
+        // then hashes it, and names it if the history's ignore patterns would leave it out.
+        known.set(file.destinationPath, { size: file.size, mtimeMs: file.mtimeMs, hexes: formatHexes(result.hexes), unread: true });
         continue;
       }
       if (!destination || (destination.status !== "verified" && destination.status !== "present" && destination.status !== "size-checked") || !destination.readBack) continue;
