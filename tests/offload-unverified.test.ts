@@ -130,6 +130,21 @@ for (const runner of runners()) {
       }
     });
 
+    test("the HTML report counts no copy that was not read back as verified", () => {
+      const { root, top } = card();
+      const cells = (mode: string) => {
+        const report = join(top, `report-${mode}.html`);
+        expect(tool(runner, "dispatchcopy", ["-r", "--verify", mode, "-t", "xxh64", "--report", report, root, join(top, `D-${mode}`)], { env: ENV }).code).toBe(0);
+        const row = /<tr class="destination" data-index="0">(.*?)<\/tr>/.exec(readFileSync(report, "utf8"))?.[1] ?? "";
+        return [...row.matchAll(/<td class="num[^"]*">(\d+)<\/td>/g)].map((m) => Number(m[1]));
+      };
+      // Verified, then failed.
+      expect([cells("none"), cells("dest")]).toEqual([
+        [0, 0],
+        [4, 0],
+      ]);
+    });
+
     test("the copies are not opened again to be sealed: each name is opened once, on the card (needs strace)", () => {
       const strace = straceOrSkip();
       if (!strace) return;

@@ -88,8 +88,10 @@ export async function buildOffloadReport(run: ReportRun): Promise<OffloadReport>
     let verified = 0;
     for (const { file, result } of run.files) {
       const mine = result.destinations.find((o) => o.root === d.root);
-      if (mine && GOOD_STATUSES.has(mine.status)) verified++;
-      else failures.push({ path: file.destinationPath, status: mine?.status ?? "failed", reason: mine?.reason ?? result.sourceError ?? "no result for this destination" });
+      // Read back (or found identical, or a history compared): a copy not read back is good, but not verified.
+      if (mine && GOOD_STATUSES.has(mine.status)) {
+        if (mine.status === "verified" || mine.status === "present" || mine.status === "continued") verified++;
+      } else failures.push({ path: file.destinationPath, status: mine?.status ?? "failed", reason: mine?.reason ?? result.sourceError ?? "no result for this destination" });
     }
     const { free, total } = space(d.root);
     return { root: d.root, complete: d.complete, line: d.line, freeBytes: free, totalBytes: total, verified, failed: failures.length, failures };
