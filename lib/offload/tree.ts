@@ -638,10 +638,10 @@ export async function runOffload(plan: OffloadPlan, options: OffloadOptions): Pr
           if (seen[index]) continue;
           const { file, result } = files[index]!;
           const mine = result.destinations.find((d) => d.root === state.root);
-          // (a name the walk leaves out, as the card's own ascmhl folder, is not looked at here).
-          // A copy not read back (--verify none) must be there too: gone, or put under another's
-          // name where names differing in case are one, it is not on the destination.
-          if (mine && GOOD_STATUSES.has(mine.status) && (mine.readBack !== undefined || file.kind === "link" || mine.status === "copied") && !walkIgnores(file.destinationPath)) notAsChecked(state, mine, `gone from the destination after it was ${mine.status === "copied" ? "copied" : "checked"}`);
+          // Every good copy, read back or not, must be there: gone, or put under another's name
+          // where names differing in case are one, it is not on the destination (a name the walk
+          // leaves out, as the card's own ascmhl folder, is not looked at here).
+          if (mine && GOOD_STATUSES.has(mine.status) && !walkIgnores(file.destinationPath)) notAsChecked(state, mine, `gone from the destination after it was ${mine.status === "copied" ? "copied" : "checked"}`);
         }
         if (found.length) strays.set(state.root, found.sort(compareUtf8));
         // On a destination whose files failed, those are named already; on one that looked
