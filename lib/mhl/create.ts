@@ -10,7 +10,7 @@ import { nativeRuns, preparePieces, RUNS_FROM_FILES, RunsAhead, runThreads, runW
 import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
-import { compareFileState, stateKeyOf, type HeldFolder } from "../io/held_folder.ts";
+import { compareFileState, HeldFolder, stateKeyOf } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { isoDate, isoDateOfMs, now } from "./dates.ts";
@@ -132,17 +132,132 @@ function relativeTo(root: string, path: string): string {
  *   verification (11) or were missing (10); 2 when entries could not be recorded (a name that is
  *   not UTF-8, an unreadable folder, a link out of the tree, a FIFO: each named as found).
  */
-export async function createGeneration(root: string, options: CreateOptions, log: MhlLog): Promise<void> {
-  await withFilesBeneath(root, (held, files) => createIn(held, files, options, log));
+export async function createGeneration(root: string, options: CreateOptions, log: MhlLog): Promise<TwinSource | undefined> {
+  return await withFilesBeneath(root, (held, files) => createIn(held, files, options, log));
 }
 
-async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOptions, log: MhlLog): Promise<void> {
+/**
+ * A generation made from known digests alone (no file read, no nested history, nothing refused,
+ * nothing shown per file): all that went into its bytes, so that a destination found to hold the
+ * very same (its history, every name, kind, size and time the walk finds, and the digests given
+ * for it) gets those bytes as its own generation ({@link createTwinGeneration}) instead of
+ * making them again.
+ */
+export interface TwinSource {
+  root: string;
+  /** The generation's file name in `root/ascmhl/`, and its C4 in that history's chain. */
+  fileName: string;
+  c4: string;
+  date: Date;
+  /** The history's chain before the generation was added. */
+  chainBefore: string;
+  /** {@link ListingDigest} of the walk. */
+  listing: string;
+  /** {@link knownFingerprint} of the digests given. */
+  known: string;
+  /** {@link settingsOf} the options it was made with. */
+  settings: string;
+}
+
+/** The options that go into a generation's bytes, besides the digests given and the walk. */
+function settingsOf(options: CreateOptions): string {
+  const { formats, noDirectoryHashes, ignore, ignoreFile, links, special, tool, author, location, comment } = options;
+  return JSON.stringify({ formats, noDirectoryHashes, ignore, ignoreFile, links, special, tool, author, location, comment });
+}
+
+/**
+ * A walk's listing as one digest: each folder below the root with its time, and each entry's
+ * name, kind, size and time, in walk order (the root's own time is written nowhere).
+ */
+class ListingDigest {
+  readonly #hasher = new Bun.CryptoHasher("sha256");
+
+  add(folder: TreeFolder, entries: readonly TreeEntry[]): void {
+    let text = folder.relativePath === "" ? "\0" : `${folder.relativePath}\0${folder.mtimeMs}\0`;
+    for (const e of entries) {
+      text += `${e.name}\0${e.isDirectory ? "d" : "f"}\0${e.size}\0${e.mtimeMs}\0`;
+      if (text.length < 1 << 16) continue;
+      this.#hasher.update(text);
+      text = "";
+    }
+    this.#hasher.update(`${text}\n`);
+  }
+
+  hex(): string {
+    return this.#hasher.digest("hex");
+  }
+}
+
+/** The digests given to a generation, in their order: paths, sizes, times, digests, and whether each was read back. */
+function knownFingerprint(known: ReadonlyMap<string, KnownDigest> | undefined): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  let text = "";
+  for (const [path, d] of known ?? []) {
+    text += `${path}\0${d.size}\0${d.mtimeMs}\0${d.unread ? "u" : ""}${d.state === undefined ? "" : "s"}\0`;
+    for (const [format, hex] of d.hexes) text += `${format}:${hex}\0`;
+    text += "\n";
+    if (text.length < 1 << 16) continue;
+    hasher.update(text);
+    text = "";
+  }
+  hasher.update(text);
+  return hasher.digest("hex");
+}
+
+/**
+ * Gives the destination at `root` the generation `twin` made for another one, when it holds the
+ * very same: its history's chain as the other's was, no nested history, the same walk (every
+ * name, kind, size and time, nothing refused, nothing unexpected), the same digests given, and
+ * each read-back copy still in the state it was read back in. The bytes are copied, and added to
+ * the chain only if what was written here has the other's C4.
+ * @returns false when any of that differs (nothing written): make the generation here instead.
+ * @throws {CliError} as writing the generation fails.
+ */
+export async function createTwinGeneration(root: string, options: CreateOptions, log: MhlLog, twin: TwinSource): Promise<boolean> {
+  if (log.verboseEnabled || log.json || options.detectRenaming || (options.singleFiles?.length ?? 0) > 0) return false;
+  if (settingsOf(options) !== twin.settings || knownFingerprint(options.knownDigests) !== twin.known) return false;
+  const held = HeldFolder.open(root);
+  try {
+    let history: History;
+    try {
+      history = await History.load(root, "", { nested: "later" });
+    } catch {
+      return false;
+    }
+    if (JSON.stringify(history.chain) !== twin.chainBefore || (history.generations.at(-1)?.generation.references.length ?? 0) > 0) return false;
+    const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
+    let same = true;
+    const differs = () => {
+      same = false;
+    };
+    const folders = postOrderFolders(held, ignore, differs, { links: options.links ?? "follow", special: options.special ?? "fail", onSkipped: differs, onHistory: differs });
+    const listing = new ListingDigest();
+    for (const folder of folders) {
+      if (!same || xmlNameProblem(folder.relativePath) !== undefined) return false;
+      for (const entry of folder.entries) {
+        if (xmlNameProblem(entry.name) !== undefined) return false;
+        if (!entry.isDirectory && options.expected && !options.expected(entry.relativePath)) return false;
+      }
+      listing.add(folder, folder.entries);
+    }
+    if (!same || listing.hex() !== twin.listing) return false;
+    for (const [path, digest] of options.knownDigests ?? []) if (digest.state !== undefined && stateNow(held, path, digest.state) !== "same") return false;
+    await history.writeGenerationOf(twin.root, twin.fileName, twin.c4, twin.date);
+    return true;
+  } finally {
+    held.close();
+  }
+}
+
+async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOptions, log: MhlLog): Promise<TwinSource | undefined> {
   const root = held.path;
   const date = now();
   const hashDate = isoDate(date);
   const singleFiles = options.singleFiles ?? [];
   // A whole-folder run walks the tree anyway: nested histories are attached as the walk meets them.
   const history = await History.load(root, "", { nested: singleFiles.length > 0 ? "find" : "later" });
+  /** Whether the generation is made of known digests alone, and nothing else of this destination's than its walk ({@link TwinSource}). */
+  let pure = !log.verboseEnabled && !log.json && !options.detectRenaming;
   const ignore = IgnoreSpec.forRun(history.latestIgnorePatterns(), options.ignore ?? [], options.ignoreFile);
   if (options.knownDigests) {
     // Files a caller copied and proved must all be recorded: a pattern the history carries (a
@@ -269,6 +384,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   let ahead: RunsAhead<TreeEntry> | undefined;
   const hexesOf = (hashed: HashJobResult | undefined, entry: TreeEntry): { hexes: Map<HashFormat, string>; size: number } => {
     if (hashed) files.done(entry.relativePath);
+    if (hashed) pure = false;
     const result = hashed ?? fromKnown.get(entry.relativePath);
     fromKnown.delete(entry.relativePath);
     if (!result?.ok) throw new CliError(result ? describeSystemError(result) : "could not be hashed", { path: entry.path });
@@ -341,7 +457,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     await session.commit(date, options, log);
     if (failures > 0) throw mhlError(MhlExit.HashMismatch);
     if (refusals.count > 0) throw notRecorded(refusals.count);
-    return;
+    return undefined;
   }
 
   // Child histories the latest generation references, by their root relative to this one.
@@ -353,7 +469,16 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   const onDisk = new Set<string>();
   const onDiskFolders = new Set<string>();
   // Also an ignored file: a recorded name in another normalization is not another name's while it is there.
-  const present = pathsOnDisk(onDisk, held);
+  const onDiskOnly = pathsOnDisk(onDisk, held);
+  // A name looked up beyond the walk's makes the generation depend on more than the walk.
+  const present = {
+    has: (path: string): boolean => {
+      if (!onDisk.has(path)) pure = false;
+      return onDiskOnly.has(path);
+    },
+  };
+  const listing = new ListingDigest();
+  if (nested.length > 0 || (history.generations.at(-1)?.generation.references.length ?? 0) > 0) pure = false;
   const items: Array<Item | undefined> = [];
   let totalBytes = 0;
   let totalFiles = 0;
@@ -361,6 +486,7 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     // A folder whose name XML cannot hold was refused where its parent lists it.
     if (xmlNameProblem(folder.relativePath) !== undefined) continue;
     const children = recordable(folder);
+    if (pure) listing.add(folder, children);
     for (const entry of children) {
       onDisk.add(entry.relativePath);
       if (entry.isDirectory) onDiskFolders.add(entry.relativePath);
@@ -495,7 +621,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
       return kindAt(held, `${to}/${HISTORY_FOLDER}`) === "folder" ? [] : [to];
     });
   }
-  await session.commit(date, options, log);
+  const chainBefore = JSON.stringify(history.chain);
+  const written = await session.commit(date, options, log);
 
   const missing = missingPaths(notFound, ignore, history);
   if (failures > 0) {
@@ -510,6 +637,10 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
   // ascmhl/ folder is gone fails the run (30), after missing files and mismatches.
   if (lostHistories.length > 0) throw mhlError(MhlExit.NoHistory, lostHistories.map((child) => joinPath(root, child)).join(", "));
   if (refusals.count > 0) throw notRecorded(refusals.count);
+  const link = history.chain.at(-1);
+  const only = written.length === 1 ? written[0] : undefined;
+  if (!pure || !only || only !== history.generations.at(-1) || !link || link.fileName !== only.fileName) return undefined;
+  return { root, fileName: link.fileName, c4: link.c4, date, chainBefore, listing: listing.hex(), known: knownFingerprint(options.knownDigests), settings: settingsOf(options) };
 }
 
 /** The items of a list one by one, each let go by the list as it is handed out. */

@@ -618,6 +618,46 @@ export class History {
    * @returns the new generation's file name.
    */
   async writeGeneration(generation: Generation, date: Date, spooled?: Iterable<string>): Promise<LoadedGeneration> {
+    const { number, fileName, file } = await this.#addGeneration(date, (sink) => streamGeneration(generation, sink, spooled));
+    const loaded = { number, fileName, file, generation, byPath: indexGeneration(generation) };
+    this.generations.push(loaded);
+    return loaded;
+  }
+
+  /**
+   * Writes as this history's next generation the bytes of another history's generation file
+   * (`source`, beneath `sourceRoot`: a twin destination's, made over the very same files and
+   * history), and adds it to the chain only if what was written here has the C4 `c4`, the one
+   * that history's chain gives it. The file is not parsed: the history is left as loaded.
+   * @throws {CliError} when the bytes written here are not those (the file is removed), or as
+   *   writing fails.
+   */
+  async writeGenerationOf(sourceRoot: string, source: string, c4: string, date: Date): Promise<string> {
+    const sourceFolder = HeldFolder.open(sourceRoot);
+    try {
+      const fd = sourceFolder.openRead(`${HISTORY_FOLDER}/${source}`);
+      try {
+        const chunk = Buffer.allocUnsafe(1 << 20);
+        const copy = (sink: (piece: string | Uint8Array) => void) => {
+          let at = 0;
+          for (;;) {
+            const got = readSync(fd, chunk, 0, chunk.length, at);
+            if (got === 0) return;
+            sink(chunk.subarray(0, got));
+            at += got;
+          }
+        };
+        return (await this.#addGeneration(date, copy, c4)).fileName;
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      sourceFolder.close();
+    }
+  }
+
+  /** Writes the next generation's file, then the chain that lists it (refused when its C4 is not `expectedC4`). */
+  async #addGeneration(date: Date, write: (sink: (piece: string | Uint8Array) => void) => void, expectedC4?: string): Promise<{ number: number; fileName: string; file: string }> {
     const number = this.nextNumber();
     const name = `${String(number).padStart(4, "0")}_${basename(this.root)}_${fileNameStamp(date)}.mhl`;
     const file = join(this.folder, name);
@@ -625,12 +665,16 @@ export class History {
     let c4: string;
     try {
       held.makeFolders(HISTORY_FOLDER);
-      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, (sink) => streamGeneration(generation, sink, spooled), false);
+      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, write, false);
       const fd = held.openRead(`${HISTORY_FOLDER}/${name}`);
       try {
         c4 = (await hashFd(fd, ["c4"])).hexes.get("c4")!;
       } finally {
         closeSync(fd);
+      }
+      if (expectedC4 !== undefined && c4 !== expectedC4) {
+        held.remove(`${HISTORY_FOLDER}/${name}`);
+        throw new CliError(`not the generation it was written from: read back, its C4 is ${c4}, not ${expectedC4}; not added to the history`, { path: file });
       }
       this.chain.push({ sequenceNumber: number, fileName: name, c4 });
       const chain = writeChain(this.chain);
@@ -640,20 +684,24 @@ export class History {
     } finally {
       held.close();
     }
-    const loaded = { number, fileName: name, file, generation, byPath: indexGeneration(generation) };
-    this.generations.push(loaded);
-    return loaded;
+    return { number, fileName: name, file };
   }
 }
 
 /** Writes a new file beneath a held folder: nameless (or under a partial name) until complete and flushed. */
-function writeBeneath(held: HeldFolder, relative: string, write: (sink: (text: string) => void) => void, replace: boolean): void {
+function writeBeneath(held: HeldFolder, relative: string, write: (sink: (piece: string | Uint8Array) => void) => void, replace: boolean): void {
   const file = held.createNew(relative, 0o644);
   try {
     // Pieces gathered into writes of 64 KiB: one buffer and one system call per element of a
     // generation of a million files would be millions of each.
     let pending = "";
     write((text) => {
+      if (typeof text !== "string") {
+        if (pending !== "") writeAll(file.fd, Buffer.from(pending));
+        pending = "";
+        writeAll(file.fd, text);
+        return;
+      }
       pending += text;
       if (pending.length < 65_536) return;
       writeAll(file.fd, Buffer.from(pending));

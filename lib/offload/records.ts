@@ -18,7 +18,7 @@ import { isUtf8Name, showName, xmlNameProblem } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { compareFileState, HeldFolder } from "../io/held_folder.ts";
-import { createGeneration, type KnownDigest } from "../mhl/create.ts";
+import { createGeneration, createTwinGeneration, type CreateOptions, type KnownDigest, type TwinSource } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { HISTORY_FOLDER, isGenerationName, removeUnchainedGenerations } from "../mhl/history.ts";
 import { MhlLog } from "../mhl/log.ts";
@@ -216,6 +216,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     spoolFallbackTold = true;
     targets.output.error(message);
   };
+  /** The first generation made of known digests alone, for destinations that hold the very same. */
+  let twin: TwinSource | undefined;
   for (const root of targets.mhlRoots ?? []) {
     // What the copies of this destination are: read back, or in place only (--verify none, size).
     const copies = files.some(({ result }) => result.destinations.some((d) => d.root === root && (d.status === "copied" || d.status === "size-checked"))) ? "in place, not read back" : "verified";
@@ -248,18 +250,19 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         if (asideAs) (targets.note ?? ((line: string) => targets.output.error(line)))(`${showName(root)}/${HISTORY_FOLDER}/${showName(name)}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as ${showName(asideAs)}, which no history reads`);
       }
       before = listGenerationFiles(root);
-      await createGeneration(
-        root,
-        {
-          formats: formats.length ? formats : ["xxh64"],
-          knownDigests: known,
-          copiesAre: copies,
-          expected,
-          onSpoolFallback,
-          tool: { name: "dispatchcopy", version: VERSION },
-        },
-        new MhlLog({ output: targets.output }),
-      );
+      const options: CreateOptions = {
+        formats: formats.length ? formats : ["xxh64"],
+        knownDigests: known,
+        copiesAre: copies,
+        expected,
+        onSpoolFallback,
+        tool: { name: "dispatchcopy", version: VERSION },
+      };
+      const log = new MhlLog({ output: targets.output });
+      // A destination that holds the very same as one sealed before gets that generation's bytes.
+      if (twin && (await createTwinGeneration(root, options, log, twin))) continue;
+      const made = await createGeneration(root, options, log);
+      twin ??= made;
     } catch (error) {
       const written = listGenerationFiles(root).filter((name) => !before.includes(name));
       const exitCode = (error as { exitCode?: number }).exitCode;
