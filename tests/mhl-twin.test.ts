@@ -7,11 +7,11 @@
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { HeldFolder, stateKeyOf } from "../lib/io/held_folder.ts";
-import { createGeneration, type CreateOptions, createTwinGeneration, type KnownDigest } from "../lib/mhl/create.ts";
+import { createGeneration, createGenerationOrTwin, type CreateOptions, createTwinGeneration, type KnownDigest } from "../lib/mhl/create.ts";
 import { MhlLog } from "../lib/mhl/log.ts";
 import type { LineSink } from "../lib/core/sink.ts";
 import { randomBytes, runners, tempDir, tool } from "./helpers.ts";
@@ -190,11 +190,53 @@ describe("a generation given to a destination that holds the very same", () => {
     expect(historyOf(second)).toEqual([]);
   });
 
-  test("bytes written that are not the other's C4: refused, removed, and the chain left as it was", async () => {
+  test("bytes written that are not the other's C4: refused, nothing left there, and a chain left as it was", async () => {
     const { second, twin, known } = await pair();
     const wrong = { ...twin, c4: `${twin.c4.slice(0, -4)}xxxx` };
     await expect(createTwinGeneration(second, options(known), log(), wrong)).rejects.toThrow("not the generation it was written from");
-    expect(readdirSync(join(second, "ascmhl"))).toEqual([]);
+    // Nothing written, and no empty history folder (one without a chain would not load).
+    expect(existsSync(join(second, "ascmhl"))).toBe(false);
+    // A history that was there (the same in both: same folder name, date and host) keeps its
+    // folder and chain as they were.
+    const top = join(dir, `${++n}`);
+    const [a, b] = [join(top, "a", "CARD"), join(top, "b", "CARD")];
+    const env = { CARTKIT_MHL_NOW: "2026-11-30T09:00:00Z", CARTKIT_MHL_HOSTNAME: "cart-01" };
+    for (const root of [a, b]) {
+      makeTree(root);
+      expect(tool(source, "mhl-verify", ["create", root, "-h", "xxh64"], { env }).code).toBe(0);
+      retime(root);
+    }
+    const earlier = historyOf(b);
+    const chain = readFileSync(join(b, "ascmhl", "ascmhl_chain.xml"));
+    const itsTwin = await createGeneration(a, options(await knownFor(a, true)), log());
+    expect(itsTwin).toBeDefined();
+    const itsKnown = await knownFor(b, true);
+    await expect(createTwinGeneration(b, options(itsKnown), log(), { ...itsTwin!, c4: "c4wrong" })).rejects.toThrow("not the generation it was written from");
+    expect([historyOf(b), readFileSync(join(b, "ascmhl", "ascmhl_chain.xml"))]).toEqual([earlier, chain]);
+    // With the right C4, the same history takes the other's bytes.
+    expect(await createTwinGeneration(b, options(itsKnown), log(), itsTwin!)).toBe(true);
+    expect(readFileSync(generationOf(b))).toEqual(readFileSync(generationOf(a)));
+    expect(tool(source, "mhl-verify", ["verify", b]).code).toBe(0);
+  });
+
+  test("the other's generation gone, or changed since it was written: this destination makes its own, and it verifies", async () => {
+    const breaks: Array<[string, (generation: string) => void]> = [
+      ["gone", (generation) => rmSync(generation)],
+      ["changed", (generation) => appendFileSync(generation, " ")],
+    ];
+    for (const [what, breakIt] of breaks) {
+      const { first, second, twin, known } = await pair();
+      breakIt(generationOf(first));
+      let cleared = 0;
+      const next = await createGenerationOrTwin(second, options(known), log(), twin, () => cleared++);
+      expect({ what, cleared, own: next !== twin && next?.root === second }).toEqual({ what, cleared: 1, own: true });
+      expect(historyOf(second)).toEqual([next!.fileName, "ascmhl_chain.xml"]);
+      expect(tool(source, "mhl-verify", ["verify", second]).code).toBe(0);
+    }
+    // Held the same and the other's readable: its bytes, and the same twin for the next one.
+    const { first, second, twin, known } = await pair();
+    expect(await createGenerationOrTwin(second, options(known), log(), twin, () => {})).toBe(twin);
+    expect(readFileSync(generationOf(second))).toEqual(readFileSync(generationOf(first)));
   });
 
   test("no twin where a file was read, a nested history met, or lines are shown per file", async () => {

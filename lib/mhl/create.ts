@@ -249,6 +249,28 @@ export async function createTwinGeneration(root: string, options: CreateOptions,
   }
 }
 
+/**
+ * The generation of one destination of several: `twin`'s bytes where it holds the very same
+ * ({@link createTwinGeneration}), else its own ({@link createGeneration}). Whatever keeps it from
+ * the twin's bytes (the other destination gone, its generation changed since) makes it make its
+ * own, as it would have, after `clearBegun` removed what was begun (an empty history folder).
+ * @returns the generation later destinations may take: `twin` while it could be read, else this
+ *   one's, if it is one ({@link TwinSource}).
+ * @throws as {@link createGeneration} does.
+ */
+export async function createGenerationOrTwin(root: string, options: CreateOptions, log: MhlLog, twin: TwinSource | undefined, clearBegun: () => void): Promise<TwinSource | undefined> {
+  if (twin) {
+    try {
+      if (await createTwinGeneration(root, options, log, twin)) return twin;
+    } catch {
+      twin = undefined;
+      clearBegun();
+    }
+  }
+  const made = await createGeneration(root, options, log);
+  return twin ?? made;
+}
+
 async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOptions, log: MhlLog): Promise<TwinSource | undefined> {
   const root = held.path;
   const date = now();

@@ -11,7 +11,7 @@ import { XmlError } from "../xml/xml.ts";
 import { compareUtf8, fsPath, joinPath } from "../core/names.ts";
 import { HeldFolder, openRegularFile } from "../io/held_folder.ts";
 import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
-import { hashFd } from "../hash/file.ts";
+import { c4FromSha512 } from "../hash/c4.ts";
 import { basename, join } from "node:path";
 import { hashPath } from "../hash/file.ts";
 import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.ts";
@@ -662,25 +662,32 @@ export class History {
     const name = `${String(number).padStart(4, "0")}_${basename(this.root)}_${fileNameStamp(date)}.mhl`;
     const file = join(this.folder, name);
     const held = HeldFolder.open(this.root);
-    let c4: string;
+    let c4 = "";
+    // A history folder this made, left empty by a failure, goes too: one without a chain does not load.
+    let made = false;
     try {
+      made = held.stat(HISTORY_FOLDER) === undefined;
       held.makeFolders(HISTORY_FOLDER);
-      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, write, false);
-      const fd = held.openRead(`${HISTORY_FOLDER}/${name}`);
-      try {
-        c4 = (await hashFd(fd, ["c4"])).hexes.get("c4")!;
-      } finally {
-        closeSync(fd);
-      }
-      if (expectedC4 !== undefined && c4 !== expectedC4) {
-        held.remove(`${HISTORY_FOLDER}/${name}`);
-        throw new CliError(`not the generation it was written from: read back, its C4 is ${c4}, not ${expectedC4}; not added to the history`, { path: file });
-      }
+      // The C4 of the bytes written, as they were written: what another process may put under
+      // the name meanwhile is never what the chain vouches for.
+      writeBeneath(held, `${HISTORY_FOLDER}/${name}`, write, false, (sha512) => {
+        c4 = c4FromSha512(sha512);
+        if (expectedC4 !== undefined && c4 !== expectedC4) throw new CliError(`not the generation it was written from: its C4 is ${c4}, not ${expectedC4}; not written`, { path: file });
+      });
       this.chain.push({ sequenceNumber: number, fileName: name, c4 });
       const chain = writeChain(this.chain);
       writeBeneath(held, `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`, (sink) => sink(chain), true);
       // the new names survive a power cut
       flushFolder(this.folder);
+    } catch (error) {
+      if (made && !this.chain.some((link) => link.fileName === name)) {
+        try {
+          held.removeFolder(HISTORY_FOLDER);
+        } catch {
+          // not empty, or the device is gone: the error below says what went wrong
+        }
+      }
+      throw error;
     } finally {
       held.close();
     }
@@ -688,27 +695,37 @@ export class History {
   }
 }
 
-/** Writes a new file beneath a held folder: nameless (or under a partial name) until complete and flushed. */
-function writeBeneath(held: HeldFolder, relative: string, write: (sink: (piece: string | Uint8Array) => void) => void, replace: boolean): void {
+/**
+ * Writes a new file beneath a held folder: nameless (or under a partial name) until complete and
+ * flushed. With `accept`, the SHA-512 of the bytes written is given to it before the file gets
+ * its name; what it throws leaves nothing there.
+ */
+function writeBeneath(held: HeldFolder, relative: string, write: (sink: (piece: string | Uint8Array) => void) => void, replace: boolean, accept?: (sha512: Uint8Array) => void): void {
   const file = held.createNew(relative, 0o644);
+  const hasher = accept ? new Bun.CryptoHasher("sha512") : undefined;
+  const put = (bytes: Uint8Array) => {
+    hasher?.update(bytes);
+    writeAll(file.fd, bytes);
+  };
   try {
     // Pieces gathered into writes of 64 KiB: one buffer and one system call per element of a
     // generation of a million files would be millions of each.
     let pending = "";
     write((text) => {
       if (typeof text !== "string") {
-        if (pending !== "") writeAll(file.fd, Buffer.from(pending));
+        if (pending !== "") put(Buffer.from(pending));
         pending = "";
-        writeAll(file.fd, text);
+        put(text);
         return;
       }
       pending += text;
       if (pending.length < 65_536) return;
-      writeAll(file.fd, Buffer.from(pending));
+      put(Buffer.from(pending));
       collectNowAndThen(pending.length >> 10);
       pending = "";
     });
-    if (pending !== "") writeAll(file.fd, Buffer.from(pending));
+    if (pending !== "") put(Buffer.from(pending));
+    if (accept && hasher) accept(hasher.digest() as Uint8Array);
     fsyncSync(file.fd);
     held.placeNew(file, replace);
   } catch (error) {

@@ -18,7 +18,7 @@ import { isUtf8Name, showName, xmlNameProblem } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { compareFileState, HeldFolder } from "../io/held_folder.ts";
-import { createGeneration, createTwinGeneration, type CreateOptions, type KnownDigest, type TwinSource } from "../mhl/create.ts";
+import { createGenerationOrTwin, type CreateOptions, type KnownDigest, type TwinSource } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { HISTORY_FOLDER, isGenerationName, removeUnchainedGenerations } from "../mhl/history.ts";
 import { MhlLog } from "../mhl/log.ts";
@@ -260,9 +260,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       };
       const log = new MhlLog({ output: targets.output });
       // A destination that holds the very same as one sealed before gets that generation's bytes.
-      if (twin && (await createTwinGeneration(root, options, log, twin))) continue;
-      const made = await createGeneration(root, options, log);
-      twin ??= made;
+      twin = await createGenerationOrTwin(root, options, log, twin, () => removeUnchainedGenerations(root, "dispatchcopy", (name) => keepCopied(name) || before.includes(name)));
     } catch (error) {
       const written = listGenerationFiles(root).filter((name) => !before.includes(name));
       const exitCode = (error as { exitCode?: number }).exitCode;
