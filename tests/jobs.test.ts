@@ -6,9 +6,9 @@
  * at once; a process that dies holding the queue's lock does not block it.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
+import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool } from "./helpers.ts";
 import { exfat, tmpfs, xfs } from "./faults/mounts.ts";
 import type { JobRecord } from "../lib/offload/jobs.ts";
 
@@ -66,6 +66,49 @@ function start(args: string[], cwd: string): { proc: ReturnType<typeof Bun.spawn
 for (const runner of runners()) {
   describe(`dispatchcopy jobs (${runner.label})`, () => {
     const dc = (args: string[], cwd: string, env?: Record<string, string>) => tool(runner, "dispatchcopy", args, { cwd, env });
+
+    test("a job that starts reads the state files of the live jobs only, never the finished ones'; its ticket still follows the last given (needs strace)", () => {
+      const strace = straceOrSkip();
+      if (!strace) return;
+      const dir = tempDir("cartkit-jobs-live-");
+      card(join(dir, "A001"), 1, 1000);
+      const state = join(dir, "state");
+      // A store of an earlier version: no markers; finished jobs, and one a marker must be made for.
+      const first = ID.exec(dc(["-r", "--state-dir", "state", "A001", "d1/A001"], dir).stderr)![1]!;
+      rmSync(join(state, "live"), { recursive: true, force: true });
+      rmSync(join(state, "ticket"), { force: true });
+      const done = JSON.parse(readFileSync(join(state, `${first}.json`), "utf8")) as JobRecord;
+      for (let i = 0; i < 40; i++) {
+        const id = `20250101-000000-${String(i).padStart(4, "0")}`;
+        writeFileSync(join(state, `${id}.json`), JSON.stringify({ ...done, id, ticket: 100 + i }));
+      }
+      const opened = (log: string) =>
+        readFileSync(log, "utf8")
+          .split("\n")
+          .filter((line) => /openat\(.*"state\/[^"]*\.json"/.test(line) && line.includes("O_RDONLY"))
+          .map((line) => /"state\/([^"]*\.json)"/.exec(line)![1]!);
+      const runTraced = (name: string) => {
+        const log = join(dir, `${name}.strace`);
+        const r = run([strace, "-f", "-qq", "-o", log, "-e", "trace=openat", ...runner.command("dispatchcopy"), "-r", "--state-dir", "state", "A001", `${name}/A001`], { cwd: dir });
+        expect(r.code).toBe(0);
+        return { id: ID.exec(r.stderr)![1]!, opened: opened(log) };
+      };
+      // The first run after them reads them all once, and marks none (none is live).
+      const migrating = runTraced("d2");
+      expect(migrating.opened.length).toBeGreaterThanOrEqual(41);
+      expect(readdirSync(join(state, "live"))).toEqual([]);
+      // A marker left by a job that ended, or whose file is gone, is dropped by the next start.
+      writeFileSync(join(state, "live", first), "");
+      writeFileSync(join(state, "live", "20250101-000000-gone"), "");
+      const next = runTraced("d3");
+      expect(next.opened.sort()).toEqual([`${first}.json`, "20250101-000000-gone.json"].sort());
+      expect(readdirSync(join(state, "live"))).toEqual([]);
+      // Then only its own.
+      const last = runTraced("d4");
+      expect(last.opened).toEqual([]);
+      const ticket = (id: string) => (JSON.parse(readFileSync(join(state, `${id}.json`), "utf8")) as JobRecord).ticket;
+      expect([ticket(migrating.id), ticket(next.id), ticket(last.id)]).toEqual([140, 141, 142]);
+    });
 
     test("every run is a job: its id on stderr at start, in every --json event and the report; its state file says how it ended", () => {
       const dir = tempDir("cartkit-jobs-");

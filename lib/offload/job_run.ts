@@ -140,8 +140,8 @@ export class JobRun {
       const lock = await store.lock();
       let admission: Admission;
       try {
-        const { jobs } = store.list();
-        if (first) job.#register(jobs, store);
+        const { jobs, lastTicket } = store.liveJobs();
+        if (first) job.#register(jobs, lastTicket, store);
         record.updated = new Date().toISOString();
         admission = admit(record, jobs);
         if (admission.start) {
@@ -182,9 +182,9 @@ export class JobRun {
   }
 
   /** Under the lock, the first time: the queue ticket, and the resumed job's earlier runs. */
-  #register(jobs: JobRecord[], store: JobStore): void {
+  #register(jobs: JobRecord[], lastTicket: number, store: JobStore): void {
     const record = this.record;
-    record.ticket = jobs.reduce((max, j) => Math.max(max, j.ticket), 0) + 1;
+    record.ticket = lastTicket + 1;
     if (!this.#options.resume) return;
     const earlier = jobs.find((j) => j.id === record.id) ?? store.read(record.id);
     if (!earlier) return;

@@ -14,7 +14,7 @@
  * lock (flock on `<dir>/.lock`), so two processes can never both decide to start on one drive;
  * the kernel drops the lock of a process that dies holding it.
  */
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { randomBytes } from "node:crypto";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
@@ -199,12 +199,80 @@ export interface JobFileProblem {
   message: string;
 }
 
+/**
+ * The folder of a store's markers: an empty file, named by its id, for each job that may be live
+ * (queued or running). A job starting reads the jobs these name, not every job the folder ever
+ * held: thousands of finished jobs' files, cold after a day of offloads, took it 0.4 s.
+ */
+const LIVE_FOLDER = "live";
+/** The file of the last queue ticket given. */
+const TICKET_FILE = "ticket";
+
 /** The folder of job state files. */
 export class JobStore {
   readonly dir: string;
 
   constructor(dir: string = defaultStateDir()) {
     this.dir = dir;
+  }
+
+  /**
+   * Under the lock: the jobs that may be live (their markers'; a marker whose job ended, or is
+   * gone, is removed), and the last queue ticket given. A folder with no markers yet (made by an
+   * earlier version) is read whole once, and its live jobs marked.
+   */
+  liveJobs(): { jobs: JobRecord[]; lastTicket: number } {
+    const folder = joinPath(this.dir, LIVE_FOLDER);
+    let ids: string[];
+    try {
+      ids = readdirSync(folder);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENOENT") throw error;
+      const { jobs: all } = this.list();
+      const lastTicket = all.reduce((max, j) => Math.max(max, j.ticket), 0);
+      mkdirSync(folder, { mode: 0o700, recursive: true });
+      const live = all.filter((job) => !isFinished(stateOf(job)));
+      for (const job of live) this.#mark(job.id, true);
+      this.#writeTicket(lastTicket);
+      return { jobs: live, lastTicket };
+    }
+    const jobs: JobRecord[] = [];
+    for (const id of ids.sort()) {
+      let job: JobRecord | undefined;
+      try {
+        job = /^[\w-]+$/.test(id) ? this.read(id) : undefined;
+      } catch {
+        job = undefined;
+      }
+      if (job && !isFinished(stateOf(job))) jobs.push(job);
+      else this.#mark(id, false);
+    }
+    let lastTicket = 0;
+    try {
+      lastTicket = Number.parseInt(readFileSync(joinPath(this.dir, TICKET_FILE), "utf8"), 10) || 0;
+    } catch {
+      lastTicket = 0;
+    }
+    return { jobs, lastTicket: jobs.reduce((max, j) => Math.max(max, j.ticket), lastTicket) };
+  }
+
+  /** Under the lock: the last queue ticket given, for the next job's. */
+  #writeTicket(ticket: number): void {
+    writeFileAtomically(joinPath(this.dir, TICKET_FILE), `${ticket}\n`, { overwrite: true });
+  }
+
+  /**
+   * Marks a job live, or not. A live job's every save marks it again: a marker another host took
+   * for a stale job's comes back within a second.
+   */
+  #mark(id: string, live: boolean): void {
+    const marker = joinPath(this.dir, LIVE_FOLDER, id);
+    try {
+      if (live) writeFileSync(fsPath(marker), "", { flag: "a", mode: 0o600 });
+      else rmSync(fsPath(marker), { force: true });
+    } catch {
+      // No markers folder yet (an earlier version's store): the next job to start makes it.
+    }
   }
 
   /**
@@ -280,12 +348,18 @@ export class JobStore {
 
   /** Writes a job's state file atomically (a reader sees the old or the new file, never half). */
   save(record: JobRecord): void {
+    const live = !isFinished(record.state);
+    // Marked before it says it is live, unmarked once it says it ended: a job that starts never misses it.
+    if (live) this.#mark(record.id, true);
     writeFileAtomically(this.pathOf(record.id), `${JSON.stringify(record, null, 1)}\n`, { overwrite: true });
+    if (!live) this.#mark(record.id, false);
   }
 
-  /** Writes a new job's state file; EEXIST when the id is taken. */
+  /** Writes a new job's state file, under the lock; EEXIST when the id is taken. Its ticket is the last given. */
   create(record: JobRecord): void {
     writeFileAtomically(this.pathOf(record.id), `${JSON.stringify(record, null, 1)}\n`, { overwrite: false });
+    if (!isFinished(record.state)) this.#mark(record.id, true);
+    this.#writeTicket(record.ticket);
   }
 
   /**
@@ -308,6 +382,7 @@ export class JobStore {
   /** Removes a job's state file. */
   remove(id: string): void {
     rmSync(this.pathOf(id), { force: true });
+    this.#mark(id, false);
   }
 
   /** Waits for the lock that orders the jobs' decisions. */
