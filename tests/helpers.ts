@@ -2,7 +2,7 @@
  * Shared test helpers: real temp folders, running the tools from source and as compiled
  * binaries, and finding the native anchors.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "bun:test";
@@ -131,6 +131,19 @@ export function randomBytes(length: number, seed = 1): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/**
+ * A card at `top/CARD` of small files of random bytes (`files`, `/`-separated, in folders made as
+ * needed; the i-th holds 3,000 + 1,000 i bytes, seeded by its place): its root and `top`.
+ */
+export function smallCard(top: string, files: readonly string[]): { root: string; top: string } {
+  const root = join(top, "CARD");
+  for (const [i, path] of files.entries()) {
+    mkdirSync(join(root, path, ".."), { recursive: true });
+    writeFileSync(join(root, path), randomBytes(3000 + i * 1000, i + 1));
+  }
+  return { root, top };
 }
 
 /** True when the tests run as root (CI does). */

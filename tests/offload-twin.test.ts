@@ -6,7 +6,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes, run, runners, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
+import { run, runners, smallCard, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
 
 setDefaultTimeout(120_000);
 
@@ -19,15 +19,7 @@ for (const runner of runners()) {
   describe(`dispatchcopy: one generation for destinations that hold the same (${runner.label})`, () => {
     const dir = tempDir("offload-twin-");
     let n = 0;
-    const card = (): { root: string; top: string } => {
-      const top = join(dir, `${runner.label}-${++n}`);
-      const root = join(top, "CARD");
-      for (const [i, path] of FILES.entries()) {
-        mkdirSync(join(root, path, ".."), { recursive: true });
-        writeFileSync(join(root, path), randomBytes(3000 + i * 1000, i + 1));
-      }
-      return { root, top };
-    };
+    const card = () => smallCard(join(dir, `${runner.label}-${++n}`), FILES);
 
     for (const verify of ["none", "dest"]) {
       test(`--verify ${verify}, three destinations alike: the first's generation, read for each other one only (needs strace), and each verifies`, () => {

@@ -7,7 +7,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
-import { randomBytes, readStdoutUntil, run, runners, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
+import { randomBytes, readStdoutUntil, run, runners, smallCard, straceOrSkip, tempDir, tool, withoutJobLine } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -25,15 +25,7 @@ for (const runner of runners()) {
   describe(`dispatchcopy --verify none and its generations (${runner.label})`, () => {
     const dir = tempDir("offload-unverified-");
     let n = 0;
-    const card = (): { root: string; top: string } => {
-      const top = join(dir, `${runner.label}-${++n}`);
-      const root = join(top, "CARD");
-      for (const [i, path] of FILES.entries()) {
-        mkdirSync(join(root, path, ".."), { recursive: true });
-        writeFileSync(join(root, path), randomBytes(3000 + i * 1000, i + 1));
-      }
-      return { root, top };
-    };
+    const card = () => smallCard(join(dir, `${runner.label}-${++n}`), FILES);
 
     /**
      * `dispatchcopy -r --verify none` of a card with a slow last file (`zz.mov`, copied last by
