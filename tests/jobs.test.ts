@@ -6,11 +6,11 @@
  * at once; a process that dies holding the queue's lock does not block it.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool } from "./helpers.ts";
 import { exfat, tmpfs, xfs } from "./faults/mounts.ts";
-import type { JobRecord } from "../lib/offload/jobs.ts";
+import { JobStore, type JobRecord } from "../lib/offload/jobs.ts";
 
 const ID = /^dispatchcopy: job (\d{8}-\d{6}-[0-9a-f]{4})$/m;
 
@@ -67,16 +67,15 @@ for (const runner of runners()) {
   describe(`dispatchcopy jobs (${runner.label})`, () => {
     const dc = (args: string[], cwd: string, env?: Record<string, string>) => tool(runner, "dispatchcopy", args, { cwd, env });
 
-    test("a job that starts reads the state files of the live jobs only, never the finished ones'; its ticket still follows the last given (needs strace)", () => {
+    test("a job that starts reads no state file of a job that ended once it is in the index; its ticket still follows the last given (needs strace)", () => {
       const strace = straceOrSkip();
       if (!strace) return;
-      const dir = tempDir("cartkit-jobs-live-");
+      const dir = tempDir("cartkit-jobs-index-");
       card(join(dir, "A001"), 1, 1000);
       const state = join(dir, "state");
-      // A store of an earlier version: no markers; finished jobs, and one a marker must be made for.
+      // A store of an earlier version: no index; forty jobs that ended.
       const first = ID.exec(dc(["-r", "--state-dir", "state", "A001", "d1/A001"], dir).stderr)![1]!;
-      rmSync(join(state, "live"), { recursive: true, force: true });
-      rmSync(join(state, "ticket"), { force: true });
+      rmSync(join(state, "ended"), { force: true });
       const done = JSON.parse(readFileSync(join(state, `${first}.json`), "utf8")) as JobRecord;
       for (let i = 0; i < 40; i++) {
         const id = `20250101-000000-${String(i).padStart(4, "0")}`;
@@ -93,21 +92,30 @@ for (const runner of runners()) {
         expect(r.code).toBe(0);
         return { id: ID.exec(r.stderr)![1]!, opened: opened(log) };
       };
-      // The first run after them reads them all once, and marks none (none is live).
-      const migrating = runTraced("d2");
-      expect(migrating.opened.length).toBeGreaterThanOrEqual(41);
-      expect(readdirSync(join(state, "live"))).toEqual([]);
-      // A marker left by a job that ended, or whose file is gone, is dropped by the next start.
-      writeFileSync(join(state, "live", first), "");
-      writeFileSync(join(state, "live", "20250101-000000-gone"), "");
+      // The first start after them reads them all, once.
+      const indexing = runTraced("d2");
+      expect(indexing.opened.length).toBeGreaterThanOrEqual(41);
+      // Then only what the index does not name as ended: the job before (which ended after that
+      // start), and one an earlier version wrote, still running as its file says (its process gone).
+      const other = `20250102-000000-${"abcd"}`;
+      writeFileSync(join(state, `${other}.json`), JSON.stringify({ ...done, id: other, state: "running", pid: 999_999_999, ticket: 7 }));
       const next = runTraced("d3");
-      expect(next.opened.sort()).toEqual([`${first}.json`, "20250101-000000-gone.json"].sort());
-      expect(readdirSync(join(state, "live"))).toEqual([]);
-      // Then only its own.
+      expect(next.opened.sort()).toEqual([`${indexing.id}.json`, `${other}.json`].sort());
       const last = runTraced("d4");
-      expect(last.opened).toEqual([]);
+      expect(last.opened.sort()).toEqual([`${next.id}.json`, `${other}.json`].sort());
       const ticket = (id: string) => (JSON.parse(readFileSync(join(state, `${id}.json`), "utf8")) as JobRecord).ticket;
-      expect([ticket(migrating.id), ticket(next.id), ticket(last.id)]).toEqual([140, 141, 142]);
+      expect([ticket(indexing.id), ticket(next.id), ticket(last.id)]).toEqual([140, 141, 142]);
+      // An index that is a FIFO, a link, or not one is read as none: every file is read, none written through.
+      for (const plant of ["fifo", "link", "garbage"]) {
+        rmSync(join(state, "ended"), { force: true });
+        if (plant === "fifo") run(["mkfifo", join(state, "ended")]);
+        else if (plant === "link") symlinkSync(join(dir, "outside.txt"), join(state, "ended"));
+        else writeFileSync(join(state, "ended"), "not an index\n");
+        writeFileSync(join(dir, "outside.txt"), "outside\n");
+        const planted = runTraced(`p-${plant}`);
+        expect(planted.opened.length).toBeGreaterThanOrEqual(44);
+        expect(readFileSync(join(dir, "outside.txt"), "utf8")).toBe("outside\n");
+      }
     });
 
     test("every run is a job: its id on stderr at start, in every --json event and the report; its state file says how it ended", () => {
@@ -259,6 +267,24 @@ for (const runner of runners()) {
     });
   });
 }
+
+test("the store's index: a job that ended is not read again, until it starts again (--resume); one that says it runs is read each time", () => {
+  const dir = tempDir("cartkit-jobs-store-");
+  const store = new JobStore(join(dir, "state"));
+  store.ensure();
+  const record = (id: string, state: JobRecord["state"], ticket: number) => ({ format: "cartkit-job/1", id, state, ticket, pid: 999_999_999, process: null, host: "elsewhere", updated: new Date().toISOString(), destinations: [], devices: ["1"] }) as unknown as JobRecord;
+  store.create(record("20260101-000000-aaaa", "failed", 3));
+  store.create(record("20260101-000000-bbbb", "running", 4));
+  expect(store.liveJobs()).toEqual({ jobs: [expect.objectContaining({ id: "20260101-000000-bbbb" })], lastTicket: 4 });
+  expect(readFileSync(join(dir, "state", "ended"), "utf8")).toBe("cartkit-ended-jobs/1 ticket=4\n20260101-000000-aaaa\n");
+  // Ended, then resumed: its file says it runs again, and the index lets it be read.
+  store.liveJobs();
+  const resumed = record("20260101-000000-aaaa", "running", 5);
+  store.started(resumed);
+  store.save(resumed);
+  expect(new JobStore(join(dir, "state")).liveJobs().jobs.map((j) => j.id)).toEqual(["20260101-000000-aaaa", "20260101-000000-bbbb"]);
+  expect(readFileSync(join(dir, "state", "ended"), "utf8")).toBe("cartkit-ended-jobs/1 ticket=5\n\n");
+});
 
 describe("dispatchcopy jobs with real processes (compiled)", () => {
   const dc = (args: string[], cwd: string, env?: Record<string, string>) => tool(COMPILED, "dispatchcopy", args, { cwd, env });

@@ -153,6 +153,7 @@ export class JobRun {
           record.position = admission.position;
           record.waitingFor = admission.waitingFor.map((j) => j.id);
         }
+        if (first) store.started(record);
         if (first && !options.resume) {
           // Two jobs made in the same second with the same four random digits: draw again.
           for (let tries = 1; ; tries++) {

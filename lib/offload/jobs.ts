@@ -14,7 +14,7 @@
  * lock (flock on `<dir>/.lock`), so two processes can never both decide to start on one drive;
  * the kernel drops the lock of a process that dies holding it.
  */
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, closeSync, constants, fstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { randomBytes } from "node:crypto";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
@@ -22,6 +22,7 @@ import { fsPath, joinPath, showName } from "../core/names.ts";
 import { atNearestExisting } from "./places.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { FileLock } from "../io/file_lock.ts";
+import { openRegularFile, readRegularFile } from "../io/held_folder.ts";
 
 /** What a job is doing, or how it ended. */
 export type JobState = "queued" | "running" | "done" | "failed" | "cancelled" | "interrupted";
@@ -200,78 +201,116 @@ export interface JobFileProblem {
 }
 
 /**
- * The folder of a store's markers: an empty file, named by its id, for each job that may be live
- * (queued or running). A job starting reads the jobs these name, not every job the folder ever
- * held: thousands of finished jobs' files, cold after a day of offloads, took it 0.4 s.
+ * The store's index: the ids of the jobs whose state files say they ended (done, failed,
+ * cancelled), whose files are never read again at a job's start, and the last queue ticket given.
+ * A start reads only the state files the index does not name: the live jobs', those an earlier
+ * version or another host wrote, and the interrupted. Thousands of finished jobs' files, cold
+ * after a day of offloads, took each start 0.4 s.
  */
-const LIVE_FOLDER = "live";
-/** The file of the last queue ticket given. */
-const TICKET_FILE = "ticket";
+const INDEX_FILE = "ended";
+const INDEX_HEAD = "cartkit-ended-jobs/1";
+/** The most of the index a start reads (some 22 bytes a job). */
+const INDEX_MOST_BYTES = 64 << 20;
+
+interface StoreIndex {
+  lastTicket: number;
+  ended: Set<string>;
+}
 
 /** The folder of job state files. */
 export class JobStore {
   readonly dir: string;
+  /** The index as the last {@link liveJobs} left it (under the lock). */
+  #index: StoreIndex | undefined;
 
   constructor(dir: string = defaultStateDir()) {
     this.dir = dir;
   }
 
   /**
-   * Under the lock: the jobs that may be live (their markers'; a marker whose job ended, or is
-   * gone, is removed), and the last queue ticket given. A folder with no markers yet (made by an
-   * earlier version) is read whole once, and its live jobs marked.
+   * Under the lock: the jobs that may be live (queued or running), and the last queue ticket
+   * given. Reads the state files the index does not name as ended, and adds to it those that say
+   * they ended. An index that cannot be read (none yet, another version's, damaged) is read as
+   * empty: every file is read, as before there was one.
    */
   liveJobs(): { jobs: JobRecord[]; lastTicket: number } {
-    const folder = joinPath(this.dir, LIVE_FOLDER);
-    let ids: string[];
+    const index = this.#readIndex();
+    let names: string[];
     try {
-      ids = readdirSync(folder);
+      names = readdirSync(this.dir);
     } catch (error) {
-      if ((error as { code?: string }).code !== "ENOENT") throw error;
-      const { jobs: all } = this.list();
-      const lastTicket = all.reduce((max, j) => Math.max(max, j.ticket), 0);
-      mkdirSync(folder, { mode: 0o700, recursive: true });
-      const live = all.filter((job) => !isFinished(stateOf(job)));
-      for (const job of live) this.#mark(job.id, true);
-      this.#writeTicket(lastTicket);
-      return { jobs: live, lastTicket };
+      if ((error as { code?: string }).code === "ENOENT") names = [];
+      else throw error;
     }
     const jobs: JobRecord[] = [];
-    for (const id of ids.sort()) {
-      let job: JobRecord | undefined;
+    let grown = false;
+    for (const name of names.sort()) {
+      if (!name.endsWith(".json") || name.startsWith(".")) continue;
+      const id = name.slice(0, -5);
+      if (index.ended.has(id)) continue;
+      let job: JobRecord;
       try {
-        job = /^[\w-]+$/.test(id) ? this.read(id) : undefined;
+        job = parseRecord(readRegularFile(joinPath(this.dir, name)).toString("utf8"), id);
       } catch {
-        job = undefined;
+        continue; // removed meanwhile, or not a job's: `jobs` names it
       }
-      if (job && !isFinished(stateOf(job))) jobs.push(job);
-      else this.#mark(id, false);
+      if (job.ticket > index.lastTicket) {
+        index.lastTicket = job.ticket;
+        grown = true;
+      }
+      if (isFinished(job.state)) {
+        index.ended.add(id);
+        grown = true;
+      } else if (!isFinished(stateOf(job))) jobs.push(job);
     }
-    let lastTicket = 0;
-    try {
-      lastTicket = Number.parseInt(readFileSync(joinPath(this.dir, TICKET_FILE), "utf8"), 10) || 0;
-    } catch {
-      lastTicket = 0;
+    if (grown) {
+      // Ids whose files are gone (pruned) leave it as it is written again.
+      const present = new Set(names.filter((name) => name.endsWith(".json")).map((name) => name.slice(0, -5)));
+      for (const id of index.ended) if (!present.has(id)) index.ended.delete(id);
+      this.#writeIndex(index);
     }
-    return { jobs, lastTicket: jobs.reduce((max, j) => Math.max(max, j.ticket), lastTicket) };
-  }
-
-  /** Under the lock: the last queue ticket given, for the next job's. */
-  #writeTicket(ticket: number): void {
-    writeFileAtomically(joinPath(this.dir, TICKET_FILE), `${ticket}\n`, { overwrite: true });
+    this.#index = index;
+    return { jobs, lastTicket: index.lastTicket };
   }
 
   /**
-   * Marks a job live, or not. A live job's every save marks it again: a marker another host took
-   * for a stale job's comes back within a second.
+   * Under the lock, after {@link liveJobs}: a job that starts again (`--resume`) is no longer
+   * one that ended, and a new one's ticket is the last given.
    */
-  #mark(id: string, live: boolean): void {
-    const marker = joinPath(this.dir, LIVE_FOLDER, id);
+  started(record: JobRecord): void {
+    const index = this.#index ?? this.#readIndex();
+    const ended = index.ended.delete(record.id);
+    if (!ended && record.ticket <= index.lastTicket) return;
+    index.lastTicket = Math.max(index.lastTicket, record.ticket);
+    this.#writeIndex(index);
+  }
+
+  #readIndex(): StoreIndex {
+    const empty = { lastTicket: 0, ended: new Set<string>() };
+    let text: string;
     try {
-      if (live) writeFileSync(fsPath(marker), "", { flag: "a", mode: 0o600 });
-      else rmSync(fsPath(marker), { force: true });
+      const fd = openRegularFile(joinPath(this.dir, INDEX_FILE));
+      try {
+        if (fstatSync(fd).size > INDEX_MOST_BYTES) return empty;
+        text = readFileSync(fd, "utf8");
+      } finally {
+        closeSync(fd);
+      }
     } catch {
-      // No markers folder yet (an earlier version's store): the next job to start makes it.
+      return empty;
+    }
+    const lines = text.split("\n");
+    const head = /^cartkit-ended-jobs\/1 ticket=(\d{1,15})$/.exec(lines[0] ?? "");
+    if (!head) return empty;
+    return { lastTicket: Number(head[1]), ended: new Set(lines.slice(1).filter((line) => line !== "")) };
+  }
+
+  /** Writes the index (a reader sees the old or the new file); one that cannot be written is made again by a later start. */
+  #writeIndex(index: StoreIndex): void {
+    try {
+      writeFileAtomically(joinPath(this.dir, INDEX_FILE), `${INDEX_HEAD} ticket=${index.lastTicket}\n${[...index.ended].join("\n")}\n`, { overwrite: true });
+    } catch {
+      // the state files themselves are what counts; the index only spares reading them
     }
   }
 
@@ -348,18 +387,12 @@ export class JobStore {
 
   /** Writes a job's state file atomically (a reader sees the old or the new file, never half). */
   save(record: JobRecord): void {
-    const live = !isFinished(record.state);
-    // Marked before it says it is live, unmarked once it says it ended: a job that starts never misses it.
-    if (live) this.#mark(record.id, true);
     writeFileAtomically(this.pathOf(record.id), `${JSON.stringify(record, null, 1)}\n`, { overwrite: true });
-    if (!live) this.#mark(record.id, false);
   }
 
-  /** Writes a new job's state file, under the lock; EEXIST when the id is taken. Its ticket is the last given. */
+  /** Writes a new job's state file; EEXIST when the id is taken. */
   create(record: JobRecord): void {
     writeFileAtomically(this.pathOf(record.id), `${JSON.stringify(record, null, 1)}\n`, { overwrite: false });
-    if (!isFinished(record.state)) this.#mark(record.id, true);
-    this.#writeTicket(record.ticket);
   }
 
   /**
@@ -382,7 +415,6 @@ export class JobStore {
   /** Removes a job's state file. */
   remove(id: string): void {
     rmSync(this.pathOf(id), { force: true });
-    this.#mark(id, false);
   }
 
   /** Waits for the lock that orders the jobs' decisions. */
