@@ -396,3 +396,28 @@ test("a file that may not be recorded stops create after everything before it is
   for (const jobs of [undefined, 3]) expect(await said(jobs)).toEqual(one);
   expect(readdirSync(join(root, "ascmhl")).filter((f) => f.endsWith(".mhl"))).toHaveLength(1);
 });
+
+for (const runner of runners()) {
+  test.if(process.getuid?.() === 0)(`${runner.label}: a chain that cannot be written (a full disk) leaves the history as it was, and the next create works`, () => {
+    const work = tempDir("mhl-chainfull-");
+    const disk = tmpfs(work, "disk", "512k");
+    if (!disk) return;
+    const card = join(disk.path, "card");
+    mkdirSync(card);
+    for (let i = 1; i <= 40; i++) writeFileSync(join(card, `f${i}`), `file ${i}\n`);
+    const env = { CARTKIT_MHL_NOW: "2026-11-30T09:00:00Z", CARTKIT_MHL_HOSTNAME: "cart-01" };
+    const pagesFree = () => Number(run(["stat", "-f", "-c", "%a", disk.path]).stdout.trim());
+    /** Room for the generation (3 pages of 4 KiB: 8.6 KB) and none for the chain after it. */
+    const fillTo = (pages: number) => writeFileSync(join(disk.path, "filler"), new Uint8Array((pagesFree() - pages) * 4096));
+    for (const round of [1, 2]) {
+      const before = existsSync(join(card, "ascmhl")) ? readdirSync(join(card, "ascmhl")).sort() : undefined;
+      fillTo(3);
+      const full = tool(runner, "mhl-verify", ["create", card, "-h", "xxh64"], { env });
+      expect([round, full.code, full.stderr]).toEqual([round, 2, `mhl-verify: ${join(card, "ascmhl", "ascmhl_chain.xml")}: No space left on device\n`]);
+      expect(existsSync(join(card, "ascmhl")) ? readdirSync(join(card, "ascmhl")).sort() : undefined).toEqual(before);
+      rmSync(join(disk.path, "filler"));
+      expect(tool(runner, "mhl-verify", ["create", card, "-h", "xxh64"], { env }).code).toBe(0);
+      expect(tool(runner, "mhl-verify", ["verify", card]).code).toBe(0);
+    }
+  });
+}

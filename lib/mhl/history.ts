@@ -663,8 +663,11 @@ export class History {
     const file = join(this.folder, name);
     const held = HeldFolder.open(this.root);
     let c4 = "";
-    // A history folder this made, left empty by a failure, goes too: one without a chain does not load.
+    // What a failure leaves of this is removed: the generation, while no chain lists it, and a
+    // history folder this made (a history with a generation out of its chain, or none, does not load).
     let made = false;
+    let placed = false;
+    let chained = false;
     try {
       made = held.stat(HISTORY_FOLDER) === undefined;
       held.makeFolders(HISTORY_FOLDER);
@@ -674,17 +677,21 @@ export class History {
         c4 = c4FromSha512(sha512);
         if (expectedC4 !== undefined && c4 !== expectedC4) throw new CliError(`not the generation it was written from: its C4 is ${c4}, not ${expectedC4}; not written`, { path: file });
       });
-      this.chain.push({ sequenceNumber: number, fileName: name, c4 });
-      const chain = writeChain(this.chain);
+      placed = true;
+      const link = { sequenceNumber: number, fileName: name, c4 };
+      const chain = writeChain([...this.chain, link]);
       writeBeneath(held, `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`, (sink) => sink(chain), true);
+      chained = true;
+      this.chain.push(link);
       // the new names survive a power cut
       flushFolder(this.folder);
     } catch (error) {
-      if (made && !this.chain.some((link) => link.fileName === name)) {
+      if (!chained) {
         try {
-          held.removeFolder(HISTORY_FOLDER);
+          if (placed) held.remove(`${HISTORY_FOLDER}/${name}`);
+          if (made) held.removeFolder(HISTORY_FOLDER);
         } catch {
-          // not empty, or the device is gone: the error below says what went wrong
+          // the device may be gone: the error below says what went wrong
         }
       }
       throw error;
