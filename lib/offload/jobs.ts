@@ -202,7 +202,8 @@ export interface JobFileProblem {
 
 /**
  * The store's index: the ids of the jobs whose state files say they ended (done, failed,
- * cancelled), whose files are never read again at a job's start, and the last queue ticket given.
+ * cancelled), or that were interrupted on this host, whose files are not read again at a job's
+ * start (until it is resumed), and the last queue ticket given.
  * A start reads only the state files the index does not name: the live jobs', those an earlier
  * version or another host wrote, and the interrupted. Thousands of finished jobs' files, cold
  * after a day of offloads, took each start 0.4 s.
@@ -258,10 +259,13 @@ export class JobStore {
         index.lastTicket = job.ticket;
         grown = true;
       }
-      if (isFinished(job.state)) {
+      // Ended, or interrupted here (its process gone; only a resume, which takes it off the
+      // list, starts it again). One of another host's that looks stale is read each time.
+      const state = stateOf(job);
+      if (isFinished(job.state) || (state === "interrupted" && job.host === hostname())) {
         index.ended.add(id);
         grown = true;
-      } else if (!isFinished(stateOf(job))) jobs.push(job);
+      } else if (!isFinished(state)) jobs.push(job);
     }
     if (grown) {
       // Ids whose files are gone (pruned) leave it as it is written again.
