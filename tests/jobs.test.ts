@@ -96,8 +96,9 @@ for (const runner of runners()) {
       const indexing = runTraced("d2");
       expect(indexing.opened.length).toBeGreaterThanOrEqual(41);
       // Then only what the index does not name: the job before (which ended after that start),
-      // one an earlier version wrote and left running as its file says (its process gone: read
-      // once, then listed as interrupted), and another host's that looks stale (read each time).
+      // one an earlier version wrote and left running as its file says (its process gone), and
+      // another host's that looks stale: the last two read each time (a start that cannot see a
+      // process, from another PID namespace say, must not hide it from the next ones).
       const other = "20250102-000000-abcd";
       writeFileSync(join(state, `${other}.json`), JSON.stringify({ ...done, id: other, state: "running", pid: 999_999_999, ticket: 7 }));
       const elsewhere = "20250102-000000-ef01";
@@ -105,9 +106,22 @@ for (const runner of runners()) {
       const next = runTraced("d3");
       expect(next.opened.sort()).toEqual([`${indexing.id}.json`, `${other}.json`, `${elsewhere}.json`].sort());
       const last = runTraced("d4");
-      expect(last.opened.sort()).toEqual([`${next.id}.json`, `${elsewhere}.json`].sort());
+      expect(last.opened.sort()).toEqual([`${next.id}.json`, `${other}.json`, `${elsewhere}.json`].sort());
+      // A name the list cannot hold as one line is read each time, never listed.
+      const odd = "20250103-000000-a\nb";
+      writeFileSync(join(state, `${odd}.json`), JSON.stringify({ ...done, id: odd }));
+      runTraced("d5");
+      expect(readFileSync(join(state, "ended"), "utf8")).not.toContain("a\nb");
+      // (strace shows the newline as \n)
+      expect(runTraced("d6").opened).toContain("20250103-000000-a\\nb.json");
+      // Another user's list is not read: a store others can write could hide a live job with it.
+      if (IS_ROOT) {
+        run(["chown", "65534", join(state, "ended")]);
+        expect(runTraced("d7").opened.length).toBeGreaterThanOrEqual(45);
+      }
       const ticket = (id: string) => (JSON.parse(readFileSync(join(state, `${id}.json`), "utf8")) as JobRecord).ticket;
       expect([ticket(indexing.id), ticket(next.id), ticket(last.id)]).toEqual([140, 141, 142]);
+      expect(readFileSync(join(state, "ended"), "utf8").startsWith("cartkit-ended-jobs/1 ticket=")).toBe(true);
       // An index that is a FIFO, a link, or not one is read as none: every file is read, none written through.
       for (const plant of ["fifo", "link", "garbage"]) {
         rmSync(join(state, "ended"), { force: true });

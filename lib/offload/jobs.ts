@@ -202,8 +202,8 @@ export interface JobFileProblem {
 
 /**
  * The store's index: the ids of the jobs whose state files say they ended (done, failed,
- * cancelled), or that were interrupted on this host, whose files are not read again at a job's
- * start (until it is resumed), and the last queue ticket given.
+ * cancelled), whose files are not read again at a job's start (until it is resumed), and the
+ * last queue ticket given. Read only when it is this user's own.
  * A start reads only the state files the index does not name: the live jobs', those an earlier
  * version or another host wrote, and the interrupted. Thousands of finished jobs' files, cold
  * after a day of offloads, took each start 0.4 s.
@@ -212,6 +212,8 @@ const INDEX_FILE = "ended";
 const INDEX_HEAD = "cartkit-ended-jobs/1";
 /** The most of the index a start reads (some 22 bytes a job). */
 const INDEX_MOST_BYTES = 64 << 20;
+/** An id the index may hold (one line; a file named otherwise is read each time). */
+const LISTABLE_ID = /^[\w][\w.-]*$/;
 
 interface StoreIndex {
   lastTicket: number;
@@ -259,13 +261,13 @@ export class JobStore {
         index.lastTicket = job.ticket;
         grown = true;
       }
-      // Ended, or interrupted here (its process gone; only a resume, which takes it off the
-      // list, starts it again). One of another host's that looks stale is read each time.
-      const state = stateOf(job);
-      if (isFinished(job.state) || (state === "interrupted" && job.host === hostname())) {
+      // Only what its file says ended: an interrupted job is read each time (a start that cannot
+      // see its process, from another PID namespace say, must not hide it from the next ones).
+      if (isFinished(job.state)) {
+        if (!LISTABLE_ID.test(id)) continue;
         index.ended.add(id);
         grown = true;
-      } else if (!isFinished(state)) jobs.push(job);
+      } else if (!isFinished(stateOf(job))) jobs.push(job);
     }
     if (grown) {
       // Ids whose files are gone (pruned) leave it as it is written again.
@@ -295,7 +297,9 @@ export class JobStore {
     try {
       const fd = openRegularFile(joinPath(this.dir, INDEX_FILE));
       try {
-        if (fstatSync(fd).size > INDEX_MOST_BYTES) return empty;
+        const stats = fstatSync(fd);
+        // Another user's list (a store others can write) could hide a live job: not read.
+        if (stats.size > INDEX_MOST_BYTES || (process.getuid !== undefined && stats.uid !== process.getuid())) return empty;
         text = readFileSync(fd, "utf8");
       } finally {
         closeSync(fd);
@@ -306,7 +310,7 @@ export class JobStore {
     const lines = text.split("\n");
     const head = /^cartkit-ended-jobs\/1 ticket=(\d{1,15})$/.exec(lines[0] ?? "");
     if (!head) return empty;
-    return { lastTicket: Number(head[1]), ended: new Set(lines.slice(1).filter((line) => line !== "")) };
+    return { lastTicket: Number(head[1]), ended: new Set(lines.slice(1).filter((line) => LISTABLE_ID.test(line))) };
   }
 
   /** Writes the index (a reader sees the old or the new file); one that cannot be written is made again by a later start. */
