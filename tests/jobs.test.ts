@@ -274,13 +274,25 @@ for (const runner of runners()) {
       const id = ID.exec(dc(["-r", "--state-dir", "state", "A001", "d1/A001"], dir).stderr)![1]!;
       writeFileSync(join(dir, "state", "20261201-000000-dead.json"), "{");
       writeFileSync(join(dir, "state", "20261201-000000-beef.json"), JSON.stringify({ format: "something-else" }));
+      // A job's file but for the fields a listing shows; a FIFO and a link under a job's name.
+      const done = JSON.parse(readFileSync(join(dir, "state", `${id}.json`), "utf8")) as Record<string, unknown>;
+      writeFileSync(join(dir, "state", "20261201-000000-cafe.json"), JSON.stringify({ ...done, id: "20261201-000000-cafe", source: undefined, ticket: "7" }));
+      run(["mkfifo", join(dir, "state", "20261201-000000-f1f0.json")]);
+      writeFileSync(join(dir, "outside.json"), JSON.stringify({ ...done, id: "20261201-000000-1111" }));
+      symlinkSync(join(dir, "outside.json"), join(dir, "state", "20261201-000000-1111.json"));
       const listed = dc(["jobs", "--state-dir", "state"], dir);
       expect(listed.code).toBe(2);
       expect(listed.stdout.split("\n")[1]).toStartWith(`${id}  done`);
+      expect(listed.stdout.split("\n").length).toBe(3);
       const lines = listed.stderr.trim().split("\n");
-      expect(lines[0]).toBe("dispatchcopy: state/20261201-000000-beef.json: not a job state file: its format, id or state is not a job's");
-      expect(lines[1]).toStartWith("dispatchcopy: state/20261201-000000-dead.json: not a job state file: ");
-      expect(lines.length).toBe(2);
+      expect(lines[0]).toBe("dispatchcopy: state/20261201-000000-1111.json: a symbolic link");
+      expect(lines[1]).toBe("dispatchcopy: state/20261201-000000-beef.json: not a job state file: its format, id or state is not a job's");
+      expect(lines[2]).toBe("dispatchcopy: state/20261201-000000-cafe.json: not a job state file: source, ticket missing or not of its kind");
+      expect(lines[3]).toStartWith("dispatchcopy: state/20261201-000000-dead.json: not a job state file: ");
+      expect(lines[4]).toBe("dispatchcopy: state/20261201-000000-f1f0.json: not a regular file");
+      expect(lines.length).toBe(5);
+      // A start reads past them all, and waits on none.
+      expect(dc(["-r", "--state-dir", "state", "A001", "d2/A001"], dir).code).toBe(0);
     });
   });
 }
@@ -289,7 +301,9 @@ test("the store's index: a job that ended is not read again, until it starts aga
   const dir = tempDir("cartkit-jobs-store-");
   const store = new JobStore(join(dir, "state"));
   store.ensure();
-  const record = (id: string, state: JobRecord["state"], ticket: number) => ({ format: "cartkit-job/1", id, state, ticket, pid: 999_999_999, process: null, host: "elsewhere", updated: new Date().toISOString(), destinations: [], devices: ["1"] }) as unknown as JobRecord;
+  const now = new Date().toISOString();
+  const record = (id: string, state: JobRecord["state"], ticket: number) =>
+    ({ format: "cartkit-job/1", id, state, ticket, pid: 999_999_999, process: null, host: "elsewhere", user: "someone", cwd: "/", source: "A001", args: [], created: now, updated: now, destinations: [], devices: ["1"], destinationProgress: [], doneFiles: 0, copiedBytes: 0, rate: 0, runs: 1 }) as unknown as JobRecord;
   store.create(record("20260101-000000-aaaa", "failed", 3));
   store.create(record("20260101-000000-bbbb", "running", 4));
   expect(store.liveJobs()).toEqual({ jobs: [expect.objectContaining({ id: "20260101-000000-bbbb" })], lastTicket: 4 });

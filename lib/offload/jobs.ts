@@ -351,7 +351,7 @@ export class JobStore {
       if (!name.endsWith(".json") || name.startsWith(".")) continue;
       const path = joinPath(this.dir, name);
       try {
-        jobs.push(parseRecord(readFileSync(path, "utf8"), name.slice(0, -5)));
+        jobs.push(parseRecord(readRegularFile(path).toString("utf8"), name.slice(0, -5)));
       } catch (error) {
         // Removed by a prune meanwhile: not a problem.
         if ((error as { code?: string }).code === "ENOENT") continue;
@@ -365,7 +365,7 @@ export class JobStore {
   /** One job by id; undefined when there is none. */
   read(id: string): JobRecord | undefined {
     try {
-      return parseRecord(readFileSync(this.pathOf(id), "utf8"), id);
+      return parseRecord(readRegularFile(this.pathOf(id)).toString("utf8"), id);
     } catch (error) {
       if ((error as { code?: string }).code === "ENOENT") return undefined;
       throw Object.assign(error as Error, { path: this.pathOf(id) });
@@ -437,6 +437,18 @@ function parseRecord(text: string, id: string): JobRecord {
   if (record?.format !== "cartkit-job/1" || record.id !== id || !JOB_STATES.includes(record.state) || !Array.isArray(record.destinations)) {
     throw Object.assign(new Error("its format, id or state is not a job's"), { code: "EBADJOB" });
   }
+  // The fields the listing, the queue and a resume use, each of its kind: a file that lacks one is
+  // named as not a job's, never read as one (a listing once stopped on a missing source).
+  const strings = ["source", "host", "user", "cwd", "created", "updated"] as const;
+  const numbers = ["pid", "ticket", "doneFiles", "copiedBytes", "rate", "runs"] as const;
+  const lists = ["args", "destinations", "devices", "destinationProgress"] as const;
+  const wrong = [
+    ...strings.filter((key) => typeof record[key] !== "string"),
+    ...numbers.filter((key) => typeof record[key] !== "number"),
+    ...lists.filter((key) => !Array.isArray(record[key])),
+    ...(record.destinations.some((d) => typeof d !== "string") || record.args.some((a) => typeof a !== "string") ? ["destinations or args"] : []),
+  ];
+  if (wrong.length > 0) throw Object.assign(new Error(`${wrong.join(", ")} missing or not of its kind`), { code: "EBADJOB" });
   return record;
 }
 
