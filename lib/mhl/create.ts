@@ -230,7 +230,7 @@ export async function createTwinGeneration(root: string, options: CreateOptions,
     const differs = () => {
       same = false;
     };
-    const folders = postOrderFolders(held, ignore, differs, { links: options.links ?? "follow", special: options.special ?? "fail", onSkipped: differs, onHistory: differs });
+    const folders = postOrderFolders(held, ignore, differs, { ...walkPolicies(options, log), onSkipped: differs, onHistory: differs });
     const listing = new ListingDigest();
     for (const folder of folders) {
       if (!same || xmlNameProblem(folder.relativePath) !== undefined) return false;

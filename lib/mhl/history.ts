@@ -12,6 +12,7 @@ import { compareUtf8, fsPath, joinPath } from "../core/names.ts";
 import { HeldFolder, openRegularFile } from "../io/held_folder.ts";
 import { flushFolder, writeAll, writeFileAtomically } from "../io/atomic_file.ts";
 import { c4FromSha512 } from "../hash/c4.ts";
+import { readChunks } from "../io/reader.ts";
 import { basename, join } from "node:path";
 import { hashPath } from "../hash/file.ts";
 import { CHAIN_FILE_NAME, readChain, writeChain, type ChainLink } from "./chain.ts";
@@ -637,15 +638,9 @@ export class History {
     try {
       const fd = sourceFolder.openRead(`${HISTORY_FOLDER}/${source}`);
       try {
-        const chunk = Buffer.allocUnsafe(1 << 20);
+        // On this thread: a generation is read once, in a moment.
         const copy = (sink: (piece: string | Uint8Array) => void) => {
-          let at = 0;
-          for (;;) {
-            const got = readSync(fd, chunk, 0, chunk.length, at);
-            if (got === 0) return;
-            sink(chunk.subarray(0, got));
-            at += got;
-          }
+          for (const chunk of readChunks(fd, { overlap: false })) sink(chunk);
         };
         return (await this.#addGeneration(date, copy, c4)).fileName;
       } finally {
