@@ -14,6 +14,7 @@ import { Progress } from "../lib/cli/progress.ts";
 import { rewriteArgs, runTool, setInterruptNote } from "../lib/cli/run.ts";
 import { programArgs } from "../lib/cli/command_line.ts";
 import { CliError, describeSystemError, usageError } from "../lib/core/errors.ts";
+import { collectNowAndThen } from "../lib/core/memory.ts";
 import { joinPath, showName } from "../lib/core/names.ts";
 import { formatBytes, formatDuration, parseByteRate, parseCount, parseSize } from "../lib/core/units.ts";
 import { VERSION } from "../lib/core/version.ts";
@@ -400,7 +401,10 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
       const e = escapeName(name);
       return e.escaped ? `\\${e.text}` : e.text;
     };
-    for (const f of plan.files) out.data(`${shown(f.relativePath)}${f.destinationPath !== f.relativePath ? ` -> ${shown(f.destinationPath)}` : ""}\t${f.size}\n`);
+    for (const f of plan.files) {
+      out.data(`${shown(f.relativePath)}${f.destinationPath !== f.relativePath ? ` -> ${shown(f.destinationPath)}` : ""}\t${f.size}\n`);
+      collectNowAndThen();
+    }
     for (const sp of plan.space) {
       const refused = plan.refused.get(sp.root);
       out.error(

@@ -9,6 +9,7 @@ import { hashFd } from "../hash/file.ts";
 import { nativeRuns, preparePieces, RUNS_FROM_FILES, RunsAhead, runThreads, runWork } from "../hash/native_batch.ts";
 import { hashingPlan, hashInOrder, type HashJobResult, type Work } from "../hash/pool.ts";
 import { CliError, describeSystemError } from "../core/errors.ts";
+import { collectNowAndThen } from "../core/memory.ts";
 import { compareUtf8, joinPath, resolvePath, showName, xmlNameProblem } from "../core/names.ts";
 import { compareFileState, HeldFolder, stateKeyOf } from "../io/held_folder.ts";
 import type { SpecialPolicy } from "../io/walk.ts";
@@ -508,6 +509,8 @@ async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOp
     // A folder whose name XML cannot hold was refused where its parent lists it.
     if (xmlNameProblem(folder.relativePath) !== undefined) continue;
     const children = recordable(folder);
+    // A million entries listed here make garbage of their own: the walk's collections go on.
+    collectNowAndThen(children.length);
     if (pure) listing.add(folder, children);
     for (const entry of children) {
       onDisk.add(entry.relativePath);
