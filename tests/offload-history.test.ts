@@ -59,25 +59,25 @@ for (const runner of runners()) {
       const cardRoot = chained(join(root, "ascmhl"));
       const cardNested = chained(join(root, "A002", "ascmhl"));
       expect(dc(["-r", root, d1, d2]).code).toBe(0);
+      let last = "";
       for (const args of [
         ["-r", root, d1, d2],
         ["-r", "--resume", "--report", join(top, "report.json"), "--sums", join(top, "sums.txt"), root, d1, d2],
       ]) {
         const r = dc(args);
         expect([r.code, summaries(r.stderr)]).toEqual([0, [d1, d2].map((d) => `dispatchcopy: ${d}: 7 files, SIZE verified from the device; 2 of them the card's ASC MHL chains, which this destination's history continues (not copied again)`)]);
+        last = r.stderr;
       }
-      // The card's chains are read for their digests all the same: recorded, as every file of the card is.
+      // The root histories of D1 and D2 name their generations each for itself: their chains
+      // differ, and neither is the card's any more. The sum file leaves that chain out, and says
+      // so. The nested history's generations are named for A002 in both: its line is theirs.
       const sums = readFileSync(join(top, "sums.txt"), "utf8");
-      expect(
-        ["ascmhl/ascmhl_chain.xml", "A002/ascmhl/ascmhl_chain.xml"].map((path) =>
-          sums.includes(
-            `${Bun.hash
-              .xxHash64(readFileSync(join(root, path)))
-              .toString(16)
-              .padStart(16, "0")}  ${path}\n`,
-          ),
-        ),
-      ).toEqual([true, true]);
+      const xxh64 = (path: string) => Bun.hash.xxHash64(readFileSync(path)).toString(16).padStart(16, "0");
+      const nested = "A002/ascmhl/ascmhl_chain.xml";
+      expect([xxh64(join(d1, nested)) === xxh64(join(d2, nested)), xxh64(join(d1, nested)) === xxh64(join(root, nested))]).toEqual([true, false]);
+      expect(sums.split("\n").filter((line) => line.includes("ascmhl_chain.xml"))).toEqual([`${xxh64(join(d1, nested))}  ${nested}`]);
+      expect(sums).toContain("  A001/C001.mov\n");
+      expect(last.split("\n").filter((line) => line.includes(" left out: "))).toEqual([`dispatchcopy: ${join(top, "sums.txt")}: ascmhl/ascmhl_chain.xml left out: the destinations' ASC MHL chains differ now that each lists its own generation (${d1}, ${d2}); mhl-verify verify checks each`]);
       const report = JSON.parse(readFileSync(join(top, "report.json"), "utf8"));
       const statusOf = (path: string) => report.files.find((f: { path: string }) => f.path === path).destinations.map((d: { status: string }) => d.status);
       expect([statusOf("ascmhl/ascmhl_chain.xml"), statusOf("A002/ascmhl/ascmhl_chain.xml"), statusOf(`ascmhl/${cardRoot[0]}`), statusOf("A001/C001.mov")]).toEqual([
@@ -95,6 +95,35 @@ for (const runner of runners()) {
         const verified = mhl(["verify", d]);
         expect([verified.code, verified.stderr]).toEqual([0, ""]);
       }
+    });
+
+    test("--sums: a chain the run's generations extended gets the destinations' digest, and a check passes in each destination", () => {
+      const { card: root, top } = card();
+      const [d1, d2] = [join(top, "D1", "CARD"), join(top, "D2", "CARD")];
+      const sums = join(top, "sums.txt");
+      const xxh64 = (path: string) => Bun.hash.xxHash64(readFileSync(path)).toString(16).padStart(16, "0");
+      const chains = ["A002/ascmhl/ascmhl_chain.xml", "ascmhl/ascmhl_chain.xml"];
+      const r = dc(["-r", "--sums", sums, root, d1, d2]);
+      expect([r.code, r.stderr.includes(" left out: ")]).toEqual([0, false]);
+      for (const path of chains) {
+        // Same folder name, same generations: the two destinations hold the same chain, which is not the card's.
+        expect(xxh64(join(d1, path))).toBe(xxh64(join(d2, path)));
+        expect(xxh64(join(d1, path))).not.toBe(xxh64(join(root, path)));
+      }
+      const text = readFileSync(sums, "utf8");
+      expect(text.split("\n").filter((line) => line.includes("ascmhl_chain.xml"))).toEqual(chains.map((path) => `${xxh64(join(d1, path))}  ${path}`));
+      for (const d of [d1, d2]) {
+        const check = tool(runner, "xxsum", ["-c", sums], { cwd: d });
+        expect([check.code, check.stdout.split("\n").filter((line) => !line.endsWith(": OK") && line !== "")]).toEqual([0, []]);
+      }
+      // Without generations the chains stay the card's, and so do their lines.
+      const plain = join(top, "plain.txt");
+      expect(dc(["-r", "--no-mhl", "--sums", plain, root, join(top, "D3", "CARD")]).code).toBe(0);
+      expect(
+        readFileSync(plain, "utf8")
+          .split("\n")
+          .filter((line) => line.includes("ascmhl_chain.xml")),
+      ).toEqual(chains.map((path) => `${xxh64(join(root, path))}  ${path}`));
     });
 
     test("a run killed before its generation (the card's history copied as it is): the next run finds the chains identical, and seals", () => {

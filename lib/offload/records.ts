@@ -11,7 +11,7 @@
  * later `mhl-verify verify` compares, not what it may hold instead. One hashed for its
  * generation must hold those bytes, or its destination gets no generation.
  */
-import { readdirSync } from "node:fs";
+import { closeSync, fstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { isUtf8Name, showName, xmlNameProblem } from "../core/names.ts";
@@ -20,7 +20,9 @@ import { VERSION } from "../core/version.ts";
 import { compareFileState, HeldFolder } from "../io/held_folder.ts";
 import { createGenerationOrTwin, type CreateOptions, type KnownDigest, type TwinSource } from "../mhl/create.ts";
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
+import { CHAIN_FILE_NAME } from "../mhl/chain.ts";
 import { HISTORY_FOLDER, isGenerationName, removeUnchainedGenerations } from "../mhl/history.ts";
+import { hashFd } from "../hash/file.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
@@ -148,6 +150,67 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
   return { known, changed };
 }
 
+/** Whether a path is a history's chain file, which a generation written after the copies extends. */
+function isChainPath(path: string): boolean {
+  const tail = `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`;
+  return path === tail || path.endsWith(`/${tail}`);
+}
+
+/**
+ * Writes the sum file: each copied file's digest in the first chosen hash, as the destinations
+ * hold it when the run ends, so that a check in any of them passes. A history's chain copied
+ * with the card is extended by each destination's generation after it was copied: its line
+ * gets the digest the destinations' chains have now, when they all have the same. Chains that
+ * differ (destinations of other names, whose generations are named for them) are left out and
+ * said in a note: `mhl-verify verify` checks each.
+ * @returns what could not be written, one problem each.
+ */
+async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, first: HashChoice, mhlRoots: readonly string[], note: (line: string) => void): Promise<RecordProblem[]> {
+  const problems: RecordProblem[] = [];
+  const lines: string[] = [];
+  for (const { file, result } of sorted) {
+    let hex = result.sourceError ? undefined : result.hexes.get(first.algorithm);
+    if (hex === undefined) continue;
+    if (mhlRoots.length > 0 && isChainPath(file.destinationPath)) {
+      const now = new Set<string>();
+      for (const root of mhlRoots) now.add((await digestHeld(root, file.destinationPath, first.algorithm)) ?? "");
+      const [only] = now;
+      if (now.size !== 1 || !only) {
+        note(`${showName(sums)}: ${showName(file.destinationPath)} left out: the destinations' ASC MHL chains differ now that each lists its own generation (${mhlRoots.map(showName).join(", ")}); mhl-verify verify checks each`);
+        continue;
+      }
+      hex = only;
+    }
+    // Bytes that are not UTF-8 as \xHH, as xxsum -r writes them and xxsum -c reads them back.
+    const name = escapeName(file.destinationPath, undefined, { bytes: true });
+    // Canonical digests, in the line style of the tool that checks them (xxhsum writes XXH3 tagged).
+    lines.push(first.algorithm === "xxh3" ? formatBsdLine("XXH3", hex, name) : formatGnuLine(hex, name));
+  }
+  try {
+    writeFileAtomically(sums, lines.join(""), { overwrite: true });
+  } catch (error) {
+    problems.push({ message: `${showName(sums)}: sum file not written: ${messageOf(error)}` });
+  }
+  return problems;
+}
+
+/** The digest of the regular file `relative` beneath `root` (no link followed), or undefined when it cannot be read. */
+async function digestHeld(root: string, relative: string, algorithm: HashChoice["algorithm"]): Promise<string | undefined> {
+  let held: HeldFolder | undefined;
+  let fd: number | undefined;
+  try {
+    held = HeldFolder.open(root);
+    fd = held.openRead(relative);
+    if (!fstatSync(fd).isFile()) return undefined;
+    return (await hashFd(fd, [algorithm])).hexes.get(algorithm);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    held?.close();
+  }
+}
+
 /**
  * Writes the sum file, the report and the MHL generations.
  * @returns what could not be written, one problem each; empty when all went well.
@@ -155,23 +218,6 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
 export async function writeOffloadRecords(targets: RecordTargets, files: Array<{ file: PlannedFile; result: FileResult }>, choices: HashChoice[]): Promise<RecordProblem[]> {
   const problems: RecordProblem[] = [];
   const sorted = [...files].sort((a, b) => (a.file.destinationPath < b.file.destinationPath ? -1 : a.file.destinationPath > b.file.destinationPath ? 1 : 0));
-  if (targets.sums) {
-    const first = choices[0]!;
-    const lines = sorted
-      .filter(({ result }) => !result.sourceError && result.hexes.get(first.algorithm))
-      // Canonical digests, in the line style of the tool that checks them (xxhsum writes XXH3 tagged).
-      .map(({ file, result }) => {
-        const hex = result.hexes.get(first.algorithm)!;
-        // Bytes that are not UTF-8 as \xHH, as xxsum -r writes them and xxsum -c reads them back.
-        const name = escapeName(file.destinationPath, undefined, { bytes: true });
-        return first.algorithm === "xxh3" ? formatBsdLine("XXH3", hex, name) : formatGnuLine(hex, name);
-      });
-    try {
-      writeFileAtomically(targets.sums, lines.join(""), { overwrite: true });
-    } catch (error) {
-      problems.push({ message: `${showName(targets.sums)}: sum file not written: ${messageOf(error)}` });
-    }
-  }
   if (targets.report) {
     const report = {
       source: targets.source ?? null,
@@ -280,5 +326,6 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       problems.push({ root, message: `${showName(root)}: ASC MHL generation ${kept.length ? `${kept.join(", ")} written, but` : "not written:"} ${messageOf(error)}` });
     }
   }
+  if (targets.sums) problems.push(...(await writeSumFile(targets.sums, sorted, choices[0]!, targets.mhlRoots ?? [], targets.note ?? ((line) => targets.output.error(line)))));
   return problems;
 }
