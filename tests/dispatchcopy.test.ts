@@ -4,7 +4,7 @@
  * kill -9 then --resume, awkward names, a 0-byte file.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashPath } from "../lib/hash/mod.ts";
 import { COMPILED, filesBelow, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
@@ -30,6 +30,45 @@ const CARD_FILES = ["CLIPS/A001 C002 é.mov", "CLIPS/A001C001.mov", "CLIPS/SUB/z
 for (const runner of runners()) {
   describe(`dispatchcopy (${runner.label})`, () => {
     const dc = (args: string[], cwd: string) => tool(runner, "dispatchcopy", args, { cwd });
+
+    test("--sums and --report inside the card or a destination, or over a copy: refused before anything is written, exit 2", () => {
+      const dir = tempDir("cartkit-dc-records-");
+      const card = makeCard(dir);
+      const [d1, d2] = [join(dir, "D1", "A001"), join(dir, "D2", "A001")];
+      mkdirSync(join(dir, "D2"));
+      const cases: Array<[string[], string]> = [
+        [["--sums", join(d2, "CLIPS", "A001C001.mov")], `--sums ${join(d2, "CLIPS", "A001C001.mov")} is inside the destination ${d2}`],
+        [["--sums", join(d1, "A001.xxh64")], `--sums ${join(d1, "A001.xxh64")} is inside the destination ${d1}`],
+        [["--report", join(d2, "ascmhl", "ascmhl_chain.xml")], `--report ${join(d2, "ascmhl", "ascmhl_chain.xml")} is inside the destination ${d2}`],
+        [["--report", d1], `--report ${d1} is the destination ${d1} itself`],
+        [["--sums", join(card, "sums.xxh64")], `--sums ${join(card, "sums.xxh64")} is inside the source ${card}`],
+        // Through a link to a folder of the destination: where it lands, not how it is spelled.
+        [["--sums", join(dir, "via", "sums.xxh64")], `--sums ${join(dir, "via", "sums.xxh64")} is inside the destination ${d2}`],
+      ];
+      mkdirSync(d2, { recursive: true });
+      symlinkSync(d2, join(dir, "via"));
+      for (const [args, message] of cases) {
+        const r = dc(["-r", "--state-dir", join(dir, "st"), ...args, card, d1, d2], dir);
+        expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${message}; write it outside the card and the destinations\n`]);
+      }
+      expect([existsSync(d1), readdirSync(d2)]).toEqual([false, []]);
+      // File mode: the report over the source or the copy.
+      const clip = join(card, "CLIPS", "A001C001.mov");
+      for (const [report, message] of [
+        [clip, `is the source ${clip} itself`],
+        [join(dir, "D2", "copy.mov"), `is the destination ${join(dir, "D2", "copy.mov")} itself`],
+        // DEST a folder: the copy is the file in it.
+        [join(d2, "A001C001.mov"), `is the destination ${join(d2, "A001C001.mov")} itself`],
+      ]) {
+        const r = dc(["--state-dir", join(dir, "st"), "--report", report!, clip, join(dir, "D2", "copy.mov"), d2], dir);
+        expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: --report ${report} ${message}; write it outside the card and the destinations\n`]);
+      }
+      expect(readdirSync(join(dir, "D2")).sort()).toEqual(["A001"]);
+      // Beside them is fine.
+      const ok = dc(["-r", "--state-dir", join(dir, "st"), "--sums", join(dir, "D1", "A001.xxh64"), card, d1], dir);
+      expect(ok.code).toBe(0);
+      expect(readFileSync(join(dir, "D1", "A001.xxh64"), "utf8")).toContain("  meta & <x>.xml\n");
+    });
 
     test("file mode: Offload Manager's arguments and log lines, three destinations verified", async () => {
       const dir = tempDir("cartkit-dc-");

@@ -77,7 +77,7 @@ for (const runner of runners()) {
       expect([xxh64(join(d1, nested)) === xxh64(join(d2, nested)), xxh64(join(d1, nested)) === xxh64(join(root, nested))]).toEqual([true, false]);
       expect(sums.split("\n").filter((line) => line.includes("ascmhl_chain.xml"))).toEqual([`${xxh64(join(d1, nested))}  ${nested}`]);
       expect(sums).toContain("  A001/C001.mov\n");
-      expect(last.split("\n").filter((line) => line.includes(" left out: "))).toEqual([`dispatchcopy: ${join(top, "sums.txt")}: ascmhl/ascmhl_chain.xml left out: the destinations' ASC MHL chains differ now that each lists its own generation (${d1}, ${d2}); mhl-verify verify checks each`]);
+      expect(last.split("\n").filter((line) => line.includes(" left out: "))).toEqual([`dispatchcopy: ${join(top, "sums.txt")}: ascmhl/ascmhl_chain.xml left out: the destinations' ASC MHL chains differ, each listing its own generations (${d1}, ${d2}); mhl-verify verify checks each`]);
       const report = JSON.parse(readFileSync(join(top, "report.json"), "utf8"));
       const statusOf = (path: string) => report.files.find((f: { path: string }) => f.path === path).destinations.map((d: { status: string }) => d.status);
       expect([statusOf("ascmhl/ascmhl_chain.xml"), statusOf("A002/ascmhl/ascmhl_chain.xml"), statusOf(`ascmhl/${cardRoot[0]}`), statusOf("A001/C001.mov")]).toEqual([
@@ -118,12 +118,24 @@ for (const runner of runners()) {
       }
       // Without generations the chains stay the card's, and so do their lines.
       const plain = join(top, "plain.txt");
-      expect(dc(["-r", "--no-mhl", "--sums", plain, root, join(top, "D3", "CARD")]).code).toBe(0);
-      expect(
-        readFileSync(plain, "utf8")
+      const d3 = join(top, "D3", "CARD");
+      expect(dc(["-r", "--no-mhl", "--sums", plain, root, d3]).code).toBe(0);
+      const chainLines = (file: string) =>
+        readFileSync(file, "utf8")
           .split("\n")
-          .filter((line) => line.includes("ascmhl_chain.xml")),
-      ).toEqual(chains.map((path) => `${xxh64(join(root, path))}  ${path}`));
+          .filter((line) => line.includes("ascmhl_chain.xml"));
+      expect(chainLines(plain)).toEqual(chains.map((path) => `${xxh64(join(root, path))}  ${path}`));
+      // --no-mhl into D1, whose history continues the card's chains (the run above added its
+      // generation): D1's chains are not the card's, and the lines are D1's.
+      const again = dc(["-r", "--no-mhl", "--sums", plain, root, d1]);
+      expect([again.code, again.stderr.includes(" left out: ")]).toEqual([0, false]);
+      expect(chainLines(plain)).toEqual(chains.map((path) => `${xxh64(join(d1, path))}  ${path}`));
+      const check = tool(runner, "xxsum", ["-c", plain], { cwd: d1 });
+      expect([check.code, check.stdout.split("\n").filter((line) => !line.endsWith(": OK") && line !== "")]).toEqual([0, []]);
+      // D1 (continued) beside D3 (the card's as copied): they differ, and are left out, said.
+      const both = dc(["-r", "--no-mhl", "--sums", plain, root, d1, d3]);
+      expect([both.code, both.stderr.split("\n").filter((line) => line.includes(" left out: "))]).toEqual([0, chains.map((path) => `dispatchcopy: ${plain}: ${path} left out: the destinations' ASC MHL chains differ, each listing its own generations (${d1}, ${d3}); mhl-verify verify checks each`)]);
+      expect(chainLines(plain)).toEqual([]);
     });
 
     test("a run killed before its generation (the card's history copied as it is): the next run finds the chains identical, and seals", () => {

@@ -29,6 +29,7 @@ import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type Destinatio
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload, unreadLine, unseenLine } from "../lib/offload/summary.ts";
+import { recordPlaceProblem } from "../lib/offload/places.ts";
 import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, stillAsChecked, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 // Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
@@ -209,11 +210,31 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
   } catch (error) {
     throw new CliError(`cannot read the source: ${describeSystemError(error)}`, { path: source });
   }
-  if (sourceStats.isDirectory()) {
-    if (!args.recursive) throw new CliError("is a folder; use -r to offload a folder", { path: source });
-    return offloadTree(source, destinations, args, settings);
+  const tree = sourceStats.isDirectory();
+  if (tree && !args.recursive) throw new CliError("is a folder; use -r to offload a folder", { path: source });
+  // A record written into the card or a destination would replace a copy or its history, or be a
+  // file the card does not hold; in file mode, one written over the source or a copy.
+  const places = [{ path: source, role: "the source" }, ...destinations.map((d) => ({ path: tree ? d : copyPathOf(source, d), role: "the destination" }))];
+  for (const [option, value] of [
+    ["--sums", args.sums],
+    ["--report", args.report],
+  ] as const) {
+    if (value === undefined) continue;
+    const problem = recordPlaceProblem(String(value), places);
+    if (problem) throw usageError(`${option} ${showName(String(value))} ${problem}; write it outside the card and the destinations`);
   }
+  if (tree) return offloadTree(source, destinations, args, settings);
   return copyOneFile(source, destinations, args, settings);
+}
+
+/** Where file mode puts the copy for DEST: into it when it is a folder, else at DEST. */
+function copyPathOf(source: string, dest: string): string {
+  try {
+    if (statSync(dest).isDirectory()) return join(dest, basename(source));
+  } catch {
+    // not there yet: a file path
+  }
+  return dest;
 }
 
 /** File mode: each DEST is a file path, or an existing folder to copy into. */
@@ -472,7 +493,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const noGeneration = args.mhl === false ? "" : "; no ASC MHL generation written here";
   for (const [root, paths] of results.strays) for (const path of paths) out.error(`${TOOL}: ${showName(root)}/${showName(path)}: appeared in this destination during the offload and is not from the source${noGeneration} (check it, then run again)`);
   const mhlRoots = args.mhl === false ? [] : results.completeRoots.filter((root) => !results.strays.has(root));
-  const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, source, output: out, note: (line) => out.error(`${TOOL}: ${line}`), folders: plan.folders.map((f) => f.relativePath), existing: plan.existing }, results.files, s.choices);
+  const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, roots: results.completeRoots, source, output: out, note: (line) => out.error(`${TOOL}: ${line}`), folders: plan.folders.map((f) => f.relativePath), existing: plan.existing }, results.files, s.choices);
   // The source once more, last: what changed or appeared while the records were written counts too.
   const again = await checkSourceAgain(plan, results.files, ignore);
   results.newInSource = again.appeared;

@@ -88,6 +88,11 @@ export interface CreateOptions extends CreatorOptions {
   /** What the caller's copies are, in the words of a message that cannot record them. @default "verified" */
   copiesAre?: "verified" | "in place, not read back";
   /**
+   * The generation's date: one for every destination of an offload, so that those of one name
+   * name their generations alike. @default now
+   */
+  date?: Date;
+  /**
    * Told, in one line, when the temporary file the entries are set aside in cannot be used (they
    * are held in memory instead); a caller that makes several generations in one run says it once.
    * @default the log's error line
@@ -274,7 +279,7 @@ export async function createGenerationOrTwin(root: string, options: CreateOption
 
 async function createIn(held: HeldFolder, files: FilesBeneath, options: CreateOptions, log: MhlLog): Promise<TwinSource | undefined> {
   const root = held.path;
-  const date = now();
+  const date = options.date ?? now();
   const hashDate = isoDate(date);
   const singleFiles = options.singleFiles ?? [];
   // A whole-folder run walks the tree anyway: nested histories are attached as the walk meets them.

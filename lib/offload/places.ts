@@ -105,3 +105,22 @@ export function atNearestExisting<T>(path: string, look: (existing: string) => T
     }
   }
 }
+
+/**
+ * Why a record of the run (a sum file, a report) cannot be written at `path`: it would be the
+ * source or a copy, or land inside the card or a destination, where it replaces a copy or its
+ * history, or is a file the card does not hold; undefined when it can be written there.
+ * `places` are the source and the destinations (folders, or in single-file mode the files).
+ * @example
+ * recordPlaceProblem("/mnt/raid/A001/sums.xxh", [{ path: "/Volumes/A001", role: "the source" }, { path: "/mnt/raid/A001", role: "the destination" }]);
+ * // "is inside the destination /mnt/raid/A001"
+ */
+export function recordPlaceProblem(path: string, places: ReadonlyArray<{ path: string; role: string }>): string | undefined {
+  const record = folderPlace(path);
+  for (const { path: given, role } of places) {
+    const place = folderPlace(given);
+    if (same(record, place)) return `is ${role} ${given} itself`;
+    if (inside(record, place)) return `is inside ${role} ${given}`;
+  }
+  return undefined;
+}

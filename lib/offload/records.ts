@@ -23,6 +23,7 @@ import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { CHAIN_FILE_NAME } from "../mhl/chain.ts";
 import { HISTORY_FOLDER, isGenerationName, removeUnchainedGenerations } from "../mhl/history.ts";
 import { hashFd } from "../hash/file.ts";
+import { now } from "../mhl/dates.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
 import { formatBsdLine, formatGnuLine } from "../sums/lines.ts";
@@ -40,6 +41,8 @@ export interface RecordTargets {
   report?: string;
   /** Destination roots that get an ASC MHL generation. */
   mhlRoots?: string[];
+  /** The destinations that hold every copy, whose chain files the sum file describes. @default mhlRoots */
+  roots?: string[];
   source?: string;
   /** Where the MHL generations' lines go. */
   output: LineSink;
@@ -159,24 +162,26 @@ function isChainPath(path: string): boolean {
 /**
  * Writes the sum file: each copied file's digest in the first chosen hash, as the destinations
  * hold it when the run ends, so that a check in any of them passes. A history's chain copied
- * with the card is extended by each destination's generation after it was copied: its line
- * gets the digest the destinations' chains have now, when they all have the same. Chains that
- * differ (destinations of other names, whose generations are named for them) are left out and
- * said in a note: `mhl-verify verify` checks each.
+ * with the card may not be the card's there: each destination's generation extends it after it
+ * was copied, and one an earlier run extended is continued, not copied again. Its line gets the
+ * digest the destinations' chains have now, when they all have the same (the card's, where no
+ * generation was added). Chains that differ (destinations of other names, whose generations are
+ * named for them) are left out and said in a note: `mhl-verify verify` checks each.
+ * @param roots the destinations that hold every copy
  * @returns what could not be written, one problem each.
  */
-async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, first: HashChoice, mhlRoots: readonly string[], note: (line: string) => void): Promise<RecordProblem[]> {
+async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, first: HashChoice, roots: readonly string[], note: (line: string) => void): Promise<RecordProblem[]> {
   const problems: RecordProblem[] = [];
   const lines: string[] = [];
   for (const { file, result } of sorted) {
     let hex = result.sourceError ? undefined : result.hexes.get(first.algorithm);
     if (hex === undefined) continue;
-    if (mhlRoots.length > 0 && isChainPath(file.destinationPath)) {
+    if (roots.length > 0 && isChainPath(file.destinationPath)) {
       const now = new Set<string>();
-      for (const root of mhlRoots) now.add((await digestHeld(root, file.destinationPath, first.algorithm)) ?? "");
+      for (const root of roots) now.add((await digestHeld(root, file.destinationPath, first.algorithm)) ?? "");
       const [only] = now;
       if (now.size !== 1 || !only) {
-        note(`${showName(sums)}: ${showName(file.destinationPath)} left out: the destinations' ASC MHL chains differ now that each lists its own generation (${mhlRoots.map(showName).join(", ")}); mhl-verify verify checks each`);
+        note(`${showName(sums)}: ${showName(file.destinationPath)} left out: the destinations' ASC MHL chains differ, each listing its own generations (${roots.map(showName).join(", ")}); mhl-verify verify checks each`);
         continue;
       }
       hex = only;
@@ -264,6 +269,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   };
   /** The first generation made of known digests alone, for destinations that hold the very same. */
   let twin: TwinSource | undefined;
+  // One date for the run's generations: destinations of one name name theirs alike (and their chains are the same).
+  const date = now();
   for (const root of targets.mhlRoots ?? []) {
     // What the copies of this destination are: read back, or in place only (--verify none, size).
     const copies = files.some(({ result }) => result.destinations.some((d) => d.root === root && (d.status === "copied" || d.status === "size-checked"))) ? "in place, not read back" : "verified";
@@ -303,6 +310,7 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
         expected,
         onSpoolFallback,
         tool: { name: "dispatchcopy", version: VERSION },
+        date,
       };
       const log = new MhlLog({ output: targets.output });
       // A destination that holds the very same as one sealed before gets that generation's bytes.
@@ -326,6 +334,6 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       problems.push({ root, message: `${showName(root)}: ASC MHL generation ${kept.length ? `${kept.join(", ")} written, but` : "not written:"} ${messageOf(error)}` });
     }
   }
-  if (targets.sums) problems.push(...(await writeSumFile(targets.sums, sorted, choices[0]!, targets.mhlRoots ?? [], targets.note ?? ((line) => targets.output.error(line)))));
+  if (targets.sums) problems.push(...(await writeSumFile(targets.sums, sorted, choices[0]!, targets.roots ?? targets.mhlRoots ?? [], targets.note ?? ((line) => targets.output.error(line)))));
   return problems;
 }
