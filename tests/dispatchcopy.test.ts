@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fsPath } from "../lib/core/names.ts";
 import { hashPath } from "../lib/hash/mod.ts";
 import { COMPILED, filesBelow, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool, type ToolRunner, withoutJobLine } from "./helpers.ts";
 
@@ -266,6 +267,12 @@ for (const runner of runners()) {
       ).toEqual(CARD_FILES.map((f) => (f.includes("\n") ? `\\${f.replace("\n", "\\n")}` : f)));
       expect(dry.stderr).toMatch(/^dispatchcopy: OUT: needs 2\.7 MiB for 5 files, has .* free\n$/);
       expect(existsSync(join(dir, "OUT"))).toBe(false);
+      // A name that is not UTF-8 is listed by its bytes, as the sum file and xxsum -r write it, never as U+FFFD.
+      // (Joined by hand: path.join makes a name well-formed.)
+      writeFileSync(fsPath(`${dir}/A001/caf\udce9 \udcff.mov`), "x");
+      const bytes = dc(["-r", "--dry-run", "A001", "OUT"], dir);
+      expect([bytes.code, bytes.stdout.split("\n").filter((l) => l.includes("caf"))]).toEqual([0, ["\\caf\\xe9 \\xff.mov\t1"]]);
+      rmSync(fsPath(`${dir}/A001/caf\udce9 \udcff.mov`));
       const renamed = dc(["-r", "--rename", "s/^A001/B002/", "A001", "OUT"], dir);
       expect(renamed.code).toBe(0);
       expect(existsSync(join(dir, "OUT", "CLIPS", "B002C001.mov"))).toBe(true);

@@ -419,7 +419,8 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   for (const p of plan.skipped) out.error(`${TOOL}: ${showName(p.path)}: ${p.message}`);
   if (args["dry-run"]) {
     const shown = (name: string) => {
-      const e = escapeName(name);
+      // Bytes that are not UTF-8 as \xHH, as the sum file and `xxsum -r` write them.
+      const e = escapeName(name, undefined, { bytes: true });
       return e.escaped ? `\\${e.text}` : e.text;
     };
     for (const f of plan.files) {
