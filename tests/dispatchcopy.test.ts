@@ -4,7 +4,7 @@
  * kill -9 then --resume, awkward names, a 0-byte file.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fsPath } from "../lib/core/names.ts";
 import { hashPath } from "../lib/hash/mod.ts";
@@ -48,11 +48,37 @@ for (const runner of runners()) {
       ];
       mkdirSync(d2, { recursive: true });
       symlinkSync(d2, join(dir, "via"));
+      // Where the kernel takes the path, not how it is spelled: `..` after a link is the folder
+      // above the link's target; a link that leads nowhere yet leads into a destination made later.
+      mkdirSync(join(d2, "CLIPS"));
+      symlinkSync(join(d2, "CLIPS"), join(dir, "up"));
+      symlinkSync(join(d1, "CLIPS"), join(dir, "later"));
+      symlinkSync(join(card, "CLIPS"), join(dir, "card-link"));
+      cases.push(
+        [["--sums", "up/../A001C001.mov"], `--sums up/../A001C001.mov is inside the destination ${d2}`],
+        [["--report", "later/A001C001.mov"], `--report later/A001C001.mov is inside the destination ${d1}`],
+        [["--sums", "card-link/../._sums.xxh64"], `--sums card-link/../._sums.xxh64 is inside the source ${card}`],
+      );
       for (const [args, message] of cases) {
         const r = dc(["-r", "--state-dir", join(dir, "st"), ...args, card, d1, d2], dir);
         expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${message}; write it outside the card and the destinations\n`]);
       }
-      expect([existsSync(d1), readdirSync(d2)]).toEqual([false, []]);
+      // The job's state and the metrics, written as the run goes, are held to the same.
+      for (const [option, value, role, what] of [
+        ["--state-dir", join(d2, "st"), `the destination ${d2}`, "keep the job state"],
+        ["--metrics", join(card, "m.prom"), `the source ${card}`, "write it"],
+      ]) {
+        const r = dc(["-r", ...(option === "--state-dir" ? [] : ["--state-dir", join(dir, "st")]), option!, value!, card, d1, d2], dir);
+        expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${option} ${value} is inside ${role}; ${what} outside the card and the destinations\n`]);
+      }
+      expect([existsSync(d1), readdirSync(d2)]).toEqual([false, ["CLIPS"]]);
+      // A destination spelled through a link and `..` is where the kernel takes it: inside the card.
+      const trash = dc(["-r", "--no-mhl", "--state-dir", join(dir, "st"), card, "card-link/../.Trashes", d2], dir);
+      expect(trash.code).toBe(2);
+      expect(trash.stderr).toContain("dispatchcopy: card-link/../.Trashes: NOT COMPLETE: is inside the source; choose a folder outside the card; none of the 5 files was copied to it\n");
+      expect(existsSync(join(card, ".Trashes"))).toBe(false);
+      rmSync(d2, { recursive: true });
+      mkdirSync(d2);
       // File mode: the report over the source or the copy.
       const clip = join(card, "CLIPS", "A001C001.mov");
       for (const [report, message] of [
@@ -69,6 +95,25 @@ for (const runner of runners()) {
       const ok = dc(["-r", "--state-dir", join(dir, "st"), "--sums", join(dir, "D1", "A001.xxh64"), card, d1], dir);
       expect(ok.code).toBe(0);
       expect(readFileSync(join(dir, "D1", "A001.xxh64"), "utf8")).toContain("  meta & <x>.xml\n");
+    });
+
+    test("--sums whose folder becomes a link into a destination during the run: not written there, named, exit 2", async () => {
+      const dir = tempDir("cartkit-dc-swap-");
+      const card = join(dir, "CARD");
+      mkdirSync(join(card, "clips"), { recursive: true });
+      writeFileSync(join(card, "clips", "big.mov"), randomBytes(3_000_000, 4));
+      writeFileSync(join(card, "clips", "small.mov"), "small");
+      mkdirSync(join(dir, "out"));
+      const cmd = [...runner.command("dispatchcopy"), "-r", "--rate-limit", "2MB/s", "--state-dir", join(dir, "st"), "--sums", "out/small.mov", card, join(dir, "D1"), join(dir, "D2")];
+      const proc = Bun.spawn(cmd, { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      // Well after the start's look at the path, well before the end (3 MB at 2 MB/s).
+      await Bun.sleep(700);
+      renameSync(join(dir, "out"), join(dir, "out.before"));
+      symlinkSync(join(dir, "D1", "clips"), join(dir, "out"));
+      const [code, stderr] = [await proc.exited, await new Response(proc.stderr).text()];
+      expect([code, stderr.split("\n").filter((line) => line.includes("out/small.mov"))]).toEqual([2, [`dispatchcopy: out/small.mov: sum file not written: it is inside the destination ${join(dir, "D1")} now (a folder of its path changed during the run)`]]);
+      expect(readFileSync(join(dir, "D1", "clips", "small.mov"), "utf8")).toBe("small");
+      expect(tool(runner, "mhl-verify", ["verify", join(dir, "D1")]).code).toBe(0);
     });
 
     test("file mode: Offload Manager's arguments and log lines, three destinations verified", async () => {

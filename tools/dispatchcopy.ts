@@ -144,6 +144,8 @@ function advice(d: DestinationOutcome): string | undefined {
 }
 
 interface Settings {
+  /** Why a record cannot be written at a path now (inside the card or a destination). */
+  placeProblem?: (path: string) => string | undefined;
   choices: HashChoice[];
   algorithms: HashChoice["algorithm"][];
   hasher: HasherOptions;
@@ -213,16 +215,23 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
   const tree = sourceStats.isDirectory();
   if (tree && !args.recursive) throw new CliError("is a folder; use -r to offload a folder", { path: source });
   // A record written into the card or a destination would replace a copy or its history, or be a
-  // file the card does not hold; in file mode, one written over the source or a copy.
+  // file the card does not hold; in file mode, one written over the source or a copy. So would
+  // the job's state and the metrics, written as the run goes.
   const places = [{ path: source, role: "the source" }, ...destinations.map((d) => ({ path: tree ? d : copyPathOf(source, d), role: "the destination" }))];
   for (const [option, value] of [
     ["--sums", args.sums],
     ["--report", args.report],
+    ["--metrics", args.metrics],
+    ["--state-dir", args["state-dir"]],
   ] as const) {
     if (value === undefined) continue;
     const problem = recordPlaceProblem(String(value), places);
-    if (problem) throw usageError(`${option} ${showName(String(value))} ${problem}; write it outside the card and the destinations`);
+    if (problem) throw usageError(`${option} ${showName(String(value))} ${problem}; ${option === "--state-dir" ? "keep the job state" : "write it"} outside the card and the destinations`);
   }
+  settings.placeProblem = (path) => {
+    const problem = recordPlaceProblem(path, places);
+    return problem && `it ${problem} now (a folder of its path changed during the run)`;
+  };
   if (tree) return offloadTree(source, destinations, args, settings);
   return copyOneFile(source, destinations, args, settings);
 }
@@ -344,7 +353,7 @@ async function copyOneFile(source: string, destinations: string[], args: Args, s
   const asJob: FileResult = { ...result, destinations: result.destinations.map((d, i) => ({ ...d, root: [...roots, ...unusableRoots][i] ?? d.root })) };
   s.job?.fileDone(file, asJob);
   if (args.report && reportKindOf(String(args.report)) === "json") {
-    const problems = await writeOffloadRecords({ report: String(args.report), output: out, extra: { job: s.job?.id ?? null } }, [{ file, result }], s.choices);
+    const problems = await writeOffloadRecords({ report: String(args.report), placeProblem: s.placeProblem, output: out, extra: { job: s.job?.id ?? null } }, [{ file, result }], s.choices);
     for (const p of problems) out.error(`${TOOL}: ${p.message}`);
     if (problems.length && code === 0) code = 2;
   }
@@ -494,7 +503,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
   const noGeneration = args.mhl === false ? "" : "; no ASC MHL generation written here";
   for (const [root, paths] of results.strays) for (const path of paths) out.error(`${TOOL}: ${showName(root)}/${showName(path)}: appeared in this destination during the offload and is not from the source${noGeneration} (check it, then run again)`);
   const mhlRoots = args.mhl === false ? [] : results.completeRoots.filter((root) => !results.strays.has(root));
-  const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, roots: results.completeRoots, source, output: out, note: (line) => out.error(`${TOOL}: ${line}`), folders: plan.folders.map((f) => f.relativePath), existing: plan.existing }, results.files, s.choices);
+  const records = await writeOffloadRecords({ sums: args.sums, mhlRoots, roots: results.completeRoots, placeProblem: s.placeProblem, source, output: out, note: (line) => out.error(`${TOOL}: ${line}`), folders: plan.folders.map((f) => f.relativePath), existing: plan.existing }, results.files, s.choices);
   // The source once more, last: what changed or appeared while the records were written counts too.
   const again = await checkSourceAgain(plan, results.files, ignore);
   results.newInSource = again.appeared;
@@ -512,6 +521,7 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
       ...(await writeOffloadRecords(
         {
           report: args.report,
+          placeProblem: s.placeProblem,
           source,
           output: out,
           extra: {
@@ -615,6 +625,8 @@ async function endJob(s: Settings, args: Args, code: number, run: Pick<ReportRun
   if (report && reportKindOf(report) !== "json") {
     try {
       const built = await buildOffloadReport({ ...run, job: s.job, args: programArgs(), choices: s.choices, verify: s.verify, exitCode: code, started: RUN_STARTED, ended: new Date() });
+      const problem = s.placeProblem?.(report);
+      if (problem) throw new Error(problem);
       await writeOffloadReport(report, built);
     } catch (error) {
       fail(`${showName(report)}: report not written: ${describeSystemError(error)}`);

@@ -5,8 +5,8 @@
  * inode, through every link and bind mount), never by how their paths are spelled; a
  * destination that does not exist yet is judged by the nearest folder above it that does.
  */
-import { existsSync, realpathSync, statSync } from "node:fs";
-import { fsPath, joinPath, nameFromBytes, parentOf, resolvePath } from "../core/names.ts";
+import { lstatSync, readlinkSync, statSync } from "node:fs";
+import { fsPath, joinPath, nameFromBytes, parentOf } from "../core/names.ts";
 
 /** A folder's place: its identity and those of every folder above it. */
 export interface FolderPlace {
@@ -29,20 +29,56 @@ function identity(path: string): string | undefined {
   }
 }
 
+/** Links followed at most while a path is resolved (the kernel's own limit; past it, ELOOP). */
+const MOST_LINKS = 40;
+
+/**
+ * Where `path` leads, resolved as the kernel resolves it: name by name from the left, each link
+ * followed where it stands (so `LINK/..` is the folder above the link's target, not the folder
+ * holding the link), and a link that leads nowhere yet followed to where it would lead. Gives the
+ * real path of the deepest entry that exists and the names below it that do not (yet).
+ */
+function resolveAsKernel(path: string): { real: string; missing: string[] } {
+  // A stack of the names still to resolve, the next one last.
+  const pending = (path.startsWith("/") ? path : `${process.cwd()}/${path}`).split("/").reverse();
+  let real = "/";
+  const missing: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.pop()!;
+    if (part === "" || part === ".") continue;
+    if (missing.length > 0) {
+      // Below a name that does not exist, the run makes each folder as it is named.
+      if (part === "..") missing.pop();
+      else missing.push(part);
+      continue;
+    }
+    if (part === "..") {
+      real = parentOf(real);
+      continue;
+    }
+    const next = joinPath(real, part);
+    let stats: ReturnType<typeof lstatSync>;
+    try {
+      stats = lstatSync(fsPath(next));
+    } catch {
+      missing.push(part);
+      continue;
+    }
+    if (stats.isSymbolicLink() && links++ < MOST_LINKS) {
+      const target = nameFromBytes(readlinkSync(fsPath(next), "buffer"));
+      if (target.startsWith("/")) real = "/";
+      pending.push(...target.split("/").reverse());
+      continue;
+    }
+    real = next;
+  }
+  return { real, missing };
+}
+
 /** The place of a folder that may not exist yet. */
 export function folderPlace(path: string): FolderPlace {
-  let existing = resolvePath(path);
-  const missing: string[] = [];
-  while (!existsSync(fsPath(existing)) && parentOf(existing) !== existing) {
-    missing.unshift(existing.slice(parentOf(existing).length).replace(/^\/+/, ""));
-    existing = parentOf(existing);
-  }
-  let real: string;
-  try {
-    real = nameFromBytes(realpathSync(fsPath(existing), "buffer"));
-  } catch {
-    real = existing;
-  }
+  const { real, missing } = resolveAsKernel(path);
   const chain = new Set<string>();
   for (let p = real; ; p = parentOf(p)) {
     const id = identity(p);

@@ -43,6 +43,12 @@ export interface RecordTargets {
   mhlRoots?: string[];
   /** The destinations that hold every copy, whose chain files the sum file describes. @default mhlRoots */
   roots?: string[];
+  /**
+   * Why a record cannot be written at a path now (inside the card or a destination), asked again
+   * just before each is written: a folder of its path may have been swapped for a link since
+   * the run began.
+   */
+  placeProblem?: (path: string) => string | undefined;
   source?: string;
   /** Where the MHL generations' lines go. */
   output: LineSink;
@@ -170,7 +176,7 @@ function isChainPath(path: string): boolean {
  * @param roots the destinations that hold every copy
  * @returns what could not be written, one problem each.
  */
-async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, first: HashChoice, roots: readonly string[], note: (line: string) => void): Promise<RecordProblem[]> {
+async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedFile; result: FileResult }>, first: HashChoice, roots: readonly string[], note: (line: string) => void, placeProblem?: (path: string) => string | undefined): Promise<RecordProblem[]> {
   const problems: RecordProblem[] = [];
   const lines: string[] = [];
   for (const { file, result } of sorted) {
@@ -192,6 +198,8 @@ async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedF
     lines.push(first.algorithm === "xxh3" ? formatBsdLine("XXH3", hex, name) : formatGnuLine(hex, name));
   }
   try {
+    const problem = placeProblem?.(sums);
+    if (problem) throw new Error(problem);
     writeFileAtomically(sums, lines.join(""), { overwrite: true });
   } catch (error) {
     problems.push({ message: `${showName(sums)}: sum file not written: ${messageOf(error)}` });
@@ -239,6 +247,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       })),
     };
     try {
+      const problem = targets.placeProblem?.(targets.report);
+      if (problem) throw new Error(problem);
       writeFileAtomically(targets.report, `${JSON.stringify(report, null, 2)}\n`, { overwrite: true });
     } catch (error) {
       problems.push({ message: `${showName(targets.report)}: report not written: ${messageOf(error)}` });
@@ -334,6 +344,6 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       problems.push({ root, message: `${showName(root)}: ASC MHL generation ${kept.length ? `${kept.join(", ")} written, but` : "not written:"} ${messageOf(error)}` });
     }
   }
-  if (targets.sums) problems.push(...(await writeSumFile(targets.sums, sorted, choices[0]!, targets.roots ?? targets.mhlRoots ?? [], targets.note ?? ((line) => targets.output.error(line)))));
+  if (targets.sums) problems.push(...(await writeSumFile(targets.sums, sorted, choices[0]!, targets.roots ?? targets.mhlRoots ?? [], targets.note ?? ((line) => targets.output.error(line)), targets.placeProblem)));
   return problems;
 }
