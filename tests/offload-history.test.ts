@@ -138,6 +138,24 @@ for (const runner of runners()) {
       expect(chainLines(plain)).toEqual([]);
     });
 
+    test("a run killed while it wrote a nested history's generation: the next run sets that one aside, and seals", () => {
+      const { card: root, top } = card();
+      const d1 = join(top, "D1");
+      expect(dc(["-r", root, d1]).code).toBe(0);
+      // What a kill leaves after the nested generation is placed and before its chain lists it:
+      // a generation of this tool's, numbered next, not in the chain.
+      const nested = join(d1, "A002", "ascmhl");
+      const ours = chained(nested).at(-1)!;
+      const next = `${String(chained(nested).length + 1).padStart(4, "0")}_A002_2026-01-02_030405Z.mhl`;
+      writeFileSync(join(nested, next), readFileSync(join(nested, ours)));
+      expect(mhl(["verify", d1]).code).toBe(31);
+      const r = dc(["-r", "--resume", root, d1]);
+      expect([r.code, r.stderr.split("\n").filter((line) => line.includes("not in the history's chain"))]).toEqual([0, [`dispatchcopy: ${join(nested, next)}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as ${next}.unchained, which no history reads`]]);
+      expect(listing(nested).includes(`${next}.unchained`)).toBe(true);
+      const verified = mhl(["verify", d1]);
+      expect([verified.code, verified.stderr]).toEqual([0, ""]);
+    });
+
     test("a run killed before its generation (the card's history copied as it is): the next run finds the chains identical, and seals", () => {
       const { card: root, top } = card();
       const d1 = join(top, "D1");

@@ -750,7 +750,8 @@ export function writeAtomically(path: string, text: string): void {
 }
 
 /**
- * Clears what an interrupted run of `toolName` left in `root/ascmhl/` without finishing it: a
+ * Clears what an interrupted run of `toolName` left in `root/ascmhl/` (or, with `under`, in the
+ * nested history `root/under/ascmhl/`) without finishing it: a
  * generation it wrote but never added to the chain, and partial files of its atomic writes.
  * Generations by other tools are never touched, nor the names `keep` says (what the run
  * itself put there). Leaves an empty `ascmhl/` folder out, too, so the history loads again.
@@ -761,17 +762,19 @@ export function writeAtomically(path: string, text: string): void {
  * removed: a history folder holding anything but a chain does not load.
  * @returns the names cleared, and for each one set aside its new name.
  */
-export function removeUnchainedGenerations(root: string, toolName: string, keep: (name: string) => boolean = () => false, setAside = false): Array<{ name: string; asideAs?: string }> {
+export function removeUnchainedGenerations(root: string, toolName: string, keep: (name: string) => boolean = () => false, setAside = false, under = ""): Array<{ name: string; asideAs?: string }> {
   const held = HeldFolder.open(root);
+  // A nested history's folder, reached beneath the root like everything here.
+  const folder = under === "" ? HISTORY_FOLDER : `${under}/${HISTORY_FOLDER}`;
   try {
     // Only a folder of its own: an ascmhl/ that is a link (out of the tree or not) is never
     // entered, and what follows in it is reached beneath the root, never through a link.
-    if (held.stat(HISTORY_FOLDER)?.kind !== "folder") return [];
-    const chainRelative = `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`;
+    if (held.stat(folder)?.kind !== "folder") return [];
+    const chainRelative = `${folder}/${CHAIN_FILE_NAME}`;
     const chained = new Set(held.stat(chainRelative) ? readHeldChain(held, chainRelative).map((l) => l.fileName) : []);
     const removed: Array<{ name: string; asideAs?: string }> = [];
-    for (const { name } of held.list(HISTORY_FOLDER)) {
-      const relative = `${HISTORY_FOLDER}/${name}`;
+    for (const { name } of held.list(folder)) {
+      const relative = `${folder}/${name}`;
       const partial = name.startsWith(".") && name.endsWith(".partial");
       if (keep(name) || (!partial && (!GENERATION_NAME.test(name) || chained.has(name)))) continue;
       // Files alone: a folder or anything else under such a name was not left by a run.
@@ -785,16 +788,16 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
         }
         if (tool !== toolName) continue;
         if (setAside && held.stat(chainRelative)) {
-          removed.push({ name, asideAs: setAsideUnder(held, name) });
+          removed.push({ name, asideAs: setAsideUnder(held, folder, name) });
           continue;
         }
       }
       held.remove(relative);
       removed.push({ name });
     }
-    if (held.list(HISTORY_FOLDER).length === 0) {
+    if (held.list(folder).length === 0) {
       try {
-        held.removeFolder(HISTORY_FOLDER);
+        held.removeFolder(folder);
       } catch {
         // something arrived meanwhile: the folder stays
       }
@@ -806,16 +809,16 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
 }
 
 /**
- * Renames `ascmhl/NAME` to the first free `NAME.unchained`, `NAME.unchained-2`, … (never
+ * Renames `FOLDER/NAME` (a history folder beneath the held root) to the first free `NAME.unchained`, `NAME.unchained-2`, … (never
  * replacing); a name too long for that keeps its sequence number alone (`0002.unchained`).
  * @returns the name it was given.
  */
-function setAsideUnder(held: HeldFolder, name: string): string {
+function setAsideUnder(held: HeldFolder, folder: string, name: string): string {
   const base = Buffer.byteLength(name) + ".unchained-1000".length > 255 ? (GENERATION_NAME.exec(name)?.[1] ?? "generation") : name;
   for (let n = 1; ; n++) {
     const aside = `${base}.unchained${n === 1 ? "" : `-${n}`}`;
     try {
-      held.rename(`${HISTORY_FOLDER}/${name}`, `${HISTORY_FOLDER}/${aside}`, false);
+      held.rename(`${folder}/${name}`, `${folder}/${aside}`, false);
       return aside;
     } catch (error) {
       if ((error as { code?: string }).code !== "EEXIST" || n >= 1000) throw error;

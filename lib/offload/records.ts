@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
-import { isUtf8Name, showName, xmlNameProblem } from "../core/names.ts";
+import { isUtf8Name, joinPath, showName, xmlNameProblem } from "../core/names.ts";
 import type { LineSink } from "../core/sink.ts";
 import { VERSION } from "../core/version.ts";
 import { compareFileState, HeldFolder } from "../io/held_folder.ts";
@@ -270,6 +270,16 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       .map((path) => path.slice(HISTORY_FOLDER.length + 1)),
   );
   const keepCopied = (name: string) => copiedHistory.has(name);
+  // The same for each nested history the card holds (a folder with its own ascmhl/), by folder.
+  const copiedNested = new Map<string, Set<string>>();
+  for (const { file } of files) {
+    const at = file.destinationPath.lastIndexOf(`/${HISTORY_FOLDER}/`);
+    if (at <= 0 || file.destinationPath.includes("/", at + HISTORY_FOLDER.length + 2)) continue;
+    const under = file.destinationPath.slice(0, at);
+    const names = copiedNested.get(under) ?? new Set<string>();
+    names.add(file.destinationPath.slice(at + HISTORY_FOLDER.length + 2));
+    copiedNested.set(under, names);
+  }
   // One temporary folder for every generation of the run: where it cannot be used, that is said once.
   let spoolFallbackTold = false;
   const onSpoolFallback = (message: string) => {
@@ -309,8 +319,11 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
     try {
       // A run killed while it wrote its generation left it out of the chain: set that aside first
       // (never removed: a finished run's record whose chain was replaced since looks the same).
-      for (const { name, asideAs } of removeUnchainedGenerations(root, "dispatchcopy", keepCopied, true)) {
-        if (asideAs) (targets.note ?? ((line: string) => targets.output.error(line)))(`${showName(root)}/${HISTORY_FOLDER}/${showName(name)}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as ${showName(asideAs)}, which no history reads`);
+      // In the card's nested histories too: a run killed while it wrote theirs left one there.
+      for (const [under, keep] of [["", keepCopied] as const, ...[...copiedNested].map(([folder, names]) => [folder, (name: string) => names.has(name)] as const)]) {
+        for (const { name, asideAs } of removeUnchainedGenerations(root, "dispatchcopy", keep, true, under)) {
+          if (asideAs) (targets.note ?? ((line: string) => targets.output.error(line)))(`${showName(joinPath(root, under, HISTORY_FOLDER, name))}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as ${showName(asideAs)}, which no history reads`);
+        }
       }
       before = listGenerationFiles(root);
       const options: CreateOptions = {
