@@ -596,6 +596,7 @@ async function startJob(args: Args, source: string, destinations: string[], s: S
     queue: Boolean(args.queue),
     report,
     metrics: args.metrics === undefined ? undefined : String(args.metrics),
+    placeProblem: s.placeProblem,
     onCreated: (job) => {
       process.on("exit", (code) => job.exited(code));
       if (!quiet) s.out.error(`${TOOL}: job ${job.id}`);

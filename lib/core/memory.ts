@@ -13,8 +13,9 @@
  * offload made six full collections that freed 0 to 25 MiB each and took 126 ms of its main
  * thread; now three or four ("Fewer full collections", BENCHMARKS.md). Past that size, every
  * growth of {@link GROWTH_BYTES} calls for one, as before, or of a quarter of what the process
- * holds beyond it, once that is more (a history of a million files read whole). A loop that makes garbage for each
- * of a million files calls {@link collectNowAndThen} too, or nothing looks until it is done.
+ * holds beyond it, once that is more (a history of a million files read whole). A loop that
+ * makes garbage for each of a million files calls {@link collectNowAndThen} too, or nothing
+ * looks until it is done.
  */
 
 /** Growth of the resident size that calls for a full collection. */

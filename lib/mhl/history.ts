@@ -751,8 +751,8 @@ export function writeAtomically(path: string, text: string): void {
 
 /**
  * Clears what an interrupted run of `toolName` left in `root/ascmhl/` (or, with `under`, in the
- * nested history `root/under/ascmhl/`) without finishing it: a
- * generation it wrote but never added to the chain, and partial files of its atomic writes.
+ * nested history `root/under/ascmhl/`) without finishing it: a generation it wrote but never
+ * added to the chain, and partial files of its atomic writes.
  * Generations by other tools are never touched, nor the names `keep` says (what the run
  * itself put there). Leaves an empty `ascmhl/` folder out, too, so the history loads again.
  * With `setAside`, such a generation out of a chain that is there is renamed `NAME.unchained`
@@ -809,8 +809,9 @@ export function removeUnchainedGenerations(root: string, toolName: string, keep:
 }
 
 /**
- * Renames `FOLDER/NAME` (a history folder beneath the held root) to the first free `NAME.unchained`, `NAME.unchained-2`, … (never
- * replacing); a name too long for that keeps its sequence number alone (`0002.unchained`).
+ * Renames `FOLDER/NAME` (a history folder beneath the held root) to the first free
+ * `NAME.unchained`, `NAME.unchained-2`, … (never replacing); a name too long for that keeps its
+ * sequence number alone (`0002.unchained`).
  * @returns the name it was given.
  */
 function setAsideUnder(held: HeldFolder, folder: string, name: string): string {

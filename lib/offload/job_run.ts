@@ -56,6 +56,8 @@ export interface JobRunOptions {
   destinations: string[];
   queue: boolean;
   metrics?: string;
+  /** Why the metrics file cannot be written at its path now (inside the card or a destination), asked before each write. */
+  placeProblem?: (path: string) => string | undefined;
   report?: string;
   /** Called once the job's state file is written, before it waits in the queue. */
   onCreated?: (job: JobRun) => void;
@@ -291,7 +293,11 @@ export class JobRun {
   }
 
   #writeMetrics(): void {
-    if (this.#options.metrics) writeFileAtomically(this.#options.metrics, formatMetrics([this.record]), { overwrite: true });
+    const metrics = this.#options.metrics;
+    if (!metrics) return;
+    const problem = this.#options.placeProblem?.(metrics);
+    if (problem) throw new Error(problem);
+    writeFileAtomically(metrics, formatMetrics([this.record]), { overwrite: true });
   }
 
   #problem(kind: string, message: string): void {

@@ -183,14 +183,16 @@ async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedF
     let hex = result.sourceError ? undefined : result.hexes.get(first.algorithm);
     if (hex === undefined) continue;
     if (roots.length > 0 && isChainPath(file.destinationPath)) {
-      const now = new Set<string>();
-      for (const root of roots) now.add((await digestHeld(root, file.destinationPath, first.algorithm)) ?? "");
-      const [only] = now;
-      if (now.size !== 1 || !only) {
-        note(`${showName(sums)}: ${showName(file.destinationPath)} left out: the destinations' ASC MHL chains differ, each listing its own generations (${roots.map(showName).join(", ")}); mhl-verify verify checks each`);
+      const held: Array<string | undefined> = [];
+      for (const root of roots) held.push(await digestHeld(root, file.destinationPath, first.algorithm));
+      const unread = roots.filter((_, i) => held[i] === undefined);
+      const digests = new Set(held);
+      if (unread.length > 0 || digests.size !== 1) {
+        const why = unread.length > 0 ? `it cannot be read as a file in ${unread.map(showName).join(", ")}` : `the destinations' ASC MHL chains differ, each listing its own generations (${roots.map(showName).join(", ")})`;
+        note(`${showName(sums)}: ${showName(file.destinationPath)} left out: ${why}; mhl-verify verify checks each`);
         continue;
       }
-      hex = only;
+      hex = held[0]!;
     }
     // Bytes that are not UTF-8 as \xHH, as xxsum -r writes them and xxsum -c reads them back.
     const name = escapeName(file.destinationPath, undefined, { bytes: true });
