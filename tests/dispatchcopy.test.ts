@@ -48,17 +48,13 @@ for (const runner of runners()) {
       ];
       mkdirSync(d2, { recursive: true });
       symlinkSync(d2, join(dir, "via"));
-      // Where the kernel takes the path, not how it is spelled: `..` after a link is the folder
-      // above the link's target; a link that leads nowhere yet leads into a destination made later.
+      // A link that leads nowhere yet leads into a destination made later.
       mkdirSync(join(d2, "CLIPS"));
       symlinkSync(join(d2, "CLIPS"), join(dir, "up"));
       symlinkSync(join(d1, "CLIPS"), join(dir, "later"));
       symlinkSync(join(card, "CLIPS"), join(dir, "card-link"));
-      cases.push(
-        [["--sums", "up/../A001C001.mov"], `--sums up/../A001C001.mov is inside the destination ${d2}`],
-        [["--report", "later/A001C001.mov"], `--report later/A001C001.mov is inside the destination ${d1}`],
-        [["--sums", "card-link/../._sums.xxh64"], `--sums card-link/../._sums.xxh64 is inside the source ${card}`],
-      );
+      mkdirSync(join(dir, "elsewhere", "x"), { recursive: true });
+      cases.push([["--report", "later/A001C001.mov"], `--report later/A001C001.mov is inside the destination ${d1}`]);
       for (const [args, message] of cases) {
         const r = dc(["-r", "--state-dir", join(dir, "st"), ...args, card, d1, d2], dir);
         expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${message}; write it outside the card and the destinations\n`]);
@@ -72,11 +68,21 @@ for (const runner of runners()) {
         expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${option} ${value} is inside ${role}; ${what} outside the card and the destinations\n`]);
       }
       expect([existsSync(d1), readdirSync(d2)]).toEqual([false, ["CLIPS"]]);
-      // A destination spelled through a link and `..` is where the kernel takes it: inside the card.
-      const trash = dc(["-r", "--no-mhl", "--state-dir", join(dir, "st"), card, "card-link/../.Trashes", d2], dir);
-      expect(trash.code).toBe(2);
-      expect(trash.stderr).toContain("dispatchcopy: card-link/../.Trashes: NOT COMPLETE: is inside the source; choose a folder outside the card; none of the 5 files was copied to it\n");
-      expect(existsSync(join(card, ".Trashes"))).toBe(false);
+      // A path with `..` after a link leads where the kernel takes it, which a path built from it
+      // as text would not: refused, saying where it leads. So is one through a link of /proc.
+      symlinkSync(join(dir, "elsewhere", "x"), join(card, "CLIPS", "link-out"));
+      for (const [args, message] of [
+        [[card, "card-link/../.Trashes", d2], `the destination card-link/../.Trashes holds '..' after a link, which leads to ${join(card, ".Trashes")}; give that path`],
+        [["--sums", "up/../A001C001.mov", card, d2], `--sums up/../A001C001.mov holds '..' after a link, which leads to ${join(d2, "A001C001.mov")}; give that path`],
+        [["--sums", "card-link/../._sums.xxh64", card, d2], `--sums card-link/../._sums.xxh64 holds '..' after a link, which leads to ${join(card, "._sums.xxh64")}; give that path`],
+        [["--report", `${card}/CLIPS/link-out/../r.json`, card, d2], `--report ${card}/CLIPS/link-out/../r.json holds '..' after a link, which leads to ${join(dir, "elsewhere", "r.json")}; give that path`],
+        [["--report", "/proc/self/cwd/r.json", card, d2], "--report /proc/self/cwd/r.json goes through a link of /proc; give the folder's own path"],
+      ] as const) {
+        const r = dc(["-r", "--no-mhl", "--state-dir", join(dir, "st"), ...args], dir);
+        expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${message}\n`]);
+      }
+      expect([existsSync(join(card, ".Trashes")), existsSync(join(card, "CLIPS", "r.json")), existsSync(join(dir, "elsewhere", "r.json"))]).toEqual([false, false, false]);
+      rmSync(join(card, "CLIPS", "link-out"));
       rmSync(d2, { recursive: true });
       mkdirSync(d2);
       // File mode: the report over the source or the copy.
@@ -97,7 +103,7 @@ for (const runner of runners()) {
       expect(readFileSync(join(dir, "D1", "A001.xxh64"), "utf8")).toContain("  meta & <x>.xml\n");
     });
 
-    test("--sums whose folder becomes a link into a destination during the run: not written there, named, exit 2", async () => {
+    test("--sums and --state-dir whose folder becomes a link into a destination during the run: not written there, named", async () => {
       const dir = tempDir("cartkit-dc-swap-");
       const card = join(dir, "CARD");
       mkdirSync(join(card, "clips"), { recursive: true });
@@ -114,6 +120,22 @@ for (const runner of runners()) {
       expect([code, stderr.split("\n").filter((line) => line.includes("out/small.mov"))]).toEqual([2, [`dispatchcopy: out/small.mov: sum file not written: it is inside the destination ${join(dir, "D1")} now (a folder of its path changed during the run)`]]);
       expect(readFileSync(join(dir, "D1", "clips", "small.mov"), "utf8")).toBe("small");
       expect(tool(runner, "mhl-verify", ["verify", join(dir, "D1")]).code).toBe(0);
+      // The job's state, saved each second, the same: not written there (said once), the copies whole.
+      mkdirSync(join(dir, "state"));
+      const again = Bun.spawn([...runner.command("dispatchcopy"), "-r", "--rate-limit", "2MB/s", "--state-dir", "state", card, join(dir, "D3")], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      await Bun.sleep(700);
+      renameSync(join(dir, "state"), join(dir, "state.before"));
+      symlinkSync(join(dir, "D3"), join(dir, "state"));
+      const [againCode, againErr] = [await again.exited, await new Response(again.stderr).text()];
+      expect([
+        againCode,
+        againErr
+          .split("\n")
+          .filter((line) => line.includes("job state not written"))
+          .map((line) => line.replace(/state\/[\w-]+\.json/, "state/ID.json")),
+      ]).toEqual([0, [`dispatchcopy: state/ID.json: job state not written: it is inside the destination ${join(dir, "D3")} now (a folder of its path changed during the run)`]]);
+      expect(readdirSync(join(dir, "D3")).sort()).toEqual(["ascmhl", "clips"]);
+      expect(tool(runner, "mhl-verify", ["verify", join(dir, "D3")]).code).toBe(0);
     });
 
     test("file mode: Offload Manager's arguments and log lines, three destinations verified", async () => {

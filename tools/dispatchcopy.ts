@@ -29,7 +29,7 @@ import { copyFile, GOOD_STATUSES, VERIFY_MODES, type CopyTarget, type Destinatio
 import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type HashChoice } from "../lib/offload/dispatch_log.ts";
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload, unreadLine, unseenLine } from "../lib/offload/summary.ts";
-import { recordPlaceProblem } from "../lib/offload/places.ts";
+import { pathSpellingProblem, recordPlaceProblem } from "../lib/offload/places.ts";
 import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, stillAsChecked, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 // Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
@@ -217,6 +217,12 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
   // A record written into the card or a destination would replace a copy or its history, or be a
   // file the card does not hold; in file mode, one written over the source or a copy. So would
   // the job's state and the metrics, written as the run goes.
+  // Paths that lead elsewhere than they read are refused first: every check below, and the
+  // paths built from them, must agree on where each leads.
+  for (const [what, path] of [["the source", source] as const, ...destinations.map((d) => ["the destination", d] as const)]) {
+    const problem = pathSpellingProblem(path);
+    if (problem) throw usageError(`${what} ${showName(path)} ${problem}`);
+  }
   const places = [{ path: source, role: "the source" }, ...destinations.map((d) => ({ path: tree ? d : copyPathOf(source, d), role: "the destination" }))];
   for (const [option, value] of [
     ["--sums", args.sums],
@@ -225,6 +231,8 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
     ["--state-dir", args["state-dir"]],
   ] as const) {
     if (value === undefined) continue;
+    const spelling = pathSpellingProblem(String(value));
+    if (spelling) throw usageError(`${option} ${showName(String(value))} ${spelling}`);
     const problem = recordPlaceProblem(String(value), places);
     if (problem) throw usageError(`${option} ${showName(String(value))} ${problem}; ${option === "--state-dir" ? "keep the job state" : "write it"} outside the card and the destinations`);
   }

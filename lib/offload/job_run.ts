@@ -56,7 +56,7 @@ export interface JobRunOptions {
   destinations: string[];
   queue: boolean;
   metrics?: string;
-  /** Why the metrics file cannot be written at its path now (inside the card or a destination), asked before each write. */
+  /** Why the metrics or state file cannot be written at its path now (inside the card or a destination), asked before each write. */
   placeProblem?: (path: string) => string | undefined;
   report?: string;
   /** Called once the job's state file is written, before it waits in the queue. */
@@ -286,6 +286,8 @@ export class JobRun {
     const store = this.#options.store;
     if (!store) return;
     try {
+      const problem = this.#options.placeProblem?.(store.pathOf(this.record.id));
+      if (problem) throw new Error(problem);
       store.save(this.record);
     } catch (error) {
       this.#problem("state", `${showName(store.pathOf(this.record.id))}: job state not written: ${describeSystemError(error)}`);

@@ -6,7 +6,7 @@
  * destination that does not exist yet is judged by the nearest folder above it that does.
  */
 import { lstatSync, readlinkSync, statSync } from "node:fs";
-import { fsPath, joinPath, nameFromBytes, parentOf } from "../core/names.ts";
+import { fsPath, joinPath, nameFromBytes, parentOf, resolvePath, showName } from "../core/names.ts";
 
 /** A folder's place: its identity and those of every folder above it. */
 export interface FolderPlace {
@@ -38,12 +38,14 @@ const MOST_LINKS = 40;
  * holding the link), and a link that leads nowhere yet followed to where it would lead. Gives the
  * real path of the deepest entry that exists and the names below it that do not (yet).
  */
-function resolveAsKernel(path: string): { real: string; missing: string[] } {
+function resolveAsKernel(path: string): { real: string; missing: string[]; throughProc: boolean } {
   // A stack of the names still to resolve, the next one last.
   const pending = (path.startsWith("/") ? path : `${process.cwd()}/${path}`).split("/").reverse();
   let real = "/";
   const missing: string[] = [];
   let links = 0;
+  // A link of /proc (a process's cwd, root, fd) leads where its text does not say.
+  let throughProc = false;
   while (pending.length > 0) {
     const part = pending.pop()!;
     if (part === "" || part === ".") continue;
@@ -66,6 +68,7 @@ function resolveAsKernel(path: string): { real: string; missing: string[] } {
       continue;
     }
     if (stats.isSymbolicLink() && links++ < MOST_LINKS) {
+      if (next.startsWith("/proc/")) throughProc = true;
       const target = nameFromBytes(readlinkSync(fsPath(next), "buffer"));
       if (target.startsWith("/")) real = "/";
       pending.push(...target.split("/").reverse());
@@ -73,7 +76,24 @@ function resolveAsKernel(path: string): { real: string; missing: string[] } {
     }
     real = next;
   }
-  return { real, missing };
+  return { real, missing, throughProc };
+}
+
+/**
+ * Why a path given to a tool cannot be taken as it is spelled, or undefined: one that holds
+ * `..` after a link leads where the kernel takes it (above the link's target), while a path
+ * built from it as text (`PATH/ascmhl`, a temporary file beside it) would fold the `..` away
+ * and lead elsewhere; one through a link of `/proc` leads where its text does not say.
+ * @example
+ * pathSpellingProblem("/mnt/raid/A001"); // undefined
+ */
+export function pathSpellingProblem(path: string): string | undefined {
+  const asGiven = resolveAsKernel(path);
+  if (asGiven.throughProc) return "goes through a link of /proc; give the folder's own path";
+  const folded = resolveAsKernel(resolvePath(path));
+  const spelled = (r: { real: string; missing: string[] }) => joinPath(r.real, ...r.missing);
+  if (spelled(asGiven) !== spelled(folded)) return `holds '..' after a link, which leads to ${showName(spelled(asGiven))}; give that path`;
+  return undefined;
 }
 
 /** The place of a folder that may not exist yet. */
