@@ -4,7 +4,7 @@
  * no DTDs or entities (lib/xml/xml.ts) and no `<path>` that is absolute or escapes the root.
  */
 import { childElement, childElements, parseXml, textOf, XmlError, XmlWriter, type XmlElement } from "../xml/xml.ts";
-import { HASH_FORMATS, inXsdOrder, isHashFormat } from "./formats.ts";
+import { HASH_FORMATS, type HashFormat, inXsdOrder, isHashFormat } from "./formats.ts";
 import type { Author, Generation, HashAction, HashEntry, MediaHash } from "./model.ts";
 import { unsafePathReason } from "./paths.ts";
 
@@ -80,6 +80,21 @@ const PLAIN_HASH = /<hash>[ \t\r\n]{0,4096}<path(?: size="(\d{1,15})")?(?: lastm
 const PLAIN_ENTRY = /<([a-z0-9]+) action="([a-z]+)" hashdate="([^"]*)">([0-9A-Za-z]*)<\/([a-z0-9]+)>[ \t\r\n]*/y;
 
 /**
+ * Strings of a generation that repeat from entry to entry (formats, actions, hash dates, file
+ * dates), kept once: a history of a million files read whole held six million strings, four of
+ * them these (BENCHMARKS.md, "Repeated strings of a history kept once").
+ */
+const INTERNED = new Map<string, string>();
+/** The one copy of `text` among the recent ones; the table starts over past 4,096. */
+function interned(text: string): string {
+  const known = INTERNED.get(text);
+  if (known !== undefined) return known;
+  if (INTERNED.size >= 4096) INTERNED.clear();
+  INTERNED.set(text, text);
+  return text;
+}
+
+/**
  * The `<hash>` at `at`, when {@link PLAIN_HASH} reads it whole: the entry and where it ends.
  * @param line the line `at` is on
  * @example
@@ -96,9 +111,9 @@ export function plainMediaHash(text: string, at: number, line: number): { hash: 
   while (PLAIN_ENTRY.lastIndex < list.length) {
     const e = PLAIN_ENTRY.exec(list);
     if (!e || e[1] !== e[5] || !isHashFormat(e[1]!) || !ACTIONS.has(e[2]!)) return undefined;
-    entries.push({ format: e[1], value: e[4]!, action: e[2] as HashAction, hashDate: e[3] });
+    entries.push({ format: interned(e[1]) as HashFormat, value: e[4]!, action: interned(e[2]!) as HashAction, hashDate: interned(e[3]!) });
   }
-  return { hash: { path, isDirectory: false, size: size === undefined ? undefined : Number(size), lastModified, entries, previousPath: undefined, line }, end: PLAIN_HASH.lastIndex };
+  return { hash: { path, isDirectory: false, size: size === undefined ? undefined : Number(size), lastModified: lastModified === undefined ? undefined : interned(lastModified), entries, previousPath: undefined, line }, end: PLAIN_HASH.lastIndex };
 }
 
 /**
