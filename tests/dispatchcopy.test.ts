@@ -77,11 +77,27 @@ for (const runner of runners()) {
         [["--sums", "card-link/../._sums.xxh64", card, d2], `--sums card-link/../._sums.xxh64 holds '..' after a link, which leads to ${join(card, "._sums.xxh64")}; give that path`],
         [["--report", `${card}/CLIPS/link-out/../r.json`, card, d2], `--report ${card}/CLIPS/link-out/../r.json holds '..' after a link, which leads to ${join(dir, "elsewhere", "r.json")}; give that path`],
         [["--report", "/proc/self/cwd/r.json", card, d2], "--report /proc/self/cwd/r.json goes through a link of /proc; give the folder's own path"],
+        // `..` after a name that does not exist: the run would make a folder for that name (here, in the card).
+        [[card, `${card}/CLIPS/newx/../../../elsewhere/W`], `the destination ${card}/CLIPS/newx/../../../elsewhere/W holds '..' after a name that does not exist (a folder would be made for it), which leads to ${join(dir, "elsewhere", "W")}; give that path`],
       ] as const) {
         const r = dc(["-r", "--no-mhl", "--state-dir", join(dir, "st"), ...args], dir);
         expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${message}\n`]);
       }
-      expect([existsSync(join(card, ".Trashes")), existsSync(join(card, "CLIPS", "r.json")), existsSync(join(dir, "elsewhere", "r.json"))]).toEqual([false, false, false]);
+      expect([existsSync(join(card, ".Trashes")), existsSync(join(card, "CLIPS", "r.json")), existsSync(join(dir, "elsewhere", "r.json")), existsSync(join(card, "CLIPS", "newx"))]).toEqual([false, false, false, false]);
+      // The job's state folder by default lies under the home folder: refused inside a destination too.
+      const defaulted = tool(runner, "dispatchcopy", ["-r", card, join(dir, "home")], { cwd: dir, env: { HOME: join(dir, "home"), XDG_STATE_HOME: "" } });
+      expect([defaulted.code, defaulted.stderr]).toEqual([2, `dispatchcopy: the job state folder ${join(dir, "home", ".local", "state", "cartkit", "jobs")} is inside the destination ${join(dir, "home")}; give --state-dir outside the card and the destinations\n`]);
+      if (IS_ROOT) {
+        // A proc file system mounted elsewhere leads where its links' text does not say, as /proc does.
+        mkdirSync(join(dir, "proc2"));
+        expect(run(["mount", "-t", "proc", "proc", join(dir, "proc2")]).code).toBe(0);
+        try {
+          const r = dc(["-r", "--state-dir", join(dir, "st"), "--report", join(dir, "proc2", "self", "cwd", "r.json"), card, d2], dir);
+          expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: --report ${join(dir, "proc2", "self", "cwd", "r.json")} goes through a link of /proc; give the folder's own path\n`]);
+        } finally {
+          run(["umount", join(dir, "proc2")]);
+        }
+      }
       rmSync(join(card, "CLIPS", "link-out"));
       rmSync(d2, { recursive: true });
       mkdirSync(d2);

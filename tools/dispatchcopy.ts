@@ -228,12 +228,14 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
     ["--sums", args.sums],
     ["--report", args.report],
     ["--metrics", args.metrics],
-    ["--state-dir", args["state-dir"]],
+    // Given or not: the job's state folder by default is under the home folder, which may be the card's or a destination's.
+    [args["state-dir"] === undefined ? "the job state folder" : "--state-dir", args["state-dir"] ?? defaultStateDir()],
   ] as const) {
     if (value === undefined) continue;
     const spelling = pathSpellingProblem(String(value));
     if (spelling) throw usageError(`${option} ${showName(String(value))} ${spelling}`);
     const problem = recordPlaceProblem(String(value), places);
+    if (problem && option === "the job state folder") throw usageError(`${option} ${showName(String(value))} ${problem}; give --state-dir outside the card and the destinations`);
     if (problem) throw usageError(`${option} ${showName(String(value))} ${problem}; ${option === "--state-dir" ? "keep the job state" : "write it"} outside the card and the destinations`);
   }
   settings.placeProblem = (path) => {

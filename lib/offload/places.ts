@@ -5,7 +5,8 @@
  * inode, through every link and bind mount), never by how their paths are spelled; a
  * destination that does not exist yet is judged by the nearest folder above it that does.
  */
-import { lstatSync, readlinkSync, statSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readlinkSync, statSync } from "node:fs";
+import { fileSystemType } from "../io/libc.ts";
 import { fsPath, joinPath, nameFromBytes, parentOf, resolvePath, showName } from "../core/names.ts";
 
 /** A folder's place: its identity and those of every folder above it. */
@@ -38,21 +39,25 @@ const MOST_LINKS = 40;
  * holding the link), and a link that leads nowhere yet followed to where it would lead. Gives the
  * real path of the deepest entry that exists and the names below it that do not (yet).
  */
-function resolveAsKernel(path: string): { real: string; missing: string[]; throughProc: boolean } {
+function resolveAsKernel(path: string): { real: string; missing: string[]; throughProc: boolean; upFromMissing: boolean } {
   // A stack of the names still to resolve, the next one last.
   const pending = (path.startsWith("/") ? path : `${process.cwd()}/${path}`).split("/").reverse();
   let real = "/";
   const missing: string[] = [];
   let links = 0;
-  // A link of /proc (a process's cwd, root, fd) leads where its text does not say.
+  // A link of a proc file system (a process's cwd, root, fd) leads where its text does not say.
   let throughProc = false;
+  // `..` after a name that does not exist: the folder made for that name stays behind.
+  let upFromMissing = false;
   while (pending.length > 0) {
     const part = pending.pop()!;
     if (part === "" || part === ".") continue;
     if (missing.length > 0) {
       // Below a name that does not exist, the run makes each folder as it is named.
-      if (part === "..") missing.pop();
-      else missing.push(part);
+      if (part === "..") {
+        missing.pop();
+        upFromMissing = true;
+      } else missing.push(part);
       continue;
     }
     if (part === "..") {
@@ -68,7 +73,7 @@ function resolveAsKernel(path: string): { real: string; missing: string[]; throu
       continue;
     }
     if (stats.isSymbolicLink() && links++ < MOST_LINKS) {
-      if (next.startsWith("/proc/")) throughProc = true;
+      if (onProcFileSystem(real)) throughProc = true;
       const target = nameFromBytes(readlinkSync(fsPath(next), "buffer"));
       if (target.startsWith("/")) real = "/";
       pending.push(...target.split("/").reverse());
@@ -76,20 +81,39 @@ function resolveAsKernel(path: string): { real: string; missing: string[]; throu
     }
     real = next;
   }
-  return { real, missing, throughProc };
+  return { real, missing, throughProc, upFromMissing };
+}
+
+/** The magic number of a proc file system (statfs `f_type`). */
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/** Whether the folder at `path` (a real path) is on a proc file system, wherever it is mounted. */
+function onProcFileSystem(path: string): boolean {
+  if (path === "/proc" || path.startsWith("/proc/")) return true;
+  let fd: number | undefined;
+  try {
+    fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_DIRECTORY);
+    return fileSystemType(fd) === PROC_SUPER_MAGIC;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /**
  * Why a path given to a tool cannot be taken as it is spelled, or undefined: one that holds
  * `..` after a link leads where the kernel takes it (above the link's target), while a path
  * built from it as text (`PATH/ascmhl`, a temporary file beside it) would fold the `..` away
- * and lead elsewhere; one through a link of `/proc` leads where its text does not say.
+ * and lead elsewhere; one with `..` after a name that does not exist has a folder made for that
+ * name; one through a link of a proc file system leads where its text does not say.
  * @example
  * pathSpellingProblem("/mnt/raid/A001"); // undefined
  */
 export function pathSpellingProblem(path: string): string | undefined {
   const asGiven = resolveAsKernel(path);
   if (asGiven.throughProc) return "goes through a link of /proc; give the folder's own path";
+  if (asGiven.upFromMissing) return `holds '..' after a name that does not exist (a folder would be made for it), which leads to ${showName(joinPath(asGiven.real, ...asGiven.missing))}; give that path`;
   const folded = resolveAsKernel(resolvePath(path));
   const spelled = (r: { real: string; missing: string[] }) => joinPath(r.real, ...r.missing);
   if (spelled(asGiven) !== spelled(folded)) return `holds '..' after a link, which leads to ${showName(spelled(asGiven))}; give that path`;
