@@ -84,6 +84,7 @@ for (const runner of runners()) {
         expect([r.code, withoutJobLine(r.stderr)]).toEqual([2, `dispatchcopy: ${message}\n`]);
       }
       expect([existsSync(join(card, ".Trashes")), existsSync(join(card, "CLIPS", "r.json")), existsSync(join(dir, "elsewhere", "r.json")), existsSync(join(card, "CLIPS", "newx"))]).toEqual([false, false, false, false]);
+      rmSync(join(card, "CLIPS", "link-out"));
       // The job's state folder by default lies under the home folder: refused inside a destination too.
       const defaulted = tool(runner, "dispatchcopy", ["-r", card, join(dir, "home")], { cwd: dir, env: { HOME: join(dir, "home"), XDG_STATE_HOME: "" } });
       expect([defaulted.code, defaulted.stderr]).toEqual([2, `dispatchcopy: the job state folder ${join(dir, "home", ".local", "state", "cartkit", "jobs")} is inside the destination ${join(dir, "home")}; give --state-dir outside the card and the destinations\n`]);
@@ -97,8 +98,20 @@ for (const runner of runners()) {
         } finally {
           run(["umount", join(dir, "proc2")]);
         }
+        // A folder of the card bound elsewhere is the card's under either name.
+        mkdirSync(join(dir, "bound"));
+        expect(run(["mount", "--bind", join(card, "CLIPS"), join(dir, "bound")]).code).toBe(0);
+        try {
+          const sums = dc(["-r", "--state-dir", join(dir, "st"), "--sums", join(dir, "bound", "s.xxh64"), card, d2], dir);
+          expect([sums.code, withoutJobLine(sums.stderr)]).toEqual([2, `dispatchcopy: --sums ${join(dir, "bound", "s.xxh64")} is inside the source ${card}; write it outside the card and the destinations\n`]);
+          const into = dc(["-r", "--no-mhl", "--state-dir", join(dir, "st"), card, join(dir, "bound", "X"), join(dir, "D3")], dir);
+          expect(into.code).toBe(2);
+          expect(into.stderr).toContain(`dispatchcopy: ${join(dir, "bound", "X")}: NOT COMPLETE: is inside the source; choose a folder outside the card; none of the 5 files was copied to it\n`);
+          expect(readdirSync(join(card, "CLIPS")).sort()).toEqual(["._A001C001.mov", "A001 C002 é.mov", "A001C001.mov", "SUB", "new\nline.mov"].sort());
+        } finally {
+          run(["umount", join(dir, "bound")]);
+        }
       }
-      rmSync(join(card, "CLIPS", "link-out"));
       rmSync(d2, { recursive: true });
       mkdirSync(d2);
       // File mode: the report over the source or the copy.

@@ -2,10 +2,11 @@
  * Where a copy may go. A destination that is the source, lies inside it or holds it would make
  * an offload "verify" the card against itself (and write into the card); two destinations that
  * are one folder would count one copy twice. Folders are compared by what they are (device and
- * inode, through every link and bind mount), never by how their paths are spelled; a
- * destination that does not exist yet is judged by the nearest folder above it that does.
+ * inode, through every link, and by their path within their file system, so that a folder bound
+ * elsewhere is found under either name), never by how their paths are spelled; a destination
+ * that does not exist yet is judged by the nearest folder above it that does.
  */
-import { closeSync, constants, lstatSync, openSync, readlinkSync, statSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { fileSystemType } from "../io/libc.ts";
 import { fsPath, joinPath, nameFromBytes, parentOf, resolvePath, showName } from "../core/names.ts";
 
@@ -19,6 +20,8 @@ export interface FolderPlace {
   chain: Set<string>;
   /** The real path of the nearest existing folder, with the parts that do not exist yet. */
   canonical: string;
+  /** The same as a path from its file system's root, on that file system's device (a folder bound elsewhere is found under either name). */
+  inFileSystem?: { device: string; path: string };
 }
 
 function identity(path: string): string | undefined {
@@ -120,6 +123,55 @@ export function pathSpellingProblem(path: string): string | undefined {
   return undefined;
 }
 
+/** One mount of this process's namespace: the file system's device, the folder of it mounted, and where. */
+interface Mount {
+  device: string;
+  root: string;
+  point: string;
+}
+
+/** A field of /proc/self/mountinfo, its escapes (`\040` for a space) undone. */
+function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+}
+
+let knownMounts: Mount[] | undefined;
+
+/** This process's mounts (Linux /proc/self/mountinfo, read once); none where it cannot be read. */
+function mounts(): Mount[] {
+  if (knownMounts) return knownMounts;
+  knownMounts = [];
+  try {
+    for (const line of readFileSync("/proc/self/mountinfo", "latin1").split("\n")) {
+      const fields = line.split(" ");
+      if (fields.length < 5) continue;
+      // Bytes as read: a mount point's name is compared as the bytes of the paths here are.
+      const asName = (field: string) => nameFromBytes(Buffer.from(unescapeMountField(field), "latin1"));
+      knownMounts.push({ device: fields[2]!, root: asName(fields[3]!), point: asName(fields[4]!) });
+    }
+  } catch {
+    // not Linux: folders are compared by identity and path alone
+  }
+  return knownMounts;
+}
+
+/**
+ * Where a real path lies in its file system: the device, and the path from that file system's
+ * root. A folder bound elsewhere (`mount --bind CARD/X /mnt/x`) is the same place under either
+ * name, though the folders above the two names differ.
+ */
+function placeInFileSystem(real: string): { device: string; path: string } | undefined {
+  let best: Mount | undefined;
+  for (const m of mounts()) {
+    const under = m.point === "/" || real === m.point || real.startsWith(`${m.point}/`);
+    // The last of equal points is the one on top.
+    if (under && (!best || m.point.length >= best.point.length)) best = m;
+  }
+  if (!best) return undefined;
+  const rest = best.point === "/" ? real : real.slice(best.point.length);
+  return { device: best.device, path: joinPath(best.root, rest.replace(/^\/+/, "")) };
+}
+
 /** The place of a folder that may not exist yet. */
 export function folderPlace(path: string): FolderPlace {
   const { real, missing } = resolveAsKernel(path);
@@ -129,15 +181,28 @@ export function folderPlace(path: string): FolderPlace {
     if (id) chain.add(id);
     if (parentOf(p) === p) break;
   }
-  return { given: path, self: missing.length === 0 ? identity(real) : undefined, chain, canonical: missing.length ? joinPath(real, ...missing) : real };
+  const inFileSystem = placeInFileSystem(real);
+  return {
+    given: path,
+    self: missing.length === 0 ? identity(real) : undefined,
+    chain,
+    canonical: missing.length ? joinPath(real, ...missing) : real,
+    ...(inFileSystem ? { inFileSystem: { device: inFileSystem.device, path: joinPath(inFileSystem.path, ...missing) } } : {}),
+  };
 }
 
 function inside(inner: FolderPlace, outer: FolderPlace): boolean {
   if (outer.self && inner.chain.has(outer.self)) return true;
+  const a = inner.inFileSystem;
+  const b = outer.inFileSystem;
+  if (a && b && a.device === b.device && a.path.startsWith(b.path === "/" ? "/" : `${b.path}/`) && a.path !== b.path) return true;
   return inner.canonical.startsWith(`${outer.canonical}/`);
 }
 
 function same(a: FolderPlace, b: FolderPlace): boolean {
+  const x = a.inFileSystem;
+  const y = b.inFileSystem;
+  if (x && y && x.device === y.device && x.path === y.path) return true;
   return (a.self !== undefined && a.self === b.self) || a.canonical === b.canonical;
 }
 
