@@ -437,10 +437,12 @@ describe("one bad destination never blocks the others", () => {
     const dir = tempDir("cartkit-verified-");
     mkdirSync(join(dir, "src"));
     const small = tmpfs(dir, "t", "1m")!;
-    // Two pages left after the clip: the sum file takes one, the generation the other, the chain none.
-    writeFileSync(join(dir, "src", "a.mov"), randomBytes(1024 * 1024 - 2 * 4096, 8));
+    // One page left after the clip: the generation takes it, the chain none. The sum file, written
+    // after the generations, takes the page the generation gave back.
+    writeFileSync(join(dir, "src", "a.mov"), randomBytes(1024 * 1024 - 4096, 8));
     const result = dc(["-r", "--sums", "t/A.sums", "src", "t/A"], dir);
     expect(result.code).toBe(2);
+    expect(readFileSync(join(small.path, "A.sums"), "utf8")).toMatch(/^[0-9a-f]{16} {2}a\.mov\n$/);
     expect(result.stderr).toMatch(/^dispatchcopy: t\/A: ASC MHL generation not written: No space left on device \(.*t\/A\/ascmhl\/[^)]+\)$/m);
     expect(result.stderr).toMatch(/^dispatchcopy: t\/A: NOT COMPLETE: ASC MHL generation not written: No space left on device/m);
     expect(existsSync(join(small.path, "A", "ascmhl"))).toBe(false);
