@@ -214,22 +214,23 @@ async function main(args: Args, split: ReturnType<typeof splitArgs>): Promise<nu
   }
   const tree = sourceStats.isDirectory();
   if (tree && !args.recursive) throw new CliError("is a folder; use -r to offload a folder", { path: source });
-  // A record written into the card or a destination would replace a copy or its history, or be a
-  // file the card does not hold; in file mode, one written over the source or a copy. So would
-  // the job's state and the metrics, written as the run goes.
   // Paths that lead elsewhere than they read are refused first: every check below, and the
   // paths built from them, must agree on where each leads.
   for (const [what, path] of [["the source", source] as const, ...destinations.map((d) => ["the destination", d] as const)]) {
     const problem = pathSpellingProblem(path);
     if (problem) throw usageError(`${what} ${showName(path)} ${problem}`);
   }
+  // A record written into the card or a destination would replace a copy or its history, or be a
+  // file the card does not hold; in file mode, one written over the source or a copy. So would
+  // the job's state and the metrics, written as the run goes.
   const places = [{ path: source, role: "the source" }, ...destinations.map((d) => ({ path: tree ? d : copyPathOf(source, d), role: "the destination" }))];
   for (const [option, value] of [
     ["--sums", args.sums],
     ["--report", args.report],
     ["--metrics", args.metrics],
-    // Given or not: the job's state folder by default is under the home folder, which may be the card's or a destination's.
-    [args["state-dir"] === undefined ? "the job state folder" : "--state-dir", args["state-dir"] ?? defaultStateDir()],
+    // Given or not: the job's state folder by default is under the home folder, which may be the
+    // card's or a destination's (a dry run keeps no state).
+    [args["state-dir"] === undefined ? "the job state folder" : "--state-dir", args["dry-run"] ? undefined : (args["state-dir"] ?? defaultStateDir())],
   ] as const) {
     if (value === undefined) continue;
     const spelling = pathSpellingProblem(String(value));
