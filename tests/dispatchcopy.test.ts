@@ -111,6 +111,20 @@ for (const runner of runners()) {
         } finally {
           run(["umount", join(dir, "bound")]);
         }
+        // A mount covered by a later one is not where its path leads: the card's folder bound over
+        // its parent is (the path's mount is the kernel's, not the longest mount point before it).
+        mkdirSync(join(dir, "cover", "under"), { recursive: true });
+        expect(run(["mount", "-t", "tmpfs", "covered", join(dir, "cover", "under")]).code).toBe(0);
+        expect(run(["mount", "--bind", join(card, "CLIPS"), join(dir, "cover")]).code).toBe(0);
+        try {
+          mkdirSync(join(card, "CLIPS", "under"));
+          const covered = dc(["-r", "--state-dir", join(dir, "st"), "--sums", join(dir, "cover", "under", "s.xxh64"), card, d2], dir);
+          expect([covered.code, withoutJobLine(covered.stderr)]).toEqual([2, `dispatchcopy: --sums ${join(dir, "cover", "under", "s.xxh64")} is inside the source ${card}; write it outside the card and the destinations\n`]);
+        } finally {
+          run(["umount", join(dir, "cover")]);
+          run(["umount", join(dir, "cover", "under")]);
+          rmSync(join(card, "CLIPS", "under"), { recursive: true, force: true });
+        }
       }
       rmSync(d2, { recursive: true });
       mkdirSync(d2);

@@ -123,8 +123,9 @@ export function pathSpellingProblem(path: string): string | undefined {
   return undefined;
 }
 
-/** One mount of this process's namespace: the file system's device, the folder of it mounted, and where. */
+/** One mount of this process's namespace: its id, the file system's device, the folder of it mounted, and where. */
 interface Mount {
+  id: string;
   device: string;
   root: string;
   point: string;
@@ -135,41 +136,54 @@ function unescapeMountField(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 }
 
-let knownMounts: Mount[] | undefined;
-
-/** This process's mounts (Linux /proc/self/mountinfo, read once); none where it cannot be read. */
+/** This process's mounts as they are now (Linux /proc/self/mountinfo); none where it cannot be read. */
 function mounts(): Mount[] {
-  if (knownMounts) return knownMounts;
-  knownMounts = [];
+  const found: Mount[] = [];
   try {
     for (const line of readFileSync("/proc/self/mountinfo", "latin1").split("\n")) {
       const fields = line.split(" ");
       if (fields.length < 5) continue;
       // Bytes as read: a mount point's name is compared as the bytes of the paths here are.
       const asName = (field: string) => nameFromBytes(Buffer.from(unescapeMountField(field), "latin1"));
-      knownMounts.push({ device: fields[2]!, root: asName(fields[3]!), point: asName(fields[4]!) });
+      found.push({ id: fields[0]!, device: fields[2]!, root: asName(fields[3]!), point: asName(fields[4]!) });
     }
   } catch {
     // not Linux: folders are compared by identity and path alone
   }
-  return knownMounts;
+  return found;
+}
+
+/** `O_PATH`: a descriptor that names the entry, opening nothing for reading (a device, a FIFO). */
+const O_PATH = 0o10000000;
+
+/** The id of the mount `path` is on, as the kernel has it (`mnt_id` of a descriptor for it). */
+function mountIdOf(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(fsPath(path), O_PATH);
+    return /^mnt_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "latin1"))?.[1];
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /**
  * Where a real path lies in its file system: the device, and the path from that file system's
  * root. A folder bound elsewhere (`mount --bind CARD/X /mnt/x`) is the same place under either
- * name, though the folders above the two names differ.
+ * name, though the folders above the two names differ. The mount is the one the kernel finds
+ * the path on (not the longest mount point before it: a mount may be covered by a later one),
+ * looked up as mounts are now; none where that mount is not listed (a chroot's own).
  */
 function placeInFileSystem(real: string): { device: string; path: string } | undefined {
-  let best: Mount | undefined;
-  for (const m of mounts()) {
-    const under = m.point === "/" || real === m.point || real.startsWith(`${m.point}/`);
-    // The last of equal points is the one on top.
-    if (under && (!best || m.point.length >= best.point.length)) best = m;
-  }
-  if (!best) return undefined;
-  const rest = best.point === "/" ? real : real.slice(best.point.length);
-  return { device: best.device, path: joinPath(best.root, rest.replace(/^\/+/, "")) };
+  const id = mountIdOf(real);
+  const mount = id === undefined ? undefined : mounts().find((m) => m.id === id);
+  if (!mount) return undefined;
+  const under = mount.point === "/" || real === mount.point || real.startsWith(`${mount.point}/`);
+  if (!under) return undefined;
+  const rest = mount.point === "/" ? real : real.slice(mount.point.length);
+  return { device: mount.device, path: joinPath(mount.root, rest.replace(/^\/+/, "")) };
 }
 
 /** The place of a folder that may not exist yet. */
