@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, syml
 import { join } from "node:path";
 import { asNobody, COMPILED, IS_ROOT, randomBytes, run, runners, straceOrSkip, tempDir, tool } from "./helpers.ts";
 import { exfat, tmpfs, xfs } from "./faults/mounts.ts";
-import { JobStore, type JobRecord } from "../lib/offload/jobs.ts";
+import { currentUser, JobStore, type JobRecord } from "../lib/offload/jobs.ts";
 
 const ID = /^dispatchcopy: job (\d{8}-\d{6}-[0-9a-f]{4})$/m;
 
@@ -496,4 +496,10 @@ describe("dispatchcopy jobs with real processes (compiled)", () => {
     expect(dc(["jobs", "cancel", running.id, "--state-dir", "state"], dir).code).toBe(0);
     expect((await live.done).code).toBe(143);
   }, 60_000);
+});
+
+test("the user a job records is the one id(1) names, and the sudo user behind it", () => {
+  const id = Bun.spawnSync(["id", "-un"]).stdout.toString().trim();
+  expect(currentUser({})).toBe(id);
+  expect(currentUser({ SUDO_USER: "wrangler" })).toBe(id === "wrangler" ? id : `${id} (sudo by wrangler)`);
 });

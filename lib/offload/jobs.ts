@@ -127,12 +127,35 @@ export function currentUser(env: Record<string, string | undefined> = process.en
   } catch {
     name = "";
   }
-  // Bun answers "unknown" where it cannot look the uid up itself; id(1) asks NSS.
-  if (!name || name === "unknown") {
-    const id = Bun.spawnSync({ cmd: ["id", "-un"], stdin: "ignore", stdout: "pipe", stderr: "ignore" });
-    name = id.exitCode === 0 ? id.stdout.toString().trim() : String(process.getuid?.() ?? "?");
-  }
+  // Bun answers "unknown" where it cannot look the uid up itself: /etc/passwd first (no process
+  // started), then id(1), which asks NSS; the uid where neither can say (a bare container).
+  if (!name || name === "unknown") name = passwdName() ?? idName() ?? String(process.getuid?.() ?? "?");
   return env.SUDO_USER && env.SUDO_USER !== name ? `${name} (sudo by ${env.SUDO_USER})` : name;
+}
+
+/** This process's user name by its uid in /etc/passwd, or undefined. */
+function passwdName(): string | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const fields = line.split(":");
+      if (fields.length >= 3 && fields[2] === String(uid) && fields[0]) return fields[0];
+    }
+  } catch {
+    // no passwd file: ask id(1)
+  }
+  return undefined;
+}
+
+/** This process's user name as id(1) gives it, or undefined (no id, no /dev/null to start it with). */
+function idName(): string | undefined {
+  try {
+    const id = Bun.spawnSync({ cmd: ["id", "-un"], stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+    return id.exitCode === 0 ? id.stdout.toString().trim() || undefined : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
