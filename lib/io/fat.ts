@@ -4,8 +4,9 @@
  * exFAT or FAT mounted through FUSE (exfat-fuse, fusefat) shows only as `fuseblk`, so its device's
  * boot sector is read (its first 512 bytes) when the mount names a device this process can read.
  */
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { fileSystemType } from "./libc.ts";
+import { majorMinor, readMounts } from "./mounts.ts";
 
 const MSDOS_MAGIC = 0x4d44;
 const EXFAT_MAGIC = 0x2011bab0;
@@ -46,22 +47,8 @@ export function fatKindOf(fd: number, dev: number | bigint): FatKind | undefined
 
 /** The source of the mount whose device is `dev`, when it is a device path. */
 function mountSource(dev: bigint): string | undefined {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  let text: string;
-  try {
-    text = readFileSync("/proc/self/mountinfo", "utf8");
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split("\n")) {
-    const fields = line.split(" ");
-    if (fields[2] !== `${major}:${minor}`) continue;
-    const after = fields.indexOf("-");
-    const source = after >= 0 ? fields[after + 2] : undefined;
-    if (source?.startsWith("/dev/")) return source;
-  }
-  return undefined;
+  const device = majorMinor(dev);
+  return readMounts().find((m) => m.device === device && m.source.startsWith("/dev/"))?.source;
 }
 
 /** What a device's boot sector says it holds. */

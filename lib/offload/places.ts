@@ -8,6 +8,7 @@
  */
 import { closeSync, constants, lstatSync, openSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { fileSystemType } from "../io/libc.ts";
+import { readMounts } from "../io/mounts.ts";
 import { fsPath, joinPath, nameFromBytes, parentOf, resolvePath, showName } from "../core/names.ts";
 
 /** A folder's place: its identity and those of every folder above it. */
@@ -123,36 +124,6 @@ export function pathSpellingProblem(path: string): string | undefined {
   return undefined;
 }
 
-/** One mount of this process's namespace: its id, the file system's device, the folder of it mounted, and where. */
-interface Mount {
-  id: string;
-  device: string;
-  root: string;
-  point: string;
-}
-
-/** A field of /proc/self/mountinfo, its escapes (`\040` for a space) undone. */
-function unescapeMountField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
-}
-
-/** This process's mounts as they are now (Linux /proc/self/mountinfo); none where it cannot be read. */
-function mounts(): Mount[] {
-  const found: Mount[] = [];
-  try {
-    for (const line of readFileSync("/proc/self/mountinfo", "latin1").split("\n")) {
-      const fields = line.split(" ");
-      if (fields.length < 5) continue;
-      // Bytes as read: a mount point's name is compared as the bytes of the paths here are.
-      const asName = (field: string) => nameFromBytes(Buffer.from(unescapeMountField(field), "latin1"));
-      found.push({ id: fields[0]!, device: fields[2]!, root: asName(fields[3]!), point: asName(fields[4]!) });
-    }
-  } catch {
-    // not Linux: folders are compared by identity and path alone
-  }
-  return found;
-}
-
 /** `O_PATH`: a descriptor that names the entry, opening nothing for reading (a device, a FIFO). */
 const O_PATH = 0o10000000;
 
@@ -178,7 +149,7 @@ function mountIdOf(path: string): string | undefined {
  */
 function placeInFileSystem(real: string): { device: string; path: string } | undefined {
   const id = mountIdOf(real);
-  const mount = id === undefined ? undefined : mounts().find((m) => m.id === id);
+  const mount = id === undefined ? undefined : readMounts().find((m) => m.id === id);
   if (!mount) return undefined;
   const under = mount.point === "/" || real === mount.point || real.startsWith(`${mount.point}/`);
   if (!under) return undefined;

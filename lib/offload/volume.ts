@@ -8,7 +8,8 @@
  * Programs are run without a shell, with a device path as their only operand.
  */
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { baseOf, parentOf } from "../core/names.ts";
+import { baseOf, nameFromBytes, parentOf } from "../core/names.ts";
+import { majorMinor, type Mount, readMounts } from "../io/mounts.ts";
 
 /** What the system says about the volume holding a path. */
 export interface VolumeInfo {
@@ -45,47 +46,23 @@ function readTrimmed(path: string): string | null {
   }
 }
 
-/** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescapeMount(text: string): string {
-  return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/** Linux's split of a dev_t into major and minor numbers. */
-function majorMinor(dev: number): string {
-  const n = BigInt(dev);
-  const major = ((n >> 8n) & 0xfffn) | ((n >> 32n) & ~0xfffn);
-  const minor = (n & 0xffn) | ((n >> 12n) & ~0xffn);
-  return `${major}:${minor}`;
-}
-
 /** The mount that holds `path`: device number equal, mount point the longest prefix. */
 function mountOf(path: string): { mountPoint: string; fsType: string; source: string } | undefined {
   let real: string;
   let dev: string;
   try {
-    real = realpathSync(path);
-    dev = majorMinor(statSync(real).dev);
+    real = nameFromBytes(realpathSync(path, "buffer"));
+    dev = majorMinor(statSync(path).dev);
   } catch {
     return undefined;
   }
-  let text: string;
-  try {
-    text = readFileSync("/proc/self/mountinfo", "utf8");
-  } catch {
-    return undefined;
+  let best: Mount | undefined;
+  for (const m of readMounts()) {
+    if (m.device !== dev) continue;
+    const inside = m.point === "/" || real === m.point || real.startsWith(`${m.point}/`);
+    if (inside && (!best || m.point.length >= best.point.length)) best = m;
   }
-  let best: { mountPoint: string; fsType: string; source: string } | undefined;
-  for (const line of text.split("\n")) {
-    const [left, right] = line.split(" - ");
-    if (!left || !right) continue;
-    const fields = left.split(" ");
-    const [fsType = "", source = ""] = right.split(" ");
-    const mountPoint = unescapeMount(fields[4] ?? "");
-    if (fields[2] !== dev) continue;
-    const inside = mountPoint === "/" || real === mountPoint || real.startsWith(`${mountPoint}/`);
-    if (inside && (!best || mountPoint.length >= best.mountPoint.length)) best = { mountPoint, fsType, source: unescapeMount(source) };
-  }
-  return best;
+  return best && { mountPoint: best.point, fsType: best.fsType, source: best.source };
 }
 
 /** blkid's `KEY=value` lines (values with `\` escapes). */
