@@ -19,6 +19,7 @@ import { hostname, userInfo } from "node:os";
 import { randomBytes } from "node:crypto";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { fsPath, joinPath, showName } from "../core/names.ts";
+import { loginName } from "../core/user.ts";
 import { atNearestExisting } from "./places.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import { FileLock } from "../io/file_lock.ts";
@@ -121,31 +122,9 @@ function userHome(): string {
 
 /** Who runs this process: the user name (with the sudo user behind it), or the uid. */
 export function currentUser(env: Record<string, string | undefined> = process.env): string {
-  let name = "";
-  try {
-    name = userInfo().username;
-  } catch {
-    name = "";
-  }
-  // Bun answers "unknown" where it cannot look the uid up itself: /etc/passwd first (no process
-  // started), then id(1), which asks NSS; the uid where neither can say (a bare container).
-  if (!name || name === "unknown") name = passwdName() ?? idName() ?? String(process.getuid?.() ?? "?");
+  // id(1) asks NSS, for a user the runtime and /etc/passwd do not know; the uid where none can say.
+  const name = loginName() ?? idName() ?? String(process.getuid?.() ?? "?");
   return env.SUDO_USER && env.SUDO_USER !== name ? `${name} (sudo by ${env.SUDO_USER})` : name;
-}
-
-/** This process's user name by its uid in /etc/passwd, or undefined. */
-function passwdName(): string | undefined {
-  const uid = process.getuid?.();
-  if (uid === undefined) return undefined;
-  try {
-    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-      const fields = line.split(":");
-      if (fields.length >= 3 && fields[2] === String(uid) && fields[0]) return fields[0];
-    }
-  } catch {
-    // no passwd file: ask id(1)
-  }
-  return undefined;
 }
 
 /** This process's user name as id(1) gives it, or undefined (no id, no /dev/null to start it with). */

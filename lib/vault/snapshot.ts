@@ -9,10 +9,11 @@
  * commit or the new one, never a half one, and a commit run again finishes the work (objects
  * already stored are found and not stored twice).
  */
-import { hostname, userInfo } from "node:os";
-import { closeSync, readFileSync, realpathSync } from "node:fs";
+import { hostname } from "node:os";
+import { closeSync, realpathSync } from "node:fs";
 import { CliError, describeSystemError, ExitCode } from "../core/errors.ts";
 import { baseOf, compareUtf8, showName } from "../core/names.ts";
+import { loginName } from "../core/user.ts";
 import { NO_PROGRESS, type ProgressFactory } from "../core/sink.ts";
 import { HeldFolder, statFd, type EntryStat } from "../io/held_folder.ts";
 import { DEFAULT_IGNORES, IgnoreList } from "../io/ignore.ts";
@@ -73,18 +74,7 @@ export function defaultAuthor(): string {
 }
 
 function userName(): string {
-  const uid = process.getuid?.();
-  try {
-    const name = userInfo().username;
-    if (name && name !== "unknown") return name;
-    const line = readFileSync("/etc/passwd", "utf8")
-      .split("\n")
-      .find((l) => l.split(":")[2] === String(uid));
-    if (line) return line.split(":")[0]!;
-  } catch {
-    // no user database: the number will do
-  }
-  return `uid${uid ?? "?"}`;
+  return loginName() ?? `uid${process.getuid?.() ?? "?"}`;
 }
 
 /** What a walk of the source leaves out: OS litter and ASC MHL histories. */
