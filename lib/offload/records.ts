@@ -11,7 +11,7 @@
  * later `mhl-verify verify` compares, not what it may hold instead. One hashed for its
  * generation must hold those bytes, or its destination gets no generation.
  */
-import { closeSync, fstatSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, describeSystemError } from "../core/errors.ts";
 import { isUtf8Name, joinPath, showName, xmlNameProblem } from "../core/names.ts";
@@ -22,7 +22,6 @@ import { createGenerationOrTwin, type CreateOptions, type KnownDigest, type Twin
 import { isHashFormat, type HashFormat } from "../mhl/formats.ts";
 import { CHAIN_FILE_NAME } from "../mhl/chain.ts";
 import { HISTORY_FOLDER, isGenerationName, removeUnchainedGenerations } from "../mhl/history.ts";
-import { hashFd } from "../hash/file.ts";
 import { now } from "../mhl/dates.ts";
 import { MhlLog } from "../mhl/log.ts";
 import { escapeName } from "../sums/escape.ts";
@@ -31,7 +30,7 @@ import { writeFileAtomically } from "../io/atomic_file.ts";
 import { readBackStateOf } from "./copy.ts";
 import { collectNowAndThen } from "../core/memory.ts";
 import { hashLabel, type HashChoice } from "./dispatch_log.ts";
-import { finderByPath, HELD_LINK, type FileResult, type PlannedFile } from "./tree.ts";
+import { digestsOfRegularFile, finderByPath, HELD_LINK, type FileResult, type PlannedFile } from "./tree.ts";
 
 /** Where to write records. */
 export interface RecordTargets {
@@ -159,6 +158,9 @@ export function knownDigestsFor(root: string, files: ReadonlyArray<{ file: Plann
   return { known, changed };
 }
 
+/** A file directly in a history's folder: the folder holding the history (none at the root) and the file's name. */
+const IN_HISTORY = new RegExp(`^(?:(.*)/)?${HISTORY_FOLDER}/([^/]+)$`, "s");
+
 /** Whether a path is a history's chain file, which a generation written after the copies extends. */
 function isChainPath(path: string): boolean {
   const tail = `${HISTORY_FOLDER}/${CHAIN_FILE_NAME}`;
@@ -211,18 +213,16 @@ async function writeSumFile(sums: string, sorted: ReadonlyArray<{ file: PlannedF
 
 /** The digest of the regular file `relative` beneath `root` (no link followed), or undefined when it cannot be read. */
 async function digestHeld(root: string, relative: string, algorithm: HashChoice["algorithm"]): Promise<string | undefined> {
-  let held: HeldFolder | undefined;
-  let fd: number | undefined;
+  let held: HeldFolder;
   try {
     held = HeldFolder.open(root);
-    fd = held.openRead(relative);
-    if (!fstatSync(fd).isFile()) return undefined;
-    return (await hashFd(fd, [algorithm])).hexes.get(algorithm);
   } catch {
     return undefined;
+  }
+  try {
+    return (await digestsOfRegularFile(() => held.openRead(relative), [algorithm]))?.get(algorithm);
   } finally {
-    if (fd !== undefined) closeSync(fd);
-    held?.close();
+    held.close();
   }
 }
 
@@ -263,25 +263,17 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
   ];
   /** Every name the offload planned in a destination (copies, links, files already there and identical). */
   const planned = targets.existing ? finderByPath(files, ({ file }) => file.destinationPath) : undefined;
-  // What this run copied into a destination's history (a card's own, copied with it) is never
-  // cleared as what a killed run left: such a history is sealed as it is, or refused by name.
-  const copiedHistory = new Set(
-    files
-      .map(({ file }) => file.destinationPath)
-      .filter((path) => path.startsWith(`${HISTORY_FOLDER}/`) && !path.includes("/", HISTORY_FOLDER.length + 1))
-      .map((path) => path.slice(HISTORY_FOLDER.length + 1)),
-  );
-  const keepCopied = (name: string) => copiedHistory.has(name);
-  // The same for each nested history the card holds (a folder with its own ascmhl/), by folder.
-  const copiedNested = new Map<string, Set<string>>();
+  // What this run copied into a destination's histories (a card's own, at its root or in a
+  // folder, copied with it), by the history's folder ("" for the root's): never cleared as what a
+  // killed run left; such a history is sealed as it is, or refused by name.
+  const copiedHistories = new Map<string, Set<string>>();
   for (const { file } of files) {
-    const at = file.destinationPath.lastIndexOf(`/${HISTORY_FOLDER}/`);
-    if (at <= 0 || file.destinationPath.includes("/", at + HISTORY_FOLDER.length + 2)) continue;
-    const under = file.destinationPath.slice(0, at);
-    const names = copiedNested.get(under) ?? new Set<string>();
-    names.add(file.destinationPath.slice(at + HISTORY_FOLDER.length + 2));
-    copiedNested.set(under, names);
+    const found = IN_HISTORY.exec(file.destinationPath);
+    if (!found) continue;
+    const [, under = "", name] = found as unknown as [string, string | undefined, string];
+    copiedHistories.set(under, (copiedHistories.get(under) ?? new Set()).add(name));
   }
+  const keepCopied = (name: string) => copiedHistories.get("")?.has(name) === true;
   // One temporary folder for every generation of the run: where it cannot be used, that is said once.
   let spoolFallbackTold = false;
   const onSpoolFallback = (message: string) => {
@@ -322,7 +314,8 @@ export async function writeOffloadRecords(targets: RecordTargets, files: Array<{
       // A run killed while it wrote its generation left it out of the chain: set that aside first
       // (never removed: a finished run's record whose chain was replaced since looks the same).
       // In the card's nested histories too: a run killed while it wrote theirs left one there.
-      for (const [under, keep] of [["", keepCopied] as const, ...[...copiedNested].map(([folder, names]) => [folder, (name: string) => names.has(name)] as const)]) {
+      for (const under of new Set(["", ...copiedHistories.keys()])) {
+        const keep = (name: string) => copiedHistories.get(under)?.has(name) === true;
         for (const { name, asideAs } of removeUnchainedGenerations(root, "dispatchcopy", keep, true, under)) {
           if (asideAs) (targets.note ?? ((line: string) => targets.output.error(line)))(`${showName(joinPath(root, under, HISTORY_FOLDER, name))}: not in the history's chain (left by a run stopped before it added it, or its chain was replaced since); kept as ${showName(asideAs)}, which no history reads`);
         }

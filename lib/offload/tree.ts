@@ -693,15 +693,22 @@ export async function stillAsChecked(folder: HeldFolder, relativePath: string, c
  */
 async function sameBytesAsCopied(open: () => number, hexes: ReadonlyMap<Algorithm, string>): Promise<boolean> {
   if (hexes.size === 0) return false;
+  const again = await digestsOfRegularFile(open, [...hexes.keys()]);
+  return again !== undefined && [...hexes].every(([algorithm, hex]) => again.get(algorithm) === hex);
+}
+
+/**
+ * The digests of the file `open` gives, read whole, when it is a regular file (a FIFO or device
+ * swapped in under its name is not read); undefined when it cannot be opened or read.
+ */
+export async function digestsOfRegularFile(open: () => number, algorithms: readonly Algorithm[]): Promise<Map<Algorithm, string> | undefined> {
   let fd: number | undefined;
   try {
     fd = open();
-    // What was opened is a regular file (a FIFO or device swapped in since is not read).
-    if (statFd(fd).kind !== "file") return false;
-    const again = await hashFd(fd, [...hexes.keys()]);
-    return [...hexes].every(([algorithm, hex]) => again.hexes.get(algorithm) === hex);
+    if (statFd(fd).kind !== "file") return undefined;
+    return (await hashFd(fd, algorithms)).hexes;
   } catch {
-    return false;
+    return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
