@@ -9,6 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nameBytes } from "../lib/core/names.ts";
+import { finderByPath } from "../lib/offload/tree.ts";
 import { run, runners, tempDir, tool } from "./helpers.ts";
 
 const ENV = { TZ: "UTC", CARTKIT_MHL_HOSTNAME: "cart-01", CARTKIT_MHL_NOW: "2026-02-03T04:05:06Z" };
@@ -67,3 +68,32 @@ for (const runner of runners()) {
     });
   });
 }
+
+describe("finderByPath: a planned name found in the plan's own order", () => {
+  // Byte order, with a name that is not UTF-8 (an escaped byte) and one beyond the Basic Multilingual Plane.
+  const paths = ["a", "a.txt", "a/b", "a0", "b", `b/\udce9`, "\u{1f3ac}"];
+  const items = paths.map((path, index) => ({ path, index }));
+
+  test("asked in order, out of order, again, and for names between two planned ones", () => {
+    const find = finderByPath(items, (item) => item.path);
+    // In order, as a walk of the same tree asks.
+    expect(paths.map((p) => find(p)?.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    // A name not planned, just after one found: never the next planned one.
+    expect(find("a")?.index).toBe(0);
+    expect(find("a-")).toBeUndefined();
+    expect(find("a.txt")?.index).toBe(1);
+    expect(find("a.txu")).toBeUndefined();
+    // The same name twice, then backwards.
+    expect(find("a0")?.index).toBe(3);
+    expect(find("a0")?.index).toBe(3);
+    expect([...paths].reverse().map((p) => find(p)?.index)).toEqual([6, 5, 4, 3, 2, 1, 0]);
+    expect(find(`b/\udce8`)).toBeUndefined();
+    expect(find("")).toBeUndefined();
+  });
+
+  test("a list not in byte order is looked up by name", () => {
+    const shuffled = [items[3]!, items[0]!, items[6]!, items[1]!];
+    const find = finderByPath(shuffled, (item) => item.path);
+    expect(["a0", "a", "\u{1f3ac}", "a.txt", "b"].map((p) => find(p)?.index)).toEqual([3, 0, 6, 1, undefined]);
+  });
+});

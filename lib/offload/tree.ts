@@ -822,7 +822,8 @@ export async function checkSourceAgain(plan: OffloadPlan, files: ReadonlyArray<{
 /**
  * Finds an item of a list by its path: by binary search in the list's own order when its paths
  * are in byte order (a plan's are, as the walk made them), else through a map made once (a
- * rename can reorder the names, or leave one that is no file name at all).
+ * rename can reorder the names, or leave one that is no file name at all). Asked in that order
+ * (a walk again of the same tree), each is found by one comparison.
  */
 export function finderByPath<T>(items: readonly T[], pathOf: (item: T) => string): (path: string) => T | undefined {
   let byPath: Map<string, T> | undefined;
@@ -834,14 +835,21 @@ export function finderByPath<T>(items: readonly T[], pathOf: (item: T) => string
     sorted = false;
   }
   if (!sorted) return viaMap;
+  // Asked in the list's own order (a walk of the same tree), the item after the last one found
+  // is the one asked for: compared once, not searched for.
+  let next = 0;
   return (path) => {
+    if (next < items.length && pathOf(items[next]!) === path) return items[next++];
     let low = 0;
     let high = items.length - 1;
     try {
       while (low <= high) {
         const middle = (low + high) >>> 1;
         const side = compareUtf8(pathOf(items[middle]!), path);
-        if (side === 0) return items[middle];
+        if (side === 0) {
+          next = middle + 1;
+          return items[middle];
+        }
         if (side < 0) low = middle + 1;
         else high = middle - 1;
       }
