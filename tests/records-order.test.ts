@@ -8,7 +8,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { nameBytes } from "../lib/core/names.ts";
+import { compareUtf8, nameBytes } from "../lib/core/names.ts";
 import { finderByPath } from "../lib/offload/tree.ts";
 import { run, runners, tempDir, tool } from "./helpers.ts";
 
@@ -89,6 +89,31 @@ describe("finderByPath: a planned name found in the plan's own order", () => {
     expect([...paths].reverse().map((p) => find(p)?.index)).toEqual([6, 5, 4, 3, 2, 1, 0]);
     expect(find(`b/\udce8`)).toBeUndefined();
     expect(find("")).toBeUndefined();
+  });
+
+  test("random lists and lookups: the same item a search of the whole list finds", () => {
+    // Names from few parts, so that many sort next to each other ('a', 'a.', 'a/', 'a0', escaped bytes, astral).
+    const parts = ["a", "/", ".", "0", "é", `\udce9`, "\u{1f3ac}", "b"];
+    let seed = 16;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const name = () => Array.from({ length: 1 + random(4) }, () => parts[random(parts.length)]!).join("");
+    let asked = 0;
+    for (let round = 0; round < 300; round++) {
+      const list = [...new Set(Array.from({ length: random(40) }, name))].sort(compareUtf8).map((path, index) => ({ path, index }));
+      const find = finderByPath(list, (item) => item.path);
+      const queries = [...list.map((item) => item.path), ...Array.from({ length: 20 }, name)];
+      // In order, then shuffled, then in order again.
+      for (const order of [queries, [...queries].sort(() => random(3) - 1), queries]) {
+        for (const query of order) {
+          expect(find(query)?.index).toBe(list.find((item) => item.path === query)?.index);
+          asked++;
+        }
+      }
+    }
+    expect(asked).toBeGreaterThan(10_000);
   });
 
   test("a list not in byte order is looked up by name", () => {
