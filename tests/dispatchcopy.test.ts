@@ -32,6 +32,37 @@ for (const runner of runners()) {
   describe(`dispatchcopy (${runner.label})`, () => {
     const dc = (args: string[], cwd: string) => tool(runner, "dispatchcopy", args, { cwd });
 
+    test("a destination another offload writes into (its folder locked, reached by another path) is left as it is; the other is copied, exit 2", async () => {
+      const dir = tempDir("cartkit-dc-lock-");
+      const card = makeCard(dir);
+      const [d1, d2] = [join(dir, "D1", "A001"), join(dir, "D2", "A001")];
+      // The other run's partial file: a run that took the folder for its own would clear it as stale.
+      mkdirSync(join(d1, "CLIPS"), { recursive: true });
+      const partial = join(d1, "CLIPS", ".A001C001.mov.0123abcd.partial");
+      writeFileSync(partial, "being written");
+      symlinkSync(d1, join(dir, "via"));
+      // flock(1) holds the lock itself (-o: not its command, which waits for its input to end).
+      const holder = Bun.spawn(["flock", "-o", d1, "-c", "echo held; read line"], { stdin: "pipe", stdout: "pipe" });
+      try {
+        const reader = holder.stdout.getReader();
+        expect(new TextDecoder().decode((await reader.read()).value)).toBe("held\n");
+        const r = dc(["-r", "--state-dir", join(dir, "st"), card, "via", d2], dir);
+        expect([r.code, withoutJobLine(r.stderr)]).toEqual([
+          2,
+          "dispatchcopy: via: NOT COMPLETE: in use: another offload is writing into this folder now (it holds the folder's lock); run this one again when that one has finished; none of the 5 files was copied to it\n" + `dispatchcopy: ${d2}: 5 files, 2.7 MiB verified from the device\n`,
+        ]);
+        expect([readdirSync(d1), readdirSync(join(d1, "CLIPS")), readFileSync(partial, "utf8")]).toEqual([["CLIPS"], [".A001C001.mov.0123abcd.partial"], "being written"]);
+        expect(tool(runner, "mhl-verify", ["verify", d2]).code).toBe(0);
+      } finally {
+        holder.kill();
+        await holder.exited;
+        await holder.stdin.end();
+      }
+      // The lock let go: the same command copies it, and the partial file left is cleared as stale.
+      const again = dc(["-r", "--state-dir", join(dir, "st"), card, "via", d2], dir);
+      expect([again.code, existsSync(partial), tool(runner, "mhl-verify", ["verify", d1]).code]).toEqual([0, false, 0]);
+    });
+
     test("--sums and --report inside the card or a destination, or over a copy: refused before anything is written, exit 2", () => {
       const dir = tempDir("cartkit-dc-records-");
       const card = makeCard(dir);

@@ -30,7 +30,7 @@ import { exitCodeOf, hashChoice, hashLabel, reportDestinations, speedLine, type 
 import { writeOffloadRecords } from "../lib/offload/records.ts";
 import { judgeOffload, unreadLine, unseenLine } from "../lib/offload/summary.ts";
 import { pathSpellingProblem, recordPlaceProblem } from "../lib/offload/places.ts";
-import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, runOffload, stillAsChecked, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
+import { checkSourceAgain, parseRename, planOffload, refuseTooFewDescriptors, releaseDestinationLocks, runOffload, stillAsChecked, type FileResult, type PlannedFile } from "../lib/offload/tree.ts";
 import { escapeName } from "../lib/sums/escape.ts";
 // Jobs, the queue, metrics and the HTML/PDF report (wired in at the end of this file).
 import { JobRun } from "../lib/offload/job_run.ts";
@@ -551,6 +551,8 @@ async function offloadTree(source: string, destinations: string[], args: Args, s
     );
   }
   for (const problem of records) out.error(`${TOOL}: ${problem.message}`);
+  // Every record in a destination is written: another run may write into them now.
+  releaseDestinationLocks();
   const verdict = judgeOffload(plan, results, records, s.verify);
   for (const d of verdict.destinations) out.error(`${TOOL}: ${showName(d.root)}: ${d.line}`);
   const exitCode = await endJob(s, args, verdict.exitCode, { source, files: results.files, destinations: verdict.destinations, problems: runProblems(source, plan, results, records) });

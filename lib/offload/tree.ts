@@ -18,6 +18,7 @@ import { Digests } from "../hash/digests.ts";
 import type { HasherOptions } from "../hash/options.ts";
 import { fatKindOf, type FatKind } from "../io/fat.ts";
 import { FlushBarrier } from "../io/flush_barrier.ts";
+import { FileLock } from "../io/file_lock.ts";
 import { WriteThreads } from "../io/write_threads.ts";
 import { flushFileSystemOf, openFileLimit, setFileTimes, waitingDescriptors } from "../io/libc.ts";
 import { compareFileState, type EntryStat, finalNameOfPartial, folderCacheFor, HeldFolder, stateKeyOf, statFd } from "../io/held_folder.ts";
@@ -383,6 +384,19 @@ interface DestinationState {
   histories: Map<string, ChainVerdict | undefined>;
 }
 
+/**
+ * The locks of the destination folders this process writes into, by folder (device and inode),
+ * held from the copies until the caller's records are written ({@link releaseDestinationLocks}),
+ * or until the process ends.
+ */
+const destinationLocks = new Map<string, FileLock>();
+
+/** Lets go of the destinations' locks, once the run's records are written. */
+export function releaseDestinationLocks(): void {
+  for (const lock of destinationLocks.values()) lock.release();
+  destinationLocks.clear();
+}
+
 function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   const state: DestinationState = { root, badFolders: new Map(), before: new Map(), problems: [], histories: new Map() };
   const refused = plan.refused.get(root);
@@ -401,6 +415,19 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   } catch (error) {
     state.unusable = `cannot be used: ${describeSystemError(error)}`;
     return state;
+  }
+  // Before anything is made or cleared in it: another run writing into this very folder would
+  // take this one's files for its own (and clear its partial files and unfinished generation).
+  const key = `${state.held.dev}:${state.held.ino}`;
+  if (state.held.byDescriptor && !destinationLocks.has(key)) {
+    const lock = FileLock.tryFolder(state.held.fd, root);
+    if (lock === "busy") {
+      state.held.close();
+      state.held = undefined;
+      state.unusable = "in use: another offload is writing into this folder now (it holds the folder's lock); run this one again when that one has finished";
+      return state;
+    }
+    if (lock) destinationLocks.set(key, lock);
   }
   state.before = plan.existing.get(root) ?? new Map();
   plan.existing.set(root, state.before);
