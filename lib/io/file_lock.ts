@@ -4,7 +4,7 @@
  * Processes that decide something together (which offload may write to a drive now) take it
  * around the decision and the write that records it.
  */
-import { closeSync, constants, openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { dlopen, FFIType, toArrayBuffer } from "bun:ffi";
 import { errnoError } from "../core/errors.ts";
 
@@ -87,24 +87,18 @@ export class FileLock {
   }
 
   /**
-   * Takes the lock of the folder open at `fd`, on a descriptor of its own (the lock stays when
-   * `fd` is closed, until {@link release} or the process ends): two processes writing into one
-   * folder at once cannot both hold it, whatever path each reached it by.
+   * Takes the lock of a folder on `own`, a descriptor of it of its own (`HeldFolder.openAgain`),
+   * which the lock then keeps until {@link release} or the process ends (closed here when the
+   * lock is not taken): two processes writing into one folder at once cannot both hold it,
+   * whatever path each reached it by.
    * @returns the lock; `"busy"` when another descriptor holds it; undefined where the folder
    *   cannot be locked (no flock, or a file system that refuses it for folders).
    */
-  static tryFolder(fd: number, path: string): FileLock | "busy" | undefined {
+  static tryFolder(own: number, path: string): FileLock | "busy" | undefined {
     const c = load();
-    if (!c) return undefined;
-    let own: number;
-    try {
-      own = openSync(`/dev/fd/${fd}`, constants.O_RDONLY | constants.O_DIRECTORY);
-    } catch {
-      return undefined;
-    }
     for (;;) {
-      if (c.flock(own, LOCK_EX | LOCK_NB) === 0) return new FileLock(path, own);
-      const errno = c.errno();
+      if (c && c.flock(own, LOCK_EX | LOCK_NB) === 0) return new FileLock(path, own);
+      const errno = c?.errno();
       if (errno === EINTR) continue;
       closeSync(own);
       return errno === WOULD_BLOCK ? "busy" : undefined;

@@ -392,6 +392,19 @@ export class HeldFolder {
     return this.fd >= 0;
   }
 
+  /**
+   * A new open file of this very folder (its `.`, read only, closed on exec), which the caller
+   * closes: one that outlives this one's descriptor (a lock held on it).
+   * @throws as openat fails (EMFILE…); ENOTSUP where names are not resolved by descriptor.
+   */
+  openAgain(): number {
+    if (!this.#at || this.fd < 0) throw Object.assign(new Error(`ENOTSUP: a folder is not opened again by descriptor here, '${this.path}'`), { code: "ENOTSUP", path: this.path });
+    const [dot] = this.#at.hold(cString("."));
+    const fd = this.#at.openat(this.fd, dot, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) throw this.#explain(this.#at.errno(), "cannot open", "");
+    return fd;
+  }
+
   /** The absolute path of a relative one, for messages and for tools that take paths. */
   pathOf(relative: string): string {
     return relative === "" ? this.path : joinPath(this.path, relative);

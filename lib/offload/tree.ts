@@ -420,7 +420,15 @@ function prepareDestination(root: string, plan: OffloadPlan): DestinationState {
   // take this one's files for its own (and clear its partial files and unfinished generation).
   const key = `${state.held.dev}:${state.held.ino}`;
   if (state.held.byDescriptor && !destinationLocks.has(key)) {
-    const lock = FileLock.tryFolder(state.held.fd, root);
+    let lock: FileLock | "busy" | undefined;
+    try {
+      lock = FileLock.tryFolder(state.held.openAgain(), root);
+    } catch (error) {
+      state.held.close();
+      state.held = undefined;
+      state.unusable = `cannot be used: ${describeSystemError(error)}`;
+      return state;
+    }
     if (lock === "busy") {
       state.held.close();
       state.held = undefined;
