@@ -52,6 +52,22 @@ for (const runner of runners()) {
         expect(namesOf(sum(["-r", "--ignore", "*.xml", "A001"]).stdout)).toEqual(MANIFEST_NAMES.slice(0, 2));
       });
 
+      test("--root: files named '-' and 'stdin' are the files beneath the root, never standard input", () => {
+        const source = join(root, "dashes");
+        mkdirSync(source);
+        for (const name of ["-", "stdin"]) writeFileSync(join(source, name), "data");
+        const manifest = sum(["-r", "dashes"]);
+        expect([manifest.code, namesOf(manifest.stdout)]).toEqual([0, ["-", "stdin"]]);
+        writeFileSync(join(root, "dashes.sum"), manifest.stdout);
+        const copy = join(root, "dashes-copy");
+        cpSync(source, copy, { recursive: true });
+        expect(sum(["-c", "dashes.sum", "--root", "dashes-copy"], "")).toMatchObject({ code: 0, stdout: "-: OK\nstdin: OK\n" });
+        // Changed in the copy, while standard input holds the listed bytes: each file is read, and fails.
+        for (const name of ["-", "stdin"]) writeFileSync(join(copy, name), "EVIL");
+        const failed = `-: FAILED\nstdin: FAILED\n${t.name === "xxsum" ? "2 computed checksums did NOT match\n" : ""}`;
+        expect(sum(["-c", "dashes.sum", "--root", "dashes-copy"], "data")).toMatchObject({ code: 1, stdout: failed });
+      });
+
       test("--jobs 2 prints exactly what --jobs 1 prints", { timeout: 60_000 }, () => {
         const one = sum(["-r", "--jobs", "1", "A001"]);
         const two = sum(["-r", "--jobs", "2", "A001"]);

@@ -188,7 +188,8 @@ export async function checkOne(checkFile: string, dialect: SumDialect, options: 
   const plan = (item: Item): Work => {
     if (!("line" in item) || item.rejected) return undefined;
     const { line } = item;
-    if (line.stdin) return { here: () => hashStdin([line.algorithm], options.hasher) };
+    // Beneath --root every listed name is a file there, one named '-' or 'stdin' too (as `-r` lists it).
+    if (line.stdin && !root) return { here: () => hashStdin([line.algorithm], options.hasher) };
     let opened: number;
     try {
       opened = root ? root.openReadInside(line.name) : openListed(line.name);
