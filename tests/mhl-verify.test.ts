@@ -1,6 +1,6 @@
 /** mhl-verify: the reference's fixtures verify, tampering is caught with the reference's exit codes, create reproduces the reference's files. */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync, truncateSync } from "node:fs";
+import { cpSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, appendFileSync, renameSync, mkdirSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { runners, tempDir, tool, run } from "./helpers.ts";
 import { c4OfFile } from "../lib/mhl/history.ts";
@@ -357,7 +357,7 @@ for (const runner of runners()) {
       expect(mhl([root, "-i", "c.tmp"]).stderr).toBe(note);
     });
 
-    test("info lists generations; flatten writes one packing list that verifies the folder", () => {
+    test("info lists generations; flatten writes one packing list that verifies the folder", async () => {
       const root = copyOf(dir, "scenario_03/file_server/A002R2EC");
       let r = mhl(["info", root]);
       expect([r.code, r.stderr, r.stdout]).toEqual([0, "", `Info with history at path: ${root}\n  Generation 1 (2020-01-16T09:15:00+00:00)\n  Generation 2 (2020-01-17T14:30:00+00:00)\n`]);
@@ -387,6 +387,16 @@ for (const runner of runners()) {
       run(["mkfifo", fifo]);
       r = run(["sh", "-c", `cat '${list}' > '${fifo}' & exec "$@"`, "sh", ...runner.command("mhl-verify"), "verify", root, "-pl", fifo], { env: ENV });
       expect([r.code, r.stderr]).toEqual([0, ""]);
+      // The collection's chain names the packing list by the C4 of its bytes.
+      expect(readFileSync(join(dest, "collection_2024-05-06", "ascmhl_collection.xml"), "utf8")).toContain(`<c4>${await c4OfFile(list)}</c4>`);
+      // A collection folder planted in DEST as a link out of it is never written through.
+      const planted = join(dir, `planted-${runner.label}`);
+      const victim = join(dir, `victim-${runner.label}`);
+      mkdirSync(planted);
+      mkdirSync(victim);
+      symlinkSync(victim, join(planted, "collection_2024-05-06"));
+      r = mhl(["flatten", root, planted], { CARTKIT_MHL_NOW: "2024-05-06T07:08:09Z" });
+      expect([r.code, r.stderr, readdirSync(victim)]).toEqual([2, `mhl-verify: ${join(planted, "collection_2024-05-06")} is a symbolic link or not a folder; a packing list is never written through one (remove it, or give another DEST)\n`, []]);
     });
 
     test("verify -dh recomputes directory hashes; a changed file gives 12", () => {

@@ -5,12 +5,14 @@
  */
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { showName } from "../core/names.ts";
+import { CliError } from "../core/errors.ts";
+import { fsPath, showName } from "../core/names.ts";
+import { HeldFolder } from "../io/held_folder.ts";
 import { writeChain } from "./chain.ts";
 import { fileNameStamp, localDay, now } from "./dates.ts";
 import { mhlError, MhlExit } from "./exit_codes.ts";
 import { writeGeneration } from "./generation.ts";
-import { c4OfFile, History, writeAtomically } from "./history.ts";
+import { History, writeTextBeneath } from "./history.ts";
 import { IgnoreSpec } from "./ignore.ts";
 import type { MhlLog } from "./log.ts";
 import type { Generation, MediaHash } from "./model.ts";
@@ -63,12 +65,24 @@ export async function flattenHistory(root: string, destination: string, options:
     hashes,
     references: [],
   };
-  const folder = join(destination, `collection_${localDay(date)}`);
-  mkdirSync(folder, { recursive: true });
+  // DEST as the user named it (links in its own path followed); beneath it, nothing is reached
+  // through a link: a `collection_…` planted as a link out of DEST is refused, never written through.
+  mkdirSync(fsPath(destination), { recursive: true });
+  const held = HeldFolder.open(destination);
+  const collection = `collection_${localDay(date)}`;
   const fileName = `packinglist_${basename(root)}_${fileNameStamp(date)}.mhl`;
-  const file = join(folder, fileName);
-  writeAtomically(file, writeGeneration(generation));
-  writeAtomically(join(folder, "ascmhl_collection.xml"), writeChain([{ sequenceNumber: 1, fileName, c4: await c4OfFile(file) }]));
+  const file = join(destination, collection, fileName);
+  try {
+    held.makeFolders(collection);
+    const c4 = writeTextBeneath(held, `${collection}/${fileName}`, writeGeneration(generation));
+    writeTextBeneath(held, `${collection}/ascmhl_collection.xml`, writeChain([{ sequenceNumber: 1, fileName, c4 }]));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ELOOP" || code === "ENOTDIR") throw new CliError(`${showName(join(destination, collection))} is a symbolic link or not a folder; a packing list is never written through one (remove it, or give another DEST)`);
+    throw error;
+  } finally {
+    held.close();
+  }
   log.verbose(`Created new packing list ${showName(file)}`);
   log.event({ event: "packinglist", path: file, files: hashes.length });
   return file;

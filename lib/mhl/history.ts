@@ -744,6 +744,25 @@ function writeBeneath(held: HeldFolder, relative: string, write: (sink: (piece: 
   }
 }
 
+/**
+ * Writes `text` to `relative` beneath `held` (no link followed on the way: ELOOP), flushed and
+ * put in place whole, replacing what is there.
+ * @returns the C4 ID of the bytes written.
+ */
+export function writeTextBeneath(held: HeldFolder, relative: string, text: string): string {
+  let c4 = "";
+  writeBeneath(
+    held,
+    relative,
+    (sink) => sink(text),
+    true,
+    (sha512) => {
+      c4 = c4FromSha512(sha512);
+    },
+  );
+  return c4;
+}
+
 /** Writes a history file (generation, chain) in one step: partial name, flush, rename. */
 export function writeAtomically(path: string, text: string): void {
   writeFileAtomically(path, text, { overwrite: true });
