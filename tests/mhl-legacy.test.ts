@@ -3,7 +3,7 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canonicalHex, isLegacyMhl, legacyNotation, readLegacyMhl, verifyLegacyMhl, writeLegacyMhl, type LegacyVerifyResult } from "../lib/mhl/legacy.ts";
-import { randomBytes, run, tempDir } from "./helpers.ts";
+import { randomBytes, run, runners, tempDir, tool } from "./helpers.ts";
 
 // Every test here starts real processes; on a busy 2-core machine one can take longer than 5 s.
 setDefaultTimeout(120_000);
@@ -377,3 +377,24 @@ describe("write", () => {
     expect(run(["ls", "-A", root]).stdout).toBe("");
   });
 });
+
+for (const runner of runners()) {
+  describe(`mhl-verify with hostile legacy files (${runner.label})`, () => {
+    test("a list of nothing is never a success; a file of millions of other elements is refused; a long file is still known by its start", () => {
+      const { root, files } = makeCard();
+      const mhl = (name: string) => tool(runner, "mhl-verify", [join(root, name)]);
+      writeFileSync(join(root, "empty.mhl"), '<?xml version="1.0"?>\n<hashlist version="1.1"></hashlist>\n');
+      expect(mhl("empty.mhl")).toMatchObject({ code: 2, stderr: `mhl-verify: ${join(root, "empty.mhl")}: lists no file (no <hash> entry): nothing was verified\n` });
+      // 300,000 empty elements (1.2 MB) would be held as 300,000 objects: refused where the bound is passed.
+      writeFileSync(join(root, "bomb.mhl"), `<?xml version="1.0"?>\n<hashlist version="1.1">${"<a/>".repeat(300_000)}</hashlist>\n`);
+      expect(mhl("bomb.mhl")).toMatchObject({ code: 2, stderr: `mhl-verify: ${join(root, "bomb.mhl")}: line 2: more than 200,000 elements, attributes and pieces of text\n` });
+      // A file is known as legacy MHL by its first 64 KiB, which here end inside a two-byte character.
+      const head = `<?xml version="1.0" encoding="UTF-8"?>\n<hashlist version="1.1">\n<!-- `;
+      const start = Buffer.byteLength(head);
+      const comment = "é".repeat(40_000);
+      expect((65_536 - start) % 2).toBe(1);
+      writeFileSync(join(root, "long.mhl"), `${head}${comment} -->\n${silverstackStyle(root, files).split('<hashlist version="1.1">\n')[1]}`);
+      expect(mhl("long.mhl").code).toBe(0);
+    });
+  });
+}

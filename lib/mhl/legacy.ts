@@ -37,7 +37,9 @@
  *   lists, and the folder usually holds other MHLs, reports and later additions.
  */
 import { guardWaitOn } from "../core/interrupt_guard.ts";
-import { closeSync, fstatSync, readFileSync, type Stats } from "node:fs";
+import { closeSync, fstatSync, readFileSync, statSync, type Stats } from "node:fs";
+import { formatBytes } from "../core/units.ts";
+import { HISTORY_FILE_MOST_BYTES, HISTORY_MOST_ELEMENTS } from "./generation.ts";
 import { dirname, resolve } from "node:path";
 import { joinPath } from "../core/names.ts";
 import type { HeldFolder } from "../io/held_folder.ts";
@@ -268,7 +270,17 @@ function parseEntry(hash: XmlElement, mhl: string): LegacyEntry {
  * list.entries[0]?.hashes.xxhash64be;
  */
 export function parseLegacyMhl(text: string, mhl: string): LegacyHashList {
-  const root = parseXml(text, mhl);
+  // Each <hash> becomes an entry as soon as it is read; anything else the file holds is bounded
+  // (a few megabytes of `<a/>` would otherwise be millions of elements held at once).
+  const hashes: LegacyEntry[] = [];
+  const root = parseXml(text, mhl, {
+    maxElements: HISTORY_MOST_ELEMENTS,
+    consume: (element, parent) => {
+      if (parent.localName !== "hashlist" || element.localName !== "hash") return false;
+      hashes.push(parseEntry(element, mhl));
+      return true;
+    },
+  });
   const version = root.attributes.get("version");
   if (root.localName !== "hashlist" || (root.attributes.get("xmlns") ?? "").startsWith("urn:ASC:MHL")) {
     throw new CliError(`line ${root.line}: not a legacy MHL file (root element <${root.name}>${root.attributes.has("xmlns") ? ` in ${root.attributes.get("xmlns")}` : ""})`, { path: mhl });
@@ -276,7 +288,7 @@ export function parseLegacyMhl(text: string, mhl: string): LegacyHashList {
   if (version !== "1.0" && version !== "1.1") {
     throw new CliError(`line ${root.line}: unsupported MHL version '${version ?? ""}' (legacy MHL is 1.0 or 1.1)`, { path: mhl });
   }
-  const list: LegacyHashList = { path: mhl, version, creator: {}, entries: [] };
+  const list: LegacyHashList = { path: mhl, version, creator: {}, entries: hashes };
   for (const child of childElements(root)) {
     if (child.localName === "creationdate") list.creationdate = textOf(child).trim();
     else if (child.localName === "creatorinfo") {
@@ -285,7 +297,7 @@ export function parseLegacyMhl(text: string, mhl: string): LegacyHashList {
           list.creator[field.localName as (typeof CREATOR_FIELDS)[number]] = textOf(field).trim();
         }
       }
-    } else if (child.localName === "hash") list.entries.push(parseEntry(child, mhl));
+    }
   }
   return list;
 }
@@ -302,8 +314,12 @@ export function readLegacyMhl(path: string): LegacyHashList {
   let bytes: Uint8Array;
   try {
     guardWaitOn(path);
+    // Read whole to be parsed, so only up to what a history's file may hold.
+    const size = statSync(path).size;
+    if (size > HISTORY_FILE_MOST_BYTES) throw new CliError(`more than the ${formatBytes(HISTORY_FILE_MOST_BYTES)} an MHL file is read up to; it is not read`, { path });
     bytes = readFileSync(path);
   } catch (error) {
+    if (error instanceof CliError) throw error;
     throw new CliError(describeSystemError(error), { path, cause: error });
   }
   return parseLegacyMhl(decodeXmlBytes(bytes, path), path);

@@ -4,7 +4,7 @@
  * lines and JSON events; `create ROOT --legacy` seals a folder into one v1.1 file
  * `<root>_<YYYY-MM-DD>_<HHMMSS>.mhl` beside its content, for software that reads only v1.1.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readSync, statSync } from "node:fs";
 import { userInfo, hostname } from "node:os";
 import { basename, join } from "node:path";
 import { CliError, usageError } from "../core/errors.ts";
@@ -32,10 +32,25 @@ import { reportMissing } from "./verify.ts";
  */
 export function isLegacyMhlFile(path: string): boolean {
   if (!path.toLowerCase().endsWith(".mhl") || !existsSync(path) || !statSync(path).isFile()) return false;
+  // Its root start tag tells: the first 64 KiB are read, not the whole file.
+  let fd: number | undefined;
   try {
-    return isLegacyMhl(decodeXmlBytes(readFileSync(path), path));
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const head = Buffer.alloc(1 << 16);
+    const got = readSync(fd, head, 0, head.length, 0);
+    // Cut short, the prefix may end inside a character (UTF-8, or a UTF-16 pair): up to 3 bytes less.
+    for (let less = 0; less < (got === head.length ? 4 : 1); less++) {
+      try {
+        return isLegacyMhl(decodeXmlBytes(head.subarray(0, got - less), path));
+      } catch {
+        // a character cut in two: one byte less
+      }
+    }
+    return false;
   } catch {
     return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -103,6 +118,8 @@ export async function verifyLegacyFile(path: string, options: LegacyFileVerifyOp
   const missing: string[] = [];
   // Parsed once more for the totals: the list is small next to the files it lists.
   const entries = readLegacyMhl(path).entries;
+  // A list of nothing proves nothing: never a success.
+  if (entries.length === 0) throw new CliError("lists no file (no <hash> entry): nothing was verified", { path, exitCode: MhlExit.Usage });
   const progress = options.progress?.({ files: entries.length, bytes: entries.reduce((sum, e) => sum + (e.size ?? 0), 0) }) ?? NO_PROGRESS;
   const report = await verifyLegacyMhl(path, {
     jobs: options.jobs,
