@@ -8,12 +8,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "node:net";
 import { setXattr } from "../lib/io/libc.ts";
 import { coalesce, parseRange } from "../lib/serve/http_ranges.ts";
 import { contentTypeOf } from "../lib/serve/media_types.ts";
 import { Catalog, decodeSegment, encodeSegment } from "../lib/serve/catalog.ts";
 import { openSource } from "../lib/serve/open_source.ts";
-import { startServer, type RunningServer } from "../lib/serve/server.ts";
+import { attachmentHeader, startServer, type RunningServer } from "../lib/serve/server.ts";
 import { BUFFERED_BYTES, respond, type Representation } from "../lib/serve/respond.ts";
 import { SourceError } from "../lib/serve/source.ts";
 import { hlsCommand, mp4Command, type ClipInfo } from "../lib/serve/previews.ts";
@@ -472,6 +473,41 @@ describe("paths resolve inside their source only", () => {
     } finally {
       await local.stop();
       source.close();
+    }
+  });
+});
+
+describe("what the archive holds is never a page of this server; a request must name a loopback host", () => {
+  /** A GET with the Host header given, on a socket of its own (fetch sets its own Host). */
+  const withHost = (port: number, host: string, target: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () => socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+      const chunks: Buffer[] = [];
+      socket.on("data", (c: Buffer) => chunks.push(c));
+      socket.on("error", reject);
+      socket.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    });
+
+  test("an XML file of the archive is sandboxed and never sniffed; the portal page is not sandboxed", async () => {
+    const root = join(dir, "X");
+    mkdirSync(root);
+    writeFileSync(join(root, "evil.xml"), '<html xmlns="http://www.w3.org/1999/xhtml"><body><script>fetch("/api/files")</script></body></html>');
+    const local = startServer({ catalog: new Catalog([await openSource(root)]), listen: parseListen("127.0.0.1:0"), proxies: join(dir, "proxies-x"), probeClips: false });
+    try {
+      const url = local.url.replace(/\/$/, "");
+      const file = await fetch(`${url}/files/X/evil.xml`);
+      expect([file.status, file.headers.get("content-security-policy"), file.headers.get("x-content-type-options")]).toEqual([200, "sandbox; default-src 'none'", "nosniff"]);
+      const page = await fetch(`${url}/`);
+      expect([page.status, page.headers.get("content-security-policy"), page.headers.get("x-content-type-options")]).toEqual([200, null, "nosniff"]);
+      // A name that leads here from another site (DNS rebinding) is not answered; loopback names are.
+      expect((await withHost(local.port, `attacker.example:${local.port}`, "/api/files")).split("\r\n")[0]).toBe("HTTP/1.1 421 Misdirected Request");
+      for (const host of [`localhost:${local.port}`, `127.0.0.1:${local.port}`, `[::1]:${local.port}`, "LOCALHOST"]) expect([host, (await withHost(local.port, host, "/api/files")).split("\r\n")[0]]).toEqual([host, "HTTP/1.1 200 OK"]);
+      // A name in a download's header: any characters, in filename*; an ASCII stand-in in filename.
+      expect(attachmentHeader('日本 "x".mov')).toBe(`attachment; filename="__ _x_.mov"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%20%22x%22.mov`);
+      // A malformed percent-encoding in an extract's name is no such file.
+      expect((await fetch(`${url}/extracts/u-ed0521f447c301d9e891e49cbe23d108/%ZZ.mov`)).status).toBe(404);
+    } finally {
+      await local.stop();
     }
   });
 });

@@ -110,7 +110,7 @@ export function startServer(options: ServerOptions): RunningServer {
       // Made once and never changed: size and time tell versions apart.
       validators: { etag: `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`, lastModifiedSeconds: Math.floor(mtimeMs / 1000) },
       open: (start, end) => cachedReader(cacheFiles, path, start, end),
-      headers: download ? { "content-disposition": `attachment; filename="${download.replace(/["\\\r\n]/g, "_")}"` } : undefined,
+      headers: download ? { "content-disposition": attachmentHeader(download) } : undefined,
     };
   };
 
@@ -202,8 +202,13 @@ export function startServer(options: ServerOptions): RunningServer {
     if (proxied && Previews.isKey(proxied[1]!)) return serve(request, cachedRepresentation(`${proxied[1]}/${proxied[2]}`), path);
     const extracted = /^\/extracts\/([^/]+)\/([^/]+)$/.exec(path);
     if (extracted && Previews.isKey(extracted[1]!)) {
-      const name = decodeURIComponent(extracted[2]!);
-      if (/^[^/\\\0]+\.mov$/.test(name) && !name.startsWith(".")) return serve(request, cachedRepresentation(`extracts/${extracted[1]}/${name}`, name), path);
+      let name: string | undefined;
+      try {
+        name = decodeURIComponent(extracted[2]!);
+      } catch {
+        // malformed percent-encoding: no such file
+      }
+      if (name !== undefined && /^[^/\\\0]+\.mov$/.test(name) && !name.startsWith(".")) return serve(request, cachedRepresentation(`extracts/${extracted[1]}/${name}`, name), path);
     }
     return notFound();
   };
@@ -214,6 +219,11 @@ export function startServer(options: ServerOptions): RunningServer {
     idleTimeout: 120,
     async fetch(request) {
       const url = new URL(request.url);
+      // Without a token, a request must name this machine: a page of another site whose name was
+      // made to lead here (DNS rebinding) names its own, and is not answered.
+      if (token === undefined && !isLoopback(hostOf(request.headers.get("host") ?? url.host))) {
+        return new Response("this server answers requests for a loopback name only (localhost, 127.0.0.1, [::1])\n", { status: 421, headers: { "content-type": "text/plain; charset=utf-8" } });
+      }
       let setCookie: string | undefined;
       if (token !== undefined) {
         const given = presentedToken(request, url);
@@ -230,6 +240,10 @@ export function startServer(options: ServerOptions): RunningServer {
       }
       const response = await route(request, url);
       if (setCookie) response.headers.append("set-cookie", setCookie);
+      // The archive's files are anyone's: an XML or SVG one holding a script must not run it as
+      // this server's page. Only the portal's own page and script are documents of this origin.
+      response.headers.set("x-content-type-options", "nosniff");
+      if (!OWN_PAGES.has(url.pathname)) response.headers.set("content-security-policy", "sandbox; default-src 'none'");
       return response;
     },
     error(error) {
@@ -297,4 +311,25 @@ function cachedReader(cache: DescriptorCache, path: string, start: number, end: 
       fd = undefined;
     },
   };
+}
+
+/** The server's own page and its script: every other response is sandboxed. */
+const OWN_PAGES = new Set(["/", "/index.html", "/assets/hls.min.js"]);
+
+/** The host name of a Host header (`name:port`, `[v6]:port`), without brackets. */
+function hostOf(host: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(host);
+  if (bracketed) return bracketed[1]!;
+  const colon = host.lastIndexOf(":");
+  return colon >= 0 && host.indexOf(":") === colon ? host.slice(0, colon) : host;
+}
+
+/**
+ * `Content-Disposition: attachment` for a file name of any characters (RFC 6266): an ASCII
+ * stand-in in `filename`, the name itself in `filename*` (UTF-8, percent-encoded).
+ */
+export function attachmentHeader(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  const encoded = encodeURIComponent(name.isWellFormed() ? name : name.toWellFormed()).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
