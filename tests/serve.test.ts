@@ -839,6 +839,9 @@ describe("a virtual tape's records are served from the tape folder only, never t
       const body = await response.text();
       expect(response.status).toBe(404);
       expect(body).not.toContain("OUTSIDE-THE-TAPE");
+      // HEAD answers as that GET: the record is looked at, not only the tape's table.
+      const head = await fetch(`${local.url}files/TS0001/A001/CLIPS/A001C001.mov`, { method: "HEAD" });
+      expect(head.status).toBe(404);
     } finally {
       await local.stop();
       source.close();

@@ -73,8 +73,14 @@ export async function respond(request: Request, rep: Representation, onBodyError
   if (answer.kind === "whole") {
     headers["content-length"] = String(rep.size);
     if (head) {
-      // Opened and let go: a file gone, changed or known damaged answers HEAD as it would GET.
-      rep.open(0, 0).close();
+      // Opened, its first byte read, and let go: a file gone, changed, known damaged, or a tape
+      // record swapped for a link or a FIFO answers HEAD as it would GET.
+      const reader = rep.open(0, Math.min(1, rep.size));
+      try {
+        if (rep.size > 0) await reader.read(new Uint8Array(1));
+      } finally {
+        reader.close();
+      }
       return new Response(null, { status: 200, headers });
     }
     return withBody(rep, { start: 0, end: rep.size }, { status: 200, headers }, false, onBodyError);
