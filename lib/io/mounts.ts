@@ -4,8 +4,8 @@
  * lib/io/fat.ts). Names are kept as bytes (lib/core/names.ts): a mount point that is not
  * UTF-8 compares with the paths the walks give.
  */
-import { readFileSync } from "node:fs";
-import { nameFromBytes } from "../core/names.ts";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { fsPath, nameFromBytes } from "../core/names.ts";
 
 /** One line of mountinfo. */
 export interface Mount {
@@ -63,4 +63,29 @@ export function majorMinor(dev: number | bigint): string {
   const major = ((n >> 8n) & 0xfffn) | ((n >> 32n) & ~0xfffn);
   const minor = (n & 0xffn) | ((n >> 12n) & ~0xffn);
   return `${major}:${minor}`;
+}
+
+/** `O_PATH`: a descriptor that names the entry, opening nothing for reading (a device, a FIFO). */
+const O_PATH = 0o10000000;
+
+/**
+ * The mount `path` is on, as the kernel finds it (the `mnt_id` of a descriptor for it, looked up
+ * in the mounts as they are now), not the longest mount point before it: a mount may be covered
+ * by a later one, or bound elsewhere. None where that mount is not listed (a chroot's own) or
+ * the path cannot be opened.
+ * @example
+ * mountHolding("/mnt/raid/A001")?.point; // "/mnt/raid"
+ */
+export function mountHolding(path: string): Mount | undefined {
+  let fd: number | undefined;
+  let id: string | undefined;
+  try {
+    fd = openSync(fsPath(path), O_PATH);
+    id = /^mnt_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "latin1"))?.[1];
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return id === undefined ? undefined : readMounts().find((m) => m.id === id);
 }

@@ -6,9 +6,9 @@
  * elsewhere is found under either name), never by how their paths are spelled; a destination
  * that does not exist yet is judged by the nearest folder above it that does.
  */
-import { closeSync, constants, lstatSync, openSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readlinkSync, statSync } from "node:fs";
 import { fileSystemType } from "../io/libc.ts";
-import { readMounts } from "../io/mounts.ts";
+import { mountHolding } from "../io/mounts.ts";
 import { fsPath, joinPath, nameFromBytes, parentOf, resolvePath, showName } from "../core/names.ts";
 
 /** A folder's place: its identity and those of every folder above it. */
@@ -124,22 +124,6 @@ export function pathSpellingProblem(path: string): string | undefined {
   return undefined;
 }
 
-/** `O_PATH`: a descriptor that names the entry, opening nothing for reading (a device, a FIFO). */
-const O_PATH = 0o10000000;
-
-/** The id of the mount `path` is on, as the kernel has it (`mnt_id` of a descriptor for it). */
-function mountIdOf(path: string): string | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(fsPath(path), O_PATH);
-    return /^mnt_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "latin1"))?.[1];
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 /**
  * Where a real path lies in its file system: the device, and the path from that file system's
  * root. A folder bound elsewhere (`mount --bind CARD/X /mnt/x`) is the same place under either
@@ -148,8 +132,7 @@ function mountIdOf(path: string): string | undefined {
  * looked up as mounts are now; none where that mount is not listed (a chroot's own).
  */
 function placeInFileSystem(real: string): { device: string; path: string } | undefined {
-  const id = mountIdOf(real);
-  const mount = id === undefined ? undefined : readMounts().find((m) => m.id === id);
+  const mount = mountHolding(real);
   if (!mount) return undefined;
   const under = mount.point === "/" || real === mount.point || real.startsWith(`${mount.point}/`);
   if (!under) return undefined;

@@ -7,9 +7,9 @@
  * often the reader's serial, not the card's). A loop device names its backing file.
  * Programs are run without a shell, with a device path as their only operand.
  */
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { baseOf, nameFromBytes, parentOf } from "../core/names.ts";
-import { majorMinor, type Mount, readMounts } from "../io/mounts.ts";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { baseOf, parentOf } from "../core/names.ts";
+import { mountHolding } from "../io/mounts.ts";
 
 /** What the system says about the volume holding a path. */
 export interface VolumeInfo {
@@ -44,25 +44,6 @@ function readTrimmed(path: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** The mount that holds `path`: device number equal, mount point the longest prefix. */
-function mountOf(path: string): { mountPoint: string; fsType: string; source: string } | undefined {
-  let real: string;
-  let dev: string;
-  try {
-    real = nameFromBytes(realpathSync(path, "buffer"));
-    dev = majorMinor(statSync(path).dev);
-  } catch {
-    return undefined;
-  }
-  let best: Mount | undefined;
-  for (const m of readMounts()) {
-    if (m.device !== dev) continue;
-    const inside = m.point === "/" || real === m.point || real.startsWith(`${m.point}/`);
-    if (inside && (!best || m.point.length >= best.point.length)) best = m;
-  }
-  return best && { mountPoint: best.point, fsType: best.fsType, source: best.source };
 }
 
 /** blkid's `KEY=value` lines (values with `\` escapes). */
@@ -104,9 +85,10 @@ function diskOf(name: string): string {
  */
 export function describeVolume(path: string): VolumeInfo | undefined {
   if (process.platform !== "linux") return undefined;
-  const mount = mountOf(path);
+  // The mount the kernel finds the path on: a covered or bound one is not mistaken for it.
+  const mount = mountHolding(path);
   if (!mount) return undefined;
-  const info: VolumeInfo = { mountPoint: mount.mountPoint, fsType: mount.fsType, device: null, label: null, uuid: null, serial: null, model: null, backingFile: null };
+  const info: VolumeInfo = { mountPoint: mount.point, fsType: mount.fsType, device: null, label: null, uuid: null, serial: null, model: null, backingFile: null };
   if (!mount.source.startsWith("/dev/")) return info;
   let device = mount.source;
   try {
